@@ -1,0 +1,103 @@
+"""The root command group: settings, verbosity, and errors printed as diagnostics."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+
+from custodes import __version__
+from custodes.config import Settings
+from custodes.errors import Error
+
+__all__ = ["CliState", "cli", "main", "pass_state"]
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CliState:
+    """What every command gets: the settings (flags > environment > defaults) and verbosity."""
+
+    def __init__(self, overrides: dict[str, Any], verbose: int) -> None:
+        self._overrides = overrides
+        self.verbose = verbose
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings(**self._overrides)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise click.UsageError(
+                    f"setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+                ) from exc
+        return self._settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        merged = {**self._overrides, **{k: v for k, v in overrides.items() if v is not None}}
+        self._overrides = merged
+        self._settings = None
+        return self.settings
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="custodes")
+@click.option("-v", "--verbose", count=True, help="More output; -v shows tracebacks.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for local state (CUSTODES_DATA_DIR).")
+@click.option("--database-url", default=None, help="Database URL (CUSTODES_DATABASE_URL).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, data_dir: Path | None, database_url: str | None) -> None:
+    """custodes: checks and balances for frontier AI."""
+    overrides = {k: v for k, v in {"data_dir": data_dir, "database_url": database_url}.items()
+                 if v is not None}
+    ctx.obj = CliState(overrides, verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register() -> None:
+    """One line per command module."""
+    from custodes.cli import serve
+
+    cli.add_command(serve.serve)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; custodes errors become diagnostics and a non-zero exit, not tracebacks."""
+    verbose = any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"})
+                  for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        cli.main(args=argv, prog_name="custodes", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Error as exc:
+        if verbose:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {exc.diagnostics()}", markup=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,32 @@
+"""``custodes serve``: run the server with uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+from custodes.cli._main import CliState, pass_state
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option("--host", default=None, help="Listen address (CUSTODES_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Listen port (CUSTODES_PORT, default 8080).")
+@click.option("--demo", is_flag=True, default=None,
+              help="Run the demo deployment: generates missing keys, loads examples/.")
+@click.option("--constitution", "constitution_file", type=click.Path(dir_okay=False),
+              default=None, help="Constitution YAML to load (CUSTODES_CONSTITUTION_FILE).")
+@pass_state
+def serve(state: CliState, host: str | None, port: int | None, demo: bool | None,
+          constitution_file: str | None) -> None:
+    """Start the custodes server."""
+    import uvicorn
+
+    from custodes.server import create_app
+
+    settings = state.with_overrides(host=host, port=port, demo=demo,
+                                    constitution_file=constitution_file)
+    app = create_app(settings)
+    click.echo(f"custodes listening on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                access_log=False)

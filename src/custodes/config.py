@@ -1,0 +1,92 @@
+"""One settings model for every part of custodes.
+
+Precedence: CLI flag > environment (``CUSTODES_*``) > settings file > default. Settings are
+passed explicitly (``create_app(settings)``), never read from a module-level singleton.
+Every field carries a description; a test checks each one is documented in
+``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Settings for the server, the CLI and the background jobs."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTODES_", extra="forbid", frozen=True)
+
+    # --- core ---------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path(".custodes"),
+        description="Folder for the SQLite database, generated keys and other local state.",
+    )
+    database_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/db. "
+            "Empty means SQLite at <data_dir>/custodes.db."
+        ),
+    )
+    demo: bool = Field(
+        default=False,
+        description="Demo deployment: generate missing keys and accept placeholder secrets.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port the server listens on.")
+
+    # --- log ----------------------------------------------------------------
+    log_origin: str = Field(
+        default="custodes.local/log",
+        description="The log's origin line (C2SP tlog-checkpoint) and signing key name.",
+    )
+    log_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the log's signed-note private key (PRIVATE+KEY+... form). "
+            "Default <data_dir>/log.key; generated only in the demo or by `custodes log keygen`."
+        ),
+    )
+    log_batch_max: int = Field(
+        default=1000, ge=1, le=100_000, description="Most entries integrated in one batch."
+    )
+    log_batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="How long the sequencer waits for more entries before integrating a batch.",
+    )
+    log_checkpoint_interval_ms: float = Field(
+        default=500.0,
+        ge=1,
+        le=1000,
+        description="Most time between integrating entries and signing a checkpoint over them.",
+    )
+
+    # --- constitution -------------------------------------------------------
+    constitution_file: Path | None = Field(
+        default=None,
+        description="The constitution YAML to load at start when the database holds none.",
+    )
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'custodes.db').resolve()}"
+
+    @property
+    def resolved_log_key_file(self) -> Path:
+        return self.log_key_file or self.data_dir / "log.key"

@@ -1,0 +1,250 @@
+"""The exception tree of custodes.
+
+Every error custodes raises on purpose derives from :class:`Error` and can explain itself to a
+person through :meth:`Error.diagnostics`. The CLI prints diagnostics (a traceback only with
+``-v``); the API turns them into one JSON error shape; the gateway into OpenAI's error shape.
+
+::
+
+    Error
+    ├── ConfigError                 settings missing, placeholder secrets outside the demo
+    ├── InputError                  bad input from a caller: what was expected and where
+    │   └── NotFoundError           a named thing does not exist
+    ├── StoreError                  the database cannot be reached or migrated
+    ├── LogError
+    │   ├── LogWriteError           an entry could not be made durable (the action fails)
+    │   ├── LogIntegrityError       stored log data disagrees with itself or a checkpoint
+    │   └── VerificationError       a proof, note, signature or receipt does not verify
+    ├── ConstitutionError           a constitution document is malformed (line-numbered)
+    ├── AuthorityError
+    │   ├── PolicyDenied            a decision said no; carries the reasons
+    │   └── ApprovalError           an approval is malformed, forged or replayed
+    ├── WitnessError                witness protocol failures
+    ├── UpstreamError               a model upstream failed
+    ├── MonitorError                a detector failed (gating monitors fail closed)
+    └── CustodyError                findings, escrow, clocks, exports
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "ApprovalError",
+    "AuthorityError",
+    "ConfigError",
+    "ConstitutionError",
+    "CustodyError",
+    "Error",
+    "InputError",
+    "LogError",
+    "LogIntegrityError",
+    "LogWriteError",
+    "MonitorError",
+    "NotFoundError",
+    "PolicyDenied",
+    "StoreError",
+    "UpstreamError",
+    "VerificationError",
+    "WitnessError",
+]
+
+
+class Error(Exception):
+    """Root of every error custodes raises on purpose.
+
+    Attributes:
+        status: the HTTP status the API answers with when this error reaches it.
+        code: a short machine-readable code, stable across versions.
+    """
+
+    status: int = 500
+    code: str = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        """A human explanation: what went wrong and, where known, what to do."""
+        text = self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class ConfigError(Error):
+    code = "config_error"
+
+
+class InputError(Error):
+    """Bad input: says what was expected, what was found, and where."""
+
+    status = 400
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.where = where
+        self.expected = expected
+        self.actual = actual
+
+    def diagnostics(self) -> str:
+        lines = [f"{self.where}: {self.message}" if self.where else self.message]
+        if self.expected is not None:
+            lines.append(f"  expected: {self.expected}")
+        if self.actual is not None:
+            lines.append(f"  actual:   {self.actual}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class NotFoundError(InputError):
+    status = 404
+    code = "not_found"
+
+
+class StoreError(Error):
+    status = 503
+    code = "store_unavailable"
+
+
+class LogError(Error):
+    code = "log_error"
+
+
+class LogWriteError(LogError):
+    """An entry could not be made durable; by invariant 1 the action it records fails."""
+
+    status = 503
+    code = "log_unavailable"
+
+
+class LogIntegrityError(LogError):
+    """Stored log data disagrees with itself or with a signed checkpoint.
+
+    Attributes:
+        index: the first entry index found wrong, if the problem is an entry.
+        checkpoint_size: the size of the checkpoint found wrong, if it is a checkpoint.
+    """
+
+    code = "log_integrity"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        checkpoint_size: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.index = index
+        self.checkpoint_size = checkpoint_size
+
+
+class VerificationError(LogError):
+    """A proof, note, signature or receipt does not verify."""
+
+    status = 422
+    code = "verification_failed"
+
+
+@dataclass(frozen=True)
+class ConstitutionProblem:
+    """One problem in a constitution document, located by line (1-based) and path."""
+
+    message: str
+    line: int | None = None
+    path: str = ""
+    expected: str | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "document"
+        if self.path:
+            where += f" ({self.path})"
+        text = f"{where}: {self.message}"
+        if self.expected:
+            text += f" (expected {self.expected})"
+        return text
+
+
+class ConstitutionError(Error):
+    """A constitution document is refused; every problem found is listed with its line."""
+
+    status = 422
+    code = "invalid_constitution"
+
+    def __init__(
+        self, message: str, *, problems: Sequence[ConstitutionProblem] = (), source: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+        self.source = source
+
+    def diagnostics(self) -> str:
+        head = f"{self.source}: {self.message}" if self.source else self.message
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+class AuthorityError(Error):
+    code = "authority_error"
+    status = 400
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why a decision said no: the rule and what is missing."""
+
+    rule: str
+    missing: str
+
+
+class PolicyDenied(AuthorityError):
+    """A decision said no. ``reasons`` say which rule denied and what is missing."""
+
+    status = 403
+    code = "policy_denied"
+
+    def __init__(self, message: str, *, reasons: Sequence[Denial] = ()) -> None:
+        super().__init__(message)
+        self.reasons = tuple(reasons)
+
+    def diagnostics(self) -> str:
+        return "\n".join([self.message, *(f"  {r.rule}: {r.missing}" for r in self.reasons)])
+
+
+class ApprovalError(AuthorityError):
+    code = "invalid_approval"
+    status = 422
+
+
+class WitnessError(Error):
+    code = "witness_error"
+
+
+class UpstreamError(Error):
+    status = 502
+    code = "upstream_error"
+
+
+class MonitorError(Error):
+    code = "monitor_error"
+
+
+class CustodyError(Error):
+    code = "custody_error"
+    status = 400
+
+

@@ -1,0 +1,56 @@
+"""The tamper-evident log: RFC 8785 entries in an RFC 9162 Merkle tree, C2SP checkpoints.
+
+Pure verification (``verify_inclusion``, ``verify_consistency``, notes, checkpoints) needs only
+bytes and the log's verifier key; :class:`TransparencyLog` is the stored, appending log.
+"""
+
+from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
+from custodes.log._entry import (
+    Entry,
+    EntryType,
+    entry_types,
+    format_time,
+    parse_time,
+    register_entry_type,
+)
+from custodes.log._merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_inclusion_proof,
+    tree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from custodes.log._note import Note, NoteSigner, NoteVerifier, Signature, open_note, sign_note
+from custodes.log._service import Appended, TransparencyLog
+
+__all__ = [
+    "EMPTY_ROOT",
+    "Appended",
+    "Checkpoint",
+    "Entry",
+    "EntryType",
+    "Note",
+    "NoteSigner",
+    "NoteVerifier",
+    "Signature",
+    "SignedCheckpoint",
+    "TransparencyLog",
+    "consistency_proof",
+    "entry_types",
+    "format_time",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "open_note",
+    "parse_time",
+    "register_entry_type",
+    "root_from_inclusion_proof",
+    "sign_note",
+    "tree_hash",
+    "verify_consistency",
+    "verify_inclusion",
+]

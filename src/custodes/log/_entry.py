@@ -1,0 +1,209 @@
+"""Log entries: RFC 8785 canonical JSON with a type, a UTC time, an actor and a typed body.
+
+Every state change in custodes is recorded as an :class:`Entry`. An entry type is a name and a
+version (``"authority.grant/v1"``) registered with a pydantic model that validates its body;
+entries of unregistered types are refused. The leaf data of the Merkle tree is exactly
+:meth:`Entry.to_json`, so the leaf hash is ``SHA-256(0x00 || canonical JSON)`` (RFC 9162 §2.1.1).
+
+Wire form (keys in RFC 8785 order)::
+
+    {"body": {...}, "principal": "alice@lab", "time": "2026-11-22T16:07:00.123456Z",
+     "type": "authority.grant/v1"}
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+import rfc8785
+from pydantic import BaseModel, ValidationError
+
+from custodes.clock import utc
+from custodes.errors import InputError
+from custodes.log._merkle import leaf_hash
+
+__all__ = ["Entry", "EntryType", "entry_types", "format_time", "parse_time", "register_entry_type"]
+
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_-]*)+/v[1-9][0-9]*$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_MAX_ENTRY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class EntryType:
+    """A registered entry type: ``name/vN`` and the pydantic model of its body."""
+
+    name: str
+    model: type[BaseModel]
+    description: str
+
+
+_registry: dict[str, EntryType] = {}
+_registry_lock = threading.Lock()
+
+
+def register_entry_type(name: str, model: type[BaseModel], description: str = "") -> EntryType:
+    """Register an entry type; the owning package calls this at import.
+
+    Raises:
+        ValueError: the name is malformed or registered to another model.
+    """
+    if not _TYPE_RE.match(name):
+        raise ValueError(f"entry type {name!r} is not of the form package.thing/vN")
+    with _registry_lock:
+        existing = _registry.get(name)
+        if existing is not None and existing.model is not model:
+            raise ValueError(f"entry type {name!r} is already registered")
+        entry_type = EntryType(name, model, description or (model.__doc__ or "").strip())
+        _registry[name] = entry_type
+        return entry_type
+
+
+def entry_types() -> Mapping[str, EntryType]:
+    """Every registered entry type, by name."""
+    return MappingProxyType(dict(_registry))
+
+
+def format_time(when: datetime) -> str:
+    """RFC 3339 UTC with microseconds and a ``Z``: the one time format in entries."""
+    return utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str, *, where: str = "time") -> datetime:
+    """Parse an entry time; only UTC with a ``Z`` is accepted.
+
+    Raises:
+        InputError: the text is not such a time.
+    """
+    if not isinstance(text, str) or not _TIME_RE.match(text):
+        raise InputError(
+            "time is not RFC 3339 UTC",
+            where=where,
+            expected="YYYY-MM-DDTHH:MM:SS[.ffffff]Z",
+            actual=repr(text),
+        )
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One log entry. Build with :meth:`create` or :meth:`from_json`; both validate."""
+
+    type: str
+    time: datetime
+    principal: str
+    body: Mapping[str, Any]
+
+    @classmethod
+    def create(
+        cls, type: str, *, time: datetime, principal: str, body: Mapping[str, Any] | BaseModel
+    ) -> Entry:
+        """Validate and build an entry.
+
+        Raises:
+            InputError: unknown type, invalid body, empty principal or naive time.
+        """
+        entry_type = _registry.get(type)
+        if entry_type is None:
+            raise InputError(
+                f"unknown entry type {type!r}",
+                where="type",
+                expected="one of: " + ", ".join(sorted(_registry)) if _registry else None,
+            )
+        if not isinstance(principal, str) or not principal or len(principal) > 256:
+            raise InputError("principal must be a non-empty string of at most 256 characters",
+                             where="principal", actual=repr(principal))
+        if time.tzinfo is None:
+            raise InputError("time has no timezone", where="time", expected="UTC")
+        raw = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+        try:
+            model = entry_type.model.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise InputError(
+                f"body of {type} is invalid: {first['msg']}",
+                where=f"body.{loc}" if loc else "body",
+            ) from exc
+        # Round-trip through JSON so the stored body is exactly what canonical JSON encodes.
+        canonical_body = orjson.loads(orjson.dumps(model.model_dump(mode="json")))
+        return cls(type=type, time=utc(time), principal=principal,
+                   body=MappingProxyType(canonical_body))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "time": format_time(self.time),
+            "principal": self.principal,
+            "body": _thaw(self.body),
+        }
+
+    def to_json(self) -> bytes:
+        """RFC 8785 canonical JSON: the leaf data of the Merkle tree."""
+        return rfc8785.dumps(self.to_dict())
+
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.to_json())
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "entry") -> Entry:
+        """Validate a decoded entry object.
+
+        Raises:
+            InputError: it is not an object with exactly type, time, principal and body.
+        """
+        if not isinstance(data, dict):
+            raise InputError("entry must be a JSON object", where=where,
+                             actual=type(data).__name__)
+        keys = set(data)
+        expected = {"type", "time", "principal", "body"}
+        if keys != expected:
+            raise InputError(
+                "entry has the wrong fields",
+                where=where,
+                expected="exactly: body, principal, time, type",
+                actual=", ".join(sorted(keys)),
+            )
+        if not isinstance(data["body"], dict):
+            raise InputError("body must be a JSON object", where=f"{where}.body")
+        try:
+            return cls.create(
+                data["type"],
+                time=parse_time(data["time"], where=f"{where}.time"),
+                principal=data["principal"],
+                body=data["body"],
+            )
+        except InputError as exc:
+            if exc.where and not exc.where.startswith(where):
+                exc.where = f"{where}.{exc.where}"
+            raise
+
+    @classmethod
+    def from_json(cls, data: bytes | str, *, where: str = "entry") -> Entry:
+        """Parse an entry from JSON (any key order; it is re-canonicalised).
+
+        Raises:
+            InputError: the JSON is malformed or the entry invalid.
+        """
+        if len(data) > _MAX_ENTRY_BYTES:
+            raise InputError(f"entry is larger than {_MAX_ENTRY_BYTES} bytes", where=where)
+        try:
+            decoded = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"entry is not valid JSON: {exc}", where=where) from exc
+        return cls.from_dict(decoded, where=where)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value

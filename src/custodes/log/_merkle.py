@@ -1,0 +1,244 @@
+"""RFC 9162 Merkle tree hashing, proof generation and proof verification.
+
+Pure functions over bytes. Hashes are SHA-256 and always 32 bytes: a verifier refuses any other
+length, including when the sizes make the proof trivially empty (a stricter choice than
+transparency-dev/merkle, which returns root1 unchecked when size1 == size2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from custodes.errors import VerificationError
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root_from_inclusion_proof",
+    "tree_hash",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+HASH_SIZE = 32
+_LEAF_HASH_PREFIX = b"\x00"  # RFC 9162 §2.1.1
+_NODE_HASH_PREFIX = b"\x01"  # RFC 9162 §2.1.1
+EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: MTH({}) = HASH()
+
+SubtreeHash = Callable[[int, int], bytes]
+"""``subtree_hash(start, end)`` returns MTH of leaves ``[start, end)``."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(_LEAF_HASH_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE_HASH_PREFIX + left + right).digest()
+
+
+def tree_hash(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH over already-hashed leaves (RFC 9162 §2.1.1), in O(n) time, O(log n) memory."""
+    if not leaf_hashes:
+        return EMPTY_ROOT
+    stack: list[tuple[int, bytes]] = []  # (height, hash) of complete subtrees, left to right
+    for h in leaf_hashes:
+        height, node = 0, h
+        while stack and stack[-1][0] == height:
+            _, left = stack.pop()
+            node = node_hash(left, node)
+            height += 1
+        stack.append((height, node))
+    _, root = stack.pop()
+    while stack:
+        _, left = stack.pop()
+        root = node_hash(left, root)
+    return root
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (RFC 9162 §2.1.1's k), for n > 1."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _hashes_getter(leaf_hashes: Sequence[bytes]) -> SubtreeHash:
+    return lambda start, end: tree_hash(leaf_hashes[start:end])
+
+
+def inclusion_proof(
+    index: int, size: int, subtree_hash: SubtreeHash | Sequence[bytes]
+) -> list[bytes]:
+    """PATH(index, D[size]) of RFC 9162 §2.1.3.1.
+
+    ``subtree_hash`` is either the leaf hashes themselves or a callback returning the hash of a
+    leaf range; stores pass a callback that reads precomputed subtrees.
+
+    Raises:
+        ValueError: ``index`` is not below ``size``.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is not in a tree of size {size}")
+    get = subtree_hash if callable(subtree_hash) else _hashes_getter(subtree_hash)
+    proof: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            proof.append(get(start + k, end))
+            end = start + k
+        else:
+            proof.append(get(start, start + k))
+            start += k
+    proof.reverse()
+    return proof
+
+
+def consistency_proof(
+    size1: int, size2: int, subtree_hash: SubtreeHash | Sequence[bytes]
+) -> list[bytes]:
+    """PROOF(size1, D[size2]) of RFC 9162 §2.1.4.1.
+
+    Raises:
+        ValueError: unless ``0 < size1 <= size2``.
+    """
+    if not 0 < size1 <= size2:
+        raise ValueError(f"no consistency proof from size {size1} to size {size2}")
+    get = subtree_hash if callable(subtree_hash) else _hashes_getter(subtree_hash)
+    proof: list[bytes] = []
+    start, end, complete = 0, size2, True
+    m = size1
+    # SUBPROOF(m, D[start:end], b), unrolled.
+    while True:
+        n = end - start
+        if m == n:
+            if not complete:
+                proof.append(get(start, end))
+            break
+        k = _split(n)
+        if m <= k:
+            proof.append(get(start + k, end))
+            end = start + k
+        else:
+            proof.append(get(start, start + k))
+            start += k
+            m -= k
+            complete = False
+    proof.reverse()
+    return proof
+
+
+def _check_hash(name: str, value: bytes) -> None:
+    if len(value) != HASH_SIZE:
+        raise VerificationError(f"{name} is {len(value)} bytes, expected {HASH_SIZE}")
+
+
+def root_from_inclusion_proof(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes]
+) -> bytes:
+    """The root an inclusion proof leads to (RFC 9162 §2.1.3.2, steps 1-5).
+
+    Raises:
+        VerificationError: the proof is malformed for this index and size.
+    """
+    if not 0 <= index < size:
+        raise VerificationError(f"leaf index {index} is not in a tree of size {size}")
+    _check_hash("leaf hash", leaf)
+    for i, p in enumerate(proof):
+        _check_hash(f"proof[{i}]", p)
+    fn, sn = index, size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            raise VerificationError(f"inclusion proof has {len(proof)} hashes: too many")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise VerificationError(f"inclusion proof has {len(proof)} hashes: too few")
+    return r
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that ``leaf`` is at ``index`` in the tree of ``size`` with ``root``.
+
+    Raises:
+        VerificationError: it is not, or the proof is malformed.
+    """
+    _check_hash("root", root)
+    computed = root_from_inclusion_proof(leaf, index, size, proof)
+    if computed != root:
+        raise VerificationError(
+            f"inclusion proof for index {index} in size {size} leads to root "
+            f"{computed.hex()}, expected {root.hex()}"
+        )
+
+
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> None:
+    """Check that the tree of ``size2`` with ``root2`` extends the one of ``size1``/``root1``.
+
+    RFC 9162 §2.1.4.2. A proof from size 0 is meaningless and refused; equal sizes need an
+    empty proof and equal roots.
+
+    Raises:
+        VerificationError: the trees are not consistent or the proof is malformed.
+    """
+    _check_hash("root1", root1)
+    _check_hash("root2", root2)
+    for i, p in enumerate(proof):
+        _check_hash(f"proof[{i}]", p)
+    if size1 <= 0:
+        raise VerificationError(f"consistency from size {size1} is meaningless (RFC 9162)")
+    if size2 < size1:
+        raise VerificationError(f"size2 {size2} is smaller than size1 {size1}")
+    if size1 == size2:
+        if proof:
+            raise VerificationError("consistency proof between equal sizes must be empty")
+        if root1 != root2:
+            raise VerificationError("equal sizes with different roots")
+        return
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # step 1: size1 is a power of two
+        path.insert(0, root1)
+    if not path:
+        raise VerificationError("consistency proof is empty")
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:  # step 3
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise VerificationError("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise VerificationError("consistency proof is too short")
+    if fr != root1:
+        raise VerificationError(f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}")
+    if sr != root2:
+        raise VerificationError(f"consistency proof leads to root2 {sr.hex()}, expected {root2.hex()}")

@@ -1,0 +1,59 @@
+"""Build the FastAPI app. Each component contributes one routes module under ``routes/``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from custodes import __version__
+from custodes.clock import Clock
+from custodes.config import Settings
+from custodes.server._context import Context, build_context
+from custodes.server._errors import install_error_handlers
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings, *, context: Context | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Create the custodes server for ``settings``.
+
+    The database is opened and migrated when the app starts (lifespan), unless a ready
+    ``context`` is given (tests and benchmarks share one).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = context is None
+        ctx = context or build_context(settings, clock=clock)
+        app.state.context = ctx
+        _start_services(ctx)
+        try:
+            yield
+        finally:
+            if owned:
+                ctx.close()
+
+    app = FastAPI(
+        title="custodes",
+        version=__version__,
+        summary="Checks and balances for frontier AI",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    _include_routes(app)
+    return app
+
+
+def _start_services(ctx: Context) -> None:
+    """Attach each component's service to the context (one line per component)."""
+
+
+def _include_routes(app: FastAPI) -> None:
+    """One line per component's routes module."""
+    from custodes.server.routes import health
+
+    app.include_router(health.router)

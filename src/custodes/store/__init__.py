@@ -1,0 +1,14 @@
+"""Storage: one SQLAlchemy engine per database URL, sessions, and Alembic migrations.
+
+SQLite (WAL, synchronous=FULL) is the embedded default; PostgreSQL is the production backend.
+Tables are SQLAlchemy Core ``Table`` objects on :data:`metadata`, defined by the package that
+owns them (``custodes.log._tables``, ...). Each package keeps its own Alembic branch
+(``branch_labels``) under ``store/migrations/versions/``; :func:`migrate` upgrades all heads.
+The store holds no business rules.
+"""
+
+from custodes.store._engine import create_db_engine, is_sqlite, writer
+from custodes.store._metadata import metadata
+from custodes.store._migrate import current_heads, migrate
+
+__all__ = ["create_db_engine", "current_heads", "is_sqlite", "metadata", "migrate", "writer"]

@@ -1,0 +1,6 @@
+"""Imports every package's table module so that ``metadata`` knows all tables.
+
+Each package that stores data adds one import here (and an Alembic branch of its own).
+"""
+
+import custodes.log._tables  # noqa: F401
