@@ -99,7 +99,7 @@ class SignedCheckpoint:
             InputError: malformed note or checkpoint.
             VerificationError: not signed by ``log_key``, or the origin is not the expected one.
         """
-        note = open_note(text, [log_key])
+        note = open_note(text, [log_key]).note
         checkpoint = Checkpoint.from_text(note.text)
         expected_origin = origin if origin is not None else log_key.name
         if checkpoint.origin != expected_origin:

@@ -14,39 +14,56 @@ import binascii
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from custodes.errors import InputError, VerificationError
 
 __all__ = [
     "ALG_COSIGNATURE_V1",
+    "ALG_ECDSA",
     "ALG_ED25519",
     "Note",
     "NoteSigner",
     "NoteVerifier",
+    "OpenedNote",
     "Signature",
     "cosignature_message",
+    "cosignature_timestamp",
     "open_note",
     "sign_note",
 ]
 
 ALG_ED25519 = 0x01  # C2SP signed-note: Ed25519
+ALG_ECDSA = 0x02  # C2SP signed-note: ECDSA P-256 over SHA-256, DER SPKI keys (verify only)
 ALG_COSIGNATURE_V1 = 0x04  # C2SP tlog-cosignature: timestamped Ed25519 cosignature
+_ED25519_ALGS = (ALG_ED25519, ALG_COSIGNATURE_V1)
 _SIG_PREFIX = "\u2014 "  # EM DASH and a space (C2SP signed-note)
-_MAX_SIGNATURES = 100
+_MAX_SIGNATURES = 100  # golang.org/x/mod/sumdb/note: "avoid spending forever parsing"
+_MAX_NOTE_BYTES = 1 << 20
+_COSIGNATURE_SIZE = 8 + 64  # C2SP tlog-cosignature: timestamp || Ed25519 signature
+
+
+def _is_valid_name(name: str) -> bool:
+    # C2SP signed-note: a key name is non-empty and contains no Unicode spaces and no '+'.
+    return bool(name) and "+" not in name and not any(c.isspace() for c in name)
 
 
 def _check_name(name: str) -> None:
-    # C2SP signed-note: a key name is non-empty and contains no Unicode spaces and no '+'.
-    if not name or "+" in name or any(c.isspace() for c in name):
+    if not _is_valid_name(name):
         raise InputError(f"key name {name!r} is invalid",
                          expected="non-empty, without spaces or '+'")
 
 
 def _key_id(name: str, alg: int, public: bytes) -> bytes:
+    if alg == ALG_ECDSA:
+        # Rekor v1 / transparency-dev convention for 0x02 keys: the id omits the name.
+        return hashlib.sha256(public).digest()[:4]
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public).digest()[:4]
 
 
@@ -54,12 +71,23 @@ def _b64decode(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InputError(f"{what} is not valid base64") from exc
+        raise InputError(f"{what} is not valid base64", actual=repr(text[:80])) from exc
+
+
+def _check_text(text: str) -> None:
+    # C2SP signed-note: UTF-8 text without ASCII control characters other than newline.
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise InputError("malformed note: control characters other than newline",
+                         expected="UTF-8 text; newline is the only control character")
 
 
 @dataclass(frozen=True)
 class NoteVerifier:
-    """A public key that checks signatures by one name (Ed25519 or cosignature/v1)."""
+    """A public key that checks signatures by one name and key id.
+
+    Ed25519 (0x01) and cosignature/v1 (0x04) keys verify custodes' and witnesses' signatures;
+    ECDSA P-256 (0x02) keys only verify, for logs such as Rekor v1.
+    """
 
     name: str
     key_id: bytes
@@ -71,28 +99,34 @@ class NoteVerifier:
         """Parse ``name+hexid+base64(type||key)``.
 
         Raises:
-            InputError: the key is malformed or its id does not match.
+            InputError: the key is malformed, of an unsupported type, or its id does not match.
         """
-        parts = vkey.split("+")
+        if not isinstance(vkey, str):
+            raise InputError("verifier key must be a string", actual=type(vkey).__name__)
+        parts = vkey.split("+", 2)  # base64 may itself contain '+'
         if len(parts) != 3:
             raise InputError("verifier key is malformed", expected="name+hexid+base64key",
                              actual=repr(vkey[:80]))
         name, hex_id, b64 = parts
         _check_name(name)
-        if len(hex_id) != 8 or hex_id.lower() != hex_id:
-            raise InputError("verifier key id must be 8 lowercase hex digits",
-                             actual=repr(hex_id))
-        try:
-            key_id = bytes.fromhex(hex_id)
-        except ValueError as exc:
-            raise InputError("verifier key id is not hex", actual=repr(hex_id)) from exc
+        key_id = _parse_key_id(hex_id, "verifier key")
         raw = _b64decode(b64, "verifier key")
-        if len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
-            raise InputError("verifier key is not an Ed25519 key",
-                             expected="33 bytes: 0x01 or 0x04, then 32 bytes of key")
-        if _key_id(name, raw[0], raw[1:]) != key_id:
-            raise InputError("verifier key id does not match its name and key")
-        return cls(name=name, key_id=key_id, alg=raw[0], public_key=raw[1:])
+        if not raw:
+            raise InputError("verifier key is empty")
+        alg, public = raw[0], raw[1:]
+        if alg in _ED25519_ALGS:
+            if len(public) != 32:
+                raise InputError("Ed25519 verifier key has the wrong length",
+                                 expected="32 bytes", actual=f"{len(public)} bytes")
+        elif alg == ALG_ECDSA:
+            _load_ecdsa(public)
+        else:
+            raise InputError(f"verifier key type 0x{alg:02x} is not supported",
+                             expected="0x01 Ed25519, 0x02 ECDSA P-256, 0x04 cosignature/v1")
+        if _key_id(name, alg, public) != key_id:
+            raise InputError("verifier key id does not match its name and key",
+                             expected=_key_id(name, alg, public).hex(), actual=hex_id)
+        return cls(name=name, key_id=key_id, alg=alg, public_key=public)
 
     def to_key(self) -> str:
         raw = bytes([self.alg]) + self.public_key
@@ -104,8 +138,14 @@ class NoteVerifier:
         For a cosignature/v1 key, ``message`` is the checkpoint body and ``signature`` is
         ``timestamp || Ed25519 signature``; the signed message is rebuilt with the timestamp.
         """
+        if self.alg == ALG_ECDSA:
+            try:
+                _load_ecdsa(self.public_key).verify(signature, message, ECDSA(SHA256()))
+            except (InvalidSignature, ValueError):
+                return False
+            return True
         if self.alg == ALG_COSIGNATURE_V1:
-            if len(signature) != 72:
+            if len(signature) != _COSIGNATURE_SIZE:
                 return False
             (timestamp,) = struct.unpack(">Q", signature[:8])
             message = cosignature_message(message, timestamp)
@@ -119,6 +159,22 @@ class NoteVerifier:
         return True
 
 
+def _parse_key_id(hex_id: str, what: str) -> bytes:
+    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
+        raise InputError(f"{what} id must be 8 lowercase hex digits", actual=repr(hex_id))
+    return bytes.fromhex(hex_id)
+
+
+def _load_ecdsa(spki: bytes) -> EllipticCurvePublicKey:
+    try:
+        key = load_der_public_key(spki)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InputError("ECDSA verifier key is not a DER SubjectPublicKeyInfo") from exc
+    if not isinstance(key, EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise InputError("ECDSA verifier key is not a P-256 key")
+    return key
+
+
 @dataclass(frozen=True)
 class NoteSigner:
     """An Ed25519 private key with a name. Its seed never leaves the holder."""
@@ -126,7 +182,7 @@ class NoteSigner:
     name: str
     key_id: bytes
     alg: int
-    _private: Ed25519PrivateKey
+    _private: Ed25519PrivateKey = field(repr=False)
 
     @classmethod
     def generate(cls, name: str, *, alg: int = ALG_ED25519) -> NoteSigner:
@@ -135,6 +191,9 @@ class NoteSigner:
     @classmethod
     def _from_private(cls, name: str, key: Ed25519PrivateKey, alg: int) -> NoteSigner:
         _check_name(name)
+        if alg not in _ED25519_ALGS:
+            raise InputError(f"signer key type 0x{alg:02x} is not supported",
+                             expected="0x01 Ed25519 or 0x04 cosignature/v1")
         public = key.public_key().public_bytes_raw()
         return cls(name=name, key_id=_key_id(name, alg, public), alg=alg, _private=key)
 
@@ -145,18 +204,24 @@ class NoteSigner:
         Raises:
             InputError: the key is malformed or its id does not match.
         """
-        parts = skey.strip().split("+")
+        if not isinstance(skey, str):
+            raise InputError("signer key must be a string", actual=type(skey).__name__)
+        parts = skey.strip().split("+", 4)  # base64 may itself contain '+'
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
             raise InputError("signer key is malformed",
                              expected="PRIVATE+KEY+name+hexid+base64key")
         name, hex_id, b64 = parts[2:]
         _check_name(name)
+        key_id = _parse_key_id(hex_id, "signer key")
         raw = _b64decode(b64, "signer key")
-        if len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
-            raise InputError("signer key is not an Ed25519 key")
+        if len(raw) != 33:
+            raise InputError("signer key has the wrong length",
+                             expected="33 bytes: type, then a 32-byte Ed25519 seed",
+                             actual=f"{len(raw)} bytes")
         signer = cls._from_private(name, Ed25519PrivateKey.from_private_bytes(raw[1:]), raw[0])
-        if len(hex_id) != 8 or signer.key_id.hex() != hex_id:
-            raise InputError("signer key id does not match its name and key")
+        if signer.key_id != key_id:
+            raise InputError("signer key id does not match its name and key",
+                             expected=signer.key_id.hex(), actual=hex_id)
         return signer
 
     def to_key(self) -> str:
@@ -170,10 +235,14 @@ class NoteSigner:
         return NoteVerifier(name=self.name, key_id=self.key_id, alg=self.alg, public_key=public)
 
     def sign(self, message: bytes, *, timestamp: int | None = None) -> bytes:
-        """Sign ``message`` (the note text); for cosignature/v1 keys a timestamp is required."""
+        """Sign ``message`` (the note text); for cosignature/v1 keys a timestamp is required.
+
+        Raises:
+            ValueError: a cosignature/v1 key without a timestamp in ``[0, 2**64)``.
+        """
         if self.alg == ALG_COSIGNATURE_V1:
-            if timestamp is None:
-                raise ValueError("a cosignature/v1 signature needs a timestamp")
+            if timestamp is None or not 0 <= timestamp < 1 << 64:
+                raise ValueError("a cosignature/v1 signature needs a timestamp in [0, 2**64)")
             sig = self._private.sign(cosignature_message(message, timestamp))
             return struct.pack(">Q", timestamp) + sig
         return self._private.sign(message)
@@ -192,9 +261,51 @@ class Signature:
     key_id: bytes
     signature: bytes
 
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if len(self.key_id) != 4:
+            raise InputError("signature key id must be 4 bytes",
+                             actual=f"{len(self.key_id)} bytes")
+        if not self.signature:
+            raise InputError("signature is empty")
+
+    @classmethod
+    def from_base64(cls, name: str, blob: str, *, key_id: bytes | None = None) -> Signature:
+        """Build from a signature line's ``base64(key id || signature)``.
+
+        Raises:
+            InputError: not base64, too short, or its key id is not ``key_id``.
+        """
+        raw = _b64decode(blob, "signature")
+        if len(raw) < 5:
+            raise InputError("malformed note: signature is too short",
+                             expected="at least 5 bytes: key id and signature",
+                             actual=f"{len(raw)} bytes")
+        if key_id is not None and raw[:4] != key_id:
+            raise InputError("malformed note: signature key id does not match",
+                             expected=key_id.hex(), actual=raw[:4].hex())
+        return cls(name=name, key_id=raw[:4], signature=raw[4:])
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.key_id + self.signature).decode()
+
     def to_line(self) -> str:
-        blob = base64.b64encode(self.key_id + self.signature).decode()
-        return f"{_SIG_PREFIX}{self.name} {blob}\n"
+        return f"{_SIG_PREFIX}{self.name} {self.base64}\n"
+
+
+def cosignature_timestamp(signature: Signature) -> int:
+    """The timestamp of a cosignature/v1 signature (C2SP tlog-cosignature), not verified.
+
+    Raises:
+        InputError: the signature is not ``timestamp || 64-byte Ed25519 signature``.
+    """
+    if len(signature.signature) != _COSIGNATURE_SIZE:
+        raise InputError("not a cosignature/v1 signature",
+                         expected=f"{_COSIGNATURE_SIZE} bytes: timestamp and signature",
+                         actual=f"{len(signature.signature)} bytes")
+    (timestamp,) = struct.unpack(">Q", signature.signature[:8])
+    return int(timestamp)
 
 
 @dataclass(frozen=True)
@@ -209,39 +320,39 @@ class Note:
         """Split a signed note into text and signatures without verifying them.
 
         Raises:
-            InputError: the note is malformed (C2SP signed-note §Format).
+            InputError: the note is malformed (C2SP signed-note).
         """
         if isinstance(message, bytes):
+            if len(message) > _MAX_NOTE_BYTES:
+                raise InputError(f"malformed note: larger than {_MAX_NOTE_BYTES} bytes")
             try:
                 message = message.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError("note is not UTF-8") from exc
-        if "\r" in message or any(
-            ord(c) < 0x20 and c != "\n" for c in message
-        ):
-            raise InputError("note contains control characters other than newline")
+                raise InputError("malformed note: not UTF-8") from exc
+        if not isinstance(message, str):
+            raise InputError("note must be text", actual=type(message).__name__)
+        if len(message) > _MAX_NOTE_BYTES:
+            raise InputError(f"malformed note: larger than {_MAX_NOTE_BYTES} bytes")
+        _check_text(message)
         split = message.rfind("\n\n")
         if split < 0 or not message.endswith("\n"):
-            raise InputError("note has no signature block",
-                             expected="text, a blank line, signature lines")
+            raise InputError("malformed note: no signature block",
+                             expected="text, a blank line, signature lines, final newline")
         text, block = message[: split + 1], message[split + 2 :]
         if not block:
-            raise InputError("note has no signature lines")
-        signatures = []
-        for line in block[:-1].split("\n"):
+            raise InputError("malformed note: no signature lines")
+        signatures: list[Signature] = []
+        for n, line in enumerate(block[:-1].split("\n"), 1):
+            if len(signatures) == _MAX_SIGNATURES:
+                raise InputError(f"malformed note: more than {_MAX_SIGNATURES} signatures")
             if not line.startswith(_SIG_PREFIX):
-                raise InputError("malformed signature line", actual=repr(line[:80]))
-            rest = line[len(_SIG_PREFIX) :]
-            name, sep, blob = rest.rpartition(" ")
-            if not sep:
-                raise InputError("malformed signature line", actual=repr(line[:80]))
-            _check_name(name)
-            raw = _b64decode(blob, "signature")
-            if len(raw) < 5:
-                raise InputError("signature is too short")
-            signatures.append(Signature(name=name, key_id=raw[:4], signature=raw[4:]))
-            if len(signatures) > _MAX_SIGNATURES:
-                raise InputError(f"note has more than {_MAX_SIGNATURES} signatures")
+                raise InputError("malformed note: not a signature line", where=f"signature {n}",
+                                 expected="\u2014 <key name> <base64>", actual=repr(line[:80]))
+            name, sep, blob = line[len(_SIG_PREFIX) :].partition(" ")
+            if not sep or not _is_valid_name(name):
+                raise InputError("malformed note: bad signature line", where=f"signature {n}",
+                                 expected="\u2014 <key name> <base64>", actual=repr(line[:80]))
+            signatures.append(Signature.from_base64(name, blob))
         return cls(text=text, signatures=tuple(signatures))
 
     def to_text(self) -> str:
@@ -259,48 +370,89 @@ class Note:
         return good
 
 
-def sign_note(text: str, signers: Sequence[NoteSigner], *, timestamp: int | None = None) -> Note:
-    """Sign ``text`` with every signer.
+@dataclass(frozen=True)
+class OpenedNote:
+    """A note whose signatures were checked: the whole note, and which lines verified.
+
+    ``verified`` and ``unverified`` drop repeated lines, as golang.org/x/mod ``note.Open``.
+    """
+
+    note: Note
+    verified: tuple[Signature, ...]
+    unverified: tuple[Signature, ...]
+
+    @property
+    def text(self) -> str:
+        return self.note.text
+
+
+def sign_note(
+    text: str | Note, signers: Sequence[NoteSigner], *, timestamp: int | None = None
+) -> Note:
+    """Sign ``text`` with every signer; a :class:`Note` keeps its signatures by other keys.
+
+    As golang.org/x/mod ``note.Sign``: existing signatures come first, and one by the same
+    name and key id as a signer is replaced.
 
     Raises:
         InputError: the text does not end in a newline or contains control characters.
     """
+    existing: tuple[Signature, ...] = ()
+    if isinstance(text, Note):
+        existing, text = text.signatures, text.text
     if not text.endswith("\n"):
-        raise InputError("note text must end with a newline")
-    if any(ord(c) < 0x20 and c != "\n" for c in text):
-        raise InputError("note text contains control characters other than newline")
-    sigs = tuple(
+        raise InputError("malformed note: text must end with a newline")
+    if "\n\n" in text or text.startswith("\n"):
+        raise InputError("malformed note: text must not contain blank lines")
+    _check_text(text)
+    replaced = {(s.name, s.key_id) for s in signers}
+    kept = tuple(s for s in existing if (s.name, s.key_id) not in replaced)
+    new = tuple(
         Signature(name=s.name, key_id=s.key_id,
                   signature=s.sign(text.encode(), timestamp=timestamp))
         for s in signers
     )
-    return Note(text=text, signatures=sigs)
+    return Note(text=text, signatures=kept + new)
 
 
-def open_note(message: bytes | str, verifiers: Sequence[NoteVerifier]) -> Note:
+def open_note(message: bytes | str | Note, verifiers: Sequence[NoteVerifier]) -> OpenedNote:
     """Parse ``message`` and require a valid signature from at least one of ``verifiers``.
 
-    Signatures by a known name and key id that do not verify are an error (golang.org/x/mod
-    ``note.Open``); signatures by unknown keys are kept but ignored.
+    The rules of golang.org/x/mod ``note.Open``: a signature is matched to a verifier by name
+    and key id together; a known key whose signature fails rejects the whole note; signatures
+    by unknown keys are kept as unverified; repeated lines are dropped; a key listed twice is
+    ambiguous once it is used.
 
     Raises:
         InputError: the note is malformed.
-        VerificationError: no known key signed it, or a known key's signature is bad.
+        VerificationError: no known key signed it, a known key's signature is bad, or the
+            key that signed it is ambiguous among ``verifiers``.
     """
-    note = Note.from_text(message)
-    known = {(v.name, v.key_id): v for v in verifiers}
+    note = message if isinstance(message, Note) else Note.from_text(message)
+    known: dict[tuple[str, bytes], list[NoteVerifier]] = {}
+    for v in verifiers:
+        known.setdefault((v.name, v.key_id), []).append(v)
     data = note.text.encode()
-    verified = 0
+    verified: list[Signature] = []
+    unverified: list[Signature] = []
     for s in note.signatures:
-        v = known.get((s.name, s.key_id))
-        if v is None:
+        candidates = known.get((s.name, s.key_id))
+        label = f"{s.name}+{s.key_id.hex()}"
+        if not candidates:
+            if s not in unverified:
+                unverified.append(s)
             continue
-        if not v.verify(data, s.signature):
-            raise VerificationError(f"invalid signature by {s.name}+{s.key_id.hex()}")
-        verified += 1
-    if verified == 0:
+        if len(candidates) > 1:
+            raise VerificationError(f"ambiguous key {label}: listed more than once")
+        if any(v.name == s.name and v.key_id == s.key_id for v in verified):
+            continue  # Go keeps the first signature by a key and drops the rest unchecked.
+        if not candidates[0].verify(data, s.signature):
+            raise VerificationError(f"invalid signature for key {label}")
+        verified.append(s)
+    if not verified:
         raise VerificationError(
             "note has no verifiable signatures",
-            hint="known keys: " + ", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers),
+            hint="known keys: " + (", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers)
+                                   or "none"),
         )
-    return note
+    return OpenedNote(note=note, verified=tuple(verified), unverified=tuple(unverified))

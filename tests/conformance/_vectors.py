@@ -1,0 +1,26 @@
+"""Where the shared test vectors are, for parametrizing at collection time."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import SHARED
+
+MERKLE = SHARED / "testvectors" / "merkle" / "testdata"
+NOTE = SHARED / "testvectors" / "note"
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def b64(text: str | None) -> bytes:
+    return base64.b64decode(text) if text is not None else b""
+
+
+def files(folder: Path) -> list[Path]:
+    """Every JSON vector under ``folder``; empty (so the test fails loudly) when it is missing."""
+    return sorted(folder.rglob("*.json")) if folder.exists() else []
