@@ -12,6 +12,8 @@ __all__ = ["load_all"]
 
 _MODULES: tuple[str, ...] = (
     # one line per package, e.g. "custodes.authority._entries",
+    "custodes.log._types",
+    "custodes.custody._entries",
 )
 
 

@@ -1,12 +1,17 @@
-"""The transparency log service: durable appends with group commit, checkpoints, proofs.
+"""The transparency log service: durable appends with group commit, tiles, checkpoints, proofs.
 
 Appends go through one sequencer thread per process. It drains a queue into batches of up to
 ``batch_max`` entries and integrates each batch in one database transaction that holds the
 database's write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``SELECT ... FOR UPDATE`` on the
-state row): it reads the integrated size, inserts the entries at the next indices, updates the
-tree's frontier and root, signs a checkpoint and commits. Only then are the callers' futures
+state row): it reads the integrated size, inserts the entries at the next indices, extends the
+C2SP hash tiles and the tree's frontier, and commits. Only then are the callers' futures
 resolved, so nothing is acknowledged before it is durable (invariant 1), and several processes
 sharing one database can never hand out the same index.
+
+Checkpoints are coalesced: a batch is signed in its own transaction when the last checkpoint this
+process signed is older than ``checkpoint_interval``; otherwise the sequencer signs one over
+everything integrated so far once that interval has passed. At low rates every batch is signed
+at once; at high rates the checkpoint table grows by a few rows a second, not one per batch.
 """
 
 from __future__ import annotations
@@ -14,26 +19,45 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
-from custodes.errors import LogWriteError, NotFoundError
+from custodes.errors import InputError, LogIntegrityError, LogWriteError, NotFoundError
 from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
 from custodes.log._entry import Entry
 from custodes.log._frontier import Frontier
-from custodes.log._merkle import consistency_proof, inclusion_proof, tree_hash
+from custodes.log._merkle import consistency_proof, inclusion_proof, leaf_hash
 from custodes.log._note import NoteSigner
-from custodes.log._tables import log_checkpoints, log_entries, log_state
+from custodes.log._tables import log_checkpoints, log_entries, log_state, log_tiles
+from custodes.log._tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    ProofPlan,
+    TileData,
+    TileKey,
+    encode_entry_bundle,
+    extend_tiles,
+)
 from custodes.store import writer
 
-__all__ = ["Appended", "TransparencyLog"]
+__all__ = ["MAX_ENTRY_BYTES", "Appended", "CheckpointListener", "TransparencyLog"]
 
 _log = logging.getLogger(__name__)
+
+MAX_ENTRY_BYTES = 0xFFFF  # c2sp.org/tlog-tiles entry bundles carry a 16-bit length
+_TILE_CACHE = 512  # full tiles are immutable; ~16 KiB each, so the cache stays under 8 MiB
+
+_T = TypeVar("_T")
+
+CheckpointListener = Callable[[SignedCheckpoint], None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,8 @@ class TransparencyLog:
         clock: the time source for checkpoint timestamps.
         batch_max: the most entries integrated in one transaction.
         batch_wait: seconds the sequencer waits for more entries before integrating.
+        checkpoint_interval: the most seconds between integrating entries and signing a
+            checkpoint that covers them; also the least time between two coalesced checkpoints.
     """
 
     def __init__(
@@ -69,6 +95,7 @@ class TransparencyLog:
         clock: Clock | None = None,
         batch_max: int = 1000,
         batch_wait: float = 0.002,
+        checkpoint_interval: float = 0.5,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -76,9 +103,18 @@ class TransparencyLog:
         self.clock = clock or SystemClock()
         self.batch_max = batch_max
         self.batch_wait = batch_wait
+        self.checkpoint_interval = checkpoint_interval
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._last_signed = float("-inf")  # time.monotonic() of this process's last checkpoint
+        self._unsigned = False  # entries integrated here that no checkpoint covers yet
+        self._known_size = 0  # a lower bound on the integrated size (sizes only grow)
+        self._listeners: list[CheckpointListener] = []
+        self._notify: queue.Queue[SignedCheckpoint | None] = queue.Queue()
+        self._notifier: threading.Thread | None = None
+        self._tiles: OrderedDict[TileKey, TileData] = OrderedDict()
+        self._tiles_lock = threading.Lock()
 
     # --- writing -------------------------------------------------------------
 
@@ -92,27 +128,82 @@ class TransparencyLog:
                 self._thread.start()
 
     def close(self) -> None:
-        """Integrate what is queued, then stop the sequencer."""
+        """Integrate what is queued, sign over it, deliver checkpoints, then stop."""
         with self._lock:
             thread, self._thread = self._thread, None
+            notifier, self._notifier = self._notifier, None
         if thread is not None:
             self._queue.put(None)
             thread.join()
+        if notifier is not None:
+            self._notify.put(None)
+            notifier.join()
+
+    def add_checkpoint_listener(self, listener: CheckpointListener) -> None:
+        """Call ``listener`` with every checkpoint this process signs, after it is committed.
+
+        Listeners run on a separate thread, in signing order, off the sequencer's path; an
+        exception in one is logged and does not affect the log or other listeners.
+        """
+        with self._lock:
+            self._listeners.append(listener)
+            if self._notifier is None:
+                self._notifier = threading.Thread(
+                    target=self._deliver, name="custodes-log-notifier", daemon=True
+                )
+                self._notifier.start()
+
+    def remove_checkpoint_listener(self, listener: CheckpointListener) -> None:
+        with self._lock:
+            self._listeners.remove(listener)
+
+    def _deliver(self) -> None:
+        while (signed := self._notify.get()) is not None:
+            for listener in list(self._listeners):
+                try:
+                    listener(signed)
+                except Exception:
+                    _log.exception("checkpoint listener %r failed", listener)
+
+    def _published(self, signed: SignedCheckpoint) -> None:
+        self._last_signed = time.monotonic()
+        self._unsigned = False
+        if self._listeners:
+            self._notify.put(signed)
 
     def submit(self, entries: Sequence[Entry]) -> Future[list[Appended]]:
-        """Queue entries; the future resolves once they are durable, or fails with LogWriteError."""
+        """Queue entries; the future resolves once they are durable, or fails with LogWriteError.
+
+        Raises:
+            InputError: an entry is too large for a tlog-tiles entry bundle (64 KiB).
+        """
         future: Future[list[Appended]] = Future()
         if not entries:
             future.set_result([])
             return future
+        return self.submit_data([e.to_json() for e in entries])
+
+    def submit_data(self, data: list[bytes]) -> Future[list[Appended]]:
+        """Queue already-validated canonical entry bytes (see :meth:`submit`)."""
+        future: Future[list[Appended]] = Future()
+        for i, d in enumerate(data):
+            if len(d) > MAX_ENTRY_BYTES:
+                raise InputError(
+                    f"entry is {len(d)} bytes in canonical form", where=f"entries[{i}]",
+                    expected=f"at most {MAX_ENTRY_BYTES} bytes (C2SP tlog-tiles entry bundles)",
+                )
+        if not data:
+            future.set_result([])
+            return future
         self.start()
-        self._queue.put(_Pending([e.to_json() for e in entries], future))
+        self._queue.put(_Pending(data, future))
         return future
 
     def append(self, entries: Sequence[Entry], *, timeout: float | None = 30.0) -> list[Appended]:
         """Append and wait until the entries are durable.
 
         Raises:
+            InputError: an entry is too large.
             LogWriteError: the entries could not be made durable; nothing was acknowledged.
         """
         try:
@@ -122,16 +213,24 @@ class TransparencyLog:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            timeout = None
+            if self._unsigned:
+                timeout = max(0.0, self._last_signed + self.checkpoint_interval - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._sign_pending()
+                continue
             if item is None:
+                self._sign_pending()
                 return
             batch = [item]
             count = len(item.data)
             stop = False
             while count < self.batch_max:
                 try:
-                    more = self._queue.get(timeout=self.batch_wait) if self.batch_wait else \
-                        self._queue.get_nowait()
+                    more = (self._queue.get(timeout=self.batch_wait) if self.batch_wait
+                            else self._queue.get_nowait())
                 except queue.Empty:
                     break
                 if more is None:
@@ -141,7 +240,17 @@ class TransparencyLog:
                 count += len(more.data)
             self._integrate(batch)
             if stop:
+                self._sign_pending()
                 return
+
+    def _sign_pending(self) -> None:
+        if not self._unsigned:
+            return
+        try:
+            self.sign_checkpoint()
+        except LogWriteError:
+            _log.exception("signing a checkpoint failed; retrying after the next interval")
+            self._last_signed = time.monotonic()
 
     def _integrate(self, batch: list[_Pending]) -> None:
         try:
@@ -159,17 +268,20 @@ class TransparencyLog:
             p.future.set_result(results[offset : offset + len(p.data)])
             offset += len(p.data)
 
-    def integrate(self, leaves: Sequence[bytes]) -> list[Appended]:
-        """Integrate entry bytes in one transaction and sign a checkpoint over them.
+    def integrate(self, leaves: Sequence[bytes], *, sign: bool | None = None) -> list[Appended]:
+        """Integrate entry bytes in one transaction: entries, tiles, frontier, maybe a checkpoint.
 
-        Called by the sequencer; callable directly by tools that bypass the queue.
+        Called by the sequencer; callable directly by tools that bypass the queue. ``sign``
+        forces (True) or skips (False) the checkpoint; by default one is signed when the last
+        one this process signed is older than ``checkpoint_interval``.
 
         Raises:
             LogWriteError: the transaction failed; nothing was written.
         """
-        from custodes.log._merkle import leaf_hash
-
         hashes = [leaf_hash(d) for d in leaves]
+        if sign is None:
+            sign = time.monotonic() - self._last_signed >= self.checkpoint_interval
+        signed: SignedCheckpoint | None = None
         try:
             with writer(self.engine).begin() as conn:
                 frontier = self._locked_frontier(conn)
@@ -181,6 +293,7 @@ class TransparencyLog:
                         for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))
                     ],
                 )
+                self._write_tiles(conn, start, hashes)
                 frontier = frontier.extend(hashes)
                 root = frontier.root()
                 conn.execute(
@@ -188,21 +301,63 @@ class TransparencyLog:
                     .where(log_state.c.id == 1)
                     .values(size=frontier.size, root_hash=root, frontier=frontier.to_bytes())
                 )
-                signed = Checkpoint(self.origin, frontier.size, root).sign(self.signer)
-                conn.execute(
-                    insert(log_checkpoints).values(
-                        size=frontier.size, root_hash=root, note=signed.to_text(),
-                        signed_at=self.clock.now(),
-                    )
-                )
+                if sign:
+                    signed = self._insert_checkpoint(conn, frontier.size, root)
         except SQLAlchemyError as exc:
             raise LogWriteError(f"log write failed: {exc}") from exc
+        self._known_size = max(self._known_size, frontier.size)
+        if signed is not None:
+            self._published(signed)
+        else:
+            self._unsigned = True
         return [Appended(start + i, h) for i, h in enumerate(hashes)]
 
-    def _locked_frontier(self, conn: object) -> Frontier:
-        from sqlalchemy import Connection
+    def _write_tiles(self, conn: Connection, size: int, hashes: list[bytes]) -> None:
+        edge: list[TileKey] = []
+        level, count = 0, size
+        while count:
+            index, width = divmod(count, TILE_WIDTH)
+            if width:
+                edge.append((level, index))
+            level, count = level + 1, count >> TILE_HEIGHT
+        current = self._query_tiles(conn, edge)
 
-        assert isinstance(conn, Connection)
+        def read(key: TileKey) -> TileData:
+            tile = current.get(key)
+            if tile is None:
+                raise LogIntegrityError(f"tile {key[0]}/{key[1]} is missing from the store")
+            return tile
+
+        changed, existing = extend_tiles(size, hashes, read)
+        updates = [
+            {"b_level": k[0], "b_idx": k[1], "hashes": t.hashes, "interior": t.interior}
+            for k, t in changed.items() if k in existing
+        ]
+        inserts = [
+            {"level": k[0], "idx": k[1], "hashes": t.hashes, "interior": t.interior}
+            for k, t in changed.items() if k not in existing
+        ]
+        if updates:
+            conn.execute(
+                update(log_tiles)
+                .where(log_tiles.c.level == bindparam("b_level"))
+                .where(log_tiles.c.idx == bindparam("b_idx"))
+                .values(hashes=bindparam("hashes"), interior=bindparam("interior")),
+                updates,
+            )
+        if inserts:
+            conn.execute(insert(log_tiles), inserts)
+
+    def _insert_checkpoint(self, conn: Connection, size: int, root: bytes) -> SignedCheckpoint:
+        signed = Checkpoint(self.origin, size, root).sign(self.signer)
+        conn.execute(
+            insert(log_checkpoints).values(
+                size=size, root_hash=root, note=signed.to_text(), signed_at=self.clock.now()
+            )
+        )
+        return signed
+
+    def _locked_frontier(self, conn: Connection) -> Frontier:
         row = conn.execute(select(log_state).where(log_state.c.id == 1).with_for_update()).first()
         if row is None:
             conn.execute(
@@ -211,47 +366,73 @@ class TransparencyLog:
                 )
             )
             return Frontier.empty()
-        return Frontier.from_bytes(row.size, row.frontier)
+        try:
+            return Frontier.from_bytes(row.size, row.frontier)
+        except ValueError as exc:
+            raise LogIntegrityError(f"the stored log state is corrupt: {exc}") from exc
+
+    def sign_checkpoint(self) -> SignedCheckpoint:
+        """Sign a checkpoint over everything integrated, unless the newest one already covers it.
+
+        Raises:
+            LogWriteError: the checkpoint could not be recorded.
+        """
+        signed: SignedCheckpoint | None = None
+        try:
+            with writer(self.engine).begin() as conn:
+                frontier = self._locked_frontier(conn)
+                newest = conn.execute(
+                    select(log_checkpoints.c.size, log_checkpoints.c.note)
+                    .order_by(log_checkpoints.c.id.desc()).limit(1)
+                ).first()
+                if newest is None or newest.size < frontier.size:
+                    signed = self._insert_checkpoint(conn, frontier.size, frontier.root())
+        except SQLAlchemyError as exc:
+            raise LogWriteError(f"log write failed: {exc}") from exc
+        self._known_size = max(self._known_size, frontier.size)
+        if signed is not None:
+            self._published(signed)
+            return signed
+        self._unsigned = False
+        assert newest is not None
+        return SignedCheckpoint.from_text(newest.note, self.signer.verifier)
+
+    def integrate_empty(self) -> None:
+        """Sign the first checkpoint (size 0) of an empty log, if it has none."""
+        self.sign_checkpoint()
 
     # --- reading -------------------------------------------------------------
 
     def size(self) -> int:
+        """The integrated size (entries durable in the tree; a checkpoint may lag behind)."""
         with self.engine.connect() as conn:
             size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
+        self._known_size = max(self._known_size, int(size or 0))
         return int(size or 0)
 
-    def latest_checkpoint(self) -> SignedCheckpoint:
-        """The newest signed checkpoint; a log with no entries signs one for size 0.
+    def latest_checkpoint(self, *, fresh: bool = True) -> SignedCheckpoint:
+        """The newest signed checkpoint.
+
+        With ``fresh`` (the default) it covers every integrated entry: one is signed now if the
+        newest lags behind (an empty log signs one for size 0). Without, the newest stored one is
+        returned as is; the sequencer keeps it at most ``checkpoint_interval`` behind.
 
         Raises:
-            LogWriteError: an empty log could not record its first checkpoint.
+            LogWriteError: a needed checkpoint could not be recorded.
         """
         with self.engine.connect() as conn:
-            note = conn.execute(
-                select(log_checkpoints.c.note).order_by(log_checkpoints.c.id.desc()).limit(1)
-            ).scalar()
-        if note is None:
-            self.integrate_empty()
-            return self.latest_checkpoint()
-        return SignedCheckpoint.from_text(note, self.signer.verifier)
+            newest = conn.execute(
+                select(log_checkpoints.c.size, log_checkpoints.c.note)
+                .order_by(log_checkpoints.c.id.desc()).limit(1)
+            ).first()
+            size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
+        if newest is None or (fresh and newest.size < (size or 0)):
+            return self.sign_checkpoint()
+        return SignedCheckpoint.from_text(newest.note, self.signer.verifier)
 
-    def integrate_empty(self) -> None:
-        try:
-            with writer(self.engine).begin() as conn:
-                frontier = self._locked_frontier(conn)
-                exists = conn.execute(select(log_checkpoints.c.id).limit(1)).first()
-                if exists is None:
-                    signed = Checkpoint(self.origin, frontier.size, frontier.root()).sign(
-                        self.signer
-                    )
-                    conn.execute(
-                        insert(log_checkpoints).values(
-                            size=frontier.size, root_hash=frontier.root(),
-                            note=signed.to_text(), signed_at=self.clock.now(),
-                        )
-                    )
-        except SQLAlchemyError as exc:
-            raise LogWriteError(f"log write failed: {exc}") from exc
+    def checkpoint_text(self) -> str:
+        """The newest signed checkpoint as served at ``/checkpoint`` (not forced fresh)."""
+        return self.latest_checkpoint(fresh=False).to_text()
 
     def entry_data(self, index: int) -> bytes:
         """The exact canonical bytes of entry ``index``.
@@ -265,42 +446,146 @@ class TransparencyLog:
             ).scalar()
         if data is None:
             raise NotFoundError(f"no log entry at index {index}", where="index",
-                                expected=f"0 <= index < {self.size()}")
+                                expected=f"0 <= index < {self.size()}", actual=str(index))
         return bytes(data)
 
-    def _leaf_hashes(self, end: int) -> list[bytes]:
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Entries ``start <= index < end`` (clipped to the log), as (index, bytes)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(log_entries.c.leaf_hash)
-                .where(log_entries.c.idx < end)
+                select(log_entries.c.idx, log_entries.c.data)
+                .where(log_entries.c.idx >= start, log_entries.c.idx < end)
                 .order_by(log_entries.c.idx)
-            ).scalars()
-            return [bytes(h) for h in rows]
+            ).all()
+        return [(int(i), bytes(d)) for i, d in rows]
+
+    def index_of(self, leaf: bytes) -> int:
+        """The first index whose leaf hash is ``leaf``.
+
+        Raises:
+            NotFoundError: no entry has that leaf hash.
+        """
+        with self.engine.connect() as conn:
+            idx = conn.execute(
+                select(log_entries.c.idx).where(log_entries.c.leaf_hash == leaf)
+                .order_by(log_entries.c.idx).limit(1)
+            ).scalar()
+        if idx is None:
+            raise NotFoundError("no log entry has this leaf hash", where="leaf_hash",
+                                actual=leaf.hex())
+        return int(idx)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size``."""
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size``, read from tiles.
+
+        Raises:
+            NotFoundError: ``size`` is not a size of this log or ``index`` is not below it.
+        """
         self._check_size(size)
         if not 0 <= index < size:
-            raise NotFoundError(f"index {index} is not in a tree of size {size}", where="index")
-        hashes = self._leaf_hashes(size)
-        return inclusion_proof(index, size, hashes)
+            raise NotFoundError(f"index {index} is not in a tree of size {size}", where="index",
+                                expected=f"0 <= index < {size}", actual=str(index))
+        plan = ProofPlan.for_inclusion(index, size)
+        tiles = self._read_tiles(plan.tiles)
+        return self._guard(lambda: inclusion_proof(
+            index, size, lambda a, b: plan.hash_range(tiles, a, b)))
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        """RFC 9162 consistency proof from ``size1`` to ``size2``."""
+        """RFC 9162 consistency proof from ``size1`` to ``size2``, read from tiles.
+
+        Raises:
+            NotFoundError: ``size2`` is not a size of this log, or not ``0 < size1 <= size2``.
+        """
         self._check_size(size2)
         if not 0 < size1 <= size2:
             raise NotFoundError(
                 f"no consistency proof from size {size1} to {size2}", where="size1",
-                expected="0 < size1 <= size2",
+                expected="0 < size1 <= size2", actual=str(size1),
             )
-        return consistency_proof(size1, size2, self._leaf_hashes(size2))
+        plan = ProofPlan.for_consistency(size1, size2)
+        tiles = self._read_tiles(plan.tiles)
+        return self._guard(lambda: consistency_proof(
+            size1, size2, lambda a, b: plan.hash_range(tiles, a, b)))
 
     def root_at(self, size: int) -> bytes:
+        """The tree hash at ``size`` (computed from tiles)."""
         self._check_size(size)
-        return tree_hash(self._leaf_hashes(size))
+        plan = ProofPlan.for_root(size)
+        tiles = self._read_tiles(plan.tiles)
+        return self._guard(lambda: plan.hash_range(tiles, 0, size))
+
+    def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
+        """The bytes of hash tile ``level/index`` at ``width`` (a prefix of the stored tile).
+
+        Raises:
+            NotFoundError: the log has no such tile (yet).
+        """
+        tile = self._read_tiles({(level, index)}).get((level, index))
+        if tile is None or tile.width < width:
+            raise NotFoundError(
+                f"tile {level}/{index} of width {width} does not exist", where="path",
+                expected="a tile within the log's current size",
+            )
+        return tile.hashes[: width * 32]
+
+    def entry_bundle(self, index: int, width: int = TILE_WIDTH) -> bytes:
+        """The tlog-tiles entry bundle ``index`` of ``width`` entries.
+
+        Raises:
+            NotFoundError: the log does not hold that many entries there (yet).
+        """
+        start = index * TILE_WIDTH
+        rows = self.entries(start, start + width)
+        if len(rows) != width:
+            raise NotFoundError(
+                f"entry bundle {index} of width {width} does not exist", where="path",
+                expected="a bundle within the log's current size",
+            )
+        return encode_entry_bundle(d for _, d in rows)
+
+    def _read_tiles(self, keys: set[TileKey]) -> dict[TileKey, TileData]:
+        found: dict[TileKey, TileData] = {}
+        with self._tiles_lock:
+            for key in keys:
+                cached = self._tiles.get(key)
+                if cached is not None:
+                    self._tiles.move_to_end(key)
+                    found[key] = cached
+        missing = [k for k in keys if k not in found]
+        if missing:
+            with self.engine.connect() as conn:
+                fetched = self._query_tiles(conn, missing)
+            found.update(fetched)
+            with self._tiles_lock:
+                for key, tile in fetched.items():
+                    if tile.width == TILE_WIDTH:  # full tiles never change: safe to cache
+                        self._tiles[key] = tile
+                while len(self._tiles) > _TILE_CACHE:
+                    self._tiles.popitem(last=False)
+        return found
+
+    @staticmethod
+    def _query_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, TileData]:
+        if not keys:
+            return {}
+        rows = conn.execute(
+            select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
+            .where(tuple_(log_tiles.c.level, log_tiles.c.idx).in_(list(keys)))
+        ).all()
+        return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in rows}
+
+    @staticmethod
+    def _guard(compute: Callable[[], _T]) -> _T:
+        try:
+            return compute()
+        except LookupError as exc:
+            raise LogIntegrityError(
+                f"the stored tiles cannot answer this: {exc}",
+                hint="run `custodes log verify` on this database",
+            ) from exc
 
     def _check_size(self, size: int) -> None:
-        current = self.size()
+        current = self._known_size if size <= self._known_size else self.size()
         if not 0 < size <= current:
             raise NotFoundError(f"tree size {size} is not in this log", where="size",
-                                expected=f"1 <= size <= {current}")
+                                expected=f"1 <= size <= {current}", actual=str(size))

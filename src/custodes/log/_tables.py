@@ -27,14 +27,17 @@ log_state = Table(
     Column("frontier", LargeBinary, nullable=False),
 )
 
-# C2SP tlog-tiles hash tiles: level L, index N, up to 256 hashes of 32 bytes. A partial tile is
-# rewritten as it grows; once it holds 256 hashes it never changes again.
+# C2SP tlog-tiles hash tiles: level L, index N, up to 256 hashes of 32 bytes, written in the
+# same transaction as the entries. A partial tile is rewritten as it grows; once it holds 256
+# hashes it never changes again. ``interior`` holds the tile's inner nodes (heights 8L+1..8L+7,
+# see custodes.log._tiles) so that any subtree hash is one lookup.
 log_tiles = Table(
     "log_tiles",
     metadata,
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hashes", LargeBinary, nullable=False),
+    Column("interior", LargeBinary, nullable=False),
 )
 
 log_checkpoints = Table(

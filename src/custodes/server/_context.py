@@ -98,6 +98,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
         clock=clock,
         batch_max=settings.log_batch_max,
         batch_wait=settings.log_batch_wait_ms / 1000,
+        checkpoint_interval=settings.log_checkpoint_interval_ms / 1000,
     )
     log.start()
     return Context(settings=settings, engine=engine, log=log, clock=clock)

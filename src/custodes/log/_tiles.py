@@ -1,0 +1,252 @@
+"""C2SP tlog-tiles: hash tiles as the tree grows, paths, entry bundles, proofs read from tiles.
+
+A tile at level ``L`` and index ``N`` holds up to 256 hashes of the subtrees of height ``8L``
+at indices ``256N .. 256N+255`` (c2sp.org/tlog-tiles, "Merkle Tree"). Level 0 holds leaf
+hashes. A tile with fewer than 256 hashes is partial and only ever grows: a partial tile of
+width ``W`` is a prefix of every later version of it.
+
+Besides the tile's hashes custodes stores its *interior*: the hashes of heights ``8L+1`` to
+``8L+7`` inside the tile (at most 254). Then every perfect subtree of the log is one lookup, and
+an inclusion or consistency proof reads at most one row per level and hashes only the few nodes
+of the tree's ragged right edge: no O(n) reads and no rehashing of tiles per request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from custodes.errors import InputError
+from custodes.log._merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    consistency_proof,
+    inclusion_proof,
+    node_hash,
+)
+
+__all__ = [
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "TileData",
+    "TileKey",
+    "compute_interior",
+    "encode_entry_bundle",
+    "extend_tiles",
+    "parse_tile_path",
+    "ProofPlan",
+    "tile_path",
+    "TilePath",
+]
+
+TILE_HEIGHT = 8  # c2sp.org/tlog-tiles: tiles are 8 levels high...
+TILE_WIDTH = 1 << TILE_HEIGHT  # ...and so hold up to 256 hashes.
+_ENTRY_MAX = 0xFFFF  # tlog-tiles entry bundles: 2-byte big-endian length prefix
+
+TileKey = tuple[int, int]
+"""``(level, index)`` of a hash tile."""
+
+
+@dataclass(frozen=True)
+class TileData:
+    """A stored hash tile: its hashes (the tile bytes) and its interior nodes."""
+
+    hashes: bytes
+    interior: bytes
+
+    @property
+    def width(self) -> int:
+        return len(self.hashes) // HASH_SIZE
+
+
+def compute_interior(hashes: bytes) -> tuple[bytes, bytes | None]:
+    """Interior nodes of a tile (heights 1..7 within it) and, if the tile is full, its root.
+
+    Layout: for r = 1..7, the ``width >> r`` complete nodes of height r, left to right.
+    """
+    layer = [hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)]
+    out: list[bytes] = []
+    for _ in range(1, TILE_HEIGHT):
+        layer = [node_hash(layer[i], layer[i + 1]) for i in range(0, len(layer) - 1, 2)]
+        out.extend(layer)
+    root = node_hash(layer[0], layer[1]) if len(hashes) == TILE_WIDTH * HASH_SIZE else None
+    return b"".join(out), root
+
+
+def _interior_offset(width: int, r: int, pos: int) -> int:
+    return (sum(width >> j for j in range(1, r)) + pos) * HASH_SIZE
+
+
+def extend_tiles(
+    size: int, leaf_hashes: Sequence[bytes], read: Callable[[TileKey], TileData]
+) -> tuple[dict[TileKey, TileData], set[TileKey]]:
+    """The tiles that change when ``leaf_hashes`` are appended to a tree of ``size``.
+
+    ``read`` returns an existing partial tile (called only for tiles that exist). Returns the
+    new contents of every changed tile and the subset of those that already existed (to update
+    rather than insert).
+    """
+    changed: dict[TileKey, TileData] = {}
+    existing: set[TileKey] = set()
+    level, count, new = 0, size, list(leaf_hashes)
+    while new:
+        index, width = divmod(count, TILE_WIDTH)
+        prefix = b""
+        if width:
+            prefix = read((level, index)).hashes[: width * HASH_SIZE]
+            existing.add((level, index))
+        buffer = prefix + b"".join(new)
+        parents: list[bytes] = []
+        for offset in range(0, len(buffer), TILE_WIDTH * HASH_SIZE):
+            chunk = buffer[offset : offset + TILE_WIDTH * HASH_SIZE]
+            interior, root = compute_interior(chunk)
+            changed[(level, index)] = TileData(chunk, interior)
+            if root is not None:
+                parents.append(root)
+            index += 1
+        level, count, new = level + 1, count >> TILE_HEIGHT, parents
+    return changed, existing
+
+
+def _perfect_nodes(start: int, end: int) -> list[tuple[int, int]]:
+    """Split ``[start, end)`` into perfect aligned subtrees ``(height, index)``, left to right.
+
+    For the ranges RFC 9162 proofs ask for (``start`` a multiple of the largest power of two
+    below ``end - start``), folding these right to left gives MTH(D[start:end]).
+    """
+    nodes: list[tuple[int, int]] = []
+    while start < end:
+        height = (start & -start).bit_length() - 1 if start else (end - start).bit_length() - 1
+        while start + (1 << height) > end:
+            height -= 1
+        nodes.append((height, start >> height))
+        start += 1 << height
+    return nodes
+
+
+def _node_tile(height: int, index: int) -> tuple[TileKey, int, int]:
+    level, r = divmod(height, TILE_HEIGHT)
+    first = index << r  # the node's first hash at the tile's own height
+    return (level, first >> TILE_HEIGHT), r, (first & (TILE_WIDTH - 1)) >> r
+
+
+class ProofPlan:
+    """The tiles a set of Merkle ranges needs, and the hashes computed from them."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        self.ranges = {r: _perfect_nodes(*r) for r in ranges}
+        self.tiles: set[TileKey] = {
+            _node_tile(h, i)[0] for nodes in self.ranges.values() for h, i in nodes
+        }
+
+    def hash_range(self, tiles: Mapping[TileKey, TileData], start: int, end: int) -> bytes:
+        nodes = self.ranges.get((start, end)) or _perfect_nodes(start, end)
+        if not nodes:
+            return EMPTY_ROOT
+        hashes = []
+        for height, index in nodes:
+            key, r, pos = _node_tile(height, index)
+            tile = tiles.get(key)
+            if tile is None:
+                raise LookupError(f"tile {key} is missing")
+            if r == 0:
+                h = tile.hashes[pos * HASH_SIZE : (pos + 1) * HASH_SIZE]
+            else:
+                o = _interior_offset(tile.width, r, pos)
+                h = tile.interior[o : o + HASH_SIZE]
+            if len(h) != HASH_SIZE:
+                raise LookupError(f"tile {key} is too narrow for node {height}/{index}")
+            hashes.append(h)
+        root = hashes[-1]
+        for h in reversed(hashes[:-1]):
+            root = node_hash(h, root)
+        return root
+
+    @classmethod
+    def for_inclusion(cls, index: int, size: int) -> ProofPlan:
+        ranges: list[tuple[int, int]] = []
+        inclusion_proof(index, size, lambda a, b: ranges.append((a, b)) or b"")
+        return cls(ranges)
+
+    @classmethod
+    def for_consistency(cls, size1: int, size2: int) -> ProofPlan:
+        ranges: list[tuple[int, int]] = []
+        consistency_proof(size1, size2, lambda a, b: ranges.append((a, b)) or b"")
+        return cls(ranges)
+
+    @classmethod
+    def for_root(cls, size: int) -> ProofPlan:
+        return cls([(0, size)])
+
+
+# --- paths -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TilePath:
+    """A parsed ``tile/<L>/<N>[.p/<W>]`` or ``tile/entries/<N>[.p/<W>]`` path."""
+
+    level: int  # -1 for entry bundles
+    index: int
+    width: int  # 256 for a full tile
+
+
+def _encode_index(n: int) -> str:
+    parts = [f"{n % 1000:03d}"]
+    n //= 1000
+    while n:
+        parts.append(f"x{n % 1000:03d}")
+        n //= 1000
+    return "/".join(reversed(parts))
+
+
+def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
+    """The C2SP path of a tile, e.g. ``tile/0/x001/x234/067.p/8``; level -1 is ``entries``."""
+    name = "entries" if level < 0 else str(level)
+    path = f"tile/{name}/{_encode_index(index)}"
+    return path if width == TILE_WIDTH else f"{path}.p/{width}"
+
+
+_PATH_RE = re.compile(r"^(?P<n>(?:x\d{3}/)*\d{3})(?:\.p/(?P<w>[1-9]\d{0,2}))?$")
+
+
+def parse_tile_path(level: str, rest: str) -> TilePath:
+    """Parse the parts of a tile URL after ``tile/``: the level and ``<N>[.p/<W>]``.
+
+    Raises:
+        InputError: not the C2SP encoding (non-canonical zero padding, W outside 1..255, ...).
+    """
+    expected = "tile/<L>/<N>[.p/<W>] with N as 3-digit groups (x001/x234/067) and 1 <= W <= 255"
+    if level == "entries":
+        lvl = -1
+    elif re.fullmatch(r"0|[1-9]\d{0,1}", level) and int(level) <= 63:
+        lvl = int(level)
+    else:
+        raise InputError("tile level must be 0..63 or 'entries'", where="path",
+                         expected=expected, actual=level)
+    m = _PATH_RE.match(rest)
+    if m is None:
+        raise InputError("malformed tile index", where="path", expected=expected, actual=rest)
+    groups = m.group("n").split("/")
+    index = int("".join(g.lstrip("x") for g in groups))
+    # The encoding is canonical: no leading x000 group.
+    if len(groups) > 1 and groups[0] == "x000":
+        raise InputError("tile index is not canonical", where="path", expected=expected,
+                         actual=rest)
+    width = int(m.group("w")) if m.group("w") else TILE_WIDTH
+    if m.group("w") and width >= TILE_WIDTH:
+        raise InputError("partial tile width must be 1..255", where="path", expected=expected,
+                         actual=rest)
+    return TilePath(lvl, index, width)
+
+
+def encode_entry_bundle(entries: Iterable[bytes]) -> bytes:
+    """An entry bundle: each entry as a 2-byte big-endian length and its bytes (tlog-tiles)."""
+    out = bytearray()
+    for data in entries:
+        if len(data) > _ENTRY_MAX:
+            raise ValueError(f"entry of {len(data)} bytes does not fit an entry bundle")
+        out += len(data).to_bytes(2, "big")
+        out += data
+    return bytes(out)
