@@ -1,0 +1,282 @@
+"""The constitution as frozen dataclasses: what :func:`read_constitution` returns.
+
+An instance is only ever built by the reader, which validates the whole document first, so every
+reference inside one (a principal's organisation, a rule's capability, a signer) resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+__all__ = [
+    "ORGANISATION_KINDS",
+    "AccessRule",
+    "AmendmentRule",
+    "BreakGlassRule",
+    "Capability",
+    "CoalitionFloor",
+    "Constitution",
+    "Criterion",
+    "EntrenchedClause",
+    "Notify",
+    "Organisation",
+    "OrganisationKind",
+    "Principal",
+    "Quorum",
+    "ReviewRule",
+    "Witness",
+    "WitnessConfig",
+]
+
+OrganisationKind = Literal["developer", "overseer", "partner", "vendor"]
+ORGANISATION_KINDS: tuple[OrganisationKind, ...] = ("developer", "overseer", "partner", "vendor")
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """An organisation, counted by its stable ``id`` whatever its display name."""
+
+    id: str
+    kind: OrganisationKind
+    name: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    # Membership criteria ids this organisation must satisfy (partners are admitted under them).
+    criteria: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A person or workload. ``public_key`` is the raw 32-byte Ed25519 key of approvers.
+
+    ``person`` links several principal identities of one human (a person counts once whatever
+    identities and roles they hold); it defaults to the principal's own id.
+    """
+
+    id: str
+    organisation: str
+    roles: frozenset[str] = frozenset()
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    public_key: bytes | None = None
+    cost: float = 1.0
+    incorruptible: bool = False
+    person: str = ""
+    kind: Literal["person", "workload"] = "person"
+    criteria: tuple[str, ...] = ()
+
+    @property
+    def person_id(self) -> str:
+        return self.person or self.id
+
+
+@dataclass(frozen=True)
+class Capability:
+    """A capability tier and the models and actions that belong to it."""
+
+    id: str
+    models: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A membership criterion: a Cedar condition over ``principal`` or ``organisation``.
+
+    The condition is the body of a Cedar ``when { ... }`` clause. For principals, ``principal``
+    is the principal entity (``principal.attributes``, ``principal.organisation.attributes``,
+    ``principal.organisation.kind``, ``principal.roles``); for organisations, ``principal`` is the
+    organisation entity.
+    """
+
+    id: str
+    applies_to: Literal["principal", "organisation"]
+    condition: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """``approvals`` distinct persons from at least ``organisations`` distinct organisations,
+    with at least ``kinds[k]`` distinct organisations of kind ``k`` among them."""
+
+    approvals: int
+    organisations: int = 1
+    kinds: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Who must be told: organisations by id, every organisation of some kinds, and roles."""
+
+    organisations: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Who may request a capability, who approves, and the quorum that grants it.
+
+    A rule with ``quorum.approvals == 0`` is a standing permission: eligible requesters may use
+    the capability without a grant.
+    """
+
+    id: str
+    capability: str
+    requester_roles: frozenset[str]
+    requester_criteria: tuple[str, ...]
+    approver_roles: frozenset[str]
+    quorum: Quorum
+    max_duration: timedelta
+    purpose_required: bool = False
+    approval_validity: timedelta = timedelta(hours=24)
+    notify: Notify = field(default_factory=Notify)
+
+
+@dataclass(frozen=True)
+class ReviewRule:
+    """The mandatory post-hoc review of a break-glass use: a k-of-n decision with a deadline."""
+
+    approver_roles: frozenset[str]
+    quorum: Quorum
+    deadline: timedelta
+
+
+@dataclass(frozen=True)
+class BreakGlassRule:
+    """An immediate, short grant for a named emergency, reviewed afterwards."""
+
+    id: str
+    capability: str
+    emergency: str
+    roles: frozenset[str]
+    max_duration: timedelta
+    review: ReviewRule
+    notify: Notify = field(default_factory=Notify)
+
+
+@dataclass(frozen=True)
+class AmendmentRule:
+    """Who signs amendments, and how many of them: TUF's root rule applies to old and new."""
+
+    signers: tuple[str, ...]
+    threshold: int
+
+
+@dataclass(frozen=True)
+class EntrenchedClause:
+    """Parts of the document (paths like ``/log`` or ``/access/cyber/quorum``) that need a
+    stronger threshold to change: ``signers`` amendment signers from ``organisations`` distinct
+    organisations (``None`` means all of them)."""
+
+    id: str
+    description: str
+    paths: tuple[str, ...]
+    signers: int | None = None
+    organisations: int | None = None
+
+
+@dataclass(frozen=True)
+class Witness:
+    """An outside witness that cosigns log checkpoints (C2SP tlog-witness)."""
+
+    name: str
+    key: str  # a C2SP signed-note verifier key: name+hash+base64
+    organisation: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class WitnessConfig:
+    witnesses: tuple[Witness, ...] = ()
+    quorum: int = 0
+
+
+@dataclass(frozen=True)
+class CoalitionFloor:
+    """The smallest coalition that may reach a protected capability must span at least
+    ``min_organisations`` organisations."""
+
+    protected: tuple[str, ...] = ()
+    min_organisations: int = 1
+
+
+@dataclass(frozen=True)
+class Constitution:
+    """One validated version of the constitution.
+
+    ``document`` is the plain parsed document (what amendments compare, path by path) and
+    ``digest`` the SHA-256 of its RFC 8785 canonical JSON.
+    """
+
+    version: int
+    name: str
+    organisations: tuple[Organisation, ...]
+    principals: tuple[Principal, ...]
+    capabilities: tuple[Capability, ...]
+    criteria: tuple[Criterion, ...]
+    access_rules: tuple[AccessRule, ...]
+    break_glass: tuple[BreakGlassRule, ...]
+    amendment: AmendmentRule
+    entrenched: tuple[EntrenchedClause, ...]
+    witnesses: WitnessConfig
+    coalition: CoalitionFloor
+    log_enabled: bool
+    document: Mapping[str, Any] = field(repr=False, compare=False)
+    digest: str = ""
+    text: str = field(default="", repr=False, compare=False)
+
+    @cached_property
+    def organisations_by_id(self) -> Mapping[str, Organisation]:
+        return {o.id: o for o in self.organisations}
+
+    @cached_property
+    def principals_by_id(self) -> Mapping[str, Principal]:
+        return {p.id: p for p in self.principals}
+
+    @cached_property
+    def capabilities_by_id(self) -> Mapping[str, Capability]:
+        return {c.id: c for c in self.capabilities}
+
+    @cached_property
+    def criteria_by_id(self) -> Mapping[str, Criterion]:
+        return {c.id: c for c in self.criteria}
+
+    @cached_property
+    def access_rules_by_id(self) -> Mapping[str, AccessRule]:
+        return {r.id: r for r in self.access_rules}
+
+    @cached_property
+    def break_glass_by_id(self) -> Mapping[str, BreakGlassRule]:
+        return {r.id: r for r in self.break_glass}
+
+    def organisation_of(self, principal_id: str) -> Organisation:
+        """The organisation of a principal.
+
+        Raises:
+            KeyError: no such principal.
+        """
+        return self.organisations_by_id[self.principals_by_id[principal_id].organisation]
+
+    def principals_in(self, organisation_id: str) -> tuple[Principal, ...]:
+        return tuple(p for p in self.principals if p.organisation == organisation_id)
+
+    def principals_not_in(
+        self, organisation_id: str, *, role: str | None = None
+    ) -> tuple[Principal, ...]:
+        """Principals outside an organisation (optionally with a role): reviewers for separation
+        of duties."""
+        return tuple(
+            p for p in self.principals
+            if p.organisation != organisation_id and (role is None or role in p.roles)
+        )
+
+    def rules_for(self, capability_id: str) -> tuple[AccessRule, ...]:
+        return tuple(r for r in self.access_rules if r.capability == capability_id)
+
+    def capabilities_for_model(self, model: str) -> tuple[Capability, ...]:
+        return tuple(c for c in self.capabilities if model in c.models)
