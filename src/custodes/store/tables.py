@@ -4,3 +4,5 @@ Each package that stores data adds one import here (and an Alembic branch of its
 """
 
 import custodes.log._tables  # noqa: F401
+import custodes.custody._tables  # noqa: F401
+import custodes.witness._tables  # noqa: F401

@@ -1,0 +1,45 @@
+"""Witnesses: outside overseers cosign the log so it cannot show different histories.
+
+- :class:`Witness` and :func:`create_witness_app`: the C2SP tlog-witness server an overseer
+  runs (``custodes witness serve``).
+- :class:`WitnessPublisher`: the log side, sending each new checkpoint to the witnesses and
+  collecting cosignatures.
+- :class:`WitnessPolicy`: the client side, "trust a checkpoint only with k of these n
+  witnesses" (C2SP tlog-policy).
+- :class:`Evidence` / :func:`verify_evidence`: conflicting signed checkpoints, checkable by
+  anyone with the log's key.
+- :class:`LogWatcher`: an overseer's monitor (``custodes witness watch``).
+"""
+
+from custodes.witness._evidence import EVIDENCE_TYPE, Evidence, EvidenceFinding, verify_evidence
+from custodes.witness._policy import PolicyGroup, PolicyWitness, WitnessPolicy
+from custodes.witness._protocol import (
+    CONTENT_TYPE_SIZE,
+    MAX_BODY_BYTES,
+    MAX_PROOF_LINES,
+    AddCheckpointRequest,
+    parse_signature_lines,
+    parse_size_body,
+)
+from custodes.witness._server import create_witness_app
+from custodes.witness._witness import AddCheckpointError, Witness, migrate_witness
+
+__all__ = [
+    "CONTENT_TYPE_SIZE",
+    "EVIDENCE_TYPE",
+    "MAX_BODY_BYTES",
+    "MAX_PROOF_LINES",
+    "AddCheckpointError",
+    "AddCheckpointRequest",
+    "Evidence",
+    "EvidenceFinding",
+    "PolicyGroup",
+    "PolicyWitness",
+    "Witness",
+    "WitnessPolicy",
+    "create_witness_app",
+    "migrate_witness",
+    "parse_signature_lines",
+    "parse_size_body",
+    "verify_evidence",
+]

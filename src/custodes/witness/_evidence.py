@@ -1,0 +1,145 @@
+"""Evidence of equivocation: two checkpoints the same log signed that cannot both be true.
+
+A witness keeps one whenever a validly signed checkpoint conflicts with the one it holds. The
+file is JSON and self-contained: anyone with the log's public key can check it with
+``custodes witness evidence verify FILE --log-key VKEY`` (or :func:`verify_evidence`).
+
+Two kinds:
+
+- ``same-size``: both checkpoints have the same size and different root hashes. Conclusive: an
+  append-only log has exactly one tree of each size.
+- ``inconsistent``: the offered checkpoint is larger but the consistency proof sent with it
+  does not connect it to the held one. The log signed both; it is conclusive as soon as the log
+  fails to produce a valid consistency proof between the two sizes, which any client can ask
+  for (a valid proof would clear the log).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from custodes.errors import InputError, VerificationError
+from custodes.log import NoteVerifier, SignedCheckpoint, format_time, parse_time, verify_consistency
+
+__all__ = ["EVIDENCE_TYPE", "Evidence", "EvidenceFinding", "verify_evidence"]
+
+EVIDENCE_TYPE = "custodes.witness.evidence/v1"
+EvidenceKind = Literal["same-size", "inconsistent"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Two signed checkpoints of one origin that conflict, and the proof that was offered."""
+
+    origin: str
+    kind: EvidenceKind
+    held_note: str
+    offered_note: str
+    old_size: int
+    proof: tuple[bytes, ...]
+    detected_at: datetime
+    witness: str = ""
+
+    def to_json(self) -> str:
+        doc = {
+            "type": EVIDENCE_TYPE,
+            "origin": self.origin,
+            "kind": self.kind,
+            "witness": self.witness,
+            "detected_at": format_time(self.detected_at),
+            "held_checkpoint": self.held_note,
+            "offered_checkpoint": self.offered_note,
+            "old_size": self.old_size,
+            "proof": [base64.b64encode(p).decode() for p in self.proof],
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Evidence:
+        """Parse an evidence file.
+
+        Raises:
+            InputError: not an evidence document.
+        """
+        try:
+            doc: Any = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError("evidence is not JSON", where="evidence") from exc
+        if not isinstance(doc, dict) or doc.get("type") != EVIDENCE_TYPE:
+            raise InputError("not a custodes evidence file", where="type",
+                             expected=repr(EVIDENCE_TYPE))
+        try:
+            kind = doc["kind"]
+            if kind not in ("same-size", "inconsistent"):
+                raise InputError("unknown evidence kind", where="kind", actual=repr(kind))
+            proof = tuple(base64.b64decode(p, validate=True) for p in doc["proof"])
+            old_size = doc["old_size"]
+            if not isinstance(old_size, int) or old_size < 0:
+                raise InputError("old_size must be a non-negative integer", where="old_size")
+            return cls(
+                origin=str(doc["origin"]),
+                kind=kind,
+                held_note=str(doc["held_checkpoint"]),
+                offered_note=str(doc["offered_checkpoint"]),
+                old_size=old_size,
+                proof=proof,
+                detected_at=parse_time(str(doc["detected_at"])),
+                witness=str(doc.get("witness", "")),
+            )
+        except KeyError as exc:
+            raise InputError(f"evidence lacks field {exc.args[0]!r}", where="evidence") from exc
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise InputError(f"evidence field is malformed: {exc}", where="evidence") from exc
+
+
+@dataclass(frozen=True)
+class EvidenceFinding:
+    """What an evidence file shows once checked against the log's key."""
+
+    conclusive: bool
+    held: SignedCheckpoint
+    offered: SignedCheckpoint
+    summary: str
+
+
+def verify_evidence(evidence: Evidence, log_key: NoteVerifier) -> EvidenceFinding:
+    """Check that the log signed both checkpoints and that they conflict.
+
+    Raises:
+        InputError: a checkpoint in the file is malformed.
+        VerificationError: a checkpoint is not signed by ``log_key``, or the two do not
+            conflict (the file proves nothing against this log).
+    """
+    held = SignedCheckpoint.from_text(evidence.held_note, log_key, origin=evidence.origin)
+    offered = SignedCheckpoint.from_text(evidence.offered_note, log_key, origin=evidence.origin)
+    a, b = held.checkpoint, offered.checkpoint
+    if a.size == b.size:
+        if a.root_hash == b.root_hash:
+            raise VerificationError("the two checkpoints agree: no equivocation shown")
+        return EvidenceFinding(
+            conclusive=True, held=held, offered=offered,
+            summary=(f"log {a.origin!r} signed two different trees of size {a.size}: "
+                     f"{a.root_hash.hex()} and {b.root_hash.hex()}"),
+        )
+    small, large = (a, b) if a.size < b.size else (b, a)
+    if small.size == 0:
+        raise VerificationError("an empty tree is consistent with every tree")
+    if evidence.old_size == small.size:
+        try:
+            verify_consistency(small.size, large.size, evidence.proof, small.root_hash,
+                               large.root_hash)
+        except VerificationError:
+            pass
+        else:
+            raise VerificationError("the offered consistency proof verifies: no equivocation")
+    return EvidenceFinding(
+        conclusive=False, held=held, offered=offered,
+        summary=(f"log {a.origin!r} signed size {small.size} ({small.root_hash.hex()}) and "
+                 f"size {large.size} ({large.root_hash.hex()}) without a valid consistency "
+                 "proof; ask the log for one: if it cannot produce it, it equivocated"),
+    )

@@ -1,0 +1,353 @@
+"""The witness: verify a log's new checkpoint against the last one cosigned, store it, cosign.
+
+C2SP tlog-witness. Requests are checked in two steps. Everything that needs no state (body
+syntax, known origin, the log's signature) is checked by the caller's thread. Everything that
+depends on the stored checkpoint runs in one committer thread that drains queued requests into a
+single database transaction (group commit: one fsync for many cosignatures): it compares the
+old size with the size held, verifies the consistency proof against the held root, and writes
+the new checkpoint. A cosignature is made only after that transaction has committed, so a
+witness never cosigns a checkpoint it has not durably recorded, and a restart (or SIGKILL) can
+never take it back to an older state. A validly signed checkpoint that conflicts with the held
+one is stored as :class:`Evidence` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from custodes.clock import Clock, SystemClock
+from custodes.errors import InputError, VerificationError, WitnessError
+from custodes.log import (
+    EMPTY_ROOT,
+    NoteSigner,
+    NoteVerifier,
+    Signature,
+    SignedCheckpoint,
+    verify_consistency,
+)
+from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.store import writer
+from custodes.witness._evidence import Evidence, EvidenceKind
+from custodes.witness._protocol import CONTENT_TYPE_SIZE, AddCheckpointRequest
+from custodes.witness._tables import witness_evidence, witness_state
+
+__all__ = ["AddCheckpointError", "Witness", "migrate_witness"]
+
+_log = logging.getLogger(__name__)
+
+
+class AddCheckpointError(WitnessError):
+    """An add-checkpoint request refused with the protocol's status code.
+
+    Attributes:
+        status: the HTTP status C2SP tlog-witness prescribes.
+        body: the exact answer body (the held size for 409), else the message.
+        content_type: the answer's media type.
+    """
+
+    def __init__(self, message: str, *, status: int, body: str | None = None,
+                 content_type: str = "text/plain; charset=utf-8") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body if body is not None else message + "\n"
+        self.content_type = content_type
+
+
+def _conflict(held_size: int, message: str) -> AddCheckpointError:
+    # C2SP tlog-witness: 409 with the held size in decimal and a newline, text/x.tlog.size.
+    return AddCheckpointError(message, status=409, body=f"{held_size}\n",
+                              content_type=CONTENT_TYPE_SIZE)
+
+
+@dataclass
+class _Pending:
+    request: AddCheckpointRequest
+    note_text: str
+    future: Future[str]
+
+
+@dataclass
+class _Held:
+    size: int
+    root_hash: bytes
+    note: str
+    stored: bool  # a row exists (UPDATE) or not yet (INSERT)
+
+
+class Witness:
+    """A tlog-witness with its own key and its own durable state.
+
+    Args:
+        engine: the witness's database, migrated to the ``witness`` branch.
+        signer: the witness's cosignature/v1 key (signature type 0x04).
+        logs: the log verifier keys it trusts; each key's name is the log's origin.
+        clock: the time source for cosignature timestamps.
+        batch_max: the most requests committed in one transaction.
+
+    Raises:
+        InputError: the key is not a cosignature/v1 key.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        signer: NoteSigner,
+        logs: Iterable[NoteVerifier],
+        *,
+        clock: Clock | None = None,
+        batch_max: int = 512,
+    ) -> None:
+        if signer.alg != ALG_COSIGNATURE_V1:
+            raise InputError("a witness key must be a cosignature/v1 key",
+                             expected="signature type 0x04 (C2SP tlog-cosignature)",
+                             hint="create one with `custodes witness keygen`")
+        self.engine = engine
+        self.signer = signer
+        self.clock = clock or SystemClock()
+        self.batch_max = batch_max
+        self.logs: dict[str, list[NoteVerifier]] = {}
+        for key in logs:
+            self.logs.setdefault(key.name, []).append(key)
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def verifier(self) -> NoteVerifier:
+        return self.signer.verifier
+
+    @property
+    def name(self) -> str:
+        return self.signer.name
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="custodes-witness",
+                                                daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    # --- the protocol --------------------------------------------------------
+
+    def add_checkpoint(self, body: bytes, *, timeout: float | None = 30.0) -> str:
+        """Handle one request body; return the cosignature line(s).
+
+        Raises:
+            AddCheckpointError: refused, with the protocol's status code.
+        """
+        return self.submit(body).result(timeout=timeout)
+
+    def submit(self, body: bytes) -> Future[str]:
+        """Check ``body`` and queue it; the future holds the cosignature lines once durable.
+
+        Raises:
+            AddCheckpointError: refused before it reached the stored state (400/403/404).
+        """
+        request, note_text = self.check(body)
+        future: Future[str] = Future()
+        self.start()
+        self._queue.put(_Pending(request, note_text, future))
+        return future
+
+    def check(self, body: bytes) -> tuple[AddCheckpointRequest, str]:
+        """The stateless checks: syntax (400), known origin (404), log signature (403).
+
+        Raises:
+            AddCheckpointError: the request is refused.
+        """
+        try:
+            request = AddCheckpointRequest.from_bytes(body)
+        except InputError as exc:
+            where = f"{exc.where}: " if exc.where else ""
+            raise AddCheckpointError(f"bad request: {where}{exc.message}", status=400) from exc
+        origin = request.checkpoint.origin
+        keys = self.logs.get(origin)
+        if keys is None:
+            raise AddCheckpointError(f"unknown log origin {origin!r}", status=404)
+        # C2SP tlog-witness: signatures by unknown keys are ignored; 403 if none verifies.
+        if not request.note.verified_by(keys):
+            raise AddCheckpointError(
+                f"no signature on the checkpoint verifies with a key trusted for {origin!r}",
+                status=403,
+            )
+        return request, request.note.to_text()
+
+    def latest(self, origin: str) -> SignedCheckpoint | None:
+        """The last checkpoint this witness cosigned for ``origin``."""
+        with self.engine.connect() as conn:
+            note = conn.execute(
+                select(witness_state.c.note).where(witness_state.c.origin == origin)
+            ).scalar()
+        if note is None:
+            return None
+        return SignedCheckpoint.from_text(note, self.logs[origin][0], origin=origin) \
+            if origin in self.logs else None
+
+    def held_sizes(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(witness_state.c.origin, witness_state.c.size)).all()
+        return {r.origin: int(r.size) for r in rows}
+
+    def evidence(self, origin: str | None = None) -> list[Evidence]:
+        """Stored evidence of equivocation, oldest first."""
+        query = select(witness_evidence).order_by(witness_evidence.c.id)
+        if origin is not None:
+            query = query.where(witness_evidence.c.origin == origin)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Evidence(
+                origin=r.origin, kind=r.kind, held_note=r.held_note,
+                offered_note=r.offered_note, old_size=int(r.old_size),
+                proof=tuple(bytes(r.proof[i : i + 32]) for i in range(0, len(r.proof), 32)),
+                detected_at=r.detected_at, witness=self.name,
+            )
+            for r in rows
+        ]
+
+    # --- the committer -------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self.batch_max:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: Sequence[_Pending]) -> None:
+        outcomes: list[AddCheckpointError | None] = []
+        try:
+            with writer(self.engine).begin() as conn:
+                held = self._read_held(conn, {p.request.checkpoint.origin for p in batch})
+                evidence: list[dict[str, Any]] = []
+                changed: set[str] = set()
+                for p in batch:
+                    outcome = self._decide(p, held, evidence)
+                    if outcome is None:
+                        changed.add(p.request.checkpoint.origin)
+                    outcomes.append(outcome)
+                self._write(conn, held, changed, evidence)
+        except SQLAlchemyError as exc:
+            _log.exception("witness state could not be written")
+            error = AddCheckpointError(f"witness storage unavailable: {exc.__class__.__name__}",
+                                       status=503)
+            for p in batch:
+                p.future.set_exception(error)
+            return
+        timestamp = int(self.clock.now().timestamp())
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if outcome is not None:
+                p.future.set_exception(outcome)
+                continue
+            body = p.request.note.text.encode()
+            line = Signature(name=self.signer.name, key_id=self.signer.key_id,
+                             signature=self.signer.sign(body, timestamp=timestamp)).to_line()
+            p.future.set_result(line)
+
+    def _read_held(self, conn: Connection, origins: set[str]) -> dict[str, _Held]:
+        rows = conn.execute(
+            select(witness_state).where(witness_state.c.origin.in_(origins)).with_for_update()
+        ).all()
+        return {r.origin: _Held(int(r.size), bytes(r.root_hash), r.note, True) for r in rows}
+
+    def _decide(self, p: _Pending, held: dict[str, _Held],
+                evidence: list[dict[str, Any]]) -> AddCheckpointError | None:
+        """Compare one request with the held checkpoint; update ``held`` if accepted."""
+        req = p.request
+        new = req.checkpoint
+        cur = held.get(new.origin)
+        held_size = cur.size if cur is not None else 0
+        if req.old_size != held_size:
+            return _conflict(held_size, f"old size {req.old_size} is not the size held, "
+                                        f"{held_size}")
+        if cur is not None:
+            if new.size == cur.size:
+                if new.root_hash != cur.root_hash:
+                    self._keep_evidence(evidence, "same-size", cur, p)
+                    return _conflict(held_size, f"checkpoint of size {new.size} has a different "
+                                                "root than the one cosigned: equivocation")
+            elif cur.size > 0 or cur.root_hash != EMPTY_ROOT:
+                try:
+                    verify_consistency(cur.size, new.size, req.proof, cur.root_hash,
+                                       new.root_hash)
+                except VerificationError as exc:
+                    self._keep_evidence(evidence, "inconsistent", cur, p)
+                    return AddCheckpointError(f"consistency proof does not verify: {exc.message}",
+                                              status=422)
+        stored = cur.stored if cur is not None else False
+        held[new.origin] = _Held(new.size, new.root_hash, p.note_text, stored)
+        return None
+
+    def _keep_evidence(self, evidence: list[dict[str, Any]], kind: EvidenceKind, cur: _Held,
+                       p: _Pending) -> None:
+        _log.error("EQUIVOCATION by log %r: %s conflict (held size %d, offered size %d)",
+                   p.request.checkpoint.origin, kind, cur.size, p.request.checkpoint.size)
+        evidence.append({
+            "origin": p.request.checkpoint.origin, "kind": kind, "held_note": cur.note,
+            "offered_note": p.note_text, "old_size": p.request.old_size,
+            "proof": b"".join(p.request.proof), "detected_at": self.clock.now(),
+        })
+
+    def _write(self, conn: Connection, held: Mapping[str, _Held], changed: set[str],
+               evidence: list[dict[str, Any]]) -> None:
+        now = self.clock.now()
+        for origin in changed:
+            h = held[origin]
+            values = {"size": h.size, "root_hash": h.root_hash, "note": h.note, "updated_at": now}
+            if h.stored:
+                conn.execute(update(witness_state).where(witness_state.c.origin == origin)
+                             .values(**values))
+            else:
+                conn.execute(insert(witness_state).values(origin=origin, **values))
+        if evidence:
+            conn.execute(insert(witness_evidence), evidence)
+
+
+
+def migrate_witness(engine: Engine) -> None:
+    """Create or upgrade a witness's own database: only the ``witness`` Alembic branch.
+
+    Raises:
+        StoreError: the database cannot be reached or migrated.
+    """
+    from alembic import command
+    from sqlalchemy.exc import OperationalError
+
+    from custodes.errors import StoreError
+    from custodes.store._migrate import alembic_config
+
+    try:
+        command.upgrade(alembic_config(engine), "witness@head")
+    except OperationalError as exc:
+        raise StoreError(f"cannot migrate the witness database: {exc.orig}") from exc
