@@ -1,0 +1,37 @@
+"""Coalition analysis: a constitution as a monotone game, and who could seize what.
+
+Entry points: :func:`game_from_constitution` (a constitution as a :class:`Game`),
+:func:`analyze` (every measure for every goal), :func:`minimum_coalition` (the exact CP-SAT
+solver), :func:`evaluate` and :func:`brute_force` (the reference it is held to).
+"""
+
+from custodes.coalition._errors import CoalitionCheckError, GameError
+from custodes.coalition._evaluate import (
+    BruteForce,
+    Firing,
+    Outcome,
+    brute_force,
+    evaluate,
+    fires,
+)
+from custodes.coalition._game import Game, Goal, Player, Rule, RuleKind
+from custodes.coalition._solver import Objective, Solution, minimum_coalition
+
+__all__ = [
+    "BruteForce",
+    "CoalitionCheckError",
+    "Firing",
+    "Game",
+    "GameError",
+    "Goal",
+    "Objective",
+    "Outcome",
+    "Player",
+    "Rule",
+    "RuleKind",
+    "Solution",
+    "brute_force",
+    "evaluate",
+    "fires",
+    "minimum_coalition",
+]

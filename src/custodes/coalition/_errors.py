@@ -1,0 +1,37 @@
+"""Errors of the coalition analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from custodes.errors import Error, InputError
+
+__all__ = ["CoalitionCheckError", "GameError"]
+
+
+class GameError(InputError):
+    """A game (or the constitution it came from) cannot be analysed; lists every problem."""
+
+    code = "invalid_game"
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        super().__init__(
+            message, expected="a well-formed game", actual="; ".join(problems) or None
+        )
+        self.problems = tuple(problems)
+
+
+class CoalitionCheckError(Error):
+    """The solver returned a coalition the reference evaluator refuses: a bug, never reported.
+
+    Attributes:
+        goal: the goal the coalition was meant to reach.
+        coalition: the player ids the solver returned.
+    """
+
+    code = "coalition_check_failed"
+
+    def __init__(self, message: str, *, goal: str, coalition: Sequence[str]) -> None:
+        super().__init__(message)
+        self.goal = goal
+        self.coalition = tuple(coalition)

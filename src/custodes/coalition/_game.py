@@ -1,0 +1,205 @@
+"""A constitution seen as a monotone game: players, goals and the rules that reach them.
+
+The coalition analysis never reads a constitution directly: :func:`game_from_constitution`
+turns one into a :class:`Game`, and everything else (reference evaluator, solver, reports,
+pictures) works on games. Games are also what the property tests generate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from custodes.coalition._errors import GameError
+
+__all__ = ["Game", "Goal", "Player", "Rule", "RuleKind"]
+
+RuleKind = Literal["access", "break-glass", "amendment", "membership", "other"]
+
+# Costs are compared exactly by the solver, which needs integers: costs are kept to 1/1000.
+COST_SCALE = 1000
+
+
+@dataclass(frozen=True)
+class Player:
+    """One person (several identities of one human are one player).
+
+    Attributes:
+        id: stable principal (or person) id.
+        organisation: the organisation's stable id; distinct organisations are counted by it.
+        organisation_kind: ``developer``, ``overseer``, ``partner``, ``vendor`` or other.
+        roles: roles held before any rule fires.
+        cost: what it takes to bring this player into a coalition (default 1).
+        incorruptible: assumed never to join a coalition; excluded from every analysis.
+    """
+
+    id: str
+    organisation: str
+    organisation_kind: str = "developer"
+    roles: frozenset[str] = frozenset()
+    cost: float = 1.0
+    incorruptible: bool = False
+
+    @property
+    def scaled_cost(self) -> int:
+        return round(self.cost * COST_SCALE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A way to reach a goal.
+
+    The rule fires for a coalition when every prerequisite goal is reached, some member may
+    request (holds one of ``requester_roles``; empty means anyone), and at least ``k`` *other*
+    members may approve (hold one of ``approver_roles``; empty means anyone) from at least ``m``
+    distinct organisations, with at least ``kinds[x]`` distinct organisations of kind ``x``
+    among the approvers. A person counts once; the requester never counts, unless
+    ``requester_counts`` (a TUF-style signature threshold, where whoever proposes also signs).
+    When it fires the goal is reached and every member of the coalition holds ``grants``
+    (whoever controls a role's membership can add any of their own).
+    """
+
+    id: str
+    goal: str
+    requester_roles: frozenset[str] = frozenset()
+    approver_roles: frozenset[str] = frozenset()
+    k: int = 0
+    m: int = 0
+    kinds: Mapping[str, int] = field(default_factory=dict)
+    prerequisites: frozenset[str] = frozenset()
+    grants: frozenset[str] = frozenset()
+    requester_counts: bool = False
+    kind: RuleKind = "access"
+    label: str = ""
+
+    @property
+    def needs_approvers(self) -> bool:
+        return self.k > 0 or self.m > 0 or any(v > 0 for v in self.kinds.values())
+
+
+@dataclass(frozen=True)
+class Goal:
+    """Something a coalition may reach: a capability tier, amending the constitution, ...
+
+    ``protected`` goals are held to the constitution's floor of organisations.
+    """
+
+    id: str
+    label: str = ""
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class Game:
+    """Players, goals and rules, validated: every reference resolves.
+
+    Build with :meth:`Game.build`, which raises :class:`GameError` on a dangling reference,
+    a duplicate id or a negative threshold.
+    """
+
+    players: tuple[Player, ...]
+    goals: tuple[Goal, ...]
+    rules: tuple[Rule, ...]
+    floor: int | None = None
+    name: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        players: Iterable[Player],
+        goals: Iterable[Goal],
+        rules: Iterable[Rule],
+        *,
+        floor: int | None = None,
+        name: str = "",
+    ) -> Game:
+        """Validate and build a game.
+
+        Raises:
+            GameError: duplicate ids, a rule naming an unknown goal, a negative threshold or
+                cost, or a cost finer than 1/1000.
+        """
+        game = cls(tuple(players), tuple(goals), tuple(rules), floor, name)
+        game._validate()
+        return game
+
+    def _validate(self) -> None:
+        problems: list[str] = []
+        for what, ids in (
+            ("player", [p.id for p in self.players]),
+            ("goal", [g.id for g in self.goals]),
+            ("rule", [r.id for r in self.rules]),
+        ):
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    problems.append(f"duplicate {what} id {i!r}")
+                seen.add(i)
+        goal_ids = {g.id for g in self.goals}
+        for r in self.rules:
+            if r.goal not in goal_ids:
+                problems.append(f"rule {r.id!r} reaches unknown goal {r.goal!r}")
+            for p in sorted(r.prerequisites - goal_ids):
+                problems.append(f"rule {r.id!r} needs unknown goal {p!r}")
+            if r.k < 0 or r.m < 0 or any(v < 0 for v in r.kinds.values()):
+                problems.append(f"rule {r.id!r} has a negative threshold")
+        for p in self.players:
+            if p.cost < 0 or abs(p.cost * COST_SCALE - p.scaled_cost) > 1e-6:
+                problems.append(
+                    f"player {p.id!r} has cost {p.cost!r}; expected a non-negative multiple "
+                    "of 0.001"
+                )
+        if problems:
+            raise GameError("the game is not well formed", problems=problems)
+
+    @cached_property
+    def player_index(self) -> Mapping[str, int]:
+        return {p.id: i for i, p in enumerate(self.players)}
+
+    @cached_property
+    def goal_index(self) -> Mapping[str, Goal]:
+        return {g.id: g for g in self.goals}
+
+    @cached_property
+    def rule_index(self) -> Mapping[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def corruptible(self) -> tuple[int, ...]:
+        """Indices of the players that may join a coalition."""
+        return tuple(i for i, p in enumerate(self.players) if not p.incorruptible)
+
+    @cached_property
+    def organisation_kinds(self) -> Mapping[str, str]:
+        return {p.organisation: p.organisation_kind for p in self.players}
+
+    @cached_property
+    def role_members(self) -> Mapping[str, frozenset[int]]:
+        members: dict[str, set[int]] = {}
+        for i, p in enumerate(self.players):
+            for role in p.roles:
+                members.setdefault(role, set()).add(i)
+        return {r: frozenset(s) for r, s in members.items()}
+
+    def indices(self, ids: Sequence[str]) -> frozenset[int]:
+        """Player indices for ids.
+
+        Raises:
+            GameError: an id names no player.
+        """
+        unknown = [i for i in ids if i not in self.player_index]
+        if unknown:
+            raise GameError("unknown players", problems=[f"no player {u!r}" for u in unknown])
+        return frozenset(self.player_index[i] for i in ids)
+
+    def without(self, player_ids: Iterable[str]) -> Game:
+        """The same game with some players marked incorruptible."""
+        gone = set(player_ids)
+        players = tuple(
+            Player(p.id, p.organisation, p.organisation_kind, p.roles, p.cost, True)
+            if p.id in gone else p
+            for p in self.players
+        )
+        return Game(players, self.goals, self.rules, self.floor, self.name)

@@ -1,0 +1,332 @@
+"""The exact solver: the cheapest coalition (or fewest organisations) that reaches a goal.
+
+A CP-SAT model over *classes* of interchangeable players: players of one organisation with the
+same relevant roles and the same cost are the same to every rule, so the model chooses how many
+of each class join (one integer per class), never which ones. For every rule and organisation it
+counts the approvers and the requester that organisation contributes; Hall's condition for two
+demands (``a <= |approvers|``, ``q <= |requesters|``, ``a + q <= |either|``) makes "the
+requester is someone else than the approvers" exact without naming anyone.
+
+The least fixpoint is kept well-founded by ranks: only facts (goals, granted roles) on a cycle
+get a rank, and a rule may justify such a fact only from facts of strictly lower rank, so no goal
+can justify itself. Facts outside cycles need no rank (the dependency order is already a proof).
+
+Every coalition the solver returns is replayed through the reference evaluator before anyone sees
+it; a disagreement raises :class:`CoalitionCheckError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ortools.sat.python import cp_model
+
+from custodes.coalition._errors import CoalitionCheckError
+from custodes.coalition._evaluate import Firing, Outcome, evaluate
+from custodes.coalition._game import COST_SCALE, Game, Rule
+
+__all__ = ["Objective", "Solution", "minimum_coalition"]
+
+Objective = Literal["cost", "organisations"]
+Status = Literal["OPTIMAL", "FEASIBLE", "UNKNOWN", "UNREACHABLE"]
+
+Fact = tuple[str, str]  # ("goal", id) or ("role", name)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The answer for one goal and one objective.
+
+    Attributes:
+        status: ``OPTIMAL`` (proven), ``FEASIBLE`` (time ran out; see ``gap``), ``UNKNOWN``
+            (no coalition found in time) or ``UNREACHABLE`` (not even everyone together).
+        value: the objective of ``coalition``: cost (in player-cost units) or organisations.
+        bound: the best proven lower bound on the objective.
+        coalition: player indices, re-checked by the reference evaluator.
+        derivation: the rules (with requester and approvers) it uses, in firing order.
+    """
+
+    goal: str
+    objective: Objective
+    status: Status
+    value: float | None
+    bound: float | None
+    coalition: tuple[int, ...]
+    derivation: tuple[Firing, ...]
+    seconds: float
+    classes: int
+    rules: int
+
+    @property
+    def gap(self) -> float | None:
+        if self.value is None or self.bound is None:
+            return None
+        if self.value == 0:
+            return 0.0
+        return max(0.0, (self.value - self.bound) / self.value)
+
+
+def _cone(game: Game, target: str, fired: set[str]) -> tuple[list[Rule], set[Fact], set[str]]:
+    """Rules that can matter for ``target``: they fire with everyone, and what they produce is
+    the target or something a relevant rule uses. Returns rules, facts and grantable roles."""
+    producers: dict[Fact, list[Rule]] = defaultdict(list)
+    for rule in game.rules:
+        if rule.id in fired:
+            producers[("goal", rule.goal)].append(rule)
+            for role in rule.grants:
+                producers[("role", role)].append(rule)
+    grantable = {name for kind, name in producers if kind == "role"}
+    facts: set[Fact] = set()
+    rules: dict[str, Rule] = {}
+    todo: list[Fact] = [("goal", target)]
+    while todo:
+        fact = todo.pop()
+        if fact in facts:
+            continue
+        facts.add(fact)
+        for rule in producers.get(fact, []):
+            if rule.id in rules:
+                continue
+            rules[rule.id] = rule
+            todo.extend(("goal", p) for p in rule.prerequisites)
+            todo.extend(
+                ("role", r) for r in (rule.requester_roles | rule.approver_roles) & grantable
+            )
+    return [r for r in game.rules if r.id in rules], facts, grantable
+
+
+def _cyclic(
+    facts: set[Fact], edges: Mapping[Fact, set[Fact]]
+) -> dict[Fact, tuple[int, int]]:
+    """Facts on a dependency cycle, mapped to (component number, component size) of their
+    strongly connected component (Tarjan's algorithm, iterative)."""
+    index: dict[Fact, int] = {}
+    low: dict[Fact, int] = {}
+    on_stack: set[Fact] = set()
+    stack: list[Fact] = []
+    out: dict[Fact, tuple[int, int]] = {}
+    counter = 0
+    for root in sorted(facts):
+        if root in index:
+            continue
+        work: list[tuple[Fact, list[Fact]]] = [(root, sorted(edges.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            if children:
+                child = children.pop()
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, sorted(edges.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: list[Fact] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in edges.get(node, ()):
+                    for member in component:
+                        out[member] = (index[node], len(component))
+    return out
+
+
+def minimum_coalition(
+    game: Game,
+    goal: str,
+    *,
+    objective: Objective = "cost",
+    time_limit: float = 10.0,
+    workers: int = 2,
+    everyone: Outcome | None = None,
+) -> Solution:
+    """The cheapest coalition (``objective="cost"``) or the one spanning the fewest
+    organisations (``"organisations"``) that reaches ``goal``.
+
+    Args:
+        everyone: the outcome of all corruptible players together, if already computed.
+
+    Raises:
+        CoalitionCheckError: the solver's coalition does not reach the goal under the reference
+            evaluator (a bug; the coalition is never reported).
+    """
+    started = time.perf_counter()
+    pool = game.corruptible
+    everyone = everyone or evaluate(game, pool)
+    if goal not in everyone.reached:
+        return Solution(goal, objective, "UNREACHABLE", None, None, (), (),
+                        time.perf_counter() - started, 0, 0)
+    rules, facts, grantable = _cone(game, goal, {f.rule for f in everyone.firings})
+    relevant_roles = set().union(*(r.requester_roles | r.approver_roles for r in rules))
+
+    classes: dict[tuple[str, frozenset[str], int], list[int]] = defaultdict(list)
+    for i in pool:
+        p = game.players[i]
+        classes[(p.organisation, p.roles & relevant_roles, p.scaled_cost)].append(i)
+    keys = sorted(classes, key=lambda k: (k[0], sorted(k[1]), k[2]))
+    by_org: dict[str, list[int]] = defaultdict(list)
+    for c, key in enumerate(keys):
+        by_org[key[0]].append(c)
+    orgs = sorted(by_org)
+
+    model = cp_model.CpModel()
+    x = [model.new_int_var(0, len(classes[k]), f"x{c}") for c, k in enumerate(keys)]
+    size = {o: sum(len(classes[keys[c]]) for c in by_org[o]) for o in orgs}
+    total = {o: sum(x[c] for c in by_org[o]) for o in orgs}
+    reached = {f: model.new_bool_var(f"reached_{f[0]}_{f[1]}") for f in sorted(facts)}
+    model.add(reached[("goal", goal)] == 1)
+
+    edges: dict[Fact, set[Fact]] = defaultdict(set)
+    for rule in rules:
+        uses = {("goal", p) for p in rule.prerequisites}
+        uses |= {("role", r) for r in (rule.requester_roles | rule.approver_roles) & grantable}
+        for produced in [("goal", rule.goal), *(("role", r) for r in rule.grants)]:
+            if produced in facts:
+                edges[produced] |= uses
+    cyclic = _cyclic(facts, edges)
+    rank = {
+        f: model.new_int_var(0, n - 1, f"rank_{f[0]}_{f[1]}") for f, (_, n) in cyclic.items()
+    }
+
+    def same_cycle(a: Fact, b: Fact) -> bool:
+        return a in cyclic and b in cyclic and cyclic[a][0] == cyclic[b][0]
+
+    justifiers: dict[Fact, list[cp_model.IntVar]] = defaultdict(list)
+
+    def eligible(o: str, roles: frozenset[str]) -> cp_model.LinearExprT:
+        if not roles:
+            return total[o]
+        return sum(x[c] for c in by_org[o] if not roles.isdisjoint(keys[c][1]))
+
+    for rule in rules:
+        fire = model.new_bool_var(f"fire_{rule.id}")
+        for p in rule.prerequisites:
+            model.add_implication(fire, reached[("goal", p)])
+        use: dict[str, cp_model.IntVar] = {}
+        for role in sorted((rule.requester_roles | rule.approver_roles) & grantable):
+            use[role] = model.new_bool_var(f"use_{rule.id}_{role}")
+            model.add_implication(use[role], reached[("role", role)])
+        use_req = sum(use[r] for r in rule.requester_roles if r in use)
+        use_appr = sum(use[r] for r in rule.approver_roles if r in use)
+        req_flex = any(r in use for r in rule.requester_roles)
+        appr_flex = any(r in use for r in rule.approver_roles)
+
+        q_vars: list[cp_model.IntVar] = []
+        a_vars: dict[str, cp_model.IntVar] = {}
+        cap = max(rule.k, 1)
+        for o in orgs:
+            req_base = eligible(o, rule.requester_roles)
+            appr_base = eligible(o, rule.approver_roles)
+            has_req = req_flex or not rule.requester_roles or any(
+                not rule.requester_roles.isdisjoint(keys[c][1]) for c in by_org[o])
+            has_appr = rule.needs_approvers and (appr_flex or not rule.approver_roles or any(
+                not rule.approver_roles.isdisjoint(keys[c][1]) for c in by_org[o]))
+            q = a = None
+            if has_req:
+                q = model.new_bool_var(f"q_{rule.id}_{o}")
+                model.add(q <= req_base + use_req)
+                model.add(q <= total[o])
+                q_vars.append(q)
+            if has_appr:
+                a = model.new_int_var(0, min(cap, size[o]), f"a_{rule.id}_{o}")
+                model.add(a <= appr_base + size[o] * use_appr)
+                model.add(a <= total[o])
+                a_vars[o] = a
+            if q is not None and a is not None and not rule.requester_counts:
+                either = eligible(o, rule.requester_roles | rule.approver_roles)
+                if not rule.requester_roles or not rule.approver_roles:
+                    either = total[o]
+                model.add(a + q <= either + size[o] * (use_req + use_appr))
+                model.add(a + q <= total[o])
+        model.add(sum(q_vars) >= fire)
+        if rule.needs_approvers:
+            model.add(sum(a_vars.values()) >= rule.k * fire)
+            if rule.m > 0 or rule.kinds:
+                d = {}
+                for o, a in a_vars.items():
+                    d[o] = model.new_bool_var(f"d_{rule.id}_{o}")
+                    model.add(d[o] <= a)
+                model.add(sum(d.values()) >= rule.m * fire)
+                for kind, n in rule.kinds.items():
+                    of_kind = [d[o] for o in d if game.organisation_kinds[o] == kind]
+                    model.add(sum(of_kind) >= n * fire)
+
+        for produced in [("goal", rule.goal), *(("role", r) for r in rule.grants)]:
+            if produced not in facts:
+                continue
+            if produced not in cyclic:
+                justifiers[produced].append(fire)
+                continue
+            just = model.new_bool_var(f"just_{rule.id}_{produced[0]}_{produced[1]}")
+            model.add_implication(just, fire)
+            justifiers[produced].append(just)
+            for p in rule.prerequisites:
+                if same_cycle(("goal", p), produced):
+                    model.add(rank[("goal", p)] < rank[produced]).only_enforce_if(just)
+            for role, u in use.items():
+                if same_cycle(("role", role), produced):
+                    model.add(rank[("role", role)] < rank[produced]).only_enforce_if([just, u])
+
+    for fact, var in reached.items():
+        if justifiers.get(fact):
+            model.add_bool_or(justifiers[fact]).only_enforce_if(var)
+        else:
+            model.add(var == 0)
+
+    if objective == "cost":
+        model.minimize(sum(keys[c][2] * x[c] for c in range(len(keys))))
+    else:
+        used = {o: model.new_bool_var(f"used_{o}") for o in orgs}
+        for o in orgs:
+            model.add(total[o] <= size[o] * used[o])
+        model.minimize(sum(used.values()))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.num_workers = workers
+    status = solver.solve(model)
+    seconds = time.perf_counter() - started
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if status == cp_model.INFEASIBLE:
+            raise CoalitionCheckError(
+                "the solver found no coalition although everyone together reaches the goal",
+                goal=goal, coalition=[game.players[i].id for i in pool])
+        return Solution(goal, objective, "UNKNOWN", None, solver.best_objective_bound,
+                        (), (), seconds, len(keys), len(rules))
+
+    coalition = sorted(
+        i for c, key in enumerate(keys) for i in classes[key][: solver.value(x[c])]
+    )
+    outcome = evaluate(game, coalition)
+    ids = [game.players[i].id for i in coalition]
+    if goal not in outcome.reached:
+        raise CoalitionCheckError(
+            f"the solver's coalition for {goal!r} does not reach it under the reference "
+            "evaluator", goal=goal, coalition=ids)
+    scale = COST_SCALE if objective == "cost" else 1
+    value = solver.objective_value / scale
+    bound = solver.best_objective_bound / scale
+    return Solution(
+        goal, objective, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
+        value, bound, tuple(coalition), outcome.derivation(game, goal), seconds,
+        len(keys), len(rules),
+    )
+

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from custodes.coalition import Game, Goal, Player, Rule, brute_force, evaluate, minimum_coalition
+from tests.unit.coalition.strategies import games
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(games(with_costs=True))
+def test_solver_optimum_equals_brute_force(game: Game) -> None:
+    truth = brute_force(game)
+    for goal in game.goals:
+        exact = truth[goal.id]
+        for objective in ("cost", "organisations"):
+            sol = minimum_coalition(game, goal.id, objective=objective, workers=1)
+            if exact.min_cost is None:
+                assert sol.status == "UNREACHABLE"
+                continue
+            assert sol.status == "OPTIMAL"
+            assert goal.id in evaluate(game, sol.coalition).reached
+            if objective == "cost":
+                assert round(sol.value * 1000) == exact.min_cost
+            else:
+                assert sol.value == exact.min_organisations
+
+
+def test_cycle_does_not_justify_itself() -> None:
+    players = [Player("a", "lab", roles=frozenset({"eng"})), Player("b", "lab")]
+    rules = [
+        Rule("r1", "g1", requester_roles=frozenset({"eng"}), prerequisites=frozenset({"g2"})),
+        Rule("r2", "g2", requester_roles=frozenset({"eng"}), prerequisites=frozenset({"g1"})),
+    ]
+    game = Game.build(players, [Goal("g1"), Goal("g2")], rules)
+    assert evaluate(game, [0, 1]).reached == frozenset()
+    assert minimum_coalition(game, "g1").status == "UNREACHABLE"
+
+
+def test_cheap_cycle_must_be_bootstrapped_the_expensive_way() -> None:
+    players = [Player(f"p{i}", "lab", roles=frozenset({"eng"})) for i in range(4)]
+    rules = [
+        Rule("boot", "g2", requester_roles=frozenset({"eng"}),
+             approver_roles=frozenset({"eng"}), k=2),
+        Rule("r1", "g1", requester_roles=frozenset({"eng"}), prerequisites=frozenset({"g2"})),
+        Rule("r2", "g2", requester_roles=frozenset({"eng"}), prerequisites=frozenset({"g1"})),
+    ]
+    game = Game.build(players, [Goal("g1"), Goal("g2")], rules)
+    sol = minimum_coalition(game, "g1")
+    assert sol.status == "OPTIMAL"
+    assert sol.value == 3
+    assert [f.rule for f in sol.derivation] == ["boot", "r1"]
+
+
+def test_granted_role_counts_for_every_member() -> None:
+    # One lab engineer can add the whole coalition to "gov", whose members approve "tier".
+    players = [Player("e", "lab", roles=frozenset({"admin"})),
+               Player("x", "lab"), Player("y", "vendor-co", "vendor")]
+    rules = [
+        Rule("grant-gov", "membership", requester_roles=frozenset({"admin"}),
+             grants=frozenset({"gov"})),
+        Rule("tier", "tier", requester_roles=frozenset({"gov"}),
+             approver_roles=frozenset({"gov"}), k=2, m=2),
+    ]
+    game = Game.build(players, [Goal("membership"), Goal("tier")], rules)
+    sol = minimum_coalition(game, "tier")
+    assert sol.status == "OPTIMAL" and sol.value == 3
+    assert [f.rule for f in sol.derivation] == ["grant-gov", "tier"]
