@@ -5,7 +5,7 @@
 # installed, the tests that need them skip with a loud reason (never silently pass).
 set -u
 need=()
-command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/golang.org/x/mod ] || need+=(golang-go golang-golang-x-mod-dev)
+command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need+=(golang-go golang-golang-x-mod-dev)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-deps: not root; cannot install ${need[*]} (tests that need them will skip)" >&2
