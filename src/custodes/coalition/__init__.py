@@ -5,6 +5,7 @@ Entry points: :func:`game_from_constitution` (a constitution as a :class:`Game`)
 solver), :func:`evaluate` and :func:`brute_force` (the reference it is held to).
 """
 
+from custodes.coalition._analysis import Analysis, GoalReport, analyze
 from custodes.coalition._errors import CoalitionCheckError, GameError
 from custodes.coalition._evaluate import (
     BruteForce,
@@ -15,9 +16,14 @@ from custodes.coalition._evaluate import (
     fires,
 )
 from custodes.coalition._game import Game, Goal, Player, Rule, RuleKind
+from custodes.coalition._power import PowerIndices
 from custodes.coalition._solver import Objective, Solution, minimum_coalition
 
 __all__ = [
+    "Analysis",
+    "GoalReport",
+    "PowerIndices",
+    "analyze",
     "BruteForce",
     "CoalitionCheckError",
     "Firing",

@@ -29,7 +29,7 @@ from custodes.coalition._errors import CoalitionCheckError
 from custodes.coalition._evaluate import Firing, Outcome, evaluate
 from custodes.coalition._game import COST_SCALE, Game, Rule
 
-__all__ = ["Objective", "Solution", "minimum_coalition"]
+__all__ = ["Objective", "Solution", "minimum_coalition", "relevant_rules"]
 
 Objective = Literal["cost", "organisations"]
 Status = Literal["OPTIMAL", "FEASIBLE", "UNKNOWN", "UNREACHABLE"]
@@ -70,7 +70,9 @@ class Solution:
         return max(0.0, (self.value - self.bound) / self.value)
 
 
-def _cone(game: Game, target: str, fired: set[str]) -> tuple[list[Rule], set[Fact], set[str]]:
+def relevant_rules(
+    game: Game, target: str, fired: set[str]
+) -> tuple[list[Rule], set[Fact], set[str]]:
     """Rules that can matter for ``target``: they fire with everyone, and what they produce is
     the target or something a relevant rule uses. Returns rules, facts and grantable roles."""
     producers: dict[Fact, list[Rule]] = defaultdict(list)
@@ -174,7 +176,7 @@ def minimum_coalition(
     if goal not in everyone.reached:
         return Solution(goal, objective, "UNREACHABLE", None, None, (), (),
                         time.perf_counter() - started, 0, 0)
-    rules, facts, grantable = _cone(game, goal, {f.rule for f in everyone.firings})
+    rules, facts, grantable = relevant_rules(game, goal, {f.rule for f in everyone.firings})
     relevant_roles = set().union(*(r.requester_roles | r.approver_roles for r in rules))
 
     classes: dict[tuple[str, frozenset[str], int], list[int]] = defaultdict(list)
