@@ -14,6 +14,9 @@ _MODULES: tuple[str, ...] = (
     # one line per package, e.g. "custodes.authority._entries",
     "custodes.log._types",
     "custodes.custody._entries",
+    "custodes.gateway._entries",
+    "custodes.constitution._entries",
+    "custodes.authority._entries",
 )
 
 

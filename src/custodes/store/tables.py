@@ -6,3 +6,6 @@ Each package that stores data adds one import here (and an Alembic branch of its
 import custodes.log._tables  # noqa: F401
 import custodes.custody._tables  # noqa: F401
 import custodes.witness._tables  # noqa: F401
+import custodes.constitution._tables  # noqa: F401
+import custodes.authority._tables  # noqa: F401
+import custodes.gateway._tables  # noqa: F401

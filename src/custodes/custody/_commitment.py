@@ -1,0 +1,58 @@
+"""Commit-then-reveal: a SHA-256 commitment to a finding's details, opened at disclosure.
+
+``commitment = SHA-256(salt || details)`` with a fresh 32-byte random salt. The commitment goes
+into the log at registration, so anyone holding the log can later check, given the revealed
+salt and details, that exactly these details existed then, without having seen them before.
+The salt makes the commitment hiding even for short or guessable details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from custodes.errors import InputError
+
+__all__ = ["SALT_BYTES", "Commitment", "commit_details", "verify_commitment"]
+
+SALT_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A commitment and its opening (the salt). Only ``digest`` is public before reveal."""
+
+    digest: bytes
+    salt: bytes
+
+    @property
+    def hex(self) -> str:
+        return self.digest.hex()
+
+
+def commit_details(details: bytes, *, salt: bytes | None = None) -> Commitment:
+    """Commit to ``details`` with a fresh random salt (or a given one, for test vectors)."""
+    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+    if len(salt) != SALT_BYTES:
+        raise InputError("commitment salt has the wrong length", where="salt",
+                         expected=f"{SALT_BYTES} bytes", actual=f"{len(salt)} bytes")
+    return Commitment(hashlib.sha256(salt + details).digest(), salt)
+
+
+def verify_commitment(digest_hex: str, salt_hex: str, details: bytes) -> bool:
+    """True when ``SHA-256(salt || details)`` equals the committed digest.
+
+    Raises:
+        InputError: the digest or salt is not hex of the right length.
+    """
+    try:
+        digest = bytes.fromhex(digest_hex)
+        salt = bytes.fromhex(salt_hex)
+    except ValueError as exc:
+        raise InputError("commitment or salt is not hex", where="commitment") from exc
+    if len(digest) != 32 or len(salt) != SALT_BYTES:
+        raise InputError("commitment must be 32 bytes and salt 32 bytes", where="commitment",
+                         actual=f"{len(digest)} and {len(salt)} bytes")
+    return hmac.compare_digest(hashlib.sha256(salt + details).digest(), digest)

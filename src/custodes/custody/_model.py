@@ -1,0 +1,104 @@
+"""Findings as the registry returns them, and the validated input to register one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["EVENT_KINDS", "CaseEvent", "EventKind", "Finding", "FindingInput", "Revealed"]
+
+EventKind = Literal[
+    "vendor-notified", "vendor-acknowledged", "fix-ready", "fix-deployed", "public-aware",
+    "exploit-public", "attacks-observed", "grace-requested", "grace-granted", "disclosed",
+    "escalated",
+]
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+
+# Events that set a Vultron case flag (besides the flag events themselves).
+EVENT_FLAGS = {"vendor-notified": "vendor-aware", "disclosed": "public-aware"}
+
+
+class FindingInput(BaseModel):
+    """What a finder submits. The details (PoC, crash, analysis) travel separately as bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=256)
+    description: str = Field(default="", max_length=8000,
+                             description="Public summary; never the exploit details.")
+    vendor: str = Field(min_length=1, max_length=512)
+    product: str = Field(min_length=1, max_length=512)
+    versions: list[str] = Field(min_length=1, max_length=100,
+                                description="Affected versions, e.g. '< 2.4.1' or '2.3.0'.")
+    cwe: str = Field(pattern=r"^CWE-[1-9][0-9]{0,5}$")
+    cvss: str = Field(min_length=1, max_length=256, description="CVSS v3.1 or v4.0 vector.")
+    finder: str = Field(min_length=1, max_length=256)
+    model: str = Field(min_length=1, max_length=256, description="The model it was found with.")
+    session: str = Field(min_length=1, max_length=256)
+    evidence: str = Field(default="", max_length=2000,
+                          description="Where the evidence is (transcript, message), not the PoC.")
+    fingerprint: str = Field(default="", max_length=256)
+    policy: str = Field(default="frontier-lab", max_length=64)
+    detection_id: str | None = Field(default=None, max_length=256)
+    references: list[str] = Field(default_factory=list, max_length=50)
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    kind: str
+    at: datetime
+    principal: str
+    note: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A registered finding: public metadata, Vultron states and flags; never the details."""
+
+    id: str
+    title: str
+    description: str
+    vendor: str
+    product: str
+    versions: tuple[str, ...]
+    cwe: str
+    cvss_version: str
+    cvss_vector: str
+    cvss_score: float
+    severity: str
+    finder: str
+    model: str
+    session: str
+    evidence: str
+    fingerprint: str
+    policy: str
+    detection_id: str | None
+    references: tuple[str, ...]
+    commitment: str
+    rm_state: str
+    em_state: str
+    flags: tuple[str, ...]
+    registered_at: datetime
+    registered_by: str
+    log_index: int
+    revealed_at: datetime | None
+    events: tuple[CaseEvent, ...]
+
+    @property
+    def year(self) -> int:
+        return int(self.id.split("-")[1])
+
+
+@dataclass(frozen=True)
+class Revealed:
+    """An opened commitment: publish ``salt`` and ``details``; anyone can recompute it."""
+
+    finding_id: str
+    commitment: str
+    salt: str
+    details: bytes
+    log_index: int

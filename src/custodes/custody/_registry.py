@@ -1,0 +1,552 @@
+"""The custody registry: register, escrow, notify, transition, read, reveal, alarm.
+
+Every action follows invariant 1 ("no log, no action"): it is validated, its entry is appended
+to the transparency log and made durable, and only then is the registry's state changed or a
+secret returned. If the append raises, the action fails and nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, RowMapping, insert, select, update
+
+from custodes.clock import Clock, SystemClock
+from custodes.custody import _entries as E
+from custodes.custody._alarms import (
+    Alarm,
+    AlarmWindows,
+    DetectionSnapshot,
+    FindingSnapshot,
+    evaluate_alarms,
+)
+from custodes.custody._clock import ClockEvents, Schedule, compute_schedule
+from custodes.custody._commitment import SALT_BYTES, commit_details
+from custodes.custody._cvss import score_vector
+from custodes.custody._errors import EscrowIntegrityError
+from custodes.custody._escrow import KeyEncryptionKey, Sealed
+from custodes.custody._lifecycle import CASE_FLAGS, check_em, check_flag, check_rm
+from custodes.custody._model import (
+    EVENT_FLAGS,
+    EVENT_KINDS,
+    CaseEvent,
+    Finding,
+    FindingInput,
+    Revealed,
+)
+from custodes.custody._policy import DisclosurePolicy, resolve_policy
+from custodes.custody._tables import (
+    custody_alarms,
+    custody_counters,
+    custody_escrow,
+    custody_events,
+    custody_findings,
+)
+from custodes.errors import CustodyError, InputError, NotFoundError, PolicyDenied
+from custodes.log import Entry, TransparencyLog, format_time
+from custodes.store import writer
+
+__all__ = ["EXPLOIT_DETAILS", "Authorizer", "CustodyRegistry", "DetectionSource"]
+
+_log = logging.getLogger(__name__)
+
+EXPLOIT_DETAILS = "exploit-details"
+MAX_DETAILS_BYTES = 64 << 20
+_READ = "details-read"
+
+
+class Authorizer(Protocol):
+    """The authority's decision: a grant of ``capability`` to ``principal``, or PolicyDenied."""
+
+    def authorize(self, principal: str, capability: str, /) -> Any: ...
+
+
+class DetectionSource(Protocol):
+    """Where discovery detections come from (the monitors' review queue)."""
+
+    def discovery_detections(self) -> Iterable[DetectionSnapshot]: ...
+
+
+def _grant_id(grant: Any) -> str:
+    for attr in ("id", "grant_id"):
+        value = getattr(grant, attr, None)
+        if value:
+            return str(value)
+    return str(grant)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes for DateTime(timezone=True); everything stored is UTC.
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class CustodyRegistry:
+    """Findings, escrow, disclosure clocks and alarms over one database and log.
+
+    Args:
+        engine: the migrated database.
+        log: the transparency log every action is appended to first.
+        kek: the deployment's key-encryption key for escrow.
+        authority: decides ``exploit-details`` grants; None refuses every read (fail closed).
+        clock: the time source.
+        policies: deployment-defined disclosure policies besides the presets.
+        windows: alarm windows (from the constitution).
+        detections: the source of discovery detections for the stockpiling alarm.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        log: TransparencyLog,
+        kek: KeyEncryptionKey,
+        *,
+        authority: Authorizer | None = None,
+        clock: Clock | None = None,
+        policies: Mapping[str, DisclosurePolicy] | None = None,
+        windows: AlarmWindows | None = None,
+        detections: DetectionSource | None = None,
+    ) -> None:
+        self.engine = engine
+        self.log = log
+        self.kek = kek
+        self.authority = authority
+        self.clock = clock or SystemClock()
+        self.policies = dict(policies or {})
+        self.windows = windows or AlarmWindows()
+        self.detections = detections
+        # Serialises check-then-append-then-write per process, so two actions can never both
+        # be validated against the same state.
+        self._lock = threading.RLock()
+
+    # --- registration ---------------------------------------------------------------------
+
+    def register(self, data: FindingInput | Mapping[str, Any], details: bytes, *,
+                 principal: str) -> Finding:
+        """Register a finding and escrow its details.
+
+        Raises:
+            InputError: invalid fields, CVSS vector or policy, or empty details.
+            LogWriteError: the registration could not be logged; nothing was registered.
+        """
+        spec = data if isinstance(data, FindingInput) else _validate_input(data)
+        score = score_vector(spec.cvss, where="cvss")
+        resolve_policy(spec.policy, self.policies)
+        if not isinstance(details, bytes | bytearray) or not details:
+            raise InputError("finding details are empty", where="details",
+                             expected="the technical details (PoC, crash, analysis) as bytes")
+        if len(details) > MAX_DETAILS_BYTES:
+            raise InputError("finding details are too large", where="details",
+                             expected=f"at most {MAX_DETAILS_BYTES} bytes",
+                             actual=f"{len(details)} bytes")
+        now = self.clock.now()
+        with self._lock:
+            finding_id = self._reserve_id(now.year)
+            commitment = commit_details(bytes(details))
+            sealed = self.kek.seal(finding_id, commitment.salt + bytes(details))
+            body = E.RegisterBody(
+                finding_id=finding_id, title=spec.title, vendor=spec.vendor,
+                product=spec.product, versions=list(spec.versions), cwe=spec.cwe,
+                cvss_vector=score.vector, cvss_score=score.base_score,
+                severity=score.severity, finder=spec.finder, model=spec.model,
+                session=spec.session, evidence=spec.evidence, fingerprint=spec.fingerprint,
+                policy=spec.policy, detection_id=spec.detection_id, commitment=commitment.hex,
+                ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
+            )
+            (appended,) = self.log.append(
+                [Entry.create(E.REGISTER, time=now, principal=principal, body=body)])
+            with writer(self.engine).begin() as conn:
+                conn.execute(insert(custody_findings).values(
+                    id=finding_id, title=spec.title, description=spec.description,
+                    vendor=spec.vendor, product=spec.product, versions=list(spec.versions),
+                    cwe=spec.cwe, cvss_version=score.version, cvss_vector=score.vector,
+                    cvss_score=score.base_score, severity=score.severity, finder=spec.finder,
+                    model=spec.model, session=spec.session, evidence=spec.evidence,
+                    fingerprint=spec.fingerprint, policy=spec.policy,
+                    detection_id=spec.detection_id, references=list(spec.references),
+                    commitment=commitment.hex, rm_state="received", em_state="none",
+                    registered_at=now, registered_by=principal, log_index=appended.index,
+                ))
+                conn.execute(insert(custody_escrow).values(
+                    finding_id=finding_id, kek_id=sealed.kek_id,
+                    wrapped_key=sealed.wrapped_key, ciphertext=sealed.ciphertext,
+                    ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
+                ))
+        return self.get(finding_id)
+
+    def _reserve_id(self, year: int) -> str:
+        with writer(self.engine).begin() as conn:
+            last = conn.execute(select(custody_counters.c.last)
+                                .where(custody_counters.c.year == year)
+                                .with_for_update()).scalar()
+            if last is None:
+                number = 1
+                conn.execute(insert(custody_counters).values(year=year, last=number))
+            else:
+                number = int(last) + 1
+                conn.execute(update(custody_counters).where(custody_counters.c.year == year)
+                             .values(last=number))
+        return f"CUSTODES-{year:04d}-{number:04d}"
+
+    # --- reading state ----------------------------------------------------------------------
+
+    def get(self, finding_id: str) -> Finding:
+        """A finding with its events.
+
+        Raises:
+            NotFoundError: no such finding.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(custody_findings)
+                               .where(custody_findings.c.id == finding_id)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no finding {finding_id!r}", where="finding_id",
+                                    expected="an id like CUSTODES-2026-0001",
+                                    actual=repr(finding_id))
+            events = conn.execute(select(custody_events)
+                                  .where(custody_events.c.finding_id == finding_id)
+                                  .order_by(custody_events.c.id)).mappings().all()
+        return _finding(row, events)
+
+    def list(self) -> list[Finding]:
+        """Every finding, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(custody_findings)
+                                .order_by(custody_findings.c.registered_at,
+                                          custody_findings.c.id)).mappings().all()
+            events = conn.execute(select(custody_events)
+                                  .order_by(custody_events.c.id)).mappings().all()
+        by_finding: dict[str, list[RowMapping]] = {}
+        for e in events:
+            by_finding.setdefault(e["finding_id"], []).append(e)
+        return [_finding(r, by_finding.get(r["id"], [])) for r in rows]
+
+    def policy_of(self, finding: Finding) -> DisclosurePolicy:
+        return resolve_policy(finding.policy, self.policies)
+
+    def schedule(self, finding: Finding | str) -> Schedule | None:
+        """The finding's disclosure clock from its events so far (None before vendor notice)."""
+        f = self.get(finding) if isinstance(finding, str) else finding
+        return compute_schedule(self.policy_of(f), clock_events(f))
+
+    # --- case events and Vultron transitions -----------------------------------------------
+
+    def record_event(self, finding_id: str, kind: str, *, principal: str,
+                     at: datetime | None = None, note: str = "") -> Finding:
+        """Record a case event (vendor notice, acknowledgement, a case flag, grace, disclosure).
+
+        ``at`` may be earlier than now (a fix released yesterday), never in the future.
+
+        Raises:
+            InputError: unknown event, a time in the future or before registration.
+            TransitionError: a case flag already set or set out of order.
+            LogWriteError: not logged, so not recorded.
+        """
+        if kind not in EVENT_KINDS:
+            raise InputError(f"unknown event {kind!r}", where="event",
+                             expected="one of: " + ", ".join(EVENT_KINDS), actual=repr(kind))
+        now = self.clock.now()
+        when = now if at is None else at
+        if when.tzinfo is None:
+            raise InputError("event time has no timezone", where="at", expected="UTC")
+        if when > now:
+            raise InputError("event time is in the future", where="at",
+                             expected=f"at or before {format_time(now)}",
+                             actual=format_time(when))
+        with self._lock:
+            finding = self.get(finding_id)
+            if when < finding.registered_at:
+                raise InputError("event time is before the finding was registered", where="at",
+                                 expected=f"at or after {format_time(finding.registered_at)}",
+                                 actual=format_time(when))
+            flag = kind if kind in CASE_FLAGS else EVENT_FLAGS.get(kind)
+            if kind in CASE_FLAGS:
+                check_flag(kind, finding.flags)
+            elif flag is not None and flag not in finding.flags:
+                check_flag(flag, finding.flags)
+            elif kind != "disclosed" and any(e.kind == kind for e in finding.events):
+                raise InputError(f"event {kind} was already recorded for {finding_id}",
+                                 where="event")
+            body = E.EventBody(finding_id=finding_id, event=kind, at=format_time(when),
+                               note=note)
+            self._append_event(finding_id, kind, when, principal, note,
+                               Entry.create(E.EVENT, time=now, principal=principal, body=body))
+        return self.get(finding_id)
+
+    def notify_vendor(self, finding_id: str, *, principal: str, at: datetime | None = None,
+                      note: str = "") -> Finding:
+        """Record that the vendor was notified: day 0 of the disclosure clock."""
+        return self.record_event(finding_id, "vendor-notified", principal=principal, at=at,
+                                 note=note)
+
+    def transition(self, finding_id: str, machine: str, to_state: str, *, principal: str,
+                   reason: str = "") -> Finding:
+        """Move the report-management (``rm``) or embargo-management (``em``) state.
+
+        Raises:
+            InputError: unknown machine or state.
+            TransitionError: the Vultron model does not allow it.
+            LogWriteError: not logged, so not changed.
+        """
+        if machine not in ("rm", "em"):
+            raise InputError(f"unknown state machine {machine!r}", where="machine",
+                             expected="rm (report management) or em (embargo management)",
+                             actual=repr(machine))
+        now = self.clock.now()
+        with self._lock:
+            finding = self.get(finding_id)
+            current = finding.rm_state if machine == "rm" else finding.em_state
+            if machine == "rm":
+                check_rm(current, to_state)
+            else:
+                check_em(current, to_state, flags=finding.flags)
+            body = E.TransitionBody(finding_id=finding_id, machine=machine,
+                                    from_state=current, to_state=to_state, reason=reason)
+            (appended,) = self.log.append(
+                [Entry.create(E.TRANSITION, time=now, principal=principal, body=body)])
+            column = custody_findings.c.rm_state if machine == "rm" else \
+                custody_findings.c.em_state
+            with writer(self.engine).begin() as conn:
+                conn.execute(update(custody_findings)
+                             .where(custody_findings.c.id == finding_id)
+                             .values({column.name: to_state}))
+                conn.execute(insert(custody_events).values(
+                    finding_id=finding_id, kind=f"{machine}:{to_state}", at=now,
+                    principal=principal, note=reason, log_index=appended.index))
+        return self.get(finding_id)
+
+    def _append_event(self, finding_id: str, kind: str, when: datetime, principal: str,
+                      note: str, entry: Entry) -> int:
+        (appended,) = self.log.append([entry])
+        with writer(self.engine).begin() as conn:
+            conn.execute(insert(custody_events).values(
+                finding_id=finding_id, kind=kind, at=when, principal=principal, note=note,
+                log_index=appended.index))
+        return appended.index
+
+    # --- escrow ------------------------------------------------------------------------------
+
+    def read_details(self, finding_id: str, *, reader: str, purpose: str = "") -> bytes:
+        """Return the escrowed details to ``reader``, who needs a grant of exploit-details.
+
+        The read is appended to the log, naming the reader and the grant, BEFORE anything is
+        decrypted; if the append fails there is no read.
+
+        Raises:
+            PolicyDenied: no grant (or no authority configured: fail closed).
+            NotFoundError: no such finding.
+            LogWriteError: the read could not be logged, so it did not happen.
+            EscrowIntegrityError: the stored ciphertext was tampered with.
+        """
+        if self.authority is None:
+            # Fail closed: without an authority nobody can hold the quorum the constitution
+            # demands for exploit details.
+            raise PolicyDenied("escrowed details cannot be read: no authority is configured")
+        grant = self.authority.authorize(reader, EXPLOIT_DETAILS)
+        now = self.clock.now()
+        with self._lock:
+            self.get(finding_id)
+            sealed = self._sealed(finding_id)
+            body = E.EscrowReadBody(finding_id=finding_id, reader=reader,
+                                    grant=_grant_id(grant), purpose=purpose)
+            self._append_event(finding_id, _READ, now, reader, purpose,
+                               Entry.create(E.ESCROW_READ, time=now, principal=reader,
+                                            body=body))
+        plaintext = self.kek.open(finding_id, sealed)
+        return plaintext[SALT_BYTES:]
+
+    def _sealed(self, finding_id: str) -> Sealed:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(custody_escrow)
+                               .where(custody_escrow.c.finding_id == finding_id)).first()
+        if row is None:
+            raise EscrowIntegrityError(f"finding {finding_id} has no escrowed details")
+        sealed = Sealed(row.kek_id, bytes(row.wrapped_key), bytes(row.ciphertext))
+        if sealed.ciphertext_sha256 != row.ciphertext_sha256:
+            raise EscrowIntegrityError(
+                f"the escrowed ciphertext of {finding_id} does not match its recorded digest")
+        return sealed
+
+    # --- reveal ------------------------------------------------------------------------------
+
+    def reveal(self, finding_id: str, *, principal: str, early: bool = False) -> Revealed:
+        """Open the finding's commitment: publish the salt and the details.
+
+        Allowed once the disclosure clock says full details are due; ``early`` reveals before
+        that and needs a grant of exploit-details.
+
+        Raises:
+            CustodyError: details are not yet due (and not ``early``).
+            PolicyDenied: ``early`` without a grant.
+            EscrowIntegrityError: the escrow was tampered with.
+            LogWriteError: the reveal could not be logged, so nothing is revealed.
+        """
+        now = self.clock.now()
+        with self._lock:
+            finding = self.get(finding_id)
+            schedule = self.schedule(finding)
+            due = schedule is not None and now >= schedule.details_at
+            if finding.revealed_at is None and not due:
+                if not early:
+                    when = "the vendor has not been notified" if schedule is None else \
+                        f"details are due {format_time(schedule.details_at)}"
+                    raise CustodyError(f"{finding_id} cannot be revealed yet: {when}",
+                                       hint="reveal early needs a grant of exploit-details")
+                if self.authority is None:
+                    raise PolicyDenied("early reveal needs exploit-details: no authority")
+                self.authority.authorize(principal, EXPLOIT_DETAILS)
+            plaintext = self.kek.open(finding_id, self._sealed(finding_id))
+            salt, details = plaintext[:SALT_BYTES], plaintext[SALT_BYTES:]
+            if commit_details(details, salt=salt).hex != finding.commitment:
+                raise EscrowIntegrityError(
+                    f"the escrow of {finding_id} does not open its logged commitment")
+            body = E.RevealBody(finding_id=finding_id, commitment=finding.commitment,
+                                salt=salt.hex(), details_sha256=hashlib.sha256(details).hexdigest(),
+                                details_bytes=len(details))
+            (appended,) = self.log.append(
+                [Entry.create(E.REVEAL, time=now, principal=principal, body=body)])
+            with writer(self.engine).begin() as conn:
+                conn.execute(update(custody_findings)
+                             .where(custody_findings.c.id == finding_id)
+                             .values(revealed_at=finding.revealed_at or now))
+                conn.execute(insert(custody_events).values(
+                    finding_id=finding_id, kind="revealed", at=now, principal=principal,
+                    note="", log_index=appended.index))
+        return Revealed(finding_id, finding.commitment, salt.hex(), details, appended.index)
+
+    # --- alarms ------------------------------------------------------------------------------
+
+    def snapshots(self, findings: Sequence[Finding] | None = None) -> list[FindingSnapshot]:
+        out = []
+        for f in findings if findings is not None else self.list():
+            reads = tuple(e.at for e in f.events if e.kind == _READ)
+            actions = tuple(sorted(e.at for e in f.events if e.kind != _READ))
+            out.append(FindingSnapshot(f.id, f.registered_at, self.policy_of(f),
+                                       clock_events(f), reads, actions))
+        return out
+
+    def evaluate(self, now: datetime | None = None) -> list[Alarm]:
+        """Every alarm due now (computed, not yet recorded)."""
+        detections = list(self.detections.discovery_detections()) if self.detections else []
+        return evaluate_alarms(self.snapshots(), detections, now or self.clock.now(),
+                               self.windows)
+
+    def raise_alarms(self) -> list[Alarm]:
+        """Record every newly due alarm in the log (then in the registry); return the new ones.
+
+        Raises:
+            LogWriteError: the alarms could not be logged (none is recorded).
+        """
+        now = self.clock.now()
+        with self._lock:
+            due = self.evaluate(now)
+            with self.engine.connect() as conn:
+                known = set(conn.execute(select(custody_alarms.c.id)).scalars())
+            new = [a for a in due if a.id not in known]
+            if not new:
+                return []
+            entries = [Entry.create(E.ALARM, time=now, principal="custodes",
+                                    body=E.AlarmBody(alarm_id=a.id, kind=a.kind,
+                                                     subject=a.subject,
+                                                     due_at=format_time(a.due_at),
+                                                     message=a.message)) for a in new]
+            appended = self.log.append(entries)
+            with writer(self.engine).begin() as conn:
+                conn.execute(insert(custody_alarms), [
+                    {"id": a.id, "kind": a.kind, "subject": a.subject, "due_at": a.due_at,
+                     "raised_at": now, "message": a.message, "log_index": ap.index}
+                    for a, ap in zip(new, appended, strict=True)])
+        for a in new:
+            _log.warning("custody alarm %s: %s", a.id, a.message)
+        return new
+
+    def alarms(self) -> list[RecordedAlarm]:
+        """Every alarm recorded so far, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(custody_alarms)
+                                .order_by(custody_alarms.c.due_at, custody_alarms.c.id)).all()
+        return [RecordedAlarm(Alarm(r.id, r.kind, r.subject, _aware(r.due_at) or r.due_at,
+                                    r.message), _aware(r.raised_at) or r.raised_at,
+                              int(r.log_index)) for r in rows]
+
+
+class RecordedAlarm:
+    """An alarm as recorded: when it was raised and where its log entry is."""
+
+    __slots__ = ("alarm", "log_index", "raised_at")
+
+    def __init__(self, alarm: Alarm, raised_at: datetime, log_index: int) -> None:
+        self.alarm = alarm
+        self.raised_at = raised_at
+        self.log_index = log_index
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.alarm
+        return {"id": a.id, "kind": a.kind, "subject": a.subject,
+                "due_at": format_time(a.due_at), "raised_at": format_time(self.raised_at),
+                "message": a.message, "log_index": self.log_index}
+
+
+def clock_events(f: Finding) -> ClockEvents:
+    """The first time of each clock-relevant event of a finding."""
+    first: dict[str, datetime] = {}
+    for e in f.events:
+        if e.kind not in first or e.at < first[e.kind]:
+            first[e.kind] = e.at
+    disclosed = first.get("disclosed")
+    if f.revealed_at is not None and (disclosed is None or f.revealed_at < disclosed):
+        disclosed = f.revealed_at
+    return ClockEvents(
+        notified_at=first.get("vendor-notified") or first.get("vendor-aware"),
+        acknowledged_at=first.get("vendor-acknowledged"),
+        fix_at=first.get("fix-ready"),
+        grace_requested_at=first.get("grace-requested"),
+        grace_granted_at=first.get("grace-granted"),
+        attacks_at=first.get("attacks-observed"),
+        disclosed_at=disclosed,
+    )
+
+
+def _validate_input(data: Mapping[str, Any]) -> FindingInput:
+    from pydantic import ValidationError
+
+    try:
+        return FindingInput.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"invalid finding: {first['msg']}", where=loc or "finding",
+                         actual=repr(first.get("input"))[:200]) from exc
+
+
+def _finding(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
+    evs = tuple(CaseEvent(e["kind"], _aware(e["at"]) or e["at"], e["principal"], e["note"],
+                          int(e["log_index"])) for e in events)
+    flags: list[str] = []
+    for e in evs:
+        flag = e.kind if e.kind in CASE_FLAGS else EVENT_FLAGS.get(e.kind)
+        if flag is not None and flag not in flags:
+            flags.append(flag)
+    registered = _aware(row["registered_at"])
+    assert registered is not None
+    return Finding(
+        id=row["id"], title=row["title"], description=row["description"],
+        vendor=row["vendor"], product=row["product"], versions=tuple(row["versions"]),
+        cwe=row["cwe"], cvss_version=row["cvss_version"], cvss_vector=row["cvss_vector"],
+        cvss_score=float(row["cvss_score"]), severity=row["severity"], finder=row["finder"],
+        model=row["model"], session=row["session"], evidence=row["evidence"],
+        fingerprint=row["fingerprint"], policy=row["policy"],
+        detection_id=row["detection_id"], references=tuple(row["references"] or ()),
+        commitment=row["commitment"], rm_state=row["rm_state"], em_state=row["em_state"],
+        flags=tuple(f for f in CASE_FLAGS if f in flags), registered_at=registered,
+        registered_by=row["registered_by"], log_index=int(row["log_index"]),
+        revealed_at=_aware(row["revealed_at"]), events=evs,
+    )
+
+

@@ -1,0 +1,67 @@
+"""Fixtures for the custody tests: a registry on each database backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from custodes.clock import FrozenClock
+from custodes.custody import CustodyRegistry, KeyEncryptionKey
+from custodes.errors import Denial, PolicyDenied
+from custodes.log import TransparencyLog
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: str
+
+
+@dataclass
+class GrantBook:
+    """Grants of capabilities held by principals (the authority's answer, for unit tests)."""
+
+    grants: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def authorize(self, principal: str, capability: str, /) -> Any:
+        gid = self.grants.get((principal, capability))
+        if gid is None:
+            raise PolicyDenied(f"{principal} holds no grant of {capability}",
+                               reasons=[Denial(capability, "a granted quorum")])
+        return Grant(gid)
+
+
+FINDING = {
+    "title": "Heap overflow in the PNG decoder",
+    "description": "A crafted PNG overflows a heap buffer in the decoder.",
+    "vendor": "Example Corp",
+    "product": "exampleimg",
+    "versions": ["< 2.4.1", "2.4.0"],
+    "cwe": "CWE-787",
+    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",
+    "finder": "alice@lab",
+    "model": "frontier-cyber-1",
+    "session": "sess-42",
+    "evidence": "transcript t-9 message 14",
+    "fingerprint": "fp-abc",
+    "policy": "project-zero",
+}
+
+
+@pytest.fixture
+def grants() -> GrantBook:
+    return GrantBook()
+
+
+@pytest.fixture
+def kek() -> KeyEncryptionKey:
+    return KeyEncryptionKey.generate()
+
+
+@pytest.fixture
+def registry(engine: Engine, transparency_log: TransparencyLog, kek: KeyEncryptionKey,
+             clock: FrozenClock, grants: GrantBook) -> Iterator[CustodyRegistry]:
+    yield CustodyRegistry(engine, transparency_log, kek, authority=grants, clock=clock)
