@@ -50,6 +50,9 @@ def create_app(
 
 def _start_services(ctx: Context) -> None:
     """Attach each component's service to the context (one line per component)."""
+    from custodes.gateway import build_gateway  # last: it uses authority and monitors
+
+    ctx.services["gateway"] = build_gateway(ctx)
 
 
 def _include_routes(app: FastAPI) -> None:
@@ -57,3 +60,6 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import health
 
     app.include_router(health.router)
+    from custodes.server.routes import gateway
+
+    gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

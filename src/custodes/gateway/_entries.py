@@ -1,0 +1,94 @@
+"""The gateway's log entry types: one per model call (answered or refused) and key changes.
+
+The log holds digests, never content (invariant 7): a call entry records SHA-256 digests of the
+request body the caller sent and of the response body custodes sent back.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.log import register_entry_type
+
+__all__ = ["CALL", "KEY_CREATED", "KEY_REVOKED", "CallRecord", "DetectionRecord",
+           "KeyCreated", "KeyRevoked", "MonitorVerdict", "Outcome"]
+
+CALL = "gateway.call/v1"
+KEY_CREATED = "gateway.key_created/v1"
+KEY_REVOKED = "gateway.key_revoked/v1"
+
+Outcome = Literal["answered", "denied", "blocked", "cut", "upstream_error"]
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
+class DetectionRecord(BaseModel):
+    """One detection a monitor reported (no evidence text: digests, not content)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detector: str
+    category: str
+    score: float = Field(ge=0, le=1)
+    reason: str
+
+
+class MonitorVerdict(BaseModel):
+    """What one monitor said about one side of a call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    monitor: str
+    mode: Literal["gating", "observing"]
+    phase: Literal["prompt", "response"]
+    verdict: Literal["pass", "flag", "block", "error"]
+    detections: list[DetectionRecord] = Field(default_factory=list)
+    error: str | None = None
+
+
+class CallRecord(BaseModel):
+    """A request to the gateway: who, which model under which grant, what happened."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str = Field(min_length=1, max_length=64)
+    route: str = Field(max_length=512)
+    method: str = Field(max_length=16)
+    model: str | None = None
+    capability: str | None = None
+    grant: str | None = None
+    key_id: str | None = None
+    outcome: Outcome
+    status: int = Field(ge=100, le=599)
+    reason: str | None = None
+    stream: bool = False
+    request_sha256: str = Field(pattern=_HEX64)
+    response_sha256: str | None = Field(default=None, pattern=_HEX64)
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    total_tokens: int | None = Field(default=None, ge=0)
+    monitors: list[MonitorVerdict] = Field(default_factory=list)
+
+
+class KeyCreated(BaseModel):
+    """An API key was issued to a principal (the key itself is never logged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_id: str
+    name: str
+
+
+class KeyRevoked(BaseModel):
+    """An API key was revoked; it stops working at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_id: str
+    reason: str = ""
+
+
+register_entry_type(CALL, CallRecord)
+register_entry_type(KEY_CREATED, KeyCreated)
+register_entry_type(KEY_REVOKED, KeyRevoked)

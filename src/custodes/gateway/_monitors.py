@@ -1,0 +1,139 @@
+"""Inline monitors: checks on the prompt before the upstream and on the response after it.
+
+A :class:`Monitor` declares its mode. A ``gating`` monitor blocks the call when it reports a
+detection at or above its threshold, and fails closed: if it raises, the call is blocked
+(invariant 5). An ``observing`` monitor only records what it saw; its errors are recorded and
+the call goes on. Any :class:`custodes.monitors.Detector` becomes a monitor through
+:class:`DetectorMonitor`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from custodes.gateway._entries import DetectionRecord, MonitorVerdict
+from custodes.monitors import Detection, Detector
+
+__all__ = ["DetectorMonitor", "Mode", "Monitor", "MonitorRegistry", "Phase", "Screening"]
+
+_log = logging.getLogger(__name__)
+
+Mode = Literal["gating", "observing"]
+Phase = Literal["prompt", "response"]
+
+
+@runtime_checkable
+class Monitor(Protocol):
+    """A check on text passing through the gateway."""
+
+    name: str
+    mode: Mode
+    phases: Sequence[Phase]
+
+    def check(self, text: str, *, phase: Phase) -> list[Detection]:
+        """Detections in ``text``; an exception means the monitor failed."""
+        ...
+
+    def blocks(self, detections: Sequence[Detection]) -> bool:
+        """Whether these detections stop the call (consulted only for gating monitors)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DetectorMonitor:
+    """A :class:`~custodes.monitors.Detector` run inline by the gateway.
+
+    Args:
+        detector: the detector.
+        mode: ``gating`` (blocks at ``threshold``, fails closed) or ``observing``.
+        threshold: the lowest detection score that blocks.
+        phases: which side(s) of the call it reads.
+    """
+
+    detector: Detector
+    mode: Mode = "gating"
+    threshold: float = 0.5
+    phases: Sequence[Phase] = ("prompt", "response")
+
+    @property
+    def name(self) -> str:
+        return self.detector.name
+
+    def check(self, text: str, *, phase: Phase) -> list[Detection]:
+        return list(self.detector.detect(text))
+
+    def blocks(self, detections: Sequence[Detection]) -> bool:
+        return any(d.score >= self.threshold for d in detections)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The verdicts of every monitor on one text, and whether a gating monitor blocked it."""
+
+    verdicts: tuple[MonitorVerdict, ...]
+    blocked_by: str | None
+
+    @property
+    def blocked(self) -> bool:
+        return self.blocked_by is not None
+
+
+class MonitorRegistry:
+    """The monitors the gateway runs, in registration order."""
+
+    def __init__(self, monitors: Iterable[Monitor] = ()) -> None:
+        self._monitors: list[Monitor] = []
+        for m in monitors:
+            self.register(m)
+
+    def register(self, monitor: Monitor) -> None:
+        """Add a monitor.
+
+        Raises:
+            ValueError: its name is taken or its mode is not gating/observing.
+        """
+        if monitor.mode not in ("gating", "observing"):
+            raise ValueError(f"monitor {monitor.name!r} has mode {monitor.mode!r}; "
+                             "expected 'gating' or 'observing'")
+        if any(m.name == monitor.name for m in self._monitors):
+            raise ValueError(f"a monitor named {monitor.name!r} is already registered")
+        self._monitors.append(monitor)
+
+    def __len__(self) -> int:
+        return len(self._monitors)
+
+    def for_phase(self, phase: Phase) -> list[Monitor]:
+        return [m for m in self._monitors if phase in m.phases]
+
+    def screen(self, text: str, *, phase: Phase) -> Screening:
+        """Run every monitor for ``phase`` on ``text``; never raises."""
+        verdicts: list[MonitorVerdict] = []
+        blocked_by: str | None = None
+        for monitor in self._monitors:
+            if phase not in monitor.phases:
+                continue
+            try:
+                detections = monitor.check(text, phase=phase)
+                blocks = monitor.mode == "gating" and monitor.blocks(detections)
+            except Exception as exc:  # a monitor's bug must not let a call through unchecked
+                _log.exception("monitor %s failed", monitor.name)
+                verdicts.append(MonitorVerdict(
+                    monitor=monitor.name, mode=monitor.mode, phase=phase, verdict="error",
+                    error=f"{type(exc).__name__}: {exc}"[:500]))
+                if monitor.mode == "gating" and blocked_by is None:
+                    # Fail closed: a gating monitor that cannot say "pass" has said "block".
+                    blocked_by = monitor.name
+                continue
+            verdict: Literal["pass", "flag", "block"] = (
+                "block" if blocks else "flag" if detections else "pass")
+            if blocks and blocked_by is None:
+                blocked_by = monitor.name
+            verdicts.append(MonitorVerdict(
+                monitor=monitor.name, mode=monitor.mode, phase=phase, verdict=verdict,
+                detections=[DetectionRecord(detector=d.detector, category=d.category,
+                                            score=min(max(d.score, 0.0), 1.0),
+                                            reason=d.reason[:500]) for d in detections]))
+        return Screening(tuple(verdicts), blocked_by)

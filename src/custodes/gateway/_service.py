@@ -1,0 +1,506 @@
+"""The gateway: every request is authenticated, authorized, screened, forwarded and logged.
+
+Per request: API key -> principal (in-memory, see :class:`KeyCache`) -> the body's model ->
+an active grant for its capability (:class:`GrantCache`) -> gating monitors on the prompt ->
+the upstream -> monitors on the response (streams: on the accumulated text, before each chunk
+is passed on) -> a ``gateway.call/v1`` log entry made durable -> the response, carrying the
+entry's index as a receipt. A request refused anywhere is logged too. If the log cannot be
+written, the caller gets an error instead of the model's answer (invariant 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from custodes.clock import Clock
+from custodes.errors import Error, LogWriteError, PolicyDenied, UpstreamError
+from custodes.gateway._authorize import GrantCache, GrantRef
+from custodes.gateway._entries import CALL, CallRecord, MonitorVerdict, Outcome
+from custodes.gateway._keys import ApiKey, KeyStore, hash_key, well_formed
+from custodes.gateway._models import ModelRoute
+from custodes.gateway._monitors import MonitorRegistry
+from custodes.gateway._upstream import Operation, Upstream, UpstreamReply
+from custodes.gateway._wire import (
+    AuthenticationFailed,
+    MonitorBlocked,
+    Refused,
+    openai_error,
+    parse_chat,
+    parse_embeddings,
+    response_text,
+    stream_delta_text,
+)
+from custodes.log import Appended, Entry, TransparencyLog
+
+__all__ = ["Gateway", "KeyCache", "RECEIPT_INDEX", "RECEIPT_LEAF", "REQUEST_ID"]
+
+_log = logging.getLogger(__name__)
+
+RECEIPT_INDEX = "x-custodes-log-index"
+RECEIPT_LEAF = "x-custodes-leaf-hash"
+REQUEST_ID = "x-custodes-request-id"
+ANONYMOUS = "anonymous"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class KeyCache:
+    """Active API keys by hash, in memory, so authentication costs no database round trip.
+
+    A background task reads the key change counter every ``poll`` seconds and reloads on any
+    change (revocations by the CLI or other replicas); keys revoked through this process are
+    dropped at once. A well-formed key not in the cache is looked up once in the database.
+    """
+
+    def __init__(self, store: KeyStore, *, poll: float) -> None:
+        self.store = store
+        self.poll = poll
+        self._keys: dict[bytes, ApiKey] = {}
+        self._version = -1
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        if self._task is None:
+            self._task = asyncio.create_task(self._watch(), name="custodes-key-cache")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> None:
+        version, keys = await asyncio.to_thread(self.store.snapshot)
+        self._keys, self._version = keys, version
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                version = await asyncio.to_thread(self.store.version)
+                if version != self._version:
+                    await self.refresh()
+            except Exception:  # keep watching; a failed read leaves the last good view
+                _log.exception("reading the API key change counter failed")
+
+    def drop(self, key_id: str) -> None:
+        self._keys = {h: k for h, k in self._keys.items() if k.key_id != key_id}
+
+    async def lookup(self, key: str) -> ApiKey | None:
+        found = self._keys.get(hash_key(key))
+        if found is not None or not well_formed(key):
+            return found
+        found = await asyncio.to_thread(self.store.find, key)
+        if found is not None:
+            self._keys = {**self._keys, hash_key(key): found}
+        return found
+
+
+@dataclass
+class _Call:
+    """What is known about one request as it goes through the checks."""
+
+    request_id: str
+    route: str
+    method: str
+    request_sha256: str = _EMPTY_SHA256
+    principal: str = ANONYMOUS
+    key_id: str | None = None
+    model: str | None = None
+    capability: str | None = None
+    grant: str | None = None
+    stream: bool = False
+
+    def record(self, outcome: Outcome, status: int, *, reason: str | None = None,
+               response_sha256: str | None = None, usage: Mapping[str, Any] | None = None,
+               monitors: list[MonitorVerdict] | None = None) -> CallRecord:
+        tokens = {k: usage.get(k) if isinstance(usage.get(k), int) else None
+                  for k in ("prompt_tokens", "completion_tokens", "total_tokens")} \
+            if isinstance(usage, Mapping) else {}
+        return CallRecord(
+            request_id=self.request_id, route=self.route, method=self.method, model=self.model,
+            capability=self.capability, grant=self.grant, key_id=self.key_id, outcome=outcome,
+            status=status, reason=reason[:1000] if reason else None, stream=self.stream,
+            request_sha256=self.request_sha256, response_sha256=response_sha256,
+            monitors=monitors or [], **tokens)
+
+
+class Gateway:
+    """The enforcing OpenAI-compatible front door.
+
+    Args:
+        log: the transparency log every call is recorded in.
+        keys: the API key store.
+        grants: the grant cache in front of the authority.
+        routes: the models served.
+        upstreams: which upstream serves each model (by model name).
+        monitors: the inline monitors.
+        clock: the time source.
+        max_body_bytes: the largest request body accepted.
+        key_poll: seconds between checks for key changes made elsewhere.
+    """
+
+    def __init__(self, *, log: TransparencyLog, keys: KeyStore, grants: GrantCache,
+                 routes: list[ModelRoute], upstreams: Mapping[str, Upstream],
+                 monitors: MonitorRegistry, clock: Clock, max_body_bytes: int = 4 << 20,
+                 key_poll: float = 0.1) -> None:
+        self.log = log
+        self.keys = keys
+        self.key_cache = KeyCache(keys, poll=key_poll)
+        self.grants = grants
+        self.routes = {r.name: r for r in routes}
+        self.upstreams = dict(upstreams)
+        self.monitors = monitors
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    async def ensure_started(self) -> None:
+        """Load the key cache and start watching for key changes (once, on first use)."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if not self._started:
+                await self.key_cache.start()
+                self._started = True
+
+    def close(self) -> None:
+        """Stop background work without an event loop (the server context's shutdown)."""
+        if self.key_cache._task is not None:
+            self.key_cache._task.cancel()
+
+    async def stop(self) -> None:
+        """Stop background work and close upstream connections."""
+        self._started = False
+        await self.key_cache.stop()
+        closed: set[int] = set()
+        for upstream in self.upstreams.values():
+            closer = getattr(upstream, "aclose", None)
+            if closer is not None and id(upstream) not in closed:
+                closed.add(id(upstream))
+                await closer()
+
+    def revoke_key(self, key_id: str, *, reason: str = "") -> ApiKey:
+        """Revoke a key; this process refuses it from this moment."""
+        key = self.keys.revoke(key_id, reason=reason)
+        self.key_cache.drop(key_id)
+        return key
+
+    # --- the pieces of a request --------------------------------------------------------
+
+    async def _authenticate(self, request: Request, call: _Call) -> ApiKey:
+        values = request.headers.getlist("authorization")
+        if len(values) != 1:
+            raise AuthenticationFailed("send exactly one 'Authorization: Bearer <API key>' "
+                                       "header" if values else "no API key was sent")
+        scheme, _, key = values[0].partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise AuthenticationFailed("the Authorization header must be 'Bearer <API key>'")
+        found = await self.key_cache.lookup(key.strip())
+        if found is None:
+            raise AuthenticationFailed("the API key is not valid (unknown or revoked)")
+        call.principal, call.key_id = found.principal, found.key_id
+        return found
+
+    async def _read_body(self, request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Refused("Content-Length is not a number", where="content-length")
+            if int(length) > self.max_body_bytes:
+                raise Refused(f"the request body is larger than {self.max_body_bytes} bytes",
+                              status=413, code="request_too_large", actual=f"{length} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise Refused(f"the request body is larger than {self.max_body_bytes} bytes",
+                              status=413, code="request_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _route(self, model: str) -> ModelRoute:
+        route = self.routes.get(model)
+        if route is None:
+            raise Refused(f"the model {model!r} does not exist or is not served here",
+                          status=404, code="model_not_found", where="model",
+                          expected="a model from GET /v1/models")
+        return route
+
+    async def _authorize(self, call: _Call, route: ModelRoute) -> GrantRef:
+        call.model, call.capability = route.name, route.capability
+        grant = await self.grants.authorize(call.principal, route.capability)
+        call.grant = grant.grant_id
+        return grant
+
+    def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
+        entry = Entry.create(CALL, time=self.clock.now(), principal=principal, body=record)
+        return self.log.submit([entry])
+
+    async def _record(self, record: CallRecord, principal: str) -> Appended:
+        appended = await asyncio.wrap_future(self._submit(record, principal))
+        return appended[0]
+
+    def _receipt(self, call: _Call, appended: Appended) -> dict[str, str]:
+        return {REQUEST_ID: call.request_id, RECEIPT_INDEX: str(appended.index),
+                RECEIPT_LEAF: appended.leaf_hash.hex()}
+
+    async def _refuse(self, call: _Call, exc: Error) -> Response:
+        status, body = openai_error(exc)
+        outcome: Outcome = ("blocked" if isinstance(exc, MonitorBlocked) else
+                            "upstream_error" if isinstance(exc, UpstreamError) else "denied")
+        reason = exc.message
+        if isinstance(exc, PolicyDenied) and exc.reasons:
+            reason = body["error"]["message"]
+        monitors = getattr(exc, "verdicts", None)
+        headers = {REQUEST_ID: call.request_id}
+        try:
+            appended = await self._record(call.record(outcome, status, reason=reason,
+                                                      monitors=monitors), call.principal)
+            headers = self._receipt(call, appended)
+        except Exception as log_exc:
+            return self._log_failed(call, log_exc)
+        return Response(orjson.dumps(body), status_code=status, headers=headers,
+                        media_type="application/json")
+
+    def _log_failed(self, call: _Call, exc: BaseException) -> Response:
+        _log.error("gateway request %s: the log write failed: %s", call.request_id, exc)
+        status, body = openai_error(LogWriteError(
+            "the call could not be recorded in the log, so its result is withheld"))
+        return Response(orjson.dumps(body), status_code=status,
+                        headers={REQUEST_ID: call.request_id}, media_type="application/json")
+
+    def _new_call(self, request: Request) -> _Call:
+        return _Call(request_id=secrets.token_hex(12), route=request.url.path,
+                     method=request.method)
+
+    # --- routes ---------------------------------------------------------------------------
+
+    async def refuse_request(self, request: Request, status: int, code: str, message: str,
+                             param: str | None = None) -> Response:
+        """Refuse (and log) a request the raw-path guard stopped before routing."""
+        call = self._new_call(request)
+        call.route = request.scope.get("raw_path", b"").decode("latin-1")[:512] or call.route
+        with contextlib.suppress(Refused):
+            call.request_sha256 = hashlib.sha256(await self._read_body(request)).hexdigest()
+        with contextlib.suppress(Refused):
+            await self._authenticate(request, call)
+        return await self._refuse(call, Refused(message, status=status, code=code, where=param))
+
+    async def list_models(self, request: Request) -> Response:
+        """GET /v1/models: only the models the caller holds an active grant for."""
+        call = self._new_call(request)
+        try:
+            await self._authenticate(request, call)
+            data = []
+            for route in self.routes.values():
+                try:
+                    await self.grants.authorize(call.principal, route.capability)
+                except PolicyDenied:
+                    continue
+                data.append({"id": route.name, "object": "model", "created": 0,
+                             "owned_by": route.owned_by})
+        except Error as exc:
+            return await self._refuse(call, exc)
+        body = orjson.dumps({"object": "list", "data": data})
+        return await self._answer(call, body, None, [])
+
+    async def chat_completions(self, request: Request) -> Response:
+        """POST /v1/chat/completions, plain or streamed."""
+        call = self._new_call(request)
+        try:
+            body = await self._read_body(request)
+            call.request_sha256 = hashlib.sha256(body).hexdigest()
+            await self._authenticate(request, call)
+            chat = parse_chat(body)
+            call.stream = chat.stream
+            route = self._route(chat.model)
+            await self._authorize(call, route)
+            verdicts = self._screen(chat.prompt_text(), "prompt")
+            reply = await self._forward(route, "chat/completions", chat.data, stream=chat.stream)
+        except Error as exc:
+            return await self._refuse(call, exc)
+        if reply.chunks is not None:
+            return self._stream(call, reply, verdicts)
+        return await self._complete(call, reply, verdicts, chat=True)
+
+    async def embeddings(self, request: Request) -> Response:
+        """POST /v1/embeddings."""
+        call = self._new_call(request)
+        try:
+            body = await self._read_body(request)
+            call.request_sha256 = hashlib.sha256(body).hexdigest()
+            await self._authenticate(request, call)
+            emb = parse_embeddings(body)
+            route = self._route(emb.model)
+            await self._authorize(call, route)
+            verdicts = self._screen(emb.prompt_text(), "prompt")
+            reply = await self._forward(route, "embeddings", emb.data, stream=False)
+        except Error as exc:
+            return await self._refuse(call, exc)
+        return await self._complete(call, reply, verdicts, chat=False)
+
+    # --- the model call -------------------------------------------------------------------
+
+    def _screen(self, text: str, phase: Any) -> list[MonitorVerdict]:
+        screening = self.monitors.screen(text, phase=phase)
+        if screening.blocked_by is not None:
+            blocked = MonitorBlocked(screening.blocked_by, phase)
+            blocked.verdicts = list(screening.verdicts)  # type: ignore[attr-defined]
+            raise blocked
+        return list(screening.verdicts)
+
+    async def _forward(self, route: ModelRoute, operation: Operation, data: dict[str, Any], *,
+                       stream: bool) -> UpstreamReply:
+        # Re-serialised from what was checked, with the upstream's model name: the upstream
+        # parses exactly the object custodes checked (no duplicate-key or encoding tricks).
+        body = orjson.dumps({**data, "model": route.upstream_model})
+        return await self.upstreams[route.name].send(route, operation, body, stream=stream)
+
+    async def _complete(self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict],
+                        *, chat: bool) -> Response:
+        if reply.status != 200:
+            return await self._upstream_failed(call, reply, verdicts)
+        try:
+            data = orjson.loads(reply.body)
+        except orjson.JSONDecodeError:
+            return await self._refuse(call, UpstreamError(
+                f"the upstream of model {call.model!r} answered with malformed JSON"))
+        if chat:
+            screening = self.monitors.screen(response_text(data), phase="response")
+            verdicts = verdicts + list(screening.verdicts)
+            if screening.blocked_by is not None:
+                blocked = MonitorBlocked(screening.blocked_by, "response")
+                blocked.verdicts = verdicts  # type: ignore[attr-defined]
+                return await self._refuse(call, blocked)
+        usage = data.get("usage") if isinstance(data, dict) else None
+        return await self._answer(call, reply.body, usage, verdicts)
+
+    async def _answer(self, call: _Call, body: bytes, usage: Any,
+                      verdicts: list[MonitorVerdict]) -> Response:
+        record = call.record("answered", 200, response_sha256=hashlib.sha256(body).hexdigest(),
+                             usage=usage, monitors=verdicts)
+        try:
+            appended = await self._record(record, call.principal)
+        except Exception as exc:
+            return self._log_failed(call, exc)
+        return Response(body, status_code=200, headers=self._receipt(call, appended),
+                        media_type="application/json")
+
+    async def _upstream_failed(self, call: _Call, reply: UpstreamReply,
+                               verdicts: list[MonitorVerdict]) -> Response:
+        try:
+            shaped = orjson.loads(reply.body)
+            ok = isinstance(shaped, dict) and isinstance(shaped.get("error"), dict)
+        except orjson.JSONDecodeError:
+            ok = False
+        body = reply.body if ok else orjson.dumps(openai_error(UpstreamError(
+            f"the upstream of model {call.model!r} failed with status {reply.status}"))[1])
+        status = reply.status if 400 <= reply.status <= 599 else 502
+        record = call.record("upstream_error", status, reason=f"upstream status {reply.status}",
+                             response_sha256=hashlib.sha256(body).hexdigest(), monitors=verdicts)
+        try:
+            appended = await self._record(record, call.principal)
+        except Exception as exc:
+            return self._log_failed(call, exc)
+        return Response(body, status_code=status, headers=self._receipt(call, appended),
+                        media_type="application/json")
+
+    def _stream(self, call: _Call, reply: UpstreamReply,
+                verdicts: list[MonitorVerdict]) -> StreamingResponse:
+        return StreamingResponse(self._relay(call, reply, verdicts), status_code=200,
+                                 media_type="text/event-stream",
+                                 headers={REQUEST_ID: call.request_id,
+                                          "cache-control": "no-cache"})
+
+    async def _relay(self, call: _Call, reply: UpstreamReply,
+                     verdicts: list[MonitorVerdict]) -> AsyncIterator[bytes]:
+        """Pass server-sent events on, screening the accumulated text before each one."""
+        assert reply.chunks is not None
+        digest = hashlib.sha256()
+        text: list[str] = []
+        usage: Any = None
+        outcome: Outcome = "answered"
+        cut_by = ""
+        reason: str | None = None
+        final: list[MonitorVerdict] = []
+        buffer = b""
+        try:
+            done = False
+            async for chunk in reply.chunks:
+                buffer += chunk.replace(b"\r\n", b"\n")
+                while b"\n\n" in buffer and not done:
+                    event, buffer = buffer.split(b"\n\n", 1)
+                    payload = b"\n".join(line[5:].lstrip(b" ") for line in event.split(b"\n")
+                                         if line.startswith(b"data:"))
+                    if not payload:
+                        continue
+                    if payload == b"[DONE]":
+                        done = True
+                        break
+                    try:
+                        data = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        outcome, reason = "upstream_error", "malformed event from upstream"
+                        break
+                    if isinstance(data, dict) and isinstance(data.get("usage"), dict):
+                        usage = data["usage"]
+                    added = stream_delta_text(data)
+                    if added:
+                        text.append(added)
+                        screening = self.monitors.screen("".join(text), phase="response")
+                        final = list(screening.verdicts)
+                        if screening.blocked_by is not None:
+                            outcome, cut_by = "cut", screening.blocked_by
+                            reason = f"stream cut by the gating monitor {cut_by!r}"
+                            break
+                    out = b"data: " + payload + b"\n\n"
+                    digest.update(out)
+                    yield out
+                if done or outcome != "answered":
+                    break
+            else:
+                if not done:
+                    outcome, reason = "upstream_error", "the upstream ended the stream early"
+        except UpstreamError as exc:
+            outcome, reason = "upstream_error", exc.message
+        finally:
+            # Runs also when the client went away: the call happened, so it is logged.
+            pending = self._submit(call.record(outcome, 200, reason=reason,
+                                               response_sha256=digest.hexdigest(), usage=usage,
+                                               monitors=verdicts + final), call.principal)
+            await reply.close()
+        try:
+            appended = (await asyncio.wrap_future(pending))[0]
+        except Exception as exc:
+            _log.error("gateway stream %s: the log write failed: %s", call.request_id, exc)
+            yield _error_event(LogWriteError(
+                "the call could not be recorded in the log; the stream is void"))
+            return
+        if outcome == "cut":
+            yield _error_event(MonitorBlocked(cut_by, "response"))
+        elif outcome == "upstream_error":
+            yield _error_event(UpstreamError(reason or "upstream error"))
+        yield (f": custodes-receipt {RECEIPT_INDEX}={appended.index} "
+               f"{RECEIPT_LEAF}={appended.leaf_hash.hex()}\n\n").encode()
+        if outcome == "answered":
+            yield b"data: [DONE]\n\n"
+
+
+def _error_event(exc: Error) -> bytes:
+    return b"data: " + orjson.dumps(openai_error(exc)[1]) + b"\n\n"
