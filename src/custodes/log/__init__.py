@@ -24,8 +24,20 @@ from custodes.log._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from custodes.log._note import Note, NoteSigner, NoteVerifier, Signature, open_note, sign_note
+from custodes.log._note import (
+    Note,
+    NoteSigner,
+    NoteVerifier,
+    OpenedNote,
+    Signature,
+    cosignature_timestamp,
+    open_note,
+    sign_note,
+)
+from custodes.log._policy import WitnessGroup, WitnessPolicy
+from custodes.log._receipt import Receipt, VerifiedReceipt, verify_receipt
 from custodes.log._service import Appended, TransparencyLog
+from custodes.log._subtree import verify_subtree_consistency, verify_subtree_inclusion
 
 __all__ = [
     "EMPTY_ROOT",
@@ -36,10 +48,16 @@ __all__ = [
     "Note",
     "NoteSigner",
     "NoteVerifier",
+    "OpenedNote",
+    "Receipt",
     "Signature",
     "SignedCheckpoint",
     "TransparencyLog",
+    "VerifiedReceipt",
+    "WitnessGroup",
+    "WitnessPolicy",
     "consistency_proof",
+    "cosignature_timestamp",
     "entry_types",
     "format_time",
     "inclusion_proof",
@@ -53,4 +71,7 @@ __all__ = [
     "tree_hash",
     "verify_consistency",
     "verify_inclusion",
+    "verify_receipt",
+    "verify_subtree_consistency",
+    "verify_subtree_inclusion",
 ]

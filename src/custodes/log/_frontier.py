@@ -17,6 +17,8 @@ __all__ = ["Frontier"]
 
 @dataclass(frozen=True)
 class Frontier:
+    """The roots of the perfect subtrees that make up a tree of ``size`` leaves (largest first)."""
+
     size: int
     hashes: tuple[bytes, ...]
 
@@ -24,11 +26,25 @@ class Frontier:
     def empty(cls) -> Frontier:
         return cls(0, ())
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.size < 1 << 64:
+            raise ValueError(f"frontier size {self.size} is out of range")
+        if len(self.hashes) != self.size.bit_count():
+            raise ValueError(f"frontier for size {self.size} needs {self.size.bit_count()} "
+                             f"hashes, got {len(self.hashes)}")
+        if any(len(h) != HASH_SIZE for h in self.hashes):
+            raise ValueError(f"frontier hashes must be {HASH_SIZE} bytes")
+
     @classmethod
     def from_bytes(cls, size: int, data: bytes) -> Frontier:
-        count = size.bit_count()
-        if len(data) != count * HASH_SIZE:
-            raise ValueError(f"frontier for size {size} needs {count} hashes, got {len(data)} bytes")
+        """Rebuild from :meth:`to_bytes`.
+
+        Raises:
+            ValueError: ``data`` is not one 32-byte hash per set bit of ``size``.
+        """
+        if not 0 <= size < 1 << 64 or len(data) != size.bit_count() * HASH_SIZE:
+            raise ValueError(f"frontier for size {size} needs {max(size, 0).bit_count()} "
+                             f"hashes, got {len(data)} bytes")
         return cls(size, tuple(data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)))
 
     def to_bytes(self) -> bytes:
@@ -38,6 +54,8 @@ class Frontier:
         size = self.size
         stack = list(self.hashes)
         for h in leaf_hashes:
+            if len(h) != HASH_SIZE:
+                raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes, got {len(h)}")
             node = h
             # Merge while the lowest set bit of size says a complete subtree of equal height waits.
             bit = 1

@@ -239,6 +239,8 @@ def verify_consistency(
     if sn != 0:
         raise VerificationError("consistency proof is too short")
     if fr != root1:
-        raise VerificationError(f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}")
+        raise VerificationError(
+            f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}")
     if sr != root2:
-        raise VerificationError(f"consistency proof leads to root2 {sr.hex()}, expected {root2.hex()}")
+        raise VerificationError(
+            f"consistency proof leads to root2 {sr.hex()}, expected {root2.hex()}")

@@ -51,7 +51,13 @@ _COSIGNATURE_SIZE = 8 + 64  # C2SP tlog-cosignature: timestamp || Ed25519 signat
 
 def _is_valid_name(name: str) -> bool:
     # C2SP signed-note: a key name is non-empty and contains no Unicode spaces and no '+'.
-    return bool(name) and "+" not in name and not any(c.isspace() for c in name)
+    if not name or "+" in name or any(c.isspace() for c in name):
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape
+        return False
+    return True
 
 
 def _check_name(name: str) -> None:

@@ -1,0 +1,190 @@
+"""C2SP tlog-policy: which logs to trust and which witness cosignatures make a checkpoint valid.
+
+A policy file lists logs (``log <vkey> [<url>]``), witnesses (``witness <name> <vkey> [<url>]``),
+groups (``group <name> all|any|<k> <member>...``) and exactly one ``quorum <name>`` (or
+``quorum none``). Offline verifiers of receipts use it to require, say, two of three witnesses
+from each of two overseer organisations before they believe a checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from custodes.errors import InputError, VerificationError
+from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ECDSA, ALG_ED25519, Note, NoteVerifier
+
+__all__ = ["WitnessGroup", "WitnessPolicy"]
+
+_NONE = "none"  # c2sp.org/tlog-policy: the predefined name of the empty quorum
+_WHITESPACE = re.compile(r"[ \t]+")  # tlog-policy §Structure: ASCII space and tab only
+_DECIMAL = re.compile(r"^[1-9][0-9]{0,8}$")
+_MAX_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class WitnessGroup:
+    """``k`` of ``members`` (witness or group names) must have witnessed a checkpoint."""
+
+    name: str
+    threshold: int
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """A parsed C2SP tlog-policy. Build with :meth:`from_text` or :meth:`threshold`."""
+
+    logs: tuple[NoteVerifier, ...]
+    witnesses: Mapping[str, NoteVerifier]
+    groups: Mapping[str, WitnessGroup]
+    quorum: str
+    text: str = field(default="", compare=False)
+
+    @classmethod
+    def threshold(cls, k: int, witnesses: list[NoteVerifier]) -> WitnessPolicy:
+        """A policy needing cosignatures from ``k`` of ``witnesses`` (named by key name).
+
+        Raises:
+            InputError: ``k`` is not in ``1..len(witnesses)`` or a witness is listed twice.
+        """
+        lines = [f"witness {w.name} {w.to_key()}" for w in witnesses]
+        lines.append(f"group quorum {k} " + " ".join(w.name for w in witnesses))
+        lines.append("quorum quorum")
+        return cls.from_text("\n".join(lines) + "\n")
+
+    @classmethod
+    def from_text(cls, text: str | bytes) -> WitnessPolicy:
+        """Parse a policy file.
+
+        Raises:
+            InputError: the file breaks c2sp.org/tlog-policy; the error names the line.
+        """
+        raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+        if len(raw) > _MAX_BYTES:
+            raise InputError(f"policy is larger than {_MAX_BYTES} bytes", where="policy")
+        for i, b in enumerate(raw):
+            if b < 0x20 and b not in (0x09, 0x0A) or b == 0x7F:
+                at = raw.count(b"\n", 0, i) + 1
+                raise InputError(f"control character 0x{b:02x} in policy", where=f"line {at}",
+                                 expected="tab, newline, printable ASCII or octets >= 0x80")
+        # Names are opaque octets (tlog-policy §Character set): surrogateescape keeps them so.
+        decoded = raw.decode("utf-8", "surrogateescape")
+        parser = _Parser()
+        for number, line in enumerate(decoded.split("\n"), 1):
+            fields = _WHITESPACE.split(line.strip(" \t"))
+            if fields == [""] or fields[0].startswith("#"):
+                continue
+            parser.line(number, fields)
+        return parser.finish(decoded)
+
+    def satisfied_by(self, note: Note) -> set[str]:
+        """The witness names among this policy's whose valid cosignature ``note`` carries."""
+        return {name for name, v in self.witnesses.items() if note.verified_by([v])}
+
+    def check(self, note: Note) -> set[str]:
+        """Require the quorum; return the witnesses that cosigned.
+
+        Raises:
+            VerificationError: the cosignatures do not meet the quorum; says who signed.
+        """
+        cosigned = self.satisfied_by(note)
+        if not self._witnessed(self.quorum, cosigned):
+            raise VerificationError(
+                f"checkpoint does not meet the witness quorum {self.quorum!r}",
+                hint="valid cosignatures from: " + (", ".join(sorted(cosigned)) or "nobody"),
+            )
+        return cosigned
+
+    def _witnessed(self, name: str, cosigned: set[str]) -> bool:
+        if name == _NONE:
+            return True
+        group = self.groups.get(name)
+        if group is None:
+            return name in cosigned
+        done = sum(self._witnessed(m, cosigned) for m in group.members)
+        return done >= group.threshold
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.logs: list[NoteVerifier] = []
+        self.witnesses: dict[str, NoteVerifier] = {}
+        self.groups: dict[str, WitnessGroup] = {}
+        self.quorum: str | None = None
+        self.keys: set[bytes] = set()
+
+    def fail(self, number: int, message: str, expected: str | None = None) -> InputError:
+        return InputError(message, where=f"policy line {number}", expected=expected)
+
+    def key(self, number: int, vkey: str, algs: tuple[int, ...], role: str) -> NoteVerifier:
+        try:
+            verifier = NoteVerifier.from_key(vkey)
+        except InputError as exc:
+            raise self.fail(number, f"{role} key is invalid: {exc.message}") from exc
+        if verifier.alg not in algs:
+            raise self.fail(number, f"{role} key has the wrong signature type",
+                            expected=", ".join(f"0x{a:02x}" for a in algs))
+        if verifier.public_key in self.keys:
+            raise self.fail(number, f"duplicate {role}: this public key is already listed")
+        self.keys.add(verifier.public_key)
+        return verifier
+
+    def new_name(self, number: int, name: str) -> None:
+        if name == _NONE or name in self.witnesses or name in self.groups:
+            raise self.fail(number, f"name {name!r} is already defined or reserved")
+
+    def line(self, number: int, fields: list[str]) -> None:
+        keyword, args = fields[0], fields[1:]
+        if keyword == "log":
+            if len(args) not in (1, 2):
+                raise self.fail(number, "malformed log line", "log <vkey> [<url>]")
+            self.logs.append(self.key(number, args[0], (ALG_ED25519, ALG_ECDSA), "log"))
+        elif keyword == "witness":
+            if len(args) not in (2, 3):
+                raise self.fail(number, "malformed witness line", "witness <name> <vkey> [<url>]")
+            self.new_name(number, args[0])
+            self.witnesses[args[0]] = self.key(number, args[1], (ALG_COSIGNATURE_V1,), "witness")
+        elif keyword == "group":
+            self.group(number, args)
+        elif keyword == "quorum":
+            if len(args) != 1:
+                raise self.fail(number, "malformed quorum line", "quorum <name>")
+            if self.quorum is not None:
+                raise self.fail(number, "a policy has exactly one quorum line")
+            if args[0] != _NONE and args[0] not in self.witnesses and args[0] not in self.groups:
+                raise self.fail(number, f"quorum names {args[0]!r}, which is not defined above")
+            self.quorum = args[0]
+        else:
+            raise self.fail(number, f"unknown keyword {keyword!r}", "log, witness, group, quorum")
+
+    def group(self, number: int, args: list[str]) -> None:
+        if len(args) < 3:
+            raise self.fail(number, "malformed group line",
+                            "group <name> all|any|<k> <member>...")
+        name, k_text, members = args[0], args[1], args[2:]
+        self.new_name(number, name)
+        if len(set(members)) != len(members):
+            raise self.fail(number, "a group lists a member more than once")
+        for m in members:
+            if m == _NONE or (m not in self.witnesses and m not in self.groups):
+                raise self.fail(number, f"group member {m!r} is not defined above")
+        if k_text == "all":
+            k = len(members)
+        elif k_text == "any":
+            k = 1
+        elif _DECIMAL.match(k_text) and int(k_text) <= len(members):
+            k = int(k_text)
+        else:
+            raise self.fail(number, f"group threshold {k_text!r} is invalid",
+                            f"all, any, or a decimal 1..{len(members)}")
+        self.groups[name] = WitnessGroup(name=name, threshold=k, members=tuple(members))
+
+    def finish(self, text: str) -> WitnessPolicy:
+        if self.quorum is None:
+            raise InputError("policy has no quorum line", where="policy",
+                             expected="quorum <name> or quorum none")
+        return WitnessPolicy(logs=tuple(self.logs), witnesses=MappingProxyType(self.witnesses),
+                             groups=MappingProxyType(self.groups), quorum=self.quorum, text=text)
