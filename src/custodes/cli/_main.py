@@ -74,6 +74,9 @@ def _register() -> None:
     from custodes.cli import serve
 
     cli.add_command(serve.serve)
+    from custodes.cli import log
+
+    cli.add_command(log.log)
 
 
 _register()

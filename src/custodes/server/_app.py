@@ -57,9 +57,10 @@ def _start_services(ctx: Context) -> None:
 
 def _include_routes(app: FastAPI) -> None:
     """One line per component's routes module."""
-    from custodes.server.routes import health
+    from custodes.server.routes import health, log
 
     app.include_router(health.router)
+    app.include_router(log.router)
     from custodes.server.routes import gateway
 
     gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

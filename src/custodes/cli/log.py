@@ -1,0 +1,498 @@
+"""``custodes log``: keygen, append, show, prove, verify.
+
+Commands work on the local database (``--database-url`` / ``--data-dir``) or, with ``--server``,
+on a running server over HTTP. ``verify`` also checks receipts and checkpoint pairs offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from custodes.cli._main import CliState, pass_state
+from custodes.config import Settings
+from custodes.errors import ConfigError, Error, InputError, StoreError, VerificationError
+from custodes.log import (
+    Entry,
+    NoteSigner,
+    NoteVerifier,
+    SignedCheckpoint,
+    TransparencyLog,
+    leaf_hash,
+    verify_consistency,
+)
+
+__all__ = ["log"]
+
+
+@click.group()
+def log() -> None:
+    """The tamper-evident log: keys, appends, proofs and verification."""
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", where=path) from exc
+
+
+def _verifier(settings: Settings, key: str | None) -> NoteVerifier:
+    """The log's verifier key: ``--key`` (a vkey or a file holding one), else the local key."""
+    if key:
+        text = key
+        if "+" not in key or Path(key).is_file():
+            try:
+                text = Path(key).read_text().strip()
+            except OSError as exc:
+                raise InputError(f"cannot read key file {key}: {exc.strerror}",
+                                 where="--key") from exc
+        if text.startswith("PRIVATE+KEY+"):
+            return NoteSigner.from_key(text).verifier
+        return NoteVerifier.from_key(text)
+    return _signer(settings).verifier
+
+
+def _signer(settings: Settings) -> NoteSigner:
+    path = settings.resolved_log_key_file
+    if not path.exists():
+        raise ConfigError(f"log key {path} does not exist",
+                          hint="create it with `custodes log keygen`, or pass --key VKEY")
+    try:
+        return NoteSigner.from_key(path.read_text().strip())
+    except InputError as exc:
+        raise ConfigError(f"log key {path} is malformed: {exc.message}") from exc
+
+
+@contextmanager
+def _local_log(settings: Settings, *, migrate_db: bool) -> Iterator[TransparencyLog]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from custodes.store import create_db_engine, migrate
+
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        if migrate_db:
+            migrate(engine)
+        log_ = TransparencyLog(engine, _signer(settings),
+                               checkpoint_interval=settings.log_checkpoint_interval_ms / 1000)
+        try:
+            yield log_
+        finally:
+            log_.close()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the log database: {exc.__class__.__name__}: "
+                         f"{str(exc).splitlines()[0]}",
+                         hint="is --database-url right, and has the server run once?") from exc
+    finally:
+        engine.dispose()
+
+
+def _http(server: str) -> Any:
+    import httpx
+
+    return httpx.Client(base_url=server.rstrip("/"), timeout=30.0)
+
+
+def _get(client: Any, path: str, **params: Any) -> Any:
+    import httpx
+
+    try:
+        response = client.get(path, params={k: v for k, v in params.items() if v is not None})
+    except httpx.HTTPError as exc:
+        raise StoreError(f"cannot reach the server: {exc}") from exc
+    if response.status_code >= 400:
+        try:
+            err = response.json()["error"]
+            message = err.get("message", response.text)
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        raise InputError(f"server answered {response.status_code}: {message}", where=path)
+    return response
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# --- keygen ----------------------------------------------------------------------------------
+
+
+@log.command()
+@click.option("--origin", default=None, help="Key name = checkpoint origin (CUSTODES_LOG_ORIGIN).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the private key (default: the log key file setting).")
+@pass_state
+def keygen(state: CliState, origin: str | None, out: Path | None) -> None:
+    """Create the log's Ed25519 signing key; print its verifier key.
+
+    The private key file is created with mode 0600 and never overwritten. Publish the printed
+    verifier key: clients and witnesses use it to check checkpoints and receipts.
+    """
+    from custodes.server._context import write_private_file
+
+    settings = state.settings
+    path = out or settings.resolved_log_key_file
+    if path.exists():
+        raise ConfigError(f"{path} already exists; refusing to overwrite a log key")
+    signer = NoteSigner.generate(origin or settings.log_origin)
+    write_private_file(path, signer.to_key() + "\n")
+    click.echo(f"wrote {path}", err=True)
+    click.echo(signer.verifier.to_key())
+
+
+# --- append ----------------------------------------------------------------------------------
+
+
+def _entries_from(raw: bytes, where: str) -> list[Entry]:
+    text = raw.strip()
+    try:
+        decoded = orjson.loads(text)
+        items = (decoded["entries"] if isinstance(decoded, dict) and set(decoded) == {"entries"}
+                 else decoded if isinstance(decoded, list) else [decoded])
+    except orjson.JSONDecodeError:
+        # JSON Lines: one entry per line.
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise InputError(f"line {n} is not JSON: {exc}", where=where) from exc
+    if not isinstance(items, list) or not items:
+        raise InputError("no entries found", where=where,
+                         expected="an entry object, an array, {\"entries\": [...]} or JSON Lines")
+    return [Entry.from_dict(item, where=f"{where}[{i}]") for i, item in enumerate(items)]
+
+
+@log.command()
+@click.argument("file", default="-")
+@click.option("--text", default=None, help="Append one log.annotation/v1 entry with this text.")
+@click.option("--principal", default=None, help="Principal for --text (default: $USER).")
+@click.option("--server", default=None, help="Append through a running server (its base URL).")
+@pass_state
+def append(state: CliState, file: str, text: str | None, principal: str | None,
+           server: str | None) -> None:
+    """Append entries from FILE (or stdin): an entry, an array, {"entries": [...]}, or JSON Lines.
+
+    Prints each entry's index and leaf hash once it is durable.
+    """
+    import getpass
+
+    from custodes.entry_types import load_all
+    from custodes.log import _types
+
+    try:
+        load_all()
+    except ImportError:
+        pass  # unknown types are refused below, which is the safe outcome
+    if text is not None:
+        entries = [Entry.create(_types.ANNOTATION, time=datetime.now(UTC),
+                                principal=principal or getpass.getuser(), body={"text": text})]
+    else:
+        entries = _entries_from(_read_input(file), "stdin" if file == "-" else file)
+    if server:
+        import httpx
+
+        with _http(server) as client:
+            try:
+                response = client.post("/log/entries",
+                                       content=orjson.dumps({"entries": [e.to_dict() for e in entries]}),
+                                       headers={"content-type": "application/json"})
+            except httpx.HTTPError as exc:
+                raise StoreError(f"cannot reach the server: {exc}") from exc
+            if response.status_code >= 400:
+                raise InputError(f"server refused the entries: {response.text}")
+            for a in response.json()["entries"]:
+                click.echo(json.dumps({"index": a["index"], "leaf_hash": a["leaf_hash"]}))
+        return
+    with _local_log(state.settings, migrate_db=True) as log_:
+        for a in log_.append(entries):
+            click.echo(json.dumps({"index": a.index, "leaf_hash": _b64(a.leaf_hash)}))
+
+
+# --- show ------------------------------------------------------------------------------------
+
+
+@log.command()
+@click.option("--index", type=click.IntRange(min=0), default=None, help="Show this entry.")
+@click.option("--start", type=click.IntRange(min=0), default=None, help="Show entries from here.")
+@click.option("--count", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="How many entries with --start.")
+@click.option("--server", default=None, help="Read from a running server (its base URL).")
+@pass_state
+def show(state: CliState, index: int | None, start: int | None, count: int,
+         server: str | None) -> None:
+    """Show the newest checkpoint (default), one entry (--index) or a range (--start)."""
+    if server:
+        with _http(server) as client:
+            if index is not None:
+                _echo_json(_get(client, f"/log/entries/{index}").json())
+            elif start is not None:
+                _echo_json(_get(client, "/log/entries", start=start, end=start + count).json())
+            else:
+                click.echo(_get(client, "/checkpoint").text, nl=False)
+        return
+    with _local_log(state.settings, migrate_db=False) as log_:
+        if index is not None:
+            data = log_.entry_data(index)
+            _echo_json({"index": index, "leaf_hash": _b64(leaf_hash(data)),
+                        "entry": orjson.loads(data)})
+        elif start is not None:
+            _echo_json({"entries": [
+                {"index": i, "leaf_hash": _b64(leaf_hash(d)), "entry": orjson.loads(d)}
+                for i, d in log_.entries(start, start + count)
+            ]})
+        else:
+            click.echo(log_.latest_checkpoint().to_text(), nl=False)
+
+
+# --- prove -----------------------------------------------------------------------------------
+
+
+@log.command()
+@click.option("--index", type=click.IntRange(min=0), default=None,
+              help="Inclusion proof (or receipt) of this entry.")
+@click.option("--size", type=click.IntRange(min=1), default=None,
+              help="Tree size for --index (default: the newest checkpoint).")
+@click.option("--consistency", nargs=2, type=click.IntRange(min=1), default=None,
+              metavar="OLD NEW", help="Consistency proof between two tree sizes.")
+@click.option("--receipt", "receipt_out", type=click.Path(dir_okay=False), default=None,
+              help="With --index: write a C2SP tlog-proof receipt here ('-' for stdout).")
+@click.option("--server", default=None, help="Ask a running server (its base URL).")
+@pass_state
+def prove(state: CliState, index: int | None, size: int | None,
+          consistency: tuple[int, int] | None, receipt_out: str | None,
+          server: str | None) -> None:
+    """Print an inclusion proof, a consistency proof, or write a receipt."""
+    if (index is None) == (consistency is None):
+        raise click.UsageError("give exactly one of --index and --consistency")
+    if receipt_out is not None and index is None:
+        raise click.UsageError("--receipt needs --index")
+    text: str
+    if server:
+        with _http(server) as client:
+            if receipt_out is not None:
+                text = _get(client, f"/log/receipt/{index}").text
+            elif index is not None:
+                _echo_json(_get(client, "/log/proof/inclusion", index=index, size=size).json())
+                return
+            else:
+                assert consistency is not None
+                _echo_json(_get(client, "/log/proof/consistency", size1=consistency[0],
+                                size2=consistency[1]).json())
+                return
+    else:
+        with _local_log(state.settings, migrate_db=False) as log_:
+            if index is not None:
+                signed = log_.latest_checkpoint()
+                tree_size = size or signed.checkpoint.size
+                proof = log_.inclusion_proof(index, tree_size)
+                if receipt_out is None:
+                    _echo_json({"index": index, "size": tree_size,
+                                "leaf_hash": _b64(leaf_hash(log_.entry_data(index))),
+                                "proof": [_b64(p) for p in proof]})
+                    return
+                from custodes.log._receipt import Receipt
+
+                if size is not None and size != signed.checkpoint.size:
+                    raise click.UsageError("a receipt is always for the newest checkpoint")
+                text = Receipt.build(index, proof, signed,
+                                     entry_data=log_.entry_data(index)).to_text()
+            else:
+                assert consistency is not None
+                old, new = consistency
+                proof = log_.consistency_proof(old, new)
+                _echo_json({"size1": old, "size2": new, "proof": [_b64(p) for p in proof]})
+                return
+    if receipt_out == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(receipt_out or "receipt.txt").write_text(text)
+        click.echo(f"wrote {receipt_out}", err=True)
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+
+@log.command()
+@click.option("--key", default=None,
+              help="The log's verifier key (name+id+key, or a file holding it). Default: "
+                   "derived from the local log key.")
+@click.option("--trusted", "trusted_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A checkpoint you kept earlier; the log must still contain it. Repeatable.")
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False), default=None,
+              help="Verify this receipt (C2SP tlog-proof) offline instead of the database.")
+@click.option("--entry", "entry_file", type=click.Path(dir_okay=False), default=None,
+              help="With --receipt: the entry's exact bytes, if the receipt does not carry them.")
+@click.option("--old", "old_file", type=click.Path(dir_okay=False), default=None,
+              help="Verify that the checkpoint in --new extends this one.")
+@click.option("--new", "new_file", type=click.Path(dir_okay=False), default=None,
+              help="The newer checkpoint for --old (default: fetched from --server).")
+@click.option("--proof", "proof_file", type=click.Path(dir_okay=False), default=None,
+              help="Consistency proof for --old/--new: JSON from `prove --consistency`, or "
+                   "base64 hashes one per line (default: fetched from --server).")
+@click.option("--server", default=None, help="A log server to fetch checkpoints/proofs from.")
+@click.option("--check-entries", is_flag=True,
+              help="Also re-validate every entry against its registered type.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_state
+def verify(state: CliState, key: str | None, trusted_files: tuple[str, ...],
+           receipt_file: str | None, entry_file: str | None, old_file: str | None,
+           new_file: str | None, proof_file: str | None, server: str | None,
+           check_entries: bool, quiet: bool) -> None:
+    """Verify the whole stored log, a receipt, or that one checkpoint extends another.
+
+    Without --receipt or --old: recompute the tree from every stored entry and check every
+    checkpoint the log ever signed, every tile and the state; report precisely what is wrong.
+    Exits 1 when anything does not verify.
+    """
+    settings = state.settings
+    verifier = _verifier(settings, key)
+    if receipt_file:
+        _verify_receipt(verifier, receipt_file, entry_file)
+    elif old_file:
+        _verify_pair(verifier, old_file, new_file, proof_file, server)
+    else:
+        _verify_database(settings, verifier, trusted_files, check_entries, quiet)
+
+
+def _verify_receipt(verifier: NoteVerifier, receipt_file: str, entry_file: str | None) -> None:
+    from custodes.log._receipt import verify_receipt
+
+    data = _read_input(entry_file) if entry_file else None
+    result = verify_receipt(_read_input(receipt_file), verifier, entry_data=data)
+    click.echo(f"OK: entry {result.index} is in {verifier.name} at size "
+               f"{result.checkpoint.size} (root {_b64(result.checkpoint.root_hash)})")
+
+
+def _load_checkpoint(raw: bytes, verifier: NoteVerifier, where: str) -> SignedCheckpoint:
+    try:
+        return SignedCheckpoint.from_text(raw, verifier)
+    except Error as exc:
+        exc.message = f"{where}: {exc.message}"
+        raise
+
+
+def _verify_pair(verifier: NoteVerifier, old_file: str, new_file: str | None,
+                 proof_file: str | None, server: str | None) -> None:
+    old = _load_checkpoint(_read_input(old_file), verifier, old_file)
+    client = _http(server) if server else None
+    try:
+        if new_file:
+            new = _load_checkpoint(_read_input(new_file), verifier, new_file)
+        elif client is not None:
+            new = _load_checkpoint(_get(client, "/checkpoint").content, verifier, "server")
+        else:
+            raise click.UsageError("--old needs --new or --server")
+        o, n = old.checkpoint, new.checkpoint
+        if n.size < o.size:
+            raise VerificationError(
+                f"the newer checkpoint has size {n.size}, smaller than the older {o.size}: "
+                "the log was truncated or rolled back")
+        if o.size == 0:
+            click.echo("OK: every log extends the empty tree")
+            return
+        if proof_file:
+            raw = _read_input(proof_file).decode(errors="replace")
+            try:
+                hashes = [base64.b64decode(h) for h in json.loads(raw)["proof"]]
+            except (ValueError, KeyError, TypeError):
+                hashes = [base64.b64decode(line) for line in raw.split() if line]
+        elif client is not None and o.size != n.size:
+            body = _get(client, "/log/proof/consistency", size1=o.size, size2=n.size).json()
+            hashes = [base64.b64decode(h) for h in body["proof"]]
+        else:
+            hashes = []
+        verify_consistency(o.size, n.size, hashes, o.root_hash, n.root_hash)
+    finally:
+        if client is not None:
+            client.close()
+    click.echo(f"OK: size {n.size} extends size {o.size}")
+
+
+def _verify_database(settings: Settings, verifier: NoteVerifier, trusted_files: tuple[str, ...],
+                     check_entries: bool, quiet: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from custodes.log._verify import verify_store
+    from custodes.store import create_db_engine
+
+    trusted = [_load_checkpoint(_read_input(f), verifier, f) for f in trusted_files]
+    checker = _entry_checker() if check_entries else None
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        with Progress("verifying", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True, disable=quiet, console=_stderr()) as bar:
+            task = bar.add_task("entries", total=None)
+            report = verify_store(
+                engine, verifier, trusted=trusted, check_entries=checker,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the log database: {str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+    if report.ok:
+        click.echo(f"OK: {report.entries} entries, {report.checkpoints} checkpoints, "
+                   f"{report.tiles} tiles, {report.trusted} trusted checkpoints verified; "
+                   f"size {report.size} root {_b64(report.root)}")
+        return
+    shown = report.problems[:50]
+    lines = [f"  {p.kind}: {p.message}" for p in shown]
+    if len(report.problems) > len(shown):
+        lines.append(f"  ... and {len(report.problems) - len(shown)} more")
+    raise _LogVerifyFailed(len(report.problems), lines)
+
+
+class _LogVerifyFailed(Error):
+    code = "log_integrity"
+
+    def __init__(self, count: int, lines: list[str]) -> None:
+        super().__init__(f"the log does NOT verify: {count} problem(s)")
+        self.lines = lines
+
+    def diagnostics(self) -> str:
+        return "\n".join([self.message, *self.lines])
+
+
+def _entry_checker() -> Any:
+    from custodes.entry_types import load_all
+
+    load_all()
+
+    def check(index: int, data: bytes) -> str | None:
+        try:
+            entry = Entry.from_json(data)
+        except InputError as exc:
+            return f"not a valid entry: {exc.diagnostics()}"
+        if entry.to_json() != data:
+            return "not in RFC 8785 canonical form"
+        return None
+
+    return check
+
+
+def _stderr() -> Any:
+    from custodes.cli._main import err_console
+
+    return err_console

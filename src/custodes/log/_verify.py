@@ -1,0 +1,351 @@
+"""Verify a stored log from scratch: entries, tiles, state and every checkpoint ever signed.
+
+:func:`verify_store` reads the database directly and trusts nothing in it: it rehashes every
+entry, rebuilds the RFC 9162 tree and every C2SP tile, checks every stored checkpoint's signature
+and root against the rebuilt tree, and checks checkpoints a client kept from earlier (which is
+how truncation, restored backups and rewritten histories are caught: a database edited
+consistently everywhere still cannot produce the roots those checkpoints signed).
+
+It reads entries in index order in chunks and keeps only the tree's right edge and the roots of
+full level-0 tiles in memory (n/256 hashes), so memory stays small for large logs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, func, select
+
+from custodes.errors import InputError, VerificationError
+from custodes.log._checkpoint import SignedCheckpoint
+from custodes.log._frontier import Frontier
+from custodes.log._merkle import HASH_SIZE, leaf_hash
+from custodes.log._note import NoteVerifier
+from custodes.log._tables import log_checkpoints, log_entries, log_state, log_tiles
+from custodes.log._tiles import TILE_HEIGHT, TILE_WIDTH, compute_interior, tile_path
+
+__all__ = ["Problem", "VerifyReport", "verify_store"]
+
+_CHUNK = TILE_WIDTH * 32  # entries read per query (aligned to tiles)
+
+ProblemKind = Literal["entry", "tile", "checkpoint", "state", "trusted"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing found wrong, located as precisely as the evidence allows."""
+
+    kind: ProblemKind
+    message: str
+    index: int | None = None  # entry index
+    checkpoint_id: int | None = None  # row id of a stored checkpoint
+    size: int | None = None  # tree size the problem is about
+    tile: str | None = None  # C2SP tile path
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_store` checked and found."""
+
+    size: int = 0
+    root: bytes = b""
+    entries: int = 0
+    checkpoints: int = 0
+    tiles: int = 0
+    trusted: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+Progress = Callable[[int, int], None]
+
+
+def verify_store(
+    engine: Engine,
+    log_key: NoteVerifier,
+    *,
+    trusted: Sequence[SignedCheckpoint] = (),
+    progress: Progress | None = None,
+    check_entries: Callable[[int, bytes], str | None] | None = None,
+) -> VerifyReport:
+    """Recompute the whole log in ``engine`` and check everything stored against it.
+
+    Args:
+        engine: the log's database.
+        log_key: the log's verifier key; every stored checkpoint must carry its signature.
+        trusted: checkpoints obtained earlier (already signature-checked) that the log must
+            still contain.
+        progress: called with (entries done, entries total) as the scan advances.
+        check_entries: optional per-entry check returning a problem description or None.
+
+    Returns:
+        A report; ``report.ok`` is False when any problem was found. Problems are never raised.
+    """
+    report = VerifyReport()
+    with engine.connect() as conn:
+        state = conn.execute(select(log_state).where(log_state.c.id == 1)).first()
+        stored_count = conn.execute(select(func.count()).select_from(log_entries)).scalar() or 0
+        checkpoints = _load_checkpoints(conn, log_key, report)
+        total = max(stored_count, state.size if state is not None else 0)
+        # Roots are needed at every checkpoint size (stored and trusted).
+        wanted: dict[int, list[tuple[str, int | None, bytes]]] = defaultdict(list)
+        for cp_id, size, root in checkpoints:
+            wanted[size].append(("checkpoint", cp_id, root))
+        for t in trusted:
+            wanted[t.checkpoint.size].append(("trusted", None, t.checkpoint.root_hash))
+        report.trusted = len(trusted)
+        frontier, tile_roots = _scan_entries(conn, report, total, wanted, progress, check_entries)
+        report.size = frontier.size
+        report.root = frontier.root()
+        if 0 in wanted:
+            _check_root(report, 0, Frontier.empty().root(), wanted[0])
+        for size, claims in sorted(wanted.items()):
+            if size > frontier.size:
+                for kind, cp_id, _ in claims:
+                    who = f"checkpoint #{cp_id}" if kind == "checkpoint" else "a trusted checkpoint"
+                    report.problems.append(Problem(
+                        "checkpoint" if kind == "checkpoint" else "trusted",
+                        f"{who} signed size {size}, but the log holds only {frontier.size} "
+                        "entries: entries were removed (truncation or a restored backup)",
+                        checkpoint_id=cp_id, size=size,
+                    ))
+        _check_upper_tiles(conn, report, frontier.size, tile_roots)
+        _check_state(report, state, frontier)
+    return report
+
+
+def _load_checkpoints(
+    conn: Connection, log_key: NoteVerifier, report: VerifyReport
+) -> list[tuple[int, int, bytes]]:
+    rows = conn.execute(
+        select(log_checkpoints.c.id, log_checkpoints.c.size, log_checkpoints.c.root_hash,
+               log_checkpoints.c.note).order_by(log_checkpoints.c.id)
+    ).all()
+    out: list[tuple[int, int, bytes]] = []
+    last_size = -1
+    for cp_id, size, root, note in rows:
+        report.checkpoints += 1
+        root = _as_bytes(root)
+        try:
+            signed = SignedCheckpoint.from_text(note, log_key)
+        except (InputError, VerificationError) as exc:
+            report.problems.append(Problem(
+                "checkpoint", f"checkpoint #{cp_id} (size {size}): its note does not verify "
+                f"with the log's key: {exc.message}", checkpoint_id=cp_id, size=size))
+            continue
+        cp = signed.checkpoint
+        if cp.size != size or cp.root_hash != root:
+            report.problems.append(Problem(
+                "checkpoint", f"checkpoint #{cp_id}: stored size/root ({size}, "
+                f"{root.hex()}) differ from its signed note ({cp.size}, "
+                f"{cp.root_hash.hex()})", checkpoint_id=cp_id, size=cp.size))
+        if cp.size < last_size:
+            report.problems.append(Problem(
+                "checkpoint", f"checkpoint #{cp_id} has size {cp.size}, smaller than an earlier "
+                f"checkpoint's {last_size}: the log went backwards", checkpoint_id=cp_id,
+                size=cp.size))
+        last_size = max(last_size, cp.size)
+        # The signed note is what clients saw, so its root is what the tree must match.
+        out.append((int(cp_id), cp.size, cp.root_hash))
+    return out
+
+
+def _scan_entries(
+    conn: Connection,
+    report: VerifyReport,
+    total: int,
+    wanted: dict[int, list[tuple[str, int | None, bytes]]],
+    progress: Progress | None,
+    check_entries: Callable[[int, bytes], str | None] | None,
+) -> tuple[Frontier, list[bytes]]:
+    frontier = Frontier.empty()
+    tile_roots: list[bytes] = []  # roots of full level-0 tiles = the level-1 hashes
+    expected = 0
+    stop = False
+    boundaries = sorted(s for s in wanted if s > 0)
+    b = 0
+    while not stop:
+        rows = conn.execute(
+            select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
+            .where(log_entries.c.idx >= expected)
+            .order_by(log_entries.c.idx)
+            .limit(_CHUNK)
+        ).all()
+        if not rows:
+            break
+        hashes: list[bytes] = []
+        for idx, stored_hash, data in rows:
+            if idx != expected:
+                report.problems.append(Problem(
+                    "entry", f"entry {expected} is missing (the next stored entry is {idx}); "
+                    "every later tree size is unverifiable", index=expected))
+                stop = True
+                break
+            data = _as_bytes(data)
+            h = leaf_hash(data)
+            if h != _as_bytes(stored_hash):
+                report.problems.append(Problem(
+                    "entry", f"entry {idx}: its data does not hash to its stored leaf hash "
+                    "(the entry or its leaf hash was altered)", index=idx))
+            if check_entries is not None and (why := check_entries(idx, data)):
+                report.problems.append(Problem("entry", f"entry {idx}: {why}", index=idx))
+            hashes.append(h)
+            expected += 1
+        start = frontier.size
+        # Extend the frontier piecewise so the root is known at every checkpoint size.
+        pos = 0
+        while b < len(boundaries) and boundaries[b] <= start + len(hashes):
+            cut = boundaries[b] - start
+            frontier = frontier.extend(hashes[pos:cut])
+            pos = cut
+            _check_root(report, boundaries[b], frontier.root(), wanted[boundaries[b]])
+            b += 1
+        frontier = frontier.extend(hashes[pos:])
+        _check_level0_tiles(conn, report, start, hashes, tile_roots)
+        report.entries = expected
+        if progress is not None:
+            progress(expected, total)
+    if not stop and expected < total:
+        report.problems.append(Problem(
+            "entry", f"entry {expected} is missing: the log state says {total} entries",
+            index=expected))
+    return frontier, tile_roots
+
+
+def _as_bytes(value: object) -> bytes:
+    # A tampered row may hold another SQL type (SQLite is dynamically typed); it still must not
+    # crash the verifier, and its hash will not match.
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode()
+
+
+def _check_root(
+    report: VerifyReport, size: int, root: bytes, claims: list[tuple[str, int | None, bytes]]
+) -> None:
+    for kind, cp_id, claimed in claims:
+        if claimed == root:
+            continue
+        if kind == "checkpoint":
+            report.problems.append(Problem(
+                "checkpoint", f"checkpoint #{cp_id} signed root {claimed.hex()} for size {size}, "
+                f"but the stored entries give {root.hex()}: an entry below index {size} was "
+                "changed, or the checkpoint was forged", checkpoint_id=cp_id, size=size))
+        else:
+            report.problems.append(Problem(
+                "trusted", f"a trusted checkpoint signed root {claimed.hex()} for size {size}, "
+                f"but the stored entries give {root.hex()}: the history was rewritten",
+                size=size))
+
+
+def _check_level0_tiles(
+    conn: Connection, report: VerifyReport, start: int, hashes: list[bytes],
+    tile_roots: list[bytes],
+) -> None:
+    if not hashes:
+        return
+    first, last = start // TILE_WIDTH, (start + len(hashes) - 1) // TILE_WIDTH
+    stored = {
+        int(i): (_as_bytes(h), _as_bytes(n))
+        for i, h, n in conn.execute(
+            select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
+            .where(log_tiles.c.level == 0, log_tiles.c.idx >= first, log_tiles.c.idx <= last)
+        ).all()
+    }
+    base = start - first * TILE_WIDTH
+    assert base == 0 or first == last  # chunks are tile-aligned except a short last one
+    for n in range(first, last + 1):
+        lo = n * TILE_WIDTH - start
+        chunk = b"".join(hashes[max(lo, 0) : lo + TILE_WIDTH])
+        _compare_tile(report, 0, n, chunk, stored.get(n), tile_roots)
+
+
+def _compare_tile(
+    report: VerifyReport, level: int, index: int, hashes: bytes,
+    stored: tuple[bytes, bytes] | None, parents: list[bytes],
+) -> None:
+    width = len(hashes) // HASH_SIZE
+    interior, root = compute_interior(hashes)
+    if root is not None:
+        parents.append(root)
+    report.tiles += 1
+    path = tile_path(level, index, width)
+    if stored is None:
+        report.problems.append(Problem("tile", f"tile {path} is missing", tile=path))
+        return
+    if stored[0] != hashes:
+        where = next((i for i in range(width)
+                      if stored[0][i * HASH_SIZE : (i + 1) * HASH_SIZE]
+                      != hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]), width)
+        what = (f"hash {where} (entry {(index << (TILE_HEIGHT * level)) * TILE_WIDTH + where})"
+                if level == 0 else f"hash {where}")
+        report.problems.append(Problem(
+            "tile", f"tile {path}: stored hashes differ from the entries at {what}"
+            if len(stored[0]) == len(hashes) else
+            f"tile {path}: stored width {len(stored[0]) // HASH_SIZE}, expected {width}",
+            tile=path, index=(index * TILE_WIDTH + where) if level == 0 else None))
+    elif stored[1] != interior:
+        report.problems.append(Problem(
+            "tile", f"tile {path}: stored interior nodes differ from its hashes", tile=path))
+
+
+def _check_upper_tiles(
+    conn: Connection, report: VerifyReport, size: int, level1: list[bytes]
+) -> None:
+    level, hashes = 1, level1
+    while True:
+        count = size >> (TILE_HEIGHT * level)
+        stored = {
+            int(i): (_as_bytes(h), _as_bytes(n))
+            for i, h, n in conn.execute(
+                select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
+                .where(log_tiles.c.level == level)
+            ).all()
+        }
+        parents: list[bytes] = []
+        for n in range(0, count, TILE_WIDTH):
+            chunk = b"".join(hashes[n : n + TILE_WIDTH])
+            _compare_tile(report, level, n // TILE_WIDTH, chunk, stored.pop(n // TILE_WIDTH, None),
+                          parents)
+        for n in sorted(stored):
+            path = tile_path(level, n, TILE_WIDTH)
+            report.problems.append(Problem(
+                "tile", f"tile {path} should not exist in a log of {size} entries", tile=path))
+        if count == 0 and not stored:
+            break
+        level, hashes = level + 1, parents
+    # Level-0 tiles past the end.
+    extra = conn.execute(
+        select(log_tiles.c.idx).where(
+            log_tiles.c.level == 0, log_tiles.c.idx >= (size + TILE_WIDTH - 1) // TILE_WIDTH)
+    ).scalars().all()
+    for n in extra:
+        path = tile_path(0, int(n))
+        report.problems.append(Problem(
+            "tile", f"tile {path} should not exist in a log of {size} entries", tile=path))
+
+
+def _check_state(report: VerifyReport, state: object, frontier: Frontier) -> None:
+    if state is None:
+        if frontier.size:
+            report.problems.append(Problem("state", "the log state row is missing"))
+        return
+    size = state.size  # type: ignore[attr-defined]
+    root, edge = _as_bytes(state.root_hash), _as_bytes(state.frontier)  # type: ignore[attr-defined]
+    if size != frontier.size:
+        report.problems.append(Problem(
+            "state", f"the log state says {size} entries, the entries table holds "
+            f"{frontier.size}", size=size))
+    elif root != frontier.root() or edge != frontier.to_bytes():
+        report.problems.append(Problem(
+            "state", "the log state's root or right edge does not match the entries",
+            size=size))

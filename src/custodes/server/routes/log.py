@@ -1,0 +1,219 @@
+"""The log's HTTP API: appends, the C2SP tlog-tiles read API, JSON proofs and receipts.
+
+C2SP paths (``/checkpoint``, ``/tile/<L>/<N>[.p/<W>]``, ``/tile/entries/<N>[.p/<W>]``) serve the
+exact bytes tile-reading clients expect. JSON endpoints live under ``/log/``; hashes in them are
+base64 (as in checkpoints and C2SP proofs), entries are the decoded canonical JSON objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from custodes.entry_types import load_all
+from custodes.errors import InputError, NotFoundError
+from custodes.log import Entry, TransparencyLog
+from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
+from custodes.log._tiles import TILE_WIDTH, parse_tile_path
+
+router = APIRouter(tags=["log"])
+_logger = logging.getLogger(__name__)
+
+try:
+    load_all()  # appends are validated against every package's registered entry types
+except ImportError:
+    # Fail closed: types that could not be loaded are refused as unknown; the log still works.
+    _logger.exception("some packages' log entry types could not be loaded")
+
+MAX_BATCH = 1000
+_MAX_BODY = 1000 * 0x10000  # a full batch of the largest entries a tile bundle can carry
+_MAX_RANGE = 1000
+_IMMUTABLE = "public, max-age=31536000, immutable"  # full tiles never change (tlog-tiles)
+
+
+def _log(request: Request) -> TransparencyLog:
+    log: TransparencyLog = request.app.state.context.log
+    return log
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _parse_entries(body: bytes) -> list[bytes]:
+    if len(body) > _MAX_BODY:
+        raise InputError("request body is too large", where="body",
+                         expected=f"at most {_MAX_BODY} bytes", actual=f"{len(body)} bytes")
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"body is not valid JSON: {exc}", where="body") from exc
+    if isinstance(decoded, dict) and set(decoded) == {"entries"}:
+        items, prefix = decoded["entries"], "entries"
+    elif isinstance(decoded, list):
+        items, prefix = decoded, "entries"
+    else:
+        items, prefix = [decoded], ""
+    if not isinstance(items, list) or not items:
+        raise InputError("no entries to append", where="entries",
+                         expected="an entry object, a non-empty array, or {\"entries\": [...]}")
+    if len(items) > MAX_BATCH:
+        raise InputError("too many entries in one request", where="entries",
+                         expected=f"at most {MAX_BATCH}", actual=str(len(items)))
+    return [
+        Entry.from_dict(item, where=f"{prefix}[{i}]" if prefix else "entry").to_json()
+        for i, item in enumerate(items)
+    ]
+
+
+@router.post("/log/entries", status_code=201)
+async def append_entries(request: Request) -> Response:
+    """Append one entry or a batch of up to 1,000; answers once they are durable."""
+    data = _parse_entries(await request.body())
+    appended = await asyncio.wrap_future(_log(request).submit_data(data))
+    return _json(
+        {"entries": [{"index": a.index, "leaf_hash": _b64(a.leaf_hash)} for a in appended]},
+        status=201,
+    )
+
+
+@router.get("/checkpoint")
+async def checkpoint(request: Request) -> Response:
+    """The newest signed checkpoint (C2SP tlog-checkpoint as a signed note)."""
+    return Response(_log(request).checkpoint_text(), media_type="text/plain; charset=utf-8",
+                    headers={"Cache-Control": "no-store"})
+
+
+@router.get("/tile/{level}/{rest:path}")
+async def tile(request: Request, level: str, rest: str) -> Response:
+    """A hash tile or an entry bundle (C2SP tlog-tiles)."""
+    path = parse_tile_path(level, rest)
+    log = _log(request)
+    if path.level < 0:
+        data = log.entry_bundle(path.index, path.width)
+    else:
+        data = log.tile(path.level, path.index, path.width)
+    cache = _IMMUTABLE if path.width == TILE_WIDTH else "no-cache"
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Cache-Control": cache})
+
+
+def _entry_json(index: int, data: bytes) -> dict[str, Any]:
+    from custodes.log import leaf_hash
+
+    return {"index": index, "leaf_hash": _b64(leaf_hash(data)), "entry": orjson.loads(data)}
+
+
+@router.get("/log/entries")
+async def entries(
+    request: Request,
+    start: int = Query(ge=0, description="First index."),
+    end: int | None = Query(default=None, ge=1, description="One past the last index."),
+) -> Response:
+    """Entries ``start <= index < end`` (at most 1,000; clipped to the log's size)."""
+    end = start + 100 if end is None else end
+    if end <= start or end - start > _MAX_RANGE:
+        raise InputError("bad index range", where="end",
+                         expected=f"start < end <= start + {_MAX_RANGE}", actual=str(end))
+    log = _log(request)
+    rows = log.entries(start, end)
+    if not rows and start >= log.size():
+        raise NotFoundError(f"no entries from index {start}", where="start",
+                            expected=f"start < {log.size()}", actual=str(start))
+    return _json({"entries": [_entry_json(i, d) for i, d in rows]})
+
+
+@router.get("/log/entries/{index}")
+async def entry(request: Request, index: int) -> Response:
+    """One entry, its leaf hash and index."""
+    if index < 0:
+        raise InputError("index must not be negative", where="index", actual=str(index))
+    return _json(_entry_json(index, _log(request).entry_data(index)))
+
+
+def _size_or_latest(log: TransparencyLog, size: int | None) -> int:
+    if size is not None:
+        return size
+    latest = log.latest_checkpoint(fresh=False).checkpoint.size
+    if latest == 0:
+        raise NotFoundError("the log is empty: there is nothing to prove", where="size")
+    return latest
+
+
+def _parse_hash(text: str, where: str) -> bytes:
+    try:
+        value = (bytes.fromhex(text) if len(text) == 64
+                 else base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise InputError("not a hash", where=where, expected="32 bytes as hex or base64",
+                         actual=text) from exc
+    if len(value) != 32:
+        raise InputError("not a hash", where=where, expected="32 bytes as hex or base64",
+                         actual=text)
+    return value
+
+
+@router.get("/log/proof/inclusion")
+async def inclusion(
+    request: Request,
+    index: int | None = Query(default=None, ge=0, description="The entry's index."),
+    leaf_hash: str | None = Query(default=None, description="Or its leaf hash (hex/base64)."),
+    size: int | None = Query(default=None, ge=1, description="Tree size; default: newest."),
+) -> Response:
+    """RFC 9162 inclusion proof of an entry (by index or leaf hash) in the tree of ``size``."""
+    log = _log(request)
+    if (index is None) == (leaf_hash is None):
+        raise InputError("give exactly one of index and leaf_hash", where="query",
+                         expected="index=<n> or leaf_hash=<hash>")
+    leaf = None
+    if leaf_hash is not None:
+        leaf = _parse_hash(leaf_hash, "leaf_hash")
+        index = log.index_of(leaf)
+    assert index is not None
+    tree_size = _size_or_latest(log, size)
+    proof = log.inclusion_proof(index, tree_size)
+    if leaf is None:
+        from custodes.log import leaf_hash as hash_leaf
+
+        leaf = hash_leaf(log.entry_data(index))
+    return _json({"index": index, "size": tree_size, "leaf_hash": _b64(leaf),
+                  "proof": [_b64(p) for p in proof]})
+
+
+@router.get("/log/proof/consistency")
+async def consistency(
+    request: Request,
+    size1: int = Query(ge=1, description="The older tree size."),
+    size2: int | None = Query(default=None, ge=1, description="The newer; default: newest."),
+) -> Response:
+    """RFC 9162 consistency proof between two tree sizes."""
+    log = _log(request)
+    newer = _size_or_latest(log, size2)
+    proof = log.consistency_proof(size1, newer)
+    return _json({"size1": size1, "size2": newer, "proof": [_b64(p) for p in proof]})
+
+
+@router.get("/log/receipt/{index}")
+async def receipt(request: Request, index: int) -> Response:
+    """A C2SP tlog-proof receipt for entry ``index``, verifiable offline with the log's key."""
+    from custodes.log._receipt import Receipt
+
+    log = _log(request)
+    if index < 0:
+        raise InputError("index must not be negative", where="index", actual=str(index))
+    data = log.entry_data(index)
+    signed = log.latest_checkpoint()
+    proof = log.inclusion_proof(index, signed.checkpoint.size)
+    built = Receipt.build(index=index, proof=proof, checkpoint=signed, entry_data=data)
+    return Response(built.to_text(), media_type="text/plain; charset=utf-8")
