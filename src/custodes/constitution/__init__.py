@@ -4,6 +4,13 @@ Cedar compilation of membership criteria, and amendments.
 Entry points: :func:`read_constitution` (validate and build) and :class:`Constitution`.
 """
 
+from custodes.constitution._amend import (
+    Acknowledgement,
+    AmendmentDecision,
+    AmendmentGuard,
+    changed_clauses,
+    check_amendment,
+)
 from custodes.constitution._cedar import CedarDecision, CompiledPolicies
 from custodes.constitution._model import (
     ORGANISATION_KINDS,
@@ -35,6 +42,11 @@ from custodes.constitution._read import (
 )
 
 __all__ = [
+    "Acknowledgement",
+    "AmendmentDecision",
+    "AmendmentGuard",
+    "changed_clauses",
+    "check_amendment",
     "MISSING",
     "ORGANISATION_KINDS",
     "AccessRule",

@@ -1,0 +1,47 @@
+"""Multi-party authority: requests, approvals (Ed25519 signatures by the approvers' own keys),
+quorum decisions, time-bound grants, revocation, break-glass with review, and amendments.
+
+Entry points: :class:`Authority` (``authorize(principal, capability)`` is what the gateway and
+custody call), :func:`evaluate_quorum` (the pure decision), :class:`SigningKey` (approver keys).
+"""
+
+from custodes.authority._model import REQUEST_KINDS, Grant, RequestRecord, RuleStatus
+from custodes.authority._quorum import (
+    ApprovalFacts,
+    QuorumOutcome,
+    RequestFacts,
+    evaluate_quorum,
+    explain_missing,
+)
+from custodes.authority._service import Authority
+from custodes.authority._signing import (
+    APPROVAL_DOMAIN,
+    REQUEST_DOMAIN,
+    SigningKey,
+    approval_message,
+    decode_signature,
+    request_digest,
+    request_message,
+    verify_signature,
+)
+
+__all__ = [
+    "APPROVAL_DOMAIN",
+    "REQUEST_DOMAIN",
+    "REQUEST_KINDS",
+    "ApprovalFacts",
+    "Authority",
+    "Grant",
+    "QuorumOutcome",
+    "RequestFacts",
+    "RequestRecord",
+    "RuleStatus",
+    "SigningKey",
+    "approval_message",
+    "decode_signature",
+    "evaluate_quorum",
+    "explain_missing",
+    "request_digest",
+    "request_message",
+    "verify_signature",
+]

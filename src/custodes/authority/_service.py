@@ -1,0 +1,1026 @@
+"""The authority: requests, approvals, grants, revocations, break-glass, reviews, amendments.
+
+Every state change is appended to the log first (invariant 1: no log, no action) and only then
+written to the tables and the in-memory index that :meth:`Authority.authorize` reads. Mutations
+are serialised by one lock per process; the deployment runs one authority per database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from custodes.authority import _entries  # noqa: F401  (registers the entry types)
+from custodes.authority._model import Grant, RequestRecord, RuleStatus
+from custodes.authority._quorum import (
+    ApprovalFacts,
+    QuorumOutcome,
+    RequestFacts,
+    evaluate_quorum,
+)
+from custodes.authority._signing import (
+    decode_signature,
+    request_digest,
+    request_message,
+    verify_signature,
+)
+from custodes.authority._tables import authority_approvals, authority_grants, authority_requests
+from custodes.clock import Clock
+from custodes.constitution import (
+    AccessRule,
+    Acknowledgement,
+    AmendmentGuard,
+    CompiledPolicies,
+    Constitution,
+    Notify,
+    Organisation,
+    Principal,
+    check_amendment,
+    compile_policies,
+    read_constitution,
+)
+from custodes.constitution import _entries as _constitution_entries  # noqa: F401
+from custodes.constitution._tables import constitution_versions
+from custodes.errors import (
+    ApprovalError,
+    ConstitutionError,
+    Denial,
+    InputError,
+    NotFoundError,
+    PolicyDenied,
+)
+from custodes.log import Entry, TransparencyLog, format_time, parse_time
+
+__all__ = ["Authority"]
+
+_log = logging.getLogger(__name__)
+_AMENDMENT_VALIDITY = timedelta(days=7)
+_NONCE_CHARS = set("0123456789abcdef")
+
+
+class Authority:
+    """Multi-party authority over one deployment's constitution.
+
+    Args:
+        engine: the migrated database.
+        log: the transparency log every action is appended to first.
+        clock: the one clock (grant expiry is exact to it).
+        guards: further amendment checks (e.g. the coalition floor).
+        request_skew: how far a request's ``created`` time may be from the server's clock.
+    """
+
+    def __init__(self, engine: Engine, log: TransparencyLog, *, clock: Clock,
+                 guards: Sequence[AmendmentGuard] = (),
+                 request_skew: timedelta = timedelta(minutes=10)) -> None:
+        self.engine = engine
+        self.log = log
+        self.clock = clock
+        self.guards = list(guards)
+        self.request_skew = request_skew
+        self._lock = threading.RLock()
+        self._constitution: Constitution | None = None
+        self._compiled: CompiledPolicies | None = None
+        self._grants: dict[tuple[str, str], list[Grant]] = {}
+        self._revocation_listeners: list[Callable[[Grant], None]] = []
+
+    # -- constitution --------------------------------------------------------
+
+    def start(self, initial: Constitution | None = None, *,
+              source: str = "") -> Constitution | None:
+        """Load the active constitution from the database, or adopt ``initial`` as the first.
+
+        Raises:
+            ConstitutionError: ``initial`` is not version 1, or a stored version is unreadable.
+            LogWriteError: the adoption could not be logged (nothing is adopted).
+        """
+        with self._lock:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(constitution_versions)
+                                   .order_by(constitution_versions.c.version.desc())
+                                   .limit(1)).first()
+            if row is not None:
+                self._activate(read_constitution(row.document, name=f"stored version "
+                                                 f"{row.version}"))
+            elif initial is not None:
+                self._adopt_first(initial, source=source)
+            self._load_grants()
+            return self._constitution
+
+    def _adopt_first(self, c: Constitution, *, source: str) -> None:
+        if c.version != 1:
+            raise ConstitutionError(
+                f"the first constitution of a deployment must be version 1, not {c.version}",
+                source=source)
+        now = self.clock.now()
+        [appended] = self.log.append([Entry.create(
+            "constitution.adopt/v1", time=now, principal="custodes",
+            body={"version": c.version, "digest": c.digest, "name": c.name, "source": source})])
+        with self.engine.begin() as conn:
+            conn.execute(constitution_versions.insert().values(
+                version=c.version, digest=c.digest, document=c.text, adopted_at=now,
+                request_id=None, log_index=appended.index))
+        self._activate(c)
+
+    def _activate(self, c: Constitution) -> None:
+        self._compiled = compile_policies(c)
+        self._constitution = c
+
+    @property
+    def constitution(self) -> Constitution:
+        """The active constitution.
+
+        Raises:
+            NotFoundError: none is loaded.
+        """
+        c = self._constitution
+        if c is None:
+            raise NotFoundError("no constitution is loaded",
+                                hint="start the server with --constitution FILE (or --demo)")
+        return c
+
+    @property
+    def compiled(self) -> CompiledPolicies:
+        if self._compiled is None:
+            raise NotFoundError("no constitution is loaded")
+        return self._compiled
+
+    def principal(self, principal_id: str) -> Principal:
+        """Raises: NotFoundError: no such principal in the active constitution."""
+        p = self.constitution.principals_by_id.get(principal_id)
+        if p is None:
+            raise NotFoundError(f"unknown principal {principal_id!r}", where="principal",
+                                expected=f"a principal of constitution version "
+                                f"{self.constitution.version}")
+        return p
+
+    def organisation_of(self, principal_id: str) -> Organisation:
+        """The organisation of a principal (stable id, kind, attributes).
+
+        Raises:
+            NotFoundError: no such principal.
+        """
+        return self.constitution.organisations_by_id[self.principal(principal_id).organisation]
+
+    def principals_not_in(self, organisation_id: str, *,
+                          role: str | None = None) -> tuple[Principal, ...]:
+        """Principals outside ``organisation_id`` (with ``role`` if given)."""
+        return self.constitution.principals_not_in(organisation_id, role=role)
+
+    def on_revoke(self, callback: Callable[[Grant], None]) -> None:
+        """Call ``callback(grant)`` after every revocation (caches drop the grant at once)."""
+        self._revocation_listeners.append(callback)
+
+    # -- authorization -------------------------------------------------------
+
+    def authorize(self, principal_id: str, capability_id: str, *, at: datetime | None = None,
+                  resource: str | None = None) -> Grant:
+        """May ``principal_id`` use ``capability_id`` now (or ``at``), and under which grant?
+
+        Raises:
+            PolicyDenied: no; ``reasons`` name each rule and what is missing.
+        """
+        c = self._constitution
+        compiled = self._compiled
+        if c is None or compiled is None:
+            # Fail closed: without a constitution nothing is permitted.
+            raise PolicyDenied("no constitution is loaded", reasons=[
+                Denial("constitution", "load a constitution")])
+        when = utc(at) if at is not None else self.clock.now()
+        if principal_id not in c.principals_by_id:
+            raise PolicyDenied(
+                f"{principal_id!r} is not a principal of constitution version {c.version}",
+                reasons=[Denial("constitution", f"unknown principal {principal_id}")])
+        if capability_id not in c.capabilities_by_id:
+            raise PolicyDenied(f"unknown capability {capability_id!r}", reasons=[
+                Denial("constitution", f"unknown capability {capability_id}")])
+        live = [g for g in self._grants.get((principal_id, capability_id), ())
+                if g.covers(when, resource)]
+        granted = any(not g.break_glass for g in live)
+        decision = compiled.decide(principal_id, "use", capability_id, granted=granted)
+        if decision.allowed:
+            rules = [p.split(":", 1)[1] for p in decision.policies if p.startswith("use:")]
+            approved = [g for g in live if not g.break_glass and g.rule in
+                        {r.id for r in c.access_rules}]
+            if approved:
+                return max(approved, key=lambda g: g.expires_at or when)
+            rule = rules[0]
+            return Grant(id=f"standing:{rule}", principal=principal_id,
+                         capability=capability_id, rule=rule, granted_at=None,
+                         expires_at=None, constitution_version=c.version)
+        emergency = [g for g in live if g.break_glass and self._break_glass_holds(g)]
+        if emergency:
+            return max(emergency, key=lambda g: g.expires_at or when)
+        raise PolicyDenied(f"{principal_id} may not use {capability_id}",
+                           reasons=self._explain_denial(principal_id, capability_id, when))
+
+    def _break_glass_holds(self, g: Grant) -> bool:
+        c = self.constitution
+        rule = c.break_glass_by_id.get(g.rule)
+        p = c.principals_by_id.get(g.principal)
+        return (rule is not None and p is not None and rule.capability == g.capability
+                and bool(p.roles & rule.roles) and self.compiled.principal_admitted[p.id])
+
+    def _explain_denial(self, principal_id: str, capability_id: str,
+                        when: datetime) -> list[Denial]:
+        c = self.constitution
+        compiled = self.compiled
+        p = c.principals_by_id[principal_id]
+        rules = c.rules_for(capability_id)
+        if not rules:
+            return [Denial("constitution", f"no access rule covers {capability_id}")]
+        past = [g for g in self._grants.get((principal_id, capability_id), ())
+                if not g.active_at(when)]
+        out = []
+        for rule in rules:
+            if not compiled.may_request(principal_id, rule):
+                out.append(Denial(rule.id, self._ineligible(p, rule)))
+                continue
+            q = rule.quorum
+            text = (f"no active grant: request one (needs {q.approvals} approvals from "
+                    f"{q.organisations} organisations"
+                    + "".join(f", at least {n} {k}" for k, n in sorted(q.kinds.items())) + ")")
+            for g in past:
+                if g.rule == rule.id and g.revoked_at is not None:
+                    text = f"grant {g.id} was revoked at {format_time(g.revoked_at)}; " + text
+                elif g.rule == rule.id and g.expires_at is not None:
+                    text = f"grant {g.id} expired at {format_time(g.expires_at)}; " + text
+            out.append(Denial(rule.id, text))
+        return out
+
+    def _ineligible(self, p: Principal, rule: AccessRule) -> str:
+        compiled = self.compiled
+        if not compiled.org_admitted[p.organisation]:
+            return f"organisation {p.organisation} is not admitted (membership criteria)"
+        if not compiled.principal_admitted[p.id]:
+            return f"{p.id} does not meet their membership criteria"
+        if not p.roles & rule.requester_roles:
+            return f"needs one of the roles {', '.join(sorted(rule.requester_roles))}"
+        if rule.requester_criteria:
+            return f"does not meet the criteria {', '.join(rule.requester_criteria)}"
+        return "not an eligible requester"
+
+    # -- grants --------------------------------------------------------------
+
+    def _load_grants(self) -> None:
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(authority_grants).where(
+                authority_grants.c.expires_at > now)).all()
+        index: dict[tuple[str, str], list[Grant]] = {}
+        for row in rows:
+            g = _grant_from_row(row)
+            index.setdefault((g.principal, g.capability), []).append(g)
+        self._grants = index
+
+    def _index(self, g: Grant) -> None:
+        key = (g.principal, g.capability)
+        now = self.clock.now()
+        kept = [x for x in self._grants.get(key, []) if x.id != g.id and
+                (x.expires_at is None or x.expires_at > now)]
+        self._grants[key] = [*kept, g]
+
+    def grants(self, *, principal: str | None = None,
+               active_only: bool = False) -> list[Grant]:
+        """Grants, newest first."""
+        query = sa.select(authority_grants).order_by(authority_grants.c.granted_at.desc())
+        if principal is not None:
+            query = query.where(authority_grants.c.principal == principal)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        grants = [_grant_from_row(r) for r in rows]
+        if active_only:
+            now = self.clock.now()
+            grants = [g for g in grants if g.active_at(now)]
+        return grants
+
+    def grant(self, grant_id: str) -> Grant:
+        """Raises: NotFoundError."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(authority_grants)
+                               .where(authority_grants.c.id == grant_id)).first()
+        if row is None:
+            raise NotFoundError(f"no grant {grant_id!r}", where="grant_id")
+        return _grant_from_row(row)
+
+    # -- requests ------------------------------------------------------------
+
+    def _check_signed(self, request: Mapping[str, Any], signature: str, *,
+                      kinds: Iterable[str]) -> tuple[dict[str, Any], str, Principal]:
+        """Common checks of a signed request object; returns it, its digest and its signer."""
+        c = self.constitution
+        if not isinstance(request, Mapping):
+            raise InputError("request must be an object", where="request")
+        req = dict(request)
+        kind = req.get("kind")
+        if kind not in set(kinds):
+            raise InputError(f"unexpected request kind {kind!r}", where="request.kind",
+                             expected=" or ".join(kinds))
+        if req.get("constitution_version") != c.version:
+            raise InputError("the request names another constitution version",
+                             where="request.constitution_version",
+                             expected=str(c.version), actual=repr(req.get("constitution_version")))
+        nonce = req.get("nonce")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or set(nonce) - _NONCE_CHARS:
+            raise InputError("malformed nonce", where="request.nonce",
+                             expected="16 to 64 lowercase hex digits", actual=repr(nonce))
+        created_text = req.get("created")
+        created = parse_time(created_text if isinstance(created_text, str) else "",
+                             where="request.created")
+        now = self.clock.now()
+        if abs(now - created) > self.request_skew:
+            raise InputError("the request's created time is too far from the server's clock",
+                             where="request.created", expected=f"within {self.request_skew} of "
+                             f"{format_time(now)}", actual=created_text)
+        requester_id = req.get("requester")
+        if not isinstance(requester_id, str):
+            raise InputError("requester missing", where="request.requester")
+        requester = self.principal(requester_id)
+        if requester.public_key is None:
+            raise InputError(f"{requester_id} has no key in the constitution",
+                             where="request.requester",
+                             expected="a principal with an Ed25519 key, who signs the request")
+        digest = request_digest(req)
+        sig = decode_signature(signature)
+        if not verify_signature(requester.public_key, request_message(digest), sig):
+            raise ApprovalError(f"the request's signature does not verify under {requester_id}'s "
+                                "key", hint="sign custodes-request/v1 over the request's digest")
+        return req, digest, requester
+
+    def _purpose_and_duration(self, req: Mapping[str, Any]) -> tuple[str, int]:
+        purpose = req.get("purpose", "")
+        if not isinstance(purpose, str) or len(purpose) > 2000:
+            raise InputError("purpose must be a string of at most 2000 characters",
+                             where="request.purpose")
+        duration = req.get("duration_seconds")
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0:
+            raise InputError("duration_seconds must be a positive integer",
+                             where="request.duration_seconds", actual=repr(duration))
+        return purpose, duration
+
+    def _applicable_rules(self, req: Mapping[str, Any], requester: Principal) -> list[AccessRule]:
+        c = self.constitution
+        capability = req.get("capability")
+        if not isinstance(capability, str) or capability not in c.capabilities_by_id:
+            raise InputError(f"unknown capability {capability!r}", where="request.capability",
+                             expected="one of: " + ", ".join(sorted(c.capabilities_by_id)))
+        purpose, duration = self._purpose_and_duration(req)
+        rules = c.rules_for(capability)
+        eligible = [r for r in rules if self.compiled.may_request(requester.id, r)]
+        if not eligible:
+            raise PolicyDenied(f"{requester.id} may not request {capability}",
+                               reasons=[Denial(r.id, self._ineligible(requester, r))
+                                        for r in rules] or
+                               [Denial("constitution", f"no access rule covers {capability}")])
+        quorum_rules = [r for r in eligible if r.quorum.approvals > 0]
+        if not quorum_rules:
+            raise InputError(f"{requester.id} already holds {capability} under the standing "
+                             f"rule {eligible[0].id}: there is nothing to request",
+                             where="request.capability")
+        fitting = [r for r in quorum_rules if timedelta(seconds=duration) <= r.max_duration
+                   and (purpose.strip() or not r.purpose_required)]
+        if not fitting:
+            longest = max(r.max_duration for r in quorum_rules)
+            if timedelta(seconds=duration) > longest:
+                raise InputError("the requested duration is longer than any rule allows",
+                                 where="request.duration_seconds",
+                                 expected=f"at most {int(longest.total_seconds())}",
+                                 actual=str(duration))
+            raise InputError("a purpose is required", where="request.purpose",
+                             expected="a statement of why the capability is needed")
+        return fitting
+
+    def submit_request(self, request: Mapping[str, Any], signature: str) -> RequestRecord:
+        """Make a request for a grant (or an escrow read), signed by the requester.
+
+        Raises:
+            InputError: malformed, stale or duplicate request.
+            ApprovalError: the requester's signature does not verify.
+            PolicyDenied: the requester may not request this capability.
+            LogWriteError: the request could not be logged (it is not made).
+        """
+        with self._lock:
+            req, digest, requester = self._check_signed(request, signature,
+                                                        kinds=("grant", "escrow-read"))
+            if req["kind"] == "escrow-read" and not isinstance(req.get("resource"), str):
+                raise InputError("an escrow read names its resource", where="request.resource")
+            rules = self._applicable_rules(req, requester)
+            notify = self._notified(*(r.notify for r in rules))
+            return self._record_request(req, digest, signature, notify=notify)
+
+    def _record_request(self, req: dict[str, Any], digest: str, signature: str | None, *,
+                        notify: dict[str, list[str]], payload: str | None = None,
+                        extra_entries: Sequence[Entry] = (),
+                        after: Callable[[sa.Connection, int], None] | None = None
+                        ) -> RequestRecord:
+        request_id = digest[:16]
+        with self.engine.connect() as conn:
+            dup = conn.execute(sa.select(authority_requests.c.id).where(
+                (authority_requests.c.digest == digest) | (authority_requests.c.id == request_id)
+            )).first()
+        if dup is not None:
+            raise InputError("this request was already made (same digest): a replay",
+                             where="request.nonce", expected="a fresh nonce")
+        now = self.clock.now()
+        entries = [*extra_entries, Entry.create(
+            "authority.request/v1", time=now, principal=req["requester"],
+            body={"id": request_id, "digest": digest, "request": req, "signature": signature,
+                  "notify": notify})]
+        appended = self.log.append(entries)
+        with self.engine.begin() as conn:
+            conn.execute(authority_requests.insert().values(
+                id=request_id, digest=digest, kind=req["kind"], requester=req["requester"],
+                capability=req.get("capability"),
+                constitution_version=req["constitution_version"],
+                body=orjson.dumps(req).decode(), signature=signature, payload=payload,
+                status="pending", created_at=now, decided_at=None,
+                log_index=appended[-1].index))
+            if after is not None:
+                after(conn, appended[0].index)
+        return self.request(request_id)
+
+    def _notified(self, *notifies: Notify) -> dict[str, list[str]]:
+        c = self.constitution
+        orgs: set[str] = set()
+        principals: set[str] = set()
+        for n in notifies:
+            orgs.update(n.organisations)
+            orgs.update(o.id for o in c.organisations if o.kind in n.kinds)
+            principals.update(p.id for p in c.principals if p.roles & set(n.roles))
+        return {"organisations": sorted(orgs), "principals": sorted(principals)}
+
+    def request(self, request_id: str) -> RequestRecord:
+        """A request with its approvals and, while pending, what each rule still needs.
+
+        Raises:
+            NotFoundError: no such request.
+        """
+        self.sweep()
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(authority_requests)
+                               .where(authority_requests.c.id == request_id)).first()
+            if row is None:
+                raise NotFoundError(f"no request {request_id!r}", where="request_id")
+            approvals = conn.execute(sa.select(authority_approvals).where(
+                authority_approvals.c.request_id == request_id)
+                .order_by(authority_approvals.c.id)).all()
+            grant = conn.execute(sa.select(authority_grants.c.id).where(
+                authority_grants.c.request_id == request_id)).first()
+        statuses: tuple[RuleStatus, ...] = ()
+        if row.status == "pending" and self._constitution is not None:
+            statuses = tuple(self._rule_statuses(row, approvals))
+        return RequestRecord(
+            id=row.id, digest=row.digest, kind=row.kind, requester=row.requester,
+            capability=row.capability, constitution_version=row.constitution_version,
+            request=json.loads(row.body), status=row.status, created_at=utc(row.created_at),
+            decided_at=utc(row.decided_at) if row.decided_at else None,
+            approvals=tuple({"approver": a.approver, "organisation": a.organisation,
+                             "signature": a.signature, "at": format_time(utc(a.created_at)),
+                             "constitution_version": a.constitution_version}
+                            for a in approvals),
+            rules=statuses, grant_id=grant.id if grant else None, payload=row.payload,
+        )
+
+    def requests(self, *, status: str | None = None, limit: int = 100) -> list[RequestRecord]:
+        query = sa.select(authority_requests.c.id).order_by(
+            authority_requests.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(authority_requests.c.status == status)
+        with self.engine.connect() as conn:
+            ids = [r.id for r in conn.execute(query)]
+        return [self.request(i) for i in ids]
+
+    # -- approvals -----------------------------------------------------------
+
+    def _facts(self, row: Any, approvals: Sequence[Any]) -> tuple[RequestFacts,
+                                                                    list[ApprovalFacts]]:
+        return (RequestFacts(digest=row.digest, requester=row.requester,
+                             constitution_version=row.constitution_version),
+                [ApprovalFacts(approver=a.approver, signature=a.signature,
+                               at=utc(a.created_at), constitution_version=a.constitution_version)
+                 for a in approvals])
+
+    def _rule_statuses(self, row: Any, approvals: Sequence[Any]) -> list[RuleStatus]:
+        c = self.constitution
+        now = self.clock.now()
+        facts, approval_facts = self._facts(row, approvals)
+        if row.kind in ("grant", "escrow-read"):
+            req = json.loads(row.body)
+            requester = c.principals_by_id.get(row.requester)
+            try:
+                rules = self._applicable_rules(req, requester) if requester else []
+            except (InputError, PolicyDenied):
+                rules = []
+            out = []
+            for rule in rules:
+                o = evaluate_quorum(c, approver_roles=rule.approver_roles, quorum=rule.quorum,
+                                    validity=rule.approval_validity, request=facts,
+                                    approvals=approval_facts, now=now)
+                out.append(_status(rule.id, o))
+            return out
+        if row.kind == "review":
+            bg = self._review_rule(row)
+            if bg is None:
+                return []
+            o = evaluate_quorum(c, approver_roles=bg.review.approver_roles,
+                                quorum=bg.review.quorum, validity=bg.review.deadline,
+                                request=facts, approvals=approval_facts, now=now)
+            return [_status(f"review:{bg.id}", o)]
+        if row.kind == "amendment":
+            decision, _, _ = self._amendment_decision(row, approvals)
+            if decision is None:
+                return []
+            return [RuleStatus(rule="amendment", satisfied=decision.allowed, counted=(),
+                               missing=tuple(f"{d.rule}: {d.missing}" for d in decision.denials))]
+        return []
+
+    def approve(self, request_id: str, approver_id: str, signature: str) -> RequestRecord:
+        """Add an approver's signature over a request's digest; act once the quorum is met.
+
+        Raises:
+            NotFoundError: no such request or approver.
+            ApprovalError: the request is decided or superseded, the approver is the requester
+                or not an approver of it, or the signature does not verify over its digest.
+            LogWriteError: the approval could not be logged (it does not count).
+        """
+        from custodes.authority._signing import approval_message
+
+        with self._lock:
+            self.sweep()
+            c = self.constitution
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(authority_requests).where(
+                    authority_requests.c.id == request_id)).first()
+            if row is None:
+                raise NotFoundError(f"no request {request_id!r}", where="request_id")
+            if row.status != "pending":
+                raise ApprovalError(f"request {request_id} is {row.status}; it takes no more "
+                                    "approvals")
+            if row.constitution_version != c.version:
+                raise ApprovalError(f"request {request_id} was made under constitution version "
+                                    f"{row.constitution_version}; the current is {c.version}",
+                                    hint="make a new request")
+            keys = self._approver_keys(row, approver_id)
+            sig = decode_signature(signature)
+            message = approval_message(row.digest)
+            if not any(verify_signature(k, message, sig) for k in keys):
+                raise ApprovalError(f"the signature does not verify under {approver_id}'s key "
+                                    f"over request {request_id}'s digest: forged, or made for "
+                                    "another request")
+            now = self.clock.now()
+            if row.kind == "review":
+                deadline = utc(row.created_at) + self._review_rule_or_fail(row).review.deadline
+                if now >= deadline:
+                    raise ApprovalError(f"the review deadline {format_time(deadline)} has passed")
+            organisation = self._organisation_for(approver_id, row)
+            with self.engine.connect() as conn:
+                dup = conn.execute(sa.select(authority_approvals.c.signature).where(
+                    (authority_approvals.c.request_id == request_id)
+                    & (authority_approvals.c.approver == approver_id))).first()
+            if dup is not None:
+                raise ApprovalError(f"{approver_id} has already approved request {request_id}; "
+                                    "a person counts once")
+            [appended] = self.log.append([Entry.create(
+                "authority.approval/v1", time=now, principal=approver_id,
+                body={"request_id": request_id, "digest": row.digest, "approver": approver_id,
+                      "organisation": organisation, "signature": signature})])
+            with self.engine.begin() as conn:
+                conn.execute(authority_approvals.insert().values(
+                    request_id=request_id, approver=approver_id, organisation=organisation,
+                    signature=signature, constitution_version=c.version, created_at=now,
+                    log_index=appended.index))
+            self._decide(request_id)
+            return self.request(request_id)
+
+    def _organisation_for(self, principal_id: str, row: Any) -> str:
+        p = self.constitution.principals_by_id.get(principal_id)
+        if p is not None:
+            return p.organisation
+        new = self._proposed(row)
+        if new is not None and principal_id in new.principals_by_id:
+            return new.principals_by_id[principal_id].organisation
+        raise NotFoundError(f"unknown principal {principal_id!r}", where="approver")
+
+    def _approver_keys(self, row: Any, approver_id: str) -> list[bytes]:
+        """The keys an approver may sign this request with; refuses those who may not."""
+        c = self.constitution
+        p = c.principals_by_id.get(approver_id)
+        if row.kind == "amendment":
+            new = self._proposed(row)
+            keys = []
+            if approver_id in c.amendment.signers and p is not None and p.public_key:
+                keys.append(p.public_key)
+            if new is not None and approver_id in new.amendment.signers:
+                q = new.principals_by_id[approver_id]
+                if q.public_key:
+                    keys.append(q.public_key)
+            if not keys:
+                raise ApprovalError(f"{approver_id} is not an amendment signer of version "
+                                    f"{c.version} or of the proposed version")
+            return keys
+        if p is None:
+            raise NotFoundError(f"unknown principal {approver_id!r}", where="approver")
+        requester = c.principals_by_id.get(row.requester)
+        if requester is not None and requester.person_id == p.person_id:
+            raise ApprovalError("the requester cannot approve their own request")
+        if p.public_key is None:
+            raise ApprovalError(f"{approver_id} has no key in the constitution")
+        if row.kind == "review":
+            roles = self._review_rule_or_fail(row).review.approver_roles
+        else:
+            roles = frozenset().union(*(r.approver_roles for r in c.rules_for(row.capability)))
+        if not p.roles & roles:
+            raise ApprovalError(f"{approver_id} holds none of the approver roles of this "
+                                f"request ({', '.join(sorted(roles))})")
+        return [p.public_key]
+
+    def _decide(self, request_id: str) -> None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(authority_requests).where(
+                authority_requests.c.id == request_id)).first()
+            approvals = conn.execute(sa.select(authority_approvals).where(
+                authority_approvals.c.request_id == request_id)).all()
+        if row is None or row.status != "pending":
+            return
+        if row.kind == "amendment":
+            self._maybe_adopt(row, approvals)
+            return
+        statuses = self._rule_statuses(row, approvals)
+        done = [s for s in statuses if s.satisfied]
+        if not done:
+            return
+        if row.kind == "review":
+            self._ratify(row, done[0])
+        else:
+            self._grant(row, done[0])
+
+    def _grant(self, row: Any, status: RuleStatus) -> None:
+        c = self.constitution
+        req = json.loads(row.body)
+        rule = c.access_rules_by_id[status.rule]
+        now = self.clock.now()
+        expires = now + timedelta(seconds=req["duration_seconds"])
+        grant_id = f"g-{row.id}"
+        notify = self._notified(rule.notify)
+        [appended] = self.log.append([Entry.create(
+            "authority.grant/v1", time=now, principal=row.requester,
+            body={"id": grant_id, "request_id": row.id, "principal": row.requester,
+                  "capability": row.capability, "rule": rule.id,
+                  "resource": req.get("resource"), "granted_at": format_time(now),
+                  "expires_at": format_time(expires), "constitution_version": c.version,
+                  "approvals": [{"principal": p, "organisation": o} for p, o in status.counted],
+                  "notify": notify})])
+        grant = Grant(id=grant_id, principal=row.requester, capability=row.capability,
+                      rule=rule.id, granted_at=now, expires_at=expires,
+                      constitution_version=c.version, request_id=row.id,
+                      approvals=status.counted, resource=req.get("resource"))
+        with self.engine.begin() as conn:
+            conn.execute(authority_grants.insert().values(**_grant_row(grant, appended.index)))
+            conn.execute(authority_requests.update().where(authority_requests.c.id == row.id)
+                         .values(status="granted", decided_at=now))
+        self._index(grant)
+
+    # -- revocation ----------------------------------------------------------
+
+    def revoke(self, revocation: Mapping[str, Any], signature: str) -> Grant:
+        """Revoke a grant at once. Signed by the revoker: the holder, an approver of its rule,
+        or anyone of an overseer organisation.
+
+        Raises:
+            NotFoundError, InputError, ApprovalError, PolicyDenied, LogWriteError.
+        """
+        with self._lock:
+            req, digest, revoker = self._check_signed(revocation, signature,
+                                                      kinds=("revocation",))
+            grant_id = req.get("grant")
+            if not isinstance(grant_id, str):
+                raise InputError("the revocation names no grant", where="request.grant")
+            grant = self.grant(grant_id)
+            now = self.clock.now()
+            if grant.revoked_at is not None:
+                raise InputError(f"grant {grant_id} is already revoked", where="request.grant")
+            if grant.expires_at is not None and grant.expires_at <= now:
+                raise InputError(f"grant {grant_id} has already expired", where="request.grant")
+            c = self.constitution
+            org = c.organisations_by_id[revoker.organisation]
+            rule = c.access_rules_by_id.get(grant.rule)
+            bg = c.break_glass_by_id.get(grant.rule)
+            approver_roles = (rule.approver_roles if rule else
+                              bg.review.approver_roles if bg else frozenset())
+            if not (revoker.id == grant.principal or org.kind == "overseer"
+                    or revoker.roles & approver_roles):
+                raise PolicyDenied(f"{revoker.id} may not revoke grant {grant_id}", reasons=[
+                    Denial(grant.rule, "only the holder, an approver of the rule or an "
+                           "overseer organisation may revoke")])
+            reason = str(req.get("reason", ""))[:2000]
+            notify = self._notified(rule.notify if rule else bg.notify if bg else Notify())
+            if grant.principal not in notify["principals"]:
+                notify["principals"] = sorted({*notify["principals"], grant.principal})
+            [appended] = self.log.append([Entry.create(
+                "authority.revocation/v1", time=now, principal=revoker.id,
+                body={"grant_id": grant_id, "by": revoker.id, "reason": reason,
+                      "digest": digest, "signature": signature, "notify": notify})])
+            with self.engine.begin() as conn:
+                conn.execute(authority_grants.update().where(authority_grants.c.id == grant_id)
+                             .values(revoked_at=now, revoked_by=revoker.id,
+                                     revoke_reason=reason))
+            _log.info("grant %s revoked by %s (log index %d)", grant_id, revoker.id,
+                      appended.index)
+            revoked = self.grant(grant_id)
+            self._index(revoked)
+        for listener in self._revocation_listeners:
+            listener(revoked)
+        return revoked
+
+    # -- break-glass and reviews ----------------------------------------------
+
+    def break_glass(self, request: Mapping[str, Any], signature: str) -> Grant:
+        """An immediate, short grant for a named emergency the constitution allows, loudly
+        notified and followed by a mandatory review (itself k-of-n) with a deadline.
+
+        Raises:
+            InputError, ApprovalError, PolicyDenied, LogWriteError.
+        """
+        with self._lock:
+            self.sweep()
+            req, digest, user = self._check_signed(request, signature, kinds=("break-glass",))
+            c = self.constitution
+            rule = c.break_glass_by_id.get(str(req.get("rule")))
+            if rule is None:
+                raise InputError(f"no break-glass rule {req.get('rule')!r}",
+                                 where="request.rule",
+                                 expected="one of: " + (", ".join(c.break_glass_by_id) or
+                                                        "(the constitution allows none)"))
+            if req.get("capability") != rule.capability:
+                raise InputError(f"rule {rule.id} covers {rule.capability}",
+                                 where="request.capability", expected=rule.capability,
+                                 actual=repr(req.get("capability")))
+            purpose, duration = self._purpose_and_duration(req)
+            if not purpose.strip():
+                raise InputError("break-glass needs a statement of the emergency",
+                                 where="request.purpose")
+            if timedelta(seconds=duration) > rule.max_duration:
+                raise InputError("longer than the break-glass rule allows",
+                                 where="request.duration_seconds",
+                                 expected=f"at most {int(rule.max_duration.total_seconds())}",
+                                 actual=str(duration))
+            if not (user.roles & rule.roles) or not self.compiled.principal_admitted[user.id]:
+                raise PolicyDenied(f"{user.id} may not break glass under {rule.id}", reasons=[
+                    Denial(rule.id, f"needs one of the roles {', '.join(sorted(rule.roles))}")])
+            overdue = [g for g in self.grants(principal=user.id)
+                       if g.break_glass and g.review_status == "overdue"]
+            if overdue:
+                raise PolicyDenied(f"{user.id} has an unreviewed break-glass use", reasons=[
+                    Denial(rule.id, f"the review of {overdue[0].id} is overdue; it must be "
+                           "reviewed before glass is broken again")])
+            now = self.clock.now()
+            expires = now + timedelta(seconds=duration)
+            deadline = now + rule.review.deadline
+            # Loud: every approver this skips, every overseer organisation, and whom the rule
+            # names.
+            skipped = sorted({p.id for r in c.rules_for(rule.capability) for p in c.principals
+                              if p.roles & r.approver_roles})
+            notify = self._notified(rule.notify, Notify(kinds=("overseer",)))
+            notify["principals"] = sorted({*notify["principals"], *skipped})
+            notify["organisations"] = sorted({*notify["organisations"],
+                                              *(c.principals_by_id[s].organisation
+                                                for s in skipped)})
+            review = {"kind": "review", "constitution_version": c.version,
+                      "requester": user.id, "capability": rule.capability, "rule": rule.id,
+                      "break_glass": digest[:16], "nonce": secrets.token_hex(16),
+                      "created": format_time(now), "deadline": format_time(deadline)}
+            review_digest = request_digest(review)
+            grant_id = f"bg-{digest[:16]}"
+            entry = Entry.create("authority.break_glass/v1", time=now, principal=user.id, body={
+                "grant_id": grant_id, "rule": rule.id, "emergency": rule.emergency,
+                "statement": purpose, "principal": user.id, "capability": rule.capability,
+                "granted_at": format_time(now), "expires_at": format_time(expires),
+                "digest": digest, "signature": signature,
+                "review_request_id": review_digest[:16], "review_deadline": format_time(deadline),
+                "constitution_version": c.version, "notify": notify})
+            grant = Grant(id=grant_id, principal=user.id, capability=rule.capability,
+                          rule=rule.id, granted_at=now, expires_at=expires,
+                          constitution_version=c.version, break_glass=True,
+                          review_request_id=review_digest[:16], review_deadline=deadline,
+                          review_status="pending")
+
+            def insert_grant(conn: sa.Connection, index: int) -> None:
+                conn.execute(authority_grants.insert().values(**_grant_row(grant, index)))
+
+            self._record_request(review, review_digest, None, notify=notify,
+                                 extra_entries=[entry], after=insert_grant)
+            self._index(grant)
+            _log.warning("BREAK-GLASS: %s took %s under %s until %s", user.id, rule.capability,
+                         rule.id, format_time(expires))
+            return grant
+
+    def _review_rule(self, row: Any) -> Any:
+        req = json.loads(row.body)
+        return self.constitution.break_glass_by_id.get(req.get("rule", ""))
+
+    def _review_rule_or_fail(self, row: Any) -> Any:
+        rule = self._review_rule(row)
+        if rule is None:
+            raise ApprovalError("the break-glass rule of this review no longer exists")
+        return rule
+
+    def _ratify(self, row: Any, status: RuleStatus) -> None:
+        req = json.loads(row.body)
+        grant_id = f"bg-{req['break_glass']}"
+        now = self.clock.now()
+        rule = self._review_rule_or_fail(row)
+        self.log.append([Entry.create(
+            "authority.review/v1", time=now, principal="custodes",
+            body={"grant_id": grant_id, "request_id": row.id, "outcome": "ratified",
+                  "deadline": req["deadline"],
+                  "approvals": [{"principal": p, "organisation": o} for p, o in status.counted],
+                  "notify": self._notified(rule.notify, Notify(kinds=("overseer",)))})])
+        with self.engine.begin() as conn:
+            conn.execute(authority_grants.update().where(authority_grants.c.id == grant_id)
+                         .values(review_status="ratified"))
+            conn.execute(authority_requests.update().where(authority_requests.c.id == row.id)
+                         .values(status="ratified", decided_at=now))
+
+    def sweep(self) -> list[str]:
+        """Mark break-glass reviews past their deadline overdue (logged). Returns grant ids."""
+        if self._constitution is None:
+            return []
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(authority_grants).where(
+                (authority_grants.c.review_status == "pending")
+                & (authority_grants.c.review_deadline <= now))).all()
+        done = []
+        for row in rows:
+            with self._lock:
+                self.log.append([Entry.create(
+                    "authority.review/v1", time=now, principal="custodes",
+                    body={"grant_id": row.id, "request_id": row.review_request_id,
+                          "outcome": "overdue", "deadline": format_time(utc(row.review_deadline)),
+                          "notify": self._notified(Notify(kinds=("overseer",)))})])
+                with self.engine.begin() as conn:
+                    conn.execute(authority_grants.update().where(authority_grants.c.id == row.id)
+                                 .values(review_status="overdue"))
+                    conn.execute(authority_requests.update().where(
+                        authority_requests.c.id == row.review_request_id)
+                        .values(status="overdue", decided_at=now))
+            done.append(row.id)
+        return done
+
+    # -- amendments ----------------------------------------------------------
+
+    def propose_amendment(self, document: str, request: Mapping[str, Any],
+                          signature: str) -> RequestRecord:
+        """Propose version N+1, signed by the proposer; signers then approve it.
+
+        Raises:
+            ConstitutionError: the proposed document is invalid.
+            InputError, ApprovalError, LogWriteError.
+        """
+        with self._lock:
+            req, digest, proposer = self._check_signed(request, signature, kinds=("amendment",))
+            new = read_constitution(document, name="proposed constitution")
+            amendment = req.get("amendment")
+            if not isinstance(amendment, Mapping) or amendment.get("digest") != new.digest:
+                raise InputError("the request does not name the proposed document's digest",
+                                 where="request.amendment.digest", expected=new.digest,
+                                 actual=repr(amendment.get("digest") if isinstance(
+                                     amendment, Mapping) else amendment))
+            if amendment.get("version") != new.version:
+                raise InputError("the request names another version than the document",
+                                 where="request.amendment.version", expected=str(new.version))
+            c = self.constitution
+            if new.version != c.version + 1:
+                raise InputError(f"an amendment must be version {c.version + 1}",
+                                 where="version", expected=str(c.version + 1),
+                                 actual=str(new.version))
+            acks = req.get("acknowledgements", [])
+            if not isinstance(acks, list) or not all(isinstance(a, str) for a in acks):
+                raise InputError("acknowledgements must be a list of statement ids",
+                                 where="request.acknowledgements")
+            notify = {"organisations": sorted(o.id for o in c.organisations),
+                      "principals": sorted(set(c.amendment.signers) | set(new.amendment.signers))}
+            del proposer
+            return self._record_request(req, digest, signature, notify=notify, payload=document)
+
+    def _proposed(self, row: Any) -> Constitution | None:
+        if row.kind != "amendment" or row.payload is None:
+            return None
+        try:
+            return read_constitution(row.payload, name="proposed constitution")
+        except ConstitutionError:
+            return None
+
+    def _amendment_decision(self, row: Any, approvals: Sequence[Any]) -> tuple[
+            Any, set[str], set[str]]:
+        from custodes.authority._signing import approval_message
+
+        c = self.constitution
+        new = self._proposed(row)
+        if new is None or row.constitution_version != c.version:
+            return None, set(), set()
+        now = self.clock.now()
+        message = approval_message(row.digest)
+        signed_old: set[str] = set()
+        signed_new: set[str] = set()
+        for a in approvals:
+            if a.constitution_version != c.version or now - utc(a.created_at) >= \
+                    _AMENDMENT_VALIDITY:
+                continue
+            sig = decode_signature(a.signature)
+            p_old = c.principals_by_id.get(a.approver)
+            p_new = new.principals_by_id.get(a.approver)
+            if p_old and p_old.public_key and verify_signature(p_old.public_key, message, sig):
+                signed_old.add(a.approver)
+            if p_new and p_new.public_key and verify_signature(p_new.public_key, message, sig):
+                signed_new.add(a.approver)
+        req = json.loads(row.body)
+        acks = [Acknowledgement(statement=s, signed_by=frozenset(signed_old | signed_new))
+                for s in req.get("acknowledgements", [])]
+        decision = check_amendment(c, new, signed_old=signed_old, signed_new=signed_new,
+                                   acknowledgements=acks, guards=self.guards)
+        return decision, signed_old, signed_new
+
+    def _maybe_adopt(self, row: Any, approvals: Sequence[Any]) -> None:
+        decision, signed_old, signed_new = self._amendment_decision(row, approvals)
+        if decision is None or not decision.allowed:
+            return
+        old = self.constitution
+        new = self._proposed(row)
+        assert new is not None
+        now = self.clock.now()
+        signers = sorted(signed_old | signed_new)
+        req = json.loads(row.body)
+        [appended] = self.log.append([Entry.create(
+            "constitution.amend/v1", time=now, principal="custodes",
+            body={"version": new.version, "digest": new.digest,
+                  "previous_version": old.version, "previous_digest": old.digest,
+                  "request_id": row.id,
+                  "signers": [{"principal": s, "organisation": self._organisation_for(s, row),
+                               "old": s in signed_old, "new": s in signed_new}
+                              for s in signers],
+                  "entrenched_changed": list(decision.changed_clauses),
+                  "acknowledgements": list(req.get("acknowledgements", []))})])
+        with self.engine.begin() as conn:
+            conn.execute(constitution_versions.insert().values(
+                version=new.version, digest=new.digest, document=new.text, adopted_at=now,
+                request_id=row.id, log_index=appended.index))
+            conn.execute(authority_requests.update().where(authority_requests.c.id == row.id)
+                         .values(status="adopted", decided_at=now))
+            # Requests made under the old version can no longer be approved.
+            conn.execute(authority_requests.update().where(
+                (authority_requests.c.status == "pending")
+                & (authority_requests.c.constitution_version < new.version))
+                .values(status="superseded", decided_at=now))
+        self._activate(new)
+        _log.warning("constitution version %d adopted", new.version)
+
+
+def utc(value: datetime) -> datetime:
+    """A stored time in UTC. SQLite hands back naive datetimes; custodes writes only UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _status(rule: str, o: QuorumOutcome) -> RuleStatus:
+    return RuleStatus(rule=rule, satisfied=o.satisfied, counted=o.counted, missing=o.missing,
+                      rejected=o.rejected)
+
+
+def _grant_row(g: Grant, index: int) -> dict[str, Any]:
+    return {
+        "id": g.id, "request_id": g.request_id, "principal": g.principal,
+        "capability": g.capability, "rule": g.rule, "resource": g.resource,
+        "break_glass": g.break_glass, "granted_at": g.granted_at, "expires_at": g.expires_at,
+        "revoked_at": g.revoked_at, "revoked_by": g.revoked_by,
+        "revoke_reason": g.revoke_reason, "constitution_version": g.constitution_version,
+        "approvals": json.dumps([list(a) for a in g.approvals]),
+        "review_request_id": g.review_request_id, "review_deadline": g.review_deadline,
+        "review_status": g.review_status, "log_index": index,
+    }
+
+
+def _grant_from_row(row: Any) -> Grant:
+    def t(value: datetime | None) -> datetime | None:
+        return utc(value) if value is not None else None
+
+    return Grant(
+        id=row.id, principal=row.principal, capability=row.capability, rule=row.rule,
+        granted_at=t(row.granted_at), expires_at=t(row.expires_at),
+        constitution_version=row.constitution_version, request_id=row.request_id,
+        approvals=tuple((p, o) for p, o in json.loads(row.approvals)),
+        break_glass=bool(row.break_glass), resource=row.resource,
+        revoked_at=t(row.revoked_at), revoked_by=row.revoked_by,
+        revoke_reason=row.revoke_reason, review_request_id=row.review_request_id,
+        review_deadline=t(row.review_deadline), review_status=row.review_status,
+    )
+

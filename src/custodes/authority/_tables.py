@@ -1,0 +1,76 @@
+"""Requests, approvals and grants. Rows mirror log entries; the log is the record."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from custodes.store._metadata import metadata
+
+__all__ = ["authority_approvals", "authority_grants", "authority_requests"]
+
+authority_requests = Table(
+    "authority_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("requester", String(256), nullable=False),
+    Column("capability", String(128), nullable=True),
+    Column("constitution_version", Integer, nullable=False),
+    Column("body", Text, nullable=False),  # the canonical request object (RFC 8785)
+    Column("signature", Text, nullable=True),
+    Column("payload", Text, nullable=True),  # an amendment's proposed document
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("log_index", BigInteger, nullable=False),
+)
+Index("ix_authority_requests_status", authority_requests.c.status)
+
+authority_approvals = Table(
+    "authority_approvals",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("approver", String(256), nullable=False),
+    Column("organisation", String(128), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("constitution_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    UniqueConstraint("request_id", "approver"),
+)
+
+authority_grants = Table(
+    "authority_grants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("request_id", String(64), nullable=True),
+    Column("principal", String(256), nullable=False),
+    Column("capability", String(128), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("resource", String(256), nullable=True),
+    Column("break_glass", Boolean, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", String(256), nullable=True),
+    Column("revoke_reason", Text, nullable=True),
+    Column("constitution_version", Integer, nullable=False),
+    Column("approvals", Text, nullable=False),  # JSON [[principal, organisation], ...]
+    Column("review_request_id", String(64), nullable=True),
+    Column("review_deadline", DateTime(timezone=True), nullable=True),
+    Column("review_status", String(16), nullable=True),
+    Column("log_index", BigInteger, nullable=False),
+)
+Index("ix_authority_grants_principal", authority_grants.c.principal)
