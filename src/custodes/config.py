@@ -75,6 +75,19 @@ class Settings(BaseSettings):
         description="The constitution YAML to load at start when the database holds none.",
     )
 
+    # --- custody ------------------------------------------------------------
+    custody_kek_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the escrow key-encryption key (CUSTODES-KEK-V1:...). Default "
+            "<data_dir>/custody.kek; generated only in the demo or by `custodes findings keygen`."
+        ),
+    )
+    custody_policies_file: Path | None = Field(
+        default=None,
+        description="YAML/JSON list of extra disclosure policies besides the presets.",
+    )
+
     # --- gateway ------------------------------------------------------------
     gateway_models_file: Path | None = Field(
         default=None,
@@ -121,3 +134,7 @@ class Settings(BaseSettings):
     @property
     def resolved_log_key_file(self) -> Path:
         return self.log_key_file or self.data_dir / "log.key"
+
+    @property
+    def resolved_custody_kek_file(self) -> Path:
+        return self.custody_kek_file or self.data_dir / "custody.kek"

@@ -77,6 +77,11 @@ def _register() -> None:
     from custodes.cli import log
 
     cli.add_command(log.log)
+    from custodes.cli import custody
+
+    cli.add_command(custody.findings)
+    cli.add_command(custody.alarms)
+    cli.add_command(custody.clock)
 
 
 _register()

@@ -15,6 +15,7 @@ export against the official schemas (``shared/schemas/``).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,8 +70,10 @@ class ExportIdentity:
 
     @property
     def org_id(self) -> str:
-        # A stable UUID for the CNA container's providerMetadata.orgId until a real one is set.
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.namespace))
+        # A stable id for providerMetadata.orgId until a real one is set; CVE 5.x requires
+        # the UUID version 4 form, so the hash of the namespace is stamped as version 4.
+        digest = hashlib.sha256(self.namespace.encode()).digest()[:16]
+        return str(uuid.UUID(bytes=digest, version=4))
 
     def advisory_url(self, finding_id: str) -> str:
         return f"{self.advisory_base_url.rstrip('/')}/{finding_id}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -93,7 +93,7 @@ class CustodyRegistry:
     Args:
         engine: the migrated database.
         log: the transparency log every action is appended to first.
-        kek: the deployment's key-encryption key for escrow.
+        kek: the deployment's key-encryption key for escrow, or a loader called at first use.
         authority: decides ``exploit-details`` grants; None refuses every read (fail closed).
         clock: the time source.
         policies: deployment-defined disclosure policies besides the presets.
@@ -105,7 +105,7 @@ class CustodyRegistry:
         self,
         engine: Engine,
         log: TransparencyLog,
-        kek: KeyEncryptionKey,
+        kek: KeyEncryptionKey | Callable[[], KeyEncryptionKey],
         *,
         authority: Authorizer | None = None,
         clock: Clock | None = None,
@@ -115,7 +115,7 @@ class CustodyRegistry:
     ) -> None:
         self.engine = engine
         self.log = log
-        self.kek = kek
+        self._kek = kek
         self.authority = authority
         self.clock = clock or SystemClock()
         self.policies = dict(policies or {})
@@ -124,6 +124,14 @@ class CustodyRegistry:
         # Serialises check-then-append-then-write per process, so two actions can never both
         # be validated against the same state.
         self._lock = threading.RLock()
+
+    @property
+    def kek(self) -> KeyEncryptionKey:
+        """The key-encryption key, loaded at first use (a server without escrow work starts
+        without one; the first escrow action then says the key is missing)."""
+        if not isinstance(self._kek, KeyEncryptionKey):
+            self._kek = self._kek()
+        return self._kek
 
     # --- registration ---------------------------------------------------------------------
 

@@ -50,6 +50,9 @@ def create_app(
 
 def _start_services(ctx: Context) -> None:
     """Attach each component's service to the context (one line per component)."""
+    from custodes.custody._service import build_registry
+
+    ctx.services["custody"] = build_registry(ctx)
     from custodes.gateway import build_gateway  # last: it uses authority and monitors
 
     ctx.services["gateway"] = build_gateway(ctx)
@@ -61,6 +64,9 @@ def _include_routes(app: FastAPI) -> None:
 
     app.include_router(health.router)
     app.include_router(log.router)
+    from custodes.server.routes import custody
+
+    app.include_router(custody.router)
     from custodes.server.routes import gateway
 
     gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

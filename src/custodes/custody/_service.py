@@ -1,0 +1,66 @@
+"""Build the custody registry of a running server from its settings and sibling services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from custodes.custody._alarms import AlarmWindows, DetectionSnapshot
+from custodes.custody._escrow import KeyEncryptionKey, load_or_create_kek
+from custodes.custody._policy import load_policies
+from custodes.custody._registry import CustodyRegistry
+
+if TYPE_CHECKING:
+    from custodes.server import Context
+
+__all__ = ["build_registry"]
+
+_log = logging.getLogger(__name__)
+
+
+class _ServiceDetections:
+    """Discovery detections from the monitors' service, if it offers them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def discovery_detections(self) -> Iterable[DetectionSnapshot]:
+        monitors: Any = self._ctx.services.get("monitors")
+        source = getattr(monitors, "discovery_detections", None)
+        return list(source()) if callable(source) else []
+
+
+def _windows(ctx: Context) -> AlarmWindows:
+    authority: Any = ctx.services.get("authority")
+    constitution = getattr(authority, "constitution", None)
+    if callable(constitution):
+        constitution = constitution()
+    document = getattr(constitution, "document", None)
+    try:
+        from custodes.constitution import parse_duration
+    except ImportError:  # pragma: no cover - the constitution package is part of custodes
+        return AlarmWindows()
+    return AlarmWindows.from_document(document, parse_duration)
+
+
+def build_registry(ctx: Context) -> CustodyRegistry:
+    """The registry over the context's database and log.
+
+    The key-encryption key is loaded at first escrow use (generated only in the demo), so a
+    server that never escrows anything starts without one.
+
+    Raises:
+        InputError: the policies file is invalid.
+    """
+    settings = ctx.settings
+
+    def kek() -> KeyEncryptionKey:
+        return load_or_create_kek(settings.resolved_custody_kek_file, demo=settings.demo)
+
+    policies = load_policies(settings.custody_policies_file) \
+        if settings.custody_policies_file else {}
+    return CustodyRegistry(
+        ctx.engine, ctx.log, kek, authority=ctx.services.get("authority"), clock=ctx.clock,
+        policies=policies, windows=_windows(ctx), detections=_ServiceDetections(ctx),
+    )

@@ -1,0 +1,193 @@
+"""The custody registry over HTTP: findings, clocks, events, escrow reads, reveals, alarms,
+exports. Callers authenticate with a custodes API key (``Authorization: Bearer ...``); the
+key's principal is the actor every log entry names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.custody import CustodyRegistry, Finding, FindingInput, Schedule, export_finding
+from custodes.errors import InputError
+from custodes.log import format_time, parse_time
+
+router = APIRouter(prefix="/custody", tags=["custody"])
+
+
+class Unauthenticated(InputError):
+    status = 401
+    code = "unauthenticated"
+
+
+class RegisterRequest(FindingInput):
+    details_base64: str = Field(min_length=1, description="The technical details, base64.")
+
+
+class EventRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str
+    at: str | None = None
+    note: str = Field(default="", max_length=4000)
+
+
+class TransitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    machine: str
+    to: str
+    reason: str = Field(default="", max_length=4000)
+
+
+class ReadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: str = Field(default="", max_length=4000)
+
+
+class RevealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    early: bool = False
+
+
+def _registry(request: Request) -> CustodyRegistry:
+    registry: CustodyRegistry = request.app.state.context.services["custody"]
+    return registry
+
+
+async def _principal(request: Request) -> str:
+    from custodes.gateway import KeyStore
+
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("a custodes API key is required", where="Authorization",
+                              expected="Bearer <custodes API key>")
+    ctx = request.app.state.context
+    found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key.strip())
+    if found is None:
+        raise Unauthenticated("the API key is unknown or revoked", where="Authorization")
+    return found.principal
+
+
+def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:
+    """A finding as JSON (public metadata, states, flags, events and its clock)."""
+    return {
+        "id": f.id, "title": f.title, "description": f.description, "vendor": f.vendor,
+        "product": f.product, "versions": list(f.versions), "cwe": f.cwe,
+        "cvss": {"version": f.cvss_version, "vector": f.cvss_vector, "score": f.cvss_score,
+                 "severity": f.severity},
+        "finder": f.finder, "model": f.model, "session": f.session, "evidence": f.evidence,
+        "fingerprint": f.fingerprint, "policy": f.policy, "detection_id": f.detection_id,
+        "references": list(f.references), "commitment": f.commitment,
+        "rm_state": f.rm_state, "em_state": f.em_state, "flags": list(f.flags),
+        "registered_at": format_time(f.registered_at), "registered_by": f.registered_by,
+        "log_index": f.log_index,
+        "revealed_at": format_time(f.revealed_at) if f.revealed_at else None,
+        "events": [{"kind": e.kind, "at": format_time(e.at), "principal": e.principal,
+                    "note": e.note, "log_index": e.log_index} for e in f.events],
+        "clock": schedule_json(schedule),
+    }
+
+
+def schedule_json(s: Schedule | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {"policy": s.policy, "notified_at": format_time(s.notified_at),
+            "deadline": format_time(s.deadline), "disclose_at": format_time(s.disclose_at),
+            "details_at": format_time(s.details_at), "rule": s.rule,
+            "in_the_wild": s.in_the_wild, "grace": s.grace,
+            "escalate_at": format_time(s.escalate_at) if s.escalate_at else None}
+
+
+def _show(registry: CustodyRegistry, f: Finding) -> dict[str, Any]:
+    return finding_json(f, registry.schedule(f))
+
+
+@router.get("/findings")
+async def list_findings(request: Request) -> dict[str, Any]:
+    await _principal(request)
+    reg = _registry(request)
+    found = await asyncio.to_thread(reg.list)
+    return {"findings": [_show(reg, f) for f in found]}
+
+
+@router.post("/findings", status_code=201)
+async def register(request: Request, body: RegisterRequest) -> dict[str, Any]:
+    principal = await _principal(request)
+    try:
+        details = base64.b64decode(body.details_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError("details are not valid base64", where="details_base64",
+                         expected="standard base64") from exc
+    spec = FindingInput.model_validate(body.model_dump(exclude={"details_base64"}))
+    reg = _registry(request)
+    f = await asyncio.to_thread(reg.register, spec, details, principal=principal)
+    return _show(reg, f)
+
+
+@router.get("/findings/{finding_id}")
+async def show(request: Request, finding_id: str) -> dict[str, Any]:
+    await _principal(request)
+    reg = _registry(request)
+    return _show(reg, await asyncio.to_thread(reg.get, finding_id))
+
+
+@router.post("/findings/{finding_id}/events")
+async def event(request: Request, finding_id: str, body: EventRequest) -> dict[str, Any]:
+    principal = await _principal(request)
+    at: datetime | None = parse_time(body.at, where="at") if body.at else None
+    reg = _registry(request)
+    f = await asyncio.to_thread(reg.record_event, finding_id, body.event, principal=principal,
+                                at=at, note=body.note)
+    return _show(reg, f)
+
+
+@router.post("/findings/{finding_id}/transitions")
+async def transition(request: Request, finding_id: str,
+                     body: TransitionRequest) -> dict[str, Any]:
+    principal = await _principal(request)
+    reg = _registry(request)
+    f = await asyncio.to_thread(reg.transition, finding_id, body.machine, body.to,
+                                principal=principal, reason=body.reason)
+    return _show(reg, f)
+
+
+@router.post("/findings/{finding_id}/read")
+async def read(request: Request, finding_id: str, body: ReadRequest) -> dict[str, Any]:
+    principal = await _principal(request)
+    reg = _registry(request)
+    details = await asyncio.to_thread(reg.read_details, finding_id, reader=principal,
+                                      purpose=body.purpose)
+    return {"finding_id": finding_id, "details_base64": base64.b64encode(details).decode()}
+
+
+@router.post("/findings/{finding_id}/reveal")
+async def reveal(request: Request, finding_id: str, body: RevealRequest) -> dict[str, Any]:
+    principal = await _principal(request)
+    reg = _registry(request)
+    r = await asyncio.to_thread(reg.reveal, finding_id, principal=principal, early=body.early)
+    return {"finding_id": r.finding_id, "commitment": r.commitment, "salt": r.salt,
+            "details_base64": base64.b64encode(r.details).decode(), "log_index": r.log_index}
+
+
+@router.get("/findings/{finding_id}/export/{fmt}")
+async def export(request: Request, finding_id: str, fmt: str) -> dict[str, Any]:
+    await _principal(request)
+    reg = _registry(request)
+    f = await asyncio.to_thread(reg.get, finding_id)
+    return export_finding(f, fmt, reg.schedule(f), now=reg.clock.now())
+
+
+@router.get("/alarms")
+async def alarms(request: Request) -> dict[str, Any]:
+    """Every alarm, after recording the newly due ones in the log."""
+    await _principal(request)
+    reg = _registry(request)
+    await asyncio.to_thread(reg.raise_alarms)
+    recorded = await asyncio.to_thread(reg.alarms)
+    return {"alarms": [r.to_dict() for r in recorded]}
