@@ -24,6 +24,7 @@ from custodes.authority._signing import (
     request_message,
     verify_signature,
 )
+from custodes.authority._start import demo_constitution_path, start_authority
 
 __all__ = [
     "APPROVAL_DOMAIN",
@@ -38,6 +39,8 @@ __all__ = [
     "RuleStatus",
     "SigningKey",
     "approval_message",
+    "demo_constitution_path",
+    "start_authority",
     "decode_signature",
     "evaluate_quorum",
     "explain_missing",

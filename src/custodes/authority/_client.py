@@ -79,7 +79,8 @@ class AuthorityClient:
         try:
             err = response.json()["error"]
         except (ValueError, KeyError, TypeError):
-            raise Error(f"server answered {response.status_code}: {response.text[:200]}")
+            raise Error(f"server answered {response.status_code}: "
+                        f"{response.text[:200]}") from None
         raise _error_from(err, response.status_code)
 
 

@@ -74,6 +74,13 @@ def _register() -> None:
     from custodes.cli import serve
 
     cli.add_command(serve.serve)
+    from custodes.cli import authority, constitution
+
+    cli.add_command(constitution.constitution)
+    for command in (authority.keygen, authority.request, authority.requests, authority.approve,
+                    authority.grants, authority.revoke, authority.break_glass,
+                    authority.authorize):
+        cli.add_command(command)
     from custodes.cli import log
 
     cli.add_command(log.log)

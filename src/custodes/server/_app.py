@@ -50,6 +50,9 @@ def create_app(
 
 def _start_services(ctx: Context) -> None:
     """Attach each component's service to the context (one line per component)."""
+    from custodes.authority import start_authority
+
+    ctx.services["authority"] = start_authority(ctx)
     from custodes.custody._service import build_registry
 
     ctx.services["custody"] = build_registry(ctx)
@@ -67,6 +70,10 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import custody
 
     app.include_router(custody.router)
+    from custodes.server.routes import authority, constitution
+
+    app.include_router(authority.router)
+    app.include_router(constitution.router)
     from custodes.server.routes import gateway
 
     gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

@@ -1,0 +1,319 @@
+"""``custodes keygen | request | requests | approve | grants | revoke | break-glass |
+authorize``: multi-party authority from the command line.
+
+Every write is signed here with the principal's own key (``--key``); only signatures travel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from custodes.authority import SigningKey, request_digest
+from custodes.authority._client import AuthorityClient, new_request, sign_approval, sign_request
+from custodes.cli._main import CliState, pass_state
+from custodes.clock import SystemClock
+from custodes.constitution import parse_duration
+from custodes.errors import ApprovalError, InputError
+
+__all__ = ["approve", "authorize", "break_glass", "grants", "keygen", "request", "requests",
+           "revoke", "server_option", "signer_options"]
+
+console = Console(highlight=False, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def server_option(f: F) -> F:
+    return click.option("--server", "server", default=None, metavar="URL",
+                        help="custodes server (default http://HOST:PORT from settings).")(f)
+
+
+def signer_options(f: F) -> F:
+    f = click.option("--as", "as_", default=None, metavar="PRINCIPAL",
+                     help="Who you are (default: the principal whose key --key is).")(f)
+    return click.option("--key", "key_file", required=True,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="Your Ed25519 private key (custodes keygen).")(f)
+
+
+def client_for(state: CliState, server: str | None) -> AuthorityClient:
+    if server is None:
+        s = state.settings
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host  # noqa: S104
+        server = f"http://{host}:{s.port}"
+    return AuthorityClient(server)
+
+
+def identify(client: AuthorityClient, key: SigningKey, as_: str | None) -> tuple[str, int]:
+    """Who holds ``key`` in the server's constitution, and its version.
+
+    Raises:
+        InputError: no principal has this key, or ``--as`` names another principal.
+    """
+    shown = client.call("GET", "/constitution")
+    principals = shown["document"]["principals"]
+    mine = [p["id"] for p in principals if p.get("key") == key.public_key]
+    if as_ is not None:
+        if as_ not in mine:
+            raise InputError(f"the key is not {as_}'s key in constitution version "
+                             f"{shown['version']}", where="--key", expected=f"{as_}'s key",
+                             actual=", ".join(mine) or "nobody's key")
+        return as_, int(shown["version"])
+    if len(mine) != 1:
+        raise InputError("the key is not the key of exactly one principal", where="--key",
+                         hint="name yourself with --as PRINCIPAL")
+    return mine[0], int(shown["version"])
+
+
+def _seconds(text: str, where: str) -> int:
+    d = parse_duration(text)
+    if d is None:
+        raise InputError("bad duration", where=where, expected="e.g. 8h, 30m, 1d, 90s",
+                         actual=repr(text))
+    return int(d.total_seconds())
+
+
+def print_record(record: dict[str, Any]) -> None:
+    console.print(f"[bold]request {record['id']}[/] ({record['kind']}) by "
+                  f"{record['requester']}: [bold]{record['status']}[/]")
+    req = record["request"]
+    for field in ("capability", "resource", "purpose", "duration_seconds", "created"):
+        if req.get(field) is not None:
+            console.print(f"  {field}: {req[field]}")
+    console.print(f"  constitution version: {record['constitution_version']}")
+    console.print(f"  digest: {record['digest']}")
+    for a in record["approvals"]:
+        console.print(f"  approved by {a['approver']} ({a['organisation']}) at {a['at']}")
+    for rule in record["rules"]:
+        mark = "[green]met[/]" if rule["satisfied"] else "[yellow]not yet[/]"
+        console.print(f"  rule {rule['rule']}: {mark}")
+        for m in rule["missing"]:
+            console.print(f"    - {m}")
+        for r in rule["rejected"]:
+            console.print(f"    - {r['principal']} does not count: {r['reason']}")
+    if record.get("grant_id"):
+        console.print(f"  [green]grant {record['grant_id']}[/]")
+
+
+def print_grant(g: dict[str, Any]) -> None:
+    state = ("revoked" if g["revoked_at"] else "break-glass" if g["break_glass"] else "granted")
+    console.print(f"[bold]{g['id']}[/] {g['principal']} -> {g['capability']} ({state}) "
+                  f"rule {g['rule']}, until {g['expires_at']}")
+    if g["approvals"]:
+        console.print("  approved by " + ", ".join(f"{a['principal']} ({a['organisation']})"
+                                                   for a in g["approvals"]))
+    if g["break_glass"]:
+        console.print(f"  review {g['review_request_id']}: {g['review_status']} "
+                      f"(deadline {g['review_deadline']})")
+    if g["revoked_at"]:
+        console.print(f"  revoked at {g['revoked_at']} by {g['revoked_by']}: "
+                      f"{g['revoke_reason']}")
+
+
+@click.command()
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the private key (created with mode 0600).")
+def keygen(out: Path) -> None:
+    """Make an Ed25519 key pair; print the public key as the constitution writes it."""
+    key = SigningKey.generate()
+    key.write(out)
+    click.echo(key.public_key)
+    click.echo(f"private key written to {out} (mode 0600): keep it; only the public key above "
+               "goes into the constitution", err=True)
+
+
+@click.command()
+@click.argument("capability")
+@signer_options
+@click.option("--purpose", default="", help="Why you need it (some rules require one).")
+@click.option("--duration", default="1h", show_default=True, help="How long: 8h, 30m, ...")
+@click.option("--resource", default=None, help="For an escrow read: the finding it is for.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def request(state: CliState, capability: str, key_file: Path, as_: str | None, purpose: str,
+            duration: str, resource: str | None, as_json: bool, server: str | None) -> None:
+    """Request a grant of CAPABILITY, signed with your key."""
+    key = SigningKey.from_file(key_file)
+    with client_for(state, server) as client:
+        me, version = identify(client, key, as_)
+        req = new_request("escrow-read" if resource else "grant", constitution_version=version,
+                          requester=me, created=SystemClock().now(), capability=capability,
+                          purpose=purpose, duration_seconds=_seconds(duration, "--duration"),
+                          resource=resource)
+        record = client.call("POST", "/authority/requests",
+                             json={"request": req, "signature": sign_request(req, key)})
+    if as_json:
+        click.echo(json.dumps(record))
+    else:
+        print_record(record)
+
+
+@click.command()
+@click.argument("request_id", required=False)
+@click.option("--status", default=None, help="Only requests in this status (pending, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def requests(state: CliState, request_id: str | None, status: str | None, as_json: bool,
+             server: str | None) -> None:
+    """Show one request (REQUEST_ID) or list requests."""
+    with client_for(state, server) as client:
+        if request_id:
+            records = [client.call("GET", f"/authority/requests/{request_id}")]
+        else:
+            params = {"status": status} if status else {}
+            records = client.call("GET", "/authority/requests", params=params)["requests"]
+    if as_json:
+        click.echo(json.dumps(records[0] if request_id else records))
+        return
+    for r in records:
+        print_record(r)
+
+
+def approve_request(state: CliState, server: str | None, request_id: str, key_file: Path,
+                    as_: str | None, yes: bool, as_json: bool) -> None:
+    key = SigningKey.from_file(key_file)
+    with client_for(state, server) as client:
+        me, _ = identify(client, key, as_)
+        record = client.call("GET", f"/authority/requests/{request_id}")
+        # The digest is recomputed here from the request object itself: a server that showed
+        # one request and asked for a signature over another would be caught now.
+        digest = request_digest(record["request"])
+        if digest != record["digest"]:
+            raise ApprovalError("the server's digest does not match the request it shows; "
+                                "refusing to sign")
+        if record["kind"] == "amendment":
+            _check_amendment_document(record)
+        if not as_json:
+            console.print(f"You are [bold]{me}[/]. You are approving:")
+            print_record(record)
+        if not yes and not click.confirm(f"Sign approval of request {request_id} as {me}?"):
+            raise click.exceptions.Abort()
+        _, signature = sign_approval(record["request"], key)
+        result = client.call("POST", f"/authority/requests/{request_id}/approvals",
+                             json={"approver": me, "signature": signature})
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        console.print(f"approval by {me} submitted")
+        print_record(result)
+
+
+def _check_amendment_document(record: dict[str, Any]) -> None:
+    from custodes.constitution import read_constitution
+
+    new = read_constitution(record.get("document", ""), name="proposed constitution")
+    if new.digest != record["request"].get("amendment", {}).get("digest"):
+        raise ApprovalError("the proposed document does not match the digest in the request")
+    console.print(f"proposed constitution version {new.version} ({new.name}), "
+                  f"digest {new.digest}")
+
+
+@click.command()
+@click.argument("request_id")
+@signer_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def approve(state: CliState, request_id: str, key_file: Path, as_: str | None, yes: bool,
+            as_json: bool, server: str | None) -> None:
+    """Fetch REQUEST_ID, show it, sign its digest locally, submit only the signature."""
+    approve_request(state, server, request_id, key_file, as_, yes, as_json)
+
+
+@click.command()
+@click.option("--principal", default=None, help="Only this principal's grants.")
+@click.option("--active", is_flag=True, help="Only grants in force now.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def grants(state: CliState, principal: str | None, active: bool, as_json: bool,
+           server: str | None) -> None:
+    """List grants."""
+    params: dict[str, Any] = {"active": active}
+    if principal:
+        params["principal"] = principal
+    with client_for(state, server) as client:
+        result = client.call("GET", "/authority/grants", params=params)["grants"]
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    if not result:
+        console.print("no grants")
+    for g in result:
+        print_grant(g)
+
+
+@click.command()
+@click.argument("grant_id")
+@signer_options
+@click.option("--reason", required=True, help="Why (recorded in the log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def revoke(state: CliState, grant_id: str, key_file: Path, as_: str | None, reason: str,
+           as_json: bool, server: str | None) -> None:
+    """Revoke GRANT_ID now (holder, an approver of its rule, or an overseer)."""
+    key = SigningKey.from_file(key_file)
+    with client_for(state, server) as client:
+        me, version = identify(client, key, as_)
+        req = new_request("revocation", constitution_version=version, requester=me,
+                          created=SystemClock().now(), grant=grant_id, reason=reason)
+        result = client.call("POST", "/authority/revocations",
+                             json={"request": req, "signature": sign_request(req, key)})
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_grant(result)
+
+
+@click.command("break-glass")
+@click.argument("capability")
+@click.option("--rule", required=True, help="The constitution's break-glass rule.")
+@click.option("--statement", required=True, help="What the emergency is.")
+@click.option("--duration", default="30m", show_default=True)
+@signer_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def break_glass(state: CliState, capability: str, rule: str, statement: str, duration: str,
+                key_file: Path, as_: str | None, as_json: bool, server: str | None) -> None:
+    """Take CAPABILITY at once under a break-glass rule; every overseer is told and a review
+    by a quorum follows."""
+    key = SigningKey.from_file(key_file)
+    with client_for(state, server) as client:
+        me, version = identify(client, key, as_)
+        req = new_request("break-glass", constitution_version=version, requester=me,
+                          created=SystemClock().now(), capability=capability, rule=rule,
+                          purpose=statement, duration_seconds=_seconds(duration, "--duration"))
+        result = client.call("POST", "/authority/break-glass",
+                             json={"request": req, "signature": sign_request(req, key)})
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_grant(result)
+
+
+@click.command()
+@click.argument("principal")
+@click.argument("capability")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def authorize(state: CliState, principal: str, capability: str, as_json: bool,
+              server: str | None) -> None:
+    """May PRINCIPAL use CAPABILITY now? Exits 1 with the reasons if not."""
+    with client_for(state, server) as client:
+        result = client.call("GET", "/authority/authorize",
+                             params={"principal": principal, "capability": capability})
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        console.print(f"[green]allowed[/]: {result['grant']['explanation']}")
