@@ -6,6 +6,7 @@ solver), :func:`evaluate` and :func:`brute_force` (the reference it is held to).
 """
 
 from custodes.coalition._analysis import Analysis, GoalReport, analyze
+from custodes.coalition._constitution import game_from_constitution
 from custodes.coalition._errors import CoalitionCheckError, GameError
 from custodes.coalition._evaluate import (
     BruteForce,
@@ -39,5 +40,6 @@ __all__ = [
     "brute_force",
     "evaluate",
     "fires",
+    "game_from_constitution",
     "minimum_coalition",
 ]

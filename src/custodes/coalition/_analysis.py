@@ -16,9 +16,12 @@ from custodes.coalition._power import (
     minimal_winning,
     power_indices,
 )
-from custodes.coalition._solver import Solution, minimum_coalition, relevant_rules
+from custodes.coalition._solver import Solution, minimum_coalitions, relevant_rules
+from custodes.coalition._table import WinTable, win_table
 
 __all__ = ["Analysis", "GoalReport", "analyze"]
+
+_MWC_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -197,11 +200,17 @@ def analyze(
     max_size: int = 3,
     time_limit: float = 10.0,
     workers: int = 1,
+    exact_players: int = 20,
     exact_limit: int = 1 << 14,
     samples: int = 2000,
     seed: int = 0,
 ) -> Analysis:
     """Analyse ``goals`` (default: all) of ``game``.
+
+    Power indices and minimal winning coalitions are exact when a goal has at most
+    ``exact_players`` key players (every subset is evaluated), or when its interchangeable
+    classes give at most ``exact_limit`` distinct coalitions; otherwise the indices are sampled
+    (``samples`` draws, ``seed`` fixed) and minimal winning coalitions are enumerated by size.
 
     Raises:
         GameError: a goal id that the game does not have.
@@ -216,13 +225,16 @@ def analyze(
     fired = {f.rule for f in everyone.firings}
     spofs = _single_points(game, set(wanted) & everyone.reached)
     without: dict[int, Outcome] = {}
+    whole: WinTable | None = None
+    if len(game.corruptible) <= exact_players:
+        whole = win_table(game, game.corruptible)
     reports: list[GoalReport] = []
     for goal_id in wanted:
         goal = game.goal_index[goal_id]
         kw: dict[str, Any] = {"time_limit": time_limit, "workers": workers,
                               "everyone": everyone}
-        cheapest = minimum_coalition(game, goal_id, objective="cost", **kw)
-        fewest = minimum_coalition(game, goal_id, objective="organisations", **kw)
+        both = minimum_coalitions(game, goal_id, **kw)
+        cheapest, fewest = both["cost"], both["organisations"]
         if cheapest.status == "UNREACHABLE":
             reports.append(GoalReport(goal, cheapest, fewest, (), (), (), False, max_size,
                                       PowerIndices("none", 0, {}, {}), 0, False))
@@ -236,8 +248,15 @@ def analyze(
                 vetoes.append(i)
         rules, _, _ = relevant_rules(game, goal_id, fired)
         key = key_classes(game, goal_id, frozenset(r.id for r in rules))
-        mwc, cut = minimal_winning(key, max_size)
-        power = power_indices(key, exact_limit=exact_limit, samples=samples, seed=seed)
+        table = whole
+        if table is None and len(key.players) <= exact_players:
+            table = win_table(key.game, key.players)
+        if table is not None:
+            mwc, cut = table.minimal_winning(goal_id, max_size, _MWC_LIMIT)
+            power = table.power(goal_id)
+        else:
+            mwc, cut = minimal_winning(key, max_size, limit=_MWC_LIMIT)
+            power = power_indices(key, exact_limit=exact_limit, samples=samples, seed=seed)
         floor = game.floor
         min_orgs = fewest.value
         # Any coalition found with fewer organisations proves the floor broken, optimal or not.

@@ -145,11 +145,11 @@ class Game:
                 problems.append(f"rule {r.id!r} needs unknown goal {p!r}")
             if r.k < 0 or r.m < 0 or any(v < 0 for v in r.kinds.values()):
                 problems.append(f"rule {r.id!r} has a negative threshold")
-        for p in self.players:
-            if p.cost < 0 or abs(p.cost * COST_SCALE - p.scaled_cost) > 1e-6:
+        for player in self.players:
+            if player.cost < 0 or abs(player.cost * COST_SCALE - player.scaled_cost) > 1e-6:
                 problems.append(
-                    f"player {p.id!r} has cost {p.cost!r}; expected a non-negative multiple "
-                    "of 0.001"
+                    f"player {player.id!r} has cost {player.cost!r}; expected a non-negative "
+                    "multiple of 0.001"
                 )
         if problems:
             raise GameError("the game is not well formed", problems=problems)

@@ -150,7 +150,7 @@ def _spread(
 def _sampled(
     key: KeyClasses, wins: Callable[[tuple[int, ...]], bool], samples: int, seed: int
 ) -> PowerIndices:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - sampling for an estimate, not a secret
     sizes = tuple(len(c) for c in key.classes)
     order = [c for c, size in enumerate(sizes) for _ in range(size)]
     pivots = [0] * len(sizes)

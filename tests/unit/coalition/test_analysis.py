@@ -7,10 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from custodes.coalition import Game, Goal, Player, Rule, analyze, brute_force, evaluate
+from custodes.coalition._table import win_table
 from tests.unit.coalition.strategies import games
 
 
-def _brute_indices(game: Game, goal: str, players: list[int]) -> tuple[dict[int, float], dict[int, float]]:
+def _brute_indices(
+    game: Game, goal: str, players: list[int]
+) -> tuple[dict[int, float], dict[int, float]]:
     """Textbook definitions over every subset of ``players``."""
     n = len(players)
     wins = {}
@@ -25,16 +28,18 @@ def _brute_indices(game: Game, goal: str, players: list[int]) -> tuple[dict[int,
         for i in players:
             if i not in s and wins[s | {i}]:
                 swings[i] += 1
-                shap[i] += math.factorial(len(s)) * math.factorial(n - len(s) - 1) / math.factorial(n)
+                weight = math.factorial(len(s)) * math.factorial(n - len(s) - 1)
+                shap[i] += weight / math.factorial(n)
     total = sum(swings.values())
     return {i: (v / total if total else 0.0) for i, v in swings.items()}, shap
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(games(max_players=9))
-def test_measures_agree_with_brute_force(game: Game) -> None:
+@pytest.mark.parametrize("exact_players", [20, 0], ids=["table", "classes"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(game=games(max_players=9))
+def test_measures_agree_with_brute_force(game: Game, exact_players: int) -> None:
     truth = brute_force(game)
-    analysis = analyze(game, max_size=game.players.__len__())
+    analysis = analyze(game, max_size=len(game.players), exact_players=exact_players)
     ids = [p.id for p in game.players]
     for report in analysis.goals:
         exact = truth[report.goal.id]
@@ -61,10 +66,25 @@ def test_sampled_indices_are_close_to_exact_and_say_so() -> None:
                   k=3, m=3)]
     game = Game.build(players, [Goal("g")], rules)
     exact = analyze(game).report("g").power
-    sampled = analyze(game, exact_limit=1, samples=3000).report("g").power
-    assert exact.method == "exact" and sampled.method == "sampled"
+    by_class = analyze(game, exact_players=0).report("g").power
+    sampled = analyze(game, exact_players=0, exact_limit=1, samples=3000).report("g").power
+    assert exact.method == by_class.method == "exact" and sampled.method == "sampled"
+    assert by_class.shapley == pytest.approx(exact.shapley)
+    assert by_class.banzhaf == pytest.approx(exact.banzhaf)
     assert sampled.samples == 3000
     for i in game.corruptible:
         assert sampled.shapley[i] == pytest.approx(exact.shapley[i], abs=0.03)
         assert sampled.banzhaf[i] == pytest.approx(exact.banzhaf[i], abs=0.03)
     assert sum(exact.shapley.values()) == pytest.approx(1.0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(games(max_players=8))
+def test_win_table_matches_the_reference_evaluator(game: Game) -> None:
+    players = list(game.corruptible)
+    table = win_table(game, players)
+    for mask in range(1 << len(players)):
+        coalition = [p for b, p in enumerate(players) if mask >> b & 1]
+        reached = evaluate(game, coalition).reached
+        for goal in game.goals:
+            assert bool(table.wins[goal.id][mask]) == (goal.id in reached), (mask, goal.id)
