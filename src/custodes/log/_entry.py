@@ -13,6 +13,8 @@ Wire form (keys in RFC 8785 order)::
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import threading
 from collections.abc import Mapping
@@ -21,7 +23,6 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-import orjson
 import rfc8785
 from pydantic import BaseModel, ValidationError
 
@@ -34,6 +35,7 @@ __all__ = ["Entry", "EntryType", "entry_types", "format_time", "parse_time", "re
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_-]*)+/v[1-9][0-9]*$")
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _MAX_ENTRY_BYTES = 1 << 20
+_SAFE_INT = 2**53 - 1  # RFC 8785 §3.2.2.3 / I-JSON: integers a double holds exactly
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,11 @@ def parse_time(text: str, *, where: str = "time") -> datetime:
             expected="YYYY-MM-DDTHH:MM:SS[.ffffff]Z",
             actual=repr(text),
         )
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as exc:  # e.g. 2026-02-30: the right shape, not a real time
+        raise InputError("time is not a real date and time", where=where,
+                         expected="YYYY-MM-DDTHH:MM:SS[.ffffff]Z", actual=repr(text)) from exc
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,10 @@ class Entry:
         if not isinstance(principal, str) or not principal or len(principal) > 256:
             raise InputError("principal must be a non-empty string of at most 256 characters",
                              where="principal", actual=repr(principal))
-        if time.tzinfo is None:
+        if not isinstance(time, datetime) or time.tzinfo is None:
             raise InputError("time has no timezone", where="time", expected="UTC")
+        # pydantic writes NaN and infinities as null in JSON mode: refuse them before it can.
+        _refuse_non_finite(body.model_dump() if isinstance(body, BaseModel) else body, "body")
         raw = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         try:
             model = entry_type.model.model_validate(raw)
@@ -132,8 +140,17 @@ class Entry:
                 f"body of {type} is invalid: {first['msg']}",
                 where=f"body.{loc}" if loc else "body",
             ) from exc
-        # Round-trip through JSON so the stored body is exactly what canonical JSON encodes.
-        canonical_body = orjson.loads(orjson.dumps(model.model_dump(mode="json")))
+        # Canonicalise now, so an entry that exists can always be encoded (RFC 8785 refuses
+        # NaN, infinities, integers beyond 2**53 and lone surrogates), and keep exactly what
+        # canonical JSON encodes.
+        try:
+            canonical = rfc8785.dumps(model.model_dump(mode="json"))
+        except (rfc8785.CanonicalizationError, UnicodeError, TypeError, ValueError) as exc:
+            raise InputError(f"body of {type} cannot be canonicalised (RFC 8785): {exc}",
+                             where="body") from exc
+        if len(canonical) > _MAX_ENTRY_BYTES:
+            raise InputError(f"body is larger than {_MAX_ENTRY_BYTES} bytes", where="body")
+        canonical_body = json.loads(canonical, parse_int=_parse_int)
         return cls(type=type, time=utc(time), principal=principal,
                    body=MappingProxyType(canonical_body))
 
@@ -195,10 +212,50 @@ class Entry:
         if len(data) > _MAX_ENTRY_BYTES:
             raise InputError(f"entry is larger than {_MAX_ENTRY_BYTES} bytes", where=where)
         try:
-            decoded = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
+            # The standard parser keeps big integers exact (orjson turns them into floats) and
+            # lets us refuse duplicate names and NaN (RFC 8785 §3.1: I-JSON input only).
+            decoded = json.loads(data, object_pairs_hook=_no_duplicates,
+                                 parse_constant=_no_constant, parse_int=_parse_int)
+        except (ValueError, RecursionError) as exc:
             raise InputError(f"entry is not valid JSON: {exc}", where=where) from exc
         return cls.from_dict(decoded, where=where)
+
+
+def _refuse_non_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{value} is not a JSON number (RFC 8785)", where=where)
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _refuse_non_finite(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, f"{where}[{i}]")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ValueError(f"duplicate member name {name!r}")
+        seen.add(name)
+    return dict(pairs)
+
+
+def _parse_int(text: str) -> int | float:
+    # RFC 8785 numbers are IEEE 754 doubles. An integer beyond 2**53 is kept as the double it
+    # denotes when it is that double exactly or its canonical form (2**68 is written
+    # 295147905179352830000); any other would be silently rounded, so it is refused.
+    value = int(text)
+    if -_SAFE_INT <= value <= _SAFE_INT:
+        return value
+    as_float = float(value)
+    if int(as_float) != value and rfc8785.dumps(as_float).decode() != text:
+        raise ValueError(f"integer {text[:40]} cannot be held exactly by an IEEE 754 double")
+    return as_float
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _thaw(value: Any) -> Any:
