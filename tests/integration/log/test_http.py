@@ -1,0 +1,228 @@
+"""The log's HTTP API on a real server: appends, C2SP tiles read by tlog-scales, proofs, errors.
+
+tlog-scales (PyPI, pinned 0.0.3) is a tlog-tiles client we did not write: it reads custodes'
+checkpoint and tiles over HTTP and must agree on the root, the entries and every proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tlog_scales.backend import HttpBackend
+from tlog_scales.reader import TilesReader
+from tlog_scales.signing import Vkey
+from tlog_scales.tlog import ConsistencyProof, InclusionProof
+
+from custodes.config import Settings
+from custodes.log import NoteSigner, SignedCheckpoint, leaf_hash, verify_inclusion
+from custodes.log._receipt import verify_receipt
+from tests.support.server import ServerProcess, running_server
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _entry(i: int) -> dict[str, object]:
+    return {"type": "log.annotation/v1", "time": "2026-11-22T12:00:00Z", "principal": "http",
+            "body": {"text": f"entry {i}"}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("server")
+    (data / "log.key").write_text(NoteSigner.generate("custodes.local/log").to_key())
+    with running_server(Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=200),
+                        log_path=data / "server.log") as proc:
+        proc.data_dir = data  # type: ignore[attr-defined]
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def signer(server: ServerProcess) -> NoteSigner:
+    return NoteSigner.from_key((server.data_dir / "log.key").read_text())  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def filled(client: httpx.Client, signer: NoteSigner) -> tuple[SignedCheckpoint, list[bytes]]:
+    """Appends 1 + 1000 + 300 + 5 entries; returns an early checkpoint and all entry bytes."""
+    r = client.post("/log/entries", json=_entry(0))
+    assert r.status_code == 201
+    n = r.json()["entries"][0]["index"] + 1  # other components may log at start
+    early = _wait_for(client, signer, n)
+    for k in (1000, 300, 5):
+        r = client.post("/log/entries", json={"entries": [_entry(n + i) for i in range(k)]})
+        assert r.status_code == 201, r.text
+        assert [e["index"] for e in r.json()["entries"]] == list(range(n, n + k))
+        n += k
+    _wait_for(client, signer, n)
+    datas = []
+    for start in range(0, n, 1000):
+        body = client.get("/log/entries", params={"start": start, "end": start + 1000}).json()
+        for e in body["entries"]:
+            data = _canonical(e["entry"])
+            assert base64.b64decode(e["leaf_hash"]) == leaf_hash(data)
+            datas.append(data)
+    assert len(datas) == n
+    return early, datas
+
+
+def _canonical(obj: object) -> bytes:
+    import rfc8785
+
+    return rfc8785.dumps(obj)
+
+
+def _wait_for(client: httpx.Client, signer: NoteSigner, size: int) -> SignedCheckpoint:
+    deadline = time.monotonic() + 10
+    while True:
+        r = client.get("/checkpoint")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        signed = SignedCheckpoint.from_text(r.text, signer.verifier)
+        if signed.checkpoint.size >= size:
+            return signed
+        assert time.monotonic() < deadline, "the server did not sign a checkpoint in time"
+        time.sleep(0.05)
+
+
+def test_tlog_scales_reads_our_tiles_and_agrees(
+    server: ServerProcess, client: httpx.Client, signer: NoteSigner,
+    filled: tuple[SignedCheckpoint, list[bytes]],
+) -> None:
+    early, datas = filled
+    reader = TilesReader(HttpBackend(server.base_url))
+    cp = reader.get_checkpoint()
+    cp.verify(Vkey.from_string(signer.verifier.to_key()))  # their signed-note code, our key
+    ours = SignedCheckpoint.from_text(client.get("/checkpoint").text, signer.verifier).checkpoint
+    assert (cp.size, cp.root_hash) == (ours.size, ours.root_hash) == (len(datas), cp.root_hash)
+    assert reader.calculate_root_hash() == cp.root_hash
+    for i in (0, 1, 255, 256, 700, 1000, 1023, 1024, len(datas) - 1):
+        assert reader.get_entry(i) == datas[i]
+        theirs = reader.get_inclusion_proof(i, cp.size)
+        theirs.check(leaf_hash(datas[i]), cp.root_hash)
+        body = client.get("/log/proof/inclusion", params={"index": i}).json()
+        assert [base64.b64decode(h) for h in body["proof"]] == theirs.node_hashes
+        InclusionProof(i, cp.size, [base64.b64decode(h) for h in body["proof"]]).check(
+            leaf_hash(datas[i]), cp.root_hash)
+    old = early.checkpoint
+    theirs_c = reader.get_consistency_proof(old.size, cp.size)
+    body = client.get("/log/proof/consistency",
+                      params={"size1": old.size, "size2": cp.size}).json()
+    ours_c = [base64.b64decode(h) for h in body["proof"]]
+    assert ours_c == theirs_c.node_hashes
+    ConsistencyProof(old.size, cp.size, ours_c).check(old.root_hash, cp.root_hash)
+
+
+def test_proof_by_leaf_hash_and_receipt(
+    client: httpx.Client, signer: NoteSigner, filled: tuple[SignedCheckpoint, list[bytes]],
+) -> None:
+    _, datas = filled
+    leaf = leaf_hash(datas[777])
+    body = client.get("/log/proof/inclusion", params={"leaf_hash": leaf.hex()}).json()
+    assert body["index"] == 777
+    cp = SignedCheckpoint.from_text(client.get("/checkpoint").text, signer.verifier).checkpoint
+    verify_inclusion(leaf, 777, body["size"], [base64.b64decode(h) for h in body["proof"]],
+                     cp.root_hash)
+    receipt = client.get("/log/receipt/777")
+    assert receipt.status_code == 200
+    verified = verify_receipt(receipt.text, signer.verifier)
+    assert verified.entry_data == datas[777] and verified.index == 777
+
+
+def test_full_tiles_are_immutable_and_partial_tiles_are_prefixes(
+    client: httpx.Client, filled: tuple[SignedCheckpoint, list[bytes]],
+) -> None:
+    _, datas = filled
+    full = client.get("/tile/0/001")
+    assert full.status_code == 200 and "immutable" in full.headers["cache-control"]
+    assert full.content == b"".join(leaf_hash(d) for d in datas[256:512])
+    partial = client.get("/tile/0/005.p/2")
+    assert partial.content == b"".join(leaf_hash(d) for d in datas[1280:1282])
+    bundle = client.get("/tile/entries/000.p/3").content
+    assert bundle == b"".join(len(d).to_bytes(2, "big") + d for d in datas[:3])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "where"),
+    [
+        ("get", "/log/proof/inclusion", {"params": {"index": 10**6}}, 404, "index"),
+        ("get", "/log/proof/inclusion", {"params": {"index": 0, "size": 0}}, 422, "query.size"),
+        ("get", "/log/proof/inclusion", {"params": {"index": 0, "size": 10**7}}, 404, "size"),
+        ("get", "/log/proof/inclusion", {"params": {"leaf_hash": "zz"}}, 400, "leaf_hash"),
+        ("get", "/log/proof/inclusion", {"params": {"leaf_hash": "00" * 32}}, 404, "leaf_hash"),
+        ("get", "/log/proof/inclusion", {}, 400, "query"),
+        ("get", "/log/proof/inclusion", {"params": {"index": "x"}}, 422, "query.index"),
+        ("get", "/log/proof/consistency", {"params": {"size1": 0}}, 422, "query.size1"),
+        ("get", "/log/proof/consistency", {"params": {"size1": 5, "size2": 3}}, 404, "size1"),
+        ("get", "/log/entries", {"params": {"start": 10**6}}, 404, "start"),
+        ("get", "/log/entries", {"params": {"start": 0, "end": 5000}}, 400, "end"),
+        ("get", "/log/entries/99999999", {}, 404, "index"),
+        ("get", "/log/receipt/99999999", {}, 404, "index"),
+        ("get", "/tile/0/x000/001", {}, 400, "path"),
+        ("get", "/tile/0/999", {}, 404, "path"),
+        ("get", "/tile/9/000.p/300", {}, 400, "path"),
+        ("get", "/tile/entries/900", {}, 404, "path"),
+        ("post", "/log/entries", {"content": b"{not json"}, 400, "body"),
+        ("post", "/log/entries", {"json": []}, 400, "entries"),
+        ("post", "/log/entries", {"json": {"entries": [_entry(0)] * 1001}}, 400, "entries"),
+        ("post", "/log/entries", {"json": {"type": "log.annotation/v1"}}, 400, "entry"),
+        ("post", "/log/entries", {"json": [_entry(0), {**_entry(1), "time": "yesterday"}]},
+         400, "entries[1].time"),
+        ("post", "/log/entries", {"json": [{**_entry(0), "type": "no.such/v1"}]}, 400,
+         "entries[0].type"),
+        ("post", "/log/entries", {"json": [{**_entry(0), "body": {"text": ""}}]}, 400,
+         "entries[0].body.text"),
+    ],
+)
+def test_bad_input_gets_a_4xx_json_error(
+    client: httpx.Client, filled: tuple[SignedCheckpoint, list[bytes]], method: str, path: str,
+    kwargs: dict[str, object], status: int, where: str,
+) -> None:
+    size_before = client.get("/healthz").json()["log_size"]
+    r = getattr(client, method)(path, **kwargs)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["message"] and error["where"] == where
+    assert client.get("/healthz").json()["log_size"] == size_before  # nothing half-written
+
+
+def _cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).parent / "custodes")
+    return subprocess.run([exe, *args], input=stdin and stdin.decode(),
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_cli_against_the_server(
+    server: ServerProcess, signer: NoteSigner, filled: tuple[SignedCheckpoint, list[bytes]],
+    tmp_path: Path,
+) -> None:
+    early, _ = filled
+    vkey = signer.verifier.to_key()
+    r = _cli("log", "prove", "--index", "5", "--receipt", "-", "--server", server.base_url)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "receipt.txt").write_text(r.stdout)
+    r = _cli("log", "verify", "--key", vkey, "--receipt", str(tmp_path / "receipt.txt"))
+    assert r.returncode == 0 and "OK: entry 5" in r.stdout, r.stderr
+    (tmp_path / "old.txt").write_text(early.to_text())
+    r = _cli("log", "verify", "--key", vkey, "--old", str(tmp_path / "old.txt"),
+             "--server", server.base_url)
+    assert r.returncode == 0 and f"extends size {early.checkpoint.size}" in r.stdout, r.stderr
+    tampered = r"c2sp.org/tlog-proof@v1" in (tmp_path / "receipt.txt").read_text()
+    assert tampered
+    text = (tmp_path / "receipt.txt").read_text().replace("index 5", "index 6")
+    (tmp_path / "bad.txt").write_text(text)
+    r = _cli("log", "verify", "--key", vkey, "--receipt", str(tmp_path / "bad.txt"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "does not verify" in r.stderr
