@@ -58,6 +58,7 @@ _log = logging.getLogger(__name__)
 EXPLOIT_DETAILS = "exploit-details"
 MAX_DETAILS_BYTES = 64 << 20
 _READ = "details-read"
+_ID_BLOCK = 16
 
 
 class Authorizer(Protocol):
@@ -124,6 +125,7 @@ class CustodyRegistry:
         # Serialises check-then-append-then-write per process, so two actions can never both
         # be validated against the same state.
         self._lock = threading.RLock()
+        self._id_blocks: dict[int, list[int]] = {}
 
     @property
     def kek(self) -> KeyEncryptionKey:
@@ -189,17 +191,26 @@ class CustodyRegistry:
         return self.get(finding_id)
 
     def _reserve_id(self, year: int) -> str:
-        with writer(self.engine).begin() as conn:
-            last = conn.execute(select(custody_counters.c.last)
-                                .where(custody_counters.c.year == year)
-                                .with_for_update()).scalar()
-            if last is None:
-                number = 1
-                conn.execute(insert(custody_counters).values(year=year, last=number))
-            else:
-                number = int(last) + 1
-                conn.execute(update(custody_counters).where(custody_counters.c.year == year)
-                             .values(last=number))
+        # Numbers are reserved in blocks (as PostgreSQL sequences cache values), so most
+        # registrations skip a durable round trip; a process that stops leaves a gap, never a
+        # duplicate, because each block is committed before any number in it is used.
+        block = self._id_blocks.get(year)
+        if block is None or block[0] > block[1]:
+            with writer(self.engine).begin() as conn:
+                last = conn.execute(select(custody_counters.c.last)
+                                    .where(custody_counters.c.year == year)
+                                    .with_for_update()).scalar()
+                first = 1 if last is None else int(last) + 1
+                end = first + _ID_BLOCK - 1
+                if last is None:
+                    conn.execute(insert(custody_counters).values(year=year, last=end))
+                else:
+                    conn.execute(update(custody_counters)
+                                 .where(custody_counters.c.year == year).values(last=end))
+            block = [first, end]
+            self._id_blocks[year] = block
+        number = block[0]
+        block[0] += 1
         return f"CUSTODES-{year:04d}-{number:04d}"
 
     # --- reading state ----------------------------------------------------------------------
