@@ -74,6 +74,9 @@ def _register() -> None:
     from custodes.cli import serve
 
     cli.add_command(serve.serve)
+    from custodes.cli import keys
+
+    cli.add_command(keys.keys)
     from custodes.cli import authority, constitution
 
     cli.add_command(constitution.constitution)

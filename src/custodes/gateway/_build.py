@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from custodes.errors import Denial, PolicyDenied
+from custodes.errors import ConfigError, Denial, Error, PolicyDenied
 from custodes.gateway._authorize import Authorizer, GrantCache
 from custodes.gateway._keys import KeyStore
 from custodes.gateway._models import ModelRoute, read_models_file
@@ -55,6 +55,34 @@ def _monitors(source: Any) -> MonitorRegistry:
     return registry
 
 
+def _check_capabilities(routes: list[ModelRoute], authority: Any) -> None:
+    """Refuse at start a models file that disagrees with the constitution's tiers."""
+    try:
+        constitution = authority.constitution
+    except Error:
+        return  # no constitution loaded yet: the authority denies every call (fail closed)
+    if constitution is None or not hasattr(constitution, "capabilities_by_id"):
+        return
+    problems = []
+    for route in routes:
+        tier = constitution.capabilities_by_id.get(route.capability)
+        if tier is None:
+            problems.append(f"model {route.name!r}: the constitution has no capability "
+                            f"{route.capability!r}")
+        elif tier.models and route.name not in tier.models:
+            problems.append(f"model {route.name!r}: capability {route.capability!r} lists "
+                            f"only the models {', '.join(tier.models)}")
+        else:
+            others = [c.id for c in constitution.capabilities_for_model(route.name)
+                      if c.id != route.capability]
+            if others:
+                problems.append(f"model {route.name!r} belongs to {', '.join(others)} in the "
+                                f"constitution, not {route.capability!r}")
+    if problems:
+        raise ConfigError("the gateway models file disagrees with the constitution: "
+                          + "; ".join(problems))
+
+
 def build_gateway(ctx: Any) -> Gateway:
     """The gateway for a server :class:`~custodes.server.Context`.
 
@@ -71,9 +99,14 @@ def build_gateway(ctx: Any) -> Gateway:
     monitors = ctx.services.get("gateway_monitors")
     registry = monitors if isinstance(monitors, MonitorRegistry) else _monitors(
         ctx.services.get("monitors"))
+    grants = GrantCache(authority, ctx.clock, ttl=settings.gateway_grant_cache_ms / 1000)
+    on_revoke = getattr(authority, "on_revoke", None)
+    if callable(on_revoke):
+        # A revoked grant must stop covering calls at once, not when the cache entry ages out.
+        on_revoke(lambda _grant: grants.invalidate())
+    _check_capabilities(routes, authority)
     return Gateway(
-        log=ctx.log, keys=KeyStore(ctx.engine, ctx.log, ctx.clock),
-        grants=GrantCache(authority, ctx.clock, ttl=settings.gateway_grant_cache_ms / 1000),
+        log=ctx.log, keys=KeyStore(ctx.engine, ctx.log, ctx.clock), grants=grants,
         routes=routes,
         upstreams=upstreams_for(routes, max_connections=settings.gateway_upstream_connections),
         monitors=registry, clock=ctx.clock, max_body_bytes=settings.gateway_max_body_bytes,

@@ -48,14 +48,14 @@ def canonical_path(raw: bytes) -> str:
     path = text.decode("utf-8", "replace").lower().replace("\\", "/")
     segments: list[str] = []
     for segment in path.split("/"):
-        segment = segment.split(";", 1)[0].strip().rstrip(". \t")
-        if segment in ("", "."):
-            continue
+        segment = segment.split(";", 1)[0].strip()
         if segment == "..":
             if segments:
                 segments.pop()
             continue
-        segments.append(segment)
+        segment = segment.rstrip(". \t")
+        if segment:
+            segments.append(segment)
     return "/" + "/".join(segments)
 
 

@@ -324,9 +324,10 @@ class Gateway:
         """POST /v1/chat/completions, plain or streamed."""
         call = self._new_call(request)
         try:
+            # The key first: an unauthenticated body is never read (its digest stays empty).
+            await self._authenticate(request, call)
             body = await self._read_body(request)
             call.request_sha256 = hashlib.sha256(body).hexdigest()
-            await self._authenticate(request, call)
             chat = parse_chat(body)
             call.stream = chat.stream
             route = self._route(chat.model)
@@ -343,9 +344,10 @@ class Gateway:
         """POST /v1/embeddings."""
         call = self._new_call(request)
         try:
+            # The key first: an unauthenticated body is never read (its digest stays empty).
+            await self._authenticate(request, call)
             body = await self._read_body(request)
             call.request_sha256 = hashlib.sha256(body).hexdigest()
-            await self._authenticate(request, call)
             emb = parse_embeddings(body)
             route = self._route(emb.model)
             await self._authorize(call, route)

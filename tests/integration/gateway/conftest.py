@@ -1,0 +1,180 @@
+"""custodes on real uvicorn (loopback) in front of the test upstream, for the official client."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import uvicorn
+
+from custodes.authority import Authority, SigningKey
+from custodes.config import Settings
+from custodes.constitution import read_constitution
+from custodes.gateway import CALL, DetectorMonitor, Gateway, MonitorRegistry
+from custodes.log import Entry
+from custodes.monitors import Category, Detection, Span
+from custodes.server import Context, build_context, create_app
+from tests.support.upstream import TestUpstream
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class LaunchCodeDetector:
+    """A rules-tier detector for the tests: 'launch code' is a command-override attempt."""
+
+    name = "launch-codes"
+    categories: tuple[Category, ...] = ("command_override",)
+
+    def detect(self, text: str) -> list[Detection]:
+        return [Detection(self.name, "command_override", 1.0, "mentions a launch code",
+                          spans=(Span(m.start(), m.end()),))
+                for m in re.finditer(r"launch code", text, re.IGNORECASE)]
+
+
+class EchoCounter:
+    """An observing detector: flags replies that echo the prompt (never blocks)."""
+
+    name = "echo-observer"
+    categories: tuple[Category, ...] = ("oversight_evasion",)
+
+    def detect(self, text: str) -> list[Detection]:
+        return [Detection(self.name, "oversight_evasion", 0.9, "echoes the prompt")] \
+            if text.startswith("echo:") else []
+
+
+@dataclass
+class GatewayServer:
+    base_url: str
+    ctx: Context
+    upstream: TestUpstream
+    data_dir: Path
+    settings: Settings
+    clients: list[openai.OpenAI] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> Gateway:
+        gateway: Gateway = self.ctx.services["gateway"]
+        return gateway
+
+    @property
+    def authority(self) -> Authority:
+        authority: Authority = self.ctx.services["authority"]
+        return authority
+
+    def key(self, principal: str) -> str:
+        return self.gateway.keys.create(principal, name="test").secret
+
+    def client(self, key: str, **kwargs: Any) -> openai.OpenAI:
+        client = openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=key, max_retries=0,
+                               **kwargs)
+        self.clients.append(client)
+        return client
+
+    def calls(self) -> list[Entry]:
+        """Every gateway.call/v1 entry in the log, in order."""
+        entries = [Entry.from_json(self.ctx.log.entry_data(i))
+                   for i in range(self.ctx.log.size())]
+        return [e for e in entries if e.type == CALL]
+
+
+def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("custodes did not start")
+        time.sleep(0.01)
+    return server, thread, port
+
+
+@pytest.fixture
+def upstream() -> Iterator[TestUpstream]:
+    with TestUpstream(api_key="upstream-secret") as up:
+        yield up
+
+
+def write_models(path: Path, upstream: TestUpstream) -> Path:
+    path.write_text(f"""
+models:
+  - name: frontier-general
+    capability: general
+    upstream:
+      base_url: "{upstream.base_url}"
+      api_key_env: TEST_UPSTREAM_KEY
+      model: test-model
+      timeout_s: 10
+  - name: frontier-cyber
+    capability: cyber-frontier
+    upstream:
+      base_url: "{upstream.base_url}"
+      api_key_env: TEST_UPSTREAM_KEY
+      timeout_s: 10
+  - name: demo-scripted
+    capability: general
+    upstream:
+      scripted: {ROOT / "examples" / "scripted-replies.yaml"}
+  - name: unreachable
+    capability: general
+    upstream:
+      base_url: "http://127.0.0.1:9/v1"
+      timeout_s: 2
+""")
+    return path
+
+
+def write_constitution(path: Path) -> Path:
+    """The demo constitution, with the test-only models added to the general tier."""
+    text = (ROOT / "examples" / "constitution.yaml").read_text()
+    marker = "models: [frontier-general]"
+    assert marker in text
+    path.write_text(text.replace(marker,
+                                 "models: [frontier-general, demo-scripted, unreachable]"))
+    return path
+
+
+def demo_key(name: str) -> SigningKey:
+    """A demo principal's private key (examples/keys: DEMO-ONLY keys)."""
+    return SigningKey.from_file(ROOT / "examples" / "keys" / f"{name}.key")
+
+
+@pytest.fixture
+def gateway_server(tmp_path: Path, upstream: TestUpstream,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayServer]:
+    monkeypatch.setenv("TEST_UPSTREAM_KEY", "upstream-secret")
+    constitution = write_constitution(tmp_path / "constitution.yaml")
+    settings = Settings(data_dir=tmp_path / "data", demo=True, constitution_file=constitution,
+                        gateway_models_file=write_models(tmp_path / "models.yaml", upstream),
+                        gateway_key_poll_ms=20, log_batch_wait_ms=0)
+    ctx = build_context(settings)
+    authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
+    authority.start(read_constitution(constitution))
+    ctx.services["authority"] = authority
+    ctx.services["gateway_monitors"] = MonitorRegistry([
+        DetectorMonitor(LaunchCodeDetector(), mode="gating"),
+        DetectorMonitor(EchoCounter(), mode="observing", phases=("response",)),
+    ])
+    server, thread, port = serve(create_app(settings, context=ctx))
+    running = GatewayServer(f"http://127.0.0.1:{port}", ctx, upstream, tmp_path / "data",
+                            settings)
+    try:
+        yield running
+    finally:
+        for client in running.clients:
+            client.close()
+        server.should_exit = True
+        thread.join(20)
+        ctx.close()
