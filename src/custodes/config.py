@@ -88,6 +88,22 @@ class Settings(BaseSettings):
         description="YAML/JSON list of extra disclosure policies besides the presets.",
     )
 
+    # --- witnesses ----------------------------------------------------------
+    witness_policy_file: Path | None = Field(
+        default=None,
+        description=(
+            "C2SP tlog-policy file naming the witnesses (with their submission URLs) and the "
+            "quorum the log publishes to. Overrides the constitution's witnesses section; "
+            "meant for deployments and tests without one."
+        ),
+    )
+    witness_retry_interval_ms: float = Field(
+        default=1000.0,
+        ge=10,
+        le=600_000,
+        description="How often the log retries witnesses while its checkpoint lacks cosignatures.",
+    )
+
     # --- gateway ------------------------------------------------------------
     gateway_models_file: Path | None = Field(
         default=None,

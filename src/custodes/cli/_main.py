@@ -74,9 +74,6 @@ def _register() -> None:
     from custodes.cli import serve
 
     cli.add_command(serve.serve)
-    from custodes.cli import keys
-
-    cli.add_command(keys.keys)
     from custodes.cli import authority, constitution
 
     cli.add_command(constitution.constitution)
@@ -87,11 +84,24 @@ def _register() -> None:
     from custodes.cli import log
 
     cli.add_command(log.log)
+    from custodes.cli import keys
+
+    cli.add_command(keys.keys)
+    from custodes.cli import witness
+
+    cli.add_command(witness.witness)
     from custodes.cli import custody
 
     cli.add_command(custody.findings)
     cli.add_command(custody.alarms)
     cli.add_command(custody.clock)
+    from custodes.cli import monitors
+
+    for command in (monitors.monitors, monitors.scan, monitors.review):
+        cli.add_command(command)
+    from custodes.cli import coalition
+
+    cli.add_command(coalition.coalition)
 
 
 _register()

@@ -53,6 +53,12 @@ def _start_services(ctx: Context) -> None:
     from custodes.authority import start_authority
 
     ctx.services["authority"] = start_authority(ctx)
+    from custodes.witness import start_publisher
+
+    ctx.services["witness"] = start_publisher(ctx)
+    from custodes.monitors import start_monitors
+
+    ctx.services["monitors"] = start_monitors(ctx)
     from custodes.custody._service import build_registry
 
     ctx.services["custody"] = build_registry(ctx)
@@ -67,6 +73,9 @@ def _include_routes(app: FastAPI) -> None:
 
     app.include_router(health.router)
     app.include_router(log.router)
+    from custodes.server.routes import witnessed
+
+    app.include_router(witnessed.router)
     from custodes.server.routes import custody
 
     app.include_router(custody.router)

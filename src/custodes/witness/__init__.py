@@ -12,7 +12,12 @@
 """
 
 from custodes.witness._evidence import EVIDENCE_TYPE, Evidence, EvidenceFinding, verify_evidence
-from custodes.witness._policy import PolicyGroup, PolicyWitness, WitnessPolicy
+from custodes.witness._policy import (
+    PolicyGroup,
+    PolicyWitness,
+    WitnessPolicy,
+    cosignature_verifier,
+)
 from custodes.witness._protocol import (
     CONTENT_TYPE_SIZE,
     MAX_BODY_BYTES,
@@ -21,8 +26,21 @@ from custodes.witness._protocol import (
     parse_signature_lines,
     parse_size_body,
 )
+from custodes.witness._publisher import (
+    CosignedCheckpoint,
+    WitnessPeerStatus,
+    WitnessPublisher,
+    start_publisher,
+    witness_policy_for,
+)
 from custodes.witness._server import create_witness_app
-from custodes.witness._witness import AddCheckpointError, Witness, migrate_witness
+from custodes.witness._watch import Alarm, LogWatcher, WatchState
+from custodes.witness._witness import (
+    AddCheckpointError,
+    Witness,
+    load_evidence,
+    migrate_witness,
+)
 
 __all__ = [
     "CONTENT_TYPE_SIZE",
@@ -30,16 +48,26 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_PROOF_LINES",
     "AddCheckpointError",
+    "Alarm",
     "AddCheckpointRequest",
+    "CosignedCheckpoint",
     "Evidence",
     "EvidenceFinding",
+    "LogWatcher",
     "PolicyGroup",
     "PolicyWitness",
+    "WatchState",
     "Witness",
+    "WitnessPeerStatus",
     "WitnessPolicy",
+    "WitnessPublisher",
+    "cosignature_verifier",
     "create_witness_app",
+    "load_evidence",
     "migrate_witness",
     "parse_signature_lines",
     "parse_size_body",
+    "start_publisher",
     "verify_evidence",
+    "witness_policy_for",
 ]

@@ -14,20 +14,47 @@ k-of-n witnesses and groups) cosigned it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from custodes.errors import InputError, VerificationError
 from custodes.log import Note, NoteVerifier, SignedCheckpoint
 from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ED25519
 
-__all__ = ["PolicyGroup", "PolicyWitness", "WitnessPolicy"]
+if TYPE_CHECKING:
+    from custodes.constitution import WitnessConfig
+
+__all__ = ["PolicyGroup", "PolicyWitness", "WitnessPolicy", "cosignature_verifier"]
 
 _log = logging.getLogger(__name__)
 _NONE = "none"  # C2SP tlog-policy: the predefined name for "no cosignatures required"
 _MAX_ITEMS = 256  # C2SP tlog-policy recommends supporting at least 32 of each; we allow more
+
+
+def cosignature_verifier(vkey: str) -> NoteVerifier:
+    """A witness's cosignature/v1 verifier from its vkey.
+
+    A type 0x04 vkey is used as is. A plain Ed25519 (0x01) vkey is accepted the way
+    transparency-dev/formats ``NewVerifierForCosignatureV1`` accepts it: same public key, key ID
+    recomputed with type 0x04 (C2SP tlog-cosignature).
+
+    Raises:
+        InputError: the vkey is malformed or of another type.
+    """
+    verifier = NoteVerifier.from_key(vkey)
+    if verifier.alg == ALG_COSIGNATURE_V1:
+        return verifier
+    if verifier.alg != ALG_ED25519:
+        raise InputError(f"witness key {verifier.name} is not an Ed25519 key",
+                         expected="vkey of signature type 0x04 (or 0x01)")
+    data = verifier.name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + verifier.public_key
+    return NoteVerifier(name=verifier.name, alg=ALG_COSIGNATURE_V1,
+                        key_id=hashlib.sha256(data).digest()[:4],
+                        public_key=verifier.public_key)
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,17 @@ class WitnessPolicy:
         group = PolicyGroup("quorum", k, tuple(w.name for w in members))
         return cls(quorum="quorum", witnesses=members, groups=(group,),
                    logs=tuple((v, None) for v in logs))
+
+    @classmethod
+    def from_constitution(cls, config: WitnessConfig) -> WitnessPolicy:
+        """The policy a constitution's ``witnesses`` section states: ``quorum`` of its list.
+
+        Raises:
+            InputError: a witness key is malformed.
+        """
+        members = [PolicyWitness(name=w.name, verifier=cosignature_verifier(w.key),
+                                 url=w.url or None) for w in config.witnesses]
+        return cls.threshold(config.quorum, members)
 
     @classmethod
     def from_file(cls, path: Path) -> WitnessPolicy:

@@ -4,6 +4,8 @@ A witness server migrates only the ``witness`` Alembic branch into its own datab
 server migrates every branch, so the publisher's tables live next to the log's.
 """
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,7 +20,14 @@ from sqlalchemy import (
 
 from custodes.store._metadata import metadata
 
+
+def aware(when: datetime) -> datetime:
+    """A stored time as UTC: SQLite gives back the naive UTC time custodes wrote."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 __all__ = [
+    "aware",
     "witness_cosignatures",
     "witness_evidence",
     "witness_peers",

@@ -38,9 +38,9 @@ from custodes.log._note import ALG_COSIGNATURE_V1
 from custodes.store import writer
 from custodes.witness._evidence import Evidence, EvidenceKind
 from custodes.witness._protocol import CONTENT_TYPE_SIZE, AddCheckpointRequest
-from custodes.witness._tables import witness_evidence, witness_state
+from custodes.witness._tables import aware, witness_evidence, witness_state
 
-__all__ = ["AddCheckpointError", "Witness", "migrate_witness"]
+__all__ = ["AddCheckpointError", "Witness", "load_evidence", "migrate_witness"]
 
 _log = logging.getLogger(__name__)
 
@@ -208,20 +208,7 @@ class Witness:
 
     def evidence(self, origin: str | None = None) -> list[Evidence]:
         """Stored evidence of equivocation, oldest first."""
-        query = select(witness_evidence).order_by(witness_evidence.c.id)
-        if origin is not None:
-            query = query.where(witness_evidence.c.origin == origin)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            Evidence(
-                origin=r.origin, kind=r.kind, held_note=r.held_note,
-                offered_note=r.offered_note, old_size=int(r.old_size),
-                proof=tuple(bytes(r.proof[i : i + 32]) for i in range(0, len(r.proof), 32)),
-                detected_at=r.detected_at, witness=self.name,
-            )
-            for r in rows
-        ]
+        return load_evidence(self.engine, origin=origin, witness=self.name)
 
     # --- the committer -------------------------------------------------------
 
@@ -330,9 +317,38 @@ class Witness:
                              .values(**values))
             else:
                 conn.execute(insert(witness_state).values(origin=origin, **values))
-        if evidence:
-            conn.execute(insert(witness_evidence), evidence)
+        seen: set[tuple[str, str, str]] = set()
+        for ev in evidence:
+            # A log that keeps retrying the same conflict is one piece of evidence, not many.
+            key = (ev["origin"], ev["held_note"], ev["offered_note"])
+            if key in seen:
+                continue
+            seen.add(key)
+            known = conn.execute(select(witness_evidence.c.id).where(
+                witness_evidence.c.origin == key[0], witness_evidence.c.held_note == key[1],
+                witness_evidence.c.offered_note == key[2]).limit(1)).first()
+            if known is None:
+                conn.execute(insert(witness_evidence).values(**ev))
 
+
+
+def load_evidence(engine: Engine, *, origin: str | None = None,
+                  witness: str = "") -> list[Evidence]:
+    """The evidence a witness database holds, oldest first."""
+    query = select(witness_evidence).order_by(witness_evidence.c.id)
+    if origin is not None:
+        query = query.where(witness_evidence.c.origin == origin)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        Evidence(
+            origin=r.origin, kind=r.kind, held_note=r.held_note, offered_note=r.offered_note,
+            old_size=int(r.old_size),
+            proof=tuple(bytes(r.proof[i : i + 32]) for i in range(0, len(r.proof), 32)),
+            detected_at=aware(r.detected_at), witness=witness,
+        )
+        for r in rows
+    ]
 
 
 def migrate_witness(engine: Engine) -> None:

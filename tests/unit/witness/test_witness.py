@@ -132,3 +132,13 @@ def test_state_survives_restart(engine: Engine, witness_signer: NoteSigner,
 def test_key_must_be_a_cosignature_key(engine: Engine, log_signer: NoteSigner) -> None:
     with pytest.raises(Exception, match="cosignature/v1"):
         Witness(engine, NoteSigner.generate("w"), [log_signer.verifier])
+
+
+def test_repeated_conflict_is_one_piece_of_evidence(witness: Witness,
+                                                    log_signer: NoteSigner) -> None:
+    log = FakeLog(log_signer).grow(10)
+    witness.add_checkpoint(log.request(0))
+    fork = log.fork(keep=6, n=4)
+    for _ in range(3):
+        assert _refused(witness, fork.request(10)).status == 409
+    assert len(witness.evidence()) == 1

@@ -1,0 +1,223 @@
+"""``custodes witness``: run a witness, watch a log, handle evidence of equivocation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from custodes.cli._main import CliState, err_console, pass_state
+from custodes.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from custodes.log import NoteVerifier
+    from custodes.witness import Evidence
+
+__all__ = ["witness"]
+
+
+@click.group()
+def witness() -> None:
+    """Cosign a log's checkpoints as an outside overseer (C2SP tlog-witness)."""
+
+
+def _witness_db(state: CliState, db: str | None) -> str:
+    if db:
+        return db
+    return f"sqlite:///{(state.settings.data_dir / 'witness.db').resolve()}"
+
+
+def _key_file(state: CliState, key: Path | None) -> Path:
+    return key or state.settings.data_dir / "witness.key"
+
+
+@witness.command()
+@click.argument("name")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Where to write the private key (default <data-dir>/witness.key).")
+@pass_state
+def keygen(state: CliState, name: str, key_file: Path | None) -> None:
+    """Create a witness key NAME (cosignature/v1) and print its verifier key.
+
+    NAME should be a schema-less URL that identifies the witness (C2SP tlog-cosignature).
+    """
+    from custodes.log import NoteSigner
+    from custodes.log._note import ALG_COSIGNATURE_V1
+    from custodes.server._context import write_private_file
+
+    path = _key_file(state, key_file)
+    if path.exists():
+        raise ConfigError(f"{path} exists; a witness key is never overwritten")
+    signer = NoteSigner.generate(name, alg=ALG_COSIGNATURE_V1)
+    write_private_file(path, signer.to_key() + "\n")
+    err_console.print(f"wrote {path} (keep it secret); verifier key:")
+    click.echo(signer.verifier.to_key())
+
+
+def _read_log_keys(logs: tuple[str, ...], logs_file: Path | None) -> list[NoteVerifier]:
+    from custodes.log import NoteVerifier
+
+    keys = [NoteVerifier.from_key(k) for k in logs]
+    if logs_file is not None:
+        try:
+            text = logs_file.read_text()
+        except OSError as exc:
+            raise InputError(f"cannot read {logs_file}: {exc.strerror}") from exc
+        for number, line in enumerate(text.splitlines(), start=1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            # Lines are "log <vkey> [url]" (C2SP tlog-policy) or a bare vkey.
+            vkey = words[1] if words[0] == "log" and len(words) >= 2 else words[0]
+            try:
+                keys.append(NoteVerifier.from_key(vkey))
+            except InputError as exc:
+                exc.where = f"{logs_file}:{number}"
+                raise
+    return keys
+
+
+@witness.command()
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The witness's private key (default <data-dir>/witness.key).")
+@click.option("--db", default=None,
+              help="Database URL of the witness's state (default <data-dir>/witness.db).")
+@click.option("--log", "logs", multiple=True,
+              help="Verifier key of a log to witness (repeatable); its name is the origin.")
+@click.option("--logs-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File of log verifier keys ('log <vkey>' lines, C2SP tlog-policy).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--port", type=int, default=8090, show_default=True, help="Listen port.")
+@pass_state
+def serve(state: CliState, key_file: Path | None, db: str | None, logs: tuple[str, ...],
+          logs_file: Path | None, host: str, port: int) -> None:
+    """Run the witness server (POST /add-checkpoint)."""
+    import uvicorn
+
+    from custodes.log import NoteSigner
+    from custodes.store import create_db_engine
+    from custodes.witness import Witness, create_witness_app, migrate_witness
+
+    path = _key_file(state, key_file)
+    try:
+        signer = NoteSigner.from_key(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read witness key {path}: {exc.strerror}",
+                          hint="create one with `custodes witness keygen NAME`") from exc
+    keys = _read_log_keys(logs, logs_file)
+    if not keys:
+        raise ConfigError("no logs to witness", hint="give --log VKEY or --logs-file FILE")
+    engine = create_db_engine(_witness_db(state, db))
+    migrate_witness(engine)
+    app = create_witness_app(Witness(engine, signer, keys))
+    err_console.print(f"witness {signer.name} listening on http://{host}:{port} "
+                      f"for {', '.join(sorted({k.name for k in keys}))}")
+    click.echo(signer.verifier.to_key())
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@witness.command()
+@click.argument("url")
+@click.option("--log-key", required=True, help="The log's verifier key.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Witness policy (C2SP tlog-policy): check the cosigned "
+                                 "checkpoint against its quorum.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Where to keep what was verified "
+                                 "(default <data-dir>/watch/<origin>.json).")
+@click.option("--interval", type=float, default=10.0, show_default=True,
+              help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Poll once; exit 1 on any problem.")
+@pass_state
+def watch(state: CliState, url: str, log_key: str, policy_file: Path | None,
+          state_file: Path | None, interval: float, once: bool) -> None:
+    """Monitor the log at URL: consistency from stored state, every entry well-formed."""
+    from custodes.log import NoteVerifier
+    from custodes.witness import LogWatcher, WitnessPolicy
+
+    key = NoteVerifier.from_key(log_key)
+    policy = WitnessPolicy.from_file(policy_file) if policy_file else None
+    safe = key.name.replace("/", "_")
+    path = state_file or state.settings.data_dir / "watch" / f"{safe}.json"
+    watcher = LogWatcher(url, key, path, policy=policy)
+    try:
+        while True:
+            alarms = watcher.poll()
+            for a in alarms:
+                where = f" (entry {a.index})" if a.index is not None else ""
+                err_console.print(f"[bold red]ALARM {a.kind}[/]{where}: {a.message}",
+                                  markup=True)
+            if not alarms:
+                err_console.print(f"ok: {key.name} verified up to size "
+                                  f"{_size(path, key.name)}")
+            if once:
+                if alarms:
+                    raise click.exceptions.Exit(1)
+                return
+            time.sleep(interval)
+    finally:
+        watcher.close()
+
+
+def _size(path: Path, origin: str) -> int:
+    from custodes.witness import WatchState
+
+    return WatchState.load(path, origin).size
+
+
+@witness.group()
+def evidence() -> None:
+    """Evidence of equivocation: list, export, verify."""
+
+
+@evidence.command("list")
+@click.option("--db", default=None, help="The witness's database URL.")
+@pass_state
+def evidence_list(state: CliState, db: str | None) -> None:
+    """List the evidence this witness holds."""
+    for number, ev in enumerate(_stored_evidence(state, db), start=1):
+        click.echo(f"{number}\t{ev.kind}\t{ev.origin}\t{ev.detected_at.isoformat()}")
+
+
+@evidence.command("export")
+@click.option("--db", default=None, help="The witness's database URL.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder to write the files to.")
+@pass_state
+def evidence_export(state: CliState, db: str | None, out_dir: Path) -> None:
+    """Write each piece of evidence as a file anyone can check."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for number, ev in enumerate(_stored_evidence(state, db), start=1):
+        path = out_dir / f"evidence-{number}-{ev.kind}.json"
+        path.write_text(ev.to_json())
+        click.echo(str(path))
+
+
+def _stored_evidence(state: CliState, db: str | None) -> list[Evidence]:
+    from custodes.store import create_db_engine
+    from custodes.witness import load_evidence
+
+    engine = create_db_engine(_witness_db(state, db))
+    try:
+        return load_evidence(engine)
+    finally:
+        engine.dispose()
+
+
+@evidence.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--log-key", required=True, help="The log's verifier key.")
+def evidence_verify(file: Path, log_key: str) -> None:
+    """Check an evidence FILE with the log's public key alone.
+
+    Exits 0 when the log signed both checkpoints and they conflict; 1 otherwise.
+    """
+    from custodes.log import NoteVerifier
+    from custodes.witness import Evidence, verify_evidence
+
+    finding = verify_evidence(Evidence.from_json(file.read_bytes()),
+                              NoteVerifier.from_key(log_key))
+    label = "EQUIVOCATION PROVEN" if finding.conclusive else "CONFLICT (needs the log's answer)"
+    click.echo(f"{label}: {finding.summary}")

@@ -1,0 +1,436 @@
+"""The log side of witnessing: send each new checkpoint to the witnesses, keep cosignatures.
+
+The publisher listens to the log (``TransparencyLog.add_checkpoint_listener``) and, on its own
+thread with an asyncio loop and one keep-alive ``httpx.AsyncClient``, asks every witness the
+policy names to cosign the newest checkpoint (C2SP tlog-witness ``add-checkpoint``), each with
+a consistency proof from the size that witness last cosigned. Witnesses are asked concurrently
+and independently: one that is down or slow never holds up the others, and never the log,
+which goes on appending. A 409 answer names the size the witness holds; the publisher retries
+once from there. Cosignatures are verified before they are stored. A checkpoint is marked
+``quorum_met`` once its cosigners satisfy the policy; until then it lacks quorum, and the
+publisher keeps retrying the newest checkpoint every ``retry_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from custodes.clock import Clock, SystemClock
+from custodes.errors import Error, InputError, NotFoundError
+from custodes.log import Note, SignedCheckpoint
+from custodes.store import writer
+from custodes.witness._policy import PolicyWitness, WitnessPolicy
+from custodes.witness._protocol import AddCheckpointRequest, parse_signature_lines, parse_size_body
+from custodes.witness._tables import (
+    aware,
+    witness_cosignatures,
+    witness_peers,
+    witness_published,
+)
+
+if TYPE_CHECKING:
+    from custodes.config import Settings
+    from custodes.log import TransparencyLog
+    from custodes.server._context import Context
+
+__all__ = [
+    "CosignedCheckpoint",
+    "WitnessPeerStatus",
+    "WitnessPublisher",
+    "start_publisher",
+    "witness_policy_for",
+]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CosignedCheckpoint:
+    """A log checkpoint with the witness cosignatures collected for it."""
+
+    checkpoint: SignedCheckpoint
+    witnesses: tuple[str, ...]
+    quorum_met: bool
+
+    def to_text(self) -> str:
+        return self.checkpoint.to_text()
+
+
+@dataclass(frozen=True)
+class WitnessPeerStatus:
+    """What the publisher knows of one witness."""
+
+    name: str
+    url: str | None
+    size: int
+    last_ok_at: datetime | None
+    last_error: str | None
+
+
+class WitnessPublisher:
+    """Collects witness cosignatures for the log's checkpoints.
+
+    Args:
+        engine: the log's database (the publisher's tables are on the ``witness`` branch).
+        log: the transparency log whose checkpoints are published.
+        policy: the witnesses (with their submission URLs) and the quorum.
+        clock: the time source for stored timestamps.
+        timeout: seconds one add-checkpoint request may take.
+        retry_interval: seconds between retries while a checkpoint lacks cosignatures.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        log: TransparencyLog,
+        policy: WitnessPolicy,
+        *,
+        clock: Clock | None = None,
+        timeout: float = 5.0,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.log = log
+        self.policy = policy
+        self.clock = clock or SystemClock()
+        self.timeout = timeout
+        self.retry_interval = retry_interval
+        self.witnesses = [w for w in policy.witnesses if w.url]
+        for w in policy.witnesses:
+            if not w.url:
+                _log.warning("witness %s has no URL: it cannot be asked to cosign", w.name)
+        self._sizes: dict[str, int] = {}
+        self._latest: SignedCheckpoint | None = None
+        self._quorum_size = -1
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._started = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Load what is known of the witnesses, listen to the log and start the sender thread."""
+        if self._thread is not None:
+            return
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(witness_peers.c.witness, witness_peers.c.size)):
+                self._sizes[row.witness] = int(row.size)
+            best = conn.execute(
+                select(func.max(witness_published.c.size)).where(witness_published.c.quorum_met)
+            ).scalar()
+        self._quorum_size = -1 if best is None else int(best)
+        self._thread = threading.Thread(target=self._run, name="custodes-witness-publisher",
+                                        daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+        self.log.add_checkpoint_listener(self.notify)
+
+    def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        try:
+            self.log.remove_checkpoint_listener(self.notify)
+        except ValueError:
+            pass
+        self._stopping = True
+        self._poke()
+        thread.join(timeout=self.timeout + 5)
+
+    def notify(self, checkpoint: SignedCheckpoint) -> None:
+        """The log listener: remember the newest checkpoint and wake the sender."""
+        with self._cond:
+            if self._latest is None or checkpoint.checkpoint.size >= self._latest.checkpoint.size:
+                self._latest = checkpoint
+        self._poke()
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    # --- reading -------------------------------------------------------------
+
+    def wait_for_quorum(self, size: int, timeout: float) -> bool:
+        """Block until a checkpoint of at least ``size`` has quorum; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._quorum_size >= size, timeout=timeout)
+
+    def cosigned(self, *, require_quorum: bool = True) -> CosignedCheckpoint | None:
+        """The newest published checkpoint with quorum (or with any cosignature at all)."""
+        query = select(witness_published).order_by(witness_published.c.size.desc()).limit(1)
+        if require_quorum:
+            query = query.where(witness_published.c.quorum_met)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            lines = conn.execute(
+                select(witness_cosignatures.c.witness, witness_cosignatures.c.line)
+                .where(witness_cosignatures.c.size == row.size)
+                .order_by(witness_cosignatures.c.witness)
+            ).all()
+        note = Note.from_text(row.note)
+        extra = tuple(s for r in lines for s in parse_signature_lines(r.line))
+        merged = Note(text=note.text, signatures=note.signatures + extra)
+        signed = SignedCheckpoint.from_text(merged.to_text(), self.log.signer.verifier)
+        return CosignedCheckpoint(checkpoint=signed, witnesses=tuple(r.witness for r in lines),
+                                  quorum_met=bool(row.quorum_met))
+
+    def status(self) -> list[WitnessPeerStatus]:
+        with self.engine.connect() as conn:
+            rows = {r.witness: r for r in conn.execute(select(witness_peers))}
+        out = []
+        for w in self.policy.witnesses:
+            r = rows.get(w.name)
+            out.append(WitnessPeerStatus(
+                name=w.name, url=w.url, size=int(r.size) if r else 0,
+                last_ok_at=aware(r.last_ok_at) if r and r.last_ok_at else None,
+                last_error=r.last_error if r else ("no URL" if not w.url else None),
+            ))
+        return out
+
+    # --- sending -------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._started.set()
+        inflight: dict[str, asyncio.Task[None]] = {}
+        limits = httpx.Limits(max_keepalive_connections=len(self.witnesses) + 1)
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+            while not self._stopping:
+                checkpoint = await self._newest()
+                if checkpoint is not None:
+                    await self._round(client, checkpoint, inflight)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.retry_interval)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+            for task in inflight.values():
+                task.cancel()
+            await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    async def _newest(self) -> SignedCheckpoint | None:
+        with self._cond:
+            latest = self._latest
+        if latest is None:
+            try:
+                latest = await asyncio.to_thread(self.log.latest_checkpoint)
+            except Error as exc:
+                _log.warning("cannot read the log's checkpoint: %s", exc.message)
+                return None
+            self.notify(latest)
+        return latest
+
+    async def _round(self, client: httpx.AsyncClient, checkpoint: SignedCheckpoint,
+                     inflight: dict[str, asyncio.Task[None]]) -> None:
+        size = checkpoint.checkpoint.size
+        done = await asyncio.to_thread(self._record_published, checkpoint)
+        for w in self.witnesses:
+            if w.name in done:
+                continue
+            task = inflight.get(w.name)
+            if task is not None and not task.done():
+                continue
+            inflight[w.name] = asyncio.create_task(self._ask(client, w, checkpoint),
+                                                   name=f"witness {w.name} size {size}")
+
+    async def _ask(self, client: httpx.AsyncClient, w: PolicyWitness,
+                   signed: SignedCheckpoint) -> None:
+        try:
+            error = await self._ask_once(client, w, signed)
+        except Exception as exc:  # a bug must not kill the sender loop; keep it visible
+            _log.exception("publishing to witness %s failed", w.name)
+            error = f"internal error: {exc}"
+        if error is not None:
+            _log.warning("witness %s did not cosign size %d: %s", w.name,
+                         signed.checkpoint.size, error)
+            await asyncio.to_thread(self._record_peer, w.name, None, error)
+
+    async def _ask_once(self, client: httpx.AsyncClient, w: PolicyWitness,
+                        signed: SignedCheckpoint) -> str | None:
+        """Ask one witness; return None when cosigned, else what went wrong."""
+        cp = signed.checkpoint
+        old = self._sizes.get(w.name, 0)
+        for _attempt in range(3):
+            if old > cp.size:
+                return (f"witness holds size {old}, larger than the log's {cp.size}: "
+                        "the log was rolled back or forked")
+            try:
+                proof = (await asyncio.to_thread(self.log.consistency_proof, old, cp.size)
+                         if 0 < old < cp.size else [])
+            except Error as exc:
+                return f"cannot prove consistency from size {old}: {exc.message}"
+            body = AddCheckpointRequest.build(old, proof, signed.note.to_text())
+            url = w.url.rstrip("/") + "/add-checkpoint" if w.url else ""
+            try:
+                resp = await client.post(url, content=body)
+            except httpx.HTTPError as exc:
+                return f"unreachable: {exc.__class__.__name__}: {exc}"
+            if resp.status_code == 409:
+                try:
+                    held = parse_size_body(resp.text)
+                except InputError:
+                    return f"409 with a malformed body {resp.text[:80]!r}"
+                if held == old:
+                    return (f"witness refuses size {cp.size} from its size {held}: it holds a "
+                            "different tree (split view or fork)")
+                old = held
+                self._sizes[w.name] = held
+                continue
+            if resp.status_code != 200:
+                return f"HTTP {resp.status_code}: {resp.text.strip()[:200]}"
+            try:
+                sigs = parse_signature_lines(resp.text)
+            except InputError as exc:
+                return f"malformed cosignature answer: {exc.message}"
+            good = [s for s in sigs if s.name == w.verifier.name and s.key_id ==
+                    w.verifier.key_id and w.verifier.verify(signed.note.text.encode(), s.signature)]
+            if not good:
+                return "answer carries no valid cosignature by the witness's key"
+            self._sizes[w.name] = cp.size
+            await asyncio.to_thread(self._record_cosignature, w.name, signed, good[0].to_line())
+            return None
+        return "too many 409 answers"
+
+    # --- storing -------------------------------------------------------------
+
+    def _record_published(self, signed: SignedCheckpoint) -> set[str]:
+        """Insert the checkpoint once; return the witnesses that already cosigned it."""
+        cp = signed.checkpoint
+        try:
+            with writer(self.engine).begin() as conn:
+                row = conn.execute(select(witness_published.c.root_hash)
+                                   .where(witness_published.c.size == cp.size)).first()
+                if row is None:
+                    conn.execute(insert(witness_published).values(
+                        size=cp.size, root_hash=cp.root_hash, note=signed.note.to_text(),
+                        quorum_met=not self.policy.requires_cosignatures,
+                        published_at=self.clock.now(),
+                    ))
+                elif bytes(row.root_hash) != cp.root_hash:
+                    _log.error("the log signed two roots for size %d", cp.size)
+                    return {w.name for w in self.witnesses}
+                names = conn.execute(select(witness_cosignatures.c.witness)
+                                     .where(witness_cosignatures.c.size == cp.size)).scalars()
+                return set(names)
+        except (SQLAlchemyError, IntegrityError):
+            _log.exception("cannot record published checkpoint %d", cp.size)
+            return set()
+
+    def _record_cosignature(self, name: str, signed: SignedCheckpoint, line: str) -> None:
+        cp = signed.checkpoint
+        now = self.clock.now()
+        try:
+            with writer(self.engine).begin() as conn:
+                exists = conn.execute(
+                    select(witness_cosignatures.c.witness).where(
+                        witness_cosignatures.c.size == cp.size,
+                        witness_cosignatures.c.witness == name)
+                ).first()
+                if exists is None:
+                    conn.execute(insert(witness_cosignatures).values(
+                        size=cp.size, witness=name, line=line, received_at=now))
+                names = set(conn.execute(select(witness_cosignatures.c.witness)
+                                         .where(witness_cosignatures.c.size == cp.size))
+                            .scalars())
+                met = self.policy.satisfied_by(names)
+                if met:
+                    conn.execute(update(witness_published)
+                                 .where(witness_published.c.size == cp.size,
+                                        witness_published.c.quorum_met.is_(False))
+                                 .values(quorum_met=True, quorum_at=now))
+                self._upsert_peer(conn, name, cp.size, None, now)
+        except SQLAlchemyError:
+            _log.exception("cannot store cosignature of %s for size %d", name, cp.size)
+            return
+        if met:
+            with self._cond:
+                self._quorum_size = max(self._quorum_size, cp.size)
+                self._cond.notify_all()
+
+    def _record_peer(self, name: str, size: int | None, error: str | None) -> None:
+        try:
+            with writer(self.engine).begin() as conn:
+                self._upsert_peer(conn, name, size, error, self.clock.now())
+        except SQLAlchemyError:
+            _log.exception("cannot record witness %s status", name)
+
+    def _upsert_peer(self, conn: object, name: str, size: int | None, error: str | None,
+                     now: datetime) -> None:
+        from sqlalchemy import Connection
+
+        assert isinstance(conn, Connection)
+        known = self._sizes.get(name, 0) if size is None else size
+        values: dict[str, object] = {"size": known, "last_error": error, "updated_at": now}
+        if error is None:
+            values["last_ok_at"] = now
+        exists = conn.execute(select(witness_peers.c.witness)
+                              .where(witness_peers.c.witness == name)).first()
+        if exists is None:
+            conn.execute(insert(witness_peers).values(witness=name, **values))
+        else:
+            conn.execute(update(witness_peers).where(witness_peers.c.witness == name)
+                         .values(**values))
+
+
+def witness_policy_for(settings: Settings, services: Mapping[str, Any]) -> WitnessPolicy | None:
+    """The witnesses the log publishes to: the policy file if set, else the constitution's.
+
+    The constitution is the authority service's active version when there is one (so an
+    amendment changes the witnesses at the next start), else ``constitution_file``.
+
+    Raises:
+        InputError: the policy file is malformed.
+        ConstitutionError: the constitution file is refused.
+    """
+    if settings.witness_policy_file is not None:
+        return WitnessPolicy.from_file(settings.witness_policy_file)
+    constitution = None
+    authority = services.get("authority")
+    if authority is not None:
+        try:
+            constitution = authority.constitution  # the active version, amendments included
+        except NotFoundError:
+            constitution = None
+    if constitution is None and settings.constitution_file is not None:
+        from custodes.constitution import read_constitution
+
+        constitution = read_constitution(settings.constitution_file)
+    config = getattr(constitution, "witnesses", None)
+    if config is None or not config.witnesses:
+        return None
+    return WitnessPolicy.from_constitution(config)
+
+
+def start_publisher(ctx: Context) -> WitnessPublisher | None:
+    """Start publishing the log's checkpoints to the configured witnesses (None if none)."""
+    policy = witness_policy_for(ctx.settings, ctx.services)
+    if policy is None:
+        _log.warning("no witnesses configured: checkpoints are not cosigned")
+        return None
+    publisher = WitnessPublisher(ctx.engine, ctx.log, policy, clock=ctx.clock,
+                                 retry_interval=ctx.settings.witness_retry_interval_ms / 1000)
+    publisher.start()
+    return publisher

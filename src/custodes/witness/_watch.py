@@ -1,0 +1,253 @@
+"""``custodes witness watch``: an overseer's monitor of a log.
+
+Each poll fetches the log's checkpoint (or its cosigned checkpoint, when a witness policy is
+given, and checks the quorum), verifies the log's signature, then reads every entry added since
+the last poll through the C2SP tlog-tiles entry bundles. Each entry must parse as a registered
+custodes entry type, and the watcher recomputes the Merkle root itself from the state it keeps
+(the right edge of the tree, O(log n) hashes), so a checkpoint that does not extend what it saw
+before (a rollback, a fork, a rewritten entry) is caught without trusting any proof the log
+sends. Problems are :class:`Alarm` s; conflicting signed checkpoints are also written as
+evidence files.
+
+The tile path encoding and the tree arithmetic are written here again on purpose: a monitor
+should not share code with the log it checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from custodes.clock import Clock, SystemClock
+from custodes.entry_types import load_all
+from custodes.errors import Error, InputError, VerificationError
+from custodes.log import EMPTY_ROOT, Entry, NoteVerifier, SignedCheckpoint, leaf_hash, node_hash
+from custodes.witness._evidence import Evidence, EvidenceKind
+from custodes.witness._policy import WitnessPolicy
+
+__all__ = ["Alarm", "LogWatcher", "WatchState"]
+
+_log = logging.getLogger(__name__)
+_TILE_WIDTH = 256  # C2SP tlog-tiles: entry bundles hold up to 256 entries
+AlarmKind = Literal["unreachable", "bad-checkpoint", "quorum", "rollback", "equivocation",
+                    "inconsistent", "malformed-entry", "bad-bundle"]
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A problem the watcher found."""
+
+    kind: AlarmKind
+    message: str
+    index: int | None = None
+
+
+@dataclass
+class WatchState:
+    """What the watcher holds: the last verified checkpoint and the right edge of its tree."""
+
+    origin: str
+    size: int = 0
+    root_hash: bytes = EMPTY_ROOT
+    edge: list[bytes] = field(default_factory=list)  # complete subtree roots, largest first
+    note: str = ""
+
+    @classmethod
+    def load(cls, path: Path, origin: str) -> WatchState:
+        """Read the state file, or start empty.
+
+        Raises:
+            InputError: the file is not a watch state for ``origin``.
+        """
+        if not path.exists():
+            return cls(origin=origin)
+        try:
+            doc = json.loads(path.read_text())
+            state = cls(origin=doc["origin"], size=int(doc["size"]),
+                        root_hash=base64.b64decode(doc["root_hash"]),
+                        edge=[base64.b64decode(h) for h in doc["edge"]], note=doc["note"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"watch state {path} is unreadable: {exc}") from exc
+        if state.origin != origin:
+            raise InputError(f"watch state {path} is for log {state.origin!r}, not {origin!r}")
+        if len(state.edge) != state.size.bit_count():
+            raise InputError(f"watch state {path} is corrupt: edge does not match size")
+        return state
+
+    def save(self, path: Path) -> None:
+        doc = {"origin": self.origin, "size": self.size,
+               "root_hash": base64.b64encode(self.root_hash).decode(),
+               "edge": [base64.b64encode(h).decode() for h in self.edge], "note": self.note}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
+
+    def extended(self, leaves: list[bytes]) -> tuple[int, list[bytes]]:
+        size, edge = self.size, list(self.edge)
+        for h in leaves:
+            node, bit = h, 1
+            while size & bit:  # RFC 9162 §2.1.1: merge equal-height complete subtrees
+                node = node_hash(edge.pop(), node)
+                bit <<= 1
+            edge.append(node)
+            size += 1
+        return size, edge
+
+
+def _root(edge: list[bytes]) -> bytes:
+    if not edge:
+        return EMPTY_ROOT
+    root = edge[-1]
+    for h in reversed(edge[:-1]):
+        root = node_hash(h, root)
+    return root
+
+
+def entries_path(index: int, width: int) -> str:
+    """C2SP tlog-tiles entry bundle path, e.g. ``tile/entries/x001/x234/067.p/8``."""
+    parts = [f"{index % 1000:03d}"]
+    index //= 1000
+    while index:
+        parts.append(f"x{index % 1000:03d}")
+        index //= 1000
+    path = "tile/entries/" + "/".join(reversed(parts))
+    return path if width == _TILE_WIDTH else f"{path}.p/{width}"
+
+
+def split_bundle(data: bytes) -> Iterator[bytes]:
+    """The entries of a bundle: each a 2-byte big-endian length and its bytes.
+
+    Raises:
+        InputError: the bundle is truncated.
+    """
+    pos = 0
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise InputError("entry bundle ends inside a length prefix")
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if pos + 2 + length > len(data):
+            raise InputError("entry bundle ends inside an entry")
+        yield data[pos + 2 : pos + 2 + length]
+        pos += 2 + length
+
+
+class LogWatcher:
+    """Polls one log and checks it from its own stored state.
+
+    Args:
+        url: the log server's base URL.
+        log_key: the log's verifier key (its name is the origin).
+        state_file: where the watcher keeps what it verified.
+        policy: if given, the cosigned checkpoint is fetched and must meet this quorum.
+        evidence_dir: where evidence files are written (default: beside the state file).
+    """
+
+    def __init__(self, url: str, log_key: NoteVerifier, state_file: Path, *,
+                 policy: WitnessPolicy | None = None, evidence_dir: Path | None = None,
+                 client: httpx.Client | None = None, clock: Clock | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.log_key = log_key
+        self.state_file = state_file
+        self.policy = policy
+        self.evidence_dir = evidence_dir or state_file.parent / "evidence"
+        self.client = client or httpx.Client(timeout=30)
+        self.clock = clock or SystemClock()
+        load_all()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def poll(self) -> list[Alarm]:
+        """Check the log once; the state advances only when no alarm was raised."""
+        state = WatchState.load(self.state_file, self.log_key.name)
+        try:
+            signed = self._fetch_checkpoint()
+        except httpx.HTTPError as exc:
+            return [Alarm("unreachable", f"cannot fetch the checkpoint: {exc}")]
+        except Error as exc:
+            return [Alarm("bad-checkpoint", exc.message)]
+        alarms: list[Alarm] = []
+        if self.policy is not None:
+            try:
+                self.policy.check(signed)
+            except VerificationError as exc:
+                alarms.append(Alarm("quorum", exc.message))
+        cp = signed.checkpoint
+        if cp.size < state.size:
+            return [*alarms, Alarm("rollback", f"the log shows size {cp.size}, smaller than the "
+                                               f"size {state.size} already verified")]
+        if cp.size == state.size:
+            if cp.root_hash != state.root_hash:
+                self._evidence("same-size", state, signed)
+                alarms.append(Alarm("equivocation", f"two roots for size {cp.size}: "
+                                    f"{state.root_hash.hex()} and {cp.root_hash.hex()}"))
+            return alarms
+        leaves: list[bytes] = []
+        try:
+            for index, data in self._entries(state.size, cp.size):
+                leaves.append(leaf_hash(data))
+                try:
+                    Entry.from_json(data, where=f"entry {index}")
+                except Error as exc:
+                    alarms.append(Alarm("malformed-entry", exc.message, index=index))
+        except httpx.HTTPError as exc:
+            return [*alarms, Alarm("unreachable", f"cannot fetch entries: {exc}")]
+        except InputError as exc:
+            return [*alarms, Alarm("bad-bundle", exc.message)]
+        size, edge = state.extended(leaves)
+        root = _root(edge)
+        if size != cp.size or root != cp.root_hash:
+            if state.note:
+                self._evidence("inconsistent", state, signed)
+            alarms.append(Alarm("inconsistent", f"checkpoint {cp.size} ({cp.root_hash.hex()}) "
+                                f"does not match its entries on top of verified size "
+                                f"{state.size}: computed {root.hex()}"))
+            return alarms
+        if not alarms:
+            WatchState(origin=state.origin, size=size, root_hash=root, edge=edge,
+                       note=signed.to_text()).save(self.state_file)
+        return alarms
+
+    def _fetch_checkpoint(self) -> SignedCheckpoint:
+        path = "/checkpoint/cosigned" if self.policy is not None else "/checkpoint"
+        resp = self.client.get(self.url + path)
+        resp.raise_for_status()
+        return SignedCheckpoint.from_text(resp.text, self.log_key)
+
+    def _entries(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        tile = start // _TILE_WIDTH
+        while tile * _TILE_WIDTH < end:
+            width = min(_TILE_WIDTH, end - tile * _TILE_WIDTH)
+            resp = self.client.get(f"{self.url}/{entries_path(tile, width)}")
+            resp.raise_for_status()
+            items = list(split_bundle(resp.content))
+            if len(items) != width:
+                raise InputError(f"entry bundle {tile} holds {len(items)} entries, "
+                                 f"expected {width}")
+            for offset, data in enumerate(items):
+                index = tile * _TILE_WIDTH + offset
+                if index >= start:
+                    yield index, data
+            tile += 1
+
+    def _evidence(self, kind: EvidenceKind, state: WatchState, offered: SignedCheckpoint) -> None:
+        evidence = Evidence(origin=state.origin, kind=kind, held_note=state.note,
+                            offered_note=offered.to_text(), old_size=state.size, proof=(),
+                            detected_at=self.clock.now(), witness="watch")
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        cp = offered.checkpoint
+        name = f"{kind}-{state.size}-{cp.size}-{cp.root_hash.hex()[:16]}.json"
+        (self.evidence_dir / name).write_text(evidence.to_json())
+        _log.error("evidence of equivocation written to %s", self.evidence_dir / name)

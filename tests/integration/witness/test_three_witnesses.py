@@ -1,0 +1,264 @@
+"""Three witnesses in separate processes, a real log server, real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from tlog_scales.signing import Vkey
+from tlog_scales.tlog import Checkpoint as ScalesCheckpoint
+
+from custodes.cli import main
+from custodes.config import Settings
+from custodes.errors import VerificationError
+from custodes.log import Entry, NoteSigner, SignedCheckpoint
+from custodes.log import _types as _log_types  # noqa: F401  (registers log.annotation/v1)
+from custodes.witness import WitnessPolicy
+from tests.integration.witness.support import WitnessProcess, policy_text
+from tests.support.server import ServerProcess, start_server
+
+pytestmark = pytest.mark.slow
+
+ORIGIN = "integration.test/log"
+CONSTITUTION = Path(__file__).resolve().parents[3] / "examples" / "constitution.yaml"
+
+
+@pytest.fixture
+def log_signer() -> NoteSigner:
+    return NoteSigner.generate(ORIGIN)
+
+
+@pytest.fixture
+def witnesses(tmp_path: Path, log_signer: NoteSigner) -> Iterator[list[WitnessProcess]]:
+    ws = [WitnessProcess(f"w{i}.witness.test", tmp_path / f"w{i}", [log_signer.verifier])
+          for i in (1, 2, 3)]
+    for w in ws:
+        w.start()
+    yield ws
+    for w in ws:
+        w.stop()
+
+
+def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = data_dir / "log.key"
+    if not key.exists():
+        key.write_text(signer.to_key() + "\n")
+    (data_dir / "witnesses.policy").write_text(policy)
+    settings = Settings(data_dir=data_dir, log_origin=ORIGIN, log_key_file=key,
+                        witness_policy_file=data_dir / "witnesses.policy",
+                        witness_retry_interval_ms=100, log_checkpoint_interval_ms=20,
+                        constitution_file=CONSTITUTION)
+    return start_server(settings, log_path=data_dir / "server.log")
+
+
+def append(server: ServerProcess, n: int, tag: str) -> int:
+    entries = [json.loads(Entry.create("log.annotation/v1", time=datetime.now(UTC),
+                                       principal="tester", body={"text": f"{tag} {i}"}).to_json())
+               for i in range(n)]
+    resp = httpx.post(server.url("/log/entries"), json={"entries": entries}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["entries"][-1]["index"]) + 1
+
+
+def wait_cosigned(server: ServerProcess, size: int, *, cosigners: int = 2,
+                  timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        resp = httpx.get(server.url("/checkpoint/cosigned"), params={"quorum": "any"},
+                         timeout=5)
+        if resp.status_code == 200:
+            names = [n for n in resp.headers["x-custodes-cosigners"].split(",") if n]
+            text = resp.text
+            last = (names, text.splitlines()[1])
+            if int(text.splitlines()[1]) >= size and len(names) >= cosigners:
+                return text
+        time.sleep(0.05)
+    raise AssertionError(f"size {size} not cosigned by {cosigners} in {timeout}s: {last}")
+
+
+def status(server: ServerProcess) -> dict[str, dict[str, object]]:
+    doc = httpx.get(server.url("/witnesses"), timeout=5).json()
+    return {w["name"]: w for w in doc["witnesses"]}
+
+
+def policy_2_of_3(ws: list[WitnessProcess], log_signer: NoteSigner) -> WitnessPolicy:
+    return WitnessPolicy.threshold(2, [w.verifier for w in ws], logs=[log_signer.verifier])
+
+
+def test_normal_operation_cosigned_by_all_verified_by_tlog_scales(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
+    server = start_log(tmp_path / "log", log_signer, policy_text(witnesses, 2))
+    try:
+        append(server, 5, "first")
+        size = append(server, 7, "second")
+        text = wait_cosigned(server, size, cosigners=3)
+    finally:
+        server.stop()
+    signed = policy_2_of_3(witnesses, log_signer).verify(text)
+    assert signed.checkpoint.size == size
+    assert len(signed.cosigned_by([w.verifier for w in witnesses])) == 3
+    # tlog-scales (PyPI, not ours) parses the note and verifies every signature.
+    cp = ScalesCheckpoint.from_text(text)
+    assert (cp.origin, cp.size, cp.root_hash) == (ORIGIN, size, signed.checkpoint.root_hash)
+    cp.verify(Vkey.from_string(log_signer.verifier.to_key()))
+    for w in witnesses:
+        vkey = Vkey.from_string(w.verifier.to_key())
+        assert vkey.sig_type == 4
+        cp.verify(vkey)  # raises on a bad cosignature
+    for w in witnesses:
+        assert w.held() == {ORIGIN: size}
+
+
+def test_one_witness_down_does_not_stop_the_log(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
+    server = start_log(tmp_path / "log", log_signer, policy_text(witnesses, 2))
+    try:
+        wait_cosigned(server, append(server, 3, "before"), cosigners=3)
+        witnesses[2].kill()
+        started = time.monotonic()
+        size = append(server, 4, "while down")
+        assert time.monotonic() - started < 5  # appends do not wait for witnesses
+        text = wait_cosigned(server, size, cosigners=2)
+        names = policy_2_of_3(witnesses, log_signer).verify(text).cosigned_by(
+            [w.verifier for w in witnesses])
+        assert witnesses[2].verifier not in names
+        down = status(server)[witnesses[2].name]
+        assert "unreachable" in str(down["last_error"])
+        # Back up: it is sent a proof from the size it last cosigned and catches up.
+        witnesses[2].start()
+        wait_cosigned(server, size, cosigners=3)
+        assert witnesses[2].held() == {ORIGIN: size}
+    finally:
+        server.stop()
+
+
+def test_quorum_lacking_checkpoint_is_marked(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
+    server = start_log(tmp_path / "log", log_signer, policy_text(witnesses, 2))
+    try:
+        first = append(server, 2, "a")
+        wait_cosigned(server, first, cosigners=3)
+        witnesses[1].kill()
+        witnesses[2].kill()
+        size = append(server, 2, "b")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            doc = httpx.get(server.url("/witnesses"), timeout=5).json()
+            if doc["latest_size"] == size:
+                break
+            time.sleep(0.05)
+        assert doc["latest_size"] == size and doc["latest_quorum_met"] is False
+        assert doc["cosigned_size"] == first
+        met = httpx.get(server.url("/checkpoint/cosigned"), timeout=5)
+        assert met.headers["x-custodes-quorum"] == "met"
+        assert met.text.splitlines()[1] == str(first)
+        lacking = httpx.get(server.url("/checkpoint/cosigned"), params={"quorum": "any"})
+        assert lacking.headers["x-custodes-quorum"] == "lacking"
+        with pytest.raises(VerificationError, match="lacks the witness quorum"):
+            policy_2_of_3(witnesses, log_signer).verify(lacking.text)
+    finally:
+        server.stop()
+
+
+def _copy_db(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.name.startswith("custodes.db") or f.name == "log.key":
+            shutil.copy2(f, dst / f.name)
+
+
+def test_rolled_back_log_is_never_cosigned(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
+    data = tmp_path / "log"
+    policy = policy_text(witnesses, 2)
+    server = start_log(data, log_signer, policy)
+    kept = append(server, 5, "kept")
+    wait_cosigned(server, kept, cosigners=3)
+    server.stop()
+    _copy_db(data, tmp_path / "backup")
+    server = start_log(data, log_signer, policy)
+    erased = append(server, 5, "later erased")
+    held = wait_cosigned(server, erased, cosigners=3)
+    server.stop()
+    assert [w.held() for w in witnesses] == [{ORIGIN: erased}] * 3
+    # The operator restores the backup (size 5) and writes a different history on top.
+    shutil.rmtree(data)
+    _copy_db(tmp_path / "backup", data)
+    server = start_log(data, log_signer, policy)
+    try:
+        size = append(server, 7, "rewritten")
+        time.sleep(1.0)  # several publisher rounds
+        assert [w.held() for w in witnesses] == [{ORIGIN: erased}] * 3
+        peers = status(server)
+        assert all("HTTP 422" in str(p["last_error"]) for p in peers.values()), peers
+        best = httpx.get(server.url("/checkpoint/cosigned"), timeout=5).text
+        assert int(best.splitlines()[1]) == kept  # nothing past the rollback point is cosigned
+        assert size == kept + 7 > erased
+    finally:
+        server.stop()
+    # Every witness kept evidence: the log signed a tree it then failed to extend.
+    held_body = SignedCheckpoint.from_text(held, log_signer.verifier).note.text
+    for w in witnesses:
+        [ev] = w.evidence()
+        assert ev["kind"] == "inconsistent"
+        assert str(ev["held_checkpoint"]).startswith(held_body + "\n")
+        assert str(ev["offered_checkpoint"]).split("\n")[1] == str(kept + 7)
+
+
+def test_fork_split_view_is_detected_and_no_2_of_3_policy_accepts_both(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
+    w1, w2, w3 = witnesses
+    base = tmp_path / "base"
+    server = start_log(base, log_signer, policy_text(witnesses, 2))
+    common = append(server, 4, "common")
+    wait_cosigned(server, common, cosigners=3)
+    server.stop()
+    _copy_db(base, tmp_path / "fork-a")
+    _copy_db(base, tmp_path / "fork-b")
+    # Each half of the fork is shown to a different pair of witnesses.
+    fork_a = start_log(tmp_path / "fork-a", log_signer, policy_text([w1, w2], 2))
+    try:
+        forked = append(fork_a, 3, "shown to regulators")
+        text_a = wait_cosigned(fork_a, forked, cosigners=2)
+    finally:
+        fork_a.stop()
+    fork_b = start_log(tmp_path / "fork-b", log_signer, policy_text([w2, w3], 2))
+    try:
+        assert append(fork_b, 3, "shown to the public") == forked
+        time.sleep(1.0)
+        text_b = httpx.get(fork_b.url("/checkpoint/cosigned"), params={"quorum": "any"}).text
+        b_status = status(fork_b)
+    finally:
+        fork_b.stop()
+    a = SignedCheckpoint.from_text(text_a, log_signer.verifier)
+    b = SignedCheckpoint.from_text(text_b, log_signer.verifier)
+    assert a.checkpoint.size == b.checkpoint.size == forked
+    assert a.checkpoint.root_hash != b.checkpoint.root_hash
+    # w2 refused the second half and kept conclusive evidence of the split view.
+    assert "split view" in str(b_status[w2.name]["last_error"])
+    [ev] = w2.evidence()
+    assert ev["kind"] == "same-size"
+    evidence_file = tmp_path / "evidence.json"
+    evidence_file.write_text(json.dumps(ev))
+    assert main(["witness", "evidence", "verify", str(evidence_file),
+                 "--log-key", log_signer.verifier.to_key()]) == 0
+    assert w1.evidence() == [] and w3.evidence() == []
+    # No 2-of-3 policy over these witnesses accepts both halves.
+    policy = policy_2_of_3(witnesses, log_signer)
+    policy.verify(text_a)
+    with pytest.raises(VerificationError):
+        policy.verify(text_b)
+    assert b.cosigned_by([w.verifier for w in witnesses]) == [w3.verifier]
