@@ -7,6 +7,12 @@ solver), :func:`evaluate` and :func:`brute_force` (the reference it is held to).
 
 from custodes.coalition._analysis import Analysis, GoalReport, analyze
 from custodes.coalition._constitution import game_from_constitution
+from custodes.coalition._delta import (
+    FLOOR_ACKNOWLEDGEMENT,
+    CoalitionFloorGuard,
+    GoalDelta,
+    diff_analyses,
+)
 from custodes.coalition._errors import CoalitionCheckError, GameError
 from custodes.coalition._evaluate import (
     BruteForce,
@@ -21,6 +27,10 @@ from custodes.coalition._power import PowerIndices
 from custodes.coalition._solver import Objective, Solution, minimum_coalition
 
 __all__ = [
+    "FLOOR_ACKNOWLEDGEMENT",
+    "CoalitionFloorGuard",
+    "GoalDelta",
+    "diff_analyses",
     "Analysis",
     "GoalReport",
     "PowerIndices",

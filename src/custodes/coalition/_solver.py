@@ -376,8 +376,8 @@ def _solve(
     return Solution(
         goal, objective, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
         _unscale(objective, solver.objective_value, weight),
-        _unscale(objective, solver.best_objective_bound, weight), tuple(coalition), outcome.derivation(game, goal), seconds,
-        len(keys), len(rules),
+        _unscale(objective, solver.best_objective_bound, weight), tuple(coalition),
+        outcome.derivation(game, goal), seconds, len(keys), len(rules),
     )
 
 
