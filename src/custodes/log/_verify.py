@@ -32,6 +32,7 @@ __all__ = ["Problem", "VerifyReport", "verify_store"]
 _CHUNK = TILE_WIDTH * 32  # entries read per query (aligned to tiles)
 
 ProblemKind = Literal["entry", "tile", "checkpoint", "state", "trusted"]
+_ORDER = {"entry": 0, "tile": 1, "checkpoint": 2, "trusted": 3, "state": 4}
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ def verify_store(
                     ))
         _check_upper_tiles(conn, report, frontier.size, tile_roots)
         _check_state(report, state, frontier)
+    # Most specific first: an altered entry explains the tiles and checkpoints it breaks.
+    report.problems.sort(key=lambda p: _ORDER[p.kind])
     return report
 
 
