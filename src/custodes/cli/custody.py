@@ -40,7 +40,7 @@ def _authority_builder() -> Any:
         import custodes.authority as authority
     except ImportError:
         return None
-    return getattr(authority, "build_authority", None)
+    return getattr(authority, "start_authority", None)
 
 
 def _emit(data: Any) -> None:

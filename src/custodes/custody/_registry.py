@@ -62,9 +62,11 @@ _ID_BLOCK = 16
 
 
 class Authorizer(Protocol):
-    """The authority's decision: a grant of ``capability`` to ``principal``, or PolicyDenied."""
+    """The authority's decision: a grant of ``capability`` to ``principal`` (for ``resource``,
+    here a finding id; a grant bound to another finding does not cover it), or PolicyDenied."""
 
-    def authorize(self, principal: str, capability: str, /) -> Any: ...
+    def authorize(self, principal: str, capability: str, /, *,
+                  resource: str | None = None) -> Any: ...
 
 
 class DetectionSource(Protocol):
@@ -367,7 +369,7 @@ class CustodyRegistry:
             # Fail closed: without an authority nobody can hold the quorum the constitution
             # demands for exploit details.
             raise PolicyDenied("escrowed details cannot be read: no authority is configured")
-        grant = self.authority.authorize(reader, EXPLOIT_DETAILS)
+        grant = self.authority.authorize(reader, EXPLOIT_DETAILS, resource=finding_id)
         now = self.clock.now()
         with self._lock:
             self.get(finding_id)
@@ -419,7 +421,7 @@ class CustodyRegistry:
                                        hint="reveal early needs a grant of exploit-details")
                 if self.authority is None:
                     raise PolicyDenied("early reveal needs exploit-details: no authority")
-                self.authority.authorize(principal, EXPLOIT_DETAILS)
+                self.authority.authorize(principal, EXPLOIT_DETAILS, resource=finding_id)
             plaintext = self.kek.open(finding_id, self._sealed(finding_id))
             salt, details = plaintext[:SALT_BYTES], plaintext[SALT_BYTES:]
             if commit_details(details, salt=salt).hex != finding.commitment:

@@ -26,7 +26,8 @@ class GrantBook:
 
     grants: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def authorize(self, principal: str, capability: str, /) -> Any:
+    def authorize(self, principal: str, capability: str, /, *,
+                  resource: str | None = None) -> Any:
         gid = self.grants.get((principal, capability))
         if gid is None:
             raise PolicyDenied(f"{principal} holds no grant of {capability}",
