@@ -63,6 +63,7 @@ def test_attack_sample_is_refused(name: str) -> None:
     with pytest.raises(error) as caught:
         verify_receipt(text, LOG_KEY, witness_policy=POLICY if with_policy else None)
     assert type(caught.value) is error
+    assert isinstance(caught.value, InputError | VerificationError)
     assert words in caught.value.message
 
 

@@ -34,16 +34,20 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.origin or any(c.isspace() and c != " " for c in self.origin):
-            raise InputError("checkpoint origin must be a non-empty line", actual=repr(self.origin))
+        # C2SP tlog-checkpoint: non-empty lines of note text, which has no control characters
+        # (signed-note); the origin SHOULD look like a URL, but clients MUST NOT assume it.
+        if not self.origin or any(ord(c) < 0x20 for c in self.origin):
+            raise InputError("checkpoint origin must be a non-empty line without control "
+                             "characters", actual=repr(self.origin))
         if not 0 <= self.size < 1 << 64:
             raise InputError("checkpoint size out of range", actual=str(self.size))
         if len(self.root_hash) != HASH_SIZE:
             raise InputError("checkpoint root hash must be 32 bytes",
                              actual=f"{len(self.root_hash)} bytes")
         for ext in self.extensions:
-            if not ext or "\n" in ext:
-                raise InputError("checkpoint extension lines must be non-empty single lines")
+            if not ext or any(ord(c) < 0x20 for c in ext):
+                raise InputError("checkpoint extension lines must be non-empty single lines",
+                                 actual=repr(ext[:80]))
 
     @classmethod
     def from_text(cls, text: str | bytes) -> Checkpoint:

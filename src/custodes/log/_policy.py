@@ -68,7 +68,8 @@ class WitnessPolicy:
         for i, b in enumerate(raw):
             if b < 0x20 and b not in (0x09, 0x0A) or b == 0x7F:
                 at = raw.count(b"\n", 0, i) + 1
-                raise InputError(f"control character 0x{b:02x} in policy", where=f"line {at}",
+                raise InputError(f"control character 0x{b:02x} in policy",
+                                 where=f"policy line {at}",
                                  expected="tab, newline, printable ASCII or octets >= 0x80")
         # Names are opaque octets (tlog-policy §Character set): surrogateescape keeps them so.
         decoded = raw.decode("utf-8", "surrogateescape")
