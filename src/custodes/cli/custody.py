@@ -27,6 +27,8 @@ def _registry(state: CliState) -> CustodyRegistry:
     from custodes.server import build_context
 
     ctx = build_context(state.settings)
+    # The log's sequencer drains and stops when the command ends, however it ends.
+    click.get_current_context().call_on_close(ctx.close)
     builder = _authority_builder()
     if builder is not None:
         ctx.services["authority"] = builder(ctx)

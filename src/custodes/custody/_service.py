@@ -10,6 +10,7 @@ from custodes.custody._alarms import AlarmWindows, DetectionSnapshot
 from custodes.custody._escrow import KeyEncryptionKey, load_or_create_kek
 from custodes.custody._policy import load_policies
 from custodes.custody._registry import CustodyRegistry
+from custodes.errors import Error
 
 if TYPE_CHECKING:
     from custodes.server import Context
@@ -33,9 +34,10 @@ class _ServiceDetections:
 
 def _windows(ctx: Context) -> AlarmWindows:
     authority: Any = ctx.services.get("authority")
-    constitution = getattr(authority, "constitution", None)
-    if callable(constitution):
-        constitution = constitution()
+    try:
+        constitution = getattr(authority, "constitution", None)
+    except Error:  # no constitution loaded yet: the default windows apply
+        constitution = None
     document = getattr(constitution, "document", None)
     try:
         from custodes.constitution import parse_duration
