@@ -25,7 +25,8 @@ import pytest
 from sqlalchemy import Engine
 
 from custodes.clock import FrozenClock
-from custodes.log import Entry, NoteSigner, SignedCheckpoint, TransparencyLog
+from custodes.log import Entry, NoteSigner, SignedCheckpoint, TransparencyLog, sign_note
+from custodes.log._note import ALG_COSIGNATURE_V1
 from custodes.log._types import ANNOTATION
 
 pytestmark = pytest.mark.go
@@ -131,12 +132,17 @@ def test_go_accepts_custodes_log(
     inclusion = _inclusion_cases(log, checkpoints)
     consistency = _consistency_cases(log, checkpoints)
     assert len(inclusion) == 1 + 3 + 8 + 17 + 33 + 64 + 128
+    # A witness-cosigned copy too: Go's note package does not know cosignature/v1 keys, so
+    # it must keep the cosignatures as unverified and still accept the log's signature.
+    witness = NoteSigner.generate("witness.go.test", alg=ALG_COSIGNATURE_V1)
+    cosigned = SignedCheckpoint(checkpoints[-1].checkpoint,
+                                sign_note(checkpoints[-1].note, [witness], timestamp=1))
     answer = _run(go_verifier, {
         "vkey": log.signer.verifier.to_key(),
-        "checkpoints": [c.to_text() for c in checkpoints],
+        "checkpoints": [c.to_text() for c in [*checkpoints, cosigned]],
         "inclusion": inclusion, "consistency": consistency,
     })
-    for signed, got in zip(checkpoints, answer["checkpoints"], strict=True):
+    for signed, got in zip([*checkpoints, cosigned], answer["checkpoints"], strict=True):
         cp = signed.checkpoint
         assert got == {"ok": True, "origin": cp.origin, "size": cp.size,
                        "root": _b64(cp.root_hash)}
@@ -173,6 +179,7 @@ def test_go_rejects_tampering(
     log, checkpoints = built_log
     signed = checkpoints[-2]  # size 64
     tampered = _tampered_checkpoints(signed)
+    assert signed.to_text() not in tampered.values()
     inclusion = [c for c in _inclusion_cases(log, [signed]) if c["index"] in (0, 13, 63)]
     bad_inclusion = []
     for c in inclusion:
