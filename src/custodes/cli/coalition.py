@@ -24,7 +24,7 @@ from custodes.coalition._export import to_graphml, to_opengraph
 from custodes.coalition._report import render_analysis, render_delta
 from custodes.coalition._svg import to_svg
 from custodes.constitution import read_constitution
-from custodes.errors import ConfigError, InputError
+from custodes.errors import ConfigError, InputError, PolicyDenied
 
 __all__ = ["coalition"]
 
@@ -120,8 +120,7 @@ def analyze_command(state: CliState, constitution: Path, as_json: bool, svg_file
               help="Minimal winning coalitions up to this many people.")
 @click.option("--time-limit", type=float, default=10.0, show_default=True)
 @pass_state
-@click.pass_context
-def diff_command(ctx: click.Context, state: CliState, old: Path, new: Path, as_json: bool,
+def diff_command(state: CliState, old: Path, new: Path, as_json: bool,
                  max_size: int, time_limit: float) -> None:
     """What amending OLD into NEW does to every goal. Exits 1 when the coalition floor guard
     would refuse the amendment (a protected goal drops below the floor)."""
@@ -140,9 +139,8 @@ def diff_command(ctx: click.Context, state: CliState, old: Path, new: Path, as_j
     else:
         console = _console()
         console.print(render_delta(deltas))
-        for d in denials:
-            console.print(f"[bold red]refused[/] {d.rule}: {d.missing}")
         if not denials:
             console.print("[green]The coalition floor holds.[/]")
     if denials:
-        ctx.exit(1)
+        raise PolicyDenied("the coalition floor guard would refuse this amendment",
+                           reasons=denials)
