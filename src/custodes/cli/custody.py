@@ -267,8 +267,9 @@ def clock(state: CliState, finding_id: str | None, as_json: bool) -> None:
 
     reg = _registry(state)
     found = [reg.get(finding_id)] if finding_id else reg.list()
-    rows = [{"id": f.id, "policy": f.policy, "clock": schedule_json(reg.schedule(f))}
-            for f in found]
+    rows: list[dict[str, Any]] = [
+        {"id": f.id, "policy": f.policy, "clock": schedule_json(reg.schedule(f))}
+        for f in found]
     if as_json:
         _emit(rows)
         return

@@ -7,6 +7,7 @@ secret returned. If the append raises, the action fails and nothing changes.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import logging
 import threading
@@ -243,7 +244,7 @@ class CustodyRegistry:
                                           custody_findings.c.id)).mappings().all()
             events = conn.execute(select(custody_events)
                                   .order_by(custody_events.c.id)).mappings().all()
-        by_finding: dict[str, list[RowMapping]] = {}
+        by_finding: dict[str, builtins.list[RowMapping]] = {}
         for e in events:
             by_finding.setdefault(e["finding_id"], []).append(e)
         return [_finding(r, by_finding.get(r["id"], [])) for r in rows]
@@ -443,7 +444,9 @@ class CustodyRegistry:
 
     # --- alarms ------------------------------------------------------------------------------
 
-    def snapshots(self, findings: Sequence[Finding] | None = None) -> list[FindingSnapshot]:
+    def snapshots(self, findings: Sequence[Finding] | None = None,
+                  ) -> builtins.list[FindingSnapshot]:
+        """What alarms need of each finding (all findings by default)."""
         out = []
         for f in findings if findings is not None else self.list():
             reads = tuple(e.at for e in f.events if e.kind == _READ)
@@ -452,13 +455,13 @@ class CustodyRegistry:
                                        clock_events(f), reads, actions))
         return out
 
-    def evaluate(self, now: datetime | None = None) -> list[Alarm]:
+    def evaluate(self, now: datetime | None = None) -> builtins.list[Alarm]:
         """Every alarm due now (computed, not yet recorded)."""
         detections = list(self.detections.discovery_detections()) if self.detections else []
         return evaluate_alarms(self.snapshots(), detections, now or self.clock.now(),
                                self.windows)
 
-    def raise_alarms(self) -> list[Alarm]:
+    def raise_alarms(self) -> builtins.list[Alarm]:
         """Record every newly due alarm in the log (then in the registry); return the new ones.
 
         Raises:
@@ -487,7 +490,7 @@ class CustodyRegistry:
             _log.warning("custody alarm %s: %s", a.id, a.message)
         return new
 
-    def alarms(self) -> list[RecordedAlarm]:
+    def alarms(self) -> builtins.list[RecordedAlarm]:
         """Every alarm recorded so far, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(custody_alarms)
