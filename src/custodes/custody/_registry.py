@@ -191,7 +191,18 @@ class CustodyRegistry:
                     wrapped_key=sealed.wrapped_key, ciphertext=sealed.ciphertext,
                     ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
                 ))
-        return self.get(finding_id)
+        # Built from what was just written (no read back): the registration's hot path.
+        return Finding(
+            id=finding_id, title=spec.title, description=spec.description, vendor=spec.vendor,
+            product=spec.product, versions=tuple(spec.versions), cwe=spec.cwe,
+            cvss_version=score.version, cvss_vector=score.vector, cvss_score=score.base_score,
+            severity=score.severity, finder=spec.finder, model=spec.model,
+            session=spec.session, evidence=spec.evidence, fingerprint=spec.fingerprint,
+            policy=spec.policy, detection_id=spec.detection_id,
+            references=tuple(spec.references), commitment=commitment.hex,
+            rm_state="received", em_state="none", flags=(), registered_at=now,
+            registered_by=principal, log_index=appended.index, revealed_at=None, events=(),
+        )
 
     def _reserve_id(self, year: int) -> str:
         # Numbers are reserved in blocks (as PostgreSQL sequences cache values), so most

@@ -175,3 +175,9 @@ def test_early_reveal_needs_a_grant(registry: CustodyRegistry, grants: GrantBook
         registry.reveal(f.id, principal="alice@lab", early=True)
     grants.grants[("alice@lab", "exploit-details")] = "g"
     assert registry.reveal(f.id, principal="alice@lab", early=True).details == b"d"
+
+
+def test_registered_finding_equals_what_is_read_back(registry: CustodyRegistry) -> None:
+    f = registry.register({**FINDING, "references": ["https://example.com/a"]}, b"d",
+                          principal="alice@lab")
+    assert registry.get(f.id) == f
