@@ -321,6 +321,11 @@ class Note:
     text: str
     signatures: tuple[Signature, ...]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.endswith("\n"):
+            raise InputError("malformed note: text must end with a newline")
+        _check_text(self.text)
+
     @classmethod
     def from_text(cls, message: bytes | str) -> Note:
         """Split a signed note into text and signatures without verifying them.
