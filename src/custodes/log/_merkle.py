@@ -133,8 +133,16 @@ def consistency_proof(
 
 
 def _check_hash(name: str, value: bytes) -> None:
+    if not isinstance(value, bytes | bytearray):
+        raise VerificationError(f"{name} is a {type(value).__name__}, expected bytes")
     if len(value) != HASH_SIZE:
         raise VerificationError(f"{name} is {len(value)} bytes, expected {HASH_SIZE}")
+
+
+def _check_ints(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise VerificationError(f"{name} is a {type(value).__name__}, expected an integer")
 
 
 def root_from_inclusion_proof(
@@ -145,6 +153,7 @@ def root_from_inclusion_proof(
     Raises:
         VerificationError: the proof is malformed for this index and size.
     """
+    _check_ints(index=index, size=size)
     if not 0 <= index < size:
         raise VerificationError(f"leaf index {index} is not in a tree of size {size}")
     _check_hash("leaf hash", leaf)
@@ -198,6 +207,7 @@ def verify_consistency(
     Raises:
         VerificationError: the trees are not consistent or the proof is malformed.
     """
+    _check_ints(size1=size1, size2=size2)
     _check_hash("root1", root1)
     _check_hash("root2", root2)
     for i, p in enumerate(proof):

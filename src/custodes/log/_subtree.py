@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from custodes.errors import VerificationError
-from custodes.log._merkle import EMPTY_ROOT, HASH_SIZE, node_hash, root_from_inclusion_proof
+from custodes.log._merkle import (
+    EMPTY_ROOT,
+    _check_hash,
+    _check_ints,
+    node_hash,
+    root_from_inclusion_proof,
+)
 
 __all__ = [
     "check_subtree",
@@ -25,11 +31,6 @@ __all__ = [
 ]
 
 _MAX_INDEX = 1 << 64
-
-
-def _check_hash(name: str, value: bytes) -> None:
-    if len(value) != HASH_SIZE:
-        raise VerificationError(f"{name} is {len(value)} bytes, expected {HASH_SIZE}")
 
 
 def _check_proof(proof: Sequence[bytes]) -> None:
@@ -51,6 +52,7 @@ def check_subtree(start: int, end: int) -> None:
     Raises:
         VerificationError: the range is not a subtree.
     """
+    _check_ints(start=start, end=end)
     if not 0 <= start <= end < _MAX_INDEX:
         raise VerificationError(f"subtree [{start}, {end}) is not a range of leaf indices")
     if start == 0 or start == end:
@@ -71,6 +73,7 @@ def verify_subtree_inclusion(
         VerificationError: it is not, or the subtree or proof is malformed.
     """
     check_subtree(start, end)
+    _check_ints(index=index)
     if not start <= index < end:
         raise VerificationError(f"leaf index {index} is outside the subtree [{start}, {end})")
     _check_hash("subtree root", root)
@@ -115,6 +118,7 @@ def root_from_subtree_consistency_proof(
         VerificationError: the proof is malformed or does not lead back to ``subtree_root``.
     """
     check_subtree(start, end)
+    _check_ints(size=size)
     _check_hash("subtree root", subtree_root)
     _check_proof(proof)
     if not end <= size < _MAX_INDEX:
@@ -182,6 +186,7 @@ def verify_subtree_consistency(
         # The empty subtree has one hash, MTH({}) (RFC 9162 §2.1.1), and is contained in every
         # tree, so there is nothing to prove beyond that hash (as transparency-dev/merkle).
         check_subtree(start, end)
+        _check_ints(size=size)
         _check_hash("subtree root", subtree_root)
         if subtree_root != EMPTY_ROOT:
             raise VerificationError("the empty subtree's hash must be the empty-tree hash")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -204,3 +205,30 @@ def test_leaf_and_node_hashes_are_domain_separated() -> None:
     assert node_hash(a, b) == hashlib.sha256(b"\x01" + a + b).digest()
     assert leaf_hash(a + b) == hashlib.sha256(b"\x00" + a + b).digest()
     assert node_hash(a, b) != leaf_hash(a + b)
+
+
+hashes = st.one_of(st.binary(min_size=32, max_size=32), st.binary(max_size=40),
+                   st.sampled_from(LEAVES[:8]))
+numbers = st.one_of(st.integers(-3, 70), st.integers(-(2**70), 2**70), st.booleans(),
+                    st.floats(allow_nan=False), st.text(max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hashes, numbers, numbers, st.lists(hashes, max_size=8), hashes)
+def test_fuzzed_verifiers_raise_only_verification_error(
+    leaf: bytes, a: int, b: int, proof: list[bytes], root: bytes
+) -> None:
+    checks: list[Callable[[], None]] = [
+        lambda: verify_inclusion(leaf, a, b, proof, root),
+        lambda: verify_consistency(a, b, proof, leaf, root),
+        lambda: verify_subtree_inclusion(leaf, a, start=a, end=b, proof=proof, root=root),
+        lambda: verify_subtree_consistency(start=a, end=b, size=b, proof=proof,
+                                           subtree_root=leaf, root=root),
+        lambda: verify_subtree_consistency(start=0, end=a, size=b, proof=proof,
+                                           subtree_root=leaf, root=root),
+    ]
+    for check in checks:
+        try:
+            check()
+        except VerificationError:
+            pass
