@@ -32,6 +32,9 @@ def _registry(state: CliState) -> CustodyRegistry:
     builder = _authority_builder()
     if builder is not None:
         ctx.services["authority"] = builder(ctx)
+    monitors = _monitors_builder()
+    if monitors is not None:  # discovery detections feed the stockpiling alarm
+        ctx.services["monitors"] = monitors(ctx)
     return build_registry(ctx)
 
 
@@ -43,6 +46,14 @@ def _authority_builder() -> Any:
     except ImportError:
         return None
     return getattr(authority, "start_authority", None)
+
+
+def _monitors_builder() -> Any:
+    try:
+        import custodes.monitors as monitors
+    except ImportError:
+        return None
+    return getattr(monitors, "start_monitors", None)
 
 
 def _emit(data: Any) -> None:
@@ -85,10 +96,12 @@ def keygen(out: Path) -> None:
 @click.option("--details", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="File with the technical details to escrow.")
 @click.option("--as", "principal", required=True, help="The registering principal.")
+@click.option("--detection", "detection_id", default=None,
+              help="The reviewed detection it comes from (its fingerprint is taken over).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def register(state: CliState, spec_file: Path, details: Path, principal: str,
-             as_json: bool) -> None:
+             detection_id: str | None, as_json: bool) -> None:
     """Register a finding and escrow its details."""
     try:
         spec = yaml.safe_load(spec_file.read_text())
@@ -97,6 +110,8 @@ def register(state: CliState, spec_file: Path, details: Path, principal: str,
     if not isinstance(spec, dict):
         raise InputError("the finding file must hold a mapping", where=str(spec_file),
                          expected="a YAML/JSON object", actual=type(spec).__name__)
+    if detection_id:
+        spec["detection_id"] = detection_id
     reg = _registry(state)
     f = reg.register(spec, details.read_bytes(), principal=principal)
     if as_json:

@@ -71,7 +71,9 @@ class Authorizer(Protocol):
 
 
 class DetectionSource(Protocol):
-    """Where discovery detections come from (the monitors' review queue)."""
+    """Where discovery detections come from (the monitors' review queue). A source that also
+    has ``get(detection_id)`` (raising NotFoundError) lets registration check the detection a
+    finding names."""
 
     def discovery_detections(self) -> Iterable[DetectionSnapshot]: ...
 
@@ -150,6 +152,8 @@ class CustodyRegistry:
         """
         spec = data if isinstance(data, FindingInput) else _validate_input(data)
         score = score_vector(spec.cvss, where="cvss")
+        if spec.detection_id is not None:
+            spec = self._from_detection(spec)
         resolve_policy(spec.policy, self.policies)
         if not isinstance(details, bytes | bytearray) or not details:
             raise InputError("finding details are empty", where="details",
@@ -203,6 +207,22 @@ class CustodyRegistry:
             rm_state="received", em_state="none", flags=(), registered_at=now,
             registered_by=principal, log_index=appended.index, revealed_at=None, events=(),
         )
+
+    def _from_detection(self, spec: FindingInput) -> FindingInput:
+        """Check the detection a finding comes from exists; take its fingerprint if none."""
+        lookup = getattr(self.detections, "get", None)
+        if not callable(lookup):
+            return spec
+        try:
+            detection = lookup(spec.detection_id)
+        except NotFoundError as exc:
+            raise NotFoundError(f"no detection {spec.detection_id!r}", where="detection_id",
+                                expected="the id of a recorded detection (det-...)",
+                                actual=repr(spec.detection_id)) from exc
+        fingerprint = getattr(detection, "fingerprint", "") or ""
+        if not spec.fingerprint and fingerprint:
+            return spec.model_copy(update={"fingerprint": str(fingerprint)[:256]})
+        return spec
 
     def _reserve_id(self, year: int) -> str:
         # Numbers are reserved in blocks (as PostgreSQL sequences cache values), so most

@@ -10,7 +10,7 @@ from custodes.custody._alarms import AlarmWindows, DetectionSnapshot
 from custodes.custody._escrow import KeyEncryptionKey, load_or_create_kek
 from custodes.custody._policy import load_policies
 from custodes.custody._registry import CustodyRegistry
-from custodes.errors import Error
+from custodes.errors import Error, NotFoundError
 
 if TYPE_CHECKING:
     from custodes.server import Context
@@ -30,6 +30,17 @@ class _ServiceDetections:
         monitors: Any = self._ctx.services.get("monitors")
         source = getattr(monitors, "discovery_detections", None)
         return list(source()) if callable(source) else []
+
+    def get(self, detection_id: str) -> Any:
+        """The detection, from the monitors' review queue.
+
+        Raises:
+            NotFoundError: no such detection, or no monitors service to ask.
+        """
+        queue = getattr(self._ctx.services.get("monitors"), "queue", None)
+        if queue is None:
+            raise NotFoundError(f"cannot check detection {detection_id!r}: no monitors service")
+        return queue.get(detection_id)
 
 
 def _windows(ctx: Context) -> AlarmWindows:

@@ -21,7 +21,7 @@ from custodes.authority._client import new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
 from custodes.constitution import encode_public_key, read_constitution
 from custodes.custody import AlarmWindows, CustodyRegistry, KeyEncryptionKey, export_finding
-from custodes.errors import PolicyDenied
+from custodes.errors import NotFoundError, PolicyDenied
 from custodes.log import Entry, TransparencyLog, leaf_hash, verify_inclusion
 from custodes.monitors import ConstitutionDirectory, ReviewQueue, TranscriptScanner
 from custodes.monitors._vuln import VulnDiscoveryDetector
@@ -121,10 +121,13 @@ def _run(engine: Engine, log: TransparencyLog, clock: FrozenClock,
 
     # 2. The finding is registered and dana (asi) links the detection to it within the window.
     clock.advance(timedelta(hours=5))
+    with pytest.raises(NotFoundError) as missing:
+        registry.register({**FINDING, "detection_id": "det-nope"}, POC, principal="alice@lab")
+    assert missing.value.where == "detection_id"
     finding = registry.register({**FINDING, "detection_id": det.id,
-                                 "fingerprint": det.fingerprint,
                                  "evidence": f"{transcript.name} line 1"},
                                 POC, principal="alice@lab")
+    assert finding.fingerprint == det.fingerprint  # taken from the detection
     steps["register"] = finding.log_index
     linked = queue.resolve(det.id, reviewer="dana@asi", finding_id=finding.id)
     assert linked.finding_id == finding.id
