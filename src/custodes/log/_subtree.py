@@ -17,14 +17,18 @@ from collections.abc import Sequence
 from custodes.errors import VerificationError
 from custodes.log._merkle import (
     EMPTY_ROOT,
+    SubtreeHash,
     _check_hash,
     _check_ints,
+    _hashes_getter,
+    _split,
     node_hash,
     root_from_inclusion_proof,
 )
 
 __all__ = [
     "check_subtree",
+    "subtree_consistency_proof",
     "root_from_subtree_consistency_proof",
     "verify_subtree_consistency",
     "verify_subtree_inclusion",
@@ -62,6 +66,48 @@ def check_subtree(start: int, end: int) -> None:
             f"subtree [{start}, {end}) is not valid: start must be a multiple of "
             f"{_bit_ceil(end - start)}, the smallest power of two >= its size"
         )
+
+
+def subtree_consistency_proof(
+    *, start: int, end: int, size: int, subtree_hash: SubtreeHash | Sequence[bytes]
+) -> list[bytes]:
+    """The proof that subtree ``[start, end)`` is in the tree of ``size`` (MTC §4.4.1).
+
+    RFC 9162's SUBPROOF generalised to a subtree: with ``start == 0`` it is exactly
+    :func:`~custodes.log.consistency_proof`. ``subtree_hash`` is the leaf hashes or a callback
+    returning the hash of a leaf range.
+
+    Raises:
+        ValueError: the range is not a non-empty subtree of a tree of ``size``.
+    """
+    try:
+        check_subtree(start, end)
+    except VerificationError as exc:
+        raise ValueError(exc.message) from exc
+    if not start < end <= size:
+        raise ValueError(f"no subtree proof for [{start}, {end}) in a tree of size {size}")
+    get = subtree_hash if callable(subtree_hash) else _hashes_getter(subtree_hash)
+    proof: list[bytes] = []
+    lo, hi, complete = 0, size, True
+    # SUBTREE_SUBPROOF, unrolled: walk down to the node [start, end) hangs under, recording the
+    # sibling of each step; stepping right past a subtree that starts at 0 makes it incomplete.
+    while True:
+        n = hi - lo
+        if start == 0 and end == n:
+            if not complete:
+                proof.append(get(lo, hi))
+            break
+        k = _split(n)
+        if end <= k:
+            proof.append(get(lo + k, hi))
+            hi = lo + k
+        else:
+            proof.append(get(lo, lo + k))
+            if start < k:  # only start == 0 for a valid subtree: it spans the split
+                complete = False
+            start, end, lo = max(start - k, 0), end - k, lo + k
+    proof.reverse()
+    return proof
 
 
 def verify_subtree_inclusion(

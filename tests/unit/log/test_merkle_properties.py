@@ -23,6 +23,7 @@ from custodes.log import (
     verify_subtree_consistency,
     verify_subtree_inclusion,
 )
+from custodes.log._subtree import subtree_consistency_proof
 
 MAX = 3000
 LEAVES = [leaf_hash(i.to_bytes(4, "big")) for i in range(MAX)]
@@ -232,3 +233,46 @@ def test_fuzzed_verifiers_raise_only_verification_error(
             check()
         except VerificationError:
             pass
+
+
+@st.composite
+def subtrees(draw: st.DrawFn) -> tuple[int, int, int]:
+    size = draw(st.integers(1, MAX))
+    level = draw(st.integers(0, size.bit_length()))
+    width = 1 << level
+    start = draw(st.integers(0, (size - 1) // width)) * width
+    end = draw(st.integers(start + 1, min(start + width, size)))
+    if start % (1 << (end - start - 1).bit_length()):
+        end = min(start + width, size)  # the full-width node (or its part within the tree)
+    return start, end, size
+
+
+@PROPS
+@given(subtrees(), st.data())
+def test_every_subtree_consistency_proof_verifies(case: tuple[int, int, int],
+                                                   data: st.DataObject) -> None:
+    start, end, size = case
+    proof = subtree_consistency_proof(start=start, end=end, size=size, subtree_hash=LEAVES[:size])
+    sub_root, root = tree_hash(LEAVES[start:end]), tree_hash(LEAVES[:size])
+    verify_subtree_consistency(start=start, end=end, size=size, proof=proof,
+                               subtree_root=sub_root, root=root)
+    if start == 0:
+        assert proof == consistency_proof(end, size, LEAVES[:size])
+    width = end - start
+    if width & (width - 1) == 0:
+        # A perfect subtree is a node: its proof is that node's RFC 9162 inclusion path in the
+        # tree seen from the node's level (an independent oracle for start > 0).
+        chunks = [tree_hash(LEAVES[i : min(i + width, size)]) for i in range(0, size, width)]
+        assert tree_hash(chunks) == root
+        assert proof == inclusion_proof(start // width, len(chunks), chunks)
+    target = data.draw(st.integers(-2, len(proof) - 1), label="target")
+    bit = data.draw(st.integers(0, 255), label="bit")
+    if target == -2:
+        sub_root = _flip(sub_root, bit)
+    elif target == -1:
+        root = _flip(root, bit)
+    else:
+        proof[target] = _flip(proof[target], bit)
+    with pytest.raises(VerificationError):
+        verify_subtree_consistency(start=start, end=end, size=size, proof=proof,
+                                   subtree_root=sub_root, root=root)
