@@ -163,38 +163,38 @@ class CustodyRegistry:
                              expected=f"at most {MAX_DETAILS_BYTES} bytes",
                              actual=f"{len(details)} bytes")
         now = self.clock.now()
-        with self._lock:
+        with self._lock:  # only numbering is shared; registrations run in parallel
             finding_id = self._reserve_id(now.year)
-            commitment = commit_details(bytes(details))
-            sealed = self.kek.seal(finding_id, commitment.salt + bytes(details))
-            body = E.RegisterBody(
-                finding_id=finding_id, title=spec.title, vendor=spec.vendor,
-                product=spec.product, versions=list(spec.versions), cwe=spec.cwe,
-                cvss_vector=score.vector, cvss_score=score.base_score,
-                severity=score.severity, finder=spec.finder, model=spec.model,
-                session=spec.session, evidence=spec.evidence, fingerprint=spec.fingerprint,
-                policy=spec.policy, detection_id=spec.detection_id, commitment=commitment.hex,
+        commitment = commit_details(bytes(details))
+        sealed = self.kek.seal(finding_id, commitment.salt + bytes(details))
+        body = E.RegisterBody(
+            finding_id=finding_id, title=spec.title, vendor=spec.vendor,
+            product=spec.product, versions=list(spec.versions), cwe=spec.cwe,
+            cvss_vector=score.vector, cvss_score=score.base_score,
+            severity=score.severity, finder=spec.finder, model=spec.model,
+            session=spec.session, evidence=spec.evidence, fingerprint=spec.fingerprint,
+            policy=spec.policy, detection_id=spec.detection_id, commitment=commitment.hex,
+            ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
+        )
+        (appended,) = self.log.append(
+            [Entry.create(E.REGISTER, time=now, principal=principal, body=body)])
+        with writer(self.engine).begin() as conn:
+            conn.execute(insert(custody_findings).values(
+                id=finding_id, title=spec.title, description=spec.description,
+                vendor=spec.vendor, product=spec.product, versions=list(spec.versions),
+                cwe=spec.cwe, cvss_version=score.version, cvss_vector=score.vector,
+                cvss_score=score.base_score, severity=score.severity, finder=spec.finder,
+                model=spec.model, session=spec.session, evidence=spec.evidence,
+                fingerprint=spec.fingerprint, policy=spec.policy,
+                detection_id=spec.detection_id, references=list(spec.references),
+                commitment=commitment.hex, rm_state="received", em_state="none",
+                registered_at=now, registered_by=principal, log_index=appended.index,
+            ))
+            conn.execute(insert(custody_escrow).values(
+                finding_id=finding_id, kek_id=sealed.kek_id,
+                wrapped_key=sealed.wrapped_key, ciphertext=sealed.ciphertext,
                 ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
-            )
-            (appended,) = self.log.append(
-                [Entry.create(E.REGISTER, time=now, principal=principal, body=body)])
-            with writer(self.engine).begin() as conn:
-                conn.execute(insert(custody_findings).values(
-                    id=finding_id, title=spec.title, description=spec.description,
-                    vendor=spec.vendor, product=spec.product, versions=list(spec.versions),
-                    cwe=spec.cwe, cvss_version=score.version, cvss_vector=score.vector,
-                    cvss_score=score.base_score, severity=score.severity, finder=spec.finder,
-                    model=spec.model, session=spec.session, evidence=spec.evidence,
-                    fingerprint=spec.fingerprint, policy=spec.policy,
-                    detection_id=spec.detection_id, references=list(spec.references),
-                    commitment=commitment.hex, rm_state="received", em_state="none",
-                    registered_at=now, registered_by=principal, log_index=appended.index,
-                ))
-                conn.execute(insert(custody_escrow).values(
-                    finding_id=finding_id, kek_id=sealed.kek_id,
-                    wrapped_key=sealed.wrapped_key, ciphertext=sealed.ciphertext,
-                    ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
-                ))
+            ))
         # Built from what was just written (no read back): the registration's hot path.
         return Finding(
             id=finding_id, title=spec.title, description=spec.description, vendor=spec.vendor,

@@ -181,3 +181,18 @@ def test_registered_finding_equals_what_is_read_back(registry: CustodyRegistry) 
     f = registry.register({**FINDING, "references": ["https://example.com/a"]}, b"d",
                           principal="alice@lab")
     assert registry.get(f.id) == f
+
+
+def test_concurrent_registrations_get_distinct_ids(registry: CustodyRegistry,
+                                                   transparency_log: TransparencyLog) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda i: registry.register(FINDING, b"d%d" % i,
+                                                          principal="alice@lab"), range(24)))
+    ids = {f.id for f in found}
+    assert len(ids) == 24
+    assert {f.id for f in registry.list()} == ids
+    # A second registry (another process) continues after the reserved block, never reusing.
+    other = CustodyRegistry(registry.engine, transparency_log, registry.kek, clock=registry.clock)
+    assert other.register(FINDING, b"x", principal="alice@lab").id not in ids
