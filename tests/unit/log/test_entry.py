@@ -92,6 +92,16 @@ def test_rfc8785_section_3_2_3_key_order() -> None:
     assert list(body) == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
 
 
+def test_strings_are_not_normalised() -> None:
+    # RFC 8785 §3.2.2.2: strings are serialised as they are; NFC and NFD stay different
+    # entries, and only the mandatory escapes are used.
+    nfc, nfd = _entry({"s": "\u00e9"}), _entry({"s": "e\u0301"})
+    assert nfc.to_json() != nfd.to_json()
+    assert b'"s":"\xc3\xa9"' in nfc.to_json()
+    ctl = _entry({"s": "\x00\x1f\x7f\u2028</script>"}).to_json()
+    assert b'"s":"\\u0000\\u001f\x7f\xe2\x80\xa8</script>"' in ctl
+
+
 def test_key_order_and_whitespace_do_not_change_the_leaf() -> None:
     a = Entry.from_json(b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
                         b'"principal":"alice@lab","body":{"b":1,"a":[1.0,"x"]}}')
