@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 import click
 
 from custodes.cli._main import CliState, err_console, pass_state
-from custodes.errors import ConfigError, InputError
+from custodes.errors import ConfigError
 
 if TYPE_CHECKING:
-    from custodes.log import NoteVerifier
     from custodes.witness import Evidence
 
 __all__ = ["witness"]
@@ -56,29 +55,6 @@ def keygen(state: CliState, name: str, key_file: Path | None) -> None:
     click.echo(signer.verifier.to_key())
 
 
-def _read_log_keys(logs: tuple[str, ...], logs_file: Path | None) -> list[NoteVerifier]:
-    from custodes.log import NoteVerifier
-
-    keys = [NoteVerifier.from_key(k) for k in logs]
-    if logs_file is not None:
-        try:
-            text = logs_file.read_text()
-        except OSError as exc:
-            raise InputError(f"cannot read {logs_file}: {exc.strerror}") from exc
-        for number, line in enumerate(text.splitlines(), start=1):
-            words = line.split()
-            if not words or words[0].startswith("#"):
-                continue
-            # Lines are "log <vkey> [url]" (C2SP tlog-policy) or a bare vkey.
-            vkey = words[1] if words[0] == "log" and len(words) >= 2 else words[0]
-            try:
-                keys.append(NoteVerifier.from_key(vkey))
-            except InputError as exc:
-                exc.where = f"{logs_file}:{number}"
-                raise
-    return keys
-
-
 @witness.command()
 @click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The witness's private key (default <data-dir>/witness.key).")
@@ -94,28 +70,13 @@ def _read_log_keys(logs: tuple[str, ...], logs_file: Path | None) -> list[NoteVe
 def serve(state: CliState, key_file: Path | None, db: str | None, logs: tuple[str, ...],
           logs_file: Path | None, host: str, port: int) -> None:
     """Run the witness server (POST /add-checkpoint)."""
-    import uvicorn
+    from custodes.witness._run import read_log_keys, serve_witness
 
-    from custodes.log import NoteSigner
-    from custodes.store import create_db_engine
-    from custodes.witness import Witness, create_witness_app, migrate_witness
-
+    keys = read_log_keys(logs, logs_file)
     path = _key_file(state, key_file)
-    try:
-        signer = NoteSigner.from_key(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read witness key {path}: {exc.strerror}",
-                          hint="create one with `custodes witness keygen NAME`") from exc
-    keys = _read_log_keys(logs, logs_file)
-    if not keys:
-        raise ConfigError("no logs to witness", hint="give --log VKEY or --logs-file FILE")
-    engine = create_db_engine(_witness_db(state, db))
-    migrate_witness(engine)
-    app = create_witness_app(Witness(engine, signer, keys))
-    err_console.print(f"witness {signer.name} listening on http://{host}:{port} "
-                      f"for {', '.join(sorted({k.name for k in keys}))}")
-    click.echo(signer.verifier.to_key())
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    err_console.print(f"witness listening on http://{host}:{port} "
+                      f"for {', '.join(sorted({k.name for k in keys})) or 'no logs'}")
+    serve_witness(path, _witness_db(state, db), keys, host=host, port=port)
 
 
 @witness.command()

@@ -67,7 +67,10 @@ def create_witness_app(witness: Witness) -> Starlette:
         except AddCheckpointError as exc:
             if exc.status >= 500:
                 _log.error("add-checkpoint failed: %s", exc.message)
-            return Response(exc.body, status_code=exc.status, media_type=exc.content_type)
+            # The media type is set verbatim: C2SP tlog-witness names exactly
+            # "text/x.tlog.size" for 409, which a charset parameter would change.
+            return Response(exc.body.encode(), status_code=exc.status,
+                            headers={"Content-Type": exc.content_type})
         except Exception:  # a bug, not bad input: never a traceback to the client
             _log.exception("add-checkpoint: unexpected error")
             return PlainTextResponse("internal error\n", status_code=500)

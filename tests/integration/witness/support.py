@@ -35,6 +35,7 @@ class WitnessProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     signer: NoteSigner | None = None
+    use_cli: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,17 +55,29 @@ class WitnessProcess:
         assert self.signer is not None
         return self.signer.verifier
 
-    def start(self, timeout: float = 30.0) -> WitnessProcess:
+    def launch(self) -> WitnessProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
         env["PYTHONPATH"] = os.pathsep.join([str(_ROOT / "src"), env.get("PYTHONPATH", "")])
-        args = [sys.executable, "-c", "import sys; from custodes.cli import main; "
-                "sys.exit(main())", "--data-dir", str(self.data_dir), "witness", "serve",
-                "--port", str(self.port)]
+        if self.use_cli:
+            args = [sys.executable, "-c", "import sys; from custodes.cli import main; "
+                    "sys.exit(main())", "--data-dir", str(self.data_dir), "witness", "serve",
+                    "--port", str(self.port)]
+        else:  # the witness-only entry point: same server, without the whole CLI's imports
+            args = [sys.executable, "-m", "custodes.witness", "--port", str(self.port),
+                    "--key", str(self.data_dir / "witness.key"),
+                    "--db", f"sqlite:///{self.data_dir / 'witness.db'}"]
         for key in self.log_keys:
             args += ["--log", key.to_key()]
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - child owns it
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        return self
+
+    def start(self, timeout: float = 60.0) -> WitnessProcess:
+        return self.launch().wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> WitnessProcess:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -97,9 +110,9 @@ class WitnessProcess:
         doc = httpx.get(self.url + "/", timeout=5).json()
         return {log["origin"]: log["size"] for log in doc["logs"]}
 
-    def evidence(self) -> list[dict[str, object]]:
-        result: list[dict[str, object]] = httpx.get(self.url + "/evidence", timeout=5).json()
-        return result
+    def evidence(self, origin: str) -> list[dict[str, object]]:
+        items: list[dict[str, object]] = httpx.get(self.url + "/evidence", timeout=5).json()
+        return [e for e in items if e["origin"] == origin]
 
 
 def policy_text(witnesses: list[WitnessProcess], quorum: int) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,24 +24,7 @@ from tests.support.server import ServerProcess, start_server
 
 pytestmark = pytest.mark.slow
 
-ORIGIN = "integration.test/log"
 CONSTITUTION = Path(__file__).resolve().parents[3] / "examples" / "constitution.yaml"
-
-
-@pytest.fixture
-def log_signer() -> NoteSigner:
-    return NoteSigner.generate(ORIGIN)
-
-
-@pytest.fixture
-def witnesses(tmp_path: Path, log_signer: NoteSigner) -> Iterator[list[WitnessProcess]]:
-    ws = [WitnessProcess(f"w{i}.witness.test", tmp_path / f"w{i}", [log_signer.verifier])
-          for i in (1, 2, 3)]
-    for w in ws:
-        w.start()
-    yield ws
-    for w in ws:
-        w.stop()
 
 
 def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
@@ -51,7 +33,7 @@ def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
     if not key.exists():
         key.write_text(signer.to_key() + "\n")
     (data_dir / "witnesses.policy").write_text(policy)
-    settings = Settings(data_dir=data_dir, log_origin=ORIGIN, log_key_file=key,
+    settings = Settings(data_dir=data_dir, log_origin=signer.name, log_key_file=key,
                         witness_policy_file=data_dir / "witnesses.policy",
                         witness_retry_interval_ms=100, log_checkpoint_interval_ms=20,
                         constitution_file=CONSTITUTION)
@@ -108,14 +90,15 @@ def test_normal_operation_cosigned_by_all_verified_by_tlog_scales(
     assert len(signed.cosigned_by([w.verifier for w in witnesses])) == 3
     # tlog-scales (PyPI, not ours) parses the note and verifies every signature.
     cp = ScalesCheckpoint.from_text(text)
-    assert (cp.origin, cp.size, cp.root_hash) == (ORIGIN, size, signed.checkpoint.root_hash)
+    assert (cp.origin, cp.size, cp.root_hash) == (log_signer.name, size,
+                                                  signed.checkpoint.root_hash)
     cp.verify(Vkey.from_string(log_signer.verifier.to_key()))
     for w in witnesses:
         vkey = Vkey.from_string(w.verifier.to_key())
         assert vkey.sig_type == 4
         cp.verify(vkey)  # raises on a bad cosignature
     for w in witnesses:
-        assert w.held() == {ORIGIN: size}
+        assert w.held()[log_signer.name] == size
 
 
 def test_one_witness_down_does_not_stop_the_log(
@@ -137,7 +120,7 @@ def test_one_witness_down_does_not_stop_the_log(
         # Back up: it is sent a proof from the size it last cosigned and catches up.
         witnesses[2].start()
         wait_cosigned(server, size, cosigners=3)
-        assert witnesses[2].held() == {ORIGIN: size}
+        assert witnesses[2].held()[log_signer.name] == size
     finally:
         server.stop()
 
@@ -192,7 +175,7 @@ def test_rolled_back_log_is_never_cosigned(
     erased = append(server, 5, "later erased")
     held = wait_cosigned(server, erased, cosigners=3)
     server.stop()
-    assert [w.held() for w in witnesses] == [{ORIGIN: erased}] * 3
+    assert [w.held()[log_signer.name] for w in witnesses] == [erased] * 3
     # The operator restores the backup (size 5) and writes a different history on top.
     shutil.rmtree(data)
     _copy_db(tmp_path / "backup", data)
@@ -200,7 +183,7 @@ def test_rolled_back_log_is_never_cosigned(
     try:
         size = append(server, 7, "rewritten")
         time.sleep(1.0)  # several publisher rounds
-        assert [w.held() for w in witnesses] == [{ORIGIN: erased}] * 3
+        assert [w.held()[log_signer.name] for w in witnesses] == [erased] * 3
         peers = status(server)
         assert all("HTTP 422" in str(p["last_error"]) for p in peers.values()), peers
         best = httpx.get(server.url("/checkpoint/cosigned"), timeout=5).text
@@ -211,7 +194,7 @@ def test_rolled_back_log_is_never_cosigned(
     # Every witness kept evidence: the log signed a tree it then failed to extend.
     held_body = SignedCheckpoint.from_text(held, log_signer.verifier).note.text
     for w in witnesses:
-        [ev] = w.evidence()
+        [ev] = w.evidence(log_signer.name)
         assert ev["kind"] == "inconsistent"
         assert str(ev["held_checkpoint"]).startswith(held_body + "\n")
         assert str(ev["offered_checkpoint"]).split("\n")[1] == str(kept + 7)
@@ -249,13 +232,13 @@ def test_fork_split_view_is_detected_and_no_2_of_3_policy_accepts_both(
     assert a.checkpoint.root_hash != b.checkpoint.root_hash
     # w2 refused the second half and kept conclusive evidence of the split view.
     assert "split view" in str(b_status[w2.name]["last_error"])
-    [ev] = w2.evidence()
+    [ev] = w2.evidence(log_signer.name)
     assert ev["kind"] == "same-size"
     evidence_file = tmp_path / "evidence.json"
     evidence_file.write_text(json.dumps(ev))
     assert main(["witness", "evidence", "verify", str(evidence_file),
                  "--log-key", log_signer.verifier.to_key()]) == 0
-    assert w1.evidence() == [] and w3.evidence() == []
+    assert w1.evidence(log_signer.name) == [] and w3.evidence(log_signer.name) == []
     # No 2-of-3 policy over these witnesses accepts both halves.
     policy = policy_2_of_3(witnesses, log_signer)
     policy.verify(text_a)

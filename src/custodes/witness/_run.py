@@ -1,0 +1,70 @@
+"""Start a witness server: key, database, trusted logs, uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from custodes.errors import ConfigError, InputError
+from custodes.log import NoteSigner, NoteVerifier
+
+__all__ = ["read_log_keys", "serve_witness"]
+
+
+def read_log_keys(vkeys: Sequence[str], logs_file: Path | None = None) -> list[NoteVerifier]:
+    """Log verifier keys from arguments and from a file of ``log <vkey> [url]`` or vkey lines.
+
+    Raises:
+        InputError: a key is malformed (the file's line is named) or the file is unreadable.
+    """
+    keys = [NoteVerifier.from_key(k) for k in vkeys]
+    if logs_file is not None:
+        try:
+            text = logs_file.read_text()
+        except OSError as exc:
+            raise InputError(f"cannot read {logs_file}: {exc.strerror}") from exc
+        for number, line in enumerate(text.splitlines(), start=1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            # C2SP tlog-policy "log <vkey> [url]" lines, or a bare vkey; other lines are skipped.
+            if words[0] in ("witness", "group", "quorum"):
+                continue
+            vkey = words[1] if words[0] == "log" and len(words) >= 2 else words[0]
+            try:
+                keys.append(NoteVerifier.from_key(vkey))
+            except InputError as exc:
+                exc.where = f"{logs_file}:{number}"
+                raise
+    return keys
+
+
+def serve_witness(key_file: Path, database_url: str, logs: Sequence[NoteVerifier], *,
+                  host: str = "127.0.0.1", port: int = 8090) -> None:
+    """Run the witness server until interrupted.
+
+    Raises:
+        ConfigError: the key is missing or malformed, or no log is given.
+        StoreError: the database cannot be opened or migrated.
+    """
+    import uvicorn
+
+    from custodes.store import create_db_engine
+    from custodes.witness._server import create_witness_app
+    from custodes.witness._witness import Witness, migrate_witness
+
+    try:
+        signer = NoteSigner.from_key(key_file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read witness key {key_file}: {exc.strerror}",
+                          hint="create one with `custodes witness keygen NAME`") from exc
+    except InputError as exc:
+        raise ConfigError(f"witness key {key_file} is malformed: {exc.message}") from exc
+    if not logs:
+        raise ConfigError("no logs to witness", hint="give --log VKEY or --logs-file FILE")
+    engine = create_db_engine(database_url)
+    migrate_witness(engine)
+    app = create_witness_app(Witness(engine, signer, logs))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run()
