@@ -5,6 +5,11 @@ A note is UTF-8 text ending in a newline, a blank line, and signature lines
 ``SHA-256(name || 0x0A || type || public key)``. Verifier keys are written
 ``<name>+<hex key id>+<base64(type || public key)>``; signer keys
 ``PRIVATE+KEY+<name>+<hex key id>+<base64(type || seed)>`` (golang.org/x/mod/sumdb/note).
+
+custodes signs with Ed25519 (type 0x01) and witnesses with cosignature/v1 (0x04); ECDSA P-256
+keys (0x02, whose key id is ``SHA-256(SPKI)[:4]`` as in Rekor v1) can only verify, so other
+logs' checkpoints can be checked. Opening a note follows ``note.Open`` of golang.org/x/mod
+rule for rule; the conformance tests replay its vectors.
 """
 
 from __future__ import annotations
