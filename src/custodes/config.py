@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         default=None,
         description="YAML/JSON list of extra disclosure policies besides the presets.",
     )
+    custody_alarm_interval_s: float = Field(
+        default=60.0, ge=0, le=86_400,
+        description="How often the server raises due custody alarms (0: only when asked).",
+    )
 
     # --- witnesses ----------------------------------------------------------
     witness_policy_file: Path | None = Field(

@@ -131,6 +131,7 @@ class CustodyRegistry:
         # be validated against the same state.
         self._lock = threading.RLock()
         self._id_blocks: dict[int, list[int]] = {}
+        self._watcher: tuple[threading.Event, threading.Thread] | None = None
 
     @property
     def kek(self) -> KeyEncryptionKey:
@@ -520,6 +521,31 @@ class CustodyRegistry:
         for a in new:
             _log.warning("custody alarm %s: %s", a.id, a.message)
         return new
+
+    def watch(self, interval: float) -> None:
+        """Raise due alarms every ``interval`` seconds in a background thread, so they are
+        recorded in the log even when nobody asks; :meth:`close` stops it."""
+        if self._watcher is not None or interval <= 0:
+            return
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.raise_alarms()
+                except Exception:  # keep watching; the next round retries
+                    _log.exception("raising custody alarms failed")
+
+        thread = threading.Thread(target=run, name="custodes-custody-alarms", daemon=True)
+        self._watcher = (stop, thread)
+        thread.start()
+
+    def close(self) -> None:
+        """Stop the alarm watcher, if any."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher[0].set()
+            watcher[1].join()
 
     def alarms(self) -> builtins.list[RecordedAlarm]:
         """Every alarm recorded so far, oldest first."""

@@ -73,7 +73,9 @@ def build_registry(ctx: Context) -> CustodyRegistry:
 
     policies = load_policies(settings.custody_policies_file) \
         if settings.custody_policies_file else {}
-    return CustodyRegistry(
+    registry = CustodyRegistry(
         ctx.engine, ctx.log, kek, authority=ctx.services.get("authority"), clock=ctx.clock,
         policies=policies, windows=_windows(ctx), detections=_ServiceDetections(ctx),
     )
+    registry.watch(settings.custody_alarm_interval_s)
+    return registry

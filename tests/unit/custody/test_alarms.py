@@ -113,3 +113,20 @@ def test_registry_records_each_alarm_once_in_the_log(
     recorded = registry.alarms()
     assert [r.alarm.subject for r in recorded] == ["det-9", f.id]
     assert recorded[0].raised_at == clock.now() - timedelta(days=7)
+
+
+def test_watcher_records_due_alarms_without_being_asked(
+        registry: CustodyRegistry, clock: FrozenClock) -> None:
+    import time
+
+    source = Detections()
+    source.items.append(DetectionSnapshot("det-w", clock.now() - timedelta(hours=73)))
+    registry.detections = source
+    registry.watch(0.02)
+    try:
+        deadline = time.monotonic() + 10
+        while not registry.alarms() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        registry.close()
+    assert [r.alarm.id for r in registry.alarms()] == ["stockpiling:det-w"]
