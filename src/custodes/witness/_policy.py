@@ -230,10 +230,10 @@ class WitnessPolicy:
                                      expected="log, witness, group or quorum line")
                 if len(witnesses) + len(groups) + len(logs) > _MAX_ITEMS:
                     raise InputError(f"policy defines more than {_MAX_ITEMS} items")
-                # Names must be defined before use: check as we go by validating the prefix.
-                if keyword in ("group", "quorum"):
-                    cls(quorum=quorum or _NONE, witnesses=tuple(witnesses),
-                        groups=tuple(groups))
+                # Names must be defined before use, keys must not repeat: validating the
+                # prefix after each line puts the error on the line that causes it.
+                cls(quorum=quorum or _NONE, witnesses=tuple(witnesses), groups=tuple(groups),
+                    logs=tuple(logs))
             except InputError as exc:
                 exc.where = where
                 raise
