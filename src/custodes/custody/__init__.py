@@ -34,9 +34,8 @@ from custodes.custody._registry import (
     Authorizer,
     CustodyRegistry,
     DetectionSource,
-    RecordedAlarm,
-    clock_events,
 )
+from custodes.custody._rows import RecordedAlarm, clock_events
 
 __all__ = [
     "CASE_FLAGS",

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, RowMapping, insert, select, update
@@ -26,7 +26,7 @@ from custodes.custody._alarms import (
     FindingSnapshot,
     evaluate_alarms,
 )
-from custodes.custody._clock import ClockEvents, Schedule, compute_schedule
+from custodes.custody._clock import Schedule, compute_schedule
 from custodes.custody._commitment import SALT_BYTES, commit_details
 from custodes.custody._cvss import score_vector
 from custodes.custody._errors import EscrowIntegrityError
@@ -35,12 +35,18 @@ from custodes.custody._lifecycle import CASE_FLAGS, check_em, check_flag, check_
 from custodes.custody._model import (
     EVENT_FLAGS,
     EVENT_KINDS,
-    CaseEvent,
     Finding,
     FindingInput,
     Revealed,
 )
 from custodes.custody._policy import DisclosurePolicy, resolve_policy
+from custodes.custody._rows import (
+    RecordedAlarm,
+    aware,
+    clock_events,
+    finding_from_rows,
+    validate_input,
+)
 from custodes.custody._tables import (
     custody_alarms,
     custody_counters,
@@ -84,13 +90,6 @@ def _grant_id(grant: Any) -> str:
         if value:
             return str(value)
     return str(grant)
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes for DateTime(timezone=True); everything stored is UTC.
-    if when is None:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class CustodyRegistry:
@@ -151,7 +150,7 @@ class CustodyRegistry:
             InputError: invalid fields, CVSS vector or policy, or empty details.
             LogWriteError: the registration could not be logged; nothing was registered.
         """
-        spec = data if isinstance(data, FindingInput) else _validate_input(data)
+        spec = data if isinstance(data, FindingInput) else validate_input(data)
         score = score_vector(spec.cvss, where="cvss")
         if spec.detection_id is not None:
             spec = self._from_detection(spec)
@@ -266,7 +265,7 @@ class CustodyRegistry:
             events = conn.execute(select(custody_events)
                                   .where(custody_events.c.finding_id == finding_id)
                                   .order_by(custody_events.c.id)).mappings().all()
-        return _finding(row, events)
+        return finding_from_rows(row, events)
 
     def list(self) -> list[Finding]:
         """Every finding, oldest first."""
@@ -279,7 +278,7 @@ class CustodyRegistry:
         by_finding: dict[str, builtins.list[RowMapping]] = {}
         for e in events:
             by_finding.setdefault(e["finding_id"], []).append(e)
-        return [_finding(r, by_finding.get(r["id"], [])) for r in rows]
+        return [finding_from_rows(r, by_finding.get(r["id"], [])) for r in rows]
 
     def policy_of(self, finding: Finding) -> DisclosurePolicy:
         return resolve_policy(finding.policy, self.policies)
@@ -552,82 +551,6 @@ class CustodyRegistry:
         with self.engine.connect() as conn:
             rows = conn.execute(select(custody_alarms)
                                 .order_by(custody_alarms.c.due_at, custody_alarms.c.id)).all()
-        return [RecordedAlarm(Alarm(r.id, r.kind, r.subject, _aware(r.due_at) or r.due_at,
-                                    r.message), _aware(r.raised_at) or r.raised_at,
+        return [RecordedAlarm(Alarm(r.id, r.kind, r.subject, aware(r.due_at) or r.due_at,
+                                    r.message), aware(r.raised_at) or r.raised_at,
                               int(r.log_index)) for r in rows]
-
-
-class RecordedAlarm:
-    """An alarm as recorded: when it was raised and where its log entry is."""
-
-    __slots__ = ("alarm", "log_index", "raised_at")
-
-    def __init__(self, alarm: Alarm, raised_at: datetime, log_index: int) -> None:
-        self.alarm = alarm
-        self.raised_at = raised_at
-        self.log_index = log_index
-
-    def to_dict(self) -> dict[str, Any]:
-        a = self.alarm
-        return {"id": a.id, "kind": a.kind, "subject": a.subject,
-                "due_at": format_time(a.due_at), "raised_at": format_time(self.raised_at),
-                "message": a.message, "log_index": self.log_index}
-
-
-def clock_events(f: Finding) -> ClockEvents:
-    """The first time of each clock-relevant event of a finding."""
-    first: dict[str, datetime] = {}
-    for e in f.events:
-        if e.kind not in first or e.at < first[e.kind]:
-            first[e.kind] = e.at
-    disclosed = first.get("disclosed")
-    if f.revealed_at is not None and (disclosed is None or f.revealed_at < disclosed):
-        disclosed = f.revealed_at
-    return ClockEvents(
-        notified_at=first.get("vendor-notified") or first.get("vendor-aware"),
-        acknowledged_at=first.get("vendor-acknowledged"),
-        fix_at=first.get("fix-ready"),
-        grace_requested_at=first.get("grace-requested"),
-        grace_granted_at=first.get("grace-granted"),
-        attacks_at=first.get("attacks-observed"),
-        disclosed_at=disclosed,
-    )
-
-
-def _validate_input(data: Mapping[str, Any]) -> FindingInput:
-    from pydantic import ValidationError
-
-    try:
-        return FindingInput.model_validate(dict(data))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"invalid finding: {first['msg']}", where=loc or "finding",
-                         actual=repr(first.get("input"))[:200]) from exc
-
-
-def _finding(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
-    evs = tuple(CaseEvent(e["kind"], _aware(e["at"]) or e["at"], e["principal"], e["note"],
-                          int(e["log_index"])) for e in events)
-    flags: list[str] = []
-    for e in evs:
-        flag = e.kind if e.kind in CASE_FLAGS else EVENT_FLAGS.get(e.kind)
-        if flag is not None and flag not in flags:
-            flags.append(flag)
-    registered = _aware(row["registered_at"])
-    assert registered is not None
-    return Finding(
-        id=row["id"], title=row["title"], description=row["description"],
-        vendor=row["vendor"], product=row["product"], versions=tuple(row["versions"]),
-        cwe=row["cwe"], cvss_version=row["cvss_version"], cvss_vector=row["cvss_vector"],
-        cvss_score=float(row["cvss_score"]), severity=row["severity"], finder=row["finder"],
-        model=row["model"], session=row["session"], evidence=row["evidence"],
-        fingerprint=row["fingerprint"], policy=row["policy"],
-        detection_id=row["detection_id"], references=tuple(row["references"] or ()),
-        commitment=row["commitment"], rm_state=row["rm_state"], em_state=row["em_state"],
-        flags=tuple(f for f in CASE_FLAGS if f in flags), registered_at=registered,
-        registered_by=row["registered_by"], log_index=int(row["log_index"]),
-        revealed_at=_aware(row["revealed_at"]), events=evs,
-    )
-
-
