@@ -146,6 +146,10 @@ def read_constitution(source: Path | str, *, name: str | None = None) -> Constit
     )
 
 
+_VALUE_VALIDATORS = frozenset({"pattern", "minimum", "maximum", "minLength", "const",
+                               "uniqueItems", "minItems"})
+
+
 class _SchemaProblem(ConstitutionProblem):
     """A problem of shape: the semantic pass cannot run over a misshapen document."""
 
@@ -153,7 +157,10 @@ class _SchemaProblem(ConstitutionProblem):
 def _check_schema(doc: LocatedDocument) -> None:
     for error in _validator().iter_errors(doc.data):
         path = tuple(error.absolute_path)
-        doc.problems.append(_SchemaProblem(
+        # A wrong value inside the right shape (a malformed key, a bad duration) leaves the
+        # semantic pass able to run, so it can report everything else at the same time.
+        kind = ConstitutionProblem if error.validator in _VALUE_VALIDATORS else _SchemaProblem
+        doc.problems.append(kind(
             _schema_message(error), line=doc.line(path), path=format_path(path),
             expected=_schema_expected(error),
         ))
@@ -207,8 +214,11 @@ class _Checker:
 
     def problem(self, path: Sequence[str | int], message: str,
                 expected: str | None = None) -> None:
+        line, where = self.doc.line(path), format_path(path)
+        if any(p.line == line and p.path == where for p in self.doc.problems):
+            return  # the schema pass already named this value
         self.doc.problems.append(ConstitutionProblem(
-            message, line=self.doc.line(path), path=format_path(path), expected=expected))
+            message, line=line, path=where, expected=expected))
 
     def unique(self, section: str, items: Sequence[Mapping[str, Any]], key: str = "id") -> None:
         seen: dict[str, int] = {}
@@ -306,9 +316,9 @@ class _Checker:
         for i, c in enumerate(raw):
             error = check_condition(c["condition"])
             if error:
+                # Kept, so references to it are not reported as unknown as well.
                 self.problem(("criteria", i, "condition"), f"Cedar condition does not parse: "
                              f"{error}", expected="the body of a Cedar when { ... } clause")
-                continue
             out.setdefault(c["id"], Criterion(id=c["id"], applies_to=c["applies_to"],
                                               condition=c["condition"],
                                               description=c.get("description", "")))
@@ -578,9 +588,8 @@ class _Checker:
             for requester in requesters:
                 missing = _infeasible(c, rule.approver_roles, rule.quorum, requester)
                 if missing:
-                    where = f"for requester {requester!r}" if len(requesters) > 1 else ""
-                    self.problem(("access", i, "quorum"),
-                                 f"impossible quorum {where}: {missing}".replace("  ", " "),
+                    where = f" for requester {requester!r}" if len(requesters) > 1 else ""
+                    self.problem(("access", i, "quorum"), f"impossible quorum{where}: {missing}",
                                  expected="a quorum the eligible approvers (with keys, "
                                  "never the requester) can meet")
                     break

@@ -1,0 +1,171 @@
+"""Reading a constitution: the demo loads, and every kind of problem is named with its line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from custodes.cli._main import cli
+from custodes.constitution import (
+    compile_policies,
+    constitution_schema,
+    parse_duration,
+    read_constitution,
+)
+from custodes.errors import ConstitutionError
+from tests.unit.constitution.helpers import document, dump, keys
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "examples" / "constitution.yaml"
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def problems_of(source: Path | str) -> list[tuple[int | None, str]]:
+    with pytest.raises(ConstitutionError) as info:
+        read_constitution(source)
+    return [(p.line, p.message) for p in info.value.problems]
+
+
+def test_demo_constitution_loads_and_admits_partners_by_their_criteria() -> None:
+    c = read_constitution(DEMO)
+    kinds = {o.kind for o in c.organisations}
+    assert kinds == {"developer", "overseer", "partner", "vendor"}
+    assert {cap.id for cap in c.capabilities} >= {
+        "general", "cyber-frontier", "exploit-details", "weights-export", "training-write"}
+    compiled = compile_policies(c)
+    assert compiled.org_admitted["cyberdef"] and not compiled.org_admitted["greyhat"]
+    assert not compiled.principal_admitted["ivan@greyhat"]
+    rule = c.access_rules_by_id["cyber-frontier-partners"]
+    # heidi is a partner researcher without the cyber clearance; ivan's organisation is not
+    # admitted: neither may request.
+    assert set(compiled.eligible_requesters(rule)) == {"frank@cyberdef", "grace@bankcert"}
+    assert c.organisation_of("dana@asi").kind == "overseer"
+    assert all(p.organisation != "lab" for p in c.principals_not_in("lab", role="reviewer"))
+
+
+def test_demo_validates_against_the_published_schema_file() -> None:
+    schema_file = ROOT / "src" / "custodes" / "constitution" / "constitution.schema.json"
+    schema = json.loads(schema_file.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(yaml.safe_load(DEMO.read_text()), schema)
+    result = CliRunner().invoke(cli, ["constitution", "schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output) == schema == constitution_schema()
+
+
+def test_every_problem_is_reported_at_once_with_its_line() -> None:
+    found = problems_of(SAMPLES / "many_problems.yaml")
+    lines = {line for line, _ in found}
+    assert lines == {8, 14, 16, 22, 26, 30, 33, 35, 41, 42, 45}
+    text = dict(found)
+    assert "duplicate id 'lab'" in text[8]
+    assert "malformed" in text[14]
+    assert "unknown organisation 'nowhere'" in text[16]
+    assert "duplicate key" in text[22]
+    assert "no models and no actions" in text[26]
+    assert "unknown role 'astronaut'" in text[30]
+    assert "bad duration '0h'" in text[33]
+    assert "unknown capability 'weights'" in text[35]
+    assert "unknown principal 'ghost@nowhere'" in text[41]
+    assert "threshold 3 exceeds" in text[42]
+    assert "names nothing" in text[45]
+
+
+def test_impossible_quorums_count_without_the_requester_and_keyless_approvers() -> None:
+    found = dict(problems_of(SAMPLES / "impossible_quorums.yaml"))
+    assert set(found) == {28, 35, 42}
+    assert "k = 2 but only 1 eligible approvers" in found[28]
+    assert "m = 3" in found[35]
+    assert "partner" in found[42]
+
+
+def test_duplicate_yaml_keys_are_refused_not_overwritten() -> None:
+    text = "version: 1\nversion: 2\n" + DEMO.read_text().split("version: 1\n", 1)[1]
+    found = problems_of(text)
+    assert found[0][0] == 2 and "duplicate key 'version'" in found[0][1]
+
+
+def test_yaml_syntax_error_names_its_line() -> None:
+    [(line, message)] = problems_of("version: 1\norganisations: [\n  - x: : :\n")
+    assert line is not None and line >= 2 and "YAML syntax" in message
+
+
+def test_schema_errors_name_the_line_and_what_was_expected() -> None:
+    text = DEMO.read_text().replace("    kind: overseer\n", "    kind: regulator\n", 1)
+    with pytest.raises(ConstitutionError) as info:
+        read_constitution(text)
+    [problem] = info.value.problems
+    assert problem.line == line_of(text, "kind: regulator")
+    assert problem.expected is not None and "overseer" in problem.expected
+    text = DEMO.read_text().replace("  enabled: true\n", "  enabled: false\n")
+    [(line, _)] = problems_of(text)
+    assert line == line_of(text, "enabled: false")
+
+
+def test_cedar_conditions_must_parse() -> None:
+    text = DEMO.read_text().replace('principal.attributes.clearance == "cyber"',
+                                    'principal.attributes.clearance === "cyber"')
+    [(line, message)] = problems_of(text)
+    assert line == line_of(text, "===") and "Cedar condition does not parse" in message
+
+
+def test_witness_keys_must_be_signed_note_keys_named_like_the_witness() -> None:
+    text = DEMO.read_text().replace("name: witness.asi.example\n", "name: witness.other\n")
+    [(line, message)] = problems_of(text)
+    assert "named 'witness.asi.example'" in message
+    assert line == line_of(text, "key: witness.asi.example+")
+
+
+def test_a_rule_nobody_can_request_references_nothing() -> None:
+    ks = keys("a@lab", "b@asi", "c@aud")
+    # Approvers who request: all three could approve someone else, but never themselves.
+    doc = document(ks, quorum={"approvals": 3, "organisations": 2})
+    doc["access"][0]["requesters"] = {"roles": ["approver"]}
+    doc["principals"] = [p for p in doc["principals"] if p["id"] != "r@lab"]
+    [(_, message)] = problems_of(dump(doc))
+    assert "impossible quorum for requester 'a@lab'" in message
+    doc = document(ks, extra={"criteria": [{"id": "never", "applies_to": "principal",
+                                            "condition": "false"}]})
+    doc["access"][0]["requesters"]["criteria"] = ["never"]
+    [(_, message)] = problems_of(dump(doc))
+    assert "references nobody" in message
+
+
+def test_person_linked_identities_count_as_the_requester() -> None:
+    """A requester's second identity is excluded from the approvers at load time too."""
+    ks = keys("a@lab", "b@asi", "c@aud", "r2@lab")
+    doc = document(ks, quorum={"approvals": 3, "organisations": 2})
+    doc["principals"].append({"id": "r2@lab", "organisation": "lab", "person": "r@lab",
+                              "roles": ["approver"], "key": ks["r2@lab"].public_key})
+    read_constitution(dump(doc))  # a, b, c remain: feasible
+    doc["principals"] = [p for p in doc["principals"] if p["id"] != "c@aud"]
+    doc["amendment"]["signers"] = ["a@lab", "b@asi"]
+    doc["entrenched"][1]["signers"] = 2
+    found = problems_of(dump(doc))
+    assert any("k = 3 but only 2" in m for _, m in found)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("8h", 8 * 3600), ("30m", 1800), ("1d12h", 36 * 3600), ("90s", 90), ("0s", None),
+    ("", None), ("8x", None), ("h", None), ("1h1d", None),
+])
+def test_durations(text: str, seconds: int | None) -> None:
+    d = parse_duration(text)
+    assert (None if d is None else d.total_seconds()) == seconds
+
+
+def test_check_command_prints_problems_and_exits_1(tmp_path: Path) -> None:
+    from custodes.cli._main import main
+
+    assert main(["constitution", "check", str(DEMO)]) == 0
+    assert main(["constitution", "check", str(SAMPLES / "many_problems.yaml")]) == 1
