@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from custodes.cli._main import CliState, err_console, pass_state
-from custodes.errors import ConfigError
+from custodes.errors import ConfigError, WitnessError
 
 if TYPE_CHECKING:
     from custodes.witness import Evidence
@@ -115,7 +115,7 @@ def watch(state: CliState, url: str, log_key: str, policy_file: Path | None,
                                   f"{_size(path, key.name)}")
             if once:
                 if alarms:
-                    raise click.exceptions.Exit(1)
+                    raise WitnessError(f"{len(alarms)} alarm(s) raised watching {url}")
                 return
             time.sleep(interval)
     finally:

@@ -1,0 +1,89 @@
+"""``custodes witness watch`` against a real log server: quiet when honest, loud when not."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from custodes.cli import main
+from custodes.log import NoteSigner, TransparencyLog
+from custodes.store import create_db_engine
+from tests.integration.witness.support import WitnessProcess, policy_text
+from tests.integration.witness.test_three_witnesses import (
+    _copy_db,
+    append,
+    start_log,
+    wait_cosigned,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _watch(tmp_path: Path, url: str, log_signer: NoteSigner, *extra: str) -> int:
+    return main(["--data-dir", str(tmp_path / "overseer"), "witness", "watch", url,
+                 "--log-key", log_signer.verifier.to_key(), "--once", *extra])
+
+
+def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "log"
+    policy = policy_text(witnesses, 2)
+    (tmp_path / "client.policy").write_text(policy)
+    server = start_log(data, log_signer, policy)
+    try:
+        first = append(server, 300, "many")  # more than one entry bundle
+        wait_cosigned(server, first, cosigners=2)
+        assert _watch(tmp_path, server.base_url, log_signer) == 0
+        assert f"verified up to size {first}" in capsys.readouterr().err
+        size = append(server, 4, "more")
+        wait_cosigned(server, size, cosigners=2)
+        assert _watch(tmp_path, server.base_url, log_signer,
+                      "--policy", str(tmp_path / "client.policy")) == 0
+        assert f"verified up to size {size}" in capsys.readouterr().err
+    finally:
+        server.stop()
+    _copy_db(data, tmp_path / "backup")
+    # A malformed entry slipped past validation (a buggy or dishonest log) is caught.
+    engine = create_db_engine(f"sqlite:///{data / 'custodes.db'}")
+    log = TransparencyLog(engine, log_signer)
+    log.submit_data([b'{"not": "an entry"}']).result(30)
+    log.close()
+    engine.dispose()
+    server = start_log(data, log_signer, policy)
+    try:
+        assert _watch(tmp_path, server.base_url, log_signer) == 1
+        err = capsys.readouterr().err
+        assert "ALARM malformed-entry" in err and f"(entry {size})" in err
+    finally:
+        server.stop()
+    # The backup restored and one honest entry added: the watcher follows (it never took the
+    # bad entry as verified).
+    shutil.rmtree(data)
+    _copy_db(tmp_path / "backup", data)
+    server = start_log(data, log_signer, policy)
+    try:
+        assert append(server, 1, "a") == size + 1
+        assert _watch(tmp_path, server.base_url, log_signer) == 0
+    finally:
+        server.stop()
+    # Rolled back to the backup: alarm. Then a different entry at the same size: equivocation.
+    shutil.rmtree(data)
+    _copy_db(tmp_path / "backup", data)
+    server = start_log(data, log_signer, policy)
+    try:
+        capsys.readouterr()
+        assert _watch(tmp_path, server.base_url, log_signer) == 1
+        assert "ALARM rollback" in capsys.readouterr().err
+        assert append(server, 1, "b") == size + 1
+        assert _watch(tmp_path, server.base_url, log_signer) == 1
+        assert "ALARM equivocation" in capsys.readouterr().err
+    finally:
+        server.stop()
+    [evidence] = list((tmp_path / "overseer" / "watch" / "evidence").iterdir())
+    assert main(["witness", "evidence", "verify", str(evidence),
+                 "--log-key", log_signer.verifier.to_key()]) == 0
+    assert "EQUIVOCATION PROVEN" in capsys.readouterr().out
