@@ -513,7 +513,11 @@ class _Checker:
                                  f"path {path!r} names nothing in this document",
                                  expected="a path such as /log or /access/<rule id>/quorum")
             signers = None if c.get("signers", "all") == "all" else int(c["signers"])
-            orgs = None if c.get("organisations", "all") == "all" else int(c["organisations"])
+            # Naming neither means every signer of every organisation; naming only a number
+            # of signers sets no requirement on their organisations.
+            orgs_default = "all" if "signers" not in c else 1
+            orgs_raw = c.get("organisations", orgs_default)
+            orgs = None if orgs_raw == "all" else int(orgs_raw)
             if signers is not None and signers > len(amendment.signers):
                 self.problem(("entrenched", i, "signers"), f"needs {signers} signers but there "
                              f"are {len(amendment.signers)} amendment signers",
