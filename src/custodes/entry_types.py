@@ -17,6 +17,7 @@ _MODULES: tuple[str, ...] = (
     "custodes.gateway._entries",
     "custodes.constitution._entries",
     "custodes.authority._entries",
+    "custodes.monitors._entries",
 )
 
 

@@ -1,5 +1,48 @@
-"""Monitors: detectors for vulnerability discoveries and coup-relevant misuse."""
+"""Monitors: detectors for vulnerability discoveries and coup-relevant misuse, transcript
+scanning, fingerprints, and the review queue with separation of duties.
 
+Entry points: :func:`default_registry` (built-in detectors), :class:`ReviewQueue`,
+:class:`TranscriptScanner`, :func:`compute_metrics`; the CLI's ``custodes monitors``,
+``custodes scan`` and ``custodes review``.
+"""
+
+from custodes.monitors._datasets import Example, messages_to_text, read_dataset
 from custodes.monitors._detector import Category, Detection, Detector, Span
+from custodes.monitors._directory import ConstitutionDirectory, Directory, StaticDirectory
+from custodes.monitors._errors import ReviewConflict, SeparationOfDutiesError
+from custodes.monitors._fingerprint import CrashFingerprint, crash_fingerprint, poc_hash
+from custodes.monitors._metrics import Confusion, Metrics, compute_metrics
+from custodes.monitors._registry import DetectorRegistry, default_registry
+from custodes.monitors._review import ReviewQueue, StoredDetection
+from custodes.monitors._scan import ScanProblem, ScanSummary, TranscriptScanner
+from custodes.monitors._service import MonitorsService, start_monitors
 
-__all__ = ["Category", "Detection", "Detector", "Span"]
+__all__ = [
+    "Category",
+    "Confusion",
+    "ConstitutionDirectory",
+    "CrashFingerprint",
+    "Detection",
+    "Detector",
+    "DetectorRegistry",
+    "Directory",
+    "Example",
+    "Metrics",
+    "MonitorsService",
+    "ReviewConflict",
+    "ReviewQueue",
+    "ScanProblem",
+    "ScanSummary",
+    "SeparationOfDutiesError",
+    "Span",
+    "StaticDirectory",
+    "StoredDetection",
+    "TranscriptScanner",
+    "compute_metrics",
+    "crash_fingerprint",
+    "default_registry",
+    "messages_to_text",
+    "poc_hash",
+    "read_dataset",
+    "start_monitors",
+]

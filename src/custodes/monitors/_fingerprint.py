@@ -36,8 +36,8 @@ _TYPE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 # Frames: ``#3 0x55d in png_read_row /src/libpng/pngread.c:512:7`` (sanitizers) and
 # ``  func_name+0x12/0x40 [module]`` or ``func_name+0x12/0x40 fs/ext4/inode.c:123`` (kernel).
-_USER_FRAME = re.compile(
-    r"^\s*#\d+ 0x[0-9a-f]+ in ([\w:~<>,.*&\[\] ]+?)(?: ([\w./+-]+?)(?::\d+)*)?\s*$", re.M)
+_USER_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in ([^\n]+)$", re.M)
+_LOCATION = re.compile(r"\s+(\(?[\w./+-]+?(?::\d+)*(?:\+0x[0-9a-f]+)?\)?)\s*$")
 _KERNEL_FRAME = re.compile(
     r"^(?:\[[\s\d.]+\](?:\[\s*[CT]\d+\])?)?\s*(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+"
     r"(?: \[\w+\])?(?: ([\w./-]+\.[ch]):\d+)?", re.M)
@@ -47,6 +47,8 @@ _STATE_BLOCK = re.compile(r"^\s*Crash State:\s*\n((?:[ \t]+\S[^\n]*\n?){1,3})", 
 _IGNORED_FRAME = re.compile(
     r"^(?:__asan|__msan|__tsan|__ubsan|__sanitizer|__interceptor|__lsan|__hwasan|"
     r"asan_|msan_|kasan_|kmsan_|kcsan_|kfence_|__kasan|__kmsan|__kcsan|dump_stack|show_stack|"
+    r"dump_backtrace|print_address_description|__do_kernel_fault|do_\w*fault|do_mem_abort|"
+    r"el\d_|el\dh?_|page_fault|asm_exc|exc_page_fault|do_user_addr_fault|"
     r"print_report|print_address|report_|__warn|warn_slowpath|panic|__die|die|oops_|"
     r"do_error_trap|exc_|asm_exc|handle_bug|do_trap|__do_sys|do_syscall|entry_SYSCALL|"
     r"__x64_sys|__se_sys|__ia32|ret_from_fork|kthread|worker_thread|process_one_work|"
@@ -94,11 +96,10 @@ def _frames(text: str) -> tuple[str, ...]:
             :_STATE_FRAMES]
     out: list[str] = []
     for m in _USER_FRAME.finditer(text):
-        func = m.group(1).strip()
-        if _IGNORED_FRAME.match(func):
+        func, where = _split_frame(m.group(1).strip())
+        if not func or _IGNORED_FRAME.match(func):
             continue
-        where = m.group(2)
-        out.append(f"{func} {where.rsplit('/', 1)[-1]}" if where else func)
+        out.append(f"{func} {where}" if where else func)
         if len(out) == _STATE_FRAMES:
             return tuple(out)
     if out:
@@ -114,6 +115,26 @@ def _frames(text: str) -> tuple[str, ...]:
         if len(out) == _STATE_FRAMES:
             break
     return tuple(out)
+
+
+def _split_frame(frame: str) -> tuple[str, str]:
+    """``func(args) /path/file.cc:12:3`` -> (``func``, ``file.cc``)."""
+    where = ""
+    loc = _LOCATION.search(frame)
+    if loc is not None and ("/" in loc.group(1) or ":" in loc.group(1) or "." in loc.group(1)):
+        path = re.sub(r"\+0x[0-9a-f]+$", "", loc.group(1).strip("()").split(":")[0])
+        where = path.rsplit("/", 1)[-1]
+        frame = frame[:loc.start()]
+    depth, end = 0, len(frame)
+    for i, ch in enumerate(frame):  # cut the argument list: the first top-level "("
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "(" and depth == 0 and i > 0:
+            end = i
+            break
+    return frame[:end].strip(), where
 
 
 def crash_fingerprint(text: str) -> CrashFingerprint | None:

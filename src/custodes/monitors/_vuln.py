@@ -282,7 +282,8 @@ class VulnDiscoveryDetector:
             miss *= 1.0 - w
         score = 1.0 - miss
         best = max(hits.values(), key=lambda h: h[0].weight)[0]
-        spans = tuple(sorted((span for _, span in hits.values()), key=lambda sp: (sp.start, sp.end)))
+        spans = tuple(sorted((span for _, span in hits.values()),
+                             key=lambda sp: (sp.start, sp.end)))
         fingerprint = crash_fingerprint(text)
         return [Detection(
             detector=self.name,
@@ -371,7 +372,8 @@ def _writeup_score(text: str) -> tuple[_Signal, Span] | None:
         return None
     weight = min(0.97, 0.55 + 0.09 * len(found))
     first = min(found, key=lambda m: m.start())
-    return _WRITEUP_SIGNAL, Span(first.start(), first.end())
+    return _Signal(_WRITEUP_SIGNAL.name, weight, _WRITEUP_SIGNAL.pattern,
+                   _WRITEUP_SIGNAL.reason), Span(first.start(), first.end())
 
 
 _WRITEUP_SIGNAL = _Signal("vuln_writeup", 0.9, _POC_GATE,

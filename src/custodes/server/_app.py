@@ -79,6 +79,9 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import custody
 
     app.include_router(custody.router)
+    from custodes.server.routes import monitors
+
+    app.include_router(monitors.router)
     from custodes.server.routes import authority, constitution
 
     app.include_router(authority.router)

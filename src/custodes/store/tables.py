@@ -9,3 +9,4 @@ import custodes.witness._tables  # noqa: F401
 import custodes.constitution._tables  # noqa: F401
 import custodes.authority._tables  # noqa: F401
 import custodes.gateway._tables  # noqa: F401
+import custodes.monitors._tables  # noqa: F401

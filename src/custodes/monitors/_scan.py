@@ -1,0 +1,241 @@
+"""``custodes scan``: stream transcript files through detectors into the review queue,
+resumably (progress per file lives in ``monitors_scan_files``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, delete, insert, select, update
+
+from custodes.clock import Clock
+from custodes.monitors._detector import Detection, Detector
+from custodes.monitors._review import ReviewQueue
+from custodes.monitors._tables import monitors_detections, monitors_scan_files
+from custodes.monitors._transcripts import Format, detect_format, read_records
+from custodes.store import writer
+
+__all__ = ["ScanProblem", "ScanSummary", "TranscriptScanner", "expand_paths"]
+
+_SUFFIXES = {".jsonl", ".json", ".eval", ".txt", ".log", ".md", ".out"}
+_CHECKPOINT_BYTES = 8 * 1024 * 1024  # progress is saved at least this often
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    """A malformed file or record, skipped: ``where`` is ``file:line``."""
+
+    where: str
+    message: str
+
+
+@dataclass
+class ScanSummary:
+    files: int = 0
+    skipped_files: int = 0
+    records: int = 0
+    bytes: int = 0
+    detections: int = 0
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files named, and transcript-looking files under folders named (sorted, recursive)."""
+    for p in paths:
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    f = Path(root) / name
+                    if f.suffix.lower() in _SUFFIXES:
+                        yield f
+        else:
+            yield p
+
+
+def _prefix_sha256(path: Path, length: int) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        remaining = length
+        while remaining > 0:
+            chunk = fh.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            remaining -= len(chunk)
+    return h.hexdigest()
+
+
+class TranscriptScanner:
+    """Runs ``detectors`` over transcript files and records what they flag.
+
+    Args:
+        detectors: the detectors to run (thread-safe, side-effect free).
+        queue: where detections go (log first, then database).
+        actor: whose transcripts these are (the principal reviewers must not share an
+            organisation with).
+        actor_organisation: overrides the directory's organisation for ``actor``.
+        min_score: detections below this score are not recorded.
+    """
+
+    def __init__(self, detectors: Sequence[Detector], queue: ReviewQueue, *, actor: str,
+                 actor_organisation: str | None = None, min_score: float = 0.5) -> None:
+        self.detectors = list(detectors)
+        self.queue = queue
+        self.engine: Engine = queue.engine
+        self.clock: Clock = queue.clock
+        self.actor = actor
+        self.actor_organisation = actor_organisation
+        self.min_score = min_score
+
+    def pending_bytes(self, files: Sequence[Path]) -> int:
+        """Bytes left to scan (for a progress bar's total)."""
+        total = 0
+        for f in files:
+            try:
+                size = f.stat().st_size
+            except OSError:
+                continue
+            state = self._state(f)
+            total += size - (state[0] if state and not state[3] else size if state else 0)
+        return max(total, 0)
+
+    def _state(self, path: Path) -> tuple[int, int, str, bool] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(monitors_scan_files).where(
+                monitors_scan_files.c.path == str(path.resolve()))).mappings().first()
+        if row is None:
+            return None
+        return int(row["offset"]), int(row["line"]), str(row["checksum"]), bool(row["complete"])
+
+    def _save(self, path: Path, offset: int, line: int, checksum: str, complete: bool) -> None:
+        key = str(path.resolve())
+        values = {"offset": offset, "line": line, "checksum": checksum, "complete": complete,
+                  "updated_at": self.clock.now()}
+        with writer(self.engine).begin() as conn:
+            done = conn.execute(update(monitors_scan_files)
+                                .where(monitors_scan_files.c.path == key).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(monitors_scan_files).values(path=key, **values))
+
+    def forget(self, path: Path) -> None:
+        """Drop the saved progress of ``path`` (the next scan reads it from the start)."""
+        with writer(self.engine).begin() as conn:
+            conn.execute(delete(monitors_scan_files)
+                         .where(monitors_scan_files.c.path == str(path.resolve())))
+
+    def detect(self, text: str) -> list[Detection]:
+        out: list[Detection] = []
+        for d in self.detectors:
+            out.extend(x for x in d.detect(text) if x.score >= self.min_score)
+        return out
+
+    def _already_recorded(self, location: str, text: str) -> set[tuple[str, str]]:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(monitors_detections.c.detector,
+                                       monitors_detections.c.category).where(and_(
+                monitors_detections.c.location == location,
+                monitors_detections.c.text_sha256 == digest))).all()
+        return {(r[0], r[1]) for r in rows}
+
+    def scan(self, paths: Sequence[Path], *, on_bytes: Callable[[int], None] | None = None,
+             on_problem: Callable[[ScanProblem], None] | None = None,
+             restart: bool = False) -> ScanSummary:
+        """Scan ``paths`` (files and folders), resuming each file where it stopped.
+
+        Malformed files and records are reported through ``on_problem`` and skipped.
+
+        Raises:
+            LogWriteError: a detection could not be logged (the scan stops; progress up to
+                the last recorded detection is kept, so rerunning resumes there).
+        """
+        summary = ScanSummary()
+
+        def problem(where: str, message: str) -> None:
+            p = ScanProblem(where, message)
+            summary.problems.append(p)
+            if on_problem is not None:
+                on_problem(p)
+
+        for path in expand_paths(paths):
+            if restart:
+                self.forget(path)
+            try:
+                size = path.stat().st_size
+                fmt = detect_format(path)
+            except OSError as exc:
+                problem(f"{path}:0", f"cannot read: {exc.strerror or exc}")
+                continue
+            self._scan_file(path, size, fmt, summary, problem, on_bytes)
+        return summary
+
+    def _scan_file(self, path: Path, size: int, fmt: Format, summary: ScanSummary,
+                   problem: Callable[[str, str], None],
+                   on_bytes: Callable[[int], None] | None) -> None:
+        state = self._state(path)
+        offset, line = 0, 0
+        hasher = hashlib.sha256()
+        if state is not None:
+            s_offset, s_line, s_sum, complete = state
+            whole = fmt in ("inspect-eval", "inspect-json")
+            if s_offset <= size and _prefix_sha256(path, s_offset) == s_sum:
+                if complete and (whole or s_offset == size):
+                    summary.skipped_files += 1
+                    if on_bytes is not None:
+                        on_bytes(0)
+                    return
+                if not whole:
+                    offset, line = s_offset, s_line
+                    with path.open("rb") as fh:  # re-hash the prefix to extend the checksum
+                        remaining = offset
+                        while remaining > 0:
+                            chunk = fh.read(min(remaining, 1 << 20))
+                            if not chunk:
+                                break
+                            hasher.update(chunk)
+                            remaining -= len(chunk)
+        summary.files += 1
+        last_saved = offset
+        try:
+            with path.open("rb") as raw:
+                raw.seek(offset)
+                for rec in read_records(path, fmt, start_offset=offset, start_line=line):
+                    if rec.end_offset is not None:
+                        raw_len = rec.end_offset - offset
+                        hasher.update(raw.read(raw_len))
+                        if on_bytes is not None:
+                            on_bytes(raw_len)
+                        summary.bytes += raw_len
+                        offset, line = rec.end_offset, rec.line
+                    where = f"{path}:{rec.line}"
+                    if rec.problem is not None:
+                        problem(where, rec.problem)
+                        continue
+                    summary.records += 1
+                    found = self.detect(rec.text)
+                    if found:
+                        seen = self._already_recorded(where, rec.text)
+                        fresh = [d for d in found if (d.detector, d.category) not in seen]
+                        if fresh:
+                            self.queue.record(fresh, text=rec.text, actor=self.actor,
+                                              source=str(path), location=where,
+                                              actor_organisation=self.actor_organisation)
+                            summary.detections += len(fresh)
+                    if rec.end_offset is not None and (
+                            found or offset - last_saved >= _CHECKPOINT_BYTES):
+                        self._save(path, offset, line, hasher.hexdigest(), False)
+                        last_saved = offset
+        except OSError as exc:
+            problem(f"{path}:{line}", f"read failed: {exc.strerror or exc}")
+            return
+        if fmt in ("inspect-eval", "inspect-json"):
+            summary.bytes += size
+            if on_bytes is not None:
+                on_bytes(size)
+            self._save(path, size, 0, _prefix_sha256(path, size), True)
+        else:
+            self._save(path, offset, line, hasher.hexdigest(), True)

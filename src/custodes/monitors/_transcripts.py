@@ -1,0 +1,241 @@
+"""Transcript readers: OpenAI chat JSONL, Claude Code session JSONL, Inspect AI eval logs
+(``.json`` and ``.eval`` zip), and plain text. Each yields records with the byte offset just
+after them, so a scan can resume; malformed records come back as problems, never exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from custodes.monitors._datasets import messages_to_text
+
+__all__ = ["Format", "Record", "detect_format", "read_records"]
+
+Format = Literal["openai-jsonl", "claude-code-jsonl", "inspect-json", "inspect-eval", "text"]
+
+TEXT_BLOCK_BYTES = 256 * 1024  # plain text is scanned in blocks cut at line ends
+
+
+@dataclass(frozen=True)
+class Record:
+    """One unit of transcript: ``text`` to scan, or ``problem`` if it was malformed.
+
+    ``line`` is the 1-based line (or sample number) where it starts; ``end_offset`` the byte
+    offset just after it (``None`` for records inside a zip, which resume per file).
+    """
+
+    line: int
+    end_offset: int | None
+    text: str = ""
+    problem: str | None = None
+    label: str = ""
+
+
+def detect_format(path: Path) -> Format:
+    """Guess the format from the name and the first non-empty line."""
+    suffix = path.suffix.lower()
+    if suffix == ".eval":
+        return "inspect-eval"
+    if suffix == ".json":
+        return "inspect-json"
+    if suffix == ".jsonl":
+        with path.open("rb") as fh:
+            for raw in fh:
+                if not raw.strip():
+                    continue
+                try:
+                    first = json.loads(raw)
+                except ValueError:
+                    return "openai-jsonl"  # the reader reports the bad line
+                if isinstance(first, dict) and ("sessionId" in first or (
+                        "type" in first and "message" in first) or first.get("type") in (
+                        "summary", "file-history-snapshot")):
+                    return "claude-code-jsonl"
+                return "openai-jsonl"
+    return "text"
+
+
+def _content_text(content: Any) -> str:
+    """Text of an Anthropic/OpenAI content value: a string or a list of typed blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict):
+                kind = block.get("type")
+                if kind in ("text", "reasoning") or "text" in block:
+                    parts.append(str(block.get("text") or block.get("reasoning") or ""))
+                elif kind == "tool_use" or kind == "tool_call":
+                    parts.append(json.dumps(block.get("input", block.get("arguments", {})),
+                                            ensure_ascii=False))
+                elif kind == "tool_result":
+                    parts.append(_content_text(block.get("content", "")))
+                elif kind == "thinking":
+                    parts.append(str(block.get("thinking", "")))
+        return "\n".join(p for p in parts if p)
+    if content is None:
+        return ""
+    return json.dumps(content, ensure_ascii=False)
+
+
+def _openai_line(obj: Any) -> str:
+    if isinstance(obj, dict):
+        if isinstance(obj.get("messages"), list):
+            msgs = [m if isinstance(m, dict) else {"content": m} for m in obj["messages"]]
+            return messages_to_text([{"role": m.get("role", "unknown"),
+                                      "content": _content_text(m.get("content")) +
+                                      _tool_calls(m)} for m in msgs])
+        if isinstance(obj.get("text"), str):
+            return str(obj["text"])
+        if "role" in obj and "content" in obj:
+            return messages_to_text([{"role": obj["role"],
+                                      "content": _content_text(obj["content"])}])
+    raise ValueError("expected an object with 'messages' (OpenAI chat format) or 'text'")
+
+
+def _tool_calls(message: dict[str, Any]) -> str:
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return ""
+    out = []
+    for c in calls:
+        fn = c.get("function", {}) if isinstance(c, dict) else {}
+        out.append(f"\n[tool call {fn.get('name', '?')}] {fn.get('arguments', '')}")
+    return "".join(out)
+
+
+def _claude_line(obj: Any) -> str:
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object (Claude Code session event)")
+    msg = obj.get("message")
+    if isinstance(msg, dict):
+        role = msg.get("role") or obj.get("type") or "unknown"
+        return messages_to_text([{"role": role, "content": _content_text(msg.get("content"))}])
+    if obj.get("type") == "summary":
+        return str(obj.get("summary", ""))
+    return ""  # snapshots and bookkeeping events carry no transcript text
+
+
+def _jsonl(fh: BinaryIO, start_offset: int, start_line: int, fmt: Format) -> Iterator[Record]:
+    parse = _claude_line if fmt == "claude-code-jsonl" else _openai_line
+    offset, lineno = start_offset, start_line
+    for raw in fh:
+        lineno += 1
+        offset += len(raw)
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            yield Record(lineno, offset, problem=f"not JSON: {exc}")
+            continue
+        try:
+            text = parse(obj)
+        except ValueError as exc:
+            yield Record(lineno, offset, problem=str(exc))
+            continue
+        label = str(obj.get("id", "")) if isinstance(obj, dict) else ""
+        yield Record(lineno, offset, text=text, label=label)
+
+
+def _text(fh: BinaryIO, start_offset: int, start_line: int) -> Iterator[Record]:
+    offset, lineno = start_offset, start_line
+    buf: list[bytes] = []
+    size, first = 0, lineno + 1
+    for raw in fh:
+        lineno += 1
+        buf.append(raw)
+        size += len(raw)
+        if size >= TEXT_BLOCK_BYTES:
+            offset += size
+            yield Record(first, offset, text=b"".join(buf).decode("utf-8", "replace"))
+            buf, size, first = [], 0, lineno + 1
+    if buf:
+        offset += size
+        yield Record(first, offset, text=b"".join(buf).decode("utf-8", "replace"))
+
+
+def _inspect_sample(sample: Any) -> str:
+    if not isinstance(sample, dict):
+        raise ValueError("a sample is not an object")
+    messages = sample.get("messages")
+    if not isinstance(messages, list):
+        raise ValueError("a sample has no 'messages' list")
+    parts = [{"role": m.get("role", "unknown"), "content": _content_text(m.get("content")) +
+              _tool_calls(m)} for m in messages if isinstance(m, dict)]
+    out = sample.get("output")
+    if isinstance(out, dict):
+        for choice in out.get("choices") or []:
+            if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+                m = choice["message"]
+                parts.append({"role": "assistant", "content": _content_text(m.get("content"))})
+    return messages_to_text(parts)
+
+
+def _inspect_eval(path: Path) -> Iterator[Record]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Record(0, None, problem=f"not an Inspect .eval archive (zip): {exc}")
+        return
+    with archive:
+        names = sorted(n for n in archive.namelist()
+                       if n.startswith("samples/") and n.endswith(".json"))
+        if not names and "header.json" not in archive.namelist():
+            yield Record(0, None, problem="zip has no samples/ and no header.json")
+        for i, name in enumerate(names, 1):
+            try:
+                with archive.open(name) as fh:
+                    sample = json.load(fh)
+                text = _inspect_sample(sample)
+            except (ValueError, KeyError, zipfile.BadZipFile) as exc:
+                yield Record(i, None, problem=f"{name}: {exc}", label=name)
+                continue
+            yield Record(i, None, text=text, label=name)
+
+
+def _inspect_json(path: Path) -> Iterator[Record]:
+    # Inspect writes .json logs as one document; it is parsed whole (use the .eval format,
+    # which stores one sample per zip member, for logs too large for memory).
+    try:
+        with path.open("rb") as fh:
+            doc = json.load(fh)
+    except ValueError as exc:
+        yield Record(0, None, problem=f"not JSON: {exc}")
+        return
+    samples = doc.get("samples") if isinstance(doc, dict) else None
+    if not isinstance(samples, list):
+        yield Record(0, None, problem="not an Inspect eval log: no 'samples' list")
+        return
+    for i, sample in enumerate(samples, 1):
+        try:
+            text = _inspect_sample(sample)
+        except ValueError as exc:
+            yield Record(i, None, problem=f"samples[{i - 1}]: {exc}")
+            continue
+        label = str(sample.get("id", "")) if isinstance(sample, dict) else ""
+        yield Record(i, None, text=text, label=label)
+
+
+def read_records(path: Path, fmt: Format, *, start_offset: int = 0,
+                 start_line: int = 0) -> Iterator[Record]:
+    """Records of ``path`` from ``start_offset`` (line-oriented formats only)."""
+    if fmt == "inspect-eval":
+        yield from _inspect_eval(path)
+    elif fmt == "inspect-json":
+        yield from _inspect_json(path)
+    else:
+        with path.open("rb") as fh:
+            fh.seek(start_offset)
+            if fmt == "text":
+                yield from _text(fh, start_offset, start_line)
+            else:
+                yield from _jsonl(fh, start_offset, start_line, fmt)

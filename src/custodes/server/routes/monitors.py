@@ -1,0 +1,111 @@
+"""Monitors over HTTP: detectors, text screening into the review queue, and the queue itself.
+
+Every call needs a custodes API key (``Authorization: Bearer ...``); the key's principal is
+the actor of screened text and the viewer / reviewer of the queue (separation of duties is
+enforced by the queue, not here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.monitors import MonitorsService
+from custodes.server.routes.custody import _principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/monitors", tags=["monitors"])
+
+
+class ScreenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=8 * 1024 * 1024)
+    source: str = Field(default="api", max_length=1024)
+    location: str = Field(default="", max_length=1024)
+    detectors: list[str] = Field(default_factory=lambda: ["vuln_rules", "coup_rules"])
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=4000)
+    finding_id: str | None = Field(default=None, max_length=64)
+
+
+def _service(request: Request) -> MonitorsService:
+    service: MonitorsService = request.app.state.context.services["monitors"]
+    return service
+
+
+@router.get("/detectors")
+async def detectors(request: Request) -> dict[str, Any]:
+    registry = _service(request).registry
+    out = []
+    for name in registry.names():
+        try:
+            det = await asyncio.to_thread(registry.get, name)
+            out.append({"name": name, "categories": list(det.categories), "ready": True})
+        except Exception as exc:  # noqa: BLE001 - the learned tier is optional
+            out.append({"name": name, "categories": [], "ready": False, "why": str(exc)})
+    return {"detectors": out}
+
+
+@router.post("/screen", status_code=201)
+async def screen(request: Request, body: ScreenBody) -> dict[str, Any]:
+    """Run detectors over ``text``; what they flag is logged and queued for review."""
+    actor = await _principal(request)
+    service = _service(request)
+
+    def run() -> list[dict[str, Any]]:
+        found = []
+        for name in body.detectors:
+            det = service.registry.get(name)
+            found.extend(d for d in det.detect(body.text) if d.score >= body.min_score)
+        stored = service.queue.record(found, text=body.text, actor=actor, source=body.source,
+                                      location=body.location or body.source)
+        now = service.queue.clock.now()
+        return [d.to_json(now) for d in stored]
+
+    return {"detections": await asyncio.to_thread(run)}
+
+
+@router.get("/review")
+async def review_list(
+    request: Request,
+    status: Literal["open", "dismissed", "linked", "all"] = "open",
+    category: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """What the caller may see: assigned detections, or all of them for an overseer."""
+    viewer = await _principal(request)
+    queue = _service(request).queue
+    rows = await asyncio.to_thread(queue.list, viewer=viewer,
+                                   status=None if status == "all" else status,
+                                   category=category, limit=limit)
+    now = queue.clock.now()
+    return {"detections": [d.to_json(now) for d in rows]}
+
+
+@router.get("/review/{detection_id}")
+async def review_show(request: Request, detection_id: str) -> dict[str, Any]:
+    viewer = await _principal(request)
+    queue = _service(request).queue
+    d = await asyncio.to_thread(queue.show, detection_id, viewer=viewer)
+    return d.to_json(queue.clock.now())
+
+
+@router.post("/review/{detection_id}/resolve")
+async def review_resolve(request: Request, detection_id: str,
+                         body: ResolveBody) -> dict[str, Any]:
+    """Dismiss with ``reason`` or link to a registered ``finding_id``."""
+    reviewer = await _principal(request)
+    queue = _service(request).queue
+    d = await asyncio.to_thread(queue.resolve, detection_id, reviewer=reviewer,
+                                reason=body.reason, finding_id=body.finding_id)
+    return d.to_json(queue.clock.now())
