@@ -29,9 +29,14 @@ Phase = Literal["prompt", "response"]
 class Monitor(Protocol):
     """A check on text passing through the gateway."""
 
-    name: str
-    mode: Mode
-    phases: Sequence[Phase]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def mode(self) -> Mode: ...
+
+    @property
+    def phases(self) -> Sequence[Phase]: ...
 
     def check(self, text: str, *, phase: Phase) -> list[Detection]:
         """Detections in ``text``; an exception means the monitor failed."""

@@ -18,13 +18,14 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from custodes.clock import Clock
+from custodes.clock import Clock, utc
 from custodes.errors import Error, LogWriteError, PolicyDenied, UpstreamError
 from custodes.gateway._authorize import GrantCache, GrantRef
 from custodes.gateway._entries import CALL, CallRecord, MonitorVerdict, Outcome
@@ -249,7 +250,11 @@ class Gateway:
         return grant
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
-        entry = Entry.create(CALL, time=self.clock.now(), principal=principal, body=record)
+        # ``record`` is already a validated CallRecord and ``principal`` a stored key's
+        # principal: building the Entry directly skips Entry.create's second validation
+        # (a tenth of a millisecond per call, on the hot path).
+        entry = Entry(type=CALL, time=utc(self.clock.now()), principal=principal,
+                      body=MappingProxyType(record.model_dump(mode="json")))
         return self.log.submit([entry])
 
     async def _record(self, record: CallRecord, principal: str) -> Appended:
