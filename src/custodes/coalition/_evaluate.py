@@ -61,11 +61,17 @@ class Outcome:
         return tuple(self.firings[n] for n in sorted(needed))
 
 
-def _holds(game: Game, i: int, roles: frozenset[str], granted: Collection[str]) -> bool:
-    # An empty role set admits anyone; a granted role is held by every member.
-    return not roles or not roles.isdisjoint(game.players[i].roles) or any(
-        r in granted for r in roles
-    )
+def _eligible(
+    game: Game, roles: frozenset[str], members: frozenset[int], granted: Collection[str]
+) -> list[int]:
+    """Members holding one of ``roles``, in index order. An empty role set admits anyone; a
+    granted role is held by every member."""
+    if not roles or any(r in granted for r in roles):
+        return sorted(members)
+    holders: set[int] = set()
+    for r in roles:
+        holders |= game.role_members.get(r, frozenset())
+    return sorted(holders & members)
 
 
 def _quorum_met(game: Game, rule: Rule, count: int, orgs: Iterable[str]) -> bool:
@@ -113,12 +119,13 @@ def fires(
 ) -> Firing | None:
     """Whether ``rule`` fires for ``members`` holding their roles plus ``granted`` (ignores
     prerequisites); returns the firing with a requester and sufficient approvers."""
-    requesters = [i for i in sorted(members) if _holds(game, i, rule.requester_roles, granted)]
+    members = frozenset(members)
+    requesters = _eligible(game, rule.requester_roles, members, granted)
     if not requesters:
         return None
     if not rule.needs_approvers:
         return Firing(rule.id, requesters[0], ())
-    approvers = [i for i in sorted(members) if _holds(game, i, rule.approver_roles, granted)]
+    approvers = _eligible(game, rule.approver_roles, members, granted)
     org_of = [game.players[i].organisation for i in approvers]
     if rule.requester_counts:
         if _quorum_met(game, rule, len(approvers), org_of):

@@ -33,7 +33,7 @@ from custodes.coalition._game import COST_SCALE, Game, Rule
 __all__ = ["Objective", "Solution", "minimum_coalition", "minimum_coalitions", "relevant_rules"]
 
 Objective = Literal["cost", "organisations"]
-Status = Literal["OPTIMAL", "FEASIBLE", "UNKNOWN", "UNREACHABLE"]
+Status = Literal["OPTIMAL", "FEASIBLE", "UNREACHABLE"]
 
 Fact = tuple[str, str]  # ("goal", id) or ("role", name)
 
@@ -45,8 +45,9 @@ class Solution:
     """The answer for one goal and one objective.
 
     Attributes:
-        status: ``OPTIMAL`` (proven), ``FEASIBLE`` (time ran out; see ``gap``), ``UNKNOWN``
-            (no coalition found in time) or ``UNREACHABLE`` (not even everyone together).
+        status: ``OPTIMAL`` (proven), ``FEASIBLE`` (time ran out: the best coalition found,
+            by the solver or else greedily, and ``gap`` to the proven ``bound``) or
+            ``UNREACHABLE`` (not even everyone together).
         value: the objective of ``coalition``: cost (in player-cost units) or organisations.
         bound: the best proven lower bound on the objective.
         coalition: player indices, re-checked by the reference evaluator.
@@ -196,22 +197,34 @@ def minimum_coalitions(
         return {o: Solution(goal, o, "UNREACHABLE", None, None, (), (),
                             time.perf_counter() - started, 0, 0) for o in objectives}
     rules, facts, grantable = relevant_rules(game, goal, {f.rule for f in everyone.firings})
-    relevant_roles = set().union(*(r.requester_roles | r.approver_roles for r in rules))
-
-    classes: dict[tuple[str, frozenset[str], int], list[int]] = defaultdict(list)
+    # Players are interchangeable for this goal when they are in the same organisation, cost
+    # the same and meet the same role conditions of the relevant rules.
+    conditions = {r.requester_roles for r in rules if r.requester_roles}
+    conditions |= {r.approver_roles for r in rules if r.approver_roles}
+    classes: dict[tuple[str, frozenset[frozenset[str]], int], list[int]] = defaultdict(list)
     for i in pool:
         player = game.players[i]
-        classes[(player.organisation, player.roles & relevant_roles, player.scaled_cost)].append(i)
-    keys = sorted(classes, key=lambda k: (k[0], sorted(k[1]), k[2]))
+        meets = frozenset(c for c in conditions if not c.isdisjoint(player.roles))
+        classes[(player.organisation, meets, player.scaled_cost)].append(i)
+    keys = sorted(classes, key=lambda k: classes[k][0])
     by_org: dict[str, list[int]] = defaultdict(list)
+    meeting: dict[tuple[str, frozenset[str]], list[int]] = defaultdict(list)
     for c, key in enumerate(keys):
         by_org[key[0]].append(c)
+        for cond in key[1]:
+            meeting[(key[0], cond)].append(c)
     orgs = sorted(by_org)
 
     model = cp_model.CpModel()
     x = [model.new_int_var(0, len(classes[k]), f"x{c}") for c, k in enumerate(keys)]
     size = {o: sum(len(classes[keys[c]]) for c in by_org[o]) for o in orgs}
-    total = {o: sum(x[c] for c in by_org[o]) for o in orgs}
+    total: dict[str, Any] = {}
+    for o in orgs:
+        if len(by_org[o]) == 1:
+            total[o] = x[by_org[o][0]]
+        else:
+            total[o] = model.new_int_var(0, size[o], f"total_{o}")
+            model.add(total[o] == cp_model.LinearExpr.sum([x[c] for c in by_org[o]]))
     reached = {f: model.new_bool_var(f"reached_{f[0]}_{f[1]}") for f in sorted(facts)}
     model.add(reached[("goal", goal)] == 1)
 
@@ -232,10 +245,29 @@ def minimum_coalitions(
 
     justifiers: dict[Fact, list[cp_model.IntVar]] = defaultdict(list)
 
-    def eligible(o: str, roles: frozenset[str]) -> Any:
-        if not roles:
+    shared: dict[tuple[str, frozenset[frozenset[str]]], Any] = {}
+
+    def eligible(o: str, *conditions: frozenset[str]) -> Any:
+        """How many of the coalition's members in ``o`` meet one of ``conditions`` (one
+        variable per organisation and condition, shared by every rule that needs it)."""
+        if any(not c for c in conditions):
             return total[o]
-        return sum(x[c] for c in by_org[o] if not roles.isdisjoint(keys[c][1]))
+        if len(conditions) == 1:
+            members = meeting.get((o, conditions[0]), [])
+        else:
+            members = sorted(set().union(*(meeting.get((o, c), ()) for c in conditions)))
+        if not members:
+            return 0
+        if len(members) == 1:
+            return x[members[0]]
+        if len(members) == len(by_org[o]):
+            return total[o]
+        key = (o, frozenset(conditions))
+        if key not in shared:
+            shared[key] = model.new_int_var(
+                0, sum(len(classes[keys[c]]) for c in members), f"elig_{len(shared)}")
+            model.add(shared[key] == cp_model.LinearExpr.sum([x[c] for c in members]))
+        return shared[key]
 
     for rule in rules:
         fire = model.new_bool_var(f"fire_{rule.id}")
@@ -255,35 +287,37 @@ def minimum_coalitions(
         cap = max(rule.k, 1)
         for o in orgs:
             req_base = eligible(o, rule.requester_roles)
-            appr_base = eligible(o, rule.approver_roles)
-            has_req = req_flex or not rule.requester_roles or any(
-                not rule.requester_roles.isdisjoint(keys[c][1]) for c in by_org[o])
-            has_appr = rule.needs_approvers and (appr_flex or not rule.approver_roles or any(
-                not rule.approver_roles.isdisjoint(keys[c][1]) for c in by_org[o]))
+            appr_base = eligible(o, rule.approver_roles) if rule.needs_approvers else 0
+            has_req = req_flex or not isinstance(req_base, int)
+            has_appr = rule.needs_approvers and (appr_flex or not isinstance(appr_base, int))
             q = a = None
+            hall = has_req and has_appr and not rule.requester_counts
+            # Bounds by the organisation's size only matter when a granted role can make
+            # everyone eligible; otherwise the eligible counts already imply them.
             if has_req:
-                q = model.new_bool_var(f"q_{rule.id}_{o}")
+                q = model.new_bool_var("")
                 model.add(q <= req_base + use_req)
-                model.add(q <= total[o])
+                if req_flex and not hall:
+                    model.add(q <= total[o])
                 q_vars.append(q)
             if has_appr:
-                a = model.new_int_var(0, min(cap, size[o]), f"a_{rule.id}_{o}")
+                a = model.new_int_var(0, min(cap, size[o]), "")
                 model.add(a <= appr_base + size[o] * use_appr)
-                model.add(a <= total[o])
+                if appr_flex and not hall:
+                    model.add(a <= total[o])
                 a_vars[o] = a
-            if q is not None and a is not None and not rule.requester_counts:
-                either = eligible(o, rule.requester_roles | rule.approver_roles)
-                if not rule.requester_roles or not rule.approver_roles:
-                    either = total[o]
+            if hall and a is not None and q is not None:
+                either = eligible(o, rule.requester_roles, rule.approver_roles)
                 model.add(a + q <= either + size[o] * (use_req + use_appr))
-                model.add(a + q <= total[o])
+                if req_flex or appr_flex:
+                    model.add(a + q <= total[o])
         model.add(sum(q_vars) >= fire)
         if rule.needs_approvers:
             model.add(sum(a_vars.values()) >= rule.k * fire)
             if rule.m > 0 or rule.kinds:
                 d = {}
                 for o, a in a_vars.items():
-                    d[o] = model.new_bool_var(f"d_{rule.id}_{o}")
+                    d[o] = model.new_bool_var("")
                     model.add(d[o] <= a)
                 model.add(sum(d.values()) >= rule.m * fire)
                 for kind, n in rule.kinds.items():
@@ -312,7 +346,14 @@ def minimum_coalitions(
         else:
             model.add(var == 0)
 
-    cost = sum(keys[c][2] * x[c] for c in range(len(keys)))
+    cost = cp_model.LinearExpr.weighted_sum(x, [k[2] for k in keys])
+    # Whatever fires the goal's rule needs that many distinct people (requester and k others)
+    # and organisations: valid lower bounds that spare the solver proving them.
+    producers = [r for r in rules if r.goal == goal]
+    costs = sorted(game.players[i].scaled_cost for i in pool)
+    least_cost = min(sum(costs[: _people_needed(r)]) for r in producers)
+    model.add(cost >= least_cost)
+    least_orgs = min(max(1, r.m, sum(r.kinds.values())) for r in producers)
     # Fewest organisations first, then the cheapest such coalition: one objective, weighted so
     # that one organisation outweighs any cost.
     weight = sum(keys[c][2] * len(classes[keys[c]]) for c in range(len(keys))) + 1
@@ -321,15 +362,48 @@ def minimum_coalitions(
         used = {o: model.new_bool_var(f"used_{o}") for o in orgs}
         for o in orgs:
             model.add(total[o] <= size[o] * used[o])
+        model.add(sum(used.values()) >= least_orgs)
         fewest = weight * sum(used.values()) + cost
+    # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
+    # if the solver finds none in time.
+    fallback = _greedy(game, goal, everyone)
+    class_of = {i: c for c, key in enumerate(keys) for i in classes[key]}
+    counts = [0] * len(keys)
+    for i in fallback:
+        counts[class_of[i]] += 1
+    for c, n in enumerate(counts):
+        model.add_hint(x[c], n)
     out: dict[Objective, Solution] = {}
     for objective in objectives:
         model.clear_objective()  # type: ignore[no-untyped-call]
         model.minimize(cost if objective == "cost" else fewest)
+        least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
         out[objective] = _solve(game, goal, objective, model, keys, classes, x, len(rules),
-                                weight, time_limit, workers, started)
+                                weight, time_limit, workers, started, fallback, least)
         started = time.perf_counter()
     return out
+
+
+def _people_needed(rule: Rule) -> int:
+    if not rule.needs_approvers:
+        return 1
+    approvers = max(rule.k, rule.m, sum(rule.kinds.values()))
+    return max(1, approvers) if rule.requester_counts else approvers + 1
+
+
+def _greedy(game: Game, goal: str, everyone: Outcome) -> list[int]:
+    """A minimal (not minimum) winning coalition: the people everyone's derivation of ``goal``
+    uses, then dropping whoever is not needed, dearest first."""
+    derivation = everyone.derivation(game, goal)
+    members = sorted({f.requester for f in derivation} | {a for f in derivation
+                                                          for a in f.approvers})
+    if goal not in evaluate(game, members).reached:
+        members = list(game.corruptible)
+    for i in sorted(members, key=lambda i: (-game.players[i].scaled_cost, i)):
+        trial = [j for j in members if j != i]
+        if goal in evaluate(game, trial).reached:
+            members = trial
+    return members
 
 
 def _solve(
@@ -337,19 +411,22 @@ def _solve(
     goal: str,
     objective: Objective,
     model: cp_model.CpModel,
-    keys: list[tuple[str, frozenset[str], int]],
-    classes: Mapping[tuple[str, frozenset[str], int], list[int]],
+    keys: list[tuple[str, frozenset[frozenset[str]], int]],
+    classes: Mapping[tuple[str, frozenset[frozenset[str]], int], list[int]],
     x: list[cp_model.IntVar],
     n_rules: int,
     weight: int,
     time_limit: float,
     workers: int,
     started: float,
+    fallback: list[int],
+    least: float,
 ) -> Solution:
     rules = range(n_rules)
     pool = game.corruptible
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit
+    # The time limit covers building the model too.
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - started))
     solver.parameters.num_workers = workers
     # Presolve costs more than it saves on small models (a real constitution: ~4 ms a solve).
     solver.parameters.cp_model_presolve = len(keys) * len(rules) > _PRESOLVE_FROM
@@ -360,13 +437,17 @@ def _solve(
             raise CoalitionCheckError(
                 "the solver found no coalition although everyone together reaches the goal",
                 goal=goal, coalition=[game.players[i].id for i in pool])
-        return Solution(goal, objective, "UNKNOWN", None,
-                        _unscale(objective, solver.best_objective_bound, weight),
-                        (), (), seconds, len(keys), len(rules))
-
-    coalition = sorted(
-        i for c, key in enumerate(keys) for i in classes[key][: solver.value(x[c])]
-    )
+        coalition = sorted(fallback)
+        if objective == "cost":
+            raw = float(sum(game.players[i].scaled_cost for i in coalition))
+        else:
+            raw = float(weight * len({game.players[i].organisation for i in coalition}))
+        status = cp_model.FEASIBLE
+    else:
+        coalition = sorted(
+            i for c, key in enumerate(keys) for i in classes[key][: solver.value(x[c])]
+        )
+        raw = solver.objective_value
     outcome = evaluate(game, coalition)
     ids = [game.players[i].id for i in coalition]
     if goal not in outcome.reached:
@@ -375,8 +456,8 @@ def _solve(
             "evaluator", goal=goal, coalition=ids)
     return Solution(
         goal, objective, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
-        _unscale(objective, solver.objective_value, weight),
-        _unscale(objective, solver.best_objective_bound, weight), tuple(coalition),
+        _unscale(objective, raw, weight),
+        max(least, _unscale(objective, solver.best_objective_bound, weight)), tuple(coalition),
         outcome.derivation(game, goal), seconds, len(keys), len(rules),
     )
 

@@ -184,8 +184,8 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
     legend_y = height - 30
     legend = (
         f'<text x="{x1}" y="{legend_y}" class="legend">solid: may request · dashed: may '
-        'approve · dotted: goal enables rule (prerequisite or granted role) · orange rule: break-glass · purple rule: '
-        'amendment · bold goal: protected</text>'
+        'approve · dotted: goal enables rule (prerequisite or granted role) · orange rule: '
+        'break-glass · purple rule: amendment · bold goal: protected</text>'
     )
     style = (
         "text{font:12px sans-serif;fill:#212121}"
