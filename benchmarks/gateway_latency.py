@@ -253,10 +253,28 @@ def install_litellm() -> None:
                     f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
 
 
+class LiteLLMDidNotStart(RuntimeError):
+    pass
+
+
 @contextmanager
 def litellm(upstream_url: str, work: Path, pg_url: str | None) -> Iterator[Target]:
-    """LiteLLM's proxy in front of the same upstream; a virtual key restricted to the model
-    when its database (PostgreSQL via Prisma) comes up, else the master key."""
+    """LiteLLM's proxy in front of the same upstream, with a virtual key restricted to the
+    model when its key database (PostgreSQL via Prisma) comes up, else its master key."""
+    if pg_url:
+        try:
+            with _litellm(upstream_url, work, pg_url) as target:
+                yield target
+            return
+        except LiteLLMDidNotStart as exc:
+            print(f"  litellm did not start with its key database ({exc}); "
+                  "starting it without one", flush=True)
+    with _litellm(upstream_url, work, None) as target:
+        yield target
+
+
+@contextmanager
+def _litellm(upstream_url: str, work: Path, pg_url: str | None) -> Iterator[Target]:
     import httpx
 
     port = free_port()
@@ -278,21 +296,28 @@ def litellm(upstream_url: str, work: Path, pg_url: str | None) -> Iterator[Targe
            "DISABLE_ADMIN_UI": "True", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     if pg_url:
         env["DATABASE_URL"] = pg_url
-    log = work / "litellm.log"
+    log = work / ("litellm-db.log" if pg_url else "litellm.log")
     with process([str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host",
                   "127.0.0.1", "--port", str(port), "--num_workers", "1"],
                  env=env, log=log) as proc:
-        wait_ready(port, "/health/liveliness", proc, timeout=300)
+        try:
+            wait_ready(port, "/health/liveliness", proc, timeout=300)
+        except RuntimeError as exc:
+            raise LiteLLMDidNotStart(f"{exc}; see {log}") from exc
         key, how = master, "master key (no key database)"
         if pg_url:
             answer = httpx.post(f"http://127.0.0.1:{port}/key/generate",
                                 headers={"authorization": f"Bearer {master}"},
-                                json={"models": [MODEL]}, timeout=60)
-            if answer.status_code == 200:
-                key, how = answer.json()["key"], f"virtual key restricted to [{MODEL}]"
-            else:
-                print(f"  litellm: /key/generate answered {answer.status_code}: "
-                      f"{answer.text[:200]}; using the master key", flush=True)
+                                json={"models": [MODEL]}, timeout=120)
+            if answer.status_code != 200:
+                raise LiteLLMDidNotStart(f"/key/generate answered {answer.status_code}: "
+                                         f"{answer.text[:200]}")
+            key, how = answer.json()["key"], f"virtual key restricted to [{MODEL}]"
+            denied = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                                headers={"authorization": f"Bearer {key}"}, timeout=60,
+                                json={"model": "another-model", "messages": [
+                                    {"role": "user", "content": "x"}]})
+            how += f" (another model: HTTP {denied.status_code})"
         print(f"  litellm {LITELLM_VERSION}: {how}", flush=True)
         yield Target("litellm", port, "/v1/chat/completions", key)
 

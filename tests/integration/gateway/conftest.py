@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,13 +153,12 @@ def demo_key(name: str) -> SigningKey:
     return SigningKey.from_file(ROOT / "examples" / "keys" / f"{name}.key")
 
 
-@pytest.fixture
-def gateway_server(tmp_path: Path, upstream: TestUpstream,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayServer]:
-    monkeypatch.setenv("TEST_UPSTREAM_KEY", "upstream-secret")
-    constitution = write_constitution(tmp_path / "constitution.yaml")
-    settings = Settings(data_dir=tmp_path / "data", demo=True, constitution_file=constitution,
-                        gateway_models_file=write_models(tmp_path / "models.yaml", upstream),
+@contextmanager
+def running_gateway(tmp: Path, upstream: TestUpstream) -> Iterator[GatewayServer]:
+    """custodes with the real authority (demo constitution) and two test monitors."""
+    constitution = write_constitution(tmp / "constitution.yaml")
+    settings = Settings(data_dir=tmp / "data", demo=True, constitution_file=constitution,
+                        gateway_models_file=write_models(tmp / "models.yaml", upstream),
                         gateway_key_poll_ms=20, log_batch_wait_ms=0)
     ctx = build_context(settings)
     authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
@@ -168,8 +169,7 @@ def gateway_server(tmp_path: Path, upstream: TestUpstream,
         DetectorMonitor(EchoCounter(), mode="observing", phases=("response",)),
     ])
     server, thread, port = serve(create_app(settings, context=ctx))
-    running = GatewayServer(f"http://127.0.0.1:{port}", ctx, upstream, tmp_path / "data",
-                            settings)
+    running = GatewayServer(f"http://127.0.0.1:{port}", ctx, upstream, tmp / "data", settings)
     try:
         yield running
     finally:
@@ -178,3 +178,28 @@ def gateway_server(tmp_path: Path, upstream: TestUpstream,
         server.should_exit = True
         thread.join(20)
         ctx.close()
+
+
+@pytest.fixture
+def gateway_server(tmp_path: Path, upstream: TestUpstream,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayServer]:
+    monkeypatch.setenv("TEST_UPSTREAM_KEY", "upstream-secret")
+    with running_gateway(tmp_path, upstream) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared_gateway_server(tmp_path_factory: pytest.TempPathFactory
+                          ) -> Iterator[GatewayServer]:
+    """One server for a module of tests that each look only at what they added."""
+    saved = os.environ.get("TEST_UPSTREAM_KEY")
+    os.environ["TEST_UPSTREAM_KEY"] = "upstream-secret"
+    try:
+        with TestUpstream(api_key="upstream-secret") as up, \
+                running_gateway(tmp_path_factory.mktemp("gateway"), up) as running:
+            yield running
+    finally:
+        if saved is None:
+            os.environ.pop("TEST_UPSTREAM_KEY", None)
+        else:
+            os.environ["TEST_UPSTREAM_KEY"] = saved

@@ -9,18 +9,45 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from custodes.log import Entry
 from tests.integration.gateway.conftest import GatewayServer
+from tests.support.upstream import Received
+
+
+@pytest.fixture
+def gateway(shared_gateway_server: GatewayServer) -> Iterator[Fresh]:
+    yield Fresh(shared_gateway_server)
+
+
+class Fresh:
+    """The shared server, seen from one test: only the calls and upstream requests it caused."""
+
+    def __init__(self, server: GatewayServer) -> None:
+        self.server = server
+        self.base_url = server.base_url
+        self._calls = len(server.calls())
+        self._received = len(server.upstream.received)
+
+    def key(self, principal: str) -> str:
+        return self.server.key(principal)
+
+    def calls(self) -> list[Entry]:
+        return self.server.calls()[self._calls:]
+
+    def received(self) -> list[Received]:
+        return self.server.upstream.received[self._received:]
 
 ALLOWED = {"model": "frontier-general", "messages": [{"role": "user", "content": "hi"}]}
 DENIED_MODEL = "frontier-cyber"  # alice holds no grant for its capability
 
 
-def send(server: GatewayServer, method: str, target: str, body: bytes | None, *,
+def send(server: Fresh, method: str, target: str, body: bytes | None, *,
          key: str | None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     parts = urlsplit(server.base_url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
@@ -120,56 +147,56 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "method", "target", "payload", "status", "code"), CASES,
                          ids=[c[0] for c in CASES])
-def test_refused_never_forwarded_and_logged(gateway_server: GatewayServer, name: str,
+def test_refused_never_forwarded_and_logged(gateway: Fresh, name: str,
                                             method: str, target: str, payload: bytes | None,
                                             status: int, code: str) -> None:
-    key = gateway_server.key("alice@lab")
-    got, answer = send(gateway_server, method, target, payload, key=key)
+    key = gateway.key("alice@lab")
+    got, answer = send(gateway, method, target, payload, key=key)
     assert (got, answer["error"]["code"]) == (status, code), answer
     assert set(answer["error"]) == {"message", "type", "param", "code"}
-    assert gateway_server.upstream.received == []
-    [call] = gateway_server.calls()
+    assert gateway.received() == []
+    [call] = gateway.calls()
     assert call.body["outcome"] == "denied" and call.body["status"] == status
     assert call.principal == "alice@lab"
 
 
-def test_oversized_chunked_body_is_refused(gateway_server: GatewayServer) -> None:
-    key = gateway_server.key("alice@lab")
+def test_oversized_chunked_body_is_refused(gateway: Fresh) -> None:
+    key = gateway.key("alice@lab")
     chunk = b"x" * (1 << 20)
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(5)) + b"0\r\n\r\n"
-    got, answer = send(gateway_server, "POST", "/v1/chat/completions", chunked, key=key,
+    got, answer = send(gateway, "POST", "/v1/chat/completions", chunked, key=key,
                        headers={"transfer-encoding": "chunked"})
     assert (got, answer["error"]["code"]) == (413, "request_too_large")
-    assert gateway_server.upstream.received == []
+    assert gateway.received() == []
 
 
-def test_duplicate_model_keys_cannot_split_check_and_use(gateway_server: GatewayServer) -> None:
+def test_duplicate_model_keys_cannot_split_check_and_use(gateway: Fresh) -> None:
     """The upstream parses exactly the object custodes checked: the body is re-serialised, so a
     parser that keeps the first of two "model" keys cannot be steered to another model."""
-    key = gateway_server.key("alice@lab")
+    key = gateway.key("alice@lab")
     payload = (b'{"model": "' + DENIED_MODEL.encode() + b'", "model": "frontier-general", '
                b'"messages": [{"role": "user", "content": "hi"}]}')
-    got, _ = send(gateway_server, "POST", "/v1/chat/completions", payload, key=key)
+    got, _ = send(gateway, "POST", "/v1/chat/completions", payload, key=key)
     assert got == 200
-    [received] = gateway_server.upstream.received
+    [received] = gateway.received()
     assert received.body["model"] == "test-model"  # frontier-general's upstream name
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic abc",
                                            "Bearer cust_000000000000_" + "A" * 43])
-def test_without_a_valid_key_nothing_is_forwarded(gateway_server: GatewayServer,
+def test_without_a_valid_key_nothing_is_forwarded(gateway: Fresh,
                                                   authorization: str | None) -> None:
     headers = {"authorization": authorization} if authorization else {}
-    got, answer = send(gateway_server, "POST", "/v1/chat/completions", body(), key=None,
+    got, answer = send(gateway, "POST", "/v1/chat/completions", body(), key=None,
                        headers=headers)
     assert (got, answer["error"]["code"], answer["error"]["type"]) == (
         401, "invalid_api_key", "invalid_request_error")
-    assert gateway_server.upstream.received == []
-    [call] = gateway_server.calls()
+    assert gateway.received() == []
+    [call] = gateway.calls()
     assert call.principal == "anonymous" and call.body["outcome"] == "denied"
 
 
-def test_other_api_routes_are_untouched(gateway_server: GatewayServer) -> None:
-    got, answer = send(gateway_server, "GET", "/healthz", None, key=None)
+def test_other_api_routes_are_untouched(gateway: Fresh) -> None:
+    got, answer = send(gateway, "GET", "/healthz", None, key=None)
     assert got == 200 and answer["status"] == "ok"
-    assert gateway_server.calls() == []
+    assert gateway.calls() == []
