@@ -102,7 +102,11 @@ class Analysis:
                 out.append(
                     f"{g}: {r.min_organisations} organisation(s) ({orgs}) can reach this "
                     f"protected goal; the floor is {self.game.floor}")
-            if r.single_points_of_failure:
+            standing = all(
+                game_rule.kind == "access" and not game_rule.needs_approvers
+                for game_rule in (self.game.rule_index[f.rule] for f in r.cheapest.derivation))
+            # A standing permission (no approval by design) is not a finding.
+            if r.single_points_of_failure and not standing:
                 who = ", ".join(r.single_points_of_failure)
                 out.append(f"{g}: single point(s) of failure: {who}")
             if r.min_organisations == 1 and r.goal.protected:

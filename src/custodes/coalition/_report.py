@@ -68,7 +68,8 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
     t.add_row(f"minimal winning (≤ {r.max_size})", mwc or "none this small")
     p = r.power
     if p.method != "none":
-        top = sorted(p.shapley.items(), key=lambda kv: -kv[1])[:_TOP_POWER]
+        top = sorted(((i, v) for i, v in p.shapley.items() if v > 0 or p.banzhaf.get(i)),
+                     key=lambda kv: -kv[1])[:_TOP_POWER]
         method = "exact" if p.method == "exact" else f"sampled, {p.samples} draws"
         t.add_row(f"power ({method}, {r.key_players} key players)", ", ".join(
             f"{analysis.game.players[i].id} SS {v:.3f} / Bz {p.banzhaf.get(i, 0.0):.3f}"

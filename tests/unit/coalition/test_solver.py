@@ -65,3 +65,19 @@ def test_granted_role_counts_for_every_member() -> None:
     sol = minimum_coalition(game, "tier")
     assert sol.status == "OPTIMAL" and sol.value == 3
     assert [f.rule for f in sol.derivation] == ["grant-gov", "tier"]
+
+
+def test_bad_games_are_refused_with_every_problem() -> None:
+    import pytest
+
+    from custodes.coalition import GameError
+
+    with pytest.raises(GameError) as info:
+        Game.build([Player("a", "lab", cost=-1), Player("a", "lab", cost=0.0001)],
+                   [Goal("g")], [Rule("r", "nope", k=-1, prerequisites=frozenset({"x"}))])
+    problems = info.value.problems
+    assert "duplicate player id 'a'" in problems
+    assert "rule 'r' reaches unknown goal 'nope'" in problems
+    assert "rule 'r' needs unknown goal 'x'" in problems
+    assert "rule 'r' has a negative threshold" in problems
+    assert sum("expected a non-negative multiple of 0.001" in p for p in problems) == 2
