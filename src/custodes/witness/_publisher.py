@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
@@ -118,6 +118,8 @@ class WitnessPublisher:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._started = threading.Event()
+        self._last_published = -1
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -246,7 +248,14 @@ class WitnessPublisher:
     async def _round(self, client: httpx.AsyncClient, checkpoint: SignedCheckpoint,
                      inflight: dict[str, asyncio.Task[None]]) -> None:
         size = checkpoint.checkpoint.size
-        done = await asyncio.to_thread(self._record_published, checkpoint)
+        if size != self._last_published:
+            # Recorded beside the requests, not before them: the first cosignature must not
+            # wait for an extra durable write (the cosignature's own write records it too).
+            self._last_published = size
+            record = asyncio.create_task(asyncio.to_thread(self._record_published, checkpoint))
+            self._background.add(record)
+            record.add_done_callback(self._background.discard)
+        done = await asyncio.to_thread(self._cosigners_of, size)
         for w in self.witnesses:
             if w.name in done:
                 continue
@@ -255,6 +264,11 @@ class WitnessPublisher:
                 continue
             inflight[w.name] = asyncio.create_task(self._ask(client, w, checkpoint),
                                                    name=f"witness {w.name} size {size}")
+
+    def _cosigners_of(self, size: int) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(witness_cosignatures.c.witness)
+                                    .where(witness_cosignatures.c.size == size)).scalars())
 
     async def _ask(self, client: httpx.AsyncClient, w: PolicyWitness,
                    signed: SignedCheckpoint) -> None:
@@ -316,34 +330,36 @@ class WitnessPublisher:
 
     # --- storing -------------------------------------------------------------
 
-    def _record_published(self, signed: SignedCheckpoint) -> set[str]:
-        """Insert the checkpoint once; return the witnesses that already cosigned it."""
-        cp = signed.checkpoint
+    def _record_published(self, signed: SignedCheckpoint) -> None:
+        """Record that ``signed`` was sent out (lacking quorum until cosignatures arrive)."""
         try:
             with writer(self.engine).begin() as conn:
-                row = conn.execute(select(witness_published.c.root_hash)
-                                   .where(witness_published.c.size == cp.size)).first()
-                if row is None:
-                    conn.execute(insert(witness_published).values(
-                        size=cp.size, root_hash=cp.root_hash, note=signed.note.to_text(),
-                        quorum_met=not self.policy.requires_cosignatures,
-                        published_at=self.clock.now(),
-                    ))
-                elif bytes(row.root_hash) != cp.root_hash:
-                    _log.error("the log signed two roots for size %d", cp.size)
-                    return {w.name for w in self.witnesses}
-                names = conn.execute(select(witness_cosignatures.c.witness)
-                                     .where(witness_cosignatures.c.size == cp.size)).scalars()
-                return set(names)
-        except (SQLAlchemyError, IntegrityError):
-            _log.exception("cannot record published checkpoint %d", cp.size)
-            return set()
+                self._ensure_published(conn, signed)
+        except IntegrityError:
+            pass  # a cosignature's transaction recorded it first
+        except SQLAlchemyError:
+            _log.exception("cannot record published checkpoint %d", signed.checkpoint.size)
+
+    def _ensure_published(self, conn: Connection, signed: SignedCheckpoint) -> None:
+        cp = signed.checkpoint
+        row = conn.execute(select(witness_published.c.root_hash)
+                           .where(witness_published.c.size == cp.size)).first()
+        if row is None:
+            conn.execute(insert(witness_published).values(
+                size=cp.size, root_hash=cp.root_hash, note=signed.note.to_text(),
+                quorum_met=not self.policy.requires_cosignatures,
+                published_at=self.clock.now(),
+            ))
+        elif bytes(row.root_hash) != cp.root_hash:
+            # Only a log that signed two roots for one size gets here: keep the first.
+            _log.error("the log signed two roots for size %d", cp.size)
 
     def _record_cosignature(self, name: str, signed: SignedCheckpoint, line: str) -> None:
         cp = signed.checkpoint
         now = self.clock.now()
         try:
             with writer(self.engine).begin() as conn:
+                self._ensure_published(conn, signed)
                 exists = conn.execute(
                     select(witness_cosignatures.c.witness).where(
                         witness_cosignatures.c.size == cp.size,
@@ -363,7 +379,9 @@ class WitnessPublisher:
                                  .values(quorum_met=True, quorum_at=now))
                 self._upsert_peer(conn, name, cp.size, None, now)
         except SQLAlchemyError:
+            # Not stored means not counted; the next round asks this witness again.
             _log.exception("cannot store cosignature of %s for size %d", name, cp.size)
+            self._sizes.pop(name, None)
             return
         if met:
             with self._cond:
@@ -377,11 +395,8 @@ class WitnessPublisher:
         except SQLAlchemyError:
             _log.exception("cannot record witness %s status", name)
 
-    def _upsert_peer(self, conn: object, name: str, size: int | None, error: str | None,
+    def _upsert_peer(self, conn: Connection, name: str, size: int | None, error: str | None,
                      now: datetime) -> None:
-        from sqlalchemy import Connection
-
-        assert isinstance(conn, Connection)
         known = self._sizes.get(name, 0) if size is None else size
         values: dict[str, object] = {"size": known, "last_error": error, "updated_at": now}
         if error is None:

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
@@ -309,14 +309,19 @@ class Witness:
     def _write(self, conn: Connection, held: Mapping[str, _Held], changed: set[str],
                evidence: list[dict[str, Any]]) -> None:
         now = self.clock.now()
-        for origin in changed:
-            h = held[origin]
-            values = {"size": h.size, "root_hash": h.root_hash, "note": h.note, "updated_at": now}
-            if h.stored:
-                conn.execute(update(witness_state).where(witness_state.c.origin == origin)
-                             .values(**values))
-            else:
-                conn.execute(insert(witness_state).values(origin=origin, **values))
+        updates = [{"b_origin": o, "b_size": held[o].size, "b_root": held[o].root_hash,
+                    "b_note": held[o].note} for o in changed if held[o].stored]
+        inserts = [{"origin": o, "size": held[o].size, "root_hash": held[o].root_hash,
+                    "note": held[o].note, "updated_at": now} for o in changed if not held[o].stored]
+        if updates:  # one executemany per batch: group commit is also group execution
+            conn.execute(
+                update(witness_state).where(witness_state.c.origin == bindparam("b_origin"))
+                .values(size=bindparam("b_size"), root_hash=bindparam("b_root"),
+                        note=bindparam("b_note"), updated_at=now),
+                updates,
+            )
+        if inserts:
+            conn.execute(insert(witness_state), inserts)
         seen: set[tuple[str, str, str]] = set()
         for ev in evidence:
             # A log that keeps retrying the same conflict is one piece of evidence, not many.
