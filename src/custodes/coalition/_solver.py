@@ -21,7 +21,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ortools.sat.python import cp_model
@@ -375,6 +375,16 @@ def minimum_coalitions(
         model.add_hint(x[c], n)
     out: dict[Objective, Solution] = {}
     for objective in objectives:
+        cheapest = out.get("cost")
+        if (objective == "organisations" and cheapest is not None
+                and cheapest.status == "OPTIMAL" and _organisations(game, cheapest.coalition)
+                == least_orgs):
+            # The cheapest coalition already meets the lower bound on organisations: it is
+            # also the cheapest among those spanning the fewest, so no second solve is needed.
+            out[objective] = replace(cheapest, objective="organisations",
+                                     value=float(least_orgs), bound=float(least_orgs),
+                                     seconds=time.perf_counter() - started)
+            continue
         model.clear_objective()  # type: ignore[no-untyped-call]
         model.minimize(cost if objective == "cost" else fewest)
         least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
@@ -382,6 +392,10 @@ def minimum_coalitions(
                                 weight, time_limit, workers, started, fallback, least)
         started = time.perf_counter()
     return out
+
+
+def _organisations(game: Game, coalition: Sequence[int]) -> int:
+    return len({game.players[i].organisation for i in coalition})
 
 
 def _people_needed(rule: Rule) -> int:
