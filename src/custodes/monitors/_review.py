@@ -201,7 +201,8 @@ class ReviewQueue:
             q = q.where(monitors_detections.c.id.in_(
                 select(monitors_assignments.c.detection_id)
                 .where(monitors_assignments.c.reviewer == viewer)))
-        q = q.order_by(monitors_detections.c.detected_at, monitors_detections.c.id).limit(limit)
+        q = q.order_by(monitors_detections.c.detected_at,
+                       monitors_detections.c.log_index).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
             ids = [r["id"] for r in rows]
