@@ -246,6 +246,7 @@ def minimum_coalitions(
     justifiers: dict[Fact, list[cp_model.IntVar]] = defaultdict(list)
 
     shared: dict[tuple[str, frozenset[frozenset[str]]], Any] = {}
+    class_size = [len(classes[k]) for k in keys]
 
     def eligible(o: str, *conditions: frozenset[str]) -> Any:
         """How many of the coalition's members in ``o`` meet one of ``conditions`` (one
@@ -264,8 +265,7 @@ def minimum_coalitions(
             return total[o]
         key = (o, frozenset(conditions))
         if key not in shared:
-            shared[key] = model.new_int_var(
-                0, sum(len(classes[keys[c]]) for c in members), f"elig_{len(shared)}")
+            shared[key] = model.new_int_var(0, sum(class_size[c] for c in members), "")
             model.add(shared[key] == cp_model.LinearExpr.sum([x[c] for c in members]))
         return shared[key]
 

@@ -53,6 +53,9 @@ def _start_services(ctx: Context) -> None:
     from custodes.authority import start_authority
 
     ctx.services["authority"] = start_authority(ctx)
+    from custodes.coalition._service import start_coalition  # guards the authority's amendments
+
+    ctx.services["coalition"] = start_coalition(ctx)
     from custodes.witness import start_publisher
 
     ctx.services["witness"] = start_publisher(ctx)
@@ -86,6 +89,9 @@ def _include_routes(app: FastAPI) -> None:
 
     app.include_router(authority.router)
     app.include_router(constitution.router)
+    from custodes.server.routes import coalition
+
+    app.include_router(coalition.router)
     from custodes.server.routes import gateway
 
     gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

@@ -1,0 +1,42 @@
+"""The coalition component of a running server: the floor guard on amendments, and the analysis
+of the active constitution (computed once per version)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from custodes.coalition._analysis import Analysis, analyze
+from custodes.coalition._constitution import game_from_constitution
+from custodes.coalition._delta import CoalitionFloorGuard
+from custodes.constitution import Constitution
+
+__all__ = ["CoalitionService", "start_coalition"]
+
+
+class CoalitionService:
+    """Analyses of constitutions by digest (a version never changes, so neither does its
+    analysis)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[str, Analysis] = {}
+
+    def analysis(self, constitution: Constitution) -> Analysis:
+        with self._lock:
+            hit = self._cache.get(constitution.digest)
+        if hit is not None:
+            return hit
+        result = analyze(game_from_constitution(constitution))
+        with self._lock:
+            self._cache[constitution.digest] = result
+        return result
+
+
+def start_coalition(ctx: Any) -> CoalitionService:
+    """Attach the coalition floor guard to the server's authority (if one runs) so amendments
+    that let fewer organisations than the floor reach a protected tier are refused."""
+    authority = ctx.services.get("authority")
+    if authority is not None:
+        authority.guards.append(CoalitionFloorGuard())
+    return CoalitionService()

@@ -1,0 +1,45 @@
+"""``/coalition``: the coalition analysis of the active constitution, as JSON or a picture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from custodes.coalition._service import CoalitionService
+from custodes.coalition._svg import to_svg
+from custodes.errors import NotFoundError
+from custodes.server.routes.authority import authority_of
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/coalition", tags=["coalition"])
+
+
+def _service(request: Request) -> CoalitionService:
+    service: CoalitionService | None = request.app.state.context.services.get("coalition")
+    if service is None:
+        raise NotFoundError("the coalition service is not running")
+    return service
+
+
+@router.get("")
+def analysis(request: Request) -> dict[str, Any]:
+    """Every goal of the active constitution: minimum coalitions, organisations, single points
+    of failure, veto players, minimal winning coalitions, power indices, findings."""
+    constitution = authority_of(request).constitution
+    return {"constitution": {"version": constitution.version, "digest": constitution.digest},
+            **_service(request).analysis(constitution).to_json()}
+
+
+@router.get("/picture.svg")
+def picture(request: Request, goal: str | None = Query(default=None, max_length=300)
+            ) -> Response:
+    """Who can reach what, with ``goal``'s minimum coalition (default: the weakest protected
+    goal) highlighted."""
+    result = _service(request).analysis(authority_of(request).constitution)
+    if goal is not None and goal not in result.game.goal_index:
+        raise NotFoundError(f"no goal {goal!r}", where="goal",
+                            expected="one of " + ", ".join(g.id for g in result.game.goals))
+    return Response(to_svg(result, goal=goal), media_type="image/svg+xml")
