@@ -81,3 +81,23 @@ def test_bad_games_are_refused_with_every_problem() -> None:
     assert "rule 'r' needs unknown goal 'x'" in problems
     assert "rule 'r' has a negative threshold" in problems
     assert sum("expected a non-negative multiple of 0.001" in p for p in problems) == 2
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(games(max_players=12))
+def test_people_organisations_spofs_and_vetoes_match_brute_force(game: Game) -> None:
+    from custodes.coalition import analyze
+
+    truth = brute_force(game)
+    ids = [p.id for p in game.players]
+    for report in analyze(game, max_size=1, workers=1).goals:
+        exact = truth[report.goal.id]
+        if exact.min_people is None:
+            assert not report.reachable
+            continue
+        assert report.cheapest.status == "OPTIMAL"
+        assert report.min_people == exact.min_people
+        assert report.min_organisations == exact.min_organisations
+        assert set(report.single_points_of_failure) == {
+            ids[i] for w in exact.winning if len(w) == 1 for i in w}
+        assert set(report.veto_players) == {ids[i] for i in exact.veto()}
