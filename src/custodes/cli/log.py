@@ -214,8 +214,8 @@ def append(state: CliState, file: str, text: str | None, principal: str | None,
 
         with _http(server) as client:
             try:
-                response = client.post("/log/entries",
-                                       content=orjson.dumps({"entries": [e.to_dict() for e in entries]}),
+                body = orjson.dumps({"entries": [e.to_dict() for e in entries]})
+                response = client.post("/log/entries", content=body,
                                        headers={"content-type": "application/json"})
             except httpx.HTTPError as exc:
                 raise StoreError(f"cannot reach the server: {exc}") from exc

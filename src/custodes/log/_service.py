@@ -8,10 +8,10 @@ C2SP hash tiles and the tree's frontier, and commits. Only then are the callers'
 resolved, so nothing is acknowledged before it is durable (invariant 1), and several processes
 sharing one database can never hand out the same index.
 
-Checkpoints are coalesced: a batch is signed in its own transaction when the last checkpoint this
-process signed is older than ``checkpoint_interval``; otherwise the sequencer signs one over
-everything integrated so far once that interval has passed. At low rates every batch is signed
-at once; at high rates the checkpoint table grows by a few rows a second, not one per batch.
+Checkpoints are coalesced: a batch is signed in its own transaction unless this process signed
+a checkpoint less than 0.1 s ago; then the sequencer signs one over everything integrated so far
+within ``checkpoint_interval``. At low rates every batch is signed at once; at high rates the
+checkpoint table grows by at most ten rows a second, not one per batch.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from custodes.clock import Clock, SystemClock
 from custodes.errors import InputError, LogIntegrityError, LogWriteError, NotFoundError
 from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
 from custodes.log._entry import Entry
+from custodes.log._fastjson import canonical_json
 from custodes.log._frontier import Frontier
 from custodes.log._merkle import consistency_proof, inclusion_proof, leaf_hash
 from custodes.log._note import NoteSigner
@@ -53,6 +54,9 @@ __all__ = ["MAX_ENTRY_BYTES", "Appended", "CheckpointListener", "TransparencyLog
 _log = logging.getLogger(__name__)
 
 MAX_ENTRY_BYTES = 0xFFFF  # c2sp.org/tlog-tiles entry bundles carry a 16-bit length
+# At most ten checkpoints a second from one process: a batch is signed at once unless the last
+# checkpoint is younger than this; then the sequencer signs within ``checkpoint_interval``.
+_MIN_CHECKPOINT_GAP = 0.1
 _TILE_CACHE = 512  # full tiles are immutable; ~16 KiB each, so the cache stays under 8 MiB
 
 _T = TypeVar("_T")
@@ -115,6 +119,9 @@ class TransparencyLog:
         self._notifier: threading.Thread | None = None
         self._tiles: OrderedDict[TileKey, TileData] = OrderedDict()
         self._tiles_lock = threading.Lock()
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_sql = (f"INSERT INTO {log_entries.name} (idx, leaf_hash, data) "  # noqa: S608
+                            f"VALUES ({mark}, {mark}, {mark})")
 
     # --- writing -------------------------------------------------------------
 
@@ -181,7 +188,7 @@ class TransparencyLog:
         if not entries:
             future.set_result([])
             return future
-        return self.submit_data([e.to_json() for e in entries])
+        return self.submit_data([canonical_json(e.to_dict()) for e in entries])
 
     def submit_data(self, data: list[bytes]) -> Future[list[Appended]]:
         """Queue already-validated canonical entry bytes (see :meth:`submit`)."""
@@ -280,18 +287,19 @@ class TransparencyLog:
         """
         hashes = [leaf_hash(d) for d in leaves]
         if sign is None:
-            sign = time.monotonic() - self._last_signed >= self.checkpoint_interval
+            gap = min(self.checkpoint_interval, _MIN_CHECKPOINT_GAP)
+            sign = time.monotonic() - self._last_signed >= gap
         signed: SignedCheckpoint | None = None
         try:
             with writer(self.engine).begin() as conn:
                 frontier = self._locked_frontier(conn)
                 start = frontier.size
-                conn.execute(
-                    insert(log_entries),
-                    [
-                        {"idx": start + i, "leaf_hash": h, "data": d}
-                        for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))
-                    ],
+                # The hottest statement in custodes: straight to the driver's executemany,
+                # skipping SQLAlchemy's per-value bind processing (a third of the batch time).
+                conn.exec_driver_sql(
+                    self._insert_sql,
+                    [(start + i, h, d)
+                     for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))],
                 )
                 self._write_tiles(conn, start, hashes)
                 frontier = frontier.extend(hashes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, func, select
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select
 from custodes.errors import InputError, VerificationError
 from custodes.log._checkpoint import SignedCheckpoint
 from custodes.log._frontier import Frontier
-from custodes.log._merkle import HASH_SIZE, leaf_hash
+from custodes.log._merkle import EMPTY_ROOT, HASH_SIZE, node_hash, tree_hash
 from custodes.log._note import NoteVerifier
 from custodes.log._tables import log_checkpoints, log_entries, log_state, log_tiles
 from custodes.log._tiles import TILE_HEIGHT, TILE_WIDTH, compute_interior, tile_path
@@ -111,13 +112,13 @@ def verify_store(
             _check_root(report, 0, Frontier.empty().root(), wanted[0])
         for size, claims in sorted(wanted.items()):
             if size > frontier.size:
-                for kind, cp_id, _ in claims:
-                    who = f"checkpoint #{cp_id}" if kind == "checkpoint" else "a trusted checkpoint"
+                for kind, claim_id, _ in claims:
+                    who = f"checkpoint #{claim_id}" if kind == "checkpoint" else "a trusted checkpoint"
                     report.problems.append(Problem(
                         "checkpoint" if kind == "checkpoint" else "trusted",
                         f"{who} signed size {size}, but the log holds only {frontier.size} "
                         "entries: entries were removed (truncation or a restored backup)",
-                        checkpoint_id=cp_id, size=size,
+                        checkpoint_id=claim_id, size=size,
                     ))
         _check_upper_tiles(conn, report, frontier.size, tile_roots)
         _check_state(report, state, frontier)
@@ -170,58 +171,102 @@ def _scan_entries(
     progress: Progress | None,
     check_entries: Callable[[int, bytes], str | None] | None,
 ) -> tuple[Frontier, list[bytes]]:
-    frontier = Frontier.empty()
-    tile_roots: list[bytes] = []  # roots of full level-0 tiles = the level-1 hashes
+    # The tree is rebuilt a tile at a time: each tile's root extends a frontier over tiles, and a
+    # root at any size is that frontier plus the perfect subtrees of the partial tile after it.
+    tiles = Frontier.empty()  # over roots of full level-0 tiles (the level-1 hashes)
+    tile_roots: list[bytes] = []
+    partial: list[bytes] = []
     expected = 0
     stop = False
     boundaries = sorted(s for s in wanted if s > 0)
     b = 0
-    while not stop:
-        rows = conn.execute(
-            select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
-            .where(log_entries.c.idx >= expected)
-            .order_by(log_entries.c.idx)
-            .limit(_CHUNK)
-        ).all()
-        if not rows:
-            break
-        hashes: list[bytes] = []
-        for idx, stored_hash, data in rows:
-            if idx != expected:
-                report.problems.append(Problem(
-                    "entry", f"entry {expected} is missing (the next stored entry is {idx}); "
-                    "every later tree size is unverifiable", index=expected))
-                stop = True
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    query = (f"SELECT idx, leaf_hash, data FROM {log_entries.name} "  # noqa: S608 - constants
+             f"WHERE idx >= {mark} ORDER BY idx LIMIT {_CHUNK}")
+    cursor = conn.connection.cursor()  # the driver's own cursor: a million rows, no row objects
+    try:
+        while not stop:
+            cursor.execute(query, (expected,))
+            rows = cursor.fetchall()
+            if not rows:
                 break
-            data = _as_bytes(data)
-            h = leaf_hash(data)
-            if h != _as_bytes(stored_hash):
-                report.problems.append(Problem(
-                    "entry", f"entry {idx}: its data does not hash to its stored leaf hash "
-                    "(the entry or its leaf hash was altered)", index=idx))
-            if check_entries is not None and (why := check_entries(idx, data)):
-                report.problems.append(Problem("entry", f"entry {idx}: {why}", index=idx))
-            hashes.append(h)
-            expected += 1
-        start = frontier.size
-        # Extend the frontier piecewise so the root is known at every checkpoint size.
-        pos = 0
-        while b < len(boundaries) and boundaries[b] <= start + len(hashes):
-            cut = boundaries[b] - start
-            frontier = frontier.extend(hashes[pos:cut])
-            pos = cut
-            _check_root(report, boundaries[b], frontier.root(), wanted[boundaries[b]])
-            b += 1
-        frontier = frontier.extend(hashes[pos:])
-        _check_level0_tiles(conn, report, start, hashes, tile_roots)
-        report.entries = expected
-        if progress is not None:
-            progress(expected, total)
+            hashes: list[bytes] = []
+            for idx, stored_hash, data in rows:
+                if idx != expected:
+                    report.problems.append(Problem(
+                        "entry", f"entry {expected} is missing (the next stored entry is {idx}); "
+                        "every later tree size is unverifiable", index=expected))
+                    stop = True
+                    break
+                if type(data) is not bytes:
+                    data = _as_bytes(data)
+                h = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
+                if h != stored_hash:
+                    report.problems.append(Problem(
+                        "entry", f"entry {idx}: its data does not hash to its stored leaf hash "
+                        "(the entry or its leaf hash was altered)", index=idx))
+                if check_entries is not None and (why := check_entries(idx, data)):
+                    report.problems.append(Problem("entry", f"entry {idx}: {why}", index=idx))
+                hashes.append(h)
+                expected += 1
+            start = expected - len(hashes)
+            stored = _stored_level0(conn, start, len(hashes))
+            for offset in range(0, len(hashes), TILE_WIDTH):
+                tile_start = start + offset
+                partial = hashes[offset : offset + TILE_WIDTH]
+                while b < len(boundaries) and boundaries[b] <= tile_start + len(partial):
+                    root = _fold([*tiles.hashes, *_perfect(partial[: boundaries[b] - tile_start])])
+                    _check_root(report, boundaries[b], root, wanted[boundaries[b]])
+                    b += 1
+                index = tile_start // TILE_WIDTH
+                _compare_tile(report, 0, index, b"".join(partial), stored.get(index), tile_roots)
+                if len(partial) == TILE_WIDTH:
+                    tiles = tiles.extend([tile_roots[-1]])
+                    partial = []
+            report.entries = expected
+            if progress is not None:
+                progress(expected, total)
+    finally:
+        cursor.close()
     if not stop and expected < total:
         report.problems.append(Problem(
             "entry", f"entry {expected} is missing: the log state says {total} entries",
             index=expected))
-    return frontier, tile_roots
+    edge = (*tiles.hashes, *_perfect(partial))
+    return Frontier(expected if not stop else tiles.size * TILE_WIDTH + len(partial), edge), \
+        tile_roots
+
+
+def _perfect(hashes: list[bytes]) -> list[bytes]:
+    """Roots of the perfect subtrees that make up ``hashes`` (largest first; RFC 9162 §2.1.1)."""
+    out, pos = [], 0
+    for bit in reversed(range(len(hashes).bit_length())):
+        if len(hashes) & (1 << bit):
+            out.append(tree_hash(hashes[pos : pos + (1 << bit)]))
+            pos += 1 << bit
+    return out
+
+
+def _fold(edge: Sequence[bytes]) -> bytes:
+    if not edge:
+        return EMPTY_ROOT
+    root = edge[-1]
+    for h in reversed(edge[:-1]):
+        root = node_hash(h, root)
+    return root
+
+
+def _stored_level0(conn: Connection, start: int, count: int) -> dict[int, tuple[bytes, bytes]]:
+    if not count:
+        return {}
+    first, last = start // TILE_WIDTH, (start + count - 1) // TILE_WIDTH
+    return {
+        int(i): (_as_bytes(h), _as_bytes(n))
+        for i, h, n in conn.execute(
+            select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
+            .where(log_tiles.c.level == 0, log_tiles.c.idx >= first, log_tiles.c.idx <= last)
+        ).all()
+    }
 
 
 def _as_bytes(value: object) -> bytes:
@@ -250,28 +295,6 @@ def _check_root(
                 size=size))
 
 
-def _check_level0_tiles(
-    conn: Connection, report: VerifyReport, start: int, hashes: list[bytes],
-    tile_roots: list[bytes],
-) -> None:
-    if not hashes:
-        return
-    first, last = start // TILE_WIDTH, (start + len(hashes) - 1) // TILE_WIDTH
-    stored = {
-        int(i): (_as_bytes(h), _as_bytes(n))
-        for i, h, n in conn.execute(
-            select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
-            .where(log_tiles.c.level == 0, log_tiles.c.idx >= first, log_tiles.c.idx <= last)
-        ).all()
-    }
-    base = start - first * TILE_WIDTH
-    assert base == 0 or first == last  # chunks are tile-aligned except a short last one
-    for n in range(first, last + 1):
-        lo = n * TILE_WIDTH - start
-        chunk = b"".join(hashes[max(lo, 0) : lo + TILE_WIDTH])
-        _compare_tile(report, 0, n, chunk, stored.get(n), tile_roots)
-
-
 def _compare_tile(
     report: VerifyReport, level: int, index: int, hashes: bytes,
     stored: tuple[bytes, bytes] | None, parents: list[bytes],
@@ -281,6 +304,8 @@ def _compare_tile(
     if root is not None:
         parents.append(root)
     report.tiles += 1
+    if stored is not None and stored[0] == hashes and stored[1] == interior:
+        return
     path = tile_path(level, index, width)
     if stored is None:
         report.problems.append(Problem("tile", f"tile {path} is missing", tile=path))

@@ -21,6 +21,7 @@ from custodes.entry_types import load_all
 from custodes.errors import InputError, NotFoundError
 from custodes.log import Entry, TransparencyLog
 from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
+from custodes.log._fastjson import canonical_json
 from custodes.log._tiles import TILE_WIDTH, parse_tile_path
 
 router = APIRouter(tags=["log"])
@@ -72,7 +73,8 @@ def _parse_entries(body: bytes) -> list[bytes]:
         raise InputError("too many entries in one request", where="entries",
                          expected=f"at most {MAX_BATCH}", actual=str(len(items)))
     return [
-        Entry.from_dict(item, where=f"{prefix}[{i}]" if prefix else "entry").to_json()
+        canonical_json(Entry.from_dict(item, where=f"{prefix}[{i}]" if prefix else "entry")
+                       .to_dict())
         for i, item in enumerate(items)
     ]
 
