@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from custodes.cli._main import CliState, err_console, pass_state
-from custodes.errors import ConfigError, WitnessError
+from custodes.errors import ConfigError, InputError, WitnessError
 
 if TYPE_CHECKING:
     from custodes.witness import Evidence
@@ -182,3 +182,52 @@ def evidence_verify(file: Path, log_key: str) -> None:
                               NoteVerifier.from_key(log_key))
     label = "EQUIVOCATION PROVEN" if finding.conclusive else "CONFLICT (needs the log's answer)"
     click.echo(f"{label}: {finding.summary}")
+
+
+@witness.command("verify")
+@click.argument("source")
+@click.option("--log-key", required=True, help="The log's verifier key.")
+@click.option("--policy", "policy_file", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Witness policy (C2SP tlog-policy) the checkpoint must meet.")
+def verify(source: str, log_key: str, policy_file: Path) -> None:
+    """Check a cosigned checkpoint or a receipt against a witness policy.
+
+    SOURCE is a log's base URL (its /checkpoint/cosigned is fetched), a file holding a cosigned
+    checkpoint, or a receipt file (C2SP tlog-proof). Exits 1 if the log's signature, the
+    quorum or (for a receipt) the inclusion proof does not verify.
+    """
+    import httpx
+
+    from custodes.log import NoteVerifier
+    from custodes.log import WitnessPolicy as ReceiptPolicy
+    from custodes.log._receipt import Receipt, verify_receipt
+    from custodes.witness import WitnessPolicy
+
+    key = NoteVerifier.from_key(log_key)
+    policy = WitnessPolicy.from_file(policy_file)
+    if source.startswith(("http://", "https://")):
+        resp = httpx.get(source.rstrip("/") + "/checkpoint/cosigned", timeout=30)
+        if resp.status_code != 200:
+            raise WitnessError(f"{source} answered {resp.status_code}: {resp.text[:200]}")
+        text = resp.text
+    else:
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise InputError(f"cannot read {source}: {exc.strerror}") from exc
+    try:
+        receipt = Receipt.from_text(text)
+    except InputError:
+        receipt = None
+    if receipt is not None:
+        verified = verify_receipt(receipt, key,
+                                  witness_policy=ReceiptPolicy.from_text(policy_file.read_bytes()))
+        click.echo(f"ok: entry {verified.index} is in {key.name} at size "
+                   f"{verified.checkpoint.size}, cosigned by {sorted(verified.witnesses)}")
+        return
+    signed = policy.verify(text, key)
+    names = policy.check(signed)
+    click.echo(f"ok: {key.name} size {signed.checkpoint.size} root "
+               f"{signed.checkpoint.root_hash.hex()} cosigned by {sorted(names)} "
+               f"(quorum {policy.describe()})")

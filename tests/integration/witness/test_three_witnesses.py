@@ -83,6 +83,26 @@ def test_normal_operation_cosigned_by_all_verified_by_tlog_scales(
         append(server, 5, "first")
         size = append(server, 7, "second")
         text = wait_cosigned(server, size, cosigners=3)
+        # The client-side command: a 2-of-3 policy accepts the log's cosigned checkpoint and a
+        # receipt made from it; a policy naming a witness that did not cosign refuses.
+        policy_file = tmp_path / "client.policy"
+        policy_file.write_text(policy_text(witnesses, 2))
+        key = log_signer.verifier.to_key()
+        assert main(["witness", "verify", server.base_url, "--log-key", key,
+                     "--policy", str(policy_file)]) == 0
+        receipt = httpx.get(server.url(f"/log/receipt/{size - 1}/cosigned"), timeout=10)
+        assert receipt.status_code == 200, receipt.text
+        receipt_file = tmp_path / "receipt.txt"
+        receipt_file.write_text(receipt.text)
+        assert main(["witness", "verify", str(receipt_file), "--log-key", key,
+                     "--policy", str(policy_file)]) == 0
+        ahead = httpx.get(server.url(f"/log/receipt/{size}/cosigned"), timeout=10)
+        assert ahead.status_code == 404 and ahead.json()["error"]["where"] == "index"
+        stranger = WitnessProcess("stranger.witness.test", tmp_path / "stranger", [])
+        strict = tmp_path / "strict.policy"
+        strict.write_text(policy_text([*witnesses, stranger], 4))
+        assert main(["witness", "verify", server.base_url, "--log-key", key,
+                     "--policy", str(strict)]) == 1
     finally:
         server.stop()
     signed = policy_2_of_3(witnesses, log_signer).verify(text)

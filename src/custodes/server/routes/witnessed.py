@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from custodes.errors import NotFoundError
+from custodes.errors import InputError, NotFoundError
 from custodes.log import format_time
 from custodes.witness import WitnessPublisher
 
@@ -70,3 +70,31 @@ async def witnesses(request: Request) -> dict[str, Any]:
             for p in peers
         ],
     }
+
+
+@router.get("/log/receipt/{index}/cosigned")
+async def cosigned_receipt(request: Request, index: int) -> Response:
+    """A C2SP tlog-proof receipt for entry ``index`` on the newest cosigned checkpoint.
+
+    Its checkpoint carries the witnesses' cosignatures, so a client can check it offline against
+    its own witness policy (``custodes witness verify FILE --policy ...``).
+    """
+    from custodes.log._receipt import Receipt
+
+    publisher = _publisher(request)
+    if index < 0:
+        raise InputError("index must not be negative", where="index", actual=str(index))
+    found = await asyncio.to_thread(publisher.cosigned, require_quorum=True)
+    if found is None or index >= found.checkpoint.checkpoint.size:
+        raise NotFoundError(
+            f"entry {index} is not yet covered by a checkpoint that met the witness quorum",
+            where="index",
+            expected=f"index < {found.checkpoint.checkpoint.size if found else 0}",
+            hint="retry once the witnesses have cosigned a newer checkpoint",
+        )
+    log = publisher.log
+    size = found.checkpoint.checkpoint.size
+    data = await asyncio.to_thread(log.entry_data, index)
+    proof = await asyncio.to_thread(log.inclusion_proof, index, size)
+    built = Receipt.build(index=index, proof=proof, checkpoint=found.checkpoint, entry_data=data)
+    return Response(built.to_text(), media_type="text/plain; charset=utf-8")

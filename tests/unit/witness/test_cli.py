@@ -1,0 +1,40 @@
+"""``custodes witness`` commands that need no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custodes.cli import main
+from custodes.log import NoteSigner, NoteVerifier
+from custodes.log._note import ALG_COSIGNATURE_V1
+
+
+def test_keygen_writes_a_cosignature_key_once(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--data-dir", str(tmp_path), "witness", "keygen", "witness.test/w"]) == 0
+    vkey = capsys.readouterr().out.strip()
+    verifier = NoteVerifier.from_key(vkey)
+    assert (verifier.name, verifier.alg) == ("witness.test/w", ALG_COSIGNATURE_V1)
+    key_file = tmp_path / "witness.key"
+    assert NoteSigner.from_key(key_file.read_text()).verifier == verifier
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert main(["--data-dir", str(tmp_path), "witness", "keygen", "witness.test/w"]) == 1
+    assert "never overwritten" in capsys.readouterr().err
+
+
+def test_evidence_verify_refuses_a_bogus_file(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "evidence.json"
+    bogus.write_text('{"type": "something else"}')
+    key = NoteSigner.generate("log.test/log").verifier.to_key()
+    assert main(["witness", "evidence", "verify", str(bogus), "--log-key", key]) == 1
+    assert "not a custodes evidence file" in capsys.readouterr().err
+
+
+def test_serve_without_a_key_says_how_to_make_one(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    key = NoteSigner.generate("log.test/log").verifier.to_key()
+    assert main(["--data-dir", str(tmp_path), "witness", "serve", "--log", key]) == 1
+    assert "custodes witness keygen" in capsys.readouterr().err
