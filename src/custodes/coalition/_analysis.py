@@ -208,13 +208,15 @@ def analyze(
     exact_limit: int = 1 << 14,
     samples: int = 2000,
     seed: int = 0,
+    budget: float = 10.0,
 ) -> Analysis:
     """Analyse ``goals`` (default: all) of ``game``.
 
     Power indices and minimal winning coalitions are exact when a goal has at most
     ``exact_players`` key players (every subset is evaluated), or when its interchangeable
     classes give at most ``exact_limit`` distinct coalitions; otherwise the indices are sampled
-    (``samples`` draws, ``seed`` fixed) and minimal winning coalitions are enumerated by size.
+    (``samples`` draws, ``seed`` fixed) and minimal winning coalitions are enumerated by size;
+    those two take at most ``budget`` seconds per goal (the report says how far they got).
 
     Raises:
         GameError: a goal id that the game does not have.
@@ -259,8 +261,9 @@ def analyze(
             mwc, cut = table.minimal_winning(goal_id, max_size, _MWC_LIMIT)
             power = table.power(goal_id)
         else:
-            mwc, cut = minimal_winning(key, max_size, limit=_MWC_LIMIT)
-            power = power_indices(key, exact_limit=exact_limit, samples=samples, seed=seed)
+            mwc, cut = minimal_winning(key, max_size, limit=_MWC_LIMIT, budget=budget / 2)
+            power = power_indices(key, exact_limit=exact_limit, samples=samples, seed=seed,
+                                  budget=budget / 2)
         floor = game.floor
         min_orgs = fewest.value
         # Any coalition found with fewer organisations proves the floor broken, optimal or not.

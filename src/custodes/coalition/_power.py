@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -148,13 +149,20 @@ def _spread(
 
 
 def _sampled(
-    key: KeyClasses, wins: Callable[[tuple[int, ...]], bool], samples: int, seed: int
+    key: KeyClasses, wins: Callable[[tuple[int, ...]], bool], samples: int, seed: int,
+    deadline: float,
 ) -> PowerIndices:
     rng = random.Random(seed)  # noqa: S311 - sampling for an estimate, not a secret
     sizes = tuple(len(c) for c in key.classes)
     order = [c for c, size in enumerate(sizes) for _ in range(size)]
     pivots = [0] * len(sizes)
+    drawn = 0
+    # Half the time for each index; at least one draw each, so the estimate exists.
+    half = time.perf_counter() + (deadline - time.perf_counter()) / 2
     for _ in range(samples):
+        if drawn and time.perf_counter() > half:
+            break
+        drawn += 1
         rng.shuffle(order)
         # The first prefix that wins: binary search, since the game is monotone.
         lo, hi = 0, len(order)
@@ -167,19 +175,23 @@ def _sampled(
             else:
                 lo = mid
         pivots[order[hi - 1]] += 1
-    shap = [pivots[c] / samples / sizes[c] for c in range(len(sizes))]
+    shap = [pivots[c] / drawn / sizes[c] for c in range(len(sizes))]
     swings = [0.0] * len(sizes)
     per_class = max(1, samples // max(1, len(sizes)))
     for c in range(len(sizes)):
+        done = 0
         for _ in range(per_class):
+            if done and time.perf_counter() > deadline:
+                break
+            done += 1
             v = [sum(1 for _ in range(sizes[d] - (d == c)) if rng.random() < 0.5)
                  for d in range(len(sizes))]
             base = tuple(v)
             more = tuple(n + (d == c) for d, n in enumerate(v))
             if wins(more) and not wins(base):
                 swings[c] += 1
-        swings[c] /= per_class
-    return _spread(key, "sampled", samples, swings, shap)
+        swings[c] /= done
+    return _spread(key, "sampled", drawn, swings, shap)
 
 
 def _count(order: list[int], length: int, width: int) -> tuple[int, ...]:
@@ -190,10 +202,13 @@ def _count(order: list[int], length: int, width: int) -> tuple[int, ...]:
 
 
 def power_indices(
-    key: KeyClasses, *, exact_limit: int = 1 << 14, samples: int = 2000, seed: int = 0
+    key: KeyClasses, *, exact_limit: int = 1 << 14, samples: int = 2000, seed: int = 0,
+    budget: float = 5.0,
 ) -> PowerIndices:
     """Banzhaf and Shapley–Shubik indices of ``key``'s players: exact when there are at most
-    ``exact_limit`` count vectors (about 2^14 coalitions of distinct players), else sampled."""
+    ``exact_limit`` count vectors (about 2^14 coalitions of distinct players), else sampled
+    (``samples`` draws, fewer if ``budget`` seconds run out: the result says how many)."""
+    deadline = time.perf_counter() + budget
     if not key.classes:
         return PowerIndices("none", 0, {}, {})
     wins = _Wins(key)
@@ -201,29 +216,36 @@ def power_indices(
         return PowerIndices("none", 0, {}, {})
     if math.prod(len(c) + 1 for c in key.classes) <= exact_limit:
         return _exact(key, wins)
-    return _sampled(key, wins, samples, seed)
+    return _sampled(key, wins, samples, seed, deadline)
 
 
 def minimal_winning(
-    key: KeyClasses, max_size: int, *, limit: int = 200
+    key: KeyClasses, max_size: int, *, limit: int = 200, budget: float = 5.0
 ) -> tuple[tuple[tuple[int, ...], ...], bool]:
-    """Minimal winning coalitions of at most ``max_size`` players (at most ``limit`` of them).
+    """Minimal winning coalitions of at most ``max_size`` players (at most ``limit`` of them,
+    searched for at most ``budget`` seconds).
 
-    Returns the coalitions (player indices, smallest first) and whether the list was cut at
-    ``limit``.
+    Returns the coalitions (player indices, smallest first) and whether the list was cut.
     """
+    deadline = time.perf_counter() + budget
     wins = _Wins(key)
     sizes = tuple(len(c) for c in key.classes)
     if not sizes:
         return (), False
     minimal: list[tuple[int, ...]] = []
+    cut = False
     for total in range(1, max_size + 1):
-        for v in _compositions(total, sizes):
+        for n, v in enumerate(_compositions(total, sizes)):
+            if n % 256 == 0 and time.perf_counter() > deadline:
+                cut = True
+                break
             if any(all(a >= b for a, b in zip(v, m, strict=True)) for m in minimal):
                 continue
             # Every smaller vector not above a known minimal one already lost.
             if wins(v):
                 minimal.append(v)
+        if cut:
+            break
     out: list[tuple[int, ...]] = []
     for v in minimal:
         picks = [itertools.combinations(members, n)
@@ -232,21 +254,14 @@ def minimal_winning(
             out.append(tuple(sorted(i for part in combo for i in part)))
             if len(out) >= limit:
                 return tuple(sorted(out, key=lambda w: (len(w), w))), True
-    return tuple(sorted(out, key=lambda w: (len(w), w))), False
+    return tuple(sorted(out, key=lambda w: (len(w), w))), cut
 
 
-def _compositions(total: int, sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
-    out: list[tuple[int, ...]] = []
-
-    def walk(c: int, left: int, acc: list[int]) -> None:
-        if c == len(sizes):
-            if left == 0:
-                out.append(tuple(acc))
-            return
-        for n in range(min(left, sizes[c]) + 1):
-            acc.append(n)
-            walk(c + 1, left - n, acc)
-            acc.pop()
-
-    walk(0, total, [])
-    return out
+def _compositions(total: int, sizes: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    """Count vectors with ``total`` players, at most ``sizes[c]`` from class c (lazily)."""
+    for combo in itertools.combinations_with_replacement(range(len(sizes)), total):
+        counts = [0] * len(sizes)
+        for c in combo:
+            counts[c] += 1
+        if all(n <= size for n, size in zip(counts, sizes, strict=True)):
+            yield tuple(counts)
