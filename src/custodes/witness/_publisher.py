@@ -353,6 +353,11 @@ class WitnessPublisher:
         elif bytes(row.root_hash) != cp.root_hash:
             # Only a log that signed two roots for one size gets here: keep the first.
             _log.error("the log signed two roots for size %d", cp.size)
+        # Cosignatures for one checkpoint are counted one transaction at a time (PostgreSQL
+        # row lock; SQLite's BEGIN IMMEDIATE already serialises), so two arriving together
+        # cannot each miss the other and leave a met quorum unmarked.
+        conn.execute(select(witness_published.c.size)
+                     .where(witness_published.c.size == cp.size).with_for_update())
 
     def _record_cosignature(self, name: str, signed: SignedCheckpoint, line: str) -> None:
         cp = signed.checkpoint

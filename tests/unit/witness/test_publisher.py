@@ -1,0 +1,101 @@
+"""The publisher on each backend, against witnesses served by real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from custodes.clock import FrozenClock
+from custodes.log import Entry, NoteSigner, TransparencyLog
+from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
+from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.store import create_db_engine
+from custodes.witness import (
+    PolicyWitness,
+    Witness,
+    WitnessPolicy,
+    WitnessPublisher,
+    create_witness_app,
+    migrate_witness,
+)
+
+
+class _ThreadServer:
+    def __init__(self, witness: Witness) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(create_witness_app(witness),
+                                                    log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.fixture
+def witness_servers(tmp_path: Path, log_signer: NoteSigner) -> Iterator[list[tuple[
+        NoteSigner, _ThreadServer]]]:
+    out = []
+    for i in range(3):
+        engine = create_db_engine(f"sqlite:///{tmp_path / f'w{i}.db'}")
+        migrate_witness(engine)
+        signer = NoteSigner.generate(f"w{i}.unit.test", alg=ALG_COSIGNATURE_V1)
+        out.append((signer, _ThreadServer(Witness(engine, signer, [log_signer.verifier]))))
+    yield out
+    for _, server in out:
+        server.stop()
+
+
+def _append(log: TransparencyLog, n: int) -> int:
+    entries = [Entry.create("log.annotation/v1", time=datetime.now(UTC), principal="t",
+                            body={"text": str(i)}) for i in range(n)]
+    return log.append(entries)[-1].index + 1
+
+
+def test_publisher_collects_quorum_on_each_backend(
+    engine: Engine, log_signer: NoteSigner, clock: FrozenClock,
+    witness_servers: list[tuple[NoteSigner, _ThreadServer]],
+) -> None:
+    log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.001)
+    log.start()
+    members = [PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
+               for s, srv in witness_servers]
+    # The third witness is named with a URL nobody listens on: it is down from the start.
+    witness_servers[2][1].stop()
+    policy = WitnessPolicy.threshold(2, members)
+    publisher = WitnessPublisher(engine, log, policy, clock=clock, retry_interval=0.05)
+    publisher.start()
+    try:
+        for _ in range(3):
+            size = _append(log, 4)
+            assert publisher.wait_for_quorum(size, timeout=20)
+        cosigned = publisher.cosigned()
+        assert cosigned is not None and cosigned.quorum_met
+        assert cosigned.checkpoint.checkpoint.size == size
+        assert sorted(cosigned.witnesses) == sorted(s.name for s, _ in witness_servers[:2])
+        policy.check(cosigned.checkpoint)
+        status = {p.name: p for p in publisher.status()}
+        assert status[witness_servers[0][0].name].size == size
+        assert "unreachable" in str(status[witness_servers[2][0].name].last_error)
+    finally:
+        publisher.close()
+        log.close()
+    # A new publisher (a restarted server) finds what was stored.
+    again = WitnessPublisher(engine, log, policy, clock=clock)
+    found = again.cosigned()
+    assert found is not None and found.checkpoint.checkpoint.size == size
