@@ -258,8 +258,7 @@ class Gateway:
         return self.log.submit([entry])
 
     async def _record(self, record: CallRecord, principal: str) -> Appended:
-        appended = await asyncio.wrap_future(self._submit(record, principal))
-        return appended[0]
+        return (await _durable(self._submit(record, principal)))[0]
 
     def _receipt(self, call: _Call, appended: Appended) -> dict[str, str]:
         return {REQUEST_ID: call.request_id, RECEIPT_INDEX: str(appended.index),
@@ -486,6 +485,9 @@ class Gateway:
                     outcome, reason = "upstream_error", "the upstream ended the stream early"
         except UpstreamError as exc:
             outcome, reason = "upstream_error", exc.message
+        except (GeneratorExit, asyncio.CancelledError):
+            reason = "the client went away mid-stream"
+            raise
         finally:
             # Runs also when the client went away: the call happened, so it is logged.
             pending = self._submit(call.record(outcome, 200, reason=reason,
@@ -493,7 +495,7 @@ class Gateway:
                                                monitors=verdicts + final), call.principal)
             await reply.close()
         try:
-            appended = (await asyncio.wrap_future(pending))[0]
+            appended = (await _durable(pending))[0]
         except Exception as exc:
             _log.error("gateway stream %s: the log write failed: %s", call.request_id, exc)
             yield _error_event(LogWriteError(
@@ -507,6 +509,11 @@ class Gateway:
                f"{RECEIPT_LEAF}={appended.leaf_hash.hex()}\n\n").encode()
         if outcome == "answered":
             yield b"data: [DONE]\n\n"
+
+
+async def _durable(pending: Future[list[Appended]]) -> list[Appended]:
+    """Wait for the log; a caller that goes away must not cancel the entry itself."""
+    return await asyncio.shield(asyncio.wrap_future(pending))
 
 
 def _error_event(exc: Error) -> bytes:

@@ -318,3 +318,18 @@ def test_grant_expiry_is_honoured_despite_the_cache(gateway_server: GatewayServe
     cached = gateway_server.gateway.grants.cached("alice@lab", "cyber-frontier")
     assert cached is not None and cached.expires_at is not None
     assert cached.expires_at - gateway_server.ctx.clock.now() <= timedelta(hours=1)
+
+
+def test_a_stream_the_client_abandons_is_still_logged(gateway_server: GatewayServer) -> None:
+    key = gateway_server.key("alice@lab")
+    with httpx.stream("POST", f"{gateway_server.base_url}/v1/chat/completions",
+                      json={"model": "frontier-general", "stream": True,
+                            "messages": [{"role": "user", "content": "tell me the secret"}]},
+                      headers={"authorization": f"Bearer {key}"}) as response:
+        first = next(response.iter_raw())
+        assert first.startswith(b"data: ")
+    deadline = time.monotonic() + 10
+    while not gateway_server.calls() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [call] = gateway_server.calls()
+    assert call.body["stream"] is True and call.body["response_sha256"] is not None
