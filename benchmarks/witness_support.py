@@ -28,7 +28,7 @@ def free_port() -> int:
 class WitnessServer:
     """``python -m custodes.witness`` in a subprocess with its own SQLite database."""
 
-    def __init__(self, name: str, logs: list[NoteVerifier]) -> None:
+    def __init__(self, name: str, logs: list[NoteVerifier], workers: int = 1) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="witness-bench-"))
         self.signer = NoteSigner.generate(name, alg=ALG_COSIGNATURE_V1)
         (self.dir / "witness.key").write_text(self.signer.to_key() + "\n")
@@ -39,7 +39,7 @@ class WitnessServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "custodes.witness", "--key", str(self.dir / "witness.key"),
              "--db", f"sqlite:///{self.dir / 'witness.db'}", "--logs-file", str(self.logs_file),
-             "--port", str(self.port)], env=env)
+             "--port", str(self.port), "--workers", str(workers)], env=env)
 
     @property
     def url(self) -> str:

@@ -34,9 +34,17 @@ from custodes.witness import AddCheckpointRequest  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to see past CPU contention."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children (Linux /proc), to see past CPU
+    contention; uvicorn workers are children of the supervisor."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def requests_for(signer: NoteSigner, count: int) -> list[bytes]:
@@ -76,12 +84,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--logs", type=int, default=32)
     parser.add_argument("--per-log", type=int, default=150)
+    parser.add_argument("--workers", type=int, default=1, help="witness server processes")
     args = parser.parse_args()
     signers = [NoteSigner.generate(f"bench{i}.example/log") for i in range(args.logs)]
     t = time.perf_counter()
     work = [requests_for(s, args.per_log) for s in signers]
     print(f"precomputed {args.logs * args.per_log} requests in {time.perf_counter() - t:.1f}s")
-    server = WitnessServer("bench.witness.example", [s.verifier for s in signers]).wait()
+    server = WitnessServer("bench.witness.example", [s.verifier for s in signers],
+                           workers=args.workers).wait()
     try:
         cpu_before = cpu_seconds(server.process.pid)
         count, elapsed = asyncio.run(run(server.port, work))

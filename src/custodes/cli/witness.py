@@ -66,9 +66,11 @@ def keygen(state: CliState, name: str, key_file: Path | None) -> None:
               help="File of log verifier keys ('log <vkey>' lines, C2SP tlog-policy).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
 @click.option("--port", type=int, default=8090, show_default=True, help="Listen port.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the witness's database.")
 @pass_state
 def serve(state: CliState, key_file: Path | None, db: str | None, logs: tuple[str, ...],
-          logs_file: Path | None, host: str, port: int) -> None:
+          logs_file: Path | None, host: str, port: int, workers: int) -> None:
     """Run the witness server (POST /add-checkpoint)."""
     from custodes.witness._run import read_log_keys, serve_witness
 
@@ -76,7 +78,7 @@ def serve(state: CliState, key_file: Path | None, db: str | None, logs: tuple[st
     path = _key_file(state, key_file)
     err_console.print(f"witness listening on http://{host}:{port} "
                       f"for {', '.join(sorted({k.name for k in keys})) or 'no logs'}")
-    serve_witness(path, _witness_db(state, db), keys, host=host, port=port)
+    serve_witness(path, _witness_db(state, db), keys, host=host, port=port, workers=workers)
 
 
 @witness.command()

@@ -23,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs-file", type=Path, default=None, help="file of log vkeys")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         logs = read_log_keys(args.log, args.logs_file)
-        serve_witness(args.key, args.db, logs, host=args.host, port=args.port)
+        serve_witness(args.key, args.db, logs, host=args.host, port=args.port,
+                      workers=args.workers)
     except Error as exc:
         print(f"error: {exc.diagnostics()}", file=sys.stderr)
         return 1

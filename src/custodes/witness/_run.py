@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from custodes.errors import ConfigError, InputError
 from custodes.log import NoteSigner, NoteVerifier
 
-__all__ = ["read_log_keys", "serve_witness"]
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["app_from_environment", "read_log_keys", "serve_witness"]
 
 
 def read_log_keys(vkeys: Sequence[str], logs_file: Path | None = None) -> list[NoteVerifier]:
@@ -39,9 +45,38 @@ def read_log_keys(vkeys: Sequence[str], logs_file: Path | None = None) -> list[N
     return keys
 
 
+_WORKER_CONFIG = "WITNESS_WORKER_CONFIG_FOR_CUSTODES"  # how worker processes get their setup
+
+
+def _load_signer(key_file: Path) -> NoteSigner:
+    try:
+        return NoteSigner.from_key(key_file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read witness key {key_file}: {exc.strerror}",
+                          hint="create one with `custodes witness keygen NAME`") from exc
+    except InputError as exc:
+        raise ConfigError(f"witness key {key_file} is malformed: {exc.message}") from exc
+
+
+def app_from_environment() -> Starlette:
+    """The app a uvicorn worker process builds (``--workers`` > 1) from the parent's setup."""
+    from custodes.store import create_db_engine
+    from custodes.witness._server import create_witness_app
+    from custodes.witness._witness import Witness
+
+    config = json.loads(os.environ[_WORKER_CONFIG])
+    signer = _load_signer(Path(config["key"]))
+    logs = [NoteVerifier.from_key(k) for k in config["logs"]]
+    return create_witness_app(Witness(create_db_engine(config["db"]), signer, logs))
+
+
 def serve_witness(key_file: Path, database_url: str, logs: Sequence[NoteVerifier], *,
-                  host: str = "127.0.0.1", port: int = 8090) -> None:
+                  host: str = "127.0.0.1", port: int = 8090, workers: int = 1) -> None:
     """Run the witness server until interrupted.
+
+    With ``workers`` > 1, uvicorn runs that many processes on one database. Each reads the
+    held checkpoint inside its write transaction (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+    ``SELECT ... FOR UPDATE``), so the compare-and-swap holds across processes.
 
     Raises:
         ConfigError: the key is missing or malformed, or no log is given.
@@ -53,17 +88,20 @@ def serve_witness(key_file: Path, database_url: str, logs: Sequence[NoteVerifier
     from custodes.witness._server import create_witness_app
     from custodes.witness._witness import Witness, migrate_witness
 
-    try:
-        signer = NoteSigner.from_key(key_file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read witness key {key_file}: {exc.strerror}",
-                          hint="create one with `custodes witness keygen NAME`") from exc
-    except InputError as exc:
-        raise ConfigError(f"witness key {key_file} is malformed: {exc.message}") from exc
+    signer = _load_signer(key_file)
     if not logs:
         raise ConfigError("no logs to witness", hint="give --log VKEY or --logs-file FILE")
     engine = create_db_engine(database_url)
     migrate_witness(engine)
+    if workers > 1:
+        engine.dispose()
+        os.environ[_WORKER_CONFIG] = json.dumps({
+            "key": str(key_file.resolve()), "db": database_url,
+            "logs": [k.to_key() for k in logs]})
+        uvicorn.run("custodes.witness._run:app_from_environment", factory=True,
+                    workers=workers, host=host, port=port, log_level="warning",
+                    access_log=False, timeout_graceful_shutdown=5)
+        return
     app = create_witness_app(Witness(engine, signer, logs))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)

@@ -16,7 +16,10 @@ _LOGS = [NoteSigner.generate(f"it{i}.integration.test/log") for i in range(16)]
 def _witness_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[WitnessProcess]]:
     # One set of three witness processes serves every test; each test has its own log origin.
     root = tmp_path_factory.mktemp("witnesses")
-    ws = [WitnessProcess(f"w{i}.witness.test", root / f"w{i}", [s.verifier for s in _LOGS])
+    # w1 runs two worker processes on one database (the CAS must hold across processes); it
+    # is never SIGKILLed, since that would orphan its workers.
+    ws = [WitnessProcess(f"w{i}.witness.test", root / f"w{i}", [s.verifier for s in _LOGS],
+                         workers=2 if i == 1 else 1)
           for i in (1, 2, 3)]
     for w in ws:
         w.launch()

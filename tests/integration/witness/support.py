@@ -36,6 +36,7 @@ class WitnessProcess:
     process: subprocess.Popen[bytes] | None = None
     signer: NoteSigner | None = None
     use_cli: bool = False
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,11 +62,12 @@ class WitnessProcess:
         if self.use_cli:
             args = [sys.executable, "-c", "import sys; from custodes.cli import main; "
                     "sys.exit(main())", "--data-dir", str(self.data_dir), "witness", "serve",
-                    "--port", str(self.port)]
+                    "--port", str(self.port), "--workers", str(self.workers)]
         else:  # the witness-only entry point: same server, without the whole CLI's imports
             args = [sys.executable, "-m", "custodes.witness", "--port", str(self.port),
                     "--key", str(self.data_dir / "witness.key"),
-                    "--db", f"sqlite:///{self.data_dir / 'witness.db'}"]
+                    "--db", f"sqlite:///{self.data_dir / 'witness.db'}",
+                    "--workers", str(self.workers)]
         for key in self.log_keys:
             args += ["--log", key.to_key()]
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - child owns it

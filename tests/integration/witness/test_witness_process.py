@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -115,3 +116,19 @@ def test_sigkill_mid_request_never_rolls_back(witnesses: list[WitnessProcess],
             assert _post(w, fork.request(held, size=held)).status_code == 409
         known = held
     assert len(cosigned) > 4
+
+
+def test_cli_serve_runs_a_witness(tmp_path: Path, log_signer: NoteSigner) -> None:
+    # The `custodes witness serve` command itself (the other tests use the lighter
+    # `python -m custodes.witness` entry point, which runs the same server).
+    w = WitnessProcess("cli.witness.test", tmp_path / "cli", [log_signer.verifier], use_cli=True)
+    w.start()
+    try:
+        log = FakeLog(log_signer).grow(3)
+        resp = _post(w, log.request(0))
+        assert resp.status_code == 200
+        assert SignedCheckpoint.from_text(log.checkpoint() + resp.text, log_signer.verifier) \
+            .cosigned_by([w.verifier]) == [w.verifier]
+        assert w.held()[log_signer.name] == 3
+    finally:
+        w.stop()
