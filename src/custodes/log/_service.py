@@ -439,8 +439,23 @@ class TransparencyLog:
         return SignedCheckpoint.from_text(newest.note, self.signer.verifier)
 
     def checkpoint_text(self) -> str:
-        """The newest signed checkpoint as served at ``/checkpoint`` (not forced fresh)."""
-        return self.latest_checkpoint(fresh=False).to_text()
+        """The newest signed checkpoint as served at ``/checkpoint`` (not forced fresh).
+
+        The stored note is returned as signed, without re-verifying it on every poll.
+        """
+        with self.engine.connect() as conn:
+            note = conn.execute(
+                select(log_checkpoints.c.note).order_by(log_checkpoints.c.id.desc()).limit(1)
+            ).scalar()
+        return str(note) if note is not None else self.sign_checkpoint().to_text()
+
+    def checkpoint_size(self) -> int:
+        """The size of the newest signed checkpoint (0 if there is none)."""
+        with self.engine.connect() as conn:
+            size = conn.execute(
+                select(log_checkpoints.c.size).order_by(log_checkpoints.c.id.desc()).limit(1)
+            ).scalar()
+        return int(size or 0)
 
     def entry_data(self, index: int) -> bytes:
         """The exact canonical bytes of entry ``index``.

@@ -147,7 +147,7 @@ async def entry(request: Request, index: int) -> Response:
 def _size_or_latest(log: TransparencyLog, size: int | None) -> int:
     if size is not None:
         return size
-    latest = log.latest_checkpoint(fresh=False).checkpoint.size
+    latest = log.checkpoint_size()
     if latest == 0:
         raise NotFoundError("the log is empty: there is nothing to prove", where="size")
     return latest
