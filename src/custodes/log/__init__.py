@@ -36,12 +36,14 @@ from custodes.log._note import (
 )
 from custodes.log._policy import WitnessGroup, WitnessPolicy
 from custodes.log._receipt import Receipt, VerifiedReceipt, verify_receipt
-from custodes.log._service import Appended, TransparencyLog
+from custodes.log._service import Appended, CheckpointListener, TransparencyLog
 from custodes.log._subtree import verify_subtree_consistency, verify_subtree_inclusion
+from custodes.log._verify import Problem, VerifyReport, verify_store
 
 __all__ = [
     "EMPTY_ROOT",
     "Appended",
+    "CheckpointListener",
     "Checkpoint",
     "Entry",
     "EntryType",
@@ -74,4 +76,7 @@ __all__ = [
     "verify_receipt",
     "verify_subtree_consistency",
     "verify_subtree_inclusion",
+    "Problem",
+    "VerifyReport",
+    "verify_store",
 ]
