@@ -23,16 +23,8 @@ from custodes.constitution import encode_public_key, read_constitution
 from custodes.custody import AlarmWindows, CustodyRegistry, KeyEncryptionKey, export_finding
 from custodes.errors import NotFoundError, PolicyDenied
 from custodes.log import Entry, TransparencyLog, leaf_hash, verify_inclusion
+from custodes.monitors import ConstitutionDirectory, ReviewQueue, TranscriptScanner
 from custodes.monitors._vuln import VulnDiscoveryDetector
-
-# The monitors' review queue is developed in parallel; until it is in the tree this module
-# skips (with this reason) rather than failing at import.
-pytest.importorskip("custodes.monitors._review", reason="the monitors review queue is not here")
-from custodes.monitors import (  # noqa: E402
-    ConstitutionDirectory,
-    ReviewQueue,
-    TranscriptScanner,
-)
 
 CONSTITUTION = """\
 version: 1
