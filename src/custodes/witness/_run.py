@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from custodes.errors import ConfigError, InputError
 from custodes.log import NoteSigner, NoteVerifier
+from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ED25519
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["app_from_environment", "read_log_keys", "serve_witness"]
+__all__ = ["app_from_environment", "cosignature_signer", "read_log_keys", "serve_witness"]
 
 
 def read_log_keys(vkeys: Sequence[str], logs_file: Path | None = None) -> list[NoteVerifier]:
@@ -48,9 +53,32 @@ def read_log_keys(vkeys: Sequence[str], logs_file: Path | None = None) -> list[N
 _WORKER_CONFIG = "WITNESS_WORKER_CONFIG_FOR_CUSTODES"  # how worker processes get their setup
 
 
+def cosignature_signer(skey: str) -> NoteSigner:
+    """A cosignature/v1 signer from a signed-note signer key.
+
+    A type 0x04 key is used as is. A plain Ed25519 (0x01) key is accepted the way
+    transparency-dev/formats ``NewSignerForCosignatureV1`` accepts it: same private key, key ID
+    recomputed with type 0x04 (C2SP tlog-cosignature).
+
+    Raises:
+        InputError: the key is malformed or not Ed25519.
+    """
+    signer = NoteSigner.from_key(skey)
+    if signer.alg == ALG_COSIGNATURE_V1:
+        return signer
+    if signer.alg != ALG_ED25519:
+        raise InputError("a witness key must be an Ed25519 signer key")
+    seed = base64.b64decode(skey.strip().split("+", 4)[4])[1:]
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    key_id = hashlib.sha256(signer.name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1])
+                            + public).digest()[:4]
+    raw = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + seed).decode()
+    return NoteSigner.from_key(f"PRIVATE+KEY+{signer.name}+{key_id.hex()}+{raw}")
+
+
 def _load_signer(key_file: Path) -> NoteSigner:
     try:
-        return NoteSigner.from_key(key_file.read_text())
+        return cosignature_signer(key_file.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read witness key {key_file}: {exc.strerror}",
                           hint="create one with `custodes witness keygen NAME`") from exc

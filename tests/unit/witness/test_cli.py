@@ -38,3 +38,19 @@ def test_serve_without_a_key_says_how_to_make_one(tmp_path: Path,
     key = NoteSigner.generate("log.test/log").verifier.to_key()
     assert main(["--data-dir", str(tmp_path), "witness", "serve", "--log", key]) == 1
     assert "custodes witness keygen" in capsys.readouterr().err
+
+
+def test_demo_ed25519_witness_key_signs_cosignatures_its_vkey_checks() -> None:
+    # The demo constitution lists plain Ed25519 (0x01) witness vkeys; the witness converts its
+    # 0x01 signer key the way transparency-dev/formats does, so the two still match.
+    from custodes.witness import cosignature_verifier
+    from custodes.witness._run import cosignature_signer
+
+    plain = NoteSigner.generate("witness.demo.example")
+    signer = cosignature_signer(plain.to_key())
+    assert signer.alg == ALG_COSIGNATURE_V1
+    verifier = cosignature_verifier(plain.verifier.to_key())
+    assert signer.verifier == verifier
+    body = b"log.example\n1\n" + b"A" * 43 + b"=\n"
+    assert verifier.verify(body, signer.sign(body, timestamp=1_800_000_000))
+    assert cosignature_signer(signer.to_key()).to_key() == signer.to_key()
