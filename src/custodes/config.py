@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         ),
     )
     log_batch_max: int = Field(
-        default=1000, ge=1, le=100_000, description="Most entries integrated in one batch."
+        default=5000, ge=1, le=100_000, description="Most entries integrated in one batch."
     )
     log_batch_wait_ms: float = Field(
         default=2.0,
