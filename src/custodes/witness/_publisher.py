@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -98,17 +98,15 @@ class WitnessPublisher:
         clock: Clock | None = None,
         timeout: float = 5.0,
         retry_interval: float = 1.0,
+        policy_source: Callable[[], WitnessPolicy | None] | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
-        self.policy = policy
         self.clock = clock or SystemClock()
         self.timeout = timeout
         self.retry_interval = retry_interval
-        self.witnesses = [w for w in policy.witnesses if w.url]
-        for w in policy.witnesses:
-            if not w.url:
-                _log.warning("witness %s has no URL: it cannot be asked to cosign", w.name)
+        self.policy_source = policy_source
+        self._use_policy(policy)
         self._sizes: dict[str, int] = {}
         self._latest: SignedCheckpoint | None = None
         self._quorum_size = -1
@@ -120,6 +118,27 @@ class WitnessPublisher:
         self._started = threading.Event()
         self._last_published = -1
         self._background: set[asyncio.Task[None]] = set()
+
+    def _use_policy(self, policy: WitnessPolicy) -> None:
+        self.policy = policy
+        self.witnesses = [w for w in policy.witnesses if w.url]
+        for w in policy.witnesses:
+            if not w.url:
+                _log.warning("witness %s has no URL: it cannot be asked to cosign", w.name)
+
+    def _refresh_policy(self) -> None:
+        # An amendment of the constitution's witnesses section takes effect at the next round.
+        if self.policy_source is None:
+            return
+        try:
+            policy = self.policy_source()
+        except Error as exc:
+            _log.error("cannot read the witness policy, keeping the current one: %s",
+                       exc.message)
+            return
+        if policy is not None and policy != self.policy:
+            _log.warning("witness policy changed: quorum %s", policy.describe())
+            self._use_policy(policy)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -221,6 +240,7 @@ class WitnessPublisher:
         limits = httpx.Limits(max_keepalive_connections=len(self.witnesses) + 1)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
             while not self._stopping:
+                self._refresh_policy()
                 checkpoint = await self._newest()
                 if checkpoint is not None:
                     await self._round(client, checkpoint, inflight)
@@ -450,7 +470,31 @@ def start_publisher(ctx: Context) -> WitnessPublisher | None:
     if policy is None:
         _log.warning("no witnesses configured: checkpoints are not cosigned")
         return None
+    source = None
+    authority = ctx.services.get("authority")
+    if ctx.settings.witness_policy_file is None and authority is not None:
+        source = _constitution_source(authority)
     publisher = WitnessPublisher(ctx.engine, ctx.log, policy, clock=ctx.clock,
-                                 retry_interval=ctx.settings.witness_retry_interval_ms / 1000)
+                                 retry_interval=ctx.settings.witness_retry_interval_ms / 1000,
+                                 policy_source=source)
     publisher.start()
     return publisher
+
+
+def _constitution_source(authority: Any) -> Callable[[], WitnessPolicy | None]:
+    """The witness policy of the authority's active constitution, rebuilt when it changes."""
+    cache: dict[str, WitnessPolicy | None] = {}
+
+    def source() -> WitnessPolicy | None:
+        try:
+            constitution = authority.constitution
+        except NotFoundError:
+            return None
+        digest = str(getattr(constitution, "digest", ""))
+        if digest not in cache:
+            cache.clear()
+            config = constitution.witnesses
+            cache[digest] = WitnessPolicy.from_constitution(config) if config.witnesses else None
+        return cache[digest]
+
+    return source

@@ -99,3 +99,30 @@ def test_publisher_collects_quorum_on_each_backend(
     again = WitnessPublisher(engine, log, policy, clock=clock)
     found = again.cosigned()
     assert found is not None and found.checkpoint.checkpoint.size == size
+
+
+def test_policy_change_takes_effect_at_the_next_round(
+    sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock,
+    witness_servers: list[tuple[NoteSigner, _ThreadServer]],
+) -> None:
+    members = [PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
+               for s, srv in witness_servers]
+    current = [WitnessPolicy.threshold(1, members[:1])]
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock, checkpoint_interval=0.001)
+    log.start()
+    publisher = WitnessPublisher(sqlite_engine, log, current[0], clock=clock,
+                                 retry_interval=0.05, policy_source=lambda: current[0])
+    publisher.start()
+    try:
+        size = _append(log, 2)
+        assert publisher.wait_for_quorum(size, timeout=20)
+        # An amendment: three witnesses, all required.
+        current[0] = WitnessPolicy.threshold(3, members)
+        size = _append(log, 2)
+        assert publisher.wait_for_quorum(size, timeout=20)
+        cosigned = publisher.cosigned()
+        assert cosigned is not None and len(cosigned.witnesses) == 3
+        assert publisher.policy.describe().startswith("3 of")
+    finally:
+        publisher.close()
+        log.close()
