@@ -11,6 +11,7 @@ command's start-up.
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import time
@@ -29,14 +30,17 @@ def main() -> None:
     build(args.dir, args.entries)
     vkey = NoteSigner.from_key((args.dir / "log.key").read_text()).verifier.to_key()
     exe = Path(sys.executable).parent / "custodes"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     result = subprocess.run(
         [str(exe), "--database-url", f"sqlite:///{args.dir / 'custodes.db'}", "log", "verify",
          "-q", "--key", vkey], capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(result.stdout.strip() or result.stderr.strip())
     print(f"custodes log verify of {args.entries:,} entries: {elapsed:.1f} s "
-          f"(exit {result.returncode})")
+          f"wall, {cpu:.1f} s CPU (exit {result.returncode})")
     print(cpu_note())
 
 
