@@ -52,6 +52,7 @@ _SIG_PREFIX = "\u2014 "  # EM DASH and a space (C2SP signed-note)
 _MAX_SIGNATURES = 100  # golang.org/x/mod/sumdb/note: "avoid spending forever parsing"
 _MAX_NOTE_BYTES = 1 << 20
 _COSIGNATURE_SIZE = 8 + 64  # C2SP tlog-cosignature: timestamp || Ed25519 signature
+_MAX_TIMESTAMP = (1 << 63) - 1  # C2SP tlog-cosignature: "MUST NOT exceed 2^63 - 1"
 
 
 def _is_valid_name(name: str) -> bool:
@@ -159,6 +160,8 @@ class NoteVerifier:
             if len(signature) != _COSIGNATURE_SIZE:
                 return False
             (timestamp,) = struct.unpack(">Q", signature[:8])
+            if timestamp > _MAX_TIMESTAMP:
+                return False
             message = cosignature_message(message, timestamp)
             signature = signature[8:]
         if len(signature) != 64:
@@ -249,11 +252,11 @@ class NoteSigner:
         """Sign ``message`` (the note text); for cosignature/v1 keys a timestamp is required.
 
         Raises:
-            ValueError: a cosignature/v1 key without a timestamp in ``[0, 2**64)``.
+            ValueError: a cosignature/v1 key without a timestamp in ``[0, 2**63)``.
         """
         if self.alg == ALG_COSIGNATURE_V1:
-            if timestamp is None or not 0 <= timestamp < 1 << 64:
-                raise ValueError("a cosignature/v1 signature needs a timestamp in [0, 2**64)")
+            if timestamp is None or not 0 <= timestamp <= _MAX_TIMESTAMP:
+                raise ValueError("a cosignature/v1 signature needs a timestamp in [0, 2**63)")
             sig = self._private.sign(cosignature_message(message, timestamp))
             return struct.pack(">Q", timestamp) + sig
         return self._private.sign(message)
