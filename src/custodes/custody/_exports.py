@@ -34,7 +34,7 @@ ExportFormat = Literal["osv", "csaf", "cve"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
 _RANGE_PREFIXES = ("<", ">", "=", "~", "^", "*")
-# Common CWE names (MITRE CWE list); CSAF requires a name, an unlisted id is named by its id.
+# Official names of common CWEs (MITRE CWE list), for CSAF's cwe object and CVE problem types.
 _CWE_NAMES = {
     "CWE-20": "Improper Input Validation",
     "CWE-22": "Improper Limitation of a Pathname to a Restricted Directory ('Path Traversal')",
@@ -152,7 +152,6 @@ def to_csaf(f: Finding, schedule: Schedule | None = None, *, now: datetime,
     notes = [{"category": "summary", "title": "Summary", "text": f.description or f.title}]
     vulnerability: dict[str, Any] = {
         "title": f.title,
-        "cwe": {"id": f.cwe, "name": _CWE_NAMES.get(f.cwe, f.cwe)},
         "ids": [{"system_name": "custodes", "text": f.id}],
         "discovery_date": format_time(f.registered_at),
         "product_status": {"known_affected": product_ids},
@@ -160,6 +159,12 @@ def to_csaf(f: Finding, schedule: Schedule | None = None, *, now: datetime,
         "notes": [{"category": "description", "title": "Description",
                    "text": f.description or f.title}],
     }
+    # CSAF §6.1.11: the CWE name must be the official one, so an id whose name is not known
+    # here is given as a note instead.
+    if f.cwe in _CWE_NAMES:
+        vulnerability["cwe"] = {"id": f.cwe, "name": _CWE_NAMES[f.cwe]}
+    else:
+        vulnerability["notes"].append({"category": "other", "title": "CWE", "text": f.cwe})
     if f.cvss_version == "3.1":
         vulnerability["scores"] = [{"cvss_v3": CVSS3(f.cvss_vector).as_json(minimal=True),
                                     "products": product_ids}]

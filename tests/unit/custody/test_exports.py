@@ -70,7 +70,7 @@ def findings(registry: CustodyRegistry, clock: FrozenClock) -> list[Any]:
     v31 = registry.register(FINDING, b"d", principal="alice@lab")
     v40 = registry.register({**FINDING, "cvss": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H"
                              "/VA:H/SC:N/SI:N/SA:N", "versions": ["3.0", "<= 3.2"],
-                             "references": ["https://example.com/bug/1"]},
+                             "references": ["https://example.com/bug/1"], "cwe": "CWE-1333"},
                             b"d", principal="alice@lab")
     registry.notify_vendor(v31.id, principal="alice@lab")
     clock.advance(timedelta(days=10))
@@ -99,6 +99,9 @@ def test_export_contents(findings: list[Any], clock: FrozenClock) -> None:
     c = export_finding(disclosed, "csaf", now=clock.now())
     assert c["document"]["tracking"]["status"] == "final"
     assert c["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseScore"] == 8.8
+    assert c["vulnerabilities"][0]["cwe"] == {"id": "CWE-787", "name": "Out-of-bounds Write"}
+    # An unlisted CWE is not given a made-up name (CSAF §6.1.11).
+    assert "cwe" not in export_finding(draft, "csaf", now=clock.now())["vulnerabilities"][0]
     assert export_finding(draft, "csaf", now=clock.now())["document"]["tracking"]["status"] \
         == "draft"
     cna = export_finding(draft, "cve", now=clock.now())
