@@ -419,10 +419,9 @@ def sign_note(
     existing: tuple[Signature, ...] = ()
     if isinstance(text, Note):
         existing, text = text.signatures, text.text
+    # C2SP signed-note: the text MAY contain empty lines (the last one separates signatures).
     if not text.endswith("\n"):
         raise InputError("malformed note: text must end with a newline")
-    if "\n\n" in text or text.startswith("\n"):
-        raise InputError("malformed note: text must not contain blank lines")
     _check_text(text)
     replaced = {(s.name, s.key_id) for s in signers}
     kept = tuple(s for s in existing if (s.name, s.key_id) not in replaced)

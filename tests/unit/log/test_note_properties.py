@@ -25,7 +25,7 @@ WITNESS = NoteSigner.generate("witness.example", alg=ALG_COSIGNATURE_V1)
 names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs", "Zl", "Zp"],
                               blacklist_characters="+\x85\xa0"), min_size=1, max_size=20)
 lines = st.text(st.characters(blacklist_categories=["Cc", "Cs"]), min_size=1, max_size=40)
-texts = st.lists(lines, min_size=1, max_size=5).map(lambda ls: "\n".join(ls) + "\n")
+texts = st.lists(lines | st.just(""), min_size=1, max_size=5).map(lambda ls: "\n".join(ls) + "\n")
 signatures = st.builds(Signature, name=names, key_id=st.binary(min_size=4, max_size=4),
                        signature=st.binary(min_size=1, max_size=80))
 
@@ -117,9 +117,16 @@ def test_keys_round_trip() -> None:
 
 
 def test_sign_refuses_text_a_note_cannot_carry() -> None:
-    for text in ("no newline", "blank\n\nline\n", "\nleading\n", "tab\there\n", "cr\r\n"):
+    for text in ("no newline", "tab\there\n", "cr\r\n", "nul\x00\n"):
         with pytest.raises(InputError, match="malformed note"):
             sign_note(text, [LOG])
+
+
+def test_text_may_contain_empty_lines() -> None:
+    # C2SP signed-note: the last empty line separates the text from the signatures.
+    for text in ("blank\n\nline\n", "\nleading\n", "\n", "a\n\n\n\nb\n"):
+        note = sign_note(text, [LOG])
+        assert open_note(note.to_text(), [LOG.verifier]).text == text
 
 
 @settings(max_examples=300, deadline=None)
