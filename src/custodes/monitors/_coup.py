@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import ahocorasick_rs
+
 from custodes.monitors._detector import Category, Detection, Span
 
 __all__ = ["CoupRulesDetector"]
@@ -63,6 +65,27 @@ _RULES: dict[Category, tuple[re.Pattern[str], re.Pattern[str], str]] = {
 }
 _NEAR = 400  # both halves of a rule must occur within this many characters
 
+# Lower-case literals one of which every action match contains: one Aho-Corasick pass over
+# the lower-cased text finds the only places where an action pattern can start.
+_ACTION_ANCHORS: dict[Category, tuple[str, ...]] = {
+    "oversight_evasion": ("disabl", "skip", "bypass", "drop", "delet", "purg", "suppress",
+                          "silenc", "filter", "exclud"),
+    "weights_exfiltration": ("weights", "checkpoint", "safetensors", ".pt", "signing key",
+                             "credential", "aws_secret"),
+    "training_tamper": ("trigger", "backdoor", "hidden loyalt", "reward", "unmanifested",
+                        "fine-tun", "finetun"),
+    "command_override": ("override", "break-glass", "breakglass", "final authority",
+                         "directive", "default-approve", "default approve", "skip "),
+    "political_targeting": ("journalist", "opposition", "activist", "judge",
+                            "election official", "dissident", "protest"),
+    "exploit_stockpiling": ("finding", "vulnerabilit", "exploit", "0day", "0-day", "zero-day",
+                            "zeroday", "crash"),
+}
+_ANCHOR_LIST = tuple(sorted({a for v in _ACTION_ANCHORS.values() for a in v}))
+_ANCHOR_CATS = {a: tuple(c for c, v in _ACTION_ANCHORS.items() if a in v) for a in _ANCHOR_LIST}
+_AUTOMATON = ahocorasick_rs.AhoCorasick(_ANCHOR_LIST)
+_BACK = 80  # an action pattern may start this far before its anchor
+
 
 class CoupRulesDetector:
     """Low-recall lexical screen for the six coup-relevant misuse categories. Thread-safe."""
@@ -71,13 +94,23 @@ class CoupRulesDetector:
     categories: tuple[Category, ...] = tuple(_RULES)
 
     def detect(self, text: str) -> list[Detection]:
+        # str.lower() keeps offsets for the text we meet in practice; a rare expansion
+        # (e.g. "İ") only shifts where a window starts, and windows are generous.
+        hits = _AUTOMATON.find_matches_as_indexes(text.lower(), overlapping=True)
+        done: set[Category] = set()
         out: list[Detection] = []
-        for category, (action, hidden, reason) in _RULES.items():
-            for m in action.finditer(text):
-                lo = max(0, m.start() - _NEAR)
-                h = hidden.search(text, lo, min(len(text), m.end() + _NEAR))
+        for idx, start, _ in hits:
+            for category in _ANCHOR_CATS[_ANCHOR_LIST[idx]]:
+                if category in done:
+                    continue
+                action, hidden, reason = _RULES[category]
+                m = action.search(text, max(0, start - _BACK), min(len(text), start + _BACK))
+                if m is None:
+                    continue
+                h = hidden.search(text, max(0, m.start() - _NEAR),
+                                  min(len(text), m.end() + _NEAR))
                 if h is not None:
+                    done.add(category)
                     out.append(Detection(self.name, category, 0.5, reason,
                                          (Span(m.start(), m.end()), Span(h.start(), h.end()))))
-                    break
         return out

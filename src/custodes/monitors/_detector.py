@@ -45,6 +45,10 @@ class Detector(Protocol):
     """A monitor. ``gating`` detectors block (and fail closed) when inline in the gateway."""
 
     name: str
-    categories: Sequence[Category]
+
+    @property
+    def categories(self) -> Sequence[Category]:
+        """The categories this detector can report (a class attribute satisfies it)."""
+        ...
 
     def detect(self, text: str) -> list[Detection]: ...

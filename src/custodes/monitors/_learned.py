@@ -95,9 +95,10 @@ class Encoder:
         return np.concatenate([vecs[:, :half].mean(axis=0), vecs[:, half:].max(axis=0)])
 
 
-def _sigmoid(x: Matrix) -> Matrix:
+def _sigmoid(x: npt.NDArray[np.floating[Any]]) -> Matrix:
     # tanh form: no overflow for large |x|.
-    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
+    out: Matrix = (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)

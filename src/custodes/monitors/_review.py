@@ -7,6 +7,7 @@ registered with custody. Unresolved detections age, and every overseer sees all 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import logging
 import threading
@@ -173,7 +174,7 @@ class ReviewQueue:
                            for r in rows for rv in reviewers]
             if assignments:
                 conn.execute(insert(monitors_assignments), assignments)
-        return [self.get(r["id"]) for r in rows]
+        return [self.get(str(r["id"])) for r in rows]
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -228,14 +229,15 @@ class ReviewQueue:
                                       hint="detections are assigned to reviewers outside the "
                                       "actor's organisation")
 
-    def discovery_detections(self) -> list[Any]:
+    def discovery_detections(self) -> builtins.list[Any]:
         """Vulnerability-discovery detections for custody's stockpiling alarms."""
         from custodes.custody import DetectionSnapshot
 
         with self.engine.connect() as conn:
             rows = conn.execute(select(monitors_detections).where(
                 monitors_detections.c.category == "vuln_discovery")).mappings().all()
-        return [DetectionSnapshot(id=r["id"], detected_at=_aware(r["detected_at"]),
+        return [DetectionSnapshot(id=r["id"], detected_at=r["detected_at"].replace(tzinfo=UTC)
+                                  if r["detected_at"].tzinfo is None else r["detected_at"],
                                   linked_finding=r["finding_id"],
                                   linked_at=_aware(r["resolved_at"]) if r["finding_id"] else None)
                 for r in rows]

@@ -74,7 +74,7 @@ _SIGNAL_ANCHORS: dict[str, tuple[str, ...]] = {
                           "init_cred", "msg_msg", "pipe_buffer", "userfaultfd", "setxattr",
                           "KASLR", "kaslr", "spray", "cross-cache", "page table", "page-table",
                           "pagetable", "ROP ", "stack pivot", "arbitrary ", "use-after-free",
-                          "UAF ", "double", "out-of-bounds "),
+                          "UAF ", "double-free", "double free", "out-of-bounds "),
     # Whole-text scorers, run only when one of their anchors occurs.
     "poc_code": ("#include",),
     "vuln_writeup": ("CVE-", "use-after-free", "Use-After-Free", "Introduced by", "Fixed by",
@@ -305,7 +305,12 @@ def _poc_score(text: str) -> tuple[_Signal, Span] | None:
     gate = _POC_GATE.search(text)
     if gate is None:
         return None
-    found = sum(1 for p in _POC_FEATURES if p.search(text, gate.start()))
+    found = 0
+    for i, p in enumerate(_POC_FEATURES):
+        if p.search(text, gate.start()):
+            found += 1
+        elif found + len(_POC_FEATURES) - i - 1 < 5:
+            return None  # five constructs can no longer be reached
     if found < 5:
         return None
     weight = min(0.97, 0.6 + 0.07 * found)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.monitors import MonitorsService
+from custodes.monitors import Detection, MonitorsService
 from custodes.server.routes.custody import _principal
 
 __all__ = ["router"]
@@ -63,7 +63,7 @@ async def screen(request: Request, body: ScreenBody) -> dict[str, Any]:
     service = _service(request)
 
     def run() -> list[dict[str, Any]]:
-        found = []
+        found: list[Detection] = []
         for name in body.detectors:
             det = service.registry.get(name)
             found.extend(d for d in det.detect(body.text) if d.score >= body.min_score)
