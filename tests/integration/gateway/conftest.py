@@ -119,7 +119,7 @@ def upstream() -> Iterator[TestUpstream]:
         yield up
 
 
-def write_models(path: Path, upstream: Any) -> Path:
+def write_models(path: Path, upstream: Any, *, timeout_s: float = 10) -> Path:
     path.write_text(f"""
 models:
   - name: frontier-general
@@ -128,13 +128,13 @@ models:
       base_url: "{upstream.base_url}"
       api_key_env: TEST_UPSTREAM_KEY
       model: test-model
-      timeout_s: 10
+      timeout_s: {timeout_s}
   - name: frontier-cyber
     capability: cyber-frontier
     upstream:
       base_url: "{upstream.base_url}"
       api_key_env: TEST_UPSTREAM_KEY
-      timeout_s: 10
+      timeout_s: {timeout_s}
   - name: demo-scripted
     capability: general
     upstream:
@@ -164,11 +164,13 @@ def demo_key(name: str) -> SigningKey:
 
 
 @contextmanager
-def running_gateway(tmp: Path, upstream: Any) -> Iterator[GatewayServer]:
+def running_gateway(tmp: Path, upstream: Any, *, timeout_s: float = 10
+                    ) -> Iterator[GatewayServer]:
     """custodes with the real authority (demo constitution) and two test monitors."""
     constitution = write_constitution(tmp / "constitution.yaml")
     settings = Settings(data_dir=tmp / "data", demo=True, constitution_file=constitution,
-                        gateway_models_file=write_models(tmp / "models.yaml", upstream),
+                        gateway_models_file=write_models(tmp / "models.yaml", upstream,
+                                                           timeout_s=timeout_s),
                         gateway_key_poll_ms=20, log_batch_wait_ms=0)
     ctx = build_context(settings)
     authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
