@@ -19,9 +19,13 @@ FOLDS = 5
 
 @dataclass(frozen=True)
 class TrainingResult:
+    """The heads fitted on everything, their figures, and every example's held-out scores
+    (``held_out_scores[i, k]``: example i, category ``heads.categories[k]``)."""
+
     heads: LinearHeads
     in_sample: dict[str, Metrics]
     held_out: dict[str, Metrics]
+    held_out_scores: Matrix
 
 
 def _fold(group: str) -> int:
@@ -82,4 +86,4 @@ def train_heads(examples: Sequence[Example], *, encoder: Encoder,
         dom = [s in domain_of[c] for s in source]
         in_sample[c] = _metrics(examples, in_scores, cats, dom)[c]
         held_out[c] = _metrics(examples, held, cats, dom)[c]
-    return TrainingResult(heads, in_sample, held_out)
+    return TrainingResult(heads, in_sample, held_out, held)
