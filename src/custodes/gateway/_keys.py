@@ -11,9 +11,10 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from custodes.clock import Clock
@@ -173,24 +174,19 @@ def well_formed(key: str) -> bool:
     return _KEY_RE.match(key) is not None
 
 
-def _bump_version(conn: object) -> None:
-    from sqlalchemy.engine import Connection
-
-    assert isinstance(conn, Connection)
+def _bump_version(conn: Connection) -> None:
     changed = conn.execute(update(gateway_state).where(gateway_state.c.id == 1)
                            .values(version=gateway_state.c.version + 1)).rowcount
     if not changed:
         conn.execute(insert(gateway_state).values(id=1, version=1))
 
 
-def _to_key(row: object) -> ApiKey:
-    m = row._mapping  # type: ignore[attr-defined]
+def _to_key(row: Row[Any]) -> ApiKey:
+    m = row._mapping
     return ApiKey(m["key_id"], m["principal"], m["name"], _aware(m["created_at"]),
                   _aware(m["revoked_at"]) if m["revoked_at"] is not None else None)
 
 
 def _aware(when: datetime) -> datetime:
-    from datetime import UTC
-
     # SQLite returns naive datetimes for timezone-aware columns; custodes stores only UTC.
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -31,7 +31,7 @@ from custodes.gateway._authorize import GrantCache, GrantRef
 from custodes.gateway._entries import CALL, CallRecord, MonitorVerdict, Outcome
 from custodes.gateway._keys import ApiKey, KeyStore, hash_key, well_formed
 from custodes.gateway._models import ModelRoute
-from custodes.gateway._monitors import MonitorRegistry
+from custodes.gateway._monitors import MonitorRegistry, Phase
 from custodes.gateway._upstream import Operation, Upstream, UpstreamReply
 from custodes.gateway._wire import (
     AuthenticationFailed,
@@ -75,6 +75,10 @@ class KeyCache:
         await self.refresh()
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="custodes-key-cache")
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -181,8 +185,7 @@ class Gateway:
 
     def close(self) -> None:
         """Stop background work without an event loop (the server context's shutdown)."""
-        if self.key_cache._task is not None:
-            self.key_cache._task.cancel()
+        self.key_cache.cancel()
 
     async def stop(self) -> None:
         """Stop background work and close upstream connections."""
@@ -271,7 +274,7 @@ class Gateway:
         reason = exc.message
         if isinstance(exc, PolicyDenied) and exc.reasons:
             reason = body["error"]["message"]
-        monitors = getattr(exc, "verdicts", None)
+        monitors = exc.verdicts if isinstance(exc, MonitorBlocked) else None
         headers = {REQUEST_ID: call.request_id}
         try:
             appended = await self._record(call.record(outcome, status, reason=reason,
@@ -363,12 +366,10 @@ class Gateway:
 
     # --- the model call -------------------------------------------------------------------
 
-    def _screen(self, text: str, phase: Any) -> list[MonitorVerdict]:
+    def _screen(self, text: str, phase: Phase) -> list[MonitorVerdict]:
         screening = self.monitors.screen(text, phase=phase)
         if screening.blocked_by is not None:
-            blocked = MonitorBlocked(screening.blocked_by, phase)
-            blocked.verdicts = list(screening.verdicts)  # type: ignore[attr-defined]
-            raise blocked
+            raise MonitorBlocked(screening.blocked_by, phase, screening.verdicts)
         return list(screening.verdicts)
 
     async def _forward(self, route: ModelRoute, operation: Operation, data: dict[str, Any], *,
@@ -391,9 +392,8 @@ class Gateway:
             screening = self.monitors.screen(response_text(data), phase="response")
             verdicts = verdicts + list(screening.verdicts)
             if screening.blocked_by is not None:
-                blocked = MonitorBlocked(screening.blocked_by, "response")
-                blocked.verdicts = verdicts  # type: ignore[attr-defined]
-                return await self._refuse(call, blocked)
+                return await self._refuse(call, MonitorBlocked(screening.blocked_by,
+                                                               "response", verdicts))
         usage = data.get("usage") if isinstance(data, dict) else None
         return await self._answer(call, reply.body, usage, verdicts)
 

@@ -7,7 +7,7 @@ Errors use OpenAI's shape so its clients parse them::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from custodes.errors import (
     PolicyDenied,
     UpstreamError,
 )
+from custodes.gateway._entries import MonitorVerdict
 
 __all__ = [
     "AuthenticationFailed",
@@ -64,11 +65,15 @@ class AuthenticationFailed(Refused):
 
 
 class MonitorBlocked(Refused):
-    def __init__(self, monitor: str, phase: str) -> None:
+    """A gating monitor stopped the call; ``verdicts`` are every monitor's, for the log."""
+
+    def __init__(self, monitor: str, phase: str,
+                 verdicts: Sequence[MonitorVerdict] = ()) -> None:
         what = "prompt" if phase == "prompt" else "response"
         super().__init__(f"the {what} was blocked by the gating monitor {monitor!r}",
                          status=400, code="content_policy_violation", where=phase)
         self.monitor = monitor
+        self.verdicts = list(verdicts)
 
 
 def openai_error(exc: Error) -> tuple[int, dict[str, Any]]:
