@@ -140,6 +140,14 @@ CASES = [
      "invalid_input"),
     ("unknown-model", "POST", "/v1/chat/completions", body(model="gpt-4o"), 404,
      "model_not_found"),
+    # Aliases: only the names in the models file select a model; the upstream's own name for
+    # it, or a case variant, is not another way in.
+    ("upstream-model-name", "POST", "/v1/chat/completions", body(model="test-model"), 404,
+     "model_not_found"),
+    ("model-case-variant", "POST", "/v1/chat/completions", body(model="Frontier-General"), 404,
+     "model_not_found"),
+    ("model-whitespace", "POST", "/v1/chat/completions", body(model="frontier-general "), 404,
+     "model_not_found"),
     ("oversized", "POST", "/v1/chat/completions",
      body(messages=[{"role": "user", "content": "x" * (5 << 20)}]), 413, "request_too_large"),
 ]
