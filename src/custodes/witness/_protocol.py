@@ -103,10 +103,6 @@ class AddCheckpointRequest:
             proof.append(node)
         note = Note.from_text(note_text)
         checkpoint = Checkpoint.from_text(note.text)
-        if old_size > checkpoint.size:
-            # C2SP tlog-witness: answered with 400 Bad Request.
-            raise InputError("old size is larger than the checkpoint size", where="line 1",
-                             expected=f"at most {checkpoint.size}", actual=str(old_size))
         if old_size == 0 and proof:
             raise InputError("a proof from size 0 must be empty", where="body",
                              expected="no proof lines after 'old 0'",

@@ -188,6 +188,11 @@ class Witness:
                 f"no signature on the checkpoint verifies with a key trusted for {origin!r}",
                 status=403,
             )
+        if request.old_size > request.checkpoint.size:
+            # C2SP tlog-witness: checked after the signature, answered with 400 Bad Request.
+            raise AddCheckpointError(
+                f"bad request: old size {request.old_size} is larger than the checkpoint size "
+                f"{request.checkpoint.size}", status=400)
         return request, request.note.to_text()
 
     def latest(self, origin: str) -> SignedCheckpoint | None:
