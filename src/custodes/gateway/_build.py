@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from custodes.errors import ConfigError, Denial, Error, PolicyDenied
@@ -27,6 +28,15 @@ class NoAuthority:
                   at: datetime | None = None) -> Any:
         raise PolicyDenied("no authority service is running, so no grant can cover this call",
                            reasons=[Denial("gateway", "an authority service")])
+
+
+def demo_models_path() -> Path | None:
+    """``examples/gateway-models.yaml`` of the working directory or of the source checkout."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        candidate = base / "examples" / "gateway-models.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def upstreams_for(routes: list[ModelRoute], *, max_connections: int = 200
@@ -90,8 +100,10 @@ def build_gateway(ctx: Any) -> Gateway:
         ConfigError: the models file or a scripted replies file is malformed.
     """
     settings = ctx.settings
-    routes = read_models_file(settings.gateway_models_file) if settings.gateway_models_file \
-        else []
+    models_file = settings.gateway_models_file or (demo_models_path() if settings.demo else None)
+    routes = read_models_file(models_file) if models_file else []
+    if models_file is not None and not settings.gateway_models_file:
+        _log.warning("demo: the gateway serves %s (scripted replies, not a model)", models_file)
     authority: Authorizer | None = ctx.services.get("authority")
     if authority is None or not callable(getattr(authority, "authorize", None)):
         _log.warning("no authority service: the gateway denies every model call")
