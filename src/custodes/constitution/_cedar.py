@@ -7,19 +7,20 @@ fact in the request context (``context.granted``), never the other way round.
 
 Entity model (namespace ``Custodes``)::
 
-    Organisation { kind: String, attributes: Record, admitted: Bool }
-    Principal    { organisation: Organisation, roles: Set<String>, attributes: Record,
-                   kind: String, admitted: Bool }
+    Organisation { id: String, kind: String, attributes: Record }
+    Principal    { id: String, organisation: Organisation, roles: Set<String>,
+                   attributes: Record, kind: String }
 
-``admitted`` is a fact computed here: the organisation (or principal) meets every membership
-criterion it lists.
+Facts in the request context: ``context.admitted`` (computed here: the principal and its
+organisation meet every membership criterion they list) and ``context.granted`` (an active grant
+under a quorum exists, decided by ``custodes.authority``).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +78,11 @@ class CompiledPolicies:
             "".join(_criterion_policy(c) for c in constitution.criteria) or
             "forbid(principal, action, resource) when { false };"
         )
-        base = self._entities(org_admitted={}, principal_admitted={})
-        self._criteria_entities = cedarpy.Entities.from_json_str(json.dumps(base))
+        # Each decision needs only its principal and organisation, so each gets a small entity
+        # set of its own, built on first use and kept: parsing one set of every principal costs
+        # seconds at 10,000 principals. Admission is computed from the criteria and reaches the
+        # rules as a fact in the request context.
+        self._handles: dict[tuple[str, str], cedarpy.Entities] = {}
         self.org_admitted = {
             o.id: all(self.meets("Organisation", o.id, cid) for cid in o.criteria)
             for o in constitution.organisations
@@ -88,39 +92,44 @@ class CompiledPolicies:
             and all(self.meets("Principal", p.id, cid) for cid in p.criteria)
             for p in constitution.principals
         }
-        entities = self._entities(self.org_admitted, self.principal_admitted)
-        self._entities_handle = cedarpy.Entities.from_json_str(json.dumps(entities))
-        # cedarpy names policies parsed from text policy0, policy1, ... in order.
-        self._policy_names: dict[str, str] = {}
-        parts: list[str] = []
+        # One policy set per capability: Cedar evaluates every policy of a set on each call,
+        # so a request about one capability never pays for the rules of the others.
+        by_capability: dict[str, list[tuple[str, str]]] = {}
         for rule in constitution.access_rules:
-            for name, text in self._rule_policies(rule):
-                self._policy_names[f"policy{len(parts)}"] = name
-                parts.append(text)
-        policies = "".join(parts)
-        # Fail closed: with no rules, the set holds a policy that matches nothing, so every
-        # request is denied by default rather than by an empty-set error.
-        self._rules_set = cedarpy.PolicySet.from_str(
-            policies or "forbid(principal, action, resource) when { false };"
-        )
+            by_capability.setdefault(rule.capability, []).extend(self._rule_policies(rule))
+        self._rule_sets: dict[str, tuple[cedarpy.PolicySet, dict[str, str]]] = {}
+        for capability, policies in by_capability.items():
+            # cedarpy names policies parsed from text policy0, policy1, ... in order.
+            names = {f"policy{i}": name for i, (name, _) in enumerate(policies)}
+            self._rule_sets[capability] = (
+                cedarpy.PolicySet.from_str("".join(text for _, text in policies)), names)
 
-    def _entities(
-        self, org_admitted: Mapping[str, bool], principal_admitted: Mapping[str, bool]
-    ) -> list[dict[str, Any]]:
+    def _entity_set(self, kind: str, id_: str) -> cedarpy.Entities:
+        handle = self._handles.get((kind, id_))
+        if handle is not None:
+            return handle
+        c = self.constitution
+        if kind == "Principal":
+            p = c.principals_by_id.get(id_)
+            org_id = p.organisation if p is not None else ""
+        else:
+            p, org_id = None, id_
         out: list[dict[str, Any]] = []
-        for o in self.constitution.organisations:
+        o = c.organisations_by_id.get(org_id)
+        if o is not None:
             out.append({"uid": _ref("Organisation", o.id), "parents": [], "attrs": {
-                "id": o.id, "kind": o.kind, "attributes": dict(o.attributes),
-                "admitted": org_admitted.get(o.id, False)}})
-        for p in self.constitution.principals:
+                "id": o.id, "kind": o.kind, "attributes": dict(o.attributes)}})
+        if p is not None:
             out.append({"uid": _ref("Principal", p.id), "parents": [], "attrs": {
                 "id": p.id, "organisation": _ref("Organisation", p.organisation),
-                "roles": sorted(p.roles), "attributes": dict(p.attributes), "kind": p.kind,
-                "admitted": principal_admitted.get(p.id, False)}})
-        return out
+                "roles": sorted(p.roles), "attributes": dict(p.attributes), "kind": p.kind}})
+        handle = cedarpy.Entities.from_json_str(json.dumps(out))
+        with self._lock:
+            self._handles[(kind, id_)] = handle
+        return handle
 
     def _rule_policies(self, rule: AccessRule) -> list[tuple[str, str]]:
-        conditions = ["principal.admitted", "principal.organisation.admitted"]
+        conditions = ["context.admitted"]
         conditions.append(f"principal.roles.containsAny({json.dumps(sorted(rule.requester_roles))})")
         for cid in rule.requester_criteria:
             conditions.append(f"({self.constitution.criteria_by_id[cid].condition})")
@@ -146,7 +155,7 @@ class CompiledPolicies:
         result = cedarpy.is_authorized(
             {"principal": _uid(entity_kind, entity_id), "action": _uid("Action", "meets"),
              "resource": _uid("Criterion", criterion_id), "context": {}},
-            self._criteria_set, self._criteria_entities,
+            self._criteria_set, self._entity_set(entity_kind, entity_id),
         )
         return bool(result.allowed)
 
@@ -157,26 +166,42 @@ class CompiledPolicies:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        result = cedarpy.is_authorized(
-            {"principal": _uid("Principal", principal_id), "action": _uid("Action", action),
-             "resource": _uid("Capability", capability_id), "context": {"granted": granted}},
-            self._rules_set, self._entities_handle,
-        )
-        diagnostics = result.diagnostics
-        decision = CedarDecision(
-            allowed=bool(result.allowed),
-            policies=tuple(sorted(self._policy_names.get(str(r), str(r))
-                                  for r in (diagnostics.reasons or ()))),
-            errors=tuple(str(e) for e in (diagnostics.errors or ())),
-        )
+        entry = self._rule_sets.get(capability_id)
+        if entry is None:
+            # Fail closed: no rule names this capability, so nothing permits it.
+            decision = CedarDecision(allowed=False, policies=(), errors=())
+        else:
+            policy_set, names = entry
+            result = cedarpy.is_authorized(
+                {"principal": _uid("Principal", principal_id),
+                 "action": _uid("Action", action),
+                 "resource": _uid("Capability", capability_id),
+                 "context": {"granted": granted,
+                             "admitted": self.principal_admitted.get(principal_id, False)}},
+                policy_set, self._entity_set("Principal", principal_id),
+            )
+            diagnostics = result.diagnostics
+            decision = CedarDecision(
+                allowed=bool(result.allowed),
+                policies=tuple(sorted(names.get(str(r), str(r))
+                                      for r in (diagnostics.reasons or ()))),
+                errors=tuple(str(e) for e in (diagnostics.errors or ())),
+            )
         with self._lock:
             self._cache[key] = decision
         return decision
 
     def may_request(self, principal_id: str, rule: AccessRule) -> bool:
         """Is the principal an eligible requester under this particular rule?"""
+        p = self.constitution.principals_by_id.get(principal_id)
+        # The role and admission conjuncts of the rule's policy, checked first because they
+        # are cheap; Cedar still decides whenever they hold.
+        if p is None or not (p.roles & rule.requester_roles) or not (
+                self.principal_admitted.get(p.id) and self.org_admitted.get(p.organisation)):
+            return False
         d = self.decide(principal_id, "request", rule.capability)
         return f"request:{rule.id}" in d.policies
 
-    def eligible_requesters(self, rule: AccessRule) -> Iterable[str]:
-        return [p.id for p in self.constitution.principals if self.may_request(p.id, rule)]
+    def eligible_requesters(self, rule: AccessRule) -> Iterator[str]:
+        """Eligible requesters of a rule, lazily (stop early when one is enough)."""
+        return (p.id for p in self.constitution.principals if self.may_request(p.id, rule))

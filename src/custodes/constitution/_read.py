@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-import jsonschema
-import rfc8785
+import jsonschema_rs
 
 from custodes.constitution._cedar import CompiledPolicies, check_condition
 from custodes.constitution._model import (
@@ -46,6 +46,9 @@ from custodes.constitution._paths import MISSING, resolve_path
 from custodes.constitution._yaml import LocatedDocument, format_path, load_located
 from custodes.errors import ConstitutionError, ConstitutionProblem
 
+# RFC 8785 bytes (the log's fast path, which falls back to the reference implementation).
+from custodes.log._fastjson import canonical_json
+
 __all__ = [
     "compile_policies",
     "constitution_schema",
@@ -67,8 +70,9 @@ def constitution_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> jsonschema.protocols.Validator:
-    return jsonschema.Draft202012Validator(constitution_schema())
+def _validator() -> Any:
+    # jsonschema-rs (Rust): the pure-Python validator alone took seconds on 10,000 principals.
+    return jsonschema_rs.validator_for(constitution_schema())
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -146,8 +150,8 @@ def read_constitution(source: Path | str, *, name: str | None = None) -> Constit
     )
 
 
-_VALUE_VALIDATORS = frozenset({"pattern", "minimum", "maximum", "minLength", "const",
-                               "uniqueItems", "minItems"})
+_VALUE_KINDS = frozenset({"Pattern", "Minimum", "Maximum", "MinLength", "Constant",
+                          "UniqueItems", "MinItems"})
 
 
 class _SchemaProblem(ConstitutionProblem):
@@ -156,32 +160,41 @@ class _SchemaProblem(ConstitutionProblem):
 
 def _check_schema(doc: LocatedDocument) -> None:
     for error in _validator().iter_errors(doc.data):
-        path = tuple(error.absolute_path)
+        path = tuple(error.instance_path)
+        kind_name = type(error.kind).__name__
         # A wrong value inside the right shape (a malformed key, a bad duration) leaves the
         # semantic pass able to run, so it can report everything else at the same time.
-        kind = ConstitutionProblem if error.validator in _VALUE_VALIDATORS else _SchemaProblem
+        kind = ConstitutionProblem if kind_name in _VALUE_KINDS else _SchemaProblem
         doc.problems.append(kind(
-            _schema_message(error), line=doc.line(path), path=format_path(path),
-            expected=_schema_expected(error),
+            _schema_message(kind_name, error), line=doc.line(path), path=format_path(path),
+            expected=_schema_expected(kind_name, list(error.schema_path)),
         ))
 
 
-def _schema_message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
+def _schema_message(kind: str, error: Any) -> str:
+    if kind == "AdditionalProperties":
         return str(error.message).replace("Additional properties are not allowed", "unknown key")
-    if error.validator == "pattern":
+    if kind == "Pattern":
         return f"{error.instance!r} is malformed"
     return str(error.message)
 
 
-def _schema_expected(error: jsonschema.ValidationError) -> str | None:
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "pattern":
-        desc = schema.get("description")
-        return str(desc) if desc else f"a string matching {error.validator_value}"
-    if error.validator == "enum":
-        return "one of " + ", ".join(map(str, cast(list[Any], error.validator_value)))
-    if error.validator == "required":
+def _schema_expected(kind: str, schema_path: list[str | int]) -> str | None:
+    node: Any = constitution_schema()
+    for part in schema_path[:-1]:
+        if isinstance(node, dict):
+            node = node.get(str(part))
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    node = node if isinstance(node, dict) else {}
+    if kind == "Pattern":
+        desc = node.get("description")
+        return str(desc) if desc else f"a string matching {node.get('pattern')}"
+    if kind == "Enum":
+        return "one of " + ", ".join(map(str, node.get("enum", [])))
+    if kind == "Required":
         return "the key to be present"
     return None
 
@@ -300,7 +313,7 @@ class _Checker:
             coalition=coalition,
             log_enabled=bool(d.get("log", {}).get("enabled", True)),
             document=d,
-            digest=hashlib.sha256(rfc8785.dumps(d)).hexdigest(),
+            digest=hashlib.sha256(canonical_json(d)).hexdigest(),
             text=text,
         )
         if self.doc.problems:
@@ -580,46 +593,87 @@ class _Checker:
         except ValueError as exc:
             self.problem(("criteria",), f"Cedar policies do not compile: {exc}")
             return
+        keyed = [p for p in c.principals if p.public_key is not None]
+        by_roles: dict[frozenset[str], list[Principal]] = {}
+
+        def approvers(roles: frozenset[str]) -> list[Principal]:
+            if roles not in by_roles:
+                by_roles[roles] = [p for p in keyed if p.roles & roles]
+            return by_roles[roles]
+
+        identities = _identities(c)
         for i, rule in enumerate(c.access_rules):
-            requesters = list(compiled.eligible_requesters(rule))
-            if not requesters:
+            if next(iter(compiled.eligible_requesters(rule)), None) is None:
                 self.problem(("access", i, "requesters"), f"rule {rule.id!r} references nobody: "
                              "no principal meets its requester roles and criteria",
                              expected="at least one eligible requester")
                 continue
             if rule.quorum.approvals == 0:
                 continue
-            for requester in requesters:
-                missing = _infeasible(c, rule.approver_roles, rule.quorum, requester)
-                if missing:
-                    where = f" for requester {requester!r}" if len(requesters) > 1 else ""
-                    self.problem(("access", i, "quorum"), f"impossible quorum{where}: {missing}",
-                                 expected="a quorum the eligible approvers (with keys, "
-                                 "never the requester) can meet")
-                    break
+            missing = _first_infeasible(c, approvers(rule.approver_roles), rule.quorum,
+                                        functools.partial(_may_request, compiled, rule),
+                                        identities)
+            if missing:
+                self.problem(("access", i, "quorum"), f"impossible quorum{missing}",
+                             expected="a quorum the eligible approvers (with keys, never the "
+                             "requester) can meet")
         for i, bg in enumerate(c.break_glass):
-            users = [p.id for p in c.principals if p.roles & bg.roles]
-            for user in users:
-                missing = _infeasible(c, bg.review.approver_roles, bg.review.quorum, user)
-                if missing:
-                    self.problem(("break_glass", i, "review", "quorum"),
-                                 f"impossible review quorum for {user!r}: {missing}",
-                                 expected="a quorum reviewers other than the user can meet")
-                    break
+            missing = _first_infeasible(c, approvers(bg.review.approver_roles),
+                                        bg.review.quorum,
+                                        functools.partial(_holds_role, c, bg.roles),
+                                        identities)
+            if missing:
+                self.problem(("break_glass", i, "review", "quorum"),
+                             f"impossible review quorum{missing}",
+                             expected="a quorum reviewers other than the user can meet")
 
 
-def _infeasible(c: Constitution, roles: frozenset[str], quorum: Quorum,
-                requester: str) -> str:
-    """Why no set of approvers can meet ``quorum`` for ``requester`` ("" if some can).
+def _first_infeasible(c: Constitution, approvers: Sequence[Principal], quorum: Quorum,
+                      may_request: Callable[[str], bool],
+                      identities: Mapping[str, Sequence[str]]) -> str:
+    """Why the quorum cannot be met for some requester ("" if it can for every one).
+
+    The requester's person never counts, so only requesters who are themselves approvers can
+    make a feasible quorum infeasible: everyone else faces the full set of approvers.
+    """
+    base = _infeasible(c, approvers, quorum, exclude=None)
+    if base:
+        return f": {base}"
+    for person in sorted({p.person_id for p in approvers}):
+        requester = next((pid for pid in identities[person] if may_request(pid)), None)
+        if requester is None:
+            continue
+        missing = _infeasible(c, approvers, quorum, exclude=person)
+        if missing:
+            return f" for requester {requester!r}: {missing}"
+    return ""
+
+
+def _may_request(compiled: CompiledPolicies, rule: AccessRule, principal_id: str) -> bool:
+    return compiled.may_request(principal_id, rule)
+
+
+def _holds_role(c: Constitution, roles: frozenset[str], principal_id: str) -> bool:
+    return bool(c.principals_by_id[principal_id].roles & roles)
+
+
+def _identities(c: Constitution) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for p in c.principals:
+        out.setdefault(p.person_id, []).append(p.id)
+    return out
+
+
+def _infeasible(c: Constitution, approvers: Sequence[Principal], quorum: Quorum, *,
+                exclude: str | None) -> str:
+    """Why no set of ``approvers`` (less the person ``exclude``) meets ``quorum`` ("" if some can).
 
     The conditions are all "at least", so the best any set can do is every eligible approver
     at once: feasible exactly when that set meets the quorum.
     """
-    requester_person = c.principals_by_id[requester].person_id
-    approvers = [p for p in c.principals if p.roles & roles and p.public_key is not None
-                 and p.person_id != requester_person]
-    persons = {p.person_id for p in approvers}
-    orgs = {p.organisation for p in approvers}
+    eligible = [p for p in approvers if p.person_id != exclude]
+    persons = {p.person_id for p in eligible}
+    orgs = {p.organisation for p in eligible}
     if len(persons) < quorum.approvals:
         return (f"k = {quorum.approvals} but only {len(persons)} eligible approvers with keys "
                 "(the requester excluded)")

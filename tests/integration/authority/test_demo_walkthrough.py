@@ -1,0 +1,100 @@
+"""The examples/README.md walk-through, step for step: a real server on the demo constitution,
+and only the CLI (a separate process per command, as a person would run it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from custodes.config import Settings
+from tests.support.server import ServerProcess, running_server
+
+ROOT = Path(__file__).resolve().parents[3]
+CUSTODES = Path(sys.executable).parent / "custodes"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("demo")
+    settings = Settings(data_dir=data, demo=True,
+                        constitution_file=ROOT / "examples" / "constitution.yaml")
+    with running_server(settings, log_path=data / "server.log") as s:
+        yield s
+
+
+def run(server: ServerProcess, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(CUSTODES), *args, "--server", server.base_url], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=False)
+    if ok:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+@pytest.mark.slow  # one process per CLI command, as a person runs them
+def test_request_two_approvals_from_two_organisations_grant(server: ServerProcess) -> None:
+    checked = subprocess.run([str(CUSTODES), "constitution", "check",
+                              "examples/constitution.yaml"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert checked.returncode == 0 and "ok" in checked.stdout
+
+    # 1. alice (the lab) asks for the restricted cyber model, signing with her own key.
+    made = run(server, "request", "cyber-frontier", "--key", "examples/keys/alice.key",
+               "--purpose", "triage a suspected 0-day in a kernel driver", "--duration", "4h",
+               "--json")
+    record = json.loads(made.stdout)
+    assert record["status"] == "pending" and record["requester"] == "alice@lab"
+    request_id = record["id"]
+
+    # Not yet: the gateway's question is answered no, with what is missing.
+    denied = run(server, "authorize", "alice@lab", "cyber-frontier", ok=False)
+    assert denied.returncode == 1 and "needs 2 approvals from 2 organisations" in denied.stderr
+
+    # 2. dana of the AI Security Institute approves: she sees the request and what it needs.
+    first = run(server, "approve", request_id, "--key", "examples/keys/dana.key", "--yes")
+    assert "You are dana@asi" in first.stdout
+    assert "needs approvals from 1 more organisation" in first.stdout
+
+    # 3. erin of the independent auditor approves: two organisations, one an overseer.
+    second = run(server, "approve", request_id, "--key", "examples/keys/erin.key", "--yes")
+    assert "granted" in second.stdout
+
+    grants = json.loads(run(server, "grants", "--active", "--json").stdout)
+    [grant] = [g for g in grants if g["request_id"] == request_id]
+    assert {a["organisation"] for a in grant["approvals"]} == {"asi", "auditor"}
+    allowed = run(server, "authorize", "alice@lab", "cyber-frontier")
+    assert f"grant {grant['id']}" in allowed.stdout
+
+    # The server never saw a private key: only signatures, all of them in the log.
+    entries = httpx.get(server.url("/log/entries"), params={"start": 0, "end": 10}).json()
+    text = json.dumps(entries)
+    assert "PRIVATE KEY" not in text
+
+    # 4. an overseer revokes: it stops at once.
+    run(server, "revoke", grant["id"], "--key", "examples/keys/dana.key", "--reason", "done")
+    after = run(server, "authorize", "alice@lab", "cyber-frontier", ok=False)
+    assert after.returncode == 1 and "revoked" in after.stderr
+
+
+def test_bad_input_gets_a_clear_error_not_a_500(server: ServerProcess) -> None:
+    r = httpx.post(server.url("/authority/requests"), json={"request": {"kind": "grant"},
+                                                            "signature": "x"})
+    assert r.status_code == 400
+    assert r.json()["error"]["where"] == "request.constitution_version"
+    r = httpx.post(server.url("/authority/requests/nope/approvals"),
+                   json={"approver": "dana@asi", "signature": "AAAA"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = httpx.post(server.url("/constitution/proposals"),
+                   json={"document": "version: [", "request": {}, "signature": "x"})
+    assert r.status_code == 400
+    r = httpx.get(server.url("/constitution/schema"))
+    assert r.status_code == 200 and r.json()["title"] == "custodes constitution"
+    r = httpx.get(server.url("/authority/authorize"),
+                  params={"principal": "ivan@greyhat", "capability": "cyber-frontier"})
+    assert r.status_code == 403
+    assert "not admitted" in r.json()["error"]["reasons"][0]["missing"]
