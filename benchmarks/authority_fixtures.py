@@ -18,8 +18,10 @@ def public_key(seed: int) -> tuple[str, Ed25519PrivateKey]:
 
 
 def constitution_text(n_principals: int, n_rules: int, *, n_orgs: int = 20,
-                      approvers_per_org: int = 3, seed: int = 1) -> tuple[str, dict[str, Any]]:
-    """YAML text of a constitution and the approvers' private keys by principal id."""
+                      approvers_per_org: int = 3, seed: int = 1,
+                      user_keys: bool = False) -> tuple[str, dict[str, Any]]:
+    """YAML text of a constitution and the private keys by principal id (approvers always,
+    other principals with ``user_keys``)."""
     rng = random.Random(seed)
     kinds = ["developer", "overseer", "overseer", "partner"]
     lines = [f"version: 1\nname: generated {n_principals} principals\nlog:\n  enabled: true",
@@ -46,8 +48,13 @@ def constitution_text(n_principals: int, n_rules: int, *, n_orgs: int = 20,
     while n < n_principals:
         org = orgs[n % n_orgs][0]
         role = f"role{n % 10}"
-        lines.append(f"  - id: user{n}@{org}\n    organisation: {org}\n    roles: [{role}]\n"
+        pid = f"user{n}@{org}"
+        lines.append(f"  - id: {pid}\n    organisation: {org}\n    roles: [{role}]\n"
                      f"    attributes: {{clearance: {n % 4}}}")
+        if user_keys:
+            text, key = public_key(20_000 + n)
+            keys[pid] = key
+            lines.append(f"    key: {text}")
         n += 1
     lines.append("capabilities:")
     for r in range(n_rules):
