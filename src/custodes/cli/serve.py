@@ -16,16 +16,19 @@ __all__ = ["serve"]
               help="Run the demo deployment: generates missing keys, loads examples/.")
 @click.option("--constitution", "constitution_file", type=click.Path(dir_okay=False),
               default=None, help="Constitution YAML to load (CUSTODES_CONSTITUTION_FILE).")
+@click.option("--data-dir", "data_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for local state (as `custodes --data-dir`; `make run` passes it).")
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, demo: bool | None,
-          constitution_file: str | None) -> None:
-    """Start the custodes server."""
+          constitution_file: str | None, data_dir: str | None) -> None:
+    """Start the custodes server. With --demo and no --constitution, the database's first
+    constitution is examples/constitution.yaml."""
     import uvicorn
 
     from custodes.server import create_app
 
     settings = state.with_overrides(host=host, port=port, demo=demo,
-                                    constitution_file=constitution_file)
+                                    constitution_file=constitution_file, data_dir=data_dir)
     app = create_app(settings)
     click.echo(f"custodes listening on http://{settings.host}:{settings.port}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
