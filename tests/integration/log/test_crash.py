@@ -23,7 +23,7 @@ from custodes.log._tables import log_entries
 from custodes.log._verify import verify_store
 from tests.support.server import start_server
 
-ROUNDS = {"sqlite": 6, "postgresql": 4}
+ROUNDS = {"sqlite": 5, "postgresql": 3}
 
 
 def _entry(tag: str) -> dict[str, object]:

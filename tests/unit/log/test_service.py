@@ -193,10 +193,10 @@ def test_writer_processes_never_share_an_index(
 ) -> None:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, db_url, log_signer.to_key(), f"w{n}", "40"],
+            [sys.executable, "-c", _WRITER, db_url, log_signer.to_key(), f"w{n}", "25"],
             stdout=subprocess.PIPE, cwd=ROOT,
         )
-        for n in range(4)
+        for n in range(3)
     ]
     acks = []
     for p in procs:
@@ -204,7 +204,7 @@ def test_writer_processes_never_share_an_index(
         assert p.returncode == 0
         acks += json.loads(out)
     indices = [a[0] for a in acks]
-    assert len(indices) == len(set(indices)) == 4 * sum(1 + r % 7 for r in range(40))
+    assert len(indices) == len(set(indices)) == 3 * sum(1 + r % 7 for r in range(25))
     assert all(a[1] == a[2] for a in acks)
     with engine.connect() as conn:
         stored = dict(conn.execute(select(log_entries.c.idx, log_entries.c.data)).all())
