@@ -21,7 +21,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from custodes.custody._clock import ClockEvents, compute_schedule
 from custodes.custody._policy import DisclosurePolicy
@@ -92,9 +92,11 @@ class DetectionSnapshot:
     linked_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Alarm:
-    """An alarm. ``id`` is stable, so recomputing never raises the same alarm twice."""
+class Alarm(NamedTuple):
+    """An alarm. ``id`` is stable, so recomputing never raises the same alarm twice.
+
+    A NamedTuple rather than a frozen dataclass: bulk recomputation builds many of them.
+    """
 
     id: str
     kind: AlarmKind
@@ -113,20 +115,23 @@ def evaluate_alarms(
     out: list[Alarm] = []
     append = out.append
     stock = windows.stockpiling
+    stock_text = f"within {stock}"
     for d in detections:
         due = d.detected_at + stock
         if now >= due and (d.linked_at is None or d.linked_at > due):
             append(Alarm(f"stockpiling:{d.id}", "stockpiling", d.id, due,
                          f"discovery detection {d.id} was not linked to a registered finding "
-                         f"within {stock}"))
+                         + stock_text))
     notice = windows.vendor_notice
+    notice_text = f"was not notified within {notice}"
     follow = windows.read_follow_up
+    follow_text = f"with no follow-up action within {follow}"
     for f in findings:
         ev = f.events
         due = f.registered_at + notice
         if now >= due and (ev.notified_at is None or ev.notified_at > due):
             append(Alarm(f"vendor-not-notified:{f.id}", "vendor-not-notified", f.id, due,
-                         f"the vendor of {f.id} was not notified within {notice}"))
+                         f"the vendor of {f.id} {notice_text}"))
         schedule = compute_schedule(f.policy, ev)
         if schedule is not None:
             if schedule.escalate_at is not None and now >= schedule.escalate_at:
@@ -148,6 +153,5 @@ def evaluate_alarms(
             if j >= len(f.actions) or f.actions[j] > due:
                 append(Alarm(f"read-without-follow-up:{f.id}:{i}", "read-without-follow-up",
                              f.id, due,
-                             f"escrowed details of {f.id} were read with no follow-up action "
-                             f"within {follow}"))
+                             f"escrowed details of {f.id} were read {follow_text}"))
     return out

@@ -6,8 +6,10 @@ time or the database, so every clock can be recomputed in bulk and tested with p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from custodes.custody._policy import DisclosurePolicy
 
@@ -29,9 +31,8 @@ class ClockEvents:
     disclosed_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """A computed clock.
+class Schedule(NamedTuple):
+    """A computed clock (a NamedTuple: bulk recomputation builds many).
 
     Attributes:
         deadline: the deadline in force (in-the-wild if that is earlier), before grace.
@@ -60,9 +61,60 @@ class Schedule:
 
 def _next_working_day(when: datetime, holidays: frozenset[date]) -> datetime:
     # Project Zero: a deadline that falls on a weekend or holiday moves to the next working day.
-    while when.weekday() >= 5 or when.date() in holidays:
+    while when.weekday() >= 5 or (holidays and when.date() in holidays):
         when += _DAY
     return when
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    """A policy's numbers as timedeltas, computed once per policy (bulk recomputation)."""
+
+    deadline: timedelta
+    post_fix: timedelta | None
+    grace: timedelta
+    wild_deadline: timedelta | None
+    wild_post_fix: timedelta | None
+    wild_grace: timedelta
+    details_after_fix: timedelta | None
+    escalation: timedelta | None
+    holidays: frozenset[date]
+
+
+_params_cache: dict[int, tuple[DisclosurePolicy, _Params]] = {}
+
+
+def _days(n: int | None) -> timedelta | None:
+    return None if n is None else n * _DAY
+
+
+def _params(policy: DisclosurePolicy) -> _Params:
+    cached = _params_cache.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    params = _Params(
+        deadline=policy.deadline_days * _DAY, post_fix=_days(policy.post_fix_days),
+        grace=policy.grace_days * _DAY, wild_deadline=_days(policy.in_the_wild_deadline_days),
+        wild_post_fix=_days(policy.in_the_wild_post_fix_days),
+        wild_grace=policy.in_the_wild_grace_days * _DAY,
+        details_after_fix=_days(policy.details_after_fix_days),
+        escalation=_days(policy.silent_vendor_escalation_days),
+        holidays=frozenset(date.fromisoformat(h) for h in policy.holidays),
+    )
+    if len(_params_cache) > 1024:
+        _params_cache.clear()
+    _params_cache[id(policy)] = (policy, params)  # the policy is kept, so its id stays unique
+    return params
+
+
+@functools.cache
+def _rule_fix(days: int) -> str:
+    return f"fix within the deadline: fix + {days}d"
+
+
+@functools.cache
+def _rule_grace(days: int) -> str:
+    return f"no fix by the end of the {days}-day grace period"
 
 
 def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule | None:
@@ -70,42 +122,43 @@ def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule 
     notified = events.notified_at
     if notified is None:
         return None
-    regular = notified + policy.deadline_days * _DAY
+    p = _params(policy)
+    regular = notified + p.deadline
     deadline = regular
     in_wild = False
-    if events.attacks_at is not None and policy.in_the_wild_deadline_days is not None:
+    if events.attacks_at is not None and p.wild_deadline is not None:
         # Attacks observed shorten the clock: from notice, or from the observation if later.
-        start = max(events.attacks_at, notified)
-        wild = start + policy.in_the_wild_deadline_days * _DAY
+        wild = max(events.attacks_at, notified) + p.wild_deadline
         if wild < regular:
             deadline, in_wild = wild, True
     if in_wild:
-        post_fix, grace_days = policy.in_the_wild_post_fix_days, policy.in_the_wild_grace_days
+        post_fix, grace_len = p.wild_post_fix, p.wild_grace
     else:
-        post_fix, grace_days = policy.post_fix_days, policy.grace_days
+        post_fix, grace_len = p.post_fix, p.grace
 
     grace = False
-    if events.grace_granted_at is not None and grace_days:
+    if events.grace_granted_at is not None and grace_len:
         asked = events.grace_requested_at or events.grace_granted_at
         grace = not policy.grace_request_before_deadline or asked <= deadline
-    grace_end = deadline + grace_days * _DAY if grace else deadline
+    grace_end = deadline + grace_len if grace else deadline
 
     fix = events.fix_at
     if fix is not None and fix <= deadline:
         if post_fix is None:
             disclose, rule = deadline, "deadline (a fix does not move disclosure)"
         else:
-            disclose, rule = fix + post_fix * _DAY, f"fix within the deadline: fix + {post_fix}d"
+            disclose = fix + post_fix
+            rule = _rule_fix(post_fix.days)
     elif fix is not None and grace and fix <= grace_end:
         # Project Zero 2021: a fix inside the grace period uses up part of the post-fix
         # window, so disclosure is deadline + post-fix (day 120), never later than fix + it.
         if post_fix is None:
             disclose = grace_end
         else:
-            disclose = max(fix, min(fix + post_fix * _DAY, deadline + post_fix * _DAY))
+            disclose = max(fix, min(fix + post_fix, deadline + post_fix))
         rule = "fix within the grace period"
     elif grace:
-        disclose, rule = grace_end, f"no fix by the end of the {grace_days}-day grace period"
+        disclose, rule = grace_end, _rule_grace(grace_len.days)
     else:
         disclose, rule = deadline, ("no fix within the in-the-wild deadline" if in_wild
                                     else "no fix within the deadline")
@@ -113,16 +166,15 @@ def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule 
         rule += " (attacks observed)"
 
     details = disclose
-    if fix is not None and policy.details_after_fix_days is not None and fix <= grace_end:
-        details = max(disclose, fix + policy.details_after_fix_days * _DAY)
+    if fix is not None and p.details_after_fix is not None and fix <= grace_end:
+        details = max(disclose, fix + p.details_after_fix)
     if policy.weekend_rule:
-        holidays = frozenset(date.fromisoformat(h) for h in policy.holidays)
-        disclose = _next_working_day(disclose, holidays)
-        details = _next_working_day(details, holidays)
+        disclose = _next_working_day(disclose, p.holidays)
+        details = _next_working_day(details, p.holidays)
 
     escalate = None
-    if policy.silent_vendor_escalation_days is not None:
-        escalate = notified + policy.silent_vendor_escalation_days * _DAY
+    if p.escalation is not None:
+        escalate = notified + p.escalation
         if events.acknowledged_at is not None and events.acknowledged_at <= escalate:
             escalate = None
     return Schedule(policy.name, notified, deadline, disclose, details, rule, in_wild, grace,
