@@ -65,6 +65,14 @@ __all__ = ["Authority"]
 _log = logging.getLogger(__name__)
 _AMENDMENT_VALIDITY = timedelta(days=7)
 _NONCE_CHARS = set("0123456789abcdef")
+_COMMON_FIELDS = frozenset({"kind", "constitution_version", "requester", "nonce", "created"})
+_REQUEST_FIELDS: dict[str, frozenset[str]] = {
+    "grant": _COMMON_FIELDS | {"capability", "purpose", "duration_seconds"},
+    "escrow-read": _COMMON_FIELDS | {"capability", "purpose", "duration_seconds", "resource"},
+    "revocation": _COMMON_FIELDS | {"grant", "reason"},
+    "break-glass": _COMMON_FIELDS | {"capability", "rule", "purpose", "duration_seconds"},
+    "amendment": _COMMON_FIELDS | {"amendment", "acknowledgements", "purpose"},
+}
 
 
 class Authority:
@@ -324,6 +332,19 @@ class Authority:
         if kind not in set(kinds):
             raise InputError(f"unexpected request kind {kind!r}", where="request.kind",
                              expected=" or ".join(kinds))
+        unknown = sorted(set(req) - _REQUEST_FIELDS[kind])
+        if unknown:
+            raise InputError(f"unknown field {unknown[0]!r} in a {kind} request",
+                             where=f"request.{unknown[0]}",
+                             expected="one of: " + ", ".join(sorted(_REQUEST_FIELDS[kind])))
+        for name, value in req.items():
+            if not isinstance(value, str | int | list | dict) or isinstance(value, bool) or (
+                    isinstance(value, int) and not -(1 << 53) < value < (1 << 53)):
+                raise InputError("request fields are strings, integers, lists or objects",
+                                 where=f"request.{name}", actual=repr(value)[:100])
+            if isinstance(value, str) and len(value) > 4096:
+                raise InputError("field too long", where=f"request.{name}",
+                                 expected="at most 4096 characters")
         if req.get("constitution_version") != c.version:
             raise InputError("the request names another constitution version",
                              where="request.constitution_version",

@@ -48,8 +48,16 @@ REVOCATION_DOMAIN = "custodes-revocation/v1"
 
 
 def request_digest(request: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the RFC 8785 canonical JSON of a request object."""
-    return hashlib.sha256(rfc8785.dumps(dict(request))).hexdigest()
+    """SHA-256 (hex) of the RFC 8785 canonical JSON of a request object.
+
+    Raises:
+        InputError: the object has no RFC 8785 form (NaN, integers beyond I-JSON, ...).
+    """
+    try:
+        return hashlib.sha256(rfc8785.dumps(dict(request))).hexdigest()
+    except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
+        raise InputError(f"the request has no canonical JSON form: {exc}",
+                         where="request") from exc
 
 
 def _message(domain: str, digest: str) -> bytes:

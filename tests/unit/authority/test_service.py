@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from custodes.authority import Authority, Grant, approval_message
+from custodes.authority import (
+    Authority,
+    Grant,
+    approval_message,
+    request_digest,
+    request_message,
+)
 from custodes.authority._tables import authority_approvals, authority_grants
 from custodes.clock import FrozenClock
 from custodes.constitution import Constitution
@@ -248,3 +254,29 @@ def test_without_a_constitution_everything_is_denied(
         empty.authorize("alice@lab", "general")
     with pytest.raises(NotFoundError):
         empty.organisation_of("alice@lab")
+
+
+@pytest.mark.parametrize(("field", "value", "where"), [
+    ("extra", "x", "request.extra"),
+    ("duration_seconds", True, "request.duration_seconds"),
+    ("duration_seconds", float("nan"), "request.duration_seconds"),
+    ("duration_seconds", 1 << 60, "request.duration_seconds"),
+    ("purpose", "p" * 5000, "request.purpose"),
+    ("capability", ["cyber-frontier"], "request.capability"),
+])
+def test_malformed_request_fields_are_named(authority: Authority, actors: Actors, field: str,
+                                            value: object, where: str) -> None:
+    from custodes.authority._client import new_request
+
+    req = new_request("grant", constitution_version=1, requester="alice@lab",
+                      created=actors.clock.now(), capability="cyber-frontier", purpose="p",
+                      duration_seconds=60)
+    req[field] = value
+    # Signed as sent: the refusal is about the field, not the signature.
+    try:
+        sig = actors.key("alice@lab").sign(request_message(request_digest(req)))
+    except InputError:
+        sig = "A" * 88
+    with pytest.raises(InputError) as info:
+        authority.submit_request(req, sig)
+    assert info.value.where == where
