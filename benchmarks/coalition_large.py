@@ -9,7 +9,7 @@ For each of ``goals`` goals (every tier for realistic is too many to print; a fi
 times :func:`minimum_coalition` (model build + CP-SAT + re-check by the reference evaluator).
 The fixpoint of everyone together is computed once per game, as :func:`analyze` does, and
 timed separately. Run: ``.venv/bin/python benchmarks/coalition_large.py [realistic|adversarial]
-[workers]``.
+[workers] [adversarial time limit, default 3 s]``.
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ def run(game: Game, goals: int, time_limit: float, workers: int, target: float) 
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "both"
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    adversarial_limit = float(sys.argv[3]) if len(sys.argv) > 3 else 3.0
     if which in ("realistic", "both"):
         run(realistic(), goals=20, time_limit=10.0, workers=workers, target=1.0)
     if which in ("adversarial", "both"):
-        run(adversarial(), goals=10, time_limit=3.0, workers=workers, target=3.0)
+        run(adversarial(), goals=10, time_limit=adversarial_limit, workers=workers,
+            target=3.0)
 
 
 if __name__ == "__main__":
