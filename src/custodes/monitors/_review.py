@@ -29,7 +29,7 @@ from custodes.monitors._errors import ReviewConflict, SeparationOfDutiesError
 from custodes.monitors._tables import monitors_assignments, monitors_detections
 from custodes.store import writer
 
-__all__ = ["FindingValidator", "ReviewQueue", "StoredDetection"]
+__all__ = ["FindingValidator", "TextDetections", "ReviewQueue", "StoredDetection"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +37,16 @@ _log = logging.getLogger(__name__)
 FindingValidator = Callable[[str], Any]
 Status = Literal["open", "dismissed", "linked"]
 _EXCERPT = 240
+
+
+@dataclass(frozen=True)
+class TextDetections:
+    """Detections in one text, and where the text came from (input to ``record_many``)."""
+
+    detections: tuple[Detection, ...]
+    text: str
+    source: str
+    location: str
 
 
 @dataclass(frozen=True)
@@ -136,45 +146,61 @@ class ReviewQueue:
             NotFoundError: the actor is unknown to the directory and no organisation was given.
             LogWriteError: the log could not be written; nothing was stored.
         """
-        if not detections:
+        ids = self.record_many([TextDetections(tuple(detections), text, source, location)],
+                               actor=actor, actor_organisation=actor_organisation)
+        return [self.get(i) for i in ids]
+
+    def record_many(self, found: Sequence[TextDetections], *, actor: str,
+                    actor_organisation: str | None = None) -> builtins.list[str]:
+        """Log and store many texts' detections at once: one log append (group commit) and
+        one transaction. Returns the new detection ids.
+
+        Raises:
+            NotFoundError: the actor is unknown to the directory and no organisation was given.
+            LogWriteError: the log could not be written; nothing was stored.
+        """
+        if not any(f.detections for f in found):
             return []
         org = actor_organisation or self.directory.organisation_of(actor)
         reviewers = self.eligible_reviewers(org)
         if not reviewers:
-            _log.warning("no reviewer outside organisation %s: detection(s) at %s stay "
-                         "unassigned and visible to overseers only", org, location)
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            _log.warning("no reviewer outside organisation %s: %d detection(s) stay "
+                         "unassigned and visible to overseers only", org,
+                         sum(len(f.detections) for f in found))
         now = self.clock.now()
         bodies, rows = [], []
-        for d in detections:
-            det_id = "det-" + uuid.uuid4().hex
-            bodies.append(DetectionBody(
-                detection_id=det_id, detector=d.detector, category=d.category,
-                score=min(1.0, max(0.0, float(d.score))), fingerprint=d.fingerprint,
-                actor=actor, actor_organisation=org, source=source, location=location,
-                text_sha256=digest, reviewers=reviewers))
-            first = d.spans[0] if d.spans else None
-            excerpt = text[first.start:first.end][:_EXCERPT] if first else ""
-            rows.append({
-                "id": det_id, "detector": d.detector, "category": d.category,
-                "score": float(d.score), "reason": d.reason,
-                "spans": [[s.start, s.end] for s in d.spans], "fingerprint": d.fingerprint,
-                "details": dict(d.details), "actor": actor, "actor_organisation": org,
-                "source": source, "location": location, "text_sha256": digest,
-                "excerpt": excerpt, "detected_at": now, "status": "open",
-            })
+        for f in found:
+            digest = hashlib.sha256(f.text.encode("utf-8", "surrogatepass")).hexdigest()
+            for d in f.detections:
+                det_id = "det-" + uuid.uuid4().hex
+                bodies.append(DetectionBody(
+                    detection_id=det_id, detector=d.detector, category=d.category,
+                    score=min(1.0, max(0.0, float(d.score))), fingerprint=d.fingerprint,
+                    actor=actor, actor_organisation=org, source=f.source,
+                    location=f.location, text_sha256=digest, reviewers=reviewers))
+                first = d.spans[0] if d.spans else None
+                excerpt = f.text[first.start:first.end][:_EXCERPT] if first else ""
+                rows.append({
+                    "id": det_id, "detector": d.detector, "category": d.category,
+                    "score": float(d.score), "reason": d.reason,
+                    "spans": [[sp.start, sp.end] for sp in d.spans],
+                    "fingerprint": d.fingerprint, "details": dict(d.details), "actor": actor,
+                    "actor_organisation": org, "source": f.source, "location": f.location,
+                    "text_sha256": digest, "excerpt": excerpt, "detected_at": now,
+                    "status": "open",
+                })
         entries = [Entry.create(DETECTION, time=now, principal=actor, body=b) for b in bodies]
         appended = self.log.append(entries)  # no log, no action
         for row, a in zip(rows, appended, strict=True):
             row["log_index"] = a.index
+        orgs = {rv: self.directory.organisation_of(rv) for rv in reviewers}
         with writer(self.engine).begin() as conn:
             conn.execute(insert(monitors_detections), rows)
-            assignments = [{"detection_id": r["id"], "reviewer": rv,
-                            "organisation": self.directory.organisation_of(rv)}
+            assignments = [{"detection_id": r["id"], "reviewer": rv, "organisation": orgs[rv]}
                            for r in rows for rv in reviewers]
             if assignments:
                 conn.execute(insert(monitors_assignments), assignments)
-        return [self.get(str(r["id"])) for r in rows]
+        return [str(r["id"]) for r in rows]
 
     # --- reading ---------------------------------------------------------------------------
 

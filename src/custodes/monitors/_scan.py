@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, delete, insert, select, update
 
 from custodes.clock import Clock
 from custodes.monitors._detector import Detection, Detector
-from custodes.monitors._review import ReviewQueue
+from custodes.monitors._review import ReviewQueue, TextDetections
 from custodes.monitors._tables import monitors_detections, monitors_scan_files
 from custodes.monitors._transcripts import Format, detect_format, read_records
 from custodes.store import writer
@@ -22,6 +22,7 @@ __all__ = ["ScanProblem", "ScanSummary", "TranscriptScanner", "expand_paths"]
 
 _SUFFIXES = {".jsonl", ".json", ".eval", ".txt", ".log", ".md", ".out"}
 _CHECKPOINT_BYTES = 8 * 1024 * 1024  # progress is saved at least this often
+_BATCH = 200  # texts with detections per log append
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,15 @@ class TranscriptScanner:
                             remaining -= len(chunk)
         summary.files += 1
         last_saved = offset
+        pending: list[TextDetections] = []
+
+        def flush() -> None:
+            if pending:
+                self.queue.record_many(pending, actor=self.actor,
+                                       actor_organisation=self.actor_organisation)
+                summary.detections += sum(len(p.detections) for p in pending)
+                pending.clear()
+
         try:
             with path.open("rb") as raw:
                 raw.seek(offset)
@@ -219,16 +229,18 @@ class TranscriptScanner:
                     found = self.detect(rec.text)
                     if found:
                         seen = self._already_recorded(where, rec.text)
-                        fresh = [d for d in found if (d.detector, d.category) not in seen]
+                        fresh = tuple(d for d in found if (d.detector, d.category) not in seen)
                         if fresh:
-                            self.queue.record(fresh, text=rec.text, actor=self.actor,
-                                              source=str(path), location=where,
-                                              actor_organisation=self.actor_organisation)
-                            summary.detections += len(fresh)
-                    if rec.end_offset is not None and (
-                            found or offset - last_saved >= _CHECKPOINT_BYTES):
-                        self._save(path, offset, line, hasher.hexdigest(), False)
-                        last_saved = offset
+                            pending.append(TextDetections(fresh, rec.text, str(path), where))
+                    # Detections are logged in batches (one group commit each); progress is
+                    # saved only after the batch before it is durable.
+                    if len(pending) >= _BATCH or (rec.end_offset is not None and
+                                                  offset - last_saved >= _CHECKPOINT_BYTES):
+                        flush()
+                        if rec.end_offset is not None:
+                            self._save(path, offset, line, hasher.hexdigest(), False)
+                            last_saved = offset
+                flush()
         except OSError as exc:
             problem(f"{path}:{line}", f"read failed: {exc.strerror or exc}")
             return
