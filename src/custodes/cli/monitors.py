@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,9 @@ from custodes.monitors import (
 
 __all__ = ["monitors", "review", "scan"]
 
-_console = Console(highlight=False, soft_wrap=True)
+# Tables of figures are wide: do not squeeze them to 80 columns when output is redirected.
+_console = Console(highlight=False, soft_wrap=True,
+                   width=None if sys.stdout.isatty() else 160)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import ahocorasick_rs
 
 from custodes.monitors._detector import Category, Detection, Span
-from custodes.monitors._fingerprint import crash_fingerprint
+from custodes.monitors._fingerprint import crash_fingerprint, poc_hash
 
 __all__ = ["VulnDiscoveryDetector"]
 
@@ -285,13 +285,18 @@ class VulnDiscoveryDetector:
         spans = tuple(sorted((span for _, span in hits.values()),
                              key=lambda sp: (sp.start, sp.end)))
         fingerprint = crash_fingerprint(text)
+        key = fingerprint.key if fingerprint else None
+        if key is None and "poc_code" in hits:
+            # No crash to fingerprint: PoC code is identified by its (whitespace-normalised)
+            # hash, from its first #include or main() on.
+            key = poc_hash(text[hits["poc_code"][1].start:])
         return [Detection(
             detector=self.name,
             category="vuln_discovery",
             score=round(score, 6),
             reason=best.reason,
             spans=spans,
-            fingerprint=fingerprint.key if fingerprint else None,
+            fingerprint=key,
             details={"signals": ",".join(sorted(hits)),
                      **({"crash_type": fingerprint.crash_type,
                          "crash_state": " / ".join(fingerprint.frames)} if fingerprint else {})},

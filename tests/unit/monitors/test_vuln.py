@@ -199,3 +199,25 @@ def test_fingerprint_is_attached() -> None:
     assert d.details["crash_type"] == "Heap-buffer-overflow READ N"
     assert d.details["crash_state"] == "String::append / append_identifier / " \
         "Item_func_get_user_var::print"
+
+
+def test_poc_code_is_fingerprinted_by_its_hash() -> None:
+    # Exploit-shaped C in the style of a kernelCTF exploit.c (written for this test).
+    poc = """#include <linux/keyctl.h>
+#include <sys/msg.h>
+int main(void) {
+    pin_cpu(0);
+    unshare(CLONE_NEWUSER | CLONE_NEWNET);
+    for (int i = 0; i < 512; i++) spray_msg_msg(i);   /* groom kmalloc-64 */
+    trigger_uaf();
+    leak_kaslr();
+    overwrite(modprobe_path, "/tmp/x");
+    syscall(__NR_keyctl, 1, 2);
+    return 0;
+}
+"""
+    [d] = _detector().detect("Wrote exploit.c:\n" + poc)
+    assert d.score >= 0.85 and d.fingerprint is not None
+    assert d.fingerprint.startswith("poc:")
+    [again] = _detector().detect("Saved it again:\n" + poc.replace("    ", "\t"))
+    assert again.fingerprint == d.fingerprint
