@@ -1,17 +1,18 @@
-"""The examples/README.md walk-through, step for step: a real server on the demo constitution,
-and only the CLI (a separate process per command, as a person would run it)."""
+"""The examples/README.md walk-through, step for step: a real server (uvicorn, its own process)
+on the demo constitution, driven only through the CLI."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from custodes.cli._main import main
 from custodes.config import Settings
 from tests.support.server import ServerProcess, running_server
 
@@ -28,23 +29,45 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield s
 
 
-def run(server: ServerProcess, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def run(server: ServerProcess, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run a CLI command against the server: in this process (the same code as the installed
+    ``custodes`` script, without paying its start-up per command)."""
+    monkeypatch.chdir(ROOT)
+
+    def invoke(*args: str, ok: bool = True, offline: bool = False) -> Result:
+        capsys.readouterr()
+        code = main([*args] if offline else [*args, "--server", server.base_url])
+        out = capsys.readouterr()
+        result = Result(code, out.out, out.err)
+        if ok:
+            assert code == 0, out.err + out.out
+        return result
+
+    return invoke
+
+
+def run_process(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``custodes`` script in a process of its own."""
     result = subprocess.run([str(CUSTODES), *args, "--server", server.base_url], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, check=False)
-    if ok:
-        assert result.returncode == 0, result.stderr + result.stdout
+    assert result.returncode == 0, result.stderr + result.stdout
     return result
 
 
-@pytest.mark.slow  # one process per CLI command, as a person runs them
-def test_request_two_approvals_from_two_organisations_grant(server: ServerProcess) -> None:
-    checked = subprocess.run([str(CUSTODES), "constitution", "check",
-                              "examples/constitution.yaml"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=120, check=False)
-    assert checked.returncode == 0 and "ok" in checked.stdout
+def test_request_two_approvals_from_two_organisations_grant(
+        server: ServerProcess, run: Callable[..., Result]) -> None:
+    checked = run("constitution", "check", "examples/constitution.yaml", offline=True)
+    assert "ok" in checked.stdout
 
     # 1. alice (the lab) asks for the restricted cyber model, signing with her own key.
-    made = run(server, "request", "cyber-frontier", "--key", "examples/keys/alice.key",
+    made = run_process(server, "request", "cyber-frontier", "--key", "examples/keys/alice.key",
                "--purpose", "triage a suspected 0-day in a kernel driver", "--duration", "4h",
                "--json")
     record = json.loads(made.stdout)
@@ -52,22 +75,22 @@ def test_request_two_approvals_from_two_organisations_grant(server: ServerProces
     request_id = record["id"]
 
     # Not yet: the gateway's question is answered no, with what is missing.
-    denied = run(server, "authorize", "alice@lab", "cyber-frontier", ok=False)
+    denied = run("authorize", "alice@lab", "cyber-frontier", ok=False)
     assert denied.returncode == 1 and "needs 2 approvals from 2 organisations" in denied.stderr
 
     # 2. dana of the AI Security Institute approves: she sees the request and what it needs.
-    first = run(server, "approve", request_id, "--key", "examples/keys/dana.key", "--yes")
+    first = run("approve", request_id, "--key", "examples/keys/dana.key", "--yes")
     assert "You are dana@asi" in first.stdout
     assert "needs approvals from 1 more organisation" in first.stdout
 
     # 3. erin of the independent auditor approves: two organisations, one an overseer.
-    second = run(server, "approve", request_id, "--key", "examples/keys/erin.key", "--yes")
+    second = run("approve", request_id, "--key", "examples/keys/erin.key", "--yes")
     assert "granted" in second.stdout
 
-    grants = json.loads(run(server, "grants", "--active", "--json").stdout)
+    grants = json.loads(run("grants", "--active", "--json").stdout)
     [grant] = [g for g in grants if g["request_id"] == request_id]
     assert {a["organisation"] for a in grant["approvals"]} == {"asi", "auditor"}
-    allowed = run(server, "authorize", "alice@lab", "cyber-frontier")
+    allowed = run("authorize", "alice@lab", "cyber-frontier")
     assert f"grant {grant['id']}" in allowed.stdout
 
     # The server never saw a private key: only signatures, all of them in the log.
@@ -76,8 +99,8 @@ def test_request_two_approvals_from_two_organisations_grant(server: ServerProces
     assert "PRIVATE KEY" not in text
 
     # 4. an overseer revokes: it stops at once.
-    run(server, "revoke", grant["id"], "--key", "examples/keys/dana.key", "--reason", "done")
-    after = run(server, "authorize", "alice@lab", "cyber-frontier", ok=False)
+    run("revoke", grant["id"], "--key", "examples/keys/dana.key", "--reason", "done")
+    after = run("authorize", "alice@lab", "cyber-frontier", ok=False)
     assert after.returncode == 1 and "revoked" in after.stderr
 
 
