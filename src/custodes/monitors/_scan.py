@@ -57,7 +57,8 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
             yield p
 
 
-def _prefix_sha256(path: Path, length: int) -> str:
+def _prefix_hasher(path: Path, length: int) -> hashlib._Hash:
+    """SHA-256 over the first ``length`` bytes of ``path``, ready to be extended."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         remaining = length
@@ -67,7 +68,11 @@ def _prefix_sha256(path: Path, length: int) -> str:
                 break
             h.update(chunk)
             remaining -= len(chunk)
-    return h.hexdigest()
+    return h
+
+
+def _prefix_sha256(path: Path, length: int) -> str:
+    return _prefix_hasher(path, length).hexdigest()
 
 
 class TranscriptScanner:
@@ -183,22 +188,15 @@ class TranscriptScanner:
         if state is not None:
             s_offset, s_line, s_sum, complete = state
             whole = fmt in ("inspect-eval", "inspect-json")
-            if s_offset <= size and _prefix_sha256(path, s_offset) == s_sum:
+            prefix = _prefix_hasher(path, s_offset) if s_offset <= size else None
+            if prefix is not None and prefix.hexdigest() == s_sum:
                 if complete and (whole or s_offset == size):
                     summary.skipped_files += 1
-                    if on_bytes is not None:
-                        on_bytes(0)
                     return
                 if not whole:
-                    offset, line = s_offset, s_line
-                    with path.open("rb") as fh:  # re-hash the prefix to extend the checksum
-                        remaining = offset
-                        while remaining > 0:
-                            chunk = fh.read(min(remaining, 1 << 20))
-                            if not chunk:
-                                break
-                            hasher.update(chunk)
-                            remaining -= len(chunk)
+                    # Only appended: resume after the last durable record, and go on
+                    # extending the checksum of everything read.
+                    offset, line, hasher = s_offset, s_line, prefix
         summary.files += 1
         last_saved = offset
         pending: list[TextDetections] = []
