@@ -74,3 +74,15 @@ def actors(authority: Authority, demo_keys: dict[str, SigningKey],
 
 
 Signed = Callable[..., tuple[dict[str, Any], str]]
+
+
+@pytest.fixture
+def sqlite_actors(sqlite_engine: Engine, log_signer: Any, clock: FrozenClock, demo: Constitution,
+                  demo_keys: dict[str, SigningKey]) -> Iterator[Actors]:
+    """Actors over an authority on SQLite only, for checks that do not concern storage."""
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
+    log.start()
+    a = Authority(sqlite_engine, log, clock=clock)
+    a.start(demo, source="demo")
+    yield Actors(a, demo_keys, clock)
+    log.close()

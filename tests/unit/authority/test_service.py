@@ -264,8 +264,9 @@ def test_without_a_constitution_everything_is_denied(
     ("purpose", "p" * 5000, "request.purpose"),
     ("capability", ["cyber-frontier"], "request.capability"),
 ])
-def test_malformed_request_fields_are_named(authority: Authority, actors: Actors, field: str,
-                                            value: object, where: str) -> None:
+def test_malformed_request_fields_are_named(sqlite_actors: Actors, field: str, value: object,
+                                            where: str) -> None:
+    actors, authority = sqlite_actors, sqlite_actors.authority
     from custodes.authority._client import new_request
 
     req = new_request("grant", constitution_version=1, requester="alice@lab",
