@@ -21,12 +21,12 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
@@ -57,7 +57,7 @@ MAX_ENTRY_BYTES = 0xFFFF  # c2sp.org/tlog-tiles entry bundles carry a 16-bit len
 # At most ten checkpoints a second from one process: a batch is signed at once unless the last
 # checkpoint is younger than this; then the sequencer signs within ``checkpoint_interval``.
 _MIN_CHECKPOINT_GAP = 0.1
-_TILE_CACHE = 512  # full tiles are immutable; ~16 KiB each, so the cache stays under 8 MiB
+_TILE_CACHE = 512  # tiles only grow; ~16 KiB each, so the cache stays under 8 MiB
 
 _T = TypeVar("_T")
 
@@ -119,6 +119,7 @@ class TransparencyLog:
         self._notifier: threading.Thread | None = None
         self._tiles: OrderedDict[TileKey, TileData] = OrderedDict()
         self._tiles_lock = threading.Lock()
+        self._tile_sql: dict[int, str] = {}
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_sql = (f"INSERT INTO {log_entries.name} (idx, leaf_hash, data) "  # noqa: S608
                             f"VALUES ({mark}, {mark}, {mark})")
@@ -543,7 +544,7 @@ class TransparencyLog:
         Raises:
             NotFoundError: the log has no such tile (yet).
         """
-        tile = self._read_tiles({(level, index)}).get((level, index))
+        tile = self._read_tiles({(level, index): width}).get((level, index))
         if tile is None or tile.width < width:
             raise NotFoundError(
                 f"tile {level}/{index} of width {width} does not exist", where="path",
@@ -566,34 +567,58 @@ class TransparencyLog:
             )
         return encode_entry_bundle(d for _, d in rows)
 
-    def _read_tiles(self, keys: set[TileKey]) -> dict[TileKey, TileData]:
+    def _read_tiles(self, needs: Mapping[TileKey, int]) -> dict[TileKey, TileData]:
+        """Tiles by key, each at least as wide as asked; from the cache when it has them.
+
+        Any stored version of a tile at least that wide will do: a partial tile only grows.
+        """
         found: dict[TileKey, TileData] = {}
         with self._tiles_lock:
-            for key in keys:
+            for key, width in needs.items():
                 cached = self._tiles.get(key)
-                if cached is not None:
+                if cached is not None and cached.width >= width:
                     self._tiles.move_to_end(key)
                     found[key] = cached
-        missing = [k for k in keys if k not in found]
+        missing = [k for k in needs if k not in found]
         if missing:
-            with self.engine.connect() as conn:
-                fetched = self._query_tiles(conn, missing)
+            fetched = self._fetch_tiles(missing)
             found.update(fetched)
             with self._tiles_lock:
-                for key, tile in fetched.items():
-                    if tile.width == TILE_WIDTH:  # full tiles never change: safe to cache
-                        self._tiles[key] = tile
+                self._tiles.update(fetched)
                 while len(self._tiles) > _TILE_CACHE:
                     self._tiles.popitem(last=False)
         return found
+
+    def _fetch_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, TileData]:
+        # The proof hot path: straight to the driver, one primary-key lookup per tile.
+        sql = self._tile_sql.get(len(keys))
+        if sql is None:
+            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+            terms = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(keys))
+            sql = self._tile_sql[len(keys)] = (
+                f"SELECT level, idx, hashes, interior FROM {log_tiles.name} "  # noqa: S608
+                f"WHERE {terms}")
+        params = [v for key in keys for v in key]
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            raw.close()  # back to the pool (rolled back: nothing was written)
+        return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in rows}
 
     @staticmethod
     def _query_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, TileData]:
         if not keys:
             return {}
+        # One OR term per tile: SQLite answers each from the primary key, whereas a row-value
+        # IN list makes it scan the whole table.
         rows = conn.execute(
             select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
-            .where(tuple_(log_tiles.c.level, log_tiles.c.idx).in_(list(keys)))
+            .where(or_(*(and_(log_tiles.c.level == level, log_tiles.c.idx == idx)
+                         for level, idx in sorted(keys))))
         ).all()
         return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in rows}
 

@@ -150,9 +150,12 @@ class ProofPlan:
 
     def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
         self.ranges = {r: _perfect_nodes(*r) for r in ranges}
-        self.tiles: set[TileKey] = {
-            _node_tile(h, i)[0] for nodes in self.ranges.values() for h, i in nodes
-        }
+        # Each tile needed, and how wide it must be (a partial tile of that width will do).
+        self.tiles: dict[TileKey, int] = {}
+        for nodes in self.ranges.values():
+            for h, i in nodes:
+                key, r, pos = _node_tile(h, i)
+                self.tiles[key] = max(self.tiles.get(key, 0), (pos + 1) << r)
 
     def hash_range(self, tiles: Mapping[TileKey, TileData], start: int, end: int) -> bytes:
         nodes = self.ranges.get((start, end)) or _perfect_nodes(start, end)
