@@ -212,18 +212,21 @@ class Authority:
                 Denial("constitution", f"unknown capability {capability_id}")])
         live = [g for g in self._grants.get((principal_id, capability_id), ())
                 if g.covers(when, resource)]
-        granted = any(not g.break_glass for g in live)
-        decision = compiled.decide(principal_id, "use", capability_id, granted=granted)
+        approved = [g for g in live if not g.break_glass]
+        decision = compiled.decide(principal_id, "use", capability_id,
+                                   grants=frozenset(g.rule for g in approved))
         if decision.allowed:
-            rules = [p.split(":", 1)[1] for p in decision.policies if p.startswith("use:")]
-            approved = [g for g in live if not g.break_glass and g.rule in
-                        {r.id for r in c.access_rules}]
-            if approved:
-                return max(approved, key=lambda g: g.expires_at or when)
-            rule = rules[0]
-            return Grant(id=f"standing:{rule}", principal=principal_id,
-                         capability=capability_id, rule=rule, granted_at=None,
-                         expires_at=None, constitution_version=c.version)
+            # Cedar names the rules that allowed it: a grant under one of them, or a standing
+            # rule (which needs none).
+            allowing = {p.split(":", 1)[1] for p in decision.policies if p.startswith("use:")}
+            covering = [g for g in approved if g.rule in allowing]
+            if covering:
+                return max(covering, key=lambda g: g.expires_at or when)
+            standing = sorted(r for r in allowing if c.access_rules_by_id[r].quorum.approvals == 0)
+            if standing:
+                return Grant(id=f"standing:{standing[0]}", principal=principal_id,
+                             capability=capability_id, rule=standing[0], granted_at=None,
+                             expires_at=None, constitution_version=c.version)
         emergency = [g for g in live if g.break_glass and self._break_glass_holds(g)]
         if emergency:
             return max(emergency, key=lambda g: g.expires_at or when)

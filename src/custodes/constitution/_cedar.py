@@ -3,7 +3,7 @@
 One policy set and one entity set are built per constitution version and reused for every call;
 decisions are cached per (principal, action, capability, facts), because a constitution version
 never changes. Quorum counting and signature checks are ours: their outcome reaches Cedar as a
-fact in the request context (``context.granted``), never the other way round.
+fact in the request context (``context.grants``), never the other way round.
 
 Entity model (namespace ``Custodes``)::
 
@@ -12,8 +12,8 @@ Entity model (namespace ``Custodes``)::
                    attributes: Record, kind: String }
 
 Facts in the request context: ``context.admitted`` (computed here: the principal and its
-organisation meet every membership criterion they list) and ``context.granted`` (an active grant
-under a quorum exists, decided by ``custodes.authority``).
+organisation meet every membership criterion they list) and ``context.grants`` (the rules under
+which the principal holds an active grant of the capability, decided by ``custodes.authority``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class CompiledPolicies:
     def __init__(self, constitution: Constitution) -> None:
         self.constitution = constitution
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, str, bool], CedarDecision] = {}
+        self._cache: dict[tuple[str, str, str, frozenset[str]], CedarDecision] = {}
         self._criteria_set = cedarpy.PolicySet.from_str(
             "".join(_criterion_policy(c) for c in constitution.criteria) or
             "forbid(principal, action, resource) when { false };"
@@ -141,7 +141,8 @@ class CompiledPolicies:
         )
         # A standing rule (k = 0) needs no grant; every other rule needs the fact that a grant
         # under a quorum exists.
-        needs = "true" if rule.quorum.approvals == 0 else "context.granted"
+        needs = ("true" if rule.quorum.approvals == 0
+                 else f"context.grants.contains({json.dumps(rule.id)})")
         use = (
             f"@id({json.dumps('use:' + rule.id)})\n"
             f"permit(principal, action == {_uid('Action', 'use')}, "
@@ -160,9 +161,9 @@ class CompiledPolicies:
         return bool(result.allowed)
 
     def decide(self, principal_id: str, action: str, capability_id: str, *,
-               granted: bool = False) -> CedarDecision:
+               grants: frozenset[str] = frozenset()) -> CedarDecision:
         """Cedar's decision on ``action`` ("request" or "use") of a capability, cached."""
-        key = (principal_id, action, capability_id, granted)
+        key = (principal_id, action, capability_id, grants)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -176,7 +177,7 @@ class CompiledPolicies:
                 {"principal": _uid("Principal", principal_id),
                  "action": _uid("Action", action),
                  "resource": _uid("Capability", capability_id),
-                 "context": {"granted": granted,
+                 "context": {"grants": sorted(grants),
                              "admitted": self.principal_admitted.get(principal_id, False)}},
                 policy_set, self._entity_set("Principal", principal_id),
             )

@@ -146,3 +146,23 @@ def test_break_glass_limits(authority: Authority, actors: Actors, clock: FrozenC
     with pytest.raises(PolicyDenied) as info:
         attempt("carol@lab")
     assert "overdue" in info.value.reasons[0].missing
+
+
+def test_a_grant_holds_only_while_its_holder_stays_eligible(authority: Authority,
+                                                             actors: Actors) -> None:
+    record = actors.request("alice@lab")
+    actors.approve(record, "dana@asi")
+    record = actors.approve(record, "erin@auditor")
+    assert authority.authorize("alice@lab", "cyber-frontier").id == record.grant_id
+    needle = "    attributes: {clearance: cyber}\n    key: ed25519:njy5"
+    text = v2()
+    assert needle in text
+    text = text.replace(needle, needle.replace("cyber", "none")).replace(
+        "  - id: bob@lab\n", "  - id: zoe@lab\n    organisation: lab\n    roles: [researcher]\n"
+        "    attributes: {clearance: cyber}\n  - id: bob@lab\n", 1)
+    amendment = propose(actors, text)
+    actors.approve(amendment, "bob@lab")
+    assert actors.approve(amendment, "dana@asi").status == "adopted"
+    with pytest.raises(PolicyDenied) as info:
+        authority.authorize("alice@lab", "cyber-frontier")
+    assert "cleared-researcher" in info.value.reasons[0].missing
