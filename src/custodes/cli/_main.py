@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     verbose = any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"})
                   for a in (argv if argv is not None else sys.argv[1:]))
     try:
-        cli.main(args=argv, prog_name="custodes", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit(code)'s code instead of exiting.
+        result = cli.main(args=argv, prog_name="custodes", standalone_mode=False)
     except click.exceptions.Abort:
         err_console.print("aborted")
         return 130
@@ -128,4 +129,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
