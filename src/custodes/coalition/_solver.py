@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from custodes.coalition._errors import CoalitionCheckError
@@ -196,24 +197,57 @@ def minimum_coalitions(
     if goal not in everyone.reached:
         return {o: Solution(goal, o, "UNREACHABLE", None, None, (), (),
                             time.perf_counter() - started, 0, 0) for o in objectives}
-    rules, facts, grantable = relevant_rules(game, goal, {f.rule for f in everyone.firings})
+    fired = {f.rule for f in everyone.firings}
+    rules, facts, grantable = relevant_rules(game, goal, fired)
+    bounds = _lower_bounds(game, rules, goal, grantable)
+    least_cost, least_orgs = bounds.cost, bounds.organisations
+    # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
+    # if the solver finds none in time.
+    fallback = _greedy(game, goal, everyone, "organisations" if objectives == (
+        "organisations",) else "cost")
+    cutoff: int | None = None
+    if tuple(objectives) == ("cost",):
+        # Only a coalition cheaper than the incumbent is worth finding: it has at least
+        # ``bounds.people`` members, so nobody dearer than the incumbent's cost minus the
+        # cheapest others can be in it, and no rule whose own bound reaches that cost fires.
+        incumbent = sum(game.players[i].scaled_cost for i in fallback)
+        if incumbent <= least_cost:
+            value = incumbent / COST_SCALE
+            return {"cost": _checked(game, goal, "cost", "OPTIMAL", fallback, value, value,
+                                     started, 0, len(rules))}
+        cutoff = incumbent - 1
+        cheapest_other = min(game.players[i].scaled_cost for i in pool)
+        pool = tuple(i for i in pool if game.players[i].scaled_cost
+                     + (bounds.people - 1) * cheapest_other <= cutoff)
+        keep = {r.id for r in rules if bounds.fire[r.id] <= cutoff}
+        rules, facts, grantable = relevant_rules(game, goal, keep)
+        if not pool or not any(r.goal == goal for r in rules):
+            value = incumbent / COST_SCALE
+            return {"cost": _checked(game, goal, "cost", "OPTIMAL", fallback, value, value,
+                                     started, 0, len(rules))}
     # Players are interchangeable for this goal when they are in the same organisation, cost
-    # the same and meet the same role conditions of the relevant rules.
-    conditions = {r.requester_roles for r in rules if r.requester_roles}
-    conditions |= {r.approver_roles for r in rules if r.approver_roles}
-    classes: dict[tuple[str, frozenset[frozenset[str]], int], list[int]] = defaultdict(list)
-    for i in pool:
+    # the same and meet the same role conditions of the relevant rules (one boolean matrix
+    # product decides who meets what).
+    conditions = sorted({r.requester_roles for r in rules if r.requester_roles}
+                        | {r.approver_roles for r in rules if r.approver_roles}, key=sorted)
+    cond_index = {c: n for n, c in enumerate(conditions)}
+    meets = _meets(game, pool, conditions)
+    groups: dict[tuple[str, bytes, int], list[int]] = defaultdict(list)
+    packed = np.packbits(meets, axis=1)
+    for row, i in enumerate(pool):
         player = game.players[i]
-        meets = frozenset(c for c in conditions if not c.isdisjoint(player.roles))
-        classes[(player.organisation, meets, player.scaled_cost)].append(i)
-    keys = sorted(classes, key=lambda k: classes[k][0])
+        groups[(player.organisation, packed[row].tobytes(), player.scaled_cost)].append(row)
+    keys = sorted(groups, key=lambda k: groups[k][0])
+    classes = {k: [pool[row] for row in groups[k]] for k in keys}
+    class_meets = meets[[groups[k][0] for k in keys]] if keys else meets[:0]
+    org_names = sorted({k[0] for k in keys})
+    org_number = {o: n for n, o in enumerate(org_names)}
+    class_org = np.array([org_number[k[0]] for k in keys], dtype=np.int64)
+    class_cost = [k[2] for k in keys]
     by_org: dict[str, list[int]] = defaultdict(list)
-    meeting: dict[tuple[str, frozenset[str]], list[int]] = defaultdict(list)
     for c, key in enumerate(keys):
         by_org[key[0]].append(c)
-        for cond in key[1]:
-            meeting[(key[0], cond)].append(c)
-    orgs = sorted(by_org)
+    orgs = org_names
 
     model = cp_model.CpModel()
     x = [model.new_int_var(0, len(classes[k]), f"x{c}") for c, k in enumerate(keys)]
@@ -245,29 +279,33 @@ def minimum_coalitions(
 
     justifiers: dict[Fact, list[cp_model.IntVar]] = defaultdict(list)
 
-    shared: dict[tuple[str, frozenset[frozenset[str]]], Any] = {}
+    shared: dict[tuple[str, tuple[int, ...]], Any] = {}
     class_size = [len(classes[k]) for k in keys]
+    columns: dict[tuple[int, ...], Any] = {}
 
     def eligible(o: str, *conditions: frozenset[str]) -> Any:
         """How many of the coalition's members in ``o`` meet one of ``conditions`` (one
         variable per organisation and condition, shared by every rule that needs it)."""
         if any(not c for c in conditions):
             return total[o]
-        if len(conditions) == 1:
-            members = meeting.get((o, conditions[0]), [])
+        which = tuple(sorted({cond_index[c] for c in conditions}))
+        key = (o, which)
+        if key in shared:
+            return shared[key]
+        if which not in columns:
+            columns[which] = class_meets[:, list(which)].any(axis=1)
+        members = np.flatnonzero(columns[which] & (class_org == org_number[o]))
+        if len(members) == 0:
+            out: Any = 0
+        elif len(members) == 1:
+            out = x[int(members[0])]
+        elif len(members) == len(by_org[o]):
+            out = total[o]
         else:
-            members = sorted(set().union(*(meeting.get((o, c), ()) for c in conditions)))
-        if not members:
-            return 0
-        if len(members) == 1:
-            return x[members[0]]
-        if len(members) == len(by_org[o]):
-            return total[o]
-        key = (o, frozenset(conditions))
-        if key not in shared:
-            shared[key] = model.new_int_var(0, sum(class_size[c] for c in members), "")
-            model.add(shared[key] == cp_model.LinearExpr.sum([x[c] for c in members]))
-        return shared[key]
+            out = model.new_int_var(0, sum(class_size[c] for c in members), "")
+            model.add(out == cp_model.LinearExpr.sum([x[int(c)] for c in members]))
+        shared[key] = out
+        return out
 
     for rule in rules:
         fire = model.new_bool_var(f"fire_{rule.id}")
@@ -346,14 +384,13 @@ def minimum_coalitions(
         else:
             model.add(var == 0)
 
-    cost = cp_model.LinearExpr.weighted_sum(x, [k[2] for k in keys])
-    # Whatever fires the goal's rule needs that many distinct people (requester and k others)
-    # and organisations: valid lower bounds that spare the solver proving them.
-    producers = [r for r in rules if r.goal == goal]
-    costs = sorted(game.players[i].scaled_cost for i in pool)
-    least_cost = min(sum(costs[: _people_needed(r)]) for r in producers)
+    cost = cp_model.LinearExpr.weighted_sum(x, class_cost)
+    # Lower bounds that spare the solver proving them: whatever reaches the goal fires a chain
+    # of rules, each needing that many distinct people (requester and k others) and
+    # organisations (see _lower_bounds).
     model.add(cost >= least_cost)
-    least_orgs = min(max(1, r.m, sum(r.kinds.values())) for r in producers)
+    if cutoff is not None:
+        model.add(cost <= cutoff)
     # Fewest organisations first, then the cheapest such coalition: one objective, weighted so
     # that one organisation outweighs any cost.
     weight = sum(keys[c][2] * len(classes[keys[c]]) for c in range(len(keys))) + 1
@@ -364,15 +401,13 @@ def minimum_coalitions(
             model.add(total[o] <= size[o] * used[o])
         model.add(sum(used.values()) >= least_orgs)
         fewest = weight * sum(used.values()) + cost
-    # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
-    # if the solver finds none in time.
-    fallback = _greedy(game, goal, everyone)
-    class_of = {i: c for c, key in enumerate(keys) for i in classes[key]}
-    counts = [0] * len(keys)
-    for i in fallback:
-        counts[class_of[i]] += 1
-    for c, n in enumerate(counts):
-        model.add_hint(x[c], n)
+    if cutoff is None:
+        class_of = {i: c for c, key in enumerate(keys) for i in classes[key]}
+        counts = [0] * len(keys)
+        for i in fallback:
+            counts[class_of[i]] += 1
+        for c, n in enumerate(counts):
+            model.add_hint(x[c], n)
     out: dict[Objective, Solution] = {}
     for objective in objectives:
         cheapest = out.get("cost")
@@ -389,9 +424,26 @@ def minimum_coalitions(
         model.minimize(cost if objective == "cost" else fewest)
         least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
         out[objective] = _solve(game, goal, objective, model, keys, classes, x, len(rules),
-                                weight, time_limit, workers, started, fallback, least)
+                                weight, time_limit, workers, started, fallback, least, cutoff)
         started = time.perf_counter()
     return out
+
+
+def _meets(game: Game, pool: Sequence[int], conditions: Sequence[frozenset[str]]) -> Any:
+    """A boolean matrix: ``[row, c]`` when ``pool[row]`` holds one of ``conditions[c]``."""
+    roles = sorted(set().union(*conditions)) if conditions else []
+    role_number = {r: n for n, r in enumerate(roles)}
+    held = np.zeros((len(pool), len(roles)), dtype=np.int32)
+    for row, i in enumerate(pool):
+        for r in game.players[i].roles:
+            n = role_number.get(r)
+            if n is not None:
+                held[row, n] = 1
+    wanted = np.zeros((len(roles), len(conditions)), dtype=np.int32)
+    for c, cond in enumerate(conditions):
+        for r in cond:
+            wanted[role_number[r], c] = 1
+    return (held @ wanted) > 0
 
 
 def _organisations(game: Game, coalition: Sequence[int]) -> int:
@@ -405,19 +457,128 @@ def _people_needed(rule: Rule) -> int:
     return max(1, approvers) if rule.requester_counts else approvers + 1
 
 
-def _greedy(game: Game, goal: str, everyone: Outcome) -> list[int]:
-    """A minimal (not minimum) winning coalition: the people everyone's derivation of ``goal``
-    uses, then dropping whoever is not needed, dearest first."""
-    derivation = everyone.derivation(game, goal)
-    members = sorted({f.requester for f in derivation} | {a for f in derivation
-                                                          for a in f.approvers})
-    if goal not in evaluate(game, members).reached:
-        members = list(game.corruptible)
-    for i in sorted(members, key=lambda i: (-game.players[i].scaled_cost, i)):
-        trial = [j for j in members if j != i]
-        if goal in evaluate(game, trial).reached:
-            members = trial
-    return members
+@dataclass(frozen=True)
+class _Bounds:
+    """Lower bounds for one goal: ``cost`` (scaled), ``organisations`` and ``people`` of any
+    coalition reaching it, and ``fire``: the scaled cost of any coalition firing each rule."""
+
+    cost: int
+    organisations: int
+    people: int
+    fire: Mapping[str, float]
+
+
+def _lower_bounds(
+    game: Game, rules: Sequence[Rule], goal: str, grantable: set[str]
+) -> _Bounds:
+    """Lower bounds on the cost (scaled) and on the organisations of any coalition reaching
+    ``goal``.
+
+    A rule's own bound is the cost of the cheapest people who could fire it (requester and k
+    approvers distinct, from the players meeting its conditions; a grantable role admits anyone)
+    and its number of distinct organisations. A coalition that fires a rule has reached its
+    prerequisites, so it costs at least the largest of the rule's own bound and its
+    prerequisites' bounds; a goal costs at least the least over the rules reaching it. These
+    equations are solved from above (every bound starts infinite and only decreases), so a
+    finite bound always rests on a well-founded derivation, as the least fixpoint does.
+    """
+    pool = game.corruptible
+    costs = np.array([game.players[i].scaled_cost for i in pool], dtype=np.int64)
+    everyone = np.ones(len(pool), dtype=bool)
+    holders: dict[str, Any] = {}
+
+    def admitted(roles: frozenset[str]) -> Any:
+        if not roles or roles & grantable:
+            return everyone
+        mask = np.zeros(len(pool), dtype=bool)
+        for r in roles:
+            if r not in holders:
+                members = game.role_members.get(r, frozenset())
+                holders[r] = np.array([i in members for i in pool], dtype=bool)
+            mask |= holders[r]
+        return mask
+
+    def cheapest(mask: Any, n: int) -> tuple[float, float]:
+        """The least cost and the least people of ``n`` distinct players from ``mask``."""
+        chosen = costs[mask]
+        if len(chosen) < n:
+            return math.inf, math.inf
+        return float(np.sort(chosen)[:n].sum()), float(n)
+
+    inf3 = (math.inf, math.inf, math.inf)
+    own: dict[str, tuple[float, float, float]] = {}
+    for rule in rules:
+        req = admitted(rule.requester_roles)
+        if not rule.needs_approvers:
+            own[rule.id] = (*cheapest(req, 1), 1.0)
+            continue
+        appr = admitted(rule.approver_roles)
+        approvers = max(rule.k, rule.m, sum(rule.kinds.values()))
+        both = cheapest(req | appr, _people_needed(rule))
+        alone = cheapest(appr, approvers)
+        own[rule.id] = (max(both[0], alone[0]), max(1.0, rule.m, sum(rule.kinds.values())),
+                        max(both[1], alone[1]))
+    best: dict[str, tuple[float, float, float]] = {}
+    fire: dict[str, tuple[float, float, float]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for rule in rules:
+            bound = own[rule.id]
+            for p in rule.prerequisites:
+                bound = _pairwise(max, bound, best.get(p, inf3))
+            fire[rule.id] = bound
+            old = best.get(rule.goal, inf3)
+            new = _pairwise(min, old, bound)
+            if new != old:
+                best[rule.goal] = new
+                changed = True
+    c, o, n = best.get(goal, (0.0, 1.0, 1.0))
+    return _Bounds(int(c) if c < math.inf else 0, int(o) if o < math.inf else 1,
+                   int(n) if n < math.inf else 1, {r: v[0] for r, v in fire.items()})
+
+
+def _pairwise(
+    f: Any, a: tuple[float, float, float], b: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]))
+
+
+def _greedy(game: Game, goal: str, everyone: Outcome, objective: Objective) -> list[int]:
+    """A minimal (not minimum) winning coalition, found cheaply: start from the people a
+    derivation of ``goal`` uses (everyone's, and that of the cheapest players who reach it
+    together), drop whoever is not needed, dearest first, and keep the best."""
+    pool = game.corruptible
+    starts = [everyone]
+    for limit in sorted({game.players[i].scaled_cost for i in pool}):
+        cheap = [i for i in pool if game.players[i].scaled_cost <= limit]
+        if len(cheap) == len(pool):
+            break
+        outcome = evaluate(game, cheap)
+        if goal in outcome.reached:
+            starts.append(outcome)
+            break
+
+    def rank(members: list[int]) -> tuple[int, int]:
+        cost = sum(game.players[i].scaled_cost for i in members)
+        return (_organisations(game, members), cost) if objective == "organisations" else (
+            cost, 0)
+
+    best: list[int] | None = None
+    for start in starts:
+        derivation = start.derivation(game, goal)
+        members = sorted({f.requester for f in derivation} | {a for f in derivation
+                                                              for a in f.approvers})
+        if goal not in evaluate(game, members).reached:
+            members = list(pool)
+        for i in sorted(members, key=lambda i: (-game.players[i].scaled_cost, i)):
+            trial = [j for j in members if j != i]
+            if goal in evaluate(game, trial).reached:
+                members = trial
+        if best is None or rank(members) < rank(best):
+            best = members
+    assert best is not None
+    return best
 
 
 def _solve(
@@ -425,8 +586,8 @@ def _solve(
     goal: str,
     objective: Objective,
     model: cp_model.CpModel,
-    keys: list[tuple[str, frozenset[frozenset[str]], int]],
-    classes: Mapping[tuple[str, frozenset[frozenset[str]], int], list[int]],
+    keys: list[tuple[str, bytes, int]],
+    classes: Mapping[tuple[str, bytes, int], list[int]],
     x: list[cp_model.IntVar],
     n_rules: int,
     weight: int,
@@ -435,46 +596,79 @@ def _solve(
     started: float,
     fallback: list[int],
     least: float,
+    cutoff: int | None = None,
 ) -> Solution:
-    rules = range(n_rules)
-    pool = game.corruptible
+    """Solve ``model``; with a ``cutoff`` the model only admits coalitions cheaper than
+    ``fallback``, so "no such coalition" proves ``fallback`` optimal."""
     solver = cp_model.CpSolver()
     # The time limit covers building the model too.
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - started))
     solver.parameters.num_workers = workers
     # Presolve costs more than it saves on small models (a real constitution: ~4 ms a solve).
-    solver.parameters.cp_model_presolve = len(keys) * len(rules) > _PRESOLVE_FROM
+    solver.parameters.cp_model_presolve = len(keys) * n_rules > _PRESOLVE_FROM
     status = solver.solve(model)
-    seconds = time.perf_counter() - started
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        if status == cp_model.INFEASIBLE:
-            raise CoalitionCheckError(
-                "the solver found no coalition although everyone together reaches the goal",
-                goal=goal, coalition=[game.players[i].id for i in pool])
-        coalition = sorted(fallback)
-        if objective == "cost":
-            raw = float(sum(game.players[i].scaled_cost for i in coalition))
-        else:
-            raw = float(weight * len({game.players[i].organisation for i in coalition}))
-        status = cp_model.FEASIBLE
+    if objective == "cost":
+        fallback_raw = float(sum(game.players[i].scaled_cost for i in fallback))
     else:
+        fallback_raw = float(weight * _organisations(game, fallback))
+    if status == cp_model.INFEASIBLE and cutoff is not None:
+        value = _unscale(objective, fallback_raw, weight)
+        return _checked(game, goal, objective, "OPTIMAL", fallback, value, value, started,
+                        len(keys), n_rules)
+    if status == cp_model.INFEASIBLE:
+        raise CoalitionCheckError(
+            "the solver found no coalition although everyone together reaches the goal",
+            goal=goal, coalition=[game.players[i].id for i in game.corruptible])
+    bound = solver.best_objective_bound
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         coalition = sorted(
             i for c, key in enumerate(keys) for i in classes[key][: solver.value(x[c])]
         )
         raw = solver.objective_value
+    else:
+        coalition, raw = sorted(fallback), fallback_raw
+        if not math.isfinite(bound):
+            bound = 0.0
+    proven = status == cp_model.OPTIMAL
+    if cutoff is not None:
+        # The model's bound holds for coalitions cheaper than the fallback only.
+        bound = min(bound, fallback_raw)
+        if fallback_raw < raw:
+            coalition, raw = sorted(fallback), fallback_raw
+    value = _unscale(objective, raw, weight)
+    floor = max(least, _unscale(objective, bound, weight))
+    # A lower bound that meets the value proves it, whoever proved the bound.
+    proven = proven or floor >= value
+    return _checked(game, goal, objective, "OPTIMAL" if proven else "FEASIBLE", coalition,
+                    value, min(floor, value), started, len(keys), n_rules)
+
+
+def _checked(
+    game: Game,
+    goal: str,
+    objective: Objective,
+    status: Status,
+    coalition: Sequence[int],
+    value: float,
+    bound: float,
+    started: float,
+    classes: int,
+    rules: int,
+) -> Solution:
+    """The solution, once the reference evaluator agrees that ``coalition`` reaches ``goal``.
+
+    Raises:
+        CoalitionCheckError: it does not.
+    """
+    coalition = sorted(coalition)
     outcome = evaluate(game, coalition)
-    ids = [game.players[i].id for i in coalition]
     if goal not in outcome.reached:
         raise CoalitionCheckError(
             f"the solver's coalition for {goal!r} does not reach it under the reference "
-            "evaluator", goal=goal, coalition=ids)
-    return Solution(
-        goal, objective, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
-        _unscale(objective, raw, weight),
-        max(least, _unscale(objective, solver.best_objective_bound, weight)), tuple(coalition),
-        outcome.derivation(game, goal), seconds, len(keys), len(rules),
-    )
-
+            "evaluator", goal=goal, coalition=[game.players[i].id for i in coalition])
+    return Solution(goal, objective, status, value, bound, tuple(coalition),
+                    outcome.derivation(game, goal), time.perf_counter() - started, classes,
+                    rules)
 
 
 def _unscale(objective: Objective, raw: float, weight: int) -> float:
