@@ -196,7 +196,15 @@ async def _client(target: Target, *, count: int | None, until: float, interval: 
                     await asyncio.sleep(delay)
                 next_at += interval
             start = time.perf_counter()
-            status = await _roundtrip(reader, writer, request)
+            try:
+                status = await _roundtrip(reader, writer, request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed an idle keep-alive connection: reconnect, resend, and time
+                # the request from the resend.
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+                start = time.perf_counter()
+                status = await _roundtrip(reader, writer, request)
             latencies.append(time.perf_counter() - start)
             if status != 200:
                 errors.append(status)
@@ -411,13 +419,14 @@ def main() -> None:
                     results.setdefault(phase, {})[target.name] = run
                     report(target.name, run)
             summarize(results)
-            before = rss_kib(cu.pid)
-            run = asyncio.run(load(custodes, clients=args.clients, seconds=3600,
-                                   total=args.memory_requests))
-            after = rss_kib(cu.pid)
-            print(f"memory: custodes RSS {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB "
-                  f"after {len(run.latencies):,} more requests ({run.rps:.0f} req/s, "
-                  f"errors={len(run.errors)})", flush=True)
+            if args.memory_requests > 0:
+                before = rss_kib(cu.pid)
+                run = asyncio.run(load(custodes, clients=args.clients, seconds=3600,
+                                       total=args.memory_requests))
+                after = rss_kib(cu.pid)
+                print(f"memory: custodes RSS {before / 1024:.1f} MiB before, "
+                      f"{after / 1024:.1f} MiB after {len(run.latencies):,} more requests "
+                      f"({run.rps:.0f} req/s, errors={len(run.errors)})", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
 
