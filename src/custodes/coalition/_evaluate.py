@@ -18,6 +18,8 @@ from custodes.coalition._game import Game, Rule
 __all__ = ["BruteForce", "Firing", "Outcome", "brute_force", "evaluate", "fires"]
 
 _BRUTE_FORCE_LIMIT = 20
+# Small coalitions are checked member by member, large ones through the role's holders.
+_SCAN_MEMBERS = 64
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ def _eligible(
     granted role is held by every member."""
     if not roles or any(r in granted for r in roles):
         return sorted(members)
+    if len(members) <= _SCAN_MEMBERS:
+        return sorted(i for i in members if not roles.isdisjoint(game.players[i].roles))
     holders: set[int] = set()
     for r in roles:
         holders |= game.role_members.get(r, frozenset())

@@ -28,7 +28,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from custodes.coalition._errors import CoalitionCheckError
-from custodes.coalition._evaluate import Firing, Outcome, evaluate
+from custodes.coalition._evaluate import Firing, Outcome, evaluate, fires
 from custodes.coalition._game import COST_SCALE, Game, Rule
 
 __all__ = ["Objective", "Solution", "minimum_coalition", "minimum_coalitions", "relevant_rules"]
@@ -204,7 +204,7 @@ def minimum_coalitions(
     # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
     # if the solver finds none in time.
     fallback = _greedy(game, goal, everyone, "organisations" if objectives == (
-        "organisations",) else "cost")
+        "organisations",) else "cost", rules, bounds.fire)
     cutoff: int | None = None
     if tuple(objectives) == ("cost",):
         # Only a coalition cheaper than the incumbent is worth finding: it has at least
@@ -544,19 +544,25 @@ def _pairwise(
     return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]))
 
 
-def _greedy(game: Game, goal: str, everyone: Outcome, objective: Objective) -> list[int]:
+def _greedy(
+    game: Game, goal: str, everyone: Outcome, objective: Objective, rules: Sequence[Rule],
+    fire: Mapping[str, float],
+) -> list[int]:
     """A minimal (not minimum) winning coalition, found cheaply: start from the people a
     derivation of ``goal`` uses (everyone's, and that of the cheapest players who reach it
-    together), drop whoever is not needed, dearest first, and keep the best."""
+    together through each rule reaching the goal), drop whoever is not needed, dearest first,
+    and keep the best. Only ``rules`` (those that can matter for the goal) are evaluated;
+    ``fire`` bounds the cost of firing each rule from below."""
+    full, game = game, Game(game.players, game.goals, tuple(rules), game.floor, game.name)
     pool = game.corruptible
-    starts = [everyone]
+    cheapest: tuple[list[int], Outcome] = (list(pool), everyone)
     for limit in sorted({game.players[i].scaled_cost for i in pool}):
         cheap = [i for i in pool if game.players[i].scaled_cost <= limit]
         if len(cheap) == len(pool):
             break
         outcome = evaluate(game, cheap)
         if goal in outcome.reached:
-            starts.append(outcome)
+            cheapest = (cheap, outcome)
             break
 
     def rank(members: list[int]) -> tuple[int, int]:
@@ -564,20 +570,46 @@ def _greedy(game: Game, goal: str, everyone: Outcome, objective: Objective) -> l
         return (_organisations(game, members), cost) if objective == "organisations" else (
             cost, 0)
 
-    best: list[int] | None = None
-    for start in starts:
-        derivation = start.derivation(game, goal)
-        members = sorted({f.requester for f in derivation} | {a for f in derivation
-                                                              for a in f.approvers})
-        if goal not in evaluate(game, members).reached:
-            members = list(pool)
+    def shrink(members: list[int]) -> list[int]:
+        # After each drop, keep only the people the new derivation names (often far fewer).
         for i in sorted(members, key=lambda i: (-game.players[i].scaled_cost, i)):
+            if i not in members:
+                continue
             trial = [j for j in members if j != i]
-            if goal in evaluate(game, trial).reached:
-                members = trial
-        if best is None or rank(members) < rank(best):
-            best = members
-    assert best is not None
+            outcome = evaluate(game, trial)
+            if goal in outcome.reached:
+                named = people(outcome.derivation(game, goal))
+                members = named if goal in evaluate(game, named).reached else trial
+        return members
+
+    def people(derivation: Sequence[Firing]) -> list[int]:
+        return sorted({f.requester for f in derivation} | {a for f in derivation
+                                                           for a in f.approvers})
+
+    first = people(everyone.derivation(full, goal))
+    best = shrink(first if goal in evaluate(game, first).reached else list(pool))
+    # The derivation of the goal through each rule reaching it, not only the first that fired
+    # (evaluation fires rules in a fixed order, not the cheapest first), among the cheapest
+    # players who reach the goal together.
+    members, outcome = cheapest
+    before = tuple(f for f in outcome.firings if game.rule_index[f.rule].goal != goal)
+    tried: set[tuple[int, ...]] = set()
+    for rule in sorted(rules, key=lambda r: fire.get(r.id, math.inf)):
+        if rule.goal != goal or not rule.prerequisites <= outcome.reached:
+            continue
+        if objective == "cost" and fire.get(rule.id, math.inf) >= rank(best)[0]:
+            continue  # not even the cheapest way through this rule would do better
+        firing = fires(game, rule, members, outcome.granted)
+        if firing is None:
+            continue
+        start = people(Outcome(outcome.reached, outcome.granted, (*before, firing))
+                       .derivation(game, goal))
+        if tuple(start) in tried or goal not in evaluate(game, start).reached:
+            continue
+        tried.add(tuple(start))
+        found = shrink(start)
+        if rank(found) < rank(best):
+            best = found
     return best
 
 
