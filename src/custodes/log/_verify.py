@@ -113,7 +113,8 @@ def verify_store(
         for size, claims in sorted(wanted.items()):
             if size > frontier.size:
                 for kind, claim_id, _ in claims:
-                    who = f"checkpoint #{claim_id}" if kind == "checkpoint" else "a trusted checkpoint"
+                    who = (f"checkpoint #{claim_id}" if kind == "checkpoint"
+                           else "a trusted checkpoint")
                     report.problems.append(Problem(
                         "checkpoint" if kind == "checkpoint" else "trusted",
                         f"{who} signed size {size}, but the log holds only {frontier.size} "
