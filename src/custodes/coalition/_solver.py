@@ -39,6 +39,8 @@ Status = Literal["OPTIMAL", "FEASIBLE", "UNREACHABLE"]
 Fact = tuple[str, str]  # ("goal", id) or ("role", name)
 
 _PRESOLVE_FROM = 2000
+# Cost levels tried one unit apart before the step doubles.
+_LEVELS = 6
 
 
 @dataclass(frozen=True)
@@ -205,26 +207,62 @@ def minimum_coalitions(
     # if the solver finds none in time.
     fallback = _greedy(game, goal, everyone, "organisations" if objectives == (
         "organisations",) else "cost", rules, bounds.fire)
-    cutoff: int | None = None
     if tuple(objectives) == ("cost",):
-        # Only a coalition cheaper than the incumbent is worth finding: it has at least
-        # ``bounds.people`` members, so nobody dearer than the incumbent's cost minus the
-        # cheapest others can be in it, and no rule whose own bound reaches that cost fires.
-        incumbent = sum(game.players[i].scaled_cost for i in fallback)
-        if incumbent <= least_cost:
-            value = incumbent / COST_SCALE
-            return {"cost": _checked(game, goal, "cost", "OPTIMAL", fallback, value, value,
-                                     started, 0, len(rules))}
-        cutoff = incumbent - 1
-        cheapest_other = min(game.players[i].scaled_cost for i in pool)
-        pool = tuple(i for i in pool if game.players[i].scaled_cost
-                     + (bounds.people - 1) * cheapest_other <= cutoff)
-        keep = {r.id for r in rules if bounds.fire[r.id] <= cutoff}
-        rules, facts, grantable = relevant_rules(game, goal, keep)
-        if not pool or not any(r.goal == goal for r in rules):
-            value = incumbent / COST_SCALE
-            return {"cost": _checked(game, goal, "cost", "OPTIMAL", fallback, value, value,
-                                     started, 0, len(rules))}
+        return {"cost": _cheapest(game, goal, rules, bounds, fallback, time_limit, workers,
+                                  started)}
+    built = _build(game, goal, game.corruptible, rules, facts, grantable, objectives,
+                   least_cost, least_orgs, None, fallback)
+    model, keys, classes, x, weight = (built.model, built.keys, built.classes, built.x,
+                                       built.weight)
+    cost, fewest = built.cost, built.fewest
+    out: dict[Objective, Solution] = {}
+    for objective in objectives:
+        cheapest = out.get("cost")
+        if (objective == "organisations" and cheapest is not None
+                and cheapest.status == "OPTIMAL" and _organisations(game, cheapest.coalition)
+                == least_orgs):
+            # The cheapest coalition already meets the lower bound on organisations: it is
+            # also the cheapest among those spanning the fewest, so no second solve is needed.
+            out[objective] = replace(cheapest, objective="organisations",
+                                     value=float(least_orgs), bound=float(least_orgs),
+                                     seconds=time.perf_counter() - started)
+            continue
+        model.clear_objective()  # type: ignore[no-untyped-call]
+        model.minimize(cost if objective == "cost" else fewest)
+        least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
+        out[objective] = _solve(game, goal, objective, model, keys, classes, x, len(rules),
+                                weight, time_limit, workers, started, fallback, least)
+        started = time.perf_counter()
+    return out
+
+
+@dataclass(frozen=True)
+class _Built:
+    model: cp_model.CpModel
+    keys: list[tuple[str, bytes, int]]
+    classes: Mapping[tuple[str, bytes, int], list[int]]
+    x: list[cp_model.IntVar]
+    weight: int
+    cost: Any
+    fewest: Any
+
+
+def _build(
+    game: Game,
+    goal: str,
+    pool: Sequence[int],
+    rules: Sequence[Rule],
+    facts: set[Fact],
+    grantable: set[str],
+    objectives: Sequence[Objective],
+    least_cost: int,
+    least_orgs: int,
+    cutoff: int | None,
+    fallback: Sequence[int] | None,
+) -> _Built:
+    """The CP-SAT model over the players ``pool`` and ``rules``; with a ``cutoff``, only
+    coalitions costing at most that much; ``fallback`` (a winning coalition within ``pool``)
+    is the solver's hint."""
     # Players are interchangeable for this goal when they are in the same organisation, cost
     # the same and meet the same role conditions of the relevant rules (one boolean matrix
     # product decides who meets what).
@@ -401,32 +439,90 @@ def minimum_coalitions(
             model.add(total[o] <= size[o] * used[o])
         model.add(sum(used.values()) >= least_orgs)
         fewest = weight * sum(used.values()) + cost
-    if cutoff is None:
+    if fallback is not None:
         class_of = {i: c for c, key in enumerate(keys) for i in classes[key]}
         counts = [0] * len(keys)
         for i in fallback:
             counts[class_of[i]] += 1
         for c, n in enumerate(counts):
             model.add_hint(x[c], n)
-    out: dict[Objective, Solution] = {}
-    for objective in objectives:
-        cheapest = out.get("cost")
-        if (objective == "organisations" and cheapest is not None
-                and cheapest.status == "OPTIMAL" and _organisations(game, cheapest.coalition)
-                == least_orgs):
-            # The cheapest coalition already meets the lower bound on organisations: it is
-            # also the cheapest among those spanning the fewest, so no second solve is needed.
-            out[objective] = replace(cheapest, objective="organisations",
-                                     value=float(least_orgs), bound=float(least_orgs),
-                                     seconds=time.perf_counter() - started)
+    return _Built(model, keys, classes, x, weight, cost, fewest)
+
+
+def _cheapest(
+    game: Game,
+    goal: str,
+    rules: Sequence[Rule],
+    bounds: _Bounds,
+    fallback: list[int],
+    time_limit: float,
+    workers: int,
+    started: float,
+) -> Solution:
+    """The cheapest coalition, found by levels: is there a coalition costing at most
+    ``bound``? With a low cost cap few players and rules can take part (nobody dearer than the
+    cap minus the cheapest others a coalition needs, no rule whose own bound exceeds the cap),
+    so each question is a small model. A level without a coalition raises the proven bound; the
+    first level with one holds the optimum. Levels step by the costs' common unit up to the
+    greedy incumbent (doubling the step when there would be many)."""
+    pool = game.corruptible
+    incumbent = sum(game.players[i].scaled_cost for i in fallback)
+    lower = bounds.cost
+    costs = [game.players[i].scaled_cost for i in pool]
+    unit = math.gcd(*costs) or 1
+    cheapest_other = min(costs)
+    levels: list[int] = []
+    step = unit
+    level = -(-lower // unit) * unit
+    while level < incumbent:
+        levels.append(level)
+        level += step
+        if len(levels) >= _LEVELS:
+            step *= 2
+    if levels:
+        levels[-1] = incumbent - 1  # the last level reaches just below the incumbent
+    classes = used_rules = 0
+    for cutoff in levels:
+        remaining = time_limit - (time.perf_counter() - started)
+        if remaining <= 0:
+            break
+        members = [i for i in pool if game.players[i].scaled_cost
+                   + (bounds.people - 1) * cheapest_other <= cutoff]
+        keep = {r.id for r in rules if bounds.fire[r.id] <= cutoff}
+        level_rules, facts, grantable = relevant_rules(game, goal, keep)
+        if not members or not any(r.goal == goal for r in level_rules):
+            lower = cutoff + 1
             continue
-        model.clear_objective()  # type: ignore[no-untyped-call]
-        model.minimize(cost if objective == "cost" else fewest)
-        least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
-        out[objective] = _solve(game, goal, objective, model, keys, classes, x, len(rules),
-                                weight, time_limit, workers, started, fallback, least, cutoff)
-        started = time.perf_counter()
-    return out
+        built = _build(game, goal, members, level_rules, facts, grantable, ("cost",), lower,
+                       1, cutoff, None)
+        built.model.minimize(built.cost)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(
+            0.05, time_limit - (time.perf_counter() - started))
+        solver.parameters.num_workers = workers
+        solver.parameters.cp_model_presolve = len(built.keys) * len(level_rules) > _PRESOLVE_FROM
+        status = solver.solve(built.model)
+        classes, used_rules = len(built.keys), len(level_rules)
+        if status == cp_model.INFEASIBLE:
+            lower = cutoff + 1
+            continue
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            coalition = [i for c, key in enumerate(built.keys)
+                         for i in built.classes[key][: solver.value(built.x[c])]]
+            value = solver.objective_value / COST_SCALE
+            bound = max(lower, solver.best_objective_bound) / COST_SCALE
+            proven = status == cp_model.OPTIMAL or bound >= value
+            return _checked(game, goal, "cost", "OPTIMAL" if proven else "FEASIBLE",
+                            coalition, value, min(bound, value), started, classes, used_rules)
+        break
+    else:
+        # No coalition cheaper than the incumbent at any level: it is optimal.
+        value = incumbent / COST_SCALE
+        return _checked(game, goal, "cost", "OPTIMAL", fallback, value, value, started,
+                        classes, used_rules)
+    value = incumbent / COST_SCALE
+    return _checked(game, goal, "cost", "FEASIBLE", fallback, value,
+                    min(lower / COST_SCALE, value), started, classes, used_rules)
 
 
 def _meets(game: Game, pool: Sequence[int], conditions: Sequence[frozenset[str]]) -> Any:
@@ -592,7 +688,9 @@ def _greedy(
     # (evaluation fires rules in a fixed order, not the cheapest first), among the cheapest
     # players who reach the goal together.
     members, outcome = cheapest
-    before = tuple(f for f in outcome.firings if game.rule_index[f.rule].goal != goal)
+    # (``everyone`` fired rules of the whole game; only the relevant ones can be followed.)
+    before = tuple(f for f in outcome.firings
+                   if f.rule in game.rule_index and game.rule_index[f.rule].goal != goal)
     tried: set[tuple[int, ...]] = set()
     for rule in sorted(rules, key=lambda r: fire.get(r.id, math.inf)):
         if rule.goal != goal or not rule.prerequisites <= outcome.reached:
@@ -628,10 +726,7 @@ def _solve(
     started: float,
     fallback: list[int],
     least: float,
-    cutoff: int | None = None,
 ) -> Solution:
-    """Solve ``model``; with a ``cutoff`` the model only admits coalitions cheaper than
-    ``fallback``, so "no such coalition" proves ``fallback`` optimal."""
     solver = cp_model.CpSolver()
     # The time limit covers building the model too.
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - started))
@@ -643,10 +738,6 @@ def _solve(
         fallback_raw = float(sum(game.players[i].scaled_cost for i in fallback))
     else:
         fallback_raw = float(weight * _organisations(game, fallback))
-    if status == cp_model.INFEASIBLE and cutoff is not None:
-        value = _unscale(objective, fallback_raw, weight)
-        return _checked(game, goal, objective, "OPTIMAL", fallback, value, value, started,
-                        len(keys), n_rules)
     if status == cp_model.INFEASIBLE:
         raise CoalitionCheckError(
             "the solver found no coalition although everyone together reaches the goal",
@@ -662,11 +753,6 @@ def _solve(
         if not math.isfinite(bound):
             bound = 0.0
     proven = status == cp_model.OPTIMAL
-    if cutoff is not None:
-        # The model's bound holds for coalitions cheaper than the fallback only.
-        bound = min(bound, fallback_raw)
-        if fallback_raw < raw:
-            coalition, raw = sorted(fallback), fallback_raw
     value = _unscale(objective, raw, weight)
     floor = max(least, _unscale(objective, bound, weight))
     # A lower bound that meets the value proves it, whoever proved the bound.
