@@ -232,6 +232,10 @@ class TransparencyLog:
             if item is None:
                 self._sign_pending()
                 return
+            # A caller may cancel its future while it waits in the queue; once taken here the
+            # future is marked running, so it can no longer be cancelled, and is always resolved.
+            if not item.future.set_running_or_notify_cancel():
+                continue
             batch = [item]
             count = len(item.data)
             stop = False
@@ -244,6 +248,8 @@ class TransparencyLog:
                 if more is None:
                     stop = True
                     break
+                if not more.future.set_running_or_notify_cancel():
+                    continue  # cancelled before integration: never written, never acknowledged
                 batch.append(more)
                 count += len(more.data)
             self._integrate(batch)

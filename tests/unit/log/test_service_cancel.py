@@ -1,0 +1,31 @@
+"""A caller that cancels its append cannot stop the sequencer or lose others' entries."""
+
+from concurrent.futures import Future
+from datetime import UTC, datetime
+
+import custodes.log._types  # noqa: F401  (registers log.annotation/v1)
+from custodes.log import Appended, Entry, TransparencyLog
+
+
+def _entry(i: int) -> Entry:
+    return Entry.create("log.annotation/v1", time=datetime(2026, 1, 1, tzinfo=UTC),
+                        principal="p", body={"text": f"entry {i}"})
+
+
+def test_cancelled_appends_are_skipped_and_the_sequencer_lives_on(
+    transparency_log: TransparencyLog,
+) -> None:
+    futures: list[Future[list[Appended]]] = [
+        transparency_log.submit([_entry(i)]) for i in range(200)
+    ]
+    cancelled = {i for i, f in enumerate(futures) if i % 3 == 0 and f.cancel()}
+    assert cancelled, "no append was still queued when cancelled; the test proves nothing"
+    done = [f.result(timeout=30) for i, f in enumerate(futures) if i not in cancelled]
+    assert len(done) == 200 - len(cancelled)
+    # Only the appends that were not cancelled were written, at consecutive indices.
+    indices = sorted(r[0].index for r in done)
+    assert indices == list(range(len(done)))
+    # The sequencer still serves new appends.
+    later = transparency_log.append([_entry(999)])
+    assert later[0].index == len(done)
+    assert transparency_log.latest_checkpoint().checkpoint.size == len(done) + 1
