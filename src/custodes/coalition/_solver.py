@@ -210,14 +210,18 @@ def minimum_coalitions(
     if tuple(objectives) == ("cost",):
         return {"cost": _cheapest(game, goal, rules, bounds, fallback, time_limit, workers,
                                   started)}
-    built = _build(game, goal, game.corruptible, rules, facts, grantable, objectives,
-                   least_cost, least_orgs, None, fallback)
-    model, keys, classes, x, weight = (built.model, built.keys, built.classes, built.x,
-                                       built.weight)
-    cost, fewest = built.cost, built.fewest
+    built: _Built | None = None
     out: dict[Objective, Solution] = {}
     for objective in objectives:
         cheapest = out.get("cost")
+        if objective == "cost" and sum(game.players[i].scaled_cost for i in fallback) <= (
+                least_cost):
+            # The greedy coalition meets the lower bound: nothing to solve.
+            value = least_cost / COST_SCALE
+            out[objective] = _checked(game, goal, "cost", "OPTIMAL", fallback, value, value,
+                                      started, 0, len(rules))
+            started = time.perf_counter()
+            continue
         if (objective == "organisations" and cheapest is not None
                 and cheapest.status == "OPTIMAL" and _organisations(game, cheapest.coalition)
                 == least_orgs):
@@ -227,11 +231,15 @@ def minimum_coalitions(
                                      value=float(least_orgs), bound=float(least_orgs),
                                      seconds=time.perf_counter() - started)
             continue
-        model.clear_objective()  # type: ignore[no-untyped-call]
-        model.minimize(cost if objective == "cost" else fewest)
+        if built is None:
+            built = _build(game, goal, game.corruptible, rules, facts, grantable, objectives,
+                           least_cost, least_orgs, None, fallback)
+        built.model.clear_objective()  # type: ignore[no-untyped-call]
+        built.model.minimize(built.cost if objective == "cost" else built.fewest)
         least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
-        out[objective] = _solve(game, goal, objective, model, keys, classes, x, len(rules),
-                                weight, time_limit, workers, started, fallback, least)
+        out[objective] = _solve(game, goal, objective, built.model, built.keys, built.classes,
+                                built.x, len(rules), built.weight, time_limit, workers,
+                                started, fallback, least)
         started = time.perf_counter()
     return out
 
