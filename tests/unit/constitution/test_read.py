@@ -169,3 +169,27 @@ def test_check_command_prints_problems_and_exits_1(tmp_path: Path) -> None:
 
     assert main(["constitution", "check", str(DEMO)]) == 0
     assert main(["constitution", "check", str(SAMPLES / "many_problems.yaml")]) == 1
+
+
+def test_recursive_aliases_and_alias_bombs_are_refused_not_crashed() -> None:
+    [(line, message)] = problems_of("a: &a [*a]\n")
+    assert line == 1 and "recursive alias" in message
+    # Nine levels of ten aliases each: 10**9 lists if expanded.
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join(["*" + chr(97 + i)] * 10) + "]\n"
+        for i in range(8))
+    [(_, message)] = problems_of(bomb)
+    assert "alias expansion" in message
+
+
+def test_merge_keys_still_work() -> None:
+    text = DEMO.read_text().replace(
+        "organisations:\n  - id: lab\n    name: Frontier Lab\n    kind: developer\n",
+        "organisations:\n  - &lab\n    id: lab\n    name: Frontier Lab\n    kind: developer\n", 1)
+    text = text.replace("  - id: asi\n    name: National AI Security Institute\n",
+                        "  - <<: *lab\n    id: asi\n    name: National AI Security Institute\n",
+                        1)
+    assert "<<: *lab" in text
+    c = read_constitution(text)
+    assert c.organisations_by_id["lab"].kind == "developer"
+    assert c.organisations_by_id["asi"].kind == "overseer"  # explicit keys win over merged
