@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
+from custodes.cli._demo_witnesses import demo_witnesses
 from custodes.cli._main import CliState, pass_state
+from custodes.server._context import load_or_create_log_key
 
 __all__ = ["serve"]
 
@@ -30,6 +34,12 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool | None
     settings = state.with_overrides(host=host, port=port, demo=demo,
                                     constitution_file=constitution_file, data_dir=data_dir)
     app = create_app(settings)
-    click.echo(f"custodes listening on http://{settings.host}:{settings.port}", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+    with contextlib.ExitStack() as stack:
+        if settings.demo:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            log_vkey = load_or_create_log_key(settings).verifier.to_key()
+            for started in stack.enter_context(demo_witnesses(settings, log_vkey)):
+                click.echo(f"demo witness (an overseer's, demo keys) at {started}", err=True)
+        click.echo(f"custodes listening on http://{settings.host}:{settings.port}", err=True)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                    access_log=False)
