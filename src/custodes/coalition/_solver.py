@@ -41,6 +41,8 @@ Fact = tuple[str, str]  # ("goal", id) or ("role", name)
 _PRESOLVE_FROM = 2000
 # Cost levels tried one unit apart before the step doubles.
 _LEVELS = 6
+# The share of the time left that proving one level may take before the search moves on.
+_PROOF_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -475,13 +477,14 @@ def _cheapest(
     greedy incumbent (doubling the step when there would be many)."""
     pool = game.corruptible
     incumbent = sum(game.players[i].scaled_cost for i in fallback)
-    lower = bounds.cost
     costs = [game.players[i].scaled_cost for i in pool]
+    # Every coalition costs a multiple of the costs' common unit, so bounds round up to one.
     unit = math.gcd(*costs) or 1
+    lower = _round_up(bounds.cost, unit)
     cheapest_other = min(costs)
     levels: list[int] = []
     step = unit
-    level = -(-lower // unit) * unit
+    level = lower
     while level < incumbent:
         levels.append(level)
         level += step
@@ -490,29 +493,33 @@ def _cheapest(
     if levels:
         levels[-1] = incumbent - 1  # the last level reaches just below the incumbent
     classes = used_rules = 0
-    for cutoff in levels:
-        remaining = time_limit - (time.perf_counter() - started)
-        if remaining <= 0:
+    n = 0
+    while n < len(levels):
+        cutoff, last = levels[n], n == len(levels) - 1
+        if time.perf_counter() - started >= time_limit:
             break
         members = [i for i in pool if game.players[i].scaled_cost
                    + (bounds.people - 1) * cheapest_other <= cutoff]
         keep = {r.id for r in rules if bounds.fire[r.id] <= cutoff}
         level_rules, facts, grantable = relevant_rules(game, goal, keep)
         if not members or not any(r.goal == goal for r in level_rules):
-            lower = cutoff + 1
+            lower = _round_up(cutoff + 1, unit)
+            n += 1
             continue
         built = _build(game, goal, members, level_rules, facts, grantable, ("cost",), lower,
                        1, cutoff, None)
         built.model.minimize(built.cost)
         solver = cp_model.CpSolver()
+        remaining = time_limit - (time.perf_counter() - started)
         solver.parameters.max_time_in_seconds = max(
-            0.05, time_limit - (time.perf_counter() - started))
+            0.05, remaining if last else remaining * _PROOF_SHARE)
         solver.parameters.num_workers = workers
         solver.parameters.cp_model_presolve = len(built.keys) * len(level_rules) > _PRESOLVE_FROM
         status = solver.solve(built.model)
         classes, used_rules = len(built.keys), len(level_rules)
         if status == cp_model.INFEASIBLE:
-            lower = cutoff + 1
+            lower = _round_up(cutoff + 1, unit)
+            n += 1
             continue
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             coalition = [i for c, key in enumerate(built.keys)
@@ -522,7 +529,12 @@ def _cheapest(
             proven = status == cp_model.OPTIMAL or bound >= value
             return _checked(game, goal, "cost", "OPTIMAL" if proven else "FEASIBLE",
                             coalition, value, min(bound, value), started, classes, used_rules)
-        break
+        if last or time.perf_counter() - started > (1 - _PROOF_SHARE) * time_limit * 2:
+            break  # not enough time left to build and search another level
+        # Out of time proving this level: look one level up with what is left. Each level's
+        # model holds every coalition costing from ``lower`` (proven) to its cutoff, so what it
+        # finds or refutes stands on its own.
+        n += 1
     else:
         # No coalition cheaper than the incumbent at any level: it is optimal.
         value = incumbent / COST_SCALE
@@ -531,6 +543,10 @@ def _cheapest(
     value = incumbent / COST_SCALE
     return _checked(game, goal, "cost", "FEASIBLE", fallback, value,
                     min(lower / COST_SCALE, value), started, classes, used_rules)
+
+
+def _round_up(value: int, unit: int) -> int:
+    return -(-value // unit) * unit
 
 
 def _meets(game: Game, pool: Sequence[int], conditions: Sequence[frozenset[str]]) -> Any:
