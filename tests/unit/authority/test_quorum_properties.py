@@ -167,3 +167,29 @@ def test_the_reference_is_not_vacuous() -> None:
                               "now": NOW}
     assert reference_decision(**common, k=2, requester="p0", approvals=good)
     assert not reference_decision(**common, k=2, requester="p2", approvals=good)
+
+
+def test_an_approval_expires_exactly_at_its_validity() -> None:
+    key = KEYS[0]
+    digest = "cd" * 32
+    c = Constitution(
+        version=VERSION, name="edge",
+        organisations=(Organisation(id="o", kind="overseer"),),
+        principals=(Principal(id="a", organisation="o", roles=frozenset({"approver"}),
+                              public_key=key.public_bytes),
+                    Principal(id="r", organisation="o")),
+        capabilities=(), criteria=(), access_rules=(), break_glass=(),
+        amendment=AmendmentRule(signers=(), threshold=1), entrenched=(),
+        witnesses=WitnessConfig(), coalition=CoalitionFloor(), log_enabled=True, document={})
+
+    def met(age: timedelta) -> bool:
+        approval = ApprovalFacts(approver="a", signature=key.sign(approval_message(digest)),
+                                 at=NOW - age, constitution_version=VERSION)
+        return evaluate_quorum(
+            c, approver_roles=frozenset({"approver"}), quorum=Quorum(approvals=1),
+            validity=VALIDITY, request=RequestFacts(digest, "r", VERSION),
+            approvals=[approval], now=NOW).satisfied
+
+    assert met(VALIDITY - timedelta(microseconds=1))
+    assert not met(VALIDITY)
+    assert not met(timedelta(seconds=-1))  # given in the future
