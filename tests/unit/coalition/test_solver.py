@@ -101,3 +101,48 @@ def test_people_organisations_spofs_and_vetoes_match_brute_force(game: Game) -> 
         assert set(report.single_points_of_failure) == {
             ids[i] for w in exact.winning if len(w) == 1 for i in w}
         assert set(report.veto_players) == {ids[i] for i in exact.veto()}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(games(with_costs=True))
+def test_lower_bounds_never_exceed_brute_force(game: Game) -> None:
+    # The bounds prune players, rules and cost levels before any solve: one that overshoots
+    # would make the solver miss the optimum, so hold them to brute force directly.
+    from custodes.coalition._solver import _lower_bounds, relevant_rules
+
+    truth = brute_force(game)
+    fired = {f.rule for f in evaluate(game, game.corruptible).firings}
+    for goal in game.goals:
+        exact = truth[goal.id]
+        if exact.min_cost is None:
+            continue
+        rules, _, grantable = relevant_rules(game, goal.id, fired)
+        bounds = _lower_bounds(game, rules, goal.id, grantable)
+        assert bounds.cost <= exact.min_cost
+        assert bounds.people <= (exact.min_people or 0)
+        assert bounds.organisations <= (exact.min_organisations or 0)
+        # Any winning coalition fires every rule of its derivation, so costs at least each
+        # rule's bound.
+        for w in exact.winning[:20]:
+            cost = sum(game.players[i].scaled_cost for i in w)
+            for f in evaluate(game, w).derivation(game, goal.id):
+                assert bounds.fire[f.rule] <= cost
+
+
+def test_cost_levels_find_the_optimum_the_greedy_misses() -> None:
+    # Everyone's derivation goes through the first rule (k=3, cheap people, cost 4); the
+    # second rule needs one dear approver but fewer people. The optimum is 1 + 2 = 3.
+    players = [Player(f"c{i}", "lab", roles=frozenset({"eng"})) for i in range(4)]
+    players.append(Player("d", "aisi", "overseer", frozenset({"aud"}), cost=2.0))
+    rules = [
+        Rule("quorum", "g", requester_roles=frozenset({"eng"}),
+             approver_roles=frozenset({"eng"}), k=3),
+        Rule("audit", "g", requester_roles=frozenset({"eng"}),
+             approver_roles=frozenset({"aud"}), k=1),
+    ]
+    game = Game.build(players, [Goal("g")], rules)
+    sol = minimum_coalition(game, "g")
+    assert sol.status == "OPTIMAL"
+    assert sol.value == 3 and sol.bound == 3
+    assert {game.players[i].id for i in sol.coalition} == {"c0", "d"}
+    assert [f.rule for f in sol.derivation] == ["audit"]
