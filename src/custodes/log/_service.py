@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
@@ -373,14 +375,19 @@ class TransparencyLog:
         return signed
 
     def _locked_frontier(self, conn: Connection) -> Frontier:
-        row = conn.execute(select(log_state).where(log_state.c.id == 1).with_for_update()).first()
+        locked = select(log_state).where(log_state.c.id == 1).with_for_update()
+        row = conn.execute(locked).first()
         if row is None:
+            # First append ever. FOR UPDATE locks no row that does not exist, so two writer
+            # processes can both get here on PostgreSQL: the loser's ON CONFLICT DO NOTHING
+            # waits for the winner to commit, and its second read then sees the winner's state.
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
             conn.execute(
-                insert(log_state).values(
-                    id=1, size=0, root_hash=Frontier.empty().root(), frontier=b""
-                )
+                dialect_insert(log_state)
+                .values(id=1, size=0, root_hash=Frontier.empty().root(), frontier=b"")
+                .on_conflict_do_nothing(index_elements=[log_state.c.id])
             )
-            return Frontier.empty()
+            row = conn.execute(locked).one()
         try:
             return Frontier.from_bytes(row.size, row.frontier)
         except ValueError as exc:
