@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import traceback
@@ -51,17 +52,63 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Command name -> (module, attribute). Modules are imported only when their command runs, so
+# `custodes approve` does not pay for OR-Tools, FastAPI and the monitors' models at start-up.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("custodes.cli.serve", "serve"),
+    "constitution": ("custodes.cli.constitution", "constitution"),
+    "keygen": ("custodes.cli.authority", "keygen"),
+    "request": ("custodes.cli.authority", "request"),
+    "requests": ("custodes.cli.authority", "requests"),
+    "approve": ("custodes.cli.authority", "approve"),
+    "grants": ("custodes.cli.authority", "grants"),
+    "revoke": ("custodes.cli.authority", "revoke"),
+    "break-glass": ("custodes.cli.authority", "break_glass"),
+    "authorize": ("custodes.cli.authority", "authorize"),
+    "log": ("custodes.cli.log", "log"),
+    "keys": ("custodes.cli.keys", "keys"),
+    "witness": ("custodes.cli.witness", "witness"),
+    "findings": ("custodes.cli.custody", "findings"),
+    "alarms": ("custodes.cli.custody", "alarms"),
+    "clock": ("custodes.cli.custody", "clock"),
+    "monitors": ("custodes.cli.monitors", "monitors"),
+    "scan": ("custodes.cli.monitors", "scan"),
+    "review": ("custodes.cli.monitors", "review"),
+    "coalition": ("custodes.cli.coalition", "coalition"),
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, attribute = _COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="custodes")
 @click.option("-v", "--verbose", count=True, help="More output; -v shows tracebacks.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for local state (CUSTODES_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for local state (CUSTODES_DATA_DIR).",
+)
 @click.option("--database-url", default=None, help="Database URL (CUSTODES_DATABASE_URL).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, data_dir: Path | None, database_url: str | None) -> None:
     """custodes: checks and balances for frontier AI."""
-    overrides = {k: v for k, v in {"data_dir": data_dir, "database_url": database_url}.items()
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"data_dir": data_dir, "database_url": database_url}.items()
+        if v is not None
+    }
     ctx.obj = CliState(overrides, verbose)
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
@@ -69,48 +116,12 @@ def cli(ctx: click.Context, verbose: int, data_dir: Path | None, database_url: s
     )
 
 
-def _register() -> None:
-    """One line per command module."""
-    from custodes.cli import serve
-
-    cli.add_command(serve.serve)
-    from custodes.cli import authority, constitution
-
-    cli.add_command(constitution.constitution)
-    for command in (authority.keygen, authority.request, authority.requests, authority.approve,
-                    authority.grants, authority.revoke, authority.break_glass,
-                    authority.authorize):
-        cli.add_command(command)
-    from custodes.cli import log
-
-    cli.add_command(log.log)
-    from custodes.cli import keys
-
-    cli.add_command(keys.keys)
-    from custodes.cli import witness
-
-    cli.add_command(witness.witness)
-    from custodes.cli import custody
-
-    cli.add_command(custody.findings)
-    cli.add_command(custody.alarms)
-    cli.add_command(custody.clock)
-    from custodes.cli import monitors
-
-    for command in (monitors.monitors, monitors.scan, monitors.review):
-        cli.add_command(command)
-    from custodes.cli import coalition
-
-    cli.add_command(coalition.coalition)
-
-
-_register()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; custodes errors become diagnostics and a non-zero exit, not tracebacks."""
-    verbose = any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"})
-                  for a in (argv if argv is not None else sys.argv[1:]))
+    verbose = any(
+        a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"})
+        for a in (argv if argv is not None else sys.argv[1:])
+    )
     try:
         # Without standalone mode, click returns ctx.exit(code)'s code instead of exiting.
         result = cli.main(args=argv, prog_name="custodes", standalone_mode=False)
