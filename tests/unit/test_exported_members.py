@@ -1,0 +1,38 @@
+"""Each public package's namespace is exactly its ``__all__`` (httpx's test_exported_members).
+
+Names re-exported from private ``_modules`` are the API; anything else public in a package's
+namespace (a stray import, a forgotten helper) is either exported on purpose or not there.
+"""
+
+import importlib
+import types
+
+import pytest
+
+PACKAGES = [
+    "custodes",
+    "custodes.authority",
+    "custodes.coalition",
+    "custodes.constitution",
+    "custodes.custody",
+    "custodes.gateway",
+    "custodes.log",
+    "custodes.monitors",
+    "custodes.server",
+    "custodes.store",
+    "custodes.witness",
+]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_namespace_is_all(name: str) -> None:
+    package = importlib.import_module(name)
+    exported = set(package.__all__)
+    missing = sorted(n for n in exported if not hasattr(package, n))
+    assert missing == [], f"{name}.__all__ names what the package does not define: {missing}"
+    public = {
+        n for n, v in vars(package).items()
+        if not n.startswith("_") and not isinstance(v, types.ModuleType)
+        and n != "annotations"
+    }
+    assert sorted(public - exported) == [], f"{name} exposes names missing from __all__"
