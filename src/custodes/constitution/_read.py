@@ -297,6 +297,10 @@ class _Checker:
         entrenched = self._entrenched(entrenched_raw, amendment, principals)
         witnesses = self._witnesses(witnesses_raw, org_ids)
         coalition = self._coalition(coalition_raw, cap_ids, len(org_ids))
+        # The custody registry reads these windows from the document; check them here so a
+        # bad one is refused at load, with its line, never at alarm time.
+        for key, value in d.get("custody", {}).items():
+            self.duration(("custody", key), value)
 
         constitution = Constitution(
             version=d["version"],

@@ -193,3 +193,18 @@ def test_merge_keys_still_work() -> None:
     c = read_constitution(text)
     assert c.organisations_by_id["lab"].kind == "developer"
     assert c.organisations_by_id["asi"].kind == "overseer"  # explicit keys win over merged
+
+
+def test_custody_alarm_windows_come_from_the_constitution() -> None:
+    from datetime import timedelta
+
+    from custodes.custody._alarms import AlarmWindows
+
+    text = DEMO.read_text().replace("stockpiling_window: 72h", "stockpiling_window: 36h")
+    windows = AlarmWindows.from_document(read_constitution(text).document, parse_duration)
+    assert windows.stockpiling == timedelta(hours=36)
+    assert windows.vendor_notice == timedelta(days=7)
+
+    bad = DEMO.read_text().replace("stockpiling_window: 72h", "stockpiling_window: soon")
+    [(line, _message)] = [p for p in problems_of(bad) if "soon" in p[1]]
+    assert line == line_of(bad, "stockpiling_window: soon")
