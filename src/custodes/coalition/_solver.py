@@ -43,6 +43,8 @@ _PRESOLVE_FROM = 2000
 _LEVELS = 6
 # The share of the time left that proving one level may take before the search moves on.
 _PROOF_SHARE = 0.7
+# The share of the time limit the greedy incumbent may take.
+_GREEDY_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ def minimum_coalitions(
     # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
     # if the solver finds none in time.
     fallback = _greedy(game, goal, everyone, "organisations" if objectives == (
-        "organisations",) else "cost", rules, bounds.fire)
+        "organisations",) else "cost", rules, bounds.fire,
+        started + _GREEDY_SHARE * time_limit)
     if tuple(objectives) == ("cost",):
         return {"cost": _cheapest(game, goal, rules, bounds, fallback, time_limit, workers,
                                   started)}
@@ -666,13 +669,14 @@ def _pairwise(
 
 def _greedy(
     game: Game, goal: str, everyone: Outcome, objective: Objective, rules: Sequence[Rule],
-    fire: Mapping[str, float],
+    fire: Mapping[str, float], deadline: float = math.inf,
 ) -> list[int]:
     """A minimal (not minimum) winning coalition, found cheaply: start from the people a
     derivation of ``goal`` uses (everyone's, and that of the cheapest players who reach it
     together through each rule reaching the goal), drop whoever is not needed, dearest first,
     and keep the best. Only ``rules`` (those that can matter for the goal) are evaluated;
-    ``fire`` bounds the cost of firing each rule from below."""
+    ``fire`` bounds the cost of firing each rule from below. Past ``deadline`` (a
+    ``time.perf_counter()`` value) no further rule is tried."""
     full, game = game, Game(game.players, game.goals, tuple(rules), game.floor, game.name)
     pool = game.corruptible
     cheapest: tuple[list[int], Outcome] = (list(pool), everyone)
@@ -717,6 +721,8 @@ def _greedy(
                    if f.rule in game.rule_index and game.rule_index[f.rule].goal != goal)
     tried: set[tuple[int, ...]] = set()
     for rule in sorted(rules, key=lambda r: fire.get(r.id, math.inf)):
+        if time.perf_counter() > deadline:
+            break
         if rule.goal != goal or not rule.prerequisites <= outcome.reached:
             continue
         if objective == "cost" and fire.get(rule.id, math.inf) >= rank(best)[0]:
