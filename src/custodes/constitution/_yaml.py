@@ -21,16 +21,26 @@ Path = tuple[str | int, ...]
 
 @dataclass
 class LocatedDocument:
-    """A parsed document and the 1-based line of each path in it."""
+    """A parsed document and the 1-based line of each path in it.
+
+    A document read by the fast path has no lines yet (``unmarked`` holds its text): a valid
+    document never needs them, so they are composed on the first call of :meth:`line`.
+    """
 
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[ConstitutionProblem] = field(default_factory=list)
     active: set[int] = field(default_factory=set, repr=False)
     built: int = 0
+    unmarked: str | None = field(default=None, repr=False)
 
     def line(self, path: Sequence[str | int]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
+        if self.unmarked is not None:
+            # The fast path took only documents the located reader builds to the same data
+            # without a problem, so its lines are this document's lines.
+            self.lines = _load_marked(self.unmarked).lines
+            self.unmarked = None
         p = tuple(path)
         while p:
             if p in self.lines:
@@ -47,7 +57,104 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 def load_located(text: str) -> LocatedDocument:
-    """Parse one YAML document. Syntax errors and duplicate keys become problems."""
+    """Parse one YAML document. Syntax errors and duplicate keys become problems.
+
+    Plain documents (no anchors, aliases, merge keys, explicit tags or duplicate keys: every
+    constitution we write) are built straight from libyaml's events, with their lines left for
+    later; anything else, and any error, goes through the located reader, which composes nodes
+    with marks and reports each problem with its line.
+    """
+    data = _load_plain(text)
+    if data is _NOT_PLAIN:
+        return _load_marked(text)
+    return LocatedDocument(data=data, unmarked=text)
+
+
+class _NotPlain:
+    """Marker: the fast path declined the document."""
+
+
+_NOT_PLAIN: Any = _NotPlain()
+_MAX_PLAIN_DEPTH = 64
+
+
+def _load_plain(text: str) -> Any:
+    """The document's plain value from libyaml's event stream, or ``_NOT_PLAIN``.
+
+    The same values as :func:`_load_marked` (the same resolver and constructors) for the
+    documents it takes; it declines, rather than decides, everything else.
+    """
+    loader = _Loader(text)
+    get_event = loader.get_event
+    resolve = loader.resolve
+    values = _Loader._scalars
+    stack: list[Any] = []  # open containers; a mapping's pending key follows it
+    root: Any = _NOT_PLAIN
+    try:
+        get_event()  # stream start
+        if get_event().__class__ is not yaml.DocumentStartEvent:
+            return _NOT_PLAIN  # empty stream
+        while True:
+            event = get_event()
+            cls = event.__class__
+            if cls is yaml.ScalarEvent:
+                if event.anchor is not None or event.tag is not None:
+                    return _NOT_PLAIN
+                tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == _STR:
+                    value: Any = event.value
+                else:
+                    key = (tag, event.value)
+                    if key in values:
+                        value = values[key]
+                    else:
+                        value = loader.construct_object(yaml.ScalarNode(
+                            tag, event.value, event.start_mark, event.end_mark, event.style),
+                            deep=True)
+                        if len(values) < 100_000:
+                            values[key] = value
+            elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    return _NOT_PLAIN
+                if len(stack) >= _MAX_PLAIN_DEPTH:
+                    return _NOT_PLAIN
+                stack.append({} if cls is yaml.MappingStartEvent else [])
+                stack.append(_NOT_PLAIN)  # a mapping's pending key
+                continue
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                stack.pop()
+                value = stack.pop()
+            elif cls is yaml.DocumentEndEvent:
+                break
+            else:
+                return _NOT_PLAIN  # an alias
+            if not stack:
+                root = value
+                continue
+            container = stack[-2]
+            if container.__class__ is list:
+                container.append(value)
+            elif stack[-1] is _NOT_PLAIN:
+                # A key: only scalars, and never a merge key or a repeated key.
+                if cls is not yaml.ScalarEvent or tag == _MERGE:
+                    return _NOT_PLAIN
+                key_text = value if value.__class__ is str else str(value)
+                if key_text in container:
+                    return _NOT_PLAIN
+                stack[-1] = key_text
+            else:
+                container[stack[-1]] = value
+                stack[-1] = _NOT_PLAIN
+        if get_event().__class__ is not yaml.StreamEndEvent:
+            return _NOT_PLAIN  # more than one document
+    except Exception:  # noqa: BLE001 - any error is the located reader's to report
+        return _NOT_PLAIN
+    finally:
+        loader.dispose()
+    return root
+
+
+def _load_marked(text: str) -> LocatedDocument:
     loader = _Loader(text)
     doc = LocatedDocument(data=None)
     try:
@@ -85,6 +192,9 @@ class _Loader(_Base):  # type: ignore[misc]
     largest remaining cost on a document of 10,000 principals."""
 
     _memo: dict[tuple[str, bool, bool], str] = {}
+    # Constructed values of non-string scalars by (tag, text): ints, booleans, nulls, floats
+    # and timestamps are immutable, so one value serves every occurrence.
+    _scalars: dict[tuple[str, str], Any] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and isinstance(value, str) and implicit is not None:

@@ -1,0 +1,74 @@
+"""The YAML reader's fast path: the same values as the located reader, lines only on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custodes.constitution._yaml import _load_marked, load_located
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "examples" / "constitution.yaml"
+
+SCALARS = """\
+a: 1
+b: -0x1F
+c: 1_000
+d: 3.5
+e: .inf
+f: true
+g: no
+h: "yes"
+i: ~
+j:
+k: 2026-11-22
+l: 2026-11-22T12:00:00Z
+m: '0777'
+1: int key
+true: bool key
+n: [1, two, {three: 3}, [], {}]
+o: |
+  block
+  text
+p: {q: {r: [s, {t: u}]}}
+"""
+
+
+@pytest.mark.parametrize("text", [SCALARS, DEMO.read_text(encoding="utf-8")])
+def test_the_fast_path_builds_what_the_located_reader_builds(text: str) -> None:
+    fast = load_located(text)
+    assert fast.unmarked is not None, "a plain document takes the fast path"
+    marked = _load_marked(text)
+    assert not fast.problems and not marked.problems
+    assert fast.data == marked.data
+    assert [type(v) for v in fast.data.values()] == [type(v) for v in marked.data.values()]
+
+
+def test_lines_are_composed_on_first_use_and_match_the_located_reader() -> None:
+    doc = load_located(SCALARS)
+    assert doc.lines == {}
+    assert doc.line(("n", 2, "three")) == 16
+    assert doc.line(("o",)) == 17
+    assert doc.unmarked is None
+    assert doc.lines == _load_marked(SCALARS).lines
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1}\nc: *x\n",                   # anchors and aliases
+    "base: {x: 1}\nm:\n  <<: {x: 2}\n  y: 3\n",  # a merge key
+    "a: !!str 1\n",                            # an explicit tag
+    "a: 1\na: 2\n",                            # a duplicate key
+    "? [a, b]\n: c\n",                         # a key that is not a scalar
+    "a: 1\n---\nb: 2\n",                       # two documents
+    "a: [1, 2\n",                              # a syntax error
+    "",                                        # nothing at all
+    "a: " + "[" * 100 + "]" * 100 + "\n",      # nested very deeply
+])
+def test_the_fast_path_leaves_everything_else_to_the_located_reader(text: str) -> None:
+    doc = load_located(text)
+    assert doc.unmarked is None
+    marked = _load_marked(text)
+    assert doc.data == marked.data
+    assert [(p.line, p.message) for p in doc.problems] == \
+        [(p.line, p.message) for p in marked.problems]
