@@ -45,6 +45,10 @@ _LEVELS = 6
 _PROOF_SHARE = 0.7
 # The share of the time limit the greedy incumbent may take.
 _GREEDY_SHARE = 0.25
+# A level that ran out of time hands over to the next only before this share of the limit.
+_NEXT_LEVEL_BEFORE = 0.5
+# The share of the limit kept for re-checking the answer.
+_RESERVE = 0.05
 
 
 @dataclass(frozen=True)
@@ -513,7 +517,8 @@ def _cheapest(
                        1, cutoff, None)
         built.model.minimize(built.cost)
         solver = cp_model.CpSolver()
-        remaining = time_limit - (time.perf_counter() - started)
+        # (What is left, less a little for the reference evaluator's re-check.)
+        remaining = (1 - _RESERVE) * time_limit - (time.perf_counter() - started)
         solver.parameters.max_time_in_seconds = max(
             0.05, remaining if last else remaining * _PROOF_SHARE)
         solver.parameters.num_workers = workers
@@ -532,7 +537,7 @@ def _cheapest(
             proven = status == cp_model.OPTIMAL or bound >= value
             return _checked(game, goal, "cost", "OPTIMAL" if proven else "FEASIBLE",
                             coalition, value, min(bound, value), started, classes, used_rules)
-        if last or time.perf_counter() - started > (1 - _PROOF_SHARE) * time_limit * 2:
+        if last or time.perf_counter() - started > _NEXT_LEVEL_BEFORE * time_limit:
             break  # not enough time left to build and search another level
         # Out of time proving this level: look one level up with what is left. Each level's
         # model holds every coalition costing from ``lower`` (proven) to its cutoff, so what it
