@@ -501,9 +501,11 @@ def _cheapest(
         levels[-1] = incumbent - 1  # the last level reaches just below the incumbent
     classes = used_rules = 0
     n = 0
+    build_seconds = 0.0
     while n < len(levels):
         cutoff, last = levels[n], n == len(levels) - 1
-        if time.perf_counter() - started >= time_limit:
+        # Stop when what is left would hardly cover building another model like the last.
+        if time_limit - (time.perf_counter() - started) < 2 * build_seconds:
             break
         members = [i for i in pool if game.players[i].scaled_cost
                    + (bounds.people - 1) * cheapest_other <= cutoff]
@@ -513,8 +515,10 @@ def _cheapest(
             lower = _round_up(cutoff + 1, unit)
             n += 1
             continue
+        build_started = time.perf_counter()
         built = _build(game, goal, members, level_rules, facts, grantable, ("cost",), lower,
                        1, cutoff, None)
+        build_seconds = time.perf_counter() - build_started
         built.model.minimize(built.cost)
         solver = cp_model.CpSolver()
         # (What is left, less a little for the reference evaluator's re-check.)
