@@ -57,10 +57,13 @@ class Settings(BaseSettings):
         default=5000, ge=1, le=100_000, description="Most entries integrated in one batch."
     )
     log_batch_wait_ms: float = Field(
-        default=2.0,
+        default=0.0,
         ge=0,
         le=1000,
-        description="How long the sequencer waits for more entries before integrating a batch.",
+        description=(
+            "Upper bound on how long the sequencer waits for more entries before integrating a "
+            "batch. 0: integrate at once; entries arriving during a commit form the next batch."
+        ),
     )
     log_checkpoint_interval_ms: float = Field(
         default=500.0,

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from custodes.clock import utc
 from custodes.errors import InputError
+from custodes.log._fastjson import canonical_json
 from custodes.log._merkle import leaf_hash
 
 __all__ = ["Entry", "EntryType", "entry_types", "format_time", "parse_time", "register_entry_type"]
@@ -144,7 +145,7 @@ class Entry:
         # NaN, infinities, integers beyond 2**53 and lone surrogates), and keep exactly what
         # canonical JSON encodes.
         try:
-            canonical = rfc8785.dumps(model.model_dump(mode="json"))
+            canonical = canonical_json(model.model_dump(mode="json"))  # = rfc8785.dumps
         except (rfc8785.CanonicalizationError, UnicodeError, TypeError, ValueError) as exc:
             raise InputError(f"body of {type} cannot be canonicalised (RFC 8785): {exc}",
                              where="body") from exc

@@ -1,7 +1,8 @@
 """The transparency log service: durable appends with group commit, tiles, checkpoints, proofs.
 
 Appends go through one sequencer thread per process. It drains a queue into batches of up to
-``batch_max`` entries and integrates each batch in one database transaction that holds the
+``batch_max`` entries (whatever is queued when it is free: natural group commit, no fixed wait)
+and integrates each batch in one database transaction that holds the
 database's write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``SELECT ... FOR UPDATE`` on the
 state row): it reads the integrated size, inserts the entries at the next indices, extends the
 C2SP hash tiles and the tree's frontier, and commits. Only then are the callers' futures
@@ -24,9 +25,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -74,6 +75,74 @@ class Appended:
     leaf_hash: bytes
 
 
+@dataclass(frozen=True)
+class _Edge:
+    """The tree's right edge after a commit: its frontier and its partial tiles, by key."""
+
+    size: int
+    root: bytes
+    frontier: Frontier
+    tiles: dict[TileKey, TileData]
+
+
+def _edge_keys(size: int) -> list[TileKey]:
+    """The partial tiles (one per level at most) of a tree of ``size``."""
+    keys: list[TileKey] = []
+    level, count = 0, size
+    while count:
+        index, width = divmod(count, TILE_WIDTH)
+        if width:
+            keys.append((level, index))
+        level, count = level + 1, count >> TILE_HEIGHT
+    return keys
+
+
+@dataclass(frozen=True)
+class _WriteSql:
+    """The write transaction's statements in the driver's own parameter style."""
+
+    mark: str
+    begin: str  # SQLite takes the write lock at BEGIN; psycopg begins implicitly
+    lock_state: str
+    init_state: str
+    insert_entry: str
+    update_tile: str
+    insert_tile: str
+    update_state: str
+    insert_checkpoint: str
+    bind_time: Callable[[Any], Any] | None
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> _WriteSql:
+        dialect = engine.dialect
+        sqlite = dialect.name == "sqlite"
+        signed_at = log_checkpoints.c.signed_at.type
+        m = "?" if dialect.paramstyle == "qmark" else "%s"
+
+        def q(text: str) -> str:  # written with ?; psycopg wants %s
+            return text.replace("?", m)
+
+        return cls(
+            mark=m,
+            begin="BEGIN IMMEDIATE" if sqlite else "",
+            lock_state=("SELECT size, root_hash, frontier FROM log_state WHERE id = 1"
+                        if sqlite else
+                        "SELECT size, root_hash, frontier FROM log_state WHERE id = 1 FOR UPDATE"),
+            init_state=q("INSERT INTO log_state (id, size, root_hash, frontier) "
+                         "VALUES (1, 0, ?, ?) ON CONFLICT (id) DO NOTHING"),
+            insert_entry=q("INSERT INTO log_entries (idx, leaf_hash, data) VALUES (?, ?, ?)"),
+            update_tile=q("UPDATE log_tiles SET hashes = ?, interior = ? "
+                          "WHERE level = ? AND idx = ?"),
+            insert_tile=q("INSERT INTO log_tiles (level, idx, hashes, interior) "
+                          "VALUES (?, ?, ?, ?)"),
+            update_state=q("UPDATE log_state SET size = ?, root_hash = ?, frontier = ? "
+                           "WHERE id = 1"),
+            insert_checkpoint=q("INSERT INTO log_checkpoints (size, root_hash, note, signed_at) "
+                                "VALUES (?, ?, ?, ?)"),
+            bind_time=signed_at.dialect_impl(dialect).bind_processor(dialect),
+        )
+
+
 @dataclass
 class _Pending:
     data: list[bytes]
@@ -88,7 +157,9 @@ class TransparencyLog:
         signer: the log's checkpoint signing key; its name is the checkpoint origin.
         clock: the time source for checkpoint timestamps.
         batch_max: the most entries integrated in one transaction.
-        batch_wait: seconds the sequencer waits for more entries before integrating.
+        batch_wait: the most seconds the sequencer waits for more entries after the first
+            before integrating; 0 (the default) integrates at once, and entries that arrive
+            while a batch commits form the next one (natural group commit).
         checkpoint_interval: the most seconds between integrating entries and signing a
             checkpoint that covers them; also the least time between two coalesced checkpoints.
     """
@@ -100,7 +171,7 @@ class TransparencyLog:
         *,
         clock: Clock | None = None,
         batch_max: int = 1000,
-        batch_wait: float = 0.002,
+        batch_wait: float = 0.0,
         checkpoint_interval: float = 0.5,
     ) -> None:
         self.engine = engine
@@ -122,9 +193,8 @@ class TransparencyLog:
         self._tiles: OrderedDict[TileKey, TileData] = OrderedDict()
         self._tiles_lock = threading.Lock()
         self._tile_sql: dict[int, str] = {}
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert_sql = (f"INSERT INTO {log_entries.name} (idx, leaf_hash, data) "  # noqa: S608
-                            f"VALUES ({mark}, {mark}, {mark})")
+        self._sql = _WriteSql.for_engine(engine)
+        self._edge: _Edge | None = None  # the right edge as of this process's last commit
 
     # --- writing -------------------------------------------------------------
 
@@ -241,9 +311,14 @@ class TransparencyLog:
             batch = [item]
             count = len(item.data)
             stop = False
+            # Natural group commit: what is queued now joins this batch; what arrives while it
+            # commits forms the next. ``batch_wait`` (0 by default) is an upper bound on waiting
+            # for more after the first entry.
+            deadline = time.monotonic() + self.batch_wait if self.batch_wait > 0 else 0.0
             while count < self.batch_max:
                 try:
-                    more = (self._queue.get(timeout=self.batch_wait) if self.batch_wait
+                    remaining = deadline - time.monotonic() if deadline else 0.0
+                    more = (self._queue.get(timeout=remaining) if remaining > 0
                             else self._queue.get_nowait())
                 except queue.Empty:
                     break
@@ -291,6 +366,13 @@ class TransparencyLog:
         forces (True) or skips (False) the checkpoint; by default one is signed when the last
         one this process signed is older than ``checkpoint_interval``.
 
+        The transaction runs on the driver's connection with prepared SQL (this is the latency
+        of every durable append): lock and read the state row, insert the entries, write the
+        changed tiles, update the state row, maybe insert a checkpoint, commit. The right-edge
+        partial tiles and frontier of the last commit are cached and reused only when the state
+        row read under the lock still has the size and root they were built at; otherwise
+        (another writer process appended, or the store changed) they are read from the store.
+
         Raises:
             LogWriteError: the transaction failed; nothing was written.
         """
@@ -298,30 +380,89 @@ class TransparencyLog:
         if sign is None:
             gap = min(self.checkpoint_interval, _MIN_CHECKPOINT_GAP)
             sign = time.monotonic() - self._last_signed >= gap
+        sql = self._sql
         signed: SignedCheckpoint | None = None
+        edge = self._edge
+        self._edge = None  # only a committed transaction puts it back
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
         try:
-            with writer(self.engine).begin() as conn:
-                frontier = self._locked_frontier(conn)
-                start = frontier.size
-                # The hottest statement in custodes: straight to the driver's executemany,
-                # skipping SQLAlchemy's per-value bind processing (a third of the batch time).
-                conn.exec_driver_sql(
-                    self._insert_sql,
-                    [(start + i, h, d)
-                     for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))],
-                )
-                self._write_tiles(conn, start, hashes)
-                frontier = frontier.extend(hashes)
-                root = frontier.root()
-                conn.execute(
-                    update(log_state)
-                    .where(log_state.c.id == 1)
-                    .values(size=frontier.size, root_hash=root, frontier=frontier.to_bytes())
-                )
-                if sign:
-                    signed = self._insert_checkpoint(conn, frontier.size, root)
+            raw = self.engine.raw_connection()
         except SQLAlchemyError as exc:
             raise LogWriteError(f"log write failed: {exc}") from exc
+        try:
+            cursor = raw.cursor()
+            if sql.begin:
+                cursor.execute(sql.begin)
+            cursor.execute(sql.lock_state)
+            row = cursor.fetchone()
+            if row is None:
+                # First append ever. FOR UPDATE locks no row that does not exist, so two writer
+                # processes can both get here on PostgreSQL: the loser's ON CONFLICT DO NOTHING
+                # waits for the winner to commit, and its second read then sees the winner's.
+                cursor.execute(sql.init_state, (Frontier.empty().root(), b""))
+                cursor.execute(sql.lock_state)
+                row = cursor.fetchone()
+            if row is None:
+                raise LogIntegrityError("the log state row is missing")
+            start, stored_root = int(row[0]), bytes(row[1])
+            if edge is not None and edge.size == start and edge.root == stored_root:
+                frontier, tiles = edge.frontier, edge.tiles
+            else:
+                try:
+                    frontier = Frontier.from_bytes(start, bytes(row[2]))
+                except ValueError as exc:
+                    raise LogIntegrityError(
+                        f"the stored log state is corrupt: {exc}") from exc
+                tiles = self._query_edge(cursor, start)
+            # The hottest statement in custodes: straight to the driver's executemany.
+            cursor.executemany(
+                sql.insert_entry,
+                [(start + i, h, d) for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))],
+            )
+
+            def read(key: TileKey) -> TileData:
+                tile = tiles.get(key)
+                if tile is None:
+                    raise LogIntegrityError(f"tile {key[0]}/{key[1]} is missing from the store")
+                return tile
+
+            changed, existing = extend_tiles(start, hashes, read)
+            updates = [(t.hashes, t.interior, k[0], k[1])
+                       for k, t in changed.items() if k in existing]
+            inserts = [(k[0], k[1], t.hashes, t.interior)
+                       for k, t in changed.items() if k not in existing]
+            if updates:
+                cursor.executemany(sql.update_tile, updates)
+            if inserts:
+                cursor.executemany(sql.insert_tile, inserts)
+            frontier = frontier.extend(hashes)
+            root = frontier.root()
+            cursor.execute(sql.update_state, (frontier.size, root, frontier.to_bytes()))
+            if sign:
+                signed = Checkpoint(self.origin, frontier.size, root).sign(self.signer)
+                now = self.clock.now()
+                cursor.execute(sql.insert_checkpoint, (
+                    frontier.size, root, signed.to_text(),
+                    sql.bind_time(now) if sql.bind_time else now,
+                ))
+            if sql.begin:
+                cursor.execute("COMMIT")
+            else:
+                raw.commit()
+            cursor.close()
+        except BaseException as exc:
+            try:
+                raw.rollback()
+            except Exception:  # the connection is unusable: the pool must not hand it out
+                raw.invalidate()
+            raw.close()
+            if isinstance(exc, dbapi_error):
+                raise LogWriteError(f"log write failed: {exc}") from exc
+            raise
+        raw.close()
+        tiles = {**tiles, **changed}
+        self._edge = _Edge(frontier.size, root, frontier,
+                           {k: tiles[k] for k in _edge_keys(frontier.size)})
         self._known_size = max(self._known_size, frontier.size)
         if signed is not None:
             self._published(signed)
@@ -329,41 +470,20 @@ class TransparencyLog:
             self._unsigned = True
         return [Appended(start + i, h) for i, h in enumerate(hashes)]
 
-    def _write_tiles(self, conn: Connection, size: int, hashes: list[bytes]) -> None:
-        edge: list[TileKey] = []
-        level, count = 0, size
-        while count:
-            index, width = divmod(count, TILE_WIDTH)
-            if width:
-                edge.append((level, index))
-            level, count = level + 1, count >> TILE_HEIGHT
-        current = self._query_tiles(conn, edge)
-
-        def read(key: TileKey) -> TileData:
-            tile = current.get(key)
-            if tile is None:
-                raise LogIntegrityError(f"tile {key[0]}/{key[1]} is missing from the store")
-            return tile
-
-        changed, existing = extend_tiles(size, hashes, read)
-        updates = [
-            {"b_level": k[0], "b_idx": k[1], "hashes": t.hashes, "interior": t.interior}
-            for k, t in changed.items() if k in existing
-        ]
-        inserts = [
-            {"level": k[0], "idx": k[1], "hashes": t.hashes, "interior": t.interior}
-            for k, t in changed.items() if k not in existing
-        ]
-        if updates:
-            conn.execute(
-                update(log_tiles)
-                .where(log_tiles.c.level == bindparam("b_level"))
-                .where(log_tiles.c.idx == bindparam("b_idx"))
-                .values(hashes=bindparam("hashes"), interior=bindparam("interior")),
-                updates,
-            )
-        if inserts:
-            conn.execute(insert(log_tiles), inserts)
+    def _query_edge(self, cursor: Any, size: int) -> dict[TileKey, TileData]:
+        keys = _edge_keys(size)
+        if not keys:
+            return {}
+        mark = self._sql.mark
+        # One OR term per tile: SQLite answers each from the primary key, whereas a row-value
+        # IN list makes it scan the whole table.
+        terms = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(keys))
+        cursor.execute(
+            f"SELECT level, idx, hashes, interior FROM log_tiles WHERE {terms}",  # noqa: S608
+            [v for key in keys for v in key],
+        )
+        return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3]))
+                for r in cursor.fetchall()}
 
     def _insert_checkpoint(self, conn: Connection, size: int, root: bytes) -> SignedCheckpoint:
         signed = Checkpoint(self.origin, size, root).sign(self.signer)
@@ -620,19 +740,6 @@ class TransparencyLog:
             cursor.close()
         finally:
             raw.close()  # back to the pool (rolled back: nothing was written)
-        return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in rows}
-
-    @staticmethod
-    def _query_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, TileData]:
-        if not keys:
-            return {}
-        # One OR term per tile: SQLite answers each from the primary key, whereas a row-value
-        # IN list makes it scan the whole table.
-        rows = conn.execute(
-            select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
-            .where(or_(*(and_(log_tiles.c.level == level, log_tiles.c.idx == idx)
-                         for level, idx in sorted(keys))))
-        ).all()
         return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in rows}
 
     @staticmethod

@@ -61,20 +61,42 @@ class TileData:
         return len(self.hashes) // HASH_SIZE
 
 
-def compute_interior(hashes: bytes) -> tuple[bytes, bytes | None]:
+def compute_interior(
+    hashes: bytes, previous: TileData | None = None
+) -> tuple[bytes, bytes | None]:
     """Interior nodes of a tile (heights 1..7 within it) and, if the tile is full, its root.
 
     Layout: for r = 1..7, the ``width >> r`` complete nodes of height r, left to right.
+    ``previous``, an earlier (narrower) version of the same tile whose hashes are a prefix of
+    ``hashes``, lets the nodes it already completed be copied instead of rehashed, so extending
+    a partial tile costs a few hashes, not the whole tile.
     """
-    layer = [hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)]
+    width = len(hashes) // HASH_SIZE
+    old = 0
+    if (previous is not None and previous.width <= width
+            and len(previous.interior) == _interior_size(previous.width)
+            and hashes.startswith(previous.hashes)):
+        old = previous.width
+    below = hashes  # the nodes one height down, concatenated
     out: list[bytes] = []
-    for _ in range(1, TILE_HEIGHT):
+    for r in range(1, TILE_HEIGHT):
+        keep = old >> r
+        kept = b""
+        if keep:
+            offset = _interior_offset(old, r, 0)
+            kept = previous.interior[offset : offset + keep * HASH_SIZE]  # type: ignore[union-attr]
         # node_hash inlined: this loop is most of the CPU of appends and of verify.
-        layer = [sha256(b"\x01" + layer[i] + layer[i + 1]).digest()
-                 for i in range(0, len(layer) - 1, 2)]
-        out.extend(layer)
-    root = node_hash(layer[0], layer[1]) if len(hashes) == TILE_WIDTH * HASH_SIZE else None
+        below = kept + b"".join([
+            sha256(b"\x01" + below[i * 2 * HASH_SIZE : (i + 1) * 2 * HASH_SIZE]).digest()
+            for i in range(keep, width >> r)
+        ])
+        out.append(below)
+    root = (node_hash(below[:HASH_SIZE], below[HASH_SIZE:]) if width == TILE_WIDTH else None)
     return b"".join(out), root
+
+
+def _interior_size(width: int) -> int:
+    return sum(width >> r for r in range(1, TILE_HEIGHT)) * HASH_SIZE
 
 
 def _interior_offset(width: int, r: int, pos: int) -> int:
@@ -96,14 +118,16 @@ def extend_tiles(
     while new:
         index, width = divmod(count, TILE_WIDTH)
         prefix = b""
+        previous: TileData | None = None
         if width:
-            prefix = read((level, index)).hashes[: width * HASH_SIZE]
+            previous = read((level, index))
+            prefix = previous.hashes[: width * HASH_SIZE]
             existing.add((level, index))
         buffer = prefix + b"".join(new)
         parents: list[bytes] = []
         for offset in range(0, len(buffer), TILE_WIDTH * HASH_SIZE):
             chunk = buffer[offset : offset + TILE_WIDTH * HASH_SIZE]
-            interior, root = compute_interior(chunk)
+            interior, root = compute_interior(chunk, previous if offset == 0 else None)
             changed[(level, index)] = TileData(chunk, interior)
             if root is not None:
                 parents.append(root)

@@ -214,3 +214,27 @@ def test_writer_processes_never_share_an_index(
     report = verify_store(engine, log_signer.verifier)
     assert report.ok, report.problems[:3]
     assert report.size == len(indices)
+
+
+def test_two_writers_on_one_store_never_build_on_a_stale_right_edge(
+    engine: Engine, log_signer: NoteSigner, clock: FrozenClock
+) -> None:
+    # Each TransparencyLog caches the right edge (partial tiles, frontier) of its last commit;
+    # a writer that appended in between must make the other read the edge from the store.
+    a = TransparencyLog(engine, log_signer, clock=clock)
+    b = TransparencyLog(engine, log_signer, clock=clock)
+    data: list[bytes] = []
+    for n, k in enumerate((3, 1, 1, 250, 2, 1, 300, 1, 1, 255)):
+        writer = (a, a, b, b, a, b, b, a, a, b)[n]
+        batch = _datas(_entries(k, f"w{n}-"))
+        assert [x.index for x in writer.integrate(batch)] == list(
+            range(len(data), len(data) + k))
+        data += batch
+    leaves = [leaf_hash(d) for d in data]
+    for log in (a, b):
+        assert log.root_at(len(data)) == tree_hash(leaves)
+        for i in (0, 255, 256, 511, len(data) - 1):
+            assert log.inclusion_proof(i, len(data)) == inclusion_proof(i, len(data), leaves)
+    report = verify_store(engine, log_signer.verifier)
+    assert report.ok, report.problems[:3]
+    assert report.size == len(data)

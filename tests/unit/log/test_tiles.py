@@ -126,3 +126,24 @@ def test_entry_bundle_is_length_prefixed() -> None:
     )
     with pytest.raises(ValueError, match="does not fit"):
         encode_entry_bundle([b"x" * 0x10000])
+
+
+@settings(max_examples=80, deadline=None)
+@given(old=st.integers(0, 256), new=st.integers(0, 256))
+def test_interior_extended_from_an_earlier_version_equals_a_fresh_computation(
+    old: int, new: int
+) -> None:
+    old, new = min(old, new), max(old, new)
+    before = b"".join(LEAVES[:old])
+    after = b"".join(LEAVES[:new])
+    earlier = TileData(before, compute_interior(before)[0])
+    assert compute_interior(after, earlier) == compute_interior(after)
+
+
+def test_an_earlier_version_that_is_not_a_prefix_is_not_trusted() -> None:
+    after = b"".join(LEAVES[:200])
+    wrong = b"".join(LEAVES[1:101])
+    earlier = TileData(wrong, compute_interior(wrong)[0])
+    assert compute_interior(after, earlier) == compute_interior(after)
+    short = TileData(b"".join(LEAVES[:100]), b"\0" * 32)  # interior of the wrong length
+    assert compute_interior(after, short) == compute_interior(after)
