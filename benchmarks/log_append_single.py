@@ -120,7 +120,8 @@ def main() -> None:
             requests, elapsed, p50, p99 = _wrk(server.base_url, args.clients, args.seconds, data)
             cpu = cpu_seconds(server.pid) - cpu0
         else:
-            client = "Python asyncio client (wrk is not installed)"
+            client = ("Python asyncio client (--client python)" if args.client == "python"
+                      else "Python asyncio client (wrk is not installed)")
             latencies: list[float] = run(_load(server.base_url, args.clients, args.seconds))  # type: ignore[assignment]
             elapsed = now() - start
             cpu = cpu_seconds(server.pid) - cpu0
