@@ -27,6 +27,12 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+# An idle upstream connection is dropped after this long, before the upstream drops it: servers
+# commonly close idle keep-alive connections after 5 s (uvicorn, so vLLM; llama.cpp's server),
+# and a request sent on a connection the server is closing fails (a POST is never retried).
+_KEEPALIVE_S = 4.0
+
+
 async def _nothing() -> None:
     return None
 
@@ -75,7 +81,7 @@ class HttpUpstream:
         if self._session is None or self._loop is not loop or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0,
-                                               keepalive_timeout=30.0),
+                                               keepalive_timeout=_KEEPALIVE_S),
                 # Credentials and hosts come only from the models file, never from the caller.
                 trust_env=False,
                 skip_auto_headers=("user-agent",),
