@@ -7,7 +7,8 @@ sets' score.py) for:
 
 * the rules tier (``vuln_rules``; ``coup_rules``): no training, but its signals were written
   while reading dev misses, so treat its dev figures as in-sample;
-* the learned tier with the packaged weights (trained on all of dev: in-sample);
+* the learned tier with the packaged weights (trained on all of dev: in-sample; its features
+  are the pooled MiniLM embedding table plus the phenomenon features of ``_learned.py``);
 * the learned tier under 5-fold cross-validation by group (vuln: the data set's ``group``;
   coup: the ``notes`` rationale, which follows the scenario template): each example is
   scored by heads that never saw its group (held-out);

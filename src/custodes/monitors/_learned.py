@@ -71,7 +71,6 @@ def _require_extra() -> tuple[Any, Any]:
     table = (q.astype(np.float32) * scale.astype(np.float32)).astype(np.float32)
     return tokenizer, table
 
-_FLAGS = re.I | re.M
 # The parts a coup-relevant step is made of, and the marks that make it sanctioned.
 _PARTS: dict[str, str] = {
     "oversight_object": r"\b(?:audit\w*|oversight\w*|monitor\w*|transparency log|approv\w+|"
@@ -152,7 +151,9 @@ _PARTS: dict[str, str] = {
     "diff_line": r"^[+-](?![+-])",
     "tool_output": r"^### TOOL",
 }
-_PART_RE = {k: re.compile(v, _FLAGS) for k, v in _PARTS.items()}
+# Matched against the lower-cased text (the patterns have no upper-case escapes): Python's
+# re.IGNORECASE costs about 2.5 times the time.
+_PART_RE = {k: re.compile(v.lower(), re.M) for k, v in _PARTS.items()}
 # Two parts that describe one step when they occur within _PAIR_WINDOW characters.
 _PAIRS: tuple[tuple[str, str], ...] = (
     ("oversight_object", "weaken"), ("oversight_object", "falsify"),
@@ -183,7 +184,8 @@ def _near(a: list[int], b: list[int]) -> int:
 
 def phenomenon_features(text: str) -> Matrix:
     """log(1 + count) of each part of a coup-relevant step, then of each close pair."""
-    pos = {k: [m.start() for m in r.finditer(text)] for k, r in _PART_RE.items()}
+    lower = text.lower()
+    pos = {k: [m.start() for m in r.finditer(lower)] for k, r in _PART_RE.items()}
     counts = [len(pos[k]) for k in _PARTS] + [_near(pos[a], pos[b]) for a, b in _PAIRS]
     return np.log1p(np.asarray(counts, np.float32)).astype(np.float32)
 
