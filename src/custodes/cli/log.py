@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -30,6 +30,9 @@ from custodes.log import (
     leaf_hash,
     verify_consistency,
 )
+
+if TYPE_CHECKING:
+    from custodes.log._policy import WitnessPolicy
 
 __all__ = ["log"]
 
@@ -351,6 +354,10 @@ def prove(state: CliState, index: int | None, size: int | None,
               help="Consistency proof for --old/--new: JSON from `prove --consistency`, or "
                    "base64 hashes one per line (default: fetched from --server).")
 @click.option("--server", default=None, help="A log server to fetch checkpoints/proofs from.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
+              help="A witness policy (C2SP tlog-policy file): the receipt's checkpoint, the "
+                   "--new checkpoint and every --trusted one must carry its quorum of "
+                   "witness cosignatures.")
 @click.option("--check-entries", is_flag=True,
               help="Also re-validate every entry against its registered type.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -358,7 +365,7 @@ def prove(state: CliState, index: int | None, size: int | None,
 def verify(state: CliState, key: str | None, trusted_files: tuple[str, ...],
            receipt_file: str | None, entry_file: str | None, old_file: str | None,
            new_file: str | None, proof_file: str | None, server: str | None,
-           check_entries: bool, quiet: bool) -> None:
+           policy_file: str | None, check_entries: bool, quiet: bool) -> None:
     """Verify the whole stored log, a receipt, or that one checkpoint extends another.
 
     Without --receipt or --old: recompute the tree from every stored entry and check every
@@ -367,40 +374,63 @@ def verify(state: CliState, key: str | None, trusted_files: tuple[str, ...],
     """
     settings = state.settings
     verifier = _verifier(settings, key)
+    policy = _policy(policy_file)
     if receipt_file:
-        _verify_receipt(verifier, receipt_file, entry_file)
+        _verify_receipt(verifier, receipt_file, entry_file, policy)
     elif old_file:
-        _verify_pair(verifier, old_file, new_file, proof_file, server)
+        _verify_pair(verifier, old_file, new_file, proof_file, server, policy)
     else:
-        _verify_database(settings, verifier, trusted_files, check_entries, quiet)
+        _verify_database(settings, verifier, trusted_files, check_entries, quiet, policy)
 
 
-def _verify_receipt(verifier: NoteVerifier, receipt_file: str, entry_file: str | None) -> None:
+def _policy(policy_file: str | None) -> WitnessPolicy | None:
+    if policy_file is None:
+        return None
+    from custodes.log._policy import WitnessPolicy
+
+    try:
+        return WitnessPolicy.from_text(_read_input(policy_file))
+    except InputError as exc:
+        exc.where = f"{policy_file}: {exc.where}" if exc.where else policy_file
+        raise
+
+
+def _verify_receipt(verifier: NoteVerifier, receipt_file: str, entry_file: str | None,
+                    policy: WitnessPolicy | None) -> None:
     from custodes.log._receipt import verify_receipt
 
     data = _read_input(entry_file) if entry_file else None
-    result = verify_receipt(_read_input(receipt_file), verifier, entry_data=data)
+    result = verify_receipt(_read_input(receipt_file), verifier, entry_data=data,
+                            witness_policy=policy)
     click.echo(f"OK: entry {result.index} is in {verifier.name} at size "
-               f"{result.checkpoint.size} (root {_b64(result.checkpoint.root_hash)})")
+               f"{result.checkpoint.size} (root {_b64(result.checkpoint.root_hash)})"
+               + (f", cosigned by {', '.join(sorted(result.witnesses))}" if policy else ""))
 
 
-def _load_checkpoint(raw: bytes, verifier: NoteVerifier, where: str) -> SignedCheckpoint:
+def _load_checkpoint(raw: bytes, verifier: NoteVerifier, where: str,
+                     policy: WitnessPolicy | None = None) -> SignedCheckpoint:
     try:
-        return SignedCheckpoint.from_text(raw, verifier)
+        signed = SignedCheckpoint.from_text(raw, verifier)
+        if policy is not None:
+            policy.check(signed.note)
+        return signed
     except Error as exc:
         exc.message = f"{where}: {exc.message}"
         raise
 
 
 def _verify_pair(verifier: NoteVerifier, old_file: str, new_file: str | None,
-                 proof_file: str | None, server: str | None) -> None:
+                 proof_file: str | None, server: str | None,
+                 policy: WitnessPolicy | None) -> None:
     old = _load_checkpoint(_read_input(old_file), verifier, old_file)
     client = _http(server) if server else None
     try:
         if new_file:
-            new = _load_checkpoint(_read_input(new_file), verifier, new_file)
+            new = _load_checkpoint(_read_input(new_file), verifier, new_file, policy)
         elif client is not None:
-            new = _load_checkpoint(_get(client, "/checkpoint").content, verifier, "server")
+            # With a policy, only a checkpoint the witnesses cosigned will do.
+            path = "/checkpoint/cosigned" if policy is not None else "/checkpoint"
+            new = _load_checkpoint(_get(client, path).content, verifier, "server", policy)
         else:
             raise click.UsageError("--old needs --new or --server")
         o, n = old.checkpoint, new.checkpoint
@@ -430,14 +460,14 @@ def _verify_pair(verifier: NoteVerifier, old_file: str, new_file: str | None,
 
 
 def _verify_database(settings: Settings, verifier: NoteVerifier, trusted_files: tuple[str, ...],
-                     check_entries: bool, quiet: bool) -> None:
+                     check_entries: bool, quiet: bool, policy: WitnessPolicy | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
     from sqlalchemy.exc import SQLAlchemyError
 
     from custodes.log._verify import verify_store
     from custodes.store import create_db_engine
 
-    trusted = [_load_checkpoint(_read_input(f), verifier, f) for f in trusted_files]
+    trusted = [_load_checkpoint(_read_input(f), verifier, f, policy) for f in trusted_files]
     checker = _entry_checker() if check_entries else None
     engine = create_db_engine(settings.resolved_database_url)
     try:
