@@ -43,6 +43,7 @@ __all__ = [
     "LogWriteError",
     "MonitorError",
     "NotFoundError",
+    "ParameterError",
     "PolicyDenied",
     "StoreError",
     "UpstreamError",
@@ -108,6 +109,13 @@ class InputError(Error):
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+
+class ParameterError(InputError):
+    """A query or path parameter is not of the form the route takes (422, like FastAPI's own
+    validation of declared parameters)."""
+
+    status = 422
 
 
 class NotFoundError(InputError):

@@ -206,9 +206,10 @@ class ProofPlan:
 
     @classmethod
     def for_inclusion(cls, index: int, size: int) -> ProofPlan:
+        """The proof's ranges and the leaf's own (its hash is in a tile the proof reads)."""
         recorder = _RangeRecorder()
         inclusion_proof(index, size, recorder)
-        return cls(recorder.ranges)
+        return cls([*recorder.ranges, (index, index + 1)])
 
     @classmethod
     def for_consistency(cls, size1: int, size2: int) -> ProofPlan:

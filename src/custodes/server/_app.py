@@ -45,6 +45,10 @@ def create_app(
     )
     install_error_handlers(app)
     _include_routes(app)
+    from custodes.server._hot import HotPaths
+    from custodes.server.routes.log import HOT_ROUTES
+
+    app.add_middleware(HotPaths, routes=HOT_ROUTES)  # outermost: added last
     return app
 
 

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custodes.errors import Error, InputError
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["error_body", "error_response", "install_error_handlers"]
 
 _log = logging.getLogger(__name__)
 
@@ -43,12 +43,17 @@ def _from_error(exc: Error) -> dict[str, Any]:
     return error_body(exc.code, exc.message, **extra)
 
 
+def error_response(exc: Error) -> JSONResponse:
+    """The one JSON error shape for a custodes error, with its status."""
+    if exc.status >= 500:
+        _log.error("%s: %s", type(exc).__name__, exc.message)
+    return JSONResponse(_from_error(exc), status_code=exc.status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Error)
     async def _custodes_error(_request: Request, exc: Error) -> JSONResponse:
-        if exc.status >= 500:
-            _log.error("%s: %s", type(exc).__name__, exc.message)
-        return JSONResponse(_from_error(exc), status_code=exc.status)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

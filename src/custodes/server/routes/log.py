@@ -18,11 +18,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from custodes.entry_types import load_all
-from custodes.errors import InputError, NotFoundError
+from custodes.errors import InputError, NotFoundError, ParameterError
 from custodes.log import Entry, TransparencyLog
 from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
 from custodes.log._fastjson import canonical_json
 from custodes.log._tiles import TILE_WIDTH, parse_tile_path
+from custodes.server._hot import Endpoint
 
 router = APIRouter(tags=["log"])
 _logger = logging.getLogger(__name__)
@@ -103,11 +104,13 @@ async def append_entries(request: Request) -> Response:
 router.add_route("/log/entries", append_entries, methods=["POST"], include_in_schema=False)
 
 
-@router.get("/checkpoint")
 async def checkpoint(request: Request) -> Response:
     """The newest signed checkpoint (C2SP tlog-checkpoint as a signed note)."""
     return Response(_log(request).checkpoint_text(), media_type="text/plain; charset=utf-8",
                     headers={"Cache-Control": "no-store"})
+
+
+router.add_route("/checkpoint", checkpoint, methods=["GET"], include_in_schema=False)
 
 
 @router.get("/tile/{level}/{rest:path}")
@@ -179,44 +182,74 @@ def _parse_hash(text: str, where: str) -> bytes:
     return value
 
 
-@router.get("/log/proof/inclusion")
-async def inclusion(
-    request: Request,
-    index: int | None = Query(default=None, ge=0, description="The entry's index."),
-    leaf_hash: str | None = Query(default=None, description="Or its leaf hash (hex/base64)."),
-    size: int | None = Query(default=None, ge=1, description="Tree size; default: newest."),
-) -> Response:
-    """RFC 9162 inclusion proof of an entry (by index or leaf hash) in the tree of ``size``."""
+def _query_int(request: Request, name: str, *, minimum: int,
+               required: bool = False) -> int | None:
+    """Query parameter ``name`` as an integer >= ``minimum`` (None when absent and optional)."""
+    text = request.query_params.get(name)
+    where = f"query.{name}"
+    if text is None:
+        if required:
+            raise ParameterError("Field required", where=where, expected="an integer")
+        return None
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 19):
+        raise ParameterError("Input should be a valid integer", where=where,
+                             expected="a decimal integer", actual=text[:80])
+    value = int(text)
+    if value < minimum:
+        raise ParameterError(f"Input should be greater than or equal to {minimum}",
+                             where=where, expected=f"an integer >= {minimum}", actual=text)
+    return value
+
+
+async def inclusion(request: Request) -> Response:
+    """RFC 9162 inclusion proof of an entry (by index or leaf hash) in the tree of ``size``.
+
+    Query: ``index`` (>= 0) or ``leaf_hash`` (hex or base64), and ``size`` (>= 1; default:
+    the newest checkpoint's). Answers ``{"index", "size", "leaf_hash", "proof"}``.
+    """
     log = _log(request)
-    if (index is None) == (leaf_hash is None):
+    index = _query_int(request, "index", minimum=0)
+    size = _query_int(request, "size", minimum=1)
+    leaf_text = request.query_params.get("leaf_hash")
+    if (index is None) == (leaf_text is None):
         raise InputError("give exactly one of index and leaf_hash", where="query",
                          expected="index=<n> or leaf_hash=<hash>")
-    leaf = None
-    if leaf_hash is not None:
-        leaf = _parse_hash(leaf_hash, "leaf_hash")
-        index = log.index_of(leaf)
+    if leaf_text is not None:
+        index = log.index_of(_parse_hash(leaf_text, "leaf_hash"))
     assert index is not None
     tree_size = _size_or_latest(log, size)
-    proof = log.inclusion_proof(index, tree_size)
-    if leaf is None:
-        from custodes.log import leaf_hash as hash_leaf
-
-        leaf = hash_leaf(log.entry_data(index))
+    leaf, proof = log.inclusion(index, tree_size)
     return _json({"index": index, "size": tree_size, "leaf_hash": _b64(leaf),
                   "proof": [_b64(p) for p in proof]})
 
 
-@router.get("/log/proof/consistency")
-async def consistency(
-    request: Request,
-    size1: int = Query(ge=1, description="The older tree size."),
-    size2: int | None = Query(default=None, ge=1, description="The newer; default: newest."),
-) -> Response:
-    """RFC 9162 consistency proof between two tree sizes."""
+async def consistency(request: Request) -> Response:
+    """RFC 9162 consistency proof between two tree sizes.
+
+    Query: ``size1`` (>= 1, the older size) and ``size2`` (>= 1; default: the newest
+    checkpoint's). Answers ``{"size1", "size2", "proof"}``.
+    """
+    size1 = _query_int(request, "size1", minimum=1, required=True)
+    size2 = _query_int(request, "size2", minimum=1)
+    assert size1 is not None
     log = _log(request)
     newer = _size_or_latest(log, size2)
     proof = log.consistency_proof(size1, newer)
     return _json({"size1": size1, "size2": newer, "proof": [_b64(p) for p in proof]})
+
+
+router.add_route("/log/proof/inclusion", inclusion, methods=["GET"], include_in_schema=False)
+router.add_route("/log/proof/consistency", consistency, methods=["GET"],
+                 include_in_schema=False)
+
+# The request lines the server answers before FastAPI's routing (see custodes.server._hot).
+HOT_ROUTES: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/log/entries"): append_entries,
+    ("GET", "/checkpoint"): checkpoint,
+    ("GET", "/log/proof/inclusion"): inclusion,
+    ("GET", "/log/proof/consistency"): consistency,
+}
 
 
 @router.get("/log/receipt/{index}")
