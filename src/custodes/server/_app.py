@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -49,7 +50,25 @@ def create_app(
     from custodes.server.routes.log import HOT_ROUTES
 
     app.add_middleware(HotPaths, routes=HOT_ROUTES)  # outermost: added last
+    _describe_plain_routes(app)
     return app
+
+
+def _describe_plain_routes(app: FastAPI) -> None:
+    """Add the plain (non-FastAPI) routes' descriptions to the OpenAPI document."""
+    from custodes.server.routes.log import OPENAPI_PATHS
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path, item in OPENAPI_PATHS.items():
+                schema["paths"].setdefault(path, {}).update(item)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _start_services(ctx: Context) -> None:

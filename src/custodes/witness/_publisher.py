@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_REPEAT_FAILURE = 300.0  # seconds before an unchanged failure is logged and stored again
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,10 @@ class WitnessPublisher:
         policy: the witnesses (with their submission URLs) and the quorum.
         clock: the time source for stored timestamps.
         timeout: seconds one add-checkpoint request may take.
-        retry_interval: seconds between retries while a checkpoint lacks cosignatures.
+        retry_interval: seconds between requests to one witness: after a cosignature, the
+            witness is next asked for the newest checkpoint this much later; after a failure,
+            the wait doubles with each failure in a row.
+        max_backoff: the longest wait after failures in a row.
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class WitnessPublisher:
         clock: Clock | None = None,
         timeout: float = 5.0,
         retry_interval: float = 1.0,
+        max_backoff: float = 30.0,
         policy_source: Callable[[], WitnessPolicy | None] | None = None,
     ) -> None:
         self.engine = engine
@@ -105,6 +111,11 @@ class WitnessPublisher:
         self.clock = clock or SystemClock()
         self.timeout = timeout
         self.retry_interval = retry_interval
+        self.max_backoff = max(max_backoff, retry_interval)
+        self._cosigned: dict[str, int] = {}  # witness -> largest size whose cosignature is stored
+        self._next_try: dict[str, float] = {}  # witness -> monotonic time it may be asked
+        self._failures: dict[str, int] = {}  # witness -> failures in a row
+        self._last_error: dict[str, tuple[str, float]] = {}  # witness -> (error, logged at)
         self.policy_source = policy_source
         self._use_policy(policy)
         self._sizes: dict[str, int] = {}
@@ -149,6 +160,10 @@ class WitnessPublisher:
         with self.engine.connect() as conn:
             for row in conn.execute(select(witness_peers.c.witness, witness_peers.c.size)):
                 self._sizes[row.witness] = int(row.size)
+            for name, size in conn.execute(
+                    select(witness_cosignatures.c.witness, func.max(witness_cosignatures.c.size))
+                    .group_by(witness_cosignatures.c.witness)):
+                self._cosigned[name] = int(size)
             best = conn.execute(
                 select(func.max(witness_published.c.size)).where(witness_published.c.quorum_met)
             ).scalar()
@@ -268,6 +283,17 @@ class WitnessPublisher:
     async def _round(self, client: httpx.AsyncClient, checkpoint: SignedCheckpoint,
                      inflight: dict[str, asyncio.Task[None]]) -> None:
         size = checkpoint.checkpoint.size
+        now = time.monotonic()
+        due = []
+        for w in self.witnesses:
+            if self._cosigned.get(w.name, 0) >= size or now < self._next_try.get(w.name, 0.0):
+                continue  # cosigned already, or paced / backing off (see _ask)
+            task = inflight.get(w.name)
+            if task is not None and not task.done():
+                continue
+            due.append(w)
+        if not due:
+            return
         if size != self._last_published:
             # Recorded beside the requests, not before them: the first cosignature must not
             # wait for an extra durable write (the cosignature's own write records it too).
@@ -275,32 +301,40 @@ class WitnessPublisher:
             record = asyncio.create_task(asyncio.to_thread(self._record_published, checkpoint))
             self._background.add(record)
             record.add_done_callback(self._background.discard)
-        done = await asyncio.to_thread(self._cosigners_of, size)
-        for w in self.witnesses:
-            if w.name in done:
-                continue
-            task = inflight.get(w.name)
-            if task is not None and not task.done():
-                continue
+        for w in due:
             inflight[w.name] = asyncio.create_task(self._ask(client, w, checkpoint),
                                                    name=f"witness {w.name} size {size}")
 
-    def _cosigners_of(self, size: int) -> set[str]:
-        with self.engine.connect() as conn:
-            return set(conn.execute(select(witness_cosignatures.c.witness)
-                                    .where(witness_cosignatures.c.size == size)).scalars())
-
     async def _ask(self, client: httpx.AsyncClient, w: PolicyWitness,
                    signed: SignedCheckpoint) -> None:
+        """Ask ``w`` to cosign, then pace it: a witness that answered is asked again (for the
+        newest checkpoint then) after ``retry_interval``; one that failed waits twice as long
+        after each failure in a row, up to ``max_backoff``. A failure is logged and stored when
+        it starts or changes (and again every five minutes while it lasts), not on every
+        retry: a witness that is down must not flood the log file or the database."""
+        size = signed.checkpoint.size
         try:
             error = await self._ask_once(client, w, signed)
         except Exception as exc:  # a bug must not kill the sender loop; keep it visible
             _log.exception("publishing to witness %s failed", w.name)
             error = f"internal error: {exc}"
-        if error is not None:
-            _log.warning("witness %s did not cosign size %d: %s", w.name,
-                         signed.checkpoint.size, error)
-            await asyncio.to_thread(self._record_peer, w.name, None, error)
+        now = time.monotonic()
+        if error is None:
+            if self._failures.pop(w.name, 0):
+                _log.warning("witness %s cosigned size %d again", w.name, size)
+            self._last_error.pop(w.name, None)
+            self._next_try[w.name] = now + self.retry_interval
+            return
+        failures = self._failures[w.name] = self._failures.get(w.name, 0) + 1
+        backoff = min(self.retry_interval * 2 ** (failures - 1), self.max_backoff)
+        self._next_try[w.name] = now + backoff
+        last = self._last_error.get(w.name)
+        if last is not None and last[0] == error and now - last[1] < _REPEAT_FAILURE:
+            return
+        self._last_error[w.name] = (error, now)
+        _log.warning("witness %s did not cosign size %d: %s (failure %d in a row; next try "
+                     "in %.1f s)", w.name, size, error, failures, backoff)
+        await asyncio.to_thread(self._record_peer, w.name, None, error)
 
     async def _ask_once(self, client: httpx.AsyncClient, w: PolicyWitness,
                         signed: SignedCheckpoint) -> str | None:
@@ -408,6 +442,7 @@ class WitnessPublisher:
             _log.exception("cannot store cosignature of %s for size %d", name, cp.size)
             self._sizes.pop(name, None)
             return
+        self._cosigned[name] = max(self._cosigned.get(name, 0), cp.size)
         if met:
             with self._cond:
                 self._quorum_size = max(self._quorum_size, cp.size)

@@ -163,7 +163,12 @@ def test_full_tiles_are_immutable_and_partial_tiles_are_prefixes(
         ("get", "/log/proof/inclusion", {"params": {"leaf_hash": "00" * 32}}, 404, "leaf_hash"),
         ("get", "/log/proof/inclusion", {}, 400, "query"),
         ("get", "/log/proof/inclusion", {"params": {"index": "x"}}, 422, "query.index"),
+        ("get", "/log/proof/inclusion", {"params": {"index": "+5"}}, 422, "query.index"),
+        ("get", "/log/proof/inclusion", {"params": {"index": "\u0663"}}, 422, "query.index"),
+        ("get", "/log/proof/inclusion", {"params": {"index": "9" * 40}}, 422, "query.index"),
+        ("get", "/log/proof/inclusion", {"params": {"index": -1}}, 422, "query.index"),
         ("get", "/log/proof/consistency", {"params": {"size1": 0}}, 422, "query.size1"),
+        ("get", "/log/proof/consistency", {}, 422, "query.size1"),
         ("get", "/log/proof/consistency", {"params": {"size1": 5, "size2": 3}}, 404, "size1"),
         ("get", "/log/entries", {"params": {"start": 10**6}}, 404, "start"),
         ("get", "/log/entries", {"params": {"start": 0, "end": 5000}}, 400, "end"),
@@ -228,3 +233,13 @@ def test_cli_against_the_server(
     code = main(["log", "verify", "--key", vkey, "--receipt", str(tmp_path / "bad.txt")])
     stderr = capsys.readouterr().err
     assert code == 1 and "does not verify" in stderr and "Traceback" not in stderr
+
+
+def test_the_openapi_pages_describe_the_plain_log_routes(client: httpx.Client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "post" in paths["/log/entries"] and "get" in paths["/log/entries"]
+    assert {p["name"] for p in paths["/log/proof/inclusion"]["get"]["parameters"]} == {
+        "index", "leaf_hash", "size"}
+    assert [p["name"] for p in paths["/log/proof/consistency"]["get"]["parameters"]
+            if p["required"]] == ["size1"]
+    assert "get" in paths["/checkpoint"] and "get" in paths["/tile/{level}/{rest}"]

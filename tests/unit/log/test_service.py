@@ -61,6 +61,7 @@ def test_proofs_and_tiles_match_the_reference_tree(
         assert log.root_at(n) == tree_hash(leaves[:n])
         for i in {0, n // 2, n - 1}:
             assert log.inclusion_proof(i, n) == inclusion_proof(i, n, leaves[:n])
+            assert log.inclusion(i, n) == (leaves[i], inclusion_proof(i, n, leaves[:n]))
         for m in {1, n // 3 or 1, n - 1 or 1, n}:
             assert log.consistency_proof(m, n) == consistency_proof(m, n, leaves[:n])
     assert log.tile(0, 0) == b"".join(leaves[:256])

@@ -29,9 +29,11 @@ from custodes.witness import (
 
 
 class _ThreadServer:
-    def __init__(self, witness: Witness) -> None:
+    def __init__(self, witness: Witness, port: int = 0) -> None:
+        self.witness = witness
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(create_witness_app(witness),
                                                     log_level="warning", lifespan="on"))
@@ -126,3 +128,72 @@ def test_policy_change_takes_effect_at_the_next_round(
     finally:
         publisher.close()
         log.close()
+
+
+class _Refuser:
+    """A TCP listener that counts connections and closes each at once (a broken witness)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_failing_witness_is_backed_off_logged_once_and_asked_again_when_back(
+    sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock,
+    witness_servers: list[tuple[NoteSigner, _ThreadServer]], caplog: pytest.LogCaptureFixture,
+) -> None:
+    signer, good = witness_servers[0]
+    broken = _Refuser()
+    members = [PolicyWitness(signer.name, signer.verifier, f"http://127.0.0.1:{good.port}"),
+               PolicyWitness("broken.unit.test", witness_servers[1][0].verifier,
+                             f"http://127.0.0.1:{broken.port}")]
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock, checkpoint_interval=0.001)
+    log.start()
+    publisher = WitnessPublisher(sqlite_engine, log, WitnessPolicy.threshold(1, members),
+                                 clock=clock, retry_interval=0.1, max_backoff=0.8)
+    publisher.start()
+    caplog.set_level("WARNING", logger="custodes.witness._publisher")
+    try:
+        # A new checkpoint every 20 ms for 3 s: without backoff the broken witness would be
+        # asked for most of them (~150); with it, at 0, 0.1, 0.3, 0.7, 1.5, 2.3 and 3.1 s.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            size = _append(log, 1)
+            time.sleep(0.02)
+        assert 4 <= broken.connections <= 9, broken.connections
+        warnings = [r for r in caplog.records if "broken.unit.test did not cosign" in r.message]
+        assert len(warnings) == 1, [r.message for r in warnings]  # not one per retry
+        # The healthy witness was paced, not starved: it holds a recent checkpoint.
+        assert publisher.wait_for_quorum(size, timeout=5)
+        # The good witness goes down and comes back on the same port: asked again within
+        # max_backoff, it cosigns the newest checkpoint and recovery is logged.
+        good.stop()
+        _append(log, 1)
+        time.sleep(1.0)  # asked (and failing) at about 0, 0.1, 0.3 and 0.7 s
+        back = _ThreadServer(good.witness, port=good.port)
+        try:
+            size = _append(log, 1)
+            assert publisher.wait_for_quorum(size, timeout=5)
+        finally:
+            back.stop()
+        assert any(f"{signer.name} cosigned size" in r.message and "again" in r.message
+                   for r in caplog.records)
+    finally:
+        publisher.close()
+        log.close()
+        broken.close()

@@ -243,6 +243,43 @@ router.add_route("/log/proof/inclusion", inclusion, methods=["GET"], include_in_
 router.add_route("/log/proof/consistency", consistency, methods=["GET"],
                  include_in_schema=False)
 
+def _int_param(name: str, minimum: int, description: str, *, required: bool = False
+               ) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": {"type": "integer", "minimum": minimum}}
+
+
+def _operation(summary: str, parameters: list[dict[str, Any]], media: str,
+               ok: str = "200") -> dict[str, Any]:
+    return {"tags": ["log"], "summary": summary, "parameters": parameters,
+            "responses": {ok: {"description": "OK", "content": {media: {}}},
+                          "4XX": {"description": "the one JSON error shape"}}}
+
+
+# The plain routes above, described for the OpenAPI pages (FastAPI only describes its own).
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/log/entries": {"post": {
+        **_operation("Append one entry or a batch of up to 1,000; answers once durable", [],
+                     "application/json", ok="201"),
+        "requestBody": {"required": True, "content": {"application/json": {}}},
+    }},
+    "/checkpoint": {"get": _operation(
+        "The newest signed checkpoint (C2SP tlog-checkpoint)", [], "text/plain")},
+    "/log/proof/inclusion": {"get": _operation(
+        "RFC 9162 inclusion proof of an entry, by index or leaf hash", [
+            _int_param("index", 0, "The entry's index (or give leaf_hash)."),
+            {"name": "leaf_hash", "in": "query", "required": False,
+             "description": "The entry's leaf hash, hex or base64 (or give index).",
+             "schema": {"type": "string"}},
+            _int_param("size", 1, "Tree size; default: the newest checkpoint's."),
+        ], "application/json")},
+    "/log/proof/consistency": {"get": _operation(
+        "RFC 9162 consistency proof between two tree sizes", [
+            _int_param("size1", 1, "The older tree size.", required=True),
+            _int_param("size2", 1, "The newer; default: the newest checkpoint's."),
+        ], "application/json")},
+}
+
 # The request lines the server answers before FastAPI's routing (see custodes.server._hot).
 HOT_ROUTES: dict[tuple[str, str], Endpoint] = {
     ("POST", "/log/entries"): append_entries,
