@@ -6,11 +6,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from custodes.authority._service import Authority
-from custodes.constitution import read_constitution
+from custodes.constitution import Constitution, read_constitution
+from custodes.constitution._tables import constitution_versions
 from custodes.errors import ConfigError
 
-__all__ = ["demo_constitution_path", "start_authority"]
+__all__ = ["current_constitution", "demo_constitution_path", "start_authority"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,3 +55,27 @@ def start_authority(ctx: Any) -> Authority:
         _log.warning("the database holds constitution version %d; %s is ignored (amend it "
                      "with `custodes constitution propose`)", active.version, path)
     return authority
+
+
+def current_constitution(ctx: Any) -> Constitution | None:
+    """The constitution a server on ``ctx`` runs under, read without adopting anything: the
+    database's newest version, else the configured file (the demo's in the demo), else None.
+
+    Raises:
+        ConfigError: the configured file is missing.
+        ConstitutionError: the stored version or the file is refused.
+    """
+    with ctx.engine.connect() as conn:
+        row = conn.execute(sa.select(constitution_versions.c.version,
+                                     constitution_versions.c.document)
+                           .order_by(constitution_versions.c.version.desc()).limit(1)).first()
+    if row is not None:
+        return read_constitution(row.document, name=f"stored version {row.version}")
+    path: Path | None = ctx.settings.constitution_file
+    if path is None and ctx.settings.demo:
+        path = demo_constitution_path()
+    if path is None:
+        return None
+    if not path.is_file():
+        raise ConfigError(f"constitution file {path} does not exist")
+    return read_constitution(path)

@@ -40,9 +40,27 @@ def keys() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def create(state: CliState, principal: str, name: str, as_json: bool) -> None:
-    """Issue a key to PRINCIPAL. The key is printed once and never stored."""
+    """Issue a key to PRINCIPAL. The key is printed once and never stored.
+
+    PRINCIPAL must be a principal of the constitution the server runs under (the newest stored
+    version, else the configured file): a key for anyone else could never be granted anything.
+    """
+    from custodes.authority._start import current_constitution
+    from custodes.errors import NotFoundError
+
     store, ctx = _store(state)
     try:
+        constitution = current_constitution(ctx)
+        if constitution is None:
+            click.echo("warning: no constitution is configured, so the principal cannot be "
+                       "checked; the gateway denies every call until one is", err=True)
+        elif principal not in constitution.principals_by_id:
+            known = ", ".join(sorted(constitution.principals_by_id)[:8])
+            raise NotFoundError(
+                f"unknown principal {principal!r}", where="principal",
+                expected=f"a principal of constitution version {constitution.version} "
+                f"(e.g. {known})",
+                hint="add the principal to the constitution by an amendment first")
         issued = store.create(principal, name=name)
     finally:
         ctx.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import secrets
@@ -32,6 +33,7 @@ from custodes.gateway._entries import CALL, CallRecord, MonitorVerdict, Outcome
 from custodes.gateway._keys import ApiKey, KeyStore, hash_key, well_formed
 from custodes.gateway._models import ModelRoute
 from custodes.gateway._monitors import MonitorRegistry, Phase
+from custodes.gateway._stream_screen import StreamScreen
 from custodes.gateway._upstream import Operation, Upstream, UpstreamReply
 from custodes.gateway._wire import (
     AuthenticationFailed,
@@ -432,15 +434,15 @@ class Gateway:
 
     async def _relay(self, call: _Call, reply: UpstreamReply,
                      verdicts: list[MonitorVerdict]) -> AsyncIterator[bytes]:
-        """Pass server-sent events on, screening the accumulated text before each one."""
+        """Pass server-sent events on, each screened in its context before it is released
+        (the whole text at growing intervals and at the end: see ``_stream_screen``)."""
         assert reply.chunks is not None
         digest = hashlib.sha256()
-        text: list[str] = []
+        screen = StreamScreen(functools.partial(self.monitors.screen, phase="response"))
         usage: Any = None
         outcome: Outcome = "answered"
         cut_by = ""
         reason: str | None = None
-        final: list[MonitorVerdict] = []
         buffer = b""
         try:
             done = False
@@ -454,6 +456,10 @@ class Gateway:
                         continue
                     if payload == b"[DONE]":
                         done = True
+                        screening = screen.finish()  # the whole text, before [DONE] is sent
+                        if screening.blocked_by is not None:
+                            outcome, cut_by = "cut", screening.blocked_by
+                            reason = f"stream cut by the gating monitor {cut_by!r}"
                         break
                     try:
                         data = orjson.loads(payload)
@@ -464,10 +470,9 @@ class Gateway:
                         usage = data["usage"]
                     added = stream_delta_text(data)
                     if added:
-                        text.append(added)
-                        screening = self.monitors.screen("".join(text), phase="response")
-                        final = list(screening.verdicts)
+                        screening = screen.add(added)
                         if screening.blocked_by is not None:
+                            screen.verdicts = screening.verdicts
                             outcome, cut_by = "cut", screening.blocked_by
                             reason = f"stream cut by the gating monitor {cut_by!r}"
                             break
@@ -485,10 +490,14 @@ class Gateway:
             reason = "the client went away mid-stream"
             raise
         finally:
-            # Runs also when the client went away: the call happened, so it is logged.
+            # Runs also when the client went away: the call happened, so it is logged, with
+            # the verdicts on everything the upstream said (one last whole-text screening).
+            if outcome != "cut":
+                screen.finish()
             pending = self._submit(call.record(outcome, 200, reason=reason,
                                                response_sha256=digest.hexdigest(), usage=usage,
-                                               monitors=verdicts + final), call.principal)
+                                               monitors=verdicts + list(screen.verdicts)),
+                                   call.principal)
             await reply.close()
         try:
             appended = (await _durable(pending))[0]
