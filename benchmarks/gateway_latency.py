@@ -13,7 +13,10 @@ Measures, against one test upstream (``tests/support/upstream.py``, served by uv
 - custodes' resident memory before and after ``--memory-requests`` requests (100,000).
 
 Each server runs in its own process; the load generator is a minimal keep-alive HTTP/1.1 client
-on uvloop in this process. The machine's two cores are shared by all of them (and by whatever
+on uvloop in this process. custodes is measured before LiteLLM starts, and stopped (SIGSTOP)
+while LiteLLM is measured, so neither is charged for the other's idle CPU. The paced rate
+(``--rate``, 40 req/s) is below LiteLLM's saturation on this machine so that both are compared
+unsaturated. The machine's two cores are shared by all of them (and by whatever
 else runs), so absolute figures move between runs: compare the columns of one run.
 
     .venv/bin/python benchmarks/gateway_latency.py               # full run
@@ -357,7 +360,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20, help="per measured phase")
-    parser.add_argument("--rate", type=float, default=200, help="paced load, req/s in total")
+    parser.add_argument("--rate", type=float, default=40,
+                        help="paced load, req/s in total (default: below LiteLLM's saturation "
+                             "here, ~80 req/s, so both proxies are compared unsaturated)")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--log-batch-wait-ms", type=float, default=0.0)
     parser.add_argument("--no-litellm", action="store_true")
@@ -402,31 +407,44 @@ def main() -> None:
         custodes = Target("custodes", cu_port, "/v1/chat/completions", key)
         targets = [direct, custodes]
         results: dict[str, dict[str, Run]] = {}
-        with contextlib_exit() as stack:
-            if not args.no_litellm and litellm_ready():
+        # Each proxy is measured with the other stopped: an idle LiteLLM proxy still uses CPU
+        # (its background jobs), which on two cores would be charged to custodes, and the
+        # reverse. The upstream and the direct baseline are the same for both.
+        phases = (("paced", args.rate), ("saturated", None))
+        for target in targets:  # warm up connection pools, caches, JITs
+            asyncio.run(load(target, clients=args.clients, seconds=2))
+        for phase, rate in phases:
+            print(f"{phase}:", flush=True)
+            for target in targets:
+                run = asyncio.run(load(target, clients=args.clients, seconds=args.seconds,
+                                       rate=rate))
+                results.setdefault(phase, {})[target.name] = run
+                report(target.name, run)
+        if args.memory_requests > 0:
+            before = rss_kib(cu.pid)
+            run = asyncio.run(load(custodes, clients=args.clients, seconds=3600,
+                                   total=args.memory_requests))
+            after = rss_kib(cu.pid)
+            print(f"memory: custodes RSS {before / 1024:.1f} MiB before, "
+                  f"{after / 1024:.1f} MiB after {len(run.latencies):,} more requests "
+                  f"({run.rps:.0f} req/s, errors={len(run.errors)})", flush=True)
+        if not args.no_litellm and not litellm_ready():
+            print(f"  litellm: no virtual environment at {LITELLM_VENV} "
+                  "(run with --install-litellm)", flush=True)
+        elif not args.no_litellm:
+            with contextlib_exit() as stack:
+                os.killpg(cu.pid, signal.SIGSTOP)  # custodes sits out LiteLLM's turn
+                stack.callback(os.killpg, cu.pid, signal.SIGCONT)
                 pg = stack.enter_context(postgres())
-                targets.append(stack.enter_context(litellm(upstream_url, work, pg)))
-            elif not args.no_litellm:
-                print(f"  litellm: no virtual environment at {LITELLM_VENV} "
-                      "(run with --install-litellm)", flush=True)
-            for target in targets:  # warm up connection pools, caches, JITs
-                asyncio.run(load(target, clients=args.clients, seconds=2))
-            for phase, rate in (("paced", args.rate), ("saturated", None)):
-                print(f"{phase}:", flush=True)
-                for target in targets:
-                    run = asyncio.run(load(target, clients=args.clients, seconds=args.seconds,
+                lite = stack.enter_context(litellm(upstream_url, work, pg))
+                asyncio.run(load(lite, clients=args.clients, seconds=2))
+                for phase, rate in phases:
+                    run = asyncio.run(load(lite, clients=args.clients, seconds=args.seconds,
                                            rate=rate))
-                    results.setdefault(phase, {})[target.name] = run
-                    report(target.name, run)
-            summarize(results)
-            if args.memory_requests > 0:
-                before = rss_kib(cu.pid)
-                run = asyncio.run(load(custodes, clients=args.clients, seconds=3600,
-                                       total=args.memory_requests))
-                after = rss_kib(cu.pid)
-                print(f"memory: custodes RSS {before / 1024:.1f} MiB before, "
-                      f"{after / 1024:.1f} MiB after {len(run.latencies):,} more requests "
-                      f"({run.rps:.0f} req/s, errors={len(run.errors)})", flush=True)
+                    results[phase][lite.name] = run
+                    print(f"{phase}:", flush=True)
+                    report(lite.name, run)
+        summarize(results)
     shutil.rmtree(work, ignore_errors=True)
 
 
