@@ -13,6 +13,7 @@ from custodes.log._entry import (
     parse_time,
     register_entry_type,
 )
+from custodes.log._frontier import Frontier
 from custodes.log._merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -47,6 +48,7 @@ __all__ = [
     "Checkpoint",
     "Entry",
     "EntryType",
+    "Frontier",
     "Note",
     "NoteSigner",
     "NoteVerifier",

@@ -29,7 +29,7 @@ import httpx
 from custodes.clock import Clock, SystemClock
 from custodes.entry_types import load_all
 from custodes.errors import Error, InputError, VerificationError
-from custodes.log import EMPTY_ROOT, Entry, NoteVerifier, SignedCheckpoint, leaf_hash, node_hash
+from custodes.log import EMPTY_ROOT, Entry, Frontier, NoteVerifier, SignedCheckpoint, leaf_hash
 from custodes.witness._evidence import Evidence, EvidenceKind
 from custodes.witness._policy import WitnessPolicy
 
@@ -94,25 +94,8 @@ class WatchState:
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
 
-    def extended(self, leaves: list[bytes]) -> tuple[int, list[bytes]]:
-        size, edge = self.size, list(self.edge)
-        for h in leaves:
-            node, bit = h, 1
-            while size & bit:  # RFC 9162 §2.1.1: merge equal-height complete subtrees
-                node = node_hash(edge.pop(), node)
-                bit <<= 1
-            edge.append(node)
-            size += 1
-        return size, edge
-
-
-def _root(edge: list[bytes]) -> bytes:
-    if not edge:
-        return EMPTY_ROOT
-    root = edge[-1]
-    for h in reversed(edge[:-1]):
-        root = node_hash(h, root)
-    return root
+    def extended(self, leaves: list[bytes]) -> Frontier:
+        return Frontier(self.size, tuple(self.edge)).extend(leaves)
 
 
 def entries_path(index: int, width: int) -> str:
@@ -206,8 +189,8 @@ class LogWatcher:
             return [*alarms, Alarm("unreachable", f"cannot fetch entries: {exc}")]
         except InputError as exc:
             return [*alarms, Alarm("bad-bundle", exc.message)]
-        size, edge = state.extended(leaves)
-        root = _root(edge)
+        frontier = state.extended(leaves)
+        size, edge, root = frontier.size, list(frontier.hashes), frontier.root()
         if size != cp.size or root != cp.root_hash:
             if state.note:
                 self._evidence("inconsistent", state, signed)
