@@ -472,7 +472,6 @@ class Gateway:
                     if added:
                         screening = screen.add(added)
                         if screening.blocked_by is not None:
-                            screen.verdicts = screening.verdicts
                             outcome, cut_by = "cut", screening.blocked_by
                             reason = f"stream cut by the gating monitor {cut_by!r}"
                             break

@@ -45,7 +45,8 @@ class StreamScreen:
         self._tail = ""
         self._whole_at = 0  # length at the last whole-text screening
         self._next_whole = _MIN_STEP
-        self.verdicts: tuple[MonitorVerdict, ...] = ()  # of the last whole-text screening
+        # Of the last whole-text screening, or of the window screening that blocked.
+        self.verdicts: tuple[MonitorVerdict, ...] = ()
 
     @property
     def text(self) -> str:
@@ -58,7 +59,10 @@ class StreamScreen:
         if self._length >= self._next_whole:
             return self._whole()
         self._tail = (self._tail + delta)[-(self.window + len(delta)):]
-        return self._screen(self._tail)
+        screening = self._screen(self._tail)
+        if screening.blocked_by is not None:
+            self.verdicts = screening.verdicts  # the record says why the stream was cut
+        return screening
 
     def finish(self) -> Screening:
         """Screen the whole text (unless that was just done); its verdicts are the record."""

@@ -56,6 +56,7 @@ def test_a_pattern_within_the_window_is_caught_at_the_event_that_completes_it() 
     assert not screen.add("the launch code ").blocked
     assert not screen.add("12").blocked
     assert screen.add("34").blocked  # this event completes it: it is not released
+    assert screen.verdicts[0].verdict == "block"  # and the record says why
 
 
 def test_a_pattern_longer_than_the_window_is_caught_at_a_whole_screening_or_the_end() -> None:

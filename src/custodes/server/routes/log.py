@@ -243,6 +243,7 @@ router.add_route("/log/proof/inclusion", inclusion, methods=["GET"], include_in_
 router.add_route("/log/proof/consistency", consistency, methods=["GET"],
                  include_in_schema=False)
 
+
 def _int_param(name: str, minimum: int, description: str, *, required: bool = False
                ) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "description": description,
