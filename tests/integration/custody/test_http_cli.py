@@ -8,15 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from custodes.cli import main
-from custodes.config import Settings
-from custodes.gateway import KeyStore
-from custodes.log import NoteSigner, TransparencyLog
-from custodes.store import create_db_engine
-from tests.support.server import ServerProcess, running_server
+from tests.support.demo_api import call, demo_server_with_keys, run_cli
+from tests.support.server import ServerProcess
 
 FINDING: dict[str, Any] = {
     "title": "Heap overflow in png_read_row", "vendor": "Operating System Vendor",
@@ -29,22 +24,9 @@ FINDING: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    data = tmp_path_factory.mktemp("custody-server")
-    signer = NoteSigner.generate("custodes.local/log")
-    (data / "log.key").write_text(signer.to_key())
-    with running_server(Settings(data_dir=data, demo=True)) as srv:
-        engine = create_db_engine(f"sqlite:///{data / 'custodes.db'}")
-        log = TransparencyLog(engine, signer)
-        key = KeyStore(engine, log, log.clock).create("alice@lab").secret
-        log.close()
-        engine.dispose()
-        yield srv, key
-
-
-def call(srv: ServerProcess, key: str | None, method: str, path: str,
-         body: Any = None) -> httpx.Response:
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    return httpx.request(method, srv.url(path), json=body, headers=headers, timeout=30)
+    with demo_server_with_keys(tmp_path_factory.mktemp("custody-server"),
+                               ["alice@lab"]) as (srv, keys):
+        yield srv, keys["alice@lab"]
 
 
 def test_findings_over_http(server: tuple[ServerProcess, str]) -> None:
@@ -103,12 +85,6 @@ def test_malformed_requests(server: tuple[ServerProcess, str]) -> None:
     assert call(srv, key, "GET", "/custody/findings/CUSTODES-1999-0001").status_code == 404
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUSTODES_DEMO", "true")
@@ -119,31 +95,31 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 "/A:H", "policy": "project-zero"}))
     poc = tmp_path / "poc.bin"
     poc.write_bytes(b"\x00PoC\xff")
-    code, out, err = run([*d, "findings", "register", "--file", str(spec), "--details",
+    code, out, err = run_cli([*d, "findings", "register", "--file", str(spec), "--details",
                           str(poc), "--as", "alice@lab", "--json"], capsys)
     assert code == 0, err
     fid = json.loads(out)["id"]
-    assert run([*d, "findings", "notify", fid, "--as", "alice@lab"], capsys)[0] == 0
-    code, out, _ = run([*d, "findings", "transition", fid, "--event", "attacks-observed",
+    assert run_cli([*d, "findings", "notify", fid, "--as", "alice@lab"], capsys)[0] == 0
+    code, out, _ = run_cli([*d, "findings", "transition", fid, "--event", "attacks-observed",
                         "--as", "dana@asi"], capsys)
     assert code == 0 and "attacks-observed" in out
-    code, out, _ = run([*d, "clock", fid, "--json"], capsys)
+    code, out, _ = run_cli([*d, "clock", fid, "--json"], capsys)
     assert code == 0 and json.loads(out)[0]["clock"]["in_the_wild"] is True
-    code, _, err = run([*d, "findings", "transition", fid, "--rm", "closed", "--as", "x"],
+    code, _, err = run_cli([*d, "findings", "transition", fid, "--rm", "closed", "--as", "x"],
                        capsys)
     assert code == 1 and "does not allow received -> closed" in err
-    code, _, err = run([*d, "findings", "read", fid, "--as", "alice@lab"], capsys)
+    code, _, err = run_cli([*d, "findings", "read", fid, "--as", "alice@lab"], capsys)
     assert code == 1 and "exploit-details" in err and "Traceback" not in err
-    code, _, err = run([*d, "findings", "reveal", fid, "--as", "alice@lab"], capsys)
+    code, _, err = run_cli([*d, "findings", "reveal", fid, "--as", "alice@lab"], capsys)
     assert code == 1 and "cannot be revealed yet" in err
-    code, out, _ = run([*d, "findings", "export", fid, "--format", "csaf"], capsys)
+    code, out, _ = run_cli([*d, "findings", "export", fid, "--format", "csaf"], capsys)
     assert code == 0 and json.loads(out)["document"]["tracking"]["id"] == fid
-    code, out, _ = run([*d, "findings", "list", "--json"], capsys)
+    code, out, _ = run_cli([*d, "findings", "list", "--json"], capsys)
     assert [f["id"] for f in json.loads(out)] == [fid]
-    code, out, _ = run([*d, "alarms", "--json"], capsys)
+    code, out, _ = run_cli([*d, "alarms", "--json"], capsys)
     assert code == 0 and json.loads(out) == []
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**FINDING, "cvss": "CVSS:3.1/AV:N"}))
-    code, _, err = run([*d, "findings", "register", "--file", str(bad), "--details",
+    code, _, err = run_cli([*d, "findings", "register", "--file", str(bad), "--details",
                         str(poc), "--as", "alice@lab"], capsys)
     assert code == 1 and "cvss: invalid CVSS vector" in err

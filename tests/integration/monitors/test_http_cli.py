@@ -9,17 +9,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from custodes.cli import main
-from custodes.config import Settings
-from custodes.gateway import KeyStore
-from custodes.log import NoteSigner, TransparencyLog
-from custodes.store import create_db_engine
-from tests.support.server import ServerProcess, running_server
+from tests.support.demo_api import call, demo_server_with_keys, run_cli
+from tests.support.server import ServerProcess
 from tests.unit.monitors.test_vuln import ASAN, KASAN, PY_TRACEBACK
 
 PRINCIPALS = ("alice@lab", "frank@cyberdef", "dana@asi", "grace@bankcert")
@@ -28,23 +22,8 @@ PRINCIPALS = ("alice@lab", "frank@cyberdef", "dana@asi", "grace@bankcert")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    data = tmp_path_factory.mktemp("monitors-server")
-    signer = NoteSigner.generate("custodes.local/log")
-    (data / "log.key").write_text(signer.to_key())
-    with running_server(Settings(data_dir=data, demo=True)) as srv:
-        engine = create_db_engine(f"sqlite:///{data / 'custodes.db'}")
-        log = TransparencyLog(engine, signer)
-        store = KeyStore(engine, log, log.clock)
-        keys = {p: store.create(p).secret for p in PRINCIPALS}
-        log.close()
-        engine.dispose()
-        yield srv, keys
-
-
-def call(srv: ServerProcess, key: str | None, method: str, path: str,
-         body: Any = None) -> httpx.Response:
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    return httpx.request(method, srv.url(path), json=body, headers=headers, timeout=30)
+    with demo_server_with_keys(tmp_path_factory.mktemp("monitors-server"), PRINCIPALS) as found:
+        yield found
 
 
 def test_review_queue_over_http(server: tuple[ServerProcess, dict[str, str]]) -> None:
@@ -99,12 +78,6 @@ def test_bad_requests(server: tuple[ServerProcess, dict[str, str]]) -> None:
     assert names == ["coup_rules", "learned", "vuln_rules"]
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_scan_review_and_link(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUSTODES_DEMO", "true")
@@ -116,13 +89,13 @@ def test_cli_scan_review_and_link(tmp_path: Path, capsys: pytest.CaptureFixture[
     chats.write_text("".join(json.dumps({"messages": [{"role": "tool", "content": t}]}) + "\n"
                              for t in (PY_TRACEBACK, ASAN)) + "{broken\n")
     (transcripts / "console.txt").write_text(KASAN)
-    code, out, err = run([*d, "scan", str(transcripts), "--actor", "alice@lab"], capsys)
+    code, out, err = run_cli([*d, "scan", str(transcripts), "--actor", "alice@lab"], capsys)
     assert code == 0, err
     assert "2 detection(s)" in out and "1 malformed record(s)" in out
     assert f"{chats}:3" in err and "Traceback" not in err
-    code, out, _ = run([*d, "scan", str(transcripts), "--actor", "alice@lab"], capsys)
+    code, out, _ = run_cli([*d, "scan", str(transcripts), "--actor", "alice@lab"], capsys)
     assert code == 0 and "2 already complete" in out and "0 detection(s)" in out
-    code, out, _ = run([*d, "review", "list", "--json", "--as", "frank@cyberdef"], capsys)
+    code, out, _ = run_cli([*d, "review", "list", "--json", "--as", "frank@cyberdef"], capsys)
     rows = json.loads(out)
     assert code == 0 and len(rows) == 2
     first, second = rows
@@ -134,20 +107,20 @@ def test_cli_scan_review_and_link(tmp_path: Path, capsys: pytest.CaptureFixture[
         "model": "frontier-cyber", "session": "s1", "policy": "project-zero"}))
     poc = tmp_path / "poc.bin"
     poc.write_bytes(b"PoC")
-    code, out, err = run([*d, "findings", "register", "--file", str(spec), "--details",
+    code, out, err = run_cli([*d, "findings", "register", "--file", str(spec), "--details",
                           str(poc), "--as", "alice@lab", "--json"], capsys)
     assert code == 0, err
     fid = json.loads(out)["id"]
-    code, _, err = run([*d, "review", "resolve", first["id"], "--as", "alice@lab",
+    code, _, err = run_cli([*d, "review", "resolve", first["id"], "--as", "alice@lab",
                         "--finding", fid], capsys)
     assert code == 1 and "may not review" in err and "Traceback" not in err
-    code, out, err = run([*d, "review", "resolve", first["id"], "--as", "frank@cyberdef",
+    code, out, err = run_cli([*d, "review", "resolve", first["id"], "--as", "frank@cyberdef",
                           "--finding", fid], capsys)
     assert code == 0 and "linked" in out, err
-    code, out, _ = run([*d, "review", "resolve", second["id"], "--as", "dana@asi",
+    code, out, _ = run_cli([*d, "review", "resolve", second["id"], "--as", "dana@asi",
                         "--dismiss", "known flaky kernel test"], capsys)
     assert code == 0 and "dismissed" in out
-    code, out, _ = run([*d, "review", "show", first["id"]], capsys)
+    code, out, _ = run_cli([*d, "review", "show", first["id"]], capsys)
     assert json.loads(out)["finding_id"] == fid
 
 
@@ -159,7 +132,7 @@ def test_cli_eval_matches_score_py(tmp_path: Path, shared_dir: Path,
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(subset))
     preds = tmp_path / "preds.jsonl"
-    code, out, err = run(["monitors", "eval", str(labels), "--detector", "vuln_rules",
+    code, out, err = run_cli(["monitors", "eval", str(labels), "--detector", "vuln_rules",
                           "--predictions", str(preds), "--json"], capsys)
     assert code == 0, err
     ours = json.loads(out)["vuln_discovery"]
@@ -172,5 +145,5 @@ def test_cli_eval_matches_score_py(tmp_path: Path, shared_dir: Path,
     assert ours["tpr_at_fpr_0.001"] == pytest.approx(theirs["tpr_at_fpr_0.001"])
     assert ours["auroc"] == pytest.approx(theirs["auroc"])
     assert ours["auprc"] == pytest.approx(theirs["auprc"])
-    code, _, err = run(["monitors", "eval", str(tmp_path / "missing.jsonl")], capsys)
+    code, _, err = run_cli(["monitors", "eval", str(tmp_path / "missing.jsonl")], capsys)
     assert code == 2 and "does not exist" in err
