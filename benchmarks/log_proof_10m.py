@@ -112,7 +112,7 @@ def timed(base_url: str, size: int, args: argparse.Namespace, workdir: Path,
         if use_wrk:
             out.append((label, *measure_wrk(base_url, size, args.seconds, seed, workdir)))
         else:
-            latencies, _ = measure(base_url, args.requests)
+            latencies, _ = measure(base_url, args.requests, seed=seed)
             out.append((label, len(latencies), percentile(latencies, 50),
                         percentile(latencies, 99)))
     return out
