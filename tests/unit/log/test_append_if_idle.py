@@ -1,0 +1,134 @@
+"""``append_if_idle``: an idle SQLite log commits on the caller's thread, never waiting for a lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+
+from custodes.clock import FrozenClock
+from custodes.errors import InputError
+from custodes.log import Entry, NoteSigner, TransparencyLog, leaf_hash, tree_hash
+from custodes.log._types import ANNOTATION
+from custodes.log._verify import verify_store
+
+
+def _datas(n: int, tag: str) -> list[bytes]:
+    when = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    return [Entry.create(ANNOTATION, time=when, principal="tester",
+                         body={"text": f"{tag}{i}"}).to_json() for i in range(n)]
+
+
+def _sqlite_file(engine: Engine) -> str:
+    assert engine.url.database is not None
+    return engine.url.database
+
+
+def test_an_idle_log_commits_on_the_callers_thread_and_the_sequencer_signs_over_it(
+        engine: Engine, log_signer: NoteSigner, clock: FrozenClock) -> None:
+    log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.05)
+    log.start()
+    try:
+        first = log.submit_data(_datas(1, "queued")).result(timeout=30)
+        data = _datas(3, "idle")
+        appended = log.append_if_idle(data)
+        if engine.dialect.name != "sqlite":
+            # PostgreSQL statements are network round trips: an event loop must not wait on them.
+            assert appended is None
+            return
+        assert appended is not None
+        assert [a.index for a in appended] == [1, 2, 3]
+        assert [a.leaf_hash for a in appended] == [leaf_hash(d) for d in data]
+        # Durable on return: another connection reads them at once.
+        assert [log.entry_data(i) for i in (1, 2, 3)] == data
+        # The sequencer is woken to sign a checkpoint over them within the interval.
+        deadline = time.monotonic() + 10
+        while log.latest_checkpoint(fresh=False).checkpoint.size < 4:
+            assert time.monotonic() < deadline, "no checkpoint covered the idle appends"
+            time.sleep(0.01)
+        leaves = [first[0].leaf_hash] + [a.leaf_hash for a in appended]
+        assert log.latest_checkpoint(fresh=False).checkpoint.root_hash == tree_hash(leaves)
+        assert log.append_if_idle([]) is None
+    finally:
+        log.close()
+    assert verify_store(engine, log_signer.verifier).ok
+
+
+def test_another_writer_holding_the_lock_makes_it_step_aside_at_once(
+        sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock) -> None:
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
+    log.start()
+    other = sqlite3.connect(_sqlite_file(sqlite_engine), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        started = time.monotonic()
+        assert log.append_if_idle(_datas(1, "x")) is None
+        assert time.monotonic() - started < 1.0  # not the 30 s busy timeout
+        queued = log.submit_data(_datas(1, "y"))  # the sequencer waits for the lock instead
+        time.sleep(0.2)
+        assert not queued.done()
+        other.execute("ROLLBACK")
+        assert [a.index for a in queued.result(timeout=30)] == [0]
+        appended = log.append_if_idle(_datas(1, "z"))
+        assert appended is not None and appended[0].index == 1
+    finally:
+        other.close()
+        log.close()
+    assert log.size() == 2
+
+
+def test_too_large_an_entry_is_refused_before_anything_is_written(
+        sqlite_engine: Engine, log_signer: NoteSigner) -> None:
+    log = TransparencyLog(sqlite_engine, log_signer)
+    try:
+        with pytest.raises(InputError) as refused:
+            log.append_if_idle([b"x" * 70_000])
+        assert refused.value.where == "entries[0]"
+        assert refused.value.expected is not None and "at most 65535 bytes" in refused.value.expected
+        assert log.size() == 0
+    finally:
+        log.close()
+
+
+def test_idle_and_queued_appends_from_many_threads_make_one_consistent_tree(
+        engine: Engine, log_signer: NoteSigner, clock: FrozenClock) -> None:
+    log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.02)
+    log.start()
+    landed: dict[bytes, int] = {}
+    inline = 0
+    lock = threading.Lock()
+
+    def worker(w: int) -> None:
+        nonlocal inline
+        for i in range(40):
+            data = _datas(1 + i % 3, f"w{w}-{i}-")
+            appended = log.append_if_idle(data)
+            if appended is not None:
+                with lock:
+                    inline += 1
+            else:
+                appended = log.submit_data(data).result(timeout=60)
+            with lock:
+                landed.update({a.leaf_hash: a.index for a in appended})
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    total = sum(1 + i % 3 for i in range(40)) * 6
+    assert sorted(landed.values()) == list(range(total))  # every index once, no gaps
+    assert log.size() == total
+    stored = [leaf_hash(log.entry_data(i)) for i in range(total)]
+    assert {h: i for i, h in enumerate(stored)} == landed
+    assert log.latest_checkpoint().checkpoint.root_hash == tree_hash(stored)
+    if engine.dialect.name == "sqlite":
+        assert inline > 0  # some found the log idle
+    else:
+        assert inline == 0
+    assert verify_store(engine, log_signer.verifier).ok
