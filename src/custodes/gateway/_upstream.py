@@ -1,20 +1,27 @@
 """Upstreams: where a model call goes once every check has passed.
 
 :class:`Upstream` is the role; :class:`HttpUpstream` speaks to any OpenAI-compatible server over
-one shared ``aiohttp.ClientSession`` (connection pooling, per-model timeouts and credentials);
+one shared pool of keep-alive HTTP/1.1 connections (``_http1``; per-model timeouts and
+credentials);
 :class:`custodes.gateway.ScriptedUpstream` answers from a file of canned replies.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-import aiohttp
-
 from custodes.errors import UpstreamError
+from custodes.gateway._http1 import (
+    ConnectFailed,
+    ConnectTimeout,
+    Http1Client,
+    HttpFailure,
+    ReadTimeout,
+    Response,
+    Target,
+)
 from custodes.gateway._models import ModelRoute
 
 __all__ = ["HttpUpstream", "Upstream", "UpstreamReply", "UpstreamTimeout"]
@@ -62,65 +69,60 @@ class Upstream(Protocol):
 class HttpUpstream:
     """Any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, a hosted API).
 
-    One shared ``aiohttp`` session per event loop, created on first use: its connector keeps
-    idle connections in a per-host stack and checks only the one it takes, where httpx's pool
-    polls every idle connection's socket on each request (a 100-connection pool made that most
-    of the gateway's CPU time per call under load).
+    All routes share one pool of keep-alive connections (:class:`Http1Client`, most recently
+    used first, per origin). Credentials and hosts come only from the models file, never from
+    the caller; no proxy from the environment is used and no redirect is followed.
 
     Args:
-        max_connections: the pool size of the one shared session.
+        max_connections: the most upstream connections open at once.
     """
 
     def __init__(self, *, max_connections: int = 200) -> None:
         self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = Http1Client(max_connections=max_connections, keepalive=_KEEPALIVE_S)
+        self._targets: dict[str, Target] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0,
-                                               keepalive_timeout=_KEEPALIVE_S),
-                # Credentials and hosts come only from the models file, never from the caller.
-                trust_env=False,
-                skip_auto_headers=("user-agent",),
-            )
-            self._loop = loop
-        return self._session
+    def _target(self, route: ModelRoute) -> Target:
+        assert route.base_url is not None
+        target = self._targets.get(route.base_url)
+        if target is None:
+            target = self._targets[route.base_url] = Target.parse(route.base_url)
+        return target
 
     async def send(self, route: ModelRoute, operation: Operation, body: bytes, *,
                    stream: bool) -> UpstreamReply:
-        assert route.base_url is not None
-        headers = {"content-type": "application/json",
-                   "accept": "text/event-stream" if stream else "application/json"}
+        headers = [("content-type", "application/json"),
+                   ("accept", "text/event-stream" if stream else "application/json")]
         if route.api_key:
-            headers["authorization"] = f"Bearer {route.api_key}"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(route.timeout_s, 10.0),
-                                        sock_read=route.timeout_s)
+            headers.append(("authorization", f"Bearer {route.api_key}"))
         try:
-            response = await self._client().post(
-                f"{route.base_url}/{operation}", data=body, headers=headers, timeout=timeout,
-                allow_redirects=False)
-        except TimeoutError as exc:
+            response = await self._client.post(
+                self._target(route), f"/{operation}", headers, body,
+                connect_timeout=min(route.timeout_s, 10.0), read_timeout=route.timeout_s)
+        except (ReadTimeout, ConnectTimeout) as exc:
             raise UpstreamTimeout(
                 f"the upstream of model {route.name!r} did not answer in {route.timeout_s} s"
             ) from exc
-        except aiohttp.ClientError as exc:
+        except ConnectFailed as exc:
+            cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection failed"
+            raise UpstreamError(  # the upstream's address stays in the server's log
+                f"the upstream of model {route.name!r} cannot be reached: {cause}") from exc
+        except HttpFailure as exc:
+            raise UpstreamError(f"the upstream of model {route.name!r} failed: {exc}") from exc
+        except ValueError as exc:
             raise UpstreamError(
-                f"the upstream of model {route.name!r} cannot be reached: {type(exc).__name__}"
-            ) from exc
-        content_type = response.headers.get("content-type", "application/json")
+                f"the upstream of model {route.name!r} is misconfigured: {exc}") from exc
+        content_type = response.header("content-type", "application/json")
         if stream and response.status == 200:
             return UpstreamReply(200, content_type, chunks=_chunks(response, route),
                                  close=_closer(response))
         try:
             data = await response.read()
-        except TimeoutError as exc:
+        except ReadTimeout as exc:
             raise UpstreamTimeout(
                 f"the upstream of model {route.name!r} did not answer in {route.timeout_s} s"
             ) from exc
-        except aiohttp.ClientError as exc:
+        except HttpFailure as exc:
             raise UpstreamError(
                 f"the upstream of model {route.name!r} broke off its answer") from exc
         finally:
@@ -128,27 +130,21 @@ class HttpUpstream:
         return UpstreamReply(response.status, content_type, body=data)
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        await self._client.aclose()
 
 
-def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
+def _closer(response: Response) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         # A stream read to its end hands the connection back; one cut short is closed.
-        if response.content.at_eof():
-            response.release()
-        else:
-            response.close()
+        response.release()
     return close
 
 
-async def _chunks(response: aiohttp.ClientResponse,
-                  route: ModelRoute) -> AsyncIterator[bytes]:
+async def _chunks(response: Response, route: ModelRoute) -> AsyncIterator[bytes]:
     try:
-        async for chunk in response.content.iter_any():
+        async for chunk in response.iter_chunks():
             yield chunk
-    except TimeoutError as exc:
+    except ReadTimeout as exc:
         raise UpstreamTimeout(f"the upstream of model {route.name!r} stalled mid-stream") from exc
-    except aiohttp.ClientError as exc:
+    except HttpFailure as exc:
         raise UpstreamError(f"the upstream of model {route.name!r} broke off its stream") from exc

@@ -1,0 +1,379 @@
+"""The gateway's HTTP/1.1 client against raw socket servers: framing, keep-alive, TLS, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from custodes.gateway._http1 import (
+    ConnectFailed,
+    Http1Client,
+    HttpFailure,
+    ReadTimeout,
+    Response,
+    Target,
+)
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+class Server:
+    """A raw TCP server; counts connections and keeps every request head it read."""
+
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.tls = tls
+        self.connections = 0
+        self.heads: list[bytes] = []
+        self.open_now = 0
+        self.most_open = 0
+
+    async def __aenter__(self) -> Server:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+            try:
+                await self.handler(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                self.open_now -= 1
+                writer.close()
+
+        self.server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def head(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        return head
+
+    def target(self, scheme: str = "http", prefix: str = "/v1") -> Target:
+        return Target.parse(f"{scheme}://127.0.0.1:{self.port}{prefix}")
+
+
+async def _post(client: Http1Client, target: Target, body: bytes = b"{}",
+                read_timeout: float = 5) -> Response:
+    return await client.post(target, "/chat/completions", [("content-type", "application/json")],
+                             body, connect_timeout=5, read_timeout=read_timeout)
+
+
+def _run(coro: Awaitable[None]) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_a_request_is_framed_exactly_and_connections_are_kept_alive() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.head(reader)
+            writer.write(OK)
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client()
+            for _ in range(5):
+                response = await _post(client, server.target(), b'{"a": 1}')
+                assert (response.status, await response.read()) == (200, b"{}")
+                assert response.header("Content-Type") == "application/json"
+                response.release()
+            await client.aclose()
+        assert server.connections == 1
+        assert server.heads[0] == (
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
+            b"content-type: application/json\r\ncontent-length: 8\r\n\r\n" % server.port)
+
+    server: Server
+    _run(main())
+
+
+def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await server.head(reader)
+        if b"/chunked" in head:
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                         b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n")
+            await server.head(reader)  # kept alive: a second request on the same connection
+            writer.write(OK)
+        else:  # no length: the body ends when the server closes (HTTP/1.0 style)
+            writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b" the end")
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client()
+            response = await _post(client, server.target(prefix="/chunked"))
+            assert await response.read() == b"abcdefg"
+            response.release()
+            response = await _post(client, server.target(prefix="/chunked"))
+            assert await response.read() == b"{}"
+            response.release()
+            assert server.connections == 1
+            response = await _post(client, server.target(prefix="/close"))
+            assert await response.read() == b"until the end"
+            response.release()
+            response = await _post(client, server.target(prefix="/close"))
+            assert await response.read() == b"until the end"
+            response.release()
+            assert server.connections == 3  # a close-delimited connection is never reused
+            await client.aclose()
+
+    server: Server
+    _run(main())
+
+
+def test_a_stream_arrives_piece_by_piece_and_a_large_one_intact() -> None:
+    big = bytes(range(256)) * 16 * 1024  # 4 MiB: past the reader's high-water mark
+    sent_second = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await server.head(reader)
+        if b"/big" in head:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(big))
+            for i in range(0, len(big), 65536):
+                writer.write(big[i:i + 65536])
+                await writer.drain()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n7\r\nfirst\n\n\r\n")
+        await writer.drain()
+        await sent_second.wait()
+        writer.write(b"8\r\nsecond\n\n\r\n0\r\n\r\n")
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client()
+            response = await _post(client, server.target())
+            got = []
+            async for chunk in response.iter_chunks():
+                got.append(chunk)
+                sent_second.set()  # the second piece is sent only after the first arrived
+            assert got == [b"first\n\n", b"second\n\n"] and response.at_eof
+            response.release()
+            response = await _post(client, server.target(prefix="/big"))
+            await asyncio.sleep(0.2)  # let the buffer pass the high-water mark
+            assert await response.read() == big
+            response.release()
+            await client.aclose()
+
+    server: Server
+    _run(main())
+
+
+def test_an_interim_response_is_skipped() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.head(reader)
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </a>; rel=preload\r\n\r\n" + OK)
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client()
+            response = await _post(client, server.target())
+            assert response.status == 200 and response.header("link") == ""
+            assert await response.read() == b"{}"
+            response.release()
+            await client.aclose()
+
+    server: Server
+    _run(main())
+
+
+def test_connections_the_server_closed_or_kept_too_long_are_not_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.head(reader)
+        writer.write(OK)
+        await writer.drain()
+        # then the server closes this idle connection (as uvicorn does after 5 s)
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client(keepalive=0.2)
+            for _ in range(3):
+                response = await _post(client, server.target())
+                assert await response.read() == b"{}"
+                response.release()
+                await asyncio.sleep(0.05)  # the server's close reaches the client
+            assert server.connections == 3
+            await client.aclose()
+
+    async def kept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await stale.head(reader)
+            writer.write(OK)
+
+    async def too_long() -> None:
+        nonlocal stale
+        async with Server(kept) as stale:
+            client = Http1Client(keepalive=0.1)
+            for pause in (0, 0.2, 0):
+                await asyncio.sleep(pause)
+                response = await _post(client, stale.target())
+                assert await response.read() == b"{}"
+                response.release()
+            assert stale.connections == 2  # the one idle past keepalive was replaced
+            await client.aclose()
+
+    server: Server
+    stale: Server
+    _run(main())
+    _run(too_long())
+
+
+def test_a_body_cut_short_or_garbage_is_a_failure_and_the_connection_is_dropped() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await server.head(reader)
+        if b"/garbage" in head:
+            writer.write(b"SMTP ready\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+        await writer.drain()
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client()
+            response = await _post(client, server.target())
+            with pytest.raises(HttpFailure, match="closed before the response was complete"):
+                await response.read()
+            response.release()
+            with pytest.raises(HttpFailure, match="malformed HTTP response"):
+                await _post(client, server.target(prefix="/garbage"))
+            assert client._idle.get(server.target()) in (None, [])
+            await client.aclose()
+
+    server: Server
+    _run(main())
+
+
+def test_silence_times_out_and_nothing_listening_fails_to_connect() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.head(reader)
+        await asyncio.sleep(2)
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client()
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(ReadTimeout, match="0.2 s"):
+                await _post(client, server.target(), read_timeout=0.2)
+            assert asyncio.get_running_loop().time() - started < 1.5
+            with pytest.raises(ConnectFailed):
+                await _post(client, Target.parse("http://127.0.0.1:9/v1"))
+            await client.aclose()
+
+    server: Server
+    _run(main())
+
+
+def test_no_more_connections_than_allowed_and_header_injection_is_refused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.head(reader)
+            await asyncio.sleep(0.05)
+            writer.write(OK)
+
+    async def one(client: Http1Client) -> bytes:
+        response = await _post(client, server.target())
+        try:
+            return await response.read()
+        finally:
+            response.release()
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler) as server:
+            client = Http1Client(max_connections=2)
+            assert await asyncio.gather(*(one(client) for _ in range(6))) == [b"{}"] * 6
+            assert server.most_open == 2
+            with pytest.raises(ValueError, match="CR, LF or NUL"):
+                await client.post(server.target(), "/x", [("authorization", "a\r\nx: y")],
+                                  b"", connect_timeout=1, read_timeout=1)
+            await client.aclose()
+
+    server: Server
+    _run(main())
+
+
+def test_targets_parse_the_origin_and_prefix() -> None:
+    t = Target.parse("https://api.example.org/v1/")
+    assert (t.scheme, t.host, t.port, t.prefix, t.host_header) == (
+        "https", "api.example.org", 443, "/v1", "api.example.org")
+    t = Target.parse("http://[::1]:8000")
+    assert (t.host, t.port, t.prefix, t.host_header) == ("::1", 8000, "", "[::1]:8000")
+    for bad in ("ftp://x/v1", "http:///v1", "127.0.0.1:8000/v1"):
+        with pytest.raises(ValueError, match="http"):
+            Target.parse(bad)
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_https_verifies_the_certificate(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.head(reader)
+            writer.write(OK)
+
+    async def main() -> None:
+        nonlocal server
+        async with Server(handler, tls=server_tls) as server:
+            untrusting = Http1Client()  # the system's CAs do not know this certificate
+            with pytest.raises(ConnectFailed, match="SSL"):
+                await _post(untrusting, server.target("https"))
+            trusting = Http1Client(tls=ssl.create_default_context(cafile=str(cert_file)))
+            for _ in range(2):
+                response = await _post(trusting, server.target("https"))
+                assert await response.read() == b"{}"
+                response.release()
+            assert server.connections == 1  # one kept alive (the refused handshake never got in)
+            await trusting.aclose()
+
+    server: Server
+    _run(main())
