@@ -297,7 +297,7 @@ class Gateway:
                         headers={REQUEST_ID: call.request_id}, media_type="application/json")
 
     def _new_call(self, request: Request) -> _Call:
-        return _Call(request_id=secrets.token_hex(12), route=request.url.path,
+        return _Call(request_id=secrets.token_hex(12), route=request.scope["path"],
                      method=request.method)
 
     # --- routes ---------------------------------------------------------------------------
