@@ -69,8 +69,7 @@ class GatewayGuard:
             # dependency solving and per-route middleware stack would only re-find the route
             # the guard just matched byte for byte (a third of the gateway's CPU per call).
             # Unexpected exceptions still reach the app's error middleware outside this one.
-            handler = _HANDLERS[raw_path]
-            response = await getattr(gateway, handler)(Request(scope, receive))
+            response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
             await response(scope, receive, send)
             return
         response = await gateway.refuse_request(Request(scope, receive), decision.status,
