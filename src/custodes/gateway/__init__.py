@@ -6,7 +6,7 @@ Entry points: :class:`Gateway` (the service), :func:`build_gateway` (from a serv
 :class:`GatewayGuard` (the raw-path guard in front of routing). See ``docs/gateway.md``.
 """
 
-from custodes.gateway._asgi import GatewayGuard
+from custodes.gateway._asgi import GatewayGuard, answer_exact
 from custodes.gateway._authorize import Authorizer, GrantCache, GrantRef
 from custodes.gateway._build import NoAuthority, build_gateway, upstreams_for
 from custodes.gateway._entries import (
@@ -58,6 +58,7 @@ __all__ = [
     "DetectorMonitor",
     "Gateway",
     "GatewayGuard",
+    "answer_exact",
     "GrantCache",
     "GrantRef",
     "HttpUpstream",

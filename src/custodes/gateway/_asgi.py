@@ -1,20 +1,26 @@
 """The ASGI middleware that puts the raw-path guard in front of FastAPI's router.
 
-An exact gateway request line goes straight to the gateway's handler. It also starts the
-gateway's background work once the app's startup has built the services,
-and stops it at shutdown (ASGI lifespan), so nothing outlives the server.
+An exact gateway request line goes straight to the gateway's handler: :func:`answer_exact`
+answers it before the app's middleware stack even starts (the server calls it first), and the
+:class:`GatewayGuard` middleware does for any app that does not. The guard also starts the
+gateway's background work once the app's startup has built the services, and stops it at
+shutdown (ASGI lifespan), so nothing outlives the server.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from custodes.gateway._guard import ROUTES, classify
 
-__all__ = ["GatewayGuard"]
+__all__ = ["GatewayGuard", "answer_exact"]
+
+_log = logging.getLogger(__name__)
 
 
 # The handler of each exact request line ``classify`` lets through (the routes in
@@ -30,6 +36,47 @@ assert _HANDLERS.keys() == ROUTES.keys()
 def _gateway(scope: Scope) -> Any:
     context = getattr(scope["app"].state, "context", None)
     return context.services.get("gateway") if context is not None else None
+
+
+async def answer_exact(app: Any, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer an exact gateway request line (a guard's "gateway" verdict) outright.
+
+    For the server's outermost ``__call__``: every model call skips the app's middleware
+    layers, each of which would only pass it on (a tenth of a call's time on the event loop).
+    Returns False, having done nothing, for every other request; the app then handles it as
+    usual (the :class:`GatewayGuard` in its stack refuses the ones the guard refuses). An
+    unexpected exception before the response starts becomes the app's one JSON 500, as the
+    app's error middleware would make it.
+    """
+    raw_path = scope.get("raw_path")
+    if raw_path not in _HANDLERS or scope["type"] != "http":
+        return False
+    decision = classify(scope["method"].encode("latin-1"), raw_path,
+                        scope.get("query_string", b""),
+                        routed_path=scope["path"].encode("utf-8", "surrogateescape"))
+    context = getattr(app.state, "context", None)
+    gateway = context.services.get("gateway") if context is not None else None
+    if decision.verdict != "gateway" or gateway is None:
+        return False
+    scope["app"] = app
+    started = False
+
+    async def tracked(message: Message) -> None:
+        nonlocal started
+        started = True
+        await send(message)
+
+    try:
+        await gateway.ensure_started()
+        response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
+        await response(scope, receive, tracked)
+    except Exception:
+        if started:
+            raise  # too late for an error response: the server drops the connection
+        _log.exception("unhandled error")
+        await _plain(send, 500, orjson.dumps({"error": {
+            "code": "internal_error", "message": "internal error; see the server log"}}))
+    return True
 
 
 class GatewayGuard:

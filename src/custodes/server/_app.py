@@ -7,14 +7,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from custodes import __version__
 from custodes.clock import Clock
 from custodes.config import Settings
+from custodes.gateway import answer_exact
 from custodes.server._context import Context, build_context
 from custodes.server._errors import install_error_handlers
 
 __all__ = ["create_app"]
+
+
+class _Server(FastAPI):
+    """The FastAPI app, with the gateway's exact request lines (model calls) answered before
+    its middleware stack (see :func:`custodes.gateway.answer_exact`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (scope.get("raw_path") or b"").startswith(b"/v1/") \
+                and await answer_exact(self, scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -38,7 +51,7 @@ def create_app(
             if owned:
                 ctx.close()
 
-    app = FastAPI(
+    app = _Server(
         title="custodes",
         version=__version__,
         summary="Checks and balances for frontier AI",

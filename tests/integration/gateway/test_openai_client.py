@@ -333,3 +333,24 @@ def test_a_stream_the_client_abandons_is_still_logged(gateway_server: GatewaySer
         time.sleep(0.05)
     [call] = gateway_server.calls()
     assert call.body["stream"] is True and call.body["response_sha256"] is not None
+
+
+def test_a_bug_in_a_handler_is_the_one_json_500_and_the_next_call_works(
+        gateway_server: GatewayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = gateway_server.key("alice@lab")
+    gateway = gateway_server.gateway
+
+    async def broken(request: object) -> None:
+        raise RuntimeError("a bug with a secret detail")
+
+    monkeypatch.setattr(gateway, "embeddings", broken)
+    response = httpx.post(f"{gateway_server.base_url}/v1/embeddings",
+                          json={"model": "frontier-general", "input": "x"},
+                          headers={"authorization": f"Bearer {key}"}, timeout=10)
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal_error",
+                                         "message": "internal error; see the server log"}}
+    assert "secret detail" not in response.text
+    completion = gateway_server.client(key).chat.completions.create(
+        model="frontier-general", messages=HELLO)
+    assert completion.choices[0].message.content == "echo: hello gateway"
