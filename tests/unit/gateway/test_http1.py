@@ -24,7 +24,8 @@ from custodes.gateway._http1 import (
     Target,
 )
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Handler = Callable[["Server", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Body = Callable[["Server", Http1Client], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
 
 
@@ -45,7 +46,7 @@ class Server:
             self.open_now += 1
             self.most_open = max(self.most_open, self.open_now)
             try:
-                await self.handler(reader, writer)
+                await self.handler(self, reader, writer)
             except (ConnectionError, asyncio.IncompleteReadError):
                 pass
             finally:
@@ -77,37 +78,45 @@ async def _post(client: Http1Client, target: Target, body: bytes = b"{}",
                              body, connect_timeout=5, read_timeout=read_timeout)
 
 
-def _run(coro: Awaitable[None]) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
+def _exchange(handler: Handler, body: Body, *, client: Callable[[], Http1Client] = Http1Client,
+              tls: ssl.SSLContext | None = None) -> Server:
+    """Run ``body`` against a server answering with ``handler``, with a fresh client."""
+    async def main() -> Server:
+        async with Server(handler, tls) as server:
+            http = client()
+            try:
+                await body(server, http)
+            finally:
+                await http.aclose()
+        return server
+
+    return asyncio.run(main())
 
 
 def test_a_request_is_framed_exactly_and_connections_are_kept_alive() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         while True:
             await server.head(reader)
             writer.write(OK)
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client()
-            for _ in range(5):
-                response = await _post(client, server.target(), b'{"a": 1}')
-                assert (response.status, await response.read()) == (200, b"{}")
-                assert response.header("Content-Type") == "application/json"
-                response.release()
-            await client.aclose()
-        assert server.connections == 1
-        assert server.heads[0] == (
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
-            b"content-type: application/json\r\ncontent-length: 8\r\n\r\n" % server.port)
+    async def body(server: Server, client: Http1Client) -> None:
+        for _ in range(5):
+            response = await _post(client, server.target(), b'{"a": 1}')
+            assert (response.status, await response.read()) == (200, b"{}")
+            assert response.header("Content-Type") == "application/json"
+            response.release()
 
-    server: Server
-    _run(main())
+    server = _exchange(handler, body)
+    assert server.connections == 1
+    assert server.heads[0] == (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
+        b"content-type: application/json\r\ncontent-length: 8\r\n\r\n" % server.port)
 
 
 def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         head = await server.head(reader)
         if b"/chunked" in head:
             writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -120,35 +129,23 @@ def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
             await asyncio.sleep(0.05)
             writer.write(b" the end")
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client()
-            response = await _post(client, server.target(prefix="/chunked"))
-            assert await response.read() == b"abcdefg"
+    async def body(server: Server, client: Http1Client) -> None:
+        for prefix, expected in (("/chunked", b"abcdefg"), ("/chunked", b"{}"),
+                                 ("/close", b"until the end"), ("/close", b"until the end")):
+            response = await _post(client, server.target(prefix=prefix))
+            assert await response.read() == expected
             response.release()
-            response = await _post(client, server.target(prefix="/chunked"))
-            assert await response.read() == b"{}"
-            response.release()
-            assert server.connections == 1
-            response = await _post(client, server.target(prefix="/close"))
-            assert await response.read() == b"until the end"
-            response.release()
-            response = await _post(client, server.target(prefix="/close"))
-            assert await response.read() == b"until the end"
-            response.release()
-            assert server.connections == 3  # a close-delimited connection is never reused
-            await client.aclose()
 
-    server: Server
-    _run(main())
+    server = _exchange(handler, body)
+    assert server.connections == 3  # a close-delimited connection is never reused
 
 
 def test_a_stream_arrives_piece_by_piece_and_a_large_one_intact() -> None:
     big = bytes(range(256)) * 16 * 1024  # 4 MiB: past the reader's high-water mark
     sent_second = asyncio.Event()
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         head = await server.head(reader)
         if b"/big" in head:
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(big))
@@ -162,90 +159,71 @@ def test_a_stream_arrives_piece_by_piece_and_a_large_one_intact() -> None:
         await sent_second.wait()
         writer.write(b"8\r\nsecond\n\n\r\n0\r\n\r\n")
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client()
-            response = await _post(client, server.target())
-            got = []
-            async for chunk in response.iter_chunks():
-                got.append(chunk)
-                sent_second.set()  # the second piece is sent only after the first arrived
-            assert got == [b"first\n\n", b"second\n\n"] and response.at_eof
-            response.release()
-            response = await _post(client, server.target(prefix="/big"))
-            await asyncio.sleep(0.2)  # let the buffer pass the high-water mark
-            assert await response.read() == big
-            response.release()
-            await client.aclose()
+    async def body(server: Server, client: Http1Client) -> None:
+        response = await _post(client, server.target())
+        got = []
+        async for chunk in response.iter_chunks():
+            got.append(chunk)
+            sent_second.set()  # the second piece is sent only after the first arrived
+        assert got == [b"first\n\n", b"second\n\n"] and response.at_eof
+        response.release()
+        response = await _post(client, server.target(prefix="/big"))
+        await asyncio.sleep(0.2)  # let the buffer pass the high-water mark
+        assert await response.read() == big
+        response.release()
 
-    server: Server
-    _run(main())
+    _exchange(handler, body)
 
 
 def test_an_interim_response_is_skipped() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         await server.head(reader)
         writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </a>; rel=preload\r\n\r\n" + OK)
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client()
-            response = await _post(client, server.target())
-            assert response.status == 200 and response.header("link") == ""
-            assert await response.read() == b"{}"
-            response.release()
-            await client.aclose()
+    async def body(server: Server, client: Http1Client) -> None:
+        response = await _post(client, server.target())
+        assert response.status == 200 and response.header("link") == ""
+        assert await response.read() == b"{}"
+        response.release()
 
-    server: Server
-    _run(main())
+    _exchange(handler, body)
 
 
 def test_connections_the_server_closed_or_kept_too_long_are_not_reused() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def closes(server: Server, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
         await server.head(reader)
         writer.write(OK)
         await writer.drain()
         # then the server closes this idle connection (as uvicorn does after 5 s)
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client(keepalive=0.2)
-            for _ in range(3):
+    async def keeps(server: Server, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.head(reader)
+            writer.write(OK)
+
+    def body(pauses: tuple[float, ...]) -> Body:
+        async def run(server: Server, client: Http1Client) -> None:
+            for pause in pauses:
+                await asyncio.sleep(pause)
                 response = await _post(client, server.target())
                 assert await response.read() == b"{}"
                 response.release()
-                await asyncio.sleep(0.05)  # the server's close reaches the client
-            assert server.connections == 3
-            await client.aclose()
+        return run
 
-    async def kept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await stale.head(reader)
-            writer.write(OK)
-
-    async def too_long() -> None:
-        nonlocal stale
-        async with Server(kept) as stale:
-            client = Http1Client(keepalive=0.1)
-            for pause in (0, 0.2, 0):
-                await asyncio.sleep(pause)
-                response = await _post(client, stale.target())
-                assert await response.read() == b"{}"
-                response.release()
-            assert stale.connections == 2  # the one idle past keepalive was replaced
-            await client.aclose()
-
-    server: Server
-    stale: Server
-    _run(main())
-    _run(too_long())
+    # the server's close reaches the client during each pause
+    assert _exchange(closes, body((0, 0.05, 0.05)),
+                     client=lambda: Http1Client(keepalive=5)).connections == 3
+    # the connection idle past keepalive was replaced
+    assert _exchange(keeps, body((0, 0.2, 0)),
+                     client=lambda: Http1Client(keepalive=0.1)).connections == 2
 
 
 def test_a_body_cut_short_or_garbage_is_a_failure_and_the_connection_is_dropped() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         head = await server.head(reader)
         if b"/garbage" in head:
             writer.write(b"SMTP ready\r\n\r\n")
@@ -253,71 +231,58 @@ def test_a_body_cut_short_or_garbage_is_a_failure_and_the_connection_is_dropped(
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
         await writer.drain()
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client()
-            response = await _post(client, server.target())
-            with pytest.raises(HttpFailure, match="closed before the response was complete"):
-                await response.read()
-            response.release()
-            with pytest.raises(HttpFailure, match="malformed HTTP response"):
-                await _post(client, server.target(prefix="/garbage"))
-            assert client._idle.get(server.target()) in (None, [])
-            await client.aclose()
+    async def body(server: Server, client: Http1Client) -> None:
+        response = await _post(client, server.target())
+        with pytest.raises(HttpFailure, match="closed before the response was complete"):
+            await response.read()
+        response.release()
+        with pytest.raises(HttpFailure, match="malformed HTTP response"):
+            await _post(client, server.target(prefix="/garbage"))
+        assert client._idle.get(server.target()) in (None, [])
 
-    server: Server
-    _run(main())
+    _exchange(handler, body)
 
 
 def test_silence_times_out_and_nothing_listening_fails_to_connect() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         await server.head(reader)
         await asyncio.sleep(2)
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client()
-            started = asyncio.get_running_loop().time()
-            with pytest.raises(ReadTimeout, match="0.2 s"):
-                await _post(client, server.target(), read_timeout=0.2)
-            assert asyncio.get_running_loop().time() - started < 1.5
-            with pytest.raises(ConnectFailed):
-                await _post(client, Target.parse("http://127.0.0.1:9/v1"))
-            await client.aclose()
+    async def body(server: Server, client: Http1Client) -> None:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ReadTimeout, match="0.2 s"):
+            await _post(client, server.target(), read_timeout=0.2)
+        assert asyncio.get_running_loop().time() - started < 1.5
+        with pytest.raises(ConnectFailed):
+            await _post(client, Target.parse("http://127.0.0.1:9/v1"))
 
-    server: Server
-    _run(main())
+    _exchange(handler, body)
 
 
 def test_no_more_connections_than_allowed_and_header_injection_is_refused() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         while True:
             await server.head(reader)
             await asyncio.sleep(0.05)
             writer.write(OK)
 
-    async def one(client: Http1Client) -> bytes:
+    async def one(server: Server, client: Http1Client) -> bytes:
         response = await _post(client, server.target())
         try:
             return await response.read()
         finally:
             response.release()
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler) as server:
-            client = Http1Client(max_connections=2)
-            assert await asyncio.gather(*(one(client) for _ in range(6))) == [b"{}"] * 6
-            assert server.most_open == 2
-            with pytest.raises(ValueError, match="CR, LF or NUL"):
-                await client.post(server.target(), "/x", [("authorization", "a\r\nx: y")],
-                                  b"", connect_timeout=1, read_timeout=1)
-            await client.aclose()
+    async def body(server: Server, client: Http1Client) -> None:
+        assert await asyncio.gather(*(one(server, client) for _ in range(6))) == [b"{}"] * 6
+        assert server.most_open == 2
+        with pytest.raises(ValueError, match="CR, LF or NUL"):
+            await client.post(server.target(), "/x", [("authorization", "a\r\nx: y")],
+                              b"", connect_timeout=1, read_timeout=1)
 
-    server: Server
-    _run(main())
+    _exchange(handler, body, client=lambda: Http1Client(max_connections=2))
 
 
 def test_targets_parse_the_origin_and_prefix() -> None:
@@ -356,24 +321,21 @@ def test_https_verifies_the_certificate(tmp_path: Path) -> None:
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert_file, key_file)
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         while True:
             await server.head(reader)
             writer.write(OK)
 
-    async def main() -> None:
-        nonlocal server
-        async with Server(handler, tls=server_tls) as server:
-            untrusting = Http1Client()  # the system's CAs do not know this certificate
-            with pytest.raises(ConnectFailed, match="SSL"):
-                await _post(untrusting, server.target("https"))
-            trusting = Http1Client(tls=ssl.create_default_context(cafile=str(cert_file)))
-            for _ in range(2):
-                response = await _post(trusting, server.target("https"))
-                assert await response.read() == b"{}"
-                response.release()
-            assert server.connections == 1  # one kept alive (the refused handshake never got in)
-            await trusting.aclose()
+    async def body(server: Server, client: Http1Client) -> None:
+        untrusting = Http1Client()  # the system's CAs do not know this certificate
+        with pytest.raises(ConnectFailed, match="SSL"):
+            await _post(untrusting, server.target("https"))
+        for _ in range(2):
+            response = await _post(client, server.target("https"))
+            assert await response.read() == b"{}"
+            response.release()
 
-    server: Server
-    _run(main())
+    trusting = ssl.create_default_context(cafile=str(cert_file))
+    server = _exchange(handler, body, client=lambda: Http1Client(tls=trusting), tls=server_tls)
+    assert server.connections == 1  # one kept alive (the refused handshake never got in)
