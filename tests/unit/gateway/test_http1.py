@@ -78,6 +78,14 @@ async def _post(client: Http1Client, target: Target, body: bytes = b"{}",
                              body, connect_timeout=5, read_timeout=read_timeout)
 
 
+async def _answers_ok(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+    """Answers every request on the connection with ``OK``."""
+    while True:
+        await server.head(reader)
+        writer.write(OK)
+
+
 def _exchange(handler: Handler, body: Body, *, client: Callable[[], Http1Client] = Http1Client,
               tls: ssl.SSLContext | None = None) -> Server:
     """Run ``body`` against a server answering with ``handler``, with a fresh client."""
@@ -94,12 +102,6 @@ def _exchange(handler: Handler, body: Body, *, client: Callable[[], Http1Client]
 
 
 def test_a_request_is_framed_exactly_and_connections_are_kept_alive() -> None:
-    async def handler(server: Server, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
-        while True:
-            await server.head(reader)
-            writer.write(OK)
-
     async def body(server: Server, client: Http1Client) -> None:
         for _ in range(5):
             response = await _post(client, server.target(), b'{"a": 1}')
@@ -107,7 +109,7 @@ def test_a_request_is_framed_exactly_and_connections_are_kept_alive() -> None:
             assert response.header("Content-Type") == "application/json"
             response.release()
 
-    server = _exchange(handler, body)
+    server = _exchange(_answers_ok, body)
     assert server.connections == 1
     assert server.heads[0] == (
         b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
@@ -198,12 +200,6 @@ def test_connections_the_server_closed_or_kept_too_long_are_not_reused() -> None
         await writer.drain()
         # then the server closes this idle connection (as uvicorn does after 5 s)
 
-    async def keeps(server: Server, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> None:
-        while True:
-            await server.head(reader)
-            writer.write(OK)
-
     def body(pauses: tuple[float, ...]) -> Body:
         async def run(server: Server, client: Http1Client) -> None:
             for pause in pauses:
@@ -217,7 +213,7 @@ def test_connections_the_server_closed_or_kept_too_long_are_not_reused() -> None
     assert _exchange(closes, body((0, 0.05, 0.05)),
                      client=lambda: Http1Client(keepalive=5)).connections == 3
     # the connection idle past keepalive was replaced
-    assert _exchange(keeps, body((0, 0.2, 0)),
+    assert _exchange(_answers_ok, body((0, 0.2, 0)),
                      client=lambda: Http1Client(keepalive=0.1)).connections == 2
 
 
@@ -321,12 +317,6 @@ def test_https_verifies_the_certificate(tmp_path: Path) -> None:
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert_file, key_file)
 
-    async def handler(server: Server, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
-        while True:
-            await server.head(reader)
-            writer.write(OK)
-
     async def body(server: Server, client: Http1Client) -> None:
         untrusting = Http1Client()  # the system's CAs do not know this certificate
         with pytest.raises(ConnectFailed, match="SSL"):
@@ -337,5 +327,6 @@ def test_https_verifies_the_certificate(tmp_path: Path) -> None:
             response.release()
 
     trusting = ssl.create_default_context(cafile=str(cert_file))
-    server = _exchange(handler, body, client=lambda: Http1Client(tls=trusting), tls=server_tls)
+    server = _exchange(_answers_ok, body, client=lambda: Http1Client(tls=trusting),
+                       tls=server_tls)
     assert server.connections == 1  # one kept alive (the refused handshake never got in)
