@@ -293,6 +293,14 @@ class Response:
         self._released = True
         self._client._put(self._target, self._conn)
 
+    def __del__(self) -> None:
+        # Never released (say, a stream whose client left before it began): its connection
+        # cannot be trusted, but its place in the pool's limit must come back.
+        if not self._released:
+            self._released = True
+            self._conn.close()
+            self._client._free_slot()
+
 
 class Http1Client:
     """Pooled HTTP/1.1 connections per origin (most recently used first), on one event loop.
@@ -379,9 +387,12 @@ class Http1Client:
             conn.close()
         return None
 
+    def _free_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
     def _put(self, target: Target, conn: _Connection) -> None:
-        assert self._slots is not None
-        self._slots.release()
+        self._free_slot()
         if not conn.reusable():
             conn.close()
             return
