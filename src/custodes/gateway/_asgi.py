@@ -67,9 +67,7 @@ async def answer_exact(app: Any, scope: Scope, receive: Receive, send: Send) -> 
         await send(message)
 
     try:
-        await gateway.ensure_started()
-        response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
-        await response(scope, receive, tracked)
+        await _serve(gateway, raw_path, scope, receive, tracked)
     except Exception:
         if started:
             raise  # too late for an error response: the server drops the connection
@@ -111,13 +109,11 @@ class GatewayGuard:
                                     b'"code": "gateway_unavailable"}}')
             return
         if decision.verdict == "gateway":
-            await gateway.ensure_started()
-            # An exact gateway request line: straight to its handler. FastAPI's routing,
-            # dependency solving and per-route middleware stack would only re-find the route
-            # the guard just matched byte for byte (a third of the gateway's CPU per call).
-            # Unexpected exceptions still reach the app's error middleware outside this one.
-            response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
-            await response(scope, receive, send)
+            # An exact gateway request line (when answer_exact did not take it first): straight
+            # to its handler, not through FastAPI's routing, dependency solving and per-route
+            # middleware, which would only re-find the route the guard just matched byte for
+            # byte. Unexpected exceptions still reach the app's error middleware.
+            await _serve(gateway, raw_path, scope, receive, send)
             return
         response = await gateway.refuse_request(Request(scope, receive), decision.status,
                                                 decision.code, decision.message, decision.param)
@@ -133,6 +129,14 @@ class GatewayGuard:
             return message
 
         await self.app(scope, wrapped_receive, send)
+
+
+async def _serve(gateway: Any, raw_path: bytes, scope: Scope, receive: Receive,
+                 send: Send) -> None:
+    """Answer an exact gateway request line with its handler."""
+    await gateway.ensure_started()
+    response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
+    await response(scope, receive, send)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

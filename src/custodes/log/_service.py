@@ -887,7 +887,4 @@ def _check_sizes(data: Sequence[bytes]) -> None:
 
 def _is_busy(exc: Exception) -> bool:
     """SQLite's SQLITE_BUSY (5) or SQLITE_LOCKED (6), possibly extended."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in (5, 6)
-    return "locked" in str(exc) or "busy" in str(exc)
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (5, 6)

@@ -24,8 +24,7 @@ class _Server(FastAPI):
     its middleware stack (see :func:`custodes.gateway.answer_exact`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (scope.get("raw_path") or b"").startswith(b"/v1/") \
-                and await answer_exact(self, scope, receive, send):
+        if await answer_exact(self, scope, receive, send):
             return
         await super().__call__(scope, receive, send)
 
