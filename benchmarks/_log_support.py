@@ -56,8 +56,10 @@ def build(data_dir: Path, entries: int) -> None:
     started = time.perf_counter()
     while size < entries:
         n = min(CHUNK, entries - size)
-        log.integrate([entry_json(size + i) for i in range(n)],
-                      sign=(size // CHUNK) % 100 == 0 or size + n == entries)
+        log.integrate(
+            [entry_json(size + i) for i in range(n)],
+            sign=(size // CHUNK) % 100 == 0 or size + n == entries,
+        )
         size += n
         if size % 500_000 == 0:
             rate = size / (time.perf_counter() - started)
@@ -88,15 +90,17 @@ def postgres_url() -> Iterator[str]:
 
 
 @contextmanager
-def server_for(data_dir: Path, database_url: str = "", **settings: object
-               ) -> Iterator[ServerProcess]:
+def server_for(
+    data_dir: Path, database_url: str = "", **settings: object
+) -> Iterator[ServerProcess]:
     data_dir.mkdir(parents=True, exist_ok=True)
     key = data_dir / "log.key"
     if not key.exists():
         key.write_text(NoteSigner.generate("custodes.local/log").to_key())
-    server = start_server(Settings(data_dir=data_dir, database_url=database_url, demo=True,
-                                   **settings),  # type: ignore[arg-type]
-                          log_path=data_dir / "server.log")
+    server = start_server(
+        Settings(data_dir=data_dir, database_url=database_url, demo=True, **settings),  # type: ignore[arg-type]
+        log_path=data_dir / "server.log",
+    )
     try:
         yield server
     finally:
@@ -106,8 +110,9 @@ def server_for(data_dir: Path, database_url: str = "", **settings: object
 class Http:
     """One keep-alive HTTP/1.1 connection."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 host: str) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+    ) -> None:
         self.reader, self.writer, self.host = reader, writer, host
 
     @classmethod
@@ -118,8 +123,10 @@ class Http:
         return cls(reader, writer, hostport)
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
@@ -156,5 +163,6 @@ def now() -> float:
 
 def cpu_note() -> str:
     load = os.getloadavg()[0]
-    return (f"(load average {load:.1f} on {os.cpu_count()} cores; "
-            "other work on the machine skews this)")
+    return (
+        f"(load average {load:.1f} on {os.cpu_count()} cores; other work on the machine skews this)"
+    )

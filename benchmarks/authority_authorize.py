@@ -48,13 +48,24 @@ def main() -> None:
     authority.start(c)
     rng = random.Random(7)
     granted: list[tuple[str, str]] = []
-    candidates = [(p.id, r) for r in c.access_rules for p in c.principals
-                  if p.id.startswith("user") and authority.compiled.may_request(p.id, r)]
+    candidates = [
+        (p.id, r)
+        for r in c.access_rules
+        for p in c.principals
+        if p.id.startswith("user") and authority.compiled.may_request(p.id, r)
+    ]
     rng.shuffle(candidates)
     started = time.perf_counter()
     for pid, rule in candidates[:60]:
-        req = new_request("grant", constitution_version=1, requester=pid, created=clock.now(),
-                          capability=rule.capability, purpose="bench", duration_seconds=3600)
+        req = new_request(
+            "grant",
+            constitution_version=1,
+            requester=pid,
+            created=clock.now(),
+            capability=rule.capability,
+            purpose="bench",
+            duration_seconds=3600,
+        )
         record = authority.submit_request(req, sign_request(req, keys[pid]))
         for approver in ("approver0@org1", "approver0@org2", "approver1@org5"):
             if record.status != "pending":
@@ -63,8 +74,10 @@ def main() -> None:
             record = authority.approve(record.id, approver, sig)
         assert record.status == "granted", record
         granted.append((pid, rule.capability))
-    print(f"made {len(granted)} grants through signed requests and approvals in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"made {len(granted)} grants through signed requests and approvals in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
 
     cold = []
     for pid, cap in granted:
@@ -88,12 +101,18 @@ def main() -> None:
             pass
         denied.append(time.perf_counter() - t)
     print(f"constitution: {len(c.principals)} principals, {len(c.access_rules)} rules")
-    print(f"authorize, granted, warm: p50 {pct(warm, 0.5):.1f} us, p99 {pct(warm, 0.99):.1f} us "
-          f"({len(warm)} calls; target p50 <= 100 us)")
-    print(f"authorize, granted, cold (Cedar evaluated): p50 {pct(cold, 0.5):.1f} us "
-          f"({len(cold)} calls)")
-    print(f"authorize, mixed mostly denied (with explanation): p50 {pct(denied, 0.5):.1f} us "
-          f"({len(denied)} calls)")
+    print(
+        f"authorize, granted, warm: p50 {pct(warm, 0.5):.1f} us, p99 {pct(warm, 0.99):.1f} us "
+        f"({len(warm)} calls; target p50 <= 100 us)"
+    )
+    print(
+        f"authorize, granted, cold (Cedar evaluated): p50 {pct(cold, 0.5):.1f} us "
+        f"({len(cold)} calls)"
+    )
+    print(
+        f"authorize, mixed mostly denied (with explanation): p50 {pct(denied, 0.5):.1f} us "
+        f"({len(denied)} calls)"
+    )
     print(f"median of all warm calls: {statistics.median(warm) * 1e6:.1f} us")
     log.close()
     engine.dispose()

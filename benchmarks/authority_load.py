@@ -27,12 +27,16 @@ def main() -> None:
         c = read_constitution(text)
         runs.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    print(f"constitution: {len(c.principals)} principals, {len(c.access_rules)} rules, "
-          f"{len(text) / 1e6:.1f} MB of YAML")
+    print(
+        f"constitution: {len(c.principals)} principals, {len(c.access_rules)} rules, "
+        f"{len(text) / 1e6:.1f} MB of YAML"
+    )
     # CPU time as well: on a shared machine the wall time mostly measures the other processes.
-    print(f"load+validate: wall median {statistics.median(runs):.2f} s, "
-          f"min {min(runs):.2f} s; CPU median {statistics.median(cpu):.2f} s, "
-          f"min {min(cpu):.2f} s over {len(runs)} runs (target <= 2 s)")
+    print(
+        f"load+validate: wall median {statistics.median(runs):.2f} s, "
+        f"min {min(runs):.2f} s; CPU median {statistics.median(cpu):.2f} s, "
+        f"min {min(cpu):.2f} s over {len(runs)} runs (target <= 2 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,29 +32,41 @@ def main() -> None:
     text, raw_keys = constitution_text(1_000, 10)
     c = read_constitution(text)
     now = SystemClock().now()
-    request = {"kind": "grant", "requester": "user100@org0", "capability": "cap0",
-               "nonce": "00" * 16, "constitution_version": 1}
+    request = {
+        "kind": "grant",
+        "requester": "user100@org0",
+        "capability": "cap0",
+        "nonce": "00" * 16,
+        "constitution_version": 1,
+    }
     digest = request_digest(request)
     approvers = [f"approver{j}@org{i}" for i in range(1, 11) for j in range(1)][:10]
     approvals = []
     for pid in approvers:
         _, sig = sign_approval(request, SigningKey(raw_keys[pid]))
-        approvals.append(ApprovalFacts(approver=pid, signature=sig, at=now,
-                                       constitution_version=1))
+        approvals.append(ApprovalFacts(approver=pid, signature=sig, at=now, constitution_version=1))
     quorum = Quorum(approvals=10, organisations=5, kinds={"overseer": 2})
     facts = RequestFacts(digest=digest, requester="user100@org0", constitution_version=1)
     times = []
     for _ in range(2_000):
         t = time.perf_counter()
-        outcome = evaluate_quorum(c, approver_roles=frozenset({"approver"}), quorum=quorum,
-                                  validity=timedelta(hours=24), request=facts,
-                                  approvals=approvals, now=now)
+        outcome = evaluate_quorum(
+            c,
+            approver_roles=frozenset({"approver"}),
+            quorum=quorum,
+            validity=timedelta(hours=24),
+            request=facts,
+            approvals=approvals,
+            now=now,
+        )
         times.append(time.perf_counter() - t)
     assert outcome.satisfied and len(outcome.counted) == 10
     times.sort()
-    print(f"10 approvals verified and decided: p50 {times[len(times) // 2] * 1e3:.3f} ms, "
-          f"p99 {times[int(len(times) * 0.99)] * 1e3:.3f} ms ({len(times)} runs; "
-          "target <= 2 ms)")
+    print(
+        f"10 approvals verified and decided: p50 {times[len(times) // 2] * 1e3:.3f} ms, "
+        f"p99 {times[int(len(times) * 0.99)] * 1e3:.3f} ms ({len(times)} runs; "
+        "target <= 2 ms)"
+    )
 
 
 if __name__ == "__main__":

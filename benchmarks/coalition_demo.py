@@ -33,14 +33,21 @@ def main() -> None:
         analysis = analyze(game)
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
-    optimal = sum(r.cheapest.status == "OPTIMAL" and r.fewest_organisations.status == "OPTIMAL"
-                  for r in analysis.goals if r.reachable)
-    print(f"{game.name}: {len(game.players)} players, {len(game.rules)} rules, "
-          f"{len(game.goals)} goals; {optimal} goals proven optimal on both objectives; "
-          f"power indices {', '.join(sorted({r.power.method for r in analysis.goals}))}")
-    print(f"analyze (all goals, all measures), {runs} runs: wall median "
-          f"{statistics.median(wall) * 1000:.1f} ms, best {min(wall) * 1000:.1f} ms; CPU median "
-          f"{statistics.median(cpu) * 1000:.1f} ms (target <= 100 ms)")
+    optimal = sum(
+        r.cheapest.status == "OPTIMAL" and r.fewest_organisations.status == "OPTIMAL"
+        for r in analysis.goals
+        if r.reachable
+    )
+    print(
+        f"{game.name}: {len(game.players)} players, {len(game.rules)} rules, "
+        f"{len(game.goals)} goals; {optimal} goals proven optimal on both objectives; "
+        f"power indices {', '.join(sorted({r.power.method for r in analysis.goals}))}"
+    )
+    print(
+        f"analyze (all goals, all measures), {runs} runs: wall median "
+        f"{statistics.median(wall) * 1000:.1f} ms, best {min(wall) * 1000:.1f} ms; CPU median "
+        f"{statistics.median(cpu) * 1000:.1f} ms (target <= 100 ms)"
+    )
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -22,10 +22,16 @@ from custodes.log import NoteSigner, TransparencyLog
 from custodes.store import create_db_engine, migrate
 
 FINDING = {
-    "title": "Heap overflow in the PNG decoder", "vendor": "Example Corp",
-    "product": "exampleimg", "versions": ["< 2.4.1"], "cwe": "CWE-787",
-    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", "finder": "alice@lab",
-    "model": "frontier-cyber-1", "session": "s-1", "policy": "project-zero",
+    "title": "Heap overflow in the PNG decoder",
+    "vendor": "Example Corp",
+    "product": "exampleimg",
+    "versions": ["< 2.4.1"],
+    "cwe": "CWE-787",
+    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",
+    "finder": "alice@lab",
+    "model": "frontier-cyber-1",
+    "session": "s-1",
+    "policy": "project-zero",
 }
 
 
@@ -58,10 +64,12 @@ def main(n: int, url: str | None = None) -> None:
     times.sort()
     appends = appends[-n:]
     backend = "PostgreSQL" if url else "SQLite"
-    print(f"register + escrow, 1 MiB details, n={n} ({backend}, durable log): "
-          f"p50 {statistics.median(times):.1f} ms, p90 {times[int(0.9 * n) - 1]:.1f} ms, "
-          f"max {times[-1]:.1f} ms (target p50 <= 20 ms); of which the durable log append "
-          f"p50 {statistics.median(appends):.1f} ms; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"register + escrow, 1 MiB details, n={n} ({backend}, durable log): "
+        f"p50 {statistics.median(times):.1f} ms, p90 {times[int(0.9 * n) - 1]:.1f} ms, "
+        f"max {times[-1]:.1f} ms (target p50 <= 20 ms); of which the durable log append "
+        f"p50 {statistics.median(appends):.1f} ms; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

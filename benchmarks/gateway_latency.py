@@ -46,14 +46,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # tests.support (the upstream, PostgreSQL)
 LITELLM_VERSION = "1.105.0"  # pinned; never 1.107.0 (a compromised release)
-LITELLM_VENV = Path(os.environ.get("CUSTODES_BENCH_LITELLM_VENV",
-                                   Path.home() / ".cache" / "custodes-bench" / "litellm-venv"))
+LITELLM_VENV = Path(
+    os.environ.get(
+        "CUSTODES_BENCH_LITELLM_VENV", Path.home() / ".cache" / "custodes-bench" / "litellm-venv"
+    )
+)
 MODEL = "frontier-general"
-BODY = json.dumps({"model": MODEL, "messages": [
-    {"role": "user", "content": "Summarise the oversight rules for this deployment."}]}).encode()
+BODY = json.dumps(
+    {
+        "model": MODEL,
+        "messages": [
+            {"role": "user", "content": "Summarise the oversight rules for this deployment."}
+        ],
+    }
+).encode()
 
 
 # --- servers --------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -61,8 +71,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 120,
-               headers: dict[str, str] | None = None) -> None:
+def wait_ready(
+    port: int,
+    path: str,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 120,
+    headers: dict[str, str] | None = None,
+) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -70,8 +85,10 @@ def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: flo
         if proc.poll() is not None:
             raise RuntimeError(f"server on {port} exited with {proc.returncode}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers,
-                         timeout=2).status_code < 500:
+            if (
+                httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=2).status_code
+                < 500
+            ):
                 return
         except httpx.HTTPError:
             pass
@@ -80,11 +97,18 @@ def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: flo
 
 
 @contextmanager
-def process(args: list[str], *, env: dict[str, str] | None = None,
-            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         yield proc
     finally:
@@ -103,8 +127,16 @@ def serve_upstream(port: int) -> None:
     import uvicorn
     from tests.support.upstream import create_upstream_app
 
-    uvicorn.run(create_upstream_app(), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False, lifespan="off", loop="uvloop", http="httptools")
+    uvicorn.run(
+        create_upstream_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: float) -> None:
@@ -120,30 +152,43 @@ def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: 
 
     data_dir.mkdir(parents=True, exist_ok=True)
     models = data_dir / "models.yaml"
-    models.write_text(f"models:\n  - name: {MODEL}\n    capability: general\n    upstream:\n"
-                      f"      base_url: {upstream_url}\n      model: test-model\n")
+    models.write_text(
+        f"models:\n  - name: {MODEL}\n    capability: general\n    upstream:\n"
+        f"      base_url: {upstream_url}\n      model: test-model\n"
+    )
     constitution = ROOT / "examples" / "constitution.yaml"
-    settings = Settings(data_dir=data_dir, demo=True, gateway_models_file=models,
-                        log_batch_wait_ms=batch_wait_ms)
+    settings = Settings(
+        data_dir=data_dir, demo=True, gateway_models_file=models, log_batch_wait_ms=batch_wait_ms
+    )
     ctx = build_context(settings)
     authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
     authority.start(read_constitution(constitution))
     ctx.services["authority"] = authority
     detectors = default_registry()
-    ctx.services["gateway_monitors"] = MonitorRegistry([
-        DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
-        DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
-    ])
+    ctx.services["gateway_monitors"] = MonitorRegistry(
+        [
+            DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
+            DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
+        ]
+    )
     app = create_app(settings, context=ctx)
     from custodes.gateway import KeyStore
 
     key = KeyStore(ctx.engine, ctx.log, ctx.clock).create("alice@lab", name="benchmark")
     (data_dir / "key").write_text(key.secret)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 # --- the load generator ---------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -154,13 +199,16 @@ class Target:
 
     def request(self) -> bytes:
         auth = f"authorization: Bearer {self.key}\r\n" if self.key else ""
-        return (f"POST {self.path} HTTP/1.1\r\nhost: 127.0.0.1:{self.port}\r\n"
-                f"content-type: application/json\r\n{auth}"
-                f"content-length: {len(BODY)}\r\n\r\n").encode() + BODY
+        return (
+            f"POST {self.path} HTTP/1.1\r\nhost: 127.0.0.1:{self.port}\r\n"
+            f"content-type: application/json\r\n{auth}"
+            f"content-length: {len(BODY)}\r\n\r\n"
+        ).encode() + BODY
 
 
-async def _roundtrip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     request: bytes) -> int:
+async def _roundtrip(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -184,8 +232,15 @@ async def _roundtrip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return status
 
 
-async def _client(target: Target, *, count: int | None, until: float, interval: float | None,
-                  latencies: list[float], errors: list[int]) -> None:
+async def _client(
+    target: Target,
+    *,
+    count: int | None,
+    until: float,
+    interval: float | None,
+    latencies: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
     request = target.request()
     loop = asyncio.get_running_loop()
@@ -231,8 +286,14 @@ class Run:
         return len(self.latencies) / self.seconds
 
 
-async def load(target: Target, *, clients: int, seconds: float, rate: float | None = None,
-               total: int | None = None) -> Run:
+async def load(
+    target: Target,
+    *,
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
+    total: int | None = None,
+) -> Run:
     """``clients`` connections; paced at ``rate`` req/s overall, or closed-loop flat out."""
     latencies: list[float] = []
     errors: list[int] = []
@@ -240,8 +301,19 @@ async def load(target: Target, *, clients: int, seconds: float, rate: float | No
     per_client = -(-total // clients) if total else None
     start = time.perf_counter()
     until = asyncio.get_running_loop().time() + seconds
-    await asyncio.gather(*(_client(target, count=per_client, until=until, interval=interval,
-                                   latencies=latencies, errors=errors) for _ in range(clients)))
+    await asyncio.gather(
+        *(
+            _client(
+                target,
+                count=per_client,
+                until=until,
+                interval=interval,
+                latencies=latencies,
+                errors=errors,
+            )
+            for _ in range(clients)
+        )
+    )
     return Run(latencies, errors, time.perf_counter() - start)
 
 
@@ -254,14 +326,17 @@ def rss_kib(pid: int) -> int:
 
 # --- LiteLLM --------------------------------------------------------------------------------
 
+
 def litellm_ready() -> bool:
     return (LITELLM_VENV / "bin" / "litellm").exists()
 
 
 def install_litellm() -> None:
     subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-    subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "-q",
-                    f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+    subprocess.run(
+        [str(LITELLM_VENV / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
+        check=True,
+    )
 
 
 class LiteLLMDidNotStart(RuntimeError):
@@ -278,8 +353,10 @@ def litellm(upstream_url: str, work: Path, pg_url: str | None) -> Iterator[Targe
                 yield target
             return
         except LiteLLMDidNotStart as exc:
-            print(f"  litellm did not start with its key database ({exc}); "
-                  "starting it without one", flush=True)
+            print(
+                f"  litellm did not start with its key database ({exc}); starting it without one",
+                flush=True,
+            )
     with _litellm(upstream_url, work, None) as target:
         yield target
 
@@ -302,32 +379,56 @@ def _litellm(upstream_url: str, work: Path, pg_url: str | None) -> Iterator[Targ
         f"      api_base: {upstream_url}\n"
         "      api_key: upstream-unused\n"
         "litellm_settings:\n  drop_params: true\n  telemetry: false\n"
-        "general_settings:\n" + "\n".join(settings) + "\n")
-    env = {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION", "NO_DOCS": "True",
-           "DISABLE_ADMIN_UI": "True", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        "general_settings:\n" + "\n".join(settings) + "\n"
+    )
+    env = {
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_MODE": "PRODUCTION",
+        "NO_DOCS": "True",
+        "DISABLE_ADMIN_UI": "True",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
     if pg_url:
         env["DATABASE_URL"] = pg_url
     log = work / ("litellm-db.log" if pg_url else "litellm.log")
-    with process([str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host",
-                  "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-                 env=env, log=log) as proc:
+    with process(
+        [
+            str(LITELLM_VENV / "bin" / "litellm"),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ],
+        env=env,
+        log=log,
+    ) as proc:
         try:
             wait_ready(port, "/health/liveliness", proc, timeout=300)
         except RuntimeError as exc:
             raise LiteLLMDidNotStart(f"{exc}; see {log}") from exc
         key, how = master, "master key (no key database)"
         if pg_url:
-            answer = httpx.post(f"http://127.0.0.1:{port}/key/generate",
-                                headers={"authorization": f"Bearer {master}"},
-                                json={"models": [MODEL]}, timeout=120)
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/key/generate",
+                headers={"authorization": f"Bearer {master}"},
+                json={"models": [MODEL]},
+                timeout=120,
+            )
             if answer.status_code != 200:
-                raise LiteLLMDidNotStart(f"/key/generate answered {answer.status_code}: "
-                                         f"{answer.text[:200]}")
+                raise LiteLLMDidNotStart(
+                    f"/key/generate answered {answer.status_code}: {answer.text[:200]}"
+                )
             key, how = answer.json()["key"], f"virtual key restricted to [{MODEL}]"
-            denied = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
-                                headers={"authorization": f"Bearer {key}"}, timeout=60,
-                                json={"model": "another-model", "messages": [
-                                    {"role": "user", "content": "x"}]})
+            denied = httpx.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                headers={"authorization": f"Bearer {key}"},
+                timeout=60,
+                json={"model": "another-model", "messages": [{"role": "user", "content": "x"}]},
+            )
             how += f" (another model: HTTP {denied.status_code})"
         print(f"  litellm {LITELLM_VERSION}: {how}", flush=True)
         yield Target("litellm", port, "/v1/chat/completions", key)
@@ -350,24 +451,35 @@ def postgres() -> Iterator[str | None]:
 
 # --- the run --------------------------------------------------------------------------------
 
+
 def report(name: str, run: Run) -> None:
-    print(f"  {name:<9} n={len(run.latencies):>6}  p50={run.pct(0.50):7.2f} ms  "
-          f"p99={run.pct(0.99):7.2f} ms  {run.rps:8.0f} req/s  errors={len(run.errors)}"
-          + (f" {sorted(set(run.errors))}" if run.errors else ""), flush=True)
+    print(
+        f"  {name:<9} n={len(run.latencies):>6}  p50={run.pct(0.50):7.2f} ms  "
+        f"p99={run.pct(0.99):7.2f} ms  {run.rps:8.0f} req/s  errors={len(run.errors)}"
+        + (f" {sorted(set(run.errors))}" if run.errors else ""),
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20, help="per measured phase")
-    parser.add_argument("--rate", type=float, default=40,
-                        help="paced load, req/s in total (default: below LiteLLM's saturation "
-                             "here, ~80 req/s, so both proxies are compared unsaturated)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=40,
+        help="paced load, req/s in total (default: below LiteLLM's saturation "
+        "here, ~80 req/s, so both proxies are compared unsaturated)",
+    )
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--log-batch-wait-ms", type=float, default=0.0)
     parser.add_argument("--no-litellm", action="store_true")
-    parser.add_argument("--install-litellm", action="store_true",
-                        help=f"create {LITELLM_VENV} with litellm[proxy]=={LITELLM_VERSION}")
+    parser.add_argument(
+        "--install-litellm",
+        action="store_true",
+        help=f"create {LITELLM_VENV} with litellm[proxy]=={LITELLM_VERSION}",
+    )
     parser.add_argument("--quick", action="store_true", help="short phases, 5,000 requests")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-custodes", nargs=4, help=argparse.SUPPRESS)
@@ -394,12 +506,26 @@ def main() -> None:
     env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
     up_port, cu_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{up_port}/v1"
-    print(f"cpus={os.cpu_count()} clients={args.clients} phase={args.seconds}s "
-          f"paced={args.rate:.0f} req/s log_batch_wait_ms={args.log_batch_wait_ms}", flush=True)
-    with process([*me, "--serve-upstream", str(up_port)], env=env, log=work / "up.log") as up, \
-            process([*me, "--serve-custodes", str(work / "custodes"), str(cu_port),
-                     upstream_url, str(args.log_batch_wait_ms)], env=env,
-                    log=work / "custodes.log") as cu:
+    print(
+        f"cpus={os.cpu_count()} clients={args.clients} phase={args.seconds}s "
+        f"paced={args.rate:.0f} req/s log_batch_wait_ms={args.log_batch_wait_ms}",
+        flush=True,
+    )
+    with (
+        process([*me, "--serve-upstream", str(up_port)], env=env, log=work / "up.log") as up,
+        process(
+            [
+                *me,
+                "--serve-custodes",
+                str(work / "custodes"),
+                str(cu_port),
+                upstream_url,
+                str(args.log_batch_wait_ms),
+            ],
+            env=env,
+            log=work / "custodes.log",
+        ) as cu,
+    ):
         wait_ready(up_port, "/v1/models", up)
         wait_ready(cu_port, "/healthz", cu)
         key = (work / "custodes" / "key").read_text()
@@ -416,21 +542,28 @@ def main() -> None:
         for phase, rate in phases:
             print(f"{phase}:", flush=True)
             for target in targets:
-                run = asyncio.run(load(target, clients=args.clients, seconds=args.seconds,
-                                       rate=rate))
+                run = asyncio.run(
+                    load(target, clients=args.clients, seconds=args.seconds, rate=rate)
+                )
                 results.setdefault(phase, {})[target.name] = run
                 report(target.name, run)
         if args.memory_requests > 0:
             before = rss_kib(cu.pid)
-            run = asyncio.run(load(custodes, clients=args.clients, seconds=3600,
-                                   total=args.memory_requests))
+            run = asyncio.run(
+                load(custodes, clients=args.clients, seconds=3600, total=args.memory_requests)
+            )
             after = rss_kib(cu.pid)
-            print(f"memory: custodes RSS {before / 1024:.1f} MiB before, "
-                  f"{after / 1024:.1f} MiB after {len(run.latencies):,} more requests "
-                  f"({run.rps:.0f} req/s, errors={len(run.errors)})", flush=True)
+            print(
+                f"memory: custodes RSS {before / 1024:.1f} MiB before, "
+                f"{after / 1024:.1f} MiB after {len(run.latencies):,} more requests "
+                f"({run.rps:.0f} req/s, errors={len(run.errors)})",
+                flush=True,
+            )
         if not args.no_litellm and not litellm_ready():
-            print(f"  litellm: no virtual environment at {LITELLM_VENV} "
-                  "(run with --install-litellm)", flush=True)
+            print(
+                f"  litellm: no virtual environment at {LITELLM_VENV} (run with --install-litellm)",
+                flush=True,
+            )
         elif not args.no_litellm:
             with contextlib_exit() as stack:
                 os.killpg(cu.pid, signal.SIGSTOP)  # custodes sits out LiteLLM's turn
@@ -439,8 +572,9 @@ def main() -> None:
                 lite = stack.enter_context(litellm(upstream_url, work, pg))
                 asyncio.run(load(lite, clients=args.clients, seconds=2))
                 for phase, rate in phases:
-                    run = asyncio.run(load(lite, clients=args.clients, seconds=args.seconds,
-                                           rate=rate))
+                    run = asyncio.run(
+                        load(lite, clients=args.clients, seconds=args.seconds, rate=rate)
+                    )
                     results[phase][lite.name] = run
                     print(f"{phase}:", flush=True)
                     report(lite.name, run)
@@ -455,15 +589,24 @@ def summarize(results: dict[str, dict[str, Run]]) -> None:
             if name not in runs:
                 continue
             run = runs[name]
-            print(f"{phase}: {name} added p50 {run.pct(0.5) - direct.pct(0.5):.2f} ms, "
-                  f"added p99 {run.pct(0.99) - direct.pct(0.99):.2f} ms", flush=True)
+            print(
+                f"{phase}: {name} added p50 {run.pct(0.5) - direct.pct(0.5):.2f} ms, "
+                f"added p99 {run.pct(0.99) - direct.pct(0.99):.2f} ms",
+                flush=True,
+            )
         if "litellm" in runs and "custodes" in runs:
             c = runs["custodes"].pct(0.5) - direct.pct(0.5)
             li = runs["litellm"].pct(0.5) - direct.pct(0.5)
-            print(f"{phase}: custodes added p50 / LiteLLM added p50 = "
-                  f"{c / li if li > 0 else float('nan'):.2f} (target <= 0.5)", flush=True)
-    print("requests/s at saturation: " + ", ".join(
-        f"{n} {r.rps:.0f}" for n, r in results.get("saturated", {}).items()), flush=True)
+            print(
+                f"{phase}: custodes added p50 / LiteLLM added p50 = "
+                f"{c / li if li > 0 else float('nan'):.2f} (target <= 0.5)",
+                flush=True,
+            )
+    print(
+        "requests/s at saturation: "
+        + ", ".join(f"{n} {r.rps:.0f}" for n, r in results.get("saturated", {}).items()),
+        flush=True,
+    )
 
 
 @contextmanager

@@ -56,7 +56,8 @@ async def _load(base_url: str, seconds: float, clients: int) -> tuple[int, list[
         while now() < stop_at:
             t0 = now()
             _, body = await http.request(
-                "POST", "/log/entries", entry_json(10**11 + len(latencies)))
+                "POST", "/log/entries", entry_json(10**11 + len(latencies))
+            )
             index = orjson.loads(body)["entries"][0]["index"]
             while True:
                 _, cp = await poll.request("GET", "/checkpoint")
@@ -90,12 +91,16 @@ def main() -> None:
         cpu = cpu_seconds(server.pid) - cpu0
     print(f"backend: {args.backend}, {args.clients} clients, batches of {BATCH}")
     print(f"appended {done} entries in {elapsed:.1f} s: {done / elapsed:,.0f} entries/s")
-    print(f"append -> signed checkpoint: p50 {percentile(latencies, 50) * 1000:.0f} ms, "
-          f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
-          f"({len(latencies)} probes)")
+    print(
+        f"append -> signed checkpoint: p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+        f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
+        f"({len(latencies)} probes)"
+    )
     print(f"server RSS: {rss0 / 1024:.0f} MiB before, {rss1 / 1024:.0f} MiB after")
-    print(f"server CPU: {cpu:.1f} s over {elapsed:.1f} s wall = {cpu / elapsed:.2f} cores; "
-          f"{done / cpu:,.0f} per server-CPU-second (the rate one idle core would allow)")
+    print(
+        f"server CPU: {cpu:.1f} s over {elapsed:.1f} s wall = {cpu / elapsed:.2f} cores; "
+        f"{done / cpu:,.0f} per server-CPU-second (the rate one idle core would allow)"
+    )
     print(cpu_note())
 
 

@@ -27,9 +27,11 @@ from custodes.store import create_db_engine, migrate
 
 
 def _figures(name: str, samples: list[float]) -> str:
-    return (f"{name}: p50 {percentile(samples, 50) * 1000:.3f} ms, "
-            f"p99 {percentile(samples, 99) * 1000:.3f} ms, "
-            f"mean {sum(samples) / len(samples) * 1000:.3f} ms over {len(samples)}")
+    return (
+        f"{name}: p50 {percentile(samples, 50) * 1000:.3f} ms, "
+        f"p99 {percentile(samples, 99) * 1000:.3f} ms, "
+        f"mean {sum(samples) / len(samples) * 1000:.3f} ms over {len(samples)}"
+    )
 
 
 def main() -> None:
@@ -40,12 +42,16 @@ def main() -> None:
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        url = (stack.enter_context(postgres_url()) if args.backend == "postgres"
-               else f"sqlite:///{data / 'custodes.db'}")
+        url = (
+            stack.enter_context(postgres_url())
+            if args.backend == "postgres"
+            else f"sqlite:///{data / 'custodes.db'}"
+        )
         engine = create_db_engine(url)
         migrate(engine)
-        log = TransparencyLog(engine, NoteSigner.generate("custodes.local/log"),
-                              batch_wait=args.batch_wait_ms / 1000)
+        log = TransparencyLog(
+            engine, NoteSigner.generate("custodes.local/log"), batch_wait=args.batch_wait_ms / 1000
+        )
         # Warm up: a few hundred entries so the tree has partial tiles on two levels.
         log.integrate([entry_json(i) for i in range(300)], sign=True)
         counter = 300

@@ -87,16 +87,29 @@ def _wrk(
     script = workdir / "append.lua"
     script.write_text(_WRK_SCRIPT % ENTRY_TEMPLATE.decode().replace("%d", "wrk %d"))
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(script),
-         base_url], capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{seconds:.0f}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base_url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     m = re.search(r"^WRK (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
     if m is None:
         raise SystemExit(f"wrk printed no summary:\n{out}")
     requests, duration, bad_status, socket_errors, p50, p99 = map(int, m.groups())
     if bad_status or socket_errors:
-        raise SystemExit(f"wrk: {bad_status} answers other than 201, {socket_errors} socket "
-                         f"errors:\n{out}")
+        raise SystemExit(
+            f"wrk: {bad_status} answers other than 201, {socket_errors} socket errors:\n{out}"
+        )
     return requests, duration / 1e6, p50 / 1e6, p99 / 1e6
 
 
@@ -120,8 +133,11 @@ def main() -> None:
             requests, elapsed, p50, p99 = _wrk(server.base_url, args.clients, args.seconds, data)
             cpu = cpu_seconds(server.pid) - cpu0
         else:
-            client = ("Python asyncio client (--client python)" if args.client == "python"
-                      else "Python asyncio client (wrk is not installed)")
+            client = (
+                "Python asyncio client (--client python)"
+                if args.client == "python"
+                else "Python asyncio client (wrk is not installed)"
+            )
             latencies: list[float] = run(_load(server.base_url, args.clients, args.seconds))  # type: ignore[assignment]
             elapsed = now() - start
             cpu = cpu_seconds(server.pid) - cpu0
@@ -137,13 +153,17 @@ def main() -> None:
         raise SystemExit(f"only {stored} entries stored, but {requests} appends were answered 201")
     print(f"backend: {args.backend}, {args.clients} concurrent clients, one entry per request")
     print(f"load generator: {client}")
-    print(f"{requests} requests in {elapsed:.1f} s: {requests / elapsed:,.0f} req/s "
-          f"({stored} entries stored)")
+    print(
+        f"{requests} requests in {elapsed:.1f} s: {requests / elapsed:,.0f} req/s "
+        f"({stored} entries stored)"
+    )
     print(f"latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
     print(f"checkpoints signed: {checkpoints} ({checkpoints / elapsed:.1f}/s)")
     print(f"server RSS: {rss0 / 1024:.0f} MiB before, {rss1 / 1024:.0f} MiB after")
-    print(f"server CPU: {cpu:.1f} s over {elapsed:.1f} s wall = {cpu / elapsed:.2f} cores; "
-          f"{requests / cpu:,.0f} per server-CPU-second (the rate one idle core would allow)")
+    print(
+        f"server CPU: {cpu:.1f} s over {elapsed:.1f} s wall = {cpu / elapsed:.2f} cores; "
+        f"{requests / cpu:,.0f} per server-CPU-second (the rate one idle core would allow)"
+    )
     print(cpu_note())
 
 

@@ -63,8 +63,13 @@ def measure(base_url: str, requests: int, seed: int = 1) -> tuple[list[float], i
             latencies.append(elapsed)
         if n % 50 == 0:  # spot-check the answers
             proof = json.loads(body)
-            verify_inclusion(base64.b64decode(proof["leaf_hash"]), index, size,
-                             [base64.b64decode(h) for h in proof["proof"]], root)
+            verify_inclusion(
+                base64.b64decode(proof["leaf_hash"]),
+                index,
+                size,
+                [base64.b64decode(h) for h in proof["proof"]],
+                root,
+            )
     conn.close()
     return latencies, size
 
@@ -86,25 +91,32 @@ end
 """
 
 
-def measure_wrk(base_url: str, size: int, seconds: float, seed: int,
-                workdir: Path) -> tuple[int, float, float]:
+def measure_wrk(
+    base_url: str, size: int, seconds: float, seed: int, workdir: Path
+) -> tuple[int, float, float]:
     """(requests, p50, p99 in seconds) from wrk asking for random proofs for ``seconds``."""
     script = workdir / f"proof-{seed}.lua"
     script.write_text(_WRK_SCRIPT % (size, seed))
-    out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds:.0f}s", "-s", str(script), base_url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c1", f"-d{seconds:.0f}s", "-s", str(script), base_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     m = re.search(r"^WRK (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
     if m is None:
         raise SystemExit(f"wrk printed no summary:\n{out}")
     requests, bad_status, socket_errors, p50, p99 = map(int, m.groups())
     if bad_status or socket_errors:
-        raise SystemExit(f"wrk: {bad_status} answers other than 200, {socket_errors} socket "
-                         f"errors:\n{out}")
+        raise SystemExit(
+            f"wrk: {bad_status} answers other than 200, {socket_errors} socket errors:\n{out}"
+        )
     return requests, p50 / 1e6, p99 / 1e6
 
 
-def timed(base_url: str, size: int, args: argparse.Namespace, workdir: Path,
-          use_wrk: bool) -> list[tuple[str, int, float, float]]:
+def timed(
+    base_url: str, size: int, args: argparse.Namespace, workdir: Path, use_wrk: bool
+) -> list[tuple[str, int, float, float]]:
     """(label, requests, p50, p99) for first reads of random proofs, then the same again."""
     out = []
     seed = time.time_ns() % 1_000_000  # new indices on every run of the benchmark
@@ -113,8 +125,9 @@ def timed(base_url: str, size: int, args: argparse.Namespace, workdir: Path,
             out.append((label, *measure_wrk(base_url, size, args.seconds, seed, workdir)))
         else:
             latencies, _ = measure(base_url, args.requests, seed=seed)
-            out.append((label, len(latencies), percentile(latencies, 50),
-                        percentile(latencies, 99)))
+            out.append(
+                (label, len(latencies), percentile(latencies, 50), percentile(latencies, 99))
+            )
     return out
 
 
@@ -127,8 +140,11 @@ def main() -> None:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
-    client = ("wrk (C; 1 connection, 1 request at a time)" if use_wrk
-              else "Python http.client (1 connection)")
+    client = (
+        "wrk (C; 1 connection, 1 request at a time)"
+        if use_wrk
+        else "Python http.client (1 connection)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "small"
         build(small, 1000)
@@ -146,12 +162,16 @@ def main() -> None:
             rss_big = rss_kib(server.pid)
     print(f"timed by: {client}; answers verified against the checkpoint by a Python client")
     for (label, n, p50, p99), (_, n_small, p50_small, _) in zip(runs, runs_small, strict=True):
-        print(f"inclusion proof over HTTP, log of {size:,} entries, {label} ({n} requests): "
-              f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms; on a 1,000-entry log: "
-              f"p50 {p50_small * 1000:.2f} ms ({n_small} requests)")
-    print(f"server RSS: {rss_small / 1024:.0f} MiB after the 1,000-entry runs; on the "
-          f"{size:,}-entry log {rss_start / 1024:.0f} MiB at start, {rss_big / 1024:.0f} MiB "
-          "after the requests")
+        print(
+            f"inclusion proof over HTTP, log of {size:,} entries, {label} ({n} requests): "
+            f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms; on a 1,000-entry log: "
+            f"p50 {p50_small * 1000:.2f} ms ({n_small} requests)"
+        )
+    print(
+        f"server RSS: {rss_small / 1024:.0f} MiB after the 1,000-entry runs; on the "
+        f"{size:,}-entry log {rss_start / 1024:.0f} MiB at start, {rss_big / 1024:.0f} MiB "
+        "after the requests"
+    )
     print(cpu_note())
 
 

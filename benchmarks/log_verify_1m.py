@@ -33,14 +33,28 @@ def main() -> None:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     result = subprocess.run(
-        [str(exe), "--database-url", f"sqlite:///{args.dir / 'custodes.db'}", "log", "verify",
-         "-q", "--key", vkey], capture_output=True, text=True, cwd=ROOT)
+        [
+            str(exe),
+            "--database-url",
+            f"sqlite:///{args.dir / 'custodes.db'}",
+            "log",
+            "verify",
+            "-q",
+            "--key",
+            vkey,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(result.stdout.strip() or result.stderr.strip())
-    print(f"custodes log verify of {args.entries:,} entries: {elapsed:.1f} s "
-          f"wall, {cpu:.1f} s CPU (exit {result.returncode})")
+    print(
+        f"custodes log verify of {args.entries:,} entries: {elapsed:.1f} s "
+        f"wall, {cpu:.1f} s CPU (exit {result.returncode})"
+    )
     print(cpu_note())
 
 

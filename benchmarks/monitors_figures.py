@@ -26,14 +26,22 @@ from custodes.monitors._learned import Encoder, LearnedDetector
 from custodes.monitors._train import train_heads
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "monitors"
-COUP = ("training_tamper", "oversight_evasion", "weights_exfiltration", "command_override",
-        "political_targeting", "exploit_stockpiling")
+COUP = (
+    "training_tamper",
+    "oversight_evasion",
+    "weights_exfiltration",
+    "command_override",
+    "political_targeting",
+    "exploit_stockpiling",
+)
 
 
 def _row(name: str, labels: list[int], scores: list[float]) -> str:
     m = compute_metrics(labels, scores)
-    return (f"  {name:<34} TPR@1% {m.tpr_at_1pct:.3f}  TPR@0.1% {m.tpr_at_01pct:.3f}  "
-            f"TPR@5% {m.tpr_at_5pct:.3f}  AUROC {m.auroc:.3f}  AUPRC {m.auprc:.3f}")
+    return (
+        f"  {name:<34} TPR@1% {m.tpr_at_1pct:.3f}  TPR@0.1% {m.tpr_at_01pct:.3f}  "
+        f"TPR@5% {m.tpr_at_5pct:.3f}  AUROC {m.auroc:.3f}  AUPRC {m.auprc:.3f}"
+    )
 
 
 def main() -> None:
@@ -66,12 +74,10 @@ def main() -> None:
         print(f"{cat} (positives {sum(labels)}, negatives {len(labels) - sum(labels)})")
         print(_row("rules tier (dev)", labels, rules))
         print(_row("learned, packaged weights (in-sample)", labels, learned_in))
-        print(_row("rules+learned (in-sample)", labels,
-                   list(np.maximum(rules, learned_in))))
+        print(_row("rules+learned (in-sample)", labels, list(np.maximum(rules, learned_in))))
         learned_out = [float(held.held_out_scores[offset + i, cats.index(cat)]) for i in idx]
         print(_row("learned, held-out groups", labels, learned_out))
-        print(_row("rules+learned, held-out groups", labels,
-                   list(np.maximum(rules, learned_out))))
+        print(_row("rules+learned, held-out groups", labels, list(np.maximum(rules, learned_out))))
 
 
 if __name__ == "__main__":

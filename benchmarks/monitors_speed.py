@@ -69,9 +69,13 @@ def inline_latency(texts: list[str]) -> tuple[float, float]:
     from custodes.monitors import default_registry
 
     reg = default_registry()
-    monitors = MonitorRegistry([DetectorMonitor(reg.get("vuln_rules"), mode="observing"),
-                                DetectorMonitor(reg.get("coup_rules"), mode="observing")])
-    prompts = [t[i:i + 4096] for t in texts for i in range(0, len(t) - 4096, 4096)][:2000]
+    monitors = MonitorRegistry(
+        [
+            DetectorMonitor(reg.get("vuln_rules"), mode="observing"),
+            DetectorMonitor(reg.get("coup_rules"), mode="observing"),
+        ]
+    )
+    prompts = [t[i : i + 4096] for t in texts for i in range(0, len(t) - 4096, 4096)][:2000]
     samples = []
     for p in prompts * 3:
         # Thread CPU time: what the monitors cost, without time the scheduler gave to other
@@ -89,13 +93,19 @@ def main() -> None:
     a = ap.parse_args()
     _one_core()
     everything, transcripts = _texts()
-    print(f"rules tier, agent transcripts ({len(transcripts)} texts), MB: "
-          f"{rules_throughput(transcripts, a.seconds)} (target >= 20)")
-    print(f"rules tier, whole dev set incl. dense crash reports, MB: "
-          f"{rules_throughput(everything, a.seconds)}")
+    print(
+        f"rules tier, agent transcripts ({len(transcripts)} texts), MB: "
+        f"{rules_throughput(transcripts, a.seconds)} (target >= 20)"
+    )
+    print(
+        f"rules tier, whole dev set incl. dense crash reports, MB: "
+        f"{rules_throughput(everything, a.seconds)}"
+    )
     p50, p99 = inline_latency(transcripts)
-    print(f"inline rules tier in the gateway, 4 KB prompt, CPU time: p50 {p50:.3f} ms, "
-          f"p99 {p99:.3f} ms (target p50 <= 0.3)")
+    print(
+        f"inline rules tier in the gateway, 4 KB prompt, CPU time: p50 {p50:.3f} ms, "
+        f"p99 {p99:.3f} ms (target p50 <= 0.3)"
+    )
     try:
         rate = learned_chunks_per_second(everything[:300], a.seconds)
     except Exception as exc:  # noqa: BLE001 - the learned extra is optional

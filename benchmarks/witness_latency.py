@@ -43,7 +43,8 @@ def main() -> None:
     log = TransparencyLog(engine, signer, checkpoint_interval=0.001)
     log.start()
     policy = WitnessPolicy.threshold(
-        2, [PolicyWitness(w.signer.name, w.signer.verifier, w.url) for w in witnesses])
+        2, [PolicyWitness(w.signer.name, w.signer.verifier, w.url) for w in witnesses]
+    )
     publisher = WitnessPublisher(engine, log, policy, retry_interval=1.0)
     signed_at: dict[int, float] = {}
     lock = threading.Lock()
@@ -57,8 +58,12 @@ def main() -> None:
     latencies = []
     try:
         for i in range(args.rounds + 10):
-            entry = Entry.create("log.annotation/v1", time=datetime.now(UTC),
-                                 principal="bench", body={"text": f"round {i}"})
+            entry = Entry.create(
+                "log.annotation/v1",
+                time=datetime.now(UTC),
+                principal="bench",
+                body={"text": f"round {i}"},
+            )
             size = log.append([entry])[-1].index + 1
             if not publisher.wait_for_quorum(size, timeout=10):
                 raise RuntimeError(f"size {size} did not reach quorum in 10 s")
@@ -75,8 +80,10 @@ def main() -> None:
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     print(f"{len(latencies)} checkpoints, each cosigned by 2 of 3 witnesses")
-    print(f"p50 {p(0.50):.1f} ms  p90 {p(0.90):.1f} ms  p99 {p(0.99):.1f} ms  "
-          f"max {latencies[-1]:.1f} ms  mean {statistics.mean(latencies):.1f} ms")
+    print(
+        f"p50 {p(0.50):.1f} ms  p90 {p(0.90):.1f} ms  p99 {p(0.99):.1f} ms  "
+        f"max {latencies[-1]:.1f} ms  mean {statistics.mean(latencies):.1f} ms"
+    )
     print(f"new checkpoint -> 2-of-3 cosigned, p99: {p(0.99):.1f} ms (target <= 200 ms)")
 
 

@@ -37,9 +37,23 @@ class WitnessServer:
         self.port = free_port()
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "custodes.witness", "--key", str(self.dir / "witness.key"),
-             "--db", f"sqlite:///{self.dir / 'witness.db'}", "--logs-file", str(self.logs_file),
-             "--port", str(self.port), "--workers", str(workers)], env=env)
+            [
+                sys.executable,
+                "-m",
+                "custodes.witness",
+                "--key",
+                str(self.dir / "witness.key"),
+                "--db",
+                f"sqlite:///{self.dir / 'witness.db'}",
+                "--logs-file",
+                str(self.logs_file),
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+        )
 
     @property
     def url(self) -> str:
@@ -73,8 +87,10 @@ class RawConnection:
         return cls(reader, writer)
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-                "Content-Type: text/plain\r\n\r\n").encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])

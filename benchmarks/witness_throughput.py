@@ -90,8 +90,9 @@ def main() -> None:
     t = time.perf_counter()
     work = [requests_for(s, args.per_log) for s in signers]
     print(f"precomputed {args.logs * args.per_log} requests in {time.perf_counter() - t:.1f}s")
-    server = WitnessServer("bench.witness.example", [s.verifier for s in signers],
-                           workers=args.workers).wait()
+    server = WitnessServer(
+        "bench.witness.example", [s.verifier for s in signers], workers=args.workers
+    ).wait()
     try:
         cpu_before = cpu_seconds(server.process.pid)
         count, elapsed = asyncio.run(run(server.port, work))
@@ -99,9 +100,11 @@ def main() -> None:
     finally:
         server.stop()
     load = os.getloadavg()[0]
-    print(f"{count} cosignatures in {elapsed:.2f}s from {args.logs} logs; the witness process "
-          f"used {cpu:.2f} CPU-s ({count / cpu:,.0f} cosignatures per CPU-second); "
-          f"load average {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{count} cosignatures in {elapsed:.2f}s from {args.logs} logs; the witness process "
+        f"used {cpu:.2f} CPU-s ({count / cpu:,.0f} cosignatures per CPU-second); "
+        f"load average {load:.1f} on {os.cpu_count()} cores"
+    )
     print(f"cosignatures/s one witness serves: {count / elapsed:,.0f} (target >= 1,000)")
 
 

@@ -99,7 +99,9 @@ class Settings(BaseSettings):
         description="YAML/JSON list of extra disclosure policies besides the presets.",
     )
     custody_alarm_interval_s: float = Field(
-        default=60.0, ge=0, le=86_400,
+        default=60.0,
+        ge=0,
+        le=86_400,
         description="How often the server raises due custody alarms (0: only when asked).",
     )
 
@@ -130,25 +132,33 @@ class Settings(BaseSettings):
         ),
     )
     gateway_max_body_bytes: int = Field(
-        default=4 << 20, ge=1024, le=1 << 30,
+        default=4 << 20,
+        ge=1024,
+        le=1 << 30,
         description="Largest request body the gateway accepts; larger ones get 413.",
     )
     gateway_key_poll_ms: float = Field(
-        default=100.0, ge=5, le=60_000,
+        default=100.0,
+        ge=5,
+        le=60_000,
         description=(
             "How often each server process checks for API key changes made elsewhere "
             "(the CLI, other replicas); a revocation takes effect within this time."
         ),
     )
     gateway_grant_cache_ms: float = Field(
-        default=5000.0, ge=0, le=3_600_000,
+        default=5000.0,
+        ge=0,
+        le=3_600_000,
         description=(
             "Longest time the gateway reuses an authority grant decision (never past the "
             "grant's expiry; revocations clear it). 0 asks the authority on every request."
         ),
     )
     gateway_upstream_connections: int = Field(
-        default=200, ge=1, le=10_000,
+        default=200,
+        ge=1,
+        le=10_000,
         description="Connection pool size of the one HTTP client the gateway uses for upstreams.",
     )
 

@@ -254,5 +254,3 @@ class MonitorError(Error):
 class CustodyError(Error):
     code = "custody_error"
     status = 400
-
-

@@ -61,10 +61,16 @@ def _check(path: Path, run: Any) -> None:
 
 
 def test_every_family_is_present() -> None:
-    counts = {f: len(files(MERKLE / f)) for f in
-              ("inclusion", "consistency", "subtreeinclusion", "subtreeconsistency")}
-    assert counts == {"inclusion": 98, "consistency": 98, "subtreeinclusion": 204,
-                      "subtreeconsistency": 118}
+    counts = {
+        f: len(files(MERKLE / f))
+        for f in ("inclusion", "consistency", "subtreeinclusion", "subtreeconsistency")
+    }
+    assert counts == {
+        "inclusion": 98,
+        "consistency": 98,
+        "subtreeinclusion": 204,
+        "subtreeconsistency": 118,
+    }
 
 
 def _proof(case: dict[str, Any]) -> list[bytes]:
@@ -73,28 +79,52 @@ def _proof(case: dict[str, Any]) -> list[bytes]:
 
 @pytest.mark.parametrize("path", _cases("inclusion"))
 def test_inclusion(path: Path) -> None:
-    _check(path, lambda c: verify_inclusion(
-        b64(c["leafHash"]), c["leafIdx"], c["treeSize"], _proof(c), b64(c["root"])))
+    _check(
+        path,
+        lambda c: verify_inclusion(
+            b64(c["leafHash"]), c["leafIdx"], c["treeSize"], _proof(c), b64(c["root"])
+        ),
+    )
 
 
 @pytest.mark.parametrize("path", _cases("consistency"))
 def test_consistency(path: Path) -> None:
-    _check(path, lambda c: verify_consistency(
-        c["size1"], c["size2"], _proof(c), b64(c["root1"]), b64(c["root2"])))
+    _check(
+        path,
+        lambda c: verify_consistency(
+            c["size1"], c["size2"], _proof(c), b64(c["root1"]), b64(c["root2"])
+        ),
+    )
 
 
 @pytest.mark.parametrize("path", _cases("subtreeinclusion"))
 def test_subtree_inclusion(path: Path) -> None:
-    _check(path, lambda c: verify_subtree_inclusion(
-        b64(c["leafHash"]), c["leafIdx"], start=c["start"], end=c["end"], proof=_proof(c),
-        root=b64(c["root"])))
+    _check(
+        path,
+        lambda c: verify_subtree_inclusion(
+            b64(c["leafHash"]),
+            c["leafIdx"],
+            start=c["start"],
+            end=c["end"],
+            proof=_proof(c),
+            root=b64(c["root"]),
+        ),
+    )
 
 
 @pytest.mark.parametrize("path", _cases("subtreeconsistency"))
 def test_subtree_consistency(path: Path) -> None:
-    _check(path, lambda c: verify_subtree_consistency(
-        start=c["start"], end=c["end"], size=c["size"], proof=_proof(c),
-        subtree_root=b64(c["root1"]), root=b64(c["root2"])))
+    _check(
+        path,
+        lambda c: verify_subtree_consistency(
+            start=c["start"],
+            end=c["end"],
+            size=c["size"],
+            proof=_proof(c),
+            subtree_root=b64(c["root1"]),
+            root=b64(c["root2"]),
+        ),
+    )
 
 
 def test_reference_roots_and_proofs() -> None:
@@ -117,5 +147,6 @@ def test_reference_roots_and_proofs() -> None:
         m, n = c["size1"], c["size2"]
         proof = consistency_proof(m, n, leaves[:n])
         assert [h.hex() for h in proof] == c["proof_hex"]
-        verify_consistency(m, n, proof, bytes.fromhex(c["root1_hex"]),
-                           bytes.fromhex(c["root2_hex"]))
+        verify_consistency(
+            m, n, proof, bytes.fromhex(c["root1_hex"]), bytes.fromhex(c["root2_hex"])
+        )

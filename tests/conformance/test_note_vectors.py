@@ -58,7 +58,10 @@ def test_go_keys_parse_and_hash() -> None:
     for key in GO_NOTE["keys"]:
         v = NoteVerifier.from_key(key["vkey"])
         assert (v.name, v.key_id.hex(), v.public_key.hex()) == (
-            key["name"], key["key_hash_hex"], key["public_key_hex"])
+            key["name"],
+            key["key_hash_hex"],
+            key["public_key_hex"],
+        )
         assert v.to_key() == key["vkey"]
         if "skey" in key:
             s = NoteSigner.from_key(key["skey"])
@@ -88,11 +91,15 @@ def test_go_open_mismatched_verifier(case: dict[str, Any]) -> None:
     with _raises_like_go(expect["error"]):
         open_note(case["message"], verifiers)
     assert _as_tuples(Note.from_text(case["message"]).signatures) == _sigs(
-        expect["unverified_sigs"])
+        expect["unverified_sigs"]
+    )
 
 
-@pytest.mark.parametrize("case", GO_NOTE["verifier_list_lookup"]["cases"],
-                         ids=lambda c: f"{c['name']}+{c['key_hash_hex']}")
+@pytest.mark.parametrize(
+    "case",
+    GO_NOTE["verifier_list_lookup"]["cases"],
+    ids=lambda c: f"{c['name']}+{c['key_hash_hex']}",
+)
 def test_go_verifier_list(case: dict[str, Any]) -> None:
     """Lookup by name and key id through ``open_note`` over a note signed by that key."""
     verifiers = [NoteVerifier.from_key(k) for k in GO_NOTE["verifier_list_lookup"]["verifier_set"]]
@@ -100,8 +107,9 @@ def test_go_verifier_list(case: dict[str, Any]) -> None:
     peter = Note.from_text(GO_NOTE["signed_notes"]["peter"]).signatures[0]
     enoch = Note.from_text(GO_NOTE["signed_notes"]["peter_and_enoch"]).signatures[1]
     sig = peter if case["key_hash_hex"].startswith("c74f") else enoch
-    line = Signature(name=case["name"], key_id=bytes.fromhex(case["key_hash_hex"]),
-                     signature=sig.signature)
+    line = Signature(
+        name=case["name"], key_id=bytes.fromhex(case["key_hash_hex"]), signature=sig.signature
+    )
     note = Note(text=GO_NOTE["text"], signatures=(line,))
     if "found" in case["expect"]:
         assert (case["name"], case["key_hash_hex"]) in known
@@ -124,7 +132,9 @@ def test_go_sign(case: dict[str, Any]) -> None:
         replaced = {(s.name, s.key_id.hex()) for s in signers}
         existing = tuple(
             Signature.from_base64(s["name"], s["base64"], key_id=bytes.fromhex(s["hash"]))
-            for s in case["existing_sigs"] if (s["name"], s["hash"]) not in replaced)
+            for s in case["existing_sigs"]
+            if (s["name"], s["hash"]) not in replaced
+        )
         return sign_note(Note(text=case["text"], signatures=existing), signers)
 
     if case["expect"]["ok"]:
@@ -151,8 +161,11 @@ def test_go_invalid_vkeys(entry: dict[str, str]) -> None:
 
 
 def _manglings(kind: str) -> list[Any]:
-    return [pytest.param(key, id=f"{group}-{i}")
-            for group, keys in MANGLINGS[kind].items() for i, key in enumerate(keys)]
+    return [
+        pytest.param(key, id=f"{group}-{i}")
+        for group, keys in MANGLINGS[kind].items()
+        for i, key in enumerate(keys)
+    ]
 
 
 def test_mangling_originals_are_valid() -> None:
@@ -224,8 +237,9 @@ def _parse_go_tree(text: str) -> Checkpoint:
 
 def test_tlog_tree_note_format() -> None:
     tree = TLOG_NOTE["format_tree"]
-    cp = Checkpoint(origin="go.sum database tree", size=tree["size"],
-                    root_hash=b64(tree["hash_base64"]))
+    cp = Checkpoint(
+        origin="go.sum database tree", size=tree["size"], root_hash=b64(tree["hash_base64"])
+    )
     assert cp.to_text() == tree["golden"]
     assert _parse_go_tree(tree["golden"]) == cp
     from custodes.log import leaf_hash
@@ -273,10 +287,14 @@ def test_real_checkpoint(path: Path) -> None:
         proof = meta["inclusion_proof"]
         leaf = leaf_hash(b64(proof["canonicalized_body_base64"]))
         assert leaf.hex() == proof["leaf_hash_hex"]
-        hashes = [bytes.fromhex(h) for h in proof["proof_hex"]] if "proof_hex" in proof else [
-            b64(h) for h in proof["proof_base64"]]
-        verify_inclusion(leaf, proof["leaf_index"], signed.checkpoint.size, hashes,
-                         signed.checkpoint.root_hash)
+        hashes = (
+            [bytes.fromhex(h) for h in proof["proof_hex"]]
+            if "proof_hex" in proof
+            else [b64(h) for h in proof["proof_base64"]]
+        )
+        verify_inclusion(
+            leaf, proof["leaf_index"], signed.checkpoint.size, hashes, signed.checkpoint.root_hash
+        )
     # Negative: another origin, a flipped body byte, a stranger's key.
     with pytest.raises(VerificationError, match="origin"):
         SignedCheckpoint.from_text(text, log_key, origin=meta["origin"] + "x")

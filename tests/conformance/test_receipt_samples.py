@@ -33,7 +33,10 @@ EXPECTED: dict[str, tuple[type[Exception], str, bool]] = {
     "receipt_attack_other_log_key.txt": (VerificationError, "no verifiable signatures", False),
     "receipt_attack_origin_mismatch.txt": (VerificationError, "origin", False),
     "receipt_attack_bad_first_log_signature.txt": (
-        VerificationError, "invalid signature for key", False),
+        VerificationError,
+        "invalid signature for key",
+        False,
+    ),
     "receipt_attack_truncated_proof.txt": (VerificationError, "too few", False),
     "receipt_attack_extended_proof.txt": (VerificationError, "too many", False),
     "receipt_attack_reordered_proof.txt": (VerificationError, "leads to root", False),
@@ -67,8 +70,10 @@ def test_attack_sample_is_refused(name: str) -> None:
     assert words in caught.value.message
 
 
-@pytest.mark.parametrize("name", ["receipt_valid.txt", "receipt_valid_witnessed.txt",
-                                  "receipt_valid_no_proof_size_one.txt"])
+@pytest.mark.parametrize(
+    "name",
+    ["receipt_valid.txt", "receipt_valid_witnessed.txt", "receipt_valid_no_proof_size_one.txt"],
+)
 def test_valid_sample_verifies(name: str) -> None:
     text = (SAMPLES / name).read_bytes()
     receipt = Receipt.from_text(text)
@@ -78,7 +83,8 @@ def test_valid_sample_verifies(name: str) -> None:
     assert verified.index == receipt.index
     assert verified.entry_data == receipt.entry_data
     assert verified.witnesses == (
-        {"witness1.custodes.example", "witness2.custodes.example"} if policy else set())
+        {"witness1.custodes.example", "witness2.custodes.example"} if policy else set()
+    )
     assert leaf_hash(verified.entry_data) != leaf_hash(verified.entry_data + b" ")
 
 

@@ -46,9 +46,21 @@ def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
     output = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "custodes", "serve", "--demo", "--data-dir",
-         str(tmp_path / "demo"), "--port", str(port)],
-        cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "custodes",
+            "serve",
+            "--demo",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,13 +78,16 @@ def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> Non
         constitution = httpx.get(f"{base}/constitution", timeout=10)
         assert constitution.status_code == 200
 
-        entry = {"type": "log.annotation/v1", "time": "2026-11-22T12:00:00Z",
-                 "principal": "demo-test", "body": {"text": "hello, overseers"}}
+        entry = {
+            "type": "log.annotation/v1",
+            "time": "2026-11-22T12:00:00Z",
+            "principal": "demo-test",
+            "body": {"text": "hello, overseers"},
+        }
         appended = httpx.post(f"{base}/log/entries", json=entry, timeout=10)
         assert appended.status_code == 201, appended.text
 
-        log_key = NoteVerifier.from_key(
-            _verifier_key(tmp_path / "demo" / "log.key"))
+        log_key = NoteVerifier.from_key(_verifier_key(tmp_path / "demo" / "log.key"))
         witnesses = [
             cosignature_verifier(line.split("key: ", 1)[1].strip())
             for line in (REPO / "examples" / "constitution.yaml").read_text().splitlines()

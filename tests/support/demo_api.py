@@ -19,8 +19,9 @@ from tests.support.server import ServerProcess, running_server
 
 
 @contextmanager
-def demo_server_with_keys(data: Path, principals: Iterable[str]
-                          ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+def demo_server_with_keys(
+    data: Path, principals: Iterable[str]
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     """A demo server on ``data`` and an API key for each of ``principals``."""
     signer = NoteSigner.generate("custodes.local/log")
     (data / "log.key").write_text(signer.to_key())
@@ -34,8 +35,9 @@ def demo_server_with_keys(data: Path, principals: Iterable[str]
         yield srv, keys
 
 
-def call(srv: ServerProcess, key: str | None, method: str, path: str,
-         body: Any = None) -> httpx.Response:
+def call(
+    srv: ServerProcess, key: str | None, method: str, path: str, body: Any = None
+) -> httpx.Response:
     """One request with ``key`` as the bearer key (none if ``key`` is None)."""
     headers = {"authorization": f"Bearer {key}"} if key else {}
     return httpx.request(method, srv.url(path), json=body, headers=headers, timeout=30)

@@ -66,23 +66,52 @@ def start_cluster() -> Iterator[PostgresCluster]:
         shutil.chown(sockdir, "postgres")
     port = _free_port()
     subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres",
-                      "-E", "UTF8", "--no-instructions"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
-    options = (f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-               "-c shared_buffers=256MB")
+    options = (
+        f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+        "-c shared_buffers=256MB"
+    )
     subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-o", options, "-w", "-t", "60",
-                      "-l", str(base / "log"), "start"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(base / "log"),
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         yield PostgresCluster(port=port, datadir=datadir)
     finally:
         subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w",
-                          "stop"]),
-            check=False, capture_output=True,
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"]),
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)

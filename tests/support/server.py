@@ -38,8 +38,11 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 def settings_env(settings: Settings | Mapping[str, Any]) -> dict[str, str]:
     """``CUSTODES_*`` variables for the fields set in ``settings`` (None fields are left out)."""
-    values = (settings.model_dump(exclude_unset=False) if isinstance(settings, Settings)
-              else dict(settings))
+    values = (
+        settings.model_dump(exclude_unset=False)
+        if isinstance(settings, Settings)
+        else dict(settings)
+    )
     env = {}
     for name, value in values.items():
         if value is None:
@@ -172,8 +175,9 @@ def _serve(fd: int) -> None:
 
     settings = Settings()
     sock = socket.socket(fileno=fd)
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(settings), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -36,8 +36,10 @@ from starlette.routing import Route
 
 __all__ = ["Received", "TestUpstream", "create_upstream_app"]
 
-SECRET_REPLY = ("Here is what you asked for. Be careful: the launch code is 0000 and "
-                "nobody else should know it.")
+SECRET_REPLY = (
+    "Here is what you asked for. Be careful: the launch code is 0000 and "
+    "nobody else should know it."
+)
 
 
 @dataclass(frozen=True)
@@ -58,107 +60,166 @@ def _last_user(body: dict[str, Any]) -> str:
 
 
 def _error(status: int, message: str, kind: str, code: str | None) -> Response:
-    return Response(orjson.dumps({"error": {"message": message, "type": kind, "param": None,
-                                            "code": code}}),
-                    status_code=status, media_type="application/json")
+    return Response(
+        orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}),
+        status_code=status,
+        media_type="application/json",
+    )
 
 
 def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
     prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages") or [])
     completion = max(1, len(text.split()))
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
-def create_upstream_app(received: list[Received] | None = None,
-                        api_key: str | None = None) -> Starlette:
+def create_upstream_app(
+    received: list[Received] | None = None, api_key: str | None = None
+) -> Starlette:
     """The upstream's ASGI app; ``received`` collects requests; ``api_key`` is required if set."""
     counter = iter(range(1, 1 << 62))
 
     def check(request: Request) -> Response | None:
         if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
-            return _error(401, "Incorrect API key provided.", "invalid_request_error",
-                          "invalid_api_key")
+            return _error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
         return None
 
     async def chat(request: Request) -> Response:
         raw = await request.body()
         body = orjson.loads(raw)
         if received is not None:
-            received.append(Received("/v1/chat/completions",
-                                     request.headers.get("authorization"), body))
+            received.append(
+                Received("/v1/chat/completions", request.headers.get("authorization"), body)
+            )
         if (refused := check(request)) is not None:
             return refused
         text = _last_user(body)
         if "UPSTREAM_500" in text:
-            return _error(500, "The server had an error while processing your request.",
-                          "server_error", None)
+            return _error(
+                500, "The server had an error while processing your request.", "server_error", None
+            )
         if "UPSTREAM_429" in text:
             return _error(429, "Rate limit reached.", "requests", "rate_limit_exceeded")
         n = next(counter)
         tool_call = None
         if body.get("tools") and "weather" in text.lower():
             name = body["tools"][0]["function"]["name"]
-            tool_call = {"id": f"call_{n}", "type": "function",
-                         "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+            tool_call = {
+                "id": f"call_{n}",
+                "type": "function",
+                "function": {"name": name, "arguments": '{"city": "Paris"}'},
+            }
             content = None
         elif "secret" in text.lower():
             content = SECRET_REPLY
         else:
             content = f"echo: {text}"
-        base = {"id": f"chatcmpl-test-{n}", "created": int(time.time()), "model": body["model"],
-                "system_fingerprint": "test-upstream-not-a-model"}
+        base = {
+            "id": f"chatcmpl-test-{n}",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": "test-upstream-not-a-model",
+        }
         usage = _usage(body, content or "")
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": content}
             if tool_call:
                 message["tool_calls"] = [tool_call]
-            return Response(orjson.dumps({
-                **base, "object": "chat.completion",
-                "choices": [{"index": 0, "message": message, "logprobs": None,
-                             "finish_reason": "tool_calls" if tool_call else "stop"}],
-                "usage": usage}), media_type="application/json")
-        return StreamingResponse(_events(base, content, tool_call, usage, body),
-                                 media_type="text/event-stream")
+            return Response(
+                orjson.dumps(
+                    {
+                        **base,
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": message,
+                                "logprobs": None,
+                                "finish_reason": "tool_calls" if tool_call else "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    }
+                ),
+                media_type="application/json",
+            )
+        return StreamingResponse(
+            _events(base, content, tool_call, usage, body), media_type="text/event-stream"
+        )
 
     async def embeddings(request: Request) -> Response:
         body = orjson.loads(await request.body())
         if received is not None:
-            received.append(Received("/v1/embeddings", request.headers.get("authorization"),
-                                     body))
+            received.append(Received("/v1/embeddings", request.headers.get("authorization"), body))
         if (refused := check(request)) is not None:
             return refused
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = []
         for i, text in enumerate(inputs):
             digest = hashlib.sha256(str(text).encode()).digest()
-            data.append({"object": "embedding", "index": i, "embedding":
-                         [v / 255 for v in struct.unpack("8B", digest[:8])]})
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": [v / 255 for v in struct.unpack("8B", digest[:8])],
+                }
+            )
         tokens = sum(len(str(t).split()) for t in inputs)
-        return Response(orjson.dumps({"object": "list", "data": data, "model": body["model"],
-                                      "usage": {"prompt_tokens": tokens,
-                                                "total_tokens": tokens}}),
-                        media_type="application/json")
+        return Response(
+            orjson.dumps(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body["model"],
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            ),
+            media_type="application/json",
+        )
 
     async def models(request: Request) -> Response:
         if (refused := check(request)) is not None:
             return refused
-        return Response(orjson.dumps({"object": "list", "data": [
-            {"id": "test-model", "object": "model", "created": 0, "owned_by": "test"}]}),
-            media_type="application/json")
+        return Response(
+            orjson.dumps(
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": "test-model", "object": "model", "created": 0, "owned_by": "test"}
+                    ],
+                }
+            ),
+            media_type="application/json",
+        )
 
-    return Starlette(routes=[
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+        ]
+    )
 
 
-async def _events(base: dict[str, Any], content: str | None, tool_call: dict[str, Any] | None,
-                  usage: dict[str, int], body: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _events(
+    base: dict[str, Any],
+    content: str | None,
+    tool_call: dict[str, Any] | None,
+    usage: dict[str, int],
+    body: dict[str, Any],
+) -> AsyncIterator[bytes]:
     def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        chunk = {**base, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        chunk = {
+            **base,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     yield event({"role": "assistant", "content": ""})
@@ -167,17 +228,36 @@ async def _events(base: dict[str, Any], content: str | None, tool_call: dict[str
             yield event({"content": word + " "})
             await asyncio.sleep(0)
     if tool_call:
-        yield event({"tool_calls": [{"index": 0, "id": tool_call["id"], "type": "function",
-                                     "function": {"name": tool_call["function"]["name"],
-                                                  "arguments": ""}}]})
+        yield event(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": tool_call["id"],
+                        "type": "function",
+                        "function": {"name": tool_call["function"]["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
         arguments = tool_call["function"]["arguments"]
         for start in range(0, len(arguments), 5):
-            yield event({"tool_calls": [{"index": 0, "function": {
-                "arguments": arguments[start:start + 5]}}]})
+            yield event(
+                {
+                    "tool_calls": [
+                        {"index": 0, "function": {"arguments": arguments[start : start + 5]}}
+                    ]
+                }
+            )
     yield event({}, "tool_calls" if tool_call else "stop")
     if (body.get("stream_options") or {}).get("include_usage"):
-        yield b"data: " + orjson.dumps({**base, "object": "chat.completion.chunk",
-                                        "choices": [], "usage": usage}) + b"\n\n"
+        yield (
+            b"data: "
+            + orjson.dumps(
+                {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            )
+            + b"\n\n"
+        )
     yield b"data: [DONE]\n\n"
 
 
@@ -202,11 +282,16 @@ class TestUpstream:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_upstream_app(self.received, self.api_key),
-                                log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            create_upstream_app(self.received, self.api_key),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True, name="test-upstream")
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="test-upstream"
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -231,5 +316,11 @@ class TestUpstream:
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_upstream_app(), host="127.0.0.1", port=int(sys.argv[1]),
-                log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(
+        create_upstream_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )

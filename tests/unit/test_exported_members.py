@@ -31,8 +31,8 @@ def test_namespace_is_all(name: str) -> None:
     missing = sorted(n for n in exported if not hasattr(package, n))
     assert missing == [], f"{name}.__all__ names what the package does not define: {missing}"
     public = {
-        n for n, v in vars(package).items()
-        if not n.startswith("_") and not isinstance(v, types.ModuleType)
-        and n != "annotations"
+        n
+        for n, v in vars(package).items()
+        if not n.startswith("_") and not isinstance(v, types.ModuleType) and n != "annotations"
     }
     assert sorted(public - exported) == [], f"{name} exposes names missing from __all__"

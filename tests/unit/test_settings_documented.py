@@ -10,7 +10,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 def test_every_setting_is_documented() -> None:
     text = DOC.read_text()
     missing = [
-        name for name in Settings.model_fields
+        name
+        for name in Settings.model_fields
         if f"`{name}`" not in text or f"`CUSTODES_{name.upper()}`" not in text
     ]
     assert missing == [], f"settings missing from docs/configuration.md: {missing}"

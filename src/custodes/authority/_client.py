@@ -25,12 +25,17 @@ from custodes.log import format_time
 __all__ = ["AuthorityClient", "new_request", "sign_approval", "sign_request"]
 
 
-def new_request(kind: str, *, constitution_version: int, requester: str, created: datetime,
-                **fields: Any) -> dict[str, Any]:
+def new_request(
+    kind: str, *, constitution_version: int, requester: str, created: datetime, **fields: Any
+) -> dict[str, Any]:
     """A request object with a fresh nonce; ``None`` fields are left out."""
-    req: dict[str, Any] = {"kind": kind, "constitution_version": constitution_version,
-                           "requester": requester, "nonce": secrets.token_hex(16),
-                           "created": format_time(created)}
+    req: dict[str, Any] = {
+        "kind": kind,
+        "constitution_version": constitution_version,
+        "requester": requester,
+        "nonce": secrets.token_hex(16),
+        "created": format_time(created),
+    }
     req.update({k: v for k, v in fields.items() if v is not None})
     return req
 
@@ -54,10 +59,12 @@ class AuthorityClient:
     """A thin HTTP client of ``/v1/authority`` and ``/v1/constitution``; errors come back as
     the custodes errors the server raised."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
-                                  transport=transport)
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -72,15 +79,16 @@ class AuthorityClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise Error(f"cannot reach the custodes server at {self._http.base_url}: {exc}",
-                        hint="is `custodes serve` running? (--server URL)") from exc
+            raise Error(
+                f"cannot reach the custodes server at {self._http.base_url}: {exc}",
+                hint="is `custodes serve` running? (--server URL)",
+            ) from exc
         if response.status_code < 400:
             return response.json() if response.content else None
         try:
             err = response.json()["error"]
         except (ValueError, KeyError, TypeError):
-            raise Error(f"server answered {response.status_code}: "
-                        f"{response.text[:200]}") from None
+            raise Error(f"server answered {response.status_code}: {response.text[:200]}") from None
         raise _error_from(err, response.status_code)
 
 
@@ -88,15 +96,20 @@ def _error_from(err: Mapping[str, Any], status: int) -> Error:
     code = err.get("code", "")
     message = str(err.get("message", "error"))
     if code == "policy_denied":
-        return PolicyDenied(message, reasons=[_Denial(r["rule"], r["missing"])
-                                              for r in err.get("reasons", [])])
+        return PolicyDenied(
+            message, reasons=[_Denial(r["rule"], r["missing"]) for r in err.get("reasons", [])]
+        )
     if code == "invalid_approval":
         return ApprovalError(message, hint=err.get("hint"))
     if status == 404:
         return NotFoundError(message, where=err.get("where"))
     if 400 <= status < 500:
         problems = err.get("problems")
-        return InputError(message + ("".join(f"\n  {p}" for p in problems) if problems else ""),
-                          where=err.get("where"), expected=err.get("expected"),
-                          actual=err.get("actual"), hint=err.get("hint"))
+        return InputError(
+            message + ("".join(f"\n  {p}" for p in problems) if problems else ""),
+            where=err.get("where"),
+            expected=err.get("expected"),
+            actual=err.get("actual"),
+            hint=err.get("hint"),
+        )
     return Error(message, hint=err.get("hint"))

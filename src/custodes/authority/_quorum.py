@@ -61,27 +61,34 @@ def _plural(n: int, word: str) -> str:
     return f"{n} more {word}{'' if n == 1 else 's'}"
 
 
-def explain_missing(constitution: Constitution, quorum: Quorum,
-                    counted: Sequence[tuple[str, str]]) -> list[str]:
+def explain_missing(
+    constitution: Constitution, quorum: Quorum, counted: Sequence[tuple[str, str]]
+) -> list[str]:
     """Human reasons a set of counted approvals falls short ([] if it meets the quorum)."""
     persons = len(counted)
     orgs = {org for _, org in counted}
     out = []
     if persons < quorum.approvals:
-        out.append(f"needs {_plural(quorum.approvals - persons, 'approval')} "
-                   f"(has {persons} of {quorum.approvals})")
+        out.append(
+            f"needs {_plural(quorum.approvals - persons, 'approval')} "
+            f"(has {persons} of {quorum.approvals})"
+        )
     if len(orgs) < quorum.organisations:
         n = quorum.organisations - len(orgs)
-        out.append(f"needs approvals from {_plural(n, 'organisation')} "
-                   f"(has {len(orgs)} of {quorum.organisations} distinct organisations)")
+        out.append(
+            f"needs approvals from {_plural(n, 'organisation')} "
+            f"(has {len(orgs)} of {quorum.organisations} distinct organisations)"
+        )
     by_id = constitution.organisations_by_id
     for kind, need in sorted(quorum.kinds.items()):
         have = len({o for o in orgs if o in by_id and by_id[o].kind == kind})
         if have < need:
-            out.append(f"needs {_plural(need - have, 'approval')} from "
-                       f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} organisation"
-                       if need - have == 1 else
-                       f"needs approvals from {need - have} more {kind} organisations")
+            out.append(
+                f"needs {_plural(need - have, 'approval')} from "
+                f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} organisation"
+                if need - have == 1
+                else f"needs approvals from {need - have} more {kind} organisations"
+            )
     return out
 
 
@@ -136,5 +143,9 @@ def evaluate_quorum(
         counted.setdefault(p.person_id, (p.id, p.organisation))
     counted_list = tuple(sorted(counted.values()))
     missing = explain_missing(constitution, quorum, counted_list)
-    return QuorumOutcome(satisfied=not missing, counted=counted_list,
-                         rejected=tuple(rejected), missing=tuple(missing))
+    return QuorumOutcome(
+        satisfied=not missing,
+        counted=counted_list,
+        rejected=tuple(rejected),
+        missing=tuple(missing),
+    )

@@ -86,9 +86,15 @@ class Authority:
         request_skew: how far a request's ``created`` time may be from the server's clock.
     """
 
-    def __init__(self, engine: Engine, log: TransparencyLog, *, clock: Clock,
-                 guards: Sequence[AmendmentGuard] = (),
-                 request_skew: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        log: TransparencyLog,
+        *,
+        clock: Clock,
+        guards: Sequence[AmendmentGuard] = (),
+        request_skew: timedelta = timedelta(minutes=10),
+    ) -> None:
         self.engine = engine
         self.log = log
         self.clock = clock
@@ -102,8 +108,9 @@ class Authority:
 
     # -- constitution --------------------------------------------------------
 
-    def start(self, initial: Constitution | None = None, *,
-              source: str = "") -> Constitution | None:
+    def start(
+        self, initial: Constitution | None = None, *, source: str = ""
+    ) -> Constitution | None:
         """Load the active constitution from the database, or adopt ``initial`` as the first.
 
         Raises:
@@ -112,12 +119,15 @@ class Authority:
         """
         with self._lock:
             with self.engine.connect() as conn:
-                row = conn.execute(sa.select(constitution_versions)
-                                   .order_by(constitution_versions.c.version.desc())
-                                   .limit(1)).first()
+                row = conn.execute(
+                    sa.select(constitution_versions)
+                    .order_by(constitution_versions.c.version.desc())
+                    .limit(1)
+                ).first()
             if row is not None:
-                self._activate(read_constitution(row.document, name=f"stored version "
-                                                 f"{row.version}"))
+                self._activate(
+                    read_constitution(row.document, name=f"stored version {row.version}")
+                )
             elif initial is not None:
                 self._adopt_first(initial, source=source)
             self._load_grants()
@@ -127,15 +137,35 @@ class Authority:
         if c.version != 1:
             raise ConstitutionError(
                 f"the first constitution of a deployment must be version 1, not {c.version}",
-                source=source)
+                source=source,
+            )
         now = self.clock.now()
-        [appended] = self.log.append([Entry.create(
-            "constitution.adopt/v1", time=now, principal="custodes",
-            body={"version": c.version, "digest": c.digest, "name": c.name, "source": source})])
+        [appended] = self.log.append(
+            [
+                Entry.create(
+                    "constitution.adopt/v1",
+                    time=now,
+                    principal="custodes",
+                    body={
+                        "version": c.version,
+                        "digest": c.digest,
+                        "name": c.name,
+                        "source": source,
+                    },
+                )
+            ]
+        )
         with self.engine.begin() as conn:
-            conn.execute(constitution_versions.insert().values(
-                version=c.version, digest=c.digest, document=c.text, adopted_at=now,
-                request_id=None, log_index=appended.index))
+            conn.execute(
+                constitution_versions.insert().values(
+                    version=c.version,
+                    digest=c.digest,
+                    document=c.text,
+                    adopted_at=now,
+                    request_id=None,
+                    log_index=appended.index,
+                )
+            )
         self._activate(c)
 
     def _activate(self, c: Constitution) -> None:
@@ -151,8 +181,10 @@ class Authority:
         """
         c = self._constitution
         if c is None:
-            raise NotFoundError("no constitution is loaded",
-                                hint="start the server with --constitution FILE (or --demo)")
+            raise NotFoundError(
+                "no constitution is loaded",
+                hint="start the server with --constitution FILE (or --demo)",
+            )
         return c
 
     @property
@@ -165,9 +197,11 @@ class Authority:
         """Raises: NotFoundError: no such principal in the active constitution."""
         p = self.constitution.principals_by_id.get(principal_id)
         if p is None:
-            raise NotFoundError(f"unknown principal {principal_id!r}", where="principal",
-                                expected=f"a principal of constitution version "
-                                f"{self.constitution.version}")
+            raise NotFoundError(
+                f"unknown principal {principal_id!r}",
+                where="principal",
+                expected=f"a principal of constitution version {self.constitution.version}",
+            )
         return p
 
     def organisation_of(self, principal_id: str) -> Organisation:
@@ -178,8 +212,9 @@ class Authority:
         """
         return self.constitution.organisations_by_id[self.principal(principal_id).organisation]
 
-    def principals_not_in(self, organisation_id: str, *,
-                          role: str | None = None) -> tuple[Principal, ...]:
+    def principals_not_in(
+        self, organisation_id: str, *, role: str | None = None
+    ) -> tuple[Principal, ...]:
         """Principals outside ``organisation_id`` (with ``role`` if given)."""
         return self.constitution.principals_not_in(organisation_id, role=role)
 
@@ -189,8 +224,14 @@ class Authority:
 
     # -- authorization -------------------------------------------------------
 
-    def authorize(self, principal_id: str, capability_id: str, *, at: datetime | None = None,
-                  resource: str | None = None) -> Grant:
+    def authorize(
+        self,
+        principal_id: str,
+        capability_id: str,
+        *,
+        at: datetime | None = None,
+        resource: str | None = None,
+    ) -> Grant:
         """May ``principal_id`` use ``capability_id`` now (or ``at``), and under which grant?
 
         Raises:
@@ -200,21 +241,29 @@ class Authority:
         compiled = self._compiled
         if c is None or compiled is None:
             # Fail closed: without a constitution nothing is permitted.
-            raise PolicyDenied("no constitution is loaded", reasons=[
-                Denial("constitution", "load a constitution")])
+            raise PolicyDenied(
+                "no constitution is loaded", reasons=[Denial("constitution", "load a constitution")]
+            )
         when = utc(at) if at is not None else self.clock.now()
         if principal_id not in c.principals_by_id:
             raise PolicyDenied(
                 f"{principal_id!r} is not a principal of constitution version {c.version}",
-                reasons=[Denial("constitution", f"unknown principal {principal_id}")])
+                reasons=[Denial("constitution", f"unknown principal {principal_id}")],
+            )
         if capability_id not in c.capabilities_by_id:
-            raise PolicyDenied(f"unknown capability {capability_id!r}", reasons=[
-                Denial("constitution", f"unknown capability {capability_id}")])
-        live = [g for g in self._grants.get((principal_id, capability_id), ())
-                if g.covers(when, resource)]
+            raise PolicyDenied(
+                f"unknown capability {capability_id!r}",
+                reasons=[Denial("constitution", f"unknown capability {capability_id}")],
+            )
+        live = [
+            g
+            for g in self._grants.get((principal_id, capability_id), ())
+            if g.covers(when, resource)
+        ]
         approved = [g for g in live if not g.break_glass]
-        decision = compiled.decide(principal_id, "use", capability_id,
-                                   grants=frozenset(g.rule for g in approved))
+        decision = compiled.decide(
+            principal_id, "use", capability_id, grants=frozenset(g.rule for g in approved)
+        )
         if decision.allowed:
             # Cedar names the rules that allowed it: a grant under one of them, or a standing
             # rule (which needs none).
@@ -224,41 +273,59 @@ class Authority:
                 return max(covering, key=lambda g: g.expires_at or when)
             standing = sorted(r for r in allowing if c.access_rules_by_id[r].quorum.approvals == 0)
             if standing:
-                return Grant(id=f"standing:{standing[0]}", principal=principal_id,
-                             capability=capability_id, rule=standing[0], granted_at=None,
-                             expires_at=None, constitution_version=c.version)
+                return Grant(
+                    id=f"standing:{standing[0]}",
+                    principal=principal_id,
+                    capability=capability_id,
+                    rule=standing[0],
+                    granted_at=None,
+                    expires_at=None,
+                    constitution_version=c.version,
+                )
         emergency = [g for g in live if g.break_glass and self._break_glass_holds(g)]
         if emergency:
             return max(emergency, key=lambda g: g.expires_at or when)
-        raise PolicyDenied(f"{principal_id} may not use {capability_id}",
-                           reasons=self._explain_denial(principal_id, capability_id, when))
+        raise PolicyDenied(
+            f"{principal_id} may not use {capability_id}",
+            reasons=self._explain_denial(principal_id, capability_id, when),
+        )
 
     def _break_glass_holds(self, g: Grant) -> bool:
         c = self.constitution
         rule = c.break_glass_by_id.get(g.rule)
         p = c.principals_by_id.get(g.principal)
-        return (rule is not None and p is not None and rule.capability == g.capability
-                and bool(p.roles & rule.roles) and self.compiled.principal_admitted[p.id])
+        return (
+            rule is not None
+            and p is not None
+            and rule.capability == g.capability
+            and bool(p.roles & rule.roles)
+            and self.compiled.principal_admitted[p.id]
+        )
 
-    def _explain_denial(self, principal_id: str, capability_id: str,
-                        when: datetime) -> list[Denial]:
+    def _explain_denial(
+        self, principal_id: str, capability_id: str, when: datetime
+    ) -> list[Denial]:
         c = self.constitution
         compiled = self.compiled
         p = c.principals_by_id[principal_id]
         rules = c.rules_for(capability_id)
         if not rules:
             return [Denial("constitution", f"no access rule covers {capability_id}")]
-        past = [g for g in self._grants.get((principal_id, capability_id), ())
-                if not g.active_at(when)]
+        past = [
+            g for g in self._grants.get((principal_id, capability_id), ()) if not g.active_at(when)
+        ]
         out = []
         for rule in rules:
             if not compiled.may_request(principal_id, rule):
                 out.append(Denial(rule.id, self._ineligible(p, rule)))
                 continue
             q = rule.quorum
-            text = (f"no active grant: request one (needs {q.approvals} approvals from "
-                    f"{q.organisations} organisations"
-                    + "".join(f", at least {n} {k}" for k, n in sorted(q.kinds.items())) + ")")
+            text = (
+                f"no active grant: request one (needs {q.approvals} approvals from "
+                f"{q.organisations} organisations"
+                + "".join(f", at least {n} {k}" for k, n in sorted(q.kinds.items()))
+                + ")"
+            )
             for g in past:
                 if g.rule == rule.id and g.revoked_at is not None:
                     text = f"grant {g.id} was revoked at {format_time(g.revoked_at)}; " + text
@@ -284,8 +351,9 @@ class Authority:
     def _load_grants(self) -> None:
         now = self.clock.now()
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(authority_grants).where(
-                authority_grants.c.expires_at > now)).all()
+            rows = conn.execute(
+                sa.select(authority_grants).where(authority_grants.c.expires_at > now)
+            ).all()
         index: dict[tuple[str, str], list[Grant]] = {}
         for row in rows:
             g = _grant_from_row(row)
@@ -295,12 +363,14 @@ class Authority:
     def _index(self, g: Grant) -> None:
         key = (g.principal, g.capability)
         now = self.clock.now()
-        kept = [x for x in self._grants.get(key, []) if x.id != g.id and
-                (x.expires_at is None or x.expires_at > now)]
+        kept = [
+            x
+            for x in self._grants.get(key, [])
+            if x.id != g.id and (x.expires_at is None or x.expires_at > now)
+        ]
         self._grants[key] = [*kept, g]
 
-    def grants(self, *, principal: str | None = None,
-               active_only: bool = False) -> list[Grant]:
+    def grants(self, *, principal: str | None = None, active_only: bool = False) -> list[Grant]:
         """Grants, newest first."""
         query = sa.select(authority_grants).order_by(authority_grants.c.granted_at.desc())
         if principal is not None:
@@ -316,16 +386,18 @@ class Authority:
     def grant(self, grant_id: str) -> Grant:
         """Raises: NotFoundError."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(authority_grants)
-                               .where(authority_grants.c.id == grant_id)).first()
+            row = conn.execute(
+                sa.select(authority_grants).where(authority_grants.c.id == grant_id)
+            ).first()
         if row is None:
             raise NotFoundError(f"no grant {grant_id!r}", where="grant_id")
         return _grant_from_row(row)
 
     # -- requests ------------------------------------------------------------
 
-    def _check_signed(self, request: Mapping[str, Any], signature: str, *,
-                      kinds: Iterable[str]) -> tuple[dict[str, Any], str, Principal]:
+    def _check_signed(
+        self, request: Mapping[str, Any], signature: str, *, kinds: Iterable[str]
+    ) -> tuple[dict[str, Any], str, Principal]:
         """Common checks of a signed request object; returns it, its digest and its signer."""
         c = self.constitution
         if not isinstance(request, Mapping):
@@ -333,93 +405,139 @@ class Authority:
         req = dict(request)
         kind = req.get("kind")
         if kind not in set(kinds):
-            raise InputError(f"unexpected request kind {kind!r}", where="request.kind",
-                             expected=" or ".join(kinds))
+            raise InputError(
+                f"unexpected request kind {kind!r}",
+                where="request.kind",
+                expected=" or ".join(kinds),
+            )
         unknown = sorted(set(req) - _REQUEST_FIELDS[kind])
         if unknown:
-            raise InputError(f"unknown field {unknown[0]!r} in a {kind} request",
-                             where=f"request.{unknown[0]}",
-                             expected="one of: " + ", ".join(sorted(_REQUEST_FIELDS[kind])))
+            raise InputError(
+                f"unknown field {unknown[0]!r} in a {kind} request",
+                where=f"request.{unknown[0]}",
+                expected="one of: " + ", ".join(sorted(_REQUEST_FIELDS[kind])),
+            )
         for name, value in req.items():
-            if not isinstance(value, str | int | list | dict) or isinstance(value, bool) or (
-                    isinstance(value, int) and not -(1 << 53) < value < (1 << 53)):
-                raise InputError("request fields are strings, integers, lists or objects",
-                                 where=f"request.{name}", actual=repr(value)[:100])
+            if (
+                not isinstance(value, str | int | list | dict)
+                or isinstance(value, bool)
+                or (isinstance(value, int) and not -(1 << 53) < value < (1 << 53))
+            ):
+                raise InputError(
+                    "request fields are strings, integers, lists or objects",
+                    where=f"request.{name}",
+                    actual=repr(value)[:100],
+                )
             if isinstance(value, str) and len(value) > 4096:
-                raise InputError("field too long", where=f"request.{name}",
-                                 expected="at most 4096 characters")
+                raise InputError(
+                    "field too long", where=f"request.{name}", expected="at most 4096 characters"
+                )
         if req.get("constitution_version") != c.version:
-            raise InputError("the request names another constitution version",
-                             where="request.constitution_version",
-                             expected=str(c.version), actual=repr(req.get("constitution_version")))
+            raise InputError(
+                "the request names another constitution version",
+                where="request.constitution_version",
+                expected=str(c.version),
+                actual=repr(req.get("constitution_version")),
+            )
         nonce = req.get("nonce")
         if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or set(nonce) - _NONCE_CHARS:
-            raise InputError("malformed nonce", where="request.nonce",
-                             expected="16 to 64 lowercase hex digits", actual=repr(nonce))
+            raise InputError(
+                "malformed nonce",
+                where="request.nonce",
+                expected="16 to 64 lowercase hex digits",
+                actual=repr(nonce),
+            )
         created_text = req.get("created")
-        created = parse_time(created_text if isinstance(created_text, str) else "",
-                             where="request.created")
+        created = parse_time(
+            created_text if isinstance(created_text, str) else "", where="request.created"
+        )
         now = self.clock.now()
         if abs(now - created) > self.request_skew:
-            raise InputError("the request's created time is too far from the server's clock",
-                             where="request.created", expected=f"within {self.request_skew} of "
-                             f"{format_time(now)}", actual=created_text)
+            raise InputError(
+                "the request's created time is too far from the server's clock",
+                where="request.created",
+                expected=f"within {self.request_skew} of {format_time(now)}",
+                actual=created_text,
+            )
         requester_id = req.get("requester")
         if not isinstance(requester_id, str):
             raise InputError("requester missing", where="request.requester")
         requester = self.principal(requester_id)
         if requester.public_key is None:
-            raise InputError(f"{requester_id} has no key in the constitution",
-                             where="request.requester",
-                             expected="a principal with an Ed25519 key, who signs the request")
+            raise InputError(
+                f"{requester_id} has no key in the constitution",
+                where="request.requester",
+                expected="a principal with an Ed25519 key, who signs the request",
+            )
         digest = request_digest(req)
         sig = decode_signature(signature)
         if not verify_signature(requester.public_key, request_message(digest), sig):
-            raise ApprovalError(f"the request's signature does not verify under {requester_id}'s "
-                                "key", hint="sign custodes-request/v1 over the request's digest")
+            raise ApprovalError(
+                f"the request's signature does not verify under {requester_id}'s key",
+                hint="sign custodes-request/v1 over the request's digest",
+            )
         return req, digest, requester
 
     def _purpose_and_duration(self, req: Mapping[str, Any]) -> tuple[str, int]:
         purpose = req.get("purpose", "")
         if not isinstance(purpose, str) or len(purpose) > 2000:
-            raise InputError("purpose must be a string of at most 2000 characters",
-                             where="request.purpose")
+            raise InputError(
+                "purpose must be a string of at most 2000 characters", where="request.purpose"
+            )
         duration = req.get("duration_seconds")
         if not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0:
-            raise InputError("duration_seconds must be a positive integer",
-                             where="request.duration_seconds", actual=repr(duration))
+            raise InputError(
+                "duration_seconds must be a positive integer",
+                where="request.duration_seconds",
+                actual=repr(duration),
+            )
         return purpose, duration
 
     def _applicable_rules(self, req: Mapping[str, Any], requester: Principal) -> list[AccessRule]:
         c = self.constitution
         capability = req.get("capability")
         if not isinstance(capability, str) or capability not in c.capabilities_by_id:
-            raise InputError(f"unknown capability {capability!r}", where="request.capability",
-                             expected="one of: " + ", ".join(sorted(c.capabilities_by_id)))
+            raise InputError(
+                f"unknown capability {capability!r}",
+                where="request.capability",
+                expected="one of: " + ", ".join(sorted(c.capabilities_by_id)),
+            )
         purpose, duration = self._purpose_and_duration(req)
         rules = c.rules_for(capability)
         eligible = [r for r in rules if self.compiled.may_request(requester.id, r)]
         if not eligible:
-            raise PolicyDenied(f"{requester.id} may not request {capability}",
-                               reasons=[Denial(r.id, self._ineligible(requester, r))
-                                        for r in rules] or
-                               [Denial("constitution", f"no access rule covers {capability}")])
+            raise PolicyDenied(
+                f"{requester.id} may not request {capability}",
+                reasons=[Denial(r.id, self._ineligible(requester, r)) for r in rules]
+                or [Denial("constitution", f"no access rule covers {capability}")],
+            )
         quorum_rules = [r for r in eligible if r.quorum.approvals > 0]
         if not quorum_rules:
-            raise InputError(f"{requester.id} already holds {capability} under the standing "
-                             f"rule {eligible[0].id}: there is nothing to request",
-                             where="request.capability")
-        fitting = [r for r in quorum_rules if timedelta(seconds=duration) <= r.max_duration
-                   and (purpose.strip() or not r.purpose_required)]
+            raise InputError(
+                f"{requester.id} already holds {capability} under the standing "
+                f"rule {eligible[0].id}: there is nothing to request",
+                where="request.capability",
+            )
+        fitting = [
+            r
+            for r in quorum_rules
+            if timedelta(seconds=duration) <= r.max_duration
+            and (purpose.strip() or not r.purpose_required)
+        ]
         if not fitting:
             longest = max(r.max_duration for r in quorum_rules)
             if timedelta(seconds=duration) > longest:
-                raise InputError("the requested duration is longer than any rule allows",
-                                 where="request.duration_seconds",
-                                 expected=f"at most {int(longest.total_seconds())}",
-                                 actual=str(duration))
-            raise InputError("a purpose is required", where="request.purpose",
-                             expected="a statement of why the capability is needed")
+                raise InputError(
+                    "the requested duration is longer than any rule allows",
+                    where="request.duration_seconds",
+                    expected=f"at most {int(longest.total_seconds())}",
+                    actual=str(duration),
+                )
+            raise InputError(
+                "a purpose is required",
+                where="request.purpose",
+                expected="a statement of why the capability is needed",
+            )
         return fitting
 
     def submit_request(self, request: Mapping[str, Any], signature: str) -> RequestRecord:
@@ -432,41 +550,75 @@ class Authority:
             LogWriteError: the request could not be logged (it is not made).
         """
         with self._lock:
-            req, digest, requester = self._check_signed(request, signature,
-                                                        kinds=("grant", "escrow-read"))
+            req, digest, requester = self._check_signed(
+                request, signature, kinds=("grant", "escrow-read")
+            )
             if req["kind"] == "escrow-read" and not isinstance(req.get("resource"), str):
                 raise InputError("an escrow read names its resource", where="request.resource")
             rules = self._applicable_rules(req, requester)
             notify = self._notified(*(r.notify for r in rules))
             return self._record_request(req, digest, signature, notify=notify)
 
-    def _record_request(self, req: dict[str, Any], digest: str, signature: str | None, *,
-                        notify: dict[str, list[str]], payload: str | None = None,
-                        extra_entries: Sequence[Entry] = (),
-                        after: Callable[[sa.Connection, int], None] | None = None
-                        ) -> RequestRecord:
+    def _record_request(
+        self,
+        req: dict[str, Any],
+        digest: str,
+        signature: str | None,
+        *,
+        notify: dict[str, list[str]],
+        payload: str | None = None,
+        extra_entries: Sequence[Entry] = (),
+        after: Callable[[sa.Connection, int], None] | None = None,
+    ) -> RequestRecord:
         request_id = digest[:16]
         with self.engine.connect() as conn:
-            dup = conn.execute(sa.select(authority_requests.c.id).where(
-                (authority_requests.c.digest == digest) | (authority_requests.c.id == request_id)
-            )).first()
+            dup = conn.execute(
+                sa.select(authority_requests.c.id).where(
+                    (authority_requests.c.digest == digest)
+                    | (authority_requests.c.id == request_id)
+                )
+            ).first()
         if dup is not None:
-            raise InputError("this request was already made (same digest): a replay",
-                             where="request.nonce", expected="a fresh nonce")
+            raise InputError(
+                "this request was already made (same digest): a replay",
+                where="request.nonce",
+                expected="a fresh nonce",
+            )
         now = self.clock.now()
-        entries = [*extra_entries, Entry.create(
-            "authority.request/v1", time=now, principal=req["requester"],
-            body={"id": request_id, "digest": digest, "request": req, "signature": signature,
-                  "notify": notify})]
+        entries = [
+            *extra_entries,
+            Entry.create(
+                "authority.request/v1",
+                time=now,
+                principal=req["requester"],
+                body={
+                    "id": request_id,
+                    "digest": digest,
+                    "request": req,
+                    "signature": signature,
+                    "notify": notify,
+                },
+            ),
+        ]
         appended = self.log.append(entries)
         with self.engine.begin() as conn:
-            conn.execute(authority_requests.insert().values(
-                id=request_id, digest=digest, kind=req["kind"], requester=req["requester"],
-                capability=req.get("capability"),
-                constitution_version=req["constitution_version"],
-                body=orjson.dumps(req).decode(), signature=signature, payload=payload,
-                status="pending", created_at=now, decided_at=None,
-                log_index=appended[-1].index))
+            conn.execute(
+                authority_requests.insert().values(
+                    id=request_id,
+                    digest=digest,
+                    kind=req["kind"],
+                    requester=req["requester"],
+                    capability=req.get("capability"),
+                    constitution_version=req["constitution_version"],
+                    body=orjson.dumps(req).decode(),
+                    signature=signature,
+                    payload=payload,
+                    status="pending",
+                    created_at=now,
+                    decided_at=None,
+                    log_index=appended[-1].index,
+                )
+            )
             if after is not None:
                 after(conn, appended[0].index)
         return self.request(request_id)
@@ -489,33 +641,54 @@ class Authority:
         """
         self.sweep()
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(authority_requests)
-                               .where(authority_requests.c.id == request_id)).first()
+            row = conn.execute(
+                sa.select(authority_requests).where(authority_requests.c.id == request_id)
+            ).first()
             if row is None:
                 raise NotFoundError(f"no request {request_id!r}", where="request_id")
-            approvals = conn.execute(sa.select(authority_approvals).where(
-                authority_approvals.c.request_id == request_id)
-                .order_by(authority_approvals.c.id)).all()
-            grant = conn.execute(sa.select(authority_grants.c.id).where(
-                authority_grants.c.request_id == request_id)).first()
+            approvals = conn.execute(
+                sa.select(authority_approvals)
+                .where(authority_approvals.c.request_id == request_id)
+                .order_by(authority_approvals.c.id)
+            ).all()
+            grant = conn.execute(
+                sa.select(authority_grants.c.id).where(authority_grants.c.request_id == request_id)
+            ).first()
         statuses: tuple[RuleStatus, ...] = ()
         if row.status == "pending" and self._constitution is not None:
             statuses = tuple(self._rule_statuses(row, approvals))
         return RequestRecord(
-            id=row.id, digest=row.digest, kind=row.kind, requester=row.requester,
-            capability=row.capability, constitution_version=row.constitution_version,
-            request=json.loads(row.body), status=row.status, created_at=utc(row.created_at),
+            id=row.id,
+            digest=row.digest,
+            kind=row.kind,
+            requester=row.requester,
+            capability=row.capability,
+            constitution_version=row.constitution_version,
+            request=json.loads(row.body),
+            status=row.status,
+            created_at=utc(row.created_at),
             decided_at=utc(row.decided_at) if row.decided_at else None,
-            approvals=tuple({"approver": a.approver, "organisation": a.organisation,
-                             "signature": a.signature, "at": format_time(utc(a.created_at)),
-                             "constitution_version": a.constitution_version}
-                            for a in approvals),
-            rules=statuses, grant_id=grant.id if grant else None, payload=row.payload,
+            approvals=tuple(
+                {
+                    "approver": a.approver,
+                    "organisation": a.organisation,
+                    "signature": a.signature,
+                    "at": format_time(utc(a.created_at)),
+                    "constitution_version": a.constitution_version,
+                }
+                for a in approvals
+            ),
+            rules=statuses,
+            grant_id=grant.id if grant else None,
+            payload=row.payload,
         )
 
     def requests(self, *, status: str | None = None, limit: int = 100) -> list[RequestRecord]:
-        query = sa.select(authority_requests.c.id).order_by(
-            authority_requests.c.created_at.desc()).limit(limit)
+        query = (
+            sa.select(authority_requests.c.id)
+            .order_by(authority_requests.c.created_at.desc())
+            .limit(limit)
+        )
         if status is not None:
             query = query.where(authority_requests.c.status == status)
         with self.engine.connect() as conn:
@@ -524,13 +697,25 @@ class Authority:
 
     # -- approvals -----------------------------------------------------------
 
-    def _facts(self, row: Any, approvals: Sequence[Any]) -> tuple[RequestFacts,
-                                                                    list[ApprovalFacts]]:
-        return (RequestFacts(digest=row.digest, requester=row.requester,
-                             constitution_version=row.constitution_version),
-                [ApprovalFacts(approver=a.approver, signature=a.signature,
-                               at=utc(a.created_at), constitution_version=a.constitution_version)
-                 for a in approvals])
+    def _facts(
+        self, row: Any, approvals: Sequence[Any]
+    ) -> tuple[RequestFacts, list[ApprovalFacts]]:
+        return (
+            RequestFacts(
+                digest=row.digest,
+                requester=row.requester,
+                constitution_version=row.constitution_version,
+            ),
+            [
+                ApprovalFacts(
+                    approver=a.approver,
+                    signature=a.signature,
+                    at=utc(a.created_at),
+                    constitution_version=a.constitution_version,
+                )
+                for a in approvals
+            ],
+        )
 
     def _rule_statuses(self, row: Any, approvals: Sequence[Any]) -> list[RuleStatus]:
         c = self.constitution
@@ -545,25 +730,43 @@ class Authority:
                 rules = []
             out = []
             for rule in rules:
-                o = evaluate_quorum(c, approver_roles=rule.approver_roles, quorum=rule.quorum,
-                                    validity=rule.approval_validity, request=facts,
-                                    approvals=approval_facts, now=now)
+                o = evaluate_quorum(
+                    c,
+                    approver_roles=rule.approver_roles,
+                    quorum=rule.quorum,
+                    validity=rule.approval_validity,
+                    request=facts,
+                    approvals=approval_facts,
+                    now=now,
+                )
                 out.append(_status(rule.id, o))
             return out
         if row.kind == "review":
             bg = self._review_rule(row)
             if bg is None:
                 return []
-            o = evaluate_quorum(c, approver_roles=bg.review.approver_roles,
-                                quorum=bg.review.quorum, validity=bg.review.deadline,
-                                request=facts, approvals=approval_facts, now=now)
+            o = evaluate_quorum(
+                c,
+                approver_roles=bg.review.approver_roles,
+                quorum=bg.review.quorum,
+                validity=bg.review.deadline,
+                request=facts,
+                approvals=approval_facts,
+                now=now,
+            )
             return [_status(f"review:{bg.id}", o)]
         if row.kind == "amendment":
             decision, _, _ = self._amendment_decision(row, approvals)
             if decision is None:
                 return []
-            return [RuleStatus(rule="amendment", satisfied=decision.allowed, counted=(),
-                               missing=tuple(f"{d.rule}: {d.missing}" for d in decision.denials))]
+            return [
+                RuleStatus(
+                    rule="amendment",
+                    satisfied=decision.allowed,
+                    counted=(),
+                    missing=tuple(f"{d.rule}: {d.missing}" for d in decision.denials),
+                )
+            ]
         return []
 
     def approve(self, request_id: str, approver_id: str, signature: str) -> RequestRecord:
@@ -581,24 +784,30 @@ class Authority:
             self.sweep()
             c = self.constitution
             with self.engine.connect() as conn:
-                row = conn.execute(sa.select(authority_requests).where(
-                    authority_requests.c.id == request_id)).first()
+                row = conn.execute(
+                    sa.select(authority_requests).where(authority_requests.c.id == request_id)
+                ).first()
             if row is None:
                 raise NotFoundError(f"no request {request_id!r}", where="request_id")
             if row.status != "pending":
-                raise ApprovalError(f"request {request_id} is {row.status}; it takes no more "
-                                    "approvals")
+                raise ApprovalError(
+                    f"request {request_id} is {row.status}; it takes no more approvals"
+                )
             if row.constitution_version != c.version:
-                raise ApprovalError(f"request {request_id} was made under constitution version "
-                                    f"{row.constitution_version}; the current is {c.version}",
-                                    hint="make a new request")
+                raise ApprovalError(
+                    f"request {request_id} was made under constitution version "
+                    f"{row.constitution_version}; the current is {c.version}",
+                    hint="make a new request",
+                )
             keys = self._approver_keys(row, approver_id)
             sig = decode_signature(signature)
             message = approval_message(row.digest)
             if not any(verify_signature(k, message, sig) for k in keys):
-                raise ApprovalError(f"the signature does not verify under {approver_id}'s key "
-                                    f"over request {request_id}'s digest: forged, or made for "
-                                    "another request")
+                raise ApprovalError(
+                    f"the signature does not verify under {approver_id}'s key "
+                    f"over request {request_id}'s digest: forged, or made for "
+                    "another request"
+                )
             now = self.clock.now()
             if row.kind == "review":
                 deadline = utc(row.created_at) + self._review_rule_or_fail(row).review.deadline
@@ -606,21 +815,44 @@ class Authority:
                     raise ApprovalError(f"the review deadline {format_time(deadline)} has passed")
             organisation = self._organisation_for(approver_id, row)
             with self.engine.connect() as conn:
-                dup = conn.execute(sa.select(authority_approvals.c.signature).where(
-                    (authority_approvals.c.request_id == request_id)
-                    & (authority_approvals.c.approver == approver_id))).first()
+                dup = conn.execute(
+                    sa.select(authority_approvals.c.signature).where(
+                        (authority_approvals.c.request_id == request_id)
+                        & (authority_approvals.c.approver == approver_id)
+                    )
+                ).first()
             if dup is not None:
-                raise ApprovalError(f"{approver_id} has already approved request {request_id}; "
-                                    "a person counts once")
-            [appended] = self.log.append([Entry.create(
-                "authority.approval/v1", time=now, principal=approver_id,
-                body={"request_id": request_id, "digest": row.digest, "approver": approver_id,
-                      "organisation": organisation, "signature": signature})])
+                raise ApprovalError(
+                    f"{approver_id} has already approved request {request_id}; a person counts once"
+                )
+            [appended] = self.log.append(
+                [
+                    Entry.create(
+                        "authority.approval/v1",
+                        time=now,
+                        principal=approver_id,
+                        body={
+                            "request_id": request_id,
+                            "digest": row.digest,
+                            "approver": approver_id,
+                            "organisation": organisation,
+                            "signature": signature,
+                        },
+                    )
+                ]
+            )
             with self.engine.begin() as conn:
-                conn.execute(authority_approvals.insert().values(
-                    request_id=request_id, approver=approver_id, organisation=organisation,
-                    signature=signature, constitution_version=c.version, created_at=now,
-                    log_index=appended.index))
+                conn.execute(
+                    authority_approvals.insert().values(
+                        request_id=request_id,
+                        approver=approver_id,
+                        organisation=organisation,
+                        signature=signature,
+                        constitution_version=c.version,
+                        created_at=now,
+                        log_index=appended.index,
+                    )
+                )
             self._decide(request_id)
             return self.request(request_id)
 
@@ -647,8 +879,10 @@ class Authority:
                 if q.public_key:
                     keys.append(q.public_key)
             if not keys:
-                raise ApprovalError(f"{approver_id} is not an amendment signer of version "
-                                    f"{c.version} or of the proposed version")
+                raise ApprovalError(
+                    f"{approver_id} is not an amendment signer of version "
+                    f"{c.version} or of the proposed version"
+                )
             return keys
         if p is None:
             raise NotFoundError(f"unknown principal {approver_id!r}", where="approver")
@@ -662,16 +896,20 @@ class Authority:
         else:
             roles = frozenset().union(*(r.approver_roles for r in c.rules_for(row.capability)))
         if not p.roles & roles:
-            raise ApprovalError(f"{approver_id} holds none of the approver roles of this "
-                                f"request ({', '.join(sorted(roles))})")
+            raise ApprovalError(
+                f"{approver_id} holds none of the approver roles of this "
+                f"request ({', '.join(sorted(roles))})"
+            )
         return [p.public_key]
 
     def _decide(self, request_id: str) -> None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(authority_requests).where(
-                authority_requests.c.id == request_id)).first()
-            approvals = conn.execute(sa.select(authority_approvals).where(
-                authority_approvals.c.request_id == request_id)).all()
+            row = conn.execute(
+                sa.select(authority_requests).where(authority_requests.c.id == request_id)
+            ).first()
+            approvals = conn.execute(
+                sa.select(authority_approvals).where(authority_approvals.c.request_id == request_id)
+            ).all()
         if row is None or row.status != "pending":
             return
         if row.kind == "amendment":
@@ -694,22 +932,49 @@ class Authority:
         expires = now + timedelta(seconds=req["duration_seconds"])
         grant_id = f"g-{row.id}"
         notify = self._notified(rule.notify)
-        [appended] = self.log.append([Entry.create(
-            "authority.grant/v1", time=now, principal=row.requester,
-            body={"id": grant_id, "request_id": row.id, "principal": row.requester,
-                  "capability": row.capability, "rule": rule.id,
-                  "resource": req.get("resource"), "granted_at": format_time(now),
-                  "expires_at": format_time(expires), "constitution_version": c.version,
-                  "approvals": [{"principal": p, "organisation": o} for p, o in status.counted],
-                  "notify": notify})])
-        grant = Grant(id=grant_id, principal=row.requester, capability=row.capability,
-                      rule=rule.id, granted_at=now, expires_at=expires,
-                      constitution_version=c.version, request_id=row.id,
-                      approvals=status.counted, resource=req.get("resource"))
+        [appended] = self.log.append(
+            [
+                Entry.create(
+                    "authority.grant/v1",
+                    time=now,
+                    principal=row.requester,
+                    body={
+                        "id": grant_id,
+                        "request_id": row.id,
+                        "principal": row.requester,
+                        "capability": row.capability,
+                        "rule": rule.id,
+                        "resource": req.get("resource"),
+                        "granted_at": format_time(now),
+                        "expires_at": format_time(expires),
+                        "constitution_version": c.version,
+                        "approvals": [
+                            {"principal": p, "organisation": o} for p, o in status.counted
+                        ],
+                        "notify": notify,
+                    },
+                )
+            ]
+        )
+        grant = Grant(
+            id=grant_id,
+            principal=row.requester,
+            capability=row.capability,
+            rule=rule.id,
+            granted_at=now,
+            expires_at=expires,
+            constitution_version=c.version,
+            request_id=row.id,
+            approvals=status.counted,
+            resource=req.get("resource"),
+        )
         with self.engine.begin() as conn:
             conn.execute(authority_grants.insert().values(**_grant_row(grant, appended.index)))
-            conn.execute(authority_requests.update().where(authority_requests.c.id == row.id)
-                         .values(status="granted", decided_at=now))
+            conn.execute(
+                authority_requests.update()
+                .where(authority_requests.c.id == row.id)
+                .values(status="granted", decided_at=now)
+            )
         self._index(grant)
 
     # -- revocation ----------------------------------------------------------
@@ -722,8 +987,7 @@ class Authority:
             NotFoundError, InputError, ApprovalError, PolicyDenied, LogWriteError.
         """
         with self._lock:
-            req, digest, revoker = self._check_signed(revocation, signature,
-                                                      kinds=("revocation",))
+            req, digest, revoker = self._check_signed(revocation, signature, kinds=("revocation",))
             grant_id = req.get("grant")
             if not isinstance(grant_id, str):
                 raise InputError("the revocation names no grant", where="request.grant")
@@ -737,27 +1001,52 @@ class Authority:
             org = c.organisations_by_id[revoker.organisation]
             rule = c.access_rules_by_id.get(grant.rule)
             bg = c.break_glass_by_id.get(grant.rule)
-            approver_roles = (rule.approver_roles if rule else
-                              bg.review.approver_roles if bg else frozenset())
-            if not (revoker.id == grant.principal or org.kind == "overseer"
-                    or revoker.roles & approver_roles):
-                raise PolicyDenied(f"{revoker.id} may not revoke grant {grant_id}", reasons=[
-                    Denial(grant.rule, "only the holder, an approver of the rule or an "
-                           "overseer organisation may revoke")])
+            approver_roles = (
+                rule.approver_roles if rule else bg.review.approver_roles if bg else frozenset()
+            )
+            if not (
+                revoker.id == grant.principal
+                or org.kind == "overseer"
+                or revoker.roles & approver_roles
+            ):
+                raise PolicyDenied(
+                    f"{revoker.id} may not revoke grant {grant_id}",
+                    reasons=[
+                        Denial(
+                            grant.rule,
+                            "only the holder, an approver of the rule or an "
+                            "overseer organisation may revoke",
+                        )
+                    ],
+                )
             reason = str(req.get("reason", ""))[:2000]
             notify = self._notified(rule.notify if rule else bg.notify if bg else Notify())
             if grant.principal not in notify["principals"]:
                 notify["principals"] = sorted({*notify["principals"], grant.principal})
-            [appended] = self.log.append([Entry.create(
-                "authority.revocation/v1", time=now, principal=revoker.id,
-                body={"grant_id": grant_id, "by": revoker.id, "reason": reason,
-                      "digest": digest, "signature": signature, "notify": notify})])
+            [appended] = self.log.append(
+                [
+                    Entry.create(
+                        "authority.revocation/v1",
+                        time=now,
+                        principal=revoker.id,
+                        body={
+                            "grant_id": grant_id,
+                            "by": revoker.id,
+                            "reason": reason,
+                            "digest": digest,
+                            "signature": signature,
+                            "notify": notify,
+                        },
+                    )
+                ]
+            )
             with self.engine.begin() as conn:
-                conn.execute(authority_grants.update().where(authority_grants.c.id == grant_id)
-                             .values(revoked_at=now, revoked_by=revoker.id,
-                                     revoke_reason=reason))
-            _log.info("grant %s revoked by %s (log index %d)", grant_id, revoker.id,
-                      appended.index)
+                conn.execute(
+                    authority_grants.update()
+                    .where(authority_grants.c.id == grant_id)
+                    .values(revoked_at=now, revoked_by=revoker.id, revoke_reason=reason)
+                )
+            _log.info("grant %s revoked by %s (log index %d)", grant_id, revoker.id, appended.index)
             revoked = self.grant(grant_id)
             self._index(revoked)
         for listener in self._revocation_listeners:
@@ -779,71 +1068,139 @@ class Authority:
             c = self.constitution
             rule = c.break_glass_by_id.get(str(req.get("rule")))
             if rule is None:
-                raise InputError(f"no break-glass rule {req.get('rule')!r}",
-                                 where="request.rule",
-                                 expected="one of: " + (", ".join(c.break_glass_by_id) or
-                                                        "(the constitution allows none)"))
+                raise InputError(
+                    f"no break-glass rule {req.get('rule')!r}",
+                    where="request.rule",
+                    expected="one of: "
+                    + (", ".join(c.break_glass_by_id) or "(the constitution allows none)"),
+                )
             if req.get("capability") != rule.capability:
-                raise InputError(f"rule {rule.id} covers {rule.capability}",
-                                 where="request.capability", expected=rule.capability,
-                                 actual=repr(req.get("capability")))
+                raise InputError(
+                    f"rule {rule.id} covers {rule.capability}",
+                    where="request.capability",
+                    expected=rule.capability,
+                    actual=repr(req.get("capability")),
+                )
             purpose, duration = self._purpose_and_duration(req)
             if not purpose.strip():
-                raise InputError("break-glass needs a statement of the emergency",
-                                 where="request.purpose")
+                raise InputError(
+                    "break-glass needs a statement of the emergency", where="request.purpose"
+                )
             if timedelta(seconds=duration) > rule.max_duration:
-                raise InputError("longer than the break-glass rule allows",
-                                 where="request.duration_seconds",
-                                 expected=f"at most {int(rule.max_duration.total_seconds())}",
-                                 actual=str(duration))
+                raise InputError(
+                    "longer than the break-glass rule allows",
+                    where="request.duration_seconds",
+                    expected=f"at most {int(rule.max_duration.total_seconds())}",
+                    actual=str(duration),
+                )
             if not (user.roles & rule.roles) or not self.compiled.principal_admitted[user.id]:
-                raise PolicyDenied(f"{user.id} may not break glass under {rule.id}", reasons=[
-                    Denial(rule.id, f"needs one of the roles {', '.join(sorted(rule.roles))}")])
-            overdue = [g for g in self.grants(principal=user.id)
-                       if g.break_glass and g.review_status == "overdue"]
+                raise PolicyDenied(
+                    f"{user.id} may not break glass under {rule.id}",
+                    reasons=[
+                        Denial(rule.id, f"needs one of the roles {', '.join(sorted(rule.roles))}")
+                    ],
+                )
+            overdue = [
+                g
+                for g in self.grants(principal=user.id)
+                if g.break_glass and g.review_status == "overdue"
+            ]
             if overdue:
-                raise PolicyDenied(f"{user.id} has an unreviewed break-glass use", reasons=[
-                    Denial(rule.id, f"the review of {overdue[0].id} is overdue; it must be "
-                           "reviewed before glass is broken again")])
+                raise PolicyDenied(
+                    f"{user.id} has an unreviewed break-glass use",
+                    reasons=[
+                        Denial(
+                            rule.id,
+                            f"the review of {overdue[0].id} is overdue; it must be "
+                            "reviewed before glass is broken again",
+                        )
+                    ],
+                )
             now = self.clock.now()
             expires = now + timedelta(seconds=duration)
             deadline = now + rule.review.deadline
             # Loud: every approver this skips, every overseer organisation, and whom the rule
             # names.
-            skipped = sorted({p.id for r in c.rules_for(rule.capability) for p in c.principals
-                              if p.roles & r.approver_roles})
+            skipped = sorted(
+                {
+                    p.id
+                    for r in c.rules_for(rule.capability)
+                    for p in c.principals
+                    if p.roles & r.approver_roles
+                }
+            )
             notify = self._notified(rule.notify, Notify(kinds=("overseer",)))
             notify["principals"] = sorted({*notify["principals"], *skipped})
-            notify["organisations"] = sorted({*notify["organisations"],
-                                              *(c.principals_by_id[s].organisation
-                                                for s in skipped)})
-            review = {"kind": "review", "constitution_version": c.version,
-                      "requester": user.id, "capability": rule.capability, "rule": rule.id,
-                      "break_glass": digest[:16], "nonce": secrets.token_hex(16),
-                      "created": format_time(now), "deadline": format_time(deadline)}
+            notify["organisations"] = sorted(
+                {*notify["organisations"], *(c.principals_by_id[s].organisation for s in skipped)}
+            )
+            review = {
+                "kind": "review",
+                "constitution_version": c.version,
+                "requester": user.id,
+                "capability": rule.capability,
+                "rule": rule.id,
+                "break_glass": digest[:16],
+                "nonce": secrets.token_hex(16),
+                "created": format_time(now),
+                "deadline": format_time(deadline),
+            }
             review_digest = request_digest(review)
             grant_id = f"bg-{digest[:16]}"
-            entry = Entry.create("authority.break_glass/v1", time=now, principal=user.id, body={
-                "grant_id": grant_id, "rule": rule.id, "emergency": rule.emergency,
-                "statement": purpose, "principal": user.id, "capability": rule.capability,
-                "granted_at": format_time(now), "expires_at": format_time(expires),
-                "digest": digest, "signature": signature,
-                "review_request_id": review_digest[:16], "review_deadline": format_time(deadline),
-                "constitution_version": c.version, "notify": notify})
-            grant = Grant(id=grant_id, principal=user.id, capability=rule.capability,
-                          rule=rule.id, granted_at=now, expires_at=expires,
-                          constitution_version=c.version, break_glass=True,
-                          review_request_id=review_digest[:16], review_deadline=deadline,
-                          review_status="pending")
+            entry = Entry.create(
+                "authority.break_glass/v1",
+                time=now,
+                principal=user.id,
+                body={
+                    "grant_id": grant_id,
+                    "rule": rule.id,
+                    "emergency": rule.emergency,
+                    "statement": purpose,
+                    "principal": user.id,
+                    "capability": rule.capability,
+                    "granted_at": format_time(now),
+                    "expires_at": format_time(expires),
+                    "digest": digest,
+                    "signature": signature,
+                    "review_request_id": review_digest[:16],
+                    "review_deadline": format_time(deadline),
+                    "constitution_version": c.version,
+                    "notify": notify,
+                },
+            )
+            grant = Grant(
+                id=grant_id,
+                principal=user.id,
+                capability=rule.capability,
+                rule=rule.id,
+                granted_at=now,
+                expires_at=expires,
+                constitution_version=c.version,
+                break_glass=True,
+                review_request_id=review_digest[:16],
+                review_deadline=deadline,
+                review_status="pending",
+            )
 
             def insert_grant(conn: sa.Connection, index: int) -> None:
                 conn.execute(authority_grants.insert().values(**_grant_row(grant, index)))
 
-            self._record_request(review, review_digest, None, notify=notify,
-                                 extra_entries=[entry], after=insert_grant)
+            self._record_request(
+                review,
+                review_digest,
+                None,
+                notify=notify,
+                extra_entries=[entry],
+                after=insert_grant,
+            )
             self._index(grant)
-            _log.warning("BREAK-GLASS: %s took %s under %s until %s", user.id, rule.capability,
-                         rule.id, format_time(expires))
+            _log.warning(
+                "BREAK-GLASS: %s took %s under %s until %s",
+                user.id,
+                rule.capability,
+                rule.id,
+                format_time(expires),
+            )
             return grant
 
     def _review_rule(self, row: Any) -> Any:
@@ -861,17 +1218,36 @@ class Authority:
         grant_id = f"bg-{req['break_glass']}"
         now = self.clock.now()
         rule = self._review_rule_or_fail(row)
-        self.log.append([Entry.create(
-            "authority.review/v1", time=now, principal="custodes",
-            body={"grant_id": grant_id, "request_id": row.id, "outcome": "ratified",
-                  "deadline": req["deadline"],
-                  "approvals": [{"principal": p, "organisation": o} for p, o in status.counted],
-                  "notify": self._notified(rule.notify, Notify(kinds=("overseer",)))})])
+        self.log.append(
+            [
+                Entry.create(
+                    "authority.review/v1",
+                    time=now,
+                    principal="custodes",
+                    body={
+                        "grant_id": grant_id,
+                        "request_id": row.id,
+                        "outcome": "ratified",
+                        "deadline": req["deadline"],
+                        "approvals": [
+                            {"principal": p, "organisation": o} for p, o in status.counted
+                        ],
+                        "notify": self._notified(rule.notify, Notify(kinds=("overseer",))),
+                    },
+                )
+            ]
+        )
         with self.engine.begin() as conn:
-            conn.execute(authority_grants.update().where(authority_grants.c.id == grant_id)
-                         .values(review_status="ratified"))
-            conn.execute(authority_requests.update().where(authority_requests.c.id == row.id)
-                         .values(status="ratified", decided_at=now))
+            conn.execute(
+                authority_grants.update()
+                .where(authority_grants.c.id == grant_id)
+                .values(review_status="ratified")
+            )
+            conn.execute(
+                authority_requests.update()
+                .where(authority_requests.c.id == row.id)
+                .values(status="ratified", decided_at=now)
+            )
 
     def sweep(self) -> list[str]:
         """Mark break-glass reviews past their deadline overdue (logged). Returns grant ids."""
@@ -879,30 +1255,50 @@ class Authority:
             return []
         now = self.clock.now()
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(authority_grants).where(
-                (authority_grants.c.review_status == "pending")
-                & (authority_grants.c.review_deadline <= now))).all()
+            rows = conn.execute(
+                sa.select(authority_grants).where(
+                    (authority_grants.c.review_status == "pending")
+                    & (authority_grants.c.review_deadline <= now)
+                )
+            ).all()
         done = []
         for row in rows:
             with self._lock:
-                self.log.append([Entry.create(
-                    "authority.review/v1", time=now, principal="custodes",
-                    body={"grant_id": row.id, "request_id": row.review_request_id,
-                          "outcome": "overdue", "deadline": format_time(utc(row.review_deadline)),
-                          "notify": self._notified(Notify(kinds=("overseer",)))})])
+                self.log.append(
+                    [
+                        Entry.create(
+                            "authority.review/v1",
+                            time=now,
+                            principal="custodes",
+                            body={
+                                "grant_id": row.id,
+                                "request_id": row.review_request_id,
+                                "outcome": "overdue",
+                                "deadline": format_time(utc(row.review_deadline)),
+                                "notify": self._notified(Notify(kinds=("overseer",))),
+                            },
+                        )
+                    ]
+                )
                 with self.engine.begin() as conn:
-                    conn.execute(authority_grants.update().where(authority_grants.c.id == row.id)
-                                 .values(review_status="overdue"))
-                    conn.execute(authority_requests.update().where(
-                        authority_requests.c.id == row.review_request_id)
-                        .values(status="overdue", decided_at=now))
+                    conn.execute(
+                        authority_grants.update()
+                        .where(authority_grants.c.id == row.id)
+                        .values(review_status="overdue")
+                    )
+                    conn.execute(
+                        authority_requests.update()
+                        .where(authority_requests.c.id == row.review_request_id)
+                        .values(status="overdue", decided_at=now)
+                    )
             done.append(row.id)
         return done
 
     # -- amendments ----------------------------------------------------------
 
-    def propose_amendment(self, document: str, request: Mapping[str, Any],
-                          signature: str) -> RequestRecord:
+    def propose_amendment(
+        self, document: str, request: Mapping[str, Any], signature: str
+    ) -> RequestRecord:
         """Propose version N+1, signed by the proposer; signers then approve it.
 
         Raises:
@@ -914,24 +1310,38 @@ class Authority:
             new = read_constitution(document, name="proposed constitution")
             amendment = req.get("amendment")
             if not isinstance(amendment, Mapping) or amendment.get("digest") != new.digest:
-                raise InputError("the request does not name the proposed document's digest",
-                                 where="request.amendment.digest", expected=new.digest,
-                                 actual=repr(amendment.get("digest") if isinstance(
-                                     amendment, Mapping) else amendment))
+                raise InputError(
+                    "the request does not name the proposed document's digest",
+                    where="request.amendment.digest",
+                    expected=new.digest,
+                    actual=repr(
+                        amendment.get("digest") if isinstance(amendment, Mapping) else amendment
+                    ),
+                )
             if amendment.get("version") != new.version:
-                raise InputError("the request names another version than the document",
-                                 where="request.amendment.version", expected=str(new.version))
+                raise InputError(
+                    "the request names another version than the document",
+                    where="request.amendment.version",
+                    expected=str(new.version),
+                )
             c = self.constitution
             if new.version != c.version + 1:
-                raise InputError(f"an amendment must be version {c.version + 1}",
-                                 where="version", expected=str(c.version + 1),
-                                 actual=str(new.version))
+                raise InputError(
+                    f"an amendment must be version {c.version + 1}",
+                    where="version",
+                    expected=str(c.version + 1),
+                    actual=str(new.version),
+                )
             acks = req.get("acknowledgements", [])
             if not isinstance(acks, list) or not all(isinstance(a, str) for a in acks):
-                raise InputError("acknowledgements must be a list of statement ids",
-                                 where="request.acknowledgements")
-            notify = {"organisations": sorted(o.id for o in c.organisations),
-                      "principals": sorted(set(c.amendment.signers) | set(new.amendment.signers))}
+                raise InputError(
+                    "acknowledgements must be a list of statement ids",
+                    where="request.acknowledgements",
+                )
+            notify = {
+                "organisations": sorted(o.id for o in c.organisations),
+                "principals": sorted(set(c.amendment.signers) | set(new.amendment.signers)),
+            }
             del proposer
             return self._record_request(req, digest, signature, notify=notify, payload=document)
 
@@ -943,8 +1353,9 @@ class Authority:
         except ConstitutionError:
             return None
 
-    def _amendment_decision(self, row: Any, approvals: Sequence[Any]) -> tuple[
-            Any, set[str], set[str]]:
+    def _amendment_decision(
+        self, row: Any, approvals: Sequence[Any]
+    ) -> tuple[Any, set[str], set[str]]:
         from custodes.authority._signing import approval_message
 
         c = self.constitution
@@ -956,8 +1367,10 @@ class Authority:
         signed_old: set[str] = set()
         signed_new: set[str] = set()
         for a in approvals:
-            if a.constitution_version != c.version or now - utc(a.created_at) >= \
-                    _AMENDMENT_VALIDITY:
+            if (
+                a.constitution_version != c.version
+                or now - utc(a.created_at) >= _AMENDMENT_VALIDITY
+            ):
                 continue
             sig = decode_signature(a.signature)
             p_old = c.principals_by_id.get(a.approver)
@@ -967,10 +1380,18 @@ class Authority:
             if p_new and p_new.public_key and verify_signature(p_new.public_key, message, sig):
                 signed_new.add(a.approver)
         req = json.loads(row.body)
-        acks = [Acknowledgement(statement=s, signed_by=frozenset(signed_old | signed_new))
-                for s in req.get("acknowledgements", [])]
-        decision = check_amendment(c, new, signed_old=signed_old, signed_new=signed_new,
-                                   acknowledgements=acks, guards=self.guards)
+        acks = [
+            Acknowledgement(statement=s, signed_by=frozenset(signed_old | signed_new))
+            for s in req.get("acknowledgements", [])
+        ]
+        decision = check_amendment(
+            c,
+            new,
+            signed_old=signed_old,
+            signed_new=signed_new,
+            acknowledgements=acks,
+            guards=self.guards,
+        )
         return decision, signed_old, signed_new
 
     def _maybe_adopt(self, row: Any, approvals: Sequence[Any]) -> None:
@@ -983,27 +1404,58 @@ class Authority:
         now = self.clock.now()
         signers = sorted(signed_old | signed_new)
         req = json.loads(row.body)
-        [appended] = self.log.append([Entry.create(
-            "constitution.amend/v1", time=now, principal="custodes",
-            body={"version": new.version, "digest": new.digest,
-                  "previous_version": old.version, "previous_digest": old.digest,
-                  "request_id": row.id,
-                  "signers": [{"principal": s, "organisation": self._organisation_for(s, row),
-                               "old": s in signed_old, "new": s in signed_new}
-                              for s in signers],
-                  "entrenched_changed": list(decision.changed_clauses),
-                  "acknowledgements": list(req.get("acknowledgements", []))})])
+        [appended] = self.log.append(
+            [
+                Entry.create(
+                    "constitution.amend/v1",
+                    time=now,
+                    principal="custodes",
+                    body={
+                        "version": new.version,
+                        "digest": new.digest,
+                        "previous_version": old.version,
+                        "previous_digest": old.digest,
+                        "request_id": row.id,
+                        "signers": [
+                            {
+                                "principal": s,
+                                "organisation": self._organisation_for(s, row),
+                                "old": s in signed_old,
+                                "new": s in signed_new,
+                            }
+                            for s in signers
+                        ],
+                        "entrenched_changed": list(decision.changed_clauses),
+                        "acknowledgements": list(req.get("acknowledgements", [])),
+                    },
+                )
+            ]
+        )
         with self.engine.begin() as conn:
-            conn.execute(constitution_versions.insert().values(
-                version=new.version, digest=new.digest, document=new.text, adopted_at=now,
-                request_id=row.id, log_index=appended.index))
-            conn.execute(authority_requests.update().where(authority_requests.c.id == row.id)
-                         .values(status="adopted", decided_at=now))
+            conn.execute(
+                constitution_versions.insert().values(
+                    version=new.version,
+                    digest=new.digest,
+                    document=new.text,
+                    adopted_at=now,
+                    request_id=row.id,
+                    log_index=appended.index,
+                )
+            )
+            conn.execute(
+                authority_requests.update()
+                .where(authority_requests.c.id == row.id)
+                .values(status="adopted", decided_at=now)
+            )
             # Requests made under the old version can no longer be approved.
-            conn.execute(authority_requests.update().where(
-                (authority_requests.c.status == "pending")
-                & (authority_requests.c.constitution_version < new.version))
-                .values(status="superseded", decided_at=now))
+            conn.execute(
+                authority_requests.update()
+                .where(
+                    (authority_requests.c.status == "pending")
+                    & (authority_requests.c.constitution_version < new.version)
+                )
+                .values(status="superseded", decided_at=now)
+            )
         self._activate(new)
         _log.warning("constitution version %d adopted", new.version)
 
@@ -1016,20 +1468,31 @@ def utc(value: datetime) -> datetime:
 
 
 def _status(rule: str, o: QuorumOutcome) -> RuleStatus:
-    return RuleStatus(rule=rule, satisfied=o.satisfied, counted=o.counted, missing=o.missing,
-                      rejected=o.rejected)
+    return RuleStatus(
+        rule=rule, satisfied=o.satisfied, counted=o.counted, missing=o.missing, rejected=o.rejected
+    )
 
 
 def _grant_row(g: Grant, index: int) -> dict[str, Any]:
     return {
-        "id": g.id, "request_id": g.request_id, "principal": g.principal,
-        "capability": g.capability, "rule": g.rule, "resource": g.resource,
-        "break_glass": g.break_glass, "granted_at": g.granted_at, "expires_at": g.expires_at,
-        "revoked_at": g.revoked_at, "revoked_by": g.revoked_by,
-        "revoke_reason": g.revoke_reason, "constitution_version": g.constitution_version,
+        "id": g.id,
+        "request_id": g.request_id,
+        "principal": g.principal,
+        "capability": g.capability,
+        "rule": g.rule,
+        "resource": g.resource,
+        "break_glass": g.break_glass,
+        "granted_at": g.granted_at,
+        "expires_at": g.expires_at,
+        "revoked_at": g.revoked_at,
+        "revoked_by": g.revoked_by,
+        "revoke_reason": g.revoke_reason,
+        "constitution_version": g.constitution_version,
         "approvals": json.dumps([list(a) for a in g.approvals]),
-        "review_request_id": g.review_request_id, "review_deadline": g.review_deadline,
-        "review_status": g.review_status, "log_index": index,
+        "review_request_id": g.review_request_id,
+        "review_deadline": g.review_deadline,
+        "review_status": g.review_status,
+        "log_index": index,
     }
 
 
@@ -1038,13 +1501,21 @@ def _grant_from_row(row: Any) -> Grant:
         return utc(value) if value is not None else None
 
     return Grant(
-        id=row.id, principal=row.principal, capability=row.capability, rule=row.rule,
-        granted_at=t(row.granted_at), expires_at=t(row.expires_at),
-        constitution_version=row.constitution_version, request_id=row.request_id,
+        id=row.id,
+        principal=row.principal,
+        capability=row.capability,
+        rule=row.rule,
+        granted_at=t(row.granted_at),
+        expires_at=t(row.expires_at),
+        constitution_version=row.constitution_version,
+        request_id=row.request_id,
         approvals=tuple((p, o) for p, o in json.loads(row.approvals)),
-        break_glass=bool(row.break_glass), resource=row.resource,
-        revoked_at=t(row.revoked_at), revoked_by=row.revoked_by,
-        revoke_reason=row.revoke_reason, review_request_id=row.review_request_id,
-        review_deadline=t(row.review_deadline), review_status=row.review_status,
+        break_glass=bool(row.break_glass),
+        resource=row.resource,
+        revoked_at=t(row.revoked_at),
+        revoked_by=row.revoked_by,
+        revoke_reason=row.revoke_reason,
+        review_request_id=row.review_request_id,
+        review_deadline=t(row.review_deadline),
+        review_status=row.review_status,
     )
-

@@ -56,14 +56,14 @@ def request_digest(request: Mapping[str, Any]) -> str:
     try:
         return hashlib.sha256(rfc8785.dumps(dict(request))).hexdigest()
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
-        raise InputError(f"the request has no canonical JSON form: {exc}",
-                         where="request") from exc
+        raise InputError(f"the request has no canonical JSON form: {exc}", where="request") from exc
 
 
 def _message(domain: str, digest: str) -> bytes:
     if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
-        raise InputError("digest is not 64 lowercase hex digits", where="digest",
-                         actual=repr(digest))
+        raise InputError(
+            "digest is not 64 lowercase hex digits", where="digest", actual=repr(digest)
+        )
     return f"{domain}\n{digest}\n".encode("ascii")
 
 
@@ -88,8 +88,12 @@ def decode_signature(text: str, *, where: str = "signature") -> bytes:
     except (binascii.Error, ValueError, TypeError):
         raw = b""
     if len(raw) != 64:
-        raise InputError("malformed signature", where=where,
-                         expected="base64 of a 64-byte Ed25519 signature", actual=repr(text)[:100])
+        raise InputError(
+            "malformed signature",
+            where=where,
+            expected="base64 of a 64-byte Ed25519 signature",
+            actual=repr(text)[:100],
+        )
     return raw
 
 
@@ -126,12 +130,18 @@ class SigningKey:
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:
-            raise InputError("not a PEM private key", where=str(path),
-                             expected="an Ed25519 PKCS#8 PEM key (custodes keygen)") from exc
+            raise InputError(
+                "not a PEM private key",
+                where=str(path),
+                expected="an Ed25519 PKCS#8 PEM key (custodes keygen)",
+            ) from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise InputError("not an Ed25519 key", where=str(path),
-                             expected="an Ed25519 PKCS#8 PEM key (custodes keygen)",
-                             actual=type(key).__name__)
+            raise InputError(
+                "not an Ed25519 key",
+                where=str(path),
+                expected="an Ed25519 PKCS#8 PEM key (custodes keygen)",
+                actual=type(key).__name__,
+            )
         return cls(key)
 
     def write(self, path: Path) -> None:
@@ -140,22 +150,26 @@ class SigningKey:
         Raises:
             InputError: the file exists.
         """
-        pem = self.private.private_bytes(serialization.Encoding.PEM,
-                                         serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption())
+        pem = self.private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as exc:
-            raise InputError("key file already exists; refusing to overwrite it",
-                             where=str(path)) from exc
+            raise InputError(
+                "key file already exists; refusing to overwrite it", where=str(path)
+            ) from exc
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
 
     @property
     def public_bytes(self) -> bytes:
-        return self.private.public_key().public_bytes(serialization.Encoding.Raw,
-                                                      serialization.PublicFormat.Raw)
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
 
     @property
     def public_key(self) -> str:

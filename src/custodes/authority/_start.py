@@ -52,8 +52,12 @@ def start_authority(ctx: Any) -> Authority:
     if active is None:
         _log.warning("no constitution loaded: every authorization is denied")
     elif initial is not None and initial.digest != active.digest:
-        _log.warning("the database holds constitution version %d; %s is ignored (amend it "
-                     "with `custodes constitution propose`)", active.version, path)
+        _log.warning(
+            "the database holds constitution version %d; %s is ignored (amend it "
+            "with `custodes constitution propose`)",
+            active.version,
+            path,
+        )
     return authority
 
 
@@ -66,9 +70,11 @@ def current_constitution(ctx: Any) -> Constitution | None:
         ConstitutionError: the stored version or the file is refused.
     """
     with ctx.engine.connect() as conn:
-        row = conn.execute(sa.select(constitution_versions.c.version,
-                                     constitution_versions.c.document)
-                           .order_by(constitution_versions.c.version.desc()).limit(1)).first()
+        row = conn.execute(
+            sa.select(constitution_versions.c.version, constitution_versions.c.document)
+            .order_by(constitution_versions.c.version.desc())
+            .limit(1)
+        ).first()
     if row is not None:
         return read_constitution(row.document, name=f"stored version {row.version}")
     path: Path | None = ctx.settings.constitution_file

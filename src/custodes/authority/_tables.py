@@ -39,8 +39,9 @@ Index("ix_authority_requests_status", authority_requests.c.status)
 authority_approvals = Table(
     "authority_approvals",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("request_id", String(64), nullable=False),
     Column("approver", String(256), nullable=False),
     Column("organisation", String(128), nullable=False),

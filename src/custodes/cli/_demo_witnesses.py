@@ -49,12 +49,26 @@ def demo_witnesses(settings: Settings, log_vkey: str) -> Iterator[list[str]]:
                     continue
                 state = settings.data_dir / "witnesses" / f"{witness.name}.db"
                 state.parent.mkdir(parents=True, exist_ok=True)
-                procs.append(subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    [sys.executable, "-m", "custodes.witness", "--key", str(key_file),
-                     "--db", f"sqlite:///{state.resolve()}", "--log", log_vkey,
-                     "--host", url.hostname, "--port", str(url.port)],
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started yet here
-                ))
+                procs.append(
+                    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                        [
+                            sys.executable,
+                            "-m",
+                            "custodes.witness",
+                            "--key",
+                            str(key_file),
+                            "--db",
+                            f"sqlite:///{state.resolve()}",
+                            "--log",
+                            log_vkey,
+                            "--host",
+                            url.hostname,
+                            "--port",
+                            str(url.port),
+                        ],
+                        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started yet here
+                    )
+                )
                 started.append(witness.url)
         _wait_until_up(started)
         yield started

@@ -21,24 +21,48 @@ from custodes.clock import SystemClock
 from custodes.constitution import parse_duration
 from custodes.errors import ApprovalError, InputError
 
-__all__ = ["approve", "authorize", "break_glass", "grants", "keygen", "request", "requests",
-           "revoke", "server_option", "signer_options"]
+__all__ = [
+    "approve",
+    "authorize",
+    "break_glass",
+    "grants",
+    "keygen",
+    "request",
+    "requests",
+    "revoke",
+    "server_option",
+    "signer_options",
+]
 
 console = Console(highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def server_option(f: F) -> F:
-    return click.option("--server", "server", default=None, metavar="URL",
-                        help="custodes server (default http://HOST:PORT from settings).")(f)
+    return click.option(
+        "--server",
+        "server",
+        default=None,
+        metavar="URL",
+        help="custodes server (default http://HOST:PORT from settings).",
+    )(f)
 
 
 def signer_options(f: F) -> F:
-    f = click.option("--as", "as_", default=None, metavar="PRINCIPAL",
-                     help="Who you are (default: the principal whose key --key is).")(f)
-    return click.option("--key", "key_file", required=True,
-                        type=click.Path(dir_okay=False, path_type=Path),
-                        help="Your Ed25519 private key (custodes keygen).")(f)
+    f = click.option(
+        "--as",
+        "as_",
+        default=None,
+        metavar="PRINCIPAL",
+        help="Who you are (default: the principal whose key --key is).",
+    )(f)
+    return click.option(
+        "--key",
+        "key_file",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Your Ed25519 private key (custodes keygen).",
+    )(f)
 
 
 def client_for(state: CliState, server: str | None) -> AuthorityClient:
@@ -60,27 +84,36 @@ def identify(client: AuthorityClient, key: SigningKey, as_: str | None) -> tuple
     mine = [p["id"] for p in principals if p.get("key") == key.public_key]
     if as_ is not None:
         if as_ not in mine:
-            raise InputError(f"the key is not {as_}'s key in constitution version "
-                             f"{shown['version']}", where="--key", expected=f"{as_}'s key",
-                             actual=", ".join(mine) or "nobody's key")
+            raise InputError(
+                f"the key is not {as_}'s key in constitution version {shown['version']}",
+                where="--key",
+                expected=f"{as_}'s key",
+                actual=", ".join(mine) or "nobody's key",
+            )
         return as_, int(shown["version"])
     if len(mine) != 1:
-        raise InputError("the key is not the key of exactly one principal", where="--key",
-                         hint="name yourself with --as PRINCIPAL")
+        raise InputError(
+            "the key is not the key of exactly one principal",
+            where="--key",
+            hint="name yourself with --as PRINCIPAL",
+        )
     return mine[0], int(shown["version"])
 
 
 def _seconds(text: str, where: str) -> int:
     d = parse_duration(text)
     if d is None:
-        raise InputError("bad duration", where=where, expected="e.g. 8h, 30m, 1d, 90s",
-                         actual=repr(text))
+        raise InputError(
+            "bad duration", where=where, expected="e.g. 8h, 30m, 1d, 90s", actual=repr(text)
+        )
     return int(d.total_seconds())
 
 
 def print_record(record: dict[str, Any]) -> None:
-    console.print(f"[bold]request {record['id']}[/] ({record['kind']}) by "
-                  f"{record['requester']}: [bold]{record['status']}[/]")
+    console.print(
+        f"[bold]request {record['id']}[/] ({record['kind']}) by "
+        f"{record['requester']}: [bold]{record['status']}[/]"
+    )
     req = record["request"]
     for field in ("capability", "resource", "purpose", "duration_seconds", "created"):
         if req.get(field) is not None:
@@ -101,30 +134,43 @@ def print_record(record: dict[str, Any]) -> None:
 
 
 def print_grant(g: dict[str, Any]) -> None:
-    state = ("revoked" if g["revoked_at"] else "break-glass" if g["break_glass"] else "granted")
-    console.print(f"[bold]{g['id']}[/] {g['principal']} -> {g['capability']} ({state}) "
-                  f"rule {g['rule']}, until {g['expires_at']}")
+    state = "revoked" if g["revoked_at"] else "break-glass" if g["break_glass"] else "granted"
+    console.print(
+        f"[bold]{g['id']}[/] {g['principal']} -> {g['capability']} ({state}) "
+        f"rule {g['rule']}, until {g['expires_at']}"
+    )
     if g["approvals"]:
-        console.print("  approved by " + ", ".join(f"{a['principal']} ({a['organisation']})"
-                                                   for a in g["approvals"]))
+        console.print(
+            "  approved by "
+            + ", ".join(f"{a['principal']} ({a['organisation']})" for a in g["approvals"])
+        )
     if g["break_glass"]:
-        console.print(f"  review {g['review_request_id']}: {g['review_status']} "
-                      f"(deadline {g['review_deadline']})")
+        console.print(
+            f"  review {g['review_request_id']}: {g['review_status']} "
+            f"(deadline {g['review_deadline']})"
+        )
     if g["revoked_at"]:
-        console.print(f"  revoked at {g['revoked_at']} by {g['revoked_by']}: "
-                      f"{g['revoke_reason']}")
+        console.print(f"  revoked at {g['revoked_at']} by {g['revoked_by']}: {g['revoke_reason']}")
 
 
 @click.command()
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the private key (created with mode 0600).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the private key (created with mode 0600).",
+)
 def keygen(out: Path) -> None:
     """Make an Ed25519 key pair; print the public key as the constitution writes it."""
     key = SigningKey.generate()
     key.write(out)
     click.echo(key.public_key)
-    click.echo(f"private key written to {out} (mode 0600): keep it; only the public key above "
-               "goes into the constitution", err=True)
+    click.echo(
+        f"private key written to {out} (mode 0600): keep it; only the public key above "
+        "goes into the constitution",
+        err=True,
+    )
 
 
 @click.command()
@@ -136,18 +182,36 @@ def keygen(out: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def request(state: CliState, capability: str, key_file: Path, as_: str | None, purpose: str,
-            duration: str, resource: str | None, as_json: bool, server: str | None) -> None:
+def request(
+    state: CliState,
+    capability: str,
+    key_file: Path,
+    as_: str | None,
+    purpose: str,
+    duration: str,
+    resource: str | None,
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Request a grant of CAPABILITY, signed with your key."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
         me, version = identify(client, key, as_)
-        req = new_request("escrow-read" if resource else "grant", constitution_version=version,
-                          requester=me, created=SystemClock().now(), capability=capability,
-                          purpose=purpose, duration_seconds=_seconds(duration, "--duration"),
-                          resource=resource)
-        record = client.call("POST", "/authority/requests",
-                             json={"request": req, "signature": sign_request(req, key)})
+        req = new_request(
+            "escrow-read" if resource else "grant",
+            constitution_version=version,
+            requester=me,
+            created=SystemClock().now(),
+            capability=capability,
+            purpose=purpose,
+            duration_seconds=_seconds(duration, "--duration"),
+            resource=resource,
+        )
+        record = client.call(
+            "POST",
+            "/authority/requests",
+            json={"request": req, "signature": sign_request(req, key)},
+        )
     if as_json:
         click.echo(json.dumps(record))
     else:
@@ -160,8 +224,9 @@ def request(state: CliState, capability: str, key_file: Path, as_: str | None, p
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def requests(state: CliState, request_id: str | None, status: str | None, as_json: bool,
-             server: str | None) -> None:
+def requests(
+    state: CliState, request_id: str | None, status: str | None, as_json: bool, server: str | None
+) -> None:
     """Show one request (REQUEST_ID) or list requests."""
     with client_for(state, server) as client:
         if request_id:
@@ -176,8 +241,15 @@ def requests(state: CliState, request_id: str | None, status: str | None, as_jso
         print_record(r)
 
 
-def approve_request(state: CliState, server: str | None, request_id: str, key_file: Path,
-                    as_: str | None, yes: bool, as_json: bool) -> None:
+def approve_request(
+    state: CliState,
+    server: str | None,
+    request_id: str,
+    key_file: Path,
+    as_: str | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
         me, _ = identify(client, key, as_)
@@ -186,8 +258,9 @@ def approve_request(state: CliState, server: str | None, request_id: str, key_fi
         # one request and asked for a signature over another would be caught now.
         digest = request_digest(record["request"])
         if digest != record["digest"]:
-            raise ApprovalError("the server's digest does not match the request it shows; "
-                                "refusing to sign")
+            raise ApprovalError(
+                "the server's digest does not match the request it shows; refusing to sign"
+            )
         if record["kind"] == "amendment":
             _check_amendment_document(record)
         if not as_json:
@@ -196,8 +269,11 @@ def approve_request(state: CliState, server: str | None, request_id: str, key_fi
         if not yes and not click.confirm(f"Sign approval of request {request_id} as {me}?"):
             raise click.exceptions.Abort()
         _, signature = sign_approval(record["request"], key)
-        result = client.call("POST", f"/authority/requests/{request_id}/approvals",
-                             json={"approver": me, "signature": signature})
+        result = client.call(
+            "POST",
+            f"/authority/requests/{request_id}/approvals",
+            json={"approver": me, "signature": signature},
+        )
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -211,8 +287,7 @@ def _check_amendment_document(record: dict[str, Any]) -> None:
     new = read_constitution(record.get("document", ""), name="proposed constitution")
     if new.digest != record["request"].get("amendment", {}).get("digest"):
         raise ApprovalError("the proposed document does not match the digest in the request")
-    console.print(f"proposed constitution version {new.version} ({new.name}), "
-                  f"digest {new.digest}")
+    console.print(f"proposed constitution version {new.version} ({new.name}), digest {new.digest}")
 
 
 @click.command()
@@ -222,8 +297,15 @@ def _check_amendment_document(record: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def approve(state: CliState, request_id: str, key_file: Path, as_: str | None, yes: bool,
-            as_json: bool, server: str | None) -> None:
+def approve(
+    state: CliState,
+    request_id: str,
+    key_file: Path,
+    as_: str | None,
+    yes: bool,
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Fetch REQUEST_ID, show it, sign its digest locally, submit only the signature."""
     approve_request(state, server, request_id, key_file, as_, yes, as_json)
 
@@ -234,8 +316,9 @@ def approve(state: CliState, request_id: str, key_file: Path, as_: str | None, y
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def grants(state: CliState, principal: str | None, active: bool, as_json: bool,
-           server: str | None) -> None:
+def grants(
+    state: CliState, principal: str | None, active: bool, as_json: bool, server: str | None
+) -> None:
     """List grants."""
     params: dict[str, Any] = {"active": active}
     if principal:
@@ -258,16 +341,32 @@ def grants(state: CliState, principal: str | None, active: bool, as_json: bool,
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def revoke(state: CliState, grant_id: str, key_file: Path, as_: str | None, reason: str,
-           as_json: bool, server: str | None) -> None:
+def revoke(
+    state: CliState,
+    grant_id: str,
+    key_file: Path,
+    as_: str | None,
+    reason: str,
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Revoke GRANT_ID now (holder, an approver of its rule, or an overseer)."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
         me, version = identify(client, key, as_)
-        req = new_request("revocation", constitution_version=version, requester=me,
-                          created=SystemClock().now(), grant=grant_id, reason=reason)
-        result = client.call("POST", "/authority/revocations",
-                             json={"request": req, "signature": sign_request(req, key)})
+        req = new_request(
+            "revocation",
+            constitution_version=version,
+            requester=me,
+            created=SystemClock().now(),
+            grant=grant_id,
+            reason=reason,
+        )
+        result = client.call(
+            "POST",
+            "/authority/revocations",
+            json={"request": req, "signature": sign_request(req, key)},
+        )
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -283,18 +382,37 @@ def revoke(state: CliState, grant_id: str, key_file: Path, as_: str | None, reas
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def break_glass(state: CliState, capability: str, rule: str, statement: str, duration: str,
-                key_file: Path, as_: str | None, as_json: bool, server: str | None) -> None:
+def break_glass(
+    state: CliState,
+    capability: str,
+    rule: str,
+    statement: str,
+    duration: str,
+    key_file: Path,
+    as_: str | None,
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Take CAPABILITY at once under a break-glass rule; every overseer is told and a review
     by a quorum follows."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
         me, version = identify(client, key, as_)
-        req = new_request("break-glass", constitution_version=version, requester=me,
-                          created=SystemClock().now(), capability=capability, rule=rule,
-                          purpose=statement, duration_seconds=_seconds(duration, "--duration"))
-        result = client.call("POST", "/authority/break-glass",
-                             json={"request": req, "signature": sign_request(req, key)})
+        req = new_request(
+            "break-glass",
+            constitution_version=version,
+            requester=me,
+            created=SystemClock().now(),
+            capability=capability,
+            rule=rule,
+            purpose=statement,
+            duration_seconds=_seconds(duration, "--duration"),
+        )
+        result = client.call(
+            "POST",
+            "/authority/break-glass",
+            json={"request": req, "signature": sign_request(req, key)},
+        )
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -307,12 +425,14 @@ def break_glass(state: CliState, capability: str, rule: str, statement: str, dur
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def authorize(state: CliState, principal: str, capability: str, as_json: bool,
-              server: str | None) -> None:
+def authorize(
+    state: CliState, principal: str, capability: str, as_json: bool, server: str | None
+) -> None:
     """May PRINCIPAL use CAPABILITY now? Exits 1 with the reasons if not."""
     with client_for(state, server) as client:
-        result = client.call("GET", "/authority/authorize",
-                             params={"principal": principal, "capability": capability})
+        result = client.call(
+            "GET", "/authority/authorize", params={"principal": principal, "capability": capability}
+        )
     if as_json:
         click.echo(json.dumps(result))
     else:

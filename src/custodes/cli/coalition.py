@@ -39,30 +39,45 @@ def coalition() -> None:
 
 def _analyze(path: Path, max_size: int, time_limit: float) -> Analysis:
     if max_size < 0:
-        raise InputError("--max-size must not be negative", where="--max-size",
-                         expected="an integer >= 0", actual=str(max_size))
-    return analyze(game_from_constitution(read_constitution(path)), max_size=max_size,
-                   time_limit=time_limit)
+        raise InputError(
+            "--max-size must not be negative",
+            where="--max-size",
+            expected="an integer >= 0",
+            actual=str(max_size),
+        )
+    return analyze(
+        game_from_constitution(read_constitution(path)), max_size=max_size, time_limit=time_limit
+    )
 
 
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}", where=str(path),
-                         expected="a writable file path") from exc
+        raise InputError(
+            f"cannot write {path}: {exc.strerror}", where=str(path), expected="a writable file path"
+        ) from exc
 
 
 def _png(svg: str, path: Path) -> None:
     tool = shutil.which("rsvg-convert")
     if tool is None:
-        raise ConfigError("--png needs rsvg-convert, which is not installed",
-                          hint="apt-get install librsvg2-bin, or use --svg")
-    done = subprocess.run([tool, "-f", "png", "-o", str(path)],  # noqa: S603
-                          input=svg.encode(), capture_output=True, check=False)
+        raise ConfigError(
+            "--png needs rsvg-convert, which is not installed",
+            hint="apt-get install librsvg2-bin, or use --svg",
+        )
+    done = subprocess.run(  # noqa: S603 (a fixed tool path and our own arguments)
+        [tool, "-f", "png", "-o", str(path)],
+        input=svg.encode(),
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
-        raise InputError(f"rsvg-convert could not write {path}", where=str(path),
-                         actual=done.stderr.decode(errors="replace").strip())
+        raise InputError(
+            f"rsvg-convert could not write {path}",
+            where=str(path),
+            actual=done.stderr.decode(errors="replace").strip(),
+        )
 
 
 def _console() -> Console:
@@ -76,26 +91,51 @@ def _console() -> Console:
 @click.option("--svg", "svg_file", type=_out, help="Write a picture (SVG).")
 @click.option("--png", "png_file", type=_out, help="Write a picture (PNG, needs rsvg-convert).")
 @click.option("--graphml", "graphml_file", type=_out, help="Write a GraphML export.")
-@click.option("--opengraph", "opengraph_file", type=_out,
-              help="Write a BloodHound OpenGraph JSON export.")
-@click.option("--max-size", type=int, default=3, show_default=True,
-              help="List minimal winning coalitions up to this many people.")
-@click.option("--goal", default=None, help="Goal to highlight in the picture (default: the "
-              "weakest protected goal).")
-@click.option("--time-limit", type=float, default=10.0, show_default=True,
-              help="Seconds the solver may spend per goal before reporting its gap.")
+@click.option(
+    "--opengraph", "opengraph_file", type=_out, help="Write a BloodHound OpenGraph JSON export."
+)
+@click.option(
+    "--max-size",
+    type=int,
+    default=3,
+    show_default=True,
+    help="List minimal winning coalitions up to this many people.",
+)
+@click.option(
+    "--goal",
+    default=None,
+    help="Goal to highlight in the picture (default: the weakest protected goal).",
+)
+@click.option(
+    "--time-limit",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds the solver may spend per goal before reporting its gap.",
+)
 @pass_state
-def analyze_command(state: CliState, constitution: Path, as_json: bool, svg_file: Path | None,
-                    png_file: Path | None, graphml_file: Path | None,
-                    opengraph_file: Path | None, max_size: int, goal: str | None,
-                    time_limit: float) -> None:
+def analyze_command(
+    state: CliState,
+    constitution: Path,
+    as_json: bool,
+    svg_file: Path | None,
+    png_file: Path | None,
+    graphml_file: Path | None,
+    opengraph_file: Path | None,
+    max_size: int,
+    goal: str | None,
+    time_limit: float,
+) -> None:
     """Analyse CONSTITUTION: per goal, the minimum coalition, the fewest organisations, single
     points of failure, veto players, minimal winning coalitions and power indices."""
     del state
     analysis = _analyze(constitution, max_size, time_limit)
     if goal is not None and goal not in analysis.game.goal_index:
-        raise InputError(f"no goal {goal!r}", where="--goal",
-                         expected="one of " + ", ".join(g.id for g in analysis.game.goals))
+        raise InputError(
+            f"no goal {goal!r}",
+            where="--goal",
+            expected="one of " + ", ".join(g.id for g in analysis.game.goals),
+        )
     if svg_file is not None or png_file is not None:
         svg = to_svg(analysis, goal=goal)
         if svg_file is not None:
@@ -116,12 +156,18 @@ def analyze_command(state: CliState, constitution: Path, as_json: bool, svg_file
 @click.argument("old", type=_path)
 @click.argument("new", type=_path)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--max-size", type=int, default=3, show_default=True,
-              help="Minimal winning coalitions up to this many people.")
+@click.option(
+    "--max-size",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Minimal winning coalitions up to this many people.",
+)
 @click.option("--time-limit", type=float, default=10.0, show_default=True)
 @pass_state
-def diff_command(state: CliState, old: Path, new: Path, as_json: bool,
-                 max_size: int, time_limit: float) -> None:
+def diff_command(
+    state: CliState, old: Path, new: Path, as_json: bool, max_size: int, time_limit: float
+) -> None:
     """What amending OLD into NEW does to every goal. Exits 1 when the coalition floor guard
     would refuse the amendment (a protected goal drops below the floor)."""
     del state
@@ -131,16 +177,20 @@ def diff_command(state: CliState, old: Path, new: Path, as_json: bool,
     deltas = diff_analyses(a, b)
     denials = CoalitionFloorGuard(time_limit=time_limit).check(before, after, ())
     if as_json:
-        click.echo(json.dumps({
-            "goals": [d.to_json() for d in deltas],
-            "refused": bool(denials),
-            "denials": [{"rule": d.rule, "missing": d.missing} for d in denials],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "goals": [d.to_json() for d in deltas],
+                    "refused": bool(denials),
+                    "denials": [{"rule": d.rule, "missing": d.missing} for d in denials],
+                },
+                indent=2,
+            )
+        )
     else:
         console = _console()
         console.print(render_delta(deltas))
         if not denials:
             console.print("[green]The coalition floor holds.[/]")
     if denials:
-        raise PolicyDenied("the coalition floor guard would refuse this amendment",
-                           reasons=denials)
+        raise PolicyDenied("the coalition floor guard would refuse this amendment", reasons=denials)

@@ -39,18 +39,21 @@ def check(file: Path) -> None:
     """Validate FILE; list every problem with its line. Exit 1 if refused."""
     c = read_constitution(file)
     compiled = compile_policies(c)
-    console.print(f"[green]ok[/]: {file}: version {c.version}, {len(c.organisations)} "
-                  f"organisations, {len(c.principals)} principals, {len(c.capabilities)} "
-                  f"capabilities, {len(c.access_rules)} access rules, {len(c.break_glass)} "
-                  f"break-glass rules; digest {c.digest}")
+    console.print(
+        f"[green]ok[/]: {file}: version {c.version}, {len(c.organisations)} "
+        f"organisations, {len(c.principals)} principals, {len(c.capabilities)} "
+        f"capabilities, {len(c.access_rules)} access rules, {len(c.break_glass)} "
+        f"break-glass rules; digest {c.digest}"
+    )
     refused = [o for o, ok in compiled.org_admitted.items() if not ok]
     if refused:
         console.print(f"  not admitted under their criteria: {', '.join(refused)}")
 
 
 @constitution.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, exists=True,
-                                                        path_type=Path))
+@click.argument(
+    "file", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
 @click.option("--yaml", "as_yaml", is_flag=True, help="Print the document itself.")
 @server_option
 @pass_state
@@ -63,8 +66,12 @@ def show(state: CliState, file: Path | None, as_yaml: bool, server: str | None) 
     else:
         with client_for(state, server) as client:
             shown = client.call("GET", "/constitution")
-        text, version, digest, document = (shown["text"], shown["version"], shown["digest"],
-                                           shown["document"])
+        text, version, digest, document = (
+            shown["text"],
+            shown["version"],
+            shown["digest"],
+            shown["document"],
+        )
     if as_yaml:
         click.echo(text, nl=False)
         return
@@ -74,19 +81,27 @@ def show(state: CliState, file: Path | None, as_yaml: bool, server: str | None) 
     for rule in document.get("access", []):
         q = rule["quorum"]
         kinds = "".join(f", >= {n} {k}" for k, n in q.get("kinds", {}).items())
-        console.print(f"  access {rule['id']}: {rule['capability']} needs {q['approvals']} "
-                      f"approvals from {q.get('organisations', 1 if q['approvals'] else 0)} "
-                      f"organisations{kinds}, max {rule['max_duration']}")
+        console.print(
+            f"  access {rule['id']}: {rule['capability']} needs {q['approvals']} "
+            f"approvals from {q.get('organisations', 1 if q['approvals'] else 0)} "
+            f"organisations{kinds}, max {rule['max_duration']}"
+        )
     for bg in document.get("break_glass", []):
-        console.print(f"  break-glass {bg['id']}: {bg['capability']} for {bg['roles']}, "
-                      f"max {bg['max_duration']}, review within {bg['review']['deadline']}")
+        console.print(
+            f"  break-glass {bg['id']}: {bg['capability']} for {bg['roles']}, "
+            f"max {bg['max_duration']}, review within {bg['review']['deadline']}"
+        )
     a = document["amendment"]
     console.print(f"  amendments: {a['threshold']} of {', '.join(a['signers'])} (old and new)")
 
 
 @constitution.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to a file instead of standard output.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to a file instead of standard output.",
+)
 def schema(out: Path | None) -> None:
     """Print the constitution's JSON Schema."""
     text = json.dumps(constitution_schema(), indent=2) + "\n"
@@ -99,26 +114,50 @@ def schema(out: Path | None) -> None:
 @constitution.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @signer_options
-@click.option("--ack", "acks", multiple=True, help="Acknowledge a statement (e.g. a coalition "
-              "floor change); carried by every signature over the proposal.")
+@click.option(
+    "--ack",
+    "acks",
+    multiple=True,
+    help="Acknowledge a statement (e.g. a coalition "
+    "floor change); carried by every signature over the proposal.",
+)
 @click.option("--purpose", default="", help="Why the change.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def propose(state: CliState, file: Path, key_file: Path, as_: str | None, acks: tuple[str, ...],
-            purpose: str, as_json: bool, server: str | None) -> None:
+def propose(
+    state: CliState,
+    file: Path,
+    key_file: Path,
+    as_: str | None,
+    acks: tuple[str, ...],
+    purpose: str,
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Propose FILE as version N+1. Signers then run `custodes constitution sign ID`."""
     new = read_constitution(file)
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
         me, version = identify(client, key, as_)
-        req = new_request("amendment", constitution_version=version, requester=me,
-                          created=SystemClock().now(), purpose=purpose,
-                          amendment={"version": new.version, "digest": new.digest,
-                                     "sha256": hashlib.sha256(new.text.encode()).hexdigest()},
-                          acknowledgements=list(acks))
-        record = client.call("POST", "/constitution/proposals", json={
-            "document": new.text, "request": req, "signature": sign_request(req, key)})
+        req = new_request(
+            "amendment",
+            constitution_version=version,
+            requester=me,
+            created=SystemClock().now(),
+            purpose=purpose,
+            amendment={
+                "version": new.version,
+                "digest": new.digest,
+                "sha256": hashlib.sha256(new.text.encode()).hexdigest(),
+            },
+            acknowledgements=list(acks),
+        )
+        record = client.call(
+            "POST",
+            "/constitution/proposals",
+            json={"document": new.text, "request": req, "signature": sign_request(req, key)},
+        )
     if as_json:
         click.echo(json.dumps(record))
     else:
@@ -132,8 +171,15 @@ def propose(state: CliState, file: Path, key_file: Path, as_: str | None, acks: 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
-def sign(state: CliState, request_id: str, key_file: Path, as_: str | None, yes: bool,
-         as_json: bool, server: str | None) -> None:
+def sign(
+    state: CliState,
+    request_id: str,
+    key_file: Path,
+    as_: str | None,
+    yes: bool,
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Sign the amendment proposal REQUEST_ID (checks the document against its digest)."""
     approve_request(state, server, request_id, key_file, as_, yes, as_json)
 
@@ -146,6 +192,7 @@ def versions(state: CliState, server: str | None) -> None:
     with client_for(state, server) as client:
         result = client.call("GET", "/constitution/versions")["versions"]
     for v in result:
-        console.print(f"  version {v['version']} adopted {v['adopted_at']} digest {v['digest']} "
-                      f"(log index {v['log_index']})")
-
+        console.print(
+            f"  version {v['version']} adopted {v['adopted_at']} digest {v['digest']} "
+            f"(log index {v['log_index']})"
+        )

@@ -74,8 +74,12 @@ def findings() -> None:
 
 
 @findings.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the new key-encryption key (never overwritten).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the new key-encryption key (never overwritten).",
+)
 def keygen(out: Path) -> None:
     """Create an escrow key-encryption key file (mode 0600)."""
     import os
@@ -91,25 +95,48 @@ def keygen(out: Path) -> None:
 
 
 @findings.command()
-@click.option("--file", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="YAML or JSON with the finding's fields.")
-@click.option("--details", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="File with the technical details to escrow.")
+@click.option(
+    "--file",
+    "spec_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="YAML or JSON with the finding's fields.",
+)
+@click.option(
+    "--details",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="File with the technical details to escrow.",
+)
 @click.option("--as", "principal", required=True, help="The registering principal.")
-@click.option("--detection", "detection_id", default=None,
-              help="The reviewed detection it comes from (its fingerprint is taken over).")
+@click.option(
+    "--detection",
+    "detection_id",
+    default=None,
+    help="The reviewed detection it comes from (its fingerprint is taken over).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def register(state: CliState, spec_file: Path, details: Path, principal: str,
-             detection_id: str | None, as_json: bool) -> None:
+def register(
+    state: CliState,
+    spec_file: Path,
+    details: Path,
+    principal: str,
+    detection_id: str | None,
+    as_json: bool,
+) -> None:
     """Register a finding and escrow its details."""
     try:
         spec = yaml.safe_load(spec_file.read_text())
     except yaml.YAMLError as exc:
         raise InputError(f"cannot parse the finding: {exc}", where=str(spec_file)) from exc
     if not isinstance(spec, dict):
-        raise InputError("the finding file must hold a mapping", where=str(spec_file),
-                         expected="a YAML/JSON object", actual=type(spec).__name__)
+        raise InputError(
+            "the finding file must hold a mapping",
+            where=str(spec_file),
+            expected="a YAML/JSON object",
+            actual=type(spec).__name__,
+        )
     if detection_id:
         spec["detection_id"] = detection_id
     reg = _registry(state)
@@ -138,16 +165,30 @@ def show(state: CliState, finding_id: str, as_json: bool) -> None:
     if as_json:
         _emit(data)
         return
-    for key in ("id", "title", "vendor", "product", "cwe", "policy", "rm_state", "em_state",
-                "commitment", "registered_at", "registered_by"):
+    for key in (
+        "id",
+        "title",
+        "vendor",
+        "product",
+        "cwe",
+        "policy",
+        "rm_state",
+        "em_state",
+        "commitment",
+        "registered_at",
+        "registered_by",
+    ):
         _console.print(f"[bold]{key}[/]: {data[key]}")
-    _console.print(f"[bold]cvss[/]: {data['cvss']['vector']} ({data['cvss']['score']} "
-                   f"{data['cvss']['severity']})")
+    _console.print(
+        f"[bold]cvss[/]: {data['cvss']['vector']} ({data['cvss']['score']} "
+        f"{data['cvss']['severity']})"
+    )
     _console.print(f"[bold]flags[/]: {', '.join(data['flags']) or 'none'}")
     if data["clock"]:
         c = data["clock"]
-        _console.print(f"[bold]disclose at[/]: {c['disclose_at']} ({c['rule']}); "
-                       f"details at {c['details_at']}")
+        _console.print(
+            f"[bold]disclose at[/]: {c['disclose_at']} ({c['rule']}); details at {c['details_at']}"
+        )
     for e in data["events"]:
         _console.print(f"  {e['at']}  {e['kind']:<22} {e['principal']}  {e['note']}")
 
@@ -165,8 +206,15 @@ def list_(state: CliState, as_json: bool) -> None:
     table = Table("id", "title", "vendor", "severity", "rm", "em", "disclose at")
     for f in found:
         s = reg.schedule(f)
-        table.add_row(f.id, f.title, f.vendor, f.severity, f.rm_state, f.em_state,
-                      format_time(s.disclose_at) if s else "not notified")
+        table.add_row(
+            f.id,
+            f.title,
+            f.vendor,
+            f.severity,
+            f.rm_state,
+            f.em_state,
+            format_time(s.disclose_at) if s else "not notified",
+        )
     _console.print(table)
 
 
@@ -198,14 +246,25 @@ def notify(state: CliState, finding_id: str, principal: str, at: str | None, not
 @click.argument("finding_id")
 @click.option("--rm", "rm_state", default=None, help="New report-management state.")
 @click.option("--em", "em_state", default=None, help="New embargo-management state.")
-@click.option("--event", default=None,
-              help="A case event instead (fix-ready, attacks-observed, disclosed, ...).")
+@click.option(
+    "--event",
+    default=None,
+    help="A case event instead (fix-ready, attacks-observed, disclosed, ...).",
+)
 @click.option("--at", default=None, help="When the event happened (RFC 3339 UTC).")
 @click.option("--as", "principal", required=True)
 @click.option("--reason", default="")
 @pass_state
-def transition(state: CliState, finding_id: str, rm_state: str | None, em_state: str | None,
-               event: str | None, at: str | None, principal: str, reason: str) -> None:
+def transition(
+    state: CliState,
+    finding_id: str,
+    rm_state: str | None,
+    em_state: str | None,
+    event: str | None,
+    at: str | None,
+    principal: str,
+    reason: str,
+) -> None:
     """Move a Vultron state (--rm / --em) or record a case event (--event)."""
     chosen = [x for x in (rm_state, em_state, event) if x]
     if len(chosen) != 1:
@@ -216,8 +275,7 @@ def transition(state: CliState, finding_id: str, rm_state: str | None, em_state:
         f = reg.record_event(finding_id, event, principal=principal, at=when, note=reason)
     else:
         machine, target = ("rm", rm_state) if rm_state else ("em", em_state)
-        f = reg.transition(finding_id, machine, str(target), principal=principal,
-                           reason=reason)
+        f = reg.transition(finding_id, machine, str(target), principal=principal, reason=reason)
     click.echo(f"{f.id}: rm={f.rm_state} em={f.em_state} flags={','.join(f.flags) or '-'}")
 
 
@@ -227,15 +285,20 @@ def transition(state: CliState, finding_id: str, rm_state: str | None, em_state:
 @click.option("--early", is_flag=True, help="Reveal before the clock says so (needs a grant).")
 @click.option("--out", default=None, help="Write the details here (default: not printed).")
 @pass_state
-def reveal(state: CliState, finding_id: str, principal: str, early: bool,
-           out: str | None) -> None:
+def reveal(state: CliState, finding_id: str, principal: str, early: bool, out: str | None) -> None:
     """Open the commitment logged at registration: print the salt, write the details."""
     r = _registry(state).reveal(finding_id, principal=principal, early=early)
     if out:
         _write(out, r.details)
-    _emit({"finding_id": r.finding_id, "commitment": r.commitment, "salt": r.salt,
-           "log_index": r.log_index,
-           "verify": "sha256(bytes.fromhex(salt) + details) == commitment"})
+    _emit(
+        {
+            "finding_id": r.finding_id,
+            "commitment": r.commitment,
+            "salt": r.salt,
+            "log_index": r.log_index,
+            "verify": "sha256(bytes.fromhex(salt) + details) == commitment",
+        }
+    )
 
 
 @findings.command()
@@ -283,8 +346,8 @@ def clock(state: CliState, finding_id: str | None, as_json: bool) -> None:
     reg = _registry(state)
     found = [reg.get(finding_id)] if finding_id else reg.list()
     rows: list[dict[str, Any]] = [
-        {"id": f.id, "policy": f.policy, "clock": schedule_json(reg.schedule(f))}
-        for f in found]
+        {"id": f.id, "policy": f.policy, "clock": schedule_json(reg.schedule(f))} for f in found
+    ]
     if as_json:
         _emit(rows)
         return
@@ -293,5 +356,7 @@ def clock(state: CliState, finding_id: str | None, as_json: bool) -> None:
         if c is None:
             click.echo(f"{row['id']}  {row['policy']}: not started (vendor not notified)")
         else:
-            click.echo(f"{row['id']}  {row['policy']}: disclose {c['disclose_at']} "
-                       f"({c['rule']}); details {c['details_at']}")
+            click.echo(
+                f"{row['id']}  {row['policy']}: disclose {c['disclose_at']} "
+                f"({c['rule']}); details {c['details_at']}"
+            )

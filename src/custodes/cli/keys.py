@@ -24,9 +24,13 @@ def _store(state: CliState) -> tuple[KeyStore, Context]:
 
 
 def _as_dict(key: ApiKey) -> dict[str, object]:
-    return {"key_id": key.key_id, "principal": key.principal, "name": key.name,
-            "created_at": format_time(key.created_at),
-            "revoked_at": format_time(key.revoked_at) if key.revoked_at else None}
+    return {
+        "key_id": key.key_id,
+        "principal": key.principal,
+        "name": key.name,
+        "created_at": format_time(key.created_at),
+        "revoked_at": format_time(key.revoked_at) if key.revoked_at else None,
+    }
 
 
 @click.group()
@@ -52,15 +56,20 @@ def create(state: CliState, principal: str, name: str, as_json: bool) -> None:
     try:
         constitution = current_constitution(ctx)
         if constitution is None:
-            click.echo("warning: no constitution is configured, so the principal cannot be "
-                       "checked; the gateway denies every call until one is", err=True)
+            click.echo(
+                "warning: no constitution is configured, so the principal cannot be "
+                "checked; the gateway denies every call until one is",
+                err=True,
+            )
         elif principal not in constitution.principals_by_id:
             known = ", ".join(sorted(constitution.principals_by_id)[:8])
             raise NotFoundError(
-                f"unknown principal {principal!r}", where="principal",
+                f"unknown principal {principal!r}",
+                where="principal",
                 expected=f"a principal of constitution version {constitution.version} "
                 f"(e.g. {known})",
-                hint="add the principal to the constitution by an amendment first")
+                hint="add the principal to the constitution by an amendment first",
+            )
         issued = store.create(principal, name=name)
     finally:
         ctx.close()
@@ -88,8 +97,13 @@ def list_keys(state: CliState, principal: str | None, active: bool, as_json: boo
         return
     table = Table("key id", "principal", "name", "created", "revoked")
     for k in found:
-        table.add_row(k.key_id, k.principal, k.name, format_time(k.created_at),
-                      format_time(k.revoked_at) if k.revoked_at else "")
+        table.add_row(
+            k.key_id,
+            k.principal,
+            k.name,
+            format_time(k.created_at),
+            format_time(k.revoked_at) if k.revoked_at else "",
+        )
     Console(highlight=False).print(table)
 
 

@@ -62,8 +62,9 @@ def _verifier(settings: Settings, key: str | None) -> NoteVerifier:
             try:
                 text = Path(key).read_text().strip()
             except OSError as exc:
-                raise InputError(f"cannot read key file {key}: {exc.strerror}",
-                                 where="--key") from exc
+                raise InputError(
+                    f"cannot read key file {key}: {exc.strerror}", where="--key"
+                ) from exc
         if text.startswith("PRIVATE+KEY+"):
             return NoteSigner.from_key(text).verifier
         return NoteVerifier.from_key(text)
@@ -73,8 +74,10 @@ def _verifier(settings: Settings, key: str | None) -> NoteVerifier:
 def _signer(settings: Settings) -> NoteSigner:
     path = settings.resolved_log_key_file
     if not path.exists():
-        raise ConfigError(f"log key {path} does not exist",
-                          hint="create it with `custodes log keygen`, or pass --key VKEY")
+        raise ConfigError(
+            f"log key {path} does not exist",
+            hint="create it with `custodes log keygen`, or pass --key VKEY",
+        )
     try:
         return NoteSigner.from_key(path.read_text().strip())
     except InputError as exc:
@@ -91,16 +94,20 @@ def _local_log(settings: Settings, *, migrate_db: bool) -> Iterator[Transparency
     try:
         if migrate_db:
             migrate(engine)
-        log_ = TransparencyLog(engine, _signer(settings),
-                               checkpoint_interval=settings.log_checkpoint_interval_ms / 1000)
+        log_ = TransparencyLog(
+            engine,
+            _signer(settings),
+            checkpoint_interval=settings.log_checkpoint_interval_ms / 1000,
+        )
         try:
             yield log_
         finally:
             log_.close()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the log database: {exc.__class__.__name__}: "
-                         f"{str(exc).splitlines()[0]}",
-                         hint="is --database-url right, and has the server run once?") from exc
+        raise StoreError(
+            f"cannot read the log database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}",
+            hint="is --database-url right, and has the server run once?",
+        ) from exc
     finally:
         engine.dispose()
 
@@ -141,8 +148,12 @@ def _b64(data: bytes) -> str:
 
 @log.command()
 @click.option("--origin", default=None, help="Key name = checkpoint origin (CUSTODES_LOG_ORIGIN).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the private key (default: the log key file setting).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the private key (default: the log key file setting).",
+)
 @pass_state
 def keygen(state: CliState, origin: str | None, out: Path | None) -> None:
     """Create the log's Ed25519 signing key; print its verifier key.
@@ -169,8 +180,13 @@ def _entries_from(raw: bytes, where: str) -> list[Entry]:
     text = raw.strip()
     try:
         decoded = orjson.loads(text)
-        items = (decoded["entries"] if isinstance(decoded, dict) and set(decoded) == {"entries"}
-                 else decoded if isinstance(decoded, list) else [decoded])
+        items = (
+            decoded["entries"]
+            if isinstance(decoded, dict) and set(decoded) == {"entries"}
+            else decoded
+            if isinstance(decoded, list)
+            else [decoded]
+        )
     except orjson.JSONDecodeError:
         # JSON Lines: one entry per line.
         items = []
@@ -181,8 +197,11 @@ def _entries_from(raw: bytes, where: str) -> list[Entry]:
                 except orjson.JSONDecodeError as exc:
                     raise InputError(f"line {n} is not JSON: {exc}", where=where) from exc
     if not isinstance(items, list) or not items:
-        raise InputError("no entries found", where=where,
-                         expected="an entry object, an array, {\"entries\": [...]} or JSON Lines")
+        raise InputError(
+            "no entries found",
+            where=where,
+            expected='an entry object, an array, {"entries": [...]} or JSON Lines',
+        )
     return [Entry.from_dict(item, where=f"{where}[{i}]") for i, item in enumerate(items)]
 
 
@@ -192,8 +211,9 @@ def _entries_from(raw: bytes, where: str) -> list[Entry]:
 @click.option("--principal", default=None, help="Principal for --text (default: $USER).")
 @click.option("--server", default=None, help="Append through a running server (its base URL).")
 @pass_state
-def append(state: CliState, file: str, text: str | None, principal: str | None,
-           server: str | None) -> None:
+def append(
+    state: CliState, file: str, text: str | None, principal: str | None, server: str | None
+) -> None:
     """Append entries from FILE (or stdin): an entry, an array, {"entries": [...]}, or JSON Lines.
 
     Prints each entry's index and leaf hash once it is durable.
@@ -208,8 +228,14 @@ def append(state: CliState, file: str, text: str | None, principal: str | None,
     except ImportError:
         pass  # unknown types are refused below, which is the safe outcome
     if text is not None:
-        entries = [Entry.create(_types.ANNOTATION, time=datetime.now(UTC),
-                                principal=principal or getpass.getuser(), body={"text": text})]
+        entries = [
+            Entry.create(
+                _types.ANNOTATION,
+                time=datetime.now(UTC),
+                principal=principal or getpass.getuser(),
+                body={"text": text},
+            )
+        ]
     else:
         entries = _entries_from(_read_input(file), "stdin" if file == "-" else file)
     if server:
@@ -218,8 +244,9 @@ def append(state: CliState, file: str, text: str | None, principal: str | None,
         with _http(server) as client:
             try:
                 body = orjson.dumps({"entries": [e.to_dict() for e in entries]})
-                response = client.post("/log/entries", content=body,
-                                       headers={"content-type": "application/json"})
+                response = client.post(
+                    "/log/entries", content=body, headers={"content-type": "application/json"}
+                )
             except httpx.HTTPError as exc:
                 raise StoreError(f"cannot reach the server: {exc}") from exc
             if response.status_code >= 400:
@@ -238,12 +265,18 @@ def append(state: CliState, file: str, text: str | None, principal: str | None,
 @log.command()
 @click.option("--index", type=click.IntRange(min=0), default=None, help="Show this entry.")
 @click.option("--start", type=click.IntRange(min=0), default=None, help="Show entries from here.")
-@click.option("--count", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="How many entries with --start.")
+@click.option(
+    "--count",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="How many entries with --start.",
+)
 @click.option("--server", default=None, help="Read from a running server (its base URL).")
 @pass_state
-def show(state: CliState, index: int | None, start: int | None, count: int,
-         server: str | None) -> None:
+def show(
+    state: CliState, index: int | None, start: int | None, count: int, server: str | None
+) -> None:
     """Show the newest checkpoint (default), one entry (--index) or a range (--start)."""
     if server:
         with _http(server) as client:
@@ -257,13 +290,18 @@ def show(state: CliState, index: int | None, start: int | None, count: int,
     with _local_log(state.settings, migrate_db=False) as log_:
         if index is not None:
             data = log_.entry_data(index)
-            _echo_json({"index": index, "leaf_hash": _b64(leaf_hash(data)),
-                        "entry": orjson.loads(data)})
+            _echo_json(
+                {"index": index, "leaf_hash": _b64(leaf_hash(data)), "entry": orjson.loads(data)}
+            )
         elif start is not None:
-            _echo_json({"entries": [
-                {"index": i, "leaf_hash": _b64(leaf_hash(d)), "entry": orjson.loads(d)}
-                for i, d in log_.entries(start, start + count)
-            ]})
+            _echo_json(
+                {
+                    "entries": [
+                        {"index": i, "leaf_hash": _b64(leaf_hash(d)), "entry": orjson.loads(d)}
+                        for i, d in log_.entries(start, start + count)
+                    ]
+                }
+            )
         else:
             click.echo(log_.latest_checkpoint().to_text(), nl=False)
 
@@ -272,19 +310,43 @@ def show(state: CliState, index: int | None, start: int | None, count: int,
 
 
 @log.command()
-@click.option("--index", type=click.IntRange(min=0), default=None,
-              help="Inclusion proof (or receipt) of this entry.")
-@click.option("--size", type=click.IntRange(min=1), default=None,
-              help="Tree size for --index (default: the newest checkpoint).")
-@click.option("--consistency", nargs=2, type=click.IntRange(min=1), default=None,
-              metavar="OLD NEW", help="Consistency proof between two tree sizes.")
-@click.option("--receipt", "receipt_out", type=click.Path(dir_okay=False), default=None,
-              help="With --index: write a C2SP tlog-proof receipt here ('-' for stdout).")
+@click.option(
+    "--index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Inclusion proof (or receipt) of this entry.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tree size for --index (default: the newest checkpoint).",
+)
+@click.option(
+    "--consistency",
+    nargs=2,
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="OLD NEW",
+    help="Consistency proof between two tree sizes.",
+)
+@click.option(
+    "--receipt",
+    "receipt_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --index: write a C2SP tlog-proof receipt here ('-' for stdout).",
+)
 @click.option("--server", default=None, help="Ask a running server (its base URL).")
 @pass_state
-def prove(state: CliState, index: int | None, size: int | None,
-          consistency: tuple[int, int] | None, receipt_out: str | None,
-          server: str | None) -> None:
+def prove(
+    state: CliState,
+    index: int | None,
+    size: int | None,
+    consistency: tuple[int, int] | None,
+    receipt_out: str | None,
+    server: str | None,
+) -> None:
     """Print an inclusion proof, a consistency proof, or write a receipt."""
     if (index is None) == (consistency is None):
         raise click.UsageError("give exactly one of --index and --consistency")
@@ -300,8 +362,11 @@ def prove(state: CliState, index: int | None, size: int | None,
                 return
             else:
                 assert consistency is not None
-                _echo_json(_get(client, "/log/proof/consistency", size1=consistency[0],
-                                size2=consistency[1]).json())
+                _echo_json(
+                    _get(
+                        client, "/log/proof/consistency", size1=consistency[0], size2=consistency[1]
+                    ).json()
+                )
                 return
     else:
         with _local_log(state.settings, migrate_db=False) as log_:
@@ -310,16 +375,22 @@ def prove(state: CliState, index: int | None, size: int | None,
                 tree_size = size or signed.checkpoint.size
                 proof = log_.inclusion_proof(index, tree_size)
                 if receipt_out is None:
-                    _echo_json({"index": index, "size": tree_size,
-                                "leaf_hash": _b64(leaf_hash(log_.entry_data(index))),
-                                "proof": [_b64(p) for p in proof]})
+                    _echo_json(
+                        {
+                            "index": index,
+                            "size": tree_size,
+                            "leaf_hash": _b64(leaf_hash(log_.entry_data(index))),
+                            "proof": [_b64(p) for p in proof],
+                        }
+                    )
                     return
                 from custodes.log._receipt import Receipt
 
                 if size is not None and size != signed.checkpoint.size:
                     raise click.UsageError("a receipt is always for the newest checkpoint")
-                text = Receipt.build(index, proof, signed,
-                                     entry_data=log_.entry_data(index)).to_text()
+                text = Receipt.build(
+                    index, proof, signed, entry_data=log_.entry_data(index)
+                ).to_text()
             else:
                 assert consistency is not None
                 old, new = consistency
@@ -337,35 +408,86 @@ def prove(state: CliState, index: int | None, size: int | None,
 
 
 @log.command()
-@click.option("--key", default=None,
-              help="The log's verifier key (name+id+key, or a file holding it). Default: "
-                   "derived from the local log key.")
-@click.option("--trusted", "trusted_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A checkpoint you kept earlier; the log must still contain it. Repeatable.")
-@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False), default=None,
-              help="Verify this receipt (C2SP tlog-proof) offline instead of the database.")
-@click.option("--entry", "entry_file", type=click.Path(dir_okay=False), default=None,
-              help="With --receipt: the entry's exact bytes, if the receipt does not carry them.")
-@click.option("--old", "old_file", type=click.Path(dir_okay=False), default=None,
-              help="Verify that the checkpoint in --new extends this one.")
-@click.option("--new", "new_file", type=click.Path(dir_okay=False), default=None,
-              help="The newer checkpoint for --old (default: fetched from --server).")
-@click.option("--proof", "proof_file", type=click.Path(dir_okay=False), default=None,
-              help="Consistency proof for --old/--new: JSON from `prove --consistency`, or "
-                   "base64 hashes one per line (default: fetched from --server).")
+@click.option(
+    "--key",
+    default=None,
+    help="The log's verifier key (name+id+key, or a file holding it). Default: "
+    "derived from the local log key.",
+)
+@click.option(
+    "--trusted",
+    "trusted_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A checkpoint you kept earlier; the log must still contain it. Repeatable.",
+)
+@click.option(
+    "--receipt",
+    "receipt_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Verify this receipt (C2SP tlog-proof) offline instead of the database.",
+)
+@click.option(
+    "--entry",
+    "entry_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --receipt: the entry's exact bytes, if the receipt does not carry them.",
+)
+@click.option(
+    "--old",
+    "old_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Verify that the checkpoint in --new extends this one.",
+)
+@click.option(
+    "--new",
+    "new_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The newer checkpoint for --old (default: fetched from --server).",
+)
+@click.option(
+    "--proof",
+    "proof_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Consistency proof for --old/--new: JSON from `prove --consistency`, or "
+    "base64 hashes one per line (default: fetched from --server).",
+)
 @click.option("--server", default=None, help="A log server to fetch checkpoints/proofs from.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
-              help="A witness policy (C2SP tlog-policy file): the receipt's checkpoint, the "
-                   "--new checkpoint and every --trusted one must carry its quorum of "
-                   "witness cosignatures.")
-@click.option("--check-entries", is_flag=True,
-              help="Also re-validate every entry against its registered type.")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A witness policy (C2SP tlog-policy file): the receipt's checkpoint, the "
+    "--new checkpoint and every --trusted one must carry its quorum of "
+    "witness cosignatures.",
+)
+@click.option(
+    "--check-entries",
+    is_flag=True,
+    help="Also re-validate every entry against its registered type.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @pass_state
-def verify(state: CliState, key: str | None, trusted_files: tuple[str, ...],
-           receipt_file: str | None, entry_file: str | None, old_file: str | None,
-           new_file: str | None, proof_file: str | None, server: str | None,
-           policy_file: str | None, check_entries: bool, quiet: bool) -> None:
+def verify(
+    state: CliState,
+    key: str | None,
+    trusted_files: tuple[str, ...],
+    receipt_file: str | None,
+    entry_file: str | None,
+    old_file: str | None,
+    new_file: str | None,
+    proof_file: str | None,
+    server: str | None,
+    policy_file: str | None,
+    check_entries: bool,
+    quiet: bool,
+) -> None:
     """Verify the whole stored log, a receipt, or that one checkpoint extends another.
 
     Without --receipt or --old: recompute the tree from every stored entry and check every
@@ -395,20 +517,25 @@ def _policy(policy_file: str | None) -> WitnessPolicy | None:
         raise
 
 
-def _verify_receipt(verifier: NoteVerifier, receipt_file: str, entry_file: str | None,
-                    policy: WitnessPolicy | None) -> None:
+def _verify_receipt(
+    verifier: NoteVerifier, receipt_file: str, entry_file: str | None, policy: WitnessPolicy | None
+) -> None:
     from custodes.log._receipt import verify_receipt
 
     data = _read_input(entry_file) if entry_file else None
-    result = verify_receipt(_read_input(receipt_file), verifier, entry_data=data,
-                            witness_policy=policy)
-    click.echo(f"OK: entry {result.index} is in {verifier.name} at size "
-               f"{result.checkpoint.size} (root {_b64(result.checkpoint.root_hash)})"
-               + (f", cosigned by {', '.join(sorted(result.witnesses))}" if policy else ""))
+    result = verify_receipt(
+        _read_input(receipt_file), verifier, entry_data=data, witness_policy=policy
+    )
+    click.echo(
+        f"OK: entry {result.index} is in {verifier.name} at size "
+        f"{result.checkpoint.size} (root {_b64(result.checkpoint.root_hash)})"
+        + (f", cosigned by {', '.join(sorted(result.witnesses))}" if policy else "")
+    )
 
 
-def _load_checkpoint(raw: bytes, verifier: NoteVerifier, where: str,
-                     policy: WitnessPolicy | None = None) -> SignedCheckpoint:
+def _load_checkpoint(
+    raw: bytes, verifier: NoteVerifier, where: str, policy: WitnessPolicy | None = None
+) -> SignedCheckpoint:
     try:
         signed = SignedCheckpoint.from_text(raw, verifier)
         if policy is not None:
@@ -419,9 +546,14 @@ def _load_checkpoint(raw: bytes, verifier: NoteVerifier, where: str,
         raise
 
 
-def _verify_pair(verifier: NoteVerifier, old_file: str, new_file: str | None,
-                 proof_file: str | None, server: str | None,
-                 policy: WitnessPolicy | None) -> None:
+def _verify_pair(
+    verifier: NoteVerifier,
+    old_file: str,
+    new_file: str | None,
+    proof_file: str | None,
+    server: str | None,
+    policy: WitnessPolicy | None,
+) -> None:
     old = _load_checkpoint(_read_input(old_file), verifier, old_file)
     client = _http(server) if server else None
     try:
@@ -437,7 +569,8 @@ def _verify_pair(verifier: NoteVerifier, old_file: str, new_file: str | None,
         if n.size < o.size:
             raise VerificationError(
                 f"the newer checkpoint has size {n.size}, smaller than the older {o.size}: "
-                "the log was truncated or rolled back")
+                "the log was truncated or rolled back"
+            )
         if o.size == 0:
             click.echo("OK: every log extends the empty tree")
             return
@@ -459,8 +592,14 @@ def _verify_pair(verifier: NoteVerifier, old_file: str, new_file: str | None,
     click.echo(f"OK: size {n.size} extends size {o.size}")
 
 
-def _verify_database(settings: Settings, verifier: NoteVerifier, trusted_files: tuple[str, ...],
-                     check_entries: bool, quiet: bool, policy: WitnessPolicy | None) -> None:
+def _verify_database(
+    settings: Settings,
+    verifier: NoteVerifier,
+    trusted_files: tuple[str, ...],
+    check_entries: bool,
+    quiet: bool,
+    policy: WitnessPolicy | None,
+) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -471,11 +610,21 @@ def _verify_database(settings: Settings, verifier: NoteVerifier, trusted_files: 
     checker = _entry_checker() if check_entries else None
     engine = create_db_engine(settings.resolved_database_url)
     try:
-        with Progress("verifying", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      transient=True, disable=quiet, console=_stderr()) as bar:
+        with Progress(
+            "verifying",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            disable=quiet,
+            console=_stderr(),
+        ) as bar:
             task = bar.add_task("entries", total=None)
             report = verify_store(
-                engine, verifier, trusted=trusted, check_entries=checker,
+                engine,
+                verifier,
+                trusted=trusted,
+                check_entries=checker,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except SQLAlchemyError as exc:
@@ -483,9 +632,11 @@ def _verify_database(settings: Settings, verifier: NoteVerifier, trusted_files: 
     finally:
         engine.dispose()
     if report.ok:
-        click.echo(f"OK: {report.entries} entries, {report.checkpoints} checkpoints, "
-                   f"{report.tiles} tiles, {report.trusted} trusted checkpoints verified; "
-                   f"size {report.size} root {_b64(report.root)}")
+        click.echo(
+            f"OK: {report.entries} entries, {report.checkpoints} checkpoints, "
+            f"{report.tiles} tiles, {report.trusted} trusted checkpoints verified; "
+            f"size {report.size} root {_b64(report.root)}"
+        )
         return
     shown = report.problems[:50]
     lines = [f"  {p.kind}: {p.message}" for p in shown]

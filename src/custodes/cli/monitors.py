@@ -41,8 +41,7 @@ from custodes.monitors import (
 __all__ = ["monitors", "review", "scan"]
 
 # Tables of figures are wide: do not squeeze them to 80 columns when output is redirected.
-_console = Console(highlight=False, soft_wrap=True,
-                   width=None if sys.stdout.isatty() else 160)
+_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -89,8 +88,14 @@ def _score_examples(examples: list[Example], names: list[str]) -> list[dict[str,
     registry = default_registry()
     detectors = [registry.get(n) for n in names]
     out = []
-    with Progress(TextColumn("scoring"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), console=_err, transient=True) as progress:
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("scoring", total=len(examples))
         for ex in examples:
             scores: dict[str, float] = {}
@@ -109,16 +114,30 @@ def _score_examples(examples: list[Example], names: list[str]) -> list[dict[str,
 
 @monitors.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--detector", "names", multiple=True,
-              help="Detector(s) to run (repeatable; default: vuln_rules and coup_rules, plus "
-                   "learned if its extra and weights are installed).")
-@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write one JSON line per example: id, score, scores, predicted.")
-@click.option("--budget", type=float, default=0.01, show_default=True,
-              help="Audit budget (FPR) that sets the operating threshold.")
+@click.option(
+    "--detector",
+    "names",
+    multiple=True,
+    help="Detector(s) to run (repeatable; default: vuln_rules and coup_rules, plus "
+    "learned if its extra and weights are installed).",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one JSON line per example: id, score, scores, predicted.",
+)
+@click.option(
+    "--budget",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Audit budget (FPR) that sets the operating threshold.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def eval_command(dataset: Path, names: tuple[str, ...], predictions: Path | None,
-                 budget: float, as_json: bool) -> None:
+def eval_command(
+    dataset: Path, names: tuple[str, ...], predictions: Path | None, budget: float, as_json: bool
+) -> None:
     """Per category: TPR at 1% and 0.1% FPR, AUROC, AUPRC and the confusion matrix at the
     operating threshold (computed exactly like the data sets' score.py)."""
     examples = list(read_dataset(dataset))
@@ -131,44 +150,81 @@ def eval_command(dataset: Path, names: tuple[str, ...], predictions: Path | None
     results: dict[str, Any] = {}
     labelled = [e for e in examples if e.label is not None]
     for cat in cats:
-        idx = [i for i, e in enumerate(examples) if e.label is not None and
-               (e.category == cat or e.category is None)]
+        idx = [
+            i
+            for i, e in enumerate(examples)
+            if e.label is not None and (e.category == cat or e.category is None)
+        ]
         labels = [1 if examples[i].category == cat else 0 for i in idx]
         if not 0 < sum(labels) < len(labels):
             continue
         m = compute_metrics(labels, [scores[i][cat] for i in idx], operating_fpr=budget)
         results[cat] = m
     if labelled and 0 < sum(e.label or 0 for e in labelled) < len(labelled) and len(results) > 1:
-        results["any"] = compute_metrics([e.label or 0 for e in labelled],
-                                         [overall[i] for i, e in enumerate(examples)
-                                          if e.label is not None], operating_fpr=budget)
+        results["any"] = compute_metrics(
+            [e.label or 0 for e in labelled],
+            [overall[i] for i, e in enumerate(examples) if e.label is not None],
+            operating_fpr=budget,
+        )
     if predictions is not None:
         with predictions.open("w", encoding="utf-8") as fh:
             for ex, s, o in zip(examples, scores, overall, strict=True):
-                predicted = sorted(c for c, v in s.items() if c in results and
-                                   v >= results[c].operating_threshold)
-                fh.write(json.dumps({"id": ex.id, "score": o, "scores": s,
-                                     "predicted": predicted}) + "\n")
+                predicted = sorted(
+                    c for c, v in s.items() if c in results and v >= results[c].operating_threshold
+                )
+                fh.write(
+                    json.dumps({"id": ex.id, "score": o, "scores": s, "predicted": predicted})
+                    + "\n"
+                )
     if as_json:
         click.echo(json.dumps({c: _metrics_json(m) for c, m in results.items()}, indent=2))
         return
-    table = Table("category", "n+", "n-", "TPR@1%", "TPR@0.1%", "AUROC", "AUPRC",
-                  f"TP/FP/TN/FN @ {budget:g} FPR", "threshold", title=str(dataset))
+    table = Table(
+        "category",
+        "n+",
+        "n-",
+        "TPR@1%",
+        "TPR@0.1%",
+        "AUROC",
+        "AUPRC",
+        f"TP/FP/TN/FN @ {budget:g} FPR",
+        "threshold",
+        title=str(dataset),
+    )
     for cat, m in results.items():
         c = m.confusion
-        table.add_row(cat, str(m.positives), str(m.negatives), f"{m.tpr_at_1pct:.4f}",
-                      f"{m.tpr_at_01pct:.4f}", f"{m.auroc:.4f}", f"{m.auprc:.4f}",
-                      f"{c.tp}/{c.fp}/{c.tn}/{c.fn}", f"{m.operating_threshold:.4g}")
+        table.add_row(
+            cat,
+            str(m.positives),
+            str(m.negatives),
+            f"{m.tpr_at_1pct:.4f}",
+            f"{m.tpr_at_01pct:.4f}",
+            f"{m.auroc:.4f}",
+            f"{m.auprc:.4f}",
+            f"{c.tp}/{c.fp}/{c.tn}/{c.fn}",
+            f"{m.operating_threshold:.4g}",
+        )
     _console.print(table)
 
 
 def _metrics_json(m: Any) -> dict[str, Any]:
-    return {"n": m.n, "positives": m.positives, "negatives": m.negatives,
-            "tpr_at_fpr_0.01": m.tpr_at_1pct, "tpr_at_fpr_0.001": m.tpr_at_01pct,
-            "tpr_at_fpr_0.05": m.tpr_at_5pct, "auroc": m.auroc, "auprc": m.auprc,
-            "threshold": m.operating_threshold,
-            "confusion": {"tp": m.confusion.tp, "fp": m.confusion.fp, "tn": m.confusion.tn,
-                          "fn": m.confusion.fn}}
+    return {
+        "n": m.n,
+        "positives": m.positives,
+        "negatives": m.negatives,
+        "tpr_at_fpr_0.01": m.tpr_at_1pct,
+        "tpr_at_fpr_0.001": m.tpr_at_01pct,
+        "tpr_at_fpr_0.05": m.tpr_at_5pct,
+        "auroc": m.auroc,
+        "auprc": m.auprc,
+        "threshold": m.operating_threshold,
+        "confusion": {
+            "tp": m.confusion.tp,
+            "fp": m.confusion.fp,
+            "tn": m.confusion.tn,
+            "fn": m.confusion.fn,
+        },
+    }
 
 
 def _default_detectors() -> list[str]:
@@ -182,10 +238,18 @@ def _default_detectors() -> list[str]:
 
 
 @monitors.command("train")
-@click.argument("datasets", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the weights (default: the package's learned_weights.json).")
+@click.argument(
+    "datasets",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the weights (default: the package's learned_weights.json).",
+)
 def train(datasets: tuple[Path, ...], out: Path | None) -> None:
     """Train the learned tier's linear heads on labelled DATASETS and report in-sample and
     group-held-out figures (5 folds by the data set's group / template)."""
@@ -194,19 +258,39 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
 
     examples = [e for d in datasets for e in read_dataset(d) if e.label is not None]
     encoder = Encoder()
-    with Progress(TextColumn("encoding"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), console=_err, transient=True) as progress:
+    with Progress(
+        TextColumn("encoding"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("encoding", total=len(examples))
-        result = train_heads(examples, encoder=encoder,
-                             progress=lambda n: progress.update(task, completed=n))
+        result = train_heads(
+            examples, encoder=encoder, progress=lambda n: progress.update(task, completed=n)
+        )
     target = out or Path(__file__).resolve().parent.parent / "monitors" / WEIGHTS_FILE
     target.write_text(result.heads.to_json() + "\n", encoding="utf-8")
-    table = Table("category", "split", "TPR@5%", "TPR@1%", "AUROC", "AUPRC",
-                  title=f"weights written to {target}")
+    table = Table(
+        "category",
+        "split",
+        "TPR@5%",
+        "TPR@1%",
+        "AUROC",
+        "AUPRC",
+        title=f"weights written to {target}",
+    )
     for split, metrics in (("in-sample", result.in_sample), ("held-out", result.held_out)):
         for cat, m in metrics.items():
-            table.add_row(cat, split, f"{m.tpr_at_5pct:.3f}", f"{m.tpr_at_1pct:.3f}",
-                          f"{m.auroc:.3f}", f"{m.auprc:.3f}")
+            table.add_row(
+                cat,
+                split,
+                f"{m.tpr_at_5pct:.3f}",
+                f"{m.tpr_at_1pct:.3f}",
+                f"{m.auroc:.3f}",
+                f"{m.auprc:.3f}",
+            )
     _console.print(table)
 
 
@@ -214,25 +298,48 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--actor", required=True, help="The principal whose transcripts these are.")
-@click.option("--organisation", default=None,
-              help="The actor's organisation (default: from the constitution).")
-@click.option("--detector", "names", multiple=True,
-              help="Detector(s) to run (default: vuln_rules and coup_rules).")
-@click.option("--min-score", type=float, default=0.5, show_default=True,
-              help="Lowest detection score that is recorded.")
+@click.option(
+    "--organisation",
+    default=None,
+    help="The actor's organisation (default: from the constitution).",
+)
+@click.option(
+    "--detector",
+    "names",
+    multiple=True,
+    help="Detector(s) to run (default: vuln_rules and coup_rules).",
+)
+@click.option(
+    "--min-score",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Lowest detection score that is recorded.",
+)
 @click.option("--restart", is_flag=True, help="Forget saved progress and scan from the start.")
 @pass_state
-def scan(state: CliState, paths: tuple[Path, ...], actor: str, organisation: str | None,
-         names: tuple[str, ...], min_score: float, restart: bool) -> None:
+def scan(
+    state: CliState,
+    paths: tuple[Path, ...],
+    actor: str,
+    organisation: str | None,
+    names: tuple[str, ...],
+    min_score: float,
+    restart: bool,
+) -> None:
     """Scan transcript files and folders (OpenAI chat JSONL, Claude Code JSONL, Inspect .json /
     .eval logs, plain text); detections go to the log and the review queue. Resumable."""
     with _service(state) as service:
         detectors = [service.registry.get(n) for n in (names or ("vuln_rules", "coup_rules"))]
-        scanner = TranscriptScanner(detectors, service.queue, actor=actor,
-                                    actor_organisation=organisation, min_score=min_score)
+        scanner = TranscriptScanner(
+            detectors,
+            service.queue,
+            actor=actor,
+            actor_organisation=organisation,
+            min_score=min_score,
+        )
         from custodes.monitors._scan import expand_paths
 
         files = list(expand_paths(paths))
@@ -244,17 +351,28 @@ def scan(state: CliState, paths: tuple[Path, ...], actor: str, organisation: str
             _err.print(f"[yellow]skipped[/] {p.where}: {p.message}")
 
         started = time.perf_counter()
-        with Progress(TextColumn("scanning"), BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), TimeRemainingColumn(), console=_err) as progress:
+        with Progress(
+            TextColumn("scanning"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_err,
+        ) as progress:
             task = progress.add_task("scan", total=total)
-            summary = scanner.scan(files, on_bytes=lambda n: progress.advance(task, n),
-                                   on_problem=problem, restart=restart)
+            summary = scanner.scan(
+                files,
+                on_bytes=lambda n: progress.advance(task, n),
+                on_problem=problem,
+                restart=restart,
+            )
         elapsed = max(time.perf_counter() - started, 1e-9)
         _console.print(
             f"{summary.files} file(s) scanned, {summary.skipped_files} already complete, "
             f"{summary.records} record(s), {summary.bytes / 1e6:.1f} MB at "
             f"{summary.bytes / 1e6 / elapsed:.1f} MB/s; {summary.detections} detection(s); "
-            f"{len(summary.problems)} malformed record(s) skipped")
+            f"{len(summary.problems)} malformed record(s) skipped"
+        )
 
 
 # --- custodes review -------------------------------------------------------------------------
@@ -267,25 +385,48 @@ def review() -> None:
 
 def _row(d: StoredDetection, now: datetime) -> list[str]:
     age = d.age(now)
-    return [d.id, d.category, f"{d.score:.2f}", d.actor, d.location, d.status,
-            f"{age.days}d{age.seconds // 3600}h", ", ".join(d.reviewers) or "(none)"]
+    return [
+        d.id,
+        d.category,
+        f"{d.score:.2f}",
+        d.actor,
+        d.location,
+        d.status,
+        f"{age.days}d{age.seconds // 3600}h",
+        ", ".join(d.reviewers) or "(none)",
+    ]
 
 
 @review.command("list")
-@click.option("--as", "viewer", default=None,
-              help="Show what this principal sees (default: every detection).")
-@click.option("--status", type=click.Choice(["open", "dismissed", "linked", "all"]),
-              default="open", show_default=True)
+@click.option(
+    "--as", "viewer", default=None, help="Show what this principal sees (default: every detection)."
+)
+@click.option(
+    "--status",
+    type=click.Choice(["open", "dismissed", "linked", "all"]),
+    default="open",
+    show_default=True,
+)
 @click.option("--category", default=None)
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def review_list(state: CliState, viewer: str | None, status: str, category: str | None,
-                limit: int, as_json: bool) -> None:
+def review_list(
+    state: CliState,
+    viewer: str | None,
+    status: str,
+    category: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Detections, oldest first, with their age."""
     with _service(state) as service:
-        rows = service.queue.list(viewer=viewer, status=None if status == "all" else status,  # type: ignore[arg-type]
-                                  category=category, limit=limit)
+        rows = service.queue.list(
+            viewer=viewer,
+            status=None if status == "all" else status,  # type: ignore[arg-type]
+            category=category,
+            limit=limit,
+        )
         now = service.queue.clock.now()
     if as_json:
         click.echo(json.dumps([d.to_json(now) for d in rows], indent=2))
@@ -311,14 +452,22 @@ def review_show(state: CliState, detection_id: str, viewer: str | None) -> None:
 @click.argument("detection_id")
 @click.option("--as", "reviewer", required=True, help="The reviewer resolving it.")
 @click.option("--dismiss", "reason", default=None, help="Dismiss, with this reason.")
-@click.option("--finding", "finding_id", default=None,
-              help="Link to this registered finding (e.g. CUSTODES-2026-0001).")
+@click.option(
+    "--finding",
+    "finding_id",
+    default=None,
+    help="Link to this registered finding (e.g. CUSTODES-2026-0001).",
+)
 @pass_state
-def review_resolve(state: CliState, detection_id: str, reviewer: str, reason: str | None,
-                   finding_id: str | None) -> None:
+def review_resolve(
+    state: CliState, detection_id: str, reviewer: str, reason: str | None, finding_id: str | None
+) -> None:
     """Dismiss a detection with a reason, or link it to a registered finding."""
     with _service(state) as service:
-        d = service.queue.resolve(detection_id, reviewer=reviewer, reason=reason,
-                                  finding_id=finding_id)
-    _console.print(f"{d.id}: {d.status} by {d.resolved_by} at "
-                   f"{(d.resolved_at or datetime.now(UTC)).isoformat()}")
+        d = service.queue.resolve(
+            detection_id, reviewer=reviewer, reason=reason, finding_id=finding_id
+        )
+    _console.print(
+        f"{d.id}: {d.status} by {d.resolved_by} at "
+        f"{(d.resolved_at or datetime.now(UTC)).isoformat()}"
+    )

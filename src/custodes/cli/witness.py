@@ -34,8 +34,13 @@ def _key_file(state: CliState, key: Path | None) -> Path:
 
 @witness.command()
 @click.argument("name")
-@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Where to write the private key (default <data-dir>/witness.key).")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the private key (default <data-dir>/witness.key).",
+)
 @pass_state
 def keygen(state: CliState, name: str, key_file: Path | None) -> None:
     """Create a witness key NAME (cosignature/v1) and print its verifier key.
@@ -56,46 +61,93 @@ def keygen(state: CliState, name: str, key_file: Path | None) -> None:
 
 
 @witness.command()
-@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="The witness's private key (default <data-dir>/witness.key).")
-@click.option("--db", default=None,
-              help="Database URL of the witness's state (default <data-dir>/witness.db).")
-@click.option("--log", "logs", multiple=True,
-              help="Verifier key of a log to witness (repeatable); its name is the origin.")
-@click.option("--logs-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File of log verifier keys ('log <vkey>' lines, C2SP tlog-policy).")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The witness's private key (default <data-dir>/witness.key).",
+)
+@click.option(
+    "--db",
+    default=None,
+    help="Database URL of the witness's state (default <data-dir>/witness.db).",
+)
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    help="Verifier key of a log to witness (repeatable); its name is the origin.",
+)
+@click.option(
+    "--logs-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File of log verifier keys ('log <vkey>' lines, C2SP tlog-policy).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
 @click.option("--port", type=int, default=8090, show_default=True, help="Listen port.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Server processes sharing the witness's database.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the witness's database.",
+)
 @pass_state
-def serve(state: CliState, key_file: Path | None, db: str | None, logs: tuple[str, ...],
-          logs_file: Path | None, host: str, port: int, workers: int) -> None:
+def serve(
+    state: CliState,
+    key_file: Path | None,
+    db: str | None,
+    logs: tuple[str, ...],
+    logs_file: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+) -> None:
     """Run the witness server (POST /add-checkpoint)."""
     from custodes.witness._run import read_log_keys, serve_witness
 
     keys = read_log_keys(logs, logs_file)
     path = _key_file(state, key_file)
-    err_console.print(f"witness listening on http://{host}:{port} "
-                      f"for {', '.join(sorted({k.name for k in keys})) or 'no logs'}")
+    err_console.print(
+        f"witness listening on http://{host}:{port} "
+        f"for {', '.join(sorted({k.name for k in keys})) or 'no logs'}"
+    )
     serve_witness(path, _witness_db(state, db), keys, host=host, port=port, workers=workers)
 
 
 @witness.command()
 @click.argument("url")
 @click.option("--log-key", required=True, help="The log's verifier key.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Witness policy (C2SP tlog-policy): check the cosigned "
-                                 "checkpoint against its quorum.")
-@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Where to keep what was verified "
-                                 "(default <data-dir>/watch/<origin>.json).")
-@click.option("--interval", type=float, default=10.0, show_default=True,
-              help="Seconds between polls.")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Witness policy (C2SP tlog-policy): check the cosigned checkpoint against its quorum.",
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep what was verified (default <data-dir>/watch/<origin>.json).",
+)
+@click.option(
+    "--interval", type=float, default=10.0, show_default=True, help="Seconds between polls."
+)
 @click.option("--once", is_flag=True, help="Poll once; exit 1 on any problem.")
 @pass_state
-def watch(state: CliState, url: str, log_key: str, policy_file: Path | None,
-          state_file: Path | None, interval: float, once: bool) -> None:
+def watch(
+    state: CliState,
+    url: str,
+    log_key: str,
+    policy_file: Path | None,
+    state_file: Path | None,
+    interval: float,
+    once: bool,
+) -> None:
     """Monitor the log at URL: consistency from stored state, every entry well-formed."""
     from custodes.log import NoteVerifier
     from custodes.witness import LogWatcher, WitnessPolicy
@@ -110,11 +162,9 @@ def watch(state: CliState, url: str, log_key: str, policy_file: Path | None,
             alarms = watcher.poll()
             for a in alarms:
                 where = f" (entry {a.index})" if a.index is not None else ""
-                err_console.print(f"[bold red]ALARM {a.kind}[/]{where}: {a.message}",
-                                  markup=True)
+                err_console.print(f"[bold red]ALARM {a.kind}[/]{where}: {a.message}", markup=True)
             if not alarms:
-                err_console.print(f"ok: {key.name} verified up to size "
-                                  f"{_size(path, key.name)}")
+                err_console.print(f"ok: {key.name} verified up to size {_size(path, key.name)}")
             if once:
                 if alarms:
                     raise WitnessError(f"{len(alarms)} alarm(s) raised watching {url}")
@@ -146,8 +196,14 @@ def evidence_list(state: CliState, db: str | None) -> None:
 
 @evidence.command("export")
 @click.option("--db", default=None, help="The witness's database URL.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Folder to write the files to.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to write the files to.",
+)
 @pass_state
 def evidence_export(state: CliState, db: str | None, out_dir: Path) -> None:
     """Write each piece of evidence as a file anyone can check."""
@@ -180,8 +236,7 @@ def evidence_verify(file: Path, log_key: str) -> None:
     from custodes.log import NoteVerifier
     from custodes.witness import Evidence, verify_evidence
 
-    finding = verify_evidence(Evidence.from_json(file.read_bytes()),
-                              NoteVerifier.from_key(log_key))
+    finding = verify_evidence(Evidence.from_json(file.read_bytes()), NoteVerifier.from_key(log_key))
     label = "EQUIVOCATION PROVEN" if finding.conclusive else "CONFLICT (needs the log's answer)"
     click.echo(f"{label}: {finding.summary}")
 
@@ -189,9 +244,13 @@ def evidence_verify(file: Path, log_key: str) -> None:
 @witness.command("verify")
 @click.argument("source")
 @click.option("--log-key", required=True, help="The log's verifier key.")
-@click.option("--policy", "policy_file", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Witness policy (C2SP tlog-policy) the checkpoint must meet.")
+@click.option(
+    "--policy",
+    "policy_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Witness policy (C2SP tlog-policy) the checkpoint must meet.",
+)
 def verify(source: str, log_key: str, policy_file: Path) -> None:
     """Check a cosigned checkpoint or a receipt against a witness policy.
 
@@ -223,13 +282,18 @@ def verify(source: str, log_key: str, policy_file: Path) -> None:
     except InputError:
         receipt = None
     if receipt is not None:
-        verified = verify_receipt(receipt, key,
-                                  witness_policy=ReceiptPolicy.from_text(policy_file.read_bytes()))
-        click.echo(f"ok: entry {verified.index} is in {key.name} at size "
-                   f"{verified.checkpoint.size}, cosigned by {sorted(verified.witnesses)}")
+        verified = verify_receipt(
+            receipt, key, witness_policy=ReceiptPolicy.from_text(policy_file.read_bytes())
+        )
+        click.echo(
+            f"ok: entry {verified.index} is in {key.name} at size "
+            f"{verified.checkpoint.size}, cosigned by {sorted(verified.witnesses)}"
+        )
         return
     signed = policy.verify(text, key)
     names = policy.check(signed)
-    click.echo(f"ok: {key.name} size {signed.checkpoint.size} root "
-               f"{signed.checkpoint.root_hash.hex()} cosigned by {sorted(names)} "
-               f"(quorum {policy.describe()})")
+    click.echo(
+        f"ok: {key.name} size {signed.checkpoint.size} root "
+        f"{signed.checkpoint.root_hash.hex()} cosigned by {sorted(names)} "
+        f"(quorum {policy.describe()})"
+    )

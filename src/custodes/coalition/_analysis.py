@@ -101,10 +101,12 @@ class Analysis:
                 orgs = ", ".join(self.organisations(r.fewest_organisations.coalition))
                 out.append(
                     f"{g}: {r.min_organisations} organisation(s) ({orgs}) can reach this "
-                    f"protected goal; the floor is {self.game.floor}")
+                    f"protected goal; the floor is {self.game.floor}"
+                )
             standing = all(
                 game_rule.kind == "access" and not game_rule.needs_approvers
-                for game_rule in (self.game.rule_index[f.rule] for f in r.cheapest.derivation))
+                for game_rule in (self.game.rule_index[f.rule] for f in r.cheapest.derivation)
+            )
             # A standing permission (no approval by design) is not a finding.
             if r.single_points_of_failure and not standing:
                 who = ", ".join(r.single_points_of_failure)
@@ -114,8 +116,7 @@ class Analysis:
                     rule = self.game.rule_index[f.rule]
                     if rule.kind == "break-glass":
                         org = self.game.players[f.requester].organisation
-                        out.append(
-                            f"{g}: break-glass rule {rule.id!r} lets {org} alone reach it")
+                        out.append(f"{g}: break-glass rule {rule.id!r} lets {org} alone reach it")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -179,8 +180,10 @@ class Analysis:
 
 
 def _by_id(game: Game, values: Mapping[int, float]) -> dict[str, float]:
-    return {game.players[i].id: round(v, 6)
-            for i, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))}
+    return {
+        game.players[i].id: round(v, 6)
+        for i, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    }
 
 
 def _single_points(game: Game, goals: set[str]) -> dict[str, list[int]]:
@@ -237,13 +240,25 @@ def analyze(
     reports: list[GoalReport] = []
     for goal_id in wanted:
         goal = game.goal_index[goal_id]
-        kw: dict[str, Any] = {"time_limit": time_limit, "workers": workers,
-                              "everyone": everyone}
+        kw: dict[str, Any] = {"time_limit": time_limit, "workers": workers, "everyone": everyone}
         both = minimum_coalitions(game, goal_id, **kw)
         cheapest, fewest = both["cost"], both["organisations"]
         if cheapest.status == "UNREACHABLE":
-            reports.append(GoalReport(goal, cheapest, fewest, (), (), (), False, max_size,
-                                      PowerIndices("none", 0, {}, {}), 0, False))
+            reports.append(
+                GoalReport(
+                    goal,
+                    cheapest,
+                    fewest,
+                    (),
+                    (),
+                    (),
+                    False,
+                    max_size,
+                    PowerIndices("none", 0, {}, {}),
+                    0,
+                    False,
+                )
+            )
             continue
         vetoes = []
         for i in cheapest.coalition:
@@ -262,18 +277,28 @@ def analyze(
             power = table.power(goal_id)
         else:
             mwc, cut = minimal_winning(key, max_size, limit=_MWC_LIMIT, budget=budget / 2)
-            power = power_indices(key, exact_limit=exact_limit, samples=samples, seed=seed,
-                                  budget=budget / 2)
+            power = power_indices(
+                key, exact_limit=exact_limit, samples=samples, seed=seed, budget=budget / 2
+            )
         floor = game.floor
         min_orgs = fewest.value
         # Any coalition found with fewer organisations proves the floor broken, optimal or not.
-        below = bool(goal.protected and floor is not None and min_orgs is not None
-                     and min_orgs < floor)
-        reports.append(GoalReport(
-            goal, cheapest, fewest,
-            tuple(game.players[i].id for i in spofs.get(goal_id, [])),
-            tuple(game.players[i].id for i in vetoes),
-            tuple(tuple(game.players[i].id for i in c) for c in mwc), cut, max_size,
-            power, len(key.players), below,
-        ))
+        below = bool(
+            goal.protected and floor is not None and min_orgs is not None and min_orgs < floor
+        )
+        reports.append(
+            GoalReport(
+                goal,
+                cheapest,
+                fewest,
+                tuple(game.players[i].id for i in spofs.get(goal_id, [])),
+                tuple(game.players[i].id for i in vetoes),
+                tuple(tuple(game.players[i].id for i in c) for c in mwc),
+                cut,
+                max_size,
+                power,
+                len(key.players),
+                below,
+            )
+        )
     return Analysis(game, tuple(reports), time.perf_counter() - started)

@@ -50,20 +50,26 @@ class GoalDelta:
     @property
     def weaker(self) -> bool:
         """Fewer people, less cost or fewer organisations now suffice, or new SPOFs."""
-        return (_smaller(self.new_people, self.old_people)
-                or _smaller(self.new_cost, self.old_cost)
-                or _smaller(self.new_organisations, self.old_organisations)
-                or bool(self.spof_added))
+        return (
+            _smaller(self.new_people, self.old_people)
+            or _smaller(self.new_cost, self.old_cost)
+            or _smaller(self.new_organisations, self.old_organisations)
+            or bool(self.spof_added)
+        )
 
     @property
     def changed(self) -> bool:
         return (self.old_people, self.old_cost, self.old_organisations) != (
-            self.new_people, self.new_cost, self.new_organisations) or bool(
-            self.spof_added or self.spof_removed or self.veto_added or self.veto_removed)
+            self.new_people,
+            self.new_cost,
+            self.new_organisations,
+        ) or bool(self.spof_added or self.spof_removed or self.veto_added or self.veto_removed)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()} | {
-            "weaker": self.weaker, "changed": self.changed}
+            "weaker": self.weaker,
+            "changed": self.changed,
+        }
 
 
 def _smaller(new: float | None, old: float | None) -> bool:
@@ -85,18 +91,30 @@ def diff_analyses(old: Analysis, new: Analysis, *, floor: int | None = None) -> 
         assert ref is not None
         na, nb = _orgs(a), _orgs(b)
         protected = bool((a and a.goal.protected) or (b and b.goal.protected))
-        out.append(GoalDelta(
-            goal=goal, label=ref.goal.label, protected=protected,
-            old_people=a.min_people if a else None, new_people=b.min_people if b else None,
-            old_cost=a.cheapest.value if a else None, new_cost=b.cheapest.value if b else None,
-            old_organisations=na, new_organisations=nb,
-            spof_added=_added(a, b, "single_points_of_failure"),
-            spof_removed=_added(b, a, "single_points_of_failure"),
-            veto_added=_added(a, b, "veto_players"),
-            veto_removed=_added(b, a, "veto_players"),
-            below_floor=bool(protected and floor is not None and nb is not None and nb < floor
-                             and _smaller(nb, na)),
-        ))
+        out.append(
+            GoalDelta(
+                goal=goal,
+                label=ref.goal.label,
+                protected=protected,
+                old_people=a.min_people if a else None,
+                new_people=b.min_people if b else None,
+                old_cost=a.cheapest.value if a else None,
+                new_cost=b.cheapest.value if b else None,
+                old_organisations=na,
+                new_organisations=nb,
+                spof_added=_added(a, b, "single_points_of_failure"),
+                spof_removed=_added(b, a, "single_points_of_failure"),
+                veto_added=_added(a, b, "veto_players"),
+                veto_removed=_added(b, a, "veto_players"),
+                below_floor=bool(
+                    protected
+                    and floor is not None
+                    and nb is not None
+                    and nb < floor
+                    and _smaller(nb, na)
+                ),
+            )
+        )
     return out
 
 
@@ -122,8 +140,9 @@ class CoalitionFloorGuard:
         self.time_limit = time_limit
         self.workers = workers
 
-    def check(self, old: Constitution, new: Constitution,
-              acknowledgements: Sequence[Acknowledgement]) -> list[Denial]:
+    def check(
+        self, old: Constitution, new: Constitution, acknowledgements: Sequence[Acknowledgement]
+    ) -> list[Denial]:
         floor = old.coalition.min_organisations
         protected = sorted(set(old.coalition.protected) | set(new.coalition.protected))
         before, after = game_from_constitution(old), game_from_constitution(new)
@@ -134,46 +153,71 @@ class CoalitionFloorGuard:
             goal = f"use:{cap}"
             if goal not in after.goal_index:
                 continue
-            now = minimum_coalition(after, goal, objective="organisations",
-                                    time_limit=self.time_limit, workers=self.workers,
-                                    everyone=everyone_after)
+            now = minimum_coalition(
+                after,
+                goal,
+                objective="organisations",
+                time_limit=self.time_limit,
+                workers=self.workers,
+                everyone=everyone_after,
+            )
             if now.status == "UNREACHABLE":
                 continue
             if now.value is None:
                 # Fail closed: a floor that cannot be checked is not held.
-                denials.append(Denial(f"coalition-floor:{cap}", "the minimum number of "
-                                      f"organisations for {cap} could not be computed in "
-                                      f"{self.time_limit:g}s"))
+                denials.append(
+                    Denial(
+                        f"coalition-floor:{cap}",
+                        "the minimum number of "
+                        f"organisations for {cap} could not be computed in "
+                        f"{self.time_limit:g}s",
+                    )
+                )
                 continue
             if now.value >= floor:
                 continue
             was = None
             if goal in before.goal_index:
-                prior = minimum_coalition(before, goal, objective="organisations",
-                                          time_limit=self.time_limit, workers=self.workers,
-                                          everyone=everyone_before)
+                prior = minimum_coalition(
+                    before,
+                    goal,
+                    objective="organisations",
+                    time_limit=self.time_limit,
+                    workers=self.workers,
+                    everyone=everyone_before,
+                )
                 was = prior.value
             if was is not None and now.value >= was:
                 continue
             orgs = sorted({after.players[i].organisation for i in now.coalition})
             if self._acknowledged(old, acknowledgements):
-                _log.warning("amendment lets %s reach %s (%d organisation(s), floor %d): "
-                             "allowed by a signed %r acknowledgement", ", ".join(orgs), cap,
-                             now.value, floor, FLOOR_ACKNOWLEDGEMENT)
+                _log.warning(
+                    "amendment lets %s reach %s (%d organisation(s), floor %d): "
+                    "allowed by a signed %r acknowledgement",
+                    ", ".join(orgs),
+                    cap,
+                    now.value,
+                    floor,
+                    FLOOR_ACKNOWLEDGEMENT,
+                )
                 continue
             before_text = "unreachable" if was is None else f"{was:g}"
-            denials.append(Denial(
-                f"coalition-floor:{cap}",
-                f"{now.value:g} organisation(s) ({', '.join(orgs)}) could reach {cap} "
-                f"(before: {before_text}); the floor is {floor}. Sign the "
-                f"{FLOOR_ACKNOWLEDGEMENT!r} acknowledgement to adopt it anyway",
-            ))
+            denials.append(
+                Denial(
+                    f"coalition-floor:{cap}",
+                    f"{now.value:g} organisation(s) ({', '.join(orgs)}) could reach {cap} "
+                    f"(before: {before_text}); the floor is {floor}. Sign the "
+                    f"{FLOOR_ACKNOWLEDGEMENT!r} acknowledgement to adopt it anyway",
+                )
+            )
         return denials
 
     @staticmethod
     def _acknowledged(old: Constitution, acknowledgements: Sequence[Acknowledgement]) -> bool:
         # As strong as the amendment itself: a threshold of the current amendment signers.
         signers = set(old.amendment.signers)
-        return any(a.statement == FLOOR_ACKNOWLEDGEMENT
-                   and len(a.signed_by & signers) >= old.amendment.threshold
-                   for a in acknowledgements)
+        return any(
+            a.statement == FLOOR_ACKNOWLEDGEMENT
+            and len(a.signed_by & signers) >= old.amendment.threshold
+            for a in acknowledgements
+        )

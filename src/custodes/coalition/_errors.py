@@ -15,9 +15,7 @@ class GameError(InputError):
     code = "invalid_game"
 
     def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
-        super().__init__(
-            message, expected="a well-formed game", actual="; ".join(problems) or None
-        )
+        super().__init__(message, expected="a well-formed game", actual="; ".join(problems) or None)
         self.problems = tuple(problems)
 
 

@@ -47,26 +47,46 @@ def _graph(analysis: Analysis) -> _Graph:
     for org, kind in sorted(game.organisation_kinds.items()):
         g.node(f"org:{org}", "Organisation", name=org, organisation_kind=kind)
     for i, p in enumerate(game.players):
-        g.node(f"player:{p.id}", "Player", name=p.id, organisation=p.organisation,
-               cost=float(p.cost), incorruptible=p.incorruptible,
-               min_coalition_for=sorted(in_min.get(i, [])))
+        g.node(
+            f"player:{p.id}",
+            "Player",
+            name=p.id,
+            organisation=p.organisation,
+            cost=float(p.cost),
+            incorruptible=p.incorruptible,
+            min_coalition_for=sorted(in_min.get(i, [])),
+        )
         g.edge(f"player:{p.id}", f"org:{p.organisation}", "MemberOf")
         for role in sorted(p.roles):
             g.node(f"role:{role}", "Role", name=role)
             g.edge(f"player:{p.id}", f"role:{role}", "HasRole")
     for goal in game.goals:
         report = next((r for r in analysis.goals if r.goal.id == goal.id), None)
-        g.node(f"goal:{goal.id}", "Goal", name=goal.id, label=goal.label,
-               protected=goal.protected,
-               min_people=report.min_people if report else None,
-               min_organisations=report.min_organisations if report else None)
+        g.node(
+            f"goal:{goal.id}",
+            "Goal",
+            name=goal.id,
+            label=goal.label,
+            protected=goal.protected,
+            min_people=report.min_people if report else None,
+            min_organisations=report.min_organisations if report else None,
+        )
     for rule in game.rules:
-        g.node(f"rule:{rule.id}", "Rule", name=rule.id, rule_kind=rule.kind, label=rule.label,
-               k=rule.k, m=rule.m,
-               kinds=[f"{k}>={v}" for k, v in sorted(rule.kinds.items())],
-               requester_counts=rule.requester_counts)
-        for roles, kind in ((rule.requester_roles, "CanRequest"),
-                            (rule.approver_roles, "CanApprove")):
+        g.node(
+            f"rule:{rule.id}",
+            "Rule",
+            name=rule.id,
+            rule_kind=rule.kind,
+            label=rule.label,
+            k=rule.k,
+            m=rule.m,
+            kinds=[f"{k}>={v}" for k, v in sorted(rule.kinds.items())],
+            requester_counts=rule.requester_counts,
+        )
+        for roles, kind in (
+            (rule.requester_roles, "CanRequest"),
+            (rule.approver_roles, "CanApprove"),
+        ):
             if kind == "CanApprove" and not rule.needs_approvers:
                 continue
             for nid in [f"role:{r}" for r in sorted(roles)] or [_ANYONE]:
@@ -104,9 +124,16 @@ def to_graphml(analysis: Analysis) -> str:
         if (domain, name) not in keys:
             kid = f"{domain[0]}{len(keys)}"
             keys[(domain, name)] = kid
-            ET.SubElement(root, f"{{{_GRAPHML_NS}}}key", {
-                "id": kid, "for": domain, "attr.name": name,
-                "attr.type": _graphml_value(value)[0]})
+            ET.SubElement(
+                root,
+                f"{{{_GRAPHML_NS}}}key",
+                {
+                    "id": kid,
+                    "for": domain,
+                    "attr.name": name,
+                    "attr.type": _graphml_value(value)[0],
+                },
+            )
         return keys[(domain, name)]
 
     # Keys must come before the graph element: collect them first.
@@ -119,15 +146,19 @@ def to_graphml(analysis: Analysis) -> str:
             row.append((key("node", name, value), _graphml_value(value)[1]))
         node_rows.append((nid, row))
     edge_key = key("edge", "kind", "")
-    graph = ET.SubElement(root, f"{{{_GRAPHML_NS}}}graph",
-                          {"id": analysis.game.name or "custodes", "edgedefault": "directed"})
+    graph = ET.SubElement(
+        root,
+        f"{{{_GRAPHML_NS}}}graph",
+        {"id": analysis.game.name or "custodes", "edgedefault": "directed"},
+    )
     for nid, row in node_rows:
         node = ET.SubElement(graph, f"{{{_GRAPHML_NS}}}node", {"id": nid})
         for kid, text in row:
             ET.SubElement(node, f"{{{_GRAPHML_NS}}}data", {"key": kid}).text = text
     for n, (start, end, kind) in enumerate(g.edges):
-        edge = ET.SubElement(graph, f"{{{_GRAPHML_NS}}}edge",
-                             {"id": f"e{n}", "source": start, "target": end})
+        edge = ET.SubElement(
+            graph, f"{{{_GRAPHML_NS}}}edge", {"id": f"e{n}", "source": start, "target": end}
+        )
         ET.SubElement(edge, f"{{{_GRAPHML_NS}}}data", {"key": edge_key}).text = kind
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
@@ -143,11 +174,21 @@ def _opengraph_props(props: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 def to_opengraph(analysis: Analysis) -> str:
     """The analysis as BloodHound OpenGraph JSON (``metadata.source_kind`` = ``Custodes``)."""
     g = _graph(analysis)
-    nodes = [{"id": nid, "kinds": [f"Custodes{kind}", _SOURCE_KIND],
-              "properties": {"displayname": props.get("name", nid),
-                             **dict(_opengraph_props(props))}}
-             for nid, (kind, props) in g.nodes.items()]
-    edges = [{"start": {"match_by": "id", "value": s}, "end": {"match_by": "id", "value": e},
-              "kind": f"Custodes{kind}"} for s, e, kind in g.edges]
+    nodes = [
+        {
+            "id": nid,
+            "kinds": [f"Custodes{kind}", _SOURCE_KIND],
+            "properties": {"displayname": props.get("name", nid), **dict(_opengraph_props(props))},
+        }
+        for nid, (kind, props) in g.nodes.items()
+    ]
+    edges = [
+        {
+            "start": {"match_by": "id", "value": s},
+            "end": {"match_by": "id", "value": e},
+            "kind": f"Custodes{kind}",
+        }
+        for s, e, kind in g.edges
+    ]
     doc = {"metadata": {"source_kind": _SOURCE_KIND}, "graph": {"nodes": nodes, "edges": edges}}
     return json.dumps(doc, indent=2, sort_keys=False)

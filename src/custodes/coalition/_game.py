@@ -199,7 +199,8 @@ class Game:
         gone = set(player_ids)
         players = tuple(
             Player(p.id, p.organisation, p.organisation_kind, p.roles, p.cost, True)
-            if p.id in gone else p
+            if p.id in gone
+            else p
             for p in self.players
         )
         return Game(players, self.goals, self.rules, self.floor, self.name)

@@ -111,7 +111,7 @@ def _exact(key: KeyClasses, wins: Callable[[tuple[int, ...]], bool]) -> PowerInd
     vectors.sort(key=sum)
     won: dict[tuple[int, ...], bool] = {}
     for v in vectors:
-        if any(v[c] > 0 and won[v[:c] + (v[c] - 1,) + v[c + 1:]] for c in range(len(v))):
+        if any(v[c] > 0 and won[v[:c] + (v[c] - 1,) + v[c + 1 :]] for c in range(len(v))):
             won[v] = True
         else:
             won[v] = wins(v)
@@ -125,10 +125,11 @@ def _exact(key: KeyClasses, wins: Callable[[tuple[int, ...]], bool]) -> PowerInd
         for c, size in enumerate(sizes):
             if v[c] >= size:
                 continue
-            if not won[v[:c] + (v[c] + 1,) + v[c + 1:]]:
+            if not won[v[:c] + (v[c] + 1,) + v[c + 1 :]]:
                 continue
             mult = math.comb(size - 1, v[c]) * math.prod(
-                math.comb(sizes[d], v[d]) for d in range(len(sizes)) if d != c)
+                math.comb(sizes[d], v[d]) for d in range(len(sizes)) if d != c
+            )
             swings[c] += mult
             shap[c] += mult * fact[s] * fact[n - s - 1] / fact[n]
     return _spread(key, "exact", 0, swings, shap)
@@ -142,14 +143,20 @@ def _spread(
     shap: list[float],
 ) -> PowerIndices:
     total = sum(swings[c] * len(members) for c, members in enumerate(key.classes))
-    banzhaf = {i: (swings[c] / total if total else 0.0)
-               for c, members in enumerate(key.classes) for i in members}
+    banzhaf = {
+        i: (swings[c] / total if total else 0.0)
+        for c, members in enumerate(key.classes)
+        for i in members
+    }
     shapley = {i: shap[c] for c, members in enumerate(key.classes) for i in members}
     return PowerIndices(method, samples, banzhaf, shapley)
 
 
 def _sampled(
-    key: KeyClasses, wins: Callable[[tuple[int, ...]], bool], samples: int, seed: int,
+    key: KeyClasses,
+    wins: Callable[[tuple[int, ...]], bool],
+    samples: int,
+    seed: int,
     deadline: float,
 ) -> PowerIndices:
     rng = random.Random(seed)  # noqa: S311 - sampling for an estimate, not a secret
@@ -184,8 +191,10 @@ def _sampled(
             if done and time.perf_counter() > deadline:
                 break
             done += 1
-            v = [sum(1 for _ in range(sizes[d] - (d == c)) if rng.random() < 0.5)
-                 for d in range(len(sizes))]
+            v = [
+                sum(1 for _ in range(sizes[d] - (d == c)) if rng.random() < 0.5)
+                for d in range(len(sizes))
+            ]
             base = tuple(v)
             more = tuple(n + (d == c) for d, n in enumerate(v))
             if wins(more) and not wins(base):
@@ -202,7 +211,11 @@ def _count(order: list[int], length: int, width: int) -> tuple[int, ...]:
 
 
 def power_indices(
-    key: KeyClasses, *, exact_limit: int = 1 << 14, samples: int = 2000, seed: int = 0,
+    key: KeyClasses,
+    *,
+    exact_limit: int = 1 << 14,
+    samples: int = 2000,
+    seed: int = 0,
     budget: float = 5.0,
 ) -> PowerIndices:
     """Banzhaf and Shapley–Shubik indices of ``key``'s players: exact when there are at most
@@ -248,8 +261,9 @@ def minimal_winning(
             break
     out: list[tuple[int, ...]] = []
     for v in minimal:
-        picks = [itertools.combinations(members, n)
-                 for members, n in zip(key.classes, v, strict=True)]
+        picks = [
+            itertools.combinations(members, n) for members, n in zip(key.classes, v, strict=True)
+        ]
         for combo in itertools.product(*picks):
             out.append(tuple(sorted(i for part in combo for i in part)))
             if len(out) >= limit:

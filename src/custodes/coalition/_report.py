@@ -25,8 +25,15 @@ def _status(r: GoalReport) -> str:
 
 def _summary(analysis: Analysis) -> Table:
     t = Table(title=f"Coalition analysis: {analysis.game.name or 'game'}", title_justify="left")
-    for col in ("goal", "min people", "min cost", "min orgs", "single points of failure",
-                "veto players", "status"):
+    for col in (
+        "goal",
+        "min people",
+        "min cost",
+        "min orgs",
+        "single points of failure",
+        "veto players",
+        "status",
+    ):
         t.add_column(col, overflow="fold")
     floor = analysis.game.floor
     for r in analysis.goals:
@@ -37,10 +44,18 @@ def _summary(analysis: Analysis) -> Table:
         orgs = Text(str(r.min_organisations))
         if r.below_floor:
             orgs = Text(f"{r.min_organisations} < floor {floor}", style="bold red")
-        spof = Text(", ".join(r.single_points_of_failure),
-                    style="red" if r.single_points_of_failure else "")
-        t.add_row(name, str(r.min_people), f"{r.cheapest.value:g}", orgs, spof,
-                  ", ".join(r.veto_players), _status(r))
+        spof = Text(
+            ", ".join(r.single_points_of_failure), style="red" if r.single_points_of_failure else ""
+        )
+        t.add_row(
+            name,
+            str(r.min_people),
+            f"{r.cheapest.value:g}",
+            orgs,
+            spof,
+            ", ".join(r.veto_players),
+            _status(r),
+        )
     return t
 
 
@@ -53,12 +68,17 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
     t.add_row("organisations", ", ".join(analysis.organisations(s.coalition)))
     for f in s.derivation:
         appr = ", ".join(analysis.ids(f.approvers))
-        t.add_row(f"rule {f.rule}", f"requested by {analysis.game.players[f.requester].id}; "
-                  + (f"approved by {appr}" if appr else "no approval needed"))
+        t.add_row(
+            f"rule {f.rule}",
+            f"requested by {analysis.game.players[f.requester].id}; "
+            + (f"approved by {appr}" if appr else "no approval needed"),
+        )
     fo = r.fewest_organisations
-    t.add_row("fewest organisations",
-              f"{r.min_organisations}: {', '.join(analysis.organisations(fo.coalition))} "
-              f"({', '.join(analysis.ids(fo.coalition))})")
+    t.add_row(
+        "fewest organisations",
+        f"{r.min_organisations}: {', '.join(analysis.organisations(fo.coalition))} "
+        f"({', '.join(analysis.ids(fo.coalition))})",
+    )
     mwc = "; ".join("{" + ", ".join(c) + "}" for c in r.minimal_winning[:10])
     more = len(r.minimal_winning) - 10
     if more > 0:
@@ -68,14 +88,21 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
     t.add_row(f"minimal winning (≤ {r.max_size})", mwc or "none this small")
     p = r.power
     if p.method != "none":
-        top = sorted(((i, v) for i, v in p.shapley.items() if v > 0 or p.banzhaf.get(i)),
-                     key=lambda kv: -kv[1])[:_TOP_POWER]
+        top = sorted(
+            ((i, v) for i, v in p.shapley.items() if v > 0 or p.banzhaf.get(i)),
+            key=lambda kv: -kv[1],
+        )[:_TOP_POWER]
         method = "exact" if p.method == "exact" else f"sampled, {p.samples} draws"
-        t.add_row(f"power ({method}, {r.key_players} key players)", ", ".join(
-            f"{analysis.game.players[i].id} SS {v:.3f} / Bz {p.banzhaf.get(i, 0.0):.3f}"
-            for i, v in top))
-    t.add_row("solver", f"{s.status}, {s.classes} classes, {s.rules} rules, "
-              f"{s.seconds * 1000:.1f} ms")
+        t.add_row(
+            f"power ({method}, {r.key_players} key players)",
+            ", ".join(
+                f"{analysis.game.players[i].id} SS {v:.3f} / Bz {p.banzhaf.get(i, 0.0):.3f}"
+                for i, v in top
+            ),
+        )
+    t.add_row(
+        "solver", f"{s.status}, {s.classes} classes, {s.rules} rules, {s.seconds * 1000:.1f} ms"
+    )
     return t
 
 
@@ -107,7 +134,12 @@ def render_delta(deltas: Sequence[GoalDelta]) -> RenderableType:
         style = "bold red" if d.below_floor else "red" if d.weaker else ""
         spof = " ".join([*(f"+{x}" for x in d.spof_added), *(f"-{x}" for x in d.spof_removed)])
         veto = " ".join([*(f"+{x}" for x in d.veto_added), *(f"-{x}" for x in d.veto_removed)])
-        t.add_row(Text(d.label or d.goal, style=style), arrow(d.old_people, d.new_people),
-                  arrow(d.old_cost, d.new_cost),
-                  arrow(d.old_organisations, d.new_organisations), spof, veto)
+        t.add_row(
+            Text(d.label or d.goal, style=style),
+            arrow(d.old_people, d.new_people),
+            arrow(d.old_cost, d.new_cost),
+            arrow(d.old_organisations, d.new_organisations),
+            spof,
+            veto,
+        )
     return t

@@ -116,9 +116,7 @@ def relevant_rules(
     return [r for r in game.rules if r.id in rules], facts, grantable
 
 
-def _cyclic(
-    facts: set[Fact], edges: Mapping[Fact, set[Fact]]
-) -> dict[Fact, tuple[int, int]]:
+def _cyclic(facts: set[Fact], edges: Mapping[Fact, set[Fact]]) -> dict[Fact, tuple[int, int]]:
     """Facts on a dependency cycle, mapped to (component number, component size) of their
     strongly connected component (Tarjan's algorithm, iterative)."""
     index: dict[Fact, int] = {}
@@ -187,8 +185,14 @@ def minimum_coalition(
         CoalitionCheckError: the solver's coalition does not reach the goal under the reference
             evaluator (a bug; the coalition is never reported).
     """
-    return minimum_coalitions(game, goal, objectives=(objective,), time_limit=time_limit,
-                              workers=workers, everyone=everyone)[objective]
+    return minimum_coalitions(
+        game,
+        goal,
+        objectives=(objective,),
+        time_limit=time_limit,
+        workers=workers,
+        everyone=everyone,
+    )[objective]
 
 
 def minimum_coalitions(
@@ -205,50 +209,94 @@ def minimum_coalitions(
     pool = game.corruptible
     everyone = everyone or evaluate(game, pool)
     if goal not in everyone.reached:
-        return {o: Solution(goal, o, "UNREACHABLE", None, None, (), (),
-                            time.perf_counter() - started, 0, 0) for o in objectives}
+        return {
+            o: Solution(
+                goal, o, "UNREACHABLE", None, None, (), (), time.perf_counter() - started, 0, 0
+            )
+            for o in objectives
+        }
     fired = {f.rule for f in everyone.firings}
     rules, facts, grantable = relevant_rules(game, goal, fired)
     bounds = _lower_bounds(game, rules, goal, grantable)
     least_cost, least_orgs = bounds.cost, bounds.organisations
     # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
     # if the solver finds none in time.
-    fallback = _greedy(game, goal, everyone, "organisations" if objectives == (
-        "organisations",) else "cost", rules, bounds.fire,
-        started + _GREEDY_SHARE * time_limit)
+    fallback = _greedy(
+        game,
+        goal,
+        everyone,
+        "organisations" if objectives == ("organisations",) else "cost",
+        rules,
+        bounds.fire,
+        started + _GREEDY_SHARE * time_limit,
+    )
     if tuple(objectives) == ("cost",):
-        return {"cost": _cheapest(game, goal, rules, bounds, fallback, time_limit, workers,
-                                  started)}
+        return {
+            "cost": _cheapest(game, goal, rules, bounds, fallback, time_limit, workers, started)
+        }
     built: _Built | None = None
     out: dict[Objective, Solution] = {}
     for objective in objectives:
         cheapest = out.get("cost")
         if objective == "cost" and sum(game.players[i].scaled_cost for i in fallback) <= (
-                least_cost):
+            least_cost
+        ):
             # The greedy coalition meets the lower bound: nothing to solve.
             value = least_cost / COST_SCALE
-            out[objective] = _checked(game, goal, "cost", "OPTIMAL", fallback, value, value,
-                                      started, 0, len(rules))
+            out[objective] = _checked(
+                game, goal, "cost", "OPTIMAL", fallback, value, value, started, 0, len(rules)
+            )
             started = time.perf_counter()
             continue
-        if (objective == "organisations" and cheapest is not None
-                and cheapest.status == "OPTIMAL" and _organisations(game, cheapest.coalition)
-                == least_orgs):
+        if (
+            objective == "organisations"
+            and cheapest is not None
+            and cheapest.status == "OPTIMAL"
+            and _organisations(game, cheapest.coalition) == least_orgs
+        ):
             # The cheapest coalition already meets the lower bound on organisations: it is
             # also the cheapest among those spanning the fewest, so no second solve is needed.
-            out[objective] = replace(cheapest, objective="organisations",
-                                     value=float(least_orgs), bound=float(least_orgs),
-                                     seconds=time.perf_counter() - started)
+            out[objective] = replace(
+                cheapest,
+                objective="organisations",
+                value=float(least_orgs),
+                bound=float(least_orgs),
+                seconds=time.perf_counter() - started,
+            )
             continue
         if built is None:
-            built = _build(game, goal, game.corruptible, rules, facts, grantable, objectives,
-                           least_cost, least_orgs, None, fallback)
+            built = _build(
+                game,
+                goal,
+                game.corruptible,
+                rules,
+                facts,
+                grantable,
+                objectives,
+                least_cost,
+                least_orgs,
+                None,
+                fallback,
+            )
         built.model.clear_objective()  # type: ignore[no-untyped-call]
         built.model.minimize(built.cost if objective == "cost" else built.fewest)
         least = least_cost / COST_SCALE if objective == "cost" else float(least_orgs)
-        out[objective] = _solve(game, goal, objective, built.model, built.keys, built.classes,
-                                built.x, len(rules), built.weight, time_limit, workers,
-                                started, fallback, least)
+        out[objective] = _solve(
+            game,
+            goal,
+            objective,
+            built.model,
+            built.keys,
+            built.classes,
+            built.x,
+            len(rules),
+            built.weight,
+            time_limit,
+            workers,
+            started,
+            fallback,
+            least,
+        )
         started = time.perf_counter()
     return out
 
@@ -283,8 +331,11 @@ def _build(
     # Players are interchangeable for this goal when they are in the same organisation, cost
     # the same and meet the same role conditions of the relevant rules (one boolean matrix
     # product decides who meets what).
-    conditions = sorted({r.requester_roles for r in rules if r.requester_roles}
-                        | {r.approver_roles for r in rules if r.approver_roles}, key=sorted)
+    conditions = sorted(
+        {r.requester_roles for r in rules if r.requester_roles}
+        | {r.approver_roles for r in rules if r.approver_roles},
+        key=sorted,
+    )
     cond_index = {c: n for n, c in enumerate(conditions)}
     meets = _meets(game, pool, conditions)
     groups: dict[tuple[str, bytes, int], list[int]] = defaultdict(list)
@@ -325,9 +376,7 @@ def _build(
             if produced in facts:
                 edges[produced] |= uses
     cyclic = _cyclic(facts, edges)
-    rank = {
-        f: model.new_int_var(0, n - 1, f"rank_{f[0]}_{f[1]}") for f, (_, n) in cyclic.items()
-    }
+    rank = {f: model.new_int_var(0, n - 1, f"rank_{f[0]}_{f[1]}") for f, (_, n) in cyclic.items()}
 
     def same_cycle(a: Fact, b: Fact) -> bool:
         return a in cyclic and b in cyclic and cyclic[a][0] == cyclic[b][0]
@@ -507,8 +556,11 @@ def _cheapest(
         # Stop when what is left would hardly cover building another model like the last.
         if time_limit - (time.perf_counter() - started) < 2 * build_seconds:
             break
-        members = [i for i in pool if game.players[i].scaled_cost
-                   + (bounds.people - 1) * cheapest_other <= cutoff]
+        members = [
+            i
+            for i in pool
+            if game.players[i].scaled_cost + (bounds.people - 1) * cheapest_other <= cutoff
+        ]
         keep = {r.id for r in rules if bounds.fire[r.id] <= cutoff}
         level_rules, facts, grantable = relevant_rules(game, goal, keep)
         if not members or not any(r.goal == goal for r in level_rules):
@@ -516,15 +568,17 @@ def _cheapest(
             n += 1
             continue
         build_started = time.perf_counter()
-        built = _build(game, goal, members, level_rules, facts, grantable, ("cost",), lower,
-                       1, cutoff, None)
+        built = _build(
+            game, goal, members, level_rules, facts, grantable, ("cost",), lower, 1, cutoff, None
+        )
         build_seconds = time.perf_counter() - build_started
         built.model.minimize(built.cost)
         solver = cp_model.CpSolver()
         # (What is left, less a little for the reference evaluator's re-check.)
         remaining = (1 - _RESERVE) * time_limit - (time.perf_counter() - started)
         solver.parameters.max_time_in_seconds = max(
-            0.05, remaining if last else remaining * _PROOF_SHARE)
+            0.05, remaining if last else remaining * _PROOF_SHARE
+        )
         solver.parameters.num_workers = workers
         solver.parameters.cp_model_presolve = len(built.keys) * len(level_rules) > _PRESOLVE_FROM
         status = solver.solve(built.model)
@@ -534,13 +588,26 @@ def _cheapest(
             n += 1
             continue
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            coalition = [i for c, key in enumerate(built.keys)
-                         for i in built.classes[key][: solver.value(built.x[c])]]
+            coalition = [
+                i
+                for c, key in enumerate(built.keys)
+                for i in built.classes[key][: solver.value(built.x[c])]
+            ]
             value = solver.objective_value / COST_SCALE
             bound = max(lower, solver.best_objective_bound) / COST_SCALE
             proven = status == cp_model.OPTIMAL or bound >= value
-            return _checked(game, goal, "cost", "OPTIMAL" if proven else "FEASIBLE",
-                            coalition, value, min(bound, value), started, classes, used_rules)
+            return _checked(
+                game,
+                goal,
+                "cost",
+                "OPTIMAL" if proven else "FEASIBLE",
+                coalition,
+                value,
+                min(bound, value),
+                started,
+                classes,
+                used_rules,
+            )
         if last or time.perf_counter() - started > _NEXT_LEVEL_BEFORE * time_limit:
             break  # not enough time left to build and search another level
         # Out of time proving this level: look one level up with what is left. Each level's
@@ -550,11 +617,22 @@ def _cheapest(
     else:
         # No coalition cheaper than the incumbent at any level: it is optimal.
         value = incumbent / COST_SCALE
-        return _checked(game, goal, "cost", "OPTIMAL", fallback, value, value, started,
-                        classes, used_rules)
+        return _checked(
+            game, goal, "cost", "OPTIMAL", fallback, value, value, started, classes, used_rules
+        )
     value = incumbent / COST_SCALE
-    return _checked(game, goal, "cost", "FEASIBLE", fallback, value,
-                    min(lower / COST_SCALE, value), started, classes, used_rules)
+    return _checked(
+        game,
+        goal,
+        "cost",
+        "FEASIBLE",
+        fallback,
+        value,
+        min(lower / COST_SCALE, value),
+        started,
+        classes,
+        used_rules,
+    )
 
 
 def _round_up(value: int, unit: int) -> int:
@@ -600,9 +678,7 @@ class _Bounds:
     fire: Mapping[str, float]
 
 
-def _lower_bounds(
-    game: Game, rules: Sequence[Rule], goal: str, grantable: set[str]
-) -> _Bounds:
+def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[str]) -> _Bounds:
     """Lower bounds on the cost (scaled) and on the organisations of any coalition reaching
     ``goal``.
 
@@ -648,8 +724,11 @@ def _lower_bounds(
         approvers = max(rule.k, rule.m, sum(rule.kinds.values()))
         both = cheapest(req | appr, _people_needed(rule))
         alone = cheapest(appr, approvers)
-        own[rule.id] = (max(both[0], alone[0]), max(1.0, rule.m, sum(rule.kinds.values())),
-                        max(both[1], alone[1]))
+        own[rule.id] = (
+            max(both[0], alone[0]),
+            max(1.0, rule.m, sum(rule.kinds.values())),
+            max(both[1], alone[1]),
+        )
     best: dict[str, tuple[float, float, float]] = {}
     fire: dict[str, tuple[float, float, float]] = {}
     changed = True
@@ -666,8 +745,12 @@ def _lower_bounds(
                 best[rule.goal] = new
                 changed = True
     c, o, n = best.get(goal, (0.0, 1.0, 1.0))
-    return _Bounds(int(c) if c < math.inf else 0, int(o) if o < math.inf else 1,
-                   int(n) if n < math.inf else 1, {r: v[0] for r, v in fire.items()})
+    return _Bounds(
+        int(c) if c < math.inf else 0,
+        int(o) if o < math.inf else 1,
+        int(n) if n < math.inf else 1,
+        {r: v[0] for r, v in fire.items()},
+    )
 
 
 def _pairwise(
@@ -677,8 +760,13 @@ def _pairwise(
 
 
 def _greedy(
-    game: Game, goal: str, everyone: Outcome, objective: Objective, rules: Sequence[Rule],
-    fire: Mapping[str, float], deadline: float = math.inf,
+    game: Game,
+    goal: str,
+    everyone: Outcome,
+    objective: Objective,
+    rules: Sequence[Rule],
+    fire: Mapping[str, float],
+    deadline: float = math.inf,
 ) -> list[int]:
     """A minimal (not minimum) winning coalition, found cheaply: start from the people a
     derivation of ``goal`` uses (everyone's, and that of the cheapest players who reach it
@@ -700,8 +788,7 @@ def _greedy(
 
     def rank(members: list[int]) -> tuple[int, int]:
         cost = sum(game.players[i].scaled_cost for i in members)
-        return (_organisations(game, members), cost) if objective == "organisations" else (
-            cost, 0)
+        return (_organisations(game, members), cost) if objective == "organisations" else (cost, 0)
 
     def shrink(members: list[int]) -> list[int]:
         # After each drop, keep only the people the new derivation names (often far fewer).
@@ -716,8 +803,9 @@ def _greedy(
         return members
 
     def people(derivation: Sequence[Firing]) -> list[int]:
-        return sorted({f.requester for f in derivation} | {a for f in derivation
-                                                           for a in f.approvers})
+        return sorted(
+            {f.requester for f in derivation} | {a for f in derivation for a in f.approvers}
+        )
 
     first = people(everyone.derivation(full, goal))
     best = shrink(first if goal in evaluate(game, first).reached else list(pool))
@@ -726,8 +814,11 @@ def _greedy(
     # players who reach the goal together.
     members, outcome = cheapest
     # (``everyone`` fired rules of the whole game; only the relevant ones can be followed.)
-    before = tuple(f for f in outcome.firings
-                   if f.rule in game.rule_index and game.rule_index[f.rule].goal != goal)
+    before = tuple(
+        f
+        for f in outcome.firings
+        if f.rule in game.rule_index and game.rule_index[f.rule].goal != goal
+    )
     tried: set[tuple[int, ...]] = set()
     for rule in sorted(rules, key=lambda r: fire.get(r.id, math.inf)):
         if time.perf_counter() > deadline:
@@ -739,8 +830,9 @@ def _greedy(
         firing = fires(game, rule, members, outcome.granted)
         if firing is None:
             continue
-        start = people(Outcome(outcome.reached, outcome.granted, (*before, firing))
-                       .derivation(game, goal))
+        start = people(
+            Outcome(outcome.reached, outcome.granted, (*before, firing)).derivation(game, goal)
+        )
         if tuple(start) in tried or goal not in evaluate(game, start).reached:
             continue
         tried.add(tuple(start))
@@ -780,7 +872,9 @@ def _solve(
     if status == cp_model.INFEASIBLE:
         raise CoalitionCheckError(
             "the solver found no coalition although everyone together reaches the goal",
-            goal=goal, coalition=[game.players[i].id for i in game.corruptible])
+            goal=goal,
+            coalition=[game.players[i].id for i in game.corruptible],
+        )
     bound = solver.best_objective_bound
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         coalition = sorted(
@@ -796,8 +890,18 @@ def _solve(
     floor = max(least, _unscale(objective, bound, weight))
     # A lower bound that meets the value proves it, whoever proved the bound.
     proven = proven or floor >= value
-    return _checked(game, goal, objective, "OPTIMAL" if proven else "FEASIBLE", coalition,
-                    value, min(floor, value), started, len(keys), n_rules)
+    return _checked(
+        game,
+        goal,
+        objective,
+        "OPTIMAL" if proven else "FEASIBLE",
+        coalition,
+        value,
+        min(floor, value),
+        started,
+        len(keys),
+        n_rules,
+    )
 
 
 def _checked(
@@ -821,11 +925,22 @@ def _checked(
     outcome = evaluate(game, coalition)
     if goal not in outcome.reached:
         raise CoalitionCheckError(
-            f"the solver's coalition for {goal!r} does not reach it under the reference "
-            "evaluator", goal=goal, coalition=[game.players[i].id for i in coalition])
-    return Solution(goal, objective, status, value, bound, tuple(coalition),
-                    outcome.derivation(game, goal), time.perf_counter() - started, classes,
-                    rules)
+            f"the solver's coalition for {goal!r} does not reach it under the reference evaluator",
+            goal=goal,
+            coalition=[game.players[i].id for i in coalition],
+        )
+    return Solution(
+        goal,
+        objective,
+        status,
+        value,
+        bound,
+        tuple(coalition),
+        outcome.derivation(game, goal),
+        time.perf_counter() - started,
+        classes,
+        rules,
+    )
 
 
 def _unscale(objective: Objective, raw: float, weight: int) -> float:

@@ -64,8 +64,11 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
                 used_edges.add((a, f.rule, "appr"))
 
     roles_used = set().union(*(r.requester_roles | r.approver_roles for r in game.rules))
-    shown = [i for i, p in enumerate(game.players)
-             if not p.incorruptible and (p.roles & roles_used or i in coalition)]
+    shown = [
+        i
+        for i, p in enumerate(game.players)
+        if not p.incorruptible and (p.roles & roles_used or i in coalition)
+    ]
     by_org: dict[str, list[int]] = {}
     for i in shown:
         by_org.setdefault(game.players[i].organisation, []).append(i)
@@ -114,14 +117,18 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
         y = top + n * _ROW
         if kind == "org":
             org = str(value)
-            out.append(f'<text x="{x1}" y="{y + 16}" class="org">{escape(org)} '
-                       f'({escape(game.organisation_kinds[org])})</text>')
+            out.append(
+                f'<text x="{x1}" y="{y + 16}" class="org">{escape(org)} '
+                f"({escape(game.organisation_kinds[org])})</text>"
+            )
         else:
             i = int(value)
             py[i] = y + _ROW / 2
             hot = i in coalition
-            out.append(f'<rect x="{x1 + 10}" y="{y + 3}" width="{w1 - 10}" height="{_ROW - 6}" '
-                       f'rx="4" class="{"player hot" if hot else "player"}"/>')
+            out.append(
+                f'<rect x="{x1 + 10}" y="{y + 3}" width="{w1 - 10}" height="{_ROW - 6}" '
+                f'rx="4" class="{"player hot" if hot else "player"}"/>'
+            )
             out.append(f'<text x="{x1 + 16}" y="{y + 16}">{escape(player_text[i])}</text>')
     ry = {r.id: top + n * _ROW + _ROW / 2 for n, r in enumerate(rules)}
     gy = {g.id: top + n * _ROW + _ROW / 2 for n, g in enumerate(goals)}
@@ -141,8 +148,9 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
                 if not hot and len(edges) > _MAX_EDGES:
                     continue
                 edges.append(_curve(x1 + w1, py[i], x2, ry[rule.id], hot, dashed=tag == "appr"))
-        edges.append(_curve(x2 + w2, ry[rule.id], x3, gy[rule.goal],
-                            rule.id in used_rules, dashed=False))
+        edges.append(
+            _curve(x2 + w2, ry[rule.id], x3, gy[rule.goal], rule.id in used_rules, dashed=False)
+        )
         enablers = set(rule.prerequisites)
         if rule.id in used_rules and focus is not None:
             # Roles granted earlier in the derivation enable this rule too: draw those links.
@@ -154,15 +162,22 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
                     enablers.add(game.rule_index[f.rule].goal)
         for pre in sorted(enablers):
             cls = "enables hot" if rule.id in used_rules else "enables"
-            edges.append(f'<path d="M{x3} {gy[pre]} C{x3 - gap} {gy[pre]} {x2 + w2 + gap} '
-                         f'{ry[rule.id]} {x2 + w2} {ry[rule.id]}" class="{cls}"/>')
+            edges.append(
+                f'<path d="M{x3} {gy[pre]} C{x3 - gap} {gy[pre]} {x2 + w2 + gap} '
+                f'{ry[rule.id]} {x2 + w2} {ry[rule.id]}" class="{cls}"/>'
+            )
     for rule in rules:
         hot = rule.id in used_rules
         yr = ry[rule.id] - _ROW / 2
-        cls = {"break-glass": "rule glass", "amendment": "rule amend",
-               "membership": "rule amend"}.get(rule.kind, "rule")
-        out.append(f'<rect x="{x2}" y="{yr + 3}" width="{w2}" height="{_ROW - 6}" rx="4" '
-                   f'class="{cls}{" hot" if hot else ""}"/>')
+        cls = {
+            "break-glass": "rule glass",
+            "amendment": "rule amend",
+            "membership": "rule amend",
+        }.get(rule.kind, "rule")
+        out.append(
+            f'<rect x="{x2}" y="{yr + 3}" width="{w2}" height="{_ROW - 6}" rx="4" '
+            f'class="{cls}{" hot" if hot else ""}"/>'
+        )
         text = rule_text[rule.id]
         if rule.grants:
             granted = ", ".join(sorted(rule.grants)) if len(rule.grants) < 4 else "every role"
@@ -172,20 +187,24 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
         yg = gy[g.id] - _ROW / 2
         hot = focus is not None and g.id == focus.goal.id
         cls = "goal protected" if g.protected else "goal"
-        out.append(f'<rect x="{x3}" y="{yg + 3}" width="{w3}" height="{_ROW - 6}" rx="9" '
-                   f'class="{cls}{" hot" if hot else ""}"/>')
+        out.append(
+            f'<rect x="{x3}" y="{yg + 3}" width="{w3}" height="{_ROW - 6}" rx="9" '
+            f'class="{cls}{" hot" if hot else ""}"/>'
+        )
         out.append(f'<text x="{x3 + 8}" y="{yg + 16}">{escape(goal_text(g.id))}</text>')
 
     title = "Who can reach what"
     if focus is not None:
         orgs = ", ".join(analysis.organisations(focus.cheapest.coalition))
-        title += (f" — minimum coalition for {focus.goal.label or focus.goal.id}: "
-                  f"{_people(focus.min_people)} from {orgs} (red)")
+        title += (
+            f" — minimum coalition for {focus.goal.label or focus.goal.id}: "
+            f"{_people(focus.min_people)} from {orgs} (red)"
+        )
     legend_y = height - 30
     legend = (
         f'<text x="{x1}" y="{legend_y}" class="legend">solid: may request · dashed: may '
-        'approve · dotted: goal enables rule (prerequisite or granted role) · orange rule: '
-        'break-glass · purple rule: amendment · bold goal: protected</text>'
+        "approve · dotted: goal enables rule (prerequisite or granted role) · orange rule: "
+        "break-glass · purple rule: amendment · bold goal: protected</text>"
     )
     style = (
         "text{font:12px sans-serif;fill:#212121}"
@@ -200,24 +219,29 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
         ".enables{fill:none;stroke:#1e88e5;stroke-dasharray:2 3;opacity:.8}"
         f".enables.hot{{stroke:{_RED};stroke-width:2}}"
     )
-    return "\n".join([
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_width}" height="{height}" '
-        f'viewBox="0 0 {total_width} {height}" font-family="sans-serif">',
-        f"<style>{style}</style>",
-        f'<rect width="{total_width}" height="{height}" fill="white"/>',
-        f'<text x="{x1}" y="30" class="title">{escape(title)}</text>',
-        f'<text x="{x1}" y="52" class="legend">{escape(game.name)} · players · rules · goals'
-        f'</text>',
-        *edges, *out, legend, "</svg>", "",
-    ])
+    return "\n".join(
+        [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_width}" height="{height}" '
+            f'viewBox="0 0 {total_width} {height}" font-family="sans-serif">',
+            f"<style>{style}</style>",
+            f'<rect width="{total_width}" height="{height}" fill="white"/>',
+            f'<text x="{x1}" y="30" class="title">{escape(title)}</text>',
+            f'<text x="{x1}" y="52" class="legend">{escape(game.name)} · players · rules · goals'
+            f"</text>",
+            *edges,
+            *out,
+            legend,
+            "</svg>",
+            "",
+        ]
+    )
 
 
 def _curve(xa: float, ya: float, xb: float, yb: float, hot: bool, *, dashed: bool) -> str:
     mid = (xa + xb) / 2
     cls = "edge" + (" hot" if hot else "") + (" dashed" if dashed else "")
-    return (f'<path d="M{xa} {ya} C{mid} {ya} {mid} {yb} {xb} {yb}" '
-            f'class={quoteattr(cls)}/>')
+    return f'<path d="M{xa} {ya} C{mid} {ya} {mid} {yb} {xb} {yb}" class={quoteattr(cls)}/>'
 
 
 def _people(n: int | None) -> str:

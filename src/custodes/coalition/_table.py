@@ -68,8 +68,10 @@ class WinTable:
             return PowerIndices("none", 0, {}, {})
         idx = np.arange(w.size)
         pop = _popcount(idx, n)
-        weight = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n)
-                           for s in range(n)] + [0.0])
+        weight = np.array(
+            [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
+            + [0.0]
+        )
         swings: dict[int, float] = {}
         shapley: dict[int, float] = {}
         for b, p in enumerate(self.players):
@@ -128,8 +130,12 @@ class _Arrays:
             per_org[self.org_of[b]] += a
         kind_of = [self.game.organisation_kinds[o] for o in self.orgs]
         kinds = sorted(rule.kinds)
-        kind_count = {x: sum((per_org[o] > 0).astype(np.int64) for o in range(len(self.orgs))
-                             if kind_of[o] == x) for x in kinds}
+        kind_count = {
+            x: sum(
+                (per_org[o] > 0).astype(np.int64) for o in range(len(self.orgs)) if kind_of[o] == x
+            )
+            for x in kinds
+        }
         orgs = sum((c > 0).astype(np.int64) for c in per_org)
 
         def quorum(cnt: Any, norgs: Any, kc: Mapping[str, Any]) -> Bools:

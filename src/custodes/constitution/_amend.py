@@ -39,8 +39,9 @@ class Acknowledgement:
 class AmendmentGuard(Protocol):
     """A further check on amendments (e.g. the coalition floor). Returns denials; [] allows."""
 
-    def check(self, old: Constitution, new: Constitution,
-              acknowledgements: Sequence[Acknowledgement]) -> list[Denial]: ...
+    def check(
+        self, old: Constitution, new: Constitution, acknowledgements: Sequence[Acknowledgement]
+    ) -> list[Denial]: ...
 
 
 @dataclass(frozen=True)
@@ -88,20 +89,35 @@ def check_amendment(
     if new.version != old.version + 1:
         # No skipping and no going back: N+1 exactly, so every version is seen by the signers
         # of the one before it.
-        denials.append(Denial("amendment", f"version must be {old.version + 1} "
-                              f"(the current is {old.version}); got {new.version}"))
+        denials.append(
+            Denial(
+                "amendment",
+                f"version must be {old.version + 1} "
+                f"(the current is {old.version}); got {new.version}",
+            )
+        )
     old_signers = set(old.amendment.signers) & set(signed_old)
     new_signers = set(new.amendment.signers) & set(signed_new)
     have_old = len(_distinct_keys(old, old_signers))
     have_new = len(_distinct_keys(new, new_signers))
     if have_old < old.amendment.threshold:
-        denials.append(Denial("amendment", f"needs {old.amendment.threshold - have_old} more "
-                              f"signatures of version {old.version}'s amendment signers (has "
-                              f"{have_old} of {old.amendment.threshold})"))
+        denials.append(
+            Denial(
+                "amendment",
+                f"needs {old.amendment.threshold - have_old} more "
+                f"signatures of version {old.version}'s amendment signers (has "
+                f"{have_old} of {old.amendment.threshold})",
+            )
+        )
     if have_new < new.amendment.threshold:
-        denials.append(Denial("amendment", f"needs {new.amendment.threshold - have_new} more "
-                              f"signatures of version {new.version}'s amendment signers (has "
-                              f"{have_new} of {new.amendment.threshold})"))
+        denials.append(
+            Denial(
+                "amendment",
+                f"needs {new.amendment.threshold - have_new} more "
+                f"signatures of version {new.version}'s amendment signers (has "
+                f"{have_new} of {new.amendment.threshold})",
+            )
+        )
     changed = changed_clauses(old, new)
     all_orgs = {old.principals_by_id[s].organisation for s in old.amendment.signers}
     for clause in changed:
@@ -111,13 +127,24 @@ def check_amendment(
         have_orgs = len({old.principals_by_id[s].organisation for s in old_signers})
         what = clause.description or clause.id
         if have_keys < need_signers:
-            denials.append(Denial(f"entrenched:{clause.id}", f"changing '{what}' needs "
-                                  f"{need_signers} amendment signers of version {old.version} "
-                                  f"(has {have_keys})"))
+            denials.append(
+                Denial(
+                    f"entrenched:{clause.id}",
+                    f"changing '{what}' needs "
+                    f"{need_signers} amendment signers of version {old.version} "
+                    f"(has {have_keys})",
+                )
+            )
         if have_orgs < need_orgs:
-            denials.append(Denial(f"entrenched:{clause.id}", f"changing '{what}' needs signers "
-                                  f"from {need_orgs} organisations (has {have_orgs})"))
+            denials.append(
+                Denial(
+                    f"entrenched:{clause.id}",
+                    f"changing '{what}' needs signers "
+                    f"from {need_orgs} organisations (has {have_orgs})",
+                )
+            )
     for guard in guards:
         denials.extend(guard.check(old, new, acknowledgements))
-    return AmendmentDecision(allowed=not denials, denials=tuple(denials),
-                             changed_clauses=tuple(c.id for c in changed))
+    return AmendmentDecision(
+        allowed=not denials, denials=tuple(denials), changed_clauses=tuple(c.id for c in changed)
+    )

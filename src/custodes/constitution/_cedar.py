@@ -34,7 +34,7 @@ _NS = "Custodes"
 
 
 def _uid(kind: str, id_: str) -> str:
-    return f'{_NS}::{kind}::{json.dumps(id_)}'
+    return f"{_NS}::{kind}::{json.dumps(id_)}"
 
 
 def _ref(kind: str, id_: str) -> dict[str, Any]:
@@ -52,9 +52,7 @@ def _criterion_policy(c: Criterion) -> str:
 def check_condition(condition: str) -> str | None:
     """Parse a criterion's condition alone; the Cedar parser's message if it is malformed."""
     try:
-        cedarpy.PolicySet.from_str(
-            f"permit(principal, action, resource) when {{ {condition} }};"
-        )
+        cedarpy.PolicySet.from_str(f"permit(principal, action, resource) when {{ {condition} }};")
     except ValueError as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else "unparsable condition"
     return None
@@ -75,8 +73,8 @@ class CompiledPolicies:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str, frozenset[str]], CedarDecision] = {}
         self._criteria_set = cedarpy.PolicySet.from_str(
-            "".join(_criterion_policy(c) for c in constitution.criteria) or
-            "forbid(principal, action, resource) when { false };"
+            "".join(_criterion_policy(c) for c in constitution.criteria)
+            or "forbid(principal, action, resource) when { false };"
         )
         # Each decision needs only its principal and organisation, so each gets a small entity
         # set of its own, built on first use and kept: parsing one set of every principal costs
@@ -102,7 +100,9 @@ class CompiledPolicies:
             # cedarpy names policies parsed from text policy0, policy1, ... in order.
             names = {f"policy{i}": name for i, (name, _) in enumerate(policies)}
             self._rule_sets[capability] = (
-                cedarpy.PolicySet.from_str("".join(text for _, text in policies)), names)
+                cedarpy.PolicySet.from_str("".join(text for _, text in policies)),
+                names,
+            )
 
     def _entity_set(self, kind: str, id_: str) -> cedarpy.Entities:
         handle = self._handles.get((kind, id_))
@@ -117,12 +117,27 @@ class CompiledPolicies:
         out: list[dict[str, Any]] = []
         o = c.organisations_by_id.get(org_id)
         if o is not None:
-            out.append({"uid": _ref("Organisation", o.id), "parents": [], "attrs": {
-                "id": o.id, "kind": o.kind, "attributes": dict(o.attributes)}})
+            out.append(
+                {
+                    "uid": _ref("Organisation", o.id),
+                    "parents": [],
+                    "attrs": {"id": o.id, "kind": o.kind, "attributes": dict(o.attributes)},
+                }
+            )
         if p is not None:
-            out.append({"uid": _ref("Principal", p.id), "parents": [], "attrs": {
-                "id": p.id, "organisation": _ref("Organisation", p.organisation),
-                "roles": sorted(p.roles), "attributes": dict(p.attributes), "kind": p.kind}})
+            out.append(
+                {
+                    "uid": _ref("Principal", p.id),
+                    "parents": [],
+                    "attrs": {
+                        "id": p.id,
+                        "organisation": _ref("Organisation", p.organisation),
+                        "roles": sorted(p.roles),
+                        "attributes": dict(p.attributes),
+                        "kind": p.kind,
+                    },
+                }
+            )
         handle = cedarpy.Entities.from_json_str(json.dumps(out))
         with self._lock:
             self._handles[(kind, id_)] = handle
@@ -130,7 +145,9 @@ class CompiledPolicies:
 
     def _rule_policies(self, rule: AccessRule) -> list[tuple[str, str]]:
         conditions = ["context.admitted"]
-        conditions.append(f"principal.roles.containsAny({json.dumps(sorted(rule.requester_roles))})")
+        conditions.append(
+            f"principal.roles.containsAny({json.dumps(sorted(rule.requester_roles))})"
+        )
         for cid in rule.requester_criteria:
             conditions.append(f"({self.constitution.criteria_by_id[cid].condition})")
         eligible = " && ".join(conditions)
@@ -141,8 +158,11 @@ class CompiledPolicies:
         )
         # A standing rule (k = 0) needs no grant; every other rule needs the fact that a grant
         # under a quorum exists.
-        needs = ("true" if rule.quorum.approvals == 0
-                 else f"context.grants.contains({json.dumps(rule.id)})")
+        needs = (
+            "true"
+            if rule.quorum.approvals == 0
+            else f"context.grants.contains({json.dumps(rule.id)})"
+        )
         use = (
             f"@id({json.dumps('use:' + rule.id)})\n"
             f"permit(principal, action == {_uid('Action', 'use')}, "
@@ -154,14 +174,25 @@ class CompiledPolicies:
     def meets(self, entity_kind: str, entity_id: str, criterion_id: str) -> bool:
         """Does an organisation or principal meet a membership criterion?"""
         result = cedarpy.is_authorized(
-            {"principal": _uid(entity_kind, entity_id), "action": _uid("Action", "meets"),
-             "resource": _uid("Criterion", criterion_id), "context": {}},
-            self._criteria_set, self._entity_set(entity_kind, entity_id),
+            {
+                "principal": _uid(entity_kind, entity_id),
+                "action": _uid("Action", "meets"),
+                "resource": _uid("Criterion", criterion_id),
+                "context": {},
+            },
+            self._criteria_set,
+            self._entity_set(entity_kind, entity_id),
         )
         return bool(result.allowed)
 
-    def decide(self, principal_id: str, action: str, capability_id: str, *,
-               grants: frozenset[str] = frozenset()) -> CedarDecision:
+    def decide(
+        self,
+        principal_id: str,
+        action: str,
+        capability_id: str,
+        *,
+        grants: frozenset[str] = frozenset(),
+    ) -> CedarDecision:
         """Cedar's decision on ``action`` ("request" or "use") of a capability, cached."""
         key = (principal_id, action, capability_id, grants)
         cached = self._cache.get(key)
@@ -174,18 +205,24 @@ class CompiledPolicies:
         else:
             policy_set, names = entry
             result = cedarpy.is_authorized(
-                {"principal": _uid("Principal", principal_id),
-                 "action": _uid("Action", action),
-                 "resource": _uid("Capability", capability_id),
-                 "context": {"grants": sorted(grants),
-                             "admitted": self.principal_admitted.get(principal_id, False)}},
-                policy_set, self._entity_set("Principal", principal_id),
+                {
+                    "principal": _uid("Principal", principal_id),
+                    "action": _uid("Action", action),
+                    "resource": _uid("Capability", capability_id),
+                    "context": {
+                        "grants": sorted(grants),
+                        "admitted": self.principal_admitted.get(principal_id, False),
+                    },
+                },
+                policy_set,
+                self._entity_set("Principal", principal_id),
             )
             diagnostics = result.diagnostics
             decision = CedarDecision(
                 allowed=bool(result.allowed),
-                policies=tuple(sorted(names.get(str(r), str(r))
-                                      for r in (diagnostics.reasons or ()))),
+                policies=tuple(
+                    sorted(names.get(str(r), str(r)) for r in (diagnostics.reasons or ()))
+                ),
                 errors=tuple(str(e) for e in (diagnostics.errors or ())),
             )
         with self._lock:
@@ -197,8 +234,11 @@ class CompiledPolicies:
         p = self.constitution.principals_by_id.get(principal_id)
         # The role and admission conjuncts of the rule's policy, checked first because they
         # are cheap; Cedar still decides whenever they hold.
-        if p is None or not (p.roles & rule.requester_roles) or not (
-                self.principal_admitted.get(p.id) and self.org_admitted.get(p.organisation)):
+        if (
+            p is None
+            or not (p.roles & rule.requester_roles)
+            or not (self.principal_admitted.get(p.id) and self.org_admitted.get(p.organisation))
+        ):
             return False
         d = self.decide(principal_id, "request", rule.capability)
         return f"request:{rule.id}" in d.policies

@@ -271,7 +271,8 @@ class Constitution:
         """Principals outside an organisation (optionally with a role): reviewers for separation
         of duties."""
         return tuple(
-            p for p in self.principals
+            p
+            for p in self.principals
             if p.organisation != organisation_id and (role is None or role in p.roles)
         )
 

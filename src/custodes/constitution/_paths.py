@@ -27,8 +27,12 @@ def resolve_path(document: Any, path: str) -> Any:
         if isinstance(node, dict):
             node = node.get(segment, MISSING)
         elif isinstance(node, list):
-            match = [item for item in node if isinstance(item, dict)
-                     and (item.get("id") == segment or item.get("name") == segment)]
+            match = [
+                item
+                for item in node
+                if isinstance(item, dict)
+                and (item.get("id") == segment or item.get("name") == segment)
+            ]
             if match:
                 node = match[0]
             elif segment.isdigit() and int(segment) < len(node):

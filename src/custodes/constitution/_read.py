@@ -95,7 +95,7 @@ def decode_public_key(text: str) -> bytes | None:
     if not isinstance(text, str) or not text.startswith(_KEY_PREFIX):
         return None
     try:
-        raw = base64.b64decode(text[len(_KEY_PREFIX):], validate=True)
+        raw = base64.b64decode(text[len(_KEY_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         return None
     if len(raw) != 32:
@@ -133,8 +133,11 @@ def read_constitution(source: Path | str, *, name: str | None = None) -> Constit
     # a syntax error leaves nothing to check.
     if doc.data is not None:
         if not isinstance(doc.data, dict):
-            doc.problems.append(ConstitutionProblem("the document is not a mapping", line=1,
-                                                    expected="a YAML mapping"))
+            doc.problems.append(
+                ConstitutionProblem(
+                    "the document is not a mapping", line=1, expected="a YAML mapping"
+                )
+            )
         else:
             _check_schema(doc)
     if isinstance(doc.data, dict) and not any(isinstance(p, _SchemaProblem) for p in doc.problems):
@@ -146,12 +149,14 @@ def read_constitution(source: Path | str, *, name: str | None = None) -> Constit
     count = len(problems)
     raise ConstitutionError(
         f"the constitution is refused: {count} problem{'s' if count != 1 else ''}",
-        problems=problems, source=label,
+        problems=problems,
+        source=label,
     )
 
 
-_VALUE_KINDS = frozenset({"Pattern", "Minimum", "Maximum", "MinLength", "Constant",
-                          "UniqueItems", "MinItems"})
+_VALUE_KINDS = frozenset(
+    {"Pattern", "Minimum", "Maximum", "MinLength", "Constant", "UniqueItems", "MinItems"}
+)
 
 
 class _SchemaProblem(ConstitutionProblem):
@@ -165,10 +170,14 @@ def _check_schema(doc: LocatedDocument) -> None:
         # A wrong value inside the right shape (a malformed key, a bad duration) leaves the
         # semantic pass able to run, so it can report everything else at the same time.
         kind = ConstitutionProblem if kind_name in _VALUE_KINDS else _SchemaProblem
-        doc.problems.append(kind(
-            _schema_message(kind_name, error), line=doc.line(path), path=format_path(path),
-            expected=_schema_expected(kind_name, list(error.schema_path)),
-        ))
+        doc.problems.append(
+            kind(
+                _schema_message(kind_name, error),
+                line=doc.line(path),
+                path=format_path(path),
+                expected=_schema_expected(kind_name, list(error.schema_path)),
+            )
+        )
 
 
 def _schema_message(kind: str, error: Any) -> str:
@@ -225,34 +234,41 @@ class _Checker:
         self.doc = doc
         self.data: dict[str, Any] = doc.data
 
-    def problem(self, path: Sequence[str | int], message: str,
-                expected: str | None = None) -> None:
+    def problem(self, path: Sequence[str | int], message: str, expected: str | None = None) -> None:
         line, where = self.doc.line(path), format_path(path)
         if any(p.line == line and p.path == where for p in self.doc.problems):
             return  # the schema pass already named this value
-        self.doc.problems.append(ConstitutionProblem(
-            message, line=line, path=where, expected=expected))
+        self.doc.problems.append(
+            ConstitutionProblem(message, line=line, path=where, expected=expected)
+        )
 
     def unique(self, section: str, items: Sequence[Mapping[str, Any]], key: str = "id") -> None:
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             value = item[key]
             if value in seen:
-                self.problem((section, i, key), f"duplicate {key} {value!r} "
-                             f"(also {section}[{seen[value]}] on line "
-                             f"{self.doc.line((section, seen[value]))})",
-                             expected=f"each {key} once")
+                self.problem(
+                    (section, i, key),
+                    f"duplicate {key} {value!r} "
+                    f"(also {section}[{seen[value]}] on line "
+                    f"{self.doc.line((section, seen[value]))})",
+                    expected=f"each {key} once",
+                )
             else:
                 seen[value] = i
 
-    def duration(self, path: tuple[str | int, ...], text: str | None,
-                 default: timedelta | None = None) -> timedelta:
+    def duration(
+        self, path: tuple[str | int, ...], text: str | None, default: timedelta | None = None
+    ) -> timedelta:
         if text is None:
             return default or timedelta(0)
         value = parse_duration(text)
         if value is None:
-            self.problem(path, f"bad duration {text!r}",
-                         expected="a positive duration such as 8h, 30m, 1d12h or 90s")
+            self.problem(
+                path,
+                f"bad duration {text!r}",
+                expected="a positive duration such as 8h, 30m, 1d12h or 90s",
+            )
             return default or timedelta(seconds=1)
         return value
 
@@ -268,19 +284,26 @@ class _Checker:
         witnesses_raw: dict[str, Any] = d.get("witnesses", {})
         coalition_raw: dict[str, Any] = d.get("coalition", {})
 
-        for section, items in (("organisations", orgs_raw), ("principals", principals_raw),
-                               ("capabilities", caps_raw), ("criteria", criteria_raw),
-                               ("access", access_raw), ("break_glass", bg_raw),
-                               ("entrenched", entrenched_raw)):
+        for section, items in (
+            ("organisations", orgs_raw),
+            ("principals", principals_raw),
+            ("capabilities", caps_raw),
+            ("criteria", criteria_raw),
+            ("access", access_raw),
+            ("break_glass", bg_raw),
+            ("entrenched", entrenched_raw),
+        ):
             self.unique(section, items)
         self.unique("witnesses", witnesses_raw.get("list", []), key="name")
         # Rule ids share one namespace: a grant names its rule, access or break-glass.
         access_ids = {r["id"] for r in access_raw}
         for i, r in enumerate(bg_raw):
             if r["id"] in access_ids:
-                self.problem(("break_glass", i, "id"),
-                             f"id {r['id']!r} is already an access rule's id",
-                             expected="rule ids unique across access and break_glass")
+                self.problem(
+                    ("break_glass", i, "id"),
+                    f"id {r['id']!r} is already an access rule's id",
+                    expected="rule ids unique across access and break_glass",
+                )
 
         org_ids = {o["id"] for o in orgs_raw}
         criteria = self._criteria(criteria_raw)
@@ -289,10 +312,13 @@ class _Checker:
         capabilities = self._capabilities(caps_raw)
         cap_ids = {c.id for c in capabilities}
         roles = {r for p in principals for r in p.roles}
-        access_rules = [self._access_rule(i, r, cap_ids, roles, org_ids, criteria)
-                        for i, r in enumerate(access_raw)]
-        break_glass = [self._break_glass(i, r, cap_ids, roles, org_ids)
-                       for i, r in enumerate(bg_raw)]
+        access_rules = [
+            self._access_rule(i, r, cap_ids, roles, org_ids, criteria)
+            for i, r in enumerate(access_raw)
+        ]
+        break_glass = [
+            self._break_glass(i, r, cap_ids, roles, org_ids) for i, r in enumerate(bg_raw)
+        ]
         amendment = self._amendment(d["amendment"], principals)
         entrenched = self._entrenched(entrenched_raw, amendment, principals)
         witnesses = self._witnesses(witnesses_raw, org_ids)
@@ -334,165 +360,268 @@ class _Checker:
             error = check_condition(c["condition"])
             if error:
                 # Kept, so references to it are not reported as unknown as well.
-                self.problem(("criteria", i, "condition"), f"Cedar condition does not parse: "
-                             f"{error}", expected="the body of a Cedar when { ... } clause")
-            out.setdefault(c["id"], Criterion(id=c["id"], applies_to=c["applies_to"],
-                                              condition=c["condition"],
-                                              description=c.get("description", "")))
+                self.problem(
+                    ("criteria", i, "condition"),
+                    f"Cedar condition does not parse: {error}",
+                    expected="the body of a Cedar when { ... } clause",
+                )
+            out.setdefault(
+                c["id"],
+                Criterion(
+                    id=c["id"],
+                    applies_to=c["applies_to"],
+                    condition=c["condition"],
+                    description=c.get("description", ""),
+                ),
+            )
         return out
 
-    def _criteria_refs(self, path: tuple[str | int, ...], refs: Iterable[str],
-                       criteria: Mapping[str, Criterion], applies_to: str) -> tuple[str, ...]:
+    def _criteria_refs(
+        self,
+        path: tuple[str | int, ...],
+        refs: Iterable[str],
+        criteria: Mapping[str, Criterion],
+        applies_to: str,
+    ) -> tuple[str, ...]:
         for j, ref in enumerate(refs):
             c = criteria.get(ref)
             if c is None:
-                self.problem((*path, j), f"unknown criterion {ref!r}",
-                             expected="one of: " + (", ".join(sorted(criteria)) or "(none)"))
+                self.problem(
+                    (*path, j),
+                    f"unknown criterion {ref!r}",
+                    expected="one of: " + (", ".join(sorted(criteria)) or "(none)"),
+                )
             elif c.applies_to != applies_to:
-                self.problem((*path, j), f"criterion {ref!r} applies to {c.applies_to}s",
-                             expected=f"a criterion that applies to {applies_to}s")
+                self.problem(
+                    (*path, j),
+                    f"criterion {ref!r} applies to {c.applies_to}s",
+                    expected=f"a criterion that applies to {applies_to}s",
+                )
         return tuple(refs)
 
-    def _organisations(self, raw: list[dict[str, Any]],
-                       criteria: Mapping[str, Criterion]) -> list[Organisation]:
+    def _organisations(
+        self, raw: list[dict[str, Any]], criteria: Mapping[str, Criterion]
+    ) -> list[Organisation]:
         out = []
         for i, o in enumerate(raw):
-            refs = self._criteria_refs(("organisations", i, "criteria"), o.get("criteria", []),
-                                       criteria, "organisation")
-            out.append(Organisation(id=o["id"], kind=cast(OrganisationKind, o["kind"]),
-                                    name=o.get("name", ""), attributes=o.get("attributes", {}),
-                                    criteria=refs))
+            refs = self._criteria_refs(
+                ("organisations", i, "criteria"), o.get("criteria", []), criteria, "organisation"
+            )
+            out.append(
+                Organisation(
+                    id=o["id"],
+                    kind=cast(OrganisationKind, o["kind"]),
+                    name=o.get("name", ""),
+                    attributes=o.get("attributes", {}),
+                    criteria=refs,
+                )
+            )
         return out
 
-    def _principals(self, raw: list[dict[str, Any]], org_ids: set[str],
-                    criteria: Mapping[str, Criterion]) -> list[Principal]:
+    def _principals(
+        self, raw: list[dict[str, Any]], org_ids: set[str], criteria: Mapping[str, Criterion]
+    ) -> list[Principal]:
         out = []
         keys: dict[bytes, tuple[int, str]] = {}
         person_org: dict[str, tuple[int, str]] = {}
         for i, p in enumerate(raw):
             if p["organisation"] not in org_ids:
-                self.problem(("principals", i, "organisation"),
-                             f"unknown organisation {p['organisation']!r}",
-                             expected="one of: " + ", ".join(sorted(org_ids)))
+                self.problem(
+                    ("principals", i, "organisation"),
+                    f"unknown organisation {p['organisation']!r}",
+                    expected="one of: " + ", ".join(sorted(org_ids)),
+                )
             key: bytes | None = None
             if "key" in p:
                 key = decode_public_key(p["key"])
                 if key is None:
-                    self.problem(("principals", i, "key"), "malformed Ed25519 public key",
-                                 expected="ed25519: and the base64 of 32 bytes (custodes keygen)")
+                    self.problem(
+                        ("principals", i, "key"),
+                        "malformed Ed25519 public key",
+                        expected="ed25519: and the base64 of 32 bytes (custodes keygen)",
+                    )
             person = p.get("person", p["id"])
             if key is not None:
                 other = keys.get(key)
                 if other is not None and other[1] != person:
-                    self.problem(("principals", i, "key"),
-                                 f"duplicate key: also the key of principal "
-                                 f"{raw[other[0]]['id']!r} (line "
-                                 f"{self.doc.line(('principals', other[0], 'key'))})",
-                                 expected="one key per person")
+                    self.problem(
+                        ("principals", i, "key"),
+                        f"duplicate key: also the key of principal "
+                        f"{raw[other[0]]['id']!r} (line "
+                        f"{self.doc.line(('principals', other[0], 'key'))})",
+                        expected="one key per person",
+                    )
                 keys.setdefault(key, (i, person))
             seen = person_org.get(person)
             if seen is not None and seen[1] != p["organisation"]:
-                self.problem(("principals", i, "person"),
-                             f"person {person!r} is also principal {raw[seen[0]]['id']!r} of "
-                             f"organisation {seen[1]!r}",
-                             expected="every identity of one person in one organisation")
+                self.problem(
+                    ("principals", i, "person"),
+                    f"person {person!r} is also principal {raw[seen[0]]['id']!r} of "
+                    f"organisation {seen[1]!r}",
+                    expected="every identity of one person in one organisation",
+                )
             person_org.setdefault(person, (i, p["organisation"]))
-            refs = self._criteria_refs(("principals", i, "criteria"), p.get("criteria", []),
-                                       criteria, "principal")
-            out.append(Principal(
-                id=p["id"], organisation=p["organisation"], roles=frozenset(p.get("roles", [])),
-                attributes=p.get("attributes", {}), public_key=key,
-                cost=float(p.get("cost", 1.0)), incorruptible=bool(p.get("incorruptible", False)),
-                person=p.get("person", ""), kind=p.get("kind", "person"), criteria=refs,
-            ))
+            refs = self._criteria_refs(
+                ("principals", i, "criteria"), p.get("criteria", []), criteria, "principal"
+            )
+            out.append(
+                Principal(
+                    id=p["id"],
+                    organisation=p["organisation"],
+                    roles=frozenset(p.get("roles", [])),
+                    attributes=p.get("attributes", {}),
+                    public_key=key,
+                    cost=float(p.get("cost", 1.0)),
+                    incorruptible=bool(p.get("incorruptible", False)),
+                    person=p.get("person", ""),
+                    kind=p.get("kind", "person"),
+                    criteria=refs,
+                )
+            )
         return out
 
     def _capabilities(self, raw: list[dict[str, Any]]) -> list[Capability]:
         out = []
         for i, c in enumerate(raw):
             if not c.get("models") and not c.get("actions"):
-                self.problem(("capabilities", i), f"capability {c['id']!r} names no models "
-                             "and no actions", expected="at least one model or action")
-            out.append(Capability(id=c["id"], models=tuple(c.get("models", [])),
-                                  actions=tuple(c.get("actions", [])),
-                                  description=c.get("description", "")))
+                self.problem(
+                    ("capabilities", i),
+                    f"capability {c['id']!r} names no models and no actions",
+                    expected="at least one model or action",
+                )
+            out.append(
+                Capability(
+                    id=c["id"],
+                    models=tuple(c.get("models", [])),
+                    actions=tuple(c.get("actions", [])),
+                    description=c.get("description", ""),
+                )
+            )
         return out
 
-    def _roles(self, path: tuple[str | int, ...], refs: Sequence[str],
-               roles: set[str]) -> frozenset[str]:
+    def _roles(
+        self, path: tuple[str | int, ...], refs: Sequence[str], roles: set[str]
+    ) -> frozenset[str]:
         if not refs:
             self.problem(path, "no roles named", expected="at least one role")
         for j, role in enumerate(refs):
             if role not in roles:
-                self.problem((*path, j), f"unknown role {role!r}: no principal holds it",
-                             expected="one of: " + ", ".join(sorted(roles)))
+                self.problem(
+                    (*path, j),
+                    f"unknown role {role!r}: no principal holds it",
+                    expected="one of: " + ", ".join(sorted(roles)),
+                )
         return frozenset(refs)
 
     def _cap_ref(self, path: tuple[str | int, ...], cap: str, cap_ids: set[str]) -> None:
         if cap not in cap_ids:
-            self.problem(path, f"unknown capability {cap!r}",
-                         expected="one of: " + ", ".join(sorted(cap_ids)))
+            self.problem(
+                path,
+                f"unknown capability {cap!r}",
+                expected="one of: " + ", ".join(sorted(cap_ids)),
+            )
 
     def _quorum(self, raw: Mapping[str, Any]) -> Quorum:
-        return Quorum(approvals=raw["approvals"], organisations=raw.get("organisations", 1 if
-                      raw["approvals"] else 0), kinds=dict(raw.get("kinds", {})))
+        return Quorum(
+            approvals=raw["approvals"],
+            organisations=raw.get("organisations", 1 if raw["approvals"] else 0),
+            kinds=dict(raw.get("kinds", {})),
+        )
 
-    def _notify(self, path: tuple[str | int, ...], raw: Mapping[str, Any] | None,
-                org_ids: set[str], roles: set[str]) -> Notify:
+    def _notify(
+        self,
+        path: tuple[str | int, ...],
+        raw: Mapping[str, Any] | None,
+        org_ids: set[str],
+        roles: set[str],
+    ) -> Notify:
         raw = raw or {}
         for j, o in enumerate(raw.get("organisations", [])):
             if o not in org_ids:
-                self.problem((*path, "organisations", j), f"unknown organisation {o!r}",
-                             expected="one of: " + ", ".join(sorted(org_ids)))
+                self.problem(
+                    (*path, "organisations", j),
+                    f"unknown organisation {o!r}",
+                    expected="one of: " + ", ".join(sorted(org_ids)),
+                )
         for j, r in enumerate(raw.get("roles", [])):
             if r not in roles:
                 self.problem((*path, "roles", j), f"unknown role {r!r}: no principal holds it")
-        return Notify(organisations=tuple(raw.get("organisations", [])),
-                      kinds=tuple(raw.get("kinds", [])), roles=tuple(raw.get("roles", [])))
+        return Notify(
+            organisations=tuple(raw.get("organisations", [])),
+            kinds=tuple(raw.get("kinds", [])),
+            roles=tuple(raw.get("roles", [])),
+        )
 
-    def _access_rule(self, i: int, r: dict[str, Any], cap_ids: set[str], roles: set[str],
-                     org_ids: set[str], criteria: Mapping[str, Criterion]) -> AccessRule:
+    def _access_rule(
+        self,
+        i: int,
+        r: dict[str, Any],
+        cap_ids: set[str],
+        roles: set[str],
+        org_ids: set[str],
+        criteria: Mapping[str, Criterion],
+    ) -> AccessRule:
         path: tuple[str | int, ...] = ("access", i)
         self._cap_ref((*path, "capability"), r["capability"], cap_ids)
-        requester_roles = self._roles((*path, "requesters", "roles"), r["requesters"]["roles"],
-                                      roles)
-        refs = self._criteria_refs((*path, "requesters", "criteria"),
-                                   r["requesters"].get("criteria", []), criteria, "principal")
+        requester_roles = self._roles(
+            (*path, "requesters", "roles"), r["requesters"]["roles"], roles
+        )
+        refs = self._criteria_refs(
+            (*path, "requesters", "criteria"),
+            r["requesters"].get("criteria", []),
+            criteria,
+            "principal",
+        )
         quorum = self._quorum(r["quorum"])
         approver_roles: frozenset[str] = frozenset()
         if "approvers" in r:
-            approver_roles = self._roles((*path, "approvers", "roles"), r["approvers"]["roles"],
-                                         roles)
+            approver_roles = self._roles(
+                (*path, "approvers", "roles"), r["approvers"]["roles"], roles
+            )
         elif quorum.approvals > 0:
-            self.problem(path, f"rule {r['id']!r} needs {quorum.approvals} approvals but names "
-                         "no approvers", expected="approvers: {roles: [...]}")
+            self.problem(
+                path,
+                f"rule {r['id']!r} needs {quorum.approvals} approvals but names no approvers",
+                expected="approvers: {roles: [...]}",
+            )
         return AccessRule(
-            id=r["id"], capability=r["capability"], requester_roles=requester_roles,
-            requester_criteria=refs, approver_roles=approver_roles, quorum=quorum,
+            id=r["id"],
+            capability=r["capability"],
+            requester_roles=requester_roles,
+            requester_criteria=refs,
+            approver_roles=approver_roles,
+            quorum=quorum,
             max_duration=self.duration((*path, "max_duration"), r["max_duration"]),
             purpose_required=bool(r.get("purpose_required", False)),
-            approval_validity=self.duration((*path, "approval_validity"),
-                                            r.get("approval_validity"), timedelta(hours=24)),
+            approval_validity=self.duration(
+                (*path, "approval_validity"), r.get("approval_validity"), timedelta(hours=24)
+            ),
             notify=self._notify((*path, "notify"), r.get("notify"), org_ids, roles),
         )
 
-    def _break_glass(self, i: int, r: dict[str, Any], cap_ids: set[str], roles: set[str],
-                     org_ids: set[str]) -> BreakGlassRule:
+    def _break_glass(
+        self, i: int, r: dict[str, Any], cap_ids: set[str], roles: set[str], org_ids: set[str]
+    ) -> BreakGlassRule:
         path: tuple[str | int, ...] = ("break_glass", i)
         self._cap_ref((*path, "capability"), r["capability"], cap_ids)
         review = r["review"]
         quorum = self._quorum(review["quorum"])
         if quorum.approvals < 1:
-            self.problem((*path, "review", "quorum", "approvals"),
-                         "a break-glass review needs at least one approval",
-                         expected="approvals >= 1")
+            self.problem(
+                (*path, "review", "quorum", "approvals"),
+                "a break-glass review needs at least one approval",
+                expected="approvals >= 1",
+            )
         return BreakGlassRule(
-            id=r["id"], capability=r["capability"], emergency=r["emergency"],
+            id=r["id"],
+            capability=r["capability"],
+            emergency=r["emergency"],
             roles=self._roles((*path, "roles"), r["roles"], roles),
             max_duration=self.duration((*path, "max_duration"), r["max_duration"]),
             review=ReviewRule(
-                approver_roles=self._roles((*path, "review", "approvers", "roles"),
-                                           review["approvers"]["roles"], roles),
+                approver_roles=self._roles(
+                    (*path, "review", "approvers", "roles"), review["approvers"]["roles"], roles
+                ),
                 quorum=quorum,
                 deadline=self.duration((*path, "review", "deadline"), review["deadline"]),
             ),
@@ -507,28 +636,36 @@ class _Checker:
             if p is None:
                 self.problem(("amendment", "signers", j), f"unknown principal {s!r}")
             elif p.public_key is None:
-                self.problem(("amendment", "signers", j), f"signer {s!r} has no key",
-                             expected="a principal with an Ed25519 key")
+                self.problem(
+                    ("amendment", "signers", j),
+                    f"signer {s!r} has no key",
+                    expected="a principal with an Ed25519 key",
+                )
             else:
                 keys.add(p.public_key)
         if raw["threshold"] > len(keys):
-            self.problem(("amendment", "threshold"),
-                         f"threshold {raw['threshold']} exceeds the {len(keys)} distinct signer "
-                         "keys: no amendment could ever be adopted",
-                         expected=f"at most {len(keys)}")
+            self.problem(
+                ("amendment", "threshold"),
+                f"threshold {raw['threshold']} exceeds the {len(keys)} distinct signer "
+                "keys: no amendment could ever be adopted",
+                expected=f"at most {len(keys)}",
+            )
         return AmendmentRule(signers=tuple(raw["signers"]), threshold=raw["threshold"])
 
-    def _entrenched(self, raw: list[dict[str, Any]], amendment: AmendmentRule,
-                    principals: list[Principal]) -> list[EntrenchedClause]:
+    def _entrenched(
+        self, raw: list[dict[str, Any]], amendment: AmendmentRule, principals: list[Principal]
+    ) -> list[EntrenchedClause]:
         by_id = {p.id: p for p in principals}
         signer_orgs = {by_id[s].organisation for s in amendment.signers if s in by_id}
         out = []
         for i, c in enumerate(raw):
             for j, path in enumerate(c["paths"]):
                 if resolve_path(self.data, path) is MISSING:
-                    self.problem(("entrenched", i, "paths", j),
-                                 f"path {path!r} names nothing in this document",
-                                 expected="a path such as /log or /access/<rule id>/quorum")
+                    self.problem(
+                        ("entrenched", i, "paths", j),
+                        f"path {path!r} names nothing in this document",
+                        expected="a path such as /log or /access/<rule id>/quorum",
+                    )
             signers = None if c.get("signers", "all") == "all" else int(c["signers"])
             # Naming neither means every signer of every organisation; naming only a number
             # of signers sets no requirement on their organisations.
@@ -536,16 +673,28 @@ class _Checker:
             orgs_raw = c.get("organisations", orgs_default)
             orgs = None if orgs_raw == "all" else int(orgs_raw)
             if signers is not None and signers > len(amendment.signers):
-                self.problem(("entrenched", i, "signers"), f"needs {signers} signers but there "
-                             f"are {len(amendment.signers)} amendment signers",
-                             expected=f"at most {len(amendment.signers)} or 'all'")
+                self.problem(
+                    ("entrenched", i, "signers"),
+                    f"needs {signers} signers but there "
+                    f"are {len(amendment.signers)} amendment signers",
+                    expected=f"at most {len(amendment.signers)} or 'all'",
+                )
             if orgs is not None and orgs > len(signer_orgs):
-                self.problem(("entrenched", i, "organisations"),
-                             f"needs {orgs} organisations but amendment signers come from "
-                             f"{len(signer_orgs)}", expected=f"at most {len(signer_orgs)}")
-            out.append(EntrenchedClause(id=c["id"], description=c.get("description", ""),
-                                        paths=tuple(c["paths"]), signers=signers,
-                                        organisations=orgs))
+                self.problem(
+                    ("entrenched", i, "organisations"),
+                    f"needs {orgs} organisations but amendment signers come from "
+                    f"{len(signer_orgs)}",
+                    expected=f"at most {len(signer_orgs)}",
+                )
+            out.append(
+                EntrenchedClause(
+                    id=c["id"],
+                    description=c.get("description", ""),
+                    paths=tuple(c["paths"]),
+                    signers=signers,
+                    organisations=orgs,
+                )
+            )
         return out
 
     def _witnesses(self, raw: dict[str, Any], org_ids: set[str]) -> WitnessConfig:
@@ -557,26 +706,40 @@ class _Checker:
         for i, w in enumerate(raw.get("list", [])):
             path: tuple[str | int, ...] = ("witnesses", "list", i)
             if w["organisation"] not in org_ids:
-                self.problem((*path, "organisation"),
-                             f"unknown organisation {w['organisation']!r}")
+                self.problem((*path, "organisation"), f"unknown organisation {w['organisation']!r}")
             try:
                 verifier = NoteVerifier.from_key(w["key"])
             except InputError as exc:
-                self.problem((*path, "key"), f"malformed witness key: {exc.message}",
-                             expected="a C2SP signed-note verifier key <name>+<hash>+<base64>")
+                self.problem(
+                    (*path, "key"),
+                    f"malformed witness key: {exc.message}",
+                    expected="a C2SP signed-note verifier key <name>+<hash>+<base64>",
+                )
             else:
                 if verifier.name != w["name"]:
-                    self.problem((*path, "key"), f"the key is named {verifier.name!r}, "
-                                 f"the witness {w['name']!r}", expected="the same name")
+                    self.problem(
+                        (*path, "key"),
+                        f"the key is named {verifier.name!r}, the witness {w['name']!r}",
+                        expected="the same name",
+                    )
                 if w["key"] in keys:
                     self.problem((*path, "key"), "duplicate witness key")
                 keys[w["key"]] = i
-            out.append(Witness(name=w["name"], key=w["key"], organisation=w["organisation"],
-                               url=w.get("url", "")))
+            out.append(
+                Witness(
+                    name=w["name"],
+                    key=w["key"],
+                    organisation=w["organisation"],
+                    url=w.get("url", ""),
+                )
+            )
         quorum = raw.get("quorum", len(out) and 1)
         if quorum > len(out):
-            self.problem(("witnesses", "quorum"), f"quorum {quorum} exceeds the {len(out)} "
-                         "witnesses", expected=f"at most {len(out)}")
+            self.problem(
+                ("witnesses", "quorum"),
+                f"quorum {quorum} exceeds the {len(out)} witnesses",
+                expected=f"at most {len(out)}",
+            )
         return WitnessConfig(witnesses=tuple(out), quorum=quorum)
 
     def _coalition(self, raw: dict[str, Any], cap_ids: set[str], n_orgs: int) -> CoalitionFloor:
@@ -584,14 +747,18 @@ class _Checker:
             self._cap_ref(("coalition", "protected", j), c, cap_ids)
         floor = raw.get("min_organisations", 1)
         if floor > n_orgs:
-            self.problem(("coalition", "min_organisations"), f"floor {floor} exceeds the "
-                         f"{n_orgs} organisations", expected=f"at most {n_orgs}")
+            self.problem(
+                ("coalition", "min_organisations"),
+                f"floor {floor} exceeds the {n_orgs} organisations",
+                expected=f"at most {n_orgs}",
+            )
         return CoalitionFloor(protected=tuple(raw.get("protected", [])), min_organisations=floor)
 
     # -- feasibility ---------------------------------------------------------
 
-    def _check_quorums(self, c: Constitution, access_raw: list[dict[str, Any]],
-                       bg_raw: list[dict[str, Any]]) -> None:
+    def _check_quorums(
+        self, c: Constitution, access_raw: list[dict[str, Any]], bg_raw: list[dict[str, Any]]
+    ) -> None:
         try:
             compiled = compile_policies(c)
         except ValueError as exc:
@@ -608,33 +775,52 @@ class _Checker:
         identities = _identities(c)
         for i, rule in enumerate(c.access_rules):
             if next(iter(compiled.eligible_requesters(rule)), None) is None:
-                self.problem(("access", i, "requesters"), f"rule {rule.id!r} references nobody: "
-                             "no principal meets its requester roles and criteria",
-                             expected="at least one eligible requester")
+                self.problem(
+                    ("access", i, "requesters"),
+                    f"rule {rule.id!r} references nobody: "
+                    "no principal meets its requester roles and criteria",
+                    expected="at least one eligible requester",
+                )
                 continue
             if rule.quorum.approvals == 0:
                 continue
-            missing = _first_infeasible(c, approvers(rule.approver_roles), rule.quorum,
-                                        functools.partial(_may_request, compiled, rule),
-                                        identities)
+            missing = _first_infeasible(
+                c,
+                approvers(rule.approver_roles),
+                rule.quorum,
+                functools.partial(_may_request, compiled, rule),
+                identities,
+            )
             if missing:
-                self.problem(("access", i, "quorum"), f"impossible quorum{missing}",
-                             expected="a quorum the eligible approvers (with keys, never the "
-                             "requester) can meet")
+                self.problem(
+                    ("access", i, "quorum"),
+                    f"impossible quorum{missing}",
+                    expected="a quorum the eligible approvers (with keys, never the "
+                    "requester) can meet",
+                )
         for i, bg in enumerate(c.break_glass):
-            missing = _first_infeasible(c, approvers(bg.review.approver_roles),
-                                        bg.review.quorum,
-                                        functools.partial(_holds_role, c, bg.roles),
-                                        identities)
+            missing = _first_infeasible(
+                c,
+                approvers(bg.review.approver_roles),
+                bg.review.quorum,
+                functools.partial(_holds_role, c, bg.roles),
+                identities,
+            )
             if missing:
-                self.problem(("break_glass", i, "review", "quorum"),
-                             f"impossible review quorum{missing}",
-                             expected="a quorum reviewers other than the user can meet")
+                self.problem(
+                    ("break_glass", i, "review", "quorum"),
+                    f"impossible review quorum{missing}",
+                    expected="a quorum reviewers other than the user can meet",
+                )
 
 
-def _first_infeasible(c: Constitution, approvers: Sequence[Principal], quorum: Quorum,
-                      may_request: Callable[[str], bool],
-                      identities: Mapping[str, Sequence[str]]) -> str:
+def _first_infeasible(
+    c: Constitution,
+    approvers: Sequence[Principal],
+    quorum: Quorum,
+    may_request: Callable[[str], bool],
+    identities: Mapping[str, Sequence[str]],
+) -> str:
     """Why the quorum cannot be met for some requester ("" if it can for every one).
 
     The requester's person never counts, so only requesters who are themselves approvers can
@@ -668,8 +854,9 @@ def _identities(c: Constitution) -> dict[str, list[str]]:
     return out
 
 
-def _infeasible(c: Constitution, approvers: Sequence[Principal], quorum: Quorum, *,
-                exclude: str | None) -> str:
+def _infeasible(
+    c: Constitution, approvers: Sequence[Principal], quorum: Quorum, *, exclude: str | None
+) -> str:
     """Why no set of ``approvers`` (less the person ``exclude``) meets ``quorum`` ("" if some can).
 
     The conditions are all "at least", so the best any set can do is every eligible approver
@@ -679,11 +866,14 @@ def _infeasible(c: Constitution, approvers: Sequence[Principal], quorum: Quorum,
     persons = {p.person_id for p in eligible}
     orgs = {p.organisation for p in eligible}
     if len(persons) < quorum.approvals:
-        return (f"k = {quorum.approvals} but only {len(persons)} eligible approvers with keys "
-                "(the requester excluded)")
+        return (
+            f"k = {quorum.approvals} but only {len(persons)} eligible approvers with keys "
+            "(the requester excluded)"
+        )
     if len(orgs) < quorum.organisations:
-        return f"m = {quorum.organisations} but the eligible approvers span {len(orgs)} " \
-            "organisations"
+        return (
+            f"m = {quorum.organisations} but the eligible approvers span {len(orgs)} organisations"
+        )
     for kind, n in quorum.kinds.items():
         have = {o for o in orgs if c.organisations_by_id[o].kind == kind}
         if len(have) < n:

@@ -108,9 +108,12 @@ def _load_plain(text: str) -> Any:
                     if key in values:
                         value = values[key]
                     else:
-                        value = loader.construct_object(yaml.ScalarNode(
-                            tag, event.value, event.start_mark, event.end_mark, event.style),
-                            deep=True)
+                        value = loader.construct_object(
+                            yaml.ScalarNode(
+                                tag, event.value, event.start_mark, event.end_mark, event.style
+                            ),
+                            deep=True,
+                        )
                         if len(values) < 100_000:
                             values[key] = value
             elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
@@ -160,16 +163,19 @@ def _load_marked(text: str) -> LocatedDocument:
     try:
         node = loader.get_single_node()
         if node is None:
-            doc.problems.append(ConstitutionProblem("the document is empty", line=1,
-                                                    expected="a YAML mapping"))
+            doc.problems.append(
+                ConstitutionProblem("the document is empty", line=1, expected="a YAML mapping")
+            )
             return doc
         doc.data = _build(node, (), loader, doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        doc.problems.append(ConstitutionProblem(
-            f"YAML syntax: {exc.problem or exc.context}",
-            line=mark.line + 1 if mark else None,
-        ))
+        doc.problems.append(
+            ConstitutionProblem(
+                f"YAML syntax: {exc.problem or exc.context}",
+                line=mark.line + 1 if mark else None,
+            )
+        )
     except yaml.YAMLError as exc:
         doc.problems.append(ConstitutionProblem(f"YAML: {exc}"))
     except _Refused as exc:
@@ -206,6 +212,7 @@ class _Loader(_Base):  # type: ignore[misc]
                     self._memo[key] = tag
             return tag
         return super().resolve(kind, value, implicit)
+
 
 _STR = "tag:yaml.org,2002:str"
 
@@ -250,8 +257,9 @@ def _value(node: yaml.Node, path: Path, loader: Any, doc: LocatedDocument) -> An
         doc.active.discard(id(node))
 
 
-def _container(node: Any, cls: type, path: Path, loader: Any, doc: LocatedDocument,
-               lines: dict[Path, int]) -> Any:
+def _container(
+    node: Any, cls: type, path: Path, loader: Any, doc: LocatedDocument, lines: dict[Path, int]
+) -> Any:
     if cls is yaml.MappingNode:
         merged = 0
         if any(k.tag == _MERGE for k, _ in node.value):
@@ -261,8 +269,11 @@ def _container(node: Any, cls: type, path: Path, loader: Any, doc: LocatedDocume
         out: dict[str, Any] = {}
         explicit_keys: set[str] = set()
         for index, (key_node, value_node) in enumerate(node.value):
-            key = (key_node.value if key_node.tag == _STR
-                   else loader.construct_object(key_node, deep=True))
+            key = (
+                key_node.value
+                if key_node.tag == _STR
+                else loader.construct_object(key_node, deep=True)
+            )
             if not isinstance(key, str):
                 key = str(key)
             key_path = (*path, key)
@@ -270,11 +281,14 @@ def _container(node: Any, cls: type, path: Path, loader: Any, doc: LocatedDocume
             # duplicates.
             is_explicit = index >= merged
             if key in out and is_explicit and key in explicit_keys:
-                doc.problems.append(ConstitutionProblem(
-                    f"duplicate key {key!r} (first on line {lines.get(key_path)})",
-                    line=key_node.start_mark.line + 1, path=format_path(path),
-                    expected="each key once",
-                ))
+                doc.problems.append(
+                    ConstitutionProblem(
+                        f"duplicate key {key!r} (first on line {lines.get(key_path)})",
+                        line=key_node.start_mark.line + 1,
+                        path=format_path(path),
+                        expected="each key once",
+                    )
+                )
                 continue
             if is_explicit:
                 explicit_keys.add(key)

@@ -36,7 +36,10 @@ __all__ = [
 ]
 
 AlarmKind = Literal[
-    "stockpiling", "vendor-not-notified", "vendor-silent", "deadline-passed",
+    "stockpiling",
+    "vendor-not-notified",
+    "vendor-silent",
+    "deadline-passed",
     "read-without-follow-up",
 ]
 
@@ -50,8 +53,7 @@ class AlarmWindows:
     read_follow_up: timedelta = timedelta(days=3)
 
     @classmethod
-    def from_document(cls, document: Mapping[str, Any] | None,
-                      parse: Any = None) -> AlarmWindows:
+    def from_document(cls, document: Mapping[str, Any] | None, parse: Any = None) -> AlarmWindows:
         """Windows from a constitution document's optional ``custody`` mapping
         (``stockpiling_window``, ``vendor_notice_within``, ``read_follow_up_within``, as
         durations like ``72h``); missing keys keep the defaults."""
@@ -59,8 +61,11 @@ class AlarmWindows:
         if not isinstance(section, Mapping) or parse is None:
             return cls()
         out = cls()
-        fields = {"stockpiling": "stockpiling_window", "vendor_notice": "vendor_notice_within",
-                  "read_follow_up": "read_follow_up_within"}
+        fields = {
+            "stockpiling": "stockpiling_window",
+            "vendor_notice": "vendor_notice_within",
+            "read_follow_up": "read_follow_up_within",
+        }
         values = {}
         for attr, key in fields.items():
             text = section.get(key)
@@ -119,9 +124,16 @@ def evaluate_alarms(
     for d in detections:
         due = d.detected_at + stock
         if now >= due and (d.linked_at is None or d.linked_at > due):
-            append(Alarm(f"stockpiling:{d.id}", "stockpiling", d.id, due,
-                         f"discovery detection {d.id} was not linked to a registered finding "
-                         + stock_text))
+            append(
+                Alarm(
+                    f"stockpiling:{d.id}",
+                    "stockpiling",
+                    d.id,
+                    due,
+                    f"discovery detection {d.id} was not linked to a registered finding "
+                    + stock_text,
+                )
+            )
     notice = windows.vendor_notice
     notice_text = f"was not notified within {notice}"
     follow = windows.read_follow_up
@@ -130,20 +142,40 @@ def evaluate_alarms(
         ev = f.events
         due = f.registered_at + notice
         if now >= due and (ev.notified_at is None or ev.notified_at > due):
-            append(Alarm(f"vendor-not-notified:{f.id}", "vendor-not-notified", f.id, due,
-                         f"the vendor of {f.id} {notice_text}"))
+            append(
+                Alarm(
+                    f"vendor-not-notified:{f.id}",
+                    "vendor-not-notified",
+                    f.id,
+                    due,
+                    f"the vendor of {f.id} {notice_text}",
+                )
+            )
         schedule = compute_schedule(f.policy, ev)
         if schedule is not None:
             if schedule.escalate_at is not None and now >= schedule.escalate_at:
-                append(Alarm(f"vendor-silent:{f.id}", "vendor-silent", f.id,
-                             schedule.escalate_at,
-                             f"the vendor of {f.id} has not acknowledged; escalate to "
-                             f"{f.policy.coordinator}"))
+                append(
+                    Alarm(
+                        f"vendor-silent:{f.id}",
+                        "vendor-silent",
+                        f.id,
+                        schedule.escalate_at,
+                        f"the vendor of {f.id} has not acknowledged; escalate to "
+                        f"{f.policy.coordinator}",
+                    )
+                )
             dd = schedule.disclose_at
             if now >= dd and (ev.disclosed_at is None or ev.disclosed_at > dd):
-                append(Alarm(f"deadline-passed:{f.id}", "deadline-passed", f.id, dd,
-                             f"{f.id} was due for disclosure under {f.policy.name} "
-                             f"({schedule.rule}) and was not disclosed"))
+                append(
+                    Alarm(
+                        f"deadline-passed:{f.id}",
+                        "deadline-passed",
+                        f.id,
+                        dd,
+                        f"{f.id} was due for disclosure under {f.policy.name} "
+                        f"({schedule.rule}) and was not disclosed",
+                    )
+                )
         for i, read in enumerate(f.reads):
             due = read + follow
             if now < due:
@@ -151,7 +183,13 @@ def evaluate_alarms(
             # A follow-up is any logged action on the finding after the read, in the window.
             j = bisect_right(f.actions, read)
             if j >= len(f.actions) or f.actions[j] > due:
-                append(Alarm(f"read-without-follow-up:{f.id}:{i}", "read-without-follow-up",
-                             f.id, due,
-                             f"escrowed details of {f.id} were read {follow_text}"))
+                append(
+                    Alarm(
+                        f"read-without-follow-up:{f.id}:{i}",
+                        "read-without-follow-up",
+                        f.id,
+                        due,
+                        f"escrowed details of {f.id} were read {follow_text}",
+                    )
+                )
     return out

@@ -93,8 +93,10 @@ def _params(policy: DisclosurePolicy) -> _Params:
     if cached is not None and cached[0] is policy:
         return cached[1]
     params = _Params(
-        deadline=policy.deadline_days * _DAY, post_fix=_days(policy.post_fix_days),
-        grace=policy.grace_days * _DAY, wild_deadline=_days(policy.in_the_wild_deadline_days),
+        deadline=policy.deadline_days * _DAY,
+        post_fix=_days(policy.post_fix_days),
+        grace=policy.grace_days * _DAY,
+        wild_deadline=_days(policy.in_the_wild_deadline_days),
         wild_post_fix=_days(policy.in_the_wild_post_fix_days),
         wild_grace=policy.in_the_wild_grace_days * _DAY,
         details_after_fix=_days(policy.details_after_fix_days),
@@ -160,8 +162,10 @@ def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule 
     elif grace:
         disclose, rule = grace_end, _rule_grace(grace_len.days)
     else:
-        disclose, rule = deadline, ("no fix within the in-the-wild deadline" if in_wild
-                                    else "no fix within the deadline")
+        disclose, rule = (
+            deadline,
+            ("no fix within the in-the-wild deadline" if in_wild else "no fix within the deadline"),
+        )
     if in_wild:
         rule += " (attacks observed)"
 
@@ -177,8 +181,9 @@ def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule 
         escalate = notified + p.escalation
         if events.acknowledged_at is not None and events.acknowledged_at <= escalate:
             escalate = None
-    return Schedule(policy.name, notified, deadline, disclose, details, rule, in_wild, grace,
-                    escalate)
+    return Schedule(
+        policy.name, notified, deadline, disclose, details, rule, in_wild, grace, escalate
+    )
 
 
 class DisclosureClock:

@@ -36,8 +36,12 @@ def commit_details(details: bytes, *, salt: bytes | None = None) -> Commitment:
     """Commit to ``details`` with a fresh random salt (or a given one, for test vectors)."""
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     if len(salt) != SALT_BYTES:
-        raise InputError("commitment salt has the wrong length", where="salt",
-                         expected=f"{SALT_BYTES} bytes", actual=f"{len(salt)} bytes")
+        raise InputError(
+            "commitment salt has the wrong length",
+            where="salt",
+            expected=f"{SALT_BYTES} bytes",
+            actual=f"{len(salt)} bytes",
+        )
     return Commitment(hashlib.sha256(salt + details).digest(), salt)
 
 
@@ -53,6 +57,9 @@ def verify_commitment(digest_hex: str, salt_hex: str, details: bytes) -> bool:
     except ValueError as exc:
         raise InputError("commitment or salt is not hex", where="commitment") from exc
     if len(digest) != 32 or len(salt) != SALT_BYTES:
-        raise InputError("commitment must be 32 bytes and salt 32 bytes", where="commitment",
-                         actual=f"{len(digest)} and {len(salt)} bytes")
+        raise InputError(
+            "commitment must be 32 bytes and salt 32 bytes",
+            where="commitment",
+            actual=f"{len(digest)} and {len(salt)} bytes",
+        )
     return hmac.compare_digest(hashlib.sha256(salt + details).digest(), digest)

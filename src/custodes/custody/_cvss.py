@@ -39,18 +39,21 @@ def score_vector(vector: str, *, where: str = "cvss") -> CvssScore:
     """
     expected = "a CVSS v3.1 (CVSS:3.1/AV:N/...) or v4.0 (CVSS:4.0/AV:N/...) vector"
     if not isinstance(vector, str) or not vector.strip():
-        raise InputError("CVSS vector is empty", where=where, expected=expected,
-                         actual=repr(vector))
+        raise InputError(
+            "CVSS vector is empty", where=where, expected=expected, actual=repr(vector)
+        )
     text = vector.strip()
     try:
         if text.startswith("CVSS:3.1/"):
             v3 = CVSS3(text)
-            return CvssScore("3.1", v3.clean_vector(), float(v3.base_score),
-                             str(v3.severities()[0]))
+            return CvssScore(
+                "3.1", v3.clean_vector(), float(v3.base_score), str(v3.severities()[0])
+            )
         if text.startswith("CVSS:4.0/"):
             v4 = CVSS4(text)
             return CvssScore("4.0", v4.clean_vector(), float(v4.base_score), str(v4.severity))
     except CVSSError as exc:
-        raise InputError(f"invalid CVSS vector: {exc}", where=where, expected=expected,
-                         actual=text) from exc
+        raise InputError(
+            f"invalid CVSS vector: {exc}", where=where, expected=expected, actual=text
+        ) from exc
     raise InputError("unsupported CVSS version", where=where, expected=expected, actual=text)

@@ -25,8 +25,9 @@ class TransitionError(CustodyError):
     status = 409
     code = "invalid_transition"
 
-    def __init__(self, message: str, *, machine: str, current: str, requested: str,
-                 allowed: tuple[str, ...]) -> None:
+    def __init__(
+        self, message: str, *, machine: str, current: str, requested: str, allowed: tuple[str, ...]
+    ) -> None:
         super().__init__(message)
         self.machine = machine
         self.current = current
@@ -35,5 +36,7 @@ class TransitionError(CustodyError):
 
     def diagnostics(self) -> str:
         allowed = ", ".join(self.allowed) if self.allowed else "none (final state)"
-        return (f"{self.message}\n  {self.machine}: {self.current} -> {self.requested}"
-                f"\n  allowed from {self.current}: {allowed}")
+        return (
+            f"{self.message}\n  {self.machine}: {self.current} -> {self.requested}"
+            f"\n  allowed from {self.current}: {allowed}"
+        )

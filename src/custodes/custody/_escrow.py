@@ -77,10 +77,12 @@ class KeyEncryptionKey:
         """
         text = text.strip()
         if not text.startswith(_KEK_PREFIX):
-            raise ConfigError(f"{source} is not a custodes key-encryption key",
-                              hint=f"expected a line starting {_KEK_PREFIX}")
+            raise ConfigError(
+                f"{source} is not a custodes key-encryption key",
+                hint=f"expected a line starting {_KEK_PREFIX}",
+            )
         try:
-            key = base64.b64decode(text[len(_KEK_PREFIX):], validate=True)
+            key = base64.b64decode(text[len(_KEK_PREFIX) :], validate=True)
         except ValueError as exc:
             raise ConfigError(f"{source} is not valid base64") from exc
         return cls(key)
@@ -110,22 +112,27 @@ class KeyEncryptionKey:
         if sealed.kek_id != self.id:
             raise EscrowIntegrityError(
                 f"escrow of {finding_id} was wrapped under key-encryption key {sealed.kek_id}, "
-                f"but this deployment holds {self.id}")
+                f"but this deployment holds {self.id}"
+            )
         wrapped, ciphertext = sealed.wrapped_key, sealed.ciphertext
         try:
-            data_key = self._aead.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:],
-                                          _WRAP_AD + ad)
+            data_key = self._aead.decrypt(
+                wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _WRAP_AD + ad
+            )
         except (InvalidTag, ValueError) as exc:
             raise EscrowIntegrityError(
                 f"the wrapped data key of {finding_id} failed authentication "
-                "(altered, or wrapped for another finding)") from exc
+                "(altered, or wrapped for another finding)"
+            ) from exc
         try:
-            return AESGCM(data_key).decrypt(ciphertext[:_NONCE_BYTES],
-                                            ciphertext[_NONCE_BYTES:], _DETAILS_AD + ad)
+            return AESGCM(data_key).decrypt(
+                ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], _DETAILS_AD + ad
+            )
         except (InvalidTag, ValueError) as exc:
             raise EscrowIntegrityError(
                 f"the escrowed details of {finding_id} failed authentication "
-                "(the ciphertext was altered or belongs to another finding)") from exc
+                "(the ciphertext was altered or belongs to another finding)"
+            ) from exc
 
 
 def load_or_create_kek(path: Path, *, demo: bool) -> KeyEncryptionKey:
@@ -138,7 +145,8 @@ def load_or_create_kek(path: Path, *, demo: bool) -> KeyEncryptionKey:
         if not demo:
             raise ConfigError(
                 f"escrow key-encryption key {path} does not exist",
-                hint="create one with `custodes findings keygen`, or run with --demo")
+                hint="create one with `custodes findings keygen`, or run with --demo",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:

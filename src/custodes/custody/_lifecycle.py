@@ -34,7 +34,11 @@ __all__ = [
 RmState = Literal["received", "valid", "invalid", "accepted", "deferred", "closed"]
 EmState = Literal["none", "proposed", "active", "revise", "exited"]
 CaseFlag = Literal[
-    "vendor-aware", "fix-ready", "fix-deployed", "public-aware", "exploit-public",
+    "vendor-aware",
+    "fix-ready",
+    "fix-deployed",
+    "public-aware",
+    "exploit-public",
     "attacks-observed",
 ]
 
@@ -44,42 +48,55 @@ CASE_FLAGS: tuple[str, ...] = get_args(CaseFlag)
 
 # Vultron RM DFA: R->{I,V} (validate/invalidate), I->{V,C} (revalidate, close), V->{A,D}
 # (prioritise), A->{D,C}, D->{A,C}; Closed is final.
-RM_TRANSITIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "received": ("valid", "invalid"),
-    "invalid": ("valid", "closed"),
-    "valid": ("accepted", "deferred"),
-    "accepted": ("deferred", "closed"),
-    "deferred": ("accepted", "closed"),
-    "closed": (),
-})
+RM_TRANSITIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "received": ("valid", "invalid"),
+        "invalid": ("valid", "closed"),
+        "valid": ("accepted", "deferred"),
+        "accepted": ("deferred", "closed"),
+        "deferred": ("accepted", "closed"),
+        "closed": (),
+    }
+)
 
 # Vultron EM DFA: N->P (propose), P->{N,A,P} (reject, accept, counter-propose), A->{R,X}
 # (revise, terminate), R->{A,R,X} (accept or reject the revision, counter-propose, terminate);
 # eXited is final.
-EM_TRANSITIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "none": ("proposed",),
-    "proposed": ("none", "active", "proposed"),
-    "active": ("revise", "exited"),
-    "revise": ("active", "revise", "exited"),
-    "exited": (),
-})
+EM_TRANSITIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "none": ("proposed",),
+        "proposed": ("none", "active", "proposed"),
+        "active": ("revise", "exited"),
+        "revise": ("active", "revise", "exited"),
+        "exited": (),
+    }
+)
 
 # A flag may be set only once its prerequisites are set (Vultron CS: F needs V, D needs F).
-_FLAG_REQUIRES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "fix-ready": ("vendor-aware",),
-    "fix-deployed": ("fix-ready",),
-})
+_FLAG_REQUIRES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "fix-ready": ("vendor-aware",),
+        "fix-deployed": ("fix-ready",),
+    }
+)
 
 
 def _check(machine: str, table: Mapping[str, tuple[str, ...]], current: str, target: str) -> None:
     if target not in table:
-        raise InputError(f"unknown {machine} state {target!r}", where=machine,
-                         expected="one of: " + ", ".join(table), actual=repr(target))
+        raise InputError(
+            f"unknown {machine} state {target!r}",
+            where=machine,
+            expected="one of: " + ", ".join(table),
+            actual=repr(target),
+        )
     allowed = table[current]
     if target not in allowed:
         raise TransitionError(
             f"the Vultron {machine} model does not allow {current} -> {target}",
-            machine=machine, current=current, requested=target, allowed=allowed,
+            machine=machine,
+            current=current,
+            requested=target,
+            allowed=allowed,
         )
 
 
@@ -108,8 +125,10 @@ def check_em(current: str, target: str, *, flags: Iterable[str] = ()) -> None:
     if public and target in ("proposed", "active", "revise"):
         raise TransitionError(
             f"no embargo can be negotiated once the case is {', '.join(sorted(public))}",
-            machine="em", current=current, requested=target, allowed=("exited",)
-            if current in ("active", "revise") else (),
+            machine="em",
+            current=current,
+            requested=target,
+            allowed=("exited",) if current in ("active", "revise") else (),
         )
 
 
@@ -122,13 +141,26 @@ def check_flag(flag: str, flags: Iterable[str]) -> None:
     """
     have = set(flags)
     if flag not in CASE_FLAGS:
-        raise InputError(f"unknown case flag {flag!r}", where="flag",
-                         expected="one of: " + ", ".join(CASE_FLAGS), actual=repr(flag))
+        raise InputError(
+            f"unknown case flag {flag!r}",
+            where="flag",
+            expected="one of: " + ", ".join(CASE_FLAGS),
+            actual=repr(flag),
+        )
     if flag in have:
-        raise TransitionError(f"case flag {flag} is already set (flags never unset)",
-                              machine="case", current=flag, requested=flag, allowed=())
+        raise TransitionError(
+            f"case flag {flag} is already set (flags never unset)",
+            machine="case",
+            current=flag,
+            requested=flag,
+            allowed=(),
+        )
     missing = [f for f in _FLAG_REQUIRES.get(flag, ()) if f not in have]
     if missing:
-        raise TransitionError(f"case flag {flag} needs {', '.join(missing)} first",
-                              machine="case", current=",".join(sorted(have)) or "none",
-                              requested=flag, allowed=tuple(missing))
+        raise TransitionError(
+            f"case flag {flag} needs {', '.join(missing)} first",
+            machine="case",
+            current=",".join(sorted(have)) or "none",
+            requested=flag,
+            allowed=tuple(missing),
+        )

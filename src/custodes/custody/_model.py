@@ -11,8 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["EVENT_KINDS", "CaseEvent", "EventKind", "Finding", "FindingInput", "Revealed"]
 
 EventKind = Literal[
-    "vendor-notified", "vendor-acknowledged", "fix-ready", "fix-deployed", "public-aware",
-    "exploit-public", "attacks-observed", "grace-requested", "grace-granted", "disclosed",
+    "vendor-notified",
+    "vendor-acknowledged",
+    "fix-ready",
+    "fix-deployed",
+    "public-aware",
+    "exploit-public",
+    "attacks-observed",
+    "grace-requested",
+    "grace-granted",
+    "disclosed",
     "escalated",
 ]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
@@ -27,19 +35,24 @@ class FindingInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     title: str = Field(min_length=1, max_length=256)
-    description: str = Field(default="", max_length=8000,
-                             description="Public summary; never the exploit details.")
+    description: str = Field(
+        default="", max_length=8000, description="Public summary; never the exploit details."
+    )
     vendor: str = Field(min_length=1, max_length=512)
     product: str = Field(min_length=1, max_length=512)
-    versions: list[str] = Field(min_length=1, max_length=100,
-                                description="Affected versions, e.g. '< 2.4.1' or '2.3.0'.")
+    versions: list[str] = Field(
+        min_length=1, max_length=100, description="Affected versions, e.g. '< 2.4.1' or '2.3.0'."
+    )
     cwe: str = Field(pattern=r"^CWE-[1-9][0-9]{0,5}$")
     cvss: str = Field(min_length=1, max_length=256, description="CVSS v3.1 or v4.0 vector.")
     finder: str = Field(min_length=1, max_length=256)
     model: str = Field(min_length=1, max_length=256, description="The model it was found with.")
     session: str = Field(min_length=1, max_length=256)
-    evidence: str = Field(default="", max_length=2000,
-                          description="Where the evidence is (transcript, message), not the PoC.")
+    evidence: str = Field(
+        default="",
+        max_length=2000,
+        description="Where the evidence is (transcript, message), not the PoC.",
+    )
     fingerprint: str = Field(default="", max_length=256)
     policy: str = Field(default="frontier-lab", max_length=64)
     detection_id: str | None = Field(default=None, max_length=256)

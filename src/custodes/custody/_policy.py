@@ -30,31 +30,47 @@ class DisclosurePolicy(BaseModel):
     source_url: str = Field(default="", description="The public policy the numbers come from.")
     deadline_days: int = Field(ge=1, le=3650, description="Deadline from vendor notice.")
     post_fix_days: int | None = Field(
-        default=None, ge=0, le=3650,
+        default=None,
+        ge=0,
+        le=3650,
         description="A fix within the deadline moves disclosure to fix + N days (0: publish on "
-                    "the fix). None: a fix does not move disclosure (disclose at the deadline).")
+        "the fix). None: a fix does not move disclosure (disclose at the deadline).",
+    )
     details_after_fix_days: int | None = Field(
-        default=None, ge=0, le=3650,
+        default=None,
+        ge=0,
+        le=3650,
         description="Full technical details only N days after a fix (a summary goes out "
-                    "earlier). None: details go out with the disclosure.")
-    grace_days: int = Field(default=0, ge=0, le=365,
-                            description="Grace period (extension) a vendor may be granted.")
+        "earlier). None: details go out with the disclosure.",
+    )
+    grace_days: int = Field(
+        default=0, ge=0, le=365, description="Grace period (extension) a vendor may be granted."
+    )
     grace_request_before_deadline: bool = Field(
-        default=True, description="Grace counts only if requested before the deadline.")
+        default=True, description="Grace counts only if requested before the deadline."
+    )
     in_the_wild_deadline_days: int | None = Field(
-        default=None, ge=0, le=365,
+        default=None,
+        ge=0,
+        le=365,
         description="Deadline once attacks are observed, from notice or the observation, "
-                    "whichever is later. None: attacks do not shorten the clock.")
+        "whichever is later. None: attacks do not shorten the clock.",
+    )
     in_the_wild_grace_days: int = Field(default=0, ge=0, le=365)
     in_the_wild_post_fix_days: int | None = Field(default=None, ge=0, le=3650)
     weekend_rule: bool = Field(
-        default=False, description="A disclosure falling on a Saturday or Sunday (UTC), or on "
-                                   "a listed holiday, moves to the next working day.")
+        default=False,
+        description="A disclosure falling on a Saturday or Sunday (UTC), or on "
+        "a listed holiday, moves to the next working day.",
+    )
     holidays: tuple[str, ...] = Field(default=(), description="YYYY-MM-DD dates (UTC).")
     silent_vendor_escalation_days: int | None = Field(
-        default=None, ge=1, le=365,
+        default=None,
+        ge=1,
+        le=365,
         description="Escalate to the coordinator if the vendor has not acknowledged the "
-                    "notice after N days.")
+        "notice after N days.",
+    )
     coordinator: str = Field(default="", description="Who a silent vendor is escalated to.")
     notes: tuple[str, ...] = Field(default=(), description="Assumptions where the policy is open.")
 
@@ -73,8 +89,13 @@ _P0 = DisclosurePolicy(
     name="project-zero",
     title="Google Project Zero (90+30, 2021)",
     source_url="https://googleprojectzero.blogspot.com/p/vulnerability-disclosure-policy.html",
-    deadline_days=90, post_fix_days=30, grace_days=14, grace_request_before_deadline=True,
-    in_the_wild_deadline_days=7, in_the_wild_grace_days=3, in_the_wild_post_fix_days=30,
+    deadline_days=90,
+    post_fix_days=30,
+    grace_days=14,
+    grace_request_before_deadline=True,
+    in_the_wild_deadline_days=7,
+    in_the_wild_grace_days=3,
+    in_the_wild_post_fix_days=30,
     weekend_rule=True,
     notes=(
         "A fix on exactly the deadline day counts as within the deadline (inclusive).",
@@ -83,48 +104,64 @@ _P0 = DisclosurePolicy(
     ),
 )
 
-PRESETS: Mapping[str, DisclosurePolicy] = MappingProxyType({p.name: p for p in (
-    _P0,
-    DisclosurePolicy(
-        name="oss-fuzz",
-        title="OSS-Fuzz (90 days, or when the fix is verified)",
-        source_url="https://google.github.io/oss-fuzz/architecture",
-        # "After the fix is verified or 90 days after reporting (whichever is earlier), the
-        # issue becomes public."
-        deadline_days=90, post_fix_days=0,
-    ),
-    DisclosurePolicy(
-        name="cert-cc",
-        title="CERT/CC (45 days)",
-        source_url="https://certcc.github.io/CERT-Guide-to-CVD/",
-        # "disclosed to the public 45 days after the initial report, regardless of the
-        # existence or availability of patches or workarounds"; CERT/CC is itself the
-        # coordinator a silent vendor is escalated to.
-        deadline_days=45, post_fix_days=None,
-        notes=("Extensions and early release are case-by-case decisions, not parameters.",),
-    ),
-    DisclosurePolicy(
-        name="zdi",
-        title="Zero Day Initiative (120 days)",
-        source_url="https://www.zerodayinitiative.com/advisories/disclosure_policy/",
-        # Vendors get 120 days to patch; ZDI publishes its advisory with the vendor's patch,
-        # or a limited advisory at the deadline.
-        deadline_days=120, post_fix_days=0,
-    ),
-    DisclosurePolicy(
-        name="frontier-lab",
-        title="Frontier lab (90 days or patch, 14-day extension, 7+7 if exploited)",
-        source_url="custodes issue 4 (frontier-lab preset)",
-        deadline_days=90, post_fix_days=0, details_after_fix_days=45, grace_days=14,
-        in_the_wild_deadline_days=7, in_the_wild_grace_days=7, in_the_wild_post_fix_days=0,
-        weekend_rule=True, silent_vendor_escalation_days=14, coordinator="CERT/CC",
-        notes=("A summary is published with the patch; full details 45 days after it.",),
-    ),
-)})
+PRESETS: Mapping[str, DisclosurePolicy] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            _P0,
+            DisclosurePolicy(
+                name="oss-fuzz",
+                title="OSS-Fuzz (90 days, or when the fix is verified)",
+                source_url="https://google.github.io/oss-fuzz/architecture",
+                # "After the fix is verified or 90 days after reporting (whichever is earlier), the
+                # issue becomes public."
+                deadline_days=90,
+                post_fix_days=0,
+            ),
+            DisclosurePolicy(
+                name="cert-cc",
+                title="CERT/CC (45 days)",
+                source_url="https://certcc.github.io/CERT-Guide-to-CVD/",
+                # "disclosed to the public 45 days after the initial report, regardless of the
+                # existence or availability of patches or workarounds"; CERT/CC is itself the
+                # coordinator a silent vendor is escalated to.
+                deadline_days=45,
+                post_fix_days=None,
+                notes=("Extensions and early release are case-by-case decisions, not parameters.",),
+            ),
+            DisclosurePolicy(
+                name="zdi",
+                title="Zero Day Initiative (120 days)",
+                source_url="https://www.zerodayinitiative.com/advisories/disclosure_policy/",
+                # Vendors get 120 days to patch; ZDI publishes its advisory with the vendor's patch,
+                # or a limited advisory at the deadline.
+                deadline_days=120,
+                post_fix_days=0,
+            ),
+            DisclosurePolicy(
+                name="frontier-lab",
+                title="Frontier lab (90 days or patch, 14-day extension, 7+7 if exploited)",
+                source_url="custodes issue 4 (frontier-lab preset)",
+                deadline_days=90,
+                post_fix_days=0,
+                details_after_fix_days=45,
+                grace_days=14,
+                in_the_wild_deadline_days=7,
+                in_the_wild_grace_days=7,
+                in_the_wild_post_fix_days=0,
+                weekend_rule=True,
+                silent_vendor_escalation_days=14,
+                coordinator="CERT/CC",
+                notes=("A summary is published with the patch; full details 45 days after it.",),
+            ),
+        )
+    }
+)
 
 
-def resolve_policy(name: str, extra: Mapping[str, DisclosurePolicy] | None = None,
-                   *, where: str = "policy") -> DisclosurePolicy:
+def resolve_policy(
+    name: str, extra: Mapping[str, DisclosurePolicy] | None = None, *, where: str = "policy"
+) -> DisclosurePolicy:
     """Look up a policy by name among the presets and ``extra`` (deployment-defined).
 
     Raises:
@@ -133,8 +170,12 @@ def resolve_policy(name: str, extra: Mapping[str, DisclosurePolicy] | None = Non
     known = {**PRESETS, **(extra or {})}
     policy = known.get(name)
     if policy is None:
-        raise NotFoundError(f"unknown disclosure policy {name!r}", where=where,
-                            expected="one of: " + ", ".join(sorted(known)), actual=repr(name))
+        raise NotFoundError(
+            f"unknown disclosure policy {name!r}",
+            where=where,
+            expected="one of: " + ", ".join(sorted(known)),
+            actual=repr(name),
+        )
     return policy
 
 
@@ -149,8 +190,12 @@ def load_policies(path: Path) -> dict[str, DisclosurePolicy]:
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"cannot read policies: {exc}", where=str(path)) from exc
     if not isinstance(raw, list):
-        raise InputError("policies file must hold a list of policies", where=str(path),
-                         expected="a YAML/JSON list", actual=type(raw).__name__)
+        raise InputError(
+            "policies file must hold a list of policies",
+            where=str(path),
+            expected="a YAML/JSON list",
+            actual=type(raw).__name__,
+        )
     out: dict[str, DisclosurePolicy] = {}
     for i, item in enumerate(raw):
         try:
@@ -158,7 +203,8 @@ def load_policies(path: Path) -> dict[str, DisclosurePolicy]:
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"invalid policy: {first['msg']}",
-                             where=f"{path}[{i}]" + (f".{loc}" if loc else "")) from exc
+            raise InputError(
+                f"invalid policy: {first['msg']}", where=f"{path}[{i}]" + (f".{loc}" if loc else "")
+            ) from exc
         out[policy.name] = policy
     return out

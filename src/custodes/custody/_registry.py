@@ -72,8 +72,9 @@ class Authorizer(Protocol):
     """The authority's decision: a grant of ``capability`` to ``principal`` (for ``resource``,
     here a finding id; a grant bound to another finding does not cover it), or PolicyDenied."""
 
-    def authorize(self, principal: str, capability: str, /, *,
-                  resource: str | None = None) -> Any: ...
+    def authorize(
+        self, principal: str, capability: str, /, *, resource: str | None = None
+    ) -> Any: ...
 
 
 class DetectionSource(Protocol):
@@ -142,8 +143,9 @@ class CustodyRegistry:
 
     # --- registration ---------------------------------------------------------------------
 
-    def register(self, data: FindingInput | Mapping[str, Any], details: bytes, *,
-                 principal: str) -> Finding:
+    def register(
+        self, data: FindingInput | Mapping[str, Any], details: bytes, *, principal: str
+    ) -> Finding:
         """Register a finding and escrow its details.
 
         Raises:
@@ -156,56 +158,117 @@ class CustodyRegistry:
             spec = self._from_detection(spec)
         resolve_policy(spec.policy, self.policies)
         if not isinstance(details, bytes | bytearray) or not details:
-            raise InputError("finding details are empty", where="details",
-                             expected="the technical details (PoC, crash, analysis) as bytes")
+            raise InputError(
+                "finding details are empty",
+                where="details",
+                expected="the technical details (PoC, crash, analysis) as bytes",
+            )
         if len(details) > MAX_DETAILS_BYTES:
-            raise InputError("finding details are too large", where="details",
-                             expected=f"at most {MAX_DETAILS_BYTES} bytes",
-                             actual=f"{len(details)} bytes")
+            raise InputError(
+                "finding details are too large",
+                where="details",
+                expected=f"at most {MAX_DETAILS_BYTES} bytes",
+                actual=f"{len(details)} bytes",
+            )
         now = self.clock.now()
         with self._lock:  # only numbering is shared; registrations run in parallel
             finding_id = self._reserve_id(now.year)
         commitment = commit_details(bytes(details))
         sealed = self.kek.seal(finding_id, commitment.salt + bytes(details))
         body = E.RegisterBody(
-            finding_id=finding_id, title=spec.title, vendor=spec.vendor,
-            product=spec.product, versions=list(spec.versions), cwe=spec.cwe,
-            cvss_vector=score.vector, cvss_score=score.base_score,
-            severity=score.severity, finder=spec.finder, model=spec.model,
-            session=spec.session, evidence=spec.evidence, fingerprint=spec.fingerprint,
-            policy=spec.policy, detection_id=spec.detection_id, commitment=commitment.hex,
-            ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
+            finding_id=finding_id,
+            title=spec.title,
+            vendor=spec.vendor,
+            product=spec.product,
+            versions=list(spec.versions),
+            cwe=spec.cwe,
+            cvss_vector=score.vector,
+            cvss_score=score.base_score,
+            severity=score.severity,
+            finder=spec.finder,
+            model=spec.model,
+            session=spec.session,
+            evidence=spec.evidence,
+            fingerprint=spec.fingerprint,
+            policy=spec.policy,
+            detection_id=spec.detection_id,
+            commitment=commitment.hex,
+            ciphertext_sha256=sealed.ciphertext_sha256,
+            details_bytes=len(details),
         )
         (appended,) = self.log.append(
-            [Entry.create(E.REGISTER, time=now, principal=principal, body=body)])
+            [Entry.create(E.REGISTER, time=now, principal=principal, body=body)]
+        )
         with writer(self.engine).begin() as conn:
-            conn.execute(insert(custody_findings).values(
-                id=finding_id, title=spec.title, description=spec.description,
-                vendor=spec.vendor, product=spec.product, versions=list(spec.versions),
-                cwe=spec.cwe, cvss_version=score.version, cvss_vector=score.vector,
-                cvss_score=score.base_score, severity=score.severity, finder=spec.finder,
-                model=spec.model, session=spec.session, evidence=spec.evidence,
-                fingerprint=spec.fingerprint, policy=spec.policy,
-                detection_id=spec.detection_id, references=list(spec.references),
-                commitment=commitment.hex, rm_state="received", em_state="none",
-                registered_at=now, registered_by=principal, log_index=appended.index,
-            ))
-            conn.execute(insert(custody_escrow).values(
-                finding_id=finding_id, kek_id=sealed.kek_id,
-                wrapped_key=sealed.wrapped_key, ciphertext=sealed.ciphertext,
-                ciphertext_sha256=sealed.ciphertext_sha256, details_bytes=len(details),
-            ))
+            conn.execute(
+                insert(custody_findings).values(
+                    id=finding_id,
+                    title=spec.title,
+                    description=spec.description,
+                    vendor=spec.vendor,
+                    product=spec.product,
+                    versions=list(spec.versions),
+                    cwe=spec.cwe,
+                    cvss_version=score.version,
+                    cvss_vector=score.vector,
+                    cvss_score=score.base_score,
+                    severity=score.severity,
+                    finder=spec.finder,
+                    model=spec.model,
+                    session=spec.session,
+                    evidence=spec.evidence,
+                    fingerprint=spec.fingerprint,
+                    policy=spec.policy,
+                    detection_id=spec.detection_id,
+                    references=list(spec.references),
+                    commitment=commitment.hex,
+                    rm_state="received",
+                    em_state="none",
+                    registered_at=now,
+                    registered_by=principal,
+                    log_index=appended.index,
+                )
+            )
+            conn.execute(
+                insert(custody_escrow).values(
+                    finding_id=finding_id,
+                    kek_id=sealed.kek_id,
+                    wrapped_key=sealed.wrapped_key,
+                    ciphertext=sealed.ciphertext,
+                    ciphertext_sha256=sealed.ciphertext_sha256,
+                    details_bytes=len(details),
+                )
+            )
         # Built from what was just written (no read back): the registration's hot path.
         return Finding(
-            id=finding_id, title=spec.title, description=spec.description, vendor=spec.vendor,
-            product=spec.product, versions=tuple(spec.versions), cwe=spec.cwe,
-            cvss_version=score.version, cvss_vector=score.vector, cvss_score=score.base_score,
-            severity=score.severity, finder=spec.finder, model=spec.model,
-            session=spec.session, evidence=spec.evidence, fingerprint=spec.fingerprint,
-            policy=spec.policy, detection_id=spec.detection_id,
-            references=tuple(spec.references), commitment=commitment.hex,
-            rm_state="received", em_state="none", flags=(), registered_at=now,
-            registered_by=principal, log_index=appended.index, revealed_at=None, events=(),
+            id=finding_id,
+            title=spec.title,
+            description=spec.description,
+            vendor=spec.vendor,
+            product=spec.product,
+            versions=tuple(spec.versions),
+            cwe=spec.cwe,
+            cvss_version=score.version,
+            cvss_vector=score.vector,
+            cvss_score=score.base_score,
+            severity=score.severity,
+            finder=spec.finder,
+            model=spec.model,
+            session=spec.session,
+            evidence=spec.evidence,
+            fingerprint=spec.fingerprint,
+            policy=spec.policy,
+            detection_id=spec.detection_id,
+            references=tuple(spec.references),
+            commitment=commitment.hex,
+            rm_state="received",
+            em_state="none",
+            flags=(),
+            registered_at=now,
+            registered_by=principal,
+            log_index=appended.index,
+            revealed_at=None,
+            events=(),
         )
 
     def _from_detection(self, spec: FindingInput) -> FindingInput:
@@ -216,9 +279,12 @@ class CustodyRegistry:
         try:
             detection = lookup(spec.detection_id)
         except NotFoundError as exc:
-            raise NotFoundError(f"no detection {spec.detection_id!r}", where="detection_id",
-                                expected="the id of a recorded detection (det-...)",
-                                actual=repr(spec.detection_id)) from exc
+            raise NotFoundError(
+                f"no detection {spec.detection_id!r}",
+                where="detection_id",
+                expected="the id of a recorded detection (det-...)",
+                actual=repr(spec.detection_id),
+            ) from exc
         fingerprint = getattr(detection, "fingerprint", "") or ""
         if not spec.fingerprint and fingerprint:
             return spec.model_copy(update={"fingerprint": str(fingerprint)[:256]})
@@ -231,16 +297,21 @@ class CustodyRegistry:
         block = self._id_blocks.get(year)
         if block is None or block[0] > block[1]:
             with writer(self.engine).begin() as conn:
-                last = conn.execute(select(custody_counters.c.last)
-                                    .where(custody_counters.c.year == year)
-                                    .with_for_update()).scalar()
+                last = conn.execute(
+                    select(custody_counters.c.last)
+                    .where(custody_counters.c.year == year)
+                    .with_for_update()
+                ).scalar()
                 first = 1 if last is None else int(last) + 1
                 end = first + _ID_BLOCK - 1
                 if last is None:
                     conn.execute(insert(custody_counters).values(year=year, last=end))
                 else:
-                    conn.execute(update(custody_counters)
-                                 .where(custody_counters.c.year == year).values(last=end))
+                    conn.execute(
+                        update(custody_counters)
+                        .where(custody_counters.c.year == year)
+                        .values(last=end)
+                    )
             block = [first, end]
             self._id_blocks[year] = block
         number = block[0]
@@ -256,25 +327,44 @@ class CustodyRegistry:
             NotFoundError: no such finding.
         """
         with self.engine.connect() as conn:
-            row = conn.execute(select(custody_findings)
-                               .where(custody_findings.c.id == finding_id)).mappings().first()
+            row = (
+                conn.execute(select(custody_findings).where(custody_findings.c.id == finding_id))
+                .mappings()
+                .first()
+            )
             if row is None:
-                raise NotFoundError(f"no finding {finding_id!r}", where="finding_id",
-                                    expected="an id like CUSTODES-2026-0001",
-                                    actual=repr(finding_id))
-            events = conn.execute(select(custody_events)
-                                  .where(custody_events.c.finding_id == finding_id)
-                                  .order_by(custody_events.c.id)).mappings().all()
+                raise NotFoundError(
+                    f"no finding {finding_id!r}",
+                    where="finding_id",
+                    expected="an id like CUSTODES-2026-0001",
+                    actual=repr(finding_id),
+                )
+            events = (
+                conn.execute(
+                    select(custody_events)
+                    .where(custody_events.c.finding_id == finding_id)
+                    .order_by(custody_events.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return finding_from_rows(row, events)
 
     def list(self) -> list[Finding]:
         """Every finding, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(custody_findings)
-                                .order_by(custody_findings.c.registered_at,
-                                          custody_findings.c.id)).mappings().all()
-            events = conn.execute(select(custody_events)
-                                  .order_by(custody_events.c.id)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(custody_findings).order_by(
+                        custody_findings.c.registered_at, custody_findings.c.id
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            events = (
+                conn.execute(select(custody_events).order_by(custody_events.c.id)).mappings().all()
+            )
         by_finding: dict[str, builtins.list[RowMapping]] = {}
         for e in events:
             by_finding.setdefault(e["finding_id"], []).append(e)
@@ -290,8 +380,15 @@ class CustodyRegistry:
 
     # --- case events and Vultron transitions -----------------------------------------------
 
-    def record_event(self, finding_id: str, kind: str, *, principal: str,
-                     at: datetime | None = None, note: str = "") -> Finding:
+    def record_event(
+        self,
+        finding_id: str,
+        kind: str,
+        *,
+        principal: str,
+        at: datetime | None = None,
+        note: str = "",
+    ) -> Finding:
         """Record a case event (vendor notice, acknowledgement, a case flag, grace, disclosure).
 
         ``at`` may be earlier than now (a fix released yesterday), never in the future.
@@ -302,44 +399,63 @@ class CustodyRegistry:
             LogWriteError: not logged, so not recorded.
         """
         if kind not in EVENT_KINDS:
-            raise InputError(f"unknown event {kind!r}", where="event",
-                             expected="one of: " + ", ".join(EVENT_KINDS), actual=repr(kind))
+            raise InputError(
+                f"unknown event {kind!r}",
+                where="event",
+                expected="one of: " + ", ".join(EVENT_KINDS),
+                actual=repr(kind),
+            )
         now = self.clock.now()
         when = now if at is None else at
         if when.tzinfo is None:
             raise InputError("event time has no timezone", where="at", expected="UTC")
         if when > now:
-            raise InputError("event time is in the future", where="at",
-                             expected=f"at or before {format_time(now)}",
-                             actual=format_time(when))
+            raise InputError(
+                "event time is in the future",
+                where="at",
+                expected=f"at or before {format_time(now)}",
+                actual=format_time(when),
+            )
         with self._lock:
             finding = self.get(finding_id)
             if when < finding.registered_at:
-                raise InputError("event time is before the finding was registered", where="at",
-                                 expected=f"at or after {format_time(finding.registered_at)}",
-                                 actual=format_time(when))
+                raise InputError(
+                    "event time is before the finding was registered",
+                    where="at",
+                    expected=f"at or after {format_time(finding.registered_at)}",
+                    actual=format_time(when),
+                )
             flag = kind if kind in CASE_FLAGS else EVENT_FLAGS.get(kind)
             if kind in CASE_FLAGS:
                 check_flag(kind, finding.flags)
             elif flag is not None and flag not in finding.flags:
                 check_flag(flag, finding.flags)
             elif kind != "disclosed" and any(e.kind == kind for e in finding.events):
-                raise InputError(f"event {kind} was already recorded for {finding_id}",
-                                 where="event")
-            body = E.EventBody(finding_id=finding_id, event=kind, at=format_time(when),
-                               note=note)
-            self._append_event(finding_id, kind, when, principal, note,
-                               Entry.create(E.EVENT, time=now, principal=principal, body=body))
+                raise InputError(
+                    f"event {kind} was already recorded for {finding_id}", where="event"
+                )
+            body = E.EventBody(finding_id=finding_id, event=kind, at=format_time(when), note=note)
+            self._append_event(
+                finding_id,
+                kind,
+                when,
+                principal,
+                note,
+                Entry.create(E.EVENT, time=now, principal=principal, body=body),
+            )
         return self.get(finding_id)
 
-    def notify_vendor(self, finding_id: str, *, principal: str, at: datetime | None = None,
-                      note: str = "") -> Finding:
+    def notify_vendor(
+        self, finding_id: str, *, principal: str, at: datetime | None = None, note: str = ""
+    ) -> Finding:
         """Record that the vendor was notified: day 0 of the disclosure clock."""
-        return self.record_event(finding_id, "vendor-notified", principal=principal, at=at,
-                                 note=note)
+        return self.record_event(
+            finding_id, "vendor-notified", principal=principal, at=at, note=note
+        )
 
-    def transition(self, finding_id: str, machine: str, to_state: str, *, principal: str,
-                   reason: str = "") -> Finding:
+    def transition(
+        self, finding_id: str, machine: str, to_state: str, *, principal: str, reason: str = ""
+    ) -> Finding:
         """Move the report-management (``rm``) or embargo-management (``em``) state.
 
         Raises:
@@ -348,9 +464,12 @@ class CustodyRegistry:
             LogWriteError: not logged, so not changed.
         """
         if machine not in ("rm", "em"):
-            raise InputError(f"unknown state machine {machine!r}", where="machine",
-                             expected="rm (report management) or em (embargo management)",
-                             actual=repr(machine))
+            raise InputError(
+                f"unknown state machine {machine!r}",
+                where="machine",
+                expected="rm (report management) or em (embargo management)",
+                actual=repr(machine),
+            )
         now = self.clock.now()
         with self._lock:
             finding = self.get(finding_id)
@@ -359,28 +478,50 @@ class CustodyRegistry:
                 check_rm(current, to_state)
             else:
                 check_em(current, to_state, flags=finding.flags)
-            body = E.TransitionBody(finding_id=finding_id, machine=machine,
-                                    from_state=current, to_state=to_state, reason=reason)
+            body = E.TransitionBody(
+                finding_id=finding_id,
+                machine=machine,
+                from_state=current,
+                to_state=to_state,
+                reason=reason,
+            )
             (appended,) = self.log.append(
-                [Entry.create(E.TRANSITION, time=now, principal=principal, body=body)])
-            column = custody_findings.c.rm_state if machine == "rm" else \
-                custody_findings.c.em_state
+                [Entry.create(E.TRANSITION, time=now, principal=principal, body=body)]
+            )
+            column = custody_findings.c.rm_state if machine == "rm" else custody_findings.c.em_state
             with writer(self.engine).begin() as conn:
-                conn.execute(update(custody_findings)
-                             .where(custody_findings.c.id == finding_id)
-                             .values({column.name: to_state}))
-                conn.execute(insert(custody_events).values(
-                    finding_id=finding_id, kind=f"{machine}:{to_state}", at=now,
-                    principal=principal, note=reason, log_index=appended.index))
+                conn.execute(
+                    update(custody_findings)
+                    .where(custody_findings.c.id == finding_id)
+                    .values({column.name: to_state})
+                )
+                conn.execute(
+                    insert(custody_events).values(
+                        finding_id=finding_id,
+                        kind=f"{machine}:{to_state}",
+                        at=now,
+                        principal=principal,
+                        note=reason,
+                        log_index=appended.index,
+                    )
+                )
         return self.get(finding_id)
 
-    def _append_event(self, finding_id: str, kind: str, when: datetime, principal: str,
-                      note: str, entry: Entry) -> int:
+    def _append_event(
+        self, finding_id: str, kind: str, when: datetime, principal: str, note: str, entry: Entry
+    ) -> int:
         (appended,) = self.log.append([entry])
         with writer(self.engine).begin() as conn:
-            conn.execute(insert(custody_events).values(
-                finding_id=finding_id, kind=kind, at=when, principal=principal, note=note,
-                log_index=appended.index))
+            conn.execute(
+                insert(custody_events).values(
+                    finding_id=finding_id,
+                    kind=kind,
+                    at=when,
+                    principal=principal,
+                    note=note,
+                    log_index=appended.index,
+                )
+            )
         return appended.index
 
     # --- escrow ------------------------------------------------------------------------------
@@ -406,24 +547,32 @@ class CustodyRegistry:
         with self._lock:
             self.get(finding_id)
             sealed = self._sealed(finding_id)
-            body = E.EscrowReadBody(finding_id=finding_id, reader=reader,
-                                    grant=_grant_id(grant), purpose=purpose)
-            self._append_event(finding_id, _READ, now, reader, purpose,
-                               Entry.create(E.ESCROW_READ, time=now, principal=reader,
-                                            body=body))
+            body = E.EscrowReadBody(
+                finding_id=finding_id, reader=reader, grant=_grant_id(grant), purpose=purpose
+            )
+            self._append_event(
+                finding_id,
+                _READ,
+                now,
+                reader,
+                purpose,
+                Entry.create(E.ESCROW_READ, time=now, principal=reader, body=body),
+            )
         plaintext = self.kek.open(finding_id, sealed)
         return plaintext[SALT_BYTES:]
 
     def _sealed(self, finding_id: str) -> Sealed:
         with self.engine.connect() as conn:
-            row = conn.execute(select(custody_escrow)
-                               .where(custody_escrow.c.finding_id == finding_id)).first()
+            row = conn.execute(
+                select(custody_escrow).where(custody_escrow.c.finding_id == finding_id)
+            ).first()
         if row is None:
             raise EscrowIntegrityError(f"finding {finding_id} has no escrowed details")
         sealed = Sealed(row.kek_id, bytes(row.wrapped_key), bytes(row.ciphertext))
         if sealed.ciphertext_sha256 != row.ciphertext_sha256:
             raise EscrowIntegrityError(
-                f"the escrowed ciphertext of {finding_id} does not match its recorded digest")
+                f"the escrowed ciphertext of {finding_id} does not match its recorded digest"
+            )
         return sealed
 
     # --- reveal ------------------------------------------------------------------------------
@@ -447,10 +596,15 @@ class CustodyRegistry:
             due = schedule is not None and now >= schedule.details_at
             if finding.revealed_at is None and not due:
                 if not early:
-                    when = "the vendor has not been notified" if schedule is None else \
-                        f"details are due {format_time(schedule.details_at)}"
-                    raise CustodyError(f"{finding_id} cannot be revealed yet: {when}",
-                                       hint="reveal early needs a grant of exploit-details")
+                    when = (
+                        "the vendor has not been notified"
+                        if schedule is None
+                        else f"details are due {format_time(schedule.details_at)}"
+                    )
+                    raise CustodyError(
+                        f"{finding_id} cannot be revealed yet: {when}",
+                        hint="reveal early needs a grant of exploit-details",
+                    )
                 if self.authority is None:
                     raise PolicyDenied("early reveal needs exploit-details: no authority")
                 self.authority.authorize(principal, EXPLOIT_DETAILS, resource=finding_id)
@@ -458,39 +612,58 @@ class CustodyRegistry:
             salt, details = plaintext[:SALT_BYTES], plaintext[SALT_BYTES:]
             if commit_details(details, salt=salt).hex != finding.commitment:
                 raise EscrowIntegrityError(
-                    f"the escrow of {finding_id} does not open its logged commitment")
-            body = E.RevealBody(finding_id=finding_id, commitment=finding.commitment,
-                                salt=salt.hex(), details_sha256=hashlib.sha256(details).hexdigest(),
-                                details_bytes=len(details))
+                    f"the escrow of {finding_id} does not open its logged commitment"
+                )
+            body = E.RevealBody(
+                finding_id=finding_id,
+                commitment=finding.commitment,
+                salt=salt.hex(),
+                details_sha256=hashlib.sha256(details).hexdigest(),
+                details_bytes=len(details),
+            )
             (appended,) = self.log.append(
-                [Entry.create(E.REVEAL, time=now, principal=principal, body=body)])
+                [Entry.create(E.REVEAL, time=now, principal=principal, body=body)]
+            )
             with writer(self.engine).begin() as conn:
-                conn.execute(update(custody_findings)
-                             .where(custody_findings.c.id == finding_id)
-                             .values(revealed_at=finding.revealed_at or now))
-                conn.execute(insert(custody_events).values(
-                    finding_id=finding_id, kind="revealed", at=now, principal=principal,
-                    note="", log_index=appended.index))
+                conn.execute(
+                    update(custody_findings)
+                    .where(custody_findings.c.id == finding_id)
+                    .values(revealed_at=finding.revealed_at or now)
+                )
+                conn.execute(
+                    insert(custody_events).values(
+                        finding_id=finding_id,
+                        kind="revealed",
+                        at=now,
+                        principal=principal,
+                        note="",
+                        log_index=appended.index,
+                    )
+                )
         return Revealed(finding_id, finding.commitment, salt.hex(), details, appended.index)
 
     # --- alarms ------------------------------------------------------------------------------
 
-    def snapshots(self, findings: Sequence[Finding] | None = None,
-                  ) -> builtins.list[FindingSnapshot]:
+    def snapshots(
+        self,
+        findings: Sequence[Finding] | None = None,
+    ) -> builtins.list[FindingSnapshot]:
         """What alarms need of each finding (all findings by default)."""
         out = []
         for f in findings if findings is not None else self.list():
             reads = tuple(e.at for e in f.events if e.kind == _READ)
             actions = tuple(sorted(e.at for e in f.events if e.kind != _READ))
-            out.append(FindingSnapshot(f.id, f.registered_at, self.policy_of(f),
-                                       clock_events(f), reads, actions))
+            out.append(
+                FindingSnapshot(
+                    f.id, f.registered_at, self.policy_of(f), clock_events(f), reads, actions
+                )
+            )
         return out
 
     def evaluate(self, now: datetime | None = None) -> builtins.list[Alarm]:
         """Every alarm due now (computed, not yet recorded)."""
         detections = list(self.detections.discovery_detections()) if self.detections else []
-        return evaluate_alarms(self.snapshots(), detections, now or self.clock.now(),
-                               self.windows)
+        return evaluate_alarms(self.snapshots(), detections, now or self.clock.now(), self.windows)
 
     def raise_alarms(self) -> builtins.list[Alarm]:
         """Record every newly due alarm in the log (then in the registry); return the new ones.
@@ -506,17 +679,38 @@ class CustodyRegistry:
             new = [a for a in due if a.id not in known]
             if not new:
                 return []
-            entries = [Entry.create(E.ALARM, time=now, principal="custodes",
-                                    body=E.AlarmBody(alarm_id=a.id, kind=a.kind,
-                                                     subject=a.subject,
-                                                     due_at=format_time(a.due_at),
-                                                     message=a.message)) for a in new]
+            entries = [
+                Entry.create(
+                    E.ALARM,
+                    time=now,
+                    principal="custodes",
+                    body=E.AlarmBody(
+                        alarm_id=a.id,
+                        kind=a.kind,
+                        subject=a.subject,
+                        due_at=format_time(a.due_at),
+                        message=a.message,
+                    ),
+                )
+                for a in new
+            ]
             appended = self.log.append(entries)
             with writer(self.engine).begin() as conn:
-                conn.execute(insert(custody_alarms), [
-                    {"id": a.id, "kind": a.kind, "subject": a.subject, "due_at": a.due_at,
-                     "raised_at": now, "message": a.message, "log_index": ap.index}
-                    for a, ap in zip(new, appended, strict=True)])
+                conn.execute(
+                    insert(custody_alarms),
+                    [
+                        {
+                            "id": a.id,
+                            "kind": a.kind,
+                            "subject": a.subject,
+                            "due_at": a.due_at,
+                            "raised_at": now,
+                            "message": a.message,
+                            "log_index": ap.index,
+                        }
+                        for a, ap in zip(new, appended, strict=True)
+                    ],
+                )
         for a in new:
             _log.warning("custody alarm %s: %s", a.id, a.message)
         return new
@@ -549,8 +743,14 @@ class CustodyRegistry:
     def alarms(self) -> builtins.list[RecordedAlarm]:
         """Every alarm recorded so far, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(custody_alarms)
-                                .order_by(custody_alarms.c.due_at, custody_alarms.c.id)).all()
-        return [RecordedAlarm(Alarm(r.id, r.kind, r.subject, aware(r.due_at) or r.due_at,
-                                    r.message), aware(r.raised_at) or r.raised_at,
-                              int(r.log_index)) for r in rows]
+            rows = conn.execute(
+                select(custody_alarms).order_by(custody_alarms.c.due_at, custody_alarms.c.id)
+            ).all()
+        return [
+            RecordedAlarm(
+                Alarm(r.id, r.kind, r.subject, aware(r.due_at) or r.due_at, r.message),
+                aware(r.raised_at) or r.raised_at,
+                int(r.log_index),
+            )
+            for r in rows
+        ]

@@ -38,9 +38,15 @@ class RecordedAlarm:
 
     def to_dict(self) -> dict[str, Any]:
         a = self.alarm
-        return {"id": a.id, "kind": a.kind, "subject": a.subject,
-                "due_at": format_time(a.due_at), "raised_at": format_time(self.raised_at),
-                "message": a.message, "log_index": self.log_index}
+        return {
+            "id": a.id,
+            "kind": a.kind,
+            "subject": a.subject,
+            "due_at": format_time(a.due_at),
+            "raised_at": format_time(self.raised_at),
+            "message": a.message,
+            "log_index": self.log_index,
+        }
 
 
 def clock_events(f: Finding) -> ClockEvents:
@@ -69,13 +75,20 @@ def validate_input(data: Mapping[str, Any]) -> FindingInput:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"invalid finding: {first['msg']}", where=loc or "finding",
-                         actual=repr(first.get("input"))[:200]) from exc
+        raise InputError(
+            f"invalid finding: {first['msg']}",
+            where=loc or "finding",
+            actual=repr(first.get("input"))[:200],
+        ) from exc
 
 
 def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
-    evs = tuple(CaseEvent(e["kind"], aware(e["at"]) or e["at"], e["principal"], e["note"],
-                          int(e["log_index"])) for e in events)
+    evs = tuple(
+        CaseEvent(
+            e["kind"], aware(e["at"]) or e["at"], e["principal"], e["note"], int(e["log_index"])
+        )
+        for e in events
+    )
     flags: list[str] = []
     for e in evs:
         flag = e.kind if e.kind in CASE_FLAGS else EVENT_FLAGS.get(e.kind)
@@ -84,17 +97,32 @@ def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
     registered = aware(row["registered_at"])
     assert registered is not None
     return Finding(
-        id=row["id"], title=row["title"], description=row["description"],
-        vendor=row["vendor"], product=row["product"], versions=tuple(row["versions"]),
-        cwe=row["cwe"], cvss_version=row["cvss_version"], cvss_vector=row["cvss_vector"],
-        cvss_score=float(row["cvss_score"]), severity=row["severity"], finder=row["finder"],
-        model=row["model"], session=row["session"], evidence=row["evidence"],
-        fingerprint=row["fingerprint"], policy=row["policy"],
-        detection_id=row["detection_id"], references=tuple(row["references"] or ()),
-        commitment=row["commitment"], rm_state=row["rm_state"], em_state=row["em_state"],
-        flags=tuple(f for f in CASE_FLAGS if f in flags), registered_at=registered,
-        registered_by=row["registered_by"], log_index=int(row["log_index"]),
-        revealed_at=aware(row["revealed_at"]), events=evs,
+        id=row["id"],
+        title=row["title"],
+        description=row["description"],
+        vendor=row["vendor"],
+        product=row["product"],
+        versions=tuple(row["versions"]),
+        cwe=row["cwe"],
+        cvss_version=row["cvss_version"],
+        cvss_vector=row["cvss_vector"],
+        cvss_score=float(row["cvss_score"]),
+        severity=row["severity"],
+        finder=row["finder"],
+        model=row["model"],
+        session=row["session"],
+        evidence=row["evidence"],
+        fingerprint=row["fingerprint"],
+        policy=row["policy"],
+        detection_id=row["detection_id"],
+        references=tuple(row["references"] or ()),
+        commitment=row["commitment"],
+        rm_state=row["rm_state"],
+        em_state=row["em_state"],
+        flags=tuple(f for f in CASE_FLAGS if f in flags),
+        registered_at=registered,
+        registered_by=row["registered_by"],
+        log_index=int(row["log_index"]),
+        revealed_at=aware(row["revealed_at"]),
+        events=evs,
     )
-
-

@@ -71,11 +71,18 @@ def build_registry(ctx: Context) -> CustodyRegistry:
     def kek() -> KeyEncryptionKey:
         return load_or_create_kek(settings.resolved_custody_kek_file, demo=settings.demo)
 
-    policies = load_policies(settings.custody_policies_file) \
-        if settings.custody_policies_file else {}
+    policies = (
+        load_policies(settings.custody_policies_file) if settings.custody_policies_file else {}
+    )
     registry = CustodyRegistry(
-        ctx.engine, ctx.log, kek, authority=ctx.services.get("authority"), clock=ctx.clock,
-        policies=policies, windows=_windows(ctx), detections=_ServiceDetections(ctx),
+        ctx.engine,
+        ctx.log,
+        kek,
+        authority=ctx.services.get("authority"),
+        clock=ctx.clock,
+        policies=policies,
+        windows=_windows(ctx),
+        detections=_ServiceDetections(ctx),
     )
     registry.watch(settings.custody_alarm_interval_s)
     return registry

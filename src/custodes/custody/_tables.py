@@ -81,8 +81,9 @@ custody_escrow = Table(
 custody_events = Table(
     "custody_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("finding_id", String(32), ForeignKey("custody_findings.id"), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),

@@ -51,9 +51,12 @@ async def answer_exact(app: Any, scope: Scope, receive: Receive, send: Send) -> 
     raw_path = scope.get("raw_path")
     if raw_path not in _HANDLERS or scope["type"] != "http":
         return False
-    decision = classify(scope["method"].encode("latin-1"), raw_path,
-                        scope.get("query_string", b""),
-                        routed_path=scope["path"].encode("utf-8", "surrogateescape"))
+    decision = classify(
+        scope["method"].encode("latin-1"),
+        raw_path,
+        scope.get("query_string", b""),
+        routed_path=scope["path"].encode("utf-8", "surrogateescape"),
+    )
     context = getattr(app.state, "context", None)
     gateway = context.services.get("gateway") if context is not None else None
     if decision.verdict != "gateway" or gateway is None:
@@ -72,8 +75,18 @@ async def answer_exact(app: Any, scope: Scope, receive: Receive, send: Send) -> 
         if started:
             raise  # too late for an error response: the server drops the connection
         _log.exception("unhandled error")
-        await _plain(send, 500, orjson.dumps({"error": {
-            "code": "internal_error", "message": "internal error; see the server log"}}))
+        await _plain(
+            send,
+            500,
+            orjson.dumps(
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "internal error; see the server log",
+                    }
+                }
+            ),
+        )
     return True
 
 
@@ -88,25 +101,39 @@ class GatewayGuard:
             await self._lifespan(scope, receive, send)
             return
         if scope["type"] != "http":
-            if scope["type"] == "websocket" and classify(
-                    b"GET", scope.get("raw_path") or scope["path"].encode(), b"",
-                    routed_path=scope["path"].encode()).verdict != "pass":
+            if (
+                scope["type"] == "websocket"
+                and classify(
+                    b"GET",
+                    scope.get("raw_path") or scope["path"].encode(),
+                    b"",
+                    routed_path=scope["path"].encode(),
+                ).verdict
+                != "pass"
+            ):
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self.app(scope, receive, send)
             return
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        decision = classify(scope["method"].encode("latin-1"), raw_path,
-                            scope.get("query_string", b""),
-                            routed_path=scope["path"].encode("utf-8", "surrogateescape"))
+        decision = classify(
+            scope["method"].encode("latin-1"),
+            raw_path,
+            scope.get("query_string", b""),
+            routed_path=scope["path"].encode("utf-8", "surrogateescape"),
+        )
         if decision.verdict == "pass":
             await self.app(scope, receive, send)
             return
         gateway = _gateway(scope)
         if gateway is None:
-            await _plain(send, 503, b'{"error": {"message": "the gateway is not running", '
-                                    b'"type": "api_error", "param": null, '
-                                    b'"code": "gateway_unavailable"}}')
+            await _plain(
+                send,
+                503,
+                b'{"error": {"message": "the gateway is not running", '
+                b'"type": "api_error", "param": null, '
+                b'"code": "gateway_unavailable"}}',
+            )
             return
         if decision.verdict == "gateway":
             # An exact gateway request line (when answer_exact did not take it first): straight
@@ -115,8 +142,13 @@ class GatewayGuard:
             # byte. Unexpected exceptions still reach the app's error middleware.
             await _serve(gateway, raw_path, scope, receive, send)
             return
-        response = await gateway.refuse_request(Request(scope, receive), decision.status,
-                                                decision.code, decision.message, decision.param)
+        response = await gateway.refuse_request(
+            Request(scope, receive),
+            decision.status,
+            decision.code,
+            decision.message,
+            decision.param,
+        )
         await response(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -131,8 +163,7 @@ class GatewayGuard:
         await self.app(scope, wrapped_receive, send)
 
 
-async def _serve(gateway: Any, raw_path: bytes, scope: Scope, receive: Receive,
-                 send: Send) -> None:
+async def _serve(gateway: Any, raw_path: bytes, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer an exact gateway request line with its handler."""
     await gateway.ensure_started()
     response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
@@ -140,7 +171,14 @@ async def _serve(gateway: Any, raw_path: bytes, scope: Scope, receive: Receive,
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

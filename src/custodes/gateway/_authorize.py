@@ -27,8 +27,9 @@ class Authorizer(Protocol):
         PolicyDenied: there is none; ``reasons`` say what is missing.
     """
 
-    def authorize(self, principal_id: str, capability_id: str, *,
-                  at: datetime | None = None) -> Any: ...
+    def authorize(
+        self, principal_id: str, capability_id: str, *, at: datetime | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,11 @@ class GrantCache:
         if hit is None:
             return None
         ref, deadline, generation = hit
-        if generation != self._generation or time.monotonic() >= deadline or (
-                ref.expires_at is not None and self.clock.now() >= ref.expires_at):
+        if (
+            generation != self._generation
+            or time.monotonic() >= deadline
+            or (ref.expires_at is not None and self.clock.now() >= ref.expires_at)
+        ):
             self._entries.pop((principal, capability), None)
             return None
         return ref
@@ -91,12 +95,16 @@ class GrantCache:
             return ref
         generation = self._generation
         # The authority reads the database: keep the event loop free while it does.
-        grant = await asyncio.to_thread(self.authorizer.authorize, principal, capability,
-                                        at=self.clock.now())
+        grant = await asyncio.to_thread(
+            self.authorizer.authorize, principal, capability, at=self.clock.now()
+        )
         ref = _grant_ref(grant)
         with self._lock:
             # A revocation that raced with this lookup wins: do not cache a stale answer.
             if generation == self._generation and self.ttl > 0:
-                self._entries[(principal, capability)] = (ref, time.monotonic() + self.ttl,
-                                                          generation)
+                self._entries[(principal, capability)] = (
+                    ref,
+                    time.monotonic() + self.ttl,
+                    generation,
+                )
         return ref

@@ -24,10 +24,13 @@ _log = logging.getLogger(__name__)
 class NoAuthority:
     """Stands in when no authority service runs: denies everything (fail closed)."""
 
-    def authorize(self, principal_id: str, capability_id: str, *,
-                  at: datetime | None = None) -> Any:
-        raise PolicyDenied("no authority service is running, so no grant can cover this call",
-                           reasons=[Denial("gateway", "an authority service")])
+    def authorize(
+        self, principal_id: str, capability_id: str, *, at: datetime | None = None
+    ) -> Any:
+        raise PolicyDenied(
+            "no authority service is running, so no grant can cover this call",
+            reasons=[Denial("gateway", "an authority service")],
+        )
 
 
 def demo_models_path() -> Path | None:
@@ -39,8 +42,7 @@ def demo_models_path() -> Path | None:
     return None
 
 
-def upstreams_for(routes: list[ModelRoute], *, max_connections: int = 200
-                  ) -> dict[str, Upstream]:
+def upstreams_for(routes: list[ModelRoute], *, max_connections: int = 200) -> dict[str, Upstream]:
     """One shared HTTP upstream for every real model, the scripted one for scripted models."""
     http: HttpUpstream | None = None
     scripted: ScriptedUpstream | None = None
@@ -59,7 +61,7 @@ def _monitors(source: Any) -> MonitorRegistry:
     """Monitors from the monitors service, if it offers any for inline use."""
     registry = MonitorRegistry()
     offer = getattr(source, "gateway_monitors", None)
-    for item in (offer() if callable(offer) else offer or ()):
+    for item in offer() if callable(offer) else offer or ():
         monitor: Monitor = item if isinstance(item, Monitor) else DetectorMonitor(item)
         registry.register(monitor)
     return registry
@@ -77,20 +79,29 @@ def _check_capabilities(routes: list[ModelRoute], authority: Any) -> None:
     for route in routes:
         tier = constitution.capabilities_by_id.get(route.capability)
         if tier is None:
-            problems.append(f"model {route.name!r}: the constitution has no capability "
-                            f"{route.capability!r}")
+            problems.append(
+                f"model {route.name!r}: the constitution has no capability {route.capability!r}"
+            )
         elif tier.models and route.name not in tier.models:
-            problems.append(f"model {route.name!r}: capability {route.capability!r} lists "
-                            f"only the models {', '.join(tier.models)}")
+            problems.append(
+                f"model {route.name!r}: capability {route.capability!r} lists "
+                f"only the models {', '.join(tier.models)}"
+            )
         else:
-            others = [c.id for c in constitution.capabilities_for_model(route.name)
-                      if c.id != route.capability]
+            others = [
+                c.id
+                for c in constitution.capabilities_for_model(route.name)
+                if c.id != route.capability
+            ]
             if others:
-                problems.append(f"model {route.name!r} belongs to {', '.join(others)} in the "
-                                f"constitution, not {route.capability!r}")
+                problems.append(
+                    f"model {route.name!r} belongs to {', '.join(others)} in the "
+                    f"constitution, not {route.capability!r}"
+                )
     if problems:
-        raise ConfigError("the gateway models file disagrees with the constitution: "
-                          + "; ".join(problems))
+        raise ConfigError(
+            "the gateway models file disagrees with the constitution: " + "; ".join(problems)
+        )
 
 
 def build_gateway(ctx: Any) -> Gateway:
@@ -109,8 +120,11 @@ def build_gateway(ctx: Any) -> Gateway:
         _log.warning("no authority service: the gateway denies every model call")
         authority = NoAuthority()
     monitors = ctx.services.get("gateway_monitors")
-    registry = monitors if isinstance(monitors, MonitorRegistry) else _monitors(
-        ctx.services.get("monitors"))
+    registry = (
+        monitors
+        if isinstance(monitors, MonitorRegistry)
+        else _monitors(ctx.services.get("monitors"))
+    )
     grants = GrantCache(authority, ctx.clock, ttl=settings.gateway_grant_cache_ms / 1000)
     on_revoke = getattr(authority, "on_revoke", None)
     if callable(on_revoke):
@@ -118,8 +132,13 @@ def build_gateway(ctx: Any) -> Gateway:
         on_revoke(lambda _grant: grants.invalidate())
     _check_capabilities(routes, authority)
     return Gateway(
-        log=ctx.log, keys=KeyStore(ctx.engine, ctx.log, ctx.clock), grants=grants,
+        log=ctx.log,
+        keys=KeyStore(ctx.engine, ctx.log, ctx.clock),
+        grants=grants,
         routes=routes,
         upstreams=upstreams_for(routes, max_connections=settings.gateway_upstream_connections),
-        monitors=registry, clock=ctx.clock, max_body_bytes=settings.gateway_max_body_bytes,
-        key_poll=settings.gateway_key_poll_ms / 1000)
+        monitors=registry,
+        clock=ctx.clock,
+        max_body_bytes=settings.gateway_max_body_bytes,
+        key_poll=settings.gateway_key_poll_ms / 1000,
+    )

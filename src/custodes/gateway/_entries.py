@@ -12,8 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.log import register_entry_type
 
-__all__ = ["CALL", "KEY_CREATED", "KEY_REVOKED", "CallRecord", "DetectionRecord",
-           "KeyCreated", "KeyRevoked", "MonitorVerdict", "Outcome"]
+__all__ = [
+    "CALL",
+    "KEY_CREATED",
+    "KEY_REVOKED",
+    "CallRecord",
+    "DetectionRecord",
+    "KeyCreated",
+    "KeyRevoked",
+    "MonitorVerdict",
+    "Outcome",
+]
 
 CALL = "gateway.call/v1"
 KEY_CREATED = "gateway.key_created/v1"

@@ -29,9 +29,26 @@ ROUTES: dict[bytes, bytes] = {
 
 # First path segments that OpenAI-compatible proxies serve model calls under. A request whose
 # canonical path starts with one of them is the gateway's to refuse, never the API's to route.
-_GATEWAY_SPACE = ("v1", "v2", "openai", "azure", "watsonx", "bedrock", "vertex_ai", "vertex",
-                  "anthropic", "gemini", "chat", "completions", "embeddings", "engines",
-                  "deployments", "models", "responses", "messages")
+_GATEWAY_SPACE = (
+    "v1",
+    "v2",
+    "openai",
+    "azure",
+    "watsonx",
+    "bedrock",
+    "vertex_ai",
+    "vertex",
+    "anthropic",
+    "gemini",
+    "chat",
+    "completions",
+    "embeddings",
+    "engines",
+    "deployments",
+    "models",
+    "responses",
+    "messages",
+)
 _CANONICAL = {k.decode(): k for k in ROUTES}
 
 
@@ -80,36 +97,58 @@ class Decision:
 _QUERY_MODEL = re.compile(rb"(^|&)[^=&]*model", re.IGNORECASE)
 
 
-def classify(method: bytes, raw_path: bytes, query: bytes, *,
-             routed_path: bytes | None = None) -> Decision:
+def classify(
+    method: bytes, raw_path: bytes, query: bytes, *, routed_path: bytes | None = None
+) -> Decision:
     """Classify one request line (``raw_path`` exactly as received, without the query;
     ``routed_path`` the path the router will match on, if it may differ)."""
     expected = ROUTES.get(raw_path)
     if expected is not None:
         if method != expected:
-            return Decision("refuse", 405, "method_not_allowed",
-                            f"{method.decode('latin-1')} is not allowed on "
-                            f"{raw_path.decode()}; use {expected.decode()}")
+            return Decision(
+                "refuse",
+                405,
+                "method_not_allowed",
+                f"{method.decode('latin-1')} is not allowed on "
+                f"{raw_path.decode()}; use {expected.decode()}",
+            )
         if query:
             names = [k for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
             if any("model" in n.lower() for n in names) or _QUERY_MODEL.search(query):
-                return Decision("refuse", 400, "model_in_query",
-                                "the model is taken only from the request body; a 'model' "
-                                "query parameter is refused", param="model")
-            return Decision("refuse", 400, "unsupported_query",
-                            "query parameters are not accepted on the gateway's routes",
-                            param=names[0] if names else None)
+                return Decision(
+                    "refuse",
+                    400,
+                    "model_in_query",
+                    "the model is taken only from the request body; a 'model' "
+                    "query parameter is refused",
+                    param="model",
+                )
+            return Decision(
+                "refuse",
+                400,
+                "unsupported_query",
+                "query parameters are not accepted on the gateway's routes",
+                param=names[0] if names else None,
+            )
         return Decision("gateway")
     canonical = canonical_path(raw_path)
     first = _first_segment(canonical)
     if canonical in _CANONICAL:
-        return Decision("refuse", 400, "non_canonical_path",
-                        f"the path is not in canonical form; use exactly {canonical}")
+        return Decision(
+            "refuse",
+            400,
+            "non_canonical_path",
+            f"the path is not in canonical form; use exactly {canonical}",
+        )
     routed = canonical_path(routed_path) if routed_path is not None else canonical
     if first in _GATEWAY_SPACE or _first_segment(routed) in _GATEWAY_SPACE:
-        return Decision("refuse", 404, "unknown_url",
-                        f"unknown gateway route {raw_path.decode('latin-1')!r}; the gateway "
-                        "serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models")
+        return Decision(
+            "refuse",
+            404,
+            "unknown_url",
+            f"unknown gateway route {raw_path.decode('latin-1')!r}; the gateway "
+            "serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models",
+        )
     return Decision("pass")
 
 

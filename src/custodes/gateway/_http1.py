@@ -72,8 +72,13 @@ class Target:
         port = parts.port or default
         host = parts.hostname
         shown = f"[{host}]" if ":" in host else host
-        return cls(parts.scheme, host, port, parts.path.rstrip("/"),
-                   shown if port == default else f"{shown}:{port}")
+        return cls(
+            parts.scheme,
+            host,
+            port,
+            parts.path.rstrip("/"),
+            shown if port == default else f"{shown}:{port}",
+        )
 
 
 class _Connection(asyncio.Protocol):
@@ -140,9 +145,10 @@ class _Connection(asyncio.Protocol):
         self.status = self.parser.get_status_code()
         if 100 <= self.status < 200:
             return  # an interim response (103 Early Hints): the real one follows
-        self.framed = any(n == b"content-length" or (n == b"transfer-encoding" and
-                                                     b"chunked" in v.lower())
-                          for n, v in self.headers) or self.status in (204, 304)
+        self.framed = any(
+            n == b"content-length" or (n == b"transfer-encoding" and b"chunked" in v.lower())
+            for n, v in self.headers
+        ) or self.status in (204, 304)
         self.head_done = True
         self._wake()
 
@@ -196,9 +202,14 @@ class _Connection(asyncio.Protocol):
         return data
 
     def reusable(self) -> bool:
-        return (self.complete and self.error is None and not self.closed
-                and self.transport is not None and not self.transport.is_closing()
-                and self.keep_alive)
+        return (
+            self.complete
+            and self.error is None
+            and not self.closed
+            and self.transport is not None
+            and not self.transport.is_closing()
+            and self.keep_alive
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -312,8 +323,13 @@ class Http1Client:
             (``ssl.create_default_context``, which honours ``SSL_CERT_FILE``).
     """
 
-    def __init__(self, *, max_connections: int = 200, keepalive: float = 4.0,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 200,
+        keepalive: float = 4.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.max_connections = max_connections
         self.keepalive = keepalive
         self._idle: dict[Target, list[_Connection]] = {}
@@ -321,8 +337,16 @@ class Http1Client:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tls = tls
 
-    async def post(self, target: Target, path: str, headers: list[tuple[str, str]],
-                   body: bytes, *, connect_timeout: float, read_timeout: float) -> Response:
+    async def post(
+        self,
+        target: Target,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Response:
         """POST ``body`` to ``target.prefix + path``; returns once the response's head is read.
 
         Raises:
@@ -381,8 +405,12 @@ class Http1Client:
         horizon = asyncio.get_running_loop().time() - self.keepalive
         while conns:
             conn = conns.pop()
-            if conn.idle_since > horizon and not conn.closed and conn.transport is not None \
-                    and not conn.transport.is_closing():
+            if (
+                conn.idle_since > horizon
+                and not conn.closed
+                and conn.transport is not None
+                and not conn.transport.is_closing()
+            ):
                 return conn
             conn.close()
         return None
@@ -413,12 +441,14 @@ class Http1Client:
         try:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(loop), target.host, target.port, ssl=tls,
-                    server_hostname=target.host if tls else None)
+                    lambda: _Connection(loop),
+                    target.host,
+                    target.port,
+                    ssl=tls,
+                    server_hostname=target.host if tls else None,
+                )
         except TimeoutError as exc:
             raise ConnectTimeout(f"connecting took more than {timeout} s") from exc
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         return conn
-
-

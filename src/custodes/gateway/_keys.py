@@ -79,21 +79,43 @@ class KeyStore:
             LogWriteError: the log could not record it (no key is issued).
         """
         if not principal or len(principal) > 256 or principal.strip() != principal:
-            raise InputError("principal must be a non-empty id of at most 256 characters",
-                             where="principal", actual=repr(principal))
+            raise InputError(
+                "principal must be a non-empty id of at most 256 characters",
+                where="principal",
+                actual=repr(principal),
+            )
         if len(name) > 200:
-            raise InputError("name is too long", where="name", expected="at most 200 characters",
-                             actual=f"{len(name)} characters")
+            raise InputError(
+                "name is too long",
+                where="name",
+                expected="at most 200 characters",
+                actual=f"{len(name)} characters",
+            )
         key_id = secrets.token_hex(6)
         secret = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         now = self.clock.now()
-        self.log.append([Entry.create(KEY_CREATED, time=now, principal=principal,
-                                      body=KeyCreated(key_id=key_id, name=name))])
+        self.log.append(
+            [
+                Entry.create(
+                    KEY_CREATED,
+                    time=now,
+                    principal=principal,
+                    body=KeyCreated(key_id=key_id, name=name),
+                )
+            ]
+        )
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(gateway_keys).values(
-                    key_id=key_id, principal=principal, name=name, key_hash=hash_key(secret),
-                    created_at=now, revoked_at=None))
+                conn.execute(
+                    insert(gateway_keys).values(
+                        key_id=key_id,
+                        principal=principal,
+                        name=name,
+                        key_hash=hash_key(secret),
+                        created_at=now,
+                        revoked_at=None,
+                    )
+                )
                 _bump_version(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store the new key: {exc}") from exc
@@ -108,14 +130,26 @@ class KeyStore:
         """
         key = self.get(key_id)
         if not key.active:
-            raise NotFoundError(f"key {key_id} is already revoked", where="key_id",
-                                expected="an active key id (see `custodes keys list`)")
+            raise NotFoundError(
+                f"key {key_id} is already revoked",
+                where="key_id",
+                expected="an active key id (see `custodes keys list`)",
+            )
         now = self.clock.now()
-        self.log.append([Entry.create(KEY_REVOKED, time=now, principal=key.principal,
-                                      body=KeyRevoked(key_id=key_id, reason=reason))])
+        self.log.append(
+            [
+                Entry.create(
+                    KEY_REVOKED,
+                    time=now,
+                    principal=key.principal,
+                    body=KeyRevoked(key_id=key_id, reason=reason),
+                )
+            ]
+        )
         with self.engine.begin() as conn:
-            conn.execute(update(gateway_keys).where(gateway_keys.c.key_id == key_id)
-                         .values(revoked_at=now))
+            conn.execute(
+                update(gateway_keys).where(gateway_keys.c.key_id == key_id).values(revoked_at=now)
+            )
             _bump_version(conn)
         return ApiKey(key.key_id, key.principal, key.name, key.created_at, now)
 
@@ -128,8 +162,11 @@ class KeyStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(gateway_keys).where(gateway_keys.c.key_id == key_id)).first()
         if row is None:
-            raise NotFoundError(f"no API key with id {key_id!r}", where="key_id",
-                                expected="a key id from `custodes keys list`")
+            raise NotFoundError(
+                f"no API key with id {key_id!r}",
+                where="key_id",
+                expected="a key id from `custodes keys list`",
+            )
         return _to_key(row)
 
     def list(self, *, principal: str | None = None, include_revoked: bool = True) -> list[ApiKey]:
@@ -145,17 +182,20 @@ class KeyStore:
     def version(self) -> int:
         """The key change counter (0 before any key exists)."""
         with self.engine.connect() as conn:
-            value = conn.execute(select(gateway_state.c.version)
-                                 .where(gateway_state.c.id == 1)).scalar()
+            value = conn.execute(
+                select(gateway_state.c.version).where(gateway_state.c.id == 1)
+            ).scalar()
         return int(value or 0)
 
     def snapshot(self) -> tuple[int, dict[bytes, ApiKey]]:
         """The change counter and every active key by hash, read in one transaction."""
         with self.engine.begin() as conn:
-            version = conn.execute(select(gateway_state.c.version)
-                                   .where(gateway_state.c.id == 1)).scalar()
-            rows = conn.execute(select(gateway_keys)
-                                .where(gateway_keys.c.revoked_at.is_(None))).all()
+            version = conn.execute(
+                select(gateway_state.c.version).where(gateway_state.c.id == 1)
+            ).scalar()
+            rows = conn.execute(
+                select(gateway_keys).where(gateway_keys.c.revoked_at.is_(None))
+            ).all()
         return int(version or 0), {bytes(r.key_hash): _to_key(r) for r in rows}
 
     def find(self, key: str) -> ApiKey | None:
@@ -163,9 +203,11 @@ class KeyStore:
         if not _KEY_RE.match(key):
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(gateway_keys).where(
-                gateway_keys.c.key_hash == hash_key(key),
-                gateway_keys.c.revoked_at.is_(None))).first()
+            row = conn.execute(
+                select(gateway_keys).where(
+                    gateway_keys.c.key_hash == hash_key(key), gateway_keys.c.revoked_at.is_(None)
+                )
+            ).first()
         return _to_key(row) if row is not None else None
 
 
@@ -175,16 +217,24 @@ def well_formed(key: str) -> bool:
 
 
 def _bump_version(conn: Connection) -> None:
-    changed = conn.execute(update(gateway_state).where(gateway_state.c.id == 1)
-                           .values(version=gateway_state.c.version + 1)).rowcount
+    changed = conn.execute(
+        update(gateway_state)
+        .where(gateway_state.c.id == 1)
+        .values(version=gateway_state.c.version + 1)
+    ).rowcount
     if not changed:
         conn.execute(insert(gateway_state).values(id=1, version=1))
 
 
 def _to_key(row: Row[Any]) -> ApiKey:
     m = row._mapping
-    return ApiKey(m["key_id"], m["principal"], m["name"], _aware(m["created_at"]),
-                  _aware(m["revoked_at"]) if m["revoked_at"] is not None else None)
+    return ApiKey(
+        m["key_id"],
+        m["principal"],
+        m["name"],
+        _aware(m["created_at"]),
+        _aware(m["revoked_at"]) if m["revoked_at"] is not None else None,
+    )
 
 
 def _aware(when: datetime) -> datetime:

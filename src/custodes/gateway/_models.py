@@ -120,14 +120,23 @@ def read_models_file(path: Path, *, environ: Mapping[str, str] | None = None) ->
             if not api_key:
                 raise ConfigError(
                     f"{path}: model {m.name!r} takes its upstream key from ${up.api_key_env}, "
-                    "which is not set")
+                    "which is not set"
+                )
         scripted = None
         if up.scripted is not None:
             scripted = Path(up.scripted)
             if not scripted.is_absolute():
                 scripted = (path.parent / scripted).resolve()
-        routes.append(ModelRoute(
-            name=m.name, capability=m.capability, upstream_model=up.model or m.name,
-            base_url=re.sub(r"/+$", "", up.base_url) if up.base_url else None, api_key=api_key,
-            timeout_s=up.timeout_s, scripted_file=scripted, owned_by=m.owned_by))
+        routes.append(
+            ModelRoute(
+                name=m.name,
+                capability=m.capability,
+                upstream_model=up.model or m.name,
+                base_url=re.sub(r"/+$", "", up.base_url) if up.base_url else None,
+                api_key=api_key,
+                timeout_s=up.timeout_s,
+                scripted_file=scripted,
+                owned_by=m.owned_by,
+            )
+        )
     return routes

@@ -101,8 +101,10 @@ class MonitorRegistry:
             ValueError: its name is taken or its mode is not gating/observing.
         """
         if monitor.mode not in ("gating", "observing"):
-            raise ValueError(f"monitor {monitor.name!r} has mode {monitor.mode!r}; "
-                             "expected 'gating' or 'observing'")
+            raise ValueError(
+                f"monitor {monitor.name!r} has mode {monitor.mode!r}; "
+                "expected 'gating' or 'observing'"
+            )
         if any(m.name == monitor.name for m in self._monitors):
             raise ValueError(f"a monitor named {monitor.name!r} is already registered")
         self._monitors.append(monitor)
@@ -125,20 +127,39 @@ class MonitorRegistry:
                 blocks = monitor.mode == "gating" and monitor.blocks(detections)
             except Exception as exc:  # a monitor's bug must not let a call through unchecked
                 _log.exception("monitor %s failed", monitor.name)
-                verdicts.append(MonitorVerdict(
-                    monitor=monitor.name, mode=monitor.mode, phase=phase, verdict="error",
-                    error=f"{type(exc).__name__}: {exc}"[:500]))
+                verdicts.append(
+                    MonitorVerdict(
+                        monitor=monitor.name,
+                        mode=monitor.mode,
+                        phase=phase,
+                        verdict="error",
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                )
                 if monitor.mode == "gating" and blocked_by is None:
                     # Fail closed: a gating monitor that cannot say "pass" has said "block".
                     blocked_by = monitor.name
                 continue
             verdict: Literal["pass", "flag", "block"] = (
-                "block" if blocks else "flag" if detections else "pass")
+                "block" if blocks else "flag" if detections else "pass"
+            )
             if blocks and blocked_by is None:
                 blocked_by = monitor.name
-            verdicts.append(MonitorVerdict(
-                monitor=monitor.name, mode=monitor.mode, phase=phase, verdict=verdict,
-                detections=[DetectionRecord(detector=d.detector, category=d.category,
-                                            score=min(max(d.score, 0.0), 1.0),
-                                            reason=d.reason[:500]) for d in detections]))
+            verdicts.append(
+                MonitorVerdict(
+                    monitor=monitor.name,
+                    mode=monitor.mode,
+                    phase=phase,
+                    verdict=verdict,
+                    detections=[
+                        DetectionRecord(
+                            detector=d.detector,
+                            category=d.category,
+                            score=min(max(d.score, 0.0), 1.0),
+                            reason=d.reason[:500],
+                        )
+                        for d in detections
+                    ],
+                )
+            )
         return Screening(tuple(verdicts), blocked_by)

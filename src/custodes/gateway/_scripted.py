@@ -89,19 +89,25 @@ class ScriptedUpstream:
             script = self._scripts[route.scripted_file] = read_script(route.scripted_file)
         return script
 
-    async def send(self, route: ModelRoute, operation: Operation, body: bytes, *,
-                   stream: bool) -> UpstreamReply:
+    async def send(
+        self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
+    ) -> UpstreamReply:
         script = self._script(route)
         request = orjson.loads(body)
         if operation == "embeddings":
-            return UpstreamReply(200, "application/json", body=orjson.dumps(
-                _embeddings(request, route, script.embedding_dimensions)))
+            return UpstreamReply(
+                200,
+                "application/json",
+                body=orjson.dumps(_embeddings(request, route, script.embedding_dimensions)),
+            )
         reply = _choose(script, request)
         if stream:
-            return UpstreamReply(200, "text/event-stream",
-                                 chunks=_stream(reply, script, route, request))
-        return UpstreamReply(200, "application/json",
-                             body=orjson.dumps(_completion(reply, script, route, request)))
+            return UpstreamReply(
+                200, "text/event-stream", chunks=_stream(reply, script, route, request)
+            )
+        return UpstreamReply(
+            200, "application/json", body=orjson.dumps(_completion(reply, script, route, request))
+        )
 
 
 def _last_user_text(request: dict[str, Any]) -> str:
@@ -128,42 +134,68 @@ def _words(text: str) -> int:
 
 
 def _usage(request: dict[str, Any], reply: _Reply) -> dict[str, int]:
-    prompt = sum(_words(m.get("content") or "") for m in request.get("messages") or []
-                 if isinstance(m, dict) and isinstance(m.get("content"), str))
+    prompt = sum(
+        _words(m.get("content") or "")
+        for m in request.get("messages") or []
+        if isinstance(m, dict) and isinstance(m.get("content"), str)
+    )
     completion = _words(reply.content or "") + sum(
-        len(orjson.dumps(t.arguments)) // 4 + 1 for t in reply.tool_calls)
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+        len(orjson.dumps(t.arguments)) // 4 + 1 for t in reply.tool_calls
+    )
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _tool_calls(reply: _Reply, call_id: int) -> list[dict[str, Any]]:
-    return [{"id": f"call_scripted_{call_id}_{i}", "type": "function",
-             "function": {"name": t.name, "arguments": orjson.dumps(t.arguments).decode()}}
-            for i, t in enumerate(reply.tool_calls)]
+    return [
+        {
+            "id": f"call_scripted_{call_id}_{i}",
+            "type": "function",
+            "function": {"name": t.name, "arguments": orjson.dumps(t.arguments).decode()},
+        }
+        for i, t in enumerate(reply.tool_calls)
+    ]
 
 
-def _completion(reply: _Reply, script: Script, route: ModelRoute,
-                request: dict[str, Any]) -> dict[str, Any]:
+def _completion(
+    reply: _Reply, script: Script, route: ModelRoute, request: dict[str, Any]
+) -> dict[str, Any]:
     call_id = next(_ids)
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
     if reply.tool_calls:
         message["tool_calls"] = _tool_calls(reply, call_id)
     return {
-        "id": f"chatcmpl-scripted-{call_id}", "object": "chat.completion",
-        "created": int(time.time()), "model": f"scripted:{route.upstream_model}",
+        "id": f"chatcmpl-scripted-{call_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": f"scripted:{route.upstream_model}",
         "system_fingerprint": FINGERPRINT,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+            }
+        ],
         "usage": _usage(request, reply),
     }
 
 
-async def _stream(reply: _Reply, script: Script, route: ModelRoute,
-                  request: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _stream(
+    reply: _Reply, script: Script, route: ModelRoute, request: dict[str, Any]
+) -> AsyncIterator[bytes]:
     call_id = next(_ids)
-    base = {"id": f"chatcmpl-scripted-{call_id}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": f"scripted:{route.upstream_model}",
-            "system_fingerprint": FINGERPRINT}
+    base = {
+        "id": f"chatcmpl-scripted-{call_id}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": f"scripted:{route.upstream_model}",
+        "system_fingerprint": FINGERPRINT,
+    }
 
     def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -174,17 +206,34 @@ async def _stream(reply: _Reply, script: Script, route: ModelRoute,
         for word in reply.content.split(" "):
             yield event({"content": word + " "})
     for i, call in enumerate(_tool_calls(reply, call_id)):
-        yield event({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
-                                     "function": {"name": call["function"]["name"],
-                                                  "arguments": ""}}]})
+        yield event(
+            {
+                "tool_calls": [
+                    {
+                        "index": i,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
         arguments = call["function"]["arguments"]
         for start in range(0, len(arguments), 8):
-            yield event({"tool_calls": [{"index": i, "function": {
-                "arguments": arguments[start:start + 8]}}]})
+            yield event(
+                {
+                    "tool_calls": [
+                        {"index": i, "function": {"arguments": arguments[start : start + 8]}}
+                    ]
+                }
+            )
     yield event({}, "tool_calls" if reply.tool_calls else "stop")
     if (request.get("stream_options") or {}).get("include_usage"):
-        yield b"data: " + orjson.dumps({**base, "choices": [],
-                                        "usage": _usage(request, reply)}) + b"\n\n"
+        yield (
+            b"data: "
+            + orjson.dumps({**base, "choices": [], "usage": _usage(request, reply)})
+            + b"\n\n"
+        )
     yield b"data: [DONE]\n\n"
 
 
@@ -194,11 +243,18 @@ def _embeddings(request: dict[str, Any], route: ModelRoute, dims: int) -> dict[s
     data = []
     for i, item in enumerate(items):
         seed = hashlib.sha256(orjson.dumps(item)).digest()
-        raw = b"".join(hashlib.sha256(seed + struct.pack(">I", n)).digest()
-                       for n in range((dims * 4 + 31) // 32))
+        raw = b"".join(
+            hashlib.sha256(seed + struct.pack(">I", n)).digest()
+            for n in range((dims * 4 + 31) // 32)
+        )
         vector = [v / 2**31 - 1.0 for v in struct.unpack(f">{dims}I", raw[: dims * 4])]
         data.append({"object": "embedding", "index": i, "embedding": vector})
-    tokens = sum(_words(x) if isinstance(x, str) else len(x) for x in items
-                 if isinstance(x, str | list))
-    return {"object": "list", "data": data, "model": f"scripted:{route.upstream_model}",
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    tokens = sum(
+        _words(x) if isinstance(x, str) else len(x) for x in items if isinstance(x, str | list)
+    )
+    return {
+        "object": "list",
+        "data": data,
+        "model": f"scripted:{route.upstream_model}",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

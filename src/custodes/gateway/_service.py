@@ -132,18 +132,41 @@ class _Call:
     grant: str | None = None
     stream: bool = False
 
-    def record(self, outcome: Outcome, status: int, *, reason: str | None = None,
-               response_sha256: str | None = None, usage: Mapping[str, Any] | None = None,
-               monitors: list[MonitorVerdict] | None = None) -> CallRecord:
-        tokens = {k: usage.get(k) if isinstance(usage.get(k), int) else None
-                  for k in ("prompt_tokens", "completion_tokens", "total_tokens")} \
-            if isinstance(usage, Mapping) else {}
+    def record(
+        self,
+        outcome: Outcome,
+        status: int,
+        *,
+        reason: str | None = None,
+        response_sha256: str | None = None,
+        usage: Mapping[str, Any] | None = None,
+        monitors: list[MonitorVerdict] | None = None,
+    ) -> CallRecord:
+        tokens = (
+            {
+                k: usage.get(k) if isinstance(usage.get(k), int) else None
+                for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+            }
+            if isinstance(usage, Mapping)
+            else {}
+        )
         return CallRecord(
-            request_id=self.request_id, route=self.route, method=self.method, model=self.model,
-            capability=self.capability, grant=self.grant, key_id=self.key_id, outcome=outcome,
-            status=status, reason=reason[:1000] if reason else None, stream=self.stream,
-            request_sha256=self.request_sha256, response_sha256=response_sha256,
-            monitors=monitors or [], **tokens)
+            request_id=self.request_id,
+            route=self.route,
+            method=self.method,
+            model=self.model,
+            capability=self.capability,
+            grant=self.grant,
+            key_id=self.key_id,
+            outcome=outcome,
+            status=status,
+            reason=reason[:1000] if reason else None,
+            stream=self.stream,
+            request_sha256=self.request_sha256,
+            response_sha256=response_sha256,
+            monitors=monitors or [],
+            **tokens,
+        )
 
 
 class Gateway:
@@ -161,10 +184,19 @@ class Gateway:
         key_poll: seconds between checks for key changes made elsewhere.
     """
 
-    def __init__(self, *, log: TransparencyLog, keys: KeyStore, grants: GrantCache,
-                 routes: list[ModelRoute], upstreams: Mapping[str, Upstream],
-                 monitors: MonitorRegistry, clock: Clock, max_body_bytes: int = 4 << 20,
-                 key_poll: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        log: TransparencyLog,
+        keys: KeyStore,
+        grants: GrantCache,
+        routes: list[ModelRoute],
+        upstreams: Mapping[str, Upstream],
+        monitors: MonitorRegistry,
+        clock: Clock,
+        max_body_bytes: int = 4 << 20,
+        key_poll: float = 0.1,
+    ) -> None:
         self.log = log
         self.keys = keys
         self.key_cache = KeyCache(keys, poll=key_poll)
@@ -213,8 +245,11 @@ class Gateway:
     async def _authenticate(self, request: Request, call: _Call) -> ApiKey:
         values = request.headers.getlist("authorization")
         if len(values) != 1:
-            raise AuthenticationFailed("send exactly one 'Authorization: Bearer <API key>' "
-                                       "header" if values else "no API key was sent")
+            raise AuthenticationFailed(
+                "send exactly one 'Authorization: Bearer <API key>' header"
+                if values
+                else "no API key was sent"
+            )
         scheme, _, key = values[0].partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationFailed("the Authorization header must be 'Bearer <API key>'")
@@ -230,24 +265,35 @@ class Gateway:
             if not length.isdigit():
                 raise Refused("Content-Length is not a number", where="content-length")
             if int(length) > self.max_body_bytes:
-                raise Refused(f"the request body is larger than {self.max_body_bytes} bytes",
-                              status=413, code="request_too_large", actual=f"{length} bytes")
+                raise Refused(
+                    f"the request body is larger than {self.max_body_bytes} bytes",
+                    status=413,
+                    code="request_too_large",
+                    actual=f"{length} bytes",
+                )
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise Refused(f"the request body is larger than {self.max_body_bytes} bytes",
-                              status=413, code="request_too_large")
+                raise Refused(
+                    f"the request body is larger than {self.max_body_bytes} bytes",
+                    status=413,
+                    code="request_too_large",
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _route(self, model: str) -> ModelRoute:
         route = self.routes.get(model)
         if route is None:
-            raise Refused(f"the model {model!r} does not exist or is not served here",
-                          status=404, code="model_not_found", where="model",
-                          expected="a model from GET /v1/models")
+            raise Refused(
+                f"the model {model!r} does not exist or is not served here",
+                status=404,
+                code="model_not_found",
+                where="model",
+                expected="a model from GET /v1/models",
+            )
         return route
 
     async def _authorize(self, call: _Call, route: ModelRoute) -> GrantRef:
@@ -271,37 +317,53 @@ class Gateway:
         return appended[0]
 
     def _receipt(self, call: _Call, appended: Appended) -> dict[str, str]:
-        return {REQUEST_ID: call.request_id, RECEIPT_INDEX: str(appended.index),
-                RECEIPT_LEAF: appended.leaf_hash.hex()}
+        return {
+            REQUEST_ID: call.request_id,
+            RECEIPT_INDEX: str(appended.index),
+            RECEIPT_LEAF: appended.leaf_hash.hex(),
+        }
 
     async def _refuse(self, call: _Call, exc: Error) -> Response:
         status, body = openai_error(exc)
-        outcome: Outcome = ("blocked" if isinstance(exc, MonitorBlocked) else
-                            "upstream_error" if isinstance(exc, UpstreamError) else "denied")
+        outcome: Outcome = (
+            "blocked"
+            if isinstance(exc, MonitorBlocked)
+            else "upstream_error"
+            if isinstance(exc, UpstreamError)
+            else "denied"
+        )
         reason = exc.message
         if isinstance(exc, PolicyDenied) and exc.reasons:
             reason = body["error"]["message"]
         monitors = exc.verdicts if isinstance(exc, MonitorBlocked) else None
         headers = {REQUEST_ID: call.request_id}
         try:
-            appended = await self._record(call.record(outcome, status, reason=reason,
-                                                      monitors=monitors), call.principal)
+            appended = await self._record(
+                call.record(outcome, status, reason=reason, monitors=monitors), call.principal
+            )
             headers = self._receipt(call, appended)
         except Exception as log_exc:
             return self._log_failed(call, log_exc)
-        return Response(orjson.dumps(body), status_code=status, headers=headers,
-                        media_type="application/json")
+        return Response(
+            orjson.dumps(body), status_code=status, headers=headers, media_type="application/json"
+        )
 
     def _log_failed(self, call: _Call, exc: BaseException) -> Response:
         _log.error("gateway request %s: the log write failed: %s", call.request_id, exc)
-        status, body = openai_error(LogWriteError(
-            "the call could not be recorded in the log, so its result is withheld"))
-        return Response(orjson.dumps(body), status_code=status,
-                        headers={REQUEST_ID: call.request_id}, media_type="application/json")
+        status, body = openai_error(
+            LogWriteError("the call could not be recorded in the log, so its result is withheld")
+        )
+        return Response(
+            orjson.dumps(body),
+            status_code=status,
+            headers={REQUEST_ID: call.request_id},
+            media_type="application/json",
+        )
 
     def _new_call(self, request: Request) -> _Call:
-        return _Call(request_id=secrets.token_hex(12), route=request.scope["path"],
-                     method=request.method)
+        return _Call(
+            request_id=secrets.token_hex(12), route=request.scope["path"], method=request.method
+        )
 
     # --- routes ---------------------------------------------------------------------------
 
@@ -316,8 +378,9 @@ class Gateway:
         finally:
             self._in_flight -= 1
 
-    async def refuse_request(self, request: Request, status: int, code: str, message: str,
-                             param: str | None = None) -> Response:
+    async def refuse_request(
+        self, request: Request, status: int, code: str, message: str, param: str | None = None
+    ) -> Response:
         """Refuse (and log) a request the raw-path guard stopped before routing."""
         call = self._new_call(request)
         call.route = request.scope.get("raw_path", b"").decode("latin-1")[:512] or call.route
@@ -338,8 +401,9 @@ class Gateway:
                     await self.grants.authorize(call.principal, route.capability)
                 except PolicyDenied:
                     continue
-                data.append({"id": route.name, "object": "model", "created": 0,
-                             "owned_by": route.owned_by})
+                data.append(
+                    {"id": route.name, "object": "model", "created": 0, "owned_by": route.owned_by}
+                )
         except Error as exc:
             return await self._refuse(call, exc)
         body = orjson.dumps({"object": "list", "data": data})
@@ -390,70 +454,108 @@ class Gateway:
             raise MonitorBlocked(screening.blocked_by, phase, screening.verdicts)
         return list(screening.verdicts)
 
-    async def _forward(self, route: ModelRoute, operation: Operation, data: dict[str, Any], *,
-                       stream: bool) -> UpstreamReply:
+    async def _forward(
+        self, route: ModelRoute, operation: Operation, data: dict[str, Any], *, stream: bool
+    ) -> UpstreamReply:
         # Re-serialised from what was checked, with the upstream's model name: the upstream
         # parses exactly the object custodes checked (no duplicate-key or encoding tricks).
         body = orjson.dumps({**data, "model": route.upstream_model})
         return await self.upstreams[route.name].send(route, operation, body, stream=stream)
 
-    async def _complete(self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict],
-                        *, chat: bool) -> Response:
+    async def _complete(
+        self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict], *, chat: bool
+    ) -> Response:
         if reply.status != 200:
             return await self._upstream_failed(call, reply, verdicts)
         try:
             data = orjson.loads(reply.body)
         except orjson.JSONDecodeError:
-            return await self._refuse(call, UpstreamError(
-                f"the upstream of model {call.model!r} answered with malformed JSON"))
+            return await self._refuse(
+                call,
+                UpstreamError(f"the upstream of model {call.model!r} answered with malformed JSON"),
+            )
         if chat:
             screening = self.monitors.screen(response_text(data), phase="response")
             verdicts = verdicts + list(screening.verdicts)
             if screening.blocked_by is not None:
-                return await self._refuse(call, MonitorBlocked(screening.blocked_by,
-                                                               "response", verdicts))
+                return await self._refuse(
+                    call, MonitorBlocked(screening.blocked_by, "response", verdicts)
+                )
         usage = data.get("usage") if isinstance(data, dict) else None
         return await self._answer(call, reply.body, usage, verdicts)
 
-    async def _answer(self, call: _Call, body: bytes, usage: Any,
-                      verdicts: list[MonitorVerdict]) -> Response:
-        record = call.record("answered", 200, response_sha256=hashlib.sha256(body).hexdigest(),
-                             usage=usage, monitors=verdicts)
+    async def _answer(
+        self, call: _Call, body: bytes, usage: Any, verdicts: list[MonitorVerdict]
+    ) -> Response:
+        record = call.record(
+            "answered",
+            200,
+            response_sha256=hashlib.sha256(body).hexdigest(),
+            usage=usage,
+            monitors=verdicts,
+        )
         try:
             appended = await self._record(record, call.principal)
         except Exception as exc:
             return self._log_failed(call, exc)
-        return Response(body, status_code=200, headers=self._receipt(call, appended),
-                        media_type="application/json")
+        return Response(
+            body,
+            status_code=200,
+            headers=self._receipt(call, appended),
+            media_type="application/json",
+        )
 
-    async def _upstream_failed(self, call: _Call, reply: UpstreamReply,
-                               verdicts: list[MonitorVerdict]) -> Response:
+    async def _upstream_failed(
+        self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
+    ) -> Response:
         try:
             shaped = orjson.loads(reply.body)
             ok = isinstance(shaped, dict) and isinstance(shaped.get("error"), dict)
         except orjson.JSONDecodeError:
             ok = False
-        body = reply.body if ok else orjson.dumps(openai_error(UpstreamError(
-            f"the upstream of model {call.model!r} failed with status {reply.status}"))[1])
+        body = (
+            reply.body
+            if ok
+            else orjson.dumps(
+                openai_error(
+                    UpstreamError(
+                        f"the upstream of model {call.model!r} failed with status {reply.status}"
+                    )
+                )[1]
+            )
+        )
         status = reply.status if 400 <= reply.status <= 599 else 502
-        record = call.record("upstream_error", status, reason=f"upstream status {reply.status}",
-                             response_sha256=hashlib.sha256(body).hexdigest(), monitors=verdicts)
+        record = call.record(
+            "upstream_error",
+            status,
+            reason=f"upstream status {reply.status}",
+            response_sha256=hashlib.sha256(body).hexdigest(),
+            monitors=verdicts,
+        )
         try:
             appended = await self._record(record, call.principal)
         except Exception as exc:
             return self._log_failed(call, exc)
-        return Response(body, status_code=status, headers=self._receipt(call, appended),
-                        media_type="application/json")
+        return Response(
+            body,
+            status_code=status,
+            headers=self._receipt(call, appended),
+            media_type="application/json",
+        )
 
-    def _stream(self, call: _Call, reply: UpstreamReply,
-                verdicts: list[MonitorVerdict]) -> StreamingResponse:
-        return StreamingResponse(self._relay(call, reply, verdicts), status_code=200,
-                                 media_type="text/event-stream",
-                                 headers={REQUEST_ID: call.request_id,
-                                          "cache-control": "no-cache"})
+    def _stream(
+        self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
+    ) -> StreamingResponse:
+        return StreamingResponse(
+            self._relay(call, reply, verdicts),
+            status_code=200,
+            media_type="text/event-stream",
+            headers={REQUEST_ID: call.request_id, "cache-control": "no-cache"},
+        )
 
-    async def _relay(self, call: _Call, reply: UpstreamReply,
-                     verdicts: list[MonitorVerdict]) -> AsyncIterator[bytes]:
+    async def _relay(
+        self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
+    ) -> AsyncIterator[bytes]:
         """Pass server-sent events on, each screened in its context before it is released
         (the whole text at growing intervals and at the end: see ``_stream_screen``)."""
         assert reply.chunks is not None
@@ -470,8 +572,11 @@ class Gateway:
                 buffer += chunk.replace(b"\r\n", b"\n")
                 while b"\n\n" in buffer and not done:
                     event, buffer = buffer.split(b"\n\n", 1)
-                    payload = b"\n".join(line[5:].lstrip(b" ") for line in event.split(b"\n")
-                                         if line.startswith(b"data:"))
+                    payload = b"\n".join(
+                        line[5:].lstrip(b" ")
+                        for line in event.split(b"\n")
+                        if line.startswith(b"data:")
+                    )
                     if not payload:
                         continue
                     if payload == b"[DONE]":
@@ -513,24 +618,34 @@ class Gateway:
             # the verdicts on everything the upstream said (one last whole-text screening).
             if outcome != "cut":
                 screen.finish()
-            pending = self._submit(call.record(outcome, 200, reason=reason,
-                                               response_sha256=digest.hexdigest(), usage=usage,
-                                               monitors=verdicts + list(screen.verdicts)),
-                                   call.principal)
+            pending = self._submit(
+                call.record(
+                    outcome,
+                    200,
+                    reason=reason,
+                    response_sha256=digest.hexdigest(),
+                    usage=usage,
+                    monitors=verdicts + list(screen.verdicts),
+                ),
+                call.principal,
+            )
             await reply.close()
         try:
             appended = (await _durable(pending))[0]
         except Exception as exc:
             _log.error("gateway stream %s: the log write failed: %s", call.request_id, exc)
-            yield _error_event(LogWriteError(
-                "the call could not be recorded in the log; the stream is void"))
+            yield _error_event(
+                LogWriteError("the call could not be recorded in the log; the stream is void")
+            )
             return
         if outcome == "cut":
             yield _error_event(MonitorBlocked(cut_by, "response"))
         elif outcome == "upstream_error":
             yield _error_event(UpstreamError(reason or "upstream error"))
-        yield (f": custodes-receipt {RECEIPT_INDEX}={appended.index} "
-               f"{RECEIPT_LEAF}={appended.leaf_hash.hex()}\n\n").encode()
+        yield (
+            f": custodes-receipt {RECEIPT_INDEX}={appended.index} "
+            f"{RECEIPT_LEAF}={appended.leaf_hash.hex()}\n\n"
+        ).encode()
         if outcome == "answered":
             yield b"data: [DONE]\n\n"
 
@@ -542,8 +657,14 @@ def entry_bytes(record: CallRecord, principal: str, when: datetime) -> bytes:
     them to the RFC 8785 reference), without the frozen-body copy and thaw: ``record`` is
     already a validated CallRecord and ``principal`` a stored key's principal.
     """
-    return canonical_json({"type": CALL, "time": format_time(when), "principal": principal,
-                           "body": record.model_dump(mode="json")})
+    return canonical_json(
+        {
+            "type": CALL,
+            "time": format_time(when),
+            "principal": principal,
+            "body": record.model_dump(mode="json"),
+        }
+    )
 
 
 async def _durable(pending: Future[list[Appended]]) -> list[Appended]:

@@ -35,8 +35,9 @@ class StreamScreen:
         screen: runs the monitors on a text (``MonitorRegistry.screen`` for one phase).
     """
 
-    def __init__(self, screen: Callable[[str], Screening], *, window: int = WINDOW,
-                 growth: float = GROWTH) -> None:
+    def __init__(
+        self, screen: Callable[[str], Screening], *, window: int = WINDOW, growth: float = GROWTH
+    ) -> None:
         self._screen = screen
         self.window = window
         self.growth = growth
@@ -58,7 +59,7 @@ class StreamScreen:
         self._length += len(delta)
         if self._length >= self._next_whole:
             return self._whole()
-        self._tail = (self._tail + delta)[-(self.window + len(delta)):]
+        self._tail = (self._tail + delta)[-(self.window + len(delta)) :]
         screening = self._screen(self._tail)
         if screening.blocked_by is not None:
             self.verdicts = screening.verdicts  # the record says why the stream was cut
@@ -79,5 +80,5 @@ class StreamScreen:
         self.verdicts = screening.verdicts
         self._whole_at = self._length
         self._next_whole = max(int(self._length * self.growth), self._length + _MIN_STEP)
-        self._tail = text[-self.window:]
+        self._tail = text[-self.window :]
         return screening

@@ -62,8 +62,9 @@ class Upstream(Protocol):
         UpstreamError: the upstream cannot be reached, or did not answer in time.
     """
 
-    async def send(self, route: ModelRoute, operation: Operation, body: bytes, *,
-                   stream: bool) -> UpstreamReply: ...
+    async def send(
+        self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
+    ) -> UpstreamReply: ...
 
 
 class HttpUpstream:
@@ -89,16 +90,24 @@ class HttpUpstream:
             target = self._targets[route.base_url] = Target.parse(route.base_url)
         return target
 
-    async def send(self, route: ModelRoute, operation: Operation, body: bytes, *,
-                   stream: bool) -> UpstreamReply:
-        headers = [("content-type", "application/json"),
-                   ("accept", "text/event-stream" if stream else "application/json")]
+    async def send(
+        self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
+    ) -> UpstreamReply:
+        headers = [
+            ("content-type", "application/json"),
+            ("accept", "text/event-stream" if stream else "application/json"),
+        ]
         if route.api_key:
             headers.append(("authorization", f"Bearer {route.api_key}"))
         try:
             response = await self._client.post(
-                self._target(route), f"/{operation}", headers, body,
-                connect_timeout=min(route.timeout_s, 10.0), read_timeout=route.timeout_s)
+                self._target(route),
+                f"/{operation}",
+                headers,
+                body,
+                connect_timeout=min(route.timeout_s, 10.0),
+                read_timeout=route.timeout_s,
+            )
         except (ReadTimeout, ConnectTimeout) as exc:
             raise UpstreamTimeout(
                 f"the upstream of model {route.name!r} did not answer in {route.timeout_s} s"
@@ -106,16 +115,19 @@ class HttpUpstream:
         except ConnectFailed as exc:
             cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection failed"
             raise UpstreamError(  # the upstream's address stays in the server's log
-                f"the upstream of model {route.name!r} cannot be reached: {cause}") from exc
+                f"the upstream of model {route.name!r} cannot be reached: {cause}"
+            ) from exc
         except HttpFailure as exc:
             raise UpstreamError(f"the upstream of model {route.name!r} failed: {exc}") from exc
         except ValueError as exc:
             raise UpstreamError(
-                f"the upstream of model {route.name!r} is misconfigured: {exc}") from exc
+                f"the upstream of model {route.name!r} is misconfigured: {exc}"
+            ) from exc
         content_type = response.header("content-type", "application/json")
         if stream and response.status == 200:
-            return UpstreamReply(200, content_type, chunks=_chunks(response, route),
-                                 close=_closer(response))
+            return UpstreamReply(
+                200, content_type, chunks=_chunks(response, route), close=_closer(response)
+            )
         try:
             data = await response.read()
         except ReadTimeout as exc:
@@ -124,7 +136,8 @@ class HttpUpstream:
             ) from exc
         except HttpFailure as exc:
             raise UpstreamError(
-                f"the upstream of model {route.name!r} broke off its answer") from exc
+                f"the upstream of model {route.name!r} broke off its answer"
+            ) from exc
         finally:
             response.release()
         return UpstreamReply(response.status, content_type, body=data)
@@ -137,6 +150,7 @@ def _closer(response: Response) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         # A stream read to its end hands the connection back; one cut short is closed.
         response.release()
+
     return close
 
 

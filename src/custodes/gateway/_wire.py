@@ -50,9 +50,17 @@ class Refused(InputError):
         openai_type: OpenAI's error ``type``.
     """
 
-    def __init__(self, message: str, *, status: int = 400, code: str = "invalid_request",
-                 openai_type: str = "invalid_request_error", where: str | None = None,
-                 expected: str | None = None, actual: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        code: str = "invalid_request",
+        openai_type: str = "invalid_request_error",
+        where: str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+    ) -> None:
         super().__init__(message, where=where, expected=expected, actual=actual)
         self.status = status
         self.code = code
@@ -67,11 +75,14 @@ class AuthenticationFailed(Refused):
 class MonitorBlocked(Refused):
     """A gating monitor stopped the call; ``verdicts`` are every monitor's, for the log."""
 
-    def __init__(self, monitor: str, phase: str,
-                 verdicts: Sequence[MonitorVerdict] = ()) -> None:
+    def __init__(self, monitor: str, phase: str, verdicts: Sequence[MonitorVerdict] = ()) -> None:
         what = "prompt" if phase == "prompt" else "response"
-        super().__init__(f"the {what} was blocked by the gating monitor {monitor!r}",
-                         status=400, code="content_policy_violation", where=phase)
+        super().__init__(
+            f"the {what} was blocked by the gating monitor {monitor!r}",
+            status=400,
+            code="content_policy_violation",
+            where=phase,
+        )
         self.monitor = monitor
         self.verdicts = list(verdicts)
 
@@ -98,8 +109,10 @@ def openai_error(exc: Error) -> tuple[int, dict[str, Any]]:
         status, kind, code = (exc.status if exc.status >= 400 else 500), "api_error", exc.code
     message = exc.message
     if isinstance(exc, InputError) and (exc.expected or exc.actual):
-        extra = [f"expected {exc.expected}" if exc.expected else "",
-                 f"got {exc.actual}" if exc.actual else ""]
+        extra = [
+            f"expected {exc.expected}" if exc.expected else "",
+            f"got {exc.actual}" if exc.actual else "",
+        ]
         message += " (" + ", ".join(e for e in extra if e) + ")"
     if isinstance(exc, PolicyDenied) and exc.reasons:
         message += ": " + "; ".join(f"{r.rule}: {r.missing}" for r in exc.reasons)
@@ -110,20 +123,36 @@ def _decode(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Refused(f"the request body is not valid JSON: {exc}", code="invalid_json",
-                      where="body", expected="a JSON object") from exc
+        raise Refused(
+            f"the request body is not valid JSON: {exc}",
+            code="invalid_json",
+            where="body",
+            expected="a JSON object",
+        ) from exc
     if not isinstance(data, dict):
-        raise Refused("the request body must be a JSON object", code="invalid_json",
-                      where="body", expected="a JSON object", actual=type(data).__name__)
+        raise Refused(
+            "the request body must be a JSON object",
+            code="invalid_json",
+            where="body",
+            expected="a JSON object",
+            actual=type(data).__name__,
+        )
     for field in _MODEL_SELECTORS:
         if field in data:
-            raise Refused(f"the field {field!r} is not accepted; the model is named only by "
-                          "'model'", code="unsupported_parameter", where=field)
+            raise Refused(
+                f"the field {field!r} is not accepted; the model is named only by 'model'",
+                code="unsupported_parameter",
+                where=field,
+            )
     model = data.get("model")
     if not isinstance(model, str) or not model:
-        raise Refused("'model' is required", code="missing_model", where="model",
-                      expected="a model name (see GET /v1/models)",
-                      actual=repr(model) if "model" in data else "nothing")
+        raise Refused(
+            "'model' is required",
+            code="missing_model",
+            where="model",
+            expected="a model name (see GET /v1/models)",
+            actual=repr(model) if "model" in data else "nothing",
+        )
     return data
 
 
@@ -156,12 +185,19 @@ def parse_chat(body: bytes) -> ChatRequest:
     data = _decode(body)
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise Refused("'messages' must be a non-empty list", code="invalid_messages",
-                      where="messages", expected="a non-empty list of messages")
+        raise Refused(
+            "'messages' must be a non-empty list",
+            code="invalid_messages",
+            where="messages",
+            expected="a non-empty list of messages",
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise Refused("each message must be an object with a 'role'",
-                          code="invalid_messages", where=f"messages[{i}]")
+            raise Refused(
+                "each message must be an object with a 'role'",
+                code="invalid_messages",
+                where=f"messages[{i}]",
+            )
     stream = data.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise Refused("'stream' must be a boolean", where="stream", actual=repr(stream))
@@ -177,11 +213,15 @@ def parse_embeddings(body: bytes) -> EmbeddingsRequest:
     data = _decode(body)
     inputs = data.get("input")
     ok = isinstance(inputs, str) or (
-        isinstance(inputs, list) and inputs and all(isinstance(x, str) for x in inputs))
+        isinstance(inputs, list) and inputs and all(isinstance(x, str) for x in inputs)
+    )
     if not ok:
-        raise Refused("'input' must be a string or a non-empty list of strings; token-id "
-                      "input is not accepted because monitors read text",
-                      code="invalid_input", where="input")
+        raise Refused(
+            "'input' must be a string or a non-empty list of strings; token-id "
+            "input is not accepted because monitors read text",
+            code="invalid_input",
+            where="input",
+        )
     return EmbeddingsRequest(data, data["model"])
 
 

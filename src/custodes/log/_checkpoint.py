@@ -37,17 +37,22 @@ class Checkpoint:
         # C2SP tlog-checkpoint: non-empty lines of note text, which has no control characters
         # (signed-note); the origin SHOULD look like a URL, but clients MUST NOT assume it.
         if not self.origin or any(ord(c) < 0x20 for c in self.origin):
-            raise InputError("checkpoint origin must be a non-empty line without control "
-                             "characters", actual=repr(self.origin))
+            raise InputError(
+                "checkpoint origin must be a non-empty line without control characters",
+                actual=repr(self.origin),
+            )
         if not 0 <= self.size < 1 << 64:
             raise InputError("checkpoint size out of range", actual=str(self.size))
         if len(self.root_hash) != HASH_SIZE:
-            raise InputError("checkpoint root hash must be 32 bytes",
-                             actual=f"{len(self.root_hash)} bytes")
+            raise InputError(
+                "checkpoint root hash must be 32 bytes", actual=f"{len(self.root_hash)} bytes"
+            )
         for ext in self.extensions:
             if not ext or any(ord(c) < 0x20 for c in ext):
-                raise InputError("checkpoint extension lines must be non-empty single lines",
-                                 actual=repr(ext[:80]))
+                raise InputError(
+                    "checkpoint extension lines must be non-empty single lines",
+                    actual=repr(ext[:80]),
+                )
 
     @classmethod
     def from_text(cls, text: str | bytes) -> Checkpoint:
@@ -65,8 +70,9 @@ class Checkpoint:
             raise InputError("checkpoint body must end with a newline")
         lines = text[:-1].split("\n")
         if len(lines) < 3:
-            raise InputError("checkpoint body has fewer than 3 lines",
-                             expected="origin, size, root hash")
+            raise InputError(
+                "checkpoint body has fewer than 3 lines", expected="origin, size, root hash"
+            )
         origin, size_text, root_text, *extensions = lines
         if not _SIZE_RE.match(size_text):
             raise InputError("checkpoint size is not a decimal number", actual=repr(size_text))
@@ -74,12 +80,15 @@ class Checkpoint:
             root = base64.b64decode(root_text, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InputError("checkpoint root hash is not base64", actual=repr(root_text)) from exc
-        return cls(origin=origin, size=int(size_text), root_hash=root,
-                   extensions=tuple(extensions))
+        return cls(origin=origin, size=int(size_text), root_hash=root, extensions=tuple(extensions))
 
     def to_text(self) -> str:
-        lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode(),
-                 *self.extensions]
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root_hash).decode(),
+            *self.extensions,
+        ]
         return "\n".join(lines) + "\n"
 
     def sign(self, signer: NoteSigner) -> SignedCheckpoint:

@@ -95,8 +95,12 @@ def parse_time(text: str, *, where: str = "time") -> datetime:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as exc:  # e.g. 2026-02-30: the right shape, not a real time
-        raise InputError("time is not a real date and time", where=where,
-                         expected="YYYY-MM-DDTHH:MM:SS[.ffffff]Z", actual=repr(text)) from exc
+        raise InputError(
+            "time is not a real date and time",
+            where=where,
+            expected="YYYY-MM-DDTHH:MM:SS[.ffffff]Z",
+            actual=repr(text),
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,11 @@ class Entry:
                 expected="one of: " + ", ".join(sorted(_registry)) if _registry else None,
             )
         if not isinstance(principal, str) or not principal or len(principal) > 256:
-            raise InputError("principal must be a non-empty string of at most 256 characters",
-                             where="principal", actual=repr(principal))
+            raise InputError(
+                "principal must be a non-empty string of at most 256 characters",
+                where="principal",
+                actual=repr(principal),
+            )
         if not isinstance(time, datetime) or time.tzinfo is None:
             raise InputError("time has no timezone", where="time", expected="UTC")
         # pydantic writes NaN and infinities as null in JSON mode: refuse them before it can.
@@ -147,13 +154,15 @@ class Entry:
         try:
             canonical = canonical_json(model.model_dump(mode="json"))  # = rfc8785.dumps
         except (rfc8785.CanonicalizationError, UnicodeError, TypeError, ValueError) as exc:
-            raise InputError(f"body of {type} cannot be canonicalised (RFC 8785): {exc}",
-                             where="body") from exc
+            raise InputError(
+                f"body of {type} cannot be canonicalised (RFC 8785): {exc}", where="body"
+            ) from exc
         if len(canonical) > _MAX_ENTRY_BYTES:
             raise InputError(f"body is larger than {_MAX_ENTRY_BYTES} bytes", where="body")
         canonical_body = json.loads(canonical, parse_int=_parse_int)
-        return cls(type=type, time=utc(time), principal=principal,
-                   body=MappingProxyType(canonical_body))
+        return cls(
+            type=type, time=utc(time), principal=principal, body=MappingProxyType(canonical_body)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,8 +187,7 @@ class Entry:
             InputError: it is not an object with exactly type, time, principal and body.
         """
         if not isinstance(data, dict):
-            raise InputError("entry must be a JSON object", where=where,
-                             actual=type(data).__name__)
+            raise InputError("entry must be a JSON object", where=where, actual=type(data).__name__)
         keys = set(data)
         expected = {"type", "time", "principal", "body"}
         if keys != expected:
@@ -215,8 +223,12 @@ class Entry:
         try:
             # The standard parser keeps big integers exact (orjson turns them into floats) and
             # lets us refuse duplicate names and NaN (RFC 8785 §3.1: I-JSON input only).
-            decoded = json.loads(data, object_pairs_hook=_no_duplicates,
-                                 parse_constant=_no_constant, parse_int=_parse_int)
+            decoded = json.loads(
+                data,
+                object_pairs_hook=_no_duplicates,
+                parse_constant=_no_constant,
+                parse_int=_parse_int,
+            )
         except (ValueError, RecursionError) as exc:
             raise InputError(f"entry is not valid JSON: {exc}", where=where) from exc
         return cls.from_dict(decoded, where=where)

@@ -32,8 +32,10 @@ def _simple(value: Any) -> bool:
     if t is int:
         return bool(-_MAX_SAFE < value < _MAX_SAFE)
     if t is dict:
-        return all(type(k) is str and k.isascii() and k.isprintable() and _simple(v)
-                   for k, v in value.items())
+        return all(
+            type(k) is str and k.isascii() and k.isprintable() and _simple(v)
+            for k, v in value.items()
+        )
     if t is list:
         return all(_simple(v) for v in value)
     return False

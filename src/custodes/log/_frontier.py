@@ -30,8 +30,10 @@ class Frontier:
         if not 0 <= self.size < 1 << 64:
             raise ValueError(f"frontier size {self.size} is out of range")
         if len(self.hashes) != self.size.bit_count():
-            raise ValueError(f"frontier for size {self.size} needs {self.size.bit_count()} "
-                             f"hashes, got {len(self.hashes)}")
+            raise ValueError(
+                f"frontier for size {self.size} needs {self.size.bit_count()} "
+                f"hashes, got {len(self.hashes)}"
+            )
         if any(len(h) != HASH_SIZE for h in self.hashes):
             raise ValueError(f"frontier hashes must be {HASH_SIZE} bytes")
 
@@ -43,8 +45,10 @@ class Frontier:
             ValueError: ``data`` is not one 32-byte hash per set bit of ``size``.
         """
         if not 0 <= size < 1 << 64 or len(data) != size.bit_count() * HASH_SIZE:
-            raise ValueError(f"frontier for size {size} needs {max(size, 0).bit_count()} "
-                             f"hashes, got {len(data)} bytes")
+            raise ValueError(
+                f"frontier for size {size} needs {max(size, 0).bit_count()} "
+                f"hashes, got {len(data)} bytes"
+            )
         return cls(size, tuple(data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)))
 
     def to_bytes(self) -> bytes:

@@ -145,9 +145,7 @@ def _check_ints(**values: int) -> None:
             raise VerificationError(f"{name} is a {type(value).__name__}, expected an integer")
 
 
-def root_from_inclusion_proof(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof leads to (RFC 9162 §2.1.3.2, steps 1-5).
 
     Raises:
@@ -250,7 +248,9 @@ def verify_consistency(
         raise VerificationError("consistency proof is too short")
     if fr != root1:
         raise VerificationError(
-            f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}")
+            f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}"
+        )
     if sr != root2:
         raise VerificationError(
-            f"consistency proof leads to root2 {sr.hex()}, expected {root2.hex()}")
+            f"consistency proof leads to root2 {sr.hex()}, expected {root2.hex()}"
+        )

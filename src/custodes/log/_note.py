@@ -68,8 +68,9 @@ def _is_valid_name(name: str) -> bool:
 
 def _check_name(name: str) -> None:
     if not _is_valid_name(name):
-        raise InputError(f"key name {name!r} is invalid",
-                         expected="non-empty, without spaces or '+'")
+        raise InputError(
+            f"key name {name!r} is invalid", expected="non-empty, without spaces or '+'"
+        )
 
 
 def _key_id(name: str, alg: int, public: bytes) -> bytes:
@@ -89,8 +90,10 @@ def _b64decode(text: str, what: str) -> bytes:
 def _check_text(text: str) -> None:
     # C2SP signed-note: UTF-8 text without ASCII control characters other than newline.
     if any(ord(c) < 0x20 and c != "\n" for c in text):
-        raise InputError("malformed note: control characters other than newline",
-                         expected="UTF-8 text; newline is the only control character")
+        raise InputError(
+            "malformed note: control characters other than newline",
+            expected="UTF-8 text; newline is the only control character",
+        )
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,9 @@ class NoteVerifier:
             raise InputError("verifier key must be a string", actual=type(vkey).__name__)
         parts = vkey.split("+", 2)  # base64 may itself contain '+'
         if len(parts) != 3:
-            raise InputError("verifier key is malformed", expected="name+hexid+base64key",
-                             actual=repr(vkey[:80]))
+            raise InputError(
+                "verifier key is malformed", expected="name+hexid+base64key", actual=repr(vkey[:80])
+            )
         name, hex_id, b64 = parts
         _check_name(name)
         key_id = _parse_key_id(hex_id, "verifier key")
@@ -128,16 +132,24 @@ class NoteVerifier:
         alg, public = raw[0], raw[1:]
         if alg in _ED25519_ALGS:
             if len(public) != 32:
-                raise InputError("Ed25519 verifier key has the wrong length",
-                                 expected="32 bytes", actual=f"{len(public)} bytes")
+                raise InputError(
+                    "Ed25519 verifier key has the wrong length",
+                    expected="32 bytes",
+                    actual=f"{len(public)} bytes",
+                )
         elif alg == ALG_ECDSA:
             _load_ecdsa(public)
         else:
-            raise InputError(f"verifier key type 0x{alg:02x} is not supported",
-                             expected="0x01 Ed25519, 0x02 ECDSA P-256, 0x04 cosignature/v1")
+            raise InputError(
+                f"verifier key type 0x{alg:02x} is not supported",
+                expected="0x01 Ed25519, 0x02 ECDSA P-256, 0x04 cosignature/v1",
+            )
         if _key_id(name, alg, public) != key_id:
-            raise InputError("verifier key id does not match its name and key",
-                             expected=_key_id(name, alg, public).hex(), actual=hex_id)
+            raise InputError(
+                "verifier key id does not match its name and key",
+                expected=_key_id(name, alg, public).hex(),
+                actual=hex_id,
+            )
         return cls(name=name, key_id=key_id, alg=alg, public_key=public)
 
     def to_key(self) -> str:
@@ -206,8 +218,10 @@ class NoteSigner:
     def _from_private(cls, name: str, key: Ed25519PrivateKey, alg: int) -> NoteSigner:
         _check_name(name)
         if alg not in _ED25519_ALGS:
-            raise InputError(f"signer key type 0x{alg:02x} is not supported",
-                             expected="0x01 Ed25519 or 0x04 cosignature/v1")
+            raise InputError(
+                f"signer key type 0x{alg:02x} is not supported",
+                expected="0x01 Ed25519 or 0x04 cosignature/v1",
+            )
         public = key.public_key().public_bytes_raw()
         return cls(name=name, key_id=_key_id(name, alg, public), alg=alg, _private=key)
 
@@ -222,20 +236,24 @@ class NoteSigner:
             raise InputError("signer key must be a string", actual=type(skey).__name__)
         parts = skey.strip().split("+", 4)  # base64 may itself contain '+'
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
-            raise InputError("signer key is malformed",
-                             expected="PRIVATE+KEY+name+hexid+base64key")
+            raise InputError("signer key is malformed", expected="PRIVATE+KEY+name+hexid+base64key")
         name, hex_id, b64 = parts[2:]
         _check_name(name)
         key_id = _parse_key_id(hex_id, "signer key")
         raw = _b64decode(b64, "signer key")
         if len(raw) != 33:
-            raise InputError("signer key has the wrong length",
-                             expected="33 bytes: type, then a 32-byte Ed25519 seed",
-                             actual=f"{len(raw)} bytes")
+            raise InputError(
+                "signer key has the wrong length",
+                expected="33 bytes: type, then a 32-byte Ed25519 seed",
+                actual=f"{len(raw)} bytes",
+            )
         signer = cls._from_private(name, Ed25519PrivateKey.from_private_bytes(raw[1:]), raw[0])
         if signer.key_id != key_id:
-            raise InputError("signer key id does not match its name and key",
-                             expected=signer.key_id.hex(), actual=hex_id)
+            raise InputError(
+                "signer key id does not match its name and key",
+                expected=signer.key_id.hex(),
+                actual=hex_id,
+            )
         return signer
 
     def to_key(self) -> str:
@@ -278,8 +296,7 @@ class Signature:
     def __post_init__(self) -> None:
         _check_name(self.name)
         if len(self.key_id) != 4:
-            raise InputError("signature key id must be 4 bytes",
-                             actual=f"{len(self.key_id)} bytes")
+            raise InputError("signature key id must be 4 bytes", actual=f"{len(self.key_id)} bytes")
         if not self.signature:
             raise InputError("signature is empty")
 
@@ -292,12 +309,17 @@ class Signature:
         """
         raw = _b64decode(blob, "signature")
         if len(raw) < 5:
-            raise InputError("malformed note: signature is too short",
-                             expected="at least 5 bytes: key id and signature",
-                             actual=f"{len(raw)} bytes")
+            raise InputError(
+                "malformed note: signature is too short",
+                expected="at least 5 bytes: key id and signature",
+                actual=f"{len(raw)} bytes",
+            )
         if key_id is not None and raw[:4] != key_id:
-            raise InputError("malformed note: signature key id does not match",
-                             expected=key_id.hex(), actual=raw[:4].hex())
+            raise InputError(
+                "malformed note: signature key id does not match",
+                expected=key_id.hex(),
+                actual=raw[:4].hex(),
+            )
         return cls(name=name, key_id=raw[:4], signature=raw[4:])
 
     @property
@@ -315,9 +337,11 @@ def cosignature_timestamp(signature: Signature) -> int:
         InputError: the signature is not ``timestamp || 64-byte Ed25519 signature``.
     """
     if len(signature.signature) != _COSIGNATURE_SIZE:
-        raise InputError("not a cosignature/v1 signature",
-                         expected=f"{_COSIGNATURE_SIZE} bytes: timestamp and signature",
-                         actual=f"{len(signature.signature)} bytes")
+        raise InputError(
+            "not a cosignature/v1 signature",
+            expected=f"{_COSIGNATURE_SIZE} bytes: timestamp and signature",
+            actual=f"{len(signature.signature)} bytes",
+        )
     (timestamp,) = struct.unpack(">Q", signature.signature[:8])
     return int(timestamp)
 
@@ -355,8 +379,10 @@ class Note:
         _check_text(message)
         split = message.rfind("\n\n")
         if split < 0 or not message.endswith("\n"):
-            raise InputError("malformed note: no signature block",
-                             expected="text, a blank line, signature lines, final newline")
+            raise InputError(
+                "malformed note: no signature block",
+                expected="text, a blank line, signature lines, final newline",
+            )
         text, block = message[: split + 1], message[split + 2 :]
         if not block:
             raise InputError("malformed note: no signature lines")
@@ -365,12 +391,20 @@ class Note:
             if len(signatures) == _MAX_SIGNATURES:
                 raise InputError(f"malformed note: more than {_MAX_SIGNATURES} signatures")
             if not line.startswith(_SIG_PREFIX):
-                raise InputError("malformed note: not a signature line", where=f"signature {n}",
-                                 expected="\u2014 <key name> <base64>", actual=repr(line[:80]))
+                raise InputError(
+                    "malformed note: not a signature line",
+                    where=f"signature {n}",
+                    expected="\u2014 <key name> <base64>",
+                    actual=repr(line[:80]),
+                )
             name, sep, blob = line[len(_SIG_PREFIX) :].partition(" ")
             if not sep or not _is_valid_name(name):
-                raise InputError("malformed note: bad signature line", where=f"signature {n}",
-                                 expected="\u2014 <key name> <base64>", actual=repr(line[:80]))
+                raise InputError(
+                    "malformed note: bad signature line",
+                    where=f"signature {n}",
+                    expected="\u2014 <key name> <base64>",
+                    actual=repr(line[:80]),
+                )
             signatures.append(Signature.from_base64(name, blob))
         return cls(text=text, signatures=tuple(signatures))
 
@@ -426,8 +460,9 @@ def sign_note(
     replaced = {(s.name, s.key_id) for s in signers}
     kept = tuple(s for s in existing if (s.name, s.key_id) not in replaced)
     new = tuple(
-        Signature(name=s.name, key_id=s.key_id,
-                  signature=s.sign(text.encode(), timestamp=timestamp))
+        Signature(
+            name=s.name, key_id=s.key_id, signature=s.sign(text.encode(), timestamp=timestamp)
+        )
         for s in signers
     )
     return Note(text=text, signatures=kept + new)
@@ -470,7 +505,7 @@ def open_note(message: bytes | str | Note, verifiers: Sequence[NoteVerifier]) ->
     if not verified:
         raise VerificationError(
             "note has no verifiable signatures",
-            hint="known keys: " + (", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers)
-                                   or "none"),
+            hint="known keys: "
+            + (", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers) or "none"),
         )
     return OpenedNote(note=note, verified=tuple(verified), unverified=tuple(unverified))

@@ -68,9 +68,11 @@ class WitnessPolicy:
         for i, b in enumerate(raw):
             if b < 0x20 and b not in (0x09, 0x0A) or b == 0x7F:
                 at = raw.count(b"\n", 0, i) + 1
-                raise InputError(f"control character 0x{b:02x} in policy",
-                                 where=f"policy line {at}",
-                                 expected="tab, newline, printable ASCII or octets >= 0x80")
+                raise InputError(
+                    f"control character 0x{b:02x} in policy",
+                    where=f"policy line {at}",
+                    expected="tab, newline, printable ASCII or octets >= 0x80",
+                )
         # Names are opaque octets (tlog-policy §Character set): surrogateescape keeps them so.
         decoded = raw.decode("utf-8", "surrogateescape")
         parser = _Parser()
@@ -126,8 +128,11 @@ class _Parser:
         except InputError as exc:
             raise self.fail(number, f"{role} key is invalid: {exc.message}") from exc
         if verifier.alg not in algs:
-            raise self.fail(number, f"{role} key has the wrong signature type",
-                            expected=", ".join(f"0x{a:02x}" for a in algs))
+            raise self.fail(
+                number,
+                f"{role} key has the wrong signature type",
+                expected=", ".join(f"0x{a:02x}" for a in algs),
+            )
         if verifier.public_key in self.keys:
             raise self.fail(number, f"duplicate {role}: this public key is already listed")
         self.keys.add(verifier.public_key)
@@ -163,8 +168,7 @@ class _Parser:
 
     def group(self, number: int, args: list[str]) -> None:
         if len(args) < 3:
-            raise self.fail(number, "malformed group line",
-                            "group <name> all|any|<k> <member>...")
+            raise self.fail(number, "malformed group line", "group <name> all|any|<k> <member>...")
         name, k_text, members = args[0], args[1], args[2:]
         self.new_name(number, name)
         if len(set(members)) != len(members):
@@ -179,13 +183,22 @@ class _Parser:
         elif _DECIMAL.match(k_text) and int(k_text) <= len(members):
             k = int(k_text)
         else:
-            raise self.fail(number, f"group threshold {k_text!r} is invalid",
-                            f"all, any, or a decimal 1..{len(members)}")
+            raise self.fail(
+                number,
+                f"group threshold {k_text!r} is invalid",
+                f"all, any, or a decimal 1..{len(members)}",
+            )
         self.groups[name] = WitnessGroup(name=name, threshold=k, members=tuple(members))
 
     def finish(self, text: str) -> WitnessPolicy:
         if self.quorum is None:
-            raise InputError("policy has no quorum line", where="policy",
-                             expected="quorum <name> or quorum none")
-        return WitnessPolicy(logs=tuple(self.logs), witnesses=MappingProxyType(self.witnesses),
-                             groups=MappingProxyType(self.groups), quorum=self.quorum, text=text)
+            raise InputError(
+                "policy has no quorum line", where="policy", expected="quorum <name> or quorum none"
+            )
+        return WitnessPolicy(
+            logs=tuple(self.logs),
+            witnesses=MappingProxyType(self.witnesses),
+            groups=MappingProxyType(self.groups),
+            quorum=self.quorum,
+            text=text,
+        )

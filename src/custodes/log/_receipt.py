@@ -62,15 +62,22 @@ class Receipt:
             raise InputError(f"receipt has more than {_MAX_PROOF} proof hashes", where="proof")
         for i, h in enumerate(self.proof):
             if len(h) != HASH_SIZE:
-                raise InputError("receipt proof hash has the wrong length", where=f"proof[{i}]",
-                                 expected=f"{HASH_SIZE} bytes", actual=f"{len(h)} bytes")
+                raise InputError(
+                    "receipt proof hash has the wrong length",
+                    where=f"proof[{i}]",
+                    expected=f"{HASH_SIZE} bytes",
+                    actual=f"{len(h)} bytes",
+                )
         if Checkpoint.from_text(self.note.text) != self.checkpoint:
             raise InputError("receipt checkpoint does not match its note", where="checkpoint")
         if self.index >= self.checkpoint.size:
             raise InputError(
                 f"receipt index {self.index} is not in its checkpoint of size "
-                f"{self.checkpoint.size}", where="index",
-                expected=f"0 <= index < {self.checkpoint.size}", actual=str(self.index))
+                f"{self.checkpoint.size}",
+                where="index",
+                expected=f"0 <= index < {self.checkpoint.size}",
+                actual=str(self.index),
+            )
 
     @classmethod
     def build(
@@ -87,8 +94,13 @@ class Receipt:
             InputError: the parts do not fit together (an index past the checkpoint, a hash
                 that is not 32 bytes).
         """
-        return cls(index=index, proof=tuple(proof), note=checkpoint.note,
-                   checkpoint=checkpoint.checkpoint, entry_data=entry_data)
+        return cls(
+            index=index,
+            proof=tuple(proof),
+            note=checkpoint.note,
+            checkpoint=checkpoint.checkpoint,
+            entry_data=entry_data,
+        )
 
     @classmethod
     def from_text(cls, text: str | bytes) -> Receipt:
@@ -110,39 +122,61 @@ class Receipt:
             raise InputError(f"receipt is larger than {_MAX_RECEIPT_BYTES} bytes")
         head, sep, signed = text.partition("\n\n")
         if not sep:
-            raise InputError("receipt has no blank line before its checkpoint",
-                             expected="header, index, proof hashes, a blank line, checkpoint")
+            raise InputError(
+                "receipt has no blank line before its checkpoint",
+                expected="header, index, proof hashes, a blank line, checkpoint",
+            )
         lines = head.split("\n")
         if lines[0] != RECEIPT_HEADER:
-            raise InputError("not a tlog-proof receipt", where="line 1",
-                             expected=RECEIPT_HEADER, actual=repr(lines[0][:80]))
+            raise InputError(
+                "not a tlog-proof receipt",
+                where="line 1",
+                expected=RECEIPT_HEADER,
+                actual=repr(lines[0][:80]),
+            )
         n = 1
         extra = None
         if n < len(lines) and lines[n].startswith(_EXTRA_PREFIX):
-            extra = _decode(lines[n][len(_EXTRA_PREFIX):], "extra data", f"line {n + 1}")
+            extra = _decode(lines[n][len(_EXTRA_PREFIX) :], "extra data", f"line {n + 1}")
             n += 1
         if n >= len(lines) or not lines[n].startswith(_INDEX_PREFIX):
-            raise InputError("receipt has no index line", where=f"line {n + 1}",
-                             expected="index <decimal>",
-                             actual=repr(lines[n][:80]) if n < len(lines) else "end of proof")
-        index_text = lines[n][len(_INDEX_PREFIX):]
+            raise InputError(
+                "receipt has no index line",
+                where=f"line {n + 1}",
+                expected="index <decimal>",
+                actual=repr(lines[n][:80]) if n < len(lines) else "end of proof",
+            )
+        index_text = lines[n][len(_INDEX_PREFIX) :]
         if not _INDEX_RE.match(index_text) or int(index_text) >= 1 << 64:
-            raise InputError("receipt index is not a decimal without leading zeroes",
-                             where=f"line {n + 1}", actual=repr(index_text[:80]))
+            raise InputError(
+                "receipt index is not a decimal without leading zeroes",
+                where=f"line {n + 1}",
+                actual=repr(index_text[:80]),
+            )
         hashes: list[bytes] = []
-        for i, line in enumerate(lines[n + 1:], n + 2):
+        for i, line in enumerate(lines[n + 1 :], n + 2):
             if len(hashes) == _MAX_PROOF:
-                raise InputError(f"receipt has more than {_MAX_PROOF} proof hashes",
-                                 where=f"line {i}")
+                raise InputError(
+                    f"receipt has more than {_MAX_PROOF} proof hashes", where=f"line {i}"
+                )
             h = _decode(line, "proof hash", f"line {i}")
             if len(h) != HASH_SIZE:
-                raise InputError("proof hash has the wrong length", where=f"line {i}",
-                                 expected=f"{HASH_SIZE} bytes", actual=f"{len(h)} bytes")
+                raise InputError(
+                    "proof hash has the wrong length",
+                    where=f"line {i}",
+                    expected=f"{HASH_SIZE} bytes",
+                    actual=f"{len(h)} bytes",
+                )
             hashes.append(h)
         note = Note.from_text(signed)
         checkpoint = Checkpoint.from_text(note.text)
-        return cls(index=int(index_text), proof=tuple(hashes), note=note,
-                   checkpoint=checkpoint, entry_data=extra)
+        return cls(
+            index=int(index_text),
+            proof=tuple(hashes),
+            note=note,
+            checkpoint=checkpoint,
+            entry_data=extra,
+        )
 
     def to_text(self) -> str:
         lines = [RECEIPT_HEADER]
@@ -189,22 +223,37 @@ def verify_receipt(
     if receipt.checkpoint.origin != expected_origin:
         raise VerificationError(
             f"receipt checkpoint origin {receipt.checkpoint.origin!r} is not the log's "
-            f"{expected_origin!r}")
+            f"{expected_origin!r}"
+        )
     witnesses: set[str] = set()
     if witness_policy is not None:
         witnesses = witness_policy.check(opened.note)
-    if entry_data is not None and receipt.entry_data is not None \
-            and entry_data != receipt.entry_data:
+    if (
+        entry_data is not None
+        and receipt.entry_data is not None
+        and entry_data != receipt.entry_data
+    ):
         raise VerificationError("the entry data given differs from the receipt's")
     data = entry_data if entry_data is not None else receipt.entry_data
     if data is None:
-        raise InputError("receipt carries no entry data and none was given",
-                         where="entry_data", expected="the entry's canonical JSON bytes")
+        raise InputError(
+            "receipt carries no entry data and none was given",
+            where="entry_data",
+            expected="the entry's canonical JSON bytes",
+        )
     try:
-        verify_inclusion(leaf_hash(data), receipt.index, receipt.checkpoint.size,
-                         receipt.proof, receipt.checkpoint.root_hash)
+        verify_inclusion(
+            leaf_hash(data),
+            receipt.index,
+            receipt.checkpoint.size,
+            receipt.proof,
+            receipt.checkpoint.root_hash,
+        )
     except VerificationError as exc:
-        raise VerificationError(f"receipt inclusion proof does not verify: {exc.message}") \
-            from exc
-    return VerifiedReceipt(index=receipt.index, entry_data=data,
-                           checkpoint=receipt.checkpoint, witnesses=frozenset(witnesses))
+        raise VerificationError(f"receipt inclusion proof does not verify: {exc.message}") from exc
+    return VerifiedReceipt(
+        index=receipt.index,
+        entry_data=data,
+        checkpoint=receipt.checkpoint,
+        witnesses=frozenset(witnesses),
+    )

@@ -132,20 +132,28 @@ class _WriteSql:
         return cls(
             mark=m,
             begin="BEGIN IMMEDIATE" if sqlite else "",
-            lock_state=("SELECT size, root_hash, frontier FROM log_state WHERE id = 1"
-                        if sqlite else
-                        "SELECT size, root_hash, frontier FROM log_state WHERE id = 1 FOR UPDATE"),
-            init_state=q("INSERT INTO log_state (id, size, root_hash, frontier) "
-                         "VALUES (1, 0, ?, ?) ON CONFLICT (id) DO NOTHING"),
+            lock_state=(
+                "SELECT size, root_hash, frontier FROM log_state WHERE id = 1"
+                if sqlite
+                else "SELECT size, root_hash, frontier FROM log_state WHERE id = 1 FOR UPDATE"
+            ),
+            init_state=q(
+                "INSERT INTO log_state (id, size, root_hash, frontier) "
+                "VALUES (1, 0, ?, ?) ON CONFLICT (id) DO NOTHING"
+            ),
             insert_entry=q("INSERT INTO log_entries (idx, leaf_hash, data) VALUES (?, ?, ?)"),
-            update_tile=q("UPDATE log_tiles SET hashes = ?, interior = ? "
-                          "WHERE level = ? AND idx = ?"),
-            insert_tile=q("INSERT INTO log_tiles (level, idx, hashes, interior) "
-                          "VALUES (?, ?, ?, ?)"),
-            update_state=q("UPDATE log_state SET size = ?, root_hash = ?, frontier = ? "
-                           "WHERE id = 1"),
-            insert_checkpoint=q("INSERT INTO log_checkpoints (size, root_hash, note, signed_at) "
-                                "VALUES (?, ?, ?, ?)"),
+            update_tile=q(
+                "UPDATE log_tiles SET hashes = ?, interior = ? WHERE level = ? AND idx = ?"
+            ),
+            insert_tile=q(
+                "INSERT INTO log_tiles (level, idx, hashes, interior) VALUES (?, ?, ?, ?)"
+            ),
+            update_state=q(
+                "UPDATE log_state SET size = ?, root_hash = ?, frontier = ? WHERE id = 1"
+            ),
+            insert_checkpoint=q(
+                "INSERT INTO log_checkpoints (size, root_hash, note, signed_at) VALUES (?, ?, ?, ?)"
+            ),
             bind_time=signed_at.dialect_impl(dialect).bind_processor(dialect),
         )
 
@@ -400,8 +408,11 @@ class TransparencyLog:
             while count < self.batch_max:
                 try:
                     remaining = deadline - time.monotonic() if deadline else 0.0
-                    more = (self._queue.get(timeout=remaining) if remaining > 0
-                            else self._queue.get_nowait())
+                    more = (
+                        self._queue.get(timeout=remaining)
+                        if remaining > 0
+                        else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
                 if more is None:
@@ -434,8 +445,8 @@ class TransparencyLog:
                 results = self.integrate([d for p in batch for d in p.data])
         except Exception as exc:  # fail closed: every caller in the batch sees the failure
             _log.exception("log batch of %d entries failed", sum(len(p.data) for p in batch))
-            error = exc if isinstance(exc, LogWriteError) else LogWriteError(
-                f"log write failed: {exc}"
+            error = (
+                exc if isinstance(exc, LogWriteError) else LogWriteError(f"log write failed: {exc}")
             )
             for p in batch:
                 p.future.set_exception(error)
@@ -474,8 +485,9 @@ class TransparencyLog:
         finally:
             raw.close()
 
-    def _transaction(self, raw: Any, leaves: Sequence[bytes], *, sign: bool,
-                     busy: bool = False) -> list[Appended]:
+    def _transaction(
+        self, raw: Any, leaves: Sequence[bytes], *, sign: bool, busy: bool = False
+    ) -> list[Appended]:
         """:meth:`integrate`'s transaction on the DBAPI connection ``raw`` (see there).
 
         With ``busy``, a write lock held by another connection raises :class:`_Busy` at BEGIN
@@ -515,8 +527,7 @@ class TransparencyLog:
                 try:
                     frontier = Frontier.from_bytes(start, bytes(row[2]))
                 except ValueError as exc:
-                    raise LogIntegrityError(
-                        f"the stored log state is corrupt: {exc}") from exc
+                    raise LogIntegrityError(f"the stored log state is corrupt: {exc}") from exc
                 tiles = self._query_edge(cursor, start)
             # The hottest statement in custodes: straight to the driver's executemany.
             cursor.executemany(
@@ -531,10 +542,12 @@ class TransparencyLog:
                 return tile
 
             changed, existing = extend_tiles(start, hashes, read)
-            updates = [(t.hashes, t.interior, k[0], k[1])
-                       for k, t in changed.items() if k in existing]
-            inserts = [(k[0], k[1], t.hashes, t.interior)
-                       for k, t in changed.items() if k not in existing]
+            updates = [
+                (t.hashes, t.interior, k[0], k[1]) for k, t in changed.items() if k in existing
+            ]
+            inserts = [
+                (k[0], k[1], t.hashes, t.interior) for k, t in changed.items() if k not in existing
+            ]
             if updates:
                 cursor.executemany(sql.update_tile, updates)
             if inserts:
@@ -545,10 +558,15 @@ class TransparencyLog:
             if sign:
                 signed = Checkpoint(self.origin, frontier.size, root).sign(self.signer)
                 now = self.clock.now()
-                cursor.execute(sql.insert_checkpoint, (
-                    frontier.size, root, signed.to_text(),
-                    sql.bind_time(now) if sql.bind_time else now,
-                ))
+                cursor.execute(
+                    sql.insert_checkpoint,
+                    (
+                        frontier.size,
+                        root,
+                        signed.to_text(),
+                        sql.bind_time(now) if sql.bind_time else now,
+                    ),
+                )
             if sql.begin:
                 cursor.execute("COMMIT")
             else:
@@ -565,8 +583,9 @@ class TransparencyLog:
                 raise LogWriteError(f"log write failed: {exc}") from exc
             raise
         tiles = {**tiles, **changed}
-        self._edge = _Edge(frontier.size, root, frontier,
-                           {k: tiles[k] for k in _edge_keys(frontier.size)})
+        self._edge = _Edge(
+            frontier.size, root, frontier, {k: tiles[k] for k in _edge_keys(frontier.size)}
+        )
         self._known_size = max(self._known_size, frontier.size)
         if signed is not None:
             self._published(signed)
@@ -586,8 +605,9 @@ class TransparencyLog:
             f"SELECT level, idx, hashes, interior FROM log_tiles WHERE {terms}",  # noqa: S608
             [v for key in keys for v in key],
         )
-        return {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3]))
-                for r in cursor.fetchall()}
+        return {
+            (int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in cursor.fetchall()
+        }
 
     def _insert_checkpoint(self, conn: Connection, size: int, root: bytes) -> SignedCheckpoint:
         signed = Checkpoint(self.origin, size, root).sign(self.signer)
@@ -629,7 +649,8 @@ class TransparencyLog:
                 frontier = self._locked_frontier(conn)
                 newest = conn.execute(
                     select(log_checkpoints.c.size, log_checkpoints.c.note)
-                    .order_by(log_checkpoints.c.id.desc()).limit(1)
+                    .order_by(log_checkpoints.c.id.desc())
+                    .limit(1)
                 ).first()
                 if newest is None or newest.size < frontier.size:
                     signed = self._insert_checkpoint(conn, frontier.size, frontier.root())
@@ -669,7 +690,8 @@ class TransparencyLog:
         with self.engine.connect() as conn:
             newest = conn.execute(
                 select(log_checkpoints.c.size, log_checkpoints.c.note)
-                .order_by(log_checkpoints.c.id.desc()).limit(1)
+                .order_by(log_checkpoints.c.id.desc())
+                .limit(1)
             ).first()
             size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
         if newest is None or (fresh and newest.size < (size or 0)):
@@ -706,8 +728,12 @@ class TransparencyLog:
                 select(log_entries.c.data).where(log_entries.c.idx == index)
             ).scalar()
         if data is None:
-            raise NotFoundError(f"no log entry at index {index}", where="index",
-                                expected=f"0 <= index < {self.size()}", actual=str(index))
+            raise NotFoundError(
+                f"no log entry at index {index}",
+                where="index",
+                expected=f"0 <= index < {self.size()}",
+                actual=str(index),
+            )
         return bytes(data)
 
     def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
@@ -728,12 +754,15 @@ class TransparencyLog:
         """
         with self.engine.connect() as conn:
             idx = conn.execute(
-                select(log_entries.c.idx).where(log_entries.c.leaf_hash == leaf)
-                .order_by(log_entries.c.idx).limit(1)
+                select(log_entries.c.idx)
+                .where(log_entries.c.leaf_hash == leaf)
+                .order_by(log_entries.c.idx)
+                .limit(1)
             ).scalar()
         if idx is None:
-            raise NotFoundError("no log entry has this leaf hash", where="leaf_hash",
-                                actual=leaf.hex())
+            raise NotFoundError(
+                "no log entry has this leaf hash", where="leaf_hash", actual=leaf.hex()
+            )
         return int(idx)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
@@ -755,14 +784,20 @@ class TransparencyLog:
         """
         self._check_size(size)
         if not 0 <= index < size:
-            raise NotFoundError(f"index {index} is not in a tree of size {size}", where="index",
-                                expected=f"0 <= index < {size}", actual=str(index))
+            raise NotFoundError(
+                f"index {index} is not in a tree of size {size}",
+                where="index",
+                expected=f"0 <= index < {size}",
+                actual=str(index),
+            )
         plan = ProofPlan.for_inclusion(index, size)
         tiles = self._read_tiles(plan.tiles)
-        return self._guard(lambda: (
-            plan.hash_range(tiles, index, index + 1),
-            inclusion_proof(index, size, lambda a, b: plan.hash_range(tiles, a, b)),
-        ))
+        return self._guard(
+            lambda: (
+                plan.hash_range(tiles, index, index + 1),
+                inclusion_proof(index, size, lambda a, b: plan.hash_range(tiles, a, b)),
+            )
+        )
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof from ``size1`` to ``size2``, read from tiles.
@@ -773,13 +808,16 @@ class TransparencyLog:
         self._check_size(size2)
         if not 0 < size1 <= size2:
             raise NotFoundError(
-                f"no consistency proof from size {size1} to {size2}", where="size1",
-                expected="0 < size1 <= size2", actual=str(size1),
+                f"no consistency proof from size {size1} to {size2}",
+                where="size1",
+                expected="0 < size1 <= size2",
+                actual=str(size1),
             )
         plan = ProofPlan.for_consistency(size1, size2)
         tiles = self._read_tiles(plan.tiles)
-        return self._guard(lambda: consistency_proof(
-            size1, size2, lambda a, b: plan.hash_range(tiles, a, b)))
+        return self._guard(
+            lambda: consistency_proof(size1, size2, lambda a, b: plan.hash_range(tiles, a, b))
+        )
 
     def root_at(self, size: int) -> bytes:
         """The tree hash at ``size`` (computed from tiles)."""
@@ -797,7 +835,8 @@ class TransparencyLog:
         tile = self._read_tiles({(level, index): width}).get((level, index))
         if tile is None or tile.width < width:
             raise NotFoundError(
-                f"tile {level}/{index} of width {width} does not exist", where="path",
+                f"tile {level}/{index} of width {width} does not exist",
+                where="path",
                 expected="a tile within the log's current size",
             )
         return tile.hashes[: width * 32]
@@ -812,7 +851,8 @@ class TransparencyLog:
         rows = self.entries(start, start + width)
         if len(rows) != width:
             raise NotFoundError(
-                f"entry bundle {index} of width {width} does not exist", where="path",
+                f"entry bundle {index} of width {width} does not exist",
+                where="path",
                 expected="a bundle within the log's current size",
             )
         return encode_entry_bundle(d for _, d in rows)
@@ -847,7 +887,8 @@ class TransparencyLog:
             terms = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(keys))
             sql = self._tile_sql[len(keys)] = (
                 f"SELECT level, idx, hashes, interior FROM {log_tiles.name} "  # noqa: S608
-                f"WHERE {terms}")
+                f"WHERE {terms}"
+            )
         params = [v for key in keys for v in key]
         raw = self.engine.raw_connection()
         try:
@@ -872,15 +913,20 @@ class TransparencyLog:
     def _check_size(self, size: int) -> None:
         current = self._known_size if size <= self._known_size else self.size()
         if not 0 < size <= current:
-            raise NotFoundError(f"tree size {size} is not in this log", where="size",
-                                expected=f"1 <= size <= {current}", actual=str(size))
+            raise NotFoundError(
+                f"tree size {size} is not in this log",
+                where="size",
+                expected=f"1 <= size <= {current}",
+                actual=str(size),
+            )
 
 
 def _check_sizes(data: Sequence[bytes]) -> None:
     for i, d in enumerate(data):
         if len(d) > MAX_ENTRY_BYTES:
             raise InputError(
-                f"entry is {len(d)} bytes in canonical form", where=f"entries[{i}]",
+                f"entry is {len(d)} bytes in canonical form",
+                where=f"entries[{i}]",
                 expected=f"at most {MAX_ENTRY_BYTES} bytes (C2SP tlog-tiles entry bundles)",
             )
 

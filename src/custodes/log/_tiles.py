@@ -61,9 +61,7 @@ class TileData:
         return len(self.hashes) // HASH_SIZE
 
 
-def compute_interior(
-    hashes: bytes, previous: TileData | None = None
-) -> tuple[bytes, bytes | None]:
+def compute_interior(hashes: bytes, previous: TileData | None = None) -> tuple[bytes, bytes | None]:
     """Interior nodes of a tile (heights 1..7 within it) and, if the tile is full, its root.
 
     Layout: for r = 1..7, the ``width >> r`` complete nodes of height r, left to right.
@@ -73,9 +71,12 @@ def compute_interior(
     """
     width = len(hashes) // HASH_SIZE
     old = 0
-    if (previous is not None and previous.width <= width
-            and len(previous.interior) == _interior_size(previous.width)
-            and hashes.startswith(previous.hashes)):
+    if (
+        previous is not None
+        and previous.width <= width
+        and len(previous.interior) == _interior_size(previous.width)
+        and hashes.startswith(previous.hashes)
+    ):
         old = previous.width
     below = hashes  # the nodes one height down, concatenated
     out: list[bytes] = []
@@ -86,12 +87,14 @@ def compute_interior(
             offset = _interior_offset(old, r, 0)
             kept = previous.interior[offset : offset + keep * HASH_SIZE]  # type: ignore[union-attr]
         # node_hash inlined: this loop is most of the CPU of appends and of verify.
-        below = kept + b"".join([
-            sha256(b"\x01" + below[i * 2 * HASH_SIZE : (i + 1) * 2 * HASH_SIZE]).digest()
-            for i in range(keep, width >> r)
-        ])
+        below = kept + b"".join(
+            [
+                sha256(b"\x01" + below[i * 2 * HASH_SIZE : (i + 1) * 2 * HASH_SIZE]).digest()
+                for i in range(keep, width >> r)
+            ]
+        )
         out.append(below)
-    root = (node_hash(below[:HASH_SIZE], below[HASH_SIZE:]) if width == TILE_WIDTH else None)
+    root = node_hash(below[:HASH_SIZE], below[HASH_SIZE:]) if width == TILE_WIDTH else None
     return b"".join(out), root
 
 
@@ -265,8 +268,9 @@ def parse_tile_path(level: str, rest: str) -> TilePath:
     elif re.fullmatch(r"0|[1-9]\d{0,1}", level) and int(level) <= 63:
         lvl = int(level)
     else:
-        raise InputError("tile level must be 0..63 or 'entries'", where="path",
-                         expected=expected, actual=level)
+        raise InputError(
+            "tile level must be 0..63 or 'entries'", where="path", expected=expected, actual=level
+        )
     m = _PATH_RE.match(rest)
     if m is None:
         raise InputError("malformed tile index", where="path", expected=expected, actual=rest)
@@ -274,12 +278,14 @@ def parse_tile_path(level: str, rest: str) -> TilePath:
     index = int("".join(g.lstrip("x") for g in groups))
     # The encoding is canonical: no leading x000 group.
     if len(groups) > 1 and groups[0] == "x000":
-        raise InputError("tile index is not canonical", where="path", expected=expected,
-                         actual=rest)
+        raise InputError(
+            "tile index is not canonical", where="path", expected=expected, actual=rest
+        )
     width = int(m.group("w")) if m.group("w") else TILE_WIDTH
     if m.group("w") and width >= TILE_WIDTH:
-        raise InputError("partial tile width must be 1..255", where="path", expected=expected,
-                         actual=rest)
+        raise InputError(
+            "partial tile width must be 1..255", where="path", expected=expected, actual=rest
+        )
     return TilePath(lvl, index, width)
 
 

@@ -113,14 +113,20 @@ def verify_store(
         for size, claims in sorted(wanted.items()):
             if size > frontier.size:
                 for kind, claim_id, _ in claims:
-                    who = (f"checkpoint #{claim_id}" if kind == "checkpoint"
-                           else "a trusted checkpoint")
-                    report.problems.append(Problem(
-                        "checkpoint" if kind == "checkpoint" else "trusted",
-                        f"{who} signed size {size}, but the log holds only {frontier.size} "
-                        "entries: entries were removed (truncation or a restored backup)",
-                        checkpoint_id=claim_id, size=size,
-                    ))
+                    who = (
+                        f"checkpoint #{claim_id}"
+                        if kind == "checkpoint"
+                        else "a trusted checkpoint"
+                    )
+                    report.problems.append(
+                        Problem(
+                            "checkpoint" if kind == "checkpoint" else "trusted",
+                            f"{who} signed size {size}, but the log holds only {frontier.size} "
+                            "entries: entries were removed (truncation or a restored backup)",
+                            checkpoint_id=claim_id,
+                            size=size,
+                        )
+                    )
         _check_upper_tiles(conn, report, frontier.size, tile_roots)
         _check_state(report, state, frontier)
     # Most specific first: an altered entry explains the tiles and checkpoints it breaks.
@@ -132,8 +138,12 @@ def _load_checkpoints(
     conn: Connection, log_key: NoteVerifier, report: VerifyReport
 ) -> list[tuple[int, int, bytes]]:
     rows = conn.execute(
-        select(log_checkpoints.c.id, log_checkpoints.c.size, log_checkpoints.c.root_hash,
-               log_checkpoints.c.note).order_by(log_checkpoints.c.id)
+        select(
+            log_checkpoints.c.id,
+            log_checkpoints.c.size,
+            log_checkpoints.c.root_hash,
+            log_checkpoints.c.note,
+        ).order_by(log_checkpoints.c.id)
     ).all()
     out: list[tuple[int, int, bytes]] = []
     last_size = -1
@@ -143,21 +153,38 @@ def _load_checkpoints(
         try:
             signed = SignedCheckpoint.from_text(note, log_key)
         except (InputError, VerificationError) as exc:
-            report.problems.append(Problem(
-                "checkpoint", f"checkpoint #{cp_id} (size {size}): its note does not verify "
-                f"with the log's key: {exc.message}", checkpoint_id=cp_id, size=size))
+            report.problems.append(
+                Problem(
+                    "checkpoint",
+                    f"checkpoint #{cp_id} (size {size}): its note does not verify "
+                    f"with the log's key: {exc.message}",
+                    checkpoint_id=cp_id,
+                    size=size,
+                )
+            )
             continue
         cp = signed.checkpoint
         if cp.size != size or cp.root_hash != root:
-            report.problems.append(Problem(
-                "checkpoint", f"checkpoint #{cp_id}: stored size/root ({size}, "
-                f"{root.hex()}) differ from its signed note ({cp.size}, "
-                f"{cp.root_hash.hex()})", checkpoint_id=cp_id, size=cp.size))
+            report.problems.append(
+                Problem(
+                    "checkpoint",
+                    f"checkpoint #{cp_id}: stored size/root ({size}, "
+                    f"{root.hex()}) differ from its signed note ({cp.size}, "
+                    f"{cp.root_hash.hex()})",
+                    checkpoint_id=cp_id,
+                    size=cp.size,
+                )
+            )
         if cp.size < last_size:
-            report.problems.append(Problem(
-                "checkpoint", f"checkpoint #{cp_id} has size {cp.size}, smaller than an earlier "
-                f"checkpoint's {last_size}: the log went backwards", checkpoint_id=cp_id,
-                size=cp.size))
+            report.problems.append(
+                Problem(
+                    "checkpoint",
+                    f"checkpoint #{cp_id} has size {cp.size}, smaller than an earlier "
+                    f"checkpoint's {last_size}: the log went backwards",
+                    checkpoint_id=cp_id,
+                    size=cp.size,
+                )
+            )
         last_size = max(last_size, cp.size)
         # The signed note is what clients saw, so its root is what the tree must match.
         out.append((int(cp_id), cp.size, cp.root_hash))
@@ -182,8 +209,10 @@ def _scan_entries(
     boundaries = sorted(s for s in wanted if s > 0)
     b = 0
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    query = (f"SELECT idx, leaf_hash, data FROM {log_entries.name} "  # noqa: S608 - constants
-             f"WHERE idx >= {mark} ORDER BY idx LIMIT {_CHUNK}")
+    query = (
+        f"SELECT idx, leaf_hash, data FROM {log_entries.name} "  # noqa: S608 - constants
+        f"WHERE idx >= {mark} ORDER BY idx LIMIT {_CHUNK}"
+    )
     cursor = conn.connection.cursor()  # the driver's own cursor: a million rows, no row objects
     try:
         while not stop:
@@ -194,18 +223,28 @@ def _scan_entries(
             hashes: list[bytes] = []
             for idx, stored_hash, data in rows:
                 if idx != expected:
-                    report.problems.append(Problem(
-                        "entry", f"entry {expected} is missing (the next stored entry is {idx}); "
-                        "every later tree size is unverifiable", index=expected))
+                    report.problems.append(
+                        Problem(
+                            "entry",
+                            f"entry {expected} is missing (the next stored entry is {idx}); "
+                            "every later tree size is unverifiable",
+                            index=expected,
+                        )
+                    )
                     stop = True
                     break
                 if type(data) is not bytes:
                     data = _as_bytes(data)
                 h = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
                 if h != stored_hash:
-                    report.problems.append(Problem(
-                        "entry", f"entry {idx}: its data does not hash to its stored leaf hash "
-                        "(the entry or its leaf hash was altered)", index=idx))
+                    report.problems.append(
+                        Problem(
+                            "entry",
+                            f"entry {idx}: its data does not hash to its stored leaf hash "
+                            "(the entry or its leaf hash was altered)",
+                            index=idx,
+                        )
+                    )
                 if check_entries is not None and (why := check_entries(idx, data)):
                     report.problems.append(Problem("entry", f"entry {idx}: {why}", index=idx))
                 hashes.append(h)
@@ -230,12 +269,17 @@ def _scan_entries(
     finally:
         cursor.close()
     if not stop and expected < total:
-        report.problems.append(Problem(
-            "entry", f"entry {expected} is missing: the log state says {total} entries",
-            index=expected))
+        report.problems.append(
+            Problem(
+                "entry",
+                f"entry {expected} is missing: the log state says {total} entries",
+                index=expected,
+            )
+        )
     edge = (*tiles.hashes, *_perfect(partial))
-    return Frontier(expected if not stop else tiles.size * TILE_WIDTH + len(partial), edge), \
-        tile_roots
+    return Frontier(
+        expected if not stop else tiles.size * TILE_WIDTH + len(partial), edge
+    ), tile_roots
 
 
 def _perfect(hashes: list[bytes]) -> list[bytes]:
@@ -264,8 +308,9 @@ def _stored_level0(conn: Connection, start: int, count: int) -> dict[int, tuple[
     return {
         int(i): (_as_bytes(h), _as_bytes(n))
         for i, h, n in conn.execute(
-            select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
-            .where(log_tiles.c.level == 0, log_tiles.c.idx >= first, log_tiles.c.idx <= last)
+            select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior).where(
+                log_tiles.c.level == 0, log_tiles.c.idx >= first, log_tiles.c.idx <= last
+            )
         ).all()
     }
 
@@ -285,20 +330,34 @@ def _check_root(
         if claimed == root:
             continue
         if kind == "checkpoint":
-            report.problems.append(Problem(
-                "checkpoint", f"checkpoint #{cp_id} signed root {claimed.hex()} for size {size}, "
-                f"but the stored entries give {root.hex()}: an entry below index {size} was "
-                "changed, or the checkpoint was forged", checkpoint_id=cp_id, size=size))
+            report.problems.append(
+                Problem(
+                    "checkpoint",
+                    f"checkpoint #{cp_id} signed root {claimed.hex()} for size {size}, "
+                    f"but the stored entries give {root.hex()}: an entry below index {size} was "
+                    "changed, or the checkpoint was forged",
+                    checkpoint_id=cp_id,
+                    size=size,
+                )
+            )
         else:
-            report.problems.append(Problem(
-                "trusted", f"a trusted checkpoint signed root {claimed.hex()} for size {size}, "
-                f"but the stored entries give {root.hex()}: the history was rewritten",
-                size=size))
+            report.problems.append(
+                Problem(
+                    "trusted",
+                    f"a trusted checkpoint signed root {claimed.hex()} for size {size}, "
+                    f"but the stored entries give {root.hex()}: the history was rewritten",
+                    size=size,
+                )
+            )
 
 
 def _compare_tile(
-    report: VerifyReport, level: int, index: int, hashes: bytes,
-    stored: tuple[bytes, bytes] | None, parents: list[bytes],
+    report: VerifyReport,
+    level: int,
+    index: int,
+    hashes: bytes,
+    stored: tuple[bytes, bytes] | None,
+    parents: list[bytes],
 ) -> None:
     width = len(hashes) // HASH_SIZE
     interior, root = compute_interior(hashes)
@@ -312,19 +371,34 @@ def _compare_tile(
         report.problems.append(Problem("tile", f"tile {path} is missing", tile=path))
         return
     if stored[0] != hashes:
-        where = next((i for i in range(width)
-                      if stored[0][i * HASH_SIZE : (i + 1) * HASH_SIZE]
-                      != hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]), width)
-        what = (f"hash {where} (entry {(index << (TILE_HEIGHT * level)) * TILE_WIDTH + where})"
-                if level == 0 else f"hash {where}")
-        report.problems.append(Problem(
-            "tile", f"tile {path}: stored hashes differ from the entries at {what}"
-            if len(stored[0]) == len(hashes) else
-            f"tile {path}: stored width {len(stored[0]) // HASH_SIZE}, expected {width}",
-            tile=path, index=(index * TILE_WIDTH + where) if level == 0 else None))
+        where = next(
+            (
+                i
+                for i in range(width)
+                if stored[0][i * HASH_SIZE : (i + 1) * HASH_SIZE]
+                != hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]
+            ),
+            width,
+        )
+        what = (
+            f"hash {where} (entry {(index << (TILE_HEIGHT * level)) * TILE_WIDTH + where})"
+            if level == 0
+            else f"hash {where}"
+        )
+        report.problems.append(
+            Problem(
+                "tile",
+                f"tile {path}: stored hashes differ from the entries at {what}"
+                if len(stored[0]) == len(hashes)
+                else f"tile {path}: stored width {len(stored[0]) // HASH_SIZE}, expected {width}",
+                tile=path,
+                index=(index * TILE_WIDTH + where) if level == 0 else None,
+            )
+        )
     elif stored[1] != interior:
-        report.problems.append(Problem(
-            "tile", f"tile {path}: stored interior nodes differ from its hashes", tile=path))
+        report.problems.append(
+            Problem("tile", f"tile {path}: stored interior nodes differ from its hashes", tile=path)
+        )
 
 
 def _check_upper_tiles(
@@ -336,31 +410,42 @@ def _check_upper_tiles(
         stored = {
             int(i): (_as_bytes(h), _as_bytes(n))
             for i, h, n in conn.execute(
-                select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior)
-                .where(log_tiles.c.level == level)
+                select(log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior).where(
+                    log_tiles.c.level == level
+                )
             ).all()
         }
         parents: list[bytes] = []
         for n in range(0, count, TILE_WIDTH):
             chunk = b"".join(hashes[n : n + TILE_WIDTH])
-            _compare_tile(report, level, n // TILE_WIDTH, chunk, stored.pop(n // TILE_WIDTH, None),
-                          parents)
+            _compare_tile(
+                report, level, n // TILE_WIDTH, chunk, stored.pop(n // TILE_WIDTH, None), parents
+            )
         for n in sorted(stored):
             path = tile_path(level, n, TILE_WIDTH)
-            report.problems.append(Problem(
-                "tile", f"tile {path} should not exist in a log of {size} entries", tile=path))
+            report.problems.append(
+                Problem(
+                    "tile", f"tile {path} should not exist in a log of {size} entries", tile=path
+                )
+            )
         if count == 0 and not stored:
             break
         level, hashes = level + 1, parents
     # Level-0 tiles past the end.
-    extra = conn.execute(
-        select(log_tiles.c.idx).where(
-            log_tiles.c.level == 0, log_tiles.c.idx >= (size + TILE_WIDTH - 1) // TILE_WIDTH)
-    ).scalars().all()
+    extra = (
+        conn.execute(
+            select(log_tiles.c.idx).where(
+                log_tiles.c.level == 0, log_tiles.c.idx >= (size + TILE_WIDTH - 1) // TILE_WIDTH
+            )
+        )
+        .scalars()
+        .all()
+    )
     for n in extra:
         path = tile_path(0, int(n))
-        report.problems.append(Problem(
-            "tile", f"tile {path} should not exist in a log of {size} entries", tile=path))
+        report.problems.append(
+            Problem("tile", f"tile {path} should not exist in a log of {size} entries", tile=path)
+        )
 
 
 def _check_state(report: VerifyReport, state: object, frontier: Frontier) -> None:
@@ -371,10 +456,16 @@ def _check_state(report: VerifyReport, state: object, frontier: Frontier) -> Non
     size = state.size  # type: ignore[attr-defined]
     root, edge = _as_bytes(state.root_hash), _as_bytes(state.frontier)  # type: ignore[attr-defined]
     if size != frontier.size:
-        report.problems.append(Problem(
-            "state", f"the log state says {size} entries, the entries table holds "
-            f"{frontier.size}", size=size))
+        report.problems.append(
+            Problem(
+                "state",
+                f"the log state says {size} entries, the entries table holds {frontier.size}",
+                size=size,
+            )
+        )
     elif root != frontier.root() or edge != frontier.to_bytes():
-        report.problems.append(Problem(
-            "state", "the log state's root or right edge does not match the entries",
-            size=size))
+        report.problems.append(
+            Problem(
+                "state", "the log state's root or right edge does not match the entries", size=size
+            )
+        )

@@ -48,18 +48,30 @@ def read_dataset(path: Path) -> Iterator[Example]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError("not a JSON object", where=where, expected="one JSON object "
-                                 "per line", actual=str(exc)) from exc
+                raise InputError(
+                    "not a JSON object",
+                    where=where,
+                    expected="one JSON object per line",
+                    actual=str(exc),
+                ) from exc
             if not isinstance(row, dict) or "id" not in row:
-                raise InputError("missing id", where=where, expected='an object with "id"',
-                                 actual=type(row).__name__)
+                raise InputError(
+                    "missing id",
+                    where=where,
+                    expected='an object with "id"',
+                    actual=type(row).__name__,
+                )
             if isinstance(row.get("text"), str):
                 text = row["text"]
             elif isinstance(row.get("messages"), list):
                 text = messages_to_text(row["messages"])
             else:
-                raise InputError("no text", where=where, expected='"text" (string) or '
-                                 '"messages" (list)', actual=", ".join(sorted(row)))
+                raise InputError(
+                    "no text",
+                    where=where,
+                    expected='"text" (string) or "messages" (list)',
+                    actual=", ".join(sorted(row)),
+                )
             label = row.get("label")
             category = row.get("category")
             if label == 1 and category is None:
@@ -67,5 +79,10 @@ def read_dataset(path: Path) -> Iterator[Example]:
             if label == 0 or category == "benign":
                 category = None
             group = row.get("group") or row.get("notes")
-            yield Example(str(row["id"]), text, int(label) if label is not None else None,
-                          category, str(group) if group is not None else None)
+            yield Example(
+                str(row["id"]),
+                text,
+                int(label) if label is not None else None,
+                category,
+                str(group) if group is not None else None,
+            )

@@ -19,8 +19,13 @@ _STATE_FRAMES = 3  # ClusterFuzz's crash state is the top three meaningful frame
 
 _TYPE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*Crash Type: ([^\n]+)", re.M), "{0}"),
-    (re.compile(r"ERROR: (?:Address|HWAddress)Sanitizer: ([\w-]+)(?: on [^\n]*)?\n(?:[^\n]*\n)?"
-                r"?\s*(READ|WRITE)?(?: of size (\d+))?"), "asan"),
+    (
+        re.compile(
+            r"ERROR: (?:Address|HWAddress)Sanitizer: ([\w-]+)(?: on [^\n]*)?\n(?:[^\n]*\n)?"
+            r"?\s*(READ|WRITE)?(?: of size (\d+))?"
+        ),
+        "asan",
+    ),
     (re.compile(r"WARNING: MemorySanitizer: ([\w-]+)"), "{0}"),
     (re.compile(r"WARNING: ThreadSanitizer: ([\w ]+?)(?: \(pid|\n)"), "{0}"),
     (re.compile(r"ERROR: LeakSanitizer: ([\w ]+)"), "{0}"),
@@ -40,7 +45,9 @@ _USER_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in ([^\n]+)$", re.M)
 _LOCATION = re.compile(r"\s+(\(?[\w./+-]+?(?::\d+)*(?:\+0x[0-9a-f]+)?\)?)\s*$")
 _KERNEL_FRAME = re.compile(
     r"^(?:\[[\s\d.]+\](?:\[\s*[CT]\d+\])?)?\s*(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+"
-    r"(?: \[\w+\])?(?: ([\w./-]+\.[ch]):\d+)?", re.M)
+    r"(?: \[\w+\])?(?: ([\w./-]+\.[ch]):\d+)?",
+    re.M,
+)
 _STATE_BLOCK = re.compile(r"^\s*Crash State:\s*\n((?:[ \t]+\S[^\n]*\n?){1,3})", re.M)
 
 # Frames that describe the reporter, not the bug (ClusterFuzz's stack_frame_ignore_regexes).
@@ -58,7 +65,8 @@ _IGNORED_FRAME = re.compile(
     r"_raw_spin|debug_check|validate_chain|check_noncircular|print_circular|"
     r"nmi_|rcu_dump|rcu_sched_clock|rcu_core|update_process_times|tick_|hrtimer|"
     r"__sysvec|sysvec_|asm_sysvec|irq_exit|__irq_exit|do_softirq|__do_softirq|arch_|"
-    r"rcu_pending|rcu_check|print_cpu_stall|check_cpu_stall|\?)")
+    r"rcu_pending|rcu_check|print_cpu_stall|check_cpu_stall|\?)"
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,8 @@ def _frames(text: str) -> tuple[str, ...]:
     block = _STATE_BLOCK.search(text)
     if block is not None:
         return tuple(line.strip() for line in block.group(1).splitlines() if line.strip())[
-            :_STATE_FRAMES]
+            :_STATE_FRAMES
+        ]
     out: list[str] = []
     for m in _USER_FRAME.finditer(text):
         func, where = _split_frame(m.group(1).strip())
@@ -124,7 +133,7 @@ def _split_frame(frame: str) -> tuple[str, str]:
     if loc is not None and ("/" in loc.group(1) or ":" in loc.group(1) or "." in loc.group(1)):
         path = re.sub(r"\+0x[0-9a-f]+$", "", loc.group(1).strip("()").split(":")[0])
         where = path.rsplit("/", 1)[-1]
-        frame = frame[:loc.start()]
+        frame = frame[: loc.start()]
     depth, end = 0, len(frame)
     for i, ch in enumerate(frame):  # cut the argument list: the first top-level "("
         if ch == "<":

@@ -41,8 +41,9 @@ class Metrics:
     operating_threshold: float
 
 
-def _roc(y: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray,
-                                                 FloatArray]:
+def _roc(
+    y: FloatArray, s: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     order = np.argsort(-s, kind="mergesort")
     s_sorted, y_sorted = s[order], y[order]
     distinct = np.where(np.diff(s_sorted))[0]
@@ -53,8 +54,9 @@ def _roc(y: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArr
     return (np.r_[np.inf, s_sorted[idx]], np.r_[0.0, fps / n], np.r_[0.0, tps / p], tps, fps)
 
 
-def _tpr_at(thr: FloatArray, fpr: FloatArray, tpr: FloatArray,
-            target: float) -> tuple[float, float]:
+def _tpr_at(
+    thr: FloatArray, fpr: FloatArray, tpr: FloatArray, target: float
+) -> tuple[float, float]:
     ok = np.where(fpr <= target + 1e-12)[0]
     i = ok[np.argmax(tpr[ok])]
     return float(tpr[i]), float(thr[i])
@@ -69,14 +71,15 @@ def _auroc(y: FloatArray, s: FloatArray) -> float:
         j = i
         while j + 1 < len(s) and s_sorted[j + 1] == s_sorted[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
         i = j + 1
     p, n = y.sum(), len(y) - y.sum()
     return float((ranks[y == 1].sum() - p * (p + 1) / 2) / (p * n))
 
 
-def compute_metrics(labels: list[int], scores: list[float], *,
-                    operating_fpr: float = 0.01) -> Metrics:
+def compute_metrics(
+    labels: list[int], scores: list[float], *, operating_fpr: float = 0.01
+) -> Metrics:
     """Metrics for ``scores`` against binary ``labels`` (both classes must occur).
 
     The confusion matrix is taken at the threshold that achieves the best TPR within
@@ -101,7 +104,10 @@ def compute_metrics(labels: list[int], scores: list[float], *,
     recall = tps / y.sum()
     ap = float(np.sum((recall - np.r_[0.0, recall[:-1]]) * precision))
     flagged = s >= op
-    confusion = Confusion(tp=int((flagged & (y == 1)).sum()), fp=int((flagged & (y == 0)).sum()),
-                          tn=int((~flagged & (y == 0)).sum()),
-                          fn=int((~flagged & (y == 1)).sum()))
+    confusion = Confusion(
+        tp=int((flagged & (y == 1)).sum()),
+        fp=int((flagged & (y == 0)).sum()),
+        tn=int((~flagged & (y == 0)).sum()),
+        fn=int((~flagged & (y == 1)).sum()),
+    )
     return Metrics(len(y), p, n, t1, th1, t01, th01, t5, _auroc(y, s), ap, confusion, op)

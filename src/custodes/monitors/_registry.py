@@ -29,8 +29,12 @@ class DetectorRegistry:
         """
         with self._lock:
             if name in self._factories:
-                raise InputError(f"detector {name!r} is already registered",
-                                 where="detector registry", expected="a new name", actual=name)
+                raise InputError(
+                    f"detector {name!r} is already registered",
+                    where="detector registry",
+                    expected="a new name",
+                    actual=name,
+                )
             self._factories[name] = factory
 
     def names(self) -> list[str]:
@@ -44,8 +48,9 @@ class DetectorRegistry:
         """
         with self._lock:
             if name not in self._factories:
-                raise NotFoundError(f"no detector named {name!r} (known: "
-                                    f"{', '.join(sorted(self._factories))})")
+                raise NotFoundError(
+                    f"no detector named {name!r} (known: {', '.join(sorted(self._factories))})"
+                )
             if name not in self._built:
                 self._built[name] = self._factories[name]()
             return self._built[name]

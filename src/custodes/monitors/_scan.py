@@ -87,8 +87,15 @@ class TranscriptScanner:
         min_score: detections below this score are not recorded.
     """
 
-    def __init__(self, detectors: Sequence[Detector], queue: ReviewQueue, *, actor: str,
-                 actor_organisation: str | None = None, min_score: float = 0.5) -> None:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        queue: ReviewQueue,
+        *,
+        actor: str,
+        actor_organisation: str | None = None,
+        min_score: float = 0.5,
+    ) -> None:
         self.detectors = list(detectors)
         self.queue = queue
         self.engine: Engine = queue.engine
@@ -111,27 +118,43 @@ class TranscriptScanner:
 
     def _state(self, path: Path) -> tuple[int, int, str, bool] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(monitors_scan_files).where(
-                monitors_scan_files.c.path == str(path.resolve()))).mappings().first()
+            row = (
+                conn.execute(
+                    select(monitors_scan_files).where(
+                        monitors_scan_files.c.path == str(path.resolve())
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return None
         return int(row["offset"]), int(row["line"]), str(row["checksum"]), bool(row["complete"])
 
     def _save(self, path: Path, offset: int, line: int, checksum: str, complete: bool) -> None:
         key = str(path.resolve())
-        values = {"offset": offset, "line": line, "checksum": checksum, "complete": complete,
-                  "updated_at": self.clock.now()}
+        values = {
+            "offset": offset,
+            "line": line,
+            "checksum": checksum,
+            "complete": complete,
+            "updated_at": self.clock.now(),
+        }
         with writer(self.engine).begin() as conn:
-            done = conn.execute(update(monitors_scan_files)
-                                .where(monitors_scan_files.c.path == key).values(**values))
+            done = conn.execute(
+                update(monitors_scan_files)
+                .where(monitors_scan_files.c.path == key)
+                .values(**values)
+            )
             if done.rowcount == 0:
                 conn.execute(insert(monitors_scan_files).values(path=key, **values))
 
     def forget(self, path: Path) -> None:
         """Drop the saved progress of ``path`` (the next scan reads it from the start)."""
         with writer(self.engine).begin() as conn:
-            conn.execute(delete(monitors_scan_files)
-                         .where(monitors_scan_files.c.path == str(path.resolve())))
+            conn.execute(
+                delete(monitors_scan_files).where(monitors_scan_files.c.path == str(path.resolve()))
+            )
 
     def detect(self, text: str) -> list[Detection]:
         out: list[Detection] = []
@@ -142,15 +165,24 @@ class TranscriptScanner:
     def _already_recorded(self, location: str, text: str) -> set[tuple[str, str]]:
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(monitors_detections.c.detector,
-                                       monitors_detections.c.category).where(and_(
-                monitors_detections.c.location == location,
-                monitors_detections.c.text_sha256 == digest))).all()
+            rows = conn.execute(
+                select(monitors_detections.c.detector, monitors_detections.c.category).where(
+                    and_(
+                        monitors_detections.c.location == location,
+                        monitors_detections.c.text_sha256 == digest,
+                    )
+                )
+            ).all()
         return {(r[0], r[1]) for r in rows}
 
-    def scan(self, paths: Sequence[Path], *, on_bytes: Callable[[int], None] | None = None,
-             on_problem: Callable[[ScanProblem], None] | None = None,
-             restart: bool = False) -> ScanSummary:
+    def scan(
+        self,
+        paths: Sequence[Path],
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+        on_problem: Callable[[ScanProblem], None] | None = None,
+        restart: bool = False,
+    ) -> ScanSummary:
         """Scan ``paths`` (files and folders), resuming each file where it stopped.
 
         Malformed files and records are reported through ``on_problem`` and skipped.
@@ -179,9 +211,15 @@ class TranscriptScanner:
             self._scan_file(path, size, fmt, summary, problem, on_bytes)
         return summary
 
-    def _scan_file(self, path: Path, size: int, fmt: Format, summary: ScanSummary,
-                   problem: Callable[[str, str], None],
-                   on_bytes: Callable[[int], None] | None) -> None:
+    def _scan_file(
+        self,
+        path: Path,
+        size: int,
+        fmt: Format,
+        summary: ScanSummary,
+        problem: Callable[[str, str], None],
+        on_bytes: Callable[[int], None] | None,
+    ) -> None:
         state = self._state(path)
         offset, line = 0, 0
         hasher = hashlib.sha256()
@@ -203,8 +241,9 @@ class TranscriptScanner:
 
         def flush() -> None:
             if pending:
-                self.queue.record_many(pending, actor=self.actor,
-                                       actor_organisation=self.actor_organisation)
+                self.queue.record_many(
+                    pending, actor=self.actor, actor_organisation=self.actor_organisation
+                )
                 summary.detections += sum(len(p.detections) for p in pending)
                 pending.clear()
 
@@ -232,8 +271,9 @@ class TranscriptScanner:
                             pending.append(TextDetections(fresh, rec.text, str(path), where))
                     # Detections are logged in batches (one group commit each); progress is
                     # saved only after the batch before it is durable.
-                    if len(pending) >= _BATCH or (rec.end_offset is not None and
-                                                  offset - last_saved >= _CHECKPOINT_BYTES):
+                    if len(pending) >= _BATCH or (
+                        rec.end_offset is not None and offset - last_saved >= _CHECKPOINT_BYTES
+                    ):
                         flush()
                         if rec.end_offset is not None:
                             self._save(path, offset, line, hasher.hexdigest(), False)

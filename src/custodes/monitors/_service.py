@@ -71,6 +71,7 @@ def start_monitors(ctx: Context) -> MonitorsService:
             raise NotFoundError(f"cannot check finding {finding_id!r}: custody is not running")
         return custody.get(finding_id)
 
-    queue = ReviewQueue(ctx.engine, ctx.log, _LiveDirectory(ctx), clock=ctx.clock,
-                        validate_finding=validate_finding)
+    queue = ReviewQueue(
+        ctx.engine, ctx.log, _LiveDirectory(ctx), clock=ctx.clock, validate_finding=validate_finding
+    )
     return MonitorsService(default_registry(), queue)

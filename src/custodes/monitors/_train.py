@@ -35,26 +35,30 @@ def _fold(group: str) -> int:
 
 
 def _targets(examples: Sequence[Example], cats: Sequence[str]) -> dict[str, np.ndarray]:
-    return {c: np.asarray([1 if e.category == c else 0 for e in examples], np.int64)
-            for c in cats}
+    return {c: np.asarray([1 if e.category == c else 0 for e in examples], np.int64) for c in cats}
 
 
-def _metrics(examples: Sequence[Example], scores: Matrix, cats: Sequence[str],
-             domain: Sequence[bool]) -> dict[str, Metrics]:
+def _metrics(
+    examples: Sequence[Example], scores: Matrix, cats: Sequence[str], domain: Sequence[bool]
+) -> dict[str, Metrics]:
     out = {}
     for k, cat in enumerate(cats):
         # A category is measured on its own data set: its positives against that set's
         # negatives (as the data sets' READMEs do), other categories' positives excluded.
-        idx = [i for i, e in enumerate(examples) if domain[i] and
-               (e.category == cat or e.category is None)]
+        idx = [
+            i
+            for i, e in enumerate(examples)
+            if domain[i] and (e.category == cat or e.category is None)
+        ]
         labels = [1 if examples[i].category == cat else 0 for i in idx]
         if 0 < sum(labels) < len(labels):
             out[cat] = compute_metrics(labels, [float(scores[i, k]) for i in idx])
     return out
 
 
-def train_heads(examples: Sequence[Example], *, encoder: Encoder,
-                progress: Callable[[int], None] | None = None) -> TrainingResult:
+def train_heads(
+    examples: Sequence[Example], *, encoder: Encoder, progress: Callable[[int], None] | None = None
+) -> TrainingResult:
     """Encode ``examples``, fit one head per category found, and cross-validate by group.
 
     ``domain`` of a category is the data set it came from: examples whose ids share its
@@ -78,8 +82,7 @@ def train_heads(examples: Sequence[Example], *, encoder: Encoder,
         part = fit_heads(x[train], {c: t[train] for c, t in targets.items()})
         held[~train] = part.scores(x[~train])
     source = [e.id.split("-", 1)[0] for e in examples]
-    domain_of = {c: {source[i] for i, e in enumerate(examples) if e.category == c}
-                 for c in cats}
+    domain_of = {c: {source[i] for i, e in enumerate(examples) if e.category == c} for c in cats}
     in_sample: dict[str, Metrics] = {}
     held_out: dict[str, Metrics] = {}
     for c in cats:

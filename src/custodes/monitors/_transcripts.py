@@ -52,9 +52,11 @@ def detect_format(path: Path) -> Format:
                     first = json.loads(raw)
                 except ValueError:
                     return "openai-jsonl"  # the reader reports the bad line
-                if isinstance(first, dict) and ("sessionId" in first or (
-                        "type" in first and "message" in first) or first.get("type") in (
-                        "summary", "file-history-snapshot")):
+                if isinstance(first, dict) and (
+                    "sessionId" in first
+                    or ("type" in first and "message" in first)
+                    or first.get("type") in ("summary", "file-history-snapshot")
+                ):
                     return "claude-code-jsonl"
                 return "openai-jsonl"
     return "text"
@@ -74,8 +76,11 @@ def _content_text(content: Any) -> str:
                 if kind in ("text", "reasoning") or "text" in block:
                     parts.append(str(block.get("text") or block.get("reasoning") or ""))
                 elif kind == "tool_use" or kind == "tool_call":
-                    parts.append(json.dumps(block.get("input", block.get("arguments", {})),
-                                            ensure_ascii=False))
+                    parts.append(
+                        json.dumps(
+                            block.get("input", block.get("arguments", {})), ensure_ascii=False
+                        )
+                    )
                 elif kind == "tool_result":
                     parts.append(_content_text(block.get("content", "")))
                 elif kind == "thinking":
@@ -90,14 +95,21 @@ def _openai_line(obj: Any) -> str:
     if isinstance(obj, dict):
         if isinstance(obj.get("messages"), list):
             msgs = [m if isinstance(m, dict) else {"content": m} for m in obj["messages"]]
-            return messages_to_text([{"role": m.get("role", "unknown"),
-                                      "content": _content_text(m.get("content")) +
-                                      _tool_calls(m)} for m in msgs])
+            return messages_to_text(
+                [
+                    {
+                        "role": m.get("role", "unknown"),
+                        "content": _content_text(m.get("content")) + _tool_calls(m),
+                    }
+                    for m in msgs
+                ]
+            )
         if isinstance(obj.get("text"), str):
             return str(obj["text"])
         if "role" in obj and "content" in obj:
-            return messages_to_text([{"role": obj["role"],
-                                      "content": _content_text(obj["content"])}])
+            return messages_to_text(
+                [{"role": obj["role"], "content": _content_text(obj["content"])}]
+            )
     raise ValueError("expected an object with 'messages' (OpenAI chat format) or 'text'")
 
 
@@ -169,8 +181,14 @@ def _inspect_sample(sample: Any) -> str:
     messages = sample.get("messages")
     if not isinstance(messages, list):
         raise ValueError("a sample has no 'messages' list")
-    parts = [{"role": m.get("role", "unknown"), "content": _content_text(m.get("content")) +
-              _tool_calls(m)} for m in messages if isinstance(m, dict)]
+    parts = [
+        {
+            "role": m.get("role", "unknown"),
+            "content": _content_text(m.get("content")) + _tool_calls(m),
+        }
+        for m in messages
+        if isinstance(m, dict)
+    ]
     out = sample.get("output")
     if isinstance(out, dict):
         for choice in out.get("choices") or []:
@@ -187,8 +205,9 @@ def _inspect_eval(path: Path) -> Iterator[Record]:
         yield Record(0, None, problem=f"not an Inspect .eval archive (zip): {exc}")
         return
     with archive:
-        names = sorted(n for n in archive.namelist()
-                       if n.startswith("samples/") and n.endswith(".json"))
+        names = sorted(
+            n for n in archive.namelist() if n.startswith("samples/") and n.endswith(".json")
+        )
         if not names and "header.json" not in archive.namelist():
             yield Record(0, None, problem="zip has no samples/ and no header.json")
         for i, name in enumerate(names, 1):
@@ -225,8 +244,9 @@ def _inspect_json(path: Path) -> Iterator[Record]:
         yield Record(i, None, text=text, label=label)
 
 
-def read_records(path: Path, fmt: Format, *, start_offset: int = 0,
-                 start_line: int = 0) -> Iterator[Record]:
+def read_records(
+    path: Path, fmt: Format, *, start_offset: int = 0, start_line: int = 0
+) -> Iterator[Record]:
     """Records of ``path`` from ``start_offset`` (line-oriented formats only)."""
     if fmt == "inspect-eval":
         yield from _inspect_eval(path)

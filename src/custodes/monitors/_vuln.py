@@ -50,193 +50,347 @@ _SIGNAL_ANCHORS: dict[str, tuple[str, ...]] = {
     "leak_report": ("leak of ",),
     "cfi_or_sandbox": ("control flow integrity", "V8 sandbox", "MiraclePtr", "Security CHECK"),
     "kernel_sanitizer": ("KASAN", "KMSAN", "KCSAN", "KFENCE", "UBSAN"),
-    "kernel_oops": ("BUG: ", "general protection fault", "kernel BUG", "Kernel panic",
-                    "Oops", "Unable to handle kernel", "panic", "PANIC", "Stopped at",
-                    ") at ", "trap, code=", "uvm_fault(", "Begin traceback", "Internal error",
-                    "recursion in interrupt", "RIP: 0x"),
+    "kernel_oops": (
+        "BUG: ",
+        "general protection fault",
+        "kernel BUG",
+        "Kernel panic",
+        "Oops",
+        "Unable to handle kernel",
+        "panic",
+        "PANIC",
+        "Stopped at",
+        ") at ",
+        "trap, code=",
+        "uvm_fault(",
+        "Begin traceback",
+        "Internal error",
+        "recursion in interrupt",
+        "RIP: 0x",
+    ),
     "kernel_warning": ("WARNING: ", "[ INFO: ", "[ BUG: ", "witness: ", "lock order reversal"),
     "kernel_hang": ("INFO: ", "BUG: ", " blocked for more than "),
     "kernel_leak": ("unreferenced object", "memory leak"),
     "kernel_trace": ("Call Trace:",),
     "libfuzzer_crash": ("libFuzzer", "Test unit written"),
-    "managed_fuzz_crash": ("Java Exception", "FuzzerSecurityIssue", "Uncaught Python exception",
-                           "--- FAIL: Fuzz", "Failing input", "goroutine ", "Crash (dup)",
-                           "honggfuzz"),
-    "check_failure": ("Check failed", "CHECK failed", "check failed", "Fatal error in",
-                      "panic: runtime error"),
+    "managed_fuzz_crash": (
+        "Java Exception",
+        "FuzzerSecurityIssue",
+        "Uncaught Python exception",
+        "--- FAIL: Fuzz",
+        "Failing input",
+        "goroutine ",
+        "Crash (dup)",
+        "honggfuzz",
+    ),
+    "check_failure": (
+        "Check failed",
+        "CHECK failed",
+        "check failed",
+        "Fatal error in",
+        "panic: runtime error",
+    ),
     "native_stack": ("Received signal", "#2 0x"),
-    "fuzzer_report": ("Crash Type:", "Fuzz Target:", "Fuzzing Engine:", "Fuzz Engine:",
-                      "Reproducer Testcase", "Minimized Testcase", "oss-fuzz.com/testcase",
-                      "ClusterFuzz"),
-    "exploit_writeup": ("Trigger", "Exploit", "ulnerability", "Root ", "Requirements",
-                        "Affected", "Cause: "),
-    "exploit_primitive": ("modprobe_path", "core_pattern", "commit_creds", "prepare_kernel_cred",
-                          "init_cred", "msg_msg", "pipe_buffer", "userfaultfd", "setxattr",
-                          "KASLR", "kaslr", "spray", "cross-cache", "page table", "page-table",
-                          "pagetable", "ROP ", "stack pivot", "arbitrary ", "use-after-free",
-                          "UAF ", "double-free", "double free", "out-of-bounds "),
+    "fuzzer_report": (
+        "Crash Type:",
+        "Fuzz Target:",
+        "Fuzzing Engine:",
+        "Fuzz Engine:",
+        "Reproducer Testcase",
+        "Minimized Testcase",
+        "oss-fuzz.com/testcase",
+        "ClusterFuzz",
+    ),
+    "exploit_writeup": (
+        "Trigger",
+        "Exploit",
+        "ulnerability",
+        "Root ",
+        "Requirements",
+        "Affected",
+        "Cause: ",
+    ),
+    "exploit_primitive": (
+        "modprobe_path",
+        "core_pattern",
+        "commit_creds",
+        "prepare_kernel_cred",
+        "init_cred",
+        "msg_msg",
+        "pipe_buffer",
+        "userfaultfd",
+        "setxattr",
+        "KASLR",
+        "kaslr",
+        "spray",
+        "cross-cache",
+        "page table",
+        "page-table",
+        "pagetable",
+        "ROP ",
+        "stack pivot",
+        "arbitrary ",
+        "use-after-free",
+        "UAF ",
+        "double-free",
+        "double free",
+        "out-of-bounds ",
+    ),
     # Whole-text scorers, run only when one of their anchors occurs.
     "poc_code": ("#include",),
-    "vuln_writeup": ("CVE-", "use-after-free", "Use-After-Free", "Introduced by", "Fixed by",
-                     "Affected", "xploit", "double free", "out-of-bounds", "race condition"),
-    "exploitability_claim": ("exploitable", "vulnerable to", "CVE-", "reproduced", "confirmed",
-                             "triggered"),
+    "vuln_writeup": (
+        "CVE-",
+        "use-after-free",
+        "Use-After-Free",
+        "Introduced by",
+        "Fixed by",
+        "Affected",
+        "xploit",
+        "double free",
+        "out-of-bounds",
+        "race condition",
+    ),
+    "exploitability_claim": (
+        "exploitable",
+        "vulnerable to",
+        "CVE-",
+        "reproduced",
+        "confirmed",
+        "triggered",
+    ),
 }
 
 _SIGNALS: tuple[_Signal, ...] = (
     # 1. Userspace sanitizers (compiler-rt report headers and summaries).
-    _sig("sanitizer_report", 0.99,
-         r"==\d+==\s*(?:ERROR|WARNING): (?:Address|Memory|Thread|Leak|HWAddress|UndefinedBehavior)"
-         r"Sanitizer|^\s*SUMMARY: (?:Address|Memory|Thread|Leak|HWAddress|UndefinedBehavior)"
-         r"Sanitizer:|WARNING: (?:MemorySanitizer|ThreadSanitizer):|"
-         r"ERROR: (?:Address|HWAddress|Leak)Sanitizer:",
-         "a sanitizer reported a memory-safety or undefined-behaviour error"),
-    _sig("ubsan_runtime_error", 0.97,
-         r":\d+:\d+: runtime error: |UBSAN: [\w-]+ in ",
-         "UndefinedBehaviorSanitizer reported a runtime error"),
-    _sig("sanitizer_deadly_signal", 0.95, r"(?:AddressSanitizer|MemorySanitizer|"
-         r"ThreadSanitizer|HWAddressSanitizer|UndefinedBehaviorSanitizer):DEADLYSIGNAL|"
-         r"^==\d+==ABORTING\s*$",
-         "a sanitizer caught a fatal signal in the target"),
-    _sig("race_detector", 0.95, r"^WARNING: DATA RACE\s*\n(?:Read|Write|Previous) at 0x",
-         "a race detector reported a data race"),
-    _sig("clusterfuzz_run", 0.93,
-         r"^\+-{20,}(?:Release|Debug) Build Stacktrace-{20,}\+|"
-         r"\[end of stack trace\]|^==== C stack trace =+",
-         "crash stack trace from a fuzzing or test bot run"),
-    _sig("windows_crash", 0.93,
-         r"Access violation - code c0000005|ExceptionCode: c0000\w{3} \(|^FAULTING_IP:|"
-         r"^BUGCHECK_STR:|^\w+ - \{EXCEPTION\}",
-         "a native crash analysed by the Windows debugger"),
-    _sig("leak_report", 0.95, r"^\s*(?:Direct|Indirect) leak of \d+ byte",
-         "LeakSanitizer reported leaked memory"),
-    _sig("cfi_or_sandbox", 0.95, r"runtime error: control flow integrity check|"
-         r"V8 sandbox violation|MiraclePtr Status:|"
-         r"Security CHECK failed", "a hardening check detected a violation"),
+    _sig(
+        "sanitizer_report",
+        0.99,
+        r"==\d+==\s*(?:ERROR|WARNING): (?:Address|Memory|Thread|Leak|HWAddress|UndefinedBehavior)"
+        r"Sanitizer|^\s*SUMMARY: (?:Address|Memory|Thread|Leak|HWAddress|UndefinedBehavior)"
+        r"Sanitizer:|WARNING: (?:MemorySanitizer|ThreadSanitizer):|"
+        r"ERROR: (?:Address|HWAddress|Leak)Sanitizer:",
+        "a sanitizer reported a memory-safety or undefined-behaviour error",
+    ),
+    _sig(
+        "ubsan_runtime_error",
+        0.97,
+        r":\d+:\d+: runtime error: |UBSAN: [\w-]+ in ",
+        "UndefinedBehaviorSanitizer reported a runtime error",
+    ),
+    _sig(
+        "sanitizer_deadly_signal",
+        0.95,
+        r"(?:AddressSanitizer|MemorySanitizer|"
+        r"ThreadSanitizer|HWAddressSanitizer|UndefinedBehaviorSanitizer):DEADLYSIGNAL|"
+        r"^==\d+==ABORTING\s*$",
+        "a sanitizer caught a fatal signal in the target",
+    ),
+    _sig(
+        "race_detector",
+        0.95,
+        r"^WARNING: DATA RACE\s*\n(?:Read|Write|Previous) at 0x",
+        "a race detector reported a data race",
+    ),
+    _sig(
+        "clusterfuzz_run",
+        0.93,
+        r"^\+-{20,}(?:Release|Debug) Build Stacktrace-{20,}\+|"
+        r"\[end of stack trace\]|^==== C stack trace =+",
+        "crash stack trace from a fuzzing or test bot run",
+    ),
+    _sig(
+        "windows_crash",
+        0.93,
+        r"Access violation - code c0000005|ExceptionCode: c0000\w{3} \(|^FAULTING_IP:|"
+        r"^BUGCHECK_STR:|^\w+ - \{EXCEPTION\}",
+        "a native crash analysed by the Windows debugger",
+    ),
+    _sig(
+        "leak_report",
+        0.95,
+        r"^\s*(?:Direct|Indirect) leak of \d+ byte",
+        "LeakSanitizer reported leaked memory",
+    ),
+    _sig(
+        "cfi_or_sandbox",
+        0.95,
+        r"runtime error: control flow integrity check|"
+        r"V8 sandbox violation|MiraclePtr Status:|"
+        r"Security CHECK failed",
+        "a hardening check detected a violation",
+    ),
     # 2. Kernel memory-error detectors and crash reports.
-    _sig("kernel_sanitizer", 0.99, r"BUG: (?:KASAN|KMSAN|KCSAN|KFENCE)|"
-         r"^(?:\[[\s\d.]+\](?:\[\s*[CT]\d+\])?\s*)?(?:UBSAN|KASAN|KMSAN): [\w-]+",
-         "a kernel memory-error detector reported a bug"),
-    _sig("kernel_oops", 0.97,
-         r"BUG: (?:unable to handle (?:kernel )?(?:paging request|NULL pointer)|"
-         r"kernel NULL pointer dereference|scheduling while atomic|sleeping function called|"
-         r"spinlock|soft lockup|workqueue lockup|corrupted list|bad page|Bad page|"
-         r"held lock freed|looking up invalid subclass|memory leak|[\w ]+ in [\w.]+)|"
-         r"general protection fault(?:, probably for non-canonical address|: \d+ \[#\d+\]| \w+: "
-         r"0000 \[#\d+\])|kernel BUG at [\w./-]+:\d+|Kernel panic - not syncing|"
-         r"Oops: \d+ \[#\d+\]|Oops - BUG: |Oops\[#\d+\]|Internal error: Oops|"
-         r"Unable to handle kernel (?:paging request|NULL pointer|access)|"
-         r"panic: (?:pool_do_put|kernel diagnostic assertion|ffs_)|"
-         r"ZIRCON KERNEL PANIC|KERNEL PANIC|panic\(cpu \d+ caller|"
-         r"^Stopped at\s+[\w.]+\+0x[0-9a-f]+:|^[\w.]+\([\w,]*\) at [\w.]+\+0x[0-9a-f]+\s*$|"
-         r"kernel: (?:page fault|protection fault|privileged instruction fault) trap, code=|"
-         r"^uvm_fault\(0x[0-9a-f]+, |Begin traceback\.\.\.|"
-         r"Internal error: [^\n]{3,80}\[#\d+\]|recursion in interrupt handler|"
-         r"panic: Sentry detected|^\s*RIP: 0x[0-9a-f]+ +[\w.]+ [\w./-]+:\d+|"
-         r"^(?:\[[\d.]+\] [\d.]+> )?panic: [^\n]+\n(?:[^\n]*\n){0,3}?[^\n]*"
-         r"goroutine \d+ \[running\]",
-         "a kernel crashed (oops, BUG, GPF or panic)"),
-    _sig("kernel_warning", 0.95,
-         r"WARNING: (?:CPU: \d+ PID: \d+ at|at [\w./-]+:\d+ [\w.]+|[\w./-]+:\d+ [\w.]+\+0x|"
-         r"possible (?:circular|recursive) locking|inconsistent lock state|"
-         r"suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning|"
-         r"possible irq lock inversion|refcount bug|kobject bug|ODEBUG|"
-         r"(?:still has locks held|nested lock was not taken|HARDIRQ-safe|SOFTIRQ-safe)|"
-         r"[\w ]+ detected|kernel stack|[\w]+ \w+ in [\w.]+)|"
-         r"\[ (?:INFO|BUG): [\w -]+ \]|^witness: [^\n]*(?:locks held|lock order)|"
-         r"lock order reversal:",
-         "the kernel printed a WARNING splat"),
-    _sig("kernel_hang", 0.95,
-         r"INFO: task [^\n]{1,64} blocked for more than \d+ seconds|"
-         r"rcu: INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)|INFO: rcu_\w+ (?:self-)?detected|"
-         r"INFO: rcu detected stall|watchdog: BUG: soft lockup|"
-         r"BUG: workqueue lockup|INFO: task hung|task \w+:\d+ blocked for more than",
-         "the kernel detected a hung task or an RCU stall"),
-    _sig("kernel_leak", 0.95, r"^unreferenced object 0x[0-9a-f]+ \(size \d+\)|"
-         r"BUG: memory leak", "kmemleak reported leaked kernel memory"),
-    _sig("kernel_trace", 0.9,
-         r"^(?:\[[\s\d.]+\](?:\[\s*[CT]\d+\])?\s*)?Call Trace:\s*$[\s\S]{0,400}?"
-         r"(?:\? |<TASK>|\s)[\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+",
-         "a kernel call trace"),
+    _sig(
+        "kernel_sanitizer",
+        0.99,
+        r"BUG: (?:KASAN|KMSAN|KCSAN|KFENCE)|"
+        r"^(?:\[[\s\d.]+\](?:\[\s*[CT]\d+\])?\s*)?(?:UBSAN|KASAN|KMSAN): [\w-]+",
+        "a kernel memory-error detector reported a bug",
+    ),
+    _sig(
+        "kernel_oops",
+        0.97,
+        r"BUG: (?:unable to handle (?:kernel )?(?:paging request|NULL pointer)|"
+        r"kernel NULL pointer dereference|scheduling while atomic|sleeping function called|"
+        r"spinlock|soft lockup|workqueue lockup|corrupted list|bad page|Bad page|"
+        r"held lock freed|looking up invalid subclass|memory leak|[\w ]+ in [\w.]+)|"
+        r"general protection fault(?:, probably for non-canonical address|: \d+ \[#\d+\]| \w+: "
+        r"0000 \[#\d+\])|kernel BUG at [\w./-]+:\d+|Kernel panic - not syncing|"
+        r"Oops: \d+ \[#\d+\]|Oops - BUG: |Oops\[#\d+\]|Internal error: Oops|"
+        r"Unable to handle kernel (?:paging request|NULL pointer|access)|"
+        r"panic: (?:pool_do_put|kernel diagnostic assertion|ffs_)|"
+        r"ZIRCON KERNEL PANIC|KERNEL PANIC|panic\(cpu \d+ caller|"
+        r"^Stopped at\s+[\w.]+\+0x[0-9a-f]+:|^[\w.]+\([\w,]*\) at [\w.]+\+0x[0-9a-f]+\s*$|"
+        r"kernel: (?:page fault|protection fault|privileged instruction fault) trap, code=|"
+        r"^uvm_fault\(0x[0-9a-f]+, |Begin traceback\.\.\.|"
+        r"Internal error: [^\n]{3,80}\[#\d+\]|recursion in interrupt handler|"
+        r"panic: Sentry detected|^\s*RIP: 0x[0-9a-f]+ +[\w.]+ [\w./-]+:\d+|"
+        r"^(?:\[[\d.]+\] [\d.]+> )?panic: [^\n]+\n(?:[^\n]*\n){0,3}?[^\n]*"
+        r"goroutine \d+ \[running\]",
+        "a kernel crashed (oops, BUG, GPF or panic)",
+    ),
+    _sig(
+        "kernel_warning",
+        0.95,
+        r"WARNING: (?:CPU: \d+ PID: \d+ at|at [\w./-]+:\d+ [\w.]+|[\w./-]+:\d+ [\w.]+\+0x|"
+        r"possible (?:circular|recursive) locking|inconsistent lock state|"
+        r"suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning|"
+        r"possible irq lock inversion|refcount bug|kobject bug|ODEBUG|"
+        r"(?:still has locks held|nested lock was not taken|HARDIRQ-safe|SOFTIRQ-safe)|"
+        r"[\w ]+ detected|kernel stack|[\w]+ \w+ in [\w.]+)|"
+        r"\[ (?:INFO|BUG): [\w -]+ \]|^witness: [^\n]*(?:locks held|lock order)|"
+        r"lock order reversal:",
+        "the kernel printed a WARNING splat",
+    ),
+    _sig(
+        "kernel_hang",
+        0.95,
+        r"INFO: task [^\n]{1,64} blocked for more than \d+ seconds|"
+        r"rcu: INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)|INFO: rcu_\w+ (?:self-)?detected|"
+        r"INFO: rcu detected stall|watchdog: BUG: soft lockup|"
+        r"BUG: workqueue lockup|INFO: task hung|task \w+:\d+ blocked for more than",
+        "the kernel detected a hung task or an RCU stall",
+    ),
+    _sig(
+        "kernel_leak",
+        0.95,
+        r"^unreferenced object 0x[0-9a-f]+ \(size \d+\)|"
+        r"BUG: memory leak",
+        "kmemleak reported leaked kernel memory",
+    ),
+    _sig(
+        "kernel_trace",
+        0.9,
+        r"^(?:\[[\s\d.]+\](?:\[\s*[CT]\d+\])?\s*)?Call Trace:\s*$[\s\S]{0,400}?"
+        r"(?:\? |<TASK>|\s)[\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+",
+        "a kernel call trace",
+    ),
     # 3. Fuzzing harness crash output.
-    _sig("libfuzzer_crash", 0.97,
-         r"==\d+== ERROR: libFuzzer: (?:deadly signal|out-of-memory|timeout|fuzz target exited|"
-         r"leak|file-size|malloc)|^\s*SUMMARY: libFuzzer: |"
-         r"Test unit written to \S*(?:crash|leak|timeout|oom)-[0-9a-f]+|"
-         r"artifact_prefix=[^\n]*; Test unit written",
-         "a libFuzzer harness reported a crash"),
-    _sig("managed_fuzz_crash", 0.95,
-         r"== Java Exception: |FuzzerSecurityIssue\w+|=== Uncaught Python exception: ===|"
-         r"^\s*--- FAIL: Fuzz\w+|Failing input written to testdata/fuzz|"
-         r"^panic: [^\n]+\n+goroutine \d+ \[running\]:|"
-         r"Crash \(dup\)|honggfuzz[^\n]{0,80}(?:SIGSEGV|SIGABRT|crash)",
-         "a fuzzing harness reported a crash in the target"),
-    _sig("check_failure", 0.95,
-         r"^[FE]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] (?:Check failed|CHECK failed|"
-         r"Debug check failed)|^#\s*Fatal error in [^\n]+\n#\s*(?:Check failed|Debug check"
-         r" failed|unreachable|FATAL)|\bD?CHECK(?:_\w+)? failed: |"
-         r"Check failed: [^\n]{1,200}\n(?:[^\n]*\n){0,6}?\s*#\d+ 0x[0-9a-f]+|"
-         r"^#\s*\n# Fatal error in [^\n]+\n#|"
-         r"^panic: runtime error: [^\n]+\n\[signal SIG\w+",
-         "a CHECK / DCHECK assertion failed in the target"),
-    _sig("native_stack", 0.93,
-         r"Received signal \d+ (?:SEGV|SIGSEGV|BUS|ILL|FPE)\w*[^\n]*\n[\s\S]{0,120}?"
-         r"(?:==== C stack trace|#\d+ 0x)|"
-         r"(?:^\s*#\d+ 0x[0-9a-f]+ in \S+ [^\n]*\n){3}",
-         "native crash with a symbolised stack trace"),
+    _sig(
+        "libfuzzer_crash",
+        0.97,
+        r"==\d+== ERROR: libFuzzer: (?:deadly signal|out-of-memory|timeout|fuzz target exited|"
+        r"leak|file-size|malloc)|^\s*SUMMARY: libFuzzer: |"
+        r"Test unit written to \S*(?:crash|leak|timeout|oom)-[0-9a-f]+|"
+        r"artifact_prefix=[^\n]*; Test unit written",
+        "a libFuzzer harness reported a crash",
+    ),
+    _sig(
+        "managed_fuzz_crash",
+        0.95,
+        r"== Java Exception: |FuzzerSecurityIssue\w+|=== Uncaught Python exception: ===|"
+        r"^\s*--- FAIL: Fuzz\w+|Failing input written to testdata/fuzz|"
+        r"^panic: [^\n]+\n+goroutine \d+ \[running\]:|"
+        r"Crash \(dup\)|honggfuzz[^\n]{0,80}(?:SIGSEGV|SIGABRT|crash)",
+        "a fuzzing harness reported a crash in the target",
+    ),
+    _sig(
+        "check_failure",
+        0.95,
+        r"^[FE]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] (?:Check failed|CHECK failed|"
+        r"Debug check failed)|^#\s*Fatal error in [^\n]+\n#\s*(?:Check failed|Debug check"
+        r" failed|unreachable|FATAL)|\bD?CHECK(?:_\w+)? failed: |"
+        r"Check failed: [^\n]{1,200}\n(?:[^\n]*\n){0,6}?\s*#\d+ 0x[0-9a-f]+|"
+        r"^#\s*\n# Fatal error in [^\n]+\n#|"
+        r"^panic: runtime error: [^\n]+\n\[signal SIG\w+",
+        "a CHECK / DCHECK assertion failed in the target",
+    ),
+    _sig(
+        "native_stack",
+        0.93,
+        r"Received signal \d+ (?:SEGV|SIGSEGV|BUS|ILL|FPE)\w*[^\n]*\n[\s\S]{0,120}?"
+        r"(?:==== C stack trace|#\d+ 0x)|"
+        r"(?:^\s*#\d+ 0x[0-9a-f]+ in \S+ [^\n]*\n){3}",
+        "native crash with a symbolised stack trace",
+    ),
     # 4. ClusterFuzz / OSS-Fuzz issue text.
-    _sig("fuzzer_report", 0.99,
-         r"Crash Type: [^\n]+\n(?:[^\n]*\n){0,3}?Crash (?:State|Address):|"
-         r"Fuzz(?:ing)? (?:Target|Engine): [^\n]+\n(?:[^\n]*\n){0,6}?(?:Crash Type|Job Type):|"
-         r"Reproducer Testcase: \S+|Minimized Testcase \(|oss-fuzz\.com/testcase|"
-         r"ClusterFuzz(?:-External)?:[\s\S]{0,200}?(?:Detailed [Rr]eport|Crash)",
-         "a fuzzer-generated bug report (crash type and state, reproducer)"),
+    _sig(
+        "fuzzer_report",
+        0.99,
+        r"Crash Type: [^\n]+\n(?:[^\n]*\n){0,3}?Crash (?:State|Address):|"
+        r"Fuzz(?:ing)? (?:Target|Engine): [^\n]+\n(?:[^\n]*\n){0,6}?(?:Crash Type|Job Type):|"
+        r"Reproducer Testcase: \S+|Minimized Testcase \(|oss-fuzz\.com/testcase|"
+        r"ClusterFuzz(?:-External)?:[\s\S]{0,200}?(?:Detailed [Rr]eport|Crash)",
+        "a fuzzer-generated bug report (crash type and state, reproducer)",
+    ),
     # 5. Exploit code and exploitation write-ups for a specific vulnerability.
-    _sig("exploit_writeup", 0.9,
-         r"(?:^#+ ?|^)(?:Triggering the [Vv]ulnerability|Exploit(?:ation)? (?:details|"
-         r"documentation|[Ss]trategy|[Tt]echnique|[Oo]verview|[Ss]teps|for CVE)|"
-         r"(?:The )?[Vv]ulnerability (?:[Dd]etails|[Aa]nalysis)|Root [Cc]ause(?: [Aa]nalysis)?|"
-         r"Requirements to trigger|Affected [Cc]omponent|Cause: )",
-         "a write-up of a specific vulnerability and how it is triggered or exploited"),
-    _sig("exploit_primitive", 0.85,
-         r"\b(?:modprobe_path|core_pattern|commit_creds|prepare_kernel_cred|init_cred|"
-         r"msg_msg(?:seg)?|pipe_buffer|userfaultfd|setxattr|simple_xattr|"
-         r"KASLR (?:bypass|leak)|kaslr|heap spray|spray(?:ing)? (?:the )?(?:heap|objects|"
-         r"pages|slab)|cross-cache|page[- ]table (?:overwrite|UAF)|dirty ?pagetable|"
-         r"ROP (?:chain|gadget)|stack pivot|arbitrary (?:read|write|free|address write)|"
-         r"(?:use-after-free|UAF|double[- ]free|out-of-bounds (?:write|read)) "
-         r"(?:on|in|of|to|primitive)\b)",
-         "exploitation technique against a specific target (spray, ROP, cred overwrite)"),
+    _sig(
+        "exploit_writeup",
+        0.9,
+        r"(?:^#+ ?|^)(?:Triggering the [Vv]ulnerability|Exploit(?:ation)? (?:details|"
+        r"documentation|[Ss]trategy|[Tt]echnique|[Oo]verview|[Ss]teps|for CVE)|"
+        r"(?:The )?[Vv]ulnerability (?:[Dd]etails|[Aa]nalysis)|Root [Cc]ause(?: [Aa]nalysis)?|"
+        r"Requirements to trigger|Affected [Cc]omponent|Cause: )",
+        "a write-up of a specific vulnerability and how it is triggered or exploited",
+    ),
+    _sig(
+        "exploit_primitive",
+        0.85,
+        r"\b(?:modprobe_path|core_pattern|commit_creds|prepare_kernel_cred|init_cred|"
+        r"msg_msg(?:seg)?|pipe_buffer|userfaultfd|setxattr|simple_xattr|"
+        r"KASLR (?:bypass|leak)|kaslr|heap spray|spray(?:ing)? (?:the )?(?:heap|objects|"
+        r"pages|slab)|cross-cache|page[- ]table (?:overwrite|UAF)|dirty ?pagetable|"
+        r"ROP (?:chain|gadget)|stack pivot|arbitrary (?:read|write|free|address write)|"
+        r"(?:use-after-free|UAF|double[- ]free|out-of-bounds (?:write|read)) "
+        r"(?:on|in|of|to|primitive)\b)",
+        "exploitation technique against a specific target (spray, ROP, cred overwrite)",
+    ),
     # 6. A specific defect stated to be exploitable / a security vulnerability.
-    _sig("exploitability_claim", 0.8,
-         r"\b(?:is|are|was|be|remains?) (?:\w+ ){0,2}(?:exploitable|vulnerable to "
-         r"(?:an? )?(?:open redirect|SQL injection|command injection|path traversal|XSS|"
-         r"cross-site|SSRF|request smuggling|header injection|RCE|arbitrary|heap|stack|"
-         r"use-after-free|buffer|integer overflow|privilege))|"
-         r"\bCVE-\d{4}-\d{4,} is a (?:\w+ ){0,3}vulnerability in\b|"
-         r"\b(?:I|we) (?:have )?(?:reproduced|confirmed|triggered) (?:the |an? |this )?"
-         r"(?:\w+ ){0,3}(?:vulnerability|exploit|open redirect|injection|overflow|UAF|"
-         r"use-after-free)",
-         "statement that a specific defect is exploitable"),
+    _sig(
+        "exploitability_claim",
+        0.8,
+        r"\b(?:is|are|was|be|remains?) (?:\w+ ){0,2}(?:exploitable|vulnerable to "
+        r"(?:an? )?(?:open redirect|SQL injection|command injection|path traversal|XSS|"
+        r"cross-site|SSRF|request smuggling|header injection|RCE|arbitrary|heap|stack|"
+        r"use-after-free|buffer|integer overflow|privilege))|"
+        r"\bCVE-\d{4}-\d{4,} is a (?:\w+ ){0,3}vulnerability in\b|"
+        r"\b(?:I|we) (?:have )?(?:reproduced|confirmed|triggered) (?:the |an? |this )?"
+        r"(?:\w+ ){0,3}(?:vulnerability|exploit|open redirect|injection|overflow|UAF|"
+        r"use-after-free)",
+        "statement that a specific defect is exploitable",
+    ),
 )
 
 # PoC code: C/C++ that drives the kernel through raw syscalls the way exploits do. Scored by
 # counting distinct exploit-shaped constructs, so systems code that merely issues syscalls
 # (test harnesses, executors) stays below the threshold.
-_POC_FEATURES = tuple(re.compile(p) for p in (
-    r"#include <(?:linux/|sys/(?:syscall|mman|xattr|msg|ipc)|keyutils)",
-    r"\b(?:unshare|setns)\s*\(\s*CLONE_NEW(?:USER|NET|NS)",
-    r"\b(?:msgsnd|msgrcv|msgget|add_key|keyctl|setxattr|fsetxattr|io_uring_setup|"
-    r"userfaultfd|UFFDIO_\w+|sendmmsg)\b",
-    r"\b(?:spray|groom|leak|kaslr|kbase|kheap|rop|gadget|pivot|uaf|victim|overlap|"
-    r"corrupt|fake_\w+|payload)\w*",
-    r"\b(?:sched_setaffinity|pin_(?:to_)?cpu|CPU_SET)\b",
-    r"\b(?:commit_creds|prepare_kernel_cred|init_cred|modprobe_path|core_pattern|"
-    r"swapgs_restore|/proc/sys/kernel/modprobe|getuid\(\)\s*==\s*0|setuid\(0\)|"
-    r"system\(\"/bin/sh\"|execve\(\"/bin/sh\"|\"/bin/sh\")",
-    r"0xffffffff8[0-9a-f]{7}\b",
-    r"\bsyscall\s*\(\s*(?:__NR_|SYS_)\w+",
-))
+_POC_FEATURES = tuple(
+    re.compile(p)
+    for p in (
+        r"#include <(?:linux/|sys/(?:syscall|mman|xattr|msg|ipc)|keyutils)",
+        r"\b(?:unshare|setns)\s*\(\s*CLONE_NEW(?:USER|NET|NS)",
+        r"\b(?:msgsnd|msgrcv|msgget|add_key|keyctl|setxattr|fsetxattr|io_uring_setup|"
+        r"userfaultfd|UFFDIO_\w+|sendmmsg)\b",
+        r"\b(?:spray|groom|leak|kaslr|kbase|kheap|rop|gadget|pivot|uaf|victim|overlap|"
+        r"corrupt|fake_\w+|payload)\w*",
+        r"\b(?:sched_setaffinity|pin_(?:to_)?cpu|CPU_SET)\b",
+        r"\b(?:commit_creds|prepare_kernel_cred|init_cred|modprobe_path|core_pattern|"
+        r"swapgs_restore|/proc/sys/kernel/modprobe|getuid\(\)\s*==\s*0|setuid\(0\)|"
+        r"system\(\"/bin/sh\"|execve\(\"/bin/sh\"|\"/bin/sh\")",
+        r"0xffffffff8[0-9a-f]{7}\b",
+        r"\bsyscall\s*\(\s*(?:__NR_|SYS_)\w+",
+    )
+)
 _POC_GATE = re.compile(r"#include|int main\s*\(")
 
 
@@ -282,25 +436,36 @@ class VulnDiscoveryDetector:
             miss *= 1.0 - w
         score = 1.0 - miss
         best = max(hits.values(), key=lambda h: h[0].weight)[0]
-        spans = tuple(sorted((span for _, span in hits.values()),
-                             key=lambda sp: (sp.start, sp.end)))
+        spans = tuple(
+            sorted((span for _, span in hits.values()), key=lambda sp: (sp.start, sp.end))
+        )
         fingerprint = crash_fingerprint(text)
         key = fingerprint.key if fingerprint else None
         if key is None and "poc_code" in hits:
             # No crash to fingerprint: PoC code is identified by its (whitespace-normalised)
             # hash, from its first #include or main() on.
-            key = poc_hash(text[hits["poc_code"][1].start:])
-        return [Detection(
-            detector=self.name,
-            category="vuln_discovery",
-            score=round(score, 6),
-            reason=best.reason,
-            spans=spans,
-            fingerprint=key,
-            details={"signals": ",".join(sorted(hits)),
-                     **({"crash_type": fingerprint.crash_type,
-                         "crash_state": " / ".join(fingerprint.frames)} if fingerprint else {})},
-        )]
+            key = poc_hash(text[hits["poc_code"][1].start :])
+        return [
+            Detection(
+                detector=self.name,
+                category="vuln_discovery",
+                score=round(score, 6),
+                reason=best.reason,
+                spans=spans,
+                fingerprint=key,
+                details={
+                    "signals": ",".join(sorted(hits)),
+                    **(
+                        {
+                            "crash_type": fingerprint.crash_type,
+                            "crash_state": " / ".join(fingerprint.frames),
+                        }
+                        if fingerprint
+                        else {}
+                    ),
+                },
+            )
+        ]
 
 
 _POC_SIGNAL = _Signal("poc_code", 0.9, _POC_GATE, "exploit-shaped proof-of-concept code")
@@ -320,13 +485,16 @@ def _poc_score(text: str) -> tuple[_Signal, Span] | None:
         return None
     weight = min(0.97, 0.6 + 0.07 * found)
     return _Signal("poc_code", weight, _POC_GATE, _POC_SIGNAL.reason), Span(
-        gate.start(), gate.end())
+        gate.start(), gate.end()
+    )
 
 
 def _windows(text: str) -> list[tuple[int, int, frozenset[str]]]:
     """Merged ``[lo, hi)`` windows around anchor hits, each with the signals worth running."""
-    hits = [(start, _ANCHOR_LITERALS[i]) for i, start, _ in
-            _ANCHOR_AUTOMATON.find_matches_as_indexes(text, overlapping=False)]
+    hits = [
+        (start, _ANCHOR_LITERALS[i])
+        for i, start, _ in _ANCHOR_AUTOMATON.find_matches_as_indexes(text, overlapping=False)
+    ]
     if not hits:
         return []
     merged: list[tuple[int, int, frozenset[str]]] = []
@@ -356,24 +524,28 @@ _ANCHOR_LITERALS = tuple(_ANCHOR_SIGNALS)
 # One Aho-Corasick pass finds every anchor (Python's ``re`` tries each alternative at each
 # position, which is ten times slower for this many literals).
 _ANCHOR_AUTOMATON = ahocorasick_rs.AhoCorasick(
-    _ANCHOR_LITERALS, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+    _ANCHOR_LITERALS, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+)
 
 
 # A write-up of one specific vulnerability: names it (CVE id or a bug class in a named
 # component), says where it came from or where it is fixed, and how it is reached. Docs and
 # changelogs mention one or two of these, a write-up several.
-_WRITEUP_FEATURES = tuple(re.compile(p, re.I | re.M) for p in (
-    r"\bCVE-\d{4}-\d{4,}",
-    r"\b(?:use-after-free|UAF|double[- ]free|out-of-bounds (?:read|write|access)|"
-    r"(?:heap|stack|integer|buffer) (?:buffer )?overflow|race condition|type confusion|"
-    r"null[- ]pointer dereference|refcount (?:leak|overflow|underflow)|uninitiali[sz]ed)\b",
-    r"^\W*(?:introduced by|fixed by|affected (?:versions?|component|kernel)|cause)\s*:",
-    r"\btrigger(?:ing|s|ed)? (?:the|this) (?:vulnerability|bug|issue)|requirements to trigger",
-    r"\b(?:privilege escalation|root shell|gain root|arbitrary (?:read|write|code|free)|"
-    r"exploit(?:ation|ed|able)?\b)",
-    r"git\.kernel\.org/\S+(?:commit|diff)|/commit/[0-9a-f]{7,}",
-    r"\b(?:kernel configuration|capabilit(?:y|ies)(?: required)?|user namespaces?)\s*:",
-))
+_WRITEUP_FEATURES = tuple(
+    re.compile(p, re.I | re.M)
+    for p in (
+        r"\bCVE-\d{4}-\d{4,}",
+        r"\b(?:use-after-free|UAF|double[- ]free|out-of-bounds (?:read|write|access)|"
+        r"(?:heap|stack|integer|buffer) (?:buffer )?overflow|race condition|type confusion|"
+        r"null[- ]pointer dereference|refcount (?:leak|overflow|underflow)|uninitiali[sz]ed)\b",
+        r"^\W*(?:introduced by|fixed by|affected (?:versions?|component|kernel)|cause)\s*:",
+        r"\btrigger(?:ing|s|ed)? (?:the|this) (?:vulnerability|bug|issue)|requirements to trigger",
+        r"\b(?:privilege escalation|root shell|gain root|arbitrary (?:read|write|code|free)|"
+        r"exploit(?:ation|ed|able)?\b)",
+        r"git\.kernel\.org/\S+(?:commit|diff)|/commit/[0-9a-f]{7,}",
+        r"\b(?:kernel configuration|capabilit(?:y|ies)(?: required)?|user namespaces?)\s*:",
+    )
+)
 
 
 def _writeup_score(text: str) -> tuple[_Signal, Span] | None:
@@ -382,9 +554,14 @@ def _writeup_score(text: str) -> tuple[_Signal, Span] | None:
         return None
     weight = min(0.97, 0.55 + 0.09 * len(found))
     first = min(found, key=lambda m: m.start())
-    return _Signal(_WRITEUP_SIGNAL.name, weight, _WRITEUP_SIGNAL.pattern,
-                   _WRITEUP_SIGNAL.reason), Span(first.start(), first.end())
+    return _Signal(
+        _WRITEUP_SIGNAL.name, weight, _WRITEUP_SIGNAL.pattern, _WRITEUP_SIGNAL.reason
+    ), Span(first.start(), first.end())
 
 
-_WRITEUP_SIGNAL = _Signal("vuln_writeup", 0.9, _POC_GATE,
-                          "a write-up of one specific vulnerability (class, origin, trigger)")
+_WRITEUP_SIGNAL = _Signal(
+    "vuln_writeup",
+    0.9,
+    _POC_GATE,
+    "a write-up of one specific vulnerability (class, origin, trigger)",
+)

@@ -55,8 +55,9 @@ def create_app(
         version=__version__,
         summary="Checks and balances for frontier AI",
         lifespan=lifespan,
-        telemetry=None if settings.opentelemetry else
-        {"tracing": False, "metrics": False, "logs": False},
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     _include_routes(app)

@@ -24,8 +24,13 @@ _log = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **{k: v for k, v in extra.items()
-                                                             if v is not None}}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+    }
 
 
 def _from_error(exc: Error) -> dict[str, Any]:
@@ -61,21 +66,31 @@ def install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return JSONResponse(
-            error_body("invalid_input", str(first.get("msg")), where=where or None,
-                       problems=[f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
-                                 for e in errors[:20]]),
+            error_body(
+                "invalid_input",
+                str(first.get("msg")),
+                where=where or None,
+                problems=[
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+                    for e in errors[:20]
+                ],
+            ),
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         # A bug, not bad input: say so without leaking internals, and keep the traceback in logs.
         _log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", "internal error; see the server log"),
-                            status_code=500)
+        return JSONResponse(
+            error_body("internal_error", "internal error; see the server log"), status_code=500
+        )

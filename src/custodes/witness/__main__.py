@@ -15,8 +15,9 @@ from custodes.witness._run import read_log_keys, serve_witness
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m custodes.witness",
-                                     description="Run a C2SP tlog-witness server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m custodes.witness", description="Run a C2SP tlog-witness server."
+    )
     parser.add_argument("--key", type=Path, required=True, help="the witness's private key file")
     parser.add_argument("--db", required=True, help="database URL of the witness's state")
     parser.add_argument("--log", action="append", default=[], help="a log's verifier key")
@@ -25,12 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         logs = read_log_keys(args.log, args.logs_file)
-        serve_witness(args.key, args.db, logs, host=args.host, port=args.port,
-                      workers=args.workers)
+        serve_witness(args.key, args.db, logs, host=args.host, port=args.port, workers=args.workers)
     except Error as exc:
         print(f"error: {exc.diagnostics()}", file=sys.stderr)
         return 1

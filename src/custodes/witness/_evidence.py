@@ -71,8 +71,9 @@ class Evidence:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError("evidence is not JSON", where="evidence") from exc
         if not isinstance(doc, dict) or doc.get("type") != EVIDENCE_TYPE:
-            raise InputError("not a custodes evidence file", where="type",
-                             expected=repr(EVIDENCE_TYPE))
+            raise InputError(
+                "not a custodes evidence file", where="type", expected=repr(EVIDENCE_TYPE)
+            )
         try:
             kind = doc["kind"]
             if kind not in ("same-size", "inconsistent"):
@@ -122,24 +123,33 @@ def verify_evidence(evidence: Evidence, log_key: NoteVerifier) -> EvidenceFindin
         if a.root_hash == b.root_hash:
             raise VerificationError("the two checkpoints agree: no equivocation shown")
         return EvidenceFinding(
-            conclusive=True, held=held, offered=offered,
-            summary=(f"log {a.origin!r} signed two different trees of size {a.size}: "
-                     f"{a.root_hash.hex()} and {b.root_hash.hex()}"),
+            conclusive=True,
+            held=held,
+            offered=offered,
+            summary=(
+                f"log {a.origin!r} signed two different trees of size {a.size}: "
+                f"{a.root_hash.hex()} and {b.root_hash.hex()}"
+            ),
         )
     small, large = (a, b) if a.size < b.size else (b, a)
     if small.size == 0:
         raise VerificationError("an empty tree is consistent with every tree")
     if evidence.old_size == small.size:
         try:
-            verify_consistency(small.size, large.size, evidence.proof, small.root_hash,
-                               large.root_hash)
+            verify_consistency(
+                small.size, large.size, evidence.proof, small.root_hash, large.root_hash
+            )
         except VerificationError:
             pass
         else:
             raise VerificationError("the offered consistency proof verifies: no equivocation")
     return EvidenceFinding(
-        conclusive=False, held=held, offered=offered,
-        summary=(f"log {a.origin!r} signed size {small.size} ({small.root_hash.hex()}) and "
-                 f"size {large.size} ({large.root_hash.hex()}) without a valid consistency "
-                 "proof; ask the log for one: if it cannot produce it, it equivocated"),
+        conclusive=False,
+        held=held,
+        offered=offered,
+        summary=(
+            f"log {a.origin!r} signed size {small.size} ({small.root_hash.hex()}) and "
+            f"size {large.size} ({large.root_hash.hex()}) without a valid consistency "
+            "proof; ask the log for one: if it cannot produce it, it equivocated"
+        ),
     )

@@ -49,12 +49,17 @@ def cosignature_verifier(vkey: str) -> NoteVerifier:
     if verifier.alg == ALG_COSIGNATURE_V1:
         return verifier
     if verifier.alg != ALG_ED25519:
-        raise InputError(f"witness key {verifier.name} is not an Ed25519 key",
-                         expected="vkey of signature type 0x04 (or 0x01)")
+        raise InputError(
+            f"witness key {verifier.name} is not an Ed25519 key",
+            expected="vkey of signature type 0x04 (or 0x01)",
+        )
     data = verifier.name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + verifier.public_key
-    return NoteVerifier(name=verifier.name, alg=ALG_COSIGNATURE_V1,
-                        key_id=hashlib.sha256(data).digest()[:4],
-                        public_key=verifier.public_key)
+    return NoteVerifier(
+        name=verifier.name,
+        alg=ALG_COSIGNATURE_V1,
+        key_id=hashlib.sha256(data).digest()[:4],
+        public_key=verifier.public_key,
+    )
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,10 @@ class WitnessPolicy:
         keys: set[bytes] = set()
         for w in self.witnesses:
             if w.verifier.alg != ALG_COSIGNATURE_V1:
-                raise InputError(f"witness {w.name} key is not a cosignature/v1 key",
-                                 expected="vkey of signature type 0x04")
+                raise InputError(
+                    f"witness {w.name} key is not a cosignature/v1 key",
+                    expected="vkey of signature type 0x04",
+                )
             if w.name in defined or w.name == _NONE:
                 raise InputError(f"witness name {w.name!r} is defined twice or reserved")
             if w.verifier.public_key in keys:
@@ -112,11 +119,15 @@ class WitnessPolicy:
                 raise InputError(f"group {g.name} lists a member twice")
             unknown = [m for m in g.members if m not in defined]
             if unknown:
-                raise InputError(f"group {g.name} names undefined members {unknown}",
-                                 hint="define witnesses and groups before using them")
+                raise InputError(
+                    f"group {g.name} names undefined members {unknown}",
+                    hint="define witnesses and groups before using them",
+                )
             if not 1 <= g.threshold <= len(g.members):
-                raise InputError(f"group {g.name} threshold {g.threshold} out of range",
-                                 expected=f"1 <= k <= {len(g.members)}")
+                raise InputError(
+                    f"group {g.name} threshold {g.threshold} out of range",
+                    expected=f"1 <= k <= {len(g.members)}",
+                )
             defined.add(g.name)
         if self.quorum != _NONE and self.quorum not in defined:
             raise InputError(f"quorum names undefined witness or group {self.quorum!r}")
@@ -138,7 +149,7 @@ class WitnessPolicy:
         *,
         logs: Sequence[NoteVerifier] = (),
     ) -> WitnessPolicy:
-        """"At least ``k`` of these witnesses"; ``k == 0`` means no cosignature is required.
+        """ "At least ``k`` of these witnesses"; ``k == 0`` means no cosignature is required.
 
         Raises:
             InputError: ``k`` is out of range or a key is not a cosignature key.
@@ -150,8 +161,9 @@ class WitnessPolicy:
         if k == 0:
             return cls(quorum=_NONE, witnesses=members, logs=tuple((v, None) for v in logs))
         group = PolicyGroup("quorum", k, tuple(w.name for w in members))
-        return cls(quorum="quorum", witnesses=members, groups=(group,),
-                   logs=tuple((v, None) for v in logs))
+        return cls(
+            quorum="quorum", witnesses=members, groups=(group,), logs=tuple((v, None) for v in logs)
+        )
 
     @classmethod
     def from_constitution(cls, config: WitnessConfig) -> WitnessPolicy:
@@ -160,8 +172,10 @@ class WitnessPolicy:
         Raises:
             InputError: a witness key is malformed.
         """
-        members = [PolicyWitness(name=w.name, verifier=cosignature_verifier(w.key),
-                                 url=w.url or None) for w in config.witnesses]
+        members = [
+            PolicyWitness(name=w.name, verifier=cosignature_verifier(w.key), url=w.url or None)
+            for w in config.witnesses
+        ]
         return cls.threshold(config.quorum, members)
 
     @classmethod
@@ -207,18 +221,25 @@ class WitnessPolicy:
             keyword, args = words[0], words[1:]
             try:
                 if keyword == "log" and len(args) in (1, 2):
-                    logs.append((NoteVerifier.from_key(args[0]), args[1] if len(args) == 2
-                                 else None))
+                    logs.append(
+                        (NoteVerifier.from_key(args[0]), args[1] if len(args) == 2 else None)
+                    )
                 elif keyword == "witness" and len(args) in (2, 3):
-                    witnesses.append(PolicyWitness(args[0], NoteVerifier.from_key(args[1]),
-                                                   args[2] if len(args) == 3 else None))
+                    witnesses.append(
+                        PolicyWitness(
+                            args[0],
+                            NoteVerifier.from_key(args[1]),
+                            args[2] if len(args) == 3 else None,
+                        )
+                    )
                 elif keyword == "group" and len(args) >= 3:
                     members = tuple(args[2:])
                     k = {"all": len(members), "any": 1}.get(args[1])
                     if k is None:
                         if not args[1].isdigit() or args[1].startswith("0"):
-                            raise InputError("group threshold must be all, any or a number",
-                                             actual=repr(args[1]))
+                            raise InputError(
+                                "group threshold must be all, any or a number", actual=repr(args[1])
+                            )
                         k = int(args[1])
                     groups.append(PolicyGroup(args[0], k, members))
                 elif keyword == "quorum" and len(args) == 1:
@@ -226,26 +247,35 @@ class WitnessPolicy:
                         raise InputError("a policy has exactly one quorum line")
                     quorum = args[0]
                 else:
-                    raise InputError(f"unknown or malformed {keyword!r} line",
-                                     expected="log, witness, group or quorum line")
+                    raise InputError(
+                        f"unknown or malformed {keyword!r} line",
+                        expected="log, witness, group or quorum line",
+                    )
                 if len(witnesses) + len(groups) + len(logs) > _MAX_ITEMS:
                     raise InputError(f"policy defines more than {_MAX_ITEMS} items")
                 # Names must be defined before use, keys must not repeat: validating the
                 # prefix after each line puts the error on the line that causes it.
-                cls(quorum=quorum or _NONE, witnesses=tuple(witnesses), groups=tuple(groups),
-                    logs=tuple(logs))
+                cls(
+                    quorum=quorum or _NONE,
+                    witnesses=tuple(witnesses),
+                    groups=tuple(groups),
+                    logs=tuple(logs),
+                )
             except InputError as exc:
                 exc.where = where
                 raise
         if quorum is None:
             raise InputError("policy has no quorum line", expected="quorum <name> or quorum none")
-        return cls(quorum=quorum, witnesses=tuple(witnesses), groups=tuple(groups),
-                   logs=tuple(logs))
+        return cls(
+            quorum=quorum, witnesses=tuple(witnesses), groups=tuple(groups), logs=tuple(logs)
+        )
 
     def to_text(self) -> str:
         lines = [f"log {v.to_key()}" + (f" {u}" if u else "") for v, u in self.logs]
-        lines += [f"witness {w.name} {w.verifier.to_key()}" + (f" {w.url}" if w.url else "")
-                  for w in self.witnesses]
+        lines += [
+            f"witness {w.name} {w.verifier.to_key()}" + (f" {w.url}" if w.url else "")
+            for w in self.witnesses
+        ]
         lines += [f"group {g.name} {g.threshold} {' '.join(g.members)}" for g in self.groups]
         lines.append(f"quorum {self.quorum}")
         return "\n".join(lines) + "\n"
@@ -263,8 +293,11 @@ class WitnessPolicy:
         """Names of the policy's witnesses whose valid cosignature ``note`` carries."""
         good = note.verified_by([w.verifier for w in self.witnesses])
         ids = {(v.name, v.key_id, v.public_key) for v in good}
-        return {w.name for w in self.witnesses
-                if (w.verifier.name, w.verifier.key_id, w.verifier.public_key) in ids}
+        return {
+            w.name
+            for w in self.witnesses
+            if (w.verifier.name, w.verifier.key_id, w.verifier.public_key) in ids
+        }
 
     def satisfied_by(self, names: Iterable[str]) -> bool:
         """Whether cosignatures from ``names`` meet the quorum."""

@@ -65,48 +65,67 @@ class AddCheckpointRequest:
             InputError: the body is not a well-formed add-checkpoint request.
         """
         if len(body) > MAX_BODY_BYTES:
-            raise InputError("request body is too large", where="body",
-                             expected=f"at most {MAX_BODY_BYTES} bytes",
-                             actual=f"{len(body)} bytes")
+            raise InputError(
+                "request body is too large",
+                where="body",
+                expected=f"at most {MAX_BODY_BYTES} bytes",
+                actual=f"{len(body)} bytes",
+            )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError("request body is not UTF-8", where="body") from exc
         head, sep, note_text = text.partition("\n\n")
         if not sep:
-            raise InputError("request has no empty line before the checkpoint", where="body",
-                             expected="old size line, proof lines, empty line, checkpoint")
+            raise InputError(
+                "request has no empty line before the checkpoint",
+                where="body",
+                expected="old size line, proof lines, empty line, checkpoint",
+            )
         lines = head.split("\n")
         match = _OLD_RE.fullmatch(lines[0])
         if match is None:
-            raise InputError("malformed old size line", where="line 1",
-                             expected="'old <decimal size>' without leading zeroes",
-                             actual=repr(lines[0][:80]))
+            raise InputError(
+                "malformed old size line",
+                where="line 1",
+                expected="'old <decimal size>' without leading zeroes",
+                actual=repr(lines[0][:80]),
+            )
         old_size = int(match.group(1))
         if old_size >= 1 << 64:
             raise InputError("old size out of range", where="line 1", actual=str(old_size))
         proof_lines = lines[1:]
         if len(proof_lines) > MAX_PROOF_LINES:
-            raise InputError("too many consistency proof lines", where="body",
-                             expected=f"at most {MAX_PROOF_LINES}",
-                             actual=str(len(proof_lines)))
+            raise InputError(
+                "too many consistency proof lines",
+                where="body",
+                expected=f"at most {MAX_PROOF_LINES}",
+                actual=str(len(proof_lines)),
+            )
         proof = []
         for number, line in enumerate(proof_lines, start=2):
             try:
                 node = base64.b64decode(line, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise InputError("proof line is not base64", where=f"line {number}",
-                                 actual=repr(line[:80])) from exc
+                raise InputError(
+                    "proof line is not base64", where=f"line {number}", actual=repr(line[:80])
+                ) from exc
             if len(node) != _HASH_SIZE:
-                raise InputError("proof line is not a 32-byte hash", where=f"line {number}",
-                                 actual=f"{len(node)} bytes")
+                raise InputError(
+                    "proof line is not a 32-byte hash",
+                    where=f"line {number}",
+                    actual=f"{len(node)} bytes",
+                )
             proof.append(node)
         note = Note.from_text(note_text)
         checkpoint = Checkpoint.from_text(note.text)
         if old_size == 0 and proof:
-            raise InputError("a proof from size 0 must be empty", where="body",
-                             expected="no proof lines after 'old 0'",
-                             actual=f"{len(proof)} lines")
+            raise InputError(
+                "a proof from size 0 must be empty",
+                where="body",
+                expected="no proof lines after 'old 0'",
+                actual=f"{len(proof)} lines",
+            )
         return cls(old_size=old_size, proof=tuple(proof), note=note, checkpoint=checkpoint)
 
     def to_bytes(self) -> bytes:
@@ -145,6 +164,9 @@ def parse_size_body(text: str) -> int:
         InputError: not a decimal size and a newline.
     """
     if _SIZE_RE.fullmatch(text) is None:
-        raise InputError("409 answer is not a tree size", expected="decimal size and newline",
-                         actual=repr(text[:40]))
+        raise InputError(
+            "409 answer is not a tree size",
+            expected="decimal size and newline",
+            actual=repr(text[:40]),
+        )
     return int(text)

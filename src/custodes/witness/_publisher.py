@@ -144,8 +144,7 @@ class WitnessPublisher:
         try:
             policy = self.policy_source()
         except Error as exc:
-            _log.error("cannot read the witness policy, keeping the current one: %s",
-                       exc.message)
+            _log.error("cannot read the witness policy, keeping the current one: %s", exc.message)
             return
         if policy is not None and policy != self.policy:
             _log.warning("witness policy changed: quorum %s", policy.describe())
@@ -161,15 +160,18 @@ class WitnessPublisher:
             for row in conn.execute(select(witness_peers.c.witness, witness_peers.c.size)):
                 self._sizes[row.witness] = int(row.size)
             for name, size in conn.execute(
-                    select(witness_cosignatures.c.witness, func.max(witness_cosignatures.c.size))
-                    .group_by(witness_cosignatures.c.witness)):
+                select(
+                    witness_cosignatures.c.witness, func.max(witness_cosignatures.c.size)
+                ).group_by(witness_cosignatures.c.witness)
+            ):
                 self._cosigned[name] = int(size)
             best = conn.execute(
                 select(func.max(witness_published.c.size)).where(witness_published.c.quorum_met)
             ).scalar()
         self._quorum_size = -1 if best is None else int(best)
-        self._thread = threading.Thread(target=self._run, name="custodes-witness-publisher",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="custodes-witness-publisher", daemon=True
+        )
         self._thread.start()
         self._started.wait(10)
         self.log.add_checkpoint_listener(self.notify)
@@ -226,8 +228,11 @@ class WitnessPublisher:
         extra = tuple(s for r in lines for s in parse_signature_lines(r.line))
         merged = Note(text=note.text, signatures=note.signatures + extra)
         signed = SignedCheckpoint.from_text(merged.to_text(), self.log.signer.verifier)
-        return CosignedCheckpoint(checkpoint=signed, witnesses=tuple(r.witness for r in lines),
-                                  quorum_met=bool(row.quorum_met))
+        return CosignedCheckpoint(
+            checkpoint=signed,
+            witnesses=tuple(r.witness for r in lines),
+            quorum_met=bool(row.quorum_met),
+        )
 
     def status(self) -> list[WitnessPeerStatus]:
         with self.engine.connect() as conn:
@@ -235,11 +240,15 @@ class WitnessPublisher:
         out = []
         for w in self.policy.witnesses:
             r = rows.get(w.name)
-            out.append(WitnessPeerStatus(
-                name=w.name, url=w.url, size=int(r.size) if r else 0,
-                last_ok_at=aware(r.last_ok_at) if r and r.last_ok_at else None,
-                last_error=r.last_error if r else ("no URL" if not w.url else None),
-            ))
+            out.append(
+                WitnessPeerStatus(
+                    name=w.name,
+                    url=w.url,
+                    size=int(r.size) if r else 0,
+                    last_ok_at=aware(r.last_ok_at) if r and r.last_ok_at else None,
+                    last_error=r.last_error if r else ("no URL" if not w.url else None),
+                )
+            )
         return out
 
     # --- sending -------------------------------------------------------------
@@ -280,8 +289,12 @@ class WitnessPublisher:
             self.notify(latest)
         return latest
 
-    async def _round(self, client: httpx.AsyncClient, checkpoint: SignedCheckpoint,
-                     inflight: dict[str, asyncio.Task[None]]) -> None:
+    async def _round(
+        self,
+        client: httpx.AsyncClient,
+        checkpoint: SignedCheckpoint,
+        inflight: dict[str, asyncio.Task[None]],
+    ) -> None:
         size = checkpoint.checkpoint.size
         now = time.monotonic()
         due = []
@@ -302,11 +315,13 @@ class WitnessPublisher:
             self._background.add(record)
             record.add_done_callback(self._background.discard)
         for w in due:
-            inflight[w.name] = asyncio.create_task(self._ask(client, w, checkpoint),
-                                                   name=f"witness {w.name} size {size}")
+            inflight[w.name] = asyncio.create_task(
+                self._ask(client, w, checkpoint), name=f"witness {w.name} size {size}"
+            )
 
-    async def _ask(self, client: httpx.AsyncClient, w: PolicyWitness,
-                   signed: SignedCheckpoint) -> None:
+    async def _ask(
+        self, client: httpx.AsyncClient, w: PolicyWitness, signed: SignedCheckpoint
+    ) -> None:
         """Ask ``w`` to cosign, then pace it: a witness that answered is asked again (for the
         newest checkpoint then) after ``retry_interval``; one that failed waits twice as long
         after each failure in a row, up to ``max_backoff``. A failure is logged and stored when
@@ -332,22 +347,34 @@ class WitnessPublisher:
         if last is not None and last[0] == error and now - last[1] < _REPEAT_FAILURE:
             return
         self._last_error[w.name] = (error, now)
-        _log.warning("witness %s did not cosign size %d: %s (failure %d in a row; next try "
-                     "in %.1f s)", w.name, size, error, failures, backoff)
+        _log.warning(
+            "witness %s did not cosign size %d: %s (failure %d in a row; next try in %.1f s)",
+            w.name,
+            size,
+            error,
+            failures,
+            backoff,
+        )
         await asyncio.to_thread(self._record_peer, w.name, None, error)
 
-    async def _ask_once(self, client: httpx.AsyncClient, w: PolicyWitness,
-                        signed: SignedCheckpoint) -> str | None:
+    async def _ask_once(
+        self, client: httpx.AsyncClient, w: PolicyWitness, signed: SignedCheckpoint
+    ) -> str | None:
         """Ask one witness; return None when cosigned, else what went wrong."""
         cp = signed.checkpoint
         old = self._sizes.get(w.name, 0)
         for _attempt in range(3):
             if old > cp.size:
-                return (f"witness holds size {old}, larger than the log's {cp.size}: "
-                        "the log was rolled back or forked")
+                return (
+                    f"witness holds size {old}, larger than the log's {cp.size}: "
+                    "the log was rolled back or forked"
+                )
             try:
-                proof = (await asyncio.to_thread(self.log.consistency_proof, old, cp.size)
-                         if 0 < old < cp.size else [])
+                proof = (
+                    await asyncio.to_thread(self.log.consistency_proof, old, cp.size)
+                    if 0 < old < cp.size
+                    else []
+                )
             except Error as exc:
                 return f"cannot prove consistency from size {old}: {exc.message}"
             body = AddCheckpointRequest.build(old, proof, signed.note.to_text())
@@ -362,8 +389,10 @@ class WitnessPublisher:
                 except InputError:
                     return f"409 with a malformed body {resp.text[:80]!r}"
                 if held == old:
-                    return (f"witness refuses size {cp.size} from its size {held}: it holds a "
-                            "different tree (split view or fork)")
+                    return (
+                        f"witness refuses size {cp.size} from its size {held}: it holds a "
+                        "different tree (split view or fork)"
+                    )
                 old = held
                 self._sizes[w.name] = held
                 continue
@@ -373,8 +402,13 @@ class WitnessPublisher:
                 sigs = parse_signature_lines(resp.text)
             except InputError as exc:
                 return f"malformed cosignature answer: {exc.message}"
-            good = [s for s in sigs if s.name == w.verifier.name and s.key_id ==
-                    w.verifier.key_id and w.verifier.verify(signed.note.text.encode(), s.signature)]
+            good = [
+                s
+                for s in sigs
+                if s.name == w.verifier.name
+                and s.key_id == w.verifier.key_id
+                and w.verifier.verify(signed.note.text.encode(), s.signature)
+            ]
             if not good:
                 return "answer carries no valid cosignature by the witness's key"
             self._sizes[w.name] = cp.size
@@ -396,22 +430,30 @@ class WitnessPublisher:
 
     def _ensure_published(self, conn: Connection, signed: SignedCheckpoint) -> None:
         cp = signed.checkpoint
-        row = conn.execute(select(witness_published.c.root_hash)
-                           .where(witness_published.c.size == cp.size)).first()
+        row = conn.execute(
+            select(witness_published.c.root_hash).where(witness_published.c.size == cp.size)
+        ).first()
         if row is None:
-            conn.execute(insert(witness_published).values(
-                size=cp.size, root_hash=cp.root_hash, note=signed.note.to_text(),
-                quorum_met=not self.policy.requires_cosignatures,
-                published_at=self.clock.now(),
-            ))
+            conn.execute(
+                insert(witness_published).values(
+                    size=cp.size,
+                    root_hash=cp.root_hash,
+                    note=signed.note.to_text(),
+                    quorum_met=not self.policy.requires_cosignatures,
+                    published_at=self.clock.now(),
+                )
+            )
         elif bytes(row.root_hash) != cp.root_hash:
             # Only a log that signed two roots for one size gets here: keep the first.
             _log.error("the log signed two roots for size %d", cp.size)
         # Cosignatures for one checkpoint are counted one transaction at a time (PostgreSQL
         # row lock; SQLite's BEGIN IMMEDIATE already serialises), so two arriving together
         # cannot each miss the other and leave a met quorum unmarked.
-        conn.execute(select(witness_published.c.size)
-                     .where(witness_published.c.size == cp.size).with_for_update())
+        conn.execute(
+            select(witness_published.c.size)
+            .where(witness_published.c.size == cp.size)
+            .with_for_update()
+        )
 
     def _record_cosignature(self, name: str, signed: SignedCheckpoint, line: str) -> None:
         cp = signed.checkpoint
@@ -422,20 +464,32 @@ class WitnessPublisher:
                 exists = conn.execute(
                     select(witness_cosignatures.c.witness).where(
                         witness_cosignatures.c.size == cp.size,
-                        witness_cosignatures.c.witness == name)
+                        witness_cosignatures.c.witness == name,
+                    )
                 ).first()
                 if exists is None:
-                    conn.execute(insert(witness_cosignatures).values(
-                        size=cp.size, witness=name, line=line, received_at=now))
-                names = set(conn.execute(select(witness_cosignatures.c.witness)
-                                         .where(witness_cosignatures.c.size == cp.size))
-                            .scalars())
+                    conn.execute(
+                        insert(witness_cosignatures).values(
+                            size=cp.size, witness=name, line=line, received_at=now
+                        )
+                    )
+                names = set(
+                    conn.execute(
+                        select(witness_cosignatures.c.witness).where(
+                            witness_cosignatures.c.size == cp.size
+                        )
+                    ).scalars()
+                )
                 met = self.policy.satisfied_by(names)
                 if met:
-                    conn.execute(update(witness_published)
-                                 .where(witness_published.c.size == cp.size,
-                                        witness_published.c.quorum_met.is_(False))
-                                 .values(quorum_met=True, quorum_at=now))
+                    conn.execute(
+                        update(witness_published)
+                        .where(
+                            witness_published.c.size == cp.size,
+                            witness_published.c.quorum_met.is_(False),
+                        )
+                        .values(quorum_met=True, quorum_at=now)
+                    )
                 self._upsert_peer(conn, name, cp.size, None, now)
         except SQLAlchemyError:
             # Not stored means not counted; the next round asks this witness again.
@@ -455,19 +509,22 @@ class WitnessPublisher:
         except SQLAlchemyError:
             _log.exception("cannot record witness %s status", name)
 
-    def _upsert_peer(self, conn: Connection, name: str, size: int | None, error: str | None,
-                     now: datetime) -> None:
+    def _upsert_peer(
+        self, conn: Connection, name: str, size: int | None, error: str | None, now: datetime
+    ) -> None:
         known = self._sizes.get(name, 0) if size is None else size
         values: dict[str, object] = {"size": known, "last_error": error, "updated_at": now}
         if error is None:
             values["last_ok_at"] = now
-        exists = conn.execute(select(witness_peers.c.witness)
-                              .where(witness_peers.c.witness == name)).first()
+        exists = conn.execute(
+            select(witness_peers.c.witness).where(witness_peers.c.witness == name)
+        ).first()
         if exists is None:
             conn.execute(insert(witness_peers).values(witness=name, **values))
         else:
-            conn.execute(update(witness_peers).where(witness_peers.c.witness == name)
-                         .values(**values))
+            conn.execute(
+                update(witness_peers).where(witness_peers.c.witness == name).values(**values)
+            )
 
 
 def witness_policy_for(settings: Settings, services: Mapping[str, Any]) -> WitnessPolicy | None:
@@ -509,9 +566,14 @@ def start_publisher(ctx: Context) -> WitnessPublisher | None:
     authority = ctx.services.get("authority")
     if ctx.settings.witness_policy_file is None and authority is not None:
         source = _constitution_source(authority)
-    publisher = WitnessPublisher(ctx.engine, ctx.log, policy, clock=ctx.clock,
-                                 retry_interval=ctx.settings.witness_retry_interval_ms / 1000,
-                                 policy_source=source)
+    publisher = WitnessPublisher(
+        ctx.engine,
+        ctx.log,
+        policy,
+        clock=ctx.clock,
+        retry_interval=ctx.settings.witness_retry_interval_ms / 1000,
+        policy_source=source,
+    )
     publisher.start()
     return publisher
 

@@ -70,8 +70,9 @@ def cosignature_signer(skey: str) -> NoteSigner:
         raise InputError("a witness key must be an Ed25519 signer key")
     seed = base64.b64decode(skey.strip().split("+", 4)[4])[1:]
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
-    key_id = hashlib.sha256(signer.name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1])
-                            + public).digest()[:4]
+    key_id = hashlib.sha256(
+        signer.name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public
+    ).digest()[:4]
     raw = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + seed).decode()
     return NoteSigner.from_key(f"PRIVATE+KEY+{signer.name}+{key_id.hex()}+{raw}")
 
@@ -80,8 +81,10 @@ def _load_signer(key_file: Path) -> NoteSigner:
     try:
         return cosignature_signer(key_file.read_text())
     except OSError as exc:
-        raise ConfigError(f"cannot read witness key {key_file}: {exc.strerror}",
-                          hint="create one with `custodes witness keygen NAME`") from exc
+        raise ConfigError(
+            f"cannot read witness key {key_file}: {exc.strerror}",
+            hint="create one with `custodes witness keygen NAME`",
+        ) from exc
     except InputError as exc:
         raise ConfigError(f"witness key {key_file} is malformed: {exc.message}") from exc
 
@@ -98,8 +101,15 @@ def app_from_environment() -> Starlette:
     return create_witness_app(Witness(create_db_engine(config["db"]), signer, logs))
 
 
-def serve_witness(key_file: Path, database_url: str, logs: Sequence[NoteVerifier], *,
-                  host: str = "127.0.0.1", port: int = 8090, workers: int = 1) -> None:
+def serve_witness(
+    key_file: Path,
+    database_url: str,
+    logs: Sequence[NoteVerifier],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8090,
+    workers: int = 1,
+) -> None:
     """Run the witness server until interrupted.
 
     With ``workers`` > 1, uvicorn runs that many processes on one database. Each reads the
@@ -123,14 +133,27 @@ def serve_witness(key_file: Path, database_url: str, logs: Sequence[NoteVerifier
     migrate_witness(engine)
     if workers > 1:
         engine.dispose()
-        os.environ[_WORKER_CONFIG] = json.dumps({
-            "key": str(key_file.resolve()), "db": database_url,
-            "logs": [k.to_key() for k in logs]})
-        uvicorn.run("custodes.witness._run:app_from_environment", factory=True,
-                    workers=workers, host=host, port=port, log_level="warning",
-                    access_log=False, timeout_graceful_shutdown=5)
+        os.environ[_WORKER_CONFIG] = json.dumps(
+            {"key": str(key_file.resolve()), "db": database_url, "logs": [k.to_key() for k in logs]}
+        )
+        uvicorn.run(
+            "custodes.witness._run:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
         return
     app = create_witness_app(Witness(engine, signer, logs))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
     uvicorn.Server(config).run()

@@ -59,8 +59,7 @@ def create_witness_app(witness: Witness) -> Starlette:
         try:
             body = await _read_body(request, MAX_BODY_BYTES)
         except _TooLarge:
-            return PlainTextResponse(f"request body over {MAX_BODY_BYTES} bytes\n",
-                                     status_code=413)
+            return PlainTextResponse(f"request body over {MAX_BODY_BYTES} bytes\n", status_code=413)
         try:
             future = witness.submit(body)
             lines = await asyncio.wrap_future(future)
@@ -69,8 +68,11 @@ def create_witness_app(witness: Witness) -> Starlette:
                 _log.error("add-checkpoint failed: %s", exc.message)
             # The media type is set verbatim: C2SP tlog-witness names exactly
             # "text/x.tlog.size" for 409, which a charset parameter would change.
-            return Response(exc.body.encode(), status_code=exc.status,
-                            headers={"Content-Type": exc.content_type})
+            return Response(
+                exc.body.encode(),
+                status_code=exc.status,
+                headers={"Content-Type": exc.content_type},
+            )
         except Exception:  # a bug, not bad input: never a traceback to the client
             _log.exception("add-checkpoint: unexpected error")
             return PlainTextResponse("internal error\n", status_code=500)
@@ -78,12 +80,16 @@ def create_witness_app(witness: Witness) -> Starlette:
 
     async def info(_request: Request) -> Response:
         sizes = await asyncio.to_thread(witness.held_sizes)
-        return JSONResponse({
-            "name": witness.name,
-            "verifier_key": witness.verifier.to_key(),
-            "logs": [{"origin": o, "keys": [k.to_key() for k in keys], "size": sizes.get(o)}
-                     for o, keys in sorted(witness.logs.items())],
-        })
+        return JSONResponse(
+            {
+                "name": witness.name,
+                "verifier_key": witness.verifier.to_key(),
+                "logs": [
+                    {"origin": o, "keys": [k.to_key() for k in keys], "size": sizes.get(o)}
+                    for o, keys in sorted(witness.logs.items())
+                ],
+            }
+        )
 
     async def evidence(_request: Request) -> Response:
         items = await asyncio.to_thread(witness.evidence)

@@ -51,8 +51,9 @@ witness_state = Table(
 witness_evidence = Table(
     "witness_evidence",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("origin", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("held_note", Text, nullable=False),

@@ -37,8 +37,16 @@ __all__ = ["Alarm", "LogWatcher", "WatchState"]
 
 _log = logging.getLogger(__name__)
 _TILE_WIDTH = 256  # C2SP tlog-tiles: entry bundles hold up to 256 entries
-AlarmKind = Literal["unreachable", "bad-checkpoint", "quorum", "rollback", "equivocation",
-                    "inconsistent", "malformed-entry", "bad-bundle"]
+AlarmKind = Literal[
+    "unreachable",
+    "bad-checkpoint",
+    "quorum",
+    "rollback",
+    "equivocation",
+    "inconsistent",
+    "malformed-entry",
+    "bad-bundle",
+]
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,13 @@ class WatchState:
             return cls(origin=origin)
         try:
             doc = json.loads(path.read_text())
-            state = cls(origin=doc["origin"], size=int(doc["size"]),
-                        root_hash=base64.b64decode(doc["root_hash"]),
-                        edge=[base64.b64decode(h) for h in doc["edge"]], note=doc["note"])
+            state = cls(
+                origin=doc["origin"],
+                size=int(doc["size"]),
+                root_hash=base64.b64decode(doc["root_hash"]),
+                edge=[base64.b64decode(h) for h in doc["edge"]],
+                note=doc["note"],
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"watch state {path} is unreadable: {exc}") from exc
         if state.origin != origin:
@@ -83,9 +95,13 @@ class WatchState:
         return state
 
     def save(self, path: Path) -> None:
-        doc = {"origin": self.origin, "size": self.size,
-               "root_hash": base64.b64encode(self.root_hash).decode(),
-               "edge": [base64.b64encode(h).decode() for h in self.edge], "note": self.note}
+        doc = {
+            "origin": self.origin,
+            "size": self.size,
+            "root_hash": base64.b64encode(self.root_hash).decode(),
+            "edge": [base64.b64encode(h).decode() for h in self.edge],
+            "note": self.note,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         with open(tmp, "w") as f:
@@ -137,9 +153,17 @@ class LogWatcher:
         evidence_dir: where evidence files are written (default: beside the state file).
     """
 
-    def __init__(self, url: str, log_key: NoteVerifier, state_file: Path, *,
-                 policy: WitnessPolicy | None = None, evidence_dir: Path | None = None,
-                 client: httpx.Client | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        log_key: NoteVerifier,
+        state_file: Path,
+        *,
+        policy: WitnessPolicy | None = None,
+        evidence_dir: Path | None = None,
+        client: httpx.Client | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.log_key = log_key
         self.state_file = state_file
@@ -169,13 +193,24 @@ class LogWatcher:
                 alarms.append(Alarm("quorum", exc.message))
         cp = signed.checkpoint
         if cp.size < state.size:
-            return [*alarms, Alarm("rollback", f"the log shows size {cp.size}, smaller than the "
-                                               f"size {state.size} already verified")]
+            return [
+                *alarms,
+                Alarm(
+                    "rollback",
+                    f"the log shows size {cp.size}, smaller than the "
+                    f"size {state.size} already verified",
+                ),
+            ]
         if cp.size == state.size:
             if cp.root_hash != state.root_hash:
                 self._evidence("same-size", state, signed)
-                alarms.append(Alarm("equivocation", f"two roots for size {cp.size}: "
-                                    f"{state.root_hash.hex()} and {cp.root_hash.hex()}"))
+                alarms.append(
+                    Alarm(
+                        "equivocation",
+                        f"two roots for size {cp.size}: "
+                        f"{state.root_hash.hex()} and {cp.root_hash.hex()}",
+                    )
+                )
             return alarms
         leaves: list[bytes] = []
         try:
@@ -194,13 +229,19 @@ class LogWatcher:
         if size != cp.size or root != cp.root_hash:
             if state.note:
                 self._evidence("inconsistent", state, signed)
-            alarms.append(Alarm("inconsistent", f"checkpoint {cp.size} ({cp.root_hash.hex()}) "
-                                f"does not match its entries on top of verified size "
-                                f"{state.size}: computed {root.hex()}"))
+            alarms.append(
+                Alarm(
+                    "inconsistent",
+                    f"checkpoint {cp.size} ({cp.root_hash.hex()}) "
+                    f"does not match its entries on top of verified size "
+                    f"{state.size}: computed {root.hex()}",
+                )
+            )
             return alarms
         if not alarms:
-            WatchState(origin=state.origin, size=size, root_hash=root, edge=edge,
-                       note=signed.to_text()).save(self.state_file)
+            WatchState(
+                origin=state.origin, size=size, root_hash=root, edge=edge, note=signed.to_text()
+            ).save(self.state_file)
         return alarms
 
     def _fetch_checkpoint(self) -> SignedCheckpoint:
@@ -217,8 +258,9 @@ class LogWatcher:
             resp.raise_for_status()
             items = list(split_bundle(resp.content))
             if len(items) != width:
-                raise InputError(f"entry bundle {tile} holds {len(items)} entries, "
-                                 f"expected {width}")
+                raise InputError(
+                    f"entry bundle {tile} holds {len(items)} entries, expected {width}"
+                )
             for offset, data in enumerate(items):
                 index = tile * _TILE_WIDTH + offset
                 if index >= start:
@@ -226,9 +268,16 @@ class LogWatcher:
             tile += 1
 
     def _evidence(self, kind: EvidenceKind, state: WatchState, offered: SignedCheckpoint) -> None:
-        evidence = Evidence(origin=state.origin, kind=kind, held_note=state.note,
-                            offered_note=offered.to_text(), old_size=state.size, proof=(),
-                            detected_at=self.clock.now(), witness="watch")
+        evidence = Evidence(
+            origin=state.origin,
+            kind=kind,
+            held_note=state.note,
+            offered_note=offered.to_text(),
+            old_size=state.size,
+            proof=(),
+            detected_at=self.clock.now(),
+            witness="watch",
+        )
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         cp = offered.checkpoint
         name = f"{kind}-{state.size}-{cp.size}-{cp.root_hash.hex()[:16]}.json"

@@ -54,8 +54,14 @@ class AddCheckpointError(WitnessError):
         content_type: the answer's media type.
     """
 
-    def __init__(self, message: str, *, status: int, body: str | None = None,
-                 content_type: str = "text/plain; charset=utf-8") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: str | None = None,
+        content_type: str = "text/plain; charset=utf-8",
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body if body is not None else message + "\n"
@@ -64,8 +70,9 @@ class AddCheckpointError(WitnessError):
 
 def _conflict(held_size: int, message: str) -> AddCheckpointError:
     # C2SP tlog-witness: 409 with the held size in decimal and a newline, text/x.tlog.size.
-    return AddCheckpointError(message, status=409, body=f"{held_size}\n",
-                              content_type=CONTENT_TYPE_SIZE)
+    return AddCheckpointError(
+        message, status=409, body=f"{held_size}\n", content_type=CONTENT_TYPE_SIZE
+    )
 
 
 @dataclass
@@ -107,9 +114,11 @@ class Witness:
         batch_max: int = 512,
     ) -> None:
         if signer.alg != ALG_COSIGNATURE_V1:
-            raise InputError("a witness key must be a cosignature/v1 key",
-                             expected="signature type 0x04 (C2SP tlog-cosignature)",
-                             hint="create one with `custodes witness keygen`")
+            raise InputError(
+                "a witness key must be a cosignature/v1 key",
+                expected="signature type 0x04 (C2SP tlog-cosignature)",
+                hint="create one with `custodes witness keygen`",
+            )
         self.engine = engine
         self.signer = signer
         self.clock = clock or SystemClock()
@@ -134,8 +143,9 @@ class Witness:
     def start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="custodes-witness",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="custodes-witness", daemon=True
+                )
                 self._thread.start()
 
     def close(self) -> None:
@@ -192,7 +202,9 @@ class Witness:
             # C2SP tlog-witness: checked after the signature, answered with 400 Bad Request.
             raise AddCheckpointError(
                 f"bad request: old size {request.old_size} is larger than the checkpoint size "
-                f"{request.checkpoint.size}", status=400)
+                f"{request.checkpoint.size}",
+                status=400,
+            )
         return request, request.note.to_text()
 
     def latest(self, origin: str) -> SignedCheckpoint | None:
@@ -203,8 +215,11 @@ class Witness:
             ).scalar()
         if note is None:
             return None
-        return SignedCheckpoint.from_text(note, self.logs[origin][0], origin=origin) \
-            if origin in self.logs else None
+        return (
+            SignedCheckpoint.from_text(note, self.logs[origin][0], origin=origin)
+            if origin in self.logs
+            else None
+        )
 
     def held_sizes(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -252,8 +267,9 @@ class Witness:
                 self._write(conn, held, changed, evidence)
         except SQLAlchemyError as exc:
             _log.exception("witness state could not be written")
-            error = AddCheckpointError(f"witness storage unavailable: {exc.__class__.__name__}",
-                                       status=503)
+            error = AddCheckpointError(
+                f"witness storage unavailable: {exc.__class__.__name__}", status=503
+            )
             for p in batch:
                 p.future.set_exception(error)
             return
@@ -263,8 +279,11 @@ class Witness:
                 p.future.set_exception(outcome)
                 continue
             body = p.request.note.text.encode()
-            line = Signature(name=self.signer.name, key_id=self.signer.key_id,
-                             signature=self.signer.sign(body, timestamp=timestamp)).to_line()
+            line = Signature(
+                name=self.signer.name,
+                key_id=self.signer.key_id,
+                signature=self.signer.sign(body, timestamp=timestamp),
+            ).to_line()
             p.future.set_result(line)
 
     def _read_held(self, conn: Connection, origins: set[str]) -> dict[str, _Held]:
@@ -273,56 +292,100 @@ class Witness:
         ).all()
         return {r.origin: _Held(int(r.size), bytes(r.root_hash), r.note, True) for r in rows}
 
-    def _decide(self, p: _Pending, held: dict[str, _Held],
-                evidence: list[dict[str, Any]]) -> AddCheckpointError | None:
+    def _decide(
+        self, p: _Pending, held: dict[str, _Held], evidence: list[dict[str, Any]]
+    ) -> AddCheckpointError | None:
         """Compare one request with the held checkpoint; update ``held`` if accepted."""
         req = p.request
         new = req.checkpoint
         cur = held.get(new.origin)
         held_size = cur.size if cur is not None else 0
         if req.old_size != held_size:
-            return _conflict(held_size, f"old size {req.old_size} is not the size held, "
-                                        f"{held_size}")
+            return _conflict(
+                held_size, f"old size {req.old_size} is not the size held, {held_size}"
+            )
         if cur is not None:
             if new.size == cur.size:
                 if new.root_hash != cur.root_hash:
                     self._keep_evidence(evidence, "same-size", cur, p)
-                    return _conflict(held_size, f"checkpoint of size {new.size} has a different "
-                                                "root than the one cosigned: equivocation")
+                    return _conflict(
+                        held_size,
+                        f"checkpoint of size {new.size} has a different "
+                        "root than the one cosigned: equivocation",
+                    )
             elif cur.size > 0 or cur.root_hash != EMPTY_ROOT:
                 try:
-                    verify_consistency(cur.size, new.size, req.proof, cur.root_hash,
-                                       new.root_hash)
+                    verify_consistency(cur.size, new.size, req.proof, cur.root_hash, new.root_hash)
                 except VerificationError as exc:
                     self._keep_evidence(evidence, "inconsistent", cur, p)
-                    return AddCheckpointError(f"consistency proof does not verify: {exc.message}",
-                                              status=422)
+                    return AddCheckpointError(
+                        f"consistency proof does not verify: {exc.message}", status=422
+                    )
         stored = cur.stored if cur is not None else False
         held[new.origin] = _Held(new.size, new.root_hash, p.note_text, stored)
         return None
 
-    def _keep_evidence(self, evidence: list[dict[str, Any]], kind: EvidenceKind, cur: _Held,
-                       p: _Pending) -> None:
-        _log.error("EQUIVOCATION by log %r: %s conflict (held size %d, offered size %d)",
-                   p.request.checkpoint.origin, kind, cur.size, p.request.checkpoint.size)
-        evidence.append({
-            "origin": p.request.checkpoint.origin, "kind": kind, "held_note": cur.note,
-            "offered_note": p.note_text, "old_size": p.request.old_size,
-            "proof": b"".join(p.request.proof), "detected_at": self.clock.now(),
-        })
+    def _keep_evidence(
+        self, evidence: list[dict[str, Any]], kind: EvidenceKind, cur: _Held, p: _Pending
+    ) -> None:
+        _log.error(
+            "EQUIVOCATION by log %r: %s conflict (held size %d, offered size %d)",
+            p.request.checkpoint.origin,
+            kind,
+            cur.size,
+            p.request.checkpoint.size,
+        )
+        evidence.append(
+            {
+                "origin": p.request.checkpoint.origin,
+                "kind": kind,
+                "held_note": cur.note,
+                "offered_note": p.note_text,
+                "old_size": p.request.old_size,
+                "proof": b"".join(p.request.proof),
+                "detected_at": self.clock.now(),
+            }
+        )
 
-    def _write(self, conn: Connection, held: Mapping[str, _Held], changed: set[str],
-               evidence: list[dict[str, Any]]) -> None:
+    def _write(
+        self,
+        conn: Connection,
+        held: Mapping[str, _Held],
+        changed: set[str],
+        evidence: list[dict[str, Any]],
+    ) -> None:
         now = self.clock.now()
-        updates = [{"b_origin": o, "b_size": held[o].size, "b_root": held[o].root_hash,
-                    "b_note": held[o].note} for o in changed if held[o].stored]
-        inserts = [{"origin": o, "size": held[o].size, "root_hash": held[o].root_hash,
-                    "note": held[o].note, "updated_at": now} for o in changed if not held[o].stored]
+        updates = [
+            {
+                "b_origin": o,
+                "b_size": held[o].size,
+                "b_root": held[o].root_hash,
+                "b_note": held[o].note,
+            }
+            for o in changed
+            if held[o].stored
+        ]
+        inserts = [
+            {
+                "origin": o,
+                "size": held[o].size,
+                "root_hash": held[o].root_hash,
+                "note": held[o].note,
+                "updated_at": now,
+            }
+            for o in changed
+            if not held[o].stored
+        ]
         if updates:  # one executemany per batch: group commit is also group execution
             conn.execute(
-                update(witness_state).where(witness_state.c.origin == bindparam("b_origin"))
-                .values(size=bindparam("b_size"), root_hash=bindparam("b_root"),
-                        note=bindparam("b_note"), updated_at=now),
+                update(witness_state)
+                .where(witness_state.c.origin == bindparam("b_origin"))
+                .values(
+                    size=bindparam("b_size"),
+                    root_hash=bindparam("b_root"),
+                    note=bindparam("b_note"),
+                    updated_at=now,
+                ),
                 updates,
             )
         if inserts:
@@ -334,16 +397,22 @@ class Witness:
             if key in seen:
                 continue
             seen.add(key)
-            known = conn.execute(select(witness_evidence.c.id).where(
-                witness_evidence.c.origin == key[0], witness_evidence.c.held_note == key[1],
-                witness_evidence.c.offered_note == key[2]).limit(1)).first()
+            known = conn.execute(
+                select(witness_evidence.c.id)
+                .where(
+                    witness_evidence.c.origin == key[0],
+                    witness_evidence.c.held_note == key[1],
+                    witness_evidence.c.offered_note == key[2],
+                )
+                .limit(1)
+            ).first()
             if known is None:
                 conn.execute(insert(witness_evidence).values(**ev))
 
 
-
-def load_evidence(engine: Engine, *, origin: str | None = None,
-                  witness: str = "") -> list[Evidence]:
+def load_evidence(
+    engine: Engine, *, origin: str | None = None, witness: str = ""
+) -> list[Evidence]:
     """The evidence a witness database holds, oldest first."""
     query = select(witness_evidence).order_by(witness_evidence.c.id)
     if origin is not None:
@@ -352,10 +421,14 @@ def load_evidence(engine: Engine, *, origin: str | None = None,
         rows = conn.execute(query).all()
     return [
         Evidence(
-            origin=r.origin, kind=r.kind, held_note=r.held_note, offered_note=r.offered_note,
+            origin=r.origin,
+            kind=r.kind,
+            held_note=r.held_note,
+            offered_note=r.offered_note,
             old_size=int(r.old_size),
             proof=tuple(bytes(r.proof[i : i + 32]) for i in range(0, len(r.proof), 32)),
-            detected_at=aware(r.detected_at), witness=witness,
+            detected_at=aware(r.detected_at),
+            witness=witness,
         )
         for r in rows
     ]

@@ -43,8 +43,15 @@ WITNESSES = [signer(f"witness{i}.custodes.example", alg=ALG_COSIGNATURE_V1) for 
 
 def entries() -> list[bytes]:
     when = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    return [Entry.create("log.annotation/v1", time=when, principal="auditor@overseer",
-                         body={"text": f"sample entry {i}"}).to_json() for i in range(11)]
+    return [
+        Entry.create(
+            "log.annotation/v1",
+            time=when,
+            principal="auditor@overseer",
+            body={"text": f"sample entry {i}"},
+        ).to_json()
+        for i in range(11)
+    ]
 
 
 def cosign(text: str, witnesses: list[NoteSigner]) -> str:
@@ -62,8 +69,13 @@ def main() -> None:
     body = checkpoint.to_text()
     proof = inclusion_proof(index, size, leaves)
 
-    def receipt(*, idx: int = index, hashes: list[bytes] = proof, signed: str | None = None,
-                extra: bytes | None = data[index]) -> str:
+    def receipt(
+        *,
+        idx: int = index,
+        hashes: list[bytes] = proof,
+        signed: str | None = None,
+        extra: bytes | None = data[index],
+    ) -> str:
         head = ["c2sp.org/tlog-proof@v1"]
         if extra is not None:
             head.append("extra " + base64.b64encode(extra).decode())
@@ -75,7 +87,8 @@ def main() -> None:
     witnessed = receipt(signed=cosign(body, WITNESSES[:2]))
     other_seed = hashlib.sha256(b"custodes receipt samples: an impostor log").digest()
     other_log = NoteSigner._from_private(  # the same name, another key
-        ORIGIN, Ed25519PrivateKey.from_private_bytes(other_seed), 0x01)
+        ORIGIN, Ed25519PrivateKey.from_private_bytes(other_seed), 0x01
+    )
     forged_root = Checkpoint(origin=ORIGIN, size=size, root_hash=hashlib.sha256(b"x").digest())
     sig_line = sign_note(body, [LOG]).signatures[0].to_line()
     other_body = Checkpoint(origin=ORIGIN, size=size - 1, root_hash=tree_hash(leaves[:-1]))
@@ -87,24 +100,32 @@ def main() -> None:
         "receipt_valid.txt": good,
         "receipt_valid_witnessed.txt": witnessed,
         "receipt_valid_no_proof_size_one.txt": receipt(
-            idx=0, hashes=[], extra=data[0], signed=sign_note(Checkpoint(
-                origin=ORIGIN, size=1, root_hash=leaves[0]).to_text(), [LOG]).to_text()),
+            idx=0,
+            hashes=[],
+            extra=data[0],
+            signed=sign_note(
+                Checkpoint(origin=ORIGIN, size=1, root_hash=leaves[0]).to_text(), [LOG]
+            ).to_text(),
+        ),
         "receipt_attack_other_entry_data.txt": receipt(extra=data[index + 1]),
         "receipt_attack_index_moved.txt": receipt(idx=index + 1),
         "receipt_attack_forged_root.txt": receipt(signed=forged_root.to_text() + "\n" + sig_line),
         "receipt_attack_other_log_key.txt": receipt(signed=sign_note(body, [other_log]).to_text()),
-        "receipt_attack_origin_mismatch.txt": receipt(signed=sign_note(
-            body.replace(ORIGIN, ORIGIN + "-staging", 1), [LOG]).to_text()),
+        "receipt_attack_origin_mismatch.txt": receipt(
+            signed=sign_note(body.replace(ORIGIN, ORIGIN + "-staging", 1), [LOG]).to_text()
+        ),
         # A forged log signature before the good one: a known key's bad signature rejects
         # the note (Go note.Open checks the first signature by each key, drops the rest).
         "receipt_attack_bad_first_log_signature.txt": receipt(
-            signed=body + "\n" + bad_log_line + sig_line),
+            signed=body + "\n" + bad_log_line + sig_line
+        ),
         "receipt_attack_truncated_proof.txt": receipt(hashes=proof[:-1]),
         "receipt_attack_extended_proof.txt": receipt(hashes=[*proof, proof[0]]),
         "receipt_attack_reordered_proof.txt": receipt(hashes=proof[::-1]),
         "receipt_attack_index_past_size.txt": receipt(idx=size),
-        "receipt_attack_leading_zero_index.txt": good.replace(f"index {index}\n",
-                                                              f"index 0{index}\n", 1),
+        "receipt_attack_leading_zero_index.txt": good.replace(
+            f"index {index}\n", f"index 0{index}\n", 1
+        ),
         "receipt_attack_negative_index.txt": good.replace(f"index {index}\n", "index -1\n", 1),
         "receipt_attack_short_hash.txt": receipt(hashes=[proof[0][:31], *proof[1:]]),
         "receipt_attack_missing_header.txt": good.split("\n", 1)[1],
@@ -112,10 +133,10 @@ def main() -> None:
         "receipt_attack_crlf.txt": good.replace("\n", "\r\n"),
         "receipt_attack_no_checkpoint.txt": good.split("\n\n")[0] + "\n",
         "receipt_attack_one_witness_of_two.txt": receipt(signed=one_witness),
-        "receipt_attack_duplicated_cosignature.txt": receipt(
-            signed=one_witness + w1_line + "\n"),
+        "receipt_attack_duplicated_cosignature.txt": receipt(signed=one_witness + w1_line + "\n"),
         "receipt_attack_replayed_cosignatures.txt": receipt(
-            signed=sign_note(body, [LOG]).to_text() + "\n".join(replayed) + "\n"),
+            signed=sign_note(body, [LOG]).to_text() + "\n".join(replayed) + "\n"
+        ),
     }
     for name, text in samples.items():
         (HERE / name).write_bytes(text.encode())

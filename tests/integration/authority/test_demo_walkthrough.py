@@ -23,8 +23,9 @@ CUSTODES = Path(sys.executable).parent / "custodes"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("demo")
-    settings = Settings(data_dir=data, demo=True,
-                        constitution_file=ROOT / "examples" / "constitution.yaml")
+    settings = Settings(
+        data_dir=data, demo=True, constitution_file=ROOT / "examples" / "constitution.yaml"
+    )
     with running_server(settings, log_path=data / "server.log") as s:
         yield s
 
@@ -35,8 +36,9 @@ class Result:
 
 
 @pytest.fixture
-def run(server: ServerProcess, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+def run(
+    server: ServerProcess, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Result]:
     """Run a CLI command against the server: in this process (the same code as the installed
     ``custodes`` script, without paying its start-up per command)."""
     monkeypatch.chdir(ROOT)
@@ -55,21 +57,37 @@ def run(server: ServerProcess, capsys: pytest.CaptureFixture[str],
 
 def run_process(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """The installed ``custodes`` script in a process of its own."""
-    result = subprocess.run([str(CUSTODES), *args, "--server", server.base_url], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(CUSTODES), *args, "--server", server.base_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     return result
 
 
 def test_request_two_approvals_from_two_organisations_grant(
-        server: ServerProcess, run: Callable[..., Result]) -> None:
+    server: ServerProcess, run: Callable[..., Result]
+) -> None:
     checked = run("constitution", "check", "examples/constitution.yaml", offline=True)
     assert "ok" in checked.stdout
 
     # 1. alice (the lab) asks for the restricted cyber model, signing with her own key.
-    made = run_process(server, "request", "cyber-frontier", "--key", "examples/keys/alice.key",
-               "--purpose", "triage a suspected 0-day in a kernel driver", "--duration", "4h",
-               "--json")
+    made = run_process(
+        server,
+        "request",
+        "cyber-frontier",
+        "--key",
+        "examples/keys/alice.key",
+        "--purpose",
+        "triage a suspected 0-day in a kernel driver",
+        "--duration",
+        "4h",
+        "--json",
+    )
     record = json.loads(made.stdout)
     assert record["status"] == "pending" and record["requester"] == "alice@lab"
     request_id = record["id"]
@@ -105,19 +123,26 @@ def test_request_two_approvals_from_two_organisations_grant(
 
 
 def test_bad_input_gets_a_clear_error_not_a_500(server: ServerProcess) -> None:
-    r = httpx.post(server.url("/authority/requests"), json={"request": {"kind": "grant"},
-                                                            "signature": "x"})
+    r = httpx.post(
+        server.url("/authority/requests"), json={"request": {"kind": "grant"}, "signature": "x"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["where"] == "request.constitution_version"
-    r = httpx.post(server.url("/authority/requests/nope/approvals"),
-                   json={"approver": "dana@asi", "signature": "AAAA"})
+    r = httpx.post(
+        server.url("/authority/requests/nope/approvals"),
+        json={"approver": "dana@asi", "signature": "AAAA"},
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    r = httpx.post(server.url("/constitution/proposals"),
-                   json={"document": "version: [", "request": {}, "signature": "x"})
+    r = httpx.post(
+        server.url("/constitution/proposals"),
+        json={"document": "version: [", "request": {}, "signature": "x"},
+    )
     assert r.status_code == 400
     r = httpx.get(server.url("/constitution/schema"))
     assert r.status_code == 200 and r.json()["title"] == "custodes constitution"
-    r = httpx.get(server.url("/authority/authorize"),
-                  params={"principal": "ivan@greyhat", "capability": "cyber-frontier"})
+    r = httpx.get(
+        server.url("/authority/authorize"),
+        params={"principal": "ivan@greyhat", "capability": "cyber-frontier"},
+    )
     assert r.status_code == 403
     assert "not admitted" in r.json()["error"]["reasons"][0]["missing"]

@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("coalition")
-    settings = Settings(data_dir=data, demo=True,
-                        constitution_file=ROOT / "examples" / "constitution.yaml")
+    settings = Settings(
+        data_dir=data, demo=True, constitution_file=ROOT / "examples" / "constitution.yaml"
+    )
     with running_server(settings, log_path=data / "server.log") as s:
         yield s
 
@@ -36,8 +37,9 @@ def test_analysis_of_the_active_constitution(server: ServerProcess) -> None:
 
 
 def test_picture_and_bad_goal(server: ServerProcess) -> None:
-    r = httpx.get(server.url("/coalition/picture.svg"), params={"goal": "use:cyber-frontier"},
-                  timeout=60)
+    r = httpx.get(
+        server.url("/coalition/picture.svg"), params={"goal": "use:cyber-frontier"}, timeout=60
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
     root = ET.fromstring(r.text.split("\n", 1)[1])
     assert root.tag == "{http://www.w3.org/2000/svg}svg"

@@ -63,19 +63,29 @@ amendment: {{signers: [bob@lab, dana@asi], threshold: 2}}
 
 TRANSCRIPT = [
     {"role": "user", "content": "Fuzz the PNG decoder and report anything you find."},
-    {"role": "assistant", "content": (
-        "==4242==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x602000000011 at "
-        "pc 0x4f5a1b bp 0x7ffd sp 0x7ffd\nREAD of size 4 at 0x602000000011 thread T0\n"
-        "    #0 0x4f5a1a in png_read_row /src/libpng/pngread.c:512:9\n"
-        "    #1 0x4f3b2c in main /src/fuzz.c:20:5\n"
-        "I found a heap overflow in png_read_row; here is the PoC input that triggers it.")},
+    {
+        "role": "assistant",
+        "content": (
+            "==4242==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x602000000011 at "
+            "pc 0x4f5a1b bp 0x7ffd sp 0x7ffd\nREAD of size 4 at 0x602000000011 thread T0\n"
+            "    #0 0x4f5a1a in png_read_row /src/libpng/pngread.c:512:9\n"
+            "    #1 0x4f3b2c in main /src/fuzz.c:20:5\n"
+            "I found a heap overflow in png_read_row; here is the PoC input that triggers it."
+        ),
+    },
 ]
 
 FINDING = {
-    "title": "Heap overflow in png_read_row", "vendor": "Operating System Vendor",
-    "product": "libpng", "versions": ["< 1.6.44"], "cwe": "CWE-787",
-    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", "finder": "alice@lab",
-    "model": "frontier-cyber", "session": "sess-7", "policy": "project-zero",
+    "title": "Heap overflow in png_read_row",
+    "vendor": "Operating System Vendor",
+    "product": "libpng",
+    "versions": ["< 1.6.44"],
+    "cwe": "CWE-787",
+    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",
+    "finder": "alice@lab",
+    "model": "frontier-cyber",
+    "session": "sess-7",
+    "policy": "project-zero",
 }
 POC = b"\x89PNG\r\n\x1a\n" + b"A" * 4096
 
@@ -85,8 +95,14 @@ def keys() -> dict[str, SigningKey]:
     return {name: SigningKey.generate() for name in ("alice", "bob", "dana", "erin")}
 
 
-def test_end_to_end(sqlite_engine: Engine, log_signer: Any, clock: FrozenClock,
-                    keys: dict[str, SigningKey], tmp_path: Path, shared_dir: Path) -> None:
+def test_end_to_end(
+    sqlite_engine: Engine,
+    log_signer: Any,
+    clock: FrozenClock,
+    keys: dict[str, SigningKey],
+    tmp_path: Path,
+    shared_dir: Path,
+) -> None:
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
     log.start()
     try:
@@ -95,18 +111,32 @@ def test_end_to_end(sqlite_engine: Engine, log_signer: Any, clock: FrozenClock,
         log.close()
 
 
-def _run(engine: Engine, log: TransparencyLog, clock: FrozenClock,
-         keys: dict[str, SigningKey], tmp_path: Path, shared_dir: Path) -> None:
+def _run(
+    engine: Engine,
+    log: TransparencyLog,
+    clock: FrozenClock,
+    keys: dict[str, SigningKey],
+    tmp_path: Path,
+    shared_dir: Path,
+) -> None:
     path = tmp_path / "constitution.yaml"
-    path.write_text(CONSTITUTION.format(**{n: encode_public_key(k.public_bytes)
-                                           for n, k in keys.items()}))
+    path.write_text(
+        CONSTITUTION.format(**{n: encode_public_key(k.public_bytes) for n, k in keys.items()})
+    )
     constitution = read_constitution(path)
     authority = Authority(engine, log, clock=clock)
     authority.start(constitution, source=str(path))
-    registry = CustodyRegistry(engine, log, KeyEncryptionKey.generate(), authority=authority,
-                               clock=clock, windows=AlarmWindows(stockpiling=timedelta(hours=72)))
-    queue = ReviewQueue(engine, log, ConstitutionDirectory(constitution), clock=clock,
-                        validate_finding=registry.get)
+    registry = CustodyRegistry(
+        engine,
+        log,
+        KeyEncryptionKey.generate(),
+        authority=authority,
+        clock=clock,
+        windows=AlarmWindows(stockpiling=timedelta(hours=72)),
+    )
+    queue = ReviewQueue(
+        engine, log, ConstitutionDirectory(constitution), clock=clock, validate_finding=registry.get
+    )
     registry.detections = queue
     steps: dict[str, int] = {}
 
@@ -124,9 +154,11 @@ def _run(engine: Engine, log: TransparencyLog, clock: FrozenClock,
     with pytest.raises(NotFoundError) as missing:
         registry.register({**FINDING, "detection_id": "det-nope"}, POC, principal="alice@lab")
     assert missing.value.where == "detection_id"
-    finding = registry.register({**FINDING, "detection_id": det.id,
-                                 "evidence": f"{transcript.name} line 1"},
-                                POC, principal="alice@lab")
+    finding = registry.register(
+        {**FINDING, "detection_id": det.id, "evidence": f"{transcript.name} line 1"},
+        POC,
+        principal="alice@lab",
+    )
     assert finding.fingerprint == det.fingerprint  # taken from the detection
     steps["register"] = finding.log_index
     linked = queue.resolve(det.id, reviewer="dana@asi", finding_id=finding.id)
@@ -145,10 +177,16 @@ def _run(engine: Engine, log: TransparencyLog, clock: FrozenClock,
     assert log.size() == size
 
     # 5. alice asks; dana (asi) and erin (auditor) approve: two organisations, so a grant.
-    request = new_request("escrow-read", constitution_version=1, requester="alice@lab",
-                          created=clock.now(), capability="exploit-details",
-                          resource=finding.id, purpose="write the vendor's regression test",
-                          duration_seconds=3600)
+    request = new_request(
+        "escrow-read",
+        constitution_version=1,
+        requester="alice@lab",
+        created=clock.now(),
+        capability="exploit-details",
+        resource=finding.id,
+        purpose="write the vendor's regression test",
+        duration_seconds=3600,
+    )
     record = authority.submit_request(request, sign_request(request, keys["alice"]))
     for who, key in (("dana@asi", keys["dana"]), ("erin@auditor", keys["erin"])):
         _, signature = sign_approval(request, key)
@@ -162,8 +200,9 @@ def _run(engine: Engine, log: TransparencyLog, clock: FrozenClock,
     steps["read"] = read_index
     # The read is followed up (Vultron RM: validated and accepted), so it raises no alarm.
     clock.advance(timedelta(hours=20))
-    registry.transition(finding.id, "rm", "valid", principal="alice@lab",
-                        reason="reproduced from the escrowed PoC")
+    registry.transition(
+        finding.id, "rm", "valid", principal="alice@lab", reason="reproduced from the escrowed PoC"
+    )
     finding = registry.transition(finding.id, "rm", "accepted", principal="alice@lab")
     steps["transition"] = finding.events[-1].log_index
 
@@ -190,38 +229,61 @@ def _run(engine: Engine, log: TransparencyLog, clock: FrozenClock,
     # 8. Anyone with the log verifies the opening against the commitment logged at
     #    registration, and every step's entry against the signed checkpoint.
     committed = Entry.from_json(log.entry_data(steps["register"])).body["commitment"]
-    assert hashlib.sha256(bytes.fromhex(revealed.salt) + revealed.details).hexdigest() \
-        == committed
+    assert hashlib.sha256(bytes.fromhex(revealed.salt) + revealed.details).hexdigest() == committed
     checkpoint = log.latest_checkpoint().checkpoint
     for step, index in steps.items():
         data = log.entry_data(index)
-        verify_inclusion(leaf_hash(data), index, checkpoint.size,
-                         log.inclusion_proof(index, checkpoint.size), checkpoint.root_hash)
+        verify_inclusion(
+            leaf_hash(data),
+            index,
+            checkpoint.size,
+            log.inclusion_proof(index, checkpoint.size),
+            checkpoint.root_hash,
+        )
         assert Entry.from_json(data).type.split("/")[0] in {
-            "monitors.detection", "custody.finding.register", "custody.finding.event",
-            "custody.escrow.read", "custody.finding.reveal", "custody.finding.transition"}, step
+            "monitors.detection",
+            "custody.finding.register",
+            "custody.finding.event",
+            "custody.escrow.read",
+            "custody.finding.reveal",
+            "custody.finding.transition",
+        }, step
 
 
 def test_a_discovery_never_registered_raises_the_alarm_exactly_at_the_window(
-        sqlite_engine: Engine, log_signer: Any, clock: FrozenClock,
-        keys: dict[str, SigningKey], tmp_path: Path) -> None:
+    sqlite_engine: Engine,
+    log_signer: Any,
+    clock: FrozenClock,
+    keys: dict[str, SigningKey],
+    tmp_path: Path,
+) -> None:
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
     log.start()
     try:
         path = tmp_path / "constitution.yaml"
-        path.write_text(CONSTITUTION.format(**{n: encode_public_key(k.public_bytes)
-                                               for n, k in keys.items()}))
+        path.write_text(
+            CONSTITUTION.format(**{n: encode_public_key(k.public_bytes) for n, k in keys.items()})
+        )
         constitution = read_constitution(path)
         window = timedelta(hours=72)
-        registry = CustodyRegistry(sqlite_engine, log, KeyEncryptionKey.generate(),
-                                   clock=clock, windows=AlarmWindows(stockpiling=window))
-        queue = ReviewQueue(sqlite_engine, log, ConstitutionDirectory(constitution),
-                            clock=clock, validate_finding=registry.get)
+        registry = CustodyRegistry(
+            sqlite_engine,
+            log,
+            KeyEncryptionKey.generate(),
+            clock=clock,
+            windows=AlarmWindows(stockpiling=window),
+        )
+        queue = ReviewQueue(
+            sqlite_engine,
+            log,
+            ConstitutionDirectory(constitution),
+            clock=clock,
+            validate_finding=registry.get,
+        )
         registry.detections = queue
         transcript = tmp_path / "sess-8.jsonl"
         transcript.write_text(json.dumps({"messages": TRANSCRIPT}) + "\n")
-        TranscriptScanner([VulnDiscoveryDetector()], queue, actor="alice@lab").scan(
-            [transcript])
+        TranscriptScanner([VulnDiscoveryDetector()], queue, actor="alice@lab").scan([transcript])
         (det,) = queue.list(category="vuln_discovery")
         closes = det.detected_at + window
         clock.set(closes - timedelta(microseconds=1))

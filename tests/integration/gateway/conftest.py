@@ -46,9 +46,16 @@ class LaunchCodeDetector:
     categories: tuple[Category, ...] = ("command_override",)
 
     def detect(self, text: str) -> list[Detection]:
-        return [Detection(self.name, "command_override", 1.0, "mentions a launch code",
-                          spans=(Span(m.start(), m.end()),))
-                for m in re.finditer(r"launch code", text, re.IGNORECASE)]
+        return [
+            Detection(
+                self.name,
+                "command_override",
+                1.0,
+                "mentions a launch code",
+                spans=(Span(m.start(), m.end()),),
+            )
+            for m in re.finditer(r"launch code", text, re.IGNORECASE)
+        ]
 
 
 class EchoCounter:
@@ -58,8 +65,11 @@ class EchoCounter:
     categories: tuple[Category, ...] = ("oversight_evasion",)
 
     def detect(self, text: str) -> list[Detection]:
-        return [Detection(self.name, "oversight_evasion", 0.9, "echoes the prompt")] \
-            if text.startswith("echo:") else []
+        return (
+            [Detection(self.name, "oversight_evasion", 0.9, "echoes the prompt")]
+            if text.startswith("echo:")
+            else []
+        )
 
 
 @dataclass
@@ -85,15 +95,13 @@ class GatewayServer:
         return self.gateway.keys.create(principal, name="test").secret
 
     def client(self, key: str, **kwargs: Any) -> openai.OpenAI:
-        client = openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=key, max_retries=0,
-                               **kwargs)
+        client = openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=key, max_retries=0, **kwargs)
         self.clients.append(client)
         return client
 
     def calls(self) -> list[Entry]:
         """Every gateway.call/v1 entry in the log, in order."""
-        entries = [Entry.from_json(self.ctx.log.entry_data(i))
-                   for i in range(self.ctx.log.size())]
+        entries = [Entry.from_json(self.ctx.log.entry_data(i)) for i in range(self.ctx.log.size())]
         return [e for e in entries if e.type == CALL]
 
 
@@ -153,8 +161,7 @@ def write_constitution(path: Path) -> Path:
     text = (ROOT / "examples" / "constitution.yaml").read_text()
     marker = "models: [frontier-general]"
     assert marker in text
-    path.write_text(text.replace(marker,
-                                 "models: [frontier-general, demo-scripted, unreachable]"))
+    path.write_text(text.replace(marker, "models: [frontier-general, demo-scripted, unreachable]"))
     return path
 
 
@@ -164,22 +171,27 @@ def demo_key(name: str) -> SigningKey:
 
 
 @contextmanager
-def running_gateway(tmp: Path, upstream: Any, *, timeout_s: float = 10
-                    ) -> Iterator[GatewayServer]:
+def running_gateway(tmp: Path, upstream: Any, *, timeout_s: float = 10) -> Iterator[GatewayServer]:
     """custodes with the real authority (demo constitution) and two test monitors."""
     constitution = write_constitution(tmp / "constitution.yaml")
-    settings = Settings(data_dir=tmp / "data", demo=True, constitution_file=constitution,
-                        gateway_models_file=write_models(tmp / "models.yaml", upstream,
-                                                           timeout_s=timeout_s),
-                        gateway_key_poll_ms=20, log_batch_wait_ms=0)
+    settings = Settings(
+        data_dir=tmp / "data",
+        demo=True,
+        constitution_file=constitution,
+        gateway_models_file=write_models(tmp / "models.yaml", upstream, timeout_s=timeout_s),
+        gateway_key_poll_ms=20,
+        log_batch_wait_ms=0,
+    )
     ctx = build_context(settings)
     authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
     authority.start(read_constitution(constitution))
     ctx.services["authority"] = authority
-    ctx.services["gateway_monitors"] = MonitorRegistry([
-        DetectorMonitor(LaunchCodeDetector(), mode="gating"),
-        DetectorMonitor(EchoCounter(), mode="observing", phases=("response",)),
-    ])
+    ctx.services["gateway_monitors"] = MonitorRegistry(
+        [
+            DetectorMonitor(LaunchCodeDetector(), mode="gating"),
+            DetectorMonitor(EchoCounter(), mode="observing", phases=("response",)),
+        ]
+    )
     server, thread, port = serve(create_app(settings, context=ctx))
     running = GatewayServer(f"http://127.0.0.1:{port}", ctx, upstream, tmp / "data", settings)
     try:
@@ -193,22 +205,24 @@ def running_gateway(tmp: Path, upstream: Any, *, timeout_s: float = 10
 
 
 @pytest.fixture
-def gateway_server(tmp_path: Path, upstream: TestUpstream,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayServer]:
+def gateway_server(
+    tmp_path: Path, upstream: TestUpstream, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[GatewayServer]:
     monkeypatch.setenv("TEST_UPSTREAM_KEY", "upstream-secret")
     with running_gateway(tmp_path, upstream) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def shared_gateway_server(tmp_path_factory: pytest.TempPathFactory
-                          ) -> Iterator[GatewayServer]:
+def shared_gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
     """One server for a module of tests that each look only at what they added."""
     saved = os.environ.get("TEST_UPSTREAM_KEY")
     os.environ["TEST_UPSTREAM_KEY"] = "upstream-secret"
     try:
-        with TestUpstream(api_key="upstream-secret") as up, \
-                running_gateway(tmp_path_factory.mktemp("gateway"), up) as running:
+        with (
+            TestUpstream(api_key="upstream-secret") as up,
+            running_gateway(tmp_path_factory.mktemp("gateway"), up) as running,
+        ):
             yield running
     finally:
         if saved is None:

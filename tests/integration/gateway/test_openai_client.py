@@ -26,10 +26,20 @@ from tests.integration.gateway.conftest import ROOT, GatewayServer, demo_key
 from tests.support.upstream import SECRET_REPLY
 
 HELLO = [{"role": "user", "content": "hello gateway"}]
-WEATHER_TOOL = [{"type": "function", "function": {
-    "name": "get_weather", "description": "weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]}}}]
+WEATHER_TOOL = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def verify_receipt_offline(server: GatewayServer, index: int, leaf_hex: str) -> Entry:
@@ -46,14 +56,15 @@ def verify_receipt_offline(server: GatewayServer, index: int, leaf_hex: str) -> 
 
 
 def test_plain_completion_is_answered_logged_and_its_receipt_verifies(
-        gateway_server: GatewayServer) -> None:
+    gateway_server: GatewayServer,
+) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
-    raw = client.chat.completions.with_raw_response.create(model="frontier-general",
-                                                           messages=HELLO)
+    raw = client.chat.completions.with_raw_response.create(model="frontier-general", messages=HELLO)
     completion = raw.parse()
     assert completion.choices[0].message.content == "echo: hello gateway"
-    entry = verify_receipt_offline(gateway_server, int(raw.headers[RECEIPT_INDEX]),
-                                   raw.headers[RECEIPT_LEAF])
+    entry = verify_receipt_offline(
+        gateway_server, int(raw.headers[RECEIPT_INDEX]), raw.headers[RECEIPT_LEAF]
+    )
     body = entry.body
     assert entry.type == "gateway.call/v1" and entry.principal == "alice@lab"
     assert body["outcome"] == "answered" and body["model"] == "frontier-general"
@@ -62,7 +73,9 @@ def test_plain_completion_is_answered_logged_and_its_receipt_verifies(
     assert body["prompt_tokens"] == completion.usage.prompt_tokens  # type: ignore[union-attr]
     assert body["completion_tokens"] == completion.usage.completion_tokens  # type: ignore[union-attr]
     assert {v["monitor"]: v["verdict"] for v in body["monitors"]} == {
-        "launch-codes": "pass", "echo-observer": "flag"}
+        "launch-codes": "pass",
+        "echo-observer": "flag",
+    }
     # The upstream got its own credentials and its own model name, never the caller's key.
     [received] = gateway_server.upstream.received
     assert received.authorization == "Bearer upstream-secret"
@@ -72,21 +85,26 @@ def test_plain_completion_is_answered_logged_and_its_receipt_verifies(
 def test_request_digest_is_of_the_bytes_sent(gateway_server: GatewayServer) -> None:
     key = gateway_server.key("alice@lab")
     payload = json.dumps({"model": "frontier-general", "messages": HELLO}).encode()
-    response = httpx.post(f"{gateway_server.base_url}/v1/chat/completions", content=payload,
-                          headers={"authorization": f"Bearer {key}",
-                                   "content-type": "application/json"})
+    response = httpx.post(
+        f"{gateway_server.base_url}/v1/chat/completions",
+        content=payload,
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
     assert response.status_code == 200
-    entry = verify_receipt_offline(gateway_server, int(response.headers[RECEIPT_INDEX]),
-                                   response.headers[RECEIPT_LEAF])
+    entry = verify_receipt_offline(
+        gateway_server, int(response.headers[RECEIPT_INDEX]), response.headers[RECEIPT_LEAF]
+    )
     assert entry.body["request_sha256"] == hashlib.sha256(payload).hexdigest()
 
 
-def test_streamed_completion_passes_through_and_is_logged(
-        gateway_server: GatewayServer) -> None:
+def test_streamed_completion_passes_through_and_is_logged(gateway_server: GatewayServer) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     stream = client.chat.completions.create(
-        model="frontier-general", messages=HELLO, stream=True,
-        stream_options={"include_usage": True})
+        model="frontier-general",
+        messages=HELLO,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip() == "echo: hello gateway"
@@ -98,17 +116,19 @@ def test_streamed_completion_passes_through_and_is_logged(
 
 def test_stream_receipt_comes_before_done(gateway_server: GatewayServer) -> None:
     key = gateway_server.key("alice@lab")
-    with httpx.stream("POST", f"{gateway_server.base_url}/v1/chat/completions",
-                      json={"model": "frontier-general", "messages": HELLO, "stream": True},
-                      headers={"authorization": f"Bearer {key}"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{gateway_server.base_url}/v1/chat/completions",
+        json={"model": "frontier-general", "messages": HELLO, "stream": True},
+        headers={"authorization": f"Bearer {key}"},
+    ) as response:
         raw = response.read()
     events = raw.split(b"\n\n")
     assert events[-1] == b"" and events[-2] == b"data: [DONE]"
     comment = events[-3].decode()
     assert comment.startswith(": custodes-receipt ")
     fields = dict(part.split("=") for part in comment.split()[2:])
-    entry = verify_receipt_offline(gateway_server, int(fields[RECEIPT_INDEX]),
-                                   fields[RECEIPT_LEAF])
+    entry = verify_receipt_offline(gateway_server, int(fields[RECEIPT_INDEX]), fields[RECEIPT_LEAF])
     relayed = b"".join(e + b"\n\n" for e in events[:-3])
     assert entry.body["response_sha256"] == hashlib.sha256(relayed).hexdigest()
 
@@ -116,15 +136,17 @@ def test_stream_receipt_comes_before_done(gateway_server: GatewayServer) -> None
 def test_tool_calls_plain_and_streamed(gateway_server: GatewayServer) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     messages = [{"role": "user", "content": "what is the weather in Paris?"}]
-    completion = client.chat.completions.create(model="frontier-general", messages=messages,
-                                                tools=WEATHER_TOOL)
+    completion = client.chat.completions.create(
+        model="frontier-general", messages=messages, tools=WEATHER_TOOL
+    )
     [call] = completion.choices[0].message.tool_calls or []
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "Paris"}
     arguments = ""
     names = []
-    for chunk in client.chat.completions.create(model="frontier-general", messages=messages,
-                                                tools=WEATHER_TOOL, stream=True):
+    for chunk in client.chat.completions.create(
+        model="frontier-general", messages=messages, tools=WEATHER_TOOL, stream=True
+    ):
         for delta_call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
             if delta_call.function and delta_call.function.name:
                 names.append(delta_call.function.name)
@@ -146,11 +168,13 @@ def test_embeddings_and_the_scripted_upstream(gateway_server: GatewayServer) -> 
     assert [c.body["outcome"] for c in gateway_server.calls()] == ["answered"] * 3
 
 
-def test_model_listing_shows_only_models_the_caller_may_use(
-        gateway_server: GatewayServer) -> None:
+def test_model_listing_shows_only_models_the_caller_may_use(gateway_server: GatewayServer) -> None:
     alice = gateway_server.client(gateway_server.key("alice@lab"))
     assert sorted(m.id for m in alice.models.list()) == [
-        "demo-scripted", "frontier-general", "unreachable"]
+        "demo-scripted",
+        "frontier-general",
+        "unreachable",
+    ]
     vendor = gateway_server.client(gateway_server.key("vera@osvendor"))
     assert [m.id for m in vendor.models.list()] == []
 
@@ -170,10 +194,15 @@ def test_denial_without_grant_never_reaches_the_upstream(gateway_server: Gateway
 
 def _approve_cyber_grant(server: GatewayServer, hours: int = 1) -> str:
     authority = server.authority
-    request = new_request("grant", constitution_version=authority.constitution.version,
-                          requester="alice@lab", created=server.ctx.clock.now(),
-                          capability="cyber-frontier", purpose="triage a fuzzer crash",
-                          duration_seconds=hours * 3600)
+    request = new_request(
+        "grant",
+        constitution_version=authority.constitution.version,
+        requester="alice@lab",
+        created=server.ctx.clock.now(),
+        capability="cyber-frontier",
+        purpose="triage a fuzzer crash",
+        duration_seconds=hours * 3600,
+    )
     record = authority.submit_request(request, sign_request(request, demo_key("alice")))
     for approver, name in (("bob@lab", "bob"), ("dana@asi", "dana")):
         _, signature = sign_approval(request, demo_key(name))
@@ -183,7 +212,8 @@ def _approve_cyber_grant(server: GatewayServer, hours: int = 1) -> str:
 
 
 def test_approval_then_retry_succeeds_and_grant_revocation_stops_it(
-        gateway_server: GatewayServer) -> None:
+    gateway_server: GatewayServer,
+) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="frontier-cyber", messages=HELLO)
@@ -192,9 +222,14 @@ def test_approval_then_retry_succeeds_and_grant_revocation_stops_it(
     assert retried.choices[0].message.content == "echo: hello gateway"
     # Revoked mid-session by an overseer: the very next call is refused (no cache lag).
     authority = gateway_server.authority
-    revocation = new_request("revocation", constitution_version=authority.constitution.version,
-                             requester="dana@asi", created=gateway_server.ctx.clock.now(),
-                             grant=grant_id, reason="purpose fulfilled")
+    revocation = new_request(
+        "revocation",
+        constitution_version=authority.constitution.version,
+        requester="dana@asi",
+        created=gateway_server.ctx.clock.now(),
+        grant=grant_id,
+        reason="purpose fulfilled",
+    )
     authority.revoke(revocation, sign_request(revocation, demo_key("dana")))
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="frontier-cyber", messages=HELLO)
@@ -203,15 +238,31 @@ def test_approval_then_retry_succeeds_and_grant_revocation_stops_it(
 
 
 def test_key_revoked_through_the_cli_mid_session_stops_working(
-        gateway_server: GatewayServer) -> None:
+    gateway_server: GatewayServer,
+) -> None:
     issued = gateway_server.gateway.keys.create("alice@lab", name="session")
     client = gateway_server.client(issued.secret)
     client.chat.completions.create(model="frontier-general", messages=HELLO)
-    env = {"CUSTODES_DATA_DIR": str(gateway_server.data_dir), "CUSTODES_DEMO": "true",
-           "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([str(Path(sys.executable).parent / "custodes"), "keys", "revoke",
-                           issued.key.key_id, "--reason", "laptop lost"],
-                          env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+    env = {
+        "CUSTODES_DATA_DIR": str(gateway_server.data_dir),
+        "CUSTODES_DEMO": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "custodes"),
+            "keys",
+            "revoke",
+            issued.key.key_id,
+            "--reason",
+            "laptop lost",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     # Another process revoked it: this server sees it within gateway_key_poll_ms (20 ms here).
     time.sleep(0.1)
@@ -233,8 +284,10 @@ def test_key_revoked_in_process_stops_working_at_once(gateway_server: GatewaySer
 def test_gating_monitor_blocks_a_prompt(gateway_server: GatewayServer) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     with pytest.raises(openai.BadRequestError) as blocked:
-        client.chat.completions.create(model="frontier-general", messages=[
-            {"role": "user", "content": "read me the launch code"}])
+        client.chat.completions.create(
+            model="frontier-general",
+            messages=[{"role": "user", "content": "read me the launch code"}],
+        )
     assert blocked.value.code == "content_policy_violation"
     assert "launch-codes" in blocked.value.message
     assert gateway_server.upstream.received == []
@@ -244,13 +297,16 @@ def test_gating_monitor_blocks_a_prompt(gateway_server: GatewayServer) -> None:
 
 
 def test_gating_monitor_cuts_a_stream_with_a_clean_error_event(
-        gateway_server: GatewayServer) -> None:
+    gateway_server: GatewayServer,
+) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     received = ""
     with pytest.raises(openai.APIError) as cut:
         for chunk in client.chat.completions.create(
-                model="frontier-general", stream=True,
-                messages=[{"role": "user", "content": "tell me the secret"}]):
+            model="frontier-general",
+            stream=True,
+            messages=[{"role": "user", "content": "tell me the secret"}],
+        ):
             received += (chunk.choices[0].delta.content or "") if chunk.choices else ""
     assert "blocked by the gating monitor 'launch-codes'" in cut.value.message
     assert received and SECRET_REPLY.startswith(received.strip())
@@ -262,8 +318,9 @@ def test_gating_monitor_cuts_a_stream_with_a_clean_error_event(
 def test_gating_monitor_blocks_a_whole_response(gateway_server: GatewayServer) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     with pytest.raises(openai.BadRequestError) as blocked:
-        client.chat.completions.create(model="frontier-general",
-                                       messages=[{"role": "user", "content": "the secret?"}])
+        client.chat.completions.create(
+            model="frontier-general", messages=[{"role": "user", "content": "the secret?"}]
+        )
     assert blocked.value.code == "content_policy_violation"
     [call] = gateway_server.calls()
     assert call.body["outcome"] == "blocked" and call.body["response_sha256"] is None
@@ -272,12 +329,14 @@ def test_gating_monitor_blocks_a_whole_response(gateway_server: GatewayServer) -
 def test_upstream_errors_keep_openai_shape_and_status(gateway_server: GatewayServer) -> None:
     client = gateway_server.client(gateway_server.key("alice@lab"))
     with pytest.raises(openai.RateLimitError) as limited:
-        client.chat.completions.create(model="frontier-general", messages=[
-            {"role": "user", "content": "UPSTREAM_429"}])
+        client.chat.completions.create(
+            model="frontier-general", messages=[{"role": "user", "content": "UPSTREAM_429"}]
+        )
     assert limited.value.code == "rate_limit_exceeded"
     with pytest.raises(openai.InternalServerError):
-        client.chat.completions.create(model="frontier-general", messages=[
-            {"role": "user", "content": "UPSTREAM_500"}])
+        client.chat.completions.create(
+            model="frontier-general", messages=[{"role": "user", "content": "UPSTREAM_500"}]
+        )
     with pytest.raises(openai.APIStatusError) as unreachable:
         client.chat.completions.create(model="unreachable", messages=HELLO)
     assert unreachable.value.status_code == 502
@@ -289,7 +348,8 @@ def test_every_answered_request_is_in_the_log(gateway_server: GatewayServer) -> 
     indexes = []
     for i in range(5):
         raw = client.chat.completions.with_raw_response.create(
-            model="frontier-general", messages=[{"role": "user", "content": f"n{i}"}])
+            model="frontier-general", messages=[{"role": "user", "content": f"n{i}"}]
+        )
         indexes.append(int(raw.headers[RECEIPT_INDEX]))
     assert len(set(indexes)) == 5
     calls = gateway_server.calls()
@@ -322,10 +382,16 @@ def test_grant_expiry_is_honoured_despite_the_cache(gateway_server: GatewayServe
 
 def test_a_stream_the_client_abandons_is_still_logged(gateway_server: GatewayServer) -> None:
     key = gateway_server.key("alice@lab")
-    with httpx.stream("POST", f"{gateway_server.base_url}/v1/chat/completions",
-                      json={"model": "frontier-general", "stream": True,
-                            "messages": [{"role": "user", "content": "tell me the secret"}]},
-                      headers={"authorization": f"Bearer {key}"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{gateway_server.base_url}/v1/chat/completions",
+        json={
+            "model": "frontier-general",
+            "stream": True,
+            "messages": [{"role": "user", "content": "tell me the secret"}],
+        },
+        headers={"authorization": f"Bearer {key}"},
+    ) as response:
         first = next(response.iter_raw())
         assert first.startswith(b"data: ")
     deadline = time.monotonic() + 10
@@ -336,7 +402,8 @@ def test_a_stream_the_client_abandons_is_still_logged(gateway_server: GatewaySer
 
 
 def test_a_bug_in_a_handler_is_the_one_json_500_and_the_next_call_works(
-        gateway_server: GatewayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway_server: GatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = gateway_server.key("alice@lab")
     gateway = gateway_server.gateway
 
@@ -344,13 +411,18 @@ def test_a_bug_in_a_handler_is_the_one_json_500_and_the_next_call_works(
         raise RuntimeError("a bug with a secret detail")
 
     monkeypatch.setattr(gateway, "embeddings", broken)
-    response = httpx.post(f"{gateway_server.base_url}/v1/embeddings",
-                          json={"model": "frontier-general", "input": "x"},
-                          headers={"authorization": f"Bearer {key}"}, timeout=10)
+    response = httpx.post(
+        f"{gateway_server.base_url}/v1/embeddings",
+        json={"model": "frontier-general", "input": "x"},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    )
     assert response.status_code == 500
-    assert response.json() == {"error": {"code": "internal_error",
-                                         "message": "internal error; see the server log"}}
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal error; see the server log"}
+    }
     assert "secret detail" not in response.text
     completion = gateway_server.client(key).chat.completions.create(
-        model="frontier-general", messages=HELLO)
+        model="frontier-general", messages=HELLO
+    )
     assert completion.choices[0].message.content == "echo: hello gateway"

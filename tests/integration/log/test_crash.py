@@ -27,8 +27,12 @@ ROUNDS = {"sqlite": 5, "postgresql": 3}
 
 
 def _entry(tag: str) -> dict[str, object]:
-    return {"type": "log.annotation/v1", "time": "2026-11-22T12:00:00Z", "principal": "crash",
-            "body": {"text": tag}}
+    return {
+        "type": "log.annotation/v1",
+        "time": "2026-11-22T12:00:00Z",
+        "principal": "crash",
+        "body": {"text": tag},
+    }
 
 
 class _Load:
@@ -69,8 +73,9 @@ class _Load:
                 if r.status_code != 201:
                     continue
                 with self.lock:
-                    self.acks += [(e["index"], base64.b64decode(e["leaf_hash"]))
-                                  for e in r.json()["entries"]]
+                    self.acks += [
+                        (e["index"], base64.b64decode(e["leaf_hash"])) for e in r.json()["entries"]
+                    ]
 
     def _watch(self) -> None:
         with httpx.Client(base_url=self.base_url, timeout=10) as client:
@@ -83,13 +88,12 @@ class _Load:
                 time.sleep(0.02)
 
 
-def test_sigkill_loses_nothing_acknowledged(
-    engine: Engine, db_url: str, tmp_path: Path
-) -> None:
+def test_sigkill_loses_nothing_acknowledged(engine: Engine, db_url: str, tmp_path: Path) -> None:
     signer = NoteSigner.generate("custodes.local/log")
     (tmp_path / "log.key").write_text(signer.to_key())
-    settings = Settings(data_dir=tmp_path, database_url=db_url, demo=True,
-                        log_checkpoint_interval_ms=100)
+    settings = Settings(
+        data_dir=tmp_path, database_url=db_url, demo=True, log_checkpoint_interval_ms=100
+    )
     rng = random.Random(2026)
     acks: list[tuple[int, bytes]] = []
     published: list[SignedCheckpoint] = []
@@ -110,8 +114,12 @@ def test_sigkill_loses_nothing_acknowledged(
     indices = [i for i, _ in acks]
     assert len(indices) == len(set(indices)), "an index was acknowledged twice"
     with engine.connect() as conn:
-        stored = {int(i): (bytes(h), bytes(d)) for i, h, d in conn.execute(
-            select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data))}
+        stored = {
+            int(i): (bytes(h), bytes(d))
+            for i, h, d in conn.execute(
+                select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
+            )
+        }
     for index, leaf in acks:
         assert index in stored, f"acknowledged entry {index} was lost"
         assert stored[index][0] == leaf == leaf_hash(stored[index][1])
@@ -122,4 +130,3 @@ def test_sigkill_loses_nothing_acknowledged(
     assert report.ok, [str(p) for p in report.problems[:5]]
     assert report.trusted == len(distinct) > rounds
     assert report.size >= max(indices) + 1
-

@@ -29,16 +29,22 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _entry(i: int) -> dict[str, object]:
-    return {"type": "log.annotation/v1", "time": "2026-11-22T12:00:00Z", "principal": "http",
-            "body": {"text": f"entry {i}"}}
+    return {
+        "type": "log.annotation/v1",
+        "time": "2026-11-22T12:00:00Z",
+        "principal": "http",
+        "body": {"text": f"entry {i}"},
+    }
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("server")
     (data / "log.key").write_text(NoteSigner.generate("custodes.local/log").to_key())
-    with running_server(Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=200),
-                        log_path=data / "server.log") as proc:
+    with running_server(
+        Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=200),
+        log_path=data / "server.log",
+    ) as proc:
         proc.data_dir = data  # type: ignore[attr-defined]
         yield proc
 
@@ -97,7 +103,9 @@ def _wait_for(client: httpx.Client, signer: NoteSigner, size: int) -> SignedChec
 
 
 def test_tlog_scales_reads_our_tiles_and_agrees(
-    server: ServerProcess, client: httpx.Client, signer: NoteSigner,
+    server: ServerProcess,
+    client: httpx.Client,
+    signer: NoteSigner,
     filled: tuple[SignedCheckpoint, list[bytes]],
 ) -> None:
     early, datas = filled
@@ -114,26 +122,29 @@ def test_tlog_scales_reads_our_tiles_and_agrees(
         body = client.get("/log/proof/inclusion", params={"index": i}).json()
         assert [base64.b64decode(h) for h in body["proof"]] == theirs.node_hashes
         InclusionProof(i, cp.size, [base64.b64decode(h) for h in body["proof"]]).check(
-            leaf_hash(datas[i]), cp.root_hash)
+            leaf_hash(datas[i]), cp.root_hash
+        )
     old = early.checkpoint
     theirs_c = reader.get_consistency_proof(old.size, cp.size)
-    body = client.get("/log/proof/consistency",
-                      params={"size1": old.size, "size2": cp.size}).json()
+    body = client.get("/log/proof/consistency", params={"size1": old.size, "size2": cp.size}).json()
     ours_c = [base64.b64decode(h) for h in body["proof"]]
     assert ours_c == theirs_c.node_hashes
     ConsistencyProof(old.size, cp.size, ours_c).check(old.root_hash, cp.root_hash)
 
 
 def test_proof_by_leaf_hash_and_receipt(
-    client: httpx.Client, signer: NoteSigner, filled: tuple[SignedCheckpoint, list[bytes]],
+    client: httpx.Client,
+    signer: NoteSigner,
+    filled: tuple[SignedCheckpoint, list[bytes]],
 ) -> None:
     _, datas = filled
     leaf = leaf_hash(datas[777])
     body = client.get("/log/proof/inclusion", params={"leaf_hash": leaf.hex()}).json()
     assert body["index"] == 777
     cp = SignedCheckpoint.from_text(client.get("/checkpoint").text, signer.verifier).checkpoint
-    verify_inclusion(leaf, 777, body["size"], [base64.b64decode(h) for h in body["proof"]],
-                     cp.root_hash)
+    verify_inclusion(
+        leaf, 777, body["size"], [base64.b64decode(h) for h in body["proof"]], cp.root_hash
+    )
     receipt = client.get("/log/receipt/777")
     assert receipt.status_code == 200
     verified = verify_receipt(receipt.text, signer.verifier)
@@ -141,7 +152,8 @@ def test_proof_by_leaf_hash_and_receipt(
 
 
 def test_full_tiles_are_immutable_and_partial_tiles_are_prefixes(
-    client: httpx.Client, filled: tuple[SignedCheckpoint, list[bytes]],
+    client: httpx.Client,
+    filled: tuple[SignedCheckpoint, list[bytes]],
 ) -> None:
     _, datas = filled
     full = client.get("/tile/0/001")
@@ -182,17 +194,37 @@ def test_full_tiles_are_immutable_and_partial_tiles_are_prefixes(
         ("post", "/log/entries", {"json": []}, 400, "entries"),
         ("post", "/log/entries", {"json": {"entries": [_entry(0)] * 1001}}, 400, "entries"),
         ("post", "/log/entries", {"json": {"type": "log.annotation/v1"}}, 400, "entry"),
-        ("post", "/log/entries", {"json": [_entry(0), {**_entry(1), "time": "yesterday"}]},
-         400, "entries[1].time"),
-        ("post", "/log/entries", {"json": [{**_entry(0), "type": "no.such/v1"}]}, 400,
-         "entries[0].type"),
-        ("post", "/log/entries", {"json": [{**_entry(0), "body": {"text": ""}}]}, 400,
-         "entries[0].body.text"),
+        (
+            "post",
+            "/log/entries",
+            {"json": [_entry(0), {**_entry(1), "time": "yesterday"}]},
+            400,
+            "entries[1].time",
+        ),
+        (
+            "post",
+            "/log/entries",
+            {"json": [{**_entry(0), "type": "no.such/v1"}]},
+            400,
+            "entries[0].type",
+        ),
+        (
+            "post",
+            "/log/entries",
+            {"json": [{**_entry(0), "body": {"text": ""}}]},
+            400,
+            "entries[0].body.text",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_json_error(
-    client: httpx.Client, filled: tuple[SignedCheckpoint, list[bytes]], method: str, path: str,
-    kwargs: dict[str, object], status: int, where: str,
+    client: httpx.Client,
+    filled: tuple[SignedCheckpoint, list[bytes]],
+    method: str,
+    path: str,
+    kwargs: dict[str, object],
+    status: int,
+    where: str,
 ) -> None:
     size_before = client.get("/healthz").json()["log_size"]
     r = getattr(client, method)(path, **kwargs)
@@ -202,16 +234,27 @@ def test_bad_input_gets_a_4xx_json_error(
     assert client.get("/healthz").json()["log_size"] == size_before  # nothing half-written
 
 
-def _cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = str(Path(sys.executable).parent / "custodes")
-    return subprocess.run([exe, *args], input=stdin and stdin.decode(),
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run(
+        [exe, *args],
+        input=stdin and stdin.decode(),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_cli_against_the_server(
-    server: ServerProcess, signer: NoteSigner, filled: tuple[SignedCheckpoint, list[bytes]],
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    server: ServerProcess,
+    signer: NoteSigner,
+    filled: tuple[SignedCheckpoint, list[bytes]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     early, _ = filled
     vkey = signer.verifier.to_key()
@@ -221,8 +264,16 @@ def test_cli_against_the_server(
     r = _cli("log", "verify", "--key", vkey, "--receipt", str(tmp_path / "receipt.txt"))
     assert r.returncode == 0 and "OK: entry 5" in r.stdout, r.stderr
     (tmp_path / "old.txt").write_text(early.to_text())
-    r = _cli("log", "verify", "--key", vkey, "--old", str(tmp_path / "old.txt"),
-             "--server", server.base_url)
+    r = _cli(
+        "log",
+        "verify",
+        "--key",
+        vkey,
+        "--old",
+        str(tmp_path / "old.txt"),
+        "--server",
+        server.base_url,
+    )
     assert r.returncode == 0 and f"extends size {early.checkpoint.size}" in r.stdout, r.stderr
 
     # A tampered receipt is refused with a diagnostic (checked in-process: CLI start-up is slow).
@@ -239,7 +290,11 @@ def test_the_openapi_pages_describe_the_plain_log_routes(client: httpx.Client) -
     paths = client.get("/openapi.json").json()["paths"]
     assert "post" in paths["/log/entries"] and "get" in paths["/log/entries"]
     assert {p["name"] for p in paths["/log/proof/inclusion"]["get"]["parameters"]} == {
-        "index", "leaf_hash", "size"}
-    assert [p["name"] for p in paths["/log/proof/consistency"]["get"]["parameters"]
-            if p["required"]] == ["size1"]
+        "index",
+        "leaf_hash",
+        "size",
+    }
+    assert [
+        p["name"] for p in paths["/log/proof/consistency"]["get"]["parameters"] if p["required"]
+    ] == ["size1"]
     assert "get" in paths["/checkpoint"] and "get" in paths["/tile/{level}/{rest}"]

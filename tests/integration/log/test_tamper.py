@@ -43,8 +43,10 @@ class World:
 
 def _datas(start: int, n: int) -> list[bytes]:
     when = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    return [Entry.create(ANNOTATION, time=when, principal="t", body={"text": f"n{start + i}"})
-            .to_json() for i in range(n)]
+    return [
+        Entry.create(ANNOTATION, time=when, principal="t", body={"text": f"n{start + i}"}).to_json()
+        for i in range(n)
+    ]
 
 
 def _snapshot(engine: Engine) -> Snapshot:
@@ -99,8 +101,9 @@ Check = Callable[[list[Problem]], bool]
 def _entry_byte(w: World, rng: random.Random) -> Check:
     i = rng.randrange(len(w.datas))
     with w.engine.begin() as conn:
-        conn.execute(update(log_entries).where(log_entries.c.idx == i)
-                     .values(data=_flip(w.datas[i], rng)))
+        conn.execute(
+            update(log_entries).where(log_entries.c.idx == i).values(data=_flip(w.datas[i], rng))
+        )
     return lambda ps: ps[0].kind == "entry" and ps[0].index == i
 
 
@@ -108,8 +111,9 @@ def _leaf_hash(w: World, rng: random.Random) -> Check:
     i = rng.randrange(len(w.datas))
     with w.engine.begin() as conn:
         h = conn.execute(select(log_entries.c.leaf_hash).where(log_entries.c.idx == i)).scalar()
-        conn.execute(update(log_entries).where(log_entries.c.idx == i)
-                     .values(leaf_hash=_flip(bytes(h), rng)))
+        conn.execute(
+            update(log_entries).where(log_entries.c.idx == i).values(leaf_hash=_flip(bytes(h), rng))
+        )
     return lambda ps: ps[0].kind == "entry" and ps[0].index == i
 
 
@@ -123,11 +127,15 @@ def _deleted_row(w: World, rng: random.Random) -> Check:
 def _reordered(w: World, rng: random.Random) -> Check:
     i, j = sorted(rng.sample(range(len(w.datas)), 2))
     with w.engine.begin() as conn:
-        rows = {r.idx: r for r in conn.execute(
-            select(log_entries).where(log_entries.c.idx.in_([i, j])))}
+        rows = {
+            r.idx: r for r in conn.execute(select(log_entries).where(log_entries.c.idx.in_([i, j])))
+        }
         for a, b in ((i, j), (j, i)):
-            conn.execute(update(log_entries).where(log_entries.c.idx == a)
-                         .values(data=rows[b].data, leaf_hash=rows[b].leaf_hash))
+            conn.execute(
+                update(log_entries)
+                .where(log_entries.c.idx == a)
+                .values(data=rows[b].data, leaf_hash=rows[b].leaf_hash)
+            )
     return lambda ps: any(p.kind == "tile" and p.index == i for p in ps)
 
 
@@ -142,8 +150,9 @@ def _old_backup(w: World, rng: random.Random) -> Check:
     # A consistent older database: only a client holding a newer checkpoint can tell.
     _restore(w.engine, w.backup)
     size = w.published[-1].checkpoint.size
-    return lambda ps: any(p.kind == "trusted" and p.size == size and "removed" in p.message
-                          for p in ps)
+    return lambda ps: any(
+        p.kind == "trusted" and p.size == size and "removed" in p.message for p in ps
+    )
 
 
 def _rewritten(w: World, rng: random.Random, below: int | None = None) -> Check:
@@ -157,8 +166,9 @@ def _rewritten(w: World, rng: random.Random, below: int | None = None) -> Check:
     datas[i] = _datas(10_000 + i, 1)[0]
     log.integrate(datas, sign=True)
     size = w.published[-1].checkpoint.size
-    return lambda ps: any(p.kind == "trusted" and p.size == size and "rewritten" in p.message
-                          for p in ps)
+    return lambda ps: any(
+        p.kind == "trusted" and p.size == size and "rewritten" in p.message for p in ps
+    )
 
 
 def _tile_byte(w: World, rng: random.Random) -> Check:
@@ -166,8 +176,11 @@ def _tile_byte(w: World, rng: random.Random) -> Check:
         tiles = conn.execute(select(log_tiles)).all()
         t = rng.choice(tiles)
         column = rng.choice(["hashes", "interior"]) if t.interior else "hashes"
-        conn.execute(update(log_tiles).where(log_tiles.c.level == t.level, log_tiles.c.idx == t.idx)
-                     .values({column: _flip(bytes(getattr(t, column)), rng)}))
+        conn.execute(
+            update(log_tiles)
+            .where(log_tiles.c.level == t.level, log_tiles.c.idx == t.idx)
+            .values({column: _flip(bytes(getattr(t, column)), rng)})
+        )
     base = tile_path(t.level, t.idx)
     return lambda ps: any(p.kind == "tile" and (p.tile or "").split(".p/")[0] == base for p in ps)
 
@@ -177,8 +190,11 @@ def _swapped_tiles(w: World, rng: random.Random) -> Check:
         tiles = [t for t in conn.execute(select(log_tiles).where(log_tiles.c.level == 0))]
         a, b = rng.sample(tiles, 2)
         for x, y in ((a, b), (b, a)):
-            conn.execute(update(log_tiles).where(log_tiles.c.level == 0, log_tiles.c.idx == x.idx)
-                         .values(hashes=y.hashes, interior=y.interior))
+            conn.execute(
+                update(log_tiles)
+                .where(log_tiles.c.level == 0, log_tiles.c.idx == x.idx)
+                .values(hashes=y.hashes, interior=y.interior)
+            )
     paths = {tile_path(0, a.idx), tile_path(0, b.idx)}
     return lambda ps: {(p.tile or "").split(".p/")[0] for p in ps if p.kind == "tile"} >= paths
 
@@ -187,8 +203,11 @@ def _state(w: World, rng: random.Random) -> Check:
     with w.engine.begin() as conn:
         s = conn.execute(select(log_state)).one()
         change = rng.choice(["size", "root_hash", "frontier"])
-        value: Any = s.size - rng.randrange(1, 50) if change == "size" else _flip(
-            bytes(getattr(s, change)), rng)
+        value: Any = (
+            s.size - rng.randrange(1, 50)
+            if change == "size"
+            else _flip(bytes(getattr(s, change)), rng)
+        )
         conn.execute(update(log_state).values({change: value}))
     return lambda ps: any(p.kind == "state" for p in ps)
 
@@ -199,21 +218,39 @@ def _checkpoint_note(w: World, rng: random.Random) -> Check:
         note = cp.note
         pos = rng.randrange(len(note))
         replacement = rng.choice([c for c in "AZaz09+/=\n 1" if c != note[pos]])
-        conn.execute(update(log_checkpoints).where(log_checkpoints.c.id == cp.id)
-                     .values(note=note[:pos] + replacement + note[pos + 1 :]))
+        conn.execute(
+            update(log_checkpoints)
+            .where(log_checkpoints.c.id == cp.id)
+            .values(note=note[:pos] + replacement + note[pos + 1 :])
+        )
     return lambda ps: any(p.kind == "checkpoint" and p.checkpoint_id == cp.id for p in ps)
 
 
 def _checkpoint_root(w: World, rng: random.Random) -> Check:
     with w.engine.begin() as conn:
         cp = rng.choice(conn.execute(select(log_checkpoints)).all())
-        conn.execute(update(log_checkpoints).where(log_checkpoints.c.id == cp.id)
-                     .values(root_hash=_flip(bytes(cp.root_hash), rng)))
+        conn.execute(
+            update(log_checkpoints)
+            .where(log_checkpoints.c.id == cp.id)
+            .values(root_hash=_flip(bytes(cp.root_hash), rng))
+        )
     return lambda ps: any(p.kind == "checkpoint" and p.checkpoint_id == cp.id for p in ps)
 
 
-TAMPERS = [_entry_byte, _leaf_hash, _deleted_row, _reordered, _truncated, _old_backup,
-           _rewritten, _tile_byte, _swapped_tiles, _state, _checkpoint_note, _checkpoint_root]
+TAMPERS = [
+    _entry_byte,
+    _leaf_hash,
+    _deleted_row,
+    _reordered,
+    _truncated,
+    _old_backup,
+    _rewritten,
+    _tile_byte,
+    _swapped_tiles,
+    _state,
+    _checkpoint_note,
+    _checkpoint_root,
+]
 
 
 def test_every_edit_is_detected_and_located(world: World) -> None:
@@ -228,7 +265,8 @@ def test_every_edit_is_detected_and_located(world: World) -> None:
         assert not report.ok, f"trial {trial} ({tamper.__name__}) was not detected"
         assert check(report.problems), (
             f"trial {trial} ({tamper.__name__}) detected but not located: "
-            + "; ".join(str(p) for p in report.problems[:4]))
+            + "; ".join(str(p) for p in report.problems[:4])
+        )
         counts[tamper.__name__] = counts.get(tamper.__name__, 0) + 1
         _restore(world.engine, world.full)
         if trial % 25 == 0:  # and no false alarms once restored
@@ -260,12 +298,18 @@ def test_the_cli_reports_the_edit_and_exits_1(
     check = tamper(w, rng)
     url = str(sqlite_engine.url)
     exe = str(Path(sys.executable).parent / "custodes")
-    r = subprocess.run([exe, "--database-url", url, "log", "verify", "-q", "--key",
-                        log_signer.verifier.to_key()], capture_output=True, text=True, cwd=ROOT,
-                       timeout=120)
+    r = subprocess.run(
+        [exe, "--database-url", url, "log", "verify", "-q", "--key", log_signer.verifier.to_key()],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode == 1, r.stdout
     assert "the log does NOT verify" in r.stderr and "Traceback" not in r.stderr
     report = verify_store(sqlite_engine, log_signer.verifier)
     assert check(report.problems)
-    assert report.problems[0].message in r.stderr.replace("\n", " ") or \
-        report.problems[0].message[:60] in r.stderr
+    assert (
+        report.problems[0].message in r.stderr.replace("\n", " ")
+        or report.problems[0].message[:60] in r.stderr
+    )

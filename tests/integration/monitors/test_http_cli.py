@@ -20,42 +20,59 @@ PRINCIPALS = ("alice@lab", "frank@cyberdef", "dana@asi", "grace@bankcert")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     with demo_server_with_keys(tmp_path_factory.mktemp("monitors-server"), PRINCIPALS) as found:
         yield found
 
 
 def test_review_queue_over_http(server: tuple[ServerProcess, dict[str, str]]) -> None:
     srv, keys = server
-    r = call(srv, keys["alice@lab"], "POST", "/monitors/screen",
-             {"text": PY_TRACEBACK + ASAN, "source": "session-42"})
+    r = call(
+        srv,
+        keys["alice@lab"],
+        "POST",
+        "/monitors/screen",
+        {"text": PY_TRACEBACK + ASAN, "source": "session-42"},
+    )
     assert r.status_code == 201, r.text
     [d] = r.json()["detections"]
     assert d["category"] == "vuln_discovery" and d["actor_organisation"] == "lab"
     # Every reviewer of the demo constitution is outside the lab.
     assert d["reviewers"] == ["dana@asi", "erin@auditor", "frank@cyberdef", "heidi@unilab"]
     det = d["id"]
-    ids = [x["id"] for x in call(srv, keys["frank@cyberdef"], "GET",
-                                 "/monitors/review").json()["detections"]]
+    ids = [
+        x["id"]
+        for x in call(srv, keys["frank@cyberdef"], "GET", "/monitors/review").json()["detections"]
+    ]
     assert ids == [det]
-    assert call(srv, keys["grace@bankcert"], "GET", "/monitors/review").json() == {
-        "detections": []}
+    assert call(srv, keys["grace@bankcert"], "GET", "/monitors/review").json() == {"detections": []}
     assert call(srv, keys["grace@bankcert"], "GET", f"/monitors/review/{det}").status_code == 403
     assert call(srv, keys["dana@asi"], "GET", f"/monitors/review/{det}").json()["id"] == det
-    r = call(srv, keys["alice@lab"], "POST", f"/monitors/review/{det}/resolve",
-             {"reason": "mine, fine"})
+    r = call(
+        srv, keys["alice@lab"], "POST", f"/monitors/review/{det}/resolve", {"reason": "mine, fine"}
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "separation_of_duties"
     r = call(srv, keys["frank@cyberdef"], "POST", f"/monitors/review/{det}/resolve", {})
     assert r.status_code == 400 and r.json()["error"]["expected"] == "reason XOR finding_id"
-    r = call(srv, keys["frank@cyberdef"], "POST", f"/monitors/review/{det}/resolve",
-             {"finding_id": "CUSTODES-2026-9999"})
+    r = call(
+        srv,
+        keys["frank@cyberdef"],
+        "POST",
+        f"/monitors/review/{det}/resolve",
+        {"finding_id": "CUSTODES-2026-9999"},
+    )
     assert r.status_code == 404
-    r = call(srv, keys["frank@cyberdef"], "POST", f"/monitors/review/{det}/resolve",
-             {"reason": "a deliberately planted regression fixture"})
+    r = call(
+        srv,
+        keys["frank@cyberdef"],
+        "POST",
+        f"/monitors/review/{det}/resolve",
+        {"reason": "a deliberately planted regression fixture"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "dismissed"
-    r = call(srv, keys["dana@asi"], "POST", f"/monitors/review/{det}/resolve",
-             {"reason": "again"})
+    r = call(srv, keys["dana@asi"], "POST", f"/monitors/review/{det}/resolve", {"reason": "again"})
     assert r.status_code == 409
     assert call(srv, keys["dana@asi"], "GET", "/monitors/review").json() == {"detections": []}
     everything = call(srv, keys["dana@asi"], "GET", "/monitors/review?status=all").json()
@@ -67,27 +84,36 @@ def test_bad_requests(server: tuple[ServerProcess, dict[str, str]]) -> None:
     assert call(srv, None, "GET", "/monitors/review").status_code == 401
     r = call(srv, keys["alice@lab"], "POST", "/monitors/screen", {"text": ""})
     assert r.status_code == 422 and r.json()["error"]["where"] == "body.text"
-    r = call(srv, keys["alice@lab"], "POST", "/monitors/screen",
-             {"text": "x", "detectors": ["nope"]})
+    r = call(
+        srv, keys["alice@lab"], "POST", "/monitors/screen", {"text": "x", "detectors": ["nope"]}
+    )
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
     r = call(srv, keys["alice@lab"], "GET", "/monitors/review?status=weird")
     assert r.status_code == 422
     assert call(srv, keys["alice@lab"], "GET", "/monitors/review/det-missing").status_code == 404
-    names = [d["name"] for d in call(srv, keys["alice@lab"], "GET",
-                                     "/monitors/detectors").json()["detectors"]]
+    names = [
+        d["name"]
+        for d in call(srv, keys["alice@lab"], "GET", "/monitors/detectors").json()["detectors"]
+    ]
     assert names == ["coup_rules", "learned", "vuln_rules"]
 
 
-def test_cli_scan_review_and_link(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_scan_review_and_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CUSTODES_DEMO", "true")
     monkeypatch.chdir(tmp_path)
     d = ["--data-dir", str(tmp_path / "data")]
     transcripts = tmp_path / "transcripts"
     transcripts.mkdir()
     chats = transcripts / "agent.jsonl"
-    chats.write_text("".join(json.dumps({"messages": [{"role": "tool", "content": t}]}) + "\n"
-                             for t in (PY_TRACEBACK, ASAN)) + "{broken\n")
+    chats.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "tool", "content": t}]}) + "\n"
+            for t in (PY_TRACEBACK, ASAN)
+        )
+        + "{broken\n"
+    )
     (transcripts / "console.txt").write_text(KASAN)
     code, out, err = run_cli([*d, "scan", str(transcripts), "--actor", "alice@lab"], capsys)
     assert code == 0, err
@@ -100,46 +126,99 @@ def test_cli_scan_review_and_link(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0 and len(rows) == 2
     first, second = rows
     spec = tmp_path / "finding.json"
-    spec.write_text(json.dumps({
-        "title": "Use-after-free in function_a", "vendor": "Operating System Vendor",
-        "product": "libfoo", "versions": ["< 2.0"], "cwe": "CWE-416",
-        "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "finder": "alice@lab",
-        "model": "frontier-cyber", "session": "s1", "policy": "project-zero"}))
+    spec.write_text(
+        json.dumps(
+            {
+                "title": "Use-after-free in function_a",
+                "vendor": "Operating System Vendor",
+                "product": "libfoo",
+                "versions": ["< 2.0"],
+                "cwe": "CWE-416",
+                "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                "finder": "alice@lab",
+                "model": "frontier-cyber",
+                "session": "s1",
+                "policy": "project-zero",
+            }
+        )
+    )
     poc = tmp_path / "poc.bin"
     poc.write_bytes(b"PoC")
-    code, out, err = run_cli([*d, "findings", "register", "--file", str(spec), "--details",
-                          str(poc), "--as", "alice@lab", "--json"], capsys)
+    code, out, err = run_cli(
+        [
+            *d,
+            "findings",
+            "register",
+            "--file",
+            str(spec),
+            "--details",
+            str(poc),
+            "--as",
+            "alice@lab",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     fid = json.loads(out)["id"]
-    code, _, err = run_cli([*d, "review", "resolve", first["id"], "--as", "alice@lab",
-                        "--finding", fid], capsys)
+    code, _, err = run_cli(
+        [*d, "review", "resolve", first["id"], "--as", "alice@lab", "--finding", fid], capsys
+    )
     assert code == 1 and "may not review" in err and "Traceback" not in err
-    code, out, err = run_cli([*d, "review", "resolve", first["id"], "--as", "frank@cyberdef",
-                          "--finding", fid], capsys)
+    code, out, err = run_cli(
+        [*d, "review", "resolve", first["id"], "--as", "frank@cyberdef", "--finding", fid], capsys
+    )
     assert code == 0 and "linked" in out, err
-    code, out, _ = run_cli([*d, "review", "resolve", second["id"], "--as", "dana@asi",
-                        "--dismiss", "known flaky kernel test"], capsys)
+    code, out, _ = run_cli(
+        [
+            *d,
+            "review",
+            "resolve",
+            second["id"],
+            "--as",
+            "dana@asi",
+            "--dismiss",
+            "known flaky kernel test",
+        ],
+        capsys,
+    )
     assert code == 0 and "dismissed" in out
     code, out, _ = run_cli([*d, "review", "show", first["id"]], capsys)
     assert json.loads(out)["finding_id"] == fid
 
 
-def test_cli_eval_matches_score_py(tmp_path: Path, shared_dir: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_eval_matches_score_py(
+    tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = shared_dir / "datasets" / "monitors" / "vuln_discovery_dev.jsonl"
     with source.open() as fh:
         subset = [next(fh) for _ in range(150)]
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(subset))
     preds = tmp_path / "preds.jsonl"
-    code, out, err = run_cli(["monitors", "eval", str(labels), "--detector", "vuln_rules",
-                          "--predictions", str(preds), "--json"], capsys)
+    code, out, err = run_cli(
+        [
+            "monitors",
+            "eval",
+            str(labels),
+            "--detector",
+            "vuln_rules",
+            "--predictions",
+            str(preds),
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     ours = json.loads(out)["vuln_discovery"]
     line = json.loads(preds.read_text().splitlines()[0])
     assert set(line) == {"id", "score", "scores", "predicted"}
-    ref = subprocess.run([sys.executable, str(source.parent / "score.py"), str(preds),
-                          str(labels), "--json"], capture_output=True, text=True, check=True)
+    ref = subprocess.run(
+        [sys.executable, str(source.parent / "score.py"), str(preds), str(labels), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     theirs = json.loads(ref.stdout)
     assert ours["tpr_at_fpr_0.01"] == pytest.approx(theirs["tpr_at_fpr_0.01"])
     assert ours["tpr_at_fpr_0.001"] == pytest.approx(theirs["tpr_at_fpr_0.001"])

@@ -18,9 +18,15 @@ def _witness_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lis
     root = tmp_path_factory.mktemp("witnesses")
     # w1 runs two worker processes on one database (the CAS must hold across processes); it
     # is never SIGKILLed, since that would orphan its workers.
-    ws = [WitnessProcess(f"w{i}.witness.test", root / f"w{i}", [s.verifier for s in _LOGS],
-                         workers=2 if i == 1 else 1)
-          for i in (1, 2, 3)]
+    ws = [
+        WitnessProcess(
+            f"w{i}.witness.test",
+            root / f"w{i}",
+            [s.verifier for s in _LOGS],
+            workers=2 if i == 1 else 1,
+        )
+        for i in (1, 2, 3)
+    ]
     for w in ws:
         w.launch()
     for w in ws:

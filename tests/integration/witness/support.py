@@ -60,14 +60,33 @@ class WitnessProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
         env["PYTHONPATH"] = os.pathsep.join([str(_ROOT / "src"), env.get("PYTHONPATH", "")])
         if self.use_cli:
-            args = [sys.executable, "-c", "import sys; from custodes.cli import main; "
-                    "sys.exit(main())", "--data-dir", str(self.data_dir), "witness", "serve",
-                    "--port", str(self.port), "--workers", str(self.workers)]
+            args = [
+                sys.executable,
+                "-c",
+                "import sys; from custodes.cli import main; sys.exit(main())",
+                "--data-dir",
+                str(self.data_dir),
+                "witness",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ]
         else:  # the witness-only entry point: same server, without the whole CLI's imports
-            args = [sys.executable, "-m", "custodes.witness", "--port", str(self.port),
-                    "--key", str(self.data_dir / "witness.key"),
-                    "--db", f"sqlite:///{self.data_dir / 'witness.db'}",
-                    "--workers", str(self.workers)]
+            args = [
+                sys.executable,
+                "-m",
+                "custodes.witness",
+                "--port",
+                str(self.port),
+                "--key",
+                str(self.data_dir / "witness.key"),
+                "--db",
+                f"sqlite:///{self.data_dir / 'witness.db'}",
+                "--workers",
+                str(self.workers),
+            ]
         for key in self.log_keys:
             args += ["--log", key.to_key()]
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - child owns it
@@ -83,8 +102,10 @@ class WitnessProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"witness {self.name} exited: "
-                                   f"{(self.data_dir / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"witness {self.name} exited: "
+                    f"{(self.data_dir / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(self.url + "/", timeout=2).status_code == 200:
                     return self

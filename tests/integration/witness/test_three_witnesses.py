@@ -33,29 +33,42 @@ def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
     if not key.exists():
         key.write_text(signer.to_key() + "\n")
     (data_dir / "witnesses.policy").write_text(policy)
-    settings = Settings(data_dir=data_dir, log_origin=signer.name, log_key_file=key,
-                        witness_policy_file=data_dir / "witnesses.policy",
-                        witness_retry_interval_ms=100, log_checkpoint_interval_ms=20,
-                        constitution_file=CONSTITUTION)
+    settings = Settings(
+        data_dir=data_dir,
+        log_origin=signer.name,
+        log_key_file=key,
+        witness_policy_file=data_dir / "witnesses.policy",
+        witness_retry_interval_ms=100,
+        log_checkpoint_interval_ms=20,
+        constitution_file=CONSTITUTION,
+    )
     return start_server(settings, log_path=data_dir / "server.log")
 
 
 def append(server: ServerProcess, n: int, tag: str) -> int:
-    entries = [json.loads(Entry.create("log.annotation/v1", time=datetime.now(UTC),
-                                       principal="tester", body={"text": f"{tag} {i}"}).to_json())
-               for i in range(n)]
+    entries = [
+        json.loads(
+            Entry.create(
+                "log.annotation/v1",
+                time=datetime.now(UTC),
+                principal="tester",
+                body={"text": f"{tag} {i}"},
+            ).to_json()
+        )
+        for i in range(n)
+    ]
     resp = httpx.post(server.url("/log/entries"), json={"entries": entries}, timeout=30)
     assert resp.status_code == 201, resp.text
     return int(resp.json()["entries"][-1]["index"]) + 1
 
 
-def wait_cosigned(server: ServerProcess, size: int, *, cosigners: int = 2,
-                  timeout: float = 15.0) -> str:
+def wait_cosigned(
+    server: ServerProcess, size: int, *, cosigners: int = 2, timeout: float = 15.0
+) -> str:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        resp = httpx.get(server.url("/checkpoint/cosigned"), params={"quorum": "any"},
-                         timeout=5)
+        resp = httpx.get(server.url("/checkpoint/cosigned"), params={"quorum": "any"}, timeout=5)
         if resp.status_code == 200:
             names = [n for n in resp.headers["x-custodes-cosigners"].split(",") if n]
             text = resp.text
@@ -88,21 +101,47 @@ def test_normal_operation_cosigned_by_all_verified_by_tlog_scales(
         policy_file = tmp_path / "client.policy"
         policy_file.write_text(policy_text(witnesses, 2))
         key = log_signer.verifier.to_key()
-        assert main(["witness", "verify", server.base_url, "--log-key", key,
-                     "--policy", str(policy_file)]) == 0
+        assert (
+            main(
+                [
+                    "witness",
+                    "verify",
+                    server.base_url,
+                    "--log-key",
+                    key,
+                    "--policy",
+                    str(policy_file),
+                ]
+            )
+            == 0
+        )
         receipt = httpx.get(server.url(f"/log/receipt/{size - 1}/cosigned"), timeout=10)
         assert receipt.status_code == 200, receipt.text
         receipt_file = tmp_path / "receipt.txt"
         receipt_file.write_text(receipt.text)
-        assert main(["witness", "verify", str(receipt_file), "--log-key", key,
-                     "--policy", str(policy_file)]) == 0
+        assert (
+            main(
+                [
+                    "witness",
+                    "verify",
+                    str(receipt_file),
+                    "--log-key",
+                    key,
+                    "--policy",
+                    str(policy_file),
+                ]
+            )
+            == 0
+        )
         ahead = httpx.get(server.url(f"/log/receipt/{size}/cosigned"), timeout=10)
         assert ahead.status_code == 404 and ahead.json()["error"]["where"] == "index"
         stranger = WitnessProcess("stranger.witness.test", tmp_path / "stranger", [])
         strict = tmp_path / "strict.policy"
         strict.write_text(policy_text([*witnesses, stranger], 4))
-        assert main(["witness", "verify", server.base_url, "--log-key", key,
-                     "--policy", str(strict)]) == 1
+        assert (
+            main(["witness", "verify", server.base_url, "--log-key", key, "--policy", str(strict)])
+            == 1
+        )
     finally:
         server.stop()
     signed = policy_2_of_3(witnesses, log_signer).verify(text)
@@ -110,8 +149,11 @@ def test_normal_operation_cosigned_by_all_verified_by_tlog_scales(
     assert len(signed.cosigned_by([w.verifier for w in witnesses])) == 3
     # tlog-scales (PyPI, not ours) parses the note and verifies every signature.
     cp = ScalesCheckpoint.from_text(text)
-    assert (cp.origin, cp.size, cp.root_hash) == (log_signer.name, size,
-                                                  signed.checkpoint.root_hash)
+    assert (cp.origin, cp.size, cp.root_hash) == (
+        log_signer.name,
+        size,
+        signed.checkpoint.root_hash,
+    )
     cp.verify(Vkey.from_string(log_signer.verifier.to_key()))
     for w in witnesses:
         vkey = Vkey.from_string(w.verifier.to_key())
@@ -132,8 +174,11 @@ def test_one_witness_down_does_not_stop_the_log(
         size = append(server, 4, "while down")
         assert time.monotonic() - started < 5  # appends do not wait for witnesses
         text = wait_cosigned(server, size, cosigners=2)
-        names = policy_2_of_3(witnesses, log_signer).verify(text).cosigned_by(
-            [w.verifier for w in witnesses])
+        names = (
+            policy_2_of_3(witnesses, log_signer)
+            .verify(text)
+            .cosigned_by([w.verifier for w in witnesses])
+        )
         assert witnesses[2].verifier not in names
         down = status(server)[witnesses[2].name]
         assert "unreachable" in str(down["last_error"])
@@ -256,8 +301,19 @@ def test_fork_split_view_is_detected_and_no_2_of_3_policy_accepts_both(
     assert ev["kind"] == "same-size"
     evidence_file = tmp_path / "evidence.json"
     evidence_file.write_text(json.dumps(ev))
-    assert main(["witness", "evidence", "verify", str(evidence_file),
-                 "--log-key", log_signer.verifier.to_key()]) == 0
+    assert (
+        main(
+            [
+                "witness",
+                "evidence",
+                "verify",
+                str(evidence_file),
+                "--log-key",
+                log_signer.verifier.to_key(),
+            ]
+        )
+        == 0
+    )
     assert w1.evidence(log_signer.name) == [] and w3.evidence(log_signer.name) == []
     # No 2-of-3 policy over these witnesses accepts both halves.
     policy = policy_2_of_3(witnesses, log_signer)

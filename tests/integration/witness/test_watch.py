@@ -22,12 +22,25 @@ pytestmark = pytest.mark.slow
 
 
 def _watch(tmp_path: Path, url: str, log_signer: NoteSigner, *extra: str) -> int:
-    return main(["--data-dir", str(tmp_path / "overseer"), "witness", "watch", url,
-                 "--log-key", log_signer.verifier.to_key(), "--once", *extra])
+    return main(
+        [
+            "--data-dir",
+            str(tmp_path / "overseer"),
+            "witness",
+            "watch",
+            url,
+            "--log-key",
+            log_signer.verifier.to_key(),
+            "--once",
+            *extra,
+        ]
+    )
 
 
 def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
-    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner,
+    tmp_path: Path,
+    witnesses: list[WitnessProcess],
+    log_signer: NoteSigner,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "log"
@@ -41,8 +54,12 @@ def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
         assert f"verified up to size {first}" in capsys.readouterr().err
         size = append(server, 4, "more")
         wait_cosigned(server, size, cosigners=2)
-        assert _watch(tmp_path, server.base_url, log_signer,
-                      "--policy", str(tmp_path / "client.policy")) == 0
+        assert (
+            _watch(
+                tmp_path, server.base_url, log_signer, "--policy", str(tmp_path / "client.policy")
+            )
+            == 0
+        )
         assert f"verified up to size {size}" in capsys.readouterr().err
     finally:
         server.stop()
@@ -84,6 +101,17 @@ def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
     finally:
         server.stop()
     [evidence] = list((tmp_path / "overseer" / "watch" / "evidence").iterdir())
-    assert main(["witness", "evidence", "verify", str(evidence),
-                 "--log-key", log_signer.verifier.to_key()]) == 0
+    assert (
+        main(
+            [
+                "witness",
+                "evidence",
+                "verify",
+                str(evidence),
+                "--log-key",
+                log_signer.verifier.to_key(),
+            ]
+        )
+        == 0
+    )
     assert "EQUIVOCATION PROVEN" in capsys.readouterr().out

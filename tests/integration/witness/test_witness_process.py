@@ -22,8 +22,9 @@ def _post(w: WitnessProcess, body: bytes) -> httpx.Response:
     return httpx.post(w.url + "/add-checkpoint", content=body, timeout=10)
 
 
-def test_bad_input_gets_4xx_and_changes_nothing(witnesses: list[WitnessProcess],
-                                                log_signer: NoteSigner) -> None:
+def test_bad_input_gets_4xx_and_changes_nothing(
+    witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
     w = witnesses[0]
     origin = log_signer.name
     log = FakeLog(log_signer).grow(8)
@@ -39,8 +40,7 @@ def test_bad_input_gets_4xx_and_changes_nothing(witnesses: list[WitnessProcess],
         "64 proof lines": (AddCheckpointRequest.build(3, [b"\x00" * 32] * 64, note), 400),
         "old above size": (AddCheckpointRequest.build(9, [], note), 400),
         "proof after old 0": (AddCheckpointRequest.build(0, [b"\x00" * 32], note), 400),
-        "unknown origin": (FakeLog(NoteSigner.generate("nobody.test/log")).grow(2)
-                           .request(0), 404),
+        "unknown origin": (FakeLog(NoteSigner.generate("nobody.test/log")).grow(2).request(0), 404),
         "wrong origin in body": (good.replace(origin.encode(), b"other.test/log", 1), 404),
         "forged signature": (FakeLog(NoteSigner.generate(origin)).grow(2).request(0), 403),
         "huge body": (good + b"x" * (MAX_BODY_BYTES + 1), 413),
@@ -49,8 +49,9 @@ def test_bad_input_gets_4xx_and_changes_nothing(witnesses: list[WitnessProcess],
     for name, (body, status) in cases.items():
         resp = _post(w, body)
         assert resp.status_code == status, (name, resp.status_code, resp.text)
-    huge_streamed = httpx.post(w.url + "/add-checkpoint", timeout=10,
-                               content=iter([b"old 0\n" + b"A" * 65536] * 4))
+    huge_streamed = httpx.post(
+        w.url + "/add-checkpoint", timeout=10, content=iter([b"old 0\n" + b"A" * 65536] * 4)
+    )
     assert huge_streamed.status_code == 413
     assert httpx.get(w.url + "/add-checkpoint", timeout=5).status_code == 405
     assert w.held()[origin] is None
@@ -67,8 +68,9 @@ def test_bad_input_gets_4xx_and_changes_nothing(witnesses: list[WitnessProcess],
     assert conflict.headers["content-type"] == "text/x.tlog.size"
 
 
-def test_sigkill_mid_request_never_rolls_back(witnesses: list[WitnessProcess],
-                                              log_signer: NoteSigner) -> None:
+def test_sigkill_mid_request_never_rolls_back(
+    witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
     w = witnesses[1]
     log = FakeLog(log_signer)
     rng = random.Random(6)
@@ -127,8 +129,9 @@ def test_cli_serve_runs_a_witness(tmp_path: Path, log_signer: NoteSigner) -> Non
         log = FakeLog(log_signer).grow(3)
         resp = _post(w, log.request(0))
         assert resp.status_code == 200
-        assert SignedCheckpoint.from_text(log.checkpoint() + resp.text, log_signer.verifier) \
-            .cosigned_by([w.verifier]) == [w.verifier]
+        assert SignedCheckpoint.from_text(
+            log.checkpoint() + resp.text, log_signer.verifier
+        ).cosigned_by([w.verifier]) == [w.verifier]
         assert w.held()[log_signer.name] == 3
     finally:
         w.stop()

@@ -30,8 +30,9 @@ def demo_keys() -> dict[str, SigningKey]:
 
 
 @pytest.fixture
-def authority(engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock,
-              demo: Constitution) -> Iterator[Authority]:
+def authority(
+    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, demo: Constitution
+) -> Iterator[Authority]:
     a = Authority(engine, transparency_log, clock=clock)
     a.start(demo, source="demo")
     yield a
@@ -40,8 +41,9 @@ def authority(engine: Engine, transparency_log: TransparencyLog, clock: FrozenCl
 class Actors:
     """Demo principals acting with their own keys."""
 
-    def __init__(self, authority: Authority, keys: dict[str, SigningKey],
-                 clock: FrozenClock) -> None:
+    def __init__(
+        self, authority: Authority, keys: dict[str, SigningKey], clock: FrozenClock
+    ) -> None:
         self.authority = authority
         self.keys = keys
         self.clock = clock
@@ -49,27 +51,46 @@ class Actors:
     def key(self, principal: str) -> SigningKey:
         return self.keys[principal.split("@")[0]]
 
-    def request(self, principal: str, capability: str = "cyber-frontier", *,
-                duration: int = 3600, purpose: str = "triage", **extra: Any) -> RequestRecord:
-        req = new_request("grant", constitution_version=self.authority.constitution.version,
-                          requester=principal, created=self.clock.now(), capability=capability,
-                          purpose=purpose, duration_seconds=duration, **extra)
+    def request(
+        self,
+        principal: str,
+        capability: str = "cyber-frontier",
+        *,
+        duration: int = 3600,
+        purpose: str = "triage",
+        **extra: Any,
+    ) -> RequestRecord:
+        req = new_request(
+            "grant",
+            constitution_version=self.authority.constitution.version,
+            requester=principal,
+            created=self.clock.now(),
+            capability=capability,
+            purpose=purpose,
+            duration_seconds=duration,
+            **extra,
+        )
         return self.authority.submit_request(req, sign_request(req, self.key(principal)))
 
-    def approve(self, record: RequestRecord, principal: str,
-                signer: str | None = None) -> RequestRecord:
+    def approve(
+        self, record: RequestRecord, principal: str, signer: str | None = None
+    ) -> RequestRecord:
         _, signature = sign_approval(record.request, self.key(signer or principal))
         return self.authority.approve(record.id, principal, signature)
 
     def signed(self, kind: str, principal: str, **fields: Any) -> tuple[dict[str, Any], str]:
-        req = new_request(kind, constitution_version=self.authority.constitution.version,
-                          requester=principal, created=self.clock.now(), **fields)
+        req = new_request(
+            kind,
+            constitution_version=self.authority.constitution.version,
+            requester=principal,
+            created=self.clock.now(),
+            **fields,
+        )
         return req, sign_request(req, self.key(principal))
 
 
 @pytest.fixture
-def actors(authority: Authority, demo_keys: dict[str, SigningKey],
-           clock: FrozenClock) -> Actors:
+def actors(authority: Authority, demo_keys: dict[str, SigningKey], clock: FrozenClock) -> Actors:
     return Actors(authority, demo_keys, clock)
 
 
@@ -77,8 +98,13 @@ Signed = Callable[..., tuple[dict[str, Any], str]]
 
 
 @pytest.fixture
-def sqlite_actors(sqlite_engine: Engine, log_signer: Any, clock: FrozenClock, demo: Constitution,
-                  demo_keys: dict[str, SigningKey]) -> Iterator[Actors]:
+def sqlite_actors(
+    sqlite_engine: Engine,
+    log_signer: Any,
+    clock: FrozenClock,
+    demo: Constitution,
+    demo_keys: dict[str, SigningKey],
+) -> Iterator[Actors]:
     """Actors over an authority on SQLite only, for checks that do not concern storage."""
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
     log.start()

@@ -87,7 +87,6 @@ def reference_decision(
             orgs = {p.organisation for p in subset}
             if len(persons) < k or len(orgs) < m:
                 continue
-            if all(len({o for o in orgs if org_kind[o] == kind}) >= n
-                   for kind, n in kinds.items()):
+            if all(len({o for o in orgs if org_kind[o] == kind}) >= n for kind, n in kinds.items()):
                 return True
     return False

@@ -15,23 +15,33 @@ from custodes.log import TransparencyLog
 from tests.unit.authority.conftest import DEMO, Actors
 
 
-def propose(actors: Actors, text: str, proposer: str = "bob@lab",
-            acks: list[str] | None = None) -> RequestRecord:
+def propose(
+    actors: Actors, text: str, proposer: str = "bob@lab", acks: list[str] | None = None
+) -> RequestRecord:
     new = read_constitution(text)
-    req, sig = actors.signed("amendment", proposer, purpose="update",
-                             amendment={"version": new.version, "digest": new.digest},
-                             acknowledgements=acks or [])
+    req, sig = actors.signed(
+        "amendment",
+        proposer,
+        purpose="update",
+        amendment={"version": new.version, "digest": new.digest},
+        acknowledgements=acks or [],
+    )
     return actors.authority.propose_amendment(text, req, sig)
 
 
 def v2(extra: str = "") -> str:
     text = DEMO.read_text().replace("version: 1\n", "version: 2\n", 1)
-    return text.replace("capabilities:\n", "capabilities:\n  - id: new-tier\n"
-                        "    models: [frontier-next]\n", 1) + extra
+    return (
+        text.replace(
+            "capabilities:\n", "capabilities:\n  - id: new-tier\n    models: [frontier-next]\n", 1
+        )
+        + extra
+    )
 
 
 def test_amendment_takes_effect_when_old_and_new_thresholds_sign(
-        authority: Authority, actors: Actors, transparency_log: TransparencyLog) -> None:
+    authority: Authority, actors: Actors, transparency_log: TransparencyLog
+) -> None:
     pending = actors.request("alice@lab")
     record = propose(actors, v2())
     assert record.kind == "amendment" and record.status == "pending"
@@ -51,13 +61,14 @@ def test_amendment_takes_effect_when_old_and_new_thresholds_sign(
         actors.approve(pending, "dana@asi")
 
 
-def test_entrenched_change_waits_for_every_signer(authority: Authority,
-                                                  actors: Actors) -> None:
+def test_entrenched_change_waits_for_every_signer(authority: Authority, actors: Actors) -> None:
     weaker = v2().replace(
         "quorum: {approvals: 2, organisations: 2, kinds: {overseer: 1}}\n    max_duration: 8h\n"
         "    approval_validity: 24h",
         "quorum: {approvals: 2, organisations: 1}\n    max_duration: 8h\n"
-        "    approval_validity: 24h", 1)
+        "    approval_validity: 24h",
+        1,
+    )
     assert weaker != v2()
     record = propose(actors, weaker)
     actors.approve(record, "bob@lab")
@@ -75,8 +86,7 @@ def test_bad_proposals_are_refused(authority: Authority, actors: Actors) -> None
         propose(actors, v2() + "\nbogus: 1\n")
     text = v2()
     new = read_constitution(text)
-    req, sig = actors.signed("amendment", "bob@lab", amendment={"version": 2,
-                                                                "digest": "0" * 64})
+    req, sig = actors.signed("amendment", "bob@lab", amendment={"version": 2, "digest": "0" * 64})
     with pytest.raises(InputError, match="digest"):
         authority.propose_amendment(text, req, sig)
     record = propose(actors, text)
@@ -86,16 +96,20 @@ def test_bad_proposals_are_refused(authority: Authority, actors: Actors) -> None
 
 
 def test_break_glass_is_immediate_loud_and_reviewed(
-        authority: Authority, actors: Actors, transparency_log: TransparencyLog,
-        clock: FrozenClock) -> None:
-    req, sig = actors.signed("break-glass", "carol@lab", capability="weights-export",
-                             rule="lab-incident-weights", purpose="cluster compromised",
-                             duration_seconds=1800)
+    authority: Authority, actors: Actors, transparency_log: TransparencyLog, clock: FrozenClock
+) -> None:
+    req, sig = actors.signed(
+        "break-glass",
+        "carol@lab",
+        capability="weights-export",
+        rule="lab-incident-weights",
+        purpose="cluster compromised",
+        duration_seconds=1800,
+    )
     grant = authority.break_glass(req, sig)
     assert grant.break_glass and grant.review_status == "pending"
     assert authority.authorize("carol@lab", "weights-export").id == grant.id
-    entries = [json.loads(transparency_log.entry_data(i))
-               for i in range(transparency_log.size())]
+    entries = [json.loads(transparency_log.entry_data(i)) for i in range(transparency_log.size())]
     use = next(e for e in entries if e["type"] == "authority.break_glass/v1")["body"]
     # Every skipped approver and every overseer organisation is told.
     assert {"bob@lab", "dana@asi", "erin@auditor"} <= set(use["notify"]["principals"])
@@ -110,7 +124,8 @@ def test_break_glass_is_immediate_loud_and_reviewed(
     assert review.rules[0].missing == (
         "needs 1 more approval (has 1 of 2)",
         "needs approvals from 1 more organisation (has 1 of 2 distinct organisations)",
-        "needs 1 more approval from an overseer organisation")
+        "needs 1 more approval from an overseer organisation",
+    )
     review = actors.approve(review, "dana@asi")
     assert review.status == "ratified"
     assert authority.grant(grant.id).review_status == "ratified"
@@ -121,9 +136,12 @@ def test_break_glass_is_immediate_loud_and_reviewed(
 
 def test_break_glass_limits(authority: Authority, actors: Actors, clock: FrozenClock) -> None:
     def attempt(who: str, **over: object) -> None:
-        fields: dict[str, object] = {"capability": "weights-export",
-                                     "rule": "lab-incident-weights", "purpose": "fire",
-                                     "duration_seconds": 600}
+        fields: dict[str, object] = {
+            "capability": "weights-export",
+            "rule": "lab-incident-weights",
+            "purpose": "fire",
+            "duration_seconds": 600,
+        }
         fields.update(over)
         authority.break_glass(*actors.signed("break-glass", who, **fields))
 
@@ -148,8 +166,9 @@ def test_break_glass_limits(authority: Authority, actors: Actors, clock: FrozenC
     assert "overdue" in info.value.reasons[0].missing
 
 
-def test_a_grant_holds_only_while_its_holder_stays_eligible(authority: Authority,
-                                                             actors: Actors) -> None:
+def test_a_grant_holds_only_while_its_holder_stays_eligible(
+    authority: Authority, actors: Actors
+) -> None:
     record = actors.request("alice@lab")
     actors.approve(record, "dana@asi")
     record = actors.approve(record, "erin@auditor")
@@ -158,8 +177,11 @@ def test_a_grant_holds_only_while_its_holder_stays_eligible(authority: Authority
     text = v2()
     assert needle in text
     text = text.replace(needle, needle.replace("cyber", "none")).replace(
-        "  - id: bob@lab\n", "  - id: zoe@lab\n    organisation: lab\n    roles: [researcher]\n"
-        "    attributes: {clearance: cyber}\n  - id: bob@lab\n", 1)
+        "  - id: bob@lab\n",
+        "  - id: zoe@lab\n    organisation: lab\n    roles: [researcher]\n"
+        "    attributes: {clearance: cyber}\n  - id: bob@lab\n",
+        1,
+    )
     amendment = propose(actors, text)
     actors.approve(amendment, "bob@lab")
     assert actors.approve(amendment, "dana@asi").status == "adopted"

@@ -31,7 +31,8 @@ def log_types(log: TransparencyLog) -> list[str]:
 
 
 def test_two_approvals_from_two_organisations_grant_and_every_step_is_logged(
-        authority: Authority, actors: Actors, transparency_log: TransparencyLog) -> None:
+    authority: Authority, actors: Actors, transparency_log: TransparencyLog
+) -> None:
     record = actors.request("alice@lab", purpose="triage a kernel 0-day")
     assert record.status == "pending"
     [rule] = record.rules
@@ -42,7 +43,8 @@ def test_two_approvals_from_two_organisations_grant_and_every_step_is_logged(
     assert record.rules[0].missing == (
         "needs 1 more approval (has 1 of 2)",
         "needs approvals from 1 more organisation (has 1 of 2 distinct organisations)",
-        "needs 1 more approval from an overseer organisation")
+        "needs 1 more approval from an overseer organisation",
+    )
     record = actors.approve(record, "dana@asi")
     assert record.status == "granted" and record.grant_id
     grant = authority.authorize("alice@lab", "cyber-frontier")
@@ -50,15 +52,18 @@ def test_two_approvals_from_two_organisations_grant_and_every_step_is_logged(
     assert grant.approvals == (("bob@lab", "lab"), ("dana@asi", "asi"))
     assert "approved by bob@lab (lab), dana@asi (asi)" in grant.explain()
     assert log_types(transparency_log) == [
-        "constitution.adopt/v1", "authority.request/v1", "authority.approval/v1",
-        "authority.approval/v1", "authority.grant/v1"]
+        "constitution.adopt/v1",
+        "authority.request/v1",
+        "authority.approval/v1",
+        "authority.approval/v1",
+        "authority.grant/v1",
+    ]
     grant_entry = json.loads(transparency_log.entry_data(4))["body"]
     # Who must be told is recorded with the action: every overseer organisation.
     assert grant_entry["notify"]["organisations"] == ["asi", "auditor"]
 
 
-def test_standing_rule_needs_no_grant_and_unknown_things_are_denied(
-        authority: Authority) -> None:
+def test_standing_rule_needs_no_grant_and_unknown_things_are_denied(authority: Authority) -> None:
     grant = authority.authorize("frank@cyberdef", "general")
     assert grant.standing and grant.rule == "general-use"
     with pytest.raises(PolicyDenied) as info:
@@ -70,15 +75,20 @@ def test_standing_rule_needs_no_grant_and_unknown_things_are_denied(
         authority.authorize("alice@lab", "no-such-tier")
 
 
-def test_grant_expires_on_the_second(authority: Authority, actors: Actors,
-                                     clock: FrozenClock) -> None:
+def test_grant_expires_on_the_second(
+    authority: Authority, actors: Actors, clock: FrozenClock
+) -> None:
     record = actors.request("alice@lab", duration=3600)
     actors.approve(record, "dana@asi")
     record = actors.approve(record, "erin@auditor")
     grant = authority.grant(record.grant_id or "")
     assert grant.expires_at == clock.now() + timedelta(seconds=3600)
-    assert authority.authorize("alice@lab", "cyber-frontier",
-                               at=grant.expires_at - timedelta(microseconds=1)).id == grant.id
+    assert (
+        authority.authorize(
+            "alice@lab", "cyber-frontier", at=grant.expires_at - timedelta(microseconds=1)
+        ).id
+        == grant.id
+    )
     with pytest.raises(PolicyDenied) as info:
         authority.authorize("alice@lab", "cyber-frontier", at=grant.expires_at)
     assert "expired" in info.value.reasons[0].missing
@@ -90,7 +100,8 @@ def test_grant_expires_on_the_second(authority: Authority, actors: Actors,
 
 
 def test_revocation_is_immediate_logged_and_announced(
-        authority: Authority, actors: Actors, transparency_log: TransparencyLog) -> None:
+    authority: Authority, actors: Actors, transparency_log: TransparencyLog
+) -> None:
     seen: list[Grant] = []
     authority.on_revoke(seen.append)
     record = actors.request("alice@lab")
@@ -115,7 +126,8 @@ def test_revocation_is_immediate_logged_and_announced(
 
 
 def test_the_requester_never_counts_and_a_person_counts_once(
-        authority: Authority, actors: Actors, engine: Engine) -> None:
+    authority: Authority, actors: Actors, engine: Engine
+) -> None:
     record = actors.request("carol@lab", "training-write", purpose="fix data pipeline")
     with pytest.raises(ApprovalError, match="own request"):
         actors.approve(record, "carol@lab")
@@ -127,7 +139,8 @@ def test_the_requester_never_counts_and_a_person_counts_once(
 
 
 def test_forged_and_replayed_signatures_are_refused(
-        authority: Authority, actors: Actors, engine: Engine) -> None:
+    authority: Authority, actors: Actors, engine: Engine
+) -> None:
     record = actors.request("alice@lab")
     other = actors.request("alice@lab", purpose="another request")
     # dana's name, erin's key: forged.
@@ -151,14 +164,17 @@ def test_forged_and_replayed_signatures_are_refused(
 
 
 def test_requests_are_checked_before_they_are_made(
-        authority: Authority, actors: Actors, clock: FrozenClock) -> None:
-    req, sig = actors.signed("grant", "alice@lab", capability="cyber-frontier",
-                             purpose="p", duration_seconds=60)
+    authority: Authority, actors: Actors, clock: FrozenClock
+) -> None:
+    req, sig = actors.signed(
+        "grant", "alice@lab", capability="cyber-frontier", purpose="p", duration_seconds=60
+    )
     authority.submit_request(req, sig)
     with pytest.raises(InputError, match="replay"):
         authority.submit_request(req, sig)
-    req, _ = actors.signed("grant", "alice@lab", capability="cyber-frontier", purpose="p",
-                           duration_seconds=60)
+    req, _ = actors.signed(
+        "grant", "alice@lab", capability="cyber-frontier", purpose="p", duration_seconds=60
+    )
     with pytest.raises(ApprovalError):
         authority.submit_request(req, actors.key("bob@lab").sign(b"x"))
     with pytest.raises(PolicyDenied) as info:
@@ -171,8 +187,9 @@ def test_requests_are_checked_before_they_are_made(
     assert too_long.value.expected == "at most 28800"
     with pytest.raises(InputError, match="standing"):
         actors.request("alice@lab", "general")
-    req, sig = actors.signed("grant", "alice@lab", capability="cyber-frontier", purpose="p",
-                             duration_seconds=60)
+    req, sig = actors.signed(
+        "grant", "alice@lab", capability="cyber-frontier", purpose="p", duration_seconds=60
+    )
     clock.advance(timedelta(minutes=11))
     with pytest.raises(InputError, match="too far"):
         authority.submit_request(req, sig)
@@ -181,8 +198,9 @@ def test_requests_are_checked_before_they_are_made(
         authority.submit_request(req, sig)
 
 
-def test_expired_approvals_do_not_count(authority: Authority, actors: Actors,
-                                        clock: FrozenClock) -> None:
+def test_expired_approvals_do_not_count(
+    authority: Authority, actors: Actors, clock: FrozenClock
+) -> None:
     record = actors.request("alice@lab")
     actors.approve(record, "dana@asi")
     clock.advance(timedelta(hours=24))  # the rule's approval_validity
@@ -191,14 +209,21 @@ def test_expired_approvals_do_not_count(authority: Authority, actors: Actors,
     assert ("dana@asi", "expired") in record.rules[0].rejected
     record = actors.approve(record, "erin@auditor")
     assert record.status == "granted"
-    assert authority.grant(record.grant_id or "").approvals == (("bob@lab", "lab"),
-                                                                ("erin@auditor", "auditor"))
+    assert authority.grant(record.grant_id or "").approvals == (
+        ("bob@lab", "lab"),
+        ("erin@auditor", "auditor"),
+    )
 
 
-def test_escrow_read_grants_cover_only_their_resource(authority: Authority,
-                                                      actors: Actors) -> None:
-    req, sig = actors.signed("escrow-read", "alice@lab", capability="exploit-details",
-                             purpose="patch review", duration_seconds=600, resource="F-1")
+def test_escrow_read_grants_cover_only_their_resource(authority: Authority, actors: Actors) -> None:
+    req, sig = actors.signed(
+        "escrow-read",
+        "alice@lab",
+        capability="exploit-details",
+        purpose="patch review",
+        duration_seconds=600,
+        resource="F-1",
+    )
     record = authority.submit_request(req, sig)
     for who in ("bob@lab", "dana@asi", "erin@auditor"):
         record = actors.approve(record, who)
@@ -208,8 +233,9 @@ def test_escrow_read_grants_cover_only_their_resource(authority: Authority,
         authority.authorize("alice@lab", "exploit-details", resource="F-2")
 
 
-def test_no_log_no_action(engine: Engine, clock: FrozenClock, demo: Constitution,
-                          actors: Actors, tmp_path: Path) -> None:
+def test_no_log_no_action(
+    engine: Engine, clock: FrozenClock, demo: Constitution, actors: Actors, tmp_path: Path
+) -> None:
     """With a log that cannot write (its database has no log tables), nothing takes effect."""
     record = actors.request("alice@lab")
     broken_engine = create_db_engine(f"sqlite:///{tmp_path / 'unmigrated.db'}")
@@ -217,13 +243,16 @@ def test_no_log_no_action(engine: Engine, clock: FrozenClock, demo: Constitution
     broken = Authority(engine, broken_log, clock=clock)
     broken.start()
     try:
-        _, sig = actors.key("dana@asi"), actors.key("dana@asi").sign(
-            approval_message(record.digest))
+        _, sig = (
+            actors.key("dana@asi"),
+            actors.key("dana@asi").sign(approval_message(record.digest)),
+        )
         with pytest.raises(LogWriteError):
             broken.approve(record.id, "dana@asi", sig)
         with pytest.raises(LogWriteError):
-            req, s = actors.signed("grant", "alice@lab", capability="cyber-frontier",
-                                   purpose="p", duration_seconds=60)
+            req, s = actors.signed(
+                "grant", "alice@lab", capability="cyber-frontier", purpose="p", duration_seconds=60
+            )
             broken.submit_request(req, s)
     finally:
         broken_log.close()
@@ -234,9 +263,13 @@ def test_no_log_no_action(engine: Engine, clock: FrozenClock, demo: Constitution
     assert len(actors.authority.requests()) == 1
 
 
-def test_state_survives_a_restart(engine: Engine, transparency_log: TransparencyLog,
-                                  clock: FrozenClock, authority: Authority,
-                                  actors: Actors) -> None:
+def test_state_survives_a_restart(
+    engine: Engine,
+    transparency_log: TransparencyLog,
+    clock: FrozenClock,
+    authority: Authority,
+    actors: Actors,
+) -> None:
     record = actors.request("alice@lab")
     actors.approve(record, "dana@asi")
     record = actors.approve(record, "erin@auditor")
@@ -247,7 +280,8 @@ def test_state_survives_a_restart(engine: Engine, transparency_log: Transparency
 
 
 def test_without_a_constitution_everything_is_denied(
-        engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock) -> None:
+    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock
+) -> None:
     empty = Authority(engine, transparency_log, clock=clock)
     assert empty.start() is None
     with pytest.raises(PolicyDenied):
@@ -256,22 +290,32 @@ def test_without_a_constitution_everything_is_denied(
         empty.organisation_of("alice@lab")
 
 
-@pytest.mark.parametrize(("field", "value", "where"), [
-    ("extra", "x", "request.extra"),
-    ("duration_seconds", True, "request.duration_seconds"),
-    ("duration_seconds", float("nan"), "request.duration_seconds"),
-    ("duration_seconds", 1 << 60, "request.duration_seconds"),
-    ("purpose", "p" * 5000, "request.purpose"),
-    ("capability", ["cyber-frontier"], "request.capability"),
-])
-def test_malformed_request_fields_are_named(sqlite_actors: Actors, field: str, value: object,
-                                            where: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("extra", "x", "request.extra"),
+        ("duration_seconds", True, "request.duration_seconds"),
+        ("duration_seconds", float("nan"), "request.duration_seconds"),
+        ("duration_seconds", 1 << 60, "request.duration_seconds"),
+        ("purpose", "p" * 5000, "request.purpose"),
+        ("capability", ["cyber-frontier"], "request.capability"),
+    ],
+)
+def test_malformed_request_fields_are_named(
+    sqlite_actors: Actors, field: str, value: object, where: str
+) -> None:
     actors, authority = sqlite_actors, sqlite_actors.authority
     from custodes.authority._client import new_request
 
-    req = new_request("grant", constitution_version=1, requester="alice@lab",
-                      created=actors.clock.now(), capability="cyber-frontier", purpose="p",
-                      duration_seconds=60)
+    req = new_request(
+        "grant",
+        constitution_version=1,
+        requester="alice@lab",
+        created=actors.clock.now(),
+        capability="cyber-frontier",
+        purpose="p",
+        duration_seconds=60,
+    )
     req[field] = value
     # Signed as sent: the refusal is about the field, not the signature.
     try:

@@ -49,10 +49,12 @@ def test_measures_agree_with_brute_force(game: Game, exact_players: int) -> None
         assert report.min_people == exact.min_people
         assert report.min_organisations == exact.min_organisations
         assert set(report.single_points_of_failure) == {
-            ids[i] for w in exact.winning if len(w) == 1 for i in w}
+            ids[i] for w in exact.winning if len(w) == 1 for i in w
+        }
         assert set(report.veto_players) == {ids[i] for i in exact.veto()}
         assert {frozenset(c) for c in report.minimal_winning} == {
-            frozenset(ids[i] for i in w) for w in exact.minimal_winning}
+            frozenset(ids[i] for i in w) for w in exact.minimal_winning
+        }
         assert report.power.method == "exact"
         banzhaf, shapley = _brute_indices(game, report.goal.id, list(game.corruptible))
         for i in game.corruptible:
@@ -62,8 +64,9 @@ def test_measures_agree_with_brute_force(game: Game, exact_players: int) -> None
 
 def test_sampled_indices_are_close_to_exact_and_say_so() -> None:
     players = [Player(f"p{i}", f"o{i % 4}", roles=frozenset({"a"})) for i in range(12)]
-    rules = [Rule("r", "g", requester_roles=frozenset({"a"}), approver_roles=frozenset({"a"}),
-                  k=3, m=3)]
+    rules = [
+        Rule("r", "g", requester_roles=frozenset({"a"}), approver_roles=frozenset({"a"}), k=3, m=3)
+    ]
     game = Game.build(players, [Goal("g")], rules)
     exact = analyze(game).report("g").power
     by_class = analyze(game, exact_players=0).report("g").power

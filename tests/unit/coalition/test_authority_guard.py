@@ -18,8 +18,9 @@ from tests.unit.coalition.test_constitution import WEAK_TRAINING
 
 
 @pytest.fixture
-def guarded(engine: Engine, transparency_log: TransparencyLog,
-            clock: FrozenClock) -> Iterator[Actors]:
+def guarded(
+    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock
+) -> Iterator[Actors]:
     authority = Authority(engine, transparency_log, clock=clock)
     authority.start(read_constitution(DEMO), source="demo")
     start_coalition(SimpleNamespace(services={"authority": authority}))
@@ -31,9 +32,13 @@ def _propose(actors: Actors, acks: list[str]) -> RequestRecord:
     text = DEMO.read_text().replace("version: 1\n", "version: 2\n", 1)
     text = text.replace("\namendment:\n", WEAK_TRAINING + "\namendment:\n", 1)
     new: Constitution = read_constitution(text)
-    req, sig = actors.signed("amendment", "bob@lab", purpose="incident response",
-                             amendment={"version": new.version, "digest": new.digest},
-                             acknowledgements=acks)
+    req, sig = actors.signed(
+        "amendment",
+        "bob@lab",
+        purpose="incident response",
+        amendment={"version": new.version, "digest": new.digest},
+        acknowledgements=acks,
+    )
     record = actors.authority.propose_amendment(text, req, sig)
     actors.approve(record, "bob@lab")
     return actors.approve(record, "dana@asi")

@@ -24,8 +24,19 @@ def test_analyze_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_analyze_tables_and_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     svg, graphml, og = tmp_path / "a.svg", tmp_path / "a.graphml", tmp_path / "a.json"
-    argv = ["coalition", "analyze", str(DEMO), "--svg", str(svg), "--graphml", str(graphml),
-            "--opengraph", str(og), "--goal", "use:cyber-frontier"]
+    argv = [
+        "coalition",
+        "analyze",
+        str(DEMO),
+        "--svg",
+        str(svg),
+        "--graphml",
+        str(graphml),
+        "--opengraph",
+        str(og),
+        "--goal",
+        "use:cyber-frontier",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Coalition analysis: custodes demo deployment" in out
@@ -40,9 +51,14 @@ def test_diff_refuses_and_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: 
     text = DEMO.read_text().replace("version: 1\n", "version: 2\n", 1)
     new = tmp_path / "v2.yaml"
     # The training-write rule: one approval from anyone with the approver role.
-    new.write_text(text.replace("    quorum: {approvals: 2, organisations: 2, kinds: "
-                                "{overseer: 1}}\n    max_duration: 24h",
-                                "    quorum: {approvals: 1}\n    max_duration: 24h", 1))
+    new.write_text(
+        text.replace(
+            "    quorum: {approvals: 2, organisations: 2, kinds: "
+            "{overseer: 1}}\n    max_duration: 24h",
+            "    quorum: {approvals: 1}\n    max_duration: 24h",
+            1,
+        )
+    )
     assert new.read_text() != text
     assert main(["coalition", "diff", str(DEMO), str(new)]) == 1
     captured = capsys.readouterr()

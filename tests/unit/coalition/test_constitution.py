@@ -55,8 +55,9 @@ def test_demo_break_glass_lets_the_lab_alone_export_weights(demo: Constitution) 
     assert weights.min_organisations == 1 and weights.below_floor
     assert weights.single_points_of_failure == ("carol@lab",)
     assert [f.rule for f in weights.cheapest.derivation] == ["lab-incident-weights"]
-    assert any("break-glass rule 'lab-incident-weights' lets lab alone" in f
-               for f in analysis.findings())
+    assert any(
+        "break-glass rule 'lab-incident-weights' lets lab alone" in f for f in analysis.findings()
+    )
     # Without break-glass the weights rule needs 3 organisations, two of them overseers.
     rule_only = analysis.report("use:cyber-frontier")
     assert rule_only.min_organisations == 2 and not rule_only.below_floor
@@ -92,23 +93,33 @@ def test_guard_accepts_the_threshold_signed_acknowledgement(demo: Constitution) 
 
 def test_guard_ignores_floors_that_were_already_broken(demo: Constitution) -> None:
     # weights-export is already at 1 organisation; renaming the deployment changes nothing.
-    renamed = _amended(DEMO.read_text().replace("name: custodes demo deployment",
-                                                "name: renamed", 1))
+    renamed = _amended(
+        DEMO.read_text().replace("name: custodes demo deployment", "name: renamed", 1)
+    )
     assert CoalitionFloorGuard().check(demo, renamed, ()) == []
 
 
 def test_guard_through_the_amendment_check(demo: Constitution) -> None:
     new = _weak_training()
-    refused = check_amendment(demo, new, signed_old=["bob@lab", "dana@asi"],
-                              signed_new=["bob@lab", "dana@asi"],
-                              guards=[CoalitionFloorGuard()])
+    refused = check_amendment(
+        demo,
+        new,
+        signed_old=["bob@lab", "dana@asi"],
+        signed_new=["bob@lab", "dana@asi"],
+        guards=[CoalitionFloorGuard()],
+    )
     assert not refused.allowed
     assert [d.rule for d in refused.denials] == ["coalition-floor:training-write"]
     acked = check_amendment(
-        demo, new, signed_old=["bob@lab", "dana@asi"], signed_new=["bob@lab", "dana@asi"],
-        acknowledgements=[Acknowledgement(FLOOR_ACKNOWLEDGEMENT,
-                                          frozenset({"bob@lab", "dana@asi"}))],
-        guards=[CoalitionFloorGuard()])
+        demo,
+        new,
+        signed_old=["bob@lab", "dana@asi"],
+        signed_new=["bob@lab", "dana@asi"],
+        acknowledgements=[
+            Acknowledgement(FLOOR_ACKNOWLEDGEMENT, frozenset({"bob@lab", "dana@asi"}))
+        ],
+        guards=[CoalitionFloorGuard()],
+    )
     assert acked.allowed
 
 

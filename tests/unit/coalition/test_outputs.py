@@ -61,8 +61,7 @@ def test_svg_highlights_the_weakest_protected_goal(analysis: Analysis) -> None:
     root = ET.fromstring(svg.split("\n", 1)[1])
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert "minimum coalition for use weights-export: 1 person from lab" in svg
-    hot = [t for t in root.iter("{http://www.w3.org/2000/svg}rect")
-           if "hot" in t.get("class", "")]
+    hot = [t for t in root.iter("{http://www.w3.org/2000/svg}rect") if "hot" in t.get("class", "")]
     assert len(hot) == 3  # carol, the break-glass rule, the goal
     chosen = to_svg(analysis, goal="use:exploit-details")
     assert "read escrowed exploit details (exploit-details): 4 people" in chosen
@@ -73,8 +72,9 @@ def test_svg_highlights_the_weakest_protected_goal(analysis: Analysis) -> None:
 @pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="needs librsvg2-bin")
 def test_svg_renders_with_librsvg(analysis: Analysis, tmp_path: Path) -> None:
     out = tmp_path / "demo.png"
-    subprocess.run(["rsvg-convert", "-f", "png", "-o", str(out)],
-                   input=to_svg(analysis).encode(), check=True)
+    subprocess.run(
+        ["rsvg-convert", "-f", "png", "-o", str(out)], input=to_svg(analysis).encode(), check=True
+    )
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -85,7 +85,8 @@ def test_json_is_complete(analysis: Analysis) -> None:
     assert weights["below_floor"] is True
     assert weights["cheapest"]["status"] == "OPTIMAL"
     assert weights["cheapest"]["rules"] == [
-        {"rule": "lab-incident-weights", "requester": "carol@lab", "approvers": []}]
+        {"rule": "lab-incident-weights", "requester": "carol@lab", "approvers": []}
+    ]
     assert weights["power"]["method"] == "exact"
     assert weights["single_points_of_failure"] == ["carol@lab"]
     assert doc["floor"] == 2

@@ -2,12 +2,34 @@ import custodes.coalition
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(custodes.coalition.__all__) == sorted([
-        "Analysis", "BruteForce", "CoalitionCheckError", "CoalitionFloorGuard",
-        "FLOOR_ACKNOWLEDGEMENT", "Firing", "Game", "GameError", "Goal", "GoalDelta",
-        "GoalReport", "Objective", "Outcome", "Player", "PowerIndices", "Rule", "RuleKind",
-        "Solution", "analyze", "brute_force", "diff_analyses", "evaluate", "fires",
-        "game_from_constitution", "minimum_coalition",
-    ])
+    assert sorted(custodes.coalition.__all__) == sorted(
+        [
+            "Analysis",
+            "BruteForce",
+            "CoalitionCheckError",
+            "CoalitionFloorGuard",
+            "FLOOR_ACKNOWLEDGEMENT",
+            "Firing",
+            "Game",
+            "GameError",
+            "Goal",
+            "GoalDelta",
+            "GoalReport",
+            "Objective",
+            "Outcome",
+            "Player",
+            "PowerIndices",
+            "Rule",
+            "RuleKind",
+            "Solution",
+            "analyze",
+            "brute_force",
+            "diff_analyses",
+            "evaluate",
+            "fires",
+            "game_from_constitution",
+            "minimum_coalition",
+        ]
+    )
     for name in custodes.coalition.__all__:
         assert getattr(custodes.coalition, name) is not None

@@ -39,8 +39,9 @@ def test_cycle_does_not_justify_itself() -> None:
 def test_cheap_cycle_must_be_bootstrapped_the_expensive_way() -> None:
     players = [Player(f"p{i}", "lab", roles=frozenset({"eng"})) for i in range(4)]
     rules = [
-        Rule("boot", "g2", requester_roles=frozenset({"eng"}),
-             approver_roles=frozenset({"eng"}), k=2),
+        Rule(
+            "boot", "g2", requester_roles=frozenset({"eng"}), approver_roles=frozenset({"eng"}), k=2
+        ),
         Rule("r1", "g1", requester_roles=frozenset({"eng"}), prerequisites=frozenset({"g2"})),
         Rule("r2", "g2", requester_roles=frozenset({"eng"}), prerequisites=frozenset({"g1"})),
     ]
@@ -53,13 +54,26 @@ def test_cheap_cycle_must_be_bootstrapped_the_expensive_way() -> None:
 
 def test_granted_role_counts_for_every_member() -> None:
     # One lab engineer can add the whole coalition to "gov", whose members approve "tier".
-    players = [Player("e", "lab", roles=frozenset({"admin"})),
-               Player("x", "lab"), Player("y", "vendor-co", "vendor")]
+    players = [
+        Player("e", "lab", roles=frozenset({"admin"})),
+        Player("x", "lab"),
+        Player("y", "vendor-co", "vendor"),
+    ]
     rules = [
-        Rule("grant-gov", "membership", requester_roles=frozenset({"admin"}),
-             grants=frozenset({"gov"})),
-        Rule("tier", "tier", requester_roles=frozenset({"gov"}),
-             approver_roles=frozenset({"gov"}), k=2, m=2),
+        Rule(
+            "grant-gov",
+            "membership",
+            requester_roles=frozenset({"admin"}),
+            grants=frozenset({"gov"}),
+        ),
+        Rule(
+            "tier",
+            "tier",
+            requester_roles=frozenset({"gov"}),
+            approver_roles=frozenset({"gov"}),
+            k=2,
+            m=2,
+        ),
     ]
     game = Game.build(players, [Goal("membership"), Goal("tier")], rules)
     sol = minimum_coalition(game, "tier")
@@ -73,8 +87,11 @@ def test_bad_games_are_refused_with_every_problem() -> None:
     from custodes.coalition import GameError
 
     with pytest.raises(GameError) as info:
-        Game.build([Player("a", "lab", cost=-1), Player("a", "lab", cost=0.0001)],
-                   [Goal("g")], [Rule("r", "nope", k=-1, prerequisites=frozenset({"x"}))])
+        Game.build(
+            [Player("a", "lab", cost=-1), Player("a", "lab", cost=0.0001)],
+            [Goal("g")],
+            [Rule("r", "nope", k=-1, prerequisites=frozenset({"x"}))],
+        )
     problems = info.value.problems
     assert "duplicate player id 'a'" in problems
     assert "rule 'r' reaches unknown goal 'nope'" in problems
@@ -99,7 +116,8 @@ def test_people_organisations_spofs_and_vetoes_match_brute_force(game: Game) -> 
         assert report.min_people == exact.min_people
         assert report.min_organisations == exact.min_organisations
         assert set(report.single_points_of_failure) == {
-            ids[i] for w in exact.winning if len(w) == 1 for i in w}
+            ids[i] for w in exact.winning if len(w) == 1 for i in w
+        }
         assert set(report.veto_players) == {ids[i] for i in exact.veto()}
 
 
@@ -135,10 +153,16 @@ def test_cost_levels_find_the_optimum_the_greedy_misses() -> None:
     players = [Player(f"c{i}", "lab", roles=frozenset({"eng"})) for i in range(4)]
     players.append(Player("d", "aisi", "overseer", frozenset({"aud"}), cost=2.0))
     rules = [
-        Rule("quorum", "g", requester_roles=frozenset({"eng"}),
-             approver_roles=frozenset({"eng"}), k=3),
-        Rule("audit", "g", requester_roles=frozenset({"eng"}),
-             approver_roles=frozenset({"aud"}), k=1),
+        Rule(
+            "quorum",
+            "g",
+            requester_roles=frozenset({"eng"}),
+            approver_roles=frozenset({"eng"}),
+            k=3,
+        ),
+        Rule(
+            "audit", "g", requester_roles=frozenset({"eng"}), approver_roles=frozenset({"aud"}), k=1
+        ),
     ]
     game = Game.build(players, [Goal("g")], rules)
     sol = minimum_coalition(game, "g")

@@ -35,8 +35,9 @@ def rotated(ks: dict[str, Any], version: int = 2) -> dict[str, Any]:
     """Version N+1 whose amendment signers are entirely new people d, e, f."""
     doc = document(ks, version=version, signers=["d@lab", "e@asi", "f@aud"])
     for pid, org in (("d@lab", "lab"), ("e@asi", "asi"), ("f@aud", "aud")):
-        doc["principals"].append({"id": pid, "organisation": org, "roles": ["signer"],
-                                  "key": ks[pid].public_key})
+        doc["principals"].append(
+            {"id": pid, "organisation": org, "roles": ["signer"], "key": ks[pid].public_key}
+        )
     return doc
 
 
@@ -48,8 +49,7 @@ def test_old_and_new_thresholds_are_both_needed(ks: dict[str, Any]) -> None:
     only_new = check_amendment(old, new, signed_old=[], signed_new=["d@lab", "e@asi"])
     assert not only_new.allowed
     assert "version 1's amendment signers" in only_new.denials[0].missing
-    both = check_amendment(old, new, signed_old=["a@lab", "b@asi"],
-                           signed_new=["d@lab", "f@aud"])
+    both = check_amendment(old, new, signed_old=["a@lab", "b@asi"], signed_new=["d@lab", "f@aud"])
     assert both.allowed and both.denials == ()
 
 
@@ -62,23 +62,33 @@ def test_too_few_signers_are_refused(ks: dict[str, Any]) -> None:
     assert not refused.allowed
     assert [d.missing for d in refused.denials] == [
         "needs 1 more signatures of version 1's amendment signers (has 1 of 2)",
-        "needs 1 more signatures of version 2's amendment signers (has 1 of 2)"]
-    assert check_amendment(old, new, signed_old=["a@lab", "c@aud"],
-                           signed_new=["a@lab", "c@aud"]).allowed
+        "needs 1 more signatures of version 2's amendment signers (has 1 of 2)",
+    ]
+    assert check_amendment(
+        old, new, signed_old=["a@lab", "c@aud"], signed_new=["a@lab", "c@aud"]
+    ).allowed
 
 
 def test_each_key_counts_once(ks: dict[str, Any]) -> None:
     """Two signer identities with one key are one signature, not two."""
     doc = document(ks)
-    doc["principals"].append({"id": "a2@lab", "organisation": "lab", "person": "a@lab",
-                              "roles": ["approver"], "key": ks["a@lab"].public_key})
+    doc["principals"].append(
+        {
+            "id": "a2@lab",
+            "organisation": "lab",
+            "person": "a@lab",
+            "roles": ["approver"],
+            "key": ks["a@lab"].public_key,
+        }
+    )
     doc["amendment"]["signers"] = ["a@lab", "a2@lab", "b@asi", "c@aud"]
     old = build(doc)
     new_doc = copy.deepcopy(doc)
     new_doc["version"] = 2
     new = build(new_doc)
-    decision = check_amendment(old, new, signed_old=["a@lab", "a2@lab"],
-                               signed_new=["a@lab", "a2@lab"])
+    decision = check_amendment(
+        old, new, signed_old=["a@lab", "a2@lab"], signed_new=["a@lab", "a2@lab"]
+    )
     assert not decision.allowed
 
 
@@ -94,11 +104,14 @@ def test_weakening_an_entrenched_clause_needs_its_threshold(ks: dict[str, Any]) 
     old = build(document(ks))
     weaker = build(document(ks, version=2, quorum={"approvals": 2, "organisations": 1}))
     assert [c.id for c in changed_clauses(old, weaker)] == ["overseer"]
-    two = check_amendment(old, weaker, signed_old=["a@lab", "b@asi"],
-                          signed_new=["a@lab", "b@asi"])
+    two = check_amendment(old, weaker, signed_old=["a@lab", "b@asi"], signed_new=["a@lab", "b@asi"])
     assert not two.allowed
-    assert two.denials == (Denial("entrenched:overseer", "changing 'overseer' needs 3 "
-                                  "amendment signers of version 1 (has 2)"),)
+    assert two.denials == (
+        Denial(
+            "entrenched:overseer",
+            "changing 'overseer' needs 3 amendment signers of version 1 (has 2)",
+        ),
+    )
     assert check_amendment(old, weaker, signed_old=OLD_SIGNERS, signed_new=OLD_SIGNERS).allowed
 
 
@@ -112,11 +125,13 @@ def test_removing_an_entrenched_clause_or_its_subject_is_a_change(ks: dict[str, 
     for doc in (no_log, no_clause):
         new = build(doc)
         assert "log" in [c.id for c in changed_clauses(old, new)]
-        decision = check_amendment(old, new, signed_old=["a@lab", "b@asi"],
-                                   signed_new=["a@lab", "b@asi"])
+        decision = check_amendment(
+            old, new, signed_old=["a@lab", "b@asi"], signed_new=["a@lab", "b@asi"]
+        )
         assert not decision.allowed
-        assert any(d.rule == "entrenched:log" and "3 organisations" in d.missing
-                   for d in decision.denials)
+        assert any(
+            d.rule == "entrenched:log" and "3 organisations" in d.missing for d in decision.denials
+        )
 
 
 class FloorGuard:
@@ -125,11 +140,13 @@ class FloorGuard:
     def __init__(self) -> None:
         self.calls = 0
 
-    def check(self, old: Constitution, new: Constitution,
-              acknowledgements: Sequence[Acknowledgement]) -> list[Denial]:
+    def check(
+        self, old: Constitution, new: Constitution, acknowledgements: Sequence[Acknowledgement]
+    ) -> list[Denial]:
         self.calls += 1
-        if any(a.statement == "coalition-floor" and len(a.signed_by) >= 2
-               for a in acknowledgements):
+        if any(
+            a.statement == "coalition-floor" and len(a.signed_by) >= 2 for a in acknowledgements
+        ):
             return []
         return [Denial("coalition-floor", "the minimum coalition drops below the floor")]
 
@@ -137,10 +154,17 @@ class FloorGuard:
 def test_guards_are_consulted(ks: dict[str, Any]) -> None:
     old, new = build(document(ks)), build(document(ks, version=2))
     guard = FloorGuard()
-    refused = check_amendment(old, new, signed_old=OLD_SIGNERS, signed_new=OLD_SIGNERS,
-                              guards=[guard])
+    refused = check_amendment(
+        old, new, signed_old=OLD_SIGNERS, signed_new=OLD_SIGNERS, guards=[guard]
+    )
     assert not refused.allowed and refused.denials[0].rule == "coalition-floor"
     ack = Acknowledgement("coalition-floor", frozenset({"a@lab", "b@asi"}))
-    assert check_amendment(old, new, signed_old=OLD_SIGNERS, signed_new=OLD_SIGNERS,
-                           guards=[guard], acknowledgements=[ack]).allowed
+    assert check_amendment(
+        old,
+        new,
+        signed_old=OLD_SIGNERS,
+        signed_new=OLD_SIGNERS,
+        guards=[guard],
+        acknowledgements=[ack],
+    ).allowed
     assert guard.calls == 2

@@ -41,7 +41,12 @@ def test_demo_constitution_loads_and_admits_partners_by_their_criteria() -> None
     kinds = {o.kind for o in c.organisations}
     assert kinds == {"developer", "overseer", "partner", "vendor"}
     assert {cap.id for cap in c.capabilities} >= {
-        "general", "cyber-frontier", "exploit-details", "weights-export", "training-write"}
+        "general",
+        "cyber-frontier",
+        "exploit-details",
+        "weights-export",
+        "training-write",
+    }
     compiled = compile_policies(c)
     assert compiled.org_admitted["cyberdef"] and not compiled.org_admitted["greyhat"]
     assert not compiled.principal_admitted["ivan@greyhat"]
@@ -113,8 +118,9 @@ def test_schema_errors_name_the_line_and_what_was_expected() -> None:
 
 
 def test_cedar_conditions_must_parse() -> None:
-    text = DEMO.read_text().replace('principal.attributes.clearance == "cyber"',
-                                    'principal.attributes.clearance === "cyber"')
+    text = DEMO.read_text().replace(
+        'principal.attributes.clearance == "cyber"', 'principal.attributes.clearance === "cyber"'
+    )
     [(line, message)] = problems_of(text)
     assert line == line_of(text, "===") and "Cedar condition does not parse" in message
 
@@ -134,8 +140,9 @@ def test_a_rule_nobody_can_request_references_nothing() -> None:
     doc["principals"] = [p for p in doc["principals"] if p["id"] != "r@lab"]
     [(_, message)] = problems_of(dump(doc))
     assert "impossible quorum for requester 'a@lab'" in message
-    doc = document(ks, extra={"criteria": [{"id": "never", "applies_to": "principal",
-                                            "condition": "false"}]})
+    doc = document(
+        ks, extra={"criteria": [{"id": "never", "applies_to": "principal", "condition": "false"}]}
+    )
     doc["access"][0]["requesters"]["criteria"] = ["never"]
     [(_, message)] = problems_of(dump(doc))
     assert "references nobody" in message
@@ -145,8 +152,15 @@ def test_person_linked_identities_count_as_the_requester() -> None:
     """A requester's second identity is excluded from the approvers at load time too."""
     ks = keys("a@lab", "b@asi", "c@aud", "r2@lab")
     doc = document(ks, quorum={"approvals": 3, "organisations": 2})
-    doc["principals"].append({"id": "r2@lab", "organisation": "lab", "person": "r@lab",
-                              "roles": ["approver"], "key": ks["r2@lab"].public_key})
+    doc["principals"].append(
+        {
+            "id": "r2@lab",
+            "organisation": "lab",
+            "person": "r@lab",
+            "roles": ["approver"],
+            "key": ks["r2@lab"].public_key,
+        }
+    )
     read_constitution(dump(doc))  # a, b, c remain: feasible
     doc["principals"] = [p for p in doc["principals"] if p["id"] != "c@aud"]
     doc["amendment"]["signers"] = ["a@lab", "b@asi"]
@@ -155,10 +169,20 @@ def test_person_linked_identities_count_as_the_requester() -> None:
     assert any("k = 3 but only 2" in m for _, m in found)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("8h", 8 * 3600), ("30m", 1800), ("1d12h", 36 * 3600), ("90s", 90), ("0s", None),
-    ("", None), ("8x", None), ("h", None), ("1h1d", None),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("8h", 8 * 3600),
+        ("30m", 1800),
+        ("1d12h", 36 * 3600),
+        ("90s", 90),
+        ("0s", None),
+        ("", None),
+        ("8x", None),
+        ("h", None),
+        ("1h1d", None),
+    ],
+)
 def test_durations(text: str, seconds: int | None) -> None:
     d = parse_duration(text)
     assert (None if d is None else d.total_seconds()) == seconds
@@ -177,7 +201,8 @@ def test_recursive_aliases_and_alias_bombs_are_refused_not_crashed() -> None:
     # Nine levels of ten aliases each: 10**9 lists if expanded.
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join(["*" + chr(97 + i)] * 10) + "]\n"
-        for i in range(8))
+        for i in range(8)
+    )
     [(_, message)] = problems_of(bomb)
     assert "alias expansion" in message
 
@@ -185,10 +210,14 @@ def test_recursive_aliases_and_alias_bombs_are_refused_not_crashed() -> None:
 def test_merge_keys_still_work() -> None:
     text = DEMO.read_text().replace(
         "organisations:\n  - id: lab\n    name: Frontier Lab\n    kind: developer\n",
-        "organisations:\n  - &lab\n    id: lab\n    name: Frontier Lab\n    kind: developer\n", 1)
-    text = text.replace("  - id: asi\n    name: National AI Security Institute\n",
-                        "  - <<: *lab\n    id: asi\n    name: National AI Security Institute\n",
-                        1)
+        "organisations:\n  - &lab\n    id: lab\n    name: Frontier Lab\n    kind: developer\n",
+        1,
+    )
+    text = text.replace(
+        "  - id: asi\n    name: National AI Security Institute\n",
+        "  - <<: *lab\n    id: asi\n    name: National AI Security Institute\n",
+        1,
+    )
     assert "<<: *lab" in text
     c = read_constitution(text)
     assert c.organisations_by_id["lab"].kind == "developer"

@@ -54,21 +54,25 @@ def test_lines_are_composed_on_first_use_and_match_the_located_reader() -> None:
     assert doc.lines == _load_marked(SCALARS).lines
 
 
-@pytest.mark.parametrize("text", [
-    "a: &x {b: 1}\nc: *x\n",                   # anchors and aliases
-    "base: {x: 1}\nm:\n  <<: {x: 2}\n  y: 3\n",  # a merge key
-    "a: !!str 1\n",                            # an explicit tag
-    "a: 1\na: 2\n",                            # a duplicate key
-    "? [a, b]\n: c\n",                         # a key that is not a scalar
-    "a: 1\n---\nb: 2\n",                       # two documents
-    "a: [1, 2\n",                              # a syntax error
-    "",                                        # nothing at all
-    "a: " + "[" * 100 + "]" * 100 + "\n",      # nested very deeply
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x {b: 1}\nc: *x\n",  # anchors and aliases
+        "base: {x: 1}\nm:\n  <<: {x: 2}\n  y: 3\n",  # a merge key
+        "a: !!str 1\n",  # an explicit tag
+        "a: 1\na: 2\n",  # a duplicate key
+        "? [a, b]\n: c\n",  # a key that is not a scalar
+        "a: 1\n---\nb: 2\n",  # two documents
+        "a: [1, 2\n",  # a syntax error
+        "",  # nothing at all
+        "a: " + "[" * 100 + "]" * 100 + "\n",  # nested very deeply
+    ],
+)
 def test_the_fast_path_leaves_everything_else_to_the_located_reader(text: str) -> None:
     doc = load_located(text)
     assert doc.unmarked is None
     marked = _load_marked(text)
     assert doc.data == marked.data
-    assert [(p.line, p.message) for p in doc.problems] == \
-        [(p.line, p.message) for p in marked.problems]
+    assert [(p.line, p.message) for p in doc.problems] == [
+        (p.line, p.message) for p in marked.problems
+    ]

@@ -26,12 +26,13 @@ class GrantBook:
 
     grants: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def authorize(self, principal: str, capability: str, /, *,
-                  resource: str | None = None) -> Any:
+    def authorize(self, principal: str, capability: str, /, *, resource: str | None = None) -> Any:
         gid = self.grants.get((principal, capability))
         if gid is None:
-            raise PolicyDenied(f"{principal} holds no grant of {capability}",
-                               reasons=[Denial(capability, "a granted quorum")])
+            raise PolicyDenied(
+                f"{principal} holds no grant of {capability}",
+                reasons=[Denial(capability, "a granted quorum")],
+            )
         return Grant(gid)
 
 
@@ -63,6 +64,11 @@ def kek() -> KeyEncryptionKey:
 
 
 @pytest.fixture
-def registry(engine: Engine, transparency_log: TransparencyLog, kek: KeyEncryptionKey,
-             clock: FrozenClock, grants: GrantBook) -> Iterator[CustodyRegistry]:
+def registry(
+    engine: Engine,
+    transparency_log: TransparencyLog,
+    kek: KeyEncryptionKey,
+    clock: FrozenClock,
+    grants: GrantBook,
+) -> Iterator[CustodyRegistry]:
     yield CustodyRegistry(engine, transparency_log, kek, authority=grants, clock=clock)

@@ -18,8 +18,11 @@ from custodes.log import Entry, TransparencyLog
 from tests.unit.custody.conftest import FINDING, GrantBook
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-W = AlarmWindows(stockpiling=timedelta(hours=72), vendor_notice=timedelta(days=7),
-                 read_follow_up=timedelta(days=3))
+W = AlarmWindows(
+    stockpiling=timedelta(hours=72),
+    vendor_notice=timedelta(days=7),
+    read_follow_up=timedelta(days=3),
+)
 TICK = timedelta(microseconds=1)
 
 
@@ -39,13 +42,13 @@ def test_linked_in_time_raises_nothing_linked_late_still_alarms() -> None:
     close = T0 + timedelta(hours=72)
     on_time = DetectionSnapshot("det-1", T0, "CUSTODES-2026-0001", close)
     late = DetectionSnapshot("det-2", T0, "CUSTODES-2026-0002", close + TICK)
-    assert [a.subject for a in evaluate_alarms([], [on_time, late], close + timedelta(1), W)] \
-        == ["det-2"]
+    assert [a.subject for a in evaluate_alarms([], [on_time, late], close + timedelta(1), W)] == [
+        "det-2"
+    ]
 
 
 def snap(events: ClockEvents, **kw: object) -> FindingSnapshot:
-    return FindingSnapshot("CUSTODES-2026-0001", T0, PRESETS["project-zero"], events,
-                           **kw)  # type: ignore[arg-type]
+    return FindingSnapshot("CUSTODES-2026-0001", T0, PRESETS["project-zero"], events, **kw)  # type: ignore[arg-type]
 
 
 def test_vendor_not_notified_in_time() -> None:
@@ -78,8 +81,9 @@ def test_escrow_read_needs_a_follow_up() -> None:
 
 
 def test_silent_vendor_escalates_to_the_coordinator() -> None:
-    f = FindingSnapshot("CUSTODES-2026-0001", T0, PRESETS["frontier-lab"],
-                        ClockEvents(notified_at=T0))
+    f = FindingSnapshot(
+        "CUSTODES-2026-0001", T0, PRESETS["frontier-lab"], ClockEvents(notified_at=T0)
+    )
     (a,) = evaluate_alarms([f], [], T0 + timedelta(days=14), W)
     assert a.kind == "vendor-silent" and "CERT/CC" in a.message
 
@@ -93,8 +97,11 @@ class Detections:
 
 
 def test_registry_records_each_alarm_once_in_the_log(
-        registry: CustodyRegistry, clock: FrozenClock, grants: GrantBook,
-        transparency_log: TransparencyLog) -> None:
+    registry: CustodyRegistry,
+    clock: FrozenClock,
+    grants: GrantBook,
+    transparency_log: TransparencyLog,
+) -> None:
     source = Detections()
     registry.detections = source
     registry.windows = W
@@ -116,7 +123,8 @@ def test_registry_records_each_alarm_once_in_the_log(
 
 
 def test_watcher_records_due_alarms_without_being_asked(
-        registry: CustodyRegistry, clock: FrozenClock) -> None:
+    registry: CustodyRegistry, clock: FrozenClock
+) -> None:
     import time
 
     source = Detections()

@@ -62,19 +62,22 @@ def test_no_clock_before_vendor_notice() -> None:
 
 # --- Project Zero (https://googleprojectzero.blogspot.com/p/vulnerability-disclosure-policy.html)
 
+
 def test_p0_fix_on_the_deadline_day_counts_as_within() -> None:
     assert disclose_day("project-zero", fix_at=90) == 120
 
 
 def test_p0_grace_requested_after_the_deadline_does_not_count() -> None:
-    assert disclose_day("project-zero", fix_at=100, grace_requested_at=91,
-                        grace_granted_at=92) == 90
+    assert (
+        disclose_day("project-zero", fix_at=100, grace_requested_at=91, grace_granted_at=92) == 90
+    )
 
 
 def test_p0_grace_granted_but_fix_misses_it_discloses_at_its_end() -> None:
     assert disclose_day("project-zero", grace_requested_at=80, grace_granted_at=85) == 104
-    assert disclose_day("project-zero", fix_at=110, grace_requested_at=80,
-                        grace_granted_at=85) == 104
+    assert (
+        disclose_day("project-zero", fix_at=110, grace_requested_at=80, grace_granted_at=85) == 104
+    )
 
 
 def test_p0_attacks_observed_later_shorten_the_clock() -> None:
@@ -85,8 +88,12 @@ def test_p0_attacks_observed_later_shorten_the_clock() -> None:
 
 
 def test_p0_in_the_wild_grace_fix_inside_it() -> None:
-    assert disclose_day("project-zero", attacks_at=0, fix_at=9, grace_requested_at=5,
-                        grace_granted_at=6) == 37
+    assert (
+        disclose_day(
+            "project-zero", attacks_at=0, fix_at=9, grace_requested_at=5, grace_granted_at=6
+        )
+        == 37
+    )
 
 
 def test_p0_weekend_rule_moves_to_monday() -> None:
@@ -105,6 +112,7 @@ def test_holidays_move_disclosure_too() -> None:
 # --- OSS-Fuzz (https://google.github.io/oss-fuzz/architecture): "after the fix is verified or
 # 90 days after reporting (whichever is earlier)".
 
+
 def test_oss_fuzz() -> None:
     assert disclose_day("oss-fuzz", fix_at=12) == 12
     assert disclose_day("oss-fuzz") == 90
@@ -113,12 +121,14 @@ def test_oss_fuzz() -> None:
 
 # --- CERT/CC: 45 days "regardless of the existence or availability of patches".
 
+
 def test_cert_cc() -> None:
     assert disclose_day("cert-cc") == 45
     assert disclose_day("cert-cc", fix_at=10) == 45
 
 
 # --- ZDI: 120 days; the advisory is published with the vendor's patch.
+
 
 def test_zdi() -> None:
     assert disclose_day("zdi") == 120
@@ -128,28 +138,37 @@ def test_zdi() -> None:
 # --- frontier-lab (issue 4): 90 days or patch, 14-day extension, 7+7 if exploited, full
 # details 45 days after a patch.
 
+
 def test_frontier_lab() -> None:
     assert disclose_day("frontier-lab") == 90
     assert disclose_day("frontier-lab", fix_at=30) == 30
     assert details_day("frontier-lab", fix_at=30) == 75
-    assert disclose_day("frontier-lab", fix_at=100, grace_requested_at=80,
-                        grace_granted_at=81) == 100
-    assert details_day("frontier-lab", fix_at=100, grace_requested_at=80,
-                       grace_granted_at=81) == 145
+    assert (
+        disclose_day("frontier-lab", fix_at=100, grace_requested_at=80, grace_granted_at=81) == 100
+    )
+    assert (
+        details_day("frontier-lab", fix_at=100, grace_requested_at=80, grace_granted_at=81) == 145
+    )
     assert disclose_day("frontier-lab", grace_requested_at=80, grace_granted_at=81) == 104
     assert disclose_day("frontier-lab", attacks_at=0) == 7
-    assert disclose_day("frontier-lab", attacks_at=0, grace_requested_at=3,
-                        grace_granted_at=4) == 14
-    assert disclose_day("frontier-lab", attacks_at=0, fix_at=12, grace_requested_at=3,
-                        grace_granted_at=4) == 12
+    assert (
+        disclose_day("frontier-lab", attacks_at=0, grace_requested_at=3, grace_granted_at=4) == 14
+    )
+    assert (
+        disclose_day(
+            "frontier-lab", attacks_at=0, fix_at=12, grace_requested_at=3, grace_granted_at=4
+        )
+        == 12
+    )
 
 
 def test_frontier_lab_escalates_a_silent_vendor() -> None:
     p = PRESETS["frontier-lab"]
     silent = compute_schedule(p, ClockEvents(notified_at=DAY0))
     assert silent is not None and silent.escalate_at == DAY0 + timedelta(days=14)
-    answered = compute_schedule(p, ClockEvents(notified_at=DAY0,
-                                               acknowledged_at=DAY0 + timedelta(days=3)))
+    answered = compute_schedule(
+        p, ClockEvents(notified_at=DAY0, acknowledged_at=DAY0 + timedelta(days=3))
+    )
     assert answered is not None and answered.escalate_at is None
 
 

@@ -20,19 +20,29 @@ def at(d: int | None) -> datetime | None:
 
 @settings(max_examples=300, deadline=None)
 @given(policy=st.sampled_from(sorted(PRESETS)), fix=days, attacks=days, grace=days)
-def test_schedule_invariants(policy: str, fix: int | None, attacks: int | None,
-                             grace: int | None) -> None:
+def test_schedule_invariants(
+    policy: str, fix: int | None, attacks: int | None, grace: int | None
+) -> None:
     p = PRESETS[policy]
-    events = ClockEvents(notified_at=DAY0, fix_at=at(fix), attacks_at=at(attacks),
-                         grace_requested_at=at(grace), grace_granted_at=at(grace))
+    events = ClockEvents(
+        notified_at=DAY0,
+        fix_at=at(fix),
+        attacks_at=at(attacks),
+        grace_requested_at=at(grace),
+        grace_granted_at=at(grace),
+    )
     s = compute_schedule(p, events)
     assert s is not None
     assert s.disclose_at >= DAY0 and s.details_at >= s.disclose_at
     assert s.disclose_at.weekday() < 5 or not p.weekend_rule
     # Never later than the longest the policy allows: deadline + grace + post-fix window
     # (+ the details delay), plus a weekend.
-    longest = p.deadline_days + p.grace_days + max(p.post_fix_days or 0,
-                                                   p.details_after_fix_days or 0) + 2
+    longest = (
+        p.deadline_days
+        + p.grace_days
+        + max(p.post_fix_days or 0, p.details_after_fix_days or 0)
+        + 2
+    )
     assert s.details_at <= DAY0 + timedelta(days=longest)
     # Attacks observed never delay disclosure.
     calm = compute_schedule(p, replace(events, attacks_at=None))

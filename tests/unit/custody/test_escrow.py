@@ -19,7 +19,7 @@ from custodes.errors import ConfigError, InputError
 
 
 def flip(data: bytes, i: int) -> bytes:
-    return data[:i] + bytes([data[i] ^ 1]) + data[i + 1:]
+    return data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :]
 
 
 def test_seal_open_round_trip() -> None:
@@ -33,8 +33,9 @@ def test_seal_open_round_trip() -> None:
 def test_any_flipped_ciphertext_bit_is_refused(where: int) -> None:
     kek = KeyEncryptionKey.generate()
     sealed = kek.seal("CUSTODES-2026-0001", b"x" * 100)
-    bad = Sealed(sealed.kek_id, sealed.wrapped_key,
-                 flip(sealed.ciphertext, where % len(sealed.ciphertext)))
+    bad = Sealed(
+        sealed.kek_id, sealed.wrapped_key, flip(sealed.ciphertext, where % len(sealed.ciphertext))
+    )
     with pytest.raises(EscrowIntegrityError, match="failed authentication"):
         kek.open("CUSTODES-2026-0001", bad)
 

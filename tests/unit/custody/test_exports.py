@@ -33,9 +33,11 @@ def csaf(shared_dir: Path) -> Draft202012Validator:
     first = shared_dir / "schemas/csaf/referenced_schema/first"
     registry: Registry = Registry().with_resources(
         (f"https://www.first.org/cvss/{name}", Resource.from_contents(load(first / name)))
-        for name in ("cvss-v2.0.json", "cvss-v3.0.json", "cvss-v3.1.json"))
-    return Draft202012Validator(load(shared_dir / "schemas/csaf/csaf_json_schema.json"),
-                                registry=registry)
+        for name in ("cvss-v2.0.json", "cvss-v3.0.json", "cvss-v3.1.json")
+    )
+    return Draft202012Validator(
+        load(shared_dir / "schemas/csaf/csaf_json_schema.json"), registry=registry
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +46,18 @@ def cve_schema(shared_dir: Path) -> dict[str, Any]:
 
 
 def cna_validator(schema: dict[str, Any]) -> Draft7Validator:
-    return Draft7Validator({"$ref": "#/definitions/cnaPublishedContainer",
-                            "definitions": schema["definitions"]})
+    return Draft7Validator(
+        {"$ref": "#/definitions/cnaPublishedContainer", "definitions": schema["definitions"]}
+    )
 
 
 def errors(v: Any, doc: Any) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in v.iter_errors(doc)]
 
 
-def test_official_fixtures_pass_the_same_validators(shared_dir: Path, osv: Any, csaf: Any,
-                                                    cve_schema: dict[str, Any]) -> None:
+def test_official_fixtures_pass_the_same_validators(
+    shared_dir: Path, osv: Any, csaf: Any, cve_schema: dict[str, Any]
+) -> None:
     fixtures = shared_dir / "schemas/fixtures"
     for p in sorted((fixtures / "osv/valid").glob("*.json")):
         assert errors(osv, load(p)) == [], p.name
@@ -68,10 +72,17 @@ def test_official_fixtures_pass_the_same_validators(shared_dir: Path, osv: Any, 
 @pytest.fixture
 def findings(registry: CustodyRegistry, clock: FrozenClock) -> list[Any]:
     v31 = registry.register(FINDING, b"d", principal="alice@lab")
-    v40 = registry.register({**FINDING, "cvss": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H"
-                             "/VA:H/SC:N/SI:N/SA:N", "versions": ["3.0", "<= 3.2"],
-                             "references": ["https://example.com/bug/1"], "cwe": "CWE-1333"},
-                            b"d", principal="alice@lab")
+    v40 = registry.register(
+        {
+            **FINDING,
+            "cvss": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            "versions": ["3.0", "<= 3.2"],
+            "references": ["https://example.com/bug/1"],
+            "cwe": "CWE-1333",
+        },
+        b"d",
+        principal="alice@lab",
+    )
     registry.notify_vendor(v31.id, principal="alice@lab")
     clock.advance(timedelta(days=10))
     registry.record_event(v31.id, "fix-ready", principal="vendor", note="Upgrade to 2.4.1.")
@@ -80,9 +91,15 @@ def findings(registry: CustodyRegistry, clock: FrozenClock) -> list[Any]:
 
 
 @pytest.mark.parametrize("fmt", ["osv", "csaf", "cve"])
-def test_exports_validate(fmt: str, findings: list[Any], registry: CustodyRegistry,
-                          clock: FrozenClock, osv: Any, csaf: Any,
-                          cve_schema: dict[str, Any]) -> None:
+def test_exports_validate(
+    fmt: str,
+    findings: list[Any],
+    registry: CustodyRegistry,
+    clock: FrozenClock,
+    osv: Any,
+    csaf: Any,
+    cve_schema: dict[str, Any],
+) -> None:
     validator = {"osv": osv, "csaf": csaf, "cve": cna_validator(cve_schema)}[fmt]
     for f in findings:
         doc = export_finding(f, fmt, registry.schedule(f), now=clock.now())
@@ -102,8 +119,9 @@ def test_export_contents(findings: list[Any], clock: FrozenClock) -> None:
     assert c["vulnerabilities"][0]["cwe"] == {"id": "CWE-787", "name": "Out-of-bounds Write"}
     # An unlisted CWE is not given a made-up name (CSAF §6.1.11).
     assert "cwe" not in export_finding(draft, "csaf", now=clock.now())["vulnerabilities"][0]
-    assert export_finding(draft, "csaf", now=clock.now())["document"]["tracking"]["status"] \
-        == "draft"
+    assert (
+        export_finding(draft, "csaf", now=clock.now())["document"]["tracking"]["status"] == "draft"
+    )
     cna = export_finding(draft, "cve", now=clock.now())
     assert cna["metrics"][0]["cvssV4_0"]["baseScore"] == 9.3
     assert cna["affected"][0]["versions"][1]["lessThanOrEqual"] == "3.2"

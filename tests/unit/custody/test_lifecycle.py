@@ -9,13 +9,29 @@ from custodes.custody._lifecycle import check_em, check_flag, check_rm
 from custodes.errors import InputError
 
 # Written out from the Vultron RM and EM DFAs, pair by pair.
-RM_ALLOWED = {("received", "valid"), ("received", "invalid"), ("invalid", "valid"),
-              ("invalid", "closed"), ("valid", "accepted"), ("valid", "deferred"),
-              ("accepted", "deferred"), ("accepted", "closed"), ("deferred", "accepted"),
-              ("deferred", "closed")}
-EM_ALLOWED = {("none", "proposed"), ("proposed", "none"), ("proposed", "active"),
-              ("proposed", "proposed"), ("active", "revise"), ("active", "exited"),
-              ("revise", "active"), ("revise", "revise"), ("revise", "exited")}
+RM_ALLOWED = {
+    ("received", "valid"),
+    ("received", "invalid"),
+    ("invalid", "valid"),
+    ("invalid", "closed"),
+    ("valid", "accepted"),
+    ("valid", "deferred"),
+    ("accepted", "deferred"),
+    ("accepted", "closed"),
+    ("deferred", "accepted"),
+    ("deferred", "closed"),
+}
+EM_ALLOWED = {
+    ("none", "proposed"),
+    ("proposed", "none"),
+    ("proposed", "active"),
+    ("proposed", "proposed"),
+    ("active", "revise"),
+    ("active", "exited"),
+    ("revise", "active"),
+    ("revise", "revise"),
+    ("revise", "exited"),
+}
 
 
 @pytest.mark.parametrize("a", RM_STATES)

@@ -21,8 +21,9 @@ def entry(log: TransparencyLog, index: int) -> Entry:
     return Entry.from_json(log.entry_data(index))
 
 
-def test_register_logs_commitment_not_details(registry: CustodyRegistry,
-                                              transparency_log: TransparencyLog) -> None:
+def test_register_logs_commitment_not_details(
+    registry: CustodyRegistry, transparency_log: TransparencyLog
+) -> None:
     f = registry.register(FINDING, b"SECRET-POC", principal="alice@lab")
     assert f.id == "CUSTODES-2026-0001"
     assert (f.rm_state, f.em_state, f.flags) == ("received", "none", ())
@@ -34,16 +35,19 @@ def test_register_logs_commitment_not_details(registry: CustodyRegistry,
     assert registry.register(FINDING, b"x", principal="alice@lab").id == "CUSTODES-2026-0002"
 
 
-@pytest.mark.parametrize("field,value,where", [
-    ("cvss", "CVSS:3.1/AV:N/AC:L", "cvss"),
-    ("cvss", "CVSS:4.0/AV:X/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", "cvss"),
-    ("policy", "project-one", "policy"),
-    ("cwe", "787", "cwe"),
-    ("versions", [], "versions"),
-])
-def test_bad_input_is_refused_and_nothing_logged(registry: CustodyRegistry,
-                                                 transparency_log: TransparencyLog,
-                                                 field: str, value: Any, where: str) -> None:
+@pytest.mark.parametrize(
+    "field,value,where",
+    [
+        ("cvss", "CVSS:3.1/AV:N/AC:L", "cvss"),
+        ("cvss", "CVSS:4.0/AV:X/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", "cvss"),
+        ("policy", "project-one", "policy"),
+        ("cwe", "787", "cwe"),
+        ("versions", [], "versions"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_logged(
+    registry: CustodyRegistry, transparency_log: TransparencyLog, field: str, value: Any, where: str
+) -> None:
     with pytest.raises(InputError) as err:
         registry.register({**FINDING, field: value}, b"d", principal="alice@lab")
     assert err.value.where == where
@@ -51,8 +55,7 @@ def test_bad_input_is_refused_and_nothing_logged(registry: CustodyRegistry,
     assert registry.list() == []
 
 
-def test_no_log_no_registration(registry: CustodyRegistry,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_log_no_registration(registry: CustodyRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(entries: Any, **_: Any) -> Any:
         raise LogWriteError("disk full")
 
@@ -63,8 +66,11 @@ def test_no_log_no_registration(registry: CustodyRegistry,
 
 
 def test_escrow_read_needs_a_grant_and_is_logged_first(
-        registry: CustodyRegistry, grants: GrantBook,
-        transparency_log: TransparencyLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry: CustodyRegistry,
+    grants: GrantBook,
+    transparency_log: TransparencyLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     f = registry.register(FINDING, b"SECRET-POC", principal="alice@lab")
     size = transparency_log.size()
     with pytest.raises(PolicyDenied):
@@ -74,8 +80,7 @@ def test_escrow_read_needs_a_grant_and_is_logged_first(
     assert registry.read_details(f.id, reader="bob@aisi", purpose="triage") == b"SECRET-POC"
     e = entry(transparency_log, size)
     assert e.type == "custody.escrow.read/v1"
-    assert (e.body["reader"], e.body["grant"], e.principal) == ("bob@aisi", "grant-7",
-                                                                "bob@aisi")
+    assert (e.body["reader"], e.body["grant"], e.principal) == ("bob@aisi", "grant-7", "bob@aisi")
     # The read entry is appended before decrypting: if it cannot be written, no read.
     opened: list[str] = []
     monkeypatch.setattr(registry.kek, "open", lambda *a: opened.append("x") or b"")
@@ -102,16 +107,20 @@ def test_tampered_ciphertext_is_detected(registry: CustodyRegistry, grants: Gran
     sealed = registry._sealed(f.id)
     tampered = sealed.ciphertext[:-1] + bytes([sealed.ciphertext[-1] ^ 0x80])
     import hashlib as h
+
     with registry.engine.begin() as conn:
-        conn.execute(update(custody_escrow).where(custody_escrow.c.finding_id == f.id)
-                     .values(ciphertext=tampered,
-                             ciphertext_sha256=h.sha256(tampered).hexdigest()))
+        conn.execute(
+            update(custody_escrow)
+            .where(custody_escrow.c.finding_id == f.id)
+            .values(ciphertext=tampered, ciphertext_sha256=h.sha256(tampered).hexdigest())
+        )
     with pytest.raises(EscrowIntegrityError, match="failed authentication"):
         registry.read_details(f.id, reader="bob@aisi")
 
 
-def test_vultron_transitions_are_logged(registry: CustodyRegistry,
-                                        transparency_log: TransparencyLog) -> None:
+def test_vultron_transitions_are_logged(
+    registry: CustodyRegistry, transparency_log: TransparencyLog
+) -> None:
     f = registry.register(FINDING, b"d", principal="alice@lab")
     f = registry.transition(f.id, "rm", "valid", principal="carol@aisi", reason="reproduced")
     f = registry.transition(f.id, "rm", "accepted", principal="carol@aisi")
@@ -151,9 +160,12 @@ def test_case_flags_and_clock(registry: CustodyRegistry, clock: FrozenClock) -> 
         registry.transition(f.id, "em", "proposed", principal="carol@aisi")
 
 
-def test_reveal_opens_the_logged_commitment(registry: CustodyRegistry, grants: GrantBook,
-                                            clock: FrozenClock,
-                                            transparency_log: TransparencyLog) -> None:
+def test_reveal_opens_the_logged_commitment(
+    registry: CustodyRegistry,
+    grants: GrantBook,
+    clock: FrozenClock,
+    transparency_log: TransparencyLog,
+) -> None:
     f = registry.register(FINDING, b"SECRET-POC", principal="alice@lab")
     with pytest.raises(CustodyError, match="cannot be revealed yet"):
         registry.reveal(f.id, principal="alice@lab")
@@ -178,18 +190,23 @@ def test_early_reveal_needs_a_grant(registry: CustodyRegistry, grants: GrantBook
 
 
 def test_registered_finding_equals_what_is_read_back(registry: CustodyRegistry) -> None:
-    f = registry.register({**FINDING, "references": ["https://example.com/a"]}, b"d",
-                          principal="alice@lab")
+    f = registry.register(
+        {**FINDING, "references": ["https://example.com/a"]}, b"d", principal="alice@lab"
+    )
     assert registry.get(f.id) == f
 
 
-def test_concurrent_registrations_get_distinct_ids(registry: CustodyRegistry,
-                                                   transparency_log: TransparencyLog) -> None:
+def test_concurrent_registrations_get_distinct_ids(
+    registry: CustodyRegistry, transparency_log: TransparencyLog
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:
-        found = list(pool.map(lambda i: registry.register(FINDING, b"d%d" % i,
-                                                          principal="alice@lab"), range(24)))
+        found = list(
+            pool.map(
+                lambda i: registry.register(FINDING, b"d%d" % i, principal="alice@lab"), range(24)
+            )
+        )
     ids = {f.id for f in found}
     assert len(ids) == 24
     assert {f.id for f in registry.list()} == ids

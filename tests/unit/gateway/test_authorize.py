@@ -20,8 +20,9 @@ class CountingAuthority:
         self.allowed: dict[tuple[str, str], Grant] = {}
         self.clock = clock
 
-    def authorize(self, principal_id: str, capability_id: str, *,
-                  at: datetime | None = None) -> Any:
+    def authorize(
+        self, principal_id: str, capability_id: str, *, at: datetime | None = None
+    ) -> Any:
         self.calls += 1
         grant = self.allowed.get((principal_id, capability_id))
         if grant is None or not grant.active_at(at or self.clock.now()):
@@ -31,8 +32,15 @@ class CountingAuthority:
 
 def grant(clock: FrozenClock, hours: float) -> Grant:
     now = clock.now()
-    return Grant(id="g1", principal="alice", capability="cyber", rule="r", granted_at=now,
-                 expires_at=now + timedelta(hours=hours), constitution_version=1)
+    return Grant(
+        id="g1",
+        principal="alice",
+        capability="cyber",
+        rule="r",
+        granted_at=now,
+        expires_at=now + timedelta(hours=hours),
+        constitution_version=1,
+    )
 
 
 def test_grants_are_cached_denials_are_not(clock: FrozenClock) -> None:

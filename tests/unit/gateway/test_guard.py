@@ -9,21 +9,24 @@ from hypothesis import strategies as st
 from custodes.gateway import ROUTES, canonical_path, classify
 
 
-@pytest.mark.parametrize(("raw", "canonical"), [
-    (b"/v1/chat/completions", "/v1/chat/completions"),
-    (b"//v1//chat///completions", "/v1/chat/completions"),
-    (b"/V1/Chat/Completions", "/v1/chat/completions"),
-    (b"/v1/chat%2Fcompletions", "/v1/chat/completions"),
-    (b"/v1/chat%252Fcompletions", "/v1/chat/completions"),
-    (b"/v1/chat/completions.", "/v1/chat/completions"),
-    (b"/v1/chat/completions/", "/v1/chat/completions"),
-    (b"/v1/./x/../chat/completions", "/v1/chat/completions"),
-    (b"/v1/x/%2e%2e/chat/completions", "/v1/chat/completions"),
-    (b"/v1\\chat\\completions", "/v1/chat/completions"),
-    (b"/v1/chat/completions;jsessionid=1", "/v1/chat/completions"),
-    (b"/v1/chat/completions%20", "/v1/chat/completions"),
-    (b"/../../v1/models", "/v1/models"),
-])
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        (b"/v1/chat/completions", "/v1/chat/completions"),
+        (b"//v1//chat///completions", "/v1/chat/completions"),
+        (b"/V1/Chat/Completions", "/v1/chat/completions"),
+        (b"/v1/chat%2Fcompletions", "/v1/chat/completions"),
+        (b"/v1/chat%252Fcompletions", "/v1/chat/completions"),
+        (b"/v1/chat/completions.", "/v1/chat/completions"),
+        (b"/v1/chat/completions/", "/v1/chat/completions"),
+        (b"/v1/./x/../chat/completions", "/v1/chat/completions"),
+        (b"/v1/x/%2e%2e/chat/completions", "/v1/chat/completions"),
+        (b"/v1\\chat\\completions", "/v1/chat/completions"),
+        (b"/v1/chat/completions;jsessionid=1", "/v1/chat/completions"),
+        (b"/v1/chat/completions%20", "/v1/chat/completions"),
+        (b"/../../v1/models", "/v1/models"),
+    ],
+)
 def test_canonical_path_folds_what_lenient_servers_fold(raw: bytes, canonical: str) -> None:
     assert canonical_path(raw) == canonical
 
@@ -33,31 +36,43 @@ def test_exact_request_lines_go_to_the_gateway() -> None:
         assert classify(method, path, b"").verdict == "gateway"
 
 
-@pytest.mark.parametrize(("method", "raw", "query", "status", "code"), [
-    (b"POST", b"/v1/chat/completions", b"model=x", 400, "model_in_query"),
-    (b"POST", b"/v1/chat/completions", b"MODEL=x", 400, "model_in_query"),
-    (b"POST", b"/v1/chat/completions", b"%6Dodel=x", 400, "model_in_query"),
-    (b"POST", b"/v1/chat/completions", b"a=1&deployment_model=x", 400, "model_in_query"),
-    (b"POST", b"/v1/chat/completions", b"stream=true", 400, "unsupported_query"),
-    (b"GET", b"/v1/chat/completions", b"", 405, "method_not_allowed"),
-    (b"POST", b"/v1/models", b"", 405, "method_not_allowed"),
-    (b"POST", b"//v1/chat/completions", b"", 400, "non_canonical_path"),
-    (b"POST", b"/v1/chat/completions/", b"", 400, "non_canonical_path"),
-    (b"POST", b"/openai/deployments/m/chat/completions", b"", 404, "unknown_url"),
-    (b"POST", b"/azure/openai/deployments/m/chat/completions", b"", 404, "unknown_url"),
-    (b"POST", b"/watsonx/ml/v1/text/generation", b"", 404, "unknown_url"),
-    (b"POST", b"/Bedrock/model/x/invoke", b"", 404, "unknown_url"),
-    (b"POST", b"/v1/completions", b"", 404, "unknown_url"),
-    (b"GET", b"/v1/models/m", b"", 404, "unknown_url"),
-    (b"POST", b"/%76%31/files", b"", 404, "unknown_url"),
-])
+@pytest.mark.parametrize(
+    ("method", "raw", "query", "status", "code"),
+    [
+        (b"POST", b"/v1/chat/completions", b"model=x", 400, "model_in_query"),
+        (b"POST", b"/v1/chat/completions", b"MODEL=x", 400, "model_in_query"),
+        (b"POST", b"/v1/chat/completions", b"%6Dodel=x", 400, "model_in_query"),
+        (b"POST", b"/v1/chat/completions", b"a=1&deployment_model=x", 400, "model_in_query"),
+        (b"POST", b"/v1/chat/completions", b"stream=true", 400, "unsupported_query"),
+        (b"GET", b"/v1/chat/completions", b"", 405, "method_not_allowed"),
+        (b"POST", b"/v1/models", b"", 405, "method_not_allowed"),
+        (b"POST", b"//v1/chat/completions", b"", 400, "non_canonical_path"),
+        (b"POST", b"/v1/chat/completions/", b"", 400, "non_canonical_path"),
+        (b"POST", b"/openai/deployments/m/chat/completions", b"", 404, "unknown_url"),
+        (b"POST", b"/azure/openai/deployments/m/chat/completions", b"", 404, "unknown_url"),
+        (b"POST", b"/watsonx/ml/v1/text/generation", b"", 404, "unknown_url"),
+        (b"POST", b"/Bedrock/model/x/invoke", b"", 404, "unknown_url"),
+        (b"POST", b"/v1/completions", b"", 404, "unknown_url"),
+        (b"GET", b"/v1/models/m", b"", 404, "unknown_url"),
+        (b"POST", b"/%76%31/files", b"", 404, "unknown_url"),
+    ],
+)
 def test_refusals(method: bytes, raw: bytes, query: bytes, status: int, code: str) -> None:
     decision = classify(method, raw, query)
     assert (decision.verdict, decision.status, decision.code) == ("refuse", status, code)
 
 
-@pytest.mark.parametrize("raw", [b"/healthz", b"/log/checkpoint", b"/api/v1/grants",
-                                 b"/dashboard/", b"/", b"/authority/requests"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"/healthz",
+        b"/log/checkpoint",
+        b"/api/v1/grants",
+        b"/dashboard/",
+        b"/",
+        b"/authority/requests",
+    ],
+)
 def test_other_paths_pass(raw: bytes) -> None:
     assert classify(b"GET", raw, b"a=1").verdict == "pass"
 
@@ -67,15 +82,37 @@ def test_a_router_path_in_gateway_space_is_refused_even_if_raw_looks_harmless() 
     assert classify(b"POST", b"/x", b"", routed_path=b"/v1/chat/completions").verdict == "refuse"
 
 
-_segment = st.sampled_from(["v1", "V1", "chat", "Chat", "completions", "models", "embeddings",
-                            ".", "..", "", "%2F", "%2f", "%252F", "x", "chat.", ";p"])
+_segment = st.sampled_from(
+    [
+        "v1",
+        "V1",
+        "chat",
+        "Chat",
+        "completions",
+        "models",
+        "embeddings",
+        ".",
+        "..",
+        "",
+        "%2F",
+        "%2f",
+        "%252F",
+        "x",
+        "chat.",
+        ";p",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_segment, min_size=1, max_size=6), st.sampled_from([b"GET", b"POST"]),
-       st.sampled_from([b"", b"model=m", b"q=1"]))
-def test_only_exact_lines_ever_reach_the_gateway(segments: list[str], method: bytes,
-                                                 query: bytes) -> None:
+@given(
+    st.lists(_segment, min_size=1, max_size=6),
+    st.sampled_from([b"GET", b"POST"]),
+    st.sampled_from([b"", b"model=m", b"q=1"]),
+)
+def test_only_exact_lines_ever_reach_the_gateway(
+    segments: list[str], method: bytes, query: bytes
+) -> None:
     raw = ("/" + "/".join(segments)).encode()
     decision = classify(method, raw, query)
     if decision.verdict == "gateway":

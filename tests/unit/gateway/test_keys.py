@@ -30,13 +30,16 @@ def test_keys_are_stored_only_as_sha256(store: KeyStore, engine: Engine) -> None
     assert store.find("sk-not-ours") is None
 
 
-def test_create_and_revoke_are_logged_first(store: KeyStore,
-                                            transparency_log: TransparencyLog) -> None:
+def test_create_and_revoke_are_logged_first(
+    store: KeyStore, transparency_log: TransparencyLog
+) -> None:
     issued = store.create("alice@lab")
     store.revoke(issued.key.key_id, reason="lost")
     entries = [Entry.from_json(transparency_log.entry_data(i)) for i in range(2)]
-    assert [(e.type, e.principal) for e in entries] == [(KEY_CREATED, "alice@lab"),
-                                                        (KEY_REVOKED, "alice@lab")]
+    assert [(e.type, e.principal) for e in entries] == [
+        (KEY_CREATED, "alice@lab"),
+        (KEY_REVOKED, "alice@lab"),
+    ]
     assert entries[1].body == {"key_id": issued.key.key_id, "reason": "lost"}
     assert issued.secret not in transparency_log.entry_data(0).decode()
 
@@ -65,8 +68,9 @@ def test_malformed_principals_are_refused(store: KeyStore, principal: str) -> No
         store.create(principal)
 
 
-def test_no_key_without_its_log_entry(sqlite_engine: Engine, log_signer: object,
-                                      clock: FrozenClock) -> None:
+def test_no_key_without_its_log_entry(
+    sqlite_engine: Engine, log_signer: object, clock: FrozenClock
+) -> None:
     class FailingLog:
         def append(self, entries: object) -> object:
             raise LogWriteError("disk full")

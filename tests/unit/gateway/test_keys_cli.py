@@ -14,13 +14,17 @@ CUSTODES = str(Path(sys.executable).parent / "custodes")
 
 
 def _keys(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CUSTODES, "keys", *args],
-                          env={"CUSTODES_DATA_DIR": str(data), "PATH": "/usr/bin:/bin", **env},
-                          capture_output=True, text=True, cwd=ROOT, check=False)
+    return subprocess.run(
+        [CUSTODES, "keys", *args],
+        env={"CUSTODES_DATA_DIR": str(data), "PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
 
 
-def test_a_key_for_an_unknown_principal_is_refused_and_nothing_is_issued(
-        tmp_path: Path) -> None:
+def test_a_key_for_an_unknown_principal_is_refused_and_nothing_is_issued(tmp_path: Path) -> None:
     refused = _keys(tmp_path, "create", "mallory@nowhere", CUSTODES_DEMO="true")
     assert refused.returncode != 0
     assert "unknown principal 'mallory@nowhere'" in refused.stderr

@@ -17,8 +17,11 @@ class Words:
         self.name, self.word, self.score = name, word, score
 
     def detect(self, text: str) -> list[Detection]:
-        return [Detection(self.name, "command_override", self.score, f"says {self.word}")] \
-            if self.word in text else []
+        return (
+            [Detection(self.name, "command_override", self.score, f"says {self.word}")]
+            if self.word in text
+            else []
+        )
 
 
 class Broken:
@@ -30,11 +33,13 @@ class Broken:
 
 
 def test_gating_blocks_at_its_threshold_and_observing_only_flags() -> None:
-    registry = MonitorRegistry([
-        DetectorMonitor(Words("gate", "override", score=0.6), threshold=0.5),
-        DetectorMonitor(Words("watch", "override"), mode="observing"),
-        DetectorMonitor(Words("low", "override", score=0.2), threshold=0.5),
-    ])
+    registry = MonitorRegistry(
+        [
+            DetectorMonitor(Words("gate", "override", score=0.6), threshold=0.5),
+            DetectorMonitor(Words("watch", "override"), mode="observing"),
+            DetectorMonitor(Words("low", "override", score=0.2), threshold=0.5),
+        ]
+    )
     screening = registry.screen("please override the board", phase="prompt")
     assert screening.blocked_by == "gate"
     assert [v.verdict for v in screening.verdicts] == ["block", "flag", "flag"]
@@ -50,7 +55,8 @@ def test_gating_monitor_that_fails_blocks() -> None:
 
 def test_observing_monitor_that_fails_is_recorded_and_does_not_block() -> None:
     screening = MonitorRegistry([DetectorMonitor(Broken(), mode="observing")]).screen(
-        "x", phase="response")
+        "x", phase="response"
+    )
     assert not screening.blocked and screening.verdicts[0].verdict == "error"
 
 

@@ -24,8 +24,9 @@ class Gate:
         self.screened += len(text)
         self.calls += 1
         hit = self.pattern.search(text) is not None
-        verdict = MonitorVerdict(monitor="gate", mode="gating", phase="response",
-                                 verdict="block" if hit else "pass")
+        verdict = MonitorVerdict(
+            monitor="gate", mode="gating", phase="response", verdict="block" if hit else "pass"
+        )
         return Screening((verdict,), "gate" if hit else None)
 
 
@@ -74,10 +75,13 @@ def test_a_pattern_longer_than_the_window_is_caught_at_a_whole_screening_or_the_
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet="ab xy", min_size=1, max_size=40), min_size=1, max_size=120),
-       st.integers(min_value=8, max_value=200))
+@given(
+    st.lists(st.text(alphabet="ab xy", min_size=1, max_size=40), min_size=1, max_size=120),
+    st.integers(min_value=8, max_value=200),
+)
 def test_nothing_a_whole_text_screen_blocks_gets_past_add_and_finish(
-        deltas: list[str], window: int) -> None:
+    deltas: list[str], window: int
+) -> None:
     gate = Gate("xyx")
     screen = StreamScreen(gate, window=window)
     released = ""

@@ -15,13 +15,21 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 def _route(port: int, timeout_s: float = 0.3) -> ModelRoute:
-    return ModelRoute(name="m", capability="general", upstream_model="m",
-                      base_url=f"http://127.0.0.1:{port}/v1", api_key="upstream-secret",
-                      timeout_s=timeout_s, scripted_file=None, owned_by="test")
+    return ModelRoute(
+        name="m",
+        capability="general",
+        upstream_model="m",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="upstream-secret",
+        timeout_s=timeout_s,
+        scripted_file=None,
+        owned_by="test",
+    )
 
 
-async def _serve(handler: Handler, body: Callable[[HttpUpstream, ModelRoute],
-                                                  Awaitable[None]]) -> list[bytes]:
+async def _serve(
+    handler: Handler, body: Callable[[HttpUpstream, ModelRoute], Awaitable[None]]
+) -> list[bytes]:
     seen: list[bytes] = []
 
     async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -60,8 +68,10 @@ def test_a_silent_upstream_times_out() -> None:
 
 def test_an_upstream_that_breaks_off_its_body_is_an_upstream_error() -> None:
     async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                     b"content-length: 100\r\n\r\n{\"id\":")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b'content-length: 100\r\n\r\n{"id":'
+        )
         await writer.drain()
 
     async def body(upstream: HttpUpstream, route: ModelRoute) -> None:
@@ -75,9 +85,11 @@ def test_an_upstream_that_breaks_off_its_body_is_an_upstream_error() -> None:
 
 def test_a_stream_that_stalls_mid_way_times_out() -> None:
     async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                     b"transfer-encoding: chunked\r\n\r\n"
-                     b"10\r\ndata: {\"a\": 1}\n\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+            b'10\r\ndata: {"a": 1}\n\n\r\n'
+        )
         await writer.drain()
         await asyncio.sleep(2)
 
@@ -89,7 +101,7 @@ def test_a_stream_that_stalls_mid_way_times_out() -> None:
             async for chunk in reply.chunks:
                 got += chunk
         await reply.close()
-        assert got == b"data: {\"a\": 1}\n\n"
+        assert got == b'data: {"a": 1}\n\n'
         assert "stalled mid-stream" in stalled.value.message
 
     asyncio.run(_serve(stalls, body))

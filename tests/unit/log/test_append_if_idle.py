@@ -19,8 +19,12 @@ from custodes.log._verify import verify_store
 
 def _datas(n: int, tag: str) -> list[bytes]:
     when = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    return [Entry.create(ANNOTATION, time=when, principal="tester",
-                         body={"text": f"{tag}{i}"}).to_json() for i in range(n)]
+    return [
+        Entry.create(
+            ANNOTATION, time=when, principal="tester", body={"text": f"{tag}{i}"}
+        ).to_json()
+        for i in range(n)
+    ]
 
 
 def _sqlite_file(engine: Engine) -> str:
@@ -29,7 +33,8 @@ def _sqlite_file(engine: Engine) -> str:
 
 
 def test_an_idle_log_commits_on_the_callers_thread_and_the_sequencer_signs_over_it(
-        engine: Engine, log_signer: NoteSigner, clock: FrozenClock) -> None:
+    engine: Engine, log_signer: NoteSigner, clock: FrozenClock
+) -> None:
     log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.05)
     log.start()
     try:
@@ -59,7 +64,8 @@ def test_an_idle_log_commits_on_the_callers_thread_and_the_sequencer_signs_over_
 
 
 def test_another_writer_holding_the_lock_makes_it_step_aside_at_once(
-        sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock) -> None:
+    sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock
+) -> None:
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
     log.start()
     other = sqlite3.connect(_sqlite_file(sqlite_engine), isolation_level=None)
@@ -82,7 +88,8 @@ def test_another_writer_holding_the_lock_makes_it_step_aside_at_once(
 
 
 def test_too_large_an_entry_is_refused_before_anything_is_written(
-        sqlite_engine: Engine, log_signer: NoteSigner) -> None:
+    sqlite_engine: Engine, log_signer: NoteSigner
+) -> None:
     log = TransparencyLog(sqlite_engine, log_signer)
     try:
         with pytest.raises(InputError) as refused:
@@ -95,7 +102,8 @@ def test_too_large_an_entry_is_refused_before_anything_is_written(
 
 
 def test_idle_and_queued_appends_from_many_threads_make_one_consistent_tree(
-        engine: Engine, log_signer: NoteSigner, clock: FrozenClock) -> None:
+    engine: Engine, log_signer: NoteSigner, clock: FrozenClock
+) -> None:
     log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.02)
     log.start()
     landed: dict[bytes, int] = {}

@@ -18,9 +18,12 @@ ROOT = bytes(range(32))
 
 lines = st.text(st.characters(blacklist_categories=["Cc", "Cs"]), min_size=1, max_size=30)
 checkpoints = st.builds(
-    Checkpoint, origin=lines, size=st.integers(0, 2**64 - 1),
+    Checkpoint,
+    origin=lines,
+    size=st.integers(0, 2**64 - 1),
     root_hash=st.binary(min_size=32, max_size=32),
-    extensions=st.lists(lines, max_size=3).map(tuple))
+    extensions=st.lists(lines, max_size=3).map(tuple),
+)
 
 
 @PROPS
@@ -33,27 +36,33 @@ def test_checkpoint_round_trips(c: Checkpoint) -> None:
 @PROPS
 @given(checkpoints)
 def test_signed_checkpoint_round_trips(c: Checkpoint) -> None:
-    signer = NoteSigner.generate(c.origin) if " " not in c.origin and "+" not in c.origin \
-        and not any(ch.isspace() for ch in c.origin) else LOG
+    signer = (
+        NoteSigner.generate(c.origin)
+        if " " not in c.origin and "+" not in c.origin and not any(ch.isspace() for ch in c.origin)
+        else LOG
+    )
     signed = c.sign(signer)
     again = SignedCheckpoint.from_text(signed.to_text(), signer.verifier, origin=c.origin)
     assert again == signed
     assert again.checkpoint == c
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("o\n01\n" + base64.b64encode(ROOT).decode() + "\n", "decimal"),
-    ("o\n-1\n" + base64.b64encode(ROOT).decode() + "\n", "decimal"),
-    ("o\n+1\n" + base64.b64encode(ROOT).decode() + "\n", "decimal"),
-    ("o\n18446744073709551616\n" + base64.b64encode(ROOT).decode() + "\n", "out of range"),
-    ("o\n1\n" + base64.b64encode(ROOT[:31]).decode() + "\n", "32 bytes"),
-    ("o\n1\n" + base64.b64encode(ROOT).decode()[:-1] + "\n", "base64"),
-    ("o\n1\n" + base64.b64encode(ROOT).decode(), "newline"),
-    ("o\n1\n", "fewer than 3"),
-    ("\n1\n" + base64.b64encode(ROOT).decode() + "\n", "origin"),
-    ("o\n1\n" + base64.b64encode(ROOT).decode() + "\n\n", "extension"),
-    (b"\xff\n1\nAAAA\n", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("o\n01\n" + base64.b64encode(ROOT).decode() + "\n", "decimal"),
+        ("o\n-1\n" + base64.b64encode(ROOT).decode() + "\n", "decimal"),
+        ("o\n+1\n" + base64.b64encode(ROOT).decode() + "\n", "decimal"),
+        ("o\n18446744073709551616\n" + base64.b64encode(ROOT).decode() + "\n", "out of range"),
+        ("o\n1\n" + base64.b64encode(ROOT[:31]).decode() + "\n", "32 bytes"),
+        ("o\n1\n" + base64.b64encode(ROOT).decode()[:-1] + "\n", "base64"),
+        ("o\n1\n" + base64.b64encode(ROOT).decode(), "newline"),
+        ("o\n1\n", "fewer than 3"),
+        ("\n1\n" + base64.b64encode(ROOT).decode() + "\n", "origin"),
+        ("o\n1\n" + base64.b64encode(ROOT).decode() + "\n\n", "extension"),
+        (b"\xff\n1\nAAAA\n", "UTF-8"),
+    ],
+)
 def test_malformed_bodies_are_refused(text: str | bytes, words: str) -> None:
     with pytest.raises(InputError, match=words):
         Checkpoint.from_text(text)

@@ -59,7 +59,8 @@ def _receipt(path: Path, signed: SignedCheckpoint, index: int) -> Path:
 
 
 def test_receipt_needs_the_policys_quorum(
-    tmp_path: Path, keys: tuple[NoteSigner, list[NoteSigner]],
+    tmp_path: Path,
+    keys: tuple[NoteSigner, list[NoteSigner]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log_key, witnesses = keys
@@ -70,19 +71,26 @@ def test_receipt_needs_the_policys_quorum(
     one_of_two = _policy(tmp_path / "1of2.policy", log_key, witnesses, 1)
 
     assert main(["log", "verify", "--key", vkey, "--receipt", str(one)]) == 0
-    assert main(["log", "verify", "--key", vkey, "--receipt", str(one),
-                 "--policy", str(one_of_two)]) == 0
+    assert (
+        main(["log", "verify", "--key", vkey, "--receipt", str(one), "--policy", str(one_of_two)])
+        == 0
+    )
     capsys.readouterr()
-    assert main(["log", "verify", "--key", vkey, "--receipt", str(one),
-                 "--policy", str(two_of_two)]) == 1
+    assert (
+        main(["log", "verify", "--key", vkey, "--receipt", str(one), "--policy", str(two_of_two)])
+        == 1
+    )
     assert "does not meet the witness quorum" in capsys.readouterr().err
-    assert main(["log", "verify", "--key", vkey, "--receipt", str(both),
-                 "--policy", str(two_of_two)]) == 0
+    assert (
+        main(["log", "verify", "--key", vkey, "--receipt", str(both), "--policy", str(two_of_two)])
+        == 0
+    )
     assert "cosigned by w0.example, w1.example" in capsys.readouterr().out
 
 
 def test_newer_checkpoint_needs_the_policys_quorum(
-    tmp_path: Path, keys: tuple[NoteSigner, list[NoteSigner]],
+    tmp_path: Path,
+    keys: tuple[NoteSigner, list[NoteSigner]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log_key, witnesses = keys
@@ -95,10 +103,10 @@ def test_newer_checkpoint_needs_the_policys_quorum(
     new_witnessed.write_text(_checkpoint(log_key, 7, witnesses).to_text())
     proof = tmp_path / "proof.txt"
 
-
     hashes = [leaf_hash(d) for d in LEAVES]
-    proof.write_text("\n".join(base64.b64encode(h).decode()
-                               for h in consistency_proof(4, 7, hashes)) + "\n")
+    proof.write_text(
+        "\n".join(base64.b64encode(h).decode() for h in consistency_proof(4, 7, hashes)) + "\n"
+    )
     policy = _policy(tmp_path / "2of2.policy", log_key, witnesses, 2)
     base = ["log", "verify", "--key", vkey, "--old", str(old), "--proof", str(proof)]
 
@@ -110,13 +118,27 @@ def test_newer_checkpoint_needs_the_policys_quorum(
 
 
 def test_malformed_policy_is_named(
-    tmp_path: Path, keys: tuple[NoteSigner, list[NoteSigner]],
+    tmp_path: Path,
+    keys: tuple[NoteSigner, list[NoteSigner]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log_key, _ = keys
     bad = tmp_path / "bad.policy"
     bad.write_text("quorum\n")
     receipt = _receipt(tmp_path / "r.tlog-proof", _checkpoint(log_key, 7, []), 0)
-    assert main(["log", "verify", "--key", log_key.verifier.to_key(), "--receipt", str(receipt),
-                 "--policy", str(bad)]) == 1
+    assert (
+        main(
+            [
+                "log",
+                "verify",
+                "--key",
+                log_key.verifier.to_key(),
+                "--receipt",
+                str(receipt),
+                "--policy",
+                str(bad),
+            ]
+        )
+        == 1
+    )
     assert "bad.policy" in capsys.readouterr().err

@@ -40,16 +40,27 @@ def _entry(body: dict[str, Any]) -> Entry:
 
 # RFC 8785 Appendix B: IEEE 754 bit patterns and their canonical JSON numbers (finite ones).
 APPENDIX_B = [
-    ("0000000000000000", "0"), ("8000000000000000", "0"), ("0000000000000001", "5e-324"),
-    ("8000000000000001", "-5e-324"), ("7fefffffffffffff", "1.7976931348623157e+308"),
-    ("ffefffffffffffff", "-1.7976931348623157e+308"), ("4340000000000000", "9007199254740992"),
-    ("c340000000000000", "-9007199254740992"), ("4430000000000000", "295147905179352830000"),
-    ("44b52d02c7e14af5", "9.999999999999997e+22"), ("44b52d02c7e14af6", "1e+23"),
-    ("44b52d02c7e14af7", "1.0000000000000001e+23"), ("444b1ae4d6e2ef4e", "999999999999999700000"),
-    ("444b1ae4d6e2ef4f", "999999999999999900000"), ("444b1ae4d6e2ef50", "1e+21"),
-    ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"), ("3eb0c6f7a0b5ed8d", "0.000001"),
-    ("41b3de4355555553", "333333333.3333332"), ("41b3de4355555554", "333333333.33333325"),
-    ("41b3de4355555555", "333333333.3333333"), ("41b3de4355555556", "333333333.3333334"),
+    ("0000000000000000", "0"),
+    ("8000000000000000", "0"),
+    ("0000000000000001", "5e-324"),
+    ("8000000000000001", "-5e-324"),
+    ("7fefffffffffffff", "1.7976931348623157e+308"),
+    ("ffefffffffffffff", "-1.7976931348623157e+308"),
+    ("4340000000000000", "9007199254740992"),
+    ("c340000000000000", "-9007199254740992"),
+    ("4430000000000000", "295147905179352830000"),
+    ("44b52d02c7e14af5", "9.999999999999997e+22"),
+    ("44b52d02c7e14af6", "1e+23"),
+    ("44b52d02c7e14af7", "1.0000000000000001e+23"),
+    ("444b1ae4d6e2ef4e", "999999999999999700000"),
+    ("444b1ae4d6e2ef4f", "999999999999999900000"),
+    ("444b1ae4d6e2ef50", "1e+21"),
+    ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"),
+    ("3eb0c6f7a0b5ed8d", "0.000001"),
+    ("41b3de4355555553", "333333333.3333332"),
+    ("41b3de4355555554", "333333333.33333325"),
+    ("41b3de4355555555", "333333333.3333333"),
+    ("41b3de4355555556", "333333333.3333334"),
     ("41b3de4355555557", "333333333.33333343"),
     ("becbf647612f3696", "-0.0000033333333333333333"),
     ("43143ff3c1cb0959", "1424953923781206.2"),
@@ -75,13 +86,16 @@ def test_non_finite_numbers_are_refused(bits: str) -> None:
 
 def test_rfc8785_section_3_2_2_example() -> None:
     # RFC 8785 §3.2.2: the worked example (its "numbers", "string" and "literals").
-    text = ('{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
-            '"string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
-            '"literals": [null, true, false]}')
+    text = (
+        '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
+        '"string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+        '"literals": [null, true, false]}'
+    )
     out = _entry(json.loads(text)).to_json()
     assert out.startswith(
         b'{"body":{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,'
-        b'1e-27],"string":"\xe2\x82\xac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}')
+        b'1e-27],"string":"\xe2\x82\xac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
 
 
 def test_rfc8785_section_3_2_3_key_order() -> None:
@@ -103,23 +117,39 @@ def test_strings_are_not_normalised() -> None:
 
 
 def test_key_order_and_whitespace_do_not_change_the_leaf() -> None:
-    a = Entry.from_json(b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
-                        b'"principal":"alice@lab","body":{"b":1,"a":[1.0,"x"]}}')
-    b = Entry.from_json(b'{ "body" : { "a" : [ 1 , "x" ] , "b" : 1 } , "principal" :'
-                        b' "alice@lab", "time": "2026-11-22T12:00:00.000000Z",'
-                        b' "type": "test.entry/v1" }')
+    a = Entry.from_json(
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
+        b'"principal":"alice@lab","body":{"b":1,"a":[1.0,"x"]}}'
+    )
+    b = Entry.from_json(
+        b'{ "body" : { "a" : [ 1 , "x" ] , "b" : 1 } , "principal" :'
+        b' "alice@lab", "time": "2026-11-22T12:00:00.000000Z",'
+        b' "type": "test.entry/v1" }'
+    )
     assert a.to_json() == b.to_json()
     assert a.leaf_hash() == b.leaf_hash() == leaf_hash(a.to_json())
     assert a.to_json() == rfc8785.dumps(json.loads(a.to_json()))
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.text(max_size=8), st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False,
-    allow_infinity=False) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=4),
-    max_leaves=12), max_size=5))
+@given(
+    st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers(-(2**53) + 1, 2**53 - 1)
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+            ),
+            max_leaves=12,
+        ),
+        max_size=5,
+    )
+)
 def test_canonical_json_round_trips(body: dict[str, Any]) -> None:
     try:
         entry = _entry(body)
@@ -143,12 +173,16 @@ def _has_surrogate(value: Any) -> bool:
 
 
 def test_big_integers_are_doubles() -> None:
-    exact = Entry.from_json(b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
-                            b'"principal":"a","body":{"n":9007199254740992}}')
+    exact = Entry.from_json(
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
+        b'"principal":"a","body":{"n":9007199254740992}}'
+    )
     assert b'"n":9007199254740992' in exact.to_json()
     with pytest.raises(InputError, match="IEEE 754"):
-        Entry.from_json(b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
-                        b'"principal":"a","body":{"n":9007199254740993}}')
+        Entry.from_json(
+            b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
+            b'"principal":"a","body":{"n":9007199254740993}}'
+        )
     with pytest.raises(InputError, match="canonicalised"):
         _entry({"n": 2**60 + 1})
 
@@ -172,10 +206,19 @@ def test_a_type_cannot_be_taken_over() -> None:
         register_entry_type("test.entry/v1", _Strict)
 
 
-@pytest.mark.parametrize("text", [
-    "2026-11-22T12:00:00+00:00", "2026-11-22 12:00:00Z", "2026-11-22T12:00:00",
-    "2026-02-30T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T12:00:00.1234567Z", "", "yesterday",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-22T12:00:00+00:00",
+        "2026-11-22 12:00:00Z",
+        "2026-11-22T12:00:00",
+        "2026-02-30T00:00:00Z",
+        "2026-11-22T24:00:00Z",
+        "2026-11-22T12:00:00.1234567Z",
+        "",
+        "yesterday",
+    ],
+)
 def test_bad_times_are_refused(text: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_time(text, where="entry.time")
@@ -190,39 +233,74 @@ def test_times_are_utc() -> None:
         Entry.create("test.entry/v1", time=datetime(2026, 1, 1), principal="a", body={})  # noqa: DTZ001
 
 
-@pytest.mark.parametrize(("data", "where"), [
-    ({"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "a", "body": {},
-      "extra": 1}, "entry"),
-    ({"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "a"}, "entry"),
-    ({"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "a", "body": []},
-     "entry.body"),
-    ({"type": "test.entry/v1", "time": 5, "principal": "a", "body": {}}, "entry.time"),
-    ({"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "", "body": {}},
-     "entry.principal"),
-    ({"type": "test.strict/v1", "time": "2026-11-22T12:00:00Z", "principal": "a",
-      "body": {"count": 1, "surprise": True}}, "entry.body.surprise"),
-    ({"type": "test.strict/v1", "time": "2026-11-22T12:00:00Z", "principal": "a",
-      "body": {"count": "many"}}, "entry.body.count"),
-    ({"type": 7, "time": "2026-11-22T12:00:00Z", "principal": "a", "body": {}}, "entry.type"),
-])
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        (
+            {
+                "type": "test.entry/v1",
+                "time": "2026-11-22T12:00:00Z",
+                "principal": "a",
+                "body": {},
+                "extra": 1,
+            },
+            "entry",
+        ),
+        ({"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "a"}, "entry"),
+        (
+            {"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "a", "body": []},
+            "entry.body",
+        ),
+        ({"type": "test.entry/v1", "time": 5, "principal": "a", "body": {}}, "entry.time"),
+        (
+            {"type": "test.entry/v1", "time": "2026-11-22T12:00:00Z", "principal": "", "body": {}},
+            "entry.principal",
+        ),
+        (
+            {
+                "type": "test.strict/v1",
+                "time": "2026-11-22T12:00:00Z",
+                "principal": "a",
+                "body": {"count": 1, "surprise": True},
+            },
+            "entry.body.surprise",
+        ),
+        (
+            {
+                "type": "test.strict/v1",
+                "time": "2026-11-22T12:00:00Z",
+                "principal": "a",
+                "body": {"count": "many"},
+            },
+            "entry.body.count",
+        ),
+        ({"type": 7, "time": "2026-11-22T12:00:00Z", "principal": "a", "body": {}}, "entry.type"),
+    ],
+)
 def test_malformed_entries_say_where(data: dict[str, Any], where: str) -> None:
     with pytest.raises(InputError) as caught:
         Entry.from_json(json.dumps(data))
     assert caught.value.where == where
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"type":"test.entry/v1","type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
-    b'"principal":"a","body":{}}',
-    b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a","body":{"n":NaN}}',
-    b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a","body":{"n":1e400}}',
-    b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a",'
-    b'"body":{"n":123456789012345678901234567890}}',
-    b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a",'
-    b'"body":{"s":"\\ud800"}}',
-    b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a","body":{}',
-    b'\xff\xfe', b"[]", b"null", b"[" * 100_000,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"type":"test.entry/v1","type":"test.entry/v1","time":"2026-11-22T12:00:00Z",'
+        b'"principal":"a","body":{}}',
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a","body":{"n":NaN}}',
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a","body":{"n":1e400}}',
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a",'
+        b'"body":{"n":123456789012345678901234567890}}',
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a",'
+        b'"body":{"s":"\\ud800"}}',
+        b'{"type":"test.entry/v1","time":"2026-11-22T12:00:00Z","principal":"a","body":{}',
+        b"\xff\xfe",
+        b"[]",
+        b"null",
+        b"[" * 100_000,
+    ],
+)
 def test_json_that_canonical_json_cannot_hold_is_refused(raw: bytes) -> None:
     # RFC 8785 §3.1: I-JSON only: no duplicate names, no NaN, no integers it would round.
     with pytest.raises(InputError):

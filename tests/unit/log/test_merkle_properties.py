@@ -82,8 +82,9 @@ def test_every_consistency_proof_verifies(case: tuple[int, int]) -> None:
     root1, root2 = tree_hash(LEAVES[:size1]), tree_hash(LEAVES[:size2])
     verify_consistency(size1, size2, proof, root1, root2)
     # Seen as the subtree [0, size1) of the tree of size2 (MTC), the same proof verifies.
-    verify_subtree_consistency(start=0, end=size1, size=size2, proof=proof, subtree_root=root1,
-                               root=root2)
+    verify_subtree_consistency(
+        start=0, end=size1, size=size2, proof=proof, subtree_root=root1, root=root2
+    )
 
 
 @PROPS
@@ -135,8 +136,13 @@ def test_a_proof_for_another_position_fails(case: tuple[int, int], di: int, ds: 
     if other_size != size and tree_hash(LEAVES[:other_size]) == root:
         return  # cannot happen for distinct sizes unless SHA-256 collides
     with pytest.raises(VerificationError):
-        verify_inclusion(LEAVES[index], other_index, other_size, proof,
-                         tree_hash(LEAVES[:other_size]) if ds else root)
+        verify_inclusion(
+            LEAVES[index],
+            other_index,
+            other_size,
+            proof,
+            tree_hash(LEAVES[:other_size]) if ds else root,
+        )
 
 
 @PROPS
@@ -148,18 +154,21 @@ def test_subtree_inclusion_proofs_verify(level: int, data: st.DataObject) -> Non
     # A valid subtree: start is a multiple of the smallest power of two >= end - start.
     if start % (1 << (end - start - 1).bit_length()):
         with pytest.raises(VerificationError, match="not valid"):
-            verify_subtree_inclusion(LEAVES[start], start, start=start, end=end, proof=[],
-                                     root=LEAVES[start])
+            verify_subtree_inclusion(
+                LEAVES[start], start, start=start, end=end, proof=[], root=LEAVES[start]
+            )
         return
     index = data.draw(st.integers(start, end - 1), label="index")
     sub = LEAVES[start:end]
     proof = inclusion_proof(index - start, end - start, sub)
-    verify_subtree_inclusion(LEAVES[index], index, start=start, end=end, proof=proof,
-                             root=tree_hash(sub))
+    verify_subtree_inclusion(
+        LEAVES[index], index, start=start, end=end, proof=proof, root=tree_hash(sub)
+    )
     bit = data.draw(st.integers(0, 255), label="bit")
     with pytest.raises(VerificationError):
-        verify_subtree_inclusion(_flip(LEAVES[index], bit), index, start=start, end=end,
-                                 proof=proof, root=tree_hash(sub))
+        verify_subtree_inclusion(
+            _flip(LEAVES[index], bit), index, start=start, end=end, proof=proof, root=tree_hash(sub)
+        )
 
 
 def test_root_from_inclusion_proof_refuses_bad_shapes() -> None:
@@ -208,10 +217,16 @@ def test_leaf_and_node_hashes_are_domain_separated() -> None:
     assert node_hash(a, b) != leaf_hash(a + b)
 
 
-hashes = st.one_of(st.binary(min_size=32, max_size=32), st.binary(max_size=40),
-                   st.sampled_from(LEAVES[:8]))
-numbers = st.one_of(st.integers(-3, 70), st.integers(-(2**70), 2**70), st.booleans(),
-                    st.floats(allow_nan=False), st.text(max_size=3))
+hashes = st.one_of(
+    st.binary(min_size=32, max_size=32), st.binary(max_size=40), st.sampled_from(LEAVES[:8])
+)
+numbers = st.one_of(
+    st.integers(-3, 70),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -223,10 +238,12 @@ def test_fuzzed_verifiers_raise_only_verification_error(
         lambda: verify_inclusion(leaf, a, b, proof, root),
         lambda: verify_consistency(a, b, proof, leaf, root),
         lambda: verify_subtree_inclusion(leaf, a, start=a, end=b, proof=proof, root=root),
-        lambda: verify_subtree_consistency(start=a, end=b, size=b, proof=proof,
-                                           subtree_root=leaf, root=root),
-        lambda: verify_subtree_consistency(start=0, end=a, size=b, proof=proof,
-                                           subtree_root=leaf, root=root),
+        lambda: verify_subtree_consistency(
+            start=a, end=b, size=b, proof=proof, subtree_root=leaf, root=root
+        ),
+        lambda: verify_subtree_consistency(
+            start=0, end=a, size=b, proof=proof, subtree_root=leaf, root=root
+        ),
     ]
     for check in checks:
         try:
@@ -249,13 +266,15 @@ def subtrees(draw: st.DrawFn) -> tuple[int, int, int]:
 
 @PROPS
 @given(subtrees(), st.data())
-def test_every_subtree_consistency_proof_verifies(case: tuple[int, int, int],
-                                                   data: st.DataObject) -> None:
+def test_every_subtree_consistency_proof_verifies(
+    case: tuple[int, int, int], data: st.DataObject
+) -> None:
     start, end, size = case
     proof = subtree_consistency_proof(start=start, end=end, size=size, subtree_hash=LEAVES[:size])
     sub_root, root = tree_hash(LEAVES[start:end]), tree_hash(LEAVES[:size])
-    verify_subtree_consistency(start=start, end=end, size=size, proof=proof,
-                               subtree_root=sub_root, root=root)
+    verify_subtree_consistency(
+        start=start, end=end, size=size, proof=proof, subtree_root=sub_root, root=root
+    )
     if start == 0:
         assert proof == consistency_proof(end, size, LEAVES[:size])
     width = end - start
@@ -274,5 +293,6 @@ def test_every_subtree_consistency_proof_verifies(case: tuple[int, int, int],
     else:
         proof[target] = _flip(proof[target], bit)
     with pytest.raises(VerificationError):
-        verify_subtree_consistency(start=start, end=end, size=size, proof=proof,
-                                   subtree_root=sub_root, root=root)
+        verify_subtree_consistency(
+            start=start, end=end, size=size, proof=proof, subtree_root=sub_root, root=root
+        )

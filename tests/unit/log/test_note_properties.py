@@ -22,12 +22,21 @@ PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthC
 LOG = NoteSigner.generate("log.example/test")
 WITNESS = NoteSigner.generate("witness.example", alg=ALG_COSIGNATURE_V1)
 
-names = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs", "Zl", "Zp"],
-                              blacklist_characters="+\x85\xa0"), min_size=1, max_size=20)
+names = st.text(
+    st.characters(
+        blacklist_categories=["Cc", "Cs", "Zs", "Zl", "Zp"], blacklist_characters="+\x85\xa0"
+    ),
+    min_size=1,
+    max_size=20,
+)
 lines = st.text(st.characters(blacklist_categories=["Cc", "Cs"]), min_size=1, max_size=40)
 texts = st.lists(lines | st.just(""), min_size=1, max_size=5).map(lambda ls: "\n".join(ls) + "\n")
-signatures = st.builds(Signature, name=names, key_id=st.binary(min_size=4, max_size=4),
-                       signature=st.binary(min_size=1, max_size=80))
+signatures = st.builds(
+    Signature,
+    name=names,
+    key_id=st.binary(min_size=4, max_size=4),
+    signature=st.binary(min_size=1, max_size=80),
+)
 
 
 def _flip(data: bytes, bit: int) -> bytes:
@@ -61,8 +70,7 @@ def test_a_flipped_bit_in_a_signature_fails(text: str, when: int, bit: int, cosi
     signer = WITNESS if cosig else LOG
     note = sign_note(text, [signer], timestamp=when if cosig else None)
     sig = note.signatures[0]
-    bad = Note(text=text, signatures=(Signature(sig.name, sig.key_id,
-                                                _flip(sig.signature, bit)),))
+    bad = Note(text=text, signatures=(Signature(sig.name, sig.key_id, _flip(sig.signature, bit)),))
     with pytest.raises(VerificationError, match="invalid signature"):
         open_note(bad, [signer.verifier])
 
@@ -139,9 +147,15 @@ def test_fuzzed_notes_raise_only_our_errors(message: bytes | str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=120) | st.builds(
-    lambda a, b, c: f"{a}+{b}+{c}", st.text(max_size=10),
-    st.text("0123456789abcdefABCDEF", max_size=9), st.text(max_size=60)))
+@given(
+    st.text(max_size=120)
+    | st.builds(
+        lambda a, b, c: f"{a}+{b}+{c}",
+        st.text(max_size=10),
+        st.text("0123456789abcdefABCDEF", max_size=9),
+        st.text(max_size=60),
+    )
+)
 def test_fuzzed_keys_raise_only_input_error(key: str) -> None:
     for parse in (NoteVerifier.from_key, NoteSigner.from_key):
         try:
@@ -160,7 +174,7 @@ def test_mutated_notes_raise_only_our_errors(data: st.DataObject) -> None:
     text = sign_note("origin\n1\nAAAA\n", [LOG]).to_text().encode()
     pos = data.draw(st.integers(0, len(text) - 1))
     new = data.draw(st.binary(min_size=0, max_size=3))
-    mutated = text[:pos] + new + text[pos + 1:]
+    mutated = text[:pos] + new + text[pos + 1 :]
     try:
         opened = open_note(mutated, [LOG.verifier])
     except (InputError, VerificationError):

@@ -47,8 +47,12 @@ def _receipt(index: int, size: int, *, witnesses: int = 0, extra: bool = True) -
     from custodes.log import SignedCheckpoint
 
     signed = SignedCheckpoint.from_text(text, LOG.verifier)
-    return Receipt.build(index, inclusion_proof(index, size, LEAVES[:size]), signed,
-                         entry_data=DATA[index] if extra else None)
+    return Receipt.build(
+        index,
+        inclusion_proof(index, size, LEAVES[:size]),
+        signed,
+        entry_data=DATA[index] if extra else None,
+    )
 
 
 @st.composite
@@ -64,10 +68,14 @@ def test_receipts_round_trip_and_verify(pos: tuple[int, int], extra: bool) -> No
     receipt = _receipt(index, size, extra=extra)
     assert Receipt.from_text(receipt.to_text()) == receipt
     assert Receipt.from_text(receipt.to_text().encode()) == receipt
-    verified = verify_receipt(receipt.to_text(), LOG.verifier,
-                              entry_data=None if extra else DATA[index])
+    verified = verify_receipt(
+        receipt.to_text(), LOG.verifier, entry_data=None if extra else DATA[index]
+    )
     assert (verified.index, verified.entry_data, verified.checkpoint.size) == (
-        index, DATA[index], size)
+        index,
+        DATA[index],
+        size,
+    )
 
 
 @PROPS
@@ -133,15 +141,22 @@ def test_receipt_refuses_impossible_parts() -> None:
 
 def test_receipt_from_a_stored_log(transparency_log: TransparencyLog) -> None:
     when = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    entries = [Entry.create("log.annotation/v1", time=when, principal="ops@lab",
-                            body={"text": f"event {i}"}) for i in range(21)]
+    entries = [
+        Entry.create(
+            "log.annotation/v1", time=when, principal="ops@lab", body={"text": f"event {i}"}
+        )
+        for i in range(21)
+    ]
     appended = transparency_log.append(entries)
     signed = transparency_log.latest_checkpoint()
     key = transparency_log.signer.verifier
     for a, entry in zip(appended, entries, strict=True):
-        receipt = Receipt.build(a.index, transparency_log.inclusion_proof(a.index,
-                                                                          signed.checkpoint.size),
-                                signed, entry_data=transparency_log.entry_data(a.index))
+        receipt = Receipt.build(
+            a.index,
+            transparency_log.inclusion_proof(a.index, signed.checkpoint.size),
+            signed,
+            entry_data=transparency_log.entry_data(a.index),
+        )
         verified = verify_receipt(receipt.to_text(), key)
         assert Entry.from_json(verified.entry_data) == entry
     with pytest.raises(VerificationError, match="no verifiable signatures"):
@@ -167,10 +182,9 @@ def test_mutated_receipts_fail_or_mean_the_same(data: st.DataObject) -> None:
     text = r.to_text().encode()
     pos = data.draw(st.integers(0, len(text) - 1))
     new = data.draw(st.binary(max_size=2))
-    mutated = text[:pos] + new + text[pos + 1:]
+    mutated = text[:pos] + new + text[pos + 1 :]
     try:
         verified = verify_receipt(mutated, LOG.verifier)
     except (InputError, VerificationError):
         return
-    assert (verified.index, verified.entry_data, verified.checkpoint) == (
-        6, DATA[6], r.checkpoint)
+    assert (verified.index, verified.entry_data, verified.checkpoint) == (6, DATA[6], r.checkpoint)

@@ -73,25 +73,28 @@ def test_threshold_policies_count_distinct_witnesses(k: int, who: list[int]) -> 
 W = X[0].verifier.to_key()
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("quorum nobody\n", 1, "not defined above"),
-    (f"witness A {W}\nwitness A {Y[0].verifier.to_key()}\nquorum A\n", 2, "already defined"),
-    (f"witness A {W}\nwitness B {W}\nquorum A\n", 2, "duplicate witness"),
-    (f"witness none {W}\nquorum none\n", 1, "reserved"),
-    (f"witness A {W}\ngroup G 2 A\nquorum G\n", 2, "threshold"),
-    (f"witness A {W}\ngroup G 0 A\nquorum G\n", 2, "threshold"),
-    (f"witness A {W}\ngroup G 01 A\nquorum G\n", 2, "threshold"),
-    (f"witness A {W}\ngroup G any A A\nquorum G\n", 2, "more than once"),
-    (f"witness A {W}\ngroup G any none\nquorum G\n", 2, "not defined"),
-    (f"group G any B\nwitness B {W}\nquorum G\n", 1, "not defined above"),
-    (f"witness A {W}\nquorum A\nquorum A\n", 3, "exactly one quorum"),
-    (f"witness A {LOG.verifier.to_key()}\nquorum A\n", 1, "signature type"),
-    (f"log {W}\nquorum none\n", 1, "signature type"),
-    ("witness A not-a-key\nquorum A\n", 1, "key is invalid"),
-    ("trust everyone\nquorum none\n", 1, "unknown keyword"),
-    ("witness A\nquorum none\n", 1, "malformed witness"),
-    ("quorum none\r\n", 1, "control character"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("quorum nobody\n", 1, "not defined above"),
+        (f"witness A {W}\nwitness A {Y[0].verifier.to_key()}\nquorum A\n", 2, "already defined"),
+        (f"witness A {W}\nwitness B {W}\nquorum A\n", 2, "duplicate witness"),
+        (f"witness none {W}\nquorum none\n", 1, "reserved"),
+        (f"witness A {W}\ngroup G 2 A\nquorum G\n", 2, "threshold"),
+        (f"witness A {W}\ngroup G 0 A\nquorum G\n", 2, "threshold"),
+        (f"witness A {W}\ngroup G 01 A\nquorum G\n", 2, "threshold"),
+        (f"witness A {W}\ngroup G any A A\nquorum G\n", 2, "more than once"),
+        (f"witness A {W}\ngroup G any none\nquorum G\n", 2, "not defined"),
+        (f"group G any B\nwitness B {W}\nquorum G\n", 1, "not defined above"),
+        (f"witness A {W}\nquorum A\nquorum A\n", 3, "exactly one quorum"),
+        (f"witness A {LOG.verifier.to_key()}\nquorum A\n", 1, "signature type"),
+        (f"log {W}\nquorum none\n", 1, "signature type"),
+        ("witness A not-a-key\nquorum A\n", 1, "key is invalid"),
+        ("trust everyone\nquorum none\n", 1, "unknown keyword"),
+        ("witness A\nquorum none\n", 1, "malformed witness"),
+        ("quorum none\r\n", 1, "control character"),
+    ],
+)
 def test_malformed_policies_name_the_line(text: str, line: int, words: str) -> None:
     with pytest.raises(InputError, match=words) as caught:
         WitnessPolicy.from_text(text)

@@ -36,8 +36,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _entries(n: int, tag: str = "e") -> list[Entry]:
     when = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    return [Entry.create(ANNOTATION, time=when, principal="tester", body={"text": f"{tag}{i}"})
-            for i in range(n)]
+    return [
+        Entry.create(ANNOTATION, time=when, principal="tester", body={"text": f"{tag}{i}"})
+        for i in range(n)
+    ]
 
 
 def _datas(entries: list[Entry]) -> list[bytes]:
@@ -95,8 +97,12 @@ def test_bad_sizes_and_indices_are_clear_errors(transparency_log: TransparencyLo
 
 
 def test_an_entry_too_big_for_a_tile_bundle_is_refused(transparency_log: TransparencyLog) -> None:
-    big = Entry.create(ANNOTATION, time=datetime(2026, 1, 1, tzinfo=UTC), principal="p",
-                       body={"text": "x", "data": {"blob": "y" * 70_000}})
+    big = Entry.create(
+        ANNOTATION,
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        principal="p",
+        body={"text": "x", "data": {"blob": "y" * 70_000}},
+    )
     with pytest.raises(InputError, match="bytes in canonical form") as info:
         transparency_log.append([big])
     assert info.value.where == "entries[0]"
@@ -165,8 +171,9 @@ def test_listeners_get_every_checkpoint_in_order_off_the_sequencer(
     for older, newer in zip(seen, seen[1:], strict=False):
         a, b = older.checkpoint, newer.checkpoint
         if a.size < b.size:
-            verify_consistency(a.size, b.size, log.consistency_proof(a.size, b.size),
-                               a.root_hash, b.root_hash)
+            verify_consistency(
+                a.size, b.size, log.consistency_proof(a.size, b.size), a.root_hash, b.root_hash
+            )
 
 
 _WRITER = """
@@ -195,7 +202,8 @@ def test_writer_processes_never_share_an_index(
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _WRITER, db_url, log_signer.to_key(), f"w{n}", "25"],
-            stdout=subprocess.PIPE, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
         )
         for n in range(3)
     ]
@@ -228,8 +236,7 @@ def test_two_writers_on_one_store_never_build_on_a_stale_right_edge(
     for n, k in enumerate((3, 1, 1, 250, 2, 1, 300, 1, 1, 255)):
         writer = (a, a, b, b, a, b, b, a, a, b)[n]
         batch = _datas(_entries(k, f"w{n}-"))
-        assert [x.index for x in writer.integrate(batch)] == list(
-            range(len(data), len(data) + k))
+        assert [x.index for x in writer.integrate(batch)] == list(range(len(data), len(data) + k))
         data += batch
     leaves = [leaf_hash(d) for d in data]
     for log in (a, b):

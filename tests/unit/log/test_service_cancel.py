@@ -8,8 +8,12 @@ from custodes.log import Appended, Entry, TransparencyLog
 
 
 def _entry(i: int) -> Entry:
-    return Entry.create("log.annotation/v1", time=datetime(2026, 1, 1, tzinfo=UTC),
-                        principal="p", body={"text": f"entry {i}"})
+    return Entry.create(
+        "log.annotation/v1",
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        principal="p",
+        body={"text": f"entry {i}"},
+    )
 
 
 def test_cancelled_appends_are_skipped_and_the_sequencer_lives_on(

@@ -10,13 +10,18 @@ from hypothesis import strategies as st
 
 from custodes.log._fastjson import _simple, canonical_json
 
-_scalars = (st.none() | st.booleans() | st.integers(-(2**60), 2**60)
-            | st.text(st.characters(codec="utf-8") | st.sampled_from("\x00\t\x7f\u2028é"),
-                      max_size=12) | st.floats(allow_nan=False, allow_infinity=False))
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text(st.characters(codec="utf-8") | st.sampled_from("\x00\t\x7f\u2028é"), max_size=12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 _json = st.recursive(
     _scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=12,
 )
 

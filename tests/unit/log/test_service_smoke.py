@@ -14,8 +14,12 @@ register_entry_type("test.note/v1", _Note)
 
 def test_appended_entries_are_provably_included(transparency_log: TransparencyLog) -> None:
     entries = [
-        Entry.create("test.note/v1", time=datetime(2026, 1, 1, tzinfo=UTC), principal="p",
-                     body={"text": str(i)})
+        Entry.create(
+            "test.note/v1",
+            time=datetime(2026, 1, 1, tzinfo=UTC),
+            principal="p",
+            body={"text": str(i)},
+        )
         for i in range(10)
     ]
     appended = transparency_log.append(entries)

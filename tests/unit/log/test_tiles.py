@@ -55,8 +55,9 @@ def test_interior_holds_every_inner_height() -> None:
     assert interior[offset : offset + 32] == tree_hash(LEAVES[:128])
     partial, none = compute_interior(b"".join(LEAVES[:5]))
     assert none is None
-    assert partial == b"".join([*(tree_hash(LEAVES[i : i + 2]) for i in (0, 2)),
-                                tree_hash(LEAVES[:4])])
+    assert partial == b"".join(
+        [*(tree_hash(LEAVES[i : i + 2]) for i in (0, 2)), tree_hash(LEAVES[:4])]
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -23,8 +23,11 @@ def test_kernel_frames_skip_reporting_frames() -> None:
 
 
 def test_duplicates_collapse_across_addresses_and_timestamps() -> None:
-    other_run = (KASAN.replace("1039.", "2217.").replace("07ff00002327cda0", "07ff0000deadbeef")
-                 .replace("kworker/0:0/5", "kworker/1:2/77"))
+    other_run = (
+        KASAN.replace("1039.", "2217.")
+        .replace("07ff00002327cda0", "07ff0000deadbeef")
+        .replace("kworker/0:0/5", "kworker/1:2/77")
+    )
     a, b = crash_fingerprint(KASAN), crash_fingerprint(other_run)
     assert a is not None and b is not None and a.key == b.key
 

@@ -17,7 +17,8 @@ from custodes.monitors import compute_metrics
 @pytest.fixture(scope="module")
 def scorer(shared_dir: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "shared_score", shared_dir / "datasets" / "monitors" / "score.py")
+        "shared_score", shared_dir / "datasets" / "monitors" / "score.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -27,9 +28,12 @@ def scorer(shared_dir: Path) -> ModuleType:
 def _reference(scorer: ModuleType, labels: list[int], scores: list[float]) -> dict[str, float]:
     y, s = np.array(labels), np.array(scores, dtype=float)
     thr, fpr, tpr, _, _ = scorer.roc_points(y, s)
-    return {"t1": scorer.tpr_at_fpr(thr, fpr, tpr, 0.01)[0],
-            "t01": scorer.tpr_at_fpr(thr, fpr, tpr, 0.001)[0],
-            "auroc": scorer.auroc(y, s), "ap": scorer.average_precision(y, s)}
+    return {
+        "t1": scorer.tpr_at_fpr(thr, fpr, tpr, 0.01)[0],
+        "t01": scorer.tpr_at_fpr(thr, fpr, tpr, 0.001)[0],
+        "auroc": scorer.auroc(y, s),
+        "ap": scorer.average_precision(y, s),
+    }
 
 
 @settings(max_examples=60, deadline=None)

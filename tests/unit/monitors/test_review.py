@@ -24,14 +24,25 @@ from custodes.monitors import (
 from custodes.monitors._tables import monitors_detections
 
 DIRECTORY = StaticDirectory(
-    organisations={"agent@lab": "lab", "rita@lab": "lab", "ana@aisi": "aisi",
-                   "pat@partner": "partner", "carl@lab": "lab"},
+    organisations={
+        "agent@lab": "lab",
+        "rita@lab": "lab",
+        "ana@aisi": "aisi",
+        "pat@partner": "partner",
+        "carl@lab": "lab",
+    },
     reviewer_ids=("rita@lab", "ana@aisi", "pat@partner"),
     overseer_organisations=frozenset({"aisi"}),
 )
 TEXT = "### USER\n<output>\n==1==ERROR: AddressSanitizer: heap-use-after-free\n</output>\n"
-DETECTION = Detection("vuln_rules", "vuln_discovery", 0.99, "a sanitizer reported an error",
-                      (Span(18, 66),), "crash:abc")
+DETECTION = Detection(
+    "vuln_rules",
+    "vuln_discovery",
+    0.99,
+    "a sanitizer reported an error",
+    (Span(18, 66),),
+    "crash:abc",
+)
 
 FINDINGS = {"CUSTODES-2026-0001"}
 
@@ -43,8 +54,7 @@ def _validate(finding_id: str) -> None:
 
 @pytest.fixture
 def queue(engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock) -> ReviewQueue:
-    return ReviewQueue(engine, transparency_log, DIRECTORY, clock=clock,
-                       validate_finding=_validate)
+    return ReviewQueue(engine, transparency_log, DIRECTORY, clock=clock, validate_finding=_validate)
 
 
 def _log_size(engine: Engine) -> int:
@@ -53,9 +63,11 @@ def _log_size(engine: Engine) -> int:
 
 
 def test_detection_is_logged_then_assigned_outside_the_actors_organisation(
-        queue: ReviewQueue, engine: Engine) -> None:
-    [d] = queue.record([DETECTION], text=TEXT, actor="agent@lab", source="t.jsonl",
-                       location="t.jsonl:3")
+    queue: ReviewQueue, engine: Engine
+) -> None:
+    [d] = queue.record(
+        [DETECTION], text=TEXT, actor="agent@lab", source="t.jsonl", location="t.jsonl:3"
+    )
     assert d.reviewers == ("ana@aisi", "pat@partner")  # rita@lab shares the actor's org
     assert d.actor_organisation == "lab" and d.status == "open"
     assert d.excerpt == TEXT[18:66]
@@ -84,7 +96,10 @@ def test_dismiss_needs_a_reason_and_is_logged(queue: ReviewQueue, engine: Engine
     before = _log_size(engine)
     done = queue.resolve(d.id, reviewer="ana@aisi", reason="test fixture, not a target")
     assert (done.status, done.resolved_by, done.resolution_reason) == (
-        "dismissed", "ana@aisi", "test fixture, not a target")
+        "dismissed",
+        "ana@aisi",
+        "test fixture, not a target",
+    )
     assert _log_size(engine) == before + 1
     entry = json.loads(queue.log.entry_data(before))
     assert entry["type"] == "monitors.review/v1" and entry["body"]["outcome"] == "dismissed"
@@ -104,7 +119,8 @@ def test_link_to_a_registered_finding_only(queue: ReviewQueue) -> None:
 
 
 def test_linking_fails_closed_without_a_finding_registry(
-        engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock) -> None:
+    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock
+) -> None:
     q = ReviewQueue(engine, transparency_log, DIRECTORY, clock=clock)
     [d] = q.record([DETECTION], text=TEXT, actor="agent@lab", source="s", location="s:1")
     with pytest.raises(NotFoundError, match="no finding registry"):
@@ -115,8 +131,9 @@ def test_views_age_and_overseers_see_everything(queue: ReviewQueue, clock: Froze
     [a] = queue.record([DETECTION], text=TEXT, actor="agent@lab", source="s", location="s:1")
     # pat@partner is the actor now: only lab and aisi reviewers are assigned.
     clock.advance(timedelta(hours=5))
-    [b] = queue.record([DETECTION], text=TEXT + "x", actor="pat@partner", source="s",
-                       location="s:2")
+    [b] = queue.record(
+        [DETECTION], text=TEXT + "x", actor="pat@partner", source="s", location="s:2"
+    )
     assert b.reviewers == ("ana@aisi", "rita@lab")
     clock.advance(timedelta(days=2))
     assert [d.id for d in queue.list(viewer="pat@partner")] == [a.id]
@@ -126,7 +143,8 @@ def test_views_age_and_overseers_see_everything(queue: ReviewQueue, clock: Froze
     now = clock.now()
     assert queue.get(a.id).age(now) == timedelta(days=2, hours=5)
     assert queue.get(a.id).to_json(now)["age_seconds"] == int(
-        timedelta(days=2, hours=5).total_seconds())
+        timedelta(days=2, hours=5).total_seconds()
+    )
     with pytest.raises(SeparationOfDutiesError):
         queue.show(a.id, viewer="rita@lab")
     assert queue.show(a.id, viewer="ana@aisi").id == a.id

@@ -17,9 +17,11 @@ from custodes.monitors._transcripts import detect_format
 from custodes.monitors._vuln import VulnDiscoveryDetector
 from tests.unit.monitors.test_vuln import ASAN, KASAN, PY_TRACEBACK
 
-DIRECTORY = StaticDirectory(organisations={"agent@lab": "lab", "ana@aisi": "aisi"},
-                            reviewer_ids=("ana@aisi",),
-                            overseer_organisations=frozenset({"aisi"}))
+DIRECTORY = StaticDirectory(
+    organisations={"agent@lab": "lab", "ana@aisi": "aisi"},
+    reviewer_ids=("ana@aisi",),
+    overseer_organisations=frozenset({"aisi"}),
+)
 
 
 @pytest.fixture
@@ -30,9 +32,18 @@ def scanner(sqlite_engine: Engine, log_signer: object, clock: FrozenClock) -> Tr
 
 
 def _chat(content: str, i: int) -> str:
-    return json.dumps({"id": f"c{i}", "messages": [
-        {"role": "user", "content": "run the fuzzer"},
-        {"role": "tool", "content": content}]}) + "\n"
+    return (
+        json.dumps(
+            {
+                "id": f"c{i}",
+                "messages": [
+                    {"role": "user", "content": "run the fuzzer"},
+                    {"role": "tool", "content": content},
+                ],
+            }
+        )
+        + "\n"
+    )
 
 
 def test_openai_jsonl_with_a_malformed_line(scanner: TranscriptScanner, tmp_path: Path) -> None:
@@ -62,7 +73,8 @@ def test_resume_reads_only_what_was_appended(scanner: TranscriptScanner, tmp_pat
 
 
 def test_a_rewritten_file_is_rescanned_without_duplicates(
-        scanner: TranscriptScanner, tmp_path: Path) -> None:
+    scanner: TranscriptScanner, tmp_path: Path
+) -> None:
     f = tmp_path / "chats.jsonl"
     f.write_text(_chat(ASAN, 1) + _chat(PY_TRACEBACK, 2))
     scanner.scan([f])
@@ -75,16 +87,38 @@ def test_a_rewritten_file_is_rescanned_without_duplicates(
 def test_claude_code_session(scanner: TranscriptScanner, tmp_path: Path) -> None:
     f = tmp_path / "session.jsonl"
     events = [
-        {"type": "user", "sessionId": "s1", "uuid": "u1",
-         "message": {"role": "user", "content": "build with ASan and run the tests"}},
-        {"type": "assistant", "sessionId": "s1", "uuid": "u2", "message": {
-            "role": "assistant", "content": [
-                {"type": "text", "text": "Running the suite."},
-                {"type": "tool_use", "id": "t1", "name": "Bash",
-                 "input": {"command": "make check"}}]}},
-        {"type": "user", "sessionId": "s1", "uuid": "u3", "message": {
-            "role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
-                                         "content": ASAN}]}},
+        {
+            "type": "user",
+            "sessionId": "s1",
+            "uuid": "u1",
+            "message": {"role": "user", "content": "build with ASan and run the tests"},
+        },
+        {
+            "type": "assistant",
+            "sessionId": "s1",
+            "uuid": "u2",
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Running the suite."},
+                    {
+                        "type": "tool_use",
+                        "id": "t1",
+                        "name": "Bash",
+                        "input": {"command": "make check"},
+                    },
+                ],
+            },
+        },
+        {
+            "type": "user",
+            "sessionId": "s1",
+            "uuid": "u3",
+            "message": {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t1", "content": ASAN}],
+            },
+        },
     ]
     f.write_text("".join(json.dumps(e) + "\n" for e in events))
     assert detect_format(f) == "claude-code-jsonl"
@@ -94,9 +128,14 @@ def test_claude_code_session(scanner: TranscriptScanner, tmp_path: Path) -> None
 
 
 def test_inspect_eval_zip_and_json(scanner: TranscriptScanner, tmp_path: Path) -> None:
-    sample = {"id": 7, "epoch": 1, "messages": [
-        {"role": "user", "content": "triage this crash"},
-        {"role": "tool", "content": [{"type": "text", "text": KASAN}]}]}
+    sample = {
+        "id": 7,
+        "epoch": 1,
+        "messages": [
+            {"role": "user", "content": "triage this crash"},
+            {"role": "tool", "content": [{"type": "text", "text": KASAN}]},
+        ],
+    }
     ev = tmp_path / "logs" / "run.eval"
     ev.parent.mkdir()
     with zipfile.ZipFile(ev, "w") as z:

@@ -12,7 +12,8 @@ from custodes.store import metadata
 
 def test_migration_matches_tables(engine: Engine) -> None:
     assert {"monitors_detections", "monitors_assignments", "monitors_scan_files"} <= set(
-        metadata.tables)
+        metadata.tables
+    )
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
 

@@ -156,10 +156,11 @@ def test_is_a_detector() -> None:
     assert isinstance(_detector(), Detector)
 
 
-@pytest.mark.parametrize("text", [ASAN, KASAN, UBSAN, OSSFUZZ, RCU_STALL, LOCKDEP, LIBFUZZER,
-                                  WRITEUP],
-                         ids=["asan", "kasan", "ubsan", "ossfuzz", "rcu-stall", "lockdep",
-                              "libfuzzer", "writeup"])
+@pytest.mark.parametrize(
+    "text",
+    [ASAN, KASAN, UBSAN, OSSFUZZ, RCU_STALL, LOCKDEP, LIBFUZZER, WRITEUP],
+    ids=["asan", "kasan", "ubsan", "ossfuzz", "rcu-stall", "lockdep", "libfuzzer", "writeup"],
+)
 def test_flags_reports(text: str) -> None:
     found = _detector().detect(text)
     assert len(found) == 1
@@ -170,10 +171,20 @@ def test_flags_reports(text: str) -> None:
         assert 0 <= span.start < span.end <= len(text)
 
 
-@pytest.mark.parametrize("text", [PY_TRACEBACK, PYTEST_FAIL, COMPILE_ERROR, BARE_SEGFAULT,
-                                  NO_CRASH_CONSOLE, SECURITY_DOCS, CHANGELOG, ""],
-                         ids=["traceback", "pytest", "compile", "segfault", "console", "docs",
-                              "changelog", "empty"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        PY_TRACEBACK,
+        PYTEST_FAIL,
+        COMPILE_ERROR,
+        BARE_SEGFAULT,
+        NO_CRASH_CONSOLE,
+        SECURITY_DOCS,
+        CHANGELOG,
+        "",
+    ],
+    ids=["traceback", "pytest", "compile", "segfault", "console", "docs", "changelog", "empty"],
+)
 def test_ordinary_failures_are_not_flagged(text: str) -> None:
     assert [d for d in _detector().detect(text) if d.score >= 0.5] == []
 
@@ -182,8 +193,10 @@ def test_report_inside_a_transcript_is_found_with_its_span() -> None:
     before = PY_TRACEBACK + "\n### ASSISTANT\nTHOUGHT: run the fuzzer\n\n### USER\n<output>\n"
     text = before + ASAN + "</output>\n" + PYTEST_FAIL
     [d] = _detector().detect(text)
-    assert any(text[s.start:s.end].startswith(("==1==ERROR: AddressSanitizer", "SUMMARY"))
-               for s in d.spans)
+    assert any(
+        text[s.start : s.end].startswith(("==1==ERROR: AddressSanitizer", "SUMMARY"))
+        for s in d.spans
+    )
     assert all(s.start >= len(before) for s in d.spans)
 
 
@@ -197,8 +210,10 @@ def test_fingerprint_is_attached() -> None:
     [d] = _detector().detect(OSSFUZZ)
     assert d.fingerprint is not None and d.fingerprint.startswith("crash:")
     assert d.details["crash_type"] == "Heap-buffer-overflow READ N"
-    assert d.details["crash_state"] == "String::append / append_identifier / " \
+    assert (
+        d.details["crash_state"] == "String::append / append_identifier / "
         "Item_func_get_user_var::print"
+    )
 
 
 def test_poc_code_is_fingerprinted_by_its_hash() -> None:

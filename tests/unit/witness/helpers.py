@@ -17,8 +17,9 @@ class FakeLog:
 
     def grow(self, n: int, tag: bytes = b"") -> FakeLog:
         start = len(self.leaves)
-        self.leaves += [leaf_hash(tag + hashlib.sha256(str(start + i).encode()).digest())
-                        for i in range(n)]
+        self.leaves += [
+            leaf_hash(tag + hashlib.sha256(str(start + i).encode()).digest()) for i in range(n)
+        ]
         return self
 
     def fork(self, keep: int, n: int) -> FakeLog:

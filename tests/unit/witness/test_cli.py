@@ -11,8 +11,9 @@ from custodes.log import NoteSigner, NoteVerifier
 from custodes.log._note import ALG_COSIGNATURE_V1
 
 
-def test_keygen_writes_a_cosignature_key_once(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_keygen_writes_a_cosignature_key_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--data-dir", str(tmp_path), "witness", "keygen", "witness.test/w"]) == 0
     vkey = capsys.readouterr().out.strip()
     verifier = NoteVerifier.from_key(vkey)
@@ -24,8 +25,9 @@ def test_keygen_writes_a_cosignature_key_once(tmp_path: Path,
     assert "never overwritten" in capsys.readouterr().err
 
 
-def test_evidence_verify_refuses_a_bogus_file(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_evidence_verify_refuses_a_bogus_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bogus = tmp_path / "evidence.json"
     bogus.write_text('{"type": "something else"}')
     key = NoteSigner.generate("log.test/log").verifier.to_key()
@@ -33,8 +35,9 @@ def test_evidence_verify_refuses_a_bogus_file(tmp_path: Path,
     assert "not a custodes evidence file" in capsys.readouterr().err
 
 
-def test_serve_without_a_key_says_how_to_make_one(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_without_a_key_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = NoteSigner.generate("log.test/log").verifier.to_key()
     assert main(["--data-dir", str(tmp_path), "witness", "serve", "--log", key]) == 1
     assert "custodes witness keygen" in capsys.readouterr().err

@@ -37,15 +37,24 @@ def test_rekor_v2_staging_checkpoint_meets_2_and_3_of_3(
     lines = [f"log {log_key.to_key()}"]
     lines += [f"witness w{i} {v}" for i, v in enumerate(vkeys)]
     for k in ("2", "all"):
-        policy = WitnessPolicy.from_text("\n".join([*lines, f"group g {k} w0 w1 w2",
-                                                    "quorum g"]) + "\n")
+        policy = WitnessPolicy.from_text(
+            "\n".join([*lines, f"group g {k} w0 w1 w2", "quorum g"]) + "\n"
+        )
         signed = policy.verify(text)
         assert signed.checkpoint.size == 4026479
         assert policy.cosigners(signed.note) == {"w0", "w1", "w2"}
     stranger = _witness("stranger.example")
-    policy = WitnessPolicy.from_text("\n".join([
-        *lines, f"witness w3 {stranger.verifier.to_key()}", "group g 4 w0 w1 w2 w3",
-        "quorum g"]) + "\n")
+    policy = WitnessPolicy.from_text(
+        "\n".join(
+            [
+                *lines,
+                f"witness w3 {stranger.verifier.to_key()}",
+                "group g 4 w0 w1 w2 w3",
+                "quorum g",
+            ]
+        )
+        + "\n"
+    )
     with pytest.raises(VerificationError, match="lacks the witness quorum"):
         policy.verify(text)
 
@@ -76,8 +85,14 @@ def test_vkey_cases_from_transparency_dev_formats(shared_dir: Path) -> None:
     native = cosignature_verifier(cases["native-ed25519-cosignature-v1"]["vkey"])
     assert native.key_id.hex() == "da77ade7"
     # ML-DSA-44 is not an Ed25519 cosignature key; the others are malformed.
-    for case_id in ("native-ml-dsa-44", "wrong-number-of-parts", "invalid-base64",
-                    "invalid-algorithm", "invalid-keyhash", "incorrect-keyhash"):
+    for case_id in (
+        "native-ml-dsa-44",
+        "wrong-number-of-parts",
+        "invalid-base64",
+        "invalid-algorithm",
+        "invalid-keyhash",
+        "incorrect-keyhash",
+    ):
         with pytest.raises(InputError):
             cosignature_verifier(cases[case_id]["vkey"])
 
@@ -93,10 +108,12 @@ def test_timestamp_vector_decodes(shared_dir: Path) -> None:
 
 def test_groups_nest_and_names_must_be_defined_first() -> None:
     a, b, c, d = (_witness(f"{n}.example") for n in "abcd")
-    text = (f"witness A {a.verifier.to_key()}\nwitness B {b.verifier.to_key()}\n"
-            f"witness C {c.verifier.to_key()}\n\twitness D {d.verifier.to_key()} https://d\n"
-            "# two organisations\ngroup X any A B\ngroup Y 2 C D\ngroup XY all X Y\n"
-            "quorum XY\n")
+    text = (
+        f"witness A {a.verifier.to_key()}\nwitness B {b.verifier.to_key()}\n"
+        f"witness C {c.verifier.to_key()}\n\twitness D {d.verifier.to_key()} https://d\n"
+        "# two organisations\ngroup X any A B\ngroup Y 2 C D\ngroup XY all X Y\n"
+        "quorum XY\n"
+    )
     policy = WitnessPolicy.from_text(text)
     assert policy.satisfied_by({"A", "C", "D"})
     assert not policy.satisfied_by({"A", "B", "C"})
@@ -107,25 +124,30 @@ def test_groups_nest_and_names_must_be_defined_first() -> None:
     assert theirs.quorum == policy.quorum == "XY"
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("quorum X\n", "line 1", "undefined"),
-    ("group G 1 A\nquorum G\n", "line 1", "undefined"),
-    ("witness A {a}\ngroup G 2 A\nquorum G\n", "line 2", "threshold"),
-    ("witness A {a}\ngroup G 01 A\nquorum G\n", "line 2", "threshold"),
-    ("witness A {a}\nwitness A {b}\nquorum A\n", "line 2", "twice"),
-    ("witness A {a}\nwitness B {a}\nquorum A\n", "line 2", "public key"),
-    ("witness A {a}\ngroup G any A A\nquorum G\n", "line 2", "twice"),
-    ("witness A {a}\nquorum A\nquorum A\n", "line 3", "exactly one"),
-    ("witness A {a}\n", None, "no quorum"),
-    ("witness A {log}\nquorum A\n", "line 1", "cosignature"),
-    ("log {a}\nquorum none\n", "line 1", "Ed25519"),
-    ("frobnicate\nquorum none\n", "line 1", "unknown"),
-    ("witness A {a}\x01\nquorum A\n", "line 1", "control"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("quorum X\n", "line 1", "undefined"),
+        ("group G 1 A\nquorum G\n", "line 1", "undefined"),
+        ("witness A {a}\ngroup G 2 A\nquorum G\n", "line 2", "threshold"),
+        ("witness A {a}\ngroup G 01 A\nquorum G\n", "line 2", "threshold"),
+        ("witness A {a}\nwitness A {b}\nquorum A\n", "line 2", "twice"),
+        ("witness A {a}\nwitness B {a}\nquorum A\n", "line 2", "public key"),
+        ("witness A {a}\ngroup G any A A\nquorum G\n", "line 2", "twice"),
+        ("witness A {a}\nquorum A\nquorum A\n", "line 3", "exactly one"),
+        ("witness A {a}\n", None, "no quorum"),
+        ("witness A {log}\nquorum A\n", "line 1", "cosignature"),
+        ("log {a}\nquorum none\n", "line 1", "Ed25519"),
+        ("frobnicate\nquorum none\n", "line 1", "unknown"),
+        ("witness A {a}\x01\nquorum A\n", "line 1", "control"),
+    ],
+)
 def test_malformed_policies_name_the_line(text: str, line: str | None, message: str) -> None:
-    keys = {"a": _witness("a.example").verifier.to_key(),
-            "b": _witness("b.example").verifier.to_key(),
-            "log": NoteSigner.generate("log.example").verifier.to_key()}
+    keys = {
+        "a": _witness("a.example").verifier.to_key(),
+        "b": _witness("b.example").verifier.to_key(),
+        "log": NoteSigner.generate("log.example").verifier.to_key(),
+    }
     with pytest.raises(InputError, match=message) as info:
         WitnessPolicy.from_text(text.format(**keys))
     assert info.value.where == line

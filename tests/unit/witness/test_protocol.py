@@ -34,14 +34,17 @@ def test_spec_example_request_parses(log_signer: NoteSigner) -> None:
     assert body.startswith(b"old 13\n")
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b"old 1\n", "empty line"),
-    (b"new 1\n\nx\n", "old size line"),
-    (b"old -1\n\nx\n", "old size line"),
-    (b"old 1 \n\nx\n", "old size line"),
-    (b"old 99999999999999999999999\n\nx\n", "old size line"),
-    (b"old 0\n\nno signatures\n", "signature"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"old 1\n", "empty line"),
+        (b"new 1\n\nx\n", "old size line"),
+        (b"old -1\n\nx\n", "old size line"),
+        (b"old 1 \n\nx\n", "old size line"),
+        (b"old 99999999999999999999999\n\nx\n", "old size line"),
+        (b"old 0\n\nno signatures\n", "signature"),
+    ],
+)
 def test_malformed_requests(body: bytes, message: str) -> None:
     with pytest.raises(InputError, match=message):
         AddCheckpointRequest.from_bytes(body)
@@ -81,8 +84,9 @@ def test_our_cosignature_verifies_with_tlog_scales(log_signer: NoteSigner) -> No
     cp.verify(Vkey.from_string(witness.verifier.to_key()))
     cp.verify(Vkey.from_string(log_signer.verifier.to_key()))
     # A cosignature over another timestamp does not verify (the time is signed).
-    forged = Signature(witness.name, witness.key_id,
-                       (1779999998).to_bytes(8, "big") + sig.signature[8:])
+    forged = Signature(
+        witness.name, witness.key_id, (1779999998).to_bytes(8, "big") + sig.signature[8:]
+    )
     bad = ScalesCheckpoint.from_text(text + forged.to_line())
     from cryptography.exceptions import InvalidSignature
 
@@ -93,9 +97,16 @@ def test_our_cosignature_verifies_with_tlog_scales(log_signer: NoteSigner) -> No
 def _evidence(log_signer: NoteSigner) -> Evidence:
     log = FakeLog(log_signer).grow(10)
     fork = log.fork(keep=5, n=5)
-    return Evidence(origin=log_signer.name, kind="same-size", held_note=log.checkpoint(),
-                    offered_note=fork.checkpoint(), old_size=10, proof=(),
-                    detected_at=datetime(2026, 11, 22, tzinfo=UTC), witness="w")
+    return Evidence(
+        origin=log_signer.name,
+        kind="same-size",
+        held_note=log.checkpoint(),
+        offered_note=fork.checkpoint(),
+        old_size=10,
+        proof=(),
+        detected_at=datetime(2026, 11, 22, tzinfo=UTC),
+        witness="w",
+    )
 
 
 def test_evidence_round_trip_and_verify(log_signer: NoteSigner) -> None:
@@ -109,28 +120,42 @@ def test_evidence_round_trip_and_verify(log_signer: NoteSigner) -> None:
 
 def test_evidence_that_shows_nothing_is_refused(log_signer: NoteSigner) -> None:
     log = FakeLog(log_signer).grow(10)
-    same = Evidence(origin=log_signer.name, kind="same-size", held_note=log.checkpoint(),
-                    offered_note=log.checkpoint(), old_size=10, proof=(),
-                    detected_at=datetime(2026, 11, 22, tzinfo=UTC))
+    same = Evidence(
+        origin=log_signer.name,
+        kind="same-size",
+        held_note=log.checkpoint(),
+        offered_note=log.checkpoint(),
+        old_size=10,
+        proof=(),
+        detected_at=datetime(2026, 11, 22, tzinfo=UTC),
+    )
     with pytest.raises(VerificationError, match="agree"):
         verify_evidence(same, log_signer.verifier)
     req = AddCheckpointRequest.from_bytes(log.grow(4).request(10, size=14))
-    consistent = Evidence(origin=log_signer.name, kind="inconsistent",
-                          held_note=log.checkpoint(10), offered_note=log.checkpoint(14),
-                          old_size=10, proof=req.proof,
-                          detected_at=datetime(2026, 11, 22, tzinfo=UTC))
+    consistent = Evidence(
+        origin=log_signer.name,
+        kind="inconsistent",
+        held_note=log.checkpoint(10),
+        offered_note=log.checkpoint(14),
+        old_size=10,
+        proof=req.proof,
+        detected_at=datetime(2026, 11, 22, tzinfo=UTC),
+    )
     with pytest.raises(VerificationError, match="verifies"):
         verify_evidence(consistent, log_signer.verifier)
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda d: "not json",
-    lambda d: json.dumps({**d, "type": "other"}),
-    lambda d: json.dumps({**d, "kind": "maybe"}),
-    lambda d: json.dumps({k: v for k, v in d.items() if k != "held_checkpoint"}),
-    lambda d: json.dumps({**d, "proof": ["!!"]}),
-    lambda d: json.dumps({**d, "old_size": -1}),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda d: "not json",
+        lambda d: json.dumps({**d, "type": "other"}),
+        lambda d: json.dumps({**d, "kind": "maybe"}),
+        lambda d: json.dumps({k: v for k, v in d.items() if k != "held_checkpoint"}),
+        lambda d: json.dumps({**d, "proof": ["!!"]}),
+        lambda d: json.dumps({**d, "old_size": -1}),
+    ],
+)
 def test_malformed_evidence_files(log_signer: NoteSigner, mangle: object) -> None:
     doc = json.loads(_evidence(log_signer).to_json())
     with pytest.raises(InputError):

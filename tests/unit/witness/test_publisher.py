@@ -35,10 +35,12 @@ class _ThreadServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(create_witness_app(witness),
-                                                    log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_witness_app(witness), log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
         self.thread.start()
         while not self.server.started:
             time.sleep(0.01)
@@ -50,8 +52,9 @@ class _ThreadServer:
 
 
 @pytest.fixture
-def witness_servers(tmp_path: Path, log_signer: NoteSigner) -> Iterator[list[tuple[
-        NoteSigner, _ThreadServer]]]:
+def witness_servers(
+    tmp_path: Path, log_signer: NoteSigner
+) -> Iterator[list[tuple[NoteSigner, _ThreadServer]]]:
     out = []
     for i in range(3):
         engine = create_db_engine(f"sqlite:///{tmp_path / f'w{i}.db'}")
@@ -64,19 +67,27 @@ def witness_servers(tmp_path: Path, log_signer: NoteSigner) -> Iterator[list[tup
 
 
 def _append(log: TransparencyLog, n: int) -> int:
-    entries = [Entry.create("log.annotation/v1", time=datetime.now(UTC), principal="t",
-                            body={"text": str(i)}) for i in range(n)]
+    entries = [
+        Entry.create(
+            "log.annotation/v1", time=datetime.now(UTC), principal="t", body={"text": str(i)}
+        )
+        for i in range(n)
+    ]
     return log.append(entries)[-1].index + 1
 
 
 def test_publisher_collects_quorum_on_each_backend(
-    engine: Engine, log_signer: NoteSigner, clock: FrozenClock,
+    engine: Engine,
+    log_signer: NoteSigner,
+    clock: FrozenClock,
     witness_servers: list[tuple[NoteSigner, _ThreadServer]],
 ) -> None:
     log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.001)
     log.start()
-    members = [PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
-               for s, srv in witness_servers]
+    members = [
+        PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
+        for s, srv in witness_servers
+    ]
     # The third witness is named with a URL nobody listens on: it is down from the start.
     witness_servers[2][1].stop()
     policy = WitnessPolicy.threshold(2, members)
@@ -104,16 +115,26 @@ def test_publisher_collects_quorum_on_each_backend(
 
 
 def test_policy_change_takes_effect_at_the_next_round(
-    sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock,
+    sqlite_engine: Engine,
+    log_signer: NoteSigner,
+    clock: FrozenClock,
     witness_servers: list[tuple[NoteSigner, _ThreadServer]],
 ) -> None:
-    members = [PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
-               for s, srv in witness_servers]
+    members = [
+        PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
+        for s, srv in witness_servers
+    ]
     current = [WitnessPolicy.threshold(1, members[:1])]
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock, checkpoint_interval=0.001)
     log.start()
-    publisher = WitnessPublisher(sqlite_engine, log, current[0], clock=clock,
-                                 retry_interval=0.05, policy_source=lambda: current[0])
+    publisher = WitnessPublisher(
+        sqlite_engine,
+        log,
+        current[0],
+        clock=clock,
+        retry_interval=0.05,
+        policy_source=lambda: current[0],
+    )
     publisher.start()
     try:
         size = _append(log, 2)
@@ -154,18 +175,30 @@ class _Refuser:
 
 
 def test_a_failing_witness_is_backed_off_logged_once_and_asked_again_when_back(
-    sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock,
-    witness_servers: list[tuple[NoteSigner, _ThreadServer]], caplog: pytest.LogCaptureFixture,
+    sqlite_engine: Engine,
+    log_signer: NoteSigner,
+    clock: FrozenClock,
+    witness_servers: list[tuple[NoteSigner, _ThreadServer]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     signer, good = witness_servers[0]
     broken = _Refuser()
-    members = [PolicyWitness(signer.name, signer.verifier, f"http://127.0.0.1:{good.port}"),
-               PolicyWitness("broken.unit.test", witness_servers[1][0].verifier,
-                             f"http://127.0.0.1:{broken.port}")]
+    members = [
+        PolicyWitness(signer.name, signer.verifier, f"http://127.0.0.1:{good.port}"),
+        PolicyWitness(
+            "broken.unit.test", witness_servers[1][0].verifier, f"http://127.0.0.1:{broken.port}"
+        ),
+    ]
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock, checkpoint_interval=0.001)
     log.start()
-    publisher = WitnessPublisher(sqlite_engine, log, WitnessPolicy.threshold(1, members),
-                                 clock=clock, retry_interval=0.1, max_backoff=0.8)
+    publisher = WitnessPublisher(
+        sqlite_engine,
+        log,
+        WitnessPolicy.threshold(1, members),
+        clock=clock,
+        retry_interval=0.1,
+        max_backoff=0.8,
+    )
     publisher.start()
     caplog.set_level("WARNING", logger="custodes.witness._publisher")
     try:
@@ -191,8 +224,10 @@ def test_a_failing_witness_is_backed_off_logged_once_and_asked_again_when_back(
             assert publisher.wait_for_quorum(size, timeout=5)
         finally:
             back.stop()
-        assert any(f"{signer.name} cosigned size" in r.message and "again" in r.message
-                   for r in caplog.records)
+        assert any(
+            f"{signer.name} cosigned size" in r.message and "again" in r.message
+            for r in caplog.records
+        )
     finally:
         publisher.close()
         log.close()

@@ -19,8 +19,9 @@ def witness_signer() -> NoteSigner:
 
 
 @pytest.fixture
-def witness(engine: Engine, witness_signer: NoteSigner, log_signer: NoteSigner,
-            clock: FrozenClock) -> Witness:
+def witness(
+    engine: Engine, witness_signer: NoteSigner, log_signer: NoteSigner, clock: FrozenClock
+) -> Witness:
     w = Witness(engine, witness_signer, [log_signer.verifier], clock=clock)
     yield w
     w.close()
@@ -37,8 +38,9 @@ def _state(engine: Engine) -> list[tuple[str, int]]:
         return [(r.origin, r.size) for r in conn.execute(select(witness_state))]
 
 
-def test_cosigns_first_checkpoint_and_growth(witness: Witness, log_signer: NoteSigner,
-                                             witness_signer: NoteSigner) -> None:
+def test_cosigns_first_checkpoint_and_growth(
+    witness: Witness, log_signer: NoteSigner, witness_signer: NoteSigner
+) -> None:
     log = FakeLog(log_signer).grow(5)
     line = witness.add_checkpoint(log.request(0))
     cosigned = SignedCheckpoint.from_text(log.checkpoint() + line, log_signer.verifier)
@@ -47,16 +49,18 @@ def test_cosigns_first_checkpoint_and_growth(witness: Witness, log_signer: NoteS
     assert int.from_bytes(cosigned.note.signatures[1].signature[:8]) == 1795348800
     log.grow(7)
     line = witness.add_checkpoint(log.request(5))
-    assert SignedCheckpoint.from_text(log.checkpoint() + line, log_signer.verifier) \
-        .cosigned_by([witness_signer.verifier])
+    assert SignedCheckpoint.from_text(log.checkpoint() + line, log_signer.verifier).cosigned_by(
+        [witness_signer.verifier]
+    )
     assert witness.held_sizes() == {log_signer.name: 12}
     # Same size and same root: cosigned again, state unchanged.
     witness.add_checkpoint(log.request(12))
     assert witness.held_sizes() == {log_signer.name: 12}
 
 
-def test_old_size_mismatch_is_409_with_held_size(witness: Witness, log_signer: NoteSigner,
-                                                 engine: Engine) -> None:
+def test_old_size_mismatch_is_409_with_held_size(
+    witness: Witness, log_signer: NoteSigner, engine: Engine
+) -> None:
     log = FakeLog(log_signer).grow(5)
     witness.add_checkpoint(log.request(0))
     log.grow(3)
@@ -75,8 +79,9 @@ def test_rollback_is_refused(witness: Witness, log_signer: NoteSigner, engine: E
     assert _state(engine) == [(log_signer.name, 10)]
 
 
-def test_fork_same_size_is_409_and_evidence(witness: Witness, log_signer: NoteSigner,
-                                            engine: Engine) -> None:
+def test_fork_same_size_is_409_and_evidence(
+    witness: Witness, log_signer: NoteSigner, engine: Engine
+) -> None:
     log = FakeLog(log_signer).grow(10)
     witness.add_checkpoint(log.request(0))
     fork = log.fork(keep=6, n=4)
@@ -89,8 +94,9 @@ def test_fork_same_size_is_409_and_evidence(witness: Witness, log_signer: NoteSi
     assert _state(engine) == [(log_signer.name, 10)]
 
 
-def test_fork_with_bad_proof_is_422_and_evidence(witness: Witness, log_signer: NoteSigner,
-                                                 engine: Engine) -> None:
+def test_fork_with_bad_proof_is_422_and_evidence(
+    witness: Witness, log_signer: NoteSigner, engine: Engine
+) -> None:
     log = FakeLog(log_signer).grow(10)
     witness.add_checkpoint(log.request(0))
     fork = log.fork(keep=6, n=8)
@@ -103,8 +109,9 @@ def test_fork_with_bad_proof_is_422_and_evidence(witness: Witness, log_signer: N
     assert _state(engine) == [(log_signer.name, 10)]
 
 
-def test_unknown_origin_404_and_bad_signature_403(witness: Witness, log_signer: NoteSigner,
-                                                  engine: Engine) -> None:
+def test_unknown_origin_404_and_bad_signature_403(
+    witness: Witness, log_signer: NoteSigner, engine: Engine
+) -> None:
     stranger = FakeLog(NoteSigner.generate("other.example/log")).grow(3)
     assert _refused(witness, stranger.request(0)).status == 404
     impostor = FakeLog(NoteSigner.generate(log_signer.name)).grow(3)
@@ -114,8 +121,9 @@ def test_unknown_origin_404_and_bad_signature_403(witness: Witness, log_signer: 
         assert conn.execute(select(func.count()).select_from(witness_evidence)).scalar() == 0
 
 
-def test_state_survives_restart(engine: Engine, witness_signer: NoteSigner,
-                                log_signer: NoteSigner, clock: FrozenClock) -> None:
+def test_state_survives_restart(
+    engine: Engine, witness_signer: NoteSigner, log_signer: NoteSigner, clock: FrozenClock
+) -> None:
     log = FakeLog(log_signer).grow(4)
     first = Witness(engine, witness_signer, [log_signer.verifier], clock=clock)
     first.add_checkpoint(log.request(0))
@@ -134,8 +142,9 @@ def test_key_must_be_a_cosignature_key(engine: Engine, log_signer: NoteSigner) -
         Witness(engine, NoteSigner.generate("w"), [log_signer.verifier])
 
 
-def test_repeated_conflict_is_one_piece_of_evidence(witness: Witness,
-                                                    log_signer: NoteSigner) -> None:
+def test_repeated_conflict_is_one_piece_of_evidence(
+    witness: Witness, log_signer: NoteSigner
+) -> None:
     log = FakeLog(log_signer).grow(10)
     witness.add_checkpoint(log.request(0))
     fork = log.fork(keep=6, n=4)

@@ -44,29 +44,52 @@ def grant_json(g: Grant) -> dict[str, Any]:
         return format_time(v) if v is not None else None
 
     return {
-        "id": g.id, "principal": g.principal, "capability": g.capability, "rule": g.rule,
-        "resource": g.resource, "granted_at": t(g.granted_at), "expires_at": t(g.expires_at),
-        "constitution_version": g.constitution_version, "request_id": g.request_id,
+        "id": g.id,
+        "principal": g.principal,
+        "capability": g.capability,
+        "rule": g.rule,
+        "resource": g.resource,
+        "granted_at": t(g.granted_at),
+        "expires_at": t(g.expires_at),
+        "constitution_version": g.constitution_version,
+        "request_id": g.request_id,
         "approvals": [{"principal": p, "organisation": o} for p, o in g.approvals],
-        "break_glass": g.break_glass, "revoked_at": t(g.revoked_at), "revoked_by": g.revoked_by,
-        "revoke_reason": g.revoke_reason, "review_request_id": g.review_request_id,
-        "review_deadline": t(g.review_deadline), "review_status": g.review_status,
-        "standing": g.standing, "explanation": g.explain(),
+        "break_glass": g.break_glass,
+        "revoked_at": t(g.revoked_at),
+        "revoked_by": g.revoked_by,
+        "revoke_reason": g.revoke_reason,
+        "review_request_id": g.review_request_id,
+        "review_deadline": t(g.review_deadline),
+        "review_status": g.review_status,
+        "standing": g.standing,
+        "explanation": g.explain(),
     }
 
 
 def record_json(r: RequestRecord) -> dict[str, Any]:
     return {
-        "id": r.id, "digest": r.digest, "kind": r.kind, "requester": r.requester,
-        "capability": r.capability, "constitution_version": r.constitution_version,
-        "request": r.request, "status": r.status, "created_at": format_time(r.created_at),
+        "id": r.id,
+        "digest": r.digest,
+        "kind": r.kind,
+        "requester": r.requester,
+        "capability": r.capability,
+        "constitution_version": r.constitution_version,
+        "request": r.request,
+        "status": r.status,
+        "created_at": format_time(r.created_at),
         "decided_at": format_time(r.decided_at) if r.decided_at else None,
-        "approvals": list(r.approvals), "grant_id": r.grant_id,
-        "rules": [{"rule": s.rule, "satisfied": s.satisfied,
-                   "counted": [{"principal": p, "organisation": o} for p, o in s.counted],
-                   "missing": list(s.missing),
-                   "rejected": [{"principal": p, "reason": why} for p, why in s.rejected]}
-                  for s in r.rules],
+        "approvals": list(r.approvals),
+        "grant_id": r.grant_id,
+        "rules": [
+            {
+                "rule": s.rule,
+                "satisfied": s.satisfied,
+                "counted": [{"principal": p, "organisation": o} for p, o in s.counted],
+                "missing": list(s.missing),
+                "rejected": [{"principal": p, "reason": why} for p, why in s.rejected],
+            }
+            for s in r.rules
+        ],
         **({"document": r.payload} if r.kind == "amendment" else {}),
     }
 
@@ -77,8 +100,11 @@ def submit_request(body: SignedRequest, request: Request) -> dict[str, Any]:
 
 
 @router.get("/requests")
-def list_requests(request: Request, status: str | None = Query(default=None, max_length=16),
-                  limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+def list_requests(
+    request: Request,
+    status: str | None = Query(default=None, max_length=16),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
     records = authority_of(request).requests(status=status, limit=limit)
     return {"requests": [record_json(r) for r in records]}
 
@@ -94,8 +120,11 @@ def approve(request_id: str, body: ApprovalIn, request: Request) -> dict[str, An
 
 
 @router.get("/grants")
-def list_grants(request: Request, principal: str | None = Query(default=None, max_length=256),
-                active: bool = False) -> dict[str, Any]:
+def list_grants(
+    request: Request,
+    principal: str | None = Query(default=None, max_length=256),
+    active: bool = False,
+) -> dict[str, Any]:
     grants = authority_of(request).grants(principal=principal, active_only=active)
     return {"grants": [grant_json(g) for g in grants]}
 
@@ -116,9 +145,12 @@ def break_glass(body: SignedRequest, request: Request) -> dict[str, Any]:
 
 
 @router.get("/authorize")
-def authorize(request: Request, principal: str = Query(max_length=256),
-              capability: str = Query(max_length=128),
-              resource: str | None = Query(default=None, max_length=256)) -> dict[str, Any]:
+def authorize(
+    request: Request,
+    principal: str = Query(max_length=256),
+    capability: str = Query(max_length=128),
+    resource: str | None = Query(default=None, max_length=256),
+) -> dict[str, Any]:
     """May ``principal`` use ``capability`` now? 200 with the grant, or 403 with reasons."""
     grant = authority_of(request).authorize(principal, capability, resource=resource)
     return {"allowed": True, "grant": grant_json(grant)}

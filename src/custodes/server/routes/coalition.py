@@ -29,17 +29,21 @@ def analysis(request: Request) -> dict[str, Any]:
     """Every goal of the active constitution: minimum coalitions, organisations, single points
     of failure, veto players, minimal winning coalitions, power indices, findings."""
     constitution = authority_of(request).constitution
-    return {"constitution": {"version": constitution.version, "digest": constitution.digest},
-            **_service(request).analysis(constitution).to_json()}
+    return {
+        "constitution": {"version": constitution.version, "digest": constitution.digest},
+        **_service(request).analysis(constitution).to_json(),
+    }
 
 
 @router.get("/picture.svg")
-def picture(request: Request, goal: str | None = Query(default=None, max_length=300)
-            ) -> Response:
+def picture(request: Request, goal: str | None = Query(default=None, max_length=300)) -> Response:
     """Who can reach what, with ``goal``'s minimum coalition (default: the weakest protected
     goal) highlighted."""
     result = _service(request).analysis(authority_of(request).constitution)
     if goal is not None and goal not in result.game.goal_index:
-        raise NotFoundError(f"no goal {goal!r}", where="goal",
-                            expected="one of " + ", ".join(g.id for g in result.game.goals))
+        raise NotFoundError(
+            f"no goal {goal!r}",
+            where="goal",
+            expected="one of " + ", ".join(g.id for g in result.game.goals),
+        )
     return Response(to_svg(result, goal=goal), media_type="image/svg+xml")

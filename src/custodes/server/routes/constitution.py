@@ -29,13 +29,21 @@ class Proposal(BaseModel):
 
 
 @router.get("")
-def show(request: Request, format: str = Query(default="json", pattern="^(json|yaml)$")
-         ) -> Response:
+def show(
+    request: Request, format: str = Query(default="json", pattern="^(json|yaml)$")
+) -> Response:
     c = authority_of(request).constitution
     if format == "yaml":
         return PlainTextResponse(c.text, media_type="application/yaml")
-    return JSONResponse({"version": c.version, "digest": c.digest, "name": c.name,
-                         "document": c.document, "text": c.text})
+    return JSONResponse(
+        {
+            "version": c.version,
+            "digest": c.digest,
+            "name": c.name,
+            "document": c.document,
+            "text": c.text,
+        }
+    )
 
 
 @router.get("/schema")
@@ -46,20 +54,37 @@ def schema() -> dict[str, Any]:
 @router.get("/versions")
 def versions(request: Request) -> dict[str, Any]:
     with authority_of(request).engine.connect() as conn:
-        rows = conn.execute(sa.select(
-            constitution_versions.c.version, constitution_versions.c.digest,
-            constitution_versions.c.adopted_at, constitution_versions.c.request_id,
-            constitution_versions.c.log_index).order_by(constitution_versions.c.version)).all()
-    return {"versions": [{"version": r.version, "digest": r.digest,
-                          "adopted_at": format_time(utc(r.adopted_at)),
-                          "request_id": r.request_id, "log_index": r.log_index} for r in rows]}
+        rows = conn.execute(
+            sa.select(
+                constitution_versions.c.version,
+                constitution_versions.c.digest,
+                constitution_versions.c.adopted_at,
+                constitution_versions.c.request_id,
+                constitution_versions.c.log_index,
+            ).order_by(constitution_versions.c.version)
+        ).all()
+    return {
+        "versions": [
+            {
+                "version": r.version,
+                "digest": r.digest,
+                "adopted_at": format_time(utc(r.adopted_at)),
+                "request_id": r.request_id,
+                "log_index": r.log_index,
+            }
+            for r in rows
+        ]
+    }
 
 
 @router.get("/versions/{version}")
 def version_text(version: int, request: Request) -> PlainTextResponse:
     with authority_of(request).engine.connect() as conn:
-        row = conn.execute(sa.select(constitution_versions.c.document).where(
-            constitution_versions.c.version == version)).first()
+        row = conn.execute(
+            sa.select(constitution_versions.c.document).where(
+                constitution_versions.c.version == version
+            )
+        ).first()
     if row is None:
         raise NotFoundError(f"no constitution version {version}", where="version")
     return PlainTextResponse(row.document, media_type="application/yaml")

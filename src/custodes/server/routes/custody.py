@@ -65,8 +65,11 @@ async def _principal(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthenticated("a custodes API key is required", where="Authorization",
-                              expected="Bearer <custodes API key>")
+        raise Unauthenticated(
+            "a custodes API key is required",
+            where="Authorization",
+            expected="Bearer <custodes API key>",
+        )
     ctx = request.app.state.context
     found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key.strip())
     if found is None:
@@ -77,19 +80,45 @@ async def _principal(request: Request) -> str:
 def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:
     """A finding as JSON (public metadata, states, flags, events and its clock)."""
     return {
-        "id": f.id, "title": f.title, "description": f.description, "vendor": f.vendor,
-        "product": f.product, "versions": list(f.versions), "cwe": f.cwe,
-        "cvss": {"version": f.cvss_version, "vector": f.cvss_vector, "score": f.cvss_score,
-                 "severity": f.severity},
-        "finder": f.finder, "model": f.model, "session": f.session, "evidence": f.evidence,
-        "fingerprint": f.fingerprint, "policy": f.policy, "detection_id": f.detection_id,
-        "references": list(f.references), "commitment": f.commitment,
-        "rm_state": f.rm_state, "em_state": f.em_state, "flags": list(f.flags),
-        "registered_at": format_time(f.registered_at), "registered_by": f.registered_by,
+        "id": f.id,
+        "title": f.title,
+        "description": f.description,
+        "vendor": f.vendor,
+        "product": f.product,
+        "versions": list(f.versions),
+        "cwe": f.cwe,
+        "cvss": {
+            "version": f.cvss_version,
+            "vector": f.cvss_vector,
+            "score": f.cvss_score,
+            "severity": f.severity,
+        },
+        "finder": f.finder,
+        "model": f.model,
+        "session": f.session,
+        "evidence": f.evidence,
+        "fingerprint": f.fingerprint,
+        "policy": f.policy,
+        "detection_id": f.detection_id,
+        "references": list(f.references),
+        "commitment": f.commitment,
+        "rm_state": f.rm_state,
+        "em_state": f.em_state,
+        "flags": list(f.flags),
+        "registered_at": format_time(f.registered_at),
+        "registered_by": f.registered_by,
         "log_index": f.log_index,
         "revealed_at": format_time(f.revealed_at) if f.revealed_at else None,
-        "events": [{"kind": e.kind, "at": format_time(e.at), "principal": e.principal,
-                    "note": e.note, "log_index": e.log_index} for e in f.events],
+        "events": [
+            {
+                "kind": e.kind,
+                "at": format_time(e.at),
+                "principal": e.principal,
+                "note": e.note,
+                "log_index": e.log_index,
+            }
+            for e in f.events
+        ],
         "clock": schedule_json(schedule),
     }
 
@@ -97,11 +126,17 @@ def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:
 def schedule_json(s: Schedule | None) -> dict[str, Any] | None:
     if s is None:
         return None
-    return {"policy": s.policy, "notified_at": format_time(s.notified_at),
-            "deadline": format_time(s.deadline), "disclose_at": format_time(s.disclose_at),
-            "details_at": format_time(s.details_at), "rule": s.rule,
-            "in_the_wild": s.in_the_wild, "grace": s.grace,
-            "escalate_at": format_time(s.escalate_at) if s.escalate_at else None}
+    return {
+        "policy": s.policy,
+        "notified_at": format_time(s.notified_at),
+        "deadline": format_time(s.deadline),
+        "disclose_at": format_time(s.disclose_at),
+        "details_at": format_time(s.details_at),
+        "rule": s.rule,
+        "in_the_wild": s.in_the_wild,
+        "grace": s.grace,
+        "escalate_at": format_time(s.escalate_at) if s.escalate_at else None,
+    }
 
 
 def _show(registry: CustodyRegistry, f: Finding) -> dict[str, Any]:
@@ -122,8 +157,9 @@ async def register(request: Request, body: RegisterRequest) -> dict[str, Any]:
     try:
         details = base64.b64decode(body.details_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InputError("details are not valid base64", where="details_base64",
-                         expected="standard base64") from exc
+        raise InputError(
+            "details are not valid base64", where="details_base64", expected="standard base64"
+        ) from exc
     spec = FindingInput.model_validate(body.model_dump(exclude={"details_base64"}))
     reg = _registry(request)
     f = await asyncio.to_thread(reg.register, spec, details, principal=principal)
@@ -142,18 +178,19 @@ async def event(request: Request, finding_id: str, body: EventRequest) -> dict[s
     principal = await _principal(request)
     at: datetime | None = parse_time(body.at, where="at") if body.at else None
     reg = _registry(request)
-    f = await asyncio.to_thread(reg.record_event, finding_id, body.event, principal=principal,
-                                at=at, note=body.note)
+    f = await asyncio.to_thread(
+        reg.record_event, finding_id, body.event, principal=principal, at=at, note=body.note
+    )
     return _show(reg, f)
 
 
 @router.post("/findings/{finding_id}/transitions")
-async def transition(request: Request, finding_id: str,
-                     body: TransitionRequest) -> dict[str, Any]:
+async def transition(request: Request, finding_id: str, body: TransitionRequest) -> dict[str, Any]:
     principal = await _principal(request)
     reg = _registry(request)
-    f = await asyncio.to_thread(reg.transition, finding_id, body.machine, body.to,
-                                principal=principal, reason=body.reason)
+    f = await asyncio.to_thread(
+        reg.transition, finding_id, body.machine, body.to, principal=principal, reason=body.reason
+    )
     return _show(reg, f)
 
 
@@ -161,8 +198,9 @@ async def transition(request: Request, finding_id: str,
 async def read(request: Request, finding_id: str, body: ReadRequest) -> dict[str, Any]:
     principal = await _principal(request)
     reg = _registry(request)
-    details = await asyncio.to_thread(reg.read_details, finding_id, reader=principal,
-                                      purpose=body.purpose)
+    details = await asyncio.to_thread(
+        reg.read_details, finding_id, reader=principal, purpose=body.purpose
+    )
     return {"finding_id": finding_id, "details_base64": base64.b64encode(details).decode()}
 
 
@@ -171,8 +209,13 @@ async def reveal(request: Request, finding_id: str, body: RevealRequest) -> dict
     principal = await _principal(request)
     reg = _registry(request)
     r = await asyncio.to_thread(reg.reveal, finding_id, principal=principal, early=body.early)
-    return {"finding_id": r.finding_id, "commitment": r.commitment, "salt": r.salt,
-            "details_base64": base64.b64encode(r.details).decode(), "log_index": r.log_index}
+    return {
+        "finding_id": r.finding_id,
+        "commitment": r.commitment,
+        "salt": r.salt,
+        "details_base64": base64.b64encode(r.details).decode(),
+        "log_index": r.log_index,
+    }
 
 
 @router.get("/findings/{finding_id}/export/{fmt}")

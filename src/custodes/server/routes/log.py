@@ -56,8 +56,12 @@ def _b64(data: bytes) -> str:
 
 def _parse_entries(body: bytes) -> list[bytes]:
     if len(body) > _MAX_BODY:
-        raise InputError("request body is too large", where="body",
-                         expected=f"at most {_MAX_BODY} bytes", actual=f"{len(body)} bytes")
+        raise InputError(
+            "request body is too large",
+            where="body",
+            expected=f"at most {_MAX_BODY} bytes",
+            actual=f"{len(body)} bytes",
+        )
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -69,14 +73,22 @@ def _parse_entries(body: bytes) -> list[bytes]:
     else:
         items, prefix = [decoded], ""
     if not isinstance(items, list) or not items:
-        raise InputError("no entries to append", where="entries",
-                         expected="an entry object, a non-empty array, or {\"entries\": [...]}")
+        raise InputError(
+            "no entries to append",
+            where="entries",
+            expected='an entry object, a non-empty array, or {"entries": [...]}',
+        )
     if len(items) > MAX_BATCH:
-        raise InputError("too many entries in one request", where="entries",
-                         expected=f"at most {MAX_BATCH}", actual=str(len(items)))
+        raise InputError(
+            "too many entries in one request",
+            where="entries",
+            expected=f"at most {MAX_BATCH}",
+            actual=str(len(items)),
+        )
     return [
-        canonical_json(Entry.from_dict(item, where=f"{prefix}[{i}]" if prefix else "entry")
-                       .to_dict())
+        canonical_json(
+            Entry.from_dict(item, where=f"{prefix}[{i}]" if prefix else "entry").to_dict()
+        )
         for i, item in enumerate(items)
     ]
 
@@ -92,8 +104,11 @@ async def append_entries(request: Request) -> Response:
     body = await request.body()
     # A big batch is validated off the event loop, so small appends and reads arriving
     # meanwhile are not stuck behind it (fairness; the GIL still shares one core).
-    data = (_parse_entries(body) if len(body) < _INLINE_BODY
-            else await asyncio.to_thread(_parse_entries, body))
+    data = (
+        _parse_entries(body)
+        if len(body) < _INLINE_BODY
+        else await asyncio.to_thread(_parse_entries, body)
+    )
     appended = await asyncio.wrap_future(_log(request).submit_data(data))
     return _json(
         {"entries": [{"index": a.index, "leaf_hash": _b64(a.leaf_hash)} for a in appended]},
@@ -106,8 +121,11 @@ router.add_route("/log/entries", append_entries, methods=["POST"], include_in_sc
 
 async def checkpoint(request: Request) -> Response:
     """The newest signed checkpoint (C2SP tlog-checkpoint as a signed note)."""
-    return Response(_log(request).checkpoint_text(), media_type="text/plain; charset=utf-8",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        _log(request).checkpoint_text(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 router.add_route("/checkpoint", checkpoint, methods=["GET"], include_in_schema=False)
@@ -123,8 +141,7 @@ async def tile(request: Request, level: str, rest: str) -> Response:
     else:
         data = log.tile(path.level, path.index, path.width)
     cache = _IMMUTABLE if path.width == TILE_WIDTH else "no-cache"
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Cache-Control": cache})
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": cache})
 
 
 def _entry_json(index: int, data: bytes) -> dict[str, Any]:
@@ -142,13 +159,21 @@ async def entries(
     """Entries ``start <= index < end`` (at most 1,000; clipped to the log's size)."""
     end = start + 100 if end is None else end
     if end <= start or end - start > _MAX_RANGE:
-        raise InputError("bad index range", where="end",
-                         expected=f"start < end <= start + {_MAX_RANGE}", actual=str(end))
+        raise InputError(
+            "bad index range",
+            where="end",
+            expected=f"start < end <= start + {_MAX_RANGE}",
+            actual=str(end),
+        )
     log = _log(request)
     rows = log.entries(start, end)
     if not rows and start >= log.size():
-        raise NotFoundError(f"no entries from index {start}", where="start",
-                            expected=f"start < {log.size()}", actual=str(start))
+        raise NotFoundError(
+            f"no entries from index {start}",
+            where="start",
+            expected=f"start < {log.size()}",
+            actual=str(start),
+        )
     return _json({"entries": [_entry_json(i, d) for i, d in rows]})
 
 
@@ -171,19 +196,23 @@ def _size_or_latest(log: TransparencyLog, size: int | None) -> int:
 
 def _parse_hash(text: str, where: str) -> bytes:
     try:
-        value = (bytes.fromhex(text) if len(text) == 64
-                 else base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True))
+        value = (
+            bytes.fromhex(text)
+            if len(text) == 64
+            else base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+        )
     except (ValueError, binascii.Error) as exc:
-        raise InputError("not a hash", where=where, expected="32 bytes as hex or base64",
-                         actual=text) from exc
+        raise InputError(
+            "not a hash", where=where, expected="32 bytes as hex or base64", actual=text
+        ) from exc
     if len(value) != 32:
-        raise InputError("not a hash", where=where, expected="32 bytes as hex or base64",
-                         actual=text)
+        raise InputError(
+            "not a hash", where=where, expected="32 bytes as hex or base64", actual=text
+        )
     return value
 
 
-def _query_int(request: Request, name: str, *, minimum: int,
-               required: bool = False) -> int | None:
+def _query_int(request: Request, name: str, *, minimum: int, required: bool = False) -> int | None:
     """Query parameter ``name`` as an integer >= ``minimum`` (None when absent and optional)."""
     text = request.query_params.get(name)
     where = f"query.{name}"
@@ -193,12 +222,20 @@ def _query_int(request: Request, name: str, *, minimum: int,
         return None
     digits = text.removeprefix("-")
     if not (digits.isascii() and digits.isdigit() and len(digits) <= 19):
-        raise ParameterError("Input should be a valid integer", where=where,
-                             expected="a decimal integer", actual=text[:80])
+        raise ParameterError(
+            "Input should be a valid integer",
+            where=where,
+            expected="a decimal integer",
+            actual=text[:80],
+        )
     value = int(text)
     if value < minimum:
-        raise ParameterError(f"Input should be greater than or equal to {minimum}",
-                             where=where, expected=f"an integer >= {minimum}", actual=text)
+        raise ParameterError(
+            f"Input should be greater than or equal to {minimum}",
+            where=where,
+            expected=f"an integer >= {minimum}",
+            actual=text,
+        )
     return value
 
 
@@ -213,15 +250,24 @@ async def inclusion(request: Request) -> Response:
     size = _query_int(request, "size", minimum=1)
     leaf_text = request.query_params.get("leaf_hash")
     if (index is None) == (leaf_text is None):
-        raise InputError("give exactly one of index and leaf_hash", where="query",
-                         expected="index=<n> or leaf_hash=<hash>")
+        raise InputError(
+            "give exactly one of index and leaf_hash",
+            where="query",
+            expected="index=<n> or leaf_hash=<hash>",
+        )
     if leaf_text is not None:
         index = log.index_of(_parse_hash(leaf_text, "leaf_hash"))
     assert index is not None
     tree_size = _size_or_latest(log, size)
     leaf, proof = log.inclusion(index, tree_size)
-    return _json({"index": index, "size": tree_size, "leaf_hash": _b64(leaf),
-                  "proof": [_b64(p) for p in proof]})
+    return _json(
+        {
+            "index": index,
+            "size": tree_size,
+            "leaf_hash": _b64(leaf),
+            "proof": [_b64(p) for p in proof],
+        }
+    )
 
 
 async def consistency(request: Request) -> Response:
@@ -240,45 +286,78 @@ async def consistency(request: Request) -> Response:
 
 
 router.add_route("/log/proof/inclusion", inclusion, methods=["GET"], include_in_schema=False)
-router.add_route("/log/proof/consistency", consistency, methods=["GET"],
-                 include_in_schema=False)
+router.add_route("/log/proof/consistency", consistency, methods=["GET"], include_in_schema=False)
 
 
-def _int_param(name: str, minimum: int, description: str, *, required: bool = False
-               ) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": {"type": "integer", "minimum": minimum}}
+def _int_param(
+    name: str, minimum: int, description: str, *, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum},
+    }
 
 
-def _operation(summary: str, parameters: list[dict[str, Any]], media: str,
-               ok: str = "200") -> dict[str, Any]:
-    return {"tags": ["log"], "summary": summary, "parameters": parameters,
-            "responses": {ok: {"description": "OK", "content": {media: {}}},
-                          "4XX": {"description": "the one JSON error shape"}}}
+def _operation(
+    summary: str, parameters: list[dict[str, Any]], media: str, ok: str = "200"
+) -> dict[str, Any]:
+    return {
+        "tags": ["log"],
+        "summary": summary,
+        "parameters": parameters,
+        "responses": {
+            ok: {"description": "OK", "content": {media: {}}},
+            "4XX": {"description": "the one JSON error shape"},
+        },
+    }
 
 
 # The plain routes above, described for the OpenAPI pages (FastAPI only describes its own).
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/log/entries": {"post": {
-        **_operation("Append one entry or a batch of up to 1,000; answers once durable", [],
-                     "application/json", ok="201"),
-        "requestBody": {"required": True, "content": {"application/json": {}}},
-    }},
-    "/checkpoint": {"get": _operation(
-        "The newest signed checkpoint (C2SP tlog-checkpoint)", [], "text/plain")},
-    "/log/proof/inclusion": {"get": _operation(
-        "RFC 9162 inclusion proof of an entry, by index or leaf hash", [
-            _int_param("index", 0, "The entry's index (or give leaf_hash)."),
-            {"name": "leaf_hash", "in": "query", "required": False,
-             "description": "The entry's leaf hash, hex or base64 (or give index).",
-             "schema": {"type": "string"}},
-            _int_param("size", 1, "Tree size; default: the newest checkpoint's."),
-        ], "application/json")},
-    "/log/proof/consistency": {"get": _operation(
-        "RFC 9162 consistency proof between two tree sizes", [
-            _int_param("size1", 1, "The older tree size.", required=True),
-            _int_param("size2", 1, "The newer; default: the newest checkpoint's."),
-        ], "application/json")},
+    "/log/entries": {
+        "post": {
+            **_operation(
+                "Append one entry or a batch of up to 1,000; answers once durable",
+                [],
+                "application/json",
+                ok="201",
+            ),
+            "requestBody": {"required": True, "content": {"application/json": {}}},
+        }
+    },
+    "/checkpoint": {
+        "get": _operation("The newest signed checkpoint (C2SP tlog-checkpoint)", [], "text/plain")
+    },
+    "/log/proof/inclusion": {
+        "get": _operation(
+            "RFC 9162 inclusion proof of an entry, by index or leaf hash",
+            [
+                _int_param("index", 0, "The entry's index (or give leaf_hash)."),
+                {
+                    "name": "leaf_hash",
+                    "in": "query",
+                    "required": False,
+                    "description": "The entry's leaf hash, hex or base64 (or give index).",
+                    "schema": {"type": "string"},
+                },
+                _int_param("size", 1, "Tree size; default: the newest checkpoint's."),
+            ],
+            "application/json",
+        )
+    },
+    "/log/proof/consistency": {
+        "get": _operation(
+            "RFC 9162 consistency proof between two tree sizes",
+            [
+                _int_param("size1", 1, "The older tree size.", required=True),
+                _int_param("size2", 1, "The newer; default: the newest checkpoint's."),
+            ],
+            "application/json",
+        )
+    },
 }
 
 # The request lines the server answers before FastAPI's routing (see custodes.server._hot).

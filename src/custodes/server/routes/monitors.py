@@ -67,8 +67,13 @@ async def screen(request: Request, body: ScreenBody) -> dict[str, Any]:
         for name in body.detectors:
             det = service.registry.get(name)
             found.extend(d for d in det.detect(body.text) if d.score >= body.min_score)
-        stored = service.queue.record(found, text=body.text, actor=actor, source=body.source,
-                                      location=body.location or body.source)
+        stored = service.queue.record(
+            found,
+            text=body.text,
+            actor=actor,
+            source=body.source,
+            location=body.location or body.source,
+        )
         now = service.queue.clock.now()
         return [d.to_json(now) for d in stored]
 
@@ -85,9 +90,13 @@ async def review_list(
     """What the caller may see: assigned detections, or all of them for an overseer."""
     viewer = await _principal(request)
     queue = _service(request).queue
-    rows = await asyncio.to_thread(queue.list, viewer=viewer,
-                                   status=None if status == "all" else status,
-                                   category=category, limit=limit)
+    rows = await asyncio.to_thread(
+        queue.list,
+        viewer=viewer,
+        status=None if status == "all" else status,
+        category=category,
+        limit=limit,
+    )
     now = queue.clock.now()
     return {"detections": [d.to_json(now) for d in rows]}
 
@@ -101,11 +110,15 @@ async def review_show(request: Request, detection_id: str) -> dict[str, Any]:
 
 
 @router.post("/review/{detection_id}/resolve")
-async def review_resolve(request: Request, detection_id: str,
-                         body: ResolveBody) -> dict[str, Any]:
+async def review_resolve(request: Request, detection_id: str, body: ResolveBody) -> dict[str, Any]:
     """Dismiss with ``reason`` or link to a registered ``finding_id``."""
     reviewer = await _principal(request)
     queue = _service(request).queue
-    d = await asyncio.to_thread(queue.resolve, detection_id, reviewer=reviewer,
-                                reason=body.reason, finding_id=body.finding_id)
+    d = await asyncio.to_thread(
+        queue.resolve,
+        detection_id,
+        reviewer=reviewer,
+        reason=body.reason,
+        finding_id=body.finding_id,
+    )
     return d.to_json(queue.clock.now())

@@ -24,9 +24,11 @@ router = APIRouter(tags=["witnesses"])
 def _publisher(request: Request) -> WitnessPublisher:
     publisher = request.app.state.context.services.get("witness")
     if publisher is None:
-        raise NotFoundError("this log publishes to no witnesses", where="witnesses",
-                            hint="configure witnesses in the constitution or "
-                                 "CUSTODES_WITNESS_POLICY_FILE")
+        raise NotFoundError(
+            "this log publishes to no witnesses",
+            where="witnesses",
+            hint="configure witnesses in the constitution or CUSTODES_WITNESS_POLICY_FILE",
+        )
     assert isinstance(publisher, WitnessPublisher)
     return publisher
 
@@ -35,20 +37,28 @@ def _publisher(request: Request) -> WitnessPublisher:
 async def cosigned_checkpoint(
     request: Request,
     quorum: Literal["met", "any"] = Query(
-        default="met", description="'met': newest with quorum; 'any': newest published."),
+        default="met", description="'met': newest with quorum; 'any': newest published."
+    ),
 ) -> Response:
     """The newest cosigned checkpoint (C2SP tlog-checkpoint with cosignature lines)."""
     publisher = _publisher(request)
     found = await asyncio.to_thread(publisher.cosigned, require_quorum=quorum == "met")
     if found is None:
-        raise NotFoundError("no checkpoint has reached the witness quorum yet"
-                            if quorum == "met" else "no checkpoint has been published yet",
-                            where="quorum")
-    return Response(found.to_text(), media_type="text/plain; charset=utf-8", headers={
-        "Cache-Control": "no-store",
-        "X-Custodes-Quorum": "met" if found.quorum_met else "lacking",
-        "X-Custodes-Cosigners": ",".join(found.witnesses),
-    })
+        raise NotFoundError(
+            "no checkpoint has reached the witness quorum yet"
+            if quorum == "met"
+            else "no checkpoint has been published yet",
+            where="quorum",
+        )
+    return Response(
+        found.to_text(),
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Custodes-Quorum": "met" if found.quorum_met else "lacking",
+            "X-Custodes-Cosigners": ",".join(found.witnesses),
+        },
+    )
 
 
 @router.get("/witnesses")
@@ -64,9 +74,13 @@ async def witnesses(request: Request) -> dict[str, Any]:
         "latest_quorum_met": latest.quorum_met if latest else False,
         "cosigned_size": best.checkpoint.checkpoint.size if best else None,
         "witnesses": [
-            {"name": p.name, "url": p.url, "size": p.size,
-             "last_ok_at": format_time(p.last_ok_at) if p.last_ok_at else None,
-             "last_error": p.last_error}
+            {
+                "name": p.name,
+                "url": p.url,
+                "size": p.size,
+                "last_ok_at": format_time(p.last_ok_at) if p.last_ok_at else None,
+                "last_error": p.last_error,
+            }
             for p in peers
         ],
     }

@@ -38,8 +38,12 @@ def upgrade() -> None:
     op.create_index("ix_authority_requests_status", "authority_requests", ["status"])
     op.create_table(
         "authority_approvals",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("request_id", sa.String(64), nullable=False),
         sa.Column("approver", sa.String(256), nullable=False),
         sa.Column("organisation", sa.String(128), nullable=False),

@@ -62,22 +62,32 @@ def upgrade() -> None:
         sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
         sa.Column("ciphertext_sha256", sa.String(64), nullable=False),
         sa.Column("details_bytes", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["finding_id"], ["custody_findings.id"],
-                                name="fk_custody_escrow_finding_id_custody_findings"),
+        sa.ForeignKeyConstraint(
+            ["finding_id"],
+            ["custody_findings.id"],
+            name="fk_custody_escrow_finding_id_custody_findings",
+        ),
         sa.PrimaryKeyConstraint("finding_id", name="pk_custody_escrow"),
     )
     op.create_table(
         "custody_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("finding_id", sa.String(32), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("principal", sa.String(256), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("log_index", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["finding_id"], ["custody_findings.id"],
-                                name="fk_custody_events_finding_id_custody_findings"),
+        sa.ForeignKeyConstraint(
+            ["finding_id"],
+            ["custody_findings.id"],
+            name="fk_custody_events_finding_id_custody_findings",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_custody_events"),
     )
     op.create_index("ix_custody_events_finding_id", "custody_events", ["finding_id"])

@@ -43,17 +43,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_monitors_detections"),
     )
     op.create_index("ix_monitors_detections_status", "monitors_detections", ["status"])
-    op.create_index("ix_monitors_detections_fingerprint", "monitors_detections",
-                    ["fingerprint"])
-    op.create_index("ix_monitors_detections_detected_at", "monitors_detections",
-                    ["detected_at"])
+    op.create_index("ix_monitors_detections_fingerprint", "monitors_detections", ["fingerprint"])
+    op.create_index("ix_monitors_detections_detected_at", "monitors_detections", ["detected_at"])
     op.create_table(
         "monitors_assignments",
         sa.Column("detection_id", sa.String(64), nullable=False),
         sa.Column("reviewer", sa.String(256), nullable=False),
         sa.Column("organisation", sa.String(256), nullable=False),
-        sa.ForeignKeyConstraint(["detection_id"], ["monitors_detections.id"],
-                                name="fk_monitors_assignments_detection_id_monitors_detections"),
+        sa.ForeignKeyConstraint(
+            ["detection_id"],
+            ["monitors_detections.id"],
+            name="fk_monitors_assignments_detection_id_monitors_detections",
+        ),
         sa.PrimaryKeyConstraint("detection_id", "reviewer", name="pk_monitors_assignments"),
     )
     op.create_index("ix_monitors_assignments_reviewer", "monitors_assignments", ["reviewer"])
