@@ -21,6 +21,9 @@ run: $(STAMP)
 	$(VENV)/bin/custodes serve --demo --data-dir .custodes/demo
 
 test: $(STAMP)
+	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m mypy
 	bash scripts/test-deps.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -25,7 +25,7 @@ from custodes.monitors import compute_metrics, default_registry, read_dataset
 from custodes.monitors._learned import Encoder, LearnedDetector
 from custodes.monitors._train import train_heads
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "monitors"
+DATA = Path(__file__).resolve().parents[1] / "data" / "datasets" / "monitors"
 COUP = (
     "training_tamper",
     "oversight_evasion",

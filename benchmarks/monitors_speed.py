@@ -4,7 +4,7 @@ gateway (p50 / p99 for a 4 KB prompt).
 
     .venv/bin/python benchmarks/monitors_speed.py [--seconds 5]
 
-Text is the agent transcripts and reports of the dev data set (../shared/datasets/monitors).
+Text is the agent transcripts and reports of the dev data set (data/datasets/monitors).
 Run on a quiet machine: other processes on the same cores lower every figure.
 """
 
@@ -17,7 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "monitors"
+DATA = Path(__file__).resolve().parents[1] / "data" / "datasets" / "monitors"
 
 
 def _one_core() -> None:

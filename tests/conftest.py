@@ -15,17 +15,15 @@ from custodes.log import NoteSigner, TransparencyLog
 from custodes.store import create_db_engine, migrate
 from tests.support.postgres import PostgresCluster, start_cluster
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.exists():  # a checkout elsewhere: ../shared beside the repository
-    SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The read-only ``shared/`` folder (test vectors, schemas, datasets) beside the repo."""
-    if not SHARED.exists():
-        pytest.fail(f"shared/ folder not found at {SHARED}")
-    return SHARED
+def data_dir() -> Path:
+    """The project's ``data/`` folder: test vectors, schemas and labelled datasets it carries."""
+    if not DATA.exists():
+        pytest.fail(f"data/ folder not found at {DATA}")
+    return DATA
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Where the shared test vectors are, for parametrizing at collection time."""
+"""Where the carried test vectors (data/testvectors) are, for parametrizing at collection time."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-MERKLE = SHARED / "testvectors" / "merkle" / "testdata"
-NOTE = SHARED / "testvectors" / "note"
+MERKLE = DATA / "testvectors" / "merkle" / "testdata"
+NOTE = DATA / "testvectors" / "note"
 
 
 def load(path: Path) -> Any:

@@ -1,7 +1,7 @@
 """Exports of a finding as OSV, CSAF 2.0 and CVE JSON 5.x CNA-container drafts.
 
 Only public metadata is exported (never the escrowed details). The tests validate every
-export against the official schemas (``shared/schemas/``).
+export against the official schemas (``data/schemas/`` in the repository).
 
 - OSV (https://ossf.github.io/osv-schema/): ids use the schema's private prefix ``x_``, as
   ``x_CUSTODES-YYYY-NNNN``. A product outside a package ecosystem has no ``package``; the

@@ -436,8 +436,8 @@ class LearnedDetector:
             out.append(
                 Detection(
                     self.name,
-                    cat,
-                    round(scores[cat], 6),  # type: ignore[arg-type]
+                    cat,  # type: ignore[arg-type]
+                    round(scores[cat], 6),
                     f"learned head for {cat} scored {scores[cat]:.2f}; "
                     f"strongest in chunk {best + 1} of {len(spans)}",
                     (Span(*spans[best]),),

@@ -101,12 +101,12 @@ def test_end_to_end(
     clock: FrozenClock,
     keys: dict[str, SigningKey],
     tmp_path: Path,
-    shared_dir: Path,
+    data_dir: Path,
 ) -> None:
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
     log.start()
     try:
-        _run(sqlite_engine, log, clock, keys, tmp_path, shared_dir)
+        _run(sqlite_engine, log, clock, keys, tmp_path, data_dir)
     finally:
         log.close()
 
@@ -117,7 +117,7 @@ def _run(
     clock: FrozenClock,
     keys: dict[str, SigningKey],
     tmp_path: Path,
-    shared_dir: Path,
+    data_dir: Path,
 ) -> None:
     path = tmp_path / "constitution.yaml"
     path.write_text(
@@ -220,7 +220,7 @@ def _run(
     # 7. Disclosed, exported (validated against the official OSV schema) and revealed.
     finding = registry.record_event(finding.id, "disclosed", principal="alice@lab")
     osv = export_finding(finding, "osv", registry.schedule(finding), now=clock.now())
-    schema = json.loads((shared_dir / "schemas/osv/schema.json").read_text())
+    schema = json.loads((data_dir / "schemas/osv/schema.json").read_text())
     assert list(Draft202012Validator(schema).iter_errors(osv)) == []
     assert osv["id"] == f"x_{finding.id}"
     revealed = registry.reveal(finding.id, principal="alice@lab")

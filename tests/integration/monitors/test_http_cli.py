@@ -188,9 +188,9 @@ def test_cli_scan_review_and_link(
 
 
 def test_cli_eval_matches_score_py(
-    tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source = shared_dir / "datasets" / "monitors" / "vuln_discovery_dev.jsonl"
+    source = data_dir / "datasets" / "monitors" / "vuln_discovery_dev.jsonl"
     with source.open() as fh:
         subset = [next(fh) for _ in range(150)]
     labels = tmp_path / "labels.jsonl"

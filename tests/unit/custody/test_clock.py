@@ -40,8 +40,8 @@ def _vectors(shared: Path) -> list[dict[str, object]]:
     return json.loads((shared / "testvectors/disclosure/project_zero.json").read_text())["cases"]
 
 
-def test_every_shared_project_zero_vector(shared_dir: Path) -> None:
-    cases = _vectors(shared_dir)
+def test_every_shared_project_zero_vector(data_dir: Path) -> None:
+    cases = _vectors(data_dir)
     assert len(cases) == 7
     for case in cases:
         inputs = case["inputs"]

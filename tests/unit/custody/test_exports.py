@@ -1,4 +1,4 @@
-"""Exports validated against the official OSV, CSAF 2.0 and CVE 5.1.1 schemas in shared/."""
+"""Exports validated against the official OSV, CSAF 2.0 and CVE 5.1.1 schemas in data/schemas."""
 
 from __future__ import annotations
 
@@ -22,27 +22,27 @@ def load(path: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def osv(shared_dir: Path) -> Draft202012Validator:
-    return Draft202012Validator(load(shared_dir / "schemas/osv/schema.json"))
+def osv(data_dir: Path) -> Draft202012Validator:
+    return Draft202012Validator(load(data_dir / "schemas/osv/schema.json"))
 
 
 @pytest.fixture(scope="module")
-def csaf(shared_dir: Path) -> Draft202012Validator:
+def csaf(data_dir: Path) -> Draft202012Validator:
     # The CSAF schema $refs FIRST's CVSS schemas by URL; register the local copies under
-    # exactly those URLs (shared/schemas/README.md), so nothing is fetched.
-    first = shared_dir / "schemas/csaf/referenced_schema/first"
+    # exactly those URLs (data/schemas/README.md), so nothing is fetched.
+    first = data_dir / "schemas/csaf/referenced_schema/first"
     registry: Registry = Registry().with_resources(
         (f"https://www.first.org/cvss/{name}", Resource.from_contents(load(first / name)))
         for name in ("cvss-v2.0.json", "cvss-v3.0.json", "cvss-v3.1.json")
     )
     return Draft202012Validator(
-        load(shared_dir / "schemas/csaf/csaf_json_schema.json"), registry=registry
+        load(data_dir / "schemas/csaf/csaf_json_schema.json"), registry=registry
     )
 
 
 @pytest.fixture(scope="module")
-def cve_schema(shared_dir: Path) -> dict[str, Any]:
-    return load(shared_dir / "schemas/cve/CVE_JSON_bundled_5.1.1.json")  # type: ignore[no-any-return]
+def cve_schema(data_dir: Path) -> dict[str, Any]:
+    return load(data_dir / "schemas/cve/CVE_JSON_bundled_5.1.1.json")  # type: ignore[no-any-return]
 
 
 def cna_validator(schema: dict[str, Any]) -> Draft7Validator:
@@ -56,9 +56,9 @@ def errors(v: Any, doc: Any) -> list[str]:
 
 
 def test_official_fixtures_pass_the_same_validators(
-    shared_dir: Path, osv: Any, csaf: Any, cve_schema: dict[str, Any]
+    data_dir: Path, osv: Any, csaf: Any, cve_schema: dict[str, Any]
 ) -> None:
-    fixtures = shared_dir / "schemas/fixtures"
+    fixtures = data_dir / "schemas/fixtures"
     for p in sorted((fixtures / "osv/valid").glob("*.json")):
         assert errors(osv, load(p)) == [], p.name
     assert errors(osv, load(fixtures / "osv/invalid/nointroduced-CVE-2023-41045.json"))

@@ -1,7 +1,7 @@
 """The coup-misuse rules screen, the learned tier, the registry and the public API.
 
 Coup samples are written for these tests in the style of the dev set (its examples are
-synthetic, see /work/shared/datasets/monitors/README_coup_misuse.md).
+synthetic, see data/datasets/monitors/README_coup_misuse.md).
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from custodes.monitors import compute_metrics
 
 
 @pytest.fixture(scope="module")
-def scorer(shared_dir: Path) -> ModuleType:
+def scorer(data_dir: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "shared_score", shared_dir / "datasets" / "monitors" / "score.py"
+        "data_score", data_dir / "datasets" / "monitors" / "score.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,7 +1,7 @@
 # ruff: noqa: E501 - report lines are quoted verbatim
 """The rules tier for vulnerability discoveries, on real reports and hard negatives.
 
-Samples are a few lines each from /work/shared/datasets/monitors (see its README):
+Samples are a few lines each from data/datasets/monitors (see its README):
 google/syzkaller pkg/report/testdata (Apache-2.0, the syzkaller project authors),
 google/clusterfuzz stack_analyzer_data (Apache-2.0, Google LLC), n132/ARVO-Meta (BSD-2-Clause,
 The ARVO Authors), gruckion/mini-swe-agent trajectories (MIT). Negatives that are not from

@@ -21,8 +21,8 @@ def _witness(name: str) -> NoteSigner:
 
 
 @pytest.fixture(scope="module")
-def rekor(shared_dir: Path) -> tuple[dict[str, object], str]:
-    folder = shared_dir / "testvectors" / "note" / "checkpoints"
+def rekor(data_dir: Path) -> tuple[dict[str, object], str]:
+    folder = data_dir / "testvectors" / "note" / "checkpoints"
     meta = json.loads((folder / f"{REKOR_V2}.json").read_text())
     return meta, (folder / f"{REKOR_V2}.txt").read_text()
 
@@ -30,7 +30,7 @@ def rekor(shared_dir: Path) -> tuple[dict[str, object], str]:
 def test_rekor_v2_staging_checkpoint_meets_2_and_3_of_3(
     rekor: tuple[dict[str, object], str],
 ) -> None:
-    # Real cosignatures by three witnesses of the staging witness network (shared vectors).
+    # Real cosignatures by three witnesses of the staging witness network (carried vectors).
     meta, text = rekor
     log_key = NoteVerifier.from_key(meta["log_key"]["vkey"])  # type: ignore[index]
     vkeys = [w["vkey"] for w in meta["witnesses"]]  # type: ignore[attr-defined]
@@ -77,8 +77,8 @@ def test_one_flipped_bit_in_a_cosignature_loses_that_witness(
     WitnessPolicy.threshold(2, verifiers).check(signed)
 
 
-def test_vkey_cases_from_transparency_dev_formats(shared_dir: Path) -> None:
-    doc = json.loads((shared_dir / "testvectors/note/formats_cosignature_v1.json").read_text())
+def test_vkey_cases_from_transparency_dev_formats(data_dir: Path) -> None:
+    doc = json.loads((data_dir / "testvectors/note/formats_cosignature_v1.json").read_text())
     cases = {c["id"]: c for c in doc["vkey_parse_cases"]}
     converted = cosignature_verifier(cases["ed25519-note-key-converted"]["vkey"])
     assert (converted.alg, converted.key_id.hex()) == (ALG_COSIGNATURE_V1, "fdd2dbc7")
@@ -97,10 +97,10 @@ def test_vkey_cases_from_transparency_dev_formats(shared_dir: Path) -> None:
             cosignature_verifier(cases[case_id]["vkey"])
 
 
-def test_timestamp_vector_decodes(shared_dir: Path) -> None:
+def test_timestamp_vector_decodes(data_dir: Path) -> None:
     import base64
 
-    doc = json.loads((shared_dir / "testvectors/note/formats_cosignature_v1.json").read_text())
+    doc = json.loads((data_dir / "testvectors/note/formats_cosignature_v1.json").read_text())
     [works] = [c for c in doc["timestamp_cases"] if c["id"] == "works"]
     raw = base64.b64decode(works["signature_base64"])
     assert int.from_bytes(raw[4:12], "big") == works["expect"]["timestamp"]
