@@ -9,10 +9,10 @@ Every field carries a description; a test checks each one is documented in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
 
@@ -38,8 +38,18 @@ class Settings(BaseSettings):
         default=False,
         description="Demo deployment: generate missing keys and accept placeholder secrets.",
     )
+    demo_witness_ports: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Ports of the demo's witnesses, comma-separated in the constitution's order; a "
+            "single 0 picks free ports for all. Empty: the ports of the constitution's witness "
+            "URLs (8091, 8092). Lets a second demo (or the tests) run beside `make run`."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
-    port: int = Field(default=8080, ge=0, le=65535, description="Port the server listens on.")
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="Port the server listens on (0: a free one)."
+    )
     opentelemetry: bool = Field(
         default=False,
         description=(
@@ -161,6 +171,24 @@ class Settings(BaseSettings):
         le=10_000,
         description="Connection pool size of the one HTTP client the gateway uses for upstreams.",
     )
+
+    @field_validator("demo_witness_ports", mode="before")
+    @classmethod
+    def _split_ports(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",")] if value.strip() else []
+            if not all(p.isdigit() for p in parts):
+                raise ValueError(f"expected comma-separated port numbers, got {value!r}")
+            return tuple(int(p) for p in parts)
+        return value
+
+    @field_validator("demo_witness_ports")
+    @classmethod
+    def _ports_in_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [p for p in value if not 0 <= p <= 65535]
+        if bad:
+            raise ValueError(f"ports must be 0..65535, got {', '.join(map(str, bad))}")
+        return value
 
     @field_validator("data_dir", mode="before")
     @classmethod

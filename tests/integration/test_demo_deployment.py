@@ -1,23 +1,26 @@
 """The README's run command: `custodes serve --demo` brings up the whole demo deployment.
 
 The demo constitution names two overseer witnesses on loopback; the demo starts them with the
-published demo keys, so the log's checkpoints come back cosigned.
+published demo keys, so the log's checkpoints come back cosigned. The tests run everything on
+free ports (`--port 0 --witness-ports 0`), so they pass beside a running `make run`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from custodes.log import NoteVerifier, SignedCheckpoint
+from custodes.log import NoteSigner, NoteVerifier, SignedCheckpoint
 from custodes.witness import cosignature_verifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,58 +28,82 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
+
+
+def _custodes(*args: str) -> list[str]:
+    return [sys.executable, "-m", "custodes", *args]
+
+
+def _wait_for(log: Path, proc: subprocess.Popen[bytes], pattern: str) -> re.Match[str]:
+    deadline = time.monotonic() + 90
+    while True:
+        found = re.search(pattern, log.read_text())
+        if found:
+            return found
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"no {pattern!r} in 90 s: {log.read_text()}"
+        time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def listening_socket() -> Iterator[int]:
+    """A port another process (this one) listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ports_free(*ports: int) -> bool:
-    for port in ports:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return False
-    return True
+        s.listen()
+        yield int(s.getsockname()[1])
 
 
 def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> None:
-    if not _ports_free(8091, 8092):
-        pytest.fail("ports 8091/8092 (the demo witnesses) are taken by another process")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
-    output = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "custodes",
-            "serve",
-            "--demo",
-            "--data-dir",
-            str(tmp_path / "demo"),
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    serve_log = tmp_path / "serve.log"
+    with serve_log.open("wb") as output:
+        proc = subprocess.Popen(
+            _custodes(
+                "serve",
+                "--demo",
+                "--data-dir",
+                str(tmp_path / "demo"),
+                "--port",
+                "0",
+                "--witness-ports",
+                "0",
+            ),
+            cwd=REPO,
+            env=_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "the demo server did not start in 90 s"
-            time.sleep(0.3)
-
-        constitution = httpx.get(f"{base}/constitution", timeout=10)
-        assert constitution.status_code == 200
+        base = _wait_for(serve_log, proc, r"custodes listening on (http://\S+)").group(1)
+        text = serve_log.read_text()
+        witness_ports = [
+            int(p) for p in re.findall(r"demo witness .* at http://[\d.]+:(\d+)", text)
+        ]
+        assert len(witness_ports) == 2, text
+        assert 8091 not in witness_ports and 8092 not in witness_ports
+        # "listening" comes only once requests are answered.
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/constitution", timeout=10).status_code == 200
+        reported = httpx.get(f"{base}/witnesses", timeout=10).json()
+        assert sorted(int(w["url"].rsplit(":", 1)[1]) for w in reported["witnesses"]) == sorted(
+            witness_ports
+        )
 
         entry = {
             "type": "log.annotation/v1",
@@ -87,7 +114,9 @@ def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> Non
         appended = httpx.post(f"{base}/log/entries", json=entry, timeout=10)
         assert appended.status_code == 201, appended.text
 
-        log_key = NoteVerifier.from_key(_verifier_key(tmp_path / "demo" / "log.key"))
+        log_key = NoteVerifier.from_key(
+            NoteSigner.from_key((tmp_path / "demo" / "log.key").read_text()).verifier.to_key()
+        )
         witnesses = [
             cosignature_verifier(line.split("key: ", 1)[1].strip())
             for line in (REPO / "examples" / "constitution.yaml").read_text().splitlines()
@@ -108,21 +137,94 @@ def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> Non
             assert time.monotonic() < deadline, f"not cosigned by both witnesses: {answer.text}"
             time.sleep(0.5)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        output.close()
+        _stop(proc)
     # The demo's witnesses go away with the server.
     deadline = time.monotonic() + 15
-    while not _ports_free(8091, 8092):
+    while any(_port_open(p) for p in witness_ports):
         assert time.monotonic() < deadline, "demo witnesses outlived the server"
         time.sleep(0.2)
 
 
-def _verifier_key(path: Path) -> str:
-    from custodes.log import NoteSigner
+def test_a_taken_port_is_one_error_before_anything_starts(
+    tmp_path: Path, listening_socket: int
+) -> None:
+    done = subprocess.run(
+        _custodes("serve", "--demo", "--data-dir", str(tmp_path), "--port", str(listening_socket)),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{listening_socket}: the port is taken" in done.stderr
+    assert "--port" in done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "custodes.db").exists()
 
-    return NoteSigner.from_key(path.read_text()).verifier.to_key()
+
+def test_a_taken_witness_port_is_one_error(tmp_path: Path, listening_socket: int) -> None:
+    done = subprocess.run(
+        _custodes(
+            "serve",
+            "--demo",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--witness-ports",
+            f"{listening_socket},0",
+        ),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"port {listening_socket} for the demo witness witness.asi.example is taken" in (
+        done.stderr
+    )
+    assert "--witness-ports" in done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_missing_log_key_is_one_error_and_writes_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        _custodes("serve", "--data-dir", str(tmp_path / "lab"), "--port", "0"),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "log signing key" in done.stderr and "does not exist" in done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+def test_a_refused_start_up_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None:
+    data = tmp_path / "lab"
+    keygen = subprocess.run(
+        _custodes("--data-dir", str(data), "log", "keygen"),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert keygen.returncode == 0, keygen.stderr
+    broken = tmp_path / "constitution.yaml"
+    broken.write_text("version: 1\n")
+    done = subprocess.run(
+        _custodes("serve", "--data-dir", str(data), "--port", "0", "--constitution", str(broken)),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 1
+    assert "the constitution is refused" in done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr

@@ -1,26 +1,52 @@
-"""``custodes serve``: run the server with uvicorn."""
+"""``custodes serve``: run the server with uvicorn.
+
+Everything that can refuse a start is checked before the server says it listens: the log's
+signing key, the listening socket (bound here, then handed to uvicorn), the demo's witnesses and
+the app's start-up (database, constitution, services). Each refusal is one diagnostic, never a
+traceback; "listening" is printed only once requests can be answered.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import socket
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from custodes.cli._demo_witnesses import demo_witnesses
 from custodes.cli._main import CliState, pass_state
+from custodes.config import Settings
+from custodes.errors import ConfigError
 from custodes.server._context import load_or_create_log_key
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["serve"]
 
 
 @click.command()
 @click.option("--host", default=None, help="Listen address (CUSTODES_HOST, default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Listen port (CUSTODES_PORT, default 8080).")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Listen port (CUSTODES_PORT, default 8080; 0 picks a free one).",
+)
 @click.option(
     "--demo",
     is_flag=True,
     default=None,
     help="Run the demo deployment: generates missing keys, loads examples/.",
+)
+@click.option(
+    "--witness-ports",
+    "witness_ports",
+    default=None,
+    metavar="PORT,PORT",
+    help="With --demo: ports of the demo's witnesses, in the constitution's order; 0 picks free "
+    "ones (CUSTODES_DEMO_WITNESS_PORTS, default the constitution's 8091,8092).",
 )
 @click.option(
     "--constitution",
@@ -42,26 +68,114 @@ def serve(
     host: str | None,
     port: int | None,
     demo: bool | None,
+    witness_ports: str | None,
     constitution_file: str | None,
     data_dir: str | None,
 ) -> None:
     """Start the custodes server. With --demo and no --constitution, the database's first
     constitution is examples/constitution.yaml."""
+    settings = state.with_overrides(
+        host=host,
+        port=port,
+        demo=demo,
+        demo_witness_ports=witness_ports,
+        constitution_file=constitution_file,
+        data_dir=data_dir,
+    )
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(_bind(settings.host, settings.port))
+        # Before anything is written: a missing key outside the demo is refused here, not after
+        # a database was created for a server that cannot start.
+        log_vkey = load_or_create_log_key(settings).verifier.to_key()
+        if settings.demo:
+            from custodes.cli._demo_witnesses import demo_witnesses
+
+            witnesses = stack.enter_context(demo_witnesses(settings, log_vkey))
+            for started in witnesses.started:
+                click.echo(
+                    f"demo witness {started.name} (an overseer's, demo key) at {started.url}",
+                    err=True,
+                )
+            if witnesses.policy_file is not None and settings.witness_policy_file is None:
+                settings = state.with_overrides(witness_policy_file=witnesses.policy_file)
+                click.echo(f"witness policy for these ports: {witnesses.policy_file}", err=True)
+        _run(settings, sock)
+
+
+@contextlib.contextmanager
+def _bind(host: str, port: int) -> Any:
+    """The listening socket, bound now so that a taken port is one clear error.
+
+    Raises:
+        ConfigError: the address cannot be bound.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"cannot listen on {host}: {exc.strerror}", hint="check --host / CUSTODES_HOST"
+        ) from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # As uvicorn does; on Linux this still refuses a port another socket listens on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            where = f"{host}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"cannot listen on {where}: the port is taken by another process",
+                    hint="stop that process or choose another port with --port (CUSTODES_PORT)",
+                ) from exc
+            raise ConfigError(f"cannot listen on {where}: {exc.strerror}") from exc
+        sock.set_inheritable(True)
+        yield sock
+    finally:
+        sock.close()
+
+
+def _run(settings: Settings, sock: socket.socket) -> None:
+    """Serve ``settings`` on ``sock`` until a signal stops the server.
+
+    The app's lifespan runs inside uvicorn's start-up and shut-down (uvicorn's own lifespan
+    handling is off): a start-up error then reaches the CLI as a custodes error, instead of a
+    logged traceback, and a signal still shuts the app down before uvicorn re-raises it.
+    """
     import uvicorn
 
     from custodes.server import create_app
 
-    settings = state.with_overrides(
-        host=host, port=port, demo=demo, constitution_file=constitution_file, data_dir=data_dir
-    )
     app = create_app(settings)
-    with contextlib.ExitStack() as stack:
-        if settings.demo:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            log_vkey = load_or_create_log_key(settings).verifier.to_key()
-            for started in stack.enter_context(demo_witnesses(settings, log_vkey)):
-                click.echo(f"demo witness (an overseer's, demo keys) at {started}", err=True)
-        click.echo(f"custodes listening on http://{settings.host}:{settings.port}", err=True)
-        uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
-        )
+    address = _address(sock)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            self._app_lifespan = _lifespan(app)
+            await self._app_lifespan.__aenter__()
+            try:
+                await super().startup(sockets)
+            finally:
+                if not self.started:  # uvicorn calls shutdown() only for a started server
+                    await self._app_lifespan.__aexit__(None, None, None)
+            if self.started:
+                click.echo(f"custodes listening on {address}", err=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().shutdown(sockets)
+            finally:
+                await self._app_lifespan.__aexit__(None, None, None)
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    Server(config).run(sockets=[sock])
+
+
+def _lifespan(app: FastAPI) -> contextlib.AbstractAsyncContextManager[Any]:
+    return app.router.lifespan_context(app)
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
