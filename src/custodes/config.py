@@ -176,7 +176,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ports(cls, value: Any) -> Any:
         if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",")] if value.strip() else []
+            text = value.strip().removeprefix("[").removesuffix("]")  # also the JSON list form
+            parts = [p.strip() for p in text.split(",")] if text.strip() else []
             if not all(p.isdigit() for p in parts):
                 raise ValueError(f"expected comma-separated port numbers, got {value!r}")
             return tuple(int(p) for p in parts)

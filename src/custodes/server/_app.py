@@ -55,11 +55,16 @@ def create_app(
         version=__version__,
         summary="Checks and balances for frontier AI",
         lifespan=lifespan,
+        docs_url=None,  # served from packaged assets, not a CDN (install_offline_docs)
+        redoc_url=None,
         telemetry=None
         if settings.opentelemetry
         else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    from custodes.server._docs import install_offline_docs
+
+    install_offline_docs(app)
     _include_routes(app)
     from custodes.server._hot import HotPaths
     from custodes.server.routes.log import HOT_ROUTES

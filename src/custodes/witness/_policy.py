@@ -360,4 +360,4 @@ class WitnessPolicy:
         if self.quorum in self._by_name:
             return self.quorum
         group = next(g for g in self.groups if g.name == self.quorum)
-        return f"{group.threshold} of {list(group.members)}"
+        return f"{group.threshold} of {', '.join(group.members)}"

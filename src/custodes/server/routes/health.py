@@ -1,15 +1,141 @@
-"""Liveness and version."""
+"""The front page (``GET /``), liveness and version.
 
+``GET /`` tells a person (HTML, when the client accepts it) or a program (JSON otherwise) where
+everything is: the API pages, the log's checkpoints and public key, the witnesses. Everything it
+shows is public: the log's verifier key is what every client needs to check a checkpoint.
+"""
+
+from __future__ import annotations
+
+import html
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from custodes import __version__
 
 router = APIRouter(tags=["health"])
+
+# Where things are, in the order a newcomer wants them. A dashboard will come first here.
+_LINKS: tuple[tuple[str, str, str], ...] = (
+    ("docs", "/docs", "the API, interactive (Swagger UI)"),
+    ("redoc", "/redoc", "the API, as a reference (ReDoc)"),
+    ("openapi", "/openapi.json", "the OpenAPI description"),
+    ("checkpoint", "/checkpoint", "the log's newest signed checkpoint (C2SP tlog-checkpoint)"),
+    ("cosigned_checkpoint", "/checkpoint/cosigned", "the newest checkpoint the witnesses cosigned"),
+    ("witnesses", "/witnesses", "each witness: its URL and the size it last cosigned"),
+    ("constitution", "/constitution", "the constitution in force"),
+    ("coalition", "/coalition", "who could seize what: the smallest coalitions"),
+    ("models", "/v1/models", "the models the gateway serves (needs an API key)"),
+    ("healthz", "/healthz", "liveness and the log's size"),
+)
 
 
 @router.get("/healthz")
 def healthz(request: Request) -> dict[str, Any]:
     ctx = request.app.state.context
     return {"status": "ok", "version": __version__, "log_size": ctx.log.size()}
+
+
+@router.get("/", response_model=None)
+def front_page(request: Request) -> Response:
+    """Where everything is: HTML for a browser, JSON for a program (``Accept`` decides)."""
+    about = _about(request)
+    headers = {"Vary": "Accept", "Cache-Control": "no-store"}
+    if _wants_html(request.headers.get("accept", "")):
+        return HTMLResponse(_render(about), headers=headers)
+    return JSONResponse(about, headers=headers)
+
+
+def _about(request: Request) -> dict[str, Any]:
+    ctx = request.app.state.context
+    publisher = ctx.services.get("witness")
+    policy = getattr(publisher, "policy", None)
+    witnesses = [{"name": w.name, "url": w.url} for w in (policy.witnesses if policy else ())]
+    return {
+        "name": "custodes",
+        "version": __version__,
+        "demo": bool(ctx.settings.demo),
+        "log": {
+            "origin": ctx.log.origin,
+            "size": ctx.log.size(),
+            "public_key": ctx.log.signer.verifier.to_key(),
+        },
+        "witnesses": witnesses,
+        "witness_quorum": policy.describe() if policy is not None else None,
+        "dashboard": None,  # not built yet; its address goes here
+        "links": {name: path for name, path, _ in _LINKS},
+    }
+
+
+def _wants_html(accept: str) -> bool:
+    """True when the client ranks text/html at least as high as JSON (RFC 9110 §12.5.1)."""
+    quality: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        quality[media.lower()] = max(q, quality.get(media.lower(), 0.0))
+    html_q = quality.get("text/html", 0.0)
+    json_q = max(quality.get("application/json", 0.0), quality.get("*/*", 0.0))
+    return html_q > 0 and html_q >= json_q
+
+
+def _render(about: dict[str, Any]) -> str:
+    e = html.escape
+    log = about["log"]
+    rows = "".join(
+        f'<li><a href="{e(path)}">{e(path)}</a> — {e(what)}</li>' for _, path, what in _LINKS
+    )
+    witnesses = (
+        "".join(
+            f"<li>{e(w['name'])}"
+            + (f" at <code>{e(w['url'])}</code>" if w["url"] else "")
+            + "</li>"
+            for w in about["witnesses"]
+        )
+        or "<li>none: this log's checkpoints are not cosigned</li>"
+    )
+    quorum = f"<p>Quorum: {e(about['witness_quorum'])}.</p>" if about["witness_quorum"] else ""
+    demo = (
+        '<p class="demo">This is the <strong>demo deployment</strong>: its keys are published '
+        "in <code>examples/keys/</code>. Never trust it with anything real.</p>"
+        if about["demo"]
+        else ""
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>custodes</title>
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; }}
+body {{ padding: 0 1rem; }}
+code {{ font-size: 0.9em; word-break: break-all; }}
+.demo {{ border-left: 4px solid #c60; padding-left: 0.75rem; }}
+</style>
+</head>
+<body>
+<h1>custodes {e(about["version"])}</h1>
+<p>Checks and balances for frontier AI.</p>
+{demo}
+<h2>The log</h2>
+<p>Origin <code>{e(log["origin"])}</code>, {log["size"]} entries.
+Its public key, to check checkpoints and receipts with:</p>
+<p><code>{e(log["public_key"])}</code></p>
+<h2>Witnesses</h2>
+<ul>{witnesses}</ul>
+{quorum}
+<h2>Where things are</h2>
+<ul>{rows}</ul>
+</body>
+</html>
+"""
