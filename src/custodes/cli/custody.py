@@ -156,12 +156,15 @@ def _json(reg: CustodyRegistry, finding_id: str) -> dict[str, Any]:
 
 @findings.command()
 @click.argument("finding_id")
+@click.option(
+    "--as", "principal", required=True, help="Who asks (a principal the constitution names)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def show(state: CliState, finding_id: str, as_json: bool) -> None:
-    """Show a finding, its states, flags, events and clock."""
+def show(state: CliState, finding_id: str, principal: str, as_json: bool) -> None:
+    """Show a finding, its states, flags, events and clock (if you may see its case record)."""
     reg = _registry(state)
-    data = _json(reg, finding_id)
+    data = _json(reg, reg.view(finding_id, principal=principal).id)
     if as_json:
         _emit(data)
         return
@@ -194,14 +197,21 @@ def show(state: CliState, finding_id: str, as_json: bool) -> None:
 
 
 @findings.command("list")
+@click.option(
+    "--as", "principal", required=True, help="Who asks (a principal the constitution names)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def list_(state: CliState, as_json: bool) -> None:
-    """List every finding."""
+def list_(state: CliState, principal: str, as_json: bool) -> None:
+    """List the findings whose case record you may see."""
     reg = _registry(state)
-    found = reg.list()
+    listing = reg.visible(principal)
+    found = listing.findings
     if as_json:
         _emit([_json(reg, f.id) for f in found])
+        return
+    if not found and not listing.existing:
+        click.echo("no findings you may see")
         return
     table = Table("id", "title", "vendor", "severity", "rm", "em", "disclose at")
     for f in found:
@@ -216,6 +226,11 @@ def list_(state: CliState, as_json: bool) -> None:
             format_time(s.disclose_at) if s else "not notified",
         )
     _console.print(table)
+    if listing.existing:
+        click.echo(
+            f"{len(listing.existing)} more embargoed (case records not visible to you): "
+            + ", ".join(listing.existing)
+        )
 
 
 @findings.command()
@@ -305,23 +320,29 @@ def reveal(state: CliState, finding_id: str, principal: str, early: bool, out: s
 @click.argument("finding_id")
 @click.option("--format", "fmt", required=True, type=click.Choice(["osv", "csaf", "cve"]))
 @click.option("--out", default=None, help="Write here (default: stdout).")
+@click.option(
+    "--as", "principal", required=True, help="Who asks (a principal the constitution names)."
+)
 @pass_state
-def export(state: CliState, finding_id: str, fmt: str, out: str | None) -> None:
+def export(state: CliState, finding_id: str, fmt: str, out: str | None, principal: str) -> None:
     """Export as OSV, CSAF 2.0 or a CVE 5.x CNA container draft."""
     reg = _registry(state)
-    f = reg.get(finding_id)
+    f = reg.view(finding_id, principal=principal, action="export")
     doc = export_finding(f, fmt, reg.schedule(f), now=reg.clock.now())
     _write(out, (json.dumps(doc, indent=2) + "\n").encode())
 
 
 @click.command()
+@click.option(
+    "--as", "principal", required=True, help="Who asks (a principal the constitution names)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def alarms(state: CliState, as_json: bool) -> None:
-    """Raise newly due alarms (recorded in the log) and list every alarm."""
+def alarms(state: CliState, principal: str, as_json: bool) -> None:
+    """Raise newly due alarms (recorded in the log) and list those you may see."""
     reg = _registry(state)
     reg.raise_alarms()
-    recorded = reg.alarms()
+    recorded = reg.alarms_for(principal)
     if as_json:
         _emit([r.to_dict() for r in recorded])
         return
@@ -337,14 +358,21 @@ def alarms(state: CliState, as_json: bool) -> None:
 
 @click.command()
 @click.argument("finding_id", required=False)
+@click.option(
+    "--as", "principal", required=True, help="Who asks (a principal the constitution names)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def clock(state: CliState, finding_id: str | None, as_json: bool) -> None:
-    """Show the disclosure clock of one finding, or of every finding."""
+def clock(state: CliState, finding_id: str | None, principal: str, as_json: bool) -> None:
+    """Show the disclosure clock of one finding, or of every finding you may see."""
     from custodes.server.routes.custody import schedule_json
 
     reg = _registry(state)
-    found = [reg.get(finding_id)] if finding_id else reg.list()
+    found = (
+        [reg.view(finding_id, principal=principal)]
+        if finding_id
+        else list(reg.visible(principal).findings)
+    )
     rows: list[dict[str, Any]] = [
         {"id": f.id, "policy": f.policy, "clock": schedule_json(reg.schedule(f))} for f in found
     ]

@@ -325,8 +325,25 @@ class _Checker:
         coalition = self._coalition(coalition_raw, cap_ids, len(org_ids))
         # The custody registry reads these windows from the document; check them here so a
         # bad one is refused at load, with its line, never at alarm time.
-        for key, value in d.get("custody", {}).items():
-            self.duration(("custody", key), value)
+        custody = d.get("custody", {})
+        for key in ("stockpiling_window", "vendor_notice_within", "read_follow_up_within"):
+            if key in custody:
+                self.duration(("custody", key), custody[key])
+        coordinators = custody.get("coordinators", {})
+        for i, org in enumerate(coordinators.get("organisations", ())):
+            if org not in org_ids:
+                self.problem(
+                    ("custody", "coordinators", "organisations", i),
+                    f"unknown organisation {org!r}",
+                    expected="an organisation id of this constitution",
+                )
+        for i, role in enumerate(coordinators.get("roles", ())):
+            if role not in roles:
+                self.problem(
+                    ("custody", "coordinators", "roles", i),
+                    f"no principal holds role {role!r}",
+                    expected="a role some principal holds",
+                )
 
         constitution = Constitution(
             version=d["version"],

@@ -6,6 +6,7 @@ alarms), :func:`compute_schedule` with the :data:`PRESETS` disclosure policies,
 exporters :func:`to_osv`, :func:`to_csaf`, :func:`to_cve`.
 """
 
+from custodes.custody._access import CaseAccess, Party
 from custodes.custody._alarms import (
     Alarm,
     AlarmKind,
@@ -17,7 +18,11 @@ from custodes.custody._alarms import (
 from custodes.custody._clock import ClockEvents, DisclosureClock, Schedule, compute_schedule
 from custodes.custody._commitment import Commitment, commit_details, verify_commitment
 from custodes.custody._cvss import CvssScore, score_vector
-from custodes.custody._errors import EscrowIntegrityError, TransitionError
+from custodes.custody._errors import (
+    DuplicateFindingError,
+    EscrowIntegrityError,
+    TransitionError,
+)
 from custodes.custody._escrow import KeyEncryptionKey, Sealed, load_or_create_kek
 from custodes.custody._exports import EXPORT_FORMATS, export_finding, to_csaf, to_cve, to_osv
 from custodes.custody._lifecycle import (
@@ -34,6 +39,7 @@ from custodes.custody._registry import (
     Authorizer,
     CustodyRegistry,
     DetectionSource,
+    Listing,
 )
 from custodes.custody._rows import RecordedAlarm, clock_events
 
@@ -51,6 +57,7 @@ __all__ = [
     "AlarmKind",
     "AlarmWindows",
     "Authorizer",
+    "CaseAccess",
     "CaseEvent",
     "ClockEvents",
     "Commitment",
@@ -60,11 +67,14 @@ __all__ = [
     "DetectionSource",
     "DisclosureClock",
     "DisclosurePolicy",
+    "DuplicateFindingError",
     "EscrowIntegrityError",
     "Finding",
     "FindingInput",
     "FindingSnapshot",
     "KeyEncryptionKey",
+    "Listing",
+    "Party",
     "RecordedAlarm",
     "Revealed",
     "Schedule",

@@ -8,12 +8,14 @@ from custodes.log import register_entry_type
 
 __all__ = [
     "ALARM",
+    "DENIED",
     "ESCROW_READ",
     "EVENT",
     "REGISTER",
     "REVEAL",
     "TRANSITION",
     "AlarmBody",
+    "DeniedBody",
     "EscrowReadBody",
     "EventBody",
     "RegisterBody",
@@ -101,12 +103,29 @@ class AlarmBody(_Body):
     message: str
 
 
+class DeniedBody(_Body):
+    """A custody action was refused: who asked (as they named themselves), for what, and why.
+
+    ``principal`` is the name the caller gave; ``known`` says whether the constitution names it
+    (an invented name is recorded as such, never as an actor). The same reason is recorded for a
+    finding that is hidden from the caller as for one that does not exist, so the log is no
+    oracle for an embargoed finding's existence.
+    """
+
+    action: str = Field(max_length=32)
+    finding_id: str | None = Field(default=None, pattern=_FINDING_ID)
+    principal: str = Field(max_length=256)
+    known: bool
+    reason: str = Field(max_length=1000)
+
+
 REGISTER = "custody.finding.register/v1"
 TRANSITION = "custody.finding.transition/v1"
 EVENT = "custody.finding.event/v1"
 ESCROW_READ = "custody.escrow.read/v1"
 REVEAL = "custody.finding.reveal/v1"
 ALARM = "custody.alarm/v1"
+DENIED = "custody.denied/v1"
 
 register_entry_type(REGISTER, RegisterBody)
 register_entry_type(TRANSITION, TransitionBody)
@@ -114,3 +133,4 @@ register_entry_type(EVENT, EventBody)
 register_entry_type(ESCROW_READ, EscrowReadBody)
 register_entry_type(REVEAL, RevealBody)
 register_entry_type(ALARM, AlarmBody)
+register_entry_type(DENIED, DeniedBody, "a custody action was refused, and why")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from custodes.errors import CustodyError
 
-__all__ = ["EscrowIntegrityError", "TransitionError"]
+__all__ = ["DuplicateFindingError", "EscrowIntegrityError", "TransitionError"]
 
 
 class EscrowIntegrityError(CustodyError):
@@ -40,3 +40,19 @@ class TransitionError(CustodyError):
             f"{self.message}\n  {self.machine}: {self.current} -> {self.requested}"
             f"\n  allowed from {self.current}: {allowed}"
         )
+
+
+class DuplicateFindingError(CustodyError):
+    """A finding with the same fingerprint is already registered: ``existing_id`` is it."""
+
+    status = 409
+    code = "duplicate_finding"
+
+    def __init__(self, message: str, *, existing_id: str, fingerprint: str) -> None:
+        super().__init__(
+            message,
+            hint=f"add what is new to {existing_id} (an event or a note) instead of registering "
+            "it again",
+        )
+        self.existing_id = existing_id
+        self.fingerprint = fingerprint

@@ -10,15 +10,19 @@ from __future__ import annotations
 import builtins
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import Engine, RowMapping, insert, select, update
 
 from custodes.clock import Clock, SystemClock
+from custodes.constitution import Constitution
 from custodes.custody import _entries as E
+from custodes.custody._access import CaseAccess, Party, party_names
 from custodes.custody._alarms import (
     Alarm,
     AlarmWindows,
@@ -28,8 +32,8 @@ from custodes.custody._alarms import (
 )
 from custodes.custody._clock import Schedule, compute_schedule
 from custodes.custody._commitment import SALT_BYTES, commit_details
-from custodes.custody._cvss import score_vector
-from custodes.custody._errors import EscrowIntegrityError
+from custodes.custody._cvss import CvssScore, score_vector
+from custodes.custody._errors import DuplicateFindingError, EscrowIntegrityError
 from custodes.custody._escrow import KeyEncryptionKey, Sealed
 from custodes.custody._lifecycle import CASE_FLAGS, check_em, check_flag, check_rm
 from custodes.custody._model import (
@@ -54,18 +58,30 @@ from custodes.custody._tables import (
     custody_events,
     custody_findings,
 )
-from custodes.errors import CustodyError, InputError, NotFoundError, PolicyDenied
+from custodes.errors import (
+    CustodyError,
+    Denial,
+    Error,
+    InputError,
+    NotFoundError,
+    PolicyDenied,
+)
 from custodes.log import Entry, TransparencyLog, format_time
 from custodes.store import writer
 
-__all__ = ["EXPLOIT_DETAILS", "Authorizer", "CustodyRegistry", "DetectionSource"]
+__all__ = ["EXPLOIT_DETAILS", "Authorizer", "CustodyRegistry", "DetectionSource", "Listing"]
 
 _log = logging.getLogger(__name__)
 
 EXPLOIT_DETAILS = "exploit-details"
 MAX_DETAILS_BYTES = 64 << 20
 _READ = "details-read"
-_ID_BLOCK = 16
+_FINDING_ID = re.compile(r"^CUSTODES-[0-9]{4}-[0-9]{4,}$")
+# The one reason a caller is given, and the log records, for a finding that is hidden from them
+# and for one that does not exist: neither the answer nor the log tells them apart.
+_NOT_VISIBLE = "no finding with this id is visible to this principal"
+
+ConstitutionSource = Constitution | Callable[[], Constitution | None]
 
 
 class Authorizer(Protocol):
@@ -85,6 +101,15 @@ class DetectionSource(Protocol):
     def discovery_detections(self) -> Iterable[DetectionSnapshot]: ...
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What a principal may see of the registry: case records, and the ids of embargoed
+    findings whose existence (only) the constitution lets everyone see."""
+
+    findings: tuple[Finding, ...]
+    existing: tuple[str, ...] = ()
+
+
 def _grant_id(grant: Any) -> str:
     for attr in ("id", "grant_id"):
         value = getattr(grant, attr, None)
@@ -101,6 +126,10 @@ class CustodyRegistry:
         log: the transparency log every action is appended to first.
         kek: the deployment's key-encryption key for escrow, or a loader called at first use.
         authority: decides ``exploit-details`` grants; None refuses every read (fail closed).
+        constitution: the constitution in force (or a callable giving it); it names who may
+            register, notify, transition and read each finding. By default the authority's
+            active constitution. None there, or a callable that gives None, refuses every
+            action (fail closed).
         clock: the time source.
         policies: deployment-defined disclosure policies besides the presets.
         windows: alarm windows (from the constitution).
@@ -118,6 +147,7 @@ class CustodyRegistry:
         policies: Mapping[str, DisclosurePolicy] | None = None,
         windows: AlarmWindows | None = None,
         detections: DetectionSource | None = None,
+        constitution: ConstitutionSource | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
@@ -127,11 +157,12 @@ class CustodyRegistry:
         self.policies = dict(policies or {})
         self.windows = windows or AlarmWindows()
         self.detections = detections
+        self._constitution = constitution
         # Serialises check-then-append-then-write per process, so two actions can never both
         # be validated against the same state.
         self._lock = threading.RLock()
-        self._id_blocks: dict[int, list[int]] = {}
         self._watcher: tuple[threading.Event, threading.Thread] | None = None
+        self._registering: set[str] = set()
 
     @property
     def kek(self) -> KeyEncryptionKey:
@@ -141,6 +172,195 @@ class CustodyRegistry:
             self._kek = self._kek()
         return self._kek
 
+    # --- who may ---------------------------------------------------------------------------
+
+    def access(self) -> CaseAccess:
+        """The custody rules of the constitution in force.
+
+        Raises:
+            PolicyDenied: no constitution is loaded (fail closed: nobody may act).
+        """
+        source = self._constitution
+        try:
+            if source is None:
+                # The authority's active constitution (an amendment applies at once).
+                c = getattr(self.authority, "constitution", None)
+            else:
+                c = source() if callable(source) else source
+        except Error:  # the authority has none loaded
+            c = None
+        if c is not None and not isinstance(c, Constitution):
+            c = None
+        if c is None:
+            raise PolicyDenied(
+                "no constitution is loaded: every custody action is refused",
+                reasons=[Denial("constitution", "a loaded constitution")],
+            )
+        return CaseAccess(c)
+
+    def _deny(
+        self,
+        action: str,
+        principal: str,
+        finding_id: str | None,
+        exc: Error,
+        *,
+        reason: str | None = None,
+        known: bool | None = None,
+    ) -> NoReturn:
+        """Log the refusal of ``action``, then raise ``exc``.
+
+        Refusing does not depend on the log: if the refusal cannot be logged, the action is
+        refused all the same (fail closed) and the failure is reported on the server's log.
+        """
+        if known is None:
+            try:
+                known = principal in self.access().constitution.principals_by_id
+            except PolicyDenied:
+                known = False
+        body = E.DeniedBody(
+            action=action,
+            finding_id=finding_id if finding_id and _FINDING_ID.match(finding_id) else None,
+            principal=principal[:256] or "(none)",
+            known=known,
+            reason=(reason or exc.message)[:1000],
+        )
+        # An invented name is recorded in the body, never as the entry's actor.
+        actor = principal if known else "custodes"
+        try:
+            self.log.append(
+                [Entry.create(E.DENIED, time=self.clock.now(), principal=actor, body=body)]
+            )
+        except Error:
+            _log.exception("could not log the refusal of %s by %r", action, principal)
+        raise exc
+
+    def _known(self, action: str, principal: str, finding_id: str | None) -> CaseAccess:
+        """The rules, once ``principal`` is known to be named by the constitution.
+
+        Raises:
+            PolicyDenied: no constitution, or it does not name ``principal`` (logged).
+        """
+        try:
+            access = self.access()
+            access.principal(principal)
+        except PolicyDenied as exc:
+            self._deny(action, principal, finding_id, exc, known=False)
+        return access
+
+    def _case(self, action: str, finding_id: str, principal: str) -> tuple[CaseAccess, Finding]:
+        """The finding, if ``principal`` may see its case record.
+
+        Raises:
+            PolicyDenied: unknown principal; or the record is embargoed and the constitution
+                shows the existence of findings (logged).
+            NotFoundError: no such finding, or one hidden from ``principal`` (the same answer
+                for both; logged).
+            InputError: ``finding_id`` is not a finding id (not logged: no finding named).
+        """
+        access = self._known(action, principal, finding_id)
+        if not isinstance(finding_id, str) or not _FINDING_ID.match(finding_id):
+            raise InputError(
+                "not a finding id",
+                where="finding_id",
+                expected="an id like CUSTODES-2026-0001",
+                actual=repr(finding_id)[:100],
+            )
+        try:
+            finding: Finding | None = self.get(finding_id)
+        except NotFoundError:
+            finding = None
+        if finding is not None and access.may_read(principal, finding):
+            return access, finding
+        if finding is not None and access.show_existence:
+            self._deny(
+                action,
+                principal,
+                finding_id,
+                PolicyDenied(
+                    f"{finding_id} is embargoed: its case record is visible only to the "
+                    "finder's organisation, the overseers, the coordinators and the notified "
+                    "vendor",
+                    reasons=[Denial("custody", "a party to the case")],
+                ),
+                known=True,
+            )
+        self._deny(
+            action,
+            principal,
+            finding_id,
+            NotFoundError(
+                f"no finding {finding_id!r}",
+                where="finding_id",
+                expected="the id of a registered finding whose case record you may see",
+                actual=repr(finding_id),
+            ),
+            reason=_NOT_VISIBLE,
+            known=True,
+        )
+
+    def _require(
+        self,
+        action: str,
+        access: CaseAccess,
+        principal: str,
+        finding: Finding,
+        parties: frozenset[Party],
+        what: str,
+    ) -> None:
+        have = access.parties(principal, finding)
+        if have & parties:
+            return
+        self._deny(
+            action,
+            principal,
+            finding.id,
+            PolicyDenied(
+                f"{principal} may not {what} {finding.id}: that needs one of "
+                f"{party_names(parties)}; {principal} is "
+                + (party_names(have) if have else "not a party to the case"),
+                reasons=[Denial("custody", "one of: " + party_names(parties))],
+            ),
+            known=True,
+        )
+
+    def view(self, finding_id: str, *, principal: str, action: str = "read") -> Finding:
+        """The finding, as ``principal`` may see it (its case record, or nothing).
+
+        Raises:
+            PolicyDenied: unknown principal, or an embargoed record (logged).
+            NotFoundError: no such finding, or one hidden from ``principal`` (logged).
+        """
+        return self._case(action, finding_id, principal)[1]
+
+    def visible(self, principal: str) -> Listing:
+        """Every case record ``principal`` may see, and, if the constitution shows existence,
+        the ids of the embargoed findings it may not see.
+
+        Raises:
+            PolicyDenied: unknown principal (logged).
+        """
+        access = self._known("list", principal, None)
+        found = self.list()
+        readable = tuple(f for f in found if access.may_read(principal, f))
+        seen = {f.id for f in readable}
+        existing = tuple(f.id for f in found if f.id not in seen) if access.show_existence else ()
+        return Listing(readable, existing)
+
+    def alarms_for(self, principal: str) -> builtins.list[RecordedAlarm]:
+        """The recorded alarms ``principal`` may see: every alarm for overseers and
+        coordinators; for others, the alarms of findings whose case record they may see.
+
+        Raises:
+            PolicyDenied: unknown principal (logged).
+        """
+        access = self._known("alarms", principal, None)
+        recorded = self.alarms()
+        if access.sees_all_alarms(principal):
+            return recorded
+        readable = {f.id for f in self.list() if access.may_read(principal, f)}
+        return [r for r in recorded if r.alarm.subject in readable]
+
     # --- registration ---------------------------------------------------------------------
 
     def register(
@@ -148,11 +368,32 @@ class CustodyRegistry:
     ) -> Finding:
         """Register a finding and escrow its details.
 
+        ``principal`` registers its own finding, one of its organisation's, or (a
+        coordinator) anyone's; the finder must be a principal the constitution names.
+
         Raises:
+            PolicyDenied: unknown principal or finder, or a finder of another organisation
+                (logged).
+            DuplicateFindingError: a finding with the same fingerprint is registered.
             InputError: invalid fields, CVSS vector or policy, or empty details.
             LogWriteError: the registration could not be logged; nothing was registered.
         """
+        access = self._known("register", principal, None)
         spec = data if isinstance(data, FindingInput) else validate_input(data)
+        refusal = access.register_refusal(principal, spec.finder)
+        if refusal is not None:
+            self._deny(
+                "register",
+                principal,
+                None,
+                PolicyDenied(
+                    refusal,
+                    reasons=[
+                        Denial("custody", "a finder the constitution names, of your organisation")
+                    ],
+                ),
+                known=True,
+            )
         score = score_vector(spec.cvss, where="cvss")
         if spec.detection_id is not None:
             spec = self._from_detection(spec)
@@ -171,34 +412,74 @@ class CustodyRegistry:
                 actual=f"{len(details)} bytes",
             )
         now = self.clock.now()
-        with self._lock:  # only numbering is shared; registrations run in parallel
-            finding_id = self._reserve_id(now.year)
-        commitment = commit_details(bytes(details))
-        sealed = self.kek.seal(finding_id, commitment.salt + bytes(details))
-        body = E.RegisterBody(
-            finding_id=finding_id,
-            title=spec.title,
-            vendor=spec.vendor,
-            product=spec.product,
-            versions=list(spec.versions),
-            cwe=spec.cwe,
-            cvss_vector=score.vector,
-            cvss_score=score.base_score,
-            severity=score.severity,
-            finder=spec.finder,
-            model=spec.model,
-            session=spec.session,
-            evidence=spec.evidence,
-            fingerprint=spec.fingerprint,
-            policy=spec.policy,
-            detection_id=spec.detection_id,
-            commitment=commitment.hex,
-            ciphertext_sha256=sealed.ciphertext_sha256,
-            details_bytes=len(details),
-        )
-        (appended,) = self.log.append(
-            [Entry.create(E.REGISTER, time=now, principal=principal, body=body)]
-        )
+        fingerprint = spec.fingerprint
+        with self._lock:  # numbering and duplicates are shared; the rest runs in parallel
+            self._refuse_duplicate(fingerprint)
+            if fingerprint:
+                self._registering.add(fingerprint)
+        try:
+            return self._register(spec, score, bytes(details), principal=principal, now=now)
+        finally:
+            with self._lock:
+                self._registering.discard(fingerprint)
+
+    def _refuse_duplicate(self, fingerprint: str) -> None:
+        if not fingerprint:
+            return
+        with self.engine.connect() as conn:
+            existing = conn.execute(
+                select(custody_findings.c.id)
+                .where(custody_findings.c.fingerprint == fingerprint)
+                .order_by(custody_findings.c.id)
+                .limit(1)
+            ).scalar()
+        if existing is None and fingerprint in self._registering:
+            existing = "a registration in progress"
+        if existing is not None:
+            raise DuplicateFindingError(
+                f"a finding with fingerprint {fingerprint!r} is already registered: {existing}",
+                existing_id=str(existing),
+                fingerprint=fingerprint,
+            )
+
+    def _register(
+        self, spec: FindingInput, score: CvssScore, details: bytes, *, principal: str, now: datetime
+    ) -> Finding:
+        with self._lock:
+            year, number = now.year, self._reserve_number(now.year)
+        finding_id = f"CUSTODES-{year:04d}-{number:04d}"
+        try:
+            commitment = commit_details(details)
+            sealed = self.kek.seal(finding_id, commitment.salt + details)
+            body = E.RegisterBody(
+                finding_id=finding_id,
+                title=spec.title,
+                vendor=spec.vendor,
+                product=spec.product,
+                versions=list(spec.versions),
+                cwe=spec.cwe,
+                cvss_vector=score.vector,
+                cvss_score=score.base_score,
+                severity=score.severity,
+                finder=spec.finder,
+                model=spec.model,
+                session=spec.session,
+                evidence=spec.evidence,
+                fingerprint=spec.fingerprint,
+                policy=spec.policy,
+                detection_id=spec.detection_id,
+                commitment=commitment.hex,
+                ciphertext_sha256=sealed.ciphertext_sha256,
+                details_bytes=len(details),
+            )
+            (appended,) = self.log.append(
+                [Entry.create(E.REGISTER, time=now, principal=principal, body=body)]
+            )
+        except BaseException:
+            # Nothing was logged under this number: give it back, so ids stay without gaps.
+            with self._lock:
+                self._release_number(year, number)
+            raise
         with writer(self.engine).begin() as conn:
             conn.execute(
                 insert(custody_findings).values(
@@ -290,38 +571,46 @@ class CustodyRegistry:
             return spec.model_copy(update={"fingerprint": str(fingerprint)[:256]})
         return spec
 
-    def _reserve_id(self, year: int) -> str:
-        # Numbers are reserved in blocks (as PostgreSQL sequences cache values), so most
-        # registrations skip a durable round trip; a process that stops leaves a gap, never a
-        # duplicate, because each block is committed before any number in it is used.
-        block = self._id_blocks.get(year)
-        if block is None or block[0] > block[1]:
-            with writer(self.engine).begin() as conn:
-                last = conn.execute(
-                    select(custody_counters.c.last)
+    def _reserve_number(self, year: int) -> int:
+        # One number per registration, committed before it is used: two processes (a server and
+        # a CLI) never get the same number, and a failed registration gives its number back.
+        with writer(self.engine).begin() as conn:
+            last = conn.execute(
+                select(custody_counters.c.last)
+                .where(custody_counters.c.year == year)
+                .with_for_update()
+            ).scalar()
+            number = 1 if last is None else int(last) + 1
+            if last is None:
+                conn.execute(insert(custody_counters).values(year=year, last=number))
+            else:
+                conn.execute(
+                    update(custody_counters)
                     .where(custody_counters.c.year == year)
-                    .with_for_update()
-                ).scalar()
-                first = 1 if last is None else int(last) + 1
-                end = first + _ID_BLOCK - 1
-                if last is None:
-                    conn.execute(insert(custody_counters).values(year=year, last=end))
-                else:
-                    conn.execute(
-                        update(custody_counters)
-                        .where(custody_counters.c.year == year)
-                        .values(last=end)
-                    )
-            block = [first, end]
-            self._id_blocks[year] = block
-        number = block[0]
-        block[0] += 1
-        return f"CUSTODES-{year:04d}-{number:04d}"
+                    .values(last=number)
+                )
+        return number
+
+    def _release_number(self, year: int, number: int) -> None:
+        # Only if no later number was taken meanwhile; otherwise the gap is the honest record
+        # of a registration that failed after a later one had started.
+        try:
+            with writer(self.engine).begin() as conn:
+                conn.execute(
+                    update(custody_counters)
+                    .where(custody_counters.c.year == year, custody_counters.c.last == number)
+                    .values(last=number - 1)
+                )
+        except Exception:
+            _log.exception("could not give back finding number %d of %d", number, year)
 
     # --- reading state ----------------------------------------------------------------------
 
     def get(self, finding_id: str) -> Finding:
-        """A finding with its events.
+        """A finding with its events, for the registry's own components (monitors, alarms).
+
+        It checks nobody's right to see it: an action on behalf of a principal uses
+        :meth:`view` or :meth:`visible`.
 
         Raises:
             NotFoundError: no such finding.
@@ -336,7 +625,7 @@ class CustodyRegistry:
                 raise NotFoundError(
                     f"no finding {finding_id!r}",
                     where="finding_id",
-                    expected="an id like CUSTODES-2026-0001",
+                    expected="the id of a registered finding",
                     actual=repr(finding_id),
                 )
             events = (
@@ -351,7 +640,7 @@ class CustodyRegistry:
         return finding_from_rows(row, events)
 
     def list(self) -> list[Finding]:
-        """Every finding, oldest first."""
+        """Every finding, oldest first (unchecked, like :meth:`get`; see :meth:`visible`)."""
         with self.engine.connect() as conn:
             rows = (
                 conn.execute(
@@ -391,13 +680,20 @@ class CustodyRegistry:
     ) -> Finding:
         """Record a case event (vendor notice, acknowledgement, a case flag, grace, disclosure).
 
-        ``at`` may be earlier than now (a fix released yesterday), never in the future.
+        ``at`` may be earlier than now (a fix released yesterday), never in the future. Who may
+        record which event is the constitution's (see :class:`CaseAccess`): a vendor, once
+        notified, records its acknowledgement and fix; the finder's organisation or a
+        coordinator notifies, grants grace and discloses.
 
         Raises:
+            PolicyDenied: unknown principal, or not a party that may record it (logged).
+            NotFoundError: no finding visible to ``principal`` (logged).
             InputError: unknown event, a time in the future or before registration.
             TransitionError: a case flag already set or set out of order.
             LogWriteError: not logged, so not recorded.
         """
+        action = "notify" if kind == "vendor-notified" else "event"
+        self._known(action, principal, finding_id)
         if kind not in EVENT_KINDS:
             raise InputError(
                 f"unknown event {kind!r}",
@@ -417,7 +713,15 @@ class CustodyRegistry:
                 actual=format_time(when),
             )
         with self._lock:
-            finding = self.get(finding_id)
+            access, finding = self._case(action, finding_id, principal)
+            self._require(
+                action,
+                access,
+                principal,
+                finding,
+                access.required_for_event(kind),
+                f"record {kind} on",
+            )
             if when < finding.registered_at:
                 raise InputError(
                     "event time is before the finding was registered",
@@ -458,11 +762,17 @@ class CustodyRegistry:
     ) -> Finding:
         """Move the report-management (``rm``) or embargo-management (``em``) state.
 
+        Report management is the coordinators' triage; embargo management is negotiated by the
+        finder's organisation, the coordinators and the notified vendor.
+
         Raises:
+            PolicyDenied: unknown principal, or not a party that may move it (logged).
+            NotFoundError: no finding visible to ``principal`` (logged).
             InputError: unknown machine or state.
             TransitionError: the Vultron model does not allow it.
             LogWriteError: not logged, so not changed.
         """
+        self._known("transition", principal, finding_id)
         if machine not in ("rm", "em"):
             raise InputError(
                 f"unknown state machine {machine!r}",
@@ -472,7 +782,15 @@ class CustodyRegistry:
             )
         now = self.clock.now()
         with self._lock:
-            finding = self.get(finding_id)
+            access, finding = self._case("transition", finding_id, principal)
+            self._require(
+                "transition",
+                access,
+                principal,
+                finding,
+                access.required_for_machine(machine),
+                f"move the {machine} state of",
+            )
             current = finding.rm_state if machine == "rm" else finding.em_state
             if machine == "rm":
                 check_rm(current, to_state)
@@ -533,16 +851,14 @@ class CustodyRegistry:
         decrypted; if the append fails there is no read.
 
         Raises:
-            PolicyDenied: no grant (or no authority configured: fail closed).
+            PolicyDenied: unknown principal, no grant, or no authority configured (fail
+                closed); each refusal is logged.
             NotFoundError: no such finding.
             LogWriteError: the read could not be logged, so it did not happen.
             EscrowIntegrityError: the stored ciphertext was tampered with.
         """
-        if self.authority is None:
-            # Fail closed: without an authority nobody can hold the quorum the constitution
-            # demands for exploit details.
-            raise PolicyDenied("escrowed details cannot be read: no authority is configured")
-        grant = self.authority.authorize(reader, EXPLOIT_DETAILS, resource=finding_id)
+        self._known("escrow-read", reader, finding_id)
+        grant = self._grant("escrow-read", reader, finding_id)
         now = self.clock.now()
         with self._lock:
             self.get(finding_id)
@@ -560,6 +876,26 @@ class CustodyRegistry:
             )
         plaintext = self.kek.open(finding_id, sealed)
         return plaintext[SALT_BYTES:]
+
+    def _grant(self, action: str, principal: str, finding_id: str) -> Any:
+        """The authority's grant of exploit-details for ``finding_id``.
+
+        Raises:
+            PolicyDenied: none, or no authority configured (logged).
+        """
+        if self.authority is None:
+            # Fail closed: without an authority nobody can hold the quorum the constitution
+            # demands for exploit details.
+            self._deny(
+                action,
+                principal,
+                finding_id,
+                PolicyDenied("escrowed details cannot be read: no authority is configured"),
+            )
+        try:
+            return self.authority.authorize(principal, EXPLOIT_DETAILS, resource=finding_id)
+        except PolicyDenied as exc:
+            self._deny(action, principal, finding_id, exc)
 
     def _sealed(self, finding_id: str) -> Sealed:
         with self.engine.connect() as conn:
@@ -580,18 +916,23 @@ class CustodyRegistry:
     def reveal(self, finding_id: str, *, principal: str, early: bool = False) -> Revealed:
         """Open the finding's commitment: publish the salt and the details.
 
-        Allowed once the disclosure clock says full details are due; ``early`` reveals before
-        that and needs a grant of exploit-details.
+        The finder's organisation or a coordinator reveals, once the disclosure clock says full
+        details are due; ``early`` reveals before that and also needs a grant of
+        exploit-details for the finding.
 
         Raises:
             CustodyError: details are not yet due (and not ``early``).
-            PolicyDenied: ``early`` without a grant.
+            PolicyDenied: not a party that may reveal, or ``early`` without a grant (logged).
+            NotFoundError: no finding visible to ``principal`` (logged).
             EscrowIntegrityError: the escrow was tampered with.
             LogWriteError: the reveal could not be logged, so nothing is revealed.
         """
         now = self.clock.now()
         with self._lock:
-            finding = self.get(finding_id)
+            access, finding = self._case("reveal", finding_id, principal)
+            self._require(
+                "reveal", access, principal, finding, access.required_for_reveal(), "reveal"
+            )
             schedule = self.schedule(finding)
             due = schedule is not None and now >= schedule.details_at
             if finding.revealed_at is None and not due:
@@ -603,11 +944,11 @@ class CustodyRegistry:
                     )
                     raise CustodyError(
                         f"{finding_id} cannot be revealed yet: {when}",
-                        hint="reveal early needs a grant of exploit-details",
+                        hint="to reveal before then, ask for an early reveal (`--early`, or "
+                        '"early": true over HTTP); it needs a grant of exploit-details for '
+                        "this finding",
                     )
-                if self.authority is None:
-                    raise PolicyDenied("early reveal needs exploit-details: no authority")
-                self.authority.authorize(principal, EXPLOIT_DETAILS, resource=finding_id)
+                self._grant("reveal", principal, finding_id)
             plaintext = self.kek.open(finding_id, self._sealed(finding_id))
             salt, details = plaintext[:SALT_BYTES], plaintext[SALT_BYTES:]
             if commit_details(details, salt=salt).hex != finding.commitment:

@@ -74,11 +74,12 @@ def build_registry(ctx: Context) -> CustodyRegistry:
     policies = (
         load_policies(settings.custody_policies_file) if settings.custody_policies_file else {}
     )
+    authority: Any = ctx.services.get("authority")
     registry = CustodyRegistry(
         ctx.engine,
         ctx.log,
         kek,
-        authority=ctx.services.get("authority"),
+        authority=authority,
         clock=ctx.clock,
         policies=policies,
         windows=_windows(ctx),

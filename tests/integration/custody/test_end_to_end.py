@@ -34,7 +34,7 @@ organisations:
   - {{id: lab, kind: developer}}
   - {{id: asi, kind: overseer}}
   - {{id: auditor, kind: overseer}}
-  - {{id: osvendor, kind: vendor}}
+  - {{id: osvendor, name: Operating System Vendor, kind: vendor}}
 criteria:
   - id: cleared-researcher
     applies_to: principal
@@ -170,11 +170,14 @@ def _run(
     schedule = registry.schedule(finding)
     assert schedule is not None and schedule.day(schedule.disclose_at) >= 90
 
-    # 4. Reading the escrow without a grant is refused, and nothing is logged for it.
+    # 4. Reading the escrow without a grant is refused, and logged as a denial, never a read.
     size = log.size()
     with pytest.raises(PolicyDenied):
         registry.read_details(finding.id, reader="alice@lab")
-    assert log.size() == size
+    assert log.size() == size + 1
+    refused = Entry.from_json(log.entry_data(size))
+    assert refused.type == "custody.denied/v1" and refused.body["action"] == "escrow-read"
+    assert registry.get(finding.id).events[-1].kind == "vendor-notified"
 
     # 5. alice asks; dana (asi) and erin (auditor) approve: two organisations, so a grant.
     request = new_request(

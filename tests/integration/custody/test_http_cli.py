@@ -140,21 +140,27 @@ def test_cli(
         capsys,
     )
     assert code == 0 and "attacks-observed" in out
-    code, out, _ = run_cli([*d, "clock", fid, "--json"], capsys)
+    code, out, _ = run_cli([*d, "clock", fid, "--as", "alice@lab", "--json"], capsys)
     assert code == 0 and json.loads(out)[0]["clock"]["in_the_wild"] is True
     code, _, err = run_cli(
-        [*d, "findings", "transition", fid, "--rm", "closed", "--as", "x"], capsys
+        [*d, "findings", "transition", fid, "--rm", "closed", "--as", "bob@lab"], capsys
     )
     assert code == 1 and "does not allow received -> closed" in err
+    code, _, err = run_cli(
+        [*d, "findings", "transition", fid, "--rm", "valid", "--as", "x@invented"], capsys
+    )
+    assert code == 1 and "'x@invented' is not a principal" in err and "Traceback" not in err
     code, _, err = run_cli([*d, "findings", "read", fid, "--as", "alice@lab"], capsys)
     assert code == 1 and "exploit-details" in err and "Traceback" not in err
     code, _, err = run_cli([*d, "findings", "reveal", fid, "--as", "alice@lab"], capsys)
     assert code == 1 and "cannot be revealed yet" in err
-    code, out, _ = run_cli([*d, "findings", "export", fid, "--format", "csaf"], capsys)
+    code, out, _ = run_cli(
+        [*d, "findings", "export", fid, "--format", "csaf", "--as", "alice@lab"], capsys
+    )
     assert code == 0 and json.loads(out)["document"]["tracking"]["id"] == fid
-    code, out, _ = run_cli([*d, "findings", "list", "--json"], capsys)
+    code, out, _ = run_cli([*d, "findings", "list", "--as", "alice@lab", "--json"], capsys)
     assert [f["id"] for f in json.loads(out)] == [fid]
-    code, out, _ = run_cli([*d, "alarms", "--json"], capsys)
+    code, out, _ = run_cli([*d, "alarms", "--as", "dana@asi", "--json"], capsys)
     assert code == 0 and json.loads(out) == []
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**FINDING, "cvss": "CVSS:3.1/AV:N"}))

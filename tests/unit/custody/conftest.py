@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from custodes.clock import FrozenClock
+from custodes.constitution import Constitution, read_constitution
 from custodes.custody import CustodyRegistry, KeyEncryptionKey
 from custodes.errors import Denial, PolicyDenied
 from custodes.log import TransparencyLog
@@ -48,9 +49,50 @@ FINDING = {
     "model": "frontier-cyber-1",
     "session": "sess-42",
     "evidence": "transcript t-9 message 14",
-    "fingerprint": "fp-abc",
     "policy": "project-zero",
 }
+
+
+# Who is who in the unit tests: a lab whose people find and coordinate, an overseer, the vendor
+# of FINDING ("Example Corp"), another vendor and an unrelated partner.
+CONSTITUTION = """
+version: 1
+organisations:
+  - {id: lab, kind: developer}
+  - {id: aisi, kind: overseer}
+  - {id: example, name: Example Corp, kind: vendor}
+  - {id: othervendor, name: Other Vendor Inc, kind: vendor}
+  - {id: partner, kind: partner}
+principals:
+  - {id: alice@lab, organisation: lab, roles: [researcher]}
+  - {id: mallory@lab, organisation: lab, roles: [researcher]}
+  - id: bob@aisi
+    organisation: aisi
+    roles: [approver]
+    key: ed25519:TXJ83dMoMfnw7jIduDJtmpOvLe8QSjmN5gmAEFlkmdk=
+  - id: carol@aisi
+    organisation: aisi
+    roles: [approver]
+    key: ed25519:0n/ULAwxP5GlMAO/vkT7V7b3WebuAqQXIbKA46e/FnY=
+  - {id: vendor@example, organisation: example, roles: [vendor-contact]}
+  - {id: olga@othervendor, organisation: othervendor, roles: [vendor-contact]}
+  - {id: pat@partner, organisation: partner, roles: [partner-researcher]}
+capabilities:
+  - {id: exploit-details, actions: [escrow-read]}
+access:
+  - id: exploit-details-read
+    capability: exploit-details
+    requesters: {roles: [researcher]}
+    approvers: {roles: [approver]}
+    quorum: {approvals: 2, organisations: 1}
+    max_duration: 2h
+amendment: {signers: [bob@aisi, carol@aisi], threshold: 2}
+"""
+
+
+def constitution(extra: str = "") -> Constitution:
+    """The unit tests' constitution, with ``extra`` YAML appended (a custody clause)."""
+    return read_constitution(CONSTITUTION + extra, name="unit-test constitution")
 
 
 @pytest.fixture
@@ -71,4 +113,11 @@ def registry(
     clock: FrozenClock,
     grants: GrantBook,
 ) -> Iterator[CustodyRegistry]:
-    yield CustodyRegistry(engine, transparency_log, kek, authority=grants, clock=clock)
+    yield CustodyRegistry(
+        engine,
+        transparency_log,
+        kek,
+        authority=grants,
+        clock=clock,
+        constitution=constitution(),
+    )

@@ -85,7 +85,7 @@ def findings(registry: CustodyRegistry, clock: FrozenClock) -> list[Any]:
     )
     registry.notify_vendor(v31.id, principal="alice@lab")
     clock.advance(timedelta(days=10))
-    registry.record_event(v31.id, "fix-ready", principal="vendor", note="Upgrade to 2.4.1.")
+    registry.record_event(v31.id, "fix-ready", principal="vendor@example", note="Upgrade to 2.4.1.")
     registry.record_event(v31.id, "disclosed", principal="alice@lab")
     return [registry.get(v31.id), registry.get(v40.id)]
 

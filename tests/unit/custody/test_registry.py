@@ -14,7 +14,7 @@ from custodes.custody import CustodyRegistry, EscrowIntegrityError, TransitionEr
 from custodes.custody._tables import custody_escrow
 from custodes.errors import CustodyError, InputError, LogWriteError, PolicyDenied
 from custodes.log import Entry, TransparencyLog
-from tests.unit.custody.conftest import FINDING, GrantBook
+from tests.unit.custody.conftest import FINDING, GrantBook, constitution
 
 
 def entry(log: TransparencyLog, index: int) -> Entry:
@@ -75,10 +75,15 @@ def test_escrow_read_needs_a_grant_and_is_logged_first(
     size = transparency_log.size()
     with pytest.raises(PolicyDenied):
         registry.read_details(f.id, reader="mallory@lab")
-    assert transparency_log.size() == size
+    # The refusal is logged as a denial, never as a read.
+    assert transparency_log.size() == size + 1
+    denied = entry(transparency_log, size)
+    assert denied.type == "custody.denied/v1" and denied.principal == "mallory@lab"
+    assert (denied.body["action"], denied.body["finding_id"]) == ("escrow-read", f.id)
+    assert "mallory@lab holds no grant" in denied.body["reason"]
     grants.grants[("bob@aisi", "exploit-details")] = "grant-7"
     assert registry.read_details(f.id, reader="bob@aisi", purpose="triage") == b"SECRET-POC"
-    e = entry(transparency_log, size)
+    e = entry(transparency_log, size + 1)
     assert e.type == "custody.escrow.read/v1"
     assert (e.body["reader"], e.body["grant"], e.principal) == ("bob@aisi", "grant-7", "bob@aisi")
     # The read entry is appended before decrypting: if it cannot be written, no read.
@@ -122,26 +127,26 @@ def test_vultron_transitions_are_logged(
     registry: CustodyRegistry, transparency_log: TransparencyLog
 ) -> None:
     f = registry.register(FINDING, b"d", principal="alice@lab")
-    f = registry.transition(f.id, "rm", "valid", principal="carol@aisi", reason="reproduced")
-    f = registry.transition(f.id, "rm", "accepted", principal="carol@aisi")
+    f = registry.transition(f.id, "rm", "valid", principal="mallory@lab", reason="reproduced")
+    f = registry.transition(f.id, "rm", "accepted", principal="mallory@lab")
     assert f.rm_state == "accepted"
     e = entry(transparency_log, transparency_log.size() - 1)
     assert (e.body["from_state"], e.body["to_state"]) == ("valid", "accepted")
     with pytest.raises(TransitionError) as err:
-        registry.transition(f.id, "rm", "received", principal="carol@aisi")
+        registry.transition(f.id, "rm", "received", principal="mallory@lab")
     assert "deferred" in err.value.allowed
-    f = registry.transition(f.id, "em", "proposed", principal="carol@aisi")
-    f = registry.transition(f.id, "em", "active", principal="carol@aisi")
+    f = registry.transition(f.id, "em", "proposed", principal="alice@lab")
+    f = registry.transition(f.id, "em", "active", principal="alice@lab")
     assert f.em_state == "active"
     with pytest.raises(InputError):
-        registry.transition(f.id, "xx", "active", principal="carol@aisi")
+        registry.transition(f.id, "xx", "active", principal="alice@lab")
 
 
 def test_case_flags_and_clock(registry: CustodyRegistry, clock: FrozenClock) -> None:
     f = registry.register(FINDING, b"d", principal="alice@lab")
     assert registry.schedule(f) is None
     with pytest.raises(TransitionError, match="vendor-aware"):
-        registry.record_event(f.id, "fix-ready", principal="vendor@example")
+        registry.record_event(f.id, "fix-ready", principal="alice@lab")
     f = registry.notify_vendor(f.id, principal="alice@lab")
     assert f.flags == ("vendor-aware",)
     s = registry.schedule(f)
@@ -153,11 +158,13 @@ def test_case_flags_and_clock(registry: CustodyRegistry, clock: FrozenClock) -> 
     with pytest.raises(TransitionError, match="already set"):
         registry.record_event(f.id, "attacks-observed", principal="carol@aisi")
     with pytest.raises(InputError, match="future"):
-        registry.record_event(f.id, "fix-ready", principal="v", at=clock.now() + timedelta(1))
+        registry.record_event(
+            f.id, "fix-ready", principal="vendor@example", at=clock.now() + timedelta(1)
+        )
     # No embargo once an exploit is public (Vultron EM).
     registry.record_event(f.id, "exploit-public", principal="carol@aisi")
     with pytest.raises(TransitionError):
-        registry.transition(f.id, "em", "proposed", principal="carol@aisi")
+        registry.transition(f.id, "em", "proposed", principal="alice@lab")
 
 
 def test_reveal_opens_the_logged_commitment(
@@ -208,8 +215,15 @@ def test_concurrent_registrations_get_distinct_ids(
             )
         )
     ids = {f.id for f in found}
-    assert len(ids) == 24
+    assert ids == {f"CUSTODES-2026-{n:04d}" for n in range(1, 25)}  # distinct, and no gaps
     assert {f.id for f in registry.list()} == ids
-    # A second registry (another process) continues after the reserved block, never reusing.
-    other = CustodyRegistry(registry.engine, transparency_log, registry.kek, clock=registry.clock)
-    assert other.register(FINDING, b"x", principal="alice@lab").id not in ids
+    # A second registry (another process) continues with the next number, never reusing one.
+    other = CustodyRegistry(
+        registry.engine,
+        transparency_log,
+        registry.kek,
+        clock=registry.clock,
+        constitution=constitution(),
+    )
+    assert other.register(FINDING, b"x", principal="alice@lab").id == "CUSTODES-2026-0025"
+    assert registry.register(FINDING, b"y", principal="alice@lab").id == "CUSTODES-2026-0026"

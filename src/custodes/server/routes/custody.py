@@ -1,6 +1,7 @@
 """The custody registry over HTTP: findings, clocks, events, escrow reads, reveals, alarms,
 exports. Callers authenticate with a custodes API key (``Authorization: Bearer ...``); the
-key's principal is the actor every log entry names.
+key's principal is the actor every log entry names, and the registry checks it against the
+constitution for every action (an embargoed case record is need-to-know; refusals are logged).
 """
 
 from __future__ import annotations
@@ -145,10 +146,15 @@ def _show(registry: CustodyRegistry, f: Finding) -> dict[str, Any]:
 
 @router.get("/findings")
 async def list_findings(request: Request) -> dict[str, Any]:
-    await _principal(request)
+    """The case records the caller may see; ``embargoed`` lists the ids of the others only if
+    the constitution shows that findings exist (``custody.show_existence``)."""
+    principal = await _principal(request)
     reg = _registry(request)
-    found = await asyncio.to_thread(reg.list)
-    return {"findings": [_show(reg, f) for f in found]}
+    listing = await asyncio.to_thread(reg.visible, principal)
+    return {
+        "findings": [_show(reg, f) for f in listing.findings],
+        "embargoed": [{"id": i} for i in listing.existing],
+    }
 
 
 @router.post("/findings", status_code=201)
@@ -168,9 +174,9 @@ async def register(request: Request, body: RegisterRequest) -> dict[str, Any]:
 
 @router.get("/findings/{finding_id}")
 async def show(request: Request, finding_id: str) -> dict[str, Any]:
-    await _principal(request)
+    principal = await _principal(request)
     reg = _registry(request)
-    return _show(reg, await asyncio.to_thread(reg.get, finding_id))
+    return _show(reg, await asyncio.to_thread(reg.view, finding_id, principal=principal))
 
 
 @router.post("/findings/{finding_id}/events")
@@ -220,17 +226,18 @@ async def reveal(request: Request, finding_id: str, body: RevealRequest) -> dict
 
 @router.get("/findings/{finding_id}/export/{fmt}")
 async def export(request: Request, finding_id: str, fmt: str) -> dict[str, Any]:
-    await _principal(request)
+    principal = await _principal(request)
     reg = _registry(request)
-    f = await asyncio.to_thread(reg.get, finding_id)
+    f = await asyncio.to_thread(reg.view, finding_id, principal=principal, action="export")
     return export_finding(f, fmt, reg.schedule(f), now=reg.clock.now())
 
 
 @router.get("/alarms")
 async def alarms(request: Request) -> dict[str, Any]:
-    """Every alarm, after recording the newly due ones in the log."""
-    await _principal(request)
+    """The alarms the caller may see (overseers and coordinators: all), after recording the
+    newly due ones in the log."""
+    principal = await _principal(request)
     reg = _registry(request)
     await asyncio.to_thread(reg.raise_alarms)
-    recorded = await asyncio.to_thread(reg.alarms)
+    recorded = await asyncio.to_thread(reg.alarms_for, principal)
     return {"alarms": [r.to_dict() for r in recorded]}
