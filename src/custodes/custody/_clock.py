@@ -59,9 +59,26 @@ class Schedule(NamedTuple):
         return (when - self.notified_at) // _DAY
 
 
-def _next_working_day(when: datetime, holidays: frozenset[date]) -> datetime:
-    # Project Zero: a deadline that falls on a weekend or holiday moves to the next working day.
-    while when.weekday() >= 5 or (holidays and when.date() in holidays):
+@functools.cache
+def _public_holidays(calendar: str, year: int) -> frozenset[date]:
+    # One year of a jurisdiction's public holidays from the `holidays` package (observed days
+    # included: a US holiday on a Saturday is observed on the Friday), computed once.
+    import holidays as calendars
+
+    country, _, subdivision = calendar.partition("-")
+    return frozenset(
+        calendars.country_holidays(country, subdiv=subdivision or None, years=year).keys()
+    )
+
+
+def _next_working_day(when: datetime, holidays: frozenset[date], calendar: str | None) -> datetime:
+    # Project Zero: "If the deadline is due to expire on a weekend or US public holiday, the
+    # deadline will be moved to the next normal work day."
+    while (
+        when.weekday() >= 5
+        or (holidays and when.date() in holidays)
+        or (calendar is not None and when.date() in _public_holidays(calendar, when.year))
+    ):
         when += _DAY
     return when
 
@@ -173,8 +190,8 @@ def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule 
     if fix is not None and p.details_after_fix is not None and fix <= grace_end:
         details = max(disclose, fix + p.details_after_fix)
     if policy.weekend_rule:
-        disclose = _next_working_day(disclose, p.holidays)
-        details = _next_working_day(details, p.holidays)
+        disclose = _next_working_day(disclose, p.holidays, policy.holiday_calendar)
+        details = _next_working_day(details, p.holidays, policy.holiday_calendar)
 
     escalate = None
     if p.escalation is not None:

@@ -8,6 +8,7 @@ numbers come from; where a policy leaves a rule open, the preset says what custo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -60,8 +61,15 @@ class DisclosurePolicy(BaseModel):
     in_the_wild_post_fix_days: int | None = Field(default=None, ge=0, le=3650)
     weekend_rule: bool = Field(
         default=False,
-        description="A disclosure falling on a Saturday or Sunday (UTC), or on "
-        "a listed holiday, moves to the next working day.",
+        description="A disclosure falling on a Saturday or Sunday (UTC), on a public holiday "
+        "of ``holiday_calendar`` or on a listed holiday, moves to the next working day.",
+    )
+    holiday_calendar: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="The jurisdiction whose public holidays the weekend rule skips: an ISO "
+        "3166-1 country code, optionally with a subdivision (US, GB-SCT), as the `holidays` "
+        "package knows them (observed days included).",
     )
     holidays: tuple[str, ...] = Field(default=(), description="YYYY-MM-DD dates (UTC).")
     silent_vendor_escalation_days: int | None = Field(
@@ -76,6 +84,23 @@ class DisclosurePolicy(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DisclosurePolicy:
+        if self.holiday_calendar is not None:
+            import holidays as calendars
+
+            country, _, subdivision = self.holiday_calendar.partition("-")
+            known = calendars.list_supported_countries()
+            if country not in known:
+                raise ValueError(f"no holiday calendar for country {country!r}")
+            if subdivision and subdivision not in known[country]:
+                raise ValueError(
+                    f"no holiday calendar for {self.holiday_calendar!r}: {country} has "
+                    + ", ".join(known[country])
+                )
+        for h in self.holidays:
+            try:
+                date.fromisoformat(h)
+            except ValueError:
+                raise ValueError(f"holiday {h!r} is not a YYYY-MM-DD date") from None
         if self.in_the_wild_deadline_days is None and (
             self.in_the_wild_grace_days or self.in_the_wild_post_fix_days is not None
         ):
@@ -89,6 +114,8 @@ _P0 = DisclosurePolicy(
     name="project-zero",
     title="Google Project Zero (90+30, 2021)",
     source_url="https://googleprojectzero.blogspot.com/p/vulnerability-disclosure-policy.html",
+    # "If the deadline is due to expire on a weekend or US public holiday, the deadline will be
+    # moved to the next normal work day." (Project Zero, since the 2015 update.)
     deadline_days=90,
     post_fix_days=30,
     grace_days=14,
@@ -97,7 +124,10 @@ _P0 = DisclosurePolicy(
     in_the_wild_grace_days=3,
     in_the_wild_post_fix_days=30,
     weekend_rule=True,
+    holiday_calendar="US",
     notes=(
+        "US public holidays are the federal ones, observed days included (`holidays`, US); "
+        "the day is taken in UTC.",
         "A fix on exactly the deadline day counts as within the deadline (inclusive).",
         "Grace granted but the fix misses the grace period: disclose at its end.",
         "In-the-wild grace mirrors the 90-day grace: a fix inside it discloses on 7+30.",
@@ -111,12 +141,30 @@ PRESETS: Mapping[str, DisclosurePolicy] = MappingProxyType(
             _P0,
             DisclosurePolicy(
                 name="oss-fuzz",
-                title="OSS-Fuzz (90 days, or when the fix is verified)",
-                source_url="https://google.github.io/oss-fuzz/architecture",
-                # "After the fix is verified or 90 days after reporting (whichever is earlier), the
-                # issue becomes public."
+                title="OSS-Fuzz (90 days or the fix, 14-day grace, weekend rule)",
+                source_url="https://google.github.io/oss-fuzz/getting-started/bug-disclosure-guidelines/",
+                # "Deadline. After notifying project authors, we will open reported issues to the
+                # public in 90 days, or after the fix is released (whichever comes earlier)."
                 deadline_days=90,
                 post_fix_days=0,
+                # "Grace period. We have a 14-day grace period. If a 90-day deadline expires but
+                # the upstream engineers let us know before the deadline that a patch is
+                # scheduled for release on a specific day within 14 days following the
+                # deadline, the public disclosure will be delayed until the availability of
+                # the patch."
+                grace_days=14,
+                grace_request_before_deadline=True,
+                # "Weekends and holidays. If a deadline is due to expire on a weekend, the
+                # deadline will be moved to the next normal work day." The guidelines follow
+                # "Google's standard disclosure policy", whose holidays are US public holidays.
+                weekend_rule=True,
+                holiday_calendar="US",
+                notes=(
+                    "Holidays: the rule's heading names them and its text says weekends; the "
+                    "US public holidays of Google's standard policy are applied.",
+                    "Grace: recorded as grace-requested (before the deadline) and "
+                    "grace-granted; the fix inside the grace period is the disclosure.",
+                ),
             ),
             DisclosurePolicy(
                 name="cert-cc",
