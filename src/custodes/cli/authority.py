@@ -6,20 +6,27 @@ Every write is signed here with the principal's own key (``--key``); only signat
 
 from __future__ import annotations
 
+import difflib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from custodes.authority import SigningKey, request_digest
 from custodes.authority._client import AuthorityClient, new_request, sign_approval, sign_request
 from custodes.cli._main import CliState, pass_state
 from custodes.clock import SystemClock
 from custodes.constitution import parse_duration
-from custodes.errors import ApprovalError, InputError
+from custodes.errors import ApprovalError, Error, InputError
+
+if TYPE_CHECKING:
+    from custodes.constitution import Constitution
 
 __all__ = [
     "approve",
@@ -261,13 +268,13 @@ def approve_request(
             raise ApprovalError(
                 "the server's digest does not match the request it shows; refusing to sign"
             )
-        if record["kind"] == "amendment":
-            _check_amendment_document(record)
+        amendment = _check_amendment_document(record) if record["kind"] == "amendment" else None
         if not as_json:
             console.print(f"You are [bold]{me}[/]. You are approving:")
             print_record(record)
-        if not yes and not click.confirm(f"Sign approval of request {request_id} as {me}?"):
-            raise click.exceptions.Abort()
+            if amendment is not None:
+                _show_amendment(client, record, amendment)
+        _confirm(yes, f"Sign approval of request {request_id} as {me}?")
         _, signature = sign_approval(record["request"], key)
         result = client.call(
             "POST",
@@ -281,13 +288,117 @@ def approve_request(
         print_record(result)
 
 
-def _check_amendment_document(record: dict[str, Any]) -> None:
+def _confirm(yes: bool, question: str) -> None:
+    """Ask before signing; without a terminal, only ``--yes`` signs.
+
+    Raises:
+        InputError: standard input is not a terminal and ``--yes`` was not given.
+        click.exceptions.Exit: the signer declined (exit 1, nothing signed).
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        # A piped "y" is not a person reading what they sign: only an explicit flag is.
+        raise InputError(
+            "not signed: without a terminal to confirm on, signing needs --yes",
+            hint="read what is shown above, then run the command again with --yes",
+        )
+    if not click.confirm(question):
+        console.print("not signed: you declined; nothing was sent")
+        raise click.exceptions.Exit(1)
+
+
+def _check_amendment_document(record: dict[str, Any]) -> Constitution:
     from custodes.constitution import read_constitution
 
     new = read_constitution(record.get("document", ""), name="proposed constitution")
     if new.digest != record["request"].get("amendment", {}).get("digest"):
         raise ApprovalError("the proposed document does not match the digest in the request")
-    console.print(f"proposed constitution version {new.version} ({new.name}), digest {new.digest}")
+    return new
+
+
+def _show_amendment(client: AuthorityClient, record: dict[str, Any], new: Constitution) -> None:
+    """What the signer is about to adopt: the text diff and what it does to coalitions."""
+    from custodes.constitution import read_constitution
+
+    shown = client.call("GET", "/constitution")
+    old = read_constitution(shown["text"], name=f"constitution version {shown['version']}")
+    based_on = record.get("constitution_version")
+    console.print(
+        f"\n[bold]The amendment[/]: version {old.version} (in force) → version {new.version} "
+        f"(proposed), digest {new.digest}"
+    )
+    if based_on is not None and int(based_on) != old.version:
+        console.print(
+            f"[yellow]note[/]: it was proposed against version {based_on}; version "
+            f"{old.version} is in force now"
+        )
+    diff = list(
+        difflib.unified_diff(
+            old.text.splitlines(),
+            new.text.splitlines(),
+            fromfile=f"version {old.version} (in force)",
+            tofile=f"version {new.version} (proposed)",
+            lineterm="",
+        )
+    )
+    if not diff:
+        console.print("  the text is unchanged")
+    for line in diff:
+        style = (
+            "bold"
+            if line.startswith(("---", "+++"))
+            else "cyan"
+            if line.startswith("@@")
+            else "green"
+            if line.startswith("+")
+            else "red"
+            if line.startswith("-")
+            else ""
+        )
+        console.print(Text(line, style=style))
+    _show_coalition_effect(old, new)
+
+
+def _show_coalition_effect(old: Constitution, new: Constitution) -> None:
+    """Who could seize what, before and after (the coalition package's exact analysis)."""
+    from custodes.coalition import analyze, diff_analyses, game_from_constitution
+
+    console.print("\n[bold]What it changes in who could seize what[/] (smallest coalitions):")
+    try:
+        before = analyze(game_from_constitution(old), max_size=3, time_limit=10.0)
+        after = analyze(game_from_constitution(new), max_size=3, time_limit=10.0)
+    except Error as exc:
+        console.print(f"  [yellow]the coalition analysis failed[/]: {exc.diagnostics()}")
+        return
+    changed = [d for d in diff_analyses(before, after) if d.changed]
+    if not changed:
+        console.print("  nothing: every goal needs the same people and organisations as before")
+    for d in changed:
+        parts = []
+        for what, a, b in (
+            ("people", d.old_people, d.new_people),
+            ("organisations", d.old_organisations, d.new_organisations),
+        ):
+            if a != b:
+                parts.append(f"{what} {_count(a)} → {_count(b)}")
+        parts += [f"new single point of failure {p}" for p in d.spof_added]
+        parts += [f"no longer a single point of failure: {p}" for p in d.spof_removed]
+        parts += [f"new veto player {p}" for p in d.veto_added]
+        parts += [f"no longer a veto player: {p}" for p in d.veto_removed]
+        mark = (
+            "[bold red]below the floor[/] "
+            if d.below_floor
+            else "[red]weaker[/] "
+            if d.weaker
+            else ""
+        )
+        label = d.label + (" (protected)" if d.protected else "")
+        console.print(f"  {mark}{escape(label)}: {escape(', '.join(parts) or 'changed')}")
+
+
+def _count(n: int | None) -> str:
+    return "unreachable" if n is None else str(n)
 
 
 @click.command()

@@ -158,10 +158,16 @@ def propose(
             "/constitution/proposals",
             json={"document": new.text, "request": req, "signature": sign_request(req, key)},
         )
+        rule = client.call("GET", "/constitution")["document"]["amendment"]
     if as_json:
         click.echo(json.dumps(record))
     else:
         print_record(record)
+        # Proposing is not signing: a proposer who is an amendment signer signs too.
+        console.print(
+            f"to adopt it, {rule['threshold']} of {', '.join(rule['signers'])} sign it "
+            f"(you too, if you are one): custodes constitution sign {record['id']} --key KEY"
+        )
 
 
 @constitution.command()
