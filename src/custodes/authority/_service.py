@@ -19,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from custodes._durations import say_seconds
 from custodes.authority import _entries  # noqa: F401  (registers the entry types)
 from custodes.authority._model import Grant, RequestRecord, RuleStatus
 from custodes.authority._quorum import (
@@ -530,8 +531,8 @@ class Authority:
                 raise InputError(
                     "the requested duration is longer than any rule allows",
                     where="request.duration_seconds",
-                    expected=f"at most {int(longest.total_seconds())}",
-                    actual=str(duration),
+                    expected=f"at most {say_seconds(longest)}",
+                    actual=say_seconds(duration),
                 )
             raise InputError(
                 "a purpose is required",
@@ -1090,8 +1091,8 @@ class Authority:
                 raise InputError(
                     "longer than the break-glass rule allows",
                     where="request.duration_seconds",
-                    expected=f"at most {int(rule.max_duration.total_seconds())}",
-                    actual=str(duration),
+                    expected=f"at most {say_seconds(rule.max_duration)}",
+                    actual=say_seconds(duration),
                 )
             if not (user.roles & rule.roles) or not self.compiled.principal_admitted[user.id]:
                 raise PolicyDenied(

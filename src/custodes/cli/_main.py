@@ -12,12 +12,13 @@ from typing import Any
 import click
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
 from custodes import __version__
 from custodes.config import Settings
 from custodes.errors import Error
 
-__all__ = ["CliState", "cli", "main", "pass_state"]
+__all__ = ["CliState", "cli", "keep_whole", "main", "pass_state"]
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -50,6 +51,23 @@ class CliState:
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+
+def keep_whole(table: Table, *headers: str) -> Table:
+    """Never cut or wrap the named columns: they hold ids a user copies into the next command.
+
+    Rich shrinks columns to the terminal (80 wide when piped) and ellipsises what does not fit;
+    these columns get their widest cell as a minimum, so the other columns give way (folded
+    onto more lines, nothing dropped). Call it after the rows are added.
+    """
+    for column in table.columns:
+        if column.header in headers:
+            widest = max((len(str(cell)) for cell in column.cells), default=0)
+            column.no_wrap = True
+            column.min_width = max(widest, len(str(column.header)))
+        else:
+            column.overflow = "fold"  # wrapped onto more lines, never ellipsised away
+    return table
 
 
 # Command name -> (module, attribute). Modules are imported only when their command runs, so

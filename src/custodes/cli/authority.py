@@ -23,6 +23,7 @@ from custodes.authority._client import AuthorityClient, new_request, sign_approv
 from custodes.cli._main import CliState, pass_state
 from custodes.clock import SystemClock
 from custodes.constitution import parse_duration
+from custodes._durations import say_seconds
 from custodes.errors import ApprovalError, Error, InputError
 
 if TYPE_CHECKING:
@@ -116,15 +117,21 @@ def _seconds(text: str, where: str) -> int:
     return int(d.total_seconds())
 
 
-def print_record(record: dict[str, Any]) -> None:
+def print_record(record: dict[str, Any], grant: dict[str, Any] | None = None) -> None:
+    """One request as a person reads it; ``grant``, when given, is the grant it led to."""
+    status = record["status"]
+    if grant is not None and grant.get("revoked_at"):
+        status += f", then revoked at {grant['revoked_at']} by {grant['revoked_by']}"
     console.print(
         f"[bold]request {record['id']}[/] ({record['kind']}) by "
-        f"{record['requester']}: [bold]{record['status']}[/]"
+        f"{record['requester']}: [bold]{escape(status)}[/]"
     )
     req = record["request"]
-    for field in ("capability", "resource", "purpose", "duration_seconds", "created"):
+    for field in ("capability", "resource", "purpose", "created"):
         if req.get(field) is not None:
-            console.print(f"  {field}: {req[field]}")
+            console.print(f"  {field}: {escape(str(req[field]))}")
+    if req.get("duration_seconds") is not None:
+        console.print(f"  duration: {say_seconds(req['duration_seconds'])}")
     console.print(f"  constitution version: {record['constitution_version']}")
     console.print(f"  digest: {record['digest']}")
     for a in record["approvals"]:
@@ -142,8 +149,9 @@ def print_record(record: dict[str, Any]) -> None:
 
 def print_grant(g: dict[str, Any]) -> None:
     state = "revoked" if g["revoked_at"] else "break-glass" if g["break_glass"] else "granted"
+    on = f" on {g['resource']}" if g.get("resource") else ""
     console.print(
-        f"[bold]{g['id']}[/] {g['principal']} -> {g['capability']} ({state}) "
+        f"[bold]{g['id']}[/] {g['principal']} -> {g['capability']}{escape(on)} ({state}) "
         f"rule {g['rule']}, until {g['expires_at']}"
     )
     if g["approvals"]:
@@ -241,11 +249,20 @@ def requests(
         else:
             params = {"status": status} if status else {}
             records = client.call("GET", "/authority/requests", params=params)["requests"]
+        # A granted request's grant may have been revoked since: say so, not just "granted".
+        granted = {r["grant_id"] for r in records if r.get("grant_id")}
+        grants_by_id = (
+            {g["id"]: g for g in client.call("GET", "/authority/grants")["grants"]}
+            if granted and not as_json
+            else {}
+        )
     if as_json:
         click.echo(json.dumps(records[0] if request_id else records))
         return
+    if not records:
+        console.print("no requests" + (f" with status {status}" if status else ""))
     for r in records:
-        print_record(r)
+        print_record(r, grants_by_id.get(r.get("grant_id") or ""))
 
 
 def approve_request(
@@ -488,7 +505,12 @@ def revoke(
 @click.argument("capability")
 @click.option("--rule", required=True, help="The constitution's break-glass rule.")
 @click.option("--statement", required=True, help="What the emergency is.")
-@click.option("--duration", default="30m", show_default=True)
+@click.option(
+    "--duration",
+    default="30m",
+    show_default=True,
+    help="How long the grant lasts: 30m, 2h, ...; at most the rule's max_duration.",
+)
 @signer_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
@@ -533,17 +555,30 @@ def break_glass(
 @click.command()
 @click.argument("principal")
 @click.argument("capability")
+@click.option(
+    "--resource",
+    default=None,
+    metavar="ID",
+    help="The resource the use is for, e.g. a finding (CUSTODES-2026-0001) for "
+    "exploit-details: a grant for one resource does not cover another.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option
 @pass_state
 def authorize(
-    state: CliState, principal: str, capability: str, as_json: bool, server: str | None
+    state: CliState,
+    principal: str,
+    capability: str,
+    resource: str | None,
+    as_json: bool,
+    server: str | None,
 ) -> None:
-    """May PRINCIPAL use CAPABILITY now? Exits 1 with the reasons if not."""
+    """May PRINCIPAL use CAPABILITY (on --resource) now? Exits 1 with the reasons if not."""
+    params = {"principal": principal, "capability": capability}
+    if resource is not None:
+        params["resource"] = resource
     with client_for(state, server) as client:
-        result = client.call(
-            "GET", "/authority/authorize", params={"principal": principal, "capability": capability}
-        )
+        result = client.call("GET", "/authority/authorize", params=params)
     if as_json:
         click.echo(json.dumps(result))
     else:

@@ -88,7 +88,7 @@ def show(state: CliState, file: Path | None, as_yaml: bool, server: str | None) 
         )
     for bg in document.get("break_glass", []):
         console.print(
-            f"  break-glass {bg['id']}: {bg['capability']} for {bg['roles']}, "
+            f"  break-glass {bg['id']}: {bg['capability']} for {', '.join(bg['roles'])}, "
             f"max {bg['max_duration']}, review within {bg['review']['deadline']}"
         )
     a = document["amendment"]

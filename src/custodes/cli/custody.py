@@ -12,7 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from custodes.cli._main import CliState, pass_state
+from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.custody import CustodyRegistry, KeyEncryptionKey, export_finding
 from custodes.errors import ConfigError, InputError
 from custodes.log import format_time, parse_time
@@ -225,7 +225,7 @@ def list_(state: CliState, principal: str, as_json: bool) -> None:
             f.em_state,
             format_time(s.disclose_at) if s else "not notified",
         )
-    _console.print(table)
+    _console.print(keep_whole(table, "id"))
     if listing.existing:
         click.echo(
             f"{len(listing.existing)} more embargoed (case records not visible to you): "
@@ -353,7 +353,7 @@ def alarms(state: CliState, principal: str, as_json: bool) -> None:
     for r in recorded:
         d = r.to_dict()
         table.add_row(d["due_at"], d["kind"], d["subject"], d["message"], str(d["log_index"]))
-    _console.print(table)
+    _console.print(keep_whole(table, "subject"))
 
 
 @click.command()

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from custodes.cli._main import CliState, pass_state
+from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.gateway import ApiKey, KeyStore
 from custodes.log import format_time
 from custodes.server import Context
@@ -104,7 +104,7 @@ def list_keys(state: CliState, principal: str | None, active: bool, as_json: boo
             format_time(k.created_at),
             format_time(k.revoked_at) if k.revoked_at else "",
         )
-    Console(highlight=False).print(table)
+    Console(highlight=False).print(keep_whole(table, "key id"))
 
 
 @keys.command()

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from custodes.cli._main import CliState, pass_state
+from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.errors import InputError
 from custodes.monitors import (
     Example,
@@ -434,7 +434,7 @@ def review_list(
     table = Table("id", "category", "score", "actor", "where", "status", "age", "reviewers")
     for d in rows:
         table.add_row(*_row(d, now))
-    _console.print(table)
+    _console.print(keep_whole(table, "id"))
 
 
 @review.command("show")

@@ -184,7 +184,7 @@ def test_requests_are_checked_before_they_are_made(
         actors.request("alice@lab", purpose="  ")
     with pytest.raises(InputError, match="longer") as too_long:
         actors.request("alice@lab", duration=9 * 3600)
-    assert too_long.value.expected == "at most 28800"
+    assert too_long.value.expected == "at most 8h (28800 s)"
     with pytest.raises(InputError, match="standing"):
         actors.request("alice@lab", "general")
     req, sig = actors.signed(
