@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from custodes._durations import say_seconds
 from custodes.authority import SigningKey, request_digest
 from custodes.authority._client import AuthorityClient, new_request, sign_approval, sign_request
 from custodes.cli._main import CliState, pass_state
 from custodes.clock import SystemClock
 from custodes.constitution import parse_duration
-from custodes._durations import say_seconds
 from custodes.errors import ApprovalError, Error, InputError
 
 if TYPE_CHECKING:
