@@ -15,6 +15,7 @@ import httpx
 from custodes.authority._signing import (
     SigningKey,
     approval_message,
+    renewal_message,
     request_digest,
     request_message,
 )
@@ -22,7 +23,7 @@ from custodes.errors import ApprovalError, Error, InputError, NotFoundError, Pol
 from custodes.errors import Denial as _Denial
 from custodes.log import format_time
 
-__all__ = ["AuthorityClient", "new_request", "sign_approval", "sign_request"]
+__all__ = ["AuthorityClient", "new_request", "sign_approval", "sign_renewal", "sign_request"]
 
 
 def new_request(
@@ -53,6 +54,18 @@ def sign_approval(request: Mapping[str, Any], key: SigningKey) -> tuple[str, str
     """
     digest = request_digest(request)
     return digest, key.sign(approval_message(digest))
+
+
+def sign_renewal(
+    request: Mapping[str, Any], key: SigningKey, renewed_at: datetime
+) -> tuple[str, str]:
+    """Renew one's own expired approval of a request object at ``renewed_at``.
+
+    Returns:
+        the renewal time as the server expects it (RFC 3339 UTC) and the base64 signature.
+    """
+    at = format_time(renewed_at)
+    return at, key.sign(renewal_message(request_digest(request), at))
 
 
 class AuthorityClient:

@@ -14,6 +14,7 @@ from custodes.log import register_entry_type
 
 __all__ = [
     "ApprovalBody",
+    "ApprovalRenewalBody",
     "BreakGlassBody",
     "GrantBody",
     "Notified",
@@ -55,6 +56,20 @@ class ApprovalBody(_Body):
     approver: str
     organisation: str
     signature: str
+
+
+class ApprovalRenewalBody(_Body):
+    """An approver renewed their own expired approval: ``signature`` is the approval (over the
+    digest), ``renewal_signature`` their signature over the digest and ``renewed_at``."""
+
+    request_id: str
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    approver: str
+    organisation: str
+    signature: str
+    previous_at: str
+    renewed_at: str
+    renewal_signature: str
 
 
 class GrantBody(_Body):
@@ -108,7 +123,8 @@ class ReviewBody(_Body):
 
     grant_id: str
     request_id: str
-    outcome: Literal["ratified", "overdue"]
+    # "ratified-late": the quorum was met after the deadline (the grant was suspended meanwhile).
+    outcome: Literal["ratified", "ratified-late", "overdue"]
     deadline: str
     approvals: list[Counted] = Field(default_factory=list)
     notify: Notified = Field(default_factory=Notified)
@@ -116,6 +132,7 @@ class ReviewBody(_Body):
 
 register_entry_type("authority.request/v1", RequestBody)
 register_entry_type("authority.approval/v1", ApprovalBody)
+register_entry_type("authority.approval_renewal/v1", ApprovalRenewalBody)
 register_entry_type("authority.grant/v1", GrantBody)
 register_entry_type("authority.revocation/v1", RevocationBody)
 register_entry_type("authority.break_glass/v1", BreakGlassBody)

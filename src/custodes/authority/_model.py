@@ -51,8 +51,40 @@ class Grant:
             return False
         return self.expires_at is None or when < self.expires_at
 
+    def suspended_at(self, when: datetime) -> bool:
+        """A break-glass grant is suspended from the moment its review is overdue until the
+        review is done (late reviews still count): an unreviewed emergency grant cannot run
+        past its review deadline."""
+        if not self.break_glass:
+            return False
+        if self.review_status == "overdue":
+            return True
+        return (
+            self.review_status == "pending"
+            and self.review_deadline is not None
+            and when >= self.review_deadline
+        )
+
+    @property
+    def covers_until(self) -> datetime | None:
+        """When the grant stops covering calls unless something changes: its expiry, or for
+        a break-glass grant still under review, its review deadline if that comes first.
+        Caches of grants (the gateway's) must not keep one past this."""
+        if (
+            self.break_glass
+            and self.review_status in ("pending", "overdue")
+            and self.review_deadline is not None
+            and (self.expires_at is None or self.review_deadline < self.expires_at)
+        ):
+            return self.review_deadline
+        return self.expires_at
+
     def covers(self, when: datetime, resource: str | None) -> bool:
-        return self.active_at(when) and (self.resource is None or self.resource == resource)
+        return (
+            self.active_at(when)
+            and not self.suspended_at(when)
+            and (self.resource is None or self.resource == resource)
+        )
 
     def explain(self) -> str:
         if self.standing:

@@ -30,6 +30,7 @@ from custodes.authority._quorum import (
 )
 from custodes.authority._signing import (
     decode_signature,
+    renewal_message,
     request_digest,
     request_message,
     verify_signature,
@@ -40,6 +41,7 @@ from custodes.constitution import (
     AccessRule,
     Acknowledgement,
     AmendmentGuard,
+    BreakGlassRule,
     CompiledPolicies,
     Constitution,
     Notify,
@@ -315,7 +317,15 @@ class Authority:
         past = [
             g for g in self._grants.get((principal_id, capability_id), ()) if not g.active_at(when)
         ]
-        out = []
+        out = [
+            Denial(
+                g.rule,
+                f"break-glass grant {g.id} is suspended: its review was due at "
+                f"{format_time(g.review_deadline or when)} and is not done",
+            )
+            for g in self._grants.get((principal_id, capability_id), ())
+            if g.active_at(when) and g.suspended_at(when)
+        ]
         for rule in rules:
             if not compiled.may_request(principal_id, rule):
                 out.append(Denial(rule.id, self._ineligible(p, rule)))
@@ -418,6 +428,7 @@ class Authority:
                 where=f"request.{unknown[0]}",
                 expected="one of: " + ", ".join(sorted(_REQUEST_FIELDS[kind])),
             )
+        _check_bounded(req)
         for name, value in req.items():
             if (
                 not isinstance(value, str | int | list | dict)
@@ -656,7 +667,10 @@ class Authority:
                 sa.select(authority_grants.c.id).where(authority_grants.c.request_id == request_id)
             ).first()
         statuses: tuple[RuleStatus, ...] = ()
-        if row.status == "pending" and self._constitution is not None:
+        takes_approvals = row.status == "pending" or (
+            row.kind == "review" and row.status == "overdue"
+        )
+        if takes_approvals and self._constitution is not None:
             statuses = tuple(self._rule_statuses(row, approvals))
         return RequestRecord(
             id=row.id,
@@ -776,7 +790,9 @@ class Authority:
         Raises:
             NotFoundError: no such request or approver.
             ApprovalError: the request is decided or superseded, the approver is the requester
-                or not an approver of it, or the signature does not verify over its digest.
+                or not an approver of it, another identity of the same person already
+                approved, the approver's own approval is there (or expired: renew it with
+                :meth:`renew_approval`), or the signature does not verify over its digest.
             LogWriteError: the approval could not be logged (it does not count).
         """
         from custodes.authority._signing import approval_message
@@ -784,22 +800,7 @@ class Authority:
         with self._lock:
             self.sweep()
             c = self.constitution
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    sa.select(authority_requests).where(authority_requests.c.id == request_id)
-                ).first()
-            if row is None:
-                raise NotFoundError(f"no request {request_id!r}", where="request_id")
-            if row.status != "pending":
-                raise ApprovalError(
-                    f"request {request_id} is {row.status}; it takes no more approvals"
-                )
-            if row.constitution_version != c.version:
-                raise ApprovalError(
-                    f"request {request_id} was made under constitution version "
-                    f"{row.constitution_version}; the current is {c.version}",
-                    hint="make a new request",
-                )
+            row = self._open_request(request_id)
             keys = self._approver_keys(row, approver_id)
             sig = decode_signature(signature)
             message = approval_message(row.digest)
@@ -810,22 +811,29 @@ class Authority:
                     "another request"
                 )
             now = self.clock.now()
-            if row.kind == "review":
-                deadline = utc(row.created_at) + self._review_rule_or_fail(row).review.deadline
-                if now >= deadline:
-                    raise ApprovalError(f"the review deadline {format_time(deadline)} has passed")
             organisation = self._organisation_for(approver_id, row)
-            with self.engine.connect() as conn:
-                dup = conn.execute(
-                    sa.select(authority_approvals.c.signature).where(
-                        (authority_approvals.c.request_id == request_id)
-                        & (authority_approvals.c.approver == approver_id)
+            person = self._person_for(approver_id, row)
+            for a in self._approvals_of(request_id):
+                if a.approver == approver_id:
+                    until = utc(a.created_at) + self._approval_validity(row)
+                    if now >= until:
+                        raise ApprovalError(
+                            f"{approver_id}'s approval of request {request_id} expired at "
+                            f"{format_time(until)}; it does not count until renewed",
+                            hint="renew it: sign custodes-approval-renewal/v1 over the "
+                            "request's digest and the time (POST the approval again with "
+                            "renewed_at)",
+                        )
+                    raise ApprovalError(
+                        f"{approver_id} has already approved request {request_id}; a person "
+                        "counts once"
                     )
-                ).first()
-            if dup is not None:
-                raise ApprovalError(
-                    f"{approver_id} has already approved request {request_id}; a person counts once"
-                )
+                if self._person_for(a.approver, row) == person:
+                    raise ApprovalError(
+                        f"{approver_id} is the same person as {a.approver}, who already "
+                        f"approved request {request_id}: a person counts once, whatever "
+                        "identities they hold; this approval does not count and is not recorded"
+                    )
             [appended] = self.log.append(
                 [
                     Entry.create(
@@ -856,6 +864,140 @@ class Authority:
                 )
             self._decide(request_id)
             return self.request(request_id)
+
+    def renew_approval(
+        self, request_id: str, approver_id: str, renewed_at: str, signature: str
+    ) -> RequestRecord:
+        """Renew the approver's own expired approval of a pending request.
+
+        The approver signs ``custodes-approval-renewal/v1`` over the request's digest and
+        ``renewed_at`` (the server's clock, within the request skew): a fresh statement, so an
+        expired approval, public in the log, cannot be renewed by anyone else replaying it.
+
+        Raises:
+            NotFoundError: no such request or approver.
+            ApprovalError: the request is decided, the approver has no approval of it or it has
+                not expired, the time is stale, or the signature does not verify.
+            InputError: ``renewed_at`` is malformed or too far from the server's clock.
+            LogWriteError: the renewal could not be logged (the approval stays expired).
+        """
+        with self._lock:
+            self.sweep()
+            c = self.constitution
+            row = self._open_request(request_id)
+            keys = self._approver_keys(row, approver_id)
+            at = parse_time(renewed_at, where="renewed_at")
+            now = self.clock.now()
+            if abs(now - at) > self.request_skew:
+                raise InputError(
+                    "the renewal's time is too far from the server's clock",
+                    where="renewed_at",
+                    expected=f"within {self.request_skew} of {format_time(now)}",
+                    actual=renewed_at,
+                )
+            mine = [a for a in self._approvals_of(request_id) if a.approver == approver_id]
+            if not mine:
+                raise ApprovalError(
+                    f"{approver_id} has no approval of request {request_id} to renew",
+                    hint="approve it instead",
+                )
+            [old] = mine
+            until = utc(old.created_at) + self._approval_validity(row)
+            if now < until:
+                raise ApprovalError(
+                    f"{approver_id}'s approval of request {request_id} is valid until "
+                    f"{format_time(until)}; only an expired approval is renewed"
+                )
+            if at <= utc(old.created_at):
+                raise ApprovalError("the renewal is older than the approval it renews: a replay")
+            sig = decode_signature(signature)
+            message = renewal_message(row.digest, renewed_at)
+            if not any(verify_signature(k, message, sig) for k in keys):
+                raise ApprovalError(
+                    f"the renewal signature does not verify under {approver_id}'s key over "
+                    f"request {request_id}'s digest and {renewed_at}"
+                )
+            [appended] = self.log.append(
+                [
+                    Entry.create(
+                        "authority.approval_renewal/v1",
+                        time=now,
+                        principal=approver_id,
+                        body={
+                            "request_id": request_id,
+                            "digest": row.digest,
+                            "approver": approver_id,
+                            "organisation": old.organisation,
+                            "signature": old.signature,
+                            "previous_at": format_time(utc(old.created_at)),
+                            "renewed_at": renewed_at,
+                            "renewal_signature": signature,
+                        },
+                    )
+                ]
+            )
+            with self.engine.begin() as conn:
+                conn.execute(
+                    authority_approvals.update()
+                    .where(authority_approvals.c.id == old.id)
+                    .values(
+                        created_at=now, constitution_version=c.version, log_index=appended.index
+                    )
+                )
+            self._decide(request_id)
+            return self.request(request_id)
+
+    def _open_request(self, request_id: str) -> Any:
+        """A request that takes approvals: pending (or a review past its deadline, which may
+        still be done late), made under the current constitution.
+
+        Raises:
+            NotFoundError, ApprovalError.
+        """
+        c = self.constitution
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(authority_requests).where(authority_requests.c.id == request_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no request {request_id!r}", where="request_id")
+        if row.status != "pending" and not (row.kind == "review" and row.status == "overdue"):
+            raise ApprovalError(f"request {request_id} is {row.status}; it takes no more approvals")
+        if row.constitution_version != c.version:
+            raise ApprovalError(
+                f"request {request_id} was made under constitution version "
+                f"{row.constitution_version}; the current is {c.version}",
+                hint="make a new request",
+            )
+        return row
+
+    def _approvals_of(self, request_id: str) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(authority_approvals)
+                    .where(authority_approvals.c.request_id == request_id)
+                    .order_by(authority_approvals.c.id)
+                ).all()
+            )
+
+    def _approval_validity(self, row: Any) -> timedelta:
+        """How long an approval of this request counts: the longest its rules allow."""
+        c = self.constitution
+        if row.kind == "amendment":
+            return _AMENDMENT_VALIDITY
+        if row.kind == "review":
+            rule: BreakGlassRule = self._review_rule_or_fail(row)
+            return rule.review.deadline
+        rules = c.rules_for(row.capability) if row.capability else ()
+        return max((r.approval_validity for r in rules), default=timedelta(hours=24))
+
+    def _person_for(self, principal_id: str, row: Any) -> str:
+        p = self.constitution.principals_by_id.get(principal_id)
+        if p is None:
+            new = self._proposed(row)
+            p = new.principals_by_id.get(principal_id) if new is not None else None
+        return p.person_id if p is not None else principal_id
 
     def _organisation_for(self, principal_id: str, row: Any) -> str:
         p = self.constitution.principals_by_id.get(principal_id)
@@ -911,7 +1053,9 @@ class Authority:
             approvals = conn.execute(
                 sa.select(authority_approvals).where(authority_approvals.c.request_id == request_id)
             ).all()
-        if row is None or row.status != "pending":
+        if row is None or (
+            row.status != "pending" and not (row.kind == "review" and row.status == "overdue")
+        ):
             return
         if row.kind == "amendment":
             self._maybe_adopt(row, approvals)
@@ -1101,23 +1245,21 @@ class Authority:
                         Denial(rule.id, f"needs one of the roles {', '.join(sorted(rule.roles))}")
                     ],
                 )
-            overdue = [
-                g
-                for g in self.grants(principal=user.id)
-                if g.break_glass and g.review_status == "overdue"
-            ]
-            if overdue:
-                raise PolicyDenied(
-                    f"{user.id} has an unreviewed break-glass use",
-                    reasons=[
-                        Denial(
-                            rule.id,
-                            f"the review of {overdue[0].id} is overdue; it must be "
-                            "reviewed before glass is broken again",
-                        )
-                    ],
+            grant_id = f"bg-{digest[:16]}"
+            with self.engine.connect() as conn:
+                replayed = conn.execute(
+                    sa.select(authority_grants.c.id).where(authority_grants.c.id == grant_id)
+                ).first()
+            if replayed is not None:
+                # Checked before anything is logged: a replayed body must leave no entry
+                # claiming a second emergency grant.
+                raise InputError(
+                    f"this break-glass request was already made (grant {grant_id}): a replay",
+                    where="request.nonce",
+                    expected="a fresh nonce",
                 )
             now = self.clock.now()
+            self._refuse_open_break_glass(user, rule.capability, rule.id, now)
             expires = now + timedelta(seconds=duration)
             deadline = now + rule.review.deadline
             # Loud: every approver this skips, every overseer organisation, and whom the rule
@@ -1147,7 +1289,6 @@ class Authority:
                 "deadline": format_time(deadline),
             }
             review_digest = request_digest(review)
-            grant_id = f"bg-{digest[:16]}"
             entry = Entry.create(
                 "authority.break_glass/v1",
                 time=now,
@@ -1204,6 +1345,50 @@ class Authority:
             )
             return grant
 
+    def _refuse_open_break_glass(
+        self, user: Principal, capability: str, rule_id: str, now: datetime
+    ) -> None:
+        """At most one open break-glass grant per person and capability (one still usable, or
+        one whose review is not done), whichever of the person's identities took it; and none
+        at all while a review of theirs is overdue.
+
+        Raises:
+            PolicyDenied: there is one; the reason names it.
+        """
+        c = self.constitution
+        identities = [p.id for p in c.principals if p.person_id == user.person_id]
+        query = sa.select(authority_grants).where(
+            authority_grants.c.break_glass.is_(True) & authority_grants.c.principal.in_(identities)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        grants = sorted(map(_grant_from_row, rows), key=lambda g: g.granted_at or now)
+        reasons = []
+        for g in grants:
+            if g.review_status == "overdue":
+                reasons.append(
+                    f"the review of {g.id} is overdue; it must be reviewed before glass is "
+                    "broken again"
+                )
+            elif g.capability != capability:
+                continue
+            elif g.active_at(now):
+                reasons.append(
+                    f"{g.id} is active until {format_time(g.expires_at or now)}: one open "
+                    "break-glass grant per person and capability"
+                )
+            elif g.review_status == "pending":
+                reasons.append(
+                    f"{g.id} is still under review (deadline "
+                    f"{format_time(g.review_deadline or now)}): one open break-glass grant "
+                    "per person and capability"
+                )
+        if reasons:
+            raise PolicyDenied(
+                f"{user.id} already has an open break-glass grant",
+                reasons=[Denial(rule_id, reasons[0])],
+            )
+
     def _review_rule(self, row: Any) -> Any:
         req = json.loads(row.body)
         return self.constitution.break_glass_by_id.get(req.get("rule", ""))
@@ -1219,6 +1404,9 @@ class Authority:
         grant_id = f"bg-{req['break_glass']}"
         now = self.clock.now()
         rule = self._review_rule_or_fail(row)
+        # A review done after its deadline still counts, and says it was late.
+        late = row.status == "overdue" or now >= parse_time(req["deadline"])
+        outcome = "ratified-late" if late else "ratified"
         self.log.append(
             [
                 Entry.create(
@@ -1228,7 +1416,7 @@ class Authority:
                     body={
                         "grant_id": grant_id,
                         "request_id": row.id,
-                        "outcome": "ratified",
+                        "outcome": outcome,
                         "deadline": req["deadline"],
                         "approvals": [
                             {"principal": p, "organisation": o} for p, o in status.counted
@@ -1247,8 +1435,9 @@ class Authority:
             conn.execute(
                 authority_requests.update()
                 .where(authority_requests.c.id == row.id)
-                .values(status="ratified", decided_at=now)
+                .values(status=outcome, decided_at=now)
             )
+        self._index(self.grant(grant_id))
 
     def sweep(self) -> list[str]:
         """Mark break-glass reviews past their deadline overdue (logged). Returns grant ids."""
@@ -1290,8 +1479,9 @@ class Authority:
                     conn.execute(
                         authority_requests.update()
                         .where(authority_requests.c.id == row.review_request_id)
-                        .values(status="overdue", decided_at=now)
+                        .values(status="overdue")
                     )
+                self._index(self.grant(row.id))
             done.append(row.id)
         return done
 
@@ -1459,6 +1649,52 @@ class Authority:
             )
         self._activate(new)
         _log.warning("constitution version %d adopted", new.version)
+
+
+_MAX_REQUEST_DEPTH = 8
+_MAX_REQUEST_NODES = 2000
+
+
+def _check_bounded(request: Mapping[str, Any]) -> None:
+    """A signed request object is small and shallow: at most 8 levels and 2000 values, every
+    string at most 4096 characters, every integer within I-JSON's range (RFC 7493 §2.2).
+
+    Raises:
+        InputError: it is not; ``where`` names the first value out of bounds.
+    """
+    todo: list[tuple[Any, str, int]] = [(request, "request", 0)]
+    seen = 0
+    while todo:
+        value, where, depth = todo.pop()
+        seen += 1
+        if seen > _MAX_REQUEST_NODES:
+            raise InputError(
+                "the request object is too large",
+                where="request",
+                expected=f"at most {_MAX_REQUEST_NODES} values",
+            )
+        if depth > _MAX_REQUEST_DEPTH:
+            raise InputError(
+                "the request object is nested too deeply",
+                where=where,
+                expected=f"at most {_MAX_REQUEST_DEPTH} levels",
+            )
+        if isinstance(value, Mapping):
+            todo.extend((v, f"{where}.{str(k)[:64]}", depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, str) and len(value) > 4096:
+            raise InputError("field too long", where=where, expected="at most 4096 characters")
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not -(1 << 53) < value < (1 << 53)
+        ):
+            raise InputError(
+                "integer out of range",
+                where=where,
+                expected="an integer within +-(2**53 - 1) (RFC 7493 §2.2)",
+            )
 
 
 def utc(value: datetime) -> datetime:

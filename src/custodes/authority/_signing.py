@@ -36,6 +36,7 @@ __all__ = [
     "REVOCATION_DOMAIN",
     "SigningKey",
     "approval_message",
+    "renewal_message",
     "decode_signature",
     "request_digest",
     "request_message",
@@ -45,6 +46,7 @@ __all__ = [
 APPROVAL_DOMAIN = "custodes-approval/v1"
 REQUEST_DOMAIN = "custodes-request/v1"
 REVOCATION_DOMAIN = "custodes-revocation/v1"
+RENEWAL_DOMAIN = "custodes-approval-renewal/v1"
 
 
 def request_digest(request: Mapping[str, Any]) -> str:
@@ -70,6 +72,15 @@ def _message(domain: str, digest: str) -> bytes:
 def approval_message(digest: str) -> bytes:
     """What an approver signs to approve the request with this digest."""
     return _message(APPROVAL_DOMAIN, digest)
+
+
+def renewal_message(digest: str, renewed_at: str) -> bytes:
+    """What an approver signs to renew their expired approval of this digest at
+    ``renewed_at`` (an RFC 3339 UTC time): fresh, so an old approval cannot be replayed as a
+    renewal."""
+    if not renewed_at or len(renewed_at) > 40 or any(ch in renewed_at for ch in "\n\r"):
+        raise InputError("malformed renewal time", where="renewed_at", actual=repr(renewed_at)[:60])
+    return _message(RENEWAL_DOMAIN, digest) + f"{renewed_at}\n".encode("ascii", "replace")
 
 
 def request_message(digest: str) -> bytes:

@@ -40,6 +40,7 @@ from custodes.constitution._read import (
     parse_duration,
     read_constitution,
 )
+from custodes.constitution._yaml import MAX_DEPTH, MAX_DOCUMENT_BYTES
 
 __all__ = [
     "Acknowledgement",
@@ -47,6 +48,8 @@ __all__ = [
     "AmendmentGuard",
     "changed_clauses",
     "check_amendment",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
     "MISSING",
     "ORGANISATION_KINDS",
     "AccessRule",

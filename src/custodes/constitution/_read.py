@@ -164,8 +164,13 @@ class _SchemaProblem(ConstitutionProblem):
 
 
 def _check_schema(doc: LocatedDocument) -> None:
+    # A value the reader already refused (a timestamp, an integer out of range) stands in as
+    # its text: one problem for it is enough.
+    reported = {p.path for p in doc.problems if p.path}
     for error in _validator().iter_errors(doc.data):
         path = tuple(error.instance_path)
+        if format_path(path) in reported:
+            continue
         kind_name = type(error.kind).__name__
         # A wrong value inside the right shape (a malformed key, a bad duration) leaves the
         # semantic pass able to run, so it can report everything else at the same time.
@@ -629,18 +634,30 @@ class _Checker:
                 "a break-glass review needs at least one approval",
                 expected="approvals >= 1",
             )
+        max_duration = self.duration((*path, "max_duration"), r["max_duration"])
+        deadline = self.duration((*path, "review", "deadline"), review["deadline"])
+        if parse_duration(r["max_duration"]) and parse_duration(review["deadline"]):
+            if deadline >= max_duration:
+                # A grant is suspended once its review is overdue; a deadline at or past the
+                # longest use would let one break-glass grant run its whole course unreviewed.
+                self.problem(
+                    (*path, "review", "deadline"),
+                    f"the review deadline {review['deadline']} is not shorter than the "
+                    f"rule's max_duration {r['max_duration']}",
+                    expected=f"a deadline shorter than {r['max_duration']}",
+                )
         return BreakGlassRule(
             id=r["id"],
             capability=r["capability"],
             emergency=r["emergency"],
             roles=self._roles((*path, "roles"), r["roles"], roles),
-            max_duration=self.duration((*path, "max_duration"), r["max_duration"]),
+            max_duration=max_duration,
             review=ReviewRule(
                 approver_roles=self._roles(
                     (*path, "review", "approvers", "roles"), review["approvers"]["roles"], roles
                 ),
                 quorum=quorum,
-                deadline=self.duration((*path, "review", "deadline"), review["deadline"]),
+                deadline=deadline,
             ),
             notify=self._notify((*path, "notify"), r.get("notify"), org_ids, roles),
         )

@@ -2,10 +2,18 @@
 
 PyYAML's compose API gives nodes with start marks; building the plain values ourselves also lets
 us refuse duplicate mapping keys, which ``yaml.safe_load`` silently lets the last one win.
+
+Parsing is bounded (a constitution reaches the server from anyone holding a key): at most
+:data:`MAX_DOCUMENT_BYTES` of text and :data:`MAX_DEPTH` levels of nesting; aliases (``*name``)
+are refused outright, since an alias bomb of a few kilobytes expands to gigabytes and, bomb or
+not, an alias lets a reviewer read one value where the signers sign another; and every scalar
+must be a JSON value (I-JSON integers, RFC 7493 §2.2; finite numbers; no timestamps or
+binaries), because the document's digest is its RFC 8785 canonical JSON.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +22,15 @@ import yaml
 
 from custodes.errors import ConstitutionProblem
 
-__all__ = ["LocatedDocument", "Path", "load_located"]
+__all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "LocatedDocument", "Path", "load_located"]
+
+MAX_DOCUMENT_BYTES = 4 << 20
+"""The largest constitution read: four times a document of 10,000 principals."""
+MAX_DEPTH = 32
+"""The deepest nesting of mappings and lists (the schema needs six; attributes may nest)."""
+# RFC 7493 §2.2 (I-JSON): integers beyond +-(2**53 - 1) are not interoperable, and RFC 8785
+# refuses them.
+_MAX_SAFE_INTEGER = (1 << 53) - 1
 
 Path = tuple[str | int, ...]
 
@@ -64,10 +80,43 @@ def load_located(text: str) -> LocatedDocument:
     later; anything else, and any error, goes through the located reader, which composes nodes
     with marks and reports each problem with its line.
     """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        doc = LocatedDocument(data=None)
+        doc.problems.append(
+            ConstitutionProblem(
+                f"the document is {size} bytes",
+                expected=f"at most {MAX_DOCUMENT_BYTES} bytes",
+            )
+        )
+        return doc
     data = _load_plain(text)
     if data is _NOT_PLAIN:
         return _load_marked(text)
     return LocatedDocument(data=data, unmarked=text)
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """Why a constructed scalar has no JSON form (None if it has one)."""
+    cls = value.__class__
+    if cls is str or cls is bool or value is None:
+        return None
+    if cls is int:
+        if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            return None
+        return f"integer {_short(value)} is out of range"
+    if cls is float:
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    what = _YAML_KINDS.get(cls.__name__, cls.__name__)
+    return f"a YAML {what} is not a JSON value (quote it to make it a string)"
+
+
+_YAML_KINDS = {"date": "timestamp", "datetime": "timestamp", "bytes": "binary value"}
+
+
+def _short(value: Any) -> str:
+    text = str(value) if not isinstance(value, int) or value.bit_length() < 1000 else "(huge)"
+    return text if len(text) <= 40 else text[:20] + "..." + text[-8:]
 
 
 class _NotPlain:
@@ -75,7 +124,7 @@ class _NotPlain:
 
 
 _NOT_PLAIN: Any = _NotPlain()
-_MAX_PLAIN_DEPTH = 64
+_MAX_PLAIN_DEPTH = MAX_DEPTH
 
 
 def _load_plain(text: str) -> Any:
@@ -114,6 +163,8 @@ def _load_plain(text: str) -> Any:
                             ),
                             deep=True,
                         )
+                        if _scalar_problem(value) is not None:
+                            return _NOT_PLAIN
                         if len(values) < 100_000:
                             values[key] = value
             elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
@@ -157,9 +208,47 @@ def _load_plain(text: str) -> Any:
     return root
 
 
-def _load_marked(text: str) -> LocatedDocument:
+def _refused_shape(text: str) -> ConstitutionProblem | None:
+    """The first alias or too-deep nesting, from the event stream (linear in the text, so
+    nothing is expanded or composed first); None if neither (or a syntax error, which the
+    composer then reports with its line)."""
     loader = _Loader(text)
+    depth = 0
+    try:
+        while True:
+            event = loader.get_event()
+            if event is None:
+                return None
+            cls = event.__class__
+            if cls is yaml.AliasEvent:
+                return ConstitutionProblem(
+                    f"YAML refused: alias *{_short(event.anchor)} (aliases are not allowed in "
+                    "a constitution; write the value out)",
+                    line=event.start_mark.line + 1,
+                )
+            if cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return ConstitutionProblem(
+                        f"YAML refused: nested more than {MAX_DEPTH} levels deep",
+                        line=event.start_mark.line + 1,
+                        expected=f"at most {MAX_DEPTH} levels of mappings and lists",
+                    )
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+
+
+def _load_marked(text: str) -> LocatedDocument:
     doc = LocatedDocument(data=None)
+    refused = _refused_shape(text)
+    if refused is not None:
+        doc.problems.append(refused)
+        return doc
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -241,7 +330,7 @@ def _value(node: yaml.Node, path: Path, loader: Any, doc: LocatedDocument) -> An
     """
     cls = node.__class__
     if cls is yaml.ScalarNode:
-        return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
+        return node.value if node.tag == _STR else _scalar(node, path, loader, doc)
     lines = doc.lines
     # Aliases share nodes: refuse a node inside itself (a recursive alias) and bound the total
     # (an alias bomb expands exponentially).
@@ -255,6 +344,23 @@ def _value(node: yaml.Node, path: Path, loader: Any, doc: LocatedDocument) -> An
         return _container(node, cls, path, loader, doc, lines)
     finally:
         doc.active.discard(id(node))
+
+
+def _scalar(node: Any, path: Path, loader: Any, doc: LocatedDocument) -> Any:
+    value = loader.construct_object(node, deep=True)
+    why = _scalar_problem(value)
+    if why is None:
+        return value
+    doc.problems.append(
+        ConstitutionProblem(
+            why,
+            line=node.start_mark.line + 1,
+            path=format_path(path),
+            expected="a string, a boolean, a finite number or an integer within +-(2**53 - 1)",
+        )
+    )
+    # Its text stands in, so the other checks still run and nothing downstream sees the value.
+    return str(node.value)
 
 
 def _container(

@@ -49,7 +49,13 @@ def _grant_ref(grant: Any) -> GrantRef:
         value = grant if isinstance(grant, str) else None
     if value is None:
         raise TypeError(f"the authorizer returned {type(grant).__name__} without a grant id")
-    expires = getattr(grant, "expires_at", None) or getattr(grant, "not_after", None)
+    # ``covers_until`` first: a break-glass grant under review stops covering calls at its
+    # review deadline, before it expires.
+    expires = (
+        getattr(grant, "covers_until", None)
+        or getattr(grant, "expires_at", None)
+        or getattr(grant, "not_after", None)
+    )
     return GrantRef(str(value), expires if isinstance(expires, datetime) else None)
 
 

@@ -29,7 +29,7 @@ WEAK_TRAINING = """
     review:
       approvers: {roles: [reviewer]}
       quorum: {approvals: 2, organisations: 2, kinds: {overseer: 1}}
-      deadline: 72h
+      deadline: 1h
 """
 
 

@@ -196,32 +196,42 @@ def test_check_command_prints_problems_and_exits_1(tmp_path: Path) -> None:
 
 
 def test_recursive_aliases_and_alias_bombs_are_refused_not_crashed() -> None:
-    [(line, message)] = problems_of("a: &a [*a]\n")
-    assert line == 1 and "recursive alias" in message
-    # Nine levels of ten aliases each: 10**9 lists if expanded.
+    refused = (
+        "YAML refused: alias *{} (aliases are not allowed in a constitution; write the value out)"
+    )
+    assert problems_of("a: &a [*a]\n") == [(1, refused.format("a"))]
+    # Nine levels of ten aliases each: 10**9 lists if expanded. Refused at its first alias,
+    # from the event stream, before anything is composed.
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join(["*" + chr(97 + i)] * 10) + "]\n"
         for i in range(8)
     )
-    [(_, message)] = problems_of(bomb)
-    assert "alias expansion" in message
+    assert problems_of(bomb) == [(2, refused.format("a"))]
 
 
-def test_merge_keys_still_work() -> None:
+def test_merge_keys_of_inline_mappings_still_work_but_not_through_aliases() -> None:
     text = DEMO.read_text().replace(
-        "organisations:\n  - id: lab\n    name: Frontier Lab\n    kind: developer\n",
-        "organisations:\n  - &lab\n    id: lab\n    name: Frontier Lab\n    kind: developer\n",
+        "  - id: asi\n    name: National AI Security Institute\n    kind: overseer\n",
+        "  - <<: {kind: developer, name: placeholder}\n    id: asi\n"
+        "    name: National AI Security Institute\n    kind: overseer\n",
         1,
     )
-    text = text.replace(
-        "  - id: asi\n    name: National AI Security Institute\n",
-        "  - <<: *lab\n    id: asi\n    name: National AI Security Institute\n",
-        1,
-    )
-    assert "<<: *lab" in text
+    assert "<<: {kind: developer" in text
     c = read_constitution(text)
-    assert c.organisations_by_id["lab"].kind == "developer"
     assert c.organisations_by_id["asi"].kind == "overseer"  # explicit keys win over merged
+    aliased = (
+        DEMO.read_text()
+        .replace("organisations:\n  - id: lab\n", "organisations:\n  - &lab\n    id: lab\n", 1)
+        .replace("  - id: asi\n", "  - <<: *lab\n    id: asi\n", 1)
+    )
+    line = line_of(aliased, "<<: *lab")
+    assert problems_of(aliased) == [
+        (
+            line,
+            "YAML refused: alias *lab (aliases are not allowed in a constitution; write the "
+            "value out)",
+        )
+    ]
 
 
 def test_custody_alarm_windows_come_from_the_constitution() -> None:

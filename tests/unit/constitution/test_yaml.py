@@ -16,14 +16,14 @@ a: 1
 b: -0x1F
 c: 1_000
 d: 3.5
-e: .inf
+e: -.5
 f: true
 g: no
 h: "yes"
 i: ~
 j:
-k: 2026-11-22
-l: 2026-11-22T12:00:00Z
+k: 9007199254740991
+l: '2026-11-22T12:00:00Z'
 m: '0777'
 1: int key
 true: bool key
@@ -76,3 +76,29 @@ def test_the_fast_path_leaves_everything_else_to_the_located_reader(text: str) -
     assert [(p.line, p.message) for p in doc.problems] == [
         (p.line, p.message) for p in marked.problems
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: .inf\n", "inf is not a finite number"),
+        ("a: .nan\n", "nan is not a finite number"),
+        ("a: 9007199254740992\n", "integer 9007199254740992 is out of range"),
+        ("a: -9007199254740992\n", "integer -9007199254740992 is out of range"),
+        ("a: 2026-11-22\n", "a YAML timestamp is not a JSON value (quote it to make it a string)"),
+        (
+            "a: 2026-11-22T12:00:00Z\n",
+            "a YAML timestamp is not a JSON value (quote it to make it a string)",
+        ),
+        (
+            "a: !!binary aGk=\n",
+            "a YAML binary value is not a JSON value (quote it to make it a string)",
+        ),
+    ],
+)
+def test_scalars_without_a_json_form_are_refused_by_both_paths(text: str, message: str) -> None:
+    # The document's digest is its RFC 8785 canonical JSON: a value without one is refused
+    # with its line, never a traceback.
+    doc = load_located(text)
+    assert doc.unmarked is None
+    assert [(p.line, p.message) for p in doc.problems] == [(1, message)]

@@ -30,6 +30,12 @@ class ApprovalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approver: str = Field(min_length=1, max_length=256)
     signature: str = Field(max_length=200)
+    renewed_at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Renew the approver's own expired approval: the signature is then over "
+        "custodes-approval-renewal/v1, the request's digest and this time.",
+    )
 
 
 def authority_of(request: Request) -> Authority:
@@ -116,7 +122,14 @@ def get_request(request_id: str, request: Request) -> dict[str, Any]:
 
 @router.post("/requests/{request_id}/approvals", status_code=201)
 def approve(request_id: str, body: ApprovalIn, request: Request) -> dict[str, Any]:
-    return record_json(authority_of(request).approve(request_id, body.approver, body.signature))
+    authority = authority_of(request)
+    if body.renewed_at is not None:
+        record = authority.renew_approval(
+            request_id, body.approver, body.renewed_at, body.signature
+        )
+    else:
+        record = authority.approve(request_id, body.approver, body.signature)
+    return record_json(record)
 
 
 @router.get("/grants")

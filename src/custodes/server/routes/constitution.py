@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.authority._service import utc
-from custodes.constitution import constitution_schema
+from custodes.constitution import MAX_DOCUMENT_BYTES, constitution_schema
 from custodes.constitution._tables import constitution_versions
 from custodes.errors import NotFoundError
 from custodes.log import format_time
@@ -23,7 +23,10 @@ router = APIRouter(prefix="/constitution", tags=["constitution"])
 
 class Proposal(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    document: str = Field(max_length=16 << 20, description="The proposed YAML, version N+1.")
+    document: str = Field(
+        max_length=MAX_DOCUMENT_BYTES,
+        description="The proposed YAML, version N+1 (at most 4 MiB; no aliases).",
+    )
     request: dict[str, Any]
     signature: str = Field(max_length=200)
 
@@ -78,7 +81,7 @@ def versions(request: Request) -> dict[str, Any]:
 
 
 @router.get("/versions/{version}")
-def version_text(version: int, request: Request) -> PlainTextResponse:
+def version_text(request: Request, version: int = Path(ge=1, le=2147483647)) -> PlainTextResponse:
     with authority_of(request).engine.connect() as conn:
         row = conn.execute(
             sa.select(constitution_versions.c.document).where(
