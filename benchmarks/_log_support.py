@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from sqlalchemy import event  # noqa: E402
+from tests.support.keys import LOG_WRITER, issue_keys  # noqa: E402
 from tests.support.server import ServerProcess, start_server  # noqa: E402
 
 from custodes.config import Settings  # noqa: E402
@@ -34,6 +35,15 @@ ENTRY_TEMPLATE = (
 def entry_json(i: int) -> bytes:
     """A valid log.annotation/v1 entry in RFC 8785 form (what Entry.to_json() gives)."""
     return ENTRY_TEMPLATE % i
+
+
+# What a client sends to POST /log/entries: the server stamps the principal and the time.
+CLIENT_TEMPLATE = b'{"body":{"text":"bench %d"},"type":"log.annotation/v1"}'
+
+
+def client_entry_json(i: int) -> bytes:
+    """An append request's entry (type and body; the server adds principal and time)."""
+    return CLIENT_TEMPLATE % i
 
 
 CHUNK = 10_000  # entries per transaction when building a log for a benchmark
@@ -97,10 +107,11 @@ def server_for(
     key = data_dir / "log.key"
     if not key.exists():
         key.write_text(NoteSigner.generate("custodes.local/log").to_key())
-    server = start_server(
-        Settings(data_dir=data_dir, database_url=database_url, demo=True, **settings),  # type: ignore[arg-type]
-        log_path=data_dir / "server.log",
-    )
+    config = Settings(data_dir=data_dir, database_url=database_url, demo=True, **settings)  # type: ignore[arg-type]
+    # Appends need a log writer's API key (the demo constitution lets engineers append).
+    api_key = issue_keys(config, LOG_WRITER)[LOG_WRITER]
+    server = start_server(config, log_path=data_dir / "server.log")
+    server.api_key = api_key  # type: ignore[attr-defined]
     try:
         yield server
     finally:
@@ -111,20 +122,25 @@ class Http:
     """One keep-alive HTTP/1.1 connection."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: str,
+        api_key: str | None = None,
     ) -> None:
         self.reader, self.writer, self.host = reader, writer, host
+        self.auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
 
     @classmethod
-    async def connect(cls, base_url: str) -> Http:
+    async def connect(cls, base_url: str, api_key: str | None = None) -> Http:
         hostport = base_url.split("//", 1)[1]
         host, port = hostport.split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
-        return cls(reader, writer, hostport)
+        return cls(reader, writer, hostport, api_key)
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.auth}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)

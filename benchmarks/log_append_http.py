@@ -18,9 +18,9 @@ from pathlib import Path
 import orjson
 from _log_support import (
     Http,
+    client_entry_json,
     cpu_note,
     cpu_seconds,
-    entry_json,
     now,
     percentile,
     postgres_url,
@@ -32,17 +32,23 @@ from _log_support import (
 BATCH = 1000
 
 
-async def _load(base_url: str, seconds: float, clients: int) -> tuple[int, list[float]]:
+async def _load(
+    base_url: str, seconds: float, clients: int, api_key: str
+) -> tuple[int, list[float]]:
     done = 0
     stop_at = now() + seconds
     counter = iter(range(10**12))
 
     async def client() -> None:
         nonlocal done
-        http = await Http.connect(base_url)
+        http = await Http.connect(base_url, api_key)
         while now() < stop_at:
             start = next(counter) * BATCH
-            body = b'{"entries":[' + b",".join(entry_json(start + i) for i in range(BATCH)) + b"]}"
+            body = (
+                b'{"entries":['
+                + b",".join(client_entry_json(start + i) for i in range(BATCH))
+                + b"]}"
+            )
             status, _ = await http.request("POST", "/log/entries", body)
             assert status == 201, status
             done += BATCH
@@ -50,13 +56,13 @@ async def _load(base_url: str, seconds: float, clients: int) -> tuple[int, list[
 
     async def probe() -> list[float]:
         # One single-entry append every 50 ms; time until /checkpoint covers it.
-        http = await Http.connect(base_url)
+        http = await Http.connect(base_url, api_key)
         poll = await Http.connect(base_url)
         latencies: list[float] = []
         while now() < stop_at:
             t0 = now()
             _, body = await http.request(
-                "POST", "/log/entries", entry_json(10**11 + len(latencies))
+                "POST", "/log/entries", client_entry_json(10**11 + len(latencies))
             )
             index = orjson.loads(body)["entries"][0]["index"]
             while True:
@@ -85,7 +91,9 @@ def main() -> None:
         rss0 = rss_kib(server.pid)
         cpu0 = cpu_seconds(server.pid)
         start = now()
-        done, latencies = run(_load(server.base_url, args.seconds, args.clients))  # type: ignore[misc]
+        done, latencies = run(
+            _load(server.base_url, args.seconds, args.clients, server.api_key)  # type: ignore[attr-defined]
+        )  # type: ignore[misc]
         elapsed = now() - start
         rss1 = rss_kib(server.pid)
         cpu = cpu_seconds(server.pid) - cpu0

@@ -4,9 +4,10 @@ Usage: python benchmarks/log_append_single.py [--clients 50] [--seconds 15]
        [--backend sqlite|postgres] [--client auto|wrk|python]
 
 Each client holds a keep-alive connection and sends one entry per request (each a different
-entry), waiting for the answer (which comes only once the entry is durable). Prints requests/s
-(target >= 2,000/s on SQLite), latency percentiles, checkpoints written, the server's CPU and
-resident memory.
+entry, with a log writer's API key: the server authenticates it, checks the role and stamps
+the principal and its clock), waiting for the answer (which comes only once the entry is
+durable). Prints requests/s (target >= 2,000/s on SQLite), latency percentiles, checkpoints
+written, the server's CPU and resident memory.
 
 The load comes from ``wrk`` (Debian package ``wrk``; one thread, a Lua script sets the method,
 body and headers) when it is installed: on a 2-core machine a Python client would eat the core
@@ -26,11 +27,11 @@ import tempfile
 from pathlib import Path
 
 from _log_support import (
-    ENTRY_TEMPLATE,
+    CLIENT_TEMPLATE,
     Http,
+    client_entry_json,
     cpu_note,
     cpu_seconds,
-    entry_json,
     now,
     percentile,
     postgres_url,
@@ -44,16 +45,16 @@ from custodes.log._tables import log_checkpoints, log_entries
 from custodes.store import create_db_engine
 
 
-async def _load(base_url: str, clients: int, seconds: float) -> list[float]:
+async def _load(base_url: str, clients: int, seconds: float, api_key: str) -> list[float]:
     latencies: list[float] = []
     stop_at = now() + seconds
     counter = iter(range(10**12))
 
     async def client() -> None:
-        http = await Http.connect(base_url)
+        http = await Http.connect(base_url, api_key)
         while now() < stop_at:
             t0 = now()
-            status, _ = await http.request("POST", "/log/entries", entry_json(next(counter)))
+            status, _ = await http.request("POST", "/log/entries", client_entry_json(next(counter)))
             assert status == 201, status
             latencies.append(now() - t0)
         http.close()
@@ -65,7 +66,7 @@ async def _load(base_url: str, clients: int, seconds: float) -> list[float]:
 # One wrk thread: every request a new entry (a counter in its text).
 _WRK_SCRIPT = """
 local counter = 0
-local headers = {["Content-Type"] = "application/json"}
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %s"}
 local template = [[%s]]
 request = function()
   counter = counter + 1
@@ -81,11 +82,11 @@ end
 
 
 def _wrk(
-    base_url: str, clients: int, seconds: float, workdir: Path
+    base_url: str, clients: int, seconds: float, workdir: Path, api_key: str
 ) -> tuple[int, float, float, float]:
     """Run wrk; returns (requests answered 201, seconds, p50, p99 latency in seconds)."""
     script = workdir / "append.lua"
-    script.write_text(_WRK_SCRIPT % ENTRY_TEMPLATE.decode().replace("%d", "wrk %d"))
+    script.write_text(_WRK_SCRIPT % (api_key, CLIENT_TEMPLATE.decode().replace("%d", "wrk %d")))
     out = subprocess.run(
         [
             "wrk",
@@ -130,7 +131,13 @@ def main() -> None:
         start = now()
         if use_wrk:
             client = "wrk (1 thread, C; Lua script)"
-            requests, elapsed, p50, p99 = _wrk(server.base_url, args.clients, args.seconds, data)
+            requests, elapsed, p50, p99 = _wrk(
+                server.base_url,
+                args.clients,
+                args.seconds,
+                data,
+                server.api_key,  # type: ignore[attr-defined]
+            )
             cpu = cpu_seconds(server.pid) - cpu0
         else:
             client = (
@@ -138,7 +145,9 @@ def main() -> None:
                 if args.client == "python"
                 else "Python asyncio client (wrk is not installed)"
             )
-            latencies: list[float] = run(_load(server.base_url, args.clients, args.seconds))  # type: ignore[assignment]
+            latencies: list[float] = run(
+                _load(server.base_url, args.clients, args.seconds, server.api_key)  # type: ignore[attr-defined]
+            )  # type: ignore[assignment]
             elapsed = now() - start
             cpu = cpu_seconds(server.pid) - cpu0
             requests = len(latencies)

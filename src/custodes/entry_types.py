@@ -1,14 +1,22 @@
-"""Imports every package that registers log entry types, so readers know them all.
+"""Imports every package that registers log entry types, so readers know them all; and says
+which of them a client may append.
 
 Each package keeps its entry types in ``custodes/<package>/_entries.py`` (pydantic body models
 registered with :func:`custodes.log.register_entry_type`) and adds one import here. Log readers
 that check well-formedness (``custodes log verify``, ``custodes witness watch``) call
 :func:`load_all`.
+
+Who writes what: every entry type records an action custodes itself takes (a gateway call, a
+request, approval or grant, an amendment, a custody event, a detection...) and is written only
+by the component that takes it, in-process, after its checks pass. Only the types in
+:data:`CLIENT_TYPES` may come from outside, through ``POST /log/entries``, and then with the
+authenticated principal and the server's clock. A type is custodes-only unless listed here
+(fail closed: a new type cannot be forged by a client because someone forgot to forbid it).
 """
 
 import importlib
 
-__all__ = ["load_all"]
+__all__ = ["CLIENT_TYPES", "client_may_append", "load_all"]
 
 _MODULES: tuple[str, ...] = (
     # one line per package, e.g. "custodes.authority._entries",
@@ -20,7 +28,15 @@ _MODULES: tuple[str, ...] = (
     "custodes.monitors._entries",
 )
 
+# Entry types a client may append (POST /log/entries): notes that claim nothing custodes did.
+CLIENT_TYPES: frozenset[str] = frozenset({"log.annotation/v1"})
+
 
 def load_all() -> None:
     for name in _MODULES:
         importlib.import_module(name)
+
+
+def client_may_append(entry_type: str) -> bool:
+    """Whether a client may append an entry of ``entry_type`` (see :data:`CLIENT_TYPES`)."""
+    return entry_type in CLIENT_TYPES

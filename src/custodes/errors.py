@@ -9,7 +9,10 @@ person through :meth:`Error.diagnostics`. The CLI prints diagnostics (a tracebac
     Error
     ├── ConfigError                 settings missing, placeholder secrets outside the demo
     ├── InputError                  bad input from a caller: what was expected and where
-    │   └── NotFoundError           a named thing does not exist
+    │   ├── NotFoundError           a named thing does not exist
+    │   ├── Unauthenticated         no valid API key was sent (401)
+    │   ├── Forbidden               the caller is known but may not do this (403)
+    │   └── TooLarge                a body or document is over a size, depth or count limit
     ├── StoreError                  the database cannot be reached or migrated
     ├── LogError
     │   ├── LogWriteError           an entry could not be made durable (the action fails)
@@ -37,6 +40,7 @@ __all__ = [
     "ConstitutionError",
     "CustodyError",
     "Error",
+    "Forbidden",
     "InputError",
     "LogError",
     "LogIntegrityError",
@@ -46,6 +50,8 @@ __all__ = [
     "ParameterError",
     "PolicyDenied",
     "StoreError",
+    "TooLarge",
+    "Unauthenticated",
     "UpstreamError",
     "VerificationError",
     "WitnessError",
@@ -121,6 +127,27 @@ class ParameterError(InputError):
 class NotFoundError(InputError):
     status = 404
     code = "not_found"
+
+
+class Unauthenticated(InputError):
+    """No valid custodes API key came with a request that needs one."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(InputError):
+    """The caller is authenticated but may not do this; ``expected`` says what would be allowed."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooLarge(InputError):
+    """A request body or document is over a size, nesting-depth or count limit (413)."""
+
+    status = 413
+    code = "too_large"
 
 
 class StoreError(Error):

@@ -20,8 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from custodes.config import Settings
 from custodes.log import NoteSigner, NoteVerifier, SignedCheckpoint
 from custodes.witness import cosignature_verifier
+from tests.support.keys import LOG_WRITER, issue_keys
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,6 +73,7 @@ def listening_socket() -> Iterator[int]:
 
 
 def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> None:
+    api_key = issue_keys(Settings(data_dir=tmp_path / "demo", demo=True), LOG_WRITER)[LOG_WRITER]
     serve_log = tmp_path / "serve.log"
     with serve_log.open("wb") as output:
         proc = subprocess.Popen(
@@ -105,13 +108,15 @@ def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> Non
             witness_ports
         )
 
-        entry = {
-            "type": "log.annotation/v1",
-            "time": "2026-11-22T12:00:00Z",
-            "principal": "demo-test",
-            "body": {"text": "hello, overseers"},
-        }
-        appended = httpx.post(f"{base}/log/entries", json=entry, timeout=10)
+        entry = {"type": "log.annotation/v1", "body": {"text": "hello, overseers"}}
+        anonymous = httpx.post(f"{base}/log/entries", json=entry, timeout=10)
+        assert anonymous.status_code == 401, anonymous.text
+        appended = httpx.post(
+            f"{base}/log/entries",
+            json=entry,
+            headers={"authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
         assert appended.status_code == 201, appended.text
 
         log_key = NoteVerifier.from_key(

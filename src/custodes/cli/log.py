@@ -210,13 +210,27 @@ def _entries_from(raw: bytes, where: str) -> list[Entry]:
 @click.option("--text", default=None, help="Append one log.annotation/v1 entry with this text.")
 @click.option("--principal", default=None, help="Principal for --text (default: $USER).")
 @click.option("--server", default=None, help="Append through a running server (its base URL).")
+@click.option(
+    "--api-key",
+    envvar="CUSTODES_API_KEY",
+    default=None,
+    help="With --server: your custodes API key (env CUSTODES_API_KEY); the server names you "
+    "and stamps the time.",
+)
 @pass_state
 def append(
-    state: CliState, file: str, text: str | None, principal: str | None, server: str | None
+    state: CliState,
+    file: str,
+    text: str | None,
+    principal: str | None,
+    server: str | None,
+    api_key: str | None,
 ) -> None:
     """Append entries from FILE (or stdin): an entry, an array, {"entries": [...]}, or JSON Lines.
 
-    Prints each entry's index and leaf hash once it is durable.
+    Prints each entry's index and leaf hash once it is durable. Through a server, only a
+    principal the constitution lets append (log.append.roles) may, with their API key; the
+    entries' principal and time are the key's principal and the server's clock.
     """
     import getpass
 
@@ -241,11 +255,26 @@ def append(
     if server:
         import httpx
 
+        if not api_key:
+            raise InputError(
+                "appending through a server needs an API key",
+                where="--api-key",
+                expected="--api-key KEY or CUSTODES_API_KEY (from `custodes keys create`)",
+            )
         with _http(server) as client:
             try:
-                body = orjson.dumps({"entries": [e.to_dict() for e in entries]})
+                sent = [
+                    {"type": e.type, "body": e.to_dict()["body"]}
+                    | ({"principal": principal} if principal else {})
+                    for e in entries
+                ]
                 response = client.post(
-                    "/log/entries", content=body, headers={"content-type": "application/json"}
+                    "/log/entries",
+                    content=orjson.dumps({"entries": sent}),
+                    headers={
+                        "content-type": "application/json",
+                        "authorization": f"Bearer {api_key}",
+                    },
                 )
             except httpx.HTTPError as exc:
                 raise StoreError(f"cannot reach the server: {exc}") from exc

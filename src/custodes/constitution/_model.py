@@ -229,6 +229,9 @@ class Constitution:
     document: Mapping[str, Any] = field(repr=False, compare=False)
     digest: str = ""
     text: str = field(default="", repr=False, compare=False)
+    # Roles whose principals may append their own entries to the log over HTTP
+    # (``log.append.roles``). Empty: no client may; custodes still logs its own actions.
+    log_append_roles: frozenset[str] = frozenset()
 
     @cached_property
     def organisations_by_id(self) -> Mapping[str, Organisation]:

@@ -367,6 +367,7 @@ class _Checker:
             document=d,
             digest=hashlib.sha256(canonical_json(d)).hexdigest(),
             text=text,
+            log_append_roles=frozenset(d.get("log", {}).get("append", {}).get("roles", ())),
         )
         if self.doc.problems:
             # Feasibility needs every reference resolved; it runs once the rest is clean.

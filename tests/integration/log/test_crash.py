@@ -21,25 +21,22 @@ from custodes.config import Settings
 from custodes.log import NoteSigner, SignedCheckpoint, leaf_hash
 from custodes.log._tables import log_entries
 from custodes.log._verify import verify_store
+from tests.support.keys import LOG_WRITER, issue_keys
 from tests.support.server import start_server
 
 ROUNDS = {"sqlite": 5, "postgresql": 3}
 
 
 def _entry(tag: str) -> dict[str, object]:
-    return {
-        "type": "log.annotation/v1",
-        "time": "2026-11-22T12:00:00Z",
-        "principal": "crash",
-        "body": {"text": tag},
-    }
+    return {"type": "log.annotation/v1", "body": {"text": tag}}
 
 
 class _Load:
     """Client threads appending, and a watcher collecting published checkpoints."""
 
-    def __init__(self, base_url: str, verifier_key: NoteSigner, round_: int) -> None:
+    def __init__(self, base_url: str, verifier_key: NoteSigner, round_: int, api_key: str) -> None:
         self.base_url = base_url
+        self.headers = {"authorization": f"Bearer {api_key}"}
         self.key = verifier_key
         self.round = round_
         self.acks: list[tuple[int, bytes]] = []
@@ -60,7 +57,7 @@ class _Load:
 
     def _append(self, n: int) -> None:
         rng = random.Random(f"{self.round}-{n}")
-        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+        with httpx.Client(base_url=self.base_url, timeout=10, headers=self.headers) as client:
             count = 0
             while not self.stop.is_set():
                 k = rng.choice([1, 1, 2, 10, 50])
@@ -94,13 +91,14 @@ def test_sigkill_loses_nothing_acknowledged(engine: Engine, db_url: str, tmp_pat
     settings = Settings(
         data_dir=tmp_path, database_url=db_url, demo=True, log_checkpoint_interval_ms=100
     )
+    api_key = issue_keys(settings, LOG_WRITER)[LOG_WRITER]
     rng = random.Random(2026)
     acks: list[tuple[int, bytes]] = []
     published: list[SignedCheckpoint] = []
     rounds = ROUNDS[engine.dialect.name]
     for round_ in range(rounds):
         server = start_server(settings, log_path=tmp_path / "server.log")
-        load = _Load(server.base_url, signer, round_)
+        load = _Load(server.base_url, signer, round_, api_key)
         load.start()
         deadline = time.monotonic() + 20
         while not load.acks and time.monotonic() < deadline:

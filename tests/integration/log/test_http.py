@@ -23,35 +23,35 @@ from tlog_scales.tlog import ConsistencyProof, InclusionProof
 from custodes.config import Settings
 from custodes.log import NoteSigner, SignedCheckpoint, leaf_hash, verify_inclusion
 from custodes.log._receipt import verify_receipt
+from tests.support.keys import LOG_WRITER, issue_keys
 from tests.support.server import ServerProcess, running_server
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _entry(i: int) -> dict[str, object]:
-    return {
-        "type": "log.annotation/v1",
-        "time": "2026-11-22T12:00:00Z",
-        "principal": "http",
-        "body": {"text": f"entry {i}"},
-    }
+    # The server stamps the principal (the API key's) and the time (its clock).
+    return {"type": "log.annotation/v1", "body": {"text": f"entry {i}"}}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("server")
     (data / "log.key").write_text(NoteSigner.generate("custodes.local/log").to_key())
-    with running_server(
-        Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=200),
-        log_path=data / "server.log",
-    ) as proc:
+    settings = Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=200)
+    keys = issue_keys(settings, LOG_WRITER)
+    with running_server(settings, log_path=data / "server.log") as proc:
         proc.data_dir = data  # type: ignore[attr-defined]
+        proc.api_key = keys[LOG_WRITER]  # type: ignore[attr-defined]
         yield proc
 
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+    key = server.api_key  # type: ignore[attr-defined]
+    with httpx.Client(
+        base_url=server.base_url, timeout=30, headers={"authorization": f"Bearer {key}"}
+    ) as c:
         yield c
 
 
@@ -64,7 +64,7 @@ def signer(server: ServerProcess) -> NoteSigner:
 def filled(client: httpx.Client, signer: NoteSigner) -> tuple[SignedCheckpoint, list[bytes]]:
     """Appends 1 + 1000 + 300 + 5 entries; returns an early checkpoint and all entry bytes."""
     r = client.post("/log/entries", json=_entry(0))
-    assert r.status_code == 201
+    assert r.status_code == 201, r.text
     n = r.json()["entries"][0]["index"] + 1  # other components may log at start
     early = _wait_for(client, signer, n)
     for k in (1000, 300, 5):
@@ -197,7 +197,7 @@ def test_full_tiles_are_immutable_and_partial_tiles_are_prefixes(
         (
             "post",
             "/log/entries",
-            {"json": [_entry(0), {**_entry(1), "time": "yesterday"}]},
+            {"json": [_entry(0), {**_entry(1), "time": "2026-11-22T12:00:00Z"}]},
             400,
             "entries[1].time",
         ),

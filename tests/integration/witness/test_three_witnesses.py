@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,10 +15,11 @@ from tlog_scales.tlog import Checkpoint as ScalesCheckpoint
 from custodes.cli import main
 from custodes.config import Settings
 from custodes.errors import VerificationError
-from custodes.log import Entry, NoteSigner, SignedCheckpoint
+from custodes.log import NoteSigner, SignedCheckpoint
 from custodes.log import _types as _log_types  # noqa: F401  (registers log.annotation/v1)
 from custodes.witness import WitnessPolicy
 from tests.integration.witness.support import WitnessProcess, policy_text
+from tests.support.keys import LOG_WRITER, issue_keys
 from tests.support.server import ServerProcess, start_server
 
 pytestmark = pytest.mark.slow
@@ -42,22 +42,23 @@ def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
         log_checkpoint_interval_ms=20,
         constitution_file=CONSTITUTION,
     )
-    return start_server(settings, log_path=data_dir / "server.log")
+    api_key = data_dir / "api.key"  # a log writer's API key, issued once per deployment
+    if not api_key.exists():
+        api_key.write_text(issue_keys(settings, LOG_WRITER)[LOG_WRITER])
+    server = start_server(settings, log_path=data_dir / "server.log")
+    server.api_key = api_key.read_text()  # type: ignore[attr-defined]
+    return server
 
 
 def append(server: ServerProcess, n: int, tag: str) -> int:
-    entries = [
-        json.loads(
-            Entry.create(
-                "log.annotation/v1",
-                time=datetime.now(UTC),
-                principal="tester",
-                body={"text": f"{tag} {i}"},
-            ).to_json()
-        )
-        for i in range(n)
-    ]
-    resp = httpx.post(server.url("/log/entries"), json={"entries": entries}, timeout=30)
+    entries = [{"type": "log.annotation/v1", "body": {"text": f"{tag} {i}"}} for i in range(n)]
+    key = server.api_key  # type: ignore[attr-defined]
+    resp = httpx.post(
+        server.url("/log/entries"),
+        json={"entries": entries},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    )
     assert resp.status_code == 201, resp.text
     return int(resp.json()["entries"][-1]["index"]) + 1
 

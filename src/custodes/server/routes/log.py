@@ -11,18 +11,21 @@ import asyncio
 import base64
 import binascii
 import logging
+from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from custodes.entry_types import load_all
-from custodes.errors import InputError, NotFoundError, ParameterError
-from custodes.log import Entry, TransparencyLog
+from custodes.bounds import check_json_bounds, read_body
+from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
+from custodes.errors import Forbidden, InputError, NotFoundError, ParameterError, TooLarge
+from custodes.log import Entry, TransparencyLog, entry_types
 from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
 from custodes.log._fastjson import canonical_json
 from custodes.log._tiles import TILE_WIDTH, parse_tile_path
+from custodes.server._auth import authenticated_principal, require_log_writer
 from custodes.server._hot import Endpoint
 
 router = APIRouter(tags=["log"])
@@ -54,9 +57,71 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _parse_entries(body: bytes) -> list[bytes]:
-    if len(body) > _MAX_BODY:
+_CLIENT_FIELDS = {"type", "body", "principal"}
+
+
+def _client_entry(item: Any, where: str, *, principal: str, now: datetime) -> bytes:
+    """One entry a client sent, as the canonical bytes the log will hold: the authenticated
+    principal and the server's clock, never the body's (a client cannot backdate an entry or
+    speak for someone else)."""
+    if not isinstance(item, dict):
+        raise InputError("entry must be a JSON object", where=where, actual=type(item).__name__)
+    if "time" in item:
         raise InputError(
+            "an entry's time is the server's clock; leave it out",
+            where=f"{where}.time",
+            expected="an entry with type and body (and optionally principal)",
+        )
+    if not set(item) <= _CLIENT_FIELDS or not {"type", "body"} <= set(item):
+        raise InputError(
+            "entry has the wrong fields",
+            where=where,
+            expected="type and body, and optionally principal",
+            actual=", ".join(sorted(map(str, item))),
+        )
+    claimed = item.get("principal", principal)
+    if claimed != principal:
+        raise Forbidden(
+            "an entry names the principal that appends it",
+            where=f"{where}.principal",
+            expected=f"the API key's principal {principal!r} (or leave it out)",
+            actual=repr(claimed)[:256],
+        )
+    kind = item["type"]
+    if not isinstance(kind, str) or kind not in entry_types():
+        raise InputError(
+            f"unknown entry type {repr(kind)[:128]}",
+            where=f"{where}.type",
+            expected="one of: " + ", ".join(sorted(CLIENT_TYPES)),
+        )
+    if not client_may_append(kind):
+        raise Forbidden(
+            f"entries of type {kind} are written only by custodes itself",
+            where=f"{where}.type",
+            expected="one of: " + ", ".join(sorted(CLIENT_TYPES)),
+            actual=kind,
+        )
+    if not isinstance(item["body"], dict):
+        raise InputError("body must be a JSON object", where=f"{where}.body")
+    try:
+        entry = Entry.create(kind, time=now, principal=principal, body=item["body"])
+    except InputError as exc:
+        if exc.where and not exc.where.startswith(where):
+            exc.where = f"{where}.{exc.where}"
+        raise
+    return canonical_json(entry.to_dict())
+
+
+def _parse_entries(body: bytes, *, principal: str, now: datetime) -> list[bytes]:
+    """Every entry of an append request, checked in full before any is written.
+
+    Raises:
+        InputError: the body is malformed or an entry is invalid.
+        TooLarge: too big, too deep, or too many entries.
+        Forbidden: an entry names another principal or a type only custodes writes.
+    """
+    if len(body) > _MAX_BODY:
+        raise TooLarge(
             "request body is too large",
             where="body",
             expected=f"at most {_MAX_BODY} bytes",
@@ -85,10 +150,9 @@ def _parse_entries(body: bytes) -> list[bytes]:
             expected=f"at most {MAX_BATCH}",
             actual=str(len(items)),
         )
+    check_json_bounds(decoded, where="body")
     return [
-        canonical_json(
-            Entry.from_dict(item, where=f"{prefix}[{i}]" if prefix else "entry").to_dict()
-        )
+        _client_entry(item, f"{prefix}[{i}]" if prefix else "entry", principal=principal, now=now)
         for i, item in enumerate(items)
     ]
 
@@ -96,20 +160,29 @@ def _parse_entries(body: bytes) -> list[bytes]:
 async def append_entries(request: Request) -> Response:
     """Append one entry or a batch of up to 1,000; answers 201 once they are durable.
 
-    The hottest route of the server (the gateway and every component append here), so it is a
-    plain Starlette route: the raw body is parsed once with orjson and each entry validated once
-    (``Entry.from_dict``), without FastAPI's per-request dependency and body machinery. Errors
-    are custodes errors, turned into the one JSON error shape by the app's handlers.
+    Only a caller with an API key whose principal holds a role in the constitution's
+    ``log.append.roles`` may append, and only entry types a client may write
+    (:data:`custodes.entry_types.CLIENT_TYPES`); each entry is stamped with that principal
+    and the server's clock. Every check runs before anything is submitted: a refused request
+    writes nothing.
+
+    The hottest route of the server, so it is a plain Starlette route: the raw body is parsed
+    once with orjson and each entry validated once, without FastAPI's per-request dependency
+    and body machinery. Errors are custodes errors, turned into the one JSON error shape.
     """
-    body = await request.body()
+    principal = await authenticated_principal(request)
+    require_log_writer(request, principal)
+    body = await read_body(request, _MAX_BODY)
+    log = _log(request)
+    now = request.app.state.context.clock.now()
     # A big batch is validated off the event loop, so small appends and reads arriving
     # meanwhile are not stuck behind it (fairness; the GIL still shares one core).
     data = (
-        _parse_entries(body)
+        _parse_entries(body, principal=principal, now=now)
         if len(body) < _INLINE_BODY
-        else await asyncio.to_thread(_parse_entries, body)
+        else await asyncio.to_thread(_parse_entries, body, principal=principal, now=now)
     )
-    appended = await asyncio.wrap_future(_log(request).submit_data(data))
+    appended = await asyncio.wrap_future(log.submit_data(data))
     return _json(
         {"entries": [{"index": a.index, "leaf_hash": _b64(a.leaf_hash)} for a in appended]},
         status=201,

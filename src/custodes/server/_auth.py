@@ -1,0 +1,99 @@
+"""Who is calling: the principal of a custodes API key, and whether the constitution lets
+them write the log.
+
+Keys are the gateway's (``custodes keys create``): ``Authorization: Bearer cust_...``. They are
+looked up in the gateway's in-memory key cache (no database round trip on the hot append path;
+revocations reach it within ``gateway_key_poll_ms``), or in the database when no gateway runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+
+from custodes.errors import Forbidden, NotFoundError, Unauthenticated
+
+__all__ = ["authenticated_principal", "require_log_writer"]
+
+_EXPECTED = "Authorization: Bearer <custodes API key>"
+
+
+async def authenticated_principal(request: Request) -> str:
+    """The principal whose active API key came with ``request``.
+
+    Raises:
+        Unauthenticated: no key, several Authorization headers, another scheme, or a key that
+            is unknown or revoked.
+    """
+    values = request.headers.getlist("authorization")
+    if len(values) != 1:
+        raise Unauthenticated(
+            "a custodes API key is required" if not values else "send exactly one API key",
+            where="Authorization",
+            expected=_EXPECTED,
+            actual=f"{len(values)} Authorization headers" if values else "none",
+        )
+    scheme, _, key = values[0].partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthenticated(
+            "the Authorization header must carry a bearer API key",
+            where="Authorization",
+            expected=_EXPECTED,
+        )
+    ctx = request.app.state.context
+    gateway: Any = ctx.services.get("gateway")
+    if gateway is not None:
+        await gateway.ensure_started()
+        found = await gateway.key_cache.lookup(key)
+    else:
+        from custodes.gateway import KeyStore
+
+        found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key)
+    if found is None:
+        raise Unauthenticated(
+            "the API key is unknown or revoked", where="Authorization", expected=_EXPECTED
+        )
+    principal: str = found.principal
+    return principal
+
+
+def require_log_writer(request: Request, principal: str) -> None:
+    """Check that the constitution in force lets ``principal`` append to the log: one of its
+    roles is in ``log.append.roles``.
+
+    Raises:
+        Forbidden: no constitution is loaded, the principal is not in it, or none of its roles
+            may append.
+    """
+    authority: Any = request.app.state.context.services.get("authority")
+    try:
+        constitution = authority.constitution if authority is not None else None
+    except NotFoundError:
+        constitution = None
+    if constitution is None:
+        # Fail closed: with no constitution nobody is allowed anything, appends included.
+        raise Forbidden(
+            "no constitution is loaded, so nobody may append to the log",
+            where="Authorization",
+            expected="a constitution whose log.append.roles names a role of the principal",
+        )
+    person = constitution.principals_by_id.get(principal)
+    if person is None:
+        raise Forbidden(
+            f"{principal!r} is not a principal of constitution version {constitution.version}",
+            where="Authorization",
+            expected="the key of a principal of the constitution in force",
+            actual=principal,
+        )
+    allowed = constitution.log_append_roles
+    if person.roles.isdisjoint(allowed):
+        raise Forbidden(
+            f"{principal} may not append to the log",
+            where="Authorization",
+            expected="a principal with a role in log.append.roles: "
+            + (", ".join(sorted(allowed)) or "(the constitution names none)"),
+            actual=f"{principal} holds " + (", ".join(sorted(person.roles)) or "no roles"),
+        )
