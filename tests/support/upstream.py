@@ -8,6 +8,8 @@ reached it. Triggers in the last user message:
 - ``weather`` with ``tools`` in the request: a call to the first tool, arguments ``{"city": ...}``
 - ``secret``: a reply that says ``the launch code is 0000`` halfway through (for stream cuts)
 - ``UPSTREAM_500`` / ``UPSTREAM_429``: an OpenAI-shaped error with that status
+- ``SLOW_START``: the answer starts after one second (for clients that leave before it)
+- ``SLOW_WORDS``: a streamed answer sends a word every 0.2 s (for clients that leave mid-way)
 - anything else: ``echo: <the message>``
 
 Run it with :class:`TestUpstream` (a uvicorn server in a thread) or as a process:
@@ -100,6 +102,8 @@ def create_upstream_app(
         if (refused := check(request)) is not None:
             return refused
         text = _last_user(body)
+        if "SLOW_START" in text:
+            await asyncio.sleep(1.0)
         if "UPSTREAM_500" in text:
             return _error(
                 500, "The server had an error while processing your request.", "server_error", None
@@ -224,9 +228,10 @@ async def _events(
 
     yield event({"role": "assistant", "content": ""})
     if content:
+        pause = 0.2 if "SLOW_WORDS" in content else 0
         for word in content.split(" "):
             yield event({"content": word + " "})
-            await asyncio.sleep(0)
+            await asyncio.sleep(pause)
     if tool_call:
         yield event(
             {

@@ -11,9 +11,11 @@ from custodes.gateway._authorize import Authorizer, GrantCache, GrantRef
 from custodes.gateway._build import NoAuthority, build_gateway, upstreams_for
 from custodes.gateway._entries import (
     CALL,
+    CALL_START,
     KEY_CREATED,
     KEY_REVOKED,
     CallRecord,
+    CallStart,
     DetectionRecord,
     KeyCreated,
     KeyRevoked,
@@ -43,6 +45,7 @@ from custodes.gateway._wire import (
 
 __all__ = [
     "CALL",
+    "CALL_START",
     "KEY_CREATED",
     "KEY_REVOKED",
     "RECEIPT_INDEX",
@@ -53,6 +56,7 @@ __all__ = [
     "AuthenticationFailed",
     "Authorizer",
     "CallRecord",
+    "CallStart",
     "Decision",
     "DetectionRecord",
     "DetectorMonitor",

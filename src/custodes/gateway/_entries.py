@@ -2,6 +2,12 @@
 
 The log holds digests, never content (invariant 7): a call entry records SHA-256 digests of the
 request body the caller sent and of the response body custodes sent back.
+
+A streamed call has two entries with one ``request_id``: ``gateway.call_start/v1`` (who, which
+model under which grant, the request digest and the prompt's verdicts), durable before the
+request goes upstream and so before the first byte is relayed; and ``gateway.call/v1`` with the
+outcome (response digest, tokens, verdicts) once the stream ends, however it ends. A plain call
+has only the second, durable before its answer is sent.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from custodes.log import register_entry_type
 
 __all__ = [
     "CALL",
+    "CALL_START",
     "KEY_CREATED",
     "KEY_REVOKED",
     "CallRecord",
+    "CallStart",
     "DetectionRecord",
     "KeyCreated",
     "KeyRevoked",
@@ -25,10 +33,12 @@ __all__ = [
 ]
 
 CALL = "gateway.call/v1"
+CALL_START = "gateway.call_start/v1"
 KEY_CREATED = "gateway.key_created/v1"
 KEY_REVOKED = "gateway.key_revoked/v1"
 
-Outcome = Literal["answered", "denied", "blocked", "cut", "upstream_error"]
+# "abandoned": the client went away before a streamed answer ended (the reason says when).
+Outcome = Literal["answered", "denied", "blocked", "cut", "upstream_error", "abandoned"]
 _HEX64 = r"^[0-9a-f]{64}$"
 
 
@@ -80,6 +90,23 @@ class CallRecord(BaseModel):
     monitors: list[MonitorVerdict] = Field(default_factory=list)
 
 
+class CallStart(BaseModel):
+    """A streamed call is about to go upstream: recorded durably before any of it is relayed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str = Field(min_length=1, max_length=64)
+    route: str = Field(max_length=512)
+    method: str = Field(max_length=16)
+    model: str
+    capability: str
+    grant: str
+    key_id: str | None = None
+    stream: bool = True
+    request_sha256: str = Field(pattern=_HEX64)
+    monitors: list[MonitorVerdict] = Field(default_factory=list)
+
+
 class KeyCreated(BaseModel):
     """An API key was issued to a principal (the key itself is never logged)."""
 
@@ -99,5 +126,6 @@ class KeyRevoked(BaseModel):
 
 
 register_entry_type(CALL, CallRecord)
+register_entry_type(CALL_START, CallStart)
 register_entry_type(KEY_CREATED, KeyCreated)
 register_entry_type(KEY_REVOKED, KeyRevoked)

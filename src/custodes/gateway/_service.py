@@ -16,7 +16,7 @@ import functools
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,15 +24,23 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from custodes.clock import Clock
 from custodes.errors import Error, LogWriteError, PolicyDenied, UpstreamError
 from custodes.gateway._authorize import GrantCache, GrantRef
-from custodes.gateway._entries import CALL, CallRecord, MonitorVerdict, Outcome
+from custodes.gateway._entries import (
+    CALL,
+    CALL_START,
+    CallRecord,
+    CallStart,
+    MonitorVerdict,
+    Outcome,
+)
 from custodes.gateway._keys import ApiKey, KeyStore, hash_key, well_formed
 from custodes.gateway._models import ModelRoute
 from custodes.gateway._monitors import MonitorRegistry, Phase
+from custodes.gateway._relay import RelayResponse, StreamOutcome
 from custodes.gateway._stream_screen import StreamScreen
 from custodes.gateway._upstream import Operation, Upstream, UpstreamReply
 from custodes.gateway._wire import (
@@ -43,7 +51,6 @@ from custodes.gateway._wire import (
     parse_chat,
     parse_embeddings,
     response_text,
-    stream_delta_text,
 )
 from custodes.log import Appended, TransparencyLog, format_time
 from custodes.log._fastjson import canonical_json
@@ -305,8 +312,27 @@ class Gateway:
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
         return self.log.submit_data([entry_bytes(record, principal, self.clock.now())])
 
+    def _start_bytes(self, call: _Call, verdicts: list[MonitorVerdict]) -> bytes:
+        assert call.model and call.capability and call.grant
+        start = CallStart(
+            request_id=call.request_id,
+            route=call.route,
+            method=call.method,
+            model=call.model,
+            capability=call.capability,
+            grant=call.grant,
+            key_id=call.key_id,
+            stream=call.stream,
+            request_sha256=call.request_sha256,
+            monitors=verdicts,
+        )
+        return entry_bytes(start, call.principal, self.clock.now(), entry_type=CALL_START)
+
     async def _record(self, record: CallRecord, principal: str) -> Appended:
-        data = [entry_bytes(record, principal, self.clock.now())]
+        return await self._durable_entry(entry_bytes(record, principal, self.clock.now()))
+
+    async def _durable_entry(self, entry: bytes) -> Appended:
+        data = [entry]
         # A call alone in the process, with the log idle, commits its entry right here: the
         # event loop has nothing else to do during the commit, and the two thread hand-offs
         # of the sequencer (slow on VMs whose idle CPUs halt) are saved. With other calls in
@@ -422,6 +448,16 @@ class Gateway:
             route = self._route(chat.model)
             await self._authorize(call, route)
             verdicts = self._screen(chat.prompt_text(), "prompt")
+        except Error as exc:
+            return await self._refuse(call, exc)
+        if chat.stream:
+            # No byte of a stream before its entry is durable: the call is recorded before it
+            # goes upstream, and a log that cannot record it stops it here (503, nothing else).
+            try:
+                await self._durable_entry(self._start_bytes(call, verdicts))
+            except Exception as exc:
+                return self._log_failed(call, exc)
+        try:
             reply = await self._forward(route, "chat/completions", chat.data, stream=chat.stream)
         except Error as exc:
             return await self._refuse(call, exc)
@@ -545,113 +581,40 @@ class Gateway:
 
     def _stream(
         self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
-    ) -> StreamingResponse:
-        return StreamingResponse(
-            self._relay(call, reply, verdicts),
-            status_code=200,
-            media_type="text/event-stream",
-            headers={REQUEST_ID: call.request_id, "cache-control": "no-cache"},
-        )
-
-    async def _relay(
-        self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
-    ) -> AsyncIterator[bytes]:
-        """Pass server-sent events on, each screened in its context before it is released
-        (the whole text at growing intervals and at the end: see ``_stream_screen``)."""
-        assert reply.chunks is not None
-        digest = hashlib.sha256()
-        screen = StreamScreen(functools.partial(self.monitors.screen, phase="response"))
-        usage: Any = None
-        outcome: Outcome = "answered"
-        cut_by = ""
-        reason: str | None = None
-        buffer = b""
-        try:
-            done = False
-            async for chunk in reply.chunks:
-                buffer += chunk.replace(b"\r\n", b"\n")
-                while b"\n\n" in buffer and not done:
-                    event, buffer = buffer.split(b"\n\n", 1)
-                    payload = b"\n".join(
-                        line[5:].lstrip(b" ")
-                        for line in event.split(b"\n")
-                        if line.startswith(b"data:")
-                    )
-                    if not payload:
-                        continue
-                    if payload == b"[DONE]":
-                        done = True
-                        screening = screen.finish()  # the whole text, before [DONE] is sent
-                        if screening.blocked_by is not None:
-                            outcome, cut_by = "cut", screening.blocked_by
-                            reason = f"stream cut by the gating monitor {cut_by!r}"
-                        break
-                    try:
-                        data = orjson.loads(payload)
-                    except orjson.JSONDecodeError:
-                        outcome, reason = "upstream_error", "malformed event from upstream"
-                        break
-                    if isinstance(data, dict) and isinstance(data.get("usage"), dict):
-                        usage = data["usage"]
-                    added = stream_delta_text(data)
-                    if added:
-                        screening = screen.add(added)
-                        if screening.blocked_by is not None:
-                            outcome, cut_by = "cut", screening.blocked_by
-                            reason = f"stream cut by the gating monitor {cut_by!r}"
-                            break
-                    out = b"data: " + payload + b"\n\n"
-                    digest.update(out)
-                    yield out
-                if done or outcome != "answered":
-                    break
-            else:
-                if not done:
-                    outcome, reason = "upstream_error", "the upstream ended the stream early"
-        except UpstreamError as exc:
-            outcome, reason = "upstream_error", exc.message
-        except (GeneratorExit, asyncio.CancelledError):
-            reason = "the client went away mid-stream"
-            raise
-        finally:
-            # Runs also when the client went away: the call happened, so it is logged, with
-            # the verdicts on everything the upstream said (one last whole-text screening).
-            if outcome != "cut":
-                screen.finish()
-            pending = self._submit(
+    ) -> Response:
+        def finish(state: StreamOutcome) -> Future[list[Appended]]:
+            return self._submit(
                 call.record(
-                    outcome,
+                    state.outcome,
                     200,
-                    reason=reason,
-                    response_sha256=digest.hexdigest(),
-                    usage=usage,
-                    monitors=verdicts + list(screen.verdicts),
+                    reason=state.reason,
+                    response_sha256=state.digest.hexdigest(),
+                    usage=state.usage,
+                    monitors=verdicts + state.verdicts,
                 ),
                 call.principal,
             )
-            await reply.close()
-        try:
-            appended = (await _durable(pending))[0]
-        except Exception as exc:
-            _log.error("gateway stream %s: the log write failed: %s", call.request_id, exc)
-            yield _error_event(
-                LogWriteError("the call could not be recorded in the log; the stream is void")
-            )
-            return
-        if outcome == "cut":
-            yield _error_event(MonitorBlocked(cut_by, "response"))
-        elif outcome == "upstream_error":
-            yield _error_event(UpstreamError(reason or "upstream error"))
-        yield (
-            f": custodes-receipt {RECEIPT_INDEX}={appended.index} "
-            f"{RECEIPT_LEAF}={appended.leaf_hash.hex()}\n\n"
-        ).encode()
-        if outcome == "answered":
-            yield b"data: [DONE]\n\n"
+
+        def receipt(appended: Appended) -> bytes:
+            return (
+                f": custodes-receipt {RECEIPT_INDEX}={appended.index} "
+                f"{RECEIPT_LEAF}={appended.leaf_hash.hex()}\n\n"
+            ).encode()
+
+        return RelayResponse(
+            reply=reply,
+            screen=StreamScreen(functools.partial(self.monitors.screen, phase="response")),
+            finish=finish,
+            headers={REQUEST_ID: call.request_id, "cache-control": "no-cache"},
+            receipt=receipt,
+            request_id=call.request_id,
+        )
 
 
-def entry_bytes(record: CallRecord, principal: str, when: datetime) -> bytes:
-    """The canonical bytes of the call's ``gateway.call/v1`` entry.
+def entry_bytes(
+    record: CallRecord | CallStart, principal: str, when: datetime, *, entry_type: str = CALL
+) -> bytes:
+    """The canonical bytes of the call's ``gateway.call/v1`` (or ``call_start``) entry.
 
     The same bytes as ``Entry(type=CALL, ...).to_dict()`` made canonical (a unit test holds
     them to the RFC 8785 reference), without the frozen-body copy and thaw: ``record`` is
@@ -659,7 +622,7 @@ def entry_bytes(record: CallRecord, principal: str, when: datetime) -> bytes:
     """
     return canonical_json(
         {
-            "type": CALL,
+            "type": entry_type,
             "time": format_time(when),
             "principal": principal,
             "body": record.model_dump(mode="json"),
@@ -670,7 +633,3 @@ def entry_bytes(record: CallRecord, principal: str, when: datetime) -> bytes:
 async def _durable(pending: Future[list[Appended]]) -> list[Appended]:
     """Wait for the log; a caller that goes away must not cancel the entry itself."""
     return await asyncio.shield(asyncio.wrap_future(pending))
-
-
-def _error_event(exc: Error) -> bytes:
-    return b"data: " + orjson.dumps(openai_error(exc)[1]) + b"\n\n"
