@@ -36,7 +36,9 @@ def _deep(levels: int) -> Any:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     data = tmp_path_factory.mktemp("attacks")
     (data / "log.key").write_text(NoteSigner.generate("custodes.local/log").to_key())
     settings = Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=100)
@@ -114,7 +116,5 @@ def test_an_allowed_write_names_the_key_holder_and_the_server_clock(
 
 def test_the_attack_file_covers_every_custodes_only_type_family() -> None:
     # The forged types tried span every package that writes entries of its own actions.
-    families = {
-        a["body"]["type"].split(".")[0] for a in ATTACKS["variants"] if "type" in a["body"]
-    }
+    families = {a["body"]["type"].split(".")[0] for a in ATTACKS["variants"] if "type" in a["body"]}
     assert {"gateway", "authority", "constitution", "custody", "monitors"} <= families

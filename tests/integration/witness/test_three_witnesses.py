@@ -42,7 +42,9 @@ def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
         log_checkpoint_interval_ms=20,
         constitution_file=CONSTITUTION,
     )
-    api_key = data_dir / "api.key"  # a log writer's API key, issued once per deployment
+    # A log writer's API key, issued once per test (kept beside the data directories: the
+    # rollback and fork tests start servers on copies of a database that holds the key).
+    api_key = data_dir.parent / "log-writer.api-key"
     if not api_key.exists():
         api_key.write_text(issue_keys(settings, LOG_WRITER)[LOG_WRITER])
     server = start_server(settings, log_path=data_dir / "server.log")
