@@ -25,17 +25,24 @@ __all__ = ["MAX_DEPTH", "MAX_INT", "check_int", "check_json_bounds", "read_body"
 
 MAX_DEPTH = 64
 MAX_INT = 2**63 - 1  # signed 64-bit: SQLite INTEGER and PostgreSQL BIGINT
+_TWO_63 = 2.0**63
 
 
-def check_json_bounds(value: Any, *, where: str = "body", max_depth: int = MAX_DEPTH) -> None:
+def check_json_bounds(
+    value: Any, *, where: str = "body", max_depth: int = MAX_DEPTH, whole_floats: bool = False
+) -> None:
     """Check decoded JSON for nesting depth and integer range, without recursion.
+
+    With ``whole_floats``, a float of 2**63 or more in magnitude counts as an integer out of
+    range too: orjson decodes an integer literal past 64 bits as a float, so that is how one
+    arrives (no request custodes forwards has a use for such a number).
 
     Raises:
         TooLarge: nested deeper than ``max_depth``.
         InputError: an integer outside the signed 64-bit range.
     """
     if not isinstance(value, dict | list):
-        _check_scalar(value, where)
+        _check_scalar(value, where, whole_floats)
         return
     # Iterative: the check itself must not be the thing a deep document overflows.
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -52,14 +59,17 @@ def check_json_bounds(value: Any, *, where: str = "body", max_depth: int = MAX_D
         for child in children:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
-            elif type(child) is int and not -MAX_INT - 1 <= child <= MAX_INT:
-                _check_scalar(child, where)
+            elif type(child) is int or (whole_floats and type(child) is float):
+                _check_scalar(child, where, whole_floats)
 
 
-def _check_scalar(value: Any, where: str) -> None:
-    if type(value) is int and not -MAX_INT - 1 <= value <= MAX_INT:
+def _check_scalar(value: Any, where: str, whole_floats: bool = False) -> None:
+    out = (type(value) is int and not -MAX_INT - 1 <= value <= MAX_INT) or (
+        whole_floats and type(value) is float and abs(value) >= _TWO_63
+    )
+    if out:
         raise InputError(
-            "an integer is out of range",
+            "a number is out of range",
             where=where,
             expected=f"integers from {-MAX_INT - 1} to {MAX_INT}",
             actual=str(value)[:40],

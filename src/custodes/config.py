@@ -133,6 +133,17 @@ class Settings(BaseSettings):
         ),
     )
 
+    api_max_body_bytes: int = Field(
+        default=17 << 20,
+        ge=1024,
+        le=1 << 30,
+        description=(
+            "Largest request body the API (everything but the gateway and log appends) "
+            "accepts; larger ones get 413. JSON bodies are also held to 64 levels of nesting "
+            "and 64-bit integers."
+        ),
+    )
+
     # --- gateway ------------------------------------------------------------
     gateway_models_file: Path | None = Field(
         default=None,

@@ -13,12 +13,14 @@ from typing import Any
 
 import orjson
 
+from custodes.bounds import check_json_bounds
 from custodes.errors import (
     Error,
     InputError,
     LogWriteError,
     NotFoundError,
     PolicyDenied,
+    TooLarge,
     UpstreamError,
 )
 from custodes.gateway._entries import MonitorVerdict
@@ -128,6 +130,22 @@ def _decode(body: bytes) -> dict[str, Any]:
             code="invalid_json",
             where="body",
             expected="a JSON object",
+        ) from exc
+    try:
+        check_json_bounds(data, where="body", whole_floats=True)
+    except TooLarge as exc:
+        # Deeper than anything OpenAI's API takes, and deeper than the upstream's encoder
+        # (orjson stops at 254 levels) or RFC 8785 code should ever be handed.
+        raise Refused(
+            exc.message, code="nesting_too_deep", where="body", expected=exc.expected
+        ) from exc
+    except InputError as exc:
+        raise Refused(
+            exc.message,
+            code="integer_out_of_range",
+            where="body",
+            expected=exc.expected,
+            actual=exc.actual,
         ) from exc
     if not isinstance(data, dict):
         raise Refused(

@@ -65,6 +65,9 @@ def create_app(
     from custodes.server._docs import install_offline_docs
 
     install_offline_docs(app)
+    from custodes.server._limits import BoundedBodies
+
+    app.add_middleware(BoundedBodies, max_bytes=settings.api_max_body_bytes)  # inside the guard
     _include_routes(app)
     from custodes.server._hot import HotPaths
     from custodes.server.routes.log import HOT_ROUTES

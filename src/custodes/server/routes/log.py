@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from custodes.bounds import check_json_bounds, read_body
+from custodes.bounds import MAX_INT, check_int, check_json_bounds, read_body
 from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
 from custodes.errors import Forbidden, InputError, NotFoundError, ParameterError, TooLarge
 from custodes.log import Entry, TransparencyLog, entry_types
@@ -208,6 +208,12 @@ router.add_route("/checkpoint", checkpoint, methods=["GET"], include_in_schema=F
 async def tile(request: Request, level: str, rest: str) -> Response:
     """A hash tile or an entry bundle (C2SP tlog-tiles)."""
     path = parse_tile_path(level, rest)
+    if path.index > MAX_INT // TILE_WIDTH:  # past any tile a 64-bit log can have
+        raise NotFoundError(
+            f"tile {path.index} does not exist",
+            where="path",
+            expected="a tile within the log's current size",
+        )
     log = _log(request)
     if path.level < 0:
         data = log.entry_bundle(path.index, path.width)
@@ -226,8 +232,8 @@ def _entry_json(index: int, data: bytes) -> dict[str, Any]:
 @router.get("/log/entries")
 async def entries(
     request: Request,
-    start: int = Query(ge=0, description="First index."),
-    end: int | None = Query(default=None, ge=1, description="One past the last index."),
+    start: int = Query(ge=0, le=MAX_INT, description="First index."),
+    end: int | None = Query(default=None, ge=1, le=MAX_INT, description="One past the last index."),
 ) -> Response:
     """Entries ``start <= index < end`` (at most 1,000; clipped to the log's size)."""
     end = start + 100 if end is None else end
@@ -255,6 +261,7 @@ async def entry(request: Request, index: int) -> Response:
     """One entry, its leaf hash and index."""
     if index < 0:
         raise InputError("index must not be negative", where="index", actual=str(index))
+    check_int(index, where="index")  # the database holds 64-bit indices
     return _json(_entry_json(index, _log(request).entry_data(index)))
 
 
@@ -302,6 +309,13 @@ def _query_int(request: Request, name: str, *, minimum: int, required: bool = Fa
             actual=text[:80],
         )
     value = int(text)
+    if value > MAX_INT:  # what a 64-bit database column holds
+        raise ParameterError(
+            f"Input should be less than or equal to {MAX_INT}",
+            where=where,
+            expected=f"an integer from {minimum} to {MAX_INT}",
+            actual=text,
+        )
     if value < minimum:
         raise ParameterError(
             f"Input should be greater than or equal to {minimum}",
@@ -450,6 +464,7 @@ async def receipt(request: Request, index: int) -> Response:
     log = _log(request)
     if index < 0:
         raise InputError("index must not be negative", where="index", actual=str(index))
+    check_int(index, where="index")
     data = log.entry_data(index)
     signed = log.latest_checkpoint()
     proof = log.inclusion_proof(index, signed.checkpoint.size)

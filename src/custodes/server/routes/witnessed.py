@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from custodes.bounds import check_int
 from custodes.errors import InputError, NotFoundError
 from custodes.log import format_time
 from custodes.witness import WitnessPublisher
@@ -98,6 +99,7 @@ async def cosigned_receipt(request: Request, index: int) -> Response:
     publisher = _publisher(request)
     if index < 0:
         raise InputError("index must not be negative", where="index", actual=str(index))
+    check_int(index, where="index")  # the database holds 64-bit indices
     found = await asyncio.to_thread(publisher.cosigned, require_quorum=True)
     if found is None or index >= found.checkpoint.checkpoint.size:
         raise NotFoundError(
