@@ -26,7 +26,18 @@ def _registry(state: CliState) -> CustodyRegistry:
     from custodes.custody._service import build_registry
     from custodes.server import build_context
 
-    ctx = build_context(state.settings)
+    settings = state.settings
+    database = settings.data_dir / "custodes.db"
+    if not settings.database_url and not database.exists():
+        # Findings live in a deployment's database: refuse rather than leave a new, empty one
+        # behind wherever the command was run.
+        raise ConfigError(
+            f"no custodes database at {database}",
+            hint="pass the data folder of your deployment: `custodes --data-dir DIR findings "
+            "...` or CUSTODES_DATA_DIR (the demo of `make run`: .custodes/demo), or "
+            "CUSTODES_DATABASE_URL",
+        )
+    ctx = build_context(settings)
     # The log's sequencer drains and stops when the command ends, however it ends.
     click.get_current_context().call_on_close(ctx.close)
     builder = _authority_builder()

@@ -145,7 +145,9 @@ def load_or_create_kek(path: Path, *, demo: bool) -> KeyEncryptionKey:
         if not demo:
             raise ConfigError(
                 f"escrow key-encryption key {path} does not exist",
-                hint="create one with `custodes findings keygen`, or run with --demo",
+                hint=f"create it with `custodes findings keygen --out {path}` (or point "
+                "CUSTODES_CUSTODY_KEK_FILE at yours); for the demo, use the demo's data folder "
+                "(`--data-dir .custodes/demo`), where `custodes serve --demo` created it",
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

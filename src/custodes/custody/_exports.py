@@ -4,13 +4,18 @@ Only public metadata is exported (never the escrowed details). The tests validat
 export against the official schemas (``data/schemas/`` in the repository).
 
 - OSV (https://ossf.github.io/osv-schema/): ids use the schema's private prefix ``x_``, as
-  ``x_CUSTODES-YYYY-NNNN``. A product outside a package ecosystem has no ``package``; the
-  vendor, product and version text go to ``database_specific``.
-- CSAF 2.0 (OASIS): a ``csaf_security_advisory``; ``tracking.status`` is ``draft`` until the
-  finding is disclosed, then ``final``. CSAF 2.0 knows CVSS v2 and v3 only, so a v4.0 vector is
-  given as a note.
+  ``x_CUSTODES-YYYY-NNNN``. ``affected[].package`` (ecosystem, name, purl) comes from the
+  finding's purl, ranges become ``ECOSYSTEM`` ranges of ``introduced`` / ``fixed`` /
+  ``last_affected`` events and exact versions go to ``versions``, so a scanner matches them
+  (OSV schema, "Evaluation"). A finding without a purl of an OSV ecosystem is refused: a record
+  no scanner can match would be worse than none.
+- CSAF (OASIS): a ``csaf_security_advisory``; ``tracking.status`` is ``draft`` until the
+  finding is disclosed, then ``final``. CSAF 2.0 knows CVSS v2 and v3 only, so a finding scored
+  with CVSS v4.0 is exported as CSAF 2.1, whose ``metrics[].content.cvss_v4`` carries it.
 - CVE JSON 5.x: the CNA container of a record the CNA would publish (``cnaPublishedContainer``)
-  without ``cveMetadata``, because custodes assigns no CVE ids.
+  without ``cveMetadata``, because custodes assigns no CVE ids. Ranges are ``version`` /
+  ``lessThan`` (or ``lessThanOrEqual``) with the package's ``versionType`` (CVE "Product and
+  Version Encodings").
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from cvss import CVSS3
 
 from custodes.custody._clock import Schedule
 from custodes.custody._model import Finding
+from custodes.custody._versions import (
+    OSV_PURL_TYPES,
+    AffectedPackage,
+    VersionRange,
+    parse_package,
+    parse_versions,
+)
 from custodes.errors import InputError
 from custodes.log import format_time
 
@@ -33,7 +45,10 @@ __all__ = ["EXPORT_FORMATS", "ExportIdentity", "export_finding", "to_csaf", "to_
 ExportFormat = Literal["osv", "csaf", "cve"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
-_RANGE_PREFIXES = ("<", ">", "=", "~", "^", "*")
+_CSAF_21_SCHEMA = "https://docs.oasis-open.org/csaf/csaf/v2.1/schema/csaf.json"
+# CSAF 2.1 §3.2.4.4 asks which CWE catalogue version a name comes from; the names below are
+# those of CWE 4.x (unchanged for these ids since 4.0).
+_CWE_VERSION = "4.16"
 # Official names of common CWEs (MITRE CWE list), for CSAF's cwe object and CVE problem types.
 _CWE_NAMES = {
     "CWE-20": "Improper Input Validation",
@@ -79,8 +94,41 @@ class ExportIdentity:
         return f"{self.advisory_base_url.rstrip('/')}/{finding_id}"
 
 
-def _exact_versions(f: Finding) -> list[str]:
-    return [v for v in f.versions if not v.startswith(_RANGE_PREFIXES)]
+def _package(f: Finding) -> AffectedPackage | None:
+    return parse_package(f.purl) if f.purl else None
+
+
+def _osv_package(f: Finding) -> AffectedPackage:
+    """The finding's package in an OSV ecosystem.
+
+    Raises:
+        InputError: no purl, or a purl type OSV has no ecosystem for.
+    """
+    pkg = _package(f)
+    if pkg is None or pkg.osv_ecosystem is None:
+        raise InputError(
+            f"{f.id} cannot be exported as OSV: "
+            + (
+                "it names no package"
+                if pkg is None
+                else f"purl type {pkg.type!r} has no OSV ecosystem"
+            ),
+            where="purl",
+            expected="a purl of an OSV ecosystem: pkg:" + ", pkg:".join(OSV_PURL_TYPES),
+            actual=repr(f.purl) if f.purl else "no purl",
+            hint="register the finding with `purl:` (e.g. pkg:pypi/NAME); CSAF and CVE exports "
+            "work without one",
+        )
+    return pkg
+
+
+def _osv_range(r: VersionRange) -> dict[str, Any]:
+    events: list[dict[str, str]] = [{"introduced": r.introduced or "0"}]
+    if r.fixed is not None:
+        events.append({"fixed": r.fixed})
+    elif r.last_affected is not None:
+        events.append({"last_affected": r.last_affected})
+    return {"type": "ECOSYSTEM", "events": events}
 
 
 def _published(f: Finding, schedule: Schedule | None) -> datetime | None:
@@ -113,16 +161,7 @@ def to_osv(
         "severity": [
             {"type": "CVSS_V3" if f.cvss_version == "3.1" else "CVSS_V4", "score": f.cvss_vector}
         ],
-        "affected": [
-            {
-                "versions": _exact_versions(f),
-                "database_specific": {
-                    "vendor": f.vendor,
-                    "product": f.product,
-                    "versions": list(f.versions),
-                },
-            }
-        ],
+        "affected": [_osv_affected(f)],
         "references": [
             {"type": "ADVISORY" if i == 0 else "WEB", "url": u}
             for i, u in enumerate(_references(f, identity))
@@ -144,21 +183,58 @@ def to_osv(
     return record
 
 
+def _osv_affected(f: Finding) -> dict[str, Any]:
+    pkg = _osv_package(f)
+    parsed = parse_versions(f.versions)
+    affected: dict[str, Any] = {
+        "package": {"ecosystem": pkg.osv_ecosystem, "name": pkg.name, "purl": pkg.purl}
+    }
+    if parsed.ranges:
+        affected["ranges"] = [_osv_range(r) for r in parsed.ranges]
+    if parsed.exact:
+        affected["versions"] = list(parsed.exact)
+    affected["database_specific"] = {
+        "vendor": f.vendor,
+        "product": f.product,
+        "versions": list(f.versions),
+    }
+    return affected
+
+
+def _vers(r: VersionRange, scheme: str) -> str:
+    # purl-spec VERS: "vers:<versioning-scheme>/<constraint>|<constraint>...".
+    constraints = []
+    if r.introduced is not None:
+        constraints.append(f">={r.introduced}")
+    if r.fixed is not None:
+        constraints.append(f"<{r.fixed}")
+    if r.last_affected is not None:
+        constraints.append(f"<={r.last_affected}")
+    return f"vers:{scheme}/" + ("|".join(constraints) or "*")
+
+
+def _csaf_products(f: Finding) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    """(category, name, product name, identification helper) of each affected version."""
+    pkg = _package(f)
+    scheme = pkg.type if pkg is not None else "generic"
+    parsed = parse_versions(f.versions)
+    out: list[tuple[str, str, str, dict[str, Any] | None]] = []
+    for r in parsed.ranges:
+        vers = _vers(r, scheme)
+        out.append(("product_version_range", vers, f"{f.vendor} {f.product} {vers}", None))
+    for v in parsed.exact:
+        helper = {"purl": f"{pkg.purl}@{v}"} if pkg is not None else None
+        out.append(("product_version", v, f"{f.vendor} {f.product} {v}", helper))
+    return out
+
+
 def _csaf_branch(f: Finding) -> dict[str, Any]:
     versions = []
-    for i, v in enumerate(f.versions):
-        category = "product_version_range" if v.startswith(_RANGE_PREFIXES) else "product_version"
-        name = f"vers:generic/{v.replace(' ', '')}" if category == "product_version_range" else v
-        versions.append(
-            {
-                "category": category,
-                "name": name,
-                "product": {
-                    "name": f"{f.vendor} {f.product} {v}",
-                    "product_id": f"{f.id}-P{i + 1}",
-                },
-            }
-        )
+    for i, (category, name, product_name, helper) in enumerate(_csaf_products(f)):
+        product: dict[str, Any] = {"name": product_name, "product_id": f"{f.id}-P{i + 1}"}
+        if helper is not None:
+            product["product_identification_helper"] = helper
+        versions.append({"category": category, "name": name, "product": product})
     return {
         "category": "vendor",
         "name": f.vendor,
@@ -173,11 +249,12 @@ def to_csaf(
     now: datetime,
     identity: ExportIdentity | None = None,
 ) -> dict[str, Any]:
-    """The finding as a CSAF 2.0 security advisory."""
+    """The finding as a CSAF security advisory: CSAF 2.0, or CSAF 2.1 for a CVSS v4.0 score
+    (which CSAF 2.0 cannot carry)."""
     identity = identity or ExportIdentity()
     published = _published(f, schedule)
     initial = format_time(published or now)
-    product_ids = [f"{f.id}-P{i + 1}" for i in range(len(f.versions))]
+    product_ids = [f"{f.id}-P{i + 1}" for i in range(len(_csaf_products(f)))]
     notes = [{"category": "summary", "title": "Summary", "text": f.description or f.title}]
     vulnerability: dict[str, Any] = {
         "title": f.title,
@@ -199,14 +276,6 @@ def to_csaf(
         vulnerability["scores"] = [
             {"cvss_v3": CVSS3(f.cvss_vector).as_json(minimal=True), "products": product_ids}
         ]
-    else:
-        vulnerability["notes"].append(
-            {
-                "category": "other",
-                "title": "CVSS v4.0",
-                "text": f"{f.cvss_vector} ({f.cvss_score} {f.severity})",
-            }
-        )
     if published is not None:
         vulnerability["release_date"] = format_time(published)
     fixed = [e for e in f.events if e.kind == "fix-ready"]
@@ -219,7 +288,7 @@ def to_csaf(
                 "date": format_time(fixed[0].at),
             }
         ]
-    return {
+    document = {
         "document": {
             "category": "csaf_security_advisory",
             "csaf_version": "2.0",
@@ -259,32 +328,83 @@ def to_csaf(
         "product_tree": {"branches": [_csaf_branch(f)]},
         "vulnerabilities": [vulnerability],
     }
+    if f.cvss_version != "3.1":
+        return _csaf_21(f, document, product_ids)
+    return document
 
 
-def _cve_versions(f: Finding) -> list[dict[str, Any]]:
-    out = []
-    for v in f.versions:
-        if v.startswith("<="):
-            out.append(
-                {
-                    "version": "0",
-                    "lessThanOrEqual": v[2:].strip(),
-                    "status": "affected",
-                    "versionType": "custom",
+def _csaf_21(f: Finding, doc: dict[str, Any], product_ids: list[str]) -> dict[str, Any]:
+    """The CSAF 2.0 document as CSAF 2.1 (csd04), with the CVSS v4.0 score in ``metrics``.
+
+    The differences that apply here (CSAF 2.1 Appendix "Conversion from 2.0"): ``$schema``;
+    ``cwes`` with the catalogue version instead of ``cwe``; ``metrics[].content`` instead of
+    ``scores``; ``disclosure_date`` instead of ``release_date``; TLP 2.0's ``CLEAR`` for
+    ``WHITE``.
+    """
+    document = doc["document"]
+    document["csaf_version"] = "2.1"
+    tlp = document["distribution"]["tlp"]
+    if tlp["label"] == "WHITE":
+        tlp["label"] = "CLEAR"
+    (vulnerability,) = doc["vulnerabilities"]
+    cwe = vulnerability.pop("cwe", None)
+    if cwe is not None:
+        vulnerability["cwes"] = [{**cwe, "version": _CWE_VERSION}]
+    if "release_date" in vulnerability:
+        vulnerability["disclosure_date"] = vulnerability.pop("release_date")
+    for vendor in doc["product_tree"]["branches"]:
+        for product in vendor["branches"]:
+            for version in product["branches"]:
+                helper = version["product"].get("product_identification_helper")
+                if helper is not None and "purl" in helper:
+                    helper["purls"] = [helper.pop("purl")]  # CSAF 2.1: a list of purls
+    vulnerability["metrics"] = [
+        {
+            "content": {
+                "cvss_v4": {
+                    # FIRST cvss-v4.0.json: version, vectorString, baseScore, baseSeverity.
+                    "version": "4.0",
+                    "vectorString": f.cvss_vector,
+                    "baseScore": f.cvss_score,
+                    "baseSeverity": f.severity.upper(),
                 }
-            )
-        elif v.startswith("<"):
-            out.append(
-                {
-                    "version": "0",
-                    "lessThan": v[1:].strip(),
-                    "status": "affected",
-                    "versionType": "custom",
-                }
-            )
+            },
+            "products": product_ids,
+        }
+    ]
+    return {"$schema": _CSAF_21_SCHEMA, **doc}
+
+
+def _cve_versions(f: Finding, pkg: AffectedPackage | None) -> list[dict[str, Any]]:
+    # CVE "Product and Version Encodings": a range is version <= V < lessThan (or <=
+    # lessThanOrEqual) in the ordering of versionType; "0" is no lower bound, "*" no upper.
+    version_type = pkg.cve_version_type if pkg is not None else "custom"
+    parsed = parse_versions(f.versions)
+    out: list[dict[str, Any]] = []
+    for r in parsed.items:
+        if isinstance(r, str):
+            out.append({"version": r, "status": "affected"})
+            continue
+        entry: dict[str, Any] = {"version": r.introduced or "0", "status": "affected"}
+        if r.last_affected is not None:
+            entry["lessThanOrEqual"] = r.last_affected
         else:
-            out.append({"version": v.lstrip("=").strip() or v, "status": "affected"})
+            entry["lessThan"] = r.fixed if r.fixed is not None else "*"
+        entry["versionType"] = version_type
+        out.append(entry)
     return out
+
+
+def _cve_affected(f: Finding) -> dict[str, Any]:
+    pkg = _package(f)
+    affected: dict[str, Any] = {"vendor": f.vendor, "product": f.product}
+    if pkg is not None:
+        affected["packageName"] = pkg.name
+        if pkg.collection_url:
+            affected["collectionURL"] = pkg.collection_url
+    affected["versions"] = _cve_versions(f, pkg)
+    affected["defaultStatus"] = "unknown"
+    return affected
 
 
 def to_cve(
@@ -318,14 +438,7 @@ def to_cve(
         },
         "title": f.title[:256],
         "descriptions": [{"lang": "en", "value": f.description or f.title}],
-        "affected": [
-            {
-                "vendor": f.vendor,
-                "product": f.product,
-                "versions": _cve_versions(f),
-                "defaultStatus": "unknown",
-            }
-        ],
+        "affected": [_cve_affected(f)],
         "problemTypes": [
             {
                 "descriptions": [

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from custodes.custody._versions import parse_package, parse_versions
+from custodes.errors import InputError
 
 __all__ = ["EVENT_KINDS", "CaseEvent", "EventKind", "Finding", "FindingInput", "Revealed"]
 
@@ -41,7 +44,16 @@ class FindingInput(BaseModel):
     vendor: str = Field(min_length=1, max_length=512)
     product: str = Field(min_length=1, max_length=512)
     versions: list[str] = Field(
-        min_length=1, max_length=100, description="Affected versions, e.g. '< 2.4.1' or '2.3.0'."
+        min_length=1,
+        max_length=100,
+        description="Affected versions: exact ('2.3.0') or ranges ('< 2.4.1', '>= 2.0, < 2.5', "
+        "'<= 1.2', '*').",
+    )
+    purl: str = Field(
+        default="",
+        max_length=1000,
+        description="The affected package as a Package URL without a version (pkg:pypi/name); "
+        "OSV exports need it.",
     )
     cwe: str = Field(pattern=r"^CWE-[1-9][0-9]{0,5}$")
     cvss: str = Field(min_length=1, max_length=256, description="CVSS v3.1 or v4.0 vector.")
@@ -57,6 +69,25 @@ class FindingInput(BaseModel):
     policy: str = Field(default="frontier-lab", max_length=64)
     detection_id: str | None = Field(default=None, max_length=256)
     references: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value: list[str]) -> list[str]:
+        try:
+            parse_versions(value)
+        except InputError as exc:
+            raise ValueError(exc.diagnostics().replace("\n", ";")) from None
+        return value
+
+    @field_validator("purl")
+    @classmethod
+    def _purl(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            return parse_package(value).purl
+        except InputError as exc:
+            raise ValueError(exc.diagnostics().replace("\n", ";")) from None
 
 
 @dataclass(frozen=True)
@@ -100,6 +131,7 @@ class Finding:
     log_index: int
     revealed_at: datetime | None
     events: tuple[CaseEvent, ...]
+    purl: str = ""
 
     @property
     def year(self) -> int:

@@ -502,6 +502,7 @@ class CustodyRegistry:
                     policy=spec.policy,
                     detection_id=spec.detection_id,
                     references=list(spec.references),
+                    purl=spec.purl,
                     commitment=commitment.hex,
                     rm_state="received",
                     em_state="none",
@@ -550,6 +551,7 @@ class CustodyRegistry:
             log_index=appended.index,
             revealed_at=None,
             events=(),
+            purl=spec.purl,
         )
 
     def _from_detection(self, spec: FindingInput) -> FindingInput:

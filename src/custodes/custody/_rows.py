@@ -125,4 +125,5 @@ def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
         log_index=int(row["log_index"]),
         revealed_at=aware(row["revealed_at"]),
         events=evs,
+        purl=row.get("purl") or "",
     )

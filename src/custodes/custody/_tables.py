@@ -25,8 +25,9 @@ __all__ = [
     "custody_findings",
 ]
 
-# Finding numbers are reserved here before the registration entry is appended; a failed append
-# leaves a gap, as CVE ids do, never a finding without its entry.
+# Finding numbers are reserved here, one at a time, before the registration entry is appended;
+# a failed append gives its number back, so numbers have no gaps (unless a process dies between
+# the two), and never a finding without its entry.
 custody_counters = Table(
     "custody_counters",
     metadata,
@@ -56,6 +57,7 @@ custody_findings = Table(
     Column("policy", String(64), nullable=False),
     Column("detection_id", String(256), nullable=True),
     Column("references", JSON, nullable=False),
+    Column("purl", String(1000), nullable=False, server_default=""),
     Column("commitment", String(64), nullable=False),
     Column("rm_state", String(16), nullable=False),
     Column("em_state", String(16), nullable=False),

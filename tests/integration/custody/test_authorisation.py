@@ -19,6 +19,7 @@ FINDING: dict[str, Any] = {
     "title": "Heap overflow in png_read_row",
     "vendor": "Operating System Vendor",  # the demo's osvendor, by name
     "product": "libpng",
+    "purl": "pkg:pypi/libpng",
     "versions": ["< 1.6.44"],
     "cwe": "CWE-787",
     "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",

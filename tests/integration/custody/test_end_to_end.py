@@ -79,6 +79,7 @@ FINDING = {
     "title": "Heap overflow in png_read_row",
     "vendor": "Operating System Vendor",
     "product": "libpng",
+    "purl": "pkg:pypi/libpng",
     "versions": ["< 1.6.44"],
     "cwe": "CWE-787",
     "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",

@@ -17,6 +17,7 @@ FINDING: dict[str, Any] = {
     "title": "Heap overflow in png_read_row",
     "vendor": "Operating System Vendor",
     "product": "libpng",
+    "purl": "pkg:pypi/libpng",
     "versions": ["< 1.6.44"],
     "cwe": "CWE-787",
     "cvss": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
@@ -102,8 +103,28 @@ def test_malformed_requests(server: tuple[ServerProcess, str]) -> None:
 def test_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CUSTODES_DEMO", "true")
+    # The command line works on the demo's data folder, as the docs say: the demo server
+    # created the database and the escrow key there.
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    with demo_server_with_keys(tmp_path / "data", []):
+        assert (tmp_path / "data" / "custody.kek").is_file()
+        _cli_steps(tmp_path, capsys)
+
+
+def test_cli_refuses_to_start_a_stray_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CUSTODES_DATA_DIR", raising=False)
+    monkeypatch.delenv("CUSTODES_DATABASE_URL", raising=False)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, _, err = run_cli(["findings", "list", "--as", "alice@lab"], capsys)
+    assert code == 1 and "no custodes database at" in err and ".custodes/demo" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def _cli_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = ["--data-dir", str(tmp_path / "data")]
     spec = tmp_path / "finding.json"
     spec.write_text(

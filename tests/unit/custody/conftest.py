@@ -42,6 +42,7 @@ FINDING = {
     "description": "A crafted PNG overflows a heap buffer in the decoder.",
     "vendor": "Example Corp",
     "product": "exampleimg",
+    "purl": "pkg:pypi/exampleimg",
     "versions": ["< 2.4.1", "2.4.0"],
     "cwe": "CWE-787",
     "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",

@@ -1,4 +1,5 @@
-"""Exports validated against the official OSV, CSAF 2.0 and CVE 5.1.1 schemas in data/schemas."""
+"""Exports validated against the official OSV, CSAF 2.0 and CVE 5.1.1 schemas in data/schemas,
+and CSAF 2.1 (for CVSS v4.0) with the `csaf` package's validator (schema and mandatory tests)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,35 @@ def test_exports_validate(
     validator = {"osv": osv, "csaf": csaf, "cve": cna_validator(cve_schema)}[fmt]
     for f in findings:
         doc = export_finding(f, fmt, registry.schedule(f), now=clock.now())
+        if fmt == "csaf" and doc["document"]["csaf_version"] == "2.1":
+            assert csaf21_problems(doc) == [], f.id
+            continue
         assert errors(validator, doc) == [], (f.id, fmt)
+        if fmt == "csaf":
+            assert csaf20_problems(doc) == [], f.id
+
+
+def _problems(report: Any) -> list[str]:
+    return [
+        f"{r.id} {r.title}: {[e.message for e in r.errors]}"
+        for r in report.results
+        if not r.passed and not r.skipped
+    ]
+
+
+def csaf20_problems(doc: dict[str, Any]) -> list[str]:
+    """CSAF 2.0's mandatory tests (§6.1), by a validator we did not write."""
+    from csaf.csaf.v20._validator import validate
+
+    return _problems(validate(doc))
+
+
+def csaf21_problems(doc: dict[str, Any]) -> list[str]:
+    """CSAF 2.1's schema and mandatory tests, by a validator we did not write."""
+    from csaf.csaf.v21._validator import validate
+
+    report = validate(doc)
+    return [] if report.overall_valid else _problems(report) or ["invalid"]
 
 
 def test_export_contents(findings: list[Any], clock: FrozenClock) -> None:
@@ -117,11 +146,18 @@ def test_export_contents(findings: list[Any], clock: FrozenClock) -> None:
     assert c["document"]["tracking"]["status"] == "final"
     assert c["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseScore"] == 8.8
     assert c["vulnerabilities"][0]["cwe"] == {"id": "CWE-787", "name": "Out-of-bounds Write"}
+    # A CVSS v4.0 score is carried by CSAF 2.1 (CSAF 2.0 has no cvss_v4), not dropped.
+    c4 = export_finding(draft, "csaf", now=clock.now())
+    assert c4["document"]["csaf_version"] == "2.1"
+    assert c4["vulnerabilities"][0]["metrics"][0]["content"]["cvss_v4"] == {
+        "version": "4.0",
+        "vectorString": draft.cvss_vector,
+        "baseScore": 9.3,
+        "baseSeverity": "CRITICAL",
+    }
     # An unlisted CWE is not given a made-up name (CSAF §6.1.11).
-    assert "cwe" not in export_finding(draft, "csaf", now=clock.now())["vulnerabilities"][0]
-    assert (
-        export_finding(draft, "csaf", now=clock.now())["document"]["tracking"]["status"] == "draft"
-    )
+    assert "cwe" not in c4["vulnerabilities"][0] and "cwes" not in c4["vulnerabilities"][0]
+    assert c4["document"]["tracking"]["status"] == "draft"
     cna = export_finding(draft, "cve", now=clock.now())
     assert cna["metrics"][0]["cvssV4_0"]["baseScore"] == 9.3
     assert cna["affected"][0]["versions"][1]["lessThanOrEqual"] == "3.2"

@@ -87,6 +87,7 @@ def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:
         "vendor": f.vendor,
         "product": f.product,
         "versions": list(f.versions),
+        "purl": f.purl or None,
         "cwe": f.cwe,
         "cvss": {
             "version": f.cvss_version,
