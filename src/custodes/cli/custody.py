@@ -10,7 +10,7 @@ from typing import Any
 import click
 import yaml
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.custody import CustodyRegistry, KeyEncryptionKey, export_finding
@@ -224,7 +224,16 @@ def list_(state: CliState, principal: str, as_json: bool) -> None:
     if not found and not listing.existing:
         click.echo("no findings you may see")
         return
-    table = Table("id", "title", "vendor", "severity", "rm", "em", "disclose at")
+    # Ids are pasted into the next command: never cut or wrapped.
+    table = Table(
+        Column("id", no_wrap=True, min_width=max((len(f.id) for f in found), default=2)),
+        "title",
+        "vendor",
+        "severity",
+        "rm",
+        "em",
+        "disclose at",
+    )
     for f in found:
         s = reg.schedule(f)
         table.add_row(
@@ -360,7 +369,13 @@ def alarms(state: CliState, principal: str, as_json: bool) -> None:
     if not recorded:
         click.echo("no alarms")
         return
-    table = Table("due at", "kind", "subject", "message", "log")
+    table = Table(
+        "due at",
+        "kind",
+        Column("subject", no_wrap=True, min_width=max(len(r.alarm.subject) for r in recorded)),
+        "message",
+        "log",
+    )
     for r in recorded:
         d = r.to_dict()
         table.add_row(d["due_at"], d["kind"], d["subject"], d["message"], str(d["log_index"]))
