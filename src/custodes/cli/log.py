@@ -54,8 +54,16 @@ def _read_input(path: str) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}", where=path) from exc
 
 
-def _verifier(settings: Settings, key: str | None) -> NoteVerifier:
-    """The log's verifier key: ``--key`` (a vkey or a file holding one), else the local key."""
+def _verifier(settings: Settings, key: str | None, server: str | None = None) -> NoteVerifier:
+    """The log's verifier (public) key: ``--key`` (a vkey or a file holding one); else the one
+    the local log key file implies, if this machine has it; else ``--server``'s ``/log/key``.
+
+    Verifying never needs the private key: it is only a convenience when it is at hand.
+
+    Raises:
+        ConfigError: no verifier key is available.
+        InputError: the key given is malformed.
+    """
     if key:
         text = key
         if "+" not in key or Path(key).is_file():
@@ -68,7 +76,64 @@ def _verifier(settings: Settings, key: str | None) -> NoteVerifier:
         if text.startswith("PRIVATE+KEY+"):
             return NoteSigner.from_key(text).verifier
         return NoteVerifier.from_key(text)
-    return _signer(settings).verifier
+    path = settings.resolved_log_key_file
+    if path.is_file():
+        return _signer(settings).verifier
+    if server:
+        with _http(server) as client:
+            text = _get(client, "/log/key").text.strip()
+        click.echo(
+            f"note: using the verifier key {server} serves ({text}); pin it with --key to "
+            "check the log against the key you trust, not the one it hands out",
+            err=True,
+        )
+        return NoteVerifier.from_key(text)
+    raise ConfigError(
+        "the log's verifier (public) key is needed, and --key was not given",
+        hint="pass --key VKEY (or a file holding it): a running server gives it at GET "
+        "/log/key, e.g. `curl -s http://127.0.0.1:8080/log/key`; or pass --server URL",
+    )
+
+
+def _read_only_engine(settings: Settings) -> Any:
+    """An engine on an existing log database; never creates a file, a folder or a table.
+
+    Raises:
+        ConfigError: there is no log where the settings point.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from custodes.store import create_db_engine
+
+    url = settings.resolved_database_url
+    hint = (
+        "pass --data-dir (the demo's is .custodes/demo: `custodes --data-dir .custodes/demo "
+        "log verify`) or --database-url of the server's database"
+    )
+    try:
+        parsed = make_url(url)
+    except Exception:  # create_db_engine says what is wrong with the URL
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        db = parsed.database or ""
+        if db in ("", ":memory:") or not Path(db).is_file():
+            raise ConfigError(
+                f"no log here: the database {db or '(none)'} does not exist", hint=hint
+            )
+    engine = create_db_engine(url)
+    try:
+        has_log = inspect(engine).has_table("log_state")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot read the log database: {str(exc).splitlines()[0]}", hint=hint
+        ) from exc
+    if not has_log:
+        engine.dispose()
+        raise ConfigError(f"no log here: the database {url} has no log tables", hint=hint)
+    return engine
 
 
 def _signer(settings: Settings) -> NoteSigner:
@@ -316,23 +381,45 @@ def show(
             else:
                 click.echo(_get(client, "/checkpoint").text, nl=False)
         return
-    with _local_log(state.settings, migrate_db=False) as log_:
-        if index is not None:
-            data = log_.entry_data(index)
-            _echo_json(
-                {"index": index, "leaf_hash": _b64(leaf_hash(data)), "entry": orjson.loads(data)}
-            )
-        elif start is not None:
-            _echo_json(
-                {
-                    "entries": [
-                        {"index": i, "leaf_hash": _b64(leaf_hash(d)), "entry": orjson.loads(d)}
-                        for i, d in log_.entries(start, start + count)
-                    ]
-                }
-            )
-        else:
-            click.echo(log_.latest_checkpoint().to_text(), nl=False)
+    from sqlalchemy import select
+
+    from custodes.log._tables import log_checkpoints, log_entries
+
+    # Only reads: no key (the stored checkpoint is printed as signed) and nothing created.
+    engine = _read_only_engine(state.settings)
+    try:
+        with engine.connect() as conn:
+            if index is not None or start is not None:
+                first = index if index is not None else start
+                last = first + 1 if index is not None else first + count  # type: ignore[operator]
+                rows = conn.execute(
+                    select(log_entries.c.idx, log_entries.c.data)
+                    .where(log_entries.c.idx >= first, log_entries.c.idx < last)
+                    .order_by(log_entries.c.idx)
+                ).all()
+                shown = [
+                    {
+                        "index": int(i),
+                        "leaf_hash": _b64(leaf_hash(bytes(d))),
+                        "entry": orjson.loads(d),
+                    }
+                    for i, d in rows
+                ]
+                if index is not None:
+                    if not shown:
+                        raise InputError(f"no log entry at index {index}", where="--index")
+                    _echo_json(shown[0])
+                else:
+                    _echo_json({"entries": shown})
+            else:
+                note = conn.execute(
+                    select(log_checkpoints.c.note).order_by(log_checkpoints.c.seq.desc()).limit(1)
+                ).scalar()
+                if note is None:
+                    raise InputError("the log has signed no checkpoint yet", where="log")
+                click.echo(note, nl=False)
+    finally:
+        engine.dispose()
 
 
 # --- prove -----------------------------------------------------------------------------------
@@ -497,6 +584,15 @@ def prove(
     "witness cosignatures.",
 )
 @click.option(
+    "--max-age",
+    "max_age",
+    default="1h",
+    show_default=True,
+    help="With --policy: a cosignature counts only if it is at most this old (90s, 10m, 1h, "
+    "2d; 'none' for any age), so an old checkpoint of a rolled-back log is refused. Applies "
+    "to the receipt's checkpoint and the --new one, not to --old or --trusted ones.",
+)
+@click.option(
     "--check-entries",
     is_flag=True,
     help="Also re-validate every entry against its registered type.",
@@ -514,6 +610,7 @@ def verify(
     proof_file: str | None,
     server: str | None,
     policy_file: str | None,
+    max_age: str,
     check_entries: bool,
     quiet: bool,
 ) -> None:
@@ -524,12 +621,16 @@ def verify(
     Exits 1 when anything does not verify.
     """
     settings = state.settings
-    verifier = _verifier(settings, key)
+    from custodes.log._policy import parse_max_age
+
+    seconds = parse_max_age(max_age)
+    verifier = _verifier(settings, key, server)
     policy = _policy(policy_file)
+    fresh = policy.with_max_age(seconds) if policy is not None else None
     if receipt_file:
-        _verify_receipt(verifier, receipt_file, entry_file, policy)
+        _verify_receipt(verifier, receipt_file, entry_file, fresh)
     elif old_file:
-        _verify_pair(verifier, old_file, new_file, proof_file, server, policy)
+        _verify_pair(verifier, old_file, new_file, proof_file, server, fresh)
     else:
         _verify_database(settings, verifier, trusted_files, check_entries, quiet, policy)
 
@@ -633,11 +734,10 @@ def _verify_database(
     from sqlalchemy.exc import SQLAlchemyError
 
     from custodes.log._verify import verify_store
-    from custodes.store import create_db_engine
 
     trusted = [_load_checkpoint(_read_input(f), verifier, f, policy) for f in trusted_files]
     checker = _entry_checker() if check_entries else None
-    engine = create_db_engine(settings.resolved_database_url)
+    engine = _read_only_engine(settings)
     try:
         with Progress(
             "verifying",
@@ -706,3 +806,58 @@ def _stderr() -> Any:
     from custodes.cli._main import err_console
 
     return err_console
+
+
+# --- alarms ----------------------------------------------------------------------------------
+
+
+@log.command()
+@pass_state
+def alarms(state: CliState) -> None:
+    """List the log's unresolved alarms (a rollback: witnesses hold a larger tree)."""
+    from custodes.log import open_alarms
+
+    engine = _read_only_engine(state.settings)
+    try:
+        found = open_alarms(engine)
+    finally:
+        engine.dispose()
+    if not found:
+        click.echo("no unresolved alarms")
+        return
+    for a in found:
+        click.echo(f"#{a.id} {a.kind} at log size {a.log_size} ({a.raised_at}): {a.detail}")
+
+
+@log.command("unsafe-resume")
+@click.option("--reason", required=True, help="Why resuming is right; stored and logged.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def unsafe_resume(state: CliState, reason: str, yes: bool) -> None:
+    """UNSAFE: resolve every alarm so that the log accepts appends again.
+
+    A rollback alarm means witnesses cosigned a larger tree than the log now holds: appending
+    hands out indices that were already acknowledged, and those witnesses will never cosign
+    this log again. Resume only once you know why (see docs/verify-the-log.md).
+    """
+    from custodes.log import open_alarms, resolve_alarms
+
+    engine = _read_only_engine(state.settings)
+    try:
+        pending = open_alarms(engine)
+        if not pending:
+            click.echo("no unresolved alarms: nothing to resume")
+            return
+        for a in pending:
+            click.echo(f"#{a.id} {a.kind} at log size {a.log_size}: {a.detail}", err=True)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.UsageError("not a terminal: pass --yes to resume without asking")
+            click.confirm("Resume appends despite these alarms (UNSAFE)?", abort=True)
+        resolved = resolve_alarms(engine, reason=reason)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"UNSAFE: resolved {len(resolved)} alarm(s) ({reason}); a running server resumes at its "
+        "next append"
+    )

@@ -138,6 +138,14 @@ def serve(
     "--interval", type=float, default=10.0, show_default=True, help="Seconds between polls."
 )
 @click.option("--once", is_flag=True, help="Poll once; exit 1 on any problem.")
+@click.option(
+    "--max-age",
+    "max_age",
+    default="1h",
+    show_default=True,
+    help="With --policy: a cosignature counts only if at most this old (90s, 10m, 1h, 2d; "
+    "'none' for any age).",
+)
 @pass_state
 def watch(
     state: CliState,
@@ -147,13 +155,16 @@ def watch(
     state_file: Path | None,
     interval: float,
     once: bool,
+    max_age: str,
 ) -> None:
     """Monitor the log at URL: consistency from stored state, every entry well-formed."""
     from custodes.log import NoteVerifier
+    from custodes.log._policy import parse_max_age
     from custodes.witness import LogWatcher, WitnessPolicy
 
     key = NoteVerifier.from_key(log_key)
-    policy = WitnessPolicy.from_file(policy_file) if policy_file else None
+    seconds = parse_max_age(max_age)
+    policy = WitnessPolicy.from_file(policy_file).with_max_age(seconds) if policy_file else None
     safe = key.name.replace("/", "_")
     path = state_file or state.settings.data_dir / "watch" / f"{safe}.json"
     watcher = LogWatcher(url, key, path, policy=policy)
@@ -231,14 +242,14 @@ def _stored_evidence(state: CliState, db: str | None) -> list[Evidence]:
 def evidence_verify(file: Path, log_key: str) -> None:
     """Check an evidence FILE with the log's public key alone.
 
-    Exits 0 when the log signed both checkpoints and they conflict; 1 otherwise.
+    Exits 0 only when the log signed both checkpoints and they provably cannot both be true;
+    1, saying why, when the file proves nothing.
     """
     from custodes.log import NoteVerifier
     from custodes.witness import Evidence, verify_evidence
 
     finding = verify_evidence(Evidence.from_json(file.read_bytes()), NoteVerifier.from_key(log_key))
-    label = "EQUIVOCATION PROVEN" if finding.conclusive else "CONFLICT (needs the log's answer)"
-    click.echo(f"{label}: {finding.summary}")
+    click.echo(f"EQUIVOCATION PROVEN: {finding.summary}")
 
 
 @witness.command("verify")
@@ -251,7 +262,15 @@ def evidence_verify(file: Path, log_key: str) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Witness policy (C2SP tlog-policy) the checkpoint must meet.",
 )
-def verify(source: str, log_key: str, policy_file: Path) -> None:
+@click.option(
+    "--max-age",
+    "max_age",
+    default="1h",
+    show_default=True,
+    help="A cosignature counts only if it is at most this old (90s, 10m, 1h, 2d; 'none' for "
+    "any age): an old checkpoint of a rolled-back log is refused.",
+)
+def verify(source: str, log_key: str, policy_file: Path, max_age: str) -> None:
     """Check a cosigned checkpoint or a receipt against a witness policy.
 
     SOURCE is a log's base URL (its /checkpoint/cosigned is fetched), a file holding a cosigned
@@ -262,11 +281,13 @@ def verify(source: str, log_key: str, policy_file: Path) -> None:
 
     from custodes.log import NoteVerifier
     from custodes.log import WitnessPolicy as ReceiptPolicy
+    from custodes.log._policy import parse_max_age
     from custodes.log._receipt import Receipt, verify_receipt
     from custodes.witness import WitnessPolicy
 
+    seconds = parse_max_age(max_age)
     key = NoteVerifier.from_key(log_key)
-    policy = WitnessPolicy.from_file(policy_file)
+    policy = WitnessPolicy.from_file(policy_file).with_max_age(seconds)
     if source.startswith(("http://", "https://")):
         resp = httpx.get(source.rstrip("/") + "/checkpoint/cosigned", timeout=30)
         if resp.status_code != 200:
@@ -283,7 +304,9 @@ def verify(source: str, log_key: str, policy_file: Path) -> None:
         receipt = None
     if receipt is not None:
         verified = verify_receipt(
-            receipt, key, witness_policy=ReceiptPolicy.from_text(policy_file.read_bytes())
+            receipt,
+            key,
+            witness_policy=ReceiptPolicy.from_text(policy_file.read_bytes()).with_max_age(seconds),
         )
         click.echo(
             f"ok: entry {verified.index} is in {key.name} at size "
@@ -297,3 +320,79 @@ def verify(source: str, log_key: str, policy_file: Path) -> None:
         f"{signed.checkpoint.root_hash.hex()} cosigned by {sorted(names)} "
         f"(quorum {policy.describe()})"
     )
+
+
+@witness.command("policy")
+@click.option(
+    "--constitution",
+    "constitution_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The constitution whose witnesses to list (default: the constitution_file setting).",
+)
+@click.option("--log-key", default=None, help="The log's verifier key (a 'log' line).")
+@click.option("--server", default=None, help="Take the log's key from this server's /log/key.")
+@click.option(
+    "--quorum",
+    default=None,
+    help="any, all or a number of witnesses (default: the constitution's quorum).",
+)
+@pass_state
+def policy_command(
+    state: CliState,
+    constitution_file: Path | None,
+    log_key: str | None,
+    server: str | None,
+    quorum: str | None,
+) -> None:
+    """Print a C2SP tlog-policy file for the witnesses a constitution names.
+
+    The witness keys are written as the constitution has them (policy parsers take plain
+    Ed25519 vkeys as cosignature/v1 keys), with their URLs. Save it and pass it to
+    `witness verify --policy`, `witness watch --policy` or `log verify --policy`.
+    """
+    import httpx
+
+    from custodes.constitution import read_constitution
+    from custodes.log import NoteVerifier
+    from custodes.witness import WitnessPolicy
+
+    path = constitution_file or state.settings.constitution_file
+    if path is None:
+        raise ConfigError(
+            "no constitution to read the witnesses from",
+            hint="pass --constitution FILE (the demo's is examples/constitution.yaml)",
+        )
+    config = read_constitution(path).witnesses
+    if not config.witnesses:
+        raise InputError(f"the constitution {path} names no witnesses", where="witnesses")
+    if server and not log_key:
+        try:
+            resp = httpx.get(server.rstrip("/") + "/log/key", timeout=30)
+        except httpx.HTTPError as exc:
+            raise WitnessError(f"cannot reach {server}: {exc}") from exc
+        if resp.status_code != 200:
+            raise WitnessError(f"{server}/log/key answered {resp.status_code}")
+        log_key = resp.text.strip()
+    names = [w.name for w in config.witnesses]
+    if quorum is None:
+        threshold = str(config.quorum) if config.quorum else "any"
+    elif quorum in ("any", "all") or (quorum.isdigit() and 1 <= int(quorum) <= len(names)):
+        threshold = quorum
+    else:
+        raise InputError(
+            "malformed quorum",
+            where="--quorum",
+            expected=f"any, all or a number from 1 to {len(names)}",
+            actual=repr(quorum),
+        )
+    lines = [f"# witnesses of {path}"]
+    if log_key:
+        lines.append(f"log {NoteVerifier.from_key(log_key).to_key()}")
+    lines += [
+        f"witness {w.name} {w.key}" + (f" {w.url}" if w.url else "") for w in config.witnesses
+    ]
+    lines += [f"group overseers {threshold} {' '.join(names)}", "quorum overseers"]
+    text = "\n".join(lines) + "\n"
+    WitnessPolicy.from_text(text)  # refuse to print what a verifier would refuse to read
+    click.echo(text, nl=False)

@@ -4,6 +4,7 @@ Pure verification (``verify_inclusion``, ``verify_consistency``, notes, checkpoi
 bytes and the log's verifier key; :class:`TransparencyLog` is the stored, appending log.
 """
 
+from custodes.log._alarms import Alarm, open_alarms, resolve_alarms
 from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
 from custodes.log._entry import (
     Entry,
@@ -17,6 +18,7 @@ from custodes.log._frontier import Frontier
 from custodes.log._merkle import (
     EMPTY_ROOT,
     consistency_proof,
+    implied_old_root,
     inclusion_proof,
     leaf_hash,
     node_hash,
@@ -37,12 +39,14 @@ from custodes.log._note import (
 )
 from custodes.log._policy import WitnessGroup, WitnessPolicy
 from custodes.log._receipt import Receipt, VerifiedReceipt, verify_receipt
+from custodes.log._selfcheck import SelfCheck
 from custodes.log._service import Appended, CheckpointListener, TransparencyLog
 from custodes.log._subtree import verify_subtree_consistency, verify_subtree_inclusion
 from custodes.log._verify import Problem, VerifyReport, verify_store
 
 __all__ = [
     "EMPTY_ROOT",
+    "Alarm",
     "Appended",
     "CheckpointListener",
     "Checkpoint",
@@ -54,6 +58,7 @@ __all__ = [
     "NoteVerifier",
     "OpenedNote",
     "Receipt",
+    "SelfCheck",
     "Signature",
     "SignedCheckpoint",
     "TransparencyLog",
@@ -64,12 +69,15 @@ __all__ = [
     "cosignature_timestamp",
     "entry_types",
     "format_time",
+    "implied_old_root",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "open_alarms",
     "open_note",
     "parse_time",
     "register_entry_type",
+    "resolve_alarms",
     "root_from_inclusion_proof",
     "sign_note",
     "tree_hash",

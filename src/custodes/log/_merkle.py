@@ -16,6 +16,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "consistency_proof",
+    "implied_old_root",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -194,6 +195,55 @@ def verify_inclusion(
         )
 
 
+def implied_old_root(size1: int, size2: int, proof: Sequence[bytes], root2: bytes) -> bytes | None:
+    """The root at ``size1`` that a consistency proof proves for the tree ``root2``, if it does.
+
+    RFC 9162 §2.1.4.2 computes two roots from a proof: the old one and the new one. When the
+    new one is ``root2``, the proof commits the log to the old one (a collision aside), so a
+    validly signed checkpoint of ``size1`` with any *other* root is proven inconsistent with
+    ``root2``: evidence of a fork. Returns None when the proof proves nothing: it is malformed,
+    it does not lead to ``root2``, or ``size1`` is a power of two (then the proof does not
+    carry the old root: the verifier supplies it, RFC 9162 step 1).
+    """
+    if not 0 < size1 < size2 or size1 & (size1 - 1) == 0 or len(root2) != HASH_SIZE:
+        return None
+    if not proof or any(len(p) != HASH_SIZE for p in proof):
+        return None
+    try:
+        fr, sr = _consistency_roots(size1, size2, list(proof))
+    except VerificationError:
+        return None
+    return fr if sr == root2 else None
+
+
+def _consistency_roots(size1: int, size2: int, path: list[bytes]) -> tuple[bytes, bytes]:
+    """RFC 9162 §2.1.4.2 steps 3-6: the (old, new) roots a consistency path leads to."""
+    if not path:
+        raise VerificationError("consistency proof is empty")
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:  # step 3
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise VerificationError("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise VerificationError("consistency proof is too short")
+    return fr, sr
+
+
 def verify_consistency(
     size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
 ) -> None:
@@ -223,29 +273,7 @@ def verify_consistency(
     path = list(proof)
     if size1 & (size1 - 1) == 0:  # step 1: size1 is a power of two
         path.insert(0, root1)
-    if not path:
-        raise VerificationError("consistency proof is empty")
-    fn, sn = size1 - 1, size2 - 1
-    while fn & 1:  # step 3
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise VerificationError("consistency proof is too long")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise VerificationError("consistency proof is too short")
+    fr, sr = _consistency_roots(size1, size2, path)
     if fr != root1:
         raise VerificationError(
             f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}"

@@ -40,6 +40,7 @@ __all__ = [
     "Signature",
     "cosignature_message",
     "cosignature_timestamp",
+    "cosignature_verifier",
     "open_note",
     "sign_note",
 ]
@@ -346,6 +347,34 @@ def cosignature_timestamp(signature: Signature) -> int:
     return int(timestamp)
 
 
+def cosignature_verifier(vkey: str) -> NoteVerifier:
+    """A witness's cosignature/v1 verifier from its vkey.
+
+    A type 0x04 vkey is used as is. A plain Ed25519 (0x01) vkey, the form a constitution lists
+    witness keys in, is accepted the way transparency-dev/formats
+    ``NewVerifierForCosignatureV1`` accepts it: the same public key, its key ID recomputed with
+    type 0x04 (C2SP tlog-cosignature).
+
+    Raises:
+        InputError: the vkey is malformed or of another type.
+    """
+    verifier = NoteVerifier.from_key(vkey)
+    if verifier.alg == ALG_COSIGNATURE_V1:
+        return verifier
+    if verifier.alg != ALG_ED25519:
+        raise InputError(
+            f"witness key {verifier.name} is neither a cosignature/v1 nor an Ed25519 key",
+            expected="a vkey of signature type 0x04, or 0x01 (converted to cosignature/v1)",
+            actual=f"type 0x{verifier.alg:02x}",
+        )
+    return NoteVerifier(
+        name=verifier.name,
+        alg=ALG_COSIGNATURE_V1,
+        key_id=_key_id(verifier.name, ALG_COSIGNATURE_V1, verifier.public_key),
+        public_key=verifier.public_key,
+    )
+
+
 @dataclass(frozen=True)
 class Note:
     """A note's text and its signature lines, in order."""
@@ -410,6 +439,20 @@ class Note:
 
     def to_text(self) -> str:
         return self.text + "\n" + "".join(s.to_line() for s in self.signatures)
+
+    def cosigned_at(self, verifier: NoteVerifier) -> int | None:
+        """When ``verifier`` cosigned this note: the newest timestamp among its valid
+        cosignature/v1 signatures (C2SP tlog-cosignature), or None if it did not."""
+        if verifier.alg != ALG_COSIGNATURE_V1:
+            return None
+        message = self.text.encode()
+        best: int | None = None
+        for s in self.signatures:
+            if s.name == verifier.name and s.key_id == verifier.key_id:
+                if verifier.verify(message, s.signature):
+                    t = cosignature_timestamp(s)
+                    best = t if best is None else max(best, t)
+        return best
 
     def verified_by(self, verifiers: Iterable[NoteVerifier]) -> list[NoteVerifier]:
         """The verifiers among ``verifiers`` whose valid signature the note carries."""

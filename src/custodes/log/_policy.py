@@ -9,19 +9,52 @@ from each of two overseer organisations before they believe a checkpoint.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from custodes.errors import InputError, VerificationError
-from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ECDSA, ALG_ED25519, Note, NoteVerifier
+from custodes.log._note import (
+    ALG_COSIGNATURE_V1,
+    ALG_ECDSA,
+    ALG_ED25519,
+    Note,
+    NoteVerifier,
+    cosignature_verifier,
+)
 
-__all__ = ["WitnessGroup", "WitnessPolicy"]
+__all__ = ["WitnessGroup", "WitnessPolicy", "parse_max_age"]
+
+_AGE = re.compile(r"^([1-9][0-9]{0,9})([smhd]?)$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_max_age(text: str, where: str = "--max-age") -> int | None:
+    """``90s``, ``10m``, ``1h``, ``2d`` or plain seconds to seconds; ``none`` to None (any age).
+
+    Raises:
+        InputError: anything else.
+    """
+    if text.strip().lower() == "none":
+        return None
+    m = _AGE.match(text.strip())
+    if m is None:
+        raise InputError(
+            "malformed maximum cosignature age",
+            where=where,
+            expected="a positive number of seconds with an optional unit s, m, h or d "
+            "(90s, 10m, 1h, 2d), or none",
+            actual=repr(text),
+        )
+    return int(m.group(1)) * _UNIT[m.group(2)]
+
 
 _NONE = "none"  # c2sp.org/tlog-policy: the predefined name of the empty quorum
 _WHITESPACE = re.compile(r"[ \t]+")  # tlog-policy §Structure: ASCII space and tab only
 _DECIMAL = re.compile(r"^[1-9][0-9]{0,8}$")
 _MAX_BYTES = 1 << 20
+_SKEW = 300  # seconds a cosignature's timestamp may be ahead of this machine's clock
 
 
 @dataclass(frozen=True)
@@ -42,6 +75,19 @@ class WitnessPolicy:
     groups: Mapping[str, WitnessGroup]
     quorum: str
     text: str = field(default="", compare=False)
+    # Freshness (custodes; the policy file format has no field for it): a cosignature counts
+    # only if its C2SP tlog-cosignature timestamp is at most this many seconds old.
+    max_age: int | None = field(default=None, compare=False)
+
+    def with_max_age(self, seconds: int | None) -> WitnessPolicy:
+        """This policy, counting only cosignatures at most ``seconds`` old (None: any age).
+
+        Raises:
+            InputError: ``seconds`` is not positive.
+        """
+        if seconds is not None and seconds <= 0:
+            raise InputError("a maximum cosignature age must be positive", actual=str(seconds))
+        return replace(self, max_age=seconds)
 
     @classmethod
     def threshold(cls, k: int, witnesses: list[NoteVerifier]) -> WitnessPolicy:
@@ -83,21 +129,45 @@ class WitnessPolicy:
             parser.line(number, fields)
         return parser.finish(decoded)
 
-    def satisfied_by(self, note: Note) -> set[str]:
-        """The witness names among this policy's whose valid cosignature ``note`` carries."""
-        return {name for name, v in self.witnesses.items() if note.verified_by([v])}
+    def satisfied_by(self, note: Note, *, now: float | None = None) -> set[str]:
+        """The witness names among this policy's whose valid cosignature ``note`` carries
+        (with ``max_age``: made at most that long before ``now``)."""
+        clock = time.time() if now is None else now
+        return {
+            name
+            for name, v in self.witnesses.items()
+            if (at := note.cosigned_at(v)) is not None and self._fresh(at, clock)
+        }
 
-    def check(self, note: Note) -> set[str]:
-        """Require the quorum; return the witnesses that cosigned.
+    def _fresh(self, at: int, now: float) -> bool:
+        return self.max_age is None or now - self.max_age <= at <= now + _SKEW
+
+    def check(self, note: Note, *, now: float | None = None) -> set[str]:
+        """Require the quorum (of fresh enough cosignatures); return the witnesses that count.
 
         Raises:
-            VerificationError: the cosignatures do not meet the quorum; says who signed.
+            VerificationError: the cosignatures do not meet the quorum; says who signed and
+                whose cosignature was too old.
         """
-        cosigned = self.satisfied_by(note)
+        clock = time.time() if now is None else now
+        cosigned = self.satisfied_by(note, now=clock)
         if not self._witnessed(self.quorum, cosigned):
+            stale = sorted(
+                f"{name}'s is {int(clock - at)} s old"
+                for name, v in self.witnesses.items()
+                if (at := note.cosigned_at(v)) is not None and not self._fresh(at, clock)
+            )
+            freshness = f" with cosignatures newer than {self.max_age} s" if self.max_age else ""
             raise VerificationError(
-                f"checkpoint does not meet the witness quorum {self.quorum!r}",
-                hint="valid cosignatures from: " + (", ".join(sorted(cosigned)) or "nobody"),
+                f"checkpoint does not meet the witness quorum {self.quorum!r}{freshness}"
+                + (f" ({'; '.join(stale)}: too old to count)" if stale else ""),
+                hint="valid cosignatures from: "
+                + (", ".join(sorted(cosigned)) or "nobody")
+                + (
+                    "; a stale cosignature can mean a log rolled back after witnesses saw more"
+                    if stale
+                    else ""
+                ),
             )
         return cosigned
 
@@ -124,9 +194,19 @@ class _Parser:
 
     def key(self, number: int, vkey: str, algs: tuple[int, ...], role: str) -> NoteVerifier:
         try:
-            verifier = NoteVerifier.from_key(vkey)
+            # A witness's Ed25519 (0x01) vkey, the form the constitution lists, is taken as its
+            # cosignature/v1 key (transparency-dev/formats NewVerifierForCosignatureV1).
+            if role == "witness":
+                verifier = cosignature_verifier(vkey)
+            else:
+                verifier = NoteVerifier.from_key(vkey)
         except InputError as exc:
-            raise self.fail(number, f"{role} key is invalid: {exc.message}") from exc
+            expected = (
+                "a vkey of type 0x04 (cosignature/v1) or 0x01 (Ed25519, as the constitution's)"
+                if role == "witness"
+                else None
+            )
+            raise self.fail(number, f"{role} key is invalid: {exc.message}", expected) from exc
         if verifier.alg not in algs:
             raise self.fail(
                 number,

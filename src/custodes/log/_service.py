@@ -34,20 +34,28 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
-from custodes.errors import InputError, LogIntegrityError, LogWriteError, NotFoundError
+from custodes.errors import (
+    InputError,
+    LogError,
+    LogIntegrityError,
+    LogWriteError,
+    NotFoundError,
+)
+from custodes.log._chain import sign_link
 from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
 from custodes.log._entry import Entry
 from custodes.log._fastjson import canonical_json
 from custodes.log._frontier import Frontier
 from custodes.log._merkle import consistency_proof, inclusion_proof, leaf_hash
 from custodes.log._note import NoteSigner
-from custodes.log._tables import log_checkpoints, log_entries, log_state, log_tiles
+from custodes.log._selfcheck import SelfCheck, check_edge, self_check
+from custodes.log._tables import log_alarms, log_checkpoints, log_entries, log_state, log_tiles
 from custodes.log._tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -90,6 +98,7 @@ class _Edge:
     root: bytes
     frontier: Frontier
     tiles: dict[TileKey, TileData]
+    frontier_bytes: bytes = b""
 
 
 def _edge_keys(size: int) -> list[TileKey]:
@@ -117,6 +126,7 @@ class _WriteSql:
     insert_tile: str
     update_state: str
     insert_checkpoint: str
+    newest_checkpoint: str
     bind_time: Callable[[Any], Any] | None
 
     @classmethod
@@ -152,7 +162,11 @@ class _WriteSql:
                 "UPDATE log_state SET size = ?, root_hash = ?, frontier = ? WHERE id = 1"
             ),
             insert_checkpoint=q(
-                "INSERT INTO log_checkpoints (size, root_hash, note, signed_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO log_checkpoints (size, root_hash, note, signed_at, seq, link) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            newest_checkpoint=(
+                "SELECT seq, size, root_hash FROM log_checkpoints ORDER BY seq DESC LIMIT 1"
             ),
             bind_time=signed_at.dialect_impl(dialect).bind_processor(dialect),
         )
@@ -188,6 +202,13 @@ class TransparencyLog:
             while a batch commits form the next one (natural group commit).
         checkpoint_interval: the most seconds between integrating entries and signing a
             checkpoint that covers them; also the least time between two coalesced checkpoints.
+        self_check_interval: seconds between two full self-checks by the sequencer (the cheap
+            edge check runs on every integration regardless); 0 turns the periodic one off.
+
+    Before its first write (and at :meth:`start`) the log runs :meth:`check`: when the stored
+    tree disagrees with itself or with what it signed, or an alarm is unresolved, it refuses
+    every append (:attr:`halted` says why) and keeps serving reads. At start and at
+    :meth:`close` it signs a checkpoint over any entry a crash left uncovered.
     """
 
     def __init__(
@@ -199,6 +220,7 @@ class TransparencyLog:
         batch_max: int = 1000,
         batch_wait: float = 0.0,
         checkpoint_interval: float = 0.5,
+        self_check_interval: float = 60.0,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -225,17 +247,184 @@ class TransparencyLog:
         self._tile_sql: dict[int, str] = {}
         self._sql = _WriteSql.for_engine(engine)
         self._edge: _Edge | None = None  # the right edge as of this process's last commit
+        self.self_check_interval = self_check_interval
+        self._checked = False  # the self-check passed in this process
+        self._next_check = float("inf")  # time.monotonic() of the next periodic self-check
+        self._halt: str | None = None  # why appends are refused, once they are
+        self._halt_alarm = False  # the halt is an alarm an operator may resolve
 
     # --- writing -------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the sequencer thread (idempotent)."""
+        """Self-check, sign over what a crash left unsigned, start the sequencer (idempotent).
+
+        A failed self-check does not raise: it halts appends (see :attr:`halted`), logged as
+        CRITICAL, and reads go on being served so that the log can be inspected.
+        """
         with self._lock:
             if self._thread is None:
+                with self._writing:
+                    if not self._checked and self._halt is None:
+                        with contextlib.suppress(LogIntegrityError, LogWriteError):
+                            self._check()
+                    self._cover()
+                self._next_check = time.monotonic() + (self.self_check_interval or float("inf"))
                 self._thread = threading.Thread(
                     target=self._run, name="custodes-log-sequencer", daemon=True
                 )
                 self._thread.start()
+
+    # --- self-check and alarms -----------------------------------------------
+
+    @property
+    def halted(self) -> str | None:
+        """Why this log refuses appends (a failed self-check, an alarm), or None if it does not."""
+        if self._halt is not None and self._halt_alarm:
+            self._recheck_alarms()
+        return self._halt
+
+    def check(self) -> SelfCheck:
+        """Run the self-check now (see :mod:`custodes.log._selfcheck`); halt appends on failure.
+
+        Raises:
+            LogIntegrityError: the stored log disagrees with itself or with what it signed.
+            LogWriteError: the database could not be read.
+        """
+        with self._writing:
+            return self._check()
+
+    def _check(self) -> SelfCheck:
+        try:
+            result = self_check(self.engine, self.signer.verifier)
+        except LogIntegrityError as exc:
+            alarm = exc.message.startswith("alarm #")
+            self._halt_with(exc.message, alarm=alarm)
+            raise
+        except SQLAlchemyError as exc:
+            raise LogWriteError(f"the log's self-check could not read the store: {exc}") from exc
+        self._checked = True
+        self._known_size = max(self._known_size, result.size)
+        _log.info(
+            "log self-check passed: size %d, newest checkpoint %d, %d checkpoints, %.1f ms",
+            result.size,
+            result.checkpoint_size,
+            result.checkpoints,
+            result.seconds * 1000,
+        )
+        return result
+
+    def _halt_with(self, reason: str, *, alarm: bool = False) -> None:
+        if self._halt is None:
+            _log.critical("the log REFUSES APPENDS: %s", reason)
+        self._halt = reason
+        self._halt_alarm = alarm
+        self._edge = None
+
+    def _recheck_alarms(self) -> None:
+        """Lift an alarm's halt once ``custodes log unsafe-resume`` has resolved it."""
+        try:
+            with self.engine.connect() as conn:
+                open_alarm = conn.execute(
+                    select(log_alarms.c.id).where(log_alarms.c.resolved_at.is_(None)).limit(1)
+                ).first()
+        except SQLAlchemyError:
+            return
+        if open_alarm is None:
+            _log.critical("alarms resolved by an operator: the log accepts appends again")
+            self._halt = None
+            self._halt_alarm = False
+            self._checked = False  # check again before the next write
+
+    def raise_alarm(
+        self,
+        kind: str,
+        detail: str,
+        *,
+        witness: str | None = None,
+        witness_size: int | None = None,
+    ) -> bool:
+        """Stop appends and record an alarm that only ``custodes log unsafe-resume`` clears.
+
+        An alarm an operator already resolved (same kind and witness size: the same condition,
+        whichever witness reports it) is not raised again. Returns whether the log is now
+        halted by it.
+
+        Raises:
+            LogWriteError: the alarm could not be recorded (appends are halted anyway).
+        """
+        size = self._known_size
+        try:
+            with writer(self.engine).begin() as conn:
+                same = conn.execute(
+                    select(log_alarms.c.id, log_alarms.c.resolved_at)
+                    .where(
+                        log_alarms.c.kind == kind,
+                        log_alarms.c.witness_size.is_(None)
+                        if witness_size is None
+                        else log_alarms.c.witness_size == witness_size,
+                    )
+                    .order_by(log_alarms.c.id.desc())
+                    .limit(1)
+                ).first()
+                if same is not None and same.resolved_at is not None:
+                    return False  # accepted by an operator (custodes log unsafe-resume)
+                if same is None:
+                    conn.execute(
+                        insert(log_alarms).values(
+                            kind=kind,
+                            detail=detail,
+                            log_size=size,
+                            witness=witness,
+                            witness_size=witness_size,
+                            raised_at=self.clock.now(),
+                        )
+                    )
+                alarm_id = same.id if same is not None else None
+        except SQLAlchemyError as exc:
+            self._halt_with(detail, alarm=True)
+            raise LogWriteError(f"cannot record the log alarm: {exc}") from exc
+        self._halt_with(f"alarm{'' if alarm_id is None else f' #{alarm_id}'}: {detail}", alarm=True)
+        return True
+
+    def _refuse_if_halted(self) -> None:
+        if not self._checked and self._halt is None:
+            self._check_or_refuse()
+        reason = self.halted
+        if reason is not None:
+            raise LogWriteError(
+                f"the log refuses appends: {reason}",
+                hint="nothing was written; run `custodes log verify`, and see "
+                "docs/verify-the-log.md (Self-check and alarms)",
+            )
+
+    def _check_or_refuse(self) -> None:
+        with contextlib.suppress(LogIntegrityError):
+            self._check()
+
+    def _cover(self) -> None:
+        """Sign over entries that are integrated but not covered by any checkpoint.
+
+        After a crash between acknowledging entries and signing over them (or a stop before
+        the sequencer signed), nothing else would sign until the next append.
+        """
+        if self._halt is not None:
+            return
+        try:
+            with self.engine.connect() as conn:
+                newest = conn.execute(
+                    select(log_checkpoints.c.size).order_by(log_checkpoints.c.seq.desc()).limit(1)
+                ).scalar()
+                size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
+            if size and (newest is None or newest < size):
+                signed = self.sign_checkpoint()
+                _log.warning(
+                    "signed checkpoint %d over entries no checkpoint covered (after a crash or "
+                    "a stop before signing)",
+                    signed.checkpoint.size,
+                )
+        except (SQLAlchemyError, LogError) as exc:
+            _log.error("cannot sign over uncovered entries: %s", exc)
+            self._unsigned = True  # the sequencer tries again within checkpoint_interval
 
     def close(self) -> None:
         """Integrate what is queued, sign over it, deliver checkpoints, then stop."""
@@ -245,6 +434,8 @@ class TransparencyLog:
         if thread is not None:
             self._queue.put(None)
             thread.join()
+            with self._writing:
+                self._cover()  # a clean stop leaves no entry without a checkpoint
         if notifier is not None:
             self._notify.put(None)
             notifier.join()
@@ -304,6 +495,12 @@ class TransparencyLog:
         if not data:
             future.set_result([])
             return future
+        if self._halt is not None:
+            try:
+                self._refuse_if_halted()
+            except LogWriteError as exc:
+                future.set_exception(exc)
+                return future
         self.start()
         self._queue.put(_Pending(data, future))
         return future
@@ -345,6 +542,7 @@ class TransparencyLog:
         try:
             if not self._queue.empty():  # queued meanwhile: let the sequencer keep the order
                 return None
+            self._refuse_if_halted()
             was_unsigned = self._unsigned
             try:
                 appended = self._integrate_idle(data)
@@ -381,9 +579,13 @@ class TransparencyLog:
 
     def _run(self) -> None:
         while True:
-            timeout = None
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._periodic_check()
+            timeout = max(0.0, self._next_check - now) if self._next_check < float("inf") else None
             if self._unsigned:
-                timeout = max(0.0, self._last_signed + self.checkpoint_interval - time.monotonic())
+                due = max(0.0, self._last_signed + self.checkpoint_interval - now)
+                timeout = due if timeout is None else min(timeout, due)
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -429,12 +631,24 @@ class TransparencyLog:
                 self._sign_pending()
                 return
 
+    def _periodic_check(self) -> None:
+        self._next_check = time.monotonic() + (self.self_check_interval or float("inf"))
+        if self._halt is not None:
+            return
+        with self._writing, contextlib.suppress(LogError):
+            self._check()
+
     def _sign_pending(self) -> None:
         if not self._unsigned:
+            return
+        if self._halt is not None:
+            self._unsigned = False  # nothing is signed over a tree that failed its check
             return
         try:
             with self._writing:
                 self.sign_checkpoint()
+        except LogIntegrityError:
+            self._unsigned = False  # halted: logged as CRITICAL by _halt_with
         except LogWriteError:
             _log.exception("signing a checkpoint failed; retrying after the next interval")
             self._last_signed = time.monotonic()
@@ -444,7 +658,8 @@ class TransparencyLog:
             with self._writing:
                 results = self.integrate([d for p in batch for d in p.data])
         except Exception as exc:  # fail closed: every caller in the batch sees the failure
-            _log.exception("log batch of %d entries failed", sum(len(p.data) for p in batch))
+            if self._halt is None:  # a halt was logged as CRITICAL once, not per batch
+                _log.exception("log batch of %d entries failed", sum(len(p.data) for p in batch))
             error = (
                 exc if isinstance(exc, LogWriteError) else LogWriteError(f"log write failed: {exc}")
             )
@@ -473,6 +688,7 @@ class TransparencyLog:
         Raises:
             LogWriteError: the transaction failed; nothing was written.
         """
+        self._refuse_if_halted()
         if sign is None:
             gap = min(self.checkpoint_interval, _MIN_CHECKPOINT_GAP)
             sign = time.monotonic() - self._last_signed >= gap
@@ -520,20 +736,47 @@ class TransparencyLog:
                 row = cursor.fetchone()
             if row is None:
                 raise LogIntegrityError("the log state row is missing")
-            start, stored_root = int(row[0]), bytes(row[1])
-            if edge is not None and edge.size == start and edge.root == stored_root:
+            start, stored_root, stored_edge = int(row[0]), bytes(row[1]), bytes(row[2])
+            if start < self._known_size:
+                raise LogIntegrityError(
+                    f"the stored size is {start}, smaller than {self._known_size}, which this "
+                    "log already reached: entries were removed (truncation or a restored backup)"
+                )
+            # The per-integration check. The right edge this process committed last is reused
+            # only if the state row still holds exactly it; otherwise the stored frontier and
+            # root must agree with the stored edge tiles (check_edge: no hashing, a few
+            # comparisons), so a flipped bit is never extended and signed.
+            if (
+                edge is not None
+                and edge.size == start
+                and edge.root == stored_root
+                and edge.frontier_bytes == stored_edge
+            ):
                 frontier, tiles = edge.frontier, edge.tiles
             else:
                 try:
-                    frontier = Frontier.from_bytes(start, bytes(row[2]))
+                    frontier = Frontier.from_bytes(start, stored_edge)
                 except ValueError as exc:
-                    raise LogIntegrityError(f"the stored log state is corrupt: {exc}") from exc
+                    raise LogIntegrityError(
+                        f"the stored state says size {start}, but its frontier does not fit "
+                        f"that size ({exc}): the size or the frontier was altered"
+                    ) from exc
                 tiles = self._query_edge(cursor, start)
+                check_edge(start, stored_root, frontier, tiles)
             # The hottest statement in custodes: straight to the driver's executemany.
-            cursor.executemany(
-                sql.insert_entry,
-                [(start + i, h, d) for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))],
-            )
+            try:
+                cursor.executemany(
+                    sql.insert_entry,
+                    [
+                        (start + i, h, d)
+                        for i, (h, d) in enumerate(zip(hashes, leaves, strict=True))
+                    ],
+                )
+            except self.engine.dialect.loaded_dbapi.IntegrityError as exc:
+                raise LogIntegrityError(
+                    f"an entry is already stored at an index from {start} on, beyond the "
+                    "stored size: the size was lowered or entries were added by hand"
+                ) from exc
 
             def read(key: TileKey) -> TileData:
                 tile = tiles.get(key)
@@ -556,6 +799,8 @@ class TransparencyLog:
             root = frontier.root()
             cursor.execute(sql.update_state, (frontier.size, root, frontier.to_bytes()))
             if sign:
+                cursor.execute(sql.newest_checkpoint)
+                seq, link = self._link(cursor.fetchone(), frontier.size, root)
                 signed = Checkpoint(self.origin, frontier.size, root).sign(self.signer)
                 now = self.clock.now()
                 cursor.execute(
@@ -565,6 +810,8 @@ class TransparencyLog:
                         root,
                         signed.to_text(),
                         sql.bind_time(now) if sql.bind_time else now,
+                        seq,
+                        link,
                     ),
                 )
             if sql.begin:
@@ -579,12 +826,18 @@ class TransparencyLog:
                 raw.rollback()
             except Exception:  # the connection is unusable: the pool must not hand it out
                 raw.invalidate()
+            if isinstance(exc, LogIntegrityError):
+                self._halt_with(exc.message)
             if isinstance(exc, dbapi_error):
                 raise LogWriteError(f"log write failed: {exc}") from exc
             raise
         tiles = {**tiles, **changed}
         self._edge = _Edge(
-            frontier.size, root, frontier, {k: tiles[k] for k in _edge_keys(frontier.size)}
+            frontier.size,
+            root,
+            frontier,
+            {k: tiles[k] for k in _edge_keys(frontier.size)},
+            frontier.to_bytes(),
         )
         self._known_size = max(self._known_size, frontier.size)
         if signed is not None:
@@ -609,16 +862,40 @@ class TransparencyLog:
             (int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in cursor.fetchall()
         }
 
+    def _link(self, newest: Any, size: int, root: bytes) -> tuple[int, str]:
+        """The next checkpoint's sequence number and its signed link to ``newest``."""
+        if newest is None:
+            return 0, sign_link(self.signer, 0, None, size, root)
+        seq, prev_size, prev_root = int(newest[0]), int(newest[1]), bytes(newest[2])
+        if prev_size > size:
+            raise LogIntegrityError(
+                f"the newest checkpoint has size {prev_size}, larger than the stored tree's "
+                f"{size}: entries were removed (truncation or a restored backup)",
+                checkpoint_size=prev_size,
+            )
+        return seq + 1, sign_link(self.signer, seq + 1, (prev_size, prev_root), size, root)
+
     def _insert_checkpoint(self, conn: Connection, size: int, root: bytes) -> SignedCheckpoint:
+        newest = conn.execute(
+            select(log_checkpoints.c.seq, log_checkpoints.c.size, log_checkpoints.c.root_hash)
+            .order_by(log_checkpoints.c.seq.desc())
+            .limit(1)
+        ).first()
+        seq, link = self._link(newest, size, root)
         signed = Checkpoint(self.origin, size, root).sign(self.signer)
         conn.execute(
             insert(log_checkpoints).values(
-                size=size, root_hash=root, note=signed.to_text(), signed_at=self.clock.now()
+                size=size,
+                root_hash=root,
+                note=signed.to_text(),
+                signed_at=self.clock.now(),
+                seq=seq,
+                link=link,
             )
         )
         return signed
 
-    def _locked_frontier(self, conn: Connection) -> Frontier:
+    def _locked_frontier(self, conn: Connection, *, checked: bool = False) -> Any:
         locked = select(log_state).where(log_state.c.id == 1).with_for_update()
         row = conn.execute(locked).first()
         if row is None:
@@ -633,9 +910,34 @@ class TransparencyLog:
             )
             row = conn.execute(locked).one()
         try:
-            return Frontier.from_bytes(row.size, row.frontier)
+            frontier = Frontier.from_bytes(row.size, row.frontier)
         except ValueError as exc:
-            raise LogIntegrityError(f"the stored log state is corrupt: {exc}") from exc
+            raise LogIntegrityError(
+                f"the stored state says size {row.size}, but its frontier does not fit that size "
+                f"({exc}): the size or the frontier was altered"
+            ) from exc
+        if not checked:
+            return frontier
+        # Before signing: the frontier and root must be what the stored edge tiles hold.
+        keys = _edge_keys(frontier.size)
+        tiles: dict[TileKey, TileData] = {}
+        if keys:
+            rows = conn.execute(
+                select(
+                    log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.interior
+                ).where(
+                    or_(*(and_(log_tiles.c.level == lv, log_tiles.c.idx == ix) for lv, ix in keys))
+                )
+            ).all()
+            tiles = {(int(r[0]), int(r[1])): TileData(bytes(r[2]), bytes(r[3])) for r in rows}
+        root = bytes(row.root_hash)
+        check_edge(frontier.size, root, frontier, tiles)
+        if frontier.size < self._known_size:
+            raise LogIntegrityError(
+                f"the stored size is {frontier.size}, smaller than {self._known_size}, which "
+                "this log already reached: entries were removed (truncation or a restored backup)"
+            )
+        return frontier, root
 
     def sign_checkpoint(self) -> SignedCheckpoint:
         """Sign a checkpoint over everything integrated, unless the newest one already covers it.
@@ -643,19 +945,23 @@ class TransparencyLog:
         Raises:
             LogWriteError: the checkpoint could not be recorded.
         """
+        self._refuse_if_halted()
         signed: SignedCheckpoint | None = None
         try:
             with writer(self.engine).begin() as conn:
-                frontier = self._locked_frontier(conn)
+                frontier, root = self._locked_frontier(conn, checked=True)
                 newest = conn.execute(
                     select(log_checkpoints.c.size, log_checkpoints.c.note)
-                    .order_by(log_checkpoints.c.id.desc())
+                    .order_by(log_checkpoints.c.seq.desc())
                     .limit(1)
                 ).first()
                 if newest is None or newest.size < frontier.size:
-                    signed = self._insert_checkpoint(conn, frontier.size, frontier.root())
+                    signed = self._insert_checkpoint(conn, frontier.size, root)
         except SQLAlchemyError as exc:
             raise LogWriteError(f"log write failed: {exc}") from exc
+        except LogIntegrityError as exc:
+            self._halt_with(exc.message)
+            raise
         self._known_size = max(self._known_size, frontier.size)
         if signed is not None:
             self._published(signed)
@@ -690,7 +996,7 @@ class TransparencyLog:
         with self.engine.connect() as conn:
             newest = conn.execute(
                 select(log_checkpoints.c.size, log_checkpoints.c.note)
-                .order_by(log_checkpoints.c.id.desc())
+                .order_by(log_checkpoints.c.seq.desc())
                 .limit(1)
             ).first()
             size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
@@ -705,7 +1011,7 @@ class TransparencyLog:
         """
         with self.engine.connect() as conn:
             note = conn.execute(
-                select(log_checkpoints.c.note).order_by(log_checkpoints.c.id.desc()).limit(1)
+                select(log_checkpoints.c.note).order_by(log_checkpoints.c.seq.desc()).limit(1)
             ).scalar()
         return str(note) if note is not None else self.sign_checkpoint().to_text()
 
@@ -713,7 +1019,7 @@ class TransparencyLog:
         """The size of the newest signed checkpoint (0 if there is none)."""
         with self.engine.connect() as conn:
             size = conn.execute(
-                select(log_checkpoints.c.size).order_by(log_checkpoints.c.id.desc()).limit(1)
+                select(log_checkpoints.c.size).order_by(log_checkpoints.c.seq.desc()).limit(1)
             ).scalar()
         return int(size or 0)
 

@@ -4,7 +4,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary
 
 from custodes.store._metadata import metadata
 
-__all__ = ["log_checkpoints", "log_entries", "log_state", "log_tiles"]
+__all__ = ["log_alarms", "log_checkpoints", "log_entries", "log_state", "log_tiles"]
 
 log_entries = Table(
     "log_entries",
@@ -50,5 +50,30 @@ log_checkpoints = Table(
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", Text, nullable=False),
     Column("signed_at", DateTime(timezone=True), nullable=False),
+    # The chain: ``seq`` numbers every checkpoint row from 0 with no gap, and ``link`` is a note
+    # signed by the log key binding this checkpoint to the one before it (custodes.log._chain),
+    # so a deleted, altered or reordered row is found. Rows signed before chaining have no link.
+    Column("seq", BigInteger, nullable=False),
+    Column("link", Text, nullable=True),
 )
 Index("ix_log_checkpoints_size", log_checkpoints.c.size)
+Index("ix_log_checkpoints_seq", log_checkpoints.c.seq, unique=True)
+
+# Alarms that stop appends until an operator acts: a witness holding a larger tree than the
+# log (a rollback). ``resolved_at`` is set only by the explicit, logged ``custodes log
+# unsafe-resume`` command.
+log_alarms = Table(
+    "log_alarms",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("log_size", BigInteger, nullable=False),
+    Column("witness", Text, nullable=True),
+    Column("witness_size", BigInteger, nullable=True),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolution", Text, nullable=True),
+)

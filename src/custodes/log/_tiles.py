@@ -35,6 +35,8 @@ __all__ = [
     "compute_interior",
     "encode_entry_bundle",
     "extend_tiles",
+    "frontier_from_tiles",
+    "edge_tile_keys",
     "parse_tile_path",
     "ProofPlan",
     "tile_path",
@@ -223,6 +225,48 @@ class ProofPlan:
     @classmethod
     def for_root(cls, size: int) -> ProofPlan:
         return cls([(0, size)])
+
+
+def edge_tile_keys(size: int) -> dict[TileKey, int]:
+    """The last tile of every level of a tree of ``size``, with the width it must have.
+
+    These hold the tree's whole right edge: every hash of its frontier (the perfect subtrees
+    of RFC 9162 §2.1.1) is a hash or an interior node of one of them.
+    """
+    keys: dict[TileKey, int] = {}
+    level, count = 0, size
+    while count:
+        index = (count - 1) >> TILE_HEIGHT
+        keys[(level, index)] = count - (index << TILE_HEIGHT)
+        level, count = level + 1, count >> TILE_HEIGHT
+    return keys
+
+
+def frontier_from_tiles(
+    size: int, tiles: Mapping[TileKey, TileData]
+) -> list[tuple[int, int, bytes]]:
+    """The frontier of a tree of ``size`` from its edge tiles: (start, end, hash) per subtree.
+
+    No hashing: each perfect subtree's hash is a stored tile hash or interior node.
+
+    Raises:
+        LookupError: a tile it needs is missing or too narrow.
+    """
+    out: list[tuple[int, int, bytes]] = []
+    for height, index in _perfect_nodes(0, size):
+        key, r, pos = _node_tile(height, index)
+        tile = tiles.get(key)
+        if tile is None:
+            raise LookupError(f"tile {key[0]}/{key[1]} is missing")
+        if r == 0:
+            h = tile.hashes[pos * HASH_SIZE : (pos + 1) * HASH_SIZE]
+        else:
+            o = _interior_offset(tile.width, r, pos)
+            h = tile.interior[o : o + HASH_SIZE]
+        if len(h) != HASH_SIZE:
+            raise LookupError(f"tile {key[0]}/{key[1]} is too narrow for subtree {height}/{index}")
+        out.append((index << height, (index + 1) << height, h))
+    return out
 
 
 # --- paths -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, func, select
 
 from custodes.errors import InputError, VerificationError
+from custodes.log._chain import CheckpointLink
 from custodes.log._checkpoint import SignedCheckpoint
 from custodes.log._frontier import Frontier
 from custodes.log._merkle import EMPTY_ROOT, HASH_SIZE, node_hash, tree_hash
@@ -143,11 +144,14 @@ def _load_checkpoints(
             log_checkpoints.c.size,
             log_checkpoints.c.root_hash,
             log_checkpoints.c.note,
+            log_checkpoints.c.seq,
+            log_checkpoints.c.link,
         ).order_by(log_checkpoints.c.id)
     ).all()
     out: list[tuple[int, int, bytes]] = []
     last_size = -1
-    for cp_id, size, root, note in rows:
+    chain = _Chain(report, log_key)
+    for cp_id, size, root, note, seq, link in rows:
         report.checkpoints += 1
         root = _as_bytes(root)
         try:
@@ -162,8 +166,10 @@ def _load_checkpoints(
                     size=size,
                 )
             )
+            chain.broken(int(cp_id), seq)
             continue
         cp = signed.checkpoint
+        chain.row(int(cp_id), seq, link, cp.size, cp.root_hash)
         if cp.size != size or cp.root_hash != root:
             report.problems.append(
                 Problem(
@@ -189,6 +195,88 @@ def _load_checkpoints(
         # The signed note is what clients saw, so its root is what the tree must match.
         out.append((int(cp_id), cp.size, cp.root_hash))
     return out
+
+
+class _Chain:
+    """Walks checkpoint rows in id order: sequence numbers without gaps, each link signed and
+    naming the row before it (custodes.log._chain)."""
+
+    def __init__(self, report: VerifyReport, log_key: NoteVerifier) -> None:
+        self.report, self.key = report, log_key
+        self.expected_seq = 0
+        self.prev: tuple[int, bytes] | None = None
+        self.prev_id: int | None = None
+        self.linked = False  # a linked row was seen: every later row must be linked too
+
+    def _problem(self, cp_id: int, size: int | None, message: str) -> None:
+        self.report.problems.append(Problem("checkpoint", message, checkpoint_id=cp_id, size=size))
+
+    def broken(self, cp_id: int, seq: object) -> None:
+        """A row whose note does not verify: keep counting past it."""
+        self.expected_seq = (seq if isinstance(seq, int) else self.expected_seq) + 1
+        self.prev, self.prev_id = None, cp_id
+
+    def row(self, cp_id: int, seq: object, link: object, size: int, root: bytes) -> None:
+        after = f"checkpoint #{self.prev_id}" if self.prev_id is not None else "the start"
+        if not isinstance(seq, int):
+            self._problem(cp_id, size, f"checkpoint #{cp_id} has no sequence number {seq!r}")
+        elif seq > self.expected_seq:
+            missing = seq - self.expected_seq
+            self._problem(
+                cp_id,
+                size,
+                f"checkpoint #{cp_id} has sequence number {seq}, but {self.expected_seq} "
+                f"was expected after {after}: {missing} checkpoint row(s) were deleted",
+            )
+        elif seq < self.expected_seq:
+            self._problem(
+                cp_id,
+                size,
+                f"checkpoint #{cp_id} has sequence number {seq}, but {self.expected_seq} "
+                f"was expected after {after}: checkpoint rows were reordered or re-inserted",
+            )
+        if link is None:
+            if self.linked:
+                self._problem(
+                    cp_id,
+                    size,
+                    f"checkpoint #{cp_id} has no chain link, though earlier ones have: the row "
+                    "was inserted or altered by hand",
+                )
+        else:
+            self.linked = True
+            self._link(cp_id, seq, str(link), size, root)
+        self.expected_seq = (seq if isinstance(seq, int) else self.expected_seq) + 1
+        self.prev, self.prev_id = (size, root), cp_id
+
+    def _link(self, cp_id: int, seq: object, text: str, size: int, root: bytes) -> None:
+        try:
+            link = CheckpointLink.open(text, self.key)
+        except (InputError, VerificationError) as exc:
+            self._problem(
+                cp_id, size, f"checkpoint #{cp_id}: its chain link does not verify: {exc.message}"
+            )
+            return
+        if (link.seq, link.size, link.root) != (seq, size, root):
+            self._problem(
+                cp_id,
+                size,
+                f"checkpoint #{cp_id}: its chain link is for checkpoint {link.seq} of size "
+                f"{link.size}, not this row (sequence number {seq}, size {size}): the row was "
+                "altered",
+            )
+        elif link.prev != self.prev and isinstance(seq, int) and seq == self.expected_seq:
+            self._problem(
+                cp_id,
+                size,
+                f"checkpoint #{cp_id} links to a previous checkpoint {_point(link.prev)}, but "
+                f"the row before it is {_point(self.prev)}: checkpoint rows were deleted, "
+                "altered or reordered",
+            )
+
+
+def _point(point: tuple[int, bytes] | None) -> str:
+    return "(none)" if point is None else f"of size {point[0]} (root {point[1].hex()})"
 
 
 def _scan_entries(

@@ -8,10 +8,13 @@ Two kinds:
 
 - ``same-size``: both checkpoints have the same size and different root hashes. Conclusive: an
   append-only log has exactly one tree of each size.
-- ``inconsistent``: the offered checkpoint is larger but the consistency proof sent with it
-  does not connect it to the held one. The log signed both; it is conclusive as soon as the log
-  fails to produce a valid consistency proof between the two sizes, which any client can ask
-  for (a valid proof would clear the log).
+- ``inconsistent``: the offered checkpoint is larger, and the consistency proof sent with it
+  leads to the offered root but to a *different* root at the held size than the held checkpoint
+  (RFC 9162 §2.1.4.2 computes both): the offered tree's prefix is not the held tree. Also
+  conclusive, with the proof in the file.
+
+Anything else proves nothing (a malformed or wrong proof, two checkpoints that agree, a proof
+that verifies) and :func:`verify_evidence` refuses it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from custodes.errors import InputError, VerificationError
-from custodes.log import NoteVerifier, SignedCheckpoint, format_time, parse_time, verify_consistency
+from custodes.log import (
+    NoteVerifier,
+    SignedCheckpoint,
+    format_time,
+    implied_old_root,
+    parse_time,
+    verify_consistency,
+)
 
 __all__ = ["EVIDENCE_TYPE", "Evidence", "EvidenceFinding", "verify_evidence"]
 
@@ -109,12 +119,12 @@ class EvidenceFinding:
 
 
 def verify_evidence(evidence: Evidence, log_key: NoteVerifier) -> EvidenceFinding:
-    """Check that the log signed both checkpoints and that they conflict.
+    """Check that the log signed both checkpoints and that they provably conflict.
 
     Raises:
         InputError: a checkpoint in the file is malformed.
-        VerificationError: a checkpoint is not signed by ``log_key``, or the two do not
-            conflict (the file proves nothing against this log).
+        VerificationError: a checkpoint is not signed by ``log_key``, or the file does not
+            prove a conflict (it proves nothing against this log); the message says why.
     """
     held = SignedCheckpoint.from_text(evidence.held_note, log_key, origin=evidence.origin)
     offered = SignedCheckpoint.from_text(evidence.offered_note, log_key, origin=evidence.origin)
@@ -133,23 +143,41 @@ def verify_evidence(evidence: Evidence, log_key: NoteVerifier) -> EvidenceFindin
         )
     small, large = (a, b) if a.size < b.size else (b, a)
     if small.size == 0:
-        raise VerificationError("an empty tree is consistent with every tree")
-    if evidence.old_size == small.size:
-        try:
-            verify_consistency(
-                small.size, large.size, evidence.proof, small.root_hash, large.root_hash
-            )
-        except VerificationError:
-            pass
-        else:
-            raise VerificationError("the offered consistency proof verifies: no equivocation")
+        raise VerificationError("an empty tree is consistent with every tree: nothing proven")
+    if evidence.old_size != small.size:
+        raise VerificationError(
+            f"the proof in the file is from size {evidence.old_size}, not from the smaller "
+            f"checkpoint's size {small.size}: nothing proven"
+        )
+    try:
+        verify_consistency(small.size, large.size, evidence.proof, small.root_hash, large.root_hash)
+    except VerificationError as exc:
+        why = exc.message
+    else:
+        raise VerificationError(
+            "the consistency proof verifies: the two checkpoints are consistent, no equivocation"
+        )
+    implied = implied_old_root(small.size, large.size, evidence.proof, large.root_hash)
+    if implied is None or implied == small.root_hash:
+        raise VerificationError(
+            f"the proof does not verify ({why}), but a wrong or malformed proof proves "
+            f"nothing: it does not lead to the size-{large.size} root, so it does not show "
+            f"that tree's prefix differs from the size-{small.size} checkpoint"
+            + (
+                " (a proof from a power-of-two size never carries that prefix)"
+                if small.size & (small.size - 1) == 0
+                else ""
+            ),
+            hint="ask the log for a consistency proof between the two sizes: a valid one "
+            "clears it; one that leads to the larger root but another smaller root proves a fork",
+        )
     return EvidenceFinding(
-        conclusive=False,
+        conclusive=True,
         held=held,
         offered=offered,
         summary=(
-            f"log {a.origin!r} signed size {small.size} ({small.root_hash.hex()}) and "
-            f"size {large.size} ({large.root_hash.hex()}) without a valid consistency "
-            "proof; ask the log for one: if it cannot produce it, it equivocated"
+            f"log {a.origin!r} signed size {small.size} with root {small.root_hash.hex()}, and "
+            f"size {large.size} whose tree has root {implied.hex()} at size {small.size} "
+            "(its consistency proof shows it): two trees that cannot both be true"
         ),
     )

@@ -14,16 +14,16 @@ k-of-n witnesses and groups) cosigned it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custodes.errors import InputError, VerificationError
 from custodes.log import Note, NoteVerifier, SignedCheckpoint
-from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ED25519
+from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ED25519, cosignature_verifier
 
 if TYPE_CHECKING:
     from custodes.constitution import WitnessConfig
@@ -33,33 +33,18 @@ __all__ = ["PolicyGroup", "PolicyWitness", "WitnessPolicy", "cosignature_verifie
 _log = logging.getLogger(__name__)
 _NONE = "none"  # C2SP tlog-policy: the predefined name for "no cosignatures required"
 _MAX_ITEMS = 256  # C2SP tlog-policy recommends supporting at least 32 of each; we allow more
+_SKEW = 300  # seconds a cosignature's timestamp may be ahead of this machine's clock
 
 
-def cosignature_verifier(vkey: str) -> NoteVerifier:
-    """A witness's cosignature/v1 verifier from its vkey.
-
-    A type 0x04 vkey is used as is. A plain Ed25519 (0x01) vkey is accepted the way
-    transparency-dev/formats ``NewVerifierForCosignatureV1`` accepts it: same public key, key ID
-    recomputed with type 0x04 (C2SP tlog-cosignature).
-
-    Raises:
-        InputError: the vkey is malformed or of another type.
-    """
-    verifier = NoteVerifier.from_key(vkey)
-    if verifier.alg == ALG_COSIGNATURE_V1:
-        return verifier
-    if verifier.alg != ALG_ED25519:
-        raise InputError(
-            f"witness key {verifier.name} is not an Ed25519 key",
-            expected="vkey of signature type 0x04 (or 0x01)",
-        )
-    data = verifier.name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + verifier.public_key
-    return NoteVerifier(
-        name=verifier.name,
-        alg=ALG_COSIGNATURE_V1,
-        key_id=hashlib.sha256(data).digest()[:4],
-        public_key=verifier.public_key,
-    )
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 2 * 86400:
+        return f"{s // 86400} d"
+    if s >= 2 * 3600:
+        return f"{s // 3600} h"
+    if s >= 120:
+        return f"{s // 60} min"
+    return f"{s} s"
 
 
 @dataclass(frozen=True)
@@ -93,6 +78,9 @@ class WitnessPolicy:
     groups: tuple[PolicyGroup, ...] = ()
     logs: tuple[tuple[NoteVerifier, str | None], ...] = ()
     _by_name: dict[str, PolicyWitness] = field(default_factory=dict, repr=False, compare=False)
+    # Freshness (custodes; the policy file format has no field for it): a cosignature counts
+    # only if its C2SP tlog-cosignature timestamp is at most this many seconds old.
+    max_age: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         defined: set[str] = set()
@@ -228,7 +216,7 @@ class WitnessPolicy:
                     witnesses.append(
                         PolicyWitness(
                             args[0],
-                            NoteVerifier.from_key(args[1]),
+                            cosignature_verifier(args[1]),
                             args[2] if len(args) == 3 else None,
                         )
                     )
@@ -289,15 +277,31 @@ class WitnessPolicy:
     def witness(self, name: str) -> PolicyWitness:
         return self._by_name[name]
 
-    def cosigners(self, note: Note) -> set[str]:
-        """Names of the policy's witnesses whose valid cosignature ``note`` carries."""
-        good = note.verified_by([w.verifier for w in self.witnesses])
-        ids = {(v.name, v.key_id, v.public_key) for v in good}
-        return {
-            w.name
-            for w in self.witnesses
-            if (w.verifier.name, w.verifier.key_id, w.verifier.public_key) in ids
-        }
+    def with_max_age(self, seconds: int | None) -> WitnessPolicy:
+        """This policy, counting only cosignatures at most ``seconds`` old (None: any age).
+
+        Raises:
+            InputError: ``seconds`` is not positive.
+        """
+        if seconds is not None and seconds <= 0:
+            raise InputError("a maximum cosignature age must be positive", actual=str(seconds))
+        return replace(self, max_age=seconds, _by_name={})
+
+    def cosigners(self, note: Note, *, now: float | None = None) -> set[str]:
+        """Names of the policy's witnesses whose valid cosignature ``note`` carries (and, with
+        ``max_age``, made at most that long before ``now``)."""
+        return {w.name for w, _ in self._cosignatures(note, now) if _}
+
+    def _cosignatures(self, note: Note, now: float | None) -> list[tuple[PolicyWitness, bool]]:
+        """Each witness that validly cosigned, and whether its cosignature is fresh enough."""
+        out = []
+        clock = time.time() if now is None else now
+        for w in self.witnesses:
+            at = note.cosigned_at(w.verifier)
+            if at is None:
+                continue
+            out.append((w, self.max_age is None or clock - self.max_age <= at <= clock + _SKEW))
+        return out
 
     def satisfied_by(self, names: Iterable[str]) -> bool:
         """Whether cosignatures from ``names`` meet the quorum."""
@@ -309,7 +313,7 @@ class WitnessPolicy:
                 done.add(g.name)
         return self.quorum in done
 
-    def check(self, checkpoint: SignedCheckpoint | Note) -> set[str]:
+    def check(self, checkpoint: SignedCheckpoint | Note, *, now: float | None = None) -> set[str]:
         """Require the quorum's cosignatures on ``checkpoint``; return the witnesses that signed.
 
         The log's own signature is checked by whoever built ``checkpoint``
@@ -322,16 +326,33 @@ class WitnessPolicy:
         if self.quorum == _NONE:
             _log.warning("witness policy 'quorum none': checkpoint accepted without witnesses")
             return set()
-        names = self.cosigners(note)
+        clock = time.time() if now is None else now
+        found = self._cosignatures(note, clock)
+        names = {w.name for w, fresh in found if fresh}
         if not self.satisfied_by(names):
+            stale = [
+                f"{w.name}'s is {_age(clock - (note.cosigned_at(w.verifier) or 0))} old"
+                for w, fresh in found
+                if not fresh
+            ]
+            freshness = f" newer than {_age(self.max_age)}" if self.max_age else ""
             raise VerificationError(
-                f"checkpoint lacks the witness quorum {self.describe()}: cosigned by "
-                f"{sorted(names) or 'no known witness'}",
-                hint="fetch a checkpoint that enough witnesses have cosigned, or wait",
+                f"checkpoint lacks the witness quorum {self.describe()}{freshness}: cosigned by "
+                f"{sorted(names) or 'no known witness'}"
+                + (f" ({'; '.join(stale)}: too old to count)" if stale else ""),
+                hint="fetch a checkpoint that enough witnesses have cosigned recently, or wait"
+                + (
+                    " (a stale cosignature can mean a log that was rolled back after "
+                    "witnesses saw more)"
+                    if stale
+                    else ""
+                ),
             )
         return names
 
-    def verify(self, text: str | bytes, log_key: NoteVerifier | None = None) -> SignedCheckpoint:
+    def verify(
+        self, text: str | bytes, log_key: NoteVerifier | None = None, *, now: float | None = None
+    ) -> SignedCheckpoint:
         """Verify a cosigned checkpoint: a listed log's signature (or ``log_key``), then quorum.
 
         Raises:
@@ -351,7 +372,7 @@ class WitnessPolicy:
         else:
             assert last is not None
             raise last
-        self.check(signed)
+        self.check(signed, now=now)
         return signed
 
     def describe(self) -> str:

@@ -92,6 +92,9 @@ class WitnessPublisher:
             witness is next asked for the newest checkpoint this much later; after a failure,
             the wait doubles with each failure in a row.
         max_backoff: the longest wait after failures in a row.
+        refresh_interval: seconds after which a witness is asked again to cosign the newest
+            checkpoint even if it already did, so that an idle log's cosignatures stay fresh
+            (verifiers may require cosignatures newer than a maximum age: ``--max-age``).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class WitnessPublisher:
         retry_interval: float = 1.0,
         max_backoff: float = 30.0,
         policy_source: Callable[[], WitnessPolicy | None] | None = None,
+        refresh_interval: float = 300.0,
     ) -> None:
         self.engine = engine
         self.log = log
@@ -112,6 +116,8 @@ class WitnessPublisher:
         self.timeout = timeout
         self.retry_interval = retry_interval
         self.max_backoff = max(max_backoff, retry_interval)
+        self.refresh_interval = refresh_interval
+        self._last_ok: dict[str, float] = {}  # witness -> monotonic time of its last cosignature
         self._cosigned: dict[str, int] = {}  # witness -> largest size whose cosignature is stored
         self._next_try: dict[str, float] = {}  # witness -> monotonic time it may be asked
         self._failures: dict[str, int] = {}  # witness -> failures in a row
@@ -129,6 +135,12 @@ class WitnessPublisher:
         self._started = threading.Event()
         self._last_published = -1
         self._background: set[asyncio.Task[None]] = set()
+        # Each witness is asked once at start even if its cosignature of the newest checkpoint
+        # is stored: a witness holding a larger tree is how a rolled-back store is found, and
+        # it must be found before the log hands out the indices again.
+        self._answered: set[str] = set()
+        self._probed = threading.Event()
+        self.probe_timeout = min(timeout, 5.0)
 
     def _use_policy(self, policy: WitnessPolicy) -> None:
         self.policy = policy
@@ -175,6 +187,12 @@ class WitnessPublisher:
         self._thread.start()
         self._started.wait(10)
         self.log.add_checkpoint_listener(self.notify)
+        if self.witnesses and not self._probed.wait(self.probe_timeout):
+            _log.warning(
+                "not every witness answered within %.1f s of start; a rollback they would "
+                "reveal is found when they do",
+                self.probe_timeout,
+            )
 
     def close(self) -> None:
         thread, self._thread = self._thread, None
@@ -299,8 +317,14 @@ class WitnessPublisher:
         now = time.monotonic()
         due = []
         for w in self.witnesses:
-            if self._cosigned.get(w.name, 0) >= size or now < self._next_try.get(w.name, 0.0):
-                continue  # cosigned already, or paced / backing off (see _ask)
+            if now < self._next_try.get(w.name, 0.0):
+                continue  # paced / backing off (see _ask)
+            if (
+                self._cosigned.get(w.name, 0) >= size
+                and w.name in self._answered
+                and now - self._last_ok.get(w.name, float("-inf")) < self.refresh_interval
+            ):
+                continue  # cosigned already, recently enough (and asked once since start)
             task = inflight.get(w.name)
             if task is not None and not task.done():
                 continue
@@ -334,7 +358,11 @@ class WitnessPublisher:
             _log.exception("publishing to witness %s failed", w.name)
             error = f"internal error: {exc}"
         now = time.monotonic()
+        self._answered.add(w.name)
+        if self._answered.issuperset(x.name for x in self.witnesses):
+            self._probed.set()
         if error is None:
+            self._last_ok[w.name] = now
             if self._failures.pop(w.name, 0):
                 _log.warning("witness %s cosigned size %d again", w.name, size)
             self._last_error.pop(w.name, None)
@@ -365,10 +393,19 @@ class WitnessPublisher:
         old = self._sizes.get(w.name, 0)
         for _attempt in range(3):
             if old > cp.size:
-                return (
-                    f"witness holds size {old}, larger than the log's {cp.size}: "
-                    "the log was rolled back or forked"
+                # Another process sharing the database may have signed (and published) more
+                # than this publisher knows of: then the newest stored checkpoint is sent.
+                newest = await asyncio.to_thread(self._stored_newest)
+                if newest is not None and newest.checkpoint.size >= old:
+                    signed, cp = newest, newest.checkpoint
+                    self.notify(newest)
+                    continue
+                detail = (
+                    f"witness {w.name} holds size {old}, larger than the log's {cp.size}: the "
+                    "log was rolled back (a restored backup, a truncated database) or forked"
                 )
+                await asyncio.to_thread(self._alarm, w.name, old, detail)
+                return detail
             try:
                 proof = (
                     await asyncio.to_thread(self.log.consistency_proof, old, cp.size)
@@ -415,6 +452,19 @@ class WitnessPublisher:
             await asyncio.to_thread(self._record_cosignature, w.name, signed, good[0].to_line())
             return None
         return "too many 409 answers"
+
+    def _stored_newest(self) -> SignedCheckpoint | None:
+        try:
+            return self.log.latest_checkpoint(fresh=False)
+        except Error:
+            return None
+
+    def _alarm(self, witness: str, held: int, detail: str) -> None:
+        """Rollback is fatal: the log stops appending until an operator resumes it."""
+        try:
+            self.log.raise_alarm("rollback", detail, witness=witness, witness_size=held)
+        except Error as exc:
+            _log.critical("cannot record the rollback alarm (appends are stopped): %s", exc)
 
     # --- storing -------------------------------------------------------------
 
@@ -472,6 +522,15 @@ class WitnessPublisher:
                         insert(witness_cosignatures).values(
                             size=cp.size, witness=name, line=line, received_at=now
                         )
+                    )
+                else:  # a refresh: the newer cosignature (timestamp) replaces the older one
+                    conn.execute(
+                        update(witness_cosignatures)
+                        .where(
+                            witness_cosignatures.c.size == cp.size,
+                            witness_cosignatures.c.witness == name,
+                        )
+                        .values(line=line, received_at=now)
                     )
                 names = set(
                     conn.execute(

@@ -6,8 +6,11 @@ the last poll through the C2SP tlog-tiles entry bundles. Each entry must parse a
 custodes entry type, and the watcher recomputes the Merkle root itself from the state it keeps
 (the right edge of the tree, O(log n) hashes), so a checkpoint that does not extend what it saw
 before (a rollback, a fork, a rewritten entry) is caught without trusting any proof the log
-sends. Problems are :class:`Alarm` s; conflicting signed checkpoints are also written as
-evidence files.
+sends. When the entries do not give the checkpoint's root, the log's consistency proof tells
+what is wrong: if it verifies, the two checkpoints are consistent and the entries served are
+not the signed tree's (stored data changed: ``entry-mismatch``); if it proves another root at
+the verified size, the log forked (``equivocation``, with an evidence file); otherwise nothing
+is proven (``inconsistent``, no evidence). Problems are :class:`Alarm` s.
 
 The tile path encoding and the tree arithmetic are written here again on purpose: a monitor
 should not share code with the log it checks.
@@ -29,7 +32,16 @@ import httpx
 from custodes.clock import Clock, SystemClock
 from custodes.entry_types import load_all
 from custodes.errors import Error, InputError, VerificationError
-from custodes.log import EMPTY_ROOT, Entry, Frontier, NoteVerifier, SignedCheckpoint, leaf_hash
+from custodes.log import (
+    EMPTY_ROOT,
+    Entry,
+    Frontier,
+    NoteVerifier,
+    SignedCheckpoint,
+    implied_old_root,
+    leaf_hash,
+    verify_consistency,
+)
 from custodes.witness._evidence import Evidence, EvidenceKind
 from custodes.witness._policy import WitnessPolicy
 
@@ -44,6 +56,7 @@ AlarmKind = Literal[
     "rollback",
     "equivocation",
     "inconsistent",
+    "entry-mismatch",
     "malformed-entry",
     "bad-bundle",
 ]
@@ -227,22 +240,63 @@ class LogWatcher:
         frontier = state.extended(leaves)
         size, edge, root = frontier.size, list(frontier.hashes), frontier.root()
         if size != cp.size or root != cp.root_hash:
-            if state.note:
-                self._evidence("inconsistent", state, signed)
-            alarms.append(
-                Alarm(
-                    "inconsistent",
-                    f"checkpoint {cp.size} ({cp.root_hash.hex()}) "
-                    f"does not match its entries on top of verified size "
-                    f"{state.size}: computed {root.hex()}",
-                )
-            )
+            alarms.append(self._mismatch(state, signed, root))
             return alarms
         if not alarms:
             WatchState(
                 origin=state.origin, size=size, root_hash=root, edge=edge, note=signed.to_text()
             ).save(self.state_file)
         return alarms
+
+    def _mismatch(self, state: WatchState, signed: SignedCheckpoint, computed: bytes) -> Alarm:
+        """The entries served do not give the checkpoint's root: find out which is wrong."""
+        cp = signed.checkpoint
+        what = (
+            f"checkpoint {cp.size} ({cp.root_hash.hex()}) does not match the entries the log "
+            f"serves on top of verified size {state.size} (they give {computed.hex()})"
+        )
+        if state.size == 0:
+            return Alarm(
+                "entry-mismatch",
+                f"{what}: every tree extends the empty one, so the entries served are not "
+                "the signed tree's (the log's stored data changed)",
+            )
+        try:
+            resp = self.client.get(
+                f"{self.url}/log/proof/consistency",
+                params={"size1": state.size, "size2": cp.size},
+            )
+            resp.raise_for_status()
+            proof = [base64.b64decode(h, validate=True) for h in resp.json()["proof"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            return Alarm(
+                "inconsistent",
+                f"{what}, and the log gave no consistency proof ({exc}): nothing is proven "
+                "yet; the next poll asks again",
+            )
+        try:
+            verify_consistency(state.size, cp.size, proof, state.root_hash, cp.root_hash)
+        except VerificationError as exc:
+            implied = implied_old_root(state.size, cp.size, proof, cp.root_hash)
+            if implied is not None and implied != state.root_hash:
+                self._evidence("inconsistent", state, signed, tuple(proof))
+                return Alarm(
+                    "equivocation",
+                    f"{what}; the log's consistency proof shows its size-{cp.size} tree has "
+                    f"root {implied.hex()} at size {state.size}, not the verified "
+                    f"{state.root_hash.hex()}: the log forked (evidence written)",
+                )
+            return Alarm(
+                "inconsistent",
+                f"{what}, and its consistency proof does not verify ({exc.message}) but proves "
+                "no fork either: nothing is proven yet",
+            )
+        return Alarm(
+            "entry-mismatch",
+            f"{what}; the checkpoints are consistent (the log's consistency proof from "
+            f"{state.size} verifies), so the entries it serves are not the signed tree's: "
+            "the log's stored data changed",
+        )
 
     def _fetch_checkpoint(self) -> SignedCheckpoint:
         path = "/checkpoint/cosigned" if self.policy is not None else "/checkpoint"
@@ -267,14 +321,20 @@ class LogWatcher:
                     yield index, data
             tile += 1
 
-    def _evidence(self, kind: EvidenceKind, state: WatchState, offered: SignedCheckpoint) -> None:
+    def _evidence(
+        self,
+        kind: EvidenceKind,
+        state: WatchState,
+        offered: SignedCheckpoint,
+        proof: tuple[bytes, ...] = (),
+    ) -> None:
         evidence = Evidence(
             origin=state.origin,
             kind=kind,
             held_note=state.note,
             offered_note=offered.to_text(),
             old_size=state.size,
-            proof=(),
+            proof=proof,
             detected_at=self.clock.now(),
             witness="watch",
         )

@@ -7,8 +7,11 @@ single database transaction (group commit: one fsync for many cosignatures): it 
 old size with the size held, verifies the consistency proof against the held root, and writes
 the new checkpoint. A cosignature is made only after that transaction has committed, so a
 witness never cosigns a checkpoint it has not durably recorded, and a restart (or SIGKILL) can
-never take it back to an older state. A validly signed checkpoint that conflicts with the held
-one is stored as :class:`Evidence` in the same transaction.
+never take it back to an older state. Two validly signed checkpoints that cannot both be true
+(the same size with different roots, or a consistency proof that leads to the offered root but
+to another root than the held one at the held size) are stored as :class:`Evidence` in the
+same transaction. A proof that is merely malformed or wrong proves nothing: it is refused (422)
+and not kept.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from custodes.log import (
     NoteVerifier,
     Signature,
     SignedCheckpoint,
+    implied_old_root,
     verify_consistency,
 )
 from custodes.log._note import ALG_COSIGNATURE_V1
@@ -317,7 +321,23 @@ class Witness:
                 try:
                     verify_consistency(cur.size, new.size, req.proof, cur.root_hash, new.root_hash)
                 except VerificationError as exc:
-                    self._keep_evidence(evidence, "inconsistent", cur, p)
+                    implied = implied_old_root(cur.size, new.size, req.proof, new.root_hash)
+                    if implied is not None and implied != cur.root_hash:
+                        # The proof binds the offered tree to another root at the held size.
+                        self._keep_evidence(evidence, "inconsistent", cur, p)
+                        return AddCheckpointError(
+                            f"the offered checkpoint's tree has a different root at size "
+                            f"{cur.size} than the one cosigned: equivocation ({exc.message})",
+                            status=422,
+                        )
+                    _log.warning(
+                        "log %r sent a consistency proof from %d to %d that does not verify "
+                        "(refused; it proves nothing, so no evidence is kept): %s",
+                        new.origin,
+                        cur.size,
+                        new.size,
+                        exc.message,
+                    )
                     return AddCheckpointError(
                         f"consistency proof does not verify: {exc.message}", status=422
                     )

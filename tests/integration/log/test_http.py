@@ -298,3 +298,63 @@ def test_the_openapi_pages_describe_the_plain_log_routes(client: httpx.Client) -
         p["name"] for p in paths["/log/proof/consistency"]["get"]["parameters"] if p["required"]
     ] == ["size1"]
     assert "get" in paths["/checkpoint"] and "get" in paths["/tile/{level}/{rest}"]
+
+
+def test_verify_and_show_need_only_the_public_key_the_server_serves(
+    server: ServerProcess,
+    client: httpx.Client,
+    signer: NoteSigner,
+    filled: tuple[SignedCheckpoint, list[bytes]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from custodes.cli._main import main
+
+    r = client.get("/log/key")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert r.text == signer.verifier.to_key() + "\n"
+    # An auditor's machine: the server's database, but no private key anywhere near it.
+    auditor = tmp_path / "auditor"
+    auditor.mkdir()
+    db = f"sqlite:///{server.data_dir / 'custodes.db'}"  # type: ignore[attr-defined]
+    base = ["--data-dir", str(auditor), "--database-url", db, "log"]
+    assert main([*base, "verify", "-q", "--key", r.text.strip()]) == 0
+    assert "OK: " in capsys.readouterr().out
+    assert main([*base, "verify", "-q", "--server", server.base_url]) == 0
+    out = capsys.readouterr()
+    assert "OK: " in out.out and "pin it with --key" in out.err
+    assert main([*base, "verify", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "verifier (public) key is needed" in err and "/log/key" in err
+    assert "keygen" not in err  # a new key would start a new, empty log
+    assert main([*base, "show"]) == 0
+    shown = capsys.readouterr().out
+    assert SignedCheckpoint.from_text(shown, signer.verifier).checkpoint.size > 0
+    assert main([*base, "show", "--index", "3"]) == 0
+    assert '"index": 3' in capsys.readouterr().out
+    assert list(auditor.iterdir()) == []  # nothing written: no key, no database
+
+
+def test_verify_and_show_say_there_is_no_log_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: NoteSigner
+) -> None:
+    from custodes.cli._main import main
+
+    missing = tmp_path / "nowhere"
+    vkey = signer.verifier.to_key()
+    assert main(["--data-dir", str(missing), "log", "verify", "--key", vkey]) == 1
+    err = capsys.readouterr().err
+    assert "no log here" in err and "does not exist" in err and "Traceback" not in err
+    assert main(["--data-dir", str(missing), "log", "show"]) == 1
+    assert "no log here" in capsys.readouterr().err
+    assert not missing.exists()
+    # An existing database of something else: no log tables, and none are created.
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    url = f"sqlite:///{other}"
+    assert main(["--database-url", url, "log", "verify", "--key", vkey]) == 1
+    assert "has no log tables" in capsys.readouterr().err
+    tables = sqlite3.connect(other).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("t",)]

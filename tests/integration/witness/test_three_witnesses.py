@@ -17,7 +17,7 @@ from custodes.config import Settings
 from custodes.errors import VerificationError
 from custodes.log import NoteSigner, SignedCheckpoint
 from custodes.log import _types as _log_types  # noqa: F401  (registers log.annotation/v1)
-from custodes.witness import WitnessPolicy
+from custodes.witness import Evidence, WitnessPolicy, verify_evidence
 from tests.integration.witness.support import WitnessProcess, policy_text
 from tests.support.keys import LOG_WRITER, issue_keys
 from tests.support.server import ServerProcess, start_server
@@ -52,15 +52,20 @@ def start_log(data_dir: Path, signer: NoteSigner, policy: str) -> ServerProcess:
     return server
 
 
-def append(server: ServerProcess, n: int, tag: str) -> int:
-    entries = [{"type": "log.annotation/v1", "body": {"text": f"{tag} {i}"}} for i in range(n)]
+def post_entries(server: ServerProcess, texts: list[str]) -> httpx.Response:
+    """POST annotations as the test's log writer (the server stamps principal and time)."""
+    entries = [{"type": "log.annotation/v1", "body": {"text": t}} for t in texts]
     key = server.api_key  # type: ignore[attr-defined]
-    resp = httpx.post(
+    return httpx.post(
         server.url("/log/entries"),
         json={"entries": entries},
         headers={"authorization": f"Bearer {key}"},
         timeout=30,
     )
+
+
+def append(server: ServerProcess, n: int, tag: str) -> int:
+    resp = post_entries(server, [f"{tag} {i}" for i in range(n)])
     assert resp.status_code == 201, resp.text
     return int(resp.json()["entries"][-1]["index"]) + 1
 
@@ -249,6 +254,16 @@ def test_rolled_back_log_is_never_cosigned(
     _copy_db(tmp_path / "backup", data)
     server = start_log(data, log_signer, policy)
     try:
+        # Rollback is fatal: the witnesses hold size 10, so the log (at 5) refuses to hand out
+        # indices 5.. again, from its start, before any append.
+        refused = post_entries(server, ["rewritten"])
+        assert refused.status_code == 503, refused.text
+        assert f"holds size {erased}, larger than the log's {kept}" in refused.text
+        assert all(w.evidence(log_signer.name) == [] for w in witnesses)  # nothing proven yet
+        # Only an explicit, logged, unsafe operator action resumes it.
+        assert main(["--data-dir", str(data), "log", "alarms"]) == 0
+        resume = ["--data-dir", str(data), "log", "unsafe-resume", "--yes"]
+        assert main([*resume, "--reason", "test: rewrite the history on purpose"]) == 0
         size = append(server, 7, "rewritten")
         time.sleep(1.0)  # several publisher rounds
         assert [w.held()[log_signer.name] for w in witnesses] == [erased] * 3
@@ -259,13 +274,16 @@ def test_rolled_back_log_is_never_cosigned(
         assert size == kept + 7 > erased
     finally:
         server.stop()
-    # Every witness kept evidence: the log signed a tree it then failed to extend.
+    # Now every witness holds proof: the log's consistency proof from 10 leads to its new root
+    # but to another size-10 root than the one it signed before.
     held_body = SignedCheckpoint.from_text(held, log_signer.verifier).note.text
     for w in witnesses:
         [ev] = w.evidence(log_signer.name)
         assert ev["kind"] == "inconsistent"
         assert str(ev["held_checkpoint"]).startswith(held_body + "\n")
         assert str(ev["offered_checkpoint"]).split("\n")[1] == str(kept + 7)
+        finding = verify_evidence(Evidence.from_json(json.dumps(ev)), log_signer.verifier)
+        assert finding.conclusive
 
 
 def test_fork_split_view_is_detected_and_no_2_of_3_policy_accepts_both(
@@ -288,6 +306,12 @@ def test_fork_split_view_is_detected_and_no_2_of_3_policy_accepts_both(
         fork_a.stop()
     fork_b = start_log(tmp_path / "fork-b", log_signer, policy_text([w2, w3], 2))
     try:
+        # custodes itself refuses to fork (w2 holds a larger tree): the dishonest operator
+        # must resume it explicitly, and the witnesses still catch the split view.
+        refused = post_entries(fork_b, ["x"])
+        assert refused.status_code == 503 and "rolled back" in refused.text
+        fork = ["--data-dir", str(tmp_path / "fork-b"), "log", "unsafe-resume", "--yes"]
+        assert main([*fork, "--reason", "a dishonest operator forks the log"]) == 0
         assert append(fork_b, 3, "shown to the public") == forked
         time.sleep(1.0)
         text_b = httpx.get(fork_b.url("/checkpoint/cosigned"), params={"quorum": "any"}).text

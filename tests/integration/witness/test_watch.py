@@ -14,6 +14,7 @@ from tests.integration.witness.support import WitnessProcess, policy_text
 from tests.integration.witness.test_three_witnesses import (
     _copy_db,
     append,
+    post_entries,
     start_log,
     wait_cosigned,
 )
@@ -78,11 +79,16 @@ def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
     finally:
         server.stop()
     # The backup restored and one honest entry added: the watcher follows (it never took the
-    # bad entry as verified).
+    # bad entry as verified). The witnesses cosigned the bad entry, so the restored log is a
+    # rollback: it refuses appends until its operator resumes it, explicitly and unsafely.
     shutil.rmtree(data)
     _copy_db(tmp_path / "backup", data)
     server = start_log(data, log_signer, policy)
     try:
+        refused = post_entries(server, ["refused"])
+        assert refused.status_code == 503 and "rolled back" in refused.text
+        resume = ["--data-dir", str(data), "log", "unsafe-resume", "--yes", "--reason", "test"]
+        assert main(resume) == 0
         assert append(server, 1, "a") == size + 1
         assert _watch(tmp_path, server.base_url, log_signer) == 0
     finally:
@@ -115,3 +121,45 @@ def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
         == 0
     )
     assert "EQUIVOCATION PROVEN" in capsys.readouterr().out
+
+
+def test_an_entry_changed_on_the_server_is_reported_as_stored_data_not_equivocation(
+    tmp_path: Path,
+    witnesses: list[WitnessProcess],
+    log_signer: NoteSigner,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sqlalchemy import select, update
+
+    from custodes.log._tables import log_entries
+
+    data = tmp_path / "log"
+    policy = policy_text(witnesses, 2)
+    server = start_log(data, log_signer, policy)
+    try:
+        first = append(server, 20, "first")
+        wait_cosigned(server, first, cosigners=2)
+        assert _watch(tmp_path, server.base_url, log_signer) == 0
+        size = append(server, 600, "more")
+        wait_cosigned(server, size, cosigners=2)
+        # An entry the watcher has not read yet is changed in the server's database (not at
+        # the tree's right edge, so the server goes on serving): its tiles still hold the
+        # signed tree, so the log's consistency proof verifies.
+        engine = create_db_engine(f"sqlite:///{data / 'custodes.db'}")
+        with engine.begin() as conn:
+            changed = conn.execute(
+                select(log_entries.c.data).where(log_entries.c.idx == first + 3)
+            ).scalar_one()
+            changed = bytes(changed).replace(b"more", b"MORE")
+            conn.execute(
+                update(log_entries).where(log_entries.c.idx == first + 3).values(data=changed)
+            )
+        engine.dispose()
+        capsys.readouterr()
+        assert _watch(tmp_path, server.base_url, log_signer) == 1
+        err = capsys.readouterr().err
+        assert "ALARM entry-mismatch" in err and "stored data changed" in err, err
+        assert "equivocation" not in err
+    finally:
+        server.stop()
+    assert not (tmp_path / "overseer" / "watch" / "evidence").exists()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from custodes.errors import InputError, VerificationError
 from custodes.log import Checkpoint, Note, NoteSigner, WitnessPolicy, sign_note
 from custodes.log._note import ALG_COSIGNATURE_V1
+from tests.unit.witness.helpers import ecdsa_vkey
 
 LOG = NoteSigner.generate("policy.example/log")
 X = [NoteSigner.generate(f"x{i}.example", alg=ALG_COSIGNATURE_V1) for i in range(3)]
@@ -87,7 +88,7 @@ W = X[0].verifier.to_key()
         (f"witness A {W}\ngroup G any none\nquorum G\n", 2, "not defined"),
         (f"group G any B\nwitness B {W}\nquorum G\n", 1, "not defined above"),
         (f"witness A {W}\nquorum A\nquorum A\n", 3, "exactly one quorum"),
-        (f"witness A {LOG.verifier.to_key()}\nquorum A\n", 1, "signature type"),
+        (f"witness A {ecdsa_vkey('e.example')}\nquorum A\n", 1, "neither a cosignature"),
         (f"log {W}\nquorum none\n", 1, "signature type"),
         ("witness A not-a-key\nquorum A\n", 1, "key is invalid"),
         ("trust everyone\nquorum none\n", 1, "unknown keyword"),

@@ -34,3 +34,21 @@ class FakeLog:
         size = len(self.leaves) if size is None else size
         proof = consistency_proof(old, size, self.leaves[:size]) if 0 < old < size else []
         return AddCheckpointRequest.build(old, proof, self.checkpoint(size))
+
+
+def ecdsa_vkey(name: str) -> str:
+    """An ECDSA P-256 (type 0x02) vkey: a log key type, never a witness's."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    spki = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    key_id = hashlib.sha256(spki).digest()[:4].hex()
+    blob = base64.b64encode(bytes([0x02]) + spki).decode()
+    return f"{name}+{key_id}+{blob}"

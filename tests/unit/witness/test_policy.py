@@ -12,6 +12,7 @@ from custodes.log import NoteSigner, NoteVerifier, SignedCheckpoint
 from custodes.log import WitnessPolicy as LogWitnessPolicy
 from custodes.log._note import ALG_COSIGNATURE_V1
 from custodes.witness import WitnessPolicy, cosignature_verifier
+from tests.unit.witness.helpers import ecdsa_vkey
 
 REKOR_V2 = "log2025-alpha3.rekor.sigstage.dev-4026479"
 
@@ -136,7 +137,7 @@ def test_groups_nest_and_names_must_be_defined_first() -> None:
         ("witness A {a}\ngroup G any A A\nquorum G\n", "line 2", "twice"),
         ("witness A {a}\nquorum A\nquorum A\n", "line 3", "exactly one"),
         ("witness A {a}\n", None, "no quorum"),
-        ("witness A {log}\nquorum A\n", "line 1", "cosignature"),
+        ("witness A {ecdsa}\nquorum A\n", "line 1", "neither a cosignature"),
         ("log {a}\nquorum none\n", "line 1", "Ed25519"),
         ("frobnicate\nquorum none\n", "line 1", "unknown"),
         ("witness A {a}\x01\nquorum A\n", "line 1", "control"),
@@ -147,6 +148,7 @@ def test_malformed_policies_name_the_line(text: str, line: str | None, message: 
         "a": _witness("a.example").verifier.to_key(),
         "b": _witness("b.example").verifier.to_key(),
         "log": NoteSigner.generate("log.example").verifier.to_key(),
+        "ecdsa": ecdsa_vkey("ecdsa.example"),
     }
     with pytest.raises(InputError, match=message) as info:
         WitnessPolicy.from_text(text.format(**keys))

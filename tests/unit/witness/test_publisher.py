@@ -232,3 +232,69 @@ def test_a_failing_witness_is_backed_off_logged_once_and_asked_again_when_back(
         publisher.close()
         log.close()
         broken.close()
+
+
+def test_a_rolled_back_log_stops_appending_when_a_witness_holds_more_and_stays_stopped(
+    engine: Engine,
+    log_signer: NoteSigner,
+    clock: FrozenClock,
+    witness_servers: list[tuple[NoteSigner, _ThreadServer]],
+) -> None:
+    from sqlalchemy import delete, insert, select
+
+    from custodes.errors import LogWriteError
+    from custodes.store import metadata
+
+    tables = [t for t in metadata.sorted_tables if t.name.startswith(("log_", "witness_"))]
+    members = [
+        PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
+        for s, srv in witness_servers[:2]
+    ]
+    policy = WitnessPolicy.threshold(2, members)
+
+    def run(check: object) -> None:
+        log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.001)
+        log.start()
+        publisher = WitnessPublisher(engine, log, policy, clock=clock, retry_interval=0.05)
+        publisher.start()
+        try:
+            check(log, publisher)  # type: ignore[operator]
+        finally:
+            publisher.close()
+            log.close()
+
+    backup: dict[str, list[dict[str, object]]] = {}
+
+    def grow(log: TransparencyLog, publisher: WitnessPublisher) -> None:
+        assert publisher.wait_for_quorum(_append(log, 5), timeout=20)
+        with engine.connect() as conn:
+            backup.update(
+                {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in tables}
+            )
+        assert publisher.wait_for_quorum(_append(log, 20), timeout=20)
+
+    run(grow)
+    with engine.begin() as conn:  # restore the backup: the log and its publisher go back to 5
+        for t in reversed(tables):
+            conn.execute(delete(t))
+        for t in tables:
+            if backup[t.name]:
+                conn.execute(insert(t), backup[t.name])
+
+    def refused(log: TransparencyLog, publisher: WitnessPublisher) -> None:
+        deadline = time.monotonic() + 20
+        while log.halted is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert log.halted is not None and "holds size 25, larger than the log's 5" in log.halted
+        with pytest.raises(LogWriteError, match="rolled back"):
+            _append(log, 1)
+
+    run(refused)
+    assert TransparencyLog(engine, log_signer).size() == 5
+
+    def still_refused(log: TransparencyLog, publisher: WitnessPublisher) -> None:
+        assert log.halted is not None and "alarm #" in log.halted  # stored, not re-detected
+        with pytest.raises(LogWriteError, match="refuses appends"):
+            _append(log, 1)
+
+    run(still_refused)

@@ -94,19 +94,49 @@ def test_fork_same_size_is_409_and_evidence(
     assert _state(engine) == [(log_signer.name, 10)]
 
 
-def test_fork_with_bad_proof_is_422_and_evidence(
+def test_a_fork_with_its_own_valid_proof_is_422_and_conclusive_evidence(
     witness: Witness, log_signer: NoteSigner, engine: Engine
 ) -> None:
     log = FakeLog(log_signer).grow(10)
     witness.add_checkpoint(log.request(0))
     fork = log.fork(keep=6, n=8)
-    # The fork's own proof from 10 (its size-10 tree differs from the one the witness holds).
+    # The fork's own proof from 10: it leads to the fork's root, and to the fork's size-10
+    # root, which is not the one the witness holds. That proves the fork.
     err = _refused(witness, fork.request(10))
-    assert err.status == 422
+    assert err.status == 422 and "equivocation" in err.message
     [ev] = witness.evidence()
     assert ev.kind == "inconsistent"
-    assert not verify_evidence(ev, log_signer.verifier).conclusive
+    assert verify_evidence(ev, log_signer.verifier).conclusive
     assert _state(engine) == [(log_signer.name, 10)]
+
+
+@pytest.mark.parametrize("size1", [10, 8])  # 8: a power of two, whose proof omits its root
+def test_a_genuine_checkpoint_with_a_corrupted_proof_is_422_and_leaves_no_evidence(
+    witness: Witness,
+    log_signer: NoteSigner,
+    engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+    size1: int,
+) -> None:
+    from custodes.witness import AddCheckpointRequest
+
+    log = FakeLog(log_signer).grow(size1)
+    witness.add_checkpoint(log.request(0))
+    log.grow(7)
+    honest = AddCheckpointRequest.from_bytes(log.request(size1))
+    for i in range(len(honest.proof)):
+        proof = list(honest.proof)
+        proof[i] = bytes([proof[i][0] ^ 1]) + proof[i][1:]
+        body = AddCheckpointRequest.build(size1, proof, log.checkpoint())
+        err = _refused(witness, body)
+        assert err.status == 422 and "does not verify" in err.message
+    dropped = AddCheckpointRequest.build(size1, list(honest.proof[:-1]), log.checkpoint())
+    assert _refused(witness, dropped).status == 422
+    assert witness.evidence() == []
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert _state(engine) == [(log_signer.name, size1)]
+    witness.add_checkpoint(log.request(size1))  # the honest proof is still accepted
+    assert _state(engine) == [(log_signer.name, size1 + 7)]
 
 
 def test_unknown_origin_404_and_bad_signature_403(

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from custodes.bounds import MAX_INT, check_int, check_json_bounds, read_body
 from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
@@ -202,6 +202,24 @@ async def checkpoint(request: Request) -> Response:
 
 
 router.add_route("/checkpoint", checkpoint, methods=["GET"], include_in_schema=False)
+
+
+@router.get(
+    "/log/key",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def log_key(request: Request) -> PlainTextResponse:
+    """The log's verifier (public) key, ``<name>+<key id>+<base64>`` (C2SP signed-note vkey).
+
+    Checkpoints, receipts and ``custodes log verify --key`` are checked with it. Fetching it
+    from the log itself is trust on first use: pin the key you got and compare it with one
+    published out of band (the constitution, the operator's website).
+    """
+    return PlainTextResponse(
+        _log(request).signer.verifier.to_key() + "\n",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get("/tile/{level}/{rest:path}")
