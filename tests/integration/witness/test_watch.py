@@ -101,6 +101,9 @@ def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
         capsys.readouterr()
         assert _watch(tmp_path, server.base_url, log_signer) == 1
         assert "ALARM rollback" in capsys.readouterr().err
+        # The witnesses hold more than the backup again: the operator must resume again.
+        main(["--data-dir", str(data), "log", "unsafe-resume", "--yes", "--reason", "test 2"])
+        capsys.readouterr()
         assert append(server, 1, "b") == size + 1
         assert _watch(tmp_path, server.base_url, log_signer) == 1
         assert "ALARM equivocation" in capsys.readouterr().err
