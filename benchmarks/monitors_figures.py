@@ -1,83 +1,99 @@
-"""Detection figures on the dev data sets, in-sample and on held-out groups.
+"""Detection figures, in-sample and held out by scenario family, organisation and format.
 
-    .venv/bin/python benchmarks/monitors_figures.py
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/monitors_figures.py [--cache x.npy]
 
-Prints, per category, TPR at 1% / 0.1% / 5% FPR, AUROC and AUPRC (computed like the data
-sets' score.py) for:
+Training data: the DEV sets (data/datasets/monitors) and the generated coup material
+(data/datasets/monitors/generated: DEV re-told by other organisations in other formats, and
+36 new scenario families with twins). Prints per category TPR at 5% / 1% FPR and AUROC
+(computed like score.py) for:
 
-* the rules tier (``vuln_rules``; ``coup_rules``): no training, but its signals were written
-  while reading dev misses, so treat its dev figures as in-sample;
-* the learned tier with the packaged weights (trained on all of dev: in-sample; its features
-  are the pooled MiniLM embedding table plus the phenomenon features of ``_learned.py``);
-* the learned tier under 5-fold cross-validation by group (vuln: the data set's ``group``;
-  coup: the ``notes`` rationale, which follows the scenario template): each example is
-  scored by heads that never saw its group (held-out);
-* rules and learned combined (per-category maximum), in-sample and held-out.
+* the rules tier (untrained; written while reading DEV misses, so DEV is in-sample for it);
+* the learned tier in-sample, and under each held-out scheme of ``_train.py`` (family,
+  organisation, format, all three), with nested CV for its hyper-parameters;
+* the calibrated combination of tiers, its combiner cross-validated by family;
+* **templates disjoint from DEV**: heads trained without any DEV-derived coup row (only the
+  new families and the vulnerability set), scored on the DEV coup set — the closest this
+  repository gets to the unseen hold-out (another author's templates, organisation, format).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from custodes.monitors import compute_metrics, default_registry, read_dataset
-from custodes.monitors._learned import Encoder, LearnedDetector
-from custodes.monitors._train import train_heads
+import numpy as np  # noqa: E402 - after the thread setting
+
+from custodes.monitors import compute_metrics, read_dataset  # noqa: E402
+from custodes.monitors._learned import Encoder  # noqa: E402
+from custodes.monitors._train import (  # noqa: E402
+    encode_examples,
+    fit_combination,
+    rules_scores,
+    train_heads,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "datasets" / "monitors"
-COUP = (
-    "training_tamper",
-    "oversight_evasion",
-    "weights_exfiltration",
-    "command_override",
-    "political_targeting",
-    "exploit_stockpiling",
+FILES = (
+    "coup_misuse_dev.jsonl",
+    "generated/coup_misuse_varied.jsonl",
+    "generated/coup_misuse_families.jsonl",
+    "vuln_discovery_dev.jsonl",
 )
 
 
-def _row(name: str, labels: list[int], scores: list[float]) -> str:
-    m = compute_metrics(labels, scores)
+def _line(label: str, m: object) -> str:
     return (
-        f"  {name:<34} TPR@1% {m.tpr_at_1pct:.3f}  TPR@0.1% {m.tpr_at_01pct:.3f}  "
-        f"TPR@5% {m.tpr_at_5pct:.3f}  AUROC {m.auroc:.3f}  AUPRC {m.auprc:.3f}"
+        f"  {label:<40} TPR@5% {m.tpr_at_5pct:.3f}  TPR@1% {m.tpr_at_1pct:.3f}  "  # type: ignore[attr-defined]
+        f"AUROC {m.auroc:.3f}  (n+ {m.positives}, n- {m.negatives})"  # type: ignore[attr-defined]
     )
 
 
 def main() -> None:
-    vuln = list(read_dataset(DATA / "vuln_discovery_dev.jsonl"))
-    coup = list(read_dataset(DATA / "coup_misuse_dev.jsonl"))
-    reg = default_registry()
-    rules_v, rules_c = reg.get("vuln_rules"), reg.get("coup_rules")
-    learned = LearnedDetector.load()
-
-    def rule_scores(det: object, texts: list[str], cat: str) -> list[float]:
-        out = []
-        for t in texts:
-            found = [d.score for d in det.detect(t) if d.category == cat]  # type: ignore[attr-defined]
-            out.append(max(found, default=0.0))
-        return out
-
-    examples = coup + vuln
-    print(f"encoding {len(examples)} examples and cross-validating (takes a minute or two)")
-    held = train_heads(examples, encoder=Encoder())
-    in_learned = [learned.score_text(e.text) for e in examples]
-    cats = list(held.heads.categories)
-    sets = {"vuln_discovery": vuln, **{c: coup for c in COUP}}
-    for cat, data in sets.items():
-        idx = [i for i, e in enumerate(data) if e.category in (cat, None)]
-        labels = [1 if data[i].category == cat else 0 for i in idx]
-        offset = 0 if data is coup else len(coup)
-        texts = [data[i].text for i in idx]
-        rules = rule_scores(rules_v if cat == "vuln_discovery" else rules_c, texts, cat)
-        learned_in = [in_learned[offset + i][cat] for i in idx]
-        print(f"{cat} (positives {sum(labels)}, negatives {len(labels) - sum(labels)})")
-        print(_row("rules tier (dev)", labels, rules))
-        print(_row("learned, packaged weights (in-sample)", labels, learned_in))
-        print(_row("rules+learned (in-sample)", labels, list(np.maximum(rules, learned_in))))
-        learned_out = [float(held.held_out_scores[offset + i, cats.index(cat)]) for i in idx]
-        print(_row("learned, held-out groups", labels, learned_out))
-        print(_row("rules+learned, held-out groups", labels, list(np.maximum(rules, learned_out))))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", type=Path, default=None, help="feature matrix cache (.npy)")
+    a = ap.parse_args()
+    examples = [e for f in FILES for e in read_dataset(DATA / f) if e.label is not None]
+    encoder = Encoder()
+    if a.cache is not None and a.cache.exists():
+        x = np.load(a.cache)
+    else:
+        print(f"encoding {len(examples)} examples (a few minutes on a shared machine)")
+        x = encode_examples(examples, encoder)
+        if a.cache is not None:
+            np.save(a.cache, x)
+    result = train_heads(examples, encoder=encoder, features=x, on_step=lambda s: print("...", s))
+    rules = rules_scores(examples, list(result.heads.categories))
+    combo = fit_combination(examples, result, rules)
+    # Templates disjoint from DEV: no DEV-derived coup row in training.
+    keep = np.asarray([not e.id.startswith(("dev-", "var-")) for e in examples])
+    disjoint = train_heads(
+        [e for e, k in zip(examples, keep, strict=True) if k],
+        encoder=encoder,
+        features=x[keep],
+        schemes=(),
+    )
+    dev = [i for i, e in enumerate(examples) if e.id.startswith("dev-")]
+    dev_scores = disjoint.heads.scores(x[dev])
+    for cat in sorted(result.in_sample):
+        print(cat)
+        if cat in combo.rules_held_out:
+            print(_line("rules tier (all rows)", combo.rules_held_out[cat]))
+        print(_line("learned, IN-SAMPLE", result.in_sample[cat]))
+        for scheme, ms in result.schemes.items():
+            if cat in ms:
+                print(_line(f"learned, held out by {scheme}", ms[cat]))
+        if cat in combo.held_out:
+            print(_line("combined, held out by family", combo.held_out[cat]))
+        if cat != "vuln_discovery":
+            k = list(disjoint.heads.categories).index(cat)
+            rows = [j for j, i in enumerate(dev) if examples[i].category in (cat, None)]
+            labels = [int(examples[dev[j]].category == cat) for j in rows]
+            m = compute_metrics(labels, [float(dev_scores[j, k]) for j in rows])
+            print(_line("learned, new families only -> DEV", m))
+    print("hyper-parameters:", {c: (cfg.l2, cfg.embeddings) for c, cfg in result.chosen.items()})
 
 
 if __name__ == "__main__":

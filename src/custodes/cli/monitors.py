@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -118,8 +120,9 @@ def _score_examples(examples: list[Example], names: list[str]) -> list[dict[str,
     "--detector",
     "names",
     multiple=True,
-    help="Detector(s) to run (repeatable; default: vuln_rules and coup_rules, plus "
-    "learned if its extra and weights are installed).",
+    help="Detector(s) to run (repeatable; default: combined, the calibrated combination of "
+    "the rules and learned tiers, if the learned extra is installed, else vuln_rules and "
+    "coup_rules).",
 )
 @click.option(
     "--predictions",
@@ -134,19 +137,100 @@ def _score_examples(examples: list[Example], names: list[str]) -> list[dict[str,
     show_default=True,
     help="Audit budget (FPR) that sets the operating threshold.",
 )
+@click.option(
+    "--held-out/--no-held-out",
+    "held_out",
+    default=None,
+    help="Also cross-validate the learned tier and the combination on this data set, "
+    "holding out whole scenario families (default: on when the learned tier is used).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_command(
-    dataset: Path, names: tuple[str, ...], predictions: Path | None, budget: float, as_json: bool
+    dataset: Path,
+    names: tuple[str, ...],
+    predictions: Path | None,
+    budget: float,
+    held_out: bool | None,
+    as_json: bool,
 ) -> None:
-    """Per category: TPR at 1% and 0.1% FPR, AUROC, AUPRC and the confusion matrix at the
-    operating threshold (computed exactly like the data sets' score.py)."""
+    """Per category: TPR at 5%, 1% and 0.1% FPR, AUROC, AUPRC and the confusion matrix at
+    the operating threshold (computed exactly like the data sets' score.py).
+
+    The packaged detectors' figures are labelled IN-SAMPLE when the learned tier was
+    trained on this file, and the held-out figures (5 folds over scenario families, heads,
+    hyper-parameters and combiner refitted per fold) are printed beside them."""
     examples = list(read_dataset(dataset))
     if not examples:
         raise InputError("the data set is empty", where=str(dataset), expected="labelled rows")
     chosen = list(names) or _default_detectors()
     scores = _score_examples(examples, chosen)
+    split = _split_label(dataset, chosen)
     cats = sorted({c for s in scores for c in s})
-    overall = [max(s.values(), default=0.0) for s in scores]
+    positive_cats = {e.category for e in examples if e.label == 1 and e.category}
+    only = next(iter(positive_cats)) if len(positive_cats) == 1 else None
+    overall = [s.get(only, 0.0) if only else max(s.values(), default=0.0) for s in scores]
+    results = _figures(examples, scores, cats, overall, budget)
+    if predictions is not None:
+        with predictions.open("w", encoding="utf-8") as fh:
+            for ex, s, o in zip(examples, scores, overall, strict=True):
+                predicted = sorted(
+                    c for c, v in s.items() if c in results and v >= results[c].operating_threshold
+                )
+                fh.write(
+                    json.dumps({"id": ex.id, "score": o, "scores": s, "predicted": predicted})
+                    + "\n"
+                )
+    uses_learned = any(n in ("learned", "combined") for n in chosen)
+    held: dict[str, dict[str, Any]] = {}
+    if held_out if held_out is not None else uses_learned:
+        held = _held_out_by_family(examples)
+    if as_json:
+        doc: dict[str, Any] = {c: _metrics_json(m) for c, m in results.items()}
+        doc["figures_are"] = split
+        doc["held_out_by_family"] = {
+            tier: {c: _metrics_json(m) for c, m in ms.items()} for tier, ms in held.items()
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    table = Table(
+        "category",
+        "n+",
+        "n-",
+        "TPR@5%",
+        "TPR@1%",
+        "TPR@0.1%",
+        "AUROC",
+        "AUPRC",
+        f"TP/FP/TN/FN @ {budget:g} FPR",
+        "threshold",
+        title=f"{dataset}: {', '.join(chosen)} as packaged: {split}",
+    )
+    for cat, m in results.items():
+        c = m.confusion
+        table.add_row(
+            cat,
+            str(m.positives),
+            str(m.negatives),
+            f"{m.tpr_at_5pct:.4f}",
+            f"{m.tpr_at_1pct:.4f}",
+            f"{m.tpr_at_01pct:.4f}",
+            f"{m.auroc:.4f}",
+            f"{m.auprc:.4f}",
+            f"{c.tp}/{c.fp}/{c.tn}/{c.fn}",
+            f"{m.operating_threshold:.4g}",
+        )
+    _console.print(table)
+    if held:
+        _print_held(held, f"{dataset}: HELD-OUT by scenario family (5 folds; nested CV)")
+
+
+def _figures(
+    examples: list[Example],
+    scores: list[dict[str, float]],
+    cats: list[str],
+    overall: list[float],
+    budget: float,
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     labelled = [e for e in examples if e.label is not None]
     for cat in cats:
@@ -158,52 +242,84 @@ def eval_command(
         labels = [1 if examples[i].category == cat else 0 for i in idx]
         if not 0 < sum(labels) < len(labels):
             continue
-        m = compute_metrics(labels, [scores[i][cat] for i in idx], operating_fpr=budget)
-        results[cat] = m
+        results[cat] = compute_metrics(
+            labels, [scores[i].get(cat, 0.0) for i in idx], operating_fpr=budget
+        )
     if labelled and 0 < sum(e.label or 0 for e in labelled) < len(labelled) and len(results) > 1:
         results["any"] = compute_metrics(
             [e.label or 0 for e in labelled],
             [overall[i] for i, e in enumerate(examples) if e.label is not None],
             operating_fpr=budget,
         )
-    if predictions is not None:
-        with predictions.open("w", encoding="utf-8") as fh:
-            for ex, s, o in zip(examples, scores, overall, strict=True):
-                predicted = sorted(
-                    c for c, v in s.items() if c in results and v >= results[c].operating_threshold
-                )
-                fh.write(
-                    json.dumps({"id": ex.id, "score": o, "scores": s, "predicted": predicted})
-                    + "\n"
-                )
-    if as_json:
-        click.echo(json.dumps({c: _metrics_json(m) for c, m in results.items()}, indent=2))
-        return
-    table = Table(
-        "category",
-        "n+",
-        "n-",
-        "TPR@1%",
-        "TPR@0.1%",
-        "AUROC",
-        "AUPRC",
-        f"TP/FP/TN/FN @ {budget:g} FPR",
-        "threshold",
-        title=str(dataset),
-    )
-    for cat, m in results.items():
-        c = m.confusion
-        table.add_row(
-            cat,
-            str(m.positives),
-            str(m.negatives),
-            f"{m.tpr_at_1pct:.4f}",
-            f"{m.tpr_at_01pct:.4f}",
-            f"{m.auroc:.4f}",
-            f"{m.auprc:.4f}",
-            f"{c.tp}/{c.fp}/{c.tn}/{c.fn}",
-            f"{m.operating_threshold:.4g}",
+    return results
+
+
+def _split_label(dataset: Path, chosen: list[str]) -> str:
+    """Whether the packaged learned tier and combiner were trained on ``dataset``."""
+    if not any(n in ("learned", "combined") for n in chosen):
+        return (
+            "rules tier only (untrained; its signals were written while reading the DEV "
+            "sets, so DEV figures are in-sample in that sense)"
         )
+    try:
+        from custodes.monitors._combined import load_calibration
+
+        trained = load_calibration().trained_on
+    except Exception:  # noqa: BLE001 - a missing calibration only loses the label
+        trained = ()
+    digest = hashlib.sha256(dataset.read_bytes()).hexdigest()
+    hit = [t for t in trained if t.endswith(digest)]
+    if hit:
+        return f"IN-SAMPLE (the learned tier and the combiner were trained on this file: {hit[0]})"
+    return "unseen (this file is not among the learned tier's training files)"
+
+
+def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
+    from custodes.monitors._learned import Encoder
+    from custodes.monitors._train import fit_combination, rules_scores, train_heads
+
+    labelled = [e for e in examples if e.label is not None]
+    if len({e.family or e.group or e.id for e in labelled}) < 5:
+        _err.print("[yellow]held-out figures skipped:[/] fewer than 5 scenario families")
+        return {}
+    encoder = Encoder()
+    with Progress(
+        TextColumn("held-out: encoding"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("encode", total=len(labelled))
+        result = train_heads(
+            labelled,
+            encoder=encoder,
+            progress=lambda n: progress.update(task, completed=n),
+            schemes=("family",),
+        )
+    rules = rules_scores(labelled, list(result.heads.categories))
+    combo = fit_combination(labelled, result, rules)
+    return {"rules": combo.rules_held_out, "learned": result.held_out, "combined": combo.held_out}
+
+
+def _print_held(held: dict[str, dict[str, Any]], title: str) -> None:
+    table = Table("category", "tier", "TPR@5%", "TPR@1%", "TPR@0.1%", "AUROC", "AUPRC", title=title)
+    cats = sorted({c for ms in held.values() for c in ms})
+    for cat in cats:
+        for tier, ms in held.items():
+            m = ms.get(cat)
+            if m is None:
+                continue
+            table.add_row(
+                cat,
+                tier,
+                f"{m.tpr_at_5pct:.4f}",
+                f"{m.tpr_at_1pct:.4f}",
+                f"{m.tpr_at_01pct:.4f}",
+                f"{m.auroc:.4f}",
+                f"{m.auprc:.4f}",
+            )
     _console.print(table)
 
 
@@ -228,13 +344,12 @@ def _metrics_json(m: Any) -> dict[str, Any]:
 
 
 def _default_detectors() -> list[str]:
-    names = ["vuln_rules", "coup_rules"]
     try:
-        default_registry().get("learned")
-        names.append("learned")
+        default_registry().get("combined")
     except Exception as exc:  # noqa: BLE001 - the learned tier is optional
         _err.print(f"[yellow]learned tier not used:[/] {exc}")
-    return names
+        return ["vuln_rules", "coup_rules"]
+    return ["combined"]
 
 
 @monitors.command("train")
@@ -246,20 +361,24 @@ def _default_detectors() -> list[str]:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where to write the weights (default: the package's learned_weights.json).",
+    help="Folder for the weights and the calibration (default: the package's own).",
 )
 def train(datasets: tuple[Path, ...], out: Path | None) -> None:
-    """Train the learned tier's linear heads on labelled DATASETS and report in-sample and
-    group-held-out figures (5 folds by the data set's group / template)."""
+    """Train the learned tier's heads and the calibrated combination of tiers on labelled
+    DATASETS; report in-sample figures and figures held out by scenario family, by
+    organisation, by tool-call format and by all three (nested CV for hyper-parameters).
+
+    Set OPENBLAS_NUM_THREADS=1 on a shared machine: the fits are small and threads contend."""
+    from custodes.monitors._calibration import CALIBRATION_FILE
     from custodes.monitors._learned import WEIGHTS_FILE, Encoder
-    from custodes.monitors._train import train_heads
+    from custodes.monitors._train import fit_combination, rules_scores, train_heads
 
     examples = [e for d in datasets for e in read_dataset(d) if e.label is not None]
     encoder = Encoder()
     with Progress(
-        TextColumn("encoding"),
+        TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeRemainingColumn(),
@@ -268,30 +387,136 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
     ) as progress:
         task = progress.add_task("encoding", total=len(examples))
         result = train_heads(
-            examples, encoder=encoder, progress=lambda n: progress.update(task, completed=n)
+            examples,
+            encoder=encoder,
+            progress=lambda n: progress.update(task, completed=n),
+            on_step=lambda s: progress.update(task, description=f"cross-validating: {s}"),
         )
-    target = out or Path(__file__).resolve().parent.parent / "monitors" / WEIGHTS_FILE
-    target.write_text(result.heads.to_json() + "\n", encoding="utf-8")
+        progress.update(task, description="rules tier and combination")
+        rules = rules_scores(examples, list(result.heads.categories))
+        trained_on = [f"{d.name}:{hashlib.sha256(d.read_bytes()).hexdigest()}" for d in datasets]
+        combo = fit_combination(examples, result, rules, trained_on=trained_on)
+    folder = out or Path(__file__).resolve().parent.parent / "monitors"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / WEIGHTS_FILE).write_text(result.heads.to_json() + "\n", encoding="utf-8")
+    (folder / CALIBRATION_FILE).write_text(combo.calibration.to_json() + "\n", encoding="utf-8")
     table = Table(
         "category",
-        "split",
+        "figures",
         "TPR@5%",
         "TPR@1%",
         "AUROC",
         "AUPRC",
-        title=f"weights written to {target}",
+        title=f"weights and calibration written to {folder}",
     )
-    for split, metrics in (("in-sample", result.in_sample), ("held-out", result.held_out)):
-        for cat, m in metrics.items():
-            table.add_row(
-                cat,
-                split,
-                f"{m.tpr_at_5pct:.3f}",
-                f"{m.tpr_at_1pct:.3f}",
-                f"{m.auroc:.3f}",
-                f"{m.auprc:.3f}",
-            )
+    rows: list[tuple[str, dict[str, Any]]] = [("learned, IN-SAMPLE", result.in_sample)]
+    rows += [(f"learned, held out by {k}", v) for k, v in result.schemes.items()]
+    rows += [
+        ("rules tier (untrained)", combo.rules_held_out),
+        ("combined, held out by family", combo.held_out),
+    ]
+    for cat in sorted(result.in_sample):
+        for label, metrics in rows:
+            m = metrics.get(cat)
+            if m is not None:
+                table.add_row(
+                    cat,
+                    label,
+                    f"{m.tpr_at_5pct:.3f}",
+                    f"{m.tpr_at_1pct:.3f}",
+                    f"{m.auroc:.3f}",
+                    f"{m.auprc:.3f}",
+                )
     _console.print(table)
+    _console.print(
+        "hyper-parameters chosen: "
+        + ", ".join(
+            f"{c} (L2 {cfg.l2:g}, {'embeddings+behaviour' if cfg.embeddings else 'behaviour'})"
+            for c, cfg in result.chosen.items()
+        )
+    )
+
+
+@monitors.command("thresholds")
+@click.option("--texts-per-day", type=float, required=True, help="Texts screened per day.")
+@click.option(
+    "--false-alarms-per-reviewer-day",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="False alarms one reviewer can clear per day.",
+)
+@click.option("--reviewers", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def thresholds(
+    texts_per_day: float, false_alarms_per_reviewer_day: float, reviewers: int, as_json: bool
+) -> None:
+    """Per-category thresholds of the combined detector for a false-alarm budget per
+    reviewer-day (shared equally among categories), with the expected recall at each, from
+    the held-out calibration set."""
+    from custodes.monitors._combined import load_calibration
+
+    points = load_calibration().budget(
+        texts_per_day=texts_per_day,
+        false_alarms_per_reviewer_day=false_alarms_per_reviewer_day,
+        reviewers=reviewers,
+    )
+    if as_json:
+        click.echo(json.dumps([p.__dict__ for p in points], indent=2))
+        return
+    table = Table(
+        "category",
+        "FPR",
+        "threshold",
+        "expected TPR",
+        "false alarms/day",
+        title=f"{false_alarms_per_reviewer_day:g} false alarms per reviewer-day x {reviewers} "
+        f"reviewer(s), {texts_per_day:g} texts/day",
+    )
+    for p in points:
+        table.add_row(
+            p.category,
+            f"{p.fpr:.2e}",
+            f"{p.threshold:.4f}",
+            f"{p.expected_tpr:.3f}",
+            f"{p.false_alarms_per_day:.2f}",
+        )
+    _console.print(table)
+
+
+@monitors.command("drift")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def drift(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Score live transcripts (files or folders, any format `custodes scan` reads) with the
+    combined detector and warn where a category's score distribution drifted from the
+    calibration set (population stability index > 0.25). Exits 1 on a warning."""
+    from custodes.monitors._combined import load_calibration
+    from custodes.monitors._scan import expand_paths
+    from custodes.monitors._transcripts import detect_format, read_records
+
+    det = default_registry().get("combined")
+    live: dict[str, list[float]] = {c: [] for c in det.categories}
+    with Progress(
+        TextColumn("scoring"), BarColumn(), TextColumn("{task.completed} records"), console=_err
+    ) as progress:
+        task = progress.add_task("score", total=None)
+        for f in expand_paths(paths):
+            for rec in read_records(f, detect_format(f)):
+                if rec.problem is None:
+                    for c, v in det.score_text(rec.text).items():  # type: ignore[attr-defined]
+                        live[c].append(v)
+                    progress.advance(task)
+    report = load_calibration().drift(live)
+    if as_json:
+        click.echo(json.dumps([d.__dict__ for d in report], indent=2))
+    else:
+        table = Table("category", "live scores", "PSI", "status")
+        for d in report:
+            table.add_row(d.category, str(d.live), f"{d.psi:.3f}", d.message)
+        _console.print(table)
+    if any(d.warn for d in report):
+        sys.exit(1)
 
 
 # --- custodes scan ---------------------------------------------------------------------------
@@ -319,6 +544,12 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
     help="Lowest detection score that is recorded.",
 )
 @click.option("--restart", is_flag=True, help="Forget saved progress and scan from the start.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes that run the detectors (default: one per CPU core available).",
+)
 @pass_state
 def scan(
     state: CliState,
@@ -328,17 +559,23 @@ def scan(
     names: tuple[str, ...],
     min_score: float,
     restart: bool,
+    workers: int | None,
 ) -> None:
     """Scan transcript files and folders (OpenAI chat JSONL, Claude Code JSONL, Inspect .json /
     .eval logs, plain text); detections go to the log and the review queue. Resumable."""
     with _service(state) as service:
-        detectors = [service.registry.get(n) for n in (names or ("vuln_rules", "coup_rules"))]
+        chosen = list(names or ("vuln_rules", "coup_rules"))
+        detectors = [service.registry.get(n) for n in chosen]
+        if workers is None:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         scanner = TranscriptScanner(
             detectors,
             service.queue,
             actor=actor,
             actor_organisation=organisation,
             min_score=min_score,
+            workers=workers,
+            detector_names=chosen,
         )
         from custodes.monitors._scan import expand_paths
 

@@ -8,30 +8,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custodes.errors import InputError
+from custodes.monitors._varied import family_of
+from custodes.monitors._view import render_messages
 
 __all__ = ["Example", "read_dataset", "messages_to_text"]
 
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled example; ``category`` is None for negatives or unlabelled rows."""
+    """One labelled example; ``category`` is None for negatives or unlabelled rows.
+
+    ``family`` (the scenario template or source group), ``organisation`` and ``format`` are
+    what a held-out evaluation keeps apart; None where the data set does not say.
+    """
 
     id: str
     text: str
     label: int | None
     category: str | None
     group: str | None
+    family: str | None = None
+    organisation: str | None = None
+    format: str | None = None
 
 
 def messages_to_text(messages: list[dict[str, object]]) -> str:
-    """Serialise chat messages the way transcripts print them: ``### ROLE`` blocks."""
-    parts = []
-    for m in messages:
-        content = m.get("content", "")
-        if not isinstance(content, str):
-            content = json.dumps(content, ensure_ascii=False)
-        parts.append(f"### {str(m.get('role', 'unknown')).upper()}\n{content}")
-    return "\n\n".join(parts)
+    """Serialise chat messages the way transcripts print them: ``### ROLE`` blocks, tool
+    calls (OpenAI ``tool_calls``, Anthropic ``tool_use``) as ``[tool call NAME] {json}``."""
+    return render_messages(messages)
 
 
 def read_dataset(path: Path) -> Iterator[Example]:
@@ -79,10 +83,22 @@ def read_dataset(path: Path) -> Iterator[Example]:
             if label == 0 or category == "benign":
                 category = None
             group = row.get("group") or row.get("notes")
+            family = row.get("family")
+            if family is None and isinstance(row.get("notes"), str):
+                family = family_of(row["notes"])
+            elif family is None:
+                family = group
             yield Example(
                 str(row["id"]),
                 text,
                 int(label) if label is not None else None,
                 category,
                 str(group) if group is not None else None,
+                str(family) if family is not None else None,
+                _opt(row.get("organisation")),
+                _opt(row.get("format")),
             )
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

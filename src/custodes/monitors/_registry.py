@@ -19,7 +19,8 @@ class DetectorRegistry:
     def __init__(self) -> None:
         self._factories: dict[str, DetectorFactory] = {}
         self._built: dict[str, Detector] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: a factory (the combined detector) may get the detectors it is built on.
+        self._lock = threading.RLock()
 
     def register(self, name: str, factory: DetectorFactory) -> None:
         """Register ``factory`` under ``name``.
@@ -74,10 +75,25 @@ def _coup() -> Detector:
     return CoupRulesDetector()
 
 
+def _combined(registry: DetectorRegistry) -> DetectorFactory:
+    def build() -> Detector:
+        from custodes.monitors._combined import CombinedDetector, load_calibration
+
+        return CombinedDetector(
+            [registry.get("vuln_rules"), registry.get("coup_rules")],
+            registry.get("learned"),
+            load_calibration(),
+        )
+
+    return build
+
+
 def default_registry() -> DetectorRegistry:
-    """A registry holding the built-in detectors (``learned`` needs the ``learned`` extra)."""
+    """A registry holding the built-in detectors (``learned`` and ``combined``, the
+    calibrated combination of all tiers, need the ``learned`` extra)."""
     registry = DetectorRegistry()
     registry.register("vuln_rules", _vuln)
     registry.register("coup_rules", _coup)
     registry.register("learned", _learned)
+    registry.register("combined", _combined(registry))
     return registry

@@ -4,18 +4,21 @@ resumably (progress per file lives in ``monitors_scan_files``)."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, and_, delete, insert, select, update
 
 from custodes.clock import Clock
+from custodes.errors import InputError
 from custodes.monitors._detector import Detection, Detector
 from custodes.monitors._review import ReviewQueue, TextDetections
 from custodes.monitors._tables import monitors_detections, monitors_scan_files
-from custodes.monitors._transcripts import Format, detect_format, read_records
+from custodes.monitors._transcripts import Format, Record, detect_format, read_records
 from custodes.store import writer
 
 __all__ = ["ScanProblem", "ScanSummary", "TranscriptScanner", "expand_paths"]
@@ -23,6 +26,28 @@ __all__ = ["ScanProblem", "ScanSummary", "TranscriptScanner", "expand_paths"]
 _SUFFIXES = {".jsonl", ".json", ".eval", ".txt", ".log", ".md", ".out"}
 _CHECKPOINT_BYTES = 8 * 1024 * 1024  # progress is saved at least this often
 _BATCH = 200  # texts with detections per log append
+_POOL_BATCH = 512  # records scored per round trip to the worker pool
+_POOL_BATCH_CHARS = 16 * 1024 * 1024
+
+_worker_detectors: list[Detector] = []
+_worker_min_score = 0.5
+
+
+def _pool_init(names: Sequence[str], min_score: float) -> None:
+    """Build the detectors once per worker process (from the default registry)."""
+    from custodes.monitors._registry import default_registry
+
+    global _worker_min_score
+    registry = default_registry()
+    _worker_detectors[:] = [registry.get(n) for n in names]
+    _worker_min_score = min_score
+
+
+def _pool_detect(text: str) -> list[Detection]:
+    out: list[Detection] = []
+    for d in _worker_detectors:
+        out.extend(x for x in d.detect(text) if x.score >= _worker_min_score)
+    return out
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,13 @@ class TranscriptScanner:
             organisation with).
         actor_organisation: overrides the directory's organisation for ``actor``.
         min_score: detections below this score are not recorded.
+        workers: processes that run the detectors (1: in this process). Above 1, the
+            detectors are rebuilt in each worker from ``detector_names`` (registry names),
+            and records are scored in batches while this process reads, hashes and logs.
+        detector_names: the registry names of ``detectors`` (needed when ``workers > 1``).
+
+    Raises:
+        InputError: ``workers > 1`` without ``detector_names``.
     """
 
     def __init__(
@@ -95,7 +127,19 @@ class TranscriptScanner:
         actor: str,
         actor_organisation: str | None = None,
         min_score: float = 0.5,
+        workers: int = 1,
+        detector_names: Sequence[str] | None = None,
     ) -> None:
+        if workers > 1 and not detector_names:
+            raise InputError(
+                "a scan with worker processes needs the detectors' registry names",
+                where="TranscriptScanner",
+                expected="detector_names=[...] with workers > 1",
+                actual=f"workers={workers}",
+            )
+        self.workers = max(1, workers)
+        self.detector_names = list(detector_names or ())
+        self._pool: ProcessPoolExecutor | None = None
         self.detectors = list(detectors)
         self.queue = queue
         self.engine: Engine = queue.engine
@@ -162,6 +206,31 @@ class TranscriptScanner:
             out.extend(x for x in d.detect(text) if x.score >= self.min_score)
         return out
 
+    def _with_detections(
+        self, records: Iterable[Record]
+    ) -> Iterator[tuple[Record, list[Detection]]]:
+        """Each record with its detections, scored here or in batches by the pool."""
+        if self._pool is None:
+            for rec in records:
+                yield rec, (self.detect(rec.text) if rec.problem is None else [])
+            return
+        batch: list[Record] = []
+        size = 0
+        for rec in records:
+            batch.append(rec)
+            size += len(rec.text)
+            if len(batch) >= _POOL_BATCH or size >= _POOL_BATCH_CHARS:
+                yield from self._pool_batch(batch)
+                batch, size = [], 0
+        if batch:
+            yield from self._pool_batch(batch)
+
+    def _pool_batch(self, batch: list[Record]) -> Iterator[tuple[Record, list[Detection]]]:
+        assert self._pool is not None
+        texts = [r.text if r.problem is None else "" for r in batch]
+        chunk = max(1, len(texts) // (self.workers * 4))
+        yield from zip(batch, self._pool.map(_pool_detect, texts, chunksize=chunk), strict=True)
+
     def _already_recorded(self, location: str, text: str) -> set[tuple[str, str]]:
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         with self.engine.connect() as conn:
@@ -192,7 +261,28 @@ class TranscriptScanner:
                 the last recorded detection is kept, so rerunning resumes there).
         """
         summary = ScanSummary()
+        if self.workers > 1 and self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_pool_init,
+                initargs=(self.detector_names, self.min_score),
+            )
+        try:
+            return self._scan(paths, summary, on_bytes, on_problem, restart)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
 
+    def _scan(
+        self,
+        paths: Sequence[Path],
+        summary: ScanSummary,
+        on_bytes: Callable[[int], None] | None,
+        on_problem: Callable[[ScanProblem], None] | None,
+        restart: bool,
+    ) -> ScanSummary:
         def problem(where: str, message: str) -> None:
             p = ScanProblem(where, message)
             summary.problems.append(p)
@@ -250,7 +340,8 @@ class TranscriptScanner:
         try:
             with path.open("rb") as raw:
                 raw.seek(offset)
-                for rec in read_records(path, fmt, start_offset=offset, start_line=line):
+                records = read_records(path, fmt, start_offset=offset, start_line=line)
+                for rec, found in self._with_detections(records):
                     if rec.end_offset is not None:
                         raw_len = rec.end_offset - offset
                         hasher.update(raw.read(raw_len))
@@ -263,7 +354,6 @@ class TranscriptScanner:
                         problem(where, rec.problem)
                         continue
                     summary.records += 1
-                    found = self.detect(rec.text)
                     if found:
                         seen = self._already_recorded(where, rec.text)
                         fresh = tuple(d for d in found if (d.detector, d.category) not in seen)

@@ -1,4 +1,21 @@
-"""Train the learned tier's linear heads and measure them in-sample and on held-out groups."""
+"""Train the learned tier's heads and measure them honestly: in-sample, and held out by
+scenario family, by organisation, by tool-call format, and by all three at once.
+
+Instances of one template share most of their text, so a random split measures
+memorisation. Every held-out figure here keeps whole groups apart:
+
+* ``family``: 5 folds over scenario families (the template behind an example; for the
+  vulnerability set, its source group), every variant of an example in its family's fold;
+* ``organisation``: leave one fictional organisation out (its transcripts are only tested);
+* ``format``: leave one tool-call convention out;
+* ``family+organisation+format``: fold k's families are tested only in transcripts of an
+  organisation or a format that fold's training never saw.
+
+Hyper-parameters (L2 strength, and whether a head reads the pooled embeddings or the
+behaviour features alone) are chosen per category by an inner 3-fold family split of each
+outer fold's training rows (nested cross-validation), and once more on all rows for the
+packaged heads.
+"""
 
 from __future__ import annotations
 
@@ -7,86 +24,364 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from custodes.monitors._calibration import Calibration, fit_calibration
 from custodes.monitors._datasets import Example
-from custodes.monitors._learned import Encoder, LinearHeads, Matrix, fit_heads
+from custodes.monitors._learned import Encoder, LinearHeads, Matrix
 from custodes.monitors._metrics import Metrics, compute_metrics
 
-__all__ = ["TrainingResult", "train_heads"]
+__all__ = [
+    "SCHEMES",
+    "CombinationResult",
+    "Config",
+    "TrainingResult",
+    "encode_examples",
+    "fit_combination",
+    "rules_scores",
+    "train_heads",
+]
 
 FOLDS = 5
+INNER_FOLDS = 3
+EMB_COMPONENTS = 48
+SCHEMES = ("family", "organisation", "format", "family+organisation+format")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One hyper-parameter setting of a head."""
+
+    l2: float
+    embeddings: bool
+
+
+GRID = (Config(3.0, True), Config(30.0, True), Config(3.0, False), Config(30.0, False))
 
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """The heads fitted on everything, their figures, and every example's held-out scores
-    (``held_out_scores[i, k]``: example i, category ``heads.categories[k]``)."""
+    """The packaged heads, their figures and every example's held-out scores.
+
+    ``held_out`` is the ``family`` scheme (also in ``schemes``); ``held_out_scores[i, k]``
+    is example i's family-held-out score for ``heads.categories[k]`` (used to fit the
+    calibrated combination of tiers). ``chosen`` is each category's hyper-parameters.
+    """
 
     heads: LinearHeads
     in_sample: dict[str, Metrics]
     held_out: dict[str, Metrics]
     held_out_scores: Matrix
+    schemes: dict[str, dict[str, Metrics]]
+    chosen: dict[str, Config]
 
 
-def _fold(group: str) -> int:
-    # Split by group (template / source), never by example: instances of one template share
-    # most of their text, so an example-level split would measure memorisation.
-    return int(hashlib.sha256(group.encode()).hexdigest(), 16) % FOLDS
+def _hash_fold(key: str, folds: int) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % folds
 
 
-def _targets(examples: Sequence[Example], cats: Sequence[str]) -> dict[str, np.ndarray]:
-    return {c: np.asarray([1 if e.category == c else 0 for e in examples], np.int64) for c in cats}
+def encode_examples(
+    examples: Sequence[Example], encoder: Encoder, progress: Callable[[int], None] | None = None
+) -> Matrix:
+    """Feature vectors (pooled embeddings, then behaviour features) of ``examples``."""
+    from custodes.monitors._normalise import normalise
+
+    feats = []
+    for i, e in enumerate(examples):
+        feats.append(encoder.document(normalise(e.text).text))
+        if progress is not None:
+            progress(i + 1)
+    return np.stack(feats).astype(np.float32)
 
 
-def _metrics(
-    examples: Sequence[Example], scores: Matrix, cats: Sequence[str], domain: Sequence[bool]
-) -> dict[str, Metrics]:
-    out = {}
-    for k, cat in enumerate(cats):
-        # A category is measured on its own data set: its positives against that set's
-        # negatives (as the data sets' READMEs do), other categories' positives excluded.
-        idx = [
-            i
-            for i, e in enumerate(examples)
-            if domain[i] and (e.category == cat or e.category is None)
-        ]
-        labels = [1 if examples[i].category == cat else 0 for i in idx]
-        if 0 < sum(labels) < len(labels):
-            out[cat] = compute_metrics(labels, [float(scores[i, k]) for i in idx])
+def _fit(
+    z: Matrix, y: npt.NDArray[np.float32], l2: float, steps: int = 250
+) -> tuple[Matrix, Matrix]:
+    """Class-balanced L2 logistic regression per column of ``y`` on standardised ``z``
+    (heavy-ball gradient descent; a few thousand rows by a thousand features)."""
+    n, d = z.shape
+    pos = np.maximum(1.0, y.sum(axis=0))
+    sw = np.where(y == 1, n / (2 * pos), n / (2 * np.maximum(1.0, n - pos))).astype(np.float32)
+    w = np.zeros((y.shape[1], d), np.float32)
+    b = np.zeros(y.shape[1], np.float32)
+    vw, vb = np.zeros_like(w), np.zeros_like(b)
+    lr, momentum = 0.5, 0.9
+    for _ in range(steps):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (z @ w.T + b)))
+        g = sw * (p - y)
+        vw = momentum * vw - lr * ((g.T @ z) / n + l2 * w / n)
+        vb = momentum * vb - lr * g.mean(axis=0)
+        w += vw
+        b += vb
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def _scores(z: Matrix, w: Matrix, b: Matrix) -> Matrix:
+    out: Matrix = (0.5 * (1.0 + np.tanh(0.5 * (z @ w.T + b)))).astype(np.float32)
     return out
 
 
-def train_heads(
-    examples: Sequence[Example], *, encoder: Encoder, progress: Callable[[int], None] | None = None
-) -> TrainingResult:
-    """Encode ``examples``, fit one head per category found, and cross-validate by group.
+class _Problem:
+    """Standardised features, targets and grouping of one training run."""
 
-    ``domain`` of a category is the data set it came from: examples whose ids share its
-    positives' id prefix style are not tracked; instead every negative is a negative for
-    every head, which is what an inline monitor sees.
-    """
-    feats = []
-    for i, e in enumerate(examples):
-        feats.append(encoder.document(e.text))
-        if progress is not None:
-            progress(i + 1)
-    x = np.stack(feats).astype(np.float32)
-    cats = sorted({e.category for e in examples if e.category is not None})
-    targets = _targets(examples, cats)
-    heads = fit_heads(x, targets)
-    in_scores = heads.scores(x)
-    held = np.zeros_like(in_scores)
-    folds = np.asarray([_fold(e.group or e.id) for e in examples])
+    def __init__(self, examples: Sequence[Example], x: Matrix, emb_dim: int) -> None:
+        self.examples = list(examples)
+        self.mean = x.mean(axis=0)
+        self.std = x.std(axis=0) + 1e-6
+        z = ((x - self.mean) / self.std).astype(np.float32)
+        # The 768 pooled-embedding columns are whitened onto their first EMB_COMPONENTS
+        # principal components (unsupervised: labels are not read), which keeps a fit to
+        # about a second on a shared core; the projection folds back into the packaged
+        # weights (see ``full_weights``).
+        _, sing, vt = np.linalg.svd(z[:, :emb_dim], full_matrices=False)
+        k = min(EMB_COMPONENTS, vt.shape[0])
+        scale = np.sqrt(len(x)) / np.maximum(sing[:k], 1e-6)
+        self.projection = (vt[:k].T * scale).astype(np.float32)  # emb_dim x k
+        self.emb_dim = emb_dim
+        self.z = np.concatenate([z[:, :emb_dim] @ self.projection, z[:, emb_dim:]], axis=1)
+        self.z = self.z.astype(np.float32)
+        self.z_plain = self.z.copy()
+        self.z_plain[:, :k] = 0.0  # behaviour features only
+        self.k = k
+        self.cats = sorted({e.category for e in examples if e.category is not None})
+        self.y = np.stack(
+            [[1.0 if e.category == c else 0.0 for e in examples] for c in self.cats], axis=1
+        ).astype(np.float32)
+        self.family = [e.family or e.group or e.id for e in examples]
+        self.source = [e.id.split("-", 1)[0] for e in examples]
+
+    def fit(self, rows: npt.NDArray[np.bool_], cfg: Config) -> tuple[Matrix, Matrix]:
+        z = self.z if cfg.embeddings else self.z_plain
+        return _fit(z[rows], self.y[rows], cfg.l2)
+
+    def predict(
+        self, rows: npt.NDArray[np.bool_], cfg: Config, wb: tuple[Matrix, Matrix]
+    ) -> Matrix:
+        z = self.z if cfg.embeddings else self.z_plain
+        return _scores(z[rows], *wb)
+
+    def domain(self, k: int) -> npt.NDArray[np.bool_]:
+        """Rows a category is measured on: its own data set's positives and negatives."""
+        cat = self.cats[k]
+        sources = {s for s, e in zip(self.source, self.examples, strict=True) if e.category == cat}
+        # The coup set's varied copies ("var-") and new families ("fam-") are measured
+        # with the coup set ("dev-").
+        if sources & {"dev", "var", "fam"}:
+            sources |= {"dev", "var", "fam"}
+        return np.asarray(
+            [
+                s in sources and (e.category == cat or e.category is None)
+                for s, e in zip(self.source, self.examples, strict=True)
+            ]
+        )
+
+    def select(self, rows: npt.NDArray[np.bool_]) -> list[Config]:
+        """Per category, the grid point with the best inner-CV figure on ``rows``."""
+        idx = np.where(rows)[0]
+        inner = np.asarray([_hash_fold("inner" + self.family[i], INNER_FOLDS) for i in idx])
+        best: list[tuple[float, Config]] = [(-1.0, GRID[0])] * len(self.cats)
+        for cfg in GRID:
+            held = np.zeros((len(idx), len(self.cats)), np.float32)
+            for f in range(INNER_FOLDS):
+                train = np.zeros(len(self.examples), bool)
+                train[idx[inner != f]] = True
+                test = np.zeros(len(self.examples), bool)
+                test[idx[inner == f]] = True
+                held[inner == f] = self.predict(test, cfg, self.fit(train, cfg))
+            for k in range(len(self.cats)):
+                dom = self.domain(k)[idx]
+                figure = _figure(self.y[idx][dom, k], held[dom, k])
+                if figure > best[k][0]:
+                    best[k] = (figure, cfg)
+        return [c for _, c in best]
+
+    def nested(self, train: npt.NDArray[np.bool_], test: npt.NDArray[np.bool_]) -> Matrix:
+        """Scores of ``test`` rows from heads whose hyper-parameters and weights saw only
+        ``train`` rows."""
+        chosen = self.select(train)
+        out = np.zeros((int(test.sum()), len(self.cats)), np.float32)
+        for cfg in set(chosen):
+            s = self.predict(test, cfg, self.fit(train, cfg))
+            for k, c in enumerate(chosen):
+                if c == cfg:
+                    out[:, k] = s[:, k]
+        return out
+
+
+def _figure(y: npt.NDArray[np.float32], s: Matrix) -> float:
+    if y.sum() == 0 or y.sum() == len(y):
+        return 0.0
+    m = compute_metrics([int(v) for v in y], [float(v) for v in s])
+    return m.auroc + m.tpr_at_5pct
+
+
+def _measure(p: _Problem, scores: Matrix, tested: npt.NDArray[np.bool_]) -> dict[str, Metrics]:
+    out: dict[str, Metrics] = {}
+    for k, cat in enumerate(p.cats):
+        rows = tested & p.domain(k)
+        labels = [int(v) for v in p.y[rows, k]]
+        if 0 < sum(labels) < len(labels):
+            out[cat] = compute_metrics(labels, [float(v) for v in scores[rows, k]])
+    return out
+
+
+def _scheme_folds(
+    p: _Problem, scheme: str
+) -> list[tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]]:
+    n = len(p.examples)
+    orgs = [e.organisation for e in p.examples]
+    fmts = [e.format for e in p.examples]
+    fam = np.asarray([_hash_fold(f, FOLDS) for f in p.family])
+    if scheme == "family":
+        return [(fam != f, fam == f) for f in range(FOLDS)]
+    known_orgs = sorted({o for o in orgs if o})
+    known_fmts = sorted({f for f in fmts if f})
+    if scheme == "organisation":
+        org = np.asarray([o or "" for o in orgs])
+        return [(org != o, org == o) for o in known_orgs] if len(known_orgs) > 1 else []
+    if scheme == "format":
+        fmt = np.asarray([f or "" for f in fmts])
+        return [(fmt != f, fmt == f) for f in known_fmts] if len(known_fmts) > 1 else []
+    if len(known_orgs) < 2 or len(known_fmts) < 2:
+        return []
+    folds = []
+    org = np.asarray([o or "" for o in orgs])
+    fmt = np.asarray([f or "" for f in fmts])
     for f in range(FOLDS):
-        train = folds != f
-        part = fit_heads(x[train], {c: t[train] for c, t in targets.items()})
-        held[~train] = part.scores(x[~train])
-    source = [e.id.split("-", 1)[0] for e in examples]
-    domain_of = {c: {source[i] for i, e in enumerate(examples) if e.category == c} for c in cats}
-    in_sample: dict[str, Metrics] = {}
-    held_out: dict[str, Metrics] = {}
-    for c in cats:
-        dom = [s in domain_of[c] for s in source]
-        in_sample[c] = _metrics(examples, in_scores, cats, dom)[c]
-        held_out[c] = _metrics(examples, held, cats, dom)[c]
-    return TrainingResult(heads, in_sample, held_out, held)
+        o, t = known_orgs[f % len(known_orgs)], known_fmts[f % len(known_fmts)]
+        unseen = (org == o) | (fmt == t)
+        train = (fam != f) & ~unseen
+        test = (fam == f) & unseen
+        folds.append((train, test))
+    del n
+    return folds
+
+
+def train_heads(
+    examples: Sequence[Example],
+    *,
+    encoder: Encoder,
+    progress: Callable[[int], None] | None = None,
+    features: Matrix | None = None,
+    schemes: Sequence[str] = SCHEMES,
+    on_step: Callable[[str], None] | None = None,
+) -> TrainingResult:
+    """Encode ``examples`` (or use ``features``), choose and fit one head per category,
+    and measure it in-sample and under each held-out scheme."""
+    x = features if features is not None else encode_examples(examples, encoder, progress)
+    p = _Problem(examples, x, encoder.dim)
+    all_rows = np.ones(len(examples), bool)
+    results: dict[str, dict[str, Metrics]] = {}
+    family_scores = np.zeros((len(examples), len(p.cats)), np.float32)
+    for scheme in schemes:
+        if on_step is not None:
+            on_step(scheme)
+        folds = _scheme_folds(p, scheme)
+        if not folds:
+            continue
+        scores = np.zeros((len(examples), len(p.cats)), np.float32)
+        tested = np.zeros(len(examples), bool)
+        for train, test in folds:
+            if not test.any() or not train.any():
+                continue
+            scores[test] = p.nested(train, test)
+            tested |= test
+        results[scheme] = _measure(p, scores, tested)
+        if scheme == "family":
+            family_scores = scores
+    if on_step is not None:
+        on_step("packaged heads")
+    chosen = p.select(all_rows)
+    w = np.zeros((len(p.cats), x.shape[1]), np.float32)
+    b = np.zeros(len(p.cats), np.float32)
+    for cfg in set(chosen):
+        cw, cb = p.fit(all_rows, cfg)
+        # Fold the projection back: z_emb @ P @ w_k == z_emb @ (P @ w_k).
+        full = np.concatenate([cw[:, : p.k] @ p.projection.T, cw[:, p.k :]], axis=1)
+        for k, c in enumerate(chosen):
+            if c == cfg:
+                w[k], b[k] = full[k], cb[k]
+    heads = LinearHeads(tuple(p.cats), p.mean.astype(np.float32), p.std.astype(np.float32), w, b)
+    in_sample = _measure(p, heads.scores(x), all_rows)
+    return TrainingResult(
+        heads,
+        in_sample,
+        results.get("family", {}),
+        family_scores,
+        results,
+        dict(zip(p.cats, chosen, strict=True)),
+    )
+
+
+def rules_scores(examples: Sequence[Example], cats: Sequence[str]) -> Matrix:
+    """Every example's rules-tier score per category (0 where no rule fired)."""
+    from custodes.monitors._coup import CoupRulesDetector
+    from custodes.monitors._vuln import VulnDiscoveryDetector
+
+    detectors = (VulnDiscoveryDetector(), CoupRulesDetector())
+    out = np.zeros((len(examples), len(cats)), np.float32)
+    index = {c: k for k, c in enumerate(cats)}
+    for i, e in enumerate(examples):
+        for det in detectors:
+            for d in det.detect(e.text):
+                k = index.get(d.category)
+                if k is not None:
+                    out[i, k] = max(out[i, k], d.score)
+    return out
+
+
+@dataclass(frozen=True)
+class CombinationResult:
+    """The calibration fitted on all held-out scores, and the combination's own figures
+    with the combiner cross-validated by family (each fold's combiner never saw it)."""
+
+    calibration: Calibration
+    held_out: dict[str, Metrics]
+    rules_held_out: dict[str, Metrics]
+
+
+def fit_combination(
+    examples: Sequence[Example],
+    result: TrainingResult,
+    rules: Matrix,
+    *,
+    trained_on: Sequence[str] = (),
+) -> CombinationResult:
+    """Fit the calibrated combination of tiers on family-held-out learned scores."""
+    cats = list(result.heads.categories)
+    p_family = [e.family or e.group or e.id for e in examples]
+    fam = np.asarray([_hash_fold(f, FOLDS) for f in p_family])
+    learned = result.held_out_scores
+    domains = {}
+    for cat in cats:
+        sources = {e.id.split("-", 1)[0] for e in examples if e.category == cat}
+        if sources & {"dev", "var", "fam"}:
+            sources |= {"dev", "var", "fam"}
+        domains[cat] = np.asarray(
+            [e.id.split("-", 1)[0] in sources and (e.category in (cat, None)) for e in examples]
+        )
+
+    def fit(rows: npt.NDArray[np.bool_]) -> Calibration:
+        r, lsc, y = {}, {}, {}
+        for k, cat in enumerate(cats):
+            m = rows & domains[cat]
+            r[cat] = rules[m, k].tolist()
+            lsc[cat] = learned[m, k].tolist()
+            y[cat] = [1 if examples[i].category == cat else 0 for i in np.where(m)[0]]
+        return fit_calibration(r, lsc, y, trained_on=trained_on)
+
+    combined = np.zeros_like(learned)
+    for f in range(FOLDS):
+        cal = fit(fam != f)
+        for i in np.where(fam == f)[0]:
+            for k, cat in enumerate(cats):
+                combined[i, k] = cal.combine(cat, float(rules[i, k]), float(learned[i, k]))
+    held: dict[str, Metrics] = {}
+    rules_only: dict[str, Metrics] = {}
+    for k, cat in enumerate(cats):
+        m = domains[cat]
+        labels = [1 if examples[i].category == cat else 0 for i in np.where(m)[0]]
+        if 0 < sum(labels) < len(labels):
+            held[cat] = compute_metrics(labels, combined[m, k].tolist())
+            rules_only[cat] = compute_metrics(labels, rules[m, k].tolist())
+    return CombinationResult(fit(np.ones(len(examples), bool)), held, rules_only)

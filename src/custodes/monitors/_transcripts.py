@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from custodes.monitors._datasets import messages_to_text
+from custodes.monitors._view import _block_text, _message_calls
 
 __all__ = ["Format", "Record", "detect_format", "read_records"]
 
@@ -63,32 +64,9 @@ def detect_format(path: Path) -> Format:
 
 
 def _content_text(content: Any) -> str:
-    """Text of an Anthropic/OpenAI content value: a string or a list of typed blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict):
-                kind = block.get("type")
-                if kind in ("text", "reasoning") or "text" in block:
-                    parts.append(str(block.get("text") or block.get("reasoning") or ""))
-                elif kind == "tool_use" or kind == "tool_call":
-                    parts.append(
-                        json.dumps(
-                            block.get("input", block.get("arguments", {})), ensure_ascii=False
-                        )
-                    )
-                elif kind == "tool_result":
-                    parts.append(_content_text(block.get("content", "")))
-                elif kind == "thinking":
-                    parts.append(str(block.get("thinking", "")))
-        return "\n".join(p for p in parts if p)
-    if content is None:
-        return ""
-    return json.dumps(content, ensure_ascii=False)
+    """Text of an Anthropic/OpenAI content value: a string or a list of typed blocks (tool
+    calls rendered as ``[tool call NAME] {json}``, as :func:`render_messages` does)."""
+    return _block_text(content)
 
 
 def _openai_line(obj: Any) -> str:
@@ -114,14 +92,8 @@ def _openai_line(obj: Any) -> str:
 
 
 def _tool_calls(message: dict[str, Any]) -> str:
-    calls = message.get("tool_calls")
-    if not isinstance(calls, list):
-        return ""
-    out = []
-    for c in calls:
-        fn = c.get("function", {}) if isinstance(c, dict) else {}
-        out.append(f"\n[tool call {fn.get('name', '?')}] {fn.get('arguments', '')}")
-    return "".join(out)
+    calls = _message_calls(message)
+    return "".join("\n" + c for c in calls)
 
 
 def _claude_line(obj: Any) -> str:

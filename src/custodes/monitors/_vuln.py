@@ -18,6 +18,7 @@ import ahocorasick_rs
 
 from custodes.monitors._detector import Category, Detection, Span
 from custodes.monitors._fingerprint import crash_fingerprint, poc_hash
+from custodes.monitors._normalise import normalise
 
 __all__ = ["VulnDiscoveryDetector"]
 
@@ -42,6 +43,8 @@ def _sig(name: str, weight: float, pattern: str, reason: str, flags: int = 0) ->
 # a signal's pattern only runs on a window around a hit of one of its own anchors.
 _SIGNAL_ANCHORS: dict[str, tuple[str, ...]] = {
     "sanitizer_report": ("Sanitizer",),
+    # A sanitizer's name retyped in lower or upper case ("addresssanitizer").
+    "sanitizer_any_case": ("anitizer", "ANITIZER"),
     "ubsan_runtime_error": ("runtime error: ", "UBSAN: "),
     "sanitizer_deadly_signal": ("DEADLYSIGNAL", "==ABORTING"),
     "race_detector": ("DATA RACE",),
@@ -136,6 +139,46 @@ _SIGNAL_ANCHORS: dict[str, tuple[str, ...]] = {
         "double free",
         "out-of-bounds ",
     ),
+    "kernel_exception": ("[#", "double fault", "cut here", "CPU#", "Fatal trap", "cpuid = "),
+    "bsd_panic": (
+        "Fatal trap",
+        "KDB: stack backtrace",
+        "cpuid = ",
+        "fatal page fault",
+        "fatal protection fault",
+        "ddb{",
+        "db>",
+    ),
+    "chromium_fatal": (":FATAL:", ":ERROR:"),
+    "native_backtrace": ("[0x", "0x0000"),
+    "debugger_crash": ("Program received signal", "Program terminated with signal"),
+    "android_tombstone": ("fault addr", "Abort message", "*** *** ***", "#00 pc "),
+    "fuzzer_artifact": (
+        "id:0",
+        "crash-",
+        "Failing input",
+        "CRASH LOG",
+        "saved_crashes",
+        "unique_crashes",
+        "Crash reproducer",
+        "Crash detected",
+    ),
+    "memcheck_report": (
+        "Invalid read",
+        "Invalid write",
+        "Invalid free",
+        "uninitialised",
+        "Error #",
+    ),
+    "windows_exception": (
+        "0xC0000005",
+        "0xc0000005",
+        "EXCEPTION_ACCESS_VIOLATION",
+        "STATUS_",
+        "EXC_BAD_ACCESS",
+        "EXC_CRASH",
+        "Crashed:",
+    ),
     # Whole-text scorers, run only when one of their anchors occurs.
     "poc_code": ("#include",),
     "vuln_writeup": (
@@ -150,13 +193,18 @@ _SIGNAL_ANCHORS: dict[str, tuple[str, ...]] = {
         "out-of-bounds",
         "race condition",
     ),
+    # The claim names what was found; "reproduced" / "confirmed" alone are everyday words.
     "exploitability_claim": (
         "exploitable",
         "vulnerable to",
         "CVE-",
-        "reproduced",
-        "confirmed",
-        "triggered",
+        "ulnerability",
+        "xploit",
+        "njection",
+        "overflow",
+        "UAF",
+        "use-after-free",
+        "open redirect",
     ),
 }
 
@@ -371,6 +419,121 @@ _SIGNALS: tuple[_Signal, ...] = (
     ),
 )
 
+_SIGNALS = (
+    *_SIGNALS,
+    # 7. Crash formats of other kernels, browsers, debuggers, platforms and fuzzers.
+    _sig(
+        "kernel_exception",
+        0.96,
+        r"(?:^|[\]>] |Oops: )[a-z][\w ,-]{2,60}(?:: [0-9a-f]{4}| error_code: 0x[0-9a-f]+)"
+        r" \[#\d+\](?: (?:PREEMPT|SMP|KASAN|PTI|NOPTI|DEBUG_PAGEALLOC|\w+))*|"
+        r"PANIC: double fault|"
+        r"-+\[ cut here \]-+\s*\n(?:[^\n]*\n){0,2}?[^\n]*(?:WARNING|BUG|kernel BUG|Oops)|"
+        r"WARNING: [\w./-]+:\d+ at [\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?, CPU#\d+: ",
+        "a kernel exception (oops, double fault, WARNING) was reported",
+    ),
+    _sig(
+        "bsd_panic",
+        0.96,
+        r"Fatal trap \d+: [\w ]+ while in kernel mode|"
+        r"^panic: [^\n]+\n(?:[^\n]*\n){0,3}?cpuid = \d+|KDB: stack backtrace:|"
+        r"fatal (?:page|protection) fault in supervisor mode|^ddb\{\d+\}> |^db> (?:bt|trace)",
+        "a BSD kernel panicked or trapped in kernel mode",
+    ),
+    _sig(
+        "chromium_fatal",
+        0.95,
+        r"^\[\d+:\d+:\d{4}/\d{6}\.\d+:(?:FATAL|ERROR):[\w./-]+\(\d+\)\] "
+        r"(?:(?:Security |D)?CHECK failed|Check failed|NOTREACHED|[^\n]*(?:failed|hit))",
+        "a Chromium-style FATAL log line (CHECK / NOTREACHED)",
+    ),
+    _sig(
+        "native_backtrace",
+        0.7,
+        r"(?:^\s*(?:#\d+ )?[\w:~<>$@?.]+(?:\([^)\n]*\))? \[0x[0-9A-Fa-f]{6,16}\+\d+\]"
+        r"[^\n]*\n){3}|"
+        r"(?:^\d+\s+[\w .+-]{1,60}?\s+0x[0-9a-f]{8,16} [^\n]+ \+ \d+\s*\n){3}",
+        "a symbolised native crash backtrace (Windows or macOS layout)",
+    ),
+    _sig(
+        "debugger_crash",
+        0.93,
+        r"Program (?:received|terminated with) signal SIG(?:SEGV|ABRT|BUS|ILL|FPE|TRAP|SYS)"
+        r"[^\n]*\n[\s\S]{0,600}?^#\d+ +(?:0x[0-9a-f]+ in )?[\w:~<>.$@]+ ?\(",
+        "a debugger caught a crashing signal, with a backtrace",
+    ),
+    _sig(
+        "android_tombstone",
+        0.95,
+        r"signal \d+ \(SIG\w+\), code -?\d+ \(\w+\), fault addr|"
+        r"(?:^\s*#\d{2} pc [0-9a-f]{8,16}\s+/[^\n]+\n){3}|"
+        r"^\*\*\* \*\*\* \*\*\*[ *]+\n(?:[^\n]*\n){0,3}?Build fingerprint:",
+        "an Android native crash (tombstone)",
+    ),
+    _sig(
+        "fuzzer_artifact",
+        0.93,
+        r"\bcrashes/id:\d{6},(?:sig:\d+|src:)|\b(?:saved|unique)_crashes\s*:\s*[1-9]|"
+        r"Failing input:?\s*\n?\s*\S*(?:artifacts|crash)\S*|"
+        r"^\s*CRASH LOG:|Crash reproducer (?:written|saved)|"
+        r"\bCrash detected[^\n]{0,80}(?:signal|SIG|testcase|input)",
+        "a fuzzer saved a crashing input",
+    ),
+    _sig(
+        "memcheck_report",
+        0.95,
+        r"^==\d+== (?:Invalid (?:read|write|free\(\)|delete)|Mismatched free|"
+        r"Conditional jump or move depends on uninitialised|Use of uninitialised value|"
+        r"Syscall param [^\n]+ points to unaddressable)|"
+        r"^Error #\d+: (?:UNADDRESSABLE ACCESS|UNINITIALIZED READ|INVALID HEAP ARGUMENT)",
+        "a memory-error detector (Valgrind, Dr. Memory) reported an invalid access",
+    ),
+    _sig(
+        "windows_exception",
+        0.93,
+        r"Unhandled exception at 0x[0-9A-Fa-f]+[^\n]*: 0xC0000005|"
+        r"\b(?:EXCEPTION_ACCESS_VIOLATION|STATUS_HEAP_CORRUPTION|STATUS_STACK_BUFFER_OVERRUN|"
+        r"EXCEPTION_STACK_OVERFLOW)\b[^\n]*(?:\n[^\n]*){0,8}?(?:0x[0-9A-Fa-f]{6,}|\.dll|\.exe)|"
+        r"Exception Type:\s+EXC_(?:BAD_ACCESS|CRASH|BAD_INSTRUCTION)|"
+        r"^Thread \d+ Crashed(?:::|:)",
+        "a native crash on Windows or macOS (access violation, heap corruption)",
+    ),
+)
+# Sanitizer report headers in any letter case (an edited or re-typed report).
+_SANITIZER_ANY_CASE = re.compile(
+    r"==\d+==\s*(?:error|warning): (?:address|memory|thread|leak|hwaddress|undefinedbehavior)"
+    r"sanitizer|^\s*summary: (?:address|memory|thread|leak|hwaddress|undefinedbehavior)"
+    r"sanitizer:|(?:address|memory|thread|hwaddress)sanitizer:deadlysignal|"
+    r"\b(?:address|memory|thread|hwaddress|undefinedbehavio)r?sanitizer: (?:heap|stack|global|"
+    r"use|double|attempting|seg|bad|alloc|dynamic|container|data race|unknown|memcpy|"
+    r"calloc|requested|negative|SEGV|wild|invalid)",
+    re.I | re.M,
+)
+_SANITIZER_SIGNAL = _Signal("sanitizer_report", 0.97, _SANITIZER_ANY_CASE, _SIGNALS[0].reason)
+
+# Evidence the soft signals (a bug class named, exploitability stated, a write-up's parts)
+# rest on is what changelogs, advisories and docs are made of. They weigh less alone, and
+# less still in text laid out as a changelog or a list of advisories.
+_SOFT = frozenset({"exploit_primitive", "exploitability_claim", "vuln_writeup"})
+_SOFT_WEIGHT = 0.45
+_NEGATED = re.compile(
+    r"\b(?:not|never|no longer|isn'?t|wasn'?t|aren'?t|unlikely|hardly|fix(?:e[sd])?|fixing|"
+    r"avoid(?:s|ed)?|prevent(?:s|ed)?|resolv(?:e[sd]?)|patch(?:e[sd])?|address(?:e[sd])?|"
+    r"mitigat\w*|protect(?:s|ion)?|against|possible|potential(?:ly)?|could|may|might)\b",
+    re.I,
+)
+_FRAMES = re.compile(r"^\s*#\d+ +(?:0x[0-9a-f]+|pc )", re.M)
+_CHANGELOG = re.compile(
+    r"^\S+ \([\w.:~+-]+\) [\w-]+(?: [\w-]+)*; urgency=|^ -- [^\n<]+<[^\n>]+>  \w{3}, |"
+    r"^\d{4}-\d{2}-\d{2}\s+[A-Z][^\n]+<[^\n>]+@|^(?:Noteworthy )?[Cc]hanges (?:in|since) "
+    r"(?:version |release )?v?\d|^#+ ?(?:v|[Vv]ersion |[Rr]elease )?\d+\.\d+[\w.-]*(?: |$)|"
+    r"^\s*[*-] (?:\[?CVE-\d{4}-\d+|Fix(?:ed)?|Security)|^commit [0-9a-f]{40}$|"
+    r"^Author: [^\n]+<[^\n>]+>$|^[A-Z][\w.-]+(?: [A-Z][\w.-]+)+ \(\d{1,2} \w{3} \d{4}\)$|"
+    r"^\s*(?:Closes|Fixes|Reported-by|Signed-off-by|Reviewed-by): ",
+    re.M,
+)
+_CVE = re.compile(r"\bCVE-\d{4}-\d{4,}")
+
 # PoC code: C/C++ that drives the kernel through raw syscalls the way exploits do. Scored by
 # counting distinct exploit-shaped constructs, so systems code that merely issues syscalls
 # (test harnesses, executors) stays below the threshold.
@@ -405,7 +568,13 @@ class VulnDiscoveryDetector:
     categories: tuple[Category, ...] = ("vuln_discovery",)
 
     def detect(self, text: str) -> list[Detection]:
-        """Return one detection (category ``vuln_discovery``) if any signal fires, else none."""
+        """Return one detection (category ``vuln_discovery``) if any signal fires, else none.
+
+        The text is read through :func:`normalise` (NFKC, invisible characters removed,
+        confusables folded); spans point into ``text`` as given.
+        """
+        norm = normalise(text)
+        text = norm.text
         hits: dict[str, tuple[_Signal, Span]] = {}
         windows = _windows(text)
         if not windows:
@@ -417,10 +586,17 @@ class VulnDiscoveryDetector:
                 if signal.name in hits or signal.name not in names:
                     continue
                 m = signal.pattern.search(window)
-                if m is not None:
+                if m is not None and not (signal.name in _SOFT and _negated(window, m)):
                     hits[signal.name] = (signal, Span(lo + m.start(), lo + m.end()))
             if len(hits) == len(_SIGNALS):
                 break
+        if "sanitizer_report" not in hits and "sanitizer_any_case" in wanted:
+            for lo, hi, names in windows:
+                if "sanitizer_any_case" in names:
+                    m = _SANITIZER_ANY_CASE.search(text, lo, hi)
+                    if m is not None:
+                        hits["sanitizer_report"] = (_SANITIZER_SIGNAL, Span(m.start(), m.end()))
+                        break
         writeup = _writeup_score(text) if "vuln_writeup" in wanted else None
         if writeup is not None:
             hits["vuln_writeup"] = writeup
@@ -429,15 +605,13 @@ class VulnDiscoveryDetector:
             hits["poc_code"] = poc
         if not hits:
             return []
-        weights = sorted((s.weight for s, _ in hits.values()), reverse=True)
-        # Noisy-OR over distinct signal kinds: independent evidence raises the score.
-        miss = 1.0
-        for w in weights:
-            miss *= 1.0 - w
-        score = 1.0 - miss
+        score = _combine(text, hits)
         best = max(hits.values(), key=lambda h: h[0].weight)[0]
         spans = tuple(
-            sorted((span for _, span in hits.values()), key=lambda sp: (sp.start, sp.end))
+            sorted(
+                (Span(*norm.to_original(span.start, span.end)) for _, span in hits.values()),
+                key=lambda sp: (sp.start, sp.end),
+            )
         )
         fingerprint = crash_fingerprint(text)
         key = fingerprint.key if fingerprint else None
@@ -466,6 +640,48 @@ class VulnDiscoveryDetector:
                 },
             )
         ]
+
+
+def _at_least(pattern: re.Pattern[str], text: str, n: int) -> bool:
+    """Whether ``pattern`` occurs ``n`` times in the first 200,000 characters (stops there)."""
+    found = 0
+    for _ in pattern.finditer(text, 0, 200_000):
+        found += 1
+        if found >= n:
+            return True
+    return False
+
+
+def _negated(window: str, m: re.Match[str]) -> bool:
+    """Whether the sentence around a soft match denies it or speaks of a fix ("fix a
+    use-after-free in", "is not exploitable", "could be exploitable")."""
+    lo = max(window.rfind(".", max(0, m.start() - 60), m.start()), window.rfind("\n", 0, m.start()))
+    return _NEGATED.search(window, max(lo, m.start() - 60, 0), m.end()) is not None
+
+
+def _combine(text: str, hits: dict[str, tuple[_Signal, Span]]) -> float:
+    """Noisy-OR over distinct signal kinds (independent evidence raises the score); soft
+    signals count for less, and for less again in changelog- or advisory-shaped text."""
+    listing = _at_least(_CHANGELOG, text, 2) or (len(set(_CVE.findall(text, 0, 200_000))) >= 4)
+    # A write-up with four or more of its parts (class, origin, affected versions,
+    # trigger, exploitation, fix commit, requirements) is specific evidence on its own.
+    soft_names = set(_SOFT)
+    writeup = hits.get("vuln_writeup")
+    if writeup is not None and writeup[0].weight >= 0.9 and not listing:
+        soft_names.discard("vuln_writeup")
+    hard = [s.weight for name, (s, _) in hits.items() if name not in soft_names]
+    soft = [min(s.weight, _SOFT_WEIGHT) for name, (s, _) in hits.items() if name in soft_names]
+    if listing and hard and not _at_least(_FRAMES, text, 3):
+        # A report line quoted in a changelog or commit message (the bug it names is
+        # being fixed): without a stack of its own it is a mention, not a discovery.
+        hard = [w * 0.5 for w in hard]
+    if soft and not hard:
+        if listing:
+            soft = [w * 0.5 for w in soft]
+    miss = 1.0
+    for w in (*hard, *soft):
+        miss *= 1.0 - w
+    return 1.0 - miss
 
 
 _POC_SIGNAL = _Signal("poc_code", 0.9, _POC_GATE, "exploit-shaped proof-of-concept code")
@@ -531,8 +747,9 @@ _ANCHOR_AUTOMATON = ahocorasick_rs.AhoCorasick(
 # A write-up of one specific vulnerability: names it (CVE id or a bug class in a named
 # component), says where it came from or where it is fixed, and how it is reached. Docs and
 # changelogs mention one or two of these, a write-up several.
+# Matched against the lower-cased text (re.IGNORECASE costs about 2.5 times the time).
 _WRITEUP_FEATURES = tuple(
-    re.compile(p, re.I | re.M)
+    re.compile(p.replace("CVE-", "cve-").replace("UAF", "uaf"), re.M)
     for p in (
         r"\bCVE-\d{4}-\d{4,}",
         r"\b(?:use-after-free|UAF|double[- ]free|out-of-bounds (?:read|write|access)|"
@@ -549,7 +766,14 @@ _WRITEUP_FEATURES = tuple(
 
 
 def _writeup_score(text: str) -> tuple[_Signal, Span] | None:
-    found = [m for m in (p.search(text) for p in _WRITEUP_FEATURES) if m is not None]
+    lower = text.lower()
+    found = []
+    for i, p in enumerate(_WRITEUP_FEATURES):
+        m = p.search(lower)
+        if m is not None:
+            found.append(m)
+        elif len(found) + len(_WRITEUP_FEATURES) - i - 1 < 3:
+            return None  # three features can no longer be reached
     if len(found) < 3:
         return None
     weight = min(0.97, 0.55 + 0.09 * len(found))

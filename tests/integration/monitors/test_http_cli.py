@@ -95,7 +95,7 @@ def test_bad_requests(server: tuple[ServerProcess, dict[str, str]]) -> None:
         d["name"]
         for d in call(srv, keys["alice@lab"], "GET", "/monitors/detectors").json()["detectors"]
     ]
-    assert names == ["coup_rules", "learned", "vuln_rules"]
+    assert names == ["combined", "coup_rules", "learned", "vuln_rules"]
 
 
 def test_cli_scan_review_and_link(

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from custodes.clock import FrozenClock
+from custodes.errors import InputError
 from custodes.log import TransparencyLog
 from custodes.monitors import ReviewQueue, ScanProblem, StaticDirectory, TranscriptScanner
 from custodes.monitors._transcripts import detect_format
@@ -177,3 +178,26 @@ def test_progress_counts_every_byte(scanner: TranscriptScanner, tmp_path: Path) 
     scanner.scan([f], on_bytes=count)
     assert total == f.stat().st_size
     assert scanner.pending_bytes([f]) == 0
+
+
+def test_a_process_pool_finds_what_one_process_finds(
+    sqlite_engine: Engine, log_signer: object, clock: FrozenClock, tmp_path: Path
+) -> None:
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)  # type: ignore[arg-type]
+    queue = ReviewQueue(sqlite_engine, log, DIRECTORY, clock=clock)
+    f = tmp_path / "chats.jsonl"
+    f.write_text("".join(_chat(ASAN if i % 3 == 0 else PY_TRACEBACK, i) for i in range(30)))
+    pooled = TranscriptScanner(
+        [VulnDiscoveryDetector()],
+        queue,
+        actor="agent@lab",
+        workers=2,
+        detector_names=["vuln_rules"],
+    )
+    s = pooled.scan([f])
+    assert (s.records, s.detections) == (30, 10)
+    assert sorted(d.location for d in queue.list()) == sorted(
+        f"{f}:{i + 1}" for i in range(0, 30, 3)
+    )
+    with pytest.raises(InputError, match="registry names"):
+        TranscriptScanner([VulnDiscoveryDetector()], queue, actor="agent@lab", workers=2)
