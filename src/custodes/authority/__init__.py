@@ -5,6 +5,25 @@ Entry points: :class:`Authority` (``authorize(principal, capability)`` is what t
 custody call), :func:`evaluate_quorum` (the pure decision), :class:`SigningKey` (approver keys).
 """
 
+from custodes.authority._decide import (
+    AmendmentNeed,
+    Notified,
+    amendment_need,
+    approver_refusal,
+    break_glass_notified,
+    break_glass_refusal,
+    eligible_requesters,
+    entries_clauses,
+    entry_clauses,
+    may_approve,
+    may_break_glass,
+    may_request,
+    may_sign_amendment,
+    notified,
+    persons,
+    requester_refusal,
+    tells_outsiders,
+)
 from custodes.authority._model import REQUEST_KINDS, Grant, RequestRecord, RuleStatus
 from custodes.authority._quorum import (
     ApprovalFacts,
@@ -27,6 +46,23 @@ from custodes.authority._signing import (
 from custodes.authority._start import demo_constitution_path, start_authority
 
 __all__ = [
+    "AmendmentNeed",
+    "Notified",
+    "amendment_need",
+    "approver_refusal",
+    "break_glass_notified",
+    "break_glass_refusal",
+    "eligible_requesters",
+    "entries_clauses",
+    "entry_clauses",
+    "may_approve",
+    "may_break_glass",
+    "may_request",
+    "may_sign_amendment",
+    "notified",
+    "persons",
+    "requester_refusal",
+    "tells_outsiders",
     "APPROVAL_DOMAIN",
     "REQUEST_DOMAIN",
     "REQUEST_KINDS",

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from custodes._durations import say_seconds
-from custodes.authority import _entries  # noqa: F401  (registers the entry types)
+from custodes.authority import _decide, _entries  # noqa: F401  (_entries registers entry types)
 from custodes.authority._model import Grant, RequestRecord, RuleStatus
 from custodes.authority._quorum import (
     ApprovalFacts,
@@ -310,7 +310,6 @@ class Authority:
     ) -> list[Denial]:
         c = self.constitution
         compiled = self.compiled
-        p = c.principals_by_id[principal_id]
         rules = c.rules_for(capability_id)
         if not rules:
             return [Denial("constitution", f"no access rule covers {capability_id}")]
@@ -327,8 +326,9 @@ class Authority:
             if g.active_at(when) and g.suspended_at(when)
         ]
         for rule in rules:
-            if not compiled.may_request(principal_id, rule):
-                out.append(Denial(rule.id, self._ineligible(p, rule)))
+            refusal = _decide.requester_refusal(c, compiled, principal_id, rule)
+            if refusal is not None:
+                out.append(Denial(rule.id, refusal))
                 continue
             q = rule.quorum
             text = (
@@ -346,16 +346,8 @@ class Authority:
         return out
 
     def _ineligible(self, p: Principal, rule: AccessRule) -> str:
-        compiled = self.compiled
-        if not compiled.org_admitted[p.organisation]:
-            return f"organisation {p.organisation} is not admitted (membership criteria)"
-        if not compiled.principal_admitted[p.id]:
-            return f"{p.id} does not meet their membership criteria"
-        if not p.roles & rule.requester_roles:
-            return f"needs one of the roles {', '.join(sorted(rule.requester_roles))}"
-        if rule.requester_criteria:
-            return f"does not meet the criteria {', '.join(rule.requester_criteria)}"
-        return "not an eligible requester"
+        refusal = _decide.requester_refusal(self.constitution, self.compiled, p.id, rule)
+        return refusal or "not an eligible requester"
 
     # -- grants --------------------------------------------------------------
 
@@ -516,7 +508,7 @@ class Authority:
             )
         purpose, duration = self._purpose_and_duration(req)
         rules = c.rules_for(capability)
-        eligible = [r for r in rules if self.compiled.may_request(requester.id, r)]
+        eligible = [r for r in rules if _decide.may_request(c, self.compiled, requester.id, r)]
         if not eligible:
             raise PolicyDenied(
                 f"{requester.id} may not request {capability}",
@@ -636,14 +628,7 @@ class Authority:
         return self.request(request_id)
 
     def _notified(self, *notifies: Notify) -> dict[str, list[str]]:
-        c = self.constitution
-        orgs: set[str] = set()
-        principals: set[str] = set()
-        for n in notifies:
-            orgs.update(n.organisations)
-            orgs.update(o.id for o in c.organisations if o.kind in n.kinds)
-            principals.update(p.id for p in c.principals if p.roles & set(n.roles))
-        return {"organisations": sorted(orgs), "principals": sorted(principals)}
+        return _decide.notified(self.constitution, *notifies).to_json()
 
     def request(self, request_id: str) -> RequestRecord:
         """A request with its approvals and, while pending, what each rule still needs.
@@ -1015,9 +1000,9 @@ class Authority:
         if row.kind == "amendment":
             new = self._proposed(row)
             keys = []
-            if approver_id in c.amendment.signers and p is not None and p.public_key:
+            if p is not None and p.public_key and _decide.may_sign_amendment(c, approver_id):
                 keys.append(p.public_key)
-            if new is not None and approver_id in new.amendment.signers:
+            if new is not None and _decide.may_sign_amendment(new, approver_id):
                 q = new.principals_by_id[approver_id]
                 if q.public_key:
                     keys.append(q.public_key)
@@ -1029,20 +1014,13 @@ class Authority:
             return keys
         if p is None:
             raise NotFoundError(f"unknown principal {approver_id!r}", where="approver")
-        requester = c.principals_by_id.get(row.requester)
-        if requester is not None and requester.person_id == p.person_id:
-            raise ApprovalError("the requester cannot approve their own request")
-        if p.public_key is None:
-            raise ApprovalError(f"{approver_id} has no key in the constitution")
         if row.kind == "review":
             roles = self._review_rule_or_fail(row).review.approver_roles
         else:
             roles = frozenset().union(*(r.approver_roles for r in c.rules_for(row.capability)))
-        if not p.roles & roles:
-            raise ApprovalError(
-                f"{approver_id} holds none of the approver roles of this "
-                f"request ({', '.join(sorted(roles))})"
-            )
+        refusal = _decide.approver_refusal(c, approver_id, roles, requester=row.requester)
+        if refusal is not None or p.public_key is None:
+            raise ApprovalError(refusal or f"{approver_id} has no key in the constitution")
         return [p.public_key]
 
     def _decide(self, request_id: str) -> None:
@@ -1238,12 +1216,11 @@ class Authority:
                     expected=f"at most {say_seconds(rule.max_duration)}",
                     actual=say_seconds(duration),
                 )
-            if not (user.roles & rule.roles) or not self.compiled.principal_admitted[user.id]:
+            refusal = _decide.break_glass_refusal(c, self.compiled, user.id, rule)
+            if refusal is not None:
                 raise PolicyDenied(
                     f"{user.id} may not break glass under {rule.id}",
-                    reasons=[
-                        Denial(rule.id, f"needs one of the roles {', '.join(sorted(rule.roles))}")
-                    ],
+                    reasons=[Denial(rule.id, refusal)],
                 )
             grant_id = f"bg-{digest[:16]}"
             with self.engine.connect() as conn:
@@ -1264,19 +1241,7 @@ class Authority:
             deadline = now + rule.review.deadline
             # Loud: every approver this skips, every overseer organisation, and whom the rule
             # names.
-            skipped = sorted(
-                {
-                    p.id
-                    for r in c.rules_for(rule.capability)
-                    for p in c.principals
-                    if p.roles & r.approver_roles
-                }
-            )
-            notify = self._notified(rule.notify, Notify(kinds=("overseer",)))
-            notify["principals"] = sorted({*notify["principals"], *skipped})
-            notify["organisations"] = sorted(
-                {*notify["organisations"], *(c.principals_by_id[s].organisation for s in skipped)}
-            )
+            notify = _decide.break_glass_notified(c, rule).to_json()
             review = {
                 "kind": "review",
                 "constitution_version": c.version,

@@ -37,7 +37,9 @@ def coalition() -> None:
     """Coalition analysis: the smallest groups that could reach each capability."""
 
 
-def _analyze(path: Path, max_size: int, time_limit: float) -> Analysis:
+def _analyze(
+    path: Path, max_size: int, time_limit: float, *, power: bool = False, winning: bool = False
+) -> Analysis:
     if max_size < 0:
         raise InputError(
             "--max-size must not be negative",
@@ -46,7 +48,11 @@ def _analyze(path: Path, max_size: int, time_limit: float) -> Analysis:
             actual=str(max_size),
         )
     return analyze(
-        game_from_constitution(read_constitution(path)), max_size=max_size, time_limit=time_limit
+        game_from_constitution(read_constitution(path)),
+        max_size=max_size,
+        time_limit=time_limit,
+        power=power,
+        minimal_winning=winning,
     )
 
 
@@ -80,6 +86,10 @@ def _png(svg: str, path: Path) -> None:
         )
 
 
+def _below(orgs: int | None, floor: int | None) -> bool:
+    return orgs is not None and floor is not None and orgs < floor
+
+
 def _console() -> Console:
     # Piped output gets a width that fits the tables instead of rich's default 80 columns.
     return Console(width=None if sys.stdout.isatty() else 160)
@@ -99,7 +109,19 @@ def _console() -> Console:
     type=int,
     default=3,
     show_default=True,
-    help="List minimal winning coalitions up to this many people.",
+    help="With --minimal-winning: list minimal winning coalitions up to this many people.",
+)
+@click.option(
+    "--minimal-winning",
+    "winning",
+    is_flag=True,
+    help="Also list minimal winning coalitions (exact up to --max-size, at most 200 a goal).",
+)
+@click.option(
+    "--power",
+    is_flag=True,
+    help="Also compute Banzhaf and Shapley-Shubik indices (exact for up to 20 key players, "
+    "else sampled with a 95% confidence interval).",
 )
 @click.option(
     "--goal",
@@ -123,13 +145,16 @@ def analyze_command(
     graphml_file: Path | None,
     opengraph_file: Path | None,
     max_size: int,
+    winning: bool,
+    power: bool,
     goal: str | None,
     time_limit: float,
 ) -> None:
-    """Analyse CONSTITUTION: per goal, the minimum coalition, the fewest organisations, single
-    points of failure, veto players, minimal winning coalitions and power indices."""
+    """Analyse CONSTITUTION: per goal, the fewest people, the least cost and the fewest
+    organisations (each proven optimal), single points of failure and veto players; with
+    --minimal-winning and --power, minimal winning coalitions and power indices too."""
     del state
-    analysis = _analyze(constitution, max_size, time_limit)
+    analysis = _analyze(constitution, max_size, time_limit, power=power, winning=winning)
     if goal is not None and goal not in analysis.game.goal_index:
         raise InputError(
             f"no goal {goal!r}",
@@ -190,7 +215,20 @@ def diff_command(
     else:
         console = _console()
         console.print(render_delta(deltas))
-        if not denials:
+        still = [d for d in deltas if d.protected and _below(d.new_organisations, a.game.floor)]
+        if denials:
+            pass
+        elif still:
+            # Not refused (the amendment lowers nothing), but the floor is not held either.
+            console.print(
+                "[yellow]The amendment does not lower any goal below the floor, but "
+                + ", ".join(
+                    f"{d.label or d.goal} ({d.new_organisations} organisation(s))" for d in still
+                )
+                + f" stay{'s' if len(still) == 1 else ''} below the floor of "
+                f"{a.game.floor}.[/]"
+            )
+        else:
             console.print("[green]The coalition floor holds.[/]")
     if denials:
         raise PolicyDenied("the coalition floor guard would refuse this amendment", reasons=denials)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from custodes.coalition._errors import GameError
-from custodes.coalition._evaluate import Firing, Outcome, evaluate
+from custodes.coalition._evaluate import Firing, evaluate
 from custodes.coalition._game import Game, Goal
 from custodes.coalition._power import (
     PowerIndices,
     key_classes,
-    minimal_winning,
     power_indices,
 )
-from custodes.coalition._solver import Solution, minimum_coalitions, relevant_rules
+from custodes.coalition._power import minimal_winning as _minimal_winning
+from custodes.coalition._solver import (
+    Solution,
+    minimum_coalition,
+    minimum_coalitions,
+    people_needed,
+    relevant_rules,
+    unit_costs,
+)
 from custodes.coalition._table import WinTable, win_table
 
 __all__ = ["Analysis", "GoalReport", "analyze"]
@@ -28,14 +35,22 @@ _MWC_LIMIT = 200
 class GoalReport:
     """Every measure for one goal. Player references are player ids.
 
+    Three optima, each with its own coalition and its own proof status: ``fewest_people``
+    (fewest persons, whatever they cost), ``cheapest`` (least total cost) and
+    ``fewest_organisations`` (fewest organisations, cheapest among those). Single points of
+    failure and veto players are exact (the reference evaluator). Minimal winning coalitions and
+    power indices are computed only when asked for (``minimal_winning_computed``,
+    ``power.method``), and then say whether they are exact or cut or sampled.
+
     Attributes:
-        cheapest: the minimum coalition (by cost; with default costs, by people).
+        cheapest: the minimum coalition by cost.
         fewest_organisations: the coalition spanning the fewest organisations.
         single_points_of_failure: players who reach the goal alone.
         veto_players: players every winning coalition needs.
         minimal_winning: minimal winning coalitions of at most ``max_size`` players.
         power: Banzhaf and Shapley–Shubik indices of the key players.
         below_floor: a protected goal that fewer organisations than the floor can reach.
+        fewest_people: the coalition with the fewest persons.
     """
 
     goal: Goal
@@ -49,14 +64,29 @@ class GoalReport:
     power: PowerIndices
     key_players: int
     below_floor: bool
+    fewest_people: Solution | None = None
+    minimal_winning_computed: bool = True
 
     @property
     def reachable(self) -> bool:
         return self.cheapest.status != "UNREACHABLE"
 
     @property
+    def people(self) -> Solution:
+        """The fewest-persons solution (the cheapest one when it was not solved apart)."""
+        return self.fewest_people or self.cheapest
+
+    @property
     def min_people(self) -> int | None:
-        return len(self.cheapest.coalition) if self.cheapest.coalition else None
+        s = self.people
+        return len(s.coalition) if s.coalition else None
+
+    @property
+    def proven(self) -> bool:
+        """Every optimum of this goal is proven (or the goal is unreachable)."""
+        return all(
+            s.status != "FEASIBLE" for s in (self.people, self.cheapest, self.fewest_organisations)
+        )
 
     @property
     def min_organisations(self) -> int | None:
@@ -160,11 +190,14 @@ class Analysis:
             "min_cost": r.cheapest.value,
             "min_organisations": r.min_organisations,
             "below_floor": r.below_floor,
+            "proven": r.proven,
+            "fewest_people": self._solution_json(r.people),
             "cheapest": self._solution_json(r.cheapest),
             "fewest_organisations": self._solution_json(r.fewest_organisations),
             "single_points_of_failure": list(r.single_points_of_failure),
             "veto_players": list(r.veto_players),
             "minimal_winning": {
+                "computed": r.minimal_winning_computed,
                 "max_size": r.max_size,
                 "truncated": r.minimal_winning_truncated,
                 "coalitions": [list(c) for c in r.minimal_winning],
@@ -172,6 +205,9 @@ class Analysis:
             "power": {
                 "method": r.power.method,
                 "samples": r.power.samples,
+                "confidence": 0.95 if r.power.method == "sampled" else None,
+                "shapley_shubik_error": r.power.shapley_error,
+                "banzhaf_swing_error": r.power.banzhaf_error,
                 "key_players": r.key_players,
                 "banzhaf": _by_id(self.game, r.power.banzhaf),
                 "shapley_shubik": _by_id(self.game, r.power.shapley),
@@ -190,6 +226,9 @@ def _single_points(game: Game, goals: set[str]) -> dict[str, list[int]]:
     """Players who reach each goal alone; one evaluation per kind of player."""
     seen: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
     out: dict[str, list[int]] = {g: [] for g in goals}
+    # Only rules one person can fire alone matter (a requester who also counts, or nobody to
+    # approve); any other needs a second person.
+    game = game.with_rules(r for r in game.rules if people_needed(r) <= 1)
     for i in game.corruptible:
         p = game.players[i]
         key = (p.organisation, p.roles)
@@ -212,31 +251,41 @@ def analyze(
     samples: int = 2000,
     seed: int = 0,
     budget: float = 10.0,
+    power: bool = False,
+    minimal_winning: bool = False,
 ) -> Analysis:
-    """Analyse ``goals`` (default: all) of ``game``.
+    """Analyse ``goals`` (default: every goal that is not internal) of ``game``.
 
-    Power indices and minimal winning coalitions are exact when a goal has at most
-    ``exact_players`` key players (every subset is evaluated), or when its interchangeable
-    classes give at most ``exact_limit`` distinct coalitions; otherwise the indices are sampled
-    (``samples`` draws, ``seed`` fixed) and minimal winning coalitions are enumerated by size;
-    those two take at most ``budget`` seconds per goal (the report says how far they got).
+    Always, and exactly: the fewest people, the least cost and the fewest organisations (each
+    proven optimal by CP-SAT or by a bound, or reported ``FEASIBLE`` with its gap when
+    ``time_limit`` runs out), single points of failure and veto players.
+
+    On request (``power``, ``minimal_winning``): power indices and minimal winning coalitions
+    (of at most ``max_size`` players). They are exact when a goal has at most ``exact_players``
+    key players (every subset is evaluated), or when its interchangeable classes give at most
+    ``exact_limit`` distinct coalitions; otherwise the indices are sampled (``samples`` draws,
+    ``seed`` fixed, with a 95 % confidence interval) and minimal winning coalitions are
+    enumerated by size; those two take at most ``budget`` seconds per goal (the report says how
+    far they got).
 
     Raises:
         GameError: a goal id that the game does not have.
         CoalitionCheckError: the solver returned a coalition the reference evaluator refuses.
     """
     started = time.perf_counter()
-    wanted = [g.id for g in game.goals] if goals is None else list(goals)
+    wanted = [g.id for g in game.goals if not g.internal] if goals is None else list(goals)
     unknown = [g for g in wanted if g not in game.goal_index]
     if unknown:
         raise GameError("unknown goals", problems=[f"no goal {g!r}" for g in unknown])
     everyone = evaluate(game, game.corruptible)
     fired = {f.rule for f in everyone.firings}
     spofs = _single_points(game, set(wanted) & everyone.reached)
-    without: dict[int, Outcome] = {}
+    unit = unit_costs(game)
     whole: WinTable | None = None
-    if len(game.corruptible) <= exact_players:
+    extras = power or minimal_winning
+    if extras and len(game.corruptible) <= exact_players:
         whole = win_table(game, game.corruptible)
+    nothing = PowerIndices("none", 0, {}, {})
     reports: list[GoalReport] = []
     for goal_id in wanted:
         goal = game.goal_index[goal_id]
@@ -254,32 +303,54 @@ def analyze(
                     (),
                     False,
                     max_size,
-                    PowerIndices("none", 0, {}, {}),
+                    nothing,
                     0,
                     False,
+                    cheapest,
+                    minimal_winning,
                 )
             )
             continue
-        vetoes = []
-        for i in cheapest.coalition:
-            # A veto player is in every winning coalition, so in this one too.
-            if i not in without:
-                without[i] = evaluate(game, [j for j in game.corruptible if j != i])
-            if goal_id not in without[i].reached:
-                vetoes.append(i)
-        rules, _, _ = relevant_rules(game, goal_id, fired)
-        key = key_classes(game, goal_id, frozenset(r.id for r in rules))
-        table = whole
-        if table is None and len(key.players) <= exact_players:
-            table = win_table(key.game, key.players)
-        if table is not None:
-            mwc, cut = table.minimal_winning(goal_id, max_size, _MWC_LIMIT)
-            power = table.power(goal_id)
+        if spofs.get(goal_id):
+            # A single point of failure is a coalition of one, so one person is the optimum.
+            people = _solo(game, goal_id, spofs[goal_id][0], cheapest)
+        elif unit is game:
+            people = replace(cheapest, objective="people")
         else:
-            mwc, cut = minimal_winning(key, max_size, limit=_MWC_LIMIT, budget=budget / 2)
-            power = power_indices(
-                key, exact_limit=exact_limit, samples=samples, seed=seed, budget=budget / 2
+            people = replace(
+                minimum_coalition(unit, goal_id, objective="cost", **kw), objective="people"
             )
+        vetoes = []
+        # A veto player is in every winning coalition, so in each of these three.
+        candidates = set(people.coalition) & set(cheapest.coalition) & set(fewest.coalition)
+        sub: Game | None = None
+        for i in sorted(candidates):
+            if sub is None:
+                sub = game.with_rules(relevant_rules(game, goal_id, fired)[0])
+            if goal_id not in evaluate(sub, [j for j in game.corruptible if j != i]).reached:
+                vetoes.append(i)
+        mwc: Sequence[tuple[int, ...]] = ()
+        cut = False
+        indices, key_players = nothing, 0
+        if extras:
+            rules, _, _ = relevant_rules(game, goal_id, fired)
+            key = key_classes(game, goal_id, frozenset(r.id for r in rules))
+            key_players = len(key.players)
+            table = whole
+            if table is None and len(key.players) <= exact_players:
+                table = win_table(key.game, key.players)
+            if table is not None:
+                if minimal_winning:
+                    mwc, cut = table.minimal_winning(goal_id, max_size, _MWC_LIMIT)
+                if power:
+                    indices = table.power(goal_id)
+            else:
+                if minimal_winning:
+                    mwc, cut = _minimal_winning(key, max_size, limit=_MWC_LIMIT, budget=budget / 2)
+                if power:
+                    indices = power_indices(
+                        key, exact_limit=exact_limit, samples=samples, seed=seed, budget=budget / 2
+                    )
         floor = game.floor
         min_orgs = fewest.value
         # Any coalition found with fewer organisations proves the floor broken, optimal or not.
@@ -296,9 +367,26 @@ def analyze(
                 tuple(tuple(game.players[i].id for i in c) for c in mwc),
                 cut,
                 max_size,
-                power,
-                len(key.players),
+                indices,
+                key_players,
                 below,
+                people,
+                minimal_winning,
             )
         )
     return Analysis(game, tuple(reports), time.perf_counter() - started)
+
+
+def _solo(game: Game, goal: str, player: int, fallback: Solution) -> Solution:
+    outcome = evaluate(game, [player])
+    if goal not in outcome.reached:
+        return fallback
+    return replace(
+        fallback,
+        objective="people",
+        status="OPTIMAL",
+        value=1.0,
+        bound=1.0,
+        coalition=(player,),
+        derivation=outcome.derivation(game, goal),
+    )

@@ -1,98 +1,71 @@
 """A constitution as a game: :func:`game_from_constitution`.
 
+The game is built from the authority's own decision functions (``custodes.authority``:
+:func:`~custodes.authority.eligible_requesters`, :func:`~custodes.authority.may_approve`,
+:func:`~custodes.authority.may_break_glass`, :func:`~custodes.authority.may_sign_amendment`,
+:func:`~custodes.authority.amendment_need`, :func:`~custodes.authority.entry_clauses`, the
+notification functions), never from a second reading of the document. A player is a person
+(every identity of one human together); what each may do is carried as synthetic roles:
+
+- ``request:<rule>``: some identity may request under the access rule (Cedar's eligibility:
+  admission, roles, criteria; and a key to sign the request, unless the rule is standing);
+- ``approve:<roles>``: some identity holds one of the roles and has a key (approvers need no
+  admission);
+- ``break-glass:<rule>``: some identity holds a role of the break-glass rule, is admitted and
+  has a key;
+- ``sign``: some identity is an amendment signer (with its key).
+
 Goals:
 
-- ``use:<capability>`` for every capability tier, through its access rules and its break-glass
-  rules (a break-glass use needs no approval beforehand: its review comes after the fact, when
-  the capability has already been used). ``use:exploit-details`` is reading escrowed exploit
-  details.
-- ``amend``: adopting an amendment (the amendment rule: a threshold of signers; whoever proposes
-  also signs, as in TUF).
-- ``entrenched:<id>``: changing an entrenched clause (its stronger threshold and organisations).
-- ``membership``: changing a role's membership. Roles live in the document, so this is an
-  amendment (of an entrenched clause's strength if one covers ``/principals``); a coalition that
-  reaches it can put its own members in any role, so the rule grants every role.
-- ``unnotified:<capability>``: using a tier through a rule that notifies no organisation outside
-  the developers (only for tiers that have such a rule).
-
-Requester eligibility under an access rule is Cedar's decision (roles, the rule's criteria and
-organisation admission), computed once per principal and rule and carried as a synthetic role
-``request:<rule id>``. Several identities of one person are one player (their roles united).
+- ``use:<capability>`` through any access rule or break-glass rule of the tier (a break-glass
+  use needs no approval beforehand). ``use:exploit-details`` is reading escrowed details.
+- ``amend``: adopting an amendment: ``threshold`` distinct signer persons (the proposer's own
+  signature counts only if they sign).
+- ``entrenched:<id>``: changing an entrenched clause: the amendment threshold *and* the
+  clause's signers and organisations.
+- ``membership``: changing who holds which role. Roles live in the document, so this is an
+  amendment that edits principal entries; an entry that an entrenched clause covers (the
+  principal list, the entry, or its roles) changes only with that clause's signers. A coalition
+  that adopts one holds, on every identity whose entry it may change, every role and a key, so
+  each access and break-glass rule has a variant after membership (Cedar still decides the
+  criteria and admission, with every role held).
+- ``unnotified:<capability>``: using a tier so that nobody outside the developer organisations
+  is told: a standing rule (which logs no notice), an access rule whose request and grant
+  notices stay inside (the request's notice names every rule the request fits, so the
+  requester must fit none that tells outsiders), or a break-glass rule whose notice does (it
+  always tells every overseer organisation and every approver it skips).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 
+from custodes.authority import (
+    AmendmentNeed,
+    amendment_need,
+    break_glass_notified,
+    eligible_requesters,
+    entries_clauses,
+    may_approve,
+    may_break_glass,
+    may_sign_amendment,
+    notified,
+    tells_outsiders,
+)
 from custodes.coalition._game import Game, Goal, Player, Rule
 from custodes.constitution import (
     AccessRule,
-    BreakGlassRule,
+    CompiledPolicies,
     Constitution,
-    Notify,
+    Quorum,
     compile_policies,
 )
 
 __all__ = ["game_from_constitution"]
 
-_SIGNER_ROLE = "sign:amendment"
-
-
-def _silent(c: Constitution, notify: Notify) -> bool:
-    """True when nobody outside the developer organisations is told."""
-    orgs = set(notify.organisations)
-    orgs |= {o.id for o in c.organisations if o.kind in notify.kinds}
-    return all(
-        c.organisations_by_id[o].kind == "developer" for o in orgs if o in c.organisations_by_id
-    )
-
-
-def _players(c: Constitution, extra_roles: dict[str, set[str]]) -> list[Player]:
-    by_person: dict[str, list[str]] = defaultdict(list)
-    for p in c.principals:
-        by_person[p.person_id].append(p.id)
-    players = []
-    for person, ids in by_person.items():
-        ps = [c.principals_by_id[i] for i in ids]
-        roles: set[str] = set()
-        for p in ps:
-            roles |= p.roles | extra_roles.get(p.id, set())
-        org = c.organisations_by_id[ps[0].organisation]
-        players.append(
-            Player(
-                id=person,
-                organisation=org.id,
-                organisation_kind=org.kind,
-                roles=frozenset(roles),
-                cost=min(p.cost for p in ps),
-                incorruptible=any(p.incorruptible for p in ps),
-            )
-        )
-    return players
-
-
-def _access(rule: AccessRule) -> Rule:
-    return Rule(
-        id=rule.id,
-        goal=f"use:{rule.capability}",
-        kind="access",
-        requester_roles=frozenset({f"request:{rule.id}"}),
-        approver_roles=rule.approver_roles,
-        k=rule.quorum.approvals,
-        m=rule.quorum.organisations if rule.quorum.approvals else 0,
-        kinds=dict(rule.quorum.kinds) if rule.quorum.approvals else {},
-        label=f"access rule {rule.id}",
-    )
-
-
-def _break_glass(rule: BreakGlassRule) -> Rule:
-    return Rule(
-        id=rule.id,
-        goal=f"use:{rule.capability}",
-        kind="break-glass",
-        requester_roles=rule.roles,
-        label=f"break-glass {rule.id}: {rule.emergency}",
-    )
+_SIGN = "sign"
 
 
 def _goal_label(capability: str) -> str:
@@ -101,121 +74,372 @@ def _goal_label(capability: str) -> str:
     return f"use {capability}"
 
 
-def game_from_constitution(c: Constitution) -> Game:
-    """The constitution ``c`` (already validated by its reader) as a game; see the module
-    docstring for its goals."""
-    policies = compile_policies(c)
-    extra: dict[str, set[str]] = defaultdict(set)
-    for access in c.access_rules:
-        for pid in policies.eligible_requesters(access):
-            extra[pid].add(f"request:{access.id}")
-    for signer in c.amendment.signers:
-        extra[signer].add(_SIGNER_ROLE)
-    players = _players(c, extra)
-    protected = set(c.coalition.protected)
+def _approve_role(roles: frozenset[str]) -> str:
+    return "approve:" + "|".join(sorted(roles))
 
-    goal_list = [
-        Goal(f"use:{cap.id}", _goal_label(cap.id), cap.id in protected) for cap in c.capabilities
-    ]
-    rules = [_access(r) for r in c.access_rules] + [_break_glass(r) for r in c.break_glass]
 
-    signer_orgs = {c.principals_by_id[s].organisation for s in c.amendment.signers}
-    amend_k = c.amendment.threshold
-    goal_list.append(Goal("amend", "amend the constitution"))
-    rules.append(
-        Rule(
-            "amendment",
-            "amend",
-            requester_roles=frozenset({_SIGNER_ROLE}),
-            approver_roles=frozenset({_SIGNER_ROLE}),
-            k=amend_k,
-            requester_counts=True,
-            kind="amendment",
-            label="amendment rule",
-        )
-    )
-    member_k, member_m = amend_k, 0
-    for clause in c.entrenched:
-        k = clause.signers or len(c.amendment.signers)
-        m = clause.organisations or len(signer_orgs)
-        goal_list.append(
-            Goal(
-                f"entrenched:{clause.id}",
-                f"change entrenched clause: {clause.description or clause.id}",
+def _signature(rule: AccessRule) -> tuple[frozenset[str], tuple[str, ...], bool]:
+    """What requester eligibility under ``rule`` depends on."""
+    return (rule.requester_roles, rule.requester_criteria, rule.quorum.approvals > 0)
+
+
+def _after_role(level: str, criteria: tuple[str, ...]) -> str:
+    """Those who may request, once they hold every role, under rules with ``criteria``."""
+    return f"request@{level}:" + (",".join(criteria) or "admitted")
+
+
+def _level_name(need: AmendmentNeed) -> str:
+    return f"{need.persons}/{need.organisations}"
+
+
+class _Builder:
+    def __init__(self, c: Constitution, compiled: CompiledPolicies) -> None:
+        self.c = c
+        self.compiled = compiled
+        self.roles: dict[str, set[str]] = defaultdict(set)  # principal id -> synthetic roles
+        self.rules: list[Rule] = []
+        self.goals: list[Goal] = []
+        protected = set(c.coalition.protected)
+        self.protected = protected
+        # Membership levels: what changing each principal's entry needs, and the distinct needs.
+        self.need = {pid: amendment_need(c, cs) for pid, cs in entries_clauses(c).items()}
+        self.levels = sorted(set(self.need.values()), key=lambda n: (n.persons, n.organisations))
+        self.single_level = len(self.levels) == 1
+        self.approver_sets: set[str] = set()
+        self.request_role: dict[str, str] = {}
+
+    def grant(self, role: str, principals: Iterable[str]) -> None:
+        for pid in principals:
+            self.roles[pid].add(role)
+
+    def membership_goal(self, need: AmendmentNeed) -> str:
+        return "membership" if self.single_level else f"membership@{_level_name(need)}"
+
+    def changeable(self, need: AmendmentNeed) -> list[str]:
+        """Principals whose entry a coalition meeting ``need`` may change."""
+        return [
+            pid
+            for pid, n in self.need.items()
+            if n.persons <= need.persons and n.organisations <= need.organisations
+        ]
+
+    def approvers(self, roles: frozenset[str]) -> str:
+        """The synthetic role of those whose approval counts for ``roles`` (one per role set)."""
+        role = _approve_role(roles)
+        if role not in self.approver_sets:
+            self.approver_sets.add(role)
+            self.grant(role, (p.id for p in self.c.principals if may_approve(self.c, p.id, roles)))
+        return role
+
+    def build(self) -> Game:
+        c = self.c
+        # Rules alike in what eligibility looks at share one eligibility check and one role.
+        first: dict[tuple[frozenset[str], tuple[str, ...], bool], AccessRule] = {}
+        for rule in c.access_rules:
+            alike = first.setdefault(_signature(rule), rule)
+            self.request_role[rule.id] = f"request:{alike.id}"
+        decided = eligible_requesters(c, self.compiled, list(first.values()))
+        requesters = {r.id: decided[first[_signature(r)].id] for r in c.access_rules}
+        for alike in first.values():
+            self.grant(f"request:{alike.id}", decided[alike.id])
+        for cap in c.capabilities:
+            self.goals.append(Goal(f"use:{cap.id}", _goal_label(cap.id), cap.id in self.protected))
+        for rule in c.access_rules:
+            self.rules.append(self.access_rule(rule, f"use:{rule.capability}", rule.id))
+        for bg in c.break_glass:
+            role = f"break-glass:{bg.id}"
+            self.grant(
+                role, (p.id for p in c.principals if may_break_glass(c, self.compiled, p.id, bg))
             )
-        )
-        rules.append(
-            Rule(
-                f"entrenched:{clause.id}",
-                f"entrenched:{clause.id}",
-                requester_roles=frozenset({_SIGNER_ROLE}),
-                approver_roles=frozenset({_SIGNER_ROLE}),
-                k=k,
-                m=m,
-                requester_counts=True,
-                kind="amendment",
-                label=f"entrenched clause {clause.id}",
-            )
-        )
-        if any(p == "/principals" or p.startswith("/principals/") for p in clause.paths):
-            member_k, member_m = max(member_k, k), max(member_m, m)
-
-    # Signers are named in /amendment, not by role: membership changes cannot add signers.
-    all_roles: set[str] = set()
-    for r in rules:
-        all_roles |= (r.requester_roles | r.approver_roles) - {_SIGNER_ROLE}
-    goal_list.append(Goal("membership", "change a role's membership"))
-    rules.append(
-        Rule(
-            "membership-amendment",
-            "membership",
-            requester_roles=frozenset({_SIGNER_ROLE}),
-            approver_roles=frozenset({_SIGNER_ROLE}),
-            k=member_k,
-            m=member_m,
-            requester_counts=True,
-            grants=frozenset(all_roles),
-            kind="membership",
-            label="amend role membership",
-        )
-    )
-
-    silent_caps: set[str] = set()
-    for access in c.access_rules:
-        if _silent(c, access.notify):
-            silent_caps.add(access.capability)
-            base = _access(access)
-            rules.append(
+            self.rules.append(
                 Rule(
-                    f"silent:{access.id}",
-                    f"unnotified:{access.capability}",
-                    base.requester_roles,
-                    base.approver_roles,
-                    base.k,
-                    base.m,
-                    base.kinds,
-                    kind="access",
-                    label=f"{access.id} (notifies no outside organisation)",
+                    bg.id,
+                    f"use:{bg.capability}",
+                    requester_roles=frozenset({role}),
+                    kind="break-glass",
+                    label=f"break-glass {bg.id}: {bg.emergency}",
                 )
             )
-    for bg in c.break_glass:
-        if _silent(c, bg.notify):
+        self.amendments()
+        self.after_membership()
+        self.unnotified(requesters)
+        players = self.players()
+        return Game.build(
+            players, self.goals, self.rules, floor=c.coalition.min_organisations, name=c.name
+        )
+
+    def access_rule(self, rule: AccessRule, goal: str, rule_id: str) -> Rule:
+        q = rule.quorum
+        if q.approvals == 0:
+            return Rule(
+                rule_id,
+                goal,
+                requester_roles=frozenset({self.request_role[rule.id]}),
+                kind="access",
+                label=f"access rule {rule.id} (standing)",
+            )
+        return Rule(
+            rule_id,
+            goal,
+            requester_roles=frozenset({self.request_role[rule.id]}),
+            approver_roles=frozenset({self.approvers(rule.approver_roles)}),
+            k=q.approvals,
+            m=q.organisations,
+            kinds=dict(q.kinds),
+            kind="access",
+            label=f"access rule {rule.id}",
+        )
+
+    def amendments(self) -> None:
+        c = self.c
+        self.grant(_SIGN, (s for s in c.amendment.signers if may_sign_amendment(c, s)))
+        sign = frozenset({_SIGN})
+        base = amendment_need(c)
+        self.goals.append(Goal("amend", "amend the constitution"))
+        self.rules.append(
+            Rule(
+                "amendment",
+                "amend",
+                requester_roles=sign,
+                approver_roles=sign,
+                k=base.persons,
+                m=base.organisations,
+                requester_counts=True,
+                kind="amendment",
+                label="amendment rule",
+            )
+        )
+        for clause in c.entrenched:
+            need = amendment_need(c, [clause])
+            goal = f"entrenched:{clause.id}"
+            self.goals.append(
+                Goal(goal, f"change entrenched clause: {clause.description or clause.id}")
+            )
+            self.rules.append(
+                Rule(
+                    goal,
+                    goal,
+                    requester_roles=sign,
+                    approver_roles=sign,
+                    k=need.persons,
+                    m=need.organisations,
+                    requester_counts=True,
+                    kind="amendment",
+                    label=f"entrenched clause {clause.id} (with the amendment threshold)",
+                )
+            )
+        self.goals.append(Goal("membership", "change a role's membership"))
+        for need in self.levels:
+            goal = self.membership_goal(need)
+            if not self.single_level:
+                self.goals.append(
+                    Goal(
+                        goal,
+                        f"change the roles of principals whose entries need {need.persons} "
+                        f"signers from {need.organisations} organisations",
+                        internal=True,
+                    )
+                )
+                self.rules.append(
+                    Rule(
+                        f"membership-via-{_level_name(need)}",
+                        "membership",
+                        prerequisites=frozenset({goal}),
+                        kind="membership",
+                        label="a membership change",
+                    )
+                )
+            self.rules.append(
+                Rule(
+                    f"membership-amendment-{_level_name(need)}"
+                    if not self.single_level
+                    else "membership-amendment",
+                    goal,
+                    requester_roles=sign,
+                    approver_roles=sign,
+                    k=need.persons,
+                    m=need.organisations,
+                    requester_counts=True,
+                    kind="membership",
+                    label=f"amend role membership ({need.persons} signers, "
+                    f"{need.organisations} organisations)",
+                )
+            )
+
+    def after_membership(self) -> None:
+        """Each access and break-glass rule once the coalition holds every role (and a key) on
+        the identities whose entries it may change."""
+        c = self.c
+        every_role = set().union(*(p.roles for p in c.principals))
+        for r in c.access_rules:
+            every_role |= r.requester_roles | r.approver_roles | set(r.notify.roles)
+        for bg in c.break_glass:
+            every_role |= bg.roles | bg.review.approver_roles | set(bg.notify.roles)
+        # Cedar decides criteria and admission with every role held; only when some criterion
+        # looks at roles can that differ from the current document.
+        held = dataclasses.replace(
+            c,
+            principals=tuple(
+                dataclasses.replace(p, roles=frozenset(every_role)) for p in c.principals
+            ),
+        )
+        compiled = (
+            compile_policies(held)
+            if any("roles" in k.condition for k in c.criteria)
+            else self.compiled
+        )
+        # With every role and a key (keys can be added too), requesting needs only admission
+        # and the criteria: the rules as if standing ask for no key.
+        # Only the criteria differ between rules now.
+        by_criteria: dict[tuple[str, ...], AccessRule] = {}
+        for r in c.access_rules:
+            by_criteria.setdefault(
+                r.requester_criteria,
+                dataclasses.replace(
+                    r, requester_roles=frozenset(every_role), quorum=Quorum(approvals=0)
+                ),
+            )
+        decided = eligible_requesters(held, compiled, list(by_criteria.values()))
+        may = {k: decided[r.id] for k, r in by_criteria.items()}
+        for need in self.levels:
+            level = _level_name(need)
+            goal = self.membership_goal(need)
+            open_ids = set(self.changeable(need))
+            open_role = f"open@{level}"
+            self.grant(open_role, open_ids)
+            for criteria, eligible in may.items():
+                self.grant(_after_role(level, criteria), eligible & open_ids)
+            for rule in c.access_rules:
+                role = _after_role(level, rule.requester_criteria)
+                base = self.access_rule(rule, f"use:{rule.capability}", f"{rule.id}@{level}")
+                self.rules.append(
+                    dataclasses.replace(
+                        base,
+                        requester_roles=base.requester_roles | {role},
+                        approver_roles=base.approver_roles | {open_role}
+                        if base.needs_approvers
+                        else frozenset(),
+                        prerequisites=frozenset({goal}),
+                        label=f"{base.label}, after a membership change",
+                    )
+                )
+            for bg in c.break_glass:
+                role = f"break-glass@{level}:{bg.id}"
+                self.grant(
+                    role,
+                    (
+                        p.id
+                        for p in held.principals
+                        if p.id in open_ids
+                        and compiled.principal_admitted.get(p.id)
+                        and compiled.org_admitted.get(p.organisation)
+                    ),
+                )
+                self.rules.append(
+                    Rule(
+                        f"{bg.id}@{level}",
+                        f"use:{bg.capability}",
+                        requester_roles=frozenset({f"break-glass:{bg.id}", role}),
+                        prerequisites=frozenset({goal}),
+                        kind="break-glass",
+                        label=f"break-glass {bg.id}, after a membership change",
+                    )
+                )
+
+    def unnotified(self, requesters: Mapping[str, frozenset[str]]) -> None:
+        c = self.c
+        silent_caps: set[str] = set()
+        told: dict[object, bool] = {}
+        for r in c.access_rules:
+            if r.notify not in told:
+                told[r.notify] = tells_outsiders(c, notified(c, r.notify))
+        tells = {r.id: told[r.notify] for r in c.access_rules}
+        for rule in c.access_rules:
+            quiet: set[str]
+            if rule.quorum.approvals == 0:
+                # A standing permission is used without a request or a grant: no notice at all.
+                quiet = set(requesters[rule.id])
+            elif tells[rule.id]:
+                continue
+            else:
+                # The request names every rule it fits; the longest duration this rule allows
+                # and a purpose only if it needs one fit the fewest others.
+                others = [
+                    o
+                    for o in c.rules_for(rule.capability)
+                    if o.id != rule.id
+                    and o.quorum.approvals > 0
+                    and tells[o.id]
+                    and o.max_duration >= rule.max_duration
+                    and (rule.purpose_required or not o.purpose_required)
+                ]
+                quiet = {
+                    pid
+                    for pid in requesters[rule.id]
+                    if not any(pid in requesters[o.id] for o in others)
+                }
+            if not quiet:
+                continue
+            silent_caps.add(rule.capability)
+            role = f"silent:{rule.id}"
+            self.grant(role, quiet)
+            base = self.access_rule(rule, f"unnotified:{rule.capability}", f"silent:{rule.id}")
+            self.rules.append(
+                dataclasses.replace(
+                    base,
+                    requester_roles=frozenset({role}),
+                    label=f"{rule.id} (notifies no outside organisation)",
+                )
+            )
+        for bg in c.break_glass:
+            if tells_outsiders(c, break_glass_notified(c, bg)):
+                continue
             silent_caps.add(bg.capability)
-            rules.append(
+            self.rules.append(
                 Rule(
                     f"silent:{bg.id}",
                     f"unnotified:{bg.capability}",
-                    bg.roles,
+                    requester_roles=frozenset({f"break-glass:{bg.id}"}),
                     kind="break-glass",
                     label=f"{bg.id} (notifies no outside organisation)",
                 )
             )
-    for cap in sorted(silent_caps):
-        goal_list.append(
-            Goal(
-                f"unnotified:{cap}",
-                f"use {cap} with no outside organisation notified",
-                cap in protected,
+        for cap in sorted(silent_caps):
+            self.goals.append(
+                Goal(
+                    f"unnotified:{cap}",
+                    f"use {cap} with no outside organisation notified",
+                    cap in self.protected,
+                )
             )
-        )
-    return Game.build(players, goal_list, rules, floor=c.coalition.min_organisations, name=c.name)
+
+    def players(self) -> list[Player]:
+        c = self.c
+        by_person: dict[str, list[str]] = defaultdict(list)
+        for p in c.principals:
+            by_person[p.person_id].append(p.id)
+        out = []
+        for person, ids in by_person.items():
+            ps = [c.principals_by_id[i] for i in ids]
+            roles: set[str] = set()
+            for p in ps:
+                roles |= self.roles.get(p.id, set())
+            org = c.organisations_by_id[ps[0].organisation]
+            out.append(
+                Player(
+                    id=person,
+                    organisation=org.id,
+                    organisation_kind=org.kind,
+                    roles=frozenset(roles),
+                    cost=min(p.cost for p in ps),
+                    incorruptible=any(p.incorruptible for p in ps),
+                )
+            )
+        return out
+
+
+def game_from_constitution(c: Constitution, compiled: CompiledPolicies | None = None) -> Game:
+    """The constitution ``c`` (already validated by its reader) as a game, decided by the
+    authority's functions (see the module docstring); ``compiled`` is ``c``'s compiled
+    policies if the caller already has them."""
+    return _Builder(c, compiled or compile_policies(c)).build()

@@ -160,12 +160,30 @@ def evaluate(game: Game, coalition: Iterable[int]) -> Outcome:
     granted: set[str] = set()
     firings: list[Firing] = []
     pending = list(game.rules)
+    # For a small coalition, the roles anyone in it holds: a rule none of whose requester (or
+    # approver) roles is held or granted cannot fire, whatever else holds.
+    held: set[str] | None = None
+    if len(members) <= _SCAN_MEMBERS:
+        held = set().union(*(game.players[i].roles for i in members))
     progress = True
     while progress and pending:
         progress = False
         still: list[Rule] = []
         for rule in pending:
-            if not rule.prerequisites <= reached:
+            if not rule.prerequisites <= reached or (
+                held is not None
+                and (
+                    (rule.requester_roles and held.isdisjoint(rule.requester_roles))
+                    or (
+                        rule.approver_roles
+                        and rule.needs_approvers
+                        and held.isdisjoint(rule.approver_roles)
+                    )
+                )
+                and not (
+                    granted and not granted.isdisjoint(rule.requester_roles | rule.approver_roles)
+                )
+            ):
                 still.append(rule)
                 continue
             firing = fires(game, rule, members, granted)

@@ -8,7 +8,7 @@ pictures) works on games. Games are also what the property tests generate.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
@@ -83,12 +83,14 @@ class Rule:
 class Goal:
     """Something a coalition may reach: a capability tier, amending the constitution, ...
 
-    ``protected`` goals are held to the constitution's floor of organisations.
+    ``protected`` goals are held to the constitution's floor of organisations; ``internal``
+    goals are steps towards others (not reported unless asked for).
     """
 
     id: str
     label: str = ""
     protected: bool = False
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,23 @@ class Game:
         if unknown:
             raise GameError("unknown players", problems=[f"no player {u!r}" for u in unknown])
         return frozenset(self.player_index[i] for i in ids)
+
+    def with_rules(self, rules: Iterable[Rule]) -> Game:
+        """The same players and goals with only ``rules`` (unchecked: a subset of these)."""
+        return self._sharing(Game(self.players, self.goals, tuple(rules), self.floor, self.name))
+
+    def with_unit_costs(self) -> Game:
+        """The same game with every player costing 1 (its cheapest coalition is its smallest)."""
+        players = tuple(replace(p, cost=1.0) for p in self.players)
+        return self._sharing(Game(players, self.goals, self.rules, self.floor, self.name))
+
+    def _sharing(self, other: Game) -> Game:
+        # The derived indexes that depend only on who the players are and what roles they hold
+        # are shared rather than rebuilt (cached_property keeps them in the instance dict).
+        for name in ("player_index", "corruptible", "organisation_kinds", "role_members"):
+            if name in self.__dict__:
+                other.__dict__[name] = self.__dict__[name]
+        return other
 
     def without(self, player_ids: Iterable[str]) -> Game:
         """The same game with some players marked incorruptible."""

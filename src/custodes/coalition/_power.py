@@ -16,13 +16,15 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from custodes.coalition._evaluate import evaluate
 from custodes.coalition._game import Game
 
 __all__ = ["KeyClasses", "PowerIndices", "key_classes", "minimal_winning", "power_indices"]
+
+_Z95 = 1.96  # the normal quantile of a two-sided 95 % interval
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def key_classes(game: Game, goal: str, relevant_rules: frozenset[str]) -> KeyCla
     itself); dummies never change whether a coalition wins.
     """
     rules = tuple(r for r in game.rules if r.id in relevant_rules)
-    sub = Game(game.players, game.goals, rules, game.floor, game.name)
+    sub = game.with_rules(rules)
     grantable = set().union(*(r.grants for r in rules))
     roles = set().union(*(r.requester_roles | r.approver_roles for r in rules))
     everyone_counts = any(
@@ -89,14 +91,19 @@ class _Wins:
 class PowerIndices:
     """Normalised Banzhaf and Shapley–Shubik indices of the key players of one goal.
 
-    ``method`` is ``exact`` (enumeration of every coalition) or ``sampled`` (``samples`` random
-    permutations / coalitions; expect about 1/sqrt(samples) error).
+    ``method`` is ``exact`` (enumeration of every coalition), ``sampled`` (``samples`` random
+    permutations / coalitions) or ``none`` (not computed). For sampled indices,
+    ``shapley_error`` is the half-width of a 95 % normal-approximation confidence interval of
+    each player's Shapley–Shubik index (the largest over players), and ``banzhaf_error`` that of
+    each player's swing probability (the unnormalised Banzhaf index); both are 0 when exact.
     """
 
     method: Literal["exact", "sampled", "none"]
     samples: int
     banzhaf: Mapping[int, float]
     shapley: Mapping[int, float]
+    shapley_error: float = 0.0
+    banzhaf_error: float = 0.0
 
 
 def _vectors(sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -183,6 +190,15 @@ def _sampled(
                 lo = mid
         pivots[order[hi - 1]] += 1
     shap = [pivots[c] / drawn / sizes[c] for c in range(len(sizes))]
+    # 95 % interval of a class's pivot share, divided among its interchangeable members.
+    shapley_error = max(
+        (
+            _Z95 * math.sqrt(max(p * (1 - p), 0.25 / drawn) / drawn) / sizes[c]
+            for c, p in enumerate(pivots[c] / drawn for c in range(len(sizes)))
+        ),
+        default=0.0,
+    )
+    banzhaf_error = 0.0
     swings = [0.0] * len(sizes)
     per_class = max(1, samples // max(1, len(sizes)))
     for c in range(len(sizes)):
@@ -200,7 +216,10 @@ def _sampled(
             if wins(more) and not wins(base):
                 swings[c] += 1
         swings[c] /= done
-    return _spread(key, "sampled", drawn, swings, shap)
+        q = swings[c]
+        banzhaf_error = max(banzhaf_error, _Z95 * math.sqrt(max(q * (1 - q), 0.25 / done) / done))
+    out = _spread(key, "sampled", drawn, swings, shap)
+    return replace(out, shapley_error=shapley_error, banzhaf_error=banzhaf_error)
 
 
 def _count(order: list[int], length: int, width: int) -> tuple[int, ...]:

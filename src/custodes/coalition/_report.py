@@ -17,10 +17,22 @@ _TOP_POWER = 8
 
 
 def _status(r: GoalReport) -> str:
-    s = r.cheapest
-    if s.status == "FEASIBLE" and s.gap is not None:
-        return f"FEASIBLE (gap {s.gap:.1%})"
-    return s.status
+    """``OPTIMAL`` when all three optima are proven; else which is not, with its gap."""
+    open_ = [
+        (name, s)
+        for name, s in (
+            ("people", r.people),
+            ("cost", r.cheapest),
+            ("orgs", r.fewest_organisations),
+        )
+        if s.status == "FEASIBLE"
+    ]
+    if not open_:
+        return r.cheapest.status
+    return "; ".join(
+        f"{name} FEASIBLE" + (f" (gap {s.gap:.1%})" if s.gap is not None else "")
+        for name, s in open_
+    )
 
 
 def _summary(analysis: Analysis) -> Table:
@@ -50,7 +62,7 @@ def _summary(analysis: Analysis) -> Table:
         t.add_row(
             name,
             str(r.min_people),
-            f"{r.cheapest.value:g}",
+            f"{r.cheapest.value:g}" if r.cheapest.value is not None else "-",
             orgs,
             spof,
             ", ".join(r.veto_players),
@@ -64,7 +76,16 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
     t.add_column("what", style="dim")
     t.add_column("value", overflow="fold")
     s = r.cheapest
-    t.add_row("minimum coalition", ", ".join(analysis.ids(s.coalition)))
+    people = r.people
+    if people.coalition != s.coalition:
+        t.add_row(
+            "fewest people",
+            f"{r.min_people}: {', '.join(analysis.ids(people.coalition))}",
+        )
+    t.add_row(
+        "cheapest coalition" if people.coalition != s.coalition else "minimum coalition",
+        ", ".join(analysis.ids(s.coalition)),
+    )
     t.add_row("organisations", ", ".join(analysis.organisations(s.coalition)))
     for f in s.derivation:
         appr = ", ".join(analysis.ids(f.approvers))
@@ -79,20 +100,25 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
         f"{r.min_organisations}: {', '.join(analysis.organisations(fo.coalition))} "
         f"({', '.join(analysis.ids(fo.coalition))})",
     )
-    mwc = "; ".join("{" + ", ".join(c) + "}" for c in r.minimal_winning[:10])
-    more = len(r.minimal_winning) - 10
-    if more > 0:
-        mwc += f"; … {more} more"
-    if r.minimal_winning_truncated:
-        mwc += " (list cut)"
-    t.add_row(f"minimal winning (≤ {r.max_size})", mwc or "none this small")
+    if r.minimal_winning_computed:
+        mwc = "; ".join("{" + ", ".join(c) + "}" for c in r.minimal_winning[:10])
+        more = len(r.minimal_winning) - 10
+        if more > 0:
+            mwc += f"; … {more} more"
+        if r.minimal_winning_truncated:
+            mwc += " (list cut)"
+        t.add_row(f"minimal winning (≤ {r.max_size})", mwc or "none this small")
     p = r.power
     if p.method != "none":
         top = sorted(
             ((i, v) for i, v in p.shapley.items() if v > 0 or p.banzhaf.get(i)),
             key=lambda kv: -kv[1],
         )[:_TOP_POWER]
-        method = "exact" if p.method == "exact" else f"sampled, {p.samples} draws"
+        method = (
+            "exact"
+            if p.method == "exact"
+            else f"sampled, {p.samples} draws, 95% CI ± {p.shapley_error:.3f} SS"
+        )
         t.add_row(
             f"power ({method}, {r.key_players} key players)",
             ", ".join(
@@ -101,14 +127,41 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
             ),
         )
     t.add_row(
-        "solver", f"{s.status}, {s.classes} classes, {s.rules} rules, {s.seconds * 1000:.1f} ms"
+        "solver",
+        f"{s.status}, {s.classes} classes, {s.rules} rules, "
+        f"{(s.seconds + people.seconds + fo.seconds) * 1000:.1f} ms (three optima)",
     )
     return t
 
 
+def _exactness(analysis: Analysis) -> Text:
+    proven = sum(r.proven for r in analysis.goals)
+    extras = []
+    if any(r.minimal_winning_computed for r in analysis.goals):
+        extras.append("minimal winning coalitions: exact up to the size shown (or cut)")
+    methods = {r.power.method for r in analysis.goals} - {"none"}
+    if methods:
+        extras.append(
+            "power indices: "
+            + ("exact" if methods == {"exact"} else "exact where shown, else sampled (95% CI)")
+        )
+    if not extras:
+        extras.append(
+            "power indices and minimal winning coalitions: not computed (--power, "
+            "--minimal-winning)"
+        )
+    return Text(
+        f"Exact: min people, min cost and min orgs are proven optimal for {proven} of "
+        f"{len(analysis.goals)} goals (the status says which are not, with the gap); single "
+        "points of failure and veto players are exact; " + "; ".join(extras) + ". "
+        f"{analysis.seconds:.2f} s.",
+        style="dim",
+    )
+
+
 def render_analysis(analysis: Analysis) -> RenderableType:
     """Everything a person should read, as one rich renderable."""
-    parts: list[RenderableType] = [_summary(analysis)]
+    parts: list[RenderableType] = [_summary(analysis), _exactness(analysis)]
     parts += [_detail(analysis, r) for r in analysis.goals if r.reachable]
     findings = analysis.findings()
     if findings:

@@ -17,6 +17,7 @@ it; a disagreement raises :class:`CoalitionCheckError`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import defaultdict
@@ -31,9 +32,17 @@ from custodes.coalition._errors import CoalitionCheckError
 from custodes.coalition._evaluate import Firing, Outcome, evaluate, fires
 from custodes.coalition._game import COST_SCALE, Game, Rule
 
-__all__ = ["Objective", "Solution", "minimum_coalition", "minimum_coalitions", "relevant_rules"]
+__all__ = [
+    "Objective",
+    "Solution",
+    "minimum_coalition",
+    "minimum_coalitions",
+    "people_needed",
+    "relevant_rules",
+    "unit_costs",
+]
 
-Objective = Literal["cost", "organisations"]
+Objective = Literal["cost", "organisations", "people"]
 Status = Literal["OPTIMAL", "FEASIBLE", "UNREACHABLE"]
 
 Fact = tuple[str, str]  # ("goal", id) or ("role", name)
@@ -83,6 +92,14 @@ class Solution:
         if self.value == 0:
             return 0.0
         return max(0.0, (self.value - self.bound) / self.value)
+
+
+def unit_costs(game: Game) -> Game:
+    """The same game with every player costing 1: its cheapest coalition has the fewest
+    persons."""
+    if all(p.scaled_cost == COST_SCALE for p in game.players):
+        return game
+    return game.with_unit_costs()
 
 
 def relevant_rules(
@@ -173,8 +190,9 @@ def minimum_coalition(
     workers: int = 2,
     everyone: Outcome | None = None,
 ) -> Solution:
-    """The cheapest coalition (``objective="cost"``) or the one spanning the fewest
-    organisations (``"organisations"``, cheapest among those) that reaches ``goal``.
+    """The cheapest coalition (``objective="cost"``), the one with the fewest persons
+    (``"people"``, whatever they cost) or the one spanning the fewest organisations
+    (``"organisations"``, cheapest among those) that reaches ``goal``.
 
     Args:
         time_limit: seconds the solver may take; past it the best coalition found is returned
@@ -185,6 +203,17 @@ def minimum_coalition(
         CoalitionCheckError: the solver's coalition does not reach the goal under the reference
             evaluator (a bug; the coalition is never reported).
     """
+    if objective == "people":
+        unit = unit_costs(game)
+        found = minimum_coalitions(
+            unit,
+            goal,
+            objectives=("cost",),
+            time_limit=time_limit,
+            workers=workers,
+            everyone=everyone,
+        )["cost"]
+        return replace(found, objective="people")
     return minimum_coalitions(
         game,
         goal,
@@ -219,6 +248,16 @@ def minimum_coalitions(
     rules, facts, grantable = relevant_rules(game, goal, fired)
     bounds = _lower_bounds(game, rules, goal, grantable)
     least_cost, least_orgs = bounds.cost, bounds.organisations
+    if "organisations" in objectives and least_orgs <= 1:
+        # One organisation suffices exactly when all of its corruptible members together
+        # reach the goal (the game is monotone): one evaluation per organisation proves it
+        # either way.
+        sub = game.with_rules(rules)
+        members: dict[str, list[int]] = defaultdict(list)
+        for i in pool:
+            members[game.players[i].organisation].append(i)
+        if not any(goal in evaluate(sub, ms).reached for ms in members.values()):
+            least_orgs = 2
     # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
     # if the solver finds none in time.
     fallback = _greedy(
@@ -264,6 +303,35 @@ def minimum_coalitions(
                 seconds=time.perf_counter() - started,
             )
             continue
+        if objective == "organisations":
+            spread = _greedy(
+                game,
+                goal,
+                everyone,
+                "organisations",
+                rules,
+                bounds.fire,
+                time.perf_counter() + _GREEDY_SHARE * time_limit,
+            )
+            if _organisations(game, spread) > least_orgs:
+                spread = (
+                    _within_organisations(
+                        game.with_rules(rules),
+                        goal,
+                        least_orgs,
+                        time.perf_counter() + _GREEDY_SHARE * time_limit,
+                    )
+                    or spread
+                )
+            if _organisations(game, spread) <= least_orgs:
+                # The bound proves the number of organisations; the coalition shown spans that
+                # many (the cheapest such only when the solver was needed to find one).
+                orgs = float(least_orgs)
+                out[objective] = _checked(
+                    game, goal, objective, "OPTIMAL", spread, orgs, orgs, started, 0, len(rules)
+                )
+                started = time.perf_counter()
+                continue
         if built is None:
             built = _build(
                 game,
@@ -641,26 +709,26 @@ def _round_up(value: int, unit: int) -> int:
 
 def _meets(game: Game, pool: Sequence[int], conditions: Sequence[frozenset[str]]) -> Any:
     """A boolean matrix: ``[row, c]`` when ``pool[row]`` holds one of ``conditions[c]``."""
-    roles = sorted(set().union(*conditions)) if conditions else []
-    role_number = {r: n for n, r in enumerate(roles)}
-    held = np.zeros((len(pool), len(roles)), dtype=np.int32)
-    for row, i in enumerate(pool):
-        for r in game.players[i].roles:
-            n = role_number.get(r)
-            if n is not None:
-                held[row, n] = 1
-    wanted = np.zeros((len(roles), len(conditions)), dtype=np.int32)
+    row_of = np.full(len(game.players), -1, dtype=np.int64)
+    row_of[np.asarray(pool, dtype=np.int64)] = np.arange(len(pool))
+    out = np.zeros((len(pool), len(conditions)), dtype=bool)
+    holders: dict[str, Any] = {}
     for c, cond in enumerate(conditions):
         for r in cond:
-            wanted[role_number[r], c] = 1
-    return (held @ wanted) > 0
+            if r not in holders:
+                members = np.fromiter(game.role_members.get(r, ()), dtype=np.int64)
+                rows = row_of[members] if len(members) else members
+                holders[r] = rows[rows >= 0]
+            out[holders[r], c] = True
+    return out
 
 
 def _organisations(game: Game, coalition: Sequence[int]) -> int:
     return len({game.players[i].organisation for i in coalition})
 
 
-def _people_needed(rule: Rule) -> int:
+def people_needed(rule: Rule) -> int:
+    """The fewest distinct persons who can fire ``rule`` (requester and approvers)."""
     if not rule.needs_approvers:
         return 1
     approvers = max(rule.k, rule.m, sum(rule.kinds.values()))
@@ -722,7 +790,7 @@ def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[s
             continue
         appr = admitted(rule.approver_roles)
         approvers = max(rule.k, rule.m, sum(rule.kinds.values()))
-        both = cheapest(req | appr, _people_needed(rule))
+        both = cheapest(req | appr, people_needed(rule))
         alone = cheapest(appr, approvers)
         own[rule.id] = (
             max(both[0], alone[0]),
@@ -774,7 +842,7 @@ def _greedy(
     and keep the best. Only ``rules`` (those that can matter for the goal) are evaluated;
     ``fire`` bounds the cost of firing each rule from below. Past ``deadline`` (a
     ``time.perf_counter()`` value) no further rule is tried."""
-    full, game = game, Game(game.players, game.goals, tuple(rules), game.floor, game.name)
+    full, game = game, game.with_rules(rules)
     pool = game.corruptible
     cheapest: tuple[list[int], Outcome] = (list(pool), everyone)
     for limit in sorted({game.players[i].scaled_cost for i in pool}):
@@ -840,6 +908,30 @@ def _greedy(
         if rank(found) < rank(best):
             best = found
     return best
+
+
+def _within_organisations(
+    game: Game, goal: str, n: int, deadline: float, tries: int = 400
+) -> list[int] | None:
+    """A coalition reaching ``goal`` within ``n`` organisations, found by trying unions of
+    ``n`` organisations (the largest first, as they hold the most roles), or ``None`` when
+    none of the first ``tries`` works before ``deadline``."""
+    members: dict[str, list[int]] = defaultdict(list)
+    for i in game.corruptible:
+        members[game.players[i].organisation].append(i)
+    orgs = sorted(members, key=lambda o: (-len(members[o]), o))
+    for tried, chosen in enumerate(itertools.combinations(orgs, n)):
+        if tried >= tries or time.perf_counter() > deadline:
+            return None
+        union = [i for o in chosen for i in members[o]]
+        outcome = evaluate(game, union)
+        if goal in outcome.reached:
+            derivation = outcome.derivation(game, goal)
+            named = sorted(
+                {f.requester for f in derivation} | {a for f in derivation for a in f.approvers}
+            )
+            return named if goal in evaluate(game, named).reached else union
+    return None
 
 
 def _solve(

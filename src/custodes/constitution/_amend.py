@@ -3,7 +3,8 @@
 This is TUF's rule for root metadata (TUF specification §5.3.4: a new root must be signed by a
 threshold of the keys of the trusted root and a threshold of its own keys), plus entrenched
 clauses: a change to a path a clause names needs that clause's stronger threshold of the
-*current* signers. Each key counts once. Signature checks happen before this function (in
+*current* signers. A person counts once, however many signer identities or keys they hold (as
+for approvals). Signature checks happen before this function (in
 ``custodes.authority``); it receives who was verified to have signed, and with which version's key.
 """
 
@@ -61,13 +62,13 @@ def changed_clauses(old: Constitution, new: Constitution) -> list[EntrenchedClau
     return out
 
 
-def _distinct_keys(c: Constitution, signers: Iterable[str]) -> set[bytes]:
-    keys = set()
+def _persons(c: Constitution, signers: Iterable[str]) -> set[str]:
+    out = set()
     for s in signers:
         p = c.principals_by_id.get(s)
         if p is not None and p.public_key is not None:
-            keys.add(p.public_key)
-    return keys
+            out.add(p.person_id)
+    return out
 
 
 def check_amendment(
@@ -98,8 +99,8 @@ def check_amendment(
         )
     old_signers = set(old.amendment.signers) & set(signed_old)
     new_signers = set(new.amendment.signers) & set(signed_new)
-    have_old = len(_distinct_keys(old, old_signers))
-    have_new = len(_distinct_keys(new, new_signers))
+    have_old = len(_persons(old, old_signers))
+    have_new = len(_persons(new, new_signers))
     if have_old < old.amendment.threshold:
         denials.append(
             Denial(
@@ -121,9 +122,9 @@ def check_amendment(
     changed = changed_clauses(old, new)
     all_orgs = {old.principals_by_id[s].organisation for s in old.amendment.signers}
     for clause in changed:
-        need_signers = clause.signers or len(_distinct_keys(old, old.amendment.signers))
+        need_signers = clause.signers or len(_persons(old, old.amendment.signers))
         need_orgs = clause.organisations or len(all_orgs)
-        have_keys = len(_distinct_keys(old, old_signers))
+        have_keys = len(_persons(old, old_signers))
         have_orgs = len({old.principals_by_id[s].organisation for s in old_signers})
         what = clause.description or clause.id
         if have_keys < need_signers:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from importlib import resources
@@ -665,7 +666,7 @@ class _Checker:
 
     def _amendment(self, raw: dict[str, Any], principals: list[Principal]) -> AmendmentRule:
         by_id = {p.id: p for p in principals}
-        keys: set[bytes] = set()
+        persons: set[str] = set()
         for j, s in enumerate(raw["signers"]):
             p = by_id.get(s)
             if p is None:
@@ -677,13 +678,14 @@ class _Checker:
                     expected="a principal with an Ed25519 key",
                 )
             else:
-                keys.add(p.public_key)
-        if raw["threshold"] > len(keys):
+                persons.add(p.person_id)
+        # A person counts once, however many signer identities and keys they hold.
+        if raw["threshold"] > len(persons):
             self.problem(
                 ("amendment", "threshold"),
-                f"threshold {raw['threshold']} exceeds the {len(keys)} distinct signer "
-                "keys: no amendment could ever be adopted",
-                expected=f"at most {len(keys)}",
+                f"threshold {raw['threshold']} exceeds the {len(persons)} distinct signer "
+                "persons: no amendment could ever be adopted",
+                expected=f"at most {len(persons)}",
             )
         return AmendmentRule(signers=tuple(raw["signers"]), threshold=raw["threshold"])
 
@@ -692,6 +694,7 @@ class _Checker:
     ) -> list[EntrenchedClause]:
         by_id = {p.id: p for p in principals}
         signer_orgs = {by_id[s].organisation for s in amendment.signers if s in by_id}
+        signer_persons = {by_id[s].person_id for s in amendment.signers if s in by_id}
         out = []
         for i, c in enumerate(raw):
             for j, path in enumerate(c["paths"]):
@@ -707,12 +710,12 @@ class _Checker:
             orgs_default = "all" if "signers" not in c else 1
             orgs_raw = c.get("organisations", orgs_default)
             orgs = None if orgs_raw == "all" else int(orgs_raw)
-            if signers is not None and signers > len(amendment.signers):
+            if signers is not None and signers > len(signer_persons):
                 self.problem(
                     ("entrenched", i, "signers"),
                     f"needs {signers} signers but there "
-                    f"are {len(amendment.signers)} amendment signers",
-                    expected=f"at most {len(amendment.signers)} or 'all'",
+                    f"are {len(signer_persons)} amendment signer persons",
+                    expected=f"at most {len(signer_persons)} or 'all'",
                 )
             if orgs is not None and orgs > len(signer_orgs):
                 self.problem(
@@ -800,11 +803,11 @@ class _Checker:
             self.problem(("criteria",), f"Cedar policies do not compile: {exc}")
             return
         keyed = [p for p in c.principals if p.public_key is not None]
-        by_roles: dict[frozenset[str], list[Principal]] = {}
+        by_roles: dict[frozenset[str], _Pool] = {}
 
-        def approvers(roles: frozenset[str]) -> list[Principal]:
+        def approvers(roles: frozenset[str]) -> _Pool:
             if roles not in by_roles:
-                by_roles[roles] = [p for p in keyed if p.roles & roles]
+                by_roles[roles] = _Pool.of([p for p in keyed if p.roles & roles])
             return by_roles[roles]
 
         identities = _identities(c)
@@ -849,9 +852,27 @@ class _Checker:
                 )
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """Eligible approvers by person: each person's organisation, and each organisation's
+    persons (a person's identities are all in one organisation)."""
+
+    org_of: Mapping[str, str]
+    org_persons: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, approvers: Sequence[Principal]) -> _Pool:
+        org_of: dict[str, str] = {}
+        members: dict[str, set[str]] = {}
+        for p in approvers:
+            org_of[p.person_id] = p.organisation
+            members.setdefault(p.organisation, set()).add(p.person_id)
+        return cls(org_of, {o: frozenset(m) for o, m in members.items()})
+
+
 def _first_infeasible(
     c: Constitution,
-    approvers: Sequence[Principal],
+    pool: _Pool,
     quorum: Quorum,
     may_request: Callable[[str], bool],
     identities: Mapping[str, Sequence[str]],
@@ -861,14 +882,19 @@ def _first_infeasible(
     The requester's person never counts, so only requesters who are themselves approvers can
     make a feasible quorum infeasible: everyone else faces the full set of approvers.
     """
-    base = _infeasible(c, approvers, quorum, exclude=None)
+    base = _infeasible(c, pool, quorum, exclude=None)
     if base:
         return f": {base}"
-    for person in sorted({p.person_id for p in approvers}):
+    spare = len(pool.org_of) - 1 >= quorum.approvals
+    for person in sorted(pool.org_of):
+        if spare and pool.org_persons[pool.org_of[person]] != {person}:
+            # Without this person as many organisations and enough persons remain: the
+            # quorum stays as feasible as with everyone (checked above).
+            continue
         requester = next((pid for pid in identities[person] if may_request(pid)), None)
         if requester is None:
             continue
-        missing = _infeasible(c, approvers, quorum, exclude=person)
+        missing = _infeasible(c, pool, quorum, exclude=person)
         if missing:
             return f" for requester {requester!r}: {missing}"
     return ""
@@ -889,20 +915,17 @@ def _identities(c: Constitution) -> dict[str, list[str]]:
     return out
 
 
-def _infeasible(
-    c: Constitution, approvers: Sequence[Principal], quorum: Quorum, *, exclude: str | None
-) -> str:
-    """Why no set of ``approvers`` (less the person ``exclude``) meets ``quorum`` ("" if some can).
+def _infeasible(c: Constitution, pool: _Pool, quorum: Quorum, *, exclude: str | None) -> str:
+    """Why no set of the ``pool`` (less the person ``exclude``) meets ``quorum`` ("" if some can).
 
     The conditions are all "at least", so the best any set can do is every eligible approver
     at once: feasible exactly when that set meets the quorum.
     """
-    eligible = [p for p in approvers if p.person_id != exclude]
-    persons = {p.person_id for p in eligible}
-    orgs = {p.organisation for p in eligible}
-    if len(persons) < quorum.approvals:
+    persons = len(pool.org_of) - (exclude in pool.org_of)
+    orgs = {o for o, m in pool.org_persons.items() if m - {exclude}}
+    if persons < quorum.approvals:
         return (
-            f"k = {quorum.approvals} but only {len(persons)} eligible approvers with keys "
+            f"k = {quorum.approvals} but only {persons} eligible approvers with keys "
             "(the requester excluded)"
         )
     if len(orgs) < quorum.organisations:

@@ -37,9 +37,12 @@ def test_graphml_reads_back_with_networkx(analysis: Analysis, tmp_path: Path) ->
     assert g.nodes["goal:use:weights-export"]["protected"] is True
     assert g.nodes["goal:use:weights-export"]["min_organisations"] == 1
     kinds = {d["kind"] for _, _, d in g.edges(data=True)}
-    assert kinds == {"MemberOf", "HasRole", "CanRequest", "CanApprove", "Reaches", "Grants"}
+    # A membership change enables the rules' variants after it (a prerequisite edge).
+    assert kinds == {"MemberOf", "HasRole", "CanRequest", "CanApprove", "Reaches", "Enables"}
     assert g.has_edge("rule:lab-incident-weights", "goal:use:weights-export")
-    assert g.has_edge("role:incident-commander", "rule:lab-incident-weights")
+    # Roles are the authority's decisions: who may break glass under the rule.
+    assert g.has_edge("role:break-glass:lab-incident-weights", "rule:lab-incident-weights")
+    assert g.has_edge("player:carol@lab", "role:break-glass:lab-incident-weights")
 
 
 def test_opengraph_validates_with_bhopengraph(analysis: Analysis) -> None:
@@ -87,6 +90,12 @@ def test_json_is_complete(analysis: Analysis) -> None:
     assert weights["cheapest"]["rules"] == [
         {"rule": "lab-incident-weights", "requester": "carol@lab", "approvers": []}
     ]
-    assert weights["power"]["method"] == "exact"
+    assert weights["fewest_people"]["status"] == "OPTIMAL" and weights["proven"] is True
+    assert weights["power"]["method"] == "none"  # opt-in: analyze(power=True)
+    assert weights["minimal_winning"]["computed"] is False
     assert weights["single_points_of_failure"] == ["carol@lab"]
     assert doc["floor"] == 2
+    full = analyze(analysis.game, power=True, minimal_winning=True).to_json()
+    weights = next(g for g in full["goals"] if g["goal"] == "use:weights-export")
+    assert weights["power"]["method"] == "exact" and weights["power"]["shapley_shubik_error"] == 0
+    assert ["carol@lab"] in weights["minimal_winning"]["coalitions"]
