@@ -736,8 +736,8 @@ def _verify_database(
     from custodes.log._verify import verify_store
 
     trusted = [_load_checkpoint(_read_input(f), verifier, f, policy) for f in trusted_files]
-    checker = _entry_checker() if check_entries else None
     engine = _read_only_engine(settings)
+    checker = _entry_checker(engine) if check_entries else None
     try:
         with Progress(
             "verifying",
@@ -785,10 +785,14 @@ class _LogVerifyFailed(Error):
         return "\n".join([self.message, *self.lines])
 
 
-def _entry_checker() -> Any:
+def _entry_checker(engine: Any) -> Any:
+    """Each entry's form (its registered type, RFC 8785), then its meaning: what it claims is
+    backed by the entries before it and their signatures (:mod:`custodes.entry_audit`)."""
+    from custodes.entry_audit import EntryAuditor, stored_documents
     from custodes.entry_types import load_all
 
     load_all()
+    auditor = EntryAuditor(stored_documents(engine))
 
     def check(index: int, data: bytes) -> str | None:
         try:
@@ -797,7 +801,7 @@ def _entry_checker() -> Any:
             return f"not a valid entry: {exc.diagnostics()}"
         if entry.to_json() != data:
             return "not in RFC 8785 canonical form"
-        return None
+        return auditor.check_entry(index, entry)
 
     return check
 
