@@ -16,7 +16,13 @@ from custodes.custody._alarms import (
     evaluate_alarms,
 )
 from custodes.custody._clock import ClockEvents, DisclosureClock, Schedule, compute_schedule
-from custodes.custody._commitment import Commitment, commit_details, verify_commitment
+from custodes.custody._commitment import (
+    RECORD_FIELDS,
+    Commitment,
+    commit_details,
+    record_bytes,
+    verify_commitment,
+)
 from custodes.custody._cvss import CvssScore, score_vector
 from custodes.custody._errors import (
     DuplicateFindingError,
@@ -51,6 +57,7 @@ __all__ = [
     "EXPLOIT_DETAILS",
     "EXPORT_FORMATS",
     "PRESETS",
+    "RECORD_FIELDS",
     "RM_STATES",
     "RM_TRANSITIONS",
     "Alarm",
@@ -87,6 +94,7 @@ __all__ = [
     "export_finding",
     "load_or_create_kek",
     "load_policies",
+    "record_bytes",
     "resolve_policy",
     "score_vector",
     "to_csaf",

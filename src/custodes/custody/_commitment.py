@@ -11,11 +11,40 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
 
 from custodes.errors import InputError
 
-__all__ = ["SALT_BYTES", "Commitment", "commit_details", "verify_commitment"]
+__all__ = [
+    "RECORD_FIELDS",
+    "SALT_BYTES",
+    "Commitment",
+    "commit_details",
+    "record_bytes",
+    "verify_commitment",
+]
+
+# The fields of a finding's case record that its registration commits to (register/v2).
+RECORD_FIELDS = (
+    "title",
+    "description",
+    "vendor",
+    "product",
+    "purl",
+    "versions",
+    "cwe",
+    "cvss_vector",
+    "finder",
+    "model",
+    "session",
+    "evidence",
+    "fingerprint",
+    "references",
+)
 
 SALT_BYTES = 32
 
@@ -43,6 +72,11 @@ def commit_details(details: bytes, *, salt: bytes | None = None) -> Commitment:
             actual=f"{len(salt)} bytes",
         )
     return Commitment(hashlib.sha256(salt + details).digest(), salt)
+
+
+def record_bytes(record: Mapping[str, Any]) -> bytes:
+    """The committed form of a case record: RFC 8785 canonical JSON of ``RECORD_FIELDS``."""
+    return rfc8785.dumps({k: record[k] for k in RECORD_FIELDS})
 
 
 def verify_commitment(digest_hex: str, salt_hex: str, details: bytes) -> bool:

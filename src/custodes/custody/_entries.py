@@ -12,6 +12,7 @@ __all__ = [
     "ESCROW_READ",
     "EVENT",
     "REGISTER",
+    "REGISTER_V2",
     "REVEAL",
     "TRANSITION",
     "AlarmBody",
@@ -19,6 +20,7 @@ __all__ = [
     "EscrowReadBody",
     "EventBody",
     "RegisterBody",
+    "RegisterBodyV2",
     "RevealBody",
     "TransitionBody",
 ]
@@ -50,6 +52,22 @@ class RegisterBody(_Body):
     fingerprint: str
     policy: str
     detection_id: str | None = None
+    commitment: str = Field(pattern=_HEX64, description="SHA-256(salt || details), hex")
+    ciphertext_sha256: str = Field(pattern=_HEX64)
+    details_bytes: int = Field(ge=0)
+
+
+class RegisterBodyV2(_Body):
+    """A finding was registered. The log is public and the case record is need-to-know, so the
+    entry holds commitments, never the record: ``record_commitment`` is SHA-256(record_salt ||
+    JCS(record)) (RFC 8785) over the case record's fields, ``commitment`` the one to the
+    escrowed details. Those who may read the record get the salt with it and can check it
+    against this entry; once the finding is public, anyone can."""
+
+    finding_id: str = Field(pattern=_FINDING_ID)
+    policy: str
+    detection_id: str | None = None
+    record_commitment: str = Field(pattern=_HEX64)
     commitment: str = Field(pattern=_HEX64, description="SHA-256(salt || details), hex")
     ciphertext_sha256: str = Field(pattern=_HEX64)
     details_bytes: int = Field(ge=0)
@@ -120,6 +138,7 @@ class DeniedBody(_Body):
 
 
 REGISTER = "custody.finding.register/v1"
+REGISTER_V2 = "custody.finding.register/v2"
 TRANSITION = "custody.finding.transition/v1"
 EVENT = "custody.finding.event/v1"
 ESCROW_READ = "custody.escrow.read/v1"
@@ -128,6 +147,7 @@ ALARM = "custody.alarm/v1"
 DENIED = "custody.denied/v1"
 
 register_entry_type(REGISTER, RegisterBody)
+register_entry_type(REGISTER_V2, RegisterBodyV2)
 register_entry_type(TRANSITION, TransitionBody)
 register_entry_type(EVENT, EventBody)
 register_entry_type(ESCROW_READ, EscrowReadBody)

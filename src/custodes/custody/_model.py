@@ -132,6 +132,10 @@ class Finding:
     revealed_at: datetime | None
     events: tuple[CaseEvent, ...]
     purl: str = ""
+    # register/v2: SHA-256(record_salt || JCS(record)) in the log; empty for v1 registrations,
+    # whose entries hold the record itself.
+    record_commitment: str = ""
+    record_salt: str = ""
 
     @property
     def year(self) -> int:

@@ -31,7 +31,12 @@ from custodes.custody._alarms import (
     evaluate_alarms,
 )
 from custodes.custody._clock import Schedule, compute_schedule
-from custodes.custody._commitment import SALT_BYTES, commit_details
+from custodes.custody._commitment import (
+    RECORD_FIELDS,
+    SALT_BYTES,
+    commit_details,
+    record_bytes,
+)
 from custodes.custody._cvss import CvssScore, score_vector
 from custodes.custody._errors import DuplicateFindingError, EscrowIntegrityError
 from custodes.custody._escrow import KeyEncryptionKey, Sealed
@@ -451,29 +456,26 @@ class CustodyRegistry:
         try:
             commitment = commit_details(details)
             sealed = self.kek.seal(finding_id, commitment.salt + details)
-            body = E.RegisterBody(
+            record = commit_details(
+                record_bytes(
+                    {
+                        **spec.model_dump(include=set(RECORD_FIELDS)),
+                        "cvss_vector": score.vector,
+                    }
+                )
+            )
+            # The public log gets commitments, not the embargoed case record (register/v2).
+            body = E.RegisterBodyV2(
                 finding_id=finding_id,
-                title=spec.title,
-                vendor=spec.vendor,
-                product=spec.product,
-                versions=list(spec.versions),
-                cwe=spec.cwe,
-                cvss_vector=score.vector,
-                cvss_score=score.base_score,
-                severity=score.severity,
-                finder=spec.finder,
-                model=spec.model,
-                session=spec.session,
-                evidence=spec.evidence,
-                fingerprint=spec.fingerprint,
                 policy=spec.policy,
                 detection_id=spec.detection_id,
+                record_commitment=record.hex,
                 commitment=commitment.hex,
                 ciphertext_sha256=sealed.ciphertext_sha256,
                 details_bytes=len(details),
             )
             (appended,) = self.log.append(
-                [Entry.create(E.REGISTER, time=now, principal=principal, body=body)]
+                [Entry.create(E.REGISTER_V2, time=now, principal=principal, body=body)]
             )
         except BaseException:
             # Nothing was logged under this number: give it back, so ids stay without gaps.
@@ -503,6 +505,8 @@ class CustodyRegistry:
                     detection_id=spec.detection_id,
                     references=list(spec.references),
                     purl=spec.purl,
+                    record_commitment=record.hex,
+                    record_salt=record.salt.hex(),
                     commitment=commitment.hex,
                     rm_state="received",
                     em_state="none",
@@ -552,6 +556,8 @@ class CustodyRegistry:
             revealed_at=None,
             events=(),
             purl=spec.purl,
+            record_commitment=record.hex,
+            record_salt=record.salt.hex(),
         )
 
     def _from_detection(self, spec: FindingInput) -> FindingInput:

@@ -126,4 +126,6 @@ def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
         revealed_at=aware(row["revealed_at"]),
         events=evs,
         purl=row.get("purl") or "",
+        record_commitment=row.get("record_commitment") or "",
+        record_salt=row.get("record_salt") or "",
     )

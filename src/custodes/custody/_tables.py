@@ -58,6 +58,9 @@ custody_findings = Table(
     Column("detection_id", String(256), nullable=True),
     Column("references", JSON, nullable=False),
     Column("purl", String(1000), nullable=False, server_default=""),
+    # register/v2: the log holds the commitment to the case record; its salt stays here.
+    Column("record_commitment", String(64), nullable=False, server_default=""),
+    Column("record_salt", String(64), nullable=False, server_default=""),
     Column("commitment", String(64), nullable=False),
     Column("rm_state", String(16), nullable=False),
     Column("em_state", String(16), nullable=False),

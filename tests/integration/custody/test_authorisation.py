@@ -118,6 +118,26 @@ def test_a_partner_cannot_list_read_or_change_another_organisations_finding(
     # Nothing changed: alice's record shows only its registration.
     shown = call(srv, keys["alice@lab"], "GET", f"/custody/findings/{fid}").json()
     assert shown["events"] == [] and shown["em_state"] == "none"
+    # Nor does the public log tell anyone what the embargoed finding is: its registration holds
+    # a commitment to the case record, which alice's record (and its salt) opens.
+    public = call(srv, None, "GET", f"/log/entries?start=0&end={log_size(srv)}").text
+    for secret in ("libpng", "png_read_row", "Operating System Vendor", "CVSS:3.1", "sess-7"):
+        assert secret not in public, secret
+    from custodes.custody import record_bytes, verify_commitment
+
+    (entry,) = [
+        e["entry"]
+        for e in call(srv, None, "GET", f"/log/entries?start=0&end={log_size(srv)}").json()[
+            "entries"
+        ]
+        if e["entry"]["type"] == "custody.finding.register/v2"
+        and e["entry"]["body"]["finding_id"] == fid
+    ]
+    record = {**shown, "cvss_vector": shown["cvss"]["vector"], "purl": shown["purl"] or ""}
+    assert shown["record_commitment"] == entry["body"]["record_commitment"]
+    assert verify_commitment(
+        entry["body"]["record_commitment"], shown["record_salt"], record_bytes(record)
+    )
 
 
 def test_overseers_and_the_notified_vendor_see_the_record_other_vendors_do_not(

@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy import update
 
 from custodes.clock import FrozenClock
-from custodes.custody import CustodyRegistry, EscrowIntegrityError, TransitionError
+from custodes.custody import (
+    CustodyRegistry,
+    EscrowIntegrityError,
+    TransitionError,
+    record_bytes,
+    verify_commitment,
+)
 from custodes.custody._tables import custody_escrow
 from custodes.errors import CustodyError, InputError, LogWriteError, PolicyDenied
 from custodes.log import Entry, TransparencyLog
@@ -29,9 +35,21 @@ def test_register_logs_commitment_not_details(
     assert (f.rm_state, f.em_state, f.flags) == ("received", "none", ())
     assert f.cvss_score == 8.8 and f.severity == "High"
     e = entry(transparency_log, f.log_index)
-    assert e.type == "custody.finding.register/v1" and e.principal == "alice@lab"
+    assert e.type == "custody.finding.register/v2" and e.principal == "alice@lab"
     assert e.body["commitment"] == f.commitment
-    assert b"SECRET-POC" not in transparency_log.entry_data(f.log_index)
+    data = transparency_log.entry_data(f.log_index)
+    assert b"SECRET-POC" not in data
+    # The public log holds no field of the embargoed case record, only a commitment to it
+    # (it names its actor, the registrant, as every entry does)...
+    for field in ("title", "description", "vendor", "product", "session", "evidence", "model"):
+        assert str(FINDING[field]).encode() not in data, field
+    assert b"CVSS:" not in data and b"exampleimg" not in data
+    # ...which the record and its salt (given to those who may read the record) open.
+    record = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(f).items()}
+    assert verify_commitment(e.body["record_commitment"], f.record_salt, record_bytes(record))
+    assert not verify_commitment(
+        e.body["record_commitment"], f.record_salt, record_bytes({**record, "product": "x"})
+    )
     assert registry.register(FINDING, b"x", principal="alice@lab").id == "CUSTODES-2026-0002"
 
 

@@ -104,6 +104,10 @@ def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:
         "detection_id": f.detection_id,
         "references": list(f.references),
         "commitment": f.commitment,
+        # Opens the registration entry's record_commitment: SHA-256(salt || JCS of the record's
+        # fields) (custodes.custody.record_bytes).
+        "record_commitment": f.record_commitment or None,
+        "record_salt": f.record_salt or None,
         "rm_state": f.rm_state,
         "em_state": f.em_state,
         "flags": list(f.flags),
