@@ -172,8 +172,10 @@ def evaluate_alarms(
                         "deadline-passed",
                         f.id,
                         dd,
+                        # The log is public: the rule that decided the date (whether a
+                        # fix exists) is the case record's, not the alarm's.
                         f"{f.id} was due for disclosure under {f.policy.name} "
-                        f"({schedule.rule}) and was not disclosed",
+                        "and was not disclosed",
                     )
                 )
         for i, read in enumerate(f.reads):
