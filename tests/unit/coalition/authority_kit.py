@@ -1,0 +1,210 @@
+"""A throwaway deployment for checking the coalition analysis against the real authority.
+
+:class:`Deployment` writes a constitution from a plain document, giving every principal marked
+``key: true`` a fresh Ed25519 key whose private half the test holds. :class:`Driver` then acts
+as a coalition of persons would, through the real :class:`~custodes.authority.Authority` on a
+throwaway SQLite store and log: it requests, approves, breaks glass, proposes and signs
+amendments, and reports which goals the coalition actually reached. It knows nothing of the
+coalition package: it only tries every move the authority offers and watches what happens.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from custodes.authority import Authority, SigningKey
+from custodes.authority._client import new_request, sign_approval, sign_request
+from custodes.clock import FrozenClock
+from custodes.constitution import Constitution, encode_public_key, read_constitution
+from custodes.errors import Error
+from custodes.log import NoteSigner, TransparencyLog
+from custodes.store import create_db_engine, migrate
+
+
+class Deployment:
+    """A constitution and the private keys of its principals (``key: true`` in ``doc``)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = copy.deepcopy(doc)
+        self.keys: dict[str, SigningKey] = {}
+        for p in self.doc["principals"]:
+            if p.pop("key", False):
+                key = SigningKey.generate()
+                self.keys[p["id"]] = key
+                p["key"] = encode_public_key(key.public_bytes)
+        self.text = json.dumps(self.doc)
+        self.constitution: Constitution = read_constitution(self.text, name="generated")
+
+    def identities(self, persons: Iterable[str]) -> list[str]:
+        """Every principal of ``persons``."""
+        wanted = set(persons)
+        return [p.id for p in self.constitution.principals if p.person_id in wanted]
+
+
+@contextmanager
+def running(deployment: Deployment, where: Path, clock: FrozenClock) -> Iterator[Authority]:
+    """A real authority on a fresh SQLite store and log in ``where``."""
+    where.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(f"sqlite:///{where / 'custodes.db'}")
+    migrate(engine)
+    log = TransparencyLog(engine, NoteSigner.generate("test.custodes/log"), clock=clock)
+    log.start()
+    authority = Authority(engine, log, clock=clock)
+    authority.start(read_constitution(deployment.text, name="generated"), source="test")
+    try:
+        yield authority
+    finally:
+        log.close()
+        engine.dispose()
+
+
+def _notices(log: TransparencyLog, start: int) -> list[dict[str, Any]]:
+    out = []
+    for _, data in log.entries(start, log.size()):
+        body = json.loads(data).get("body", {})
+        if isinstance(body, dict) and isinstance(body.get("notify"), dict):
+            out.append(body["notify"])
+    return out
+
+
+class Driver:
+    """A coalition (its identities and their keys) acting on a real authority."""
+
+    def __init__(
+        self, authority: Authority, keys: dict[str, SigningKey], identities: list[str]
+    ) -> None:
+        self.authority = authority
+        self.keys = keys
+        self.identities = identities
+
+    @property
+    def c(self) -> Constitution:
+        return self.authority.constitution
+
+    def _signed(self, kind: str, who: str, **fields: Any) -> tuple[dict[str, Any], str]:
+        req = new_request(
+            kind,
+            constitution_version=self.c.version,
+            requester=who,
+            created=self.authority.clock.now(),
+            **fields,
+        )
+        return req, sign_request(req, self.keys[who])
+
+    def _approve_all(self, record: Any) -> Any:
+        for who in self.identities:
+            if who not in self.keys:
+                continue
+            _, signature = sign_approval(record.request, self.keys[who])
+            try:
+                record = self.authority.approve(record.id, who, signature)
+            except Error:
+                continue
+        return record
+
+    def _tells_outsiders(self, notices: list[dict[str, Any]]) -> bool:
+        c = self.c
+        orgs = set()
+        for n in notices:
+            orgs.update(n.get("organisations", []))
+            orgs.update(c.principals_by_id[p].organisation for p in n.get("principals", []))
+        return any(c.organisations_by_id[o].kind != "developer" for o in orgs)
+
+    def use(self, capability: str) -> tuple[bool, bool]:
+        """(reached, reached with nobody outside the developers told)."""
+        reached = quiet = False
+        c = self.c
+        for who in self.identities:
+            try:
+                grant = self.authority.authorize(who, capability)
+            except Error:
+                continue
+            if grant.id.startswith("standing:"):
+                return True, True
+        for rule in c.rules_for(capability):
+            if rule.quorum.approvals == 0:
+                continue
+            for who in self.identities:
+                if who not in self.keys:
+                    continue
+                # The longest the rule allows, and a purpose only where one is required: the
+                # request then fits the fewest other rules (each of which it would notify).
+                for purpose in ("", "incident triage"):
+                    if rule.purpose_required and not purpose:
+                        continue
+                    start = self.authority.log.size()
+                    req, sig = self._signed(
+                        "grant",
+                        who,
+                        capability=capability,
+                        purpose=purpose,
+                        duration_seconds=int(rule.max_duration.total_seconds()),
+                    )
+                    try:
+                        record = self.authority.submit_request(req, sig)
+                    except Error:
+                        continue
+                    record = self._approve_all(record)
+                    if record.status == "granted":
+                        reached = True
+                        if not self._tells_outsiders(_notices(self.authority.log, start)):
+                            quiet = True
+                    if quiet:
+                        return True, True
+        for bg in c.break_glass:
+            if bg.capability != capability:
+                continue
+            for who in self.identities:
+                if who not in self.keys:
+                    continue
+                start = self.authority.log.size()
+                req, sig = self._signed(
+                    "break-glass",
+                    who,
+                    capability=capability,
+                    rule=bg.id,
+                    purpose="the serving cluster is compromised",
+                    duration_seconds=60,
+                )
+                try:
+                    self.authority.break_glass(req, sig)
+                except Error:
+                    continue
+                reached = True
+                if not self._tells_outsiders(_notices(self.authority.log, start)):
+                    return True, True
+        return reached, quiet
+
+    def amend(self, change: Any) -> bool:
+        """Propose ``change(document) -> document`` (version N+1) and have every signer of
+        the coalition sign it; whether it was adopted."""
+        old = self.c
+        doc = json.loads(json.dumps(old.document))
+        doc = change(doc)
+        doc["version"] = old.version + 1
+        text = json.dumps(doc)
+        try:
+            new = read_constitution(text, name="proposed")
+        except Error:
+            return False
+        for who in self.identities:
+            if who not in self.keys:
+                continue
+            req, sig = self._signed(
+                "amendment",
+                who,
+                purpose="amend",
+                amendment={"version": new.version, "digest": new.digest},
+            )
+            try:
+                record = self.authority.propose_amendment(text, req, sig)
+            except Error:
+                continue
+            self._approve_all(record)
+            return self.authority.constitution.version == new.version
+        return False
