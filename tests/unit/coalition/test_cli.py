@@ -13,12 +13,15 @@ DEMO = Path(__file__).parents[3] / "examples" / "constitution.yaml"
 
 
 def test_analyze_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["coalition", "analyze", str(DEMO), "--json", "--max-size", "2"]) == 0
+    argv = ["coalition", "analyze", str(DEMO), "--json", "--max-size", "2", "--minimal-winning"]
+    assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     weights = next(g for g in doc["goals"] if g["goal"] == "use:weights-export")
     assert weights["min_organisations"] == 1
     assert weights["minimal_winning"]["max_size"] == 2
+    assert ["carol@lab"] in weights["minimal_winning"]["coalitions"]
     assert all(len(c) <= 2 for c in weights["minimal_winning"]["coalitions"])
+    assert weights["power"]["method"] == "none"
     assert any("lab-incident-weights" in f for f in doc["findings"])
 
 
@@ -69,6 +72,19 @@ def test_diff_refuses_and_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert main(["coalition", "diff", str(DEMO), str(same), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["refused"] is False and not any(g["changed"] for g in doc["goals"])
+
+
+def test_diff_never_says_the_floor_holds_while_a_goal_is_below_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # weights-export is below the floor in both versions: the amendment lowers nothing, so it
+    # is not refused, but the floor does not hold either.
+    same = tmp_path / "v2.yaml"
+    same.write_text(DEMO.read_text().replace("version: 1\n", "version: 2\n", 1))
+    assert main(["coalition", "diff", str(DEMO), str(same)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "The coalition floor holds" not in out
+    assert "use weights-export (1 organisation(s)) stays below the floor of 2" in out
 
 
 def test_bad_input_is_a_diagnostic(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
