@@ -44,12 +44,14 @@ from custodes.constitution import (
     BreakGlassRule,
     CompiledPolicies,
     Constitution,
+    EffectMeasurer,
     Notify,
     Organisation,
     Principal,
     check_amendment,
     compile_policies,
     read_constitution,
+    unmeasured,
 )
 from custodes.constitution import _entries as _constitution_entries  # noqa: F401
 from custodes.constitution._tables import constitution_versions
@@ -87,6 +89,9 @@ class Authority:
         clock: the one clock (grant expiry is exact to it).
         guards: further amendment checks (e.g. the coalition floor).
         request_skew: how far a request's ``created`` time may be from the server's clock.
+        effects: measures what an amendment does to entrenched goals
+            (``custodes.coalition.AmendmentEffects``; the server attaches one). Without one,
+            every entrenched goal counts as weakened (fail closed).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class Authority:
         clock: Clock,
         guards: Sequence[AmendmentGuard] = (),
         request_skew: timedelta = timedelta(minutes=10),
+        effects: EffectMeasurer | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
@@ -108,6 +114,8 @@ class Authority:
         self._compiled: CompiledPolicies | None = None
         self._grants: dict[tuple[str, str], list[Grant]] = {}
         self._revocation_listeners: list[Callable[[Grant], None]] = []
+        self.effects = effects
+        self._versions: dict[str, Constitution] = {}
 
     # -- constitution --------------------------------------------------------
 
@@ -1540,6 +1548,7 @@ class Authority:
             Acknowledgement(statement=s, signed_by=frozenset(signed_old | signed_new))
             for s in req.get("acknowledgements", [])
         ]
+        history = self._history(c)
         decision = check_amendment(
             c,
             new,
@@ -1547,8 +1556,38 @@ class Authority:
             signed_new=signed_new,
             acknowledgements=acks,
             guards=self.guards,
+            weakened=(
+                self.effects.weakenings(c, new, history)
+                if self.effects is not None
+                else unmeasured(c, history)
+            ),
+            history=history,
         )
         return decision, signed_old, signed_new
+
+    def _history(self, current: Constitution) -> list[Constitution]:
+        """The adopted versions before ``current`` (their thresholds still hold: no ratchet
+        down in steps)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(constitution_versions.c.version, constitution_versions.c.digest)
+                .where(constitution_versions.c.version < current.version)
+                .order_by(constitution_versions.c.version)
+            ).all()
+        out = []
+        for row in rows:
+            c = self._versions.get(row.digest)
+            if c is None:
+                with self.engine.connect() as conn:
+                    text = conn.execute(
+                        sa.select(constitution_versions.c.document).where(
+                            constitution_versions.c.version == row.version
+                        )
+                    ).scalar_one()
+                c = read_constitution(text, name=f"stored version {row.version}")
+                self._versions[row.digest] = c
+            out.append(c)
+        return out
 
     def _maybe_adopt(self, row: Any, approvals: Sequence[Any]) -> None:
         decision, signed_old, signed_new = self._amendment_decision(row, approvals)

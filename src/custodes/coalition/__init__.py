@@ -13,6 +13,7 @@ from custodes.coalition._delta import (
     GoalDelta,
     diff_analyses,
 )
+from custodes.coalition._effect import AmendmentEffects, amendment_weakenings
 from custodes.coalition._errors import CoalitionCheckError, GameError
 from custodes.coalition._evaluate import (
     BruteForce,
@@ -27,6 +28,8 @@ from custodes.coalition._power import PowerIndices
 from custodes.coalition._solver import Objective, Solution, minimum_coalition
 
 __all__ = [
+    "AmendmentEffects",
+    "amendment_weakenings",
     "FLOOR_ACKNOWLEDGEMENT",
     "CoalitionFloorGuard",
     "GoalDelta",

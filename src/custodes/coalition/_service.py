@@ -9,6 +9,7 @@ from typing import Any
 from custodes.coalition._analysis import Analysis, analyze
 from custodes.coalition._constitution import game_from_constitution
 from custodes.coalition._delta import CoalitionFloorGuard
+from custodes.coalition._effect import AmendmentEffects
 from custodes.constitution import Constitution
 
 __all__ = ["CoalitionService", "start_coalition"]
@@ -39,4 +40,6 @@ def start_coalition(ctx: Any) -> CoalitionService:
     authority = ctx.services.get("authority")
     if authority is not None:
         authority.guards.append(CoalitionFloorGuard())
+        # Entrenchment by effect: what each amendment does to the game decides its threshold.
+        authority.effects = AmendmentEffects()
     return CoalitionService()

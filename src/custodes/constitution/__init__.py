@@ -5,11 +5,19 @@ Entry points: :func:`read_constitution` (validate and build) and :class:`Constit
 """
 
 from custodes.constitution._amend import (
+    FLOOR_STATEMENT,
+    RULES_PATHS,
     Acknowledgement,
     AmendmentDecision,
     AmendmentGuard,
+    EffectMeasurer,
+    Threshold,
+    Weakening,
     changed_clauses,
     check_amendment,
+    entrenched_goals,
+    required_threshold,
+    unmeasured,
 )
 from custodes.constitution._cedar import CedarDecision, CompiledPolicies
 from custodes.constitution._model import (
@@ -43,6 +51,14 @@ from custodes.constitution._read import (
 from custodes.constitution._yaml import MAX_DEPTH, MAX_DOCUMENT_BYTES
 
 __all__ = [
+    "FLOOR_STATEMENT",
+    "RULES_PATHS",
+    "EffectMeasurer",
+    "Threshold",
+    "Weakening",
+    "unmeasured",
+    "entrenched_goals",
+    "required_threshold",
     "Acknowledgement",
     "AmendmentDecision",
     "AmendmentGuard",

@@ -171,13 +171,19 @@ class AmendmentRule:
 class EntrenchedClause:
     """Parts of the document (paths like ``/log`` or ``/access/cyber/quorum``) that need a
     stronger threshold to change: ``signers`` amendment signers from ``organisations`` distinct
-    organisations (``None`` means all of them)."""
+    organisations (``None`` means all of them).
+
+    ``capabilities`` are the capabilities the clause entrenches *by effect*: those it names and
+    those its paths name (a capability, or an access or break-glass rule of one).
+    """
 
     id: str
     description: str
     paths: tuple[str, ...]
     signers: int | None = None
     organisations: int | None = None
+    # Entrenched by effect (see custodes.constitution._amend): named, and named by the paths.
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

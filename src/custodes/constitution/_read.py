@@ -724,6 +724,14 @@ class _Checker:
                     f"{len(signer_orgs)}",
                     expected=f"at most {len(signer_orgs)}",
                 )
+            caps = list(c.get("capabilities", []))
+            for j, cap in enumerate(caps):
+                if not any(x.get("id") == cap for x in self.data["capabilities"]):
+                    self.problem(
+                        ("entrenched", i, "capabilities", j), f"unknown capability {cap!r}"
+                    )
+            for path in c["paths"]:
+                caps.extend(x for x in _capabilities_at(self.data, path) if x not in caps)
             out.append(
                 EntrenchedClause(
                     id=c["id"],
@@ -731,6 +739,7 @@ class _Checker:
                     paths=tuple(c["paths"]),
                     signers=signers,
                     organisations=orgs,
+                    capabilities=tuple(caps),
                 )
             )
         return out
@@ -868,6 +877,27 @@ class _Pool:
             org_of[p.person_id] = p.organisation
             members.setdefault(p.organisation, set()).add(p.person_id)
         return cls(org_of, {o: frozenset(m) for o, m in members.items()})
+
+
+def _capabilities_at(data: Mapping[str, Any], path: str) -> list[str]:
+    """The capabilities a path of an entrenched clause names: ``/capabilities/<id>...``, an
+    access or break-glass rule (``/access/<rule id>...``), or a whole section of them."""
+    parts = path.strip("/").split("/")
+    section = parts[0]
+    if section == "capabilities":
+        items = data.get("capabilities", [])
+        key = "id"
+    elif section in ("access", "break_glass"):
+        items = data.get(section, [])
+        key = "capability"
+    else:
+        return []
+    if len(parts) == 1:
+        return [str(x[key]) for x in items if isinstance(x, Mapping) and key in x]
+    item = resolve_path(data, f"/{section}/{parts[1]}")
+    if isinstance(item, Mapping) and key in item:
+        return [str(item[key])]
+    return []
 
 
 def _first_infeasible(

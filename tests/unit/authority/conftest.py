@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from custodes.authority import Authority, RequestRecord, SigningKey
 from custodes.authority._client import new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
+from custodes.coalition import AmendmentEffects
 from custodes.constitution import Constitution, read_constitution
 from custodes.log import TransparencyLog
 
@@ -33,7 +34,7 @@ def demo_keys() -> dict[str, SigningKey]:
 def authority(
     engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, demo: Constitution
 ) -> Iterator[Authority]:
-    a = Authority(engine, transparency_log, clock=clock)
+    a = Authority(engine, transparency_log, clock=clock, effects=AmendmentEffects())
     a.start(demo, source="demo")
     yield a
 
@@ -108,7 +109,7 @@ def sqlite_actors(
     """Actors over an authority on SQLite only, for checks that do not concern storage."""
     log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
     log.start()
-    a = Authority(sqlite_engine, log, clock=clock)
+    a = Authority(sqlite_engine, log, clock=clock, effects=AmendmentEffects())
     a.start(demo, source="demo")
     yield Actors(a, demo_keys, clock)
     log.close()

@@ -4,6 +4,7 @@ import custodes.coalition
 def test_public_api_is_pinned() -> None:
     assert sorted(custodes.coalition.__all__) == sorted(
         [
+            "AmendmentEffects",
             "Analysis",
             "BruteForce",
             "CoalitionCheckError",
@@ -22,6 +23,7 @@ def test_public_api_is_pinned() -> None:
             "Rule",
             "RuleKind",
             "Solution",
+            "amendment_weakenings",
             "analyze",
             "brute_force",
             "diff_analyses",

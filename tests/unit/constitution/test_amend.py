@@ -49,8 +49,19 @@ def test_old_and_new_thresholds_are_both_needed(ks: dict[str, Any]) -> None:
     only_new = check_amendment(old, new, signed_old=[], signed_new=["d@lab", "e@asi"])
     assert not only_new.allowed
     assert "version 1's amendment signers" in only_new.denials[0].missing
+    # Replacing the signers changes the amendment rules, which are entrenched with the
+    # strongest clause (here: every signer, from every organisation).
     both = check_amendment(old, new, signed_old=["a@lab", "b@asi"], signed_new=["d@lab", "f@aud"])
-    assert both.allowed and both.denials == ()
+    assert [(d.rule, d.missing) for d in both.denials] == [
+        (
+            "entrenched:constitution-rules",
+            "changing the amendment rules, the entrenchment list or the coalition floor "
+            "(/amendment) needs 3 amendment signers of version 1 from 3 organisations (clause "
+            "log of version 1; clause overseer of version 1); has 2 from 2 organisations",
+        )
+    ]
+    every = check_amendment(old, new, signed_old=OLD_SIGNERS, signed_new=["d@lab", "f@aud"])
+    assert every.allowed and every.denials == ()
 
 
 def test_too_few_signers_are_refused(ks: dict[str, Any]) -> None:
