@@ -23,6 +23,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,8 +36,10 @@ __all__ = [
     "CategoryCalibration",
     "Drift",
     "Operating",
+    "MODES",
     "combine_features",
     "fit_calibration",
+    "mode_features",
 ]
 
 CALIBRATION_FILE = "monitor_calibration.json"
@@ -122,18 +125,43 @@ class Drift:
     message: str
 
 
+Mode = Literal["logistic", "noisy_or", "learned"]
+MODES: tuple[Mode, ...] = ("logistic", "noisy_or", "learned")
+
+
+def mode_features(
+    mode: Mode, rules: Sequence[float], learned: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """The inputs of one combiner form: both tiers' log-odds and whether a rule fired
+    (``logistic``); the log-odds of their noisy-OR, so a firing rule lifts the score as a
+    second independent witness would (``noisy_or``); the learned tier alone (``learned``).
+    Unused columns are zero, so every form is three weights and a bias."""
+    x = combine_features(rules, learned)
+    if mode == "logistic":
+        return x
+    out = np.zeros_like(x)
+    if mode == "noisy_or":
+        r, lr = np.asarray(rules, float), np.asarray(learned, float)
+        out[:, 0] = _logit(1 - (1 - r) * (1 - lr))
+    else:
+        out[:, 1] = x[:, 1]
+    return out
+
+
 @dataclass(frozen=True)
 class CategoryCalibration:
-    """The combiner's coefficients and the calibration-set quantiles of one category."""
+    """The combiner's form and coefficients and the calibration-set quantiles of one
+    category."""
 
     category: str
     coef: tuple[float, float, float, float]
     negatives: tuple[float, ...]
     positives: tuple[float, ...]
     reference: tuple[float, ...]
+    mode: Mode = "logistic"
 
     def combine(self, rules: float, learned: float) -> float:
-        x = combine_features([rules], [learned])[0]
+        x = mode_features(self.mode, [rules], [learned])[0]
         z = float(np.dot(self.coef[:3], x) + self.coef[3])
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
 
@@ -231,6 +259,7 @@ class Calibration:
                 "trained_on": list(self.trained_on),
                 "categories": {
                     k: {
+                        "mode": c.mode,
                         "coef": list(c.coef),
                         "negatives": list(c.negatives),
                         "positives": list(c.positives),
@@ -259,6 +288,7 @@ class Calibration:
                     tuple(float(x) for x in v["negatives"]),
                     tuple(float(x) for x in v["positives"]),
                     tuple(float(x) for x in v["reference"]),
+                    _mode(v.get("mode", "logistic")),
                 )
                 for k, v in doc["categories"].items()
             }
@@ -274,19 +304,63 @@ class Calibration:
         return cls(cats, tuple(str(x) for x in doc.get("trained_on", [])))
 
 
+def _mode(value: object) -> Mode:
+    for mode in MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"mode {value!r}, expected one of {', '.join(MODES)}")
+
+
+def _figure(y: npt.NDArray[np.float64], s: npt.NDArray[np.float64]) -> float:
+    from custodes.monitors._metrics import compute_metrics
+
+    if y.sum() == 0 or y.sum() == len(y):
+        return 0.0
+    m = compute_metrics([int(v) for v in y], [float(v) for v in s])
+    return m.auroc + m.tpr_at_5pct
+
+
+def _choose_mode(
+    r: Sequence[float], lr: Sequence[float], y: npt.NDArray[np.float64], groups: Sequence[str]
+) -> Mode:
+    """The combiner form with the best cross-validated figure (AUROC + TPR at 5% FPR),
+    folds by ``groups`` (scenario families): a choice made on held-out data too."""
+    keys = sorted(set(groups))
+    if len(keys) < 3:
+        return "logistic"
+    fold = np.asarray([keys.index(g) % 3 for g in groups])
+    best: tuple[float, Mode] = (-1.0, "logistic")
+    for mode in MODES:
+        x = mode_features(mode, r, lr)
+        held = np.zeros(len(y))
+        for f in range(3):
+            w = _fit_logistic(x[fold != f], y[fold != f])
+            held[fold == f] = x[fold == f] @ w[:3] + w[3]
+        figure = _figure(y, held)
+        if figure > best[0] + 1e-9:
+            best = (figure, mode)
+    return best[1]
+
+
 def fit_calibration(
     rules: Mapping[str, Sequence[float]],
     learned: Mapping[str, Sequence[float]],
     labels: Mapping[str, Sequence[int]],
     *,
     trained_on: Sequence[str] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> Calibration:
     """Fit the combiner of each category on held-out learned scores and keep the combined
-    scores' quantiles (negatives, positives, all) for thresholds and drift."""
+    scores' order statistics (negatives, positives) and quantiles (all) for thresholds and
+    drift. With ``groups`` (each row's scenario family), the combiner's form is chosen per
+    category by cross-validation over them; without, it is the logistic form."""
     cats = {}
     for name in sorted(labels):
         y = np.asarray(labels[name], float)
-        x = combine_features(rules[name], learned[name])
+        mode: Mode = "logistic"
+        if groups is not None:
+            mode = _choose_mode(rules[name], learned[name], y, groups[name])
+        x = mode_features(mode, rules[name], learned[name])
         w = _fit_logistic(x, y)
         combined = 1 / (1 + np.exp(-(x @ w[:3] + w[3])))
         cats[name] = CategoryCalibration(
@@ -295,5 +369,6 @@ def fit_calibration(
             _sorted(combined[y == 0]),
             _sorted(combined[y == 1]),
             _quantiles(combined),
+            mode,
         )
     return Calibration(cats, tuple(trained_on))

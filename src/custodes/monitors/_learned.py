@@ -11,14 +11,14 @@ table thousands, and at our audit budgets the linear heads on pooled vectors did
 held-out templates (see docs/scan-transcripts.md).
 
 Pooled word vectors say what a text is about, not who does what to which control, so a
-document's vector also carries *phenomenon features* (:func:`phenomenon_features`): counts of
-the parts a coup-relevant step is made of (an oversight object and an action that weakens or
-falsifies it; weights or secrets, a move, and a destination outside control; a training
-object and a planted behaviour; a command system and a bypass of its chain; political
-targets and acts of targeting; vulnerabilities and withholding), of concealment, and of the
-marks of sanction that make the same vocabulary benign (approvals, two-person control,
-safeguards kept), plus how often two parts occur close together. They name the phenomenon,
-never a data set's strings, and the heads learn how much each one counts.
+document's vector has three parts: the pooled chunks of the whole text; the same pooling
+over its *actions* alone (each tool call's tool, target, command and changed lines, from the
+format-independent view of :mod:`custodes.monitors._view`; the user's request for a plain
+chat), so that one harmful line is not diluted by a long transcript; and the behaviour
+features of :mod:`custodes.monitors._behaviour` (which parts of a coup-relevant step occur
+where, and together). They name the phenomenon, never a data set's strings, and the heads
+learn how much each one counts. Text is normalised (:mod:`custodes.monitors._normalise`)
+first.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from custodes.errors import InputError, MonitorError
 from custodes.monitors._behaviour import BEHAVIOUR_DIM, behaviour_features
 from custodes.monitors._detector import Category, Detection, Span
 from custodes.monitors._normalise import normalise
+from custodes.monitors._view import View, transcript_view
 
 __all__ = [
     "CHUNK_TOKENS",
@@ -44,11 +45,11 @@ __all__ = [
     "LearnedDetector",
     "LinearHeads",
     "WEIGHTS_FILE",
-    "phenomenon_features",
 ]
 
 CHUNK_TOKENS = 512  # all-MiniLM-L6-v2's position table
-ENCODER_ID = "minilm-l6-static-meanmax/512+behaviour/v2"
+ENCODER_ID = "minilm-l6-static-meanmax/512+actions+behaviour/v3"
+ACTION_CHARS = 60_000  # the actions' text that is embedded (the behaviour features see all)
 WEIGHTS_FILE = "learned_weights.json"
 _REPORT_THRESHOLD = 0.5
 
@@ -80,14 +81,6 @@ def _require_extra() -> tuple[Any, Any]:
     return tokenizer, table
 
 
-PHENOMENON_DIM = BEHAVIOUR_DIM
-
-
-def phenomenon_features(text: str) -> Matrix:
-    """The behaviour features of :mod:`custodes.monitors._behaviour` for ``text``."""
-    return behaviour_features(text)
-
-
 class Encoder:
     """Text to chunk vectors: tokenise, cut into 512-token chunks, mean+max pool each chunk."""
 
@@ -117,17 +110,28 @@ class Encoder:
 
     @property
     def feature_dim(self) -> int:
-        """Length of a document's feature vector: pooled chunks, then phenomenon features."""
-        return self.dim + PHENOMENON_DIM
+        """Length of a document's feature vector: pooled chunks, pooled actions, then the
+        behaviour features."""
+        return 2 * self.dim + BEHAVIOUR_DIM
 
     def document(self, text: str) -> Matrix:
-        """One vector per text: the mean of its chunks' mean halves, the max of their maxes,
-        then the text's phenomenon features."""
+        """One vector per text: the mean of its chunks' mean halves, the max of their maxes;
+        the same pooling over its actions alone; then its behaviour features."""
         return self.features(self.chunks(text)[0], text)
 
     def features(self, vecs: Matrix, text: str) -> Matrix:
         """The document vector from already computed chunk vectors."""
-        return np.concatenate([self.pool(vecs), phenomenon_features(text)]).astype(np.float32)
+        view = transcript_view(text)
+        return np.concatenate(
+            [self.pool(vecs), self.actions(view), behaviour_features(text, view)]
+        ).astype(np.float32)
+
+    def actions(self, view: View) -> Matrix:
+        """Pooled embedding of what was *done*: the agent's actions (tool, target, command,
+        changed lines), or the user's request when there are none (a chat)."""
+        units = [a.unit_text() for a in view.actions if a.actor != "tool"]
+        text = "\n".join(units) if units else (view.text_of("user") or view.text)
+        return self.pool(self.chunks(text[:ACTION_CHARS])[0])
 
     @staticmethod
     def pool(vecs: Matrix) -> Matrix:
@@ -303,8 +307,10 @@ class LearnedDetector:
         vecs, spans = self._encoder.chunks(text)
         feats = self._encoder.features(vecs, text)
         scores = self._document_scores(feats)
-        # Which chunk is strongest: each chunk's own pooled vector, the document's phenomena.
-        phen = np.broadcast_to(feats[self._encoder.dim :], (vecs.shape[0], PHENOMENON_DIM))
+        # Which chunk is strongest: each chunk's own pooled vector, the document's actions
+        # and behaviour features.
+        rest = feats[self._encoder.dim :]
+        phen = np.broadcast_to(rest, (vecs.shape[0], rest.shape[0]))
         per_chunk = self._heads.scores(np.concatenate([vecs, phen], axis=1))
         out = []
         for k, cat in enumerate(self._heads.categories):

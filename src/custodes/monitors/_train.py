@@ -129,20 +129,28 @@ class _Problem:
         self.mean = x.mean(axis=0)
         self.std = x.std(axis=0) + 1e-6
         z = ((x - self.mean) / self.std).astype(np.float32)
-        # The 768 pooled-embedding columns are whitened onto their first EMB_COMPONENTS
-        # principal components (unsupervised: labels are not read), which keeps a fit to
-        # about a second on a shared core; the projection folds back into the packaged
-        # weights (see ``full_weights``).
-        _, sing, vt = np.linalg.svd(z[:, :emb_dim], full_matrices=False)
-        k = min(EMB_COMPONENTS, vt.shape[0])
-        scale = np.sqrt(len(x)) / np.maximum(sing[:k], 1e-6)
-        self.projection = (vt[:k].T * scale).astype(np.float32)  # emb_dim x k
-        self.emb_dim = emb_dim
-        self.z = np.concatenate([z[:, :emb_dim] @ self.projection, z[:, emb_dim:]], axis=1)
-        self.z = self.z.astype(np.float32)
+        # Each block of pooled-embedding columns (the document's, the actions') is whitened
+        # onto its first EMB_COMPONENTS principal components (unsupervised: labels are not
+        # read), which keeps a fit to about a second on a shared core; the projection folds
+        # back into the packaged weights.
+        blocks = []
+        for lo in range(0, 2 * emb_dim, emb_dim):
+            _, sing, vt = np.linalg.svd(z[:, lo : lo + emb_dim], full_matrices=False)
+            k = min(EMB_COMPONENTS, vt.shape[0])
+            scale = np.sqrt(len(x)) / np.maximum(sing[:k], 1e-6)
+            blocks.append((vt[:k].T * scale).astype(np.float32))  # emb_dim x k
+        self.projection = np.zeros((2 * emb_dim, sum(b.shape[1] for b in blocks)), np.float32)
+        col = 0
+        for i, b in enumerate(blocks):
+            self.projection[i * emb_dim : (i + 1) * emb_dim, col : col + b.shape[1]] = b
+            col += b.shape[1]
+        self.emb_dim = 2 * emb_dim
+        self.k = col
+        self.z = np.concatenate(
+            [z[:, : self.emb_dim] @ self.projection, z[:, self.emb_dim :]], axis=1
+        ).astype(np.float32)
         self.z_plain = self.z.copy()
-        self.z_plain[:, :k] = 0.0  # behaviour features only
-        self.k = k
+        self.z_plain[:, : self.k] = 0.0  # behaviour features only
         self.cats = sorted({e.category for e in examples if e.category is not None})
         self.y = np.stack(
             [[1.0 if e.category == c else 0.0 for e in examples] for c in self.cats], axis=1
@@ -362,13 +370,14 @@ def fit_combination(
         )
 
     def fit(rows: npt.NDArray[np.bool_]) -> Calibration:
-        r, lsc, y = {}, {}, {}
+        r, lsc, y, g = {}, {}, {}, {}
         for k, cat in enumerate(cats):
             m = rows & domains[cat]
             r[cat] = rules[m, k].tolist()
             lsc[cat] = learned[m, k].tolist()
             y[cat] = [1 if examples[i].category == cat else 0 for i in np.where(m)[0]]
-        return fit_calibration(r, lsc, y, trained_on=trained_on)
+            g[cat] = [p_family[i] for i in np.where(m)[0]]
+        return fit_calibration(r, lsc, y, trained_on=trained_on, groups=g)
 
     combined = np.zeros_like(learned)
     for f in range(FOLDS):

@@ -588,8 +588,8 @@ class VulnDiscoveryDetector:
                 m = signal.pattern.search(window)
                 if m is not None and not (signal.name in _SOFT and _negated(window, m)):
                     hits[signal.name] = (signal, Span(lo + m.start(), lo + m.end()))
-            if len(hits) == len(_SIGNALS):
-                break
+            if len(hits) == len(_SIGNALS) or _certain(hits):
+                break  # more windows cannot change the verdict (or the score, to 4 places)
         if "sanitizer_report" not in hits and "sanitizer_any_case" in wanted:
             for lo, hi, names in windows:
                 if "sanitizer_any_case" in names:
@@ -597,10 +597,11 @@ class VulnDiscoveryDetector:
                     if m is not None:
                         hits["sanitizer_report"] = (_SANITIZER_SIGNAL, Span(m.start(), m.end()))
                         break
-        writeup = _writeup_score(text) if "vuln_writeup" in wanted else None
+        certain = _certain(hits)
+        writeup = _writeup_score(text) if "vuln_writeup" in wanted and not certain else None
         if writeup is not None:
             hits["vuln_writeup"] = writeup
-        poc = _poc_score(text) if "poc_code" in wanted else None
+        poc = _poc_score(text) if "poc_code" in wanted and not certain else None
         if poc is not None:
             hits["poc_code"] = poc
         if not hits:
@@ -640,6 +641,15 @@ class VulnDiscoveryDetector:
                 },
             )
         ]
+
+
+def _certain(hits: dict[str, tuple[_Signal, Span]]) -> bool:
+    """Whether the hard signals found already put the score above 0.9999."""
+    miss = 1.0
+    for name, (sig, _) in hits.items():
+        if name not in _SOFT:
+            miss *= 1.0 - sig.weight
+    return miss < 1e-4
 
 
 def _at_least(pattern: re.Pattern[str], text: str, n: int) -> bool:

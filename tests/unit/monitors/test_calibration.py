@@ -105,3 +105,20 @@ def test_every_family_builds_a_harmful_act_and_a_twin() -> None:
         assert harm != twin and "{" not in fam.key
         cats.add(fam.category)
     assert len(cats) == 6 and len(FAMILIES) >= 30
+
+
+def test_the_combiner_form_is_chosen_on_held_out_groups() -> None:
+    from custodes.monitors import compute_metrics
+
+    rng = np.random.default_rng(11)
+    y = (rng.random(900) < 0.3).astype(int)
+    # Here the rules tier is the informative one and the learned tier is noise.
+    rules = np.where(y == 1, rng.uniform(0.6, 1.0, 900), rng.uniform(0.0, 0.3, 900)).tolist()
+    learned = rng.uniform(0.0, 1.0, 900).tolist()
+    groups = [f"family-{i % 30}" for i in range(900)]
+    cal = fit_calibration({"c": rules}, {"c": learned}, {"c": y.tolist()}, groups={"c": groups})
+    assert cal.categories["c"].mode != "learned"
+    combined = [cal.combine("c", a, b) for a, b in zip(rules, learned, strict=True)]
+    assert compute_metrics(y.tolist(), combined).auroc > 0.95
+    again = Calibration.from_json(cal.to_json(), where="mem")
+    assert again.categories["c"].mode == cal.categories["c"].mode
