@@ -96,7 +96,23 @@ def verify_store(
     report = VerifyReport()
     with engine.connect() as conn:
         state = conn.execute(select(log_state).where(log_state.c.id == 1)).first()
-        stored_count = conn.execute(select(func.count()).select_from(log_entries)).scalar() or 0
+        stored_count = (
+            conn.execute(
+                select(func.count()).select_from(log_entries).where(log_entries.c.idx >= 0)
+            ).scalar()
+            or 0
+        )
+        for idx in conn.execute(
+            select(log_entries.c.idx).where(log_entries.c.idx < 0).order_by(log_entries.c.idx)
+        ).scalars():
+            report.problems.append(
+                Problem(
+                    "entry",
+                    f"a stored entry row has the negative index {idx}: indices start at 0 "
+                    "(the row was added by hand)",
+                    index=int(idx),
+                )
+            )
         checkpoints = _load_checkpoints(conn, log_key, report)
         total = max(stored_count, state.size if state is not None else 0)
         # Roots are needed at every checkpoint size (stored and trusted).

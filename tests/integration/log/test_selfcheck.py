@@ -289,3 +289,24 @@ def test_a_rollback_alarm_stops_appends_across_restarts_until_an_operator_resume
     with engine.connect() as conn:
         row = conn.execute(select(log_alarms)).one()
     assert row.resolution == "test: the witness was reset" and row.resolved_at is not None
+
+
+def test_a_stray_row_with_a_negative_index_is_named_as_such(
+    engine: Engine, log_signer: NoteSigner
+) -> None:
+    size, _ = _build(engine, log_signer)
+    with engine.begin() as conn:
+        conn.execute(insert(log_entries).values(idx=-3, leaf_hash=b"\0" * 32, data=b"{}"))
+    report = verify_store(engine, log_signer.verifier)
+    messages = [p.message for p in report.problems]
+    assert messages == [
+        "a stored entry row has the negative index -3: indices start at 0 (the row was added "
+        "by hand)"
+    ], messages
+    log = TransparencyLog(engine, log_signer)
+    log.start()
+    try:
+        assert log.halted is not None and "negative index -3" in log.halted
+    finally:
+        log.close()
+    assert report.entries == size

@@ -298,3 +298,46 @@ def test_a_rolled_back_log_stops_appending_when_a_witness_holds_more_and_stays_s
             _append(log, 1)
 
     run(still_refused)
+
+
+def test_an_idle_logs_cosignatures_are_refreshed(
+    sqlite_engine: Engine,
+    log_signer: NoteSigner,
+    witness_servers: list[tuple[NoteSigner, _ThreadServer]],
+) -> None:
+    from custodes.log import cosignature_timestamp
+
+    log = TransparencyLog(sqlite_engine, log_signer, checkpoint_interval=0.001)
+    log.start()
+    members = [
+        PolicyWitness(s.name, s.verifier, f"http://127.0.0.1:{srv.port}")
+        for s, srv in witness_servers
+    ]
+    policy = WitnessPolicy.threshold(3, members)
+    publisher = WitnessPublisher(
+        sqlite_engine, log, policy, retry_interval=0.05, refresh_interval=0.3
+    )
+    publisher.start()
+
+    def stamps() -> list[int]:
+        found = publisher.cosigned()
+        assert found is not None
+        return sorted(
+            cosignature_timestamp(s)
+            for s in found.checkpoint.note.signatures
+            if s.name != log_signer.name
+        )
+
+    try:
+        size = _append(log, 3)
+        assert publisher.wait_for_quorum(size, timeout=20)
+        first = stamps()
+        deadline = time.monotonic() + 20
+        while min(stamps()) <= max(first) and time.monotonic() < deadline:
+            time.sleep(0.1)  # nothing is appended: only the refresh can renew them
+        assert min(stamps()) > max(first), "cosignatures of an idle log were not refreshed"
+        assert publisher.cosigned().checkpoint.checkpoint.size == size  # type: ignore[union-attr]
+        policy.with_max_age(5).check(publisher.cosigned().checkpoint)  # type: ignore[union-attr]
+    finally:
+        publisher.close()
+        log.close()
