@@ -228,8 +228,8 @@ def _tiles(conn: Connection, size: int, root: bytes, frontier: Frontier) -> None
 def _entries(conn: Connection, size: int) -> None:
     # Two statements: SQLite answers a lone min() or max() from the primary key's end, but
     # scans the whole table for both in one SELECT.
-    low = conn.execute(select(func.min(log_entries.c.idx))).scalar()
-    high = conn.execute(select(func.max(log_entries.c.idx))).scalar()
+    low = conn.execute(select(func.min(log_entries.c.idx))).scalar_one()
+    high = conn.execute(select(func.max(log_entries.c.idx))).scalar_one()
     if low is None:
         if size:
             raise _fail(f"the entries table is empty, but the stored size is {size}", index=0)
@@ -250,8 +250,8 @@ def _checkpoints(conn: Connection, log_key: NoteVerifier, size: int) -> tuple[in
     # The one read that grows: a count of the checkpoint rows (their sequence-number index),
     # O(checkpoints), never O(entries); at most ten checkpoints are signed a second.
     count = conn.execute(select(func.count()).select_from(log_checkpoints)).scalar_one()
-    low = conn.execute(select(func.min(log_checkpoints.c.seq))).scalar()
-    high = conn.execute(select(func.max(log_checkpoints.c.seq))).scalar()
+    low = conn.execute(select(func.min(log_checkpoints.c.seq))).scalar_one()
+    high = conn.execute(select(func.max(log_checkpoints.c.seq))).scalar_one()
     if not count:
         return -1, 0
     if int(low) != 0 or int(high) != int(count) - 1:

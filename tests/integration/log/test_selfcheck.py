@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from custodes.errors import LogWriteError
-from custodes.log import Entry, Frontier, NoteSigner, TransparencyLog, resolve_alarms
+from custodes.log import (
+    Entry,
+    Frontier,
+    NoteSigner,
+    SignedCheckpoint,
+    TransparencyLog,
+    resolve_alarms,
+)
 from custodes.log._tables import log_alarms, log_checkpoints, log_entries, log_state, log_tiles
 from custodes.log._types import ANNOTATION
 from custodes.log._verify import verify_store
@@ -310,3 +318,48 @@ def test_a_stray_row_with_a_negative_index_is_named_as_such(
     finally:
         log.close()
     assert report.entries == size
+
+
+def test_a_server_on_a_tampered_database_serves_reads_and_refuses_appends(
+    tmp_path: Path, db_url: str
+) -> None:
+    import httpx
+
+    from custodes.config import Settings
+    from custodes.store import create_db_engine
+    from tests.support.keys import LOG_WRITER, issue_keys
+    from tests.support.server import running_server
+
+    signer = NoteSigner.generate("custodes.local/log")
+    (tmp_path / "log.key").write_text(signer.to_key())
+    settings = Settings(data_dir=tmp_path, database_url=db_url, demo=True)
+    key = issue_keys(settings, LOG_WRITER)[LOG_WRITER]
+    with running_server(settings, log_path=tmp_path / "server.log"):
+        pass  # the first start: the constitution is adopted (logged)
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        log = TransparencyLog(engine, signer)
+        start = log.size()
+        log.integrate(_datas(start, 300), sign=True)
+        _flip_frontier_bit(engine, start + 300, {})
+    finally:
+        engine.dispose()
+    with running_server(settings, log_path=tmp_path / "server.log") as server:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            health = client.get("/healthz").json()
+            assert health["status"] == "log_halted" and "frontier" in health["log_halted"]
+            refused = client.post(
+                "/log/entries",
+                json={"type": "log.annotation/v1", "body": {"text": "x"}},
+                headers={"authorization": f"Bearer {key}"},
+            )
+            assert refused.status_code == 503, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "log_unavailable" and "frontier" in error["message"]
+            assert "Traceback" not in refused.text
+            # Reads go on: the newest signed checkpoint, entries, the public key.
+            cp = SignedCheckpoint.from_text(client.get("/checkpoint").text, signer.verifier)
+            assert cp.checkpoint.size == start + 300
+            assert client.get("/log/entries/5").status_code == 200
+            assert client.get("/log/key").text.strip() == signer.verifier.to_key()
+            assert client.get("/healthz").json()["log_size"] == start + 300

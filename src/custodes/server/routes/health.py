@@ -24,18 +24,29 @@ _LINKS: tuple[tuple[str, str, str], ...] = (
     ("openapi", "/openapi.json", "the OpenAPI description"),
     ("checkpoint", "/checkpoint", "the log's newest signed checkpoint (C2SP tlog-checkpoint)"),
     ("cosigned_checkpoint", "/checkpoint/cosigned", "the newest checkpoint the witnesses cosigned"),
+    ("log_key", "/log/key", "the log's verifier (public) key, as text"),
     ("witnesses", "/witnesses", "each witness: its URL and the size it last cosigned"),
     ("constitution", "/constitution", "the constitution in force"),
     ("coalition", "/coalition", "who could seize what: the smallest coalitions"),
     ("models", "/v1/models", "the models the gateway serves (needs an API key)"),
-    ("healthz", "/healthz", "liveness and the log's size"),
+    ("healthz", "/healthz", "liveness, the log's size, and whether it refuses appends"),
 )
 
 
 @router.get("/healthz")
 def healthz(request: Request) -> dict[str, Any]:
+    """Liveness (always 200 while serving); ``status`` is ``log_halted`` with the reason when
+    the log refuses appends (a failed self-check or an alarm: docs/verify-the-log.md)."""
     ctx = request.app.state.context
-    return {"status": "ok", "version": __version__, "log_size": ctx.log.size()}
+    halted = ctx.log.halted
+    answer: dict[str, Any] = {
+        "status": "ok" if halted is None else "log_halted",
+        "version": __version__,
+        "log_size": ctx.log.size(),
+    }
+    if halted is not None:
+        answer["log_halted"] = halted
+    return answer
 
 
 @router.get("/", response_model=None)
