@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
-from sqlalchemy import Engine, RowMapping, insert, select, update
+from sqlalchemy import Engine, RowMapping, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from custodes.clock import Clock, SystemClock
 from custodes.constitution import Constitution
@@ -62,6 +63,7 @@ from custodes.custody._tables import (
     custody_escrow,
     custody_events,
     custody_findings,
+    custody_fingerprints,
 )
 from custodes.errors import (
     CustodyError,
@@ -167,7 +169,6 @@ class CustodyRegistry:
         # be validated against the same state.
         self._lock = threading.RLock()
         self._watcher: tuple[threading.Event, threading.Thread] | None = None
-        self._registering: set[str] = set()
 
     @property
     def kek(self) -> KeyEncryptionKey:
@@ -417,41 +418,13 @@ class CustodyRegistry:
                 actual=f"{len(details)} bytes",
             )
         now = self.clock.now()
-        fingerprint = spec.fingerprint
-        with self._lock:  # numbering and duplicates are shared; the rest runs in parallel
-            self._refuse_duplicate(fingerprint)
-            if fingerprint:
-                self._registering.add(fingerprint)
-        try:
-            return self._register(spec, score, bytes(details), principal=principal, now=now)
-        finally:
-            with self._lock:
-                self._registering.discard(fingerprint)
-
-    def _refuse_duplicate(self, fingerprint: str) -> None:
-        if not fingerprint:
-            return
-        with self.engine.connect() as conn:
-            existing = conn.execute(
-                select(custody_findings.c.id)
-                .where(custody_findings.c.fingerprint == fingerprint)
-                .order_by(custody_findings.c.id)
-                .limit(1)
-            ).scalar()
-        if existing is None and fingerprint in self._registering:
-            existing = "a registration in progress"
-        if existing is not None:
-            raise DuplicateFindingError(
-                f"a finding with fingerprint {fingerprint!r} is already registered: {existing}",
-                existing_id=str(existing),
-                fingerprint=fingerprint,
-            )
+        return self._register(spec, score, bytes(details), principal=principal, now=now)
 
     def _register(
         self, spec: FindingInput, score: CvssScore, details: bytes, *, principal: str, now: datetime
     ) -> Finding:
-        with self._lock:
-            year, number = now.year, self._reserve_number(now.year)
+        with self._lock:  # numbering is shared; the rest runs in parallel
+            year, number = now.year, self._reserve(now.year, spec.fingerprint)
         finding_id = f"CUSTODES-{year:04d}-{number:04d}"
         try:
             commitment = commit_details(details)
@@ -478,9 +451,10 @@ class CustodyRegistry:
                 [Entry.create(E.REGISTER_V2, time=now, principal=principal, body=body)]
             )
         except BaseException:
-            # Nothing was logged under this number: give it back, so ids stay without gaps.
+            # Nothing was logged under this number: give it (and the fingerprint) back, so ids
+            # stay without gaps.
             with self._lock:
-                self._release_number(year, number)
+                self._release(year, number, spec.fingerprint)
             raise
         with writer(self.engine).begin() as conn:
             conn.execute(
@@ -579,10 +553,37 @@ class CustodyRegistry:
             return spec.model_copy(update={"fingerprint": str(fingerprint)[:256]})
         return spec
 
-    def _reserve_number(self, year: int) -> int:
-        # One number per registration, committed before it is used: two processes (a server and
-        # a CLI) never get the same number, and a failed registration gives its number back.
+    def _reserve(self, year: int, fingerprint: str) -> int:
+        """The next number, with the fingerprint claimed for it, in one committed transaction.
+
+        One number per registration, committed before it is used: two processes (a server and
+        a CLI) never get the same number or both register one fingerprint, and a failed
+        registration gives both back.
+
+        Raises:
+            DuplicateFindingError: the fingerprint is another finding's (or being registered).
+        """
+        try:
+            return self._reserve_once(year, fingerprint)
+        except IntegrityError:
+            # Another process claimed the fingerprint between our check and our insert.
+            return self._reserve_once(year, fingerprint)
+
+    def _reserve_once(self, year: int, fingerprint: str) -> int:
         with writer(self.engine).begin() as conn:
+            if fingerprint:
+                existing = conn.execute(
+                    select(custody_fingerprints.c.finding_id).where(
+                        custody_fingerprints.c.fingerprint == fingerprint
+                    )
+                ).scalar()
+                if existing is not None:
+                    raise DuplicateFindingError(
+                        f"a finding with fingerprint {fingerprint!r} is already registered: "
+                        f"{existing}",
+                        existing_id=str(existing),
+                        fingerprint=fingerprint,
+                    )
             last = conn.execute(
                 select(custody_counters.c.last)
                 .where(custody_counters.c.year == year)
@@ -597,13 +598,27 @@ class CustodyRegistry:
                     .where(custody_counters.c.year == year)
                     .values(last=number)
                 )
+            if fingerprint:
+                conn.execute(
+                    insert(custody_fingerprints).values(
+                        fingerprint=fingerprint, finding_id=f"CUSTODES-{year:04d}-{number:04d}"
+                    )
+                )
         return number
 
-    def _release_number(self, year: int, number: int) -> None:
-        # Only if no later number was taken meanwhile; otherwise the gap is the honest record
-        # of a registration that failed after a later one had started.
+    def _release(self, year: int, number: int, fingerprint: str) -> None:
+        # The number only if no later one was taken meanwhile; otherwise the gap is the honest
+        # record of a registration that failed after a later one had started.
         try:
             with writer(self.engine).begin() as conn:
+                if fingerprint:
+                    conn.execute(
+                        delete(custody_fingerprints).where(
+                            custody_fingerprints.c.fingerprint == fingerprint,
+                            custody_fingerprints.c.finding_id
+                            == f"CUSTODES-{year:04d}-{number:04d}",
+                        )
+                    )
                 conn.execute(
                     update(custody_counters)
                     .where(custody_counters.c.year == year, custody_counters.c.last == number)

@@ -20,6 +20,7 @@ from custodes.store._metadata import metadata
 __all__ = [
     "custody_alarms",
     "custody_counters",
+    "custody_fingerprints",
     "custody_escrow",
     "custody_events",
     "custody_findings",
@@ -33,6 +34,16 @@ custody_counters = Table(
     metadata,
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("last", Integer, nullable=False),
+)
+
+# One finding per fingerprint, claimed in the same transaction as the finding's number, before
+# the registration is logged: a second registration of the same finding (from this process or
+# another) is refused before anything is logged, and a failed one gives its claim back.
+custody_fingerprints = Table(
+    "custody_fingerprints",
+    metadata,
+    Column("fingerprint", String(256), primary_key=True),
+    Column("finding_id", String(32), nullable=False),
 )
 
 custody_findings = Table(

@@ -242,3 +242,35 @@ def test_a_failed_registration_leaves_no_gap(
         registry.register(FINDING, b"d", principal="alice@lab")
     monkeypatch.setattr(registry.log, "append", append)
     assert registry.register(FINDING, b"d", principal="alice@lab").id == "CUSTODES-2026-0002"
+
+
+def test_a_duplicate_is_refused_across_processes_and_a_failed_claim_is_given_back(
+    registry: CustodyRegistry,
+    transparency_log: TransparencyLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A second registry on the same database stands for another process (a CLI beside the
+    # server): the claim is in the database, not in memory.
+    other = CustodyRegistry(
+        registry.engine,
+        transparency_log,
+        registry.kek,
+        clock=registry.clock,
+        constitution=constitution(),
+    )
+    spec = {**FINDING, "fingerprint": "crash:shared"}
+    append = registry.log.append
+
+    def broken(entries: Any, **_: Any) -> Any:
+        raise LogWriteError("disk full")
+
+    monkeypatch.setattr(registry.log, "append", broken)
+    with pytest.raises(LogWriteError):
+        registry.register(spec, b"d", principal="alice@lab")
+    monkeypatch.setattr(registry.log, "append", append)
+    first = other.register(spec, b"d", principal="alice@lab")  # the failed claim was given back
+    assert first.id == "CUSTODES-2026-0001"
+    with pytest.raises(DuplicateFindingError) as err:
+        registry.register(spec, b"e", principal="alice@lab")
+    assert err.value.existing_id == first.id
+    assert registry.register(FINDING, b"f", principal="alice@lab").id == "CUSTODES-2026-0002"
