@@ -1,0 +1,171 @@
+"""The command blocks of a Markdown page, as the docs tests run them.
+
+A fenced block in ``console`` (``$ `` prompts, output below each command), ``sh``, ``shell``
+or ``bash`` (every line a command, ``#`` lines are comments) is run. Lines ending in ``\\``
+continue the command. ``$ .venv/bin/python`` followed by ``>>>`` lines is a Python session.
+
+Directives are HTML comments (invisible on GitHub) in the lines just above a block, one each::
+
+    <!-- docs-test: skip needs a second machine -->   not run; the reason is required
+    <!-- docs-test: expect granted -->                the output must contain "granted"
+    <!-- docs-test: background listening on -->       started in the background; the test
+                                                      waits for this text and stops it at
+                                                      the end of the page
+    <!-- docs-test: env NAME=value -->                set for this and every later block
+
+Expected output is not compared line by line (other messages change); a command is expected to
+fail when its shown output starts with ``error:``, and the ids it shows (request ids, grant ids,
+API keys, finding ids, detection ids) are matched to the real ones, so that the next commands
+use the real ids.
+"""
+
+from __future__ import annotations
+
+import codeop
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Block", "Command", "blocks_of"]
+
+_RUN = {"console", "sh", "shell", "bash"}
+_FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
+_DIRECTIVE = re.compile(r"^\s*<!--\s*docs-test:\s*(\w+)\s*(.*?)\s*-->\s*$")
+_KNOWN = {"skip", "expect", "background", "env"}
+
+
+@dataclass
+class Command:
+    """One command of a block: its text, the output the page shows, Python input if any."""
+
+    text: str
+    line: int
+    shown: list[str] = field(default_factory=list)
+    python: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    """A fenced block with its directives."""
+
+    path: Path
+    line: int
+    language: str
+    commands: list[Command]
+    skip: str | None = None
+    expect: list[str] = field(default_factory=list)
+    background: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.name}:{self.line}"
+
+
+def blocks_of(path: Path) -> list[Block]:
+    """The runnable blocks of ``path`` in page order.
+
+    Raises:
+        ValueError: a directive is unknown or malformed, or a fence is not closed.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[Block] = []
+    pending: list[tuple[str, str, int]] = []
+    i = 0
+    while i < len(lines):
+        directive = _DIRECTIVE.match(lines[i])
+        if directive:
+            name, value = directive.groups()
+            if name not in _KNOWN:
+                raise ValueError(f"{path}:{i + 1}: unknown docs-test directive {name!r}")
+            pending.append((name, value, i + 1))
+            i += 1
+            continue
+        fence = _FENCE.match(lines[i])
+        if not fence:
+            if lines[i].strip():
+                pending = []  # directives apply to the block right below them
+            i += 1
+            continue
+        indent, language = fence.groups()
+        start = i + 1
+        end = start
+        while end < len(lines) and not re.match(rf"^{indent}```\s*$", lines[end]):
+            end += 1
+        if end == len(lines):
+            raise ValueError(f"{path}:{i + 1}: the fenced block is not closed")
+        body = [line[len(indent) :] for line in lines[start:end]]
+        if language in _RUN:
+            block = Block(path, i + 1, language, _commands(language, body, start + 1))
+            for name, value, where in pending:
+                _apply(block, name, value, f"{path}:{where}")
+            out.append(block)
+        elif pending:
+            raise ValueError(f"{path}:{pending[0][2]}: docs-test directive above a {language!r} block")
+        pending = []
+        i = end + 1
+    return out
+
+
+def _apply(block: Block, name: str, value: str, where: str) -> None:
+    if name == "skip":
+        if not value:
+            raise ValueError(f"{where}: docs-test skip needs a reason")
+        block.skip = value
+    elif name == "expect":
+        if not value:
+            raise ValueError(f"{where}: docs-test expect needs the text to expect")
+        block.expect.append(value)
+    elif name == "background":
+        if not value:
+            raise ValueError(f"{where}: docs-test background needs the text that says it is up")
+        block.background = value
+    elif name == "env":
+        key, sep, val = value.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+            raise ValueError(f"{where}: docs-test env needs NAME=value")
+        block.env[key] = val
+
+
+def _commands(language: str, body: list[str], first_line: int) -> list[Command]:
+    commands: list[Command] = []
+    current: Command | None = None
+    continuing = False
+    for n, raw in enumerate(body, start=first_line):
+        line = raw.rstrip()
+        if continuing and current is not None:
+            current.text += "\n" + line
+            continuing = line.endswith("\\")
+            continue
+        if language == "console":
+            if line.startswith("$ "):
+                current = Command(line[2:], n)
+                commands.append(current)
+                continuing = line.endswith("\\")
+            elif current is not None and (line.startswith(">>> ") or line == ">>>"):
+                current.python.append(line[4:])
+            elif current is not None and line.startswith("... ") and _incomplete(current.python):
+                current.python.append(line[4:])  # a continuation line of the Python session
+            elif current is not None:
+                current.shown.append(line)
+        else:
+            if not line.strip():
+                continue
+            if line.lstrip().startswith("#"):
+                if current is not None:
+                    current.shown.append(line.lstrip()[1:].strip())
+                continue
+            current = Command(line, n)
+            commands.append(current)
+            continuing = line.endswith("\\")
+    return commands
+
+
+def _incomplete(python: list[str]) -> bool:
+    """True when the Python typed so far waits for more lines (the REPL would show ``...``)."""
+    if not python:
+        return False
+    try:
+        return codeop.compile_command("\n".join(python), symbol="single") is None
+    except SyntaxError:
+        return False

@@ -1,0 +1,231 @@
+"""Every command block of the README, examples/README.md and docs/ runs against a real demo.
+
+Datasette tests its documentation this way: the pages cannot drift from the code. Each page is
+one test; its blocks run in order in one workspace (see ``conftest.py``), so ids printed by one
+command are used by the next, as a reader would. What is checked is what a reader relies on:
+the exit code (a shown ``error:`` means the command must fail, anything else that it succeeds),
+the ``docs-test: expect`` facts, and that the ids the page shows exist in the real output. Whole
+outputs are not compared: wording is free to improve.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.integration.docs._markdown import Block, Command, blocks_of
+from tests.integration.docs.conftest import REPO, Demo
+
+pytestmark = pytest.mark.slow
+
+_COMMAND_TIMEOUT_S = 240.0
+
+# Ids a page shows in one command's output and uses in a later command. Each kind is matched in
+# order of appearance between the page's output and the real one (longest kinds first).
+_ID_KINDS = (
+    re.compile(r"cust_[A-Za-z0-9_-]+(?:\.\.\.)?"),  # API keys (pages shorten them with ...)
+    re.compile(r"\b(?:g|bg)-[0-9a-f]{16}\b"),  # grants
+    re.compile(r"\bCUSTODES-\d{4}-\d{4}\b"),  # findings
+    re.compile(r"\bdet-[0-9a-f]{8,}\b"),  # detections
+    re.compile(r"(?<![-\w])[0-9a-f]{16}(?![-\w])"),  # requests
+)
+
+
+def _pages() -> list[Path]:
+    docs = sorted(p for p in (REPO / "docs").glob("*.md"))
+    # The demo walkthrough ends with an amendment that changes the demo's constitution: last.
+    return [REPO / "README.md", *docs, REPO / "examples" / "README.md"]
+
+
+@dataclass
+class _Page:
+    demo: Demo
+    ids: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def substitute(self, text: str) -> str:
+        for shown, real in sorted(self.ids.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(shown, real)
+        address = self.demo.base_url.removeprefix("http://")
+        text = re.sub(r"\b(?:127\.0\.0\.1|localhost):8080\b", address, text)
+        for constitution_port, real in zip((8091, 8092), self.demo.witness_ports, strict=False):
+            text = re.sub(rf"\b(127\.0\.0\.1|localhost):{constitution_port}\b", rf"\1:{real}", text)
+        return text
+
+    def learn(self, shown: str, real: str) -> None:
+        """Pair the ids the page shows with the ids the command really printed."""
+        for kind in _ID_KINDS:
+            page_ids = [t for t in dict.fromkeys(kind.findall(shown)) if t not in self.ids]
+            used = set(self.ids.values())
+            real_ids = [t for t in dict.fromkeys(kind.findall(real)) if t not in used]
+            for page_id, real_id in zip(page_ids, real_ids, strict=False):
+                self.ids[page_id] = real_id
+
+    def environment(self) -> dict[str, str]:
+        return {**self.demo.env, **self.env}
+
+    def stop(self) -> None:
+        for proc in self.background:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.background:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _answer(shown: list[str]) -> str | None:
+    """The answer the page types at a confirmation prompt, if it shows one."""
+    for line in shown:
+        found = re.search(r"\[y/N\]: (\w+)\s*$", line)
+        if found:
+            return found.group(1)
+    return None
+
+
+def _run(page: _Page, command: Command, text: str) -> tuple[int, str]:
+    cwd = page.demo.workspace
+    env = page.environment()
+    answer = _answer(command.shown)
+    if command.python:
+        session = "\n".join(page.substitute(line) for line in command.python) + "\n"
+        done = subprocess.run(
+            ["bash", "-c", f"{text} -q -i"],
+            cwd=cwd,
+            env=env,
+            input=session,
+            capture_output=True,
+            text=True,
+            timeout=_COMMAND_TIMEOUT_S,
+            check=False,
+        )
+        return done.returncode, done.stdout + done.stderr
+    if answer is None:
+        done = subprocess.run(
+            ["bash", "-c", text],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=_COMMAND_TIMEOUT_S,
+            check=False,
+        )
+        return done.returncode, done.stdout + done.stderr
+    return _run_at_a_terminal(text, cwd, env, answer)
+
+
+def _run_at_a_terminal(text: str, cwd: Path, env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run as a person at a terminal would, typing ``answer`` at the prompt."""
+    controller, terminal = pty.openpty()
+    seen = b""
+    try:
+        proc = subprocess.Popen(
+            ["bash", "-c", text], cwd=cwd, env=env, stdin=terminal, stdout=terminal, stderr=terminal
+        )
+        os.close(terminal)
+        terminal = -1
+        answered = False
+        deadline = time.monotonic() + _COMMAND_TIMEOUT_S
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the command ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if not answered and b"[y/N]" in seen:
+                    os.write(controller, answer.encode() + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=30)
+    finally:
+        os.close(controller)
+        if terminal != -1:
+            os.close(terminal)
+    return code, seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+def _start(page: _Page, block: Block, text: str) -> None:
+    log = page.demo.workspace / f"background-{block.line}.log"
+    with log.open("wb") as output:
+        proc = subprocess.Popen(
+            ["bash", "-c", f"exec {text}"],
+            cwd=page.demo.workspace,
+            env=page.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    page.background.append(proc)
+    assert block.background is not None
+    deadline = time.monotonic() + 120
+    while block.background not in log.read_text(errors="replace"):
+        assert proc.poll() is None, f"{block.where}: `{text}` exited:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"{block.where}: no {block.background!r} in 120 s"
+        time.sleep(0.2)
+
+
+def _check(block: Block, command: Command, text: str, code: int, output: str) -> None:
+    where = f"{block.path.relative_to(REPO)}:{command.line}"
+    report = f"{where}: `{text}` exited {code}\n{output[-4000:]}"
+    must_fail = bool(command.shown) and command.shown[0].lstrip().startswith("error:")
+    if must_fail:
+        assert code != 0, f"the page shows an error, but the command succeeded\n{report}"
+    else:
+        assert code == 0, report
+    assert "Traceback (most recent call last)" not in output or command.python, report
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_command_block_runs(demo: Demo, page: Path) -> None:
+    state = _Page(demo)
+    try:
+        for block in blocks_of(page):
+            if block.skip:
+                continue
+            state.env.update(block.env)
+            outputs = []
+            for command in block.commands:
+                text = state.substitute(command.text)
+                if block.background:
+                    _start(state, block, text)
+                    continue
+                code, output = _run(state, command, text)
+                _check(block, command, text, code, output)
+                state.learn("\n".join(command.shown), output)
+                outputs.append(output)
+            combined = "\n".join(outputs)
+            for fact in block.expect:
+                assert state.substitute(fact) in combined, (
+                    f"{block.path.relative_to(REPO)}:{block.line}: expected {fact!r} in\n"
+                    f"{combined[-4000:]}"
+                )
+    finally:
+        state.stop()
+
+
+def test_every_page_parses_and_skips_say_why() -> None:
+    skipped = []
+    for page in _pages():
+        for block in blocks_of(page):  # raises on an unknown or malformed directive
+            if block.skip:
+                skipped.append(f"{block.path.relative_to(REPO)}:{block.line}: {block.skip}")
+    print("blocks not run:\n  " + "\n  ".join(skipped))
