@@ -12,6 +12,8 @@ Directives are HTML comments (invisible on GitHub) in the lines just above a blo
                                                       waits for this text and stops it at
                                                       the end of the page
     <!-- docs-test: env NAME=value -->                set for this and every later block
+    <!-- docs-test: python -->                        above a ``python`` block: run it as a
+                                                      script with ``.venv/bin/python``
 
 Expected output is not compared line by line (other messages change); a command is expected to
 fail when its shown output starts with ``error:``, and the ids it shows (request ids, grant ids,
@@ -31,7 +33,7 @@ __all__ = ["Block", "Command", "blocks_of"]
 _RUN = {"console", "sh", "shell", "bash"}
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*docs-test:\s*(\w+)\s*(.*?)\s*-->\s*$")
-_KNOWN = {"skip", "expect", "background", "env"}
+_KNOWN = {"skip", "expect", "background", "env", "python"}
 
 
 @dataclass
@@ -95,8 +97,16 @@ def blocks_of(path: Path) -> list[Block]:
         if end == len(lines):
             raise ValueError(f"{path}:{i + 1}: the fenced block is not closed")
         body = [line[len(indent) :] for line in lines[start:end]]
-        if language in _RUN:
-            block = Block(path, i + 1, language, _commands(language, body, start + 1))
+        wants_python = any(name == "python" for name, _, _ in pending)
+        if wants_python and language != "python":
+            raise ValueError(f"{path}:{i + 1}: docs-test python above a {language!r} block")
+        if language in _RUN or wants_python:
+            commands = (
+                [Command(".venv/bin/python -", start + 1, python=body)]
+                if wants_python
+                else _commands(language, body, start + 1)
+            )
+            block = Block(path, i + 1, language, commands)
             for name, value, where in pending:
                 _apply(block, name, value, f"{path}:{where}")
             out.append(block)
@@ -120,6 +130,8 @@ def _apply(block: Block, name: str, value: str, where: str) -> None:
         if not value:
             raise ValueError(f"{where}: docs-test background needs the text that says it is up")
         block.background = value
+    elif name == "python":
+        pass  # handled where the block is read
     elif name == "env":
         key, sep, val = value.partition("=")
         if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):

@@ -40,6 +40,9 @@ _ID_KINDS = (
 )
 
 
+_KEY_ID = re.compile(r"cust_([0-9a-f]{12})_")
+
+
 def _pages() -> list[Path]:
     docs = sorted(p for p in (REPO / "docs").glob("*.md"))
     # The demo walkthrough ends with an amendment that changes the demo's constitution: last.
@@ -70,6 +73,10 @@ class _Page:
             real_ids = [t for t in dict.fromkeys(kind.findall(real)) if t not in used]
             for page_id, real_id in zip(page_ids, real_ids, strict=False):
                 self.ids[page_id] = real_id
+                # An API key carries its key id (cust_<id>_<secret>): `keys revoke <id>`.
+                shown_key, real_key = _KEY_ID.match(page_id), _KEY_ID.match(real_id)
+                if shown_key and real_key:
+                    self.ids.setdefault(shown_key.group(1), real_key.group(1))
 
     def environment(self) -> dict[str, str]:
         return {**self.demo.env, **self.env}
@@ -101,8 +108,11 @@ def _run(page: _Page, command: Command, text: str) -> tuple[int, str]:
     answer = _answer(command.shown)
     if command.python:
         session = "\n".join(page.substitute(line) for line in command.python) + "\n"
+        # A `$ python` session at the prompt runs interactively (an exception is shown and the
+        # session goes on, as at a terminal); a script block runs as a script.
+        argv = text if text.endswith(" -") else f"{text} -q -i"
         done = subprocess.run(
-            ["bash", "-c", f"{text} -q -i"],
+            ["bash", "-c", argv],
             cwd=cwd,
             env=env,
             input=session,
@@ -191,7 +201,8 @@ def _check(block: Block, command: Command, text: str, code: int, output: str) ->
         assert code != 0, f"the page shows an error, but the command succeeded\n{report}"
     else:
         assert code == 0, report
-    assert "Traceback (most recent call last)" not in output or command.python, report
+    interactive = bool(command.python) and not text.endswith(" -")
+    assert "Traceback (most recent call last)" not in output or interactive, report
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
