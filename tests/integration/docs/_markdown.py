@@ -14,6 +14,15 @@ Directives are HTML comments (invisible on GitHub) in the lines just above a blo
     <!-- docs-test: env NAME=value -->                set for this and every later block
     <!-- docs-test: python -->                        above a ``python`` block: run it as a
                                                       script with ``.venv/bin/python``
+    <!-- docs-test: file lab/constitution.yaml -->    write the block (any language) there
+    <!-- docs-test: ports 8080 8091 -->               this page's own servers: each port is
+                                                      replaced by a free one on the whole page
+    <!-- docs-test: retry 30 -->                      what the block shows becomes true soon
+                                                      (a cosignature): run it again until it
+                                                      passes, for up to 30 seconds
+
+``export NAME=value`` lines set ``NAME`` for the page's later commands, as in a shell. In an
+``env`` value, ``{database}`` is a fresh database (PostgreSQL when the suite runs it).
 
 Expected output is not compared line by line (other messages change); a command is expected to
 fail when its shown output starts with ``error:``, and the ids it shows (request ids, grant ids,
@@ -28,12 +37,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Block", "Command", "blocks_of"]
+__all__ = ["Block", "Command", "blocks_of", "page_ports"]
 
 _RUN = {"console", "sh", "shell", "bash"}
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*docs-test:\s*(\w+)\s*(.*?)\s*-->\s*$")
-_KNOWN = {"skip", "expect", "background", "env", "python"}
+_KNOWN = {"skip", "expect", "background", "env", "python", "file", "ports", "retry"}
 
 
 @dataclass
@@ -58,6 +67,9 @@ class Block:
     expect: list[str] = field(default_factory=list)
     background: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    file: str | None = None
+    text: str = ""
+    retry: float = 0.0
 
     @property
     def where(self) -> str:
@@ -80,7 +92,8 @@ def blocks_of(path: Path) -> list[Block]:
             name, value = directive.groups()
             if name not in _KNOWN:
                 raise ValueError(f"{path}:{i + 1}: unknown docs-test directive {name!r}")
-            pending.append((name, value, i + 1))
+            if name != "ports":  # a page's ports hold for the whole page (page_ports)
+                pending.append((name, value, i + 1))
             i += 1
             continue
         fence = _FENCE.match(lines[i])
@@ -98,23 +111,44 @@ def blocks_of(path: Path) -> list[Block]:
             raise ValueError(f"{path}:{i + 1}: the fenced block is not closed")
         body = [line[len(indent) :] for line in lines[start:end]]
         wants_python = any(name == "python" for name, _, _ in pending)
+        wants_file = any(name == "file" for name, _, _ in pending)
         if wants_python and language != "python":
             raise ValueError(f"{path}:{i + 1}: docs-test python above a {language!r} block")
-        if language in _RUN or wants_python:
+        if language in _RUN or wants_python or wants_file:
             commands = (
                 [Command(".venv/bin/python -", start + 1, python=body)]
                 if wants_python
+                else []
+                if wants_file
                 else _commands(language, body, start + 1)
             )
-            block = Block(path, i + 1, language, commands)
+            block = Block(path, i + 1, language, commands, text="\n".join(body) + "\n")
             for name, value, where in pending:
                 _apply(block, name, value, f"{path}:{where}")
             out.append(block)
         elif pending:
-            raise ValueError(f"{path}:{pending[0][2]}: docs-test directive above a {language!r} block")
+            raise ValueError(
+                f"{path}:{pending[0][2]}: docs-test directive above a {language!r} block"
+            )
         pending = []
         i = end + 1
     return out
+
+
+def page_ports(path: Path) -> tuple[int, ...]:
+    """The ports a page's own servers use (``docs-test: ports``, anywhere on the page).
+
+    Raises:
+        ValueError: the directive does not list port numbers.
+    """
+    ports: list[int] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        directive = _DIRECTIVE.match(line)
+        if directive and directive.group(1) == "ports":
+            if not re.fullmatch(r"\d+( \d+)*", directive.group(2)):
+                raise ValueError(f"{path}:{n}: docs-test ports needs port numbers")
+            ports += [int(p) for p in directive.group(2).split()]
+    return tuple(ports)
 
 
 def _apply(block: Block, name: str, value: str, where: str) -> None:
@@ -132,6 +166,14 @@ def _apply(block: Block, name: str, value: str, where: str) -> None:
         block.background = value
     elif name == "python":
         pass  # handled where the block is read
+    elif name == "file":
+        if not value or value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"{where}: docs-test file needs a path inside the workspace")
+        block.file = value
+    elif name == "retry":
+        if not re.fullmatch(r"\d+", value) or not 0 < int(value) <= 120:
+            raise ValueError(f"{where}: docs-test retry needs seconds (1 to 120)")
+        block.retry = float(value)
     elif name == "env":
         key, sep, val = value.partition("=")
         if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):

@@ -15,14 +15,16 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.integration.docs._markdown import Block, Command, blocks_of
+from tests.integration.docs._markdown import Block, Command, blocks_of, page_ports
 from tests.integration.docs.conftest import REPO, Demo
 
 pytestmark = pytest.mark.slow
@@ -33,6 +35,8 @@ _COMMAND_TIMEOUT_S = 240.0
 # order of appearance between the page's output and the real one (longest kinds first).
 _ID_KINDS = (
     re.compile(r"cust_[A-Za-z0-9_-]+(?:\.\.\.)?"),  # API keys (pages shorten them with ...)
+    re.compile(r"ed25519:[A-Za-z0-9+/]{43}="),  # principals' public keys
+    re.compile(r"[\w.-]+(?:/[\w.-]+)*\+[0-9a-f]{8}\+[A-Za-z0-9+/]{43,}={0,2}"),  # note vkeys
     re.compile(r"\b(?:g|bg)-[0-9a-f]{16}\b"),  # grants
     re.compile(r"\bCUSTODES-\d{4}-\d{4}\b"),  # findings
     re.compile(r"\bdet-[0-9a-f]{8,}\b"),  # detections
@@ -52,18 +56,54 @@ def _pages() -> list[Path]:
 @dataclass
 class _Page:
     demo: Demo
+    database: Callable[[], str]
     ids: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    ports: dict[int, int] = field(default_factory=dict)
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def substitute(self, text: str) -> str:
         for shown, real in sorted(self.ids.items(), key=lambda kv: -len(kv[0])):
             text = text.replace(shown, real)
+        if self.ports:  # the page runs servers of its own
+            for named, free in self.ports.items():
+                text = re.sub(rf"(?<![\w.+/]){named}(?!\d)", str(free), text)
+            return text
         address = self.demo.base_url.removeprefix("http://")
         text = re.sub(r"\b(?:127\.0\.0\.1|localhost):8080\b", address, text)
-        for constitution_port, real in zip((8091, 8092), self.demo.witness_ports, strict=False):
-            text = re.sub(rf"\b(127\.0\.0\.1|localhost):{constitution_port}\b", rf"\1:{real}", text)
+        for named_port, witness_port in zip((8091, 8092), self.demo.witness_ports, strict=False):
+            text = re.sub(
+                rf"\b(127\.0\.0\.1|localhost):{named_port}\b", rf"\g<1>:{witness_port}", text
+            )
         return text
+
+    def use_ports(self, ports: tuple[int, ...]) -> None:
+        for port in ports:
+            self.ports.setdefault(port, _free_port())
+        if 8080 in self.ports:
+            self.env["CUSTODES_PORT"] = str(self.ports[8080])
+
+    def set_env(self, name: str, value: str) -> None:
+        if "{database}" in value:
+            value = value.replace("{database}", self.database())
+        self.env[name] = value
+
+    def export(self, text: str) -> bool:
+        """Apply an ``export NAME=value`` line as a shell would; False if it is not one."""
+        found = re.fullmatch(r"export ([A-Z_][A-Z0-9_]*)=(.*?)(?:\s+#.*)?", text.strip())
+        if not found:
+            return False
+        done = subprocess.run(
+            ["bash", "-c", f"printf %s {found.group(2)}"],
+            cwd=self.demo.workspace,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        self.env[found.group(1)] = done.stdout
+        return True
 
     def learn(self, shown: str, real: str) -> None:
         """Pair the ids the page shows with the ids the command really printed."""
@@ -91,6 +131,12 @@ class _Page:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _answer(shown: list[str]) -> str | None:
@@ -206,31 +252,62 @@ def _check(block: Block, command: Command, text: str, code: int, output: str) ->
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
-def test_every_command_block_runs(demo: Demo, page: Path) -> None:
-    state = _Page(demo)
+def test_every_command_block_runs(
+    demo: Demo, page: Path, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    def database() -> str:
+        try:
+            cluster = request.getfixturevalue("postgres_cluster")
+        except pytest.skip.Exception:  # PostgreSQL tests are off: the page runs on SQLite
+            return f"sqlite:///{tmp_path / 'custodes.db'}"
+        return str(cluster.create_database())
+
+    state = _Page(demo, database)
+    state.use_ports(page_ports(page))
     try:
         for block in blocks_of(page):
             if block.skip:
                 continue
-            state.env.update(block.env)
-            outputs = []
-            for command in block.commands:
-                text = state.substitute(command.text)
-                if block.background:
-                    _start(state, block, text)
-                    continue
-                code, output = _run(state, command, text)
-                _check(block, command, text, code, output)
-                state.learn("\n".join(command.shown), output)
-                outputs.append(output)
-            combined = "\n".join(outputs)
-            for fact in block.expect:
-                assert state.substitute(fact) in combined, (
-                    f"{block.path.relative_to(REPO)}:{block.line}: expected {fact!r} in\n"
-                    f"{combined[-4000:]}"
-                )
+            for name, value in block.env.items():
+                state.set_env(name, value)
+            if block.file is not None:
+                target = demo.workspace / block.file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(state.substitute(block.text))
+            deadline = time.monotonic() + block.retry
+            while True:
+                try:
+                    _run_block(state, block)
+                    break
+                except AssertionError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(1.0)
     finally:
         state.stop()
+
+
+def _run_block(state: _Page, block: Block) -> None:
+    """Run one block's commands in order and check them (AssertionError when one fails)."""
+    outputs = []
+    for command in block.commands:
+        text = state.substitute(command.text)
+        if state.export(text):
+            for name, value in block.env.items():  # the directive wins over the page
+                state.set_env(name, value)
+            continue
+        if block.background:
+            _start(state, block, text)
+            continue
+        code, output = _run(state, command, text)
+        _check(block, command, text, code, output)
+        state.learn("\n".join(command.shown), output)
+        outputs.append(output)
+    combined = "\n".join(outputs)
+    for fact in block.expect:
+        assert state.substitute(fact) in combined, (
+            f"{block.path.relative_to(REPO)}:{block.line}: expected {fact!r} in\n{combined[-4000:]}"
+        )
 
 
 def test_every_page_parses_and_skips_say_why() -> None:
