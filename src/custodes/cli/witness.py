@@ -10,6 +10,7 @@ import click
 
 from custodes.cli._main import CliState, err_console, pass_state
 from custodes.errors import ConfigError, InputError, WitnessError
+from custodes.log import hash_text
 
 if TYPE_CHECKING:
     from custodes.witness import Evidence
@@ -310,14 +311,14 @@ def verify(source: str, log_key: str, policy_file: Path, max_age: str) -> None:
         )
         click.echo(
             f"ok: entry {verified.index} is in {key.name} at size "
-            f"{verified.checkpoint.size}, cosigned by {sorted(verified.witnesses)}"
+            f"{verified.checkpoint.size}, cosigned by {', '.join(sorted(verified.witnesses))}"
         )
         return
     signed = policy.verify(text, key)
     names = policy.check(signed)
     click.echo(
         f"ok: {key.name} size {signed.checkpoint.size} root "
-        f"{signed.checkpoint.root_hash.hex()} cosigned by {sorted(names)} "
+        f"{hash_text(signed.checkpoint.root_hash)} cosigned by {', '.join(sorted(names))} "
         f"(quorum {policy.describe()})"
     )
 

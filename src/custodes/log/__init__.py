@@ -18,6 +18,7 @@ from custodes.log._frontier import Frontier
 from custodes.log._merkle import (
     EMPTY_ROOT,
     consistency_proof,
+    hash_text,
     implied_old_root,
     inclusion_proof,
     leaf_hash,
@@ -89,4 +90,5 @@ __all__ = [
     "Problem",
     "VerifyReport",
     "verify_store",
+    "hash_text",
 ]

@@ -7,6 +7,7 @@ transparency-dev/merkle, which returns root1 unchecked when size1 == size2).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable, Sequence
 
@@ -16,6 +17,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "consistency_proof",
+    "hash_text",
     "implied_old_root",
     "inclusion_proof",
     "leaf_hash",
@@ -27,6 +29,14 @@ __all__ = [
 ]
 
 HASH_SIZE = 32
+
+
+def hash_text(digest: bytes) -> str:
+    """A tree hash as people see it everywhere custodes shows one: base64, the encoding of the
+    root hash line of a checkpoint (C2SP tlog-checkpoint), so it can be compared by eye."""
+    return base64.b64encode(digest).decode("ascii")
+
+
 _LEAF_HASH_PREFIX = b"\x00"  # RFC 9162 §2.1.1
 _NODE_HASH_PREFIX = b"\x01"  # RFC 9162 §2.1.1
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: MTH({}) = HASH()
@@ -191,7 +201,7 @@ def verify_inclusion(
     if computed != root:
         raise VerificationError(
             f"inclusion proof for index {index} in size {size} leads to root "
-            f"{computed.hex()}, expected {root.hex()}"
+            f"{hash_text(computed)}, expected {hash_text(root)}"
         )
 
 
@@ -276,9 +286,9 @@ def verify_consistency(
     fr, sr = _consistency_roots(size1, size2, path)
     if fr != root1:
         raise VerificationError(
-            f"consistency proof leads to root1 {fr.hex()}, expected {root1.hex()}"
+            f"consistency proof leads to root1 {hash_text(fr)}, expected {hash_text(root1)}"
         )
     if sr != root2:
         raise VerificationError(
-            f"consistency proof leads to root2 {sr.hex()}, expected {root2.hex()}"
+            f"consistency proof leads to root2 {hash_text(sr)}, expected {hash_text(root2)}"
         )

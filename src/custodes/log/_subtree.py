@@ -22,6 +22,7 @@ from custodes.log._merkle import (
     _check_ints,
     _hashes_getter,
     _split,
+    hash_text,
     node_hash,
     root_from_inclusion_proof,
 )
@@ -127,7 +128,7 @@ def verify_subtree_inclusion(
     if computed != root:
         raise VerificationError(
             f"subtree inclusion proof for index {index} in [{start}, {end}) leads to "
-            f"{computed.hex()}, expected {root.hex()}"
+            f"{hash_text(computed)}, expected {hash_text(root)}"
         )
 
 
@@ -206,8 +207,8 @@ def root_from_subtree_consistency_proof(
         hash1 = _chain_border_right(hash1, rest[inner : inner + sub_border])
         if hash1 != subtree_root:
             raise VerificationError(
-                f"consistency proof leads to subtree hash {hash1.hex()}, "
-                f"expected {subtree_root.hex()}"
+                f"consistency proof leads to subtree hash {hash_text(hash1)}, "
+                f"expected {hash_text(subtree_root)}"
             )
     hash2 = _chain_inner(seed, rest[:inner], mask)
     return _chain_border_right(hash2, rest[inner:])
@@ -246,5 +247,6 @@ def verify_subtree_consistency(
     )
     if computed != root:
         raise VerificationError(
-            f"subtree consistency proof leads to root {computed.hex()}, expected {root.hex()}"
+            f"subtree consistency proof leads to root {hash_text(computed)}, "
+            f"expected {hash_text(root)}"
         )

@@ -24,7 +24,7 @@ from custodes.errors import InputError, VerificationError
 from custodes.log._chain import CheckpointLink
 from custodes.log._checkpoint import SignedCheckpoint
 from custodes.log._frontier import Frontier
-from custodes.log._merkle import EMPTY_ROOT, HASH_SIZE, node_hash, tree_hash
+from custodes.log._merkle import EMPTY_ROOT, HASH_SIZE, hash_text, node_hash, tree_hash
 from custodes.log._note import NoteVerifier
 from custodes.log._tables import log_checkpoints, log_entries, log_state, log_tiles
 from custodes.log._tiles import TILE_HEIGHT, TILE_WIDTH, compute_interior, tile_path
@@ -191,8 +191,8 @@ def _load_checkpoints(
                 Problem(
                     "checkpoint",
                     f"checkpoint #{cp_id}: stored size/root ({size}, "
-                    f"{root.hex()}) differ from its signed note ({cp.size}, "
-                    f"{cp.root_hash.hex()})",
+                    f"{hash_text(root)}) differ from its signed note ({cp.size}, "
+                    f"{hash_text(cp.root_hash)})",
                     checkpoint_id=cp_id,
                     size=cp.size,
                 )
@@ -292,7 +292,7 @@ class _Chain:
 
 
 def _point(point: tuple[int, bytes] | None) -> str:
-    return "(none)" if point is None else f"of size {point[0]} (root {point[1].hex()})"
+    return "(none)" if point is None else f"of size {point[0]} (root {hash_text(point[1])})"
 
 
 def _scan_entries(
@@ -437,9 +437,9 @@ def _check_root(
             report.problems.append(
                 Problem(
                     "checkpoint",
-                    f"checkpoint #{cp_id} signed root {claimed.hex()} for size {size}, "
-                    f"but the stored entries give {root.hex()}: an entry below index {size} was "
-                    "changed, or the checkpoint was forged",
+                    f"checkpoint #{cp_id} signed root {hash_text(claimed)} for size {size}, "
+                    f"but the stored entries give {hash_text(root)}: an entry below index "
+                    f"{size} was changed, or the checkpoint was forged",
                     checkpoint_id=cp_id,
                     size=size,
                 )
@@ -448,8 +448,8 @@ def _check_root(
             report.problems.append(
                 Problem(
                     "trusted",
-                    f"a trusted checkpoint signed root {claimed.hex()} for size {size}, "
-                    f"but the stored entries give {root.hex()}: the history was rewritten",
+                    f"a trusted checkpoint signed root {hash_text(claimed)} for size {size}, "
+                    f"but the stored entries give {hash_text(root)}: the history was rewritten",
                     size=size,
                 )
             )

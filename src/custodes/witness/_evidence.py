@@ -31,6 +31,7 @@ from custodes.log import (
     NoteVerifier,
     SignedCheckpoint,
     format_time,
+    hash_text,
     implied_old_root,
     parse_time,
     verify_consistency,
@@ -138,7 +139,7 @@ def verify_evidence(evidence: Evidence, log_key: NoteVerifier) -> EvidenceFindin
             offered=offered,
             summary=(
                 f"log {a.origin!r} signed two different trees of size {a.size}: "
-                f"{a.root_hash.hex()} and {b.root_hash.hex()}"
+                f"{hash_text(a.root_hash)} and {hash_text(b.root_hash)}"
             ),
         )
     small, large = (a, b) if a.size < b.size else (b, a)
@@ -176,8 +177,9 @@ def verify_evidence(evidence: Evidence, log_key: NoteVerifier) -> EvidenceFindin
         held=held,
         offered=offered,
         summary=(
-            f"log {a.origin!r} signed size {small.size} with root {small.root_hash.hex()}, and "
-            f"size {large.size} whose tree has root {implied.hex()} at size {small.size} "
+            f"log {a.origin!r} signed size {small.size} with root "
+            f"{hash_text(small.root_hash)}, and "
+            f"size {large.size} whose tree has root {hash_text(implied)} at size {small.size} "
             "(its consistency proof shows it): two trees that cannot both be true"
         ),
     )

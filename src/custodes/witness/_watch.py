@@ -38,6 +38,7 @@ from custodes.log import (
     Frontier,
     NoteVerifier,
     SignedCheckpoint,
+    hash_text,
     implied_old_root,
     leaf_hash,
     verify_consistency,
@@ -221,7 +222,7 @@ class LogWatcher:
                     Alarm(
                         "equivocation",
                         f"two roots for size {cp.size}: "
-                        f"{state.root_hash.hex()} and {cp.root_hash.hex()}",
+                        f"{hash_text(state.root_hash)} and {hash_text(cp.root_hash)}",
                     )
                 )
             return alarms
@@ -252,8 +253,8 @@ class LogWatcher:
         """The entries served do not give the checkpoint's root: find out which is wrong."""
         cp = signed.checkpoint
         what = (
-            f"checkpoint {cp.size} ({cp.root_hash.hex()}) does not match the entries the log "
-            f"serves on top of verified size {state.size} (they give {computed.hex()})"
+            f"checkpoint {cp.size} ({hash_text(cp.root_hash)}) does not match the entries the log "
+            f"serves on top of verified size {state.size} (they give {hash_text(computed)})"
         )
         if state.size == 0:
             return Alarm(
@@ -283,8 +284,8 @@ class LogWatcher:
                 return Alarm(
                     "equivocation",
                     f"{what}; the log's consistency proof shows its size-{cp.size} tree has "
-                    f"root {implied.hex()} at size {state.size}, not the verified "
-                    f"{state.root_hash.hex()}: the log forked (evidence written)",
+                    f"root {hash_text(implied)} at size {state.size}, not the verified "
+                    f"{hash_text(state.root_hash)}: the log forked (evidence written)",
                 )
             return Alarm(
                 "inconsistent",
