@@ -107,6 +107,7 @@ def schema(out: Path | None) -> None:
     text = json.dumps(constitution_schema(), indent=2) + "\n"
     if out:
         out.write_text(text)
+        click.echo(f"wrote the constitution's JSON Schema to {out}", err=True)
     else:
         click.echo(text, nl=False)
 

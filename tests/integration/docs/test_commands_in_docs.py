@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,10 +48,37 @@ _ID_KINDS = (
 _KEY_ID = re.compile(r"cust_([0-9a-f]{12})_")
 
 
-def _pages() -> list[Path]:
-    docs = sorted(p for p in (REPO / "docs").glob("*.md"))
+# Pages another test already runs as written, block by block, against a demo server.
+_RUN_ELSEWHERE = {
+    "register-a-finding.md": "tests/integration/custody/test_docs_walkthrough.py",
+}
+
+
+# Pages whose commands do not run as written yet, each with why. The test of such a page is
+# expected to fail (strictly: once the page runs, the test says to take it off this list).
+_NOT_YET: dict[str, str] = {
+    "docs/coalition.md": "uses old.yaml and new.yaml that the page does not make",
+    "docs/run-a-witness.md": "writes to /var/lib and names hosts of another machine",
+    "docs/scan-transcripts.md": "scans a transcripts/ folder the page does not make",
+    "docs/verify-the-log.md": "names a PostgreSQL host and servers of another machine",
+    "docs/write-a-constitution.md": "checks my-constitution.yaml, which the page does not make",
+}
+
+
+def _pages() -> list[Any]:
+    docs = sorted(p for p in (REPO / "docs").glob("*.md") if p.name not in _RUN_ELSEWHERE)
     # The demo walkthrough ends with an amendment that changes the demo's constitution: last.
-    return [REPO / "README.md", *docs, REPO / "examples" / "README.md"]
+    pages = [REPO / "README.md", *docs, REPO / "examples" / "README.md"]
+    return [
+        pytest.param(
+            page,
+            id=str(page.relative_to(REPO)),
+            marks=[pytest.mark.xfail(strict=True, reason=why)]
+            if (why := _NOT_YET.get(str(page.relative_to(REPO))))
+            else [],
+        )
+        for page in pages
+    ]
 
 
 @dataclass
@@ -251,7 +279,7 @@ def _check(block: Block, command: Command, text: str, code: int, output: str) ->
     assert "Traceback (most recent call last)" not in output or interactive, report
 
 
-@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("page", _pages())
 def test_every_command_block_runs(
     demo: Demo, page: Path, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -312,7 +340,8 @@ def _run_block(state: _Page, block: Block) -> None:
 
 def test_every_page_parses_and_skips_say_why() -> None:
     skipped = []
-    for page in _pages():
+    for param in _pages():
+        page = param.values[0]
         for block in blocks_of(page):  # raises on an unknown or malformed directive
             if block.skip:
                 skipped.append(f"{block.path.relative_to(REPO)}:{block.line}: {block.skip}")

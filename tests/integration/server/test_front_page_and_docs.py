@@ -48,7 +48,14 @@ def test_a_browser_gets_a_page_with_the_links_and_the_log_key(server: ServerProc
     assert "accept" in answer.headers["vary"].lower()
     page = answer.text
     links = _references(page)
-    for path in ("/docs", "/checkpoint", "/checkpoint/cosigned", "/witnesses", "/constitution"):
+    for path in (
+        "/docs",
+        "/checkpoint",
+        "/log/key",
+        "/checkpoint/cosigned",
+        "/witnesses",
+        "/constitution",
+    ):
         assert path in links, f"{path} not linked from the front page"
     # Same-origin links only, and nothing loaded from elsewhere (the witnesses' URLs are text).
     assert all(link.startswith("/") and not link.startswith("//") for link in links), links
@@ -74,6 +81,14 @@ def test_a_program_gets_json_whose_log_key_verifies_the_checkpoint(
     # And it is the server's own key, not just any key that happens to verify.
     own = NoteSigner.from_key((data / "log.key").read_text()).verifier.to_key()
     assert about["log"]["public_key"] == own
+    # Every link answers: the gateway's needs an API key; no witness runs beside this server,
+    # so no checkpoint is cosigned yet (404 says so).
+    answers = {"models": {401}, "cosigned_checkpoint": {404}}
+    for name, path in about["links"].items():
+        status = httpx.get(server.url(path), timeout=10).status_code
+        assert status in answers.get(name, {200}), f"{path}: {status}"
+    published = httpx.get(server.url(about["links"]["log_key"]), timeout=10).text.strip()
+    assert published == own
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -23,6 +23,7 @@ _LINKS: tuple[tuple[str, str, str], ...] = (
     ("redoc", "/redoc", "the API, as a reference (ReDoc)"),
     ("openapi", "/openapi.json", "the OpenAPI description"),
     ("checkpoint", "/checkpoint", "the log's newest signed checkpoint (C2SP tlog-checkpoint)"),
+    ("log_key", "/log/key", "the log's public (verifier) key, to check checkpoints with"),
     ("cosigned_checkpoint", "/checkpoint/cosigned", "the newest checkpoint the witnesses cosigned"),
     ("log_key", "/log/key", "the log's verifier (public) key, as text"),
     ("witnesses", "/witnesses", "each witness: its URL and the size it last cosigned"),
