@@ -57,6 +57,7 @@ def test_a_browser_gets_a_page_with_the_links_and_the_log_key(server: ServerProc
         "/constitution",
     ):
         assert path in links, f"{path} not linked from the front page"
+    assert len(links) == len(set(links)), f"a link is listed twice: {links}"
     # Same-origin links only, and nothing loaded from elsewhere (the witnesses' URLs are text).
     assert all(link.startswith("/") and not link.startswith("//") for link in links), links
     assert "witness.asi.example" in page  # the demo's witnesses are named

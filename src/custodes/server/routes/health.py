@@ -25,7 +25,6 @@ _LINKS: tuple[tuple[str, str, str], ...] = (
     ("checkpoint", "/checkpoint", "the log's newest signed checkpoint (C2SP tlog-checkpoint)"),
     ("log_key", "/log/key", "the log's public (verifier) key, to check checkpoints with"),
     ("cosigned_checkpoint", "/checkpoint/cosigned", "the newest checkpoint the witnesses cosigned"),
-    ("log_key", "/log/key", "the log's verifier (public) key, as text"),
     ("witnesses", "/witnesses", "each witness: its URL and the size it last cosigned"),
     ("constitution", "/constitution", "the constitution in force"),
     ("coalition", "/coalition", "who could seize what: the smallest coalitions"),
