@@ -1,9 +1,9 @@
 """Append throughput of this tree and of another checkout, side by side in one run.
 
-Usage: python benchmarks/log_append_compare.py --before /tmp/custodes-before
+Usage: python benchmarks/log_append_compare.py --before /tmp/i14-before-eaac6f7
        [--rounds 6] [--seconds 6] [--backend sqlite|postgres]
 
-Make the other tree with ``git archive <commit> | tar -x -C /tmp/custodes-before`` (for
+Make the other tree with ``git archive <commit> | tar -x -C /tmp/i14-before-eaac6f7`` (for
 the log's per-integration self-check: the commit before it, eaac6f7). Two servers start, each
 from its own tree on its own fresh database, and the load shapes of log_append_http.py (4
 clients, batches of 1,000 entries) and log_append_single.py (50 clients, one entry per request,

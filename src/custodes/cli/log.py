@@ -527,8 +527,9 @@ def prove(
 @click.option(
     "--key",
     default=None,
-    help="The log's verifier key (name+id+key, or a file holding it). Default: "
-    "derived from the local log key.",
+    help="The log's verifier (public) key (name+id+key, or a file holding it; a server gives "
+    "it at GET /log/key). Default: derived from the local log key file if present, else "
+    "fetched from --server.",
 )
 @click.option(
     "--trusted",
