@@ -1,5 +1,5 @@
-"""Checks of what log entries mean, above the authority and the constitution (the log package
-itself checks only their form and the tree): ``custodes log verify --check-entries``.
+"""Checks of what log entries mean, above the authority, coalition and constitution (the log
+package itself checks only their form and the tree): ``custodes log verify --check-entries``.
 
 Entry points: :class:`EntryAuditor` (feed it every entry in index order) and
 :func:`stored_documents` (the constitution texts it needs, from the database).

@@ -10,8 +10,9 @@ against it with the authority's own rules:
   of that version hashes to the entry's digest (a second adoption is a forgery).
 - ``constitution.amend/v1``: follows the version in force; its request was logged and signed;
   each signer listed has a logged approval whose signature verifies under their key in the old
-  or the new version as the entry says; the amendment rules of both versions, the entrenched
-  clauses and the coalition floor pass (:func:`custodes.constitution.check_amendment`).
+  or the new version as the entry says; the amendment rules of both versions, entrenchment by
+  effect against every earlier version and the coalition floor pass, as the server decides
+  (:func:`custodes.constitution.check_amendment` with the coalition's measurer and guard).
 - ``authority.request/v1``: its digest is the request's; a signed request's signature verifies
   under the requester's key in the version it names, which is the version in force.
 - ``authority.approval/v1`` / ``approval_renewal/v1``: of a logged request, over its digest,
@@ -53,6 +54,7 @@ from custodes.authority import (
     request_message,
     verify_signature,
 )
+from custodes.coalition import AmendmentEffects, CoalitionFloorGuard
 from custodes.constitution import Acknowledgement, Constitution, check_amendment, read_constitution
 from custodes.errors import ConstitutionError, InputError
 from custodes.log import Entry, parse_time
@@ -100,6 +102,8 @@ class EntryAuditor:
     def __init__(self, documents: Mapping[int, str]) -> None:
         self.documents = dict(documents)
         self.in_force: Constitution | None = None
+        self.history: list[Constitution] = []  # the versions before the one in force
+        self._effects = AmendmentEffects()
         self.requests: dict[str, _Request] = {}
         self.grants: dict[str, _Grant] = {}
         self._checks: dict[str, Callable[[Entry, int], None]] = {
@@ -217,12 +221,22 @@ class EntryAuditor:
             Acknowledgement(statement=s, signed_by=frozenset(signed_old | signed_new))
             for s in body.get("acknowledgements", [])
         ]
+        # The server's own decision: the coalition floor, and entrenchment by effect against
+        # every version before (no ratchet down in steps).
         decision = check_amendment(
-            old, new, signed_old=signed_old, signed_new=signed_new, acknowledgements=acks
+            old,
+            new,
+            signed_old=signed_old,
+            signed_new=signed_new,
+            acknowledgements=acks,
+            guards=[CoalitionFloorGuard()],
+            weakened=self._effects.weakenings(old, new, self.history),
+            history=self.history,
         )
         if not decision.allowed:
             why = "; ".join(f"{d.rule}: {d.missing}" for d in decision.denials)
             raise _Problem(f"version {new.version} was not validly signed: {why}")
+        self.history.append(old)
         self.in_force = new
 
     def _constitution(self) -> Constitution:
