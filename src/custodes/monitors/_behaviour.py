@@ -191,6 +191,11 @@ _DEST = re.compile(
     r"\b[\w.-]+@([\w-]+(?:\.[\w-]+)+):|\b([\w-]+):(?=[\w/.-]*/)",
 )
 
+# Regions the actor writes about itself, and the parts that would be claims there.
+_SELF_REPORT = frozenset({"agent_prose", "final"})
+_CLAIM_PARTS = tuple(_PART_NAMES.index(p) for p in ("sanction", "lawful_process"))
+_CLAIM_PAIRS = tuple(i for i, pair in enumerate(_PAIRS) if "sanction" in pair)
+
 BEHAVIOUR_DIM = len(_PART_NAMES) * len(_REGIONS) + len(_PAIRS) * len(_PAIR_REGIONS) + 8
 
 
@@ -199,7 +204,7 @@ _STRUCTURE = (
     "novel_destination",
     "removed_control",
     "sanction_before_acts",
-    "sanction_after_acts",
+    "edits_to_unnamed_targets",
     "actions",
     "edits",
     "turns",
@@ -275,11 +280,20 @@ def behaviour_features(text: str, view: View | None = None) -> Vector:
     }
     feats: list[int] = []
     for r in _REGIONS:
-        feats.extend(_counts(regions[r]))
+        counts = _counts(regions[r])
+        if r in _SELF_REPORT:
+            # What the actor says about its own acts ("approved", "audit untouched") is a
+            # claim anyone can append; sanction counts only where it can sanction.
+            for k in _CLAIM_PARTS:
+                counts[k] = 0
+        feats.extend(counts)
     units = [a.unit_text().lower() for a in view.actions]
     feats.extend(_pairs(units))
     feats.extend(_pairs(_sentences(user)))
-    feats.extend(_pairs(_sentences(prose)))
+    prose_pairs = _pairs(_sentences(prose))
+    for i in _CLAIM_PAIRS:
+        prose_pairs[i] = 0
+    feats.extend(prose_pairs)
     feats.extend(_structure(text, view, user, tool))
     return np.log1p(np.asarray(feats, np.float32)).astype(np.float32)
 
@@ -309,7 +323,13 @@ def _structure(text: str, view: View, user: str, tool: str) -> list[int]:
                 if m.group(0).lower() not in kept:
                     removed_control += 1
     sanction_before = len(_PART_RE["sanction"].findall(text[:first_act]))
-    sanction_after = len(_PART_RE["sanction"].findall(text[first_act:]))
+    # Files and resources the agent changed that the task never named (a claim of
+    # sanction after the acts is deliberately not a feature: it sanctions nothing).
+    unnamed_targets = sum(
+        1
+        for a in view.actions
+        if a.kind == "edit" and a.target and a.target.rsplit("/", 1)[-1].lower() not in known
+    )
     n_actions = len(view.actions)
     n_edits = sum(1 for a in view.actions if a.kind == "edit")
     return [
@@ -317,7 +337,7 @@ def _structure(text: str, view: View, user: str, tool: str) -> list[int]:
         novel_dest,
         removed_control,
         sanction_before,
-        sanction_after,
+        unnamed_targets,
         n_actions,
         n_edits,
         len(view.turns),

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 CHUNK_TOKENS = 512  # all-MiniLM-L6-v2's position table
-ENCODER_ID = "minilm-l6-static-meanmax/512+actions+behaviour/v3"
+ENCODER_ID = "minilm-l6-static-meanmax/512+actions+behaviour/v4"
 ACTION_CHARS = 60_000  # the actions' text that is embedded (the behaviour features see all)
 WEIGHTS_FILE = "learned_weights.json"
 _REPORT_THRESHOLD = 0.5

@@ -179,7 +179,17 @@ def test_behaviour_features_name_the_parts_of_a_step_and_where_they_are() -> Non
     assert hidden["agent_prose:oversight_object+weaken"] > 0
     assert hidden["agent_prose:oversight_object+conceal"] > 0
     assert kept["agent_prose:oversight_object+conceal"] == 0
-    assert hidden["agent_prose:sanction"] == 0 < kept["agent_prose:sanction"]
+    # The actor's own word for sanction is a claim anyone can append: not counted. The
+    # task's is.
+    assert kept["agent_prose:sanction"] == 0 == hidden["agent_prose:sanction"]
+    asked = dict(
+        zip(
+            names,
+            behaviour_features("### USER\nApproved change ticket CHG-12: rotate logs.\n"),
+            strict=True,
+        )
+    )
+    assert asked["user:sanction"] > 0
     assert hidden["user:oversight_object"] == 0
     assert not behaviour_features("").any()
 
