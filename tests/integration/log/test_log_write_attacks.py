@@ -1,7 +1,9 @@
 """Forged log writes (issue 13, class 4), from ``data/attacks/log_write.json``, on a real server.
 
-Each variant is refused with its exact status, code and field, and nothing is written. The
-allowed write is stamped with the key's principal and the server's clock.
+Each variant is refused with its exact status, code and field, and nothing it claims is written:
+an anonymous or malformed attempt leaves the log as it was; a known caller's forbidden attempt
+(403) leaves exactly one ``log.append_denied/v1`` entry naming them and the denial. The allowed
+write is stamped with the key's principal and the server's clock.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from tests.support.server import ServerProcess, running_server
 ATTACKS = json.loads(
     (Path(__file__).resolve().parents[3] / "data" / "attacks" / "log_write.json").read_text()
 )
+
+
+_PRINCIPALS = {"writer": LOG_WRITER, "reader": "alice@lab", "stranger": "mallory@elsewhere"}
 
 
 def _deep(levels: int) -> Any:
@@ -93,7 +98,20 @@ def test_each_forged_write_is_refused_exactly_and_writes_nothing(
     assert (error["code"], error["where"]) == (attack["code"], attack["where"]), error
     assert error["message"]
     time.sleep(0.05)
-    assert _size(proc.base_url) == before, "a refused write left something in the log"
+    after = _size(proc.base_url)
+    if attack["status"] != 403:
+        assert after == before, "a refused write left something in the log"
+        return
+    # A known caller's forbidden attempt is itself logged, naming the denial, and nothing else.
+    assert after == before + 1, "a forbidden attempt was not logged as exactly one denial"
+    denial = httpx.get(proc.url(f"/log/entries/{before}")).json()["entry"]
+    assert denial["type"] == "log.append_denied/v1"
+    assert denial["principal"] == _PRINCIPALS[attack["auth"]]
+    assert (denial["body"]["code"], denial["body"]["where"]) == ("forbidden", attack["where"])
+    assert denial["body"]["reason"] == error["message"]
+    sent = attack["body"].get("entries", [attack["body"]])
+    if attack["where"] != "Authorization":  # the body was read: its types are named
+        assert denial["body"]["types"] == sorted({e["type"] for e in sent})
 
 
 def test_an_allowed_write_names_the_key_holder_and_the_server_clock(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -22,9 +23,9 @@ from custodes.bounds import MAX_INT, check_int, check_json_bounds, read_body
 from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
 from custodes.errors import Forbidden, InputError, NotFoundError, ParameterError, TooLarge
 from custodes.log import Entry, TransparencyLog, entry_types
-from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
 from custodes.log._fastjson import canonical_json
 from custodes.log._tiles import TILE_WIDTH, parse_tile_path
+from custodes.log._types import APPEND_DENIED, AppendDenied
 from custodes.server._auth import authenticated_principal, require_log_writer
 from custodes.server._hot import Endpoint
 
@@ -171,22 +172,58 @@ async def append_entries(request: Request) -> Response:
     and body machinery. Errors are custodes errors, turned into the one JSON error shape.
     """
     principal = await authenticated_principal(request)
-    require_log_writer(request, principal)
-    body = await read_body(request, _MAX_BODY)
     log = _log(request)
-    now = request.app.state.context.clock.now()
-    # A big batch is validated off the event loop, so small appends and reads arriving
-    # meanwhile are not stuck behind it (fairness; the GIL still shares one core).
-    data = (
-        _parse_entries(body, principal=principal, now=now)
-        if len(body) < _INLINE_BODY
-        else await asyncio.to_thread(_parse_entries, body, principal=principal, now=now)
-    )
+    body = b""
+    try:
+        require_log_writer(request, principal)
+        body = await read_body(request, _MAX_BODY)
+        now = request.app.state.context.clock.now()
+        # A big batch is validated off the event loop, so small appends and reads arriving
+        # meanwhile are not stuck behind it (fairness; the GIL still shares one core).
+        data = (
+            _parse_entries(body, principal=principal, now=now)
+            if len(body) < _INLINE_BODY
+            else await asyncio.to_thread(_parse_entries, body, principal=principal, now=now)
+        )
+    except Forbidden as exc:
+        # A known caller tried what they may not (a custodes-only type, another principal's
+        # name, or no append right at all): the refusal is itself logged, naming the denial,
+        # so the attempt is seen; nothing they sent is written but its digest and types.
+        await _log_denial(request, log, principal, exc, body)
+        raise
     appended = await asyncio.wrap_future(log.submit_data(data))
     return _json(
         {"entries": [{"index": a.index, "leaf_hash": _b64(a.leaf_hash)} for a in appended]},
         status=201,
     )
+
+
+async def _log_denial(
+    request: Request, log: TransparencyLog, principal: str, exc: Forbidden, body: bytes
+) -> None:
+    try:
+        decoded = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        decoded = None
+    items = decoded.get("entries") if isinstance(decoded, dict) else decoded
+    items = items if isinstance(items, list) else [decoded] if decoded is not None else []
+    types = sorted({str(i.get("type"))[:128] for i in items if isinstance(i, dict)})[:20]
+    denial = Entry.create(
+        APPEND_DENIED,
+        time=request.app.state.context.clock.now(),
+        principal=principal,
+        body=AppendDenied(
+            code=exc.code,
+            reason=exc.message[:2000],
+            where=exc.where[:256] if exc.where else None,
+            request_sha256=hashlib.sha256(body).hexdigest(),
+            types=types,
+        ),
+    )
+    try:
+        await asyncio.wrap_future(log.submit([denial]))
+    except Exception:  # the refusal stands either way; the log's own error is reported there
+        _logger.exception("the refused append by %s could not be logged", principal)
 
 
 router.add_route("/log/entries", append_entries, methods=["POST"], include_in_schema=False)
