@@ -15,6 +15,7 @@ PACKAGES = [
     "custodes.coalition",
     "custodes.constitution",
     "custodes.custody",
+    "custodes.dashboard",
     "custodes.gateway",
     "custodes.log",
     "custodes.monitors",

@@ -17,8 +17,9 @@ from custodes import __version__
 
 router = APIRouter(tags=["health"])
 
-# Where things are, in the order a newcomer wants them. A dashboard will come first here.
+# Where things are, in the order a newcomer wants them: people first (the dashboard).
 _LINKS: tuple[tuple[str, str, str], ...] = (
+    ("dashboard", "/dashboard/", "the overseers' dashboard: what is pending, granted, alarming"),
     ("docs", "/docs", "the API, interactive (Swagger UI)"),
     ("redoc", "/redoc", "the API, as a reference (ReDoc)"),
     ("openapi", "/openapi.json", "the OpenAPI description"),
@@ -75,7 +76,7 @@ def _about(request: Request) -> dict[str, Any]:
         },
         "witnesses": witnesses,
         "witness_quorum": policy.describe() if policy is not None else None,
-        "dashboard": None,  # not built yet; its address goes here
+        "dashboard": "/dashboard/",
         "links": {name: path for name, path, _ in _LINKS},
     }
 

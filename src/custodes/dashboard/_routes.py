@@ -1,0 +1,223 @@
+"""The dashboard's HTTP routes under ``/dashboard``: sign-in (an API key, CSRF-protected form),
+sign-out, the pages, their live fragments, and the vendored static files.
+
+Every page answers ``Cache-Control: no-store`` and a Content-Security-Policy that allows only
+this server's own scripts and styles (nothing from a CDN, no inline script).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from custodes import __version__
+from custodes.dashboard._now import _constitution, now_view
+from custodes.dashboard._render import render
+from custodes.dashboard._sessions import Session, SessionStore, new_token, tokens_match
+from custodes.dashboard._viewer import Viewer, viewer_of
+from custodes.errors import Error
+
+__all__ = ["PREFIX", "install_dashboard"]
+
+PREFIX = "/dashboard"
+_SESSION_COOKIE = "custodes_session"
+_CSRF_COOKIE = "custodes_signin_csrf"
+_MAX_FORM_BYTES = 4096
+_STATIC = Path(__file__).parent / "static"
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Mount the dashboard's routes and static files on ``app``."""
+    app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=_STATIC), name="dashboard-static")
+
+
+def _sessions(request: Request) -> SessionStore:
+    state = request.app.state
+    store: SessionStore | None = getattr(state, "dashboard_sessions", None)
+    if store is None:
+        store = SessionStore(state.context.clock)
+        state.dashboard_sessions = store
+    return store
+
+
+def _page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+async def _principal_of_key(request: Request, key: str) -> str | None:
+    """The principal of an active API key (the gateway's key cache, else the database)."""
+    ctx = request.app.state.context
+    gateway: Any = ctx.services.get("gateway")
+    if gateway is not None:
+        await gateway.ensure_started()
+        found = await gateway.key_cache.lookup(key)
+    else:
+        from custodes.gateway import KeyStore
+
+        found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key)
+    return None if found is None else str(found.principal)
+
+
+async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:
+    """The request's live session and viewer: its key still active, its principal still in
+    the constitution in force (both checked on every page)."""
+    store = _sessions(request)
+    token = request.cookies.get(_SESSION_COOKIE)
+    session = store.find(token)
+    if session is None:
+        return None
+    if await _principal_of_key(request, session.api_key) != session.principal:
+        store.end(token)  # the key was revoked
+        return None
+    try:
+        viewer = viewer_of(
+            _constitution(request.app.state.context.services.get("authority")), session.principal
+        )
+    except Error:
+        store.end(token)
+        return None
+    return session, viewer
+
+
+def _to_sign_in(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/sign-in", status_code=303, headers=_HEADERS)
+
+
+def _sign_in_page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
+    csrf = new_token()
+    response = _page(
+        render("sign_in.html", csrf=csrf, error=error, version=__version__, viewer=None),
+        status,
+    )
+    response.set_cookie(
+        _CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        path=f"{PREFIX}/sign-in",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    return response
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request) -> Response:
+    return _sign_in_page(request)
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """An urlencoded form of at most 4 KiB with each field once, or None."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+    try:
+        fields = parse_qs(body.decode("ascii"), strict_parsing=False, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if any(len(v) != 1 for v in fields.values()):
+        return None
+    return {k: v[0] for k, v in fields.items()}
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    """Open a session for the principal of the API key in the form (CSRF: the form's token
+    must equal the cookie set with the form, so another site cannot sign a browser in)."""
+    form = await _form(request)
+    if form is None:
+        return _sign_in_page(
+            request, error="the sign-in form was malformed or over 4 KiB; try again", status=400
+        )
+    if not tokens_match(form.get("csrf"), request.cookies.get(_CSRF_COOKIE)):
+        return _sign_in_page(
+            request,
+            error="the form had expired or did not come from this page; try again",
+            status=403,
+        )
+    key = form.get("api_key", "").strip()
+    principal = await _principal_of_key(request, key) if key else None
+    if principal is None:
+        return _sign_in_page(request, error="that API key is unknown or revoked", status=401)
+    try:
+        viewer_of(_constitution(request.app.state.context.services.get("authority")), principal)
+    except Error as exc:
+        return _sign_in_page(request, error=exc.message, status=403)
+    token, session = _sessions(request).open(principal, key)
+    response = RedirectResponse(f"{PREFIX}/", status_code=303, headers=_HEADERS)
+    response.set_cookie(
+        _SESSION_COOKIE,
+        token,
+        expires=session.expires_at,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    response.delete_cookie(_CSRF_COOKIE, path=f"{PREFIX}/sign-in")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    found = await _signed_in(request)
+    form = await _form(request)
+    if found is not None and form is not None and tokens_match(form.get("csrf"), found[0].csrf):
+        _sessions(request).end(request.cookies.get(_SESSION_COOKIE))
+    elif found is not None:
+        return _page("<p>The sign-out form did not come from this dashboard.</p>", 403)
+    response = _to_sign_in(request)
+    response.delete_cookie(_SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+@router.get("/")
+async def now_page(request: Request) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    view = await asyncio.to_thread(now_view, request.app.state.context, viewer)
+    return _page(
+        render(
+            "now.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="now"
+        )
+    )
+
+
+@router.get("/now/live")
+async def now_live(request: Request) -> Response:
+    """The "Now" page's live part (polled by static/live.js); 401 once the session is gone."""
+    found = await _signed_in(request)
+    if found is None:
+        return _page("<p>Signed out.</p>", 401)
+    view = await asyncio.to_thread(now_view, request.app.state.context, found[1])
+    return _page(render("_now_live.html", view=view))

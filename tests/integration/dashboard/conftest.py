@@ -1,0 +1,112 @@
+"""One real server (uvicorn in its own process, the demo constitution) for every dashboard
+test, API keys issued with the real CLI, and an httpx client that signs in like a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import contextlib
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from custodes.cli._main import main
+from custodes.config import Settings
+from tests.support.server import ServerProcess, running_server, settings_env
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="package")
+def dashboard_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data = tmp_path_factory.mktemp("dashboard")
+    return Settings(
+        data_dir=data, demo=True, constitution_file=ROOT / "examples" / "constitution.yaml"
+    )
+
+
+@pytest.fixture(scope="package")
+def server(dashboard_settings: Settings) -> Iterator[ServerProcess]:
+    with running_server(
+        dashboard_settings, log_path=dashboard_settings.data_dir / "server.log"
+    ) as s:
+        yield s
+
+
+class CliResult:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture(scope="package")
+def cli(server: ServerProcess, dashboard_settings: Settings) -> Iterator[Callable[..., CliResult]]:
+    """Run a ``custodes`` command configured like the server (its environment), in this
+    process: the same code as the installed script without paying its start-up each time."""
+    env = settings_env(dashboard_settings)
+    saved = {name: os.environ.get(name) for name in env}
+
+    def run(*args: str, remote: bool = True) -> CliResult:
+        argv = [*args, *(["--server", server.base_url] if remote else [])]
+        out, err = io.StringIO(), io.StringIO()
+        cwd = os.getcwd()
+        os.environ.update(env)
+        os.chdir(ROOT)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(argv)
+        finally:
+            os.chdir(cwd)
+        result = CliResult(code, out.getvalue(), err.getvalue())
+        assert code == 0, f"custodes {' '.join(argv)}: {result.stderr}{result.stdout}"
+        return result
+
+    yield run
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="package")
+def api_key(cli: Callable[..., CliResult]) -> Callable[[str], str]:
+    """An API key for a principal, issued once per principal with ``custodes keys create``."""
+    issued: dict[str, str] = {}
+
+    def key(principal: str) -> str:
+        if principal not in issued:
+            out = cli("keys", "create", principal, "--json", remote=False).stdout
+            issued[principal] = json.loads(out)["key"]
+        return issued[principal]
+
+    return key
+
+
+@pytest.fixture
+def sign_in(server: ServerProcess) -> Iterator[Callable[[str], httpx.Client]]:
+    """Sign in with an API key: an httpx client holding a dashboard session (closed after)."""
+    clients: list[httpx.Client] = []
+
+    def open_session(key: str) -> httpx.Client:
+        client = httpx.Client(base_url=server.base_url, timeout=30)
+        clients.append(client)
+        return _sign_in(client, key)
+
+    yield open_session
+    for client in clients:
+        client.close()
+
+
+def _sign_in(client: httpx.Client, key: str) -> httpx.Client:
+    """Sign ``client`` in with ``key``, form and CSRF token as a browser does."""
+    form = client.get("/dashboard/sign-in")
+    assert form.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf is not None
+    answer = client.post("/dashboard/sign-in", data={"csrf": csrf.group(1), "api_key": key})
+    assert answer.status_code == 303, answer.text
+    return client
