@@ -138,9 +138,8 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import coalition
 
     app.include_router(coalition.router)
-    from custodes.server.routes import gateway
-
     from custodes.dashboard import install_dashboard
+    from custodes.server.routes import gateway
 
     install_dashboard(app)  # the overseers' pages under /dashboard
     gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

@@ -3,11 +3,11 @@ test, API keys issued with the real CLI, and an httpx client that signs in like 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
-import contextlib
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -83,8 +83,8 @@ def test_a_program_gets_json_whose_log_key_verifies_the_checkpoint(
     own = NoteSigner.from_key((data / "log.key").read_text()).verifier.to_key()
     assert about["log"]["public_key"] == own
     # Every link answers: the gateway's needs an API key; no witness runs beside this server,
-    # so no checkpoint is cosigned yet (404 says so).
-    answers = {"models": {401}, "cosigned_checkpoint": {404}}
+    # so no checkpoint is cosigned yet (404 says so); the dashboard sends strangers to sign in.
+    answers = {"models": {401}, "cosigned_checkpoint": {404}, "dashboard": {303}}
     for name, path in about["links"].items():
         status = httpx.get(server.url(path), timeout=10).status_code
         assert status in answers.get(name, {200}), f"{path}: {status}"
