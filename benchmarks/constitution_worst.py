@@ -10,7 +10,6 @@ by the real CLI in a fresh process; the figure is its wall time and peak residen
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -108,62 +107,66 @@ CANDIDATES: dict[str, Callable[[int], str]] = {
 }
 
 
-def measure(text: str) -> tuple[float, float, int]:
-    """Wall seconds, peak resident MB and exit code of ``custodes constitution check``."""
+_CHILD = """
+import sys, time
+from custodes.constitution import read_constitution
+from custodes.errors import ConstitutionError
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+demo = open(sys.argv[2], encoding="utf-8").read()
+read_constitution(demo)  # warm: the schema validator, Cedar, caches
+text = open(sys.argv[1], encoding="utf-8").read()
+before = hwm()
+wall, cpu = time.perf_counter(), time.process_time()
+try:
+    read_constitution(text)
+    problems = 0
+except ConstitutionError as exc:
+    problems = len(exc.problems)
+print(time.perf_counter() - wall, time.process_time() - cpu, before, hwm(), problems)
+"""
+
+
+def measure(text: str) -> tuple[float, float, float, float, int, float, int]:
+    """In a fresh process: read_constitution's wall and CPU seconds, the process's peak
+    resident MB before and after it (VmHWM, which exec resets), its problem count; then the
+    CLI's wall seconds and exit code on the same file."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(text)
+    demo = str(ROOT / "examples" / "constitution.yaml")
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, f.name, demo], capture_output=True, text=True, check=True
+    ).stdout.split()
+    wall, cpu, before, after = (float(x) for x in out[:4])
     start = time.perf_counter()
-    proc = subprocess.Popen(
+    code = subprocess.run(
         [sys.executable, "-m", "custodes", "constitution", "check", f.name],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    # wait4: this child's own rusage (ru_maxrss in KiB on Linux).
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
+        capture_output=True,
+        check=False,
+    ).returncode
+    cli = time.perf_counter() - start
     Path(f.name).unlink()
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
-
-
-def in_process(text: str) -> tuple[float, float, int]:
-    """CPU seconds and peak traced MB of ``read_constitution`` alone, and its problem count."""
-    import tracemalloc
-
-    from custodes.constitution import read_constitution
-    from custodes.errors import ConstitutionError
-
-    read_constitution(_SMALL)  # warm the caches (schema, Cedar)
-    tracemalloc.start()
-    start = time.process_time()
-    try:
-        read_constitution(text)
-        problems = 0
-    except ConstitutionError as exc:
-        problems = len(exc.problems)
-    seconds = time.process_time() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return seconds, peak / 1e6, problems
-
-
-_SMALL = (ROOT / "examples" / "constitution.yaml").read_text(encoding="utf-8")
+    return wall, cpu, before, after, int(out[4]), cli, code
 
 
 def main() -> None:
-    baseline, base_mb, _ = measure("version: 1\n")
-    print(f"baseline (a one-line document): {baseline:.2f} s, {base_mb:.0f} MB peak RSS")
-    print("(the baseline is the interpreter and imports; the document's own cost is the rest)")
     only = sys.argv[1:]
+    *_, base_cli, _ = measure("version: 1\n")
+    print(f"CLI on a one-line document (start-up and imports): {base_cli:.2f} s wall")
     for name, make in CANDIDATES.items():
         if only and not any(o in name for o in only):
             continue
         text = fill(make)
-        cpu, traced, problems = in_process(text)
-        seconds, mb, code = measure(text)
+        wall, cpu, before, after, problems, cli, code = measure(text)
         print(
-            f"{name:30s} {len(text.encode()) / 1e6:4.2f} MB | read_constitution {cpu:5.2f} s CPU, "
-            f"{traced:5.0f} MB traced, {problems} problems | CLI check {seconds:5.2f} s wall "
-            f"(exit {code}), {mb:4.0f} MB peak RSS"
+            f"{name:28s} {len(text.encode()) / 1e6:4.2f} MB | read_constitution {wall:5.2f} s "
+            f"wall, {cpu:5.2f} s CPU, peak RSS +{after - before:4.0f} MB (to {after:4.0f} MB), "
+            f"{problems:3d} problems | CLI check {cli:5.2f} s (exit {code})"
         )
 
 

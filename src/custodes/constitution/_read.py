@@ -148,11 +148,29 @@ def read_constitution(source: Path | str, *, name: str | None = None) -> Constit
             return constitution
     problems = sorted(doc.problems, key=lambda p: (p.line or 0, p.path, p.message))
     count = len(problems)
+    more = ""
+    if len(problems) > MAX_PROBLEMS or doc.dropped:
+        # Bounded work and output, whatever the document: the first problems, and a count.
+        dropped = doc.dropped + max(0, len(problems) - MAX_PROBLEMS)
+        problems = problems[:MAX_PROBLEMS]
+        problems.append(
+            ConstitutionProblem(
+                f"... and {dropped}{'+' if doc.dropped else ''} more problems (the first "
+                f"{MAX_PROBLEMS} are shown: fix those and check again)"
+            )
+        )
+        more = f" (the first {MAX_PROBLEMS} shown)"
+        count = MAX_PROBLEMS + dropped
     raise ConstitutionError(
-        f"the constitution is refused: {count} problem{'s' if count != 1 else ''}",
+        f"the constitution is refused: {count}{'+' if doc.dropped else ''} "
+        f"problem{'s' if count != 1 else ''}{more}",
         problems=problems,
         source=label,
     )
+
+
+MAX_PROBLEMS = 100
+"""The most problems one check reports (and looks for, per pass), with a count of the rest."""
 
 
 _VALUE_KINDS = frozenset(
@@ -169,6 +187,9 @@ def _check_schema(doc: LocatedDocument) -> None:
     # its text: one problem for it is enough.
     reported = {p.path for p in doc.problems if p.path}
     for error in _validator().iter_errors(doc.data):
+        if len(doc.problems) >= MAX_PROBLEMS:
+            doc.dropped += 1  # at least one more; the rest are not looked for
+            return
         path = tuple(error.instance_path)
         if format_path(path) in reported:
             continue
@@ -238,12 +259,17 @@ class _Checker:
 
     def __init__(self, doc: LocatedDocument) -> None:
         self.doc = doc
+        self.named = {(p.line, p.path) for p in doc.problems}
         self.data: dict[str, Any] = doc.data
 
     def problem(self, path: Sequence[str | int], message: str, expected: str | None = None) -> None:
         line, where = self.doc.line(path), format_path(path)
-        if any(p.line == line and p.path == where for p in self.doc.problems):
+        if (line, where) in self.named:
             return  # the schema pass already named this value
+        if len(self.doc.problems) >= MAX_PROBLEMS:
+            self.doc.dropped += 1
+            return
+        self.named.add((line, where))
         self.doc.problems.append(
             ConstitutionProblem(message, line=line, path=where, expected=expected)
         )

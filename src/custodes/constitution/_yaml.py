@@ -14,6 +14,7 @@ binaries), because the document's digest is its RFC 8785 canonical JSON.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +40,9 @@ Path = tuple[str | int, ...]
 class LocatedDocument:
     """A parsed document and the 1-based line of each path in it.
 
-    A document read by the fast path has no lines yet (``unmarked`` holds its text): a valid
-    document never needs them, so they are composed on the first call of :meth:`line`.
+    The event reader keeps lines as a compact tree (``tree``, walked by :meth:`line`); the
+    composing reader (:func:`_load_marked`, the reference the tests hold the event reader to)
+    as a dict of paths (``lines``).
     """
 
     data: Any
@@ -48,21 +50,29 @@ class LocatedDocument:
     problems: list[ConstitutionProblem] = field(default_factory=list)
     active: set[int] = field(default_factory=set, repr=False)
     built: int = 0
-    unmarked: str | None = field(default=None, repr=False)
+    tree: Any = field(default=None, repr=False)
+    root_line: int | None = None
+    indexed: bool = False
+    dropped: int = 0  # problems found past the most reported
 
     def line(self, path: Sequence[str | int]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
-        if self.unmarked is not None:
-            # The fast path took only documents the located reader builds to the same data
-            # without a problem, so its lines are this document's lines.
-            self.lines = _load_marked(self.unmarked).lines
-            self.unmarked = None
-        p = tuple(path)
-        while p:
-            if p in self.lines:
-                return self.lines[p]
-            p = p[:-1]
-        return self.lines.get((), None)
+        if not self.indexed:
+            p = tuple(path)
+            while p:
+                if p in self.lines:
+                    return self.lines[p]
+                p = p[:-1]
+            return self.lines.get((), None)
+        line, node = self.root_line, self.tree
+        for part in path:
+            if isinstance(node, dict) and part in node:
+                line, node = node[part]
+            elif isinstance(node, _SeqLines) and isinstance(part, int) and part < len(node.lines):
+                line, node = node.lines[part], node.children.get(part)
+            else:
+                break
+        return line
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -90,10 +100,7 @@ def load_located(text: str) -> LocatedDocument:
             )
         )
         return doc
-    data = _load_plain(text)
-    if data is _NOT_PLAIN:
-        return _load_marked(text)
-    return LocatedDocument(data=data, unmarked=text)
+    return _load_events(text)
 
 
 def _scalar_problem(value: Any) -> str | None:
@@ -119,93 +126,254 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:20] + "..." + text[-8:]
 
 
-class _NotPlain:
-    """Marker: the fast path declined the document."""
+class _SeqLines:
+    """Lines of a sequence's items (compact: 4 bytes an item) and the line trees of the items
+    that are containers."""
+
+    __slots__ = ("children", "lines")
+
+    def __init__(self) -> None:
+        self.lines = array("I")
+        self.children: dict[int, Any] = {}
 
 
-_NOT_PLAIN: Any = _NotPlain()
-_MAX_PLAIN_DEPTH = MAX_DEPTH
+_MERGE_KEY: Any = object()
 
 
-def _load_plain(text: str) -> Any:
-    """The document's plain value from libyaml's event stream, or ``_NOT_PLAIN``.
+class _Stop(Exception):
+    """The reader stops: ``problem`` says why."""
 
-    The same values as :func:`_load_marked` (the same resolver and constructors) for the
-    documents it takes; it declines, rather than decides, everything else.
+    def __init__(self, problem: ConstitutionProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _load_events(text: str) -> LocatedDocument:
+    """One pass over libyaml's event stream: the plain value, a compact tree of the line of
+    every key and item, and every problem (syntax, aliases, depth, duplicate keys, scalars with
+    no JSON form). Nothing is composed, so time and memory stay linear in the text, whatever
+    the document (the composer's node graph costs ~200 bytes a scalar).
+
+    The same values and lines as :func:`_load_marked` (the same resolver and constructors;
+    merge keys of inline mappings, explicit keys winning; the first of duplicate keys kept).
     """
+    doc = LocatedDocument(data=None)
     loader = _Loader(text)
     get_event = loader.get_event
     resolve = loader.resolve
     values = _Loader._scalars
-    stack: list[Any] = []  # open containers; a mapping's pending key follows it
-    root: Any = _NOT_PLAIN
+    # Open containers: [value, line tree, path, pending key, pending key line, merged, explicit
+    # key lines].
+    stack: list[list[Any]] = []
     try:
         get_event()  # stream start
-        if get_event().__class__ is not yaml.DocumentStartEvent:
-            return _NOT_PLAIN  # empty stream
+        first = get_event()
+        if first.__class__ is not yaml.DocumentStartEvent:
+            raise _Stop(
+                ConstitutionProblem("the document is empty", line=1, expected="a YAML mapping")
+            )
         while True:
             event = get_event()
             cls = event.__class__
-            if cls is yaml.ScalarEvent:
-                if event.anchor is not None or event.tag is not None:
-                    return _NOT_PLAIN
-                tag = resolve(yaml.ScalarNode, event.value, event.implicit)
-                if tag == _STR:
-                    value: Any = event.value
+            line = event.start_mark.line + 1
+            tree: Any = None
+            if cls is _SCALAR:
+                # The common case inline (a plain string into a list or as a mapping's value):
+                # the loop runs once per scalar, ~300,000 times for a megabyte of them.
+                if event.tag is None and resolve(_SCALAR_NODE, event.value, event.implicit) == _STR:
+                    value = event.value
+                    frame = stack[-1] if stack else None
+                    if frame is not None and frame[0].__class__ is list:
+                        frame[0].append(value)
+                        frame[1].lines.append(line)
+                        continue
                 else:
-                    key = (tag, event.value)
-                    if key in values:
-                        value = values[key]
-                    else:
-                        value = loader.construct_object(
-                            yaml.ScalarNode(
-                                tag, event.value, event.start_mark, event.end_mark, event.style
-                            ),
-                            deep=True,
-                        )
-                        if _scalar_problem(value) is not None:
-                            return _NOT_PLAIN
-                        if len(values) < 100_000:
-                            values[key] = value
+                    value = _scalar_value(loader, resolve, values, event, stack, doc)
             elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
-                if event.anchor is not None or event.tag is not None:
-                    return _NOT_PLAIN
-                if len(stack) >= _MAX_PLAIN_DEPTH:
-                    return _NOT_PLAIN
-                stack.append({} if cls is yaml.MappingStartEvent else [])
-                stack.append(_NOT_PLAIN)  # a mapping's pending key
+                if len(stack) >= MAX_DEPTH:
+                    raise _Stop(
+                        ConstitutionProblem(
+                            f"YAML refused: nested more than {MAX_DEPTH} levels deep",
+                            line=line,
+                            expected=f"at most {MAX_DEPTH} levels of mappings and lists",
+                        )
+                    )
+                path = _child_path(stack)
+                if cls is yaml.MappingStartEvent:
+                    stack.append([{}, {}, path, _NO_KEY, 0, None, None, line])
+                else:
+                    stack.append([[], _SeqLines(), path, _NO_KEY, 0, None, None, line])
                 continue
             elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
-                stack.pop()
-                value = stack.pop()
+                frame = stack.pop()
+                value, tree, line = frame[0], frame[1], frame[7]
+                if frame[5] is not None:
+                    # YAML merge keys: merged pairs first, explicit keys win.
+                    merged = frame[5]
+                    merged_lines = frame[6]
+                    for key, v in value.items():
+                        merged[key] = v
+                        merged_lines[key] = tree[key]
+                    value, tree = merged, merged_lines
+            elif cls is yaml.AliasEvent:
+                raise _Stop(
+                    ConstitutionProblem(
+                        f"YAML refused: alias *{_short(event.anchor)} (aliases are not allowed "
+                        "in a constitution; write the value out)",
+                        line=line,
+                    )
+                )
             elif cls is yaml.DocumentEndEvent:
                 break
-            else:
-                return _NOT_PLAIN  # an alias
+            else:  # pragma: no cover - libyaml emits nothing else inside a document
+                raise _Stop(ConstitutionProblem(f"YAML: unexpected {cls.__name__}", line=line))
             if not stack:
-                root = value
+                doc.data, doc.tree, doc.root_line = value, tree, line
                 continue
-            container = stack[-2]
-            if container.__class__ is list:
-                container.append(value)
-            elif stack[-1] is _NOT_PLAIN:
-                # A key: only scalars, and never a merge key or a repeated key.
-                if cls is not yaml.ScalarEvent or tag == _MERGE:
-                    return _NOT_PLAIN
-                key_text = value if value.__class__ is str else str(value)
-                if key_text in container:
-                    return _NOT_PLAIN
-                stack[-1] = key_text
-            else:
-                container[stack[-1]] = value
-                stack[-1] = _NOT_PLAIN
-        if get_event().__class__ is not yaml.StreamEndEvent:
-            return _NOT_PLAIN  # more than one document
-    except Exception:  # noqa: BLE001 - any error is the located reader's to report
-        return _NOT_PLAIN
+            _attach(stack[-1], value, tree, line, cls is yaml.ScalarEvent, doc)
+        end = get_event()
+        if end.__class__ is not yaml.StreamEndEvent:
+            raise _Stop(
+                ConstitutionProblem(
+                    "YAML syntax: but found another document", line=end.start_mark.line + 1
+                )
+            )
+    except _Stop as stop:
+        doc.data, doc.tree = None, None
+        doc.problems.append(stop.problem)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        doc.data, doc.tree = None, None
+        doc.problems.append(
+            ConstitutionProblem(
+                f"YAML syntax: {exc.problem or exc.context}",
+                line=mark.line + 1 if mark else None,
+            )
+        )
+    except yaml.YAMLError as exc:
+        doc.data, doc.tree = None, None
+        doc.problems.append(ConstitutionProblem(f"YAML: {exc}"))
     finally:
         loader.dispose()
-    return root
+    doc.indexed = True
+    return doc
+
+
+_NO_KEY: Any = object()
+_SCALAR = yaml.ScalarEvent
+_SCALAR_NODE = yaml.ScalarNode
+
+
+def _child_path(stack: list[list[Any]]) -> Path:
+    if not stack:
+        return ()
+    frame = stack[-1]
+    if frame[0].__class__ is list:
+        return (*frame[2], len(frame[0]))
+    key = frame[3]
+    return frame[2] if key is _MERGE_KEY else (*frame[2], key)
+
+
+def _scalar_value(
+    loader: Any, resolve: Any, values: dict[Any, Any], event: Any, stack: Any, doc: Any
+) -> Any:
+    tag = event.tag
+    if tag is None or tag == "!":
+        tag = resolve(yaml.ScalarNode, event.value, event.implicit) if tag is None else _STR
+    if tag == _STR:
+        return event.value
+    if tag == _MERGE:
+        return _MERGE_KEY
+    key = (tag, event.value)
+    if key in values:
+        return values[key]
+    value = loader.construct_object(
+        yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style),
+        deep=True,
+    )
+    why = _scalar_problem(value)
+    if why is not None:
+        doc.problems.append(
+            ConstitutionProblem(
+                why,
+                line=event.start_mark.line + 1,
+                path=format_path(_child_path(stack)),
+                expected="a string, a boolean, a finite number or an integer within +-(2**53 - 1)",
+            )
+        )
+        # Its text stands in, so the other checks still run and nothing downstream sees it.
+        return str(event.value)
+    if len(values) < 100_000:
+        values[key] = value
+    return value
+
+
+def _attach(frame: list[Any], value: Any, tree: Any, line: int, scalar: bool, doc: Any) -> None:
+    container = frame[0]
+    if value is _MERGE_KEY and (container.__class__ is list or frame[3] is not _NO_KEY):
+        raise _Stop(
+            ConstitutionProblem(
+                f"YAML syntax: could not determine a constructor for the tag {_MERGE!r}",
+                line=line,
+            )
+        )
+    if container.__class__ is list:
+        lines = frame[1]
+        if tree is not None:
+            lines.children[len(container)] = tree
+        container.append(value)
+        lines.lines.append(line)
+        return
+    if frame[3] is _NO_KEY:
+        # A key. A merge key (<<) takes a mapping (or a list of them) to merge.
+        if value is _MERGE_KEY:
+            frame[3] = _MERGE_KEY
+            return
+        frame[3] = value if value.__class__ is str else str(value)
+        frame[4] = line
+        return
+    key, key_line = frame[3], frame[4]
+    frame[3] = _NO_KEY
+    if key is _MERGE_KEY:
+        merges = value if isinstance(value, list) else [value]
+        trees = (
+            [tree.children.get(i) for i in range(len(value))] if isinstance(value, list) else [tree]
+        )
+        if not isinstance(value, dict | list) or not all(isinstance(m, dict) for m in merges):
+            found = "scalar" if scalar else "sequence" if isinstance(value, list) else "mapping"
+            what = "a mapping" if isinstance(value, list) else "a mapping or list of mappings"
+            if isinstance(value, list):
+                found = next(
+                    "sequence" if isinstance(m, list) else "scalar"
+                    for m in merges
+                    if not isinstance(m, dict)
+                )
+            raise _Stop(
+                ConstitutionProblem(
+                    f"YAML syntax: expected {what} for merging, but found {found}", line=line
+                )
+            )
+        if frame[5] is None:
+            frame[5], frame[6] = {}, {}
+        for m, t in zip(merges, trees, strict=True):
+            for k, v in m.items():
+                if k not in frame[5]:
+                    frame[5][k] = v
+                    frame[6][k] = t[k] if t is not None and k in t else (key_line, None)
+        return
+    lines = frame[1]
+    if key in container:
+        doc.problems.append(
+            ConstitutionProblem(
+                f"duplicate key {key!r} (first on line {lines[key][0]})",
+                line=key_line,
+                path=format_path(frame[2]),
+                expected="each key once",
+            )
+        )
+        return
+    container[key] = value
+    lines[key] = (key_line, tree)
 
 
 def _refused_shape(text: str) -> ConstitutionProblem | None:

@@ -20,6 +20,7 @@ from typing import Any
 from custodes.authority import Authority, SigningKey
 from custodes.authority._client import new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
+from custodes.coalition import AmendmentEffects
 from custodes.constitution import Constitution, encode_public_key, read_constitution
 from custodes.errors import Error
 from custodes.log import NoteSigner, TransparencyLog
@@ -48,13 +49,14 @@ class Deployment:
 
 @contextmanager
 def running(deployment: Deployment, where: Path, clock: FrozenClock) -> Iterator[Authority]:
-    """A real authority on a fresh SQLite store and log in ``where``."""
+    """A real authority on a fresh SQLite store and log in ``where``, measuring amendments by
+    their effect on the game as the server's does (``start_coalition`` attaches the same)."""
     where.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(f"sqlite:///{where / 'custodes.db'}")
     migrate(engine)
     log = TransparencyLog(engine, NoteSigner.generate("test.custodes/log"), clock=clock)
     log.start()
-    authority = Authority(engine, log, clock=clock)
+    authority = Authority(engine, log, clock=clock, effects=AmendmentEffects())
     authority.start(read_constitution(deployment.text, name="generated"), source="test")
     try:
         yield authority

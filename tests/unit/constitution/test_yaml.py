@@ -1,4 +1,5 @@
-"""The YAML reader's fast path: the same values as the located reader, lines only on demand."""
+"""The YAML reader: one pass over the event stream, held to the composing reader (the same values,
+problems and lines), in time and memory linear in the text."""
 
 from __future__ import annotations
 
@@ -35,23 +36,34 @@ p: {q: {r: [s, {t: u}]}}
 """
 
 
-@pytest.mark.parametrize("text", [SCALARS, DEMO.read_text(encoding="utf-8")])
-def test_the_fast_path_builds_what_the_located_reader_builds(text: str) -> None:
-    fast = load_located(text)
-    assert fast.unmarked is not None, "a plain document takes the fast path"
+def same_as_the_composing_reader(text: str) -> None:
+    doc = load_located(text)
     marked = _load_marked(text)
-    assert not fast.problems and not marked.problems
-    assert fast.data == marked.data
-    assert [type(v) for v in fast.data.values()] == [type(v) for v in marked.data.values()]
+    assert doc.data == marked.data
+    assert [(p.line, p.path, p.message) for p in doc.problems] == [
+        (p.line, p.path, p.message) for p in marked.problems
+    ]
+    if marked.data is not None:  # a refused document has no lines to agree on
+        for path, line in marked.lines.items():
+            assert doc.line(path) == line, path
 
 
-def test_lines_are_composed_on_first_use_and_match_the_located_reader() -> None:
+@pytest.mark.parametrize("text", [SCALARS, DEMO.read_text(encoding="utf-8")])
+def test_the_event_reader_builds_what_the_composing_reader_builds(text: str) -> None:
+    doc = load_located(text)
+    marked = _load_marked(text)
+    assert not doc.problems and not marked.problems
+    assert doc.data == marked.data
+    assert [type(v) for v in doc.data.values()] == [type(v) for v in marked.data.values()]
+    same_as_the_composing_reader(text)
+
+
+def test_lines_come_from_the_one_pass() -> None:
     doc = load_located(SCALARS)
-    assert doc.lines == {}
     assert doc.line(("n", 2, "three")) == 16
     assert doc.line(("o",)) == 17
-    assert doc.unmarked is None
-    assert doc.lines == _load_marked(SCALARS).lines
+    assert doc.line(("n", 2, "nowhere")) == 16  # the nearest ancestor
+    assert doc.line(()) == 1
 
 
 @pytest.mark.parametrize(
@@ -66,16 +78,19 @@ def test_lines_are_composed_on_first_use_and_match_the_located_reader() -> None:
         "a: [1, 2\n",  # a syntax error
         "",  # nothing at all
         "a: " + "[" * 100 + "]" * 100 + "\n",  # nested very deeply
+        "a: {<<: {x: 1}, y: 2}\n",  # merge keys of inline mappings
+        "a:\n  <<: [{x: 1, z: 3}, {x: 2, w: 4}]\n  x: 9\n",
+        "a: {x: 1, <<: {x: 2, y: 3}}\n",
+        "a: {<<: 1}\n",
+        "a: {<<: [1]}\n",
+        "a: <<\n",
+        "a: !foo 1\n",
+        "a: &x 1\nb: 2\n",  # an anchor alone
+        "a:\n  - 1\n  - b: 1\n    b: 2\n  - [x, {y: 1}]\n",
     ],
 )
-def test_the_fast_path_leaves_everything_else_to_the_located_reader(text: str) -> None:
-    doc = load_located(text)
-    assert doc.unmarked is None
-    marked = _load_marked(text)
-    assert doc.data == marked.data
-    assert [(p.line, p.message) for p in doc.problems] == [
-        (p.line, p.message) for p in marked.problems
-    ]
+def test_the_event_reader_agrees_on_everything_else(text: str) -> None:
+    same_as_the_composing_reader(text)
 
 
 @pytest.mark.parametrize(
@@ -100,5 +115,4 @@ def test_scalars_without_a_json_form_are_refused_by_both_paths(text: str, messag
     # The document's digest is its RFC 8785 canonical JSON: a value without one is refused
     # with its line, never a traceback.
     doc = load_located(text)
-    assert doc.unmarked is None
     assert [(p.line, p.message) for p in doc.problems] == [(1, message)]
