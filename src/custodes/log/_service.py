@@ -355,6 +355,9 @@ class TransparencyLog:
         size = self._known_size
         try:
             with writer(self.engine).begin() as conn:
+                # One alarm transaction at a time (PostgreSQL row lock; SQLite's writer lock
+                # already serialises), so witnesses reporting together record one alarm.
+                conn.execute(select(log_state.c.id).where(log_state.c.id == 1).with_for_update())
                 same = conn.execute(
                     select(log_alarms.c.id, log_alarms.c.resolved_at)
                     .where(

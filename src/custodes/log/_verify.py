@@ -26,15 +26,15 @@ from custodes.log._checkpoint import SignedCheckpoint
 from custodes.log._frontier import Frontier
 from custodes.log._merkle import EMPTY_ROOT, HASH_SIZE, hash_text, node_hash, tree_hash
 from custodes.log._note import NoteVerifier
-from custodes.log._tables import log_checkpoints, log_entries, log_state, log_tiles
+from custodes.log._tables import log_alarms, log_checkpoints, log_entries, log_state, log_tiles
 from custodes.log._tiles import TILE_HEIGHT, TILE_WIDTH, compute_interior, tile_path
 
 __all__ = ["Problem", "VerifyReport", "verify_store"]
 
 _CHUNK = TILE_WIDTH * 32  # entries read per query (aligned to tiles)
 
-ProblemKind = Literal["entry", "tile", "checkpoint", "state", "trusted"]
-_ORDER = {"entry": 0, "tile": 1, "checkpoint": 2, "trusted": 3, "state": 4}
+ProblemKind = Literal["entry", "tile", "checkpoint", "state", "trusted", "alarm"]
+_ORDER = {"entry": 0, "tile": 1, "checkpoint": 2, "trusted": 3, "state": 4, "alarm": 5}
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,16 @@ def verify_store(
                     )
         _check_upper_tiles(conn, report, frontier.size, tile_roots)
         _check_state(report, state, frontier)
+        # A rolled-back store can be consistent with itself: what the log learnt from its
+        # witnesses (a stored alarm) still says it holds less than it once did.
+        for alarm in conn.execute(
+            select(log_alarms.c.id, log_alarms.c.kind, log_alarms.c.detail)
+            .where(log_alarms.c.resolved_at.is_(None))
+            .order_by(log_alarms.c.id)
+        ):
+            report.problems.append(
+                Problem("alarm", f"unresolved {alarm.kind} alarm #{alarm.id}: {alarm.detail}")
+            )
     # Most specific first: an altered entry explains the tiles and checkpoints it breaks.
     report.problems.sort(key=lambda p: _ORDER[p.kind])
     return report

@@ -291,6 +291,12 @@ def test_a_rolled_back_log_stops_appending_when_a_witness_holds_more_and_stays_s
 
     run(refused)
     assert TransparencyLog(engine, log_signer).size() == 5
+    # The store is consistent with itself, but `log verify` reports what the witnesses said.
+    from custodes.log import verify_store
+
+    report = verify_store(engine, log_signer.verifier)
+    assert [p.kind for p in report.problems] == ["alarm"]
+    assert "holds size 25, larger than the log's 5" in report.problems[0].message
 
     def still_refused(log: TransparencyLog, publisher: WitnessPublisher) -> None:
         assert log.halted is not None and "alarm #" in log.halted  # stored, not re-detected
