@@ -252,3 +252,26 @@ def test_the_combined_detector_reports_calibrated_scores_of_every_category() -> 
     assert crash["vuln_discovery"] > 0.5 > ordinary["vuln_discovery"]
     [d] = [d for d in det.detect(ASAN) if d.category == "vuln_discovery"]
     assert d.detector == "combined" and d.fingerprint and float(d.details["threshold"]) <= d.score
+
+
+def test_the_learned_tier_alone_reports_only_at_the_strict_threshold(
+    learned: LearnedDetector,
+) -> None:
+    from custodes.monitors._calibration import Calibration, CategoryCalibration
+    from custodes.monitors._combined import CombinedDetector
+    from custodes.monitors._vuln import VulnDiscoveryDetector
+
+    # Combined score = the learned score; 1% FPR lets everything through, 0.1% nothing.
+    negatives = (0.0,) * 990 + (1.0,) * 10
+    cal = Calibration(
+        {
+            "vuln_discovery": CategoryCalibration(
+                "vuln_discovery", (0.0, 1.0, 0.0, 0.0), negatives, (0.5,), (0.5,), "learned"
+            )
+        }
+    )
+    det = CombinedDetector([VulnDiscoveryDetector()], learned, cal)
+    assert det.score_text(PY_TRACEBACK)["vuln_discovery"] > 0  # ranked...
+    assert [d for d in det.detect(PY_TRACEBACK) if d.category == "vuln_discovery"] == []
+    [d] = [d for d in det.detect(ASAN) if d.category == "vuln_discovery"]  # ...a rule fired
+    assert float(d.details["rules"]) > 0.9
