@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from custodes import __version__
+from custodes.dashboard._log_view import log_view
 from custodes.dashboard._now import _constitution, now_view
 from custodes.dashboard._render import render
 from custodes.dashboard._sessions import Session, SessionStore, new_token, tokens_match
 from custodes.dashboard._viewer import Viewer, viewer_of
-from custodes.errors import Error
+from custodes.errors import Error, InputError
 
 __all__ = ["PREFIX", "install_dashboard"]
 
@@ -221,3 +222,36 @@ async def now_live(request: Request) -> Response:
         return _page("<p>Signed out.</p>", 401)
     view = await asyncio.to_thread(now_view, request.app.state.context, found[1])
     return _page(render("_now_live.html", view=view))
+
+
+@router.get("/log")
+async def log_page(request: Request) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    entry_type = request.query_params.get("type") or None
+    before_text = request.query_params.get("before")
+    try:
+        before = int(before_text) if before_text else None
+        view = await asyncio.to_thread(
+            log_view, request.app.state.context, entry_type=entry_type, before=before
+        )
+    except (ValueError, InputError) as exc:
+        why = exc.message if isinstance(exc, InputError) else "before must be a whole number"
+        return _page(
+            render(
+                "error.html",
+                viewer=viewer,
+                csrf=session.csrf,
+                version=__version__,
+                page="log",
+                message=why,
+            ),
+            400,
+        )
+    return _page(
+        render(
+            "log.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="log"
+        )
+    )

@@ -1,0 +1,305 @@
+// In-browser verification of the custodes log, with WebCrypto only (no library, no CDN):
+//  - the checkpoint's Ed25519 signature (C2SP signed-note, key type 0x01),
+//  - witness cosignatures (C2SP tlog-cosignature, cosignature/v1, key type 0x04),
+//  - an RFC 9162 §2.1.4.2 consistency proof from the last checkpoint this browser saw.
+// Keys come from what the overseer configured in this browser (localStorage), never from the
+// server at verification time: a server that lies about its key is caught, not believed.
+"use strict";
+
+const enc = new TextEncoder();
+const TRUST = "custodes.dashboard.trust/v1";
+const LAST = "custodes.dashboard.lastCheckpoint/v1";
+const SIG_PREFIX = "\u2014 "; // EM DASH and a space (C2SP signed-note)
+const ALG_ED25519 = 0x01;
+const ALG_COSIGNATURE_V1 = 0x04;
+const MAX_NOTE = 1 << 20;
+const MAX_PROOF = 128; // a proof over 2^64 leaves has at most ~128 hashes
+
+export class VerifyError extends Error {}
+
+function fail(message) { throw new VerifyError(message); }
+
+export function b64decode(text) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) fail(`not base64: ${text.slice(0, 40)}`);
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function b64encode(bytes) {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+function equal(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)); }
+
+async function keyId(name, alg, publicKey) {
+  return (await sha256(concat(enc.encode(name + "\n"), Uint8Array.of(alg), publicKey))).slice(0, 4);
+}
+
+// A C2SP signed-note verifier key: name+hex(key id)+base64(type || public key).
+export async function parseVerifierKey(vkey) {
+  // The name has no '+', the hash is 8 hex digits; the base64 key may itself contain '+'.
+  const match = /^([^+]+)\+([^+]*)\+(.+)$/.exec(vkey.trim());
+  if (!match) fail("a verifier key is name+keyhash+base64 key");
+  const [, name, idHex, keyB64] = match;
+  if (!name || /\s/.test(name)) fail(`invalid key name ${JSON.stringify(name)}`);
+  if (!/^[0-9a-f]{8}$/.test(idHex)) fail(`key ${name}: the key hash must be 8 hex digits`);
+  const raw = b64decode(keyB64);
+  if (raw.length !== 33 || (raw[0] !== ALG_ED25519 && raw[0] !== ALG_COSIGNATURE_V1)) {
+    fail(`key ${name}: expected an Ed25519 (0x01) or cosignature/v1 (0x04) key of 32 bytes`);
+  }
+  const alg = raw[0];
+  const publicKey = raw.slice(1);
+  const id = await keyId(name, alg, publicKey);
+  if (hex(id) !== idHex) fail(`key ${name}: its key hash ${idHex} does not match the key (${hex(id)})`);
+  return { name, alg, id, publicKey };
+}
+
+// A witness key as cosignature/v1: a plain Ed25519 key gets its id recomputed with type 0x04,
+// as transparency-dev/formats NewVerifierForCosignatureV1 does.
+async function asCosigner(key) {
+  if (key.alg === ALG_COSIGNATURE_V1) return key;
+  return { ...key, alg: ALG_COSIGNATURE_V1, id: await keyId(key.name, ALG_COSIGNATURE_V1, key.publicKey) };
+}
+
+export function parseNote(text) {
+  if (text.length > MAX_NOTE) fail("the note is over 1 MiB");
+  const split = text.lastIndexOf("\n\n");
+  if (split < 0 || !text.endsWith("\n")) fail("malformed note: no blank line before the signatures");
+  const body = text.slice(0, split + 1);
+  const signatures = [];
+  for (const line of text.slice(split + 2, -1).split("\n")) {
+    if (!line.startsWith(SIG_PREFIX)) fail(`malformed signature line: ${line.slice(0, 60)}`);
+    const [name, blob, ...rest] = line.slice(SIG_PREFIX.length).split(" ");
+    if (!name || !blob || rest.length) fail(`malformed signature line: ${line.slice(0, 60)}`);
+    const raw = b64decode(blob);
+    if (raw.length < 5) fail(`signature of ${name} is too short`);
+    signatures.push({ name, id: raw.slice(0, 4), signature: raw.slice(4) });
+  }
+  if (signatures.length === 0 || signatures.length > 100) fail("a note carries 1 to 100 signatures");
+  return { body, signatures };
+}
+
+// C2SP tlog-checkpoint: origin, decimal size, base64 root hash, then optional extension lines.
+export function parseCheckpoint(body) {
+  const lines = body.slice(0, -1).split("\n");
+  if (lines.length < 3) fail("a checkpoint has an origin, a size and a root hash");
+  const [origin, sizeText, rootB64] = lines;
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeText)) fail(`checkpoint size ${JSON.stringify(sizeText)} is not a decimal number`);
+  const root = b64decode(rootB64);
+  if (root.length !== 32) fail("the checkpoint's root hash is not 32 bytes");
+  return { origin, size: BigInt(sizeText), root };
+}
+
+async function ed25519Verify(publicKey, signature, message) {
+  const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+  return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+}
+
+// The log's signature over the checkpoint: the line of the configured key (name and id).
+export async function verifyCheckpoint(text, logKey) {
+  const note = parseNote(text);
+  const line = note.signatures.find((s) => s.name === logKey.name && equal(s.id, logKey.id));
+  if (!line) fail(`the checkpoint carries no signature by the log key you trust (${logKey.name})`);
+  if (line.signature.length !== 64 || !(await ed25519Verify(logKey.publicKey, line.signature, enc.encode(note.body)))) {
+    fail(`the checkpoint's signature by ${logKey.name} does not verify: the server's checkpoint was altered.`);
+  }
+  const checkpoint = parseCheckpoint(note.body);
+  if (checkpoint.origin !== logKey.name) fail(`checkpoint origin ${checkpoint.origin} is not the log's ${logKey.name}`);
+  return { ...checkpoint, note };
+}
+
+// Witness cosignatures (cosignature/v1): timestamp (8 bytes, big-endian) || Ed25519 signature
+// over "cosignature/v1\ntime <timestamp>\n" || checkpoint body. Returns the valid cosigners.
+export async function verifyCosignatures(note, witnessKeys) {
+  const valid = [];
+  for (const raw of witnessKeys) {
+    const key = await asCosigner(raw);
+    const line = note.signatures.find((s) => s.name === key.name && equal(s.id, key.id));
+    if (!line) continue;
+    if (line.signature.length !== 72) fail(`the cosignature of ${key.name} is not 72 bytes`);
+    const timestamp = new DataView(line.signature.buffer, line.signature.byteOffset, 8).getBigUint64(0);
+    if (timestamp >= 1n << 63n) fail(`the cosignature of ${key.name} has a timestamp past 2^63-1`);
+    const message = concat(enc.encode(`cosignature/v1\ntime ${timestamp}\n`), enc.encode(note.body));
+    if (!(await ed25519Verify(key.publicKey, line.signature.slice(8), message))) {
+      fail(`the cosignature of witness ${key.name} does not verify`);
+    }
+    valid.push({ name: key.name, time: new Date(Number(timestamp) * 1000) });
+  }
+  return valid;
+}
+
+async function nodeHash(left, right) { return sha256(concat(Uint8Array.of(0x01), left, right)); } // RFC 9162 §2.1.1
+
+// RFC 9162 §2.1.4.2: verify that the tree of size2 (root2) extends the tree of size1 (root1).
+export async function verifyConsistency(size1, size2, root1, root2, proof) {
+  if (proof.length > MAX_PROOF) fail("the consistency proof is too long");
+  if (size1 > size2) fail(`rollback: the log now has ${size2} entries, fewer than the ${size1} this browser saw`);
+  if (size1 === size2) {
+    if (proof.length !== 0) fail("a consistency proof between equal sizes must be empty");
+    if (!equal(root1, root2)) fail(`fork: the log shows two different trees of size ${size1}`);
+    return;
+  }
+  if (size1 === 0n) return; // the empty tree is a prefix of every tree
+  if (proof.length === 0) fail("the consistency proof is empty");
+  let path = proof;
+  if ((size1 & (size1 - 1n)) === 0n) path = [root1, ...proof]; // size1 is a power of 2
+  let fn = size1 - 1n;
+  let sn = size2 - 1n;
+  while (fn & 1n) { fn >>= 1n; sn >>= 1n; }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) fail("the consistency proof is too long for these sizes");
+    if ((fn & 1n) || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      if (!(fn & 1n)) { while (!(fn & 1n) && fn !== 0n) { fn >>= 1n; sn >>= 1n; } }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n || !equal(fr, root1) || !equal(sr, root2)) {
+    fail(`fork: the log of ${size2} entries does not extend the one of ${size1} this browser saw`);
+  }
+}
+
+// --- the page ---------------------------------------------------------------------------
+
+export function loadTrust() {
+  try { return JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { return null; }
+}
+
+async function fetchText(url) {
+  const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+  if (!r.ok) throw new VerifyError(`${url} answered ${r.status}`);
+  return r.text();
+}
+
+export async function verifyLog(trust) {
+  const started = performance.now();
+  const logKey = await parseVerifierKey(trust.log);
+  const witnessKeys = await Promise.all((trust.witnesses || []).map(parseVerifierKey));
+  const text = await fetchText("/checkpoint");
+  const fetched = performance.now();
+  const checkpoint = await verifyCheckpoint(text, logKey);
+  const result = { size: checkpoint.size, root: b64encode(checkpoint.root), cosigners: [], consistency: "first visit" };
+  const lastKey = `${LAST}:${logKey.name}`;
+  const last = JSON.parse(localStorage.getItem(lastKey) || "null");
+  let proofMs = 0;
+  if (last) {
+    const size1 = BigInt(last.size);
+    let proof = [];
+    if (size1 > 0n && size1 < checkpoint.size) {
+      const answer = JSON.parse(await fetchText(`/log/proof/consistency?size1=${size1}&size2=${checkpoint.size}`));
+      if (!Array.isArray(answer.proof) || String(answer.size2) !== String(checkpoint.size)) fail("the consistency proof is malformed");
+      proof = answer.proof.map(b64decode);
+    }
+    const p0 = performance.now();
+    await verifyConsistency(size1, checkpoint.size, b64decode(last.root), checkpoint.root, proof);
+    proofMs = performance.now() - p0;
+    result.consistency = `consistent with the checkpoint of ${last.size} entries seen ${last.seen}`;
+  }
+  if (witnessKeys.length) {
+    const r = await fetch("/checkpoint/cosigned?quorum=any", { cache: "no-store" });
+    if (r.ok) {
+      const cosigned = await verifyCheckpoint(await r.text(), logKey);
+      result.cosigners = await verifyCosignatures(cosigned.note, witnessKeys);
+      result.cosignedSize = cosigned.size;
+      if (cosigned.size > checkpoint.size) fail("the cosigned checkpoint is newer than the newest checkpoint");
+      if (cosigned.size === checkpoint.size && !equal(cosigned.root, checkpoint.root)) fail("fork: the witnesses cosigned another tree of this size");
+    }
+    const quorum = Number(trust.quorum || 0);
+    result.quorumMet = result.cosigners.length >= quorum;
+    result.quorum = quorum;
+  }
+  // Only a checkpoint that verified becomes the one the next visit checks against.
+  localStorage.setItem(lastKey, JSON.stringify({ size: String(checkpoint.size), root: result.root, seen: new Date().toISOString() }));
+  result.verifyMs = performance.now() - fetched;
+  result.proofMs = proofMs;
+  result.totalMs = performance.now() - started;
+  return result;
+}
+
+function show(panel, state, html) {
+  panel.dataset.state = state;
+  const box = panel.querySelector("[data-result]");
+  box.className = state === "failed" ? "error" : state === "ok" ? "ok" : "";
+  box.setAttribute("role", state === "failed" ? "alert" : "status");
+  box.innerHTML = html;
+}
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+async function run(panel) {
+  const trust = loadTrust();
+  const form = panel.querySelector("form[data-trust]");
+  panel.querySelector("details").open = !(trust && trust.log);
+  if (trust) {
+    form.log.value = trust.log;
+    form.witnesses.value = (trust.witnesses || []).join("\n");
+    form.quorum.value = trust.quorum || 0;
+  }
+  if (!trust || !trust.log) {
+    show(panel, "unconfigured", "Not verified: enter the log's verifier key you got out of band (and your witnesses' keys) below.");
+    return;
+  }
+  show(panel, "running", "Verifying…");
+  try {
+    const r = await verifyLog(trust);
+    const cos = r.quorum === undefined ? "" : `<br>Witnesses: ${r.cosigners.length} valid cosignature(s) of ${r.quorum} required${r.cosigners.length ? " (" + r.cosigners.map((c) => esc(c.name)).join(", ") + ")" : ""}${r.quorumMet ? "" : " — quorum not met"}.`;
+    show(panel, r.quorumMet === false ? "warning" : "ok",
+      `Verified in this browser: checkpoint of ${r.size} entries signed by the log key you trust; ${esc(r.consistency)}.${cos}` +
+      `<br><span class="muted" data-timing>signature and proof checked in ${r.verifyMs.toFixed(1)} ms (proof ${r.proofMs.toFixed(1)} ms)</span>`);
+  } catch (err) {
+    show(panel, "failed", `<strong>Alarm: verification failed.</strong> ${esc(err.message)} The last checkpoint this browser verified is kept; tell the other overseers.`);
+  }
+}
+
+function setup() {
+  const panel = document.getElementById("verification");
+  if (!panel) return;
+  const form = panel.querySelector("form[data-trust]");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const witnesses = form.witnesses.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    try {
+      await parseVerifierKey(form.log.value);
+      for (const w of witnesses) await parseVerifierKey(w);
+    } catch (err) {
+      show(panel, "failed", `Those keys are malformed: ${esc(err.message)}`);
+      return;
+    }
+    localStorage.setItem(TRUST, JSON.stringify({ log: form.log.value.trim(), witnesses, quorum: Number(form.quorum.value || 0) }));
+    await run(panel);
+  });
+  panel.querySelector("[data-forget]").addEventListener("click", async () => {
+    const trust = loadTrust();
+    if (trust && trust.log) localStorage.removeItem(`${LAST}:${trust.log.trim().split("+")[0]}`);
+    await run(panel);
+  });
+  run(panel);
+}
+
+setup();

@@ -1,0 +1,220 @@
+"""The dashboard in real Chromium: sign in, watch a request arrive live and become a grant
+after CLI approvals, verify the log in the browser (WebCrypto Ed25519 and an RFC 9162
+consistency proof from the last checkpoint seen), and raise an alarm when the checkpoint the
+server serves is tampered with or rolled back."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from custodes.config import Settings
+from custodes.log import NoteSigner
+from tests.integration.dashboard.conftest import CliResult
+from tests.support.server import ServerProcess
+
+Cli = Callable[..., CliResult]
+_WAIT = 20  # seconds: the page polls every 2 s
+
+
+def _wait(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(browser, _WAIT, poll_frequency=0.2).until(condition)
+    except TimeoutException:
+        pytest.fail(f"timed out waiting for {what}; page text:\n{_text(browser)}")
+
+
+def _text(browser: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.TAG_NAME, "body").text)
+
+
+def _css(browser: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(browser.find_elements(By.CSS_SELECTOR, selector))
+
+
+@pytest.fixture(scope="module")
+def signed_in_browser(
+    browser: Any, server: ServerProcess, api_key: Callable[[str], str]
+) -> Iterator[Any]:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server.url("/dashboard/"))
+    assert browser.current_url.endswith("/dashboard/sign-in")
+    browser.find_element(By.ID, "api_key").send_keys(api_key("dana@asi"))
+    browser.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+    _wait(browser, lambda b: b.current_url.endswith("/dashboard/"), "the Now page")
+    yield browser
+
+
+@pytest.fixture
+def checkpoints(dashboard_settings: Settings) -> Iterator[sa.Engine]:
+    """The server's database, to read its checkpoints and tamper with them (see tampered)."""
+    engine = sa.create_engine(dashboard_settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def tampered(engine: sa.Engine) -> Iterator[tuple[int, str]]:
+    """The newest checkpoint row (seq, note), put back as it was on exit, whatever happened."""
+    with engine.connect() as conn:
+        seq, note = conn.execute(
+            sa.text("SELECT seq, note FROM log_checkpoints ORDER BY seq DESC LIMIT 1")
+        ).one()
+    try:
+        yield int(seq), str(note)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE log_checkpoints SET note = :n WHERE seq = :s"),
+                {"n": note, "s": seq},
+            )
+
+
+def _serve(engine: sa.Engine, seq: int, note: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE log_checkpoints SET note = :n WHERE seq = :s"), {"n": note, "s": seq}
+        )
+
+
+def _request(cli: Cli, key: str) -> str:
+    made = cli(
+        "request",
+        "cyber-frontier",
+        "--key",
+        key,
+        "--purpose",
+        "triage a driver 0-day",
+        "--duration",
+        "4h",
+        "--json",
+    )
+    return str(json.loads(made.stdout)["id"])
+
+
+def test_a_request_appears_live_and_becomes_a_grant(
+    signed_in_browser: Any, cli: Cli, screenshots: Path
+) -> None:
+    browser = signed_in_browser
+    assert "Signed in as dana@asi" in _text(browser)
+    request_id = _request(cli, "examples/keys/alice.key")
+    # No reload: the page's poller brings the new request in.
+    row = _wait(
+        browser,
+        lambda b: (_css(b, f'#pending tr[data-request="{request_id}"]') or [None])[0],
+        f"request {request_id} to appear live",
+    )
+    assert "alice@lab" in row.text and "nobody yet" in row.text
+    assert "Updated" in browser.find_element("id", "live-status").text
+    browser.save_screenshot(str(screenshots / "now-pending.png"))
+
+    cli("approve", request_id, "--key", "examples/keys/dana.key", "--yes")
+    cli("approve", request_id, "--key", "examples/keys/erin.key", "--yes")
+    grant = _wait(
+        browser,
+        lambda b: (_css(b, f'#grants tr[data-request="{request_id}"]') or [None])[0],
+        f"request {request_id} to become a grant",
+    )
+    assert "dana@asi (asi)" in grant.text and "erin@auditor (auditor)" in grant.text
+    assert not _css(browser, f'#pending tr[data-request="{request_id}"]')
+    browser.save_screenshot(str(screenshots / "now-granted.png"))
+
+
+def _verify(browser: Any, server: ServerProcess) -> tuple[str, str]:
+    browser.get(server.url("/dashboard/log"))
+    panel = _wait(
+        browser,
+        lambda b: (
+            (p := b.find_element("id", "verification")).get_attribute("data-state")
+            not in ("pending", "running")
+            and p
+        ),
+        "the in-browser verification to finish",
+    )
+    return str(panel.get_attribute("data-state")), str(panel.text)
+
+
+def test_the_browser_verifies_the_log_then_raises_an_alarm_on_tampering(
+    signed_in_browser: Any,
+    server: ServerProcess,
+    dashboard_settings: Settings,
+    checkpoints: sa.Engine,
+    cli: Cli,
+    screenshots: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser = signed_in_browser
+    state, text = _verify(browser, server)
+    assert state == "unconfigured", text
+    # The overseer's key comes out of band (the key file), not from the server's page.
+    key_file = dashboard_settings.data_dir / "log.key"
+    log_key = NoteSigner.from_key(key_file.read_text()).verifier.to_key()
+    browser.find_element(By.ID, "trust-log").send_keys(log_key)
+    browser.find_element(By.CSS_SELECTOR, "form[data-trust] button[type=submit]").click()
+    _wait(
+        browser,
+        lambda b: b.find_element("id", "verification").get_attribute("data-state") == "ok",
+        "the first verification",
+    )
+    assert "first visit" in browser.find_element("id", "verification").text
+
+    # More entries; the next visit checks a consistency proof from the size it saw.
+    with checkpoints.connect() as conn:
+        seen = conn.execute(sa.text("SELECT max(size) FROM log_checkpoints")).scalar()
+    _request(cli, "examples/keys/alice.key")
+    _wait(browser, lambda b: _newest_size(checkpoints) > seen, "a new checkpoint")
+    state, text = _verify(browser, server)
+    assert state == "ok", text
+    assert f"consistent with the checkpoint of {seen} entries" in text
+    browser.save_screenshot(str(screenshots / "log-verified.png"))
+
+    # Tamper with the checkpoint the server serves: same signature, another root hash.
+    with tampered(checkpoints) as (seq, note):
+        origin, size, _root, rest = note.split("\n", 3)
+        forged = base64.b64encode(bytes(32)).decode()
+        _serve(checkpoints, seq, "\n".join([origin, size, forged, rest]))
+        state, text = _verify(browser, server)
+        assert state == "failed", text
+        assert "Alarm: verification failed" in text and "does not verify" in text
+        assert _css(browser, '#verification [role="alert"]')
+        browser.save_screenshot(str(screenshots / "log-tampered.png"))
+
+        # Roll back: serve an older checkpoint, validly signed; the browser remembers more.
+        with checkpoints.connect() as conn:
+            older = conn.execute(
+                sa.text("SELECT note FROM log_checkpoints WHERE size < :k ORDER BY seq DESC"),
+                {"k": int(size)},
+            ).scalar()
+        _serve(checkpoints, seq, str(older))
+        state, text = _verify(browser, server)
+        assert state == "failed", text
+        assert "rollback" in text
+    # Restored: the browser verifies again, from the checkpoint it last trusted.
+    state, text = _verify(browser, server)
+    assert state == "ok", text
+
+
+def _newest_size(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT size FROM log_checkpoints ORDER BY seq DESC LIMIT 1")
+            ).scalar()
+            or 0
+        )
