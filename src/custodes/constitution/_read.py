@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -186,11 +186,11 @@ def _check_schema(doc: LocatedDocument) -> None:
     # A value the reader already refused (a timestamp, an integer out of range) stands in as
     # its text: one problem for it is enough.
     reported = {p.path for p in doc.problems if p.path}
-    for error in _validator().iter_errors(doc.data):
+    for error, where, schema_where in _schema_errors(doc.data):
         if len(doc.problems) >= MAX_PROBLEMS:
             doc.dropped += 1  # at least one more; the rest are not looked for
             return
-        path = tuple(error.instance_path)
+        path = (*where, *error.instance_path)
         if format_path(path) in reported:
             continue
         kind_name = type(error.kind).__name__
@@ -202,17 +202,83 @@ def _check_schema(doc: LocatedDocument) -> None:
                 _schema_message(kind_name, error),
                 line=doc.line(path),
                 path=format_path(path),
-                expected=_schema_expected(kind_name, list(error.schema_path)),
+                expected=_schema_expected(kind_name, [*schema_where, *error.schema_path]),
             )
         )
 
 
+def _schema_errors(data: dict[str, Any]) -> Iterator[tuple[Any, tuple[Any, ...], tuple[Any, ...]]]:
+    """The schema's errors with where they are (instance and schema path prefixes), found in
+    bounded work: a valid document is one Rust call; an invalid one is checked at the top level
+    on a skeleton (every section an empty container), then section by section and item by item,
+    so no error carries (and converts back to Python) the whole document, and the caller can
+    stop after the first errors."""
+    if _validator().is_valid(data):
+        return
+    # Large sections stand in as empty containers of their type (small ones as they are, so
+    # a message about one quotes it as the full check would).
+    skeleton = {k: v if _flat_and_small(v) else type(v)() for k, v in data.items()}
+    misshapen = set()
+    for error in _root_validator().iter_errors(skeleton):
+        if error.instance_path:
+            misshapen.add(error.instance_path[0])
+        yield error, (), ()
+    for key, value in data.items():
+        validators = _section_validators().get(key)
+        if validators is None or key in misshapen:
+            continue
+        outer, items = validators
+        if not outer.is_valid(value):
+            for error in outer.iter_errors(value):
+                yield error, (key,), ("properties", key)
+        if items is not None and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not items.is_valid(item):
+                    for error in items.iter_errors(item):
+                        yield error, (key, i), ("properties", key, "items")
+
+
+def _flat_and_small(value: Any) -> bool:
+    if not isinstance(value, list | dict):
+        return True
+    items = value.values() if isinstance(value, dict) else value
+    return len(value) <= 20 and not any(isinstance(x, list | dict) for x in items)
+
+
+@cache
+def _root_validator() -> Any:
+    schema = constitution_schema()
+    shape = {k: v for k, v in schema.items() if k != "properties"}
+    shape["properties"] = {
+        k: ({"type": p["type"]} if "type" in p else {}) for k, p in schema["properties"].items()
+    }
+    return jsonschema_rs.validator_for(shape)
+
+
+@cache
+def _section_validators() -> dict[str, tuple[Any, Any]]:
+    out: dict[str, tuple[Any, Any]] = {}
+    for key, prop in constitution_schema()["properties"].items():
+        if "items" in prop:
+            outer = {k: v for k, v in prop.items() if k != "items"}
+            out[key] = (
+                jsonschema_rs.validator_for(outer),
+                jsonschema_rs.validator_for(prop["items"]),
+            )
+        else:
+            out[key] = (jsonschema_rs.validator_for(prop), None)
+    return out
+
+
 def _schema_message(kind: str, error: Any) -> str:
     if kind == "AdditionalProperties":
-        return str(error.message).replace("Additional properties are not allowed", "unknown key")
-    if kind == "Pattern":
-        return f"{error.instance!r} is malformed"
-    return str(error.message)
+        text = str(error.message).replace("Additional properties are not allowed", "unknown key")
+    elif kind == "Pattern":
+        text = f"{error.instance!r} is malformed"
+    else:
+        text = str(error.message)
+    # A message may quote the value it is about: never a megabyte of it.
+    return text if len(text) <= 300 else text[:240] + " ... " + text[-40:]
 
 
 def _schema_expected(kind: str, schema_path: list[str | int]) -> str | None:

@@ -247,3 +247,34 @@ def test_custody_alarm_windows_come_from_the_constitution() -> None:
     bad = DEMO.read_text().replace("stockpiling_window: 72h", "stockpiling_window: soon")
     [(line, _message)] = [p for p in problems_of(bad) if "soon" in p[1]]
     assert line == line_of(bad, "stockpiling_window: soon")
+
+
+def test_the_bounded_schema_check_finds_what_the_whole_document_check_finds() -> None:
+    import copy
+
+    from custodes.constitution._read import _schema_errors, _validator
+
+    demo = yaml.safe_load(DEMO.read_text())
+    cases = [yaml.safe_load(f.read_text()) for f in sorted(SAMPLES.glob("*.yaml"))]
+    broken = copy.deepcopy(demo)
+    broken["principals"][0]["bogus"] = 1
+    broken["access"][1]["quorum"]["approvals"] = -1
+    broken["extra"] = 1
+    del broken["amendment"]
+    broken["organisations"][2]["kind"] = "x"
+    cases.append(broken)
+    misshapen = copy.deepcopy(demo)
+    misshapen["principals"] = {"a": 1}
+    misshapen["coalition"]["min_organisations"] = "x"
+    misshapen["break_glass"][0]["review"] = 3
+    cases.append(misshapen)
+    for case in cases:
+        whole = sorted(
+            (tuple(e.instance_path), e.message, tuple(e.schema_path))
+            for e in _validator().iter_errors(case)
+        )
+        bounded = sorted(
+            ((*w, *e.instance_path), e.message, (*s, *e.schema_path))
+            for e, w, s in _schema_errors(case)
+        )
+        assert bounded == whole
