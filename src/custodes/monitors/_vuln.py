@@ -23,6 +23,8 @@ from custodes.monitors._normalise import normalise
 __all__ = ["VulnDiscoveryDetector"]
 
 _WINDOW = 600  # characters either side of an anchor hit that the structural patterns read
+_WRITEUP_REACH = 8000  # characters either side of the write-up anchors that its parts are sought in
+_SHAPE_PREFIX = 50_000  # how much of a text is read to tell a changelog by its layout
 
 
 @dataclass(frozen=True)
@@ -425,8 +427,10 @@ _SIGNALS = (
     _sig(
         "kernel_exception",
         0.96,
-        r"(?:^|[\]>] |Oops: )[a-z][\w ,-]{2,60}(?:: [0-9a-f]{4}| error_code: 0x[0-9a-f]+)"
-        r" \[#\d+\](?: (?:PREEMPT|SMP|KASAN|PTI|NOPTI|DEBUG_PAGEALLOC|\w+))*|"
+        # Literal-led alternatives: Python's re finds a literal prefix fast, and a window
+        # around "[#" is read often.
+        r": [0-9a-f]{4} \[#\d+\](?: (?:PREEMPT|SMP|KASAN|PTI|NOPTI|DEBUG_PAGEALLOC|\w+))*|"
+        r"error_code: 0x[0-9a-f]+ \[#\d+\]|"
         r"PANIC: double fault|"
         r"-+\[ cut here \]-+\s*\n(?:[^\n]*\n){0,2}?[^\n]*(?:WARNING|BUG|kernel BUG|Oops)|"
         r"WARNING: [\w./-]+:\d+ at [\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?, CPU#\d+: ",
@@ -450,9 +454,8 @@ _SIGNALS = (
     _sig(
         "native_backtrace",
         0.7,
-        r"(?:^\s*(?:#\d+ )?[\w:~<>$@?.]+(?:\([^)\n]*\))? \[0x[0-9A-Fa-f]{6,16}\+\d+\]"
-        r"[^\n]*\n){3}|"
-        r"(?:^\d+\s+[\w .+-]{1,60}?\s+0x[0-9a-f]{8,16} [^\n]+ \+ \d+\s*\n){3}",
+        r"\[0x[0-9A-Fa-f]{6,16}\+\d+\][^\n]*\n(?:[^\n]*\[0x[0-9A-Fa-f]{6,16}\+\d+\][^\n]*\n){2}|"
+        r"0x[0-9a-f]{8,16} [^\n]+ \+ \d+\s*\n(?:[^\n]* 0x[0-9a-f]{8,16} [^\n]+ \+ \d+\s*\n){2}",
         "a symbolised native crash backtrace (Windows or macOS layout)",
     ),
     _sig(
@@ -598,7 +601,15 @@ class VulnDiscoveryDetector:
                         hits["sanitizer_report"] = (_SANITIZER_SIGNAL, Span(m.start(), m.end()))
                         break
         certain = _certain(hits)
-        writeup = _writeup_score(text) if "vuln_writeup" in wanted and not certain else None
+        writeup = None
+        if "vuln_writeup" in wanted and not certain:
+            # A write-up's parts sit together: read the stretch around its anchors only.
+            spots = [(lo, hi) for lo, hi, names in windows if "vuln_writeup" in names]
+            lo, hi = max(0, spots[0][0] - _WRITEUP_REACH), spots[-1][1] + _WRITEUP_REACH
+            writeup = _writeup_score(text[lo:hi])
+            if writeup is not None:
+                sig, span = writeup
+                writeup = (sig, Span(lo + span.start, lo + span.end))
         if writeup is not None:
             hits["vuln_writeup"] = writeup
         poc = _poc_score(text) if "poc_code" in wanted and not certain else None
@@ -653,9 +664,9 @@ def _certain(hits: dict[str, tuple[_Signal, Span]]) -> bool:
 
 
 def _at_least(pattern: re.Pattern[str], text: str, n: int) -> bool:
-    """Whether ``pattern`` occurs ``n`` times in the first 200,000 characters (stops there)."""
+    """Whether ``pattern`` occurs ``n`` times in the first _SHAPE_PREFIX characters."""
     found = 0
-    for _ in pattern.finditer(text, 0, 200_000):
+    for _ in pattern.finditer(text, 0, _SHAPE_PREFIX):
         found += 1
         if found >= n:
             return True
