@@ -161,6 +161,7 @@ def _run(settings: Settings, sock: socket.socket) -> None:
                     await self._app_lifespan.__aexit__(None, None, None)
             if self.started:
                 click.echo(f"custodes listening on {address}", err=True)
+                click.echo(f"dashboard: {address}/dashboard/ (sign in with an API key)", err=True)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             try:
