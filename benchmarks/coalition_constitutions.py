@@ -78,7 +78,7 @@ def _review(roles: list[str]) -> dict[str, Any]:
     return {
         "approvers": {"roles": roles},
         "quorum": {"approvals": 2, "organisations": 2, "kinds": {"overseer": 1}},
-        "deadline": "24h",
+        "deadline": "1h",
     }
 
 
@@ -262,7 +262,7 @@ def consortium(principals: int = 5000, rules: int = 625, seed: int = 13) -> str:
                     "capability": f"tier{t}",
                     "emergency": "outage",
                     "roles": ["operator"],
-                    "max_duration": "1h",
+                    "max_duration": "2h",
                     "review": _review(["delegate"]),
                     "notify": {"organisations": ["lab"]},
                 }

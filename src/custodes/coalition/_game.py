@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from custodes.coalition._errors import GameError
 
@@ -42,7 +44,7 @@ class Player:
     cost: float = 1.0
     incorruptible: bool = False
 
-    @property
+    @cached_property
     def scaled_cost(self) -> int:
         return round(self.cost * COST_SCALE)
 
@@ -185,6 +187,37 @@ class Game:
                 members.setdefault(role, set()).add(i)
         return {r: frozenset(s) for r, s in members.items()}
 
+    @cached_property
+    def corruptible_costs(self) -> Any:
+        """Scaled costs of the corruptible players, in their order (a numpy array)."""
+        return np.array([self.players[i].scaled_cost for i in self.corruptible], dtype=np.int64)
+
+    @cached_property
+    def _holder_masks(self) -> dict[str, Any]:
+        return {}
+
+    @cached_property
+    def _positions(self) -> dict[int, int]:
+        return {i: n for n, i in enumerate(self.corruptible)}
+
+    def holders_mask(self, role: str) -> Any:
+        """Which corruptible players (in their order) hold ``role``: a numpy boolean array,
+        computed once per game and role."""
+        masks = self._holder_masks
+        if role not in masks:
+            position = self._positions
+            mask = np.zeros(len(self.corruptible), dtype=bool)
+            rows = [position[i] for i in self.role_members.get(role, ()) if i in position]
+            mask[rows] = True
+            masks[role] = mask
+        return masks[role]
+
+    @cached_property
+    def scratch(self) -> dict[str, Any]:
+        """Results that solving one goal can hand to the next (shared by the games built
+        from this one with other rules)."""
+        return {}
+
     def indices(self, ids: Sequence[str]) -> frozenset[int]:
         """Player indices for ids.
 
@@ -208,7 +241,14 @@ class Game:
     def _sharing(self, other: Game) -> Game:
         # The derived indexes that depend only on who the players are and what roles they hold
         # are shared rather than rebuilt (cached_property keeps them in the instance dict).
-        for name in ("player_index", "corruptible", "organisation_kinds", "role_members"):
+        for name in (
+            "player_index",
+            "corruptible",
+            "organisation_kinds",
+            "role_members",
+            "_holder_masks",
+            "_positions",
+        ):
             if name in self.__dict__:
                 other.__dict__[name] = self.__dict__[name]
         return other

@@ -759,19 +759,15 @@ def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[s
     finite bound always rests on a well-founded derivation, as the least fixpoint does.
     """
     pool = game.corruptible
-    costs = np.array([game.players[i].scaled_cost for i in pool], dtype=np.int64)
+    costs = game.corruptible_costs
     everyone = np.ones(len(pool), dtype=bool)
-    holders: dict[str, Any] = {}
 
     def admitted(roles: frozenset[str]) -> Any:
         if not roles or roles & grantable:
             return everyone
         mask = np.zeros(len(pool), dtype=bool)
         for r in roles:
-            if r not in holders:
-                members = game.role_members.get(r, frozenset())
-                holders[r] = np.array([i in members for i in pool], dtype=bool)
-            mask |= holders[r]
+            mask |= game.holders_mask(r)
         return mask
 
     def cheapest(mask: Any, n: int) -> tuple[float, float]:
@@ -845,11 +841,16 @@ def _greedy(
     full, game = game, game.with_rules(rules)
     pool = game.corruptible
     cheapest: tuple[list[int], Outcome] = (list(pool), everyone)
+    # What the players up to each cost reach together, evaluated once per game (on all its
+    # rules: a superset of the relevant ones, which changes nothing for this goal).
+    by_limit: dict[int, tuple[list[int], Outcome]] = full.scratch.setdefault("cheap", {})
     for limit in sorted({game.players[i].scaled_cost for i in pool}):
-        cheap = [i for i in pool if game.players[i].scaled_cost <= limit]
+        if limit not in by_limit:
+            cheap = [i for i in pool if game.players[i].scaled_cost <= limit]
+            by_limit[limit] = (cheap, evaluate(full, cheap) if len(cheap) < len(pool) else everyone)
+        cheap, outcome = by_limit[limit]
         if len(cheap) == len(pool):
             break
-        outcome = evaluate(game, cheap)
         if goal in outcome.reached:
             cheapest = (cheap, outcome)
             break
