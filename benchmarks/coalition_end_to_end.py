@@ -5,9 +5,9 @@ coalition_constitutions.py: ``lab``, ``consortium``, ``scattered``) at 1,000 / 3
 principals with hundreds of rules. Target: 5,000 principals and 625 rules in under 10 s, every
 exact figure proven.
 
-Each run is a fresh process (the ``custodes`` command's entry point), timed from outside; the JSON it
-prints gives the goals and how many are proven. The machine's load is printed with each row,
-since other work shares the CPU. Run: ``.venv/bin/python benchmarks/coalition_end_to_end.py
+Each run is a fresh process (the ``custodes`` command's entry point), timed from outside; the
+JSON it prints gives the goals and how many are proven. The machine's load is printed with each
+row, since other work shares the CPU. Run: ``.venv/bin/python benchmarks/coalition_end_to_end.py
 [shape ...] [--sizes 1000,3000,5000]``.
 """
 

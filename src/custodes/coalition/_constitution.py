@@ -21,8 +21,9 @@ Goals:
   use needs no approval beforehand). ``use:exploit-details`` is reading escrowed details.
 - ``amend``: adopting an amendment: ``threshold`` distinct signer persons (the proposer's own
   signature counts only if they sign).
-- ``entrenched:<id>``: changing an entrenched clause: the amendment threshold *and* the
-  clause's signers and organisations.
+- ``entrenched:<id>``: changing an entrenched clause: the amendment threshold *and*, since the
+  entrenchment list is entrenched itself, the signers and organisations of the strongest
+  clause.
 - ``membership``: changing who holds which role. Roles live in the document, so this is an
   amendment that edits principal entries; an entry that an entrenched clause covers (the
   principal list, the entry, or its roles) changes only with that clause's signers. A coalition
@@ -209,8 +210,10 @@ class _Builder:
                 label="amendment rule",
             )
         )
+        # Changing a clause changes the entrenchment list, which is itself entrenched with the
+        # strongest clause (custodes.constitution.RULES_PATHS).
+        need = amendment_need(c, c.entrenched)
         for clause in c.entrenched:
-            need = amendment_need(c, [clause])
             goal = f"entrenched:{clause.id}"
             self.goals.append(
                 Goal(goal, f"change entrenched clause: {clause.description or clause.id}")
@@ -225,7 +228,7 @@ class _Builder:
                     m=need.organisations,
                     requester_counts=True,
                     kind="amendment",
-                    label=f"entrenched clause {clause.id} (with the amendment threshold)",
+                    label=f"entrenched clause {clause.id} (the strongest clause's threshold)",
                 )
             )
         self.goals.append(Goal("membership", "change a role's membership"))

@@ -4,8 +4,9 @@
 ``key: true`` a fresh Ed25519 key whose private half the test holds. :class:`Driver` then acts
 as a coalition of persons would, through the real :class:`~custodes.authority.Authority` on a
 throwaway SQLite store and log: it requests, approves, breaks glass, proposes and signs
-amendments, and reports which goals the coalition actually reached. It knows nothing of the
-coalition package: it only tries every move the authority offers and watches what happens.
+amendments, and reports which goals the coalition actually reached. It uses the coalition
+package only as the server does (the floor guard and the measurer of entrenchment by effect);
+otherwise it tries every move the authority offers and watches what happens.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from custodes.authority import Authority, SigningKey
 from custodes.authority._client import new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
-from custodes.coalition import AmendmentEffects
+from custodes.coalition._service import start_coalition
 from custodes.constitution import Constitution, encode_public_key, read_constitution
 from custodes.errors import Error
 from custodes.log import NoteSigner, TransparencyLog
@@ -49,15 +51,18 @@ class Deployment:
 
 @contextmanager
 def running(deployment: Deployment, where: Path, clock: FrozenClock) -> Iterator[Authority]:
-    """A real authority on a fresh SQLite store and log in ``where``, measuring amendments by
-    their effect on the game as the server's does (``start_coalition`` attaches the same)."""
+    """A real authority on a fresh SQLite store and log in ``where``, wired as the server wires
+    it (``start_coalition``: the floor guard, and amendments measured by their effect on the
+    game)."""
     where.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(f"sqlite:///{where / 'custodes.db'}")
     migrate(engine)
     log = TransparencyLog(engine, NoteSigner.generate("test.custodes/log"), clock=clock)
     log.start()
-    authority = Authority(engine, log, clock=clock, effects=AmendmentEffects())
+    authority = Authority(engine, log, clock=clock)
     authority.start(read_constitution(deployment.text, name="generated"), source="test")
+    # As the server does: the floor guard, and entrenchment by effect measured on the game.
+    start_coalition(SimpleNamespace(services={"authority": authority}))
     try:
         yield authority
     finally:
@@ -202,6 +207,9 @@ class Driver:
                 who,
                 purpose="amend",
                 amendment={"version": new.version, "digest": new.digest},
+                # Signed by a threshold of signers, it lets a goal drop below the floor: a
+                # coalition that meets the threshold can always sign it.
+                acknowledgements=["coalition-floor"],
             )
             try:
                 record = self.authority.propose_amendment(text, req, sig)
