@@ -11,7 +11,7 @@ text neither was fitted to.
 The calibration keeps, per category, quantiles of the combined held-out scores of
 negatives and positives: a false-alarm budget per reviewer-day becomes a threshold (the
 negatives' quantile at the implied false-positive rate, and the positives' share above it
-is the expected recall), and the reference quantiles of all calibration scores let
+is the expected recall), and the reference quantiles of the negatives' scores let
 :meth:`Calibration.drift` warn when live traffic no longer looks like the calibration set
 (population stability index over the reference deciles, Siddiqi 2006; PSI above 0.25 is
 the conventional "significant shift").
@@ -368,7 +368,9 @@ def fit_calibration(
             (float(w[0]), float(w[1]), float(w[2]), float(w[3])),
             _sorted(combined[y == 0]),
             _sorted(combined[y == 1]),
-            _quantiles(combined),
+            # Live traffic is almost all negative: drift is measured against the negatives,
+            # which is what the false-alarm budget rests on.
+            _quantiles(combined[y == 0]),
             mode,
         )
     return Calibration(cats, tuple(trained_on))

@@ -226,3 +226,45 @@ def test_cli_eval_matches_score_py(
     assert ours["auprc"] == pytest.approx(theirs["auprc"])
     code, _, err = run_cli(["monitors", "eval", str(tmp_path / "missing.jsonl")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_cli_eval_says_which_figures_are_in_sample_and_adds_held_out_ones(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = data_dir / "datasets" / "monitors" / "coup_misuse_dev.jsonl"
+    code, out, err = run_cli(["monitors", "eval", str(source), "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["figures_are"].startswith("IN-SAMPLE")
+    held = doc["held_out_by_family"]
+    assert set(held) == {"rules", "learned", "combined"}
+    assert 0.0 <= held["combined"]["training_tamper"]["auroc"] <= 1.0
+    # The same rows in another file are not the training file: "unseen".
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text(source.read_text() + "\n")
+    code, out, err = run_cli(["monitors", "eval", str(copy), "--no-held-out", "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["figures_are"].startswith("unseen") and doc["held_out_by_family"] == {}
+
+
+def test_cli_thresholds_for_a_reviewer_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        [
+            "monitors",
+            "thresholds",
+            "--texts-per-day",
+            "10000",
+            "--false-alarms-per-reviewer-day",
+            "7",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    points = {p["category"]: p for p in json.loads(out)}
+    assert len(points) == 7
+    assert points["vuln_discovery"]["fpr"] == pytest.approx(7 / 7 / 10000)
+    assert 0 < points["vuln_discovery"]["threshold"] <= 1
+    code, _, err = run_cli(["monitors", "thresholds", "--texts-per-day", "0"], capsys)
+    assert code != 0 and "positive" in err
