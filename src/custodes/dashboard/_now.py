@@ -93,6 +93,7 @@ def now_view(ctx: Any, viewer: Viewer) -> NowView:
 
     pending: list[PendingRow] = []
     grants: list[GrantRow] = []
+    grants_total = 0
     break_glass: list[GrantRow] = []
     alarms: list[AlarmRow] = []
     if authority is not None and constitution is not None:
@@ -111,19 +112,22 @@ def now_view(ctx: Any, viewer: Viewer) -> NowView:
                     lapses_at=lapses,
                 )
             )
-        for g in authority.grants(active_only=True):
-            org = _organisation(constitution, g.principal)
-            if not viewer.sees_organisation(org):
-                continue
-            row = GrantRow(
-                grant=g,
-                organisation=org,
-                time_left=None if g.covers_until is None else g.covers_until - now,
-            )
-            if g.break_glass:
-                break_glass.append(row)
-            else:
-                grants.append(row)
+        # Counted and ordered by the authority (in SQL): never every grant loaded.
+        mine = (
+            None
+            if viewer.overseer
+            else [p.id for p in constitution.principals if p.organisation == viewer.organisation]
+        )
+        grants_total = authority.count_active_grants(principals=mine, break_glass=False)
+        for flag, rows, limit in ((False, grants, _GRANTS_SHOWN), (True, break_glass, 200)):
+            for g in authority.active_grants(principals=mine, break_glass=flag, limit=limit):
+                rows.append(
+                    GrantRow(
+                        grant=g,
+                        organisation=_organisation(constitution, g.principal),
+                        time_left=None if g.covers_until is None else g.covers_until - now,
+                    )
+                )
         for row in break_glass:
             g = row.grant
             if g.suspended_at(now):
@@ -138,8 +142,6 @@ def now_view(ctx: Any, viewer: Viewer) -> NowView:
                 )
     else:
         unavailable.append("authority")
-    grants.sort(key=lambda r: (r.time_left is None, r.time_left or timedelta(0)))
-    grants_total = len(grants)
 
     halted = ctx.log.halted
     if halted is not None:
@@ -198,7 +200,7 @@ def now_view(ctx: Any, viewer: Viewer) -> NowView:
         now=now,
         log_size=ctx.log.size(),
         pending=tuple(pending),
-        grants=tuple(grants[:_GRANTS_SHOWN]),
+        grants=tuple(grants),
         grants_total=grants_total,
         break_glass=tuple(break_glass),
         alarms=tuple(alarms),
