@@ -23,8 +23,9 @@
     if (html !== last) {
       region.innerHTML = html;
       last = html;
+      // Announced politely (role=status): what changed, in one line.
       const summary = region.querySelector("[data-summary]");
-      if (status) status.textContent = `Updated ${now}: ${summary ? summary.textContent : ""}`;
+      if (status) status.textContent = `Updated ${now}: ${summary ? summary.textContent : "changed"}.`;
     }
     region.dataset.polledAt = now;
   }
