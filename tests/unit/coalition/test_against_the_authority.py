@@ -121,8 +121,12 @@ def constitutions(draw: st.DrawFn) -> dict[str, Any]:
     }
     threshold = draw(st.integers(1, len(signer_persons)))
     entrenched = []
+    # Clauses on one principal's entry are drawn most often: whether the others' entries stay
+    # open at the plain threshold is what a membership change turns on.
     choices = [
         ["/access/r0/quorum"],
+        [f"/principals/{draw(st.sampled_from(principals))['id']}"],
+        [f"/principals/{draw(st.sampled_from(principals))['id']}/roles"],
         [f"/principals/{draw(st.sampled_from(principals))['id']}"],
         ["/principals"],
         ["/amendment"],
