@@ -255,3 +255,30 @@ async def log_page(request: Request) -> Response:
             "log.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="log"
         )
     )
+
+
+@router.get("/coalition")
+async def coalition_page(request: Request) -> Response:
+    """Who could seize what: the coalition package's analysis of the constitution in force
+    (public, as ``GET /coalition`` is), and its picture."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    ctx = request.app.state.context
+    service: Any = ctx.services.get("coalition")
+    constitution = _constitution(ctx.services.get("authority"))
+    analysis: dict[str, Any] | None = None
+    if service is not None and constitution is not None:
+        analysis = (await asyncio.to_thread(service.analysis, constitution)).to_json()
+    return _page(
+        render(
+            "coalition.html",
+            analysis=analysis,
+            constitution=constitution,
+            viewer=viewer,
+            csrf=session.csrf,
+            version=__version__,
+            page="coalition",
+        )
+    )

@@ -218,3 +218,15 @@ def _newest_size(engine: sa.Engine) -> int:
             ).scalar()
             or 0
         )
+
+
+def test_the_coalition_picture_loads(
+    signed_in_browser: Any, server: ServerProcess, screenshots: Path
+) -> None:
+    browser = signed_in_browser
+    browser.get(server.url("/dashboard/coalition"))
+    picture = browser.find_element("id", "coalition-picture")
+    _wait(browser, lambda b: picture.get_attribute("complete") == "true", "the picture")
+    assert int(picture.get_attribute("naturalWidth") or 0) > 0  # the SVG rendered
+    assert _css(browser, "#goals tbody tr")
+    browser.save_screenshot(str(screenshots / "coalition.png"))

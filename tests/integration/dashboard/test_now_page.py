@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 import httpx
+import markupsafe
 
 from tests.integration.dashboard.conftest import CliResult
 from tests.support.server import ServerProcess
@@ -144,3 +145,24 @@ def test_the_front_page_links_the_dashboard(server: ServerProcess) -> None:
     assert httpx.get(server.url("/")).json()["dashboard"] == "/dashboard/"
     page = httpx.get(server.url("/"), headers={"accept": "text/html"}).text
     assert '<a href="/dashboard/">/dashboard/</a>' in page
+
+
+def test_the_coalition_page_shows_every_goal_of_the_analysis(
+    server: ServerProcess,
+    api_key: Callable[[str], str],
+    sign_in: Callable[[str], httpx.Client],
+) -> None:
+    analysis = httpx.get(server.url("/coalition"), timeout=60).json()
+    page = sign_in(api_key("frank@cyberdef")).get("/dashboard/coalition", timeout=60)
+    assert page.status_code == 200
+    for goal in analysis["goals"]:
+        row = re.search(
+            rf'<tr data-goal="{re.escape(goal["goal"])}"[^>]*>(.*?)</tr>', page.text, re.S
+        )
+        assert row, goal["goal"]
+        for spof in goal["single_points_of_failure"]:
+            assert spof in row.group(1)
+    assert '<img id="coalition-picture" src="/coalition/picture.svg"' in page.text
+    assert analysis["findings"] and all(
+        str(markupsafe.escape(f)) in page.text for f in analysis["findings"]
+    )
