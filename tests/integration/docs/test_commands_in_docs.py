@@ -61,7 +61,6 @@ _NOT_YET: dict[str, str] = {
     "docs/run-a-witness.md": "writes to /var/lib and names hosts of another machine",
     "docs/scan-transcripts.md": "scans a transcripts/ folder the page does not make",
     "docs/verify-the-log.md": "names a PostgreSQL host and servers of another machine",
-    "docs/write-a-constitution.md": "checks my-constitution.yaml, which the page does not make",
 }
 
 
