@@ -216,9 +216,7 @@ class CompiledPolicies:
         # A standing rule (k = 0) needs no grant; every other rule needs the fact that a grant
         # under a quorum exists.
         needs = (
-            "true"
-            if rule.quorum.approvals == 0
-            else f"context.grants.contains({_quote(rule.id)})"
+            "true" if rule.quorum.approvals == 0 else f"context.grants.contains({_quote(rule.id)})"
         )
         use = (
             f"@id({_quote('use:' + rule.id)})\n"

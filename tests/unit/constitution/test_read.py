@@ -278,3 +278,34 @@ def test_the_bounded_schema_check_finds_what_the_whole_document_check_finds() ->
             for e, w, s in _schema_errors(case)
         )
         assert bounded == whole
+
+
+def test_the_collector_is_paused_while_reading_and_its_state_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    import custodes.constitution._read as read_module
+
+    seen: list[bool] = []
+    load = read_module.load_located
+
+    def spy(text: str) -> object:
+        seen.append(gc.isenabled())
+        return load(text)
+
+    monkeypatch.setattr(read_module, "load_located", spy)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        read_constitution(DEMO)
+        assert seen == [False] and gc.isenabled()
+        with pytest.raises(ConstitutionError):
+            read_constitution("version: 1\nprincipals: 7\n")
+        assert seen == [False, False] and gc.isenabled()
+        gc.disable()
+        read_constitution(DEMO)
+        assert not gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
