@@ -58,7 +58,6 @@ _RUN_ELSEWHERE = {
 # of their commands would write to /var/lib or start servers on fixed ports); take a page off
 # this list once its commands run from the workspace.
 _NOT_YET: dict[str, str] = {
-    "docs/run-a-witness.md": "writes to /var/lib and names hosts of another machine",
 }
 
 
@@ -90,16 +89,18 @@ class _Page:
     def substitute(self, text: str) -> str:
         for shown, real in sorted(self.ids.items(), key=lambda kv: -len(kv[0])):
             text = text.replace(shown, real)
-        if self.ports:  # the page runs servers of its own
-            for named, free in self.ports.items():
-                text = re.sub(rf"(?<![\w.+/]){named}(?!\d)", str(free), text)
-            return text
-        address = self.demo.base_url.removeprefix("http://")
-        text = re.sub(r"\b(?:127\.0\.0\.1|localhost):8080\b", address, text)
+        # The page's own servers (docs-test: ports) get free ports; the demo's addresses it names
+        # and does not claim for itself are rewritten to the demo's real ones.
+        for named, free in self.ports.items():
+            text = re.sub(rf"(?<![\w.+/]){named}(?!\d)", str(free), text)
+        if 8080 not in self.ports:
+            address = self.demo.base_url.removeprefix("http://")
+            text = re.sub(r"\b(?:127\.0\.0\.1|localhost):8080\b", address, text)
         for named_port, witness_port in zip((8091, 8092), self.demo.witness_ports, strict=False):
-            text = re.sub(
-                rf"\b(127\.0\.0\.1|localhost):{named_port}\b", rf"\g<1>:{witness_port}", text
-            )
+            if named_port not in self.ports:
+                text = re.sub(
+                    rf"\b(127\.0\.0\.1|localhost):{named_port}\b", rf"\g<1>:{witness_port}", text
+                )
         return text
 
     def use_ports(self, ports: tuple[int, ...]) -> None:
