@@ -57,8 +57,7 @@ _RUN_ELSEWHERE = {
 # Pages whose commands do not run as written yet, each with why. Their tests are not run (some
 # of their commands would write to /var/lib or start servers on fixed ports); take a page off
 # this list once its commands run from the workspace.
-_NOT_YET: dict[str, str] = {
-}
+_NOT_YET: dict[str, str] = {}
 
 
 def _pages() -> list[Any]:
