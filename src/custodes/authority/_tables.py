@@ -13,7 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 __all__ = ["authority_approvals", "authority_grants", "authority_requests"]
 

@@ -2,7 +2,7 @@
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 __all__ = ["constitution_versions"]
 

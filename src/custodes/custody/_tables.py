@@ -15,7 +15,7 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 __all__ = [
     "custody_alarms",

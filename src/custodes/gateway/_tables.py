@@ -2,7 +2,7 @@
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 __all__ = ["gateway_keys", "gateway_state"]
 

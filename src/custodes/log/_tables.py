@@ -2,7 +2,7 @@
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, Table, Text
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 __all__ = ["log_alarms", "log_checkpoints", "log_entries", "log_state", "log_tiles"]
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 __all__ = ["monitors_assignments", "monitors_detections", "monitors_scan_files"]
 

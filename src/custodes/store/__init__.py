@@ -2,8 +2,9 @@
 
 SQLite (WAL, synchronous=FULL) is the embedded default; PostgreSQL is the production backend.
 Tables are SQLAlchemy Core ``Table`` objects on :data:`metadata`, defined by the package that
-owns them (``custodes.log._tables``, ...). Each package keeps its own Alembic branch
-(``branch_labels``) under ``store/migrations/versions/``; :func:`migrate` upgrades all heads.
+owns them and registered when that package is imported; ``store`` imports no domain package (it
+is the bottom layer). Each package keeps its own Alembic branch (``branch_labels``) under
+``store/migrations/versions/``; :func:`migrate` upgrades all heads, or one package's branch.
 The store holds no business rules.
 """
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store._metadata import metadata
+from custodes.store import metadata
 
 
 def aware(when: datetime) -> datetime:

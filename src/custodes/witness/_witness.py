@@ -460,13 +460,6 @@ def migrate_witness(engine: Engine) -> None:
     Raises:
         StoreError: the database cannot be reached or migrated.
     """
-    from alembic import command
-    from sqlalchemy.exc import OperationalError
+    from custodes.store import migrate
 
-    from custodes.errors import StoreError
-    from custodes.store._migrate import alembic_config
-
-    try:
-        command.upgrade(alembic_config(engine), "witness@head")
-    except OperationalError as exc:
-        raise StoreError(f"cannot migrate the witness database: {exc.orig}") from exc
+    migrate(engine, branch="witness")

@@ -6,11 +6,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-import custodes.store.tables  # noqa: F401 - every package's tables on metadata
-from custodes.store import metadata
+from tests.support.tables import every_table
 
 
 def test_migrations_match_tables(engine: Engine) -> None:
+    metadata = every_table()
     assert {"custody_findings", "custody_fingerprints", "custody_counters"} <= set(metadata.tables)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)

@@ -6,11 +6,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-import custodes.store.tables  # noqa: F401 - every package's tables on metadata
-from custodes.store import metadata
+from tests.support.tables import every_table
 
 
 def test_migration_matches_tables(engine: Engine) -> None:
+    metadata = every_table()
     assert {"monitors_detections", "monitors_assignments", "monitors_scan_files"} <= set(
         metadata.tables
     )

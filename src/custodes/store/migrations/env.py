@@ -1,9 +1,11 @@
-"""Alembic environment: the engine comes from the caller (custodes.store.migrate)."""
+"""Alembic environment: the engine and the metadata come from the caller (custodes.store.migrate).
+
+Nothing here imports a domain package: the version scripts carry their own table definitions,
+and ``target_metadata`` (used only to compare the schema with the definitions) holds the tables
+of the packages the caller imported.
+"""
 
 from alembic import context
-
-import custodes.store.tables  # noqa: F401  (registers every package's tables on metadata)
-from custodes.store._metadata import metadata
 
 config = context.config
 engine = config.attributes["engine"]
@@ -11,7 +13,7 @@ engine = config.attributes["engine"]
 with engine.begin() as connection:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=config.attributes["target_metadata"],
         render_as_batch=engine.dialect.name == "sqlite",
     )
     context.run_migrations()
