@@ -48,7 +48,7 @@ def main() -> None:
         data_dir=data, demo=True, constitution_file=ROOT / "examples" / "constitution.yaml"
     )
     with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
-        ctx = client.app.state.context  # type: ignore[attr-defined]
+        ctx = client.app.state.deployment  # type: ignore[attr-defined]
         now = SystemClock().now()
         rows = [
             _grant_row(

@@ -143,12 +143,11 @@ def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: 
     """A custodes server with the authority, the log and the rules-tier monitors on."""
     import uvicorn
 
-    from custodes.authority import Authority
     from custodes.config import Settings
-    from custodes.constitution import read_constitution
     from custodes.gateway import DetectorMonitor, MonitorRegistry
     from custodes.monitors import default_registry
-    from custodes.server import build_context, create_app
+    from custodes.server import create_app
+    from custodes.wiring import build_deployment
 
     data_dir.mkdir(parents=True, exist_ok=True)
     models = data_dir / "models.yaml"
@@ -158,20 +157,23 @@ def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: 
     )
     constitution = ROOT / "examples" / "constitution.yaml"
     settings = Settings(
-        data_dir=data_dir, demo=True, gateway_models_file=models, log_batch_wait_ms=batch_wait_ms
+        data_dir=data_dir,
+        demo=True,
+        constitution_file=constitution,
+        gateway_models_file=models,
+        log_batch_wait_ms=batch_wait_ms,
     )
-    ctx = build_context(settings)
-    authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
-    authority.start(read_constitution(constitution))
-    ctx.services["authority"] = authority
     detectors = default_registry()
-    ctx.services["gateway_monitors"] = MonitorRegistry(
-        [
-            DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
-            DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
-        ]
+    ctx = build_deployment(
+        settings,
+        gateway_monitors_override=MonitorRegistry(
+            [
+                DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
+                DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
+            ]
+        ),
     )
-    app = create_app(settings, context=ctx)
+    app = create_app(settings, deployment=ctx)
     from custodes.gateway import KeyStore
 
     key = KeyStore(ctx.engine, ctx.log, ctx.clock).create("alice@lab", name="benchmark")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from custodes.config import Settings
 from custodes.gateway import KeyStore
-from custodes.server import build_context
+from custodes.wiring import open_core
 
 __all__ = ["LOG_WRITER", "issue_keys"]
 
@@ -14,7 +14,7 @@ LOG_WRITER = "dave@lab"
 
 def issue_keys(settings: Settings, *principals: str) -> dict[str, str]:
     """A new API key for each principal, by principal (the key-created entries are logged)."""
-    ctx = build_context(settings)
+    ctx = open_core(settings)
     try:
         store = KeyStore(ctx.engine, ctx.log, ctx.clock)
         return {p: store.create(p, name="test").secret for p in principals}

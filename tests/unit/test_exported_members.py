@@ -21,6 +21,7 @@ PACKAGES = [
     "custodes.monitors",
     "custodes.server",
     "custodes.store",
+    "custodes.wiring",
     "custodes.witness",
 ]
 

@@ -44,7 +44,7 @@ from custodes.authority._signing import (
     request_message,
     verify_signature,
 )
-from custodes.authority._start import demo_constitution_path, start_authority
+from custodes.authority._start import current_constitution, demo_constitution_path, start_authority
 
 __all__ = [
     "AmendmentNeed",
@@ -77,6 +77,7 @@ __all__ = [
     "SigningKey",
     "approval_message",
     "demo_constitution_path",
+    "current_constitution",
     "start_authority",
     "decode_signature",
     "evaluate_quorum",

@@ -1,17 +1,20 @@
-"""Start the authority inside a server: load the stored constitution, or the configured file."""
+"""Start a deployment's authority: load the stored constitution, or adopt the configured file."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Engine
 
 from custodes.authority._service import Authority
+from custodes.clock import Clock
+from custodes.config import Settings
 from custodes.constitution import Constitution, read_constitution
 from custodes.constitution._tables import constitution_versions
 from custodes.errors import ConfigError
+from custodes.log import TransparencyLog
 
 __all__ = ["current_constitution", "demo_constitution_path", "start_authority"]
 
@@ -27,8 +30,18 @@ def demo_constitution_path() -> Path | None:
     return None
 
 
-def start_authority(ctx: Any) -> Authority:
-    """Build the authority for a server :class:`~custodes.server.Context`.
+def _configured_file(settings: Settings) -> Path | None:
+    """``constitution_file``, or in the demo ``examples/constitution.yaml``."""
+    path: Path | None = settings.constitution_file
+    if path is None and settings.demo:
+        path = demo_constitution_path()
+    return path
+
+
+def start_authority(
+    settings: Settings, *, engine: Engine, log: TransparencyLog, clock: Clock
+) -> Authority:
+    """Build a deployment's authority over its database and log.
 
     The database's newest constitution wins; only an empty database adopts
     ``settings.constitution_file`` (or, in the demo, ``examples/constitution.yaml``) as
@@ -37,12 +50,10 @@ def start_authority(ctx: Any) -> Authority:
     Raises:
         ConfigError: the configured file is missing.
         ConstitutionError: the file is refused.
+        LogWriteError: the adoption of version 1 could not be logged.
     """
-    settings = ctx.settings
-    authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
-    path: Path | None = settings.constitution_file
-    if path is None and settings.demo:
-        path = demo_constitution_path()
+    authority = Authority(engine, log, clock=clock)
+    path = _configured_file(settings)
     initial = None
     if path is not None:
         if not path.is_file():
@@ -61,15 +72,15 @@ def start_authority(ctx: Any) -> Authority:
     return authority
 
 
-def current_constitution(ctx: Any) -> Constitution | None:
-    """The constitution a server on ``ctx`` runs under, read without adopting anything: the
+def current_constitution(settings: Settings, engine: Engine) -> Constitution | None:
+    """The constitution a server on ``engine`` runs under, read without adopting anything: the
     database's newest version, else the configured file (the demo's in the demo), else None.
 
     Raises:
         ConfigError: the configured file is missing.
         ConstitutionError: the stored version or the file is refused.
     """
-    with ctx.engine.connect() as conn:
+    with engine.connect() as conn:
         row = conn.execute(
             sa.select(constitution_versions.c.version, constitution_versions.c.document)
             .order_by(constitution_versions.c.version.desc())
@@ -77,9 +88,7 @@ def current_constitution(ctx: Any) -> Constitution | None:
         ).first()
     if row is not None:
         return read_constitution(row.document, name=f"stored version {row.version}")
-    path: Path | None = ctx.settings.constitution_file
-    if path is None and ctx.settings.demo:
-        path = demo_constitution_path()
+    path = _configured_file(settings)
     if path is None:
         return None
     if not path.is_file():

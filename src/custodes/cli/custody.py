@@ -23,8 +23,7 @@ _console = Console(highlight=False, soft_wrap=True)
 
 
 def _registry(state: CliState) -> CustodyRegistry:
-    from custodes.custody._service import build_registry
-    from custodes.server import build_context
+    from custodes.wiring import build_records, open_core
 
     settings = state.settings
     database = settings.data_dir / "custodes.db"
@@ -37,34 +36,14 @@ def _registry(state: CliState) -> CustodyRegistry:
             "...` or CUSTODES_DATA_DIR (the demo of `make run`: .custodes/demo), or "
             "CUSTODES_DATABASE_URL",
         )
-    ctx = build_context(settings)
-    # The log's sequencer drains and stops when the command ends, however it ends.
-    click.get_current_context().call_on_close(ctx.close)
-    builder = _authority_builder()
-    if builder is not None:
-        ctx.services["authority"] = builder(ctx)
-    monitors = _monitors_builder()
-    if monitors is not None:  # discovery detections feed the stockpiling alarm
-        ctx.services["monitors"] = monitors(ctx)
-    return build_registry(ctx)
-
-
-def _authority_builder() -> Any:
-    # The authority service, if this installation has one; without it every escrow read is
-    # refused (fail closed).
-    try:
-        import custodes.authority as authority
-    except ImportError:
-        return None
-    return getattr(authority, "start_authority", None)
-
-
-def _monitors_builder() -> Any:
-    try:
-        import custodes.monitors as monitors
-    except ImportError:
-        return None
-    return getattr(monitors, "start_monitors", None)
+    core = open_core(settings)
+    # The log's sequencer drains and stops when the command ends, however it ends (close
+    # callbacks run last-registered first: the alarm sweep stops before the log does).
+    command = click.get_current_context()
+    command.call_on_close(core.close)
+    records = build_records(core)
+    command.call_on_close(records.custody.close)
+    return records.custody
 
 
 def _emit(data: Any) -> None:

@@ -11,16 +11,16 @@ from rich.table import Table
 from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.gateway import ApiKey, KeyStore
 from custodes.log import format_time
-from custodes.server import Context
+from custodes.wiring import Core
 
 __all__ = ["keys"]
 
 
-def _store(state: CliState) -> tuple[KeyStore, Context]:
-    from custodes.server import build_context
+def _store(state: CliState) -> tuple[KeyStore, Core]:
+    from custodes.wiring import open_core
 
-    ctx = build_context(state.settings)
-    return KeyStore(ctx.engine, ctx.log, ctx.clock), ctx
+    core = open_core(state.settings)
+    return KeyStore(core.engine, core.log, core.clock), core
 
 
 def _as_dict(key: ApiKey) -> dict[str, object]:
@@ -49,12 +49,12 @@ def create(state: CliState, principal: str, name: str, as_json: bool) -> None:
     PRINCIPAL must be a principal of the constitution the server runs under (the newest stored
     version, else the configured file): a key for anyone else could never be granted anything.
     """
-    from custodes.authority._start import current_constitution
+    from custodes.authority import current_constitution
     from custodes.errors import NotFoundError
 
     store, ctx = _store(state)
     try:
-        constitution = current_constitution(ctx)
+        constitution = current_constitution(ctx.settings, ctx.engine)
         if constitution is None:
             click.echo(
                 "warning: no constitution is configured, so the principal cannot be "

@@ -226,7 +226,7 @@ def keygen(state: CliState, origin: str | None, out: Path | None) -> None:
     The private key file is created with mode 0600 and never overwritten. Publish the printed
     verifier key: clients and witnesses use it to check checkpoints and receipts.
     """
-    from custodes.server._context import write_private_file
+    from custodes.wiring import write_private_file
 
     settings = state.settings
     path = out or settings.resolved_log_key_file

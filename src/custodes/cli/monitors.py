@@ -37,7 +37,6 @@ from custodes.monitors import (
     compute_metrics,
     default_registry,
     read_dataset,
-    start_monitors,
 )
 
 __all__ = ["monitors", "review", "scan"]
@@ -49,19 +48,17 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @contextmanager
 def _service(state: CliState) -> Iterator[MonitorsService]:
-    from custodes.authority import start_authority
-    from custodes.custody._service import build_registry
-    from custodes.server import build_context
+    from custodes.wiring import build_records, open_core
 
-    ctx = build_context(state.settings)
+    core = open_core(state.settings)
     try:
-        ctx.services["authority"] = start_authority(ctx)
-        service = start_monitors(ctx)
-        ctx.services["monitors"] = service
-        ctx.services["custody"] = build_registry(ctx)
-        yield service
+        records = build_records(core)
+        try:
+            yield records.monitors
+        finally:
+            records.custody.close()
     finally:
-        ctx.close()
+        core.close()
 
 
 # --- custodes monitors -----------------------------------------------------------------------

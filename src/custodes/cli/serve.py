@@ -18,7 +18,7 @@ import click
 from custodes.cli._main import CliState, pass_state
 from custodes.config import Settings
 from custodes.errors import ConfigError
-from custodes.server._context import load_or_create_log_key
+from custodes.wiring import load_or_create_log_key
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -50,7 +50,7 @@ def keygen(state: CliState, name: str, key_file: Path | None) -> None:
     """
     from custodes.log import NoteSigner
     from custodes.log._note import ALG_COSIGNATURE_V1
-    from custodes.server._context import write_private_file
+    from custodes.wiring import write_private_file
 
     path = _key_file(state, key_file)
     if path.exists():

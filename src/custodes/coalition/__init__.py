@@ -25,6 +25,7 @@ from custodes.coalition._evaluate import (
 )
 from custodes.coalition._game import Game, Goal, Player, Rule, RuleKind
 from custodes.coalition._power import PowerIndices
+from custodes.coalition._service import CoalitionService, start_coalition
 from custodes.coalition._solver import Objective, Solution, minimum_coalition
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "PowerIndices",
     "analyze",
     "BruteForce",
+    "CoalitionService",
     "CoalitionCheckError",
     "Firing",
     "Game",
@@ -55,4 +57,5 @@ __all__ = [
     "fires",
     "game_from_constitution",
     "minimum_coalition",
+    "start_coalition",
 ]

@@ -1,11 +1,11 @@
-"""The coalition component of a running server: the floor guard on amendments, and the analysis
+"""The coalition component of a deployment: the floor guard on amendments, and the analysis
 of the active constitution (computed once per version)."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+from custodes.authority import Authority
 from custodes.coalition._analysis import Analysis, analyze
 from custodes.coalition._constitution import game_from_constitution
 from custodes.coalition._delta import CoalitionFloorGuard
@@ -24,6 +24,11 @@ class CoalitionService:
         self._cache: dict[str, Analysis] = {}
 
     def analysis(self, constitution: Constitution) -> Analysis:
+        """Every measure for every goal of ``constitution`` (cached by its digest).
+
+        Raises:
+            CoalitionCheckError: the solver's answer failed the reference evaluator's re-check.
+        """
         with self._lock:
             hit = self._cache.get(constitution.digest)
         if hit is not None:
@@ -34,12 +39,10 @@ class CoalitionService:
         return result
 
 
-def start_coalition(ctx: Any) -> CoalitionService:
-    """Attach the coalition floor guard to the server's authority (if one runs) so amendments
-    that let fewer organisations than the floor reach a protected tier are refused."""
-    authority = ctx.services.get("authority")
-    if authority is not None:
-        authority.guards.append(CoalitionFloorGuard())
-        # Entrenchment by effect: what each amendment does to the game decides its threshold.
-        authority.effects = AmendmentEffects()
+def start_coalition(authority: Authority) -> CoalitionService:
+    """Attach the coalition floor guard to ``authority``, so amendments that let fewer
+    organisations than the floor reach a protected tier are refused, and return the analyses."""
+    authority.guards.append(CoalitionFloorGuard())
+    # Entrenchment by effect: what each amendment does to the game decides its threshold.
+    authority.effects = AmendmentEffects()
     return CoalitionService()

@@ -48,6 +48,7 @@ from custodes.custody._registry import (
     Listing,
 )
 from custodes.custody._rows import RecordedAlarm, clock_events
+from custodes.custody._service import build_registry
 
 __all__ = [
     "CASE_FLAGS",
@@ -97,6 +98,7 @@ __all__ = [
     "record_bytes",
     "resolve_policy",
     "score_vector",
+    "build_registry",
     "to_csaf",
     "to_cve",
     "to_osv",

@@ -1,72 +1,55 @@
-"""Build the custody registry of a running server from its settings and sibling services."""
+"""Build a deployment's custody registry from its settings and the typed parts it needs."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
-from custodes.custody._alarms import AlarmWindows, DetectionSnapshot
+from sqlalchemy import Engine
+
+from custodes.clock import Clock
+from custodes.config import Settings
+from custodes.constitution import Constitution, parse_duration
+from custodes.custody._alarms import AlarmWindows
 from custodes.custody._escrow import KeyEncryptionKey, load_or_create_kek
 from custodes.custody._policy import load_policies
-from custodes.custody._registry import CustodyRegistry
-from custodes.errors import Error, NotFoundError
-
-if TYPE_CHECKING:
-    from custodes.server import Context
+from custodes.custody._registry import Authorizer, CustodyRegistry, DetectionSource
+from custodes.log import TransparencyLog
 
 __all__ = ["build_registry"]
 
 _log = logging.getLogger(__name__)
 
 
-class _ServiceDetections:
-    """Discovery detections from the monitors' service, if it offers them."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
-    def discovery_detections(self) -> Iterable[DetectionSnapshot]:
-        monitors: Any = self._ctx.services.get("monitors")
-        source = getattr(monitors, "discovery_detections", None)
-        return list(source()) if callable(source) else []
-
-    def get(self, detection_id: str) -> Any:
-        """The detection, from the monitors' review queue.
-
-        Raises:
-            NotFoundError: no such detection, or no monitors service to ask.
-        """
-        queue = getattr(self._ctx.services.get("monitors"), "queue", None)
-        if queue is None:
-            raise NotFoundError(f"cannot check detection {detection_id!r}: no monitors service")
-        return queue.get(detection_id)
-
-
-def _windows(ctx: Context) -> AlarmWindows:
-    authority: Any = ctx.services.get("authority")
-    try:
-        constitution = getattr(authority, "constitution", None)
-    except Error:  # no constitution loaded yet: the default windows apply
-        constitution = None
-    document = getattr(constitution, "document", None)
-    try:
-        from custodes.constitution import parse_duration
-    except ImportError:  # pragma: no cover - the constitution package is part of custodes
-        return AlarmWindows()
-    return AlarmWindows.from_document(document, parse_duration)
-
-
-def build_registry(ctx: Context) -> CustodyRegistry:
-    """The registry over the context's database and log.
+def build_registry(
+    settings: Settings,
+    *,
+    engine: Engine,
+    log: TransparencyLog,
+    clock: Clock,
+    authority: Authorizer | None,
+    constitution: Callable[[], Constitution | None],
+    detections: DetectionSource | None,
+) -> CustodyRegistry:
+    """The custody registry of a deployment, its alarm sweep started.
 
     The key-encryption key is loaded at first escrow use, so a server that never escrows
     anything starts without one; the demo generates it (if missing) at once.
 
+    Args:
+        settings: the deployment's settings (``custody_*``).
+        engine: the migrated database.
+        log: the log every custody action is recorded in.
+        clock: the deployment's clock (disclosure clocks run on it).
+        authority: decides escrow reads; None refuses every read (fail closed).
+        constitution: the constitution in force (who may see and do what; the alarm windows
+            of the one in force at start).
+        detections: the monitors' discovery detections, for the stockpiling alarm.
+
     Raises:
         InputError: the policies file is invalid.
+        ConfigError: in the demo, the key-encryption key file is malformed.
     """
-    settings = ctx.settings
 
     def kek() -> KeyEncryptionKey:
         return load_or_create_kek(settings.resolved_custody_kek_file, demo=settings.demo)
@@ -74,16 +57,19 @@ def build_registry(ctx: Context) -> CustodyRegistry:
     policies = (
         load_policies(settings.custody_policies_file) if settings.custody_policies_file else {}
     )
-    authority: Any = ctx.services.get("authority")
+    current = constitution()
     registry = CustodyRegistry(
-        ctx.engine,
-        ctx.log,
+        engine,
+        log,
         kek,
         authority=authority,
-        clock=ctx.clock,
+        clock=clock,
         policies=policies,
-        windows=_windows(ctx),
-        detections=_ServiceDetections(ctx),
+        windows=AlarmWindows.from_document(
+            current.document if current is not None else None, parse_duration
+        ),
+        detections=detections,
+        constitution=constitution,
     )
     if settings.demo:
         # The demo has its key from the start (generated if missing), so the command line on

@@ -14,6 +14,7 @@ from typing import Any
 
 from custodes.errors import Error, InputError
 from custodes.log import Entry
+from custodes.wiring import Deployment
 
 __all__ = ["EntryRow", "LogView", "log_view"]
 
@@ -57,7 +58,9 @@ def _summary(body: Any) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def log_view(ctx: Any, *, entry_type: str | None = None, before: int | None = None) -> LogView:
+def log_view(
+    ctx: Deployment, *, entry_type: str | None = None, before: int | None = None
+) -> LogView:
     """The log page's content: entries of ``entry_type`` (any type when None) among the
     :data:`WINDOW` entries below index ``before`` (default: the log's size).
 
@@ -87,7 +90,7 @@ def log_view(ctx: Any, *, entry_type: str | None = None, before: int | None = No
                 rows.append(
                     EntryRow(index, entry.type, entry.time, entry.principal, _summary(entry.body))
                 )
-    publisher = ctx.services.get("witness")
+    publisher = ctx.witness
     cosigned = None
     quorum = None
     if publisher is not None:
@@ -96,14 +99,12 @@ def log_view(ctx: Any, *, entry_type: str | None = None, before: int | None = No
             cosigned = publisher.cosigned(require_quorum=False)
         except Error:
             cosigned = None
-    authority = ctx.services.get("authority")
     witness_keys: tuple[str, ...] = ()
     try:
-        constitution = authority.constitution if authority is not None else None
-        if constitution is not None:
-            witness_keys = tuple(w.key for w in constitution.witnesses.witnesses)
+        constitution = ctx.authority.constitution
+        witness_keys = tuple(w.key for w in constitution.witnesses.witnesses)
     except Error:
-        pass
+        pass  # none loaded: no witness keys to show
     return LogView(
         origin=log.origin,
         size=size,

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from custodes.authority import Grant, RequestRecord, RuleStatus
+from custodes.authority import Authority, Grant, RequestRecord, RuleStatus
+from custodes.constitution import Constitution
 from custodes.dashboard._viewer import Viewer
 from custodes.errors import Error, NotFoundError
+from custodes.wiring import Deployment
 
-__all__ = ["AlarmRow", "GrantRow", "NowView", "PendingRow", "WitnessRow", "now_view"]
+__all__ = [
+    "AlarmRow",
+    "GrantRow",
+    "NowView",
+    "PendingRow",
+    "WitnessRow",
+    "constitution_of",
+    "now_view",
+]
 
 _GRANTS_SHOWN = 100  # the soonest to expire; the page says how many more there are
 _PENDING_SHOWN = 200
@@ -49,7 +58,7 @@ class AlarmRow:
 @dataclass(frozen=True)
 class WitnessRow:
     name: str
-    url: str
+    url: str | None  # None: a witness that cosigns offline, with no address to show
     size: int | None
     last_ok_at: datetime | None
     last_error: str | None
@@ -70,25 +79,28 @@ class NowView:
     unavailable: tuple[str, ...]  # components that could not answer, said on the page
 
 
-def _organisation(constitution: Any, principal: str) -> str:
-    person = constitution.principals_by_id.get(principal) if constitution else None
+def _organisation(constitution: Constitution, principal: str) -> str:
+    person = constitution.principals_by_id.get(principal)
     return person.organisation if person is not None else "?"
 
 
-def _constitution(authority: Any) -> Any:
-    if authority is None:
-        return None
+def constitution_of(authority: Authority) -> Constitution | None:
+    """The authority's constitution in force, or None when none is loaded."""
     try:
         return authority.constitution
     except NotFoundError:
         return None
 
 
-def now_view(ctx: Any, viewer: Viewer) -> NowView:
-    """Everything the "Now" page shows ``viewer`` at the context clock's now."""
+def now_view(ctx: Deployment, viewer: Viewer) -> NowView:
+    """Everything the "Now" page shows ``viewer`` at the deployment clock's now.
+
+    It only reads: alarms due but not yet recorded appear once the custody sweep records them
+    (``custody_alarm_interval_s``), so looking at the page never writes the log.
+    """
     now = ctx.clock.now()
-    authority = ctx.services.get("authority")
-    constitution = _constitution(authority)
+    authority = ctx.authority
+    constitution = constitution_of(authority)
     unavailable: list[str] = []
 
     pending: list[PendingRow] = []
@@ -96,7 +108,7 @@ def now_view(ctx: Any, viewer: Viewer) -> NowView:
     grants_total = 0
     break_glass: list[GrantRow] = []
     alarms: list[AlarmRow] = []
-    if authority is not None and constitution is not None:
+    if constitution is not None:
         validity = {r.id: r.approval_validity for r in constitution.access_rules}
         for record in authority.requests(status="pending", limit=_PENDING_SHOWN):
             org = _organisation(constitution, record.requester)
@@ -146,43 +158,38 @@ def now_view(ctx: Any, viewer: Viewer) -> NowView:
     halted = ctx.log.halted
     if halted is not None:
         alarms.append(AlarmRow(kind="log-halted", subject="log", message=str(halted), since=None))
-    custody = ctx.services.get("custody")
-    if custody is not None:
-        try:
-            custody.raise_alarms()
-            for r in custody.alarms_for(viewer.principal):
-                a = r.alarm
-                alarms.append(
-                    AlarmRow(
-                        kind=a.kind,
-                        subject=a.subject,
-                        message=a.message,
-                        since=r.raised_at,
-                        log_index=r.log_index,
-                    )
+    try:
+        for r in ctx.custody.alarms_for(viewer.principal):
+            a = r.alarm
+            alarms.append(
+                AlarmRow(
+                    kind=a.kind,
+                    subject=a.subject,
+                    message=a.message,
+                    since=r.raised_at,
+                    log_index=r.log_index,
                 )
-        except Error as exc:
-            unavailable.append(f"custody alarms: {exc.message}")
-    monitors = ctx.services.get("monitors")
-    if monitors is not None:
-        try:
-            for d in monitors.queue.list(viewer=viewer.principal, status="open", limit=50):
-                alarms.append(
-                    AlarmRow(
-                        kind=f"detection:{d.category}",
-                        subject=d.id,
-                        message=f"{d.detector} flagged {d.actor} ({d.actor_organisation}): "
-                        f"{d.reason}; waiting for review",
-                        since=d.detected_at,
-                        log_index=d.log_index,
-                    )
+            )
+    except Error as exc:
+        unavailable.append(f"custody alarms: {exc.message}")
+    try:
+        for d in ctx.monitors.queue.list(viewer=viewer.principal, status="open", limit=50):
+            alarms.append(
+                AlarmRow(
+                    kind=f"detection:{d.category}",
+                    subject=d.id,
+                    message=f"{d.detector} flagged {d.actor} ({d.actor_organisation}): "
+                    f"{d.reason}; waiting for review",
+                    since=d.detected_at,
+                    log_index=d.log_index,
                 )
-        except Error as exc:
-            unavailable.append(f"monitors: {exc.message}")
+            )
+    except Error as exc:
+        unavailable.append(f"monitors: {exc.message}")
 
     witnesses: tuple[WitnessRow, ...] | None = None
     quorum = None
-    publisher = ctx.services.get("witness")
+    publisher = ctx.witness
     if publisher is not None:
         quorum = publisher.policy.describe()
         witnesses = tuple(

@@ -18,11 +18,12 @@ from starlette.staticfiles import StaticFiles
 
 from custodes import __version__
 from custodes.dashboard._log_view import log_view
-from custodes.dashboard._now import _constitution, now_view
+from custodes.dashboard._now import constitution_of, now_view
 from custodes.dashboard._render import render
 from custodes.dashboard._sessions import Session, SessionStore, new_token, tokens_match
 from custodes.dashboard._viewer import Viewer, viewer_of
 from custodes.errors import Error, InputError
+from custodes.wiring import Deployment
 
 __all__ = ["PREFIX", "install_dashboard"]
 
@@ -50,11 +51,17 @@ def install_dashboard(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=_STATIC), name="dashboard-static")
 
 
+def deployment_of(request: Request) -> Deployment:
+    """The deployment the server runs (set at its start-up)."""
+    deployment: Deployment = request.app.state.deployment
+    return deployment
+
+
 def _sessions(request: Request) -> SessionStore:
     state = request.app.state
     store: SessionStore | None = getattr(state, "dashboard_sessions", None)
     if store is None:
-        store = SessionStore(state.context.clock)
+        store = SessionStore(deployment_of(request).clock)
         state.dashboard_sessions = store
     return store
 
@@ -68,17 +75,11 @@ def _secure(request: Request) -> bool:
 
 
 async def _principal_of_key(request: Request, key: str) -> str | None:
-    """The principal of an active API key (the gateway's key cache, else the database)."""
-    ctx = request.app.state.context
-    gateway: Any = ctx.services.get("gateway")
-    if gateway is not None:
-        await gateway.ensure_started()
-        found = await gateway.key_cache.lookup(key)
-    else:
-        from custodes.gateway import KeyStore
-
-        found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key)
-    return None if found is None else str(found.principal)
+    """The principal of an active API key (the gateway's key cache)."""
+    gateway = deployment_of(request).gateway
+    await gateway.ensure_started()
+    found = await gateway.key_cache.lookup(key)
+    return None if found is None else found.principal
 
 
 async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:
@@ -93,9 +94,7 @@ async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:
         store.end(token)  # the key was revoked
         return None
     try:
-        viewer = viewer_of(
-            _constitution(request.app.state.context.services.get("authority")), session.principal
-        )
+        viewer = viewer_of(constitution_of(deployment_of(request).authority), session.principal)
     except Error:
         store.end(token)
         return None
@@ -169,7 +168,7 @@ async def sign_in(request: Request) -> Response:
     if principal is None:
         return _sign_in_page(request, error="that API key is unknown or revoked", status=401)
     try:
-        viewer_of(_constitution(request.app.state.context.services.get("authority")), principal)
+        viewer_of(constitution_of(deployment_of(request).authority), principal)
     except Error as exc:
         return _sign_in_page(request, error=exc.message, status=403)
     token, session = _sessions(request).open(principal, key)
@@ -206,7 +205,7 @@ async def now_page(request: Request) -> Response:
     if found is None:
         return _to_sign_in(request)
     session, viewer = found
-    view = await asyncio.to_thread(now_view, request.app.state.context, viewer)
+    view = await asyncio.to_thread(now_view, deployment_of(request), viewer)
     return _page(
         render(
             "now.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="now"
@@ -220,7 +219,7 @@ async def now_live(request: Request) -> Response:
     found = await _signed_in(request)
     if found is None:
         return _page("<p>Signed out.</p>", 401)
-    view = await asyncio.to_thread(now_view, request.app.state.context, found[1])
+    view = await asyncio.to_thread(now_view, deployment_of(request), found[1])
     return _page(render("_now_live.html", view=view))
 
 
@@ -235,7 +234,7 @@ async def log_page(request: Request) -> Response:
     try:
         before = int(before_text) if before_text else None
         view = await asyncio.to_thread(
-            log_view, request.app.state.context, entry_type=entry_type, before=before
+            log_view, deployment_of(request), entry_type=entry_type, before=before
         )
     except (ValueError, InputError) as exc:
         why = exc.message if isinstance(exc, InputError) else "before must be a whole number"
@@ -265,12 +264,11 @@ async def coalition_page(request: Request) -> Response:
     if found is None:
         return _to_sign_in(request)
     session, viewer = found
-    ctx = request.app.state.context
-    service: Any = ctx.services.get("coalition")
-    constitution = _constitution(ctx.services.get("authority"))
+    deployment = deployment_of(request)
+    constitution = constitution_of(deployment.authority)
     analysis: dict[str, Any] | None = None
-    if service is not None and constitution is not None:
-        analysis = (await asyncio.to_thread(service.analysis, constitution)).to_json()
+    if constitution is not None:
+        analysis = (await asyncio.to_thread(deployment.coalition.analysis, constitution)).to_json()
     return _page(
         render(
             "coalition.html",

@@ -1,14 +1,17 @@
 """The gateway: an OpenAI-compatible front door that enforces the constitution per request.
 
-Entry points: :class:`Gateway` (the service), :func:`build_gateway` (from a server context),
-:class:`KeyStore` (API keys), :class:`MonitorRegistry` / :class:`Monitor` (inline monitors),
-:class:`Upstream` with :class:`HttpUpstream` and :class:`ScriptedUpstream` (NOT a model), and
-:class:`GatewayGuard` (the raw-path guard in front of routing). See ``docs/gateway.md``.
+Entry points: :class:`Gateway` (the service), :func:`build_gateway` (from settings and the typed
+parts the composition root hands it: an :class:`Authorizer` answering a :class:`GrantDecision`,
+the inline monitors), :class:`KeyStore` (API keys), :class:`MonitorRegistry` /
+:class:`Monitor` / :class:`TextDetector` (inline monitors), :class:`Upstream` with
+:class:`HttpUpstream` and :class:`ScriptedUpstream` (NOT a model), and
+:class:`GatewayEntrance` (the one way in: the raw-path guard in front of all routing, and the
+gateway's request lines). See ``docs/gateway.md``.
 """
 
-from custodes.gateway._asgi import GatewayGuard, answer_exact
-from custodes.gateway._authorize import Authorizer, GrantCache, GrantRef
-from custodes.gateway._build import NoAuthority, build_gateway, upstreams_for
+from custodes.gateway._asgi import OPENAPI_PATHS, GatewayEntrance
+from custodes.gateway._authorize import Authorizer, GrantCache, GrantDecision
+from custodes.gateway._build import NoAuthority, build_gateway, check_capabilities, upstreams_for
 from custodes.gateway._entries import (
     CALL,
     CALL_START,
@@ -24,7 +27,14 @@ from custodes.gateway._entries import (
 from custodes.gateway._guard import ROUTES, Decision, canonical_path, classify
 from custodes.gateway._keys import ApiKey, IssuedKey, KeyStore, hash_key
 from custodes.gateway._models import ModelRoute, read_models_file
-from custodes.gateway._monitors import DetectorMonitor, Monitor, MonitorRegistry, Screening
+from custodes.gateway._monitors import (
+    DetectorMonitor,
+    Monitor,
+    MonitorRegistry,
+    Screening,
+    TextDetection,
+    TextDetector,
+)
 from custodes.gateway._scripted import ScriptedUpstream, read_script
 from custodes.gateway._service import (
     RECEIPT_INDEX,
@@ -48,6 +58,7 @@ __all__ = [
     "CALL_START",
     "KEY_CREATED",
     "KEY_REVOKED",
+    "OPENAPI_PATHS",
     "RECEIPT_INDEX",
     "RECEIPT_LEAF",
     "REQUEST_ID",
@@ -61,10 +72,9 @@ __all__ = [
     "DetectionRecord",
     "DetectorMonitor",
     "Gateway",
-    "GatewayGuard",
-    "answer_exact",
+    "GatewayEntrance",
     "GrantCache",
-    "GrantRef",
+    "GrantDecision",
     "HttpUpstream",
     "IssuedKey",
     "KeyCache",
@@ -80,11 +90,14 @@ __all__ = [
     "Refused",
     "Screening",
     "ScriptedUpstream",
+    "TextDetection",
+    "TextDetector",
     "Upstream",
     "UpstreamReply",
     "UpstreamTimeout",
     "build_gateway",
     "canonical_path",
+    "check_capabilities",
     "classify",
     "hash_key",
     "openai_error",

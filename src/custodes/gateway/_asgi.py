@@ -1,30 +1,32 @@
-"""The ASGI middleware that puts the raw-path guard in front of FastAPI's router.
+"""The one way into the gateway: an ASGI wrapper in front of the whole app.
 
-An exact gateway request line goes straight to the gateway's handler: :func:`answer_exact`
-answers it before the app's middleware stack even starts (the server calls it first), and the
-:class:`GatewayGuard` middleware does for any app that does not. The guard also starts the
-gateway's background work once the app's startup has built the services, and stops it at
-shutdown (ASGI lifespan), so nothing outlives the server.
+Every HTTP request line is classified by the raw-path guard (``_guard``) before anything
+routes it. An exact gateway request line goes straight to the gateway's handler, before the
+app's middleware stack even starts: each of its layers would only pass a model call on (a
+tenth of a call's time on the event loop). A request line in the gateway's space that is not
+exact is refused by the gateway (and logged as denied); everything else goes on to the app
+untouched. No FastAPI route serves the gateway, so :data:`OPENAPI_PATHS` describes its three
+routes for the API's description.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from custodes.gateway._guard import ROUTES, classify
+from custodes.gateway._guard import ROUTES, Decision, classify
+from custodes.gateway._service import REQUEST_ID, Gateway
 
-__all__ = ["GatewayGuard", "answer_exact"]
+__all__ = ["OPENAPI_PATHS", "GatewayEntrance"]
 
 _log = logging.getLogger(__name__)
 
-
-# The handler of each exact request line ``classify`` lets through (the routes in
-# ``custodes.server.routes.gateway`` name the same handlers, for the API's description).
+# The handler of each exact request line ``classify`` lets through.
 _HANDLERS: dict[bytes, str] = {
     b"/v1/chat/completions": "chat_completions",
     b"/v1/embeddings": "embeddings",
@@ -32,142 +34,84 @@ _HANDLERS: dict[bytes, str] = {
 }
 assert _HANDLERS.keys() == ROUTES.keys()
 
+_UNAVAILABLE = (
+    b'{"error": {"message": "the gateway is not running", "type": "api_error", '
+    b'"param": null, "code": "gateway_unavailable"}}'
+)
+_INTERNAL = orjson.dumps(
+    {"error": {"code": "internal_error", "message": "internal error; see the server log"}}
+)
 
-def _gateway(scope: Scope) -> Any:
-    context = getattr(scope["app"].state, "context", None)
-    return context.services.get("gateway") if context is not None else None
 
+class GatewayEntrance:
+    """Guards the gateway's request space and serves its exact request lines.
 
-async def answer_exact(app: Any, scope: Scope, receive: Receive, send: Send) -> bool:
-    """Answer an exact gateway request line (a guard's "gateway" verdict) outright.
-
-    For the server's outermost ``__call__``: every model call skips the app's middleware
-    layers, each of which would only pass it on (a tenth of a call's time on the event loop).
-    Returns False, having done nothing, for every other request; the app then handles it as
-    usual (the :class:`GatewayGuard` in its stack refuses the ones the guard refuses). An
-    unexpected exception before the response starts becomes the app's one JSON 500, as the
-    app's error middleware would make it.
+    Args:
+        app: the rest of the server, for every request that is not the gateway's.
+        gateway: the running gateway, or None before the app has started (the gateway's
+            requests are then answered 503).
     """
-    raw_path = scope.get("raw_path")
-    if raw_path not in _HANDLERS or scope["type"] != "http":
-        return False
-    decision = classify(
-        scope["method"].encode("latin-1"),
-        raw_path,
-        scope.get("query_string", b""),
-        routed_path=scope["path"].encode("utf-8", "surrogateescape"),
-    )
-    context = getattr(app.state, "context", None)
-    gateway = context.services.get("gateway") if context is not None else None
-    if decision.verdict != "gateway" or gateway is None:
-        return False
-    scope["app"] = app
-    started = False
 
-    async def tracked(message: Message) -> None:
-        nonlocal started
-        started = True
-        await send(message)
-
-    try:
-        await _serve(gateway, raw_path, scope, receive, tracked)
-    except Exception:
-        if started:
-            raise  # too late for an error response: the server drops the connection
-        _log.exception("unhandled error")
-        await _plain(
-            send,
-            500,
-            orjson.dumps(
-                {
-                    "error": {
-                        "code": "internal_error",
-                        "message": "internal error; see the server log",
-                    }
-                }
-            ),
-        )
-    return True
-
-
-class GatewayGuard:
-    """Refuses non-canonical or unknown gateway requests before routing (see ``_guard``)."""
-
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, gateway: Callable[[], Gateway | None]) -> None:
         self.app = app
+        self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
+        kind = scope["type"]
+        if kind == "http":
+            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+            decision = classify(
+                scope["method"].encode("latin-1"),
+                raw_path,
+                scope.get("query_string", b""),
+                routed_path=scope["path"].encode("utf-8", "surrogateescape"),
+            )
+            if decision.verdict == "pass":
+                await self.app(scope, receive, send)
+            else:
+                await self._answer(decision, raw_path, scope, receive, send)
             return
-        if scope["type"] != "http":
-            if (
-                scope["type"] == "websocket"
-                and classify(
-                    b"GET",
-                    scope.get("raw_path") or scope["path"].encode(),
-                    b"",
-                    routed_path=scope["path"].encode(),
-                ).verdict
-                != "pass"
+        if kind == "websocket":
+            path = scope["path"].encode("utf-8", "surrogateescape")
+            if classify(b"GET", scope.get("raw_path") or path, b"", routed_path=path).verdict != (
+                "pass"
             ):
+                # Nothing in the gateway's space speaks websockets: close with a policy
+                # violation (RFC 6455 §7.4.1) before any route sees the handshake.
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await self.app(scope, receive, send)
-            return
-        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        decision = classify(
-            scope["method"].encode("latin-1"),
-            raw_path,
-            scope.get("query_string", b""),
-            routed_path=scope["path"].encode("utf-8", "surrogateescape"),
-        )
-        if decision.verdict == "pass":
-            await self.app(scope, receive, send)
-            return
-        gateway = _gateway(scope)
+        await self.app(scope, receive, send)
+
+    async def _answer(
+        self, decision: Decision, raw_path: bytes, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        gateway = self.gateway()
         if gateway is None:
-            await _plain(
-                send,
-                503,
-                b'{"error": {"message": "the gateway is not running", '
-                b'"type": "api_error", "param": null, '
-                b'"code": "gateway_unavailable"}}',
-            )
+            await _plain(send, 503, _UNAVAILABLE)
             return
-        if decision.verdict == "gateway":
-            # An exact gateway request line (when answer_exact did not take it first): straight
-            # to its handler, not through FastAPI's routing, dependency solving and per-route
-            # middleware, which would only re-find the route the guard just matched byte for
-            # byte. Unexpected exceptions still reach the app's error middleware.
-            await _serve(gateway, raw_path, scope, receive, send)
-            return
-        response = await gateway.refuse_request(
-            Request(scope, receive),
-            decision.status,
-            decision.code,
-            decision.message,
-            decision.param,
-        )
-        await response(scope, receive, send)
+        started = False
 
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def wrapped_receive() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.shutdown":
-                gateway = _gateway(scope)
-                if gateway is not None:
-                    await gateway.stop()
-            return message
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
 
-        await self.app(scope, wrapped_receive, send)
-
-
-async def _serve(gateway: Any, raw_path: bytes, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer an exact gateway request line with its handler."""
-    await gateway.ensure_started()
-    response = await gateway.serve(_HANDLERS[raw_path], Request(scope, receive))
-    await response(scope, receive, send)
+        try:
+            await gateway.ensure_started()
+            request = Request(scope, receive)
+            if decision.verdict == "gateway":
+                response = await gateway.serve(_HANDLERS[raw_path], request)
+            else:
+                response = await gateway.refuse_request(
+                    request, decision.status, decision.code, decision.message, decision.param
+                )
+            await response(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise  # too late for an error response: the server drops the connection
+            # This sits outside the app's error middleware, so it gives the app's one JSON 500.
+            _log.exception("unhandled error")
+            await _plain(send, 500, _INTERNAL)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
@@ -182,3 +126,36 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _operation(summary: str, *, body: bool) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "tags": ["gateway"],
+        "summary": summary,
+        "description": "OpenAI-compatible; see docs/gateway.md. Authenticate with "
+        "`Authorization: Bearer <custodes API key>`. Every answer carries the request id "
+        f"(`{REQUEST_ID}`) and the log receipt of the call's `gateway.call/v1` entry.",
+        "responses": {
+            "200": {
+                "description": "The model's answer (streamed as server-sent events "
+                "when the request asks for `stream`)."
+            },
+            "default": {"description": "An error in OpenAI's error shape."},
+        },
+    }
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {}}}
+    return operation
+
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": {
+        "post": _operation(
+            "A chat completion, plain or streamed, under a covering grant", body=True
+        )
+    },
+    "/v1/embeddings": {"post": _operation("Embeddings, under a covering grant", body=True)},
+    "/v1/models": {
+        "get": _operation("The models the caller holds an active grant for", body=False)
+    },
+}

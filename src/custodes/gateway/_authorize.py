@@ -1,9 +1,10 @@
 """Authorization as the gateway needs it: an active grant for a model's capability, cached.
 
-The gateway asks an :class:`Authorizer` (the authority service) once per principal and
-capability and keeps the grant until the earliest of: its expiry, ``ttl`` seconds, or an
-invalidation (a revocation seen by :meth:`GrantCache.invalidate`). Denials are never cached, so
-a grant approved a moment ago is honoured on the very next request.
+The gateway asks an :class:`Authorizer` (the authority, adapted by the composition root in
+``custodes.wiring``) once per principal and capability and keeps the :class:`GrantDecision`
+until the earliest of: the end of its cover, ``ttl`` seconds, or an invalidation (a revocation
+seen by :meth:`GrantCache.invalidate`). Denials are never cached, so a grant approved a moment
+ago is honoured on the very next request.
 """
 
 from __future__ import annotations
@@ -11,62 +12,64 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from custodes.clock import Clock
 
-__all__ = ["Authorizer", "GrantCache", "GrantRef"]
-
-
-class Authorizer(Protocol):
-    """The authority API: the active grant covering ``capability_id`` for ``principal_id``.
-
-    Raises:
-        PolicyDenied: there is none; ``reasons`` say what is missing.
-    """
-
-    def authorize(
-        self, principal_id: str, capability_id: str, *, at: datetime | None = None
-    ) -> Any: ...
+__all__ = ["Authorizer", "GrantCache", "GrantDecision"]
 
 
 @dataclass(frozen=True)
-class GrantRef:
-    """What the gateway keeps of a grant: its id and when it stops covering calls."""
+class GrantDecision:
+    """The authority's yes: which grant covers a principal's use of a capability, and until when.
+
+    Attributes:
+        grant_id: the covering grant (named in every ``gateway.call/v1`` entry it covers).
+        principal: whom it covers.
+        capability: the constitution's capability tier it covers.
+        covers_until: when it stops covering calls (its expiry, or for a break-glass grant
+            under review its review deadline if that comes first); None for a standing grant.
+    """
 
     grant_id: str
-    expires_at: datetime | None
+    principal: str
+    capability: str
+    covers_until: datetime | None
 
 
-def _grant_ref(grant: Any) -> GrantRef:
-    for attr in ("id", "grant_id"):
-        value = getattr(grant, attr, None)
-        if value is not None:
-            break
-    else:
-        value = grant if isinstance(grant, str) else None
-    if value is None:
-        raise TypeError(f"the authorizer returned {type(grant).__name__} without a grant id")
-    # ``covers_until`` first: a break-glass grant under review stops covering calls at its
-    # review deadline, before it expires.
-    expires = (
-        getattr(grant, "covers_until", None)
-        or getattr(grant, "expires_at", None)
-        or getattr(grant, "not_after", None)
-    )
-    return GrantRef(str(value), expires if isinstance(expires, datetime) else None)
+class Authorizer(Protocol):
+    """What the gateway needs of the authority."""
+
+    def authorize(self, principal_id: str, capability_id: str, *, at: datetime) -> GrantDecision:
+        """The active grant covering ``capability_id`` for ``principal_id`` at ``at``.
+
+        Raises:
+            PolicyDenied: there is none; ``reasons`` say what is missing.
+        """
+        ...
+
+    def on_revoke(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every revocation (so cached grants are dropped at once)."""
+        ...
 
 
 class GrantCache:
-    """Grants by (principal, capability), checked against the clock on every hit."""
+    """Grant decisions by (principal, capability), checked against the clock on every hit.
+
+    Args:
+        authorizer: the authority, asked on a miss.
+        clock: the deployment's clock (grant cover ends are exact to it).
+        ttl: the longest a decision is kept, in seconds (0: never cached).
+    """
 
     def __init__(self, authorizer: Authorizer, clock: Clock, *, ttl: float = 5.0) -> None:
         self.authorizer = authorizer
         self.clock = clock
         self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[GrantRef, float, int]] = {}
+        self._entries: dict[tuple[str, str], tuple[GrantDecision, float, int]] = {}
         self._generation = 0
         self._lock = threading.Lock()
 
@@ -76,41 +79,41 @@ class GrantCache:
             self._generation += 1
             self._entries.clear()
 
-    def cached(self, principal: str, capability: str) -> GrantRef | None:
+    def cached(self, principal: str, capability: str) -> GrantDecision | None:
+        """The cached decision, if it is still current; never asks the authority."""
         hit = self._entries.get((principal, capability))
         if hit is None:
             return None
-        ref, deadline, generation = hit
+        decision, deadline, generation = hit
         if (
             generation != self._generation
             or time.monotonic() >= deadline
-            or (ref.expires_at is not None and self.clock.now() >= ref.expires_at)
+            or (decision.covers_until is not None and self.clock.now() >= decision.covers_until)
         ):
             self._entries.pop((principal, capability), None)
             return None
-        return ref
+        return decision
 
-    async def authorize(self, principal: str, capability: str) -> GrantRef:
+    async def authorize(self, principal: str, capability: str) -> GrantDecision:
         """The grant covering the call, from the cache or the authority.
 
         Raises:
             PolicyDenied: no active grant.
         """
-        ref = self.cached(principal, capability)
-        if ref is not None:
-            return ref
+        decision = self.cached(principal, capability)
+        if decision is not None:
+            return decision
         generation = self._generation
         # The authority reads the database: keep the event loop free while it does.
-        grant = await asyncio.to_thread(
+        decision = await asyncio.to_thread(
             self.authorizer.authorize, principal, capability, at=self.clock.now()
         )
-        ref = _grant_ref(grant)
         with self._lock:
             # A revocation that raced with this lookup wins: do not cache a stale answer.
             if generation == self._generation and self.ttl > 0:
                 self._entries[(principal, capability)] = (
-                    ref,
+                    decision,
                     time.monotonic() + self.ttl,
                     generation,
                 )
-        return ref
+        return decision

@@ -1,20 +1,26 @@
-"""Build the gateway service of a running server from its settings and sibling services."""
+"""Build the gateway from its settings and the typed parts the composition root hands it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from custodes.errors import ConfigError, Denial, Error, PolicyDenied
-from custodes.gateway._authorize import Authorizer, GrantCache
+from sqlalchemy import Engine
+
+from custodes.clock import Clock
+from custodes.config import Settings
+from custodes.constitution import Constitution
+from custodes.errors import ConfigError, Denial, PolicyDenied
+from custodes.gateway._authorize import Authorizer, GrantCache, GrantDecision
 from custodes.gateway._keys import KeyStore
 from custodes.gateway._models import ModelRoute, read_models_file
-from custodes.gateway._monitors import DetectorMonitor, Monitor, MonitorRegistry
+from custodes.gateway._monitors import MonitorRegistry
 from custodes.gateway._scripted import ScriptedUpstream
 from custodes.gateway._service import Gateway
 from custodes.gateway._upstream import HttpUpstream, Upstream
+from custodes.log import TransparencyLog
 
 __all__ = ["NoAuthority", "build_gateway", "upstreams_for"]
 
@@ -22,15 +28,21 @@ _log = logging.getLogger(__name__)
 
 
 class NoAuthority:
-    """Stands in when no authority service runs: denies everything (fail closed)."""
+    """Stands in when no authority runs: denies every call (fail closed, invariant 5)."""
 
-    def authorize(
-        self, principal_id: str, capability_id: str, *, at: datetime | None = None
-    ) -> Any:
+    def authorize(self, principal_id: str, capability_id: str, *, at: datetime) -> GrantDecision:
+        """Deny.
+
+        Raises:
+            PolicyDenied: always.
+        """
         raise PolicyDenied(
             "no authority service is running, so no grant can cover this call",
             reasons=[Denial("gateway", "an authority service")],
         )
+
+    def on_revoke(self, callback: Callable[[], None]) -> None:
+        """Nothing is ever granted, so nothing is ever revoked."""
 
 
 def demo_models_path() -> Path | None:
@@ -57,24 +69,13 @@ def upstreams_for(routes: list[ModelRoute], *, max_connections: int = 200) -> di
     return chosen
 
 
-def _monitors(source: Any) -> MonitorRegistry:
-    """Monitors from the monitors service, if it offers any for inline use."""
-    registry = MonitorRegistry()
-    offer = getattr(source, "gateway_monitors", None)
-    for item in offer() if callable(offer) else offer or ():
-        monitor: Monitor = item if isinstance(item, Monitor) else DetectorMonitor(item)
-        registry.register(monitor)
-    return registry
+def check_capabilities(routes: list[ModelRoute], constitution: Constitution) -> None:
+    """Refuse a models file that disagrees with the constitution's capability tiers.
 
-
-def _check_capabilities(routes: list[ModelRoute], authority: Any) -> None:
-    """Refuse at start a models file that disagrees with the constitution's tiers."""
-    try:
-        constitution = authority.constitution
-    except Error:
-        return  # no constitution loaded yet: the authority denies every call (fail closed)
-    if constitution is None or not hasattr(constitution, "capabilities_by_id"):
-        return
+    Raises:
+        ConfigError: a model names a capability the constitution lacks, a tier lists other
+            models only, or the constitution puts the model in another tier.
+    """
     problems = []
     for route in routes:
         tier = constitution.capabilities_by_id.get(route.capability)
@@ -104,41 +105,53 @@ def _check_capabilities(routes: list[ModelRoute], authority: Any) -> None:
         )
 
 
-def build_gateway(ctx: Any) -> Gateway:
-    """The gateway for a server :class:`~custodes.server.Context`.
+def build_gateway(
+    settings: Settings,
+    *,
+    engine: Engine,
+    log: TransparencyLog,
+    clock: Clock,
+    authorizer: Authorizer | None,
+    constitution: Constitution | None,
+    monitors: MonitorRegistry,
+) -> Gateway:
+    """The gateway of a deployment.
+
+    Args:
+        settings: the deployment's settings (``gateway_*``; the demo serves
+            ``examples/gateway-models.yaml`` when no models file is set).
+        engine: the migrated database (API keys).
+        log: the transparency log every call is recorded in.
+        clock: the deployment's clock.
+        authorizer: the authority; None denies every model call (fail closed).
+        constitution: the constitution in force at start, checked against the models file;
+            None (nothing loaded yet) skips the check, as every call is denied anyway.
+        monitors: the inline monitors.
 
     Raises:
-        ConfigError: the models file or a scripted replies file is malformed.
+        ConfigError: the models file or a scripted replies file is malformed, or the models
+            file disagrees with the constitution.
     """
-    settings = ctx.settings
     models_file = settings.gateway_models_file or (demo_models_path() if settings.demo else None)
     routes = read_models_file(models_file) if models_file else []
     if models_file is not None and not settings.gateway_models_file:
         _log.warning("demo: the gateway serves %s (scripted replies, not a model)", models_file)
-    authority: Authorizer | None = ctx.services.get("authority")
-    if authority is None or not callable(getattr(authority, "authorize", None)):
+    if authorizer is None:
         _log.warning("no authority service: the gateway denies every model call")
-        authority = NoAuthority()
-    monitors = ctx.services.get("gateway_monitors")
-    registry = (
-        monitors
-        if isinstance(monitors, MonitorRegistry)
-        else _monitors(ctx.services.get("monitors"))
-    )
-    grants = GrantCache(authority, ctx.clock, ttl=settings.gateway_grant_cache_ms / 1000)
-    on_revoke = getattr(authority, "on_revoke", None)
-    if callable(on_revoke):
-        # A revoked grant must stop covering calls at once, not when the cache entry ages out.
-        on_revoke(lambda _grant: grants.invalidate())
-    _check_capabilities(routes, authority)
+        authorizer = NoAuthority()
+    grants = GrantCache(authorizer, clock, ttl=settings.gateway_grant_cache_ms / 1000)
+    # A revoked grant must stop covering calls at once, not when the cache entry ages out.
+    authorizer.on_revoke(grants.invalidate)
+    if constitution is not None:
+        check_capabilities(routes, constitution)
     return Gateway(
-        log=ctx.log,
-        keys=KeyStore(ctx.engine, ctx.log, ctx.clock),
+        log=log,
+        keys=KeyStore(engine, log, clock),
         grants=grants,
         routes=routes,
         upstreams=upstreams_for(routes, max_connections=settings.gateway_upstream_connections),
-        monitors=registry,
-        clock=ctx.clock,
+        monitors=monitors,
+        clock=clock,
         max_body_bytes=settings.gateway_max_body_bytes,
         key_poll=settings.gateway_key_poll_ms / 1000,
     )

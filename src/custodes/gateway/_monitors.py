@@ -3,8 +3,11 @@
 A :class:`Monitor` declares its mode. A ``gating`` monitor blocks the call when it reports a
 detection at or above its threshold, and fails closed: if it raises, the call is blocked
 (invariant 5). An ``observing`` monitor only records what it saw; its errors are recorded and
-the call goes on. Any :class:`custodes.monitors.Detector` becomes a monitor through
-:class:`DetectorMonitor`.
+the call goes on. Any :class:`TextDetector` (a ``custodes.monitors`` detector fits it) becomes
+a monitor through :class:`DetectorMonitor`.
+
+The detector protocols are the gateway's own, so the gateway never imports the monitors
+package: the composition root (``custodes.wiring``) hands it the monitors' detectors.
 """
 
 from __future__ import annotations
@@ -15,14 +18,49 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from custodes.gateway._entries import DetectionRecord, MonitorVerdict
-from custodes.monitors import Detection, Detector
 
-__all__ = ["DetectorMonitor", "Mode", "Monitor", "MonitorRegistry", "Phase", "Screening"]
+__all__ = [
+    "DetectorMonitor",
+    "Mode",
+    "Monitor",
+    "MonitorRegistry",
+    "Phase",
+    "Screening",
+    "TextDetection",
+    "TextDetector",
+]
 
 _log = logging.getLogger(__name__)
 
 Mode = Literal["gating", "observing"]
 Phase = Literal["prompt", "response"]
+
+
+class TextDetection(Protocol):
+    """One thing a detector found, as the gateway records it (digests, not content)."""
+
+    @property
+    def detector(self) -> str: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class TextDetector(Protocol):
+    """A detector the gateway can run inline: a name and what it finds in a text."""
+
+    @property
+    def name(self) -> str: ...
+
+    def detect(self, text: str) -> Iterable[TextDetection]:
+        """What the detector finds in ``text``; an exception means it failed."""
+        ...
 
 
 @runtime_checkable
@@ -38,18 +76,18 @@ class Monitor(Protocol):
     @property
     def phases(self) -> Sequence[Phase]: ...
 
-    def check(self, text: str, *, phase: Phase) -> list[Detection]:
+    def check(self, text: str, *, phase: Phase) -> Sequence[TextDetection]:
         """Detections in ``text``; an exception means the monitor failed."""
         ...
 
-    def blocks(self, detections: Sequence[Detection]) -> bool:
+    def blocks(self, detections: Sequence[TextDetection]) -> bool:
         """Whether these detections stop the call (consulted only for gating monitors)."""
         ...
 
 
 @dataclass(frozen=True)
 class DetectorMonitor:
-    """A :class:`~custodes.monitors.Detector` run inline by the gateway.
+    """A :class:`TextDetector` run inline by the gateway.
 
     Args:
         detector: the detector.
@@ -58,7 +96,7 @@ class DetectorMonitor:
         phases: which side(s) of the call it reads.
     """
 
-    detector: Detector
+    detector: TextDetector
     mode: Mode = "gating"
     threshold: float = 0.5
     phases: Sequence[Phase] = ("prompt", "response")
@@ -67,10 +105,10 @@ class DetectorMonitor:
     def name(self) -> str:
         return self.detector.name
 
-    def check(self, text: str, *, phase: Phase) -> list[Detection]:
+    def check(self, text: str, *, phase: Phase) -> Sequence[TextDetection]:
         return list(self.detector.detect(text))
 
-    def blocks(self, detections: Sequence[Detection]) -> bool:
+    def blocks(self, detections: Sequence[TextDetection]) -> bool:
         return any(d.score >= self.threshold for d in detections)
 
 
@@ -111,9 +149,6 @@ class MonitorRegistry:
 
     def __len__(self) -> int:
         return len(self._monitors)
-
-    def for_phase(self, phase: Phase) -> list[Monitor]:
-        return [m for m in self._monitors if phase in m.phases]
 
     def screen(self, text: str, *, phase: Phase) -> Screening:
         """Run every monitor for ``phase`` on ``text``; never raises."""

@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from custodes.clock import Clock
 from custodes.errors import Error, LogWriteError, PolicyDenied, UpstreamError
-from custodes.gateway._authorize import GrantCache, GrantRef
+from custodes.gateway._authorize import GrantCache, GrantDecision
 from custodes.gateway._entries import (
     CALL,
     CALL_START,
@@ -303,7 +303,7 @@ class Gateway:
             )
         return route
 
-    async def _authorize(self, call: _Call, route: ModelRoute) -> GrantRef:
+    async def _authorize(self, call: _Call, route: ModelRoute) -> GrantDecision:
         call.model, call.capability = route.name, route.capability
         grant = await self.grants.authorize(call.principal, route.capability)
         call.grant = grant.grant_id

@@ -1,33 +1,31 @@
-"""The monitors' service in a running server: registry, review queue, inline monitors."""
+"""The monitors' component in a deployment: the detector registry and the review queue."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
 
+from sqlalchemy import Engine
+
+from custodes.clock import Clock
+from custodes.constitution import Constitution
 from custodes.errors import NotFoundError
+from custodes.log import TransparencyLog
 from custodes.monitors._detector import Detector
 from custodes.monitors._directory import ConstitutionDirectory
 from custodes.monitors._registry import DetectorRegistry, default_registry
-from custodes.monitors._review import ReviewQueue
-
-if TYPE_CHECKING:
-    from custodes.server import Context
+from custodes.monitors._review import FindingValidator, ReviewQueue
 
 __all__ = ["MonitorsService", "start_monitors"]
 
 
 class _LiveDirectory:
-    """The directory of whatever constitution the authority holds right now."""
+    """The directory of whatever constitution is in force right now (amendments apply at once)."""
 
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+    def __init__(self, constitution: Callable[[], Constitution | None]) -> None:
+        self._constitution = constitution
 
     def _current(self) -> ConstitutionDirectory:
-        authority: Any = self._ctx.services.get("authority")
-        constitution = getattr(authority, "constitution", None)
-        if callable(constitution):
-            constitution = constitution()
+        constitution = self._constitution()
         if constitution is None:
             raise NotFoundError("no constitution is loaded: principals and reviewers are unknown")
         return ConstitutionDirectory(constitution)
@@ -46,32 +44,45 @@ class _LiveDirectory:
 
 
 class MonitorsService:
-    """What the server and the other components use: ``registry``, ``queue``,
-    ``gateway_monitors()`` and ``discovery_detections()`` (for custody's alarms)."""
+    """The detectors and the review queue of one deployment.
+
+    Args:
+        registry: the detectors, by name.
+        queue: the review queue detections are recorded in.
+    """
 
     def __init__(self, registry: DetectorRegistry, queue: ReviewQueue) -> None:
         self.registry = registry
         self.queue = queue
 
-    def gateway_monitors(self) -> list[Any]:
-        from custodes.gateway import DetectorMonitor
+    def inline_detectors(self) -> list[Detector]:
+        """The detectors fast enough to run on every model call (the rules tier).
 
-        rules: list[Detector] = [self.registry.get("vuln_rules"), self.registry.get("coup_rules")]
-        # Observing, not gating: a discovery must reach a reviewer, not vanish with a refusal.
-        return [DetectorMonitor(d, mode="observing") for d in rules]
-
-    def discovery_detections(self) -> list[Any]:
-        return self.queue.discovery_detections()
+        Raises:
+            NotFoundError: a rules-tier detector is missing from the registry.
+        """
+        return [self.registry.get("vuln_rules"), self.registry.get("coup_rules")]
 
 
-def start_monitors(ctx: Context) -> MonitorsService:
-    def validate_finding(finding_id: str) -> Any:
-        custody: Any = ctx.services.get("custody")
-        if custody is None:
-            raise NotFoundError(f"cannot check finding {finding_id!r}: custody is not running")
-        return custody.get(finding_id)
+def start_monitors(
+    *,
+    engine: Engine,
+    log: TransparencyLog,
+    clock: Clock,
+    constitution: Callable[[], Constitution | None],
+    validate_finding: FindingValidator,
+) -> MonitorsService:
+    """The monitors of a deployment: the default detectors and the review queue.
 
+    Args:
+        engine: the migrated database.
+        log: the log every detection and review is recorded in.
+        clock: the deployment's clock.
+        constitution: the constitution in force (actors' organisations, reviewers).
+        validate_finding: looks up the finding a detection is linked to (custody's); raises
+            NotFoundError for an unknown one.
+    """
     queue = ReviewQueue(
-        ctx.engine, ctx.log, _LiveDirectory(ctx), clock=ctx.clock, validate_finding=validate_finding
+        engine, log, _LiveDirectory(constitution), clock=clock, validate_finding=validate_finding
     )
     return MonitorsService(default_registry(), queue)

@@ -1,6 +1,6 @@
-"""The HTTP server: :func:`create_app` wires every component's routes onto one FastAPI app."""
+"""The HTTP server: :func:`create_app` mounts every component's routes on one FastAPI app over a
+:class:`~custodes.wiring.Deployment` (built by the composition root, ``custodes.wiring``)."""
 
 from custodes.server._app import create_app
-from custodes.server._context import Context, build_context
 
-__all__ = ["Context", "build_context", "create_app"]
+__all__ = ["create_app"]

@@ -1,7 +1,9 @@
-"""Build the FastAPI app. Each component contributes one routes module under ``routes/``."""
+"""Build the FastAPI app over a deployment. Each component contributes one routes module under
+``routes/``; the components themselves are built by the composition root, ``custodes.wiring``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,45 +14,62 @@ from starlette.types import Receive, Scope, Send
 from custodes import __version__
 from custodes.clock import Clock
 from custodes.config import Settings
-from custodes.gateway import answer_exact
-from custodes.server._context import Context, build_context
+from custodes.gateway import OPENAPI_PATHS as GATEWAY_PATHS
+from custodes.gateway import Gateway, GatewayEntrance
 from custodes.server._errors import install_error_handlers
+from custodes.wiring import Deployment, build_deployment
 
 __all__ = ["create_app"]
 
 
 class _Server(FastAPI):
-    """The FastAPI app, with the gateway's exact request lines (model calls) answered before
-    its middleware stack (see :func:`custodes.gateway.answer_exact`)."""
+    """The FastAPI app behind the gateway's entrance: every request line is first classified
+    by the gateway's raw-path guard, and model calls are answered before the app's middleware
+    stack (see :class:`custodes.gateway.GatewayEntrance`)."""
+
+    deployment: Deployment | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._entrance = GatewayEntrance(
+            functools.partial(FastAPI.__call__, self), gateway=self._gateway
+        )
+
+    def _gateway(self) -> Gateway | None:
+        return self.deployment.gateway if self.deployment is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if await answer_exact(self, scope, receive, send):
-            return
-        await super().__call__(scope, receive, send)
+        await self._entrance(scope, receive, send)
 
 
 def create_app(
-    settings: Settings, *, context: Context | None = None, clock: Clock | None = None
+    settings: Settings, *, deployment: Deployment | None = None, clock: Clock | None = None
 ) -> FastAPI:
     """Create the custodes server for ``settings``.
 
-    The database is opened and migrated when the app starts (lifespan), unless a ready
-    ``context`` is given (tests and benchmarks share one).
+    The deployment is built when the app starts (lifespan) and closed when it stops, unless a
+    ready ``deployment`` is given (tests and benchmarks share one; its owner closes it).
+
+    Raises:
+        ConfigError, ConstitutionError, InputError, StoreError: at start-up, when the
+            deployment cannot be built (see :func:`custodes.wiring.build_deployment`).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = context is None
-        ctx = context or build_context(settings, clock=clock)
-        app.state.context = ctx
-        _start_services(ctx)
+        owned = deployment is None
+        built = deployment or build_deployment(settings, clock=clock)
+        server.deployment = built
+        app.state.deployment = built
         try:
             yield
         finally:
+            server.deployment = None  # the gateway's requests are refused from here on (503)
+            await built.gateway.stop()  # its key watcher and upstream connections
             if owned:
-                ctx.close()
+                built.close()
 
-    app = _Server(
+    server = _Server(
         title="custodes",
         version=__version__,
         summary="Checks and balances for frontier AI",
@@ -61,24 +80,25 @@ def create_app(
         if settings.opentelemetry
         else {"tracing": False, "metrics": False, "logs": False},
     )
-    install_error_handlers(app)
+    install_error_handlers(server)
     from custodes.server._docs import install_offline_docs
 
-    install_offline_docs(app)
+    install_offline_docs(server)
     from custodes.server._limits import BoundedBodies
 
-    app.add_middleware(BoundedBodies, max_bytes=settings.api_max_body_bytes)  # inside the guard
-    _include_routes(app)
+    server.add_middleware(BoundedBodies, max_bytes=settings.api_max_body_bytes)
+    _include_routes(server)
     from custodes.server._hot import HotPaths
     from custodes.server.routes.log import HOT_ROUTES
 
-    app.add_middleware(HotPaths, routes=HOT_ROUTES)  # outermost: added last
-    _describe_plain_routes(app)
-    return app
+    server.add_middleware(HotPaths, routes=HOT_ROUTES)  # outermost of the stack: added last
+    _describe_plain_routes(server)
+    return server
 
 
 def _describe_plain_routes(app: FastAPI) -> None:
-    """Add the plain (non-FastAPI) routes' descriptions to the OpenAPI document."""
+    """Add the plain (non-FastAPI) routes' descriptions to the OpenAPI document: the hot log
+    paths and the gateway's request lines."""
     from custodes.server.routes.log import OPENAPI_PATHS
 
     generate = app.openapi
@@ -86,34 +106,12 @@ def _describe_plain_routes(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
-            for path, item in OPENAPI_PATHS.items():
+            for path, item in {**OPENAPI_PATHS, **GATEWAY_PATHS}.items():
                 schema["paths"].setdefault(path, {}).update(item)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _start_services(ctx: Context) -> None:
-    """Attach each component's service to the context (one line per component)."""
-    from custodes.authority import start_authority
-
-    ctx.services["authority"] = start_authority(ctx)
-    from custodes.coalition._service import start_coalition  # guards the authority's amendments
-
-    ctx.services["coalition"] = start_coalition(ctx)
-    from custodes.witness import start_publisher
-
-    ctx.services["witness"] = start_publisher(ctx)
-    from custodes.monitors import start_monitors
-
-    ctx.services["monitors"] = start_monitors(ctx)
-    from custodes.custody._service import build_registry
-
-    ctx.services["custody"] = build_registry(ctx)
-    from custodes.gateway import build_gateway  # last: it uses authority and monitors
-
-    ctx.services["gateway"] = build_gateway(ctx)
 
 
 def _include_routes(app: FastAPI) -> None:
@@ -139,7 +137,5 @@ def _include_routes(app: FastAPI) -> None:
 
     app.include_router(coalition.router)
     from custodes.dashboard import install_dashboard
-    from custodes.server.routes import gateway
 
     install_dashboard(app)  # the overseers' pages under /dashboard
-    gateway.install(app)  # the /v1 routes and the raw-path guard in front of all routing

@@ -2,20 +2,25 @@
 them write the log.
 
 Keys are the gateway's (``custodes keys create``): ``Authorization: Bearer cust_...``. They are
-looked up in the gateway's in-memory key cache (no database round trip on the hot append path;
-revocations reach it within ``gateway_key_poll_ms``), or in the database when no gateway runs.
+looked up in the gateway's in-memory key cache: no database round trip on the hot append path;
+a key revoked through this server is refused at once, one revoked elsewhere (the CLI, another
+replica) within ``gateway_key_poll_ms``. Every route that needs a caller takes
+:func:`authenticated_principal` as its FastAPI dependency (:data:`Principal`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Annotated
 
+from fastapi import Depends
 from starlette.requests import Request
 
+from custodes.authority import Authority
+from custodes.constitution import Constitution
 from custodes.errors import Forbidden, NotFoundError, Unauthenticated
+from custodes.server._deps import deployment_of
 
-__all__ = ["authenticated_principal", "require_log_writer"]
+__all__ = ["Principal", "authenticated_principal", "principal_of_key", "require_log_writer"]
 
 _EXPECTED = "Authorization: Bearer <custodes API key>"
 
@@ -43,24 +48,27 @@ async def authenticated_principal(request: Request) -> str:
             where="Authorization",
             expected=_EXPECTED,
         )
-    ctx = request.app.state.context
-    gateway: Any = ctx.services.get("gateway")
-    if gateway is not None:
-        await gateway.ensure_started()
-        found = await gateway.key_cache.lookup(key)
-    else:
-        from custodes.gateway import KeyStore
-
-        found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key)
+    found = await principal_of_key(request, key)
     if found is None:
         raise Unauthenticated(
             "the API key is unknown or revoked", where="Authorization", expected=_EXPECTED
         )
-    principal: str = found.principal
-    return principal
+    return found
 
 
-def require_log_writer(request: Request, principal: str) -> None:
+async def principal_of_key(request: Request, key: str) -> str | None:
+    """The principal of an active API key, from the gateway's key cache; None if there is none.
+
+    Raises:
+        StoreError: the key had to be looked up in the database, and it failed.
+    """
+    gateway = deployment_of(request).gateway
+    await gateway.ensure_started()
+    found = await gateway.key_cache.lookup(key)
+    return None if found is None else found.principal
+
+
+def require_log_writer(authority: Authority, principal: str) -> None:
     """Check that the constitution in force lets ``principal`` append to the log: one of its
     roles is in ``log.append.roles``.
 
@@ -68,9 +76,8 @@ def require_log_writer(request: Request, principal: str) -> None:
         Forbidden: no constitution is loaded, the principal is not in it, or none of its roles
             may append.
     """
-    authority: Any = request.app.state.context.services.get("authority")
     try:
-        constitution = authority.constitution if authority is not None else None
+        constitution: Constitution | None = authority.constitution
     except NotFoundError:
         constitution = None
     if constitution is None:
@@ -97,3 +104,7 @@ def require_log_writer(request: Request, principal: str) -> None:
             + (", ".join(sorted(allowed)) or "(the constitution names none)"),
             actual=f"{principal} holds " + (", ".join(sorted(person.roles)) or "no roles"),
         )
+
+
+Principal = Annotated[str, Depends(authenticated_principal)]
+"""The caller's principal, as a route parameter (401 without an active custodes API key)."""

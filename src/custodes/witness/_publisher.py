@@ -17,17 +17,17 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from custodes.clock import Clock, SystemClock
-from custodes.errors import Error, InputError, NotFoundError
+from custodes.errors import Error, InputError
 from custodes.log import Note, SignedCheckpoint
 from custodes.store import writer
 from custodes.witness._policy import PolicyWitness, WitnessPolicy
@@ -41,8 +41,8 @@ from custodes.witness._tables import (
 
 if TYPE_CHECKING:
     from custodes.config import Settings
+    from custodes.constitution import Constitution
     from custodes.log import TransparencyLog
-    from custodes.server._context import Context
 
 __all__ = [
     "CosignedCheckpoint",
@@ -586,11 +586,16 @@ class WitnessPublisher:
             )
 
 
-def witness_policy_for(settings: Settings, services: Mapping[str, Any]) -> WitnessPolicy | None:
+def witness_policy_for(
+    settings: Settings, constitution: Constitution | None
+) -> WitnessPolicy | None:
     """The witnesses the log publishes to: the policy file if set, else the constitution's.
 
-    The constitution is the authority service's active version when there is one (so an
-    amendment changes the witnesses at the next start), else ``constitution_file``.
+    Args:
+        settings: ``witness_policy_file`` and ``constitution_file``.
+        constitution: the constitution in force (its active version, amendments included, so
+            an amendment changes the witnesses at the next start); None falls back to
+            ``constitution_file``.
 
     Raises:
         InputError: the policy file is malformed.
@@ -598,59 +603,73 @@ def witness_policy_for(settings: Settings, services: Mapping[str, Any]) -> Witne
     """
     if settings.witness_policy_file is not None:
         return WitnessPolicy.from_file(settings.witness_policy_file)
-    constitution = None
-    authority = services.get("authority")
-    if authority is not None:
-        try:
-            constitution = authority.constitution  # the active version, amendments included
-        except NotFoundError:
-            constitution = None
     if constitution is None and settings.constitution_file is not None:
         from custodes.constitution import read_constitution
 
         constitution = read_constitution(settings.constitution_file)
-    config = getattr(constitution, "witnesses", None)
-    if config is None or not config.witnesses:
+    if constitution is None or not constitution.witnesses.witnesses:
         return None
-    return WitnessPolicy.from_constitution(config)
+    return WitnessPolicy.from_constitution(constitution.witnesses)
 
 
-def start_publisher(ctx: Context) -> WitnessPublisher | None:
-    """Start publishing the log's checkpoints to the configured witnesses (None if none)."""
-    policy = witness_policy_for(ctx.settings, ctx.services)
+def start_publisher(
+    settings: Settings,
+    *,
+    engine: Engine,
+    log: TransparencyLog,
+    clock: Clock,
+    constitution: Callable[[], Constitution | None],
+) -> WitnessPublisher | None:
+    """Start publishing the log's checkpoints to the configured witnesses.
+
+    Args:
+        settings: the deployment's settings (``witness_*``).
+        engine: the migrated database (cosignatures, witness status).
+        log: the log whose checkpoints are published.
+        clock: the deployment's clock.
+        constitution: the constitution in force, read again on every round unless a policy
+            file is set, so an amendment's witnesses apply without a restart.
+
+    Returns:
+        The running publisher, or None when no witnesses are configured.
+
+    Raises:
+        InputError: the policy file is malformed.
+        ConstitutionError: the constitution file is refused.
+    """
+    policy = witness_policy_for(settings, constitution())
     if policy is None:
         _log.warning("no witnesses configured: checkpoints are not cosigned")
         return None
-    source = None
-    authority = ctx.services.get("authority")
-    if ctx.settings.witness_policy_file is None and authority is not None:
-        source = _constitution_source(authority)
+    source = None if settings.witness_policy_file is not None else _policy_source(constitution)
     publisher = WitnessPublisher(
-        ctx.engine,
-        ctx.log,
+        engine,
+        log,
         policy,
-        clock=ctx.clock,
-        retry_interval=ctx.settings.witness_retry_interval_ms / 1000,
+        clock=clock,
+        retry_interval=settings.witness_retry_interval_ms / 1000,
         policy_source=source,
     )
     publisher.start()
     return publisher
 
 
-def _constitution_source(authority: Any) -> Callable[[], WitnessPolicy | None]:
-    """The witness policy of the authority's active constitution, rebuilt when it changes."""
+def _policy_source(
+    constitution: Callable[[], Constitution | None],
+) -> Callable[[], WitnessPolicy | None]:
+    """The witness policy of the constitution in force, rebuilt only when it changes."""
     cache: dict[str, WitnessPolicy | None] = {}
 
     def source() -> WitnessPolicy | None:
-        try:
-            constitution = authority.constitution
-        except NotFoundError:
+        current = constitution()
+        if current is None:
             return None
-        digest = str(getattr(constitution, "digest", ""))
-        if digest not in cache:
+        if current.digest not in cache:
             cache.clear()
-            config = constitution.witnesses
-            cache[digest] = WitnessPolicy.from_constitution(config) if config.witnesses else None
-        return cache[digest]
+            config = current.witnesses
+            cache[current.digest] = (
+                WitnessPolicy.from_constitution(config) if config.witnesses else None
+            )
+        return cache[current.digest]
 
     return source

@@ -19,11 +19,11 @@ import uvicorn
 
 from custodes.authority import Authority, SigningKey
 from custodes.config import Settings
-from custodes.constitution import read_constitution
 from custodes.gateway import CALL, DetectorMonitor, Gateway, MonitorRegistry
 from custodes.log import Entry
 from custodes.monitors import Category, Detection, Span
-from custodes.server import Context, build_context, create_app
+from custodes.server import create_app
+from custodes.wiring import Deployment, build_deployment
 from tests.support.upstream import TestUpstream
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -75,7 +75,7 @@ class EchoCounter:
 @dataclass
 class GatewayServer:
     base_url: str
-    ctx: Context
+    ctx: Deployment
     upstream: TestUpstream
     data_dir: Path
     settings: Settings
@@ -83,13 +83,11 @@ class GatewayServer:
 
     @property
     def gateway(self) -> Gateway:
-        gateway: Gateway = self.ctx.services["gateway"]
-        return gateway
+        return self.ctx.gateway
 
     @property
     def authority(self) -> Authority:
-        authority: Authority = self.ctx.services["authority"]
-        return authority
+        return self.ctx.authority
 
     def key(self, principal: str) -> str:
         return self.gateway.keys.create(principal, name="test").secret
@@ -182,17 +180,16 @@ def running_gateway(tmp: Path, upstream: Any, *, timeout_s: float = 10) -> Itera
         gateway_key_poll_ms=20,
         log_batch_wait_ms=0,
     )
-    ctx = build_context(settings)
-    authority = Authority(ctx.engine, ctx.log, clock=ctx.clock)
-    authority.start(read_constitution(constitution))
-    ctx.services["authority"] = authority
-    ctx.services["gateway_monitors"] = MonitorRegistry(
-        [
-            DetectorMonitor(LaunchCodeDetector(), mode="gating"),
-            DetectorMonitor(EchoCounter(), mode="observing", phases=("response",)),
-        ]
+    ctx = build_deployment(
+        settings,
+        gateway_monitors_override=MonitorRegistry(
+            [
+                DetectorMonitor(LaunchCodeDetector(), mode="gating"),
+                DetectorMonitor(EchoCounter(), mode="observing", phases=("response",)),
+            ]
+        ),
     )
-    server, thread, port = serve(create_app(settings, context=ctx))
+    server, thread, port = serve(create_app(settings, deployment=ctx))
     running = GatewayServer(f"http://127.0.0.1:{port}", ctx, upstream, tmp / "data", settings)
     try:
         yield running

@@ -21,7 +21,7 @@ import pytest
 from custodes.config import Settings
 from custodes.gateway import KeyStore
 from custodes.log import NoteSigner, parse_time
-from custodes.server import build_context
+from custodes.wiring import open_core
 from tests.support.keys import LOG_WRITER
 from tests.support.server import ServerProcess, running_server
 
@@ -47,7 +47,7 @@ def server(
     data = tmp_path_factory.mktemp("attacks")
     (data / "log.key").write_text(NoteSigner.generate("custodes.local/log").to_key())
     settings = Settings(data_dir=data, demo=True, log_checkpoint_interval_ms=100)
-    ctx = build_context(settings)
+    ctx = open_core(settings)
     try:
         store = KeyStore(ctx.engine, ctx.log, ctx.clock)
         keys = {

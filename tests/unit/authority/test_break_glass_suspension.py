@@ -12,7 +12,8 @@ import pytest
 from custodes.authority import Authority
 from custodes.clock import FrozenClock
 from custodes.errors import PolicyDenied
-from custodes.gateway._authorize import GrantCache
+from custodes.gateway import GrantCache
+from custodes.wiring import GatewayAuthority
 from tests.unit.authority.conftest import Actors
 
 
@@ -34,9 +35,9 @@ def test_the_gateway_cache_drops_a_break_glass_grant_at_its_review_deadline(
     assert grant.review_deadline < grant.expires_at
     assert grant.covers_until == grant.review_deadline
     # A cache that would otherwise keep grants for an hour.
-    cache = GrantCache(authority, clock, ttl=3600)
+    cache = GrantCache(GatewayAuthority(authority), clock, ttl=3600)
     ref = asyncio.run(cache.authorize("carol@lab", "weights-export"))
-    assert ref.grant_id == grant.id and ref.expires_at == grant.review_deadline
+    assert ref.grant_id == grant.id and ref.covers_until == grant.review_deadline
     clock.advance(timedelta(hours=1) - timedelta(microseconds=1))
     assert cache.cached("carol@lab", "weights-export") == ref
     clock.advance(timedelta(microseconds=1))
@@ -56,4 +57,4 @@ def test_the_gateway_cache_drops_a_break_glass_grant_at_its_review_deadline(
     ratified = authority.grant(grant.id)
     assert ratified.review_status == "ratified" and ratified.covers_until == grant.expires_at
     ref = asyncio.run(cache.authorize("carol@lab", "weights-export"))
-    assert ref.expires_at == grant.expires_at
+    assert ref.covers_until == grant.expires_at

@@ -16,7 +16,6 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from custodes.authority import Authority, SigningKey
@@ -62,7 +61,7 @@ def running(deployment: Deployment, where: Path, clock: FrozenClock) -> Iterator
     authority = Authority(engine, log, clock=clock)
     authority.start(read_constitution(deployment.text, name="generated"), source="test")
     # As the server does: the floor guard, and entrenchment by effect measured on the game.
-    start_coalition(SimpleNamespace(services={"authority": authority}))
+    start_coalition(authority)
     try:
         yield authority
     finally:

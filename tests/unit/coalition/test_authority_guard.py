@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine
@@ -23,7 +22,7 @@ def guarded(
 ) -> Iterator[Actors]:
     authority = Authority(engine, transparency_log, clock=clock)
     authority.start(read_constitution(DEMO), source="demo")
-    start_coalition(SimpleNamespace(services={"authority": authority}))
+    start_coalition(authority)
     keys = {p.stem: SigningKey.from_file(p) for p in (DEMO.parent / "keys").glob("*.key")}
     yield Actors(authority, keys, clock)
 

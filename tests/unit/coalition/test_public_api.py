@@ -9,6 +9,7 @@ def test_public_api_is_pinned() -> None:
             "BruteForce",
             "CoalitionCheckError",
             "CoalitionFloorGuard",
+            "CoalitionService",
             "FLOOR_ACKNOWLEDGEMENT",
             "Firing",
             "Game",
@@ -31,6 +32,7 @@ def test_public_api_is_pinned() -> None:
             "fires",
             "game_from_constitution",
             "minimum_coalition",
+            "start_coalition",
         ]
     )
     for name in custodes.coalition.__all__:

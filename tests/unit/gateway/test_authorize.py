@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
 from custodes.authority import Grant
 from custodes.clock import FrozenClock
 from custodes.errors import Denial, PolicyDenied
-from custodes.gateway import GrantCache
+from custodes.gateway import Authorizer, GrantCache, GrantDecision
 
 
 class CountingAuthority:
+    """An :class:`Authorizer` over a dictionary of grants, counting what it is asked."""
+
     def __init__(self, clock: FrozenClock) -> None:
         self.calls = 0
         self.allowed: dict[tuple[str, str], Grant] = {}
         self.clock = clock
 
-    def authorize(
-        self, principal_id: str, capability_id: str, *, at: datetime | None = None
-    ) -> Any:
+    def authorize(self, principal_id: str, capability_id: str, *, at: datetime) -> GrantDecision:
         self.calls += 1
         grant = self.allowed.get((principal_id, capability_id))
-        if grant is None or not grant.active_at(at or self.clock.now()):
+        if grant is None or not grant.active_at(at):
             raise PolicyDenied("no", reasons=[Denial("rule", "a grant")])
-        return grant
+        return GrantDecision(grant.id, grant.principal, grant.capability, grant.covers_until)
+
+    def on_revoke(self, callback: Callable[[], None]) -> None:
+        pass
+
+
+def _typed(authority: CountingAuthority) -> Authorizer:
+    return authority  # mypy holds the double to the gateway's Protocol
 
 
 def grant(clock: FrozenClock, hours: float) -> Grant:
@@ -45,13 +52,14 @@ def grant(clock: FrozenClock, hours: float) -> Grant:
 
 def test_grants_are_cached_denials_are_not(clock: FrozenClock) -> None:
     authority = CountingAuthority(clock)
-    cache = GrantCache(authority, clock, ttl=60)
+    cache = GrantCache(_typed(authority), clock, ttl=60)
     with pytest.raises(PolicyDenied):
         asyncio.run(cache.authorize("alice", "cyber"))
     authority.allowed[("alice", "cyber")] = grant(clock, 1)
     # approved a moment ago: honoured on the very next call
-    assert asyncio.run(cache.authorize("alice", "cyber")).grant_id == "g1"
-    assert asyncio.run(cache.authorize("alice", "cyber")).grant_id == "g1"
+    first = asyncio.run(cache.authorize("alice", "cyber"))
+    assert first == GrantDecision("g1", "alice", "cyber", clock.now() + timedelta(hours=1))
+    assert asyncio.run(cache.authorize("alice", "cyber")) == first
     assert authority.calls == 2
 
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.authority import Authority, Grant, RequestRecord
-from custodes.errors import NotFoundError
 from custodes.log import format_time
+from custodes.server._deps import deployment_of
 
 __all__ = ["grant_json", "record_json", "router"]
 
@@ -39,10 +39,8 @@ class ApprovalIn(BaseModel):
 
 
 def authority_of(request: Request) -> Authority:
-    authority: Authority | None = request.app.state.context.services.get("authority")
-    if authority is None:
-        raise NotFoundError("the authority service is not running")
-    return authority
+    """The deployment's authority."""
+    return deployment_of(request).authority
 
 
 def grant_json(g: Grant) -> dict[str, Any]:

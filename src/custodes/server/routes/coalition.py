@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from custodes.coalition._service import CoalitionService
+from custodes.coalition import CoalitionService
 from custodes.coalition._svg import to_svg
 from custodes.errors import NotFoundError
+from custodes.server._deps import deployment_of
 from custodes.server.routes.authority import authority_of
 
 __all__ = ["router"]
@@ -18,10 +19,7 @@ router = APIRouter(prefix="/coalition", tags=["coalition"])
 
 
 def _service(request: Request) -> CoalitionService:
-    service: CoalitionService | None = request.app.state.context.services.get("coalition")
-    if service is None:
-        raise NotFoundError("the coalition service is not running")
-    return service
+    return deployment_of(request).coalition
 
 
 @router.get("")

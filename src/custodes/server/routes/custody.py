@@ -18,13 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from custodes.custody import CustodyRegistry, Finding, FindingInput, Schedule, export_finding
 from custodes.errors import InputError
 from custodes.log import format_time, parse_time
+from custodes.server._auth import authenticated_principal
+from custodes.server._deps import deployment_of
 
 router = APIRouter(prefix="/custody", tags=["custody"])
-
-
-class Unauthenticated(InputError):
-    status = 401
-    code = "unauthenticated"
 
 
 class RegisterRequest(FindingInput):
@@ -56,26 +53,11 @@ class RevealRequest(BaseModel):
 
 
 def _registry(request: Request) -> CustodyRegistry:
-    registry: CustodyRegistry = request.app.state.context.services["custody"]
-    return registry
+    return deployment_of(request).custody
 
 
 async def _principal(request: Request) -> str:
-    from custodes.gateway import KeyStore
-
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthenticated(
-            "a custodes API key is required",
-            where="Authorization",
-            expected="Bearer <custodes API key>",
-        )
-    ctx = request.app.state.context
-    found = await asyncio.to_thread(KeyStore(ctx.engine, ctx.log, ctx.clock).find, key.strip())
-    if found is None:
-        raise Unauthenticated("the API key is unknown or revoked", where="Authorization")
-    return found.principal
+    return await authenticated_principal(request)
 
 
 def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from custodes import __version__
+from custodes.server._deps import deployment_of
 
 router = APIRouter(tags=["health"])
 
@@ -38,7 +39,7 @@ _LINKS: tuple[tuple[str, str, str], ...] = (
 def healthz(request: Request) -> dict[str, Any]:
     """Liveness (always 200 while serving); ``status`` is ``log_halted`` with the reason when
     the log refuses appends (a failed self-check or an alarm: docs/verify-the-log.md)."""
-    ctx = request.app.state.context
+    ctx = deployment_of(request)
     halted = ctx.log.halted
     answer: dict[str, Any] = {
         "status": "ok" if halted is None else "log_halted",
@@ -61,9 +62,8 @@ def front_page(request: Request) -> Response:
 
 
 def _about(request: Request) -> dict[str, Any]:
-    ctx = request.app.state.context
-    publisher = ctx.services.get("witness")
-    policy = getattr(publisher, "policy", None)
+    ctx = deployment_of(request)
+    policy = ctx.witness.policy if ctx.witness is not None else None
     witnesses = [{"name": w.name, "url": w.url} for w in (policy.witnesses if policy else ())]
     return {
         "name": "custodes",

@@ -27,6 +27,7 @@ from custodes.log._fastjson import canonical_json
 from custodes.log._tiles import TILE_WIDTH, parse_tile_path
 from custodes.log._types import APPEND_DENIED, AppendDenied
 from custodes.server._auth import authenticated_principal, require_log_writer
+from custodes.server._deps import deployment_of
 from custodes.server._hot import Endpoint
 
 router = APIRouter(tags=["log"])
@@ -46,8 +47,7 @@ _IMMUTABLE = "public, max-age=31536000, immutable"  # full tiles never change (t
 
 
 def _log(request: Request) -> TransparencyLog:
-    log: TransparencyLog = request.app.state.context.log
-    return log
+    return deployment_of(request).log
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -175,9 +175,9 @@ async def append_entries(request: Request) -> Response:
     log = _log(request)
     body = b""
     try:
-        require_log_writer(request, principal)
+        require_log_writer(deployment_of(request).authority, principal)
         body = await read_body(request, _MAX_BODY)
-        now = request.app.state.context.clock.now()
+        now = deployment_of(request).clock.now()
         # A big batch is validated off the event loop, so small appends and reads arriving
         # meanwhile are not stuck behind it (fairness; the GIL still shares one core).
         data = (
@@ -210,7 +210,7 @@ async def _log_denial(
     types = sorted({str(i.get("type"))[:128] for i in items if isinstance(i, dict)})[:20]
     denial = Entry.create(
         APPEND_DENIED,
-        time=request.app.state.context.clock.now(),
+        time=deployment_of(request).clock.now(),
         principal=principal,
         body=AppendDenied(
             code=exc.code,

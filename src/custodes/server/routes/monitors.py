@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.monitors import Detection, MonitorsService
+from custodes.server._deps import deployment_of
 from custodes.server.routes.custody import _principal
 
 __all__ = ["router"]
@@ -39,8 +40,7 @@ class ResolveBody(BaseModel):
 
 
 def _service(request: Request) -> MonitorsService:
-    service: MonitorsService = request.app.state.context.services["monitors"]
-    return service
+    return deployment_of(request).monitors
 
 
 @router.get("/detectors")

@@ -17,20 +17,20 @@ from fastapi.responses import Response
 from custodes.bounds import check_int
 from custodes.errors import InputError, NotFoundError
 from custodes.log import format_time
+from custodes.server._deps import deployment_of
 from custodes.witness import WitnessPublisher
 
 router = APIRouter(tags=["witnesses"])
 
 
 def _publisher(request: Request) -> WitnessPublisher:
-    publisher = request.app.state.context.services.get("witness")
+    publisher = deployment_of(request).witness
     if publisher is None:
         raise NotFoundError(
             "this log publishes to no witnesses",
             where="witnesses",
             hint="configure witnesses in the constitution or CUSTODES_WITNESS_POLICY_FILE",
         )
-    assert isinstance(publisher, WitnessPublisher)
     return publisher
 
 

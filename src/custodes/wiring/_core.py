@@ -1,15 +1,11 @@
-"""Everything a running server holds, built once from Settings and passed to routes.
-
-Routes read it from ``request.app.state.context``; nothing lives in module globals.
-"""
+"""The base every component is built on: settings, the migrated database, the log, the clock."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -19,27 +15,29 @@ from custodes.errors import ConfigError, InputError
 from custodes.log import NoteSigner, TransparencyLog
 from custodes.store import create_db_engine, migrate
 
-__all__ = ["Context", "build_context", "load_or_create_log_key"]
+__all__ = ["Core", "load_or_create_log_key", "open_core", "write_private_file"]
 
 _log = logging.getLogger(__name__)
 
 
-@dataclass
-class Context:
-    """The live parts of a custodes deployment."""
+@dataclass(frozen=True)
+class Core:
+    """What every component of one deployment shares.
+
+    Attributes:
+        settings: the deployment's settings.
+        engine: the migrated database.
+        log: the running transparency log (its sequencer started).
+        clock: the one clock (invariant 6: tests control it).
+    """
 
     settings: Settings
     engine: Engine
     log: TransparencyLog
     clock: Clock
-    # Components attach their services here by name (e.g. "authority", "gateway").
-    services: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for service in reversed(list(self.services.values())):
-            closer = getattr(service, "close", None)
-            if callable(closer):
-                closer()
+        """Drain and stop the log's sequencer, then close the database's connections."""
         self.log.close()
         self.engine.dispose()
 
@@ -48,7 +46,8 @@ def load_or_create_log_key(settings: Settings) -> NoteSigner:
     """Read the log's signing key; generate one only in the demo.
 
     Raises:
-        ConfigError: no key file outside the demo, or the file is malformed.
+        ConfigError: no key file outside the demo, the file is malformed, or it is named for
+            another origin than ``log_origin``.
     """
     path = settings.resolved_log_key_file
     if not path.exists():
@@ -74,18 +73,24 @@ def load_or_create_log_key(settings: Settings) -> NoteSigner:
 
 
 def write_private_file(path: Path, text: str) -> None:
-    """Create ``path`` readable only by its owner; never overwrite an existing key."""
+    """Create ``path`` readable only by its owner.
+
+    Raises:
+        FileExistsError: the file exists (a key is never overwritten).
+        OSError: it cannot be created.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
 
 
-def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
-    """Open the database (migrating it), the log and its key.
+def open_core(settings: Settings, *, clock: Clock | None = None) -> Core:
+    """Open the database (migrating it), the log and its key, and start the log's sequencer.
 
     Raises:
-        ConfigError, StoreError: the deployment cannot start.
+        ConfigError: the log's key is missing or malformed.
+        StoreError: the database cannot be opened or migrated.
     """
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,4 +106,4 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
         checkpoint_interval=settings.log_checkpoint_interval_ms / 1000,
     )
     log.start()
-    return Context(settings=settings, engine=engine, log=log, clock=clock)
+    return Core(settings=settings, engine=engine, log=log, clock=clock)

@@ -1,0 +1,35 @@
+"""The composition root: one place that builds every component of a deployment from
+:class:`~custodes.config.Settings`, in dependency order, and hands each the typed parts it needs.
+
+Entry points: :func:`build_deployment` (everything a server runs, as a typed
+:class:`Deployment`), :func:`open_core` (settings, database, log, clock: for CLI commands that
+need only those), :func:`build_records` (authority, monitors and custody over a core).
+
+No component imports this package or the server; the server and the CLI do. The wiring is
+also the only place that adapts one component to another's Protocol (``_adapters``), so the
+components never import each other in a circle. To add a component, see ``_deployment``.
+"""
+
+from custodes.wiring._adapters import (
+    GatewayAuthority,
+    Later,
+    constitution_in_force,
+    gateway_monitors,
+)
+from custodes.wiring._core import Core, load_or_create_log_key, open_core, write_private_file
+from custodes.wiring._deployment import Deployment, Records, build_deployment, build_records
+
+__all__ = [
+    "Core",
+    "Deployment",
+    "GatewayAuthority",
+    "Later",
+    "Records",
+    "build_deployment",
+    "build_records",
+    "constitution_in_force",
+    "gateway_monitors",
+    "load_or_create_log_key",
+    "open_core",
+    "write_private_file",
+]

@@ -1,0 +1,107 @@
+"""What the composition root puts between components, so that none imports another's types
+for a role it only needs a part of.
+
+The gateway speaks :class:`custodes.gateway.Authorizer` (a typed :class:`GrantDecision`); the
+authority answers with its own :class:`~custodes.authority.Grant`. Several components follow
+the constitution in force (an amendment applies at once) through a plain callable, not the
+authority. The monitors' review queue and the custody registry need each other (a detection is
+linked to a finding; a stockpiling alarm reads discovery detections): :class:`Later` breaks
+that construction cycle explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from custodes.authority import Authority
+from custodes.constitution import Constitution
+from custodes.errors import NotFoundError
+from custodes.gateway import DetectorMonitor, GrantDecision, MonitorRegistry
+from custodes.monitors import MonitorsService
+
+__all__ = ["GatewayAuthority", "Later", "constitution_in_force", "gateway_monitors"]
+
+T = TypeVar("T")
+
+ConstitutionSource = Callable[[], Constitution | None]
+
+
+class GatewayAuthority:
+    """The authority as the gateway's :class:`~custodes.gateway.Authorizer`.
+
+    Args:
+        authority: the deployment's authority.
+    """
+
+    def __init__(self, authority: Authority) -> None:
+        self._authority = authority
+
+    def authorize(self, principal_id: str, capability_id: str, *, at: datetime) -> GrantDecision:
+        """The grant covering the call, as the gateway keeps it.
+
+        Raises:
+            PolicyDenied: no active grant covers it.
+        """
+        grant = self._authority.authorize(principal_id, capability_id, at=at)
+        # covers_until, not expires_at: a break-glass grant under review stops covering calls
+        # at its review deadline, and no cached decision may outlive that.
+        return GrantDecision(
+            grant_id=grant.id,
+            principal=grant.principal,
+            capability=grant.capability,
+            covers_until=grant.covers_until,
+        )
+
+    def on_revoke(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every revocation."""
+        self._authority.on_revoke(lambda _grant: callback())
+
+
+def constitution_in_force(authority: Authority) -> ConstitutionSource:
+    """A callable answering the authority's active constitution, or None when none is loaded."""
+
+    def current() -> Constitution | None:
+        try:
+            return authority.constitution
+        except NotFoundError:
+            return None
+
+    return current
+
+
+def gateway_monitors(monitors: MonitorsService) -> MonitorRegistry:
+    """The monitors' rules-tier detectors, run inline by the gateway.
+
+    Observing, not gating: a discovery must reach a reviewer, not vanish with a refusal.
+    """
+    return MonitorRegistry(
+        DetectorMonitor(d, mode="observing") for d in monitors.inline_detectors()
+    )
+
+
+class Later(Generic[T]):
+    """A component that is built after one that needs it.
+
+    Args:
+        what: the component's name, for the error before it is set.
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._value: T | None = None
+
+    def set(self, value: T) -> None:
+        """Bind the component (once it is built)."""
+        self._value = value
+
+    def get(self) -> T:
+        """The component.
+
+        Raises:
+            NotFoundError: it is not built yet.
+        """
+        if self._value is None:
+            raise NotFoundError(f"{self._what} is not running")
+        return self._value

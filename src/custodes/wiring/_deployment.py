@@ -1,0 +1,192 @@
+"""The composition root: every component of one deployment, built in dependency order.
+
+Adding a component takes three obvious lines: a typed field on :class:`Deployment`, one
+statement in :func:`build_deployment` that builds it from the fields above it (its
+``start_...``/``build_...`` function takes typed parts: engine, log, clock, the constitution
+in force, another component or a Protocol it defines), and, if it holds threads or
+connections, one line in :meth:`Deployment.close`. Routes then receive it through the typed
+FastAPI dependency in ``custodes.server`` (``Components``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from custodes.authority import Authority, start_authority
+from custodes.clock import Clock
+from custodes.coalition import CoalitionService, start_coalition
+from custodes.config import Settings
+from custodes.custody import CustodyRegistry, build_registry
+from custodes.gateway import Gateway, MonitorRegistry, build_gateway
+from custodes.log import TransparencyLog
+from custodes.monitors import MonitorsService, start_monitors
+from custodes.wiring._adapters import (
+    GatewayAuthority,
+    Later,
+    constitution_in_force,
+    gateway_monitors,
+)
+from custodes.wiring._core import Core, open_core
+from custodes.witness import WitnessPublisher, start_publisher
+
+__all__ = ["Deployment", "Records", "build_deployment", "build_records"]
+
+
+@dataclass(frozen=True)
+class Records:
+    """The components that keep a deployment's records of people and findings (what CLI
+    commands on findings and detections need, without the gateway or the witnesses).
+
+    Attributes:
+        authority: requests, approvals, grants, the constitution in force.
+        monitors: the detectors and the review queue.
+        custody: the custody registry (findings, clocks, escrow, alarms).
+    """
+
+    authority: Authority
+    monitors: MonitorsService
+    custody: CustodyRegistry
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Every live part of one custodes deployment, one typed field per component.
+
+    Attributes:
+        settings: the deployment's settings.
+        engine: the migrated database.
+        log: the transparency log.
+        clock: the one clock.
+        authority: the authority.
+        coalition: the coalition analyses (and the floor guard it put on the authority).
+        witness: the witness publisher, or None when no witnesses are configured.
+        monitors: the detectors and the review queue.
+        custody: the custody registry.
+        gateway: the enforcing model gateway.
+    """
+
+    settings: Settings
+    engine: Engine
+    log: TransparencyLog
+    clock: Clock
+    authority: Authority
+    coalition: CoalitionService
+    witness: WitnessPublisher | None
+    monitors: MonitorsService
+    custody: CustodyRegistry
+    gateway: Gateway
+
+    def close(self) -> None:
+        """Stop every component's background work, newest first, then the log and database."""
+        self.gateway.close()
+        self.custody.close()
+        if self.witness is not None:
+            self.witness.close()
+        self.log.close()
+        self.engine.dispose()
+
+
+def build_records(core: Core) -> Records:
+    """The authority, the monitors and the custody registry over ``core`` (for CLI commands
+    on findings and detections).
+
+    Raises:
+        ConfigError: the constitution file is missing.
+        ConstitutionError: the constitution is refused.
+        InputError: the custody policies file is invalid.
+    """
+    authority = start_authority(core.settings, engine=core.engine, log=core.log, clock=core.clock)
+    return _records(core, authority)
+
+
+def _records(core: Core, authority: Authority) -> Records:
+    constitution = constitution_in_force(authority)
+    # The review queue checks the finding a detection is linked to; custody is built after it.
+    custody_later: Later[CustodyRegistry] = Later("the custody registry")
+    monitors = start_monitors(
+        engine=core.engine,
+        log=core.log,
+        clock=core.clock,
+        constitution=constitution,
+        validate_finding=lambda finding_id: custody_later.get().get(finding_id),
+    )
+    custody = build_registry(
+        core.settings,
+        engine=core.engine,
+        log=core.log,
+        clock=core.clock,
+        authority=authority,
+        constitution=constitution,
+        detections=monitors.queue,  # discovery detections feed the stockpiling alarm
+    )
+    custody_later.set(custody)
+    return Records(authority=authority, monitors=monitors, custody=custody)
+
+
+def build_deployment(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    gateway_monitors_override: MonitorRegistry | None = None,
+) -> Deployment:
+    """Open the database and the log and build every component on them, in dependency order.
+
+    Args:
+        settings: the deployment's settings.
+        clock: the clock (default: the system's UTC clock).
+        gateway_monitors_override: the gateway's inline monitors instead of the monitors'
+            rules tier (tests and benchmarks).
+
+    Raises:
+        ConfigError: a configured file is missing, or the gateway's models file disagrees
+            with the constitution.
+        ConstitutionError: the constitution is refused.
+        InputError: a policies file is malformed.
+        StoreError: the database cannot be opened or migrated.
+    """
+    core = open_core(settings, clock=clock)
+    built: list[Callable[[], None]] = [core.close]
+    try:
+        authority = start_authority(settings, engine=core.engine, log=core.log, clock=core.clock)
+        coalition = start_coalition(authority)  # guards the authority's amendments from now on
+        constitution = constitution_in_force(authority)
+        witness = start_publisher(
+            settings, engine=core.engine, log=core.log, clock=core.clock, constitution=constitution
+        )
+        if witness is not None:
+            built.append(witness.close)
+        records = _records(core, authority)
+        built.append(records.custody.close)
+        gateway = build_gateway(
+            settings,
+            engine=core.engine,
+            log=core.log,
+            clock=core.clock,
+            authorizer=GatewayAuthority(authority),
+            constitution=constitution(),
+            monitors=(
+                gateway_monitors_override
+                if gateway_monitors_override is not None
+                else gateway_monitors(records.monitors)
+            ),
+        )
+    except BaseException:
+        # A refused start leaves no thread, sequencer or connection behind.
+        for close in reversed(built):
+            close()
+        raise
+    return Deployment(
+        settings=settings,
+        engine=core.engine,
+        log=core.log,
+        clock=core.clock,
+        authority=authority,
+        coalition=coalition,
+        witness=witness,
+        monitors=records.monitors,
+        custody=records.custody,
+        gateway=gateway,
+    )
