@@ -19,8 +19,14 @@ while LiteLLM is measured, so neither is charged for the other's idle CPU. The p
 unsaturated. The machine's two cores are shared by all of them (and by whatever
 else runs), so absolute figures move between runs: compare the columns of one run.
 
+``--compare-with DIR`` also serves the custodes of another source tree (a checkout of an
+earlier commit: ``git archive COMMIT | tar -x -C DIR``) with that tree's own copy of this
+script, and measures it in the same phases, each custodes stopped while the other is measured:
+before and after a change, side by side in one run.
+
     .venv/bin/python benchmarks/gateway_latency.py               # full run
     .venv/bin/python benchmarks/gateway_latency.py --quick       # a smoke run
+    .venv/bin/python benchmarks/gateway_latency.py --no-litellm --compare-with /tmp/before
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,13 +104,17 @@ def wait_ready(
 
 @contextmanager
 def process(
-    args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         args,
         env={**os.environ, **(env or {})},
-        cwd=ROOT,
+        cwd=cwd,
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -456,7 +466,7 @@ def postgres() -> Iterator[str | None]:
 
 def report(name: str, run: Run) -> None:
     print(
-        f"  {name:<9} n={len(run.latencies):>6}  p50={run.pct(0.50):7.2f} ms  "
+        f"  {name:<16} n={len(run.latencies):>6}  p50={run.pct(0.50):7.2f} ms  "
         f"p99={run.pct(0.99):7.2f} ms  {run.rps:8.0f} req/s  errors={len(run.errors)}"
         + (f" {sorted(set(run.errors))}" if run.errors else ""),
         flush=True,
@@ -483,6 +493,12 @@ def main() -> None:
         help=f"create {LITELLM_VENV} with litellm[proxy]=={LITELLM_VERSION}",
     )
     parser.add_argument("--quick", action="store_true", help="short phases, 5,000 requests")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        help="another source tree whose custodes is measured alongside (before/after)",
+    )
+    parser.add_argument("--compare-label", default="before", help="its name in the output")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-custodes", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -527,6 +543,7 @@ def main() -> None:
             env=env,
             log=work / "custodes.log",
         ) as cu,
+        ExitStack() as stack,
     ):
         wait_ready(up_port, "/v1/models", up)
         wait_ready(cu_port, "/healthz", cu)
@@ -534,21 +551,54 @@ def main() -> None:
         direct = Target("direct", up_port, "/v1/chat/completions", None)
         custodes = Target("custodes", cu_port, "/v1/chat/completions", key)
         targets = [direct, custodes]
+        pids = {"custodes": cu.pid}
+        if args.compare_with is not None:
+            other = args.compare_with.resolve()
+            other_port = free_port()
+            compared = stack.enter_context(
+                process(
+                    [
+                        sys.executable,
+                        str(other / "benchmarks" / "gateway_latency.py"),
+                        "--serve-custodes",
+                        str(work / "compared"),
+                        str(other_port),
+                        upstream_url,
+                        str(args.log_batch_wait_ms),
+                    ],
+                    env={"PYTHONPATH": f"{other}:{other / 'src'}"},
+                    log=work / "compared.log",
+                    cwd=other,
+                )
+            )
+            wait_ready(other_port, "/healthz", compared)
+            label = f"custodes@{args.compare_label}"
+            key = (work / "compared" / "key").read_text()
+            targets.append(Target(label, other_port, "/v1/chat/completions", key))
+            pids[label] = compared.pid
         results: dict[str, dict[str, Run]] = {}
-        # Each proxy is measured with the other stopped: an idle LiteLLM proxy still uses CPU
-        # (its background jobs), which on two cores would be charged to custodes, and the
-        # reverse. The upstream and the direct baseline are the same for both.
+        # Each proxy is measured with the others stopped: an idle proxy still uses CPU (its
+        # background jobs), which on two cores would be charged to the one measured. The
+        # upstream and the direct baseline are the same for all.
         phases = (("paced", args.rate), ("saturated", None))
+
+        def only(target: Target) -> None:
+            for name, pid in pids.items():
+                os.killpg(pid, signal.SIGSTOP if name != target.name else signal.SIGCONT)
+
         for target in targets:  # warm up connection pools, caches, JITs
+            only(target)
             asyncio.run(load(target, clients=args.clients, seconds=2))
         for phase, rate in phases:
             print(f"{phase}:", flush=True)
             for target in targets:
+                only(target)
                 run = asyncio.run(
                     load(target, clients=args.clients, seconds=args.seconds, rate=rate)
                 )
                 results.setdefault(phase, {})[target.name] = run
                 report(target.name, run)
+        only(custodes)
         if args.memory_requests > 0:
             before = rss_kib(cu.pid)
             run = asyncio.run(
@@ -581,14 +631,16 @@ def main() -> None:
                     print(f"{phase}:", flush=True)
                     report(lite.name, run)
         summarize(results)
+        for pid in pids.values():
+            os.killpg(pid, signal.SIGCONT)  # a stopped process would not see its SIGTERM
     shutil.rmtree(work, ignore_errors=True)
 
 
 def summarize(results: dict[str, dict[str, Run]]) -> None:
     for phase, runs in results.items():
         direct = runs["direct"]
-        for name in ("custodes", "litellm"):
-            if name not in runs:
+        for name in runs:
+            if name == "direct":
                 continue
             run = runs[name]
             print(

@@ -112,7 +112,8 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0,
         le=86_400,
-        description="How often the server raises due custody alarms (0: only when asked).",
+        description="How often the server raises due custody alarms (0: only when asked: "
+        "POST /custody/alarms or `custodes alarms`).",
     )
 
     # --- witnesses ----------------------------------------------------------

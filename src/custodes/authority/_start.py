@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from custodes.authority._service import Authority
 from custodes.clock import Clock
 from custodes.config import Settings
-from custodes.constitution import Constitution, read_constitution
-from custodes.constitution._tables import constitution_versions
+from custodes.constitution import Constitution, newest_document, read_constitution
 from custodes.errors import ConfigError
 from custodes.log import TransparencyLog
 
@@ -80,14 +78,9 @@ def current_constitution(settings: Settings, engine: Engine) -> Constitution | N
         ConfigError: the configured file is missing.
         ConstitutionError: the stored version or the file is refused.
     """
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(constitution_versions.c.version, constitution_versions.c.document)
-            .order_by(constitution_versions.c.version.desc())
-            .limit(1)
-        ).first()
-    if row is not None:
-        return read_constitution(row.document, name=f"stored version {row.version}")
+    stored = newest_document(engine)
+    if stored is not None:
+        return read_constitution(stored.document, name=f"stored version {stored.version}")
     path = _configured_file(settings)
     if path is None:
         return None

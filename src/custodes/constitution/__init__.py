@@ -20,6 +20,13 @@ from custodes.constitution._amend import (
     unmeasured,
 )
 from custodes.constitution._cedar import CedarDecision, CompiledPolicies
+from custodes.constitution._history import (
+    AdoptedVersion,
+    StoredDocument,
+    adopted_versions,
+    newest_document,
+    stored_document,
+)
 from custodes.constitution._model import (
     ORGANISATION_KINDS,
     AccessRule,
@@ -51,6 +58,11 @@ from custodes.constitution._read import (
 from custodes.constitution._yaml import MAX_DEPTH, MAX_DOCUMENT_BYTES
 
 __all__ = [
+    "AdoptedVersion",
+    "StoredDocument",
+    "adopted_versions",
+    "newest_document",
+    "stored_document",
     "FLOOR_STATEMENT",
     "RULES_PATHS",
     "EffectMeasurer",

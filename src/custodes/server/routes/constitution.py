@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.authority._service import utc
-from custodes.constitution import MAX_DOCUMENT_BYTES, constitution_schema
-from custodes.constitution._tables import constitution_versions
-from custodes.errors import NotFoundError
+from custodes.constitution import (
+    MAX_DOCUMENT_BYTES,
+    AdoptedVersion,
+    adopted_versions,
+    constitution_schema,
+    stored_document,
+)
 from custodes.log import format_time
-from custodes.server.routes.authority import authority_of, record_json
+from custodes.server._deps import Components
+from custodes.server.routes.authority import record_json
 
 __all__ = ["router"]
 
@@ -31,11 +34,36 @@ class Proposal(BaseModel):
     signature: str = Field(max_length=200)
 
 
+class VersionOut(BaseModel):
+    """One adopted version (its text: ``GET /constitution/versions/{version}``)."""
+
+    version: int
+    digest: str = Field(description="SHA-256 of the document, hex.")
+    adopted_at: str = Field(description="RFC 3339, UTC.")
+    request_id: str | None = Field(description="The amendment that adopted it (None: v1).")
+    log_index: int = Field(description="The index of its adoption entry in the log.")
+
+    @classmethod
+    def of(cls, v: AdoptedVersion) -> VersionOut:
+        return cls(
+            version=v.version,
+            digest=v.digest,
+            adopted_at=format_time(v.adopted_at),
+            request_id=v.request_id,
+            log_index=v.log_index,
+        )
+
+
+class VersionsOut(BaseModel):
+    versions: list[VersionOut]
+
+
 @router.get("")
 def show(
-    request: Request, format: str = Query(default="json", pattern="^(json|yaml)$")
+    deployment: Components, format: str = Query(default="json", pattern="^(json|yaml)$")
 ) -> Response:
-    c = authority_of(request).constitution
+    """The constitution in force, as JSON (with its text) or as its YAML text."""
+    c = deployment.authority.constitution
     if format == "yaml":
         return PlainTextResponse(c.text, media_type="application/yaml")
     return JSONResponse(
@@ -51,49 +79,28 @@ def show(
 
 @router.get("/schema")
 def schema() -> dict[str, Any]:
+    """The JSON Schema every constitution document is validated against."""
     return constitution_schema()
 
 
 @router.get("/versions")
-def versions(request: Request) -> dict[str, Any]:
-    with authority_of(request).engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                constitution_versions.c.version,
-                constitution_versions.c.digest,
-                constitution_versions.c.adopted_at,
-                constitution_versions.c.request_id,
-                constitution_versions.c.log_index,
-            ).order_by(constitution_versions.c.version)
-        ).all()
-    return {
-        "versions": [
-            {
-                "version": r.version,
-                "digest": r.digest,
-                "adopted_at": format_time(utc(r.adopted_at)),
-                "request_id": r.request_id,
-                "log_index": r.log_index,
-            }
-            for r in rows
-        ]
-    }
+def versions(deployment: Components) -> VersionsOut:
+    """Every adopted version, oldest first."""
+    return VersionsOut(versions=[VersionOut.of(v) for v in adopted_versions(deployment.engine)])
 
 
 @router.get("/versions/{version}")
-def version_text(request: Request, version: int = Path(ge=1, le=2147483647)) -> PlainTextResponse:
-    with authority_of(request).engine.connect() as conn:
-        row = conn.execute(
-            sa.select(constitution_versions.c.document).where(
-                constitution_versions.c.version == version
-            )
-        ).first()
-    if row is None:
-        raise NotFoundError(f"no constitution version {version}", where="version")
-    return PlainTextResponse(row.document, media_type="application/yaml")
+def version_text(
+    deployment: Components, version: int = Path(ge=1, le=2147483647)
+) -> PlainTextResponse:
+    """The YAML text of an adopted version, exactly as adopted."""
+    return PlainTextResponse(
+        stored_document(deployment.engine, version), media_type="application/yaml"
+    )
 
 
 @router.post("/proposals", status_code=201)
-def propose(body: Proposal, request: Request) -> dict[str, Any]:
-    record = authority_of(request).propose_amendment(body.document, body.request, body.signature)
+def propose(body: Proposal, deployment: Components) -> dict[str, Any]:
+    """Propose an amendment (version N+1), signed by its proposer; it then gathers approvals."""
+    record = deployment.authority.propose_amendment(body.document, body.request, body.signature)
     return record_json(record)

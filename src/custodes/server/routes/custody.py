@@ -12,14 +12,14 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.custody import CustodyRegistry, Finding, FindingInput, Schedule, export_finding
 from custodes.errors import InputError
 from custodes.log import format_time, parse_time
-from custodes.server._auth import authenticated_principal
-from custodes.server._deps import deployment_of
+from custodes.server._auth import Principal
+from custodes.server._deps import Components
 
 router = APIRouter(prefix="/custody", tags=["custody"])
 
@@ -50,14 +50,6 @@ class ReadRequest(BaseModel):
 class RevealRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     early: bool = False
-
-
-def _registry(request: Request) -> CustodyRegistry:
-    return deployment_of(request).custody
-
-
-async def _principal(request: Request) -> str:
-    return await authenticated_principal(request)
 
 
 def finding_json(f: Finding, schedule: Schedule | None) -> dict[str, Any]:
@@ -132,11 +124,10 @@ def _show(registry: CustodyRegistry, f: Finding) -> dict[str, Any]:
 
 
 @router.get("/findings")
-async def list_findings(request: Request) -> dict[str, Any]:
+async def list_findings(deployment: Components, principal: Principal) -> dict[str, Any]:
     """The case records the caller may see; ``embargoed`` lists the ids of the others only if
     the constitution shows that findings exist (``custody.show_existence``)."""
-    principal = await _principal(request)
-    reg = _registry(request)
+    reg = deployment.custody
     listing = await asyncio.to_thread(reg.visible, principal)
     return {
         "findings": [_show(reg, f) for f in listing.findings],
@@ -145,8 +136,9 @@ async def list_findings(request: Request) -> dict[str, Any]:
 
 
 @router.post("/findings", status_code=201)
-async def register(request: Request, body: RegisterRequest) -> dict[str, Any]:
-    principal = await _principal(request)
+async def register(
+    deployment: Components, principal: Principal, body: RegisterRequest
+) -> dict[str, Any]:
     try:
         details = base64.b64decode(body.details_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -154,23 +146,23 @@ async def register(request: Request, body: RegisterRequest) -> dict[str, Any]:
             "details are not valid base64", where="details_base64", expected="standard base64"
         ) from exc
     spec = FindingInput.model_validate(body.model_dump(exclude={"details_base64"}))
-    reg = _registry(request)
+    reg = deployment.custody
     f = await asyncio.to_thread(reg.register, spec, details, principal=principal)
     return _show(reg, f)
 
 
 @router.get("/findings/{finding_id}")
-async def show(request: Request, finding_id: str) -> dict[str, Any]:
-    principal = await _principal(request)
-    reg = _registry(request)
+async def show(deployment: Components, principal: Principal, finding_id: str) -> dict[str, Any]:
+    reg = deployment.custody
     return _show(reg, await asyncio.to_thread(reg.view, finding_id, principal=principal))
 
 
 @router.post("/findings/{finding_id}/events")
-async def event(request: Request, finding_id: str, body: EventRequest) -> dict[str, Any]:
-    principal = await _principal(request)
+async def event(
+    deployment: Components, principal: Principal, finding_id: str, body: EventRequest
+) -> dict[str, Any]:
     at: datetime | None = parse_time(body.at, where="at") if body.at else None
-    reg = _registry(request)
+    reg = deployment.custody
     f = await asyncio.to_thread(
         reg.record_event, finding_id, body.event, principal=principal, at=at, note=body.note
     )
@@ -178,9 +170,10 @@ async def event(request: Request, finding_id: str, body: EventRequest) -> dict[s
 
 
 @router.post("/findings/{finding_id}/transitions")
-async def transition(request: Request, finding_id: str, body: TransitionRequest) -> dict[str, Any]:
-    principal = await _principal(request)
-    reg = _registry(request)
+async def transition(
+    deployment: Components, principal: Principal, finding_id: str, body: TransitionRequest
+) -> dict[str, Any]:
+    reg = deployment.custody
     f = await asyncio.to_thread(
         reg.transition, finding_id, body.machine, body.to, principal=principal, reason=body.reason
     )
@@ -188,9 +181,10 @@ async def transition(request: Request, finding_id: str, body: TransitionRequest)
 
 
 @router.post("/findings/{finding_id}/read")
-async def read(request: Request, finding_id: str, body: ReadRequest) -> dict[str, Any]:
-    principal = await _principal(request)
-    reg = _registry(request)
+async def read(
+    deployment: Components, principal: Principal, finding_id: str, body: ReadRequest
+) -> dict[str, Any]:
+    reg = deployment.custody
     details = await asyncio.to_thread(
         reg.read_details, finding_id, reader=principal, purpose=body.purpose
     )
@@ -198,9 +192,10 @@ async def read(request: Request, finding_id: str, body: ReadRequest) -> dict[str
 
 
 @router.post("/findings/{finding_id}/reveal")
-async def reveal(request: Request, finding_id: str, body: RevealRequest) -> dict[str, Any]:
-    principal = await _principal(request)
-    reg = _registry(request)
+async def reveal(
+    deployment: Components, principal: Principal, finding_id: str, body: RevealRequest
+) -> dict[str, Any]:
+    reg = deployment.custody
     r = await asyncio.to_thread(reg.reveal, finding_id, principal=principal, early=body.early)
     return {
         "finding_id": r.finding_id,
@@ -212,19 +207,31 @@ async def reveal(request: Request, finding_id: str, body: RevealRequest) -> dict
 
 
 @router.get("/findings/{finding_id}/export/{fmt}")
-async def export(request: Request, finding_id: str, fmt: str) -> dict[str, Any]:
-    principal = await _principal(request)
-    reg = _registry(request)
+async def export(
+    deployment: Components, principal: Principal, finding_id: str, fmt: str
+) -> dict[str, Any]:
+    reg = deployment.custody
     f = await asyncio.to_thread(reg.view, finding_id, principal=principal, action="export")
     return export_finding(f, fmt, reg.schedule(f), now=reg.clock.now())
 
 
 @router.get("/alarms")
-async def alarms(request: Request) -> dict[str, Any]:
-    """The alarms the caller may see (overseers and coordinators: all), after recording the
-    newly due ones in the log."""
-    principal = await _principal(request)
-    reg = _registry(request)
+async def alarms(deployment: Components, principal: Principal) -> dict[str, Any]:
+    """The alarms recorded so far that the caller may see (overseers and coordinators: all).
+
+    Only reads: due alarms are recorded in the log by the server's sweep (every
+    ``custody_alarm_interval_s``) or at once by ``POST /custody/alarms``.
+    """
+    recorded = await asyncio.to_thread(deployment.custody.alarms_for, principal)
+    return {"alarms": [r.to_dict() for r in recorded]}
+
+
+@router.post("/alarms")
+async def raise_alarms(deployment: Components, principal: Principal) -> dict[str, Any]:
+    """Record every alarm now due in the log (as the sweep would), then answer the alarms the
+    caller may see, as ``GET`` does. Any principal with an API key may ask: recording what is
+    due is what the sweep does anyway."""
+    reg = deployment.custody
     await asyncio.to_thread(reg.raise_alarms)
     recorded = await asyncio.to_thread(reg.alarms_for, principal)
     return {"alarms": [r.to_dict() for r in recorded]}

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.monitors import Detection, MonitorsService
-from custodes.server._deps import deployment_of
-from custodes.server.routes.custody import _principal
+from custodes.monitors import Detection
+from custodes.server._auth import Principal
+from custodes.server._deps import Components
 
 __all__ = ["router"]
 
@@ -39,13 +39,10 @@ class ResolveBody(BaseModel):
     finding_id: str | None = Field(default=None, max_length=64)
 
 
-def _service(request: Request) -> MonitorsService:
-    return deployment_of(request).monitors
-
-
 @router.get("/detectors")
-async def detectors(request: Request) -> dict[str, Any]:
-    registry = _service(request).registry
+async def detectors(deployment: Components) -> dict[str, Any]:
+    """The detectors and whether each is ready (the learned tier needs its trained model)."""
+    registry = deployment.monitors.registry
     out = []
     for name in registry.names():
         try:
@@ -57,10 +54,9 @@ async def detectors(request: Request) -> dict[str, Any]:
 
 
 @router.post("/screen", status_code=201)
-async def screen(request: Request, body: ScreenBody) -> dict[str, Any]:
+async def screen(deployment: Components, actor: Principal, body: ScreenBody) -> dict[str, Any]:
     """Run detectors over ``text``; what they flag is logged and queued for review."""
-    actor = await _principal(request)
-    service = _service(request)
+    service = deployment.monitors
 
     def run() -> list[dict[str, Any]]:
         found: list[Detection] = []
@@ -82,14 +78,14 @@ async def screen(request: Request, body: ScreenBody) -> dict[str, Any]:
 
 @router.get("/review")
 async def review_list(
-    request: Request,
+    deployment: Components,
+    viewer: Principal,
     status: Literal["open", "dismissed", "linked", "all"] = "open",
     category: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """What the caller may see: assigned detections, or all of them for an overseer."""
-    viewer = await _principal(request)
-    queue = _service(request).queue
+    queue = deployment.monitors.queue
     rows = await asyncio.to_thread(
         queue.list,
         viewer=viewer,
@@ -102,18 +98,21 @@ async def review_list(
 
 
 @router.get("/review/{detection_id}")
-async def review_show(request: Request, detection_id: str) -> dict[str, Any]:
-    viewer = await _principal(request)
-    queue = _service(request).queue
+async def review_show(
+    deployment: Components, viewer: Principal, detection_id: str
+) -> dict[str, Any]:
+    """One detection, if the caller may see it."""
+    queue = deployment.monitors.queue
     d = await asyncio.to_thread(queue.show, detection_id, viewer=viewer)
     return d.to_json(queue.clock.now())
 
 
 @router.post("/review/{detection_id}/resolve")
-async def review_resolve(request: Request, detection_id: str, body: ResolveBody) -> dict[str, Any]:
+async def review_resolve(
+    deployment: Components, reviewer: Principal, detection_id: str, body: ResolveBody
+) -> dict[str, Any]:
     """Dismiss with ``reason`` or link to a registered ``finding_id``."""
-    reviewer = await _principal(request)
-    queue = _service(request).queue
+    queue = deployment.monitors.queue
     d = await asyncio.to_thread(
         queue.resolve,
         detection_id,
