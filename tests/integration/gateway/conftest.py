@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +12,6 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
 
 from custodes.authority import Authority, SigningKey
 from custodes.config import Settings
@@ -24,6 +20,7 @@ from custodes.log import Entry
 from custodes.monitors import Category, Detection, Span
 from custodes.server import create_app
 from custodes.wiring import Deployment, build_deployment
+from tests.support.threaded import serve
 from tests.support.upstream import TestUpstream
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -101,22 +98,6 @@ class GatewayServer:
         """Every gateway.call/v1 entry in the log, in order."""
         entries = [Entry.from_json(self.ctx.log.entry_data(i)) for i in range(self.ctx.log.size())]
         return [e for e in entries if e.type == CALL]
-
-
-def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("custodes did not start")
-        time.sleep(0.01)
-    return server, thread, port
 
 
 @pytest.fixture
