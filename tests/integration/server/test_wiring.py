@@ -36,7 +36,9 @@ FINDING = FindingInput(
 
 
 def _custodes_threads() -> set[str]:
-    return {t.name for t in threading.enumerate() if t.name.startswith("custodes-") and t.is_alive()}
+    return {
+        t.name for t in threading.enumerate() if t.name.startswith("custodes-") and t.is_alive()
+    }
 
 
 def _settings(tmp: Path, **extra: object) -> Settings:
