@@ -3,11 +3,11 @@
 Every model call crosses one HTTP/1.1 hop from the gateway to its upstream. This compares, in
 one process, against one loopback upstream, the clients that could carry it:
 
-- ``http1``: the hand-written client the gateway used before issue 16 (``gateway/_http1.py``,
-  an asyncio protocol + llhttp through ``httptools``), loaded from the file ``--http1`` names
-  (it is no longer in the tree: ``git show 7f1f67c:src/custodes/gateway/_http1.py``);
-- ``gateway``: the gateway's ``HttpUpstream.send`` itself, as every model call uses it (over
-  aiohttp since issue 16): the library client plus custodes' error mapping;
+- ``http1``: the gateway's own hand-written client (``gateway/_http1.py``, an asyncio
+  protocol + llhttp through ``httptools``), or the file ``--http1`` names (to measure another
+  version of it side by side);
+- ``gateway``: the gateway's ``HttpUpstream.send`` itself, as every model call uses it: the
+  client plus custodes' error mapping;
 - ``aiohttp``: one ``ClientSession`` over a ``TCPConnector`` (``limit`` as the gateway's pool,
   ``keepalive_timeout`` 4 s, no cookie jar, ``auto_decompress`` off, no proxy from the
   environment, no redirects, ``sock_read`` timeout as the gateway's);
@@ -28,9 +28,11 @@ possible of the machine goes to the upstream and the clients' differences show. 
 interleaved (every client once per round, the order rotated each round) so drift in the shared
 machine's load falls on all columns alike; compare the columns of one run.
 
-    git show 7f1f67c:src/custodes/gateway/_http1.py > /tmp/_http1.py
-    nice -n 10 .venv/bin/python benchmarks/upstream_clients.py --http1 /tmp/_http1.py
+    nice -n 10 .venv/bin/python benchmarks/upstream_clients.py            # the full run
     nice -n 10 .venv/bin/python benchmarks/upstream_clients.py --quick    # a smoke run
+
+The figures of issue 16, and why the gateway keeps its own client, are in docs/gateway.md
+("Session 5").
 """
 
 from __future__ import annotations
@@ -177,15 +179,18 @@ class Client:
 
 
 class Http1(Client):
-    """The hand-written HTTP/1.1 client of before issue 16, loaded from a file."""
+    """The gateway's hand-written HTTP/1.1 client, from the tree or from a file."""
 
     name = "http1"
 
-    def __init__(self, base_url: str, path: Path) -> None:
-        spec = importlib.util.spec_from_file_location("_bench_http1", path)
-        assert spec is not None and spec.loader is not None
-        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    def __init__(self, base_url: str, path: Path | None) -> None:
+        if path is None:
+            from custodes.gateway import _http1 as module
+        else:
+            spec = importlib.util.spec_from_file_location("_bench_http1", path)
+            assert spec is not None and spec.loader is not None
+            module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
         self.client = module.Http1Client(max_connections=POOL, keepalive=KEEPALIVE_S)
         self.target = module.Target.parse(base_url)
 
@@ -474,9 +479,7 @@ async def phase(
 
 
 def make_clients(base_url: str, only: list[str] | None, http1: Path | None) -> list[Client]:
-    clients: list[Client] = []
-    if http1 is not None:
-        clients.append(Http1(base_url, http1))
+    clients: list[Client] = [Http1(base_url, http1)]
     for kind in (Gateway, Aiohttp, Httpcore, Httpx):
         clients.append(kind(base_url))
     return [c for c in clients if not only or c.name in only]
@@ -606,7 +609,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=32, help="events per streamed answer")
     parser.add_argument("--only", nargs="+", help="measure only these clients")
     parser.add_argument(
-        "--http1", type=Path, help="the removed gateway/_http1.py, to measure it alongside"
+        "--http1", type=Path, help="measure this copy of gateway/_http1.py as http1"
     )
     parser.add_argument("--quick", action="store_true", help="0.5 s phases, one round")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
