@@ -61,15 +61,33 @@ from custodes.log import Entry, parse_time
 
 __all__ = ["EntryAuditor", "stored_documents"]
 
-_CALLED = frozenset({"answered", "cut", "upstream_error", "abandoned"})  # reached the model
+# Outcomes of gateway.call/v1 that say the call reached a model: only these need a grant
+# behind them; a refused call claims nothing happened.
+_CALLED = frozenset({"answered", "cut", "upstream_error", "abandoned"})
 
 
 class _Problem(Exception):
-    """One thing an entry claims that the log does not back."""
+    """One thing an entry claims that the log does not back.
+
+    Raised by the per-type checks and turned into the report line by
+    :meth:`EntryAuditor.check_entry`, so no check can end the audit of the entries after it.
+    """
 
 
 @dataclass
 class _Request:
+    """An ``authority.request/v1`` the log holds, and the approvals logged for it since.
+
+    Attributes:
+        id: the request id (the first 16 hex digits of ``digest``).
+        digest: the request's digest, which approvals sign.
+        request: the request body as logged.
+        requester: who asked (the entry's principal).
+        version: the constitution version in force when it was logged.
+        index: the entry's log index.
+        approvals: the latest logged approval of each approver (a renewal replaces one).
+    """
+
     id: str
     digest: str
     request: Mapping[str, Any]
@@ -81,6 +99,18 @@ class _Request:
 
 @dataclass
 class _Grant:
+    """A grant (``authority.grant/v1``) or break-glass use the log holds.
+
+    Attributes:
+        id: the grant id (``bg-...`` for a break-glass use).
+        principal: who holds it.
+        capability: what it gives.
+        granted_at: when it starts.
+        expires_at: when it ends (exclusive).
+        index: the entry's log index.
+        revoked_at: the time of the first logged revocation, if any.
+    """
+
     id: str
     principal: str
     capability: str
@@ -125,6 +155,15 @@ class EntryAuditor:
 
         Call for every entry in index order; a problem is reported and the entry's claims are
         not believed by later checks.
+
+        Args:
+            index: the entry's log index.
+            data: its canonical JSON bytes, as the log stores them.
+
+        Returns:
+            One line naming the entry type and what it claims that the log does not back, or
+            None when the entry checks out (or is of a type this audit does not read, or is
+            malformed: well-formedness is reported by the log's own form check).
         """
         try:
             entry = Entry.from_json(data)
@@ -133,7 +172,11 @@ class EntryAuditor:
         return self.check_entry(index, entry)
 
     def check_entry(self, index: int, entry: Entry) -> str | None:
-        """:meth:`check` for an entry already parsed."""
+        """:meth:`check` for an entry already parsed.
+
+        Returns:
+            The problem line, or None (see :meth:`check`).
+        """
         check = self._checks.get(entry.type)
         if check is None:
             return None
@@ -146,6 +189,12 @@ class EntryAuditor:
     # -- the constitution ----------------------------------------------------------------
 
     def _document(self, version: int, digest: str) -> Constitution:
+        """The stored constitution ``version``, checked against its logged ``digest``.
+
+        Raises:
+            _Problem: no stored text, a text the reader refuses, or one whose digest or
+                version is not the logged one.
+        """
         text = self.documents.get(version)
         if text is None:
             raise _Problem(
@@ -164,10 +213,17 @@ class EntryAuditor:
         return c
 
     def _by_custodes(self, entry: Entry) -> None:
+        """Raises _Problem unless custodes itself made ``entry`` (its own decisions only)."""
         if entry.principal != "custodes":
             raise _Problem(f"names {entry.principal!r}; only custodes itself records this")
 
     def _adopt(self, entry: Entry, index: int) -> None:
+        """``constitution.adopt/v1``: the one first version, matching its stored text.
+
+        Raises:
+            _Problem: not by custodes, a second adoption, not version 1, or the stored text
+                does not match.
+        """
         self._by_custodes(entry)
         if self.in_force is not None:
             raise _Problem(
@@ -179,6 +235,14 @@ class EntryAuditor:
         self.in_force = self._document(1, entry.body["digest"])
 
     def _amend(self, entry: Entry, index: int) -> None:
+        """``constitution.amend/v1``: a signed, logged amendment the rules allow.
+
+        Raises:
+            _Problem: it does not follow the version in force, has no logged amendment request
+                for that document, lists a signer without a logged approval or whose signature
+                fails under the key the entry says, or the amendment rules (entrenchment and
+                the coalition floor) refuse it.
+        """
         self._by_custodes(entry)
         body = entry.body
         old = self._constitution()
@@ -240,6 +304,7 @@ class EntryAuditor:
         self.in_force = new
 
     def _constitution(self) -> Constitution:
+        """The version in force; raises _Problem if none was adopted yet."""
         if self.in_force is None:
             raise _Problem("no constitution was adopted before it")
         return self.in_force
@@ -247,6 +312,14 @@ class EntryAuditor:
     # -- requests and approvals ----------------------------------------------------------
 
     def _request(self, entry: Entry, index: int) -> None:
+        """``authority.request/v1``: a request by its requester, signed, under the version in
+        force, logged once.
+
+        Raises:
+            _Problem: the digest or id is not the request's, the entry's principal is not the
+                requester, it names another version, its signature fails (or it is unsigned
+                and not custodes' review of a break-glass use), or it is a replay.
+        """
         body = entry.body
         req = body["request"]
         c = self._constitution()
@@ -279,6 +352,8 @@ class EntryAuditor:
     def _signed_by(
         self, c: Constitution, who: Any, message: bytes, signature: str, what: str
     ) -> None:
+        """Raises _Problem unless ``signature`` over ``message`` verifies under ``who``'s key
+        in ``c`` (``what`` names the entry in the message)."""
         p = c.principals_by_id.get(who) if isinstance(who, str) else None
         if p is None or p.public_key is None:
             raise _Problem(f"{what}: {who!r} has no key in constitution version {c.version}")
@@ -286,6 +361,15 @@ class EntryAuditor:
             raise _Problem(f"{what}: the signature does not verify under {who}'s key")
 
     def _approval(self, entry: Entry, index: int) -> None:
+        """``authority.approval/v1``: the approver's signature over a logged request.
+
+        For an amendment, the approver's key in the proposed version counts too (a new member
+        signs with the key the amendment gives them).
+
+        Raises:
+            _Problem: no such request, another digest, logged under someone else's name, or a
+                signature that verifies under neither key.
+        """
         body = entry.body
         request = self._logged_request(body["request_id"], body["digest"])
         approver = body["approver"]
@@ -309,6 +393,11 @@ class EntryAuditor:
         )
 
     def _renewal(self, entry: Entry, index: int) -> None:
+        """``authority.approval_renewal/v1``: renews a logged approval, signed by its approver.
+
+        Raises:
+            _Problem: no such request or approval, or the renewal signature fails.
+        """
         body = entry.body
         request = self._logged_request(body["request_id"], body["digest"])
         approver = body["approver"]
@@ -331,6 +420,7 @@ class EntryAuditor:
         )
 
     def _logged_request(self, request_id: str, digest: str) -> _Request:
+        """The logged request ``request_id``; raises _Problem if none, or of another digest."""
         request = self.requests.get(request_id)
         if request is None:
             raise _Problem(f"no request {request_id!r} was logged before it")
@@ -339,10 +429,13 @@ class EntryAuditor:
         return request
 
     def _key(self, c: Constitution, who: str) -> bytes | None:
+        """``who``'s public key in ``c``, or None."""
         p = c.principals_by_id.get(who)
         return p.public_key if p is not None else None
 
     def _proposed_key(self, request: _Request, who: str) -> bytes | None:
+        """``who``'s key in the version an amendment request proposes, if its stored text is
+        the proposed one; else None (the approval then has to verify under the current key)."""
         proposed = request.request.get("amendment")
         version = self._constitution().version + 1
         text = self.documents.get(version)
@@ -357,6 +450,14 @@ class EntryAuditor:
     # -- grants ----------------------------------------------------------------------------
 
     def _grant(self, entry: Entry, index: int) -> None:
+        """``authority.grant/v1``: what a logged request asked, under a rule in force, with a
+        quorum of logged approvals at the grant's time.
+
+        Raises:
+            _Problem: no logged grant request, another principal or capability, another
+                version, no such rule, longer than the rule or request allows, a quorum not
+                met, approvals named that do not count, or a replayed id.
+        """
         body = entry.body
         c = self._constitution()
         request = self.requests.get(body["request_id"] or "")
@@ -411,11 +512,19 @@ class EntryAuditor:
         end: datetime,
         index: int,
     ) -> None:
+        """Record a grant; raises _Problem if its id was already logged (a replay)."""
         if grant_id in self.grants:
             raise _Problem(f"grant {grant_id} was already logged: a replay")
         self.grants[grant_id] = _Grant(grant_id, principal, capability, start, end, index)
 
     def _break_glass(self, entry: Entry, index: int) -> None:
+        """``authority.break_glass/v1``: signed by its principal, under a break-glass rule that
+        gives one of their roles the capability, no longer than the rule allows.
+
+        Raises:
+            _Problem: logged under someone else's name, a signature that fails, no such rule
+                for their roles, too long, or a replayed id.
+        """
         body = entry.body
         c = self._constitution()
         principal = body["principal"]
@@ -438,6 +547,12 @@ class EntryAuditor:
         self._add_grant(body["grant_id"], principal, body["capability"], granted, expires, index)
 
     def _revocation(self, entry: Entry, index: int) -> None:
+        """``authority.revocation/v1``: of a known grant, signed by the revoker; the first
+        revocation's time is when the grant stopped covering calls.
+
+        Raises:
+            _Problem: no such grant, or the revoker's signature fails.
+        """
         body = entry.body
         grant = self.grants.get(body["grant_id"])
         if grant is None:
@@ -452,6 +567,13 @@ class EntryAuditor:
         grant.revoked_at = grant.revoked_at or entry.time
 
     def _review(self, entry: Entry, index: int) -> None:
+        """``authority.review/v1``: of a logged review request; a ratification needs the
+        break-glass rule's review quorum.
+
+        Raises:
+            _Problem: not by custodes, no review request or grant, no such rule, or a
+                ratification without the quorum.
+        """
         self._by_custodes(entry)
         body = entry.body
         request = self.requests.get(body["request_id"])
@@ -481,6 +603,13 @@ class EntryAuditor:
     # -- model calls -----------------------------------------------------------------------
 
     def _call(self, entry: Entry, index: int) -> None:
+        """``gateway.call_start/v1`` / ``gateway.call/v1`` of a call that reached a model: a
+        standing rule for the principal's roles, or their unrevoked grant covering its time.
+
+        Raises:
+            _Problem: no grant named, no such standing rule for them, a grant never logged, of
+                someone else or another capability, or one that did not cover the call.
+        """
         body = entry.body
         if entry.type == "gateway.call/v1" and body["outcome"] not in _CALLED:
             return  # refused: it claims nothing happened
@@ -518,6 +647,8 @@ class EntryAuditor:
 
 
 def _signature(text: Any) -> bytes:
+    """The signature's bytes; an undecodable one is empty, so it fails verification as a
+    forged one would (a malformed entry must not stop the audit)."""
     try:
         return decode_signature(text if isinstance(text, str) else "")
     except InputError:
@@ -525,8 +656,15 @@ def _signature(text: Any) -> bytes:
 
 
 def stored_documents(engine: Engine) -> dict[int, str]:
-    """Every stored constitution text by version (``constitution_versions``; none if the
-    database has no such table)."""
+    """Every stored constitution text by version.
+
+    Args:
+        engine: the server's database.
+
+    Returns:
+        ``constitution_versions`` as version -> document; empty if the database has no such
+        table (a log without a constitution: adoptions are then reported as unverifiable).
+    """
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT version, document FROM constitution_versions")).all()
