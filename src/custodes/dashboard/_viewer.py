@@ -16,7 +16,13 @@ __all__ = ["Viewer", "viewer_of"]
 
 @dataclass(frozen=True)
 class Viewer:
-    """A signed-in principal, with the organisation the constitution in force gives them."""
+    """A signed-in principal, with the organisation the constitution in force gives them.
+
+    Attributes:
+        principal: the principal id.
+        organisation: their organisation's id.
+        organisation_kind: its kind (``lab``, ``overseer``, ...); ``overseer`` sees all.
+    """
 
     principal: str
     organisation: str
@@ -24,6 +30,7 @@ class Viewer:
 
     @property
     def overseer(self) -> bool:
+        """Whether the viewer belongs to an overseer organisation (and so sees everything)."""
         return self.organisation_kind == "overseer"
 
     def sees_organisation(self, organisation: str | None) -> bool:
