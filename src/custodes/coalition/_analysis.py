@@ -28,6 +28,8 @@ from custodes.coalition._table import WinTable, win_table
 
 __all__ = ["Analysis", "GoalReport", "analyze"]
 
+# Minimal winning coalitions listed per goal: past a couple of hundred a list stops being
+# readable, and the report says it was cut.
 _MWC_LIMIT = 200
 
 
@@ -51,6 +53,10 @@ class GoalReport:
         power: Banzhaf and Shapley–Shubik indices of the key players.
         below_floor: a protected goal that fewer organisations than the floor can reach.
         fewest_people: the coalition with the fewest persons.
+        minimal_winning_truncated: the list of minimal winning coalitions was cut.
+        max_size: the largest coalition size searched for minimal winning coalitions.
+        key_players: how many players can make a difference to the goal (non-dummies).
+        minimal_winning_computed: minimal winning coalitions were asked for.
     """
 
     goal: Goal
@@ -69,6 +75,7 @@ class GoalReport:
 
     @property
     def reachable(self) -> bool:
+        """Whether any coalition of corruptible players can reach the goal."""
         return self.cheapest.status != "UNREACHABLE"
 
     @property
@@ -78,6 +85,7 @@ class GoalReport:
 
     @property
     def min_people(self) -> int | None:
+        """The fewest persons who reach the goal, or None when it is unreachable."""
         s = self.people
         return len(s.coalition) if s.coalition else None
 
@@ -90,13 +98,20 @@ class GoalReport:
 
     @property
     def min_organisations(self) -> int | None:
+        """The fewest organisations whose members reach the goal, or None when unreachable."""
         v = self.fewest_organisations.value
         return None if v is None else round(v)
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The analysis of one game: a report per goal and the findings worth a person's time."""
+    """The analysis of one game: a report per goal and the findings worth a person's time.
+
+    Attributes:
+        game: the game analysed.
+        goals: one report per reported goal, in the game's order.
+        seconds: how long the analysis took.
+    """
 
     game: Game
     goals: tuple[GoalReport, ...]
@@ -114,9 +129,11 @@ class Analysis:
         raise KeyError(goal)
 
     def ids(self, players: Sequence[int]) -> tuple[str, ...]:
+        """The ids of players given by index."""
         return tuple(self.game.players[i].id for i in players)
 
     def organisations(self, players: Sequence[int]) -> tuple[str, ...]:
+        """The distinct organisations of players given by index, sorted."""
         return tuple(sorted({self.game.players[i].organisation for i in players}))
 
     def findings(self) -> list[str]:

@@ -30,7 +30,24 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GoalDelta:
-    """One goal before and after (``None``: unreachable, or the goal does not exist)."""
+    """One goal before and after (``None``: unreachable, or the goal does not exist).
+
+    Attributes:
+        goal: the goal id.
+        label: its human name.
+        protected: held to the floor (in either version).
+        old_people: fewest persons before.
+        new_people: fewest persons after.
+        old_cost: least cost before.
+        new_cost: least cost after.
+        old_organisations: fewest organisations before.
+        new_organisations: fewest organisations after.
+        spof_added: players who now reach it alone and did not before.
+        spof_removed: players who no longer reach it alone.
+        veto_added: players every winning coalition now needs.
+        veto_removed: players no longer needed by every winning coalition.
+        below_floor: protected and now reachable by fewer organisations than the floor.
+    """
 
     goal: str
     label: str
@@ -59,6 +76,7 @@ class GoalDelta:
 
     @property
     def changed(self) -> bool:
+        """Any measure moved, either way (weaker or stronger)."""
         return (self.old_people, self.old_cost, self.old_organisations) != (
             self.new_people,
             self.new_cost,
@@ -66,6 +84,7 @@ class GoalDelta:
         ) or bool(self.spof_added or self.spof_removed or self.veto_added or self.veto_removed)
 
     def to_json(self) -> dict[str, Any]:
+        """Every field (tuples as lists), plus ``weaker`` and ``changed``."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()} | {
             "weaker": self.weaker,
             "changed": self.changed,
@@ -73,14 +92,24 @@ class GoalDelta:
 
 
 def _smaller(new: float | None, old: float | None) -> bool:
+    """Whether a measure dropped; becoming reachable (None before) counts as a drop."""
     if new is None:
         return False
     return old is None or new < old
 
 
 def diff_analyses(old: Analysis, new: Analysis, *, floor: int | None = None) -> list[GoalDelta]:
-    """Goal by goal, what changes from ``old`` to ``new``. ``floor`` defaults to the old
-    game's floor (the floor in force when the amendment is proposed)."""
+    """Goal by goal, what changes from ``old`` to ``new``.
+
+    Args:
+        old: the analysis of the version in force.
+        new: the analysis of the proposed version.
+        floor: the floor to hold protected goals to; by default the old game's (the floor in
+            force when the amendment is proposed).
+
+    Returns:
+        One delta per goal of either version, the old version's goals first.
+    """
     floor = old.game.floor if floor is None else floor
     old_by = {r.goal.id: r for r in old.goals}
     new_by = {r.goal.id: r for r in new.goals}
@@ -134,6 +163,10 @@ class CoalitionFloorGuard:
 
     The floor and protected tiers are the *old* version's together with the new one's
     protected tiers, so an amendment cannot lower the floor and use the lowered floor at once.
+
+    Args:
+        time_limit: seconds the solver may take per tier and version.
+        workers: CP-SAT search workers.
     """
 
     def __init__(self, *, time_limit: float = 10.0, workers: int = 2) -> None:
@@ -143,6 +176,20 @@ class CoalitionFloorGuard:
     def check(
         self, old: Constitution, new: Constitution, acknowledgements: Sequence[Acknowledgement]
     ) -> list[Denial]:
+        """The denials of amending ``old`` into ``new``.
+
+        Args:
+            old: the version in force (its floor is the one held).
+            new: the proposed version.
+            acknowledgements: statements signed with the amendment; a
+                :data:`FLOOR_ACKNOWLEDGEMENT` signed by a threshold of ``old``'s amendment
+                signers lets a drop below the floor through (logged as a warning).
+
+        Returns:
+            One denial per protected tier that fewer organisations than the floor could
+            reach after the amendment and not before; also one per tier whose minimum could
+            not be computed within ``time_limit`` (fail closed). Empty: the guard allows it.
+        """
         floor = old.coalition.min_organisations
         protected = sorted(set(old.coalition.protected) | set(new.coalition.protected))
         before, after = game_from_constitution(old), game_from_constitution(new)

@@ -48,7 +48,18 @@ _MAX_SUBSETS = 4096
 
 @dataclass(frozen=True)
 class EffectMeasure:
-    """One goal of one version. Ranges are (proven lower bound, value found)."""
+    """One goal of one version. Ranges are (proven lower bound, value found).
+
+    Attributes:
+        goal: the goal id.
+        reachable: whether any coalition reaches it.
+        people: the fewest persons who reach it.
+        organisations: the fewest organisations who reach it.
+        overseers: per reference set of overseer organisations, the fewest of them a
+            coalition reaching the goal needs.
+        veto_players: players without whom nobody reaches it.
+        veto_organisations: organisations without whose members nobody reaches it.
+    """
 
     goal: str
     reachable: bool
@@ -67,6 +78,7 @@ def normalised_game(c: Constitution) -> Game:
 
 
 def _range(value: float | None, bound: float | None) -> tuple[int, int]:
+    """A solver result as (proven lower bound, value found); a missing bound is the value."""
     high = round(value) if value is not None else 0
     low = round(bound) if bound is not None else high
     return min(low, high), high
@@ -96,7 +108,17 @@ def _min_reference(game: Game, goal: str, reference: frozenset[str]) -> tuple[in
 def measure_goal(
     game: Game, goal: str, references: Sequence[frozenset[str]], *, time_limit: float = 10.0
 ) -> EffectMeasure:
-    """Every measure of ``goal`` in a normalised ``game``."""
+    """Every measure of ``goal`` in a normalised ``game`` (see :func:`normalised_game`).
+
+    Args:
+        game: the normalised game of one version.
+        goal: the goal id.
+        references: sets of overseer organisation ids to count the goal's need of.
+        time_limit: seconds per solver call.
+
+    Returns:
+        The measure; ``reachable`` False when even everyone together cannot reach it.
+    """
     if goal not in game.goal_index:
         return EffectMeasure(goal, reachable=False)
     everyone = evaluate(game, game.corruptible)
@@ -160,6 +182,7 @@ def _compare(old: EffectMeasure, new: EffectMeasure, labels: Sequence[str]) -> l
 
 
 def _overseers(c: Constitution) -> frozenset[str]:
+    """The ids of ``c``'s overseer organisations."""
     return frozenset(o.id for o in c.organisations if o.kind == "overseer")
 
 
@@ -171,7 +194,21 @@ def amendment_weakenings(
     time_limit: float = 10.0,
 ) -> list[Weakening]:
     """Every way ``new`` makes a goal entrenched by ``old`` or ``history`` (or ``amend``)
-    easier to reach than ``old`` does."""
+    easier to reach than ``old`` does.
+
+    Entrenchment is by effect, not by text: rewording a rule that leaves the game the same
+    weakens nothing, and a new rule that opens another path to an entrenched goal does.
+
+    Args:
+        old: the version in force.
+        new: the proposed version.
+        history: the versions before ``old`` (entrenchment never ratchets down in steps).
+        time_limit: seconds per solver call.
+
+    Returns:
+        The weakenings found (empty: none), for the authority to hold to the entrenched
+        threshold.
+    """
     versions = sorted([*history, old], key=lambda c: c.version)
     goals = entrenched_goals(versions)
     # Counted against fixed sets, so a chain cannot walk the count down by relabelling in one
@@ -194,7 +231,13 @@ def amendment_weakenings(
 
 class AmendmentEffects:
     """The authority's measurer of amendments (``custodes.constitution.EffectMeasurer``):
-    :func:`amendment_weakenings`, cached by the digests measured (versions never change)."""
+    :func:`amendment_weakenings`, cached by the digests measured (versions never change).
+
+    Thread-safe; the cache is bounded (cleared past 64 entries).
+
+    Args:
+        time_limit: seconds per solver call.
+    """
 
     def __init__(self, *, time_limit: float = 10.0) -> None:
         self.time_limit = time_limit
@@ -204,6 +247,7 @@ class AmendmentEffects:
     def weakenings(
         self, old: Constitution, new: Constitution, history: Iterable[Constitution]
     ) -> tuple[Weakening, ...]:
+        """:func:`amendment_weakenings` of ``old`` -> ``new`` over ``history``, cached."""
         history = list(history)
         key = (old.digest, new.digest, *sorted(c.digest for c in history))
         with self._lock:

@@ -10,7 +10,13 @@ __all__ = ["CoalitionCheckError", "GameError"]
 
 
 class GameError(InputError):
-    """A game (or the constitution it came from) cannot be analysed; lists every problem."""
+    """A game (or the constitution it came from) cannot be analysed; lists every problem.
+
+    Every problem is collected before raising, so one run names all that is wrong.
+
+    Attributes:
+        problems: one line per problem (a duplicate id, a dangling reference, ...).
+    """
 
     code = "invalid_game"
 

@@ -24,7 +24,13 @@ _SCAN_MEMBERS = 64
 
 @dataclass(frozen=True)
 class Firing:
-    """A rule that fired, with the requester and one sufficient set of approvers."""
+    """A rule that fired, with the requester and one sufficient set of approvers.
+
+    Attributes:
+        rule: the rule id.
+        requester: the requesting player's index.
+        approvers: the approving players' indices (a small sufficient set, not all who could).
+    """
 
     rule: str
     requester: int
@@ -33,7 +39,13 @@ class Firing:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a coalition reaches: goals, roles it could grant itself, and rules in firing order."""
+    """What a coalition reaches: goals, roles it could grant itself, and rules in firing order.
+
+    Attributes:
+        reached: goal ids reached.
+        granted: roles the coalition's members came to hold through rules.
+        firings: every rule that fired, in the order it did.
+    """
 
     reached: frozenset[str]
     granted: frozenset[str]
@@ -79,6 +91,8 @@ def _eligible(
 
 
 def _quorum_met(game: Game, rule: Rule, count: int, orgs: Iterable[str]) -> bool:
+    """Whether ``count`` approvers from the organisations ``orgs`` meet ``rule``'s ``k``,
+    ``m`` and per-kind thresholds."""
     org_set = set(orgs)
     if count < rule.k or len(org_set) < rule.m:
         return False
@@ -121,8 +135,21 @@ def _pick_approvers(game: Game, rule: Rule, approvers: list[int]) -> tuple[int, 
 def fires(
     game: Game, rule: Rule, members: Collection[int], granted: Collection[str]
 ) -> Firing | None:
-    """Whether ``rule`` fires for ``members`` holding their roles plus ``granted`` (ignores
-    prerequisites); returns the firing with a requester and sufficient approvers."""
+    """Whether ``rule`` fires for ``members`` holding their roles plus ``granted``.
+
+    Prerequisites are not checked here (the caller's fixpoint does). The requester's own
+    approval does not count unless ``rule.requester_counts``; a person counts once.
+
+    Args:
+        game: the game.
+        rule: the rule.
+        members: the coalition's player indices.
+        granted: roles every member holds through rules that fired.
+
+    Returns:
+        The firing, with a requester and a sufficient set of approvers; None when it does
+        not fire.
+    """
     members = frozenset(members)
     requesters = _eligible(game, rule.requester_roles, members, granted)
     if not requesters:
@@ -154,7 +181,16 @@ def fires(
 
 
 def evaluate(game: Game, coalition: Iterable[int]) -> Outcome:
-    """The least fixpoint: every goal ``coalition`` (player indices) reaches on its own."""
+    """The least fixpoint: every goal ``coalition`` (player indices) reaches on its own.
+
+    This is the reference evaluator: the solver's, the table's and the power indices' answers
+    are held to it (property tests, and :class:`~custodes.coalition.CoalitionCheckError` at run
+    time). Rules fire until none adds a goal or a role; the game is monotone, so the order
+    does not change what is reached.
+
+    Returns:
+        The goals and roles reached, and the firings that reached them.
+    """
     members = frozenset(coalition)
     reached: set[str] = set()
     granted: set[str] = set()
@@ -201,16 +237,25 @@ def evaluate(game: Game, coalition: Iterable[int]) -> Outcome:
 
 @dataclass(frozen=True)
 class BruteForce:
-    """Exact answers for one goal by trying every subset of corruptible players."""
+    """Exact answers for one goal by trying every subset of corruptible players.
+
+    Attributes:
+        goal: the goal id.
+        min_cost: the least total cost (scaled, 1/1000), None when unreachable.
+        min_people: the fewest players, None when unreachable.
+        min_organisations: the fewest organisations, None when unreachable.
+        winning: every winning coalition (player indices).
+    """
 
     goal: str
-    min_cost: int | None  # scaled (1/1000), None when unreachable
+    min_cost: int | None
     min_people: int | None
     min_organisations: int | None
     winning: tuple[frozenset[int], ...]
 
     @property
     def minimal_winning(self) -> tuple[frozenset[int], ...]:
+        """Winning coalitions none of whose proper subsets win, smallest first."""
         ws = sorted(self.winning, key=len)
         out: list[frozenset[int]] = []
         for w in ws:
@@ -219,6 +264,7 @@ class BruteForce:
         return tuple(out)
 
     def veto(self) -> frozenset[int]:
+        """Players in every winning coalition (none when the goal is unreachable)."""
         if not self.winning:
             return frozenset()
         return frozenset.intersection(*self.winning)

@@ -20,7 +20,8 @@ __all__ = ["Game", "Goal", "Player", "Rule", "RuleKind"]
 
 RuleKind = Literal["access", "break-glass", "amendment", "membership", "other"]
 
-# Costs are compared exactly by the solver, which needs integers: costs are kept to 1/1000.
+# Costs are compared exactly by the solver, which needs integers (CP-SAT takes only integer
+# coefficients): costs are kept to 1/1000.
 COST_SCALE = 1000
 
 
@@ -46,6 +47,7 @@ class Player:
 
     @cached_property
     def scaled_cost(self) -> int:
+        """``cost`` in thousandths, the integer the solver minimises over."""
         return round(self.cost * COST_SCALE)
 
 
@@ -61,6 +63,20 @@ class Rule:
     ``requester_counts`` (a TUF-style signature threshold, where whoever proposes also signs).
     When it fires the goal is reached and every member of the coalition holds ``grants``
     (whoever controls a role's membership can add any of their own).
+
+    Attributes:
+        id: the rule's stable id (the constitution's rule id, where it came from one).
+        goal: the goal id it reaches.
+        requester_roles: roles that may request; empty means anyone.
+        approver_roles: roles that may approve; empty means anyone.
+        k: approvals needed from other members.
+        m: distinct organisations the approvers must span.
+        kinds: per organisation kind, distinct organisations of that kind among the approvers.
+        prerequisites: goals that must be reached first.
+        grants: roles every member holds once it fires.
+        requester_counts: the requester's own approval counts towards ``k``.
+        kind: what in the constitution it models (for reports).
+        label: a human name for reports.
     """
 
     id: str
@@ -78,6 +94,7 @@ class Rule:
 
     @property
     def needs_approvers(self) -> bool:
+        """Whether any threshold asks for approvers (else one requester suffices)."""
         return self.k > 0 or self.m > 0 or any(v > 0 for v in self.kinds.values())
 
 
@@ -87,6 +104,12 @@ class Goal:
 
     ``protected`` goals are held to the constitution's floor of organisations; ``internal``
     goals are steps towards others (not reported unless asked for).
+
+    Attributes:
+        id: the goal's stable id (a capability tier id, ``amend``, ...).
+        label: a human name for reports.
+        protected: held to the floor of distinct organisations.
+        internal: a step towards other goals, left out of reports.
     """
 
     id: str
@@ -101,6 +124,14 @@ class Game:
 
     Build with :meth:`Game.build`, which raises :class:`GameError` on a dangling reference,
     a duplicate id or a negative threshold.
+
+    Attributes:
+        players: everyone who could join a coalition (or is marked incorruptible).
+        goals: what a coalition may reach.
+        rules: how goals are reached.
+        floor: the fewest distinct organisations that may reach a protected goal; None when
+            the constitution sets none.
+        name: a human name for reports (the constitution's name and version).
     """
 
     players: tuple[Player, ...]
@@ -121,6 +152,16 @@ class Game:
     ) -> Game:
         """Validate and build a game.
 
+        Args:
+            players: the players, in the order reports list them.
+            goals: the goals.
+            rules: the rules.
+            floor: the floor of organisations for protected goals, if any.
+            name: a human name for reports.
+
+        Returns:
+            The game; every reference in it resolves.
+
         Raises:
             GameError: duplicate ids, a rule naming an unknown goal, a negative threshold or
                 cost, or a cost finer than 1/1000.
@@ -130,6 +171,7 @@ class Game:
         return game
 
     def _validate(self) -> None:
+        """Collect every problem, then raise one :class:`GameError` naming them all."""
         problems: list[str] = []
         for what, ids in (
             ("player", [p.id for p in self.players]),
@@ -160,14 +202,17 @@ class Game:
 
     @cached_property
     def player_index(self) -> Mapping[str, int]:
+        """Player id -> position in :attr:`players`."""
         return {p.id: i for i, p in enumerate(self.players)}
 
     @cached_property
     def goal_index(self) -> Mapping[str, Goal]:
+        """Goal id -> goal."""
         return {g.id: g for g in self.goals}
 
     @cached_property
     def rule_index(self) -> Mapping[str, Rule]:
+        """Rule id -> rule."""
         return {r.id: r for r in self.rules}
 
     @cached_property
@@ -177,10 +222,12 @@ class Game:
 
     @cached_property
     def organisation_kinds(self) -> Mapping[str, str]:
+        """Organisation id -> its kind (``developer``, ``overseer``, ...)."""
         return {p.organisation: p.organisation_kind for p in self.players}
 
     @cached_property
     def role_members(self) -> Mapping[str, frozenset[int]]:
+        """Role -> the indices of the players holding it before any rule fires."""
         members: dict[str, set[int]] = {}
         for i, p in enumerate(self.players):
             for role in p.roles:
@@ -194,10 +241,12 @@ class Game:
 
     @cached_property
     def _holder_masks(self) -> dict[str, Any]:
+        """The cache :meth:`holders_mask` fills, per role."""
         return {}
 
     @cached_property
     def _positions(self) -> dict[int, int]:
+        """Player index -> position among the corruptible players."""
         return {i: n for n, i in enumerate(self.corruptible)}
 
     def holders_mask(self, role: str) -> Any:
@@ -230,7 +279,11 @@ class Game:
         return frozenset(self.player_index[i] for i in ids)
 
     def with_rules(self, rules: Iterable[Rule]) -> Game:
-        """The same players and goals with only ``rules`` (unchecked: a subset of these)."""
+        """The same players and goals with only ``rules``.
+
+        Not validated again: ``rules`` must be a subset of this game's (the analysis drops
+        rules to see which ones a goal depends on), so every reference still resolves.
+        """
         return self._sharing(Game(self.players, self.goals, tuple(rules), self.floor, self.name))
 
     def with_unit_costs(self) -> Game:
@@ -254,7 +307,11 @@ class Game:
         return other
 
     def without(self, player_ids: Iterable[str]) -> Game:
-        """The same game with some players marked incorruptible."""
+        """The same game with some players marked incorruptible (what-if analyses: "if
+        these people cannot be bought, who else could reach the goal?").
+
+        Unknown ids are ignored.
+        """
         gone = set(player_ids)
         players = tuple(
             Player(p.id, p.organisation, p.organisation_kind, p.roles, p.cost, True)

@@ -29,17 +29,26 @@ _Z95 = 1.96  # the normal quantile of a two-sided 95 % interval
 
 @dataclass(frozen=True)
 class KeyClasses:
-    """The non-dummy players of a goal, grouped into interchangeable classes."""
+    """The non-dummy players of a goal, grouped into interchangeable classes.
+
+    Attributes:
+        goal: the goal id.
+        classes: player indices per class (one organisation, the same relevant roles).
+        game: the game restricted to the rules relevant to the goal.
+    """
 
     goal: str
-    classes: tuple[tuple[int, ...], ...]  # player indices per class
-    game: Game  # the game restricted to the rules relevant to the goal
+    classes: tuple[tuple[int, ...], ...]
+    game: Game
 
     @property
     def players(self) -> tuple[int, ...]:
+        """Every key player's index, sorted."""
         return tuple(sorted(i for c in self.classes for i in c))
 
     def coalition(self, counts: tuple[int, ...]) -> list[int]:
+        """A coalition the count vector stands for: the first ``counts[c]`` of each class
+        (any choice within a class wins or loses alike)."""
         return [i for c, n in zip(self.classes, counts, strict=True) for i in c[:n]]
 
 
@@ -49,6 +58,15 @@ def key_classes(game: Game, goal: str, relevant_rules: frozenset[str]) -> KeyCla
     A player is a dummy when no relevant rule's condition mentions any of their roles and no
     relevant condition admits everyone (an empty role set, or a role the coalition can grant
     itself); dummies never change whether a coalition wins.
+
+    Args:
+        game: the game.
+        goal: the goal id.
+        relevant_rules: ids of the rules that can matter for the goal (those it, or a
+            prerequisite of it, is reached by).
+
+    Returns:
+        The classes, ordered by organisation and roles, so that results are reproducible.
     """
     rules = tuple(r for r in game.rules if r.id in relevant_rules)
     sub = game.with_rules(rules)
@@ -79,6 +97,7 @@ class _Wins:
         self.evaluations = 0
 
     def __call__(self, counts: tuple[int, ...]) -> bool:
+        """Whether the coalition of ``counts`` reaches the goal (reference evaluator)."""
         hit = self.memo.get(counts)
         if hit is None:
             self.evaluations += 1
@@ -96,6 +115,14 @@ class PowerIndices:
     ``shapley_error`` is the half-width of a 95 % normal-approximation confidence interval of
     each player's Shapley–Shubik index (the largest over players), and ``banzhaf_error`` that of
     each player's swing probability (the unnormalised Banzhaf index); both are 0 when exact.
+
+    Attributes:
+        method: how the indices were computed.
+        samples: draws made when sampled (0 otherwise).
+        banzhaf: player index -> normalised Banzhaf index (they sum to 1).
+        shapley: player index -> Shapley–Shubik index (they sum to 1).
+        shapley_error: see above.
+        banzhaf_error: see above.
     """
 
     method: Literal["exact", "sampled", "none"]
@@ -107,10 +134,13 @@ class PowerIndices:
 
 
 def _vectors(sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every count vector: 0..size members of each class."""
     return list(itertools.product(*(range(s + 1) for s in sizes)))
 
 
 def _exact(key: KeyClasses, wins: Callable[[tuple[int, ...]], bool]) -> PowerIndices:
+    """Exact indices by enumerating count vectors, each weighted by how many coalitions of
+    distinct players it stands for (products of binomial coefficients)."""
     sizes = tuple(len(c) for c in key.classes)
     n = sum(sizes)
     vectors = _vectors(sizes)
@@ -149,6 +179,8 @@ def _spread(
     swings: list[float],
     shap: list[float],
 ) -> PowerIndices:
+    """Per-class swing counts and Shapley shares -> per-player indices (normalised Banzhaf:
+    each class's swings over all players' swings)."""
     total = sum(swings[c] * len(members) for c, members in enumerate(key.classes))
     banzhaf = {
         i: (swings[c] / total if total else 0.0)
@@ -166,6 +198,8 @@ def _sampled(
     seed: int,
     deadline: float,
 ) -> PowerIndices:
+    """Estimated indices: Shapley–Shubik from random orderings (the pivot of each), Banzhaf
+    from random coalitions (a fair coin per other player), until ``deadline``."""
     rng = random.Random(seed)  # noqa: S311 - sampling for an estimate, not a secret
     sizes = tuple(len(c) for c in key.classes)
     order = [c for c, size in enumerate(sizes) for _ in range(size)]
@@ -223,6 +257,7 @@ def _sampled(
 
 
 def _count(order: list[int], length: int, width: int) -> tuple[int, ...]:
+    """The count vector of the first ``length`` entries of an ordering of class labels."""
     counts = [0] * width
     for c in order[:length]:
         counts[c] += 1
@@ -237,9 +272,16 @@ def power_indices(
     seed: int = 0,
     budget: float = 5.0,
 ) -> PowerIndices:
-    """Banzhaf and Shapley–Shubik indices of ``key``'s players: exact when there are at most
-    ``exact_limit`` count vectors (about 2^14 coalitions of distinct players), else sampled
-    (``samples`` draws, fewer if ``budget`` seconds run out: the result says how many)."""
+    """Banzhaf and Shapley–Shubik indices of ``key``'s players.
+
+    Exact when there are at most ``exact_limit`` count vectors (about 2^14 coalitions of
+    distinct players), else sampled (``samples`` draws, fewer if ``budget`` seconds run out:
+    the result says how many). Sampling is seeded, so a report is reproducible.
+
+    Returns:
+        The indices; method ``none`` when there are no key players or even all of them
+        together cannot reach the goal.
+    """
     deadline = time.perf_counter() + budget
     if not key.classes:
         return PowerIndices("none", 0, {}, {})
@@ -257,7 +299,9 @@ def minimal_winning(
     """Minimal winning coalitions of at most ``max_size`` players (at most ``limit`` of them,
     searched for at most ``budget`` seconds).
 
-    Returns the coalitions (player indices, smallest first) and whether the list was cut.
+    Returns:
+        The coalitions (sorted player indices, smallest first) and whether the list was cut
+        (by ``limit`` or by ``budget``).
     """
     deadline = time.perf_counter() + budget
     wins = _Wins(key)

@@ -72,6 +72,11 @@ class Solution:
         bound: the best proven lower bound on the objective.
         coalition: player indices, re-checked by the reference evaluator.
         derivation: the rules (with requester and approvers) it uses, in firing order.
+        goal: the goal id.
+        objective: what was minimised.
+        seconds: how long the solve took.
+        classes: interchangeable player classes in the model (its size).
+        rules: rules in the model (those relevant to the goal).
     """
 
     goal: str
@@ -87,6 +92,8 @@ class Solution:
 
     @property
     def gap(self) -> float | None:
+        """How far ``value`` may be above the optimum, as a fraction of it (0 when proven);
+        None without a value or a bound."""
         if self.value is None or self.bound is None:
             return None
         if self.value == 0:
@@ -106,7 +113,18 @@ def relevant_rules(
     game: Game, target: str, fired: set[str]
 ) -> tuple[list[Rule], set[Fact], set[str]]:
     """Rules that can matter for ``target``: they fire with everyone, and what they produce is
-    the target or something a relevant rule uses. Returns rules, facts and grantable roles."""
+    the target or something a relevant rule uses.
+
+    Args:
+        game: the game.
+        target: the goal id.
+        fired: ids of the rules that fire when every corruptible player joins (a rule that
+            cannot fire then never fires: the game is monotone).
+
+    Returns:
+        The relevant rules (in the game's order), the facts (goals and roles) they reach,
+        and every role some fired rule grants.
+    """
     producers: dict[Fact, list[Rule]] = defaultdict(list)
     for rule in game.rules:
         if rule.id in fired:
@@ -195,9 +213,16 @@ def minimum_coalition(
     (``"organisations"``, cheapest among those) that reaches ``goal``.
 
     Args:
+        game: the game.
+        goal: the goal id.
+        objective: what to minimise.
         time_limit: seconds the solver may take; past it the best coalition found is returned
             with status ``FEASIBLE`` and its gap to the proven bound.
+        workers: CP-SAT search workers.
         everyone: the outcome of all corruptible players together, if already computed.
+
+    Returns:
+        The solution; status ``UNREACHABLE`` when even everyone together cannot reach it.
 
     Raises:
         CoalitionCheckError: the solver's coalition does not reach the goal under the reference
@@ -233,7 +258,14 @@ def minimum_coalitions(
     workers: int = 2,
     everyone: Outcome | None = None,
 ) -> dict[Objective, Solution]:
-    """:func:`minimum_coalition` for several objectives, building the model once."""
+    """:func:`minimum_coalition` for several objectives, building the model once.
+
+    Returns:
+        Objective -> solution.
+
+    Raises:
+        CoalitionCheckError: a solver coalition fails the reference evaluator (a bug).
+    """
     started = time.perf_counter()
     pool = game.corruptible
     everyone = everyone or evaluate(game, pool)
@@ -1037,6 +1069,7 @@ def _checked(
 
 
 def _unscale(objective: Objective, raw: float, weight: int) -> float:
+    """A raw CP-SAT objective value back in the objective's units."""
     if objective == "cost":
         return raw / COST_SCALE
     # A lower bound on weight * organisations + cost, with cost < weight, bounds organisations

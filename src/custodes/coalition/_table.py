@@ -27,7 +27,12 @@ Bools = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True)
 class WinTable:
-    """``wins[goal][mask]``: does the coalition of ``players[b]`` for each set bit b win."""
+    """``wins[goal][mask]``: does the coalition of ``players[b]`` for each set bit b win.
+
+    Attributes:
+        players: the game's player indices the bits stand for (bit b is ``players[b]``).
+        wins: goal id -> a boolean array of 2^len(players) entries, indexed by bit mask.
+    """
 
     players: tuple[int, ...]
     wins: dict[str, Bools]
@@ -37,6 +42,7 @@ class WinTable:
         return [p for b, p in enumerate(self.players) if w[1 << b]]
 
     def vetoes(self, goal: str) -> list[int]:
+        """Players in every winning coalition of ``goal`` (none when nobody can win it)."""
         w = self.wins[goal]
         if not w.any():
             return []
@@ -46,8 +52,15 @@ class WinTable:
     def minimal_winning(
         self, goal: str, max_size: int, limit: int
     ) -> tuple[tuple[tuple[int, ...], ...], bool]:
+        """Minimal winning coalitions of ``goal`` with at most ``max_size`` players.
+
+        Returns:
+            Up to ``limit`` coalitions (sorted player indices), smallest first, and whether
+            more were left out.
+        """
         w = self.wins[goal]
         idx = np.arange(w.size)
+        # Minimal: winning, and dropping any one member loses (monotone game: that suffices).
         minimal = w.copy()
         for b in range(len(self.players)):
             has = (idx >> b) & 1 == 1
@@ -62,6 +75,15 @@ class WinTable:
         return out, len(masks) > limit
 
     def power(self, goal: str) -> PowerIndices:
+        """Exact normalised Banzhaf and Shapley–Shubik indices of every player for ``goal``.
+
+        A swing of player p is a losing coalition without p that wins with p; Banzhaf counts
+        swings, Shapley–Shubik weights a swing at coalition size s by s!(n-s-1)!/n!, the share
+        of orderings in which p is the pivot (Shapley and Shubik 1954).
+
+        Returns:
+            The indices (method ``exact``), or method ``none`` when nobody can win the goal.
+        """
         w = self.wins[goal]
         n = len(self.players)
         if not w.any():
@@ -85,6 +107,7 @@ class WinTable:
 
 
 def _popcount(idx: npt.NDArray[np.int_], n: int) -> npt.NDArray[np.int_]:
+    """The number of set bits among the low ``n`` of each mask (the coalition's size)."""
     pop = np.zeros(idx.size, dtype=np.int64)
     for b in range(n):
         pop += (idx >> b) & 1
@@ -92,6 +115,8 @@ def _popcount(idx: npt.NDArray[np.int_], n: int) -> npt.NDArray[np.int_]:
 
 
 class _Arrays:
+    """Per-coalition facts as arrays over all 2^n masks: who is in, and their organisations."""
+
     def __init__(self, game: Game, players: Sequence[int]) -> None:
         self.game = game
         self.players = tuple(players)
@@ -104,6 +129,8 @@ class _Arrays:
         self.false = np.zeros(size, dtype=bool)
 
     def eligible(self, roles: frozenset[str], granted: dict[str, Bools]) -> list[Bools]:
+        """Per player bit: in which coalitions that player may act under ``roles``, holding
+        one of them from the start or through a role the coalition has granted itself."""
         if not roles:
             return list(self.member)
         via_grant = self.false
@@ -119,6 +146,12 @@ class _Arrays:
         return out
 
     def fires(self, rule: Rule, granted: dict[str, Bools]) -> Bools:
+        """In which coalitions ``rule``'s request and quorum are met (not its prerequisites).
+
+        The same condition as :func:`custodes.coalition.fires`, on arrays: a requester, and
+        ``k`` approvers from ``m`` organisations (and the per-kind counts) who are not the
+        requester, unless the requester counts.
+        """
         req = self.eligible(rule.requester_roles, granted)
         any_req = np.logical_or.reduce(req) if req else self.false
         if not rule.needs_approvers:
@@ -146,6 +179,10 @@ class _Arrays:
 
         if rule.requester_counts:
             return any_req & quorum(count, np.asarray(orgs), kind_count)
+        # The requester never approves their own request: a coalition passes if some
+        # requester is not an approver (the full count stands), or if a requester who is one
+        # passes with their own approval (and, if alone in their organisation, that
+        # organisation) taken out of the counts.
         outsider = self.false
         for r, a in zip(req, appr, strict=True):
             outsider = outsider | (r & ~a)
@@ -162,7 +199,15 @@ class _Arrays:
 
 
 def win_table(game: Game, players: Sequence[int]) -> WinTable:
-    """Evaluate every subset of ``players`` (game player indices; at most ~20) at once."""
+    """Evaluate every subset of ``players`` (game player indices; at most ~20) at once.
+
+    The least fixpoint of the rules, as the reference evaluator computes it coalition by
+    coalition: rules fire until nothing new is reached or granted. Memory is 2^n booleans per
+    goal and role, so n past ~20 is refused by the callers, not here.
+
+    Returns:
+        The table of every goal over every subset.
+    """
     arrays = _Arrays(game, players)
     reached: dict[str, Bools] = {g.id: arrays.false.copy() for g in game.goals}
     granted: dict[str, Bools] = {}
