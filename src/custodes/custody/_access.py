@@ -49,6 +49,8 @@ _MACHINE_PARTIES: Mapping[str, frozenset[Party]] = {
     "rm": frozenset({"coordinator"}),
     "em": frozenset({"vendor", "finder-organisation", "coordinator"}),
 }
+# Revealing an escrowed finding ends its need-to-know for good: only the parties that run the
+# disclosure may, never the vendor (it could reveal a finding to shorten its own embargo).
 _REVEAL_PARTIES: frozenset[Party] = frozenset({"finder-organisation", "coordinator"})
 _DEFAULT_COORDINATORS: Mapping[str, Any] = {"kinds": ["developer"]}
 
@@ -66,17 +68,23 @@ class CaseAccess:
     organisation, which runs the programme the finding was made in) names the coordinators;
     ``custody.show_existence`` (default false) lets every principal see that an embargoed
     finding exists, never what it is.
+
+    Attributes:
+        constitution: the version in force, whose ``custody`` clause and organisations decide.
     """
 
     constitution: Constitution
 
     @property
     def _clause(self) -> Mapping[str, Any]:
+        """The constitution's ``custody`` clause; an absent or malformed one is empty, so
+        every default applies (the narrowest)."""
         raw = (self.constitution.document or {}).get("custody") or {}
         return raw if isinstance(raw, Mapping) else {}
 
     @property
     def show_existence(self) -> bool:
+        """Whether every principal may see that an embargoed finding exists."""
         return bool(self._clause.get("show_existence", False))
 
     def principal(self, principal_id: str) -> Principal:
@@ -95,6 +103,8 @@ class CaseAccess:
         return p
 
     def is_coordinator(self, principal_id: str) -> bool:
+        """Whether ``principal_id`` is a coordinator under ``custody.coordinators`` (by
+        organisation id, organisation kind or role); False for an unknown principal."""
         p = self.constitution.principals_by_id.get(principal_id)
         if p is None:
             return False
@@ -107,11 +117,14 @@ class CaseAccess:
         )
 
     def is_overseer(self, principal_id: str) -> bool:
+        """Whether ``principal_id`` belongs to an ``overseer`` organisation."""
         p = self.constitution.principals_by_id.get(principal_id)
         org = self.constitution.organisations_by_id.get(p.organisation) if p else None
         return org is not None and org.kind == "overseer"
 
     def finder_organisation(self, finding: Finding) -> str | None:
+        """The finder's organisation id, or None if the finder is not (or no longer) a
+        principal of this version."""
         p = self.constitution.principals_by_id.get(finding.finder)
         return p.organisation if p is not None else None
 
@@ -152,6 +165,8 @@ class CaseAccess:
         return not self.embargoed(finding) or bool(self.parties(principal_id, finding))
 
     def sees_all_alarms(self, principal_id: str) -> bool:
+        """Whether ``principal_id`` sees the alarms of every case (overseers, coordinators),
+        not only of the cases they are a party to."""
         return self.is_overseer(principal_id) or self.is_coordinator(principal_id)
 
     def register_refusal(self, principal_id: str, finder: str) -> str | None:
@@ -175,11 +190,16 @@ class CaseAccess:
         )
 
     def required_for_event(self, kind: str) -> frozenset[Party]:
+        """The parties that may record a case event of ``kind`` (unknown kinds: the
+        coordinator only, the narrowest)."""
         return _EVENT_PARTIES.get(kind, frozenset({"coordinator"}))
 
     def required_for_machine(self, machine: str) -> frozenset[Party]:
+        """The parties that may move state machine ``machine`` (``rm``, ``em``; others: the
+        coordinator only)."""
         return _MACHINE_PARTIES.get(machine, frozenset({"coordinator"}))
 
     @staticmethod
     def required_for_reveal() -> frozenset[Party]:
+        """The parties that may reveal an escrowed finding."""
         return _REVEAL_PARTIES

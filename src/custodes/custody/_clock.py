@@ -204,10 +204,22 @@ def compute_schedule(policy: DisclosurePolicy, events: ClockEvents) -> Schedule 
 
 
 class DisclosureClock:
-    """A policy bound to a clock-free evaluation: ``clock.schedule(events)``."""
+    """A policy bound to a clock-free evaluation: ``clock.schedule(events)``.
+
+    Clock-free: the schedule is a pure function of the policy and the case's events, so the
+    same log gives every reader the same deadlines, whenever they compute them.
+
+    Args:
+        policy: the disclosure policy (a preset or the constitution's).
+    """
 
     def __init__(self, policy: DisclosurePolicy) -> None:
         self.policy = policy
 
     def schedule(self, events: ClockEvents) -> Schedule | None:
+        """The case's deadlines under the policy (see :func:`compute_schedule`).
+
+        Returns:
+            The schedule, or None when the clock has not started (no vendor notified).
+        """
         return compute_schedule(self.policy, events)

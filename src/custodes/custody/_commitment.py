@@ -46,23 +46,42 @@ RECORD_FIELDS = (
     "references",
 )
 
+# 256 bits: the commitment stays hiding against a brute force of short details (a product
+# name, a CVSS vector) as long as SHA-256's preimage resistance holds.
 SALT_BYTES = 32
 
 
 @dataclass(frozen=True)
 class Commitment:
-    """A commitment and its opening (the salt). Only ``digest`` is public before reveal."""
+    """A commitment and its opening (the salt). Only ``digest`` is public before reveal.
+
+    Attributes:
+        digest: ``SHA-256(salt || details)``, logged at registration.
+        salt: the opening, kept in escrow until the finding is revealed.
+    """
 
     digest: bytes
     salt: bytes
 
     @property
     def hex(self) -> str:
+        """The digest in lower-case hex, as the log carries it."""
         return self.digest.hex()
 
 
 def commit_details(details: bytes, *, salt: bytes | None = None) -> Commitment:
-    """Commit to ``details`` with a fresh random salt (or a given one, for test vectors)."""
+    """Commit to ``details`` with a fresh random salt (or a given one, for test vectors).
+
+    Args:
+        details: the committed bytes (:func:`record_bytes` of the case record).
+        salt: a fixed salt; by default 32 bytes from the OS CSPRNG.
+
+    Returns:
+        The commitment and its opening.
+
+    Raises:
+        InputError: ``salt`` is not 32 bytes.
+    """
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     if len(salt) != SALT_BYTES:
         raise InputError(

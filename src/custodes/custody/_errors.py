@@ -35,6 +35,7 @@ class TransitionError(CustodyError):
         self.allowed = allowed
 
     def diagnostics(self) -> str:
+        """The message, the refused transition and the states allowed from the current one."""
         allowed = ", ".join(self.allowed) if self.allowed else "none (final state)"
         return (
             f"{self.message}\n  {self.machine}: {self.current} -> {self.requested}"

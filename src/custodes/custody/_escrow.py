@@ -36,6 +36,8 @@ _log = logging.getLogger(__name__)
 
 _NONCE_BYTES = 12  # SP 800-38D §8.2: 96-bit random IVs
 _KEY_BYTES = 32
+# Domain-separation prefixes of the associated data: a wrapped key can never be opened as
+# details, nor details as a wrapped key, even under the same key.
 _DETAILS_AD = b"custodes.escrow.details/v1\x00"
 _WRAP_AD = b"custodes.escrow.data-key/v1\x00"
 _KEK_PREFIX = "CUSTODES-KEK-V1:"
@@ -43,19 +45,34 @@ _KEK_PREFIX = "CUSTODES-KEK-V1:"
 
 @dataclass(frozen=True)
 class Sealed:
-    """What is stored for a finding: the wrapped data key and the sealed details."""
+    """What is stored for a finding: the wrapped data key and the sealed details.
+
+    Attributes:
+        kek_id: the public id of the key-encryption key that wrapped the data key.
+        wrapped_key: nonce || AES-GCM(KEK, data key).
+        ciphertext: nonce || AES-GCM(data key, details).
+    """
 
     kek_id: str
-    wrapped_key: bytes  # nonce || AES-GCM(KEK, data key)
-    ciphertext: bytes  # nonce || AES-GCM(data key, details)
+    wrapped_key: bytes
+    ciphertext: bytes
 
     @property
     def ciphertext_sha256(self) -> str:
+        """The ciphertext's SHA-256 in hex: logged, so a swapped ciphertext is detectable
+        from the log without the key."""
         return hashlib.sha256(self.ciphertext).hexdigest()
 
 
 class KeyEncryptionKey:
-    """The deployment's key-encryption key. Never logged, never stored in the database."""
+    """The deployment's key-encryption key. Never logged, never stored in the database.
+
+    Args:
+        key: the 32 raw key bytes (AES-256).
+
+    Raises:
+        ConfigError: ``key`` is not 32 bytes.
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
@@ -66,6 +83,7 @@ class KeyEncryptionKey:
 
     @classmethod
     def generate(cls) -> KeyEncryptionKey:
+        """A fresh random key (for tests and the demo; a deployment reads its key file)."""
         return cls(AESGCM.generate_key(bit_length=256))
 
     @classmethod
@@ -89,10 +107,17 @@ class KeyEncryptionKey:
 
     @staticmethod
     def new_text() -> str:
+        """A fresh key in its file form, ``CUSTODES-KEK-V1:<base64>`` (what
+        :meth:`from_text` reads)."""
         return _KEK_PREFIX + base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
     def seal(self, finding_id: str, details: bytes) -> Sealed:
-        """Encrypt ``details`` for ``finding_id`` under a fresh data key."""
+        """Encrypt ``details`` for ``finding_id`` under a fresh data key.
+
+        Returns:
+            What to store: the data key wrapped under this KEK, and the sealed details, both
+            bound to ``finding_id`` by their associated data.
+        """
         ad = finding_id.encode()
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = secrets.token_bytes(_NONCE_BYTES)

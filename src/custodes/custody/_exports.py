@@ -76,7 +76,15 @@ _CWE_NAMES = {
 
 @dataclass(frozen=True)
 class ExportIdentity:
-    """Who publishes the exports."""
+    """Who publishes the exports.
+
+    Attributes:
+        name: the publisher's name (CSAF ``document.publisher.name``).
+        namespace: the publisher's URL (CSAF ``document.publisher.namespace``).
+        advisory_base_url: where advisories are published; an advisory's URL is this plus
+            the finding id.
+        cna_short_name: the CNA short name in CVE records (``providerMetadata.shortName``).
+    """
 
     name: str = "custodes"
     namespace: str = "https://custodes.local"
@@ -85,12 +93,14 @@ class ExportIdentity:
 
     @property
     def org_id(self) -> str:
+        """The publisher's ``providerMetadata.orgId`` for CVE records (a UUID)."""
         # A stable id for providerMetadata.orgId until a real one is set; CVE 5.x requires
         # the UUID version 4 form, so the hash of the namespace is stamped as version 4.
         digest = hashlib.sha256(self.namespace.encode()).digest()[:16]
         return str(uuid.UUID(bytes=digest, version=4))
 
     def advisory_url(self, finding_id: str) -> str:
+        """The URL of ``finding_id``'s advisory."""
         return f"{self.advisory_base_url.rstrip('/')}/{finding_id}"
 
 

@@ -92,6 +92,16 @@ class FindingInput(BaseModel):
 
 @dataclass(frozen=True)
 class CaseEvent:
+    """A case event as logged (``custody.event/v1``).
+
+    Attributes:
+        kind: one of :data:`EVENT_KINDS`.
+        at: when it happened (the log entry's time).
+        principal: who recorded it.
+        note: their free-text note.
+        log_index: the entry's index in the log.
+    """
+
     kind: str
     at: datetime
     principal: str
@@ -139,6 +149,7 @@ class Finding:
 
     @property
     def year(self) -> int:
+        """The registration year in the finding's id (``CUSTODES-2026-0007`` -> 2026)."""
         return int(self.id.split("-")[1])
 
 

@@ -683,6 +683,8 @@ class CustodyRegistry:
         return [finding_from_rows(r, by_finding.get(r["id"], [])) for r in rows]
 
     def policy_of(self, finding: Finding) -> DisclosurePolicy:
+        """The disclosure policy the finding was registered under (a preset by name, or one
+        of the deployment's policies)."""
         return resolve_policy(finding.policy, self.policies)
 
     def schedule(self, finding: Finding | str) -> Schedule | None:
