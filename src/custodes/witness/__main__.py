@@ -15,6 +15,14 @@ from custodes.witness._run import read_log_keys, serve_witness
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the options and serve until interrupted.
+
+    Args:
+        argv: the options (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 after a clean stop, 1 after an error (its diagnostics printed).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m custodes.witness", description="Run a C2SP tlog-witness server."
     )

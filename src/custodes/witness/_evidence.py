@@ -45,7 +45,22 @@ EvidenceKind = Literal["same-size", "inconsistent"]
 
 @dataclass(frozen=True)
 class Evidence:
-    """Two signed checkpoints of one origin that conflict, and the proof that was offered."""
+    """Two signed checkpoints of one origin that conflict, and the proof that was offered.
+
+    Both notes carry the log's signature, so the evidence convicts the log by itself: anyone
+    with the log's key can check it (:func:`verify_evidence`), no trust in the witness needed.
+
+    Attributes:
+        origin: the log's origin line.
+        kind: ``same-size`` (two roots for one size) or ``inconsistent`` (the offered
+            checkpoint does not extend the held one: RFC 9162 §2.1.4 consistency fails).
+        held_note: the signed checkpoint the witness held.
+        offered_note: the signed checkpoint offered against it.
+        old_size: the size the offered proof claimed to extend.
+        proof: the consistency proof that was offered.
+        detected_at: when the witness saw it.
+        witness: the name of the witness that recorded it.
+    """
 
     origin: str
     kind: EvidenceKind
@@ -57,6 +72,7 @@ class Evidence:
     witness: str = ""
 
     def to_json(self) -> str:
+        """The evidence as a self-contained JSON document (``custodes.witness.evidence/v1``)."""
         doc = {
             "type": EVIDENCE_TYPE,
             "origin": self.origin,

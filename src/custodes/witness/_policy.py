@@ -259,6 +259,8 @@ class WitnessPolicy:
         )
 
     def to_text(self) -> str:
+        """The policy in the text format :meth:`from_text` reads (one line per log, witness
+        and group, then the quorum)."""
         lines = [f"log {v.to_key()}" + (f" {u}" if u else "") for v, u in self.logs]
         lines += [
             f"witness {w.name} {w.verifier.to_key()}" + (f" {w.url}" if w.url else "")
@@ -272,9 +274,15 @@ class WitnessPolicy:
 
     @property
     def requires_cosignatures(self) -> bool:
+        """Whether the quorum is anything but ``none``."""
         return self.quorum != _NONE
 
     def witness(self, name: str) -> PolicyWitness:
+        """The witness named ``name``.
+
+        Raises:
+            KeyError: the policy names no such witness.
+        """
         return self._by_name[name]
 
     def with_max_age(self, seconds: int | None) -> WitnessPolicy:
@@ -376,6 +384,7 @@ class WitnessPolicy:
         return signed
 
     def describe(self) -> str:
+        """The quorum for a person: ``none``, a witness's name, or ``2 of a, b, c``."""
         if self.quorum == _NONE:
             return "none"
         if self.quorum in self._by_name:

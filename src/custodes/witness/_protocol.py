@@ -129,6 +129,7 @@ class AddCheckpointRequest:
         return cls(old_size=old_size, proof=tuple(proof), note=note, checkpoint=checkpoint)
 
     def to_bytes(self) -> bytes:
+        """The request body (C2SP tlog-witness ``add-checkpoint``: ``old``, proof, note)."""
         lines = [f"old {self.old_size}\n"]
         lines += [base64.b64encode(p).decode() + "\n" for p in self.proof]
         return ("".join(lines) + "\n" + self.note.to_text()).encode()
@@ -142,6 +143,7 @@ class AddCheckpointRequest:
 
 
 def format_signature_lines(signatures: Sequence[Signature]) -> str:
+    """A 200 answer's body: one note signature line per cosignature (C2SP signed-note)."""
     return "".join(s.to_line() for s in signatures)
 
 

@@ -109,6 +109,11 @@ class WatchState:
         return state
 
     def save(self, path: Path) -> None:
+        """Write the state to ``path`` durably (fsync, then an atomic rename).
+
+        Raises:
+            OSError: the file cannot be written (the old state stays).
+        """
         doc = {
             "origin": self.origin,
             "size": self.size,
@@ -125,6 +130,7 @@ class WatchState:
         os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
 
     def extended(self, leaves: list[bytes]) -> Frontier:
+        """The tree frontier after appending ``leaves`` (leaf hashes) to the watched size."""
         return Frontier(self.size, tuple(self.edge)).extend(leaves)
 
 
@@ -188,6 +194,7 @@ class LogWatcher:
         load_all()
 
     def close(self) -> None:
+        """Close the HTTP client."""
         self.client.close()
 
     def poll(self) -> list[Alarm]:

@@ -136,15 +136,18 @@ class Witness:
 
     @property
     def verifier(self) -> NoteVerifier:
+        """The key that checks this witness's cosignatures (what policies list)."""
         return self.signer.verifier
 
     @property
     def name(self) -> str:
+        """The witness's key name (its identity in cosignature lines)."""
         return self.signer.name
 
     # --- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
+        """Start the thread that cosigns queued checkpoints in batches (idempotent)."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -153,6 +156,7 @@ class Witness:
                 self._thread.start()
 
     def close(self) -> None:
+        """Stop the cosigning thread once the queued checkpoints are done."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
@@ -226,6 +230,7 @@ class Witness:
         )
 
     def held_sizes(self) -> dict[str, int]:
+        """The size of the checkpoint held for each log origin."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(witness_state.c.origin, witness_state.c.size)).all()
         return {r.origin: int(r.size) for r in rows}
