@@ -80,7 +80,12 @@ class AmendmentGuard(Protocol):
 
     def check(
         self, old: Constitution, new: Constitution, acknowledgements: Sequence[Acknowledgement]
-    ) -> list[Denial]: ...
+    ) -> list[Denial]:
+        """The denials of amending ``old`` into ``new``; empty allows.
+
+        A guard that cannot decide must deny (fail closed), never return [].
+        """
+        ...
 
 
 class EffectMeasurer(Protocol):
@@ -89,7 +94,10 @@ class EffectMeasurer(Protocol):
 
     def weakenings(
         self, old: Constitution, new: Constitution, history: Iterable[Constitution]
-    ) -> Sequence[Weakening]: ...
+    ) -> Sequence[Weakening]:
+        """Every way ``new`` makes a goal entrenched by ``old`` or ``history`` easier to
+        reach; a measure not computed in time counts as a weakening (``proven`` False)."""
+        ...
 
 
 def unmeasured(old: Constitution, history: Sequence[Constitution]) -> list[Weakening]:
@@ -137,13 +145,22 @@ class Weakening:
 @dataclass(frozen=True)
 class Threshold:
     """``signers`` amendment signers from ``organisations`` organisations (``None``: all), and
-    the clauses (id, version) it comes from."""
+    the clauses (id, version) it comes from.
+
+    Attributes:
+        signers: signers needed (None: every amendment signer).
+        organisations: distinct organisations they must span (None: all of them).
+        sources: the entrenched clauses (id, version) that ask for it.
+    """
 
     signers: int | None
     organisations: int | None
     sources: tuple[tuple[str, int], ...]
 
     def stronger(self, other: Threshold) -> Threshold:
+        """The stricter of the two, member by member, with both sets of sources (several
+        entrenched clauses touched by one amendment: the strictest of each wins)."""
+
         def most(a: int | None, b: int | None) -> int | None:
             return None if a is None or b is None else max(a, b)
 
@@ -155,6 +172,7 @@ class Threshold:
 
     @property
     def source(self) -> str:
+        """Where the threshold comes from, for messages: ``clause tiers of versions 1, 2``."""
         by_clause: dict[str, list[int]] = {}
         for clause, version in self.sources:
             by_clause.setdefault(clause, []).append(version)
@@ -166,6 +184,15 @@ class Threshold:
 
 @dataclass(frozen=True)
 class AmendmentDecision:
+    """Whether an amendment may be adopted, and why not.
+
+    Attributes:
+        allowed: every rule, threshold and guard passed.
+        denials: what is missing (empty when allowed).
+        changed_clauses: ids of the old version's entrenched clauses the amendment changes.
+        weakened: what it makes easier to reach (entrenchment by effect).
+    """
+
     allowed: bool
     denials: tuple[Denial, ...]
     changed_clauses: tuple[str, ...]

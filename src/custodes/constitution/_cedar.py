@@ -99,6 +99,14 @@ def check_condition(condition: str) -> str | None:
 
 @dataclass(frozen=True)
 class CedarDecision:
+    """What Cedar decided for one request.
+
+    Attributes:
+        allowed: a permit policy matched and no forbid did.
+        policies: ids of the policies that decided it.
+        errors: policy evaluation errors (Cedar skips a policy whose evaluation errors).
+    """
+
     allowed: bool
     policies: tuple[str, ...]
     errors: tuple[str, ...]

@@ -20,6 +20,9 @@ class AdoptBody(BaseModel):
 
 
 class AmendSigner(BaseModel):
+    """One signer of an amendment: whether they signed as a signer of the old version, of
+    the new one, or both (a key can be in both)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     principal: str
     organisation: str

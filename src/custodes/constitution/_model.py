@@ -69,6 +69,7 @@ class Principal:
 
     @property
     def person_id(self) -> str:
+        """The person this identity belongs to (``person``, else the principal's own id)."""
         return self.person or self.id
 
 
@@ -198,6 +199,13 @@ class Witness:
 
 @dataclass(frozen=True)
 class WitnessConfig:
+    """The constitution's witnesses and how many must cosign a checkpoint.
+
+    Attributes:
+        witnesses: the outside witnesses.
+        quorum: cosignatures a checkpoint needs (0: none required).
+    """
+
     witnesses: tuple[Witness, ...] = ()
     quorum: int = 0
 
@@ -217,6 +225,25 @@ class Constitution:
 
     ``document`` is the plain parsed document (what amendments compare, path by path) and
     ``digest`` the SHA-256 of its RFC 8785 canonical JSON.
+
+    Attributes:
+        version: the version number (1 for the first; each amendment adds one).
+        name: the constitution's name.
+        organisations: every organisation, counted by id.
+        principals: every person and workload.
+        capabilities: the capability tiers.
+        criteria: membership and attribute criteria (Cedar conditions).
+        access_rules: who may get which capability, with what approvals.
+        break_glass: emergency rules and the review that must follow each use.
+        amendment: who must sign an amendment.
+        entrenched: clauses that need more signers to change.
+        witnesses: outside witnesses of the log.
+        coalition: the floor of organisations for protected capabilities.
+        log_enabled: whether the transparency log is on.
+        document: the parsed document.
+        digest: SHA-256 of the document's RFC 8785 canonical JSON, hex.
+        text: the source text as read.
+        log_append_roles: see the comment on the field.
     """
 
     version: int
@@ -241,26 +268,32 @@ class Constitution:
 
     @cached_property
     def organisations_by_id(self) -> Mapping[str, Organisation]:
+        """Organisation id -> organisation."""
         return {o.id: o for o in self.organisations}
 
     @cached_property
     def principals_by_id(self) -> Mapping[str, Principal]:
+        """Principal id -> principal."""
         return {p.id: p for p in self.principals}
 
     @cached_property
     def capabilities_by_id(self) -> Mapping[str, Capability]:
+        """Capability tier id -> tier."""
         return {c.id: c for c in self.capabilities}
 
     @cached_property
     def criteria_by_id(self) -> Mapping[str, Criterion]:
+        """Criterion id -> criterion."""
         return {c.id: c for c in self.criteria}
 
     @cached_property
     def access_rules_by_id(self) -> Mapping[str, AccessRule]:
+        """Access rule id -> rule."""
         return {r.id: r for r in self.access_rules}
 
     @cached_property
     def break_glass_by_id(self) -> Mapping[str, BreakGlassRule]:
+        """Break-glass rule id -> rule."""
         return {r.id: r for r in self.break_glass}
 
     def organisation_of(self, principal_id: str) -> Organisation:
@@ -286,7 +319,9 @@ class Constitution:
         )
 
     def rules_for(self, capability_id: str) -> tuple[AccessRule, ...]:
+        """The access rules that give ``capability_id``, in document order."""
         return tuple(r for r in self.access_rules if r.capability == capability_id)
 
     def capabilities_for_model(self, model: str) -> tuple[Capability, ...]:
+        """The tiers that list ``model``, in document order."""
         return tuple(c for c in self.capabilities if model in c.models)

@@ -76,6 +76,7 @@ class LocatedDocument:
 
 
 def format_path(path: Sequence[str | int]) -> str:
+    """A document path for messages: ``access_rules[2].quorum``."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
