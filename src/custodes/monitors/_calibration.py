@@ -161,8 +161,12 @@ class CategoryCalibration:
     mode: Mode = "logistic"
 
     def combine(self, rules: float, learned: float) -> float:
+        """The calibrated probability that a text is this category, from the two tiers'
+        scores (logistic regression over the mode's features)."""
         x = mode_features(self.mode, [rules], [learned])[0]
         z = float(np.dot(self.coef[:3], x) + self.coef[3])
+        # Clamped: exp overflows a float past ~709, and a probability this close to 0 or 1
+        # is that value to every threshold anyway.
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
 
     def threshold(self, fpr: float) -> float:
@@ -177,6 +181,8 @@ class CategoryCalibration:
         return min(1.0, self.negatives[n - allowed - 1] + 1e-6)
 
     def tpr_at(self, threshold: float) -> float:
+        """The share of the calibration positives scoring at least ``threshold`` (0 with no
+        positives)."""
         if not self.positives:
             return 0.0
         return float((np.asarray(self.positives) >= threshold).mean())
@@ -190,6 +196,8 @@ class Calibration:
     trained_on: tuple[str, ...] = ()
 
     def combine(self, category: str, rules: float, learned: float) -> float:
+        """:meth:`CategoryCalibration.combine` for ``category``; an uncalibrated category
+        takes the larger score (neither tier is discounted without evidence)."""
         cal = self.categories.get(category)
         if cal is None:
             return max(rules, learned)
@@ -253,6 +261,8 @@ class Calibration:
         return out
 
     def to_json(self) -> str:
+        """The calibration as the JSON file :meth:`from_json` reads (packaged as
+        ``monitor_calibration.json``)."""
         return json.dumps(
             {
                 "format": _FORMAT,

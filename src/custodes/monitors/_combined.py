@@ -93,6 +93,8 @@ class CombinedDetector:
         }
 
     def detect(self, text: str) -> list[Detection]:
+        """One detection per category, scored by the calibrated combination of both tiers
+        (the rules tier's evidence spans kept)."""
         rules, evidence = self._parts(text)
         learned = self._learned.score_text(text)  # type: ignore[attr-defined]
         out = []

@@ -148,6 +148,8 @@ class CoupRulesDetector:
     categories: tuple[Category, ...] = tuple(_FRAMES)
 
     def detect(self, text: str) -> list[Detection]:
+        """The best-scoring behaviour frame per category found in ``text`` (normalised first,
+        so spacing, case and look-alike characters do not hide a frame)."""
         norm = normalise(text)
         # str.lower() keeps offsets for the text we meet in practice; a rare expansion
         # (e.g. "İ") only shifts where a unit starts, and units are generous.

@@ -29,7 +29,17 @@ class Span:
 
 @dataclass(frozen=True)
 class Detection:
-    """One finding of one detector: a category, a score in [0, 1], evidence and a reason."""
+    """One finding of one detector: a category, a score in [0, 1], evidence and a reason.
+
+    Attributes:
+        detector: the detector's name.
+        category: what it found.
+        score: how sure it is, in [0, 1] (calibrated for the combined tier).
+        reason: a sentence for the reviewer.
+        spans: where in the text the evidence is (offsets into the original text).
+        fingerprint: a stable hash of what was found, to group repeats of one finding.
+        details: detector-specific facts for the reviewer.
+    """
 
     detector: str
     category: Category
@@ -51,4 +61,7 @@ class Detector(Protocol):
         """The categories this detector can report (a class attribute satisfies it)."""
         ...
 
-    def detect(self, text: str) -> list[Detection]: ...
+    def detect(self, text: str) -> list[Detection]:
+        """The detections in ``text`` (empty: nothing found). Must not raise on any text:
+        a gating detector that fails blocks the call."""
+        ...

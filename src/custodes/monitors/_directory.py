@@ -16,6 +16,8 @@ REVIEWER_ROLE = "reviewer"
 
 @runtime_checkable
 class Directory(Protocol):
+    """What the review queue needs of the constitution: organisations, reviewers, overseers."""
+
     def organisation_of(self, principal: str) -> str:
         """The organisation id of ``principal``; raises NotFoundError if unknown."""
         ...
@@ -38,15 +40,22 @@ class StaticDirectory:
     overseer_organisations: frozenset[str] = field(default_factory=frozenset)
 
     def organisation_of(self, principal: str) -> str:
+        """See :class:`Directory`.
+
+        Raises:
+            NotFoundError: ``principal`` is not listed.
+        """
         try:
             return self.organisations[principal]
         except KeyError:
             raise NotFoundError(f"unknown principal {principal!r}") from None
 
     def reviewers(self) -> Iterable[str]:
+        """See :class:`Directory`."""
         return self.reviewer_ids
 
     def is_overseer(self, principal: str) -> bool:
+        """See :class:`Directory`."""
         return self.organisations.get(principal) in self.overseer_organisations
 
 
@@ -59,15 +68,22 @@ class ConstitutionDirectory:
         self._role = reviewer_role
 
     def organisation_of(self, principal: str) -> str:
+        """See :class:`Directory`.
+
+        Raises:
+            NotFoundError: the constitution names no such principal.
+        """
         try:
             return str(self._c.principals_by_id[principal].organisation)
         except KeyError:
             raise NotFoundError(f"principal {principal!r} is not in the constitution") from None
 
     def reviewers(self) -> Iterable[str]:
+        """Principals holding the reviewer role, in document order."""
         return [p.id for p in self._c.principals if self._role in p.roles]
 
     def is_overseer(self, principal: str) -> bool:
+        """See :class:`Directory`; False for an unknown principal."""
         p = self._c.principals_by_id.get(principal)
         if p is None:
             return False

@@ -90,6 +90,7 @@ class Encoder:
 
     @property
     def dim(self) -> int:
+        """The length of a chunk vector: the embedding width twice (mean and max pooled)."""
         return int(self._table.shape[1]) * 2
 
     def chunks(self, text: str) -> tuple[Matrix, list[tuple[int, int]]]:
@@ -135,6 +136,8 @@ class Encoder:
 
     @staticmethod
     def pool(vecs: Matrix) -> Matrix:
+        """Chunk vectors -> one vector: the mean of their mean halves and the max of their
+        max halves (the same pooling as within a chunk, so both live in one space)."""
         half = vecs.shape[1] // 2
         return np.concatenate([vecs[:, :half].mean(axis=0), vecs[:, half:].max(axis=0)])
 
@@ -156,10 +159,13 @@ class LinearHeads:
     bias: Matrix  # n_categories
 
     def scores(self, features: Matrix) -> Matrix:
+        """Per row of ``features``, each category's probability (n_rows x n_categories)."""
         z = (features - self.mean) / self.std
         return _sigmoid(z @ self.weights.T + self.bias).astype(np.float32)
 
     def to_json(self) -> str:
+        """The heads as the JSON file the detector loads (``learned_weights.json``), values
+        rounded to 6 digits so the packaged file stays small and diffable."""
         return json.dumps(
             {
                 "format": "custodes-linear-heads/v1",
@@ -302,6 +308,8 @@ class LearnedDetector:
         }
 
     def detect(self, text: str) -> list[Detection]:
+        """One detection per category with the document's score, pointing at the chunk that
+        scores highest for it."""
         norm = normalise(text)
         text = norm.text
         vecs, spans = self._encoder.chunks(text)

@@ -19,6 +19,8 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Confusion:
+    """Counts at the operating threshold: true and false positives and negatives."""
+
     tp: int
     fp: int
     tn: int
@@ -27,6 +29,27 @@ class Confusion:
 
 @dataclass(frozen=True)
 class Metrics:
+    """A detector's quality on one labelled set.
+
+    The figures that matter for a monitor are true-positive rates at low false-positive rates
+    (a monitor that raises many false alarms is switched off), so those are reported at 0.1,
+    1 and 5 %, with the thresholds that reach them.
+
+    Attributes:
+        n: texts scored.
+        positives: texts labelled positive.
+        negatives: texts labelled negative.
+        tpr_at_1pct: true-positive rate at a 1 % false-positive rate.
+        threshold_at_1pct: the score threshold of that point.
+        tpr_at_01pct: true-positive rate at 0.1 %.
+        threshold_at_01pct: its threshold.
+        tpr_at_5pct: true-positive rate at 5 %.
+        auroc: area under the ROC curve.
+        auprc: area under the precision-recall curve.
+        confusion: counts at ``operating_threshold``.
+        operating_threshold: the threshold the counts are taken at.
+    """
+
     n: int
     positives: int
     negatives: int

@@ -63,13 +63,20 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 @dataclass(frozen=True)
 class Normalised:
-    """``text`` as detectors read it, and the text it came from."""
+    """``text`` as detectors read it, and the text it came from.
+
+    Attributes:
+        text: the normalised text.
+        original: the text as given.
+    """
 
     text: str
     original: str
 
     @property
     def changed(self) -> bool:
+        """Whether normalising changed anything (the same object is kept when not, so
+        offsets map through unchanged)."""
         return self.text is not self.original
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:

@@ -39,6 +39,7 @@ class DetectorRegistry:
             self._factories[name] = factory
 
     def names(self) -> list[str]:
+        """Every registered detector name, sorted."""
         return sorted(self._factories)
 
     def get(self, name: str) -> Detector:

@@ -77,10 +77,12 @@ class StoredDetection:
     resolved_at: datetime | None
 
     def age(self, now: datetime) -> timedelta:
+        """How long the detection waited: until it was resolved, else until ``now``."""
         end = self.resolved_at if self.resolved_at is not None else now
         return end - self.detected_at
 
     def to_json(self, now: datetime) -> dict[str, Any]:
+        """Every field as JSON values, with its age at ``now`` (the API's shape)."""
         return {
             "id": self.id,
             "detector": self.detector,
@@ -261,7 +263,11 @@ class ReviewQueue:
     # --- reading ---------------------------------------------------------------------------
 
     def get(self, detection_id: str) -> StoredDetection:
-        """Raises NotFoundError if there is no such detection."""
+        """The detection ``detection_id``, with its reviewers.
+
+        Raises:
+            NotFoundError: there is no such detection.
+        """
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
