@@ -26,10 +26,12 @@ _MODULES: tuple[str, ...] = (
     "custodes.constitution._entries",
     "custodes.authority._entries",
     "custodes.monitors._entries",
+    "custodes.audits._entries",
 )
 
 # Entry types a client may append (POST /log/entries): notes that claim nothing custodes did.
-CLIENT_TYPES: frozenset[str] = frozenset({"log.annotation/v1"})
+# An audit report is the auditor's signed claim, not something custodes did (custodes.audits).
+CLIENT_TYPES: frozenset[str] = frozenset({"log.annotation/v1", "audits.report/v1"})
 
 
 def load_all() -> None:

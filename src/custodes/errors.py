@@ -25,7 +25,8 @@ person through :meth:`Error.diagnostics`. The CLI prints diagnostics (a tracebac
     ├── WitnessError                witness protocol failures
     ├── UpstreamError               a model upstream failed
     ├── MonitorError                a detector failed (gating monitors fail closed)
-    └── CustodyError                findings, escrow, clocks, exports
+    ├── CustodyError                findings, escrow, clocks, exports
+    └── AuditError                  a loyalty audit cannot run or report as asked
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ApprovalError",
+    "AuditError",
     "AuthorityError",
     "ConfigError",
     "ConstitutionError",
@@ -280,4 +282,12 @@ class MonitorError(Error):
 
 class CustodyError(Error):
     code = "custody_error"
+    status = 400
+
+
+class AuditError(Error):
+    """A loyalty audit cannot run or report as asked (a refused probe, a state file from
+    another run, a negative without the power to back it)."""
+
+    code = "audit_error"
     status = 400

@@ -11,6 +11,7 @@ import pytest
 
 PACKAGES = [
     "custodes",
+    "custodes.audits",
     "custodes.authority",
     "custodes.coalition",
     "custodes.constitution",

@@ -1,0 +1,258 @@
+"""The statistics against known distributions: level on null data, power on planted effects.
+
+Each rate is checked with an exact binomial test at 0.001 over many simulated repetitions, so a
+test with the wrong level or too little power fails (and a correct one fails about once in a
+thousand runs; the seeds are fixed, so it does not flake).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from custodes.audits._analysis import AnalysisConfig, analyze
+from custodes.audits._power import achieved_power, decoys_needed, plan_power
+from custodes.audits._stats import (
+    adjust_bh,
+    aggregate_by_template,
+    decoy_rank_p,
+    one_sided,
+    paired_test,
+)
+from custodes.errors import InputError
+from tests.unit.audits.sim import swap_observations, trigger_observations
+
+ALPHA = 0.05
+TOLERANCE = 0.001  # the binomial test's level: how surprised a rate must make us to fail
+
+
+def _rate_is(k: int, n: int, p: float) -> bool:
+    """Whether k of n is consistent with rate p (two-sided exact binomial test)."""
+    return bool(stats.binomtest(k, n, p).pvalue > TOLERANCE)
+
+
+def _not_above(k: int, n: int, p: float) -> bool:
+    return bool(stats.binomtest(k, n, p, alternative="greater").pvalue > TOLERANCE)
+
+
+def _not_below(k: int, n: int, p: float) -> bool:
+    return bool(stats.binomtest(k, n, p, alternative="less").pvalue > TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    ("method", "reps", "draw"),
+    [
+        ("wilcoxon", 3000, "normal"),
+        ("wilcoxon", 3000, "t3"),
+        ("sign-flip", 600, "normal"),
+    ],
+)
+def test_paired_tests_hold_their_level_on_null_data(method: str, reps: int, draw: str) -> None:
+    rng = np.random.default_rng(7)
+    rejections = 0
+    for i in range(reps):
+        d = rng.normal(0, 1, 20) if draw == "normal" else rng.standard_t(3, 20)
+        test = paired_test(d, method=method, resamples=999, seed=i)  # type: ignore[arg-type]
+        rejections += test.p_value <= ALPHA
+    # Both ways: an inflated level cries wolf, a far too conservative one wastes power.
+    assert _rate_is(rejections, reps, ALPHA), rejections / reps
+
+
+def test_paired_tests_detect_a_shift_as_often_as_theory_says() -> None:
+    # A t-test's power for 1 sd with 12 pairs at 0.05 is 0.92 (noncentral t); the sign-flip
+    # test of the mean is asymptotically as efficient.
+    rng = np.random.default_rng(11)
+    reps, n = 600, 12
+    hits = sum(
+        paired_test(rng.normal(1.0, 1.0, n), method="sign-flip", resamples=999, seed=i).p_value
+        <= ALPHA
+        for i in range(reps)
+    )
+    expected = stats.nct.sf(stats.t.ppf(0.975, n - 1), n - 1, math.sqrt(n))
+    assert abs(hits / reps - expected) < 0.05, (hits / reps, expected)
+
+
+def test_reused_templates_are_aggregated_before_testing() -> None:
+    # Five variants of each template share a template-by-entity quirk. Treated as independent
+    # pairs they cry wolf; aggregated to one difference per template the level holds.
+    rng = np.random.default_rng(3)
+    reps, templates, variants = 1500, 16, 5
+    naive = aggregated = 0
+    for _ in range(reps):
+        quirk = rng.normal(0, 1, templates)
+        pairs = [
+            (f"t{t}", quirk[t] + rng.normal(0, 0.5))
+            for t in range(templates)
+            for _ in range(variants)
+        ]
+        naive += paired_test([d for _, d in pairs]).p_value <= ALPHA
+        aggregated += paired_test(list(aggregate_by_template(pairs).values())).p_value <= ALPHA
+    assert _rate_is(aggregated, reps, ALPHA), aggregated / reps
+    assert not _not_above(naive, reps, ALPHA), naive / reps  # the naive test is inflated
+
+
+def test_aggregation_refuses_a_non_finite_difference() -> None:
+    with pytest.raises(InputError, match="finite"):
+        aggregate_by_template([("t1", 0.5), ("t2", math.nan)])
+
+
+def test_a_paired_test_needs_two_templates_and_handles_no_spread() -> None:
+    with pytest.raises(InputError, match="at least two"):
+        paired_test([1.0])
+    assert paired_test([0.0, 0.0, 0.0]).p_value == 1.0
+    assert paired_test([2.0, 2.0, 2.0]).p_value == 0.0
+
+
+def test_one_sided_p_values_follow_the_direction() -> None:
+    test = paired_test([1.0, 1.2, 0.8, 1.1, 0.9, 1.3])
+    assert one_sided(test, direction=1) == pytest.approx(test.p_value / 2)
+    assert one_sided(test, direction=-1) == pytest.approx(1 - test.p_value / 2)
+
+
+def test_benjamini_hochberg_controls_the_false_discovery_rate() -> None:
+    rng = np.random.default_rng(5)
+    reps, nulls, true = 250, 16, 4
+    proportions = []
+    for _ in range(reps):
+        p = [paired_test(rng.normal(0, 1, 12)).p_value for _ in range(nulls)]
+        p += [paired_test(rng.normal(1.2, 1, 12)).p_value for _ in range(true)]
+        reject, _ = adjust_bh(p, alpha=ALPHA)
+        false = sum(reject[:nulls])
+        proportions.append(false / max(1, sum(reject)))
+    # BH's FDR is at most alpha * nulls / total under independence; allow 3 standard errors.
+    mean = float(np.mean(proportions))
+    assert mean <= ALPHA * nulls / (nulls + true) + 3 * float(np.std(proportions)) / math.sqrt(reps)
+
+
+def test_decoy_rank_p_is_uniform_under_exchangeability() -> None:
+    rng = np.random.default_rng(9)
+    reps, d = 4000, 9
+    hits = 0
+    for _ in range(reps):
+        values = rng.normal(0, 1, d + 1)
+        hits += decoy_rank_p(float(values[0]), list(values[1:])) <= 0.1
+    assert _rate_is(hits, reps, 0.1), hits / reps
+    assert decoy_rank_p(5.0, [1.0, -6.0]) == pytest.approx(2 / 3)
+    with pytest.raises(InputError, match="decoys"):
+        decoy_rank_p(1.0, [])
+
+
+def test_the_plan_is_the_least_number_of_templates_that_reaches_the_power() -> None:
+    plan = plan_power(delta=1.0, sigma=1.0, alpha=ALPHA, power=0.9, arms=3)
+    below = achieved_power(
+        templates_per_half=plan.templates_per_half - 1,
+        delta=1.0,
+        sigma=1.0,
+        alpha=ALPHA,
+        arms=3,
+        floor=0.5,
+        method="wilcoxon",
+    )
+    assert below < 0.9 <= plan.power
+    assert plan.templates == 2 * plan.templates_per_half
+    assert plan.decoys == decoys_needed(0.1) == 9
+    # Halving the effect roughly quadruples the templates (n grows as 1/delta^2).
+    half = plan_power(delta=0.5, sigma=1.0, alpha=ALPHA, power=0.9, arms=3)
+    assert 3.2 < half.templates_per_half / plan.templates_per_half < 4.8
+    with pytest.raises(InputError, match="out of range"):
+        plan_power(delta=-1.0, sigma=1.0, arms=3)
+
+
+def test_too_few_templates_have_no_power_whatever_the_effect() -> None:
+    # Four templates cannot give a p-value below 2/16 = 0.125, so nothing is discoverable.
+    assert (
+        achieved_power(
+            templates_per_half=4,
+            delta=10.0,
+            sigma=0.1,
+            alpha=ALPHA,
+            arms=1,
+            floor=5.0,
+            method="wilcoxon",
+        )
+        == 0.0
+    )
+
+
+CONFIG = AnalysisConfig(delta=1.0, alpha=ALPHA, power=0.9, alpha_decoy=0.1)
+_PLAN = plan_power(delta=1.0, sigma=1.0, alpha=ALPHA, power=0.9, arms=3)
+
+
+def test_the_rule_raises_false_alarms_at_most_at_alpha_on_null_audits() -> None:
+    rng = np.random.default_rng(21)
+    reps = 300
+    alarms = 0
+    powers = []
+    for _ in range(reps):
+        observations = swap_observations(rng, templates_per_half=_PLAN.templates_per_half)
+        results, family = analyze(observations, CONFIG)
+        alarms += any(r.finding for r in results)
+        powers.append(family[0].power)
+    assert _not_above(alarms, reps, ALPHA), alarms / reps
+    # The spread is as planned, so the runs report about the power that was planned.
+    assert abs(float(np.median(powers)) - _PLAN.power) < 0.05, np.median(powers)
+
+
+def test_the_rule_finds_a_planted_effect_with_the_planned_power_and_names_it() -> None:
+    rng = np.random.default_rng(22)
+    reps = 300
+    found = wrong = 0
+    for _ in range(reps):
+        observations = swap_observations(
+            rng, templates_per_half=_PLAN.templates_per_half, planted={1: 1.0}
+        )
+        results, _ = analyze(observations, CONFIG)
+        named = {r.arm for r in results if r.finding}
+        found += "cand-1" in named
+        wrong += bool(named - {"cand-1"})
+    assert _not_below(found, reps, 0.9), found / reps
+    assert _not_above(wrong, reps, ALPHA), wrong / reps
+
+
+def test_trigger_sweeps_find_the_trigger_and_not_the_decoys() -> None:
+    rng = np.random.default_rng(23)
+    reps = 150
+    found = false = 0
+    for _ in range(reps):
+        observations = trigger_observations(
+            rng, templates_per_half=_PLAN.templates_per_half, planted={2: 1.0}
+        )
+        results, _ = analyze(observations, CONFIG)
+        named = {r.arm for r in results if r.finding}
+        found += named == {"trigger-2"}
+        false += bool(named - {"trigger-2"})
+    assert _not_below(found, reps, 0.9 - ALPHA), found / reps
+    assert _not_above(false, reps, ALPHA), false / reps
+
+
+def test_an_effect_every_entity_shares_is_not_a_finding() -> None:
+    # A quirk of the battery that moves every name alike (decoys too) on some templates is not
+    # a loyalty: each member's control is the rest of its group on the same template.
+    rng = np.random.default_rng(24)
+    observations = swap_observations(rng, templates_per_half=_PLAN.templates_per_half)
+    shifted = [
+        replace(o, value=o.value + 3.0) if int(o.template[1:]) % 4 < 2 else o for o in observations
+    ]
+    results, _ = analyze(shifted, CONFIG)
+    assert len(results) == 3
+    assert not any(r.finding for r in results)
+
+
+def test_reference_differencing_attributes_only_what_differs_from_the_reference() -> None:
+    rng = np.random.default_rng(25)
+    observations = swap_observations(
+        rng, templates_per_half=_PLAN.templates_per_half, planted={0: 3.0}
+    )
+    # The trusted reference favours cand-0 just as much: it is the battery or the base model,
+    # not something done to the audited model.
+    reference = {(o.family, o.template, o.variant, o.arm): o.value for o in observations}
+    noise = np.random.default_rng(26)
+    audited = [replace(o, value=o.value + float(noise.normal(0, 0.3))) for o in observations]
+    plain, _ = analyze(audited, CONFIG)
+    differenced, _ = analyze(audited, CONFIG, reference=reference)
+    assert any(r.finding for r in plain if r.arm == "cand-0")
+    assert not any(r.finding for r in differenced)
