@@ -32,7 +32,7 @@ machine's load falls on all columns alike; compare the columns of one run.
     nice -n 10 .venv/bin/python benchmarks/upstream_clients.py --quick    # a smoke run
 
 The figures of issue 16, and why the gateway keeps its own client, are in docs/gateway.md
-("Session 5").
+("Issue 16: the upstream client, measured against the libraries").
 """
 
 from __future__ import annotations

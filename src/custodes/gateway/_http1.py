@@ -9,6 +9,11 @@ stream it as it comes, keep connections alive, time out, fail clearly. Responses
 llhttp (``httptools``, the parser under uvicorn); this module only frames requests, pools
 connections and times reads.
 
+Issue 16 measured it again against the best library client tuned well
+(``benchmarks/upstream_clients.py``; docs/gateway.md, "Issue 16"): aiohttp took 1.4-2.9 times
+its CPU per call, and the gateway built on aiohttp served 20-45% fewer requests per second at
+saturation, so it stays.
+
 Reads time out like a socket read timeout: ``read_timeout`` seconds with no bytes from the
 upstream (the answer's first byte included). Idle connections are kept for ``keepalive``
 seconds, below the 5 s after which common servers (uvicorn, so vLLM; llama.cpp's server) drop
@@ -29,7 +34,9 @@ import httptools
 
 __all__ = ["ConnectFailed", "Http1Client", "HttpFailure", "ReadTimeout", "Response", "Target"]
 
-_HIGH_WATER = 1 << 20  # stop reading a stream when this much is buffered and unread
+# Back-pressure: stop reading a stream when this much is buffered and unread, so a slow client
+# of the gateway cannot make it hold an upstream's whole answer in memory.
+_HIGH_WATER = 1 << 20
 
 
 class HttpFailure(Exception):
@@ -50,7 +57,16 @@ class ReadTimeout(HttpFailure):
 
 @dataclass(frozen=True)
 class Target:
-    """Where requests to one base URL go: the origin, and the path prefix of every request."""
+    """Where requests to one base URL go: the origin, and the path prefix of every request.
+
+    Attributes:
+        scheme: ``http`` or ``https``.
+        host: the host name or IP address (without IPv6 brackets).
+        port: the port (80 or 443 when the URL gives none).
+        prefix: the URL's path without a trailing slash, put before every request path.
+        host_header: the ``Host`` header value (RFC 9110 §7.2: the port only if not the
+            scheme's default; an IPv6 address in brackets).
+    """
 
     scheme: str
     host: str
@@ -61,6 +77,9 @@ class Target:
     @classmethod
     def parse(cls, base_url: str) -> Target:
         """``http(s)://host[:port][/prefix]``.
+
+        Returns:
+            The target.
 
         Raises:
             ValueError: not an http or https URL with a host.
@@ -82,7 +101,11 @@ class Target:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; carries one exchange at a time."""
+    """One keep-alive connection; carries one exchange at a time.
+
+    An ``asyncio.Protocol`` fed straight by the transport, with llhttp's callbacks filling in
+    the response: no stream reader in between, so a small answer costs one callback chain.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -93,6 +116,7 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
+        """Forget the previous exchange (called before each request on the connection)."""
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.framed = False  # the body's end is marked (Content-Length or chunked)
@@ -172,6 +196,7 @@ class _Connection(asyncio.Protocol):
     # --- the exchange ------------------------------------------------------------------------
 
     def start(self, request: bytes, read_timeout: float) -> None:
+        """Send ``request`` (head and body in one write) and start the read timer."""
         self._reset()
         self.read_timeout = read_timeout
         self.last_read = self.loop.time()
@@ -192,6 +217,7 @@ class _Connection(asyncio.Protocol):
             raise self.error
 
     def take(self) -> bytes:
+        """Everything buffered so far; resumes reading if back-pressure had paused it."""
         data = b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
         self.chunks.clear()
         self.buffered = 0
@@ -202,6 +228,8 @@ class _Connection(asyncio.Protocol):
         return data
 
     def reusable(self) -> bool:
+        """Whether the connection may carry another request: the answer was read to its end,
+        without error, the server did not ask to close, and the transport is open."""
         return (
             self.complete
             and self.error is None
@@ -212,6 +240,7 @@ class _Connection(asyncio.Protocol):
         )
 
     def close(self) -> None:
+        """Drop the connection at once (abort, not a graceful close: nothing more is read)."""
         self.closed = True
         self._stop_timer()
         if self.transport is not None:
@@ -228,6 +257,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def _check_timeout(self) -> None:
+        """The read timer: fail if no bytes came for ``read_timeout``, else re-arm it at the
+        deadline after the last read (one timer per exchange, not one per read)."""
         self.timer = None
         if self.complete or self.error is not None:
             return
@@ -246,7 +277,12 @@ class _Connection(asyncio.Protocol):
 
 
 class Response:
-    """An upstream's answer, headers read; read the body whole or as it comes, then release."""
+    """An upstream's answer, headers read; read the body whole or as it comes, then release.
+
+    Attributes:
+        status: the HTTP status.
+        headers: the header fields, names lower-cased, in the order received.
+    """
 
     def __init__(self, client: Http1Client, target: Target, conn: _Connection) -> None:
         self._client = client
@@ -257,6 +293,7 @@ class Response:
         self._released = False
 
     def header(self, name: str, default: str = "") -> str:
+        """The first value of header ``name`` (any case), or ``default``."""
         key = name.lower().encode("latin-1")
         for n, v in self.headers:
             if n == key:
@@ -295,6 +332,7 @@ class Response:
 
     @property
     def at_eof(self) -> bool:
+        """Whether the body was read to its end."""
         return self._conn.complete and not self._conn.chunks
 
     def release(self) -> None:
@@ -349,9 +387,19 @@ class Http1Client:
     ) -> Response:
         """POST ``body`` to ``target.prefix + path``; returns once the response's head is read.
 
+        Waits for a place in the connection limit first (no timeout: the limit is the
+        gateway's own back-pressure).
+
+        Returns:
+            The response, its head read; release it once the body is read.
+
         Raises:
-            ValueError: a header name or value contains CR, LF or NUL.
-            ConnectFailed, ConnectTimeout, HttpFailure, ReadTimeout.
+            ValueError: a header name or value contains CR, LF or NUL (header injection,
+                RFC 9110 §5.5).
+            ConnectTimeout: no connection within ``connect_timeout``.
+            ConnectFailed: refused, unreachable, or the TLS handshake failed.
+            ReadTimeout: no byte of the answer for ``read_timeout``.
+            HttpFailure: the connection closed early, or the answer is not HTTP/1.1.
         """
         lines = [f"POST {target.prefix}{path} HTTP/1.1", f"host: {target.host_header}"]
         for name, value in headers:
@@ -399,6 +447,9 @@ class Http1Client:
         return self._slots
 
     def _take(self, target: Target) -> _Connection | None:
+        """The most recently used idle connection to ``target`` that is still fresh and open
+        (the newest is the least likely to be closed by the server under us); stale ones
+        found on the way are closed."""
         conns = self._idle.get(target)
         if not conns:
             return None
@@ -420,6 +471,8 @@ class Http1Client:
             self._slots.release()
 
     def _put(self, target: Target, conn: _Connection) -> None:
+        """Give back a place in the limit, and the connection to the pool if reusable;
+        connections idle past ``keepalive`` are closed from the oldest end."""
         self._free_slot()
         if not conn.reusable():
             conn.close()
@@ -432,6 +485,12 @@ class Http1Client:
             conns.pop(0).close()
 
     async def _connect(self, target: Target, timeout: float) -> _Connection:
+        """A new connection to ``target`` (TLS verified for https).
+
+        Raises:
+            ConnectTimeout: not connected within ``timeout``.
+            ConnectFailed: refused, unreachable, or the TLS handshake failed.
+        """
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if target.scheme == "https":

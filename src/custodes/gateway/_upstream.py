@@ -30,6 +30,8 @@ Operation = Literal["chat/completions", "embeddings"]
 
 
 class UpstreamTimeout(UpstreamError):
+    """The upstream sent nothing for the model's ``timeout_s`` (answered as HTTP 504)."""
+
     status = 504
     code = "upstream_timeout"
 
@@ -46,7 +48,17 @@ async def _nothing() -> None:
 
 @dataclass
 class UpstreamReply:
-    """An upstream's answer: a whole ``body``, or (streams with status 200) ``chunks``."""
+    """An upstream's answer: a whole ``body``, or (streams with status 200) ``chunks``.
+
+    Attributes:
+        status: the upstream's HTTP status.
+        content_type: its ``content-type`` (``application/json`` when it sent none).
+        body: the whole body (empty for a stream).
+        chunks: a stream's body as it arrives; raises :class:`UpstreamError` (or
+            :class:`UpstreamTimeout`) when the stream breaks off (or stalls).
+        close: hands the connection back (or closes it, for a stream cut short); call it once
+            the stream is done with.
+    """
 
     status: int
     content_type: str
@@ -84,6 +96,11 @@ class HttpUpstream:
         self._targets: dict[str, Target] = {}
 
     def _target(self, route: ModelRoute) -> Target:
+        """The route's parsed base URL (parsed once per base URL).
+
+        Raises:
+            ValueError: the base URL is not an http(s) URL with a host.
+        """
         assert route.base_url is not None
         target = self._targets.get(route.base_url)
         if target is None:
@@ -93,6 +110,16 @@ class HttpUpstream:
     async def send(
         self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
     ) -> UpstreamReply:
+        """POST ``body`` to the route's upstream; a stream's reply is read as it comes.
+
+        Raises:
+            UpstreamTimeout: no connection within 10 s (or ``timeout_s``, if shorter), or no
+                byte of the answer for ``timeout_s``.
+            UpstreamError: the upstream cannot be reached (refused, unreachable, TLS
+                verification failed), broke off its answer or answered something that is not
+                HTTP/1.1, or the route is misconfigured (a base URL that is not one, an API key
+                with CR or LF).
+        """
         headers = [
             ("content-type", "application/json"),
             ("accept", "text/event-stream" if stream else "application/json"),
@@ -143,6 +170,7 @@ class HttpUpstream:
         return UpstreamReply(response.status, content_type, body=data)
 
     async def aclose(self) -> None:
+        """Close every idle upstream connection."""
         await self._client.aclose()
 
 
@@ -155,6 +183,7 @@ def _closer(response: Response) -> Callable[[], Awaitable[None]]:
 
 
 async def _chunks(response: Response, route: ModelRoute) -> AsyncIterator[bytes]:
+    """A stream's body chunks, with the client's failures as the gateway's errors."""
     try:
         async for chunk in response.iter_chunks():
             yield chunk
