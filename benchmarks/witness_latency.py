@@ -64,7 +64,7 @@ def main() -> None:
                 principal="bench",
                 body={"text": f"round {i}"},
             )
-            size = log.append([entry])[-1].index + 1
+            size = log.append(entry).index + 1
             if not publisher.wait_for_quorum(size, timeout=10):
                 raise RuntimeError(f"size {size} did not reach quorum in 10 s")
             done = time.perf_counter()

@@ -130,7 +130,7 @@ def built_log(
             for i in range(batch)
         ]
         n += batch
-        log.append(entries)
+        log.append_batch(entries)
         checkpoints.append(log.latest_checkpoint())
     assert [c.checkpoint.size for c in checkpoints] == [1, 3, 8, 17, 33, 64, 128]
     yield log, checkpoints

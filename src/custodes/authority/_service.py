@@ -151,7 +151,7 @@ class Authority:
                 source=source,
             )
         now = self.clock.now()
-        [appended] = self.log.append(
+        [appended] = self.log.append_batch(
             [
                 Entry.create(
                     "constitution.adopt/v1",
@@ -661,7 +661,7 @@ class Authority:
                 },
             ),
         ]
-        appended = self.log.append(entries)
+        appended = self.log.append_batch(entries)
         with self.engine.begin() as conn:
             conn.execute(
                 authority_requests.insert().values(
@@ -876,7 +876,7 @@ class Authority:
                         f"approved request {request_id}: a person counts once, whatever "
                         "identities they hold; this approval does not count and is not recorded"
                     )
-            [appended] = self.log.append(
+            [appended] = self.log.append_batch(
                 [
                     Entry.create(
                         "authority.approval/v1",
@@ -959,7 +959,7 @@ class Authority:
                     f"the renewal signature does not verify under {approver_id}'s key over "
                     f"request {request_id}'s digest and {renewed_at}"
                 )
-            [appended] = self.log.append(
+            [appended] = self.log.append_batch(
                 [
                     Entry.create(
                         "authority.approval_renewal/v1",
@@ -1112,7 +1112,7 @@ class Authority:
         expires = now + timedelta(seconds=req["duration_seconds"])
         grant_id = f"g-{row.id}"
         notify = self._notified(rule.notify)
-        [appended] = self.log.append(
+        [appended] = self.log.append_batch(
             [
                 Entry.create(
                     "authority.grant/v1",
@@ -1203,7 +1203,7 @@ class Authority:
             notify = self._notified(rule.notify if rule else bg.notify if bg else Notify())
             if grant.principal not in notify["principals"]:
                 notify["principals"] = sorted({*notify["principals"], grant.principal})
-            [appended] = self.log.append(
+            [appended] = self.log.append_batch(
                 [
                     Entry.create(
                         "authority.revocation/v1",
@@ -1429,7 +1429,7 @@ class Authority:
         # A review done after its deadline still counts, and says it was late.
         late = row.status == "overdue" or now >= parse_time(req["deadline"])
         outcome = "ratified-late" if late else "ratified"
-        self.log.append(
+        self.log.append_batch(
             [
                 Entry.create(
                     "authority.review/v1",
@@ -1476,7 +1476,7 @@ class Authority:
         done = []
         for row in rows:
             with self._lock:
-                self.log.append(
+                self.log.append_batch(
                     [
                         Entry.create(
                             "authority.review/v1",
@@ -1648,7 +1648,7 @@ class Authority:
         now = self.clock.now()
         signers = sorted(signed_old | signed_new)
         req = json.loads(row.body)
-        [appended] = self.log.append(
+        [appended] = self.log.append_batch(
             [
                 Entry.create(
                     "constitution.amend/v1",

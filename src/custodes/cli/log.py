@@ -349,7 +349,7 @@ def append(
                 click.echo(json.dumps({"index": a["index"], "leaf_hash": a["leaf_hash"]}))
         return
     with _local_log(state.settings, migrate_db=True) as log_:
-        for a in log_.append(entries):
+        for a in log_.append_batch(entries):
             click.echo(json.dumps({"index": a.index, "leaf_hash": _b64(a.leaf_hash)}))
 
 

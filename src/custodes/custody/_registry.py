@@ -235,7 +235,7 @@ class CustodyRegistry:
         actor = principal if known else "custodes"
         try:
             self.log.append(
-                [Entry.create(E.DENIED, time=self.clock.now(), principal=actor, body=body)]
+                Entry.create(E.DENIED, time=self.clock.now(), principal=actor, body=body)
             )
         except Error:
             _log.exception("could not log the refusal of %s by %r", action, principal)
@@ -447,8 +447,8 @@ class CustodyRegistry:
                 ciphertext_sha256=sealed.ciphertext_sha256,
                 details_bytes=len(details),
             )
-            (appended,) = self.log.append(
-                [Entry.create(E.REGISTER_V2, time=now, principal=principal, body=body)]
+            appended = self.log.append(
+                Entry.create(E.REGISTER_V2, time=now, principal=principal, body=body)
             )
         except BaseException:
             # Nothing was logged under this number: give it (and the fingerprint) back, so ids
@@ -828,8 +828,8 @@ class CustodyRegistry:
                 to_state=to_state,
                 reason=reason,
             )
-            (appended,) = self.log.append(
-                [Entry.create(E.TRANSITION, time=now, principal=principal, body=body)]
+            appended = self.log.append(
+                Entry.create(E.TRANSITION, time=now, principal=principal, body=body)
             )
             column = custody_findings.c.rm_state if machine == "rm" else custody_findings.c.em_state
             with writer(self.engine).begin() as conn:
@@ -853,7 +853,7 @@ class CustodyRegistry:
     def _append_event(
         self, finding_id: str, kind: str, when: datetime, principal: str, note: str, entry: Entry
     ) -> int:
-        (appended,) = self.log.append([entry])
+        appended = self.log.append(entry)
         with writer(self.engine).begin() as conn:
             conn.execute(
                 insert(custody_events).values(
@@ -987,8 +987,8 @@ class CustodyRegistry:
                 details_sha256=hashlib.sha256(details).hexdigest(),
                 details_bytes=len(details),
             )
-            (appended,) = self.log.append(
-                [Entry.create(E.REVEAL, time=now, principal=principal, body=body)]
+            appended = self.log.append(
+                Entry.create(E.REVEAL, time=now, principal=principal, body=body)
             )
             with writer(self.engine).begin() as conn:
                 conn.execute(
@@ -1060,7 +1060,7 @@ class CustodyRegistry:
                 )
                 for a in new
             ]
-            appended = self.log.append(entries)
+            appended = self.log.append_batch(entries)
             with writer(self.engine).begin() as conn:
                 conn.execute(
                     insert(custody_alarms),

@@ -12,11 +12,12 @@ has only the second, durable before its answer is sent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.log import register_entry_type
+from custodes.log import Entry, register_entry_type
 
 __all__ = [
     "CALL",
@@ -30,6 +31,7 @@ __all__ = [
     "KeyRevoked",
     "MonitorVerdict",
     "Outcome",
+    "call_entry",
 ]
 
 CALL = "gateway.call/v1"
@@ -129,3 +131,18 @@ register_entry_type(CALL, CallRecord)
 register_entry_type(CALL_START, CallStart)
 register_entry_type(KEY_CREATED, KeyCreated)
 register_entry_type(KEY_REVOKED, KeyRevoked)
+
+
+def call_entry(
+    record: CallRecord | CallStart, principal: str, when: datetime, *, entry_type: str = CALL
+) -> Entry:
+    """The ``gateway.call/v1`` (or ``gateway.call_start/v1``) entry of a model call.
+
+    Built with :meth:`Entry.from_model`: ``record`` is already a validated model, so the hot
+    path of every model call dumps and encodes it once instead of validating it again.
+
+    Raises:
+        InputError: ``principal`` is empty or too long, ``when`` is naive, or the record
+            cannot be encoded as canonical JSON.
+    """
+    return Entry.from_model(entry_type, time=when, principal=principal, body=record)

@@ -95,14 +95,12 @@ class KeyStore:
         secret = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         now = self.clock.now()
         self.log.append(
-            [
-                Entry.create(
-                    KEY_CREATED,
-                    time=now,
-                    principal=principal,
-                    body=KeyCreated(key_id=key_id, name=name),
-                )
-            ]
+            Entry.create(
+                KEY_CREATED,
+                time=now,
+                principal=principal,
+                body=KeyCreated(key_id=key_id, name=name),
+            )
         )
         try:
             with self.engine.begin() as conn:
@@ -137,14 +135,12 @@ class KeyStore:
             )
         now = self.clock.now()
         self.log.append(
-            [
-                Entry.create(
-                    KEY_REVOKED,
-                    time=now,
-                    principal=key.principal,
-                    body=KeyRevoked(key_id=key_id, reason=reason),
-                )
-            ]
+            Entry.create(
+                KEY_REVOKED,
+                time=now,
+                principal=key.principal,
+                body=KeyRevoked(key_id=key_id, reason=reason),
+            )
         )
         with self.engine.begin() as conn:
             conn.execute(

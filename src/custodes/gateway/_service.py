@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -30,12 +29,12 @@ from custodes.clock import Clock
 from custodes.errors import Error, LogWriteError, PolicyDenied, UpstreamError
 from custodes.gateway._authorize import GrantCache, GrantDecision
 from custodes.gateway._entries import (
-    CALL,
     CALL_START,
     CallRecord,
     CallStart,
     MonitorVerdict,
     Outcome,
+    call_entry,
 )
 from custodes.gateway._keys import ApiKey, KeyStore, hash_key, well_formed
 from custodes.gateway._models import ModelRoute
@@ -52,8 +51,7 @@ from custodes.gateway._wire import (
     parse_embeddings,
     response_text,
 )
-from custodes.log import Appended, TransparencyLog, format_time
-from custodes.log._fastjson import canonical_json
+from custodes.log import Appended, Entry, TransparencyLog
 
 __all__ = ["Gateway", "KeyCache", "RECEIPT_INDEX", "RECEIPT_LEAF", "REQUEST_ID"]
 
@@ -310,9 +308,9 @@ class Gateway:
         return grant
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
-        return self.log.submit_data([entry_bytes(record, principal, self.clock.now())])
+        return self.log.append_batch([call_entry(record, principal, self.clock.now())], wait=False)
 
-    def _start_bytes(self, call: _Call, verdicts: list[MonitorVerdict]) -> bytes:
+    def _start_entry(self, call: _Call, verdicts: list[MonitorVerdict]) -> Entry:
         assert call.model and call.capability and call.grant
         start = CallStart(
             request_id=call.request_id,
@@ -326,21 +324,18 @@ class Gateway:
             request_sha256=call.request_sha256,
             monitors=verdicts,
         )
-        return entry_bytes(start, call.principal, self.clock.now(), entry_type=CALL_START)
+        return call_entry(start, call.principal, self.clock.now(), entry_type=CALL_START)
 
     async def _record(self, record: CallRecord, principal: str) -> Appended:
-        return await self._durable_entry(entry_bytes(record, principal, self.clock.now()))
+        return await self._durable_entry(call_entry(record, principal, self.clock.now()))
 
-    async def _durable_entry(self, entry: bytes) -> Appended:
-        data = [entry]
+    async def _durable_entry(self, entry: Entry) -> Appended:
         # A call alone in the process, with the log idle, commits its entry right here: the
         # event loop has nothing else to do during the commit, and the two thread hand-offs
         # of the sequencer (slow on VMs whose idle CPUs halt) are saved. With other calls in
         # flight, the sequencer batches the entry while the event loop serves them.
-        appended = self.log.append_if_idle(data) if self._in_flight <= 1 else None
-        if appended is None:
-            appended = await _durable(self.log.submit_data(data))
-        return appended[0]
+        pending = self.log.append_batch([entry], wait=False, inline_if_idle=self._in_flight <= 1)
+        return (await _durable(pending))[0]
 
     def _receipt(self, call: _Call, appended: Appended) -> dict[str, str]:
         return {
@@ -454,7 +449,7 @@ class Gateway:
             # No byte of a stream before its entry is durable: the call is recorded before it
             # goes upstream, and a log that cannot record it stops it here (503, nothing else).
             try:
-                await self._durable_entry(self._start_bytes(call, verdicts))
+                await self._durable_entry(self._start_entry(call, verdicts))
             except Exception as exc:
                 return self._log_failed(call, exc)
         try:
@@ -611,25 +606,8 @@ class Gateway:
         )
 
 
-def entry_bytes(
-    record: CallRecord | CallStart, principal: str, when: datetime, *, entry_type: str = CALL
-) -> bytes:
-    """The canonical bytes of the call's ``gateway.call/v1`` (or ``call_start``) entry.
-
-    The same bytes as ``Entry(type=CALL, ...).to_dict()`` made canonical (a unit test holds
-    them to the RFC 8785 reference), without the frozen-body copy and thaw: ``record`` is
-    already a validated CallRecord and ``principal`` a stored key's principal.
-    """
-    return canonical_json(
-        {
-            "type": entry_type,
-            "time": format_time(when),
-            "principal": principal,
-            "body": record.model_dump(mode="json"),
-        }
-    )
-
-
 async def _durable(pending: Future[list[Appended]]) -> list[Appended]:
     """Wait for the log; a caller that goes away must not cancel the entry itself."""
+    if pending.done():  # committed inline (the log was idle): no trip through the event loop
+        return pending.result()
     return await asyncio.shield(asyncio.wrap_future(pending))

@@ -18,7 +18,7 @@ import math
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -105,12 +105,24 @@ def parse_time(text: str, *, where: str = "time") -> datetime:
 
 @dataclass(frozen=True)
 class Entry:
-    """One log entry. Build with :meth:`create` or :meth:`from_json`; both validate."""
+    """One log entry. Build with :meth:`create`, :meth:`from_model` or :meth:`from_json`.
+
+    All three validate, so an entry that exists can be encoded and appended.
+
+    Attributes:
+        type: the registered entry type, ``package.thing/vN``.
+        time: when it happened (UTC).
+        principal: who did it.
+        body: the body as canonical JSON decodes it (read-only).
+    """
 
     type: str
     time: datetime
     principal: str
     body: Mapping[str, Any]
+    # The canonical bytes, once computed: an entry is frozen, so they never change, and the
+    # log (which appends exactly these bytes) need not encode an entry twice.
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     @classmethod
     def create(
@@ -164,7 +176,48 @@ class Entry:
             type=type, time=utc(time), principal=principal, body=MappingProxyType(canonical_body)
         )
 
+    @classmethod
+    def from_model(cls, type: str, *, time: datetime, principal: str, body: BaseModel) -> Entry:
+        """Build an entry whose body is already an instance of its type's registered model.
+
+        The fast path of the append hot paths (the gateway writes one per model call): pydantic
+        validated ``body`` when it was built, so it is dumped and encoded once, not validated
+        again as :meth:`create` does; the canonical bytes are kept for the log.
+
+        Raises:
+            InputError: unknown type, a body of another model, empty principal, naive time,
+                or a body canonical JSON cannot encode (NaN, infinities).
+        """
+        entry_type = _registry.get(type)
+        if entry_type is None or not isinstance(body, entry_type.model):
+            # Anything else takes the full path, which validates and says what is wrong.
+            return cls.create(type, time=time, principal=principal, body=body)
+        if not isinstance(principal, str) or not principal or len(principal) > 256:
+            raise InputError(
+                "principal must be a non-empty string of at most 256 characters",
+                where="principal",
+                actual=repr(principal),
+            )
+        if not isinstance(time, datetime) or time.tzinfo is None:
+            raise InputError("time has no timezone", where="time", expected="UTC")
+        dumped = body.model_dump(mode="json")
+        try:
+            # canonical_json refuses NaN and infinities (rfc8785 raises on them).
+            data = canonical_json(
+                {"type": type, "time": format_time(time), "principal": principal, "body": dumped}
+            )
+        except (rfc8785.CanonicalizationError, UnicodeError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"body of {type} cannot be canonicalised (RFC 8785): {exc}", where="body"
+            ) from exc
+        if len(data) > _MAX_ENTRY_BYTES:
+            raise InputError(f"body is larger than {_MAX_ENTRY_BYTES} bytes", where="body")
+        entry = cls(type=type, time=utc(time), principal=principal, body=MappingProxyType(dumped))
+        object.__setattr__(entry, "_json", data)
+        return entry
+
     def to_dict(self) -> dict[str, Any]:
+        """The entry as a JSON object (a fresh, mutable copy)."""
         return {
             "type": self.type,
             "time": format_time(self.time),
@@ -173,10 +226,15 @@ class Entry:
         }
 
     def to_json(self) -> bytes:
-        """RFC 8785 canonical JSON: the leaf data of the Merkle tree."""
-        return rfc8785.dumps(self.to_dict())
+        """RFC 8785 canonical JSON: the leaf data of the Merkle tree (computed once)."""
+        data = self._json
+        if data is None:
+            data = canonical_json(self.to_dict())  # = rfc8785.dumps (a property test pins it)
+            object.__setattr__(self, "_json", data)
+        return data
 
     def leaf_hash(self) -> bytes:
+        """The RFC 9162 leaf hash of :meth:`to_json` (what the log's tree holds)."""
         return leaf_hash(self.to_json())
 
     @classmethod

@@ -10,10 +10,11 @@ resolved, so nothing is acknowledged before it is durable (invariant 1), and sev
 sharing one database can never hand out the same index.
 
 When the sequencer is idle (nothing queued, nothing integrating) and the database is SQLite,
-:meth:`TransparencyLog.append_if_idle` integrates a caller's entries on the caller's own thread
-instead: the same transaction, without the two thread hand-offs of the queue (on a virtual machine
-whose idle CPUs halt, those cost more than the transaction's Python work). Under load the queue
-is never empty, so appends are batched as before; a single lock keeps one writer per process.
+``append_batch(..., inline_if_idle=True)`` integrates a caller's entries on the caller's own
+thread instead: the same transaction, without the two thread hand-offs of the queue (on a
+virtual machine whose idle CPUs halt, those cost more than the transaction's Python work).
+Under load the queue is never empty, so appends are batched as before; a single lock keeps one
+writer per process.
 
 Checkpoints are coalesced: a batch is signed in its own transaction unless this process signed
 a checkpoint less than 0.1 s ago; then the sequencer signs one over everything integrated so far
@@ -32,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -50,7 +51,6 @@ from custodes.errors import (
 from custodes.log._chain import sign_link
 from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
 from custodes.log._entry import Entry
-from custodes.log._fastjson import canonical_json
 from custodes.log._frontier import Frontier
 from custodes.log._merkle import consistency_proof, inclusion_proof, leaf_hash
 from custodes.log._note import NoteSigner
@@ -186,7 +186,7 @@ _WAKE = _Wake()
 
 
 class _Busy(Exception):
-    """Another process holds the database's write lock (``append_if_idle`` does not wait)."""
+    """Another process holds the database's write lock (``_append_if_idle`` does not wait)."""
 
 
 class TransparencyLog:
@@ -233,9 +233,9 @@ class TransparencyLog:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         # Held by whoever integrates or signs in this process: the sequencer, or a caller of
-        # append_if_idle (which only ever tries it, never waits).
+        # _append_if_idle (which only ever tries it, never waits).
         self._writing = threading.Lock()
-        self._idle_conn: Any = None  # append_if_idle's own SQLite connection (busy_timeout 0)
+        self._idle_conn: Any = None  # _append_if_idle's own SQLite connection (busy_timeout 0)
         self._last_signed = float("-inf")  # time.monotonic() of this process's last checkpoint
         self._unsigned = False  # entries integrated here that no checkpoint covers yet
         self._known_size = 0  # a lower bound on the integrated size (sizes only grow)
@@ -479,25 +479,109 @@ class TransparencyLog:
         if self._listeners:
             self._notify.put(signed)
 
-    def submit(self, entries: Sequence[Entry]) -> Future[list[Appended]]:
-        """Queue entries; the future resolves once they are durable, or fails with LogWriteError.
+    def append(self, entry: Entry, *, timeout: float | None = 30.0) -> Appended:
+        """Append one entry and wait until it is durable.
+
+        Args:
+            entry: the entry (validated when it was built).
+            timeout: the most seconds to wait for the sequencer; None waits for ever.
+
+        Returns:
+            Where the entry landed, once it is committed.
+
+        Raises:
+            InputError: the entry is too large for a tlog-tiles entry bundle (64 KiB).
+            LogWriteError: the entry could not be made durable (or not in ``timeout``, or the
+                log refuses appends); nothing was acknowledged.
+        """
+        return self.append_batch([entry], timeout=timeout)[0]
+
+    @overload
+    def append_batch(
+        self,
+        entries: Sequence[Entry],
+        *,
+        timeout: float | None = 30.0,
+        wait: Literal[True] = True,
+        inline_if_idle: bool = False,
+    ) -> list[Appended]: ...
+
+    @overload
+    def append_batch(
+        self,
+        entries: Sequence[Entry],
+        *,
+        wait: Literal[False],
+        inline_if_idle: bool = False,
+    ) -> Future[list[Appended]]: ...
+
+    def append_batch(
+        self,
+        entries: Sequence[Entry],
+        *,
+        timeout: float | None = 30.0,
+        wait: bool = True,
+        inline_if_idle: bool = False,
+    ) -> list[Appended] | Future[list[Appended]]:
+        """Append entries as one unit, at consecutive indices, in the order given.
+
+        The sequencer integrates them in one transaction (with whatever else is queued), so
+        either all of them are durable or none is.
+
+        ``wait=False`` returns at once with a future instead of blocking. It exists for callers
+        on an event loop (the gateway's request path, the server's append route), which must
+        not block the loop while the sequencer commits; ``asyncio.wrap_future`` awaits it. It is
+        an option of this method rather than a third method so that every append goes through
+        the same checks (size, halt) in one place.
+
+        ``inline_if_idle`` commits the entries on the caller's own thread when the log is idle
+        (SQLite, nothing queued, nothing integrating or signing in this process, and no other
+        process holding the write lock), saving the sequencer's two thread hand-offs (on a
+        virtual machine whose idle CPUs halt, those cost more than the transaction's Python
+        work); the checkpoint over them is left to the sequencer. Otherwise, or on PostgreSQL
+        (where every statement is a network round trip an event loop must not block on), the
+        entries are queued as usual. The gateway asks for it when a call is alone in flight.
+
+        Args:
+            entries: the entries; an empty sequence appends nothing.
+            timeout: with ``wait``, the most seconds to wait; None waits for ever.
+            wait: block until durable (True) or return a future (False).
+            inline_if_idle: integrate on this thread if the log is idle (see above).
+
+        Returns:
+            Where each entry landed, in order, once all are durable (or a future of that,
+            which fails with :class:`LogWriteError` instead).
 
         Raises:
             InputError: an entry is too large for a tlog-tiles entry bundle (64 KiB).
+            LogWriteError: with ``wait``: the entries could not be made durable (or not in
+                ``timeout``, or the log refuses appends); nothing was acknowledged.
         """
-        future: Future[list[Appended]] = Future()
-        if not entries:
-            future.set_result([])
+        data = [e.to_json() for e in entries]
+        future = self._enqueue(data, inline_if_idle=inline_if_idle)
+        if not wait:
             return future
-        return self.submit_data([canonical_json(e.to_dict()) for e in entries])
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError as exc:
+            raise LogWriteError("the log did not integrate the entries in time") from exc
 
-    def submit_data(self, data: list[bytes]) -> Future[list[Appended]]:
-        """Queue already-validated canonical entry bytes (see :meth:`submit`)."""
+    def _enqueue(self, data: list[bytes], *, inline_if_idle: bool) -> Future[list[Appended]]:
+        """Queue canonical entry bytes for the sequencer (or integrate them now, if idle)."""
         future: Future[list[Appended]] = Future()
         _check_sizes(data)
         if not data:
             future.set_result([])
             return future
+        if inline_if_idle:
+            try:
+                appended = self._append_if_idle(data)
+            except LogWriteError as exc:
+                future.set_exception(exc)
+                return future
+            if appended is not None:
+                future.set_result(appended)
+                return future
         if self._halt is not None:
             try:
                 self._refuse_if_halted()
@@ -508,37 +592,17 @@ class TransparencyLog:
         self._queue.put(_Pending(data, future))
         return future
 
-    def append(self, entries: Sequence[Entry], *, timeout: float | None = 30.0) -> list[Appended]:
-        """Append and wait until the entries are durable.
-
-        Raises:
-            InputError: an entry is too large.
-            LogWriteError: the entries could not be made durable; nothing was acknowledged.
-        """
-        try:
-            return self.submit(entries).result(timeout=timeout)
-        except TimeoutError as exc:
-            raise LogWriteError("the log did not integrate the entries in time") from exc
-
-    def append_if_idle(self, data: list[bytes]) -> list[Appended] | None:
+    def _append_if_idle(self, data: list[bytes]) -> list[Appended] | None:
         """Integrate canonical entry bytes now, on this thread, if the log is idle; else None.
 
-        Idle means: SQLite, nothing queued for the sequencer, no integration or signing under
-        way in this process, and no other process holding the database's write lock. It never
-        waits for any of them: then it returns None at once and the caller uses
-        :meth:`submit_data`. The entries are durable when it returns (the same transaction as
-        the sequencer's). A checkpoint over them is left to the sequencer (within
-        ``checkpoint_interval``), so the caller's wait is one commit.
-
-        On PostgreSQL it always returns None: each statement there is a network round trip,
-        and an event loop must not block on them.
+        It never waits for the sequencer, a signer or another process's write lock: then it
+        returns None at once and the caller queues the entries. The entries are durable when
+        it returns (the same transaction as the sequencer's).
 
         Raises:
-            InputError: an entry is too large for a tlog-tiles entry bundle.
             LogWriteError: the transaction failed; nothing was written.
         """
-        _check_sizes(data)
-        if not data or self._sql.begin == "" or not self._queue.empty():
+        if self._sql.begin == "" or not self._queue.empty():
             return None
         if not self._writing.acquire(blocking=False):
             return None
@@ -659,7 +723,7 @@ class TransparencyLog:
     def _integrate(self, batch: list[_Pending]) -> None:
         try:
             with self._writing:
-                results = self.integrate([d for p in batch for d in p.data])
+                results = self._integrate_data([d for p in batch for d in p.data])
         except Exception as exc:  # fail closed: every caller in the batch sees the failure
             if self._halt is None:  # a halt was logged as CRITICAL once, not per batch
                 _log.exception("log batch of %d entries failed", sum(len(p.data) for p in batch))
@@ -674,10 +738,12 @@ class TransparencyLog:
             p.future.set_result(results[offset : offset + len(p.data)])
             offset += len(p.data)
 
-    def integrate(self, leaves: Sequence[bytes], *, sign: bool | None = None) -> list[Appended]:
+    def _integrate_data(
+        self, leaves: Sequence[bytes], *, sign: bool | None = None
+    ) -> list[Appended]:
         """Integrate entry bytes in one transaction: entries, tiles, frontier, maybe a checkpoint.
 
-        Called by the sequencer; callable directly by tools that bypass the queue. ``sign``
+        Called by the sequencer (and by tests that stage a store entry by entry). ``sign``
         forces (True) or skips (False) the checkpoint; by default one is signed when the last
         one this process signed is older than ``checkpoint_interval``.
 
@@ -707,7 +773,7 @@ class TransparencyLog:
     def _transaction(
         self, raw: Any, leaves: Sequence[bytes], *, sign: bool, busy: bool = False
     ) -> list[Appended]:
-        """:meth:`integrate`'s transaction on the DBAPI connection ``raw`` (see there).
+        """:meth:`_integrate_data`'s transaction on the DBAPI connection ``raw`` (see there).
 
         With ``busy``, a write lock held by another connection raises :class:`_Busy` at BEGIN
         (nothing was written) instead of :class:`LogWriteError`.
@@ -972,10 +1038,6 @@ class TransparencyLog:
         self._unsigned = False
         assert newest is not None
         return SignedCheckpoint.from_text(newest.note, self.signer.verifier)
-
-    def integrate_empty(self) -> None:
-        """Sign the first checkpoint (size 0) of an empty log, if it has none."""
-        self.sign_checkpoint()
 
     # --- reading -------------------------------------------------------------
 

@@ -245,7 +245,7 @@ class ReviewQueue:
                     }
                 )
         entries = [Entry.create(DETECTION, time=now, principal=actor, body=b) for b in bodies]
-        appended = self.log.append(entries)  # no log, no action
+        appended = self.log.append_batch(entries)  # no log, no action
         for row, a in zip(rows, appended, strict=True):
             row["log_index"] = a.index
         orgs = {rv: self.directory.organisation_of(rv) for rv in reviewers}
@@ -435,7 +435,7 @@ class ReviewQueue:
                 finding_id=finding_id,
             )
             now = self.clock.now()
-            self.log.append([Entry.create(REVIEW, time=now, principal=reviewer, body=body)])
+            self.log.append(Entry.create(REVIEW, time=now, principal=reviewer, body=body))
             with writer(self.engine).begin() as conn:
                 conn.execute(
                     update(monitors_detections)

@@ -92,7 +92,7 @@ def test_a_forged_grant_written_with_the_log_key_is_found(deployment: Path) -> N
     engine = create_db_engine(f"sqlite:///{deployment / 'custodes.db'}")
     log = TransparencyLog(engine, NoteSigner.from_key((deployment / "log.key").read_text()))
     try:
-        [appended] = log.append([_forged_grant("g-forged-by-insider")])
+        appended = log.append(_forged_grant("g-forged-by-insider"))
         log.latest_checkpoint()  # a checkpoint over it, signed with the real key
     finally:
         log.close()

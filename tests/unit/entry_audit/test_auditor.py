@@ -79,7 +79,7 @@ class Genuine:
         self.documents = stored_documents(a.engine)
 
     def call(self, grant: str, principal: str, capability: str) -> None:
-        self.actors.authority.log.append([call_entry(grant, principal, capability, self)])
+        self.actors.authority.log.append(call_entry(grant, principal, capability, self))
 
     def audit(self, extra: list[bytes] = ()) -> list[tuple[int, str]]:  # type: ignore[assignment]
         auditor = EntryAuditor(self.documents)

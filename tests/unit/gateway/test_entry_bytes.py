@@ -1,4 +1,4 @@
-"""The gateway's call entry bytes are exactly the log's canonical form of the same Entry."""
+"""The gateway's call entries (the fast ``Entry.from_model``) encode exactly as the reference."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from types import MappingProxyType
 import pytest
 import rfc8785
 
-from custodes.gateway._entries import CALL, CallRecord, DetectionRecord, MonitorVerdict
-from custodes.gateway._service import entry_bytes
+from custodes.gateway._entries import CALL, CallRecord, DetectionRecord, MonitorVerdict, call_entry
 from custodes.log import Entry
 
 WHEN = datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=UTC)
@@ -71,6 +70,8 @@ def test_entry_bytes_are_the_reference_canonical_entry(reason: str | None, score
         principal="alice@lab",
         body=MappingProxyType(record.model_dump(mode="json")),
     )
-    got = entry_bytes(record, "alice@lab", WHEN)
+    fast = call_entry(record, "alice@lab", WHEN)
+    got = fast.to_json()
     assert got == rfc8785.dumps(entry.to_dict())
-    assert Entry.from_dict(json.loads(got)) == entry
+    assert Entry.from_dict(json.loads(got)) == entry == fast
+    assert fast.leaf_hash() == Entry.from_json(got).leaf_hash()

@@ -72,7 +72,7 @@ def test_no_key_without_its_log_entry(
     sqlite_engine: Engine, log_signer: object, clock: FrozenClock
 ) -> None:
     class FailingLog:
-        def append(self, entries: object) -> object:
+        def append(self, entry: object) -> object:
             raise LogWriteError("disk full")
 
     store = KeyStore(sqlite_engine, FailingLog(), clock)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""``append_if_idle``: an idle SQLite log commits on the caller's thread and never waits."""
+"""``append_batch(inline_if_idle=True)``: an idle SQLite log commits on the caller's thread and
+never waits; a busy one queues the entries for the sequencer."""
 
 from __future__ import annotations
 
@@ -12,19 +13,32 @@ from sqlalchemy import Engine
 
 from custodes.clock import FrozenClock
 from custodes.errors import InputError
-from custodes.log import Entry, NoteSigner, TransparencyLog, leaf_hash, tree_hash
+from custodes.log import Appended, Entry, NoteSigner, TransparencyLog, leaf_hash, tree_hash
 from custodes.log._types import ANNOTATION
 from custodes.log._verify import verify_store
 
 
-def _datas(n: int, tag: str) -> list[bytes]:
+def _entries(n: int, tag: str) -> list[Entry]:
     when = datetime(2026, 11, 22, 12, tzinfo=UTC)
     return [
-        Entry.create(
-            ANNOTATION, time=when, principal="tester", body={"text": f"{tag}{i}"}
-        ).to_json()
+        Entry.create(ANNOTATION, time=when, principal="tester", body={"text": f"{tag}{i}"})
         for i in range(n)
     ]
+
+
+def _count_inline(log: TransparencyLog) -> list[int]:
+    """Count the appends the log committed on the caller's thread (a spy, not a stub)."""
+    inline: list[int] = []
+    real = log._append_if_idle
+
+    def spy(data: list[bytes]) -> list[Appended] | None:
+        got = real(data)
+        if got is not None:
+            inline.append(len(got))
+        return got
+
+    log._append_if_idle = spy  # type: ignore[method-assign]
+    return inline
 
 
 def _sqlite_file(engine: Engine) -> str:
@@ -38,14 +52,18 @@ def test_an_idle_log_commits_on_the_callers_thread_and_the_sequencer_signs_over_
     log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.05)
     log.start()
     try:
-        first = log.submit_data(_datas(1, "queued")).result(timeout=30)
-        data = _datas(3, "idle")
-        appended = log.append_if_idle(data)
+        first = log.append_batch(_entries(1, "queued"))
+        inline = _count_inline(log)
+        entries = _entries(3, "idle")
+        data = [e.to_json() for e in entries]
+        pending = log.append_batch(entries, wait=False, inline_if_idle=True)
         if engine.dialect.name != "sqlite":
             # PostgreSQL statements are network round trips: an event loop must not wait on them.
-            assert appended is None
+            assert [a.index for a in pending.result(timeout=30)] == [1, 2, 3]
+            assert inline == []
             return
-        assert appended is not None
+        assert pending.done() and inline == [3]  # committed before append_batch returned
+        appended = pending.result()
         assert [a.index for a in appended] == [1, 2, 3]
         assert [a.leaf_hash for a in appended] == [leaf_hash(d) for d in data]
         # Durable on return: another connection reads them at once.
@@ -57,7 +75,8 @@ def test_an_idle_log_commits_on_the_callers_thread_and_the_sequencer_signs_over_
             time.sleep(0.01)
         leaves = [first[0].leaf_hash] + [a.leaf_hash for a in appended]
         assert log.latest_checkpoint(fresh=False).checkpoint.root_hash == tree_hash(leaves)
-        assert log.append_if_idle([]) is None
+        assert log.append_batch([], wait=False, inline_if_idle=True).result() == []
+        assert inline == [3]
     finally:
         log.close()
     assert verify_store(engine, log_signer.verifier).ok
@@ -71,16 +90,18 @@ def test_another_writer_holding_the_lock_makes_it_step_aside_at_once(
     other = sqlite3.connect(_sqlite_file(sqlite_engine), isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        inline = _count_inline(log)
         started = time.monotonic()
-        assert log.append_if_idle(_datas(1, "x")) is None
-        assert time.monotonic() - started < 1.0  # not the 30 s busy timeout
-        queued = log.submit_data(_datas(1, "y"))  # the sequencer waits for the lock instead
+        # It steps aside at once (not after the 30 s busy timeout): the entry is queued, and
+        # the sequencer waits for the lock instead.
+        queued = log.append_batch(_entries(1, "x"), wait=False, inline_if_idle=True)
+        assert time.monotonic() - started < 1.0
         time.sleep(0.2)
-        assert not queued.done()
+        assert not queued.done() and inline == []
         other.execute("ROLLBACK")
         assert [a.index for a in queued.result(timeout=30)] == [0]
-        appended = log.append_if_idle(_datas(1, "z"))
-        assert appended is not None and appended[0].index == 1
+        appended = log.append_batch(_entries(1, "z"), wait=False, inline_if_idle=True)
+        assert appended.done() and appended.result()[0].index == 1 and inline == [1]
     finally:
         other.close()
         log.close()
@@ -92,8 +113,14 @@ def test_too_large_an_entry_is_refused_before_anything_is_written(
 ) -> None:
     log = TransparencyLog(sqlite_engine, log_signer)
     try:
+        big = Entry.create(
+            ANNOTATION,
+            time=datetime(2026, 11, 22, 12, tzinfo=UTC),
+            principal="tester",
+            body={"text": "x", "data": {"blob": "y" * 70_000}},
+        )
         with pytest.raises(InputError) as refused:
-            log.append_if_idle([b"x" * 70_000])
+            log.append_batch([big], wait=False, inline_if_idle=True)
         assert refused.value.where == "entries[0]"
         assert "at most 65535 bytes" in str(refused.value.expected)
         assert log.size() == 0
@@ -107,19 +134,13 @@ def test_idle_and_queued_appends_from_many_threads_make_one_consistent_tree(
     log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.02)
     log.start()
     landed: dict[bytes, int] = {}
-    inline = 0
+    inline = _count_inline(log)
     lock = threading.Lock()
 
     def worker(w: int) -> None:
-        nonlocal inline
         for i in range(40):
-            data = _datas(1 + i % 3, f"w{w}-{i}-")
-            appended = log.append_if_idle(data)
-            if appended is not None:
-                with lock:
-                    inline += 1
-            else:
-                appended = log.submit_data(data).result(timeout=60)
+            entries = _entries(1 + i % 3, f"w{w}-{i}-")
+            appended = log.append_batch(entries, wait=False, inline_if_idle=True).result(60)
             with lock:
                 landed.update({a.leaf_hash: a.index for a in appended})
 
@@ -136,7 +157,7 @@ def test_idle_and_queued_appends_from_many_threads_make_one_consistent_tree(
     assert {h: i for i, h in enumerate(stored)} == landed
     assert log.latest_checkpoint().checkpoint.root_hash == tree_hash(stored)
     if engine.dialect.name == "sqlite":
-        assert inline > 0  # some found the log idle
+        assert inline  # some found the log idle
     else:
-        assert inline == 0
+        assert not inline
     assert verify_store(engine, log_signer.verifier).ok

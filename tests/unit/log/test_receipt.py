@@ -147,7 +147,7 @@ def test_receipt_from_a_stored_log(transparency_log: TransparencyLog) -> None:
         )
         for i in range(21)
     ]
-    appended = transparency_log.append(entries)
+    appended = transparency_log.append_batch(entries)
     signed = transparency_log.latest_checkpoint()
     key = transparency_log.signer.verifier
     for a, entry in zip(appended, entries, strict=True):

@@ -53,7 +53,7 @@ def test_proofs_and_tiles_match_the_reference_tree(
     data: list[bytes] = []
     for k in (1, 2, 253, 300, 1):
         batch = _datas(_entries(k, f"b{len(data)}-"))
-        appended = log.integrate(batch)
+        appended = log._integrate_data(batch)
         assert [a.index for a in appended] == list(range(len(data), len(data) + k))
         data += batch
     leaves = [leaf_hash(d) for d in data]
@@ -81,7 +81,7 @@ def test_proofs_and_tiles_match_the_reference_tree(
 
 
 def test_bad_sizes_and_indices_are_clear_errors(transparency_log: TransparencyLog) -> None:
-    transparency_log.append(_entries(3))
+    transparency_log.append_batch(_entries(3))
     cases = [
         (lambda: transparency_log.inclusion_proof(3, 3), "index 3 is not in a tree of size 3"),
         (lambda: transparency_log.inclusion_proof(0, 4), "tree size 4 is not in this log"),
@@ -104,7 +104,7 @@ def test_an_entry_too_big_for_a_tile_bundle_is_refused(transparency_log: Transpa
         body={"text": "x", "data": {"blob": "y" * 70_000}},
     )
     with pytest.raises(InputError, match="bytes in canonical form") as info:
-        transparency_log.append([big])
+        transparency_log.append(big)
     assert info.value.where == "entries[0]"
     assert transparency_log.size() == 0
 
@@ -114,12 +114,12 @@ def test_checkpoints_are_coalesced_but_never_late(
 ) -> None:
     log = TransparencyLog(engine, log_signer, clock=clock, checkpoint_interval=0.3)
     try:
-        log.append(_entries(1, "a"))  # the first batch is signed at once
+        log.append_batch(_entries(1, "a"))  # the first batch is signed at once
         first = log.latest_checkpoint(fresh=False).checkpoint
         assert first.size == 1
         started = time.monotonic()
         for i in range(30):
-            log.integrate(_datas(_entries(1, f"r{i}")))
+            log._integrate_data(_datas(_entries(1, f"r{i}")))
         elapsed = time.monotonic() - started
         # Rapid batches were not each signed: at most one checkpoint per 0.1 s...
         with engine.connect() as conn:
@@ -127,11 +127,11 @@ def test_checkpoints_are_coalesced_but_never_late(
         assert count is not None and count <= 2 + elapsed / 0.1 and count < 30
         # ...but the sequencer signs over them within the interval, unasked.
         deadline = time.monotonic() + 5
-        log.append(_entries(1, "s"))  # through the sequencer, which owes a checkpoint now
+        log.append_batch(_entries(1, "s"))  # through the sequencer, which owes a checkpoint now
         while log.latest_checkpoint(fresh=False).checkpoint.size < 32:
             assert time.monotonic() < deadline, "no checkpoint signed after the interval"
             time.sleep(0.05)
-        log.append(_entries(1, "z"))
+        log.append_batch(_entries(1, "z"))
         # latest_checkpoint() (fresh) always covers every integrated entry.
         assert log.latest_checkpoint().checkpoint.size == 33
     finally:
@@ -159,7 +159,7 @@ def test_listeners_get_every_checkpoint_in_order_off_the_sequencer(
     log.add_checkpoint_listener(listener)
     try:
         for i in range(10):
-            log.append(_entries(1, f"l{i}"))
+            log.append_batch(_entries(1, f"l{i}"))
         assert done.wait(10)
     finally:
         log.close()
@@ -189,7 +189,7 @@ acks = []
 for r in range(rounds):
     batch = [Entry.create(ANNOTATION, time=when, principal=tag, body={"text": f"{tag}-{r}-{i}"})
              for i in range(1 + r % 7)]
-    for e, a in zip(batch, log.append(batch)):
+    for e, a in zip(batch, log.append_batch(batch)):
         acks.append([a.index, a.leaf_hash.hex(), e.leaf_hash().hex()])
 log.close()
 print(json.dumps(acks))
@@ -236,7 +236,9 @@ def test_two_writers_on_one_store_never_build_on_a_stale_right_edge(
     for n, k in enumerate((3, 1, 1, 250, 2, 1, 300, 1, 1, 255)):
         writer = (a, a, b, b, a, b, b, a, a, b)[n]
         batch = _datas(_entries(k, f"w{n}-"))
-        assert [x.index for x in writer.integrate(batch)] == list(range(len(data), len(data) + k))
+        assert [x.index for x in writer._integrate_data(batch)] == list(
+            range(len(data), len(data) + k)
+        )
         data += batch
     leaves = [leaf_hash(d) for d in data]
     for log in (a, b):

@@ -22,7 +22,7 @@ def test_appended_entries_are_provably_included(transparency_log: TransparencyLo
         )
         for i in range(10)
     ]
-    appended = transparency_log.append(entries)
+    appended = transparency_log.append_batch(entries)
     assert [a.index for a in appended] == list(range(10))
     cp = transparency_log.latest_checkpoint().checkpoint
     assert cp.size == 10

@@ -152,7 +152,7 @@ def test_views_age_and_overseers_see_everything(queue: ReviewQueue, clock: Froze
 
 def test_no_log_no_detection(queue: ReviewQueue, engine: Engine) -> None:
     class BrokenLog:
-        def append(self, entries: object) -> object:
+        def append_batch(self, entries: object) -> object:
             raise LogWriteError("disk full")
 
     broken = ReviewQueue(engine, BrokenLog(), DIRECTORY, clock=queue.clock)  # type: ignore[arg-type]

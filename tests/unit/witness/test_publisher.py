@@ -73,7 +73,7 @@ def _append(log: TransparencyLog, n: int) -> int:
         )
         for i in range(n)
     ]
-    return log.append(entries)[-1].index + 1
+    return log.append_batch(entries)[-1].index + 1
 
 
 def test_publisher_collects_quorum_on_each_backend(

@@ -23,7 +23,6 @@ from custodes.bounds import MAX_INT, check_int, check_json_bounds, read_body
 from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
 from custodes.errors import Forbidden, InputError, NotFoundError, ParameterError, TooLarge
 from custodes.log import Entry, TransparencyLog, entry_types
-from custodes.log._fastjson import canonical_json
 from custodes.log._tiles import TILE_WIDTH, parse_tile_path
 from custodes.log._types import APPEND_DENIED, AppendDenied
 from custodes.server._auth import authenticated_principal, require_log_writer
@@ -61,7 +60,7 @@ def _b64(data: bytes) -> str:
 _CLIENT_FIELDS = {"type", "body", "principal"}
 
 
-def _client_entry(item: Any, where: str, *, principal: str, now: datetime) -> bytes:
+def _client_entry(item: Any, where: str, *, principal: str, now: datetime) -> Entry:
     """One entry a client sent, as the canonical bytes the log will hold: the authenticated
     principal and the server's clock, never the body's (a client cannot backdate an entry or
     speak for someone else)."""
@@ -110,10 +109,11 @@ def _client_entry(item: Any, where: str, *, principal: str, now: datetime) -> by
         if exc.where and not exc.where.startswith(where):
             exc.where = f"{where}.{exc.where}"
         raise
-    return canonical_json(entry.to_dict())
+    entry.to_json()  # encoded here (off the event loop for a big batch); the log reuses it
+    return entry
 
 
-def _parse_entries(body: bytes, *, principal: str, now: datetime) -> list[bytes]:
+def _parse_entries(body: bytes, *, principal: str, now: datetime) -> list[Entry]:
     """Every entry of an append request, checked in full before any is written.
 
     Raises:
@@ -191,7 +191,7 @@ async def append_entries(request: Request) -> Response:
         # so the attempt is seen; nothing they sent is written but its digest and types.
         await _log_denial(request, log, principal, exc, body)
         raise
-    appended = await asyncio.wrap_future(log.submit_data(data))
+    appended = await asyncio.wrap_future(log.append_batch(data, wait=False))
     return _json(
         {"entries": [{"index": a.index, "leaf_hash": _b64(a.leaf_hash)} for a in appended]},
         status=201,
@@ -221,7 +221,7 @@ async def _log_denial(
         ),
     )
     try:
-        await asyncio.wrap_future(log.submit([denial]))
+        await asyncio.wrap_future(log.append_batch([denial], wait=False))
     except Exception:  # the refusal stands either way; the log's own error is reported there
         _logger.exception("the refused append by %s could not be logged", principal)
 
