@@ -39,3 +39,17 @@ def test_namespace_is_all(name: str) -> None:
         if not n.startswith("_") and not isinstance(v, types.ModuleType) and n != "annotations"
     }
     assert sorted(public - exported) == [], f"{name} exposes names missing from __all__"
+
+
+def test_the_log_has_exactly_two_append_methods() -> None:
+    # Issue 16: one entry or a batch; every caller goes through these (the protocol other
+    # components receive), and the old entrances are gone rather than kept as aliases.
+    from custodes.log import LogReader, LogWriter, TransparencyLog
+
+    members = {n for n in vars(LogWriter) if not n.startswith("_")}
+    assert members == {"append", "append_batch"}
+    public = {n for n in dir(TransparencyLog) if not n.startswith("_")}
+    for gone in ("submit", "submit_data", "append_if_idle", "integrate", "integrate_empty"):
+        assert gone not in public
+    readers = {n for n in vars(LogReader) if not n.startswith("_")}
+    assert readers <= public and members <= public

@@ -52,6 +52,7 @@ from custodes.log._chain import sign_link
 from custodes.log._checkpoint import Checkpoint, SignedCheckpoint
 from custodes.log._entry import Entry
 from custodes.log._frontier import Frontier
+from custodes.log._interfaces import Appended, LogReader, LogWriter
 from custodes.log._merkle import consistency_proof, inclusion_proof, leaf_hash
 from custodes.log._note import NoteSigner
 from custodes.log._selfcheck import SelfCheck, check_edge, self_check
@@ -80,14 +81,6 @@ _TILE_CACHE = 512  # tiles only grow; ~16 KiB each, so the cache stays under 8 M
 _T = TypeVar("_T")
 
 CheckpointListener = Callable[[SignedCheckpoint], None]
-
-
-@dataclass(frozen=True)
-class Appended:
-    """Where an entry landed: its index and leaf hash. Returned only once durable."""
-
-    index: int
-    leaf_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -189,7 +182,7 @@ class _Busy(Exception):
     """Another process holds the database's write lock (``_append_if_idle`` does not wait)."""
 
 
-class TransparencyLog:
+class TransparencyLog(LogWriter, LogReader):
     """An append-only, verifiable log stored in the database.
 
     Args:
