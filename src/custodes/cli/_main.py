@@ -33,6 +33,11 @@ class CliState:
 
     @property
     def settings(self) -> Settings:
+        """The settings, built on first use (a command that needs none never fails on them).
+
+        Raises:
+            click.UsageError: a setting is invalid; the message names the first one.
+        """
         if self._settings is None:
             try:
                 self._settings = Settings(**self._overrides)
@@ -44,6 +49,11 @@ class CliState:
         return self._settings
 
     def with_overrides(self, **overrides: Any) -> Settings:
+        """The settings with a command's own flags laid over the group's (None: not given).
+
+        Raises:
+            click.UsageError: a setting is invalid.
+        """
         merged = {**self._overrides, **{k: v for k, v in overrides.items() if v is not None}}
         self._overrides = merged
         self._settings = None

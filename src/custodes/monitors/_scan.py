@@ -60,6 +60,18 @@ class ScanProblem:
 
 @dataclass
 class ScanSummary:
+    """What one scan read and found.
+
+    Attributes:
+        files: files read.
+        skipped_files: files left out because a completed earlier scan already read them
+            unchanged.
+        records: transcript records scored.
+        bytes: bytes read.
+        detections: detections at or above the scanner's minimum score.
+        problems: malformed files or records, skipped (never a stopped scan).
+    """
+
     files: int = 0
     skipped_files: int = 0
     records: int = 0
@@ -201,6 +213,7 @@ class TranscriptScanner:
             )
 
     def detect(self, text: str) -> list[Detection]:
+        """Every detector's detections in ``text`` scoring at least ``min_score``."""
         out: list[Detection] = []
         for d in self.detectors:
             out.extend(x for x in d.detect(text) if x.score >= self.min_score)

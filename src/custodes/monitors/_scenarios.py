@@ -642,4 +642,5 @@ def build(
 
 
 def organisations() -> tuple[Organisation, ...]:
+    """The organisations the generated scenarios' principals belong to."""
     return ORGANISATIONS

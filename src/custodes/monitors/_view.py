@@ -120,6 +120,7 @@ class View:
         return "\n".join(self.text[t.start : t.end] for t in self.turns if t.actor == actor)
 
     def last_agent_text(self) -> str:
+        """The text of the agent's last turn ("" when the agent never spoke)."""
         for t in reversed(self.turns):
             if t.actor == "agent":
                 return self.text[t.start : t.end]
