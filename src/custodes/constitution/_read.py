@@ -95,7 +95,12 @@ def encode_public_key(raw: bytes) -> str:
 
 
 def decode_public_key(text: str) -> bytes | None:
-    """Raw 32 bytes of an ``ed25519:<base64>`` key, or ``None`` if malformed."""
+    """Raw 32 bytes of an ``ed25519:<base64>`` key, or ``None`` if malformed.
+
+    Malformed: another prefix, not base64, not 32 bytes, or bytes the Ed25519 key loader
+    refuses; a bad key is refused when the constitution is read, not when an approval is
+    first checked against it.
+    """
     if not isinstance(text, str) or not text.startswith(_KEY_PREFIX):
         return None
     try:
@@ -346,6 +351,9 @@ _compiled_cache: dict[str, CompiledPolicies] = {}
 
 
 def _compiled(constitution: Constitution) -> CompiledPolicies:
+    """The compiled policies of ``constitution``, by digest; the cache is bounded (cleared past
+    16 versions) and an equal-digest but different object is compiled again, so a cached
+    entry always belongs to the very object asked about."""
     key = constitution.digest
     compiled = _compiled_cache.get(key)
     if compiled is None or compiled.constitution is not constitution:
@@ -365,6 +373,9 @@ class _Checker:
         self.data: dict[str, Any] = doc.data
 
     def problem(self, path: Sequence[str | int], message: str, expected: str | None = None) -> None:
+        """Record a problem at ``path`` (its line looked up), once per value, at most
+        ``MAX_PROBLEMS`` in all (the rest only counted): a broken document gets every
+        problem named in one read, but not an unbounded report."""
         line, where = self.doc.line(path), format_path(path)
         if (line, where) in self.named:
             return  # the schema pass already named this value
@@ -377,6 +388,7 @@ class _Checker:
         )
 
     def unique(self, section: str, items: Sequence[Mapping[str, Any]], key: str = "id") -> None:
+        """A problem for each repeated ``key`` in ``section``, naming where it first was."""
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             value = item[key]
@@ -394,6 +406,8 @@ class _Checker:
     def duration(
         self, path: tuple[str | int, ...], text: str | None, default: timedelta | None = None
     ) -> timedelta:
+        """The duration at ``path``; a malformed one is a problem (and a placeholder of one
+        second is returned, so the pass goes on to find the other problems)."""
         if text is None:
             return default or timedelta(0)
         value = parse_duration(text)

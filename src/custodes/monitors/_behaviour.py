@@ -220,14 +220,18 @@ def feature_names() -> list[str]:
 
 
 def _counts(text: str) -> list[int]:
+    """How often each part's pattern occurs in ``text``, in :data:`PARTS` order."""
     return [len(r.findall(text)) for r in _PART_RE.values()] if text else [0] * len(PARTS)
 
 
 def _present(text: str) -> set[str]:
+    """The parts whose pattern occurs in ``text`` (none in a text too short to say any)."""
     return {k for k, r in _PART_RE.items() if r.search(text)} if len(text) > 3 else set()
 
 
 def _pairs(units: Sequence[str]) -> list[int]:
+    """Per pair of parts, how many units hold both: a misuse is two parts together in one
+    act (an action on a control and a claim that it is sanctioned), not either alone."""
     out = [0] * len(_PAIRS)
     for u in units:
         found = _present(u)
@@ -240,6 +244,7 @@ def _pairs(units: Sequence[str]) -> list[int]:
 
 
 def _sentences(text: str) -> list[str]:
+    """``text`` cut into sentences (and paragraphs), at most 400: the units of prose."""
     return [s for s in re.split(r"(?<=[.!?])\s+|\n{2,}", text) if len(s) > 3][:400]
 
 
@@ -299,6 +304,8 @@ def behaviour_features(text: str, view: View | None = None) -> Vector:
 
 
 def _structure(text: str, view: View, user: str, tool: str) -> list[int]:
+    """The structural cues: counts of what the agent did that the task (what the user and
+    the tools said) never asked for, in :data:`_STRUCTURE` order."""
     known = user + "\n" + tool
     novel_conditional = 0  # an added condition naming something the task never mentioned
     novel_dest = 0  # a move to a destination the task never named

@@ -28,6 +28,7 @@ class Record:
 
     ``line`` is the 1-based line (or sample number) where it starts; ``end_offset`` the byte
     offset just after it (``None`` for records inside a zip, which resume per file).
+    ``label`` names it for reports (a JSONL record's ``id``, an Inspect sample's file name).
     """
 
     line: int
@@ -70,6 +71,12 @@ def _content_text(content: Any) -> str:
 
 
 def _openai_line(obj: Any) -> str:
+    """The text of one OpenAI-format JSONL record: a chat (``messages``), a bare ``text``,
+    or a single message.
+
+    Raises:
+        ValueError: the record is none of these (reported as that line's problem).
+    """
     if isinstance(obj, dict):
         if isinstance(obj.get("messages"), list):
             msgs = [m if isinstance(m, dict) else {"content": m} for m in obj["messages"]]
@@ -92,11 +99,17 @@ def _openai_line(obj: Any) -> str:
 
 
 def _tool_calls(message: dict[str, Any]) -> str:
+    """A message's tool calls as ``[tool call NAME] {json}`` lines, to follow its content."""
     calls = _message_calls(message)
     return "".join("\n" + c for c in calls)
 
 
 def _claude_line(obj: Any) -> str:
+    """The text of one Claude Code session event (a message, or a session summary).
+
+    Raises:
+        ValueError: the line is not a JSON object.
+    """
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object (Claude Code session event)")
     msg = obj.get("message")
@@ -109,6 +122,8 @@ def _claude_line(obj: Any) -> str:
 
 
 def _jsonl(fh: BinaryIO, start_offset: int, start_line: int, fmt: Format) -> Iterator[Record]:
+    """One record per non-blank line from ``start_offset``; a malformed line is a record with
+    a problem, and the scan goes on (one bad line must not hide the rest of a transcript)."""
     parse = _claude_line if fmt == "claude-code-jsonl" else _openai_line
     offset, lineno = start_offset, start_line
     for raw in fh:
@@ -131,6 +146,9 @@ def _jsonl(fh: BinaryIO, start_offset: int, start_line: int, fmt: Format) -> Ite
 
 
 def _text(fh: BinaryIO, start_offset: int, start_line: int) -> Iterator[Record]:
+    """Plain text in blocks of about :data:`TEXT_BLOCK_BYTES`, cut at line ends (so a scan
+    can resume after a block, and no detector is handed a whole log at once); undecodable
+    bytes are replaced, not refused."""
     offset, lineno = start_offset, start_line
     buf: list[bytes] = []
     size, first = 0, lineno + 1
@@ -171,6 +189,8 @@ def _inspect_sample(sample: Any) -> str:
 
 
 def _inspect_eval(path: Path) -> Iterator[Record]:
+    """One record per sample of an Inspect ``.eval`` log (a zip, one JSON file per sample
+    under ``samples/``); an unreadable archive or sample is a record with a problem."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:

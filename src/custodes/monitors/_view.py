@@ -34,10 +34,14 @@ __all__ = [
 Actor = Literal["system", "user", "agent", "tool", "unknown"]
 ActionKind = Literal["shell", "edit", "query", "http", "message", "code", "other"]
 
+# Bounds on what one text can make the view build: a hostile transcript (a million
+# "user:" lines, one huge JSON argument) costs at most this much, and is still screened.
 MAX_ACTIONS = 400
 MAX_TURNS = 2000
 MAX_JSON_CHARS = 200_000
 
+# Role words as transcripts of different tools spell them (OpenAI, Anthropic, inspect_ai,
+# ReAct logs, chat exports) -> who acted.
 _ROLE_ACTOR: dict[str, Actor] = {
     "system": "system",
     "developer": "system",
@@ -65,7 +69,14 @@ _ROLE_ACTOR: dict[str, Actor] = {
 
 @dataclass(frozen=True)
 class Turn:
-    """One message: its actor, the role word the transcript used, and ``[start, end)``."""
+    """One message: its actor, the role word the transcript used, and ``[start, end)``.
+
+    Attributes:
+        actor: who spoke.
+        role: the role word as written, lower-cased.
+        start: where the message's text starts (after its role marker).
+        end: where it ends (the next turn's marker, or the end of the text).
+    """
 
     actor: Actor
     role: str
@@ -80,6 +91,8 @@ class Action:
     ``tool`` is the tool's name as written (lower-cased), ``kind`` what sort of act it is,
     ``target`` the file, URL or resource it acts on, ``command`` the command or query text,
     ``added`` / ``removed`` the lines it writes or deletes (for edits and diffs).
+    ``start`` / ``end`` locate it in the text; ``context`` holds the unchanged lines of a
+    diff's hunks (what the change sits in).
     """
 
     actor: Actor
@@ -106,7 +119,13 @@ class Action:
 
 @dataclass(frozen=True)
 class View:
-    """The turns and actions of one text."""
+    """The turns and actions of one text.
+
+    Attributes:
+        text: the text viewed.
+        turns: its messages, in order (empty when no role markers were recognised).
+        actions: the tool calls, commands and edits found in it, in order.
+    """
 
     text: str
     turns: tuple[Turn, ...]
@@ -296,6 +315,8 @@ _HTTP_TOOLS = re.compile(r"http|fetch|curl|request|browse|web|api", re.I)
 
 
 def _kind(tool: str, has_changes: bool, has_command: bool) -> ActionKind:
+    """What sort of act a call is, by its tool's name first, then by what its arguments
+    hold (lines written and no command: an edit; a command: a shell)."""
     if _EDIT_TOOLS.search(tool) or (has_changes and not has_command):
         return "edit"
     if _QUERY_TOOLS.search(tool):
@@ -310,6 +331,7 @@ def _kind(tool: str, has_changes: bool, has_command: bool) -> ActionKind:
 
 
 def _diff_lines(body: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The added and removed lines of a unified diff (file headers left out)."""
     added, removed = [], []
     for line in body.splitlines():
         if line.startswith(("+++", "---")):
@@ -333,12 +355,14 @@ def _diff_context(body: str) -> tuple[str, ...]:
 
 
 def _looks_like_diff(body: str) -> bool:
+    """Whether ``body`` reads as a unified diff: a hunk or file header, or +/- lines."""
     return bool(re.search(r"^@@|^\+\+\+ |^[+-][^+-]", body, re.M)) and bool(
         re.search(r"^[+-]", body, re.M)
     )
 
 
 def _flatten(value: Any) -> str:
+    """An argument as text: a string as is, a list of strings joined (argv), else JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -394,6 +418,7 @@ def _from_args(tool: str, args: Any, actor: Actor, start: int, end: int) -> Acti
 
 
 def _turns(text: str) -> list[Turn]:
+    """The messages of ``text``, found by their role markers (at most :data:`MAX_TURNS`)."""
     heads = []
     found = sorted(
         [*_TURN_RE.finditer(text), *_BARE_TURN_RE.finditer(text)], key=lambda m: m.start()
@@ -412,6 +437,7 @@ def _turns(text: str) -> list[Turn]:
 
 
 def _actor_at(turns: Sequence[Turn], pos: int) -> Actor:
+    """Who was speaking at ``pos`` (binary search over the turns' starts)."""
     lo, hi = 0, len(turns)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -423,6 +449,8 @@ def _actor_at(turns: Sequence[Turn], pos: int) -> Actor:
 
 
 def _json_at(text: str, pos: int) -> tuple[Any, int] | None:
+    """The JSON value starting at ``pos`` and where it ends, or None; at most
+    :data:`MAX_JSON_CHARS` are decoded (json's decoder is linear, but unbounded)."""
     try:
         return _DECODER.raw_decode(text[pos : pos + MAX_JSON_CHARS])
     except ValueError:
