@@ -8,12 +8,13 @@ enforced by the queue, not here).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.monitors import Detection
+from custodes.monitors import Detection, StoredDetection
 from custodes.server._auth import Principal
 from custodes.server._deps import Components
 
@@ -32,6 +33,54 @@ class ScreenBody(BaseModel):
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+class DetectorOut(BaseModel):
+    name: str
+    categories: list[str]
+    ready: bool
+    why: str | None = Field(default=None, description="Why a detector is not ready.")
+
+
+class DetectorsOut(BaseModel):
+    detectors: list[DetectorOut]
+
+
+class DetectionOut(BaseModel):
+    """A detection in the review queue (the text itself is never kept: its digest and an
+    excerpt are)."""
+
+    id: str
+    detector: str
+    category: str
+    score: float
+    reason: str
+    spans: list[tuple[int, int]]
+    fingerprint: str | None
+    details: dict[str, str]
+    actor: str
+    actor_organisation: str
+    source: str
+    location: str
+    text_sha256: str
+    excerpt: str
+    detected_at: str
+    age_seconds: int
+    log_index: int
+    status: Literal["open", "dismissed", "linked"]
+    reviewers: list[str]
+    resolution_reason: str | None
+    finding_id: str | None
+    resolved_by: str | None
+    resolved_at: str | None
+
+    @classmethod
+    def of(cls, d: StoredDetection, now: datetime) -> DetectionOut:
+        return cls.model_validate(d.to_json(now))
+
+
+class DetectionsOut(BaseModel):
+    detections: list[DetectionOut]
+
+
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,25 +89,25 @@ class ResolveBody(BaseModel):
 
 
 @router.get("/detectors")
-async def detectors(deployment: Components) -> dict[str, Any]:
+async def detectors(deployment: Components) -> DetectorsOut:
     """The detectors and whether each is ready (the learned tier needs its trained model)."""
     registry = deployment.monitors.registry
     out = []
     for name in registry.names():
         try:
             det = await asyncio.to_thread(registry.get, name)
-            out.append({"name": name, "categories": list(det.categories), "ready": True})
+            out.append(DetectorOut(name=name, categories=list(det.categories), ready=True))
         except Exception as exc:  # noqa: BLE001 - the learned tier is optional
-            out.append({"name": name, "categories": [], "ready": False, "why": str(exc)})
-    return {"detectors": out}
+            out.append(DetectorOut(name=name, categories=[], ready=False, why=str(exc)))
+    return DetectorsOut(detectors=out)
 
 
 @router.post("/screen", status_code=201)
-async def screen(deployment: Components, actor: Principal, body: ScreenBody) -> dict[str, Any]:
+async def screen(deployment: Components, actor: Principal, body: ScreenBody) -> DetectionsOut:
     """Run detectors over ``text``; what they flag is logged and queued for review."""
     service = deployment.monitors
 
-    def run() -> list[dict[str, Any]]:
+    def run() -> list[DetectionOut]:
         found: list[Detection] = []
         for name in body.detectors:
             det = service.registry.get(name)
@@ -71,9 +120,9 @@ async def screen(deployment: Components, actor: Principal, body: ScreenBody) -> 
             location=body.location or body.source,
         )
         now = service.queue.clock.now()
-        return [d.to_json(now) for d in stored]
+        return [DetectionOut.of(d, now) for d in stored]
 
-    return {"detections": await asyncio.to_thread(run)}
+    return DetectionsOut(detections=await asyncio.to_thread(run))
 
 
 @router.get("/review")
@@ -83,7 +132,7 @@ async def review_list(
     status: Literal["open", "dismissed", "linked", "all"] = "open",
     category: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> DetectionsOut:
     """What the caller may see: assigned detections, or all of them for an overseer."""
     queue = deployment.monitors.queue
     rows = await asyncio.to_thread(
@@ -94,23 +143,21 @@ async def review_list(
         limit=limit,
     )
     now = queue.clock.now()
-    return {"detections": [d.to_json(now) for d in rows]}
+    return DetectionsOut(detections=[DetectionOut.of(d, now) for d in rows])
 
 
 @router.get("/review/{detection_id}")
-async def review_show(
-    deployment: Components, viewer: Principal, detection_id: str
-) -> dict[str, Any]:
+async def review_show(deployment: Components, viewer: Principal, detection_id: str) -> DetectionOut:
     """One detection, if the caller may see it."""
     queue = deployment.monitors.queue
     d = await asyncio.to_thread(queue.show, detection_id, viewer=viewer)
-    return d.to_json(queue.clock.now())
+    return DetectionOut.of(d, queue.clock.now())
 
 
 @router.post("/review/{detection_id}/resolve")
 async def review_resolve(
     deployment: Components, reviewer: Principal, detection_id: str, body: ResolveBody
-) -> dict[str, Any]:
+) -> DetectionOut:
     """Dismiss with ``reason`` or link to a registered ``finding_id``."""
     queue = deployment.monitors.queue
     d = await asyncio.to_thread(
@@ -120,4 +167,4 @@ async def review_resolve(
         reason=body.reason,
         finding_id=body.finding_id,
     )
-    return d.to_json(queue.clock.now())
+    return DetectionOut.of(d, queue.clock.now())
