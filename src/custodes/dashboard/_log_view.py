@@ -25,6 +25,8 @@ _MAX_TYPE = 128
 
 @dataclass(frozen=True)
 class EntryRow:
+    """One log entry as the page lists it (a summary of its body, never all of it)."""
+
     index: int
     type: str
     time: datetime | None
@@ -34,6 +36,8 @@ class EntryRow:
 
 @dataclass(frozen=True)
 class LogView:
+    """Everything the log page shows: the checkpoint as served, its cosignatures, a window."""
+
     origin: str
     size: int
     checkpoint_text: str

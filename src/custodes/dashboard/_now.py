@@ -39,6 +39,8 @@ class PendingRow:
 
 @dataclass(frozen=True)
 class GrantRow:
+    """An active grant, with how long it still covers calls."""
+
     grant: Grant
     organisation: str
     time_left: timedelta | None  # None: standing (never expires)
@@ -57,6 +59,8 @@ class AlarmRow:
 
 @dataclass(frozen=True)
 class WitnessRow:
+    """One witness as the page shows it."""
+
     name: str
     url: str | None  # None: a witness that cosigns offline, with no address to show
     size: int | None
@@ -66,6 +70,8 @@ class WitnessRow:
 
 @dataclass(frozen=True)
 class NowView:
+    """Everything the "Now" page shows one viewer at one instant."""
+
     viewer: Viewer
     now: datetime
     log_size: int

@@ -125,6 +125,7 @@ def _sign_in_page(request: Request, *, error: str | None = None, status: int = 2
 
 @router.get("/sign-in")
 async def sign_in_form(request: Request) -> Response:
+    """The sign-in form, with a fresh CSRF token in a cookie scoped to it."""
     return _sign_in_page(request)
 
 
@@ -188,6 +189,7 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
+    """End the session (the form must carry the session's CSRF token)."""
     found = await _signed_in(request)
     form = await _form(request)
     if found is not None and form is not None and tokens_match(form.get("csrf"), found[0].csrf):
@@ -201,6 +203,7 @@ async def sign_out(request: Request) -> Response:
 
 @router.get("/")
 async def now_page(request: Request) -> Response:
+    """The "Now" page: what is pending, granted and alarming, as the viewer may see it."""
     found = await _signed_in(request)
     if found is None:
         return _to_sign_in(request)
@@ -225,6 +228,7 @@ async def now_live(request: Request) -> Response:
 
 @router.get("/log")
 async def log_page(request: Request) -> Response:
+    """The log page: the newest checkpoint and a window of entries, filtered by type."""
     found = await _signed_in(request)
     if found is None:
         return _to_sign_in(request)

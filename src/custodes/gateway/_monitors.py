@@ -40,23 +40,33 @@ class TextDetection(Protocol):
     """One thing a detector found, as the gateway records it (digests, not content)."""
 
     @property
-    def detector(self) -> str: ...
+    def detector(self) -> str:
+        """The detector's name."""
+        ...
 
     @property
-    def category(self) -> str: ...
+    def category(self) -> str:
+        """What kind of thing was found."""
+        ...
 
     @property
-    def score(self) -> float: ...
+    def score(self) -> float:
+        """How sure the detector is, 0 to 1."""
+        ...
 
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """Why, for a reviewer (no evidence text)."""
+        ...
 
 
 class TextDetector(Protocol):
     """A detector the gateway can run inline: a name and what it finds in a text."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The detector's name, unique among the gateway's monitors."""
+        ...
 
     def detect(self, text: str) -> Iterable[TextDetection]:
         """What the detector finds in ``text``; an exception means it failed."""
@@ -68,13 +78,19 @@ class Monitor(Protocol):
     """A check on text passing through the gateway."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The monitor's name, unique in its registry (recorded in each verdict)."""
+        ...
 
     @property
-    def mode(self) -> Mode: ...
+    def mode(self) -> Mode:
+        """``gating`` (may block; fails closed) or ``observing`` (records only)."""
+        ...
 
     @property
-    def phases(self) -> Sequence[Phase]: ...
+    def phases(self) -> Sequence[Phase]:
+        """Which side(s) of a call it reads."""
+        ...
 
     def check(self, text: str, *, phase: Phase) -> Sequence[TextDetection]:
         """Detections in ``text``; an exception means the monitor failed."""
@@ -103,12 +119,16 @@ class DetectorMonitor:
 
     @property
     def name(self) -> str:
+        """The detector's name."""
         return self.detector.name
 
     def check(self, text: str, *, phase: Phase) -> Sequence[TextDetection]:
+        """What the detector finds in ``text`` (its exceptions propagate: the registry fails
+        closed for a gating monitor)."""
         return list(self.detector.detect(text))
 
     def blocks(self, detections: Sequence[TextDetection]) -> bool:
+        """Whether any detection scores at or above ``threshold``."""
         return any(d.score >= self.threshold for d in detections)
 
 
@@ -121,6 +141,7 @@ class Screening:
 
     @property
     def blocked(self) -> bool:
+        """Whether a gating monitor stopped the text."""
         return self.blocked_by is not None
 
 

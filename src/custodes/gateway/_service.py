@@ -80,15 +80,22 @@ class KeyCache:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Load every active key, then watch the change counter (on the running loop).
+
+        Raises:
+            StoreError: the keys cannot be read.
+        """
         await self.refresh()
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="custodes-key-cache")
 
     def cancel(self) -> None:
+        """Stop watching without waiting (no event loop needed: the server's shutdown)."""
         if self._task is not None:
             self._task.cancel()
 
     async def stop(self) -> None:
+        """Stop watching, and wait until the watcher has stopped."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -96,6 +103,11 @@ class KeyCache:
             self._task = None
 
     async def refresh(self) -> None:
+        """Reload every active key and the change counter they were read at.
+
+        Raises:
+            StoreError: the keys cannot be read (the last good view stays).
+        """
         version, keys = await asyncio.to_thread(self.store.snapshot)
         self._keys, self._version = keys, version
 
@@ -110,9 +122,18 @@ class KeyCache:
                 _log.exception("reading the API key change counter failed")
 
     def drop(self, key_id: str) -> None:
+        """Forget a key at once (revoked through this process)."""
         self._keys = {h: k for h, k in self._keys.items() if k.key_id != key_id}
 
     async def lookup(self, key: str) -> ApiKey | None:
+        """The active key with this secret, or None.
+
+        A well-formed key the cache does not hold is looked up once in the database (a key issued
+        since the last reload); the answer is cached.
+
+        Raises:
+            StoreError: that database lookup failed.
+        """
         found = self._keys.get(hash_key(key))
         if found is not None or not well_formed(key):
             return found

@@ -24,6 +24,7 @@ _log = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one JSON error shape: ``{"error": {"code", "message", ...}}`` (None fields left out)."""
     return {
         "error": {
             "code": code,
@@ -56,6 +57,11 @@ def error_response(exc: Error) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` with the one JSON error shape: custodes errors with their
+    status, request validation as 422 with where and what, HTTP errors as themselves, and any
+    other exception as a 500 that says nothing of the internals (the traceback goes to the log).
+    """
+
     @app.exception_handler(Error)
     async def _custodes_error(_request: Request, exc: Error) -> JSONResponse:
         return error_response(exc)

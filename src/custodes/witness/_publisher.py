@@ -65,6 +65,7 @@ class CosignedCheckpoint:
     quorum_met: bool
 
     def to_text(self) -> str:
+        """The C2SP signed note: the log's signature line, then one cosignature line per witness."""
         return self.checkpoint.to_text()
 
 
@@ -195,6 +196,7 @@ class WitnessPublisher:
             )
 
     def close(self) -> None:
+        """Stop the publishing thread and wait for it (at most the HTTP timeout and 5 s)."""
         thread, self._thread = self._thread, None
         if thread is None:
             return
@@ -253,6 +255,12 @@ class WitnessPublisher:
         )
 
     def status(self) -> list[WitnessPeerStatus]:
+        """Each witness of the policy: its URL, the size it last cosigned, its last success and
+        its last error.
+
+        Raises:
+            SQLAlchemyError: the status cannot be read.
+        """
         with self.engine.connect() as conn:
             rows = {r.witness: r for r in conn.execute(select(witness_peers))}
         out = []

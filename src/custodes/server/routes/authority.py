@@ -21,12 +21,16 @@ router = APIRouter(prefix="/authority", tags=["authority"])
 
 
 class SignedRequest(BaseModel):
+    """A request object and the acting principal's Ed25519 signature over its digest."""
+
     model_config = ConfigDict(extra="forbid")
     request: dict[str, Any] = Field(description="The request object whose digest was signed.")
     signature: str = Field(max_length=200, description="Base64 Ed25519 signature.")
 
 
 class ApprovalIn(BaseModel):
+    """An approval: the approver's signature over the request's digest (or a renewal)."""
+
     model_config = ConfigDict(extra="forbid")
     approver: str = Field(min_length=1, max_length=256)
     signature: str = Field(max_length=200)
@@ -44,6 +48,8 @@ def authority_of(request: Request) -> Authority:
 
 
 def grant_json(g: Grant) -> dict[str, Any]:
+    """A grant as the API shows it (times RFC 3339, UTC)."""
+
     def t(v: Any) -> str | None:
         return format_time(v) if v is not None else None
 
@@ -71,6 +77,7 @@ def grant_json(g: Grant) -> dict[str, Any]:
 
 
 def record_json(r: RequestRecord) -> dict[str, Any]:
+    """A request as the API shows it: its status and, per rule, who counted and what is missing."""
     return {
         "id": r.id,
         "digest": r.digest,
@@ -100,6 +107,7 @@ def record_json(r: RequestRecord) -> dict[str, Any]:
 
 @router.post("/requests", status_code=201)
 def submit_request(body: SignedRequest, request: Request) -> dict[str, Any]:
+    """Submit a signed request for a capability; it then gathers approvals."""
     return record_json(authority_of(request).submit_request(body.request, body.signature))
 
 
@@ -109,17 +117,20 @@ def list_requests(
     status: str | None = Query(default=None, max_length=16),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
+    """Requests, newest first (``status``: pending, granted, ...)."""
     records = authority_of(request).requests(status=status, limit=limit)
     return {"requests": [record_json(r) for r in records]}
 
 
 @router.get("/requests/{request_id}")
 def get_request(request_id: str, request: Request) -> dict[str, Any]:
+    """One request and where each rule stands."""
     return record_json(authority_of(request).request(request_id))
 
 
 @router.post("/requests/{request_id}/approvals", status_code=201)
 def approve(request_id: str, body: ApprovalIn, request: Request) -> dict[str, Any]:
+    """Add an approval (or renew the approver's own expired one); a met quorum grants."""
     authority = authority_of(request)
     if body.renewed_at is not None:
         record = authority.renew_approval(
@@ -136,22 +147,26 @@ def list_grants(
     principal: str | None = Query(default=None, max_length=256),
     active: bool = False,
 ) -> dict[str, Any]:
+    """Grants, optionally of one principal, optionally only those active now."""
     grants = authority_of(request).grants(principal=principal, active_only=active)
     return {"grants": [grant_json(g) for g in grants]}
 
 
 @router.get("/grants/{grant_id}")
 def get_grant(grant_id: str, request: Request) -> dict[str, Any]:
+    """One grant, with why it was granted."""
     return grant_json(authority_of(request).grant(grant_id))
 
 
 @router.post("/revocations", status_code=201)
 def revoke(body: SignedRequest, request: Request) -> dict[str, Any]:
+    """Revoke a grant (a signed revocation request); caches drop it at once."""
     return grant_json(authority_of(request).revoke(body.request, body.signature))
 
 
 @router.post("/break-glass", status_code=201)
 def break_glass(body: SignedRequest, request: Request) -> dict[str, Any]:
+    """Take a break-glass grant now; it must be reviewed by its deadline or it is suspended."""
     return grant_json(authority_of(request).break_glass(body.request, body.signature))
 
 

@@ -25,6 +25,8 @@ router = APIRouter(prefix="/constitution", tags=["constitution"])
 
 
 class Proposal(BaseModel):
+    """A proposed amendment: the new document and the proposer's signed request."""
+
     model_config = ConfigDict(extra="forbid")
     document: str = Field(
         max_length=MAX_DOCUMENT_BYTES,
@@ -55,6 +57,8 @@ class VersionOut(BaseModel):
 
 
 class VersionsOut(BaseModel):
+    """Every adopted version, oldest first."""
+
     versions: list[VersionOut]
 
 
