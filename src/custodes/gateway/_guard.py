@@ -97,11 +97,32 @@ class Decision:
 _QUERY_MODEL = re.compile(rb"(^|&)[^=&]*model", re.IGNORECASE)
 
 
+# Lower-case segments of letters, digits, '-' and '_': every router reads such a path as is, so
+# its canonical form is itself and its first segment alone decides (most of the API's requests).
+_PLAIN = re.compile(rb"(?:/[a-z0-9_-]+)+")
+
+
 def classify(
     method: bytes, raw_path: bytes, query: bytes, *, routed_path: bytes | None = None
 ) -> Decision:
     """Classify one request line (``raw_path`` exactly as received, without the query;
     ``routed_path`` the path the router will match on, if it may differ)."""
+    if (
+        raw_path not in ROUTES
+        and (routed_path is None or routed_path == raw_path)
+        and _PLAIN.fullmatch(raw_path)
+    ):
+        if raw_path.split(b"/", 2)[1].decode() in _GATEWAY_SPACE:
+            return _unknown(raw_path)
+        return _PASS
+    return classify_slowly(method, raw_path, query, routed_path=routed_path)
+
+
+def classify_slowly(
+    method: bytes, raw_path: bytes, query: bytes, *, routed_path: bytes | None = None
+) -> Decision:
+    """:func:`classify` without its shortcut for plain paths (the reference it is tested
+    against)."""
     expected = ROUTES.get(raw_path)
     if expected is not None:
         if method != expected:
@@ -142,14 +163,21 @@ def classify(
         )
     routed = canonical_path(routed_path) if routed_path is not None else canonical
     if first in _GATEWAY_SPACE or _first_segment(routed) in _GATEWAY_SPACE:
-        return Decision(
-            "refuse",
-            404,
-            "unknown_url",
-            f"unknown gateway route {raw_path.decode('latin-1')!r}; the gateway "
-            "serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models",
-        )
-    return Decision("pass")
+        return _unknown(raw_path)
+    return _PASS
+
+
+_PASS = Decision("pass")
+
+
+def _unknown(raw_path: bytes) -> Decision:
+    return Decision(
+        "refuse",
+        404,
+        "unknown_url",
+        f"unknown gateway route {raw_path.decode('latin-1')!r}; the gateway "
+        "serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models",
+    )
 
 
 def _first_segment(canonical: str) -> str:

@@ -119,3 +119,27 @@ def test_only_exact_lines_ever_reach_the_gateway(
         assert ROUTES.get(raw) == method and query == b""
     if canonical_path(raw) in {p.decode() for p in ROUTES} and raw not in ROUTES:
         assert decision.verdict == "refuse"
+
+
+_SEGMENTS = st.one_of(
+    st.sampled_from(["v1", "v2", "openai", "models", "log", "entries", "checkpoint", "chat"]),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=12),
+)
+
+
+@given(
+    segments=st.lists(_SEGMENTS, min_size=1, max_size=5),
+    method=st.sampled_from([b"GET", b"POST", b"PUT"]),
+    query=st.sampled_from([b"", b"model=x", b"a=1"]),
+)
+@settings(max_examples=500)
+def test_the_plain_path_shortcut_decides_as_the_full_guard(
+    segments: list[str], method: bytes, query: bytes
+) -> None:
+    from custodes.gateway._guard import classify_slowly
+
+    raw = ("/" + "/".join(segments)).encode()
+    assert classify(method, raw, query) == classify_slowly(method, raw, query)
+    assert classify(method, raw, query, routed_path=raw) == classify_slowly(
+        method, raw, query, routed_path=raw
+    )
