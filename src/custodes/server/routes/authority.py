@@ -6,16 +6,17 @@ private key. Reads are open to every overseer: everything here is also in the lo
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.authority import Authority, Grant, RequestRecord
+from custodes.authority import Grant, RequestRecord
 from custodes.log import format_time
-from custodes.server._deps import deployment_of
+from custodes.server._deps import Components
 
-__all__ = ["grant_json", "record_json", "router"]
+__all__ = ["GrantOut", "RequestOut", "router"]
 
 router = APIRouter(prefix="/authority", tags=["authority"])
 
@@ -42,141 +43,219 @@ class ApprovalIn(BaseModel):
     )
 
 
-def authority_of(request: Request) -> Authority:
-    """The deployment's authority."""
-    return deployment_of(request).authority
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
 
 
-def grant_json(g: Grant) -> dict[str, Any]:
-    """A grant as the API shows it (times RFC 3339, UTC)."""
-
-    def t(v: Any) -> str | None:
-        return format_time(v) if v is not None else None
-
-    return {
-        "id": g.id,
-        "principal": g.principal,
-        "capability": g.capability,
-        "rule": g.rule,
-        "resource": g.resource,
-        "granted_at": t(g.granted_at),
-        "expires_at": t(g.expires_at),
-        "constitution_version": g.constitution_version,
-        "request_id": g.request_id,
-        "approvals": [{"principal": p, "organisation": o} for p, o in g.approvals],
-        "break_glass": g.break_glass,
-        "revoked_at": t(g.revoked_at),
-        "revoked_by": g.revoked_by,
-        "revoke_reason": g.revoke_reason,
-        "review_request_id": g.review_request_id,
-        "review_deadline": t(g.review_deadline),
-        "review_status": g.review_status,
-        "standing": g.standing,
-        "explanation": g.explain(),
-    }
+class Counted(BaseModel):
+    principal: str
+    organisation: str
 
 
-def record_json(r: RequestRecord) -> dict[str, Any]:
-    """A request as the API shows it: its status and, per rule, who counted and what is missing."""
-    return {
-        "id": r.id,
-        "digest": r.digest,
-        "kind": r.kind,
-        "requester": r.requester,
-        "capability": r.capability,
-        "constitution_version": r.constitution_version,
-        "request": r.request,
-        "status": r.status,
-        "created_at": format_time(r.created_at),
-        "decided_at": format_time(r.decided_at) if r.decided_at else None,
-        "approvals": list(r.approvals),
-        "grant_id": r.grant_id,
-        "rules": [
-            {
-                "rule": s.rule,
-                "satisfied": s.satisfied,
-                "counted": [{"principal": p, "organisation": o} for p, o in s.counted],
-                "missing": list(s.missing),
-                "rejected": [{"principal": p, "reason": why} for p, why in s.rejected],
-            }
-            for s in r.rules
-        ],
-        **({"document": r.payload} if r.kind == "amendment" else {}),
-    }
+class Rejected(BaseModel):
+    principal: str
+    reason: str
 
 
-@router.post("/requests", status_code=201)
-def submit_request(body: SignedRequest, request: Request) -> dict[str, Any]:
+class GrantOut(BaseModel):
+    """A grant (times RFC 3339, UTC), with why it was granted."""
+
+    id: str
+    principal: str
+    capability: str
+    rule: str
+    resource: str | None
+    granted_at: str | None
+    expires_at: str | None
+    constitution_version: int
+    request_id: str | None
+    approvals: list[Counted]
+    break_glass: bool
+    revoked_at: str | None
+    revoked_by: str | None
+    revoke_reason: str | None
+    review_request_id: str | None
+    review_deadline: str | None
+    review_status: str | None
+    standing: bool
+    explanation: str
+
+    @classmethod
+    def of(cls, g: Grant) -> GrantOut:
+        return cls(
+            id=g.id,
+            principal=g.principal,
+            capability=g.capability,
+            rule=g.rule,
+            resource=g.resource,
+            granted_at=_time(g.granted_at),
+            expires_at=_time(g.expires_at),
+            constitution_version=g.constitution_version,
+            request_id=g.request_id,
+            approvals=[Counted(principal=p, organisation=o) for p, o in g.approvals],
+            break_glass=g.break_glass,
+            revoked_at=_time(g.revoked_at),
+            revoked_by=g.revoked_by,
+            revoke_reason=g.revoke_reason,
+            review_request_id=g.review_request_id,
+            review_deadline=_time(g.review_deadline),
+            review_status=g.review_status,
+            standing=g.standing,
+            explanation=g.explain(),
+        )
+
+
+class RuleOut(BaseModel):
+    """Where a request stands against one rule: who counted, what is missing, who was not
+    counted and why."""
+
+    rule: str
+    satisfied: bool
+    counted: list[Counted]
+    missing: list[str]
+    rejected: list[Rejected]
+
+
+class RequestOut(BaseModel):
+    """A request, its approvals and where it stands (``document``: an amendment's text).
+
+    Routes answer it with ``response_model_exclude_unset``, so ``document`` is sent only for
+    amendments.
+    """
+
+    id: str
+    digest: str
+    kind: str
+    requester: str
+    capability: str | None
+    constitution_version: int
+    request: dict[str, Any]
+    status: str
+    created_at: str
+    decided_at: str | None
+    approvals: list[dict[str, Any]]
+    grant_id: str | None
+    rules: list[RuleOut]
+    document: str | None = Field(default=None, description="Only for an amendment.")
+
+    @classmethod
+    def of(cls, r: RequestRecord) -> RequestOut:
+        out = cls(
+            id=r.id,
+            digest=r.digest,
+            kind=r.kind,
+            requester=r.requester,
+            capability=r.capability,
+            constitution_version=r.constitution_version,
+            request=dict(r.request),
+            status=r.status,
+            created_at=format_time(r.created_at),
+            decided_at=_time(r.decided_at),
+            approvals=[dict(a) for a in r.approvals],
+            grant_id=r.grant_id,
+            rules=[
+                RuleOut(
+                    rule=s.rule,
+                    satisfied=s.satisfied,
+                    counted=[Counted(principal=p, organisation=o) for p, o in s.counted],
+                    missing=list(s.missing),
+                    rejected=[Rejected(principal=p, reason=why) for p, why in s.rejected],
+                )
+                for s in r.rules
+            ],
+        )
+        if r.kind == "amendment":
+            out.document = r.payload
+        return out
+
+
+class RequestsOut(BaseModel):
+    requests: list[RequestOut]
+
+
+class GrantsOut(BaseModel):
+    grants: list[GrantOut]
+
+
+class Allowed(BaseModel):
+    """A yes: the grant that covers the use."""
+
+    allowed: bool
+    grant: GrantOut
+
+
+@router.post("/requests", status_code=201, response_model_exclude_unset=True)
+def submit_request(body: SignedRequest, deployment: Components) -> RequestOut:
     """Submit a signed request for a capability; it then gathers approvals."""
-    return record_json(authority_of(request).submit_request(body.request, body.signature))
+    return RequestOut.of(deployment.authority.submit_request(body.request, body.signature))
 
 
-@router.get("/requests")
+@router.get("/requests", response_model_exclude_unset=True)
 def list_requests(
-    request: Request,
+    deployment: Components,
     status: str | None = Query(default=None, max_length=16),
     limit: int = Query(default=100, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> RequestsOut:
     """Requests, newest first (``status``: pending, granted, ...)."""
-    records = authority_of(request).requests(status=status, limit=limit)
-    return {"requests": [record_json(r) for r in records]}
+    records = deployment.authority.requests(status=status, limit=limit)
+    return RequestsOut(requests=[RequestOut.of(r) for r in records])
 
 
-@router.get("/requests/{request_id}")
-def get_request(request_id: str, request: Request) -> dict[str, Any]:
+@router.get("/requests/{request_id}", response_model_exclude_unset=True)
+def get_request(request_id: str, deployment: Components) -> RequestOut:
     """One request and where each rule stands."""
-    return record_json(authority_of(request).request(request_id))
+    return RequestOut.of(deployment.authority.request(request_id))
 
 
-@router.post("/requests/{request_id}/approvals", status_code=201)
-def approve(request_id: str, body: ApprovalIn, request: Request) -> dict[str, Any]:
+@router.post("/requests/{request_id}/approvals", status_code=201, response_model_exclude_unset=True)
+def approve(request_id: str, body: ApprovalIn, deployment: Components) -> RequestOut:
     """Add an approval (or renew the approver's own expired one); a met quorum grants."""
-    authority = authority_of(request)
+    authority = deployment.authority
     if body.renewed_at is not None:
         record = authority.renew_approval(
             request_id, body.approver, body.renewed_at, body.signature
         )
     else:
         record = authority.approve(request_id, body.approver, body.signature)
-    return record_json(record)
+    return RequestOut.of(record)
 
 
 @router.get("/grants")
 def list_grants(
-    request: Request,
+    deployment: Components,
     principal: str | None = Query(default=None, max_length=256),
     active: bool = False,
-) -> dict[str, Any]:
-    """Grants, optionally of one principal, optionally only those active now."""
-    grants = authority_of(request).grants(principal=principal, active_only=active)
-    return {"grants": [grant_json(g) for g in grants]}
+) -> GrantsOut:
+    """Grants, newest first, optionally of one principal, optionally only those active now."""
+    grants = deployment.authority.grants(principal=principal, active_only=active)
+    return GrantsOut(grants=[GrantOut.of(g) for g in grants])
 
 
 @router.get("/grants/{grant_id}")
-def get_grant(grant_id: str, request: Request) -> dict[str, Any]:
+def get_grant(grant_id: str, deployment: Components) -> GrantOut:
     """One grant, with why it was granted."""
-    return grant_json(authority_of(request).grant(grant_id))
+    return GrantOut.of(deployment.authority.grant(grant_id))
 
 
 @router.post("/revocations", status_code=201)
-def revoke(body: SignedRequest, request: Request) -> dict[str, Any]:
+def revoke(body: SignedRequest, deployment: Components) -> GrantOut:
     """Revoke a grant (a signed revocation request); caches drop it at once."""
-    return grant_json(authority_of(request).revoke(body.request, body.signature))
+    return GrantOut.of(deployment.authority.revoke(body.request, body.signature))
 
 
 @router.post("/break-glass", status_code=201)
-def break_glass(body: SignedRequest, request: Request) -> dict[str, Any]:
+def break_glass(body: SignedRequest, deployment: Components) -> GrantOut:
     """Take a break-glass grant now; it must be reviewed by its deadline or it is suspended."""
-    return grant_json(authority_of(request).break_glass(body.request, body.signature))
+    return GrantOut.of(deployment.authority.break_glass(body.request, body.signature))
 
 
 @router.get("/authorize")
 def authorize(
-    request: Request,
+    deployment: Components,
     principal: str = Query(max_length=256),
     capability: str = Query(max_length=128),
     resource: str | None = Query(default=None, max_length=256),
-) -> dict[str, Any]:
+) -> Allowed:
     """May ``principal`` use ``capability`` now? 200 with the grant, or 403 with reasons."""
-    grant = authority_of(request).authorize(principal, capability, resource=resource)
-    return {"allowed": True, "grant": grant_json(grant)}
+    grant = deployment.authority.authorize(principal, capability, resource=resource)
+    return Allowed(allowed=True, grant=GrantOut.of(grant))

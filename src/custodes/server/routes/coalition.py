@@ -4,40 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from custodes.coalition import CoalitionService
 from custodes.coalition._svg import to_svg
 from custodes.errors import NotFoundError
-from custodes.server._deps import deployment_of
-from custodes.server.routes.authority import authority_of
+from custodes.server._deps import Components
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/coalition", tags=["coalition"])
 
 
-def _service(request: Request) -> CoalitionService:
-    return deployment_of(request).coalition
-
-
 @router.get("")
-def analysis(request: Request) -> dict[str, Any]:
+def analysis(deployment: Components) -> dict[str, Any]:
     """Every goal of the active constitution: minimum coalitions, organisations, single points
     of failure, veto players, minimal winning coalitions, power indices, findings."""
-    constitution = authority_of(request).constitution
+    constitution = deployment.authority.constitution
     return {
         "constitution": {"version": constitution.version, "digest": constitution.digest},
-        **_service(request).analysis(constitution).to_json(),
+        **deployment.coalition.analysis(constitution).to_json(),
     }
 
 
 @router.get("/picture.svg")
-def picture(request: Request, goal: str | None = Query(default=None, max_length=300)) -> Response:
+def picture(
+    deployment: Components, goal: str | None = Query(default=None, max_length=300)
+) -> Response:
     """Who can reach what, with ``goal``'s minimum coalition (default: the weakest protected
     goal) highlighted."""
-    result = _service(request).analysis(authority_of(request).constitution)
+    result = deployment.coalition.analysis(deployment.authority.constitution)
     if goal is not None and goal not in result.game.goal_index:
         raise NotFoundError(
             f"no goal {goal!r}",

@@ -17,7 +17,7 @@ from custodes.constitution import (
 )
 from custodes.log import format_time
 from custodes.server._deps import Components
-from custodes.server.routes.authority import record_json
+from custodes.server.routes.authority import RequestOut
 
 __all__ = ["router"]
 
@@ -103,8 +103,8 @@ def version_text(
     )
 
 
-@router.post("/proposals", status_code=201)
-def propose(body: Proposal, deployment: Components) -> dict[str, Any]:
+@router.post("/proposals", status_code=201, response_model_exclude_unset=True)
+def propose(body: Proposal, deployment: Components) -> RequestOut:
     """Propose an amendment (version N+1), signed by its proposer; it then gathers approvals."""
     record = deployment.authority.propose_amendment(body.document, body.request, body.signature)
-    return record_json(record)
+    return RequestOut.of(record)
