@@ -297,6 +297,14 @@ class Run:
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
 
+    def __add__(self, other: Run) -> Run:
+        """Two runs of the same target as one (the rounds of a run)."""
+        return Run(
+            self.latencies + other.latencies,
+            self.errors + other.errors,
+            self.seconds + other.seconds,
+        )
+
 
 async def load(
     target: Target,
@@ -499,6 +507,13 @@ def main() -> None:
         help="another source tree whose custodes is measured alongside (before/after)",
     )
     parser.add_argument("--compare-label", default="before", help="its name in the output")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the phases this many times, each round in another order of the custodes "
+        "servers; the figures at the end are over all rounds",
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-custodes", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -589,15 +604,23 @@ def main() -> None:
         for target in targets:  # warm up connection pools, caches, JITs
             only(target)
             asyncio.run(load(target, clients=args.clients, seconds=2))
-        for phase, rate in phases:
-            print(f"{phase}:", flush=True)
-            for target in targets:
-                only(target)
-                run = asyncio.run(
-                    load(target, clients=args.clients, seconds=args.seconds, rate=rate)
+        for round_ in range(args.rounds):
+            # Each round measures the custodes servers in another order, so neither is always
+            # the one measured first (the machine's load drifts over a run).
+            shift = round_ % (len(targets) - 1)
+            order = [direct, *targets[1 + shift :], *targets[1 : 1 + shift]]
+            for phase, rate in phases:
+                print(
+                    f"{phase}:" + (f" (round {round_ + 1})" if args.rounds > 1 else ""), flush=True
                 )
-                results.setdefault(phase, {})[target.name] = run
-                report(target.name, run)
+                for target in order:
+                    only(target)
+                    run = asyncio.run(
+                        load(target, clients=args.clients, seconds=args.seconds, rate=rate)
+                    )
+                    runs = results.setdefault(phase, {})
+                    runs[target.name] = runs[target.name] + run if target.name in runs else run
+                    report(target.name, run)
         only(custodes)
         if args.memory_requests > 0:
             before = rss_kib(cu.pid)
