@@ -288,6 +288,7 @@ class Run:
     latencies: list[float]
     errors: list[int]
     seconds: float
+    server_cpu: float = 0.0  # CPU seconds the measured server process used during the run
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -303,6 +304,7 @@ class Run:
             self.latencies + other.latencies,
             self.errors + other.errors,
             self.seconds + other.seconds,
+            self.server_cpu + other.server_cpu,
         )
 
 
@@ -335,6 +337,12 @@ async def load(
         )
     )
     return Run(latencies, errors, time.perf_counter() - start)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` and its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -476,7 +484,12 @@ def report(name: str, run: Run) -> None:
     print(
         f"  {name:<16} n={len(run.latencies):>6}  p50={run.pct(0.50):7.2f} ms  "
         f"p99={run.pct(0.99):7.2f} ms  {run.rps:8.0f} req/s  errors={len(run.errors)}"
-        + (f" {sorted(set(run.errors))}" if run.errors else ""),
+        + (f" {sorted(set(run.errors))}" if run.errors else "")
+        + (
+            f"  server CPU {run.server_cpu / len(run.latencies) * 1e6:.0f} us/call"
+            if run.server_cpu and run.latencies
+            else ""
+        ),
         flush=True,
     )
 
@@ -615,9 +628,14 @@ def main() -> None:
                 )
                 for target in order:
                     only(target)
+                    pid = pids.get(target.name)
+                    cpu = cpu_seconds(pid) if pid else 0.0
                     run = asyncio.run(
                         load(target, clients=args.clients, seconds=args.seconds, rate=rate)
                     )
+                    if pid:
+                        # CPU per call moves less with the machine's other load than latency.
+                        run.server_cpu = cpu_seconds(pid) - cpu
                     runs = results.setdefault(phase, {})
                     runs[target.name] = runs[target.name] + run if target.name in runs else run
                     report(target.name, run)
@@ -679,6 +697,14 @@ def summarize(results: dict[str, dict[str, Run]]) -> None:
                 f"{c / li if li > 0 else float('nan'):.2f} (target <= 0.5)",
                 flush=True,
             )
+    for phase, runs in results.items():
+        for name, run in runs.items():
+            if run.server_cpu and run.latencies:
+                print(
+                    f"{phase}: {name} server CPU "
+                    f"{run.server_cpu / len(run.latencies) * 1e6:.0f} us/call",
+                    flush=True,
+                )
     print(
         "requests/s at saturation: "
         + ", ".join(f"{n} {r.rps:.0f}" for n, r in results.get("saturated", {}).items()),
