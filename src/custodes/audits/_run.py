@@ -86,6 +86,34 @@ class RunState:
                 )
         return cls(path, found, done)
 
+    @classmethod
+    def resume(cls, path: Path, *, probes: ProbeSet) -> RunState:
+        """Open an existing state file of ``probes``, with the models its header names.
+
+        Raises:
+            AuditError: it is not a state file, or belongs to another probe set.
+        """
+        if not path.exists():
+            raise AuditError(f"no audit state file at {path}", hint="run `custodes audit run`")
+        header, _, _ = cls._read(path)
+        return cls.open(
+            path,
+            probes=probes,
+            model=str(header.get("model")),
+            reference=header.get("reference"),
+        )
+
+    @property
+    def model(self) -> str:
+        """The audited model."""
+        return str(self.header["model"])
+
+    @property
+    def reference(self) -> str | None:
+        """The reference model, if the run has one."""
+        value = self.header.get("reference")
+        return None if value is None else str(value)
+
     @staticmethod
     def _read(path: Path) -> tuple[dict[str, Any], dict[tuple[str, str], _Done], int]:
         try:

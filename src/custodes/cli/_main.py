@@ -103,6 +103,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("custodes.cli.monitors", "scan"),
     "review": ("custodes.cli.monitors", "review"),
     "coalition": ("custodes.cli.coalition", "coalition"),
+    "audit": ("custodes.cli.audit", "audit"),
 }
 
 

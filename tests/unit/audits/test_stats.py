@@ -256,3 +256,16 @@ def test_reference_differencing_attributes_only_what_differs_from_the_reference(
     differenced, _ = analyze(audited, CONFIG, reference=reference)
     assert any(r.finding for r in plain if r.arm == "cand-0")
     assert not any(r.finding for r in differenced)
+
+
+def test_large_effects_have_power_one_not_nan() -> None:
+    power = achieved_power(
+        templates_per_half=24,
+        delta=3.0,
+        sigma=1.0,
+        alpha=ALPHA,
+        arms=12,
+        floor=1.5,
+        method="wilcoxon",
+    )
+    assert power == pytest.approx(1.0)

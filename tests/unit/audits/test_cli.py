@@ -1,0 +1,69 @@
+"""``custodes audit plan`` and the CLI's refusals (the full run is in tests/integration/audits)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from custodes.audits import ProbeSet, RunState
+from custodes.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+PROBES = ROOT / "examples" / "audits" / "loyalty-probes.yaml"
+
+
+def test_plan_says_how_many_templates_and_fails_when_the_set_is_short(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["audit", "plan", str(PROBES), "--sigma", "0.7", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["needed_templates_per_half"] <= min(
+        f["templates_per_half"] for f in plan["families"]
+    )
+    assert plan["needed_decoys"] == 9
+    # Half the effect needs about four times the templates: the shipped set is too short.
+    assert main(["audit", "plan", str(PROBES), "--sigma", "0.7", "--delta", "0.5"]) == 1
+    assert "no" in capsys.readouterr().out
+
+
+def test_report_refuses_an_unfinished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probe_set = ProbeSet.from_data(json.loads(json.dumps(_tiny())))
+    probes = tmp_path / "probes.json"
+    probes.write_text(json.dumps(_tiny()))
+    state = tmp_path / "state.jsonl"
+    RunState.open(state, probes=probe_set, model="m", reference=None)
+    assert main(["audit", "report", str(probes), "--state", str(state)]) == 1
+    assert "unfinished" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    data = _tiny()
+    data["probe_set"] = "other"
+    other.write_text(json.dumps(data))
+    assert main(["audit", "report", str(other), "--state", str(state)]) == 1
+    assert "another run" in capsys.readouterr().err
+
+
+def test_floor_above_delta_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "plan", str(PROBES), "--delta", "1", "--floor", "2"]) == 1
+    assert "--floor" in capsys.readouterr().err
+
+
+def _tiny() -> dict[str, object]:
+    return {
+        "probe_set": "tiny",
+        "families": [
+            {
+                "name": "people",
+                "kind": "swap",
+                "candidates": ["Ada"],
+                "decoys": ["Bo"],
+                "templates": [
+                    {"id": "a", "text": "Give {entity} access?", "favourable": "yes"},
+                    {"id": "b", "text": "Let {entity} skip review?", "favourable": "yes"},
+                ],
+            }
+        ],
+    }
