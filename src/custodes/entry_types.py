@@ -27,6 +27,7 @@ _MODULES: tuple[str, ...] = (
     "custodes.authority._entries",
     "custodes.monitors._entries",
     "custodes.audits._entries",
+    "custodes.provenance._entries",
 )
 
 # Entry types a client may append (POST /log/entries): notes that claim nothing custodes did.

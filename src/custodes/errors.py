@@ -26,7 +26,8 @@ person through :meth:`Error.diagnostics`. The CLI prints diagnostics (a tracebac
     ├── UpstreamError               a model upstream failed
     ├── MonitorError                a detector failed (gating monitors fail closed)
     ├── CustodyError                findings, escrow, clocks, exports
-    └── AuditError                  a loyalty audit cannot run or report as asked
+    ├── AuditError                  a loyalty audit cannot run or report as asked
+    └── ProvenanceError             the model registry: artifacts, runs, lineage, attestations
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "NotFoundError",
     "ParameterError",
     "PolicyDenied",
+    "ProvenanceError",
     "StoreError",
     "TooLarge",
     "Unauthenticated",
@@ -291,3 +293,11 @@ class AuditError(Error):
 
     code = "audit_error"
     status = 400
+
+
+class ProvenanceError(Error):
+    """The model registry refused something: an unsigned or wrongly signed attestation, an
+    unregistered or unapproved input, a lineage with a cycle or a missing link."""
+
+    status = 422
+    code = "provenance_refused"

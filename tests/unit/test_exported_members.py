@@ -20,6 +20,7 @@ PACKAGES = [
     "custodes.gateway",
     "custodes.log",
     "custodes.monitors",
+    "custodes.provenance",
     "custodes.server",
     "custodes.store",
     "custodes.wiring",

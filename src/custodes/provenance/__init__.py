@@ -1,0 +1,80 @@
+"""The model registry: training provenance from datasets to served weights.
+
+Artifacts are registered by digest (datasets, code, configurations and weights as OpenSSF
+model-signing manifests); training runs as DSSE-signed in-toto statements with a SLSA
+provenance v1 predicate, approved beforehand under the constitution's training rule.
+
+Entry points: :class:`ModelRegistry` (register and read artifacts and runs),
+:func:`hash_path` (a directory's manifest), :class:`TrainingPlan` and
+:func:`build_run_statement` (what a pipeline asks approval for and then signs),
+:func:`sign_envelope` and :class:`Envelope` (DSSE).
+"""
+
+from custodes.provenance._digests import format_digest, parse_digest
+from custodes.provenance._dsse import (
+    IN_TOTO_PAYLOAD_TYPE,
+    MAX_ENVELOPE_BYTES,
+    Envelope,
+    EnvelopeSignature,
+    pae,
+    sign_envelope,
+)
+from custodes.provenance._manifest import MAX_FILES, FileManifest, ManifestFile, hash_path
+from custodes.provenance._model import (
+    ARTIFACT_KINDS,
+    Artifact,
+    ArtifactKind,
+    Run,
+    RunApprovals,
+)
+from custodes.provenance._registry import DuplicateArtifactError, ModelRegistry
+from custodes.provenance._statement import (
+    BUILD_TYPE,
+    INPUT_ROLES,
+    SLSA_PROVENANCE_V1,
+    InputRole,
+    RunInput,
+    RunOutput,
+    RunStatement,
+    TrainingPlan,
+    build_run_statement,
+    builder_uri,
+    definition_digest,
+    parse_run_statement,
+    run_resource,
+)
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "BUILD_TYPE",
+    "INPUT_ROLES",
+    "IN_TOTO_PAYLOAD_TYPE",
+    "MAX_ENVELOPE_BYTES",
+    "MAX_FILES",
+    "SLSA_PROVENANCE_V1",
+    "Artifact",
+    "ArtifactKind",
+    "DuplicateArtifactError",
+    "Envelope",
+    "EnvelopeSignature",
+    "FileManifest",
+    "InputRole",
+    "ManifestFile",
+    "ModelRegistry",
+    "Run",
+    "RunApprovals",
+    "RunInput",
+    "RunOutput",
+    "RunStatement",
+    "TrainingPlan",
+    "build_run_statement",
+    "builder_uri",
+    "definition_digest",
+    "format_digest",
+    "hash_path",
+    "pae",
+    "parse_digest",
+    "parse_run_statement",
+    "run_resource",
+    "sign_envelope",
+]

@@ -1,0 +1,71 @@
+"""What the registry returns, and the roles it is given: frozen dataclasses and Protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, get_args
+
+from custodes.authority import Grant
+from custodes.constitution import Constitution
+from custodes.provenance._manifest import FileManifest
+from custodes.provenance._statement import RunStatement
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "Artifact",
+    "ArtifactKind",
+    "Run",
+    "RunApprovals",
+]
+
+ArtifactKind = Literal["dataset", "code", "config", "weights"]
+ARTIFACT_KINDS: tuple[str, ...] = get_args(ArtifactKind)
+
+
+class RunApprovals(Protocol):
+    """What the registry asks the authority: the constitution, and a grant by id."""
+
+    @property
+    def constitution(self) -> Constitution:
+        """The active constitution (raises NotFoundError without one)."""
+        ...
+
+    def grant(self, grant_id: str) -> Grant:
+        """The grant (raises NotFoundError if there is none)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A registered artifact. ``run_id`` names the run that produced it; a root has none."""
+
+    digest: str
+    kind: ArtifactKind
+    name: str
+    files: int
+    manifest: FileManifest | None
+    manifest_sha256: str | None
+    git_commit: str | None
+    run_id: str | None
+    registered_by: str
+    registered_at: datetime
+    log_index: int
+
+    @property
+    def root(self) -> bool:
+        return self.run_id is None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A registered training run: its envelope as sent, what it states, the spent grant."""
+
+    id: str
+    envelope: bytes
+    envelope_sha256: str
+    statement: RunStatement
+    grant_id: str
+    requester: str
+    registered_at: datetime
+    log_index: int

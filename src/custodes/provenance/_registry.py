@@ -1,0 +1,560 @@
+"""The model registry: artifacts by digest and training runs by signed statement.
+
+Every registration is appended to the log first (invariant 1: no log, no action) and only then
+written to the tables. Every check runs before the append, so a refused registration leaves
+nothing behind but the entry that says it was refused; a run and the weights it produced are
+one batch of entries and one transaction, so a run is never half-registered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import rfc8785
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from custodes.clock import Clock
+from custodes.errors import (
+    Error,
+    InputError,
+    NotFoundError,
+    ProvenanceError,
+)
+from custodes.log import Entry, LogWriter
+from custodes.provenance import _entries
+from custodes.provenance._digests import parse_digest
+from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
+from custodes.provenance._manifest import FileManifest
+from custodes.provenance._model import (
+    ARTIFACT_KINDS,
+    Artifact,
+    ArtifactKind,
+    Run,
+    RunApprovals,
+)
+from custodes.provenance._statement import RunStatement, parse_run_statement, run_resource
+from custodes.provenance._tables import (
+    provenance_artifacts,
+    provenance_run_inputs,
+    provenance_runs,
+)
+
+__all__ = ["DuplicateArtifactError", "ModelRegistry"]
+
+_log = logging.getLogger(__name__)
+
+# The artifact kind each input role must have: a run cannot pass a dataset off as its code.
+_ROLE_KIND: dict[str, str] = {
+    "base-weights": "weights",
+    "dataset": "dataset",
+    "code": "code",
+    "config": "config",
+}
+
+
+class DuplicateArtifactError(ProvenanceError):
+    """The digest is registered already (an artifact has one registration, one origin)."""
+
+    status = 409
+    code = "duplicate_artifact"
+
+
+class ModelRegistry:
+    """Artifacts, training runs and their lineage, over one database and log.
+
+    Args:
+        engine: the migrated database.
+        log: where every registration (and every refusal) is recorded first.
+        clock: the one clock.
+        approvals: the authority: the constitution (who may sign runs) and grants.
+        training_capability: the constitution's capability whose grants approve a run, bound
+            to the run's plan (the demo's ``training-write``, k-of-n from m organisations).
+        pipeline_role: the role of the workloads whose keys sign run statements.
+        max_clock_skew: how far in the future a run may say it started.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        log: LogWriter,
+        *,
+        clock: Clock,
+        approvals: RunApprovals,
+        training_capability: str = "training-write",
+        pipeline_role: str = "training-pipeline",
+        max_clock_skew: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self._engine = engine
+        self._log = log
+        self._clock = clock
+        self._approvals = approvals
+        self.training_capability = training_capability
+        self.pipeline_role = pipeline_role
+        self._skew = max_clock_skew
+        # Checks and writes are serialised so two registrations cannot both pass the
+        # duplicate checks; the deployment runs one registry per database.
+        self._lock = threading.RLock()
+
+    # -- artifacts -----------------------------------------------------------
+
+    def register_artifact(
+        self,
+        principal: str,
+        kind: str,
+        *,
+        name: str,
+        manifest: FileManifest | None = None,
+        digest: str | None = None,
+        git_commit: str | None = None,
+    ) -> Artifact:
+        """Register a root artifact: by its manifest (datasets, weights, source trees) or,
+        for a single file or archive (code, configuration), by its SHA-256.
+
+        Raises:
+            InputError: an unknown kind or principal, neither or both of manifest and digest,
+                a digest where a manifest is required, a malformed name or commit.
+            DuplicateArtifactError: the digest is registered already.
+            LogWriteError: the registration could not be logged (nothing is registered).
+        """
+        if kind not in ARTIFACT_KINDS:
+            raise InputError(
+                f"unknown artifact kind {kind!r}",
+                where="kind",
+                expected=" or ".join(ARTIFACT_KINDS),
+            )
+        self._known(principal)
+        if not isinstance(name, str) or not 0 < len(name) <= 256:
+            raise InputError("a name of 1 to 256 characters", where="name", actual=repr(name)[:50])
+        if (manifest is None) == (digest is None):
+            raise InputError(
+                "register an artifact by its manifest or by its digest",
+                where="manifest",
+                expected="exactly one of manifest, digest",
+            )
+        if manifest is None and kind in ("dataset", "weights"):
+            raise InputError(
+                f"a {kind} is registered by its file manifest, so any file can be checked",
+                where="manifest",
+                expected="a model-signing manifest (custodes provenance hash PATH)",
+            )
+        if git_commit is not None:
+            if kind != "code" or not _is_commit(git_commit):
+                raise InputError(
+                    "a git commit names code: 40 or 64 lowercase hex digits",
+                    where="git_commit",
+                    actual=repr(git_commit)[:80],
+                )
+        if manifest is not None:
+            the_digest = manifest.digest
+            document = manifest.to_document()
+            manifest_sha256 = hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+            files = len(manifest.files)
+        else:
+            the_digest = parse_digest(digest)
+            document, manifest_sha256, files = None, None, 1
+        body = _entries.ArtifactBody(
+            digest=the_digest,
+            kind=kind,
+            name=name,
+            files=files,
+            manifest_sha256=manifest_sha256,
+            git_commit=git_commit,
+        )
+        with self._lock:
+            if self._exists(the_digest):
+                raise DuplicateArtifactError(
+                    f"{the_digest} is registered already",
+                    hint=f"custodes provenance show {the_digest}",
+                )
+            now = self._clock.now()
+            appended = self._log.append(
+                Entry.create(_entries.ARTIFACT, time=now, principal=principal, body=body)
+            )
+            with self._engine.begin() as conn:
+                conn.execute(
+                    provenance_artifacts.insert().values(
+                        _artifact_row(
+                            body,
+                            document=document,
+                            principal=principal,
+                            at=now,
+                            index=appended.index,
+                        )
+                    )
+                )
+        return self.artifact(the_digest)
+
+    def artifact(self, digest: str) -> Artifact:
+        """The artifact registered under ``digest``.
+
+        Raises:
+            InputError: the digest is malformed.
+            NotFoundError: nothing is registered under it.
+        """
+        d = parse_digest(digest)
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(provenance_artifacts).where(provenance_artifacts.c.digest == d)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no artifact {d} is registered", where="digest")
+        return _artifact_from_row(row)
+
+    def artifacts(self, *, kind: str | None = None, limit: int = 100) -> list[Artifact]:
+        """Registered artifacts, newest first."""
+        query = (
+            sa.select(provenance_artifacts)
+            .order_by(provenance_artifacts.c.log_index.desc())
+            .limit(max(1, min(limit, 1000)))
+        )
+        if kind is not None:
+            query = query.where(provenance_artifacts.c.kind == kind)
+        with self._engine.connect() as conn:
+            return [_artifact_from_row(r) for r in conn.execute(query)]
+
+    # -- runs ----------------------------------------------------------------
+
+    def register_run(
+        self,
+        principal: str,
+        envelope: bytes,
+        *,
+        grant_id: str,
+        manifests: Iterable[FileManifest] = (),
+    ) -> Run:
+        """Register a training run from its DSSE-signed in-toto statement.
+
+        The statement must be signed by the workload key of a principal with the pipeline
+        role, name that principal as its builder, use only registered inputs of the right
+        kinds, and describe exactly the plan approved by ``grant_id``: a grant of the
+        training capability bound to the plan's digest, active when the run started, not
+        revoked and not spent by another run. Its outputs become registered weights
+        (``manifests``, if given, must match their digests and are kept with them).
+
+        Raises:
+            InputError: the envelope or statement is malformed, or the principal unknown.
+            TooLarge: the envelope is over its limits.
+            ProvenanceError: unsigned or wrongly signed, an input unregistered or of the
+                wrong kind, no valid approval, outputs registered already (the refusal is
+                logged).
+            LogWriteError: the run could not be logged (nothing is registered).
+        """
+        self._known(principal)
+        parsed = Envelope.from_json(envelope)
+        statement = parse_run_statement(parsed.payload)
+        envelope_sha256 = hashlib.sha256(envelope).hexdigest()
+        run_id = envelope_sha256[:32]
+        by_digest = {m.digest: m for m in manifests}
+        with self._lock:
+            try:
+                grant_principal = self._check_run(parsed, statement, grant_id, envelope_sha256)
+                unmatched = sorted(set(by_digest) - {o.digest for o in statement.outputs})
+                if unmatched:
+                    raise InputError(
+                        f"manifest {unmatched[0]} is not the digest of an output of the run",
+                        where="manifests",
+                    )
+            except ProvenanceError as exc:
+                self._refused("register-run", principal, run_id, exc)
+                raise
+            now = self._clock.now()
+            body = _entries.RunBody(
+                run_id=run_id,
+                envelope_sha256=envelope_sha256,
+                plan_digest=statement.plan_digest,
+                builder=statement.builder,
+                invocation_id=statement.invocation_id,
+                grant_id=grant_id,
+                requester=grant_principal,
+                inputs=[
+                    _entries.RunInputBody(role=i.role, digest=i.digest) for i in statement.inputs
+                ],
+                outputs=[
+                    _entries.RunOutputBody(name=o.name, digest=o.digest) for o in statement.outputs
+                ],
+            )
+            outputs = []
+            for o in statement.outputs:
+                m = by_digest.get(o.digest)
+                outputs.append(
+                    _entries.ArtifactBody(
+                        digest=o.digest,
+                        kind="weights",
+                        name=o.name or o.digest[:19],
+                        files=len(m.files) if m else 0,
+                        manifest_sha256=(
+                            hashlib.sha256(rfc8785.dumps(m.to_document())).hexdigest()
+                            if m
+                            else None
+                        ),
+                        run_id=run_id,
+                    )
+                )
+            appended = self._log.append_batch(
+                [
+                    Entry.create(_entries.RUN, time=now, principal=principal, body=body),
+                    *(
+                        Entry.create(_entries.ARTIFACT, time=now, principal=principal, body=b)
+                        for b in outputs
+                    ),
+                ]
+            )
+            with self._engine.begin() as conn:
+                conn.execute(
+                    provenance_runs.insert().values(
+                        id=run_id,
+                        envelope=envelope,
+                        envelope_sha256=envelope_sha256,
+                        plan_digest=statement.plan_digest,
+                        builder=statement.builder,
+                        invocation_id=statement.invocation_id,
+                        grant_id=grant_id,
+                        requester=grant_principal,
+                        started_on=statement.started_on,
+                        finished_on=statement.finished_on,
+                        registered_at=now,
+                        log_index=appended[0].index,
+                    )
+                )
+                conn.execute(
+                    provenance_run_inputs.insert(),
+                    [
+                        {"run_id": run_id, "digest": i.digest, "role": i.role, "position": n}
+                        for n, i in enumerate(statement.inputs)
+                    ],
+                )
+                for b, a in zip(outputs, appended[1:], strict=True):
+                    m = by_digest.get(b.digest)
+                    conn.execute(
+                        provenance_artifacts.insert().values(
+                            _artifact_row(
+                                b,
+                                document=m.to_document() if m else None,
+                                principal=principal,
+                                at=now,
+                                index=a.index,
+                            )
+                        )
+                    )
+        return self.run(run_id)
+
+    def _check_run(
+        self, envelope: Envelope, statement: RunStatement, grant_id: str, envelope_sha256: str
+    ) -> str:
+        """Every check of a run, before anything is written; returns the grant's holder."""
+        c = self._approvals.constitution
+        keys = {
+            p.id: p.public_key
+            for p in c.principals_by_id.values()
+            if self.pipeline_role in p.roles and p.public_key is not None
+        }
+        signer = envelope.verify(keys, payload_type=IN_TOTO_PAYLOAD_TYPE)
+        if statement.builder != signer:
+            raise ProvenanceError(
+                f"the statement names builder {statement.builder!r} but is signed by {signer!r}",
+                hint="a pipeline signs only the runs it built",
+            )
+        if statement.started_on > self._clock.now() + self._skew:
+            raise ProvenanceError("the run says it started in the future")
+        with self._engine.connect() as conn:
+            known = {
+                r.digest: r.kind
+                for r in conn.execute(
+                    sa.select(provenance_artifacts.c.digest, provenance_artifacts.c.kind).where(
+                        provenance_artifacts.c.digest.in_(
+                            [i.digest for i in statement.inputs]
+                            + [o.digest for o in statement.outputs]
+                        )
+                    )
+                )
+            }
+            spent = conn.execute(
+                sa.select(provenance_runs.c.id).where(
+                    (provenance_runs.c.grant_id == grant_id)
+                    | (provenance_runs.c.envelope_sha256 == envelope_sha256)
+                )
+            ).first()
+        for i in statement.inputs:
+            kind = known.get(i.digest)
+            if kind is None:
+                raise ProvenanceError(
+                    f"input {i.digest} ({i.role}) is not registered",
+                    hint="register every input before the run is approved",
+                )
+            if kind != _ROLE_KIND[i.role]:
+                raise ProvenanceError(
+                    f"input {i.digest} is registered as {kind}, not as {_ROLE_KIND[i.role]} "
+                    f"(its role in the run is {i.role})"
+                )
+        for o in statement.outputs:
+            if o.digest in known:
+                raise ProvenanceError(
+                    f"output {o.digest} is registered already: a run cannot claim weights "
+                    "that exist (their lineage would change)"
+                )
+        if not statement.outputs:
+            raise ProvenanceError("a run states the weights it produced")
+        if spent is not None:
+            raise ProvenanceError(
+                f"grant {grant_id} was spent by run {spent.id}: each run needs its own approval"
+            )
+        try:
+            grant = self._approvals.grant(grant_id)
+        except NotFoundError as exc:
+            raise ProvenanceError(f"no grant {grant_id!r}: the run is not approved") from exc
+        resource = run_resource(statement.plan_digest)
+        problems = []
+        if grant.capability != self.training_capability:
+            problems.append(
+                f"it is a grant of {grant.capability}, not of {self.training_capability}"
+            )
+        if grant.resource != resource:
+            problems.append(
+                f"it approves {grant.resource or 'no particular run'}, not this run's plan "
+                f"({resource})"
+            )
+        if grant.break_glass:
+            problems.append("it is a break-glass grant: a run needs approvals beforehand")
+        if grant.revoked_at is not None:
+            problems.append(f"it was revoked by {grant.revoked_by}")
+        elif not grant.covers(statement.started_on, grant.resource):
+            problems.append("it was not in force when the run started")
+        if problems:
+            raise ProvenanceError(
+                f"grant {grant_id} does not approve this run: " + "; ".join(problems),
+                hint=f"request {self.training_capability} with resource {resource} "
+                "and have it approved",
+            )
+        return grant.principal
+
+    def run(self, run_id: str) -> Run:
+        """The run ``run_id``.
+
+        Raises:
+            NotFoundError: there is no such run.
+        """
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(provenance_runs).where(provenance_runs.c.id == run_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r}", where="run_id")
+        return _run_from_row(row)
+
+    def runs(self, *, limit: int = 100) -> list[Run]:
+        """Registered runs, newest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(provenance_runs)
+                .order_by(provenance_runs.c.log_index.desc())
+                .limit(max(1, min(limit, 1000)))
+            ).all()
+        return [_run_from_row(r) for r in rows]
+
+    # -- helpers -------------------------------------------------------------
+
+    def _known(self, principal: str) -> None:
+        if principal not in self._approvals.constitution.principals_by_id:
+            raise InputError(
+                f"{principal!r} is not a principal of the constitution", where="principal"
+            )
+
+    def _exists(self, digest: str) -> bool:
+        with self._engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(provenance_artifacts.c.digest).where(
+                        provenance_artifacts.c.digest == digest
+                    )
+                ).first()
+                is not None
+            )
+
+    def _refused(self, action: str, principal: str, subject: str, exc: Error) -> None:
+        body = _entries.RefusedBody(
+            action=action, principal=principal, subject=subject, reason=exc.message[:1000]
+        )
+        try:
+            self._log.append(
+                Entry.create(
+                    _entries.REFUSED, time=self._clock.now(), principal=principal, body=body
+                )
+            )
+        except Error:  # the refusal stands whether or not it could be logged
+            _log.exception("could not log a refused %s", action)
+
+
+def _stored_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the registry writes only UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _is_commit(text: str) -> bool:
+    return len(text) in (40, 64) and not set(text) - set("0123456789abcdef")
+
+
+def _artifact_row(
+    body: _entries.ArtifactBody,
+    *,
+    document: Mapping[str, Any] | None,
+    principal: str,
+    at: datetime,
+    index: int,
+) -> dict[str, Any]:
+    return {
+        "digest": body.digest,
+        "kind": body.kind,
+        "name": body.name,
+        "manifest": orjson.dumps(document).decode() if document is not None else None,
+        "manifest_sha256": body.manifest_sha256,
+        "files": body.files,
+        "git_commit": body.git_commit,
+        "run_id": body.run_id,
+        "registered_by": principal,
+        "registered_at": at,
+        "log_index": index,
+    }
+
+
+def _artifact_from_row(row: Any) -> Artifact:
+    manifest = (
+        FileManifest.from_document(orjson.loads(row.manifest), where=f"stored {row.digest}")
+        if row.manifest
+        else None
+    )
+    kind: ArtifactKind = row.kind
+    return Artifact(
+        digest=row.digest,
+        kind=kind,
+        name=row.name,
+        files=row.files,
+        manifest=manifest,
+        manifest_sha256=row.manifest_sha256,
+        git_commit=row.git_commit,
+        run_id=row.run_id,
+        registered_by=row.registered_by,
+        registered_at=_stored_utc(row.registered_at),
+        log_index=row.log_index,
+    )
+
+
+def _run_from_row(row: Any) -> Run:
+    envelope = bytes(row.envelope)
+    statement = parse_run_statement(Envelope.from_json(envelope).payload)
+    return Run(
+        id=row.id,
+        envelope=envelope,
+        envelope_sha256=row.envelope_sha256,
+        statement=statement,
+        grant_id=row.grant_id,
+        requester=row.requester,
+        registered_at=_stored_utc(row.registered_at),
+        log_index=row.log_index,
+    )
