@@ -70,12 +70,14 @@ _SIGN = "sign"
 
 
 def _goal_label(capability: str) -> str:
+    """The human name of the goal of using ``capability``."""
     if capability == "exploit-details":
         return "read escrowed exploit details (exploit-details)"
     return f"use {capability}"
 
 
 def _approve_role(roles: frozenset[str]) -> str:
+    """The synthetic role of those who may approve for ``roles`` (``approve:a|b``)."""
     return "approve:" + "|".join(sorted(roles))
 
 
@@ -90,10 +92,15 @@ def _after_role(level: str, criteria: tuple[str, ...]) -> str:
 
 
 def _level_name(need: AmendmentNeed) -> str:
+    """A membership level's name: ``persons/organisations`` its change needs."""
     return f"{need.persons}/{need.organisations}"
 
 
 class _Builder:
+    """Turns one constitution into a game: synthetic roles for who may approve or request,
+    one goal per capability (and for amending and membership), one rule per way to reach it.
+    """
+
     def __init__(self, c: Constitution, compiled: CompiledPolicies) -> None:
         self.c = c
         self.compiled = compiled
@@ -110,10 +117,13 @@ class _Builder:
         self.request_role: dict[str, str] = {}
 
     def grant(self, role: str, principals: Iterable[str]) -> None:
+        """Give ``principals`` the (synthetic) ``role`` from the start."""
         for pid in principals:
             self.roles[pid].add(role)
 
     def membership_goal(self, need: AmendmentNeed) -> str:
+        """The goal of changing the entries that ``need`` protects (one goal when every
+        entry needs the same)."""
         return "membership" if self.single_level else f"membership@{_level_name(need)}"
 
     def changeable(self, need: AmendmentNeed) -> list[str]:

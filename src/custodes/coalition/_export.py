@@ -21,23 +21,31 @@ from custodes.coalition._analysis import Analysis
 __all__ = ["to_graphml", "to_opengraph"]
 
 _GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"  # GraphML 1.0 (graphml.graphdrawing.org)
+# A rule whose requester or approver roles are empty admits anyone: one shared node stands
+# for "anyone" so the edge is still drawn.
 _ANYONE = "role:*"
 _SOURCE_KIND = "Custodes"
 
 
 @dataclass
 class _Graph:
+    """Nodes (id -> kind and properties) and edges (start, end, kind), in insertion order."""
+
     nodes: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     edges: list[tuple[str, str, str]] = field(default_factory=list)
 
     def node(self, nid: str, kind: str, **props: Any) -> None:
+        """Add a node; the first definition of an id wins."""
         self.nodes.setdefault(nid, (kind, props))
 
     def edge(self, start: str, end: str, kind: str) -> None:
+        """Add an edge (duplicates are kept: each stands for one rule's use)."""
         self.edges.append((start, end, kind))
 
 
 def _graph(analysis: Analysis) -> _Graph:
+    """The one graph both exports serialise (see the module docstring), in a stable order
+    (the game's, and sorted where sets have none) so that exports diff cleanly."""
     game = analysis.game
     g = _Graph()
     in_min: dict[int, list[str]] = {}
@@ -102,6 +110,8 @@ def _graph(analysis: Analysis) -> _Graph:
 
 
 def _graphml_value(value: Any) -> tuple[str, str]:
+    """A property as GraphML's ``attr.type`` and text (GraphML has no list type: lists are
+    comma-joined strings)."""
     if isinstance(value, bool):
         return "boolean", "true" if value else "false"
     if isinstance(value, int):

@@ -36,6 +36,7 @@ def _status(r: GoalReport) -> str:
 
 
 def _summary(analysis: Analysis) -> Table:
+    """One row per goal: the three minima, single points of failure, veto players, status."""
     t = Table(title=f"Coalition analysis: {analysis.game.name or 'game'}", title_justify="left")
     for col in (
         "goal",
@@ -72,6 +73,7 @@ def _summary(analysis: Analysis) -> Table:
 
 
 def _detail(analysis: Analysis, r: GoalReport) -> Table:
+    """One reachable goal in full: each optimum's coalition and how it gets there."""
     t = Table(title=f"{r.goal.label or r.goal.id}", title_justify="left", show_header=False)
     t.add_column("what", style="dim")
     t.add_column("value", overflow="fold")
@@ -135,6 +137,8 @@ def _detail(analysis: Analysis, r: GoalReport) -> Table:
 
 
 def _exactness(analysis: Analysis) -> Text:
+    """What is proven and what is not (cut lists, sampled indices): a reader must not take an
+    unproven minimum for a guarantee."""
     proven = sum(r.proven for r in analysis.goals)
     extras = []
     if any(r.minimal_winning_computed for r in analysis.goals):
@@ -179,6 +183,7 @@ def render_delta(deltas: Sequence[GoalDelta]) -> RenderableType:
         t.add_column(col, overflow="fold")
 
     def arrow(a: float | None, b: float | None) -> str:
+        """``3 → 2``, or the one value when unchanged (``-``: unreachable)."""
         fa = "-" if a is None else f"{a:g}"
         fb = "-" if b is None else f"{b:g}"
         return fa if fa == fb else f"{fa} → {fb}"

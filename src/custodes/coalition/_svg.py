@@ -20,10 +20,13 @@ _ROW = 24
 _CHAR = 6.6  # average glyph width of 12px sans-serif, for column widths
 _RED = "#c62828"
 _GREY = "#9e9e9e"
+# Past this many player-to-rule edges a picture is a hairball nobody can read: the
+# highlighted coalition's edges are always drawn, the others are left out past the cap.
 _MAX_EDGES = 600
 
 
 def _quorum_text(rule: Rule) -> str:
+    """A rule's quorum in a few words: ``2 approvals · 2 orgs · overseer≥1``."""
     if not rule.needs_approvers:
         return "no approval"
     parts = [f"{rule.k} approval{'s' if rule.k != 1 else ''}"]
@@ -34,6 +37,12 @@ def _quorum_text(rule: Rule) -> str:
 
 
 def _pick(analysis: Analysis, goal: str | None) -> GoalReport | None:
+    """The goal to highlight: the one named; else the weakest reachable one (below the floor
+    first, then protected, then any; fewest organisations, then people), or None.
+
+    Raises:
+        KeyError: ``goal`` was not analysed.
+    """
     if goal is not None:
         return analysis.report(goal)
     reachable = [r for r in analysis.goals if r.reachable]
@@ -239,10 +248,12 @@ def to_svg(analysis: Analysis, *, goal: str | None = None) -> str:
 
 
 def _curve(xa: float, ya: float, xb: float, yb: float, hot: bool, *, dashed: bool) -> str:
+    """An edge as a horizontal S-shaped cubic Bézier path (``hot``: highlighted in red)."""
     mid = (xa + xb) / 2
     cls = "edge" + (" hot" if hot else "") + (" dashed" if dashed else "")
     return f'<path d="M{xa} {ya} C{mid} {ya} {mid} {yb} {xb} {yb}" class={quoteattr(cls)}/>'
 
 
 def _people(n: int | None) -> str:
+    """``1 person`` / ``3 people``."""
     return f"{n} person" if n == 1 else f"{n} people"
