@@ -78,6 +78,11 @@ def cosignature_signer(skey: str) -> NoteSigner:
 
 
 def _load_signer(key_file: Path) -> NoteSigner:
+    """The witness's cosignature signer from its key file.
+
+    Raises:
+        ConfigError: the file cannot be read, or does not hold a witness key.
+    """
     try:
         return cosignature_signer(key_file.read_text())
     except OSError as exc:

@@ -27,10 +27,19 @@ _log = logging.getLogger(__name__)
 
 
 class _TooLarge(Exception):
-    pass
+    """The request body is over the limit (answered 413)."""
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, read no further than ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read, and a
+    chunked body as soon as it passes the limit, so a client cannot make the witness buffer
+    more than ``limit`` bytes.
+
+    Raises:
+        _TooLarge: the body is (or declares itself) over ``limit``.
+    """
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise _TooLarge
@@ -45,7 +54,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def create_witness_app(witness: Witness) -> Starlette:
-    """The witness's ASGI app; it starts and stops ``witness``'s committer with its lifespan."""
+    """The witness's ASGI app; it starts and stops ``witness``'s committer with its lifespan.
+
+    Args:
+        witness: the witness whose checkpoints the app takes and cosigns.
+
+    Returns:
+        The Starlette app: ``POST /add-checkpoint``, ``GET /`` and ``GET /evidence``.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -56,6 +72,8 @@ def create_witness_app(witness: Witness) -> Starlette:
             witness.close()
 
     async def add_checkpoint(request: Request) -> Response:
+        """C2SP tlog-witness ``add-checkpoint``: the cosignature lines, or the protocol's
+        error status with its plain-text body."""
         try:
             body = await _read_body(request, MAX_BODY_BYTES)
         except _TooLarge:
@@ -79,6 +97,7 @@ def create_witness_app(witness: Witness) -> Starlette:
         return PlainTextResponse(lines)
 
     async def info(_request: Request) -> Response:
+        """The witness's name, verifier key, and each log's keys and held size."""
         sizes = await asyncio.to_thread(witness.held_sizes)
         return JSONResponse(
             {
@@ -92,6 +111,7 @@ def create_witness_app(witness: Witness) -> Starlette:
         )
 
     async def evidence(_request: Request) -> Response:
+        """Every stored evidence document, oldest first."""
         items = await asyncio.to_thread(witness.evidence)
         return JSONResponse([json.loads(e.to_json()) for e in items])
 
