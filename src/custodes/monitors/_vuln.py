@@ -29,6 +29,9 @@ _SHAPE_PREFIX = 50_000  # how much of a text is read to tell a changelog by its 
 
 @dataclass(frozen=True)
 class _Signal:
+    """One kind of evidence: its name, its weight in the noisy-OR, its pattern and the
+    reason a reviewer reads."""
+
     name: str
     weight: float
     pattern: re.Pattern[str]
@@ -36,6 +39,7 @@ class _Signal:
 
 
 def _sig(name: str, weight: float, pattern: str, reason: str, flags: int = 0) -> _Signal:
+    """A signal with its pattern compiled (multi-line: ``^`` and ``$`` match at lines)."""
     return _Signal(name, weight, re.compile(pattern, flags | re.MULTILINE), reason)
 
 
@@ -709,6 +713,8 @@ _POC_SIGNAL = _Signal("poc_code", 0.9, _POC_GATE, "exploit-shaped proof-of-conce
 
 
 def _poc_score(text: str) -> tuple[_Signal, Span] | None:
+    """A proof-of-concept program: C or C++ code (the gate) holding at least five of the
+    constructs exploits are made of; the weight grows with how many. None below five."""
     gate = _POC_GATE.search(text)
     if gate is None:
         return None
@@ -749,6 +755,7 @@ def _windows(text: str) -> list[tuple[int, int, frozenset[str]]]:
 
 
 def _anchor_index() -> dict[str, frozenset[str]]:
+    """Anchor literal -> the signals whose windows it opens."""
     index: dict[str, set[str]] = {}
     for name, literals in _SIGNAL_ANCHORS.items():
         for literal in literals:
@@ -787,6 +794,9 @@ _WRITEUP_FEATURES = tuple(
 
 
 def _writeup_score(text: str) -> tuple[_Signal, Span] | None:
+    """A write-up of one vulnerability: at least three of its parts (class, origin,
+    trigger...) present; the weight grows with how many. None below three. The span is the
+    first part found."""
     lower = text.lower()
     found = []
     for i, p in enumerate(_WRITEUP_FEATURES):
