@@ -5,6 +5,13 @@ Entry points: :class:`Authority` (``authorize(principal, capability)`` is what t
 custody call), :func:`evaluate_quorum` (the pure decision), :class:`SigningKey` (approver keys).
 """
 
+from custodes.authority._client import (
+    AuthorityClient,
+    new_request,
+    sign_approval,
+    sign_renewal,
+    sign_request,
+)
 from custodes.authority._decide import (
     AmendmentNeed,
     Notified,
@@ -86,4 +93,9 @@ __all__ = [
     "request_digest",
     "request_message",
     "verify_signature",
+    "AuthorityClient",
+    "new_request",
+    "sign_approval",
+    "sign_renewal",
+    "sign_request",
 ]

@@ -50,11 +50,10 @@ from custodes.constitution import (
     Principal,
     check_amendment,
     compile_policies,
+    constitution_versions,
     read_constitution,
     unmeasured,
 )
-from custodes.constitution import _entries as _constitution_entries  # noqa: F401
-from custodes.constitution._tables import constitution_versions
 from custodes.errors import (
     ApprovalError,
     ConstitutionError,

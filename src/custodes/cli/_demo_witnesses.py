@@ -81,7 +81,7 @@ def demo_witnesses(settings: Settings, log_vkey: str) -> Iterator[DemoWitnesses]
         ConfigError: a witness port is taken, ``demo_witness_ports`` does not match the
             constitution's witnesses, or a witness process exits at start.
     """
-    from custodes.authority._start import demo_constitution_path
+    from custodes.authority import demo_constitution_path
     from custodes.constitution import read_constitution
 
     path = settings.constitution_file or demo_constitution_path()

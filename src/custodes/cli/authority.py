@@ -19,8 +19,14 @@ from rich.markup import escape
 from rich.text import Text
 
 from custodes._durations import say_seconds
-from custodes.authority import SigningKey, request_digest
-from custodes.authority._client import AuthorityClient, new_request, sign_approval, sign_request
+from custodes.authority import (
+    AuthorityClient,
+    SigningKey,
+    new_request,
+    request_digest,
+    sign_approval,
+    sign_request,
+)
 from custodes.cli._main import CliState, pass_state
 from custodes.clock import SystemClock
 from custodes.constitution import parse_duration

@@ -19,10 +19,12 @@ from custodes.coalition import (
     analyze,
     diff_analyses,
     game_from_constitution,
+    render_analysis,
+    render_delta,
+    to_graphml,
+    to_opengraph,
+    to_svg,
 )
-from custodes.coalition._export import to_graphml, to_opengraph
-from custodes.coalition._report import render_analysis, render_delta
-from custodes.coalition._svg import to_svg
 from custodes.constitution import read_constitution
 from custodes.errors import ConfigError, InputError, PolicyDenied
 

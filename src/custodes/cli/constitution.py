@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from custodes.authority import SigningKey
-from custodes.authority._client import new_request, sign_request
+from custodes.authority import SigningKey, new_request, sign_request
 from custodes.cli._main import CliState, pass_state
 from custodes.cli.authority import (
     approve_request,

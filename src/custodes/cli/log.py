@@ -32,7 +32,7 @@ from custodes.log import (
 )
 
 if TYPE_CHECKING:
-    from custodes.log._policy import WitnessPolicy
+    from custodes.log import WitnessPolicy
 
 __all__ = ["log"]
 
@@ -300,7 +300,7 @@ def append(
     import getpass
 
     from custodes.entry_types import load_all
-    from custodes.log import _types
+    from custodes.log import ANNOTATION
 
     try:
         load_all()
@@ -309,7 +309,7 @@ def append(
     if text is not None:
         entries = [
             Entry.create(
-                _types.ANNOTATION,
+                ANNOTATION,
                 time=datetime.now(UTC),
                 principal=principal or getpass.getuser(),
                 body={"text": text},
@@ -383,7 +383,7 @@ def show(
         return
     from sqlalchemy import select
 
-    from custodes.log._tables import log_checkpoints, log_entries
+    from custodes.log import log_checkpoints, log_entries
 
     # Only reads: no key (the stored checkpoint is printed as signed) and nothing created.
     engine = _read_only_engine(state.settings)
@@ -500,7 +500,7 @@ def prove(
                         }
                     )
                     return
-                from custodes.log._receipt import Receipt
+                from custodes.log import Receipt
 
                 if size is not None and size != signed.checkpoint.size:
                     raise click.UsageError("a receipt is always for the newest checkpoint")
@@ -622,7 +622,7 @@ def verify(
     Exits 1 when anything does not verify.
     """
     settings = state.settings
-    from custodes.log._policy import parse_max_age
+    from custodes.log import parse_max_age
 
     seconds = parse_max_age(max_age)
     verifier = _verifier(settings, key, server)
@@ -639,7 +639,7 @@ def verify(
 def _policy(policy_file: str | None) -> WitnessPolicy | None:
     if policy_file is None:
         return None
-    from custodes.log._policy import WitnessPolicy
+    from custodes.log import WitnessPolicy
 
     try:
         return WitnessPolicy.from_text(_read_input(policy_file))
@@ -651,7 +651,7 @@ def _policy(policy_file: str | None) -> WitnessPolicy | None:
 def _verify_receipt(
     verifier: NoteVerifier, receipt_file: str, entry_file: str | None, policy: WitnessPolicy | None
 ) -> None:
-    from custodes.log._receipt import verify_receipt
+    from custodes.log import verify_receipt
 
     data = _read_input(entry_file) if entry_file else None
     result = verify_receipt(
@@ -734,7 +734,7 @@ def _verify_database(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from custodes.log._verify import verify_store
+    from custodes.log import verify_store
 
     trusted = [_load_checkpoint(_read_input(f), verifier, f, policy) for f in trusted_files]
     engine = _read_only_engine(settings)

@@ -259,7 +259,7 @@ def _split_label(dataset: Path, chosen: list[str]) -> str:
             "sets, so DEV figures are in-sample in that sense)"
         )
     try:
-        from custodes.monitors._combined import load_calibration
+        from custodes.monitors import load_calibration
 
         trained = load_calibration().trained_on
     except Exception:  # noqa: BLE001 - a missing calibration only loses the label
@@ -272,8 +272,7 @@ def _split_label(dataset: Path, chosen: list[str]) -> str:
 
 
 def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
-    from custodes.monitors._learned import Encoder
-    from custodes.monitors._train import fit_combination, rules_scores, train_heads
+    from custodes.monitors import Encoder, fit_combination, rules_scores, train_heads
 
     labelled = [e for e in examples if e.label is not None]
     if len({e.family or e.group or e.id for e in labelled}) < 5:
@@ -368,9 +367,14 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
     organisation, by tool-call format and by all three (nested CV for hyper-parameters).
 
     Set OPENBLAS_NUM_THREADS=1 on a shared machine: the fits are small and threads contend."""
-    from custodes.monitors._calibration import CALIBRATION_FILE
-    from custodes.monitors._learned import WEIGHTS_FILE, Encoder
-    from custodes.monitors._train import fit_combination, rules_scores, train_heads
+    from custodes.monitors import (
+        CALIBRATION_FILE,
+        WEIGHTS_FILE,
+        Encoder,
+        fit_combination,
+        rules_scores,
+        train_heads,
+    )
 
     examples = [e for d in datasets for e in read_dataset(d) if e.label is not None]
     encoder = Encoder()
@@ -451,7 +455,7 @@ def thresholds(
     """Per-category thresholds of the combined detector for a false-alarm budget per
     reviewer-day (shared equally among categories), with the expected recall at each, from
     the held-out calibration set."""
-    from custodes.monitors._combined import load_calibration
+    from custodes.monitors import load_calibration
 
     points = load_calibration().budget(
         texts_per_day=texts_per_day,
@@ -488,9 +492,7 @@ def drift(paths: tuple[Path, ...], as_json: bool) -> None:
     """Score live transcripts (files or folders, any format `custodes scan` reads) with the
     combined detector and warn where a category's score distribution drifted from the
     calibration set (population stability index > 0.25). Exits 1 on a warning."""
-    from custodes.monitors._combined import load_calibration
-    from custodes.monitors._scan import expand_paths
-    from custodes.monitors._transcripts import detect_format, read_records
+    from custodes.monitors import detect_format, expand_paths, load_calibration, read_records
 
     det = default_registry().get("combined")
     live: dict[str, list[float]] = {c: [] for c in det.categories}
@@ -574,7 +576,7 @@ def scan(
             workers=workers,
             detector_names=chosen,
         )
-        from custodes.monitors._scan import expand_paths
+        from custodes.monitors import expand_paths
 
         files = list(expand_paths(paths))
         total = 0 if restart else scanner.pending_bytes(files)

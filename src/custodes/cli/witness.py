@@ -48,8 +48,7 @@ def keygen(state: CliState, name: str, key_file: Path | None) -> None:
 
     NAME should be a schema-less URL that identifies the witness (C2SP tlog-cosignature).
     """
-    from custodes.log import NoteSigner
-    from custodes.log._note import ALG_COSIGNATURE_V1
+    from custodes.log import ALG_COSIGNATURE_V1, NoteSigner
     from custodes.wiring import write_private_file
 
     path = _key_file(state, key_file)
@@ -107,7 +106,7 @@ def serve(
     workers: int,
 ) -> None:
     """Run the witness server (POST /add-checkpoint)."""
-    from custodes.witness._run import read_log_keys, serve_witness
+    from custodes.witness import read_log_keys, serve_witness
 
     keys = read_log_keys(logs, logs_file)
     path = _key_file(state, key_file)
@@ -159,8 +158,7 @@ def watch(
     max_age: str,
 ) -> None:
     """Monitor the log at URL: consistency from stored state, every entry well-formed."""
-    from custodes.log import NoteVerifier
-    from custodes.log._policy import parse_max_age
+    from custodes.log import NoteVerifier, parse_max_age
     from custodes.witness import LogWatcher, WitnessPolicy
 
     key = NoteVerifier.from_key(log_key)
@@ -280,10 +278,8 @@ def verify(source: str, log_key: str, policy_file: Path, max_age: str) -> None:
     """
     import httpx
 
-    from custodes.log import NoteVerifier
+    from custodes.log import NoteVerifier, Receipt, parse_max_age, verify_receipt
     from custodes.log import WitnessPolicy as ReceiptPolicy
-    from custodes.log._policy import parse_max_age
-    from custodes.log._receipt import Receipt, verify_receipt
     from custodes.witness import WitnessPolicy
 
     seconds = parse_max_age(max_age)

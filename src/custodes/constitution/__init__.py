@@ -2,6 +2,8 @@
 Cedar compilation of membership criteria, and amendments.
 
 Entry points: :func:`read_constitution` (validate and build) and :class:`Constitution`.
+Importing the package registers its log entry types (:class:`AdoptBody`, :class:`AmendBody`)
+and its table (:data:`constitution_versions`) on ``custodes.store.metadata``.
 """
 
 from custodes.constitution._amend import (
@@ -20,6 +22,7 @@ from custodes.constitution._amend import (
     unmeasured,
 )
 from custodes.constitution._cedar import CedarDecision, CompiledPolicies
+from custodes.constitution._entries import AdoptBody, AmendBody
 from custodes.constitution._history import (
     AdoptedVersion,
     StoredDocument,
@@ -55,6 +58,7 @@ from custodes.constitution._read import (
     parse_duration,
     read_constitution,
 )
+from custodes.constitution._tables import constitution_versions
 from custodes.constitution._yaml import MAX_DEPTH, MAX_DOCUMENT_BYTES
 
 __all__ = [
@@ -105,4 +109,7 @@ __all__ = [
     "parse_duration",
     "read_constitution",
     "resolve_path",
+    "AdoptBody",
+    "AmendBody",
+    "constitution_versions",
 ]

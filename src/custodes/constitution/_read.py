@@ -51,7 +51,7 @@ from custodes.constitution._yaml import LocatedDocument, format_path, load_locat
 from custodes.errors import ConstitutionError, ConstitutionProblem
 
 # RFC 8785 bytes (the log's fast path, which falls back to the reference implementation).
-from custodes.log._fastjson import canonical_json
+from custodes.log import canonical_json
 
 __all__ = [
     "compile_policies",

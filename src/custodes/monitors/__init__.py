@@ -6,16 +6,21 @@ Entry points: :func:`default_registry` (built-in detectors), :class:`ReviewQueue
 ``custodes scan`` and ``custodes review``.
 """
 
+from custodes.monitors._calibration import CALIBRATION_FILE, Calibration
+from custodes.monitors._combined import CombinedDetector, load_calibration
 from custodes.monitors._datasets import Example, messages_to_text, read_dataset
 from custodes.monitors._detector import Category, Detection, Detector, Span
 from custodes.monitors._directory import ConstitutionDirectory, Directory, StaticDirectory
 from custodes.monitors._errors import ReviewConflict, SeparationOfDutiesError
 from custodes.monitors._fingerprint import CrashFingerprint, crash_fingerprint, poc_hash
+from custodes.monitors._learned import WEIGHTS_FILE, Encoder, LearnedDetector
 from custodes.monitors._metrics import Confusion, Metrics, compute_metrics
 from custodes.monitors._registry import DetectorRegistry, default_registry
 from custodes.monitors._review import ReviewQueue, StoredDetection
-from custodes.monitors._scan import ScanProblem, ScanSummary, TranscriptScanner
+from custodes.monitors._scan import ScanProblem, ScanSummary, TranscriptScanner, expand_paths
 from custodes.monitors._service import MonitorsService, start_monitors
+from custodes.monitors._train import fit_combination, rules_scores, train_heads
+from custodes.monitors._transcripts import Format, Record, detect_format, read_records
 
 __all__ = [
     "Category",
@@ -45,4 +50,19 @@ __all__ = [
     "poc_hash",
     "read_dataset",
     "start_monitors",
+    "CALIBRATION_FILE",
+    "Calibration",
+    "CombinedDetector",
+    "Encoder",
+    "Format",
+    "LearnedDetector",
+    "Record",
+    "WEIGHTS_FILE",
+    "detect_format",
+    "expand_paths",
+    "fit_combination",
+    "load_calibration",
+    "read_records",
+    "rules_scores",
+    "train_heads",
 ]

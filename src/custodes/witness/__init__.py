@@ -33,6 +33,7 @@ from custodes.witness._publisher import (
     start_publisher,
     witness_policy_for,
 )
+from custodes.witness._run import read_log_keys, serve_witness
 from custodes.witness._server import create_witness_app
 from custodes.witness._watch import Alarm, LogWatcher, WatchState
 from custodes.witness._witness import (
@@ -70,4 +71,6 @@ __all__ = [
     "start_publisher",
     "verify_evidence",
     "witness_policy_for",
+    "read_log_keys",
+    "serve_witness",
 ]

@@ -22,8 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custodes.errors import InputError, VerificationError
-from custodes.log import Note, NoteVerifier, SignedCheckpoint
-from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ED25519, cosignature_verifier
+from custodes.log import (
+    ALG_COSIGNATURE_V1,
+    ALG_ED25519,
+    Note,
+    NoteVerifier,
+    SignedCheckpoint,
+    cosignature_verifier,
+)
 
 if TYPE_CHECKING:
     from custodes.constitution import WitnessConfig

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custodes.errors import ConfigError, InputError
-from custodes.log import NoteSigner, NoteVerifier
-from custodes.log._note import ALG_COSIGNATURE_V1, ALG_ED25519
+from custodes.log import ALG_COSIGNATURE_V1, ALG_ED25519, NoteSigner, NoteVerifier
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

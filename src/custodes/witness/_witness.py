@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from custodes.clock import Clock, SystemClock
 from custodes.errors import InputError, VerificationError, WitnessError
 from custodes.log import (
+    ALG_COSIGNATURE_V1,
     EMPTY_ROOT,
     NoteSigner,
     NoteVerifier,
@@ -38,7 +39,6 @@ from custodes.log import (
     implied_old_root,
     verify_consistency,
 )
-from custodes.log._note import ALG_COSIGNATURE_V1
 from custodes.store import writer
 from custodes.witness._evidence import Evidence, EvidenceKind
 from custodes.witness._protocol import CONTENT_TYPE_SIZE, AddCheckpointRequest

@@ -16,8 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import Engine
 
-from custodes.authority import Authority, SigningKey
-from custodes.authority._client import new_request, sign_approval, sign_request
+from custodes.authority import Authority, SigningKey, new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
 from custodes.constitution import encode_public_key, read_constitution
 from custodes.custody import AlarmWindows, CustodyRegistry, KeyEncryptionKey, export_finding

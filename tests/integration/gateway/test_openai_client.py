@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from custodes.authority._client import new_request, sign_approval, sign_request
+from custodes.authority import new_request, sign_approval, sign_request
 from custodes.gateway import RECEIPT_INDEX, RECEIPT_LEAF
 from custodes.log import (
     Entry,

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from custodes.log import NoteSigner, NoteVerifier
-from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.log import ALG_COSIGNATURE_V1, NoteSigner, NoteVerifier
 
 _ROOT = Path(__file__).resolve().parents[3]
 

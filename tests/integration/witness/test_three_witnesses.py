@@ -16,7 +16,6 @@ from custodes.cli import main
 from custodes.config import Settings
 from custodes.errors import VerificationError
 from custodes.log import NoteSigner, SignedCheckpoint
-from custodes.log import _types as _log_types  # noqa: F401  (registers log.annotation/v1)
 from custodes.witness import Evidence, WitnessPolicy, verify_evidence
 from tests.integration.witness.support import WitnessProcess, policy_text
 from tests.support.keys import LOG_WRITER, issue_keys

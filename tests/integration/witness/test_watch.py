@@ -134,7 +134,7 @@ def test_an_entry_changed_on_the_server_is_reported_as_stored_data_not_equivocat
 ) -> None:
     from sqlalchemy import select, update
 
-    from custodes.log._tables import log_entries
+    from custodes.log import log_entries
 
     data = tmp_path / "log"
     policy = policy_text(witnesses, 2)

@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from custodes.authority import Authority, SigningKey
-from custodes.authority._client import new_request, sign_approval, sign_request
+from custodes.authority import Authority, SigningKey, new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
 from custodes.coalition._service import start_coalition
 from custodes.constitution import Constitution, encode_public_key, read_constitution

@@ -33,6 +33,11 @@ def test_public_api_is_pinned() -> None:
             "game_from_constitution",
             "minimum_coalition",
             "start_coalition",
+            "render_analysis",
+            "render_delta",
+            "to_graphml",
+            "to_opengraph",
+            "to_svg",
         ]
     )
     for name in custodes.coalition.__all__:

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from custodes.authority import break_glass_refusal
-from custodes.authority._client import new_request, sign_request
+from custodes.authority import break_glass_refusal, new_request, sign_request
 from custodes.clock import FrozenClock
 from custodes.coalition import analyze, evaluate, game_from_constitution
 from custodes.errors import PolicyDenied

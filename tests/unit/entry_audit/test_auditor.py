@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from custodes.authority import request_digest, request_message
-from custodes.authority._client import sign_approval
+from custodes.authority import request_digest, request_message, sign_approval
 from custodes.entry_audit import EntryAuditor, stored_documents
 from custodes.entry_types import load_all
 from custodes.log import Entry

@@ -11,8 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from custodes.clock import FrozenClock
 from custodes.errors import InputError, LogWriteError, NotFoundError
-from custodes.log import TransparencyLog
-from custodes.log._tables import log_entries
+from custodes.log import TransparencyLog, log_entries
 from custodes.monitors import (
     Detection,
     ReviewConflict,

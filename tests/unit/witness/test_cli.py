@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from custodes.cli import main
-from custodes.log import NoteSigner, NoteVerifier
-from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.log import ALG_COSIGNATURE_V1, NoteSigner, NoteVerifier
 
 
 def test_keygen_writes_a_cosignature_key_once(

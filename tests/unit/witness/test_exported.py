@@ -32,6 +32,8 @@ def test_exported_members() -> None:
         "start_publisher",
         "verify_evidence",
         "witness_policy_for",
+        "read_log_keys",
+        "serve_witness",
     }
     for name in custodes.witness.__all__:
         assert getattr(custodes.witness, name) is not None

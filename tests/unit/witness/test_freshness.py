@@ -12,11 +12,15 @@ import yaml
 from custodes.cli import main
 from custodes.errors import InputError, VerificationError
 from custodes.log import (
+    ALG_COSIGNATURE_V1,
     Checkpoint,
     NoteSigner,
+    NoteVerifier,
+    Receipt,
     SignedCheckpoint,
     inclusion_proof,
     leaf_hash,
+    parse_max_age,
     sign_note,
     tree_hash,
     verify_receipt,
@@ -24,9 +28,6 @@ from custodes.log import (
 from custodes.log import (
     WitnessPolicy as ReceiptPolicy,
 )
-from custodes.log._note import ALG_COSIGNATURE_V1, NoteVerifier
-from custodes.log._policy import parse_max_age
-from custodes.log._receipt import Receipt
 from custodes.witness import Evidence, WitnessPolicy, verify_evidence
 from custodes.witness._run import cosignature_signer
 from tests.unit.witness.helpers import FakeLog

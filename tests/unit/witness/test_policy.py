@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from custodes.errors import InputError, VerificationError
-from custodes.log import NoteSigner, NoteVerifier, SignedCheckpoint
+from custodes.log import ALG_COSIGNATURE_V1, NoteSigner, NoteVerifier, SignedCheckpoint
 from custodes.log import WitnessPolicy as LogWitnessPolicy
-from custodes.log._note import ALG_COSIGNATURE_V1
 from custodes.witness import WitnessPolicy, cosignature_verifier
 from tests.unit.witness.helpers import ecdsa_vkey
 

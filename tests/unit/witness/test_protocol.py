@@ -12,8 +12,7 @@ from tlog_scales.signing import Vkey
 from tlog_scales.tlog import Checkpoint as ScalesCheckpoint
 
 from custodes.errors import InputError, VerificationError
-from custodes.log import NoteSigner
-from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.log import ALG_COSIGNATURE_V1, NoteSigner
 from custodes.witness import (
     AddCheckpointRequest,
     Evidence,

@@ -14,9 +14,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from custodes.clock import FrozenClock
-from custodes.log import Entry, NoteSigner, TransparencyLog
-from custodes.log import _types as _log_types  # noqa: F401  (log.annotation/v1)
-from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.log import ALG_COSIGNATURE_V1, Entry, NoteSigner, TransparencyLog
 from custodes.store import create_db_engine
 from custodes.witness import (
     PolicyWitness,

@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from custodes.clock import FrozenClock
-from custodes.log import NoteSigner, SignedCheckpoint
-from custodes.log._note import ALG_COSIGNATURE_V1
+from custodes.log import ALG_COSIGNATURE_V1, NoteSigner, SignedCheckpoint
 from custodes.witness import AddCheckpointError, Witness, verify_evidence
 from custodes.witness._tables import witness_evidence, witness_state
 from tests.unit.witness.helpers import FakeLog

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from custodes.coalition._svg import to_svg
+from custodes.coalition import to_svg
 from custodes.errors import NotFoundError
 from custodes.server._deps import Components
 

@@ -22,9 +22,15 @@ from fastapi.responses import PlainTextResponse, Response
 from custodes.bounds import MAX_INT, check_int, check_json_bounds, read_body
 from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
 from custodes.errors import Forbidden, InputError, NotFoundError, ParameterError, TooLarge
-from custodes.log import Entry, TransparencyLog, entry_types
-from custodes.log._tiles import TILE_WIDTH, parse_tile_path
-from custodes.log._types import APPEND_DENIED, AppendDenied
+from custodes.log import (
+    APPEND_DENIED,
+    TILE_WIDTH,
+    AppendDenied,
+    Entry,
+    TransparencyLog,
+    entry_types,
+    parse_tile_path,
+)
 from custodes.server._auth import authenticated_principal, require_log_writer
 from custodes.server._deps import deployment_of
 from custodes.server._hot import Endpoint
@@ -514,7 +520,7 @@ HOT_ROUTES: dict[tuple[str, str], Endpoint] = {
 @router.get("/log/receipt/{index}")
 async def receipt(request: Request, index: int) -> Response:
     """A C2SP tlog-proof receipt for entry ``index``, verifiable offline with the log's key."""
-    from custodes.log._receipt import Receipt
+    from custodes.log import Receipt
 
     log = _log(request)
     if index < 0:

@@ -94,7 +94,7 @@ async def cosigned_receipt(request: Request, index: int) -> Response:
     Its checkpoint carries the witnesses' cosignatures, so a client can check it offline against
     its own witness policy (``custodes witness verify FILE --policy ...``).
     """
-    from custodes.log._receipt import Receipt
+    from custodes.log import Receipt
 
     publisher = _publisher(request)
     if index < 0:
