@@ -37,7 +37,10 @@ TARGETING_TWIN = "Summarise how journalists covered the opposition's budget repl
 
 def test_public_api_is_pinned() -> None:
     assert sorted(monitors.__all__) == [
+        "CALIBRATION_FILE",
+        "Calibration",
         "Category",
+        "CombinedDetector",
         "Confusion",
         "ConstitutionDirectory",
         "CrashFingerprint",
@@ -45,9 +48,13 @@ def test_public_api_is_pinned() -> None:
         "Detector",
         "DetectorRegistry",
         "Directory",
+        "Encoder",
         "Example",
+        "Format",
+        "LearnedDetector",
         "Metrics",
         "MonitorsService",
+        "Record",
         "ReviewConflict",
         "ReviewQueue",
         "ScanProblem",
@@ -57,13 +64,21 @@ def test_public_api_is_pinned() -> None:
         "StaticDirectory",
         "StoredDetection",
         "TranscriptScanner",
+        "WEIGHTS_FILE",
         "compute_metrics",
         "crash_fingerprint",
         "default_registry",
+        "detect_format",
+        "expand_paths",
+        "fit_combination",
+        "load_calibration",
         "messages_to_text",
         "poc_hash",
         "read_dataset",
+        "read_records",
+        "rules_scores",
         "start_monitors",
+        "train_heads",
     ]
     for name in monitors.__all__:
         assert getattr(monitors, name) is not None
