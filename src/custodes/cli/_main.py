@@ -98,6 +98,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "witness": ("custodes.cli.witness", "witness"),
     "findings": ("custodes.cli.custody", "findings"),
     "alarms": ("custodes.cli.custody", "alarms"),
+    "provenance": ("custodes.cli.provenance", "provenance"),
     "clock": ("custodes.cli.custody", "clock"),
     "monitors": ("custodes.cli.monitors", "monitors"),
     "scan": ("custodes.cli.monitors", "scan"),

@@ -19,6 +19,13 @@ from custodes.provenance._dsse import (
     pae,
     sign_envelope,
 )
+from custodes.provenance._lineage import (
+    LineageError,
+    LineageLog,
+    LineageNode,
+    LineageReport,
+    grant_bodies,
+)
 from custodes.provenance._manifest import MAX_FILES, FileManifest, ManifestFile, hash_path
 from custodes.provenance._model import (
     ARTIFACT_KINDS,
@@ -58,6 +65,10 @@ __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "FileManifest",
+    "LineageError",
+    "LineageLog",
+    "LineageNode",
+    "LineageReport",
     "InputRole",
     "ManifestFile",
     "ModelRegistry",
@@ -71,6 +82,7 @@ __all__ = [
     "builder_uri",
     "definition_digest",
     "format_digest",
+    "grant_bodies",
     "hash_path",
     "pae",
     "parse_digest",

@@ -31,6 +31,13 @@ from custodes.log import Entry, LogWriter
 from custodes.provenance import _entries
 from custodes.provenance._digests import parse_digest
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
+from custodes.provenance._lineage import (
+    LineageLog,
+    LineageNode,
+    LineageReport,
+    build_lineage,
+    verify_lineage,
+)
 from custodes.provenance._manifest import FileManifest
 from custodes.provenance._model import (
     ARTIFACT_KINDS,
@@ -458,6 +465,54 @@ class ModelRegistry:
             ).all()
         return [_run_from_row(r) for r in rows]
 
+    # -- lineage -------------------------------------------------------------
+
+    def _load(self) -> tuple[dict[str, Artifact], dict[str, Run]]:
+        with self._engine.connect() as conn:
+            artifacts = {
+                r.digest: _artifact_from_row(r)
+                for r in conn.execute(sa.select(provenance_artifacts))
+            }
+            runs = {r.id: _run_from_row(r) for r in conn.execute(sa.select(provenance_runs))}
+        return artifacts, runs
+
+    def lineage(self, digest: str) -> LineageNode:
+        """The lineage of ``digest`` back to its registered roots.
+
+        Raises:
+            InputError: the digest is malformed, or a stored manifest or envelope is.
+            LineageError: it is not registered, or its lineage has a cycle or a missing link.
+        """
+        artifacts, runs = self._load()
+        return build_lineage(parse_digest(digest), artifacts, runs)
+
+    def verify_lineage(
+        self, digest: str, log: LineageLog, *, grant_problems: Mapping[str, str | None]
+    ) -> LineageReport:
+        """Check the lineage of ``digest`` offline against ``log`` (see ``verify_lineage``).
+
+        Args:
+            digest: the weights (or any artifact) to check.
+            log: the log the registry wrote to.
+            grant_problems: the entry auditor's finding on each grant entry, by grant id.
+
+        Raises:
+            InputError: a stored manifest or envelope no longer parses (it was changed).
+            LineageError: the lineage has a cycle or a missing link.
+        """
+        node = self.lineage(digest)
+        size = log.latest_checkpoint().checkpoint.size
+        entries = dict(log.entries(0, size))
+        return verify_lineage(
+            node,
+            log,
+            self._approvals.constitution,
+            pipeline_role=self.pipeline_role,
+            training_capability=self.training_capability,
+            grant_problems=grant_problems,
+            entries=entries,
+        )
+
     # -- helpers -------------------------------------------------------------
 
     def _known(self, principal: str) -> None:
@@ -547,7 +602,15 @@ def _artifact_from_row(row: Any) -> Artifact:
 
 def _run_from_row(row: Any) -> Run:
     envelope = bytes(row.envelope)
-    statement = parse_run_statement(Envelope.from_json(envelope).payload)
+    try:
+        statement = parse_run_statement(Envelope.from_json(envelope).payload)
+    except InputError as exc:
+        # It parsed when it was registered: it has been changed in the database since.
+        raise ProvenanceError(
+            f"the stored envelope of run {row.id} no longer parses ({exc.message}): it was "
+            "changed after registration",
+            hint="custodes log verify, and compare the run's entry in the log",
+        ) from exc
     return Run(
         id=row.id,
         envelope=envelope,

@@ -23,6 +23,7 @@ from custodes.custody import CustodyRegistry, build_registry
 from custodes.gateway import Gateway, MonitorRegistry, build_gateway
 from custodes.log import TransparencyLog
 from custodes.monitors import MonitorsService, start_monitors
+from custodes.provenance import ModelRegistry
 from custodes.wiring._adapters import (
     GatewayAuthority,
     Later,
@@ -44,11 +45,13 @@ class Records:
         authority: requests, approvals, grants, the constitution in force.
         monitors: the detectors and the review queue.
         custody: the custody registry (findings, clocks, escrow, alarms).
+        provenance: the model registry (artifacts, training runs, lineage).
     """
 
     authority: Authority
     monitors: MonitorsService
     custody: CustodyRegistry
+    provenance: ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Deployment:
         monitors: the detectors and the review queue.
         custody: the custody registry.
         gateway: the enforcing model gateway.
+        provenance: the model registry.
     """
 
     settings: Settings
@@ -78,6 +82,7 @@ class Deployment:
     monitors: MonitorsService
     custody: CustodyRegistry
     gateway: Gateway
+    provenance: ModelRegistry
 
     def close(self) -> None:
         """Stop every component's background work, newest first, then the log and database."""
@@ -123,7 +128,8 @@ def _records(core: Core, authority: Authority) -> Records:
         detections=monitors.queue,  # discovery detections feed the stockpiling alarm
     )
     custody_later.set(custody)
-    return Records(authority=authority, monitors=monitors, custody=custody)
+    provenance = ModelRegistry(core.engine, core.log, clock=core.clock, approvals=authority)
+    return Records(authority=authority, monitors=monitors, custody=custody, provenance=provenance)
 
 
 def build_deployment(
@@ -189,4 +195,5 @@ def build_deployment(
         monitors=records.monitors,
         custody=records.custody,
         gateway=gateway,
+        provenance=records.provenance,
     )

@@ -1,0 +1,198 @@
+"""``custodes provenance``: hash weights, register artifacts, show and verify lineage."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.tree import Tree
+
+from custodes.cli._main import CliState, pass_state
+from custodes.errors import ConfigError, ProvenanceError
+from custodes.provenance import (
+    FileManifest,
+    LineageNode,
+    ModelRegistry,
+    grant_bodies,
+    hash_path,
+)
+
+if TYPE_CHECKING:
+    from custodes.wiring import Core
+
+__all__ = ["provenance"]
+
+_console = Console(highlight=False, soft_wrap=True)
+
+
+def _registry(state: CliState) -> tuple[ModelRegistry, Core]:
+    from custodes.wiring import build_records, open_core
+
+    settings = state.settings
+    database = settings.data_dir / "custodes.db"
+    if not settings.database_url and not database.exists():
+        # The registry lives in a deployment's database: refuse rather than make a new one.
+        raise ConfigError(
+            f"no custodes database at {database}",
+            hint="pass the data folder of your deployment (--data-dir DIR or CUSTODES_DATA_DIR)",
+        )
+    core = open_core(settings)
+    command = click.get_current_context()
+    command.call_on_close(core.close)
+    records = build_records(core)
+    command.call_on_close(records.custody.close)
+    return records.provenance, core
+
+
+@click.group()
+def provenance() -> None:
+    """The model registry: artifacts by digest, training runs, lineage."""
+
+
+@provenance.command("hash")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--manifest", "show_manifest", is_flag=True, help="Print the whole manifest.")
+def hash_command(path: Path, show_manifest: bool) -> None:
+    """Hash a weights or dataset directory (or a file) as an OpenSSF model-signing manifest."""
+    m = hash_path(path)
+    if show_manifest:
+        click.echo(json.dumps(m.to_document(), indent=2))
+    else:
+        click.echo(f"{m.digest}  {path}  ({len(m.files)} files)")
+
+
+@provenance.command("register")
+@click.argument("kind", type=click.Choice(["dataset", "code", "config", "weights"]))
+@click.option("--as", "principal", required=True, help="The registering principal.")
+@click.option("--name", required=True, help="A name for the artifact.")
+@click.option("--path", type=click.Path(exists=True, path_type=Path), help="Hash this path.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--digest", help="sha256:<hex> of a single file or archive (code, config).")
+@click.option("--git-commit", help="The commit the code is at (code only).")
+@pass_state
+def register(
+    state: CliState,
+    kind: str,
+    principal: str,
+    name: str,
+    path: Path | None,
+    manifest: Path | None,
+    digest: str | None,
+    git_commit: str | None,
+) -> None:
+    """Register a root artifact in the deployment's registry (the entry is logged)."""
+    m: FileManifest | None = None
+    if path is not None:
+        m = hash_path(path)
+    elif manifest is not None:
+        m = FileManifest.from_document(json.loads(manifest.read_text()), where=str(manifest))
+    registry, _ = _registry(state)
+    a = registry.register_artifact(
+        principal, kind, name=name, manifest=m, digest=digest, git_commit=git_commit
+    )
+    click.echo(f"registered {a.kind} {a.digest} ({a.name}) at log index {a.log_index}")
+
+
+def _tree(node: LineageNode) -> Tree:
+    def label(n: LineageNode) -> str:
+        a = n.artifact
+        role = f"[dim]{n.role}[/dim] " if n.role else ""
+        text = f"{role}[bold]{a.kind}[/bold] {escape(a.name)} {a.digest[:19]}…"
+        if n.repeat:
+            return text + " [dim](shown above)[/dim]"
+        if n.run is not None:
+            r = n.run
+            return (
+                text + f"\n  [cyan]run {r.id[:12]}[/cyan] by {r.statement.builder}, "
+                f"requested by {r.requester}, grant {r.grant_id}"
+            )
+        return text + " [green](root)[/green]"
+
+    tree = Tree(label(node))
+    stack = [(node, tree)]
+    while stack:
+        n, t = stack.pop()
+        for child in n.inputs:
+            sub = t.add(label(child))
+            stack.append((child, sub))
+    return tree
+
+
+def _svg(node: LineageNode) -> str:
+    """A small hand-laid SVG of the lineage: one row per node, indented by depth."""
+    rows: list[tuple[int, LineageNode]] = []
+    stack = [(0, node)]
+    while stack:
+        depth, n = stack.pop()
+        rows.append((depth, n))
+        stack.extend((depth + 1, c) for c in reversed(n.inputs))
+    height = 30 * len(rows) + 20
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="900" height="{height}" '
+        'font-family="monospace" font-size="12">'
+    ]
+    for i, (depth, n) in enumerate(rows):
+        x, y = 10 + depth * 30, 20 + i * 30
+        a = n.artifact
+        colour = "#2a7" if n.run is None else "#27a"
+        text = f"{n.role + ': ' if n.role else ''}{a.kind} {a.name} {a.digest[:19]}"
+        if n.repeat:
+            text += " (above)"
+        parts.append(f'<rect x="{x}" y="{y - 14}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 18}" y="{y - 3}">{escape(text)}</text>')
+        if depth:
+            parts.append(
+                f'<line x1="{x - 24}" y1="{y - 8}" x2="{x - 2}" y2="{y - 8}" stroke="#999"/>'
+            )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+@provenance.command()
+@click.argument("digest")
+@click.option("--svg", "svg_out", type=click.Path(dir_okay=False, path_type=Path))
+@pass_state
+def lineage(state: CliState, digest: str, svg_out: Path | None) -> None:
+    """Print the lineage of DIGEST back to its registered roots (--svg FILE draws it)."""
+    registry, _ = _registry(state)
+    node = registry.lineage(digest)
+    _console.print(_tree(node))
+    if svg_out is not None:
+        svg_out.write_text(_svg(node))
+        click.echo(f"wrote {svg_out}")
+
+
+@provenance.command()
+@click.argument("digest")
+@pass_state
+def verify(state: CliState, digest: str) -> None:
+    """Check the lineage of DIGEST offline against the log: entries, inclusion proofs,
+    manifests, DSSE signatures, and each run's grant with its approvals."""
+    from custodes.entry_audit import EntryAuditor, stored_documents
+
+    registry, core = _registry(state)
+    log = core.log
+    size = log.latest_checkpoint().checkpoint.size
+    entries = dict(log.entries(0, size))
+    auditor = EntryAuditor(stored_documents(core.engine))
+    problems_at = {i: auditor.check(i, data) for i, data in sorted(entries.items())}
+    grant_index: dict[str, int] = {}
+    for i, data in entries.items():
+        if b'"authority.grant/v1"' in data:
+            grant_index.update({gid: i for gid in grant_bodies({i: data})})
+    grant_problems = {gid: problems_at.get(i) for gid, i in grant_index.items()}
+    report = registry.verify_lineage(digest, log, grant_problems=grant_problems)
+    for p in report.problems:
+        click.echo(f"problem: {p}")
+    if report.problems:
+        raise ProvenanceError(
+            f"the lineage of {digest} does not verify: {len(report.problems)} problem(s)"
+        )
+    click.echo(
+        f"ok: {report.artifacts} artifacts and {report.runs} runs verified against the log's "
+        f"checkpoint of size {report.checkpoint_size}"
+    )
