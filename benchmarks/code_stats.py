@@ -159,7 +159,8 @@ def _private_names(path: Path, module: str, root: str) -> int:
             continue
         if _top(node.module, root) == _top(module, root):
             continue
-        count += sum(1 for alias in node.names if alias.name.startswith("_"))
+        # Dunder names (``__version__``) are public by convention.
+        count += sum(1 for alias in node.names if _private_parent(f"x.{alias.name}") is not None)
     return count
 
 

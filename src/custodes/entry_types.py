@@ -2,9 +2,11 @@
 which of them a client may append.
 
 Each package keeps its entry types in ``custodes/<package>/_entries.py`` (pydantic body models
-registered with :func:`custodes.log.register_entry_type`) and adds one import here. Log readers
-that check well-formedness (``custodes log verify``, ``custodes witness watch``) call
-:func:`load_all`.
+registered with :func:`custodes.log.register_entry_type`), imports that module from its
+``__init__`` so that importing the package registers them, and adds its name here. The names are
+of public packages: no module imports another package's private ``_entries`` (not even by
+string, where import-linter cannot see it). Log readers that check well-formedness
+(``custodes log verify``, ``custodes witness watch``) call :func:`load_all`.
 
 Who writes what: every entry type records an action custodes itself takes (a gateway call, a
 request, approval or grant, an amendment, a custody event, a detection...) and is written only
@@ -18,16 +20,16 @@ import importlib
 
 __all__ = ["CLIENT_TYPES", "client_may_append", "load_all"]
 
-_MODULES: tuple[str, ...] = (
-    # one line per package, e.g. "custodes.authority._entries",
-    "custodes.log._types",
-    "custodes.custody._entries",
-    "custodes.gateway._entries",
-    "custodes.constitution._entries",
-    "custodes.authority._entries",
-    "custodes.monitors._entries",
-    "custodes.audits._entries",
-    "custodes.provenance._entries",
+_PACKAGES: tuple[str, ...] = (
+    # one line per package whose __init__ registers log entry types
+    "custodes.log",
+    "custodes.custody",
+    "custodes.gateway",
+    "custodes.constitution",
+    "custodes.authority",
+    "custodes.monitors",
+    "custodes.audits",
+    "custodes.provenance",
 )
 
 # Entry types a client may append (POST /log/entries): notes that claim nothing custodes did.
@@ -36,7 +38,7 @@ CLIENT_TYPES: frozenset[str] = frozenset({"log.annotation/v1", "audits.report/v1
 
 
 def load_all() -> None:
-    for name in _MODULES:
+    for name in _PACKAGES:
         importlib.import_module(name)
 
 
