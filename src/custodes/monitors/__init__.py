@@ -21,6 +21,7 @@ from custodes.monitors._scan import ScanProblem, ScanSummary, TranscriptScanner,
 from custodes.monitors._service import MonitorsService, start_monitors
 from custodes.monitors._train import fit_combination, rules_scores, train_heads
 from custodes.monitors._transcripts import Format, Record, detect_format, read_records
+from custodes.monitors._vuln import VulnDiscoveryDetector
 
 __all__ = [
     "Category",
@@ -65,4 +66,5 @@ __all__ = [
     "read_records",
     "rules_scores",
     "train_heads",
+    "VulnDiscoveryDetector",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from custodes.cli._main import main
+from custodes.cli import main
 from custodes.config import Settings
 from tests.support.server import ServerProcess, running_server
 

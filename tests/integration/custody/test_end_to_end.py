@@ -22,8 +22,12 @@ from custodes.constitution import encode_public_key, read_constitution
 from custodes.custody import AlarmWindows, CustodyRegistry, KeyEncryptionKey, export_finding
 from custodes.errors import NotFoundError, PolicyDenied
 from custodes.log import Entry, TransparencyLog, leaf_hash, verify_inclusion
-from custodes.monitors import ConstitutionDirectory, ReviewQueue, TranscriptScanner
-from custodes.monitors._vuln import VulnDiscoveryDetector
+from custodes.monitors import (
+    ConstitutionDirectory,
+    ReviewQueue,
+    TranscriptScanner,
+    VulnDiscoveryDetector,
+)
 
 CONSTITUTION = """\
 version: 1

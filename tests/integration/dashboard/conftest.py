@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from custodes.cli._main import main
+from custodes.cli import main
 from custodes.config import Settings
 from tests.support.server import ServerProcess, running_server, settings_env
 

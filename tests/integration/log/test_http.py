@@ -277,7 +277,7 @@ def test_cli_against_the_server(
     assert r.returncode == 0 and f"extends size {early.checkpoint.size}" in r.stdout, r.stderr
 
     # A tampered receipt is refused with a diagnostic (checked in-process: CLI start-up is slow).
-    from custodes.cli._main import main
+    from custodes.cli import main
 
     text = (tmp_path / "receipt.txt").read_text().replace("index 5", "index 6")
     (tmp_path / "bad.txt").write_text(text)
@@ -308,7 +308,7 @@ def test_verify_and_show_need_only_the_public_key_the_server_serves(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from custodes.cli._main import main
+    from custodes.cli import main
 
     r = client.get("/log/key")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
@@ -338,7 +338,7 @@ def test_verify_and_show_need_only_the_public_key_the_server_serves(
 def test_verify_and_show_say_there_is_no_log_and_create_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: NoteSigner
 ) -> None:
-    from custodes.cli._main import main
+    from custodes.cli import main
 
     missing = tmp_path / "nowhere"
     vkey = signer.verifier.to_key()

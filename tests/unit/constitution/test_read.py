@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from custodes.cli._main import cli
+from custodes.cli import cli
 from custodes.constitution import (
     compile_policies,
     constitution_schema,
@@ -189,7 +189,7 @@ def test_durations(text: str, seconds: int | None) -> None:
 
 
 def test_check_command_prints_problems_and_exits_1(tmp_path: Path) -> None:
-    from custodes.cli._main import main
+    from custodes.cli import main
 
     assert main(["constitution", "check", str(DEMO)]) == 0
     assert main(["constitution", "check", str(SAMPLES / "many_problems.yaml")]) == 1
@@ -237,7 +237,7 @@ def test_merge_keys_of_inline_mappings_still_work_but_not_through_aliases() -> N
 def test_custody_alarm_windows_come_from_the_constitution() -> None:
     from datetime import timedelta
 
-    from custodes.custody._alarms import AlarmWindows
+    from custodes.custody import AlarmWindows
 
     text = DEMO.read_text().replace("stockpiling_window: 72h", "stockpiling_window: 36h")
     windows = AlarmWindows.from_document(read_constitution(text).document, parse_duration)

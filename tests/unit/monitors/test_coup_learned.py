@@ -64,6 +64,7 @@ def test_public_api_is_pinned() -> None:
         "StaticDirectory",
         "StoredDetection",
         "TranscriptScanner",
+        "VulnDiscoveryDetector",
         "WEIGHTS_FILE",
         "compute_metrics",
         "crash_fingerprint",

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from custodes.authority import Authority, SigningKey
-from custodes.authority._client import new_request, sign_approval, sign_request
+from custodes.authority import Authority, SigningKey, new_request, sign_approval, sign_request
 from custodes.clock import FrozenClock
 from custodes.coalition import AmendmentEffects
 from custodes.constitution import Constitution, read_constitution
