@@ -180,3 +180,23 @@ def test_a_violation_breaks_its_contract(tmp_path: Path, case: str) -> None:
     assert f"{names[0]} BROKEN" in out, out
     report = out.split("Broken contracts", 1)[1]
     assert offence in report, out
+
+
+def test_every_top_level_module_has_a_layer_and_no_package_may_import_the_server() -> None:
+    # A package left out of the layers is constrained by none of them: adding one is a decision.
+    import pkgutil
+
+    import custodes
+
+    config = _config()
+    contracts = {c["id"]: c for c in config["contracts"]}
+    layered = {
+        tail.strip().strip("()")
+        for layer in contracts["layers"]["layers"]
+        for tail in layer.replace(":", "|").split("|")
+    }
+    found = {info.name for info in pkgutil.iter_modules(custodes.__path__)}
+    assert sorted(found - layered) == [], "add these to [tool.importlinter] layers"
+    packages = {info.name for info in pkgutil.iter_modules(custodes.__path__) if info.ispkg}
+    sources = {m.removeprefix("custodes.") for m in contracts["no-server"]["source_modules"]}
+    assert sorted(packages - {"cli", "server"} - sources) == [], "add these to no-server"
