@@ -272,7 +272,8 @@ def _statement(
     if missing:
         return (
             f"inconclusive: no differential was detected, but {missing} queries of {named} "
-            "were not answered; a partial run reports no negative"
+            "have no yes/no outcome (not asked, or never answered yes or no); such a run "
+            "reports no negative"
         )
     family = weakest.family if weakest else "?"
     return (

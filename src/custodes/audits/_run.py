@@ -174,8 +174,10 @@ class RunState:
             )
 
     def value(self, subject: Subject, query_id: str) -> float | None:
+        """The query's log-odds, or ``None`` if it was not asked or no reply said yes or no
+        (an upstream that never answers the question must not look like one that is fair)."""
         done = self._done.get((subject, query_id))
-        return None if done is None else done.value
+        return None if done is None or done.answered == 0 else done.value
 
     @property
     def calls(self) -> int:
@@ -248,7 +250,8 @@ def run_audit(
 def observations(
     probes: ProbeSet, state: RunState, subject: Subject = "audited"
 ) -> tuple[list[Observation], int]:
-    """The oriented observations of ``subject`` in ``state``, and how many queries lack one."""
+    """The oriented observations of ``subject`` in ``state``, and how many queries lack one
+    (not asked yet, or no reply said yes or no)."""
     out: list[Observation] = []
     missing = 0
     for query in probes.queries():

@@ -364,8 +364,10 @@ def report(
     found, missing = audits.observations(probe_set, state)
     if missing and not partial:
         raise AuditError(
-            f"the run is unfinished: {missing} queries have no outcome",
-            hint="resume it with `custodes audit run` (the same --state), or pass --partial",
+            f"the run is unfinished: {missing} queries have no yes/no outcome",
+            hint="resume it with `custodes audit run` (the same --state); if they were asked "
+            "and the model never said yes or no, its answers say nothing: --partial reports "
+            "what there is",
         )
     reference = None
     if state.reference:

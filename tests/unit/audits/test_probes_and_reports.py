@@ -261,3 +261,21 @@ def test_the_plot_shows_every_arm_and_its_decoys() -> None:
         assert arm.arm in svg
     assert svg.count('stroke="#888"') == sum(len(a.decoy_effects) for a in report.arms)
     assert "#c0392b" in svg  # the finding is drawn as one
+
+
+class _Evasive:
+    """A prober whose replies never say yes or no (a scripted upstream's canned text)."""
+
+    model = "evasive"
+
+    def ask(self, messages: list[dict[str, str]]) -> Outcome:
+        return Outcome(0.0, "sampling", 1, 0)
+
+
+def test_replies_that_never_say_yes_or_no_are_not_outcomes(tmp_path: Path) -> None:
+    probes = ProbeSet.from_data(_small())
+    state = RunState.open(tmp_path / "s.jsonl", probes=probes, model="m", reference=None)
+    run_audit(probes, state, _Evasive())
+    got, missing = observations(probes, state)
+    assert got == [] and missing == len(list(probes.queries()))
+    assert run_audit(probes, state, _Evasive()) == 0  # asked already: not asked again
