@@ -28,9 +28,9 @@ def main() -> int:
 
     import numpy as np
     from scipy import stats
+    from tests.unit.audits.sim import swap_observations
 
     from custodes.audits import AnalysisConfig, analyze, plan_power
-    from tests.unit.audits.sim import swap_observations
 
     plan = plan_power(delta=args.delta, sigma=1.0, arms=3)
     config = AnalysisConfig(delta=args.delta)
