@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         description="How often the server raises due custody alarms (0: only when asked: "
         "POST /custody/alarms or `custodes alarms`).",
     )
+    usage_alarm_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=86_400,
+        description="How often the server records breaches of the constitution's usage rules "
+        "as alarms (0: never in the background).",
+    )
 
     # --- witnesses ----------------------------------------------------------
     witness_policy_file: Path | None = Field(

@@ -27,7 +27,8 @@ person through :meth:`Error.diagnostics`. The CLI prints diagnostics (a tracebac
     ├── MonitorError                a detector failed (gating monitors fail closed)
     ├── CustodyError                findings, escrow, clocks, exports
     ├── AuditError                  a loyalty audit cannot run or report as asked
-    └── ProvenanceError             the model registry: artifacts, runs, lineage, attestations
+    ├── ProvenanceError             the model registry: artifacts, runs, lineage, attestations
+    └── UsageError                  concentration figures, rules, overrides of a gate
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "TooLarge",
     "Unauthenticated",
     "UpstreamError",
+    "UsageError",
     "VerificationError",
     "WitnessError",
 ]
@@ -301,3 +303,10 @@ class ProvenanceError(Error):
 
     status = 422
     code = "provenance_refused"
+
+
+class UsageError(Error):
+    """A usage figure, rule or override was asked for with bad input, or cannot be given."""
+
+    code = "usage_error"
+    status = 400

@@ -142,6 +142,13 @@ def approver_refusal(
     asking = c.principals_by_id.get(requester) if requester is not None else None
     if asking is not None and asking.person_id == p.person_id:
         return "the requester cannot approve their own request"
+    if p.kind == "workload":
+        # An AI agent or service answers to whoever directs it: counting its approval would
+        # let one person approve many times through the agents they run (custodes.usage).
+        return (
+            f"{principal_id} is a workload (an AI agent or service): a workload never counts "
+            "as an approver; its directing person approves with their own key"
+        )
     if p.public_key is None:
         return f"{principal_id} has no key in the constitution"
     if not p.roles & approver_roles:

@@ -66,6 +66,9 @@ class Principal:
     person: str = ""
     kind: Literal["person", "workload"] = "person"
     criteria: tuple[str, ...] = ()
+    # Workloads only: who may direct this workload (persons, or workloads directed in turn);
+    # its calls count as the use of the person at the end of the chain (custodes.usage).
+    directed_by: tuple[str, ...] = ()
 
     @property
     def person_id(self) -> str:

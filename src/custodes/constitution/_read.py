@@ -364,6 +364,18 @@ def _compiled(constitution: Constitution) -> CompiledPolicies:
     return compiled
 
 
+# What each kind of usage rule needs (custodes.usage, docs/usage.md).
+_USAGE_RULE_NEEDS: dict[str, tuple[str, ...]] = {
+    "max-person-share": ("capability", "share", "window"),
+    "max-organisation-share": ("capability", "share", "window"),
+    "min-organisations": ("capability", "organisations", "window"),
+    "max-restricted-grants": ("tiers",),
+}
+_USAGE_RULE_KEYS = frozenset(
+    {"capability", "share", "window", "organisations", "tiers", "measure", "gate"}
+)
+
+
 class _Checker:
     """The semantic pass. Appends problems to the document and builds the dataclasses."""
 
@@ -493,6 +505,10 @@ class _Checker:
                     expected="a role some principal holds",
                 )
 
+        # custodes.usage reads its rules from the document; checked here so a bad one is
+        # refused at load, with its line, never when a call is gated.
+        self._usage(d.get("usage", {}), cap_ids)
+
         constitution = Constitution(
             version=d["version"],
             name=d.get("name", ""),
@@ -519,6 +535,50 @@ class _Checker:
         return constitution
 
     # -- sections ------------------------------------------------------------
+
+    def _usage(self, raw: Mapping[str, Any], cap_ids: set[str]) -> None:
+        """The concentration rules: what each kind needs, known tiers, valid windows."""
+        rules: list[dict[str, Any]] = raw.get("rules", [])
+        seen: dict[str, int] = {}
+        for i, r in enumerate(rules):
+            path: tuple[str | int, ...] = ("usage", "rules", i)
+            if r["id"] in seen:
+                self.problem(
+                    (*path, "id"),
+                    f"duplicate rule id {r['id']!r} (also usage.rules[{seen[r['id']]}])",
+                    expected="each id once",
+                )
+            seen.setdefault(r["id"], i)
+            needs = _USAGE_RULE_NEEDS[r["kind"]]
+            for key in needs:
+                if key not in r:
+                    self.problem(
+                        path,
+                        f"a {r['kind']} rule needs {key!r}",
+                        expected=", ".join(needs) + " (see docs/usage.md)",
+                    )
+            for key in _USAGE_RULE_KEYS - set(needs) - {"measure", "gate"}:
+                if key in r:
+                    self.problem(
+                        (*path, key),
+                        f"a {r['kind']} rule has no {key!r}",
+                        expected=", ".join(needs),
+                    )
+            share_rule = r["kind"] in ("max-person-share", "max-organisation-share")
+            for key in ("measure", "gate"):
+                if key in r and not share_rule:
+                    self.problem(
+                        (*path, key),
+                        f"only share rules have {key!r}",
+                        expected="max-person-share or max-organisation-share",
+                    )
+            if "capability" in r and r["capability"] not in cap_ids:
+                self.problem((*path, "capability"), f"unknown capability {r['capability']!r}")
+            if "window" in r:
+                self.duration((*path, "window"), r["window"])
+        for j, cap in enumerate(raw.get("restricted", [])):
+            if cap not in cap_ids:
+                self.problem(("usage", "restricted", j), f"unknown capability {cap!r}")
 
     def _criteria(self, raw: list[dict[str, Any]]) -> dict[str, Criterion]:
         out: dict[str, Criterion] = {}
@@ -642,9 +702,66 @@ class _Checker:
                     person=p.get("person", ""),
                     kind=p.get("kind", "person"),
                     criteria=refs,
+                    directed_by=tuple(p.get("directed_by", ())),
                 )
             )
+        self._check_directors(out)
         return out
+
+    def _check_directors(self, principals: list[Principal]) -> None:
+        """Who may direct a workload: known principals, no cycles, every chain ends at a
+        person (the one whose use the workload's calls count as; custodes.usage)."""
+        by_id = {p.id: p for p in principals}
+        for i, p in enumerate(principals):
+            if p.directed_by and p.kind != "workload":
+                self.problem(
+                    ("principals", i, "directed_by"),
+                    f"principal {p.id!r} is a person: only a workload is directed by others",
+                    expected="directed_by on principals of kind workload",
+                )
+                continue
+            for j, d in enumerate(p.directed_by):
+                if d not in by_id:
+                    self.problem(("principals", i, "directed_by", j), f"unknown principal {d!r}")
+                elif d == p.id:
+                    self.problem(
+                        ("principals", i, "directed_by", j),
+                        f"workload {p.id!r} cannot direct itself",
+                        expected="the persons (or other workloads) that direct it",
+                    )
+        # Every path up the directors must reach a person without meeting itself: a cycle
+        # would let a group of agents direct each other with nobody answerable at the end.
+        state: dict[str, str] = {}  # "open" while on the current path, "done" once checked
+
+        def walk(pid: str, path: list[str]) -> None:
+            if state.get(pid) == "done":
+                return
+            p = by_id[pid]
+            if state.get(pid) == "open":
+                cycle = " -> ".join([*path[path.index(pid) :], pid])
+                self.problem(
+                    ("principals", index[pid], "directed_by"),
+                    f"the directors form a cycle: {cycle}",
+                    expected="chains of direction that end at a person",
+                )
+                return
+            if p.kind == "workload" and not p.directed_by and path:
+                self.problem(
+                    ("principals", index[path[-1]], "directed_by"),
+                    f"director {pid!r} is a workload nobody directs: the chain from "
+                    f"{path[0]!r} ends at no person",
+                    expected="a person, or a workload with directed_by",
+                )
+            state[pid] = "open"
+            for d in p.directed_by:
+                if d in by_id and d != pid:
+                    walk(d, [*path, pid])
+            state[pid] = "done"
+
+        index = {p.id: i for i, p in enumerate(principals)}
+        for p in principals:
+            if p.directed_by:
+                walk(p.id, [])
 
     def _capabilities(self, raw: list[dict[str, Any]]) -> list[Capability]:
         out = []
@@ -818,6 +935,13 @@ class _Checker:
                     ("amendment", "signers", j),
                     f"signer {s!r} has no key",
                     expected="a principal with an Ed25519 key",
+                )
+            elif p.kind == "workload":
+                # A workload answers to whoever directs it; it never counts as a signer.
+                self.problem(
+                    ("amendment", "signers", j),
+                    f"signer {s!r} is a workload (an AI agent or service)",
+                    expected="persons only: a workload never counts as an approver",
                 )
             else:
                 persons.add(p.person_id)

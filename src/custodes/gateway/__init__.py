@@ -44,6 +44,7 @@ from custodes.gateway._service import (
     KeyCache,
 )
 from custodes.gateway._upstream import HttpUpstream, Upstream, UpstreamReply, UpstreamTimeout
+from custodes.gateway._usage import ON_BEHALF_OF, UsageGate
 from custodes.gateway._wire import (
     AuthenticationFailed,
     MonitorBlocked,
@@ -58,6 +59,7 @@ __all__ = [
     "CALL_START",
     "KEY_CREATED",
     "KEY_REVOKED",
+    "ON_BEHALF_OF",
     "OPENAPI_PATHS",
     "RECEIPT_INDEX",
     "RECEIPT_LEAF",
@@ -95,6 +97,7 @@ __all__ = [
     "Upstream",
     "UpstreamReply",
     "UpstreamTimeout",
+    "UsageGate",
     "build_gateway",
     "canonical_path",
     "check_capabilities",

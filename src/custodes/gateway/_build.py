@@ -20,6 +20,7 @@ from custodes.gateway._monitors import MonitorRegistry
 from custodes.gateway._scripted import ScriptedUpstream
 from custodes.gateway._service import Gateway
 from custodes.gateway._upstream import HttpUpstream, Upstream
+from custodes.gateway._usage import UsageGate
 from custodes.log import TransparencyLog
 
 __all__ = ["NoAuthority", "build_gateway", "upstreams_for"]
@@ -114,6 +115,7 @@ def build_gateway(
     authorizer: Authorizer | None,
     constitution: Constitution | None,
     monitors: MonitorRegistry,
+    usage: UsageGate | None = None,
 ) -> Gateway:
     """The gateway of a deployment.
 
@@ -127,6 +129,7 @@ def build_gateway(
         constitution: the constitution in force at start, checked against the models file;
             None (nothing loaded yet) skips the check, as every call is denied anyway.
         monitors: the inline monitors.
+        usage: chains of direction and gating concentration rules (custodes.usage).
 
     Raises:
         ConfigError: the models file or a scripted replies file is malformed, or the models
@@ -154,4 +157,5 @@ def build_gateway(
         clock=clock,
         max_body_bytes=settings.gateway_max_body_bytes,
         key_poll=settings.gateway_key_poll_ms / 1000,
+        usage=usage,
     )

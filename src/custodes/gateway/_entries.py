@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.log import Entry, register_entry_type
+from custodes.usage import OnBehalfOf
 
 __all__ = [
     "CALL",
@@ -90,6 +91,7 @@ class CallRecord(BaseModel):
     completion_tokens: int | None = Field(default=None, ge=0)
     total_tokens: int | None = Field(default=None, ge=0)
     monitors: list[MonitorVerdict] = Field(default_factory=list)
+    on_behalf_of: OnBehalfOf | None = None
 
 
 class CallStart(BaseModel):

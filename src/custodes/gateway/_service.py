@@ -42,6 +42,7 @@ from custodes.gateway._monitors import MonitorRegistry, Phase
 from custodes.gateway._relay import RelayResponse, StreamOutcome
 from custodes.gateway._stream_screen import StreamScreen
 from custodes.gateway._upstream import Operation, Upstream, UpstreamReply
+from custodes.gateway._usage import ON_BEHALF_OF, UsageGate
 from custodes.gateway._wire import (
     AuthenticationFailed,
     MonitorBlocked,
@@ -52,6 +53,7 @@ from custodes.gateway._wire import (
     response_text,
 )
 from custodes.log import Appended, Entry, TransparencyLog
+from custodes.usage import OnBehalfOf
 
 __all__ = ["Gateway", "KeyCache", "RECEIPT_INDEX", "RECEIPT_LEAF", "REQUEST_ID"]
 
@@ -157,6 +159,8 @@ class _Call:
     capability: str | None = None
     grant: str | None = None
     stream: bool = False
+    directors: str | None = None  # the ON_BEHALF_OF header, read when authenticated
+    on_behalf_of: OnBehalfOf | None = None
 
     def record(
         self,
@@ -191,6 +195,7 @@ class _Call:
             request_sha256=self.request_sha256,
             response_sha256=response_sha256,
             monitors=monitors or [],
+            on_behalf_of=self.on_behalf_of,
             **tokens,
         )
 
@@ -208,6 +213,8 @@ class Gateway:
         clock: the time source.
         max_body_bytes: the largest request body accepted.
         key_poll: seconds between checks for key changes made elsewhere.
+        usage: chains of direction and gating concentration rules (custodes.usage); none:
+            calls are recorded without a chain and nothing is gated on use.
     """
 
     def __init__(
@@ -222,6 +229,7 @@ class Gateway:
         clock: Clock,
         max_body_bytes: int = 4 << 20,
         key_poll: float = 0.1,
+        usage: UsageGate | None = None,
     ) -> None:
         self.log = log
         self.keys = keys
@@ -232,6 +240,7 @@ class Gateway:
         self.monitors = monitors
         self.clock = clock
         self.max_body_bytes = max_body_bytes
+        self.usage = usage
         self._in_flight = 0  # calls being handled now (see serve and _record)
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -283,6 +292,7 @@ class Gateway:
         if found is None:
             raise AuthenticationFailed("the API key is not valid (unknown or revoked)")
         call.principal, call.key_id = found.principal, found.key_id
+        call.directors = request.headers.get(ON_BEHALF_OF)
         return found
 
     async def _read_body(self, request: Request) -> bytes:
@@ -326,10 +336,20 @@ class Gateway:
         call.model, call.capability = route.name, route.capability
         grant = await self.grants.authorize(call.principal, route.capability)
         call.grant = grant.grant_id
+        if self.usage is not None:
+            call.on_behalf_of = self.usage.admit(call.principal, route.capability, call.directors)
         return grant
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
-        return self.log.append_batch([call_entry(record, principal, self.clock.now())], wait=False)
+        entry = call_entry(record, principal, self.clock.now())
+        pending = self.log.append_batch([entry], wait=False)
+        if self.usage is not None:
+            pending.add_done_callback(functools.partial(self._observed, entry))
+        return pending
+
+    def _observed(self, entry: Entry, pending: Future[list[Appended]]) -> None:
+        if self.usage is not None and not pending.cancelled() and pending.exception() is None:
+            self.usage.observe(pending.result()[0].index, entry.to_json())
 
     def _start_entry(self, call: _Call, verdicts: list[MonitorVerdict]) -> Entry:
         assert call.model and call.capability and call.grant
@@ -348,7 +368,11 @@ class Gateway:
         return call_entry(start, call.principal, self.clock.now(), entry_type=CALL_START)
 
     async def _record(self, record: CallRecord, principal: str) -> Appended:
-        return await self._durable_entry(call_entry(record, principal, self.clock.now()))
+        entry = call_entry(record, principal, self.clock.now())
+        appended = await self._durable_entry(entry)
+        if self.usage is not None:
+            self.usage.observe(appended.index, entry.to_json())
+        return appended
 
     async def _durable_entry(self, entry: Entry) -> Appended:
         # A call alone in the process, with the log idle, commits its entry right here: the

@@ -24,6 +24,7 @@ from custodes.gateway import Gateway, MonitorRegistry, build_gateway
 from custodes.log import TransparencyLog
 from custodes.monitors import MonitorsService, start_monitors
 from custodes.provenance import ModelRegistry
+from custodes.usage import UsageTracker
 from custodes.wiring._adapters import (
     GatewayAuthority,
     Later,
@@ -70,6 +71,7 @@ class Deployment:
         custody: the custody registry.
         gateway: the enforcing model gateway.
         provenance: the model registry.
+        usage: who uses each tier (chains, concentration figures, rules and alarms).
     """
 
     settings: Settings
@@ -83,10 +85,12 @@ class Deployment:
     custody: CustodyRegistry
     gateway: Gateway
     provenance: ModelRegistry
+    usage: UsageTracker
 
     def close(self) -> None:
         """Stop every component's background work, newest first, then the log and database."""
         self.gateway.close()
+        self.usage.close()
         self.custody.close()
         if self.witness is not None:
             self.witness.close()
@@ -166,6 +170,15 @@ def build_deployment(
             built.append(witness.close)
         records = _records(core, authority)
         built.append(records.custody.close)
+        usage = UsageTracker(
+            engine=core.engine,
+            log=core.log,
+            constitution=authority,
+            clock=core.clock,
+            grants=authority,
+        )
+        usage.watch(settings.usage_alarm_interval_s)
+        built.append(usage.close)
         gateway = build_gateway(
             settings,
             engine=core.engine,
@@ -178,6 +191,7 @@ def build_deployment(
                 if gateway_monitors_override is not None
                 else gateway_monitors(records.monitors)
             ),
+            usage=usage,
         )
     except BaseException:
         # A refused start leaves no thread, sequencer or connection behind.
@@ -196,4 +210,5 @@ def build_deployment(
         custody=records.custody,
         gateway=gateway,
         provenance=records.provenance,
+        usage=usage,
     )

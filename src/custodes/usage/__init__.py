@@ -1,0 +1,74 @@
+"""Who actually uses each capability tier: on-behalf-of chains from AI workloads to the persons
+who direct them, concentration figures per tier and window, concentration rules (alarms and
+gates) and overseers' overrides of a gate.
+
+Entry points: :class:`UsageTracker` (built by the composition root; the gateway calls its
+``admit`` and ``observe``), :func:`resolve_chain`, :class:`Ledger` and :func:`tier_figures`
+(the figures), :func:`count_entry` (which log entries count, and as whose). See
+``docs/usage.md``.
+"""
+
+from custodes.usage._breaches import Breach, GrantHeld, evaluate_breaches
+from custodes.usage._chains import MAX_CHAIN, Chain, resolve_chain
+from custodes.usage._counting import GATEWAY_CALL, USE_OUTCOMES, count_entry
+from custodes.usage._entries import (
+    ALARM,
+    ALARM_ENDED,
+    OVERRIDE,
+    AlarmBody,
+    AlarmEndedBody,
+    OnBehalfOf,
+    OverrideBody,
+)
+from custodes.usage._figures import Concentration, Measure, TierFigures, concentration, tier_figures
+from custodes.usage._ledger import Counted, Ledger, WindowView
+from custodes.usage._overrides import OVERRIDE_DOMAIN, override_message, override_refusal
+from custodes.usage._policy import FIGURE_WINDOWS, RuleKind, UsagePolicy, UsageRule
+from custodes.usage._service import (
+    ConstitutionSource,
+    GrantSource,
+    Override,
+    StoredAlarm,
+    UsageLog,
+    UsageTracker,
+)
+
+__all__ = [
+    "ALARM",
+    "ALARM_ENDED",
+    "FIGURE_WINDOWS",
+    "GATEWAY_CALL",
+    "MAX_CHAIN",
+    "OVERRIDE",
+    "OVERRIDE_DOMAIN",
+    "USE_OUTCOMES",
+    "AlarmBody",
+    "AlarmEndedBody",
+    "Breach",
+    "Chain",
+    "Concentration",
+    "ConstitutionSource",
+    "Counted",
+    "GrantHeld",
+    "GrantSource",
+    "Ledger",
+    "Measure",
+    "OnBehalfOf",
+    "Override",
+    "OverrideBody",
+    "RuleKind",
+    "StoredAlarm",
+    "TierFigures",
+    "UsageLog",
+    "UsagePolicy",
+    "UsageRule",
+    "UsageTracker",
+    "WindowView",
+    "concentration",
+    "count_entry",
+    "evaluate_breaches",
+    "override_message",
+    "override_refusal",
+    "resolve_chain",
+    "tier_figures",
+]

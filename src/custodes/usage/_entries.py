@@ -1,0 +1,73 @@
+"""Log entry types of custodes.usage (registered at import; see custodes.entry_types)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.log import register_entry_type
+
+__all__ = [
+    "ALARM",
+    "ALARM_ENDED",
+    "OVERRIDE",
+    "AlarmBody",
+    "AlarmEndedBody",
+    "OnBehalfOf",
+    "OverrideBody",
+]
+
+ALARM = "usage.alarm/v1"
+ALARM_ENDED = "usage.alarm_ended/v1"
+OVERRIDE = "usage.override/v1"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnBehalfOf(_Body):
+    """Whom a call was made for: the chain of direction from the calling principal (first) to
+    the person who directs it (last), as the constitution allows it (custodes.usage)."""
+
+    chain: list[str] = Field(min_length=1, max_length=32)
+    person: str = Field(min_length=1, max_length=256)
+    organisation: str = Field(min_length=1, max_length=256)
+
+
+class AlarmBody(_Body):
+    """A concentration rule is breached: raised once when the breach begins, for every
+    overseer organisation to see."""
+
+    alarm_id: str = Field(min_length=1, max_length=64)
+    rule: str
+    kind: str
+    subject: str = Field(description="the person, organisation or tier in breach")
+    capability: str | None = None
+    value: float
+    limit: float
+    message: str
+
+
+class AlarmEndedBody(_Body):
+    """A breach is over: the rule holds again (its next breach is a new alarm)."""
+
+    alarm_id: str = Field(min_length=1, max_length=64)
+    rule: str
+    subject: str
+    value: float
+
+
+class OverrideBody(_Body):
+    """An overseer approved more use beyond a gating share rule, until ``until``."""
+
+    rule: str
+    subject: str
+    approver: str
+    until: str
+    reason: str = Field(min_length=1, max_length=2000)
+    signature: str = Field(description="Ed25519 over custodes-usage-override/v1 and the body")
+
+
+register_entry_type(ALARM, AlarmBody)
+register_entry_type(ALARM_ENDED, AlarmEndedBody)
+register_entry_type(OVERRIDE, OverrideBody)

@@ -1,0 +1,566 @@
+"""The usage tracker: chains at the gateway, figures, gates, alarms and overrides.
+
+It receives what it needs in its constructor as typed roles (issue 16): the log it reads and
+appends to, the source of the constitution in force, the active grants, the clock, and its own
+database. The gateway calls :meth:`UsageTracker.admit` before a call goes upstream and
+:meth:`UsageTracker.observe` once its entry is durable; :meth:`UsageTracker.catch_up` reads
+whatever else reached the log (other replicas, a restart) so the figures are the log's.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from custodes.authority import Grant, decode_signature, verify_signature
+from custodes.clock import Clock, utc
+from custodes.constitution import Constitution
+from custodes.errors import ApprovalError, Denial, InputError, NotFoundError, PolicyDenied
+from custodes.log import Appended, Entry, format_time, parse_time
+from custodes.store import writer
+from custodes.usage import _entries as E
+from custodes.usage._breaches import Breach, GrantHeld, evaluate_breaches
+from custodes.usage._chains import resolve_chain
+from custodes.usage._counting import count_entry
+from custodes.usage._entries import OnBehalfOf
+from custodes.usage._figures import TierFigures, tier_figures
+from custodes.usage._ledger import Ledger, WindowView
+from custodes.usage._overrides import check_override, override_message
+from custodes.usage._policy import FIGURE_WINDOWS, UsagePolicy, UsageRule
+from custodes.usage._tables import usage_alarms, usage_overrides
+
+__all__ = [
+    "ConstitutionSource",
+    "GrantSource",
+    "Override",
+    "StoredAlarm",
+    "UsageLog",
+    "UsageTracker",
+]
+
+_log = logging.getLogger(__name__)
+
+
+class UsageLog(Protocol):
+    """The log as the tracker uses it (:class:`custodes.log.TransparencyLog` is one)."""
+
+    def size(self) -> int: ...
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]: ...
+
+    def append(self, entry: Entry, *, timeout: float | None = 30.0) -> Appended: ...
+
+
+class ConstitutionSource(Protocol):
+    """Where the constitution in force is read (:class:`custodes.authority.Authority`)."""
+
+    @property
+    def constitution(self) -> Constitution: ...
+
+
+class GrantSource(Protocol):
+    """The active grants (:class:`custodes.authority.Authority`)."""
+
+    def active_grants(
+        self,
+        *,
+        principals: Iterable[str] | None = None,
+        break_glass: bool | None = None,
+        limit: int = 100,
+    ) -> list[Grant]: ...
+
+
+@dataclass(frozen=True)
+class StoredAlarm:
+    """One breach as recorded: raised once when it began, ended when the rule held again."""
+
+    id: str
+    rule: str
+    kind: str
+    subject: str
+    capability: str | None
+    value: float
+    limit: float
+    message: str
+    raised_at: datetime
+    log_index: int | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Override:
+    """An overseer's approval of more use by ``subject`` beyond ``rule`` until ``until``."""
+
+    rule: str
+    subject: str
+    approver: str
+    until: datetime
+    reason: str
+    log_index: int
+
+
+_MAX_GRANTS = 1_000_000  # every active grant, for max-restricted-grants
+
+
+class UsageTracker:
+    """Concentration of use, kept current per call.
+
+    Args:
+        engine: the database holding ``usage_alarms`` and ``usage_overrides``.
+        log: the log the gateway's calls are read from and alarms are appended to.
+        constitution: the source of the constitution in force (chains, rules).
+        clock: the time source (windows end at its ``now``).
+        grants: the active grants, for ``max-restricted-grants`` rules (none: never breached).
+        page: entries read from the log per query while catching up.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        log: UsageLog,
+        constitution: ConstitutionSource,
+        clock: Clock,
+        grants: GrantSource | None = None,
+        page: int = 10_000,
+    ) -> None:
+        self.engine = engine
+        self.log = log
+        self.source = constitution
+        self.clock = clock
+        self.grants = grants
+        self.page = page
+        self._lock = threading.RLock()
+        self._alarm_lock = threading.Lock()
+        self._digest = ""
+        self._policy = UsagePolicy()
+        self._ledger = Ledger(self._policy.spans())
+        self._position = 0  # every entry below it is counted (or does not count)
+        self._ahead: set[int] = set()  # entries at or above it counted already (observe)
+        self._overrides: dict[tuple[str, str], datetime] = {}
+        self._watcher: tuple[threading.Event, threading.Thread] | None = None
+        self._ready = threading.Event()  # set once the log has been read to its size at start
+        self._load_overrides()
+
+    # --- the constitution in force ----------------------------------------------------------
+
+    @property
+    def policy(self) -> UsagePolicy:
+        """The usage rules of the constitution in force."""
+        return self._current()[1]
+
+    def _current(self) -> tuple[Constitution, UsagePolicy]:
+        c = self.source.constitution
+        if c.digest != self._digest:
+            with self._lock:
+                if c.digest != self._digest:
+                    policy = UsagePolicy.from_constitution(c)
+                    if policy.spans() != set(self._ledger.spans):
+                        # A new window length: recount from the log (rare: an amendment).
+                        self._ledger = Ledger(policy.spans())
+                        self._position, self._ahead = 0, set()
+                    self._policy, self._digest = policy, c.digest
+        return c, self._policy
+
+    def _resolve(self, principal: str) -> tuple[str, str]:
+        p = self.source.constitution.principals_by_id.get(principal)
+        return (p.person_id, p.organisation) if p is not None else (principal, "unknown")
+
+    # --- the gateway's two calls ------------------------------------------------------------
+
+    def admit(self, principal: str, capability: str, directors: str | None) -> OnBehalfOf:
+        """Whom a gateway call is for, and whether a gating rule lets it through.
+
+        Raises:
+            PolicyDenied: the chain of direction is not one the constitution allows (unknown
+                principal or director, an ambiguous chain with no director named), or the
+                person (organisation) at its end is above a gating rule's share with no
+                overseer's override in force.
+        """
+        c, policy = self._current()
+        chain = resolve_chain(c, principal, directors)
+        gating = policy.gating(capability)
+        if gating:
+            if not self._ready.is_set():
+                # Fail closed: a gate that has not read the log's history would let anyone
+                # through, however concentrated their use already is.
+                raise PolicyDenied(
+                    f"the use of {capability} is still being counted from the log after a "
+                    "start; try again in a moment",
+                    reasons=[Denial("usage", "the usage figures rebuilt from the log")],
+                )
+            now = self.clock.now()
+            for rule in gating:
+                self._gate(rule, chain.person, chain.organisation, now)
+        return OnBehalfOf(
+            chain=list(chain.principals), person=chain.person, organisation=chain.organisation
+        )
+
+    def _gate(self, rule: UsageRule, person: str, organisation: str, now: datetime) -> None:
+        assert rule.capability is not None and rule.share is not None
+        persons = rule.kind == "max-person-share"
+        subject = person if persons else organisation
+        mine, total = self._ledger.share(
+            rule.capability,
+            rule.span,
+            now.timestamp(),
+            person=subject if persons else None,
+            organisation=None if persons else subject,
+            tokens=rule.measure == "tokens",
+        )
+        if total <= 0 or mine <= rule.share * total:
+            return
+        until = self._overrides.get((rule.id, subject))
+        if until is not None and now < until:
+            return
+        raise PolicyDenied(
+            f"{'person' if persons else 'organisation'} {subject} holds {mine / total:.1%} of "
+            f"{rule.capability} {rule.measure} in the last {rule.window}, above the "
+            f"{rule.share:.0%} rule {rule.id!r} allows: more use needs an overseer's approval",
+            reasons=[
+                Denial(
+                    rule.id,
+                    f"an overseer's override for {subject} (POST /usage/overrides; docs/usage.md)",
+                )
+            ],
+        )
+
+    def observe(self, index: int, entry: bytes) -> None:
+        """Count a gateway entry durable at ``index`` (at most once, whoever reports it)."""
+        with self._lock:
+            if index < self._position or index in self._ahead:
+                return
+            counted = count_entry(index, entry, self._resolve)
+            self._ahead.add(index)
+            if counted is not None:
+                self._ledger.add(counted)
+
+    def catch_up(self) -> int:
+        """Count every log entry not counted yet; return the log size reached."""
+        self._current()
+        size = self.log.size()
+        while True:
+            with self._lock:
+                start = self._position
+            if start >= size:
+                self._ready.set()
+                return size
+            end = min(size, start + self.page)
+            page = self.log.entries(start, end)
+            with self._lock:
+                if self._position != start:
+                    continue  # another reader moved on meanwhile
+                for index, data in page:
+                    if index in self._ahead:
+                        continue
+                    counted = count_entry(index, data, self._resolve)
+                    if counted is not None:
+                        self._ledger.add(counted)
+                self._position = end
+                self._ahead = {i for i in self._ahead if i >= end}
+
+    # --- figures ----------------------------------------------------------------------------
+
+    def figures(
+        self, *, capability: str | None = None, window: str | None = None
+    ) -> list[TierFigures]:
+        """Every tier's (or one tier's) figures in every figure window (or one).
+
+        A tier nobody used in a window has figures with ``calls == 0`` ("no use").
+
+        Raises:
+            NotFoundError: no such capability in the constitution in force.
+            InputError: no such window.
+        """
+        c, policy = self._current()
+        self.catch_up()
+        tiers = [t.id for t in c.capabilities]
+        if capability is not None:
+            if capability not in tiers:
+                raise NotFoundError(
+                    f"no capability {capability!r}",
+                    where="capability",
+                    expected="one of " + ", ".join(tiers),
+                )
+            tiers = [capability]
+        if window is not None and window not in FIGURE_WINDOWS:
+            raise InputError(
+                f"no window {window!r}", where="window", expected=", ".join(FIGURE_WINDOWS)
+            )
+        windows = [window] if window is not None else list(FIGURE_WINDOWS)
+        now = self.clock.now().timestamp()
+        return [
+            tier_figures(
+                self._ledger.view(t, FIGURE_WINDOWS[w].total_seconds(), now),
+                w,
+                coalition_share=policy.coalition_share,
+            )
+            for t in tiers
+            for w in windows
+        ]
+
+    # --- alarms -----------------------------------------------------------------------------
+
+    def breaches(self) -> list[Breach]:
+        """Every rule breached now (computed, not recorded)."""
+        c, policy = self._current()
+        self.catch_up()
+        now = self.clock.now().timestamp()
+        windows: dict[tuple[str, float], WindowView] = {}
+        for rule in policy.rules:
+            if rule.capability is not None and rule.window is not None:
+                key = (rule.capability, rule.span)
+                if key not in windows:
+                    windows[key] = self._ledger.view(rule.capability, rule.span, now)
+        held: list[GrantHeld] = []
+        if self.grants is not None and any(r.kind == "max-restricted-grants" for r in policy.rules):
+            by_id = c.principals_by_id
+            for g in self.grants.active_grants(limit=_MAX_GRANTS):
+                p = by_id.get(g.principal)
+                held.append(GrantHeld(p.person_id if p else g.principal, g.capability))
+        return evaluate_breaches(policy, windows, held)
+
+    def raise_alarms(self) -> list[StoredAlarm]:
+        """Record each breach that began since the last round as one alarm in the log, and
+        each that ended; return the alarms raised now.
+
+        An alarm is claimed in the database before its entry is appended (one open breach
+        per rule and subject, across replicas), so a breach is never raised twice; a claim
+        whose entry could not be appended is appended at the next round, so none is dropped.
+
+        Raises:
+            LogWriteError: an entry could not be appended (retried at the next round).
+        """
+        with self._alarm_lock:
+            now = self.clock.now()
+            current = {(b.rule.id, b.subject): b for b in self.breaches()}
+            stored = {(a.rule, a.subject): a for a in self.alarms(open_only=True)}
+            for key, b in current.items():
+                if key in stored:
+                    continue
+                row = {
+                    "id": secrets.token_hex(12),
+                    "rule": b.rule.id,
+                    "kind": b.rule.kind,
+                    "subject": b.subject,
+                    "capability": b.rule.capability,
+                    "value": b.value,
+                    "limit": b.limit,
+                    "message": b.message,
+                    "raised_at": now,
+                    "open_slot": "open",
+                }
+                try:
+                    with writer(self.engine).begin() as conn:
+                        conn.execute(insert(usage_alarms).values(**row))
+                except IntegrityError:
+                    continue  # another replica claimed this breach
+            raised = []
+            for a in self.alarms(open_only=True):
+                if a.log_index is None:
+                    raised.append(self._append_alarm(a))
+                elif (a.rule, a.subject) not in current:
+                    self._end_alarm(a, now)
+        return raised
+
+    def _append_alarm(self, a: StoredAlarm) -> StoredAlarm:
+        body = E.AlarmBody(
+            alarm_id=a.id,
+            rule=a.rule,
+            kind=a.kind,
+            subject=a.subject,
+            capability=a.capability,
+            value=a.value,
+            limit=a.limit,
+            message=a.message,
+        )
+        appended = self.log.append(
+            Entry.create(E.ALARM, time=self.clock.now(), principal="custodes", body=body)
+        )
+        with writer(self.engine).begin() as conn:
+            conn.execute(
+                update(usage_alarms)
+                .where(usage_alarms.c.id == a.id)
+                .values(log_index=appended.index)
+            )
+        _log.warning("usage alarm %s: %s", a.id, a.message)
+        return StoredAlarm(**{**a.__dict__, "log_index": appended.index})
+
+    def _end_alarm(self, a: StoredAlarm, now: datetime) -> None:
+        body = E.AlarmEndedBody(alarm_id=a.id, rule=a.rule, subject=a.subject, value=a.value)
+        appended = self.log.append(
+            Entry.create(E.ALARM_ENDED, time=now, principal="custodes", body=body)
+        )
+        with writer(self.engine).begin() as conn:
+            conn.execute(
+                update(usage_alarms)
+                .where(usage_alarms.c.id == a.id)
+                .values(open_slot=None, ended_at=now, ended_log_index=appended.index)
+            )
+
+    def alarms(self, *, open_only: bool = False) -> list[StoredAlarm]:
+        """The recorded alarms, oldest first (only breaches still open, if ``open_only``)."""
+        q = select(usage_alarms).order_by(usage_alarms.c.raised_at, usage_alarms.c.id)
+        if open_only:
+            q = q.where(usage_alarms.c.open_slot.is_not(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [
+            StoredAlarm(
+                id=r.id,
+                rule=r.rule,
+                kind=r.kind,
+                subject=r.subject,
+                capability=r.capability,
+                value=float(r.value),
+                limit=float(r.limit),
+                message=r.message,
+                raised_at=_aware(r.raised_at),
+                log_index=None if r.log_index is None else int(r.log_index),
+                ended_at=None if r.ended_at is None else _aware(r.ended_at),
+            )
+            for r in rows
+        ]
+
+    def watch(self, interval: float) -> None:
+        """Read the log's history, then raise alarms every ``interval`` seconds in a
+        background thread, so breaches are recorded even when nobody asks (``0``: only read
+        the history); :meth:`close` stops it."""
+        if self._watcher is not None:
+            return
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                self.catch_up()
+            except Exception:  # the gates stay closed until a later read succeeds
+                _log.exception("reading the log's gateway calls failed")
+            while not stop.wait(interval if interval > 0 else 1.0):
+                try:
+                    if interval > 0:
+                        self.raise_alarms()  # reads the log up to its size first
+                        self._load_overrides()  # approved through other replicas
+                    elif not self._ready.is_set():
+                        self.catch_up()
+                except Exception:  # keep watching; the next round retries
+                    _log.exception("raising usage alarms failed")
+
+        thread = threading.Thread(target=run, name="custodes-usage-alarms", daemon=True)
+        self._watcher = (stop, thread)
+        thread.start()
+
+    def close(self) -> None:
+        """Stop the alarm watcher, if any."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher[0].set()
+            watcher[1].join()
+
+    # --- overrides --------------------------------------------------------------------------
+
+    def approve_override(
+        self,
+        *,
+        rule: str,
+        subject: str,
+        approver: str,
+        until: str,
+        reason: str,
+        signature: str,
+    ) -> Override:
+        """Let ``subject`` use beyond the gating rule ``rule`` until ``until``, on an
+        overseer's signed approval (see :func:`custodes.usage.override_message`).
+
+        Raises:
+            NotFoundError: no gating share rule ``rule``.
+            InputError: ``until`` is malformed, past, or beyond one rule window; no reason.
+            ApprovalError: the approver may not approve it, or the signature does not verify
+                under their key.
+            LogWriteError: the override could not be logged (it does not count).
+        """
+        c, policy = self._current()
+        found = [r for r in policy.rules if r.id == rule and r.gate]
+        if not found:
+            raise NotFoundError(
+                f"no gating rule {rule!r}",
+                where="rule",
+                expected="one of " + ", ".join(r.id for r in policy.rules if r.gate)
+                if any(r.gate for r in policy.rules)
+                else "a rule with gate: true (the constitution has none)",
+            )
+        r = found[0]
+        if not reason.strip():
+            raise InputError("an override needs a reason", where="reason", expected="a text")
+        ends = parse_time(until, where="until")
+        now = self.clock.now()
+        assert r.window is not None
+        if not now < ends <= now + r.window:
+            raise InputError(
+                "until must be after now and at most one rule window ahead",
+                where="until",
+                expected=f"between {format_time(now)} and {format_time(now + r.window)}",
+                actual=until,
+            )
+        check_override(c, approver, subject, persons=r.kind == "max-person-share")
+        key = c.principals_by_id[approver].public_key
+        assert key is not None
+        sig = decode_signature(signature)
+        if not verify_signature(key, override_message(rule, subject, until, reason), sig):
+            raise ApprovalError(
+                f"the signature does not verify under {approver}'s key over the override "
+                f"of {rule!r} for {subject!r} until {until}"
+            )
+        body = E.OverrideBody(
+            rule=rule,
+            subject=subject,
+            approver=approver,
+            until=until,
+            reason=reason,
+            signature=signature,
+        )
+        appended = self.log.append(
+            Entry.create(E.OVERRIDE, time=now, principal=approver, body=body)
+        )
+        with writer(self.engine).begin() as conn:
+            conn.execute(
+                insert(usage_overrides).values(
+                    id=secrets.token_hex(12),
+                    rule=rule,
+                    subject=subject,
+                    approver=approver,
+                    until=ends,
+                    reason=reason,
+                    signature=signature,
+                    approved_at=now,
+                    log_index=appended.index,
+                )
+            )
+        with self._lock:
+            self._overrides[(rule, subject)] = max(ends, self._overrides.get((rule, subject), ends))
+        return Override(rule, subject, approver, ends, reason, appended.index)
+
+    def _load_overrides(self) -> None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(usage_overrides.c.rule, usage_overrides.c.subject, usage_overrides.c.until)
+            ).all()
+        latest: dict[tuple[str, str], datetime] = {}
+        for rule, subject, until in rows:
+            when = _aware(until)
+            key = (rule, subject)
+            latest[key] = max(when, latest.get(key, when))
+        with self._lock:
+            self._overrides = latest
+
+
+def _aware(when: datetime) -> datetime:
+    # SQLite gives back naive datetimes for timezone-aware columns; they were written in UTC.
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else utc(when)
