@@ -24,6 +24,7 @@ PACKAGES = [
     "custodes.provenance",
     "custodes.server",
     "custodes.store",
+    "custodes.usage",
     "custodes.wiring",
     "custodes.witness",
 ]

@@ -372,7 +372,7 @@ _USAGE_RULE_NEEDS: dict[str, tuple[str, ...]] = {
     "max-restricted-grants": ("tiers",),
 }
 _USAGE_RULE_KEYS = frozenset(
-    {"capability", "share", "window", "organisations", "tiers", "measure", "gate"}
+    {"capability", "share", "window", "organisations", "tiers", "measure", "gate", "min_calls"}
 )
 
 
@@ -557,7 +557,7 @@ class _Checker:
                         f"a {r['kind']} rule needs {key!r}",
                         expected=", ".join(needs) + " (see docs/usage.md)",
                     )
-            for key in _USAGE_RULE_KEYS - set(needs) - {"measure", "gate"}:
+            for key in _USAGE_RULE_KEYS - set(needs) - {"measure", "gate", "min_calls"}:
                 if key in r:
                     self.problem(
                         (*path, key),
@@ -565,7 +565,7 @@ class _Checker:
                         expected=", ".join(needs),
                     )
             share_rule = r["kind"] in ("max-person-share", "max-organisation-share")
-            for key in ("measure", "gate"):
+            for key in ("measure", "gate", "min_calls"):
                 if key in r and not share_rule:
                     self.problem(
                         (*path, key),

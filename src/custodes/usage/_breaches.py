@@ -86,7 +86,7 @@ def evaluate_breaches(
             amounts, total = (view.person_tokens if persons else view.org_tokens), view.tokens
         else:
             amounts, total = (view.person_calls if persons else view.org_calls), view.calls
-        if total <= 0:
+        if total <= 0 or view.calls < rule.min_calls:
             continue
         for subject, amount in sorted(amounts.items()):
             share = amount / total

@@ -3,9 +3,8 @@
 Each tier keeps its calls in time order (four compact arrays: time, person, organisation,
 tokens). Each trailing window of a tier keeps a start position and, for the calls from there to
 the end, the calls and tokens of every person and organisation, their totals, the sums of their
-squares (the Herfindahl-Hirschman index without a pass) and the number of distinct persons and
-organisations. A new call adds to every window of its tier in O(1); moving a window's end to
-``now`` subtracts the calls that fell out of it, each once (amortised O(1) a call). A window
+squares (the Herfindahl-Hirschman index without a pass). A new call adds to every window of its
+tier in O(1); moving a window's end to ``now`` subtracts the calls that fell out of it, each once (amortised O(1) a call). A window
 that has not been built yet (a rebuild from the log) is computed in one vectorised pass.
 
 A call is in the window of span ``w`` at ``now`` exactly when its time ``t >= now - w``.
@@ -39,14 +38,13 @@ class Counted:
 class _Side:
     """Calls and tokens per id (a person or an organisation) of one window."""
 
-    __slots__ = ("calls", "distinct", "sq_calls", "sq_tokens", "tokens")
+    __slots__ = ("calls", "sq_calls", "sq_tokens", "tokens")
 
     def __init__(self) -> None:
         self.calls: list[int] = []
         self.tokens: list[int] = []
         self.sq_calls = 0
         self.sq_tokens = 0
-        self.distinct = 0
 
     def grow(self, n: int) -> None:
         if len(self.calls) < n:
@@ -61,10 +59,8 @@ class _Side:
         self.sq_tokens += tokens * (2 * t * sign + tokens)
         if sign > 0:
             self.calls[i], self.tokens[i] = c + 1, t + tokens
-            self.distinct += c == 0
         else:
             self.calls[i], self.tokens[i] = c - 1, t - tokens
-            self.distinct -= c == 1
 
     def load(self, ids: np.ndarray, tokens: np.ndarray, n: int) -> None:
         calls = np.bincount(ids, minlength=n).astype(np.int64)
@@ -73,7 +69,6 @@ class _Side:
         self.tokens = [int(x) for x in toks]
         self.sq_calls = sum(c * c for c in self.calls)
         self.sq_tokens = sum(t * t for t in self.tokens)
-        self.distinct = int(np.count_nonzero(calls))
 
 
 class _Window:

@@ -11,6 +11,9 @@ Kinds of rule:
 - ``max-restricted-grants``: no person holds active grants to more than ``tiers`` restricted
   tiers at once (restricted: ``usage.restricted``, default every tier whose access needs an
   approval).
+
+A share rule with ``min_calls`` applies once the window holds that many calls of the tier: the
+first user of an unused tier holds 100% of it, which says nothing yet.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class UsageRule:
     organisations: int | None = None
     tiers: int | None = None
     gate: bool = False
+    min_calls: int = 0
     description: str = ""
 
     @property
@@ -98,6 +102,7 @@ class UsagePolicy:
                     organisations=r.get("organisations"),
                     tiers=r.get("tiers"),
                     gate=bool(r.get("gate", False)),
+                    min_calls=int(r.get("min_calls", 0)),
                     description=r.get("description", ""),
                 )
             )

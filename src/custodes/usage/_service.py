@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from custodes._durations import say_duration
 from custodes.authority import Grant, decode_signature, verify_signature
 from custodes.clock import Clock, utc
 from custodes.constitution import Constitution
@@ -218,12 +219,20 @@ class UsageTracker:
         )
         if total <= 0 or mine <= rule.share * total:
             return
+        if (
+            rule.min_calls
+            and self._ledger.share(
+                rule.capability, rule.span, now.timestamp(), person="", tokens=False
+            )[1]
+            < rule.min_calls
+        ):
+            return
         until = self._overrides.get((rule.id, subject))
         if until is not None and now < until:
             return
         raise PolicyDenied(
             f"{'person' if persons else 'organisation'} {subject} holds {mine / total:.1%} of "
-            f"{rule.capability} {rule.measure} in the last {rule.window}, above the "
+            f"{rule.capability} {rule.measure} in the last {say_duration(rule.window or 0)}, above the "
             f"{rule.share:.0%} rule {rule.id!r} allows: more use needs an overseer's approval",
             reasons=[
                 Denial(
