@@ -232,7 +232,7 @@ class UsageTracker:
             return
         raise PolicyDenied(
             f"{'person' if persons else 'organisation'} {subject} holds {mine / total:.1%} of "
-            f"{rule.capability} {rule.measure} in the last {say_duration(rule.window or 0)}, above the "
+            f"{rule.capability} {rule.measure} in the last {say_duration(rule.span)}, above the "
             f"{rule.share:.0%} rule {rule.id!r} allows: more use needs an overseer's approval",
             reasons=[
                 Denial(
