@@ -4,8 +4,9 @@ Each tier keeps its calls in time order (four compact arrays: time, person, orga
 tokens). Each trailing window of a tier keeps a start position and, for the calls from there to
 the end, the calls and tokens of every person and organisation, their totals, the sums of their
 squares (the Herfindahl-Hirschman index without a pass). A new call adds to every window of its
-tier in O(1); moving a window's end to ``now`` subtracts the calls that fell out of it, each once (amortised O(1) a call). A window
-that has not been built yet (a rebuild from the log) is computed in one vectorised pass.
+tier in O(1); moving a window's end to ``now`` subtracts the calls that fell out of it, each
+once (amortised O(1) a call). A window that has not been built yet (a rebuild from the log) is
+computed in one vectorised pass.
 
 A call is in the window of span ``w`` at ``now`` exactly when its time ``t >= now - w``.
 """
