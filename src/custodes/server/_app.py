@@ -136,6 +136,9 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import coalition
 
     app.include_router(coalition.router)
+    from custodes.server.routes import usage
+
+    app.include_router(usage.router)
     from custodes.dashboard import install_dashboard
 
     install_dashboard(app)  # the overseers' pages under /dashboard

@@ -1,0 +1,138 @@
+"""``/usage``: who actually uses each tier (concentration figures), the concentration alarms,
+and overseers' overrides of a gating rule (docs/usage.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.log import format_time
+from custodes.server._deps import Components
+from custodes.usage import StoredAlarm, TierFigures
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/usage", tags=["usage"])
+
+
+class ConcentrationOut(BaseModel):
+    """One measure (calls or tokens) over persons or organisations; shares are 0..1, the
+    Herfindahl-Hirschman index 0..10,000; null shares mean no use in the window."""
+
+    total: int
+    distinct: int
+    top: str | None
+    top_share: float | None
+    hhi: float | None
+    coalition: list[str] = Field(description="the fewest ids with at least coalition_share")
+    coalition_share: float | None
+
+
+class TierOut(BaseModel):
+    capability: str
+    window: str
+    since: str
+    until: str
+    used: bool
+    calls: int
+    tokens: int
+    persons_calls: ConcentrationOut
+    persons_tokens: ConcentrationOut
+    organisations_calls: ConcentrationOut
+    organisations_tokens: ConcentrationOut
+
+
+class FiguresOut(BaseModel):
+    coalition_share: float
+    tiers: list[TierOut]
+
+
+class AlarmOut(BaseModel):
+    id: str
+    rule: str
+    kind: str
+    subject: str
+    capability: str | None
+    value: float
+    limit: float
+    message: str
+    raised_at: str
+    log_index: int | None
+    ended_at: str | None
+
+
+class OverrideIn(BaseModel):
+    """An overseer's signed approval of more use (custodes.usage.override_message)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: str = Field(min_length=1, max_length=128)
+    subject: str = Field(min_length=1, max_length=256)
+    approver: str = Field(min_length=1, max_length=256)
+    until: str = Field(min_length=1, max_length=40, description="RFC 3339 UTC, ...Z")
+    reason: str = Field(min_length=1, max_length=2000)
+    signature: str = Field(min_length=1, max_length=200)
+
+
+class OverrideOut(BaseModel):
+    rule: str
+    subject: str
+    approver: str
+    until: str
+    log_index: int
+
+
+def _tier(f: TierFigures) -> TierOut:
+    data: dict[str, Any] = asdict(f)
+    for key in ("persons_calls", "persons_tokens", "organisations_calls", "organisations_tokens"):
+        data[key] = ConcentrationOut(**{**data[key], "coalition": list(data[key]["coalition"])})
+    return TierOut(
+        **{**data, "since": format_time(f.since), "until": format_time(f.until), "used": f.used}
+    )
+
+
+def _alarm(a: StoredAlarm) -> AlarmOut:
+    return AlarmOut(
+        **{
+            **asdict(a),
+            "raised_at": format_time(a.raised_at),
+            "ended_at": None if a.ended_at is None else format_time(a.ended_at),
+        }
+    )
+
+
+@router.get("")
+def figures(
+    deployment: Components,
+    capability: str | None = Query(default=None, max_length=128),
+    window: str | None = Query(default=None, max_length=16, description="day, week or 90d"),
+) -> FiguresOut:
+    """Every tier's concentration of use in each window (or one tier, one window)."""
+    usage = deployment.usage
+    tiers = usage.figures(capability=capability, window=window)
+    return FiguresOut(coalition_share=usage.policy.coalition_share, tiers=[_tier(f) for f in tiers])
+
+
+@router.get("/alarms")
+def alarms(
+    deployment: Components, open_only: bool = Query(default=False, alias="open")
+) -> list[AlarmOut]:
+    """The recorded concentration alarms, oldest first (read only: recording is the
+    server's background work, ``usage_alarm_interval_s``)."""
+    return [_alarm(a) for a in deployment.usage.alarms(open_only=open_only)]
+
+
+@router.post("/overrides", status_code=201)
+def override(deployment: Components, body: OverrideIn) -> OverrideOut:
+    """Let a person (organisation) use beyond a gating rule until ``until``, on an overseer's
+    signature; logged before it counts."""
+    o = deployment.usage.approve_override(**body.model_dump())
+    return OverrideOut(
+        rule=o.rule,
+        subject=o.subject,
+        approver=o.approver,
+        until=format_time(o.until),
+        log_index=o.log_index,
+    )
