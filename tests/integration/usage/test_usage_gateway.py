@@ -103,7 +103,10 @@ def test_a_director_of_many_agents_is_one_concentration_gated_until_an_overseer_
                 keys["sub-agent@lab"],
                 **{"x-custodes-on-behalf-of": "orchestrator@lab,alice@lab"},
             )
-        with pytest.raises(openai.PermissionDeniedError, match="unknown principal .mallory@lab. named as the director"):
+        with pytest.raises(
+            openai.PermissionDeniedError,
+            match="unknown principal .mallory@lab. named as the director",
+        ):
             ask(base, keys["sub-agent@lab"], **{"x-custodes-on-behalf-of": "mallory@lab"})
 
         calls = [Entry.from_json(d.log.entry_data(i)) for i in range(d.log.size())]
