@@ -28,13 +28,14 @@ def _console() -> Console:
 
 
 def _audits() -> Any:
-    # scipy and statsmodels are the `audits` extra: say how to get them instead of a traceback.
+    # scipy, statsmodels and openai are custodes' own dependencies; a broken install gets a
+    # hint instead of a traceback.
     try:
         import custodes.audits as audits
     except ImportError as exc:
         raise ConfigError(
             f"custodes audit needs {exc.name}, which is not installed",
-            hint="pip install 'custodes[audits]'",
+            hint="reinstall custodes with its dependencies (make install, or pip install custodes)",
         ) from exc
     return audits
 
