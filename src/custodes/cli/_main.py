@@ -105,6 +105,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("custodes.cli.monitors", "review"),
     "coalition": ("custodes.cli.coalition", "coalition"),
     "audit": ("custodes.cli.audit", "audit"),
+    "usage": ("custodes.cli.usage", "usage"),
 }
 
 

@@ -32,6 +32,7 @@ from custodes.usage._service import (
     UsageLog,
     UsageTracker,
 )
+from custodes.usage._svg import figures_svg
 
 __all__ = [
     "ALARM",
@@ -67,6 +68,7 @@ __all__ = [
     "concentration",
     "count_entry",
     "evaluate_breaches",
+    "figures_svg",
     "override_message",
     "override_refusal",
     "resolve_chain",

@@ -316,6 +316,11 @@ class UsageTracker:
             for w in windows
         ]
 
+    def tokens_by_person(self, capability: str, window: str) -> dict[str, int]:
+        """The tokens of each person who used ``capability`` in the figure window ``window``."""
+        span = FIGURE_WINDOWS[window].total_seconds()
+        return self._ledger.view(capability, span, self.clock.now().timestamp()).person_tokens
+
     # --- alarms -----------------------------------------------------------------------------
 
     def breaches(self) -> list[Breach]:

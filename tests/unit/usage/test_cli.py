@@ -1,0 +1,58 @@
+"""``custodes usage`` on a deployment's database: the table, JSON and the SVG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from custodes.cli import cli
+from custodes.config import Settings
+from custodes.errors import InputError
+from custodes.gateway import CallRecord
+from custodes.gateway._entries import call_entry
+from custodes.wiring import build_deployment
+from tests.support.usage import usage_document
+
+
+def test_usage_prints_the_figures_counted_to_the_director(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(usage_document(), sort_keys=False))
+    settings = Settings(
+        data_dir=tmp_path / "data", demo=True, constitution_file=tmp_path / "c.yaml"
+    )
+    d = build_deployment(settings)
+    try:
+        for principal, tokens in (
+            ("agent-0@lab", 300),
+            ("agent-1@lab", 300),
+            ("frank@cyberdef", 400),
+        ):
+            record = CallRecord(
+                request_id="r",
+                route="/v1/chat/completions",
+                method="POST",
+                capability="cyber-frontier",
+                outcome="answered",
+                status=200,
+                request_sha256="0" * 64,
+                total_tokens=tokens,
+                on_behalf_of=d.usage.admit(principal, "cyber-frontier", None),
+            )
+            d.log.append(call_entry(record, principal, d.clock.now()))
+    finally:
+        d.close()
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path / "data"), "usage", "--capability", "cyber-frontier"]
+    table = runner.invoke(cli, [*args, "--svg", str(tmp_path / "u.svg")])
+    assert table.exit_code == 0, table.output
+    assert "alice@lab" in table.output and "60.0%" in table.output
+    assert "<title>alice@lab: 60.0%</title>" in (tmp_path / "u.svg").read_text()
+    out = runner.invoke(cli, [*args, "--window", "week", "--json"])
+    week = json.loads(out.output)[0]
+    assert week["persons_tokens"]["top"] == "alice@lab" and week["persons_calls"]["distinct"] == 2
+    assert week["persons_tokens"]["coalition"] == ["alice@lab"]
+    bad = runner.invoke(cli, [*args, "--window", "month"])
+    assert isinstance(bad.exception, InputError) and bad.exception.where == "window"
+    assert "no window 'month'" in bad.exception.diagnostics()
