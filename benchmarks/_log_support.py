@@ -66,7 +66,7 @@ def build(data_dir: Path, entries: int) -> None:
     started = time.perf_counter()
     while size < entries:
         n = min(CHUNK, entries - size)
-        log._integrate_data(
+        log._writer.integrate(
             [entry_json(size + i) for i in range(n)],
             sign=(size // CHUNK) % 100 == 0 or size + n == entries,
         )

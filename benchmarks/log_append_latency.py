@@ -55,7 +55,7 @@ def main() -> None:
             engine, NoteSigner.generate("custodes.local/log"), batch_wait=args.batch_wait_ms / 1000
         )
         # Warm up: a few hundred entries so the tree has partial tiles on two levels.
-        log._integrate_data([entry_json(i) for i in range(300)], sign=True)
+        log._writer.integrate([entry_json(i) for i in range(300)], sign=True)
         counter = 300
         # Built ahead, as callers do; encoding them (Entry.to_json) is inside the timed append.
         entries = [Entry.from_json(entry_json(counter + i)) for i in range(2 * args.appends)]
@@ -75,7 +75,7 @@ def main() -> None:
         cpu: list[float] = []
         for _ in range(args.appends):
             t0, c0 = time.perf_counter(), time.thread_time()
-            log._integrate_data([entry_json(counter)], sign=False)
+            log._writer.integrate([entry_json(counter)], sign=False)
             direct.append(time.perf_counter() - t0)
             cpu.append(time.thread_time() - c0)
             counter += 1

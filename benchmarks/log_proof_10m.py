@@ -3,7 +3,7 @@
 Usage: python benchmarks/log_proof_10m.py [--entries 10000000] [--dir /tmp/custodes-bench-10m]
        [--requests 3000] [--seconds 10] [--client auto|wrk|python]
 
-Builds the log through the store layer (``TransparencyLog._integrate_data``, the sequencer's own
+Builds the log through the store layer (``TreeWriter.integrate``, the sequencer's own
 transaction: entries, tiles, state and checkpoints) unless the folder already holds it, starts a
 real server on it and asks for inclusion proofs of random entries, one request at a time over a
 keep-alive connection. Prints p50/p99 latency (target p50 <= 1 ms) and the server's resident

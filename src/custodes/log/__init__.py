@@ -46,10 +46,12 @@ from custodes.log._note import (
     open_note,
     sign_note,
 )
+from custodes.log._notifier import CheckpointListener
 from custodes.log._policy import WitnessGroup, WitnessPolicy, parse_max_age
 from custodes.log._receipt import Receipt, VerifiedReceipt, verify_receipt
 from custodes.log._selfcheck import SelfCheck
-from custodes.log._service import MAX_ENTRY_BYTES, CheckpointListener, TransparencyLog
+from custodes.log._sequencer import MAX_ENTRY_BYTES
+from custodes.log._service import TransparencyLog
 from custodes.log._subtree import verify_subtree_consistency, verify_subtree_inclusion
 from custodes.log._tables import log_alarms, log_checkpoints, log_entries, log_state, log_tiles
 from custodes.log._tiles import (

@@ -49,7 +49,7 @@ def _build(engine: Engine, signer: NoteSigner) -> tuple[int, Snapshot]:
     size = 0
     backup: Snapshot = {}
     for n, k in enumerate(BATCHES):
-        log._integrate_data(_datas(size, k), sign=True)
+        log._writer.integrate(_datas(size, k), sign=True)
         size += k
         if n == 3:
             with engine.connect() as conn:
@@ -75,7 +75,7 @@ def test_entries_acknowledged_but_unsigned_at_a_crash_are_covered_at_restart(
 ) -> None:
     size, _ = _build(engine, log_signer)
     crashed = TransparencyLog(engine, log_signer)
-    acked = crashed._integrate_data(_datas(size, 40), sign=False)  # durable and acknowledged...
+    acked = crashed._writer.integrate(_datas(size, 40), sign=False)  # durable and acknowledged...
     assert crashed.checkpoint_size() == size  # ...but no checkpoint covers them; then: crash
     assert acked[-1].index == size + 39
 
@@ -96,8 +96,8 @@ def test_a_clean_stop_signs_over_everything_integrated(
 ) -> None:
     log = TransparencyLog(engine, log_signer, checkpoint_interval=60.0)
     log.start()
-    log._integrate_data(_datas(0, 5), sign=True)
-    log._integrate_data(_datas(5, 7), sign=False)
+    log._writer.integrate(_datas(0, 5), sign=True)
+    log._writer.integrate(_datas(5, 7), sign=False)
     assert log.checkpoint_size() == 5
     log.close()
     reader = TransparencyLog(engine, log_signer)
@@ -221,7 +221,7 @@ def test_a_tampered_store_refuses_appends_and_verify_names_the_edit(
             log.append(Entry.from_json(_datas(size, 1)[0]), timeout=10)
         assert refusal in refused.value.message
         with pytest.raises(LogWriteError, match="refuses appends"):
-            log._integrate_data(_datas(size, 1))
+            log._writer.integrate(_datas(size, 1))
         with pytest.raises(LogWriteError, match="refuses appends"):
             log.sign_checkpoint()
     finally:
@@ -255,7 +255,7 @@ def test_an_untampered_log_passes_the_self_check_at_every_size(
     log = TransparencyLog(engine, log_signer)
     size = 0
     for k in (1, 1, 1, 5, 248, 1, 255, 1, 65_536 - 512 - 2, 1, 300):
-        log._integrate_data(_datas(size, k), sign=size % 3 == 0)
+        log._writer.integrate(_datas(size, k), sign=size % 3 == 0)
         size += k
         result = TransparencyLog(engine, log_signer).check()
         assert result.size == size
@@ -279,7 +279,7 @@ def test_a_rollback_alarm_stops_appends_across_restarts_until_an_operator_resume
             witness_size=size + 100,
         )
         with pytest.raises(LogWriteError, match="witness w1 holds size 717"):
-            log._integrate_data(_datas(size, 1))
+            log._writer.integrate(_datas(size, 1))
     finally:
         log.close()
     again = TransparencyLog(engine, log_signer)
@@ -289,7 +289,7 @@ def test_a_rollback_alarm_stops_appends_across_restarts_until_an_operator_resume
         resolved = resolve_alarms(engine, reason="test: the witness was reset")
         assert [a.id for a in resolved] == [1]
         assert again.halted is None  # the running log sees the resolution
-        again._integrate_data(_datas(size, 1))
+        again._writer.integrate(_datas(size, 1))
         # The same condition, already accepted, does not halt again.
         assert not again.raise_alarm("rollback", "again", witness="w1", witness_size=size + 100)
     finally:
@@ -340,7 +340,7 @@ def test_a_server_on_a_tampered_database_serves_reads_and_refuses_appends(
     try:
         log = TransparencyLog(engine, signer)
         start = log.size()
-        log._integrate_data(_datas(start, 300), sign=True)
+        log._writer.integrate(_datas(start, 300), sign=True)
         _flip_frontier_bit(engine, start + 300, {})
     finally:
         engine.dispose()

@@ -67,7 +67,7 @@ def _build(engine: Engine, signer: NoteSigner, batches: tuple[int, ...] = BATCHE
     datas: list[bytes] = []
     for k in batches:
         batch = _datas(len(datas), k)
-        log._integrate_data(batch, sign=True)
+        log._writer.integrate(batch, sign=True)
         datas += batch
     return datas
 
@@ -80,7 +80,7 @@ def world(engine: Engine, log_signer: NoteSigner) -> World:
     backup: Snapshot = {}
     for n, k in enumerate(BATCHES):
         batch = _datas(len(datas), k)
-        log._integrate_data(batch, sign=True)
+        log._writer.integrate(batch, sign=True)
         datas += batch
         published.append(log.latest_checkpoint(fresh=False))
         if n == 3:
@@ -164,7 +164,7 @@ def _rewritten(w: World, rng: random.Random, below: int | None = None) -> Check:
     log = TransparencyLog(w.engine, w.signer)
     datas = list(w.datas)
     datas[i] = _datas(10_000 + i, 1)[0]
-    log._integrate_data(datas, sign=True)
+    log._writer.integrate(datas, sign=True)
     size = w.published[-1].checkpoint.size
     return lambda ps: any(
         p.kind == "trusted" and p.size == size and "rewritten" in p.message for p in ps

@@ -68,7 +68,7 @@ def test_watch_follows_an_honest_log_and_alarms_on_rollback_fork_and_bad_entry(
     # A malformed entry slipped past validation (a buggy or dishonest log) is caught.
     engine = create_db_engine(f"sqlite:///{data / 'custodes.db'}")
     log = TransparencyLog(engine, log_signer)
-    log._enqueue([b'{"not": "an entry"}'], inline_if_idle=False).result(30)
+    log._sequencer.enqueue([b'{"not": "an entry"}'], inline_if_idle=False).result(30)
     log.close()
     engine.dispose()
     server = start_log(data, log_signer, policy)

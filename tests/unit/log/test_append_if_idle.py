@@ -29,7 +29,7 @@ def _entries(n: int, tag: str) -> list[Entry]:
 def _count_inline(log: TransparencyLog) -> list[int]:
     """Count the appends the log committed on the caller's thread (a spy, not a stub)."""
     inline: list[int] = []
-    real = log._append_if_idle
+    real = log._sequencer.append_if_idle
 
     def spy(data: list[bytes]) -> list[Appended] | None:
         got = real(data)
@@ -37,7 +37,7 @@ def _count_inline(log: TransparencyLog) -> list[int]:
             inline.append(len(got))
         return got
 
-    log._append_if_idle = spy  # type: ignore[method-assign]
+    log._sequencer.append_if_idle = spy  # type: ignore[method-assign]
     return inline
 
 
@@ -161,3 +161,31 @@ def test_idle_and_queued_appends_from_many_threads_make_one_consistent_tree(
     else:
         assert not inline
     assert verify_store(engine, log_signer.verifier).ok
+
+
+def test_an_inline_append_to_a_log_not_yet_started_starts_its_sequencer(
+    sqlite_engine: Engine, log_signer: NoteSigner, clock: FrozenClock
+) -> None:
+    # The inline commit owes a checkpoint, so it starts the sequencer; starting takes the
+    # writer's lock, which the inline commit must have released first (it once did not).
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
+    landed: list[list[Appended]] = []
+    try:
+        caller = threading.Thread(
+            target=lambda: landed.append(
+                log.append_batch(_entries(2, "a"), wait=False, inline_if_idle=True).result(10)
+            ),
+            daemon=True,
+        )
+        caller.start()
+        caller.join(10)
+        assert not caller.is_alive(), "the inline append never returned"
+        assert [a.index for a in landed[0]] == [0, 1]
+        deadline = time.monotonic() + 10
+        while log.checkpoint_size() < 2:  # signed by the sequencer it started (or its start)
+            assert time.monotonic() < deadline, "no checkpoint covered the inline append"
+            time.sleep(0.01)
+    finally:
+        if not caller.is_alive():  # a deadlocked writer lock would hang close() as well
+            log.close()
+    assert verify_store(sqlite_engine, log_signer.verifier).ok

@@ -53,7 +53,7 @@ def test_proofs_and_tiles_match_the_reference_tree(
     data: list[bytes] = []
     for k in (1, 2, 253, 300, 1):
         batch = _datas(_entries(k, f"b{len(data)}-"))
-        appended = log._integrate_data(batch)
+        appended = log._writer.integrate(batch)
         assert [a.index for a in appended] == list(range(len(data), len(data) + k))
         data += batch
     leaves = [leaf_hash(d) for d in data]
@@ -119,7 +119,7 @@ def test_checkpoints_are_coalesced_but_never_late(
         assert first.size == 1
         started = time.monotonic()
         for i in range(30):
-            log._integrate_data(_datas(_entries(1, f"r{i}")))
+            log._writer.integrate(_datas(_entries(1, f"r{i}")))
         elapsed = time.monotonic() - started
         # Rapid batches were not each signed: at most one checkpoint per 0.1 s...
         with engine.connect() as conn:
@@ -236,7 +236,7 @@ def test_two_writers_on_one_store_never_build_on_a_stale_right_edge(
     for n, k in enumerate((3, 1, 1, 250, 2, 1, 300, 1, 1, 255)):
         writer = (a, a, b, b, a, b, b, a, a, b)[n]
         batch = _datas(_entries(k, f"w{n}-"))
-        assert [x.index for x in writer._integrate_data(batch)] == list(
+        assert [x.index for x in writer._writer.integrate(batch)] == list(
             range(len(data), len(data) + k)
         )
         data += batch
