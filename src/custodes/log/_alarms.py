@@ -41,6 +41,7 @@ class Alarm:
 
 
 def _alarm(row: object) -> Alarm:
+    """An :class:`Alarm` from its table row."""
     r = row._mapping  # type: ignore[attr-defined]
     return Alarm(
         id=int(r["id"]),

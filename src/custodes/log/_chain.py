@@ -53,6 +53,7 @@ class CheckpointLink:
     root: bytes
 
     def to_text(self) -> str:
+        """The link's text (what the log signs as a note)."""
         prev = "prev none" if self.prev is None else _point("prev", *self.prev)
         return "\n".join(
             [
@@ -99,10 +100,16 @@ def sign_link(
 
 
 def _point(word: str, size: int, root: bytes) -> str:
+    """One link line: a word, a tree size and its base64 root."""
     return f"{word} {size} {base64.b64encode(root).decode()}"
 
 
 def _parse_point(line: str, word: str) -> tuple[int, bytes]:
+    """Parse one link line.
+
+    Raises:
+        InputError: it is not ``<word> <size> <base64 root>``.
+    """
     m = _POINT.match(line)
     if m is None or m.group(1) != word:
         raise InputError(

@@ -34,6 +34,11 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        """Refuse a checkpoint C2SP tlog-checkpoint cannot express.
+
+        Raises:
+            InputError: the origin, size, root or an extension line is malformed.
+        """
         # C2SP tlog-checkpoint: non-empty lines of note text, which has no control characters
         # (signed-note); the origin SHOULD look like a URL, but clients MUST NOT assume it.
         if not self.origin or any(ord(c) < 0x20 for c in self.origin):
@@ -83,6 +88,7 @@ class Checkpoint:
         return cls(origin=origin, size=int(size_text), root_hash=root, extensions=tuple(extensions))
 
     def to_text(self) -> str:
+        """The checkpoint body (origin, size, base64 root, extension lines), newline-terminated."""
         lines = [
             self.origin,
             str(self.size),
@@ -92,6 +98,7 @@ class Checkpoint:
         return "\n".join(lines) + "\n"
 
     def sign(self, signer: NoteSigner) -> SignedCheckpoint:
+        """Sign the checkpoint as a C2SP signed note with ``signer``."""
         return SignedCheckpoint(checkpoint=self, note=sign_note(self.to_text(), [signer]))
 
 
@@ -122,6 +129,7 @@ class SignedCheckpoint:
         return cls(checkpoint=checkpoint, note=note)
 
     def to_text(self) -> str:
+        """The signed note as text, as served at ``/checkpoint``."""
         return self.note.to_text()
 
     def cosigned_by(self, witnesses: Sequence[NoteVerifier]) -> list[NoteVerifier]:

@@ -133,6 +133,7 @@ class Entry:
         Raises:
             InputError: unknown type, invalid body, empty principal or naive time.
         """
+        # Only registered types: an entry whose meaning no package defines cannot be audited.
         entry_type = _registry.get(type)
         if entry_type is None:
             raise InputError(
@@ -146,6 +147,7 @@ class Entry:
                 where="principal",
                 actual=repr(principal),
             )
+        # A naive time would be read as local time by one verifier and UTC by another.
         if not isinstance(time, datetime) or time.tzinfo is None:
             raise InputError("time has no timezone", where="time", expected="UTC")
         # pydantic writes NaN and infinities as null in JSON mode: refuse them before it can.
@@ -154,6 +156,7 @@ class Entry:
         try:
             model = entry_type.model.model_validate(raw)
         except ValidationError as exc:
+            # The first error, located: one clear message rather than pydantic's whole list.
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
             raise InputError(
@@ -171,6 +174,8 @@ class Entry:
             ) from exc
         if len(canonical) > _MAX_ENTRY_BYTES:
             raise InputError(f"body is larger than {_MAX_ENTRY_BYTES} bytes", where="body")
+        # The body as canonical JSON decodes it (1.0 becomes 1): what a verifier reading the
+        # log will see, so two entries equal here encode to the same bytes.
         canonical_body = json.loads(canonical, parse_int=_parse_int)
         return cls(
             type=type, time=utc(time), principal=principal, body=MappingProxyType(canonical_body)
@@ -201,6 +206,7 @@ class Entry:
         if not isinstance(time, datetime) or time.tzinfo is None:
             raise InputError("time has no timezone", where="time", expected="UTC")
         dumped = body.model_dump(mode="json")
+        # The whole entry is encoded once here and the bytes kept: the log appends exactly them.
         try:
             # canonical_json refuses NaN and infinities (rfc8785 raises on them).
             data = canonical_json(
@@ -246,6 +252,7 @@ class Entry:
         """
         if not isinstance(data, dict):
             raise InputError("entry must be a JSON object", where=where, actual=type(data).__name__)
+        # Exactly these four: an extra member would be signed over yet ignored by verifiers.
         keys = set(data)
         expected = {"type", "time", "principal", "body"}
         if keys != expected:
@@ -276,6 +283,7 @@ class Entry:
         Raises:
             InputError: the JSON is malformed or the entry invalid.
         """
+        # Bounded before parsing: entries arrive over HTTP and from files.
         if len(data) > _MAX_ENTRY_BYTES:
             raise InputError(f"entry is larger than {_MAX_ENTRY_BYTES} bytes", where=where)
         try:
@@ -293,6 +301,11 @@ class Entry:
 
 
 def _refuse_non_finite(value: Any, where: str) -> None:
+    """Refuse NaN and infinities anywhere in ``value`` (RFC 8785 has no such numbers).
+
+    Raises:
+        InputError: says where the first one is.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         raise InputError(f"{value} is not a JSON number (RFC 8785)", where=where)
     if isinstance(value, Mapping):
@@ -304,6 +317,11 @@ def _refuse_non_finite(value: Any, where: str) -> None:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of ``pairs``, refusing a name given twice (RFC 8785 §3.1, I-JSON).
+
+    Raises:
+        ValueError: a member name is duplicated.
+    """
     seen: set[str] = set()
     for name, _ in pairs:
         if name in seen:
@@ -313,6 +331,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _parse_int(text: str) -> int | float:
+    """A JSON integer as RFC 8785 reads it: an int, or the double it exactly denotes.
+
+    Raises:
+        ValueError: no IEEE 754 double holds it exactly.
+    """
     # RFC 8785 numbers are IEEE 754 doubles. An integer beyond 2**53 is kept as the double it
     # denotes when it is that double exactly or its canonical form (2**68 is written
     # 295147905179352830000); any other would be silently rounded, so it is refused.
@@ -326,10 +349,16 @@ def _parse_int(text: str) -> int | float:
 
 
 def _no_constant(name: str) -> Any:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON.
+
+    Raises:
+        ValueError: always.
+    """
     raise ValueError(f"{name} is not a JSON number")
 
 
 def _thaw(value: Any) -> Any:
+    """A mutable deep copy of a frozen body (mappings to dicts, sequences to lists)."""
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

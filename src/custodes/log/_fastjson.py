@@ -22,6 +22,7 @@ _MAX_SAFE = 1 << 53  # RFC 8785 §3.2.2.3 / I-JSON: integers beyond this are not
 
 
 def _simple(value: Any) -> bool:
+    """Whether ``value`` is of the shape whose sorted-key orjson output is RFC 8785's."""
     if value is None or value is True or value is False:
         return True
     t = type(value)

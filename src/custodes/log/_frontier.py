@@ -24,9 +24,15 @@ class Frontier:
 
     @classmethod
     def empty(cls) -> Frontier:
+        """The frontier of the empty tree."""
         return cls(0, ())
 
     def __post_init__(self) -> None:
+        """Refuse a frontier whose hash count does not fit its size.
+
+        Raises:
+            ValueError: the size is out of range or the hashes do not fit it.
+        """
         if not 0 <= self.size < 1 << 64:
             raise ValueError(f"frontier size {self.size} is out of range")
         if len(self.hashes) != self.size.bit_count():
@@ -52,9 +58,15 @@ class Frontier:
         return cls(size, tuple(data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)))
 
     def to_bytes(self) -> bytes:
+        """The hashes, concatenated: what the state row stores."""
         return b"".join(self.hashes)
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> Frontier:
+        """The frontier after appending ``leaf_hashes``, merging equal-sized subtrees (O(log n)).
+
+        Raises:
+            ValueError: a leaf hash is not 32 bytes.
+        """
         size = self.size
         stack = list(self.hashes)
         for h in leaf_hashes:
@@ -71,6 +83,7 @@ class Frontier:
         return Frontier(size, tuple(stack))
 
     def root(self) -> bytes:
+        """The tree's root hash (RFC 9162 §2.1.1), folding the subtrees from the right."""
         if not self.hashes:
             return EMPTY_ROOT
         root = self.hashes[-1]

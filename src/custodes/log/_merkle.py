@@ -46,10 +46,12 @@ SubtreeHash = Callable[[int, int], bytes]
 
 
 def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 §2.1.1 leaf hash: ``SHA-256(0x00 || data)``."""
     return hashlib.sha256(_LEAF_HASH_PREFIX + data).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 §2.1.1 interior node hash: ``SHA-256(0x01 || left || right)``."""
     return hashlib.sha256(_NODE_HASH_PREFIX + left + right).digest()
 
 
@@ -78,6 +80,7 @@ def _split(n: int) -> int:
 
 
 def _hashes_getter(leaf_hashes: Sequence[bytes]) -> SubtreeHash:
+    """A subtree-hash function over an in-memory list of leaf hashes."""
     return lambda start, end: tree_hash(leaf_hashes[start:end])
 
 
@@ -97,15 +100,17 @@ def inclusion_proof(
     get = subtree_hash if callable(subtree_hash) else _hashes_getter(subtree_hash)
     proof: list[bytes] = []
     start, end = 0, size
+    # PATH recurses into the half holding the leaf and records the other half's hash; this
+    # walks down the same splits iteratively (no recursion depth for a 2**64 tree).
     while end - start > 1:
-        k = _split(end - start)
+        k = _split(end - start)  # the largest power of two below n (RFC 9162 §2.1.1)
         if index < start + k:
             proof.append(get(start + k, end))
             end = start + k
         else:
             proof.append(get(start, start + k))
             start += k
-    proof.reverse()
+    proof.reverse()  # recorded root-first; RFC 9162 lists the leaf's sibling first
     return proof
 
 
@@ -131,10 +136,13 @@ def consistency_proof(
                 proof.append(get(start, end))
             break
         k = _split(n)
+        # The old tree lies within the left half: the right half is new, its hash proves it.
         if m <= k:
             proof.append(get(start + k, end))
             end = start + k
         else:
+            # The old tree covers the left half: its hash is shared, and the rest of the old
+            # tree is in the right half, which the old tree saw only in part.
             proof.append(get(start, start + k))
             start += k
             m -= k
@@ -144,6 +152,11 @@ def consistency_proof(
 
 
 def _check_hash(name: str, value: bytes) -> None:
+    """Refuse a value that is not a 32-byte hash (a proof from the wire may be anything).
+
+    Raises:
+        VerificationError: it is not bytes, or not 32 of them.
+    """
     if not isinstance(value, bytes | bytearray):
         raise VerificationError(f"{name} is a {type(value).__name__}, expected bytes")
     if len(value) != HASH_SIZE:
@@ -151,6 +164,11 @@ def _check_hash(name: str, value: bytes) -> None:
 
 
 def _check_ints(**values: int) -> None:
+    """Refuse sizes and indices that are not integers (``True`` is not an index).
+
+    Raises:
+        VerificationError: one is not an int.
+    """
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool):
             raise VerificationError(f"{name} is a {type(value).__name__}, expected an integer")
@@ -168,6 +186,8 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
     _check_hash("leaf hash", leaf)
     for i, p in enumerate(proof):
         _check_hash(f"proof[{i}]", p)
+    # RFC 9162 §2.1.3.2 verbatim: fn is the leaf's index, sn the last index; at each level a
+    # set low bit of fn (or fn == sn, the right edge) means the proof hash is on the left.
     fn, sn = index, size - 1
     r = leaf
     for p in proof:
@@ -183,6 +203,7 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
             r = node_hash(r, p)
         fn >>= 1
         sn >>= 1
+    # Fewer hashes than levels would verify against a subtree's root, not the tree's.
     if sn != 0:
         raise VerificationError(f"inclusion proof has {len(proof)} hashes: too few")
     return r
@@ -215,6 +236,8 @@ def implied_old_root(size1: int, size2: int, proof: Sequence[bytes], root2: byte
     it does not lead to ``root2``, or ``size1`` is a power of two (then the proof does not
     carry the old root: the verifier supplies it, RFC 9162 step 1).
     """
+    # Fail open to "proves nothing", never to an accusation: a fork is only claimed from a proof
+    # that verifies against the new root.
     if not 0 < size1 < size2 or size1 & (size1 - 1) == 0 or len(root2) != HASH_SIZE:
         return None
     if not proof or any(len(p) != HASH_SIZE for p in proof):
@@ -270,6 +293,7 @@ def verify_consistency(
     _check_hash("root2", root2)
     for i, p in enumerate(proof):
         _check_hash(f"proof[{i}]", p)
+    # Every tree extends the empty one: a "proof" from 0 would vouch for any root2.
     if size1 <= 0:
         raise VerificationError(f"consistency from size {size1} is meaningless (RFC 9162)")
     if size2 < size1:

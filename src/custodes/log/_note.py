@@ -57,6 +57,7 @@ _MAX_TIMESTAMP = (1 << 63) - 1  # C2SP tlog-cosignature: "MUST NOT exceed 2^63 -
 
 
 def _is_valid_name(name: str) -> bool:
+    """Whether ``name`` may name a key (C2SP signed-note)."""
     # C2SP signed-note: a key name is non-empty and contains no Unicode spaces and no '+'.
     if not name or "+" in name or any(c.isspace() for c in name):
         return False
@@ -68,6 +69,11 @@ def _is_valid_name(name: str) -> bool:
 
 
 def _check_name(name: str) -> None:
+    """Refuse a key name C2SP signed-note does not allow.
+
+    Raises:
+        InputError: it is empty, or holds a space or ``+``.
+    """
     if not _is_valid_name(name):
         raise InputError(
             f"key name {name!r} is invalid", expected="non-empty, without spaces or '+'"
@@ -75,6 +81,7 @@ def _check_name(name: str) -> None:
 
 
 def _key_id(name: str, alg: int, public: bytes) -> bytes:
+    """The 4-byte key id: the start of SHA-256(name, newline, type byte, public key)."""
     if alg == ALG_ECDSA:
         # Rekor v1 / transparency-dev convention for 0x02 keys: the id omits the name.
         return hashlib.sha256(public).digest()[:4]
@@ -82,6 +89,11 @@ def _key_id(name: str, alg: int, public: bytes) -> bytes:
 
 
 def _b64decode(text: str, what: str) -> bytes:
+    """Decode strict base64 (no stray characters), naming ``what`` on failure.
+
+    Raises:
+        InputError: it is not valid base64.
+    """
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -89,6 +101,11 @@ def _b64decode(text: str, what: str) -> bytes:
 
 
 def _check_text(text: str) -> None:
+    """Refuse note text C2SP signed-note does not allow.
+
+    Raises:
+        InputError: it holds a control character other than newline.
+    """
     # C2SP signed-note: UTF-8 text without ASCII control characters other than newline.
     if any(ord(c) < 0x20 and c != "\n" for c in text):
         raise InputError(
@@ -103,6 +120,12 @@ class NoteVerifier:
 
     Ed25519 (0x01) and cosignature/v1 (0x04) keys verify custodes' and witnesses' signatures;
     ECDSA P-256 (0x02) keys only verify, for logs such as Rekor v1.
+
+    Attributes:
+        name: the key's name (a log's origin, a witness's name).
+        key_id: the 4-byte key id signature lines carry.
+        alg: the signature type byte (0x01, 0x02 or 0x04).
+        public_key: the raw public key (32 bytes for Ed25519, a DER SPKI for ECDSA).
     """
 
     name: str
@@ -130,7 +153,7 @@ class NoteVerifier:
         raw = _b64decode(b64, "verifier key")
         if not raw:
             raise InputError("verifier key is empty")
-        alg, public = raw[0], raw[1:]
+        alg, public = raw[0], raw[1:]  # C2SP signed-note: the type byte, then the key
         if alg in _ED25519_ALGS:
             if len(public) != 32:
                 raise InputError(
@@ -145,6 +168,8 @@ class NoteVerifier:
                 f"verifier key type 0x{alg:02x} is not supported",
                 expected="0x01 Ed25519, 0x02 ECDSA P-256, 0x04 cosignature/v1",
             )
+        # The id is derived from the name and key: one that does not match was edited, and
+        # would make signature lines by this key unfindable (or another key's findable).
         if _key_id(name, alg, public) != key_id:
             raise InputError(
                 "verifier key id does not match its name and key",
@@ -154,6 +179,7 @@ class NoteVerifier:
         return cls(name=name, key_id=key_id, alg=alg, public_key=public)
 
     def to_key(self) -> str:
+        """The verifier key as text: ``name+hexid+base64(type || public key)``."""
         raw = bytes([self.alg]) + self.public_key
         return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(raw).decode()}"
 
@@ -170,6 +196,8 @@ class NoteVerifier:
                 return False
             return True
         if self.alg == ALG_COSIGNATURE_V1:
+            # C2SP tlog-cosignature: the Ed25519 signature is over a message that binds the
+            # timestamp, so a cosignature cannot be re-dated.
             if len(signature) != _COSIGNATURE_SIZE:
                 return False
             (timestamp,) = struct.unpack(">Q", signature[:8])
@@ -187,12 +215,22 @@ class NoteVerifier:
 
 
 def _parse_key_id(hex_id: str, what: str) -> bytes:
+    """A key id written as 8 lowercase hex digits.
+
+    Raises:
+        InputError: it is not.
+    """
     if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
         raise InputError(f"{what} id must be 8 lowercase hex digits", actual=repr(hex_id))
     return bytes.fromhex(hex_id)
 
 
 def _load_ecdsa(spki: bytes) -> EllipticCurvePublicKey:
+    """A P-256 public key from its DER SubjectPublicKeyInfo (verification only).
+
+    Raises:
+        InputError: it is not one.
+    """
     try:
         key = load_der_public_key(spki)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -213,10 +251,20 @@ class NoteSigner:
 
     @classmethod
     def generate(cls, name: str, *, alg: int = ALG_ED25519) -> NoteSigner:
+        """A new random Ed25519 signing key named ``name``.
+
+        Raises:
+            InputError: the name is invalid or the key type is not an Ed25519 one.
+        """
         return cls._from_private(name, Ed25519PrivateKey.generate(), alg)
 
     @classmethod
     def _from_private(cls, name: str, key: Ed25519PrivateKey, alg: int) -> NoteSigner:
+        """A signer of ``key`` (checked name and type).
+
+        Raises:
+            InputError: the name is invalid or the key type is not an Ed25519 one.
+        """
         _check_name(name)
         if alg not in _ED25519_ALGS:
             raise InputError(
@@ -258,12 +306,14 @@ class NoteSigner:
         return signer
 
     def to_key(self) -> str:
+        """The private key as text (``PRIVATE+KEY+name+hexid+base64``); keep it secret."""
         seed = self._private.private_bytes_raw()
         raw = base64.b64encode(bytes([self.alg]) + seed).decode()
         return f"PRIVATE+KEY+{self.name}+{self.key_id.hex()}+{raw}"
 
     @property
     def verifier(self) -> NoteVerifier:
+        """The matching verifier key (what clients and witnesses are given)."""
         public = self._private.public_key().public_bytes_raw()
         return NoteVerifier(name=self.name, key_id=self.key_id, alg=self.alg, public_key=public)
 
@@ -295,6 +345,11 @@ class Signature:
     signature: bytes
 
     def __post_init__(self) -> None:
+        """Refuse a malformed signature line's parts.
+
+        Raises:
+            InputError: the name is invalid, the key id is not 4 bytes, or there is no signature.
+        """
         _check_name(self.name)
         if len(self.key_id) != 4:
             raise InputError("signature key id must be 4 bytes", actual=f"{len(self.key_id)} bytes")
@@ -309,6 +364,7 @@ class Signature:
             InputError: not base64, too short, or its key id is not ``key_id``.
         """
         raw = _b64decode(blob, "signature")
+        # C2SP signed-note: the first four bytes are the key id, the rest the signature.
         if len(raw) < 5:
             raise InputError(
                 "malformed note: signature is too short",
@@ -325,9 +381,11 @@ class Signature:
 
     @property
     def base64(self) -> str:
+        """The key id and signature as base64, as the signature line writes them."""
         return base64.b64encode(self.key_id + self.signature).decode()
 
     def to_line(self) -> str:
+        """The signature line: an em dash, the key name and the base64 (with its newline)."""
         return f"{_SIG_PREFIX}{self.name} {self.base64}\n"
 
 
@@ -343,6 +401,7 @@ def cosignature_timestamp(signature: Signature) -> int:
             expected=f"{_COSIGNATURE_SIZE} bytes: timestamp and signature",
             actual=f"{len(signature.signature)} bytes",
         )
+    # C2SP tlog-cosignature: an 8-byte big-endian UNIX time, then the Ed25519 signature.
     (timestamp,) = struct.unpack(">Q", signature.signature[:8])
     return int(timestamp)
 
@@ -377,12 +436,22 @@ def cosignature_verifier(vkey: str) -> NoteVerifier:
 
 @dataclass(frozen=True)
 class Note:
-    """A note's text and its signature lines, in order."""
+    """A note's text and its signature lines, in order.
+
+    Attributes:
+        text: the signed text, ending in a newline.
+        signatures: the signature lines, verified or not (see :func:`open_note`).
+    """
 
     text: str
     signatures: tuple[Signature, ...]
 
     def __post_init__(self) -> None:
+        """Refuse text that is not a note's text.
+
+        Raises:
+            InputError: it does not end with a newline or holds control characters.
+        """
         if not isinstance(self.text, str) or not self.text.endswith("\n"):
             raise InputError("malformed note: text must end with a newline")
         _check_text(self.text)
@@ -394,6 +463,7 @@ class Note:
         Raises:
             InputError: the note is malformed (C2SP signed-note).
         """
+        # Bounded before anything is decoded or split: notes come from the network.
         if isinstance(message, bytes):
             if len(message) > _MAX_NOTE_BYTES:
                 raise InputError(f"malformed note: larger than {_MAX_NOTE_BYTES} bytes")
@@ -406,6 +476,8 @@ class Note:
         if len(message) > _MAX_NOTE_BYTES:
             raise InputError(f"malformed note: larger than {_MAX_NOTE_BYTES} bytes")
         _check_text(message)
+        # The last blank line splits text from signatures: the text may hold blank lines,
+        # signature lines never do.
         split = message.rfind("\n\n")
         if split < 0 or not message.endswith("\n"):
             raise InputError(
@@ -417,6 +489,8 @@ class Note:
             raise InputError("malformed note: no signature lines")
         signatures: list[Signature] = []
         for n, line in enumerate(block[:-1].split("\n"), 1):
+            # golang.org/x/mod/sumdb/note caps the lines too: a note is not a place to store
+            # thousands of signatures for a verifier to try.
             if len(signatures) == _MAX_SIGNATURES:
                 raise InputError(f"malformed note: more than {_MAX_SIGNATURES} signatures")
             if not line.startswith(_SIG_PREFIX):
@@ -438,13 +512,14 @@ class Note:
         return cls(text=text, signatures=tuple(signatures))
 
     def to_text(self) -> str:
+        """The whole note: text, a blank line, then one line per signature."""
         return self.text + "\n" + "".join(s.to_line() for s in self.signatures)
 
     def cosigned_at(self, verifier: NoteVerifier) -> int | None:
         """When ``verifier`` cosigned this note: the newest timestamp among its valid
         cosignature/v1 signatures (C2SP tlog-cosignature), or None if it did not."""
         if verifier.alg != ALG_COSIGNATURE_V1:
-            return None
+            return None  # only cosignature/v1 signatures carry a timestamp
         message = self.text.encode()
         best: int | None = None
         for s in self.signatures:
@@ -479,6 +554,7 @@ class OpenedNote:
 
     @property
     def text(self) -> str:
+        """The note's text (what was signed)."""
         return self.note.text
 
 
@@ -500,6 +576,7 @@ def sign_note(
     if not text.endswith("\n"):
         raise InputError("malformed note: text must end with a newline")
     _check_text(text)
+    # Re-signing replaces a signer's own old line (a witness cosigning again), never another's.
     replaced = {(s.name, s.key_id) for s in signers}
     kept = tuple(s for s in existing if (s.name, s.key_id) not in replaced)
     new = tuple(

@@ -62,6 +62,7 @@ class CheckpointNotifier:
             thread.join()
 
     def _deliver(self) -> None:
+        """The listeners' thread: each checkpoint to every listener, in order, until None."""
         while (signed := self._queue.get()) is not None:
             for listener in list(self._listeners):
                 try:

@@ -59,7 +59,13 @@ _SKEW = 300  # seconds a cosignature's timestamp may be ahead of this machine's 
 
 @dataclass(frozen=True)
 class WitnessGroup:
-    """``k`` of ``members`` (witness or group names) must have witnessed a checkpoint."""
+    """``k`` of ``members`` (witness or group names) must have witnessed a checkpoint.
+
+    Attributes:
+        name: the group's name, as other groups and the quorum line refer to it.
+        threshold: how many members must be satisfied (``all`` is their number, ``any`` 1).
+        members: witness or group names defined before this group.
+    """
 
     name: str
     threshold: int
@@ -68,7 +74,16 @@ class WitnessGroup:
 
 @dataclass(frozen=True)
 class WitnessPolicy:
-    """A parsed C2SP tlog-policy. Build with :meth:`from_text` or :meth:`threshold`."""
+    """A parsed C2SP tlog-policy. Build with :meth:`from_text` or :meth:`threshold`.
+
+    Attributes:
+        logs: the logs' verifier keys the policy is for.
+        witnesses: each witness's cosignature/v1 verifier, by name.
+        groups: the groups, by name.
+        quorum: the witness or group whose satisfaction a checkpoint needs (``none``: none).
+        text: the policy file as given.
+        max_age: the most seconds a cosignature may be old to count (None: any age).
+    """
 
     logs: tuple[NoteVerifier, ...]
     witnesses: Mapping[str, NoteVerifier]
@@ -96,6 +111,8 @@ class WitnessPolicy:
         Raises:
             InputError: ``k`` is not in ``1..len(witnesses)`` or a witness is listed twice.
         """
+        # Written as policy text and parsed, so a policy built in code obeys the same rules
+        # (and has the same text) as one read from a file.
         lines = [f"witness {w.name} {w.to_key()}" for w in witnesses]
         lines.append(f"group quorum {k} " + " ".join(w.name for w in witnesses))
         lines.append("quorum quorum")
@@ -111,6 +128,8 @@ class WitnessPolicy:
         raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
         if len(raw) > _MAX_BYTES:
             raise InputError(f"policy is larger than {_MAX_BYTES} bytes", where="policy")
+        # tlog-policy §Character set: only tab and newline among the control characters; a CR
+        # or NUL would make two parsers read two different policies.
         for i, b in enumerate(raw):
             if b < 0x20 and b not in (0x09, 0x0A) or b == 0x7F:
                 at = raw.count(b"\n", 0, i) + 1
@@ -125,7 +144,7 @@ class WitnessPolicy:
         for number, line in enumerate(decoded.split("\n"), 1):
             fields = _WHITESPACE.split(line.strip(" \t"))
             if fields == [""] or fields[0].startswith("#"):
-                continue
+                continue  # blank lines and comments (tlog-policy §Structure)
             parser.line(number, fields)
         return parser.finish(decoded)
 
@@ -140,6 +159,7 @@ class WitnessPolicy:
         }
 
     def _fresh(self, at: int, now: float) -> bool:
+        """Whether a cosignature made at ``at`` is no older than ``max_age`` (nor far ahead)."""
         return self.max_age is None or now - self.max_age <= at <= now + _SKEW
 
     def check(self, note: Note, *, now: float | None = None) -> set[str]:
@@ -152,6 +172,8 @@ class WitnessPolicy:
         clock = time.time() if now is None else now
         cosigned = self.satisfied_by(note, now=clock)
         if not self._witnessed(self.quorum, cosigned):
+            # Say which cosignatures were valid but too old: a rolled-back log shows exactly
+            # that (witnesses saw more, and stopped cosigning what it serves now).
             stale = sorted(
                 f"{name}'s is {int(clock - at)} s old"
                 for name, v in self.witnesses.items()
@@ -172,27 +194,40 @@ class WitnessPolicy:
         return cosigned
 
     def _witnessed(self, name: str, cosigned: set[str]) -> bool:
+        """Whether the witness or group ``name`` is satisfied by the witnesses in ``cosigned``."""
         if name == _NONE:
             return True
         group = self.groups.get(name)
         if group is None:
             return name in cosigned
+        # Members are defined before the group (checked when parsing), so this terminates.
         done = sum(self._witnessed(m, cosigned) for m in group.members)
         return done >= group.threshold
 
 
 class _Parser:
+    """Reads a witness policy line by line (the C2SP-style policy format), keeping what it
+    defined so far; :meth:`finish` builds the policy.
+    """
+
     def __init__(self) -> None:
+        """Start with nothing defined."""
         self.logs: list[NoteVerifier] = []
         self.witnesses: dict[str, NoteVerifier] = {}
         self.groups: dict[str, WitnessGroup] = {}
         self.quorum: str | None = None
-        self.keys: set[bytes] = set()
+        self.keys: set[bytes] = set()  # every public key listed, under whatever name
 
     def fail(self, number: int, message: str, expected: str | None = None) -> InputError:
+        """A policy error at line ``number``."""
         return InputError(message, where=f"policy line {number}", expected=expected)
 
     def key(self, number: int, vkey: str, algs: tuple[int, ...], role: str) -> NoteVerifier:
+        """Parse a vkey of one of ``algs`` for ``role``.
+
+        Raises:
+            InputError: it is malformed, of another type, or used twice.
+        """
         try:
             # A witness's Ed25519 (0x01) vkey, the form the constitution lists, is taken as its
             # cosignature/v1 key (transparency-dev/formats NewVerifierForCosignatureV1).
@@ -213,17 +248,32 @@ class _Parser:
                 f"{role} key has the wrong signature type",
                 expected=", ".join(f"0x{a:02x}" for a in algs),
             )
+        # One key under two names would count one witness twice towards a threshold.
         if verifier.public_key in self.keys:
             raise self.fail(number, f"duplicate {role}: this public key is already listed")
         self.keys.add(verifier.public_key)
         return verifier
 
     def new_name(self, number: int, name: str) -> None:
+        """Reserve a witness or group name.
+
+        Raises:
+            InputError: it is already defined, or is ``none``.
+        """
+        # Witnesses and groups share one namespace (tlog-policy): a member name must mean one
+        # thing, and ``none`` is the predefined empty quorum.
         if name == _NONE or name in self.witnesses or name in self.groups:
             raise self.fail(number, f"name {name!r} is already defined or reserved")
 
     def line(self, number: int, fields: list[str]) -> None:
+        """Take one policy line (``log``, ``witness``, ``group`` or ``quorum``).
+
+        Raises:
+            InputError: the line is malformed or refers to an undefined name.
+        """
         keyword, args = fields[0], fields[1:]
+        # The URL fields of log and witness lines are for clients that fetch; a verifier needs
+        # only the keys, so they are accepted and not kept.
         if keyword == "log":
             if len(args) not in (1, 2):
                 raise self.fail(number, "malformed log line", "log <vkey> [<url>]")
@@ -238,6 +288,7 @@ class _Parser:
         elif keyword == "quorum":
             if len(args) != 1:
                 raise self.fail(number, "malformed quorum line", "quorum <name>")
+            # Two quorum lines would let two readers of one file apply two policies.
             if self.quorum is not None:
                 raise self.fail(number, "a policy has exactly one quorum line")
             if args[0] != _NONE and args[0] not in self.witnesses and args[0] not in self.groups:
@@ -247,12 +298,20 @@ class _Parser:
             raise self.fail(number, f"unknown keyword {keyword!r}", "log, witness, group, quorum")
 
     def group(self, number: int, args: list[str]) -> None:
+        """Take a ``group`` line: a threshold over witnesses and groups defined before it.
+
+        Raises:
+            InputError: it is malformed, names a member twice or an undefined one, or its
+                threshold is out of range.
+        """
         if len(args) < 3:
             raise self.fail(number, "malformed group line", "group <name> all|any|<k> <member>...")
         name, k_text, members = args[0], args[1], args[2:]
         self.new_name(number, name)
+        # A member listed twice would count twice towards the threshold.
         if len(set(members)) != len(members):
             raise self.fail(number, "a group lists a member more than once")
+        # Only names defined above: no forward references, so no cycles among groups.
         for m in members:
             if m == _NONE or (m not in self.witnesses and m not in self.groups):
                 raise self.fail(number, f"group member {m!r} is not defined above")
@@ -260,6 +319,7 @@ class _Parser:
             k = len(members)
         elif k_text == "any":
             k = 1
+        # A threshold above the member count could never be met: refused, not silently capped.
         elif _DECIMAL.match(k_text) and int(k_text) <= len(members):
             k = int(k_text)
         else:
@@ -271,6 +331,11 @@ class _Parser:
         self.groups[name] = WitnessGroup(name=name, threshold=k, members=tuple(members))
 
     def finish(self, text: str) -> WitnessPolicy:
+        """The policy, once every line has been read.
+
+        Raises:
+            InputError: there is no quorum line, or no log.
+        """
         if self.quorum is None:
             raise InputError(
                 "policy has no quorum line", where="policy", expected="quorum <name> or quorum none"

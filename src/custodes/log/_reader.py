@@ -80,8 +80,11 @@ class TreeReader:
                 .limit(1)
             ).first()
             size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
+        # Signing is the writer's (it takes the state row's lock and checks the tree first); a
+        # read that needs a fresh checkpoint asks for one rather than computing a root itself.
         if newest is None or (fresh and newest.size < (size or 0)):
             return self._sign()
+        # Parsed with the log's key: a checkpoint row that does not verify is never served.
         return SignedCheckpoint.from_text(newest.note, self._verifier)
 
     def checkpoint_text(self) -> str:
@@ -223,6 +226,8 @@ class TreeReader:
             NotFoundError: the log has no such tile (yet).
         """
         tile = self._read_tiles({(level, index): width}).get((level, index))
+        # A narrower stored tile means the tree has not reached that width yet (tlog-tiles:
+        # partial tiles are served only at widths the log has reached).
         if tile is None or tile.width < width:
             raise NotFoundError(
                 f"tile {level}/{index} of width {width} does not exist",
@@ -239,6 +244,7 @@ class TreeReader:
         """
         start = index * TILE_WIDTH
         rows = self.entries(start, start + width)
+        # Never a shorter bundle than asked: a client caches bundles by path for ever.
         if len(rows) != width:
             raise NotFoundError(
                 f"entry bundle {index} of width {width} does not exist",
@@ -261,15 +267,17 @@ class TreeReader:
                     found[key] = cached
         missing = [k for k in needs if k not in found]
         if missing:
+            # Read outside the lock: proofs on other threads go on using the cache meanwhile.
             fetched = self._fetch_tiles(missing)
             found.update(fetched)
             with self._tiles_lock:
                 self._tiles.update(fetched)
                 while len(self._tiles) > _TILE_CACHE:
-                    self._tiles.popitem(last=False)
+                    self._tiles.popitem(last=False)  # least recently used first
         return found
 
     def _fetch_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, TileData]:
+        """Tiles ``keys`` from the store, one primary-key lookup each, in one statement."""
         # The proof hot path: straight to the driver, one primary-key lookup per tile.
         sql = self._tile_sql.get(len(keys))
         if sql is None:

@@ -39,6 +39,11 @@ _MAX_RECEIPT_BYTES = 2 << 20
 
 
 def _decode(text: str, what: str, where: str) -> bytes:
+    """Decode strict base64, naming ``what`` and ``where`` on failure.
+
+    Raises:
+        InputError: it is not base64.
+    """
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -47,7 +52,15 @@ def _decode(text: str, what: str, where: str) -> bytes:
 
 @dataclass(frozen=True)
 class Receipt:
-    """A parsed (not yet verified) tlog-proof. Build with :meth:`from_text` or :meth:`build`."""
+    """A parsed (not yet verified) tlog-proof. Build with :meth:`from_text` or :meth:`build`.
+
+    Attributes:
+        index: the entry's index in the log.
+        proof: its RFC 9162 inclusion proof in the checkpoint's tree, the leaf's sibling first.
+        note: the signed checkpoint note, verbatim (with any witness cosignatures).
+        checkpoint: the checkpoint the note's text holds.
+        entry_data: the entry's canonical bytes (the ``extra`` line), if the receipt carries it.
+    """
 
     index: int
     proof: tuple[bytes, ...]
@@ -56,6 +69,11 @@ class Receipt:
     entry_data: bytes | None = None
 
     def __post_init__(self) -> None:
+        """Refuse a receipt with an out-of-range index or malformed proof hashes.
+
+        Raises:
+            InputError: says which field is wrong.
+        """
         if not 0 <= self.index < 1 << 64:
             raise InputError("receipt index out of range", where="index", actual=str(self.index))
         if len(self.proof) > _MAX_PROOF:
@@ -68,6 +86,8 @@ class Receipt:
                     expected=f"{HASH_SIZE} bytes",
                     actual=f"{len(h)} bytes",
                 )
+        # The checkpoint is only ever read from the note: two that disagree would let a
+        # verifier check one and a reader believe the other.
         if Checkpoint.from_text(self.note.text) != self.checkpoint:
             raise InputError("receipt checkpoint does not match its note", where="checkpoint")
         if self.index >= self.checkpoint.size:
@@ -109,6 +129,7 @@ class Receipt:
         Raises:
             InputError: the file is not a c2sp.org/tlog-proof@v1 proof; says where.
         """
+        # Size first, before any decoding: a receipt comes from anywhere (a file, a mail).
         if isinstance(text, bytes):
             if len(text) > _MAX_RECEIPT_BYTES:
                 raise InputError(f"receipt is larger than {_MAX_RECEIPT_BYTES} bytes")
@@ -120,6 +141,8 @@ class Receipt:
             raise InputError("receipt must be text", actual=type(text).__name__)
         if len(text) > _MAX_RECEIPT_BYTES:
             raise InputError(f"receipt is larger than {_MAX_RECEIPT_BYTES} bytes")
+        # The first blank line ends the proof: a signed note's text has none before its own
+        # blank line, so everything after it is the checkpoint note, verbatim.
         head, sep, signed = text.partition("\n\n")
         if not sep:
             raise InputError(
@@ -135,7 +158,7 @@ class Receipt:
                 actual=repr(lines[0][:80]),
             )
         n = 1
-        extra = None
+        extra = None  # c2sp.org/tlog-proof: the optional extra line comes before the index
         if n < len(lines) and lines[n].startswith(_EXTRA_PREFIX):
             extra = _decode(lines[n][len(_EXTRA_PREFIX) :], "extra data", f"line {n + 1}")
             n += 1
@@ -154,6 +177,7 @@ class Receipt:
                 actual=repr(index_text[:80]),
             )
         hashes: list[bytes] = []
+        # Bounded before decoding: a tree of 2**64 leaves needs at most 64 hashes.
         for i, line in enumerate(lines[n + 1 :], n + 2):
             if len(hashes) == _MAX_PROOF:
                 raise InputError(
@@ -179,6 +203,7 @@ class Receipt:
         )
 
     def to_text(self) -> str:
+        """The receipt as C2SP tlog-proof text."""
         lines = [RECEIPT_HEADER]
         if self.entry_data is not None:
             lines.append(_EXTRA_PREFIX + base64.b64encode(self.entry_data).decode())
@@ -189,7 +214,14 @@ class Receipt:
 
 @dataclass(frozen=True)
 class VerifiedReceipt:
-    """What a verified receipt proves: entry ``index`` with ``entry_data`` is in the log."""
+    """What a verified receipt proves: entry ``index`` with ``entry_data`` is in the log.
+
+    Attributes:
+        index: the entry's index.
+        entry_data: its canonical bytes, whose leaf hash the proof includes.
+        checkpoint: the signed checkpoint it is included in.
+        witnesses: the witnesses whose cosignatures on that checkpoint verified.
+    """
 
     index: int
     entry_data: bytes
@@ -218,7 +250,10 @@ def verify_receipt(
     """
     if not isinstance(receipt, Receipt):
         receipt = Receipt.from_text(receipt)
+    # The log's signature first: nothing else in the receipt means anything without it.
     opened = open_note(receipt.note, [log_key])
+    # A checkpoint signed by the right key for another log (a key reused across logs) is not
+    # this log's: the origin line must name it too.
     expected_origin = origin if origin is not None else log_key.name
     if receipt.checkpoint.origin != expected_origin:
         raise VerificationError(
@@ -228,6 +263,8 @@ def verify_receipt(
     witnesses: set[str] = set()
     if witness_policy is not None:
         witnesses = witness_policy.check(opened.note)
+    # The extra line is unauthenticated (c2sp.org/tlog-proof): an entry the caller holds must
+    # be the one the receipt carries, and only the inclusion proof below vouches for either.
     if (
         entry_data is not None
         and receipt.entry_data is not None

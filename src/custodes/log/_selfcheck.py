@@ -59,20 +59,30 @@ _HINT = "run `custodes log verify` on this database to see everything that disag
 
 @dataclass(frozen=True)
 class SelfCheck:
-    """What a passing self-check saw."""
+    """What a passing self-check saw.
+
+    Attributes:
+        size: the stored tree's size.
+        root: its root hash.
+        checkpoint_size: the newest signed checkpoint's size (-1: none yet).
+        checkpoints: how many checkpoints are stored.
+        seconds: how long the check took.
+    """
 
     size: int
     root: bytes
-    checkpoint_size: int  # the newest signed checkpoint's (-1: none yet)
+    checkpoint_size: int
     checkpoints: int
     seconds: float
 
 
 def _fail(message: str, **kw: int | None) -> LogIntegrityError:
+    """A self-check failure (with the hint to run the full verification)."""
     return LogIntegrityError(message, hint=_HINT, **kw)
 
 
 def _b64(h: bytes) -> str:
+    """A hash as base64, as checkpoints and tlog-tiles write it."""
     return base64.b64encode(h).decode()
 
 
@@ -111,6 +121,9 @@ def self_check(engine: Engine, log_key: NoteVerifier) -> SelfCheck:
         LogIntegrityError: something stored disagrees; the message names what.
     """
     started = time.perf_counter()
+    # One snapshot for every read: on PostgreSQL a REPEATABLE READ transaction, so a
+    # concurrent append by another process cannot make the state and the tiles disagree;
+    # SQLite's read transaction is a snapshot already (WAL).
     options = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
     with engine.connect().execution_options(**options) as conn, conn.begin():
         size, root, frontier = _state(conn)
@@ -118,6 +131,8 @@ def self_check(engine: Engine, log_key: NoteVerifier) -> SelfCheck:
             _tiles(conn, size, root, frontier)
         _entries(conn, size)
         checkpoint_size, count = _checkpoints(conn, log_key, size)
+        # An alarm a witness raised (a split view, say) halts appends until an operator
+        # resolves it, whatever the tree says about itself.
         alarm = conn.execute(
             select(log_alarms.c.id, log_alarms.c.detail)
             .where(log_alarms.c.resolved_at.is_(None))
@@ -132,6 +147,11 @@ def self_check(engine: Engine, log_key: NoteVerifier) -> SelfCheck:
 
 
 def _state(conn: Connection) -> tuple[int, bytes, Frontier]:
+    """The state row: size, root and frontier, which must agree with each other.
+
+    Raises:
+        LogIntegrityError: the frontier does not fit the size, or the root is not its root.
+    """
     row = conn.execute(select(log_state).where(log_state.c.id == 1)).first()
     if row is None:
         return 0, Frontier.empty().root(), Frontier.empty()
@@ -153,6 +173,7 @@ def _state(conn: Connection) -> tuple[int, bytes, Frontier]:
 
 
 def _read(conn: Connection, keys: list[TileKey]) -> dict[TileKey, TileData]:
+    """The stored tiles of ``keys`` that exist, by key (one query)."""
     if not keys:
         return {}
     rows = conn.execute(
@@ -164,6 +185,11 @@ def _read(conn: Connection, keys: list[TileKey]) -> dict[TileKey, TileData]:
 
 
 def _tiles(conn: Connection, size: int, root: bytes, frontier: Frontier) -> None:
+    """The last tile of every level must exist and hold the stored frontier and root.
+
+    Raises:
+        LogIntegrityError: a tile is missing, or disagrees with the state row.
+    """
     edge = edge_tile_keys(size)
     # Below each level's last tile: the full tile whose root is that level's last hash.
     below = {(level - 1, ((size >> (TILE_HEIGHT * level)) - 1)) for level, _ in edge if level}
@@ -226,6 +252,11 @@ def _tiles(conn: Connection, size: int, root: bytes, frontier: Frontier) -> None
 
 
 def _entries(conn: Connection, size: int) -> None:
+    """Entries run from index 0 to ``size - 1``: nothing missing at either end, nothing beyond.
+
+    Raises:
+        LogIntegrityError: the smallest or largest stored index says otherwise.
+    """
     # Two statements: SQLite answers a lone min() or max() from the primary key's end, but
     # scans the whole table for both in one SELECT.
     low = conn.execute(select(func.min(log_entries.c.idx))).scalar_one()
@@ -247,6 +278,14 @@ def _entries(conn: Connection, size: int) -> None:
 
 
 def _checkpoints(conn: Connection, log_key: NoteVerifier, size: int) -> tuple[int, int]:
+    """The newest and the largest checkpoints, and the chain's ends (see the module's list).
+
+    Returns:
+        The newest checkpoint's size (-1 if there is none) and the number of checkpoints.
+
+    Raises:
+        LogIntegrityError: a checkpoint is missing, unsigned, larger than the tree or not its root.
+    """
     # The one read that grows: a count of the checkpoint rows (their sequence-number index),
     # O(checkpoints), never O(entries); at most ten checkpoints are signed a second.
     count = conn.execute(select(func.count()).select_from(log_checkpoints)).scalar_one()
@@ -303,6 +342,11 @@ def _checkpoints(conn: Connection, log_key: NoteVerifier, size: int) -> tuple[in
 
 
 def _signed(row: object, log_key: NoteVerifier) -> SignedCheckpoint:
+    """Row ``row``'s note, verified, whose size and root columns agree with it.
+
+    Raises:
+        LogIntegrityError: it does not verify, or its columns were altered.
+    """
     try:
         signed = SignedCheckpoint.from_text(row.note, log_key)  # type: ignore[attr-defined]
     except (InputError, VerificationError) as exc:
@@ -324,6 +368,12 @@ def _newest_link(
     signed: SignedCheckpoint,
     columns: tuple[Any, ...],
 ) -> None:
+    """The newest row's signed link must name it and the row before it.
+
+    Raises:
+        LogIntegrityError: the link is missing (when the previous row has one), does not
+            verify, or names other rows.
+    """
     seq = int(row.seq)  # type: ignore[attr-defined]
     previous = None
     if seq:
@@ -355,4 +405,5 @@ def _newest_link(
 
 
 def _describe(point: tuple[int, bytes] | None) -> str:
+    """A checkpoint's (size, root) for a message."""
     return "(none)" if point is None else f"of size {point[0]} (root {_b64(point[1])})"

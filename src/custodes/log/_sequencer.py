@@ -150,6 +150,8 @@ class Sequencer:
             InputError: an entry is too large for a tlog-tiles entry bundle (64 KiB).
         """
         future: Future[list[Appended]] = Future()
+        # Checked before queueing, so an oversized entry fails its own caller only, not every
+        # caller whose entries would have shared its batch.
         check_sizes(data)
         if not data:
             future.set_result([])
@@ -163,13 +165,15 @@ class Sequencer:
             if appended is not None:
                 future.set_result(appended)
                 return future
+        # A halted log refuses here, at once, rather than after a trip through the queue (the
+        # sequencer would refuse too: this only saves the wait).
         if self._guard.reason is not None:
             try:
                 self._guard.refuse_if_halted()
             except LogWriteError as exc:
                 future.set_exception(exc)
                 return future
-        self.start()
+        self.start()  # the first append starts the sequencer (and runs the self-check)
         self._queue.put(_Pending(data, future))
         return future
 
@@ -304,6 +308,7 @@ class Sequencer:
             for p in batch:
                 p.future.set_exception(error)
             return
+        # Committed: each caller gets the indices of its own entries, in the order it gave them.
         offset = 0
         for p in batch:
             p.future.set_result(results[offset : offset + len(p.data)])

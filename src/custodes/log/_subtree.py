@@ -39,15 +39,22 @@ _MAX_INDEX = 1 << 64
 
 
 def _check_proof(proof: Sequence[bytes]) -> None:
+    """Every proof hash must be a 32-byte hash.
+
+    Raises:
+        VerificationError: one is not.
+    """
     for i, p in enumerate(proof):
         _check_hash(f"proof[{i}]", p)
 
 
 def _bit_ceil(n: int) -> int:
+    """The smallest power of two that is at least ``n`` (1 for 0 and 1)."""
     return 1 if n <= 1 else 1 << (n - 1).bit_length()
 
 
 def _trailing_zeros(n: int) -> int:
+    """How many low zero bits ``n`` has (``n`` > 0)."""
     return (n & -n).bit_length() - 1
 
 
@@ -133,6 +140,7 @@ def verify_subtree_inclusion(
 
 
 def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    """Fold proof hashes below the fork, each the left or right sibling by ``index``'s bits."""
     # Nodes below the fork with the right border: left or right sibling by the index bit.
     for i, h in enumerate(proof):
         seed = node_hash(h, seed) if (index >> i) & 1 else node_hash(seed, h)
@@ -140,6 +148,7 @@ def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
 
 
 def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    """Fold only the proof hashes that are left siblings (the earlier tree's hash)."""
     # Like _chain_inner but only left siblings: the hash of the earlier, smaller tree.
     for i, h in enumerate(proof):
         if (index >> i) & 1:
@@ -148,6 +157,7 @@ def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes
 
 
 def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
+    """Fold proof hashes along the right border: each is a left sibling."""
     for h in proof:
         seed = node_hash(h, seed)
     return seed

@@ -53,13 +53,20 @@ TileKey = tuple[int, int]
 
 @dataclass(frozen=True)
 class TileData:
-    """A stored hash tile: its hashes (the tile bytes) and its interior nodes."""
+    """A stored hash tile: its hashes (the tile bytes) and its interior nodes.
+
+    Attributes:
+        hashes: the tile as C2SP tlog-tiles serves it: up to 256 concatenated 32-byte hashes.
+        interior: the hashes of its heights 1 to 7 (custodes's own, never served), so that any
+            perfect subtree inside it is a slice rather than a rehash.
+    """
 
     hashes: bytes
     interior: bytes
 
     @property
     def width(self) -> int:
+        """How many hashes the tile holds (256 when full; a partial tile grows to that)."""
         return len(self.hashes) // HASH_SIZE
 
 
@@ -101,10 +108,12 @@ def compute_interior(hashes: bytes, previous: TileData | None = None) -> tuple[b
 
 
 def _interior_size(width: int) -> int:
+    """Bytes of the interior nodes of a tile ``width`` hashes wide (heights 1 to 7)."""
     return sum(width >> r for r in range(1, TILE_HEIGHT)) * HASH_SIZE
 
 
 def _interior_offset(width: int, r: int, pos: int) -> int:
+    """Where the interior node ``pos`` at height ``r`` starts in a tile of ``width``."""
     return (sum(width >> j for j in range(1, r)) + pos) * HASH_SIZE
 
 
@@ -120,11 +129,13 @@ def extend_tiles(
     changed: dict[TileKey, TileData] = {}
     existing: set[TileKey] = set()
     level, count, new = 0, size, list(leaf_hashes)
+    # Level by level: the leaf hashes fill level-0 tiles, each tile that becomes full hands
+    # its root up as a new hash of the level above, and so on until a level gets nothing new.
     while new:
         index, width = divmod(count, TILE_WIDTH)
         prefix = b""
         previous: TileData | None = None
-        if width:
+        if width:  # a partial tile at this level: the new hashes extend it in place
             previous = read((level, index))
             prefix = previous.hashes[: width * HASH_SIZE]
             existing.add((level, index))
@@ -132,6 +143,7 @@ def extend_tiles(
         parents: list[bytes] = []
         for offset in range(0, len(buffer), TILE_WIDTH * HASH_SIZE):
             chunk = buffer[offset : offset + TILE_WIDTH * HASH_SIZE]
+            # Only the first chunk extends a stored tile; its interior nodes are reused.
             interior, root = compute_interior(chunk, previous if offset == 0 else None)
             changed[(level, index)] = TileData(chunk, interior)
             if root is not None:
@@ -149,6 +161,7 @@ def _perfect_nodes(start: int, end: int) -> list[tuple[int, int]]:
     """
     nodes: list[tuple[int, int]] = []
     while start < end:
+        # The largest subtree aligned at ``start`` (its lowest set bit) that fits before end.
         height = (start & -start).bit_length() - 1 if start else (end - start).bit_length() - 1
         while start + (1 << height) > end:
             height -= 1
@@ -158,18 +171,27 @@ def _perfect_nodes(start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _node_tile(height: int, index: int) -> tuple[TileKey, int, int]:
+    """The tile holding the node (``height``, ``index``): its key, its height within the
+    tile, and its position at that height.
+    """
     level, r = divmod(height, TILE_HEIGHT)
     first = index << r  # the node's first hash at the tile's own height
     return (level, first >> TILE_HEIGHT), r, (first & (TILE_WIDTH - 1)) >> r
 
 
 class _RangeRecorder:
-    """A subtree-hash callback that only records which ranges a proof needs."""
+    """A subtree-hash callback that only records which ranges a proof needs.
+
+    Running the RFC 9162 proof algorithm once with it tells which tiles to read; running it
+    again over those tiles gives the proof. One algorithm, so tiles and proofs cannot drift.
+    """
 
     def __init__(self) -> None:
+        """Start with no ranges recorded."""
         self.ranges: list[tuple[int, int]] = []
 
     def __call__(self, start: int, end: int) -> bytes:
+        """Record the subtree ``[start, end)``; the hash returned is a placeholder."""
         self.ranges.append((start, end))
         return b""
 
@@ -178,6 +200,7 @@ class ProofPlan:
     """The tiles a set of Merkle ranges needs, and the hashes computed from them."""
 
     def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Plan to read the tiles that hold every subtree in ``ranges``."""
         self.ranges = {r: _perfect_nodes(*r) for r in ranges}
         # Each tile needed, and how wide it must be (a partial tile of that width will do).
         self.tiles: dict[TileKey, int] = {}
@@ -187,6 +210,11 @@ class ProofPlan:
                 self.tiles[key] = max(self.tiles.get(key, 0), (pos + 1) << r)
 
     def hash_range(self, tiles: Mapping[TileKey, TileData], start: int, end: int) -> bytes:
+        """The hash of the subtree ``[start, end)`` from the planned tiles.
+
+        Raises:
+            LookupError: a tile it needs is missing or too narrow.
+        """
         nodes = self.ranges.get((start, end)) or _perfect_nodes(start, end)
         if not nodes:
             return EMPTY_ROOT
@@ -196,14 +224,18 @@ class ProofPlan:
             tile = tiles.get(key)
             if tile is None:
                 raise LookupError(f"tile {key} is missing")
-            if r == 0:
+            if r == 0:  # at the tile's own height: one of its served hashes
                 h = tile.hashes[pos * HASH_SIZE : (pos + 1) * HASH_SIZE]
-            else:
+            else:  # inside the tile: a stored interior node, no rehashing
                 o = _interior_offset(tile.width, r, pos)
                 h = tile.interior[o : o + HASH_SIZE]
+            # A short slice means the stored tile is narrower than the tree says it is: the
+            # store is damaged, and a proof from it would be wrong, so none is given.
             if len(h) != HASH_SIZE:
                 raise LookupError(f"tile {key} is too narrow for node {height}/{index}")
             hashes.append(h)
+        # Fold right to left: RFC 9162's MTH splits at the largest power of two, so the
+        # leftmost subtree is the largest and the right ones nest inside the last split.
         root = hashes[-1]
         for h in reversed(hashes[:-1]):
             root = node_hash(h, root)
@@ -218,12 +250,14 @@ class ProofPlan:
 
     @classmethod
     def for_consistency(cls, size1: int, size2: int) -> ProofPlan:
+        """The tiles a consistency proof from ``size1`` to ``size2`` reads."""
         recorder = _RangeRecorder()
         consistency_proof(size1, size2, recorder)
         return cls(recorder.ranges)
 
     @classmethod
     def for_root(cls, size: int) -> ProofPlan:
+        """The tiles the root of a tree of ``size`` is computed from."""
         return cls([(0, size)])
 
 
@@ -282,6 +316,9 @@ class TilePath:
 
 
 def _encode_index(n: int) -> str:
+    """A tile index as C2SP tlog-tiles writes it: groups of three digits, all but the last
+    prefixed ``x`` (1234067 is ``x001/x234/067``).
+    """
     parts = [f"{n % 1000:03d}"]
     n //= 1000
     while n:

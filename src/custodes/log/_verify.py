@@ -39,22 +39,44 @@ _ORDER = {"entry": 0, "tile": 1, "checkpoint": 2, "trusted": 3, "state": 4, "ala
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing found wrong, located as precisely as the evidence allows."""
+    """One thing found wrong, located as precisely as the evidence allows.
+
+    Attributes:
+        kind: what is wrong: an entry, a tile, a stored checkpoint, the state row, a
+            checkpoint the caller trusted, or an unresolved alarm.
+        message: what was expected and what was found, for a human.
+        index: the entry index, when one entry is to blame.
+        checkpoint_id: the row id of the stored checkpoint, when one is to blame.
+        size: the tree size the problem is about.
+        tile: the C2SP tile path (``tile/0/x001/234``), when a tile is to blame.
+    """
 
     kind: ProblemKind
     message: str
-    index: int | None = None  # entry index
-    checkpoint_id: int | None = None  # row id of a stored checkpoint
-    size: int | None = None  # tree size the problem is about
-    tile: str | None = None  # C2SP tile path
+    index: int | None = None
+    checkpoint_id: int | None = None
+    size: int | None = None
+    tile: str | None = None
 
     def __str__(self) -> str:
+        """The message: what ``custodes log verify`` prints for it."""
         return self.message
 
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify_store` checked and found."""
+    """What :func:`verify_store` checked and found.
+
+    Attributes:
+        size: the size of the tree the stored entries rebuild (up to the first missing one).
+        root: that tree's RFC 9162 root hash.
+        entries: entries rehashed.
+        checkpoints: stored checkpoints checked.
+        tiles: tiles rebuilt and compared.
+        trusted: checkpoints the caller kept from earlier, checked against the tree.
+        problems: everything found wrong, most specific first (entries, then tiles, then
+            checkpoints): an altered entry explains the tiles and checkpoints it breaks.
+    """
 
     size: int = 0
     root: bytes = b""
@@ -66,9 +88,11 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing was found wrong."""
         return not self.problems
 
 
+# Called with (entries done, entries total) as the scan advances (the CLI's progress bar).
 Progress = Callable[[int, int], None]
 
 
@@ -94,8 +118,12 @@ def verify_store(
         A report; ``report.ok`` is False when any problem was found. Problems are never raised.
     """
     report = VerifyReport()
+    # One connection, one snapshot's worth of reads: the scan must not mix two states of a log
+    # that is being appended to (a running server may share the database).
     with engine.connect() as conn:
         state = conn.execute(select(log_state).where(log_state.c.id == 1)).first()
+        # The larger of the stored count and the state's size: rows deleted from either end
+        # must still be reported as missing, not silently shrink the log.
         stored_count = (
             conn.execute(
                 select(func.count()).select_from(log_entries).where(log_entries.c.idx >= 0)
@@ -164,6 +192,12 @@ def verify_store(
 def _load_checkpoints(
     conn: Connection, log_key: NoteVerifier, report: VerifyReport
 ) -> list[tuple[int, int, bytes]]:
+    """Every stored checkpoint whose note verifies, as (row id, size, signed root).
+
+    Checks each note's signature, that the stored size and root columns agree with the note,
+    that sizes never go backwards, and the signed chain of links between rows (:class:`_Chain`).
+    Rows whose note does not verify are reported and left out.
+    """
     rows = conn.execute(
         select(
             log_checkpoints.c.id,
@@ -225,7 +259,12 @@ def _load_checkpoints(
 
 class _Chain:
     """Walks checkpoint rows in id order: sequence numbers without gaps, each link signed and
-    naming the row before it (custodes.log._chain)."""
+    naming the row before it (custodes.log._chain).
+
+    A deleted checkpoint row leaves a gap in the sequence numbers; a reordered or re-inserted
+    one, a number out of order; an altered one, a link that no longer names it. Rows from
+    before links existed have none, but once one row is linked every later row must be.
+    """
 
     def __init__(self, report: VerifyReport, log_key: NoteVerifier) -> None:
         self.report, self.key = report, log_key
@@ -235,6 +274,7 @@ class _Chain:
         self.linked = False  # a linked row was seen: every later row must be linked too
 
     def _problem(self, cp_id: int, size: int | None, message: str) -> None:
+        """Report a checkpoint problem of row ``cp_id``."""
         self.report.problems.append(Problem("checkpoint", message, checkpoint_id=cp_id, size=size))
 
     def broken(self, cp_id: int, seq: object) -> None:
@@ -243,6 +283,7 @@ class _Chain:
         self.prev, self.prev_id = None, cp_id
 
     def row(self, cp_id: int, seq: object, link: object, size: int, root: bytes) -> None:
+        """Check the next row (its note verified): its sequence number, then its link."""
         after = f"checkpoint #{self.prev_id}" if self.prev_id is not None else "the start"
         if not isinstance(seq, int):
             self._problem(cp_id, size, f"checkpoint #{cp_id} has no sequence number {seq!r}")
@@ -276,6 +317,7 @@ class _Chain:
         self.prev, self.prev_id = (size, root), cp_id
 
     def _link(self, cp_id: int, seq: object, text: str, size: int, root: bytes) -> None:
+        """Check a row's signed link: for this row, and naming the row before it."""
         try:
             link = CheckpointLink.open(text, self.key)
         except (InputError, VerificationError) as exc:
@@ -291,6 +333,8 @@ class _Chain:
                 f"{link.size}, not this row (sequence number {seq}, size {size}): the row was "
                 "altered",
             )
+        # Only when the sequence number was right: a gap was reported above, and the link of
+        # the row after a gap names a row that is gone, which says nothing new.
         elif link.prev != self.prev and isinstance(seq, int) and seq == self.expected_seq:
             self._problem(
                 cp_id,
@@ -302,6 +346,7 @@ class _Chain:
 
 
 def _point(point: tuple[int, bytes] | None) -> str:
+    """A checkpoint's (size, root) for a message."""
     return "(none)" if point is None else f"of size {point[0]} (root {hash_text(point[1])})"
 
 
@@ -313,6 +358,12 @@ def _scan_entries(
     progress: Progress | None,
     check_entries: Callable[[int, bytes], str | None] | None,
 ) -> tuple[Frontier, list[bytes]]:
+    """Rehash every entry in index order, checking level-0 tiles and roots at ``wanted`` sizes.
+
+    Returns:
+        The frontier of the tree the entries rebuild (up to the first missing entry) and the
+        roots of its full level-0 tiles (the level-1 hashes, for :func:`_check_upper_tiles`).
+    """
     # The tree is rebuilt a tile at a time: each tile's root extends a frontier over tiles, and a
     # root at any size is that frontier plus the perfect subtrees of the partial tile after it.
     tiles = Frontier.empty()  # over roots of full level-0 tiles (the level-1 hashes)
@@ -336,6 +387,8 @@ def _scan_entries(
                 break
             hashes: list[bytes] = []
             for idx, stored_hash, data in rows:
+                # A hole ends the scan: every tree size beyond it depends on the missing entry,
+                # so nothing after it can be verified (and reporting each would bury the cause).
                 if idx != expected:
                     report.problems.append(
                         Problem(
@@ -364,10 +417,13 @@ def _scan_entries(
                 hashes.append(h)
                 expected += 1
             start = expected - len(hashes)
+            # The chunk is tile-aligned, so its level-0 tiles are read in one query.
             stored = _stored_level0(conn, start, len(hashes))
             for offset in range(0, len(hashes), TILE_WIDTH):
                 tile_start = start + offset
                 partial = hashes[offset : offset + TILE_WIDTH]
+                # Roots at checkpoint sizes inside this tile: the full tiles' frontier plus the
+                # perfect subtrees of the tile's first entries.
                 while b < len(boundaries) and boundaries[b] <= tile_start + len(partial):
                     root = _fold([*tiles.hashes, *_perfect(partial[: boundaries[b] - tile_start])])
                     _check_root(report, boundaries[b], root, wanted[boundaries[b]])
@@ -407,6 +463,7 @@ def _perfect(hashes: list[bytes]) -> list[bytes]:
 
 
 def _fold(edge: Sequence[bytes]) -> bytes:
+    """The root of a tree from its frontier (its perfect subtrees, largest first)."""
     if not edge:
         return EMPTY_ROOT
     root = edge[-1]
@@ -416,6 +473,7 @@ def _fold(edge: Sequence[bytes]) -> bytes:
 
 
 def _stored_level0(conn: Connection, start: int, count: int) -> dict[int, tuple[bytes, bytes]]:
+    """The stored level-0 tiles covering entries ``start`` to ``start + count``, by index."""
     if not count:
         return {}
     first, last = start // TILE_WIDTH, (start + count - 1) // TILE_WIDTH
@@ -430,6 +488,7 @@ def _stored_level0(conn: Connection, start: int, count: int) -> dict[int, tuple[
 
 
 def _as_bytes(value: object) -> bytes:
+    """A stored BLOB as bytes, whatever the driver (or a tamperer) returned."""
     # A tampered row may hold another SQL type (SQLite is dynamically typed); it still must not
     # crash the verifier, and its hash will not match.
     if isinstance(value, bytes | bytearray | memoryview):
@@ -440,6 +499,7 @@ def _as_bytes(value: object) -> bytes:
 def _check_root(
     report: VerifyReport, size: int, root: bytes, claims: list[tuple[str, int | None, bytes]]
 ) -> None:
+    """Report every claim (a stored or trusted checkpoint) of a root at ``size`` that differs."""
     for kind, cp_id, claimed in claims:
         if claimed == root:
             continue
@@ -473,6 +533,7 @@ def _compare_tile(
     stored: tuple[bytes, bytes] | None,
     parents: list[bytes],
 ) -> None:
+    """Compare a rebuilt tile with the stored one; append its root (if full) to ``parents``."""
     width = len(hashes) // HASH_SIZE
     interior, root = compute_interior(hashes)
     if root is not None:
@@ -485,6 +546,7 @@ def _compare_tile(
         report.problems.append(Problem("tile", f"tile {path} is missing", tile=path))
         return
     if stored[0] != hashes:
+        # Name the first hash that differs: at level 0 that is an entry an operator can look at.
         where = next(
             (
                 i
@@ -518,6 +580,11 @@ def _compare_tile(
 def _check_upper_tiles(
     conn: Connection, report: VerifyReport, size: int, level1: list[bytes]
 ) -> None:
+    """Rebuild and compare the tiles of levels 1 and up; report stored tiles that should not be.
+
+    A stored tile beyond the tree is not harmless: it could answer a proof for a size the log
+    never reached.
+    """
     level, hashes = 1, level1
     while True:
         count = size >> (TILE_HEIGHT * level)
@@ -563,6 +630,7 @@ def _check_upper_tiles(
 
 
 def _check_state(report: VerifyReport, state: object, frontier: Frontier) -> None:
+    """The state row (size, root, right edge) must be the rebuilt tree's: appends extend it."""
     if state is None:
         if frontier.size:
             report.problems.append(Problem("state", "the log state row is missing"))

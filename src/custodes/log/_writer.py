@@ -202,6 +202,8 @@ class TreeWriter:
         With ``busy``, a write lock held by another connection raises :class:`Busy` at BEGIN
         (nothing was written) instead of :class:`LogWriteError`.
         """
+        # Hashed before the lock is taken: the transaction holds the database's write lock, so
+        # everything that can happen outside it does.
         hashes = [leaf_hash(d) for d in leaves]
         sql = self._sql
         signed: SignedCheckpoint | None = None
@@ -215,7 +217,7 @@ class TreeWriter:
                     cursor.execute(sql.begin)
                 except self.engine.dialect.loaded_dbapi.OperationalError as exc:
                     if busy and _is_busy(exc):
-                        self._edge = edge
+                        self._edge = edge  # nothing happened: the cached edge still holds
                         raise Busy from exc
                     raise
             cursor.execute(sql.lock_state)
@@ -227,9 +229,11 @@ class TreeWriter:
                 cursor.execute(sql.init_state, (Frontier.empty().root(), b""))
                 cursor.execute(sql.lock_state)
                 row = cursor.fetchone()
-            if row is None:
+            if row is None:  # inserted a moment ago and gone: someone is editing the store
                 raise LogIntegrityError("the log state row is missing")
             start, stored_root, stored_edge = int(row[0]), bytes(row[1]), bytes(row[2])
+            # Sizes only grow: a smaller one than this process has seen is a rollback, and
+            # appending to it would hand out indices clients already hold receipts for.
             if start < self.known.value:
                 raise LogIntegrityError(
                     f"the stored size is {start}, smaller than {self.known.value}, which this "
@@ -266,18 +270,26 @@ class TreeWriter:
                     ],
                 )
             except self.engine.dialect.loaded_dbapi.IntegrityError as exc:
+                # The primary key refuses an index twice: rows beyond the stored size exist,
+                # which no honest writer leaves behind.
                 raise LogIntegrityError(
                     f"an entry is already stored at an index from {start} on, beyond the "
                     "stored size: the size was lowered or entries were added by hand"
                 ) from exc
 
             def read(key: TileKey) -> TileData:
+                """The stored edge tile ``key``, which extending the tree needs.
+
+                Raises:
+                    LogIntegrityError: it is missing.
+                """
                 tile = tiles.get(key)
                 if tile is None:
                     raise LogIntegrityError(f"tile {key[0]}/{key[1]} is missing from the store")
                 return tile
 
             changed, existing = extend_tiles(start, hashes, read)
+            # A partial tile only grows, so its row is updated in place; a new one inserted.
             updates = [
                 (t.hashes, t.interior, k[0], k[1]) for k, t in changed.items() if k in existing
             ]
@@ -292,6 +304,8 @@ class TreeWriter:
             root = frontier.root()
             cursor.execute(sql.update_state, (frontier.size, root, frontier.to_bytes()))
             if sign:
+                # Signed in the same transaction: the checkpoint and the tree it covers become
+                # visible together, and its link names the newest row under the same lock.
                 cursor.execute(sql.newest_checkpoint)
                 seq, link = self._link(cursor.fetchone(), frontier.size, root)
                 signed = Checkpoint(self.origin, frontier.size, root).sign(self.signer)
@@ -307,8 +321,9 @@ class TreeWriter:
                         link,
                     ),
                 )
+            # The commit is the durability point (invariant 1): nothing is acknowledged before.
             if sql.begin:
-                cursor.execute("COMMIT")
+                cursor.execute("COMMIT")  # SQLite: the BEGIN was ours, so is the COMMIT
             else:
                 raw.commit()
             cursor.close()
@@ -319,11 +334,13 @@ class TreeWriter:
                 raw.rollback()
             except Exception:  # the connection is unusable: the pool must not hand it out
                 raw.invalidate()
+            # Fail closed: a store that disagrees with itself gets no more appends.
             if isinstance(exc, LogIntegrityError):
                 self.guard.halt(exc.message)
             if isinstance(exc, dbapi_error):
                 raise LogWriteError(f"log write failed: {exc}") from exc
             raise
+        # Committed: keep the new right edge, so the next batch reads no tiles at all.
         tiles = {**tiles, **changed}
         self._edge = Edge(
             frontier.size,
@@ -336,10 +353,11 @@ class TreeWriter:
         if signed is not None:
             self._published(signed)
         else:
-            self.unsigned = True
+            self.unsigned = True  # the sequencer signs within checkpoint_interval
         return [Appended(start + i, h) for i, h in enumerate(hashes)]
 
     def _query_edge(self, cursor: Any, size: int) -> dict[TileKey, TileData]:
+        """The partial tiles of a tree of ``size`` on the transaction's own cursor."""
         keys = edge_keys(size)
         if not keys:
             return {}
@@ -369,6 +387,11 @@ class TreeWriter:
         return seq + 1, sign_link(self.signer, seq + 1, (prev_size, prev_root), size, root)
 
     def _insert_checkpoint(self, conn: Connection, size: int, root: bytes) -> SignedCheckpoint:
+        """Sign and insert a checkpoint over (``size``, ``root``), linked to the newest.
+
+        Raises:
+            LogIntegrityError: the newest checkpoint is larger than ``size`` (truncation).
+        """
         newest = conn.execute(
             select(log_checkpoints.c.seq, log_checkpoints.c.size, log_checkpoints.c.root_hash)
             .order_by(log_checkpoints.c.seq.desc())
@@ -389,6 +412,15 @@ class TreeWriter:
         return signed
 
     def _locked_frontier(self, conn: Connection, *, checked: bool = False) -> Any:
+        """Lock the state row (creating it for an empty log) and read the frontier.
+
+        With ``checked``, also the root, after checking both against the stored edge tiles and the
+        known size: nothing is signed over a tree that disagrees with itself.
+
+        Raises:
+            LogIntegrityError: the state row, its frontier or the edge tiles disagree, or the log
+                shrank.
+        """
         locked = select(log_state).where(log_state.c.id == 1).with_for_update()
         row = conn.execute(locked).first()
         if row is None:

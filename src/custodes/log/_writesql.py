@@ -77,6 +77,7 @@ class WriteSql:
         m = "?" if dialect.paramstyle == "qmark" else "%s"
 
         def q(text: str) -> str:  # written with ?; psycopg wants %s
+            """The statement in the driver's parameter style."""
             return text.replace("?", m)
 
         return cls(
