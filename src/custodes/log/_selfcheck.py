@@ -293,6 +293,8 @@ def _checkpoints(conn: Connection, log_key: NoteVerifier, size: int) -> tuple[in
     high = conn.execute(select(func.max(log_checkpoints.c.seq))).scalar_one()
     if not count:
         return -1, 0
+    # Numbered from 0 without gaps: the count and the two ends together find a deleted row
+    # anywhere in the table without reading it.
     if int(low) != 0 or int(high) != int(count) - 1:
         raise _fail(
             f"checkpoint rows are missing: sequence numbers run {low}..{high}, but only "
@@ -312,6 +314,8 @@ def _checkpoints(conn: Connection, log_key: NoteVerifier, size: int) -> tuple[in
             f"the newest checkpoint row #{newest.id} has sequence number {newest.seq}, not the "
             f"highest ({high}): checkpoint rows were reordered or re-inserted"
         )
+    # The largest too: after a rollback the newest row can be small while an older, larger
+    # checkpoint (one clients may hold) still says how far the log once reached.
     largest = conn.execute(select(*columns).order_by(log_checkpoints.c.size.desc()).limit(1)).one()
     signed = _signed(newest, log_key)
     rows = [newest] if largest.id == newest.id else [newest, largest]
@@ -323,6 +327,7 @@ def _checkpoints(conn: Connection, log_key: NoteVerifier, size: int) -> tuple[in
                 "entries: entries were removed (truncation or a restored backup)",
                 checkpoint_size=cp.size,
             )
+        # Its root from the stored tiles: a handful of rows, whatever the size.
         if cp.size:
             plan = ProofPlan.for_root(cp.size)
             tiles = _read(conn, list(plan.tiles))

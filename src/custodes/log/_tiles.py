@@ -331,6 +331,7 @@ def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
     """The C2SP path of a tile, e.g. ``tile/0/x001/x234/067.p/8``; level -1 is ``entries``."""
     name = "entries" if level < 0 else str(level)
     path = f"tile/{name}/{_encode_index(index)}"
+    # A full tile has no width suffix: its path never changes, so clients cache it for ever.
     return path if width == TILE_WIDTH else f"{path}.p/{width}"
 
 
@@ -346,6 +347,7 @@ def parse_tile_path(level: str, rest: str) -> TilePath:
     expected = "tile/<L>/<N>[.p/<W>] with N as 3-digit groups (x001/x234/067) and 1 <= W <= 255"
     if level == "entries":
         lvl = -1
+    # 63 levels of 8 hold 2**64 leaves and more: any higher level is not a tile of any log.
     elif re.fullmatch(r"0|[1-9]\d{0,1}", level) and int(level) <= 63:
         lvl = int(level)
     else:
@@ -363,6 +365,7 @@ def parse_tile_path(level: str, rest: str) -> TilePath:
             "tile index is not canonical", where="path", expected=expected, actual=rest
         )
     width = int(m.group("w")) if m.group("w") else TILE_WIDTH
+    # ``.p/256`` would be a second name for the full tile: one path per tile, so caches agree.
     if m.group("w") and width >= TILE_WIDTH:
         raise InputError(
             "partial tile width must be 1..255", where="path", expected=expected, actual=rest
@@ -371,7 +374,12 @@ def parse_tile_path(level: str, rest: str) -> TilePath:
 
 
 def encode_entry_bundle(entries: Iterable[bytes]) -> bytes:
-    """An entry bundle: each entry as a 2-byte big-endian length and its bytes (tlog-tiles)."""
+    """An entry bundle: each entry as a 2-byte big-endian length and its bytes (tlog-tiles).
+
+    Raises:
+        ValueError: an entry is longer than a 2-byte length can say (the log refuses those
+            at append, so a stored one means the store was edited).
+    """
     out = bytearray()
     for data in entries:
         if len(data) > _ENTRY_MAX:
