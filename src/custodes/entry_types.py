@@ -30,6 +30,7 @@ _PACKAGES: tuple[str, ...] = (
     "custodes.monitors",
     "custodes.audits",
     "custodes.provenance",
+    "custodes.usage",
 )
 
 # Entry types a client may append (POST /log/entries): notes that claim nothing custodes did.
