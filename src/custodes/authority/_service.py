@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -36,7 +36,7 @@ from custodes.authority._signing import (
     verify_signature,
 )
 from custodes.authority._tables import authority_approvals, authority_grants, authority_requests
-from custodes.clock import Clock
+from custodes.clock import Clock, utc
 from custodes.constitution import (
     AccessRule,
     Acknowledgement,
@@ -722,14 +722,14 @@ class Authority:
             constitution_version=row.constitution_version,
             request=json.loads(row.body),
             status=row.status,
-            created_at=utc(row.created_at),
-            decided_at=utc(row.decided_at) if row.decided_at else None,
+            created_at=row.created_at,
+            decided_at=row.decided_at,
             approvals=tuple(
                 {
                     "approver": a.approver,
                     "organisation": a.organisation,
                     "signature": a.signature,
-                    "at": format_time(utc(a.created_at)),
+                    "at": format_time(a.created_at),
                     "constitution_version": a.constitution_version,
                 }
                 for a in approvals
@@ -766,7 +766,7 @@ class Authority:
                 ApprovalFacts(
                     approver=a.approver,
                     signature=a.signature,
-                    at=utc(a.created_at),
+                    at=a.created_at,
                     constitution_version=a.constitution_version,
                 )
                 for a in approvals
@@ -856,7 +856,7 @@ class Authority:
             person = self._person_for(approver_id, row)
             for a in self._approvals_of(request_id):
                 if a.approver == approver_id:
-                    until = utc(a.created_at) + self._approval_validity(row)
+                    until = a.created_at + self._approval_validity(row)
                     if now >= until:
                         raise ApprovalError(
                             f"{approver_id}'s approval of request {request_id} expired at "
@@ -943,13 +943,13 @@ class Authority:
                     hint="approve it instead",
                 )
             [old] = mine
-            until = utc(old.created_at) + self._approval_validity(row)
+            until = old.created_at + self._approval_validity(row)
             if now < until:
                 raise ApprovalError(
                     f"{approver_id}'s approval of request {request_id} is valid until "
                     f"{format_time(until)}; only an expired approval is renewed"
                 )
-            if at <= utc(old.created_at):
+            if at <= old.created_at:
                 raise ApprovalError("the renewal is older than the approval it renews: a replay")
             sig = decode_signature(signature)
             message = renewal_message(row.digest, renewed_at)
@@ -970,7 +970,7 @@ class Authority:
                             "approver": approver_id,
                             "organisation": old.organisation,
                             "signature": old.signature,
-                            "previous_at": format_time(utc(old.created_at)),
+                            "previous_at": format_time(old.created_at),
                             "renewed_at": renewed_at,
                             "renewal_signature": signature,
                         },
@@ -1485,7 +1485,7 @@ class Authority:
                                 "grant_id": row.id,
                                 "request_id": row.review_request_id,
                                 "outcome": "overdue",
-                                "deadline": format_time(utc(row.review_deadline)),
+                                "deadline": format_time(row.review_deadline),
                                 "notify": self._notified(Notify(kinds=("overseer",))),
                             },
                         )
@@ -1579,10 +1579,7 @@ class Authority:
         signed_old: set[str] = set()
         signed_new: set[str] = set()
         for a in approvals:
-            if (
-                a.constitution_version != c.version
-                or now - utc(a.created_at) >= _AMENDMENT_VALIDITY
-            ):
+            if a.constitution_version != c.version or now - a.created_at >= _AMENDMENT_VALIDITY:
                 continue
             sig = decode_signature(a.signature)
             p_old = c.principals_by_id.get(a.approver)
@@ -1749,13 +1746,6 @@ def _check_bounded(request: Mapping[str, Any]) -> None:
             )
 
 
-def utc(value: datetime) -> datetime:
-    """A stored time in UTC. SQLite hands back naive datetimes; custodes writes only UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _status(rule: str, o: QuorumOutcome) -> RuleStatus:
     return RuleStatus(
         rule=rule, satisfied=o.satisfied, counted=o.counted, missing=o.missing, rejected=o.rejected
@@ -1786,25 +1776,22 @@ def _grant_row(g: Grant, index: int) -> dict[str, Any]:
 
 
 def _grant_from_row(row: Any) -> Grant:
-    def t(value: datetime | None) -> datetime | None:
-        return utc(value) if value is not None else None
-
     return Grant(
         id=row.id,
         principal=row.principal,
         capability=row.capability,
         rule=row.rule,
-        granted_at=t(row.granted_at),
-        expires_at=t(row.expires_at),
+        granted_at=row.granted_at,
+        expires_at=row.expires_at,
         constitution_version=row.constitution_version,
         request_id=row.request_id,
         approvals=tuple((p, o) for p, o in json.loads(row.approvals)),
         break_glass=bool(row.break_glass),
         resource=row.resource,
-        revoked_at=t(row.revoked_at),
+        revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
         revoke_reason=row.revoke_reason,
         review_request_id=row.review_request_id,
-        review_deadline=t(row.review_deadline),
+        review_deadline=row.review_deadline,
         review_status=row.review_status,
     )

@@ -4,7 +4,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -13,7 +12,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = ["authority_approvals", "authority_grants", "authority_requests"]
 
@@ -30,8 +29,8 @@ authority_requests = Table(
     Column("signature", Text, nullable=True),
     Column("payload", Text, nullable=True),  # an amendment's proposed document
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
     Column("log_index", BigInteger, nullable=False),
 )
 Index("ix_authority_requests_status", authority_requests.c.status)
@@ -47,7 +46,7 @@ authority_approvals = Table(
     Column("organisation", String(128), nullable=False),
     Column("signature", Text, nullable=False),
     Column("constitution_version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=False),
     UniqueConstraint("request_id", "approver"),
 )
@@ -62,15 +61,15 @@ authority_grants = Table(
     Column("rule", String(128), nullable=False),
     Column("resource", String(256), nullable=True),
     Column("break_glass", Boolean, nullable=False),
-    Column("granted_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("granted_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
     Column("revoked_by", String(256), nullable=True),
     Column("revoke_reason", Text, nullable=True),
     Column("constitution_version", Integer, nullable=False),
     Column("approvals", Text, nullable=False),  # JSON [[principal, organisation], ...]
     Column("review_request_id", String(64), nullable=True),
-    Column("review_deadline", DateTime(timezone=True), nullable=True),
+    Column("review_deadline", UtcDateTime(), nullable=True),
     Column("review_status", String(16), nullable=True),
     Column("log_index", BigInteger, nullable=False),
 )

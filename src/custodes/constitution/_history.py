@@ -7,7 +7,7 @@ the log); these functions only read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -51,11 +51,6 @@ class StoredDocument:
     document: str
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands timezone-aware columns back naive; custodes writes only UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def adopted_versions(engine: Engine) -> list[AdoptedVersion]:
     """Every adopted version, oldest first."""
     c = constitution_versions.c
@@ -69,7 +64,7 @@ def adopted_versions(engine: Engine) -> list[AdoptedVersion]:
         AdoptedVersion(
             version=r.version,
             digest=r.digest,
-            adopted_at=_utc(r.adopted_at),
+            adopted_at=r.adopted_at,  # UtcDateTime: aware UTC
             request_id=r.request_id,
             log_index=r.log_index,
         )

@@ -1,8 +1,8 @@
 """Adopted constitution versions. Rows are only inserted: a version never changes."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = ["constitution_versions"]
 
@@ -12,7 +12,7 @@ constitution_versions = Table(
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("digest", String(64), nullable=False),
     Column("document", Text, nullable=False),
-    Column("adopted_at", DateTime(timezone=True), nullable=False),
+    Column("adopted_at", UtcDateTime(), nullable=False),
     Column("request_id", String(64), nullable=True),
     Column("log_index", BigInteger, nullable=False),
 )

@@ -52,7 +52,6 @@ from custodes.custody._model import (
 from custodes.custody._policy import DisclosurePolicy, resolve_policy
 from custodes.custody._rows import (
     RecordedAlarm,
-    aware,
     clock_events,
     finding_from_rows,
     validate_input,
@@ -1114,8 +1113,8 @@ class CustodyRegistry:
             ).all()
         return [
             RecordedAlarm(
-                Alarm(r.id, r.kind, r.subject, aware(r.due_at) or r.due_at, r.message),
-                aware(r.raised_at) or r.raised_at,
+                Alarm(r.id, r.kind, r.subject, r.due_at, r.message),
+                r.raised_at,
                 int(r.log_index),
             )
             for r in rows

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,14 +16,7 @@ from custodes.custody._model import EVENT_FLAGS, CaseEvent, Finding, FindingInpu
 from custodes.errors import InputError
 from custodes.log import format_time
 
-__all__ = ["RecordedAlarm", "aware", "clock_events", "finding_from_rows", "validate_input"]
-
-
-def aware(when: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes for DateTime(timezone=True); everything stored is UTC.
-    if when is None:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+__all__ = ["RecordedAlarm", "clock_events", "finding_from_rows", "validate_input"]
 
 
 class RecordedAlarm:
@@ -84,9 +77,7 @@ def validate_input(data: Mapping[str, Any]) -> FindingInput:
 
 def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
     evs = tuple(
-        CaseEvent(
-            e["kind"], aware(e["at"]) or e["at"], e["principal"], e["note"], int(e["log_index"])
-        )
+        CaseEvent(e["kind"], e["at"], e["principal"], e["note"], int(e["log_index"]))
         for e in events
     )
     flags: list[str] = []
@@ -94,7 +85,7 @@ def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
         flag = e.kind if e.kind in CASE_FLAGS else EVENT_FLAGS.get(e.kind)
         if flag is not None and flag not in flags:
             flags.append(flag)
-    registered = aware(row["registered_at"])
+    registered = row["registered_at"]
     assert registered is not None
     return Finding(
         id=row["id"],
@@ -123,7 +114,7 @@ def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
         registered_at=registered,
         registered_by=row["registered_by"],
         log_index=int(row["log_index"]),
-        revealed_at=aware(row["revealed_at"]),
+        revealed_at=row["revealed_at"],
         events=evs,
         purl=row.get("purl") or "",
         record_commitment=row.get("record_commitment") or "",

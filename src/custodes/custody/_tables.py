@@ -4,7 +4,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -15,7 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = [
     "custody_alarms",
@@ -75,10 +74,10 @@ custody_findings = Table(
     Column("commitment", String(64), nullable=False),
     Column("rm_state", String(16), nullable=False),
     Column("em_state", String(16), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
     Column("registered_by", String(256), nullable=False),
     Column("log_index", BigInteger, nullable=False),
-    Column("revealed_at", DateTime(timezone=True), nullable=True),
+    Column("revealed_at", UtcDateTime(), nullable=True),
 )
 Index("ix_custody_findings_detection_id", custody_findings.c.detection_id)
 
@@ -102,7 +101,7 @@ custody_events = Table(
     ),
     Column("finding_id", String(32), ForeignKey("custody_findings.id"), nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("principal", String(256), nullable=False),
     Column("note", Text, nullable=False),
     Column("log_index", BigInteger, nullable=False),
@@ -115,8 +114,8 @@ custody_alarms = Table(
     Column("id", String(128), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("subject", String(256), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False),
     Column("message", Text, nullable=False),
     Column("log_index", BigInteger, nullable=False),
 )

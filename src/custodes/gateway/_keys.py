@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, insert, select, update
@@ -228,11 +228,6 @@ def _to_key(row: Row[Any]) -> ApiKey:
         m["key_id"],
         m["principal"],
         m["name"],
-        _aware(m["created_at"]),
-        _aware(m["revoked_at"]) if m["revoked_at"] is not None else None,
+        m["created_at"],
+        m["revoked_at"],
     )
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; custodes stores only UTC.
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -1,8 +1,8 @@
 """The gateway's tables: API keys (stored only as SHA-256 hashes) and a change counter."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = ["gateway_keys", "gateway_state"]
 
@@ -14,8 +14,8 @@ gateway_keys = Table(
     Column("name", String(200), nullable=False),
     # SHA-256 of the whole key; the key itself is shown once at creation and never stored.
     Column("key_hash", LargeBinary(32), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 Index("ix_gateway_keys_principal", gateway_keys.c.principal)
 

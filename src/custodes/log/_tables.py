@@ -1,8 +1,8 @@
 """The log's tables. Entries and checkpoints are only ever inserted, never updated."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Table, Text
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = ["log_alarms", "log_checkpoints", "log_entries", "log_state", "log_tiles"]
 
@@ -49,7 +49,7 @@ log_checkpoints = Table(
     Column("size", BigInteger, nullable=False),
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", Text, nullable=False),
-    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("signed_at", UtcDateTime(), nullable=False),
     # The chain: ``seq`` numbers every checkpoint row from 0 with no gap, and ``link`` is a note
     # signed by the log key binding this checkpoint to the one before it (custodes.log._chain),
     # so a deleted, altered or reordered row is found. Rows signed before chaining have no link.
@@ -73,7 +73,7 @@ log_alarms = Table(
     Column("log_size", BigInteger, nullable=False),
     Column("witness", Text, nullable=True),
     Column("witness_size", BigInteger, nullable=True),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("raised_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
     Column("resolution", Text, nullable=True),
 )

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine, insert, select, update
@@ -108,13 +108,6 @@ class StoredDetection:
             "resolved_by": self.resolved_by,
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
         }
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for DateTime(timezone=True); all we store is UTC.
-    if when is None:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class ReviewQueue:
@@ -360,11 +353,9 @@ class ReviewQueue:
         return [
             DetectionSnapshot(
                 id=r["id"],
-                detected_at=r["detected_at"].replace(tzinfo=UTC)
-                if r["detected_at"].tzinfo is None
-                else r["detected_at"],
+                detected_at=r["detected_at"],
                 linked_finding=r["finding_id"],
-                linked_at=_aware(r["resolved_at"]) if r["finding_id"] else None,
+                linked_at=r["resolved_at"] if r["finding_id"] else None,
             )
             for r in rows
         ]
@@ -453,7 +444,7 @@ class ReviewQueue:
 
 
 def _stored(row: Any, reviewers: tuple[str, ...]) -> StoredDetection:
-    detected = _aware(row["detected_at"])
+    detected = row["detected_at"]
     assert detected is not None
     return StoredDetection(
         id=row["id"],
@@ -477,5 +468,5 @@ def _stored(row: Any, reviewers: tuple[str, ...]) -> StoredDetection:
         resolution_reason=row["resolution_reason"],
         finding_id=row["finding_id"],
         resolved_by=row["resolved_by"],
-        resolved_at=_aware(row["resolved_at"]),
+        resolved_at=row["resolved_at"],
     )

@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -18,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = ["monitors_assignments", "monitors_detections", "monitors_scan_files"]
 
@@ -39,13 +38,13 @@ monitors_detections = Table(
     Column("location", Text, nullable=False),
     Column("text_sha256", String(64), nullable=False),
     Column("excerpt", Text, nullable=False),
-    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("detected_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
     Column("resolution_reason", Text, nullable=True),
     Column("finding_id", String(64), nullable=True),
     Column("resolved_by", String(256), nullable=True),
-    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
 )
 Index("ix_monitors_detections_status", monitors_detections.c.status)
 Index("ix_monitors_detections_fingerprint", monitors_detections.c.fingerprint)
@@ -71,5 +70,5 @@ monitors_scan_files = Table(
     Column("line", BigInteger, nullable=False),
     Column("checksum", String(64), nullable=False),
     Column("complete", Boolean, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

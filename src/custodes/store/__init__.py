@@ -5,11 +5,21 @@ Tables are SQLAlchemy Core ``Table`` objects on :data:`metadata`, defined by the
 owns them and registered when that package is imported; ``store`` imports no domain package (it
 is the bottom layer). Each package keeps its own Alembic branch (``branch_labels``) under
 ``store/migrations/versions/``; :func:`migrate` upgrades all heads, or one package's branch.
+Datetime columns are :class:`UtcDateTime` (aware UTC in, aware UTC out, on both backends).
 The store holds no business rules.
 """
 
 from custodes.store._engine import create_db_engine, is_sqlite, writer
 from custodes.store._metadata import metadata
 from custodes.store._migrate import current_heads, migrate
+from custodes.store._types import UtcDateTime
 
-__all__ = ["create_db_engine", "current_heads", "is_sqlite", "metadata", "migrate", "writer"]
+__all__ = [
+    "UtcDateTime",
+    "create_db_engine",
+    "current_heads",
+    "is_sqlite",
+    "metadata",
+    "migrate",
+    "writer",
+]

@@ -33,7 +33,6 @@ from custodes.store import writer
 from custodes.witness._policy import PolicyWitness, WitnessPolicy
 from custodes.witness._protocol import AddCheckpointRequest, parse_signature_lines, parse_size_body
 from custodes.witness._tables import (
-    aware,
     witness_cosignatures,
     witness_peers,
     witness_published,
@@ -271,7 +270,7 @@ class WitnessPublisher:
                     name=w.name,
                     url=w.url,
                     size=int(r.size) if r else 0,
-                    last_ok_at=aware(r.last_ok_at) if r and r.last_ok_at else None,
+                    last_ok_at=r.last_ok_at if r else None,
                     last_error=r.last_error if r else ("no URL" if not w.url else None),
                 )
             )

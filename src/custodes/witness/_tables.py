@@ -4,13 +4,10 @@ A witness server migrates only the ``witness`` Alembic branch into its own datab
 server migrates every branch, so the publisher's tables live next to the log's.
 """
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -18,16 +15,9 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store import metadata
-
-
-def aware(when: datetime) -> datetime:
-    """A stored time as UTC: SQLite gives back the naive UTC time custodes wrote."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
+from custodes.store import UtcDateTime, metadata
 
 __all__ = [
-    "aware",
     "witness_cosignatures",
     "witness_evidence",
     "witness_peers",
@@ -44,7 +34,7 @@ witness_state = Table(
     Column("size", BigInteger, nullable=False),
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 # Witness server: validly signed checkpoints that conflict with the one it holds.
@@ -60,7 +50,7 @@ witness_evidence = Table(
     Column("offered_note", Text, nullable=False),
     Column("old_size", BigInteger, nullable=False),
     Column("proof", LargeBinary, nullable=False),
-    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("detected_at", UtcDateTime(), nullable=False),
 )
 Index("ix_witness_evidence_origin", witness_evidence.c.origin)
 
@@ -72,8 +62,8 @@ witness_published = Table(
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", Text, nullable=False),
     Column("quorum_met", Boolean, nullable=False),
-    Column("published_at", DateTime(timezone=True), nullable=False),
-    Column("quorum_at", DateTime(timezone=True), nullable=True),
+    Column("published_at", UtcDateTime(), nullable=False),
+    Column("quorum_at", UtcDateTime(), nullable=True),
 )
 
 # Log side: one cosignature line per (checkpoint size, witness).
@@ -83,7 +73,7 @@ witness_cosignatures = Table(
     Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("witness", Text, primary_key=True),
     Column("line", Text, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 
 # Log side: what the publisher knows of each witness.
@@ -92,7 +82,7 @@ witness_peers = Table(
     metadata,
     Column("witness", Text, primary_key=True),
     Column("size", BigInteger, nullable=False),
-    Column("last_ok_at", DateTime(timezone=True), nullable=True),
+    Column("last_ok_at", UtcDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

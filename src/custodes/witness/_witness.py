@@ -42,7 +42,7 @@ from custodes.log import (
 from custodes.store import writer
 from custodes.witness._evidence import Evidence, EvidenceKind
 from custodes.witness._protocol import CONTENT_TYPE_SIZE, AddCheckpointRequest
-from custodes.witness._tables import aware, witness_evidence, witness_state
+from custodes.witness._tables import witness_evidence, witness_state
 
 __all__ = ["AddCheckpointError", "Witness", "load_evidence", "migrate_witness"]
 
@@ -452,7 +452,7 @@ def load_evidence(
             offered_note=r.offered_note,
             old_size=int(r.old_size),
             proof=tuple(bytes(r.proof[i : i + 32]) for i in range(0, len(r.proof), 32)),
-            detected_at=aware(r.detected_at),
+            detected_at=r.detected_at,
             witness=witness,
         )
         for r in rows
