@@ -20,7 +20,12 @@ from custodes.cli.authority import (
     signer_options,
 )
 from custodes.clock import SystemClock
-from custodes.constitution import compile_policies, constitution_schema, read_constitution
+from custodes.constitution import (
+    Quorum,
+    compile_policies,
+    constitution_schema,
+    read_constitution,
+)
 
 __all__ = ["constitution"]
 
@@ -78,12 +83,11 @@ def show(state: CliState, file: Path | None, as_yaml: bool, server: str | None) 
     for o in document["organisations"]:
         console.print(f"  organisation {o['id']} ({o['kind']}) {o.get('name', '')}")
     for rule in document.get("access", []):
-        q = rule["quorum"]
-        kinds = "".join(f", >= {n} {k}" for k, n in q.get("kinds", {}).items())
+        q = Quorum.from_document(rule["quorum"])
+        kinds = "".join(f", >= {n} {k}" for k, n in q.kinds.items())
         console.print(
-            f"  access {rule['id']}: {rule['capability']} needs {q['approvals']} "
-            f"approvals from {q.get('organisations', 1 if q['approvals'] else 0)} "
-            f"organisations{kinds}, max {rule['max_duration']}"
+            f"  access {rule['id']}: {rule['capability']} needs {q.approvals} "
+            f"approvals from {q.organisations} organisations{kinds}, max {rule['max_duration']}"
         )
     for bg in document.get("break_glass", []):
         console.print(

@@ -37,10 +37,6 @@ class WinTable:
     players: tuple[int, ...]
     wins: dict[str, Bools]
 
-    def single_points(self, goal: str) -> list[int]:
-        w = self.wins[goal]
-        return [p for b, p in enumerate(self.players) if w[1 << b]]
-
     def vetoes(self, goal: str) -> list[int]:
         """Players in every winning coalition of ``goal`` (none when nobody can win it)."""
         w = self.wins[goal]

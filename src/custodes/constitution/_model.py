@@ -111,6 +111,24 @@ class Quorum:
     organisations: int = 1
     kinds: Mapping[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def from_document(cls, raw: Mapping[str, Any]) -> Quorum:
+        """The quorum a constitution's ``quorum:`` mapping states, with its one default.
+
+        ``organisations`` defaults to 1 when approvals are needed (any approval comes from some
+        organisation) and to 0 for a standing rule, which needs none. ``raw`` is already
+        schema-checked (``approvals`` present, counts non-negative integers).
+
+        Raises:
+            KeyError: ``raw`` has no ``approvals``.
+        """
+        approvals = raw["approvals"]
+        return cls(
+            approvals=approvals,
+            organisations=raw.get("organisations", 1 if approvals else 0),
+            kinds=dict(raw.get("kinds", {})),
+        )
+
 
 @dataclass(frozen=True)
 class Notify:
@@ -306,9 +324,6 @@ class Constitution:
             KeyError: no such principal.
         """
         return self.organisations_by_id[self.principals_by_id[principal_id].organisation]
-
-    def principals_in(self, organisation_id: str) -> tuple[Principal, ...]:
-        return tuple(p for p in self.principals if p.organisation == organisation_id)
 
     def principals_not_in(
         self, organisation_id: str, *, role: str | None = None

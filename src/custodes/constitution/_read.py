@@ -805,11 +805,7 @@ class _Checker:
             )
 
     def _quorum(self, raw: Mapping[str, Any]) -> Quorum:
-        return Quorum(
-            approvals=raw["approvals"],
-            organisations=raw.get("organisations", 1 if raw["approvals"] else 0),
-            kinds=dict(raw.get("kinds", {})),
-        )
+        return Quorum.from_document(raw)
 
     def _notify(
         self,

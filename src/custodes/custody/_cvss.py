@@ -24,10 +24,6 @@ class CvssScore:
     base_score: float
     severity: str
 
-    @property
-    def severity_upper(self) -> str:
-        return self.severity.upper()
-
 
 def score_vector(vector: str, *, where: str = "cvss") -> CvssScore:
     """Validate and score a CVSS v3.1 or v4.0 base vector.
