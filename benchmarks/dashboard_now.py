@@ -24,7 +24,7 @@ from _log_support import ROOT, build  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from custodes.authority import Grant  # noqa: E402
-from custodes.authority._service import _grant_row  # noqa: E402
+from custodes.authority._grants import grant_row as _grant_row  # noqa: E402
 from custodes.authority._tables import authority_grants  # noqa: E402
 from custodes.clock import SystemClock  # noqa: E402
 from custodes.config import Settings  # noqa: E402

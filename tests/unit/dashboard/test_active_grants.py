@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from custodes.authority import Authority, Grant
-from custodes.authority._service import _grant_row
+from custodes.authority._grants import grant_row as _grant_row
 from custodes.authority._tables import authority_grants
 from custodes.clock import FrozenClock
 from custodes.log import NoteSigner, TransparencyLog
