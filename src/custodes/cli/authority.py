@@ -44,6 +44,7 @@ __all__ = [
     "request",
     "requests",
     "revoke",
+    "send_signed",
     "server_option",
     "signer_options",
 ]
@@ -53,6 +54,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def server_option(f: F) -> F:
+    """The ``--server URL`` option every command that talks to a custodes server takes."""
     return click.option(
         "--server",
         "server",
@@ -63,6 +65,10 @@ def server_option(f: F) -> F:
 
 
 def signer_options(f: F) -> F:
+    """``--key FILE`` (required) and ``--as PRINCIPAL``: who signs, with which private key.
+
+    The key never leaves this process; only signatures made with it are sent.
+    """
     f = click.option(
         "--as",
         "as_",
@@ -80,8 +86,10 @@ def signer_options(f: F) -> F:
 
 
 def client_for(state: CliState, server: str | None) -> AuthorityClient:
+    """A client of ``server``, or of the server the settings describe on this machine."""
     if server is None:
         s = state.settings
+        # A server listening on every interface is reached on loopback from here.
         host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host  # noqa: S104
         server = f"http://{host}:{s.port}"
     return AuthorityClient(server)
@@ -115,12 +123,31 @@ def identify(client: AuthorityClient, key: SigningKey, as_: str | None) -> tuple
 
 
 def _seconds(text: str, where: str) -> int:
+    """A duration option (``8h``, ``30m``, ...) in whole seconds, as a request carries it.
+
+    Raises:
+        InputError: ``text`` is not a duration.
+    """
     d = parse_duration(text)
     if d is None:
         raise InputError(
             "bad duration", where=where, expected="e.g. 8h, 30m, 1d, 90s", actual=repr(text)
         )
     return int(d.total_seconds())
+
+
+def send_signed(
+    client: AuthorityClient, path: str, req: dict[str, Any], key: SigningKey, **body: Any
+) -> Any:
+    """POST ``req`` with the requester's signature over its digest (and ``body``'s fields) to
+    ``path``, and return the server's answer.
+
+    Raises:
+        Error: the server refused it (the custodes error it raised) or cannot be reached.
+    """
+    return client.call(
+        "POST", path, json={**body, "request": req, "signature": sign_request(req, key)}
+    )
 
 
 def print_record(record: dict[str, Any], grant: dict[str, Any] | None = None) -> None:
@@ -154,6 +181,8 @@ def print_record(record: dict[str, Any], grant: dict[str, Any] | None = None) ->
 
 
 def print_grant(g: dict[str, Any]) -> None:
+    """One grant as a person reads it: who, what, under which rule, until when, and how it
+    ended or is being reviewed."""
     state = "revoked" if g["revoked_at"] else "break-glass" if g["break_glass"] else "granted"
     on = f" on {g['resource']}" if g.get("resource") else ""
     console.print(
@@ -228,11 +257,7 @@ def request(
             duration_seconds=_seconds(duration, "--duration"),
             resource=resource,
         )
-        record = client.call(
-            "POST",
-            "/authority/requests",
-            json={"request": req, "signature": sign_request(req, key)},
-        )
+        record = send_signed(client, "/authority/requests", req, key)
     if as_json:
         click.echo(json.dumps(record))
     else:
@@ -280,6 +305,14 @@ def approve_request(
     yes: bool,
     as_json: bool,
 ) -> None:
+    """Fetch a request, show it (an amendment with its diff and coalition effect), check its
+    digest here, ask, then sign and submit only the signature.
+
+    Raises:
+        ApprovalError: the server's digest or document does not match the request it shows.
+        InputError: no terminal to confirm on and no ``--yes``; the key is not the signer's.
+        click.exceptions.Exit: the signer declined.
+    """
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
         me, _ = identify(client, key, as_)
@@ -332,6 +365,14 @@ def _confirm(yes: bool, question: str) -> None:
 
 
 def _check_amendment_document(record: dict[str, Any]) -> Constitution:
+    """The proposed document the server sent with an amendment, read and checked here against
+    the digest in the signed request: the signer signs what they read.
+
+    Raises:
+        ConstitutionError: the document is not a valid constitution.
+        ApprovalError: it is not the document the request names.
+    """
+    # Imported here: reading a constitution pulls in Cedar, which most commands never need.
     from custodes.constitution import read_constitution
 
     new = read_constitution(record.get("document", ""), name="proposed constitution")
@@ -342,7 +383,7 @@ def _check_amendment_document(record: dict[str, Any]) -> Constitution:
 
 def _show_amendment(client: AuthorityClient, record: dict[str, Any], new: Constitution) -> None:
     """What the signer is about to adopt: the text diff and what it does to coalitions."""
-    from custodes.constitution import read_constitution
+    from custodes.constitution import read_constitution  # only signers of amendments need it
 
     shown = client.call("GET", "/constitution")
     old = read_constitution(shown["text"], name=f"constitution version {shown['version']}")
@@ -385,6 +426,8 @@ def _show_amendment(client: AuthorityClient, record: dict[str, Any], new: Consti
 
 def _show_coalition_effect(old: Constitution, new: Constitution) -> None:
     """Who could seize what, before and after (the coalition package's exact analysis)."""
+    # The analysis is bounded (coalitions of up to 3, 10 s each) so that showing the effect
+    # never keeps a signer waiting long; a failure is shown, and the signer still decides.
     from custodes.coalition import analyze, diff_analyses, game_from_constitution
 
     console.print("\n[bold]What it changes in who could seize what[/] (smallest coalitions):")
@@ -421,6 +464,7 @@ def _show_coalition_effect(old: Constitution, new: Constitution) -> None:
 
 
 def _count(n: int | None) -> str:
+    """A minimum coalition size, or that no coalition reaches the goal."""
     return "unreachable" if n is None else str(n)
 
 
@@ -496,11 +540,7 @@ def revoke(
             grant=grant_id,
             reason=reason,
         )
-        result = client.call(
-            "POST",
-            "/authority/revocations",
-            json={"request": req, "signature": sign_request(req, key)},
-        )
+        result = send_signed(client, "/authority/revocations", req, key)
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -547,11 +587,7 @@ def break_glass(
             purpose=statement,
             duration_seconds=_seconds(duration, "--duration"),
         )
-        result = client.call(
-            "POST",
-            "/authority/break-glass",
-            json={"request": req, "signature": sign_request(req, key)},
-        )
+        result = send_signed(client, "/authority/break-glass", req, key)
     if as_json:
         click.echo(json.dumps(result))
     else:

@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from custodes.authority import SigningKey, new_request, sign_request
+from custodes.authority import SigningKey, new_request
 from custodes.cli._main import CliState, pass_state
 from custodes.cli.authority import (
     approve_request,
     client_for,
     identify,
     print_record,
+    send_signed,
     server_option,
     signer_options,
 )
@@ -157,11 +158,7 @@ def propose(
             },
             acknowledgements=list(acks),
         )
-        record = client.call(
-            "POST",
-            "/constitution/proposals",
-            json={"document": new.text, "request": req, "signature": sign_request(req, key)},
-        )
+        record = send_signed(client, "/constitution/proposals", req, key, document=new.text)
         rule = client.call("GET", "/constitution")["document"]["amendment"]
     if as_json:
         click.echo(json.dumps(record))
