@@ -31,11 +31,14 @@ from custodes.constitution import (
     Constitution,
     EffectMeasurer,
     Principal,
+    adopted_versions,
     check_amendment,
+    constitution_versions,
+    newest_document,
     read_constitution,
+    stored_document,
     unmeasured,
 )
-from custodes.constitution._tables import constitution_versions
 from custodes.errors import ApprovalError, ConstitutionError, InputError, NotFoundError
 
 __all__ = ["AMENDMENT_VALIDITY", "Amendments"]
@@ -76,16 +79,11 @@ class Amendments:
             ConstitutionError: ``initial`` is not version 1, or a stored version is unreadable.
             LogWriteError: the adoption could not be logged (nothing is adopted).
         """
-        with self._state.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(constitution_versions)
-                .order_by(constitution_versions.c.version.desc())
-                .limit(1)
-            ).first()
-        if row is not None:
+        stored = newest_document(self._state.engine)
+        if stored is not None:
             # The database wins over any file: the file may be older than adopted amendments.
             self._state.activate(
-                read_constitution(row.document, name=f"stored version {row.version}")
+                read_constitution(stored.document, name=f"stored version {stored.version}")
             )
         elif initial is not None:
             self._adopt_first(initial, source=source)
@@ -333,24 +331,15 @@ class Amendments:
     def _history(self, current: Constitution) -> list[Constitution]:
         """The adopted versions before ``current`` (their thresholds still hold: no ratchet
         down in steps), each read once and kept by digest."""
-        with self._state.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(constitution_versions.c.version, constitution_versions.c.digest)
-                .where(constitution_versions.c.version < current.version)
-                .order_by(constitution_versions.c.version)
-            ).all()
         out = []
-        for row in rows:
-            c = self._versions.get(row.digest)
+        for v in adopted_versions(self._state.engine):
+            if v.version >= current.version:
+                break
+            c = self._versions.get(v.digest)
             if c is None:
-                with self._state.engine.connect() as conn:
-                    text = conn.execute(
-                        sa.select(constitution_versions.c.document).where(
-                            constitution_versions.c.version == row.version
-                        )
-                    ).scalar_one()
-                c = read_constitution(text, name=f"stored version {row.version}")
-                self._versions[row.digest] = c
+                text = stored_document(self._state.engine, v.version)
+                c = read_constitution(text, name=f"stored version {v.version}")
+                self._versions[v.digest] = c
             out.append(c)
         return out
 
