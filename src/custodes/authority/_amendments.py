@@ -44,6 +44,8 @@ from custodes.errors import ApprovalError, ConstitutionError, InputError, NotFou
 __all__ = ["AMENDMENT_VALIDITY", "Amendments"]
 
 _log = logging.getLogger(__name__)
+# Long enough for signers in several organisations and time zones; short enough that a
+# signature given for one situation is not used in a much later one.
 AMENDMENT_VALIDITY = timedelta(days=7)
 
 
@@ -89,6 +91,7 @@ class Amendments:
             self._adopt_first(initial, source=source)
 
     def _adopt_first(self, c: Constitution, *, source: str) -> None:
+        # A deployment starts at version 1, so the log's first adoption is the whole history.
         if c.version != 1:
             raise ConstitutionError(
                 f"the first constitution of a deployment must be version 1, not {c.version}",
@@ -132,6 +135,7 @@ class Amendments:
                         amendment.get("digest") if isinstance(amendment, Mapping) else amendment
                     ),
                 )
+            # The signed request names the digest and version, so signers sign the document itself.
             if amendment.get("version") != new.version:
                 raise InputError(
                     "the request names another version than the document",
@@ -139,6 +143,7 @@ class Amendments:
                     expected=str(new.version),
                 )
             c = self._state.constitution
+            # Versions are consecutive: no version can be skipped or adopted twice.
             if new.version != c.version + 1:
                 raise InputError(
                     f"an amendment must be version {c.version + 1}",
@@ -147,6 +152,7 @@ class Amendments:
                     actual=str(new.version),
                 )
             acks = req.get("acknowledgements", [])
+            # Acknowledgements are signed statements (e.g. that a coalition floor drops).
             if not isinstance(acks, list) or not all(isinstance(a, str) for a in acks):
                 raise InputError(
                     "acknowledgements must be a list of statement ids",
@@ -194,6 +200,7 @@ class Amendments:
         p = c.principals_by_id.get(approver_id)
         if p is not None and p.public_key and _decide.may_sign_amendment(c, approver_id):
             keys.append(p.public_key)
+        # A signer of the new version signs with the new version's key (a rotated key works).
         if new is not None and _decide.may_sign_amendment(new, approver_id):
             q = new.principals_by_id[approver_id]
             if q.public_key:
@@ -266,6 +273,7 @@ class Amendments:
                 )
                 .values(status="superseded", decided_at=now)
             )
+        # Activated only once its entry is durable and the row is stored (invariant 1).
         self._state.activate(new)
         _log.warning("constitution version %d adopted", new.version)
 
@@ -311,6 +319,7 @@ class Amendments:
             Acknowledgement(statement=s, signed_by=frozenset(signed_old | signed_new))
             for s in req.get("acknowledgements", [])
         ]
+        # Every earlier version's thresholds apply: lowering them in small steps gains nothing.
         history = self._history(c)
         decision = check_amendment(
             c,
@@ -321,6 +330,7 @@ class Amendments:
             guards=self.guards,
             weakened=(
                 self.effects.weakenings(c, new, history)
+                # Without a measurer every entrenched goal counts as weakened: fail closed.
                 if self.effects is not None
                 else unmeasured(c, history)
             ),

@@ -76,6 +76,7 @@ def approver_key(c: Constitution, row: Any, approver_id: str, roles: frozenset[s
     p = c.principals_by_id.get(approver_id)
     if p is None:
         raise NotFoundError(f"unknown principal {approver_id!r}", where="approver")
+    # The same refusal the coalition analysis models (custodes.coalition builds from _decide).
     refusal = _decide.approver_refusal(c, approver_id, roles, requester=row.requester)
     if refusal is not None or p.public_key is None:
         raise ApprovalError(refusal or f"{approver_id} has no key in the constitution")
@@ -176,6 +177,8 @@ class Approvals:
             row, rules = self._open(request_id)
             keys = rules.approver_keys(row, approver_id)
             sig = decode_signature(signature)
+            # Over exactly this request's digest: a signature made for another request verifies for
+            # none.
             message = approval_message(row.digest)
             if not any(verify_signature(k, message, sig) for k in keys):
                 raise ApprovalError(
@@ -189,6 +192,8 @@ class Approvals:
                 raise NotFoundError(f"unknown principal {approver_id!r}", where="approver")
             for a in self._requests.approvals(request_id):
                 if a.approver == approver_id:
+                    # Refused, not recorded: a duplicate must leave no log entry claiming a second
+                    # approval.
                     until = a.created_at + rules.approval_validity(row)
                     if now >= until:
                         raise ApprovalError(
@@ -269,6 +274,7 @@ class Approvals:
                     f"{approver_id} has no approval of request {request_id} to renew",
                     hint="approve it instead",
                 )
+            # The (request, approver) unique constraint guarantees at most one.
             [old] = mine
             until = old.created_at + rules.approval_validity(row)
             if now < until:
@@ -276,6 +282,7 @@ class Approvals:
                     f"{approver_id}'s approval of request {request_id} is valid until "
                     f"{format_time(until)}; only an expired approval is renewed"
                 )
+            # A renewal older than the approval it renews can only be a replayed statement.
             if at <= old.created_at:
                 raise ApprovalError("the renewal is older than the approval it renews: a replay")
             sig = decode_signature(signature)
@@ -300,6 +307,7 @@ class Approvals:
                     "renewal_signature": signature,
                 },
             )
+            # The approval now counts from the renewal; its original signature stays in the log.
             with self._state.engine.begin() as conn:
                 conn.execute(
                     authority_approvals.update()
@@ -330,9 +338,11 @@ class Approvals:
             )
         rules = self._rules.get(row.kind)
         if rules is None:
+            # Fail closed: a kind nobody decides cannot gather approvals.
             raise ApprovalError(f"request {request_id} is a {row.kind}; it takes no approvals")
         return row, rules
 
+    # Re-read after the write: the decision is made over what is stored, not what was sent.
     def _settle(self, request_id: str) -> None:
         row = self._requests.row(request_id)
         if not takes_approvals(row):

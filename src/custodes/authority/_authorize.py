@@ -46,6 +46,7 @@ def authorize(
             "no constitution is loaded", reasons=[Denial("constitution", "load a constitution")]
         )
     compiled = state.compiled
+    # Naive times are refused (clock.utc): an instant without a zone names no instant.
     when = utc(at) if at is not None else state.clock.now()
     if principal_id not in c.principals_by_id:
         raise PolicyDenied(
@@ -57,6 +58,7 @@ def authorize(
             f"unknown capability {capability_id!r}",
             reasons=[Denial("constitution", f"unknown capability {capability_id}")],
         )
+    # From the in-memory index: this is every model call's path, with no database round trip.
     live = [g for g in grants.held(principal_id, capability_id) if g.covers(when, resource)]
     approved = [g for g in live if not g.break_glass]
     decision = compiled.decide(
@@ -68,6 +70,7 @@ def authorize(
         allowing = {p.split(":", 1)[1] for p in decision.policies if p.startswith("use:")}
         covering = [g for g in approved if g.rule in allowing]
         if covering:
+            # The longest-lived covering grant: a cache of the decision may keep it longest.
             return max(covering, key=lambda g: g.expires_at or when)
         standing = sorted(r for r in allowing if c.access_rules_by_id[r].quorum.approvals == 0)
         if standing:
@@ -80,6 +83,7 @@ def authorize(
                 expires_at=None,
                 constitution_version=c.version,
             )
+    # Break-glass is the last resort: it is used only when no approved or standing rule covers.
     emergency = [g for g in live if g.break_glass and _break_glass_holds(c, compiled, g)]
     if emergency:
         return max(emergency, key=lambda g: g.expires_at or when)
@@ -147,6 +151,7 @@ def explain_denial(
             + "".join(f", at least {n} {k}" for k, n in sorted(q.kinds.items()))
             + ")"
         )
+        # Say what happened to the last grant: a user whose grant ended needs to know why.
         for g in past:
             if g.rule == rule.id and g.revoked_at is not None:
                 text = f"grant {g.id} was revoked at {format_time(g.revoked_at)}; " + text

@@ -83,6 +83,7 @@ class BreakGlass:
                     actual=repr(req.get("capability")),
                 )
             purpose, duration = purpose_and_duration(req)
+            # The statement is what reviewers judge the emergency by; an empty one is refused.
             if not purpose.strip():
                 raise InputError(
                     "break-glass needs a statement of the emergency", where="request.purpose"
@@ -94,6 +95,7 @@ class BreakGlass:
                     expected=f"at most {say_seconds(rule.max_duration)}",
                     actual=say_seconds(duration),
                 )
+            # The coalition analysis counts break-glass users by this same function.
             refusal = _decide.break_glass_refusal(c, state.compiled, user.id, rule)
             if refusal is not None:
                 raise PolicyDenied(
@@ -191,6 +193,7 @@ class BreakGlass:
             PolicyDenied: there is one; the reason names it.
         """
         c = self._state.constitution
+        # Per person, not per identity: a second identity must not open a second emergency.
         identities = [p.id for p in c.principals if p.person_id == user.person_id]
         grants = sorted(self._grants.break_glass_of(identities), key=lambda g: g.granted_at or now)
         reasons = []
@@ -345,6 +348,7 @@ class BreakGlass:
         if approvals is not None:
             body["approvals"] = [{"principal": p, "organisation": o} for p, o in approvals]
         self._state.append("authority.review/v1", time=now, principal="custodes", body=body)
+        # The grant records only overdue or ratified; the request keeps whether it was late.
         grant_status = "overdue" if outcome == "overdue" else "ratified"
         with self._state.engine.begin() as conn:
             conn.execute(
@@ -355,6 +359,7 @@ class BreakGlass:
             self._requests.set_status(
                 conn, request_id, outcome, decided_at=None if outcome == "overdue" else now
             )
+        # The index must see the new review status at once: it decides suspension.
         self._grants.remember(self._grants.get(grant_id))
 
     def _rule(self, row: Any) -> BreakGlassRule | None:

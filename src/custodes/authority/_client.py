@@ -34,6 +34,7 @@ def new_request(
         "kind": kind,
         "constitution_version": constitution_version,
         "requester": requester,
+        # 128 random bits: two requests with the same fields still have different digests.
         "nonce": secrets.token_hex(16),
         "created": format_time(created),
     }
@@ -52,6 +53,7 @@ def sign_approval(request: Mapping[str, Any], key: SigningKey) -> tuple[str, str
     Returns:
         the digest and the base64 signature.
     """
+    # Recomputed here: a server that showed one request and asked to sign another is caught.
     digest = request_digest(request)
     return digest, key.sign(approval_message(digest))
 
@@ -80,6 +82,7 @@ class AuthorityClient:
         )
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self._http.close()
 
     def __enter__(self) -> AuthorityClient:
@@ -89,6 +92,18 @@ class AuthorityClient:
         self.close()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the API and return its JSON answer (None for an empty one).
+
+        Args:
+            method: the HTTP method.
+            path: the path under the server's base URL (``/authority/requests``).
+            **kwargs: passed to :meth:`httpx.Client.request` (``json=``, ``params=``).
+
+        Raises:
+            PolicyDenied, ApprovalError, NotFoundError, InputError: the error the server
+                answered with, rebuilt with its fields.
+            Error: the server cannot be reached, or answered with something else.
+        """
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -106,8 +121,10 @@ class AuthorityClient:
 
 
 def _error_from(err: Mapping[str, Any], status: int) -> Error:
+    """The custodes error behind one JSON error answer (the server's one error shape)."""
     code = err.get("code", "")
     message = str(err.get("message", "error"))
+    # Map the server's JSON error back to the exception it raised, so callers handle one type.
     if code == "policy_denied":
         return PolicyDenied(
             message, reasons=[_Denial(r["rule"], r["missing"]) for r in err.get("reasons", [])]

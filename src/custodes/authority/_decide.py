@@ -55,6 +55,8 @@ __all__ = [
 
 
 def _admitted(compiled: CompiledPolicies, p: Principal) -> bool:
+    """Do ``p`` and its organisation meet their membership criteria?"""
+    # Both the person's own membership criteria and their organisation's must hold.
     return bool(compiled.principal_admitted.get(p.id) and compiled.org_admitted.get(p.organisation))
 
 
@@ -75,9 +77,11 @@ def requester_refusal(
         return f"{p.id} does not meet their membership criteria"
     if not p.roles & rule.requester_roles:
         return f"needs one of the roles {', '.join(sorted(rule.requester_roles))}"
+    # Criteria are Cedar conditions over the principal's attributes, decided by Cedar itself.
     unmet = [cid for cid in rule.requester_criteria if not compiled.meets("Principal", p.id, cid)]
     if unmet:
         return f"does not meet the criteria {', '.join(unmet)}"
+    # Order matters for the reason shown: the first unmet condition is the one a person fixes first.
     if rule.quorum.approvals > 0 and p.public_key is None:
         return f"{p.id} has no key in the constitution to sign a request"
     return None
@@ -98,6 +102,7 @@ def eligible_requesters(
     candidates: dict[str, list[Principal]] = {}
     wanted: dict[str, set[str]] = {}
     holders: dict[str, list[Principal]] = {}
+    # Results keep the constitution's order, so the analysis is deterministic.
     order = {p.id: n for n, p in enumerate(c.principals)}
     for p in c.principals:
         if _admitted(compiled, p):
@@ -113,6 +118,7 @@ def eligible_requesters(
         candidates[rule.id] = ps
         for cid in rule.requester_criteria:
             wanted.setdefault(cid, set()).update(p.id for p in ps)
+    # One Cedar batch per criterion, not per principal: a large constitution has thousands.
     met = {cid: compiled.meets_many("Principal", ids, cid) for cid, ids in wanted.items()}
     return {
         rule.id: frozenset(
@@ -140,6 +146,7 @@ def approver_refusal(
     if p is None:
         return f"unknown principal {principal_id!r}"
     asking = c.principals_by_id.get(requester) if requester is not None else None
+    # The requester never counts (invariant 2), under any of their identities.
     if asking is not None and asking.person_id == p.person_id:
         return "the requester cannot approve their own request"
     if p.kind == "workload":
@@ -173,6 +180,7 @@ def may_approve(
 def persons(c: Constitution, principal_ids: Iterable[str]) -> frozenset[str]:
     """The persons behind principals: a person counts once, whatever identities they use."""
     by_id = c.principals_by_id
+    # An id the constitution does not know is its own person: it can never merge two others.
     return frozenset(by_id[i].person_id if i in by_id else i for i in principal_ids)
 
 
@@ -201,6 +209,7 @@ def break_glass_refusal(
 def may_break_glass(
     c: Constitution, compiled: CompiledPolicies, principal_id: str, rule: BreakGlassRule
 ) -> bool:
+    """May ``principal_id`` break glass under ``rule`` (:func:`break_glass_refusal` is None)?"""
     return break_glass_refusal(c, compiled, principal_id, rule) is None
 
 
@@ -215,6 +224,7 @@ class Notified:
     principals: tuple[str, ...]
 
     def to_json(self) -> dict[str, list[str]]:
+        """The ``notify`` object of a log entry."""
         return {"organisations": list(self.organisations), "principals": list(self.principals)}
 
 
@@ -234,6 +244,7 @@ def break_glass_notified(c: Constitution, rule: BreakGlassRule) -> Notified:
     """A break-glass use is loud: whom the rule names, every overseer organisation, and every
     approver the use skips (with their organisations)."""
     base = notified(c, rule.notify, Notify(kinds=("overseer",)))
+    # Everyone whose approval the emergency skips must hear of it: they would have been asked.
     skipped = {
         p.id
         for r in c.rules_for(rule.capability)
@@ -252,6 +263,7 @@ def tells_outsiders(c: Constitution, told: Notified) -> bool:
     """Does the notice reach anyone outside the developer organisations?"""
     orgs = set(told.organisations) | {c.principals_by_id[p].organisation for p in told.principals}
     by_id = c.organisations_by_id
+    # A notice only inside the developer is no check on the developer (the coup threat).
     return any(o in by_id and by_id[o].kind != "developer" for o in orgs)
 
 
@@ -281,6 +293,7 @@ def amendment_need(c: Constitution, clauses: Sequence[EntrenchedClause] = ()) ->
     signer_orgs = len({c.principals_by_id[s].organisation for s in c.amendment.signers})
     need_persons, need_orgs = c.amendment.threshold, 0
     for clause in clauses:
+        # An entrenched clause can only raise the bar, never lower it below the threshold.
         need_persons = max(need_persons, clause.signers or signer_persons)
         need_orgs = max(need_orgs, clause.organisations or signer_orgs)
     return AmendmentNeed(need_persons, need_orgs)
@@ -300,6 +313,8 @@ def entries_clauses(c: Constitution) -> dict[str, tuple[EntrenchedClause, ...]]:
     owner: dict[int, str] = {}
     for e in listing or ():
         if isinstance(e, Mapping) and isinstance(e.get("id"), str):
+            # Clause paths resolve to nodes of the parsed document; identity maps a node to its
+            # owner.
             owner[id(e)] = e["id"]
             if e.get("roles") is not None:
                 owner[id(e.get("roles"))] = e["id"]
@@ -310,6 +325,7 @@ def entries_clauses(c: Constitution) -> dict[str, tuple[EntrenchedClause, ...]]:
             node = resolve_path(doc, path)
             if node is MISSING:
                 continue
+            # A clause over the whole list (or document) covers every principal's entry.
             if node is listing or node is doc:
                 hit = set(covered)
                 break

@@ -25,21 +25,41 @@ __all__ = [
 
 
 class _Body(BaseModel):
+    """An entry body: frozen, and no field beyond those declared."""
+
+    # extra=forbid: an entry with a field no reader knows is refused, not silently kept.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Notified(_Body):
+    """Who must be told of the action (invariant 8).
+
+    Attributes:
+        organisations: organisation ids.
+        principals: principal ids.
+    """
+
     organisations: list[str] = Field(default_factory=list)
     principals: list[str] = Field(default_factory=list)
 
 
 class Counted(_Body):
+    """One approval that counted: the approver and their organisation (one per person)."""
+
     principal: str
     organisation: str
 
 
 class RequestBody(_Body):
-    """A request was made (for a grant, an escrow read, an amendment, or a review)."""
+    """A request was made (for a grant, an escrow read, an amendment, or a review).
+
+    Attributes:
+        id: the request's id (its digest's first 16 hex digits).
+        digest: SHA-256 of the request object's RFC 8785 form.
+        request: the request object as signed.
+        signature: the requester's signature (None for a review, which the server opens).
+        notify: who is told.
+    """
 
     id: str
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -49,7 +69,15 @@ class RequestBody(_Body):
 
 
 class ApprovalBody(_Body):
-    """An approver's signature over a request's digest was accepted."""
+    """An approver's signature over a request's digest was accepted.
+
+    Attributes:
+        request_id: the request approved.
+        digest: its digest, which the signature is over.
+        approver: who approved.
+        organisation: the approver's organisation (counted by stable id).
+        signature: base64 Ed25519 over ``custodes-approval/v1`` and the digest.
+    """
 
     request_id: str
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -73,7 +101,21 @@ class ApprovalRenewalBody(_Body):
 
 
 class GrantBody(_Body):
-    """A quorum was met: a time-bound grant of a capability."""
+    """A quorum was met: a time-bound grant of a capability.
+
+    Attributes:
+        id: the grant's id (``g-<request id>``).
+        request_id: the request it answers.
+        principal: who may use the capability.
+        capability: what they may use.
+        rule: the access rule whose quorum was met.
+        resource: the one resource it covers, if any.
+        granted_at: when it starts (RFC 3339, UTC).
+        expires_at: when it ends (exclusive).
+        constitution_version: the version it was granted under.
+        approvals: the approvals that counted.
+        notify: who is told.
+    """
 
     id: str
     request_id: str | None
@@ -89,7 +131,16 @@ class GrantBody(_Body):
 
 
 class RevocationBody(_Body):
-    """A grant was revoked; it stops covering anything at once."""
+    """A grant was revoked; it stops covering anything at once.
+
+    Attributes:
+        grant_id: the grant revoked.
+        by: who revoked it (the signer of the revocation).
+        reason: why, as stated.
+        digest: the signed revocation's digest.
+        signature: the revoker's signature over it.
+        notify: who is told (always the holder).
+    """
 
     grant_id: str
     by: str
@@ -130,6 +181,7 @@ class ReviewBody(_Body):
     notify: Notified = Field(default_factory=Notified)
 
 
+# Versioned types: a changed body gets a new /vN, so old entries keep verifying.
 register_entry_type("authority.request/v1", RequestBody)
 register_entry_type("authority.approval/v1", ApprovalBody)
 register_entry_type("authority.approval_renewal/v1", ApprovalRenewalBody)

@@ -66,6 +66,7 @@ class GrantRequests:
         with self._state.lock:
             signed = check_signed(self._state, request, signature, kinds=("grant", "escrow-read"))
             req = signed.request
+            # An escrow read is for one finding: a grant without a resource would cover every one.
             if req["kind"] == "escrow-read" and not isinstance(req.get("resource"), str):
                 raise InputError("an escrow read names its resource", where="request.resource")
             rules = self.applicable_rules(req, signed.signer)
@@ -92,6 +93,7 @@ class GrantRequests:
             )
         purpose, duration = purpose_and_duration(req)
         rules = c.rules_for(capability)
+        # Eligibility is decided per rule; the reasons list every rule, so the requester sees each.
         eligible = [r for r in rules if _decide.may_request(c, compiled, requester.id, r)]
         if not eligible:
             raise PolicyDenied(
@@ -106,6 +108,7 @@ class GrantRequests:
                 ]
                 or [Denial("constitution", f"no access rule covers {capability}")],
             )
+        # A standing rule needs no request; asking for one would only make noise in the log.
         quorum_rules = [r for r in eligible if r.quorum.approvals > 0]
         if not quorum_rules:
             raise InputError(
@@ -113,6 +116,7 @@ class GrantRequests:
                 f"rule {eligible[0].id}: there is nothing to request",
                 where="request.capability",
             )
+        # Only rules the request fits can grant it: the duration and the purpose are signed.
         fitting = [
             r
             for r in quorum_rules
@@ -144,6 +148,7 @@ class GrantRequests:
         requester = c.principals_by_id.get(row.requester)
         try:
             rules = self.applicable_rules(json.loads(row.body), requester) if requester else []
+        # Re-checked at every read: an amendment or a lost role can make a pending request unfit.
         except (InputError, PolicyDenied):
             rules = []
         now = self._state.clock.now()
@@ -175,6 +180,7 @@ class GrantRequests:
             ApprovalError: it may not approve this request.
         """
         c = self._state.constitution
+        # Any approver role of the capability's rules may sign; each rule then counts its own.
         roles = frozenset[str]().union(*(r.approver_roles for r in c.rules_for(row.capability)))
         return approver_key(c, row, approver_id, roles)
 
@@ -188,6 +194,7 @@ class GrantRequests:
         Raises:
             LogWriteError: the grant could not be logged (none is made).
         """
+        # Rules come in constitution order; the first met decides, so the outcome is deterministic.
         done = [s for s in self.statuses(row, approvals) if s.satisfied]
         if done:
             self._grant(row, done[0])
@@ -209,6 +216,7 @@ class GrantRequests:
             approvals=status.counted,
             resource=req.get("resource"),
         )
+        # Log first (invariant 1); the row and the index below follow the durable entry.
         index = self._state.append(
             "authority.grant/v1",
             time=now,

@@ -57,6 +57,7 @@ def grant_from_row(row: Any) -> Grant:
         expires_at=row.expires_at,
         constitution_version=row.constitution_version,
         request_id=row.request_id,
+        # Stored as JSON pairs in the order counted: the grant's log entry lists them the same way.
         approvals=tuple((p, o) for p, o in json.loads(row.approvals)),
         break_glass=bool(row.break_glass),
         resource=row.resource,
@@ -85,6 +86,8 @@ class GrantBook:
         now = self._state.clock.now()
         with self._state.engine.connect() as conn:
             rows = conn.execute(
+                # Standing grants are not stored (they come from the rules); expired ones can cover
+                # nothing.
                 sa.select(authority_grants).where(authority_grants.c.expires_at > now)
             ).all()
         index: dict[tuple[str, str], list[Grant]] = {}

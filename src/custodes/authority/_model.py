@@ -10,6 +10,7 @@ from typing import Any, Literal
 __all__ = ["REQUEST_KINDS", "Grant", "RequestKind", "RequestRecord", "RuleStatus"]
 
 RequestKind = Literal["grant", "escrow-read", "amendment", "review", "revocation", "break-glass"]
+# The kinds a client may submit; review requests are made by the server at break-glass.
 REQUEST_KINDS: tuple[str, ...] = ("grant", "escrow-read", "amendment")
 
 
@@ -19,6 +20,26 @@ class Grant:
 
     A standing grant (a rule with no approvals) has no id of its own request and never expires;
     every other grant covers ``[granted_at, expires_at)`` unless revoked.
+
+    Attributes:
+        id: ``g-<request id>`` for an approved grant, ``bg-<digest prefix>`` for break-glass,
+            ``standing:<rule>`` for a standing permission.
+        principal: who may use the capability.
+        capability: what they may use.
+        rule: the access rule (or break-glass rule) it was granted under.
+        granted_at: when it starts (None for a standing permission).
+        expires_at: when it ends, exclusive (None: never).
+        constitution_version: the version it was granted under.
+        request_id: the request it answers (None for break-glass and standing).
+        approvals: ``(principal, organisation)`` of each counted approval, one per person.
+        break_glass: taken without prior approval, under review.
+        resource: the one resource it covers (an escrow read's finding), or None for all.
+        revoked_at: when it was revoked, if it was.
+        revoked_by: who revoked it.
+        revoke_reason: why, as the revoker stated it.
+        review_request_id: a break-glass grant's review request.
+        review_deadline: when that review is due.
+        review_status: ``pending``, ``ratified`` or ``overdue``.
     """
 
     id: str
@@ -41,10 +62,12 @@ class Grant:
 
     @property
     def standing(self) -> bool:
+        """A standing permission: a rule that needs no approvals, so no expiry."""
         return self.expires_at is None
 
     def active_at(self, when: datetime) -> bool:
         """Covers ``when``: granted, not yet expired (to the microsecond), not revoked."""
+        # Revocation is effective from its own instant, not from the next cache refresh.
         if self.revoked_at is not None and self.revoked_at <= when:
             return False
         if self.granted_at is not None and when < self.granted_at:
@@ -57,6 +80,7 @@ class Grant:
         past its review deadline."""
         if not self.break_glass:
             return False
+        # Overdue stays suspended even if the clock is moved back: the log says it was overdue.
         if self.review_status == "overdue":
             return True
         return (
@@ -80,6 +104,7 @@ class Grant:
         return self.expires_at
 
     def covers(self, when: datetime, resource: str | None) -> bool:
+        """Active at ``when``, not suspended, and for ``resource`` (or for every resource)."""
         return (
             self.active_at(when)
             and not self.suspended_at(when)
@@ -87,6 +112,7 @@ class Grant:
         )
 
     def explain(self) -> str:
+        """One line saying what the grant is and who approved it (shown with a decision)."""
         if self.standing:
             return f"standing permission under rule {self.rule}"
         who = ", ".join(f"{p} ({o})" for p, o in self.approvals) or "nobody (break-glass)"
@@ -95,7 +121,15 @@ class Grant:
 
 @dataclass(frozen=True)
 class RuleStatus:
-    """Where a request stands against one rule."""
+    """Where a request stands against one rule.
+
+    Attributes:
+        rule: the rule's id (``review:<rule>`` for a review, ``amendment`` for an amendment).
+        satisfied: the approvals meet its quorum.
+        counted: ``(principal, organisation)`` of each approval that counts, one per person.
+        missing: what it still needs, in words.
+        rejected: ``(principal, why)`` of each approval that does not count.
+    """
 
     rule: str
     satisfied: bool
@@ -106,7 +140,25 @@ class RuleStatus:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """A request, its approvals and where it stands."""
+    """A request, its approvals and where it stands.
+
+    Attributes:
+        id: the first 16 hex digits of its digest.
+        digest: SHA-256 of the request object's RFC 8785 form; what approvers sign.
+        kind: ``grant``, ``escrow-read``, ``review`` or ``amendment``.
+        requester: who made it (for a review, the break-glass user).
+        capability: the capability it is for (None for an amendment).
+        constitution_version: the version it was made under.
+        request: the request object as signed.
+        status: ``pending``, ``granted``, ``adopted``, ``ratified``, ``ratified-late``,
+            ``overdue`` or ``superseded``.
+        created_at: when it was made.
+        decided_at: when it was decided, if it was.
+        approvals: each approval as the API shows it (approver, organisation, signature, at).
+        rules: while it takes approvals, where it stands against each rule.
+        grant_id: the grant it led to, if any.
+        payload: an amendment's proposed document.
+    """
 
     id: str
     digest: str

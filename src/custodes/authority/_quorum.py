@@ -31,6 +31,14 @@ __all__ = ["ApprovalFacts", "QuorumOutcome", "RequestFacts", "evaluate_quorum", 
 
 @dataclass(frozen=True)
 class RequestFacts:
+    """What the quorum decision needs of a request.
+
+    Attributes:
+        digest: the request's digest (approvers sign over it).
+        requester: who made it (never counted, under any identity).
+        constitution_version: the version it was made under.
+    """
+
     digest: str
     requester: str
     constitution_version: int
@@ -38,6 +46,15 @@ class RequestFacts:
 
 @dataclass(frozen=True)
 class ApprovalFacts:
+    """What the quorum decision needs of one approval.
+
+    Attributes:
+        approver: the approving principal.
+        signature: base64 Ed25519 signature over ``custodes-approval/v1`` and the digest.
+        at: when it was given (or last renewed).
+        constitution_version: the version it was given under.
+    """
+
     approver: str
     signature: str  # base64
     at: datetime
@@ -54,10 +71,12 @@ class QuorumOutcome:
     missing: tuple[str, ...]
 
     def denials(self, rule: str) -> list[Denial]:
+        """What is missing, as denials of ``rule`` (a refusal's reasons)."""
         return [Denial(rule, m) for m in self.missing]
 
 
 def _plural(n: int, word: str) -> str:
+    """``1 more approval``, ``2 more approvals``."""
     return f"{n} more {word}{'' if n == 1 else 's'}"
 
 
@@ -81,6 +100,7 @@ def explain_missing(
         )
     by_id = constitution.organisations_by_id
     for kind, need in sorted(quorum.kinds.items()):
+        # Organisations are counted by stable id, never by name.
         have = len({o for o in orgs if o in by_id and by_id[o].kind == kind})
         if have < need:
             out.append(
@@ -114,6 +134,7 @@ def evaluate_quorum(
     message = approval_message(request.digest)
     counted: dict[str, tuple[str, str]] = {}
     rejected: list[tuple[str, str]] = []
+    # Counted under one version only: approvals never carry across an amendment.
     stale = request.constitution_version != constitution.version
     for a in approvals:
         p = principals.get(a.approver)
@@ -129,18 +150,22 @@ def evaluate_quorum(
         if p.person_id == requester_person:
             rejected.append((a.approver, "the requester never counts"))
             continue
+        # An approval dated in the future is refused too: a skewed clock must not extend it.
         if a.at > now or now - a.at >= validity:
             rejected.append((a.approver, "expired"))
             continue
         key = keys.get(p.id) if keys is not None else p.public_key
         try:
+            # Stored signatures were checked when given; a bad one here still only fails to count.
             signature = base64.b64decode(a.signature, validate=True)
         except (binascii.Error, ValueError):
             signature = b""
         if key is None or not verify_signature(key, message, signature):
             rejected.append((a.approver, "signature does not verify over this request"))
             continue
+        # One entry per person: the first identity of theirs that verifies is the one shown.
         counted.setdefault(p.person_id, (p.id, p.organisation))
+    # Sorted, so the same approvals always give the same outcome and the same log entry.
     counted_list = tuple(sorted(counted.values()))
     missing = explain_missing(constitution, quorum, counted_list)
     return QuorumOutcome(

@@ -63,6 +63,7 @@ class RequestBook:
             InputError: a request with this digest was already made (a replay).
             LogWriteError: the request could not be logged (it is not made).
         """
+        # 64 bits of the digest: short enough to type; the full digest is unique in the table too.
         request_id = digest[:16]
         with self._state.engine.connect() as conn:
             dup = conn.execute(
@@ -106,12 +107,16 @@ class RequestBook:
                     requester=req["requester"],
                     capability=req.get("capability"),
                     constitution_version=req["constitution_version"],
+                    # The request as signed; its digest is recomputed from it (RFC 8785) whenever it
+                    # is checked.
                     body=orjson.dumps(req).decode(),
                     signature=signature,
                     payload=payload,
                     status="pending",
                     created_at=now,
                     decided_at=None,
+                    # The request's own entry is the last of the batch (after a break-glass
+                    # grant's).
                     log_index=appended[-1].index,
                 )
             )
@@ -172,6 +177,7 @@ class RequestBook:
                 sa.select(authority_grants.c.id).where(authority_grants.c.request_id == request_id)
             ).first()
         rules: tuple[RuleStatus, ...] = ()
+        # A decided request's statuses would only restate the decision, so they are left out.
         if takes_approvals(row) and self._state.loaded is not None:
             rules = tuple(statuses(row, approvals))
         return RequestRecord(

@@ -61,6 +61,7 @@ class Revocations:
             now = state.clock.now()
             if grant.revoked_at is not None:
                 raise InputError(f"grant {grant_id} is already revoked", where="request.grant")
+            # Revoking an expired grant would log an action that changes nothing.
             if grant.expires_at is not None and grant.expires_at <= now:
                 raise InputError(f"grant {grant_id} has already expired", where="request.grant")
             c = state.constitution
@@ -86,6 +87,7 @@ class Revocations:
                         )
                     ],
                 )
+            # Bounded: the reason goes into the log entry and every overseer's view of it.
             reason = str(req.get("reason", ""))[:2000]
             notify = state.notified(rule.notify if rule else bg.notify if bg else Notify())
             # The holder always learns their grant ended, whatever the rule's notify says.

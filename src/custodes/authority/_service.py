@@ -79,6 +79,7 @@ class Authority:
         self._break_glass = BreakGlass(state, self._requests, self._grants)
         self._amendments = Amendments(state, self._requests, guards=list(guards), effects=effects)
         self._revocations = Revocations(state, self._grants)
+        # Each request kind's rules; the approval path is the same for all of them.
         self._approvals = Approvals(
             state,
             self._requests,
@@ -88,6 +89,7 @@ class Authority:
                 "review": self._break_glass,
                 "amendment": self._amendments,
             },
+            # Reads and approvals first mark overdue reviews, so what they report is current.
             sweep=self._break_glass.sweep,
         )
         # The same list the amendment check reads: a component appends its guard to it.

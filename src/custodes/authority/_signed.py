@@ -70,6 +70,7 @@ def check_signed(
         ApprovalError: the signature does not verify under the requester's key.
         NotFoundError: the requester is not a principal.
     """
+    # Raises NotFoundError with no constitution: nothing can be requested then.
     c = state.constitution
     if not isinstance(request, Mapping):
         raise InputError("request must be an object", where="request")
@@ -82,6 +83,7 @@ def check_signed(
             where="request.kind",
             expected=" or ".join(kinds),
         )
+    # Sorted: the same bad request always names the same field.
     unknown = sorted(set(req) - _REQUEST_FIELDS[kind])
     if unknown:
         raise InputError(
@@ -138,6 +140,7 @@ def check_signed(
             where="request.requester",
             expected="a principal with an Ed25519 key, who signs the request",
         )
+    # RFC 8785: signer and server compute the same bytes from the same object.
     digest = request_digest(req)
     sig = decode_signature(signature)
     if not verify_signature(requester.public_key, request_message(digest), sig):

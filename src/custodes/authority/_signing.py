@@ -43,6 +43,7 @@ __all__ = [
     "verify_signature",
 ]
 
+# Domain separation: each purpose signs its own prefix, so no signature is valid for two.
 APPROVAL_DOMAIN = "custodes-approval/v1"
 REQUEST_DOMAIN = "custodes-request/v1"
 REVOCATION_DOMAIN = "custodes-revocation/v1"
@@ -62,6 +63,7 @@ def request_digest(request: Mapping[str, Any]) -> str:
 
 
 def _message(domain: str, digest: str) -> bytes:
+    # Only the canonical hex form is signed: two spellings of one digest would be two messages.
     if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
         raise InputError(
             "digest is not 64 lowercase hex digits", where="digest", actual=repr(digest)
@@ -78,6 +80,7 @@ def renewal_message(digest: str, renewed_at: str) -> bytes:
     """What an approver signs to renew their expired approval of this digest at
     ``renewed_at`` (an RFC 3339 UTC time): fresh, so an old approval cannot be replayed as a
     renewal."""
+    # The time is part of the signed message; a newline in it could forge the message's framing.
     if not renewed_at or len(renewed_at) > 40 or any(ch in renewed_at for ch in "\n\r"):
         raise InputError("malformed renewal time", where="renewed_at", actual=repr(renewed_at)[:60])
     return _message(RENEWAL_DOMAIN, digest) + f"{renewed_at}\n".encode("ascii", "replace")
@@ -98,6 +101,7 @@ def decode_signature(text: str, *, where: str = "signature") -> bytes:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raw = b""
+    # Ed25519 signatures are exactly 64 bytes (RFC 8032 §5.1.6).
     if len(raw) != 64:
         raise InputError(
             "malformed signature",
@@ -111,6 +115,7 @@ def decode_signature(text: str, *, where: str = "signature") -> bytes:
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """Ed25519 verification (RFC 8032); never raises on a bad signature or key."""
     try:
+        # A malformed key is a failed check, not an error: the caller reports whose key failed.
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
@@ -125,6 +130,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls) -> SigningKey:
+        """A new random key (from the operating system's CSPRNG)."""
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
@@ -168,6 +174,7 @@ class SigningKey:
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            # O_EXCL: never overwrite a key; 0o600 from creation, so it is never briefly readable.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as exc:
             raise InputError(
@@ -178,6 +185,7 @@ class SigningKey:
 
     @property
     def public_bytes(self) -> bytes:
+        """The raw 32-byte Ed25519 public key (RFC 8032 §5.1.5)."""
         return self.private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )

@@ -50,6 +50,7 @@ class AuthorityState:
         # Mutations are serialised by one lock per process (the deployment runs one authority
         # per database); re-entrant because an approval that meets a quorum goes on to grant.
         self.lock = threading.RLock()
+        # None until a constitution is loaded: then every authorization is denied (fail closed).
         self._constitution: Constitution | None = None
         self._compiled: CompiledPolicies | None = None
 

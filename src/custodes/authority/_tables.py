@@ -33,6 +33,7 @@ authority_requests = Table(
     Column("decided_at", UtcDateTime(), nullable=True),
     Column("log_index", BigInteger, nullable=False),
 )
+# The sweep and the pending-requests page filter by status.
 Index("ix_authority_requests_status", authority_requests.c.status)
 
 authority_approvals = Table(
@@ -48,6 +49,7 @@ authority_approvals = Table(
     Column("constitution_version", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=False),
+    # One approval row per approver: a second one is a renewal, an update of this row.
     UniqueConstraint("request_id", "approver"),
 )
 
@@ -73,4 +75,5 @@ authority_grants = Table(
     Column("review_status", String(16), nullable=True),
     Column("log_index", BigInteger, nullable=False),
 )
+# Grants are read by principal (the dashboard, the one-open-break-glass check).
 Index("ix_authority_grants_principal", authority_grants.c.principal)

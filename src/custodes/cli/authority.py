@@ -103,6 +103,7 @@ def identify(client: AuthorityClient, key: SigningKey, as_: str | None) -> tuple
     """
     shown = client.call("GET", "/constitution")
     principals = shown["document"]["principals"]
+    # Found by the public half of the key: the private half never leaves this process.
     mine = [p["id"] for p in principals if p.get("key") == key.public_key]
     if as_ is not None:
         if as_ not in mine:
@@ -113,6 +114,7 @@ def identify(client: AuthorityClient, key: SigningKey, as_: str | None) -> tuple
                 actual=", ".join(mine) or "nobody's key",
             )
         return as_, int(shown["version"])
+    # One key held by several principals is ambiguous: the signer must say who they are.
     if len(mine) != 1:
         raise InputError(
             "the key is not the key of exactly one principal",
@@ -153,6 +155,7 @@ def send_signed(
 def print_record(record: dict[str, Any], grant: dict[str, Any] | None = None) -> None:
     """One request as a person reads it; ``grant``, when given, is the grant it led to."""
     status = record["status"]
+    # "granted" alone would mislead once the grant is revoked: say both.
     if grant is not None and grant.get("revoked_at"):
         status += f", then revoked at {grant['revoked_at']} by {grant['revoked_by']}"
     console.print(
@@ -166,6 +169,7 @@ def print_record(record: dict[str, Any], grant: dict[str, Any] | None = None) ->
     if req.get("duration_seconds") is not None:
         console.print(f"  duration: {say_seconds(req['duration_seconds'])}")
     console.print(f"  constitution version: {record['constitution_version']}")
+    # The digest is what an approver signs: shown so it can be compared out of band.
     console.print(f"  digest: {record['digest']}")
     for a in record["approvals"]:
         console.print(f"  approved by {a['approver']} ({a['organisation']}) at {a['at']}")
@@ -248,6 +252,7 @@ def request(
     with client_for(state, server) as client:
         me, version = identify(client, key, as_)
         req = new_request(
+            # A resource makes it an escrow read: a grant for that one finding only.
             "escrow-read" if resource else "grant",
             constitution_version=version,
             requester=me,
@@ -324,6 +329,7 @@ def approve_request(
             raise ApprovalError(
                 "the server's digest does not match the request it shows; refusing to sign"
             )
+        # An amendment is signed only after its document is checked against the signed digest.
         amendment = _check_amendment_document(record) if record["kind"] == "amendment" else None
         if not as_json:
             console.print(f"You are [bold]{me}[/]. You are approving:")
@@ -331,6 +337,7 @@ def approve_request(
             if amendment is not None:
                 _show_amendment(client, record, amendment)
         _confirm(yes, f"Sign approval of request {request_id} as {me}?")
+        # Signed over the request object shown above, never over a digest the server sent.
         _, signature = sign_approval(record["request"], key)
         result = client.call(
             "POST",
@@ -392,6 +399,7 @@ def _show_amendment(client: AuthorityClient, record: dict[str, Any], new: Consti
         f"\n[bold]The amendment[/]: version {old.version} (in force) → version {new.version} "
         f"(proposed), digest {new.digest}"
     )
+    # A proposal made against an older version cannot be adopted: say so before signing.
     if based_on is not None and int(based_on) != old.version:
         console.print(
             f"[yellow]note[/]: it was proposed against version {based_on}; version "
@@ -437,6 +445,7 @@ def _show_coalition_effect(old: Constitution, new: Constitution) -> None:
     except Error as exc:
         console.print(f"  [yellow]the coalition analysis failed[/]: {exc.diagnostics()}")
         return
+    # Only what changes: the signer judges the difference, not the whole analysis again.
     changed = [d for d in diff_analyses(before, after) if d.changed]
     if not changed:
         console.print("  nothing: every goal needs the same people and organisations as before")
@@ -498,6 +507,7 @@ def grants(
     state: CliState, principal: str | None, active: bool, as_json: bool, server: str | None
 ) -> None:
     """List grants."""
+    # Filtering is the server's (it owns the clock grants expire by).
     params: dict[str, Any] = {"active": active}
     if principal:
         params["principal"] = principal
@@ -537,6 +547,7 @@ def revoke(
             constitution_version=version,
             requester=me,
             created=SystemClock().now(),
+            # The revocation is a signed request too: who revoked is proven, not claimed.
             grant=grant_id,
             reason=reason,
         )
@@ -583,6 +594,8 @@ def break_glass(
             requester=me,
             created=SystemClock().now(),
             capability=capability,
+            # The rule named in the signed request: the server refuses it if it covers another
+            # capability.
             rule=rule,
             purpose=statement,
             duration_seconds=_seconds(duration, "--duration"),
@@ -620,6 +633,7 @@ def authorize(
     if resource is not None:
         params["resource"] = resource
     with client_for(state, server) as client:
+        # A denial comes back as PolicyDenied with every rule's reason; the CLI exits 1.
         result = client.call("GET", "/authority/authorize", params=params)
     if as_json:
         click.echo(json.dumps(result))

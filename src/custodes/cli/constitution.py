@@ -43,6 +43,7 @@ def constitution() -> None:
 def check(file: Path) -> None:
     """Validate FILE; list every problem with its line. Exit 1 if refused."""
     c = read_constitution(file)
+    # Compiling runs Cedar over every rule: a file that reads but does not compile is refused too.
     compiled = compile_policies(c)
     console.print(
         f"[green]ok[/]: {file}: version {c.version}, {len(c.organisations)} "
@@ -50,6 +51,7 @@ def check(file: Path) -> None:
         f"capabilities, {len(c.access_rules)} access rules, {len(c.break_glass)} "
         f"break-glass rules; digest {c.digest}"
     )
+    # Not an error: an organisation may be listed before it meets its membership criteria.
     refused = [o for o, ok in compiled.org_admitted.items() if not ok]
     if refused:
         console.print(f"  not admitted under their criteria: {', '.join(refused)}")
@@ -84,6 +86,8 @@ def show(state: CliState, file: Path | None, as_yaml: bool, server: str | None) 
     for o in document["organisations"]:
         console.print(f"  organisation {o['id']} ({o['kind']}) {o.get('name', '')}")
     for rule in document.get("access", []):
+        # The server's document is the raw YAML: its defaults are read the way the reader reads
+        # them.
         q = Quorum.from_document(rule["quorum"])
         kinds = "".join(f", >= {n} {k}" for k, n in q.kinds.items())
         console.print(
@@ -154,11 +158,14 @@ def propose(
             amendment={
                 "version": new.version,
                 "digest": new.digest,
+                # The file's bytes as well as the canonical digest: a signer can check the file they
+                # hold.
                 "sha256": hashlib.sha256(new.text.encode()).hexdigest(),
             },
             acknowledgements=list(acks),
         )
         record = send_signed(client, "/constitution/proposals", req, key, document=new.text)
+        # The threshold in force now, which is what the proposal must gather.
         rule = client.call("GET", "/constitution")["document"]["amendment"]
     if as_json:
         click.echo(json.dumps(record))

@@ -17,6 +17,7 @@ _WRITE_OPTION = "custodes_write_lock"
 
 
 def is_sqlite(engine: Engine) -> bool:
+    """Is ``engine`` SQLite (one writer at a time, no ``FOR UPDATE``)?"""
     return engine.dialect.name == "sqlite"
 
 
@@ -43,16 +44,20 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
+            # check_same_thread off: the pool hands connections across threads (SQLAlchemy
+            # serialises use).
             connect_args={"timeout": 30, "check_same_thread": False},
             **kwargs,
         )
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
+        # psycopg 3 is the one driver installed; a bare postgresql:// means it.
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
+        # pre_ping: a connection dropped by a PostgreSQL restart is replaced, not handed out.
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(parsed, **kwargs)
     raise ConfigError(
