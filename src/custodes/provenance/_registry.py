@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -546,11 +546,6 @@ class ModelRegistry:
             _log.exception("could not log a refused %s", action)
 
 
-def _stored_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the registry writes only UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _is_commit(text: str) -> bool:
     return len(text) in (40, 64) and not set(text) - set("0123456789abcdef")
 
@@ -595,7 +590,7 @@ def _artifact_from_row(row: Any) -> Artifact:
         git_commit=row.git_commit,
         run_id=row.run_id,
         registered_by=row.registered_by,
-        registered_at=_stored_utc(row.registered_at),
+        registered_at=row.registered_at,
         log_index=row.log_index,
     )
 
@@ -618,6 +613,6 @@ def _run_from_row(row: Any) -> Run:
         statement=statement,
         grant_id=row.grant_id,
         requester=row.requester,
-        registered_at=_stored_utc(row.registered_at),
+        registered_at=row.registered_at,
         log_index=row.log_index,
     )

@@ -3,7 +3,6 @@
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -13,7 +12,7 @@ from sqlalchemy import (
     Text,
 )
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = [
     "provenance_artifacts",
@@ -35,7 +34,7 @@ provenance_artifacts = Table(
     # Which run produced it (weights), or none: a root registered by digest.
     Column("run_id", String(32), nullable=True),
     Column("registered_by", String(256), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=False),
 )
 Index("ix_provenance_artifacts_run_id", provenance_artifacts.c.run_id)
@@ -53,9 +52,9 @@ provenance_runs = Table(
     # One run per approval: the grant is spent by the run it approved.
     Column("grant_id", String(64), nullable=False, unique=True),
     Column("requester", String(256), nullable=False),
-    Column("started_on", DateTime(timezone=True), nullable=False),
-    Column("finished_on", DateTime(timezone=True), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("started_on", UtcDateTime(), nullable=False),
+    Column("finished_on", UtcDateTime(), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=False),
 )
 
