@@ -203,6 +203,7 @@ PINNED = {
         "verify_subtree_inclusion",
     },
     "custodes.store": {
+        "UtcDateTime",
         "create_db_engine",
         "current_heads",
         "is_sqlite",
