@@ -14,7 +14,7 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine, insert, select, update
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from custodes._durations import say_duration
 from custodes.authority import Grant, decode_signature, verify_signature
-from custodes.clock import Clock, utc
+from custodes.clock import Clock
 from custodes.constitution import Constitution
 from custodes.errors import ApprovalError, Denial, InputError, NotFoundError, PolicyDenied
 from custodes.log import Appended, Entry, format_time, parse_time
@@ -437,9 +437,9 @@ class UsageTracker:
                 value=float(r.value),
                 limit=float(r.limit),
                 message=r.message,
-                raised_at=_aware(r.raised_at),
+                raised_at=r.raised_at,
                 log_index=None if r.log_index is None else int(r.log_index),
-                ended_at=None if r.ended_at is None else _aware(r.ended_at),
+                ended_at=r.ended_at,
             )
             for r in rows
         ]
@@ -568,13 +568,8 @@ class UsageTracker:
             ).all()
         latest: dict[tuple[str, str], datetime] = {}
         for rule, subject, until in rows:
-            when = _aware(until)
+            when = until  # UtcDateTime: aware UTC
             key = (rule, subject)
             latest[key] = max(when, latest.get(key, when))
         with self._lock:
             self._overrides = latest
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite gives back naive datetimes for timezone-aware columns; they were written in UTC.
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else utc(when)

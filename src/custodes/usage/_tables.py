@@ -3,9 +3,9 @@
 Every row follows (or, for an alarm's claim, precedes and is completed by) a durable log entry.
 """
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, String, Table, Text
 
-from custodes.store import metadata
+from custodes.store import UtcDateTime, metadata
 
 __all__ = ["usage_alarms", "usage_overrides"]
 
@@ -25,10 +25,10 @@ usage_alarms = Table(
     Column("value", Float, nullable=False),
     Column("limit", Float, nullable=False),
     Column("message", Text, nullable=False),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=True),
     Column("open_slot", String(8), nullable=True),
-    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
     Column("ended_log_index", BigInteger, nullable=True),
 )
 Index(
@@ -46,10 +46,10 @@ usage_overrides = Table(
     Column("rule", String(128), nullable=False),
     Column("subject", String(256), nullable=False),
     Column("approver", String(256), nullable=False),
-    Column("until", DateTime(timezone=True), nullable=False),
+    Column("until", UtcDateTime(), nullable=False),
     Column("reason", Text, nullable=False),
     Column("signature", String(128), nullable=False),
-    Column("approved_at", DateTime(timezone=True), nullable=False),
+    Column("approved_at", UtcDateTime(), nullable=False),
     Column("log_index", BigInteger, nullable=False),
 )
 Index("ix_usage_overrides_rule_subject", usage_overrides.c.rule, usage_overrides.c.subject)
