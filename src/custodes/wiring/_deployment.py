@@ -1,11 +1,19 @@
 """The composition root: every component of one deployment, built in dependency order.
 
-Adding a component takes three obvious lines: a typed field on :class:`Deployment`, one
-statement in :func:`build_deployment` that builds it from the fields above it (its
-``start_...``/``build_...`` function takes typed parts: engine, log, clock, the constitution
-in force, another component or a Protocol it defines), and, if it holds threads or
-connections, one line in :meth:`Deployment.close`. Routes then receive it through the typed
-FastAPI dependency in ``custodes.server`` (``Components``).
+Adding a component takes a few obvious lines:
+
+1. a typed field on :class:`Deployment` (and its line in ``Attributes``);
+2. one statement in :func:`build_deployment`'s ``try`` block that builds it from what is built
+   above it: its ``start_...``/``build_...`` function takes typed parts (``core.engine``,
+   ``core.log``, ``core.clock``, ``constitution`` (the constitution in force), another
+   component, or an adapter from ``_adapters`` to a Protocol the component defines), never the
+   deployment itself;
+3. if it holds threads or connections, ``built.append(it.close)`` right after it (so a refused
+   start closes it) and one line in :meth:`Deployment.close`;
+4. the keyword in the ``Deployment(...)`` at the end.
+
+Routes then receive it through the typed FastAPI dependency ``Components``
+(``custodes.server._deps``): ``def route(deployment: Components) -> ...``.
 """
 
 from __future__ import annotations
