@@ -3,8 +3,9 @@
 Adding a component takes a few obvious lines:
 
 1. a typed field on :class:`Deployment` (and its line in ``Attributes``);
-2. one statement in :func:`build_deployment`'s ``try`` block that builds it from what is built
-   above it: its ``start_...``/``build_...`` function takes typed parts (``core.engine``,
+2. one statement in :func:`build_deployment`'s ``try`` block (or in ``_records``, with a field
+   on :class:`Records`, when the CLI's record commands need it too) that builds it from what is
+   built above it: its ``start_...``/``build_...`` function takes typed parts (``core.engine``,
    ``core.log``, ``core.clock``, ``constitution`` (the constitution in force), another
    component, or an adapter from ``_adapters`` to a Protocol the component defines), never the
    deployment itself;
