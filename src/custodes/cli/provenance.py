@@ -171,7 +171,10 @@ def lineage(state: CliState, digest: str, svg_out: Path | None) -> None:
 @pass_state
 def verify(state: CliState, digest: str) -> None:
     """Check the lineage of DIGEST offline against the log: entries, inclusion proofs,
-    manifests, DSSE signatures, and each run's grant with its approvals."""
+    manifests, DSSE signatures, and each run's grant with its approvals.
+
+    The checkpoint itself (its signature, its witnesses) is `custodes log verify`'s to check.
+    """
     from custodes.entry_audit import EntryAuditor, stored_documents
 
     registry, core = _registry(state)
