@@ -598,11 +598,11 @@ def _artifact_from_row(row: Any) -> Artifact:
 def _run_from_row(row: Any) -> Run:
     envelope = bytes(row.envelope)
     try:
-        statement = parse_run_statement(Envelope.from_json(envelope).payload)
-    except InputError as exc:
+        statement = parse_run_statement(Envelope.from_json(envelope).payload, check_schema=False)
+    except (InputError, KeyError, TypeError, AttributeError) as exc:
         # It parsed when it was registered: it has been changed in the database since.
         raise ProvenanceError(
-            f"the stored envelope of run {row.id} no longer parses ({exc.message}): it was "
+            f"the stored envelope of run {row.id} no longer parses ({exc}): it was "
             "changed after registration",
             hint="custodes log verify, and compare the run's entry in the log",
         ) from exc
