@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-import rfc8785
 
 from custodes.constitution import Constitution
 from custodes.errors import ProvenanceError
-from custodes.log import SignedCheckpoint, leaf_hash, tree_hash
+from custodes.log import SignedCheckpoint, canonical_json, leaf_hash, tree_hash
 from custodes.provenance import _entries
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE
 from custodes.provenance._model import Artifact, Run
@@ -231,7 +230,7 @@ def verify_lineage(
                 diff = sorted(k for k in want if got[k] != want[k])
                 problems.append(f"{a.digest}: the stored artifact differs from its entry in {diff}")
         if a.manifest is not None:
-            sha = hashlib.sha256(rfc8785.dumps(a.manifest.to_document())).hexdigest()
+            sha = hashlib.sha256(canonical_json(a.manifest.to_document())).hexdigest()
             if sha != a.manifest_sha256 or a.manifest.digest != a.digest:
                 problems.append(f"{a.digest}: the stored manifest does not hash to its digest")
         run = node.run

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-import rfc8785
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -27,7 +26,7 @@ from custodes.errors import (
     NotFoundError,
     ProvenanceError,
 )
-from custodes.log import Entry, LogWriter
+from custodes.log import Entry, LogWriter, canonical_json
 from custodes.provenance import _entries
 from custodes.provenance._digests import parse_digest
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
@@ -161,7 +160,7 @@ class ModelRegistry:
         if manifest is not None:
             the_digest = manifest.digest
             document = manifest.to_document()
-            manifest_sha256 = hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+            manifest_sha256 = hashlib.sha256(canonical_json(document)).hexdigest()
             files = len(manifest.files)
         else:
             the_digest = parse_digest(digest)
@@ -297,7 +296,7 @@ class ModelRegistry:
                         name=o.name or o.digest[:19],
                         files=len(m.files) if m else 0,
                         manifest_sha256=(
-                            hashlib.sha256(rfc8785.dumps(m.to_document())).hexdigest()
+                            hashlib.sha256(canonical_json(m.to_document())).hexdigest()
                             if m
                             else None
                         ),

@@ -30,7 +30,7 @@ from in_toto_attestation.v1 import statement_pb2
 
 from custodes.bounds import check_json_bounds
 from custodes.errors import InputError
-from custodes.log import format_time, parse_time
+from custodes.log import canonical_json, format_time, parse_time
 from custodes.provenance._digests import hex_of, parse_digest
 
 __all__ = [
@@ -111,7 +111,7 @@ class TrainingPlan:
 def definition_digest(definition: Mapping[str, Any]) -> str:
     """``sha256:`` of the RFC 8785 canonical JSON of a ``buildDefinition``."""
     try:
-        return "sha256:" + hashlib.sha256(rfc8785.dumps(dict(definition))).hexdigest()
+        return "sha256:" + hashlib.sha256(canonical_json(dict(definition))).hexdigest()
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
         raise InputError(f"the build definition has no canonical JSON: {exc}") from exc
 
