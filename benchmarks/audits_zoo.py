@@ -149,8 +149,8 @@ def main() -> int:
         truth = f"planted {member.target!r}" if member.target else "clean"
         print(
             f"  {member.name} ({truth}): findings {named or 'none'}, power {power:.2f}, "
-            f"{queries} queries, {calls} calls, model CPU {cpu_m:.0f} s, harness CPU "
-            f"{cpu_h:.1f} s, wall {wall:.0f} s"
+            f"{queries} queries, {calls} calls, CPU {cpu_h:.0f} s (of which the model's "
+            f"forward passes {cpu_m:.0f} s), wall {wall:.0f} s"
         )
     detected = sum(1 for r in planted if r[1])
     recovered = sum(1 for r in planted if r[1] == [r[0].target])
@@ -162,7 +162,8 @@ def main() -> int:
     if rows:
         print(
             f"per audit: {sum(r[2] for r in rows) / len(rows):.0f} queries, "
-            f"{sum(r[5] + r[6] for r in rows) / len(rows):.0f} s CPU (model + harness), "
+            f"{sum(r[6] for r in rows) / len(rows):.0f} s CPU (model, gateway and harness: "
+            "one process), "
             f"{sum(r[7] for r in rows) / len(rows):.0f} s wall; delta {args.delta}"
         )
     return 0
