@@ -123,6 +123,10 @@ class HttpUpstream:
         headers = [
             ("content-type", "application/json"),
             ("accept", "text/event-stream" if stream else "application/json"),
+            # Without accept-encoding any coding is acceptable (RFC 9110 §12.5.3), and the
+            # gateway screens, logs and relays bodies as plain bytes: ask for identity, and
+            # refuse a coded answer below rather than pass unscreened bytes on.
+            ("accept-encoding", "identity"),
         ]
         if route.api_key:
             headers.append(("authorization", f"Bearer {route.api_key}"))
@@ -150,6 +154,13 @@ class HttpUpstream:
             raise UpstreamError(
                 f"the upstream of model {route.name!r} is misconfigured: {exc}"
             ) from exc
+        coding = response.header("content-encoding").strip().lower()
+        if coding not in ("", "identity"):
+            response.release()  # the body is unread: the connection is closed, not reused
+            raise UpstreamError(
+                f"the upstream of model {route.name!r} answered with content-encoding "
+                f"{coding[:40]!r}; the gateway relays only unencoded bodies (it asks for identity)"
+            )
         content_type = response.header("content-type", "application/json")
         if stream and response.status == 200:
             return UpstreamReply(

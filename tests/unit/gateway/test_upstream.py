@@ -64,6 +64,43 @@ def test_a_silent_upstream_times_out() -> None:
     [head] = asyncio.run(_serve(_stall, body))
     assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
     assert b"authorization: bearer upstream-secret" in head.lower()
+    assert b"\r\naccept-encoding: identity\r\n" in head.lower()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("coding", ["gzip", "br", "GZIP", "identity, gzip"])
+def test_an_encoded_answer_is_refused_not_relayed(stream: bool, coding: str) -> None:
+    # The gateway screens and logs plain bytes; a compressed answer would pass unscreened.
+    async def encoded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-encoding: " + coding.encode() + b"\r\ncontent-length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+
+    async def body(upstream: HttpUpstream, route: ModelRoute) -> None:
+        with pytest.raises(UpstreamError) as refused:
+            await upstream.send(route, "chat/completions", b"{}", stream=stream)
+        assert not isinstance(refused.value, UpstreamTimeout)
+        assert "content-encoding" in refused.value.message
+        assert coding.lower() in refused.value.message
+
+    asyncio.run(_serve(encoded, body))
+
+
+def test_an_identity_coded_answer_is_relayed() -> None:
+    async def identity(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-encoding: identity\r\ncontent-length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+
+    async def body(upstream: HttpUpstream, route: ModelRoute) -> None:
+        reply = await upstream.send(route, "chat/completions", b"{}", stream=False)
+        assert (reply.status, reply.body) == (200, b"{}")
+
+    asyncio.run(_serve(identity, body))
 
 
 def test_an_upstream_that_breaks_off_its_body_is_an_upstream_error() -> None:
