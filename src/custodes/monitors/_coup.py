@@ -184,10 +184,18 @@ class CoupRulesDetector:
 
 
 def _frame_score(category: Category, unit: str) -> tuple[float, str]:
-    present = {k for k in _NEEDED[category] if _P[k].search(unit)}
+    # Parts are searched lazily, in frame order, each at most once: most units lack a
+    # frame's first part, and then its other parts are never looked for.
+    found: dict[str, bool] = {}
+
+    def has(part: str) -> bool:
+        if part not in found:
+            found[part] = _P[part].search(unit) is not None
+        return found[part]
+
     miss, parts = 1.0, []
     for weight, frame in _FRAMES[category]:
-        if all(p in present for p in frame):
+        if all(has(p) for p in frame):
             miss *= 1.0 - weight
             parts.append(" + ".join(p.replace("_", " ") for p in frame))
     if not parts:
@@ -196,8 +204,3 @@ def _frame_score(category: Category, unit: str) -> tuple[float, str]:
     if _P["sanction"].search(unit) or _P["lawful_process"].search(unit):
         score *= _SANCTION_FACTOR
     return score, "; ".join(parts)
-
-
-_NEEDED: dict[Category, frozenset[str]] = {
-    c: frozenset(p for _, frame in frames for p in frame) for c, frames in _FRAMES.items()
-}

@@ -83,8 +83,29 @@ def _normalise_type(raw: str) -> str:
     return re.sub(r"\s+", " ", raw)[:80]
 
 
+# A literal every match of the type pattern at the same index contains: ``in`` skips the
+# pattern where it cannot match (the line-anchored ones are slow to try on long text).
+_TYPE_GATES: tuple[tuple[str, ...], ...] = (
+    ("Crash Type: ",),
+    ("Sanitizer: ",),
+    ("WARNING: MemorySanitizer: ",),
+    ("WARNING: ThreadSanitizer: ",),
+    ("ERROR: LeakSanitizer: ",),
+    ("runtime error: ",),
+    ("BUG: K",),
+    ("UBSAN: ",),
+    ("ERROR: libFuzzer: ",),
+    ("BUG: ", "WARNING: "),
+    ("general protection fault", "kernel BUG", "Kernel panic", "Oops"),
+    ("Check failed", "CHECK failed"),
+    ("INFO: ",),
+)
+
+
 def _crash_type(text: str) -> str | None:
-    for pattern, template in _TYPE_PATTERNS:
+    for (pattern, template), gate in zip(_TYPE_PATTERNS, _TYPE_GATES, strict=True):
+        if not any(literal in text for literal in gate):
+            continue
         m = pattern.search(text)
         if m is None:
             continue
@@ -98,7 +119,7 @@ def _crash_type(text: str) -> str | None:
 
 
 def _frames(text: str) -> tuple[str, ...]:
-    block = _STATE_BLOCK.search(text)
+    block = _STATE_BLOCK.search(text) if "Crash State:" in text else None
     if block is not None:
         return tuple(line.strip() for line in block.group(1).splitlines() if line.strip())[
             :_STATE_FRAMES

@@ -14,6 +14,7 @@ back to the characters the caller passed (computed only when a detection needs i
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -79,11 +80,16 @@ class Normalised:
         offsets map through unchanged)."""
         return self.text is not self.original
 
+    @functools.cached_property
+    def _offsets(self) -> list[int]:
+        # Built once per text: a detection maps several spans back.
+        return _offsets(self.original)
+
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """The ``[start, end)`` of :attr:`original` that normalised to ``text[start:end]``."""
         if not self.changed:
             return start, end
-        offsets = _offsets(self.original)
+        offsets = self._offsets
         n = len(offsets)
         lo = offsets[min(start, n - 1)] if n else 0
         hi = offsets[end - 1] + 1 if 0 < end <= n else len(self.original)
@@ -103,6 +109,9 @@ def _fold(text: str) -> str:
     return _replace(unicodedata.normalize("NFKC", first))
 
 
+# The detectors of one tier run one after another on the same text (the combined detector
+# runs three): the last few results are kept so the text is folded once, not per detector.
+@functools.lru_cache(maxsize=4)
 def normalise(text: str) -> Normalised:
     """Fold ``text`` for detection (ASCII text is returned as it is, without a copy)."""
     if text.isascii():

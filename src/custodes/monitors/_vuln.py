@@ -677,6 +677,11 @@ def _at_least(pattern: re.Pattern[str], text: str, n: int) -> bool:
     return False
 
 
+def _own_stack(text: str) -> bool:
+    """Whether the text holds a numbered stack of three frames or more (``#0 0x...``)."""
+    return text.count("#", 0, _SHAPE_PREFIX) >= 3 and _at_least(_FRAMES, text, 3)
+
+
 def _negated(window: str, m: re.Match[str]) -> bool:
     """Whether the sentence around a soft match denies it or speaks of a fix ("fix a
     use-after-free in", "is not exploitable", "could be exploitable")."""
@@ -687,22 +692,36 @@ def _negated(window: str, m: re.Match[str]) -> bool:
 def _combine(text: str, hits: dict[str, tuple[_Signal, Span]]) -> float:
     """Noisy-OR over distinct signal kinds (independent evidence raises the score); soft
     signals count for less, and for less again in changelog- or advisory-shaped text."""
-    listing = _at_least(_CHANGELOG, text, 2) or (len(set(_CVE.findall(text, 0, 200_000))) >= 4)
+    shape: list[bool] = []
+
+    def listing() -> bool:
+        # Read the layout only when the verdict depends on it (a crash with its own stack
+        # and no write-up does not): it is the costliest pattern here.
+        if not shape:
+            shape.append(
+                _at_least(_CHANGELOG, text, 2)
+                or (
+                    # A memchr-speed gate: four distinct ids need four "CVE-" at least.
+                    text.count("CVE-", 0, 200_000) >= 4
+                    and len(set(_CVE.findall(text, 0, 200_000))) >= 4
+                )
+            )
+        return shape[0]
+
     # A write-up with four or more of its parts (class, origin, affected versions,
     # trigger, exploitation, fix commit, requirements) is specific evidence on its own.
     soft_names = set(_SOFT)
     writeup = hits.get("vuln_writeup")
-    if writeup is not None and writeup[0].weight >= 0.9 and not listing:
+    if writeup is not None and writeup[0].weight >= 0.9 and not listing():
         soft_names.discard("vuln_writeup")
     hard = [s.weight for name, (s, _) in hits.items() if name not in soft_names]
     soft = [min(s.weight, _SOFT_WEIGHT) for name, (s, _) in hits.items() if name in soft_names]
-    if listing and hard and not _at_least(_FRAMES, text, 3):
+    if hard and not _own_stack(text) and listing():
         # A report line quoted in a changelog or commit message (the bug it names is
         # being fixed): without a stack of its own it is a mention, not a discovery.
         hard = [w * 0.5 for w in hard]
-    if soft and not hard:
-        if listing:
-            soft = [w * 0.5 for w in soft]
+    if soft and not hard and listing():
+        soft = [w * 0.5 for w in soft]
     miss = 1.0
     for w in (*hard, *soft):
         miss *= 1.0 - w
