@@ -52,6 +52,7 @@ class LogView:
     window_start: int  # the scanned window is [window_start, window_end)
     window_end: int
     types_seen: tuple[str, ...]
+    target: int | None = None  # the entry a link from another page points at, marked
 
 
 def _summary(body: Any) -> str:
@@ -63,36 +64,61 @@ def _summary(body: Any) -> str:
 
 
 def log_view(
-    ctx: Deployment, *, entry_type: str | None = None, before: int | None = None
+    ctx: Deployment,
+    *,
+    entry_type: str | None = None,
+    before: int | None = None,
+    index: int | None = None,
 ) -> LogView:
     """The log page's content: entries of ``entry_type`` (any type when None) among the
     :data:`WINDOW` entries below index ``before`` (default: the log's size).
 
+    Args:
+        ctx: the deployment.
+        entry_type: show only entries of this type.
+        before: the window ends below this index.
+        index: one entry to show and mark (a link from another page to the entry that
+            records an object): the window is the one that ends with it, unless ``before``
+            says otherwise.
+
     Raises:
-        InputError: ``entry_type`` is over 128 characters or ``before`` is negative.
+        InputError: ``entry_type`` is over 128 characters, ``before`` or ``index`` is
+            negative, or ``index`` is not below the checkpoint's size.
     """
     if entry_type is not None and len(entry_type) > _MAX_TYPE:
         raise InputError("the entry type is too long", where="type", expected="<= 128 chars")
     if before is not None and before < 0:
         raise InputError("before must not be negative", where="before", actual=str(before))
+    if index is not None and index < 0:
+        raise InputError("index must not be negative", where="index", actual=str(index))
     log = ctx.log
     text = log.checkpoint_text()
     size = log.checkpoint_size()
+    if index is not None:
+        if index >= size:
+            raise InputError(
+                f"there is no entry {index} in the checkpoint of {size} entries",
+                where="index",
+                expected=f"0 to {size - 1}",
+                actual=str(index),
+            )
+        if before is None:
+            before = index + 1
     end = size if before is None else min(before, size)
     start = max(0, end - WINDOW)
     rows: list[EntryRow] = []
     types: set[str] = set()
-    for index, data in reversed(log.entries(start, end)):
+    for at, data in reversed(log.entries(start, end)):
         try:
             entry = Entry.from_json(data)
         except Error:
-            rows.append(EntryRow(index, "(not a custodes entry)", None, "", f"{len(data)} bytes"))
+            rows.append(EntryRow(at, "(not a custodes entry)", None, "", f"{len(data)} bytes"))
             continue
         types.add(entry.type)
         if entry_type is None or entry.type == entry_type:
             if len(rows) < _SHOWN:
                 rows.append(
-                    EntryRow(index, entry.type, entry.time, entry.principal, _summary(entry.body))
+                    EntryRow(at, entry.type, entry.time, entry.principal, _summary(entry.body))
                 )
     publisher = ctx.witness
     cosigned = None
@@ -124,4 +150,5 @@ def log_view(
         window_start=start,
         window_end=end,
         types_seen=tuple(sorted(types)),
+        target=index,
     )

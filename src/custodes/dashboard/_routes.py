@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from custodes import __version__
+from custodes.dashboard._constitution_view import constitution_view
 from custodes.dashboard._log_view import log_view
 from custodes.dashboard._now import constitution_of, now_view
 from custodes.dashboard._render import render
@@ -234,25 +235,16 @@ async def log_page(request: Request) -> Response:
         return _to_sign_in(request)
     session, viewer = found
     entry_type = request.query_params.get("type") or None
-    before_text = request.query_params.get("before")
     try:
-        before = int(before_text) if before_text else None
         view = await asyncio.to_thread(
-            log_view, deployment_of(request), entry_type=entry_type, before=before
+            log_view,
+            deployment_of(request),
+            entry_type=entry_type,
+            before=_whole(request, "before"),
+            index=_whole(request, "index"),
         )
-    except (ValueError, InputError) as exc:
-        why = exc.message if isinstance(exc, InputError) else "before must be a whole number"
-        return _page(
-            render(
-                "error.html",
-                viewer=viewer,
-                csrf=session.csrf,
-                version=__version__,
-                page="log",
-                message=why,
-            ),
-            400,
-        )
+    except InputError as exc:
+        return _error_page(session, viewer, "log", exc.message)
     return _page(
         render(
             "log.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="log"
@@ -282,5 +274,64 @@ async def coalition_page(request: Request) -> Response:
             csrf=session.csrf,
             version=__version__,
             page="coalition",
+        )
+    )
+
+
+def _error_page(session: Session, viewer: Viewer, page: str, message: str) -> Response:
+    return _page(
+        render(
+            "error.html",
+            viewer=viewer,
+            csrf=session.csrf,
+            version=__version__,
+            page=page,
+            message=message,
+        ),
+        400,
+    )
+
+
+def _whole(request: Request, name: str) -> int | None:
+    """A whole-number query parameter (absent or empty: None).
+
+    Raises:
+        InputError: it is not a whole number of at most 10 digits.
+    """
+    text = request.query_params.get(name)
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise InputError(
+            f"{name} must be a whole number", where=name, expected="digits", actual=text[:40]
+        )
+    return int(text)
+
+
+@router.get("/constitution")
+async def constitution_page(request: Request) -> Response:
+    """The constitution in force, its history with a diff between two versions
+    (``?from=&to=``), and pending amendments with their coalition effect."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    try:
+        view = await asyncio.to_thread(
+            constitution_view,
+            deployment_of(request),
+            diff_from=_whole(request, "from"),
+            diff_to=_whole(request, "to"),
+        )
+    except InputError as exc:
+        return _error_page(session, viewer, "constitution", exc.message)
+    return _page(
+        render(
+            "constitution.html",
+            view=view,
+            viewer=viewer,
+            csrf=session.csrf,
+            version=__version__,
+            page="constitution",
         )
     )
