@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.tree import Tree
 
 from custodes.cli._main import CliState, pass_state
@@ -17,8 +17,8 @@ from custodes.provenance import (
     FileManifest,
     LineageNode,
     ModelRegistry,
-    grant_bodies,
     hash_path,
+    lineage_svg,
 )
 
 if TYPE_CHECKING:
@@ -122,36 +122,6 @@ def _tree(node: LineageNode) -> Tree:
     return tree
 
 
-def _svg(node: LineageNode) -> str:
-    """A small hand-laid SVG of the lineage: one row per node, indented by depth."""
-    rows: list[tuple[int, LineageNode]] = []
-    stack = [(0, node)]
-    while stack:
-        depth, n = stack.pop()
-        rows.append((depth, n))
-        stack.extend((depth + 1, c) for c in reversed(n.inputs))
-    height = 30 * len(rows) + 20
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="900" height="{height}" '
-        'font-family="monospace" font-size="12">'
-    ]
-    for i, (depth, n) in enumerate(rows):
-        x, y = 10 + depth * 30, 20 + i * 30
-        a = n.artifact
-        colour = "#2a7" if n.run is None else "#27a"
-        text = f"{n.role + ': ' if n.role else ''}{a.kind} {a.name} {a.digest[:19]}"
-        if n.repeat:
-            text += " (above)"
-        parts.append(f'<rect x="{x}" y="{y - 14}" width="12" height="12" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 18}" y="{y - 3}">{escape(text)}</text>')
-        if depth:
-            parts.append(
-                f'<line x1="{x - 24}" y1="{y - 8}" x2="{x - 2}" y2="{y - 8}" stroke="#999"/>'
-            )
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
 @provenance.command()
 @click.argument("digest")
 @click.option("--svg", "svg_out", type=click.Path(dir_okay=False, path_type=Path))
@@ -162,7 +132,7 @@ def lineage(state: CliState, digest: str, svg_out: Path | None) -> None:
     node = registry.lineage(digest)
     _console.print(_tree(node))
     if svg_out is not None:
-        svg_out.write_text(_svg(node))
+        svg_out.write_text(lineage_svg(node))
         click.echo(f"wrote {svg_out}")
 
 
@@ -175,20 +145,8 @@ def verify(state: CliState, digest: str) -> None:
 
     The checkpoint itself (its signature, its witnesses) is `custodes log verify`'s to check.
     """
-    from custodes.entry_audit import EntryAuditor, stored_documents
-
-    registry, core = _registry(state)
-    log = core.log
-    size = log.latest_checkpoint().checkpoint.size
-    entries = dict(log.entries(0, size))
-    auditor = EntryAuditor(stored_documents(core.engine))
-    problems_at = {i: auditor.check(i, data) for i, data in sorted(entries.items())}
-    grant_index: dict[str, int] = {}
-    for i, data in entries.items():
-        if b'"authority.grant/v1"' in data:
-            grant_index.update({gid: i for gid in grant_bodies({i: data})})
-    grant_problems = {gid: problems_at.get(i) for gid, i in grant_index.items()}
-    report = registry.verify_lineage(digest, log, grant_problems=grant_problems)
+    registry, _ = _registry(state)
+    report = registry.verify(digest)
     for p in report.problems:
         click.echo(f"problem: {p}")
     if report.problems:

@@ -31,10 +31,12 @@ from custodes.provenance._model import (
     ARTIFACT_KINDS,
     Artifact,
     ArtifactKind,
+    GrantAudit,
     Run,
     RunApprovals,
 )
 from custodes.provenance._registry import DuplicateArtifactError, ModelRegistry
+from custodes.provenance._svg import lineage_svg
 from custodes.provenance._statement import (
     BUILD_TYPE,
     INPUT_ROLES,
@@ -65,6 +67,7 @@ __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "FileManifest",
+    "GrantAudit",
     "LineageError",
     "LineageLog",
     "LineageNode",
@@ -84,6 +87,7 @@ __all__ = [
     "format_digest",
     "grant_bodies",
     "hash_path",
+    "lineage_svg",
     "pae",
     "parse_digest",
     "parse_run_statement",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Literal, Protocol, get_args
 
 from custodes.authority import Grant
@@ -15,6 +16,7 @@ __all__ = [
     "ARTIFACT_KINDS",
     "Artifact",
     "ArtifactKind",
+    "GrantAudit",
     "Run",
     "RunApprovals",
 ]
@@ -33,6 +35,15 @@ class RunApprovals(Protocol):
 
     def grant(self, grant_id: str) -> Grant:
         """The grant (raises NotFoundError if there is none)."""
+        ...
+
+
+class GrantAudit(Protocol):
+    """What verification asks of the entry auditor: its verdict on each grant entry."""
+
+    def grant_problems(self, entries: Mapping[int, bytes]) -> Mapping[str, str | None]:
+        """By grant id, the problem with the grant's entry among ``entries`` (the log's
+        entries by index, all of them), or None when its request and approvals check out."""
         ...
 
 

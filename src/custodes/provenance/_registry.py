@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from custodes.clock import Clock
 from custodes.errors import (
+    ConfigError,
     Error,
     InputError,
     NotFoundError,
@@ -42,6 +43,7 @@ from custodes.provenance._model import (
     ARTIFACT_KINDS,
     Artifact,
     ArtifactKind,
+    GrantAudit,
     Run,
     RunApprovals,
 )
@@ -84,6 +86,8 @@ class ModelRegistry:
             to the run's plan (the demo's ``training-write``, k-of-n from m organisations).
         pipeline_role: the role of the workloads whose keys sign run statements.
         max_clock_skew: how far in the future a run may say it started.
+        reader: the log read back for :meth:`verify` (the log ``log`` writes to).
+        grant_audit: the entry auditor's verdicts on grants, for :meth:`verify`.
     """
 
     def __init__(
@@ -96,6 +100,8 @@ class ModelRegistry:
         training_capability: str = "training-write",
         pipeline_role: str = "training-pipeline",
         max_clock_skew: timedelta = timedelta(minutes=10),
+        reader: LineageLog | None = None,
+        grant_audit: GrantAudit | None = None,
     ) -> None:
         self._engine = engine
         self._log = log
@@ -104,6 +110,8 @@ class ModelRegistry:
         self.training_capability = training_capability
         self.pipeline_role = pipeline_role
         self._skew = max_clock_skew
+        self._reader = reader
+        self._grant_audit = grant_audit
         # Checks and writes are serialised so two registrations cannot both pass the
         # duplicate checks; the deployment runs one registry per database.
         self._lock = threading.RLock()
@@ -509,6 +517,34 @@ class ModelRegistry:
             pipeline_role=self.pipeline_role,
             training_capability=self.training_capability,
             grant_problems=grant_problems,
+            entries=entries,
+        )
+
+    def verify(self, digest: str) -> LineageReport:
+        """Check the lineage of ``digest`` offline against the log this registry writes to,
+        with the entry auditor's verdict on every run's grant and its approvals.
+
+        Raises:
+            ConfigError: the registry was built without a log reader or a grant auditor.
+            InputError: the digest is malformed, or a stored manifest or envelope is.
+            LineageError: it is not registered, or its lineage has a cycle or a missing link.
+        """
+        if self._reader is None or self._grant_audit is None:
+            # Fail closed: a lineage is never reported verified without the approvals checked.
+            raise ConfigError(
+                "this registry cannot verify: it has no log reader or grant auditor",
+                hint="build it through custodes.wiring",
+            )
+        node = self.lineage(digest)
+        size = self._reader.latest_checkpoint().checkpoint.size
+        entries = dict(self._reader.entries(0, size))
+        return verify_lineage(
+            node,
+            self._reader,
+            self._approvals.constitution,
+            pipeline_role=self.pipeline_role,
+            training_capability=self.training_capability,
+            grant_problems=self._grant_audit.grant_problems(entries),
             entries=entries,
         )
 

@@ -139,6 +139,9 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import usage
 
     app.include_router(usage.router)
+    from custodes.server.routes import provenance
+
+    app.include_router(provenance.router)
     from custodes.dashboard import install_dashboard
 
     install_dashboard(app)  # the overseers' pages under /dashboard

@@ -12,6 +12,7 @@ components never import each other in a circle. To add a component, see ``_deplo
 
 from custodes.wiring._adapters import (
     GatewayAuthority,
+    GrantAuditor,
     Later,
     constitution_in_force,
     gateway_monitors,
@@ -23,6 +24,7 @@ __all__ = [
     "Core",
     "Deployment",
     "GatewayAuthority",
+    "GrantAuditor",
     "Later",
     "Records",
     "build_deployment",

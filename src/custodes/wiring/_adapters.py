@@ -11,17 +11,27 @@ that construction cycle explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from sqlalchemy import Engine
+
 from custodes.authority import Authority
 from custodes.constitution import Constitution
+from custodes.entry_audit import EntryAuditor, stored_documents
 from custodes.errors import NotFoundError
 from custodes.gateway import DetectorMonitor, GrantDecision, MonitorRegistry
 from custodes.monitors import MonitorsService
+from custodes.provenance import grant_bodies
 
-__all__ = ["GatewayAuthority", "Later", "constitution_in_force", "gateway_monitors"]
+__all__ = [
+    "GatewayAuthority",
+    "GrantAuditor",
+    "Later",
+    "constitution_in_force",
+    "gateway_monitors",
+]
 
 T = TypeVar("T")
 
@@ -57,6 +67,34 @@ class GatewayAuthority:
     def on_revoke(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after every revocation."""
         self._authority.on_revoke(lambda _grant: callback())
+
+
+class GrantAuditor:
+    """The entry auditor as the model registry's :class:`~custodes.provenance.GrantAudit`.
+
+    Args:
+        engine: the database whose stored constitution texts the auditor checks against.
+    """
+
+    # The entry types a grant's verdict depends on: the constitutions in force, the requests,
+    # approvals, renewals, grants, break-glass uses and revocations. Call entries are checked
+    # against grants, never the other way round, so they are left out (most of a log).
+    _FEEDS = (b'"authority.', b'"constitution.')
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def grant_problems(self, entries: Mapping[int, bytes]) -> dict[str, str | None]:
+        auditor = EntryAuditor(stored_documents(self._engine))
+        out: dict[str, str | None] = {}
+        for index in sorted(entries):
+            data = entries[index]
+            if not any(tag in data for tag in self._FEEDS):
+                continue
+            problem = auditor.check(index, data)
+            if b'"authority.grant/v1"' in data:
+                out.update(dict.fromkeys(grant_bodies({index: data}), problem))
+        return out
 
 
 def constitution_in_force(authority: Authority) -> ConstitutionSource:

@@ -36,6 +36,7 @@ from custodes.provenance import ModelRegistry
 from custodes.usage import UsageTracker
 from custodes.wiring._adapters import (
     GatewayAuthority,
+    GrantAuditor,
     Later,
     constitution_in_force,
     gateway_monitors,
@@ -141,7 +142,14 @@ def _records(core: Core, authority: Authority) -> Records:
         detections=monitors.queue,  # discovery detections feed the stockpiling alarm
     )
     custody_later.set(custody)
-    provenance = ModelRegistry(core.engine, core.log, clock=core.clock, approvals=authority)
+    provenance = ModelRegistry(
+        core.engine,
+        core.log,
+        clock=core.clock,
+        approvals=authority,
+        reader=core.log,
+        grant_audit=GrantAuditor(core.engine),
+    )
     return Records(authority=authority, monitors=monitors, custody=custody, provenance=provenance)
 
 

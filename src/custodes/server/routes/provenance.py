@@ -1,0 +1,267 @@
+"""``/provenance``: the model registry over HTTP (docs/provenance.md).
+
+Register artifacts by digest and training runs by their DSSE envelope, read an artifact, a run
+or a lineage (as JSON or SVG), and verify a lineage against the log. Every route needs a
+custodes API key; the registry checks what the caller's principal may register.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.log import format_time
+from custodes.provenance import (
+    MAX_ENVELOPE_BYTES,
+    Artifact,
+    FileManifest,
+    LineageNode,
+    Run,
+    lineage_svg,
+)
+from custodes.server._auth import Principal
+from custodes.server._deps import Components
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/provenance", tags=["provenance"])
+
+_DIGEST = Path(
+    min_length=7,
+    max_length=80,
+    description="sha256:<64 lowercase hex digits>",
+    pattern=r"^sha256:[0-9a-f]{64}$",
+)
+_MAX_MANIFESTS = 64  # a run's outputs: a few weights directories
+
+
+class ArtifactIn(BaseModel):
+    """A root artifact: by its model-signing manifest (datasets, weights) or by the SHA-256
+    of one file or archive (code, configuration)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dataset", "code", "config", "weights"]
+    name: str = Field(min_length=1, max_length=256)
+    manifest: dict[str, Any] | None = Field(
+        default=None, description="the model-signing manifest (custodes provenance hash --manifest)"
+    )
+    digest: str | None = Field(default=None, max_length=80, description="sha256:<hex>")
+    git_commit: str | None = Field(default=None, max_length=64)
+
+
+class ArtifactOut(BaseModel):
+    digest: str
+    kind: str
+    name: str
+    files: int
+    manifest_sha256: str | None
+    git_commit: str | None
+    run_id: str | None
+    registered_by: str
+    registered_at: str
+    log_index: int
+
+
+class RunIn(BaseModel):
+    """A training run: its DSSE envelope exactly as the pipeline signed and sent it, the
+    grant that approved its plan, and the manifests of its outputs (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    envelope: str = Field(min_length=2, max_length=MAX_ENVELOPE_BYTES)
+    grant_id: str = Field(min_length=1, max_length=128)
+    manifests: list[dict[str, Any]] = Field(default_factory=list, max_length=_MAX_MANIFESTS)
+
+
+class RunInputOut(BaseModel):
+    role: str
+    digest: str
+    name: str
+
+
+class RunOutputOut(BaseModel):
+    name: str
+    digest: str
+
+
+class RunOut(BaseModel):
+    id: str
+    envelope_sha256: str
+    plan_digest: str
+    builder: str
+    invocation_id: str
+    started_on: str
+    finished_on: str
+    inputs: list[RunInputOut]
+    outputs: list[RunOutputOut]
+    grant_id: str
+    requester: str
+    registered_at: str
+    log_index: int
+
+
+class LineageNodeOut(BaseModel):
+    """One artifact of a lineage; ``inputs`` name the digests of its run's inputs (each is a
+    node of the same list), none for a root."""
+
+    artifact: ArtifactOut
+    run: RunOut | None
+    inputs: list[RunInputOut]
+
+
+class LineageOut(BaseModel):
+    digest: str
+    roots: list[str]
+    nodes: list[LineageNodeOut] = Field(description="every artifact once, the asked one first")
+
+
+class VerifyOut(BaseModel):
+    digest: str
+    ok: bool
+    artifacts: int
+    runs: int
+    checkpoint_size: int
+    problems: list[str]
+
+
+def _artifact(a: Artifact) -> ArtifactOut:
+    return ArtifactOut(
+        digest=a.digest,
+        kind=a.kind,
+        name=a.name,
+        files=a.files,
+        manifest_sha256=a.manifest_sha256,
+        git_commit=a.git_commit,
+        run_id=a.run_id,
+        registered_by=a.registered_by,
+        registered_at=format_time(a.registered_at),
+        log_index=a.log_index,
+    )
+
+
+def _run(r: Run) -> RunOut:
+    s = r.statement
+    return RunOut(
+        id=r.id,
+        envelope_sha256=r.envelope_sha256,
+        plan_digest=s.plan_digest,
+        builder=s.builder,
+        invocation_id=s.invocation_id,
+        started_on=format_time(s.started_on),
+        finished_on=format_time(s.finished_on),
+        inputs=[RunInputOut(role=i.role, digest=i.digest, name=i.name) for i in s.inputs],
+        outputs=[RunOutputOut(name=o.name, digest=o.digest) for o in s.outputs],
+        grant_id=r.grant_id,
+        requester=r.requester,
+        registered_at=format_time(r.registered_at),
+        log_index=r.log_index,
+    )
+
+
+def _lineage(node: LineageNode) -> LineageOut:
+    # Flat, not nested: a lineage thousands of runs deep must not become a document that
+    # deep (clients' JSON parsers, and our own bounds, stop at 64 levels).
+    nodes = [
+        LineageNodeOut(
+            artifact=_artifact(n.artifact),
+            run=None if n.run is None else _run(n.run),
+            inputs=(
+                []
+                if n.run is None
+                else [
+                    RunInputOut(role=i.role, digest=i.digest, name=i.name)
+                    for i in n.run.statement.inputs
+                ]
+            ),
+        )
+        for n in node.walk()
+    ]
+    return LineageOut(
+        digest=node.artifact.digest, roots=[a.digest for a in node.roots], nodes=nodes
+    )
+
+
+@router.post("/artifacts", status_code=201)
+def register_artifact(
+    deployment: Components, principal: Principal, body: ArtifactIn
+) -> ArtifactOut:
+    """Register a root artifact as the caller (logged before it counts)."""
+    manifest = (
+        None
+        if body.manifest is None
+        else FileManifest.from_document(body.manifest, where="manifest")
+    )
+    a = deployment.provenance.register_artifact(
+        principal,
+        body.kind,
+        name=body.name,
+        manifest=manifest,
+        digest=body.digest,
+        git_commit=body.git_commit,
+    )
+    return _artifact(a)
+
+
+@router.get("/artifacts/{digest}")
+def get_artifact(
+    deployment: Components, principal: Principal, digest: str = _DIGEST
+) -> ArtifactOut:
+    """The artifact registered under ``digest``."""
+    return _artifact(deployment.provenance.artifact(digest))
+
+
+@router.post("/runs", status_code=201)
+def register_run(deployment: Components, principal: Principal, body: RunIn) -> RunOut:
+    """Register a training run from its signed statement, under the grant that approved its
+    plan; its outputs become registered weights (a refusal is logged, nothing is kept)."""
+    manifests = [
+        FileManifest.from_document(m, where=f"manifests[{n}]") for n, m in enumerate(body.manifests)
+    ]
+    run = deployment.provenance.register_run(
+        principal, body.envelope.encode(), grant_id=body.grant_id, manifests=manifests
+    )
+    return _run(run)
+
+
+@router.get("/runs/{run_id}")
+def get_run(
+    deployment: Components,
+    principal: Principal,
+    run_id: str = Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$"),
+) -> RunOut:
+    """The run ``run_id``."""
+    return _run(deployment.provenance.run(run_id))
+
+
+@router.get("/lineage/{digest}")
+def lineage(deployment: Components, principal: Principal, digest: str = _DIGEST) -> LineageOut:
+    """The lineage of ``digest`` back to its registered roots (422 ``broken_lineage`` if it
+    is not registered or its lineage has a cycle or a missing link)."""
+    return _lineage(deployment.provenance.lineage(digest))
+
+
+@router.get("/lineage/{digest}/picture.svg", response_class=Response)
+def lineage_picture(
+    deployment: Components, principal: Principal, digest: str = _DIGEST
+) -> Response:
+    """The lineage of ``digest`` drawn as SVG."""
+    svg = lineage_svg(deployment.provenance.lineage(digest))
+    return Response('<?xml version="1.0" encoding="UTF-8"?>\n' + svg, media_type="image/svg+xml")
+
+
+@router.post("/verify/{digest}")
+def verify(deployment: Components, principal: Principal, digest: str = _DIGEST) -> VerifyOut:
+    """Check the lineage of ``digest`` against the log: each entry, the tree hash to the
+    newest checkpoint, manifests, DSSE signatures, each grant and its approvals. A lineage
+    that does not verify is answered 200 with ``ok: false`` and the problems."""
+    report = deployment.provenance.verify(digest)
+    return VerifyOut(
+        digest=report.digest,
+        ok=report.ok,
+        artifacts=report.artifacts,
+        runs=report.runs,
+        checkpoint_size=report.checkpoint_size,
+        problems=list(report.problems),
+    )
