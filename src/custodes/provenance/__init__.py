@@ -36,7 +36,6 @@ from custodes.provenance._model import (
     RunApprovals,
 )
 from custodes.provenance._registry import DuplicateArtifactError, ModelRegistry
-from custodes.provenance._svg import lineage_svg
 from custodes.provenance._statement import (
     BUILD_TYPE,
     INPUT_ROLES,
@@ -52,6 +51,7 @@ from custodes.provenance._statement import (
     parse_run_statement,
     run_resource,
 )
+from custodes.provenance._svg import lineage_svg
 
 __all__ = [
     "ARTIFACT_KINDS",
