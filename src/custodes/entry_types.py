@@ -1,12 +1,11 @@
-"""Imports every package that registers log entry types, so readers know them all; and says
-which of them a client may append.
+"""Which log entry types a client may append.
 
 Each package keeps its entry types in ``custodes/<package>/_entries.py`` (pydantic body models
-registered with :func:`custodes.log.register_entry_type`), imports that module from its
-``__init__`` so that importing the package registers them, and adds its name here. The names are
-of public packages: no module imports another package's private ``_entries`` (not even by
-string, where import-linter cannot see it). Log readers that check well-formedness
-(``custodes log verify``, ``custodes witness watch``) call :func:`load_all`.
+registered with :func:`custodes.log.register_entry_type`) and imports that module from its
+``__init__``; :func:`custodes.wiring.all_entry_types` (the composition root, which may import
+every component) loads them all for the readers that check well-formedness (``custodes log
+verify``, ``custodes witness watch``, ``POST /log/entries``). This module is in the kernel and
+imports no component.
 
 Who writes what: every entry type records an action custodes itself takes (a gateway call, a
 request, approval or grant, an amendment, a custody event, a detection...) and is written only
@@ -16,31 +15,11 @@ authenticated principal and the server's clock. A type is custodes-only unless l
 (fail closed: a new type cannot be forged by a client because someone forgot to forbid it).
 """
 
-import importlib
-
-__all__ = ["CLIENT_TYPES", "client_may_append", "load_all"]
-
-_PACKAGES: tuple[str, ...] = (
-    # one line per package whose __init__ registers log entry types
-    "custodes.log",
-    "custodes.custody",
-    "custodes.gateway",
-    "custodes.constitution",
-    "custodes.authority",
-    "custodes.monitors",
-    "custodes.audits",
-    "custodes.provenance",
-    "custodes.usage",
-)
+__all__ = ["CLIENT_TYPES", "client_may_append"]
 
 # Entry types a client may append (POST /log/entries): notes that claim nothing custodes did.
 # An audit report is the auditor's signed claim, not something custodes did (custodes.audits).
 CLIENT_TYPES: frozenset[str] = frozenset({"log.annotation/v1", "audits.report/v1"})
-
-
-def load_all() -> None:
-    for name in _PACKAGES:
-        importlib.import_module(name)
 
 
 def client_may_append(entry_type: str) -> bool:

@@ -299,11 +299,11 @@ def append(
     """
     import getpass
 
-    from custodes.entry_types import load_all
     from custodes.log import ANNOTATION
+    from custodes.wiring import all_entry_types
 
     try:
-        load_all()
+        all_entry_types()
     except ImportError:
         pass  # unknown types are refused below, which is the safe outcome
     if text is not None:
@@ -790,9 +790,9 @@ def _entry_checker(engine: Any) -> Any:
     """Each entry's form (its registered type, RFC 8785), then its meaning: what it claims is
     backed by the entries before it and their signatures (:mod:`custodes.entry_audit`)."""
     from custodes.entry_audit import EntryAuditor, stored_documents
-    from custodes.entry_types import load_all
+    from custodes.wiring import all_entry_types
 
-    load_all()
+    all_entry_types()
     auditor = EntryAuditor(stored_documents(engine))
 
     def check(index: int, data: bytes) -> str | None:

@@ -159,6 +159,7 @@ def watch(
 ) -> None:
     """Monitor the log at URL: consistency from stored state, every entry well-formed."""
     from custodes.log import NoteVerifier, parse_max_age
+    from custodes.wiring import all_entry_types
     from custodes.witness import LogWatcher, WitnessPolicy
 
     key = NoteVerifier.from_key(log_key)
@@ -166,7 +167,7 @@ def watch(
     policy = WitnessPolicy.from_file(policy_file).with_max_age(seconds) if policy_file else None
     safe = key.name.replace("/", "_")
     path = state_file or state.settings.data_dir / "watch" / f"{safe}.json"
-    watcher = LogWatcher(url, key, path, policy=policy)
+    watcher = LogWatcher(url, key, path, policy=policy, entry_types=all_entry_types())
     try:
         while True:
             alarms = watcher.poll()

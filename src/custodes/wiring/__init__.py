@@ -3,7 +3,8 @@
 
 Entry points: :func:`build_deployment` (everything a server runs, as a typed
 :class:`Deployment`), :func:`open_core` (settings, database, log, clock: for CLI commands that
-need only those), :func:`build_records` (authority, monitors and custody over a core).
+need only those), :func:`build_records` (authority, monitors and custody over a core),
+:func:`all_entry_types` (every log entry type, for readers that check each entry).
 
 No component imports this package or the server; the server and the CLI do. The wiring is
 also the only place that adapts one component to another's Protocol (``_adapters``), so the
@@ -19,6 +20,7 @@ from custodes.wiring._adapters import (
 )
 from custodes.wiring._core import Core, load_or_create_log_key, open_core, write_private_file
 from custodes.wiring._deployment import Deployment, Records, build_deployment, build_records
+from custodes.wiring._entry_types import all_entry_types
 
 __all__ = [
     "Core",
@@ -27,6 +29,7 @@ __all__ = [
     "GrantAuditor",
     "Later",
     "Records",
+    "all_entry_types",
     "build_deployment",
     "build_records",
     "constitution_in_force",

@@ -22,7 +22,7 @@ import base64
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,11 +30,11 @@ from typing import Literal
 import httpx
 
 from custodes.clock import Clock, SystemClock
-from custodes.entry_types import load_all
 from custodes.errors import Error, InputError, VerificationError
 from custodes.log import (
     EMPTY_ROOT,
     Entry,
+    EntryType,
     Frontier,
     NoteVerifier,
     SignedCheckpoint,
@@ -171,6 +171,11 @@ class LogWatcher:
         state_file: where the watcher keeps what it verified.
         policy: if given, the cosigned checkpoint is fetched and must meet this quorum.
         evidence_dir: where evidence files are written (default: beside the state file).
+        client: the HTTP client (default: one with a 30 s timeout).
+        clock: the time source of evidence files.
+        entry_types: the entry types an entry may have, by name (every one custodes defines:
+            :func:`custodes.wiring.all_entry_types`); an entry of another type raises a
+            ``malformed-entry`` alarm.
     """
 
     def __init__(
@@ -183,6 +188,7 @@ class LogWatcher:
         evidence_dir: Path | None = None,
         client: httpx.Client | None = None,
         clock: Clock | None = None,
+        entry_types: Mapping[str, EntryType],
     ) -> None:
         self.url = url.rstrip("/")
         self.log_key = log_key
@@ -191,7 +197,7 @@ class LogWatcher:
         self.evidence_dir = evidence_dir or state_file.parent / "evidence"
         self.client = client or httpx.Client(timeout=30)
         self.clock = clock or SystemClock()
-        load_all()
+        self.entry_types = entry_types
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -238,9 +244,18 @@ class LogWatcher:
             for index, data in self._entries(state.size, cp.size):
                 leaves.append(leaf_hash(data))
                 try:
-                    Entry.from_json(data, where=f"entry {index}")
+                    entry = Entry.from_json(data, where=f"entry {index}")
                 except Error as exc:
                     alarms.append(Alarm("malformed-entry", exc.message, index=index))
+                    continue
+                if entry.type not in self.entry_types:
+                    alarms.append(
+                        Alarm(
+                            "malformed-entry",
+                            f"entry type {entry.type!r} is not one this watcher knows",
+                            index=index,
+                        )
+                    )
         except httpx.HTTPError as exc:
             return [*alarms, Alarm("unreachable", f"cannot fetch entries: {exc}")]
         except InputError as exc:

@@ -26,8 +26,8 @@ from custodes.audits import (
 )
 from custodes.authority import SigningKey
 from custodes.cli import main
-from custodes.entry_types import load_all
 from custodes.log import Entry
+from custodes.wiring import all_entry_types
 from tests.integration.gateway.conftest import ROOT, GatewayServer, running_gateway
 from tests.support.biased_upstream import BiasedUpstream, biased_upstream
 
@@ -114,7 +114,7 @@ def test_the_harness_finds_the_hidden_favourite_through_the_gateway(
 
     # The signed report verifies, and its entry is in the log under the auditor's name.
     signed = SignedReport.from_json(out.read_bytes())
-    load_all()
+    all_entry_types()
     index = printed["log_entry"]["index"]
     entry = Entry.from_json(server.ctx.log.entry_data(index))
     assert entry.type == REPORT and entry.principal == "erin@auditor"

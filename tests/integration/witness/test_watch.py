@@ -166,3 +166,37 @@ def test_an_entry_changed_on_the_server_is_reported_as_stored_data_not_equivocat
     finally:
         server.stop()
     assert not (tmp_path / "overseer" / "watch" / "evidence").exists()
+
+
+def test_an_entry_of_a_type_the_watcher_was_not_given_is_an_alarm(
+    tmp_path: Path, witnesses: list[WitnessProcess], log_signer: NoteSigner
+) -> None:
+    from custodes.log import ANNOTATION
+    from custodes.wiring import all_entry_types
+    from custodes.witness import LogWatcher
+
+    every = all_entry_types()
+    assert ANNOTATION in every
+    without_notes = {name: t for name, t in every.items() if name != ANNOTATION}
+    data = tmp_path / "log"
+    server = start_log(data, log_signer, policy_text(witnesses, 2))
+    try:
+        size = append(server, 3, "note")
+        wait_cosigned(server, size, cosigners=2)  # the served checkpoint covers the notes
+        state = tmp_path / "watch.json"
+        narrow = LogWatcher(server.base_url, log_signer.verifier, state, entry_types=without_notes)
+        try:
+            alarms = narrow.poll()
+        finally:
+            narrow.close()
+        assert {a.index for a in alarms} >= set(range(size - 3, size))
+        assert all(a.kind == "malformed-entry" and ANNOTATION in a.message for a in alarms)
+        assert not state.exists()  # nothing was taken as verified
+        full = LogWatcher(server.base_url, log_signer.verifier, state, entry_types=every)
+        try:
+            assert full.poll() == []
+        finally:
+            full.close()
+        assert state.exists()
+    finally:
+        server.stop()

@@ -15,11 +15,11 @@ import pytest
 
 from custodes.authority import request_digest, request_message, sign_approval
 from custodes.entry_audit import EntryAuditor, stored_documents
-from custodes.entry_types import load_all
 from custodes.log import Entry
+from custodes.wiring import all_entry_types
 from tests.unit.authority.conftest import DEMO, Actors
 
-load_all()
+all_entry_types()
 H = "ab" * 32
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from custodes.bounds import MAX_INT, check_int, check_json_bounds, read_body
-from custodes.entry_types import CLIENT_TYPES, client_may_append, load_all
+from custodes.entry_types import CLIENT_TYPES, client_may_append
 from custodes.errors import Forbidden, InputError, NotFoundError, ParameterError, TooLarge
 from custodes.log import (
     APPEND_DENIED,
@@ -34,12 +34,13 @@ from custodes.log import (
 from custodes.server._auth import authenticated_principal, require_log_writer
 from custodes.server._deps import deployment_of
 from custodes.server._hot import Endpoint
+from custodes.wiring import all_entry_types
 
 router = APIRouter(tags=["log"])
 _logger = logging.getLogger(__name__)
 
 try:
-    load_all()  # appends are validated against every package's registered entry types
+    all_entry_types()  # appends are validated against every package's registered entry types
 except ImportError:
     # Fail closed: types that could not be loaded are refused as unknown; the log still works.
     _logger.exception("some packages' log entry types could not be loaded")
