@@ -83,7 +83,7 @@ def log_view(
 
     Raises:
         InputError: ``entry_type`` is over 128 characters, ``before`` or ``index`` is
-            negative, or ``index`` is not below the checkpoint's size.
+            negative, or ``index`` is not below the log's size.
     """
     if entry_type is not None and len(entry_type) > _MAX_TYPE:
         raise InputError("the entry type is too long", where="type", expected="<= 128 chars")
@@ -94,17 +94,21 @@ def log_view(
     log = ctx.log
     text = log.checkpoint_text()
     size = log.checkpoint_size()
+    limit = size
     if index is not None:
-        if index >= size:
+        # A link from another page may name an entry appended a moment ago that no
+        # checkpoint covers yet (checkpoints follow appends): show it, marked as such.
+        limit = max(size, log.size())
+        if index >= limit:
             raise InputError(
-                f"there is no entry {index} in the checkpoint of {size} entries",
+                f"there is no entry {index}: the log has {limit} entries",
                 where="index",
-                expected=f"0 to {size - 1}",
+                expected=f"0 to {limit - 1}",
                 actual=str(index),
             )
         if before is None:
             before = index + 1
-    end = size if before is None else min(before, size)
+    end = size if before is None else min(before, limit)
     start = max(0, end - WINDOW)
     rows: list[EntryRow] = []
     types: set[str] = set()
