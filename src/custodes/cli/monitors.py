@@ -32,6 +32,7 @@ from custodes.monitors import (
     Example,
     MonitorsService,
     ScanProblem,
+    ScanSummary,
     StoredDetection,
     TranscriptScanner,
     compute_metrics,
@@ -522,7 +523,7 @@ def drift(paths: tuple[Path, ...], as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @click.option("--actor", required=True, help="The principal whose transcripts these are.")
 @click.option(
     "--organisation",
@@ -549,19 +550,54 @@ def drift(paths: tuple[Path, ...], as_json: bool) -> None:
     default=None,
     help="Processes that run the detectors (default: one per CPU core available).",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the detectors on a Dask cluster: a scheduler's address (tcp://host:8786), or "
+    "local[:N] for a LocalCluster of N worker processes (default: one per core). Paths may "
+    "then be fsspec URLs (file://, s3://, gs://) the workers can read.",
+)
+@click.option(
+    "--shard-mb",
+    type=click.IntRange(1, 1 << 20),
+    default=64,
+    show_default=True,
+    help="With --dask: the size of the shards large line-oriented files are cut into.",
+)
 @pass_state
 def scan(
     state: CliState,
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     actor: str,
     organisation: str | None,
     names: tuple[str, ...],
     min_score: float,
     restart: bool,
     workers: int | None,
+    dask_address: str | None,
+    shard_mb: int,
 ) -> None:
     """Scan transcript files and folders (OpenAI chat JSONL, Claude Code JSONL, Inspect .json /
     .eval logs, plain text); detections go to the log and the review queue. Resumable."""
+    from custodes.monitors import is_url
+
+    for p in paths:
+        if is_url(p):
+            if dask_address is None:
+                raise click.BadParameter(
+                    f"{p} is a URL: URLs are read by the workers of a Dask scan (add --dask)",
+                    param_hint="PATHS",
+                )
+        elif not Path(p).exists():
+            raise click.BadParameter(f"{p} does not exist", param_hint="PATHS")
+    if dask_address is not None and workers is not None:
+        raise click.BadParameter(
+            "--workers is for a local scan; a Dask scan runs on the cluster's workers "
+            "(use --dask local:N for N local worker processes)",
+            param_hint="--workers",
+        )
     with _service(state) as service:
         chosen = list(names or ("vuln_rules", "coup_rules"))
         detectors = [service.registry.get(n) for n in chosen]
@@ -573,42 +609,128 @@ def scan(
             actor=actor,
             actor_organisation=organisation,
             min_score=min_score,
-            workers=workers,
+            workers=1 if dask_address is not None else workers,
             detector_names=chosen,
         )
+        if dask_address is not None:
+            _dask_scan(scanner, paths, dask_address, shard_mb * 1024 * 1024, restart)
+            return
         from custodes.monitors import expand_paths
 
-        files = list(expand_paths(paths))
+        files = list(expand_paths(Path(p) for p in paths))
         total = 0 if restart else scanner.pending_bytes(files)
         if restart:
             total = sum(f.stat().st_size for f in files)
 
-        def problem(p: ScanProblem) -> None:
-            _err.print(f"[yellow]skipped[/] {p.where}: {p.message}")
-
         started = time.perf_counter()
-        with Progress(
-            TextColumn("scanning"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=_err,
-        ) as progress:
-            task = progress.add_task("scan", total=total)
+        with _scan_progress() as (progress, task):
+            progress.update(task, total=total)
             summary = scanner.scan(
                 files,
                 on_bytes=lambda n: progress.advance(task, n),
-                on_problem=problem,
+                on_problem=_skipped,
                 restart=restart,
             )
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        _console.print(
-            f"{summary.files} file(s) scanned, {summary.skipped_files} already complete, "
-            f"{summary.records} record(s), {summary.bytes / 1e6:.1f} MB at "
-            f"{summary.bytes / 1e6 / elapsed:.1f} MB/s; {summary.detections} detection(s); "
-            f"{len(summary.problems)} malformed record(s) skipped"
+        _scan_report(summary, started)
+
+
+def _skipped(p: ScanProblem) -> None:
+    _err.print(f"[yellow]skipped[/] {p.where}: {p.message}")
+
+
+@contextmanager
+def _scan_progress() -> Iterator[tuple[Progress, Any]]:
+    with Progress(
+        TextColumn("scanning"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_err,
+    ) as progress:
+        yield progress, progress.add_task("scan", total=None)
+
+
+def _scan_report(summary: ScanSummary, started: float) -> None:
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    _console.print(
+        f"{summary.files} file(s) scanned, {summary.skipped_files} already complete, "
+        f"{summary.records} record(s), {summary.bytes / 1e6:.1f} MB at "
+        f"{summary.bytes / 1e6 / elapsed:.1f} MB/s; {summary.detections} detection(s); "
+        f"{len(summary.problems)} malformed record(s) skipped"
+    )
+
+
+@contextmanager
+def _dask_client(address: str) -> Iterator[Any]:
+    """A ``distributed.Client`` on ``address``, or on a LocalCluster for ``local[:N]``.
+
+    Raises:
+        click.BadParameter: ``local:N`` with N not a positive number, or no scheduler answers.
+    """
+    import logging
+
+    import distributed
+
+    # The scheduler's and workers' INFO lines (and the tracebacks of connections closed at
+    # shutdown, logged at INFO) would bury the progress bar and the problems the scan reports.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    if address == "local" or address.startswith("local:"):
+        count = address.partition(":")[2]
+        if count and (not count.isdigit() or int(count) < 1):
+            raise click.BadParameter(
+                f"expected local or local:N with N >= 1, got {address!r}", param_hint="--dask"
+            )
+        n = (
+            int(count)
+            if count
+            else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
         )
+        with (
+            distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                silence_logs=logging.WARNING,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = distributed.Client(address, timeout="30s")
+    except OSError as exc:
+        raise click.BadParameter(
+            f"no Dask scheduler answered at {address}: {exc}", param_hint="--dask"
+        ) from exc
+    with client:
+        yield client
+
+
+def _dask_scan(
+    scanner: TranscriptScanner,
+    paths: tuple[str, ...],
+    address: str,
+    shard_bytes: int,
+    restart: bool,
+) -> None:
+    from custodes.monitors import DaskScan, scan_sources
+
+    sources = scan_sources(list(paths))
+    with _dask_client(address) as client:
+        _err.print(f"Dask scheduler {client.scheduler.address}; dashboard {client.dashboard_link}")
+        started = time.perf_counter()
+        runner = DaskScan(scanner, client, shard_bytes=shard_bytes)
+        with _scan_progress() as (progress, task):
+            progress.update(task, total=runner.pending_bytes(sources, restart))
+            summary = runner.scan(
+                sources,
+                on_bytes=lambda n: progress.advance(task, n),
+                on_problem=_skipped,
+                restart=restart,
+            )
+        _scan_report(summary, started)
 
 
 # --- custodes review -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Entry points: :func:`default_registry` (built-in detectors), :class:`ReviewQueue
 
 from custodes.monitors._calibration import CALIBRATION_FILE, Calibration
 from custodes.monitors._combined import CombinedDetector, load_calibration
+from custodes.monitors._dask_scan import DaskScan, ScanSource, ShardResult, is_url, scan_sources
 from custodes.monitors._datasets import Example, messages_to_text, read_dataset
 from custodes.monitors._detector import Category, Detection, Detector, Span
 from custodes.monitors._directory import ConstitutionDirectory, Directory, StaticDirectory
@@ -54,6 +55,11 @@ __all__ = [
     "CALIBRATION_FILE",
     "Calibration",
     "CombinedDetector",
+    "DaskScan",
+    "ScanSource",
+    "ShardResult",
+    "is_url",
+    "scan_sources",
     "Encoder",
     "Format",
     "LearnedDetector",

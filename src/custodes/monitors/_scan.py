@@ -172,13 +172,16 @@ class TranscriptScanner:
             total += size - (state[0] if state and not state[3] else size if state else 0)
         return max(total, 0)
 
-    def _state(self, path: Path) -> tuple[int, int, str, bool] | None:
+    @staticmethod
+    def _key(path: Path | str) -> str:
+        """Where progress is kept: a local file by its resolved path, a URL as it is."""
+        return str(path.resolve()) if isinstance(path, Path) else path
+
+    def _state(self, path: Path | str) -> tuple[int, int, str, bool] | None:
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
-                    select(monitors_scan_files).where(
-                        monitors_scan_files.c.path == str(path.resolve())
-                    )
+                    select(monitors_scan_files).where(monitors_scan_files.c.path == self._key(path))
                 )
                 .mappings()
                 .first()
@@ -187,8 +190,10 @@ class TranscriptScanner:
             return None
         return int(row["offset"]), int(row["line"]), str(row["checksum"]), bool(row["complete"])
 
-    def _save(self, path: Path, offset: int, line: int, checksum: str, complete: bool) -> None:
-        key = str(path.resolve())
+    def _save(
+        self, path: Path | str, offset: int, line: int, checksum: str, complete: bool
+    ) -> None:
+        key = self._key(path)
         values = {
             "offset": offset,
             "line": line,
@@ -205,11 +210,12 @@ class TranscriptScanner:
             if done.rowcount == 0:
                 conn.execute(insert(monitors_scan_files).values(path=key, **values))
 
-    def forget(self, path: Path) -> None:
-        """Drop the saved progress of ``path`` (the next scan reads it from the start)."""
+    def forget(self, path: Path | str) -> None:
+        """Drop the saved progress of ``path`` (a file, or a URL: the next scan reads it from
+        the start)."""
         with writer(self.engine).begin() as conn:
             conn.execute(
-                delete(monitors_scan_files).where(monitors_scan_files.c.path == str(path.resolve()))
+                delete(monitors_scan_files).where(monitors_scan_files.c.path == self._key(path))
             )
 
     def detect(self, text: str) -> list[Detection]:

@@ -47,21 +47,27 @@ def detect_format(path: Path) -> Format:
         return "inspect-json"
     if suffix == ".jsonl":
         with path.open("rb") as fh:
-            for raw in fh:
-                if not raw.strip():
-                    continue
-                try:
-                    first = json.loads(raw)
-                except ValueError:
-                    return "openai-jsonl"  # the reader reports the bad line
-                if isinstance(first, dict) and (
-                    "sessionId" in first
-                    or ("type" in first and "message" in first)
-                    or first.get("type") in ("summary", "file-history-snapshot")
-                ):
-                    return "claude-code-jsonl"
-                return "openai-jsonl"
+            return jsonl_format(fh)
     return "text"
+
+
+def jsonl_format(fh: BinaryIO) -> Format:
+    """Which JSONL dialect ``fh`` (open at its start) holds, from its first non-empty line."""
+    for raw in fh:
+        if not raw.strip():
+            continue
+        try:
+            first = json.loads(raw)
+        except ValueError:
+            return "openai-jsonl"  # the reader reports the bad line
+        if isinstance(first, dict) and (
+            "sessionId" in first
+            or ("type" in first and "message" in first)
+            or first.get("type") in ("summary", "file-history-snapshot")
+        ):
+            return "claude-code-jsonl"
+        return "openai-jsonl"
+    return "openai-jsonl"
 
 
 def _content_text(content: Any) -> str:
@@ -145,24 +151,36 @@ def _jsonl(fh: BinaryIO, start_offset: int, start_line: int, fmt: Format) -> Ite
         yield Record(lineno, offset, text=text, label=label)
 
 
+def text_block_cut(offset: int) -> int:
+    """The offset at or after which the text block that starts at ``offset`` ends (at the
+    next line end): the next multiple of :data:`TEXT_BLOCK_BYTES`.
+
+    Blocks are cut at fixed positions in the file, not at a size counted from where a read
+    began, so a reader that starts at any block end (a resumed scan, or a shard of a
+    distributed scan that starts at the line end after a multiple of the block size) cuts
+    the same blocks as one read from the start, and finds the same detections.
+    """
+    return (offset // TEXT_BLOCK_BYTES + 1) * TEXT_BLOCK_BYTES
+
+
 def _text(fh: BinaryIO, start_offset: int, start_line: int) -> Iterator[Record]:
-    """Plain text in blocks of about :data:`TEXT_BLOCK_BYTES`, cut at line ends (so a scan
-    can resume after a block, and no detector is handed a whole log at once); undecodable
-    bytes are replaced, not refused."""
+    """Plain text in blocks of about :data:`TEXT_BLOCK_BYTES`, cut at the first line end at
+    or after each multiple of it (so a scan can resume after a block, and no detector is
+    handed a whole log at once); undecodable bytes are replaced, not refused."""
     offset, lineno = start_offset, start_line
     buf: list[bytes] = []
-    size, first = 0, lineno + 1
+    first, cut = lineno + 1, text_block_cut(offset)
+    end = offset
     for raw in fh:
         lineno += 1
         buf.append(raw)
-        size += len(raw)
-        if size >= TEXT_BLOCK_BYTES:
-            offset += size
+        end += len(raw)
+        if end >= cut:
+            offset = end
             yield Record(first, offset, text=b"".join(buf).decode("utf-8", "replace"))
-            buf, size, first = [], 0, lineno + 1
+            buf, first, cut = [], lineno + 1, text_block_cut(offset)
     if buf:
-        offset += size
-        yield Record(first, offset, text=b"".join(buf).decode("utf-8", "replace"))
+        yield Record(first, end, text=b"".join(buf).decode("utf-8", "replace"))
 
 
 def _inspect_sample(sample: Any) -> str:
@@ -188,11 +206,12 @@ def _inspect_sample(sample: Any) -> str:
     return messages_to_text(parts)
 
 
-def _inspect_eval(path: Path) -> Iterator[Record]:
+def _inspect_eval(source: Path | BinaryIO) -> Iterator[Record]:
     """One record per sample of an Inspect ``.eval`` log (a zip, one JSON file per sample
-    under ``samples/``); an unreadable archive or sample is a record with a problem."""
+    under ``samples/``; a path, or a seekable binary file such as an ``fsspec`` one); an
+    unreadable archive or sample is a record with a problem."""
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
         yield Record(0, None, problem=f"not an Inspect .eval archive (zip): {exc}")
         return
@@ -213,12 +232,15 @@ def _inspect_eval(path: Path) -> Iterator[Record]:
             yield Record(i, None, text=text, label=name)
 
 
-def _inspect_json(path: Path) -> Iterator[Record]:
+def _inspect_json(source: Path | BinaryIO) -> Iterator[Record]:
     # Inspect writes .json logs as one document; it is parsed whole (use the .eval format,
     # which stores one sample per zip member, for logs too large for memory).
     try:
-        with path.open("rb") as fh:
-            doc = json.load(fh)
+        if isinstance(source, Path):
+            with source.open("rb") as fh:
+                doc = json.load(fh)
+        else:
+            doc = json.load(source)
     except ValueError as exc:
         yield Record(0, None, problem=f"not JSON: {exc}")
         return
