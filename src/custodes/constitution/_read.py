@@ -507,7 +507,12 @@ class _Checker:
 
         # custodes.usage reads its rules from the document; checked here so a bad one is
         # refused at load, with its line, never when a call is gated.
-        self._usage(d.get("usage", {}), cap_ids)
+        self._usage(
+            d.get("usage", {}),
+            cap_ids,
+            roles,
+            {r.capability for r in access_rules if r.quorum.approvals > 0},
+        )
 
         constitution = Constitution(
             version=d["version"],
@@ -536,8 +541,16 @@ class _Checker:
 
     # -- sections ------------------------------------------------------------
 
-    def _usage(self, raw: Mapping[str, Any], cap_ids: set[str]) -> None:
-        """The concentration rules: what each kind needs, known tiers, valid windows."""
+    def _usage(
+        self,
+        raw: Mapping[str, Any],
+        cap_ids: set[str],
+        roles: set[str],
+        approved_tiers: set[str],
+    ) -> None:
+        """The concentration rules (what each kind needs, known tiers, valid windows) and the
+        review clocks (restricted tiers, known roles); ``approved_tiers`` are the tiers whose
+        access needs approvals (the restricted tiers when ``restricted`` is not given)."""
         rules: list[dict[str, Any]] = raw.get("rules", [])
         seen: dict[str, int] = {}
         for i, r in enumerate(rules):
@@ -579,6 +592,37 @@ class _Checker:
         for j, cap in enumerate(raw.get("restricted", [])):
             if cap not in cap_ids:
                 self.problem(("usage", "restricted", j), f"unknown capability {cap!r}")
+        restricted = set(raw["restricted"]) if "restricted" in raw else approved_tiers
+        reviewed: dict[str, int] = {}
+        for i, r in enumerate(raw.get("reviews", [])):
+            path = ("usage", "reviews", i)
+            cap = r["capability"]
+            if cap not in cap_ids:
+                self.problem((*path, "capability"), f"unknown capability {cap!r}")
+            elif cap not in restricted:
+                # A clock on an open tier would ask overseers to re-justify nothing.
+                self.problem(
+                    (*path, "capability"),
+                    f"{cap!r} is not a restricted tier",
+                    expected="one of: " + ", ".join(sorted(restricted))
+                    if restricted
+                    else "a tier under usage.restricted or one whose access needs approvals",
+                )
+            elif cap in reviewed:
+                self.problem(
+                    (*path, "capability"),
+                    f"a second review clock for {cap!r} (also usage.reviews[{reviewed[cap]}])",
+                    expected="one review clock per tier",
+                )
+            reviewed.setdefault(cap, i)
+            self.duration((*path, "every"), r["every"])
+            self._roles((*path, "approvers", "roles"), r["approvers"]["roles"], roles)
+            if r["quorum"]["approvals"] < 1:
+                self.problem(
+                    (*path, "quorum", "approvals"),
+                    "a review needs at least one approval",
+                    expected="approvals: 1 or more (renewing a restriction is a decision)",
+                )
 
     def _criteria(self, raw: list[dict[str, Any]]) -> dict[str, Criterion]:
         out: dict[str, Criterion] = {}
@@ -1120,6 +1164,18 @@ class _Checker:
                     ("break_glass", i, "review", "quorum"),
                     f"impossible review quorum{missing}",
                     expected="a quorum reviewers other than the user can meet",
+                )
+        persons = [p for p in keyed if p.kind != "workload"]
+        for i, r in enumerate((c.document or {}).get("usage", {}).get("reviews", [])):
+            # A review clock nobody can renew would be an alarm forever (custodes.usage).
+            roles = frozenset(r["approvers"]["roles"])
+            pool = _Pool.of([p for p in persons if p.roles & roles])
+            missing = _infeasible(c, pool, Quorum.from_document(r["quorum"]), exclude=None)
+            if missing:
+                self.problem(
+                    ("usage", "reviews", i, "quorum"),
+                    f"impossible review quorum: {missing}",
+                    expected="a quorum the persons (with keys) holding its approver roles can meet",
                 )
 
 

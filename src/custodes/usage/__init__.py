@@ -15,15 +15,27 @@ from custodes.usage._entries import (
     ALARM,
     ALARM_ENDED,
     OVERRIDE,
+    REVIEW,
     AlarmBody,
     AlarmEndedBody,
     OnBehalfOf,
     OverrideBody,
+    ReviewApproval,
+    ReviewBody,
 )
 from custodes.usage._figures import Concentration, Measure, TierFigures, concentration, tier_figures
 from custodes.usage._ledger import Counted, Ledger, WindowView
 from custodes.usage._overrides import OVERRIDE_DOMAIN, override_message, override_refusal
 from custodes.usage._policy import FIGURE_WINDOWS, RuleKind, UsagePolicy, UsageRule
+from custodes.usage._review_book import ReviewBook, ReviewState, StoredReview
+from custodes.usage._reviews import (
+    REVIEW_TYPE,
+    Refused,
+    ReviewClock,
+    members_of,
+    review_clocks,
+    review_request,
+)
 from custodes.usage._service import (
     ConstitutionSource,
     GrantSource,
@@ -42,6 +54,8 @@ __all__ = [
     "MAX_CHAIN",
     "OVERRIDE",
     "OVERRIDE_DOMAIN",
+    "REVIEW",
+    "REVIEW_TYPE",
     "USE_OUTCOMES",
     "AlarmBody",
     "AlarmEndedBody",
@@ -57,8 +71,15 @@ __all__ = [
     "OnBehalfOf",
     "Override",
     "OverrideBody",
+    "Refused",
+    "ReviewApproval",
+    "ReviewBody",
+    "ReviewBook",
+    "ReviewClock",
+    "ReviewState",
     "RuleKind",
     "StoredAlarm",
+    "StoredReview",
     "TierFigures",
     "UsageLog",
     "UsagePolicy",
@@ -69,8 +90,11 @@ __all__ = [
     "count_entry",
     "evaluate_breaches",
     "figures_svg",
+    "members_of",
     "override_message",
     "override_refusal",
     "resolve_chain",
+    "review_clocks",
+    "review_request",
     "tier_figures",
 ]

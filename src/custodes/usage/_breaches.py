@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from custodes.usage._ledger import WindowView
 from custodes.usage._policy import UsagePolicy, UsageRule
+from custodes.usage._reviews import ReviewClock
 
 __all__ = ["Breach", "GrantHeld", "evaluate_breaches"]
 
@@ -23,9 +24,10 @@ class GrantHeld:
 
 @dataclass(frozen=True)
 class Breach:
-    """One rule broken by one subject (a person, an organisation, or the tier itself)."""
+    """One rule broken by one subject (a person, an organisation, or the tier itself); an
+    overdue review clock is one too (its subject the tier)."""
 
-    rule: UsageRule
+    rule: UsageRule | ReviewClock
     subject: str
     value: float
     limit: float

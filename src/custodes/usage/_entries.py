@@ -10,15 +10,19 @@ __all__ = [
     "ALARM",
     "ALARM_ENDED",
     "OVERRIDE",
+    "REVIEW",
     "AlarmBody",
     "AlarmEndedBody",
     "OnBehalfOf",
     "OverrideBody",
+    "ReviewApproval",
+    "ReviewBody",
 ]
 
 ALARM = "usage.alarm/v1"
 ALARM_ENDED = "usage.alarm_ended/v1"
 OVERRIDE = "usage.override/v1"
+REVIEW = "usage.review/v1"
 
 
 class _Body(BaseModel):
@@ -68,6 +72,28 @@ class OverrideBody(_Body):
     signature: str = Field(description="Ed25519 over custodes-usage-override/v1 and the body")
 
 
+class ReviewApproval(_Body):
+    """One approver's signature over a review request (custodes-approval/v1 and its digest)."""
+
+    approver: str = Field(min_length=1, max_length=256)
+    signature: str = Field(min_length=1, max_length=200)
+
+
+class ReviewBody(_Body):
+    """A restricted tier's restriction re-justified: the request its approvers signed (which
+    organisations were admitted and refused, and why), its digest, the approvals that met the
+    review clock's quorum, the organisations never considered, and when the next review is due
+    (custodes.usage.review_request)."""
+
+    request: dict[str, object]
+    digest: str = Field(pattern="^[0-9a-f]{64}$")
+    approvals: list[ReviewApproval] = Field(min_length=1, max_length=1000)
+    counted: list[tuple[str, str]] = Field(description="(principal, organisation), one per person")
+    never_considered: list[str]
+    next_due: str
+
+
 register_entry_type(ALARM, AlarmBody)
 register_entry_type(ALARM_ENDED, AlarmEndedBody)
 register_entry_type(OVERRIDE, OverrideBody)
+register_entry_type(REVIEW, ReviewBody)

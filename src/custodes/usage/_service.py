@@ -36,6 +36,8 @@ from custodes.usage._figures import TierFigures, tier_figures
 from custodes.usage._ledger import Ledger, WindowView
 from custodes.usage._overrides import check_override, override_message
 from custodes.usage._policy import FIGURE_WINDOWS, UsagePolicy, UsageRule
+from custodes.usage._review_book import ReviewBook, ReviewState, StoredReview
+from custodes.usage._reviews import Refused
 from custodes.usage._tables import usage_alarms, usage_overrides
 
 __all__ = [
@@ -108,6 +110,19 @@ class Override:
     log_index: int
 
 
+def _overdue(state: ReviewState) -> Breach:
+    late = (state.at - state.due).total_seconds() / 86_400
+    return Breach(
+        state.clock,
+        state.clock.capability,
+        late,
+        state.clock.every.total_seconds() / 86_400,
+        f"the review of {state.clock.capability}'s restriction was due at "
+        f"{format_time(state.due)}: keeping it restricted to "
+        f"{', '.join(state.members) or 'nobody'} needs a fresh approval ({state.clock.says()})",
+    )
+
+
 _MAX_GRANTS = 1_000_000  # every active grant, for max-restricted-grants
 
 
@@ -149,6 +164,7 @@ class UsageTracker:
         self._overrides: dict[tuple[str, str], datetime] = {}
         self._watcher: tuple[threading.Event, threading.Thread] | None = None
         self._ready = threading.Event()  # set once the log has been read to its size at start
+        self.reviews = ReviewBook(engine=engine, log=log, clock=clock)
         self._load_overrides()
 
     # --- the constitution in force ----------------------------------------------------------
@@ -340,7 +356,9 @@ class UsageTracker:
             for g in self.grants.active_grants(limit=_MAX_GRANTS):
                 p = by_id.get(g.principal)
                 held.append(GrantHeld(p.person_id if p else g.principal, g.capability))
-        return evaluate_breaches(policy, windows, held)
+        out = evaluate_breaches(policy, windows, held)
+        out += [_overdue(s) for s in self.reviews.states(c) if s.overdue]
+        return out
 
     def raise_alarms(self) -> list[StoredAlarm]:
         """Record each breach that began since the last round as one alarm in the log, and
@@ -477,6 +495,34 @@ class UsageTracker:
         if watcher is not None:
             watcher[0].set()
             watcher[1].join()
+
+    # --- review clocks ----------------------------------------------------------------------
+
+    def review_states(self) -> list[ReviewState]:
+        """Every review clock of the constitution in force and where it stands."""
+        return self.reviews.states(self._current()[0])
+
+    def renew_review(
+        self,
+        *,
+        capability: str,
+        due: str,
+        constitution: str,
+        refused: list[Refused],
+        reasons: str,
+        approvals: list[E.ReviewApproval],
+    ) -> StoredReview:
+        """Keep ``capability`` restricted for another period, on its clock's quorum (see
+        :meth:`ReviewBook.renew`, which says what it raises)."""
+        return self.reviews.renew(
+            self._current()[0],
+            capability=capability,
+            due=due,
+            constitution=constitution,
+            refused=refused,
+            reasons=reasons,
+            approvals=approvals,
+        )
 
     # --- overrides --------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, Column, Float, Index, String, Table, Text
 
 from custodes.store import UtcDateTime, metadata
 
-__all__ = ["usage_alarms", "usage_overrides"]
+__all__ = ["usage_alarms", "usage_overrides", "usage_reviews"]
 
 # One row per breach. ``open_slot`` is "open" while the breach lasts and NULL after: the unique
 # index lets one open breach exist per (rule, subject) across every replica (NULLs are distinct
@@ -18,7 +18,8 @@ usage_alarms = Table(
     "usage_alarms",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("rule", String(128), nullable=False),
+    # A rule id, or review:<tier> for an overdue review (tier ids are up to 128 characters).
+    Column("rule", String(160), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("subject", String(256), nullable=False),
     Column("capability", String(128), nullable=True),
@@ -53,3 +54,18 @@ usage_overrides = Table(
     Column("log_index", BigInteger, nullable=False),
 )
 Index("ix_usage_overrides_rule_subject", usage_overrides.c.rule, usage_overrides.c.subject)
+
+# One row per review decision, written once its usage.review/v1 entry is durable; the newest
+# row of a tier starts its next period.
+usage_reviews = Table(
+    "usage_reviews",
+    metadata,
+    Column("log_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("capability", String(128), nullable=False),
+    Column("due", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    Column("next_due", UtcDateTime(), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+)
+Index("ix_usage_reviews_capability", usage_reviews.c.capability, usage_reviews.c.decided_at)

@@ -1,5 +1,6 @@
 """``/usage``: who actually uses each tier (concentration figures), the concentration alarms,
-and overseers' overrides of a gating rule (docs/usage.md)."""
+overseers' overrides of a gating rule, and the review clocks of restricted tiers
+(docs/usage.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.log import format_time
 from custodes.server._deps import Components
-from custodes.usage import StoredAlarm, TierFigures
+from custodes.usage import (
+    Refused,
+    ReviewApproval,
+    ReviewState,
+    StoredAlarm,
+    StoredReview,
+    TierFigures,
+)
 
 __all__ = ["router"]
 
@@ -84,6 +92,88 @@ class OverrideOut(BaseModel):
     log_index: int
 
 
+class RefusedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organisation: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    approver: str = Field(min_length=1, max_length=256)
+    signature: str = Field(min_length=1, max_length=200, description="base64 Ed25519")
+
+
+class ReviewIn(BaseModel):
+    """A renewal of a restricted tier, with its approvers' signatures over the review request
+    (custodes.usage.review_request; custodes.authority.sign_approval)."""
+
+    model_config = ConfigDict(extra="forbid")
+    capability: str = Field(min_length=1, max_length=128)
+    due: str = Field(min_length=1, max_length=40, description="the review due now, RFC 3339 UTC")
+    constitution: str = Field(min_length=64, max_length=64, description="its digest")
+    refused: list[RefusedIn] = Field(default_factory=list, max_length=1000)
+    reasons: str = Field(min_length=1, max_length=10_000)
+    approvals: list[ApprovalIn] = Field(min_length=1, max_length=1000)
+
+
+class ReviewOut(BaseModel):
+    capability: str
+    due: str
+    decided_at: str
+    next_due: str
+    admitted: list[str]
+    refused: list[RefusedIn]
+    never_considered: list[str]
+    reasons: str
+    counted: list[tuple[str, str]]
+    log_index: int
+
+
+class ReviewClockOut(BaseModel):
+    """Where a tier's review clock stands; a renewal signs ``due``, ``constitution`` and
+    ``admitted`` (the members it keeps) with the reviewers' refusals and reasons."""
+
+    capability: str
+    every_s: float
+    says: str
+    started: str
+    due: str
+    overdue: bool
+    constitution: str
+    admitted: list[str]
+    last: ReviewOut | None
+
+
+def _review(r: StoredReview) -> ReviewOut:
+    return ReviewOut(
+        capability=r.capability,
+        due=format_time(r.due),
+        decided_at=format_time(r.decided_at),
+        next_due=format_time(r.next_due),
+        admitted=list(r.admitted),
+        refused=[RefusedIn(organisation=x.organisation, reason=x.reason) for x in r.refused],
+        never_considered=list(r.never_considered),
+        reasons=r.reasons,
+        counted=list(r.counted),
+        log_index=r.log_index,
+    )
+
+
+def _clock(s: ReviewState) -> ReviewClockOut:
+    return ReviewClockOut(
+        capability=s.clock.capability,
+        every_s=s.clock.every.total_seconds(),
+        says=s.clock.says(),
+        started=format_time(s.started),
+        due=format_time(s.due),
+        overdue=s.overdue,
+        constitution=s.constitution,
+        admitted=list(s.members),
+        last=None if s.last is None else _review(s.last),
+    )
+
+
 def _tier(f: TierFigures) -> TierOut:
     data: dict[str, Any] = asdict(f)
     for key in ("persons_calls", "persons_tokens", "organisations_calls", "organisations_tokens"):
@@ -135,4 +225,26 @@ def override(deployment: Components, body: OverrideIn) -> OverrideOut:
         approver=o.approver,
         until=format_time(o.until),
         log_index=o.log_index,
+    )
+
+
+@router.get("/reviews")
+def reviews(deployment: Components) -> list[ReviewClockOut]:
+    """Every review clock of the constitution in force and where it stands."""
+    return [_clock(s) for s in deployment.usage.review_states()]
+
+
+@router.post("/reviews", status_code=201)
+def renew(deployment: Components, body: ReviewIn) -> ReviewOut:
+    """Keep a restricted tier restricted for another period, on its review quorum's
+    signatures; logged before it counts (an overdue review's alarm then ends)."""
+    return _review(
+        deployment.usage.renew_review(
+            capability=body.capability,
+            due=body.due,
+            constitution=body.constitution,
+            refused=[Refused(r.organisation, r.reason) for r in body.refused],
+            reasons=body.reasons,
+            approvals=[ReviewApproval(**a.model_dump()) for a in body.approvals],
+        )
     )
