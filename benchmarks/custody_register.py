@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from custodes.clock import SystemClock
+from custodes.constitution import read_constitution
 from custodes.custody import CustodyRegistry, KeyEncryptionKey
 from custodes.log import NoteSigner, TransparencyLog
 from custodes.store import create_db_engine, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FINDING = {
     "title": "Heap overflow in the PNG decoder",
@@ -41,7 +44,12 @@ def main(n: int, url: str | None = None) -> None:
         migrate(engine)
         log = TransparencyLog(engine, NoteSigner.generate("bench/log"), clock=SystemClock())
         log.start()
-        registry = CustodyRegistry(engine, log, KeyEncryptionKey.generate())
+        # The example deployment's constitution names alice@lab, the finder who registers
+        # (without one every custody action is refused: fail closed).
+        constitution = read_constitution(ROOT / "examples" / "constitution.yaml")
+        registry = CustodyRegistry(
+            engine, log, KeyEncryptionKey.generate(), constitution=constitution
+        )
         appends: list[float] = []
         real_append = log.append
 

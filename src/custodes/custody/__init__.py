@@ -45,7 +45,9 @@ from custodes.custody._registry import (
     Authorizer,
     CustodyRegistry,
     DetectionSource,
+    HeldGrant,
     Listing,
+    RecordedDetection,
 )
 from custodes.custody._rows import RecordedAlarm, clock_events
 from custodes.custody._service import build_registry
@@ -80,10 +82,12 @@ __all__ = [
     "Finding",
     "FindingInput",
     "FindingSnapshot",
+    "HeldGrant",
     "KeyEncryptionKey",
     "Listing",
     "Party",
     "RecordedAlarm",
+    "RecordedDetection",
     "Revealed",
     "Schedule",
     "Sealed",

@@ -75,7 +75,15 @@ from custodes.errors import (
 from custodes.log import Entry, TransparencyLog, format_time
 from custodes.store import writer
 
-__all__ = ["EXPLOIT_DETAILS", "Authorizer", "CustodyRegistry", "DetectionSource", "Listing"]
+__all__ = [
+    "EXPLOIT_DETAILS",
+    "Authorizer",
+    "CustodyRegistry",
+    "DetectionSource",
+    "HeldGrant",
+    "Listing",
+    "RecordedDetection",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -90,21 +98,43 @@ _NOT_VISIBLE = "no finding with this id is visible to this principal"
 ConstitutionSource = Constitution | Callable[[], Constitution | None]
 
 
+class HeldGrant(Protocol):
+    """What custody keeps of the authority's grant: its id, recorded with each escrow read."""
+
+    @property
+    def id(self) -> str: ...
+
+
 class Authorizer(Protocol):
     """The authority's decision: a grant of ``capability`` to ``principal`` (for ``resource``,
     here a finding id; a grant bound to another finding does not cover it), or PolicyDenied."""
 
     def authorize(
         self, principal: str, capability: str, /, *, resource: str | None = None
-    ) -> Any: ...
+    ) -> HeldGrant: ...
+
+
+class RecordedDetection(Protocol):
+    """What registration takes from the detection a finding names."""
+
+    @property
+    def fingerprint(self) -> str | None: ...
 
 
 class DetectionSource(Protocol):
-    """Where discovery detections come from (the monitors' review queue). A source that also
-    has ``get(detection_id)`` (raising NotFoundError) lets registration check the detection a
-    finding names."""
+    """Where detections come from (the monitors' review queue): the discovery detections of
+    the stockpiling alarm, and each recorded detection by id (a finding that names one must
+    name one that exists)."""
 
     def discovery_detections(self) -> Iterable[DetectionSnapshot]: ...
+
+    def get(self, detection_id: str, /) -> RecordedDetection:
+        """The detection ``detection_id``.
+
+        Raises:
+            NotFoundError: no such detection.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -116,14 +146,6 @@ class Listing:
     existing: tuple[str, ...] = ()
 
 
-def _grant_id(grant: Any) -> str:
-    for attr in ("id", "grant_id"):
-        value = getattr(grant, attr, None)
-        if value:
-            return str(value)
-    return str(grant)
-
-
 class CustodyRegistry:
     """Findings, escrow, disclosure clocks and alarms over one database and log.
 
@@ -133,13 +155,15 @@ class CustodyRegistry:
         kek: the deployment's key-encryption key for escrow, or a loader called at first use.
         authority: decides ``exploit-details`` grants; None refuses every read (fail closed).
         constitution: the constitution in force (or a callable giving it); it names who may
-            register, notify, transition and read each finding. By default the authority's
-            active constitution. None there, or a callable that gives None, refuses every
-            action (fail closed).
+            register, notify, transition and read each finding. A callable is asked at each
+            action, so an amendment applies at once; if it raises a custodes error or gives
+            None, or no constitution is given, every action is refused (fail closed).
         clock: the time source.
         policies: deployment-defined disclosure policies besides the presets.
         windows: alarm windows (from the constitution).
-        detections: the source of discovery detections for the stockpiling alarm.
+        detections: the monitors' detections: discovery detections for the stockpiling alarm,
+            and the detection a finding names. None: no stockpiling alarm, and a finding's
+            ``detection_id`` is not checked.
     """
 
     def __init__(
@@ -187,14 +211,8 @@ class CustodyRegistry:
         """
         source = self._constitution
         try:
-            if source is None:
-                # The authority's active constitution (an amendment applies at once).
-                c = getattr(self.authority, "constitution", None)
-            else:
-                c = source() if callable(source) else source
-        except Error:  # the authority has none loaded
-            c = None
-        if c is not None and not isinstance(c, Constitution):
+            c = source() if callable(source) else source
+        except Error:  # e.g. the authority has none loaded
             c = None
         if c is None:
             raise PolicyDenied(
@@ -535,11 +553,10 @@ class CustodyRegistry:
 
     def _from_detection(self, spec: FindingInput) -> FindingInput:
         """Check the detection a finding comes from exists; take its fingerprint if none."""
-        lookup = getattr(self.detections, "get", None)
-        if not callable(lookup):
+        if self.detections is None or spec.detection_id is None:
             return spec
         try:
-            detection = lookup(spec.detection_id)
+            detection = self.detections.get(spec.detection_id)
         except NotFoundError as exc:
             raise NotFoundError(
                 f"no detection {spec.detection_id!r}",
@@ -547,9 +564,9 @@ class CustodyRegistry:
                 expected="the id of a recorded detection (det-...)",
                 actual=repr(spec.detection_id),
             ) from exc
-        fingerprint = getattr(detection, "fingerprint", "") or ""
+        fingerprint = detection.fingerprint or ""
         if not spec.fingerprint and fingerprint:
-            return spec.model_copy(update={"fingerprint": str(fingerprint)[:256]})
+            return spec.model_copy(update={"fingerprint": fingerprint[:256]})
         return spec
 
     def _reserve(self, year: int, fingerprint: str) -> int:
@@ -888,7 +905,7 @@ class CustodyRegistry:
             self.get(finding_id)
             sealed = self._sealed(finding_id)
             body = E.EscrowReadBody(
-                finding_id=finding_id, reader=reader, grant=_grant_id(grant), purpose=purpose
+                finding_id=finding_id, reader=reader, grant=grant.id, purpose=purpose
             )
             self._append_event(
                 finding_id,
@@ -901,7 +918,7 @@ class CustodyRegistry:
         plaintext = self.kek.open(finding_id, sealed)
         return plaintext[SALT_BYTES:]
 
-    def _grant(self, action: str, principal: str, finding_id: str) -> Any:
+    def _grant(self, action: str, principal: str, finding_id: str) -> HeldGrant:
         """The authority's grant of exploit-details for ``finding_id``.
 
         Raises:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -28,6 +28,9 @@ from custodes.monitors._entries import DETECTION, REVIEW, DetectionBody, ReviewB
 from custodes.monitors._errors import ReviewConflict, SeparationOfDutiesError
 from custodes.monitors._tables import monitors_assignments, monitors_detections
 from custodes.store import writer
+
+if TYPE_CHECKING:
+    from custodes.custody import DetectionSnapshot
 
 __all__ = ["FindingValidator", "TextDetections", "ReviewQueue", "StoredDetection"]
 
@@ -336,7 +339,7 @@ class ReviewQueue:
             hint="detections are assigned to reviewers outside the actor's organisation",
         )
 
-    def discovery_detections(self) -> builtins.list[Any]:
+    def discovery_detections(self) -> builtins.list[DetectionSnapshot]:
         """Vulnerability-discovery detections for custody's stockpiling alarms."""
         from custodes.custody import DetectionSnapshot
 

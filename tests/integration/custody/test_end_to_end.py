@@ -137,6 +137,7 @@ def _run(
         authority=authority,
         clock=clock,
         windows=AlarmWindows(stockpiling=timedelta(hours=72)),
+        constitution=lambda: authority.constitution,  # an amendment applies at once
     )
     queue = ReviewQueue(
         engine, log, ConstitutionDirectory(constitution), clock=clock, validate_finding=registry.get

@@ -14,6 +14,7 @@ from custodes.custody import (
     FindingSnapshot,
     evaluate_alarms,
 )
+from custodes.errors import NotFoundError
 from custodes.log import Entry, TransparencyLog
 from tests.unit.custody.conftest import FINDING, GrantBook
 
@@ -94,6 +95,9 @@ class Detections:
 
     def discovery_detections(self) -> list[DetectionSnapshot]:
         return self.items
+
+    def get(self, detection_id: str, /) -> DetectionSnapshot:
+        raise NotFoundError(f"no detection {detection_id!r}")  # only the alarm reads these
 
 
 def test_registry_records_each_alarm_once_in_the_log(
