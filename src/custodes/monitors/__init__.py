@@ -14,6 +14,16 @@ from custodes.monitors._detector import Category, Detection, Detector, Span
 from custodes.monitors._directory import ConstitutionDirectory, Directory, StaticDirectory
 from custodes.monitors._errors import ReviewConflict, SeparationOfDutiesError
 from custodes.monitors._fingerprint import CrashFingerprint, crash_fingerprint, poc_hash
+from custodes.monitors._judge import (
+    RUBRICS,
+    JudgeAnswer,
+    JudgeCalibration,
+    JudgedDetector,
+    JudgeStats,
+    ModelJudge,
+    fit_judge_calibration,
+    judge_messages,
+)
 from custodes.monitors._learned import WEIGHTS_FILE, Encoder, LearnedDetector
 from custodes.monitors._metrics import Confusion, Metrics, compute_metrics
 from custodes.monitors._registry import DetectorRegistry, default_registry
@@ -73,4 +83,12 @@ __all__ = [
     "rules_scores",
     "train_heads",
     "VulnDiscoveryDetector",
+    "RUBRICS",
+    "JudgeAnswer",
+    "JudgeCalibration",
+    "JudgeStats",
+    "JudgedDetector",
+    "ModelJudge",
+    "fit_judge_calibration",
+    "judge_messages",
 ]

@@ -95,12 +95,18 @@ class CombinedDetector:
     def detect(self, text: str) -> list[Detection]:
         """One detection per category, scored by the calibrated combination of both tiers
         (the rules tier's evidence spans kept)."""
+        return self.detect_scored(text)[0]
+
+    def detect_scored(self, text: str) -> tuple[list[Detection], dict[str, float]]:
+        """:meth:`detect`'s detections and every category's combined score (one pass)."""
         rules, evidence = self._parts(text)
         learned = self._learned.score_text(text)  # type: ignore[attr-defined]
         out = []
+        scores: dict[str, float] = {}
         for c in self.categories:
             r, lscore = rules.get(c, 0.0), float(learned.get(c, 0.0))
             score = self._calibration.combine(c, r, lscore)
+            scores[c] = score
             if score < self._thresholds.get(c, 0.5):
                 continue
             if r <= 0.0 and score < self._strict.get(c, 1.0):
@@ -126,4 +132,4 @@ class CombinedDetector:
                     },
                 )
             )
-        return out
+        return out, scores

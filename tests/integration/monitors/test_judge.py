@@ -1,0 +1,139 @@
+"""The model-based tier through a real custodes gateway (uvicorn on loopback, the real openai
+client) in front of a scripted judge model: judging calls are granted and logged like any
+other call, the judge decides only the uncertain band, and a refused or over-budget judge
+leaves the combined tier's verdict in place without raising."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from custodes.monitors import (
+    CombinedDetector,
+    JudgeCalibration,
+    JudgedDetector,
+    ModelJudge,
+    default_registry,
+    load_calibration,
+    read_dataset,
+)
+from tests.integration.gateway.conftest import GatewayServer, running_gateway
+from tests.support.judge_upstream import JudgeUpstream, judge_upstream
+
+
+@pytest.fixture(scope="module")
+def combined() -> CombinedDetector:
+    det = default_registry().get("combined")
+    assert isinstance(det, CombinedDetector)
+    return det
+
+
+@pytest.fixture(scope="module")
+def band_text(combined: CombinedDetector, data_dir: Path) -> tuple[str, str]:
+    """The first DEV coup text with a category in the uncertain band that a bare "yes"
+    (no log-probabilities) lifts over the reporting threshold, and that category."""
+    calibration = load_calibration()
+    probe = JudgedDetector(combined, calibration, ModelJudge(None, "unused"))
+    for example in read_dataset(data_dir / "datasets" / "monitors" / "coup_misuse_dev.jsonl"):
+        scores = combined.score_text(example.text)
+        for category in probe.band(scores):
+            lifted = JudgeCalibration().final(category, scores[category], math.log(99))
+            if lifted >= calibration.categories[category].threshold(0.01):
+                return example.text, category
+    pytest.fail("no DEV text lies in the uncertain band")
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[GatewayServer, JudgeUpstream]]:
+    monkeypatch.setenv("TEST_UPSTREAM_KEY", "unused")
+    with judge_upstream() as upstream, running_gateway(tmp_path, upstream) as server:
+        yield server, upstream
+
+
+def _judged(
+    server: GatewayServer, combined: CombinedDetector, principal: str, **kwargs: float
+) -> JudgedDetector:
+    client = server.client(server.key(principal), timeout=60)
+    return JudgedDetector(
+        combined, load_calibration(), ModelJudge(client, "frontier-general"), **kwargs
+    )
+
+
+def test_a_yes_reports_the_uncertain_category_and_the_call_is_logged(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    combined: CombinedDetector,
+    band_text: tuple[str, str],
+) -> None:
+    server, upstream = deployment
+    text, category = band_text
+    det = _judged(server, combined, "alice@lab")
+    upstream.answer, upstream.p_answer = "yes", 0.999
+    found = {d.category: d for d in det.detect(text)}
+    assert category in found and found[category].detector == "judged"
+    assert float(found[category].details["judge_log_odds"]) > 6.0
+    assert found[category].details["judge_method"] == "logprobs"
+    # One judging call per uncertain category, through the gateway, logged as answered.
+    assert det.stats.calls == len(upstream.bodies) >= 1
+    calls = server.calls()
+    assert len(calls) == det.stats.calls
+    assert {c.principal for c in calls} == {"alice@lab"}
+    assert all(c.body["outcome"] == "answered" for c in calls)
+    # The judge read the view (task first, actions numbered) with the category's rubric.
+    shown = upstream.bodies[0]["messages"][1]["content"]
+    assert shown.index("TASK") < shown.index("ACTIONS:") < shown.index("Question:")
+    assert upstream.bodies[0]["max_tokens"] == 1 and upstream.bodies[0]["logprobs"] is True
+    assert det.stats.prompt_tokens > 0 and det.stats.judged_texts == 1
+
+
+def test_a_no_clears_the_uncertain_category(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    combined: CombinedDetector,
+    band_text: tuple[str, str],
+) -> None:
+    server, upstream = deployment
+    text, category = band_text
+    upstream.answer, upstream.p_answer = "no", 0.999
+    found = {d.category for d in _judged(server, combined, "alice@lab").detect(text)}
+    assert category not in found
+    upstream.answer, upstream.logprobs = "yes", False  # the answer word alone still counts
+    det = _judged(server, combined, "alice@lab")
+    hit = [d for d in det.detect(text) if d.category == category]
+    assert hit and hit[0].details["judge_method"] == "word"
+
+
+def test_a_refused_judge_keeps_the_combined_verdict(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    combined: CombinedDetector,
+    band_text: tuple[str, str],
+) -> None:
+    server, upstream = deployment
+    text, _ = band_text
+    det = _judged(server, combined, "vera@osvendor")  # no grant covers the judge model
+    got = det.detect(text)
+    assert [(d.category, d.score) for d in got] == [
+        (d.category, d.score) for d in combined.detect(text)
+    ]
+    assert det.stats.failures >= 1 and det.stats.unjudged >= 1 and det.stats.calls == 0
+    assert upstream.bodies == []
+
+
+def test_over_the_hourly_cap_nothing_is_judged(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    combined: CombinedDetector,
+    band_text: tuple[str, str],
+) -> None:
+    server, upstream = deployment
+    text, _ = band_text
+    det = _judged(server, combined, "alice@lab", max_mb_per_hour=len(text.encode()) / 1e6)
+    det.detect(text)  # the first text fits the cap exactly
+    assert det.stats.judged_texts == 1
+    calls = len(upstream.bodies)
+    assert [(d.category, d.score) for d in det.detect(text)] == [
+        (d.category, d.score) for d in combined.detect(text)
+    ]
+    assert len(upstream.bodies) == calls and det.stats.unjudged == 1
