@@ -12,6 +12,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from custodes import __version__
@@ -106,6 +107,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "coalition": ("custodes.cli.coalition", "coalition"),
     "audit": ("custodes.cli.audit", "audit"),
     "usage": ("custodes.cli.usage", "usage"),
+    "drill": ("custodes.cli.drill", "drill"),
 }
 
 
@@ -167,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except Error as exc:
         if verbose:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc.diagnostics()}", markup=True)
+        # The diagnostics are text, never markup: a message quoting `[a-z]` or `[bold]` is
+        # printed as it is, not swallowed as a style tag.
+        err_console.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", markup=True)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
 from custodes.cli._main import CliState, err_console, pass_state
 from custodes.errors import ConfigError, InputError, WitnessError
@@ -173,7 +174,9 @@ def watch(
             alarms = watcher.poll()
             for a in alarms:
                 where = f" (entry {a.index})" if a.index is not None else ""
-                err_console.print(f"[bold red]ALARM {a.kind}[/]{where}: {a.message}", markup=True)
+                err_console.print(
+                    f"[bold red]ALARM {a.kind}[/]{where}: {escape(a.message)}", markup=True
+                )
             if not alarms:
                 err_console.print(f"ok: {key.name} verified up to size {_size(path, key.name)}")
             if once:

@@ -46,3 +46,24 @@ def test_custodes_error_prints_diagnostics_not_a_traceback(
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["no-such-command"]) == 2
     assert "No such command" in capsys.readouterr().err
+
+
+def test_diagnostics_are_printed_as_text_not_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @click.command("test-brackets")
+    def test_brackets() -> None:
+        raise InputError(
+            "'Ab' is not of the form ^[a-z][a-z0-9-]*$ [bold]",
+            where="drill.yaml:[3]",
+            expected="[red]lowercase[/]",
+        )
+
+    cli.add_command(test_brackets)
+    try:
+        assert main(["test-brackets"]) == 1
+    finally:
+        cli.commands.pop("test-brackets")
+    err = capsys.readouterr().err
+    assert "drill.yaml:[3]: 'Ab' is not of the form ^[a-z][a-z0-9-]*$ [bold]" in err
+    assert "expected: [red]lowercase[/]" in err
