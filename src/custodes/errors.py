@@ -28,7 +28,8 @@ person through :meth:`Error.diagnostics`. The CLI prints diagnostics (a tracebac
     ├── CustodyError                findings, escrow, clocks, exports
     ├── AuditError                  a loyalty audit cannot run or report as asked
     ├── ProvenanceError             the model registry: artifacts, runs, lineage, attestations
-    └── UsageError                  concentration figures, rules, overrides of a gate
+    ├── UsageError                  concentration figures, rules, overrides of a gate
+    └── DrillError                  a drill cannot be read or run as asked
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "ConfigError",
     "ConstitutionError",
     "CustodyError",
+    "DrillError",
     "Error",
     "Forbidden",
     "InputError",
@@ -309,4 +311,11 @@ class UsageError(Error):
     """A usage figure, rule or override was asked for with bad input, or cannot be given."""
 
     code = "usage_error"
+    status = 400
+
+
+class DrillError(Error):
+    """A drill scenario is malformed, or a drill cannot run against the deployment asked."""
+
+    code = "drill_error"
     status = 400

@@ -1,0 +1,270 @@
+"""``custodes drill list | run``: attacks run against a live deployment, with a scorecard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from custodes.cli._main import CliState, pass_state
+from custodes.cli.authority import server_option
+from custodes.drills import (
+    Credentials,
+    Scenario,
+    Scorecard,
+    Step,
+    StepResult,
+    Target,
+    builtin_scenarios,
+    read_scenario_file,
+    run_drill,
+    scorecard_html,
+    scorecard_json,
+    scorecard_markdown,
+)
+from custodes.errors import DrillError
+
+__all__ = ["drill"]
+
+console = Console(highlight=False, soft_wrap=True)
+_REPORTS: dict[str, Callable[[Scorecard], str]] = {
+    ".html": scorecard_html,
+    ".md": scorecard_markdown,
+    ".json": scorecard_json,
+}
+_STYLE = {
+    "stopped": "green",
+    "revealed": "green",
+    "MISSED": "bold red",
+    "not runnable": "yellow",
+    "done": "dim",
+}
+
+
+@click.group()
+def drill() -> None:
+    """Run attacks against a deployment and score the controls that stop or reveal them."""
+
+
+@drill.command("list")
+def list_drills() -> None:
+    """List the built-in drills."""
+    table = Table("drill", "title", "steps")
+    for s in builtin_scenarios():
+        table.add_row(s.id, s.title, str(len(s.steps)))
+    console.print(table)
+
+
+def _scenarios(name: str) -> list[Scenario]:
+    builtin = {s.id: s for s in builtin_scenarios()}
+    if name == "all":
+        return list(builtin.values())
+    if name in builtin:
+        return [builtin[name]]
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        return [read_scenario_file(path)]
+    raise DrillError(
+        f"no drill {name!r}",
+        hint=f"one of {', '.join(builtin)}, `all`, or a scenario file (.yaml)",
+    )
+
+
+def _read_api_keys(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DrillError(f"cannot read {path}: {exc.strerror}") from None
+    if len(text) > 1 << 20:
+        raise DrillError(f"{path}: more than 1 MiB; expected a mapping of principal to API key")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise DrillError(f"{path}: not JSON or YAML: {exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise DrillError(f"{path}: expected a mapping of principal to API key")
+    return data
+
+
+@contextmanager
+def _operator(state: CliState, issue: bool) -> Iterator[tuple[object, object, Callable[[], None]]]:
+    """Issue and revoke API keys on the deployment's own database (``custodes keys``)."""
+    if not issue:
+        yield None, None, lambda: None
+        return
+    from custodes.gateway import KeyStore
+    from custodes.wiring import open_core
+
+    core = open_core(state.settings)
+    store = KeyStore(core.engine, core.log, core.clock)
+    issued: list[str] = []
+
+    def create(principal: str) -> str:
+        key = store.create(principal, name="custodes drill")
+        issued.append(key.key.key_id)
+        return key.secret
+
+    def revoke_all(principal: str) -> None:
+        for k in store.list(principal=principal, include_revoked=False):
+            store.revoke(k.key_id, reason="custodes drill: the key was stolen")
+
+    def tidy() -> None:
+        for key_id in issued:
+            if not any(k.key_id == key_id and k.revoked_at for k in store.list()):
+                store.revoke(key_id, reason="custodes drill: finished")
+
+    try:
+        yield create, revoke_all, tidy
+    finally:
+        core.close()
+
+
+def _progress(step: Step, result: StepResult | None) -> None:
+    if result is None:
+        console.print(f"  [dim]…[/] {escape(step.title)}", end="\r")
+        return
+    style = _STYLE[result.outcome]
+    took = f" {result.seconds:.2f} s" if result.seconds is not None else ""
+    console.print(
+        f"  [{style}]{result.outcome:>12}[/]{took} {escape(step.title)}"
+        + (
+            f" [dim](log {', '.join(map(str, result.log_indices))})[/]"
+            if result.log_indices
+            else ""
+        )
+    )
+
+
+def _table(card: Scorecard) -> Table:
+    table = Table(title=f"{card.title} ({card.drill})", show_lines=True)
+    for header in ("step", "actor", "expected control", "outcome", "detection", "log", "why"):
+        table.add_column(header, overflow="fold")
+    for s in card.steps:
+        table.add_row(
+            escape(s.step),
+            escape(s.actor or "—"),
+            escape(s.control),
+            f"[{_STYLE[s.outcome]}]{s.outcome}[/]",
+            f"{s.seconds:.2f} s" if s.seconds is not None else "—",
+            ", ".join(map(str, s.log_indices)) or "—",
+            escape(s.why + "".join(f" | outside the log: {o}" for o in s.outside)),
+        )
+    return table
+
+
+@drill.command("run")
+@click.argument("name")
+@server_option
+@click.option(
+    "--keys",
+    "keys_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Folder of the actors' Ed25519 private keys, <name>.key (default: the demo's).",
+)
+@click.option(
+    "--api-keys",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="JSON or YAML mapping of principal to API key.",
+)
+@click.option(
+    "--issue-keys",
+    is_flag=True,
+    help="Issue (and afterwards revoke) API keys for the actors on the deployment's database "
+    "(--data-dir / --database-url), as `custodes keys create` does.",
+)
+@click.option(
+    "--log-signing-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The log operator's signing key, for the rollback and fork drills.",
+)
+@click.option("--log-key", default=None, help="The log's verifier key to pin (vkey text).")
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the scorecard to FILE (.html, .md or .json); with `all` or several drills, one "
+    "file each (FILE's stem gets the drill's id).",
+)
+@pass_state
+def run(
+    state: CliState,
+    name: str,
+    server: str | None,
+    keys_dir: Path | None,
+    api_keys: Path | None,
+    issue_keys: bool,
+    log_signing_key: Path | None,
+    log_key: str | None,
+    reports: tuple[Path, ...],
+) -> None:
+    """Run drill NAME (a built-in id, `all`, or a scenario file) and print its scorecard.
+
+    Exits 1 if any step was MISSED. The drill acts on the deployment for real: run it against
+    a demo or staging deployment, never production.
+    """
+    for report in reports:
+        if report.suffix not in _REPORTS:
+            raise DrillError(
+                f"--report {report}: expected a file name ending {', '.join(_REPORTS)}"
+            )
+    scenarios = _scenarios(name)
+    if server is None:
+        s = state.settings
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host  # noqa: S104
+        server = f"http://{host}:{s.port}"
+    if keys_dir is None:
+        from custodes.authority import demo_constitution_path
+
+        demo = demo_constitution_path()
+        keys_dir = demo.parent / "keys" if demo is not None else None
+    signer = None
+    if log_signing_key is not None:
+        from custodes.log import NoteSigner
+
+        signer = NoteSigner.from_key(log_signing_key.read_text(encoding="utf-8").strip())
+    missed = False
+    with (
+        _operator(state, issue_keys) as (create, revoke_all, tidy),
+        Target(server, log_key=log_key) as target,
+    ):
+        credentials = Credentials(
+            keys_dir=keys_dir,
+            api_keys=_read_api_keys(api_keys) if api_keys else {},
+            issue_api_key=create,  # type: ignore[arg-type]
+            revoke_api_keys=revoke_all,  # type: ignore[arg-type]
+            log_signer=signer,
+        )
+        try:
+            for scenario in scenarios:
+                console.print(f"[bold]drill {scenario.id}[/]: {escape(scenario.title)}")
+                card = run_drill(scenario, target, credentials, progress=_progress)
+                console.print(_table(card))
+                style = "bold red" if card.missed else "green"
+                console.print(f"[{style}]{card.verdict}[/] in {card.seconds:.1f} s")
+                missed = missed or bool(card.missed)
+                for report in reports:
+                    # `all` names each file by its drill, however many drills there are now.
+                    path = (
+                        report
+                        if name != "all" and len(scenarios) == 1
+                        else report.with_name(f"{report.stem}-{scenario.id}{report.suffix}")
+                    )
+                    path.write_text(_REPORTS[path.suffix](card), encoding="utf-8")
+                    console.print(f"scorecard written to {escape(str(path))}")
+        finally:
+            tidy()
+    if missed:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,162 @@
+"""Every built-in drill against a throwaway demo deployment (``custodes serve --demo``), through
+``custodes drill run``: a full scorecard with no MISSED step. And the drills can fail: against
+a deliberately weakened constitution, the quiet amendment chain reports MISSED, with why."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from custodes.cli import main
+from custodes.drills import LogEntry, Target, builtin_scenarios
+from tests.support.demo_api import run_cli
+from tests.support.drills import Demo, demo_deployment, weakened_constitution
+
+pytestmark = pytest.mark.slow
+
+
+def _run(demo_url: str, data: Path, *extra: str) -> list[str]:
+    return [
+        "--data-dir",
+        str(data),
+        "drill",
+        "run",
+        *extra,
+        "--server",
+        demo_url,
+        "--issue-keys",
+        "--log-signing-key",
+        str(data / "log.key"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Demo, Path, int, str]]:
+    """``custodes drill run all`` once against a fresh demo: (demo, reports folder, exit, out)."""
+    folder = tmp_path_factory.mktemp("drills")
+    with demo_deployment(folder / "demo") as demo:
+        reports = [f"--report={folder / 'card'}{ext}" for ext in (".md", ".html", ".json")]
+        main_args = _run(demo.url, demo.data, "all", *reports)
+        with _captured() as captured:
+            code = main(main_args)
+        yield demo, folder, code, captured.getvalue()
+
+
+def test_every_builtin_drill_passes_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
+    _, folder, code, out = demo_run
+    assert code == 0, out
+    assert "MISSED" not in out, out
+    for scenario in builtin_scenarios():
+        md = (folder / f"card-{scenario.id}.md").read_text()
+        html = (folder / f"card-{scenario.id}.html").read_text()
+        card = json.loads((folder / f"card-{scenario.id}.json").read_text())
+        assert "- **Verdict**: passed:" in md, md
+        assert "| **MISSED** |" not in md and "<td>MISSED</td>" not in html
+        assert card["passed"] is True and card["drill"] == scenario.id
+        # Every step was scored, in order.
+        assert [s["step"] for s in card["steps"]] == [s.id for s in scenario.steps]
+        assert md.count("\n| ") == len(scenario.steps) + 2  # header, ruler, a line per step
+        assert f"scorecard written to {folder / f'card-{scenario.id}.md'}" in out
+
+
+def test_drill_5_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
+    demo, folder, _, _ = demo_run
+    card = json.loads((folder / "card-quiet-amendment-chain.json").read_text())
+    outcome = {s["step"]: s for s in card["steps"]}
+    with Target(demo.url) as target:
+
+        def entry(index: int) -> LogEntry:
+            found = next(target.entries(index, index + 1))
+            assert target.prove(found) is None
+            return found
+
+        for step in (
+            "sole-signer",
+            "lower-threshold",
+            "weaker-sibling",
+            "relabel-and-approve",
+            "drop-floor",
+            "drop-entrenchment",
+        ):
+            assert outcome[step]["outcome"] == "stopped", outcome[step]["why"]
+            assert outcome[step]["actor"] == "bob@lab"
+            assert "not adopted" in outcome[step]["why"]
+            # The attempt is on the log, for the overseers to see.
+            recorded = entry(outcome[step]["log_indices"][0])
+            assert recorded.type == "authority.request/v1"
+            assert recorded.principal == "bob@lab"
+        assert "entrenched" in outcome["drop-entrenchment"]["why"]
+        first = outcome["first-break-glass"]
+        assert first["outcome"] == "revealed" and first["actor"] == "carol@lab"
+        assert entry(first["log_indices"][0]).type == "authority.break_glass/v1"
+        assert outcome["second-break-glass"]["outcome"] == "stopped"
+        assert "already has an open break-glass grant" in outcome["second-break-glass"]["why"]
+        assert outcome["replay-break-glass"]["outcome"] == "stopped"
+        assert "replay" in outcome["replay-break-glass"]["why"]
+        assert outcome["overdue-review"]["outcome"] == "not runnable"
+        # Nothing the drills tried changed the constitution in force.
+        assert target.constitution()["version"] == 1
+
+
+@contextmanager
+def _captured() -> Iterator[io.StringIO]:
+    """The CLI's standard output, in a module-scoped fixture (capsys is per test); rich's
+    console writes to whatever ``sys.stdout`` is when it prints."""
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        yield buffer
+
+
+def test_against_a_weakened_constitution_the_drill_reports_missed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weak = weakened_constitution(tmp_path)
+    with demo_deployment(tmp_path / "demo", constitution=weak) as demo:
+        code, out, err = run_cli(
+            _run(
+                demo.url,
+                demo.data,
+                "quiet-amendment-chain",
+                "--report",
+                str(tmp_path / "card.md"),
+            ),
+            capsys,
+        )
+    assert code == 1, out + err
+    md = (tmp_path / "card.md").read_text()
+    assert "- **Verdict**: FAILED:" in md
+    rows = {r.split(" | ")[1]: r for r in md.splitlines() if r.startswith("| ") and "(`" in r}
+    missed = [step for step, row in rows.items() if "| **MISSED** |" in row]
+    assert any("`weaker-sibling`" in step for step in missed), md
+    sibling = next(row for step, row in rows.items() if "`weaker-sibling`" in step)
+    assert "it took effect: version " in sibling and " adopted (request " in sibling
+    # The first step, the insider made sole signer, went through too: that is the weakening.
+    sole = next(row for step, row in rows.items() if "`sole-signer`" in step)
+    assert "| **MISSED** |" in sole and "it took effect: version 2 adopted" in sole
+    assert "FAILED" in out
+
+
+def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["drill", "list"], capsys)
+    assert code == 0 and "quiet-amendment-chain" in out
+    code, _, err = run_cli(["drill", "run", "no-such-drill"], capsys)
+    assert code == 1
+    assert "no drill 'no-such-drill'" in err and "quiet-amendment-chain" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: Bad [1]\ntitle: t\nsteps: []\n")
+    code, _, err = run_cli(["drill", "run", str(bad)], capsys)
+    assert code == 1
+    assert "line 1 (id): 'Bad [1]' is not of the form" in err
+    assert "line 3 (steps)" in err
+    code, _, err = run_cli(["drill", "run", "all", "--report", str(tmp_path / "card.pdf")], capsys)
+    assert code == 1 and "expected a file name ending .html, .md, .json" in err
+    code, _, err = run_cli(["drill", "run", "all", "--server", "http://127.0.0.1:9"], capsys)
+    assert code == 1 and "cannot reach the deployment at http://127.0.0.1:9" in err
+    assert "Traceback" not in err
