@@ -73,6 +73,7 @@ from custodes.errors import (
     PolicyDenied,
 )
 from custodes.log import Entry, TransparencyLog, format_time
+from custodes.periodic import Periodic
 from custodes.store import writer
 
 __all__ = [
@@ -191,7 +192,7 @@ class CustodyRegistry:
         # Serialises check-then-append-then-write per process, so two actions can never both
         # be validated against the same state.
         self._lock = threading.RLock()
-        self._watcher: tuple[threading.Event, threading.Thread] | None = None
+        self._watcher: Periodic | None = None
 
     @property
     def kek(self) -> KeyEncryptionKey:
@@ -1099,28 +1100,18 @@ class CustodyRegistry:
 
     def watch(self, interval: float) -> None:
         """Raise due alarms every ``interval`` seconds in a background thread, so they are
-        recorded in the log even when nobody asks; :meth:`close` stops it."""
+        recorded in the log even when nobody asks (``0`` or less: never); :meth:`close` stops
+        it. A second call while it runs does nothing."""
         if self._watcher is not None or interval <= 0:
             return
-        stop = threading.Event()
-
-        def run() -> None:
-            while not stop.wait(interval):
-                try:
-                    self.raise_alarms()
-                except Exception:  # keep watching; the next round retries
-                    _log.exception("raising custody alarms failed")
-
-        thread = threading.Thread(target=run, name="custodes-custody-alarms", daemon=True)
-        self._watcher = (stop, thread)
-        thread.start()
+        self._watcher = Periodic("custodes-custody-alarms", interval, self.raise_alarms)
+        self._watcher.start()
 
     def close(self) -> None:
-        """Stop the alarm watcher, if any."""
+        """Stop the alarm watcher, if any (waiting for a round in progress)."""
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            watcher[0].set()
-            watcher[1].join()
+            watcher.close()
 
     def alarms(self) -> builtins.list[RecordedAlarm]:
         """Every alarm recorded so far, oldest first."""

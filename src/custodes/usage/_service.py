@@ -26,6 +26,7 @@ from custodes.clock import Clock
 from custodes.constitution import Constitution
 from custodes.errors import ApprovalError, Denial, InputError, NotFoundError, PolicyDenied
 from custodes.log import Appended, Entry, format_time, parse_time
+from custodes.periodic import Periodic
 from custodes.store import writer
 from custodes.usage import _entries as E
 from custodes.usage._breaches import Breach, GrantHeld, evaluate_breaches
@@ -162,7 +163,7 @@ class UsageTracker:
         self._position = 0  # every entry below it is counted (or does not count)
         self._ahead: set[int] = set()  # entries at or above it counted already (observe)
         self._overrides: dict[tuple[str, str], datetime] = {}
-        self._watcher: tuple[threading.Event, threading.Thread] | None = None
+        self._watcher: Periodic | None = None
         self._ready = threading.Event()  # set once the log has been read to its size at start
         self.reviews = ReviewBook(engine=engine, log=log, clock=clock)
         self._load_overrides()
@@ -468,33 +469,25 @@ class UsageTracker:
         the history); :meth:`close` stops it."""
         if self._watcher is not None:
             return
-        stop = threading.Event()
 
-        def run() -> None:
-            try:
-                self.catch_up()
-            except Exception:  # the gates stay closed until a later read succeeds
-                _log.exception("reading the log's gateway calls failed")
-            while not stop.wait(interval if interval > 0 else 1.0):
-                try:
-                    if interval > 0:
-                        self.raise_alarms()  # reads the log up to its size first
-                        self._load_overrides()  # approved through other replicas
-                    elif not self._ready.is_set():
-                        self.catch_up()
-                except Exception:  # keep watching; the next round retries
-                    _log.exception("raising usage alarms failed")
+        def tick() -> None:
+            if interval > 0:
+                self.raise_alarms()  # reads the log up to its size first
+                self._load_overrides()  # approved through other replicas
+            elif not self._ready.is_set():
+                self.catch_up()  # the gates stay closed until a read of the history succeeds
 
-        thread = threading.Thread(target=run, name="custodes-usage-alarms", daemon=True)
-        self._watcher = (stop, thread)
-        thread.start()
+        # With no alarm interval, a second a round until the history has been read.
+        self._watcher = Periodic(
+            "custodes-usage-alarms", interval if interval > 0 else 1.0, tick, first=self.catch_up
+        )
+        self._watcher.start()
 
     def close(self) -> None:
-        """Stop the alarm watcher, if any."""
+        """Stop the alarm watcher, if any (waiting for a round in progress)."""
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            watcher[0].set()
-            watcher[1].join()
+            watcher.close()
 
     # --- review clocks ----------------------------------------------------------------------
 
