@@ -13,12 +13,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from custodes import __version__
+from custodes.custody import EXPORT_FORMATS, export_finding
 from custodes.dashboard._constitution_view import constitution_view
+from custodes.dashboard._custody_view import custody_view
 from custodes.dashboard._log_view import log_view
+from custodes.dashboard._monitors_view import monitors_view
 from custodes.dashboard._now import constitution_of, now_view
 from custodes.dashboard._render import render
 from custodes.dashboard._sessions import Session, SessionStore, new_token, tokens_match
@@ -278,7 +281,12 @@ async def coalition_page(request: Request) -> Response:
     )
 
 
-def _error_page(session: Session, viewer: Viewer, page: str, message: str) -> Response:
+_HEADINGS = {400: "Not understood", 403: "Not allowed", 404: "Not found"}
+
+
+def _error_page(
+    session: Session, viewer: Viewer, page: str, message: str, status: int = 400
+) -> Response:
     return _page(
         render(
             "error.html",
@@ -287,8 +295,9 @@ def _error_page(session: Session, viewer: Viewer, page: str, message: str) -> Re
             version=__version__,
             page=page,
             message=message,
+            heading=_HEADINGS.get(status, "Could not answer"),
         ),
-        400,
+        status,
     )
 
 
@@ -334,4 +343,84 @@ async def constitution_page(request: Request) -> Response:
             version=__version__,
             page="constitution",
         )
+    )
+
+
+@router.get("/monitors")
+async def monitors_page(request: Request) -> Response:
+    """The review queue of the signed-in reviewer (never their own organisation's detections),
+    every open detection for an overseer, and detections per category over ``?days=``."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    try:
+        days = _whole(request, "days")
+        view = await asyncio.to_thread(
+            monitors_view, deployment_of(request), viewer, days=14 if days is None else days
+        )
+    except InputError as exc:
+        return _error_page(session, viewer, "monitors", exc.message)
+    return _page(
+        render(
+            "monitors.html",
+            view=view,
+            viewer=viewer,
+            csrf=session.csrf,
+            version=__version__,
+            page="monitors",
+        )
+    )
+
+
+@router.get("/custody")
+async def custody_page(request: Request) -> Response:
+    """The findings the viewer may see, with their disclosure clocks as timelines, their
+    escrow reads and their exports."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    try:
+        view = await asyncio.to_thread(custody_view, deployment_of(request), viewer)
+    except Error as exc:
+        return _error_page(session, viewer, "custody", exc.message, exc.status)
+    return _page(
+        render(
+            "custody.html",
+            view=view,
+            viewer=viewer,
+            csrf=session.csrf,
+            version=__version__,
+            page="custody",
+        )
+    )
+
+
+@router.get("/custody/{finding_id}/export/{fmt}")
+async def custody_export(request: Request, finding_id: str, fmt: str) -> Response:
+    """A finding the viewer may see as an OSV, CSAF or CVE record (the registry decides who
+    may, and logs a refusal), as a download."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    if fmt not in EXPORT_FORMATS:
+        return _error_page(
+            session, viewer, "custody", f"unknown export format; one of {', '.join(EXPORT_FORMATS)}"
+        )
+    registry = deployment_of(request).custody
+    try:
+        finding = await asyncio.to_thread(
+            registry.view, finding_id, principal=viewer.principal, action="export"
+        )
+        record = export_finding(finding, fmt, registry.schedule(finding), now=registry.clock.now())
+    except Error as exc:
+        return _error_page(session, viewer, "custody", exc.message, exc.status)
+    return JSONResponse(
+        record,
+        headers={
+            **_HEADERS,
+            "Content-Disposition": f'attachment; filename="{finding.id}.{fmt}.json"',
+        },
     )

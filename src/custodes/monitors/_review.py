@@ -324,6 +324,32 @@ class ReviewQueue:
                     assigned[det].append(rv)
         return [_stored(r, tuple(sorted(assigned[r["id"]]))) for r in rows]
 
+    def detected_since(
+        self, since: datetime, *, viewer: str | None = None, limit: int = 100_000
+    ) -> builtins.list[tuple[datetime, str, str]]:
+        """When each detection since ``since`` was made, its category and status, oldest
+        first: what a chart of detections over time needs, without their texts.
+
+        Args:
+            since: the earliest detection time included.
+            viewer: as for :meth:`list`: a reviewer counts those assigned to them; an
+                overseer (or None, the operator) counts every detection.
+            limit: at most this many (the oldest).
+        """
+        c = monitors_detections.c
+        q = select(c.detected_at, c.category, c.status).where(c.detected_at >= since)
+        if viewer is not None and not self.directory.is_overseer(viewer):
+            q = q.where(
+                c.id.in_(
+                    select(monitors_assignments.c.detection_id).where(
+                        monitors_assignments.c.reviewer == viewer
+                    )
+                )
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(c.detected_at, c.log_index).limit(limit)).all()
+        return [(r.detected_at, r.category, r.status) for r in rows]
+
     def show(self, detection_id: str, *, viewer: str | None = None) -> StoredDetection:
         """One detection, if ``viewer`` may see it (assigned reviewer, overseer, operator).
 

@@ -22,11 +22,23 @@ from tests.support.server import ServerProcess, running_server, settings_env
 ROOT = Path(__file__).resolve().parents[3]
 
 
+STOCKPILING_WINDOW = "2s"
+
+
 @pytest.fixture(scope="package")
 def dashboard_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The demo constitution, but a discovery must be linked to a finding within 2 s (not 72 h)
+    and the server sweeps for due custody alarms every second: so a test sees a stockpiling
+    alarm raised by the server's own sweep, without a fake clock."""
     data = tmp_path_factory.mktemp("dashboard")
+    text = (ROOT / "examples" / "constitution.yaml").read_text()
+    assert "stockpiling_window: 72h" in text
+    constitution = data / "constitution.yaml"
+    constitution.write_text(
+        text.replace("stockpiling_window: 72h", f"stockpiling_window: {STOCKPILING_WINDOW}", 1)
+    )
     return Settings(
-        data_dir=data, demo=True, constitution_file=ROOT / "examples" / "constitution.yaml"
+        data_dir=data, demo=True, constitution_file=constitution, custody_alarm_interval_s=1.0
     )
 
 
