@@ -184,6 +184,15 @@ class Settings(BaseSettings):
             "grant's expiry; revocations clear it). 0 asks the authority on every request."
         ),
     )
+    gateway_serving_check_s: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description=(
+            "Seconds between the gateway's re-checks of the weights its models name (their "
+            "lineage verified against the log); a verdict is cached per weights digest between."
+        ),
+    )
     gateway_upstream_connections: int = Field(
         default=200,
         ge=1,

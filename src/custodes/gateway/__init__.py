@@ -43,6 +43,7 @@ from custodes.gateway._service import (
     Gateway,
     KeyCache,
 )
+from custodes.gateway._serving import ServingCheck, ServingGate
 from custodes.gateway._upstream import HttpUpstream, Upstream, UpstreamReply, UpstreamTimeout
 from custodes.gateway._usage import ON_BEHALF_OF, UsageGate
 from custodes.gateway._wire import (
@@ -92,6 +93,8 @@ __all__ = [
     "Refused",
     "Screening",
     "ScriptedUpstream",
+    "ServingCheck",
+    "ServingGate",
     "TextDetection",
     "TextDetector",
     "Upstream",

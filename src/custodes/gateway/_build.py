@@ -19,6 +19,7 @@ from custodes.gateway._models import ModelRoute, read_models_file
 from custodes.gateway._monitors import MonitorRegistry
 from custodes.gateway._scripted import ScriptedUpstream
 from custodes.gateway._service import Gateway
+from custodes.gateway._serving import ServingCheck, ServingGate
 from custodes.gateway._upstream import HttpUpstream, Upstream
 from custodes.gateway._usage import UsageGate
 from custodes.log import TransparencyLog
@@ -116,6 +117,7 @@ def build_gateway(
     constitution: Constitution | None,
     monitors: MonitorRegistry,
     usage: UsageGate | None = None,
+    serving: ServingCheck | None = None,
 ) -> Gateway:
     """The gateway of a deployment.
 
@@ -130,6 +132,9 @@ def build_gateway(
             None (nothing loaded yet) skips the check, as every call is denied anyway.
         monitors: the inline monitors.
         usage: chains of direction and gating concentration rules (custodes.usage).
+        serving: the model registry, asked whether the weights a route names may serve
+            (custodes.provenance; a verdict per digest, re-checked every
+            ``gateway_serving_check_s``). None: calls to such routes are refused.
 
     Raises:
         ConfigError: the models file or a scripted replies file is malformed, or the models
@@ -158,4 +163,9 @@ def build_gateway(
         max_body_bytes=settings.gateway_max_body_bytes,
         key_poll=settings.gateway_key_poll_ms / 1000,
         usage=usage,
+        serving=(
+            None
+            if serving is None
+            else ServingGate(serving, interval=settings.gateway_serving_check_s)
+        ),
     )

@@ -8,6 +8,9 @@ model under which grant, the request digest and the prompt's verdicts), durable 
 request goes upstream and so before the first byte is relayed; and ``gateway.call/v1`` with the
 outcome (response digest, tokens, verdicts) once the stream ends, however it ends. A plain call
 has only the second, durable before its answer is sent.
+
+Both carry ``weights``, the model-signing digest of the weights the model's route names (none
+when the route names none), so a call can be traced to the lineage of what answered it.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class CallRecord(BaseModel):
     total_tokens: int | None = Field(default=None, ge=0)
     monitors: list[MonitorVerdict] = Field(default_factory=list)
     on_behalf_of: OnBehalfOf | None = None
+    weights: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
 class CallStart(BaseModel):
@@ -109,6 +113,7 @@ class CallStart(BaseModel):
     stream: bool = True
     request_sha256: str = Field(pattern=_HEX64)
     monitors: list[MonitorVerdict] = Field(default_factory=list)
+    weights: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
 class KeyCreated(BaseModel):

@@ -10,6 +10,9 @@ Read from a YAML file (setting ``gateway_models_file``)::
           api_key_env: VLLM_API_KEY            # credentials come from the environment
           model: Qwen/Qwen2.5-7B-Instruct      # the upstream's name for it (default: name)
           timeout_s: 120
+        weights: sha256:9f2c...                # optional: the model-signing digest of the
+                                               # weights it serves; then it serves only if the
+                                               # model registry approves them (docs/provenance.md)
       - name: demo-scripted
         capability: general-use
         upstream:
@@ -34,6 +37,7 @@ from custodes.errors import ConfigError
 __all__ = ["ModelRoute", "ModelsFile", "UpstreamSpec", "read_models_file"]
 
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+_DIGEST_RE = r"^sha256:[0-9a-f]{64}$"
 
 
 class UpstreamSpec(BaseModel):
@@ -61,6 +65,7 @@ class ModelEntry(BaseModel):
     capability: str = Field(min_length=1, max_length=128)
     upstream: UpstreamSpec
     owned_by: str = "custodes"
+    weights: str | None = Field(default=None, pattern=_DIGEST_RE)
 
 
 class ModelsFile(BaseModel):
@@ -89,6 +94,7 @@ class ModelRoute:
     timeout_s: float
     scripted_file: Path | None
     owned_by: str
+    weights: str | None = None  # the weights digest; set: served only if approved
 
 
 def read_models_file(path: Path, *, environ: Mapping[str, str] | None = None) -> list[ModelRoute]:
@@ -137,6 +143,7 @@ def read_models_file(path: Path, *, environ: Mapping[str, str] | None = None) ->
                 timeout_s=up.timeout_s,
                 scripted_file=scripted,
                 owned_by=m.owned_by,
+                weights=m.weights,
             )
         )
     return routes

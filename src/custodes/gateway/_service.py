@@ -40,6 +40,7 @@ from custodes.gateway._keys import ApiKey, KeyStore, hash_key, well_formed
 from custodes.gateway._models import ModelRoute
 from custodes.gateway._monitors import MonitorRegistry, Phase
 from custodes.gateway._relay import RelayResponse, StreamOutcome
+from custodes.gateway._serving import ServingGate
 from custodes.gateway._stream_screen import StreamScreen
 from custodes.gateway._upstream import Operation, Upstream, UpstreamReply
 from custodes.gateway._usage import ON_BEHALF_OF, UsageGate
@@ -161,6 +162,7 @@ class _Call:
     stream: bool = False
     directors: str | None = None  # the ON_BEHALF_OF header, read when authenticated
     on_behalf_of: OnBehalfOf | None = None
+    weights: str | None = None  # the route's weights digest
 
     def record(
         self,
@@ -196,6 +198,7 @@ class _Call:
             response_sha256=response_sha256,
             monitors=monitors or [],
             on_behalf_of=self.on_behalf_of,
+            weights=self.weights,
             **tokens,
         )
 
@@ -215,6 +218,8 @@ class Gateway:
         key_poll: seconds between checks for key changes made elsewhere.
         usage: chains of direction and gating concentration rules (custodes.usage); none:
             calls are recorded without a chain and nothing is gated on use.
+        serving: the serving check of routes that name their weights (none: a call to such
+            a route is refused, fail closed).
     """
 
     def __init__(
@@ -230,6 +235,7 @@ class Gateway:
         max_body_bytes: int = 4 << 20,
         key_poll: float = 0.1,
         usage: UsageGate | None = None,
+        serving: ServingGate | None = None,
     ) -> None:
         self.log = log
         self.keys = keys
@@ -241,6 +247,7 @@ class Gateway:
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.usage = usage
+        self.serving = serving
         self._in_flight = 0  # calls being handled now (see serve and _record)
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -252,16 +259,24 @@ class Gateway:
         async with self._start_lock:
             if not self._started:
                 await self.key_cache.start()
+                if self.serving is not None:
+                    await self.serving.start(
+                        r.weights for r in self.routes.values() if r.weights is not None
+                    )
                 self._started = True
 
     def close(self) -> None:
         """Stop background work without an event loop (the server context's shutdown)."""
         self.key_cache.cancel()
+        if self.serving is not None:
+            self.serving.cancel()
 
     async def stop(self) -> None:
         """Stop background work and close upstream connections."""
         self._started = False
         await self.key_cache.stop()
+        if self.serving is not None:
+            await self.serving.stop()
         closed: set[int] = set()
         for upstream in self.upstreams.values():
             closer = getattr(upstream, "aclose", None)
@@ -338,6 +353,16 @@ class Gateway:
         call.grant = grant.grant_id
         if self.usage is not None:
             call.on_behalf_of = self.usage.admit(call.principal, route.capability, call.directors)
+        if route.weights is not None:
+            call.weights = route.weights
+            if self.serving is None:
+                raise Refused(
+                    f"model {route.name!r} names its weights but no serving check runs",
+                    status=503,
+                    code="serving_check_unavailable",
+                    openai_type="api_error",
+                )
+            await self.serving.admit(route.name, route.weights)
         return grant
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
@@ -364,6 +389,7 @@ class Gateway:
             stream=call.stream,
             request_sha256=call.request_sha256,
             monitors=verdicts,
+            weights=call.weights,
         )
         return call_entry(start, call.principal, self.clock.now(), entry_type=CALL_START)
 

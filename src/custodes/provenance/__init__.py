@@ -34,6 +34,7 @@ from custodes.provenance._model import (
     GrantAudit,
     Run,
     RunApprovals,
+    ServingVerdict,
 )
 from custodes.provenance._registry import DuplicateArtifactError, ModelRegistry
 from custodes.provenance._statement import (
@@ -80,6 +81,7 @@ __all__ = [
     "RunInput",
     "RunOutput",
     "RunStatement",
+    "ServingVerdict",
     "TrainingPlan",
     "build_run_statement",
     "builder_uri",

@@ -19,6 +19,7 @@ __all__ = [
     "GrantAudit",
     "Run",
     "RunApprovals",
+    "ServingVerdict",
 ]
 
 ArtifactKind = Literal["dataset", "code", "config", "weights"]
@@ -80,3 +81,22 @@ class Run:
     requester: str
     registered_at: datetime
     log_index: int
+
+
+@dataclass(frozen=True)
+class ServingVerdict:
+    """Whether weights may serve: their lineage was produced by approved runs back to
+    registered roots and verifies against the log (``reasons`` say why not).
+
+    ``checkpoint_size`` is the size of the log the lineage was verified against. ``lasting``
+    is False when the verdict will change without anything being wrong (nothing is registered
+    under the digest yet: a model server may start before its run is registered), so it is
+    not worth caching; the check that gave it is one indexed lookup.
+    """
+
+    digest: str
+    approved: bool
+    reasons: tuple[str, ...]
+    checked_at: datetime
+    checkpoint_size: int = 0
+    lasting: bool = True

@@ -46,6 +46,7 @@ from custodes.provenance._model import (
     GrantAudit,
     Run,
     RunApprovals,
+    ServingVerdict,
 )
 from custodes.provenance._statement import RunStatement, parse_run_statement, run_resource
 from custodes.provenance._tables import (
@@ -546,6 +547,43 @@ class ModelRegistry:
             training_capability=self.training_capability,
             grant_problems=self._grant_audit.grant_problems(entries),
             entries=entries,
+        )
+
+    def serving_verdict(self, digest: str) -> ServingVerdict:
+        """May the weights ``digest`` serve? Only weights produced by a registered, approved
+        training run whose whole lineage verifies (:meth:`verify`) may.
+
+        A root (weights registered by one principal, trained nowhere the registry saw, such
+        as a downloaded base model) is not approved: nobody but its registrant vouched for it.
+        Slow (it reads the log): callers cache the verdict per digest.
+
+        Raises:
+            ConfigError: the registry cannot verify (no log reader or grant auditor).
+        """
+        at = self._clock.now()
+        try:
+            artifact = self.artifact(digest)
+            if artifact.kind != "weights":
+                return ServingVerdict(
+                    artifact.digest, False, (f"{digest} is registered as {artifact.kind}",), at
+                )
+            if artifact.run_id is None:
+                return ServingVerdict(
+                    artifact.digest,
+                    False,
+                    (
+                        f"{digest} is a root registered by {artifact.registered_by}, not the "
+                        "output of an approved training run",
+                    ),
+                    at,
+                )
+            report = self.verify(digest)
+        except NotFoundError as exc:
+            return ServingVerdict(digest, False, (exc.message,), at, lasting=False)
+        except (InputError, ProvenanceError) as exc:
+            return ServingVerdict(digest, False, (exc.message,), at)
+        return ServingVerdict(
+            report.digest, report.ok, report.problems, at, checkpoint_size=report.checkpoint_size
         )
 
     # -- helpers -------------------------------------------------------------

@@ -209,6 +209,7 @@ def build_deployment(
                 else gateway_monitors(records.monitors)
             ),
             usage=usage,
+            serving=records.provenance,
         )
     except BaseException:
         # A refused start leaves no thread, sequencer or connection behind.

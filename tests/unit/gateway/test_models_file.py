@@ -21,6 +21,16 @@ def test_example_models_file() -> None:
     assert routes[0].scripted_file == (ROOT / "examples" / "scripted-replies.yaml").resolve()
 
 
+def test_a_model_may_name_its_weights(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    digest = "sha256:" + "ab" * 32
+    path.write_text(
+        "models:\n  - name: m\n    capability: c\n    upstream: {scripted: a}\n"
+        f"    weights: {digest}\n  - name: n\n    capability: c\n    upstream: {{scripted: a}}\n"
+    )
+    assert [r.weights for r in read_models_file(path, environ={})] == [digest, None]
+
+
 def test_credentials_come_from_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(
@@ -58,6 +68,15 @@ def test_credentials_come_from_the_environment(tmp_path: Path) -> None:
         ("models: [{name: m, upstream: {scripted: a}}]", "capability"),
         ("models: [{name: m, capability: c, upstream: {scripted: a}, extra: 1}]", "extra"),
         ("models: {", "not valid YAML"),
+        (
+            "models: [{name: m, capability: c, upstream: {scripted: a}, weights: 'sha256:AB'}]",
+            "models.0.weights: String should match pattern",
+        ),
+        (
+            "models: [{name: m, capability: c, upstream: {scripted: a}, weights: "
+            f"'sha512:{'a' * 64}'}}]",
+            "models.0.weights",
+        ),
     ],
 )
 def test_malformed_models_files(tmp_path: Path, text: str, message: str) -> None:

@@ -1,0 +1,174 @@
+"""The serving check: a model whose route names its weights serves only approved weights.
+
+A route of the models file may name the digest of the weights its upstream serves
+(``weights: sha256:...``, the model-signing manifest digest: ``custodes provenance hash``). The
+gateway then asks the model registry (:class:`ServingCheck`, custodes.provenance) whether those
+weights may serve: produced by an approved training run, the whole lineage verifying against
+the log. Verifying a lineage reads the log (about a second for a thousand runs), so it is
+never done per request: :class:`ServingGate` keeps one verdict per weights digest, checks every
+route's weights when the gateway starts and again every ``interval`` seconds, and a call only
+looks its verdict up. (A digest nothing is registered under yet is not cached: its check is
+one lookup, and the weights may be registered any moment.) A call to a model whose weights are
+not approved is refused (403 ``weights_not_approved``) and logged like every refused call, with
+the digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from custodes.gateway._wire import Refused
+from custodes.provenance import ServingVerdict
+
+__all__ = ["ServingCheck", "ServingGate"]
+
+_log = logging.getLogger(__name__)
+
+
+class ServingCheck(Protocol):
+    """What the gateway asks the model registry: may these weights serve?"""
+
+    def serving_verdict(self, digest: str) -> ServingVerdict:
+        """The verdict on the weights ``digest`` (slow: it verifies their lineage).
+
+        Raises:
+            Error: the verdict cannot be reached (the store or the log is unavailable); the
+                gateway then refuses the call and keeps no verdict.
+        """
+        ...
+
+
+class ServingGate:
+    """One cached verdict per weights digest, refreshed every ``interval`` seconds.
+
+    Args:
+        check: the model registry.
+        interval: seconds between re-checks of every known digest (a revoked approval, a
+            lineage changed in the store, a run registered since).
+    """
+
+    def __init__(self, check: ServingCheck, *, interval: float) -> None:
+        self.check = check
+        self.interval = interval
+        self._verdicts: dict[str, ServingVerdict] = {}
+        self._pending: dict[str, asyncio.Future[ServingVerdict]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, digests: Iterable[str]) -> None:
+        """Check each of ``digests`` now, then re-check every known one at the interval.
+
+        A digest whose check fails (the store unavailable) is left unchecked: a call to it
+        checks again, and is refused while the check cannot be made.
+        """
+        for digest in sorted(set(digests)):
+            with contextlib.suppress(Exception):
+                await self.verdict(digest)
+        if self._task is None:
+            self._task = asyncio.create_task(self._watch(), name="custodes-serving-check")
+
+    def cancel(self) -> None:
+        """Stop re-checking (no event loop needed)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def stop(self) -> None:
+        """Stop re-checking and wait until the watcher has stopped."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def cached(self, digest: str) -> ServingVerdict | None:
+        """The verdict held for ``digest``, if any."""
+        return self._verdicts.get(digest)
+
+    async def verdict(self, digest: str) -> ServingVerdict:
+        """The verdict on ``digest``: the cached one, else checked now (once, however many
+        calls wait for it).
+
+        Raises:
+            Error: the check could not be made (nothing is cached).
+        """
+        found = self._verdicts.get(digest)
+        if found is not None:
+            return found
+        return await self._check(digest)
+
+    async def _check(self, digest: str) -> ServingVerdict:
+        pending = self._pending.get(digest)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[digest] = pending
+            try:
+                verdict = await asyncio.to_thread(self.check.serving_verdict, digest)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                # Retrieved here so a check no other call awaited is not reported as lost.
+                pending.exception()
+                raise
+            else:
+                self._remember(verdict, digest)
+                pending.set_result(verdict)
+            finally:
+                del self._pending[digest]
+            return verdict
+        return await asyncio.shield(pending)
+
+    def _remember(self, verdict: ServingVerdict, digest: str) -> None:
+        if not verdict.lasting:
+            self._verdicts.pop(digest, None)
+            return
+        before = self._verdicts.get(digest)
+        self._verdicts[digest] = verdict
+        if verdict.approved or (before is not None and before.reasons == verdict.reasons):
+            return
+        if before is not None and before.approved:
+            _log.error(
+                "weights %s are no longer approved to serve: %s",
+                digest,
+                "; ".join(verdict.reasons),
+            )
+        else:
+            _log.warning(
+                "weights %s are not approved to serve: %s", digest, "; ".join(verdict.reasons)
+            )
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            for digest in sorted(self._verdicts):
+                try:
+                    await self._check(digest)
+                except Exception:  # keep the last verdict; a denied one stays denied
+                    _log.exception("re-checking weights %s failed", digest)
+
+    async def admit(self, model: str, digest: str) -> None:
+        """Refuse a call to ``model`` unless the weights ``digest`` are approved to serve.
+
+        Raises:
+            Refused: not approved (403 ``weights_not_approved``), or the verdict cannot be
+                reached (503 ``serving_check_unavailable``).
+        """
+        try:
+            verdict = await self.verdict(digest)
+        except Exception as exc:
+            raise Refused(
+                f"model {model!r}: the approval of its weights {digest} cannot be checked now",
+                status=503,
+                code="serving_check_unavailable",
+                openai_type="api_error",
+            ) from exc
+        if not verdict.approved:
+            raise Refused(
+                f"model {model!r} serves weights {digest} that are not approved to serve: "
+                + "; ".join(verdict.reasons)[:800],
+                status=403,
+                code="weights_not_approved",
+                openai_type="permission_error",
+                where="model",
+            )

@@ -1,0 +1,183 @@
+"""The gateway serves a model that names its weights only if the registry approves them.
+
+A real uvicorn server (in a thread, so the test holds the deployment) on the demo constitution,
+with a models file whose routes name weights digests: the weights of an approved training run,
+a root (base weights nobody trained here), a digest nothing is registered under, and a model
+that names none. Calls through the official openai client: refused with an OpenAI-shaped 403
+until the run is registered, answered after, refused again once a stored envelope is changed
+(on the next re-check); every call's log entry carries the digest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+import sqlalchemy as sa
+
+from custodes.authority import SigningKey
+from custodes.clock import SystemClock
+from custodes.config import Settings
+from custodes.gateway import CALL, CALL_START
+from custodes.log import Entry
+from custodes.provenance import FileManifest, hash_path
+from custodes.server import create_app
+from custodes.wiring import Deployment, build_deployment
+from tests.support.threaded import serve
+from tests.unit.provenance.conftest import Pipeline, write_weights
+
+ROOT = Path(__file__).resolve().parents[3]
+UNKNOWN = "sha256:" + "5" * 64
+MODELS = ["frontier-general", "root-model", "unknown-model", "plain-model"]
+
+
+@dataclass
+class Served:
+    ctx: Deployment
+    client: openai.OpenAI
+    pipeline: Pipeline
+    tuned: FileManifest
+    root: FileManifest
+
+    def entries(self, types: tuple[str, ...] = (CALL,)) -> list[Entry]:
+        log = self.ctx.log
+        found = [Entry.from_json(log.entry_data(i)) for i in range(log.size())]
+        return [e for e in found if e.type in types]
+
+    def chat(self, model: str) -> str:
+        reply = self.client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hello"}]
+        )
+        return reply.choices[0].message.content or ""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("serving")
+    # The weights the run will produce exist (and are hashed) before anything is registered:
+    # the model server starts before its run is registered.
+    tuned = hash_path(write_weights(tmp / "out-tuned", b"tuned"))
+    root = hash_path(write_weights(tmp / "root", b"root"))
+    scripted = ROOT / "examples" / "scripted-replies.yaml"
+    routes = {
+        "frontier-general": tuned.digest,
+        "root-model": root.digest,
+        "unknown-model": UNKNOWN,
+        "plain-model": None,
+    }
+    lines = ["models:"]
+    for name, weights in routes.items():
+        lines += [
+            f"  - name: {name}",
+            "    capability: general",
+            f"    upstream: {{scripted: {scripted}}}",
+        ]
+        if weights is not None:
+            lines.append(f"    weights: {weights}")
+    (tmp / "models.yaml").write_text("\n".join(lines) + "\n")
+    text = (ROOT / "examples" / "constitution.yaml").read_text()
+    marker = "models: [frontier-general]"
+    assert marker in text
+    (tmp / "constitution.yaml").write_text(text.replace(marker, f"models: [{', '.join(MODELS)}]"))
+    settings = Settings(
+        data_dir=tmp / "data",
+        demo=True,
+        constitution_file=tmp / "constitution.yaml",
+        gateway_models_file=tmp / "models.yaml",
+        gateway_serving_check_s=1,
+        log_batch_wait_ms=0,
+    )
+    ctx = build_deployment(settings)
+    server, thread, port = serve(create_app(settings, deployment=ctx))
+    keys = {p.stem: SigningKey.from_file(p) for p in (ROOT / "examples" / "keys").glob("*.key")}
+    pipeline = Pipeline(ctx.provenance, ctx.authority, keys, SystemClock(), tmp)  # type: ignore[arg-type]
+    client = openai.OpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key=ctx.gateway.keys.create("dave@lab", name="test").secret,
+        max_retries=0,
+        timeout=60,
+    )
+    try:
+        yield Served(ctx, client, pipeline, tuned, root)
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join(20)
+        ctx.close()
+
+
+def _refused(served: Served, model: str) -> openai.PermissionDeniedError:
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        served.chat(model)
+    return caught.value
+
+
+def test_weights_serve_only_once_their_approved_run_is_registered(served: Served) -> None:
+    d = served.tuned.digest
+    # Before the run is registered: refused, with the reason, and logged with the digest.
+    refused = _refused(served, "frontier-general")
+    assert refused.status_code == 403 and refused.code == "weights_not_approved"
+    assert f"no artifact {d} is registered" in refused.message
+    last = served.entries()[-1].body
+    assert last["outcome"] == "denied" and last["weights"] == d and last["status"] == 403
+    assert served.ctx.gateway.serving is not None
+    assert served.ctx.gateway.serving.cached(d) is None  # nothing registered: not cached
+
+    # The whole path: inputs, a two-organisation approval, the pipeline's signed run.
+    inputs = served.pipeline.register_inputs()
+    plan = inputs.plan()
+    grant = served.pipeline.request(plan)
+    assert grant is not None
+    served.ctx.provenance.register_run(
+        "pipeline@lab",
+        served.pipeline.sign(served.pipeline.statement(plan, served.tuned)),
+        grant_id=grant,
+        manifests=[served.tuned],
+    )
+    assert served.chat("frontier-general")
+    last = served.entries()[-1].body
+    assert last["outcome"] == "answered" and last["weights"] == d
+    verdict = served.ctx.gateway.serving.cached(d)
+    assert verdict is not None and verdict.approved and verdict.reasons == ()
+
+    # Streamed: both of its entries carry the digest.
+    stream = served.client.chat.completions.create(
+        model="frontier-general", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    start, end = served.entries((CALL, CALL_START))[-2:]
+    assert start.type == CALL_START and start.body["weights"] == d
+    assert end.type == CALL and end.body["weights"] == d and end.body["outcome"] == "answered"
+
+    # A stored envelope changed by one byte: the next re-check (every second here) refuses.
+    with served.ctx.engine.begin() as conn:
+        env = bytearray(conn.execute(sa.text("SELECT envelope FROM provenance_runs")).scalar_one())
+        env[len(env) // 2] ^= 0x01
+        conn.execute(sa.text("UPDATE provenance_runs SET envelope = :e"), {"e": bytes(env)})
+    deadline = time.monotonic() + 60
+    while (verdict := served.ctx.gateway.serving.cached(d)) is None or verdict.approved:
+        assert time.monotonic() < deadline, "the re-check never saw the changed envelope"
+        time.sleep(0.05)
+    refused = _refused(served, "frontier-general")
+    assert refused.code == "weights_not_approved"
+    assert "envelope" in refused.message
+    assert served.entries()[-1].body["weights"] == d
+
+
+def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
+    root = served.ctx.provenance.register_artifact(
+        "dave@lab", "weights", name="downloaded-base", manifest=served.root
+    )
+    refused = _refused(served, "root-model")
+    assert refused.code == "weights_not_approved"
+    assert f"{root.digest} is a root registered by dave@lab" in refused.message
+    assert served.entries()[-1].body["weights"] == root.digest
+    refused = _refused(served, "unknown-model")
+    assert f"no artifact {UNKNOWN} is registered" in refused.message
+    # A model that names no weights is served as before; its entries say so.
+    assert served.chat("plain-model")
+    assert served.entries()[-1].body["weights"] is None

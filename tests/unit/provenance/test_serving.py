@@ -1,0 +1,135 @@
+"""The registry's serving verdict, and the gateway's gate that caches it per weights digest."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from custodes.authority import Authority
+from custodes.clock import FrozenClock
+from custodes.errors import StoreError
+from custodes.gateway import Refused, ServingGate
+from custodes.log import TransparencyLog
+from custodes.provenance import ModelRegistry, ServingVerdict
+from custodes.wiring import GrantAuditor
+from tests.unit.provenance.conftest import Pipeline
+
+
+@pytest.fixture
+def registry(
+    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, authority: Authority
+) -> ModelRegistry:
+    return ModelRegistry(
+        engine,
+        transparency_log,
+        clock=clock,
+        approvals=authority,
+        reader=transparency_log,
+        grant_audit=GrantAuditor(engine),
+    )
+
+
+def _trained(pipeline: Pipeline) -> tuple[str, str, str]:
+    """(tuned weights, base weights, dataset) digests of one approved run."""
+    inputs = pipeline.register_inputs()
+    plan = inputs.plan()
+    grant = pipeline.request(plan)
+    assert grant is not None
+    produced = pipeline.produce("t")
+    pipeline.registry.register_run(
+        "pipeline@lab",
+        pipeline.sign(pipeline.statement(plan, produced)),
+        grant_id=grant,
+        manifests=[produced],
+    )
+    return produced.digest, inputs.base.digest, inputs.dataset.digest
+
+
+def test_the_verdicts(pipeline: Pipeline, registry: ModelRegistry, engine: Engine) -> None:
+    tuned, base, dataset = _trained(pipeline)
+    ok = registry.serving_verdict(tuned)
+    assert ok.approved and ok.lasting and ok.reasons == () and ok.checkpoint_size > 0
+    root = registry.serving_verdict(base)
+    assert not root.approved and root.lasting
+    assert root.reasons == (
+        f"{base} is a root registered by dave@lab, not the output of an approved training run",
+    )
+    data = registry.serving_verdict(dataset)
+    assert not data.approved and data.reasons == (f"{dataset} is registered as dataset",)
+    unknown = registry.serving_verdict("sha256:" + "7" * 64)
+    assert not unknown.approved and not unknown.lasting
+    malformed = registry.serving_verdict("sha256:XYZ")
+    assert not malformed.approved and malformed.lasting
+    # A run's stored envelope changed by one byte: not approved, and the reason says where.
+    with engine.begin() as conn:
+        env = bytearray(conn.execute(sa.text("SELECT envelope FROM provenance_runs")).scalar_one())
+        env[len(env) // 3] ^= 0x20
+        conn.execute(sa.text("UPDATE provenance_runs SET envelope = :e"), {"e": bytes(env)})
+    changed = registry.serving_verdict(tuned)
+    assert not changed.approved and changed.lasting
+    assert any("envelope" in r for r in changed.reasons), changed.reasons
+
+
+class Counted:
+    """The real registry, counting the checks the gate makes and failing on demand."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self.checks: list[str] = []
+        self.fail = False
+        self.release = threading.Event()
+        self.release.set()
+
+    def serving_verdict(self, digest: str) -> ServingVerdict:
+        self.checks.append(digest)
+        self.release.wait(30)
+        if self.fail:
+            raise StoreError("the database is unavailable")
+        return self.registry.serving_verdict(digest)
+
+
+def test_the_gate_checks_once_per_digest_and_caches(
+    pipeline: Pipeline, registry: ModelRegistry
+) -> None:
+    tuned, base, _ = _trained(pipeline)
+    check = Counted(registry)
+    gate = ServingGate(check, interval=3600)
+
+    async def scenario() -> None:
+        await gate.start([tuned, tuned])
+        assert check.checks == [tuned]
+        await asyncio.gather(*(gate.admit("m", tuned) for _ in range(50)))
+        assert check.checks == [tuned]  # all from the cache
+        # Many calls for an unchecked digest while its check runs: one check.
+        check.release.clear()
+        calls = [asyncio.ensure_future(gate.admit("m", base)) for _ in range(20)]
+        while not check.checks[1:]:
+            await asyncio.sleep(0)
+        check.release.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert check.checks == [tuned, base]
+        assert all(isinstance(r, Refused) and r.status == 403 for r in results)
+        assert "is a root registered by dave@lab" in str(results[0])
+        assert gate.cached(base) is not None
+        # A check that fails: 503, nothing cached, the next call checks again.
+        unknown = "sha256:" + "8" * 64
+        check.fail = True
+        with pytest.raises(Refused) as failed:
+            await gate.admit("m", unknown)
+        assert failed.value.status == 503 and failed.value.code == "serving_check_unavailable"
+        assert gate.cached(unknown) is None
+        check.fail = False
+        # Nothing registered under it: refused, and not cached (checked on each call).
+        for _ in range(2):
+            with pytest.raises(Refused) as refused:
+                await gate.admit("m", unknown)
+            assert refused.value.code == "weights_not_approved"
+            assert refused.value.where == "model"
+        assert check.checks.count(unknown) == 3 and gate.cached(unknown) is None
+        await gate.stop()
+
+    asyncio.run(scenario())
