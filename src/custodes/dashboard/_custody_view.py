@@ -19,6 +19,7 @@ __all__ = ["CustodyView", "FindingRow", "Mark", "custody_view"]
 _READ = "details-read"  # custody's event kind for an escrow read
 _WIDTH = 1000.0
 _MARGIN = 40.0
+_CHAR = 7.0  # the width of one label character, in the timeline's units (12 px text)
 
 MarkState = Literal["done", "due", "overdue", "now"]
 
@@ -35,6 +36,8 @@ class Mark:
         x: where on the drawn line (SVG user units, 0 to 1000).
         day: whole days from vendor notice (None before notice).
         log_index: the entry recording it, when it happened.
+        lane: the row its label is drawn in (0 nearest the line), so that the labels of
+            close marks do not overlap.
     """
 
     label: str
@@ -43,6 +46,7 @@ class Mark:
     x: float
     day: int | None
     log_index: int | None = None
+    lane: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class FindingRow:
     finding: Finding
     schedule: Schedule | None
     marks: tuple[Mark, ...]  # in time order
+    lanes: int  # label rows the timeline needs
     reads: tuple[CaseEvent, ...]
     overdue: bool  # disclosure is due and has not happened
 
@@ -103,18 +108,28 @@ def _marks(f: Finding, s: Schedule | None, now: datetime) -> tuple[tuple[Mark, .
     points.sort(key=lambda p: p[1])
     start, end = points[0][1], points[-1][1]
     span = (end - start).total_seconds() or 1.0
-    marks = tuple(
-        Mark(
-            label=label,
-            at=at,
-            state=state,
-            x=_MARGIN + (_WIDTH - 2 * _MARGIN) * (at - start).total_seconds() / span,
-            day=s.day(at) if s is not None else None,
-            log_index=index,
+    ends: list[float] = []  # per lane, where its last label ends
+    marks = []
+    for label, at, state, index in points:
+        x = _MARGIN + (_WIDTH - 2 * _MARGIN) * (at - start).total_seconds() / span
+        half = _CHAR * max(len(label), 10) / 2 + 4  # the label or its date, centred on x
+        lane = next((i for i, e in enumerate(ends) if e <= x - half), len(ends))
+        if lane == len(ends):
+            ends.append(0.0)
+        ends[lane] = x + half
+        marks.append(
+            Mark(
+                label=label,
+                at=at,
+                state=state,
+                x=x,
+                # Days count from vendor notice; what came before it has no day number.
+                day=s.day(at) if s is not None and at >= s.notified_at else None,
+                log_index=index,
+                lane=lane,
+            )
         )
-        for label, at, state, index in points
-    )
-    return marks, overdue
+    return tuple(marks), overdue
 
 
 def custody_view(ctx: Deployment, viewer: Viewer) -> CustodyView:
@@ -135,6 +150,7 @@ def custody_view(ctx: Deployment, viewer: Viewer) -> CustodyView:
                 finding=f,
                 schedule=schedule,
                 marks=marks,
+                lanes=1 + max((m.lane for m in marks), default=0),
                 reads=tuple(e for e in f.events if e.kind == _READ),
                 overdue=overdue,
             )

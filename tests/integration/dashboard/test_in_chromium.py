@@ -12,12 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from custodes.config import Settings
 from custodes.log import NoteSigner
 from tests.integration.dashboard.conftest import CliResult
+from tests.integration.dashboard.test_monitors_custody_pages import DISCOVERY, FINDING
 from tests.support.server import ServerProcess
 
 Cli = Callable[..., CliResult]
@@ -105,6 +107,36 @@ def _request(cli: Cli, key: str) -> str:
         "--json",
     )
     return str(json.loads(made.stdout)["id"])
+
+
+def test_a_stockpiling_alarm_appears_live(
+    signed_in_browser: Any,
+    server: ServerProcess,
+    api_key: Callable[[str], str],
+    screenshots: Path,
+) -> None:
+    """A discovery the monitors flag and nobody links to a finding within the stockpiling
+    window (2 s in this server's constitution) raises custody's alarm, recorded by the server's
+    own sweep; the open Now page shows it without a reload."""
+    browser = signed_in_browser
+    browser.get(server.url("/dashboard/"))
+    screened = httpx.post(
+        server.url("/monitors/screen"),
+        json={"text": DISCOVERY, "source": "chromium-session"},
+        headers={"authorization": f"Bearer {api_key('alice@lab')}"},
+        timeout=30,
+    )
+    assert screened.status_code == 201, screened.text
+    [det] = [d["id"] for d in screened.json()["detections"] if d["category"] == "vuln_discovery"]
+    alarm = _wait(
+        browser,
+        lambda b: next(
+            (r for r in _css(b, "tr.alarm") if "stockpiling" in r.text and det in r.text), None
+        ),
+        f"the stockpiling alarm for {det}",
+    )
+    assert "#" in alarm.text  # linked to the log entry that records it
+    browser.save_screenshot(str(screenshots / "now-stockpiling.png"))
 
 
 def test_a_request_appears_live_and_becomes_a_grant(
@@ -230,3 +262,61 @@ def test_the_coalition_picture_loads(
     assert int(picture.get_attribute("naturalWidth") or 0) > 0  # the SVG rendered
     assert _css(browser, "#goals tbody tr")
     browser.save_screenshot(str(screenshots / "coalition.png"))
+
+
+def _fits(browser: Any) -> None:
+    """Readable on a laptop screen: nothing wider than the 1366 px viewport."""
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 1366, f"the page is {width} px wide at a 1366 px viewport"
+
+
+def test_the_constitution_custody_and_monitors_pages_render(
+    signed_in_browser: Any,
+    server: ServerProcess,
+    api_key: Callable[[str], str],
+    screenshots: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser = signed_in_browser
+    alice = {"authorization": f"Bearer {api_key('alice@lab')}"}
+    body = {**FINDING, "details_base64": base64.b64encode(b"PoC").decode()}
+    made = httpx.post(server.url("/custody/findings"), json=body, headers=alice, timeout=30)
+    assert made.status_code == 201, made.text
+    fid = made.json()["id"]
+    notified = httpx.post(
+        server.url(f"/custody/findings/{fid}/events"),
+        json={"event": "vendor-notified"},
+        headers=alice,
+        timeout=30,
+    )
+    assert notified.status_code == 200, notified.text
+
+    browser.get(server.url("/dashboard/custody"))
+    timeline = browser.find_element(By.CSS_SELECTOR, f'[data-finding="{fid}"] svg.timeline')
+    assert timeline.size["width"] > 500 and timeline.size["height"] > 20
+    labels = [t.text for t in timeline.find_elements(By.TAG_NAME, "text")]
+    assert "vendor notified" in labels and "disclosure due" in labels and "now" in labels
+    _fits(browser)
+    browser.save_screenshot(str(screenshots / "custody.png"))
+
+    browser.get(server.url("/dashboard/monitors"))
+    chart = browser.find_element(By.ID, "detections-chart")
+    assert chart.size["width"] > 500
+    assert chart.find_elements(By.TAG_NAME, "rect")  # the screened discovery is counted
+    _fits(browser)
+    browser.save_screenshot(str(screenshots / "monitors.png"))
+
+    browser.get(server.url("/dashboard/constitution"))
+    assert browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
+    assert "is in force" in _text(browser)
+    _fits(browser)
+    browser.save_screenshot(str(screenshots / "constitution.png"))
+    # Keyboard: the first Tab reaches the skip link, and following it moves focus to main.
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("class") == "skip"
+    focused.send_keys(Keys.ENTER)
+    _wait(browser, lambda b: b.switch_to.active_element.get_attribute("id") == "main", "focus")
