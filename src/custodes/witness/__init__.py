@@ -30,6 +30,7 @@ from custodes.witness._publisher import (
     CosignedCheckpoint,
     WitnessPeerStatus,
     WitnessPublisher,
+    WitnessReport,
     start_publisher,
     witness_policy_for,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "WatchState",
     "Witness",
     "WitnessPeerStatus",
+    "WitnessReport",
     "WitnessPolicy",
     "WitnessPublisher",
     "cosignature_verifier",

@@ -26,9 +26,10 @@ import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from custodes.bounds import check_int
 from custodes.clock import Clock, SystemClock
-from custodes.errors import Error, InputError
-from custodes.log import Note, SignedCheckpoint
+from custodes.errors import Error, InputError, NotFoundError
+from custodes.log import Note, Receipt, SignedCheckpoint
 from custodes.store import writer
 from custodes.witness._policy import PolicyWitness, WitnessPolicy
 from custodes.witness._protocol import AddCheckpointRequest, parse_signature_lines, parse_size_body
@@ -47,6 +48,7 @@ __all__ = [
     "CosignedCheckpoint",
     "WitnessPeerStatus",
     "WitnessPublisher",
+    "WitnessReport",
     "start_publisher",
     "witness_policy_for",
 ]
@@ -77,6 +79,25 @@ class WitnessPeerStatus:
     size: int
     last_ok_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class WitnessReport:
+    """Where the witnessing of one log stands (``GET /witnesses``).
+
+    Attributes:
+        quorum: the policy's quorum, in words.
+        latest_size: the size of the newest published checkpoint (None: none yet).
+        latest_quorum_met: whether that checkpoint has the quorum yet.
+        cosigned_size: the size of the newest checkpoint that has it (None: none yet).
+        witnesses: each witness of the policy.
+    """
+
+    quorum: str
+    latest_size: int | None
+    latest_quorum_met: bool
+    cosigned_size: int | None
+    witnesses: tuple[WitnessPeerStatus, ...]
 
 
 class WitnessPublisher:
@@ -275,6 +296,53 @@ class WitnessPublisher:
                 )
             )
         return out
+
+    def report(self) -> WitnessReport:
+        """Each witness's state, the quorum, and how far the cosigned checkpoints reach.
+
+        Raises:
+            SQLAlchemyError: the state cannot be read.
+        """
+        peers = self.status()
+        latest = self.cosigned(require_quorum=False)
+        best = self.cosigned(require_quorum=True)
+        return WitnessReport(
+            quorum=self.policy.describe(),
+            latest_size=latest.checkpoint.checkpoint.size if latest else None,
+            latest_quorum_met=latest.quorum_met if latest else False,
+            cosigned_size=best.checkpoint.checkpoint.size if best else None,
+            witnesses=tuple(peers),
+        )
+
+    def cosigned_receipt(self, index: int) -> Receipt:
+        """A C2SP tlog-proof receipt for entry ``index`` on the newest checkpoint that met the
+        quorum: its checkpoint carries the cosignatures, so a client checks it offline against
+        its own witness policy (``custodes witness verify FILE --policy ...``).
+
+        Raises:
+            InputError: ``index`` is negative or beyond a 64-bit index.
+            NotFoundError: no checkpoint with the quorum covers ``index`` yet.
+        """
+        if index < 0:
+            raise InputError("index must not be negative", where="index", actual=str(index))
+        check_int(index, where="index")  # the database holds 64-bit indices
+        found = self.cosigned(require_quorum=True)
+        size = found.checkpoint.checkpoint.size if found is not None else 0
+        if found is None or index >= size:
+            raise NotFoundError(
+                f"entry {index} is not yet covered by a checkpoint that met the witness quorum",
+                where="index",
+                expected=f"index < {size}",
+                hint="retry once the witnesses have cosigned a newer checkpoint",
+            )
+        # The proof is to the cosigned size, not the log's newest: the receipt's checkpoint is
+        # the one the witnesses signed, and an inclusion proof holds only for its own tree.
+        return Receipt.build(
+            index=index,
+            proof=self.log.inclusion_proof(index, size),
+            checkpoint=found.checkpoint,
+            entry_data=self.log.entry_data(index),
+        )
 
     # --- sending -------------------------------------------------------------
 

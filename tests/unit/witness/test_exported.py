@@ -21,6 +21,7 @@ def test_exported_members() -> None:
         "WatchState",
         "Witness",
         "WitnessPeerStatus",
+        "WitnessReport",
         "WitnessPolicy",
         "WitnessPublisher",
         "cosignature_verifier",

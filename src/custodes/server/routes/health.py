@@ -8,10 +8,11 @@ shows is public: the log's verifier key is what every client needs to check a ch
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from custodes import __version__
 from custodes.server._deps import deployment_of
@@ -35,20 +36,55 @@ _LINKS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
+class HealthOut(BaseModel):
+    """Liveness, and whether the log takes appends."""
+
+    status: Literal["ok", "log_halted"]
+    version: str
+    log_size: int
+    log_halted: str | None = Field(
+        default=None, description="Why the log refuses appends (absent while it takes them)."
+    )
+
+
+@router.get("/healthz", response_model_exclude_none=True)
+def healthz(request: Request) -> HealthOut:
     """Liveness (always 200 while serving); ``status`` is ``log_halted`` with the reason when
     the log refuses appends (a failed self-check or an alarm: docs/verify-the-log.md)."""
-    ctx = deployment_of(request)
-    halted = ctx.log.halted
-    answer: dict[str, Any] = {
-        "status": "ok" if halted is None else "log_halted",
-        "version": __version__,
-        "log_size": ctx.log.size(),
-    }
-    if halted is not None:
-        answer["log_halted"] = halted
-    return answer
+    log = deployment_of(request).log
+    halted = log.halted
+    return HealthOut(
+        status="ok" if halted is None else "log_halted",
+        version=__version__,
+        log_size=log.size(),
+        log_halted=halted,
+    )
+
+
+class LogAbout(BaseModel):
+    """The log a client checks: its origin, size and verifier key."""
+
+    origin: str
+    size: int
+    public_key: str = Field(description="The C2SP signed-note verifier key of checkpoints.")
+
+
+class WitnessAbout(BaseModel):
+    name: str
+    url: str | None
+
+
+class AboutOut(BaseModel):
+    """Where everything is (``GET /`` for a program)."""
+
+    name: Literal["custodes"] = "custodes"
+    version: str
+    demo: bool
+    log: LogAbout
+    witnesses: list[WitnessAbout]
+    witness_quorum: str | None
+    dashboard: str
+    links: dict[str, str]
 
 
 @router.get("/", response_model=None)
@@ -58,27 +94,25 @@ def front_page(request: Request) -> Response:
     headers = {"Vary": "Accept", "Cache-Control": "no-store"}
     if _wants_html(request.headers.get("accept", "")):
         return HTMLResponse(_render(about), headers=headers)
-    return JSONResponse(about, headers=headers)
+    return JSONResponse(about.model_dump(mode="json"), headers=headers)
 
 
-def _about(request: Request) -> dict[str, Any]:
+def _about(request: Request) -> AboutOut:
     ctx = deployment_of(request)
     policy = ctx.witness.policy if ctx.witness is not None else None
-    witnesses = [{"name": w.name, "url": w.url} for w in (policy.witnesses if policy else ())]
-    return {
-        "name": "custodes",
-        "version": __version__,
-        "demo": bool(ctx.settings.demo),
-        "log": {
-            "origin": ctx.log.origin,
-            "size": ctx.log.size(),
-            "public_key": ctx.log.signer.verifier.to_key(),
-        },
-        "witnesses": witnesses,
-        "witness_quorum": policy.describe() if policy is not None else None,
-        "dashboard": "/dashboard/",
-        "links": {name: path for name, path, _ in _LINKS},
-    }
+    return AboutOut(
+        version=__version__,
+        demo=bool(ctx.settings.demo),
+        log=LogAbout(
+            origin=ctx.log.origin, size=ctx.log.size(), public_key=ctx.log.signer.verifier.to_key()
+        ),
+        witnesses=[
+            WitnessAbout(name=w.name, url=w.url) for w in (policy.witnesses if policy else ())
+        ],
+        witness_quorum=policy.describe() if policy is not None else None,
+        dashboard="/dashboard/",
+        links={name: path for name, path, _ in _LINKS},
+    )
 
 
 def _wants_html(accept: str) -> bool:
@@ -100,26 +134,24 @@ def _wants_html(accept: str) -> bool:
     return html_q > 0 and html_q >= json_q
 
 
-def _render(about: dict[str, Any]) -> str:
+def _render(about: AboutOut) -> str:
     e = html.escape
-    log = about["log"]
+    log = about.log
     rows = "".join(
         f'<li><a href="{e(path)}">{e(path)}</a> — {e(what)}</li>' for _, path, what in _LINKS
     )
     witnesses = (
         "".join(
-            f"<li>{e(w['name'])}"
-            + (f" at <code>{e(w['url'])}</code>" if w["url"] else "")
-            + "</li>"
-            for w in about["witnesses"]
+            f"<li>{e(w.name)}" + (f" at <code>{e(w.url)}</code>" if w.url else "") + "</li>"
+            for w in about.witnesses
         )
         or "<li>none: this log's checkpoints are not cosigned</li>"
     )
-    quorum = f"<p>Quorum: {e(about['witness_quorum'])}.</p>" if about["witness_quorum"] else ""
+    quorum = f"<p>Quorum: {e(about.witness_quorum)}.</p>" if about.witness_quorum else ""
     demo = (
         '<p class="demo">This is the <strong>demo deployment</strong>: its keys are published '
         "in <code>examples/keys/</code>. Never trust it with anything real.</p>"
-        if about["demo"]
+        if about.demo
         else ""
     )
     return f"""<!doctype html>
@@ -136,13 +168,13 @@ code {{ font-size: 0.9em; word-break: break-all; }}
 </style>
 </head>
 <body>
-<h1>custodes {e(about["version"])}</h1>
+<h1>custodes {e(about.version)}</h1>
 <p>Checks and balances for frontier AI.</p>
 {demo}
 <h2>The log</h2>
-<p>Origin <code>{e(log["origin"])}</code>, {log["size"]} entries.
+<p>Origin <code>{e(log.origin)}</code>, {log.size} entries.
 Its public key, to check checkpoints and receipts with:</p>
-<p><code>{e(log["public_key"])}</code></p>
+<p><code>{e(log.public_key)}</code></p>
 <h2>Witnesses</h2>
 <ul>{witnesses}</ul>
 {quorum}

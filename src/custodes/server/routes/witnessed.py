@@ -9,16 +9,16 @@ checkpoint with whatever cosignatures it has so far. ``GET /witnesses`` reports 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
-from custodes.bounds import check_int
-from custodes.errors import InputError, NotFoundError
+from custodes.errors import NotFoundError
 from custodes.log import format_time
 from custodes.server._deps import deployment_of
-from custodes.witness import WitnessPublisher
+from custodes.witness import WitnessPublisher, WitnessReport
 
 router = APIRouter(tags=["witnesses"])
 
@@ -62,29 +62,50 @@ async def cosigned_checkpoint(
     )
 
 
+class WitnessOut(BaseModel):
+    """One witness of the policy, as the publisher last saw it."""
+
+    name: str
+    url: str | None
+    size: int = Field(description="The size of the newest checkpoint it cosigned (0: none).")
+    last_ok_at: str | None = Field(description="When it last cosigned (RFC 3339 UTC).")
+    last_error: str | None
+
+
+class WitnessesOut(BaseModel):
+    """Where the witnessing stands: the quorum, how far it reaches, and each witness."""
+
+    quorum: str
+    latest_size: int | None = Field(description="The newest published checkpoint's size.")
+    latest_quorum_met: bool
+    cosigned_size: int | None = Field(description="The newest checkpoint with the quorum.")
+    witnesses: list[WitnessOut]
+
+    @classmethod
+    def of(cls, report: WitnessReport) -> WitnessesOut:
+        return cls(
+            quorum=report.quorum,
+            latest_size=report.latest_size,
+            latest_quorum_met=report.latest_quorum_met,
+            cosigned_size=report.cosigned_size,
+            witnesses=[
+                WitnessOut(
+                    name=p.name,
+                    url=p.url,
+                    size=p.size,
+                    last_ok_at=format_time(p.last_ok_at) if p.last_ok_at else None,
+                    last_error=p.last_error,
+                )
+                for p in report.witnesses
+            ],
+        )
+
+
 @router.get("/witnesses")
-async def witnesses(request: Request) -> dict[str, Any]:
+async def witnesses(request: Request) -> WitnessesOut:
     """Each witness's state, the quorum, and whether the newest checkpoint has it."""
     publisher = _publisher(request)
-    peers = await asyncio.to_thread(publisher.status)
-    latest = await asyncio.to_thread(publisher.cosigned, require_quorum=False)
-    best = await asyncio.to_thread(publisher.cosigned, require_quorum=True)
-    return {
-        "quorum": publisher.policy.describe(),
-        "latest_size": latest.checkpoint.checkpoint.size if latest else None,
-        "latest_quorum_met": latest.quorum_met if latest else False,
-        "cosigned_size": best.checkpoint.checkpoint.size if best else None,
-        "witnesses": [
-            {
-                "name": p.name,
-                "url": p.url,
-                "size": p.size,
-                "last_ok_at": format_time(p.last_ok_at) if p.last_ok_at else None,
-                "last_error": p.last_error,
-            }
-            for p in peers
-        ],
-    }
+    return WitnessesOut.of(await asyncio.to_thread(publisher.report))
 
 
 @router.get("/log/receipt/{index}/cosigned")
@@ -94,23 +115,6 @@ async def cosigned_receipt(request: Request, index: int) -> Response:
     Its checkpoint carries the witnesses' cosignatures, so a client can check it offline against
     its own witness policy (``custodes witness verify FILE --policy ...``).
     """
-    from custodes.log import Receipt
-
     publisher = _publisher(request)
-    if index < 0:
-        raise InputError("index must not be negative", where="index", actual=str(index))
-    check_int(index, where="index")  # the database holds 64-bit indices
-    found = await asyncio.to_thread(publisher.cosigned, require_quorum=True)
-    if found is None or index >= found.checkpoint.checkpoint.size:
-        raise NotFoundError(
-            f"entry {index} is not yet covered by a checkpoint that met the witness quorum",
-            where="index",
-            expected=f"index < {found.checkpoint.checkpoint.size if found else 0}",
-            hint="retry once the witnesses have cosigned a newer checkpoint",
-        )
-    log = publisher.log
-    size = found.checkpoint.checkpoint.size
-    data = await asyncio.to_thread(log.entry_data, index)
-    proof = await asyncio.to_thread(log.inclusion_proof, index, size)
-    built = Receipt.build(index=index, proof=proof, checkpoint=found.checkpoint, entry_data=data)
-    return Response(built.to_text(), media_type="text/plain; charset=utf-8")
+    receipt = await asyncio.to_thread(publisher.cosigned_receipt, index)
+    return Response(receipt.to_text(), media_type="text/plain; charset=utf-8")
