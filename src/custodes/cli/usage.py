@@ -1,5 +1,6 @@
 """``custodes usage``: who actually uses each tier (concentration figures), as a table, JSON
-or an SVG chart, from the deployment's log."""
+or an SVG chart, from the deployment's log; ``--reviews``: where each restricted tier's review
+clock stands."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,6 +16,9 @@ from rich.table import Table
 
 from custodes.cli._main import CliState, pass_state
 from custodes.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from custodes.usage import ReviewState
 
 __all__ = ["usage"]
 
@@ -32,6 +37,11 @@ def _pct(x: float | None) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a chart of the shares of tokens by person (SVG).",
 )
+@click.option(
+    "--reviews",
+    is_flag=True,
+    help="Show the review clocks of restricted tiers (due, overdue, admitted, last review).",
+)
 @pass_state
 def usage(
     state: CliState,
@@ -39,6 +49,7 @@ def usage(
     window: str | None,
     as_json: bool,
     svg_file: Path | None,
+    reviews: bool,
 ) -> None:
     """Concentration of use per tier and window: top person and organisation shares, HHI,
     distinct users, the coalition of use (docs/usage.md)."""
@@ -58,7 +69,10 @@ def usage(
         tracker = UsageTracker(
             engine=core.engine, log=core.log, constitution=records.authority, clock=core.clock
         )
-        figures = tracker.figures(capability=capability, window=window)
+        states: list[ReviewState] = tracker.review_states() if reviews else []
+        figures = [] if reviews else tracker.figures(capability=capability, window=window)
+        if capability is not None and reviews:
+            states = [s for s in states if s.clock.capability == capability]
         if svg_file is not None:
             shares = [tracker.tokens_by_person(f.capability, f.window) for f in figures]
             try:
@@ -68,6 +82,9 @@ def usage(
         records.custody.close()
     finally:
         core.close()
+    if reviews:
+        _print_reviews(states, as_json)
+        return
     if as_json:
         data = [
             {**asdict(f), "since": f.since.isoformat(), "until": f.until.isoformat()}
@@ -107,4 +124,45 @@ def usage(
             _pct(o.top_share),
             ", ".join(p.coalition) or "-",
         )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _print_reviews(states: list[ReviewState], as_json: bool) -> None:
+    from custodes.log import format_time
+
+    if as_json:
+        data = [
+            {
+                "capability": s.clock.capability,
+                "every_s": s.clock.every.total_seconds(),
+                "says": s.clock.says(),
+                "started": format_time(s.started),
+                "due": format_time(s.due),
+                "overdue": s.overdue,
+                "constitution": s.constitution,
+                "admitted": list(s.members),
+                "last_review": None if s.last is None else s.last.log_index,
+            }
+            for s in states
+        ]
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    table = Table(title="Review clocks of restricted tiers")
+    for column in ("tier", "every", "due", "state", "admitted", "last review"):
+        table.add_column(column)
+    for s in states:
+        last = s.last
+        table.add_row(
+            s.clock.capability,
+            f"{s.clock.every.total_seconds() / 86_400:g}d",
+            format_time(s.due),
+            "OVERDUE" if s.overdue else "running",
+            ", ".join(s.members) or "nobody",
+            "never"
+            if last is None
+            else f"{format_time(last.decided_at)} (log #{last.log_index}; "
+            f"refused {', '.join(r.organisation for r in last.refused) or 'none'})",
+        )
+    if not states:
+        table.caption = "no review clocks (usage.reviews in the constitution; docs/usage.md)"
     Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -13,6 +13,7 @@ from custodes.config import Settings
 from custodes.errors import InputError
 from custodes.gateway import CallRecord
 from custodes.gateway._entries import call_entry
+from custodes.log import format_time
 from custodes.wiring import build_deployment
 from tests.support.usage import usage_document
 
@@ -56,3 +57,34 @@ def test_usage_prints_the_figures_counted_to_the_director(tmp_path: Path) -> Non
     bad = runner.invoke(cli, [*args, "--window", "month"])
     assert isinstance(bad.exception, InputError) and bad.exception.where == "window"
     assert "no window 'month'" in bad.exception.diagnostics()
+
+
+def test_usage_reviews_prints_each_review_clock(tmp_path: Path) -> None:
+    clock = {
+        "capability": "cyber-frontier",
+        "every": "90d",
+        "approvers": {"roles": ["approver"]},
+        "quorum": {"approvals": 2, "organisations": 2, "kinds": {"overseer": 1}},
+    }
+    (tmp_path / "c.yaml").write_text(
+        yaml.safe_dump(usage_document(reviews=[clock]), sort_keys=False)
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data", demo=True, constitution_file=tmp_path / "c.yaml"
+    )
+    d = build_deployment(settings)
+    try:
+        [state] = d.usage.review_states()
+    finally:
+        d.close()
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path / "data"), "usage", "--reviews"]
+    table = runner.invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    assert "cyber-frontier" in table.output and "running" in table.output
+    assert "bankcert, cyberdef, lab" in table.output and "never" in table.output
+    [row] = json.loads(runner.invoke(cli, [*args, "--json"]).output)
+    assert row["due"] == format_time(state.due) and row["overdue"] is False
+    assert row["admitted"] == ["bankcert", "cyberdef", "lab"] and row["last_review"] is None
+    none = runner.invoke(cli, [*args, "--capability", "general", "--json"])
+    assert json.loads(none.output) == []

@@ -51,7 +51,12 @@ def authority(engine: Engine, transparency_log: TransparencyLog, clock: FrozenCl
 
 
 def _grant(
-    authority: Authority, clock: FrozenClock, who: str, capability: str, hours: float, *approvers: str
+    authority: Authority,
+    clock: FrozenClock,
+    who: str,
+    capability: str,
+    hours: float,
+    *approvers: str,
 ) -> None:
     req = new_request(
         "grant",
