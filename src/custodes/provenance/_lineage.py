@@ -178,6 +178,7 @@ def verify_lineage(
     training_capability: str,
     grant_problems: Mapping[str, str | None],
     entries: Mapping[int, bytes],
+    checkpoint: SignedCheckpoint | None = None,
 ) -> LineageReport:
     """Check ``lineage`` against the log (see the module docstring).
 
@@ -190,10 +191,14 @@ def verify_lineage(
         grant_problems: by grant id, the grant entry's index problem from the entry auditor
             (None: its approvals check out); a grant missing here has no entry in the log.
         entries: the log's entries by index (the caller reads them once).
+        checkpoint: the checkpoint ``entries`` were read up to (default: the log's newest,
+            read now; give it when the log is being written to, or a newer checkpoint than
+            the entries read would be reported as a mismatch).
     """
     grants = grant_bodies(entries)
     problems: list[str] = []
-    checkpoint = log.latest_checkpoint()
+    if checkpoint is None:
+        checkpoint = log.latest_checkpoint()
     size, root = checkpoint.checkpoint.size, checkpoint.checkpoint.root_hash
     # Every entry of the checkpoint is at hand, so the tree hash over all of them (RFC 9162
     # §2.1.1) proves each one included at once: stronger than one inclusion proof per node

@@ -509,8 +509,8 @@ class ModelRegistry:
             LineageError: the lineage has a cycle or a missing link.
         """
         node = self.lineage(digest)
-        size = log.latest_checkpoint().checkpoint.size
-        entries = dict(log.entries(0, size))
+        checkpoint = log.latest_checkpoint()
+        entries = dict(log.entries(0, checkpoint.checkpoint.size))
         return verify_lineage(
             node,
             log,
@@ -519,6 +519,7 @@ class ModelRegistry:
             training_capability=self.training_capability,
             grant_problems=grant_problems,
             entries=entries,
+            checkpoint=checkpoint,
         )
 
     def verify(self, digest: str) -> LineageReport:
@@ -537,8 +538,10 @@ class ModelRegistry:
                 hint="build it through custodes.wiring",
             )
         node = self.lineage(digest)
-        size = self._reader.latest_checkpoint().checkpoint.size
-        entries = dict(self._reader.entries(0, size))
+        # One checkpoint for the entries and the check: a log written to meanwhile has a
+        # newer one by the time the entries are hashed.
+        checkpoint = self._reader.latest_checkpoint()
+        entries = dict(self._reader.entries(0, checkpoint.checkpoint.size))
         return verify_lineage(
             node,
             self._reader,
@@ -547,6 +550,7 @@ class ModelRegistry:
             training_capability=self.training_capability,
             grant_problems=self._grant_audit.grant_problems(entries),
             entries=entries,
+            checkpoint=checkpoint,
         )
 
     def serving_verdict(self, digest: str) -> ServingVerdict:

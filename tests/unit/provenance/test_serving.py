@@ -13,7 +13,7 @@ from custodes.authority import Authority
 from custodes.clock import FrozenClock
 from custodes.errors import StoreError
 from custodes.gateway import Refused, ServingGate
-from custodes.log import TransparencyLog
+from custodes.log import SignedCheckpoint, TransparencyLog
 from custodes.provenance import ModelRegistry, ServingVerdict
 from custodes.wiring import GrantAuditor
 from tests.unit.provenance.conftest import Pipeline
@@ -133,3 +133,48 @@ def test_the_gate_checks_once_per_digest_and_caches(
         await gate.stop()
 
     asyncio.run(scenario())
+
+
+class WrittenMeanwhile:
+    """The log, with another registration written each time verification reads entries (a
+    live deployment's log grows while a lineage is verified)."""
+
+    def __init__(self, log: TransparencyLog, registry: ModelRegistry) -> None:
+        self.log = log
+        self.registry = registry
+        self.n = 0
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        got = self.log.entries(start, end)
+        self.n += 1
+        self.registry.register_artifact(
+            "dave@lab", "config", name=f"meanwhile-{self.n}", digest="sha256:" + f"{self.n:064x}"
+        )
+        return got
+
+    def latest_checkpoint(self, *, fresh: bool = True) -> SignedCheckpoint:
+        return self.log.latest_checkpoint(fresh=fresh)
+
+
+def test_a_log_written_to_while_verifying_still_verifies(
+    pipeline: Pipeline,
+    registry: ModelRegistry,
+    engine: Engine,
+    transparency_log: TransparencyLog,
+    clock: FrozenClock,
+    authority: Authority,
+) -> None:
+    tuned, _, _ = _trained(pipeline)
+    live = ModelRegistry(
+        engine,
+        transparency_log,
+        clock=clock,
+        approvals=authority,
+        reader=WrittenMeanwhile(transparency_log, registry),
+        grant_audit=GrantAuditor(engine),
+    )
+    before = transparency_log.size()
+    verdict = live.serving_verdict(tuned)
+    assert transparency_log.size() == before + 1  # the log did grow meanwhile
+    assert verdict.approved, verdict.reasons
+    assert verdict.checkpoint_size == before
