@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from typing import Literal
 
 import httpx
@@ -59,11 +60,16 @@ def witness_fork(ctx: ActionContext, step: Step, params: ForkParams) -> Observat
         raise NotRunnable("the deployment has no witnesses")
     if params.witnesses == "one":
         listed = listed[:1]
-    cosigned, refused, outside = [], [], []
+    cosigned, refused, outside, unreachable = [], [], [], []
     with httpx.Client(timeout=30.0) as http:
         for w in listed:
             name, url = w["name"], w["url"]
-            verdict = _offer(ctx, http, signer, origin, url, params)
+            try:
+                verdict = _offer(ctx, http, signer, origin, url, params)
+            except (httpx.HTTPError, ValueError) as exc:
+                # A witness that cannot be reached refuses nothing: it is no control here.
+                unreachable.append(f"{name} cannot be reached at {url}: {exc}")
+                continue
             if verdict is None:
                 raise NotRunnable(f"witness {name} holds no checkpoint of {origin} big enough")
             status, answer, note = verdict
@@ -72,10 +78,17 @@ def witness_fork(ctx: ActionContext, step: Step, params: ForkParams) -> Observat
                 continue
             refused.append(f"{name}: {status} {answer.strip()[:200]}")
             found = _evidence(http, url, note, ctx)
-            if found:
-                outside.append(f"{name}: {found}")
+            if found is not None and found[0]:
+                outside.append(f"{name}: {found[1]}")
+            elif found is not None:
+                refused.append(f"{name}: {found[1]}")
     if cosigned:
-        return Observation(True, "; ".join(cosigned + refused), outside=tuple(outside))
+        return Observation(
+            True, "; ".join(cosigned + refused + unreachable), outside=tuple(outside)
+        )
+    if not refused:
+        raise NotRunnable("no witness could be reached: " + "; ".join(unreachable))
+    refused += unreachable
     return Observation(False, "refused by " + "; ".join(refused), outside=tuple(outside))
 
 
@@ -87,47 +100,67 @@ def _offer(
     url: str,
     params: ForkParams,
 ) -> tuple[int, str, str] | None:
+    nonce = secrets.token_hex(8)
     for _ in range(_ATTEMPTS):
         held = _held(http, url, origin)
         if held is None or held < 2:
             return None
-        leaves = [
-            base64.b64decode(item["leaf_hash"])
-            for item in ctx.target.get_json("/log/entries", start=0, end=held)["entries"]
-        ]
+        # The real tree's leaves, each re-hashed from the entry's canonical bytes.
+        leaves = [leaf_hash(e.data) for e in ctx.target.entries(0, held)]
         if len(leaves) < held:
             return None
-        forged = leaf_hash(json.dumps({"type": "log.annotation/v1", "text": params.text}).encode())
+        # A fresh forged entry each time: evidence of this offer is never an earlier run's.
+        forged = leaf_hash(
+            json.dumps({"type": "log.annotation/v1", "text": f"{params.text} ({nonce})"}).encode()
+        )
         proof: list[bytes] = []
+        old = held
         if params.kind == "rollback":
+            # The operator pretends the witness is where the older tree is (C2SP: the old size
+            # is the client's belief); a witness that kept its state answers 409 with its own.
             tree = leaves[: held - 1]
+            old = len(tree)
         elif params.kind == "same-size":
             tree = [*leaves[: held - 1], forged]
         else:
             tree = [*leaves[: held - 1], forged, forged]
             proof = consistency_proof(held, len(tree), tree)
         note = Checkpoint(origin, len(tree), tree_hash(tree)).sign(signer).to_text()
-        body = f"old {held}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof)
+        body = f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof)
         r = http.post(url.rstrip("/") + "/add-checkpoint", content=(body + "\n" + note).encode())
-        # 409 with another size: the log's publisher moved the witness on; offer again.
+        # 409 with a size other than the one read: the log's publisher moved the witness on
+        # meanwhile; offer again.
         if r.status_code == 409 and r.text.strip().isdigit() and int(r.text.strip()) != held:
             continue
         return r.status_code, r.text, note
     return None
 
 
-def _evidence(http: httpx.Client, url: str, note: str, ctx: ActionContext) -> str | None:
-    """The witness's stored evidence of our offer, checked with the log's key."""
+def _evidence(
+    http: httpx.Client, url: str, note: str, ctx: ActionContext
+) -> tuple[bool, str] | None:
+    """The witness's stored evidence of our offer, checked with the log's key: it counts only
+    if it holds the very checkpoint offered and convicts the log by itself."""
     try:
-        items = http.get(url.rstrip("/") + "/evidence").json()
+        r = http.get(url.rstrip("/") + "/evidence")
+        r.raise_for_status()
+        items = r.json()
     except (httpx.HTTPError, ValueError):
         return None
+    if not isinstance(items, list):
+        return None
     for item in items:
-        if item.get("offered_note") != note:
+        try:
+            evidence = Evidence.from_json(json.dumps(item))
+        except (Error, TypeError, ValueError):
+            continue
+        if evidence.offered_note != note:
             continue
         try:
-            finding = verify_evidence(Evidence.from_json(json.dumps(item)), ctx.target.verifier)
+            finding = verify_evidence(evidence, ctx.target.verifier)
         except Error as exc:
-            return f"evidence kept, but it does not verify: {exc.message}"
-        return f"evidence kept ({item.get('kind')}), verified: {finding.summary}"
+            return False, f"evidence kept, but it does not verify: {exc.message}"
+        if not finding.conclusive:
+            return False, f"evidence kept ({evidence.kind}), inconclusive: {finding.summary}"
+        return True, f"evidence kept ({evidence.kind}), verified: {finding.summary}"
     return None

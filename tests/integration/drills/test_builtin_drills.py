@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,55 @@ def test_every_builtin_drill_passes_on_the_demo(demo_run: tuple[Demo, Path, int,
         assert [s["step"] for s in card["steps"]] == [s.id for s in scenario.steps]
         assert md.count("\n| ") == len(scenario.steps) + 2  # header, ruler, a line per step
         assert f"scorecard written to {folder / f'card-{scenario.id}.md'}" in out
+
+
+def _card(folder: Path, drill: str) -> dict[str, Any]:
+    card: dict[str, Any] = json.loads((folder / f"card-{drill}.json").read_text())
+    return {s["step"]: s for s in card["steps"]}
+
+
+def test_drill_4_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
+    demo, folder, _, _ = demo_run
+    outcome = _card(folder, "impersonator")
+    with Target(demo.url) as target:
+
+        def entry(step: str) -> LogEntry:
+            index = outcome[step]["log_indices"][0]
+            found = next(target.entries(index, index + 1))
+            assert target.prove(found) is None
+            return found
+
+        without = outcome["stolen-key-without-grant"]
+        assert without["outcome"] == "stopped" and without["actor"] == "alice@lab"
+        assert without["why"].startswith("403 from the gateway")
+        assert entry("stolen-key-without-grant").type == "gateway.call/v1"
+        alone = outcome["stolen-approver-key-alone"]
+        assert alone["outcome"] == "stopped"
+        assert "approval by dana@asi's key as erin@auditor refused" in alone["why"]
+        assert "approval by dana@asi's key as bob@lab refused" in alone["why"]
+        assert entry("stolen-approver-key-alone").type == "authority.request/v1"
+        assert outcome["partner-granted"]["outcome"] == "done"
+        stolen = outcome["stolen-key-with-grant"]
+        assert stolen["outcome"] == "revealed" and stolen["actor"] == "frank@cyberdef"
+        assert entry("stolen-key-with-grant").principal == "frank@cyberdef"
+        revoked = outcome["after-grant-revocation"]
+        assert revoked["outcome"] == "stopped" and "was revoked" in revoked["why"]
+        assert entry("after-grant-revocation").type == "gateway.call/v1"
+        key = outcome["after-key-revocation"]
+        assert key["outcome"] == "stopped" and key["why"].startswith("401 from the gateway")
+        assert outcome["unusual-rate"]["outcome"] == "not runnable"
+
+
+def test_drill_6_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
+    _, folder, _, _ = demo_run
+    outcome = _card(folder, "rollback-and-fork")
+    assert outcome["rollback"]["outcome"] == "stopped"
+    assert outcome["rollback"]["why"].count(": 409 ") == 2  # both witnesses kept their size
+    for step, kind in (("same-size-fork", "same-size"), ("rewrite", "inconsistent")):
+        assert outcome[step]["outcome"] == "stopped"
+        kept = outcome[step]["outside"]
+        assert len(kept) == 2, kept  # each witness kept evidence that convicts the log
+        assert all(f"evidence kept ({kind}), verified: log " in k for k in kept)
 
 
 def test_drill_5_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
