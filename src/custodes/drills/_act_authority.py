@@ -21,7 +21,7 @@ from custodes.errors import Error
 __all__: list[str] = []
 
 _CLOCK = SystemClock()
-_TEMPLATE = re.compile(r"\{(actor|org|roles|capability|key):([a-z][a-z0-9-]*)\}")
+_TEMPLATE = re.compile(r"\{(actor|org|roles|capability|rule|key):([a-z][a-z0-9-]*)\}")
 
 
 def _client(ctx: ActionContext) -> AuthorityClient:
@@ -109,8 +109,9 @@ class AmendParams(Params):
 
 
 def _fill(ctx: ActionContext, value: Any) -> Any:
-    """``value`` with ``{actor:x}``, ``{org:x}``, ``{roles:x}``, ``{capability:x}`` and
-    ``{key:x}`` replaced from the cast (a whole-string ``{roles:x}`` becomes the role list)."""
+    """``value`` with ``{actor:x}``, ``{org:x}``, ``{roles:x}``, ``{key:x}`` (of actor x),
+    ``{capability:x}`` and ``{rule:x}`` (the first access rule to capability x that needs
+    approvals) replaced from the cast (a whole-string ``{roles:x}`` becomes the role list)."""
     if isinstance(value, dict):
         return {k: _fill(ctx, v) for k, v in value.items()}
     if isinstance(value, list):
@@ -134,6 +135,12 @@ def _actor(ctx: ActionContext, name: str) -> str:
 def _one_value(ctx: ActionContext, kind: str, name: str) -> str:
     if kind == "capability":
         return ctx.capability(name)
+    if kind == "rule":
+        cap = ctx.capability(name)
+        for rule in ctx.constitution.access_rules:
+            if rule.capability == cap and rule.quorum.approvals > 0:
+                return rule.id
+        raise NotRunnable(f"no access rule to {cap} needs approvals")
     p = ctx.constitution.principals_by_id[_actor(ctx, name)]
     if kind == "org":
         return p.organisation

@@ -55,6 +55,8 @@ class Observation:
         outside: evidence held outside the log (a witness's stored equivocation evidence),
             already checked by the action.
         outputs: values later steps use (``grant``, ``request``...).
+        flaw: the control acted, but not as it must (a detection routed to the attacker's
+            own organisation): the step is MISSED whatever else it shows.
     """
 
     took_effect: bool
@@ -63,6 +65,7 @@ class Observation:
     indices: tuple[int, ...] = ()
     outside: tuple[str, ...] = ()
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    flaw: str | None = None
 
 
 @dataclass

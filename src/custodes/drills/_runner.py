@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from custodes.constitution import compile_policies, read_constitution
-from custodes.drills import _act_authority, _act_gateway, _act_witness  # noqa: F401 - register
+from custodes.drills import (  # noqa: F401 - importing registers the actions
+    _act_authority,
+    _act_custody,
+    _act_gateway,
+    _act_witness,
+)
 from custodes.drills._actions import ACTIONS, ActionContext, NotRunnable, Observation, check_steps
 from custodes.drills._cast import cast_scenario
 from custodes.drills._credentials import Credentials
@@ -156,6 +161,8 @@ def _judge(
         if seen.took_effect:
             return _line(step, actor, "done", seen.account)
         return _line(step, actor, "not runnable", f"the setup did not succeed: {seen.account}")
+    if seen.flaw is not None:
+        return _line(step, actor, "MISSED", f"{seen.flaw}: {seen.account}", outside=seen.outside)
     if expect.result == "stopped" and seen.took_effect:
         return _line(step, actor, "MISSED", f"it took effect: {seen.account}", outside=seen.outside)
     indices: tuple[int, ...] = ()

@@ -72,6 +72,56 @@ def _card(folder: Path, drill: str) -> dict[str, Any]:
     return {s["step"]: s for s in card["steps"]}
 
 
+def test_drill_1_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
+    _, folder, _, _ = demo_run
+    outcome = _card(folder, "vignette")
+    assert outcome["agents-as-approvers"]["outcome"] == "done"
+    agent = outcome["agent-approves"]
+    assert agent["outcome"] == "stopped" and agent["actor"] == "alice@lab"
+    assert "pipeline@lab is a workload (an AI agent or service)" in agent["why"]
+    assert agent["log_indices"]
+    drop = outcome["drop-the-overseers"]
+    assert drop["outcome"] == "stopped" and drop["actor"] == "bob@lab"
+    assert "entrenched:overseer-on-cyber" in drop["why"]
+    split = outcome["split-view"]
+    assert split["outcome"] == "stopped" and len(split["outside"]) == 2
+    assert all("evidence kept (same-size), verified" in o for o in split["outside"])
+    for step in ("exclusive-access", "loyal-training-run"):
+        assert outcome[step]["outcome"] == "not runnable"
+
+
+def test_drills_2_and_3_scorecards_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
+    demo, folder, _, _ = demo_run
+    buried = _card(folder, "buried-zero-day")
+    found = buried["buried"]
+    assert found["outcome"] == "revealed" and found["actor"] == "carol@lab"
+    # Routed only to reviewers of other organisations than the lab.
+    reviewers = found["why"].split("for review by ", 1)[1].split(", ")
+    assert reviewers and not any(r.endswith("@lab") for r in reviewers)
+    assert buried["dismiss-own"]["outcome"] == "stopped"
+    assert "separation_of_duties" in buried["dismiss-own"]["why"]
+    assert buried["someone-elses-finding"]["outcome"] == "done"
+    assert buried["someone-elses-finding"]["actor"] == "frank@cyberdef"
+    for step in ("read-alone", "reveal-early"):
+        assert buried[step]["outcome"] == "stopped", buried[step]["why"]
+        assert "carol@lab may not use exploit-details" in buried[step]["why"]
+    assert buried["stockpiling-alarm"]["outcome"] == "not runnable"
+    sells = _card(folder, "maintainer-who-sells")
+    assert sells["found-with-the-model"]["outcome"] == "revealed"
+    assert sells["found-with-the-model"]["actor"] == "frank@cyberdef"
+    assert "@cyberdef" not in sells["found-with-the-model"]["why"].split("for review by ")[1]
+    assert sells["dismiss-own"]["outcome"] == "stopped"
+    # The demo has no second person at the partner: the colleague cannot be cast.
+    assert sells["colleague-dismisses"]["outcome"] == "not runnable"
+    assert "same organisation as maintainer" in sells["colleague-dismisses"]["why"]
+    with Target(demo.url) as target:
+        for card, step in ((buried, "buried"), (sells, "found-with-the-model")):
+            index = card[step]["log_indices"][0]
+            entry = next(target.entries(index, index + 1))
+            assert entry.type == "monitors.detection/v1"
+            assert target.prove(entry) is None
+
+
 def test_drill_4_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
     demo, folder, _, _ = demo_run
     outcome = _card(folder, "impersonator")
@@ -101,6 +151,7 @@ def test_drill_4_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
         assert entry("after-grant-revocation").type == "gateway.call/v1"
         key = outcome["after-key-revocation"]
         assert key["outcome"] == "stopped" and key["why"].startswith("401 from the gateway")
+        assert entry("after-key-revocation").type == "gateway.call/v1"
         assert outcome["unusual-rate"]["outcome"] == "not runnable"
 
 
@@ -151,8 +202,9 @@ def test_drill_5_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
         assert outcome["replay-break-glass"]["outcome"] == "stopped"
         assert "replay" in outcome["replay-break-glass"]["why"]
         assert outcome["overdue-review"]["outcome"] == "not runnable"
-        # Nothing the drills tried changed the constitution in force.
-        assert target.constitution()["version"] == 1
+        # Nothing the drills tried changed the constitution in force, but the one setup
+        # amendment of the vignette (an AI workload made an approver).
+        assert target.constitution()["version"] == 2
 
 
 @contextmanager
