@@ -10,6 +10,7 @@ concentration rules (once per overdue period, ended when a renewal is recorded).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Protocol
 
 import yaml
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from custodes.authority import ApprovalFacts, RequestFacts, approver_refusal, evaluate_quorum
 from custodes.authority import request_digest as digest_of
@@ -31,6 +33,9 @@ from custodes.usage._reviews import Refused, ReviewClock, members_of, review_clo
 from custodes.usage._tables import usage_reviews
 
 __all__ = ["ReviewBook", "ReviewState", "StoredReview"]
+
+_log = logging.getLogger(__name__)
+_REVIEW_MARK = b'"type":"usage.review/v1"'  # canonical JSON: cheap to look for in every entry
 
 
 @dataclass(frozen=True)
@@ -222,18 +227,15 @@ class ReviewBook:
             appended = self.log.append(
                 Entry.create(E.REVIEW, time=now, principal=counted[0][0], body=body)
             )
-            with writer(self.engine).begin() as conn:
-                conn.execute(
-                    insert(usage_reviews).values(
-                        log_index=appended.index,
-                        capability=capability,
-                        due=state.due,
-                        decided_at=now,
-                        next_due=next_due,
-                        digest=digest,
-                        body=body.model_dump_json(),
-                    )
-                )
+            self._insert(
+                index=appended.index,
+                capability=capability,
+                due=state.due,
+                decided_at=now,
+                next_due=next_due,
+                digest=digest,
+                body=body.model_dump_json(),
+            )
             return StoredReview(
                 capability=capability,
                 due=state.due,
@@ -246,6 +248,73 @@ class ReviewBook:
                 counted=counted,
                 log_index=appended.index,
             )
+
+    def _insert(
+        self,
+        *,
+        index: int,
+        capability: str,
+        due: datetime,
+        decided_at: datetime,
+        next_due: datetime,
+        digest: str,
+        body: str,
+    ) -> None:
+        try:
+            with writer(self.engine).begin() as conn:
+                conn.execute(
+                    insert(usage_reviews).values(
+                        log_index=index,
+                        capability=capability,
+                        due=due,
+                        decided_at=decided_at,
+                        next_due=next_due,
+                        digest=digest,
+                        body=body,
+                    )
+                )
+        except IntegrityError:
+            pass  # recorded already, from the log (:meth:`project`): the same entry, once
+
+    def project(self, index: int, data: bytes) -> None:
+        """Record the renewal logged at ``index`` if its row is missing.
+
+        The row is written after the entry is durable; a process that stopped in between left
+        a renewal in the log that would not count. Reading the log (the tracker's catch-up, at
+        every start) writes it from the entry, which holds all of it. Only custodes writes
+        ``usage.review/v1`` entries (clients may not: custodes.entry_types.CLIENT_TYPES), and
+        it writes one only after the quorum was met.
+        """
+        if _REVIEW_MARK not in data:
+            return
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(usage_reviews.c.log_index).where(usage_reviews.c.log_index == index)
+            ).first()
+        if found is not None:
+            return
+        try:
+            entry = Entry.from_json(data)
+            if entry.type != E.REVIEW:
+                return
+            body = E.ReviewBody.model_validate(entry.body)
+            capability = str(body.request["capability"])
+            due = parse_time(str(body.request["due"]), where="request.due")
+            next_due = parse_time(body.next_due, where="next_due")
+        except (InputError, KeyError, ValueError):
+            # Not one custodes wrote (it checks its bodies before appending): never let one
+            # entry stop the log from being read (the gates wait for that read).
+            _log.exception("log entry %d is not a readable usage review", index)
+            return
+        self._insert(
+            index=index,
+            capability=capability,
+            due=due,
+            decided_at=entry.time,
+            next_due=next_due,
+            digest=body.digest,
+            body=body.model_dump_json(),
+        )
 
     @staticmethod
     def _check(

@@ -285,6 +285,7 @@ class UsageTracker:
                 if self._position != start:
                     continue  # another reader moved on meanwhile
                 for index, data in page:
+                    self.reviews.project(index, data)
                     if index in self._ahead:
                         continue
                     counted = count_entry(index, data, self._resolve)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from custodes.authority import Authority, SigningKey, sign_approval
 from custodes.clock import FrozenClock
@@ -28,6 +28,7 @@ from custodes.usage import (
     review_request,
 )
 from custodes.usage._review_book import ReviewBook
+from custodes.usage._tables import usage_reviews
 from tests.support.usage import usage_document
 
 KEYS = Path(__file__).resolve().parents[3] / "examples" / "keys"
@@ -139,6 +140,36 @@ def test_an_overdue_review_is_one_alarm_until_a_quorum_renews_it(
     assert [a.kind for a in tracker.raise_alarms() if a.kind == "review-overdue"] == [
         "review-overdue"
     ]
+
+
+def test_a_renewal_logged_but_not_recorded_is_recorded_from_the_log(
+    tracker: UsageTracker, transparency_log: TransparencyLog, engine: Engine, clock: FrozenClock
+) -> None:
+    clock.set(tracker.review_states()[0].due)
+    review = _renew(tracker, _approve(tracker, "dana", "bob"))
+    renewed = tracker.review_states()
+    # The process stopped after the entry was durable, before its row was written.
+    with engine.begin() as conn:
+        conn.execute(delete(usage_reviews))
+    assert tracker.review_states()[0].overdue
+    again = UsageTracker(
+        engine=engine, log=transparency_log, constitution=tracker.source, clock=clock
+    )
+    again.catch_up()  # what every start does
+    assert again.review_states() == renewed and again.review_states()[0].last == review
+    again.catch_up()
+    assert len(again.reviews.recorded()) == 1  # once, however often the log is read
+    # The renewing process did not stop after all: its own insert finds the row there.
+    tracker.reviews._insert(
+        index=review.log_index,
+        capability="cyber-frontier",
+        due=review.due,
+        decided_at=review.decided_at,
+        next_due=review.next_due,
+        digest="0" * 64,
+        body="{}",
+    )
+    assert again.review_states() == renewed
 
 
 def test_a_renewal_short_of_the_quorum_or_for_another_period_is_refused(
