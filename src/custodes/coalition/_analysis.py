@@ -295,7 +295,7 @@ def analyze(
     if unknown:
         raise GameError("unknown goals", problems=[f"no goal {g!r}" for g in unknown])
     everyone = evaluate(game, game.corruptible)
-    fired = {f.rule for f in everyone.firings}
+    fired = everyone.fired
     spofs = _single_points(game, set(wanted) & everyone.reached)
     unit = unit_costs(game)
     whole: WinTable | None = None

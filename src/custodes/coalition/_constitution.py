@@ -115,6 +115,13 @@ class _Builder:
         self.single_level = len(self.levels) == 1
         self.approver_sets: set[str] = set()
         self.request_role: dict[str, str] = {}
+        # Role -> its holders, in the constitution's order: a decision that needs one of some
+        # roles is asked only of their holders (everyone else is refused on the roles anyway).
+        self.holders: dict[str, list[str]] = defaultdict(list)
+        self.order = {p.id: n for n, p in enumerate(c.principals)}
+        for p in c.principals:
+            for role in sorted(p.roles):
+                self.holders[role].append(p.id)
 
     def grant(self, role: str, principals: Iterable[str]) -> None:
         """Give ``principals`` the (synthetic) ``role`` from the start."""
@@ -139,8 +146,15 @@ class _Builder:
         role = _approve_role(roles)
         if role not in self.approver_sets:
             self.approver_sets.add(role)
-            self.grant(role, (p.id for p in self.c.principals if may_approve(self.c, p.id, roles)))
+            self.grant(
+                role, (pid for pid in self.holding(roles) if may_approve(self.c, pid, roles))
+            )
         return role
+
+    def holding(self, roles: Iterable[str]) -> list[str]:
+        """Principals holding one of ``roles``, each once, in the constitution's order."""
+        out = {pid for role in roles for pid in self.holders.get(role, ())}
+        return sorted(out, key=self.order.__getitem__)
 
     def build(self) -> Game:
         c = self.c
@@ -160,7 +174,12 @@ class _Builder:
         for bg in c.break_glass:
             role = f"break-glass:{bg.id}"
             self.grant(
-                role, (p.id for p in c.principals if may_break_glass(c, self.compiled, p.id, bg))
+                role,
+                (
+                    pid
+                    for pid in self.holding(bg.roles)
+                    if may_break_glass(c, self.compiled, pid, bg)
+                ),
             )
             self.rules.append(
                 Rule(

@@ -12,14 +12,19 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from custodes.coalition._errors import GameError
 from custodes.coalition._game import Game, Rule
 
 __all__ = ["BruteForce", "Firing", "Outcome", "brute_force", "evaluate", "fires"]
 
 _BRUTE_FORCE_LIMIT = 20
-# Small coalitions are checked member by member, large ones through the role's holders.
+# Up to this many approvers, their organisations are read member by member; past it,
+# organisation by organisation.
 _SCAN_MEMBERS = 64
+# Coalitions of this many players and more are turned into bit sets through numpy.
+_PACK_FROM = 256
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,31 @@ class Outcome:
     granted: frozenset[str]
     firings: tuple[Firing, ...]
 
+    @property
+    def fired(self) -> frozenset[str]:
+        """The ids of the rules that fired."""
+        out: frozenset[str] | None = self.__dict__.get("_fired")
+        if out is None:
+            out = frozenset(f.rule for f in self.firings)
+            self.__dict__["_fired"] = out
+        return out
+
     def derivation(self, game: Game, goal: str) -> tuple[Firing, ...]:
         """The firings ``goal`` depends on (its rule, the prerequisites' and granted roles'
         rules, transitively), in firing order; empty when the goal is not reached."""
         if goal not in self.reached:
             return ()
-        first_for: dict[str, int] = {}
-        for n, f in enumerate(self.firings):
-            rule = game.rule_index[f.rule]
-            for fact in (f"goal:{rule.goal}", *(f"role:{r}" for r in rule.grants)):
-                first_for.setdefault(fact, n)
+        # Which firing first reached each fact depends only on the firings: found once per
+        # outcome (the analysis asks everyone's outcome for every goal's derivation).
+        first_for: dict[str, int] | None = self.__dict__.get("_first_for")
+        if first_for is None:
+            first_for = {}
+            for n, f in enumerate(self.firings):
+                rule = game.rule_index[f.rule]
+                for fact in (f"goal:{rule.goal}", *(f"role:{r}" for r in rule.grants)):
+                    first_for.setdefault(fact, n)
+            # A cache, not state: the dataclass is frozen, so it goes in the instance dict.
+            self.__dict__["_first_for"] = first_for
         needed: set[int] = set()
         todo = [first_for[f"goal:{goal}"]]
         while todo:
@@ -75,65 +95,110 @@ class Outcome:
         return tuple(self.firings[n] for n in sorted(needed))
 
 
-def _eligible(
-    game: Game, roles: frozenset[str], members: frozenset[int], granted: Collection[str]
-) -> list[int]:
-    """Members holding one of ``roles``, in index order. An empty role set admits anyone; a
-    granted role is held by every member."""
+def _bits(game: Game, coalition: Iterable[int] | int) -> int:
+    """A coalition as a bit set: bit ``i`` for player ``i``."""
+    if isinstance(coalition, int):
+        return coalition
+    members = np.fromiter(coalition, dtype=np.int64)
+    if len(members) < _PACK_FROM:
+        out = 0
+        for i in members.tolist():
+            out |= 1 << i
+        return out
+    flags = np.zeros(len(game.players), dtype=bool)
+    flags[members] = True
+    return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
+
+
+def _lowest(bits: int) -> int:
+    """The index of the lowest set bit (``bits`` is not 0)."""
+    return (bits & -bits).bit_length() - 1
+
+
+def _indices(bits: int) -> list[int]:
+    """The set bits' indices, in increasing order."""
+    out = []
+    while bits:
+        low = bits & -bits
+        out.append(low.bit_length() - 1)
+        bits ^= low
+    return out
+
+
+def _eligible(game: Game, roles: frozenset[str], members: int, granted: Collection[str]) -> int:
+    """Members holding one of ``roles`` (a bit set). An empty role set admits anyone; a granted
+    role is held by every member."""
     if not roles or any(r in granted for r in roles):
-        return sorted(members)
-    if len(members) <= _SCAN_MEMBERS:
-        return sorted(i for i in members if not roles.isdisjoint(game.players[i].roles))
-    holders: set[int] = set()
-    for r in roles:
-        holders |= game.role_members.get(r, frozenset())
-    return sorted(holders & members)
+        return members
+    return members & game.roles_bits(roles)
 
 
-def _quorum_met(game: Game, rule: Rule, count: int, orgs: Iterable[str]) -> bool:
-    """Whether ``count`` approvers from the organisations ``orgs`` meet ``rule``'s ``k``,
-    ``m`` and per-kind thresholds."""
-    org_set = set(orgs)
-    if count < rule.k or len(org_set) < rule.m:
+def _approving_orgs(game: Game, approvers: int, need: int) -> list[str]:
+    """The organisations among ``approvers`` (a bit set), or at least ``need`` of them when
+    finding them all would cost more (many approvers: they are looked for organisation by
+    organisation, the largest first, and the search stops once ``need`` are found)."""
+    if approvers.bit_count() <= _SCAN_MEMBERS:
+        org = game.player_organisations
+        return list(dict.fromkeys(org[i] for i in _indices(approvers)))
+    out = []
+    for o, bits in game.organisation_bits:
+        if bits & approvers:
+            out.append(o)
+            if len(out) >= need:
+                break
+    return out
+
+
+def _quorum_met(game: Game, rule: Rule, approvers: int) -> bool:
+    """Whether ``approvers`` (a bit set) meet ``rule``'s ``k``, ``m`` and per-kind
+    thresholds (a person counts once: they are one bit)."""
+    if approvers.bit_count() < rule.k:
         return False
-    if rule.kinds:
-        kinds = Counter(game.organisation_kinds[o] for o in org_set)
-        return all(kinds[x] >= n for x, n in rule.kinds.items())
-    return True
+    if not rule.m and not rule.kinds:
+        return True
+    if not rule.kinds:
+        return len(_approving_orgs(game, approvers, rule.m)) >= rule.m
+    orgs = _approving_orgs(game, approvers, len(game.organisation_bits))
+    if len(orgs) < rule.m:
+        return False
+    kinds = Counter(game.organisation_kinds[o] for o in orgs)
+    return all(kinds[x] >= n for x, n in rule.kinds.items())
 
 
-def _pick_approvers(game: Game, rule: Rule, approvers: list[int]) -> tuple[int, ...]:
-    """A small sufficient subset of ``approvers`` (kinds first, then organisations, then k)."""
+def _pick_approvers(game: Game, rule: Rule, approvers: int) -> tuple[int, ...]:
+    """A small sufficient set of ``approvers`` (kinds first, then organisations, then k), in
+    the order chosen."""
     chosen: list[int] = []
     orgs: set[str] = set()
     kind_of = game.organisation_kinds
     for kind, n in sorted(rule.kinds.items()):
         have = sum(1 for o in orgs if kind_of[o] == kind)
-        for i in approvers:
-            org = game.players[i].organisation
+        for o, bits in game.organisation_bits:
             if have >= n:
                 break
-            if org not in orgs and kind_of[org] == kind:
-                chosen.append(i)
-                orgs.add(org)
+            if o not in orgs and kind_of[o] == kind and bits & approvers:
+                chosen.append(_lowest(bits & approvers))
+                orgs.add(o)
                 have += 1
-    for i in approvers:
-        org = game.players[i].organisation
-        if len(orgs) >= rule.m:
-            break
-        if org not in orgs:
-            chosen.append(i)
-            orgs.add(org)
-    for i in approvers:
-        if len(chosen) >= rule.k:
-            break
-        if i not in chosen:
-            chosen.append(i)
+    if len(orgs) < rule.m:
+        for o, bits in game.organisation_bits:
+            if len(orgs) >= rule.m:
+                break
+            if o not in orgs and bits & approvers:
+                chosen.append(_lowest(bits & approvers))
+                orgs.add(o)
+    rest = approvers
+    for i in chosen:
+        rest &= ~(1 << i)
+    while len(chosen) < rule.k and rest:
+        low = rest & -rest
+        chosen.append(low.bit_length() - 1)
+        rest ^= low
     return tuple(chosen)
 
 
 def fires(
-    game: Game, rule: Rule, members: Collection[int], granted: Collection[str]
+    game: Game, rule: Rule, members: Collection[int] | int, granted: Collection[str]
 ) -> Firing | None:
     """Whether ``rule`` fires for ``members`` holding their roles plus ``granted``.
 
@@ -143,45 +208,57 @@ def fires(
     Args:
         game: the game.
         rule: the rule.
-        members: the coalition's player indices.
+        members: the coalition's player indices (or their bit set: bit ``i`` for player ``i``).
         granted: roles every member holds through rules that fired.
 
     Returns:
         The firing, with a requester and a sufficient set of approvers; None when it does
         not fire.
     """
-    members = frozenset(members)
-    requesters = _eligible(game, rule.requester_roles, members, granted)
+    return _fires(game, rule, _bits(game, members), granted)
+
+
+def _fires(game: Game, rule: Rule, bits: int, granted: Collection[str]) -> Firing | None:
+    """:func:`fires` on a coalition's bit set."""
+    requesters = _eligible(game, rule.requester_roles, bits, granted)
     if not requesters:
         return None
     if not rule.needs_approvers:
-        return Firing(rule.id, requesters[0], ())
-    approvers = _eligible(game, rule.approver_roles, members, granted)
-    org_of = [game.players[i].organisation for i in approvers]
-    if rule.requester_counts:
-        if _quorum_met(game, rule, len(approvers), org_of):
-            picked = _pick_approvers(game, rule, approvers)
-            return Firing(rule.id, picked[0] if picked else requesters[0], picked)
+        return Firing(rule.id, _lowest(requesters), ())
+    approvers = _eligible(game, rule.approver_roles, bits, granted)
+    if approvers.bit_count() < rule.k:
         return None
-    approver_set = set(approvers)
-    outsiders = [q for q in requesters if q not in approver_set]
+    if rule.requester_counts:
+        if _quorum_met(game, rule, approvers):
+            picked = _pick_approvers(game, rule, approvers)
+            # The requester is one of the signers when one of them may request.
+            own = [i for i in picked if requesters >> i & 1]
+            return Firing(rule.id, own[0] if own else _lowest(requesters), picked)
+        return None
+    outsiders = requesters & ~approvers
     if outsiders:
         # A requester who could not approve anyway costs the quorum nothing.
-        if _quorum_met(game, rule, len(approvers), org_of):
-            return Firing(rule.id, outsiders[0], _pick_approvers(game, rule, approvers))
+        if _quorum_met(game, rule, approvers):
+            return Firing(rule.id, _lowest(outsiders), _pick_approvers(game, rule, approvers))
         return None
-    per_org = Counter(org_of)
-    for q in requesters:
-        q_org = game.players[q].organisation
-        orgs = [o for o in per_org if o != q_org or per_org[o] > 1]
-        if _quorum_met(game, rule, len(approvers) - 1, orgs):
-            rest = [i for i in approvers if i != q]
+    # Every requester is an approver too, and never approves their own request: whether the
+    # rest meet the quorum depends only on which organisation the requester leaves (one try
+    # per organisation among the requesters).
+    tried: set[str] = set()
+    for o, in_org in game.organisation_bits:
+        if not in_org & requesters or o in tried:
+            continue
+        tried.add(o)
+        q = _lowest(in_org & requesters)
+        rest = approvers & ~(1 << q)
+        if _quorum_met(game, rule, rest):
             return Firing(rule.id, q, _pick_approvers(game, rule, rest))
     return None
 
 
-def evaluate(game: Game, coalition: Iterable[int]) -> Outcome:
-    """The least fixpoint: every goal ``coalition`` (player indices) reaches on its own.
+def evaluate(game: Game, coalition: Iterable[int] | int) -> Outcome:
+    """The least fixpoint: every goal ``coalition`` (player indices, or their bit set) reaches
+    on its own.
 
     This is the reference evaluator: the solver's, the table's and the power indices' answers
     are held to it (property tests, and :class:`~custodes.coalition.CoalitionCheckError` at run
@@ -191,47 +268,54 @@ def evaluate(game: Game, coalition: Iterable[int]) -> Outcome:
     Returns:
         The goals and roles reached, and the firings that reached them.
     """
-    members = frozenset(coalition)
+    members = _bits(game, coalition)
     reached: set[str] = set()
     granted: set[str] = set()
     firings: list[Firing] = []
-    pending = list(game.rules)
-    # For a small coalition, the roles anyone in it holds: a rule none of whose requester (or
-    # approver) roles is held or granted cannot fire, whatever else holds.
-    held: set[str] | None = None
-    if len(members) <= _SCAN_MEMBERS:
-        held = set().union(*(game.players[i].roles for i in members))
+    # A rule none of whose requesters (or too few of whose approvers) are in the coalition
+    # cannot fire until a rule grants one of its roles: those are left out, and every rule not
+    # fired yet is looked at again once something is granted.
+    table = game.rule_bits
+    if members.bit_count() <= _SCAN_MEMBERS:
+        # A small coalition can request only the rules its members' roles name (or anyone's).
+        anyone, by_role = game.rules_requested_by
+        positions = set(anyone)
+        for i in _indices(members):
+            for role in game.players[i].roles:
+                positions.update(by_role.get(role, ()))
+        candidates = [table[n] for n in sorted(positions)]
+    else:
+        candidates = list(table)
+    pending = [
+        rule
+        for rule, req, appr, k in candidates
+        if (req < 0 or members & req) and (not k or (members & appr).bit_count() >= k)
+    ]
+    complete = len(pending) == len(table)
+    fired: set[str] = set()
     progress = True
     while progress and pending:
         progress = False
         still: list[Rule] = []
         for rule in pending:
-            if not rule.prerequisites <= reached or (
-                held is not None
-                and (
-                    (rule.requester_roles and held.isdisjoint(rule.requester_roles))
-                    or (
-                        rule.approver_roles
-                        and rule.needs_approvers
-                        and held.isdisjoint(rule.approver_roles)
-                    )
-                )
-                and not (
-                    granted and not granted.isdisjoint(rule.requester_roles | rule.approver_roles)
-                )
-            ):
+            if not rule.prerequisites <= reached:
                 still.append(rule)
                 continue
-            firing = fires(game, rule, members, granted)
+            firing = _fires(game, rule, members, granted)
             if firing is None:
                 still.append(rule)
                 continue
             firings.append(firing)
+            fired.add(rule.id)
             if rule.goal not in reached or not rule.grants <= granted:
                 progress = True
             reached.add(rule.goal)
             granted |= rule.grants
         pending = still
+        if granted and not complete:
+            # A role was granted (which every member now holds): the rules left out may fire.
+            pending = [r for r in game.rules if r.id not in fired]
+            complete = True
     return Outcome(frozenset(reached), frozenset(granted), tuple(firings))
 
 

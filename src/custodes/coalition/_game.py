@@ -235,6 +235,71 @@ class Game:
         return {r: frozenset(s) for r, s in members.items()}
 
     @cached_property
+    def player_organisations(self) -> tuple[str, ...]:
+        """Each player's organisation id, by player index."""
+        return tuple(p.organisation for p in self.players)
+
+    @cached_property
+    def organisation_bits(self) -> tuple[tuple[str, int], ...]:
+        """Each organisation with its members as a bit set (bit ``i`` for player ``i``), the
+        largest first (then by id): the evaluator looks for organisations in this order."""
+        bits: dict[str, int] = {}
+        for i, p in enumerate(self.players):
+            bits[p.organisation] = bits.get(p.organisation, 0) | 1 << i
+        return tuple(sorted(bits.items(), key=lambda ob: (-ob[1].bit_count(), ob[0])))
+
+    @cached_property
+    def _roles_bits(self) -> dict[frozenset[str], int]:
+        """The cache :meth:`roles_bits` fills, per role set."""
+        return {}
+
+    def roles_bits(self, roles: frozenset[str]) -> int:
+        """The players holding one of ``roles`` before any rule fires, as a bit set (bit ``i``
+        for player ``i``), computed once per game and role set."""
+        cache = self._roles_bits
+        if roles not in cache:
+            members = self.role_members
+            out = 0
+            for r in roles:
+                key = frozenset({r})
+                if key not in cache:
+                    flags = np.zeros(len(self.players), dtype=bool)
+                    flags[np.fromiter(members.get(r, ()), dtype=np.int64)] = True
+                    packed = np.packbits(flags, bitorder="little").tobytes()
+                    cache[key] = int.from_bytes(packed, "little")
+                out |= cache[key]
+            cache[roles] = out
+        return cache[roles]
+
+    @cached_property
+    def rule_bits(self) -> tuple[tuple[Rule, int, int, int], ...]:
+        """Each rule with the players who hold one of its requester roles and one of its
+        approver roles before any rule fires, as bit sets (-1: the rule admits anyone), and
+        how many of those approvers it needs at least (0: none)."""
+        return tuple(
+            (
+                r,
+                self.roles_bits(r.requester_roles) if r.requester_roles else -1,
+                self.roles_bits(r.approver_roles) if r.approver_roles else -1,
+                r.k if r.needs_approvers and r.approver_roles else 0,
+            )
+            for r in self.rules
+        )
+
+    @cached_property
+    def rules_requested_by(self) -> tuple[tuple[int, ...], Mapping[str, tuple[int, ...]]]:
+        """Positions in :attr:`rules` of the rules anyone may request, and per role those
+        that its holders may request."""
+        anyone: list[int] = []
+        by_role: dict[str, list[int]] = {}
+        for n, r in enumerate(self.rules):
+            if not r.requester_roles:
+                anyone.append(n)
+            for role in r.requester_roles:
+                by_role.setdefault(role, []).append(n)
+        return tuple(anyone), {role: tuple(ns) for role, ns in by_role.items()}
+
+    @cached_property
     def corruptible_costs(self) -> Any:
         """Scaled costs of the corruptible players, in their order (a numpy array)."""
         return np.array([self.players[i].scaled_cost for i in self.corruptible], dtype=np.int64)
@@ -301,6 +366,9 @@ class Game:
             "role_members",
             "_holder_masks",
             "_positions",
+            "player_organisations",
+            "organisation_bits",
+            "_roles_bits",
         ):
             if name in self.__dict__:
                 other.__dict__[name] = self.__dict__[name]

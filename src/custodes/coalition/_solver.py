@@ -21,7 +21,7 @@ import itertools
 import math
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -110,7 +110,7 @@ def unit_costs(game: Game) -> Game:
 
 
 def relevant_rules(
-    game: Game, target: str, fired: set[str]
+    game: Game, target: str, fired: Set[str]
 ) -> tuple[list[Rule], set[Fact], set[str]]:
     """Rules that can matter for ``target``: they fire with everyone, and what they produce is
     the target or something a relevant rule uses.
@@ -125,13 +125,22 @@ def relevant_rules(
         The relevant rules (in the game's order), the facts (goals and roles) they reach,
         and every role some fired rule grants.
     """
-    producers: dict[Fact, list[Rule]] = defaultdict(list)
-    for rule in game.rules:
-        if rule.id in fired:
-            producers[("goal", rule.goal)].append(rule)
-            for role in rule.grants:
-                producers[("role", role)].append(rule)
-    grantable = {name for kind, name in producers if kind == "role"}
+    # Who produces each fact depends only on the game's rules and on what fired: found once
+    # for all the goals of one analysis.
+    key = fired if isinstance(fired, frozenset) else frozenset(fired)
+    cache: dict[frozenset[str], Any] = game.scratch.setdefault("producers", {})
+    cached = cache.get(key)
+    if cached is not None and cached[0] is game.rules:
+        producers, grantable = cached[1], cached[2]
+    else:
+        producers = defaultdict(list)
+        for rule in game.rules:
+            if rule.id in fired:
+                producers[("goal", rule.goal)].append(rule)
+                for role in rule.grants:
+                    producers[("role", role)].append(rule)
+        grantable = {name for kind, name in producers if kind == "role"}
+        cache[key] = (game.rules, producers, grantable)
     facts: set[Fact] = set()
     rules: dict[str, Rule] = {}
     todo: list[Fact] = [("goal", target)]
@@ -276,7 +285,7 @@ def minimum_coalitions(
             )
             for o in objectives
         }
-    fired = {f.rule for f in everyone.firings}
+    fired = everyone.fired
     rules, facts, grantable = relevant_rules(game, goal, fired)
     bounds = _lower_bounds(game, rules, goal, grantable)
     least_cost, least_orgs = bounds.cost, bounds.organisations
@@ -876,7 +885,10 @@ def _greedy(
     # What the players up to each cost reach together, evaluated once per game (on all its
     # rules: a superset of the relevant ones, which changes nothing for this goal).
     by_limit: dict[int, tuple[list[int], Outcome]] = full.scratch.setdefault("cheap", {})
-    for limit in sorted({game.players[i].scaled_cost for i in pool}):
+    levels: list[int] | None = full.scratch.get("cost levels")
+    if levels is None:
+        levels = full.scratch["cost levels"] = sorted({game.players[i].scaled_cost for i in pool})
+    for limit in levels:
         if limit not in by_limit:
             cheap = [i for i in pool if game.players[i].scaled_cost <= limit]
             by_limit[limit] = (cheap, evaluate(full, cheap) if len(cheap) < len(pool) else everyone)
