@@ -40,15 +40,14 @@ from custodes.custody._lifecycle import (
 )
 from custodes.custody._model import EVENT_KINDS, CaseEvent, Finding, FindingInput, Revealed
 from custodes.custody._policy import PRESETS, DisclosurePolicy, load_policies, resolve_policy
-from custodes.custody._registry import (
-    EXPLOIT_DETAILS,
+from custodes.custody._protocols import (
     Authorizer,
-    CustodyRegistry,
     DetectionSource,
     HeldGrant,
     Listing,
     RecordedDetection,
 )
+from custodes.custody._registry import EXPLOIT_DETAILS, CustodyRegistry
 from custodes.custody._rows import RecordedAlarm, clock_events
 from custodes.custody._service import build_registry
 

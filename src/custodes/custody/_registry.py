@@ -12,22 +12,20 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
-from sqlalchemy import Engine, RowMapping, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, RowMapping, insert, select, update
 
 from custodes.clock import Clock, SystemClock
 from custodes.constitution import Constitution
 from custodes.custody import _entries as E
 from custodes.custody._access import CaseAccess, Party, party_names
+from custodes.custody._alarm_book import record_alarms, recorded_alarms
 from custodes.custody._alarms import (
     Alarm,
     AlarmWindows,
-    DetectionSnapshot,
     FindingSnapshot,
     evaluate_alarms,
 )
@@ -39,7 +37,7 @@ from custodes.custody._commitment import (
     record_bytes,
 )
 from custodes.custody._cvss import CvssScore, score_vector
-from custodes.custody._errors import DuplicateFindingError, EscrowIntegrityError
+from custodes.custody._errors import EscrowIntegrityError
 from custodes.custody._escrow import KeyEncryptionKey, Sealed
 from custodes.custody._lifecycle import CASE_FLAGS, check_em, check_flag, check_rm
 from custodes.custody._model import (
@@ -49,7 +47,9 @@ from custodes.custody._model import (
     FindingInput,
     Revealed,
 )
+from custodes.custody._numbers import release_number, reserve_number
 from custodes.custody._policy import DisclosurePolicy, resolve_policy
+from custodes.custody._protocols import Authorizer, DetectionSource, HeldGrant, Listing
 from custodes.custody._rows import (
     RecordedAlarm,
     clock_events,
@@ -57,12 +57,9 @@ from custodes.custody._rows import (
     validate_input,
 )
 from custodes.custody._tables import (
-    custody_alarms,
-    custody_counters,
     custody_escrow,
     custody_events,
     custody_findings,
-    custody_fingerprints,
 )
 from custodes.errors import (
     CustodyError,
@@ -76,15 +73,7 @@ from custodes.log import Entry, TransparencyLog, format_time
 from custodes.periodic import Periodic
 from custodes.store import writer
 
-__all__ = [
-    "EXPLOIT_DETAILS",
-    "Authorizer",
-    "CustodyRegistry",
-    "DetectionSource",
-    "HeldGrant",
-    "Listing",
-    "RecordedDetection",
-]
+__all__ = ["EXPLOIT_DETAILS", "CustodyRegistry"]
 
 _log = logging.getLogger(__name__)
 
@@ -97,54 +86,6 @@ _FINDING_ID = re.compile(r"^CUSTODES-[0-9]{4}-[0-9]{4,}$")
 _NOT_VISIBLE = "no finding with this id is visible to this principal"
 
 ConstitutionSource = Constitution | Callable[[], Constitution | None]
-
-
-class HeldGrant(Protocol):
-    """What custody keeps of the authority's grant: its id, recorded with each escrow read."""
-
-    @property
-    def id(self) -> str: ...
-
-
-class Authorizer(Protocol):
-    """The authority's decision: a grant of ``capability`` to ``principal`` (for ``resource``,
-    here a finding id; a grant bound to another finding does not cover it), or PolicyDenied."""
-
-    def authorize(
-        self, principal: str, capability: str, /, *, resource: str | None = None
-    ) -> HeldGrant: ...
-
-
-class RecordedDetection(Protocol):
-    """What registration takes from the detection a finding names."""
-
-    @property
-    def fingerprint(self) -> str | None: ...
-
-
-class DetectionSource(Protocol):
-    """Where detections come from (the monitors' review queue): the discovery detections of
-    the stockpiling alarm, and each recorded detection by id (a finding that names one must
-    name one that exists)."""
-
-    def discovery_detections(self) -> Iterable[DetectionSnapshot]: ...
-
-    def get(self, detection_id: str, /) -> RecordedDetection:
-        """The detection ``detection_id``.
-
-        Raises:
-            NotFoundError: no such detection.
-        """
-        ...
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What a principal may see of the registry: case records, and the ids of embargoed
-    findings whose existence (only) the constitution lets everyone see."""
-
-    findings: tuple[Finding, ...]
-    existing: tuple[str, ...] = ()
 
 
 class CustodyRegistry:
@@ -442,7 +383,7 @@ class CustodyRegistry:
         self, spec: FindingInput, score: CvssScore, details: bytes, *, principal: str, now: datetime
     ) -> Finding:
         with self._lock:  # numbering is shared; the rest runs in parallel
-            year, number = now.year, self._reserve(now.year, spec.fingerprint)
+            year, number = now.year, reserve_number(self.engine, now.year, spec.fingerprint)
         finding_id = f"CUSTODES-{year:04d}-{number:04d}"
         try:
             commitment = commit_details(details)
@@ -472,7 +413,7 @@ class CustodyRegistry:
             # Nothing was logged under this number: give it (and the fingerprint) back, so ids
             # stay without gaps.
             with self._lock:
-                self._release(year, number, spec.fingerprint)
+                release_number(self.engine, year, number, spec.fingerprint)
             raise
         with writer(self.engine).begin() as conn:
             conn.execute(
@@ -569,80 +510,6 @@ class CustodyRegistry:
         if not spec.fingerprint and fingerprint:
             return spec.model_copy(update={"fingerprint": fingerprint[:256]})
         return spec
-
-    def _reserve(self, year: int, fingerprint: str) -> int:
-        """The next number, with the fingerprint claimed for it, in one committed transaction.
-
-        One number per registration, committed before it is used: two processes (a server and
-        a CLI) never get the same number or both register one fingerprint, and a failed
-        registration gives both back.
-
-        Raises:
-            DuplicateFindingError: the fingerprint is another finding's (or being registered).
-        """
-        try:
-            return self._reserve_once(year, fingerprint)
-        except IntegrityError:
-            # Another process claimed the fingerprint between our check and our insert.
-            return self._reserve_once(year, fingerprint)
-
-    def _reserve_once(self, year: int, fingerprint: str) -> int:
-        with writer(self.engine).begin() as conn:
-            if fingerprint:
-                existing = conn.execute(
-                    select(custody_fingerprints.c.finding_id).where(
-                        custody_fingerprints.c.fingerprint == fingerprint
-                    )
-                ).scalar()
-                if existing is not None:
-                    raise DuplicateFindingError(
-                        f"a finding with fingerprint {fingerprint!r} is already registered: "
-                        f"{existing}",
-                        existing_id=str(existing),
-                        fingerprint=fingerprint,
-                    )
-            last = conn.execute(
-                select(custody_counters.c.last)
-                .where(custody_counters.c.year == year)
-                .with_for_update()
-            ).scalar()
-            number = 1 if last is None else int(last) + 1
-            if last is None:
-                conn.execute(insert(custody_counters).values(year=year, last=number))
-            else:
-                conn.execute(
-                    update(custody_counters)
-                    .where(custody_counters.c.year == year)
-                    .values(last=number)
-                )
-            if fingerprint:
-                conn.execute(
-                    insert(custody_fingerprints).values(
-                        fingerprint=fingerprint, finding_id=f"CUSTODES-{year:04d}-{number:04d}"
-                    )
-                )
-        return number
-
-    def _release(self, year: int, number: int, fingerprint: str) -> None:
-        # The number only if no later one was taken meanwhile; otherwise the gap is the honest
-        # record of a registration that failed after a later one had started.
-        try:
-            with writer(self.engine).begin() as conn:
-                if fingerprint:
-                    conn.execute(
-                        delete(custody_fingerprints).where(
-                            custody_fingerprints.c.fingerprint == fingerprint,
-                            custody_fingerprints.c.finding_id
-                            == f"CUSTODES-{year:04d}-{number:04d}",
-                        )
-                    )
-                conn.execute(
-                    update(custody_counters)
-                    .where(custody_counters.c.year == year, custody_counters.c.last == number)
-                    .values(last=number - 1)
-                )
-        except Exception:
-            _log.exception("could not give back finding number %d of %d", number, year)
 
     # --- reading state ----------------------------------------------------------------------
 
@@ -1057,43 +924,7 @@ class CustodyRegistry:
         now = self.clock.now()
         with self._lock:
             due = self.evaluate(now)
-            with self.engine.connect() as conn:
-                known = set(conn.execute(select(custody_alarms.c.id)).scalars())
-            new = [a for a in due if a.id not in known]
-            if not new:
-                return []
-            entries = [
-                Entry.create(
-                    E.ALARM,
-                    time=now,
-                    principal="custodes",
-                    body=E.AlarmBody(
-                        alarm_id=a.id,
-                        kind=a.kind,
-                        subject=a.subject,
-                        due_at=format_time(a.due_at),
-                        message=a.message,
-                    ),
-                )
-                for a in new
-            ]
-            appended = self.log.append_batch(entries)
-            with writer(self.engine).begin() as conn:
-                conn.execute(
-                    insert(custody_alarms),
-                    [
-                        {
-                            "id": a.id,
-                            "kind": a.kind,
-                            "subject": a.subject,
-                            "due_at": a.due_at,
-                            "raised_at": now,
-                            "message": a.message,
-                            "log_index": ap.index,
-                        }
-                        for a, ap in zip(new, appended, strict=True)
-                    ],
-                )
+            new = record_alarms(self.engine, self.log, now, due)
         for a in new:
             _log.warning("custody alarm %s: %s", a.id, a.message)
         return new
@@ -1115,15 +946,4 @@ class CustodyRegistry:
 
     def alarms(self) -> builtins.list[RecordedAlarm]:
         """Every alarm recorded so far, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(custody_alarms).order_by(custody_alarms.c.due_at, custody_alarms.c.id)
-            ).all()
-        return [
-            RecordedAlarm(
-                Alarm(r.id, r.kind, r.subject, r.due_at, r.message),
-                r.raised_at,
-                int(r.log_index),
-            )
-            for r in rows
-        ]
+        return recorded_alarms(self.engine)

@@ -13,7 +13,8 @@ from custodes.constitution import Constitution, parse_duration
 from custodes.custody._alarms import AlarmWindows
 from custodes.custody._escrow import KeyEncryptionKey, load_or_create_kek
 from custodes.custody._policy import load_policies
-from custodes.custody._registry import Authorizer, CustodyRegistry, DetectionSource
+from custodes.custody._protocols import Authorizer, DetectionSource
+from custodes.custody._registry import CustodyRegistry
 from custodes.log import TransparencyLog
 
 __all__ = ["build_registry"]
