@@ -170,6 +170,14 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _read(text: str, label: str) -> Constitution:
+    """Read one constitution: the YAML reader, the schema pass, then the semantic pass.
+
+    Every problem of every pass that can run is collected, so an author fixes them all in one
+    round; the first :data:`MAX_PROBLEMS` are reported, with a count of the rest.
+
+    Raises:
+        ConstitutionError: the document has problems (each with its line and path).
+    """
     doc = load_located(text)
     # Duplicate keys are reported but do not stop the other checks (the first value is kept);
     # a syntax error leaves nothing to check.
@@ -224,6 +232,11 @@ class _SchemaProblem(ConstitutionProblem):
 
 
 def _check_schema(doc: LocatedDocument) -> None:
+    """Run the JSON Schema over the document and add its errors to ``doc.problems``.
+
+    A value error (a bad pattern or bound) is a plain problem, so the semantic pass still runs;
+    a shape error is a :class:`_SchemaProblem`, which stops it.
+    """
     # A value the reader already refused (a timestamp, an integer out of range) stands in as
     # its text: one problem for it is enough.
     reported = {p.path for p in doc.problems if p.path}
@@ -280,6 +293,9 @@ def _schema_errors(data: dict[str, Any]) -> Iterator[tuple[Any, tuple[Any, ...],
 
 
 def _flat_and_small(value: Any) -> bool:
+    """Whether a section is small enough to keep as it is in the skeleton (no nesting, at most 20
+    items).
+    """
     if not isinstance(value, list | dict):
         return True
     items = value.values() if isinstance(value, dict) else value
@@ -288,6 +304,7 @@ def _flat_and_small(value: Any) -> bool:
 
 @cache
 def _root_validator() -> Any:
+    """The schema of the top level only: each section's type, none of its contents."""
     schema = constitution_schema()
     shape = {k: v for k, v in schema.items() if k != "properties"}
     shape["properties"] = {
@@ -298,6 +315,9 @@ def _root_validator() -> Any:
 
 @cache
 def _section_validators() -> dict[str, tuple[Any, Any]]:
+    """One validator per section, and one for each item of a list section (so an error names the
+    item, and no validator sees the whole document).
+    """
     out: dict[str, tuple[Any, Any]] = {}
     for key, prop in constitution_schema()["properties"].items():
         if "items" in prop:
@@ -312,6 +332,7 @@ def _section_validators() -> dict[str, tuple[Any, Any]]:
 
 
 def _schema_message(kind: str, error: Any) -> str:
+    """The schema error's message in the reader's words, at most about 300 characters."""
     if kind == "AdditionalProperties":
         text = str(error.message).replace("Additional properties are not allowed", "unknown key")
     elif kind == "Pattern":
@@ -323,6 +344,7 @@ def _schema_message(kind: str, error: Any) -> str:
 
 
 def _schema_expected(kind: str, schema_path: list[str | int]) -> str | None:
+    """What the schema expected at ``schema_path``, in words (None when it says nothing useful)."""
     node: Any = constitution_schema()
     for part in schema_path[:-1]:
         if isinstance(node, dict):
@@ -380,6 +402,7 @@ class _Checker:
     """The semantic pass. Appends problems to the document and builds the dataclasses."""
 
     def __init__(self, doc: LocatedDocument) -> None:
+        """Start a pass over ``doc``, remembering the problems the schema pass already named."""
         self.doc = doc
         self.named = {(p.line, p.path) for p in doc.problems}
         self.data: dict[str, Any] = doc.data
@@ -433,6 +456,14 @@ class _Checker:
         return value
 
     def build(self, text: str) -> Constitution:
+        """Check every section against the others and build the :class:`Constitution`.
+
+        References (organisations, roles, capabilities, criteria, principals) are resolved
+        section by section; the quorum feasibility check runs only once everything else is
+        clean, because it needs every reference resolved. The constitution is returned even
+        when problems were found (the caller raises): its parts stand in so that one pass
+        reports every problem.
+        """
         d = self.data
         orgs_raw: list[dict[str, Any]] = d["organisations"]
         principals_raw: list[dict[str, Any]] = d["principals"]
@@ -625,6 +656,7 @@ class _Checker:
                 )
 
     def _criteria(self, raw: list[dict[str, Any]]) -> dict[str, Criterion]:
+        """The named Cedar criteria by id; a condition that does not parse is a problem."""
         out: dict[str, Criterion] = {}
         for i, c in enumerate(raw):
             error = check_condition(c["condition"])
@@ -653,6 +685,9 @@ class _Checker:
         criteria: Mapping[str, Criterion],
         applies_to: str,
     ) -> tuple[str, ...]:
+        """Check that each criterion named at ``path`` exists and applies to ``applies_to``
+        (principal or organisation); the names, as given.
+        """
         for j, ref in enumerate(refs):
             c = criteria.get(ref)
             if c is None:
@@ -672,6 +707,7 @@ class _Checker:
     def _organisations(
         self, raw: list[dict[str, Any]], criteria: Mapping[str, Criterion]
     ) -> list[Organisation]:
+        """The organisations, with their criteria checked."""
         out = []
         for i, o in enumerate(raw):
             refs = self._criteria_refs(
@@ -691,6 +727,10 @@ class _Checker:
     def _principals(
         self, raw: list[dict[str, Any]], org_ids: set[str], criteria: Mapping[str, Criterion]
     ) -> list[Principal]:
+        """The principals: known organisation, well-formed key, one key per person and every
+        identity of a person in one organisation (a person counts once in a quorum, so two keys
+        or two organisations would let one person count twice).
+        """
         out = []
         keys: dict[bytes, tuple[int, str]] = {}
         person_org: dict[str, tuple[int, str]] = {}
@@ -778,6 +818,9 @@ class _Checker:
         state: dict[str, str] = {}  # "open" while on the current path, "done" once checked
 
         def walk(pid: str, path: list[str]) -> None:
+            """Follow the directors up from ``pid`` (depth first), reporting a cycle or a chain
+            that ends at an undirected workload.
+            """
             if state.get(pid) == "done":
                 return
             p = by_id[pid]
@@ -808,6 +851,9 @@ class _Checker:
                 walk(p.id, [])
 
     def _capabilities(self, raw: list[dict[str, Any]]) -> list[Capability]:
+        """The capabilities; one that names neither models nor actions grants nothing and is a
+        problem.
+        """
         out = []
         for i, c in enumerate(raw):
             if not c.get("models") and not c.get("actions"):
@@ -829,6 +875,9 @@ class _Checker:
     def _roles(
         self, path: tuple[str | int, ...], refs: Sequence[str], roles: set[str]
     ) -> frozenset[str]:
+        """The role names at ``path``: at least one, and each held by some principal (a role nobody
+        holds is a typo or a rule nobody can meet).
+        """
         if not refs:
             self.problem(path, "no roles named", expected="at least one role")
         for j, role in enumerate(refs):
@@ -841,6 +890,7 @@ class _Checker:
         return frozenset(refs)
 
     def _cap_ref(self, path: tuple[str | int, ...], cap: str, cap_ids: set[str]) -> None:
+        """A problem if ``cap`` is not a capability of this constitution."""
         if cap not in cap_ids:
             self.problem(
                 path,
@@ -849,6 +899,7 @@ class _Checker:
             )
 
     def _quorum(self, raw: Mapping[str, Any]) -> Quorum:
+        """The quorum clause as a :class:`Quorum` (its shape is the schema's)."""
         return Quorum.from_document(raw)
 
     def _notify(
@@ -858,6 +909,7 @@ class _Checker:
         org_ids: set[str],
         roles: set[str],
     ) -> Notify:
+        """Who a rule's grants are announced to: known organisations and held roles."""
         raw = raw or {}
         for j, o in enumerate(raw.get("organisations", [])):
             if o not in org_ids:
@@ -884,6 +936,9 @@ class _Checker:
         org_ids: set[str],
         criteria: Mapping[str, Criterion],
     ) -> AccessRule:
+        """The access rule ``i``: its capability, requesters, approvers and durations checked; a
+        rule that needs approvals must name approvers.
+        """
         path: tuple[str | int, ...] = ("access", i)
         self._cap_ref((*path, "capability"), r["capability"], cap_ids)
         requester_roles = self._roles(
@@ -925,6 +980,9 @@ class _Checker:
     def _break_glass(
         self, i: int, r: dict[str, Any], cap_ids: set[str], roles: set[str], org_ids: set[str]
     ) -> BreakGlassRule:
+        """The break-glass rule ``i``: its review needs an approval, and its deadline must be
+        shorter than the longest use.
+        """
         path: tuple[str | int, ...] = ("break_glass", i)
         self._cap_ref((*path, "capability"), r["capability"], cap_ids)
         review = r["review"]
@@ -964,6 +1022,9 @@ class _Checker:
         )
 
     def _amendment(self, raw: dict[str, Any], principals: list[Principal]) -> AmendmentRule:
+        """The amendment rule: its signers are known persons with keys, and the threshold can be
+        reached by distinct persons.
+        """
         by_id = {p.id: p for p in principals}
         persons: set[str] = set()
         for j, s in enumerate(raw["signers"]):
@@ -998,6 +1059,9 @@ class _Checker:
     def _entrenched(
         self, raw: list[dict[str, Any]], amendment: AmendmentRule, principals: list[Principal]
     ) -> list[EntrenchedClause]:
+        """The entrenched clauses: their paths name something in this document, and the signers and
+        organisations they require exist among the amendment's signers.
+        """
         by_id = {p.id: p for p in principals}
         signer_orgs = {by_id[s].organisation for s in amendment.signers if s in by_id}
         signer_persons = {by_id[s].person_id for s in amendment.signers if s in by_id}
@@ -1051,6 +1115,9 @@ class _Checker:
         return out
 
     def _witnesses(self, raw: dict[str, Any], org_ids: set[str]) -> WitnessConfig:
+        """The log's witnesses: known organisation, a well-formed C2SP verifier key named as the
+        witness, no key twice, and a quorum no larger than the list.
+        """
         from custodes.errors import InputError
         from custodes.log import NoteVerifier
 
@@ -1096,6 +1163,9 @@ class _Checker:
         return WitnessConfig(witnesses=tuple(out), quorum=quorum)
 
     def _coalition(self, raw: dict[str, Any], cap_ids: set[str], n_orgs: int) -> CoalitionFloor:
+        """The coalition floor: protected capabilities exist, and the floor is not above the number
+        of organisations.
+        """
         for j, c in enumerate(raw.get("protected", [])):
             self._cap_ref(("coalition", "protected", j), c, cap_ids)
         floor = raw.get("min_organisations", 1)
@@ -1112,6 +1182,10 @@ class _Checker:
     def _check_quorums(
         self, c: Constitution, access_raw: list[dict[str, Any]], bg_raw: list[dict[str, Any]]
     ) -> None:
+        """Every rule can be used by someone: an access rule has an eligible requester, and each
+        quorum (access, break-glass review, usage review) can be met by eligible approvers with
+        keys other than the requester's person.
+        """
         try:
             compiled = compile_policies(c)
         except ValueError as exc:
@@ -1121,6 +1195,9 @@ class _Checker:
         by_roles: dict[frozenset[str], _Pool] = {}
 
         def approvers(roles: frozenset[str]) -> _Pool:
+            """The eligible approvers for ``roles`` (keyed principals holding one of them),
+            computed once per role set.
+            """
             if roles not in by_roles:
                 by_roles[roles] = _Pool.of([p for p in keyed if p.roles & roles])
             return by_roles[roles]
@@ -1189,6 +1266,7 @@ class _Pool:
 
     @classmethod
     def of(cls, approvers: Sequence[Principal]) -> _Pool:
+        """The pool of ``approvers``, grouped by person and organisation."""
         org_of: dict[str, str] = {}
         members: dict[str, set[str]] = {}
         for p in approvers:
@@ -1249,14 +1327,17 @@ def _first_infeasible(
 
 
 def _may_request(compiled: CompiledPolicies, rule: AccessRule, principal_id: str) -> bool:
+    """Whether ``principal_id`` may request under ``rule`` (its roles and Cedar criteria)."""
     return compiled.may_request(principal_id, rule)
 
 
 def _holds_role(c: Constitution, roles: frozenset[str], principal_id: str) -> bool:
+    """Whether ``principal_id`` holds one of ``roles``."""
     return bool(c.principals_by_id[principal_id].roles & roles)
 
 
 def _identities(c: Constitution) -> dict[str, list[str]]:
+    """Each person's principal ids (a person may hold several identities)."""
     out: dict[str, list[str]] = {}
     for p in c.principals:
         out.setdefault(p.person_id, []).append(p.id)
