@@ -259,6 +259,7 @@ def entrenched_goals(versions: Iterable[Constitution]) -> list[str]:
 
 
 def _count(n: int, word: str) -> str:
+    """``n`` and ``word``, plural when ``n`` is not 1."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -274,6 +275,9 @@ def _persons(c: Constitution, signers: Iterable[str]) -> set[str]:
 
 
 def _signer_identity(c: Constitution, signer: str) -> tuple[object, ...] | None:
+    """What makes ``signer`` the same signer in two versions: key, organisation and person (None:
+    not a principal).
+    """
     p = c.principals_by_id.get(signer)
     if p is None:
         return None
@@ -386,6 +390,8 @@ def check_amendment(
     have_orgs = len({old.principals_by_id[s].organisation for s in old_signers})
 
     def short_of(t: Threshold) -> tuple[int, int] | None:
+        """The (signers, organisations) threshold ``t`` needs, when this amendment's signers
+        of the old version fall short of it; None when they meet it."""
         need_keys = all_keys if t.signers is None else min(t.signers, all_keys)
         need_orgs = (
             len(all_orgs) if t.organisations is None else min(t.organisations, len(all_orgs))
@@ -398,6 +404,7 @@ def check_amendment(
         return f"has {have_keys} from {_count(have_orgs, 'organisation')}"
 
     def needs(short: tuple[int, int]) -> str:
+        """``short`` in words, for a denial."""
         return (
             f"{short[0]} amendment signers of version {old.version} from "
             f"{_count(short[1], 'organisation')}"

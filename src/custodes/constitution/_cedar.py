@@ -55,10 +55,14 @@ def _quote_list(items: Iterable[str]) -> str:
 
 
 def _ref(kind: str, id_: str) -> dict[str, Any]:
+    """A Cedar entity reference (``{"__entity": ...}``, Cedar's JSON entity format) in the custodes
+    namespace.
+    """
     return {"__entity": {"type": f"{_NS}::{kind}", "id": id_}}
 
 
 def _organisation_entity(o: Organisation) -> dict[str, Any]:
+    """An organisation as a Cedar entity: its id, kind and attributes (what criteria may test)."""
     return {
         "uid": _ref("Organisation", o.id),
         "parents": [],
@@ -67,6 +71,7 @@ def _organisation_entity(o: Organisation) -> dict[str, Any]:
 
 
 def _principal_entity(p: Principal) -> dict[str, Any]:
+    """A principal as a Cedar entity: its id, organisation, roles, attributes and kind."""
     return {
         "uid": _ref("Principal", p.id),
         "parents": [],
@@ -81,6 +86,9 @@ def _principal_entity(p: Principal) -> dict[str, Any]:
 
 
 def _criterion_policy(c: Criterion) -> str:
+    """The criterion ``c`` as one Cedar policy: ``meets`` on the criterion is permitted exactly when
+    its condition holds.
+    """
     return (
         f"@id({_quote('criterion:' + c.id)})\n"
         f"permit(principal, action == {_uid('Action', 'meets')}, "
@@ -116,6 +124,11 @@ class CompiledPolicies:
     """The Cedar side of one constitution version. Thread-safe; decisions are cached."""
 
     def __init__(self, constitution: Constitution) -> None:
+        """Compile the constitution's rules and criteria and decide every admission once.
+
+        Raises:
+            ValueError: a criterion or rule does not compile (the reader reports it as a problem).
+        """
         self.constitution = constitution
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str, frozenset[str]], CedarDecision] = {}
@@ -166,6 +179,9 @@ class CompiledPolicies:
                 self._unparsed[key] = (text, names)
 
     def _rule_set(self, key: tuple[str, str]) -> tuple[cedarpy.PolicySet, dict[str, str]] | None:
+        """The policy set for (capability, action), parsed on first use; None when no rule covers
+        it.
+        """
         entry = self._rule_sets.get(key)
         if entry is not None:
             return entry
@@ -188,6 +204,9 @@ class CompiledPolicies:
         return {cid: self.meets_many(entity_kind, ids, cid) for cid, ids in wanted.items()}
 
     def _entity_set(self, kind: str, id_: str) -> cedarpy.Entities:
+        """The entities one decision about ``kind`` ``id_`` needs (it and its organisation), built
+        once and kept.
+        """
         handle = self._handles.get((kind, id_))
         if handle is not None:
             return handle
@@ -209,6 +228,10 @@ class CompiledPolicies:
         return handle
 
     def _rule_policies(self, rule: AccessRule) -> list[tuple[str, str, str]]:
+        """The Cedar policies of ``rule``: (action, policy id, text) for ``request`` (the requester
+        is eligible) and ``use`` (eligible and, unless the rule is standing, holding a grant
+        under it).
+        """
         conditions = ["context.admitted"]
         conditions.append(
             f"principal.roles.containsAny({_quote_list(sorted(rule.requester_roles))})"

@@ -123,6 +123,9 @@ _YAML_KINDS = {"date": "timestamp", "datetime": "timestamp", "bytes": "binary va
 
 
 def _short(value: Any) -> str:
+    """``value`` as at most about 40 characters, for a message (a huge integer is not converted:
+    that is slow, and past 4,300 digits Python refuses).
+    """
     text = str(value) if not isinstance(value, int) or value.bit_length() < 1000 else "(huge)"
     return text if len(text) <= 40 else text[:20] + "..." + text[-8:]
 
@@ -134,6 +137,7 @@ class _SeqLines:
     __slots__ = ("children", "lines")
 
     def __init__(self) -> None:
+        """An empty sequence: no item lines, no child trees."""
         self.lines = array("I")
         self.children: dict[int, Any] = {}
 
@@ -145,6 +149,7 @@ class _Stop(Exception):
     """The reader stops: ``problem`` says why."""
 
     def __init__(self, problem: ConstitutionProblem) -> None:
+        """Stop with ``problem`` (its message is the exception's)."""
         super().__init__(problem.message)
         self.problem = problem
 
@@ -266,6 +271,9 @@ _SCALAR_NODE = yaml.ScalarNode
 
 
 def _child_path(stack: list[list[Any]]) -> Path:
+    """The path of the next value the innermost open container receives: its item index, or the
+    pending key (a merge key's values belong to the mapping itself).
+    """
     if not stack:
         return ()
     frame = stack[-1]
@@ -278,6 +286,12 @@ def _child_path(stack: list[list[Any]]) -> Path:
 def _scalar_value(
     loader: Any, resolve: Any, values: dict[Any, Any], event: Any, stack: Any, doc: Any
 ) -> Any:
+    """The plain value of a scalar event, resolved and constructed as the composing reader would; a
+    value with no JSON form is a problem, and its text stands in.
+
+    Non-string values are cached by (tag, text) in ``values``: they are immutable, and a large
+    document repeats the same few (``true``, ``1``) thousands of times.
+    """
     tag = event.tag
     if tag is None or tag == "!":
         tag = resolve(yaml.ScalarNode, event.value, event.implicit) if tag is None else _STR
@@ -310,6 +324,17 @@ def _scalar_value(
 
 
 def _attach(frame: list[Any], value: Any, tree: Any, line: int, scalar: bool, doc: Any) -> None:
+    """Add a finished value to the open container ``frame`` (the event reader's stack entry:
+    container, line tree, path, pending key, the key's line, merged values, their lines, the
+    container's line).
+
+    In a mapping a value is a key or the value of the pending key; a merge key's value is kept
+    aside and merged when the mapping closes (explicit keys win, as the YAML merge key says).
+    A repeated explicit key is a problem and the first value is kept.
+
+    Raises:
+        _Stop: a merge key where none is allowed, or one whose value is not mappings.
+    """
     container = frame[0]
     if value is _MERGE_KEY and (container.__class__ is list or frame[3] is not _NO_KEY):
         raise _Stop(
@@ -412,6 +437,11 @@ def _refused_shape(text: str) -> ConstitutionProblem | None:
 
 
 def _load_marked(text: str) -> LocatedDocument:
+    """The composing reader: PyYAML's node graph turned into plain values and lines.
+
+    Slower and hungrier than :func:`_load_events`, which is used; it is the reference the tests
+    hold the event reader to (the same values, lines and problems).
+    """
     doc = LocatedDocument(data=None)
     refused = _refused_shape(text)
     if refused is not None:
@@ -461,6 +491,9 @@ class _Loader(_Base):  # type: ignore[misc]
     _scalars: dict[tuple[str, str], Any] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """The implicit tag of a scalar, memoised by its text and style (PyYAML's resolver runs a
+        list of regular expressions per scalar).
+        """
         if kind is yaml.ScalarNode and isinstance(value, str) and implicit is not None:
             key = (value, bool(implicit[0]), bool(implicit[1]))
             tag = self._memo.get(key)
@@ -480,13 +513,17 @@ _MAX_CONTAINERS = 2_000_000
 
 
 class _Refused(Exception):
+    """The composing reader refuses the document (a recursive alias, or too many containers)."""
+
     def __init__(self, node: Any, why: str) -> None:
+        """Refused at ``node``'s line, for ``why``."""
         super().__init__(why)
         self.line = node.start_mark.line + 1
         self.why = why
 
 
 def _build(node: yaml.Node, path: Path, loader: Any, doc: LocatedDocument) -> Any:
+    """The plain value of the document's root node, its line recorded."""
     doc.lines.setdefault(path, node.start_mark.line + 1)
     return _value(node, path, loader, doc)
 
@@ -516,6 +553,9 @@ def _value(node: yaml.Node, path: Path, loader: Any, doc: LocatedDocument) -> An
 
 
 def _scalar(node: Any, path: Path, loader: Any, doc: LocatedDocument) -> Any:
+    """The plain value of a non-string scalar node; one with no JSON form is a problem, and its text
+    stands in.
+    """
     value = loader.construct_object(node, deep=True)
     why = _scalar_problem(value)
     if why is None:
@@ -535,6 +575,11 @@ def _scalar(node: Any, path: Path, loader: Any, doc: LocatedDocument) -> Any:
 def _container(
     node: Any, cls: type, path: Path, loader: Any, doc: LocatedDocument, lines: dict[Path, int]
 ) -> Any:
+    """The plain value of a mapping or sequence node, each key's and item's line recorded.
+
+    Merge keys (``<<``) are flattened first, and explicit keys override merged ones; only a
+    repeated explicit key is a duplicate (reported, first value kept).
+    """
     if cls is yaml.MappingNode:
         merged = 0
         if any(k.tag == _MERGE for k, _ in node.value):
