@@ -130,7 +130,9 @@ def _operator(state: CliState, issue: bool) -> Iterator[tuple[object, object, Ca
 
 def _progress(step: Step, result: StepResult | None) -> None:
     if result is None:
-        console.print(f"  [dim]…[/] {escape(step.title)}", end="\r")
+        # The step under way, overwritten by its result; only a terminal can overwrite.
+        if console.is_terminal:
+            console.print(f"  [dim]…[/] {escape(step.title)}", end="\r")
         return
     style = _STYLE[result.outcome]
     took = f" {result.seconds:.2f} s" if result.seconds is not None else ""

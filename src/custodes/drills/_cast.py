@@ -75,6 +75,8 @@ def _capability(c: Constitution, spec: CapabilitySpec) -> str | None:
             continue
         if spec.served is not None and bool(cap.models) != spec.served:
             continue
+        if spec.action is not None and spec.action not in cap.actions:
+            continue
         if (
             spec.break_glass is not None
             and any(r.capability == cap.id for r in c.break_glass) != spec.break_glass

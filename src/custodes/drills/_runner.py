@@ -20,6 +20,7 @@ from custodes.drills import (  # noqa: F401 - importing registers the actions
     _act_authority,
     _act_custody,
     _act_gateway,
+    _act_provenance,
     _act_witness,
 )
 from custodes.drills._actions import ACTIONS, ActionContext, NotRunnable, Observation, check_steps

@@ -82,6 +82,8 @@ class CapabilitySpec(_Frozen):
     """Some break-glass rule reaches it."""
     approvals: bool | None = None
     """Some access rule to it needs approvals."""
+    action: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")] | None = None
+    """One of the actions it grants (``chat``, ``escrow-read``, ``training-write``...)."""
     description: Text = ""
 
 
@@ -104,7 +106,7 @@ class Expect(_Frozen):
 
     control: Annotated[str, Field(min_length=1, max_length=300)] = "none"
     result: Result
-    evidence: list[Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z_]+/v[0-9]+$")]] = Field(
+    evidence: list[Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)+/v[0-9]+$")]] = Field(
         default_factory=list, max_length=20
     )
     outside_evidence: bool = False

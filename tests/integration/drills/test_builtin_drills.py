@@ -73,7 +73,7 @@ def _card(folder: Path, drill: str) -> dict[str, Any]:
 
 
 def test_drill_1_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
-    _, folder, _, _ = demo_run
+    demo, folder, _, _ = demo_run
     outcome = _card(folder, "vignette")
     assert outcome["agents-as-approvers"]["outcome"] == "done"
     agent = outcome["agent-approves"]
@@ -86,7 +86,21 @@ def test_drill_1_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
     split = outcome["split-view"]
     assert split["outcome"] == "stopped" and len(split["outside"]) == 2
     assert all("evidence kept (same-size), verified" in o for o in split["outside"])
-    for step in ("exclusive-access", "loyal-training-run"):
+    swapped = outcome["swapped-dataset"]
+    assert swapped["outcome"] == "stopped" and swapped["actor"] == "carol@lab"
+    assert "does not approve this run" in swapped["why"]
+    captured = outcome["captured-approval"]
+    assert captured["outcome"] == "revealed"
+    assert "(approved by bob@lab, dana@asi)" in captured["why"]
+    with Target(demo.url) as target:
+        for step, kind in (
+            ("swapped-dataset", "provenance.refused/v1"),
+            ("captured-approval", "provenance.run.register/v1"),
+        ):
+            index = outcome[step]["log_indices"][0]
+            entry = next(target.entries(index, index + 1))
+            assert entry.type == kind and target.prove(entry) is None
+    for step in ("exclusive-access", "loyalty-audit"):
         assert outcome[step]["outcome"] == "not runnable"
 
 
