@@ -1,7 +1,7 @@
 """A scripted judge model over the OpenAI wire protocol (a real socket). NOT a model.
 
 It stands in for the judge model custodes does not own: chat completions answering one word,
-``yes`` or ``no`` as the test sets :attr:`JudgeUpstream.answer`, with the first token's
+``yes`` or ``no`` (or any other word) as the test sets :attr:`JudgeUpstream.answer`, with the first token's
 ``top_logprobs`` when the request asks for log-probabilities (and :attr:`logprobs` is on). It
 records every request body, so a test can read what the judge was shown.
 """
@@ -36,7 +36,8 @@ class JudgeUpstream:
 
     def reply(self, body: dict[str, Any]) -> dict[str, Any]:
         self.bodies.append(body)
-        other = "no" if self.answer == "yes" else "yes"
+        # Any other answer (an undecided model): neither yes nor no among the alternatives.
+        other = {"yes": "no", "no": "yes"}.get(self.answer, "perhaps")
         logprobs = None
         if body.get("logprobs") and self.logprobs:
             top = [(self.answer, math.log(self.p_answer)), (other, math.log(1 - self.p_answer))]

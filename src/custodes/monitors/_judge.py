@@ -272,8 +272,11 @@ class ModelJudge:
             first = lp.content[0]
             alternatives = [(t.token, float(t.logprob)) for t in (first.top_logprobs or [])]
             z = _log_odds(alternatives or [(first.token, float(first.logprob))])
-            if z is not None:
-                return JudgeAnswer(z, "logprobs", prompt_tokens, completion_tokens, seconds)
+            # Neither answer among the alternatives: both are below the least listed one and
+            # their ratio is unknown, so the judge leans neither way.
+            return JudgeAnswer(
+                0.0 if z is None else z, "logprobs", prompt_tokens, completion_tokens, seconds
+            )
         content = choices[0].message.content or ""
         words = content.split()
         word = _spelling(words[0]) if words else None

@@ -100,6 +100,10 @@ def test_a_no_clears_the_uncertain_category(
     upstream.answer, upstream.p_answer = "no", 0.999
     found = {d.category for d in _judged(server, combined, "alice@lab").detect(text)}
     assert category not in found
+    upstream.answer = "maybe"  # neither answer among the alternatives: no lean either way
+    undecided = _judged(server, combined, "alice@lab")
+    undecided.detect(text)
+    assert undecided.stats.calls >= 1 and undecided.stats.failures == 0
     upstream.answer, upstream.logprobs = "yes", False  # the answer word alone still counts
     det = _judged(server, combined, "alice@lab")
     hit = [d for d in det.detect(text) if d.category == category]
