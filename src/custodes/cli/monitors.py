@@ -29,7 +29,11 @@ from rich.table import Table
 from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.errors import InputError
 from custodes.monitors import (
+    DetectorRegistry,
     Example,
+    JudgeCalibration,
+    JudgedDetector,
+    ModelJudge,
     MonitorsService,
     ScanProblem,
     ScanSummary,
@@ -38,6 +42,7 @@ from custodes.monitors import (
     compute_metrics,
     default_registry,
     read_dataset,
+    register_judge,
 )
 
 __all__ = ["monitors", "review", "scan"]
@@ -84,8 +89,10 @@ def list_detectors() -> None:
     _console.print(table)
 
 
-def _score_examples(examples: list[Example], names: list[str]) -> list[dict[str, float]]:
-    registry = default_registry()
+def _score_examples(
+    examples: list[Example], names: list[str], registry: DetectorRegistry | None = None
+) -> list[dict[str, float]]:
+    registry = registry or default_registry()
     detectors = [registry.get(n) for n in names]
     out = []
     with Progress(
@@ -142,6 +149,45 @@ def _score_examples(examples: list[Example], names: list[str]) -> list[dict[str,
     help="Also cross-validate the learned tier and the combination on this data set, "
     "holding out whole scenario families (default: on when the learned tier is used).",
 )
+@click.option(
+    "--judge-model",
+    default=None,
+    help="Add the model tier: the judge model's name as the gateway routes it (the "
+    "'judged' detector, which becomes the default).",
+)
+@click.option(
+    "--judge-url",
+    default="http://127.0.0.1:8080/v1",
+    show_default=True,
+    help="The gateway's OpenAI-compatible base URL the judge calls.",
+)
+@click.option(
+    "--judge-key-env",
+    default="CUSTODES_JUDGE_API_KEY",
+    show_default=True,
+    help="Environment variable holding the monitoring principal's gateway key.",
+)
+@click.option(
+    "--judge-band",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="Judge a category when its combined score passes the threshold at this FPR "
+    "(and not the strict 0.1% one): the budget knob.",
+)
+@click.option(
+    "--judge-mb-per-hour",
+    type=click.FloatRange(0.0),
+    default=50.0,
+    show_default=True,
+    help="At most this many MB of text judged per hour.",
+)
+@click.option(
+    "--judge-calibration",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A judge calibration fitted for this judge model (default: unfitted).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_command(
     dataset: Path,
@@ -149,6 +195,12 @@ def eval_command(
     predictions: Path | None,
     budget: float,
     held_out: bool | None,
+    judge_model: str | None,
+    judge_url: str,
+    judge_key_env: str,
+    judge_band: float,
+    judge_mb_per_hour: float,
+    judge_calibration: Path | None,
     as_json: bool,
 ) -> None:
     """Per category: TPR at 5%, 1% and 0.1% FPR, AUROC, AUPRC and the confusion matrix at
@@ -160,8 +212,29 @@ def eval_command(
     examples = list(read_dataset(dataset))
     if not examples:
         raise InputError("the data set is empty", where=str(dataset), expected="labelled rows")
-    chosen = list(names) or _default_detectors()
-    scores = _score_examples(examples, chosen)
+    registry = default_registry()
+    if judge_model is not None:
+        _add_judge(
+            registry,
+            judge_model,
+            judge_url,
+            judge_key_env,
+            judge_band,
+            judge_mb_per_hour,
+            judge_calibration,
+        )
+    chosen = list(names) or (["judged"] if judge_model else _default_detectors())
+    scores = _score_examples(examples, chosen, registry)
+    if "judged" in chosen:
+        judged = registry.get("judged")
+        if isinstance(judged, JudgedDetector):
+            st = judged.stats
+            _err.print(
+                f"judge {judge_model!r}: {st.judged_texts} of {st.texts} texts judged "
+                f"({st.judged_bytes / 1e6:.3f} of {st.bytes / 1e6:.3f} MB), {st.calls} calls, "
+                f"{st.prompt_tokens + st.completion_tokens} tokens, {st.judge_seconds:.1f} s; "
+                f"{st.unjudged} left to the combined tier ({st.failures} failed calls)"
+            )
     split = _split_label(dataset, chosen)
     cats = sorted({c for s in scores for c in s})
     positive_cats = {e.category for e in examples if e.label == 1 and e.category}
@@ -178,7 +251,7 @@ def eval_command(
                     json.dumps({"id": ex.id, "score": o, "scores": s, "predicted": predicted})
                     + "\n"
                 )
-    uses_learned = any(n in ("learned", "combined") for n in chosen)
+    uses_learned = any(n in ("learned", "combined", "judged") for n in chosen)
     held: dict[str, dict[str, Any]] = {}
     if held_out if held_out is not None else uses_learned:
         held = _held_out_by_family(examples)
@@ -254,7 +327,7 @@ def _figures(
 
 def _split_label(dataset: Path, chosen: list[str]) -> str:
     """Whether the packaged learned tier and combiner were trained on ``dataset``."""
-    if not any(n in ("learned", "combined") for n in chosen):
+    if not any(n in ("learned", "combined", "judged") for n in chosen):
         return (
             "rules tier only (untrained; its signals were written while reading the DEV "
             "sets, so DEV figures are in-sample in that sense)"
@@ -338,6 +411,40 @@ def _metrics_json(m: Any) -> dict[str, Any]:
             "fn": m.confusion.fn,
         },
     }
+
+
+def _add_judge(
+    registry: DetectorRegistry,
+    model: str,
+    url: str,
+    key_env: str,
+    band: float,
+    mb_per_hour: float,
+    calibration: Path | None,
+) -> None:
+    import openai
+
+    key = os.environ.get(key_env, "")
+    if not key:
+        raise InputError(
+            "the judge needs the monitoring principal's gateway key",
+            where=f"--judge-key-env {key_env}",
+            expected=f"the key in the environment variable {key_env}",
+            actual="unset or empty",
+        )
+    jcal = (
+        JudgeCalibration.from_json(calibration.read_text(encoding="utf-8"), where=str(calibration))
+        if calibration is not None
+        else None
+    )
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
+    register_judge(
+        registry,
+        ModelJudge(client, model),
+        judge_calibration=jcal,
+        band_fpr=band,
+        max_mb_per_hour=mb_per_hour,
+    )
 
 
 def _default_detectors() -> list[str]:

@@ -23,6 +23,7 @@ from custodes.monitors._judge import (
     ModelJudge,
     fit_judge_calibration,
     judge_messages,
+    register_judge,
 )
 from custodes.monitors._learned import WEIGHTS_FILE, Encoder, LearnedDetector
 from custodes.monitors._metrics import Confusion, Metrics, compute_metrics
@@ -91,4 +92,5 @@ __all__ = [
     "ModelJudge",
     "fit_judge_calibration",
     "judge_messages",
+    "register_judge",
 ]

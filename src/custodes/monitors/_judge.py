@@ -50,8 +50,9 @@ import numpy as np
 from custodes.errors import InputError, MonitorError
 from custodes.monitors._calibration import Calibration, _fit_logistic, _sorted
 from custodes.monitors._combined import DEFAULT_FPR, STRICT_FPR, CombinedDetector
-from custodes.monitors._detector import Category, Detection, Span
+from custodes.monitors._detector import Category, Detection, Detector, Span
 from custodes.monitors._normalise import normalise
+from custodes.monitors._registry import DetectorRegistry
 from custodes.monitors._view import transcript_view
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "ModelJudge",
     "fit_judge_calibration",
     "judge_messages",
+    "register_judge",
 ]
 
 _log = logging.getLogger(__name__)
@@ -480,6 +482,7 @@ class JudgedDetector:
         self._clock = clock
         self._window: list[tuple[float, int]] = []
         self._lock = threading.Lock()
+        self._last: tuple[str, tuple[list[Detection], dict[str, float]]] | None = None
         self.stats = JudgeStats()
 
     def _take_budget(self, size: int) -> bool:
@@ -499,9 +502,28 @@ class JudgedDetector:
             if self._low.get(c, 1.0) <= scores.get(c, 0.0) < self._strict.get(c, 1.0)
         ]
 
+    def score_text(self, text: str) -> dict[str, float]:
+        """Every category's score: the combined one, or the judged one for the categories
+        the judge decided (the same judging as :meth:`detect`, done once per text)."""
+        return dict(self._judged(text)[1])
+
     def detect(self, text: str) -> list[Detection]:
         """The combined detector's detections, with each uncertain category decided by the
         judge (when the budget allows and the call succeeds)."""
+        return list(self._judged(text)[0])
+
+    def _judged(self, text: str) -> tuple[list[Detection], dict[str, float]]:
+        # The last text's result is kept: an evaluation asks for scores and detections of
+        # the same text, and must not pay (or count) the judge twice.
+        with self._lock:
+            if self._last is not None and self._last[0] == text:
+                return self._last[1]
+        result = self._judge_text(text)
+        with self._lock:
+            self._last = (text, result)
+        return result
+
+    def _judge_text(self, text: str) -> tuple[list[Detection], dict[str, float]]:
         size = len(text.encode("utf-8", "surrogatepass"))
         found, scores = self._combined.detect_scored(text)
         base = {d.category: d for d in found}
@@ -510,7 +532,7 @@ class JudgedDetector:
             self.stats.texts += 1
             self.stats.bytes += size
         if not uncertain:
-            return list(base.values())
+            return list(base.values()), scores
         if not self._take_budget(size):
             with self._lock:
                 self.stats.unjudged += 1
@@ -520,11 +542,12 @@ class JudgedDetector:
                 self._cap / 1e6,
                 len(uncertain),
             )
-            return list(base.values())
+            return list(base.values()), scores
         with self._lock:
             self.stats.judged_texts += 1
             self.stats.judged_bytes += size
         out = {c: d for c, d in base.items() if c not in uncertain}
+        judged = dict(scores)
         for category in uncertain:
             try:
                 answer = self._judge.ask(text, category)
@@ -543,6 +566,7 @@ class JudgedDetector:
                 self.stats.judge_seconds += answer.seconds
             s = scores[category]
             final = self._jcal.final(category, s, answer.log_odds)
+            judged[category] = final
             threshold = self._report.get(category, 0.5)
             if final < threshold:
                 continue
@@ -565,4 +589,39 @@ class JudgedDetector:
                     "threshold": f"{threshold:.4f}",
                 },
             )
-        return [out[c] for c in self.categories if c in out]
+        return [out[c] for c in self.categories if c in out], judged
+
+
+def register_judge(
+    registry: DetectorRegistry,
+    judge: ModelJudge,
+    *,
+    name: str = "judged",
+    judge_calibration: JudgeCalibration | None = None,
+    band_fpr: float = 0.2,
+    max_mb_per_hour: float = 50.0,
+) -> None:
+    """Register a :class:`JudgedDetector` over ``registry``'s ``combined`` detector and the
+    packaged calibration as ``name`` (built on first use).
+
+    Raises:
+        InputError: ``name`` is already registered, or the budget is out of range (on
+            first use).
+    """
+
+    def build() -> Detector:
+        from custodes.monitors._combined import load_calibration
+
+        combined = registry.get("combined")
+        if not isinstance(combined, CombinedDetector):
+            raise MonitorError("the judged detector needs the combined detector beneath it")
+        return JudgedDetector(
+            combined,
+            load_calibration(),
+            judge,
+            judge_calibration=judge_calibration,
+            band_fpr=band_fpr,
+            max_mb_per_hour=max_mb_per_hour,
+        )
+
+    registry.register(name, build)

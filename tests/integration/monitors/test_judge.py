@@ -5,6 +5,7 @@ leaves the combined tier's verdict in place without raising."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from custodes.monitors import (
     read_dataset,
 )
 from tests.integration.gateway.conftest import GatewayServer, running_gateway
+from tests.support.demo_api import run_cli
 from tests.support.judge_upstream import JudgeUpstream, judge_upstream
 
 
@@ -141,3 +143,39 @@ def test_over_the_hourly_cap_nothing_is_judged(
         (d.category, d.score) for d in combined.detect(text)
     ]
     assert len(upstream.bodies) == calls and det.stats.unjudged == 1
+
+
+def test_eval_with_the_judge_through_the_gateway(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    band_text: tuple[str, str],
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, upstream = deployment
+    text, category = band_text
+    rows = [
+        json.loads(line)
+        for line in (data_dir / "datasets" / "monitors" / "coup_misuse_dev.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()[:12]
+    ]
+    rows.append({"id": "band", "text": text, "label": 1, "category": category})
+    dataset = tmp_path / "small.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = [
+        "monitors", "eval", str(dataset), "--no-held-out",
+        "--judge-model", "frontier-general", "--judge-url", f"{server.base_url}/v1",
+    ]  # fmt: skip
+    monkeypatch.setenv("CUSTODES_JUDGE_API_KEY", "")
+    code, _, err = run_cli(args, capsys)
+    assert code != 0 and "CUSTODES_JUDGE_API_KEY" in err
+    assert upstream.bodies == []
+    monkeypatch.setenv("CUSTODES_JUDGE_API_KEY", server.key("alice@lab"))
+    upstream.answer, upstream.p_answer = "yes", 0.999
+    code, out, err = run_cli([*args, "--json"], capsys)
+    assert code == 0, err
+    assert "texts judged" in err and "judge 'frontier-general'" in err
+    assert json.loads(out)["figures_are"].startswith("unseen")
+    assert len(upstream.bodies) >= 1 and len(server.calls()) == len(upstream.bodies)

@@ -89,6 +89,7 @@ def test_public_api_is_pinned() -> None:
         "poc_hash",
         "read_dataset",
         "read_records",
+        "register_judge",
         "rules_scores",
         "scan_sources",
         "start_monitors",
