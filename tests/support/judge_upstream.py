@@ -1,9 +1,10 @@
 """A scripted judge model over the OpenAI wire protocol (a real socket). NOT a model.
 
 It stands in for the judge model custodes does not own: chat completions answering one word,
-``yes`` or ``no`` (or any other word) as the test sets :attr:`JudgeUpstream.answer`, with the first token's
-``top_logprobs`` when the request asks for log-probabilities (and :attr:`logprobs` is on). It
-records every request body, so a test can read what the judge was shown.
+``yes`` or ``no`` (or any other word) as the test sets :attr:`JudgeUpstream.answer`, with the
+first token's ``top_logprobs`` when the request asks for log-probabilities (and
+:attr:`logprobs` is on). It records every request body, so a test can read what the judge
+was shown.
 """
 
 from __future__ import annotations
