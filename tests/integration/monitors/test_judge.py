@@ -139,10 +139,12 @@ def test_over_the_hourly_cap_nothing_is_judged(
     det.detect(text)  # the first text fits the cap exactly
     assert det.stats.judged_texts == 1
     calls = len(upstream.bodies)
-    assert [(d.category, d.score) for d in det.detect(text)] == [
-        (d.category, d.score) for d in combined.detect(text)
+    again = text + "\n"  # another text (the same one would reuse its verdict, at no cost)
+    assert [(d.category, d.score) for d in det.detect(again)] == [
+        (d.category, d.score) for d in combined.detect(again)
     ]
     assert len(upstream.bodies) == calls and det.stats.unjudged == 1
+    assert det.stats.texts == 2 and det.stats.judged_texts == 1
 
 
 def test_eval_with_the_judge_through_the_gateway(
