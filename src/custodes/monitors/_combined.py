@@ -63,6 +63,9 @@ class CombinedDetector:
         *,
         fpr: float = DEFAULT_FPR,
     ) -> None:
+        """Combine the ``rules`` detectors and the ``learned`` one through ``calibration``, flagging
+        at the operating point of false-positive rate ``fpr``.
+        """
         self._rules = rules
         self._learned = learned
         self._calibration = calibration
@@ -74,6 +77,9 @@ class CombinedDetector:
         self._strict = {c: cal.threshold(STRICT_FPR) for c, cal in calibration.categories.items()}
 
     def _parts(self, text: str) -> tuple[dict[str, float], dict[str, Detection]]:
+        """The rules' best score per category for ``text``, and the detection that gave it (the
+        evidence a combined detection carries).
+        """
         rules: dict[str, float] = {}
         evidence: dict[str, Detection] = {}
         for det in self._rules:

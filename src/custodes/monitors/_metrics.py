@@ -67,6 +67,9 @@ class Metrics:
 def _roc(
     y: FloatArray, s: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The ROC curve of scores ``s`` against labels ``y``: thresholds, false- and true-positive
+    rates (from the origin), and the counts at each distinct score.
+    """
     order = np.argsort(-s, kind="mergesort")
     s_sorted, y_sorted = s[order], y[order]
     distinct = np.where(np.diff(s_sorted))[0]
@@ -80,12 +83,16 @@ def _roc(
 def _tpr_at(
     thr: FloatArray, fpr: FloatArray, tpr: FloatArray, target: float
 ) -> tuple[float, float]:
+    """The highest true-positive rate with a false-positive rate at most ``target``, and its
+    threshold.
+    """
     ok = np.where(fpr <= target + 1e-12)[0]
     i = ok[np.argmax(tpr[ok])]
     return float(tpr[i]), float(thr[i])
 
 
 def _auroc(y: FloatArray, s: FloatArray) -> float:
+    """The area under the ROC curve as the Mann-Whitney U statistic, ties given mid-ranks."""
     order = np.argsort(s, kind="mergesort")
     s_sorted = s[order]
     ranks = np.empty(len(s), dtype=float)

@@ -133,6 +133,10 @@ class ReviewQueue:
         clock: Clock | None = None,
         validate_finding: FindingValidator | None = None,
     ) -> None:
+        """The queue over ``engine`` and ``log``; ``directory`` says who is in which organisation
+        (reviewers come from outside the actor's), and ``validate_finding`` checks the finding a
+        detection is linked to.
+        """
         self.engine = engine
         self.log = log
         self.directory = directory
@@ -473,6 +477,7 @@ class ReviewQueue:
 
 
 def _stored(row: Any, reviewers: tuple[str, ...]) -> StoredDetection:
+    """A detection row and its reviewers as a :class:`StoredDetection`."""
     detected = row["detected_at"]
     assert detected is not None
     return StoredDetection(

@@ -77,6 +77,9 @@ class TrainingResult:
 
 
 def _hash_fold(key: str, folds: int) -> int:
+    """The fold (of ``folds``) that ``key`` falls in: a stable hash, so a family stays in one fold
+    across runs and machines.
+    """
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % folds
 
 
@@ -117,6 +120,9 @@ def _fit(
 
 
 def _scores(z: Matrix, w: Matrix, b: Matrix) -> Matrix:
+    """The logistic scores of the linear heads ``w``, ``b`` on the whitened features ``z`` (the tanh
+    form, which does not overflow).
+    """
     out: Matrix = (0.5 * (1.0 + np.tanh(0.5 * (z @ w.T + b)))).astype(np.float32)
     return out
 
@@ -125,6 +131,9 @@ class _Problem:
     """Standardised features, targets and grouping of one training run."""
 
     def __init__(self, examples: Sequence[Example], x: Matrix, emb_dim: int) -> None:
+        """Whiten ``x`` (standardise, then project each embedding block onto its principal
+        components) and keep the labels of ``examples``, once for every fit of a search.
+        """
         self.examples = list(examples)
         self.mean = x.mean(axis=0)
         self.std = x.std(axis=0) + 1e-6
@@ -159,12 +168,16 @@ class _Problem:
         self.source = [e.id.split("-", 1)[0] for e in examples]
 
     def fit(self, rows: npt.NDArray[np.bool_], cfg: Config) -> tuple[Matrix, Matrix]:
+        """Fit the heads on the ``rows`` of the training set, with or without the embedding columns
+        as ``cfg`` says.
+        """
         z = self.z if cfg.embeddings else self.z_plain
         return _fit(z[rows], self.y[rows], cfg.l2)
 
     def predict(
         self, rows: npt.NDArray[np.bool_], cfg: Config, wb: tuple[Matrix, Matrix]
     ) -> Matrix:
+        """The scores of the fitted heads ``wb`` on ``rows``."""
         z = self.z if cfg.embeddings else self.z_plain
         return _scores(z[rows], *wb)
 
@@ -217,6 +230,9 @@ class _Problem:
 
 
 def _figure(y: npt.NDArray[np.float32], s: Matrix) -> float:
+    """What the search maximises for one category: AUROC plus the true-positive rate at 5% false
+    positives (0 when the rows hold only one class).
+    """
     if y.sum() == 0 or y.sum() == len(y):
         return 0.0
     m = compute_metrics([int(v) for v in y], [float(v) for v in s])
@@ -224,6 +240,9 @@ def _figure(y: npt.NDArray[np.float32], s: Matrix) -> float:
 
 
 def _measure(p: _Problem, scores: Matrix, tested: npt.NDArray[np.bool_]) -> dict[str, Metrics]:
+    """The metrics of each category on the ``tested`` rows of its domain (categories whose rows hold
+    one class only are left out).
+    """
     out: dict[str, Metrics] = {}
     for k, cat in enumerate(p.cats):
         rows = tested & p.domain(k)
@@ -236,6 +255,11 @@ def _measure(p: _Problem, scores: Matrix, tested: npt.NDArray[np.bool_]) -> dict
 def _scheme_folds(
     p: _Problem, scheme: str
 ) -> list[tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]]:
+    """The (train, test) row masks of a held-out scheme: ``family`` (families hashed into folds),
+    ``organisation`` or ``format`` (one value held out per fold; none when there is only one), or
+    all three at once (a fold's families together with an organisation and a format its training
+    rows never see).
+    """
     n = len(p.examples)
     orgs = [e.organisation for e in p.examples]
     fmts = [e.format for e in p.examples]
@@ -370,6 +394,9 @@ def fit_combination(
         )
 
     def fit(rows: npt.NDArray[np.bool_]) -> Calibration:
+        """The calibration fitted on ``rows``: for each category, the rules' and the learned tier's
+        scores with their labels and families.
+        """
         r, lsc, y, g = {}, {}, {}, {}
         for k, cat in enumerate(cats):
             m = rows & domains[cat]

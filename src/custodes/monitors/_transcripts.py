@@ -184,6 +184,11 @@ def _text(fh: BinaryIO, start_offset: int, start_line: int) -> Iterator[Record]:
 
 
 def _inspect_sample(sample: Any) -> str:
+    """One Inspect sample's messages (and output) as transcript text, tool calls included.
+
+    Raises:
+        ValueError: the sample is not an object with a ``messages`` list.
+    """
     if not isinstance(sample, dict):
         raise ValueError("a sample is not an object")
     messages = sample.get("messages")
@@ -233,6 +238,9 @@ def _inspect_eval(source: Path | BinaryIO) -> Iterator[Record]:
 
 
 def _inspect_json(source: Path | BinaryIO) -> Iterator[Record]:
+    """The samples of an Inspect ``.json`` eval log, one record each (a malformed log or sample is a
+    record with a problem, not an exception).
+    """
     # Inspect writes .json logs as one document; it is parsed whole (use the .eval format,
     # which stores one sample per zip member, for logs too large for memory).
     try:

@@ -126,6 +126,9 @@ def family_of(notes: str) -> str:
 
 
 def _swap(text: str, org: Organisation) -> str:
+    """``text`` with the developer organisation's names (and its tools) replaced by ``org``'s, so
+    one scenario reads as if it happened at another lab.
+    """
     for slot, name in _DEV_NAMES.items():
         text = text.replace(name, getattr(org, slot))
         if slot in ("short", "country"):
@@ -136,6 +139,9 @@ def _swap(text: str, org: Organisation) -> str:
 
 
 def _edit_args(target: str, body: str, rng: random.Random) -> tuple[str, dict[str, Any]]:
+    """A file edit as one of the tool-call shapes agents use: a whole patch (``apply_patch``) or an
+    old/new string pair cut from the patch's lines; the tool name and its arguments.
+    """
     if rng.random() < 0.4:
         return rng.choice(("apply_patch", "write_patch")), {"path": target, "patch": body}
     old, new = [], []
@@ -172,6 +178,10 @@ def _calls(content: str, rng: random.Random) -> tuple[str, list[tuple[str, dict[
 
 
 def _structured(messages: Sequence[Mapping[str, str]], fmt: str, rng: random.Random) -> list[Any]:
+    """``messages`` as structured chat messages in format ``fmt`` (``openai`` tool calls with ids,
+    or the other structured shape): the fenced code of assistant turns becomes tool calls and the
+    next tool turn their results, call ids drawn from ``rng``.
+    """
     out: list[Any] = []
     pending: list[str] = []
     for m in messages:

@@ -181,6 +181,9 @@ def _block_text(content: Any) -> str:
 
 
 def _call_line(name: str, args: Any) -> str:
+    """One tool call as a line of the transcript view: its name and its arguments as compact JSON
+    (decoded first when they arrive as a JSON string).
+    """
     if isinstance(args, str):
         try:
             args = json.loads(args) if len(args) <= MAX_JSON_CHARS else args
@@ -191,6 +194,9 @@ def _call_line(name: str, args: Any) -> str:
 
 
 def _message_calls(message: Mapping[str, Any]) -> list[str]:
+    """The tool calls of a chat message, in OpenAI (``tool_calls``), Anthropic-like (``input``) and
+    legacy (``function_call``) shapes, as view lines.
+    """
     out = []
     calls = message.get("tool_calls")
     if isinstance(calls, list):
@@ -467,14 +473,19 @@ def transcript_view(text: str) -> View:
     taken: list[tuple[int, int]] = []
 
     def free(s: int, e: int) -> bool:
+        """Whether the span from ``s`` to ``e`` overlaps no action taken so far."""
         return not any(s < te and ts < e for ts, te in taken)
 
     def add(a: Action) -> None:
+        """Take action ``a`` if there is room and its span is free."""
         if len(actions) < MAX_ACTIONS and free(a.start, a.end):
             actions.append(a)
             taken.append((a.start, a.end))
 
     def actor(pos: int, tool_like: bool = True) -> Actor:
+        """Who acted at ``pos``: the turn's speaker, except that text inside a tool result is
+        nobody's act.
+        """
         who = _actor_at(turns, pos)
         # Text inside a tool result is output, not an act; a call printed there (a log of an
         # earlier session) is still attributed to whoever produced the output.

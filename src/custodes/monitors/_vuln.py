@@ -695,6 +695,7 @@ def _combine(text: str, hits: dict[str, tuple[_Signal, Span]]) -> float:
     shape: list[bool] = []
 
     def listing() -> bool:
+        """Whether the text is laid out as a changelog or an advisory list (read at most once)."""
         # Read the layout only when the verdict depends on it (a crash with its own stack
         # and no write-up does not): it is the costliest pattern here.
         if not shape:
