@@ -137,6 +137,11 @@ def _read_only_engine(settings: Settings) -> Any:
 
 
 def _signer(settings: Settings) -> NoteSigner:
+    """The log's signing key from the settings' key file.
+
+    Raises:
+        ConfigError: the file is missing or malformed.
+    """
     path = settings.resolved_log_key_file
     if not path.exists():
         raise ConfigError(
@@ -151,6 +156,11 @@ def _signer(settings: Settings) -> NoteSigner:
 
 @contextmanager
 def _local_log(settings: Settings, *, migrate_db: bool) -> Iterator[TransparencyLog]:
+    """The deployment's log opened directly on its database (no server), closed on exit.
+
+    Raises:
+        StoreError: the database cannot be read.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from custodes.store import create_db_engine, migrate
@@ -178,12 +188,19 @@ def _local_log(settings: Settings, *, migrate_db: bool) -> Iterator[Transparency
 
 
 def _http(server: str) -> Any:
+    """An HTTP client for the server at ``server`` (30 s timeout)."""
     import httpx
 
     return httpx.Client(base_url=server.rstrip("/"), timeout=30.0)
 
 
 def _get(client: Any, path: str, **params: Any) -> Any:
+    """GET ``path`` from the server, leaving out parameters that are None.
+
+    Raises:
+        StoreError: the server cannot be reached.
+        InputError: it answered an error (its message quoted).
+    """
     import httpx
 
     try:
@@ -201,10 +218,12 @@ def _get(client: Any, path: str, **params: Any) -> Any:
 
 
 def _echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON."""
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
 def _b64(data: bytes) -> str:
+    """``data`` in standard base64 (as checkpoints and proofs write hashes)."""
     return base64.b64encode(data).decode()
 
 
@@ -242,6 +261,12 @@ def keygen(state: CliState, origin: str | None, out: Path | None) -> None:
 
 
 def _entries_from(raw: bytes, where: str) -> list[Entry]:
+    """The entries in ``raw``: one entry object, an array, ``{"entries": [...]}`` or JSON Lines,
+    each validated as an :class:`Entry`.
+
+    Raises:
+        InputError: nothing parses as entries, or an entry is invalid (``where`` says which).
+    """
     text = raw.strip()
     try:
         decoded = orjson.loads(text)
@@ -637,6 +662,11 @@ def verify(
 
 
 def _policy(policy_file: str | None) -> WitnessPolicy | None:
+    """The witness policy in ``policy_file`` (None without one).
+
+    Raises:
+        InputError: the policy is malformed (``where`` names the file).
+    """
     if policy_file is None:
         return None
     from custodes.log import WitnessPolicy
@@ -651,6 +681,13 @@ def _policy(policy_file: str | None) -> WitnessPolicy | None:
 def _verify_receipt(
     verifier: NoteVerifier, receipt_file: str, entry_file: str | None, policy: WitnessPolicy | None
 ) -> None:
+    """Check a C2SP tlog-proof receipt offline (and the entry it is for, and the witness quorum,
+    when given); print what it proves.
+
+    Raises:
+        InputError: the receipt is malformed, or there is no entry data to check.
+        VerificationError: the receipt does not verify.
+    """
     from custodes.log import verify_receipt
 
     data = _read_input(entry_file) if entry_file else None
@@ -667,6 +704,12 @@ def _verify_receipt(
 def _load_checkpoint(
     raw: bytes, verifier: NoteVerifier, where: str, policy: WitnessPolicy | None = None
 ) -> SignedCheckpoint:
+    """A signed checkpoint read from ``raw``, its signature (and the witness quorum, with a policy)
+    checked.
+
+    Raises:
+        Error: it does not parse or verify (the message names ``where``).
+    """
     try:
         signed = SignedCheckpoint.from_text(raw, verifier)
         if policy is not None:
@@ -685,6 +728,12 @@ def _verify_pair(
     server: str | None,
     policy: WitnessPolicy | None,
 ) -> None:
+    """Check that the newer checkpoint (a file, or the server's) extends the older one: never
+    smaller, and a consistency proof (a file, or the server's) between their roots.
+
+    Raises:
+        VerificationError: it does not extend it (truncated, rolled back or forked).
+    """
     old = _load_checkpoint(_read_input(old_file), verifier, old_file)
     client = _http(server) if server else None
     try:
@@ -731,6 +780,13 @@ def _verify_database(
     quiet: bool,
     policy: WitnessPolicy | None,
 ) -> None:
+    """Verify the whole stored log read-only: every entry, tile and checkpoint against the root, the
+    ``trusted`` checkpoints consistent with it, and (optionally) every entry's type and meaning.
+
+    Raises:
+        StoreError: the database cannot be read.
+        _LogVerifyFailed: the log does not verify (the first 50 problems listed).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -776,13 +832,17 @@ def _verify_database(
 
 
 class _LogVerifyFailed(Error):
+    """The stored log does not verify: the problems, one line each."""
+
     code = "log_integrity"
 
     def __init__(self, count: int, lines: list[str]) -> None:
+        """``count`` problems, of which ``lines`` are shown."""
         super().__init__(f"the log does NOT verify: {count} problem(s)")
         self.lines = lines
 
     def diagnostics(self) -> str:
+        """The message and then each problem line."""
         return "\n".join([self.message, *self.lines])
 
 

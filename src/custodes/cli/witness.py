@@ -229,6 +229,7 @@ def evidence_export(state: CliState, db: str | None, out_dir: Path) -> None:
 
 
 def _stored_evidence(state: CliState, db: str | None) -> list[Evidence]:
+    """The evidence files a witness has kept in its database."""
     from custodes.store import create_db_engine
     from custodes.witness import load_evidence
 
