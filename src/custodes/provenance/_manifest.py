@@ -202,7 +202,16 @@ def hash_path(path: pathlib.Path, *, max_files: int = MAX_FILES) -> FileManifest
         raise InputError(f"cannot hash {path}: {exc}", where=str(path)) from exc
     files = []
     for descriptor in manifest.resource_descriptors():
-        files.append(ManifestFile(str(descriptor.identifier), descriptor.digest.digest_hex))
+        name = str(descriptor.identifier)
+        if name == "." and not path.is_dir():
+            # model-signing names a lone file "." (its path relative to itself); the manifest
+            # names it by its file name instead. The digest is over the file digests only, so
+            # it is model-signing's either way.
+            name = path.name
+        files.append(ManifestFile(name, descriptor.digest.digest_hex))
     if not files:
         raise InputError("nothing to hash: the directory is empty", where=str(path))
-    return FileManifest(manifest.model_name, tuple(files))
+    # Held to the bounds of a manifest read back from the store (paths, digests).
+    return FileManifest.from_document(
+        FileManifest(manifest.model_name, tuple(files)).to_document(), where=str(path)
+    )

@@ -167,6 +167,9 @@ class ModelRegistry:
                     actual=repr(git_commit)[:80],
                 )
         if manifest is not None:
+            # Checked as a stored manifest is read back: a manifest built in code (not parsed)
+            # must not be logged and stored, then refused on every read.
+            manifest = FileManifest.from_document(manifest.to_document(), where="manifest")
             the_digest = manifest.digest
             document = manifest.to_document()
             manifest_sha256 = hashlib.sha256(canonical_json(document)).hexdigest()
@@ -539,8 +542,15 @@ class ModelRegistry:
             )
         node = self.lineage(digest)
         # One checkpoint for the entries and the check: a log written to meanwhile has a
-        # newer one by the time the entries are hashed.
-        checkpoint = self._reader.latest_checkpoint()
+        # newer one by the time the entries are hashed. The newest stored one does if it covers
+        # the lineage; signing a fresh one takes the log writer's lock, which a serving
+        # deployment's calls are waiting on.
+        last = max(
+            max(n.artifact.log_index, -1 if n.run is None else n.run.log_index) for n in node.walk()
+        )
+        checkpoint = self._reader.latest_checkpoint(fresh=False)
+        if checkpoint.checkpoint.size <= last:
+            checkpoint = self._reader.latest_checkpoint()
         entries = dict(self._reader.entries(0, checkpoint.checkpoint.size))
         return verify_lineage(
             node,

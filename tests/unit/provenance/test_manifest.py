@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from custodes.errors import InputError, TooLarge
-from custodes.provenance import FileManifest, hash_path
+from custodes.provenance import FileManifest, ManifestFile, ModelRegistry, hash_path
 from custodes.provenance._manifest import _model_signing_hashing
 from tests.unit.provenance.conftest import write_weights
 
@@ -46,6 +46,24 @@ def test_real_gguf_weights(smollm_gguf: Path) -> None:
             h.update(chunk)
     assert [x.sha256 for x in m.files] == [h.hexdigest()]
     assert m.digest == "sha256:" + hashlib.sha256(h.digest()).hexdigest()
+
+
+def test_a_lone_file_is_named_by_its_file_name_and_registers(
+    tmp_path: Path, registry: ModelRegistry
+) -> None:
+    # model-signing names a lone file "." (relative to itself), which no stored manifest may.
+    path = tmp_path / "train.py"
+    path.write_text("print('training')\n")
+    m = hash_path(path)
+    assert [f.path for f in m.files] == ["train.py"]
+    assert m.digest == _model_signing_root(path)
+    a = registry.register_artifact("dave@lab", "code", name="trainer", manifest=m)
+    assert registry.artifact(a.digest).manifest == m
+    # A manifest built in code is held to the stored bounds before anything is logged.
+    bad = FileManifest("x", (ManifestFile(".", "0" * 64),))
+    with pytest.raises(InputError, match="a file path is relative"):
+        registry.register_artifact("dave@lab", "code", name="bad", manifest=bad)
+    assert registry.artifacts(kind="code") == [a]
 
 
 def test_one_byte_changes_the_digest(tmp_path: Path) -> None:
