@@ -89,6 +89,9 @@ class ScriptedUpstream:
             script = self._scripts[route.scripted_file] = read_script(route.scripted_file)
         return script
 
+    async def aclose(self) -> None:
+        """Nothing to close: the scripts are files read once."""
+
     async def send(
         self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
     ) -> UpstreamReply:

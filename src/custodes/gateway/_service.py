@@ -279,10 +279,10 @@ class Gateway:
             await self.serving.stop()
         closed: set[int] = set()
         for upstream in self.upstreams.values():
-            closer = getattr(upstream, "aclose", None)
-            if closer is not None and id(upstream) not in closed:
+            # Routes share upstreams (one pool for every HTTP route): close each once.
+            if id(upstream) not in closed:
                 closed.add(id(upstream))
-                await closer()
+                await upstream.aclose()
 
     def revoke_key(self, key_id: str, *, reason: str = "") -> ApiKey:
         """Revoke a key; this process refuses it from this moment."""

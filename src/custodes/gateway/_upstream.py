@@ -78,6 +78,10 @@ class Upstream(Protocol):
         self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
     ) -> UpstreamReply: ...
 
+    async def aclose(self) -> None:
+        """Close the connections it holds (the gateway's :meth:`stop` calls it once)."""
+        ...
+
 
 class HttpUpstream:
     """Any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, a hosted API).

@@ -88,4 +88,4 @@ class ConstitutionDirectory:
         if p is None:
             return False
         org = self._c.organisations_by_id.get(p.organisation)
-        return getattr(org, "kind", None) == "overseer"
+        return org is not None and org.kind == "overseer"
