@@ -1,5 +1,12 @@
-"""What the log page shows: the newest checkpoint as served, its cosignatures, and a window of
-entries (newest first) filtered by type, read through the log's own methods.
+"""What the log page shows: the newest checkpoint as served, its cosignatures, and entries
+(newest first) searched by type, principal, organisation and time, read through the log's own
+methods.
+
+The log has no index by principal or type (it is an append-only Merkle tree of opaque leaves),
+so a search scans backwards from a starting point, at most :data:`SCAN` entries per page, and
+the page says which range it scanned and links to the next older one. A time bound is found by
+binary search over entry times (entries are appended in time order: each carries its append
+time), so "until" costs ~log2(size) reads, not a scan.
 
 The page shows what the server says; static/verify.js checks it in the browser against keys
 the overseer configured, so a lying server is caught by the page instead of believed by it.
@@ -11,16 +18,76 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from custodes.errors import Error, InputError
-from custodes.log import Entry
+from custodes.log import Entry, format_time
 from custodes.wiring import Deployment
 
-__all__ = ["EntryRow", "LogView", "log_view"]
+__all__ = ["EntryRow", "LogQuery", "LogView", "log_view", "older_href"]
 
-WINDOW = 500  # entries scanned per page: a type filter looks at this many, newest first
+WINDOW = 500  # entries read from the log at a time
+SCAN = 5000  # entries a search looks at per page, newest first, before it says "older"
 _SHOWN = 50
 _MAX_TYPE = 128
+_MAX_NAME = 256
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What the overseer searches the log for (every field optional; all must match).
+
+    Attributes:
+        type: the entry type, exactly (``authority.approval/v1``) or a prefix ending in ``.``
+            or ``/`` (``authority.``).
+        principal: who made the entry.
+        organisation: the organisation of who made it (under the constitution in force), or
+            named in its body's ``organisation`` field.
+        since: entries at or after this time.
+        until: entries at or before this time.
+    """
+
+    type: str | None = None
+    principal: str | None = None
+    organisation: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def params(self) -> dict[str, str]:
+        """The query as the page's URL parameters (times RFC 3339, UTC)."""
+        out = {
+            "type": self.type,
+            "principal": self.principal,
+            "organisation": self.organisation,
+            "since": format_time(self.since) if self.since else None,
+            "until": format_time(self.until) if self.until else None,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    @property
+    def any(self) -> bool:
+        """Whether any filter is set."""
+        return any(v is not None for v in self.__dict__.values())
+
+    def matches(self, entry: Entry, organisation_of: Mapping[str, str]) -> bool:
+        """Whether ``entry`` matches every filter set."""
+        if self.type is not None and not (
+            entry.type == self.type
+            or (self.type.endswith((".", "/")) and entry.type.startswith(self.type))
+        ):
+            return False
+        if self.principal is not None and entry.principal != self.principal:
+            return False
+        if self.organisation is not None:
+            body = entry.body if isinstance(entry.body, Mapping) else {}
+            if (
+                organisation_of.get(entry.principal) != self.organisation
+                and body.get("organisation") != self.organisation
+            ):
+                return False
+        if self.since is not None and entry.time < self.since:
+            return False
+        return self.until is None or entry.time <= self.until
 
 
 @dataclass(frozen=True)
@@ -49,9 +116,12 @@ class LogView:
     witness_keys: tuple[str, ...]  # the constitution's witness vkeys, to compare out of band
     entries: tuple[EntryRow, ...]
     entry_type: str | None
+    query: LogQuery
     window_start: int  # the scanned window is [window_start, window_end)
     window_end: int
     types_seen: tuple[str, ...]
+    more: bool  # older entries may still match (the page links to them)
+    organisations: tuple[str, ...] = ()  # the constitution's, for the search form
     target: int | None = None  # the entry a link from another page points at, marked
 
 
@@ -66,27 +136,38 @@ def _summary(body: Any) -> str:
 def log_view(
     ctx: Deployment,
     *,
-    entry_type: str | None = None,
+    query: LogQuery | None = None,
     before: int | None = None,
     index: int | None = None,
 ) -> LogView:
-    """The log page's content: entries of ``entry_type`` (any type when None) among the
-    :data:`WINDOW` entries below index ``before`` (default: the log's size).
+    """The log page's content: up to 50 entries matching ``query``, newest first, among at
+    most :data:`SCAN` entries below index ``before`` (default: the checkpoint's size, or the
+    first entry after ``query.until``).
 
     Args:
         ctx: the deployment.
-        entry_type: show only entries of this type.
-        before: the window ends below this index.
+        query: what to search for (default: everything).
+        before: the scan starts below this index.
         index: one entry to show and mark (a link from another page to the entry that
             records an object): the window is the one that ends with it, unless ``before``
             says otherwise.
 
     Raises:
-        InputError: ``entry_type`` is over 128 characters, ``before`` or ``index`` is
-            negative, or ``index`` is not below the log's size.
+        InputError: the type is over 128 characters or a name over 256, ``since`` is after
+            ``until``, ``before`` or ``index`` is negative, or ``index`` is not below the
+            log's size.
     """
+    query = query or LogQuery()
+    entry_type = query.type
     if entry_type is not None and len(entry_type) > _MAX_TYPE:
         raise InputError("the entry type is too long", where="type", expected="<= 128 chars")
+    for where, name in (("principal", query.principal), ("organisation", query.organisation)):
+        if name is not None and len(name) > _MAX_NAME:
+            raise InputError(f"the {where} is too long", where=where, expected="<= 256 chars")
+    if query.since is not None and query.until is not None and query.since > query.until:
+        raise InputError(
+            "since is after until", where="since", expected="a time at or before until"
+        )
     if before is not None and before < 0:
         raise InputError("before must not be negative", where="before", actual=str(before))
     if index is not None and index < 0:
@@ -108,22 +189,43 @@ def log_view(
             )
         if before is None:
             before = index + 1
+    if before is None and query.until is not None:
+        before = _first_after(log, size, query.until)
     end = size if before is None else min(before, limit)
-    start = max(0, end - WINDOW)
+    organisation_of: dict[str, str] = {}
+    try:
+        organisation_of = {p.id: p.organisation for p in ctx.authority.constitution.principals}
+    except Error:
+        pass  # none loaded: organisations are matched in entry bodies only
     rows: list[EntryRow] = []
     types: set[str] = set()
-    for at, data in reversed(log.entries(start, end)):
-        try:
-            entry = Entry.from_json(data)
-        except Error:
-            rows.append(EntryRow(at, "(not a custodes entry)", None, "", f"{len(data)} bytes"))
-            continue
-        types.add(entry.type)
-        if entry_type is None or entry.type == entry_type:
-            if len(rows) < _SHOWN:
-                rows.append(
-                    EntryRow(at, entry.type, entry.time, entry.principal, _summary(entry.body))
-                )
+    start = end  # the scan has looked at [start, end)
+    reached_since = False
+    budget = SCAN if query.any else WINDOW
+    while start > 0 and end - start < budget and len(rows) < _SHOWN and not reached_since:
+        chunk_start = max(0, start - WINDOW, end - budget)
+        for at, data in reversed(log.entries(chunk_start, start)):
+            start = at
+            try:
+                entry = Entry.from_json(data)
+            except Error:
+                if not query.any:
+                    rows.append(
+                        EntryRow(at, "(not a custodes entry)", None, "", f"{len(data)} bytes")
+                    )
+            else:
+                types.add(entry.type)
+                if query.since is not None and entry.time < query.since:
+                    reached_since = True  # the rest is older (entries are in time order)
+                    break
+                if query.matches(entry, organisation_of):
+                    rows.append(
+                        EntryRow(at, entry.type, entry.time, entry.principal, _summary(entry.body))
+                    )
+            if len(rows) == _SHOWN:
+                break
+        else:
+            start = chunk_start
     publisher = ctx.witness
     cosigned = None
     quorum = None
@@ -151,8 +253,33 @@ def log_view(
         witness_keys=witness_keys,
         entries=tuple(rows),
         entry_type=entry_type,
+        query=query,
         window_start=start,
         window_end=end,
         types_seen=tuple(sorted(types)),
+        more=start > 0 and not reached_since,
+        organisations=tuple(sorted(set(organisation_of.values()))),
         target=index,
     )
+
+
+def _first_after(log: Any, size: int, until: datetime) -> int:
+    """The index of the first entry later than ``until`` (``size`` if none): a binary search
+    over entry times, which follow the append order."""
+    low, high = 0, size
+    while low < high:
+        mid = (low + high) // 2
+        try:
+            later = Entry.from_json(log.entry_data(mid)).time > until
+        except Error:
+            later = False  # not a custodes entry: no time to go by, look further on
+        if later:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def older_href(view: LogView) -> str:
+    """The link to the next older page of the same search."""
+    return "/dashboard/log?" + urlencode({**view.query.params(), "before": str(view.window_start)})

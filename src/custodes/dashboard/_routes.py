@@ -8,6 +8,7 @@ this server's own scripts and styles (nothing from a CDN, no inline script).
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,7 +21,7 @@ from custodes import __version__
 from custodes.custody import EXPORT_FORMATS, export_finding
 from custodes.dashboard._constitution_view import constitution_view
 from custodes.dashboard._custody_view import custody_view
-from custodes.dashboard._log_view import log_view
+from custodes.dashboard._log_view import LogQuery, log_view, older_href
 from custodes.dashboard._monitors_view import monitors_view
 from custodes.dashboard._now import constitution_of, now_view
 from custodes.dashboard._render import render
@@ -237,12 +238,19 @@ async def log_page(request: Request) -> Response:
     if found is None:
         return _to_sign_in(request)
     session, viewer = found
-    entry_type = request.query_params.get("type") or None
+    params = request.query_params
     try:
+        query = LogQuery(
+            type=params.get("type") or None,
+            principal=params.get("principal") or None,
+            organisation=params.get("organisation") or None,
+            since=_time(request, "since"),
+            until=_time(request, "until"),
+        )
         view = await asyncio.to_thread(
             log_view,
             deployment_of(request),
-            entry_type=entry_type,
+            query=query,
             before=_whole(request, "before"),
             index=_whole(request, "index"),
         )
@@ -250,7 +258,13 @@ async def log_page(request: Request) -> Response:
         return _error_page(session, viewer, "log", exc.message)
     return _page(
         render(
-            "log.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="log"
+            "log.html",
+            view=view,
+            older_href=older_href,
+            viewer=viewer,
+            csrf=session.csrf,
+            version=__version__,
+            page="log",
         )
     )
 
@@ -315,6 +329,32 @@ def _whole(request: Request, name: str) -> int | None:
             f"{name} must be a whole number", where=name, expected="digits", actual=text[:40]
         )
     return int(text)
+
+
+def _time(request: Request, name: str) -> datetime | None:
+    """A time query parameter: RFC 3339 / ISO 8601 (``2026-12-07T09:00Z``, ``2026-12-07``);
+    without an offset it is UTC. Absent or empty: None.
+
+    Raises:
+        InputError: it is not such a time, or longer than 40 characters.
+    """
+    text = request.query_params.get(name)
+    if not text:
+        return None
+    try:
+        if len(text) > 40:
+            raise ValueError(text)
+        text = text.strip()
+        # Python before 3.11 did not read RFC 3339's Z; say it as an offset, as it means.
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("z", "Z") else text)
+    except ValueError:
+        raise InputError(
+            f"{name} must be a time",
+            where=name,
+            expected="RFC 3339, e.g. 2026-12-07T09:00:00Z (UTC when no offset is given)",
+            actual=text[:40],
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 @router.get("/constitution")

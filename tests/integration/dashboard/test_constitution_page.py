@@ -109,6 +109,13 @@ def test_an_amendment_is_shown_with_its_effect_then_adopted_into_the_history(
         entry,
         re.S,
     ), entry
+    # The log page finds bob's proposals: by principal and a type prefix, or his organisation.
+    found = overseer.get("/dashboard/log?principal=bob@lab&type=authority.").text
+    rows = re.findall(r'<tr data-index="\d+"[^>]*>.*?</tr>', found, re.S)
+    assert len(rows) >= 2 and all(">bob@lab</a>" in r for r in rows), found
+    assert all("<code>authority.request/v1</code>" in r for r in rows)
+    by_org = overseer.get("/dashboard/log?organisation=lab&until=2999-01-01T00:00:00Z").text
+    assert f"id={first_id}" in by_org
     # Any two versions can be compared, in order.
     older = overseer.get(f"/dashboard/constitution?from=1&to={version + 1}")
     assert older.status_code == 200 and f"Version 1 → version {version + 1}" in older.text
@@ -132,6 +139,9 @@ def test_bad_parameters_get_a_page_that_says_what_was_expected(
         ("index=-1", "index must be a whole number"),
         ("index=99999999", "there is no entry 99999999"),
         ("before=x", "before must be a whole number"),
+        ("since=yesterday", "since must be a time"),
+        ("until=" + "9" * 41, "until must be a time"),
+        ("since=2026-12-08&until=2026-12-07T23:59Z", "since is after until"),
     ):
         answer = client.get(f"/dashboard/log?{query}")
         assert answer.status_code == 400, (query, answer.text)
