@@ -141,7 +141,7 @@ def log_view(
     index: int | None = None,
 ) -> LogView:
     """The log page's content: up to 50 entries matching ``query``, newest first, among at
-    most :data:`SCAN` entries below index ``before`` (default: the checkpoint's size, or the
+    most :data:`SCAN` entries below index ``before`` (default: the log's size, or the
     first entry after ``query.until``).
 
     Args:
@@ -175,11 +175,11 @@ def log_view(
     log = ctx.log
     text = log.checkpoint_text()
     size = log.checkpoint_size()
-    limit = size
+    # The entries go up to the log's size, not the checkpoint's: an entry appended a moment
+    # ago (checkpoints follow appends) is shown at once, marked "not in a checkpoint yet", so
+    # what someone just did is on the page as soon as the server says it is done.
+    limit = max(size, log.size())
     if index is not None:
-        # A link from another page may name an entry appended a moment ago that no
-        # checkpoint covers yet (checkpoints follow appends): show it, marked as such.
-        limit = max(size, log.size())
         if index >= limit:
             raise InputError(
                 f"there is no entry {index}: the log has {limit} entries",
@@ -190,8 +190,8 @@ def log_view(
         if before is None:
             before = index + 1
     if before is None and query.until is not None:
-        before = _first_after(log, size, query.until)
-    end = size if before is None else min(before, limit)
+        before = _first_after(log, limit, query.until)
+    end = limit if before is None else min(before, limit)
     organisation_of: dict[str, str] = {}
     try:
         organisation_of = {p.id: p.organisation for p in ctx.authority.constitution.principals}

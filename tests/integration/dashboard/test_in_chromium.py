@@ -23,7 +23,7 @@ from tests.integration.dashboard.test_monitors_custody_pages import DISCOVERY, F
 from tests.support.server import ServerProcess
 
 Cli = Callable[..., CliResult]
-_WAIT = 20  # seconds: the page polls every 2 s
+_WAIT = 30  # seconds: the page polls every 2 s; generous for a loaded CI machine
 
 
 def _wait(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
