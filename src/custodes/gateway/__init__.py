@@ -43,7 +43,7 @@ from custodes.gateway._service import (
     Gateway,
     KeyCache,
 )
-from custodes.gateway._serving import ServingCheck, ServingGate
+from custodes.gateway._serving import WEIGHTS_REFUSED, ServingCheck, ServingGate, WeightsRefused
 from custodes.gateway._upstream import HttpUpstream, Upstream, UpstreamReply, UpstreamTimeout
 from custodes.gateway._usage import ON_BEHALF_OF, UsageGate
 from custodes.gateway._wire import (
@@ -65,6 +65,7 @@ __all__ = [
     "RECEIPT_INDEX",
     "RECEIPT_LEAF",
     "REQUEST_ID",
+    "WEIGHTS_REFUSED",
     "ROUTES",
     "ApiKey",
     "AuthenticationFailed",
@@ -101,6 +102,7 @@ __all__ = [
     "UpstreamReply",
     "UpstreamTimeout",
     "UsageGate",
+    "WeightsRefused",
     "build_gateway",
     "canonical_path",
     "check_capabilities",

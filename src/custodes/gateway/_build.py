@@ -71,6 +71,15 @@ def upstreams_for(routes: list[ModelRoute], *, max_connections: int = 200) -> di
     return chosen
 
 
+def _weights_models(routes: list[ModelRoute]) -> dict[str, list[str]]:
+    """The models that name each weights digest."""
+    out: dict[str, list[str]] = {}
+    for route in routes:
+        if route.weights is not None:
+            out.setdefault(route.weights, []).append(route.name)
+    return out
+
+
 def check_capabilities(routes: list[ModelRoute], constitution: Constitution) -> None:
     """Refuse a models file that disagrees with the constitution's capability tiers.
 
@@ -166,6 +175,12 @@ def build_gateway(
         serving=(
             None
             if serving is None
-            else ServingGate(serving, interval=settings.gateway_serving_check_s)
+            else ServingGate(
+                serving,
+                interval=settings.gateway_serving_check_s,
+                log=log,
+                clock=clock,
+                models=_weights_models(routes),
+            )
         ),
     )

@@ -11,6 +11,10 @@ looks its verdict up. (A digest nothing is registered under yet is not cached: i
 one lookup, and the weights may be registered any moment.) A call to a model whose weights are
 not approved is refused (403 ``weights_not_approved``) and logged like every refused call, with
 the digest.
+
+When weights a model names stop being approved (or are found not approved at start), the gateway
+writes a ``gateway.weights_refused/v1`` entry: an alarm every overseer reading the log sees,
+once per change of verdict, not once per refused call.
 """
 
 from __future__ import annotations
@@ -18,13 +22,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.clock import Clock
 from custodes.gateway._wire import Refused
+from custodes.log import Entry, LogWriter, register_entry_type
 from custodes.provenance import ServingVerdict
 
-__all__ = ["ServingCheck", "ServingGate"]
+__all__ = ["WEIGHTS_REFUSED", "ServingCheck", "ServingGate", "WeightsRefused"]
+
+WEIGHTS_REFUSED = "gateway.weights_refused/v1"
+
+
+class WeightsRefused(BaseModel):
+    """The alarm: weights models name are not approved to serve (calls to them are refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weights: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    models: list[str]
+    reasons: list[str]
+    was_approved: bool  # it served until this check
+    checkpoint_size: int = Field(ge=0)
+
+
+register_entry_type(WEIGHTS_REFUSED, WeightsRefused)
 
 _log = logging.getLogger(__name__)
 
@@ -49,11 +74,26 @@ class ServingGate:
         check: the model registry.
         interval: seconds between re-checks of every known digest (a revoked approval, a
             lineage changed in the store, a run registered since).
+        log: where the alarm of weights found not approved is written (none: only logged to
+            the process's log).
+        clock: the time of those entries.
+        models: the models that name each digest (named in the alarm).
     """
 
-    def __init__(self, check: ServingCheck, *, interval: float) -> None:
+    def __init__(
+        self,
+        check: ServingCheck,
+        *,
+        interval: float,
+        log: LogWriter | None = None,
+        clock: Clock | None = None,
+        models: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.check = check
         self.interval = interval
+        self._log_writer = log
+        self._clock = clock
+        self._models = {d: sorted(m) for d, m in (models or {}).items()}
         self._verdicts: dict[str, ServingVerdict] = {}
         self._pending: dict[str, asyncio.Future[ServingVerdict]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -112,21 +152,31 @@ class ServingGate:
                 pending.exception()
                 raise
             else:
-                self._remember(verdict, digest)
+                alarm = self._remember(verdict, digest)
+                if alarm is not None:
+                    await self._alarm(alarm)
                 pending.set_result(verdict)
             finally:
                 del self._pending[digest]
             return verdict
         return await asyncio.shield(pending)
 
-    def _remember(self, verdict: ServingVerdict, digest: str) -> None:
+    def _remember(self, verdict: ServingVerdict, digest: str) -> WeightsRefused | None:
+        """Cache ``verdict``; the alarm to write if it is a new refusal."""
         if not verdict.lasting:
             self._verdicts.pop(digest, None)
-            return
+            return None
         before = self._verdicts.get(digest)
         self._verdicts[digest] = verdict
         if verdict.approved or (before is not None and before.reasons == verdict.reasons):
-            return
+            return None
+        alarm = WeightsRefused(
+            weights=digest,
+            models=self._models.get(digest, []),
+            reasons=[r[:1000] for r in verdict.reasons[:20]],
+            was_approved=before is not None and before.approved,
+            checkpoint_size=verdict.checkpoint_size,
+        )
         if before is not None and before.approved:
             _log.error(
                 "weights %s are no longer approved to serve: %s",
@@ -137,6 +187,18 @@ class ServingGate:
             _log.warning(
                 "weights %s are not approved to serve: %s", digest, "; ".join(verdict.reasons)
             )
+        return alarm
+
+    async def _alarm(self, alarm: WeightsRefused) -> None:
+        if self._log_writer is None or self._clock is None:
+            return
+        entry = Entry.from_model(
+            WEIGHTS_REFUSED, time=self._clock.now(), principal="custodes", body=alarm
+        )
+        try:
+            await asyncio.to_thread(self._log_writer.append, entry)
+        except Exception:  # the refusal stands (fail closed); the alarm is in the process log only
+            _log.exception("the alarm for weights %s could not be logged", alarm.weights)
 
     async def _watch(self) -> None:
         while True:

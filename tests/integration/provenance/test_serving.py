@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from custodes.authority import SigningKey
 from custodes.clock import SystemClock
 from custodes.config import Settings
-from custodes.gateway import CALL, CALL_START
+from custodes.gateway import CALL, CALL_START, WEIGHTS_REFUSED
 from custodes.log import Entry
 from custodes.provenance import FileManifest, hash_path
 from custodes.server import create_app
@@ -166,6 +166,12 @@ def test_weights_serve_only_once_their_approved_run_is_registered(served: Served
     assert refused.code == "weights_not_approved"
     assert "envelope" in refused.message
     assert served.entries()[-1].body["weights"] == d
+    # The alarm every overseer sees: once, when the verdict changed (not per refused call).
+    _refused(served, "frontier-general")
+    alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
+    assert len(alarms) == 1, alarms
+    assert alarms[0]["was_approved"] is True and alarms[0]["models"] == ["frontier-general"]
+    assert any("envelope" in r for r in alarms[0]["reasons"])
 
 
 def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
@@ -176,6 +182,10 @@ def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
     assert refused.code == "weights_not_approved"
     assert f"{root.digest} is a root registered by dave@lab" in refused.message
     assert served.entries()[-1].body["weights"] == root.digest
+    [alarm] = [
+        e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == root.digest
+    ]
+    assert alarm["was_approved"] is False and alarm["models"] == ["root-model"]
     refused = _refused(served, "unknown-model")
     assert f"no artifact {UNKNOWN} is registered" in refused.message
     # A model that names no weights is served as before; its entries say so.
