@@ -80,11 +80,8 @@ def _secure(request: Request) -> bool:
 
 
 async def _principal_of_key(request: Request, key: str) -> str | None:
-    """The principal of an active API key (the gateway's key cache)."""
-    gateway = deployment_of(request).gateway
-    await gateway.ensure_started()
-    found = await gateway.key_cache.lookup(key)
-    return None if found is None else found.principal
+    """The principal of an active API key (:meth:`custodes.gateway.Gateway.principal_of`)."""
+    return await deployment_of(request).gateway.principal_of(key)
 
 
 async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:

@@ -284,6 +284,17 @@ class Gateway:
                 closed.add(id(upstream))
                 await upstream.aclose()
 
+    async def principal_of(self, key: str) -> str | None:
+        """The principal of the active API key ``key`` (from the key cache); None if there is
+        none. The one login check of the API and the dashboard.
+
+        Raises:
+            StoreError: the key had to be looked up in the database, and it failed.
+        """
+        await self.ensure_started()
+        found = await self.key_cache.lookup(key)
+        return None if found is None else found.principal
+
     def revoke_key(self, key_id: str, *, reason: str = "") -> ApiKey:
         """Revoke a key; this process refuses it from this moment."""
         key = self.keys.revoke(key_id, reason=reason)

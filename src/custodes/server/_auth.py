@@ -62,10 +62,7 @@ async def principal_of_key(request: Request, key: str) -> str | None:
     Raises:
         StoreError: the key had to be looked up in the database, and it failed.
     """
-    gateway = deployment_of(request).gateway
-    await gateway.ensure_started()
-    found = await gateway.key_cache.lookup(key)
-    return None if found is None else found.principal
+    return await deployment_of(request).gateway.principal_of(key)
 
 
 def require_log_writer(authority: Authority, principal: str) -> None:
