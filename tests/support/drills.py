@@ -21,7 +21,7 @@ from custodes.gateway import KeyStore
 from custodes.log import NoteSigner, TransparencyLog
 from custodes.store import create_db_engine
 
-__all__ = ["Demo", "demo_deployment", "weakened_constitution"]
+__all__ = ["Demo", "constitution_with_usage_rules", "demo_deployment", "weakened_constitution"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_KEYS = REPO / "examples" / "keys"
@@ -64,9 +64,13 @@ class Demo:
 
 
 @contextmanager
-def demo_deployment(data: Path, *, constitution: Path | None = None) -> Iterator[Demo]:
-    """``custodes serve --demo --port 0 --witness-ports 0`` on ``data``, stopped on exit."""
+def demo_deployment(
+    data: Path, *, constitution: Path | None = None, settings: dict[str, str] | None = None
+) -> Iterator[Demo]:
+    """``custodes serve --demo --port 0 --witness-ports 0`` on ``data``, stopped on exit;
+    ``settings`` are more ``CUSTODES_*`` variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
+    env.update(settings or {})
     if constitution is not None:
         env["CUSTODES_CONSTITUTION_FILE"] = str(constitution)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
@@ -107,5 +111,27 @@ def weakened_constitution(folder: Path) -> Path:
     doc["entrenched"] = []
     doc["coalition"].pop("min_organisations", None)
     path = folder / "weakened-constitution.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def constitution_with_usage_rules(folder: Path) -> Path:
+    """The demo constitution with a concentration rule on its served protected tier: nobody
+    above half of its calls once the week holds three (docs/usage.md)."""
+    doc = yaml.safe_load((REPO / "examples" / "constitution.yaml").read_text())
+    doc["usage"] = {
+        "rules": [
+            {
+                "id": "drill-cyber-person-share",
+                "kind": "max-person-share",
+                "capability": "cyber-frontier",
+                "measure": "calls",
+                "share": 0.5,
+                "window": "7d",
+                "min_calls": 3,
+            }
+        ]
+    }
+    path = folder / "usage-constitution.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -14,9 +14,14 @@ from typing import Any
 import pytest
 
 from custodes.cli import main
-from custodes.drills import LogEntry, Target, builtin_scenarios
+from custodes.drills import LogEntry, Target, builtin_scenarios, run_drill
 from tests.support.demo_api import run_cli
-from tests.support.drills import Demo, demo_deployment, weakened_constitution
+from tests.support.drills import (
+    Demo,
+    constitution_with_usage_rules,
+    demo_deployment,
+    weakened_constitution,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -276,3 +281,23 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, _, err = run_cli(["drill", "run", "all", "--server", "http://127.0.0.1:9"], capsys)
     assert code == 1 and "cannot reach the deployment at http://127.0.0.1:9" in err
     assert "Traceback" not in err
+
+
+def test_with_a_concentration_rule_the_vignette_trips_it(tmp_path: Path) -> None:
+    """On the demo the director's exclusive use is not runnable (no usage rules); against a
+    constitution with a concentration rule on the tier it trips the rule's alarm."""
+    rules = constitution_with_usage_rules(tmp_path)
+    vignette = next(s for s in builtin_scenarios() if s.id == "vignette")
+    with demo_deployment(
+        tmp_path / "demo", constitution=rules, settings={"CUSTODES_USAGE_ALARM_INTERVAL_S": "1"}
+    ) as demo:
+        with demo.credentials() as credentials, Target(demo.url) as target:
+            card = run_drill(vignette, target, credentials)
+            step = next(s for s in card.steps if s.step == "exclusive-access")
+            assert step.outcome == "revealed", step.why
+            assert step.actor == "alice@lab"
+            assert "4 of 4 calls on cyber-frontier answered for alice@lab" in step.why
+            alarm = next(target.entries(step.log_indices[0], step.log_indices[0] + 1))
+            assert alarm.type == "usage.alarm/v1" and target.prove(alarm) is None
+            assert alarm.mentions("drill-cyber-person-share") and alarm.mentions("alice@lab")
+    assert not card.missed, card.missed
