@@ -45,6 +45,9 @@ class LogQuery:
             named in its body's ``organisation`` field.
         since: entries at or after this time.
         until: entries at or before this time.
+        about: an id (a request's, grant's, finding's, detection's...): entries whose body
+            names it in a top-level field (``id``, ``request_id``, ``finding_id``...) or list.
+            What other pages link to, so that every object leads to the entries recording it.
     """
 
     type: str | None = None
@@ -52,6 +55,7 @@ class LogQuery:
     organisation: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    about: str | None = None
 
     def params(self) -> dict[str, str]:
         """The query as the page's URL parameters (times RFC 3339, UTC)."""
@@ -61,6 +65,7 @@ class LogQuery:
             "organisation": self.organisation,
             "since": format_time(self.since) if self.since else None,
             "until": format_time(self.until) if self.until else None,
+            "about": self.about,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -87,7 +92,9 @@ class LogQuery:
                 return False
         if self.since is not None and entry.time < self.since:
             return False
-        return self.until is None or entry.time <= self.until
+        if self.until is not None and entry.time > self.until:
+            return False
+        return self.about is None or _names(entry.body, self.about)
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,13 @@ class LogView:
     more: bool  # older entries may still match (the page links to them)
     organisations: tuple[str, ...] = ()  # the constitution's, for the search form
     target: int | None = None  # the entry a link from another page points at, marked
+
+
+def _names(body: Any, about: str) -> bool:
+    """Whether a top-level field of ``body`` is ``about``, or a list holding it."""
+    if not isinstance(body, Mapping):
+        return False
+    return any(v == about or (isinstance(v, list) and about in v) for v in body.values())
 
 
 def _summary(body: Any) -> str:
@@ -161,7 +175,11 @@ def log_view(
     entry_type = query.type
     if entry_type is not None and len(entry_type) > _MAX_TYPE:
         raise InputError("the entry type is too long", where="type", expected="<= 128 chars")
-    for where, name in (("principal", query.principal), ("organisation", query.organisation)):
+    for where, name in (
+        ("principal", query.principal),
+        ("organisation", query.organisation),
+        ("about", query.about),
+    ):
         if name is not None and len(name) > _MAX_NAME:
             raise InputError(f"the {where} is too long", where=where, expected="<= 256 chars")
     if query.since is not None and query.until is not None and query.since > query.until:

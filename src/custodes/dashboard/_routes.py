@@ -243,6 +243,7 @@ async def log_page(request: Request) -> Response:
             organisation=params.get("organisation") or None,
             since=_time(request, "since"),
             until=_time(request, "until"),
+            about=params.get("about") or None,
         )
         view = await asyncio.to_thread(
             log_view,

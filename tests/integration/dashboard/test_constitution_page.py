@@ -116,6 +116,11 @@ def test_an_amendment_is_shown_with_its_effect_then_adopted_into_the_history(
     assert all("<code>authority.request/v1</code>" in r for r in rows)
     by_org = overseer.get("/dashboard/log?organisation=lab&until=2999-01-01T00:00:00Z").text
     assert f"id={first_id}" in by_org
+    # The amendment's "log" link finds every entry naming it: proposal, signatures, adoption.
+    assert f'href="/dashboard/log?about={second_id}"' in shown
+    about = overseer.get(f"/dashboard/log?about={first_id}").text
+    types = set(re.findall(r'<td class="nowrap"><code>([^<]+)</code>', about))
+    assert {"authority.request/v1", "authority.approval/v1", "constitution.amend/v1"} <= types
     # Any two versions can be compared, in order.
     older = overseer.get(f"/dashboard/constitution?from=1&to={version + 1}")
     assert older.status_code == 200 and f"Version 1 → version {version + 1}" in older.text

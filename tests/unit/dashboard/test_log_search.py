@@ -76,6 +76,9 @@ def test_principal_organisation_and_type_filters(ctx: tuple[Deployment, list[Any
     nothing = log_view(deployment, query=LogQuery(type="log.annotation"))  # not a prefix
     assert nothing.entries == () and nothing.window_start == 0 and not nothing.more
     assert log_view(deployment, query=LogQuery(organisation="nobody")).entries == ()
+    # "about" an id: entries naming it in a top-level field (what other pages link to).
+    assert [e.index for e in log_view(deployment, query=LogQuery(about="n5")).entries] == [5]
+    assert log_view(deployment, query=LogQuery(about="n")).entries == ()  # whole values only
 
 
 def test_time_bounds(ctx: tuple[Deployment, list[Any]]) -> None:
