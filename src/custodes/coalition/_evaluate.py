@@ -278,11 +278,9 @@ def evaluate(game: Game, coalition: Iterable[int] | int) -> Outcome:
     table = game.rule_bits
     if members.bit_count() <= _SCAN_MEMBERS:
         # A small coalition can request only the rules its members' roles name (or anyone's).
-        anyone, by_role = game.rules_requested_by
-        positions = set(anyone)
+        positions = set(game.rules_requested_by[0])
         for i in _indices(members):
-            for role in game.players[i].roles:
-                positions.update(by_role.get(role, ()))
+            positions |= game.rules_player_requests(i)
         candidates = [table[n] for n in sorted(positions)]
     else:
         candidates = list(table)

@@ -287,6 +287,33 @@ class Game:
         )
 
     @cached_property
+    def _player_rules(self) -> dict[int, frozenset[int]]:
+        """The cache :meth:`rules_player_requests` fills."""
+        return {}
+
+    def rules_player_requests(self, player: int) -> frozenset[int]:
+        """Positions in :attr:`rules` of the rules ``player`` may request with the roles they
+        hold before any rule fires (those anyone may request are not included)."""
+        cache = self._player_rules
+        out = cache.get(player)
+        if out is None:
+            by_role = self.rules_requested_by[1]
+            out = cache[player] = frozenset(
+                n for role in self.players[player].roles for n in by_role.get(role, ())
+            )
+        return out
+
+    @cached_property
+    def corruptible_by_organisation(self) -> tuple[tuple[str, int], ...]:
+        """Each organisation with its corruptible members as a bit set, the largest first
+        (then by id); organisations without one are left out."""
+        bits: dict[str, int] = {}
+        for i in self.corruptible:
+            o = self.players[i].organisation
+            bits[o] = bits.get(o, 0) | 1 << i
+        return tuple(sorted(bits.items(), key=lambda ob: (-ob[1].bit_count(), ob[0])))
+
+    @cached_property
     def rules_requested_by(self) -> tuple[tuple[int, ...], Mapping[str, tuple[int, ...]]]:
         """Positions in :attr:`rules` of the rules anyone may request, and per role those
         that its holders may request."""
@@ -365,6 +392,7 @@ class Game:
             "organisation_kinds",
             "role_members",
             "_holder_masks",
+            "corruptible_by_organisation",
             "_positions",
             "player_organisations",
             "organisation_bits",

@@ -293,11 +293,13 @@ def minimum_coalitions(
         # One organisation suffices exactly when all of its corruptible members together
         # reach the goal (the game is monotone): one evaluation per organisation proves it
         # either way.
-        sub = game.with_rules(rules)
-        members: dict[str, list[int]] = defaultdict(list)
-        for i in pool:
-            members[game.players[i].organisation].append(i)
-        if not any(goal in evaluate(sub, ms).reached for ms in members.values()):
+        # (What each organisation reaches alone is evaluated once per game, on all its rules,
+        # which reach this goal exactly when the relevant ones do.)
+        alone: dict[str, frozenset[str]] = game.scratch.setdefault("organisation alone", {})
+        for org, bits in game.corruptible_by_organisation:
+            if org not in alone:
+                alone[org] = evaluate(game, bits).reached
+        if not any(goal in reached for reached in alone.values()):
             least_orgs = 2
     # A winning coalition found greedily: the solver's first incumbent (hint), and the answer
     # if the solver finds none in time.
@@ -961,22 +963,33 @@ def _within_organisations(
     """A coalition reaching ``goal`` within ``n`` organisations, found by trying unions of
     ``n`` organisations (the largest first, as they hold the most roles), or ``None`` when
     none of the first ``tries`` works before ``deadline``."""
-    members: dict[str, list[int]] = defaultdict(list)
-    for i in game.corruptible:
-        members[game.players[i].organisation].append(i)
-    orgs = sorted(members, key=lambda o: (-len(members[o]), o))
+    orgs = game.corruptible_by_organisation
     for tried, chosen in enumerate(itertools.combinations(orgs, n)):
         if tried >= tries or time.perf_counter() > deadline:
             return None
-        union = [i for o in chosen for i in members[o]]
+        union = 0
+        for _, bits in chosen:
+            union |= bits
         outcome = evaluate(game, union)
         if goal in outcome.reached:
             derivation = outcome.derivation(game, goal)
             named = sorted(
                 {f.requester for f in derivation} | {a for f in derivation for a in f.approvers}
             )
-            return named if goal in evaluate(game, named).reached else union
+            if goal in evaluate(game, named).reached:
+                return named
+            return [i for o, bits in chosen for i in _members(bits)]
     return None
+
+
+def _members(bits: int) -> list[int]:
+    """The players of a bit set, by index."""
+    out = []
+    while bits:
+        low = bits & -bits
+        out.append(low.bit_length() - 1)
+        bits ^= low
+    return out
 
 
 def _solve(
