@@ -108,8 +108,14 @@ def eligible_requesters(
         if _admitted(compiled, p):
             for role in p.roles:
                 holders.setdefault(role, []).append(p)
+    admitted = [p for p in c.principals if _admitted(compiled, p)]
     for rule in rules:
-        found = {p.id: p for role in rule.requester_roles for p in holders.get(role, ())}
+        if sum(len(holders.get(role, ())) for role in rule.requester_roles) > len(admitted):
+            # Most hold several of the roles (a constitution where everyone holds every role):
+            # one pass over the admitted is cheaper than gathering each role's holders.
+            found = {p.id: p for p in admitted if p.roles & rule.requester_roles}
+        else:
+            found = {p.id: p for role in rule.requester_roles for p in holders.get(role, ())}
         ps = [
             found[i]
             for i in sorted(found, key=order.__getitem__)

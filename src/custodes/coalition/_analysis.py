@@ -344,7 +344,7 @@ def analyze(
         for i in sorted(candidates):
             if sub is None:
                 sub = game.with_rules(relevant_rules(game, goal_id, fired)[0])
-            if goal_id not in evaluate(sub, [j for j in game.corruptible if j != i]).reached:
+            if goal_id not in evaluate(sub, game.corruptible_bits & ~(1 << i)).reached:
                 vetoes.append(i)
         mwc: Sequence[tuple[int, ...]] = ()
         cut = False

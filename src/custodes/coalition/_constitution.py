@@ -355,18 +355,17 @@ class _Builder:
                         label=f"{base.label}, after a membership change",
                     )
                 )
+            # With every role and a key, breaking glass needs only admission.
+            admitted = [
+                p.id
+                for p in held.principals
+                if p.id in open_ids
+                and compiled.principal_admitted.get(p.id)
+                and compiled.org_admitted.get(p.organisation)
+            ]
             for bg in c.break_glass:
                 role = f"break-glass@{level}:{bg.id}"
-                self.grant(
-                    role,
-                    (
-                        p.id
-                        for p in held.principals
-                        if p.id in open_ids
-                        and compiled.principal_admitted.get(p.id)
-                        and compiled.org_admitted.get(p.organisation)
-                    ),
-                )
+                self.grant(role, admitted)
                 self.rules.append(
                     Rule(
                         f"{bg.id}@{level}",

@@ -23,6 +23,9 @@ _BRUTE_FORCE_LIMIT = 20
 # Up to this many approvers, their organisations are read member by member; past it,
 # organisation by organisation.
 _SCAN_MEMBERS = 64
+# Past this many rules, a small coalition's candidate rules are gathered from what its members
+# may request rather than by looking at every rule.
+_SCAN_RULES = 256
 # Coalitions of this many players and more are turned into bit sets through numpy.
 _PACK_FROM = 256
 
@@ -55,6 +58,15 @@ class Outcome:
     reached: frozenset[str]
     granted: frozenset[str]
     firings: tuple[Firing, ...]
+
+    @property
+    def firing_positions(self) -> Mapping[str, int]:
+        """Rule id -> the position of its firing in :attr:`firings`."""
+        out: dict[str, int] | None = self.__dict__.get("_positions")
+        if out is None:
+            out = {f.rule: n for n, f in enumerate(self.firings)}
+            self.__dict__["_positions"] = out
+        return out
 
     @property
     def fired(self) -> frozenset[str]:
@@ -276,7 +288,7 @@ def evaluate(game: Game, coalition: Iterable[int] | int) -> Outcome:
     # cannot fire until a rule grants one of its roles: those are left out, and every rule not
     # fired yet is looked at again once something is granted.
     table = game.rule_bits
-    if members.bit_count() <= _SCAN_MEMBERS:
+    if len(table) > _SCAN_RULES and members.bit_count() <= _SCAN_MEMBERS:
         # A small coalition can request only the rules its members' roles name (or anyone's).
         positions = set(game.rules_requested_by[0])
         for i in _indices(members):

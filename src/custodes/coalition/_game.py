@@ -304,6 +304,19 @@ class Game:
         return out
 
     @cached_property
+    def corruptible_bits(self) -> int:
+        """The corruptible players as a bit set (bit ``i`` for player ``i``)."""
+        out = 0
+        for _, bits in self.corruptible_by_organisation:
+            out |= bits
+        return out
+
+    @cached_property
+    def rule_positions(self) -> Mapping[str, int]:
+        """Rule id -> position in :attr:`rules`."""
+        return {r.id: n for n, r in enumerate(self.rules)}
+
+    @cached_property
     def corruptible_by_organisation(self) -> tuple[tuple[str, int], ...]:
         """Each organisation with its corruptible members as a bit set, the largest first
         (then by id); organisations without one are left out."""
@@ -393,6 +406,7 @@ class Game:
             "role_members",
             "_holder_masks",
             "corruptible_by_organisation",
+            "corruptible_bits",
             "_positions",
             "player_organisations",
             "organisation_bits",

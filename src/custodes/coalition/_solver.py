@@ -157,7 +157,8 @@ def relevant_rules(
             todo.extend(
                 ("role", r) for r in (rule.requester_roles | rule.approver_roles) & grantable
             )
-    return [r for r in game.rules if r.id in rules], facts, grantable
+    position = game.rule_positions
+    return sorted(rules.values(), key=lambda r: position[r.id]), facts, grantable
 
 
 def _cyclic(facts: set[Fact], edges: Mapping[Fact, set[Fact]]) -> dict[Fact, tuple[int, int]]:
@@ -644,7 +645,7 @@ def _cheapest(
     greedy incumbent (doubling the step when there would be many)."""
     pool = game.corruptible
     incumbent = sum(game.players[i].scaled_cost for i in fallback)
-    costs = [game.players[i].scaled_cost for i in pool]
+    costs = game.corruptible_costs.tolist()
     # Every coalition costs a multiple of the costs' common unit, so bounds round up to one.
     unit = math.gcd(*costs) or 1
     lower = _round_up(bounds.cost, unit)
@@ -929,10 +930,10 @@ def _greedy(
     # players who reach the goal together.
     members, outcome = cheapest
     # (``everyone`` fired rules of the whole game; only the relevant ones can be followed.)
+    at = outcome.firing_positions
     before = tuple(
-        f
-        for f in outcome.firings
-        if f.rule in game.rule_index and game.rule_index[f.rule].goal != goal
+        outcome.firings[n]
+        for n in sorted(at[r.id] for r in game.rules if r.id in at and r.goal != goal)
     )
     tried: set[tuple[int, ...]] = set()
     for rule in sorted(rules, key=lambda r: fire.get(r.id, math.inf)):

@@ -1193,13 +1193,21 @@ class _Checker:
             return
         keyed = [p for p in c.principals if p.public_key is not None]
         by_roles: dict[frozenset[str], _Pool] = {}
+        # Role -> positions of the keyed principals holding it: a pool is gathered from its
+        # roles' holders, not from a scan of every principal (hundreds of rules, thousands of
+        # principals).
+        holding: dict[str, list[int]] = {}
+        for n, p in enumerate(keyed):
+            for role in p.roles:
+                holding.setdefault(role, []).append(n)
 
         def approvers(roles: frozenset[str]) -> _Pool:
             """The eligible approvers for ``roles`` (keyed principals holding one of them),
             computed once per role set.
             """
             if roles not in by_roles:
-                by_roles[roles] = _Pool.of([p for p in keyed if p.roles & roles])
+                rows = sorted({n for r in roles for n in holding.get(r, ())})
+                by_roles[roles] = _Pool.of([keyed[n] for n in rows])
             return by_roles[roles]
 
         identities = _identities(c)
