@@ -89,6 +89,24 @@ class Settings(BaseSettings):
         le=1000,
         description="Most time between integrating entries and signing a checkpoint over them.",
     )
+    log_replicas: bool = Field(
+        default=False,
+        description=(
+            "Several server processes share this PostgreSQL database (replicas behind a load "
+            "balancer): each integrates its own appends under the state row's lock, only the "
+            "holder of the log's advisory lock signs checkpoints (over every replica's entries), "
+            "and grant changes are announced with LISTEN/NOTIFY. Needs PostgreSQL."
+        ),
+    )
+    log_leader_poll_ms: float = Field(
+        default=250.0,
+        ge=10,
+        le=10_000,
+        description=(
+            "With log_replicas: how often a replica tries to take the log's advisory lock (and "
+            "the leader checks it still holds it); the sequencer's fail-over time."
+        ),
+    )
 
     # --- constitution -------------------------------------------------------
     constitution_file: Path | None = Field(

@@ -172,6 +172,18 @@ class Authority:
         """Call ``callback(grant)`` after every revocation (caches drop the grant at once)."""
         self._revocations.on_revoke(callback)
 
+    def grant_changed(self, grant_id: str) -> Grant | None:
+        """Take in a change another process made to grant ``grant_id`` (a new grant, a review,
+        a revocation: announced to :meth:`on_revoke` listeners); ``None`` if it does not exist.
+        """
+        return self._revocations.refresh(grant_id)
+
+    def reload_grants(self) -> None:
+        """Rebuild the index of unexpired grants from the database (after changes made by other
+        processes may have been missed: a replica's notification connection came back)."""
+        with self._state.lock:
+            self._grants.load()
+
     # -- authorization and grants --------------------------------------------------------
 
     def authorize(

@@ -87,6 +87,14 @@ class TreeReader:
         # Parsed with the log's key: a checkpoint row that does not verify is never served.
         return SignedCheckpoint.from_text(newest.note, self._verifier)
 
+    def newest_stored(self) -> SignedCheckpoint | None:
+        """The newest stored checkpoint, verified, or ``None``; never signs one."""
+        with self.engine.connect() as conn:
+            note = conn.execute(
+                select(log_checkpoints.c.note).order_by(log_checkpoints.c.seq.desc()).limit(1)
+            ).scalar()
+        return None if note is None else SignedCheckpoint.from_text(note, self._verifier)
+
     def checkpoint_text(self) -> str:
         """The newest signed checkpoint as served at ``/checkpoint`` (not forced fresh).
 

@@ -78,6 +78,9 @@ class Sequencer:
             integrating; 0 integrates at once (entries arriving meanwhile form the next batch).
         checkpoint_interval: the most seconds an integrated entry waits for a checkpoint.
         self_check_interval: seconds between two full self-checks; 0 turns them off.
+        cover_others: other processes integrate into the same log (replicas): every
+            ``checkpoint_interval`` the leader signs over what they integrated, and only the
+            leader (``writer.leads()``) signs or runs the periodic self-check.
     """
 
     def __init__(
@@ -89,8 +92,11 @@ class Sequencer:
         batch_wait: float,
         checkpoint_interval: float,
         self_check_interval: float,
+        cover_others: bool = False,
     ) -> None:
         self._writer = writer
+        self.cover_others = cover_others
+        self._next_cover = float("-inf")  # time.monotonic() of the leader's next look
         self._guard = guard
         self.batch_max = batch_max
         self.batch_wait = batch_wait
@@ -222,6 +228,12 @@ class Sequencer:
             if now >= self._next_check:
                 self._periodic_check()
             timeout = max(0.0, self._next_check - now) if self._next_check < float("inf") else None
+            if self.cover_others:
+                if now >= self._next_cover:
+                    self._next_cover = now + self.checkpoint_interval
+                    self._cover()
+                due = max(0.0, self._next_cover - now)
+                timeout = due if timeout is None else min(timeout, due)
             if self._writer.unsigned:
                 due = max(0.0, self._writer.last_signed + self.checkpoint_interval - now)
                 timeout = due if timeout is None else min(timeout, due)
@@ -270,10 +282,21 @@ class Sequencer:
                 self._sign_pending()
                 return
 
+    def _cover(self) -> None:
+        """The leader's look: sign over entries any replica integrated and no checkpoint
+        covers (and the first checkpoint of an empty log)."""
+        if self._guard.reason is not None or not self._writer.leads():
+            return
+        try:
+            with self._writer.lock:
+                self._writer.sign_if_behind()
+        except LogError as exc:  # a halt is logged as CRITICAL by the guard
+            _log.error("signing over other replicas' entries failed: %s", exc)
+
     def _periodic_check(self) -> None:
         """The full self-check every ``self_check_interval`` (the edge check runs always)."""
         self._next_check = time.monotonic() + (self.self_check_interval or float("inf"))
-        if self._guard.reason is not None:
+        if self._guard.reason is not None or not self._writer.leads():
             return
         with self._writer.lock, contextlib.suppress(LogError):
             self._guard.check()  # a failure halts appends, logged as CRITICAL
@@ -281,6 +304,9 @@ class Sequencer:
     def _sign_pending(self) -> None:
         """Sign the checkpoint owed over entries integrated without one."""
         if not self._writer.unsigned:
+            return
+        if not self._writer.leads():
+            self._writer.unsigned = False  # the leader signs over it (see cover_others)
             return
         if self._guard.reason is not None:
             self._writer.unsigned = False  # nothing is signed over a tree that failed its check

@@ -15,6 +15,7 @@ each in its own module:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Literal, overload
@@ -27,6 +28,7 @@ from custodes.log._checkpoint import SignedCheckpoint
 from custodes.log._entry import Entry
 from custodes.log._guard import KnownSize, WriteGuard
 from custodes.log._interfaces import Appended, LogReader, LogWriter
+from custodes.log._leader import Leadership
 from custodes.log._note import NoteSigner
 from custodes.log._notifier import CheckpointListener, CheckpointNotifier
 from custodes.log._reader import TreeReader
@@ -53,6 +55,15 @@ class TransparencyLog(LogWriter, LogReader):
             checkpoint that covers them; also the least time between two coalesced checkpoints.
         self_check_interval: seconds between two full self-checks by the sequencer (the cheap
             edge check runs on every integration regardless); 0 turns the periodic one off.
+        replicas: other server processes share this (PostgreSQL) database. Each integrates
+            its own appends; only the one holding the log's advisory lock (the leader, see
+            :mod:`custodes.log._leader`) signs checkpoints, over every replica's entries, and
+            runs the periodic self-check; a fresh checkpoint asked of another replica is the
+            leader's. The lock is tried every ``leader_poll`` seconds (the fail-over time).
+        leader_poll: see ``replicas``.
+
+    Raises:
+        ValueError: ``replicas`` on a database that is not PostgreSQL.
 
     Before its first write (and at :meth:`start`) the log runs :meth:`check`: when the stored
     tree disagrees with itself or with what it signed, or an alarm is unresolved, it refuses
@@ -70,12 +81,17 @@ class TransparencyLog(LogWriter, LogReader):
         batch_wait: float = 0.0,
         checkpoint_interval: float = 0.5,
         self_check_interval: float = 60.0,
+        replicas: bool = False,
+        leader_poll: float = 0.25,
     ) -> None:
         self.engine = engine
         self.signer = signer
         self.origin = signer.name
         self.clock = clock or SystemClock()
         known = KnownSize()  # one lower bound for the writer (truncation) and reader (ranges)
+        self.checkpoint_interval = checkpoint_interval
+        self._leadership = Leadership(engine, poll=leader_poll) if replicas else None
+        leadership = self._leadership
         self._notifier = CheckpointNotifier()
         # The guard halts through the writer's cache: nothing built before a halt is reused.
         self._guard = WriteGuard(
@@ -89,6 +105,7 @@ class TransparencyLog(LogWriter, LogReader):
             known,
             self._notifier,
             checkpoint_interval=checkpoint_interval,
+            leads=(lambda: leadership.is_leader) if leadership is not None else None,
         )
         self._sequencer = Sequencer(
             self._writer,
@@ -97,8 +114,10 @@ class TransparencyLog(LogWriter, LogReader):
             batch_wait=batch_wait,
             checkpoint_interval=checkpoint_interval,
             self_check_interval=self_check_interval,
+            cover_others=replicas,
         )
-        self._reader = TreeReader(engine, signer.verifier, known, self._writer.sign_checkpoint)
+        sign = self._writer.sign_checkpoint if leadership is None else self._leader_checkpoint
+        self._reader = TreeReader(engine, signer.verifier, known, sign)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -109,13 +128,50 @@ class TransparencyLog(LogWriter, LogReader):
         (see :attr:`halted`), logged as CRITICAL, and reads go on being served so that the log
         can be inspected.
         """
+        if self._leadership is not None:
+            self._leadership.start()
         self._sequencer.start()
 
     def close(self) -> None:
-        """Integrate what is queued, sign over it, deliver checkpoints, then stop."""
+        """Integrate what is queued, sign over it, deliver checkpoints, then stop (a leader
+        gives its lock up last, so another replica takes over)."""
         self._sequencer.stop()
         self._notifier.close()  # after the stop: its last checkpoint is delivered too
         self._writer.close()
+        if self._leadership is not None:
+            self._leadership.close()
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process signs the log's checkpoints (always, without ``replicas``)."""
+        return self._leadership is None or self._leadership.is_leader
+
+    def _leader_checkpoint(self) -> SignedCheckpoint:
+        """A checkpoint covering every entry integrated when asked, signed by the leader:
+        this process if it leads, else the leader's, waited for (it signs within its
+        ``checkpoint_interval``; a fail-over adds ``leader_poll``).
+
+        Raises:
+            LogWriteError: no checkpoint covered them within ten checkpoint intervals plus
+                ten polls (no replica holds the lock, or the leader cannot sign).
+        """
+        assert self._leadership is not None
+        size = self._reader.size()
+        wait = 10 * (self.checkpoint_interval + self._leadership.poll)
+        deadline = time.monotonic() + wait
+        while True:
+            if self._leadership.is_leader:
+                with self._writer.lock:
+                    return self._writer.sign_checkpoint()
+            newest = self._reader.newest_stored()
+            if newest is not None and newest.checkpoint.size >= size:
+                return newest
+            if time.monotonic() >= deadline:
+                raise LogWriteError(
+                    f"no checkpoint covers the log's {size} entries after {wait:.1f} s: the "
+                    "replica that signs them (the holder of the log's advisory lock) did not"
+                )
+            time.sleep(min(0.02, self.checkpoint_interval))
 
     # --- appending (LogWriter) -----------------------------------------------
 
@@ -215,6 +271,8 @@ class TransparencyLog(LogWriter, LogReader):
             LogWriteError: the checkpoint could not be recorded, or the log refuses appends.
             LogIntegrityError: the stored tree disagrees with itself (appends are now halted).
         """
+        if self._leadership is not None and not self._leadership.is_leader:
+            return self._leader_checkpoint()  # with replicas, only the leader signs
         return self._writer.sign_checkpoint()
 
     def add_checkpoint_listener(self, listener: CheckpointListener) -> None:

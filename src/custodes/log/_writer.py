@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
@@ -71,6 +71,9 @@ class TreeWriter:
         checkpoint_interval: the most seconds a checkpoint may lag behind integrated entries;
             a batch is signed in its own transaction when the last checkpoint is older than
             this (or than 0.1 s, whichever is less).
+        leads: whether this process may sign checkpoints now (replicas on one PostgreSQL:
+            only the holder of the log's advisory lock, see :mod:`custodes.log._leader`);
+            by default always.
 
     Attributes:
         lock: held by whoever integrates or signs in this process (the sequencer, the idle
@@ -89,8 +92,10 @@ class TreeWriter:
         notifier: CheckpointNotifier,
         *,
         checkpoint_interval: float,
+        leads: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
+        self.leads: Callable[[], bool] = leads or (lambda: True)
         self.signer = signer
         self.origin = signer.name
         self.clock = clock
@@ -136,7 +141,8 @@ class TreeWriter:
 
         Called by the sequencer (and by tests that stage a store entry by entry). ``sign``
         forces (True) or skips (False) the checkpoint; by default one is signed when the last
-        one this process signed is older than ``checkpoint_interval``.
+        one this process signed is older than ``checkpoint_interval``, and never when another
+        replica leads (it signs over these entries within its ``checkpoint_interval``).
 
         The transaction runs on the driver's connection with prepared SQL (this is the latency
         of every durable append): lock and read the state row, insert the entries, write the
@@ -151,7 +157,7 @@ class TreeWriter:
         self.guard.refuse_if_halted()
         if sign is None:
             gap = min(self.checkpoint_interval, _MIN_CHECKPOINT_GAP)
-            sign = time.monotonic() - self.last_signed >= gap
+            sign = time.monotonic() - self.last_signed >= gap and self.leads()
         try:
             raw = self.engine.raw_connection()
         except SQLAlchemyError as exc:
@@ -501,24 +507,43 @@ class TreeWriter:
         After a crash between acknowledging entries and signing over them (or a stop before
         the sequencer signed), nothing else would sign until the next append.
         """
-        if self.guard.reason is not None:
+        if self.guard.reason is not None or not self.leads():
             return
+        try:
+            signed = self.sign_if_behind(empty=False)
+        except (SQLAlchemyError, LogError) as exc:
+            _log.error("cannot sign over uncovered entries: %s", exc)
+            self.unsigned = True  # the sequencer tries again within checkpoint_interval
+            return
+        if signed is not None:
+            _log.warning(
+                "signed checkpoint %d over entries no checkpoint covered (after a crash or "
+                "a stop before signing)",
+                signed.checkpoint.size,
+            )
+
+    def sign_if_behind(self, *, empty: bool = True) -> SignedCheckpoint | None:
+        """Sign a checkpoint if the newest one does not cover every integrated entry (the
+        leader's duty for entries other replicas integrated); with ``empty``, also the first
+        checkpoint of an empty log.
+
+        Raises:
+            LogWriteError: the state could not be read or the checkpoint recorded.
+            LogIntegrityError: the stored tree disagrees with itself (the log halts).
+        """
         try:
             with self.engine.connect() as conn:
                 newest = conn.execute(
                     select(log_checkpoints.c.size).order_by(log_checkpoints.c.seq.desc()).limit(1)
                 ).scalar()
                 size = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar()
-            if size and (newest is None or newest < size):
-                signed = self.sign_checkpoint()
-                _log.warning(
-                    "signed checkpoint %d over entries no checkpoint covered (after a crash or "
-                    "a stop before signing)",
-                    signed.checkpoint.size,
-                )
-        except (SQLAlchemyError, LogError) as exc:
-            _log.error("cannot sign over uncovered entries: %s", exc)
-            self.unsigned = True  # the sequencer tries again within checkpoint_interval
+        except SQLAlchemyError as exc:
+            raise LogWriteError(f"log read failed: {exc}") from exc
+        if newest is None and (size or empty):
+            return self.sign_checkpoint()
+        if newest is not None and newest < (size or 0):
+            return self.sign_checkpoint()
+        return None
 
     def _published(self, signed: SignedCheckpoint) -> None:
         """Note that ``signed`` is committed: nothing is owed, and its listeners are told."""

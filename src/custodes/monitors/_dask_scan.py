@@ -456,12 +456,13 @@ class DaskScan:
         pending: list[TextDetections] = []
 
         def flush() -> None:
-            if pending:
+            fresh = scanner._fresh(pending) if pending else []
+            pending.clear()
+            if fresh:
                 scanner.queue.record_many(
-                    pending, actor=scanner.actor, actor_organisation=scanner.actor_organisation
+                    fresh, actor=scanner.actor, actor_organisation=scanner.actor_organisation
                 )
-                summary.detections += sum(len(p.detections) for p in pending)
-                pending.clear()
+                summary.detections += sum(len(p.detections) for p in fresh)
 
         def fill() -> None:
             while len(inflight) < self.window:
@@ -547,7 +548,4 @@ class DaskScan:
                 problem(where, str(payload))
                 continue
             text, dets = payload
-            seen = self.scanner._already_recorded(where, text)
-            fresh = tuple(d for d in dets if (d.detector, d.category) not in seen)
-            if fresh:
-                pending.append(TextDetections(fresh, text, src.name, where))
+            pending.append(TextDetections(dets, text, src.name, where))  # deduped at flush

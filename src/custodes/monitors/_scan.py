@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from custodes.clock import Clock
 from custodes.errors import InputError
@@ -26,6 +26,7 @@ __all__ = ["ScanProblem", "ScanSummary", "TranscriptScanner", "expand_paths"]
 _SUFFIXES = {".jsonl", ".json", ".eval", ".txt", ".log", ".md", ".out"}
 _CHECKPOINT_BYTES = 8 * 1024 * 1024  # progress is saved at least this often
 _BATCH = 200  # texts with detections per log append
+_DEDUPE_CHUNK = 500  # text digests per dedupe query
 _POOL_BATCH = 512  # records scored per round trip to the worker pool
 _POOL_BATCH_CHARS = 16 * 1024 * 1024
 
@@ -250,18 +251,32 @@ class TranscriptScanner:
         chunk = max(1, len(texts) // (self.workers * 4))
         yield from zip(batch, self._pool.map(_pool_detect, texts, chunksize=chunk), strict=True)
 
-    def _already_recorded(self, location: str, text: str) -> set[tuple[str, str]]:
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    def _fresh(self, found: Sequence[TextDetections]) -> list[TextDetections]:
+        """``found`` without the detections already recorded for the same text at the same
+        location (the content fingerprint that keeps a rescan from recording twice); one
+        query per :data:`_DEDUPE_CHUNK` texts."""
+        digests = [
+            hashlib.sha256(f.text.encode("utf-8", "surrogatepass")).hexdigest() for f in found
+        ]
+        seen: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        unique = sorted(set(digests))
+        t = monitors_detections.c
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(monitors_detections.c.detector, monitors_detections.c.category).where(
-                    and_(
-                        monitors_detections.c.location == location,
-                        monitors_detections.c.text_sha256 == digest,
+            for i in range(0, len(unique), _DEDUPE_CHUNK):
+                rows = conn.execute(
+                    select(t.location, t.text_sha256, t.detector, t.category).where(
+                        t.text_sha256.in_(unique[i : i + _DEDUPE_CHUNK])
                     )
-                )
-            ).all()
-        return {(r[0], r[1]) for r in rows}
+                ).all()
+                for r in rows:
+                    seen.setdefault((r[0], r[1]), set()).add((r[2], r[3]))
+        out: list[TextDetections] = []
+        for f, digest in zip(found, digests, strict=True):
+            known = seen.get((f.location, digest), set())
+            fresh = tuple(d for d in f.detections if (d.detector, d.category) not in known)
+            if fresh:
+                out.append(TextDetections(fresh, f.text, f.source, f.location))
+        return out
 
     def scan(
         self,
@@ -349,12 +364,13 @@ class TranscriptScanner:
         pending: list[TextDetections] = []
 
         def flush() -> None:
-            if pending:
+            fresh = self._fresh(pending) if pending else []
+            pending.clear()
+            if fresh:
                 self.queue.record_many(
-                    pending, actor=self.actor, actor_organisation=self.actor_organisation
+                    fresh, actor=self.actor, actor_organisation=self.actor_organisation
                 )
-                summary.detections += sum(len(p.detections) for p in pending)
-                pending.clear()
+                summary.detections += sum(len(p.detections) for p in fresh)
 
         try:
             with path.open("rb") as raw:
@@ -373,11 +389,8 @@ class TranscriptScanner:
                         problem(where, rec.problem)
                         continue
                     summary.records += 1
-                    if found:
-                        seen = self._already_recorded(where, rec.text)
-                        fresh = tuple(d for d in found if (d.detector, d.category) not in seen)
-                        if fresh:
-                            pending.append(TextDetections(fresh, rec.text, str(path), where))
+                    if found:  # deduplicated in bulk when the batch is flushed
+                        pending.append(TextDetections(tuple(found), rec.text, str(path), where))
                     # Detections are logged in batches (one group commit each); progress is
                     # saved only after the batch before it is durable.
                     if len(pending) >= _BATCH or (

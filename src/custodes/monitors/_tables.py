@@ -49,6 +49,7 @@ monitors_detections = Table(
 Index("ix_monitors_detections_status", monitors_detections.c.status)
 Index("ix_monitors_detections_fingerprint", monitors_detections.c.fingerprint)
 Index("ix_monitors_detections_detected_at", monitors_detections.c.detected_at)
+Index("ix_monitors_detections_text_sha256", monitors_detections.c.text_sha256)
 
 monitors_assignments = Table(
     "monitors_assignments",

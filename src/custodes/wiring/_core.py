@@ -94,7 +94,13 @@ def open_core(settings: Settings, *, clock: Clock | None = None) -> Core:
     """
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_db_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    if settings.log_replicas and not url.startswith("postgresql"):
+        raise ConfigError(
+            "log_replicas needs PostgreSQL: replicas share one database, "
+            f"and database_url is {url.split(':', 1)[0]}"
+        )
+    engine = create_db_engine(url)
     migrate(engine)
     signer = load_or_create_log_key(settings)
     log = TransparencyLog(
@@ -104,6 +110,8 @@ def open_core(settings: Settings, *, clock: Clock | None = None) -> Core:
         batch_max=settings.log_batch_max,
         batch_wait=settings.log_batch_wait_ms / 1000,
         checkpoint_interval=settings.log_checkpoint_interval_ms / 1000,
+        replicas=settings.log_replicas,
+        leader_poll=settings.log_leader_poll_ms / 1000,
     )
     log.start()
     return Core(settings=settings, engine=engine, log=log, clock=clock)

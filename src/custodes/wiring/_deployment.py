@@ -42,6 +42,7 @@ from custodes.wiring._adapters import (
     gateway_monitors,
 )
 from custodes.wiring._core import Core, open_core
+from custodes.wiring._replicas import GrantFeed
 from custodes.witness import WitnessPublisher, start_publisher
 
 __all__ = ["Deployment", "Records", "build_deployment", "build_records"]
@@ -82,6 +83,7 @@ class Deployment:
         gateway: the enforcing model gateway.
         provenance: the model registry.
         usage: who uses each tier (chains, concentration figures, rules and alarms).
+        grant_feed: with ``log_replicas``, what brings other replicas' grant changes here.
     """
 
     settings: Settings
@@ -96,9 +98,12 @@ class Deployment:
     gateway: Gateway
     provenance: ModelRegistry
     usage: UsageTracker
+    grant_feed: GrantFeed | None = None
 
     def close(self) -> None:
         """Stop every component's background work, newest first, then the log and database."""
+        if self.grant_feed is not None:
+            self.grant_feed.close()
         self.gateway.close()
         self.usage.close()
         self.custody.close()
@@ -211,6 +216,12 @@ def build_deployment(
             usage=usage,
             serving=records.provenance,
         )
+        grant_feed = None
+        if settings.log_replicas:
+            # Other replicas' (and the CLI's) grant changes, within a notification's delivery.
+            grant_feed = GrantFeed(core.engine, authority, gateway.grants.invalidate)
+            grant_feed.start()
+            built.append(grant_feed.close)
     except BaseException:
         # A refused start leaves no thread, sequencer or connection behind.
         for close in reversed(built):
@@ -229,4 +240,5 @@ def build_deployment(
         gateway=gateway,
         provenance=records.provenance,
         usage=usage,
+        grant_feed=grant_feed,
     )

@@ -42,6 +42,10 @@ class HealthOut(BaseModel):
     status: Literal["ok", "log_halted"]
     version: str
     log_size: int
+    log_sequencer: bool = Field(
+        description="Whether this process signs the log's checkpoints (with log_replicas, only "
+        "the replica holding the log's advisory lock does; always true without)."
+    )
     log_halted: str | None = Field(
         default=None, description="Why the log refuses appends (absent while it takes them)."
     )
@@ -57,6 +61,7 @@ def healthz(request: Request) -> HealthOut:
         status="ok" if halted is None else "log_halted",
         version=__version__,
         log_size=log.size(),
+        log_sequencer=log.leads,
         log_halted=halted,
     )
 

@@ -1,0 +1,249 @@
+"""Three real ``custodes serve`` processes on one throwaway PostgreSQL database (log_replicas):
+a grant approved across them reaches all; appends and gateway calls spread over them; the
+sequencer (the holder of the log's advisory lock) is SIGKILLed mid-run and another takes over;
+a revocation on one replica is refused on the other although the grant cache would keep the
+grant for ten minutes; afterwards the log verifies, no acknowledged entry is lost, and every
+surviving replica serves the same checkpoint."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from custodes.authority import new_request, sign_approval, sign_request
+from custodes.config import Settings
+from custodes.log import NoteSigner, SignedCheckpoint, leaf_hash
+from custodes.log._tables import log_entries
+from custodes.log._verify import verify_store
+from custodes.store import create_db_engine
+from tests.integration.gateway.conftest import demo_key
+from tests.support.keys import LOG_WRITER, issue_keys
+from tests.support.postgres import PostgresCluster
+from tests.support.server import ServerProcess, start_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+HELLO = [{"role": "user", "content": "hello replicas"}]
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> float:
+    """Wait for ``check`` (polling); the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def _health(server: ServerProcess) -> dict[str, Any]:
+    return httpx.get(server.url("/healthz"), timeout=10).json()  # type: ignore[no-any-return]
+
+
+def _chat(server: ServerProcess, key: str) -> int:
+    r = httpx.post(
+        server.url("/v1/chat/completions"),
+        json={"model": "frontier-cyber", "messages": HELLO},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    return r.status_code
+
+
+class _Appends:
+    """Threads appending through every live replica in turn; acknowledged entries recorded."""
+
+    def __init__(self, servers: list[ServerProcess], key: str) -> None:
+        self.servers = servers
+        self.headers = {"authorization": f"Bearer {key}"}
+        self.acks: list[tuple[int, bytes]] = []
+        self.by_server: dict[str, int] = {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(n,)) for n in range(4)]
+
+    def __enter__(self) -> _Appends:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acks)
+
+    def _run(self, n: int) -> None:
+        for i in itertools.count():
+            if self.stop.is_set():
+                return
+            server = self.servers[(n + i) % len(self.servers)]
+            if server.process.poll() is not None:
+                continue  # killed: a load balancer takes it out of rotation
+            batch = [
+                {"type": "log.annotation/v1", "body": {"text": f"{n}-{i}-{j}"}} for j in range(3)
+            ]
+            try:
+                r = httpx.post(
+                    server.url("/log/entries"),
+                    json={"entries": batch},
+                    headers=self.headers,
+                    timeout=30,
+                )
+            except httpx.HTTPError:
+                continue  # died mid-request: unacknowledged
+            if r.status_code != 201:
+                continue
+            with self.lock:
+                self.acks += [
+                    (e["index"], base64.b64decode(e["leaf_hash"])) for e in r.json()["entries"]
+                ]
+                self.by_server[server.base_url] = self.by_server.get(server.base_url, 0) + 1
+
+
+def _grant(servers: list[ServerProcess], keys: dict[str, str], version: int) -> str:
+    """alice's cyber-frontier grant: requested on one replica, approved on the other two."""
+    request = new_request(
+        "grant",
+        constitution_version=version,
+        requester="alice@lab",
+        created=_now(servers[0]),
+        capability="cyber-frontier",
+        purpose="triage a fuzzer crash",
+        duration_seconds=3600,
+    )
+    body = {"request": request, "signature": sign_request(request, demo_key("alice"))}
+    r = httpx.post(
+        servers[0].url("/authority/requests"),
+        json=body,
+        headers={"authorization": f"Bearer {keys['alice@lab']}"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    request_id = r.json()["id"]
+    for server, (approver, name) in zip(
+        servers[1:], (("bob@lab", "bob"), ("dana@asi", "dana")), strict=True
+    ):
+        _, signature = sign_approval(request, demo_key(name))
+        r = httpx.post(
+            server.url(f"/authority/requests/{request_id}/approvals"),
+            json={"approver": approver, "signature": signature},
+            headers={"authorization": f"Bearer {keys[approver]}"},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+    record = r.json()
+    assert record["status"] == "granted", record
+    return str(record["grant_id"])
+
+
+def _now(server: ServerProcess) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def test_three_replicas_one_sequencer_fail_over_and_revocation(
+    postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    url = postgres_cluster.create_database()
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        demo=True,
+        log_replicas=True,
+        log_leader_poll_ms=100,
+        log_checkpoint_interval_ms=100,
+        gateway_grant_cache_ms=600_000,  # only the notification can explain a prompt refusal
+    )
+    keys = issue_keys(settings, "alice@lab", "bob@lab", "dana@asi", LOG_WRITER)
+    signer = NoteSigner.from_key((tmp_path / "log.key").read_text())
+    servers: list[ServerProcess] = []
+    try:
+        for i in range(3):
+            servers.append(start_server(settings, log_path=tmp_path / f"server{i}.log"))
+        leaders = [s for s in servers if _health(s)["log_sequencer"]]
+        assert leaders == [servers[0]]  # the first to start took the lock; the others wait
+        version = httpx.get(servers[0].url("/constitution"), timeout=30).json()["version"]
+        assert [_chat(s, keys["alice@lab"]) for s in servers] == [403, 403, 403]
+        grant_id = _grant(servers, keys, version)
+        # The grant was written by one replica; the others learn of it by notification.
+        for s in servers:
+            _until(lambda s=s: _chat(s, keys["alice@lab"]) == 200, f"{s.base_url} allows")
+        with _Appends(servers, keys[LOG_WRITER]) as load:
+            _until(lambda: load.count() >= 60, "appends acknowledged before the kill")
+            servers[0].kill()  # the sequencer, SIGKILLed mid-run
+            before = load.count()
+            survivors = servers[1:]
+            _until(
+                lambda: sum(bool(_health(s)["log_sequencer"]) for s in survivors) == 1,
+                "a surviving replica takes over as the sequencer",
+            )
+            _until(lambda: load.count() >= before + 60, "appends go on through the survivors")
+            # Revoked on one survivor: the other refuses alice's next calls (its grant cache
+            # would keep the grant for ten minutes; the notification clears it).
+            revoker, other = survivors
+            revocation = new_request(
+                "revocation",
+                constitution_version=version,
+                requester="dana@asi",
+                created=_now(revoker),
+                grant=grant_id,
+                reason="purpose fulfilled",
+            )
+            r = httpx.post(
+                revoker.url("/authority/revocations"),
+                json={
+                    "request": revocation,
+                    "signature": sign_request(revocation, demo_key("dana")),
+                },
+                headers={"authorization": f"Bearer {keys['dana@asi']}"},
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            assert _chat(revoker, keys["alice@lab"]) == 403
+            _until(lambda: _chat(other, keys["alice@lab"]) == 403, "the other replica refuses")
+        assert len(load.by_server) == 3  # every replica took appends
+        size = max(i for i, _ in load.acks) + 1
+        _until(lambda: all(_health(s)["log_size"] >= size for s in survivors), "sizes are visible")
+        final = _health(survivors[0])["log_size"]
+
+        def same_checkpoint() -> bool:
+            texts = [httpx.get(s.url("/checkpoint"), timeout=30).text for s in survivors]
+            cps = [SignedCheckpoint.from_text(t, signer.verifier) for t in texts]
+            return texts[0] == texts[1] and cps[0].checkpoint.size == final
+
+        _until(same_checkpoint, "every replica serves the same checkpoint, over every entry")
+    finally:
+        for s in servers:
+            s.kill()
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = {
+                int(i): bytes(h)
+                for i, h, d in conn.execute(
+                    select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
+                )
+                if leaf_hash(bytes(d)) == bytes(h)
+            }
+        indices = [i for i, _ in load.acks]
+        assert len(indices) == len(set(indices)), "an index was acknowledged twice"
+        lost = [i for i, h in load.acks if stored.get(i) != h]
+        assert lost == [], f"acknowledged entries lost or changed: {lost[:5]}"
+        report = verify_store(engine, signer.verifier)
+        assert report.ok, [str(p) for p in report.problems[:5]]
+    finally:
+        engine.dispose()
