@@ -30,8 +30,6 @@ from tests.support.keys import LOG_WRITER, issue_keys
 from tests.support.postgres import PostgresCluster
 from tests.support.server import ServerProcess, start_server
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
 HELLO = [{"role": "user", "content": "hello replicas"}]
 
 
@@ -155,6 +153,8 @@ def _now(server: ServerProcess) -> Any:
     return datetime.now(UTC)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_three_replicas_one_sequencer_fail_over_and_revocation(
     postgres_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
@@ -247,3 +247,13 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
         assert report.ok, [str(p) for p in report.problems[:5]]
     finally:
         engine.dispose()
+
+
+def test_replicas_need_postgresql(tmp_path: Path) -> None:
+    from custodes.errors import ConfigError
+    from custodes.wiring import open_core
+
+    settings = Settings(data_dir=tmp_path, demo=True, log_replicas=True)  # SQLite by default
+    with pytest.raises(ConfigError, match="log_replicas needs PostgreSQL"):
+        open_core(settings)
+    assert not (tmp_path / "custodes.db").exists()  # refused before anything was created
