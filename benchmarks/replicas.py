@@ -183,7 +183,9 @@ def fail_over(
             time.sleep(0.005)
         covered = time.perf_counter() - killed
         out.append((elected, covered))
-        servers[servers.index(leader)] = start_server(settings, log_path=tmp / f"re{r}.log")
+        servers[servers.index(leader)] = start_server(
+            settings, log_path=tmp / f"re{r}.log", ready_timeout=300
+        )
     return out
 
 
@@ -206,10 +208,10 @@ def main() -> None:
         keys = issue_keys(settings, "alice@lab", "bob@lab", "dana@asi", LOG_WRITER)
         servers: list[ServerProcess] = []
         try:
-            servers.append(start_server(settings, log_path=tmp / "s0.log"))
+            servers.append(start_server(settings, log_path=tmp / "s0.log", ready_timeout=300))
             one = throughput(servers, keys["alice@lab"], args.clients, args.seconds)
             print(f"gateway, 1 replica:  {one:7.1f} requests/s ({args.clients} clients)")
-            servers.append(start_server(settings, log_path=tmp / "s1.log"))
+            servers.append(start_server(settings, log_path=tmp / "s1.log", ready_timeout=300))
             two = throughput(servers, keys["alice@lab"], args.clients, args.seconds)
             print(f"gateway, 2 replicas: {two:7.1f} requests/s ({two / one:.2f}x)")
             version = httpx.get(servers[0].url("/constitution"), timeout=30).json()["version"]

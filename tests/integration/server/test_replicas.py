@@ -173,7 +173,9 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
     servers: list[ServerProcess] = []
     try:
         for i in range(3):
-            servers.append(start_server(settings, log_path=tmp_path / f"server{i}.log"))
+            servers.append(
+                start_server(settings, log_path=tmp_path / f"server{i}.log", ready_timeout=180)
+            )
         leaders = [s for s in servers if _health(s)["log_sequencer"]]
         assert leaders == [servers[0]]  # the first to start took the lock; the others wait
         version = httpx.get(servers[0].url("/constitution"), timeout=30).json()["version"]
