@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from custodes.cli._main import CliState, pass_state
+from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.cli.authority import server_option
 from custodes.drills import (
     Credentials,
@@ -147,20 +147,30 @@ def _progress(step: Step, result: StepResult | None) -> None:
 
 
 def _table(card: Scorecard) -> Table:
-    table = Table(title=f"{card.title} ({card.drill})", show_lines=True)
-    for header in ("step", "actor", "expected control", "outcome", "detection", "log", "why"):
-        table.add_column(header, overflow="fold")
+    """The scorecard's columns; each step's account (often long) is printed below it
+    (:func:`_accounts`), so that no column folds it into a narrow strip."""
+    table = Table(title=escape(f"{card.title} ({card.drill})"))
+    for header in ("step", "actor", "outcome", "detection", "log", "expected control"):
+        table.add_column(header)
     for s in card.steps:
         table.add_row(
             escape(s.step),
             escape(s.actor or "—"),
-            escape(s.control),
             f"[{_STYLE[s.outcome]}]{s.outcome}[/]",
             f"{s.seconds:.2f} s" if s.seconds is not None else "—",
-            ", ".join(map(str, s.log_indices)) or "—",
-            escape(s.why + "".join(f" | outside the log: {o}" for o in s.outside)),
+            ", ".join(map(str, s.log_indices)) or ("outside" if s.outside else "—"),
+            escape(s.control),
         )
-    return table
+    return keep_whole(table, "step", "actor", "detection", "log")
+
+
+def _accounts(card: Scorecard) -> None:
+    for s in card.steps:
+        console.print(
+            f"[bold]{escape(s.step)}[/] [{_STYLE[s.outcome]}]{s.outcome}[/]: {escape(s.why)}"
+        )
+        for o in s.outside:
+            console.print(f"    outside the log: {escape(o)}")
 
 
 @drill.command("run")
@@ -254,6 +264,7 @@ def run(
                 console.print(f"[bold]drill {scenario.id}[/]: {escape(scenario.title)}")
                 card = run_drill(scenario, target, credentials, progress=_progress)
                 console.print(_table(card))
+                _accounts(card)
                 style = "bold red" if card.missed else "green"
                 console.print(f"[{style}]{card.verdict}[/] in {card.seconds:.1f} s")
                 missed = missed or bool(card.missed)

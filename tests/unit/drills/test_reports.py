@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from custodes.drills import Scorecard, StepResult, scorecard_html, scorecard_markdown
 
 EVIL = '<script>alert("x")</script> | col | `tick` \\ [link](http://e.example)\nnext line'
@@ -80,3 +82,17 @@ def test_the_verdict_counts_outcomes() -> None:
     assert card.verdict == "passed: 1 stopped, 1 revealed"
     assert card.missed == ()
     assert _card().missed[0].step == "s1"
+
+
+def test_the_terminal_scorecard_prints_text_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from custodes.cli import drill as drill_cli
+
+    card = _card()
+    drill_cli.console.print(drill_cli._table(card))
+    drill_cli._accounts(card)
+    out = capsys.readouterr().out
+    # Rich markup in a title or an account is shown, not applied.
+    assert "[link](http://e.example)" in out
+    assert "s1 MISSED: <script>" in out
+    assert "outside the log: witness: <script>" in out
+    assert "| 4, 7 |" in out.replace("│", "|")
