@@ -30,15 +30,20 @@ class _Server(FastAPI):
     deployment: Deployment | None = None
 
     def __init__(self, **kwargs: Any) -> None:
+        """The app, with the one gateway entrance in front of it."""
         super().__init__(**kwargs)
         self._entrance = GatewayEntrance(
             functools.partial(FastAPI.__call__, self), gateway=self._gateway
         )
 
     def _gateway(self) -> Gateway | None:
+        """The running deployment's gateway (None before start-up and after shutdown)."""
         return self.deployment.gateway if self.deployment is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every request goes through the gateway entrance, which passes what is not a model call on
+        to FastAPI.
+        """
         await self._entrance(scope, receive, send)
 
 
@@ -57,6 +62,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Build the deployment at start-up (unless one was given); at shutdown refuse the gateway's
+        requests, stop its background work, and close the deployment if it was built here.
+        """
         owned = deployment is None
         built = deployment or build_deployment(settings, clock=clock)
         server.deployment = built
@@ -104,6 +112,7 @@ def _describe_plain_routes(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
+        """FastAPI's schema with the plain routes' descriptions added (built once)."""
         if app.openapi_schema is None:
             schema = generate()
             for path, item in {**OPENAPI_PATHS, **GATEWAY_PATHS}.items():

@@ -44,15 +44,20 @@ class ApprovalIn(BaseModel):
 
 
 def _time(value: datetime | None) -> str | None:
+    """``value`` as an entry time, or None."""
     return format_time(value) if value is not None else None
 
 
 class Counted(BaseModel):
+    """An approval that counts towards the quorum: who, and for which organisation."""
+
     principal: str
     organisation: str
 
 
 class Rejected(BaseModel):
+    """An approval that does not count, and why."""
+
     principal: str
     reason: str
 
@@ -82,6 +87,7 @@ class GrantOut(BaseModel):
 
     @classmethod
     def of(cls, g: Grant) -> GrantOut:
+        """The grant ``g`` as JSON."""
         return cls(
             id=g.id,
             principal=g.principal,
@@ -140,6 +146,7 @@ class RequestOut(BaseModel):
 
     @classmethod
     def of(cls, r: RequestRecord) -> RequestOut:
+        """The request record ``r`` as JSON (``document`` only for amendments)."""
         out = cls(
             id=r.id,
             digest=r.digest,
@@ -170,10 +177,14 @@ class RequestOut(BaseModel):
 
 
 class RequestsOut(BaseModel):
+    """Requests, newest first."""
+
     requests: list[RequestOut]
 
 
 class GrantsOut(BaseModel):
+    """Grants."""
+
     grants: list[GrantOut]
 
 

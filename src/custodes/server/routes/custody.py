@@ -32,10 +32,16 @@ router = APIRouter(prefix="/custody", tags=["custody"])
 
 
 class RegisterRequest(FindingInput):
+    """A finding to register, with its technical details (escrowed, never stored in the clear)."""
+
     details_base64: str = Field(min_length=1, description="The technical details, base64.")
 
 
 class EventRequest(BaseModel):
+    """A CVD event on a finding (``vendor-notified``, ``fix-released``...), at ``at`` (default:
+    now).
+    """
+
     model_config = ConfigDict(extra="forbid")
     event: str
     at: str | None = None
@@ -43,6 +49,8 @@ class EventRequest(BaseModel):
 
 
 class TransitionRequest(BaseModel):
+    """A move of one of the finding's state machines (``rm`` or ``em``) to state ``to``."""
+
     model_config = ConfigDict(extra="forbid")
     machine: str
     to: str
@@ -50,16 +58,22 @@ class TransitionRequest(BaseModel):
 
 
 class ReadRequest(BaseModel):
+    """Why the escrowed details are read (recorded with the read)."""
+
     model_config = ConfigDict(extra="forbid")
     purpose: str = Field(default="", max_length=4000)
 
 
 class RevealRequest(BaseModel):
+    """Reveal the details; ``early`` before the disclosure date (needs a grant)."""
+
     model_config = ConfigDict(extra="forbid")
     early: bool = False
 
 
 class CvssOut(BaseModel):
+    """The finding's CVSS score: version, vector, base score and severity."""
+
     version: str
     vector: str
     score: float
@@ -67,6 +81,8 @@ class CvssOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    """One event of a finding's history, with the index of its log entry."""
+
     kind: str
     at: str
     principal: str
@@ -89,6 +105,7 @@ class ScheduleOut(BaseModel):
 
     @classmethod
     def of(cls, s: Schedule) -> ScheduleOut:
+        """The schedule ``s`` as JSON times."""
         return cls(
             policy=s.policy,
             notified_at=format_time(s.notified_at),
@@ -139,6 +156,8 @@ class FindingOut(BaseModel):
 
     @classmethod
     def of(cls, f: Finding, schedule: Schedule | None) -> FindingOut:
+        """The finding ``f`` and its disclosure ``schedule`` (None: the vendor is not notified
+        yet)."""
         return cls(
             id=f.id,
             title=f.title,
@@ -187,10 +206,14 @@ class FindingOut(BaseModel):
 
 
 class EmbargoedOut(BaseModel):
+    """An embargoed finding the caller may know exists, by id only."""
+
     id: str
 
 
 class ListingOut(BaseModel):
+    """The findings the caller may see."""
+
     findings: list[FindingOut]
     embargoed: list[EmbargoedOut] = Field(
         description="Findings the caller may not see, by id only, when the constitution "
@@ -199,6 +222,8 @@ class ListingOut(BaseModel):
 
 
 class DetailsOut(BaseModel):
+    """A finding's escrowed technical details, base64."""
+
     finding_id: str
     details_base64: str
 
@@ -214,6 +239,8 @@ class RevealOut(BaseModel):
 
 
 class AlarmOut(BaseModel):
+    """A custody alarm, as recorded in the log (``log_index``) and the registry."""
+
     id: str
     kind: str
     subject: str
@@ -224,10 +251,13 @@ class AlarmOut(BaseModel):
 
     @classmethod
     def of(cls, r: RecordedAlarm) -> AlarmOut:
+        """The recorded alarm ``r``."""
         return cls.model_validate(r.to_dict())
 
 
 class AlarmsOut(BaseModel):
+    """The alarms the caller may see."""
+
     alarms: list[AlarmOut]
 
 
@@ -242,6 +272,7 @@ def schedule_json(s: Schedule | None) -> dict[str, Any] | None:
 
 
 def _show(registry: CustodyRegistry, f: Finding) -> FindingOut:
+    """The finding ``f`` as the API shows it, with its schedule."""
     return FindingOut.of(f, registry.schedule(f))
 
 

@@ -53,14 +53,17 @@ _IMMUTABLE = "public, max-age=31536000, immutable"  # full tiles never change (t
 
 
 def _log(request: Request) -> TransparencyLog:
+    """The deployment's transparency log."""
     return deployment_of(request).log
 
 
 def _json(content: Any, status: int = 200) -> Response:
+    """``content`` as a JSON response (orjson: the hot paths skip FastAPI's encoder)."""
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
 def _b64(data: bytes) -> str:
+    """``data`` in standard base64, as the log's JSON writes hashes."""
     return base64.b64encode(data).decode()
 
 
@@ -208,6 +211,10 @@ async def append_entries(request: Request) -> Response:
 async def _log_denial(
     request: Request, log: TransparencyLog, principal: str, exc: Forbidden, body: bytes
 ) -> None:
+    """Record a refused append in the log (``log.append_denied/v1``: who, why, the request's digest
+    and the types it named), without waiting and without failing the refusal if the log cannot
+    take it.
+    """
     try:
         decoded = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
@@ -286,6 +293,7 @@ async def tile(request: Request, level: str, rest: str) -> Response:
 
 
 def _entry_json(index: int, data: bytes) -> dict[str, Any]:
+    """Entry ``index`` as the API returns it: its leaf hash (RFC 9162 §2.1.1) and the entry."""
     from custodes.log import leaf_hash
 
     return {"index": index, "leaf_hash": _b64(leaf_hash(data)), "entry": orjson.loads(data)}
@@ -328,6 +336,11 @@ async def entry(request: Request, index: int) -> Response:
 
 
 def _size_or_latest(log: TransparencyLog, size: int | None) -> int:
+    """``size``, or the newest checkpoint's size when none is given.
+
+    Raises:
+        NotFoundError: no size given and the log is still empty.
+    """
     if size is not None:
         return size
     latest = log.checkpoint_size()
@@ -337,6 +350,11 @@ def _size_or_latest(log: TransparencyLog, size: int | None) -> int:
 
 
 def _parse_hash(text: str, where: str) -> bytes:
+    """A 32-byte hash given as hex or base64 (standard or URL-safe).
+
+    Raises:
+        InputError: it is neither, or not 32 bytes.
+    """
     try:
         value = (
             bytes.fromhex(text)
@@ -441,6 +459,9 @@ router.add_route("/log/proof/consistency", consistency, methods=["GET"], include
 def _int_param(
     name: str, minimum: int, description: str, *, required: bool = False
 ) -> dict[str, Any]:
+    """The OpenAPI description of an integer query parameter (for the plain Starlette routes FastAPI
+    does not describe).
+    """
     return {
         "name": name,
         "in": "query",
@@ -453,6 +474,7 @@ def _int_param(
 def _operation(
     summary: str, parameters: list[dict[str, Any]], media: str, ok: str = "200"
 ) -> dict[str, Any]:
+    """The OpenAPI description of one plain Starlette route."""
     return {
         "tags": ["log"],
         "summary": summary,
