@@ -1,6 +1,7 @@
 """Who actually uses each capability tier: on-behalf-of chains from AI workloads to the persons
 who direct them, concentration figures per tier and window, concentration rules (alarms and
-gates) and overseers' overrides of a gate.
+gates), overseers' overrides of a gate, directors' signed delegations of workloads several may
+direct, and the review clocks of restricted tiers.
 
 Entry points: :class:`UsageTracker` (built by the composition root; the gateway calls its
 ``admit`` and ``observe``), :func:`resolve_chain`, :class:`Ledger` and :func:`tier_figures`
@@ -11,13 +12,21 @@ Entry points: :class:`UsageTracker` (built by the composition root; the gateway 
 from custodes.usage._breaches import Breach, GrantHeld, evaluate_breaches
 from custodes.usage._chains import MAX_CHAIN, Chain, resolve_chain
 from custodes.usage._counting import GATEWAY_CALL, USE_OUTCOMES, count_entry
+from custodes.usage._delegations import (
+    DELEGATION_DOMAIN,
+    MAX_DELEGATION,
+    delegation_message,
+    delegation_refusal,
+)
 from custodes.usage._entries import (
     ALARM,
     ALARM_ENDED,
+    DELEGATION,
     OVERRIDE,
     REVIEW,
     AlarmBody,
     AlarmEndedBody,
+    DelegationBody,
     OnBehalfOf,
     OverrideBody,
     ReviewApproval,
@@ -38,6 +47,7 @@ from custodes.usage._reviews import (
 )
 from custodes.usage._service import (
     ConstitutionSource,
+    Delegation,
     GrantSource,
     Override,
     StoredAlarm,
@@ -49,9 +59,12 @@ from custodes.usage._svg import figures_svg
 __all__ = [
     "ALARM",
     "ALARM_ENDED",
+    "DELEGATION",
+    "DELEGATION_DOMAIN",
     "FIGURE_WINDOWS",
     "GATEWAY_CALL",
     "MAX_CHAIN",
+    "MAX_DELEGATION",
     "OVERRIDE",
     "OVERRIDE_DOMAIN",
     "REVIEW",
@@ -64,6 +77,8 @@ __all__ = [
     "Concentration",
     "ConstitutionSource",
     "Counted",
+    "Delegation",
+    "DelegationBody",
     "GrantHeld",
     "GrantSource",
     "Ledger",
@@ -88,6 +103,8 @@ __all__ = [
     "WindowView",
     "concentration",
     "count_entry",
+    "delegation_message",
+    "delegation_refusal",
     "evaluate_breaches",
     "figures_svg",
     "members_of",

@@ -9,10 +9,12 @@ from custodes.log import register_entry_type
 __all__ = [
     "ALARM",
     "ALARM_ENDED",
+    "DELEGATION",
     "OVERRIDE",
     "REVIEW",
     "AlarmBody",
     "AlarmEndedBody",
+    "DelegationBody",
     "OnBehalfOf",
     "OverrideBody",
     "ReviewApproval",
@@ -22,6 +24,7 @@ __all__ = [
 ALARM = "usage.alarm/v1"
 ALARM_ENDED = "usage.alarm_ended/v1"
 OVERRIDE = "usage.override/v1"
+DELEGATION = "usage.delegation/v1"
 REVIEW = "usage.review/v1"
 
 
@@ -72,6 +75,15 @@ class OverrideBody(_Body):
     signature: str = Field(description="Ed25519 over custodes-usage-override/v1 and the body")
 
 
+class DelegationBody(_Body):
+    """A director signed that they direct a workload until ``until`` (custodes.usage)."""
+
+    workload: str
+    director: str
+    until: str
+    signature: str = Field(description="Ed25519 over custodes-usage-delegation/v1 and the body")
+
+
 class ReviewApproval(_Body):
     """One approver's signature over a review request (custodes-approval/v1 and its digest)."""
 
@@ -97,3 +109,4 @@ register_entry_type(ALARM, AlarmBody)
 register_entry_type(ALARM_ENDED, AlarmEndedBody)
 register_entry_type(OVERRIDE, OverrideBody)
 register_entry_type(REVIEW, ReviewBody)
+register_entry_type(DELEGATION, DelegationBody)

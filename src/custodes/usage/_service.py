@@ -32,6 +32,7 @@ from custodes.usage import _entries as E
 from custodes.usage._breaches import Breach, GrantHeld, evaluate_breaches
 from custodes.usage._chains import resolve_chain
 from custodes.usage._counting import count_entry
+from custodes.usage._delegations import MAX_DELEGATION, delegation_message, delegation_refusal
 from custodes.usage._entries import OnBehalfOf
 from custodes.usage._figures import TierFigures, tier_figures
 from custodes.usage._ledger import Ledger, WindowView
@@ -39,10 +40,11 @@ from custodes.usage._overrides import check_override, override_message
 from custodes.usage._policy import FIGURE_WINDOWS, UsagePolicy, UsageRule
 from custodes.usage._review_book import ReviewBook, ReviewState, StoredReview
 from custodes.usage._reviews import Refused
-from custodes.usage._tables import usage_alarms, usage_overrides
+from custodes.usage._tables import usage_alarms, usage_delegations, usage_overrides
 
 __all__ = [
     "ConstitutionSource",
+    "Delegation",
     "GrantSource",
     "Override",
     "StoredAlarm",
@@ -97,6 +99,16 @@ class StoredAlarm:
     raised_at: datetime
     log_index: int | None
     ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A director's signed word that they direct ``workload`` until ``until``."""
+
+    workload: str
+    director: str
+    until: datetime
+    log_index: int
 
 
 @dataclass(frozen=True)
@@ -163,10 +175,12 @@ class UsageTracker:
         self._position = 0  # every entry below it is counted (or does not count)
         self._ahead: set[int] = set()  # entries at or above it counted already (observe)
         self._overrides: dict[tuple[str, str], datetime] = {}
+        self._delegations: dict[tuple[str, str], datetime] = {}  # (workload, director) -> until
         self._watcher: Periodic | None = None
         self._ready = threading.Event()  # set once the log has been read to its size at start
         self.reviews = ReviewBook(engine=engine, log=log, clock=clock)
         self._load_overrides()
+        self._load_delegations()
 
     # --- the constitution in force ----------------------------------------------------------
 
@@ -204,7 +218,7 @@ class UsageTracker:
                 overseer's override in force.
         """
         c, policy = self._current()
-        chain = resolve_chain(c, principal, directors)
+        chain = resolve_chain(c, principal, directors, self._delegated)
         gating = policy.gating(capability)
         if gating:
             if not self._ready.is_set():
@@ -221,6 +235,10 @@ class UsageTracker:
         return OnBehalfOf(
             chain=list(chain.principals), person=chain.person, organisation=chain.organisation
         )
+
+    def _delegated(self, workload: str, director: str) -> bool:
+        until = self._delegations.get((workload, director))
+        return until is not None and self.clock.now() < until
 
     def _gate(self, rule: UsageRule, person: str, organisation: str, now: datetime) -> None:
         assert rule.capability is not None and rule.share is not None
@@ -600,6 +618,83 @@ class UsageTracker:
         with self._lock:
             self._overrides[(rule, subject)] = max(ends, self._overrides.get((rule, subject), ends))
         return Override(rule, subject, approver, ends, reason, appended.index)
+
+    # --- delegations ------------------------------------------------------------------------
+
+    def delegate(self, *, workload: str, director: str, until: str, signature: str) -> Delegation:
+        """Record ``director``'s signed word that they direct ``workload`` until ``until``
+        (see :func:`custodes.usage.delegation_message`); a step of a chain where several may
+        direct the workload counts only a director with one in force.
+
+        Raises:
+            InputError: ``until`` is malformed, past, or more than 30 days ahead.
+            ApprovalError: the director may not direct the workload, has no key, or the
+                signature does not verify under their key.
+            LogWriteError: the delegation could not be logged (it does not count).
+        """
+        c = self._current()[0]
+        ends = parse_time(until, where="until")
+        now = self.clock.now()
+        if not now < ends <= now + MAX_DELEGATION:
+            raise InputError(
+                "until must be after now and at most 30 days ahead",
+                where="until",
+                expected=f"between {format_time(now)} and {format_time(now + MAX_DELEGATION)}",
+                actual=until,
+            )
+        refusal = delegation_refusal(c, workload, director)
+        if refusal is not None:
+            raise ApprovalError(f"delegation refused: {refusal}")
+        key = c.principals_by_id[director].public_key
+        assert key is not None
+        if not verify_signature(
+            key, delegation_message(workload, director, until), decode_signature(signature)
+        ):
+            raise ApprovalError(
+                f"the signature does not verify under {director}'s key over the delegation "
+                f"of {workload} until {until}"
+            )
+        body = E.DelegationBody(
+            workload=workload, director=director, until=until, signature=signature
+        )
+        appended = self.log.append(
+            Entry.create(E.DELEGATION, time=now, principal=director, body=body)
+        )
+        with writer(self.engine).begin() as conn:
+            conn.execute(
+                insert(usage_delegations).values(
+                    log_index=appended.index,
+                    workload=workload,
+                    director=director,
+                    until=ends,
+                    signed_at=now,
+                    signature=signature,
+                )
+            )
+        with self._lock:
+            key_ = (workload, director)
+            self._delegations[key_] = max(ends, self._delegations.get(key_, ends))
+        return Delegation(workload, director, ends, appended.index)
+
+    def delegations(self) -> list[Delegation]:
+        """The delegations in force, soonest to end first."""
+        now = self.clock.now()
+        q = (
+            select(usage_delegations)
+            .where(usage_delegations.c.until > now)
+            .order_by(usage_delegations.c.until, usage_delegations.c.log_index)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [Delegation(r.workload, r.director, r.until, int(r.log_index)) for r in rows]
+
+    def _load_delegations(self) -> None:
+        latest: dict[tuple[str, str], datetime] = {}
+        for d in self.delegations():
+            key = (d.workload, d.director)
+            latest[key] = max(d.until, latest.get(key, d.until))
+        with self._lock:
+            self._delegations = latest
 
     def _load_overrides(self) -> None:
         with self.engine.connect() as conn:

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, Column, Float, Index, String, Table, Text
 
 from custodes.store import UtcDateTime, metadata
 
-__all__ = ["usage_alarms", "usage_overrides", "usage_reviews"]
+__all__ = ["usage_alarms", "usage_delegations", "usage_overrides", "usage_reviews"]
 
 # One row per breach. ``open_slot`` is "open" while the breach lasts and NULL after: the unique
 # index lets one open breach exist per (rule, subject) across every replica (NULLs are distinct
@@ -69,3 +69,16 @@ usage_reviews = Table(
     Column("body", Text, nullable=False),
 )
 Index("ix_usage_reviews_capability", usage_reviews.c.capability, usage_reviews.c.decided_at)
+
+# One row per signed delegation, written once its usage.delegation/v1 entry is durable.
+usage_delegations = Table(
+    "usage_delegations",
+    metadata,
+    Column("log_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("workload", String(256), nullable=False),
+    Column("director", String(256), nullable=False),
+    Column("until", UtcDateTime(), nullable=False),
+    Column("signed_at", UtcDateTime(), nullable=False),
+    Column("signature", String(200), nullable=False),
+)
+Index("ix_usage_delegations_until", usage_delegations.c.until)

@@ -18,7 +18,7 @@ from custodes.config import Settings
 from custodes.gateway import CALL
 from custodes.log import Entry, format_time
 from custodes.server import create_app
-from custodes.usage import ALARM, override_message
+from custodes.usage import ALARM, delegation_message, override_message
 from custodes.wiring import Deployment, build_deployment
 from tests.integration.gateway.conftest import demo_key, write_models
 from tests.support.threaded import serve
@@ -97,6 +97,32 @@ def test_a_director_of_many_agents_is_one_concentration_gated_until_an_overseer_
         # refused, and so is one reached through the orchestrator she directs.
         with pytest.raises(openai.PermissionDeniedError, match="alice@lab holds 50.0% of general"):
             ask(base, keys["agent-3@lab"])
+        # The orchestrator may be directed by alice or grace. Naming grace, who never said
+        # she directs it, would launder alice's use through her: refused.
+        via = "orchestrator@lab,grace@bankcert"
+        with pytest.raises(openai.PermissionDeniedError, match="grace@bankcert has no delegation"):
+            ask(base, keys["sub-agent@lab"], **{"x-custodes-on-behalf-of": via})
+        until = format_time(d.clock.now() + timedelta(hours=8))
+        delegation = {"workload": "orchestrator@lab", "director": "alice@lab", "until": until}
+        message = delegation_message("orchestrator@lab", "alice@lab", until)
+        forged = httpx.post(
+            f"{base}/usage/delegations",
+            json={
+                **delegation,
+                "director": "grace@bankcert",
+                "signature": demo_key("alice").sign(message),
+            },
+        )
+        assert forged.status_code == 422 and "does not verify" in forged.text
+        signed = httpx.post(
+            f"{base}/usage/delegations",
+            json={**delegation, "signature": demo_key("alice").sign(message)},
+        )
+        assert signed.status_code == 201, signed.text
+        [listed] = httpx.get(f"{base}/usage/delegations").json()
+        assert (
+            listed["director"] == "alice@lab" and listed["log_index"] == signed.json()["log_index"]
+        )
         with pytest.raises(openai.PermissionDeniedError, match="alice@lab holds 50.0%"):
             ask(
                 base,

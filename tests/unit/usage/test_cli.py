@@ -25,6 +25,7 @@ def test_usage_prints_the_figures_counted_to_the_director(tmp_path: Path) -> Non
     )
     d = build_deployment(settings)
     try:
+        d.usage.catch_up()  # the gates open once the log is read (the watcher may not have yet)
         for principal, tokens in (
             ("agent-0@lab", 300),
             ("agent-1@lab", 300),

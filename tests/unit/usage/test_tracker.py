@@ -16,7 +16,14 @@ from custodes.errors import ApprovalError, PolicyDenied
 from custodes.gateway import CallRecord
 from custodes.gateway._entries import call_entry
 from custodes.log import Entry, TransparencyLog, format_time
-from custodes.usage import ALARM, ALARM_ENDED, OVERRIDE, UsageTracker, override_message
+from custodes.usage import (
+    ALARM,
+    ALARM_ENDED,
+    OVERRIDE,
+    UsageTracker,
+    delegation_message,
+    override_message,
+)
 from tests.support.usage import usage_constitution
 
 KEYS = Path(__file__).resolve().parents[3] / "examples" / "keys"
@@ -79,6 +86,16 @@ def test_many_agents_count_as_their_director_and_trip_the_gate(
     # holds the other 50%); grace's, who holds none, is not.
     with pytest.raises(PolicyDenied, match="alice@lab holds 50.0% of cyber-frontier tokens"):
         tracker.admit("agent-4@lab", "cyber-frontier", None)
+    # The orchestrator may be directed by alice or grace: alice signed that she directs it.
+    until = format_time(clock.now() + timedelta(hours=8))
+    tracker.delegate(
+        workload="orchestrator@lab",
+        director="alice@lab",
+        until=until,
+        signature=SigningKey.from_file(KEYS / "alice.key").sign(
+            delegation_message("orchestrator@lab", "alice@lab", until)
+        ),
+    )
     with pytest.raises(PolicyDenied, match="alice@lab holds 50.0%"):
         tracker.admit("sub-agent@lab", "cyber-frontier", "orchestrator@lab,alice@lab")
     tracker.admit("grace@bankcert", "cyber-frontier", None)

@@ -1,6 +1,6 @@
 """``/usage``: who actually uses each tier (concentration figures), the concentration alarms,
-overseers' overrides of a gating rule, and the review clocks of restricted tiers
-(docs/usage.md)."""
+overseers' overrides of a gating rule, directors' delegations of workloads, and the review
+clocks of restricted tiers (docs/usage.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from custodes.log import format_time
 from custodes.server._deps import Components
 from custodes.usage import (
+    Delegation,
     Refused,
     ReviewApproval,
     ReviewState,
@@ -90,6 +91,30 @@ class OverrideOut(BaseModel):
     approver: str
     until: str
     log_index: int
+
+
+class DelegationIn(BaseModel):
+    """A director's signature over custodes-usage-delegation/v1 and the RFC 8785 JSON of
+    ``{"director", "until", "workload"}`` (custodes.usage.delegation_message)."""
+
+    model_config = ConfigDict(extra="forbid")
+    workload: str = Field(min_length=1, max_length=256)
+    director: str = Field(min_length=1, max_length=256)
+    until: str = Field(min_length=1, max_length=40, description="RFC 3339 UTC, at most 30 days")
+    signature: str = Field(min_length=1, max_length=200, description="base64 Ed25519")
+
+
+class DelegationOut(BaseModel):
+    workload: str
+    director: str
+    until: str
+    log_index: int
+
+
+def _delegation(d: Delegation) -> DelegationOut:
+    return DelegationOut(
+        workload=d.workload, director=d.director, until=format_time(d.until), log_index=d.log_index
+    )
 
 
 class RefusedIn(BaseModel):
@@ -226,6 +251,19 @@ def override(deployment: Components, body: OverrideIn) -> OverrideOut:
         until=format_time(o.until),
         log_index=o.log_index,
     )
+
+
+@router.get("/delegations")
+def delegations(deployment: Components) -> list[DelegationOut]:
+    """The directors' delegations of workloads in force, soonest to end first."""
+    return [_delegation(d) for d in deployment.usage.delegations()]
+
+
+@router.post("/delegations", status_code=201)
+def delegate(deployment: Components, body: DelegationIn) -> DelegationOut:
+    """A director states, signed, that they direct a workload until ``until``; logged before
+    it counts. Where several may direct a workload, its calls count only to such a director."""
+    return _delegation(deployment.usage.delegate(**body.model_dump()))
 
 
 @router.get("/reviews")
