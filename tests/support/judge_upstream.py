@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,11 +32,15 @@ class JudgeUpstream:
         self.answer = "yes"
         self.p_answer = 0.9  # the probability its first token gives the answer
         self.logprobs = True
+        # When set, decides the answer from the request (a judge that "knows" the label).
+        self.decide: Callable[[dict[str, Any]], str] | None = None
         self.bodies: list[dict[str, Any]] = []
         self.base_url = ""
 
     def reply(self, body: dict[str, Any]) -> dict[str, Any]:
         self.bodies.append(body)
+        if self.decide is not None:
+            self.answer = self.decide(body)
         # Any other answer (an undecided model): neither yes nor no among the alternatives.
         other = {"yes": "no", "no": "yes"}.get(self.answer, "perhaps")
         logprobs = None

@@ -39,6 +39,7 @@ from custodes.monitors import (
     ScanSummary,
     StoredDetection,
     TranscriptScanner,
+    calibrate_judge,
     compute_metrics,
     default_registry,
     read_dataset,
@@ -411,6 +412,86 @@ def _metrics_json(m: Any) -> dict[str, Any]:
             "fn": m.confusion.fn,
         },
     }
+
+
+@monitors.command("judge-calibrate")
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--judge-model", required=True, help="The judge model as the gateway routes it.")
+@click.option(
+    "--judge-url",
+    default="http://127.0.0.1:8080/v1",
+    show_default=True,
+    help="The gateway's OpenAI-compatible base URL the judge calls.",
+)
+@click.option(
+    "--judge-key-env",
+    default="CUSTODES_JUDGE_API_KEY",
+    show_default=True,
+    help="Environment variable holding the monitoring principal's gateway key.",
+)
+@click.option(
+    "--judge-band",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="The band the calibration is for (as eval's --judge-band).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the judge calibration (JSON).",
+)
+def judge_calibrate(
+    dataset: Path,
+    judge_model: str,
+    judge_url: str,
+    judge_key_env: str,
+    judge_band: float,
+    out: Path,
+) -> None:
+    """Fit the judge's calibration for this judge model on a labelled DATASET held out from
+    the pre-filter's training: every category in the band is judged, and the combination
+    of the combined score and the judge's log-odds is fitted per category."""
+    examples = [e for e in read_dataset(dataset) if e.label is not None]
+    if not examples:
+        raise InputError("no labelled rows", where=str(dataset), expected="labelled rows")
+    split = _split_label(dataset, ["judged"])
+    if split.startswith("IN-SAMPLE"):
+        _err.print(
+            "warning: the pre-filter was trained on this file: its combined scores are "
+            "in-sample, so this calibration will trust the judge too little"
+        )
+    registry = default_registry()
+    _add_judge(registry, judge_model, judge_url, judge_key_env, judge_band, 0.0, None)
+    judged = registry.get("judged")
+    assert isinstance(judged, JudgedDetector)
+    with Progress(
+        TextColumn("judging"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("judging", total=len(examples))
+        cal = calibrate_judge(
+            examples, judged, progress=lambda n: progress.update(task, completed=n)
+        )
+    # Written beside and renamed over: a stopped run never leaves half a calibration.
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(cal.to_json() + "\n", encoding="utf-8")
+    os.replace(partial, out)
+    st = judged.stats
+    _console.print(
+        f"wrote {out}: judge {judge_model!r}, {st.calls} calls, "
+        f"{st.prompt_tokens + st.completion_tokens} tokens, {st.judge_seconds:.1f} s"
+    )
+    table = Table("category", "a (combined)", "b (judge)", "c", "negatives", title=str(out))
+    for name, c in sorted(cal.categories.items()):
+        a, b, k = c.coef
+        table.add_row(name, f"{a:.3f}", f"{b:.3f}", f"{k:.3f}", str(len(c.negatives)))
+    _console.print(table)
 
 
 def _add_judge(

@@ -50,6 +50,7 @@ import numpy as np
 from custodes.errors import InputError, MonitorError
 from custodes.monitors._calibration import Calibration, _fit_logistic, _sorted
 from custodes.monitors._combined import DEFAULT_FPR, STRICT_FPR, CombinedDetector
+from custodes.monitors._datasets import Example
 from custodes.monitors._detector import Category, Detection, Detector, Span
 from custodes.monitors._normalise import normalise
 from custodes.monitors._registry import DetectorRegistry
@@ -63,6 +64,7 @@ __all__ = [
     "JudgeStats",
     "JudgedDetector",
     "ModelJudge",
+    "calibrate_judge",
     "fit_judge_calibration",
     "judge_messages",
     "register_judge",
@@ -494,6 +496,29 @@ class JudgedDetector:
             self._window.append((now, size))
             return True
 
+    @property
+    def judge_model(self) -> str:
+        """The judge model's name."""
+        return self._judge.model
+
+    def combined_scores(self, text: str) -> dict[str, float]:
+        """The pre-filter's score of every category (no judging)."""
+        return self._combined.score_text(text)
+
+    def ask(self, text: str, category: Category) -> JudgeAnswer:
+        """One judging call, counted in :attr:`stats` (no budget check: for calibration).
+
+        Raises:
+            MonitorError: the call failed.
+        """
+        answer = self._judge.ask(text, category)
+        with self._lock:
+            self.stats.calls += 1
+            self.stats.prompt_tokens += answer.prompt_tokens
+            self.stats.completion_tokens += answer.completion_tokens
+            self.stats.judge_seconds += answer.seconds
+        return answer
+
     def band(self, scores: Mapping[str, float]) -> list[Category]:
         """The categories whose combined score lies in the uncertain band."""
         return [
@@ -550,7 +575,7 @@ class JudgedDetector:
         judged = dict(scores)
         for category in uncertain:
             try:
-                answer = self._judge.ask(text, category)
+                answer = self.ask(text, category)
             except MonitorError as exc:
                 with self._lock:
                     self.stats.failures += 1
@@ -559,11 +584,6 @@ class JudgedDetector:
                 if category in base:
                     out[category] = base[category]
                 continue
-            with self._lock:
-                self.stats.calls += 1
-                self.stats.prompt_tokens += answer.prompt_tokens
-                self.stats.completion_tokens += answer.completion_tokens
-                self.stats.judge_seconds += answer.seconds
             s = scores[category]
             final = self._jcal.final(category, s, answer.log_odds)
             judged[category] = final
@@ -625,3 +645,34 @@ def register_judge(
         )
 
     registry.register(name, build)
+
+
+def calibrate_judge(
+    examples: Sequence[Example],
+    detector: JudgedDetector,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> JudgeCalibration:
+    """Judge every band category of the labelled ``examples`` with ``detector``'s judge and
+    fit :func:`fit_judge_calibration` on the answers. The examples should be held out from
+    the pre-filter's training (on its training data the combined scores are in-sample).
+
+    Raises:
+        MonitorError: a judging call failed (a calibration needs every band text judged).
+    """
+    cats = list(detector.categories)
+    scores: dict[str, list[float]] = {c: [] for c in cats}
+    log_odds: dict[str, list[float | None]] = {c: [] for c in cats}
+    labels: dict[str, list[int]] = {c: [] for c in cats}
+    for i, e in enumerate(examples):
+        if e.label is None:
+            continue
+        s = detector.combined_scores(e.text)
+        band = set(detector.band(s))
+        for c in cats:
+            scores[c].append(s.get(c, 0.0))
+            labels[c].append(1 if e.label == 1 and e.category == c else 0)
+            log_odds[c].append(detector.ask(e.text, c).log_odds if c in band else None)
+        if progress is not None:
+            progress(i + 1)
+    return fit_judge_calibration(detector.judge_model, scores, log_odds, labels)

@@ -181,3 +181,45 @@ def test_eval_with_the_judge_through_the_gateway(
     assert "texts judged" in err and "judge 'frontier-general'" in err
     assert json.loads(out)["figures_are"].startswith("unseen")
     assert len(upstream.bodies) >= 1 and len(server.calls()) == len(upstream.bodies)
+
+
+def test_judge_calibrate_fits_a_judge_that_knows_and_eval_uses_it(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, upstream = deployment
+    lines = (data_dir / "datasets" / "monitors" / "coup_misuse_dev.jsonl").read_text(
+        encoding="utf-8"
+    )
+    rows = [json.loads(line) for line in lines.splitlines()[:160]]
+    for r in rows:  # the scripted judge "knows" the label through a marker in the task
+        if r.get("label") == 1:
+            for m in r["messages"]:
+                if m["role"] == "user":
+                    m["content"] = str(m["content"]) + f" (case {r['category']})"
+                    break
+    dataset = tmp_path / "held.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    upstream.decide = lambda body: "yes" if "(case " in str(body["messages"][1]) else "no"
+    monkeypatch.setenv("CUSTODES_JUDGE_API_KEY", server.key("alice@lab"))
+    out = tmp_path / "judge.json"
+    args = ["monitors", "judge-calibrate", str(dataset), "--judge-model", "frontier-general",
+            "--judge-url", f"{server.base_url}/v1", "--out", str(out)]  # fmt: skip
+    code, printed, err = run_cli(args, capsys)
+    assert code == 0, err
+    cal = JudgeCalibration.from_json(out.read_text(encoding="utf-8"), where=str(out))
+    assert cal.model == "frontier-general" and "wrote" in printed
+    assert len(upstream.bodies) == len(server.calls()) >= 10
+    fitted = {k: c.coef for k, c in cal.categories.items() if c.coef != (1.0, 1.0, 0.0)}
+    assert fitted and all(b > 0 for _, b, _ in fitted.values()), cal.categories
+    code, _, err = run_cli(
+        ["monitors", "eval", str(dataset), "--no-held-out", "--json",
+         "--judge-model", "frontier-general", "--judge-url", f"{server.base_url}/v1",
+         "--judge-calibration", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err

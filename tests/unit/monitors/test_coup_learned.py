@@ -75,6 +75,7 @@ def test_public_api_is_pinned() -> None:
         "TranscriptScanner",
         "VulnDiscoveryDetector",
         "WEIGHTS_FILE",
+        "calibrate_judge",
         "compute_metrics",
         "crash_fingerprint",
         "default_registry",
