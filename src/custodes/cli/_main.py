@@ -28,6 +28,7 @@ class CliState:
     """What every command gets: the settings (flags > environment > defaults) and verbosity."""
 
     def __init__(self, overrides: dict[str, Any], verbose: int) -> None:
+        """The settings overrides and verbosity of the command line (settings read on first use)."""
         self._overrides = overrides
         self.verbose = verbose
         self._settings: Settings | None = None
@@ -115,9 +116,13 @@ class _LazyGroup(click.Group):
     """Imports a command's module only when that command is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, imported or not."""
         return sorted(set(self.commands) | set(_COMMANDS))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, its module imported on first use (so ``custodes --help`` and
+        each command load only what they need).
+        """
         if cmd_name not in self.commands and cmd_name in _COMMANDS:
             module, attribute = _COMMANDS[cmd_name]
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)

@@ -23,6 +23,11 @@ _console = Console(highlight=False, soft_wrap=True)
 
 
 def _registry(state: CliState) -> CustodyRegistry:
+    """The custody registry of the deployment in the settings' data folder, closed with the command.
+
+    Raises:
+        ConfigError: there is no deployment database there (a new, empty one is never made).
+    """
     from custodes.wiring import build_records, open_core
 
     settings = state.settings
@@ -47,10 +52,12 @@ def _registry(state: CliState) -> CustodyRegistry:
 
 
 def _emit(data: Any) -> None:
+    """Print ``data`` as indented JSON with sorted keys."""
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 def _write(out: str | None, data: bytes) -> None:
+    """Write ``data`` to the file ``out``, or to stdout for ``-`` or None."""
     if out in (None, "-"):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -138,6 +145,7 @@ def register(
 
 
 def _json(reg: CustodyRegistry, finding_id: str) -> dict[str, Any]:
+    """Finding ``finding_id`` as the API shows it (the CLI and the API print the same JSON)."""
     from custodes.server.routes.custody import finding_json
 
     f = reg.get(finding_id)

@@ -151,7 +151,14 @@ def _run(settings: Settings, sock: socket.socket) -> None:
     address = _address(sock)
 
     class Server(uvicorn.Server):
+        """uvicorn's server with the app's lifespan run around it: the deployment is built before
+        the first request is served, and closed again if the start fails.
+        """
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            """Start the app (build the deployment), then start serving; if serving does not start,
+            close the app again.
+            """
             self._app_lifespan = _lifespan(app)
             await self._app_lifespan.__aenter__()
             try:
@@ -164,6 +171,7 @@ def _run(settings: Settings, sock: socket.socket) -> None:
                 click.echo(f"dashboard: {address}/dashboard/ (sign in with an API key)", err=True)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            """Stop listening, then close the app (the deployment)."""
             try:
                 await super().shutdown(sockets)
             finally:
@@ -174,9 +182,11 @@ def _run(settings: Settings, sock: socket.socket) -> None:
 
 
 def _lifespan(app: FastAPI) -> contextlib.AbstractAsyncContextManager[Any]:
+    """The app's lifespan context (start-up and shutdown of the deployment)."""
     return app.router.lifespan_context(app)
 
 
 def _address(sock: socket.socket) -> str:
+    """The URL a listening socket serves (IPv6 hosts in brackets)."""
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
