@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         description="How often the server raises due custody alarms (0: only when asked: "
         "POST /custody/alarms or `custodes alarms`).",
     )
+    dashboard_session_hours: float = Field(
+        default=8.0,
+        gt=0,
+        le=168,
+        description="How long a dashboard sign-in lasts before the overseer signs in again "
+        "(hours; a revoked API key ends its sessions at once whatever this says).",
+    )
     usage_alarm_interval_s: float = Field(
         default=10.0,
         ge=0,

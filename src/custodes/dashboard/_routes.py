@@ -8,7 +8,7 @@ this server's own scripts and styles (nothing from a CDN, no inline script).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -66,7 +66,11 @@ def _sessions(request: Request) -> SessionStore:
     state = request.app.state
     store: SessionStore | None = getattr(state, "dashboard_sessions", None)
     if store is None:
-        store = SessionStore(deployment_of(request).clock)
+        deployment = deployment_of(request)
+        store = SessionStore(
+            deployment.clock,
+            lifetime=timedelta(hours=deployment.settings.dashboard_session_hours),
+        )
         state.dashboard_sessions = store
     return store
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 STOCKPILING_WINDOW = "2s"
+SESSION_HOURS = 7.5  # not the default 8: the sign-in test checks the setting is used
 
 
 @pytest.fixture(scope="package")
@@ -38,7 +39,11 @@ def dashboard_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         text.replace("stockpiling_window: 72h", f"stockpiling_window: {STOCKPILING_WINDOW}", 1)
     )
     return Settings(
-        data_dir=data, demo=True, constitution_file=constitution, custody_alarm_interval_s=1.0
+        data_dir=data,
+        demo=True,
+        constitution_file=constitution,
+        custody_alarm_interval_s=1.0,
+        dashboard_session_hours=SESSION_HOURS,
     )
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 
 import httpx
 import markupsafe
 
-from tests.integration.dashboard.conftest import CliResult
+from tests.integration.dashboard.conftest import SESSION_HOURS, CliResult
 from tests.support.server import ServerProcess
 
 Cli = Callable[..., CliResult]
@@ -67,6 +69,29 @@ def test_sign_in_needs_the_forms_csrf_token_and_a_live_key(
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert malformed.status_code == 400 and "over 4 KiB" in malformed.text
+
+
+def test_a_session_lasts_as_long_as_the_setting_says(
+    server: ServerProcess, api_key: Callable[[str], str]
+) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        page = client.get("/dashboard/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        signed = client.post(
+            "/dashboard/sign-in", data={"csrf": csrf.group(1), "api_key": api_key("erin@auditor")}
+        )
+        assert signed.status_code == 303
+        cookie = next(
+            c for c in signed.headers.get_list("set-cookie") if c.startswith("custodes_session=")
+        )
+        expires = re.search(r"expires=([^;]+)", cookie, re.I)
+        assert expires, cookie
+        # Against the server's own Date header (whole seconds), not this machine's clock.
+        lasts = parsedate_to_datetime(expires.group(1)) - parsedate_to_datetime(
+            signed.headers["date"]
+        )
+        assert abs(lasts - timedelta(hours=SESSION_HOURS)) <= timedelta(seconds=2), lasts
 
 
 def test_a_request_appears_then_becomes_a_grant_after_cli_approvals(
