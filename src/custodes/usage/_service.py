@@ -136,6 +136,7 @@ def _overdue(state: ReviewState) -> Breach:
     )
 
 
+_DELEGATION_MARK = b'"type":"usage.delegation/v1"'  # canonical JSON, as count_entry's mark
 _MAX_GRANTS = 1_000_000  # every active grant, for max-restricted-grants
 
 
@@ -304,6 +305,7 @@ class UsageTracker:
                     continue  # another reader moved on meanwhile
                 for index, data in page:
                     self.reviews.project(index, data)
+                    self._project_delegation(index, data)
                     if index in self._ahead:
                         continue
                     counted = count_entry(index, data, self._resolve)
@@ -660,21 +662,54 @@ class UsageTracker:
         appended = self.log.append(
             Entry.create(E.DELEGATION, time=now, principal=director, body=body)
         )
-        with writer(self.engine).begin() as conn:
-            conn.execute(
-                insert(usage_delegations).values(
-                    log_index=appended.index,
-                    workload=workload,
-                    director=director,
-                    until=ends,
-                    signed_at=now,
-                    signature=signature,
-                )
-            )
+        self._record_delegation(appended.index, body, ends, now)
         with self._lock:
             key_ = (workload, director)
             self._delegations[key_] = max(ends, self._delegations.get(key_, ends))
         return Delegation(workload, director, ends, appended.index)
+
+    def _record_delegation(
+        self, index: int, body: E.DelegationBody, until: datetime, signed_at: datetime
+    ) -> None:
+        try:
+            with writer(self.engine).begin() as conn:
+                conn.execute(
+                    insert(usage_delegations).values(
+                        log_index=index,
+                        workload=body.workload,
+                        director=body.director,
+                        until=until,
+                        signed_at=signed_at,
+                        signature=body.signature,
+                    )
+                )
+        except IntegrityError:
+            pass  # recorded already, from the log (_project_delegation): the same entry
+
+    def _project_delegation(self, index: int, data: bytes) -> None:
+        """Record the delegation logged at ``index`` if its row is missing (the process that
+        logged it stopped before writing it; as :meth:`ReviewBook.project`). Only custodes
+        writes ``usage.delegation/v1`` entries, after checking the signature."""
+        if _DELEGATION_MARK not in data:
+            return
+        with self.engine.connect() as conn:
+            if conn.execute(
+                select(usage_delegations.c.log_index).where(usage_delegations.c.log_index == index)
+            ).first():
+                return
+        try:
+            entry = Entry.from_json(data)
+            if entry.type != E.DELEGATION:
+                return
+            body = E.DelegationBody.model_validate(entry.body)
+            until = parse_time(body.until, where="until")
+        except (InputError, ValueError):
+            _log.exception("log entry %d is not a readable usage delegation", index)
+            return
+        self._record_delegation(index, body, until, entry.time)
+        with self._lock:
+            key = (body.workload, body.director)
+            self._delegations[key] = max(until, self._delegations.get(key, until))
 
     def delegations(self) -> list[Delegation]:
         """The delegations in force, soonest to end first."""

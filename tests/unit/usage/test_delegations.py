@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from custodes.authority import SigningKey
 from custodes.clock import FrozenClock
@@ -17,6 +17,7 @@ from custodes.constitution import Constitution
 from custodes.errors import ApprovalError, InputError, PolicyDenied
 from custodes.log import Entry, TransparencyLog, format_time
 from custodes.usage import DELEGATION, UsageTracker, delegation_message, resolve_chain
+from custodes.usage._tables import usage_delegations
 from tests.support.usage import usage_constitution
 
 KEYS = Path(__file__).resolve().parents[3] / "examples" / "keys"
@@ -95,6 +96,23 @@ def test_a_workload_several_may_direct_counts_only_to_a_director_who_signed(
     )
     again.catch_up()
     assert [(d.director, d.log_index) for d in again.delegations()] == [("alice@lab", signed[0][0])]
+    assert again.admit("orchestrator@lab", "cyber-frontier", None).person == "alice@lab"
+
+
+def test_a_delegation_logged_but_not_recorded_is_recorded_from_the_log(
+    tracker: UsageTracker, transparency_log: TransparencyLog, engine: Engine
+) -> None:
+    _delegate(tracker, "alice@lab", 8)
+    [signed] = tracker.delegations()
+    # The process stopped after the entry was durable, before its row was written.
+    with engine.begin() as conn:
+        conn.execute(delete(usage_delegations))
+    again = UsageTracker(
+        engine=engine, log=transparency_log, constitution=tracker.source, clock=tracker.clock
+    )
+    again.catch_up()  # what every start does
+    again.catch_up()
+    assert again.delegations() == [signed]
     assert again.admit("orchestrator@lab", "cyber-frontier", None).person == "alice@lab"
 
 

@@ -41,6 +41,8 @@ class ConcentrationOut(BaseModel):
 
 
 class TierOut(BaseModel):
+    """One tier's figures in one window (persons at the end of each chain)."""
+
     capability: str
     window: str
     since: str
@@ -55,11 +57,15 @@ class TierOut(BaseModel):
 
 
 class FiguresOut(BaseModel):
+    """Every tier's (or one tier's) figures and the coalition-of-use share."""
+
     coalition_share: float
     tiers: list[TierOut]
 
 
 class AlarmOut(BaseModel):
+    """A recorded breach (a concentration rule or an overdue review): raised once, ended once."""
+
     id: str
     rule: str
     kind: str
@@ -86,6 +92,8 @@ class OverrideIn(BaseModel):
 
 
 class OverrideOut(BaseModel):
+    """A logged override: who may use beyond which rule until when."""
+
     rule: str
     subject: str
     approver: str
@@ -105,6 +113,8 @@ class DelegationIn(BaseModel):
 
 
 class DelegationOut(BaseModel):
+    """A logged delegation: who directs which workload until when."""
+
     workload: str
     director: str
     until: str
@@ -118,12 +128,16 @@ def _delegation(d: Delegation) -> DelegationOut:
 
 
 class RefusedIn(BaseModel):
+    """An organisation a review considered and did not admit, and why."""
+
     model_config = ConfigDict(extra="forbid")
     organisation: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class ApprovalIn(BaseModel):
+    """One approver's Ed25519 signature over the review request."""
+
     model_config = ConfigDict(extra="forbid")
     approver: str = Field(min_length=1, max_length=256)
     signature: str = Field(min_length=1, max_length=200, description="base64 Ed25519")
@@ -143,6 +157,8 @@ class ReviewIn(BaseModel):
 
 
 class ReviewOut(BaseModel):
+    """A recorded renewal: the organisations admitted, refused and never considered, who counted."""
+
     capability: str
     due: str
     decided_at: str
