@@ -14,7 +14,8 @@ constitution, the durable SQLite log, the rules-tier monitors):
 Both are measured at a paced load (``--rate`` req/s over ``--clients`` keep-alive connections),
 in alternating rounds, each server stopped (SIGSTOP) while the other is measured. The figures
 are the added latency over calling the upstream directly, per server, and the difference.
-The check is a dictionary lookup per call; the re-checks run on a worker thread.
+The check is a dictionary lookup per call; the re-checks run in the verifier's own process
+(``custodes.wiring.VerifierProcess``), not on the server's interpreter.
 
     .venv/bin/python benchmarks/gateway_serving_check.py
     .venv/bin/python benchmarks/gateway_serving_check.py --quick

@@ -21,6 +21,7 @@ from custodes.wiring._adapters import (
 from custodes.wiring._core import Core, load_or_create_log_key, open_core, write_private_file
 from custodes.wiring._deployment import Deployment, Records, build_deployment, build_records
 from custodes.wiring._entry_types import all_entry_types
+from custodes.wiring._serving import VerifierProcess
 
 __all__ = [
     "Core",
@@ -29,6 +30,7 @@ __all__ = [
     "GrantAuditor",
     "Later",
     "Records",
+    "VerifierProcess",
     "all_entry_types",
     "build_deployment",
     "build_records",

@@ -43,6 +43,7 @@ from custodes.wiring._adapters import (
 )
 from custodes.wiring._core import Core, open_core
 from custodes.wiring._replicas import GrantFeed
+from custodes.wiring._serving import VerifierProcess
 from custodes.witness import WitnessPublisher, start_publisher
 
 __all__ = ["Deployment", "Records", "build_deployment", "build_records"]
@@ -84,6 +85,7 @@ class Deployment:
         provenance: the model registry.
         usage: who uses each tier (chains, concentration figures, rules and alarms).
         grant_feed: with ``log_replicas``, what brings other replicas' grant changes here.
+        verifier: the process that verifies lineages for the gateway's serving check.
     """
 
     settings: Settings
@@ -99,12 +101,15 @@ class Deployment:
     provenance: ModelRegistry
     usage: UsageTracker
     grant_feed: GrantFeed | None = None
+    verifier: VerifierProcess | None = None
 
     def close(self) -> None:
         """Stop every component's background work, newest first, then the log and database."""
         if self.grant_feed is not None:
             self.grant_feed.close()
         self.gateway.close()
+        if self.verifier is not None:
+            self.verifier.close()
         self.usage.close()
         self.custody.close()
         if self.witness is not None:
@@ -201,6 +206,8 @@ def build_deployment(
         )
         usage.watch(settings.usage_alarm_interval_s)
         built.append(usage.close)
+        verifier = VerifierProcess(settings)  # its worker starts on the first check
+        built.append(verifier.close)
         gateway = build_gateway(
             settings,
             engine=core.engine,
@@ -214,7 +221,7 @@ def build_deployment(
                 else gateway_monitors(records.monitors)
             ),
             usage=usage,
-            serving=records.provenance,
+            serving=verifier,
         )
         grant_feed = None
         if settings.log_replicas:
@@ -241,4 +248,5 @@ def build_deployment(
         provenance=records.provenance,
         usage=usage,
         grant_feed=grant_feed,
+        verifier=verifier,
     )
