@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ApprovalError",
@@ -89,6 +90,12 @@ class Error(Exception):
             text += f"\n  hint: {self.hint}"
         return text
 
+    def details(self) -> dict[str, Any]:
+        """The error's fields besides its code and message, JSON-ready, for the API's error
+        body (a field that is None is left out there). A subclass with fields of its own
+        extends it, so the server never guesses at attributes."""
+        return {"hint": self.hint} if self.hint else {}
+
 
 class ConfigError(Error):
     code = "config_error"
@@ -113,6 +120,15 @@ class InputError(Error):
         self.where = where
         self.expected = expected
         self.actual = actual
+
+    def details(self) -> dict[str, Any]:
+        """Where, what was expected and what was found, then the hint."""
+        return {
+            "where": self.where,
+            "expected": self.expected,
+            "actual": self.actual,
+            **super().details(),
+        }
 
     def diagnostics(self) -> str:
         lines = [f"{self.where}: {self.message}" if self.where else self.message]
@@ -236,6 +252,13 @@ class ConstitutionError(Error):
         self.problems = tuple(problems)
         self.source = source
 
+    def details(self) -> dict[str, Any]:
+        """Every problem, as text with its line and path."""
+        out = super().details()
+        if self.problems:
+            out["problems"] = [str(p) for p in self.problems]
+        return out
+
     def diagnostics(self) -> str:
         head = f"{self.source}: {self.message}" if self.source else self.message
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
@@ -263,6 +286,13 @@ class PolicyDenied(AuthorityError):
     def __init__(self, message: str, *, reasons: Sequence[Denial] = ()) -> None:
         super().__init__(message)
         self.reasons = tuple(reasons)
+
+    def details(self) -> dict[str, Any]:
+        """Which rule denied, and what is missing, for each reason."""
+        out = super().details()
+        if self.reasons:
+            out["reasons"] = [{"rule": r.rule, "missing": r.missing} for r in self.reasons]
+        return out
 
     def diagnostics(self) -> str:
         return "\n".join([self.message, *(f"  {r.rule}: {r.missing}" for r in self.reasons)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from custodes.errors import Error, InputError
 
@@ -23,6 +24,13 @@ class GameError(InputError):
     def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
         super().__init__(message, expected="a well-formed game", actual="; ".join(problems) or None)
         self.problems = tuple(problems)
+
+    def details(self) -> dict[str, Any]:
+        """The input error's fields, and every problem."""
+        out = super().details()
+        if self.problems:
+            out["problems"] = list(self.problems)
+        return out
 
 
 class CoalitionCheckError(Error):

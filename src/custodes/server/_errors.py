@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from custodes.errors import Error, InputError
+from custodes.errors import Error
 
 __all__ = ["error_body", "error_response", "install_error_handlers"]
 
@@ -35,18 +35,7 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def _from_error(exc: Error) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    if isinstance(exc, InputError):
-        extra = {"where": exc.where, "expected": exc.expected, "actual": exc.actual}
-    if exc.hint:
-        extra["hint"] = exc.hint
-    reasons = getattr(exc, "reasons", None)
-    if reasons:
-        extra["reasons"] = [{"rule": r.rule, "missing": r.missing} for r in reasons]
-    problems = getattr(exc, "problems", None)
-    if problems:
-        extra["problems"] = [str(p) for p in problems]
-    return error_body(exc.code, exc.message, **extra)
+    return error_body(exc.code, exc.message, **exc.details())
 
 
 def error_response(exc: Error) -> JSONResponse:
@@ -90,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)
