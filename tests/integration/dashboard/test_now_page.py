@@ -134,6 +134,13 @@ def test_a_request_appears_then_becomes_a_grant_after_cli_approvals(
     assert grant, live
     assert "dana@asi (asi)" in grant.group(1) and "erin@auditor (auditor)" in grant.group(1)
     assert re.search(r"[34]h \d\dm", grant.group(1))  # about four hours left
+    # The grant links to the entries naming it and to those naming its request, which list
+    # the request, both approvals and the grant itself.
+    assert f'href="/dashboard/log?about={request_id}"' in grant.group(1)
+    about = overseer.get(f"/dashboard/log?about={request_id}").text
+    types = re.findall(r'<td class="nowrap"><code>([^<]+)</code>', about)
+    assert types.count("authority.approval/v1") == 2 and "authority.request/v1" in types
+    assert any(t.startswith("authority.grant") for t in types), types
     assert request_id not in partner.get("/dashboard/now/live").text
 
 
