@@ -19,8 +19,9 @@ from custodes.wiring._adapters import (
     gateway_monitors,
 )
 from custodes.wiring._core import Core, load_or_create_log_key, open_core, write_private_file
-from custodes.wiring._deployment import Deployment, Records, build_deployment, build_records
+from custodes.wiring._deployment import Deployment, build_deployment
 from custodes.wiring._entry_types import all_entry_types
+from custodes.wiring._records import Records, build_records
 from custodes.wiring._serving import VerifierProcess
 
 __all__ = [

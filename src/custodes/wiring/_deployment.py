@@ -3,8 +3,9 @@
 Adding a component takes a few obvious lines:
 
 1. a typed field on :class:`Deployment` (and its line in ``Attributes``);
-2. one statement in :func:`build_deployment`'s ``try`` block (or in ``_records``, with a field
-   on :class:`Records`, when the CLI's record commands need it too) that builds it from what is
+2. one statement in :func:`build_deployment`'s ``try`` block (or in
+   ``_records.records_over``, with a field on :class:`Records`, when the CLI's record commands
+   need it too) that builds it from what is
    built above it: its ``start_...``/``build_...`` function takes typed parts (``core.engine``,
    ``core.log``, ``core.clock``, ``constitution`` (the constitution in force), another
    component, or an adapter from ``_adapters`` to a Protocol the component defines), never the
@@ -28,43 +29,24 @@ from custodes.authority import Authority, start_authority
 from custodes.clock import Clock
 from custodes.coalition import CoalitionService, start_coalition
 from custodes.config import Settings
-from custodes.custody import CustodyRegistry, build_registry
+from custodes.custody import CustodyRegistry
 from custodes.gateway import Gateway, MonitorRegistry, build_gateway
 from custodes.log import TransparencyLog
-from custodes.monitors import MonitorsService, start_monitors
+from custodes.monitors import MonitorsService
 from custodes.provenance import ModelRegistry
 from custodes.usage import UsageTracker
 from custodes.wiring._adapters import (
     GatewayAuthority,
-    GrantAuditor,
-    Later,
     constitution_in_force,
     gateway_monitors,
 )
-from custodes.wiring._core import Core, open_core
+from custodes.wiring._core import open_core
+from custodes.wiring._records import records_over
 from custodes.wiring._replicas import GrantFeed
 from custodes.wiring._serving import VerifierProcess
 from custodes.witness import WitnessPublisher, start_publisher
 
-__all__ = ["Deployment", "Records", "build_deployment", "build_records"]
-
-
-@dataclass(frozen=True)
-class Records:
-    """The components that keep a deployment's records of people and findings (what CLI
-    commands on findings and detections need, without the gateway or the witnesses).
-
-    Attributes:
-        authority: requests, approvals, grants, the constitution in force.
-        monitors: the detectors and the review queue.
-        custody: the custody registry (findings, clocks, escrow, alarms).
-        provenance: the model registry (artifacts, training runs, lineage).
-    """
-
-    authority: Authority
-    monitors: MonitorsService
-    custody: CustodyRegistry
-    provenance: ModelRegistry
+__all__ = ["Deployment", "build_deployment"]
 
 
 @dataclass(frozen=True)
@@ -118,51 +100,6 @@ class Deployment:
         self.engine.dispose()
 
 
-def build_records(core: Core) -> Records:
-    """The authority, the monitors and the custody registry over ``core`` (for CLI commands
-    on findings and detections).
-
-    Raises:
-        ConfigError: the constitution file is missing.
-        ConstitutionError: the constitution is refused.
-        InputError: the custody policies file is invalid.
-    """
-    authority = start_authority(core.settings, engine=core.engine, log=core.log, clock=core.clock)
-    return _records(core, authority)
-
-
-def _records(core: Core, authority: Authority) -> Records:
-    constitution = constitution_in_force(authority)
-    # The review queue checks the finding a detection is linked to; custody is built after it.
-    custody_later: Later[CustodyRegistry] = Later("the custody registry")
-    monitors = start_monitors(
-        engine=core.engine,
-        log=core.log,
-        clock=core.clock,
-        constitution=constitution,
-        validate_finding=lambda finding_id: custody_later.get().get(finding_id),
-    )
-    custody = build_registry(
-        core.settings,
-        engine=core.engine,
-        log=core.log,
-        clock=core.clock,
-        authority=authority,
-        constitution=constitution,
-        detections=monitors.queue,  # discovery detections feed the stockpiling alarm
-    )
-    custody_later.set(custody)
-    provenance = ModelRegistry(
-        core.engine,
-        core.log,
-        clock=core.clock,
-        approvals=authority,
-        reader=core.log,
-        grant_audit=GrantAuditor(core.engine),
-    )
-    return Records(authority=authority, monitors=monitors, custody=custody, provenance=provenance)
-
-
 def build_deployment(
     settings: Settings,
     *,
@@ -195,7 +132,7 @@ def build_deployment(
         )
         if witness is not None:
             built.append(witness.close)
-        records = _records(core, authority)
+        records = records_over(core, authority)
         built.append(records.custody.close)
         usage = UsageTracker(
             engine=core.engine,

@@ -23,7 +23,7 @@ from custodes.provenance import ServingVerdict
 
 if TYPE_CHECKING:
     from custodes.wiring._core import Core
-    from custodes.wiring._deployment import Records
+    from custodes.wiring._records import Records
 
 __all__ = ["VerifierProcess"]
 
@@ -34,7 +34,7 @@ _opened: tuple[Core, Records] | None = None
 
 def _open(settings: Settings) -> None:
     from custodes.wiring._core import open_core
-    from custodes.wiring._deployment import build_records
+    from custodes.wiring._records import build_records
 
     global _opened
     core = open_core(settings)
