@@ -7,7 +7,9 @@ exact figure proven.
 
 Each run is a fresh process (the ``custodes`` command's entry point), timed from outside; the
 JSON it prints gives the goals and how many are proven. The machine's load is printed with each
-row, since other work shares the CPU. Run: ``.venv/bin/python benchmarks/coalition_end_to_end.py
+row, since other work shares the CPU, and so is the run's CPU time (user + system), which
+depends far less on that load (the solver runs one worker, so on an idle machine the wall time
+is close to the CPU time). Run: ``.venv/bin/python benchmarks/coalition_end_to_end.py
 [shape ...] [--sizes 1000,3000,5000]``.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,7 @@ def run(shape: str, principals: int, rules: int, folder: Path) -> None:
     path = folder / f"{shape}-{principals}.json"
     path.write_text(SHAPES[shape](principals, rules))
     load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(  # noqa: S603 - our own CLI on our own file
         [sys.executable, "-c", _CLI, "coalition", "analyze", str(path), "--json"],
@@ -40,6 +44,9 @@ def run(shape: str, principals: int, rules: int, folder: Path) -> None:
         text=True,
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds (user + system) of the run: what it costs whatever else shares the machine.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         print(f"{shape:>10} {principals:>6} {rules:>5}: failed: {done.stderr.strip()[:300]}")
         return
@@ -48,7 +55,7 @@ def run(shape: str, principals: int, rules: int, folder: Path) -> None:
     proven = sum(g["proven"] for g in goals)
     open_ = [g["goal"] for g in goals if not g["proven"]]
     print(
-        f"{shape:>10} {principals:>6} {rules:>5}: {wall:6.1f} s wall end to end "
+        f"{shape:>10} {principals:>6} {rules:>5}: {wall:6.1f} s wall, {cpu:5.1f} s CPU end to end "
         f"(analysis {doc['seconds']:.1f} s), {len(goals)} goals, {proven} proven on all three "
         f"optima{'; not proven: ' + ', '.join(open_[:5]) if open_ else ''}; "
         f"load {load:.1f} on {os.cpu_count()} cores"

@@ -303,17 +303,22 @@ def evaluate(game: Game, coalition: Iterable[int] | int) -> Outcome:
     ]
     complete = len(pending) == len(table)
     fired: set[str] = set()
+    # Rules whose prerequisites were met and which still did not fire: only a newly granted
+    # role can change that (what a rule asks of the coalition is its members and their roles),
+    # so they wait for one instead of being tried again on every pass.
+    refused: list[Rule] = []
     progress = True
-    while progress and pending:
+    while progress and (pending or refused):
         progress = False
         still: list[Rule] = []
+        grants_before = len(granted)
         for rule in pending:
             if not rule.prerequisites <= reached:
                 still.append(rule)
                 continue
             firing = _fires(game, rule, members, granted)
             if firing is None:
-                still.append(rule)
+                refused.append(rule)
                 continue
             firings.append(firing)
             fired.add(rule.id)
@@ -322,10 +327,15 @@ def evaluate(game: Game, coalition: Iterable[int] | int) -> Outcome:
             reached.add(rule.goal)
             granted |= rule.grants
         pending = still
-        if granted and not complete:
-            # A role was granted (which every member now holds): the rules left out may fire.
-            pending = [r for r in game.rules if r.id not in fired]
-            complete = True
+        if len(granted) > grants_before:
+            if not complete:
+                # The first role granted (every member now holds it): the rules left out at
+                # the start may fire too.
+                pending = [r for r in game.rules if r.id not in fired]
+                complete = True
+            else:
+                pending += refused
+            refused = []
     return Outcome(frozenset(reached), frozenset(granted), tuple(firings))
 
 

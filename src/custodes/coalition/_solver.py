@@ -127,9 +127,10 @@ def relevant_rules(
     """
     # Who produces each fact depends only on the game's rules and on what fired: found once
     # for all the goals of one analysis.
-    key = fired if isinstance(fired, frozenset) else frozenset(fired)
+    # (Only for an outcome's fired rules, the same for every goal: not for each cost level's.)
     cache: dict[frozenset[str], Any] = game.scratch.setdefault("producers", {})
-    cached = cache.get(key)
+    key = fired if isinstance(fired, frozenset) else None
+    cached = cache.get(key) if key is not None else None
     if cached is not None and cached[0] is game.rules:
         producers, grantable = cached[1], cached[2]
     else:
@@ -140,7 +141,8 @@ def relevant_rules(
                 for role in rule.grants:
                     producers[("role", role)].append(rule)
         grantable = {name for kind, name in producers if kind == "role"}
-        cache[key] = (game.rules, producers, grantable)
+        if key is not None:
+            cache[key] = (game.rules, producers, grantable)
     facts: set[Fact] = set()
     rules: dict[str, Rule] = {}
     todo: list[Fact] = [("goal", target)]

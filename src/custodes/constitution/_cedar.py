@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -132,6 +132,8 @@ class CompiledPolicies:
         self.constitution = constitution
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str, frozenset[str]], CedarDecision] = {}
+        # (entity kind, criterion) -> entity id -> whether it meets the criterion.
+        self._meets_known: dict[tuple[str, str], dict[str, bool]] = {}
         self._criteria_set = cedarpy.PolicySet.from_str(
             "".join(_criterion_policy(c) for c in constitution.criteria)
             or "forbid(principal, action, resource) when { false };"
@@ -275,10 +277,22 @@ class CompiledPolicies:
         self, entity_kind: str, entity_ids: Iterable[str], criterion_id: str
     ) -> frozenset[str]:
         """The entities among ``entity_ids`` that meet a criterion: :meth:`meets` for many at
-        once, in one Cedar batch over one entity set (the same entities, the same policy)."""
-        ids = sorted(set(entity_ids))
-        if not ids:
-            return frozenset()
+        once, in one Cedar batch over one entity set (the same entities, the same policy).
+        Each answer is kept: only entities not asked about before go to Cedar."""
+        wanted = set(entity_ids)
+        with self._lock:
+            known = self._meets_known.setdefault((entity_kind, criterion_id), {})
+            ids = sorted(i for i in wanted if i not in known)
+        if ids:
+            found = self._meets_batch(entity_kind, ids, criterion_id)
+            with self._lock:
+                known.update((i, i in found) for i in ids)
+        return frozenset(i for i in wanted if known[i])
+
+    def _meets_batch(
+        self, entity_kind: str, ids: Sequence[str], criterion_id: str
+    ) -> frozenset[str]:
+        """:meth:`meets_many` for ``ids`` (sorted, not empty), asked of Cedar."""
         c = self.constitution
         if entity_kind == "Principal":
             orgs = {c.principals_by_id[i].organisation for i in ids if i in c.principals_by_id}
@@ -291,13 +305,14 @@ class CompiledPolicies:
             out += [
                 _principal_entity(c.principals_by_id[i]) for i in ids if i in c.principals_by_id
             ]
+        # No context key: Cedar takes the empty record (what :meth:`meets` passes), and cedarpy
+        # would otherwise serialise an empty one per request (half the batch's time).
         results = cedarpy.is_authorized_batch(
             [
                 {
                     "principal": _uid(entity_kind, i),
                     "action": _uid("Action", "meets"),
                     "resource": _uid("Criterion", criterion_id),
-                    "context": {},
                 }
                 for i in ids
             ],
