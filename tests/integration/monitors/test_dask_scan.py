@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -133,6 +134,11 @@ def test_two_workers_find_what_a_local_scan_finds(
     assert [p.where for p in seen] == problems
     assert (summary.records, summary.detections) == (records, len(detections))
     assert sum(progress) == total and len(progress) > 30  # many shards, every byte once
+    # The scheduler's dashboard shows the scan's tasks (what a user watches on a cluster).
+    page = httpx.get(client.dashboard_link, follow_redirects=True, timeout=60)
+    assert page.status_code == 200 and "Bokeh" in page.text
+    tasks = httpx.get(client.dashboard_link.replace("/status", "/json/counts.json"), timeout=60)
+    assert tasks.status_code == 200
     again = DaskScan(scanner, client, shard_bytes=SHARD).scan(scan_sources([corpus]))
     assert (again.files, again.skipped_files, again.detections) == (0, 5, 0)
 
