@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from custodes.authority import new_request, sign_approval, sign_request
 from custodes.config import Settings
+from custodes.gateway import RECEIPT_INDEX, RECEIPT_LEAF
 from custodes.log import NoteSigner, SignedCheckpoint, leaf_hash
 from custodes.log._tables import log_entries
 from custodes.log._verify import verify_store
@@ -58,16 +59,20 @@ def _chat(server: ServerProcess, key: str) -> int:
 
 
 class _Appends:
-    """Threads appending through every live replica in turn; acknowledged entries recorded."""
+    """Threads appending through every live replica in turn, and threads making gateway calls
+    (each logged; its receipt headers name the entry): acknowledged entries recorded."""
 
-    def __init__(self, servers: list[ServerProcess], key: str) -> None:
+    def __init__(self, servers: list[ServerProcess], key: str, caller: str) -> None:
         self.servers = servers
         self.headers = {"authorization": f"Bearer {key}"}
+        self.caller = {"authorization": f"Bearer {caller}"}
+        self.calls: dict[str, int] = {}
         self.acks: list[tuple[int, bytes]] = []
         self.by_server: dict[str, int] = {}
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, args=(n,)) for n in range(4)]
+        self.threads += [threading.Thread(target=self._call, args=(n,)) for n in range(2)]
 
     def __enter__(self) -> _Appends:
         for t in self.threads:
@@ -82,6 +87,30 @@ class _Appends:
     def count(self) -> int:
         with self.lock:
             return len(self.acks)
+
+    def _call(self, n: int) -> None:
+        for i in itertools.count():
+            if self.stop.is_set():
+                return
+            server = self.servers[(n + i) % len(self.servers)]
+            if server.process.poll() is not None:
+                continue
+            try:
+                r = httpx.post(
+                    server.url("/v1/chat/completions"),
+                    json={"model": "frontier-general", "messages": HELLO},
+                    headers=self.caller,
+                    timeout=30,
+                )
+            except httpx.HTTPError:
+                continue
+            if r.status_code != 200:
+                continue
+            with self.lock:
+                self.acks.append(
+                    (int(r.headers[RECEIPT_INDEX]), bytes.fromhex(r.headers[RECEIPT_LEAF]))
+                )
+                self.calls[server.base_url] = self.calls.get(server.base_url, 0) + 1
 
     def _run(self, n: int) -> None:
         for i in itertools.count():
@@ -189,7 +218,7 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
         # The grant was written by one replica; the others learn of it by notification.
         for s in servers:
             _until(lambda s=s: _chat(s, keys["alice@lab"]) == 200, f"{s.base_url} allows")
-        with _Appends(servers, keys[LOG_WRITER]) as load:
+        with _Appends(servers, keys[LOG_WRITER], keys["alice@lab"]) as load:
             _until(lambda: load.count() >= 60, "appends acknowledged before the kill")
             leader.kill()  # the sequencer, SIGKILLed mid-run
             before = load.count()
@@ -223,6 +252,7 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
             assert _chat(revoker, keys["alice@lab"]) == 403
             _until(lambda: _chat(other, keys["alice@lab"]) == 403, "the other replica refuses")
         assert len(load.by_server) == 3  # every replica took appends
+        assert len(load.calls) == 3  # and answered gateway calls
         size = max(i for i, _ in load.acks) + 1
         _until(lambda: all(_health(s)["log_size"] >= size for s in survivors), "sizes are visible")
         final = _health(survivors[0])["log_size"]
