@@ -53,6 +53,7 @@ def usage(
 ) -> None:
     """Concentration of use per tier and window: top person and organisation shares, HHI,
     distinct users, the coalition of use (docs/usage.md)."""
+    from custodes.coalition import CoalitionService
     from custodes.usage import UsageTracker, figures_svg
     from custodes.wiring import build_records, open_core
 
@@ -67,10 +68,15 @@ def usage(
     try:
         records = build_records(core)
         tracker = UsageTracker(
-            engine=core.engine, log=core.log, constitution=records.authority, clock=core.clock
+            engine=core.engine,
+            log=core.log,
+            constitution=records.authority,
+            clock=core.clock,
+            coalitions=CoalitionService(),
         )
         states: list[ReviewState] = tracker.review_states() if reviews else []
         figures = [] if reviews else tracker.figures(capability=capability, window=window)
+        could = {} if reviews else tracker.could_open()
         if capability is not None and reviews:
             states = [s for s in states if s.clock.capability == capability]
         if svg_file is not None:
@@ -87,7 +93,12 @@ def usage(
         return
     if as_json:
         data = [
-            {**asdict(f), "since": f.since.isoformat(), "until": f.until.isoformat()}
+            {
+                **asdict(f),
+                "since": f.since.isoformat(),
+                "until": f.until.isoformat(),
+                "could_open": could.get(f.capability),
+            }
             for f in figures
         ]
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=list))
@@ -106,6 +117,7 @@ def usage(
         "top org",
         "share",
         "coalition of use",
+        "could open",
     ):
         table.add_column(column)
     for f in figures:
@@ -123,6 +135,7 @@ def usage(
             o.top or "-",
             _pct(o.top_share),
             ", ".join(p.coalition) or "-",
+            "-" if (c := could.get(f.capability)) is None else ", ".join(c) or "nobody",
         )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 

@@ -46,6 +46,7 @@ from custodes.usage._reviews import (
     review_request,
 )
 from custodes.usage._service import (
+    CoalitionSource,
     ConstitutionSource,
     Delegation,
     GrantSource,
@@ -57,6 +58,7 @@ from custodes.usage._service import (
 from custodes.usage._svg import figures_svg
 
 __all__ = [
+    "CoalitionSource",
     "ALARM",
     "ALARM_ENDED",
     "DELEGATION",

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,7 @@ from custodes.usage._reviews import Refused
 from custodes.usage._tables import usage_alarms, usage_delegations, usage_overrides
 
 __all__ = [
+    "CoalitionSource",
     "ConstitutionSource",
     "Delegation",
     "GrantSource",
@@ -51,6 +52,9 @@ __all__ = [
     "UsageLog",
     "UsageTracker",
 ]
+
+if TYPE_CHECKING:  # the solver is imported by whoever builds the analysis, not by the tracker
+    from custodes.coalition import Analysis
 
 _log = logging.getLogger(__name__)
 
@@ -70,6 +74,12 @@ class ConstitutionSource(Protocol):
 
     @property
     def constitution(self) -> Constitution: ...
+
+
+class CoalitionSource(Protocol):
+    """The coalition analysis of a constitution (:class:`custodes.coalition.CoalitionService`)."""
+
+    def analysis(self, constitution: Constitution) -> Analysis: ...
 
 
 class GrantSource(Protocol):
@@ -149,6 +159,8 @@ class UsageTracker:
         constitution: the source of the constitution in force (chains, rules).
         clock: the time source (windows end at its ``now``).
         grants: the active grants, for ``max-restricted-grants`` rules (none: never breached).
+        coalitions: the coalition analysis, for who *could* open each tier beside who did use
+            it (none: not shown).
         page: entries read from the log per query while catching up.
     """
 
@@ -160,6 +172,7 @@ class UsageTracker:
         constitution: ConstitutionSource,
         clock: Clock,
         grants: GrantSource | None = None,
+        coalitions: CoalitionSource | None = None,
         page: int = 10_000,
     ) -> None:
         self.engine = engine
@@ -167,6 +180,7 @@ class UsageTracker:
         self.source = constitution
         self.clock = clock
         self.grants = grants
+        self.coalitions = coalitions
         self.page = page
         self._lock = threading.RLock()
         self._alarm_lock = threading.Lock()
@@ -353,6 +367,29 @@ class UsageTracker:
             for t in tiers
             for w in windows
         ]
+
+    def could_open(self) -> dict[str, tuple[str, ...] | None]:
+        """Per tier, the fewest persons who together could open it (the coalition analysis's
+        ``use:<tier>`` goal), to set beside the coalition of use (who did use it): ``()`` when
+        nobody can, ``None`` when no analysis is wired or the tier is not analysed.
+
+        Raises:
+            CoalitionCheckError: the solver's answer failed the reference evaluator's re-check.
+        """
+        c = self._current()[0]
+        tiers = [t.id for t in c.capabilities]
+        if self.coalitions is None:
+            return dict.fromkeys(tiers)
+        analysis = self.coalitions.analysis(c)
+        out: dict[str, tuple[str, ...] | None] = {}
+        for tier in tiers:
+            try:
+                report = analysis.report(f"use:{tier}")
+            except KeyError:
+                out[tier] = None
+                continue
+            out[tier] = analysis.ids(report.people.coalition) if report.reachable else ()
+        return out
 
     def tokens_by_person(self, capability: str, window: str) -> dict[str, int]:
         """The tokens of each person who used ``capability`` in the figure window ``window``."""

@@ -140,6 +140,7 @@ def build_deployment(
             constitution=authority,
             clock=core.clock,
             grants=authority,
+            coalitions=coalition,
         )
         usage.watch(settings.usage_alarm_interval_s)
         built.append(usage.close)

@@ -144,6 +144,8 @@ def test_a_director_of_many_agents_is_one_concentration_gated_until_an_overseer_
         figures = httpx.get(f"{base}/usage", params={"capability": "general", "window": "week"})
         assert figures.status_code == 200
         week = figures.json()["tiers"][0]
+        # Beside who did use the tier, who could open it (the coalition analysis): alice alone.
+        assert figures.json()["could_open"] == {"general": ["alice@lab"]}
         assert week["persons_calls"]["top"] == "alice@lab"
         assert week["persons_calls"]["top_share"] == pytest.approx(0.5)
         assert week["persons_calls"]["distinct"] == 2  # five agents, two persons

@@ -55,6 +55,9 @@ def test_usage_prints_the_figures_counted_to_the_director(tmp_path: Path) -> Non
     week = json.loads(out.output)[0]
     assert week["persons_tokens"]["top"] == "alice@lab" and week["persons_calls"]["distinct"] == 2
     assert week["persons_tokens"]["coalition"] == ["alice@lab"]
+    # Beside who did use it, who could open it (the coalition analysis's fewest persons).
+    assert week["could_open"] == ["alice@lab", "bob@lab", "dana@asi"]
+    assert "could open" in table.output and "bob@lab, dana@asi" in table.output
     bad = runner.invoke(cli, [*args, "--window", "month"])
     assert isinstance(bad.exception, InputError) and bad.exception.where == "window"
     assert "no window 'month'" in bad.exception.diagnostics()

@@ -61,6 +61,10 @@ class FiguresOut(BaseModel):
 
     coalition_share: float
     tiers: list[TierOut]
+    could_open: dict[str, list[str] | None] = Field(
+        description="per tier, the fewest persons who together could open it (coalition "
+        "analysis), beside each window's coalition of use; null: not analysed"
+    )
 
 
 class AlarmOut(BaseModel):
@@ -243,7 +247,12 @@ def figures(
     """Every tier's concentration of use in each window (or one tier, one window)."""
     usage = deployment.usage
     tiers = usage.figures(capability=capability, window=window)
-    return FiguresOut(coalition_share=usage.policy.coalition_share, tiers=[_tier(f) for f in tiers])
+    could = {t: None if c is None else list(c) for t, c in usage.could_open().items()}
+    return FiguresOut(
+        coalition_share=usage.policy.coalition_share,
+        tiers=[_tier(f) for f in tiers],
+        could_open={f.capability: could.get(f.capability) for f in tiers},
+    )
 
 
 @router.get("/alarms")
