@@ -120,6 +120,23 @@ def _score_examples(
     return out
 
 
+def _judge_endpoint_options(command: Any) -> Any:
+    """Add ``--judge-url`` and ``--judge-key-env``: where the judge is reached, the same for
+    every command that calls it."""
+    command = click.option(
+        "--judge-key-env",
+        default="CUSTODES_JUDGE_API_KEY",
+        show_default=True,
+        help="Environment variable holding the monitoring principal's gateway key.",
+    )(command)
+    return click.option(
+        "--judge-url",
+        default="http://127.0.0.1:8080/v1",
+        show_default=True,
+        help="The gateway's OpenAI-compatible base URL the judge calls.",
+    )(command)
+
+
 @monitors.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -156,18 +173,7 @@ def _score_examples(
     help="Add the model tier: the judge model's name as the gateway routes it (the "
     "'judged' detector, which becomes the default).",
 )
-@click.option(
-    "--judge-url",
-    default="http://127.0.0.1:8080/v1",
-    show_default=True,
-    help="The gateway's OpenAI-compatible base URL the judge calls.",
-)
-@click.option(
-    "--judge-key-env",
-    default="CUSTODES_JUDGE_API_KEY",
-    show_default=True,
-    help="Environment variable holding the monitoring principal's gateway key.",
-)
+@_judge_endpoint_options
 @click.option(
     "--judge-band",
     type=click.FloatRange(0.0, 1.0, min_open=True),
@@ -417,18 +423,7 @@ def _metrics_json(m: Any) -> dict[str, Any]:
 @monitors.command("judge-calibrate")
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--judge-model", required=True, help="The judge model as the gateway routes it.")
-@click.option(
-    "--judge-url",
-    default="http://127.0.0.1:8080/v1",
-    show_default=True,
-    help="The gateway's OpenAI-compatible base URL the judge calls.",
-)
-@click.option(
-    "--judge-key-env",
-    default="CUSTODES_JUDGE_API_KEY",
-    show_default=True,
-    help="Environment variable holding the monitoring principal's gateway key.",
-)
+@_judge_endpoint_options
 @click.option(
     "--judge-band",
     type=click.FloatRange(0.0, 1.0, min_open=True),
