@@ -215,11 +215,7 @@ async def now_page(request: Request) -> Response:
         return _to_sign_in(request)
     session, viewer = found
     view = await asyncio.to_thread(now_view, deployment_of(request), viewer)
-    return _page(
-        render(
-            "now.html", view=view, viewer=viewer, csrf=session.csrf, version=__version__, page="now"
-        )
-    )
+    return _view_page(session, viewer, "now", view=view)
 
 
 @router.get("/now/live")
@@ -258,17 +254,7 @@ async def log_page(request: Request) -> Response:
         )
     except InputError as exc:
         return _error_page(session, viewer, "log", exc.message)
-    return _page(
-        render(
-            "log.html",
-            view=view,
-            older_href=older_href,
-            viewer=viewer,
-            csrf=session.csrf,
-            version=__version__,
-            page="log",
-        )
-    )
+    return _view_page(session, viewer, "log", view=view, older_href=older_href)
 
 
 @router.get("/coalition")
@@ -284,36 +270,47 @@ async def coalition_page(request: Request) -> Response:
     analysis: dict[str, Any] | None = None
     if constitution is not None:
         analysis = (await asyncio.to_thread(deployment.coalition.analysis, constitution)).to_json()
-    return _page(
-        render(
-            "coalition.html",
-            analysis=analysis,
-            constitution=constitution,
-            viewer=viewer,
-            csrf=session.csrf,
-            version=__version__,
-            page="coalition",
-        )
-    )
+    return _view_page(session, viewer, "coalition", analysis=analysis, constitution=constitution)
 
 
 _HEADINGS = {400: "Not understood", 403: "Not allowed", 404: "Not found"}
 
 
-def _error_page(
-    session: Session, viewer: Viewer, page: str, message: str, status: int = 400
+def _view_page(
+    session: Session,
+    viewer: Viewer,
+    page: str,
+    *,
+    template: str | None = None,
+    status: int = 200,
+    **context: Any,
 ) -> Response:
+    """A signed-in page: ``template`` (default ``<page>.html``) with what every signed-in page's
+    layout needs (the viewer, the sign-out form's CSRF token, the version, the page's nav entry)."""
     return _page(
         render(
-            "error.html",
+            template or f"{page}.html",
             viewer=viewer,
             csrf=session.csrf,
             version=__version__,
             page=page,
-            message=message,
-            heading=_HEADINGS.get(status, "Could not answer"),
+            **context,
         ),
         status,
+    )
+
+
+def _error_page(
+    session: Session, viewer: Viewer, page: str, message: str, status: int = 400
+) -> Response:
+    return _view_page(
+        session,
+        viewer,
+        page,
+        template="error.html",
+        status=status,
+        message=message,
+        heading=_HEADINGS.get(status, "Could not answer"),
     )
 
 
@@ -376,16 +373,7 @@ async def constitution_page(request: Request) -> Response:
         )
     except InputError as exc:
         return _error_page(session, viewer, "constitution", exc.message)
-    return _page(
-        render(
-            "constitution.html",
-            view=view,
-            viewer=viewer,
-            csrf=session.csrf,
-            version=__version__,
-            page="constitution",
-        )
-    )
+    return _view_page(session, viewer, "constitution", view=view)
 
 
 @router.get("/monitors")
@@ -403,16 +391,7 @@ async def monitors_page(request: Request) -> Response:
         )
     except InputError as exc:
         return _error_page(session, viewer, "monitors", exc.message)
-    return _page(
-        render(
-            "monitors.html",
-            view=view,
-            viewer=viewer,
-            csrf=session.csrf,
-            version=__version__,
-            page="monitors",
-        )
-    )
+    return _view_page(session, viewer, "monitors", view=view)
 
 
 @router.get("/custody")
@@ -427,16 +406,7 @@ async def custody_page(request: Request) -> Response:
         view = await asyncio.to_thread(custody_view, deployment_of(request), viewer)
     except Error as exc:
         return _error_page(session, viewer, "custody", exc.message, exc.status)
-    return _page(
-        render(
-            "custody.html",
-            view=view,
-            viewer=viewer,
-            csrf=session.csrf,
-            version=__version__,
-            page="custody",
-        )
-    )
+    return _view_page(session, viewer, "custody", view=view)
 
 
 @router.get("/custody/{finding_id}/export/{fmt}")
