@@ -90,20 +90,29 @@ def list_detectors() -> None:
     _console.print(table)
 
 
+def _counted(label: str) -> Progress:
+    """A bar counting items done of a known total, on standard error, gone when it ends.
+
+    Args:
+        label: the bar's caption (a rich template: ``{task.description}`` shows each task's).
+    """
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+    )
+
+
 def _score_examples(
     examples: list[Example], names: list[str], registry: DetectorRegistry | None = None
 ) -> list[dict[str, float]]:
     registry = registry or default_registry()
     detectors = [registry.get(n) for n in names]
     out = []
-    with Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=_err,
-        transient=True,
-    ) as progress:
+    with _counted("scoring") as progress:
         task = progress.add_task("scoring", total=len(examples))
         for ex in examples:
             scores: dict[str, float] = {}
@@ -360,14 +369,7 @@ def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
         _err.print("[yellow]held-out figures skipped:[/] fewer than 5 scenario families")
         return {}
     encoder = Encoder()
-    with Progress(
-        TextColumn("held-out: encoding"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=_err,
-        transient=True,
-    ) as progress:
+    with _counted("held-out: encoding") as progress:
         task = progress.add_task("encode", total=len(labelled))
         result = train_heads(
             labelled,
@@ -461,14 +463,7 @@ def judge_calibrate(
     _add_judge(registry, judge_model, judge_url, judge_key_env, judge_band, 0.0, None)
     judged = registry.get("judged")
     assert isinstance(judged, JudgedDetector)
-    with Progress(
-        TextColumn("judging"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=_err,
-        transient=True,
-    ) as progress:
+    with _counted("judging") as progress:
         task = progress.add_task("judging", total=len(examples))
         cal = calibrate_judge(
             examples, judged, progress=lambda n: progress.update(task, completed=n)
@@ -562,14 +557,7 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
 
     examples = [e for d in datasets for e in read_dataset(d) if e.label is not None]
     encoder = Encoder()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=_err,
-        transient=True,
-    ) as progress:
+    with _counted("{task.description}") as progress:
         task = progress.add_task("encoding", total=len(examples))
         result = train_heads(
             examples,
