@@ -22,6 +22,10 @@ class CallParams(Params):
     """Call again while answered, for up to this long: a change made elsewhere (an API key
     revoked on the database) reaches the gateway within its key poll, not at once. Every
     answered call is counted in the account."""
+    refused_with: int | None = Field(default=None, ge=400, le=599)
+    """While retrying, a refusal with another status is not yet the control under test (a key
+    whose grant was revoked is refused 403 by policy before the key poll refuses it 401): call
+    again until this status or the deadline, and report the last answer."""
 
 
 @action("gateway_call", CallParams)
@@ -47,6 +51,13 @@ def gateway_call(ctx: ActionContext, step: Step, params: CallParams) -> Observat
                     model=models[0], messages=[{"role": "user", "content": params.prompt}]
                 )
             except openai.APIStatusError as exc:
+                if (
+                    params.refused_with is not None
+                    and exc.status_code != params.refused_with
+                    and time.monotonic() < deadline
+                ):
+                    time.sleep(0.05)
+                    continue
                 headers = exc.response.headers
                 before = f" (after {answered} answered calls)" if answered else ""
                 return Observation(
