@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from typing import Literal
 
 import httpx
@@ -21,7 +22,10 @@ from custodes.witness import Evidence, verify_evidence
 
 __all__: list[str] = []
 
-_ATTEMPTS = 8  # the log's own publisher may move a witness on between our read and our offer
+# The log's own publisher may move a witness on between our read and our offer, and a witness
+# may not yet hold a tree of two entries: keep offering for this long (wall seconds), not a
+# fixed number of times, since a loaded machine slows our reads and not the publisher.
+_PATIENCE = 90.0
 
 
 class ForkParams(Params):
@@ -70,8 +74,6 @@ def witness_fork(ctx: ActionContext, step: Step, params: ForkParams) -> Observat
                 # A witness that cannot be reached refuses nothing: it is no control here.
                 unreachable.append(f"{name} cannot be reached at {url}: {exc}")
                 continue
-            if verdict is None:
-                raise NotRunnable(f"witness {name} holds no checkpoint of {origin} big enough")
             status, answer, note = verdict
             if status == 200:
                 cosigned.append(f"{name} cosigned it")
@@ -99,16 +101,27 @@ def _offer(
     origin: str,
     url: str,
     params: ForkParams,
-) -> tuple[int, str, str] | None:
+) -> tuple[int, str, str]:
+    """Offer the witness at ``url`` the forged checkpoint: (status, answer, note offered).
+
+    Raises:
+        NotRunnable: the witness held no tree of two entries, or the publisher moved it on
+            every time, for ``_PATIENCE`` seconds.
+    """
     nonce = secrets.token_hex(8)
-    for _ in range(_ATTEMPTS):
+    leaves: list[bytes] = []  # the real tree's leaves, read once and extended as the log grows
+    deadline = time.monotonic() + _PATIENCE
+    held: int | None = None
+    while time.monotonic() < deadline:
         held = _held(http, url, origin)
         if held is None or held < 2:
-            return None
-        # The real tree's leaves, each re-hashed from the entry's canonical bytes.
-        leaves = [leaf_hash(e.data) for e in ctx.target.entries(0, held)]
+            time.sleep(0.5)  # the publisher has not brought the witness this far yet
+            continue
         if len(leaves) < held:
-            return None
+            # Each re-hashed from the entry's canonical bytes.
+            leaves += [leaf_hash(e.data) for e in ctx.target.entries(len(leaves), held)]
+            if len(leaves) < held:
+                raise NotRunnable(f"the log serves fewer than the {held} entries {url} holds")
         # A fresh forged entry each time: evidence of this offer is never an earlier run's.
         forged = leaf_hash(
             json.dumps({"type": "log.annotation/v1", "text": f"{params.text} ({nonce})"}).encode()
@@ -133,7 +146,11 @@ def _offer(
         if r.status_code == 409 and r.text.strip().isdigit() and int(r.text.strip()) != held:
             continue
         return r.status_code, r.text, note
-    return None
+    if held is None or held < 2:
+        raise NotRunnable(
+            f"{url} held no checkpoint of {origin} with two entries after {_PATIENCE:.0f} s"
+        )
+    raise NotRunnable(f"the log's publisher moved {url} on at every offer for {_PATIENCE:.0f} s")
 
 
 def _evidence(
