@@ -22,6 +22,7 @@ from custodes.constitution._amend import (
     unmeasured,
 )
 from custodes.constitution._cedar import CedarDecision, CompiledPolicies
+from custodes.constitution._compile import compile_policies
 from custodes.constitution._entries import AdoptBody, AmendBody
 from custodes.constitution._history import (
     AdoptedVersion,
@@ -50,15 +51,9 @@ from custodes.constitution._model import (
     WitnessConfig,
 )
 from custodes.constitution._paths import MISSING, resolve_path
-from custodes.constitution._read import (
-    compile_policies,
-    constitution_schema,
-    decode_public_key,
-    encode_public_key,
-    parse_duration,
-    read_constitution,
-)
+from custodes.constitution._read import constitution_schema, read_constitution
 from custodes.constitution._tables import constitution_versions
+from custodes.constitution._values import decode_public_key, encode_public_key, parse_duration
 from custodes.constitution._yaml import MAX_DEPTH, MAX_DOCUMENT_BYTES
 
 __all__ = [

@@ -1,0 +1,105 @@
+"""Whether a quorum can be met at all: the reader refuses a constitution with a quorum no set of
+eligible approvers (with keys) can meet, remembering that the requester's person never counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from custodes.constitution._cedar import CompiledPolicies
+from custodes.constitution._model import AccessRule, Constitution, Principal, Quorum
+
+# Nothing public: the semantic pass (_check.py) is the only user of these helpers.
+__all__: list[str] = []
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Eligible approvers by person: each person's organisation, and each organisation's
+    persons (a person's identities are all in one organisation)."""
+
+    org_of: Mapping[str, str]
+    org_persons: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, approvers: Sequence[Principal]) -> _Pool:
+        """The pool of ``approvers``, grouped by person and organisation."""
+        org_of: dict[str, str] = {}
+        members: dict[str, set[str]] = {}
+        for p in approvers:
+            org_of[p.person_id] = p.organisation
+            members.setdefault(p.organisation, set()).add(p.person_id)
+        return cls(org_of, {o: frozenset(m) for o, m in members.items()})
+
+
+def _first_infeasible(
+    c: Constitution,
+    pool: _Pool,
+    quorum: Quorum,
+    may_request: Callable[[str], bool],
+    identities: Mapping[str, Sequence[str]],
+) -> str:
+    """Why the quorum cannot be met for some requester ("" if it can for every one).
+
+    The requester's person never counts, so only requesters who are themselves approvers can
+    make a feasible quorum infeasible: everyone else faces the full set of approvers.
+    """
+    base = _infeasible(c, pool, quorum, exclude=None)
+    if base:
+        return f": {base}"
+    spare = len(pool.org_of) - 1 >= quorum.approvals
+    for person in sorted(pool.org_of):
+        if spare and pool.org_persons[pool.org_of[person]] != {person}:
+            # Without this person as many organisations and enough persons remain: the
+            # quorum stays as feasible as with everyone (checked above).
+            continue
+        requester = next((pid for pid in identities[person] if may_request(pid)), None)
+        if requester is None:
+            continue
+        missing = _infeasible(c, pool, quorum, exclude=person)
+        if missing:
+            return f" for requester {requester!r}: {missing}"
+    return ""
+
+
+def _may_request(compiled: CompiledPolicies, rule: AccessRule, principal_id: str) -> bool:
+    """Whether ``principal_id`` may request under ``rule`` (its roles and Cedar criteria)."""
+    return compiled.may_request(principal_id, rule)
+
+
+def _holds_role(c: Constitution, roles: frozenset[str], principal_id: str) -> bool:
+    """Whether ``principal_id`` holds one of ``roles``."""
+    return bool(c.principals_by_id[principal_id].roles & roles)
+
+
+def _identities(c: Constitution) -> dict[str, list[str]]:
+    """Each person's principal ids (a person may hold several identities)."""
+    out: dict[str, list[str]] = {}
+    for p in c.principals:
+        out.setdefault(p.person_id, []).append(p.id)
+    return out
+
+
+def _infeasible(c: Constitution, pool: _Pool, quorum: Quorum, *, exclude: str | None) -> str:
+    """Why no set of the ``pool`` (less the person ``exclude``) meets ``quorum`` ("" if some can).
+
+    The conditions are all "at least", so the best any set can do is every eligible approver
+    at once: feasible exactly when that set meets the quorum.
+    """
+    persons = len(pool.org_of) - (exclude in pool.org_of)
+    orgs = {o for o, m in pool.org_persons.items() if m - {exclude}}
+    if persons < quorum.approvals:
+        return (
+            f"k = {quorum.approvals} but only {persons} eligible approvers with keys "
+            "(the requester excluded)"
+        )
+    if len(orgs) < quorum.organisations:
+        return (
+            f"m = {quorum.organisations} but the eligible approvers span {len(orgs)} organisations"
+        )
+    for kind, n in quorum.kinds.items():
+        have = {o for o in orgs if c.organisations_by_id[o].kind == kind}
+        if len(have) < n:
+            return f"needs {n} {kind} organisations but eligible approvers come from {len(have)}"
+    return ""
