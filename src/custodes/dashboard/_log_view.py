@@ -9,7 +9,9 @@ binary search over entry times (entries are appended in time order: each carries
 time), so "until" costs ~log2(size) reads, not a scan.
 
 The page shows what the server says; static/verify.js checks it in the browser against keys
-the overseer configured, so a lying server is caught by the page instead of believed by it.
+the overseer configured (the checkpoint, its consistency with the last one seen, and that every
+entry shown is in it, from the entry's raw bytes), so a lying server is caught by the page
+instead of believed by it.
 """
 
 from __future__ import annotations

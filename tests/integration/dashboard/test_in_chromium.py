@@ -1,7 +1,8 @@
 """The dashboard in real Chromium: sign in, watch a request arrive live and become a grant
 after CLI approvals, verify the log in the browser (WebCrypto Ed25519 and an RFC 9162
 consistency proof from the last checkpoint seen), and raise an alarm when the checkpoint the
-server serves is tampered with or rolled back."""
+server serves is tampered with or rolled back; check that every entry shown is in the verified
+checkpoint (its raw bytes hashed in the browser) and raise an alarm on a changed entry."""
 
 from __future__ import annotations
 
@@ -239,6 +240,137 @@ def test_the_browser_verifies_the_log_then_raises_an_alarm_on_tampering(
         assert "rollback" in text
     # Restored: the browser verifies again, from the checkpoint it last trusted.
     state, text = _verify(browser, server)
+    assert state == "ok", text
+
+
+# Runs in the page before a verification: what a lying server (or a network in the middle)
+# would serve, made by rewriting this page's own fetch answers, so the server's real log is
+# never altered (its self-check would halt it for every other test).
+_LIE = """
+const [how, index] = arguments;
+const real = window.__realFetch || (window.__realFetch = window.fetch);
+window.fetch = async (url, options) => {
+  let target = String(url);
+  if (how === "proof-of-another" && target.startsWith("/log/proof/inclusion")) {
+    target = target.replace(`index=${index}&`, `index=${index - 1}&`);
+  }
+  const answer = await real(target, options);
+  if (how !== "entry" || !target.startsWith("/tile/entries/")) return answer;
+  const bytes = new Uint8Array(await answer.arrayBuffer());
+  let at = 0;
+  for (let i = 0; i < index % 256; i++) at += 2 + ((bytes[at] << 8) | bytes[at + 1]);
+  const length = (bytes[at] << 8) | bytes[at + 1];
+  bytes[at + 2 + Math.floor(length / 2)] ^= 0x01;  // one bit of the entry, length kept
+  return new Response(bytes, { status: answer.status, headers: answer.headers });
+};
+"""
+
+
+def _trust_the_log(browser: Any, server: ServerProcess, settings: Settings) -> None:
+    """Configure the log key (read out of band, from the key file) unless this browser has."""
+    from selenium.webdriver.common.by import By
+
+    state, _ = _verify(browser, server)
+    if state != "unconfigured":
+        return
+    log_key = NoteSigner.from_key((settings.data_dir / "log.key").read_text()).verifier.to_key()
+    browser.find_element(By.ID, "trust-log").send_keys(log_key)
+    browser.find_element(By.CSS_SELECTOR, "form[data-trust] button[type=submit]").click()
+
+
+def _inclusion(browser: Any) -> tuple[str, str, dict[str, str]]:
+    """Wait for the entries' inclusion checks; their summary's state and text, and each row's."""
+    status = _wait(
+        browser,
+        lambda b: (
+            (s := b.find_element("id", "inclusion-status")).get_attribute("data-state")
+            not in ("pending", "running")
+            and s
+        ),
+        "the entries' inclusion checks",
+    )
+    rows = {
+        str(r.get_attribute("data-index")): str(r.get_attribute("data-inclusion"))
+        for r in _css(browser, "#entries tr[data-index]")
+    }
+    return str(status.get_attribute("data-state")), str(status.text), rows
+
+
+def _reverify(browser: Any) -> None:
+    """Verify again without a reload (a reload would drop the page's lying fetch)."""
+    browser.execute_script(
+        "document.getElementById('inclusion-status').dataset.state = 'pending';"
+        "document.querySelector('form[data-trust]').requestSubmit();"
+    )
+
+
+def test_the_browser_verifies_each_entry_shown_is_in_the_checkpoint(
+    signed_in_browser: Any,
+    server: ServerProcess,
+    dashboard_settings: Settings,
+    cli: Cli,
+    screenshots: Path,
+) -> None:
+    """Every entry on the log page is checked in the browser: its raw bytes from the C2SP
+    entry bundle, hashed there (RFC 9162 §2.1.1), its audit path walked to the root of the
+    checkpoint the browser verified. A changed entry, a proof of another entry, and a page
+    that shows an entry as something its bytes do not say are alarms on their rows."""
+    from selenium.webdriver.common.by import By
+
+    browser = signed_in_browser
+    _request(cli, "examples/keys/alice.key")  # at least one entry of a known principal
+    _trust_the_log(browser, server, dashboard_settings)
+    browser.get(server.url("/dashboard/log"))
+    state, text, rows = _inclusion(browser)
+    assert state == "ok", text
+    verified = [i for i, s in rows.items() if s == "ok"]
+    assert len(verified) >= 2 and set(rows.values()) <= {"ok", "later"}, rows
+    assert f"{len(verified)} entries shown are in the checkpoint of" in text
+    browser.save_screenshot(str(screenshots / "log-entries-verified.png"))
+
+    # A link from another page to one entry: that entry is shown, marked and verified.
+    target = int(min(verified, key=int))
+    browser.get(server.url(f"/dashboard/log?index={target}"))
+    _inclusion(browser)
+    marked = browser.find_element(By.CSS_SELECTOR, "tr.target")
+    assert marked.get_attribute("data-index") == str(target)
+    assert marked.get_attribute("data-inclusion") == "ok", marked.text
+
+    newest = int(max(verified, key=int))
+    for how, row in (("entry", newest), ("proof-of-another", newest)):
+        browser.get(server.url("/dashboard/log"))
+        _inclusion(browser)
+        browser.execute_script(_LIE, how, row)
+        _reverify(browser)
+        state, text, rows = _inclusion(browser)
+        assert state == "failed", (how, text)
+        assert rows[str(row)] == "failed", (how, rows)
+        assert [i for i, s in rows.items() if s == "failed"] == [str(row)], (how, rows)
+        assert _css(browser, '#inclusion-status[role="alert"]')
+        cell = browser.find_element(By.CSS_SELECTOR, f'tr[data-index="{row}"] [role="alert"]')
+        if how == "entry":
+            assert "is not in the checkpoint" in cell.text, cell.text
+            browser.save_screenshot(str(screenshots / "log-entry-tampered.png"))
+        else:
+            assert "malformed or for another entry" in cell.text, cell.text
+
+    # The page itself lies: it shows an entry as another type than its verified bytes say.
+    browser.get(server.url("/dashboard/log"))
+    _inclusion(browser)
+    browser.execute_script(
+        "document.querySelector(`tr[data-index='${arguments[0]}']`).dataset.type = "
+        "'custody.finding/v1';",
+        newest,
+    )
+    _reverify(browser)
+    state, text, rows = _inclusion(browser)
+    assert state == "failed" and rows[str(newest)] == "failed", (text, rows)
+    cell = browser.find_element(By.CSS_SELECTOR, f'tr[data-index="{newest}"] [role="alert"]')
+    assert "as custody.finding/v1 by" in cell.text and "but the verified entry says" in cell.text
+
+    # Nothing lies any more: everything verifies again.
+    browser.get(server.url("/dashboard/log"))
+    state, text, rows = _inclusion(browser)
     assert state == "ok", text
 
 

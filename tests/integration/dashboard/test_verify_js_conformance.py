@@ -1,7 +1,8 @@
 """static/verify.js, run in real Chromium against vectors made by custodes' own Python log
 code: checkpoint signatures (C2SP signed-note), witness cosignatures (C2SP tlog-cosignature,
 for 0x04 keys and 0x01 keys converted), and RFC 9162 consistency proofs for every pair of sizes
-up to 33, each also with every proof hash bit-flipped and with the sizes shifted."""
+up to 33, each also with every proof hash bit-flipped and with the sizes shifted; RFC 9162
+inclusion proofs for every (index, size) up to 33 and C2SP entry bundles (paths and parsing)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import base64
 import hashlib
 from typing import Any
 
-from custodes.log import Checkpoint, NoteSigner, consistency_proof, leaf_hash, sign_note, tree_hash
+from custodes.log import (
+    Checkpoint,
+    NoteSigner,
+    consistency_proof,
+    encode_entry_bundle,
+    inclusion_proof,
+    leaf_hash,
+    sign_note,
+    tile_path,
+    tree_hash,
+)
 from tests.support.server import ServerProcess
 
 _ALG_COSIGNATURE_V1 = 0x04  # C2SP tlog-cosignature
@@ -153,3 +164,125 @@ def test_verify_js_agrees_with_the_python_log(browser: Any, server: ServerProces
     assert wrong == [], wrong[:5]
     assert "crash" not in results
     assert results.count("ok") == vectors["expected"].count("ok") > 500
+
+
+_RUN_INCLUSION = """
+const [vectors, done] = [arguments[0], arguments[arguments.length - 1]];
+import("/dashboard/static/verify.js").then(async (v) => {
+  const attempt = async (f) => { try { return await f(); } catch (e) {
+    return (e instanceof v.VerifyError) ? "fail: " + e.message : "crash: " + e; } };
+  const b = (s) => v.b64decode(s);
+  const out = { proofs: [], paths: [], bundles: [] };
+  out.leaf = v.b64encode(await v.leafHash(b(vectors.leaf_data)));
+  for (const p of vectors.proofs) {
+    const args = [BigInt(p.index), BigInt(p.size), b(p.leaf), p.proof.map(b), b(p.root)];
+    out.proofs.push(await attempt(async () => { await v.verifyInclusion(...args); return "ok"; }));
+  }
+  for (const [index, size] of vectors.bundle_of) {
+    const got = v.entryBundle(BigInt(index), BigInt(size));
+    out.paths.push([got.path, got.width, got.position]);
+  }
+  for (const [bundle, width] of vectors.bundles) {
+    out.bundles.push(await attempt(
+      () => v.parseEntryBundle(b(bundle), width).map((e) => v.b64encode(e))));
+  }
+  done(out);
+}, (e) => done({ error: String(e) }));
+"""
+
+
+def _inclusion_vectors() -> dict[str, Any]:
+    data = [f"entry {i}".encode() for i in range(33)]
+    leaves = [leaf_hash(d) for d in data]
+    proofs: list[dict[str, Any]] = []
+    expected: list[str] = []
+    for size in range(1, 34):
+        root = _b64(tree_hash(leaves[:size]))
+        for index in range(size):
+            proof = inclusion_proof(index, size, leaves[:size])
+            case = {
+                "index": index,
+                "size": size,
+                "leaf": _b64(leaves[index]),
+                "root": root,
+                "proof": [_b64(h) for h in proof],
+            }
+            proofs.append(case)
+            expected.append("ok")
+            for i in range(len(proof)):  # every proof hash with one bit flipped
+                flipped = bytearray(proof[i])
+                flipped[(i * 7) % 32] ^= 1 << (i % 8)
+                bad = [*proof[:i], bytes(flipped), *proof[i + 1 :]]
+                proofs.append({**case, "proof": [_b64(h) for h in bad]})
+                expected.append("fail")
+            if size > 1:  # the proof of another leaf, and this leaf claimed at another index
+                other = (index + 1) % size
+                proofs.append({**case, "leaf": _b64(leaves[other])})
+                expected.append("fail")
+                if inclusion_proof(other, size, leaves[:size]) != proof:
+                    proofs.append({**case, "index": other})
+                    expected.append("fail")
+            proofs.append({**case, "proof": [*case["proof"], _b64(bytes(32))]})  # one too many
+            expected.append("fail")
+    proofs.append({**proofs[0], "index": 1, "size": 1})  # an index past the tree
+    expected.append("fail")
+    bundle_of = [
+        (0, 1),
+        (5, 7),
+        (255, 256),
+        (255, 300),
+        (256, 300),
+        (299, 300),
+        (1_234_067 * 256 + 3, 1_234_067 * 256 + 10),
+        (1_234_067 * 256 + 3, 1_234_068 * 256 + 10),
+        (9_999_999, 10_000_000),
+    ]
+    paths = []
+    for index, size in bundle_of:
+        tile = index // 256
+        width = min(256, size - tile * 256)
+        paths.append(["/" + tile_path(-1, tile, width), width, index % 256])
+    bundles = [
+        [_b64(encode_entry_bundle(data[:3])), 3],
+        [_b64(encode_entry_bundle([b"", b"x" * 300])), 2],
+        [_b64(encode_entry_bundle(data[:3])), 4],  # fewer entries than asked
+        [_b64(encode_entry_bundle(data[:3])[:-1]), 3],  # cut inside an entry
+        [_b64(encode_entry_bundle(data[:3]) + b"\x00"), 3],  # cut inside a length
+    ]
+    return {
+        "leaf_data": _b64(data[7]),
+        "leaf": _b64(leaves[7]),
+        "proofs": proofs,
+        "expected": expected,
+        "bundle_of": bundle_of,
+        "paths": paths,
+        "bundles": bundles,
+        "bundle_entries": [[_b64(d) for d in data[:3]], ["", _b64(b"x" * 300)]],
+    }
+
+
+def test_verify_js_checks_inclusion_as_the_python_log_proves_it(
+    browser: Any, server: ServerProcess
+) -> None:
+    """RFC 9162 §2.1.3.2 inclusion for every (index, size) up to 33, each proof hash flipped,
+    another leaf, another index and a proof one hash too long; C2SP entry-bundle paths (full,
+    partial, x-grouped indices) and bundle parsing (short, cut inside an entry or a length)."""
+    browser.get(server.url("/dashboard/sign-in"))
+    vectors = _inclusion_vectors()
+    browser.set_script_timeout(60)
+    out = browser.execute_async_script(_RUN_INCLUSION, vectors)
+    assert "error" not in out, out
+    assert out["leaf"] == vectors["leaf"]
+    wrong = [
+        (p["index"], p["size"], got, want)
+        for p, got, want in zip(vectors["proofs"], out["proofs"], vectors["expected"], strict=True)
+        if (got == "ok") != (want == "ok")
+    ]
+    assert wrong == [], wrong[:5]
+    assert not [r for r in out["proofs"] if r.startswith("crash")]
+    assert out["proofs"].count("ok") == sum(range(1, 34))
+    assert out["paths"] == vectors["paths"]
+    assert out["bundles"][:2] == vectors["bundle_entries"]
+    assert out["bundles"][2] == "fail: the entry bundle holds 3 entries, not the 4 asked for"
+    assert out["bundles"][3] == "fail: the entry bundle ends inside an entry"
+    assert out["bundles"][4] == "fail: the entry bundle ends inside an entry's length"

@@ -1,7 +1,9 @@
 // In-browser verification of the custodes log, with WebCrypto only (no library, no CDN):
 //  - the checkpoint's Ed25519 signature (C2SP signed-note, key type 0x01),
 //  - witness cosignatures (C2SP tlog-cosignature, cosignature/v1, key type 0x04),
-//  - an RFC 9162 §2.1.4.2 consistency proof from the last checkpoint this browser saw.
+//  - an RFC 9162 §2.1.4.2 consistency proof from the last checkpoint this browser saw,
+//  - every entry the page shows: its raw bytes from the C2SP tlog-tiles entry bundle, hashed
+//    here (RFC 9162 §2.1.1), its audit path walked to the verified root (§2.1.3.2).
 // Keys come from what the overseer configured in this browser (localStorage), never from the
 // server at verification time: a server that lies about its key is caught, not believed.
 "use strict";
@@ -185,6 +187,97 @@ export async function verifyConsistency(size1, size2, root1, root2, proof) {
   }
 }
 
+// RFC 9162 §2.1.1: the hash of a leaf is SHA-256(0x00 || its bytes).
+export async function leafHash(data) { return sha256(concat(Uint8Array.of(0x00), data)); }
+
+// RFC 9162 §2.1.3.2: verify that the leaf at ``index`` is in the tree of ``size`` with ``root``.
+export async function verifyInclusion(index, size, leaf, proof, root) {
+  if (proof.length > MAX_PROOF) fail("the inclusion proof is too long");
+  if (index >= size) fail(`entry #${index} is not in a tree of ${size} entries`);
+  let fn = index;
+  let sn = size - 1n;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0n) fail("the inclusion proof is too long for this index and size");
+    if ((fn & 1n) || fn === sn) {
+      r = await nodeHash(p, r);
+      while (!(fn & 1n) && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n || !equal(r, root)) {
+    fail(`entry #${index} as the server serves it is not in the checkpoint of ${size} entries this browser verified`);
+  }
+}
+
+// C2SP tlog-tiles: a tile index is written in groups of three digits, all but the last with an
+// "x" (1234067 is x001/x234/067); entry bundles hold 256 entries, a partial one ".p/<width>".
+const TILE_WIDTH = 256n;
+
+export function tileIndexPath(n) {
+  let rest = BigInt(n);
+  const parts = [String(rest % 1000n).padStart(3, "0")];
+  rest /= 1000n;
+  while (rest > 0n) { parts.unshift(`x${String(rest % 1000n).padStart(3, "0")}`); rest /= 1000n; }
+  return parts.join("/");
+}
+
+// The entry bundle holding entry ``index`` in the tree of ``size``: its path and width.
+export function entryBundle(index, size) {
+  const tile = index / TILE_WIDTH;
+  const left = size - tile * TILE_WIDTH;
+  const width = left < TILE_WIDTH ? left : TILE_WIDTH;
+  const path = `/tile/entries/${tileIndexPath(tile)}${width === TILE_WIDTH ? "" : `.p/${width}`}`;
+  return { path, width: Number(width), position: Number(index % TILE_WIDTH) };
+}
+
+// An entry bundle: each entry as a 2-byte big-endian length and its bytes (C2SP tlog-tiles).
+export function parseEntryBundle(bytes, width) {
+  const entries = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (entries.length === Number(TILE_WIDTH)) fail("the entry bundle holds more than 256 entries");
+    if (at + 2 > bytes.length) fail("the entry bundle ends inside an entry's length");
+    const length = (bytes[at] << 8) | bytes[at + 1];
+    at += 2;
+    if (at + length > bytes.length) fail("the entry bundle ends inside an entry");
+    entries.push(bytes.subarray(at, at + length));
+    at += length;
+  }
+  if (entries.length !== width) fail(`the entry bundle holds ${entries.length} entries, not the ${width} asked for`);
+  return entries;
+}
+
+async function fetchBytes(url) {
+  const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+  if (!r.ok) throw new VerifyError(`${url} answered ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+// Entry ``index`` of a checkpoint this browser verified: its raw bytes from the entry bundle
+// (the C2SP tlog-tiles read API, as any tile client reads them), their leaf hash computed
+// here, and the server's audit path walked up to the verified root. The server is trusted for
+// nothing: a changed entry, a proof for another entry, a bundle cut short all fail.
+export async function verifyEntry(index, checkpoint, bundles = new Map()) {
+  const i = BigInt(index);
+  if (i >= checkpoint.size) fail(`entry #${i} is not in the checkpoint of ${checkpoint.size} entries this browser verified`);
+  const bundle = entryBundle(i, checkpoint.size);
+  if (!bundles.has(bundle.path)) bundles.set(bundle.path, fetchBytes(bundle.path));
+  const data = parseEntryBundle(await bundles.get(bundle.path), bundle.width)[bundle.position];
+  const leaf = await leafHash(data);
+  const answer = JSON.parse(await fetchText(`/log/proof/inclusion?index=${i}&size=${checkpoint.size}`));
+  if (!answer || !Array.isArray(answer.proof) || String(answer.index) !== String(i) || String(answer.size) !== String(checkpoint.size)) {
+    fail(`the inclusion proof of entry #${i} is malformed or for another entry`);
+  }
+  await verifyInclusion(i, checkpoint.size, leaf, answer.proof.map(b64decode), checkpoint.root);
+  let entry = null;
+  try { entry = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data)); } catch { entry = null; }
+  return { index: i, leafHash: b64encode(leaf), bytes: data.length, entry };
+}
+
 // --- the page ---------------------------------------------------------------------------
 
 export function loadTrust() {
@@ -236,6 +329,7 @@ export async function verifyLog(trust) {
   }
   // Only a checkpoint that verified becomes the one the next visit checks against.
   localStorage.setItem(lastKey, JSON.stringify({ size: String(checkpoint.size), root: result.root, seen: new Date().toISOString() }));
+  result.checkpoint = { size: checkpoint.size, root: checkpoint.root };
   result.verifyMs = performance.now() - fetched;
   result.proofMs = proofMs;
   result.totalMs = performance.now() - started;
@@ -272,8 +366,81 @@ async function run(panel) {
     show(panel, r.quorumMet === false ? "warning" : "ok",
       `Verified in this browser: checkpoint of ${r.size} entries signed by the log key you trust; ${esc(r.consistency)}.${cos}` +
       `<br><span class="muted" data-timing>signature and proof checked in ${r.verifyMs.toFixed(1)} ms (proof ${r.proofMs.toFixed(1)} ms)</span>`);
+    await verifyRows(r.checkpoint);
   } catch (err) {
     show(panel, "failed", `<strong>Alarm: verification failed.</strong> ${esc(err.message)} The last checkpoint this browser verified is kept; tell the other overseers.`);
+    verifyRows(null);
+  }
+}
+
+function markRow(row, state, html) {
+  row.dataset.inclusion = state;
+  const cell = row.querySelector("[data-inclusion-result]");
+  cell.className = state === "failed" ? "error" : state === "ok" ? "ok" : "muted";
+  if (state === "failed") cell.setAttribute("role", "alert"); else cell.removeAttribute("role");
+  cell.innerHTML = html;
+}
+
+// What the page shows of an entry must be what the verified bytes say, or the page lies.
+function compareRow(row, entry) {
+  if (row.dataset.type === undefined) return;
+  if (!entry || entry.type !== row.dataset.type || entry.principal !== row.dataset.principal) {
+    fail(`the page shows entry #${row.dataset.index} as ${row.dataset.type} by ${row.dataset.principal}, but the verified entry says ${entry ? `${entry.type} by ${entry.principal}` : "something else"}`);
+  }
+}
+
+// Every entry shown is checked to be in the verified checkpoint (a few at a time; one entry
+// bundle fetched per 256 entries). A failure is an alarm on its row and above the table.
+async function verifyRows(checkpoint) {
+  const table = document.getElementById("entries");
+  const status = document.getElementById("inclusion-status");
+  if (!table || !status) return;
+  const rows = Array.from(table.querySelectorAll("tr[data-index]"));
+  if (!checkpoint) {
+    for (const row of rows) markRow(row, "unverified", "not verified: the checkpoint did not verify");
+    status.dataset.state = "unverified";
+    status.className = "muted";
+    status.textContent = "Entries not verified: no checkpoint verified in this browser.";
+    return;
+  }
+  status.dataset.state = "running";
+  status.textContent = `Checking that the ${rows.length} entries shown are in the verified checkpoint…`;
+  const bundles = new Map();
+  const failures = [];
+  let ok = 0;
+  let later = 0;
+  const started = performance.now();
+  const queue = [...rows];
+  const worker = async () => {
+    for (let row = queue.shift(); row; row = queue.shift()) {
+      if (BigInt(row.dataset.index) >= checkpoint.size) {
+        later += 1;
+        markRow(row, "later", `not in the verified checkpoint of ${checkpoint.size} entries yet`);
+        continue;
+      }
+      try {
+        const got = await verifyEntry(row.dataset.index, checkpoint, bundles);
+        compareRow(row, got.entry);
+        ok += 1;
+        markRow(row, "ok", `<span title="leaf hash ${esc(got.leafHash)}">included \u2713</span>`);
+      } catch (err) {
+        failures.push(`#${row.dataset.index}`);
+        markRow(row, "failed", `<strong>Alarm:</strong> ${esc(err instanceof VerifyError ? err.message : String(err))}`);
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  const ms = (performance.now() - started).toFixed(0);
+  if (failures.length) {
+    status.dataset.state = "failed";
+    status.className = "error";
+    status.setAttribute("role", "alert");
+    status.innerHTML = `<strong>Alarm: ${failures.length} entr${failures.length === 1 ? "y is" : "ies are"} not in the verified checkpoint as the server serves ${failures.length === 1 ? "it" : "them"}</strong> (${esc(failures.slice(0, 10).join(", "))}${failures.length > 10 ? ", …" : ""}); tell the other overseers.`;
+  } else {
+    status.dataset.state = "ok";
+    status.className = "ok";
+    status.removeAttribute("role");
+    status.textContent = `Verified in this browser: ${ok} entr${ok === 1 ? "y" : "ies"} shown ${ok === 1 ? "is" : "are"} in the checkpoint of ${checkpoint.size} entries (raw bytes hashed here, audit paths walked to its root) in ${ms} ms${later ? `; ${later} newer not in it yet` : ""}.`;
   }
 }
 
