@@ -21,6 +21,7 @@ __all__ = [
     "RequestBody",
     "ReviewBody",
     "RevocationBody",
+    "WithdrawalBody",
 ]
 
 
@@ -150,6 +151,30 @@ class RevocationBody(_Body):
     notify: Notified = Field(default_factory=Notified)
 
 
+class WithdrawalBody(_Body):
+    """A requester withdrew their own pending request; no approval counts towards it now.
+
+    Attributes:
+        request_id: the request withdrawn.
+        kind: its kind (grant, escrow-read or amendment).
+        by: who withdrew it (its requester, the signer of the withdrawal).
+        reason: why, as stated.
+        withdrawal: the withdrawal object as signed (anyone can check the signature).
+        digest: its digest (RFC 8785), which the signature is over.
+        signature: the requester's signature over ``custodes-request/v1`` and the digest.
+        notify: who is told (those told of the request, and everyone who approved it).
+    """
+
+    request_id: str
+    kind: str
+    by: str
+    reason: str
+    withdrawal: dict[str, object]
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    signature: str
+    notify: Notified = Field(default_factory=Notified)
+
+
 class BreakGlassBody(_Body):
     """An emergency grant without prior approval; reviewed afterwards by a quorum."""
 
@@ -189,3 +214,4 @@ register_entry_type("authority.grant/v1", GrantBody)
 register_entry_type("authority.revocation/v1", RevocationBody)
 register_entry_type("authority.break_glass/v1", BreakGlassBody)
 register_entry_type("authority.review/v1", ReviewBody)
+register_entry_type("authority.withdrawal/v1", WithdrawalBody)

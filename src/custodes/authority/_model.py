@@ -9,7 +9,9 @@ from typing import Any, Literal
 
 __all__ = ["REQUEST_KINDS", "Grant", "RequestKind", "RequestRecord", "RuleStatus"]
 
-RequestKind = Literal["grant", "escrow-read", "amendment", "review", "revocation", "break-glass"]
+RequestKind = Literal[
+    "grant", "escrow-read", "amendment", "review", "revocation", "break-glass", "withdrawal"
+]
 # The kinds a client may submit; review requests are made by the server at break-glass.
 REQUEST_KINDS: tuple[str, ...] = ("grant", "escrow-read", "amendment")
 

@@ -30,6 +30,7 @@ from custodes.authority._model import Grant, RequestRecord
 from custodes.authority._requests import RequestBook
 from custodes.authority._revocation import Revocations
 from custodes.authority._state import AuthorityState
+from custodes.authority._withdrawal import Withdrawals
 from custodes.clock import Clock
 from custodes.constitution import (
     AmendmentGuard,
@@ -79,6 +80,7 @@ class Authority:
         self._break_glass = BreakGlass(state, self._requests, self._grants)
         self._amendments = Amendments(state, self._requests, guards=list(guards), effects=effects)
         self._revocations = Revocations(state, self._grants)
+        self._withdrawals = Withdrawals(state, self._requests)
         # Each request kind's rules; the approval path is the same for all of them.
         self._approvals = Approvals(
             state,
@@ -288,6 +290,18 @@ class Authority:
             LogWriteError: the renewal could not be logged (the approval stays expired).
         """
         return self._approvals.renew(request_id, approver_id, renewed_at, signature)
+
+    def withdraw(self, withdrawal: Mapping[str, Any], signature: str) -> RequestRecord:
+        """Withdraw a pending grant, escrow-read or amendment request, signed by its requester
+        (an amendment's proposer): logged first, then no approval counts towards it.
+
+        Raises:
+            NotFoundError: no such request, or the signer is not a principal.
+            InputError: malformed or stale; the request is not pending, or is a review.
+            ApprovalError: the signature does not verify, or the signer is not the requester.
+            LogWriteError: the withdrawal could not be logged (the request stays pending).
+        """
+        return self.request(self._withdrawals.withdraw(withdrawal, signature))
 
     # -- revocation, break-glass and reviews ---------------------------------------------
 

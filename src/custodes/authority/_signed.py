@@ -34,6 +34,7 @@ _REQUEST_FIELDS: dict[str, frozenset[str]] = {
     "revocation": _COMMON_FIELDS | {"grant", "reason"},
     "break-glass": _COMMON_FIELDS | {"capability", "rule", "purpose", "duration_seconds"},
     "amendment": _COMMON_FIELDS | {"amendment", "acknowledgements", "purpose"},
+    "withdrawal": _COMMON_FIELDS | {"request_id", "reason"},
 }
 _MAX_REQUEST_DEPTH = 8
 _MAX_REQUEST_NODES = 2000

@@ -93,6 +93,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("custodes.cli.authority", "approve"),
     "grants": ("custodes.cli.authority", "grants"),
     "revoke": ("custodes.cli.authority", "revoke"),
+    "withdraw": ("custodes.cli.authority", "withdraw"),
     "break-glass": ("custodes.cli.authority", "break_glass"),
     "authorize": ("custodes.cli.authority", "authorize"),
     "log": ("custodes.cli.log", "log"),

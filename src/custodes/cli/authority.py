@@ -558,6 +558,42 @@ def revoke(
         print_grant(result)
 
 
+@click.command()
+@click.argument("request_id")
+@signer_options
+@click.option("--reason", default="", help="Why (recorded in the log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option
+@pass_state
+def withdraw(
+    state: CliState,
+    request_id: str,
+    key_file: Path,
+    as_: str | None,
+    reason: str,
+    as_json: bool,
+    server: str | None,
+) -> None:
+    """Withdraw your own pending REQUEST_ID (a request or an amendment proposal): logged, and
+    no approval counts towards it afterwards."""
+    key = SigningKey.from_file(key_file)
+    with client_for(state, server) as client:
+        me, version = identify(client, key, as_)
+        req = new_request(
+            "withdrawal",
+            constitution_version=version,
+            requester=me,
+            created=SystemClock().now(),
+            request_id=request_id,
+            reason=reason,
+        )
+        result = send_signed(client, "/authority/withdrawals", req, key)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_record(result)
+
+
 @click.command("break-glass")
 @click.argument("capability")
 @click.option("--rule", required=True, help="The constitution's break-glass rule.")

@@ -210,6 +210,12 @@ def _accounts(card: Scorecard) -> None:
     help="Write the scorecard to FILE (.html, .md or .json); with `all` or several drills, one "
     "file each (FILE's stem gets the drill's id).",
 )
+@click.option(
+    "--leave-pending",
+    is_flag=True,
+    help="Leave the requests and proposals the drill made pending (by default each requester "
+    "withdraws theirs once the drill is scored).",
+)
 @pass_state
 def run(
     state: CliState,
@@ -221,6 +227,7 @@ def run(
     log_signing_key: Path | None,
     log_key: str | None,
     reports: tuple[Path, ...],
+    leave_pending: bool,
 ) -> None:
     """Run drill NAME (a built-in id, `all`, or a scenario file) and print its scorecard.
 
@@ -262,9 +269,13 @@ def run(
         try:
             for scenario in scenarios:
                 console.print(f"[bold]drill {scenario.id}[/]: {escape(scenario.title)}")
-                card = run_drill(scenario, target, credentials, progress=_progress)
+                card = run_drill(
+                    scenario, target, credentials, progress=_progress, tidy=not leave_pending
+                )
                 console.print(_table(card))
                 _accounts(card)
+                for line in card.tidied:
+                    console.print(f"tidied up: {escape(line)}")
                 style = "bold red" if card.missed else "green"
                 console.print(f"[{style}]{card.verdict}[/] in {card.seconds:.1f} s")
                 missed = missed or bool(card.missed)

@@ -18,7 +18,7 @@ from custodes.drills._actions import ActionContext, NotRunnable, Observation, Pa
 from custodes.drills._scenario import Step
 from custodes.errors import Error
 
-__all__: list[str] = []
+__all__ = ["withdraw_left"]
 
 _CLOCK = SystemClock()
 _TEMPLATE = re.compile(r"\{(actor|org|roles|capability|rule|key):([a-z][a-z0-9-]*)\}")
@@ -257,6 +257,7 @@ def amend(ctx: ActionContext, step: Step, params: AmendParams) -> Observation:
             )
         except Error as exc:
             return Observation(False, f"proposal refused: {_refusal(exc)}")
+        ctx.made_request(record, proposer)
         accounts = []
         for signer in signers:
             answer, refused = _approve(client, ctx, record, signer, signer)
@@ -322,6 +323,7 @@ def request_grant(ctx: ActionContext, step: Step, params: GrantParams) -> Observ
             record = client.call("POST", "/authority/requests", json=body)
         except Error as exc:
             return Observation(False, f"request refused: {_refusal(exc)}")
+        ctx.made_request(record, requester)
         accounts = []
         pairs = [(a, a) for a in params.approvers] + [(f.signer, f.claim) for f in params.forged]
         for signer, claim in pairs:
@@ -435,3 +437,48 @@ def approve(ctx: ActionContext, step: Step, params: ApproveParams) -> Observatio
     if refused or answer is None:
         return Observation(False, refused or "no answer", ids=(request_id,))
     return Observation(True, f"approval by {who}: {answer.get('status')}", ids=(request_id,))
+
+
+# --- tidying up -----------------------------------------------------------------------------
+
+
+def withdraw_left(ctx: ActionContext, *, reason: str) -> tuple[str, ...]:
+    """Withdraw every request and proposal the drill made that is still pending, each by its
+    requester with their own key (``POST /authority/withdrawals``), so a drill leaves nothing
+    waiting for approvers. Never raises: what could not be withdrawn is said.
+
+    Returns:
+        One line per request: withdrawn, or why not.
+    """
+    done: list[str] = []
+    with _client(ctx) as client:
+        for request_id, requester in ctx.made:
+            try:
+                record = client.call("GET", f"/authority/requests/{request_id}")
+                if record.get("status") != "pending":
+                    continue
+                # The version in force now: an earlier step may have amended it.
+                version = int(client.call("GET", "/constitution")["version"])
+                req = new_request(
+                    "withdrawal",
+                    constitution_version=version,
+                    requester=requester,
+                    created=_CLOCK.now(),
+                    request_id=request_id,
+                    reason=reason,
+                )
+                key = _key(ctx, requester)
+                client.call(
+                    "POST",
+                    "/authority/withdrawals",
+                    json={"request": req, "signature": sign_request(req, key)},
+                )
+            except NotRunnable as exc:
+                done.append(f"request {request_id} left pending: {exc.reason}")
+            except KeyError:
+                done.append(f"request {request_id} left pending: {requester} is gone")
+            except Error as exc:
+                done.append(f"request {request_id} left pending: {_refusal(exc)}")
+            else:
+                done.append(f"request {request_id} withdrawn by {requester}")
+    return tuple(done)

@@ -130,6 +130,7 @@ def training_run(ctx: ActionContext, step: Step, params: TrainingParams) -> Obse
         if r.status_code != 201:
             raise NotRunnable(f"the run's plan could not be put for approval: {_refusal(r)}")
         record = r.json()
+        ctx.made_request(record, who)
         for approver in params.approvers:
             by = ctx.principal(approver, step)
             _, signature = sign_approval(record["request"], _key(ctx, by))

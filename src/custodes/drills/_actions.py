@@ -80,6 +80,14 @@ class ActionContext:
     cast: Cast
     credentials: Credentials
     outputs: dict[str, Mapping[str, Any]]
+    made: list[tuple[str, str]] = field(default_factory=list)
+    """``(request id, requester)`` of each request and proposal the drill made: the ones
+    still pending at the end are withdrawn by their requesters."""
+
+    def made_request(self, record: Mapping[str, Any], requester: str) -> None:
+        """Remember a request (or amendment proposal) the drill made, to withdraw it at the
+        end if it is still pending."""
+        self.made.append((str(record["id"]), requester))
 
     def principal(self, actor: str | None, step: Step) -> str:
         """The principal playing ``actor``.

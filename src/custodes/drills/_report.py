@@ -56,6 +56,9 @@ def scorecard_markdown(card: Scorecard) -> str:
             f"| {outcome} | {seconds_text(s)} | "
             f"{', '.join(str(i) for i in s.log_indices) or '—'} | {_md(why)} |"
         )
+    if card.tidied:
+        lines += ["", "Tidied up after the drill:", ""]
+        lines += [f"- {_md(t)}" for t in card.tidied]
     lines += [
         "",
         "Each log entry listed was read from the log and proven by its receipt (an RFC 9162 "

@@ -23,6 +23,7 @@ from custodes.drills import (  # noqa: F401 - importing registers the actions
     _act_provenance,
     _act_witness,
 )
+from custodes.drills._act_authority import withdraw_left
 from custodes.drills._actions import ACTIONS, ActionContext, NotRunnable, Observation, check_steps
 from custodes.drills._cast import cast_scenario
 from custodes.drills._credentials import Credentials
@@ -43,8 +44,13 @@ def run_drill(
     credentials: Credentials,
     *,
     progress: Progress | None = None,
+    tidy: bool = True,
 ) -> Scorecard:
     """Run ``scenario`` against ``target`` with ``credentials``.
+
+    With ``tidy``, every request and proposal the drill made that is still pending once the
+    steps are judged is withdrawn by its requester (logged like any withdrawal); the
+    scorecard's ``tidied`` says which.
 
     Raises:
         DrillError: the scenario's steps are invalid, or the deployment cannot be reached or
@@ -77,6 +83,8 @@ def run_drill(
         results[step.id] = result
         if progress:
             progress(step, result)
+    seconds = time.monotonic() - t0
+    tidied = withdraw_left(ctx, reason=f"drill {scenario.id}: tidy up") if tidy else ()
     return Scorecard(
         drill=scenario.id,
         title=scenario.title,
@@ -86,8 +94,9 @@ def run_drill(
         log_key=target.verifier.to_key(),
         log_key_pinned=target.log_key_pinned,
         started=started,
-        seconds=time.monotonic() - t0,
+        seconds=seconds,
         steps=tuple(results.values()),
+        tidied=tidied,
     )
 
 

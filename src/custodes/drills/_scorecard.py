@@ -44,7 +44,11 @@ class StepResult:
 
 @dataclass(frozen=True)
 class Scorecard:
-    """A drill's result against one deployment."""
+    """A drill's result against one deployment.
+
+    ``tidied`` says, one line each, which requests the drill left pending were withdrawn
+    afterwards (or why one could not be); ``seconds`` is the steps' time, without it.
+    """
 
     drill: str
     title: str
@@ -56,6 +60,7 @@ class Scorecard:
     started: datetime
     seconds: float
     steps: tuple[StepResult, ...]
+    tidied: tuple[str, ...] = ()
 
     @property
     def missed(self) -> tuple[StepResult, ...]:

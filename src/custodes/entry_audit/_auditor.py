@@ -25,6 +25,9 @@ against it with the authority's own rules:
   that gives one of their roles that capability, no longer than the rule allows.
 - ``authority.revocation/v1``: of a known grant, signed by the revoker.
 - ``authority.review/v1``: of a logged review request; a ratification meets the review quorum.
+- ``authority.withdrawal/v1``: of a logged grant, escrow-read or amendment request, by its
+  requester, signed over the withdrawal's own digest; no approval, grant or adoption of that
+  request may follow it.
 - ``gateway.call_start/v1`` and ``gateway.call/v1`` of a call that reached a model: under a
   standing rule of the version in force, or a logged grant of that principal and capability
   that covered the call's time and was not revoked.
@@ -66,6 +69,12 @@ __all__ = ["EntryAuditor", "stored_documents"]
 _CALLED = frozenset({"answered", "cut", "upstream_error", "abandoned"})
 
 
+def _not_withdrawn(request: _Request) -> None:
+    """Raises _Problem if ``request`` was withdrawn: nothing may count towards it since."""
+    if request.withdrawn is not None:
+        raise _Problem(f"request {request.id} was withdrawn at index {request.withdrawn}")
+
+
 class _Problem(Exception):
     """One thing an entry claims that the log does not back.
 
@@ -86,6 +95,7 @@ class _Request:
         version: the constitution version in force when it was logged.
         index: the entry's log index.
         approvals: the latest logged approval of each approver (a renewal replaces one).
+        withdrawn: the log index of its withdrawal, if it was withdrawn.
     """
 
     id: str
@@ -95,6 +105,7 @@ class _Request:
     version: int
     index: int
     approvals: dict[str, ApprovalFacts] = field(default_factory=dict)  # by approver
+    withdrawn: int | None = None
 
 
 @dataclass
@@ -146,6 +157,7 @@ class EntryAuditor:
             "authority.break_glass/v1": self._break_glass,
             "authority.revocation/v1": self._revocation,
             "authority.review/v1": self._review,
+            "authority.withdrawal/v1": self._withdrawal,
             "gateway.call_start/v1": self._call,
             "gateway.call/v1": self._call,
         }
@@ -254,6 +266,7 @@ class EntryAuditor:
         request = self.requests.get(body["request_id"])
         if request is None or request.request.get("kind") != "amendment":
             raise _Problem(f"no logged amendment request {body['request_id']!r} before it")
+        _not_withdrawn(request)
         proposed = request.request.get("amendment")
         if not isinstance(proposed, Mapping) or proposed.get("digest") != body["digest"]:
             raise _Problem(
@@ -426,6 +439,7 @@ class EntryAuditor:
             raise _Problem(f"no request {request_id!r} was logged before it")
         if request.digest != digest:
             raise _Problem(f"names digest {digest[:12]}..., not request {request_id}'s")
+        _not_withdrawn(request)
         return request
 
     def _key(self, c: Constitution, who: str) -> bytes | None:
@@ -463,6 +477,7 @@ class EntryAuditor:
         request = self.requests.get(body["request_id"] or "")
         if request is None or request.request.get("kind") not in {"grant", "escrow-read"}:
             raise _Problem(f"grant {body['id']} has no logged grant request before it")
+        _not_withdrawn(request)
         req = request.request
         if (body["principal"], body["capability"]) != (request.requester, req.get("capability")):
             raise _Problem(
@@ -565,6 +580,48 @@ class EntryAuditor:
             f"revocation of {grant.id}",
         )
         grant.revoked_at = grant.revoked_at or entry.time
+
+    def _withdrawal(self, entry: Entry, index: int) -> None:
+        """``authority.withdrawal/v1``: a logged request withdrawn by its requester, who signed
+        the withdrawal logged with it.
+
+        Raises:
+            _Problem: no such request, of a kind nobody withdraws, withdrawn twice, not by its
+                requester, or the withdrawal's digest or signature does not check.
+        """
+        body = entry.body
+        request = self.requests.get(body["request_id"])
+        if request is None:
+            raise _Problem(f"withdraws {body['request_id']!r}, which was never logged")
+        if request.request.get("kind") not in {"grant", "escrow-read", "amendment"}:
+            raise _Problem(f"withdraws request {request.id}, a {request.request.get('kind')}")
+        _not_withdrawn(request)
+        withdrawal = body["withdrawal"]
+        if (
+            entry.principal != request.requester
+            or body["by"] != request.requester
+            or withdrawal.get("requester") != request.requester
+            or withdrawal.get("request_id") != request.id
+            or withdrawal.get("kind") != "withdrawal"
+        ):
+            raise _Problem(
+                f"request {request.id} of {request.requester} is withdrawn by "
+                f"{entry.principal}: only its requester withdraws it"
+            )
+        try:
+            digest = request_digest(withdrawal)
+        except InputError as exc:
+            raise _Problem(exc.message) from exc
+        if digest != body["digest"]:
+            raise _Problem(f"the withdrawal of {request.id}: its digest is not its object's")
+        self._signed_by(
+            self._constitution(),
+            request.requester,
+            request_message(digest),
+            body["signature"],
+            f"withdrawal of {request.id}",
+        )
+        request.withdrawn = index
 
     def _review(self, entry: Entry, index: int) -> None:
         """``authority.review/v1``: of a logged review request; a ratification needs the

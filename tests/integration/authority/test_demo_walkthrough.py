@@ -146,3 +146,44 @@ def test_bad_input_gets_a_clear_error_not_a_500(server: ServerProcess) -> None:
     )
     assert r.status_code == 403
     assert "not admitted" in r.json()["error"]["reasons"][0]["missing"]
+
+
+def test_a_requester_withdraws_their_pending_request(
+    server: ServerProcess, run: Callable[..., Result]
+) -> None:
+    made = run(
+        "request",
+        "cyber-frontier",
+        "--key",
+        "examples/keys/alice.key",
+        "--purpose",
+        "look at a crash dump",
+        "--duration",
+        "1h",
+        "--json",
+    )
+    request_id = json.loads(made.stdout)["id"]
+    # Nobody but the requester: an overseer declines by not approving, not by withdrawing.
+    refused = run(
+        "withdraw", request_id, "--key", "examples/keys/dana.key", "--reason", "no", ok=False
+    )
+    assert refused.returncode != 0
+    assert "only its requester withdraws it" in refused.stderr
+    done = run("withdraw", request_id, "--key", "examples/keys/alice.key", "--reason", "not needed")
+    assert "withdrawn" in done.stdout
+    late = run("approve", request_id, "--key", "examples/keys/dana.key", "--yes", ok=False)
+    assert late.returncode != 0
+    shown = httpx.get(server.url(f"/authority/requests/{request_id}")).json()
+    assert shown["status"] == "withdrawn"
+    size = httpx.get(server.url("/log/entries"), params={"start": 0, "end": 1000}).json()
+    [entry] = [
+        e["entry"]
+        for e in size["entries"]
+        if e["entry"]["type"] == "authority.withdrawal/v1"
+        and e["entry"]["body"]["request_id"] == request_id
+    ]
+    assert entry["principal"] == "alice@lab" and entry["body"]["reason"] == "not needed"
+    again = httpx.post(
+        server.url("/authority/withdrawals"), json={"request": {"kind": "x"}, "signature": "x"}
+    )
+    assert again.status_code == 400 and again.json()["error"]["where"] == "request.kind"

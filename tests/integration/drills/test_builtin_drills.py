@@ -72,6 +72,27 @@ def test_every_builtin_drill_passes_on_the_demo(demo_run: tuple[Demo, Path, int,
         assert f"scorecard written to {folder / f'card-{scenario.id}.md'}" in out
 
 
+def test_the_drills_leave_no_request_pending(demo_run: tuple[Demo, Path, int, str]) -> None:
+    """Each request and proposal a drill left pending is withdrawn by its requester once the
+    drill is scored (logged): nothing is left waiting for approvers but the break-glass
+    reviews, which nobody may withdraw."""
+    demo, folder, _, out = demo_run
+    with Target(demo.url) as target:
+        requests = target.get_json("/authority/requests", limit=1000)["requests"]
+        left = [r for r in requests if r["status"] == "pending" and r["kind"] != "review"]
+        assert left == [], left
+        withdrawn = {r["id"] for r in requests if r["status"] == "withdrawn"}
+        entries = [e for e in target.entries(0) if e.type == "authority.withdrawal/v1"]
+    assert withdrawn and {e.body["request_id"] for e in entries} == withdrawn
+    tidied = [
+        t
+        for s in builtin_scenarios()
+        for t in json.loads((folder / f"card-{s.id}.json").read_text())["tidied"]
+    ]
+    assert len(tidied) == len(withdrawn) and all(" withdrawn by " in t for t in tidied), tidied
+    assert "tidied up: request " in out
+
+
 def _card(folder: Path, drill: str) -> dict[str, Any]:
     card: dict[str, Any] = json.loads((folder / f"card-{drill}.json").read_text())
     return {s["step"]: s for s in card["steps"]}

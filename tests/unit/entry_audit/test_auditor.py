@@ -412,3 +412,64 @@ def test_an_amendment_the_lab_signed_alone_is_found(genuine: Genuine) -> None:
             "signatures of version 3's amendment signers (has 1 of 2)",
         )
     ]
+
+
+def test_a_withdrawal_passes_and_nothing_may_count_towards_it_after(genuine: Genuine) -> None:
+    """A genuine withdrawal checks out; an approval or a grant logged after it is found, and so
+    is a withdrawal by anyone but the requester."""
+    a, actors = genuine.actors.authority, genuine.actors
+    record = actors.request("alice@lab", duration=3600)
+    actors.approve(record, "bob@lab")
+    a.withdraw(*actors.signed("withdrawal", "alice@lab", request_id=record.id, reason="tidy"))
+    genuine.entries = [a.log.entry_data(i) for i in range(a.log.size())]
+    assert genuine.audit() == []
+    withdrawal = Entry.from_json(genuine.entries[-1]).to_dict()["body"]
+    approval = entry(
+        "authority.approval/v1",
+        "dana@asi",
+        {
+            "request_id": record.id,
+            "digest": record.digest,
+            "approver": "dana@asi",
+            "organisation": "asi",
+            "signature": sign_approval(record.request, actors.key("dana@asi"))[1],
+        },
+        _now(genuine),
+    )
+    n = len(genuine.entries)
+    assert genuine.audit([approval]) == [
+        (n, f"authority.approval/v1: request {record.id} was withdrawn at index {n - 1}")
+    ]
+    grant = entry(
+        "authority.grant/v1",
+        "alice@lab",
+        _grant_body(genuine, id=f"g-{record.id}", request_id=record.id, constitution_version=2),
+        _now(genuine),
+    )
+    assert genuine.audit([grant]) == [
+        (n, f"authority.grant/v1: request {record.id} was withdrawn at index {n - 1}")
+    ]
+    # Someone else's withdrawal of a pending request: the entry is the forger's own, signed.
+    other = actors.request("alice@lab", duration=3600)
+    req, sig = actors.signed("withdrawal", "bob@lab", request_id=other.id)
+    forged = entry(
+        "authority.withdrawal/v1",
+        "bob@lab",
+        {
+            **withdrawal,
+            "request_id": other.id,
+            "by": "bob@lab",
+            "withdrawal": req,
+            "digest": request_digest(req),
+            "signature": sig,
+        },
+        _now(genuine),
+    )
+    genuine.entries = [a.log.entry_data(i) for i in range(a.log.size())]
+    assert genuine.audit([forged]) == [
+        (
+            len(genuine.entries),
+            f"authority.withdrawal/v1: request {other.id} of alice@lab is withdrawn by "
+            "bob@lab: only its requester withdraws it",
+        )
+    ]

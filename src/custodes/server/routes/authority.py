@@ -231,6 +231,13 @@ def approve(request_id: str, body: ApprovalIn, deployment: Components) -> Reques
     return RequestOut.of(record)
 
 
+@router.post("/withdrawals", status_code=201, response_model_exclude_unset=True)
+def withdraw(body: SignedRequest, deployment: Components) -> RequestOut:
+    """Withdraw one's own pending request or amendment proposal (a signed withdrawal naming
+    ``request_id``); logged, and no approval counts towards it afterwards."""
+    return RequestOut.of(deployment.authority.withdraw(body.request, body.signature))
+
+
 @router.get("/grants")
 def list_grants(
     deployment: Components,
