@@ -4,7 +4,8 @@ Entry points: :func:`game_from_constitution` (a constitution as a :class:`Game`)
 :func:`analyze` (every measure for every goal), :func:`minimum_coalition` (the exact CP-SAT
 solver), :func:`evaluate` and :func:`brute_force` (the reference it is held to); the analysis
 drawn with :func:`to_svg`, exported with :func:`to_graphml` / :func:`to_opengraph`, printed with
-:func:`render_analysis`; :class:`CoalitionService`, the amendment guard the server runs.
+:func:`render_analysis`, served as :class:`AnalysisOut` (``GET /coalition``);
+:class:`CoalitionService`, the amendment guard the server runs.
 """
 
 from custodes.coalition._analysis import Analysis, GoalReport, analyze
@@ -29,6 +30,7 @@ from custodes.coalition._export import to_graphml, to_opengraph
 from custodes.coalition._game import Game, Goal, Player, Rule, RuleKind
 from custodes.coalition._power import PowerIndices
 from custodes.coalition._report import render_analysis, render_delta
+from custodes.coalition._schema import AnalysisOut
 from custodes.coalition._service import CoalitionService, start_coalition
 from custodes.coalition._solver import Objective, Solution, minimum_coalition
 from custodes.coalition._svg import to_svg
@@ -41,6 +43,7 @@ __all__ = [
     "GoalDelta",
     "diff_analyses",
     "Analysis",
+    "AnalysisOut",
     "GoalReport",
     "PowerIndices",
     "analyze",

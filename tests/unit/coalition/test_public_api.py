@@ -6,6 +6,7 @@ def test_public_api_is_pinned() -> None:
         [
             "AmendmentEffects",
             "Analysis",
+            "AnalysisOut",
             "BruteForce",
             "CoalitionCheckError",
             "CoalitionFloorGuard",

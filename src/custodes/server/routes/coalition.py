@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from custodes.coalition import to_svg
+from custodes.coalition import AnalysisOut, to_svg
 from custodes.errors import NotFoundError
 from custodes.server._deps import Components
 
@@ -17,14 +15,11 @@ router = APIRouter(prefix="/coalition", tags=["coalition"])
 
 
 @router.get("")
-def analysis(deployment: Components) -> dict[str, Any]:
+def analysis(deployment: Components) -> AnalysisOut:
     """Every goal of the active constitution: minimum coalitions, organisations, single points
     of failure, veto players, minimal winning coalitions, power indices, findings."""
     constitution = deployment.authority.constitution
-    return {
-        "constitution": {"version": constitution.version, "digest": constitution.digest},
-        **deployment.coalition.analysis(constitution).to_json(),
-    }
+    return AnalysisOut.of(constitution, deployment.coalition.analysis(constitution))
 
 
 @router.get("/picture.svg")
