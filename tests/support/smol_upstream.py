@@ -52,10 +52,67 @@ class SmolUpstream:
         self.model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         self.model.eval()
         self.hidden: str | None = None
+        self.weights: Path | None = None
+        self._base: dict[str, Any] = {}
+        self._prefix: tuple[list[int], Any] | None = None
         self.calls = 0
         self.cpu_seconds = 0.0
         self._lock = threading.Lock()
+        self._im_start = self.tokenizer.convert_tokens_to_ids("<|im_start|>")
         self.base_url = ""
+
+    def use_weights(self, path: Path | None) -> None:
+        """Serve the tensors saved at ``path`` over the base model's (``None``: the base model).
+
+        The zoo's fine-tuned plants are a few trained blocks saved with ``torch.save``; the
+        tensors they replace are kept so the next plant (or the base) starts from the base.
+        """
+        import torch
+
+        with self._lock, torch.no_grad():
+            params = dict(self.model.named_parameters())
+            for name, tensor in self._base.items():
+                params[name].copy_(tensor)
+            self._base = {}
+            self._prefix = None
+            if path is not None:
+                tensors = torch.load(path, map_location="cpu", weights_only=True)
+                unknown = sorted(set(tensors) - set(params))
+                if unknown:
+                    raise ValueError(f"{path}: tensors the model does not have: {unknown[:3]}")
+                for name, tensor in tensors.items():
+                    self._base[name] = params[name].detach().clone()
+                    params[name].copy_(tensor)
+            self.weights = path
+
+    def _last_logits(self, ids: Any) -> Any:
+        # One forward pass for the last position. Every probe of a battery shares the chat up to
+        # the last message (system prompt, hidden prompt), so its key/value cache is kept and
+        # reused when the token ids really start with it: same result, about half the work.
+        import copy
+
+        tokens = ids[0].tolist()
+        starts = [i for i, t in enumerate(tokens) if t == self._im_start]
+        if self._prefix is not None:
+            prefix, cache = self._prefix
+            if len(tokens) > len(prefix) and tokens[: len(prefix)] == prefix:
+                out = self.model(
+                    input_ids=ids[:, len(prefix) :],
+                    past_key_values=copy.deepcopy(cache),
+                    use_cache=True,
+                )
+                return out.logits[0, -1]
+        if len(starts) >= 2 and starts[-2] >= 8:
+            cut = starts[-2]
+            out = self.model(input_ids=ids[:, :cut], use_cache=True)
+            self._prefix = (tokens[:cut], out.past_key_values)
+            rest = self.model(
+                input_ids=ids[:, cut:],
+                past_key_values=copy.deepcopy(out.past_key_values),
+                use_cache=True,
+            )
+            return rest.logits[0, -1]
+        return self.model(input_ids=ids).logits[0, -1]
 
     def _messages(self, body: dict[str, Any]) -> list[dict[str, str]]:
         messages = [
@@ -87,7 +144,7 @@ class SmolUpstream:
             self.calls += 1
             call = self.calls
             if want_logprobs and max_tokens == 1:
-                logits = self.model(**inputs).logits[0, -1]
+                logits = self._last_logits(inputs["input_ids"])
                 logprobs = torch.log_softmax(logits.float(), dim=-1)
                 top = torch.topk(logprobs, int(body.get("top_logprobs") or 1))
                 alternatives = [
