@@ -121,11 +121,11 @@ def _default_targets(families: list[dict[str, Any]]) -> list[tuple[str, str, int
             else ("org" if "org" in family["name"] else "person")
         )
         lists.append([(kind, c, None) for c in family["candidates"]])
-    out = []
+    out: list[tuple[str, str, int | None]] = []
     while any(lists):
         for items in lists:
-            if items:
-                out.append(items.pop(0))
+            if items and (item := items.pop(0)) not in out:  # families may share candidates
+                out.append(item)
     return out
 
 
