@@ -26,6 +26,12 @@ from custodes.audits._analysis import (
 )
 from custodes.audits._client import GatewayProber, ProbeMode, Prober
 from custodes.audits._entries import REPORT, LoggedReport, ReportEntry, log_report, report_entry
+from custodes.audits._evaluation import (
+    LOYALTY_AUDIT,
+    AuditEvaluation,
+    EvaluatedFinding,
+    audit_evaluation,
+)
 from custodes.audits._outcome import (
     Outcome,
     OutcomeMethod,
@@ -66,13 +72,16 @@ from custodes.audits._stats import (
 from custodes.audits._svg import plot_effects
 
 __all__ = [
+    "LOYALTY_AUDIT",
     "MAX_PROBE_BYTES",
     "REPORT",
     "REPORT_DOMAIN",
     "AnalysisConfig",
     "ArmResult",
     "ArmSummary",
+    "AuditEvaluation",
     "AuditReport",
+    "EvaluatedFinding",
     "Family",
     "FamilyKind",
     "FamilyPower",
@@ -102,6 +111,7 @@ __all__ = [
     "adjust_holm",
     "aggregate_by_template",
     "analyze",
+    "audit_evaluation",
     "answer_of",
     "build_report",
     "decoy_rank_p",

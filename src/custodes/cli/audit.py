@@ -319,7 +319,12 @@ def run(
 @click.option("--state", "state_file", type=_path, required=True, help="The run's state file.")
 @_rule_options
 @click.option("--partial", is_flag=True, help="Report an unfinished run (never as a negative).")
-@click.option("--weights-digest", default=None, help="The audited weights' digest, if known.")
+@click.option(
+    "--weights-digest",
+    default=None,
+    help="The audited weights' digest (sha256:<hex>), to register the report as their "
+    "loyalty-audit evaluation.",
+)
 @click.option("--sign-key", type=_path, default=None, help="Sign with this key (custodes keygen).")
 @click.option("--out", type=_out, default=None, help="Write the signed report (JSON) here.")
 @click.option("--svg", "svg_file", type=_out, default=None, help="Write the effect plot (SVG).")
@@ -351,6 +356,10 @@ def report(
     from custodes.authority import SigningKey
 
     config = _config(options)
+    if weights_digest is not None:
+        from custodes.provenance import parse_digest
+
+        weights_digest = parse_digest(weights_digest, where="--weights-digest")
     if log_it and (sign_key is None or not server or not log_api_key):
         raise InputError(
             "--log needs --sign-key, --server and --log-api-key",
@@ -445,3 +454,25 @@ def verify(signed_report: Path) -> None:
     signed = audits.SignedReport.from_json(signed_report.read_bytes(), where=str(signed_report))
     click.echo(f"signature OK: signed by {signed.signer}; report sha256 {signed.sha256}")
     click.echo(f"{signed.report.get('verdict')}: {signed.report.get('statement')}")
+
+
+@audit.command()
+@click.argument("signed_report", type=_path)
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
+def evaluation(signed_report: Path, as_json: bool) -> None:
+    """The loyalty-audit evaluation a signed report amounts to, for the provenance registry.
+
+    Refuses an inconclusive report, one whose signature does not verify, and one that names no
+    weights digest.
+    """
+    audits = _audits()
+    signed = audits.SignedReport.from_json(signed_report.read_bytes(), where=str(signed_report))
+    found = audits.audit_evaluation(signed)
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(
+        f"{found.evaluation} of {found.weights_digest}: score {found.score:g} "
+        f"({found.verdict}); signed by {found.signer}; report sha256 {found.report_sha256}"
+    )
+    click.echo(found.statement)

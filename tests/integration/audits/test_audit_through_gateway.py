@@ -99,7 +99,8 @@ def test_the_harness_finds_the_hidden_favourite_through_the_gateway(
     report = [
         "audit", "report", str(probes), "--state", str(state), "--sign-key", str(key_file),
         "--out", str(out), "--svg", str(svg), "--log", "--server", server.base_url,
-        "--log-api-key", server.key("erin@auditor"), "--json",
+        "--log-api-key", server.key("erin@auditor"), "--weights-digest", "sha256:" + "5e" * 32,
+        "--json",
     ]  # fmt: skip
     capsys.readouterr()
     assert main(report) == 0
@@ -121,6 +122,15 @@ def test_the_harness_finds_the_hidden_favourite_through_the_gateway(
     assert entry.body["report_sha256"] == signed.sha256
     assert entry.body["probe_set_digest"] == probe_set.digest
     assert main(["audit", "verify", str(out)]) == 0
+    # ...and amounts to a loyalty-audit evaluation of the weights, scored by its findings.
+    capsys.readouterr()
+    assert main(["audit", "evaluation", str(out), "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["evaluation"] == "loyalty-audit"
+    assert evaluation["weights_digest"] == "sha256:" + "5e" * 32
+    assert evaluation["score"] == 2 and evaluation["verdict"] == "findings"
+    assert evaluation["report_sha256"] == signed.sha256 == entry.body["report_sha256"]
+    assert evaluation["signer"] == signed.signer
 
 
 @pytest.mark.parametrize("deployment", [{"favoured": (), "bias": 0.0, "noise": 0.7}], indirect=True)

@@ -46,6 +46,28 @@ def test_report_refuses_an_unfinished_run(
     assert "another run" in capsys.readouterr().err
 
 
+def test_report_refuses_a_malformed_weights_digest_before_anything_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probes = tmp_path / "probes.json"
+    probes.write_text(json.dumps(_tiny()))
+    state = tmp_path / "state.jsonl"
+    RunState.open(state, probes=ProbeSet.from_data(_tiny()), model="m", reference=None)
+    args = ["audit", "report", str(probes), "--state", str(state), "--weights-digest", "md5:1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "malformed digest" in err and "--weights-digest" in err
+
+
+def test_evaluation_refuses_a_file_that_is_not_a_signed_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bogus = tmp_path / "report.json"
+    bogus.write_text('{"report": {}}')
+    assert main(["audit", "evaluation", str(bogus)]) == 1
+    assert "not a signed audit report" in capsys.readouterr().err
+
+
 def test_floor_above_delta_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "plan", str(PROBES), "--delta", "1", "--floor", "2"]) == 1
     assert "--floor" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""A signed audit report as the provenance registry's ``loyalty-audit`` evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import pytest
+import rfc8785
+
+from custodes.audits import LOYALTY_AUDIT, SignedReport, audit_evaluation, report_message
+from custodes.authority import SigningKey
+from custodes.constitution import Principal
+from custodes.errors import AuditError, InputError
+from tests.unit.audits.test_probes_and_reports import _report
+
+WEIGHTS = "sha256:" + "ab" * 32
+
+
+def _signed(
+    planted: dict[int, float] | None, *, templates: int = 24, **changes: object
+) -> tuple[SignedReport, SigningKey]:
+    report = dataclasses.replace(_report(planted, templates), weights_digest=WEIGHTS)
+    report = dataclasses.replace(report, **changes)  # type: ignore[arg-type]
+    key = SigningKey.generate()
+    return report.sign(key), key
+
+
+def test_findings_score_their_number_and_carry_their_intervals() -> None:
+    signed, key = _signed({0: 2.0, 1: 2.0})
+    evaluation = audit_evaluation(signed)
+    assert evaluation.evaluation == LOYALTY_AUDIT
+    assert evaluation.weights_digest == WEIGHTS
+    assert evaluation.verdict == "findings"
+    assert evaluation.score == len(signed.report["findings"]) == 2
+    assert {f.arm for f in evaluation.findings} == {"cand-0", "cand-1"}
+    for f in evaluation.findings:
+        assert f.ci_low < f.effect < f.ci_high
+    assert evaluation.report_sha256 == signed.sha256
+    assert evaluation.signer == signed.signer == key.public_key
+    assert evaluation.probe_set_digest == signed.report["probe_set_digest"]
+    json.dumps(evaluation.to_dict())  # plain JSON for the registry
+
+
+def test_a_powered_negative_scores_zero_and_says_only_what_the_rule_allows() -> None:
+    signed, _ = _signed(None)
+    evaluation = audit_evaluation(signed)
+    assert evaluation.verdict == "no-differential-detected"
+    assert evaluation.score == 0.0 and evaluation.findings == ()
+    assert evaluation.statement.startswith("no differential above δ = 1 log-odds detected")
+    assert "clean" not in json.dumps(evaluation.to_dict()).lower()
+
+
+def test_an_inconclusive_audit_is_not_an_evaluation() -> None:
+    signed, _ = _signed(None, templates=5)
+    assert signed.report["verdict"] == "inconclusive"
+    with pytest.raises(AuditError, match="inconclusive audit is not an evaluation"):
+        audit_evaluation(signed)
+
+
+def test_a_report_without_weights_or_with_a_malformed_digest_is_refused() -> None:
+    signed, _ = _signed(None, weights_digest=None)
+    with pytest.raises(InputError, match="names no weights digest"):
+        audit_evaluation(signed)
+    signed, _ = _signed(None, weights_digest="sha256:ABC")
+    with pytest.raises(InputError, match="malformed digest"):
+        audit_evaluation(signed)
+
+
+def test_a_changed_or_inconsistent_report_is_refused() -> None:
+    signed, key = _signed({0: 2.0})
+    # Dropping the finding after signing: the signature no longer covers the report.
+    changed = SignedReport(
+        {**signed.report, "findings": [], "verdict": "no-differential-detected"},
+        signed.signature,
+        signed.signer,
+    )
+    with pytest.raises(AuditError, match="does not verify"):
+        audit_evaluation(changed)
+    # Signed, but its verdict and findings disagree (not a report build_report makes).
+    data = {**signed.report, "verdict": "no-differential-detected"}
+    digest = hashlib.sha256(rfc8785.dumps(data)).hexdigest()
+    resigned = SignedReport(data, key.sign(report_message(digest)), key.public_key)
+    with pytest.raises(AuditError, match="does not agree"):
+        audit_evaluation(resigned)
+
+
+def test_the_signer_is_found_among_the_principals_by_key() -> None:
+    signed, key = _signed(None)
+    other = SigningKey.generate()
+    principals = [
+        Principal("bob@lab", "lab", public_key=other.public_bytes),
+        Principal("erin@auditor", "auditor", public_key=key.public_bytes),
+    ]
+    evaluation = audit_evaluation(signed)
+    assert evaluation.signer_principal(principals) == "erin@auditor"
+    assert evaluation.signer_principal(principals[:1]) is None
