@@ -43,6 +43,7 @@ from custodes.constitution._model import (
     WitnessConfig,
 )
 from custodes.constitution._paths import MISSING, resolve_path
+from custodes.constitution._provenance import read_provenance
 from custodes.constitution._values import decode_public_key, parse_duration
 from custodes.constitution._yaml import LocatedDocument, format_path
 from custodes.errors import ConstitutionProblem
@@ -214,6 +215,14 @@ class _Checker:
             roles,
             {r.capability for r in access_rules if r.quorum.approvals > 0},
         )
+        provenance = read_provenance(
+            d.get("provenance", {}),
+            problem=self.problem,
+            notify=lambda path, raw: self._notify(path, raw, org_ids, roles),
+            capabilities=cap_ids,
+            principals=principals,
+            access_rules=access_rules,
+        )
 
         constitution = Constitution(
             version=d["version"],
@@ -233,6 +242,7 @@ class _Checker:
             digest=hashlib.sha256(canonical_json(d)).hexdigest(),
             text=text,
             log_append_roles=frozenset(d.get("log", {}).get("append", {}).get("roles", ())),
+            provenance=provenance,
         )
         if self.doc.problems:
             # Feasibility needs every reference resolved; it runs once the rest is clean.

@@ -6,7 +6,7 @@ reference inside one (a principal's organisation, a rule's capability, a signer)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -22,12 +22,15 @@ __all__ = [
     "Constitution",
     "Criterion",
     "EntrenchedClause",
+    "EvaluationLimit",
     "Notify",
     "Organisation",
     "OrganisationKind",
     "Principal",
+    "ProvenanceRules",
     "Quorum",
     "ReviewRule",
+    "ServedTier",
     "Witness",
     "WitnessConfig",
 ]
@@ -241,6 +244,63 @@ class CoalitionFloor:
 
 
 @dataclass(frozen=True)
+class EvaluationLimit:
+    """An evaluation a tier requires before weights are promoted to serve in it.
+
+    Attributes:
+        evaluation: the evaluation's id (``provenance.evaluations``).
+        below: the score at or above which a model may not serve in the tier (None: the
+            evaluation is required, whatever its score).
+    """
+
+    evaluation: str
+    below: float | None = None
+
+
+@dataclass(frozen=True)
+class ServedTier:
+    """A capability tier that serves only weights promoted to it."""
+
+    capability: str
+    evaluations: tuple[EvaluationLimit, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProvenanceRules:
+    """The ``provenance:`` section (empty when the document has none: nothing can be trained,
+    evaluated or promoted, and no tier is restricted to approved weights).
+
+    Attributes:
+        training_capability: grants of it approve a training run, bound to the run's build.
+        pipeline_roles: principals with one of these roles sign run statements.
+        evaluator_roles: principals with one of these roles sign capability evaluations.
+        evaluations: the evaluation ids (cyber-offence, weapons-uplift, ...).
+        promotion_capability: grants of it promote weights to a tier (the serving rule).
+        tiers: the tiers that serve only promoted weights, with their required evaluations.
+        notify: who is told when a model crosses a tier's threshold.
+    """
+
+    training_capability: str | None = None
+    pipeline_roles: frozenset[str] = frozenset()
+    evaluator_roles: frozenset[str] = frozenset()
+    evaluations: tuple[str, ...] = ()
+    promotion_capability: str | None = None
+    tiers: tuple[ServedTier, ...] = ()
+    notify: Notify = field(default_factory=Notify)
+
+    @cached_property
+    def tiers_by_capability(self) -> Mapping[str, ServedTier]:
+        """Capability id -> the tier's rules, for the tiers that serve only promoted weights."""
+        return {t.capability: t for t in self.tiers}
+
+    def signers(self, principals: Sequence[Principal], roles: frozenset[str]) -> dict[str, bytes]:
+        """The public keys of the principals holding one of ``roles``, by principal id."""
+        return {
+            p.id: p.public_key for p in principals if p.roles & roles and p.public_key is not None
+        }
+
+
+@dataclass(frozen=True)
 class Constitution:
     """One validated version of the constitution.
 
@@ -265,6 +325,8 @@ class Constitution:
         digest: SHA-256 of the document's RFC 8785 canonical JSON, hex.
         text: the source text as read.
         log_append_roles: see the comment on the field.
+        provenance: who trains, evaluates and promotes weights; the tiers that serve only
+            promoted weights.
     """
 
     version: int
@@ -286,6 +348,8 @@ class Constitution:
     # Roles whose principals may append their own entries to the log over HTTP
     # (``log.append.roles``). Empty: no client may; custodes still logs its own actions.
     log_append_roles: frozenset[str] = frozenset()
+    # The ``provenance:`` section (custodes.provenance): training, evaluation, promotion.
+    provenance: ProvenanceRules = field(default_factory=ProvenanceRules)
 
     @cached_property
     def organisations_by_id(self) -> Mapping[str, Organisation]:

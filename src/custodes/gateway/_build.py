@@ -85,10 +85,20 @@ def check_capabilities(routes: list[ModelRoute], constitution: Constitution) -> 
 
     Raises:
         ConfigError: a model names a capability the constitution lacks, a tier lists other
-            models only, or the constitution puts the model in another tier.
+            models only, the constitution puts the model in another tier, or the model is in a
+            tier that serves only promoted weights (``provenance.tiers``) and names none.
     """
     problems = []
+    served = constitution.provenance.tiers_by_capability
     for route in routes:
+        if route.capability in served and route.weights is None:
+            # Fail closed: without a digest there is nothing to check against the registry,
+            # and the tier would serve whatever its upstream loaded.
+            problems.append(
+                f"model {route.name!r}: capability {route.capability!r} serves only weights "
+                "promoted to it (provenance.tiers), but the model names no weights "
+                "(add weights: sha256:..., the digest custodes provenance hash prints)"
+            )
         tier = constitution.capabilities_by_id.get(route.capability)
         if tier is None:
             problems.append(

@@ -174,8 +174,8 @@ def verify_lineage(
     log: LineageLog,
     constitution: Constitution,
     *,
-    pipeline_role: str,
-    training_capability: str,
+    pipeline_roles: frozenset[str],
+    training_capability: str | None,
     grant_problems: Mapping[str, str | None],
     entries: Mapping[int, bytes],
     checkpoint: SignedCheckpoint | None = None,
@@ -186,8 +186,9 @@ def verify_lineage(
         lineage: the tree to check.
         log: the log whose newest checkpoint the entries must be included in.
         constitution: whose pipeline keys sign runs.
-        pipeline_role: the role of those workloads.
-        training_capability: the capability a run's grant must be of.
+        pipeline_roles: the roles of those workloads (``provenance.training.pipeline_roles``).
+        training_capability: the capability a run's grant must be of (None: the constitution
+            names none, so no run is approved).
         grant_problems: by grant id, the grant entry's index problem from the entry auditor
             (None: its approvals check out); a grant missing here has no entry in the log.
         entries: the log's entries by index (the caller reads them once).
@@ -213,7 +214,7 @@ def verify_lineage(
     keys = {
         p.id: p.public_key
         for p in constitution.principals_by_id.values()
-        if pipeline_role in p.roles and p.public_key is not None
+        if p.roles & pipeline_roles and p.public_key is not None
     }
     nodes = lineage.walk()
     runs = 0
@@ -251,7 +252,8 @@ def verify_lineage(
         resource = run_resource(run.statement.plan_digest)
         grant_body = grants.get(run.grant_id)
         if grant_body is not None and (
-            grant_body.get("resource") != resource
+            training_capability is None
+            or grant_body.get("resource") != resource
             or grant_body.get("capability") != training_capability
         ):
             problems.append(

@@ -78,14 +78,16 @@ class DuplicateArtifactError(ProvenanceError):
 class ModelRegistry:
     """Artifacts, training runs and their lineage, over one database and log.
 
+    What a run needs is the constitution's ``provenance:`` section, read when each run is
+    registered or verified: grants of ``training.capability`` (k-of-n from m organisations)
+    approve it, bound to its build, and a workload with one of ``training.pipeline_roles``
+    signs it. A constitution without the section approves no run.
+
     Args:
         engine: the migrated database.
         log: where every registration (and every refusal) is recorded first.
         clock: the one clock.
         approvals: the authority: the constitution (who may sign runs) and grants.
-        training_capability: the constitution's capability whose grants approve a run, bound
-            to the run's plan (the demo's ``training-write``, k-of-n from m organisations).
-        pipeline_role: the role of the workloads whose keys sign run statements.
         max_clock_skew: how far in the future a run may say it started.
         reader: the log read back for :meth:`verify` (the log ``log`` writes to).
         grant_audit: the entry auditor's verdicts on grants, for :meth:`verify`.
@@ -98,8 +100,6 @@ class ModelRegistry:
         *,
         clock: Clock,
         approvals: RunApprovals,
-        training_capability: str = "training-write",
-        pipeline_role: str = "training-pipeline",
         max_clock_skew: timedelta = timedelta(minutes=10),
         reader: LineageLog | None = None,
         grant_audit: GrantAudit | None = None,
@@ -108,8 +108,6 @@ class ModelRegistry:
         self._log = log
         self._clock = clock
         self._approvals = approvals
-        self.training_capability = training_capability
-        self.pipeline_role = pipeline_role
         self._skew = max_clock_skew
         self._reader = reader
         self._grant_audit = grant_audit
@@ -368,11 +366,16 @@ class ModelRegistry:
     ) -> str:
         """Every check of a run, before anything is written; returns the grant's holder."""
         c = self._approvals.constitution
-        keys = {
-            p.id: p.public_key
-            for p in c.principals_by_id.values()
-            if self.pipeline_role in p.roles and p.public_key is not None
-        }
+        rules = c.provenance
+        if rules.training_capability is None or not rules.pipeline_roles:
+            # Fail closed: without the section nobody is named to approve or sign a run.
+            raise ProvenanceError(
+                "the constitution names no training capability and pipeline roles, so no "
+                "training run can be approved",
+                hint="add provenance.training to the constitution (docs/provenance.md)",
+            )
+        training = rules.training_capability
+        keys = rules.signers(c.principals, rules.pipeline_roles)
         signer = envelope.verify(keys, payload_type=IN_TOTO_PAYLOAD_TYPE)
         if statement.builder != signer:
             raise ProvenanceError(
@@ -429,10 +432,8 @@ class ModelRegistry:
             raise ProvenanceError(f"no grant {grant_id!r}: the run is not approved") from exc
         resource = run_resource(statement.plan_digest)
         problems = []
-        if grant.capability != self.training_capability:
-            problems.append(
-                f"it is a grant of {grant.capability}, not of {self.training_capability}"
-            )
+        if grant.capability != training:
+            problems.append(f"it is a grant of {grant.capability}, not of {training}")
         if grant.resource != resource:
             problems.append(
                 f"it approves {grant.resource or 'no particular run'}, not this run's plan "
@@ -447,8 +448,7 @@ class ModelRegistry:
         if problems:
             raise ProvenanceError(
                 f"grant {grant_id} does not approve this run: " + "; ".join(problems),
-                hint=f"request {self.training_capability} with resource {resource} "
-                "and have it approved",
+                hint=f"request {training} with resource {resource} and have it approved",
             )
         return grant.principal
 
@@ -511,15 +511,16 @@ class ModelRegistry:
             InputError: a stored manifest or envelope no longer parses (it was changed).
             LineageError: the lineage has a cycle or a missing link.
         """
+        c = self._approvals.constitution
         node = self.lineage(digest)
         checkpoint = log.latest_checkpoint()
         entries = dict(log.entries(0, checkpoint.checkpoint.size))
         return verify_lineage(
             node,
             log,
-            self._approvals.constitution,
-            pipeline_role=self.pipeline_role,
-            training_capability=self.training_capability,
+            c,
+            pipeline_roles=c.provenance.pipeline_roles,
+            training_capability=c.provenance.training_capability,
             grant_problems=grant_problems,
             entries=entries,
             checkpoint=checkpoint,
@@ -552,12 +553,13 @@ class ModelRegistry:
         if checkpoint.checkpoint.size <= last:
             checkpoint = self._reader.latest_checkpoint()
         entries = dict(self._reader.entries(0, checkpoint.checkpoint.size))
+        c = self._approvals.constitution
         return verify_lineage(
             node,
             self._reader,
-            self._approvals.constitution,
-            pipeline_role=self.pipeline_role,
-            training_capability=self.training_capability,
+            c,
+            pipeline_roles=c.provenance.pipeline_roles,
+            training_capability=c.provenance.training_capability,
             grant_problems=self._grant_audit.grant_problems(entries),
             entries=entries,
             checkpoint=checkpoint,

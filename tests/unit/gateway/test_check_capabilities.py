@@ -1,0 +1,45 @@
+"""The models file checked against the constitution's tiers, and its tiers of approved weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from custodes.constitution import read_constitution
+from custodes.errors import ConfigError
+from custodes.gateway import ModelRoute, check_capabilities, read_models_file
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = (ROOT / "examples" / "constitution.yaml").read_text()
+SERVED = DEMO.rstrip("\n") + "\n  tiers:\n    - capability: cyber-frontier\n"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def routes(tmp_path: Path) -> list[ModelRoute]:
+    return read_models_file(ROOT / "examples" / "gateway-models.yaml", environ={})
+
+
+def test_a_tier_of_promoted_weights_refuses_a_model_that_names_none(tmp_path: Path) -> None:
+    served = read_constitution(SERVED)
+    demo_routes = routes(tmp_path)
+    check_capabilities(demo_routes, read_constitution(DEMO))  # no such tier: as before
+    with pytest.raises(ConfigError) as info:
+        check_capabilities(demo_routes, served)
+    assert "model 'frontier-cyber': capability 'cyber-frontier' serves only weights promoted" in (
+        info.value.message
+    )
+    assert "frontier-general" not in info.value.message  # general is not such a tier
+    named = [replace(r, weights=DIGEST) if r.name == "frontier-cyber" else r for r in demo_routes]
+    check_capabilities(named, served)
+
+
+def test_other_disagreements_are_still_refused(tmp_path: Path) -> None:
+    demo = read_constitution(DEMO)
+    moved = [replace(r, capability="general") for r in routes(tmp_path)]
+    with pytest.raises(ConfigError, match="capability 'general' lists only the models"):
+        check_capabilities(moved, demo)
+    unknown = [replace(r, capability="nowhere") for r in routes(tmp_path)]
+    with pytest.raises(ConfigError, match="has no capability 'nowhere'"):
+        check_capabilities(unknown, demo)
