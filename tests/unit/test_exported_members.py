@@ -122,13 +122,18 @@ PINNED = {
         "unmeasured",
     },
     "custodes.dashboard": {
+        "SIGN_IN_DOMAIN",
+        "KeySignIn",
         "NowView",
         "PendingRow",
         "Session",
         "SessionStore",
+        "Ticket",
         "Viewer",
         "install_dashboard",
         "now_view",
+        "origin_of",
+        "sign_in_message",
         "viewer_of",
     },
     "custodes.entry_audit": {

@@ -81,6 +81,11 @@ class AuthorityClient:
             base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
 
+    @property
+    def base_url(self) -> str:
+        """The URL of the server this client calls."""
+        return str(self._http.base_url)
+
     def close(self) -> None:
         """Close the HTTP connections."""
         self._http.close()

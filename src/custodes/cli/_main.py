@@ -110,6 +110,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("custodes.cli.audit", "audit"),
     "usage": ("custodes.cli.usage", "usage"),
     "drill": ("custodes.cli.drill", "drill"),
+    "dashboard": ("custodes.cli.dashboard", "dashboard"),
 }
 
 

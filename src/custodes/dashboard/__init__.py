@@ -3,21 +3,35 @@ API uses, served by the custodes server under ``/dashboard``.
 
 Read-only by design: approving stays a signature made with the approver's own key (the CLI).
 Entry points: :func:`install_dashboard` (mounts the pages on an app), :func:`now_view` (what the
-"Now" page shows a viewer), :class:`Viewer` (who is looking and what they may see).
+"Now" page shows a viewer), :class:`Viewer` (who is looking and what they may see),
+:class:`SessionStore` (sessions in the database), :class:`KeySignIn` and
+:func:`sign_in_message` (sign-in with the principal's own key: ``custodes dashboard login``).
 """
 
+from custodes.dashboard._key_sign_in import (
+    SIGN_IN_DOMAIN,
+    KeySignIn,
+    Ticket,
+    origin_of,
+    sign_in_message,
+)
 from custodes.dashboard._now import NowView, PendingRow, now_view
 from custodes.dashboard._routes import install_dashboard
 from custodes.dashboard._sessions import Session, SessionStore
 from custodes.dashboard._viewer import Viewer, viewer_of
 
 __all__ = [
+    "SIGN_IN_DOMAIN",
+    "KeySignIn",
     "NowView",
     "PendingRow",
     "Session",
     "SessionStore",
+    "Ticket",
     "Viewer",
     "install_dashboard",
     "now_view",
+    "origin_of",
+    "sign_in_message",
     "viewer_of",
 ]

@@ -18,16 +18,25 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.staticfiles import StaticFiles
 
 from custodes import __version__
+from custodes.constitution import encode_public_key
 from custodes.custody import EXPORT_FORMATS, export_finding
 from custodes.dashboard._constitution_view import constitution_view
 from custodes.dashboard._custody_view import custody_view
+from custodes.dashboard._key_sign_in import KeySignIn
 from custodes.dashboard._log_view import LogQuery, log_view, older_href
 from custodes.dashboard._monitors_view import monitors_view
 from custodes.dashboard._now import constitution_of, now_view
 from custodes.dashboard._render import render
-from custodes.dashboard._sessions import Session, SessionStore, new_token, tokens_match
+from custodes.dashboard._sessions import (
+    Session,
+    SessionStore,
+    SignInMethod,
+    new_token,
+    tokens_match,
+)
 from custodes.dashboard._viewer import Viewer, viewer_of
-from custodes.errors import Error, InputError
+from custodes.errors import Error, InputError, NotFoundError
+from custodes.gateway import ApiKey
 from custodes.wiring import Deployment
 
 __all__ = ["PREFIX", "install_dashboard"]
@@ -52,6 +61,9 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 def install_dashboard(app: FastAPI) -> None:
     """Mount the dashboard's routes and static files on ``app``."""
+    # Key sign-in's routes live in their own module, on this router: imported before it is.
+    from custodes.dashboard import _key_routes  # noqa: F401
+
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=_STATIC), name="dashboard-static")
 
@@ -68,6 +80,7 @@ def _sessions(request: Request) -> SessionStore:
     if store is None:
         deployment = deployment_of(request)
         store = SessionStore(
+            deployment.engine,
             deployment.clock,
             lifetime=timedelta(hours=deployment.settings.dashboard_session_hours),
         )
@@ -83,26 +96,59 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-async def _principal_of_key(request: Request, key: str) -> str | None:
-    """The principal of an active API key (:meth:`custodes.gateway.Gateway.principal_of`)."""
-    return await deployment_of(request).gateway.principal_of(key)
+def _key_sign_in(request: Request) -> KeySignIn:
+    state = request.app.state
+    tickets: KeySignIn | None = getattr(state, "dashboard_key_sign_in", None)
+    if tickets is None:
+        deployment = deployment_of(request)
+        tickets = KeySignIn(deployment.engine, deployment.clock)
+        state.dashboard_key_sign_in = tickets
+    return tickets
+
+
+async def _api_key(request: Request, key: str) -> ApiKey | None:
+    """The active API key ``key`` (the gateway's key cache, as the API's login check)."""
+    gateway = deployment_of(request).gateway
+    await gateway.ensure_started()
+    return await gateway.key_cache.lookup(key)
+
+
+def _public_key(request: Request, principal: str) -> bytes | None:
+    """``principal``'s public key in the constitution in force (None: none, or no such one)."""
+    constitution = constitution_of(deployment_of(request).authority)
+    found = None if constitution is None else constitution.principals_by_id.get(principal)
+    return None if found is None else found.public_key
+
+
+async def _still_valid(request: Request, session: Session) -> bool:
+    """Whether what the session was opened with still holds: its API key is not revoked, or
+    the constitution in force still gives the principal the key they signed in with."""
+    if session.method == "key-signature":
+        key = _public_key(request, session.principal)
+        return key is not None and encode_public_key(key) == session.credential
+    keys = deployment_of(request).gateway.keys
+    try:
+        found = await asyncio.to_thread(keys.get, session.credential)
+    except NotFoundError:
+        return False
+    return found.active and found.principal == session.principal
 
 
 async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:
-    """The request's live session and viewer: its key still active, its principal still in
-    the constitution in force (both checked on every page)."""
+    """The request's live session and viewer: its credential still good, its principal still
+    in the constitution in force (both checked on every page)."""
     store = _sessions(request)
     token = request.cookies.get(_SESSION_COOKIE)
-    session = store.find(token)
+    session = await asyncio.to_thread(store.find, token)
     if session is None:
         return None
-    if await _principal_of_key(request, session.api_key) != session.principal:
-        store.end(token)  # the key was revoked
+    if not await _still_valid(request, session):
+        await asyncio.to_thread(store.end, token)  # the key was revoked or replaced
         return None
     try:
         viewer = viewer_of(constitution_of(deployment_of(request).authority), session.principal)
     except Error:
-        store.end(token)
+        await asyncio.to_thread(store.end, token)
         return None
     return session, viewer
 
@@ -114,7 +160,14 @@ def _to_sign_in(request: Request) -> RedirectResponse:
 def _sign_in_page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
     csrf = new_token()
     response = _page(
-        render("sign_in.html", csrf=csrf, error=error, version=__version__, viewer=None),
+        render(
+            "sign_in.html",
+            csrf=csrf,
+            error=error,
+            version=__version__,
+            viewer=None,
+            origin=f"{request.url.scheme}://{request.url.netloc}",
+        ),
         status,
     )
     response.set_cookie(
@@ -171,14 +224,23 @@ async def sign_in(request: Request) -> Response:
             status=403,
         )
     key = form.get("api_key", "").strip()
-    principal = await _principal_of_key(request, key) if key else None
-    if principal is None:
+    found = await _api_key(request, key) if key else None
+    if found is None:
         return _sign_in_page(request, error="that API key is unknown or revoked", status=401)
+    return await _open_session(request, found.principal, method="api-key", credential=found.key_id)
+
+
+async def _open_session(
+    request: Request, principal: str, *, method: SignInMethod, credential: str
+) -> Response:
+    """Open a session for a principal of the constitution in force; to Now with its cookie."""
     try:
         viewer_of(constitution_of(deployment_of(request).authority), principal)
     except Error as exc:
         return _sign_in_page(request, error=exc.message, status=403)
-    token, session = _sessions(request).open(principal, key)
+    token, session = await asyncio.to_thread(
+        _sessions(request).open, principal, method=method, credential=credential
+    )
     response = RedirectResponse(f"{PREFIX}/", status_code=303, headers=_HEADERS)
     response.set_cookie(
         _SESSION_COOKIE,
@@ -199,7 +261,7 @@ async def sign_out(request: Request) -> Response:
     found = await _signed_in(request)
     form = await _form(request)
     if found is not None and form is not None and tokens_match(form.get("csrf"), found[0].csrf):
-        _sessions(request).end(request.cookies.get(_SESSION_COOKIE))
+        await asyncio.to_thread(_sessions(request).end, request.cookies.get(_SESSION_COOKIE))
     elif found is not None:
         return _page("<p>The sign-out form did not come from this dashboard.</p>", 403)
     response = _to_sign_in(request)

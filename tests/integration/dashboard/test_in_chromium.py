@@ -452,3 +452,32 @@ def test_the_constitution_custody_and_monitors_pages_render(
     assert focused.get_attribute("class") == "skip"
     focused.send_keys(Keys.ENTER)
     _wait(browser, lambda b: b.switch_to.active_element.get_attribute("id") == "main", "focus")
+
+
+def test_sign_in_with_the_principals_own_key(
+    signed_in_browser: Any, server: ServerProcess, cli: Cli, screenshots: Path
+) -> None:
+    """`custodes dashboard login` signs the server's challenge with the key file; the link it
+    prints, confirmed in the browser, opens a session for that principal (and only once)."""
+    from selenium.webdriver.common.by import By
+
+    browser = signed_in_browser
+    kept = browser.get_cookie("custodes_session")  # dana's session, put back after
+    browser.delete_all_cookies()
+    try:
+        made = json.loads(
+            cli("dashboard", "login", "--key", "examples/keys/erin.key", "--json").stdout
+        )
+        browser.get(made["url"])
+        assert "Sign in as erin@auditor?" in _text(browser)
+        browser.save_screenshot(str(screenshots / "sign-in-with-key.png"))
+        browser.find_element(By.CSS_SELECTOR, "#confirm-sign-in button[type=submit]").click()
+        _wait(browser, lambda b: b.current_url.endswith("/dashboard/"), "the Now page")
+        assert "Signed in as erin@auditor" in _text(browser)
+        browser.get(made["url"])  # used: the link signs nobody in again
+        assert "unknown, used or expired" in _text(browser)
+    finally:
+        browser.delete_all_cookies()
+        browser.get(server.url("/dashboard/sign-in"))
+        if kept is not None:
+            browser.add_cookie(kept)
