@@ -8,6 +8,7 @@ Entry points: :func:`install_dashboard` (mounts the pages on an app), :func:`now
 :func:`sign_in_message` (sign-in with the principal's own key: ``custodes dashboard login``).
 """
 
+from custodes.dashboard._install import install_dashboard
 from custodes.dashboard._key_sign_in import (
     SIGN_IN_DOMAIN,
     KeySignIn,
@@ -16,7 +17,6 @@ from custodes.dashboard._key_sign_in import (
     sign_in_message,
 )
 from custodes.dashboard._now import NowView, PendingRow, now_view
-from custodes.dashboard._routes import install_dashboard
 from custodes.dashboard._sessions import Session, SessionStore
 from custodes.dashboard._viewer import Viewer, viewer_of
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.staticfiles import StaticFiles
 
 from custodes import __version__
 from custodes.constitution import encode_public_key
@@ -39,13 +38,13 @@ from custodes.errors import Error, InputError, NotFoundError
 from custodes.gateway import ApiKey
 from custodes.wiring import Deployment
 
-__all__ = ["PREFIX", "install_dashboard"]
+__all__ = ["PREFIX", "STATIC", "router"]
 
 PREFIX = "/dashboard"
 _SESSION_COOKIE = "custodes_session"
 _CSRF_COOKIE = "custodes_signin_csrf"
 _MAX_FORM_BYTES = 4096
-_STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent / "static"
 _HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -57,15 +56,6 @@ _HEADERS = {
 }
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-
-
-def install_dashboard(app: FastAPI) -> None:
-    """Mount the dashboard's routes and static files on ``app``."""
-    # Key sign-in's routes live in their own module, on this router: imported before it is.
-    from custodes.dashboard import _key_routes  # noqa: F401
-
-    app.include_router(router)
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=_STATIC), name="dashboard-static")
 
 
 def deployment_of(request: Request) -> Deployment:
