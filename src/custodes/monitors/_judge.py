@@ -121,6 +121,8 @@ _MAX_VIEW = 12_000
 
 
 def _cut(text: str, limit: int) -> str:
+    """``text`` stripped and, past ``limit`` characters, its head and tail around ``[...]``
+    (the setup and what was finally done, as for the actions below)."""
     text = text.strip()
     if len(text) <= limit:
         return text
@@ -196,6 +198,11 @@ class JudgeAnswer:
 
 
 def _spelling(token: str) -> str | None:
+    """The answer a token spells (``" Yes"``, ``"no."``: ``yes``/``no``), or None.
+
+    A tokenizer has several tokens for one answer (a leading space, case, punctuation); their
+    probabilities are summed per answer by :func:`_log_odds`.
+    """
     word = token.strip().lower().strip(".,!:;\"'")
     return word if word in ("yes", "no") else None
 
@@ -213,6 +220,7 @@ def _log_odds(alternatives: Sequence[tuple[str, float]]) -> float | None:
     floor = min(lp for _, lp in alternatives if math.isfinite(lp))
 
     def lse(values: list[float]) -> float:
+        # log(sum(exp(v))) shifted by the largest value, so no exp() overflows or underflows.
         top = max(values)
         return top + math.log(sum(math.exp(v - top) for v in values))
 
@@ -247,6 +255,8 @@ class ModelJudge:
         messages = judge_messages(text, category)
         started = time.perf_counter()
         try:
+            # One token, with its most likely alternatives' log-probabilities: the odds of
+            # yes against no, not only the word the model would have written.
             reply = self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,
@@ -281,6 +291,7 @@ class ModelJudge:
             return JudgeAnswer(
                 0.0 if z is None else z, "logprobs", prompt_tokens, completion_tokens, seconds
             )
+        # An upstream that returns no log-probabilities: the word alone, at fixed odds.
         content = choices[0].message.content or ""
         words = content.split()
         word = _spelling(words[0]) if words else None
@@ -294,6 +305,9 @@ class ModelJudge:
 
 @dataclass(frozen=True)
 class _JudgeCoef:
+    """One category's fitted combiner ``(a, b, c)`` and the sorted final scores of its
+    calibration negatives."""
+
     coef: tuple[float, float, float]
     negatives: tuple[float, ...] = ()
 
@@ -316,6 +330,7 @@ class JudgeCalibration:
     def final(self, category: str, score: float, log_odds: float) -> float:
         """The calibrated score of a judged text."""
         a, b, c = self.categories.get(category, _JudgeCoef((1.0, 1.0, 0.0))).coef
+        # The combined score kept off 0 and 1, so its logit is finite.
         q = min(1 - _EPS, max(_EPS, score))
         z = a * math.log(q / (1 - q)) + b * max(-_CLIP, min(_CLIP, log_odds)) + c
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
@@ -327,6 +342,8 @@ class JudgeCalibration:
         if cal is None or not cal.negatives:
             return None
         n = len(cal.negatives)
+        # ``allowed`` negatives may reach the threshold: it sits just above the next highest
+        # one (the negatives are sorted), so at most that many are at or above it.
         allowed = int(math.floor(max(0.0, fpr) * n + 1e-9))
         if allowed >= n:
             return 0.0
@@ -474,6 +491,8 @@ class JudgedDetector:
         self._jcal = judge_calibration or JudgeCalibration()
         self.categories: tuple[Category, ...] = combined.categories
         cats = calibration.categories
+        # The band is [threshold at band_fpr, threshold at STRICT_FPR): above it the combined
+        # tier is sure enough alone, below it the category is not judged (band_fpr: the budget).
         self._low = {c: cal.threshold(band_fpr) for c, cal in cats.items()}
         self._strict = {c: cal.threshold(STRICT_FPR) for c, cal in cats.items()}
         self._report = {}
@@ -488,6 +507,8 @@ class JudgedDetector:
         self.stats = JudgeStats()
 
     def _take_budget(self, size: int) -> bool:
+        """Take ``size`` bytes of the judging budget if the rolling hour leaves room for them;
+        whether it did. The cap bounds what a flood of uncertain texts can cost."""
         now = self._clock()
         with self._lock:
             self._window = [(t, n) for t, n in self._window if now - t < 3600.0]
@@ -549,6 +570,12 @@ class JudgedDetector:
         return result
 
     def _judge_text(self, text: str) -> tuple[list[Detection], dict[str, float]]:
+        """The detections and scores of ``text``, its uncertain categories decided by the judge.
+
+        A judged category is reported when its final (calibrated) score reaches the reporting
+        threshold, whatever the combined tier said; one the judge could not decide (over the
+        budget, or the call failed) keeps the combined tier's verdict.
+        """
         size = len(text.encode("utf-8", "surrogatepass"))
         found, scores = self._combined.detect_scored(text)
         base = {d.category: d for d in found}

@@ -30,6 +30,8 @@ _DEDUPE_CHUNK = 500  # text digests per dedupe query
 _POOL_BATCH = 512  # records scored per round trip to the worker pool
 _POOL_BATCH_CHARS = 16 * 1024 * 1024
 
+# One set per worker process, built by the pool's initializer (_pool_init): detectors are not
+# pickled to the workers with every batch, each worker builds its own from the registry once.
 _worker_detectors: list[Detector] = []
 _worker_min_score = 0.5
 
@@ -45,6 +47,8 @@ def _pool_init(names: Sequence[str], min_score: float) -> None:
 
 
 def _pool_detect(text: str) -> list[Detection]:
+    """In a worker process: the detections of ``text`` at or above the scan's minimum score
+    (the worker's copy of :meth:`TranscriptScanner.detect`)."""
     out: list[Detection] = []
     for d in _worker_detectors:
         out.extend(x for x in d.detect(text) if x.score >= _worker_min_score)
@@ -110,6 +114,7 @@ def _prefix_hasher(path: Path, length: int) -> hashlib._Hash:
 
 
 def _prefix_sha256(path: Path, length: int) -> str:
+    """The hex SHA-256 of the first ``length`` bytes of ``path``."""
     return _prefix_hasher(path, length).hexdigest()
 
 
@@ -179,6 +184,9 @@ class TranscriptScanner:
         return str(path.resolve()) if isinstance(path, Path) else path
 
     def _state(self, path: Path | str) -> tuple[int, int, str, bool] | None:
+        """The saved progress of ``path``: the offset and line after the last durable record,
+        the SHA-256 of the bytes before that offset, and whether the file was read to its end;
+        None if it was never scanned."""
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
@@ -194,6 +202,11 @@ class TranscriptScanner:
     def _save(
         self, path: Path | str, offset: int, line: int, checksum: str, complete: bool
     ) -> None:
+        """Save the progress of ``path`` (an update, or the first insert).
+
+        Called only once the detections read before ``offset`` are logged and stored, so a
+        resumed scan never starts after a detection that was not recorded.
+        """
         key = self._key(path)
         values = {
             "offset": offset,
@@ -246,8 +259,12 @@ class TranscriptScanner:
             yield from self._pool_batch(batch)
 
     def _pool_batch(self, batch: list[Record]) -> Iterator[tuple[Record, list[Detection]]]:
+        """Score one batch in the worker pool, each record with its detections, in order (a
+        malformed record is sent as the empty text, so the order holds)."""
         assert self._pool is not None
         texts = [r.text if r.problem is None else "" for r in batch]
+        # About four chunks per worker: large enough to pay for the pickling round trip,
+        # small enough that one slow chunk of long texts does not leave the others idle.
         chunk = max(1, len(texts) // (self.workers * 4))
         yield from zip(batch, self._pool.map(_pool_detect, texts, chunksize=chunk), strict=True)
 
@@ -317,6 +334,9 @@ class TranscriptScanner:
         on_problem: Callable[[ScanProblem], None] | None,
         restart: bool,
     ) -> ScanSummary:
+        """The body of :meth:`scan`, once the pool (if any) is up: each file in turn; one that
+        cannot be opened or sniffed is a problem reported, never a stopped scan."""
+
         def problem(where: str, message: str) -> None:
             p = ScanProblem(where, message)
             summary.problems.append(p)
@@ -344,11 +364,20 @@ class TranscriptScanner:
         problem: Callable[[str, str], None],
         on_bytes: Callable[[int], None] | None,
     ) -> None:
+        """Scan one file, resuming where the saved progress says, and save progress as it goes.
+
+        A saved checksum covers the bytes before the saved offset: if the file still starts
+        with those bytes it was only appended to, and the scan resumes there; otherwise it was
+        rewritten and is read again from the start (the dedupe of :meth:`_fresh` keeps what was
+        recorded before from being recorded twice).
+        """
         state = self._state(path)
         offset, line = 0, 0
         hasher = hashlib.sha256()
         if state is not None:
             s_offset, s_line, s_sum, complete = state
+            # An Inspect log (.eval zip, .json) is one document: there is no record boundary to
+            # resume at, so it is skipped when unchanged and complete, else read whole again.
             whole = fmt in ("inspect-eval", "inspect-json")
             prefix = _prefix_hasher(path, s_offset) if s_offset <= size else None
             if prefix is not None and prefix.hexdigest() == s_sum:
@@ -378,6 +407,8 @@ class TranscriptScanner:
                 records = read_records(path, fmt, start_offset=offset, start_line=line)
                 for rec, found in self._with_detections(records):
                     if rec.end_offset is not None:
+                        # The same bytes the reader parsed are read again for the checksum, so it
+                        # covers exactly what lies before the offset saved with it.
                         raw_len = rec.end_offset - offset
                         hasher.update(raw.read(raw_len))
                         if on_bytes is not None:
@@ -405,6 +436,7 @@ class TranscriptScanner:
             problem(f"{path}:{line}", f"read failed: {exc.strerror or exc}")
             return
         if fmt in ("inspect-eval", "inspect-json"):
+            # The records of a whole document carry no offsets: the file counts as read at once.
             summary.bytes += size
             if on_bytes is not None:
                 on_bytes(size)
