@@ -65,6 +65,10 @@ def deployment_of(request: Request) -> Deployment:
 
 
 def _sessions(request: Request) -> SessionStore:
+    """The server's dashboard sessions, made at the first request that needs them.
+
+    They live in this process's memory only: a restarted server has signed everyone out.
+    """
     state = request.app.state
     store: SessionStore | None = getattr(state, "dashboard_sessions", None)
     if store is None:
@@ -79,10 +83,13 @@ def _sessions(request: Request) -> SessionStore:
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
+    """An HTML page with the dashboard's headers (no caching, the CSP, no framing)."""
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
 def _secure(request: Request) -> bool:
+    """Whether the request came over HTTPS: cookies are marked ``Secure`` only then, or a
+    browser would not send them back to a plain-HTTP loopback server."""
     return request.url.scheme == "https"
 
 
@@ -144,10 +151,16 @@ async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:
 
 
 def _to_sign_in(request: Request) -> RedirectResponse:
+    """To the sign-in form: 303 See Other, so the browser follows with a GET even after a
+    POST (RFC 9110 section 15.4.4)."""
     return RedirectResponse(f"{PREFIX}/sign-in", status_code=303, headers=_HEADERS)
 
 
 def _sign_in_page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
+    """The sign-in form (with ``error`` shown, if any) and a fresh CSRF token, both in the
+    form and in a cookie only the sign-in path receives: :func:`sign_in` accepts a form only
+    when the two match (a double-submit token: another site cannot read the cookie to copy it).
+    """
     csrf = new_token()
     response = _page(
         render(
@@ -355,6 +368,7 @@ def _view_page(
 def _error_page(
     session: Session, viewer: Viewer, page: str, message: str, status: int = 400
 ) -> Response:
+    """The dashboard page ``page`` saying ``message``, headed by what ``status`` means."""
     return _view_page(
         session,
         viewer,

@@ -28,6 +28,9 @@ from custodes.log import format_time, parse_time
 from custodes.server._auth import Principal
 from custodes.server._deps import Components
 
+# Every handler runs the registry in a worker thread (asyncio.to_thread): its actions take a
+# process lock, append to the log and write the database synchronously, and must not hold the
+# event loop while they wait.
 router = APIRouter(prefix="/custody", tags=["custody"])
 
 
@@ -139,6 +142,7 @@ class FindingOut(BaseModel):
     policy: str
     detection_id: str | None
     references: list[str]
+    # SHA-256(salt || details): the details are bound at registration, opened at reveal.
     commitment: str
     # Opens the registration entry's record_commitment: SHA-256(salt || JCS of the record's
     # fields) (custodes.custody.record_bytes).
@@ -294,6 +298,8 @@ async def register(
 ) -> FindingOut:
     """Register a finding, its details escrowed (sealed) and committed to in the log."""
     try:
+        # validate=True: a character outside the base64 alphabet is an error, not silently
+        # skipped (RFC 4648 section 3.3), so the escrowed bytes are exactly the ones sent.
         details = base64.b64decode(body.details_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InputError(
