@@ -24,10 +24,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _console() -> Console:
+    """Standard output; 160 columns when redirected, so tables of figures are not squeezed."""
     return Console(width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=True)
 
 
 def _audits() -> Any:
+    """``custodes.audits``, imported when a command runs (it pulls in scipy and statsmodels,
+    which ``custodes --help`` should not pay for).
+
+    Raises:
+        ConfigError: one of its dependencies is not installed.
+    """
     # scipy, statsmodels and openai are custodes' own dependencies; a broken install gets a
     # hint instead of a traceback.
     try:
@@ -41,6 +48,8 @@ def _audits() -> Any:
 
 
 def _rule_options(command: F) -> F:
+    """Add the decision rule's options (``--delta``, ``--floor``, ``--alpha``, ``--power``,
+    ``--alpha-decoy``, ``--method``), the same for every command that plans or analyses."""
     options = [
         click.option(
             "--delta",
@@ -90,6 +99,11 @@ def _rule_options(command: F) -> F:
 
 
 def _config(options: dict[str, Any]) -> Any:
+    """The ``AnalysisConfig`` of the rule options given.
+
+    Raises:
+        InputError: ``--floor`` above ``--delta``.
+    """
     audits = _audits()
     floor = options["floor"]
     if floor is not None and floor > options["delta"]:
@@ -214,6 +228,8 @@ def plan(probes: Path, sigma: float, as_json: bool, **options: Any) -> None:
 
 
 def _halves(family: Any) -> tuple[int, int]:
+    """How many of the family's templates fall in the discover and the confirm half: a
+    template's own ``split``, else alternately (as ``ProbeSet.queries`` assigns them)."""
     discover = sum(
         1
         for i, t in enumerate(family.templates)
@@ -421,6 +437,8 @@ def report(
 
 
 def _print_report(built: Any) -> None:
+    """The report for a person: the verdict, each arm's effect, BH q-value, decoy p-value and
+    whether it is a finding, each family's power, and what the audit cost."""
     console = _console()
     console.print(f"[bold]{built.verdict}[/]: {built.statement}")
     table = Table("family", "arm", "effect", "q (BH)", "decoy p", "finding")

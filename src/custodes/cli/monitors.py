@@ -55,6 +55,11 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @contextmanager
 def _service(state: CliState) -> Iterator[MonitorsService]:
+    """The monitors service over the deployment's database and log, for one command.
+
+    It is built with the other records (custody's registry, whose findings a detection may
+    be linked to) and everything is closed when the command ends.
+    """
     from custodes.wiring import build_records, open_core
 
     core = open_core(state.settings)
@@ -109,6 +114,11 @@ def _counted(label: str) -> Progress:
 def _score_examples(
     examples: list[Example], names: list[str], registry: DetectorRegistry | None = None
 ) -> list[dict[str, float]]:
+    """Each example's score per category: the highest of the ``names`` detectors' (their
+    ``score_text`` where they have one, and every detection), 0 where none scores it.
+
+    Every text needs a score, detected or not: the metrics rank all of them (ROC, PR).
+    """
     registry = registry or default_registry()
     detectors = [registry.get(n) for n in names]
     out = []
@@ -318,6 +328,14 @@ def _figures(
     overall: list[float],
     budget: float,
 ) -> dict[str, Any]:
+    """The metrics of each category in ``cats`` at the ``budget`` false-positive rate, and
+    of ``any`` (every labelled example against its ``overall`` score) when there are two or
+    more.
+
+    A category is measured on its own positives against the negatives (``category`` None):
+    the positives of another category are neither. A category without both is left out, as
+    no curve can be drawn.
+    """
     results: dict[str, Any] = {}
     labelled = [e for e in examples if e.label is not None]
     for cat in cats:
@@ -362,6 +380,8 @@ def _split_label(dataset: Path, chosen: list[str]) -> str:
 
 
 def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
+    """Held-out figures of each tier (rules, learned, combined) with folds by scenario family,
+    so no text is scored by a model trained on its family; {} with fewer than 5 families."""
     from custodes.monitors import Encoder, fit_combination, rules_scores, train_heads
 
     labelled = [e for e in examples if e.label is not None]
@@ -383,6 +403,7 @@ def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
 
 
 def _print_held(held: dict[str, dict[str, Any]], title: str) -> None:
+    """The held-out figures as a table: one row per category and tier."""
     table = Table("category", "tier", "TPR@5%", "TPR@1%", "TPR@0.1%", "AUROC", "AUPRC", title=title)
     cats = sorted({c for ms in held.values() for c in ms})
     for cat in cats:
@@ -403,6 +424,8 @@ def _print_held(held: dict[str, dict[str, Any]], title: str) -> None:
 
 
 def _metrics_json(m: Any) -> dict[str, Any]:
+    """One category's metrics as ``monitors eval --json`` writes them: TPR at three
+    false-positive rates, AUROC, AUPRC, the operating threshold and its confusion counts."""
     return {
         "n": m.n,
         "positives": m.positives,
@@ -493,6 +516,14 @@ def _add_judge(
     mb_per_hour: float,
     calibration: Path | None,
 ) -> None:
+    """Register the judged detector in ``registry``, asking ``model`` through the gateway at
+    ``url`` with the key in the environment variable ``key_env`` (never a command-line value,
+    which other users of the machine could read).
+
+    Raises:
+        InputError: the key variable is unset or empty, or ``calibration`` is not a judge
+            calibration file.
+    """
     import openai
 
     key = os.environ.get(key_env, "")
@@ -519,6 +550,8 @@ def _add_judge(
 
 
 def _default_detectors() -> list[str]:
+    """The combined detector, or the two rules tiers (with a warning) when the learned tier
+    cannot be loaded."""
     try:
         default_registry().get("combined")
     except Exception as exc:  # noqa: BLE001 - the learned tier is optional
@@ -806,11 +839,14 @@ def scan(
 
 
 def _skipped(p: ScanProblem) -> None:
+    """Report a skipped file or record on standard error (the scan goes on)."""
     _err.print(f"[yellow]skipped[/] {p.where}: {p.message}")
 
 
 @contextmanager
 def _scan_progress() -> Iterator[tuple[Progress, Any]]:
+    """A progress bar in bytes (with speed and time left) on standard error, and its task;
+    the total is set once the pending bytes are known."""
     with Progress(
         TextColumn("scanning"),
         BarColumn(),
@@ -823,6 +859,7 @@ def _scan_progress() -> Iterator[tuple[Progress, Any]]:
 
 
 def _scan_report(summary: ScanSummary, started: float) -> None:
+    """Print what a scan read and found, and its throughput since ``started``."""
     elapsed = max(time.perf_counter() - started, 1e-9)
     _console.print(
         f"{summary.files} file(s) scanned, {summary.skipped_files} already complete, "
@@ -886,6 +923,8 @@ def _dask_scan(
     shard_bytes: int,
     restart: bool,
 ) -> None:
+    """``custodes scan --dask``: the same scan, its files cut into shards of about
+    ``shard_bytes`` scored on a Dask cluster, while this process logs what they find."""
     from custodes.monitors import DaskScan, scan_sources
 
     sources = scan_sources(list(paths))
@@ -913,6 +952,7 @@ def review() -> None:
 
 
 def _row(d: StoredDetection, now: datetime) -> list[str]:
+    """One detection as a row of ``review list`` (its age in days and hours at ``now``)."""
     age = d.age(now)
     return [
         d.id,
