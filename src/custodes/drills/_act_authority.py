@@ -25,10 +25,17 @@ _TEMPLATE = re.compile(r"\{(actor|org|roles|capability|rule|key):([a-z][a-z0-9-]
 
 
 def _client(ctx: ActionContext) -> AuthorityClient:
+    """A client of the target's authority API (over HTTP, as an outside attacker is)."""
     return AuthorityClient(ctx.target.base_url)
 
 
 def _key(ctx: ActionContext, principal: str) -> SigningKey:
+    """The drill's signing key of ``principal``, the one whose public key the constitution
+    names (a key the drill does not hold makes the step not runnable, not failed).
+
+    Raises:
+        NotRunnable: the drill holds no such key.
+    """
     p = ctx.constitution.principals_by_id[principal]
     public = encode_public_key(p.public_key) if p.public_key is not None else None
     key = ctx.credentials.signing_key(principal, public)
@@ -38,6 +45,8 @@ def _key(ctx: ActionContext, principal: str) -> SigningKey:
 
 
 def _signed(ctx: ActionContext, kind: str, who: str, **fields: Any) -> dict[str, Any]:
+    """A request of ``kind`` by ``who`` against the version in force, signed here with
+    ``who``'s key: the request body and its signature, as the API takes them."""
     req = new_request(
         kind,
         constitution_version=ctx.constitution.version,
@@ -49,6 +58,7 @@ def _signed(ctx: ActionContext, kind: str, who: str, **fields: Any) -> dict[str,
 
 
 def _refusal(exc: Error) -> str:
+    """A refusal's diagnostics on one line (for an observation's sentence)."""
     return exc.diagnostics().replace("\n", "; ")
 
 
@@ -96,12 +106,16 @@ class Edit(Params):
 
     @model_validator(mode="after")
     def _one(self) -> Edit:
+        """Exactly one of ``set``, ``remove``, ``append`` is given."""
         if sum(x is not None for x in (self.set, self.remove, self.append)) != 1:
             raise ValueError("an edit is exactly one of set, remove, append")
         return self
 
 
 class AmendParams(Params):
+    """An amendment: its edits, who signs it besides the proposer, the clauses whose
+    weakening it acknowledges (entrenched clauses, the coalition floor), and its purpose."""
+
     edits: list[Edit] = Field(min_length=1, max_length=50)
     signers: list[str] = Field(default_factory=list, max_length=20)
     acknowledge: list[str] = Field(default_factory=list, max_length=10)
@@ -126,6 +140,11 @@ def _fill(ctx: ActionContext, value: Any) -> Any:
 
 
 def _actor(ctx: ActionContext, name: str) -> str:
+    """The principal the cast chose for the scenario's actor ``name``.
+
+    Raises:
+        NotRunnable: the constitution has nobody who fits the role (with the cast's reason).
+    """
     who = ctx.cast.actor(name)
     if who is None:
         raise NotRunnable(f"actor {name}: {ctx.cast.why_not.get(name, 'not cast')}")
@@ -133,6 +152,12 @@ def _actor(ctx: ActionContext, name: str) -> str:
 
 
 def _one_value(ctx: ActionContext, kind: str, name: str) -> str:
+    """The text one ``{kind:name}`` placeholder of :func:`_fill` stands for.
+
+    Raises:
+        NotRunnable: the actor is not cast, has no key, or no access rule to the capability
+            needs approvals.
+    """
     if kind == "capability":
         return ctx.capability(name)
     if kind == "rule":
@@ -170,6 +195,11 @@ def _walk(doc: Any, path: str) -> tuple[Any, str | int]:
 
 
 def _child(node: Any, part: str, path: str) -> Any:
+    """The value under ``part`` of a mapping or list (an item by ``id`` or index).
+
+    Raises:
+        NotRunnable: nothing there in the constitution in force.
+    """
     if isinstance(node, dict):
         if part not in node:
             raise NotRunnable(f"the constitution in force has nothing at {path} ({part!r})")
@@ -180,6 +210,12 @@ def _child(node: Any, part: str, path: str) -> Any:
 
 
 def _index(node: list[Any], part: str, path: str) -> int:
+    """The index ``part`` names in a list: the item whose ``id`` it is, else a number.
+
+    Raises:
+        NotRunnable: no such item.
+    """
+    # "-" is the position after the last item, as in JSON Pointer (RFC 6901 section 4).
     if part == "-":
         return len(node)
     for i, item in enumerate(node):
@@ -191,6 +227,12 @@ def _index(node: list[Any], part: str, path: str) -> int:
 
 
 def _apply(ctx: ActionContext, doc: dict[str, Any], edit: Edit) -> None:
+    """Apply ``edit`` (its path and value filled from the cast) to ``doc`` in place.
+
+    Raises:
+        NotRunnable: the path does not exist, there is nothing to remove, or an append's
+            target is not a list.
+    """
     path = _fill(ctx, edit.set or edit.remove or edit.append)
     holder, last = _walk(doc, path)
     value = _fill(ctx, edit.value)
@@ -218,6 +260,8 @@ def _apply(ctx: ActionContext, doc: dict[str, Any], edit: Edit) -> None:
 
 
 class _NoAliases(yaml.SafeDumper):
+    """A YAML dumper that writes a value used twice out twice, never as ``&anchor``/``*alias``."""
+
     def ignore_aliases(self, data: Any) -> bool:
         return True  # a constitution refuses aliases: every value is written out
 
@@ -297,6 +341,9 @@ class Forged(Params):
 
 
 class GrantParams(Params):
+    """A capability request: the capability, who approves it honestly and whose approvals
+    are forged, how long the grant should last, and why."""
+
     capability: str
     approvers: list[str] = Field(default_factory=list, max_length=20)
     forged: list[Forged] = Field(default_factory=list, max_length=20)
@@ -351,6 +398,8 @@ def request_grant(ctx: ActionContext, step: Step, params: GrantParams) -> Observ
 
 
 class RevokeParams(Params):
+    """A revocation of the grant an earlier step (``grant_from``) obtained."""
+
     grant_from: str
     reason: str = Field(default="drill: revoked", max_length=500)
 
@@ -370,6 +419,9 @@ def revoke_grant(ctx: ActionContext, step: Step, params: RevokeParams) -> Observ
 
 
 class BreakGlassParams(Params):
+    """A break-glass invocation: the capability, how long, the emergency claimed, and
+    optionally an earlier invocation to replay byte for byte."""
+
     capability: str
     duration_seconds: int = Field(default=600, ge=60, le=86400)
     statement: str = Field(default="drill: an emergency is claimed", max_length=500)
@@ -422,6 +474,8 @@ def break_glass(ctx: ActionContext, step: Step, params: BreakGlassParams) -> Obs
 
 
 class ApproveParams(Params):
+    """An approval, as the step's actor, of the request (or review) an earlier step opened."""
+
     request_from: str
     output: Literal["request", "review"] = "request"
 
