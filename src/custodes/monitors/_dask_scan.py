@@ -243,6 +243,8 @@ def _url_files(url: str) -> Iterator[tuple[str, int]]:
 
 
 def _url_format(url: str) -> Format:
+    """The transcript format of a remote file, by its suffix (a ``.jsonl`` file's dialect is
+    sniffed from its first line, like a local one's); anything else is read as plain text."""
     import fsspec
 
     suffix = PurePosixPath(url).suffix.lower()
@@ -386,6 +388,8 @@ class DaskScan:
         return total
 
     def _shard_step(self, fmt: Format) -> int:
+        """The distance between shard cuts: ``shard_bytes``, rounded up to whole text blocks
+        for plain text, so the shards cut the same blocks one sequential read would."""
         if fmt != "text":
             return self.shard_bytes
         blocks = -(-self.shard_bytes // TEXT_BLOCK_BYTES)
@@ -416,6 +420,9 @@ class DaskScan:
                     for i, (a, b) in enumerate(zip(starts, ends, strict=True))
                 ]
             for i, (a, b, align_a, align_b) in enumerate(ranges):
+                # pure=False: Dask would otherwise name the task by its arguments and hand
+                # back the result of an identical task the cluster still holds, though the
+                # file may have changed since it ran.
                 future = submit(
                     scan_shard,
                     src.url,
@@ -465,6 +472,8 @@ class DaskScan:
                 summary.detections += sum(len(p.detections) for p in fresh)
 
         def fill() -> None:
+            # At most ``window`` tasks in flight: the results wait in workers' memory until
+            # they are recorded here, in file order.
             while len(inflight) < self.window:
                 job = next(jobs, None)
                 if job is None:
