@@ -65,10 +65,8 @@ def deployment_of(request: Request) -> Deployment:
 
 
 def _sessions(request: Request) -> SessionStore:
-    """The server's dashboard sessions, made at the first request that needs them.
-
-    They live in this process's memory only: a restarted server has signed everyone out.
-    """
+    """The server's store of dashboard sessions (they are kept in the deployment's
+    database), made at the first request that needs it."""
     state = request.app.state
     store: SessionStore | None = getattr(state, "dashboard_sessions", None)
     if store is None:
