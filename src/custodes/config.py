@@ -113,6 +113,17 @@ class Settings(BaseSettings):
         default=None,
         description="The constitution YAML to load at start when the database holds none.",
     )
+    authority_poll_ms: float = Field(
+        default=1000.0,
+        ge=0,
+        le=600_000,
+        description=(
+            "How often each server process reads the grants and constitution versions other "
+            "processes changed (replicas, a second server on one SQLite file): the most time a "
+            "revocation or an adopted amendment takes to reach it when a notification was lost, "
+            "and on SQLite always. 0: never (a single server)."
+        ),
+    )
 
     # --- custody ------------------------------------------------------------
     custody_kek_file: Path | None = Field(

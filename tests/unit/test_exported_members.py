@@ -114,6 +114,7 @@ PINNED = {
         "encode_public_key",
         "entrenched_goals",
         "newest_document",
+        "newest_version",
         "parse_duration",
         "read_constitution",
         "required_threshold",

@@ -31,7 +31,13 @@ from custodes.authority._decide import (
     requester_refusal,
     tells_outsiders,
 )
-from custodes.authority._model import REQUEST_KINDS, Grant, RequestRecord, RuleStatus
+from custodes.authority._model import (
+    REQUEST_KINDS,
+    CaughtUp,
+    Grant,
+    RequestRecord,
+    RuleStatus,
+)
 from custodes.authority._quorum import (
     ApprovalFacts,
     QuorumOutcome,
@@ -76,6 +82,7 @@ __all__ = [
     "REQUEST_KINDS",
     "ApprovalFacts",
     "Authority",
+    "CaughtUp",
     "Grant",
     "QuorumOutcome",
     "RequestFacts",

@@ -35,6 +35,7 @@ from custodes.constitution import (
     check_amendment,
     constitution_versions,
     newest_document,
+    newest_version,
     read_constitution,
     stored_document,
     unmeasured,
@@ -89,6 +90,35 @@ class Amendments:
             )
         elif initial is not None:
             self._adopt_first(initial, source=source)
+
+    def refresh(self) -> Constitution | None:
+        """Activate the newest stored version when another process (a replica) adopted a newer
+        one than the active; the caller holds the state's lock.
+
+        Returns:
+            The version now in force, or ``None`` when nothing changed.
+
+        Raises:
+            ConstitutionError: the newer version does not read or compile here (a replica of
+                another release): nothing is in force any more, so every authorization is
+                denied until it does (fail closed, rather than deciding under a superseded
+                version).
+        """
+        newest = newest_version(self._state.engine)
+        active = self._state.loaded
+        if newest is None or (active is not None and newest <= active.version):
+            return None
+        stored = newest_document(self._state.engine)
+        if stored is None:  # pragma: no cover - a version is never deleted
+            return None
+        try:
+            c = read_constitution(stored.document, name=f"stored version {stored.version}")
+            self._state.activate(c)
+        except ConstitutionError:
+            self._state.deactivate()
+            raise
+        _log.warning("constitution version %d, adopted by another process, is in force", c.version)
+        return c
 
     def _adopt_first(self, c: Constitution, *, source: str) -> None:
         # A deployment starts at version 1, so the log's first adoption is the whole history.

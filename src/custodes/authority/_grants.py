@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from custodes.authority._model import Grant
 from custodes.authority._state import AuthorityState
-from custodes.authority._tables import authority_grants
+from custodes.authority._tables import authority_generation, authority_grants
 from custodes.errors import NotFoundError
 
 __all__ = ["GrantBook", "grant_from_row", "grant_row"]
@@ -80,11 +80,16 @@ class GrantBook:
     def __init__(self, state: AuthorityState) -> None:
         self._state = state
         self._held: dict[tuple[str, str], list[Grant]] = {}
+        # The newest grant change (generation, migration authority_0003) the index has taken in.
+        self._seen = 0
 
     def load(self) -> None:
         """Rebuild the index from the database (at start: every unexpired grant)."""
         now = self._state.clock.now()
         with self._state.engine.connect() as conn:
+            # Read before the rows: a change committed in between is in the rows and is read
+            # once more by the next :meth:`changed`, never missed.
+            seen = _newest_generation(conn)
             rows = conn.execute(
                 # Standing grants are not stored (they come from the rules); expired ones can cover
                 # nothing.
@@ -95,6 +100,27 @@ class GrantBook:
             g = grant_from_row(row)
             index.setdefault((g.principal, g.capability), []).append(g)
         self._held = index
+        self._seen = seen
+
+    def changed(self) -> list[Grant]:
+        """Re-read into the index every grant changed (inserted, revoked, reviewed) since the
+        last :meth:`load` or :meth:`changed`, by this process or any other; oldest change first.
+
+        The caller holds the state's lock.
+        """
+        c = authority_grants.c
+        with self._state.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(authority_grants).where(c.generation > self._seen).order_by(c.generation)
+            ).all()
+        grants = []
+        for row in rows:
+            g = grant_from_row(row)
+            self.remember(g)
+            grants.append(g)
+            # Generations commit in order (authority_0003), so none below this one is missing.
+            self._seen = max(self._seen, int(row.generation))
+        return grants
 
     def remember(self, g: Grant) -> None:
         """Put ``g`` (new, or changed: revoked, reviewed) in the index, replacing its old form.
@@ -193,6 +219,13 @@ class GrantBook:
         with self._state.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [g for g in map(grant_from_row, rows) if g.active_at(now)]
+
+
+def _newest_generation(conn: sa.Connection) -> int:
+    value = conn.execute(
+        sa.select(authority_generation.c.value).where(authority_generation.c.id == 1)
+    ).scalar()
+    return int(value or 0)
 
 
 def _active_where(

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["REQUEST_KINDS", "Grant", "RequestKind", "RequestRecord", "RuleStatus"]
+from custodes.constitution import Constitution
+
+__all__ = [
+    "REQUEST_KINDS",
+    "CaughtUp",
+    "Grant",
+    "RequestKind",
+    "RequestRecord",
+    "RuleStatus",
+]
 
 RequestKind = Literal[
     "grant", "escrow-read", "amendment", "review", "revocation", "break-glass", "withdrawal"
@@ -176,3 +185,22 @@ class RequestRecord:
     rules: tuple[RuleStatus, ...] = ()
     grant_id: str | None = None
     payload: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    """What :meth:`Authority.catch_up` took in from other processes.
+
+    Attributes:
+        grants: the grants changed since the last catch-up (new, revoked, reviewed), oldest
+            change first; this process's own changes are among them.
+        constitution: the version now in force if another process adopted it, else None.
+    """
+
+    grants: tuple[Grant, ...]
+    constitution: Constitution | None
+
+    @property
+    def changed(self) -> bool:
+        """Did anything change (caches of authorization decisions are stale)?"""
+        return bool(self.grants) or self.constitution is not None

@@ -14,7 +14,7 @@ from custodes.authority._signed import check_signed
 from custodes.authority._state import AuthorityState
 from custodes.authority._tables import authority_grants
 from custodes.constitution import Notify
-from custodes.errors import Denial, InputError, NotFoundError, PolicyDenied
+from custodes.errors import Denial, InputError, PolicyDenied
 
 __all__ = ["Revocations"]
 
@@ -38,20 +38,12 @@ class Revocations:
         """Call ``callback(grant)`` after every revocation (caches drop the grant at once)."""
         self._listeners.append(callback)
 
-    def refresh(self, grant_id: str) -> Grant | None:
-        """Re-read grant ``grant_id``, changed by another process (a replica, the CLI), into
-        the index; a revoked one is announced to the :meth:`on_revoke` listeners, as a
-        revocation made here is. ``None``: there is no such grant (nothing changes)."""
-        with self._state.lock:
-            try:
-                grant = self._grants.get(grant_id)
-            except NotFoundError:
-                return None
-            self._grants.remember(grant)
+    def announce(self, grant: Grant) -> None:
+        """Tell the :meth:`on_revoke` listeners of ``grant`` if it is revoked (a change another
+        process made); called outside the state's lock, as a listener may call back."""
         if grant.revoked_at is not None:
             for listener in self._listeners:
                 listener(grant)
-        return grant
 
     def revoke(self, revocation: Mapping[str, Any], signature: str) -> Grant:
         """Revoke a grant at once. Signed by the revoker: the holder, an approver of its rule,

@@ -26,7 +26,7 @@ from custodes.authority._authorize import authorize
 from custodes.authority._break_glass import BreakGlass
 from custodes.authority._grant_requests import GrantRequests
 from custodes.authority._grants import GrantBook
-from custodes.authority._model import Grant, RequestRecord
+from custodes.authority._model import CaughtUp, Grant, RequestRecord
 from custodes.authority._requests import RequestBook
 from custodes.authority._revocation import Revocations
 from custodes.authority._state import AuthorityState
@@ -174,17 +174,25 @@ class Authority:
         """Call ``callback(grant)`` after every revocation (caches drop the grant at once)."""
         self._revocations.on_revoke(callback)
 
-    def grant_changed(self, grant_id: str) -> Grant | None:
-        """Take in a change another process made to grant ``grant_id`` (a new grant, a review,
-        a revocation: announced to :meth:`on_revoke` listeners); ``None`` if it does not exist.
-        """
-        return self._revocations.refresh(grant_id)
+    def catch_up(self) -> CaughtUp:
+        """Take in what other processes (replicas, a second server on one SQLite file) changed:
+        every grant changed since the last catch-up (revocations announced to
+        :meth:`on_revoke` listeners) and a newer adopted constitution, activated here.
 
-    def reload_grants(self) -> None:
-        """Rebuild the index of unexpired grants from the database (after changes made by other
-        processes may have been missed: a replica's notification connection came back)."""
+        Cheap when nothing changed (two indexed reads), so it may be polled.
+
+        Raises:
+            ConstitutionError: a newer version does not read or compile here; every
+                authorization is denied until it does (fail closed).
+        """
         with self._state.lock:
-            self._grants.load()
+            grants = self._grants.changed()
+        # Outside the lock: a listener may call back into the authority.
+        for g in grants:
+            self._revocations.announce(g)
+        with self._state.lock:
+            constitution = self._amendments.refresh()
+        return CaughtUp(grants=tuple(grants), constitution=constitution)
 
     # -- authorization and grants --------------------------------------------------------
 

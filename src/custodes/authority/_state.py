@@ -64,6 +64,12 @@ class AuthorityState:
         self._compiled = compile_policies(c)
         self._constitution = c
 
+    def deactivate(self) -> None:
+        """Decide under no constitution: every authorization is denied (fail closed) until
+        :meth:`activate` succeeds."""
+        self._constitution = None
+        self._compiled = None
+
     @property
     def loaded(self) -> Constitution | None:
         """The active constitution, or ``None`` before one is loaded."""

@@ -14,7 +14,12 @@ from sqlalchemy import (
 
 from custodes.store import UtcDateTime, metadata
 
-__all__ = ["authority_approvals", "authority_grants", "authority_requests"]
+__all__ = [
+    "authority_approvals",
+    "authority_generation",
+    "authority_grants",
+    "authority_requests",
+]
 
 authority_requests = Table(
     "authority_requests",
@@ -74,6 +79,18 @@ authority_grants = Table(
     Column("review_deadline", UtcDateTime(), nullable=True),
     Column("review_status", String(16), nullable=True),
     Column("log_index", BigInteger, nullable=False),
+    # Stamped by a trigger (migration authority_0003) with the change counter's value at each
+    # insert and update: other processes poll for grants changed after the last they saw.
+    Column("generation", BigInteger, nullable=False, server_default="0"),
 )
 # Grants are read by principal (the dashboard, the one-open-break-glass check).
 Index("ix_authority_grants_principal", authority_grants.c.principal)
+Index("ix_authority_grants_generation", authority_grants.c.generation)
+
+# One row (id 1): how many grant changes were ever committed (see ``generation`` above).
+authority_generation = Table(
+    "authority_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)

@@ -29,6 +29,7 @@ from custodes.constitution._history import (
     StoredDocument,
     adopted_versions,
     newest_document,
+    newest_version,
     stored_document,
 )
 from custodes.constitution._model import (
@@ -64,6 +65,7 @@ __all__ = [
     "StoredDocument",
     "adopted_versions",
     "newest_document",
+    "newest_version",
     "stored_document",
     "FLOOR_STATEMENT",
     "RULES_PATHS",

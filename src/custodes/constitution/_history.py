@@ -20,6 +20,7 @@ __all__ = [
     "StoredDocument",
     "adopted_versions",
     "newest_document",
+    "newest_version",
     "stored_document",
 ]
 
@@ -94,3 +95,11 @@ def newest_document(engine: Engine) -> StoredDocument | None:
             sa.select(c.version, c.document).order_by(c.version.desc()).limit(1)
         ).first()
     return None if row is None else StoredDocument(version=row.version, document=row.document)
+
+
+def newest_version(engine: Engine) -> int | None:
+    """The newest adopted version's number (one indexed read: other processes poll it), or
+    None when none was ever adopted."""
+    with engine.connect() as conn:
+        version = conn.execute(sa.select(sa.func.max(constitution_versions.c.version))).scalar()
+    return None if version is None else int(version)

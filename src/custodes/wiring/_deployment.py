@@ -42,7 +42,7 @@ from custodes.wiring._adapters import (
 )
 from custodes.wiring._core import open_core
 from custodes.wiring._records import records_over
-from custodes.wiring._replicas import GrantFeed
+from custodes.wiring._replicas import ReplicaFeed
 from custodes.wiring._serving import VerifierProcess
 from custodes.witness import WitnessPublisher, start_publisher
 
@@ -66,7 +66,8 @@ class Deployment:
         gateway: the enforcing model gateway.
         provenance: the model registry.
         usage: who uses each tier (chains, concentration figures, rules and alarms).
-        grant_feed: with ``log_replicas``, what brings other replicas' grant changes here.
+        replica_feed: what brings other processes' grant changes and adopted amendments here
+            (notifications with ``log_replicas``, a poll every ``authority_poll_ms``).
         verifier: the process that verifies lineages for the gateway's serving check.
     """
 
@@ -82,13 +83,13 @@ class Deployment:
     gateway: Gateway
     provenance: ModelRegistry
     usage: UsageTracker
-    grant_feed: GrantFeed | None = None
+    replica_feed: ReplicaFeed | None = None
     verifier: VerifierProcess | None = None
 
     def close(self) -> None:
         """Stop every component's background work, newest first, then the log and database."""
-        if self.grant_feed is not None:
-            self.grant_feed.close()
+        if self.replica_feed is not None:
+            self.replica_feed.close()
         self.gateway.close()
         if self.verifier is not None:
             self.verifier.close()
@@ -161,12 +162,18 @@ def build_deployment(
             usage=usage,
             serving=verifier,
         )
-        grant_feed = None
-        if settings.log_replicas:
-            # Other replicas' (and the CLI's) grant changes, within a notification's delivery.
-            grant_feed = GrantFeed(core.engine, authority, gateway.grants.invalidate)
-            grant_feed.start()
-            built.append(grant_feed.close)
+        replica_feed = None
+        if settings.log_replicas or settings.authority_poll_ms > 0:
+            # Other processes' grant changes and amendments: notified, and polled behind that.
+            replica_feed = ReplicaFeed(
+                core.engine,
+                authority,
+                gateway.grants.invalidate,
+                listen=settings.log_replicas,
+                poll=settings.authority_poll_ms / 1000,
+            )
+            replica_feed.start()
+            built.append(replica_feed.close)
     except BaseException:
         # A refused start leaves no thread, sequencer or connection behind.
         for close in reversed(built):
@@ -185,6 +192,6 @@ def build_deployment(
         gateway=gateway,
         provenance=records.provenance,
         usage=usage,
-        grant_feed=grant_feed,
+        replica_feed=replica_feed,
         verifier=verifier,
     )

@@ -1,9 +1,10 @@
 """Three real ``custodes serve`` processes on one throwaway PostgreSQL database (log_replicas):
-a grant approved across them reaches all; appends and gateway calls spread over them; the
-sequencer (the holder of the log's advisory lock) is SIGKILLed mid-run and another takes over;
-a revocation on one replica is refused on the other although the grant cache would keep the
-grant for ten minutes; afterwards the log verifies, no acknowledged entry is lost, and every
-surviving replica serves the same checkpoint."""
+a grant approved across them reaches all, and so does an amendment adopted across them;
+appends and gateway calls spread over them; the sequencer (the holder of the log's advisory
+lock) is SIGKILLed mid-run and another takes over; a revocation on one replica is refused on
+the other although the grant cache would keep the grant for ten minutes; afterwards the log
+verifies, no acknowledged entry is lost, and every surviving replica serves the same
+checkpoint."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from custodes.log._tables import log_entries
 from custodes.log._verify import verify_store
 from custodes.store import create_db_engine
 from tests.integration.gateway.conftest import demo_key
+from tests.support.amend import amend_over_http
 from tests.support.keys import LOG_WRITER, issue_keys
 from tests.support.postgres import PostgresCluster
 from tests.support.server import ServerProcess, start_server
@@ -46,6 +48,11 @@ def _until(check: Callable[[], bool], what: str, timeout: float = 120.0) -> floa
 
 def _health(server: ServerProcess) -> dict[str, Any]:
     return httpx.get(server.url("/healthz"), timeout=10).json()  # type: ignore[no-any-return]
+
+
+def _version(server: ServerProcess) -> int:
+    """The version of the constitution ``server`` decides under (its memory, not the table)."""
+    return int(httpx.get(server.url("/constitution"), timeout=10).json()["version"])
 
 
 def _chat(server: ServerProcess, key: str) -> int:
@@ -218,6 +225,13 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
         # The grant was written by one replica; the others learn of it by notification.
         for s in servers:
             _until(lambda s=s: _chat(s, keys["alice@lab"]) == 200, f"{s.base_url} allows")
+        # An amendment proposed on one replica and signed on the other two is in force on all
+        # three without a restart (each activates the stored version when notified); the
+        # grant made under the old version still covers alice's calls everywhere.
+        version, _ = amend_over_http(servers[0].base_url, [s.base_url for s in servers[1:]], keys)
+        for s in servers:
+            _until(lambda s=s: _version(s) == version, f"{s.base_url} decides under v{version}")
+        assert [_chat(s, keys["alice@lab"]) for s in servers] == [200, 200, 200]
         with _Appends(servers, keys[LOG_WRITER], keys["alice@lab"]) as load:
             _until(lambda: load.count() >= 60, "appends acknowledged before the kill")
             leader.kill()  # the sequencer, SIGKILLed mid-run
