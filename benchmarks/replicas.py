@@ -5,6 +5,8 @@
 - revocation propagation: a grant revoked on replica A (the POST answered) until replica B
   refuses the holder's call, with B's grant cache set to ten minutes (only the NOTIFY can
   explain a refusal); several rounds;
+- amendment propagation: the approval that adopts an amendment on replica A (answered) until
+  replica B decides under the new version; several rounds;
 - sequencer fail-over: the leader SIGKILLed until the survivor reports it signs
   (``/healthz`` ``log_sequencer``), and until an entry appended on the survivor after the kill
   is covered by a checkpoint it serves.
@@ -32,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.amend import amend_over_http  # noqa: E402
 from tests.support.keys import LOG_WRITER, issue_keys  # noqa: E402
 from tests.support.postgres import start_cluster  # noqa: E402
 from tests.support.server import ServerProcess, start_server  # noqa: E402
@@ -149,6 +152,21 @@ def revocation_times(
     return out
 
 
+def amendment_times(servers: list[ServerProcess], keys: dict[str, str], rounds: int) -> list[float]:
+    """Seconds from the approval that adopts an amendment on A (answered) until B decides
+    under the new version (``GET /constitution`` shows what B holds in memory)."""
+    a, b = servers
+    out = []
+    with httpx.Client(timeout=30) as c:
+        for _ in range(rounds):
+            version, _ = amend_over_http(a.base_url, [a.base_url], keys)
+            answered = time.perf_counter()
+            while c.get(b.url("/constitution")).json()["version"] != version:
+                pass
+            out.append(time.perf_counter() - answered)
+    return out
+
+
 def _leads(server: ServerProcess) -> bool:
     try:
         return bool(httpx.get(server.url("/healthz"), timeout=5).json()["log_sequencer"])
@@ -220,6 +238,13 @@ def main() -> None:
                 "revocation on A refused on B after (ms): "
                 + ", ".join(f"{t * 1000:.0f}" for t in times)
                 + f"; median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f}"
+            )
+            times = amendment_times(servers, keys, args.rounds)
+            print(
+                "amendment adopted on A in force on B after (ms): "
+                + ", ".join(f"{t * 1000:.0f}" for t in times)
+                + f"; median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f}"
+                + f" (authority_poll_ms={settings.authority_poll_ms:.0f} behind NOTIFY)"
             )
             poll = settings.log_leader_poll_ms
             fails = fail_over(settings, tmp, servers, keys[LOG_WRITER], min(args.rounds, 3))

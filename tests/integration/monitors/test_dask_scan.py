@@ -30,7 +30,10 @@ DIRECTORY = StaticDirectory(
     reviewer_ids=("ana@aisi",),
     overseer_organisations=frozenset({"aisi"}),
 )
-SHARD = 512 * 1024  # small shards, so the 17 MB corpus is cut into dozens of them
+# The first 400 transcripts of the vuln corpus (2.8 MB) in 64 KiB shards: dozens of shards
+# (what the kill and the rerun need) at a sixth of the whole corpus's scanning time.
+VULN_LINES = 400
+SHARD = 64 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +56,13 @@ def client() -> Iterator[distributed.Client]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """The labelled corpora, a console log of the crash formats longer than several text
+    """The labelled corpora (the vuln one cut short), a console log of the crash formats longer than several text
     blocks, an Inspect .eval log, and a JSONL file with malformed lines."""
     root = tmp_path_factory.mktemp("corpus")
     monitors = data_dir / "datasets" / "monitors"
-    for name in ("vuln_discovery_dev.jsonl", "coup_misuse_dev.jsonl"):
-        shutil.copy(monitors / name, root / name)
+    shutil.copy(monitors / "coup_misuse_dev.jsonl", root / "coup_misuse_dev.jsonl")
+    vuln = (monitors / "vuln_discovery_dev.jsonl").read_bytes().splitlines(keepends=True)
+    (root / "vuln_discovery_dev.jsonl").write_bytes(b"".join(vuln[:VULN_LINES]))
     crashes = sorted((monitors / "crash_formats").glob("*.txt"))
     with (root / "console.log").open("w") as fh:
         for i in range(40):
@@ -157,7 +161,7 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(
 
     def kill_a_busy_worker(n: int) -> None:
         taken.append(n)
-        if killed or len(taken) < 10:  # well inside the 17 MB file's shards
+        if killed or len(taken) < 10:  # well inside the vuln file's shards
             return
         # The shards after the first are still running or held on the workers (the client
         # takes results in file order): kill a worker that holds some of them.

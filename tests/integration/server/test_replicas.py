@@ -13,6 +13,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -208,10 +209,19 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
     signer = NoteSigner.from_key((tmp_path / "log.key").read_text())
     servers: list[ServerProcess] = []
     try:
-        for i in range(3):
-            servers.append(
-                start_server(settings, log_path=tmp_path / f"server{i}.log", ready_timeout=180)
-            )
+        servers.append(start_server(settings, log_path=tmp_path / "server0.log", ready_timeout=180))
+        # The first adopted version 1 of the constitution; the other two start together.
+        with ThreadPoolExecutor(2) as pool:
+            starting = [
+                pool.submit(
+                    start_server, settings, log_path=tmp_path / f"server{i}.log", ready_timeout=180
+                )
+                for i in (1, 2)
+            ]
+            failed = [f.exception() for f in starting]
+        servers += [f.result() for f, e in zip(starting, failed, strict=True) if e is None]
+        if any(failed):
+            raise next(e for e in failed if e is not None)
         # One replica holds the lock (the first to start, unless its lock session hiccupped);
         # the others wait for it.
         _until(
