@@ -164,6 +164,8 @@ class WitnessPublisher:
         self.probe_timeout = min(timeout, 5.0)
 
     def _use_policy(self, policy: WitnessPolicy) -> None:
+        """Use ``policy`` from the next round. A witness it names without a URL still counts
+        in its quorum but is never asked (a warning says so)."""
         self.policy = policy
         self.witnesses = [w for w in policy.witnesses if w.url]
         for w in policy.witnesses:
@@ -171,6 +173,7 @@ class WitnessPublisher:
                 _log.warning("witness %s has no URL: it cannot be asked to cosign", w.name)
 
     def _refresh_policy(self) -> None:
+        """Read the policy in force again (a failure to read it keeps the current one)."""
         # An amendment of the constitution's witnesses section takes effect at the next round.
         if self.policy_source is None:
             return
@@ -236,6 +239,9 @@ class WitnessPublisher:
         self._poke()
 
     def _poke(self) -> None:
+        """Wake the sender loop, from any thread."""
+        # An asyncio.Event is not thread-safe: it is set by the loop itself, scheduled with
+        # call_soon_threadsafe (which also wakes a loop blocked in its selector).
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             try:
@@ -347,13 +353,17 @@ class WitnessPublisher:
     # --- sending -------------------------------------------------------------
 
     def _run(self) -> None:
+        """The sender thread: its own event loop, so no log thread ever waits on a witness."""
         asyncio.run(self._main())
 
     async def _main(self) -> None:
+        """The sender loop: a round at each new checkpoint, or every ``retry_interval``
+        seconds; requests still in flight at stop are cancelled."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._started.set()
         inflight: dict[str, asyncio.Task[None]] = {}
+        # One kept-alive connection per witness (and a spare): a round is one request each.
         limits = httpx.Limits(max_keepalive_connections=len(self.witnesses) + 1)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
             while not self._stopping:
@@ -371,6 +381,8 @@ class WitnessPublisher:
             await asyncio.gather(*inflight.values(), return_exceptions=True)
 
     async def _newest(self) -> SignedCheckpoint | None:
+        """The newest checkpoint the listener was given, or the log's own at the first round
+        (None, logged, if the log cannot be read)."""
         with self._cond:
             latest = self._latest
         if latest is None:
@@ -388,6 +400,9 @@ class WitnessPublisher:
         checkpoint: SignedCheckpoint,
         inflight: dict[str, asyncio.Task[None]],
     ) -> None:
+        """Ask every witness that is due to cosign ``checkpoint``: one not backing off, not
+        being asked already, and without a recent cosignature of this size (each is asked at
+        least once after start)."""
         size = checkpoint.checkpoint.size
         now = time.monotonic()
         due = []
@@ -482,6 +497,8 @@ class WitnessPublisher:
                 await asyncio.to_thread(self._alarm, w.name, old, detail)
                 return detail
             try:
+                # From size 0 or to the same size the proof is empty: C2SP tlog-witness sends
+                # none from 0, and RFC 9162 §2.1.4.2 verifies equal sizes with no hashes.
                 proof = (
                     await asyncio.to_thread(self.log.consistency_proof, old, cp.size)
                     if 0 < old < cp.size
@@ -495,6 +512,9 @@ class WitnessPublisher:
                 resp = await client.post(url, content=body)
             except httpx.HTTPError as exc:
                 return f"unreachable: {exc.__class__.__name__}: {exc}"
+            # 409 Conflict: the witness holds another size than the one the request was built
+            # from and answers it (C2SP tlog-witness, text/x.tlog.size); the request is built
+            # again from there, unless that was the size sent: then the two trees differ.
             if resp.status_code == 409:
                 try:
                     held = parse_size_body(resp.text)
@@ -529,6 +549,8 @@ class WitnessPublisher:
         return "too many 409 answers"
 
     def _stored_newest(self) -> SignedCheckpoint | None:
+        """The newest checkpoint stored in the database (which another process sharing it may
+        have signed), or None if it cannot be read."""
         try:
             return self.log.latest_checkpoint(fresh=False)
         except Error:
@@ -554,6 +576,8 @@ class WitnessPublisher:
             _log.exception("cannot record published checkpoint %d", signed.checkpoint.size)
 
     def _ensure_published(self, conn: Connection, signed: SignedCheckpoint) -> None:
+        """In ``conn``'s transaction: the published row of ``signed`` (inserted if missing;
+        met at once under a policy that needs no cosignature), locked for the count."""
         cp = signed.checkpoint
         row = conn.execute(
             select(witness_published.c.root_hash).where(witness_published.c.size == cp.size)
@@ -581,6 +605,9 @@ class WitnessPublisher:
         )
 
     def _record_cosignature(self, name: str, signed: SignedCheckpoint, line: str) -> None:
+        """Store the verified cosignature ``line`` of witness ``name`` for ``signed``, mark the
+        checkpoint's quorum met if its cosigners now satisfy the policy, and record the
+        witness's status: one transaction, so a counted cosignature is a stored one."""
         cp = signed.checkpoint
         now = self.clock.now()
         try:
@@ -637,6 +664,8 @@ class WitnessPublisher:
                 self._cond.notify_all()
 
     def _record_peer(self, name: str, size: int | None, error: str | None) -> None:
+        """Store a witness's status (its last error, or its success) in a transaction of its
+        own; a database failure is logged, never raised into the sender loop."""
         try:
             with writer(self.engine).begin() as conn:
                 self._upsert_peer(conn, name, size, error, self.clock.now())
@@ -646,6 +675,8 @@ class WitnessPublisher:
     def _upsert_peer(
         self, conn: Connection, name: str, size: int | None, error: str | None, now: datetime
     ) -> None:
+        """Update (or insert) witness ``name``'s status row in ``conn``: the size it holds
+        (``size``, else the last known), its error, and when it last cosigned."""
         known = self._sizes.get(name, 0) if size is None else size
         values: dict[str, object] = {"size": known, "last_error": error, "updated_at": now}
         if error is None:
