@@ -322,12 +322,28 @@ class LogWatcher:
         )
 
     def _fetch_checkpoint(self) -> SignedCheckpoint:
+        """The log's checkpoint (its cosigned one under a policy), its signature verified.
+
+        Raises:
+            httpx.HTTPError: the log could not be reached or did not answer 2xx.
+            InputError: the answer is not a signed checkpoint.
+            VerificationError: not signed by the log's key, or another origin.
+        """
         path = "/checkpoint/cosigned" if self.policy is not None else "/checkpoint"
         resp = self.client.get(self.url + path)
         resp.raise_for_status()
         return SignedCheckpoint.from_text(resp.text, self.log_key)
 
     def _entries(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """Entries ``start`` to ``end - 1`` with their indices, read through the C2SP
+        tlog-tiles entry bundles (a full bundle holds 256; the last one is partial).
+
+        Raises:
+            httpx.HTTPError: a bundle could not be fetched.
+            InputError: a bundle holds another number of entries than its width.
+        """
+        # The first bundle is read whole from its start: entries before ``start`` are skipped,
+        # not asked for (bundles are addressed by tile index, not by entry).
         tile = start // _TILE_WIDTH
         while tile * _TILE_WIDTH < end:
             width = min(_TILE_WIDTH, end - tile * _TILE_WIDTH)
@@ -351,6 +367,8 @@ class LogWatcher:
         offered: SignedCheckpoint,
         proof: tuple[bytes, ...] = (),
     ) -> None:
+        """Write an evidence file of a fork: the checkpoint held, the one offered, and the
+        proof that shows they disagree, for anyone to check without trusting this watcher."""
         evidence = Evidence(
             origin=state.origin,
             kind=kind,
