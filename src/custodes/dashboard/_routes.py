@@ -19,12 +19,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from custodes import __version__
 from custodes.constitution import encode_public_key
 from custodes.custody import EXPORT_FORMATS, export_finding
+from custodes.dashboard._audits_view import audits_view
 from custodes.dashboard._constitution_view import constitution_view
 from custodes.dashboard._custody_view import custody_view
 from custodes.dashboard._key_sign_in import KeySignIn
 from custodes.dashboard._log_view import LogQuery, log_view, older_href
 from custodes.dashboard._monitors_view import monitors_view
 from custodes.dashboard._now import constitution_of, now_view
+from custodes.dashboard._provenance_view import provenance_view
 from custodes.dashboard._render import render
 from custodes.dashboard._sessions import (
     Session,
@@ -36,6 +38,7 @@ from custodes.dashboard._sessions import (
 from custodes.dashboard._viewer import Viewer, viewer_of
 from custodes.errors import Error, InputError, NotFoundError
 from custodes.gateway import ApiKey
+from custodes.provenance import ARTIFACT_KINDS
 from custodes.wiring import Deployment
 
 __all__ = ["PREFIX", "STATIC", "router"]
@@ -500,3 +503,53 @@ async def custody_export(request: Request, finding_id: str, fmt: str) -> Respons
             "Content-Disposition": f'attachment; filename="{finding.id}.{fmt}.json"',
         },
     )
+
+
+@router.get("/provenance")
+async def provenance_page(request: Request) -> Response:
+    """Registered artifacts and runs, or one digest's lineage as a graph (``?digest=``),
+    checked against the log when asked (``&verify=1``)."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    params = request.query_params
+    try:
+        view = await asyncio.to_thread(
+            provenance_view,
+            deployment_of(request).provenance,
+            digest=params.get("digest") or None,
+            kind=params.get("kind") or None,
+            verify=params.get("verify") == "1",
+        )
+    except Error as exc:
+        return _error_page(session, viewer, "provenance", exc.diagnostics(), exc.status)
+    return _view_page(session, viewer, "provenance", view=view, kinds=ARTIFACT_KINDS)
+
+
+_VERDICTS = {
+    "findings": "findings",
+    "no-differential-detected": "no differential detected",
+    "inconclusive": "inconclusive",
+}
+
+
+@router.get("/audits")
+async def audits_page(request: Request) -> Response:
+    """Signed loyalty-audit reports from the log, newest first, each signature checked."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_sign_in(request)
+    session, viewer = found
+    deployment = deployment_of(request)
+    try:
+        view = await asyncio.to_thread(
+            audits_view,
+            deployment.log,
+            deployment.provenance,
+            constitution_of(deployment.authority),
+            before=_whole(request, "before"),
+        )
+    except InputError as exc:
+        return _error_page(session, viewer, "audits", exc.message)
+    return _view_page(session, viewer, "audits", view=view, verdicts=_VERDICTS)
