@@ -46,6 +46,11 @@ def log() -> None:
 
 
 def _read_input(path: str) -> bytes:
+    """The bytes of file ``path``, or of standard input for ``-``.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
     if path == "-":
         return sys.stdin.buffer.read()
     try:
@@ -116,6 +121,8 @@ def _read_only_engine(settings: Settings) -> Any:
         parsed = make_url(url)
     except Exception:  # create_db_engine says what is wrong with the URL
         parsed = None
+    # SQLite creates an empty database file on connect: a wrong --data-dir must be refused
+    # before that, not verified as an empty log.
     if parsed is not None and parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
         if db in ("", ":memory:") or not Path(db).is_file():
@@ -755,6 +762,8 @@ def _verify_pair(
             click.echo("OK: every log extends the empty tree")
             return
         if proof_file:
+            # The API's JSON ({"proof": [...]}, as `custodes log prove` prints it) or one base64
+            # hash per line.
             raw = _read_input(proof_file).decode(errors="replace")
             try:
                 hashes = [base64.b64decode(h) for h in json.loads(raw)["proof"]]
@@ -852,6 +861,8 @@ def _entry_checker(engine: Any) -> Any:
     from custodes.entry_audit import EntryAuditor, stored_documents
     from custodes.wiring import all_entry_types
 
+    # Import every package's entry types, so each entry's type is known to Entry.from_json
+    # (the CLI imports the packages only when a command needs them).
     all_entry_types()
     auditor = EntryAuditor(stored_documents(engine))
 
@@ -860,6 +871,8 @@ def _entry_checker(engine: Any) -> Any:
             entry = Entry.from_json(data)
         except InputError as exc:
             return f"not a valid entry: {exc.diagnostics()}"
+        # The leaf hash commits to the logged bytes: they must be the one RFC 8785 form of
+        # the entry, or two byte strings could stand for one entry.
         if entry.to_json() != data:
             return "not in RFC 8785 canonical form"
         return auditor.check_entry(index, entry)
