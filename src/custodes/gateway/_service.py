@@ -115,6 +115,9 @@ class KeyCache:
         self._keys, self._version = keys, version
 
     async def _watch(self) -> None:
+        """Every ``poll`` seconds, reload the keys if their change counter moved. A failed
+        read is logged and the last good view kept: a database that cannot be read for a
+        moment does not refuse every caller."""
         while True:
             await asyncio.sleep(self.poll)
             try:
@@ -174,6 +177,9 @@ class _Call:
         usage: Mapping[str, Any] | None = None,
         monitors: list[MonitorVerdict] | None = None,
     ) -> CallRecord:
+        """The call's log record with ``outcome`` and ``status``; the reason is cut to 1,000
+        characters, and the token counts are kept only where the upstream's ``usage`` gives
+        an integer (it is the upstream's word, not checked input)."""
         tokens = (
             {
                 k: usage.get(k) if isinstance(usage.get(k), int) else None
@@ -304,6 +310,14 @@ class Gateway:
     # --- the pieces of a request --------------------------------------------------------
 
     async def _authenticate(self, request: Request, call: _Call) -> ApiKey:
+        """The active key of the request's ``Authorization: Bearer`` header; the call learns
+        its principal and key id (and the on-behalf-of header, read only once authenticated).
+
+        Raises:
+            AuthenticationFailed: no header, several, another scheme, or an unknown or revoked
+                key.
+        """
+        # Exactly one header: of two, a proxy in front and custodes might each read another.
         values = request.headers.getlist("authorization")
         if len(values) != 1:
             raise AuthenticationFailed(
@@ -322,6 +336,12 @@ class Gateway:
         return found
 
     async def _read_body(self, request: Request) -> bytes:
+        """The request body, at most ``max_body_bytes``: a Content-Length over the limit is
+        refused before anything is read, and a body without one is counted as it arrives.
+
+        Raises:
+            Refused: a Content-Length that is not a number (400), or a body over the limit (413).
+        """
         length = request.headers.get("content-length")
         if length is not None:
             if not length.isdigit():
@@ -347,6 +367,11 @@ class Gateway:
         return b"".join(chunks)
 
     def _route(self, model: str) -> ModelRoute:
+        """The route that serves ``model``.
+
+        Raises:
+            Refused: no such model here (404 ``model_not_found``, as OpenAI's API answers).
+        """
         route = self.routes.get(model)
         if route is None:
             raise Refused(
@@ -359,6 +384,13 @@ class Gateway:
         return route
 
     async def _authorize(self, call: _Call, route: ModelRoute) -> GrantDecision:
+        """The grant under which the caller may use the route's capability, then the usage
+        rules (who directs the call) and, for a route that names its weights, the serving check.
+
+        Raises:
+            PolicyDenied: no grant, a usage rule or the serving check refuses.
+            Refused: the route names its weights but no serving check runs (503, fail closed).
+        """
         call.model, call.capability = route.name, route.capability
         grant = await self.grants.authorize(call.principal, route.capability)
         call.grant = grant.grant_id
@@ -377,6 +409,8 @@ class Gateway:
         return grant
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
+        """Hand a stream's closing record to the log without waiting (the relay sends the
+        receipt once it is durable); usage rules observe it when it is."""
         entry = call_entry(record, principal, self.clock.now())
         pending = self.log.append_batch([entry], wait=False)
         if self.usage is not None:
@@ -384,10 +418,12 @@ class Gateway:
         return pending
 
     def _observed(self, entry: Entry, pending: Future[list[Appended]]) -> None:
+        """Let the usage rules count ``entry`` once it is in the log (never one that failed)."""
         if self.usage is not None and not pending.cancelled() and pending.exception() is None:
             self.usage.observe(pending.result()[0].index, entry.to_json())
 
     def _start_entry(self, call: _Call, verdicts: list[MonitorVerdict]) -> Entry:
+        """The ``gateway.call_start/v1`` entry of an authorized, screened stream."""
         assert call.model and call.capability and call.grant
         start = CallStart(
             request_id=call.request_id,
@@ -405,6 +441,11 @@ class Gateway:
         return call_entry(start, call.principal, self.clock.now(), entry_type=CALL_START)
 
     async def _record(self, record: CallRecord, principal: str) -> Appended:
+        """Log ``record`` and wait until it is durable; usage rules observe it then.
+
+        Raises:
+            LogWriteError: it could not be logged.
+        """
         entry = call_entry(record, principal, self.clock.now())
         appended = await self._durable_entry(entry)
         if self.usage is not None:
@@ -420,6 +461,8 @@ class Gateway:
         return (await _durable(pending))[0]
 
     def _receipt(self, call: _Call, appended: Appended) -> dict[str, str]:
+        """The receipt headers: the request id, the entry's index and its leaf hash (RFC 9162
+        §2.1.1, so a caller can ask for its inclusion proof and check it)."""
         return {
             REQUEST_ID: call.request_id,
             RECEIPT_INDEX: str(appended.index),
@@ -427,6 +470,8 @@ class Gateway:
         }
 
     async def _refuse(self, call: _Call, exc: Error) -> Response:
+        """Log the refusal of the call, then answer it as an OpenAI-style error with its
+        receipt; if the refusal cannot be logged, the answer is the log failure instead."""
         status, body = openai_error(exc)
         outcome: Outcome = (
             "blocked"
@@ -452,6 +497,8 @@ class Gateway:
         )
 
     def _log_failed(self, call: _Call, exc: BaseException) -> Response:
+        """The answer when the call's entry could not be logged: an error, never the
+        model's answer (invariant 1: no log, no action)."""
         _log.error("gateway request %s: the log write failed: %s", call.request_id, exc)
         status, body = openai_error(
             LogWriteError("the call could not be recorded in the log, so its result is withheld")
@@ -464,6 +511,8 @@ class Gateway:
         )
 
     def _new_call(self, request: Request) -> _Call:
+        """A new call with a random 96-bit request id (unguessable, so one caller cannot name
+        another's request)."""
         return _Call(
             request_id=secrets.token_hex(12), route=request.scope["path"], method=request.method
         )
@@ -562,6 +611,11 @@ class Gateway:
     # --- the model call -------------------------------------------------------------------
 
     def _screen(self, text: str, phase: Phase) -> list[MonitorVerdict]:
+        """Run the gating monitors of ``phase`` over ``text``; their verdicts.
+
+        Raises:
+            MonitorBlocked: a monitor blocks it.
+        """
         screening = self.monitors.screen(text, phase=phase)
         if screening.blocked_by is not None:
             raise MonitorBlocked(screening.blocked_by, phase, screening.verdicts)
@@ -570,6 +624,11 @@ class Gateway:
     async def _forward(
         self, route: ModelRoute, operation: Operation, data: dict[str, Any], *, stream: bool
     ) -> UpstreamReply:
+        """Send the checked request to the route's upstream.
+
+        Raises:
+            UpstreamError: the upstream could not be reached or broke off.
+        """
         # Re-serialised from what was checked, with the upstream's model name: the upstream
         # parses exactly the object custodes checked (no duplicate-key or encoding tricks).
         body = orjson.dumps({**data, "model": route.upstream_model})
@@ -578,6 +637,8 @@ class Gateway:
     async def _complete(
         self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict], *, chat: bool
     ) -> Response:
+        """Answer a whole (not streamed) upstream reply: screen a chat answer's text, then
+        log the call and answer with its receipt (or log and answer the refusal)."""
         if reply.status != 200:
             return await self._upstream_failed(call, reply, verdicts)
         try:
@@ -600,6 +661,8 @@ class Gateway:
     async def _answer(
         self, call: _Call, body: bytes, usage: Any, verdicts: list[MonitorVerdict]
     ) -> Response:
+        """Log the answered call (with the SHA-256 of the body), then return ``body`` as it
+        came, with the receipt headers."""
         record = call.record(
             "answered",
             200,
@@ -621,6 +684,8 @@ class Gateway:
     async def _upstream_failed(
         self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
     ) -> Response:
+        """Log and pass on an upstream's error answer: its body when it is an OpenAI-style
+        error object, else an error of custodes' own; a status outside 4xx-5xx becomes 502."""
         try:
             shaped = orjson.loads(reply.body)
             ok = isinstance(shaped, dict) and isinstance(shaped.get("error"), dict)
@@ -659,6 +724,10 @@ class Gateway:
     def _stream(
         self, call: _Call, reply: UpstreamReply, verdicts: list[MonitorVerdict]
     ) -> Response:
+        """Relay a streamed answer: each chunk screened before it is passed on, the call's
+        closing record logged when the stream ends, and its receipt sent as a last SSE
+        comment line (a comment, so OpenAI clients ignore it)."""
+
         def finish(state: StreamOutcome) -> Future[list[Appended]]:
             return self._submit(
                 call.record(
