@@ -42,6 +42,12 @@ def coalition() -> None:
 def _analyze(
     path: Path, max_size: int, time_limit: float, *, power: bool = False, winning: bool = False
 ) -> Analysis:
+    """Read the constitution at ``path`` and analyse it (see :func:`custodes.coalition.analyze`).
+
+    Raises:
+        InputError: ``max_size`` is negative.
+        ConstitutionError: the constitution is refused.
+    """
     if max_size < 0:
         raise InputError(
             "--max-size must not be negative",
@@ -59,6 +65,11 @@ def _analyze(
 
 
 def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (UTF-8).
+
+    Raises:
+        InputError: the file cannot be written.
+    """
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -68,6 +79,13 @@ def _write(path: Path, text: str) -> None:
 
 
 def _png(svg: str, path: Path) -> None:
+    """Render ``svg`` to a PNG file with librsvg's ``rsvg-convert`` (custodes draws SVG only;
+    rasterising is a well-kept library's job).
+
+    Raises:
+        ConfigError: ``rsvg-convert`` is not installed.
+        InputError: it could not write ``path``.
+    """
     tool = shutil.which("rsvg-convert")
     if tool is None:
         raise ConfigError(
@@ -89,6 +107,7 @@ def _png(svg: str, path: Path) -> None:
 
 
 def _below(orgs: int | None, floor: int | None) -> bool:
+    """Whether ``orgs`` organisations are fewer than the floor (False when either is unknown)."""
     return orgs is not None and floor is not None and orgs < floor
 
 

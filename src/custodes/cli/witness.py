@@ -25,12 +25,15 @@ def witness() -> None:
 
 
 def _witness_db(state: CliState, db: str | None) -> str:
+    """The witness's database URL: ``--db``, else ``witness.db`` in the data folder (a
+    witness keeps its own state, apart from any log it cosigns)."""
     if db:
         return db
     return f"sqlite:///{(state.settings.data_dir / 'witness.db').resolve()}"
 
 
 def _key_file(state: CliState, key: Path | None) -> Path:
+    """The witness's signing key file: ``--key``, else ``witness.key`` in the data folder."""
     return key or state.settings.data_dir / "witness.key"
 
 
@@ -189,6 +192,7 @@ def watch(
 
 
 def _size(path: Path, origin: str) -> int:
+    """The log size the watcher's state file records as verified (0 before the first poll)."""
     from custodes.witness import WatchState
 
     return WatchState.load(path, origin).size
