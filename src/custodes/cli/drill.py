@@ -63,6 +63,11 @@ def list_drills() -> None:
 
 
 def _scenarios(name: str) -> list[Scenario]:
+    """The drills ``name`` means: a built-in drill's id, ``all`` of them, or a scenario file.
+
+    Raises:
+        DrillError: none of those, or a scenario file that cannot be read or is not valid.
+    """
     builtin = {s.id: s for s in builtin_scenarios()}
     if name == "all":
         return list(builtin.values())
@@ -78,6 +83,11 @@ def _scenarios(name: str) -> list[Scenario]:
 
 
 def _read_api_keys(path: Path) -> dict[str, str]:
+    """The principal -> API key mapping of a JSON or YAML file (at most 1 MiB).
+
+    Raises:
+        DrillError: the file cannot be read, is too large, or is not such a mapping.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -108,6 +118,8 @@ def _operator(state: CliState, issue: bool) -> Iterator[tuple[object, object, Ca
     store = KeyStore(core.engine, core.log, core.clock)
     issued: list[str] = []
 
+    # The operator's side of a drill: keys issued for the attacker to hold, a principal's keys
+    # revoked as an operator would on noticing a theft, and what was issued revoked at the end.
     def create(principal: str) -> str:
         key = store.create(principal, name="custodes drill")
         issued.append(key.key.key_id)
@@ -129,6 +141,7 @@ def _operator(state: CliState, issue: bool) -> Iterator[tuple[object, object, Ca
 
 
 def _progress(step: Step, result: StepResult | None) -> None:
+    """Show a step under way (None: not done yet), then its outcome, time and log entries."""
     if result is None:
         # The step under way, overwritten by its result; only a terminal can overwrite.
         if console.is_terminal:
@@ -165,6 +178,7 @@ def _table(card: Scorecard) -> Table:
 
 
 def _accounts(card: Scorecard) -> None:
+    """Each step's account of why it had its outcome, and what it saw outside the log."""
     for s in card.steps:
         console.print(
             f"[bold]{escape(s.step)}[/] [{_STYLE[s.outcome]}]{s.outcome}[/]: {escape(s.why)}"
