@@ -527,10 +527,17 @@ _APPROVAL_CLAIMS = (
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
+    """``template`` with its ``{x}`` fields filled from ``values``."""
     return template.format(**values)
 
 
 def _values(rng: random.Random, org: Organisation) -> dict[str, str]:
+    """One transcript's names for every ``{x}`` field, drawn from ``rng`` in a fixed order
+    (so a seed gives the same corpus) and in ``org``'s vocabulary (its agent, hosts, tools).
+
+    The harmful act and its twin are filled from the same draw kind, so a learned detector
+    cannot tell them apart by a name: only authorisation and intent differ.
+    """
     person = rng.choice(_PEOPLE)
     officer = rng.choice(_OFFICERS)
     return {
@@ -575,6 +582,8 @@ def _values(rng: random.Random, org: Organisation) -> dict[str, str]:
 
 
 def _diff(path: str, before: Sequence[str], added: Sequence[str]) -> str:
+    """An edit as the transcripts show one: ``@@ path``, two context lines of ``before``, then
+    the ``added`` lines (``+``)."""
     lines = [f"@@ {path}"] + [" " + b for b in before[:2]] + ["+" + a for a in added]
     return "\n".join(lines)
 
