@@ -105,6 +105,7 @@ class ExportIdentity:
 
 
 def _package(f: Finding) -> AffectedPackage | None:
+    """The package the finding's purl names, or None without a purl."""
     return parse_package(f.purl) if f.purl else None
 
 
@@ -133,6 +134,8 @@ def _osv_package(f: Finding) -> AffectedPackage:
 
 
 def _osv_range(r: VersionRange) -> dict[str, Any]:
+    """An OSV ``ECOSYSTEM`` range of ``r``: ``introduced`` (``"0"``: from the first version,
+    as the OSV schema spells it), then ``fixed`` or else ``last_affected``."""
     events: list[dict[str, str]] = [{"introduced": r.introduced or "0"}]
     if r.fixed is not None:
         events.append({"fixed": r.fixed})
@@ -142,6 +145,8 @@ def _osv_range(r: VersionRange) -> dict[str, Any]:
 
 
 def _published(f: Finding, schedule: Schedule | None) -> datetime | None:
+    """When the finding became public: its first ``disclosed`` event, else its reveal; None
+    while it is embargoed (the exports are then drafts)."""
     disclosed = [e.at for e in f.events if e.kind == "disclosed"]
     if disclosed:
         return min(disclosed)
@@ -149,10 +154,13 @@ def _published(f: Finding, schedule: Schedule | None) -> datetime | None:
 
 
 def _modified(f: Finding) -> datetime:
+    """The last change of the public record: registration or an event. A read of the
+    escrowed details changes nothing public, so it does not move ``modified``."""
     return max([f.registered_at, *(e.at for e in f.events if e.kind != "details-read")])
 
 
 def _references(f: Finding, identity: ExportIdentity) -> list[str]:
+    """The advisory's own URL first, then the finding's references, each once."""
     return list(dict.fromkeys([identity.advisory_url(f.id), *f.references]))
 
 
@@ -194,6 +202,12 @@ def to_osv(
 
 
 def _osv_affected(f: Finding) -> dict[str, Any]:
+    """OSV ``affected[]``: the package, its ranges and exact versions (what scanners match),
+    and the versions as registered under ``database_specific``.
+
+    Raises:
+        InputError: no purl of an OSV ecosystem.
+    """
     pkg = _osv_package(f)
     parsed = parse_versions(f.versions)
     affected: dict[str, Any] = {
@@ -212,6 +226,8 @@ def _osv_affected(f: Finding) -> dict[str, Any]:
 
 
 def _vers(r: VersionRange, scheme: str) -> str:
+    """``r`` as a VERS range of ``scheme`` (``*``: every version), CSAF's
+    ``product_version_range`` form."""
     # purl-spec VERS: "vers:<versioning-scheme>/<constraint>|<constraint>...".
     constraints = []
     if r.introduced is not None:
@@ -239,6 +255,8 @@ def _csaf_products(f: Finding) -> list[tuple[str, str, str, dict[str, Any] | Non
 
 
 def _csaf_branch(f: Finding) -> dict[str, Any]:
+    """The CSAF product tree's branch of the finding: vendor, product name, then a branch
+    per affected version or range, each a product with an id of its own."""
     versions = []
     for i, (category, name, product_name, helper) in enumerate(_csaf_products(f)):
         product: dict[str, Any] = {"name": product_name, "product_id": f"{f.id}-P{i + 1}"}
@@ -314,6 +332,8 @@ def to_csaf(
                 {"category": "self", "summary": f.id, "url": identity.advisory_url(f.id)}
             ],
             "distribution": {
+                # TLP (FIRST): an embargoed finding's draft is limited disclosure (AMBER), a
+                # published one is not limited (WHITE; CLEAR in TLP 2.0, see _csaf_21).
                 "tlp": {
                     "label": "WHITE" if published else "AMBER",
                     "url": "https://www.first.org/tlp/",
@@ -406,6 +426,8 @@ def _cve_versions(f: Finding, pkg: AffectedPackage | None) -> list[dict[str, Any
 
 
 def _cve_affected(f: Finding) -> dict[str, Any]:
+    """CVE ``affected[]``: vendor, product, the package and its collection, the versions;
+    ``defaultStatus`` unknown, as only the versions listed were assessed."""
     pkg = _package(f)
     affected: dict[str, Any] = {"vendor": f.vendor, "product": f.product}
     if pkg is not None:
