@@ -48,12 +48,15 @@ class _Side:
         self.sq_tokens = 0
 
     def grow(self, n: int) -> None:
+        """Make room for ids below ``n`` (ids are interned densely, so lists beat dicts)."""
         if len(self.calls) < n:
             extra = n - len(self.calls)
             self.calls.extend([0] * extra)
             self.tokens.extend([0] * extra)
 
     def add(self, i: int, tokens: int, sign: int) -> None:
+        """Count one call of id ``i`` in (``sign`` 1) or out of (-1) the window, keeping the
+        sums of squares current."""
         c, t = self.calls[i], self.tokens[i]
         # (c +- 1)^2 - c^2 = +-2c + 1; likewise for tokens: the squares stay exact integers.
         self.sq_calls += 2 * c * sign + 1
@@ -64,6 +67,8 @@ class _Side:
             self.calls[i], self.tokens[i] = c - 1, t - tokens
 
     def load(self, ids: np.ndarray, tokens: np.ndarray, n: int) -> None:
+        """Set the counts from every call in the window at once (``ids``, ``tokens``: one
+        element per call; ``n`` ids in all)."""
         calls = np.bincount(ids, minlength=n).astype(np.int64)
         toks = np.bincount(ids, weights=tokens, minlength=n)
         self.calls = [int(x) for x in calls]
@@ -73,6 +78,9 @@ class _Side:
 
 
 class _Window:
+    """One trailing window of a tier: where it starts in the tier's arrays, the cutoff time
+    it was moved to, and its aggregates (``built`` False until first computed)."""
+
     __slots__ = ("built", "calls", "cutoff", "orgs", "persons", "span", "start", "tokens")
 
     def __init__(self, span: float) -> None:
@@ -106,6 +114,8 @@ class WindowView:
 
 
 class _Tier:
+    """One capability tier's calls in time order (parallel arrays) and its windows."""
+
     def __init__(self, spans: Iterable[float]) -> None:
         self.times = array("d")
         self.persons = array("q")
@@ -132,6 +142,7 @@ class Ledger:
         self.count = 0
 
     def _intern(self, ids: dict[str, int], names: list[str], name: str) -> int:
+        """The dense integer id of ``name`` (a new one if unseen)."""
         i = ids.get(name)
         if i is None:
             i = ids[name] = len(names)
@@ -139,12 +150,14 @@ class Ledger:
         return i
 
     def _tier(self, capability: str) -> _Tier:
+        """The tier of ``capability``, made with every window span at its first call."""
         tier = self._tiers.get(capability)
         if tier is None:
             tier = self._tiers[capability] = _Tier(self.spans)
         return tier
 
     def capabilities(self) -> list[str]:
+        """The capabilities with at least one call counted, sorted."""
         with self._lock:
             return sorted(self._tiers)
 
@@ -160,6 +173,8 @@ class Ledger:
                 self._add(call)
 
     def _add(self, call: Counted) -> None:
+        """Count ``call`` under the lock: insert it in time order, then add it to each built
+        window it falls in (or shift the window's start if it falls before it)."""
         tier = self._tier(call.capability)
         p = self._intern(self._person_ids, self._persons, call.person)
         o = self._intern(self._org_ids, self._orgs, call.organisation)
@@ -189,6 +204,7 @@ class Ledger:
         return
 
     def _include(self, w: _Window, p: int, o: int, tokens: int, sign: int) -> None:
+        """Count a call of person ``p`` and organisation ``o`` in (1) or out of (-1) ``w``."""
         w.persons.grow(p + 1)
         w.orgs.grow(o + 1)
         w.persons.add(p, tokens, sign)
