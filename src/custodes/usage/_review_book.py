@@ -70,6 +70,7 @@ class ReviewState:
 
     @property
     def overdue(self) -> bool:
+        """Whether the review is due at ``at`` (overdue from the due instant on)."""
         return self.at >= self.due
 
 
@@ -260,6 +261,7 @@ class ReviewBook:
         digest: str,
         body: str,
     ) -> None:
+        """Store the renewal logged at ``index`` (once: the log index is the key)."""
         try:
             with writer(self.engine).begin() as conn:
                 conn.execute(
@@ -325,6 +327,13 @@ class ReviewBook:
         constitution: str,
         refused: Sequence[Refused],
     ) -> None:
+        """Check a renewal's claims against the state of its clock: it names the period due
+        now and the constitution in force, and each refusal names a known organisation not
+        admitted (refusing an admitted one is an amendment's business), once, with a reason.
+
+        Raises:
+            InputError: one of these does not hold (``where`` names it).
+        """
         if parse_time(due, where="due") != state.due:
             raise InputError(
                 f"the review of {state.clock.capability} due now is another period's",
@@ -372,6 +381,13 @@ class ReviewBook:
         approvals: Sequence[E.ReviewApproval],
         now: datetime,
     ) -> tuple[tuple[str, str], ...]:
+        """Who counted towards the review's quorum, as (principal, organisation), one per
+        person, once it is met: each approver must hold one of the clock's roles and have
+        signed ``digest`` (the renewal request).
+
+        Raises:
+            PolicyDenied: the quorum is not met (what is missing, and who did not count).
+        """
         rejected: list[str] = []
         usable = []
         for a in approvals:
