@@ -239,6 +239,7 @@ class Settings(BaseSettings):
     @field_validator("demo_witness_ports", mode="before")
     @classmethod
     def _split_ports(cls, value: Any) -> Any:
+        """Read ``CUSTODES_DEMO_WITNESS_PORTS`` as ``8101,8102`` (or ``[8101, 8102]``)."""
         if isinstance(value, str):
             text = value.strip().removeprefix("[").removesuffix("]")  # also the JSON list form
             parts = [p.strip() for p in text.split(",")] if text.strip() else []
@@ -250,6 +251,7 @@ class Settings(BaseSettings):
     @field_validator("demo_witness_ports")
     @classmethod
     def _ports_in_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        """Refuse a port outside 0..65535 (0: any free port)."""
         bad = [p for p in value if not 0 <= p <= 65535]
         if bad:
             raise ValueError(f"ports must be 0..65535, got {', '.join(map(str, bad))}")
@@ -258,6 +260,7 @@ class Settings(BaseSettings):
     @field_validator("data_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
+        """Expand ``~`` in the data folder (a quoted ``~`` in a variable or .env is left as is)."""
         return Path(value).expanduser() if isinstance(value, str | Path) else value
 
     @property
@@ -269,8 +272,11 @@ class Settings(BaseSettings):
 
     @property
     def resolved_log_key_file(self) -> Path:
+        """The log's signing key file, defaulting to ``log.key`` in the data folder."""
         return self.log_key_file or self.data_dir / "log.key"
 
     @property
     def resolved_custody_kek_file(self) -> Path:
+        """The escrow key-encryption key file, defaulting to ``custody.kek`` in the data
+        folder."""
         return self.custody_kek_file or self.data_dir / "custody.kek"
