@@ -24,6 +24,7 @@ __all__ = ["usage"]
 
 
 def _pct(x: float | None) -> str:
+    """A share as a percentage with one decimal, ``-`` when there is none."""
     return "-" if x is None else f"{x:.1%}"
 
 
@@ -141,6 +142,8 @@ def usage(
 
 
 def _print_reviews(states: list[ReviewState], as_json: bool) -> None:
+    """Each restricted tier's review clock: how often it must be renewed, when it is due,
+    whether it is overdue, who is admitted and the last renewal (as JSON, or a table)."""
     from custodes.log import format_time
 
     if as_json:
