@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import ahocorasick_rs
 
+from custodes.monitors._crash_prose import PROSE_ANCHORS, prose_crash
 from custodes.monitors._detector import Category, Detection, Span
 from custodes.monitors._fingerprint import crash_fingerprint, poc_hash
 from custodes.monitors._normalise import normalise
@@ -187,6 +188,8 @@ _SIGNAL_ANCHORS: dict[str, tuple[str, ...]] = {
     ),
     # Whole-text scorers, run only when one of their anchors occurs.
     "poc_code": ("#include",),
+    # A crash retold in prose, in any of several languages (see _crash_prose).
+    "crash_prose": PROSE_ANCHORS,
     "vuln_writeup": (
         "CVE-",
         "use-after-free",
@@ -619,6 +622,16 @@ class VulnDiscoveryDetector:
         poc = _poc_score(text) if "poc_code" in wanted and not certain else None
         if poc is not None:
             hits["poc_code"] = poc
+        if "crash_prose" in wanted and all(n in _SOFT for n in hits):
+            # Prose is read only when no structural signal fired: a sanitizer line quoted
+            # in a sentence is the same evidence told twice, not independent evidence.
+            for lo, hi, names in windows:
+                if "crash_prose" in names:
+                    told = prose_crash(text, lo, hi)
+                    if told is not None:
+                        sig = _PROSE_NAMED if told.crash_named else _PROSE_SIGNAL
+                        hits["crash_prose"] = (sig, Span(told.start, told.end))
+                        break
         if not hits:
             return []
         score = _combine(text, hits)
@@ -730,6 +743,20 @@ def _combine(text: str, hits: dict[str, tuple[_Signal, Span]]) -> float:
 
 
 _POC_SIGNAL = _Signal("poc_code", 0.9, _POC_GATE, "exploit-shaped proof-of-concept code")
+# A crash told in prose: a memory-safety mechanism with a function, location, size or
+# triggering input in one sentence; more when the sentence also says it crashed.
+_PROSE_SIGNAL = _Signal(
+    "crash_prose",
+    0.65,
+    _POC_GATE,
+    "a memory-safety defect described in prose (mechanism and where or how it is reached)",
+)
+_PROSE_NAMED = _Signal(
+    "crash_prose",
+    0.8,
+    _POC_GATE,
+    "a crash described in prose (a memory-safety mechanism, where or how it is reached)",
+)
 
 
 def _poc_score(text: str) -> tuple[_Signal, Span] | None:
