@@ -34,6 +34,7 @@ from custodes.monitors._normalise import normalise
 __all__ = ["PROSE_ANCHORS", "ProseCrash", "prose_crash"]
 
 _SENTENCE_REACH = 400  # characters either side of the anchor that one sentence may span
+_MECHANISM_REACH = 80  # characters either side of an anchor a mechanism's match may span
 
 # Literals at least one of which a mechanism match contains (searched case-sensitively by the
 # rules tier's anchor automaton, so each is given in the cases prose writes it).
@@ -232,13 +233,32 @@ def _sentence(text: str, lo: int, hi: int) -> tuple[int, int]:
     return start, end
 
 
+def _anchor_spots(text: str, lo: int, hi: int) -> list[int]:
+    """Where the anchors occur in ``text[lo:hi]``, in order (``str.find`` per literal: the
+    mechanism pattern is a long alternation, and read only around these)."""
+    spots = []
+    for literal in PROSE_ANCHORS:
+        at = text.find(literal, lo, hi)
+        while at != -1:
+            spots.append(at)
+            at = text.find(literal, at + 1, hi)
+    return sorted(spots)
+
+
 def prose_crash(text: str, lo: int, hi: int) -> ProseCrash | None:
     """The first sentence of ``text[lo:hi]`` that tells a memory-safety crash in prose (a
     mechanism with something specific, not denied), or None."""
-    for m in _MECHANISM.finditer(text, lo, hi):
-        s, e = _sentence(text, m.start(), m.end())
-        sentence = text[s:e]
-        if not _SPECIFIC.search(sentence) or _DENIED.search(sentence):
+    read_to = lo
+    for at in _anchor_spots(text, lo, hi):
+        start = max(lo, at - _MECHANISM_REACH, read_to)
+        end = min(hi, at + _MECHANISM_REACH)
+        if end <= start:
             continue
-        return ProseCrash(s, e, _CRASH.search(sentence) is not None)
+        read_to = end
+        for m in _MECHANISM.finditer(text, start, end):
+            s, e = _sentence(text, m.start(), m.end())
+            sentence = text[s:e]
+            if not _SPECIFIC.search(sentence) or _DENIED.search(sentence):
+                continue
+            return ProseCrash(s, e, _CRASH.search(sentence) is not None)
     return None
