@@ -205,6 +205,8 @@ class UsageTracker:
         return self._current()[1]
 
     def _current(self) -> tuple[Constitution, UsagePolicy]:
+        """The constitution in force and its usage rules, read again when its digest changes
+        (checked twice, the second time under the lock, so one amendment is applied once)."""
         c = self.source.constitution
         if c.digest != self._digest:
             with self._lock:
@@ -218,6 +220,8 @@ class UsageTracker:
         return c, self._policy
 
     def _resolve(self, principal: str) -> tuple[str, str]:
+        """A principal's person and organisation; a principal the constitution in force does
+        not name (one since removed) counts as itself, of organisation ``unknown``."""
         p = self.source.constitution.principals_by_id.get(principal)
         return (p.person_id, p.organisation) if p is not None else (principal, "unknown")
 
@@ -252,10 +256,19 @@ class UsageTracker:
         )
 
     def _delegated(self, workload: str, director: str) -> bool:
+        """Whether ``director`` holds a delegation of ``workload`` that has not expired."""
         until = self._delegations.get((workload, director))
         return until is not None and self.clock.now() < until
 
     def _gate(self, rule: UsageRule, person: str, organisation: str, now: datetime) -> None:
+        """Let a call through ``rule`` unless its person (or organisation) holds more than the
+        rule's share of the tier's use in the window. A tier with fewer than ``min_calls``
+        calls in the window is never gated (a share of a handful of calls says nothing), nor
+        is a subject an overseer's override covers until it expires.
+
+        Raises:
+            PolicyDenied: over the share, with no override in force.
+        """
         assert rule.capability is not None and rule.share is not None
         persons = rule.kind == "max-person-share"
         subject = person if persons else organisation
