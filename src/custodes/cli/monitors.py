@@ -263,6 +263,8 @@ def eval_command(
             )
     split = _split_label(dataset, chosen)
     cats = sorted({c for s in scores for c in s})
+    # A text's overall score: its one category's score when the data set has positives of one
+    # category only (a detection of another category there is not a hit), else its highest.
     positive_cats = {e.category for e in examples if e.label == 1 and e.category}
     only = next(iter(positive_cats)) if len(positive_cats) == 1 else None
     overall = [s.get(only, 0.0) if only else max(s.values(), default=0.0) for s in scores]
