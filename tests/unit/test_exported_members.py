@@ -125,6 +125,7 @@ PINNED = {
     "custodes.dashboard": {
         "SIGN_IN_DOMAIN",
         "KeySignIn",
+        "LogIndex",
         "NowView",
         "PendingRow",
         "Session",

@@ -5,7 +5,8 @@ Read-only by design: approving stays a signature made with the approver's own ke
 Entry points: :func:`install_dashboard` (mounts the pages on an app), :func:`now_view` (what the
 "Now" page shows a viewer), :class:`Viewer` (who is looking and what they may see),
 :class:`SessionStore` (sessions in the database), :class:`KeySignIn` and
-:func:`sign_in_message` (sign-in with the principal's own key: ``custodes dashboard login``).
+:func:`sign_in_message` (sign-in with the principal's own key: ``custodes dashboard login``),
+:class:`LogIndex` (the log page's search index, derived from the log).
 """
 
 from custodes.dashboard._install import install_dashboard
@@ -16,6 +17,7 @@ from custodes.dashboard._key_sign_in import (
     origin_of,
     sign_in_message,
 )
+from custodes.dashboard._log_index import LogIndex
 from custodes.dashboard._now import NowView, PendingRow, now_view
 from custodes.dashboard._sessions import Session, SessionStore
 from custodes.dashboard._viewer import Viewer, viewer_of
@@ -23,6 +25,7 @@ from custodes.dashboard._viewer import Viewer, viewer_of
 __all__ = [
     "SIGN_IN_DOMAIN",
     "KeySignIn",
+    "LogIndex",
     "NowView",
     "PendingRow",
     "Session",

@@ -2,9 +2,10 @@
 (newest first) searched by type, principal, organisation and time, read through the log's own
 methods.
 
-The log has no index by principal or type (it is an append-only Merkle tree of opaque leaves),
-so a search scans backwards from a starting point, at most :data:`SCAN` entries per page, and
-the page says which range it scanned and links to the next older one. A time bound is found by
+The log has no index by principal or type (it is an append-only Merkle tree of opaque leaves).
+The dashboard keeps one of its own (:class:`~custodes.dashboard._log_index.LogIndex`, derived
+from the entries); entries it does not cover yet are scanned backwards, at most :data:`SCAN`
+per page, and the page says which range it looked at and links to the next older one. A time bound is found by
 binary search over entry times (entries are appended in time order: each carries its append
 time), so "until" costs ~log2(size) reads, not a scan.
 
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from custodes.dashboard._log_index import LogIndex
 from custodes.errors import Error, InputError
 from custodes.log import Entry, format_time
 from custodes.wiring import Deployment
@@ -155,6 +157,7 @@ def log_view(
     query: LogQuery | None = None,
     before: int | None = None,
     index: int | None = None,
+    search_index: LogIndex | None = None,
 ) -> LogView:
     """The log page's content: up to 50 entries matching ``query``, newest first, among at
     most :data:`SCAN` entries below index ``before`` (default: the log's size, or the
@@ -167,6 +170,9 @@ def log_view(
         index: one entry to show and mark (a link from another page to the entry that
             records an object): the window is the one that ends with it, unless ``before``
             says otherwise.
+        search_index: the dashboard's index of the log: a search scans only the entries it
+            does not cover yet (after bringing it up to date by a bounded step) and finds
+            the rest through it, each candidate read from the log and checked again.
 
     Raises:
         InputError: the type is over 128 characters or a name over 256, ``since`` is after
@@ -222,8 +228,10 @@ def log_view(
     start = end  # the scan has looked at [start, end)
     reached_since = False
     budget = SCAN if query.any else WINDOW
-    while start > 0 and end - start < budget and len(rows) < _SHOWN and not reached_since:
-        chunk_start = max(0, start - WINDOW, end - budget)
+    covered = search_index.catch_up() if search_index is not None and query.any else 0
+    floor = min(covered, end)  # below it, the index answers the search
+    while start > floor and end - start < budget and len(rows) < _SHOWN and not reached_since:
+        chunk_start = max(floor, start - WINDOW, end - budget)
         for at, data in reversed(log.entries(chunk_start, start)):
             start = at
             try:
@@ -246,6 +254,9 @@ def log_view(
                 break
         else:
             start = chunk_start
+    if search_index is not None and floor > 0 and start == floor and len(rows) < _SHOWN:
+        if not reached_since:
+            start = _from_index(log, search_index, query, organisation_of, start, rows, types)
     publisher = ctx.witness
     cosigned = None
     quorum = None
@@ -281,6 +292,41 @@ def log_view(
         organisations=tuple(sorted(set(organisation_of.values()))),
         target=index,
     )
+
+
+def _from_index(
+    log: Any,
+    search_index: LogIndex,
+    query: LogQuery,
+    organisation_of: Mapping[str, str],
+    below: int,
+    rows: list[EntryRow],
+    types: set[str],
+) -> int:
+    """Fill ``rows`` (up to 50) with the entries below ``below`` the index finds, each read
+    from the log and matched again; the index the next older page starts below (0: none)."""
+    wanted = _SHOWN - len(rows)
+    members = [p for p, o in organisation_of.items() if o == query.organisation]
+    found = search_index.search(
+        below=below,
+        type=query.type,
+        principal=query.principal,
+        principals=members,
+        organisation=query.organisation,
+        since=query.since,
+        until=query.until,
+        about=query.about,
+        limit=wanted + 1,
+    )
+    for at in found[:wanted]:
+        try:
+            entry = Entry.from_json(log.entry_data(at))
+        except Error:
+            continue
+        if query.matches(entry, organisation_of):  # the log, not the index, decides
+            types.add(entry.type)
+            rows.append(EntryRow(at, entry.type, entry.time, entry.principal, _summary(entry.body)))
+    return found[wanted - 1] if len(found) > wanted else 0
 
 
 def _first_after(log: Any, size: int, until: datetime) -> int:

@@ -23,6 +23,7 @@ from custodes.dashboard._audits_view import audits_view
 from custodes.dashboard._constitution_view import constitution_view
 from custodes.dashboard._custody_view import custody_view
 from custodes.dashboard._key_sign_in import KeySignIn
+from custodes.dashboard._log_index import LogIndex
 from custodes.dashboard._log_view import LogQuery, log_view, older_href
 from custodes.dashboard._monitors_view import monitors_view
 from custodes.dashboard._now import constitution_of, now_view
@@ -92,6 +93,16 @@ def _secure(request: Request) -> bool:
     """Whether the request came over HTTPS: cookies are marked ``Secure`` only then, or a
     browser would not send them back to a plain-HTTP loopback server."""
     return request.url.scheme == "https"
+
+
+def _log_index(request: Request) -> LogIndex:
+    state = request.app.state
+    index: LogIndex | None = getattr(state, "dashboard_log_index", None)
+    if index is None:
+        deployment = deployment_of(request)
+        index = LogIndex(deployment.engine, deployment.log)
+        state.dashboard_log_index = index
+    return index
 
 
 def _key_sign_in(request: Request) -> KeySignIn:
@@ -317,6 +328,7 @@ async def log_page(request: Request) -> Response:
             query=query,
             before=_whole(request, "before"),
             index=_whole(request, "index"),
+            search_index=_log_index(request),
         )
     except InputError as exc:
         return _error_page(session, viewer, "log", exc.message)

@@ -1,14 +1,20 @@
-"""The dashboard's tables: sessions (so a restart or a second worker signs nobody out) and the
-one-time tickets of key sign-in (challenges and sign-in codes).
+"""The dashboard's tables: sessions (so a restart or a second worker signs nobody out), the
+one-time tickets of key sign-in (challenges and sign-in codes), and the log page's search
+index (derived from the log's entries; see ``_log_index``).
 
 Only SHA-256 digests of tokens are stored: a copy of these tables opens no session.
 """
 
-from sqlalchemy import Column, Index, String, Table
+from sqlalchemy import BigInteger, Column, Index, String, Table
 
 from custodes.store import UtcDateTime, metadata
 
-__all__ = ["dashboard_sessions", "dashboard_tickets"]
+__all__ = [
+    "dashboard_log_entries",
+    "dashboard_log_mentions",
+    "dashboard_sessions",
+    "dashboard_tickets",
+]
 
 dashboard_sessions = Table(
     "dashboard_sessions",
@@ -35,3 +41,29 @@ dashboard_tickets = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 Index("ix_dashboard_tickets_expires_at", dashboard_tickets.c.expires_at)
+
+# One row per log entry, from index 0 without a hole; type NULL: not a custodes entry.
+dashboard_log_entries = Table(
+    "dashboard_log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(128), nullable=True),
+    Column("principal", String(256), nullable=True),
+    Column("organisation", String(256), nullable=True),
+    Column("time", UtcDateTime(), nullable=True),
+)
+Index("ix_dashboard_log_entries_type", dashboard_log_entries.c.type, dashboard_log_entries.c.idx)
+Index(
+    "ix_dashboard_log_entries_principal",
+    dashboard_log_entries.c.principal,
+    dashboard_log_entries.c.idx,
+)
+Index("ix_dashboard_log_entries_time", dashboard_log_entries.c.time)
+
+# The ids an entry's body names (top-level string fields and list items): what ?about= finds.
+dashboard_log_mentions = Table(
+    "dashboard_log_mentions",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+)
