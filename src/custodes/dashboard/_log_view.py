@@ -5,9 +5,9 @@ methods.
 The log has no index by principal or type (it is an append-only Merkle tree of opaque leaves).
 The dashboard keeps one of its own (:class:`~custodes.dashboard._log_index.LogIndex`, derived
 from the entries); entries it does not cover yet are scanned backwards, at most :data:`SCAN`
-per page, and the page says which range it looked at and links to the next older one. A time bound is found by
-binary search over entry times (entries are appended in time order: each carries its append
-time), so "until" costs ~log2(size) reads, not a scan.
+per page, and the page says which range it looked at and links to the next older one. A time
+bound is found by binary search over entry times (entries are appended in time order: each
+carries its append time), so "until" costs ~log2(size) reads, not a scan.
 
 The page shows what the server says; static/verify.js checks it in the browser against keys
 the overseer configured (the checkpoint, its consistency with the last one seen, and that every
