@@ -30,6 +30,7 @@ from custodes.authority._decide import (
     persons,
     requester_refusal,
     tells_outsiders,
+    weakening_need,
 )
 from custodes.authority._model import (
     REQUEST_KINDS,
@@ -77,6 +78,7 @@ __all__ = [
     "persons",
     "requester_refusal",
     "tells_outsiders",
+    "weakening_need",
     "APPROVAL_DOMAIN",
     "REQUEST_DOMAIN",
     "REQUEST_KINDS",

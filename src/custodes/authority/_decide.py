@@ -27,6 +27,7 @@ from custodes.constitution import (
     EntrenchedClause,
     Notify,
     Principal,
+    required_threshold,
     resolve_path,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "persons",
     "requester_refusal",
     "tells_outsiders",
+    "weakening_need",
 ]
 
 
@@ -303,6 +305,30 @@ def amendment_need(c: Constitution, clauses: Sequence[EntrenchedClause] = ()) ->
         need_persons = max(need_persons, clause.signers or signer_persons)
         need_orgs = max(need_orgs, clause.organisations or signer_orgs)
     return AmendmentNeed(need_persons, need_orgs)
+
+
+def weakening_need(c: Constitution, goal: str) -> AmendmentNeed | None:
+    """What an amendment that weakens ``goal`` of the coalition game needs (entrenchment by
+    effect): the amendment threshold and the strongest threshold ``c``'s clauses demand for it,
+    as :func:`custodes.constitution.check_amendment` holds a weakening to it (a clause's
+    ``all`` and any count above the signers are every signer person or organisation). ``None``
+    when no clause entrenches ``goal``.
+    """
+    t = required_threshold(goal, [c])
+    if t is None:
+        return None
+    base = amendment_need(c)
+    signer_persons = len(
+        {
+            c.principals_by_id[s].person_id
+            for s in c.amendment.signers
+            if c.principals_by_id[s].public_key is not None
+        }
+    )
+    signer_orgs = len({c.principals_by_id[s].organisation for s in c.amendment.signers})
+    need_persons = signer_persons if t.signers is None else min(t.signers, signer_persons)
+    need_orgs = signer_orgs if t.organisations is None else min(t.organisations, signer_orgs)
+    return AmendmentNeed(max(base.persons, need_persons), max(base.organisations, need_orgs))
 
 
 def entry_clauses(c: Constitution, principal_id: str) -> tuple[EntrenchedClause, ...]:

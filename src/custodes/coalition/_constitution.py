@@ -29,7 +29,10 @@ Goals:
   principal list, the entry, or its roles) changes only with that clause's signers. A coalition
   that adopts one holds, on every identity whose entry it may change, every role and a key, so
   each access and break-glass rule has a variant after membership (Cedar still decides the
-  criteria and admission, with every role held).
+  criteria and admission, with every role held). A capability a clause entrenches by effect
+  is reached that way only at a level that meets the clause's threshold too
+  (:func:`~custodes.authority.weakening_need`), or by a coalition a change could leave it
+  unweakened for (``unweakened:<capability>``, see ``_Builder.unweakened``).
 - ``unnotified:<capability>``: using a tier so that nobody outside the developer organisations
   is told: a standing rule (which logs no notice), an access rule whose request and grant
   notices stay inside (the request's notice names every rule the request fits, so the
@@ -54,8 +57,11 @@ from custodes.authority import (
     may_sign_amendment,
     notified,
     tells_outsiders,
+    weakening_need,
 )
+from custodes.coalition._evaluate import evaluate
 from custodes.coalition._game import Game, Goal, Player, Rule
+from custodes.coalition._measure import measure_goal, normalised
 from custodes.constitution import (
     AccessRule,
     CompiledPolicies,
@@ -91,6 +97,18 @@ def _after_role(level: str, criteria: tuple[str, ...]) -> str:
     return f"request@{level}:" + (",".join(criteria) or "admitted")
 
 
+def _stronger(a: AmendmentNeed, b: AmendmentNeed) -> AmendmentNeed:
+    """What an amendment meeting both ``a`` and ``b`` gathers."""
+    return AmendmentNeed(max(a.persons, b.persons), max(a.organisations, b.organisations))
+
+
+def _meets(level: AmendmentNeed, need: AmendmentNeed | None) -> bool:
+    """Does a coalition that gathers ``level`` meet ``need`` (None: nothing to meet)?"""
+    return need is None or (
+        level.persons >= need.persons and level.organisations >= need.organisations
+    )
+
+
 def _level_name(need: AmendmentNeed) -> str:
     """A membership level's name: ``persons/organisations`` its change needs."""
     return f"{need.persons}/{need.organisations}"
@@ -101,7 +119,9 @@ class _Builder:
     one goal per capability (and for amending and membership), one rule per way to reach it.
     """
 
-    def __init__(self, c: Constitution, compiled: CompiledPolicies) -> None:
+    def __init__(
+        self, c: Constitution, compiled: CompiledPolicies, *, follow_unweakened: bool = True
+    ) -> None:
         self.c = c
         self.compiled = compiled
         self.roles: dict[str, set[str]] = defaultdict(set)  # principal id -> synthetic roles
@@ -111,7 +131,19 @@ class _Builder:
         self.protected = protected
         # Membership levels: what changing each principal's entry needs, and the distinct needs.
         self.need = {pid: amendment_need(c, cs) for pid, cs in entries_clauses(c).items()}
-        self.levels = sorted(set(self.need.values()), key=lambda n: (n.persons, n.organisations))
+        # Entrenchment by effect: a membership change that lets a coalition reach a capability
+        # some clause entrenches weakens it, and needs that clause's threshold as well (the
+        # authority measures the change on this very game and holds it to
+        # custodes.constitution.required_threshold).
+        self.effect_need = {cap.id: weakening_need(c, f"use:{cap.id}") for cap in c.capabilities}
+        entries = set(self.need.values())
+        extras = {n for n in self.effect_need.values() if n is not None}
+        levels = entries | {_stronger(level, extra) for level in entries for extra in extras}
+        self.levels = sorted(levels, key=lambda n: (n.persons, n.organisations))
+        # Ways after a membership change held back below an entrenched threshold.
+        self.held_back: list[tuple[str, Rule]] = []
+        self.with_goals: set[str] = set()
+        self.follow_unweakened = follow_unweakened
         self.single_level = len(self.levels) == 1
         self.approver_sets: set[str] = set()
         self.request_role: dict[str, str] = {}
@@ -193,6 +225,8 @@ class _Builder:
         self.amendments()
         self.after_membership()
         self.unnotified(requesters)
+        if self.follow_unweakened:
+            self.unweakened()
         players = self.players()
         return Game.build(
             players, self.goals, self.rules, floor=c.coalition.min_organisations, name=c.name
@@ -298,6 +332,103 @@ class _Builder:
                 )
             )
 
+    def after(self, capability: str, need: AmendmentNeed, rule: Rule) -> None:
+        """Add ``rule``, a way to ``capability`` after a membership change meeting ``need``.
+
+        A change that lets the coalition reach a capability some clause entrenches by effect
+        is held to that clause's threshold when it weakens it, so at a level below the
+        threshold the rule is kept aside (:meth:`unweakened`); the level that meets it has it
+        anyway.
+        """
+        if _meets(need, self.effect_need[capability]):
+            self.rules.append(rule)
+        else:
+            self.held_back.append((capability, rule))
+
+    def unweakened(self) -> None:
+        """The membership changes below an entrenched capability's threshold that weaken it
+        not at all: the authority adopts those at the plain threshold.
+
+        The authority measures a change on the normalised game (``custodes.coalition._effect``):
+        it weakens a capability when the fewest people, organisations or overseer
+        organisations who reach it drop, a veto player or organisation is no longer needed, or
+        it was unreachable. A coalition that reaches it through a change that weakens none of
+        those is itself at least as large as the fewest people, spans as many organisations
+        and overseer organisations and holds every veto player and organisation, as measured
+        on the game without such changes. So those are the conditions, as an internal goal
+        ``unweakened:<capability>``; and since every coalition meeting them is already counted,
+        adding these rules changes none of the measures they were taken from.
+
+        The conditions are necessary, not sufficient: a coalition that meets them might still
+        only have changes that let some smaller coalition in. The analysis then says it can,
+        which over-states what it may do rather than miss it.
+        """
+        caps = sorted({cap for cap, _ in self.held_back})
+        if not caps:
+            return
+        first = normalised(Game.build(self.players(), self.goals, self.rules, name=self.c.name))
+        overseers = frozenset(o.id for o in self.c.organisations if o.kind == "overseer")
+        person_ids: dict[str, str] = {}
+        for p in self.c.principals:
+            person_ids.setdefault(p.person_id, p.id)
+        opened: set[str] = set()
+        everyone = evaluate(first, first.corruptible_bits)
+        for cap in caps:
+            m = measure_goal(first, f"use:{cap}", [overseers], everyone=everyone)
+            if not m.reachable:
+                # Any change that opens it weakens it: reachable, was unreachable.
+                continue
+            opened.add(cap)
+            needs: set[str] = set()
+            for v in sorted(m.veto_players):
+                needs.add(self.with_goal(f"with:{v}", f"is:{v}", [person_ids[v]], v))
+            for o in sorted(m.veto_organisations):
+                members = [p.id for p in self.c.principals if p.organisation == o]
+                needs.add(self.with_goal(f"with-organisation:{o}", f"in:{o}", members, o))
+            ov = m.overseers[0][0]
+            self.goals.append(
+                Goal(
+                    f"unweakened:{cap}",
+                    f"a coalition a membership change opening {cap} does not weaken",
+                    internal=True,
+                )
+            )
+            self.rules.append(
+                Rule(
+                    f"unweakened:{cap}",
+                    f"unweakened:{cap}",
+                    k=m.people[0],
+                    m=m.organisations[0],
+                    kinds={"overseer": ov} if ov else {},
+                    prerequisites=frozenset(needs),
+                    requester_counts=True,
+                    kind="other",
+                    label=f"at least {m.people[0]} people from {m.organisations[0]} "
+                    f"organisations ({ov} overseer), with every veto player and organisation "
+                    f"of {cap}",
+                )
+            )
+        for cap, rule in self.held_back:
+            if cap in opened:
+                self.rules.append(
+                    dataclasses.replace(
+                        rule,
+                        prerequisites=rule.prerequisites | {f"unweakened:{cap}"},
+                        label=f"{rule.label} that weakens nothing",
+                    )
+                )
+
+    def with_goal(self, goal: str, role: str, principals: Iterable[str], who: str) -> str:
+        """An internal goal reached when one of ``principals`` is in the coalition."""
+        if goal not in self.with_goals:
+            self.with_goals.add(goal)
+            self.grant(role, principals)
+            self.goals.append(Goal(goal, f"{who} is in the coalition", internal=True))
+            self.rules.append(
+                Rule(goal, goal, requester_roles=frozenset({role}), kind="other", label=goal)
+            )
+        return goal
+
     def after_membership(self) -> None:
         """Each access and break-glass rule once the coalition holds every role (and a key) on
         the identities whose entries it may change."""
@@ -344,7 +475,9 @@ class _Builder:
             for rule in c.access_rules:
                 role = _after_role(level, rule.requester_criteria)
                 base = self.access_rule(rule, f"use:{rule.capability}", f"{rule.id}@{level}")
-                self.rules.append(
+                self.after(
+                    rule.capability,
+                    need,
                     dataclasses.replace(
                         base,
                         requester_roles=base.requester_roles | {role},
@@ -353,7 +486,7 @@ class _Builder:
                         else frozenset(),
                         prerequisites=frozenset({goal}),
                         label=f"{base.label}, after a membership change",
-                    )
+                    ),
                 )
             # With every role and a key, breaking glass needs only admission.
             admitted = [
@@ -366,7 +499,9 @@ class _Builder:
             for bg in c.break_glass:
                 role = f"break-glass@{level}:{bg.id}"
                 self.grant(role, admitted)
-                self.rules.append(
+                self.after(
+                    bg.capability,
+                    need,
                     Rule(
                         f"{bg.id}@{level}",
                         f"use:{bg.capability}",
@@ -374,7 +509,7 @@ class _Builder:
                         prerequisites=frozenset({goal}),
                         kind="break-glass",
                         label=f"break-glass {bg.id}, after a membership change",
-                    )
+                    ),
                 )
 
     def unnotified(self, requesters: Mapping[str, frozenset[str]]) -> None:
@@ -473,4 +608,13 @@ def game_from_constitution(c: Constitution, compiled: CompiledPolicies | None = 
     """The constitution ``c`` (already validated by its reader) as a game, decided by the
     authority's functions (see the module docstring); ``compiled`` is ``c``'s compiled
     policies if the caller already has them."""
-    return _Builder(c, compiled or compile_policies(c)).build()
+    return _game(c, compiled)
+
+
+def _game(
+    c: Constitution, compiled: CompiledPolicies | None = None, *, follow_unweakened: bool = True
+) -> Game:
+    """:func:`game_from_constitution`; without ``follow_unweakened``, the membership changes
+    below an entrenched threshold that weaken nothing are left out (they change no measure:
+    see ``_Builder.unweakened``)."""
+    return _Builder(c, compiled or compile_policies(c), follow_unweakened=follow_unweakened).build()

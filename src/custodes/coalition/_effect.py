@@ -31,125 +31,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from itertools import combinations
 
-from custodes.coalition._constitution import game_from_constitution
-from custodes.coalition._evaluate import evaluate
-from custodes.coalition._game import Game, Player
-from custodes.coalition._solver import minimum_coalition
+from custodes.coalition._constitution import _game
+from custodes.coalition._game import Game
+from custodes.coalition._measure import EffectMeasure, measure_goal, normalised
 from custodes.constitution import Constitution, Weakening, entrenched_goals
 
 __all__ = ["AmendmentEffects", "EffectMeasure", "amendment_weakenings", "normalised_game"]
 
-# Subsets of overseer organisations tried before the count is only bounded (fail closed).
-_MAX_SUBSETS = 4096
-
-
-@dataclass(frozen=True)
-class EffectMeasure:
-    """One goal of one version. Ranges are (proven lower bound, value found).
-
-    Attributes:
-        goal: the goal id.
-        reachable: whether any coalition reaches it.
-        people: the fewest persons who reach it.
-        organisations: the fewest organisations who reach it.
-        overseers: per reference set of overseer organisations, the fewest of them a
-            coalition reaching the goal needs.
-        veto_players: players without whom nobody reaches it.
-        veto_organisations: organisations without whose members nobody reaches it.
-    """
-
-    goal: str
-    reachable: bool
-    people: tuple[int, int] = (0, 0)
-    organisations: tuple[int, int] = (0, 0)
-    overseers: tuple[tuple[int, int], ...] = ()
-    veto_players: frozenset[str] = frozenset()
-    veto_organisations: frozenset[str] = frozenset()
-
 
 def normalised_game(c: Constitution) -> Game:
-    """``c``'s game with every player corruptible at cost 1."""
-    g = game_from_constitution(c)
-    players = [Player(p.id, p.organisation, p.organisation_kind, p.roles) for p in g.players]
-    return Game.build(players, g.goals, g.rules, floor=g.floor, name=g.name)
+    """``c``'s game with every player corruptible at cost 1.
 
-
-def _range(value: float | None, bound: float | None) -> tuple[int, int]:
-    """A solver result as (proven lower bound, value found); a missing bound is the value."""
-    high = round(value) if value is not None else 0
-    low = round(bound) if bound is not None else high
-    return min(low, high), high
-
-
-def _min_reference(game: Game, goal: str, reference: frozenset[str]) -> tuple[int, int]:
-    """The fewest organisations of ``reference`` in a coalition reaching ``goal`` (exact by
-    trying subsets of them by size with the reference evaluator, which is monotone)."""
-    orgs = sorted(reference & set(game.organisation_kinds))
-    by_org: dict[str, list[int]] = {o: [] for o in orgs}
-    for i, p in enumerate(game.players):
-        if p.organisation in by_org:
-            by_org[p.organisation].append(i)
-    everyone = frozenset(game.corruptible)
-    tried = 0
-    for k in range(len(orgs) + 1):
-        for chosen in combinations(orgs, k):
-            tried += 1
-            if tried > _MAX_SUBSETS:
-                return k, len(orgs)
-            left_out = {i for o in orgs if o not in chosen for i in by_org[o]}
-            if goal in evaluate(game, everyone - left_out).reached:
-                return k, k
-    return len(orgs), len(orgs)
-
-
-def measure_goal(
-    game: Game, goal: str, references: Sequence[frozenset[str]], *, time_limit: float = 10.0
-) -> EffectMeasure:
-    """Every measure of ``goal`` in a normalised ``game`` (see :func:`normalised_game`).
-
-    Args:
-        game: the normalised game of one version.
-        goal: the goal id.
-        references: sets of overseer organisation ids to count the goal's need of.
-        time_limit: seconds per solver call.
-
-    Returns:
-        The measure; ``reachable`` False when even everyone together cannot reach it.
+    Its membership changes that weaken nothing are left out: they are open only to coalitions
+    that every measure already counts, so leaving them out changes no measure (and saves
+    measuring each goal twice).
     """
-    if goal not in game.goal_index:
-        return EffectMeasure(goal, reachable=False)
-    everyone = evaluate(game, game.corruptible)
-    if goal not in everyone.reached:
-        return EffectMeasure(goal, reachable=False)
-    people = minimum_coalition(
-        game, goal, objective="cost", time_limit=time_limit, workers=1, everyone=everyone
-    )
-    orgs = minimum_coalition(
-        game, goal, objective="organisations", time_limit=time_limit, workers=1, everyone=everyone
-    )
-    members = frozenset(game.corruptible)
-    veto = frozenset(
-        game.players[i].id
-        for i in people.coalition
-        if goal not in evaluate(game, members - {i}).reached
-    )
-    veto_orgs = set()
-    for org in {game.players[i].organisation for i in people.coalition}:
-        without = frozenset(i for i in members if game.players[i].organisation != org)
-        if goal not in evaluate(game, without).reached:
-            veto_orgs.add(org)
-    return EffectMeasure(
-        goal,
-        reachable=True,
-        people=_range(people.value, people.bound),
-        organisations=_range(orgs.value, orgs.bound),
-        overseers=tuple(_min_reference(game, goal, r) for r in references),
-        veto_players=veto,
-        veto_organisations=frozenset(veto_orgs),
-    )
+    return normalised(_game(c, follow_unweakened=False))
 
 
 def _compare(old: EffectMeasure, new: EffectMeasure, labels: Sequence[str]) -> list[Weakening]:

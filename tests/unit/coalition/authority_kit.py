@@ -185,6 +185,31 @@ class Driver:
                     return True, True
         return reached, quiet
 
+    def take_every_role(self) -> None:
+        """Give each identity of the coalition every role the constitution names, and a key if
+        it has none, one amendment per identity (what the analysis assumes a coalition that
+        may change those entries does); an amendment the authority refuses is left out."""
+        for who in self.identities:
+            c = self.c
+            roles: set[str] = set().union(*(p.roles for p in c.principals))
+            for r in c.access_rules:
+                roles |= r.requester_roles | r.approver_roles
+            for bg in c.break_glass:
+                roles |= bg.roles | bg.review.approver_roles
+
+            def every_role(
+                d: dict[str, Any], who: str = who, roles: set[str] = roles
+            ) -> dict[str, Any]:
+                for p in d["principals"]:
+                    if p["id"] == who:
+                        p["roles"] = sorted(set(p.get("roles", [])) | roles)
+                        if "key" not in p:
+                            self.keys.setdefault(who, SigningKey.generate())
+                            p["key"] = encode_public_key(self.keys[who].public_bytes)
+                return d
+
+            self.amend(every_role)
+
     def amend(self, change: Any) -> bool:
         """Propose ``change(document) -> document`` (version N+1) and have every signer of
         the coalition sign it; whether it was adopted."""

@@ -3,9 +3,9 @@
 Random constitutions (organisations admitted or not, principals with and without keys, persons
 with two identities, criteria, standing and quorum rules, break-glass, notify lists, amendment
 signers, entrenched clauses on quorums, on principal entries, on the principal list and on the
-amendment rule) and random coalitions: the reference evaluator's answer for every goal must be
-what the coalition achieves by acting on a real authority over a throwaway store, with its own
-keys (tests/unit/coalition/authority_kit.py).
+amendment rule, each entrenching capabilities by effect or not) and random coalitions: the
+reference evaluator's answer for every goal must be what the coalition achieves by acting on a
+real authority over a throwaway store, with its own keys (tests/unit/coalition/authority_kit.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from custodes.authority import SigningKey
 from custodes.clock import FrozenClock
 from custodes.coalition import evaluate, game_from_constitution
-from custodes.constitution import encode_public_key
 from custodes.errors import ConstitutionError
 from tests.unit.coalition.authority_kit import Deployment, Driver, running
 
@@ -136,6 +134,11 @@ def constitutions(draw: st.DrawFn) -> dict[str, Any]:
         clause["signers"] = draw(st.sampled_from(["all", *range(1, len(signer_persons) + 1)]))
         if draw(st.booleans()):
             clause["organisations"] = 1
+        # Entrenched by effect: a change that weakens these capabilities, whatever paths it
+        # touches (a membership change above all), needs this clause's threshold.
+        caps = draw(st.lists(st.sampled_from(["cap0", "cap1"]), max_size=2, unique=True))
+        if caps:
+            clause["capabilities"] = caps
         entrenched.append(clause)
     return {
         "version": 1,
@@ -162,16 +165,6 @@ def constitutions(draw: st.DrawFn) -> dict[str, Any]:
         "entrenched": entrenched,
         "coalition": {"protected": ["cap0"], "min_organisations": 2},
     }
-
-
-def _every_role(doc: dict[str, Any], who: str, keys: dict[str, SigningKey]) -> dict[str, Any]:
-    for p in doc["principals"]:
-        if p["id"] == who:
-            p["roles"] = sorted(set(p.get("roles", [])) | set(ROLES))
-            if "key" not in p:
-                keys[who] = SigningKey.generate()
-                p["key"] = encode_public_key(keys[who].public_bytes)
-    return doc
 
 
 def _what_the_authority_allows(
@@ -213,10 +206,8 @@ def _what_the_authority_allows(
         # After a membership change: every identity of the coalition whose entry it may
         # change gets every role and a key, one amendment each; then it tries again.
         with running(dep, where / "after", clock) as authority:
-            keys = dict(dep.keys)
-            driver = Driver(authority, keys, who)
-            for x in who:
-                driver.amend(lambda d, x=x: _every_role(d, x, keys))
+            driver = Driver(authority, dict(dep.keys), who)
+            driver.take_every_role()
             for cap in caps:
                 out[f"use:{cap}"] = out[f"use:{cap}"] or driver.use(cap)[0]
     return out

@@ -1,7 +1,9 @@
-"""The seven causes by which the analysis disagreed with the authority, as named files
-(tests/unit/coalition/regressions/cause_*.json): each holds a constitution, coalitions with
-whether they reach a goal, and the figures the analysis must give. Each coalition is checked
-twice: by the reference evaluator of the game, and by acting on a real authority."""
+"""The seven causes by which the analysis disagreed with the authority, and the ways it did not
+follow entrenchment by effect, as named files (tests/unit/coalition/regressions/cause_*.json,
+effect_*.json): each holds a constitution, coalitions with whether they reach a goal (``use:``
+goals marked ``after_membership`` are tried once the coalition has given itself every role it
+can), and the figures the analysis must give. Each coalition is checked twice: by the reference
+evaluator of the game, and by acting on a real authority."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from custodes.coalition import analyze, evaluate, game_from_constitution
 from custodes.errors import PolicyDenied
 from tests.unit.coalition.authority_kit import Deployment, Driver, running
 
-CASES = sorted((Path(__file__).parent / "regressions").glob("cause_*.json"))
+CASES = sorted((Path(__file__).parent / "regressions").glob("*.json"))
 NOON = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
@@ -54,6 +56,8 @@ def test_the_analysis_and_the_authority_agree(path: Path, tmp_path: Path) -> Non
             driver = Driver(authority, dict(dep.keys), dep.identities(e["coalition"]))
             goal = e["goal"]
             if goal.startswith(("use:", "unnotified:")):
+                if e.get("after_membership"):
+                    driver.take_every_role()
                 used, quiet = driver.use(goal.split(":", 1)[1])
                 got = used if goal.startswith("use:") else quiet
             elif goal == "amend":
