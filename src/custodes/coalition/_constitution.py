@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from custodes.authority import (
     AmendmentNeed,
@@ -59,9 +59,8 @@ from custodes.authority import (
     tells_outsiders,
     weakening_need,
 )
-from custodes.coalition._evaluate import evaluate
 from custodes.coalition._game import Game, Goal, Player, Rule
-from custodes.coalition._measure import measure_goal, normalised
+from custodes.coalition._measure import measure_goal
 from custodes.constitution import (
     AccessRule,
     CompiledPolicies,
@@ -107,6 +106,29 @@ def _meets(level: AmendmentNeed, need: AmendmentNeed | None) -> bool:
     return need is None or (
         level.persons >= need.persons and level.organisations >= need.organisations
     )
+
+
+def _leading_to(rules: Sequence[Rule], goal: str) -> list[Rule]:
+    """The rules that can matter for reaching ``goal``, in order: its own, and (again and
+    again) those reaching their prerequisites or granting a role they name."""
+    by_goal: dict[str, list[Rule]] = defaultdict(list)
+    by_grant: dict[str, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        by_goal[rule.goal].append(rule)
+        for role in rule.grants:
+            by_grant[role].append(rule)
+    keep: set[str] = set()
+    todo = list(by_goal[goal])
+    while todo:
+        rule = todo.pop()
+        if rule.id in keep:
+            continue
+        keep.add(rule.id)
+        for g in rule.prerequisites:
+            todo.extend(by_goal[g])
+        for role in rule.requester_roles | rule.approver_roles:
+            todo.extend(by_grant.get(role, ()))
+    return [r for r in rules if r.id in keep]
 
 
 def _level_name(need: AmendmentNeed) -> str:
@@ -366,15 +388,20 @@ class _Builder:
         caps = sorted({cap for cap, _ in self.held_back})
         if not caps:
             return
-        first = normalised(Game.build(self.players(), self.goals, self.rules, name=self.c.name))
+        # Measured as the authority measures (everyone corruptible at cost 1), on the rules
+        # that can lead to each capability only: the game is monotone, so the rest change
+        # nothing.
+        players = [
+            Player(p.id, p.organisation, p.organisation_kind, p.roles) for p in self.players()
+        ]
         overseers = frozenset(o.id for o in self.c.organisations if o.kind == "overseer")
         person_ids: dict[str, str] = {}
         for p in self.c.principals:
             person_ids.setdefault(p.person_id, p.id)
         opened: set[str] = set()
-        everyone = evaluate(first, first.corruptible_bits)
         for cap in caps:
-            m = measure_goal(first, f"use:{cap}", [overseers], everyone=everyone)
+            rules = _leading_to(self.rules, f"use:{cap}")
+            m = measure_goal(Game.build(players, self.goals, rules), f"use:{cap}", [overseers])
             if not m.reachable:
                 # Any change that opens it weakens it: reachable, was unreachable.
                 continue

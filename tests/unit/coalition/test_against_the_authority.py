@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from custodes.authority import persons as authority_persons
 from custodes.clock import FrozenClock
 from custodes.coalition import evaluate, game_from_constitution
 from custodes.errors import ConstitutionError
@@ -140,6 +141,19 @@ def constitutions(draw: st.DrawFn) -> dict[str, Any]:
         if caps:
             clause["capabilities"] = caps
         entrenched.append(clause)
+    if draw(st.booleans()):
+        # A clause by effect alone, above the plain threshold where the signers allow: a
+        # coalition of signers may change roles, but not by every change that opens a tier.
+        entrenched.append(
+            {
+                "id": "by-effect",
+                "paths": ["/criteria"],
+                "capabilities": draw(
+                    st.lists(st.sampled_from(["cap0", "cap1"]), min_size=1, unique=True)
+                ),
+                "signers": draw(st.sampled_from(["all", min(threshold + 1, len(signer_persons))])),
+            }
+        )
     return {
         "version": 1,
         "name": "generated",
@@ -228,8 +242,19 @@ def test_the_analysis_reaches_exactly_what_the_authority_allows(
         assume(False)
         raise
     game = game_from_constitution(dep.constitution)
-    persons = sorted({p.person_id for p in dep.constitution.principals})
-    coalition = data.draw(st.lists(st.sampled_from(persons), min_size=1, unique=True))
+    c = dep.constitution
+    persons = sorted({p.person_id for p in c.principals})
+    signers = sorted(authority_persons(c, c.amendment.signers))
+    coalition = data.draw(
+        st.one_of(
+            st.lists(st.sampled_from(persons), min_size=1, unique=True),
+            # Signers who meet the plain threshold, and maybe others: who may change roles.
+            st.tuples(
+                st.lists(st.sampled_from(signers), min_size=c.amendment.threshold, unique=True),
+                st.lists(st.sampled_from(persons), unique=True),
+            ).map(lambda two: sorted({*two[0], *two[1]})),
+        )
+    )
     analysis = evaluate(game, game.indices(coalition)).reached
     clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
     actual = _what_the_authority_allows(dep, coalition, tmp_path_factory.mktemp("dep"), clock)
