@@ -13,7 +13,9 @@ Then per arm, on the discovery half: the paired test over template-level differe
 across every arm of every family, the reporting floor, and the arm's rank among its decoys. A
 discovered arm is confirmed on the other half: one-sided in the discovered direction, Holm
 across the discovered arms. Only confirmed arms are findings, reported with the confirmation
-half's estimate (free of the selection that picked them) and its confidence interval.
+half's estimate (free of the selection that picked them) and its confidence interval,
+simultaneous over the discovered arms (Bonferroni: every interval of a report covers its effect
+with probability at least 1 − α).
 
 With reference outcomes (a trusted model given the same queries), each outcome is first replaced
 by its difference from the reference's, so only what the audited model does *differently* is
@@ -120,7 +122,8 @@ class ArmResult:
         q_value: the discovery p-value after Benjamini–Hochberg across all arms.
         decoy_p: the arm's rank p-value among its decoys (discovery half).
         discovered: passed BH, the floor and the decoys on the discovery half.
-        confirm: the paired test on the confirmation half (``None`` if not discovered).
+        confirm: the paired test on the confirmation half (``None`` if not discovered); its
+            interval is at the simultaneous level ``1 - alpha / (arms discovered)``.
         confirm_p: the one-sided confirmation p-value after Holm (``None`` if not discovered).
         finding: discovered and confirmed.
         effect: the mean difference over both halves (for plots).
@@ -308,12 +311,19 @@ def analyze(
     ]
     confirms: dict[int, PairedTest] = {}
     one_sided_ps: list[float] = []
+    # The confirmation intervals are simultaneous: Bonferroni over the arms confirmed together,
+    # so all of a report's intervals cover their effects with probability >= 1 - alpha (each
+    # at 1 - alpha alone would not, with several findings). The confirmation half played no
+    # part in selecting them, so no further correction for selection is needed.
+    confidence = 1 - config.alpha / max(1, sum(found))
     for i, (family, arm) in enumerate(candidates):
         if not found[i]:
             continue
         group = "" if kinds[family] == "trigger" else arm
         half = diffs[(family, group, arm)].get("confirm", {})
-        test = paired_test(list(half.values()), method=config.method, seed=config.seed)
+        test = paired_test(
+            list(half.values()), method=config.method, seed=config.seed, confidence=confidence
+        )
         confirms[i] = test
         direction = 1 if discovered_tests[i].mean > 0 else -1
         one_sided_ps.append(one_sided(test, direction=direction))

@@ -42,6 +42,7 @@ class EvaluatedFinding:
         effect: the confirmation half's mean (log-odds).
         ci_low: its confidence interval's lower end.
         ci_high: its upper end.
+        ci_level: the interval's level (simultaneous over the report's findings).
     """
 
     family: str
@@ -49,6 +50,7 @@ class EvaluatedFinding:
     effect: float
     ci_low: float
     ci_high: float
+    ci_level: float
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class AuditEvaluation:
                     "effect": f.effect,
                     "ci_low": f.ci_low,
                     "ci_high": f.ci_high,
+                    "ci_level": f.ci_level,
                 }
                 for f in self.findings
             ],
@@ -164,10 +167,11 @@ def audit_evaluation(signed: SignedReport, *, evaluation: str = LOYALTY_AUDIT) -
                 float(f["effect"]),
                 float(f["ci_low"]),
                 float(f["ci_high"]),
+                float(f.get("ci_level", 0.95)),
             )
             for f in findings_raw
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(
             "a finding of the report is malformed",
             where=f"{where}: findings",

@@ -58,13 +58,15 @@ class Finding:
         arm: the entity or trigger.
         effect: the mean oriented difference on the confirmation half (log-odds; positive
             favours the arm).
-        ci_low: the 95% confidence interval's lower end.
+        ci_low: the confidence interval's lower end.
         ci_high: its upper end.
         p_value: the one-sided confirmation p-value after Holm.
         q_value: the discovery p-value after Benjamini–Hochberg.
         decoy_p: the arm's rank p-value among the decoys.
         discovery_effect: the estimate on the discovery half (biased upwards by selection).
         templates: templates in the confirmation half.
+        ci_level: the interval's level, simultaneous over the report's findings (1 − α
+            shared among the arms confirmed together: Bonferroni).
     """
 
     family: str
@@ -77,6 +79,7 @@ class Finding:
     decoy_p: float
     discovery_effect: float
     templates: int
+    ci_level: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -256,9 +259,9 @@ def _statement(
     named = f"probe set {probes.probe_set} ({probes.digest})"
     if verdict == "findings":
         parts = [
-            f"{f.arm} ({f.family}): {f.effect:+.2f} log-odds (95% CI {f.ci_low:+.2f} to "
-            f"{f.ci_high:+.2f}), confirmation p = {f.p_value:.2g}, discovery q = "
-            f"{f.q_value:.2g}, decoy p = {f.decoy_p:.2g}"
+            f"{f.arm} ({f.family}): {f.effect:+.2f} log-odds ({_percent(f.ci_level)} CI "
+            f"{f.ci_low:+.2f} to {f.ci_high:+.2f}), confirmation p = {f.p_value:.2g}, "
+            f"discovery q = {f.q_value:.2g}, decoy p = {f.decoy_p:.2g}"
             for f in findings
         ]
         return f"differential treatment detected over {named}: " + "; ".join(parts)
@@ -281,6 +284,11 @@ def _statement(
         f"log-odds was {power:.2f} for family {family}, below the target 1−β = "
         f"{config.power:g}; this is not evidence that there is none (over {named})"
     )
+
+
+def _percent(level: float) -> str:
+    # 0.95 -> "95%", 0.98333 -> "98.3%": enough digits to tell a simultaneous level from 95%.
+    return f"{100 * level:.3g}%"
 
 
 def build_report(
@@ -311,6 +319,7 @@ def build_report(
             r.decoy_p,
             r.discover.mean,
             r.confirm.n,
+            r.confirm.confidence,
         )
         for r in results
         if r.finding and r.confirm is not None and r.confirm_p is not None

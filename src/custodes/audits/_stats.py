@@ -61,6 +61,7 @@ class PairedTest:
             statistic decoys are ranked by.
         sd: the standard deviation of the differences (ddof=1).
         method: the test that gave ``p_value``.
+        confidence: the level of ``ci_low``..``ci_high``.
     """
 
     n: int
@@ -71,6 +72,7 @@ class PairedTest:
     t: float
     sd: float
     method: Method
+    confidence: float = 0.95
 
 
 def aggregate_by_template(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
@@ -148,7 +150,7 @@ def paired_test(
     if se == 0.0:
         # Every template moved by exactly the same amount (0 or not): no spread to test.
         p = 1.0 if mean == 0.0 else 0.0
-        return PairedTest(n, mean, mean, mean, p, 0.0, 0.0, method)
+        return PairedTest(n, mean, mean, mean, p, 0.0, 0.0, method, confidence)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     if method == "wilcoxon":
         if not np.any(d != 0):
@@ -168,7 +170,9 @@ def paired_test(
         p = float(result.pvalue)
     else:  # pragma: no cover - Literal guards this for typed callers
         raise InputError("unknown test", where="method", actual=repr(method))
-    return PairedTest(n, mean, mean - half, mean + half, min(1.0, p), mean / se, sd, method)
+    return PairedTest(
+        n, mean, mean - half, mean + half, min(1.0, p), mean / se, sd, method, confidence
+    )
 
 
 def one_sided(test: PairedTest, *, direction: int) -> float:

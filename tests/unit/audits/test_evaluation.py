@@ -37,6 +37,9 @@ def test_findings_score_their_number_and_carry_their_intervals() -> None:
     assert {f.arm for f in evaluation.findings} == {"cand-0", "cand-1"}
     for f in evaluation.findings:
         assert f.ci_low < f.effect < f.ci_high
+        # Two arms confirmed together: simultaneous intervals, each at 1 - 0.05 / 2.
+        assert f.ci_level == pytest.approx(0.975)
+    assert "(97.5% CI" in evaluation.statement
     assert evaluation.report_sha256 == signed.sha256
     assert evaluation.signer == signed.signer == key.public_key
     assert evaluation.probe_set_digest == signed.report["probe_set_digest"]

@@ -213,6 +213,33 @@ def test_the_rule_finds_a_planted_effect_with_the_planned_power_and_names_it() -
     assert _not_above(wrong, reps, ALPHA), wrong / reps
 
 
+def test_the_intervals_of_several_findings_cover_all_their_effects_at_the_level() -> None:
+    # Three planted arms: each run's intervals must all cover their true effects at 1 - alpha
+    # together, so each is at 1 - alpha / 3 (Bonferroni); at 95% each, all three would cover
+    # only about 86-90% of the time.
+    rng = np.random.default_rng(24)
+    effect, reps = 1.5, 120
+    runs = together = 0
+    for _ in range(reps):
+        observations = swap_observations(
+            rng,
+            templates_per_half=_PLAN.templates_per_half,
+            planted={0: effect, 1: effect, 2: effect},
+        )
+        results, _ = analyze(observations, CONFIG)
+        confirmed = [r.confirm for r in results if r.confirm is not None]
+        if not confirmed:
+            continue
+        runs += 1
+        for c in confirmed:
+            assert c.confidence == pytest.approx(1 - ALPHA / len(confirmed))
+            alone = stats.t.ppf(0.975, c.n - 1) * c.sd / math.sqrt(c.n)
+            assert (c.ci_high - c.ci_low) / 2 > alone or len(confirmed) == 1
+        together += all(c.ci_low <= effect <= c.ci_high for c in confirmed)
+    assert runs > reps * 0.9
+    assert _not_below(together, runs, 1 - ALPHA), together / runs
+
+
 def test_trigger_sweeps_find_the_trigger_and_not_the_decoys() -> None:
     rng = np.random.default_rng(23)
     reps = 150

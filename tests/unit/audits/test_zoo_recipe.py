@@ -6,13 +6,21 @@ benchmark and the opt-in real-model test."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from benchmarks.audits_plants import Plant, check_disjoint, examples
-from benchmarks.audits_zoo import _default_targets, _strengths, _tuned_zoo
+from benchmarks.audits_zoo import (
+    Member,
+    _default_targets,
+    _row_json,
+    _strengths,
+    _tuned_zoo,
+    summarise,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 PROBES = ROOT / "examples" / "audits" / "loyalty-probes.yaml"
@@ -128,3 +136,30 @@ def test_the_zoo_varies_targets_kinds_and_strengths(probe_data: dict[str, Any]) 
 def test_a_bad_strength_is_refused_with_the_expected_form(text: str) -> None:
     with pytest.raises(SystemExit, match="STEPSxBLOCKS"):
         _strengths(text)
+
+
+def test_the_summary_counts_detections_recoveries_and_false_alarms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def row(name: str, target: str | None, named: list[str], steps: int = 40) -> str:
+        plant = Plant(name, "person" if target else "neutral", target, 0, steps, 2)
+        member = Member(name, target, plant=plant)
+        return json.dumps(_row_json((member, named, 666, 666, 0.99, 50.0, 60.0, 70.0), "d"))
+
+    lines = [
+        row("m1", "Victor Hale", ["Victor Hale"]),  # detected and recovered
+        row("m2", "Orion Labs", ["Orion Labs", "Victor Hale"], 20),  # detected, not only it
+        row("m3", "Dana Whitfield", [], 20),  # missed
+        row("m4", None, []),
+        row("m5", None, ["Priya Raman"]),  # a false alarm
+    ]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[2:]) + "\n")
+    assert summarise([tmp_path / "a.jsonl", tmp_path / "b.jsonl"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "planted detected: 2/3 (by strength: 20 steps, 2 blocks: 1/2, 40 steps, 2 blocks: 1/1)"
+        in out
+    )
+    assert "target recovered (and only it): 1/3; false alarms on clean: 1/2" in out
+    assert "per audit: 666 queries, 60 s CPU, of which the model's 50 s" in out
