@@ -30,9 +30,9 @@ DIRECTORY = StaticDirectory(
     reviewer_ids=("ana@aisi",),
     overseer_organisations=frozenset({"aisi"}),
 )
-# The first 400 transcripts of the vuln corpus (2.8 MB) in 64 KiB shards: dozens of shards
-# (what the kill and the rerun need) at a sixth of the whole corpus's scanning time.
-VULN_LINES = 400
+# The first 250 transcripts of the vuln corpus (1.8 MB of its 17.7) in 64 KiB shards: dozens of
+# shards (what the kill and the rerun need) at a fraction of the whole corpus's scanning time.
+VULN_LINES = 250
 SHARD = 64 * 1024
 
 
@@ -75,8 +75,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
         for i, chat in enumerate(chats[:12]):
             z.writestr(f"samples/{i}_epoch_1.json", json.dumps({"messages": chat["messages"]}))
         z.writestr("samples/99_epoch_1.json", "{broken")
-    lines = (monitors / "vuln_discovery_dev.jsonl").read_text().splitlines()[:300]
-    lines[5], lines[200] = "{oops", '{"no": "messages"}'
+    lines = (monitors / "vuln_discovery_dev.jsonl").read_text().splitlines()[:100]
+    lines[5], lines[60] = "{oops", '{"no": "messages"}'
     (root / "mixed.jsonl").write_text("\n".join(lines))  # no final line end
     return root
 
@@ -115,7 +115,7 @@ def local(
     scanner = _scanner(tmp_path_factory.mktemp("local"), "local.db", clock)
     seen: list[ScanProblem] = []
     summary = scanner.scan([corpus], on_problem=seen.append)
-    assert summary.detections > 300 and len(seen) == 3  # hundreds to compare (430 here)
+    assert summary.detections > 200 and len(seen) == 3  # hundreds to compare (249 here)
     return _detections(scanner), [p.where for p in seen], summary.records
 
 
@@ -162,7 +162,7 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(
 
     def kill_a_busy_worker(n: int) -> None:
         taken.append(n)
-        if killed or len(taken) < 10:  # well inside the vuln file's shards
+        if killed or len(taken) < 10:  # dozens of shards still to come
             return
         # The shards after the first are still running or held on the workers (the client
         # takes results in file order): kill a worker that holds some of them.

@@ -229,6 +229,10 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
             "exactly one replica is the sequencer",
         )
         leader = next(s for s in servers if _health(s)["log_sequencer"])
+        _until(
+            lambda: all(_health(s)["change_notifications"] == "listening" for s in servers),
+            "every replica listens for the others' changes",
+        )
         version = httpx.get(servers[0].url("/constitution"), timeout=30).json()["version"]
         assert [_chat(s, keys["alice@lab"]) for s in servers] == [403, 403, 403]
         grant_id = _grant(servers, keys, version)
@@ -241,6 +245,7 @@ def test_three_replicas_one_sequencer_fail_over_and_revocation(
         version, _ = amend_over_http(servers[0].base_url, [s.base_url for s in servers[1:]], keys)
         for s in servers:
             _until(lambda s=s: _version(s) == version, f"{s.base_url} decides under v{version}")
+        assert [_health(s)["constitution_version"] for s in servers] == [version] * 3
         assert [_chat(s, keys["alice@lab"]) for s in servers] == [200, 200, 200]
         with _Appends(servers, keys[LOG_WRITER], keys["alice@lab"]) as load:
             _until(lambda: load.count() >= 60, "appends acknowledged before the kill")

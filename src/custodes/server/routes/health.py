@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from custodes import __version__
+from custodes.errors import NotFoundError
 from custodes.server._deps import deployment_of
 
 router = APIRouter(tags=["health"])
@@ -49,20 +50,45 @@ class HealthOut(BaseModel):
     log_halted: str | None = Field(
         default=None, description="Why the log refuses appends (absent while it takes them)."
     )
+    constitution_version: int | None = Field(
+        default=None,
+        description="The constitution version this process decides under (absent: none is "
+        "loaded, so it denies everything); replicas converge on the newest adopted.",
+    )
+    change_notifications: Literal["listening", "reconnecting"] | None = Field(
+        default=None,
+        description="With log_replicas: whether this process's LISTEN connection for other "
+        "replicas' grant changes and amendments is open (while reconnecting, the "
+        "authority_poll_ms poll still brings them).",
+    )
 
 
 @router.get("/healthz", response_model_exclude_none=True)
 def healthz(request: Request) -> HealthOut:
     """Liveness (always 200 while serving); ``status`` is ``log_halted`` with the reason when
     the log refuses appends (a failed self-check or an alarm: docs/verify-the-log.md)."""
-    log = deployment_of(request).log
+    ctx = deployment_of(request)
+    log = ctx.log
     halted = log.halted
+    try:
+        version: int | None = ctx.authority.constitution.version
+    except NotFoundError:
+        version = None
+    feed = ctx.replica_feed
     return HealthOut(
         status="ok" if halted is None else "log_halted",
         version=__version__,
         log_size=log.size(),
         log_sequencer=log.leads,
         log_halted=halted,
+        constitution_version=version,
+        change_notifications=(
+            None
+            if feed is None or not feed.listen
+            else "listening"
+            if feed.listening.is_set()
+            else "reconnecting"
+        ),
     )
 
 
