@@ -418,6 +418,19 @@ def minimum_coalitions(
 
 @dataclass(frozen=True)
 class _Built:
+    """A CP-SAT model of one goal and what reads its answer back.
+
+    Attributes:
+        model: the model (its objective is set by the caller).
+        keys: the classes of interchangeable players: (organisation, packed role conditions
+            met, scaled cost).
+        classes: each class's players, by index.
+        x: per class, how many of its players are in the coalition.
+        weight: one organisation's weight in ``fewest`` (more than any coalition's cost).
+        cost: the coalition's scaled cost.
+        fewest: ``weight`` x organisations used + cost (or cost alone without that objective).
+    """
+
     model: cp_model.CpModel
     keys: list[tuple[str, bytes, int]]
     classes: Mapping[tuple[str, bytes, int], list[int]]
@@ -494,6 +507,8 @@ def _build(
     rank = {f: model.new_int_var(0, n - 1, f"rank_{f[0]}_{f[1]}") for f, (_, n) in cyclic.items()}
 
     def same_cycle(a: Fact, b: Fact) -> bool:
+        # Facts in one cycle of the rule graph need ranks, so that a cycle cannot justify
+        # itself (a role granted by a rule that needs that role).
         return a in cyclic and b in cyclic and cyclic[a][0] == cyclic[b][0]
 
     justifiers: dict[Fact, list[cp_model.IntVar]] = defaultdict(list)
@@ -751,6 +766,7 @@ def _cheapest(
 
 
 def _round_up(value: int, unit: int) -> int:
+    """``value`` rounded up to a multiple of ``unit`` (integers only, no float rounding)."""
     return -(-value // unit) * unit
 
 
@@ -771,6 +787,7 @@ def _meets(game: Game, pool: Sequence[int], conditions: Sequence[frozenset[str]]
 
 
 def _organisations(game: Game, coalition: Sequence[int]) -> int:
+    """How many distinct organisations the players of ``coalition`` belong to."""
     return len({game.players[i].organisation for i in coalition})
 
 
@@ -867,6 +884,7 @@ def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[s
 def _pairwise(
     f: Any, a: tuple[float, float, float], b: tuple[float, float, float]
 ) -> tuple[float, float, float]:
+    """``f`` (``min`` or ``max``) applied to the two triples element by element."""
     return (f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]))
 
 
@@ -1012,6 +1030,15 @@ def _solve(
     fallback: list[int],
     least: float,
 ) -> Solution:
+    """Solve the built model within what is left of ``time_limit`` and read the coalition
+    back from the class counts; without an answer in time, ``fallback`` (the greedy's) is
+    reported ``FEASIBLE`` with the solver's bound. The answer is re-checked by the reference
+    evaluator before it is returned.
+
+    Raises:
+        CoalitionCheckError: the model is infeasible although everyone together reaches the
+            goal, or the coalition fails the re-check.
+    """
     solver = cp_model.CpSolver()
     # The time limit covers building the model too.
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - started))
