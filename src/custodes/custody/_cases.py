@@ -221,6 +221,12 @@ class CaseRecords:
         parties: frozenset[Party],
         what: str,
     ) -> None:
+        """Let ``principal`` do ``what`` to ``finding`` if they are one of ``parties`` to its
+        case (the finder's organisation, a coordinator, the notified vendor...).
+
+        Raises:
+            PolicyDenied: they are none of them; the refusal names what they are (logged).
+        """
         have = access.parties(principal, finding)
         if have & parties:
             return

@@ -40,6 +40,14 @@ def reserve_number(engine: Engine, year: int, fingerprint: str) -> int:
 
 
 def _reserve_once(engine: Engine, year: int, fingerprint: str) -> int:
+    """In one transaction: refuse a fingerprint already registered, take the year's next
+    number (its counter row locked, so two processes never take the same one) and claim the
+    fingerprint for it.
+
+    Raises:
+        DuplicateFindingError: the fingerprint belongs to a registered finding.
+        IntegrityError: another process claimed the fingerprint meanwhile (the caller retries).
+    """
     with writer(engine).begin() as conn:
         if fingerprint:
             existing = conn.execute(

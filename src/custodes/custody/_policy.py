@@ -84,6 +84,13 @@ class DisclosurePolicy(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DisclosurePolicy:
+        """The policy's parts fit together: a holiday calendar the ``holidays`` package
+        knows, ISO dates, in-the-wild extras only with an in-the-wild deadline, and a
+        coordinator to escalate a silent vendor to.
+
+        Raises:
+            ValueError: one does not (pydantic reports it as a validation error).
+        """
         if self.holiday_calendar is not None:
             import holidays as calendars
 

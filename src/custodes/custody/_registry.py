@@ -158,6 +158,18 @@ class CustodyRegistry(CaseEvents, EscrowReads):
     def _register(
         self, spec: FindingInput, score: CvssScore, details: bytes, *, principal: str, now: datetime
     ) -> Finding:
+        """Number, seal, log, then store a checked finding (invariant 1: the registration
+        entry is durable before the finding exists anywhere else).
+
+        The details are sealed with the salt of their commitment in front (AES-256-GCM under
+        a fresh data key wrapped by the KEK, both bound to the finding id), so a reveal can
+        later open the commitment from the escrow alone. The log holds only commitments to
+        the details and to the case record, never their text.
+
+        Raises:
+            LogWriteError: the registration could not be logged (its number is given back).
+            ConfigError: the key-encryption key cannot be loaded.
+        """
         with self._lock:  # numbering is shared; the rest runs in parallel
             year, number = now.year, reserve_number(self.engine, now.year, spec.fingerprint)
         finding_id = f"CUSTODES-{year:04d}-{number:04d}"

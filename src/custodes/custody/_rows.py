@@ -76,6 +76,9 @@ def validate_input(data: Mapping[str, Any]) -> FindingInput:
 
 
 def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
+    """A finding from its ``custody_findings`` row and its events (in id order). The case
+    flags are not stored: they follow from the events, and are listed in the order of
+    ``CASE_FLAGS`` whatever order they were recorded in."""
     evs = tuple(
         CaseEvent(e["kind"], e["at"], e["principal"], e["note"], int(e["log_index"]))
         for e in events

@@ -93,6 +93,11 @@ class AffectedPackage:
 
 
 def _version(text: str, where: str, original: str) -> str:
+    """``text`` if it is a version (``_VERSION``).
+
+    Raises:
+        InputError: it is not.
+    """
     if not _VERSION.match(text):
         raise InputError(
             f"not a version: {text!r}", where=where, expected=_EXPECTED, actual=repr(original)
@@ -101,6 +106,13 @@ def _version(text: str, where: str, original: str) -> str:
 
 
 def _parse_one(text: str, where: str) -> str | VersionRange:
+    """One entry of ``versions``: an exact version (``1.2.3``, ``=1.2.3``), ``*`` (every
+    version), or a range of at most one inclusive lower bound (``>=``) and one upper bound
+    (``<`` fixed in, ``<=`` last affected), comma-separated.
+
+    Raises:
+        InputError: another comparator, two bounds of one side, or not a version.
+    """
     t = text.strip()
     if t == "*":
         return VersionRange()
