@@ -242,6 +242,8 @@ class Witness:
     # --- the committer -------------------------------------------------------
 
     def _run(self) -> None:
+        """The committer thread: take every request waiting (up to ``batch_max``) and decide
+        them in one transaction; ``None`` in the queue stops it after the batch in hand."""
         while True:
             item = self._queue.get()
             if item is None:
@@ -262,6 +264,10 @@ class Witness:
                 return
 
     def _commit(self, batch: Sequence[_Pending]) -> None:
+        """Decide a batch against the held checkpoints, store the new ones and any evidence in
+        one transaction, and only then sign: a cosignature is returned only for a checkpoint
+        durably recorded as held (C2SP tlog-witness persists it first, so a restarted witness
+        cannot be led to cosign a fork). A storage failure answers the whole batch 503."""
         outcomes: list[AddCheckpointError | None] = []
         try:
             with writer(self.engine).begin() as conn:
@@ -296,6 +302,8 @@ class Witness:
             p.future.set_result(line)
 
     def _read_held(self, conn: Connection, origins: set[str]) -> dict[str, _Held]:
+        """The checkpoints held for ``origins``, their rows locked until the transaction ends
+        (another process sharing the database waits rather than deciding on the same state)."""
         rows = conn.execute(
             select(witness_state).where(witness_state.c.origin.in_(origins)).with_for_update()
         ).all()
@@ -353,6 +361,8 @@ class Witness:
     def _keep_evidence(
         self, evidence: list[dict[str, Any]], kind: EvidenceKind, cur: _Held, p: _Pending
     ) -> None:
+        """Keep the two notes that conflict (and the proof, if any) as evidence of the log's
+        equivocation: both are signed by the log, so anyone can check the evidence."""
         _log.error(
             "EQUIVOCATION by log %r: %s conflict (held size %d, offered size %d)",
             p.request.checkpoint.origin,
@@ -379,6 +389,8 @@ class Witness:
         changed: set[str],
         evidence: list[dict[str, Any]],
     ) -> None:
+        """Write the batch's outcome in ``conn``: the changed held checkpoints (updated or
+        inserted, each kind in one statement) and the evidence not stored before."""
         now = self.clock.now()
         updates = [
             {
