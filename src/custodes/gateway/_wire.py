@@ -122,6 +122,12 @@ def openai_error(exc: Error) -> tuple[int, dict[str, Any]]:
 
 
 def _decode(body: bytes) -> dict[str, Any]:
+    """A request body as the JSON object the gateway checks and forwards: valid JSON,
+    bounded in depth and integer range, an object, naming its model by ``model`` only.
+
+    Raises:
+        Refused: any of these does not hold (400, with an OpenAI-style error code).
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -155,6 +161,8 @@ def _decode(body: bytes) -> dict[str, Any]:
             expected="a JSON object",
             actual=type(data).__name__,
         )
+    # Another field that names a model (as some OpenAI-compatible servers read one) could make
+    # the upstream serve a model other than the one the grant was checked for.
     for field in _MODEL_SELECTORS:
         if field in data:
             raise Refused(

@@ -41,6 +41,8 @@ class BoundedBodies:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the whole body (bounded), check it if it is JSON, then hand the app a
+        ``receive`` that replays those bytes: the app parses exactly what was checked."""
         if scope["type"] != "http" or scope["method"] in _BODYLESS:
             await self.app(scope, receive, send)
             return
@@ -75,6 +77,8 @@ class BoundedBodies:
 
 
 def _is_json(request: Request) -> bool:
+    """Whether the body is declared JSON: ``application/json`` or a ``+json`` suffix type
+    (RFC 6839 section 3.1)."""
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return kind == "application/json" or kind.endswith("+json")
 
