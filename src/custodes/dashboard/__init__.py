@@ -9,7 +9,9 @@ Entry points: :func:`install_dashboard` (mounts the pages on an app), :func:`now
 :class:`LogIndex` (the log page's search index, derived from the log).
 """
 
-from custodes.dashboard._install import install_dashboard
+import importlib as _importlib
+import typing as _typing
+
 from custodes.dashboard._key_sign_in import (
     SIGN_IN_DOMAIN,
     KeySignIn,
@@ -18,9 +20,12 @@ from custodes.dashboard._key_sign_in import (
     sign_in_message,
 )
 from custodes.dashboard._log_index import LogIndex
-from custodes.dashboard._now import NowView, PendingRow, now_view
 from custodes.dashboard._sessions import Session, SessionStore
 from custodes.dashboard._viewer import Viewer, viewer_of
+
+if _typing.TYPE_CHECKING:
+    from custodes.dashboard._install import install_dashboard
+    from custodes.dashboard._now import NowView, PendingRow, now_view
 
 __all__ = [
     "SIGN_IN_DOMAIN",
@@ -38,3 +43,21 @@ __all__ = [
     "sign_in_message",
     "viewer_of",
 ]
+
+# The pages (FastAPI, Jinja2, every component through custodes.wiring) load only when one of
+# these is first used: `custodes dashboard login` needs the sign-in message, not the server.
+_LAZY = {
+    "install_dashboard": "custodes.dashboard._install",
+    "NowView": "custodes.dashboard._now",
+    "PendingRow": "custodes.dashboard._now",
+    "now_view": "custodes.dashboard._now",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value

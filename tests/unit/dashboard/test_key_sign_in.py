@@ -128,3 +128,23 @@ def test_the_signed_message_is_framed_and_names_the_origin() -> None:
     for bad in ("ftp://x", "dash.example", "http://:80", "http://x:99999"):
         with pytest.raises(InputError):
             origin_of(bad)
+
+
+def test_the_login_command_does_not_load_the_server() -> None:
+    """`custodes dashboard login` needs the signed message, not the pages: importing it (and
+    the dashboard's sign-in names) loads neither FastAPI nor every component's wiring."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, custodes.cli.dashboard\n"
+        "from custodes.dashboard import origin_of, sign_in_message\n"
+        "print(sorted(m for m in ('fastapi', 'jinja2', 'custodes.wiring') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip() == "[]"
+    from custodes.dashboard import install_dashboard  # and the pages still load when asked
+
+    assert callable(install_dashboard)
