@@ -57,6 +57,9 @@ class GatewayEntrance:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one connection: a request in the gateway's space (judged on the raw request
+        line, never on a router's normalised path) to the gateway, or refused; anything else
+        to the app."""
         kind = scope["type"]
         if kind == "http":
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
@@ -85,6 +88,8 @@ class GatewayEntrance:
     async def _answer(
         self, decision: Decision, raw_path: bytes, scope: Scope, receive: Receive, send: Send
     ) -> None:
+        """Answer a request in the gateway's space: served by its handler, or refused (and
+        logged) as the raw-path guard decided; 503 before the gateway has started."""
         gateway = self.gateway()
         if gateway is None:
             await _plain(send, 503, _UNAVAILABLE)

@@ -67,6 +67,14 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    """Set every SQLite connection up for a log that must not lose an acknowledged entry.
+
+    WAL lets readers run beside the one writer; ``synchronous=FULL`` syncs the WAL at every
+    commit, so an entry acknowledged as durable survives a power loss (in WAL mode NORMAL
+    could lose the last commits); foreign keys are off by default in SQLite and turned on;
+    a writer waits up to 30 s for the lock instead of failing at once.
+    """
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # pysqlite's own transaction handling is disabled so that SQLAlchemy's BEGIN
