@@ -131,6 +131,9 @@ def _line(step: Step, actor: str | None, outcome: Outcome, why: str, **kw: Any) 
 def _run_step(
     ctx: ActionContext, step: Step, params: Any, results: Mapping[str, StepResult]
 ) -> StepResult:
+    """Run one step: not runnable when a step it comes after was not done or the deployment
+    does not serve what it needs; otherwise its action runs against the live deployment and
+    what it saw is judged."""
     actor = ctx.cast.actor(step.actor) if step.actor else None
     for before in step.after:
         if results[before].outcome == "not runnable" or (
@@ -166,6 +169,15 @@ def _judge(
     t0: float,
     answered: float,
 ) -> StepResult:
+    """The outcome of a step from what its action saw and the log entries since it began.
+
+    A setup step (expected ``none``) is done or not runnable. An attack is ``stopped`` when it
+    did not take effect and ``revealed`` when it did, provided the evidence expected is found
+    (log entries naming it, and evidence kept outside the log where that is expected); it is
+    ``MISSED`` when it took effect where it should have been stopped, when the action found a
+    flaw, or when the evidence is missing. Its time is how long the control took to answer or
+    the evidence took to appear.
+    """
     expect = step.expect
     if expect.result == "none":
         if seen.took_effect:
