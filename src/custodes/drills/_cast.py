@@ -29,6 +29,7 @@ class Cast:
     why_not: Mapping[str, str]
 
     def actor(self, name: str) -> str | None:
+        """The principal cast as actor ``name`` (None: nobody fits)."""
         return self.actors.get(name)
 
 
@@ -70,6 +71,8 @@ def cast_scenario(
 
 
 def _capability(c: Constitution, spec: CapabilitySpec) -> str | None:
+    """The first capability of the constitution with every property ``spec`` asks for
+    (protected, served by a model, an action, a break-glass rule, an approval); None if none."""
     for cap in c.capabilities:
         if spec.protected is not None and (cap.id in c.coalition.protected) != spec.protected:
             continue
@@ -101,6 +104,9 @@ def _fits(
     chosen: Mapping[str, str | None],
     caps: Mapping[str, str | None],
 ) -> bool:
+    """Whether ``p`` can play ``spec``: its role, organisation (kind, and relative to the
+    actors cast before it), signer status, what the authority's own checks let it request,
+    approve or break glass for, and the credentials the drill holds for it."""
     org = c.organisations_by_id[p.organisation]
     if spec.role is not None and spec.role not in p.roles:
         return False
@@ -139,6 +145,8 @@ def _fits(
 
 
 def _holds(credentials: Credentials, p: Principal, spec: ActorSpec) -> bool:
+    """Whether the drill holds what ``spec`` needs of ``p``: its signing key (the one the
+    constitution names), a way to call the API as it, or the log's key."""
     public = encode_public_key(p.public_key) if p.public_key is not None else None
     if "signing" in spec.needs and credentials.signing_key(p.id, public) is None:
         return False
@@ -148,6 +156,7 @@ def _holds(credentials: Credentials, p: Principal, spec: ActorSpec) -> bool:
 
 
 def _describe(spec: ActorSpec) -> str:
+    """What ``spec`` asks of an actor, in words (for the reason nobody fits)."""
     parts = [
         f"{k.replace('_', ' ')} {v}"
         for k, v in spec.model_dump(exclude_defaults=True).items()
@@ -157,6 +166,7 @@ def _describe(spec: ActorSpec) -> str:
 
 
 def _describe_cap(spec: CapabilitySpec) -> str:
+    """What ``spec`` asks of a capability, in words (for the reason none fits)."""
     parts = [
         f"{k.replace('_', ' ')}={v}"
         for k, v in spec.model_dump(exclude_defaults=True).items()
