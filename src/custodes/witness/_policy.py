@@ -89,6 +89,15 @@ class WitnessPolicy:
     max_age: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        """Check the policy as C2SP tlog-policy defines it: witness keys are
+        cosignature/v1 (0x04) keys, log keys Ed25519 (0x01); names are unique and a group
+        names only witnesses and groups defined before it (so there are no cycles), with
+        ``1 <= k <= n``; the quorum names something defined (or ``none``). One key twice
+        would let one witness count twice.
+
+        Raises:
+            InputError: the first rule broken.
+        """
         defined: set[str] = set()
         keys: set[bytes] = set()
         for w in self.witnesses:
