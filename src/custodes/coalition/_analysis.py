@@ -179,6 +179,8 @@ class Analysis:
         }
 
     def _solution_json(self, s: Solution) -> dict[str, Any]:
+        """One optimum as JSON: status, value and bound, the players and organisations, the
+        rules it fires in order (its shape: ``SolutionOut`` in ``_schema.py``)."""
         return {
             "status": s.status,
             "value": s.value,
@@ -191,6 +193,7 @@ class Analysis:
         }
 
     def _firing_json(self, f: Firing) -> dict[str, Any]:
+        """One fired rule as JSON: the rule, its requester and approvers by id."""
         return {
             "rule": f.rule,
             "requester": self.game.players[f.requester].id,
@@ -198,6 +201,8 @@ class Analysis:
         }
 
     def _goal_json(self, r: GoalReport) -> dict[str, Any]:
+        """Every measure of one goal as JSON (see :class:`custodes.coalition.AnalysisOut`,
+        which declares this shape field for field)."""
         return {
             "goal": r.goal.id,
             "label": r.goal.label,
@@ -233,6 +238,7 @@ class Analysis:
 
 
 def _by_id(game: Game, values: Mapping[int, float]) -> dict[str, float]:
+    """Power indices by player id, largest first (ties by player order), to 6 decimals."""
     return {
         game.players[i].id: round(v, 6)
         for i, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
