@@ -129,6 +129,8 @@ def front_page(request: Request) -> Response:
 
 
 def _about(request: Request) -> AboutOut:
+    """What the server is: its version, the log's origin, size and key, the witnesses and
+    their quorum, and where the rest of the API is."""
     ctx = deployment_of(request)
     policy = ctx.witness.policy if ctx.witness is not None else None
     return AboutOut(
@@ -166,6 +168,8 @@ def _wants_html(accept: str) -> bool:
 
 
 def _render(about: AboutOut) -> str:
+    """The front page as HTML, from the same model as the JSON answer (every value escaped;
+    the style is inline in the document, as the page loads nothing else)."""
     e = html.escape
     log = about.log
     rows = "".join(
