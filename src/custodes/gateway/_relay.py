@@ -87,6 +87,9 @@ class RelayResponse(Response):
         self._gone = False  # the client went away
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Relay the stream while watching for the client to go; however it ends (answered,
+        cut by a monitor, the client gone, an error), the call's outcome is logged and waited
+        for before the response is over."""
         relay = asyncio.ensure_future(self._relay(send))
         watch = asyncio.ensure_future(self._watch(receive))
         try:
@@ -108,11 +111,14 @@ class RelayResponse(Response):
                 await _durable(self._pending)
 
     async def _watch(self, receive: Receive) -> None:
+        """Wait for the client's disconnect and mark the stream as abandoned."""
         while (await receive())["type"] != "http.disconnect":
             pass
         self._gone = True
 
     async def _relay(self, send: Send) -> None:
+        """Send the headers, every screened event, then the trailer (the receipt, and
+        ``[DONE]`` if answered) once the outcome entry is durable."""
         # An ASGI 2.3 server drops what is sent after the client left, without a word, and
         # upstream events already buffered are relayed without a pause: so the loop yields
         # after each send and stops once the watch saw the client go (its outcome then says

@@ -140,6 +140,13 @@ class ServingGate:
         return await self._check(digest)
 
     async def _check(self, digest: str) -> ServingVerdict:
+        """Ask the registry about ``digest`` once for every call waiting on it (the first
+        call asks in a worker thread; the others await its future, shielded so that one
+        cancelled caller does not cancel the check for the rest).
+
+        Raises:
+            Error: the check failed (every waiting call gets the same error).
+        """
         pending = self._pending.get(digest)
         if pending is None:
             pending = asyncio.get_running_loop().create_future()
