@@ -326,6 +326,7 @@ def test_the_browser_verifies_each_entry_shown_is_in_the_checkpoint(
     verified = [i for i, s in rows.items() if s == "ok"]
     assert len(verified) >= 2 and set(rows.values()) <= {"ok", "later"}, rows
     assert f"{len(verified)} entries shown are in the checkpoint of" in text
+    _fits(browser)
     browser.save_screenshot(str(screenshots / "log-entries-verified.png"))
 
     # A link from another page to one entry: that entry is shown, marked and verified.
