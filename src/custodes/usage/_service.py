@@ -476,6 +476,13 @@ class UsageTracker:
         return raised
 
     def _append_alarm(self, a: StoredAlarm) -> StoredAlarm:
+        """Log a breach claimed in the database (its row first: one replica claims it), then
+        note the entry's index on the row; a claimed row without an index is logged by the
+        next round, so a crash in between loses no alarm.
+
+        Raises:
+            LogWriteError: it could not be logged (the next round tries again).
+        """
         body = E.AlarmBody(
             alarm_id=a.id,
             rule=a.rule,
@@ -499,6 +506,12 @@ class UsageTracker:
         return StoredAlarm(**{**a.__dict__, "log_index": appended.index})
 
     def _end_alarm(self, a: StoredAlarm, now: datetime) -> None:
+        """Log that a breach ended (the rule holds again), then close its row, freeing its
+        open slot so the same rule and subject can raise a new alarm later.
+
+        Raises:
+            LogWriteError: it could not be logged (the row stays open; the next round retries).
+        """
         body = E.AlarmEndedBody(alarm_id=a.id, rule=a.rule, subject=a.subject, value=a.value)
         appended = self.log.append(
             Entry.create(E.ALARM_ENDED, time=now, principal="custodes", body=body)
@@ -721,6 +734,7 @@ class UsageTracker:
     def _record_delegation(
         self, index: int, body: E.DelegationBody, until: datetime, signed_at: datetime
     ) -> None:
+        """Store the delegation logged at ``index`` (once: the log index is the key)."""
         try:
             with writer(self.engine).begin() as conn:
                 conn.execute(
@@ -774,6 +788,7 @@ class UsageTracker:
         return [Delegation(r.workload, r.director, r.until, int(r.log_index)) for r in rows]
 
     def _load_delegations(self) -> None:
+        """Reload the delegations in force: per (workload, director), the latest end."""
         latest: dict[tuple[str, str], datetime] = {}
         for d in self.delegations():
             key = (d.workload, d.director)
@@ -782,6 +797,8 @@ class UsageTracker:
             self._delegations = latest
 
     def _load_overrides(self) -> None:
+        """Reload the overseers' overrides (also those approved through other replicas): per
+        (rule, subject), the latest end."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(usage_overrides.c.rule, usage_overrides.c.subject, usage_overrides.c.until)
