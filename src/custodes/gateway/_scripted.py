@@ -83,6 +83,7 @@ class ScriptedUpstream:
         self._scripts: dict[Path, Script] = {}
 
     def _script(self, route: ModelRoute) -> Script:
+        """The route's script, read at its first use and kept."""
         assert route.scripted_file is not None
         script = self._scripts.get(route.scripted_file)
         if script is None:
@@ -95,6 +96,8 @@ class ScriptedUpstream:
     async def send(
         self, route: ModelRoute, operation: Operation, body: bytes, *, stream: bool
     ) -> UpstreamReply:
+        """Answer as an OpenAI-compatible upstream would: an embedding, or the scripted reply
+        to the last user message, whole or as server-sent events."""
         script = self._script(route)
         request = orjson.loads(body)
         if operation == "embeddings":
@@ -114,6 +117,7 @@ class ScriptedUpstream:
 
 
 def _last_user_text(request: dict[str, Any]) -> str:
+    """The text of the last user message (its text parts joined, for a content list)."""
     for message in reversed(request.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
@@ -125,6 +129,8 @@ def _last_user_text(request: dict[str, Any]) -> str:
 
 
 def _choose(script: Script, request: dict[str, Any]) -> _Reply:
+    """The first reply whose ``when`` occurs in the last user message (case folded), else
+    the script's default."""
     text = _last_user_text(request).lower()
     for reply in script.replies:
         if reply.when.lower() in text:
@@ -137,6 +143,8 @@ def _words(text: str) -> int:
 
 
 def _usage(request: dict[str, Any], reply: _Reply) -> dict[str, int]:
+    """OpenAI-style token counts, approximated by words (and by 4 bytes of tool arguments a
+    token): a scripted model has no tokenizer, and usage rules need some count."""
     prompt = sum(
         _words(m.get("content") or "")
         for m in request.get("messages") or []
@@ -153,6 +161,7 @@ def _usage(request: dict[str, Any], reply: _Reply) -> dict[str, int]:
 
 
 def _tool_calls(reply: _Reply, call_id: int) -> list[dict[str, Any]]:
+    """The reply's tool calls in OpenAI's form (arguments as a JSON string)."""
     return [
         {
             "id": f"call_scripted_{call_id}_{i}",
@@ -166,6 +175,7 @@ def _tool_calls(reply: _Reply, call_id: int) -> list[dict[str, Any]]:
 def _completion(
     reply: _Reply, script: Script, route: ModelRoute, request: dict[str, Any]
 ) -> dict[str, Any]:
+    """A whole ``chat.completion`` object of the reply."""
     call_id = next(_ids)
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
     if reply.tool_calls:
@@ -191,6 +201,9 @@ def _completion(
 async def _stream(
     reply: _Reply, script: Script, route: ModelRoute, request: dict[str, Any]
 ) -> AsyncIterator[bytes]:
+    """The reply as OpenAI's stream of ``chat.completion.chunk`` events: the role, a word a
+    chunk, each tool call's arguments in 8-character pieces, the finish reason, the usage
+    chunk if ``stream_options.include_usage`` asked for it, then ``[DONE]``."""
     call_id = next(_ids)
     base = {
         "id": f"chatcmpl-scripted-{call_id}",
@@ -241,6 +254,8 @@ async def _stream(
 
 
 def _embeddings(request: dict[str, Any], route: ModelRoute, dims: int) -> dict[str, Any]:
+    """Deterministic embeddings: each input's vector of ``dims`` values in [-1, 1) drawn from
+    SHA-256 of the input (the same input always gives the same vector)."""
     inputs = request.get("input")
     items = inputs if isinstance(inputs, list) else [inputs]
     data = []
