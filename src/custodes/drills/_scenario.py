@@ -154,6 +154,13 @@ class Scenario(_Frozen):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
+        """Every name a scenario uses is defined: step ids once, a step's actor among the
+        actors, ``after`` naming earlier steps only (so steps run in order, with no cycle),
+        and each actor's organisation and capability references defined.
+
+        Raises:
+            _At: the first that is not (pydantic reports it with its path).
+        """
         seen: set[str] = set()
         for i, step in enumerate(self.steps):
             if step.id in seen:

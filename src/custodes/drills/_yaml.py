@@ -72,6 +72,13 @@ def load_located(text: str, *, name: str) -> Located:
 
 
 def _build(node: yaml.Node, path: _Path, lines: dict[_Path, int], name: str, depth: int) -> Any:
+    """Plain data from a composed YAML node, recording each value's line by its path: string
+    keys only, each once, at most ``MAX_DEPTH`` deep, scalars as :func:`_scalar` reads them.
+    Building from the node graph (not ``yaml.load``) means no tag ever constructs an object.
+
+    Raises:
+        DrillError: any of these does not hold (with the line).
+    """
     line = node.start_mark.line + 1
     lines[path] = line
     if depth > MAX_DEPTH:
@@ -103,6 +110,9 @@ def _build(node: yaml.Node, path: _Path, lines: dict[_Path, int], name: str, dep
 
 
 class _Refused(Exception):
+    """A document the loader refuses while composing (raised from inside PyYAML), with
+    its line."""
+
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
         self.message = message
