@@ -102,10 +102,13 @@ _params_cache: dict[int, tuple[DisclosurePolicy, _Params]] = {}
 
 
 def _days(n: int | None) -> timedelta | None:
+    """``n`` days, or None for a policy term that is not set."""
     return None if n is None else n * _DAY
 
 
 def _params(policy: DisclosurePolicy) -> _Params:
+    """The policy's terms as timedeltas and dates, computed once per policy object (every
+    clock of every finding under it reads them)."""
     cached = _params_cache.get(id(policy))
     if cached is not None and cached[0] is policy:
         return cached[1]

@@ -82,6 +82,13 @@ _FLAG_REQUIRES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 
 def _check(machine: str, table: Mapping[str, tuple[str, ...]], current: str, target: str) -> None:
+    """Refuse a move of ``machine`` from ``current`` to ``target`` that ``table`` (its
+    Vultron transitions) does not allow.
+
+    Raises:
+        InputError: ``target`` is not a state of the machine.
+        TransitionError: the move is not allowed from ``current``.
+    """
     if target not in table:
         raise InputError(
             f"unknown {machine} state {target!r}",

@@ -213,6 +213,8 @@ class Ledger:
         w.tokens += tokens * sign
 
     def _build(self, tier: _Tier, w: _Window, cutoff: float) -> None:
+        """Compute ``w`` from scratch at ``cutoff``: the first call at or after it found by
+        binary search, the counts from there by one vectorised pass."""
         times = np.frombuffer(tier.times, dtype=np.float64) if tier.times else np.zeros(0)
         start = int(np.searchsorted(times, cutoff, side="left"))
         persons = np.frombuffer(tier.persons, dtype=np.int64)[start:] if tier.persons else None
@@ -228,6 +230,8 @@ class Ledger:
         w.start, w.cutoff, w.built = start, cutoff, True
 
     def _advance(self, tier: _Tier, w: _Window, now: float) -> None:
+        """Move ``w``'s end to ``now``: the calls that fell out of it are subtracted, each
+        once; a clock set back brings calls into it again."""
         cutoff = now - w.span
         if not w.built:
             self._build(tier, w, cutoff)
