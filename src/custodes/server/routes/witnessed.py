@@ -83,6 +83,7 @@ class WitnessesOut(BaseModel):
 
     @classmethod
     def of(cls, report: WitnessReport) -> WitnessesOut:
+        """The publisher's report as JSON (times RFC 3339, UTC)."""
         return cls(
             quorum=report.quorum,
             latest_size=report.latest_size,
