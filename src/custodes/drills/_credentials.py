@@ -57,6 +57,12 @@ class Credentials:
         return self._signing[principal]
 
     def _read_key(self, principal: str, public_key: str | None) -> SigningKey | None:
+        """The key file of ``principal`` in ``keys_dir`` (``id.key`` or ``name.key``) whose
+        public key is the one the constitution names; None without one.
+
+        Raises:
+            DrillError: a key file cannot be read.
+        """
         if self.keys_dir is None or public_key is None:
             return None
         for name in (f"{principal}.key", f"{principal.split('@', 1)[0]}.key"):

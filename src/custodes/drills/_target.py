@@ -141,6 +141,11 @@ class Target:
                 return
 
     def _page(self, start: int, end: int | None = None) -> list[dict[str, Any]] | None:
+        """One page of ``GET /log/entries`` from ``start`` (None: past the log's end).
+
+        Raises:
+            DrillError: the log cannot be read.
+        """
         stop = start + _PAGE if end is None else min(end, start + _PAGE)
         try:
             r = self.http.get("/log/entries", params={"start": start, "end": stop})
@@ -184,6 +189,11 @@ class Target:
 
 
 def _entry(item: Mapping[str, Any]) -> LogEntry:
+    """One listed entry, with its canonical bytes.
+
+    Raises:
+        DrillError: the listed leaf hash is not the hash of those bytes.
+    """
     entry = item["entry"]
     # The entry's bytes are its RFC 8785 form; the leaf hash the server listed must match them,
     # and the receipt is checked against these bytes, not against the server's listing.
