@@ -53,7 +53,8 @@ def serve_custodes(
     data_dir: Path, port: int, upstream_url: str, runs: int, interval: float
 ) -> None:
     """custodes as in gateway_latency.py; with ``runs`` > 0 its model names the weights of
-    the last of ``runs`` chained, approved training runs."""
+    the last of ``runs`` chained, approved training runs, evaluated and promoted to the
+    ``general`` tier (a tier of promoted weights only, in this benchmark's constitution)."""
     from tests.unit.provenance.conftest import Pipeline
 
     from custodes.authority import SigningKey
@@ -64,11 +65,21 @@ def serve_custodes(
 
     keys = {p.stem: SigningKey.from_file(p) for p in (ROOT / "examples" / "keys").glob("*.key")}
 
+    constitution = ROOT / "examples" / "constitution.yaml"
+    if runs:
+        constitution = data_dir / "constitution.yaml"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        constitution.write_text(
+            (ROOT / "examples" / "constitution.yaml").read_text().rstrip("\n")
+            + "\n  tiers:\n    - capability: general\n      evaluations:\n"
+            "        - {evaluation: cyber-offence, below: 0.3}\n"
+        )
+
     def settings(weights: str | None) -> Settings:
         return Settings(
             data_dir=data_dir,
             demo=True,
-            constitution_file=ROOT / "examples" / "constitution.yaml",
+            constitution_file=constitution,
             gateway_models_file=models_file(data_dir, upstream_url, weights),
             gateway_serving_check_s=interval,
         )
@@ -77,7 +88,8 @@ def serve_custodes(
     if runs:
         # The lineage is built by a deployment of its own, closed before the served one opens
         # on the same data (the models file must name the digest before the gateway starts).
-        ctx = build_deployment(settings(None))
+        # (general serves only promoted weights here: the model names some until then)
+        ctx = build_deployment(settings("sha256:" + "0" * 64))
         try:
             pipeline = Pipeline(ctx.provenance, ctx.authority, keys, SystemClock(), data_dir)  # type: ignore[arg-type]
             inputs = pipeline.register_inputs()
@@ -97,7 +109,13 @@ def serve_custodes(
                     manifests=[produced],
                 )
                 weights = produced.digest
-            verdict = ctx.provenance.serving_verdict(weights)
+            ctx.provenance.register_evaluation(
+                "erin@auditor", pipeline.evaluate(weights, "cyber-offence", 0.1)
+            )
+            promotion = pipeline.approve_promotion(weights, "general")
+            assert promotion is not None
+            ctx.provenance.promote("dave@lab", weights, capability="general", grant_id=promotion)
+            verdict = ctx.provenance.serving_verdict(weights, "general")
             assert verdict.approved, verdict.reasons
         finally:
             ctx.close()

@@ -71,12 +71,12 @@ def upstreams_for(routes: list[ModelRoute], *, max_connections: int = 200) -> di
     return chosen
 
 
-def _weights_models(routes: list[ModelRoute]) -> dict[str, list[str]]:
-    """The models that name each weights digest."""
-    out: dict[str, list[str]] = {}
+def _weights_models(routes: list[ModelRoute]) -> dict[tuple[str, str], list[str]]:
+    """The models that name each weights digest, by (digest, tier)."""
+    out: dict[tuple[str, str], list[str]] = {}
     for route in routes:
         if route.weights is not None:
-            out.setdefault(route.weights, []).append(route.name)
+            out.setdefault((route.weights, route.capability), []).append(route.name)
     return out
 
 

@@ -267,7 +267,9 @@ class Gateway:
                 await self.key_cache.start()
                 if self.serving is not None:
                     await self.serving.start(
-                        r.weights for r in self.routes.values() if r.weights is not None
+                        (r.weights, r.capability)
+                        for r in self.routes.values()
+                        if r.weights is not None
                     )
                 self._started = True
 
@@ -405,7 +407,7 @@ class Gateway:
                     code="serving_check_unavailable",
                     openai_type="api_error",
                 )
-            await self.serving.admit(route.name, route.weights)
+            await self.serving.admit(route.name, route.weights, route.capability)
         return grant
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:

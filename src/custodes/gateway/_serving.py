@@ -3,9 +3,10 @@
 A route of the models file may name the digest of the weights its upstream serves
 (``weights: sha256:...``, the model-signing manifest digest: ``custodes provenance hash``). The
 gateway then asks the model registry (:class:`ServingCheck`, custodes.provenance) whether those
-weights may serve: produced by an approved training run, the whole lineage verifying against
-the log. Verifying a lineage reads the log (about a second for a thousand runs), so it is
-never done per request: :class:`ServingGate` keeps one verdict per weights digest, checks every
+weights may serve in the route's tier: promoted to it under the constitution's serving rule,
+its evaluations under the tier's thresholds, the whole lineage verifying against the log.
+Verifying a lineage reads the log (about a second for a thousand runs), so it is never done
+per request: :class:`ServingGate` keeps one verdict per weights digest and tier, checks every
 route's weights when the gateway starts and again every ``interval`` seconds, and a call only
 looks its verdict up. (A digest nothing is registered under yet is not cached: its check is
 one lookup, and the weights may be registered any moment.) A call to a model whose weights are
@@ -43,6 +44,7 @@ class WeightsRefused(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     weights: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    capability: str = Field(default="", max_length=128)  # the tier they were refused in
     models: list[str]
     reasons: list[str]
     was_approved: bool  # it served until this check
@@ -53,12 +55,16 @@ register_entry_type(WEIGHTS_REFUSED, WeightsRefused)
 
 _log = logging.getLogger(__name__)
 
+Key = tuple[str, str]
+"""A verdict's key: (weights digest, capability tier)."""
+
 
 class ServingCheck(Protocol):
-    """What the gateway asks the model registry: may these weights serve?"""
+    """What the gateway asks the model registry: may these weights serve in this tier?"""
 
-    def serving_verdict(self, digest: str) -> ServingVerdict:
-        """The verdict on the weights ``digest`` (slow: it verifies their lineage).
+    def serving_verdict(self, digest: str, capability: str) -> ServingVerdict:
+        """The verdict on the weights ``digest`` in the tier ``capability`` (slow: it
+        verifies their lineage).
 
         Raises:
             Error: the verdict cannot be reached (the store or the log is unavailable); the
@@ -68,7 +74,7 @@ class ServingCheck(Protocol):
 
 
 class ServingGate:
-    """One cached verdict per weights digest, refreshed every ``interval`` seconds.
+    """One cached verdict per weights digest and tier, refreshed every ``interval`` seconds.
 
     Args:
         check: the model registry.
@@ -77,7 +83,7 @@ class ServingGate:
         log: where the alarm of weights found not approved is written (none: only logged to
             the process's log).
         clock: the time of those entries.
-        models: the models that name each digest (named in the alarm).
+        models: the models that name each (digest, tier) (named in the alarm).
     """
 
     def __init__(
@@ -87,19 +93,20 @@ class ServingGate:
         interval: float,
         log: LogWriter | None = None,
         clock: Clock | None = None,
-        models: Mapping[str, Sequence[str]] | None = None,
+        models: Mapping[Key, Sequence[str]] | None = None,
     ) -> None:
         self.check = check
         self.interval = interval
         self._log_writer = log
         self._clock = clock
         self._models = {d: sorted(m) for d, m in (models or {}).items()}
-        self._verdicts: dict[str, ServingVerdict] = {}
-        self._pending: dict[str, asyncio.Future[ServingVerdict]] = {}
+        self._verdicts: dict[Key, ServingVerdict] = {}
+        self._pending: dict[Key, asyncio.Future[ServingVerdict]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, digests: Iterable[str]) -> None:
-        """Check each of ``digests`` now, then re-check every known one at the interval.
+    async def start(self, digests: Iterable[Key]) -> None:
+        """Check each (digest, tier) of ``digests`` now, then re-check every known one at the
+        interval.
 
         A digest whose check fails (the store unavailable) is left unchecked: a call to it
         checks again, and is refused while the check cannot be made.
@@ -123,13 +130,13 @@ class ServingGate:
                 await self._task
             self._task = None
 
-    def cached(self, digest: str) -> ServingVerdict | None:
-        """The verdict held for ``digest``, if any."""
+    def cached(self, digest: Key) -> ServingVerdict | None:
+        """The verdict held for ``digest`` (weights, tier), if any."""
         return self._verdicts.get(digest)
 
-    async def verdict(self, digest: str) -> ServingVerdict:
-        """The verdict on ``digest``: the cached one, else checked now (once, however many
-        calls wait for it).
+    async def verdict(self, digest: Key) -> ServingVerdict:
+        """The verdict on ``digest`` (weights, tier): the cached one, else checked now (once,
+        however many calls wait for it).
 
         Raises:
             Error: the check could not be made (nothing is cached).
@@ -139,7 +146,7 @@ class ServingGate:
             return found
         return await self._check(digest)
 
-    async def _check(self, digest: str) -> ServingVerdict:
+    async def _check(self, digest: Key) -> ServingVerdict:
         """Ask the registry about ``digest`` once for every call waiting on it (the first
         call asks in a worker thread; the others await its future, shielded so that one
         cancelled caller does not cancel the check for the rest).
@@ -152,7 +159,7 @@ class ServingGate:
             pending = asyncio.get_running_loop().create_future()
             self._pending[digest] = pending
             try:
-                verdict = await asyncio.to_thread(self.check.serving_verdict, digest)
+                verdict = await asyncio.to_thread(self.check.serving_verdict, *digest)
             except BaseException as exc:
                 pending.set_exception(exc)
                 # Retrieved here so a check no other call awaited is not reported as lost.
@@ -168,7 +175,7 @@ class ServingGate:
             return verdict
         return await asyncio.shield(pending)
 
-    def _remember(self, verdict: ServingVerdict, digest: str) -> WeightsRefused | None:
+    def _remember(self, verdict: ServingVerdict, digest: Key) -> WeightsRefused | None:
         """Cache ``verdict``; the alarm to write if it is a new refusal."""
         if not verdict.lasting:
             self._verdicts.pop(digest, None)
@@ -178,7 +185,8 @@ class ServingGate:
         if verdict.approved or (before is not None and before.reasons == verdict.reasons):
             return None
         alarm = WeightsRefused(
-            weights=digest,
+            weights=digest[0],
+            capability=digest[1],
             models=self._models.get(digest, []),
             reasons=[r[:1000] for r in verdict.reasons[:20]],
             was_approved=before is not None and before.approved,
@@ -186,13 +194,15 @@ class ServingGate:
         )
         if before is not None and before.approved:
             _log.error(
-                "weights %s are no longer approved to serve: %s",
-                digest,
+                "weights %s are no longer approved to serve in %s: %s",
+                *digest,
                 "; ".join(verdict.reasons),
             )
         else:
             _log.warning(
-                "weights %s are not approved to serve: %s", digest, "; ".join(verdict.reasons)
+                "weights %s are not approved to serve in %s: %s",
+                *digest,
+                "; ".join(verdict.reasons),
             )
         return alarm
 
@@ -214,17 +224,18 @@ class ServingGate:
                 try:
                     await self._check(digest)
                 except Exception:  # keep the last verdict; a denied one stays denied
-                    _log.exception("re-checking weights %s failed", digest)
+                    _log.exception("re-checking weights %s in %s failed", *digest)
 
-    async def admit(self, model: str, digest: str) -> None:
-        """Refuse a call to ``model`` unless the weights ``digest`` are approved to serve.
+    async def admit(self, model: str, digest: str, capability: str) -> None:
+        """Refuse a call to ``model`` unless the weights ``digest`` are approved to serve in
+        its tier ``capability``.
 
         Raises:
             Refused: not approved (403 ``weights_not_approved``), or the verdict cannot be
                 reached (503 ``serving_check_unavailable``).
         """
         try:
-            verdict = await self.verdict(digest)
+            verdict = await self.verdict((digest, capability))
         except Exception as exc:
             raise Refused(
                 f"model {model!r}: the approval of its weights {digest} cannot be checked now",
@@ -234,8 +245,8 @@ class ServingGate:
             ) from exc
         if not verdict.approved:
             raise Refused(
-                f"model {model!r} serves weights {digest} that are not approved to serve: "
-                + "; ".join(verdict.reasons)[:800],
+                f"model {model!r} serves weights {digest} that are not approved to serve in "
+                f"{capability!r}: " + "; ".join(verdict.reasons)[:800],
                 status=403,
                 code="weights_not_approved",
                 openai_type="permission_error",

@@ -2,7 +2,9 @@
 
 Artifacts are registered by digest (datasets, code, configurations and weights as OpenSSF
 model-signing manifests); training runs as DSSE-signed in-toto statements with a SLSA
-provenance v1 predicate, approved beforehand under the constitution's training rule.
+provenance v1 predicate, approved beforehand under the constitution's training rule;
+capability evaluations as signed in-toto statements; promotion to serve in a tier as a
+request of its own (the serving rule), which :meth:`ModelRegistry.serving_verdict` requires.
 
 Entry points: :class:`ModelRegistry` (register and read artifacts and runs),
 :func:`hash_path` (a directory's manifest), :class:`TrainingPlan` and
@@ -19,6 +21,12 @@ from custodes.provenance._dsse import (
     pae,
     sign_envelope,
 )
+from custodes.provenance._evaluation import (
+    EVALUATION_PREDICATE,
+    EvaluationStatement,
+    build_evaluation_statement,
+    parse_evaluation_statement,
+)
 from custodes.provenance._lineage import (
     LineageError,
     LineageLog,
@@ -31,11 +39,14 @@ from custodes.provenance._model import (
     ARTIFACT_KINDS,
     Artifact,
     ArtifactKind,
+    Evaluation,
     GrantAudit,
+    Promotion,
     Run,
     RunApprovals,
     ServingVerdict,
 )
+from custodes.provenance._promotion import promotion_resource
 from custodes.provenance._registry import DuplicateArtifactError, ModelRegistry
 from custodes.provenance._statement import (
     BUILD_TYPE,
@@ -57,6 +68,7 @@ from custodes.provenance._svg import lineage_svg
 __all__ = [
     "ARTIFACT_KINDS",
     "BUILD_TYPE",
+    "EVALUATION_PREDICATE",
     "INPUT_ROLES",
     "IN_TOTO_PAYLOAD_TYPE",
     "MAX_ENVELOPE_BYTES",
@@ -67,6 +79,8 @@ __all__ = [
     "DuplicateArtifactError",
     "Envelope",
     "EnvelopeSignature",
+    "Evaluation",
+    "EvaluationStatement",
     "FileManifest",
     "GrantAudit",
     "LineageError",
@@ -76,6 +90,7 @@ __all__ = [
     "InputRole",
     "ManifestFile",
     "ModelRegistry",
+    "Promotion",
     "Run",
     "RunApprovals",
     "RunInput",
@@ -83,6 +98,7 @@ __all__ = [
     "RunStatement",
     "ServingVerdict",
     "TrainingPlan",
+    "build_evaluation_statement",
     "build_run_statement",
     "builder_uri",
     "definition_digest",
@@ -91,7 +107,9 @@ __all__ = [
     "hash_path",
     "lineage_svg",
     "pae",
+    "promotion_resource",
     "parse_digest",
+    "parse_evaluation_statement",
     "parse_run_statement",
     "run_resource",
     "sign_envelope",

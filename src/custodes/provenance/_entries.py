@@ -14,13 +14,21 @@ from custodes.log import register_entry_type
 
 __all__ = [
     "ARTIFACT",
+    "EVALUATION",
+    "PROMOTION",
     "REFUSED",
     "RUN",
+    "THRESHOLD_CROSSED",
     "ArtifactBody",
+    "CrossedTier",
+    "EvaluationBody",
+    "NotifyBody",
+    "PromotionBody",
     "RefusedBody",
     "RunBody",
     "RunInputBody",
     "RunOutputBody",
+    "ThresholdCrossedBody",
 ]
 
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
@@ -70,10 +78,65 @@ class RunBody(_Body):
     outputs: list[RunOutputBody]
 
 
+class EvaluationBody(_Body):
+    """A capability evaluation of registered weights was registered, signed by its evaluator
+    (the envelope's SHA-256; the envelope is in the registry's table)."""
+
+    evaluation_id: str = Field(max_length=32)
+    weights: str = Field(pattern=_DIGEST)
+    evaluation: str = Field(max_length=128)
+    score: float
+    evaluator: str = Field(max_length=256)
+    envelope_sha256: str = Field(pattern=_HEX64)
+
+
+class NotifyBody(_Body):
+    """Who must be told (the constitution's ``provenance.notify``)."""
+
+    organisations: list[str] = Field(default_factory=list)
+    kinds: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+
+
+class CrossedTier(_Body):
+    """A tier the score puts the weights out of, and whether they were promoted to it."""
+
+    capability: str = Field(max_length=128)
+    below: float
+    promoted: bool
+
+
+class ThresholdCrossedBody(_Body):
+    """The notice: an evaluation puts weights at or above a tier's threshold, so they may not
+    serve in that tier (a promotion to it no longer counts). Written with the evaluation, in
+    one batch, for every organisation in ``notify`` to see."""
+
+    weights: str = Field(pattern=_DIGEST)
+    evaluation_id: str = Field(max_length=32)
+    evaluation: str = Field(max_length=128)
+    score: float
+    tiers: list[CrossedTier]
+    notify: NotifyBody
+
+
+class PromotionBody(_Body):
+    """Weights were promoted to serve in a tier: their lineage verified against the log of
+    ``checkpoint_size`` entries, the tier's evaluations (by id) under its thresholds, and the
+    promotion grant (spent by this promotion) approved it under the serving rule."""
+
+    promotion_id: str = Field(max_length=32)
+    weights: str = Field(pattern=_DIGEST)
+    capability: str = Field(max_length=128)
+    grant_id: str = Field(max_length=64)
+    requester: str = Field(max_length=256)
+    evaluations: list[str]
+    checkpoint_size: int = Field(ge=0)
+
+
 class RefusedBody(_Body):
     """The registry refused something, and why (an attempt overseers should see)."""
 
-    action: str = Field(pattern=r"^(register-artifact|register-run)$")
+    action: str = Field(pattern=r"^(register-artifact|register-run|register-evaluation|promote)$")
     principal: str = Field(max_length=256)
     subject: str = Field(max_length=256, description="the digest or run it concerned")
     reason: str = Field(max_length=1000)
@@ -82,7 +145,13 @@ class RefusedBody(_Body):
 ARTIFACT = "provenance.artifact.register/v1"
 RUN = "provenance.run.register/v1"
 REFUSED = "provenance.refused/v1"
+EVALUATION = "provenance.evaluation.register/v1"
+THRESHOLD_CROSSED = "provenance.threshold_crossed/v1"
+PROMOTION = "provenance.promotion/v1"
 
 register_entry_type(ARTIFACT, ArtifactBody)
 register_entry_type(RUN, RunBody)
 register_entry_type(REFUSED, RefusedBody)
+register_entry_type(EVALUATION, EvaluationBody)
+register_entry_type(THRESHOLD_CROSSED, ThresholdCrossedBody)
+register_entry_type(PROMOTION, PromotionBody)

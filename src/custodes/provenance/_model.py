@@ -16,7 +16,9 @@ __all__ = [
     "ARTIFACT_KINDS",
     "Artifact",
     "ArtifactKind",
+    "Evaluation",
     "GrantAudit",
+    "Promotion",
     "Run",
     "RunApprovals",
     "ServingVerdict",
@@ -84,9 +86,41 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """A registered capability evaluation: its envelope as signed, what it states."""
+
+    id: str
+    weights: str
+    evaluation: str
+    score: float
+    evaluator: str
+    envelope: bytes
+    envelope_sha256: str
+    registered_by: str
+    registered_at: datetime
+    log_index: int
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Weights promoted to serve in a tier, by a spent promotion grant."""
+
+    id: str
+    weights: str
+    capability: str
+    grant_id: str
+    requester: str
+    registered_by: str
+    evaluations: tuple[str, ...]
+    checkpoint_size: int
+    registered_at: datetime
+    log_index: int
+
+
+@dataclass(frozen=True)
 class ServingVerdict:
-    """Whether weights may serve: their lineage was produced by approved runs back to
-    registered roots and verifies against the log (``reasons`` say why not).
+    """Whether weights may serve in the tier ``capability``: promoted to it, their evaluations
+    under its thresholds, their lineage verifying against the log (``reasons`` say why not).
 
     ``checkpoint_size`` is the size of the log the lineage was verified against. ``lasting``
     is False when the verdict will change without anything being wrong (nothing is registered
@@ -100,3 +134,4 @@ class ServingVerdict:
     checked_at: datetime
     checkpoint_size: int = 0
     lasting: bool = True
+    capability: str = ""

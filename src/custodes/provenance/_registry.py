@@ -8,6 +8,7 @@ one batch of entries and one transaction, so a run is never half-registered.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -36,6 +37,7 @@ from custodes.provenance._lineage import (
     LineageNode,
     LineageReport,
     build_lineage,
+    grant_bodies,
     verify_lineage,
 )
 from custodes.provenance._manifest import FileManifest
@@ -43,11 +45,14 @@ from custodes.provenance._model import (
     ARTIFACT_KINDS,
     Artifact,
     ArtifactKind,
+    Evaluation,
     GrantAudit,
+    Promotion,
     Run,
     RunApprovals,
     ServingVerdict,
 )
+from custodes.provenance._promotion import Promotions, serving_record_problems, tier_problems
 from custodes.provenance._statement import RunStatement, parse_run_statement, run_resource
 from custodes.provenance._tables import (
     provenance_artifacts,
@@ -114,6 +119,16 @@ class ModelRegistry:
         # Checks and writes are serialised so two registrations cannot both pass the
         # duplicate checks; the deployment runs one registry per database.
         self._lock = threading.RLock()
+        self._promotions = Promotions(
+            engine,
+            log,
+            clock=clock,
+            approvals=approvals,
+            lineage=self,
+            refuse=self._refused,
+            lock=self._lock,
+            skew=max_clock_skew,
+        )
 
     # -- artifacts -----------------------------------------------------------
 
@@ -546,61 +561,142 @@ class ModelRegistry:
         # newer one by the time the entries are hashed. The newest stored one does if it covers
         # the lineage; signing a fresh one takes the log writer's lock, which a serving
         # deployment's calls are waiting on.
+        evaluations = self._promotions.evaluations(node.artifact.digest)
+        promotions = self._promotions.promotions(node.artifact.digest)
         last = max(
-            max(n.artifact.log_index, -1 if n.run is None else n.run.log_index) for n in node.walk()
+            [
+                max(n.artifact.log_index, -1 if n.run is None else n.run.log_index)
+                for n in node.walk()
+            ]
+            + [e.log_index for e in evaluations]
+            + [p.log_index for p in promotions]
         )
         checkpoint = self._reader.latest_checkpoint(fresh=False)
         if checkpoint.checkpoint.size <= last:
             checkpoint = self._reader.latest_checkpoint()
         entries = dict(self._reader.entries(0, checkpoint.checkpoint.size))
         c = self._approvals.constitution
-        return verify_lineage(
+        grant_problems = self._grant_audit.grant_problems(entries)
+        report = verify_lineage(
             node,
             self._reader,
             c,
             pipeline_roles=c.provenance.pipeline_roles,
             training_capability=c.provenance.training_capability,
-            grant_problems=self._grant_audit.grant_problems(entries),
+            grant_problems=grant_problems,
             entries=entries,
             checkpoint=checkpoint,
         )
+        more = serving_record_problems(
+            c, evaluations, promotions, entries, grant_problems, grant_bodies(entries)
+        )
+        if not more:
+            return report
+        return dataclasses.replace(report, problems=(*report.problems, *more))
 
-    def serving_verdict(self, digest: str) -> ServingVerdict:
-        """May the weights ``digest`` serve? Only weights produced by a registered, approved
-        training run whose whole lineage verifies (:meth:`verify`) may.
+    def serving_verdict(self, digest: str, capability: str) -> ServingVerdict:
+        """May the weights ``digest`` serve in the tier ``capability``? Only if promoted to it
+        (:meth:`promote`, under the serving rule), the promotion grant not revoked since, every
+        evaluation the tier requires registered and its highest score under the tier's
+        threshold (a later evaluation may cross it), and the whole lineage, evaluations and
+        promotion verifying against the log (:meth:`verify`).
 
-        A root (weights registered by one principal, trained nowhere the registry saw, such
-        as a downloaded base model) is not approved: nobody but its registrant vouched for it.
-        Slow (it reads the log): callers cache the verdict per digest.
+        A tier outside ``provenance.tiers`` serves no named weights: naming weights asks for
+        them to be checked, and only those tiers hold the rules to check them by. Weights not
+        promoted yet give a verdict that is not ``lasting`` (the promotion may come any moment;
+        that check is two indexed lookups). Slow otherwise (it reads the log): callers cache
+        the verdict per digest and tier.
 
         Raises:
             ConfigError: the registry cannot verify (no log reader or grant auditor).
         """
         at = self._clock.now()
+
+        def refused(*reasons: str, lasting: bool = True) -> ServingVerdict:
+            return ServingVerdict(
+                digest, False, reasons, at, lasting=lasting, capability=capability
+            )
+
         try:
             artifact = self.artifact(digest)
             if artifact.kind != "weights":
-                return ServingVerdict(
-                    artifact.digest, False, (f"{digest} is registered as {artifact.kind}",), at
+                return refused(f"{digest} is registered as {artifact.kind}")
+            tier = self._approvals.constitution.provenance.tiers_by_capability.get(capability)
+            if tier is None:
+                return refused(
+                    f"{capability!r} is not a tier of provenance.tiers, so no weights are "
+                    "promoted to it",
                 )
-            if artifact.run_id is None:
-                return ServingVerdict(
-                    artifact.digest,
-                    False,
-                    (
-                        f"{digest} is a root registered by {artifact.registered_by}, not the "
-                        "output of an approved training run",
+            promotions = self._promotions.promotions(artifact.digest, capability=capability)
+            if not promotions:
+                return refused(
+                    f"{digest} is not promoted to {capability!r}"
+                    + (
+                        f" (it is a root registered by {artifact.registered_by}, trained "
+                        "nowhere the registry saw)"
+                        if artifact.run_id is None
+                        else ""
                     ),
-                    at,
+                    lasting=False,
                 )
+            reasons = []
+            live = []
+            for p in promotions:
+                try:
+                    grant = self._approvals.grant(p.grant_id)
+                except NotFoundError:
+                    reasons.append(f"promotion {p.id}: its grant {p.grant_id} does not exist")
+                    continue
+                if grant.revoked_at is not None:
+                    reasons.append(
+                        f"promotion {p.id}: its grant {p.grant_id} was revoked by "
+                        f"{grant.revoked_by}"
+                    )
+                else:
+                    live.append(p)
+            if live:
+                reasons = tier_problems(tier, self._promotions.evaluations(artifact.digest))
+            if reasons:
+                return refused(*reasons)
             report = self.verify(digest)
         except NotFoundError as exc:
-            return ServingVerdict(digest, False, (exc.message,), at, lasting=False)
+            return refused(exc.message, lasting=False)
         except (InputError, ProvenanceError) as exc:
-            return ServingVerdict(digest, False, (exc.message,), at)
+            return refused(exc.message)
         return ServingVerdict(
-            report.digest, report.ok, report.problems, at, checkpoint_size=report.checkpoint_size
+            report.digest,
+            report.ok,
+            report.problems,
+            at,
+            checkpoint_size=report.checkpoint_size,
+            capability=capability,
         )
+
+    # -- evaluations and promotions -----------------------------------------
+
+    def register_evaluation(self, principal: str, envelope: bytes) -> Evaluation:
+        """Register a capability evaluation (see :meth:`Promotions.register_evaluation`)."""
+        self._known(principal)
+        return self._promotions.register_evaluation(principal, envelope)
+
+    def evaluation(self, evaluation_id: str) -> Evaluation:
+        """The evaluation ``evaluation_id`` (raises NotFoundError)."""
+        return self._promotions.evaluation(evaluation_id)
+
+    def evaluations(self, weights: str) -> list[Evaluation]:
+        """The evaluations of ``weights``, oldest first."""
+        return self._promotions.evaluations(weights)
+
+    def promote(self, principal: str, weights: str, *, capability: str, grant_id: str) -> Promotion:
+        """Promote ``weights`` to serve in ``capability`` (see :meth:`Promotions.promote`)."""
+        self._known(principal)
+        return self._promotions.promote(
+            principal, weights, capability=capability, grant_id=grant_id
+        )
+
+    def promotions(self, weights: str, *, capability: str | None = None) -> list[Promotion]:
+        """The promotions of ``weights``, oldest first."""
+        return self._promotions.promotions(weights, capability=capability)
 
     # -- helpers -------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,8 @@ from custodes.store import UtcDateTime, metadata
 
 __all__ = [
     "provenance_artifacts",
+    "provenance_evaluations",
+    "provenance_promotions",
     "provenance_run_inputs",
     "provenance_runs",
 ]
@@ -67,3 +70,38 @@ provenance_run_inputs = Table(
     Column("position", Integer, nullable=False),
 )
 Index("ix_provenance_run_inputs_digest", provenance_run_inputs.c.digest)
+
+provenance_evaluations = Table(
+    "provenance_evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("weights", String(71), nullable=False),
+    Column("evaluation", String(128), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("evaluator", String(256), nullable=False),
+    # The DSSE envelope exactly as the evaluator signed it; its SHA-256 is in the entry.
+    Column("envelope", LargeBinary, nullable=False),
+    Column("envelope_sha256", String(64), nullable=False, unique=True),
+    Column("registered_by", String(256), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+)
+Index("ix_provenance_evaluations_weights", provenance_evaluations.c.weights)
+
+provenance_promotions = Table(
+    "provenance_promotions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("weights", String(71), nullable=False),
+    Column("capability", String(128), nullable=False),
+    # One promotion per approval: the grant is spent by the promotion it approved.
+    Column("grant_id", String(64), nullable=False, unique=True),
+    Column("requester", String(256), nullable=False),
+    Column("registered_by", String(256), nullable=False),
+    # The evaluation ids counted (JSON list), as in the entry.
+    Column("evaluations", Text, nullable=False),
+    Column("checkpoint_size", BigInteger, nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+)
+Index("ix_provenance_promotions_weights", provenance_promotions.c.weights)

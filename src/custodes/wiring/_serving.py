@@ -41,9 +41,9 @@ def _open(settings: Settings) -> None:
     _opened = (core, build_records(core))
 
 
-def _verdict(digest: str) -> ServingVerdict:
+def _verdict(digest: str, capability: str) -> ServingVerdict:
     assert _opened is not None, "the verifier process was not initialised"
-    return _opened[1].provenance.serving_verdict(digest)
+    return _opened[1].provenance.serving_verdict(digest, capability)
 
 
 class VerifierProcess:
@@ -58,8 +58,9 @@ class VerifierProcess:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def serving_verdict(self, digest: str) -> ServingVerdict:
-        """The registry's verdict on ``digest``, reached in the worker process.
+    def serving_verdict(self, digest: str, capability: str) -> ServingVerdict:
+        """The registry's verdict on ``digest`` in the tier ``capability``, reached in the
+        worker process.
 
         Raises:
             Error: the worker's registry could not answer (the store, the log); a worker that
@@ -76,7 +77,7 @@ class VerifierProcess:
                 )
             pool = self._pool
         try:
-            return pool.submit(_verdict, digest).result(timeout=_TIMEOUT_S)
+            return pool.submit(_verdict, digest, capability).result(timeout=_TIMEOUT_S)
         except BrokenProcessPool:
             # The worker died (killed, out of memory): the next check starts another.
             with self._lock:

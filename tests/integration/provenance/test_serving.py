@@ -1,11 +1,13 @@
 """The gateway serves a model that names its weights only if the registry approves them.
 
-A real uvicorn server (in a thread, so the test holds the deployment) on the demo constitution,
-with a models file whose routes name weights digests: the weights of an approved training run,
-a root (base weights nobody trained here), a digest nothing is registered under, and a model
-that names none. Calls through the official openai client: refused with an OpenAI-shaped 403
-until the run is registered, answered after, refused again once a stored envelope is changed
-(on the next re-check); every call's log entry carries the digest.
+A real uvicorn server (in a thread, so the test holds the deployment) on the demo constitution
+with ``general`` among the tiers that serve only promoted weights, and a models file whose
+routes name weights digests: the weights of an approved training run, a root (base weights
+nobody trained here), a digest nothing is registered under, and a model of another tier that
+names none. Calls through the official openai client: refused with an OpenAI-shaped 403 until
+the run is registered, evaluated and promoted, answered after, refused again once a stored
+envelope is changed or an overseer's evaluation crosses the tier's threshold (on the next
+re-check); every call's log entry carries the digest.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     for name, weights in routes.items():
         lines += [
             f"  - name: {name}",
-            "    capability: general",
+            f"    capability: {'plain' if weights is None else 'general'}",
             f"    upstream: {{scripted: {scripted}}}",
         ]
         if weights is not None:
@@ -82,7 +84,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     text = (ROOT / "examples" / "constitution.yaml").read_text()
     marker = "models: [frontier-general]"
     assert marker in text
-    (tmp / "constitution.yaml").write_text(text.replace(marker, f"models: [{', '.join(MODELS)}]"))
+    text = text.replace(marker, f"models: [{', '.join(MODELS[:3])}]")
+    # A tier of its own for the model that names no weights (general serves only promoted
+    # weights here), open to everyone as general is.
+    text = text.replace(
+        "  - id: cyber-frontier\n",
+        "  - id: plain\n    models: [plain-model]\n    actions: [chat]\n  - id: cyber-frontier\n",
+        1,
+    ).replace(
+        "  - id: cyber-frontier-lab\n",
+        "  - id: plain-use\n    capability: plain\n    requesters: {roles: [engineer]}\n"
+        "    quorum: {approvals: 0}\n    max_duration: 30d\n  - id: cyber-frontier-lab\n",
+        1,
+    )
+    text += "  tiers:\n    - capability: general\n      evaluations:\n"
+    text += "        - {evaluation: cyber-offence, below: 0.3}\n"
+    (tmp / "constitution.yaml").write_text(text)
     settings = Settings(
         data_dir=tmp / "data",
         demo=True,
@@ -116,8 +133,22 @@ def _refused(served: Served, model: str) -> openai.PermissionDeniedError:
     return caught.value
 
 
-def test_weights_serve_only_once_their_approved_run_is_registered(served: Served) -> None:
+def _wait_for(served: Served, d: str, approved: bool) -> None:
+    assert served.ctx.gateway.serving is not None
+    deadline = time.monotonic() + 60
+    while (v := served.ctx.gateway.serving.cached((d, "general"))) is None or (
+        v.approved != approved
+    ):
+        assert time.monotonic() < deadline, f"the re-check never turned {approved}"
+        time.sleep(0.05)
+
+
+def test_weights_serve_only_once_promoted_and_stop_when_changed_or_crossed(
+    served: Served,
+) -> None:
     d = served.tuned.digest
+    r = served.ctx.provenance
+    p = served.pipeline
     # Before the run is registered: refused, with the reason, and logged with the digest.
     refused = _refused(served, "frontier-general")
     assert refused.status_code == 403 and refused.code == "weights_not_approved"
@@ -125,23 +156,30 @@ def test_weights_serve_only_once_their_approved_run_is_registered(served: Served
     last = served.entries()[-1].body
     assert last["outcome"] == "denied" and last["weights"] == d and last["status"] == 403
     assert served.ctx.gateway.serving is not None
-    assert served.ctx.gateway.serving.cached(d) is None  # nothing registered: not cached
+    assert served.ctx.gateway.serving.cached((d, "general")) is None  # not cached
 
     # The whole path: inputs, a two-organisation approval, the pipeline's signed run.
-    inputs = served.pipeline.register_inputs()
+    inputs = p.register_inputs()
     plan = inputs.plan()
-    grant = served.pipeline.request(plan)
+    grant = p.request(plan)
     assert grant is not None
-    served.ctx.provenance.register_run(
+    r.register_run(
         "pipeline@lab",
-        served.pipeline.sign(served.pipeline.statement(plan, served.tuned)),
+        p.sign(p.statement(plan, served.tuned)),
         grant_id=grant,
         manifests=[served.tuned],
     )
+    # Trained, but not promoted: still refused.
+    assert f"{d} is not promoted to 'general'" in _refused(served, "frontier-general").message
+    # The auditor's evaluation, then a promotion under the serving rule (lab + overseer).
+    r.register_evaluation("erin@auditor", p.evaluate(d, "cyber-offence", 0.1))
+    promotion = p.approve_promotion(d, "general")
+    assert promotion is not None
+    r.promote("dave@lab", d, capability="general", grant_id=promotion)
     assert served.chat("frontier-general")
     last = served.entries()[-1].body
     assert last["outcome"] == "answered" and last["weights"] == d
-    verdict = served.ctx.gateway.serving.cached(d)
+    verdict = served.ctx.gateway.serving.cached((d, "general"))
     assert verdict is not None and verdict.approved and verdict.reasons == ()
 
     # Streamed: both of its entries carry the digest.
@@ -155,13 +193,11 @@ def test_weights_serve_only_once_their_approved_run_is_registered(served: Served
 
     # A stored envelope changed by one byte: the next re-check (every second here) refuses.
     with served.ctx.engine.begin() as conn:
-        env = bytearray(conn.execute(sa.text("SELECT envelope FROM provenance_runs")).scalar_one())
+        original = conn.execute(sa.text("SELECT envelope FROM provenance_runs")).scalar_one()
+        env = bytearray(original)
         env[len(env) // 2] ^= 0x01
         conn.execute(sa.text("UPDATE provenance_runs SET envelope = :e"), {"e": bytes(env)})
-    deadline = time.monotonic() + 60
-    while (verdict := served.ctx.gateway.serving.cached(d)) is None or verdict.approved:
-        assert time.monotonic() < deadline, "the re-check never saw the changed envelope"
-        time.sleep(0.05)
+    _wait_for(served, d, approved=False)
     refused = _refused(served, "frontier-general")
     assert refused.code == "weights_not_approved"
     assert "envelope" in refused.message
@@ -171,7 +207,21 @@ def test_weights_serve_only_once_their_approved_run_is_registered(served: Served
     alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
     assert len(alarms) == 1, alarms
     assert alarms[0]["was_approved"] is True and alarms[0]["models"] == ["frontier-general"]
+    assert alarms[0]["capability"] == "general"
     assert any("envelope" in r for r in alarms[0]["reasons"])
+
+    # Put back, it serves again; then an overseer's evaluation crosses the tier's threshold.
+    with served.ctx.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE provenance_runs SET envelope = :e"), {"e": original})
+    _wait_for(served, d, approved=True)
+    assert served.chat("frontier-general")
+    r.register_evaluation("dana@asi", p.evaluate(d, "cyber-offence", 0.6, evaluator="dana@asi"))
+    _wait_for(served, d, approved=False)
+    refused = _refused(served, "frontier-general")
+    assert "cyber-offence scored 0.6" in refused.message
+    alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
+    assert len(alarms) == 2 and alarms[1]["was_approved"] is True
+    assert any("at or above the tier's threshold 0.3" in x for x in alarms[1]["reasons"])
 
 
 def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
@@ -180,14 +230,13 @@ def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
     )
     refused = _refused(served, "root-model")
     assert refused.code == "weights_not_approved"
-    assert f"{root.digest} is a root registered by dave@lab" in refused.message
+    assert f"{root.digest} is not promoted to 'general' (it is a root registered by dave@lab" in (
+        refused.message
+    )
     assert served.entries()[-1].body["weights"] == root.digest
-    [alarm] = [
-        e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == root.digest
-    ]
-    assert alarm["was_approved"] is False and alarm["models"] == ["root-model"]
     refused = _refused(served, "unknown-model")
     assert f"no artifact {UNKNOWN} is registered" in refused.message
-    # A model that names no weights is served as before; its entries say so.
+    # A model that names no weights, in a tier that does not require them, is served as
+    # before; its entries say so.
     assert served.chat("plain-model")
     assert served.entries()[-1].body["weights"] is None

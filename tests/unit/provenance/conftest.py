@@ -25,8 +25,10 @@ from custodes.provenance import (
     RunInput,
     RunOutput,
     TrainingPlan,
+    build_evaluation_statement,
     build_run_statement,
     hash_path,
+    promotion_resource,
     sign_envelope,
 )
 
@@ -34,9 +36,21 @@ ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "examples" / "constitution.yaml"
 
 
+# The demo's provenance section with tiers that serve only promoted weights.
+TIERS = """  tiers:
+    - capability: general
+      evaluations:
+        - {evaluation: cyber-offence, below: 0.3}
+        - {evaluation: weapons-uplift, below: 0.2}
+    - capability: cyber-frontier
+      evaluations:
+        - {evaluation: cyber-offence}
+"""
+
+
 @pytest.fixture(scope="session")
 def demo() -> Constitution:
-    return read_constitution(DEMO)
+    return read_constitution(DEMO.read_text().rstrip("\n") + "\n" + TIERS)
 
 
 @pytest.fixture(scope="session")
@@ -183,6 +197,52 @@ class Pipeline:
             key=self.key(signer).private,
             keyid=keyid or signer,
         ).to_json()
+
+    def evaluate(
+        self,
+        weights: str,
+        evaluation: str,
+        score: float,
+        *,
+        evaluator: str = "erin@auditor",
+        signer: str | None = None,
+    ) -> bytes:
+        """An evaluation envelope of ``weights``, signed by ``signer`` (default the evaluator)."""
+        payload = build_evaluation_statement(
+            weights,
+            evaluation=evaluation,
+            score=score,
+            evaluator=evaluator,
+            finished_on=self.clock.now(),
+            details={"suite": "demo-evals", "version": "1"},
+        )
+        return self.sign(payload, signer=signer or evaluator, keyid=evaluator)
+
+    def approve_promotion(
+        self,
+        weights: str,
+        capability: str,
+        *,
+        approvers: tuple[str, ...] = ("bob@lab", "dana@asi"),
+        resource: str | None = None,
+        requested_capability: str = "weights-promotion",
+    ) -> str | None:
+        """Ask for a promotion of ``weights`` to ``capability``; the grant id if granted."""
+        req = new_request(
+            "escrow-read",
+            constitution_version=self.authority.constitution.version,
+            requester="dave@lab",
+            created=self.clock.now(),
+            capability=requested_capability,
+            purpose="serve the tuned model",
+            duration_seconds=3600,
+            resource=resource or promotion_resource(capability, weights),
+        )
+        record = self.authority.submit_request(req, sign_request(req, self.key("dave@lab")))
+        for a in approvers:
+            _, sig = sign_approval(record.request, self.key(a))
+            record = self.authority.approve(record.id, a, sig)
+        return record.grant_id
 
     def produce(self, tag: str) -> FileManifest:
         return hash_path(write_weights(self.tmp / f"out-{tag}", b"out-" + tag.encode()))

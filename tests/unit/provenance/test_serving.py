@@ -1,4 +1,4 @@
-"""The registry's serving verdict, and the gateway's gate that caches it per weights digest."""
+"""The registry's serving verdict, and the gateway's gate that caches it per weights and tier."""
 
 from __future__ import annotations
 
@@ -33,43 +33,61 @@ def registry(
     )
 
 
-def _trained(pipeline: Pipeline) -> tuple[str, str, str]:
-    """(tuned weights, base weights, dataset) digests of one approved run."""
+def _trained(pipeline: Pipeline, *, promote: bool = True) -> tuple[str, str, str]:
+    """(tuned weights, base weights, dataset) digests of one approved run, its tuned weights
+    evaluated under the general tier's thresholds and promoted to it."""
     inputs = pipeline.register_inputs()
     plan = inputs.plan()
     grant = pipeline.request(plan)
     assert grant is not None
     produced = pipeline.produce("t")
-    pipeline.registry.register_run(
+    r = pipeline.registry
+    r.register_run(
         "pipeline@lab",
         pipeline.sign(pipeline.statement(plan, produced)),
         grant_id=grant,
         manifests=[produced],
     )
-    return produced.digest, inputs.base.digest, inputs.dataset.digest
+    tuned = produced.digest
+    r.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "cyber-offence", 0.1))
+    r.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "weapons-uplift", 0.05))
+    if promote:
+        promotion = pipeline.approve_promotion(tuned, "general")
+        assert promotion is not None
+        r.promote("dave@lab", tuned, capability="general", grant_id=promotion)
+    return tuned, inputs.base.digest, inputs.dataset.digest
 
 
 def test_the_verdicts(pipeline: Pipeline, registry: ModelRegistry, engine: Engine) -> None:
     tuned, base, dataset = _trained(pipeline)
-    ok = registry.serving_verdict(tuned)
+    ok = registry.serving_verdict(tuned, "general")
     assert ok.approved and ok.lasting and ok.reasons == () and ok.checkpoint_size > 0
-    root = registry.serving_verdict(base)
-    assert not root.approved and root.lasting
+    assert ok.capability == "general"
+    # Promoted to general only: not to the cyber tier, and no tier outside provenance.tiers.
+    other = registry.serving_verdict(tuned, "cyber-frontier")
+    assert not other.approved and not other.lasting
+    assert other.reasons == (f"{tuned} is not promoted to 'cyber-frontier'",)
+    outside = registry.serving_verdict(tuned, "exploit-details")
+    assert not outside.approved and outside.lasting
+    assert "'exploit-details' is not a tier of provenance.tiers" in outside.reasons[0]
+    root = registry.serving_verdict(base, "general")
+    assert not root.approved and not root.lasting
     assert root.reasons == (
-        f"{base} is a root registered by dave@lab, not the output of an approved training run",
+        f"{base} is not promoted to 'general' (it is a root registered by dave@lab, trained "
+        "nowhere the registry saw)",
     )
-    data = registry.serving_verdict(dataset)
+    data = registry.serving_verdict(dataset, "general")
     assert not data.approved and data.reasons == (f"{dataset} is registered as dataset",)
-    unknown = registry.serving_verdict("sha256:" + "7" * 64)
+    unknown = registry.serving_verdict("sha256:" + "7" * 64, "general")
     assert not unknown.approved and not unknown.lasting
-    malformed = registry.serving_verdict("sha256:XYZ")
+    malformed = registry.serving_verdict("sha256:XYZ", "general")
     assert not malformed.approved and malformed.lasting
     # A run's stored envelope changed by one byte: not approved, and the reason says where.
     with engine.begin() as conn:
         env = bytearray(conn.execute(sa.text("SELECT envelope FROM provenance_runs")).scalar_one())
         env[len(env) // 3] ^= 0x20
         conn.execute(sa.text("UPDATE provenance_runs SET envelope = :e"), {"e": bytes(env)})
-    changed = registry.serving_verdict(tuned)
+    changed = registry.serving_verdict(tuned, "general")
     assert not changed.approved and changed.lasting
     assert any("envelope" in r for r in changed.reasons), changed.reasons
 
@@ -84,52 +102,52 @@ class Counted:
         self.release = threading.Event()
         self.release.set()
 
-    def serving_verdict(self, digest: str) -> ServingVerdict:
+    def serving_verdict(self, digest: str, capability: str) -> ServingVerdict:
         self.checks.append(digest)
         self.release.wait(30)
         if self.fail:
             raise StoreError("the database is unavailable")
-        return self.registry.serving_verdict(digest)
+        return self.registry.serving_verdict(digest, capability)
 
 
 def test_the_gate_checks_once_per_digest_and_caches(
     pipeline: Pipeline, registry: ModelRegistry
 ) -> None:
-    tuned, base, _ = _trained(pipeline)
+    tuned, _, dataset = _trained(pipeline)
     check = Counted(registry)
     gate = ServingGate(check, interval=3600)
 
     async def scenario() -> None:
-        await gate.start([tuned, tuned])
+        await gate.start([(tuned, "general"), (tuned, "general")])
         assert check.checks == [tuned]
-        await asyncio.gather(*(gate.admit("m", tuned) for _ in range(50)))
+        await asyncio.gather(*(gate.admit("m", tuned, "general") for _ in range(50)))
         assert check.checks == [tuned]  # all from the cache
         # Many calls for an unchecked digest while its check runs: one check.
         check.release.clear()
-        calls = [asyncio.ensure_future(gate.admit("m", base)) for _ in range(20)]
+        calls = [asyncio.ensure_future(gate.admit("m", dataset, "general")) for _ in range(20)]
         while not check.checks[1:]:
             await asyncio.sleep(0)
         check.release.set()
         results = await asyncio.gather(*calls, return_exceptions=True)
-        assert check.checks == [tuned, base]
+        assert check.checks == [tuned, dataset]
         assert all(isinstance(r, Refused) and r.status == 403 for r in results)
-        assert "is a root registered by dave@lab" in str(results[0])
-        assert gate.cached(base) is not None
+        assert "is registered as dataset" in str(results[0])
+        assert gate.cached((dataset, "general")) is not None
         # A check that fails: 503, nothing cached, the next call checks again.
         unknown = "sha256:" + "8" * 64
         check.fail = True
         with pytest.raises(Refused) as failed:
-            await gate.admit("m", unknown)
+            await gate.admit("m", unknown, "general")
         assert failed.value.status == 503 and failed.value.code == "serving_check_unavailable"
-        assert gate.cached(unknown) is None
+        assert gate.cached((unknown, "general")) is None
         check.fail = False
         # Nothing registered under it: refused, and not cached (checked on each call).
         for _ in range(2):
             with pytest.raises(Refused) as refused:
-                await gate.admit("m", unknown)
+                await gate.admit("m", unknown, "general")
             assert refused.value.code == "weights_not_approved"
             assert refused.value.where == "model"
-        assert check.checks.count(unknown) == 3 and gate.cached(unknown) is None
+        assert check.checks.count(unknown) == 3 and gate.cached((unknown, "general")) is None
         await gate.stop()
 
     asyncio.run(scenario())
@@ -174,7 +192,7 @@ def test_a_log_written_to_while_verifying_still_verifies(
         grant_audit=GrantAuditor(engine),
     )
     before = transparency_log.size()
-    verdict = live.serving_verdict(tuned)
+    verdict = live.serving_verdict(tuned, "general")
     assert transparency_log.size() == before + 1  # the log did grow meanwhile
     assert verdict.approved, verdict.reasons
     assert verdict.checkpoint_size == before
