@@ -70,7 +70,7 @@ def serve_custodes(
         constitution = data_dir / "constitution.yaml"
         data_dir.mkdir(parents=True, exist_ok=True)
         constitution.write_text(
-            (ROOT / "examples" / "constitution.yaml").read_text().rstrip("\n")
+            (ROOT / "examples" / "constitution.yaml").read_text().split("\n  tiers:\n")[0]
             + "\n  tiers:\n    - capability: general\n      evaluations:\n"
             "        - {evaluation: cyber-offence, below: 0.3}\n"
         )

@@ -119,6 +119,22 @@ def test_demo_serves_a_witnessed_log_and_the_constitution(tmp_path: Path) -> Non
         )
         assert appended.status_code == 201, appended.text
 
+        # The demo's tuned model serves weights whose lineage it registered and promoted.
+        weights = re.search(r"demo model frontier-tuned serves promoted weights (\S+)", text)
+        assert weights is not None, text
+        auth = {"authorization": f"Bearer {api_key}"}
+        verdict = httpx.get(
+            f"{base}/provenance/weights/{weights.group(1)}/serving/tuned", headers=auth, timeout=60
+        ).json()
+        assert verdict["approved"] is True, verdict
+        reply = httpx.post(
+            f"{base}/v1/chat/completions",
+            json={"model": "frontier-tuned", "messages": [{"role": "user", "content": "hi"}]},
+            headers=auth,
+            timeout=60,
+        )
+        assert reply.status_code == 200, reply.text
+
         log_key = NoteVerifier.from_key(
             NoteSigner.from_key((tmp_path / "demo" / "log.key").read_text()).verifier.to_key()
         )

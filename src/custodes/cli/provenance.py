@@ -157,3 +157,54 @@ def verify(state: CliState, digest: str) -> None:
         f"ok: {report.artifacts} artifacts and {report.runs} runs verified against the log's "
         f"checkpoint of size {report.checkpoint_size}"
     )
+
+
+@provenance.command("evaluate")
+@click.argument("envelope", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "principal", required=True, help="The registering principal.")
+@pass_state
+def evaluate(state: CliState, envelope: Path, principal: str) -> None:
+    """Register a capability evaluation: ENVELOPE is the DSSE envelope (JSON) of its in-toto
+    statement, signed by an evaluator of the constitution (provenance.evaluators)."""
+    registry, _ = _registry(state)
+    e = registry.register_evaluation(principal, envelope.read_bytes())
+    click.echo(
+        f"registered evaluation {e.id}: {e.evaluation} {e.score:g} of {e.weights} by {e.evaluator}"
+    )
+
+
+@provenance.command("promote")
+@click.argument("digest")
+@click.option("--as", "principal", required=True, help="The registering principal.")
+@click.option("--tier", "capability", required=True, help="The tier (provenance.tiers).")
+@click.option("--grant", "grant_id", required=True, help="The promotion grant's id.")
+@pass_state
+def promote(state: CliState, digest: str, principal: str, capability: str, grant_id: str) -> None:
+    """Promote the weights DIGEST to serve in a tier, under a grant of the constitution's
+    promotion capability bound to promotion:<tier>:<digest>."""
+    registry, _ = _registry(state)
+    p = registry.promote(principal, digest, capability=capability, grant_id=grant_id)
+    click.echo(
+        f"promoted {p.weights} to {p.capability}: promotion {p.id}, requested by "
+        f"{p.requester}, evaluations {', '.join(p.evaluations) or '(none required)'}"
+    )
+
+
+@provenance.command("serving")
+@click.argument("digest")
+@click.option("--tier", "capability", required=True, help="The tier to ask about.")
+@pass_state
+def serving(state: CliState, digest: str, capability: str) -> None:
+    """May the weights DIGEST serve in a tier? Their promotions, evaluations and the verdict
+    (exit 1 when they may not)."""
+    registry, _ = _registry(state)
+    for e in registry.evaluations(digest):
+        click.echo(f"evaluation {e.id}: {e.evaluation} {e.score:g} by {e.evaluator}")
+    for p in registry.promotions(digest):
+        click.echo(f"promotion {p.id}: to {p.capability} under grant {p.grant_id}")
+    verdict = registry.serving_verdict(digest, capability)
+    for reason in verdict.reasons:
+        click.echo(f"problem: {reason}")
+    if not verdict.approved:
+        raise ProvenanceError(f"{digest} may not serve in {capability!r}")
+    click.echo(f"ok: {digest} may serve in {capability!r}")

@@ -99,6 +99,16 @@ def serve(
             if witnesses.policy_file is not None and settings.witness_policy_file is None:
                 settings = state.with_overrides(witness_policy_file=witnesses.policy_file)
                 click.echo(f"witness policy for these ports: {witnesses.policy_file}", err=True)
+            if settings.gateway_models_file is None:
+                from custodes.cli._demo_lineage import DEMO_TUNED_MODEL, demo_lineage
+
+                lineage = demo_lineage(settings)
+                settings = settings.model_copy(update={"gateway_models_file": lineage.models_file})
+                click.echo(
+                    f"demo model {DEMO_TUNED_MODEL} serves promoted weights {lineage.weights} "
+                    f"(custodes provenance lineage {lineage.weights})",
+                    err=True,
+                )
         _run(settings, sock)
 
 

@@ -266,7 +266,7 @@ class Gateway:
             if not self._started:
                 await self.key_cache.start()
                 if self.serving is not None:
-                    await self.serving.start(
+                    self.serving.start_soon(
                         (r.weights, r.capability)
                         for r in self.routes.values()
                         if r.weights is not None

@@ -103,6 +103,7 @@ class ServingGate:
         self._verdicts: dict[Key, ServingVerdict] = {}
         self._pending: dict[Key, asyncio.Future[ServingVerdict]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
 
     async def start(self, digests: Iterable[Key]) -> None:
         """Check each (digest, tier) of ``digests`` now, then re-check every known one at the
@@ -117,13 +118,26 @@ class ServingGate:
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="custodes-serving-check")
 
+    def start_soon(self, digests: Iterable[Key]) -> None:
+        """:meth:`start` in a task of its own: calls to models that name no weights need not
+        wait for the first checks (a call to one that does waits for its own check, shared)."""
+        if self._starting is None:
+            self._starting = asyncio.create_task(
+                self.start(list(digests)), name="custodes-serving-start"
+            )
+
     def cancel(self) -> None:
         """Stop re-checking (no event loop needed)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._starting, self._task):
+            if task is not None:
+                task.cancel()
 
     async def stop(self) -> None:
         """Stop re-checking and wait until the watcher has stopped."""
+        if self._starting is not None:
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -25,8 +25,10 @@ from custodes.provenance import (
     RunInput,
     RunOutput,
     TrainingPlan,
+    build_evaluation_statement,
     build_run_statement,
     hash_path,
+    promotion_resource,
     sign_envelope,
 )
 from tests.support.demo_api import call, demo_server_with_keys
@@ -109,17 +111,25 @@ class Deployment:
             {"epochs": 3},
         )
 
-    def approve(self, plan: TrainingPlan) -> str:
-        """dave@lab asks for the run; bob@lab and dana@asi approve; the grant's id."""
+    def approve(
+        self,
+        plan: TrainingPlan | None,
+        *,
+        capability: str = "training-write",
+        resource: str | None = None,
+        approvers: tuple[str, ...] = ("bob@lab", "dana@asi"),
+    ) -> str:
+        """dave@lab asks for the run (or ``capability`` on ``resource``); ``approvers``
+        approve; the grant's id (empty if not granted)."""
         req = new_request(
             "escrow-read",
             constitution_version=1,
             requester="dave@lab",
             created=datetime.now(UTC),
-            capability="training-write",
+            capability=capability,
             purpose="fine-tune on the reviewed corpus",
             duration_seconds=3600,
-            resource=plan.resource,
+            resource=plan.resource if plan is not None else resource,
         )
         r = httpx.post(
             self.srv.url("/authority/requests"),
@@ -128,7 +138,7 @@ class Deployment:
         )
         assert r.status_code == 201, r.text
         record = r.json()
-        for approver in ("bob@lab", "dana@asi"):
+        for approver in approvers:
             _, sig = sign_approval(record["request"], key(approver))
             r = httpx.post(
                 self.srv.url(f"/authority/requests/{record['id']}/approvals"),
@@ -137,6 +147,8 @@ class Deployment:
             )
             assert r.status_code == 201, r.text
             record = r.json()
+        if approvers != ("bob@lab", "dana@asi"):
+            return str(record.get("grant_id") or "")
         assert record["status"] == "granted", record
         grant: str = record["grant_id"]
         return grant
@@ -175,7 +187,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     tmp = tmp_path_factory.mktemp("provenance-server")
     data = tmp / "data"
     data.mkdir()
-    with demo_server_with_keys(data, ["dave@lab", "pipeline@lab"]) as (srv, keys):
+    with demo_server_with_keys(data, ["dave@lab", "pipeline@lab", "erin@auditor"]) as (
+        srv,
+        keys,
+    ):
         yield Deployment(srv, keys, tmp)
 
 
@@ -249,6 +264,11 @@ def test_no_key_is_401(deployment: Deployment, trained: Trained) -> None:
         ("POST", f"/provenance/verify/{d}"),
         ("POST", "/provenance/runs"),
         ("POST", "/provenance/artifacts"),
+        ("POST", "/provenance/evaluations"),
+        ("POST", "/provenance/promotions"),
+        ("GET", f"/provenance/weights/{d}/evaluations"),
+        ("GET", f"/provenance/weights/{d}/promotions"),
+        ("GET", f"/provenance/weights/{d}/serving/tuned"),
     ]:
         r = call(deployment.srv, None, method, path, {} if method == "POST" else None)
         assert r.status_code == 401, (path, r.text)
@@ -417,3 +437,107 @@ def test_an_envelope_over_1_mib_is_422(deployment: Deployment, trained: Trained)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["where"] == "body.envelope"
     assert deployment.log_size() == before
+
+
+def _evaluation(weights: str, evaluation: str, score: float, *, signer: str, evaluator: str) -> str:
+    payload = build_evaluation_statement(
+        weights,
+        evaluation=evaluation,
+        score=score,
+        evaluator=evaluator,
+        finished_on=datetime.now(UTC),
+        details={"suite": "test"},
+    )
+    return (
+        sign_envelope(
+            payload, payload_type=IN_TOTO_PAYLOAD_TYPE, key=key(signer).private, keyid=evaluator
+        )
+        .to_json()
+        .decode()
+    )
+
+
+def test_weights_are_evaluated_promoted_and_crossed_over_http(
+    deployment: Deployment, trained: Trained
+) -> None:
+    d = trained.produced.digest
+    serving = f"/provenance/weights/{d}/serving/tuned"
+    verdict = deployment.get(serving).json()
+    assert verdict["approved"] is False and verdict["reasons"] == [
+        f"{d} is not promoted to 'tuned'"
+    ]
+    # An evaluation signed by someone the constitution does not let evaluate: refused, logged.
+    before = deployment.log_size()
+    r = deployment.post(
+        "/provenance/evaluations",
+        {"envelope": _evaluation(d, "cyber-offence", 0.0, signer="dave@lab", evaluator="dave@lab")},
+        who="erin@auditor",
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "provenance_refused", r.text
+    assert "none of whom may sign it" in r.json()["error"]["message"]
+    assert deployment.log_types(before) == ["provenance.refused/v1"]
+    for garbage in ({"envelope": "{}"}, {"envelope": "x" * 10, "more": 1}):
+        r = deployment.post("/provenance/evaluations", garbage, who="erin@auditor")
+        assert r.status_code in (400, 422), r.text
+    # The promotion needs the tier's evaluations first.
+    grant = deployment.approve(
+        None, capability="weights-promotion", resource=promotion_resource("tuned", d)
+    )
+    body = {"weights": d, "capability": "tuned", "grant_id": grant}
+    r = deployment.post("/provenance/promotions", body)
+    assert r.status_code == 422, r.text
+    assert "no cyber-offence evaluation is registered" in r.json()["error"]["message"]
+    for evaluation, score in (("cyber-offence", 0.1), ("weapons-uplift", 0.0)):
+        r = deployment.post(
+            "/provenance/evaluations",
+            {
+                "envelope": _evaluation(
+                    d, evaluation, score, signer="erin", evaluator="erin@auditor"
+                )
+            },
+            who="erin@auditor",
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["evaluator"] == "erin@auditor" and r.json()["score"] == score
+    assert [
+        e["evaluation"] for e in deployment.get(f"/provenance/weights/{d}/evaluations").json()
+    ] == [
+        "cyber-offence",
+        "weapons-uplift",
+    ]
+    # One approval (the lab's) is not the serving rule's quorum: nothing granted to spend.
+    lone = deployment.approve(
+        None,
+        capability="weights-promotion",
+        resource=promotion_resource("tuned", d),
+        approvers=("bob@lab",),
+    )
+    assert lone == ""
+    before = deployment.log_size()
+    r = deployment.post("/provenance/promotions", body)
+    assert r.status_code == 201, r.text
+    assert r.json()["capability"] == "tuned" and r.json()["requester"] == "dave@lab"
+    assert deployment.log_types(before) == ["provenance.promotion/v1"]
+    assert deployment.get(f"/provenance/weights/{d}/promotions").json()[0]["id"] == r.json()["id"]
+    r = deployment.post("/provenance/promotions", body)
+    assert r.status_code == 422 and "was spent by promotion" in r.json()["error"]["message"]
+    assert deployment.get(serving).json()["approved"] is True
+    verified = deployment.post(f"/provenance/verify/{d}", None).json()
+    assert verified["ok"] is True, verified
+    # An overseer's evaluation crosses the tier's threshold: the notice is in the same batch.
+    before = deployment.log_size()
+    r = deployment.post(
+        "/provenance/evaluations",
+        {"envelope": _evaluation(d, "cyber-offence", 0.5, signer="dana", evaluator="dana@asi")},
+        who="erin@auditor",
+    )
+    assert r.status_code == 201, r.text
+    assert deployment.log_types(before) == [
+        "provenance.evaluation.register/v1",
+        "provenance.threshold_crossed/v1",
+    ]
+    verdict = deployment.get(serving).json()
+    assert verdict["approved"] is False
+    assert "cyber-offence scored 0.5" in verdict["reasons"][0]
+    r = deployment.get(f"/provenance/weights/{d}/serving/nowhere!")
+    assert r.status_code == 422

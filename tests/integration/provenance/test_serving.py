@@ -97,7 +97,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "    quorum: {approvals: 0}\n    max_duration: 30d\n  - id: cyber-frontier-lab\n",
         1,
     )
-    text += "  tiers:\n    - capability: general\n      evaluations:\n"
+    text = text.split("\n  tiers:\n")[0] + "\n  tiers:\n    - capability: general\n"
+    text += "      evaluations:\n"
     text += "        - {evaluation: cyber-offence, below: 0.3}\n"
     (tmp / "constitution.yaml").write_text(text)
     settings = Settings(

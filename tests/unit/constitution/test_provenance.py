@@ -37,7 +37,8 @@ def with_tiers(tiers: str = TIERS, *, replace: tuple[str, str] | None = None) ->
     if replace is not None:
         assert text.count(replace[0]) == 1, replace[0]
         text = text.replace(*replace)
-    return text.rstrip("\n") + "\n" + tiers
+    # The demo's tiers are its last key.
+    return text[: text.index("\n  tiers:\n") + 1] + tiers
 
 
 def problems(text: str) -> list[tuple[int | None, str]]:

@@ -13,7 +13,8 @@ from custodes.gateway import ModelRoute, check_capabilities, read_models_file
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = (ROOT / "examples" / "constitution.yaml").read_text()
-SERVED = DEMO.rstrip("\n") + "\n  tiers:\n    - capability: cyber-frontier\n"
+# The demo's tiers (its last key) with cyber-frontier among them.
+SERVED = DEMO[: DEMO.index("\n  tiers:\n") + 1] + "  tiers:\n    - capability: cyber-frontier\n"
 DIGEST = "sha256:" + "ab" * 32
 
 

@@ -50,7 +50,12 @@ TIERS = """  tiers:
 
 @pytest.fixture(scope="session")
 def demo() -> Constitution:
-    return read_constitution(DEMO.read_text().rstrip("\n") + "\n" + TIERS)
+    return read_constitution(with_tiers(DEMO.read_text(), TIERS))
+
+
+def with_tiers(text: str, tiers: str) -> str:
+    """The demo constitution's text with its ``provenance.tiers`` (its last key) replaced."""
+    return text[: text.index("\n  tiers:\n") + 1] + tiers
 
 
 @pytest.fixture(scope="session")

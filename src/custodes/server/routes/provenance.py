@@ -1,7 +1,9 @@
 """``/provenance``: the model registry over HTTP (docs/provenance.md).
 
 Register artifacts by digest and training runs by their DSSE envelope, read an artifact, a run
-or a lineage (as JSON or SVG), and verify a lineage against the log. Every route needs a
+or a lineage (as JSON or SVG), and verify a lineage against the log; register capability
+evaluations (DSSE envelopes signed by evaluators), promote weights to serve in a tier, and ask
+whether weights may serve in one. Every route needs a
 custodes API key; the registry checks what the caller's principal may register.
 """
 
@@ -17,8 +19,10 @@ from custodes.log import format_time
 from custodes.provenance import (
     MAX_ENVELOPE_BYTES,
     Artifact,
+    Evaluation,
     FileManifest,
     LineageNode,
+    Promotion,
     Run,
     lineage_svg,
 )
@@ -264,4 +268,139 @@ def verify(deployment: Components, principal: Principal, digest: str = _DIGEST) 
         runs=report.runs,
         checkpoint_size=report.checkpoint_size,
         problems=list(report.problems),
+    )
+
+
+class EvaluationIn(BaseModel):
+    """A capability evaluation: its DSSE envelope exactly as the evaluator signed it."""
+
+    model_config = ConfigDict(extra="forbid")
+    envelope: str = Field(min_length=2, max_length=MAX_ENVELOPE_BYTES)
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    weights: str
+    evaluation: str
+    score: float
+    evaluator: str
+    envelope_sha256: str
+    registered_by: str
+    registered_at: str
+    log_index: int
+
+
+class PromotionIn(BaseModel):
+    """Promote weights to serve in a tier, under a grant of the promotion capability bound to
+    ``promotion:<capability>:<weights>``."""
+
+    model_config = ConfigDict(extra="forbid")
+    weights: str = Field(min_length=7, max_length=80, pattern=r"^sha256:[0-9a-f]{64}$")
+    capability: str = Field(min_length=1, max_length=128)
+    grant_id: str = Field(min_length=1, max_length=128)
+
+
+class PromotionOut(BaseModel):
+    id: str
+    weights: str
+    capability: str
+    grant_id: str
+    requester: str
+    registered_by: str
+    evaluations: list[str]
+    checkpoint_size: int
+    registered_at: str
+    log_index: int
+
+
+class ServingOut(BaseModel):
+    weights: str
+    capability: str
+    approved: bool
+    reasons: list[str]
+    checkpoint_size: int
+
+
+def _evaluation(e: Evaluation) -> EvaluationOut:
+    return EvaluationOut(
+        id=e.id,
+        weights=e.weights,
+        evaluation=e.evaluation,
+        score=e.score,
+        evaluator=e.evaluator,
+        envelope_sha256=e.envelope_sha256,
+        registered_by=e.registered_by,
+        registered_at=format_time(e.registered_at),
+        log_index=e.log_index,
+    )
+
+
+def _promotion(p: Promotion) -> PromotionOut:
+    return PromotionOut(
+        id=p.id,
+        weights=p.weights,
+        capability=p.capability,
+        grant_id=p.grant_id,
+        requester=p.requester,
+        registered_by=p.registered_by,
+        evaluations=list(p.evaluations),
+        checkpoint_size=p.checkpoint_size,
+        registered_at=format_time(p.registered_at),
+        log_index=p.log_index,
+    )
+
+
+@router.post("/evaluations", status_code=201)
+def register_evaluation(
+    deployment: Components, principal: Principal, body: EvaluationIn
+) -> EvaluationOut:
+    """Register a capability evaluation of registered weights (a refusal is logged; a score
+    at or above a tier's threshold also logs ``provenance.threshold_crossed/v1``)."""
+    return _evaluation(deployment.provenance.register_evaluation(principal, body.envelope.encode()))
+
+
+@router.get("/weights/{digest}/evaluations")
+def evaluations(
+    deployment: Components, principal: Principal, digest: str = _DIGEST
+) -> list[EvaluationOut]:
+    """The evaluations registered for the weights ``digest``, oldest first."""
+    return [_evaluation(e) for e in deployment.provenance.evaluations(digest)]
+
+
+@router.post("/promotions", status_code=201)
+def promote(deployment: Components, principal: Principal, body: PromotionIn) -> PromotionOut:
+    """Promote weights to serve in a tier (a refusal is logged, nothing is kept)."""
+    return _promotion(
+        deployment.provenance.promote(
+            principal, body.weights, capability=body.capability, grant_id=body.grant_id
+        )
+    )
+
+
+@router.get("/weights/{digest}/promotions")
+def promotions(
+    deployment: Components, principal: Principal, digest: str = _DIGEST
+) -> list[PromotionOut]:
+    """The promotions of the weights ``digest``, oldest first."""
+    return [_promotion(p) for p in deployment.provenance.promotions(digest)]
+
+
+@router.get("/weights/{digest}/serving/{capability}")
+def serving(
+    deployment: Components,
+    principal: Principal,
+    digest: str = _DIGEST,
+    capability: str = Path(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:/-]*$"
+    ),
+) -> ServingOut:
+    """May the weights ``digest`` serve in the tier ``capability``? (It verifies the lineage:
+    slow for a long one.)"""
+    v = deployment.provenance.serving_verdict(digest, capability)
+    return ServingOut(
+        weights=v.digest,
+        capability=capability,
+        approved=v.approved,
+        reasons=list(v.reasons),
+        checkpoint_size=v.checkpoint_size,
     )
