@@ -64,6 +64,14 @@ def check_json_bounds(
 
 
 def _check_scalar(value: Any, where: str, whole_floats: bool = False) -> None:
+    """Refuse an integer outside the signed 64-bit range (and, with ``whole_floats``, a float
+    that big, which is how orjson decodes a longer integer literal).
+
+    Raises:
+        InputError: it is out of range.
+    """
+    # ``type(...) is`` rather than isinstance: a bool (an int to isinstance) is never out of
+    # range.
     out = (type(value) is int and not -MAX_INT - 1 <= value <= MAX_INT) or (
         whole_floats and type(value) is float and abs(value) >= _TWO_63
     )

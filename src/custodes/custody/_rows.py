@@ -30,6 +30,7 @@ class RecordedAlarm:
         self.log_index = log_index
 
     def to_dict(self) -> dict[str, Any]:
+        """The recorded alarm as JSON (times RFC 3339, UTC), as the API shows it."""
         a = self.alarm
         return {
             "id": a.id,
@@ -63,6 +64,11 @@ def clock_events(f: Finding) -> ClockEvents:
 
 
 def validate_input(data: Mapping[str, Any]) -> FindingInput:
+    """A finding to register, from plain data (a mapping given to ``register``).
+
+    Raises:
+        InputError: it is not a valid finding; the first problem, with where it is.
+    """
     try:
         return FindingInput.model_validate(dict(data))
     except ValidationError as exc:

@@ -34,6 +34,8 @@ class HotPaths:
         self.routes = dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer an exact (method, path) with its endpoint, a custodes error as the API's
+        JSON error; pass every other request on."""
         if scope["type"] == "http":
             endpoint = self.routes.get((scope["method"], scope["path"]))
             if endpoint is not None:
