@@ -120,6 +120,7 @@ class GatewayEntrance:
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
+    """Send a whole JSON response of ``status`` with ``body``."""
     await send(
         {
             "type": "http.response.start",
@@ -134,6 +135,8 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 
 
 def _operation(summary: str, *, body: bool) -> dict[str, Any]:
+    """The OpenAPI description of one gateway route (no FastAPI route serves it, so the
+    API's description is written here)."""
     operation: dict[str, Any] = {
         "tags": ["gateway"],
         "summary": summary,

@@ -77,6 +77,9 @@ def _coup() -> Detector:
 
 
 def _combined(registry: DetectorRegistry) -> DetectorFactory:
+    """The factory of the combined detector over the registry's own rules and learned tiers
+    (built at first use, with the packaged calibration)."""
+
     def build() -> Detector:
         from custodes.monitors._combined import CombinedDetector, load_calibration
 
