@@ -165,6 +165,8 @@ class _Builder:
         # Ways after a membership change held back below an entrenched threshold.
         self.held_back: list[tuple[str, Rule]] = []
         self.with_goals: set[str] = set()
+        self.dominance: dict[tuple[AmendmentNeed, AmendmentNeed | None], bool] = {}
+        self.open_sets: dict[AmendmentNeed, frozenset[str]] = {}
         self.follow_unweakened = follow_unweakened
         self.single_level = len(self.levels) == 1
         self.approver_sets: set[str] = set()
@@ -362,10 +364,35 @@ class _Builder:
         threshold the rule is kept aside (:meth:`unweakened`); the level that meets it has it
         anyway.
         """
-        if _meets(need, self.effect_need[capability]):
+        effect = self.effect_need[capability]
+        if self.dominated(need, effect):
+            return
+        if _meets(need, effect):
             self.rules.append(rule)
         else:
             self.held_back.append((capability, rule))
+
+    def dominated(self, need: AmendmentNeed, effect: AmendmentNeed | None) -> bool:
+        """Whether a weaker level opens the same entries with the same standing against
+        ``effect``, so that its variants do all that ``need``'s would."""
+        key = (need, effect)
+        if key not in self.dominance:
+            opened = self.opened(need)
+            self.dominance[key] = any(
+                other != need
+                and other.persons <= need.persons
+                and other.organisations <= need.organisations
+                and self.opened(other) == opened
+                and (_meets(other, effect) or not _meets(need, effect))
+                for other in self.levels
+            )
+        return self.dominance[key]
+
+    def opened(self, need: AmendmentNeed) -> frozenset[str]:
+        """The entries a coalition meeting ``need`` may change (computed once per level)."""
+        if need not in self.open_sets:
+            self.open_sets[need] = frozenset(self.changeable(need))
+        return self.open_sets[need]
 
     def unweakened(self) -> None:
         """The membership changes below an entrenched capability's threshold that weaken it
@@ -494,7 +521,7 @@ class _Builder:
         for need in self.levels:
             level = _level_name(need)
             goal = self.membership_goal(need)
-            open_ids = set(self.changeable(need))
+            open_ids = set(self.opened(need))
             open_role = f"open@{level}"
             self.grant(open_role, open_ids)
             for criteria, eligible in may.items():

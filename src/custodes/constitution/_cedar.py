@@ -19,6 +19,7 @@ which the principal holds an active grant of the capability, decided by ``custod
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,11 @@ def _organisation_entity(o: Organisation) -> dict[str, Any]:
         "parents": [],
         "attrs": {"id": o.id, "kind": o.kind, "attributes": dict(o.attributes)},
     }
+
+
+# What in a criterion's condition could tell two principals with the same attributes, roles,
+# kind and organisation apart: their id, an entity literal, or comparing the entity itself.
+_IDENTITY = re.compile(r"\bid\b|::|\bprincipal\s*(==|!=|\bin\b)|(==|!=)\s*principal\b")
 
 
 def _principal_entity(p: Principal) -> dict[str, Any]:
@@ -292,19 +298,41 @@ class CompiledPolicies:
     def _meets_batch(
         self, entity_kind: str, ids: Sequence[str], criterion_id: str
     ) -> frozenset[str]:
-        """:meth:`meets_many` for ``ids`` (sorted, not empty), asked of Cedar."""
+        """:meth:`meets_many` for ``ids`` (sorted, not empty), asked of Cedar.
+
+        Principals alike in everything but their id (organisation, roles, attributes, kind)
+        get the same answer unless the condition can tell them apart (it names ``id``, an
+        entity literal, or compares the principal itself; or an attribute names an entity):
+        only one of each is asked, and only those are in the entity set.
+        """
         c = self.constitution
+        same_as: dict[str, str] = {i: i for i in ids}
+        entities: dict[str, dict[str, Any]] = {}
         if entity_kind == "Principal":
-            orgs = {c.principals_by_id[i].organisation for i in ids if i in c.principals_by_id}
+            criterion = c.criteria_by_id.get(criterion_id)
+            alike = criterion is not None and not _IDENTITY.search(criterion.condition)
+            first: dict[str, str] = {}
+            for i in ids:
+                p = c.principals_by_id.get(i)
+                if p is None:
+                    continue
+                entity = _principal_entity(p)
+                if alike and "__entity" in json.dumps(entity["attrs"]["attributes"]):
+                    # An attribute naming an entity could name the principal itself.
+                    alike = False
+                    first.clear()
+                    same_as = {i: i for i in ids}
+                if alike:
+                    key = json.dumps({**entity["attrs"], "id": None}, sort_keys=True)
+                    same_as[i] = first.setdefault(key, i)
+                entities[i] = entity
+            asked = sorted(set(same_as.values()))
+            orgs = {c.principals_by_id[i].organisation for i in asked if i in entities}
+            out = [_organisation_entity(o) for o in c.organisations if o.id in orgs]
+            out += [entities[i] for i in asked if i in entities]
         else:
-            orgs = set(ids)
-        out: list[dict[str, Any]] = [
-            _organisation_entity(o) for o in c.organisations if o.id in orgs
-        ]
-        if entity_kind == "Principal":
-            out += [
-                _principal_entity(c.principals_by_id[i]) for i in ids if i in c.principals_by_id
-            ]
+            asked = list(ids)
+            out = [_organisation_entity(o) for o in c.organisations if o.id in set(ids)]
         # No context key: Cedar takes the empty record (what :meth:`meets` passes), and cedarpy
         # would otherwise serialise an empty one per request (half the batch's time).
         results = cedarpy.is_authorized_batch(
@@ -314,12 +342,13 @@ class CompiledPolicies:
                     "action": _uid("Action", "meets"),
                     "resource": _uid("Criterion", criterion_id),
                 }
-                for i in ids
+                for i in asked
             ],
             self._criteria_set,
             cedarpy.Entities.from_json_str(json.dumps(out)),
         )
-        return frozenset(i for i, r in zip(ids, results, strict=True) if r.allowed)
+        allowed = {i for i, r in zip(asked, results, strict=True) if r.allowed}
+        return frozenset(i for i in ids if same_as.get(i, i) in allowed)
 
     def decide(
         self,

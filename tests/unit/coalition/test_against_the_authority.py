@@ -6,6 +6,10 @@ signers, entrenched clauses on quorums, on principal entries, on the principal l
 amendment rule, each entrenching capabilities by effect or not) and random coalitions: the
 reference evaluator's answer for every goal must be what the coalition achieves by acting on a
 real authority over a throwaway store, with its own keys (tests/unit/coalition/authority_kit.py).
+
+A second test draws what the first rarely does: signers who meet the amendment threshold but
+not a clause entrenching capabilities by effect, who may change roles only by a change that
+does not weaken those capabilities.
 """
 
 from __future__ import annotations
@@ -182,8 +186,10 @@ def constitutions(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _what_the_authority_allows(
-    dep: Deployment, persons: list[str], where: Path, clock: FrozenClock
+    dep: Deployment, persons: list[str], where: Path, clock: FrozenClock, *, only_use: bool = False
 ) -> dict[str, bool]:
+    """What the coalition reaches on a real authority (``only_use``: the ``use:`` goals, and
+    membership, only)."""
     c = dep.constitution
     who = dep.identities(persons)
     out: dict[str, bool] = {}
@@ -192,16 +198,18 @@ def _what_the_authority_allows(
         driver = Driver(authority, dict(dep.keys), who)
         for cap in caps:
             out[f"use:{cap}"], out[f"unnotified:{cap}"] = driver.use(cap)
-        out["amend"] = driver.amend(lambda d: {**d, "name": "renamed"})
-    with running(dep, where / "entrenched", clock) as authority:
-        driver = Driver(authority, dict(dep.keys), who)
-        for n, clause in enumerate(c.entrenched):
+        if not only_use:
+            out["amend"] = driver.amend(lambda d: {**d, "name": "renamed"})
+    if not only_use:
+        with running(dep, where / "entrenched", clock) as authority:
+            driver = Driver(authority, dict(dep.keys), who)
+            for n, clause in enumerate(c.entrenched):
 
-            def describe(d: dict[str, Any], n: int = n) -> dict[str, Any]:
-                d["entrenched"][n]["description"] = "changed"
-                return d
+                def describe(d: dict[str, Any], n: int = n) -> dict[str, Any]:
+                    d["entrenched"][n]["description"] = "changed"
+                    return d
 
-            out[f"entrenched:{clause.id}"] = driver.amend(describe)
+                out[f"entrenched:{clause.id}"] = driver.amend(describe)
     with running(dep, where / "membership", clock) as authority:
         driver = Driver(authority, dict(dep.keys), who)
         out["membership"] = False
@@ -242,19 +250,9 @@ def test_the_analysis_reaches_exactly_what_the_authority_allows(
         assume(False)
         raise
     game = game_from_constitution(dep.constitution)
-    c = dep.constitution
-    persons = sorted({p.person_id for p in c.principals})
-    signers = sorted(authority_persons(c, c.amendment.signers))
-    coalition = data.draw(
-        st.one_of(
-            st.lists(st.sampled_from(persons), min_size=1, unique=True),
-            # Signers who meet the plain threshold, and maybe others: who may change roles.
-            st.tuples(
-                st.lists(st.sampled_from(signers), min_size=c.amendment.threshold, unique=True),
-                st.lists(st.sampled_from(persons), unique=True),
-            ).map(lambda two: sorted({*two[0], *two[1]})),
-        )
-    )
+    persons = sorted({p.person_id for p in dep.constitution.principals})
+    # Any coalition (signers who may change roles but not meet a clause: the test below).
+    coalition = data.draw(st.lists(st.sampled_from(persons), min_size=1, unique=True))
     analysis = evaluate(game, game.indices(coalition)).reached
     clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
     actual = _what_the_authority_allows(dep, coalition, tmp_path_factory.mktemp("dep"), clock)
@@ -264,3 +262,66 @@ def test_the_analysis_reaches_exactly_what_the_authority_allows(
         if goal not in game.goal_index:
             # No rule of the game reaches it, so the authority must not have allowed it.
             assert not reached, (goal, coalition, json.dumps(dep.doc))
+
+
+@st.composite
+def effect_constitutions(draw: st.DrawFn) -> dict[str, Any]:
+    """Constitutions where a coalition of signers may change roles but not every change: the
+    amendment threshold below the signers, and a clause entrenching capabilities by effect
+    that needs every signer."""
+    doc = draw(constitutions())
+    person = {p["id"]: p.get("person", p["id"]) for p in doc["principals"]}
+    signer_persons = sorted({person[s] for s in doc["amendment"]["signers"]})
+    assume(len(signer_persons) >= 2)
+    doc["amendment"]["threshold"] = draw(st.integers(1, len(signer_persons) - 1))
+    doc["entrenched"] = [e for e in doc["entrenched"] if e["id"] != "by-effect"]
+    doc["entrenched"].append(
+        {
+            "id": "by-effect",
+            "paths": ["/criteria"],
+            "capabilities": draw(
+                st.lists(st.sampled_from(["cap0", "cap1"]), min_size=1, unique=True)
+            ),
+            "signers": "all",
+        }
+    )
+    return doc
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(doc=effect_constitutions(), data=st.data())
+def test_a_membership_change_is_held_to_what_it_weakens(
+    doc: dict[str, Any], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    try:
+        dep = Deployment(doc)
+    except ConstitutionError:
+        assume(False)
+        raise
+    c = dep.constitution
+    game = game_from_constitution(c)
+    signers = sorted(authority_persons(c, c.amendment.signers))
+    # Enough signers to change roles, too few for the clause; and maybe others.
+    chosen = data.draw(
+        st.lists(
+            st.sampled_from(signers),
+            min_size=c.amendment.threshold,
+            max_size=len(signers) - 1,
+            unique=True,
+        )
+    )
+    others = [p for p in sorted({p.person_id for p in c.principals}) if p not in signers]
+    coalition = sorted({*chosen, *data.draw(st.lists(st.sampled_from(others or signers)))})
+    assume(len(set(coalition) & set(signers)) < len(signers))
+    analysis = evaluate(game, game.indices(coalition)).reached
+    clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
+    actual = _what_the_authority_allows(
+        dep, coalition, tmp_path_factory.mktemp("dep"), clock, only_use=True
+    )
+    for cap in c.capabilities:
+        goal = f"use:{cap.id}"
+        assert (goal in analysis) == actual[goal], (goal, coalition, json.dumps(dep.doc))
