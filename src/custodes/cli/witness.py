@@ -56,6 +56,8 @@ def keygen(state: CliState, name: str, key_file: Path | None) -> None:
     from custodes.wiring import write_private_file
 
     path = _key_file(state, key_file)
+    # A witness's key is its identity in every policy that names it: a new key silently in
+    # its place would make every cosignature it gives from then on count for nobody.
     if path.exists():
         raise ConfigError(f"{path} exists; a witness key is never overwritten")
     signer = NoteSigner.generate(name, alg=ALG_COSIGNATURE_V1)
@@ -169,6 +171,8 @@ def watch(
     key = NoteVerifier.from_key(log_key)
     seconds = parse_max_age(max_age)
     policy = WitnessPolicy.from_file(policy_file).with_max_age(seconds) if policy_file else None
+    # One state file per log origin (an origin is a schema-less URL: its slashes are not
+    # folders).
     safe = key.name.replace("/", "_")
     path = state_file or state.settings.data_dir / "watch" / f"{safe}.json"
     watcher = LogWatcher(url, key, path, policy=policy, entry_types=all_entry_types())
