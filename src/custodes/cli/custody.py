@@ -82,6 +82,8 @@ def keygen(out: Path) -> None:
     import os
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: created here or refused, never truncated (an overwritten KEK would make every
+    # escrow sealed under it unreadable); 0600 from the first byte, not chmod-ed after.
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
@@ -123,6 +125,7 @@ def register(
     as_json: bool,
 ) -> None:
     """Register a finding and escrow its details."""
+    # safe_load: a finding file is data (JSON is YAML too), never objects.
     try:
         spec = yaml.safe_load(spec_file.read_text())
     except yaml.YAMLError as exc:
