@@ -90,6 +90,14 @@ class AuditEvaluation:
         key = decode_public_key(self.signer)
         return next((p.id for p in principals if key and p.public_key == key), None)
 
+    def details(self) -> dict[str, Any]:
+        """What the evaluation statement carries besides weights, evaluation and score: the
+        report's name, sentence, findings and probe set, so a reader can fetch and check it."""
+        data = self.to_dict()
+        for key in ("evaluation", "weights_digest", "score", "signature"):
+            del data[key]
+        return data
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
         return {

@@ -44,6 +44,11 @@ def test_findings_score_their_number_and_carry_their_intervals() -> None:
     assert evaluation.signer == signed.signer == key.public_key
     assert evaluation.probe_set_digest == signed.report["probe_set_digest"]
     json.dumps(evaluation.to_dict())  # plain JSON for the registry
+    # The statement's details: what names and summarises the report, not the score again.
+    details = evaluation.details()
+    assert details["report_sha256"] == signed.sha256
+    assert [f["arm"] for f in details["findings"]] == [f.arm for f in evaluation.findings]
+    assert {"score", "weights_digest", "evaluation", "signature"}.isdisjoint(details)
 
 
 def test_a_powered_negative_scores_zero_and_says_only_what_the_rule_allows() -> None:
