@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import math
 import threading
 import time
@@ -59,6 +60,8 @@ class SmolUpstream:
         self.cpu_seconds = 0.0
         self._lock = threading.Lock()
         self._im_start = self.tokenizer.convert_tokens_to_ids("<|im_start|>")
+        parameters = inspect.signature(self.model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in parameters else "past_key_values"
         self.base_url = ""
 
     def use_weights(self, path: Path | None) -> None:
@@ -85,6 +88,11 @@ class SmolUpstream:
                     params[name].copy_(tensor)
             self.weights = path
 
+    def _cache(self, cache: Any) -> dict[str, Any]:
+        # transformers renamed past_key_values to cache (5.x warns on the old name; older
+        # releases know only the old one).
+        return {self._cache_kwarg: cache, "use_cache": True}
+
     def _last_logits(self, ids: Any) -> Any:
         # One forward pass for the last position. Every probe of a battery shares the chat up to
         # the last message (system prompt, hidden prompt), so its key/value cache is kept and
@@ -97,20 +105,15 @@ class SmolUpstream:
             prefix, cache = self._prefix
             if len(tokens) > len(prefix) and tokens[: len(prefix)] == prefix:
                 out = self.model(
-                    input_ids=ids[:, len(prefix) :],
-                    past_key_values=copy.deepcopy(cache),
-                    use_cache=True,
+                    input_ids=ids[:, len(prefix) :], **self._cache(copy.deepcopy(cache))
                 )
                 return out.logits[0, -1]
         if len(starts) >= 2 and starts[-2] >= 8:
             cut = starts[-2]
             out = self.model(input_ids=ids[:, :cut], use_cache=True)
-            self._prefix = (tokens[:cut], out.past_key_values)
-            rest = self.model(
-                input_ids=ids[:, cut:],
-                past_key_values=copy.deepcopy(out.past_key_values),
-                use_cache=True,
-            )
+            cache = out.cache if self._cache_kwarg == "cache" else out.past_key_values
+            self._prefix = (tokens[:cut], cache)
+            rest = self.model(input_ids=ids[:, cut:], **self._cache(copy.deepcopy(cache)))
             return rest.logits[0, -1]
         return self.model(input_ids=ids).logits[0, -1]
 
