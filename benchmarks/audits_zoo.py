@@ -207,6 +207,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard", default="1/1", metavar="K/N")
     parser.add_argument(
+        "--only", default=None, metavar="NAMES", help="audit only these members (model-07,...)"
+    )
+    parser.add_argument(
         "--results", type=Path, default=None, help="append one JSON line per audit (unblinded)"
     )
     parser.add_argument(
@@ -277,6 +280,11 @@ def main() -> int:
         Member(f"model-{i + 1:02d}", m.target, m.hidden, m.plant, m.weights)
         for i, m in enumerate(zoo)
     ][shard - 1 :: shards]
+    if args.only:
+        wanted_names = args.only.split(",")
+        zoo = sorted(
+            (m for m in zoo if m.name in wanted_names), key=lambda m: wanted_names.index(m.name)
+        )
     started = time.monotonic()
     upstream = SmolUpstream(gguf)
     print(
