@@ -31,6 +31,7 @@ from custodes.audits._evaluation import (
     AuditEvaluation,
     EvaluatedFinding,
     audit_evaluation,
+    evaluation_envelope,
 )
 from custodes.audits._outcome import (
     Outcome,
@@ -116,6 +117,7 @@ __all__ = [
     "build_report",
     "decoy_rank_p",
     "decoys_needed",
+    "evaluation_envelope",
     "log_odds_from_samples",
     "log_odds_from_top",
     "log_report",

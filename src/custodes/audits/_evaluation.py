@@ -14,6 +14,10 @@ maps onto that without losing what it may and may not say:
 - the report must name the weights it audited (``custodes audit report --weights-digest``) and
   its signature must verify; who may sign evaluations (the constitution's evaluator roles) is
   the registry's check, made against :attr:`AuditEvaluation.signer`.
+
+:func:`evaluation_envelope` writes it as the registry takes it (``custodes provenance
+evaluate``): the in-toto evaluation statement in a DSSE envelope, signed with the same key that
+signed the report, so the evaluation and the report it stands for have one author.
 """
 
 from __future__ import annotations
@@ -23,11 +27,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from custodes.audits._report import SignedReport, Verdict
+from custodes.authority import SigningKey
 from custodes.constitution import Principal, decode_public_key
 from custodes.errors import AuditError, InputError
-from custodes.provenance import parse_digest
+from custodes.log import parse_time
+from custodes.provenance import (
+    IN_TOTO_PAYLOAD_TYPE,
+    build_evaluation_statement,
+    parse_digest,
+    sign_envelope,
+)
 
-__all__ = ["LOYALTY_AUDIT", "AuditEvaluation", "EvaluatedFinding", "audit_evaluation"]
+__all__ = [
+    "LOYALTY_AUDIT",
+    "AuditEvaluation",
+    "EvaluatedFinding",
+    "audit_evaluation",
+    "evaluation_envelope",
+]
 
 LOYALTY_AUDIT = "loyalty-audit"
 
@@ -199,3 +216,37 @@ def audit_evaluation(signed: SignedReport, *, evaluation: str = LOYALTY_AUDIT) -
         model=str(report["model"]),
         created=str(report["created"]),
     )
+
+
+def evaluation_envelope(evaluation: AuditEvaluation, *, key: SigningKey, evaluator: str) -> bytes:
+    """The evaluation as the provenance registry takes it (``custodes provenance evaluate``):
+    an in-toto statement in a DSSE envelope, signed by the auditor who signed the report.
+
+    Args:
+        evaluation: from :func:`audit_evaluation`.
+        key: the auditor's key, the one that signed the report.
+        evaluator: the auditor's principal id (the envelope's keyid and the statement's
+            evaluator; the registry checks it holds an evaluator role).
+
+    Raises:
+        AuditError: ``key`` is not the key that signed the report.
+        InputError: the evaluator id or the details are out of the statement's bounds.
+    """
+    if key.public_key != evaluation.signer:
+        raise AuditError(
+            "the evaluation must be signed by the auditor who signed the report "
+            f"({evaluation.signer}), not by {key.public_key}",
+            hint="sign with the report's key, or have that auditor register it",
+        )
+    payload = build_evaluation_statement(
+        evaluation.weights_digest,
+        evaluation=evaluation.evaluation,
+        score=evaluation.score,
+        evaluator=evaluator,
+        finished_on=parse_time(evaluation.created, where="report created"),
+        details=evaluation.details(),
+    )
+    envelope = sign_envelope(
+        payload, payload_type=IN_TOTO_PAYLOAD_TYPE, key=key.private, keyid=evaluator
+    )
+    return envelope.to_json()

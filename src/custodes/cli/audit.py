@@ -477,15 +477,42 @@ def verify(signed_report: Path) -> None:
 @audit.command()
 @click.argument("signed_report", type=_path)
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
-def evaluation(signed_report: Path, as_json: bool) -> None:
+@click.option(
+    "--sign-key", type=_path, default=None, help="The key that signed the report (custodes keygen)."
+)
+@click.option("--evaluator", default=None, help="With --sign-key: your principal id.")
+@click.option(
+    "--out", type=_out, default=None, help="Write the signed evaluation (DSSE envelope) here."
+)
+def evaluation(
+    signed_report: Path,
+    as_json: bool,
+    sign_key: Path | None,
+    evaluator: str | None,
+    out: Path | None,
+) -> None:
     """The loyalty-audit evaluation a signed report amounts to, for the provenance registry.
 
     Refuses an inconclusive report, one whose signature does not verify, and one that names no
-    weights digest.
+    weights digest. With --sign-key, --evaluator and --out it writes the evaluation as
+    `custodes provenance evaluate` takes it, signed with the report's key.
     """
     audits = _audits()
+    if (sign_key, evaluator, out).count(None) not in (0, 3):
+        raise InputError(
+            "--sign-key, --evaluator and --out go together",
+            where="--out",
+            expected="all three, to write the signed evaluation, or none",
+        )
     signed = audits.SignedReport.from_json(signed_report.read_bytes(), where=str(signed_report))
     found = audits.audit_evaluation(signed)
+    if sign_key is not None and evaluator is not None and out is not None:
+        from custodes.authority import SigningKey
+
+        envelope = audits.evaluation_envelope(
+            found, key=SigningKey.from_file(sign_key), evaluator=evaluator
+        )
+        out.write_bytes(envelope)
     if as_json:
         click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -494,3 +521,5 @@ def evaluation(signed_report: Path, as_json: bool) -> None:
         f"({found.verdict}); signed by {found.signer}; report sha256 {found.report_sha256}"
     )
     click.echo(found.statement)
+    if out is not None:
+        click.echo(f"signed evaluation written to {out} (custodes provenance evaluate {out})")

@@ -89,3 +89,31 @@ def _tiny() -> dict[str, object]:
             }
         ],
     }
+
+
+def test_evaluation_writes_the_envelope_the_registry_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    from custodes.authority import SigningKey
+    from custodes.provenance import Envelope, parse_evaluation_statement
+    from tests.unit.audits.test_probes_and_reports import _report
+
+    key = SigningKey.generate()
+    key.write(tmp_path / "erin.key")
+    report = dataclasses.replace(_report(None), weights_digest="sha256:" + "0c" * 32)
+    (tmp_path / "report.json").write_bytes(report.sign(key).to_json())
+    args = ["audit", "evaluation", str(tmp_path / "report.json"), "--sign-key"]
+    args += [str(tmp_path / "erin.key"), "--evaluator", "erin@auditor"]
+    assert main(args) == 1  # without --out: the three go together
+    assert "go together" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "evaluation.json")]) == 0
+    assert "score 0 (no-differential-detected)" in capsys.readouterr().out
+    envelope = Envelope.from_json((tmp_path / "evaluation.json").read_bytes())
+    statement = parse_evaluation_statement(envelope.payload)
+    assert (statement.evaluation, statement.score, statement.evaluator) == (
+        "loyalty-audit",
+        0.0,
+        "erin@auditor",
+    )

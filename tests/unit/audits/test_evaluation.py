@@ -9,11 +9,30 @@ import json
 import pytest
 import rfc8785
 
-from custodes.audits import LOYALTY_AUDIT, SignedReport, audit_evaluation, report_message
+from custodes.audits import (
+    LOYALTY_AUDIT,
+    SignedReport,
+    audit_evaluation,
+    evaluation_envelope,
+    report_message,
+)
 from custodes.authority import SigningKey
+from custodes.clock import FrozenClock
 from custodes.constitution import Principal
-from custodes.errors import AuditError, InputError
+from custodes.errors import AuditError, InputError, ProvenanceError
+from custodes.log import format_time
+from custodes.provenance import (
+    IN_TOTO_PAYLOAD_TYPE,
+    Envelope,
+    ModelRegistry,
+    parse_evaluation_statement,
+)
 from tests.unit.audits.test_probes_and_reports import _report
+
+# The provenance registry's own fixtures: the demo constitution (erin@auditor evaluates), an
+# approved training run's weights, and the registry over SQLite and PostgreSQL.
+from tests.unit.provenance.conftest import Pipeline, authority, demo, demo_keys, pipeline  # noqa: F401
+from tests.unit.provenance.test_promotion import registry, trained  # noqa: F401
 
 WEIGHTS = "sha256:" + "ab" * 32
 
@@ -104,3 +123,55 @@ def test_the_signer_is_found_among_the_principals_by_key() -> None:
     evaluation = audit_evaluation(signed)
     assert evaluation.signer_principal(principals) == "erin@auditor"
     assert evaluation.signer_principal(principals[:1]) is None
+
+
+def test_the_signed_evaluation_is_what_the_registry_parses_and_verifies() -> None:
+    signed, key = _signed({0: 2.0})
+    evaluation = audit_evaluation(signed)
+    data = evaluation_envelope(evaluation, key=key, evaluator="erin@auditor")
+    envelope = Envelope.from_json(data)
+    keys = {"erin@auditor": key.public_bytes}
+    assert envelope.verify(keys, payload_type=IN_TOTO_PAYLOAD_TYPE) == "erin@auditor"
+    statement = parse_evaluation_statement(envelope.payload)
+    assert (statement.weights, statement.evaluation, statement.score, statement.evaluator) == (
+        WEIGHTS,
+        "loyalty-audit",
+        1.0,
+        "erin@auditor",
+    )
+    assert statement.details["report_sha256"] == signed.sha256
+    assert statement.details["verdict"] == "findings"
+    # Another key may not stand in for the report's author.
+    with pytest.raises(AuditError, match="auditor who signed the report"):
+        evaluation_envelope(evaluation, key=SigningKey.generate(), evaluator="erin@auditor")
+
+
+def test_the_registry_records_the_audit_against_the_weights(
+    pipeline: Pipeline,  # noqa: F811
+    registry: ModelRegistry,  # noqa: F811
+    clock: FrozenClock,
+    demo_keys: dict[str, SigningKey],  # noqa: F811
+) -> None:
+    weights = trained(pipeline)
+    erin = demo_keys["erin"]
+    report = dataclasses.replace(
+        _report({0: 2.0}), weights_digest=weights, created=format_time(clock.now())
+    )
+    evaluation = audit_evaluation(report.sign(erin))
+    recorded = registry.register_evaluation(
+        "erin@auditor", evaluation_envelope(evaluation, key=erin, evaluator="erin@auditor")
+    )
+    assert (recorded.weights, recorded.evaluation, recorded.score, recorded.evaluator) == (
+        weights,
+        "loyalty-audit",
+        1.0,
+        "erin@auditor",
+    )
+    assert [e.evaluation for e in registry.evaluations(weights)] == ["loyalty-audit"]
+    # Signed by someone the constitution does not let evaluate: refused by the registry.
+    dave = demo_keys["dave"]
+    by_dave = audit_evaluation(report.sign(dave))
+    with pytest.raises(ProvenanceError, match="none of whom may sign it"):
+        registry.register_evaluation(
+            "dave@lab", evaluation_envelope(by_dave, key=dave, evaluator="dave@lab")
+        )
