@@ -208,3 +208,55 @@ def serving(state: CliState, digest: str, capability: str) -> None:
     if not verdict.approved:
         raise ProvenanceError(f"{digest} may not serve in {capability!r}")
     click.echo(f"ok: {digest} may serve in {capability!r}")
+
+
+@provenance.command("attest")
+@click.option(
+    "--weights",
+    "path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The weights the model server loaded.",
+)
+@click.option("--as", "server", required=True, help="The model server's workload principal.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Its workload key (custodes keygen).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8010, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--rehash-s", default=60.0, show_default=True, type=click.FloatRange(0), help="0: never."
+)
+def attest(path: Path, server: str, key_file: Path, host: str, port: int, rehash_s: float) -> None:
+    """Run the attesting sidecar beside a model server: GET /attestation?nonce=N answers the
+    digest of the weights at --weights, signed with the server's workload key."""
+    from datetime import UTC, datetime
+
+    from custodes.authority import SigningKey
+    from custodes.provenance import Attester, serve_attester
+
+    attester = Attester(
+        path,
+        server=server,
+        key=SigningKey.from_file(key_file).private,
+        clock=lambda: datetime.now(UTC),
+        rehash_s=rehash_s,
+    )
+    attester.start()
+    httpd = serve_attester(attester, host, port)
+    click.echo(
+        f"attesting {attester.digest} ({path}) as {server} on "
+        f"http://{host}:{httpd.server_address[1]}/attestation",
+        err=True,
+    )
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        attester.stop()
+        httpd.server_close()

@@ -10,6 +10,7 @@ gateway's request lines). See ``docs/gateway.md``.
 """
 
 from custodes.gateway._asgi import OPENAPI_PATHS, GatewayEntrance
+from custodes.gateway._attested import AttestationSource, AttestedServing
 from custodes.gateway._authorize import Authorizer, GrantCache, GrantDecision
 from custodes.gateway._build import NoAuthority, build_gateway, check_capabilities, upstreams_for
 from custodes.gateway._entries import (
@@ -94,6 +95,8 @@ __all__ = [
     "Refused",
     "Screening",
     "ScriptedUpstream",
+    "AttestationSource",
+    "AttestedServing",
     "ServingCheck",
     "ServingGate",
     "TextDetection",

@@ -13,6 +13,7 @@ from custodes.clock import Clock
 from custodes.config import Settings
 from custodes.constitution import Constitution
 from custodes.errors import ConfigError, Denial, PolicyDenied
+from custodes.gateway._attested import AttestationSource, AttestedServing
 from custodes.gateway._authorize import Authorizer, GrantCache, GrantDecision
 from custodes.gateway._keys import KeyStore
 from custodes.gateway._models import ModelRoute, read_models_file
@@ -77,6 +78,46 @@ def _weights_models(routes: list[ModelRoute]) -> dict[tuple[str, str], list[str]
     for route in routes:
         if route.weights is not None:
             out.setdefault((route.weights, route.capability), []).append(route.name)
+    return out
+
+
+def _attestation_sources(
+    routes: list[ModelRoute], constitution: Constitution | None
+) -> dict[tuple[str, str], AttestationSource]:
+    """Each attesting route's sidecar, with its signer's key from the constitution.
+
+    Raises:
+        ConfigError: no constitution is loaded, the signer is not a principal with a key, or
+            two routes of one (weights, tier) name different sidecars.
+    """
+    out: dict[tuple[str, str], AttestationSource] = {}
+    attesting = {(r.weights, r.capability) for r in routes if r.attestation_url is not None}
+    for r in routes:
+        if r.attestation_url is None and (r.weights, r.capability) in attesting:
+            # One verdict per (weights, tier): an unattested twin would share the attested one.
+            raise ConfigError(
+                f"model {r.name!r}: another model of the same weights and tier names an "
+                "attesting sidecar; give every such model the same attestation"
+            )
+        if r.attestation_url is None or r.weights is None or r.attestation_signer is None:
+            continue
+        signer = (
+            None
+            if constitution is None
+            else constitution.principals_by_id.get(r.attestation_signer)
+        )
+        if signer is None or signer.public_key is None:
+            raise ConfigError(
+                f"model {r.name!r}: its attestation signer {r.attestation_signer!r} is not a "
+                "principal of the constitution with a key",
+                hint="the model server's workload principal, with its public key",
+            )
+        source = AttestationSource(r.attestation_url, signer.id, signer.public_key)
+        if out.setdefault((r.weights, r.capability), source) != source:
+            raise ConfigError(
+                f"model {r.name!r}: another model of the same weights and tier names another "
+                "attesting sidecar"
+            )
     return out
 
 
@@ -171,6 +212,8 @@ def build_gateway(
     authorizer.on_revoke(grants.invalidate)
     if constitution is not None:
         check_capabilities(routes, constitution)
+    if serving is not None and any(r.attestation_url for r in routes):
+        serving = AttestedServing(serving, _attestation_sources(routes, constitution), clock=clock)
     return Gateway(
         log=log,
         keys=KeyStore(engine, log, clock),

@@ -13,6 +13,9 @@ Read from a YAML file (setting ``gateway_models_file``)::
         weights: sha256:9f2c...                # optional: the model-signing digest of the
                                                # weights it serves; then it serves only if the
                                                # model registry approves them (docs/provenance.md)
+        attestation:                           # optional: the model server's attesting sidecar
+          url: http://127.0.0.1:8010/attestation   # (custodes provenance attest); checked at
+          signer: modelserver@lab                  # start and at the serving check's interval
       - name: demo-scripted
         capability: general-use
         upstream:
@@ -58,6 +61,15 @@ class UpstreamSpec(BaseModel):
         return self
 
 
+class AttestationSpec(BaseModel):
+    """The attesting sidecar of a model's server: its URL and the principal whose key signs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://", max_length=2000)
+    signer: str = Field(pattern=_NAME_RE.replace(":/", ":/@"))
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,6 +78,13 @@ class ModelEntry(BaseModel):
     upstream: UpstreamSpec
     owned_by: str = "custodes"
     weights: str | None = Field(default=None, pattern=_DIGEST_RE)
+    attestation: AttestationSpec | None = None
+
+    @model_validator(mode="after")
+    def _attests_weights(self) -> ModelEntry:
+        if self.attestation is not None and self.weights is None:
+            raise ValueError("an attestation is checked against the weights: name them too")
+        return self
 
 
 class ModelsFile(BaseModel):
@@ -95,6 +114,8 @@ class ModelRoute:
     scripted_file: Path | None
     owned_by: str
     weights: str | None = None  # the weights digest; set: served only if approved
+    attestation_url: str | None = None  # the model server's attesting sidecar
+    attestation_signer: str | None = None  # the principal whose workload key signs
 
 
 def read_models_file(path: Path, *, environ: Mapping[str, str] | None = None) -> list[ModelRoute]:
@@ -144,6 +165,8 @@ def read_models_file(path: Path, *, environ: Mapping[str, str] | None = None) ->
                 scripted_file=scripted,
                 owned_by=m.owned_by,
                 weights=m.weights,
+                attestation_url=m.attestation.url if m.attestation else None,
+                attestation_signer=m.attestation.signer if m.attestation else None,
             )
         )
     return routes

@@ -12,6 +12,14 @@ Entry points: :class:`ModelRegistry` (register and read artifacts and runs),
 :func:`sign_envelope` and :class:`Envelope` (DSSE).
 """
 
+from custodes.provenance._attestation import (
+    SERVING_ATTESTATION_PREDICATE,
+    Attester,
+    build_attestation,
+    check_attestation,
+    new_nonce,
+    serve_attester,
+)
 from custodes.provenance._digests import format_digest, parse_digest
 from custodes.provenance._dsse import (
     IN_TOTO_PAYLOAD_TYPE,
@@ -73,9 +81,11 @@ __all__ = [
     "IN_TOTO_PAYLOAD_TYPE",
     "MAX_ENVELOPE_BYTES",
     "MAX_FILES",
+    "SERVING_ATTESTATION_PREDICATE",
     "SLSA_PROVENANCE_V1",
     "Artifact",
     "ArtifactKind",
+    "Attester",
     "DuplicateArtifactError",
     "Envelope",
     "EnvelopeSignature",
@@ -98,19 +108,23 @@ __all__ = [
     "RunStatement",
     "ServingVerdict",
     "TrainingPlan",
+    "build_attestation",
     "build_evaluation_statement",
     "build_run_statement",
     "builder_uri",
+    "check_attestation",
     "definition_digest",
     "format_digest",
     "grant_bodies",
     "hash_path",
     "lineage_svg",
+    "new_nonce",
     "pae",
     "promotion_resource",
     "parse_digest",
     "parse_evaluation_statement",
     "parse_run_statement",
     "run_resource",
+    "serve_attester",
     "sign_envelope",
 ]

@@ -12,9 +12,11 @@ re-check); every call's log entry carries the digest.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openai
@@ -26,7 +28,7 @@ from custodes.clock import SystemClock
 from custodes.config import Settings
 from custodes.gateway import CALL, CALL_START, WEIGHTS_REFUSED
 from custodes.log import Entry
-from custodes.provenance import FileManifest, hash_path
+from custodes.provenance import Attester, FileManifest, hash_path, serve_attester
 from custodes.server import create_app
 from custodes.wiring import Deployment, build_deployment
 from tests.support.threaded import serve
@@ -34,7 +36,8 @@ from tests.unit.provenance.conftest import Pipeline, write_weights
 
 ROOT = Path(__file__).resolve().parents[3]
 UNKNOWN = "sha256:" + "5" * 64
-MODELS = ["frontier-general", "root-model", "unknown-model", "plain-model"]
+MODELS = ["frontier-general", "root-model", "unknown-model", "attested-model", "plain-model"]
+SERVER_KEY = SigningKey.generate()  # the attested model server's workload key
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Served:
     pipeline: Pipeline
     tuned: FileManifest
     root: FileManifest
+    attested: Path
+    attester: Attester
 
     def entries(self, types: tuple[str, ...] = (CALL,)) -> list[Entry]:
         log = self.ctx.log
@@ -64,11 +69,25 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # the model server starts before its run is registered.
     tuned = hash_path(write_weights(tmp / "out-tuned", b"tuned"))
     root = hash_path(write_weights(tmp / "root", b"root"))
+    # The attested model's server loaded these; its sidecar hashes them every 50 ms.
+    attested = write_weights(tmp / "attested", b"attested")
+    attester = Attester(
+        attested,
+        server="modelserver@lab",
+        key=SERVER_KEY.private,
+        clock=lambda: datetime.now(UTC),
+        rehash_s=0.05,
+    )
+    attester.start()
+    sidecar = serve_attester(attester, "127.0.0.1", 0)
+    sidecar_thread = threading.Thread(target=sidecar.serve_forever, daemon=True)
+    sidecar_thread.start()
     scripted = ROOT / "examples" / "scripted-replies.yaml"
     routes = {
         "frontier-general": tuned.digest,
         "root-model": root.digest,
         "unknown-model": UNKNOWN,
+        "attested-model": attester.digest,
         "plain-model": None,
     }
     lines = ["models:"]
@@ -80,11 +99,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         ]
         if weights is not None:
             lines.append(f"    weights: {weights}")
+        if name == "attested-model":
+            lines.append(
+                f"    attestation: {{url: 'http://127.0.0.1:{sidecar.server_address[1]}"
+                "/attestation', signer: modelserver@lab}"
+            )
     (tmp / "models.yaml").write_text("\n".join(lines) + "\n")
     text = (ROOT / "examples" / "constitution.yaml").read_text()
     marker = "models: [frontier-general]"
     assert marker in text
-    text = text.replace(marker, f"models: [{', '.join(MODELS[:3])}]")
+    text = text.replace(marker, f"models: [{', '.join(MODELS[:4])}]")
+    text = text.replace(
+        "  - id: dana@asi\n",
+        "  - id: modelserver@lab\n    organisation: lab\n    kind: workload\n"
+        f"    roles: [model-server]\n    key: {SERVER_KEY.public_key}\n  - id: dana@asi\n",
+        1,
+    )
     # A tier of its own for the model that names no weights (general serves only promoted
     # weights here), open to everyone as general is.
     text = text.replace(
@@ -120,8 +150,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         timeout=60,
     )
     try:
-        yield Served(ctx, client, pipeline, tuned, root)
+        yield Served(ctx, client, pipeline, tuned, root, attested, attester)
     finally:
+        attester.stop()
+        sidecar.shutdown()
+        sidecar.server_close()
         client.close()
         server.should_exit = True
         thread.join(20)
@@ -241,3 +274,32 @@ def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
     # before; its entries say so.
     assert served.chat("plain-model")
     assert served.entries()[-1].body["weights"] is None
+
+
+def test_an_attested_model_stops_serving_when_its_server_loads_other_weights(
+    served: Served,
+) -> None:
+    r = served.ctx.provenance
+    p = served.pipeline
+    d = served.attester.digest
+    # Root weights, promoted explicitly: evaluated, then approved by the lab and the overseer.
+    r.register_artifact("dave@lab", "weights", name="attested", manifest=hash_path(served.attested))
+    r.register_evaluation("erin@auditor", p.evaluate(d, "cyber-offence", 0.05))
+    promotion = p.approve_promotion(d, "general")
+    assert promotion is not None
+    r.promote("dave@lab", d, capability="general", grant_id=promotion)
+    assert served.chat("attested-model")  # not cached before (not promoted): checked now
+    assert served.entries()[-1].body["weights"] == d
+    # The server now loads other bytes (one flipped): its sidecar attests another digest, and
+    # the next serving check refuses the model, with an alarm.
+    shard = served.attested / "shard-01.bin"
+    data = bytearray(shard.read_bytes())
+    data[7] ^= 0x01
+    shard.write_bytes(bytes(data))
+    _wait_for(served, d, approved=False)
+    refused = _refused(served, "attested-model")
+    assert "the model server (modelserver@lab) attests it serves weights sha256:" in refused.message
+    assert f"not the declared {d}" in refused.message
+    alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
+    assert len(alarms) == 1 and alarms[0]["was_approved"] is True
+    assert alarms[0]["models"] == ["attested-model"]

@@ -44,3 +44,33 @@ def test_other_disagreements_are_still_refused(tmp_path: Path) -> None:
     unknown = [replace(r, capability="nowhere") for r in routes(tmp_path)]
     with pytest.raises(ConfigError, match="has no capability 'nowhere'"):
         check_capabilities(unknown, demo)
+
+
+def test_an_attesting_route_needs_weights_a_known_signer_and_no_unattested_twin(
+    tmp_path: Path,
+) -> None:
+    from custodes.gateway._build import _attestation_sources
+
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "models:\n  - name: m\n    capability: general\n    upstream: {scripted: a}\n"
+        "    attestation: {url: 'http://127.0.0.1:1/attestation', signer: pipeline@lab}\n"
+    )
+    with pytest.raises(ConfigError, match="an attestation is checked against the weights"):
+        read_models_file(path, environ={})
+    demo = read_constitution(DEMO)
+    [base] = [r for r in routes(tmp_path) if r.name == "frontier-general"]
+    attested = replace(
+        base, weights=DIGEST, attestation_url="http://127.0.0.1:1/a", attestation_signer="x@lab"
+    )
+    with pytest.raises(ConfigError, match="'x@lab' is not a principal of the constitution"):
+        _attestation_sources([attested], demo)
+    keyless = replace(attested, attestation_signer="gateway@lab")  # a workload without a key
+    with pytest.raises(ConfigError, match="with a key"):
+        _attestation_sources([keyless], demo)
+    signed = replace(attested, attestation_signer="pipeline@lab")
+    [source] = _attestation_sources([signed], demo).values()
+    assert source.signer == "pipeline@lab" and len(source.key) == 32
+    twin = replace(base, name="twin", weights=DIGEST)
+    with pytest.raises(ConfigError, match="give every such model the same attestation"):
+        _attestation_sources([signed, twin], demo)
