@@ -271,7 +271,15 @@ def effect_constitutions(draw: st.DrawFn) -> dict[str, Any]:
     that needs every signer."""
     doc = draw(constitutions())
     person = {p["id"]: p.get("person", p["id"]) for p in doc["principals"]}
-    signer_persons = sorted({person[s] for s in doc["amendment"]["signers"]})
+    signers = doc["amendment"]["signers"]
+    # At least two signer persons (so that a threshold can be below them all): another keyed
+    # person's identity joins the signers when they are one person.
+    for p in doc["principals"]:
+        if len({person[s] for s in signers}) >= 2:
+            break
+        if p["key"] and person[p["id"]] not in {person[s] for s in signers}:
+            signers.append(p["id"])
+    signer_persons = sorted({person[s] for s in signers})
     assume(len(signer_persons) >= 2)
     doc["amendment"]["threshold"] = draw(st.integers(1, len(signer_persons) - 1))
     doc["entrenched"] = [e for e in doc["entrenched"] if e["id"] != "by-effect"]
@@ -291,7 +299,12 @@ def effect_constitutions(draw: st.DrawFn) -> dict[str, Any]:
 @settings(
     max_examples=12,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    # The reader refuses about half the drawn documents (roles nobody holds, impossible quorums).
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
 )
 @given(doc=effect_constitutions(), data=st.data())
 def test_a_membership_change_is_held_to_what_it_weakens(
@@ -315,8 +328,8 @@ def test_a_membership_change_is_held_to_what_it_weakens(
         )
     )
     others = [p for p in sorted({p.person_id for p in c.principals}) if p not in signers]
-    coalition = sorted({*chosen, *data.draw(st.lists(st.sampled_from(others or signers)))})
-    assume(len(set(coalition) & set(signers)) < len(signers))
+    extra = data.draw(st.lists(st.sampled_from(others), unique=True)) if others else []
+    coalition = sorted({*chosen, *extra})
     analysis = evaluate(game, game.indices(coalition)).reached
     clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
     actual = _what_the_authority_allows(
