@@ -21,7 +21,7 @@ from custodes.gateway import KeyStore
 from custodes.log import NoteSigner, TransparencyLog
 from custodes.store import create_db_engine
 
-__all__ = ["Demo", "constitution_with_usage_rules", "demo_deployment", "weakened_constitution"]
+__all__ = ["Demo", "demo_deployment", "weakened_constitution"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_KEYS = REPO / "examples" / "keys"
@@ -111,27 +111,5 @@ def weakened_constitution(folder: Path) -> Path:
     doc["entrenched"] = []
     doc["coalition"].pop("min_organisations", None)
     path = folder / "weakened-constitution.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def constitution_with_usage_rules(folder: Path) -> Path:
-    """The demo constitution with a concentration rule on its served protected tier: nobody
-    above half of its calls once the week holds three (docs/usage.md)."""
-    doc = yaml.safe_load((REPO / "examples" / "constitution.yaml").read_text())
-    doc["usage"] = {
-        "rules": [
-            {
-                "id": "drill-cyber-person-share",
-                "kind": "max-person-share",
-                "capability": "cyber-frontier",
-                "measure": "calls",
-                "share": 0.5,
-                "window": "7d",
-                "min_calls": 3,
-            }
-        ]
-    }
-    path = folder / "usage-constitution.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 import yaml
@@ -17,8 +18,9 @@ from custodes.constitution import encode_public_key, read_constitution
 from custodes.drills._actions import ActionContext, NotRunnable, Observation, Params, action
 from custodes.drills._scenario import Step
 from custodes.errors import Error
+from custodes.log import parse_time
 
-__all__ = ["withdraw_left"]
+__all__ = ["tidy_up"]
 
 _CLOCK = SystemClock()
 _TEMPLATE = re.compile(r"\{(actor|org|roles|capability|rule|key):([a-z][a-z0-9-]*)\}")
@@ -382,6 +384,7 @@ def request_grant(ctx: ActionContext, step: Step, params: GrantParams) -> Observ
     grant = record.get("grant_id")
     ids = tuple(x for x in (record["id"], grant) if x)
     if record.get("status") == "granted" and grant:
+        ctx.made_grant(grant, requester)
         return Observation(
             True,
             f"grant {grant} of {capability} to {requester}",
@@ -464,6 +467,7 @@ def break_glass(ctx: ActionContext, step: Step, params: BreakGlassParams) -> Obs
                 False, f"break-glass refused: {_refusal(exc)}", ids=(body["request"]["nonce"],)
             )
     review = grant.get("review_request_id")
+    ctx.made_grant(grant["id"], who)
     return Observation(
         True,
         f"break-glass grant {grant['id']} to {who}; review {review} {grant.get('review_status')}"
@@ -496,43 +500,85 @@ def approve(ctx: ActionContext, step: Step, params: ApproveParams) -> Observatio
 # --- tidying up -----------------------------------------------------------------------------
 
 
-def withdraw_left(ctx: ActionContext, *, reason: str) -> tuple[str, ...]:
-    """Withdraw every request and proposal the drill made that is still pending, each by its
-    requester with their own key (``POST /authority/withdrawals``), so a drill leaves nothing
-    waiting for approvers. Never raises: what could not be withdrawn is said.
+def tidy_up(ctx: ActionContext, *, reason: str) -> tuple[str, ...]:
+    """Undo what the drill left standing, each by whoever may, with their own key: every
+    request and proposal it made that is still pending is withdrawn by its requester (``POST
+    /authority/withdrawals``), and every grant it obtained that is still active is revoked by
+    its holder, so a drill leaves nothing waiting for approvers and a later drill starts from
+    no grant. Never raises: what could not be undone is said.
 
     Returns:
-        One line per request: withdrawn, or why not.
+        One line per request or grant: withdrawn or revoked, or why not.
     """
     done: list[str] = []
     with _client(ctx) as client:
         for request_id, requester in ctx.made:
-            try:
-                record = client.call("GET", f"/authority/requests/{request_id}")
-                if record.get("status") != "pending":
-                    continue
-                # The version in force now: an earlier step may have amended it.
-                version = int(client.call("GET", "/constitution")["version"])
-                req = new_request(
-                    "withdrawal",
-                    constitution_version=version,
-                    requester=requester,
-                    created=_CLOCK.now(),
-                    request_id=request_id,
-                    reason=reason,
-                )
-                key = _key(ctx, requester)
-                client.call(
-                    "POST",
-                    "/authority/withdrawals",
-                    json={"request": req, "signature": sign_request(req, key)},
-                )
-            except NotRunnable as exc:
-                done.append(f"request {request_id} left pending: {exc.reason}")
-            except KeyError:
-                done.append(f"request {request_id} left pending: {requester} is gone")
-            except Error as exc:
-                done.append(f"request {request_id} left pending: {_refusal(exc)}")
-            else:
-                done.append(f"request {request_id} withdrawn by {requester}")
+            line = _undo(
+                ctx,
+                client,
+                what=f"request {request_id}",
+                read=f"/authority/requests/{request_id}",
+                standing=lambda r: r.get("status") == "pending",
+                kind="withdrawal",
+                path="/authority/withdrawals",
+                who=requester,
+                fields={"request_id": request_id, "reason": reason},
+            )
+            if line:
+                done.append(line)
+        for grant_id, holder in ctx.granted:
+            line = _undo(
+                ctx,
+                client,
+                what=f"grant {grant_id}",
+                read=f"/authority/grants/{grant_id}",
+                standing=_active,
+                kind="revocation",
+                path="/authority/revocations",
+                who=holder,
+                fields={"grant": grant_id, "reason": reason},
+            )
+            if line:
+                done.append(line)
     return tuple(done)
+
+
+def _active(grant: dict[str, Any]) -> bool:
+    if grant.get("revoked_at"):
+        return False
+    expires = grant.get("expires_at")
+    return expires is None or parse_time(str(expires)) > _CLOCK.now()
+
+
+def _undo(
+    ctx: ActionContext,
+    client: AuthorityClient,
+    *,
+    what: str,
+    read: str,
+    standing: Callable[[dict[str, Any]], bool],
+    kind: str,
+    path: str,
+    who: str,
+    fields: dict[str, Any],
+) -> str | None:
+    """Send ``who``'s signed ``kind`` to ``path`` if ``read`` shows ``what`` still standing."""
+    try:
+        if not standing(client.call("GET", read)):
+            return None
+        # The version in force now: an earlier step may have amended it.
+        version = int(client.call("GET", "/constitution")["version"])
+        req = new_request(
+            kind, constitution_version=version, requester=who, created=_CLOCK.now(), **fields
+        )
+        client.call(
+            "POST", path, json={"request": req, "signature": sign_request(req, _key(ctx, who))}
+        )
+    except NotRunnable as exc:
+        return f"{what} left standing: {exc.reason}"
+    except KeyError:
+        return f"{what} left standing: {who} is no principal now"
+    except Error as exc:
+        return f"{what} left standing: {_refusal(exc)}"
+    verb = "withdrawn" if kind == "withdrawal" else "revoked"
+    return f"{what} {verb} by {who}"

@@ -146,6 +146,7 @@ def training_run(ctx: ActionContext, step: Step, params: TrainingParams) -> Obse
         grant = record.get("grant_id")
         if record.get("status") != "granted" or not grant:
             raise NotRunnable(f"the run's plan was not approved (request {record['id']})")
+        ctx.made_grant(grant, who)
         ran = (
             plan
             if params.run_with is None

@@ -83,11 +83,18 @@ class ActionContext:
     made: list[tuple[str, str]] = field(default_factory=list)
     """``(request id, requester)`` of each request and proposal the drill made: the ones
     still pending at the end are withdrawn by their requesters."""
+    granted: list[tuple[str, str]] = field(default_factory=list)
+    """``(grant id, holder)`` of each grant the drill obtained: the ones still active at the
+    end are revoked by their holders, so a later drill starts from no grant."""
 
     def made_request(self, record: Mapping[str, Any], requester: str) -> None:
         """Remember a request (or amendment proposal) the drill made, to withdraw it at the
         end if it is still pending."""
         self.made.append((str(record["id"]), requester))
+
+    def made_grant(self, grant_id: str, holder: str) -> None:
+        """Remember a grant the drill obtained, to revoke it at the end if still active."""
+        self.granted.append((grant_id, holder))
 
     def principal(self, actor: str | None, step: Step) -> str:
         """The principal playing ``actor``.

@@ -23,7 +23,7 @@ from custodes.drills import (  # noqa: F401 - importing registers the actions
     _act_provenance,
     _act_witness,
 )
-from custodes.drills._act_authority import withdraw_left
+from custodes.drills._act_authority import tidy_up
 from custodes.drills._actions import ACTIONS, ActionContext, NotRunnable, Observation, check_steps
 from custodes.drills._cast import cast_scenario
 from custodes.drills._credentials import Credentials
@@ -48,9 +48,10 @@ def run_drill(
 ) -> Scorecard:
     """Run ``scenario`` against ``target`` with ``credentials``.
 
-    With ``tidy``, every request and proposal the drill made that is still pending once the
-    steps are judged is withdrawn by its requester (logged like any withdrawal); the
-    scorecard's ``tidied`` says which.
+    With ``tidy``, once the steps are judged, every request and proposal the drill made that
+    is still pending is withdrawn by its requester, and every grant it obtained that is still
+    active is revoked by its holder (each logged as any other); the scorecard's ``tidied``
+    says which.
 
     Raises:
         DrillError: the scenario's steps are invalid, or the deployment cannot be reached or
@@ -84,7 +85,7 @@ def run_drill(
         if progress:
             progress(step, result)
     seconds = time.monotonic() - t0
-    tidied = withdraw_left(ctx, reason=f"drill {scenario.id}: tidy up") if tidy else ()
+    tidied = tidy_up(ctx, reason=f"drill {scenario.id}: tidy up") if tidy else ()
     return Scorecard(
         drill=scenario.id,
         title=scenario.title,

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from custodes.cli import main
-from custodes.drills import LogEntry, Target, builtin_scenarios, run_drill
+from custodes.drills import LogEntry, Target, builtin_scenarios
 from tests.support.demo_api import run_cli
 from tests.support.drills import (
     Demo,
-    constitution_with_usage_rules,
     demo_deployment,
     weakened_constitution,
 )
@@ -72,16 +71,21 @@ def test_every_builtin_drill_passes_on_the_demo(demo_run: tuple[Demo, Path, int,
         assert f"scorecard written to {folder / f'card-{scenario.id}.md'}" in out
 
 
-def test_the_drills_leave_no_request_pending(demo_run: tuple[Demo, Path, int, str]) -> None:
-    """Each request and proposal a drill left pending is withdrawn by its requester once the
-    drill is scored (logged): nothing is left waiting for approvers but the break-glass
-    reviews, which nobody may withdraw."""
+def test_the_drills_leave_no_request_pending_and_no_grant_active(
+    demo_run: tuple[Demo, Path, int, str],
+) -> None:
+    """Once a drill is scored, each request and proposal it left pending is withdrawn by its
+    requester, and each grant it obtained is revoked by its holder (all logged): nothing is
+    left waiting for approvers but the break-glass reviews, which nobody may withdraw, and a
+    later drill starts from no grant."""
     demo, folder, _, out = demo_run
     with Target(demo.url) as target:
         requests = target.get_json("/authority/requests", limit=1000)["requests"]
         left = [r for r in requests if r["status"] == "pending" and r["kind"] != "review"]
         assert left == [], left
         withdrawn = {r["id"] for r in requests if r["status"] == "withdrawn"}
+        active = target.get_json("/authority/grants", active="true")["grants"]
+        assert [g["id"] for g in active if g.get("expires_at")] == []
         entries = [e for e in target.entries(0) if e.type == "authority.withdrawal/v1"]
     assert withdrawn and {e.body["request_id"] for e in entries} == withdrawn
     tidied = [
@@ -89,7 +93,9 @@ def test_the_drills_leave_no_request_pending(demo_run: tuple[Demo, Path, int, st
         for s in builtin_scenarios()
         for t in json.loads((folder / f"card-{s.id}.json").read_text())["tidied"]
     ]
-    assert len(tidied) == len(withdrawn) and all(" withdrawn by " in t for t in tidied), tidied
+    assert sum(" withdrawn by " in t for t in tidied) == len(withdrawn), tidied
+    assert any(t.startswith("grant ") and " revoked by " in t for t in tidied), tidied
+    assert not any("left standing" in t for t in tidied), tidied
     assert "tidied up: request " in out
 
 
@@ -126,8 +132,15 @@ def test_drill_1_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
             index = outcome[step]["log_indices"][0]
             entry = next(target.entries(index, index + 1))
             assert entry.type == kind and target.prove(entry) is None
-    for step in ("exclusive-access", "loyalty-audit"):
-        assert outcome[step]["outcome"] == "not runnable"
+    # The demo's concentration rule on the tier trips: its alarm is the proof.
+    exclusive = outcome["exclusive-access"]
+    assert exclusive["outcome"] == "revealed", exclusive["why"]
+    assert exclusive["actor"] == "alice@lab"
+    assert "21 of 21 calls on cyber-frontier answered for alice@lab" in exclusive["why"]
+    with Target(demo.url) as target:
+        alarm = next(target.entries(exclusive["log_indices"][0], exclusive["log_indices"][0] + 1))
+        assert alarm.type == "usage.alarm/v1" and target.prove(alarm) is None
+        assert alarm.mentions("cyber-person-share") and alarm.mentions("alice@lab")
 
 
 def test_drills_2_and_3_scorecards_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
@@ -151,9 +164,11 @@ def test_drills_2_and_3_scorecards_on_the_demo(demo_run: tuple[Demo, Path, int, 
     assert sells["found-with-the-model"]["actor"] == "frank@cyberdef"
     assert "@cyberdef" not in sells["found-with-the-model"]["why"].split("for review by ")[1]
     assert sells["dismiss-own"]["outcome"] == "stopped"
-    # The demo has no second person at the partner: the colleague cannot be cast.
-    assert sells["colleague-dismisses"]["outcome"] == "not runnable"
-    assert "same organisation as maintainer" in sells["colleague-dismisses"]["why"]
+    # The partner's own reviewer cannot dismiss it either.
+    colleague = sells["colleague-dismisses"]
+    assert colleague["outcome"] == "stopped", colleague["why"]
+    assert colleague["actor"] == "oscar@cyberdef"
+    assert "separation_of_duties" in colleague["why"]
     with Target(demo.url) as target:
         for card, step in ((buried, "buried"), (sells, "found-with-the-model")):
             index = card[step]["log_indices"][0]
@@ -302,23 +317,3 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, _, err = run_cli(["drill", "run", "all", "--server", "http://127.0.0.1:9"], capsys)
     assert code == 1 and "cannot reach the deployment at http://127.0.0.1:9" in err
     assert "Traceback" not in err
-
-
-def test_with_a_concentration_rule_the_vignette_trips_it(tmp_path: Path) -> None:
-    """On the demo the director's exclusive use is not runnable (no usage rules); against a
-    constitution with a concentration rule on the tier it trips the rule's alarm."""
-    rules = constitution_with_usage_rules(tmp_path)
-    vignette = next(s for s in builtin_scenarios() if s.id == "vignette")
-    with demo_deployment(
-        tmp_path / "demo", constitution=rules, settings={"CUSTODES_USAGE_ALARM_INTERVAL_S": "1"}
-    ) as demo:
-        with demo.credentials() as credentials, Target(demo.url) as target:
-            card = run_drill(vignette, target, credentials)
-            step = next(s for s in card.steps if s.step == "exclusive-access")
-            assert step.outcome == "revealed", step.why
-            assert step.actor == "alice@lab"
-            assert "4 of 4 calls on cyber-frontier answered for alice@lab" in step.why
-            alarm = next(target.entries(step.log_indices[0], step.log_indices[0] + 1))
-            assert alarm.type == "usage.alarm/v1" and target.prove(alarm) is None
-            assert alarm.mentions("drill-cyber-person-share") and alarm.mentions("alice@lab")
-    assert not card.missed, card.missed
