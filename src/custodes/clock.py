@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FrozenClock", "SystemClock", "utc"]
+__all__ = ["Clock", "FrozenClock", "StagingClock", "SystemClock", "utc"]
 
 
 class Clock(Protocol):
@@ -41,6 +41,66 @@ class FrozenClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = utc(when)
+
+
+class StagingClock:
+    """A staging deployment's clock: the real one plus an offset an operator advances, so a
+    drill can see what a control does once a deadline has passed (a break-glass review overdue,
+    the stockpiling window over, a disclosure due).
+
+    Only forward: time never runs backwards for anything that read it (a log's entry times, a
+    grant's expiry). The log marks every entry appended while the offset is not zero
+    (``staging_clock`` in the entry), so no reader mistakes a staging time for a real one.
+
+    Args:
+        base: the real clock.
+        max_offset: the most the offset may reach in total.
+    """
+
+    def __init__(
+        self, base: Clock | None = None, *, max_offset: timedelta = timedelta(days=400)
+    ) -> None:
+        self._base = base or SystemClock()
+        self._offset = timedelta(0)
+        self._max = max_offset
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            offset = self._offset
+        return self._base.now() + offset
+
+    def real_now(self) -> datetime:
+        """The real time (the base clock's), without the offset."""
+        return self._base.now()
+
+    @property
+    def offset(self) -> timedelta:
+        """How far ahead of the real clock this one is."""
+        with self._lock:
+            return self._offset
+
+    @property
+    def max_offset(self) -> timedelta:
+        """The most the offset may reach."""
+        return self._max
+
+    def advance(self, delta: timedelta) -> timedelta:
+        """Move the clock ``delta`` ahead; returns the new offset.
+
+        Raises:
+            ValueError: ``delta`` is not positive, or the offset would pass ``max_offset``.
+        """
+        if delta <= timedelta(0):
+            raise ValueError("the staging clock only moves forward")
+        with self._lock:
+            if self._offset + delta > self._max:
+                raise ValueError(
+                    f"the staging clock may run at most {self._max} ahead; it is "
+                    f"{self._offset} ahead now"
+                )
+            self._offset += delta
+            return self._offset
 
 
 def utc(when: datetime) -> datetime:

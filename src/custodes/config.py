@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    staging_clock: bool = Field(
+        default=False,
+        description="Staging only: let the operator advance the deployment's clock "
+        "(POST /staging/clock with the token in <data_dir>/staging-clock.token), so drills see "
+        "what clock-bound controls do past their deadlines. Refused with log_replicas, and "
+        "outside the demo unless log_origin names a staging or .local/.test log; every advance "
+        "and every entry made while the clock runs ahead is marked in the log.",
+    )
+
     # --- log ----------------------------------------------------------------
     log_origin: str = Field(
         default="custodes.local/log",
@@ -274,6 +283,11 @@ class Settings(BaseSettings):
     def resolved_log_key_file(self) -> Path:
         """The log's signing key file, defaulting to ``log.key`` in the data folder."""
         return self.log_key_file or self.data_dir / "log.key"
+
+    @property
+    def staging_clock_token_file(self) -> Path:
+        """Where the staging clock's token is (made at start when ``staging_clock`` is on)."""
+        return self.data_dir / "staging-clock.token"
 
     @property
     def resolved_custody_kek_file(self) -> Path:

@@ -225,6 +225,13 @@ def _accounts(card: Scorecard) -> None:
     "file each (FILE's stem gets the drill's id).",
 )
 @click.option(
+    "--staging-clock-token",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The staging clock's token, for the steps that let time pass (default: "
+    "<data_dir>/staging-clock.token, if there is one).",
+)
+@click.option(
     "--leave-pending",
     is_flag=True,
     help="Leave the requests and proposals the drill made pending (by default each requester "
@@ -241,6 +248,7 @@ def run(
     log_signing_key: Path | None,
     log_key: str | None,
     reports: tuple[Path, ...],
+    staging_clock_token: Path | None,
     leave_pending: bool,
 ) -> None:
     """Run drill NAME (a built-in id, `all`, or a scenario file) and print its scorecard.
@@ -268,6 +276,8 @@ def run(
         from custodes.log import NoteSigner
 
         signer = NoteSigner.from_key(log_signing_key.read_text(encoding="utf-8").strip())
+    token_file = staging_clock_token or state.settings.staging_clock_token_file
+    token = token_file.read_text(encoding="utf-8").strip() if token_file.is_file() else None
     missed = False
     with (
         _operator(state, issue_keys) as (create, revoke_all, tidy),
@@ -279,6 +289,7 @@ def run(
             issue_api_key=create,  # type: ignore[arg-type]
             revoke_api_keys=revoke_all,  # type: ignore[arg-type]
             log_signer=signer,
+            staging_token=token,
         )
         try:
             for scenario in scenarios:

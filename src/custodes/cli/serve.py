@@ -49,6 +49,14 @@ __all__ = ["serve"]
     "ones (CUSTODES_DEMO_WITNESS_PORTS, default the constitution's 8091,8092).",
 )
 @click.option(
+    "--staging-clock",
+    "staging_clock",
+    is_flag=True,
+    default=None,
+    help="Staging only: let the operator advance this deployment's clock, for drills "
+    "(CUSTODES_STAGING_CLOCK; refused on a production-like deployment; see docs/drills.md).",
+)
+@click.option(
     "--constitution",
     "constitution_file",
     type=click.Path(dir_okay=False),
@@ -69,6 +77,7 @@ def serve(
     port: int | None,
     demo: bool | None,
     witness_ports: str | None,
+    staging_clock: bool | None,
     constitution_file: str | None,
     data_dir: str | None,
 ) -> None:
@@ -79,6 +88,7 @@ def serve(
         port=port,
         demo=demo,
         demo_witness_ports=witness_ports,
+        staging_clock=staging_clock,
         constitution_file=constitution_file,
         data_dir=data_dir,
     )
@@ -109,6 +119,21 @@ def serve(
                     f"(custodes provenance lineage {lineage.weights})",
                     err=True,
                 )
+        if settings.staging_clock:
+            from custodes.staging import check_staging_allowed
+
+            # Refused before the server starts, as a missing key is.
+            check_staging_allowed(
+                demo=settings.demo,
+                log_origin=settings.log_origin,
+                log_replicas=settings.log_replicas,
+            )
+            click.echo(
+                "STAGING CLOCK ON: the operator may advance this deployment's clock (POST "
+                f"/staging/clock, token in {settings.staging_clock_token_file}); every entry "
+                "made while it runs ahead is marked in the log. Never in production.",
+                err=True,
+            )
         _run(settings, sock)
 
 

@@ -7,13 +7,13 @@ import copy
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal
 
 import yaml
 from pydantic import Field, model_validator
 
 from custodes.authority import AuthorityClient, SigningKey, new_request, sign_approval, sign_request
-from custodes.clock import SystemClock
 from custodes.constitution import encode_public_key, read_constitution
 from custodes.drills._actions import ActionContext, NotRunnable, Observation, Params, action
 from custodes.drills._scenario import Step
@@ -22,7 +22,6 @@ from custodes.log import parse_time
 
 __all__ = ["tidy_up"]
 
-_CLOCK = SystemClock()
 _TEMPLATE = re.compile(r"\{(actor|org|roles|capability|rule|key):([a-z][a-z0-9-]*)\}")
 
 
@@ -53,7 +52,7 @@ def _signed(ctx: ActionContext, kind: str, who: str, **fields: Any) -> dict[str,
         kind,
         constitution_version=ctx.constitution.version,
         requester=who,
-        created=_CLOCK.now(),
+        created=ctx.target.now(),
         **fields,
     )
     return {"request": req, "signature": sign_request(req, _key(ctx, who))}
@@ -532,7 +531,7 @@ def tidy_up(ctx: ActionContext, *, reason: str) -> tuple[str, ...]:
                 client,
                 what=f"grant {grant_id}",
                 read=f"/authority/grants/{grant_id}",
-                standing=_active,
+                standing=lambda g: _active(g, ctx.target.now()),
                 kind="revocation",
                 path="/authority/revocations",
                 who=holder,
@@ -543,11 +542,11 @@ def tidy_up(ctx: ActionContext, *, reason: str) -> tuple[str, ...]:
     return tuple(done)
 
 
-def _active(grant: dict[str, Any]) -> bool:
+def _active(grant: dict[str, Any], now: datetime) -> bool:
     if grant.get("revoked_at"):
         return False
     expires = grant.get("expires_at")
-    return expires is None or parse_time(str(expires)) > _CLOCK.now()
+    return expires is None or parse_time(str(expires)) > now
 
 
 def _undo(
@@ -569,7 +568,7 @@ def _undo(
         # The version in force now: an earlier step may have amended it.
         version = int(client.call("GET", "/constitution")["version"])
         req = new_request(
-            kind, constitution_version=version, requester=who, created=_CLOCK.now(), **fields
+            kind, constitution_version=version, requester=who, created=ctx.target.now(), **fields
         )
         client.call(
             "POST", path, json={"request": req, "signature": sign_request(req, _key(ctx, who))}

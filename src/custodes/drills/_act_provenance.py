@@ -13,7 +13,6 @@ from typing import Any
 from pydantic import Field
 
 from custodes.authority import sign_approval
-from custodes.clock import SystemClock
 from custodes.drills._act_authority import _key, _signed
 from custodes.drills._act_custody import _call, _refusal
 from custodes.drills._actions import ActionContext, NotRunnable, Observation, Params, action
@@ -29,8 +28,6 @@ from custodes.provenance import (
 )
 
 __all__: list[str] = []
-
-_CLOCK = SystemClock()
 
 
 class TrainingParams(Params):
@@ -153,7 +150,7 @@ def training_run(ctx: ActionContext, step: Step, params: TrainingParams) -> Obse
             else _plan(ctx, who, root, params.run_with, tag + "-swapped")
         )
         produced = hash_path(_folder(root, "tuned", f"tuned {tag}"))
-        start = _CLOCK.now()
+        start = ctx.target.now()
         payload = build_run_statement(
             ran,
             [RunOutput("tuned", produced.digest)],

@@ -35,6 +35,8 @@ class Credentials:
         revoke_api_keys: revokes every API key of a principal (the operator's
             ``custodes keys revoke``); None: a step that needs it is not runnable.
         log_signer: the log operator's signing key (rollback and fork drills).
+        staging_token: the operator's token of a staging deployment's clock (its
+            ``staging-clock.token``), for the steps that let time pass.
     """
 
     keys_dir: Path | None = None
@@ -42,6 +44,7 @@ class Credentials:
     issue_api_key: KeyIssuer | None = None
     revoke_api_keys: Callable[[str], None] | None = None
     log_signer: NoteSigner | None = None
+    staging_token: str | None = None
     _issued: dict[str, str] = field(default_factory=dict, repr=False)
     _signing: dict[str, SigningKey | None] = field(default_factory=dict, repr=False)
 

@@ -18,6 +18,7 @@ from typing import Any
 from custodes.constitution import compile_policies, read_constitution
 from custodes.drills import (  # noqa: F401 - importing registers the actions
     _act_authority,
+    _act_clock,
     _act_custody,
     _act_gateway,
     _act_provenance,
@@ -59,6 +60,7 @@ def run_drill(
     """
     params = check_steps(scenario.steps, name=scenario.id)
     started, t0 = datetime.now(UTC), time.monotonic()
+    target.read_clock()  # a staging clock may run ahead: requests are dated by it
     shown = target.constitution()
     try:
         constitution = read_constitution(shown["text"], name="the constitution in force")

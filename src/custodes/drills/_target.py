@@ -12,10 +12,12 @@ import base64
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from custodes.clock import SystemClock
 from custodes.errors import DrillError, Error
 from custodes.log import NoteVerifier, canonical_json, leaf_hash, verify_receipt
 
@@ -56,6 +58,10 @@ class Target:
         self._verifier: NoteVerifier | None = None
         self.log_key_pinned = log_key is not None
         self._paths: frozenset[str] | None = None
+        self._real = SystemClock()
+        self.clock_offset = timedelta(0)
+        """How far the deployment's staging clock runs ahead of the real time (0 on a real
+        clock): requests the drill signs are dated by the deployment's time."""
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -83,6 +89,22 @@ class Target:
         if r.status_code >= 400:
             raise DrillError(f"GET {path} answered {r.status_code}: {r.text[:300]}")
         return r.json()
+
+    def now(self) -> datetime:
+        """The deployment's time: the real time plus its staging clock's offset, as last
+        read (:meth:`read_clock`) or set by an advance."""
+        return self._real.now() + self.clock_offset
+
+    def read_clock(self) -> timedelta:
+        """Read the deployment's staging clock's offset (0 when it has none).
+
+        Raises:
+            DrillError: the server cannot be reached or answered an error.
+        """
+        if self.serves("/staging/clock"):
+            shown = self.get_json("/staging/clock")
+            self.clock_offset = timedelta(seconds=int(shown["offset_seconds"]))
+        return self.clock_offset
 
     def constitution(self) -> dict[str, Any]:
         """``GET /constitution``: the version in force (``version``, ``document``, ``text``)."""

@@ -9,6 +9,10 @@ Wire form (keys in RFC 8785 order)::
 
     {"body": {...}, "principal": "alice@lab", "time": "2026-11-22T16:07:00.123456Z",
      "type": "authority.grant/v1"}
+
+An entry appended while a staging deployment's clock runs ahead of the real one (setting
+``staging_clock``) carries one more member, ``"staging_clock": {"offset_seconds": N}``: its time
+is N seconds (rounded up) ahead of the real time. No production log has it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -114,12 +118,15 @@ class Entry:
         time: when it happened (UTC).
         principal: who did it.
         body: the body as canonical JSON decodes it (read-only).
+        staging_clock: on a staging deployment's advanced clock, how many seconds ahead of
+            the real time ``time`` is (rounded up); None on a real clock.
     """
 
     type: str
     time: datetime
     principal: str
     body: Mapping[str, Any]
+    staging_clock: int | None = None
     # The canonical bytes, once computed: an entry is frozen, so they never change, and the
     # log (which appends exactly these bytes) need not encode an entry twice.
     _json: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
@@ -222,14 +229,27 @@ class Entry:
         object.__setattr__(entry, "_json", data)
         return entry
 
+    def on_staging_clock(self, offset_seconds: int) -> Entry:
+        """This entry marked as timed by a staging clock ``offset_seconds`` ahead of the real
+        one (the log marks every entry appended while the offset is not zero).
+
+        Raises:
+            InputError: the offset is not a positive integer of I-JSON's range.
+        """
+        _check_offset(offset_seconds, "staging_clock.offset_seconds")
+        return replace(self, staging_clock=offset_seconds)
+
     def to_dict(self) -> dict[str, Any]:
         """The entry as a JSON object (a fresh, mutable copy)."""
-        return {
+        out: dict[str, Any] = {
             "type": self.type,
             "time": format_time(self.time),
             "principal": self.principal,
             "body": _thaw(self.body),
         }
+        if self.staging_clock is not None:
+            out["staging_clock"] = {"offset_seconds": self.staging_clock}
+        return out
 
     def to_json(self) -> bytes:
         """RFC 8785 canonical JSON: the leaf data of the Merkle tree (computed once)."""
@@ -248,29 +268,43 @@ class Entry:
         """Validate a decoded entry object.
 
         Raises:
-            InputError: it is not an object with exactly type, time, principal and body.
+            InputError: it is not an object with exactly type, time, principal and body (and,
+                from a staging clock, ``staging_clock``).
         """
         if not isinstance(data, dict):
             raise InputError("entry must be a JSON object", where=where, actual=type(data).__name__)
-        # Exactly these four: an extra member would be signed over yet ignored by verifiers.
+        # Exactly these four (and the staging clock's mark): an extra member would be signed
+        # over yet ignored by verifiers.
         keys = set(data)
         expected = {"type", "time", "principal", "body"}
-        if keys != expected:
+        if keys - {"staging_clock"} != expected:
             raise InputError(
                 "entry has the wrong fields",
                 where=where,
-                expected="exactly: body, principal, time, type",
+                expected="exactly: body, principal, time, type (and staging_clock, if any)",
                 actual=", ".join(sorted(keys)),
             )
         if not isinstance(data["body"], dict):
             raise InputError("body must be a JSON object", where=f"{where}.body")
+        mark = data.get("staging_clock")
+        if "staging_clock" in data and (
+            not isinstance(mark, dict) or set(mark) != {"offset_seconds"}
+        ):
+            raise InputError(
+                "staging_clock must be an object with offset_seconds only",
+                where=f"{where}.staging_clock",
+                expected='{"offset_seconds": N}',
+            )
         try:
-            return cls.create(
+            entry = cls.create(
                 data["type"],
                 time=parse_time(data["time"], where=f"{where}.time"),
                 principal=data["principal"],
                 body=data["body"],
             )
+            if isinstance(mark, dict):
+                entry = entry.on_staging_clock(mark["offset_seconds"])
+            return entry
         except InputError as exc:
             if exc.where and not exc.where.startswith(where):
                 exc.where = f"{where}.{exc.where}"
@@ -298,6 +332,16 @@ class Entry:
         except (ValueError, RecursionError) as exc:
             raise InputError(f"entry is not valid JSON: {exc}", where=where) from exc
         return cls.from_dict(decoded, where=where)
+
+
+def _check_offset(value: Any, where: str) -> None:
+    """Raises InputError unless ``value`` is a positive integer within I-JSON's range."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _SAFE_INT:
+        raise InputError(
+            "a staging clock's offset is a positive whole number of seconds",
+            where=where,
+            actual=repr(value)[:40],
+        )
 
 
 def _refuse_non_finite(value: Any, where: str) -> None:

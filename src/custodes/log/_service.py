@@ -15,14 +15,16 @@ each in its own module:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from datetime import timedelta
 from typing import Literal, overload
 
 from sqlalchemy import Engine
 
-from custodes.clock import Clock, SystemClock
+from custodes.clock import Clock, StagingClock, SystemClock
 from custodes.errors import LogWriteError
 from custodes.log._checkpoint import SignedCheckpoint
 from custodes.log._entry import Entry
@@ -253,6 +255,11 @@ class TransparencyLog(LogWriter, LogReader):
             LogWriteError: with ``wait``: the entries could not be made durable (or not in
                 ``timeout``, or the log refuses appends); nothing was acknowledged.
         """
+        clock = self.clock
+        if isinstance(clock, StagingClock) and (ahead := clock.offset) > timedelta(0):
+            # Every entry timed by a staging clock says so, in its own signed bytes.
+            seconds = math.ceil(ahead.total_seconds())
+            entries = [e if e.staging_clock else e.on_staging_clock(seconds) for e in entries]
         data = [e.to_json() for e in entries]
         future = self._sequencer.enqueue(data, inline_if_idle=inline_if_idle)
         if not wait:

@@ -95,7 +95,7 @@ def create_app(
     from custodes.server._limits import BoundedBodies
 
     server.add_middleware(BoundedBodies, max_bytes=settings.api_max_body_bytes)
-    _include_routes(server)
+    _include_routes(server, staging=settings.staging_clock)
     from custodes.server._hot import HotPaths
     from custodes.server.routes.log import HOT_ROUTES
 
@@ -123,8 +123,8 @@ def _describe_plain_routes(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _include_routes(app: FastAPI) -> None:
-    """One line per component's routes module."""
+def _include_routes(app: FastAPI, *, staging: bool = False) -> None:
+    """One line per component's routes module (the staging clock's only when it is on)."""
     from custodes.server.routes import health, log
 
     app.include_router(health.router)
@@ -151,6 +151,10 @@ def _include_routes(app: FastAPI) -> None:
     from custodes.server.routes import provenance
 
     app.include_router(provenance.router)
+    if staging:
+        from custodes.server.routes import staging as staging_routes
+
+        app.include_router(staging_routes.router)
     from custodes.dashboard import install_dashboard
 
     install_dashboard(app)  # the overseers' pages under /dashboard

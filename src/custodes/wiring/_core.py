@@ -9,10 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from custodes.clock import Clock, SystemClock
+from custodes.clock import Clock, StagingClock, SystemClock
 from custodes.config import Settings
 from custodes.errors import ConfigError, InputError
 from custodes.log import NoteSigner, TransparencyLog
+from custodes.staging import check_staging_allowed
 from custodes.store import create_db_engine, migrate
 
 __all__ = ["Core", "load_or_create_log_key", "open_core", "write_private_file"]
@@ -92,6 +93,15 @@ def open_core(settings: Settings, *, clock: Clock | None = None) -> Core:
         ConfigError: the log's key is missing or malformed.
         StoreError: the database cannot be opened or migrated.
     """
+    if clock is None and settings.staging_clock:
+        check_staging_allowed(
+            demo=settings.demo, log_origin=settings.log_origin, log_replicas=settings.log_replicas
+        )
+        _log.warning(
+            "STAGING CLOCK ON: the operator may advance this deployment's clock; every entry "
+            "made while it runs ahead is marked staging_clock in the log. Never in production."
+        )
+        clock = StagingClock()
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from custodes.authority import Authority, start_authority
-from custodes.clock import Clock
+from custodes.clock import Clock, StagingClock
 from custodes.coalition import CoalitionService, start_coalition
 from custodes.config import Settings
 from custodes.custody import CustodyRegistry
@@ -34,6 +34,7 @@ from custodes.gateway import Gateway, MonitorRegistry, build_gateway
 from custodes.log import TransparencyLog
 from custodes.monitors import MonitorsService
 from custodes.provenance import ModelRegistry
+from custodes.staging import StagingClockControl, staging_token
 from custodes.usage import UsageTracker
 from custodes.wiring._adapters import (
     GatewayAuthority,
@@ -69,6 +70,7 @@ class Deployment:
         replica_feed: what brings other processes' grant changes and adopted amendments here
             (notifications with ``log_replicas``, a poll every ``authority_poll_ms``).
         verifier: the process that verifies lineages for the gateway's serving check.
+        staging: with ``staging_clock``, what lets the operator advance the clock.
     """
 
     settings: Settings
@@ -85,6 +87,7 @@ class Deployment:
     usage: UsageTracker
     replica_feed: ReplicaFeed | None = None
     verifier: VerifierProcess | None = None
+    staging: StagingClockControl | None = None
 
     def close(self) -> None:
         """Stop every component's background work, newest first, then the log and database."""
@@ -162,6 +165,15 @@ def build_deployment(
             usage=usage,
             serving=verifier,
         )
+        staging = None
+        if settings.staging_clock and isinstance(core.clock, StagingClock):
+            staging = StagingClockControl(
+                core.clock, core.log, staging_token(settings.staging_clock_token_file)
+            )
+            # Past a deadline, each clock-bound control records what is due at once.
+            staging.on_advance("break-glass review", authority.sweep)
+            staging.on_advance("custody alarm", records.custody.raise_alarms)
+            staging.on_advance("usage alarm", usage.raise_alarms)
         replica_feed = None
         if settings.log_replicas or settings.authority_poll_ms > 0:
             # Other processes' grant changes and amendments: notified, and polled behind that.
@@ -194,4 +206,5 @@ def build_deployment(
         usage=usage,
         replica_feed=replica_feed,
         verifier=verifier,
+        staging=staging,
     )

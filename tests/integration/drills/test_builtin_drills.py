@@ -46,7 +46,7 @@ def demo_run(
 ) -> Iterator[tuple[Demo, Path, int, str]]:
     """``custodes drill run all`` once against a fresh demo: (demo, reports folder, exit, out)."""
     folder = tmp_path_factory.mktemp("drills")
-    with demo_deployment(folder / "demo") as demo:
+    with demo_deployment(folder / "demo", settings={"CUSTODES_STAGING_CLOCK": "true"}) as demo:
         reports = [f"--report={folder / 'card'}{ext}" for ext in (".md", ".html", ".json")]
         main_args = _run(demo.url, demo.data, "all", *reports)
         with _captured() as captured:
@@ -158,7 +158,9 @@ def test_drills_2_and_3_scorecards_on_the_demo(demo_run: tuple[Demo, Path, int, 
     for step in ("read-alone", "reveal-early"):
         assert buried[step]["outcome"] == "stopped", buried[step]["why"]
         assert "carol@lab may not use exploit-details" in buried[step]["why"]
-    assert buried["stockpiling-alarm"]["outcome"] == "not runnable"
+    # Sitting on it past the stockpiling window (the staging clock advanced) raises the alarm.
+    sat = buried["stockpiling-alarm"]
+    assert sat["outcome"] == "revealed" and "the clock advanced " in sat["why"], sat["why"]
     sells = _card(folder, "maintainer-who-sells")
     assert sells["found-with-the-model"]["outcome"] == "revealed"
     assert sells["found-with-the-model"]["actor"] == "frank@cyberdef"
@@ -169,12 +171,26 @@ def test_drills_2_and_3_scorecards_on_the_demo(demo_run: tuple[Demo, Path, int, 
     assert colleague["outcome"] == "stopped", colleague["why"]
     assert colleague["actor"] == "oscar@cyberdef"
     assert "separation_of_duties" in colleague["why"]
+    assert sells["sit-on-it"]["outcome"] == "revealed", sells["sit-on-it"]["why"]
     with Target(demo.url) as target:
         for card, step in ((buried, "buried"), (sells, "found-with-the-model")):
             index = card[step]["log_indices"][0]
             entry = next(target.entries(index, index + 1))
             assert entry.type == "monitors.detection/v1"
             assert target.prove(entry) is None
+        # The alarm names the very detection sat on, and says it is on the staging clock.
+        for card, step, found in (
+            (buried, "stockpiling-alarm", "buried"),
+            (sells, "sit-on-it", "found-with-the-model"),
+        ):
+            detection = next(
+                target.entries(card[found]["log_indices"][0], card[found]["log_indices"][0] + 1)
+            ).body["detection_id"]
+            index = card[step]["log_indices"][0]
+            alarm = next(target.entries(index, index + 1))
+            assert alarm.type == "custody.alarm/v1" and target.prove(alarm) is None
+            assert alarm.body["kind"] == "stockpiling" and alarm.body["subject"] == detection
+            assert b'"staging_clock":{"offset_seconds":' in alarm.data
 
 
 def test_drill_4_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:
@@ -256,7 +272,29 @@ def test_drill_5_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
         assert "already has an open break-glass grant" in outcome["second-break-glass"]["why"]
         assert outcome["replay-break-glass"]["outcome"] == "stopped"
         assert "replay" in outcome["replay-break-glass"]["why"]
-        assert outcome["overdue-review"]["outcome"] == "not runnable"
+        # The review lapses on the staging clock: recorded overdue, then the grant suspended.
+        lapse = outcome["review-lapses"]
+        assert lapse["outcome"] == "revealed", lapse["why"]
+        overdue = entry(lapse["log_indices"][0])
+        assert overdue.type == "authority.review/v1" and overdue.body["outcome"] == "overdue"
+        assert b'"staging_clock":{"offset_seconds":' in overdue.data
+        used = outcome["overdue-review"]
+        assert used["outcome"] == "stopped" and used["actor"] == "carol@lab", used["why"]
+        assert "is suspended: its review was due at" in used["why"]
+        # Every advance is on the log; the clock never ran back.
+        advances = [e for e in target.entries(0) if e.type == "staging.clock/v1"]
+        offsets = [e.body["offset_seconds"] for e in advances]
+        assert len(advances) == 3 and offsets == sorted(offsets)
+        shown = target.get_json("/staging/clock")
+        assert shown["offset_seconds"] == offsets[-1]
+        # Advancing takes the operator's token.
+        r = target.http.post("/staging/clock", json={"advance": "1h"})
+        assert r.status_code == 401 and r.json()["error"]["where"] == "Authorization"
+        r = target.http.post(
+            "/staging/clock", json={"advance": "1h"}, headers={"authorization": "Bearer nope"}
+        )
+        assert r.status_code == 403
+        assert target.get_json("/staging/clock")["offset_seconds"] == offsets[-1]
         # Nothing the drills tried changed the constitution in force, but the one setup
         # amendment of the vignette (an AI workload made an approver).
         assert target.constitution()["version"] == 2

@@ -105,6 +105,16 @@ steps:
       control: every gateway call is logged
       result: revealed
       evidence: [gateway.call/v1]
+  - id: clock-not-served
+    title: Let time pass, on a deployment without a staging clock
+    action: advance_clock
+    actor: user
+    needs: [{feature: a staging clock, path: /staging/clock}]
+    with: {by: 73h}
+    expect:
+      control: the stockpiling alarm
+      result: revealed
+      evidence: [custody.alarm/v1]
   - id: break-glass
     title: Break-glass, as a setup step
     action: break_glass
@@ -158,6 +168,10 @@ def test_steps_that_cannot_run_are_not_runnable_with_the_reason(card: Scorecard)
     )
     assert _step(card, "after-not-runnable").outcome == "not runnable"
     assert "needs step needs-a-path" in _step(card, "after-not-runnable").why
+    # The staging clock is off by default: its route is not even served.
+    clock = _step(card, "clock-not-served")
+    assert clock.outcome == "not runnable"
+    assert clock.why == "needs a staging clock: this deployment does not serve /staging/clock"
     ghost = _step(card, "nobody-to-play")
     assert ghost.outcome == "not runnable" and ghost.actor is None
     assert "role no-such-role" in ghost.why
