@@ -24,6 +24,7 @@ PACKAGES = [
     "custodes.monitors",
     "custodes.provenance",
     "custodes.server",
+    "custodes.staging",
     "custodes.store",
     "custodes.usage",
     "custodes.wiring",
@@ -236,6 +237,12 @@ PINNED = {
         "verify_store",
         "verify_subtree_consistency",
         "verify_subtree_inclusion",
+    },
+    "custodes.staging": {
+        "Advanced",
+        "StagingClockControl",
+        "check_staging_allowed",
+        "staging_token",
     },
     "custodes.store": {
         "UtcDateTime",
