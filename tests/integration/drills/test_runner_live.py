@@ -213,7 +213,7 @@ def test_a_gateway_call_through_the_openai_client_is_revealed_by_its_entry(
 
 
 def test_the_scorecard_fails_and_says_what_the_deployment_was(card: Scorecard) -> None:
-    assert card.verdict == "FAILED: 1 stopped, 2 revealed, 2 MISSED, 4 not runnable"
+    assert card.verdict == "FAILED: 1 stopped, 2 revealed, 2 MISSED, 5 not runnable"
     assert [s.actor for s in card.steps if s.step == "second-break-glass"] == ["carol@lab"]
     assert card.constitution_version == 1 and not card.log_key_pinned
     assert card.log_key.startswith("custodes.local/log+")
