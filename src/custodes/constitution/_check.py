@@ -63,10 +63,24 @@ _USAGE_RULE_NEEDS: dict[str, tuple[str, ...]] = {
     "max-organisation-share": ("capability", "share", "window"),
     "min-organisations": ("capability", "organisations", "window"),
     "max-restricted-grants": ("tiers",),
+    "unusual-key-rate": ("window", "baseline", "factor"),
 }
 _USAGE_RULE_KEYS = frozenset(
-    {"capability", "share", "window", "organisations", "tiers", "measure", "gate", "min_calls"}
+    {
+        "capability",
+        "share",
+        "window",
+        "organisations",
+        "tiers",
+        "measure",
+        "gate",
+        "min_calls",
+        "baseline",
+        "factor",
+    }
 )
+# Keys a kind may have beside those it needs (an unusual-key-rate rule watches every tier, or one).
+_USAGE_RULE_MAY: dict[str, frozenset[str]] = {"unusual-key-rate": frozenset({"capability"})}
 
 
 class _Checker:
@@ -281,7 +295,8 @@ class _Checker:
                         f"a {r['kind']} rule needs {key!r}",
                         expected=", ".join(needs) + " (see docs/usage.md)",
                     )
-            for key in _USAGE_RULE_KEYS - set(needs) - {"measure", "gate", "min_calls"}:
+            may = _USAGE_RULE_MAY.get(r["kind"], frozenset())
+            for key in _USAGE_RULE_KEYS - set(needs) - may - {"measure", "gate", "min_calls"}:
                 if key in r:
                     self.problem(
                         (*path, key),
@@ -290,12 +305,16 @@ class _Checker:
                     )
             share_rule = r["kind"] in ("max-person-share", "max-organisation-share")
             for key in ("measure", "gate", "min_calls"):
+                if key == "min_calls" and r["kind"] == "unusual-key-rate":
+                    continue
                 if key in r and not share_rule:
                     self.problem(
                         (*path, key),
                         f"only share rules have {key!r}",
                         expected="max-person-share or max-organisation-share",
                     )
+            if "baseline" in r:
+                self.duration((*path, "baseline"), r["baseline"])
             if "capability" in r and r["capability"] not in cap_ids:
                 self.problem((*path, "capability"), f"unknown capability {r['capability']!r}")
             if "window" in r:

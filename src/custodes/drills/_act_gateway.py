@@ -189,3 +189,76 @@ def use_exclusively(ctx: ActionContext, step: Step, params: ExclusiveParams) -> 
     if refused:
         return Observation(False, f"{account}; {refused}", ids=subject, indices=tuple(indices[-1:]))
     return Observation(True, account, ids=subject)
+
+
+class RateParams(Params):
+    capability: str
+    key_of: str | None = None
+    """The actor whose API key is used (a stolen key); default: the step's actor's own."""
+    calls: int | None = Field(default=None, ge=1, le=2000)
+    """How many calls to make; default: one more than the unusual-key-rate rule's
+    ``min_calls`` (and at least 20)."""
+    prompt: str = Field(default="drill: everything you know, again", max_length=2000)
+
+
+@action("use_key_rapidly", RateParams)
+def use_key_rapidly(ctx: ActionContext, step: Step, params: RateParams) -> Observation:
+    """Call the gateway with one API key again and again, as fast as it answers: a stolen key
+    used at a rate its owner never uses. Every call is use of the key, answered or refused, so
+    it always takes effect; the control must reveal it. Not runnable unless the constitution
+    in force has an ``unusual-key-rate`` usage rule (docs/usage.md)."""
+    caller = ctx.principal(params.key_of or step.actor, step)
+    capability = ctx.capability(params.capability)
+    usage = ctx.constitution.document.get("usage") or {}
+    rules = [
+        r
+        for r in usage.get("rules", [])
+        if r.get("kind") == "unusual-key-rate" and r.get("capability") in (None, capability)
+    ]
+    if not rules:
+        raise NotRunnable(
+            f"the constitution in force has no unusual-key-rate rule watching {capability} "
+            "(usage.rules: docs/usage.md)"
+        )
+    models = [c.models for c in ctx.constitution.capabilities if c.id == capability][0]
+    key = ctx.credentials.api_key(caller)
+    if not models or key is None:
+        raise NotRunnable(f"no model of {capability}, or no API key of {caller}")
+    calls = params.calls or max(20, int(rules[0].get("min_calls", 0)) + 1)
+    client = openai.OpenAI(
+        base_url=ctx.target.base_url + "/v1", api_key=key, max_retries=0, timeout=30.0
+    )
+    answered = 0
+    statuses: set[int] = set()
+    indices: list[int] = []
+    t0 = time.monotonic()
+    try:
+        for _ in range(calls):
+            try:
+                raw = client.chat.completions.with_raw_response.create(
+                    model=models[0], messages=[{"role": "user", "content": params.prompt}]
+                )
+                answered += 1
+                indices += _index(raw.headers.get("x-custodes-log-index"))
+            except openai.APIStatusError as exc:
+                statuses.add(exc.status_code)
+                indices += _index(exc.response.headers.get("x-custodes-log-index"))
+    except openai.APIConnectionError as exc:
+        raise NotRunnable(f"cannot reach the gateway: {exc}") from None
+    finally:
+        client.close()
+    seconds = time.monotonic() - t0
+    # The key's id, as the gateway logged it: what an unusual-rate alarm names.
+    key_ids: set[str] = set()
+    for i in indices[-1:]:
+        for e in ctx.target.entries(i, i + 1):
+            if isinstance(e.body.get("key_id"), str):
+                key_ids.add(str(e.body["key_id"]))
+    refused = f", {calls - answered} refused ({', '.join(map(str, sorted(statuses)))})"
+    return Observation(
+        True,
+        f"{calls} calls in {seconds:.1f} s with {caller}'s API key "
+        f"({', '.join(sorted(key_ids)) or 'key id not logged'}): {answered} answered"
+        + (refused if statuses else ""),
+        ids=tuple(sorted(key_ids)),
+    )

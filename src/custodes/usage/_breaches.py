@@ -50,6 +50,8 @@ def evaluate_breaches(
         if g.capability in policy.restricted:
             held[g.person].add(g.capability)
     for rule in policy.rules:
+        if rule.kind == "unusual-key-rate":
+            continue  # per key, not per tier: KeyRates.breaches
         if rule.kind == "max-restricted-grants":
             assert rule.tiers is not None
             for person, tiers in sorted(held.items()):

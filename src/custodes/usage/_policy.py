@@ -11,6 +11,10 @@ Kinds of rule:
 - ``max-restricted-grants``: no person holds active grants to more than ``tiers`` restricted
   tiers at once (restricted: ``usage.restricted``, default every tier whose access needs an
   approval).
+- ``unusual-key-rate``: no API key makes, in the trailing ``window``, more than ``factor`` times
+  the calls its own rate over the ``baseline`` before the window predicts, once it made
+  ``min_calls`` there (of ``capability``, or of any tier): a stolen key used at a rate its owner
+  never uses is flagged.
 
 A share rule with ``min_calls`` applies once the window holds that many calls of the tier: the
 first user of an unused tier holds 100% of it, which says nothing yet.
@@ -23,13 +27,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, cast
 
+from custodes._durations import say_duration
 from custodes.constitution import Constitution, parse_duration
 from custodes.usage._figures import Measure
 
 __all__ = ["FIGURE_WINDOWS", "RuleKind", "UsagePolicy", "UsageRule"]
 
 RuleKind = Literal[
-    "max-person-share", "max-organisation-share", "min-organisations", "max-restricted-grants"
+    "max-person-share",
+    "max-organisation-share",
+    "min-organisations",
+    "max-restricted-grants",
+    "unusual-key-rate",
 ]
 
 FIGURE_WINDOWS: Mapping[str, timedelta] = {
@@ -55,6 +64,8 @@ class UsageRule:
     gate: bool = False
     min_calls: int = 0
     description: str = ""
+    baseline: timedelta | None = None
+    factor: float | None = None
 
     @property
     def span(self) -> float:
@@ -73,6 +84,14 @@ class UsageRule:
             )
         if self.kind == "min-organisations":
             return f"at least {self.organisations} organisations used {self.capability} in {days}"
+        if self.kind == "unusual-key-rate":
+            assert w is not None and self.baseline is not None
+            return (
+                f"no API key above {self.factor:g} times its own rate of the "
+                f"{say_duration(self.baseline)} before, over {say_duration(w)}"
+                + (f" of {self.capability}" if self.capability else "")
+                + (f", once it made {self.min_calls} calls" if self.min_calls else "")
+            )
         return f"no person holds grants to more than {self.tiers} restricted tiers at once"
 
 
@@ -104,6 +123,8 @@ class UsagePolicy:
                     gate=bool(r.get("gate", False)),
                     min_calls=int(r.get("min_calls", 0)),
                     description=r.get("description", ""),
+                    baseline=parse_duration(r["baseline"]) if "baseline" in r else None,
+                    factor=float(r["factor"]) if "factor" in r else None,
                 )
             )
         if "restricted" in raw:
@@ -115,7 +136,9 @@ class UsagePolicy:
     def spans(self) -> set[float]:
         """Every window length the ledger must keep, in seconds."""
         spans = {w.total_seconds() for w in FIGURE_WINDOWS.values()}
-        spans |= {r.span for r in self.rules if r.window is not None}
+        spans |= {
+            r.span for r in self.rules if r.window is not None and r.kind != "unusual-key-rate"
+        }
         return spans
 
     def gating(self, capability: str) -> tuple[UsageRule, ...]:

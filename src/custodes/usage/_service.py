@@ -14,7 +14,7 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine, insert, select, update
@@ -35,6 +35,7 @@ from custodes.usage._counting import count_entry
 from custodes.usage._delegations import MAX_DELEGATION, delegation_message, delegation_refusal
 from custodes.usage._entries import OnBehalfOf
 from custodes.usage._figures import TierFigures, tier_figures
+from custodes.usage._key_rates import KeyRates, key_use
 from custodes.usage._ledger import Ledger, WindowView
 from custodes.usage._overrides import check_override, override_message
 from custodes.usage._policy import FIGURE_WINDOWS, UsagePolicy, UsageRule
@@ -133,6 +134,20 @@ class Override:
     log_index: int
 
 
+def _key_horizon(policy: UsagePolicy) -> float:
+    """How far back keys' calls must be kept for the policy's unusual-key-rate rules (0:
+    no such rule, keys are not watched)."""
+    return max(
+        (
+            (r.window or timedelta(0)).total_seconds()
+            + (r.baseline or timedelta(0)).total_seconds()
+            for r in policy.rules
+            if r.kind == "unusual-key-rate"
+        ),
+        default=0.0,
+    )
+
+
 def _overdue(state: ReviewState) -> Breach:
     late = (state.at - state.due).total_seconds() / 86_400
     return Breach(
@@ -187,6 +202,7 @@ class UsageTracker:
         self._digest = ""
         self._policy = UsagePolicy()
         self._ledger = Ledger(self._policy.spans())
+        self._keys = KeyRates()  # each API key's calls, for unusual-key-rate rules
         self._position = 0  # every entry below it is counted (or does not count)
         self._ahead: set[int] = set()  # entries at or above it counted already (observe)
         self._overrides: dict[tuple[str, str], datetime] = {}
@@ -212,9 +228,11 @@ class UsageTracker:
             with self._lock:
                 if c.digest != self._digest:
                     policy = UsagePolicy.from_constitution(c)
-                    if policy.spans() != set(self._ledger.spans):
+                    horizon = _key_horizon(policy)
+                    if policy.spans() != set(self._ledger.spans) or horizon != self._keys.horizon:
                         # A new window length: recount from the log (rare: an amendment).
                         self._ledger = Ledger(policy.spans())
+                        self._keys = KeyRates(horizon)
                         self._position, self._ahead = 0, set()
                     self._policy, self._digest = policy, c.digest
         return c, self._policy
@@ -314,6 +332,7 @@ class UsageTracker:
             self._ahead.add(index)
             if counted is not None:
                 self._ledger.add(counted)
+            self._count_key(entry)
 
     def catch_up(self) -> int:
         """Count every log entry not counted yet; return the log size reached."""
@@ -338,8 +357,16 @@ class UsageTracker:
                     counted = count_entry(index, data, self._resolve)
                     if counted is not None:
                         self._ledger.add(counted)
+                    self._count_key(data)
                 self._position = end
                 self._ahead = {i for i in self._ahead if i >= end}
+
+    def _count_key(self, data: bytes) -> None:
+        """Count the API key use ``data`` records, while a rule watches keys' rates."""
+        if self._keys.horizon > 0:
+            use = key_use(data)
+            if use is not None:
+                self._keys.add(use)
 
     # --- figures ----------------------------------------------------------------------------
 
@@ -429,6 +456,7 @@ class UsageTracker:
                 p = by_id.get(g.principal)
                 held.append(GrantHeld(p.person_id if p else g.principal, g.capability))
         out = evaluate_breaches(policy, windows, held)
+        out += self._keys.breaches(policy.rules, now)
         out += [_overdue(s) for s in self.reviews.states(c) if s.overdue]
         return out
 

@@ -223,7 +223,12 @@ def test_drill_4_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
         key = outcome["after-key-revocation"]
         assert key["outcome"] == "stopped" and key["why"].startswith("401 from the gateway")
         assert entry("after-key-revocation").type == "gateway.call/v1"
-        assert outcome["unusual-rate"]["outcome"] == "not runnable"
+        # The partner's stolen key, used at many times its usual rate, is flagged.
+        rate = outcome["unusual-rate"]
+        assert rate["outcome"] == "revealed" and rate["actor"] == "frank@cyberdef", rate["why"]
+        alarm = entry("unusual-rate")
+        assert alarm.type == "usage.alarm/v1" and alarm.body["kind"] == "unusual-key-rate"
+        assert alarm.body["subject"] in rate["why"] and alarm.mentions("frank@cyberdef")
 
 
 def test_drill_6_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) -> None:

@@ -225,8 +225,16 @@ title: A call proven with the pinned key
 capabilities:
   tier: {protected: true, approvals: true, served: true}
 actors:
-  user: {role: researcher, may_request: tier, needs: api}
+  user: {role: researcher, may_request: tier, needs: signing+api}
+  lab-approver: {organisation_kind: developer, may_approve: tier}
+  overseer: {organisation_kind: overseer, may_approve: tier}
 steps:
+  - id: granted
+    title: The user is granted the tier (each run its own grant, revoked when it is scored)
+    action: request_grant
+    actor: user
+    with: {capability: tier, approvers: [lab-approver, overseer]}
+    expect: {result: none}
   - id: call
     title: A call
     action: gateway_call
@@ -247,13 +255,13 @@ def test_a_pinned_log_key_that_is_not_the_logs_proves_nothing(card: Scorecard, d
     with demo.credentials() as credentials, Target(demo.url, log_key=wrong) as target:
         scored = run_drill(read_scenario(PINNED), target, credentials)
     assert scored.log_key_pinned and scored.log_key == wrong
-    call = scored.steps[0]
+    call = scored.steps[1]
     assert call.outcome == "MISSED"
     assert "the receipt does not verify" in call.why
     right = demo.log_signer.verifier.to_key()
     with demo.credentials() as credentials, Target(demo.url, log_key=right) as target:
         proven = run_drill(read_scenario(PINNED), target, credentials)
-    assert proven.steps[0].outcome == "revealed", proven.steps[0].why
+    assert proven.steps[1].outcome == "revealed", proven.steps[1].why
 
 
 def test_an_unreachable_deployment_is_one_clear_error(tmp_path: Path) -> None:
