@@ -40,7 +40,13 @@ def test_review_queue_over_http(server: tuple[ServerProcess, dict[str, str]]) ->
     [d] = r.json()["detections"]
     assert d["category"] == "vuln_discovery" and d["actor_organisation"] == "lab"
     # Every reviewer of the demo constitution is outside the lab.
-    assert d["reviewers"] == ["dana@asi", "erin@auditor", "frank@cyberdef", "heidi@unilab"]
+    assert d["reviewers"] == [
+        "dana@asi",
+        "erin@auditor",
+        "frank@cyberdef",
+        "heidi@unilab",
+        "oscar@cyberdef",
+    ]
     det = d["id"]
     ids = [
         x["id"]
