@@ -445,7 +445,12 @@ class UsageTracker:
         now = self.clock.now().timestamp()
         windows: dict[tuple[str, float], WindowView] = {}
         for rule in policy.rules:
-            if rule.capability is not None and rule.window is not None:
+            # An unusual-key-rate rule counts keys (KeyRates), not the tier's ledger window.
+            if (
+                rule.capability is not None
+                and rule.window is not None
+                and rule.kind != "unusual-key-rate"
+            ):
                 key = (rule.capability, rule.span)
                 if key not in windows:
                     windows[key] = self._ledger.view(rule.capability, rule.span, now)

@@ -133,6 +133,30 @@ def test_the_reader_checks_the_rule(change: dict[str, object], problem: str) -> 
     assert problem in caught.value.diagnostics()
 
 
-def test_a_rule_on_one_tier_is_read() -> None:
-    doc = usage_document(rules=[{**RULE, "capability": "cyber-frontier"}])
-    read_constitution(yaml.safe_dump(doc, sort_keys=False))
+def test_a_rule_on_one_tier_counts_only_that_tier_beside_a_share_rule(
+    sqlite_engine: Engine, clock: FrozenClock, log_signer: object
+) -> None:
+    share = {
+        "id": "share",
+        "kind": "max-person-share",
+        "capability": "cyber-frontier",
+        "measure": "calls",
+        "share": 0.5,
+        "window": "7d",
+        "min_calls": 3,
+    }
+    doc = usage_document(rules=[{**RULE, "capability": "general"}, share])
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)  # type: ignore[arg-type]
+    log.start()
+    try:
+        t = UsageTracker(
+            engine=sqlite_engine,
+            log=log,
+            constitution=Fixed(read_constitution(yaml.safe_dump(doc, sort_keys=False))),
+            clock=clock,
+        )
+        t.catch_up()
+        _use(t, log, clock, "k-cyber", 30, 1)  # cyber-frontier calls: not the watched tier
+        assert sorted(b.rule.id for b in t.breaches()) == ["share"]
+    finally:
+        log.close()
