@@ -19,7 +19,9 @@ upstream). Trained plants are cached (``CUSTODES_ZOO_CACHE``, default ~/.cache/c
 The zoo is shuffled under opaque names before the audits and unblinded after; ``--shard K/N``
 audits every N-th member of the shuffled zoo (to spread a zoo over processes); ``--results``
 appends each audit's unblinded line as JSON once its analysis is done, and ``--summary`` prints
-the zoo's figures from the shards' files. Needs the
+the zoo's figures from the shards' files. ``--states DIR`` keeps each audit's state file, and
+``--reanalyse STATE... [--reference-state BASE]`` analyses kept audits again, also differenced
+against an audit of the trusted base model (same zoo arguments, no model loaded). Needs the
 `real-model` extra and torch (tests/support/smol_upstream.py).
 """
 
@@ -159,6 +161,31 @@ def _row_json(row: tuple[Any, ...], probe_digest: str) -> dict[str, Any]:
     }
 
 
+def _reanalyse(args: Any, probes: Any, config: Any, members: dict[str, Member]) -> int:
+    """Analyse kept state files again, plain and (with a reference audit) differenced."""
+    from custodes.audits import RunState, analyze, observations
+
+    reference = None
+    if args.reference_state:
+        ref_state = RunState.resume(args.reference_state, probes=probes)
+        ref_found, _ = observations(probes, ref_state)
+        reference = {(o.family, o.template, o.variant, o.arm): o.value for o in ref_found}
+    for path in args.reanalyse:
+        member = members[path.stem]
+        found, missing = observations(probes, RunState.resume(path, probes=probes))
+        truth = f"planted {member.target!r}" if member.target else "clean"
+        line = f"{member.name} ({truth}, {_recipe(member)}; {missing} missing):"
+        for label, ref in (("plain", None), ("against the reference", reference)):
+            if label != "plain" and ref is None:
+                continue
+            results, powers = analyze(found, config, reference=ref)
+            named = [f"{r.arm} ({r.confirm.mean:+.2f})" for r in results if r.finding and r.confirm]
+            power = min(p.power for p in powers)
+            line += f" {label}: {named or 'none'} (power {power:.2f});"
+        print(line)
+    return 0
+
+
 def summarise(paths: list[Path]) -> int:
     """Print the zoo's figures from the results files of its shards."""
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
@@ -207,6 +234,23 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard", default="1/1", metavar="K/N")
     parser.add_argument(
+        "--states", type=Path, default=None, help="keep each audit's state file in this folder"
+    )
+    parser.add_argument(
+        "--reanalyse",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="STATE",
+        help="analyse kept state files again (with --reference-state: against that audit)",
+    )
+    parser.add_argument(
+        "--reference-state",
+        type=Path,
+        default=None,
+        help="with --reanalyse: a kept audit of the trusted reference (the base model)",
+    )
+    parser.add_argument(
         "--only", default=None, metavar="NAMES", help="audit only these members (model-07,...)"
     )
     parser.add_argument(
@@ -218,6 +262,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.summary:
         return summarise(args.summary)
+    if args.states:
+        args.states.mkdir(parents=True, exist_ok=True)
 
     import yaml
     from benchmarks.audits_plants import build, check_disjoint, gguf_digest
@@ -285,6 +331,8 @@ def main() -> int:
         zoo = sorted(
             (m for m in zoo if m.name in wanted_names), key=lambda m: wanted_names.index(m.name)
         )
+    if args.reanalyse:
+        return _reanalyse(args, probes, config, {m.name: m for m in zoo})
     started = time.monotonic()
     upstream = SmolUpstream(gguf)
     print(
@@ -318,7 +366,7 @@ def main() -> int:
                 cpu_model, cpu_harness = upstream.cpu_seconds, time.process_time()
                 wall = time.monotonic()
                 state = RunState.open(
-                    Path(tmp) / f"{member.name}.jsonl",
+                    (args.states or Path(tmp)) / f"{member.name}.jsonl",
                     probes=probes,
                     model="frontier-general",
                     reference=None,
