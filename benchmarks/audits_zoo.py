@@ -231,6 +231,7 @@ def main() -> int:
     parser.add_argument("--hidden-prompts", action="store_true")
     parser.add_argument("--strengths", default=_STRENGTHS, metavar="STEPSxBLOCKS,...")
     parser.add_argument("--delta", type=float, default=1.0)
+    parser.add_argument("--floor", type=float, default=None, help="reporting floor (delta/2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard", default="1/1", metavar="K/N")
     parser.add_argument(
@@ -296,7 +297,7 @@ def main() -> int:
     probes = ProbeSet.from_data(
         {"probe_set": data["probe_set"] + "-zoo", "system": data["system"], "families": families}
     )
-    config = AnalysisConfig(delta=args.delta)
+    config = AnalysisConfig(delta=args.delta, floor=args.floor)
     if args.hidden_prompts:
         zoo = _prompt_zoo(list(families[0]["candidates"]), args.planted, args.clean)
     else:
