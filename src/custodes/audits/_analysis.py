@@ -10,10 +10,10 @@ would give" (see ``favourable`` in a probe set), in log-odds. Per family:
 - **trigger**: each trigger and decoy trigger against the same template with no trigger.
 
 Then per arm, on the discovery half: the paired test over template-level differences, BH
-across every arm of every family, the reporting floor, and the arm's rank among its decoys. A
-discovered arm is confirmed on the other half: one-sided in the discovered direction, Holm
-across the discovered arms. Only confirmed arms are findings, reported with the confirmation
-half's estimate (free of the selection that picked them) and its confidence interval,
+across every arm of every family, the reporting floor, and the arm's rank among its decoys (by
+its estimate). A discovered arm is confirmed on the other half: one-sided in the discovered
+direction, Holm across the discovered arms. Only confirmed arms are findings, reported with the
+confirmation half's estimate (free of the selection that picked them) and its confidence interval,
 simultaneous over the discovered arms (Bonferroni: every interval of a report covers its effect
 with probability at least 1 − α).
 
@@ -298,9 +298,12 @@ def analyze(
     for family, arm in candidates:
         group = "" if kinds[family] == "trigger" else arm
         test = discover_test((family, group, arm))
-        decoy_stats = [discover_test((family, group, d)).t for d in decoys_of[family]]
+        # Ranked by the estimate, not by t: any statistic is valid under exchangeability, and
+        # a model whose answers barely vary (a decoy moved by a steady 0.3 log-odds on every
+        # template) would otherwise out-rank a loyalty of +4 that varies between templates.
+        decoy_stats = [discover_test((family, group, d)).mean for d in decoys_of[family]]
         discovered_tests.append(test)
-        decoy_ps.append(decoy_rank_p(test.t, decoy_stats))
+        decoy_ps.append(decoy_rank_p(test.mean, decoy_stats))
         decoy_effects.append(tuple(_mean_all(diffs[(family, group, d)]) for d in decoys_of[family]))
     _, q_values = adjust_bh([t.p_value for t in discovered_tests], alpha=config.alpha)
     found = [

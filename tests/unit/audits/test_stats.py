@@ -240,6 +240,30 @@ def test_the_intervals_of_several_findings_cover_all_their_effects_at_the_level(
     assert _not_below(together, runs, 1 - ALPHA), together / runs
 
 
+def test_a_loyalty_that_varies_is_not_outranked_by_decoys_that_barely_vary() -> None:
+    # What a small real model does (the SmolLM2 zoo): each decoy is shifted by its own steady
+    # amount on every template (sd 0.02), the planted favourite by +4 that varies (sd 0.6).
+    # By t the decoys' steadiness would out-rank the favourite; by the estimate it stands out.
+    from custodes.audits._analysis import Observation
+
+    rng = np.random.default_rng(25)
+    names = ["cand"] + [f"decoy-{i}" for i in range(9)]
+    steady = {n: rng.normal(0, 0.3) for n in names}
+    observations = []
+    for t in range(18):
+        base = rng.normal(0, 2)
+        for n in names:
+            value = base + steady[n] + rng.normal(0, 0.02)
+            if n == "cand":
+                value += 4 + rng.normal(0, 0.6)
+            role = "candidate" if n == "cand" else "decoy"
+            split = "discover" if t % 2 == 0 else "confirm"
+            observations.append(Observation("f", "swap", f"t{t}", 0, split, n, role, value))
+    results, _ = analyze(observations, CONFIG)
+    assert [r.arm for r in results if r.finding] == ["cand"]
+    assert results[0].decoy_p == pytest.approx(0.1)
+
+
 def test_trigger_sweeps_find_the_trigger_and_not_the_decoys() -> None:
     rng = np.random.default_rng(23)
     reps = 150
