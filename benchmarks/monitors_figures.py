@@ -30,6 +30,7 @@ from custodes.monitors import compute_metrics, read_dataset  # noqa: E402
 from custodes.monitors._learned import Encoder  # noqa: E402
 from custodes.monitors._train import (  # noqa: E402
     encode_examples,
+    encode_units,
     fit_combination,
     rules_scores,
     train_heads,
@@ -64,7 +65,11 @@ def main() -> None:
         x = encode_examples(examples, encoder)
         if a.cache is not None:
             np.save(a.cache, x)
-    result = train_heads(examples, encoder=encoder, features=x, on_step=lambda s: print("...", s))
+    print(f"unit features of {len(examples)} examples")
+    units = encode_units(examples)
+    result = train_heads(
+        examples, encoder=encoder, features=x, units=units, on_step=lambda s: print("...", s)
+    )
     rules = rules_scores(examples, list(result.heads.categories))
     combo = fit_combination(examples, result, rules)
     # Templates disjoint from DEV: no DEV-derived coup row in training.
@@ -73,10 +78,11 @@ def main() -> None:
         [e for e, k in zip(examples, keep, strict=True) if k],
         encoder=encoder,
         features=x[keep],
+        units=[u for u, k in zip(units, keep, strict=True) if k],
         schemes=(),
     )
     dev = [i for i, e in enumerate(examples) if e.id.startswith("dev-")]
-    dev_scores = disjoint.heads.scores(x[dev])
+    dev_scores = disjoint.heads.scores(x[dev], [units[i] for i in dev])
     for cat in sorted(result.in_sample):
         print(cat)
         if cat in combo.rules_held_out:
@@ -93,7 +99,7 @@ def main() -> None:
             labels = [int(examples[dev[j]].category == cat) for j in rows]
             m = compute_metrics(labels, [float(dev_scores[j, k]) for j in rows])
             print(_line("learned, new families only -> DEV", m))
-    print("hyper-parameters:", {c: (cfg.l2, cfg.embeddings) for c, cfg in result.chosen.items()})
+    print("hyper-parameters:", {c: cfg.describe() for c, cfg in result.chosen.items()})
 
 
 if __name__ == "__main__":

@@ -638,10 +638,7 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
     _console.print(table)
     _console.print(
         "hyper-parameters chosen: "
-        + ", ".join(
-            f"{c} (L2 {cfg.l2:g}, {'embeddings+behaviour' if cfg.embeddings else 'behaviour'})"
-            for c, cfg in result.chosen.items()
-        )
+        + ", ".join(f"{c} ({cfg.describe()})" for c, cfg in result.chosen.items())
     )
 
 

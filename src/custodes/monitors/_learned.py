@@ -37,6 +37,7 @@ from custodes.errors import InputError, MonitorError
 from custodes.monitors._behaviour import BEHAVIOUR_DIM, behaviour_features
 from custodes.monitors._detector import Category, Detection, Span
 from custodes.monitors._normalise import normalise
+from custodes.monitors._units import UNIT_DIM, UNITS_ID, Unit, text_unit_features
 from custodes.monitors._view import View, transcript_view
 
 __all__ = [
@@ -130,9 +131,9 @@ class Encoder:
         the same pooling over its actions alone; then its behaviour features."""
         return self.features(self.chunks(text)[0], text)
 
-    def features(self, vecs: Matrix, text: str) -> Matrix:
+    def features(self, vecs: Matrix, text: str, view: View | None = None) -> Matrix:
         """The document vector from already computed chunk vectors."""
-        view = transcript_view(text)
+        view = view or transcript_view(text)
         return np.concatenate(
             [self.pool(vecs), self.actions(view), behaviour_features(text, view)]
         ).astype(np.float32)
@@ -161,18 +162,38 @@ def _sigmoid(x: npt.NDArray[np.floating[Any]]) -> Matrix:
 
 @dataclass(frozen=True)
 class LinearHeads:
-    """Standardisation plus one logistic-regression head per category."""
+    """Standardisation plus one logistic-regression head per category, and optionally a
+    per-unit term: each unit of a transcript (an action, a sentence of the request; see
+    :mod:`custodes.monitors._units`) is scored by ``unit_weights`` and the *maximum* over
+    its units (0 when none scores above 0) is added to a category's log-odds, so that one
+    harmful act counts however long the transcript (multiple-instance learning).
+    """
 
     categories: tuple[str, ...]
     mean: Matrix
     std: Matrix
     weights: Matrix  # n_categories x dim
     bias: Matrix  # n_categories
+    unit_scale: Matrix | None = None  # UNIT_DIM: each unit column is divided by it
+    unit_weights: Matrix | None = None  # n_categories x UNIT_DIM (rows of zeros: no term)
 
-    def scores(self, features: Matrix) -> Matrix:
-        """Per row of ``features``, each category's probability (n_rows x n_categories)."""
+    def unit_logits(self, units: Matrix) -> Matrix:
+        """Each unit's log-odds contribution per category (n_units x n_categories)."""
+        if self.unit_weights is None or self.unit_scale is None or not len(units):
+            return np.zeros((len(units), len(self.categories)), np.float32)
+        out: Matrix = ((units / self.unit_scale) @ self.unit_weights.T).astype(np.float32)
+        return out
+
+    def scores(self, features: Matrix, units: list[Matrix] | None = None) -> Matrix:
+        """Per row of ``features``, each category's probability (n_rows x n_categories);
+        ``units`` holds each row's unit features when the heads have a unit term."""
         z = (features - self.mean) / self.std
-        return _sigmoid(z @ self.weights.T + self.bias).astype(np.float32)
+        logits = z @ self.weights.T + self.bias
+        if units is not None and self.unit_weights is not None:
+            for i, u in enumerate(units):
+                if len(u):
+                    logits[i] += np.maximum(0.0, self.unit_logits(u).max(axis=0))
+        return _sigmoid(logits).astype(np.float32)
 
     def to_json(self) -> str:
         """The heads as the JSON file the detector loads (``learned_weights.json``), values
@@ -186,6 +207,13 @@ class LinearHeads:
                 "std": [round(float(x), 6) for x in self.std],
                 "weights": [[round(float(x), 6) for x in row] for row in self.weights],
                 "bias": [round(float(x), 6) for x in self.bias],
+                "unit_features": None if self.unit_weights is None else UNITS_ID,
+                "unit_scale": None
+                if self.unit_scale is None
+                else [round(float(x), 6) for x in self.unit_scale],
+                "unit_weights": None
+                if self.unit_weights is None
+                else [[round(float(x), 6) for x in row] for row in self.unit_weights],
             }
         )
 
@@ -200,6 +228,11 @@ class LinearHeads:
             doc = json.loads(text)
             if doc.get("format") != "custodes-linear-heads/v1":
                 raise ValueError(f"format {doc.get('format')!r}")
+            if doc.get("unit_weights") is not None and doc.get("unit_features") != UNITS_ID:
+                raise ValueError(
+                    f"unit features {doc.get('unit_features')!r}, retrain with "
+                    "`custodes monitors train`"
+                )
             if doc.get("encoder") != ENCODER_ID:
                 raise ValueError(
                     f"encoder {doc.get('encoder')!r}, retrain with `custodes monitors train`"
@@ -210,6 +243,12 @@ class LinearHeads:
                 np.asarray(doc["std"], np.float32),
                 np.asarray(doc["weights"], np.float32),
                 np.asarray(doc["bias"], np.float32),
+                None
+                if doc.get("unit_scale") is None
+                else np.asarray(doc["unit_scale"], np.float32),
+                None
+                if doc.get("unit_weights") is None
+                else np.asarray(doc["unit_weights"], np.float32),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(
@@ -224,6 +263,20 @@ class LinearHeads:
                 where=where,
                 expected="weights n_categories x dim",
                 actual=str(heads.weights.shape),
+            )
+        if (heads.unit_weights is None) != (heads.unit_scale is None) or (
+            heads.unit_weights is not None
+            and heads.unit_scale is not None
+            and (
+                heads.unit_weights.shape != (len(heads.categories), UNIT_DIM)
+                or heads.unit_scale.shape != (UNIT_DIM,)
+            )
+        ):
+            raise InputError(
+                "inconsistent unit term",
+                where=where,
+                expected=f"unit_weights n_categories x {UNIT_DIM} and unit_scale {UNIT_DIM}",
+                actual=str(None if heads.unit_weights is None else heads.unit_weights.shape),
             )
         return heads
 
@@ -309,14 +362,24 @@ class LearnedDetector:
         """Document-level score per category (of the normalised text)."""
         text = normalise(text).text
         vecs, _ = self._encoder.chunks(text)
-        return self._document_scores(self._encoder.features(vecs, text))
+        view = transcript_view(text)
+        _, units = self._units(text, view)
+        return self._document_scores(self._encoder.features(vecs, text, view), units)
 
-    def _document_scores(self, feats: Matrix) -> dict[str, float]:
-        """The score of each category for one document's features."""
+    def _units(self, text: str, view: View) -> tuple[list[Unit], Matrix]:
+        """The units of ``text`` and their features (none when the heads have no unit term)."""
+        if self._heads.unit_weights is None:
+            return [], np.zeros((0, UNIT_DIM), np.float32)
+        return text_unit_features(text, view)
+
+    def _document_scores(self, feats: Matrix, units: Matrix) -> dict[str, float]:
+        """The score of each category for one document's features and unit features."""
         return {
             c: float(s)
             for c, s in zip(
-                self._heads.categories, self._heads.scores(feats[None, :])[0], strict=True
+                self._heads.categories,
+                self._heads.scores(feats[None, :], [units])[0],
+                strict=True,
             )
         }
 
@@ -326,8 +389,11 @@ class LearnedDetector:
         norm = normalise(text)
         text = norm.text
         vecs, spans = self._encoder.chunks(text)
-        feats = self._encoder.features(vecs, text)
-        scores = self._document_scores(feats)
+        view = transcript_view(text)
+        units, unit_feats = self._units(text, view)
+        feats = self._encoder.features(vecs, text, view)
+        scores = self._document_scores(feats, unit_feats)
+        unit_logits = self._heads.unit_logits(unit_feats)
         # Which chunk is strongest: each chunk's own pooled vector, the document's actions
         # and behaviour features.
         rest = feats[self._encoder.dim :]
@@ -337,15 +403,31 @@ class LearnedDetector:
         for k, cat in enumerate(self._heads.categories):
             if scores[cat] < _REPORT_THRESHOLD:
                 continue
-            best = int(np.argmax(per_chunk[:, k]))
+            unit = _strongest_unit(units, unit_logits[:, k]) if len(units) else None
+            if unit is not None:
+                where, span = (
+                    f"strongest in {unit.kind} unit {units.index(unit) + 1}",
+                    (
+                        unit.start,
+                        unit.end,
+                    ),
+                )
+            else:
+                best = int(np.argmax(per_chunk[:, k]))
+                where, span = f"strongest in chunk {best + 1} of {len(spans)}", spans[best]
             out.append(
                 Detection(
                     self.name,
                     cat,  # type: ignore[arg-type]
                     round(scores[cat], 6),
-                    f"learned head for {cat} scored {scores[cat]:.2f}; "
-                    f"strongest in chunk {best + 1} of {len(spans)}",
-                    (Span(*norm.to_original(*spans[best])),),
+                    f"learned head for {cat} scored {scores[cat]:.2f}; {where}",
+                    (Span(*norm.to_original(*span)),),
                 )
             )
         return out
+
+
+def _strongest_unit(units: list[Unit], logits: Matrix) -> Unit | None:
+    """The unit that adds most to a category's log-odds (None when none adds anything)."""
+    best = int(np.argmax(logits))
+    return units[best] if float(logits[best]) > 0.0 else None

@@ -11,8 +11,10 @@ memorisation. Every held-out figure here keeps whole groups apart:
 * ``family+organisation+format``: fold k's families are tested only in transcripts of an
   organisation or a format that fold's training never saw.
 
-Hyper-parameters (L2 strength, and whether a head reads the pooled embeddings or the
-behaviour features alone) are chosen per category by an inner 3-fold family split of each
+Hyper-parameters (L2 strength, whether a head reads the pooled embeddings or the behaviour
+features alone, and whether it adds the per-unit term: each action or sentence of a
+transcript scored on what it does, the maximum taken, :mod:`custodes.monitors._units`) are
+chosen per category by an inner 3-fold family split of each
 outer fold's training rows (nested cross-validation), and once more on all rows for the
 packaged heads.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "Config",
     "TrainingResult",
     "encode_examples",
+    "encode_units",
     "fit_combination",
     "rules_scores",
     "train_heads",
@@ -50,13 +53,29 @@ SCHEMES = ("family", "organisation", "format", "family+organisation+format")
 
 @dataclass(frozen=True)
 class Config:
-    """One hyper-parameter setting of a head."""
+    """One hyper-parameter setting of a head: L2 strength, whether it reads the pooled
+    embeddings, and whether it adds the maximum of its per-unit scores (multiple-instance
+    learning over the transcript's actions and sentences)."""
 
     l2: float
     embeddings: bool
+    units: bool = False
+
+    def describe(self) -> str:
+        """The setting in words (for reports)."""
+        reads = "embeddings+behaviour" if self.embeddings else "behaviour"
+        return f"L2 {self.l2:g}, {reads}" + (", max over units" if self.units else "")
 
 
-GRID = (Config(3.0, True), Config(30.0, True), Config(3.0, False), Config(30.0, False))
+GRID = (
+    Config(3.0, True),
+    Config(30.0, True),
+    Config(3.0, False),
+    Config(30.0, False),
+    Config(3.0, False, True),
+    Config(30.0, False, True),
+    Config(30.0, True, True),
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,105 @@ def encode_examples(
     return np.stack(feats).astype(np.float32)
 
 
+def encode_units(
+    examples: Sequence[Example], progress: Callable[[int], None] | None = None
+) -> list[Matrix]:
+    """Each example's unit features (one row per action or sentence; see ``_units``)."""
+    from custodes.monitors._normalise import normalise
+    from custodes.monitors._units import text_unit_features
+
+    out = []
+    for i, e in enumerate(examples):
+        out.append(text_unit_features(normalise(e.text).text)[1])
+        if progress is not None:
+            progress(i + 1)
+    return out
+
+
+class _Bags:
+    """The unit rows of a set of examples as indices into one table of distinct rows (agent
+    transcripts repeat the same actions, ``ls`` or a test run, so the table is several times
+    smaller than the rows); each example's bag also holds the zero row (the "no act" unit, so
+    that every bag has a unit and its maximum is never below 0), and no row twice (the
+    maximum over a bag does not see duplicates)."""
+
+    def __init__(self, units: Sequence[Matrix], dim: int) -> None:
+        """Index the rows of ``units`` (one matrix per example, ``dim`` columns)."""
+        stacked = np.concatenate(
+            [np.zeros((1, dim), np.float32), *(u.astype(np.float32) for u in units if len(u))]
+        )
+        self.matrix, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        inverse = np.asarray(inverse, np.int64).reshape(-1)
+        null = inverse[0]
+        self.bags: list[npt.NDArray[np.int64]] = []
+        pos = 1
+        for u in units:
+            self.bags.append(np.unique(np.concatenate([[null], inverse[pos : pos + len(u)]])))
+            pos += len(u)
+
+    def subset(
+        self, idx: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The table rows of the bags of examples ``idx``, concatenated, and each bag's size."""
+        if not len(idx):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        chosen = [self.bags[i] for i in idx]
+        return np.concatenate(chosen), np.asarray([len(b) for b in chosen], np.int64)
+
+
+def _bag_max(logits: Matrix, counts: npt.NDArray[np.int64]) -> tuple[Matrix, Matrix]:
+    """Per bag (consecutive rows, ``counts`` each) the maximum of each column, and each row's
+    share of its bag's gradient (1 / ties on the maximum rows, 0 elsewhere)."""
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    top = np.maximum.reduceat(logits, offsets, axis=0)
+    is_max = (logits >= np.repeat(top, counts, axis=0)).astype(np.float32)
+    ties = np.add.reduceat(is_max, offsets, axis=0)
+    share = is_max / np.repeat(ties, counts, axis=0)
+    return top.astype(np.float32), share.astype(np.float32)
+
+
+def _fit_mil(
+    z: Matrix,
+    y: npt.NDArray[np.float32],
+    table: Matrix,
+    rows: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    l2: float,
+    steps: int = 250,
+) -> tuple[Matrix, Matrix, Matrix]:
+    """Class-balanced L2 logistic regression per column of ``y`` whose log-odds add, to the
+    document term ``z @ w + b``, the maximum over the bag's units of ``unit @ v``
+    (multiple-instance learning: a bag is positive when some unit is; the gradient of the
+    unit term flows through the maximal unit, shared among ties, so the first steps see the
+    mean of a bag's units and later ones the unit that carries the act). A bag's units are
+    ``table[rows]``, ``counts`` rows per bag."""
+    n, d = z.shape
+    pos = np.maximum(1.0, y.sum(axis=0))
+    sw = np.where(y == 1, n / (2 * pos), n / (2 * np.maximum(1.0, n - pos))).astype(np.float32)
+    k = y.shape[1]
+    w = np.zeros((k, d), np.float32)
+    b = np.zeros(k, np.float32)
+    v = np.zeros((k, table.shape[1]), np.float32)
+    vw, vb, vv = np.zeros_like(w), np.zeros_like(b), np.zeros_like(v)
+    lr, momentum = 0.5, 0.9
+    for _ in range(steps):
+        top, share = _bag_max((table @ v.T)[rows], counts)
+        p = 0.5 * (1.0 + np.tanh(0.5 * (z @ w.T + b + top)))
+        g = sw * (p - y)
+        gu = share * np.repeat(g, counts, axis=0)
+        # Each distinct unit's gradient: the sum over the bag rows that are it.
+        per_row = np.stack(
+            [np.bincount(rows, weights=gu[:, j], minlength=len(table)) for j in range(k)], axis=1
+        ).astype(np.float32)
+        vw = momentum * vw - lr * ((g.T @ z) / n + l2 * w / n)
+        vb = momentum * vb - lr * g.mean(axis=0)
+        vv = momentum * vv - lr * ((per_row.T @ table) / n + l2 * v / n)
+        w += vw
+        b += vb
+        v += vv
+    return w.astype(np.float32), b.astype(np.float32), v.astype(np.float32)
+
+
 def _fit(
     z: Matrix, y: npt.NDArray[np.float32], l2: float, steps: int = 250
 ) -> tuple[Matrix, Matrix]:
@@ -127,12 +245,19 @@ def _scores(z: Matrix, w: Matrix, b: Matrix) -> Matrix:
     return out
 
 
-class _Problem:
-    """Standardised features, targets and grouping of one training run."""
+_Fitted = tuple[Matrix, Matrix, Matrix | None]
 
-    def __init__(self, examples: Sequence[Example], x: Matrix, emb_dim: int) -> None:
+
+class _Problem:
+    """Standardised features, unit bags, targets and grouping of one training run."""
+
+    def __init__(
+        self, examples: Sequence[Example], x: Matrix, emb_dim: int, units: Sequence[Matrix]
+    ) -> None:
         """Whiten ``x`` (standardise, then project each embedding block onto its principal
-        components) and keep the labels of ``examples``, once for every fit of a search.
+        components), scale the ``units`` (each column by its root mean square, so that a
+        unit without any cue stays 0) and keep the labels of ``examples``, once for every
+        fit of a search.
         """
         self.examples = list(examples)
         self.mean = x.mean(axis=0)
@@ -166,20 +291,36 @@ class _Problem:
         ).astype(np.float32)
         self.family = [e.family or e.group or e.id for e in examples]
         self.source = [e.id.split("-", 1)[0] for e in examples]
+        from custodes.monitors._units import UNIT_DIM
 
-    def fit(self, rows: npt.NDArray[np.bool_], cfg: Config) -> tuple[Matrix, Matrix]:
+        stacked = np.concatenate(
+            [u for u in units if len(u)] or [np.zeros((1, UNIT_DIM), np.float32)]
+        )
+        rms = np.sqrt((stacked.astype(np.float64) ** 2).mean(axis=0))
+        self.unit_scale = np.where(rms > 1e-6, rms, 1.0).astype(np.float32)
+        self.bags = _Bags([u / self.unit_scale for u in units], UNIT_DIM)
+
+    def fit(self, rows: npt.NDArray[np.bool_], cfg: Config) -> _Fitted:
         """Fit the heads on the ``rows`` of the training set, with or without the embedding columns
-        as ``cfg`` says.
+        and the unit term as ``cfg`` says.
         """
         z = self.z if cfg.embeddings else self.z_plain
-        return _fit(z[rows], self.y[rows], cfg.l2)
+        if cfg.units:
+            ids, counts = self.bags.subset(np.where(rows)[0])
+            return _fit_mil(z[rows], self.y[rows], self.bags.matrix, ids, counts, cfg.l2)
+        w, b = _fit(z[rows], self.y[rows], cfg.l2)
+        return w, b, None
 
-    def predict(
-        self, rows: npt.NDArray[np.bool_], cfg: Config, wb: tuple[Matrix, Matrix]
-    ) -> Matrix:
+    def predict(self, rows: npt.NDArray[np.bool_], cfg: Config, wb: _Fitted) -> Matrix:
         """The scores of the fitted heads ``wb`` on ``rows``."""
         z = self.z if cfg.embeddings else self.z_plain
-        return _scores(z[rows], *wb)
+        w, b, v = wb
+        if v is None:
+            return _scores(z[rows], w, b)
+        ids, counts = self.bags.subset(np.where(rows)[0])
+        top, _ = _bag_max((self.bags.matrix @ v.T)[ids], counts)
+        out: Matrix = (0.5 * (1.0 + np.tanh(0.5 * (z[rows] @ w.T + b + top)))).astype(np.float32)
+        return out
 
     def domain(self, k: int) -> npt.NDArray[np.bool_]:
         """Rows a category is measured on: its own data set's positives and negatives."""
@@ -295,13 +436,15 @@ def train_heads(
     encoder: Encoder,
     progress: Callable[[int], None] | None = None,
     features: Matrix | None = None,
+    units: Sequence[Matrix] | None = None,
     schemes: Sequence[str] = SCHEMES,
     on_step: Callable[[str], None] | None = None,
 ) -> TrainingResult:
-    """Encode ``examples`` (or use ``features``), choose and fit one head per category,
-    and measure it in-sample and under each held-out scheme."""
+    """Encode ``examples`` (or use ``features`` and ``units``), choose and fit one head per
+    category, and measure it in-sample and under each held-out scheme."""
     x = features if features is not None else encode_examples(examples, encoder, progress)
-    p = _Problem(examples, x, encoder.dim)
+    unit_rows = list(units) if units is not None else encode_units(examples)
+    p = _Problem(examples, x, encoder.dim, unit_rows)
     all_rows = np.ones(len(examples), bool)
     results: dict[str, dict[str, Metrics]] = {}
     family_scores = np.zeros((len(examples), len(p.cats)), np.float32)
@@ -326,15 +469,27 @@ def train_heads(
     chosen = p.select(all_rows)
     w = np.zeros((len(p.cats), x.shape[1]), np.float32)
     b = np.zeros(len(p.cats), np.float32)
+    v = np.zeros((len(p.cats), p.bags.matrix.shape[1]), np.float32)
     for cfg in set(chosen):
-        cw, cb = p.fit(all_rows, cfg)
+        cw, cb, cv = p.fit(all_rows, cfg)
         # Fold the projection back: z_emb @ P @ w_k == z_emb @ (P @ w_k).
         full = np.concatenate([cw[:, : p.k] @ p.projection.T, cw[:, p.k :]], axis=1)
         for k, c in enumerate(chosen):
             if c == cfg:
                 w[k], b[k] = full[k], cb[k]
-    heads = LinearHeads(tuple(p.cats), p.mean.astype(np.float32), p.std.astype(np.float32), w, b)
-    in_sample = _measure(p, heads.scores(x), all_rows)
+                if cv is not None:
+                    v[k] = cv[k]
+    uses_units = any(c.units for c in chosen)
+    heads = LinearHeads(
+        tuple(p.cats),
+        p.mean.astype(np.float32),
+        p.std.astype(np.float32),
+        w,
+        b,
+        p.unit_scale if uses_units else None,
+        v if uses_units else None,
+    )
+    in_sample = _measure(p, heads.scores(x, unit_rows), all_rows)
     return TrainingResult(
         heads,
         in_sample,
