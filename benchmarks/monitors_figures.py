@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402 - after the thread setting
 from custodes.monitors import compute_metrics, read_dataset  # noqa: E402
 from custodes.monitors._learned import Encoder  # noqa: E402
 from custodes.monitors._train import (  # noqa: E402
+    GRID,
+    UNIT_GRID,
     encode_examples,
     encode_units,
     fit_combination,
@@ -55,7 +57,9 @@ def _line(label: str, m: object) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, default=None, help="feature matrix cache (.npy)")
+    ap.add_argument("--units", action="store_true", help="search the per-unit term too")
     a = ap.parse_args()
+    grid = UNIT_GRID if a.units else GRID
     examples = [e for f in FILES for e in read_dataset(DATA / f) if e.label is not None]
     encoder = Encoder()
     if a.cache is not None and a.cache.exists():
@@ -68,7 +72,12 @@ def main() -> None:
     print(f"unit features of {len(examples)} examples")
     units = encode_units(examples)
     result = train_heads(
-        examples, encoder=encoder, features=x, units=units, on_step=lambda s: print("...", s)
+        examples,
+        encoder=encoder,
+        features=x,
+        units=units,
+        on_step=lambda s: print("...", s),
+        grid=grid,
     )
     rules = rules_scores(examples, list(result.heads.categories))
     combo = fit_combination(examples, result, rules)
@@ -80,6 +89,7 @@ def main() -> None:
         features=x[keep],
         units=[u for u, k in zip(units, keep, strict=True) if k],
         schemes=(),
+        grid=grid,
     )
     dev = [i for i, e in enumerate(examples) if e.id.startswith("dev-")]
     dev_scores = disjoint.heads.scores(x[dev], [units[i] for i in dev])

@@ -575,7 +575,14 @@ def _default_detectors() -> list[str]:
     default=None,
     help="Folder for the weights and the calibration (default: the package's own).",
 )
-def train(datasets: tuple[Path, ...], out: Path | None) -> None:
+@click.option(
+    "--units/--no-units",
+    default=False,
+    show_default=True,
+    help="Also search heads with the per-unit term (each action scored, the maximum "
+    "taken): better held out by family, several times slower to train.",
+)
+def train(datasets: tuple[Path, ...], out: Path | None, units: bool) -> None:
     """Train the learned tier's heads and the calibrated combination of tiers on labelled
     DATASETS; report in-sample figures and figures held out by scenario family, by
     organisation, by tool-call format and by all three (nested CV for hyper-parameters).
@@ -599,6 +606,7 @@ def train(datasets: tuple[Path, ...], out: Path | None) -> None:
             encoder=encoder,
             progress=lambda n: progress.update(task, completed=n),
             on_step=lambda s: progress.update(task, description=f"cross-validating: {s}"),
+            with_units=units,
         )
         progress.update(task, description="rules tier and combination")
         rules = rules_scores(examples, list(result.heads.categories))
