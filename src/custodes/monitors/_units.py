@@ -504,8 +504,5 @@ def text_unit_features(text: str, view: View | None = None) -> tuple[list[Unit],
 
 
 _CUE_COLUMNS = np.asarray(
-    [
-        not (n.startswith("kind:") or n.rsplit(":", 1)[-1] in _GENERIC)
-        for n in unit_feature_names()
-    ]
+    [not (n.startswith("kind:") or n.rsplit(":", 1)[-1] in _GENERIC) for n in unit_feature_names()]
 )
