@@ -35,6 +35,7 @@ def all_entry_types() -> Mapping[str, EntryType]:
     import custodes.gateway
     import custodes.monitors
     import custodes.provenance
+    import custodes.staging
     import custodes.usage  # noqa: F401 - imported for its registrations
 
     return registered()

@@ -23,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from custodes.authority import persons as authority_persons
 from custodes.clock import FrozenClock
 from custodes.coalition import evaluate, game_from_constitution
 from custodes.errors import ConstitutionError
@@ -251,7 +250,7 @@ def test_the_analysis_reaches_exactly_what_the_authority_allows(
         raise
     game = game_from_constitution(dep.constitution)
     persons = sorted({p.person_id for p in dep.constitution.principals})
-    # Any coalition (signers who may change roles but not meet a clause: the test below).
+    # Any coalition of persons.
     coalition = data.draw(st.lists(st.sampled_from(persons), min_size=1, unique=True))
     analysis = evaluate(game, game.indices(coalition)).reached
     clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
@@ -262,79 +261,3 @@ def test_the_analysis_reaches_exactly_what_the_authority_allows(
         if goal not in game.goal_index:
             # No rule of the game reaches it, so the authority must not have allowed it.
             assert not reached, (goal, coalition, json.dumps(dep.doc))
-
-
-@st.composite
-def effect_constitutions(draw: st.DrawFn) -> dict[str, Any]:
-    """Constitutions where a coalition of signers may change roles but not every change: the
-    amendment threshold below the signers, and a clause entrenching capabilities by effect
-    that needs every signer."""
-    doc = draw(constitutions())
-    person = {p["id"]: p.get("person", p["id"]) for p in doc["principals"]}
-    signers = doc["amendment"]["signers"]
-    # At least two signer persons (so that a threshold can be below them all): another keyed
-    # person's identity joins the signers when they are one person.
-    for p in doc["principals"]:
-        if len({person[s] for s in signers}) >= 2:
-            break
-        if p["key"] and person[p["id"]] not in {person[s] for s in signers}:
-            signers.append(p["id"])
-    signer_persons = sorted({person[s] for s in signers})
-    assume(len(signer_persons) >= 2)
-    doc["amendment"]["threshold"] = draw(st.integers(1, len(signer_persons) - 1))
-    doc["entrenched"] = [e for e in doc["entrenched"] if e["id"] != "by-effect"]
-    doc["entrenched"].append(
-        {
-            "id": "by-effect",
-            "paths": ["/criteria"],
-            "capabilities": draw(
-                st.lists(st.sampled_from(["cap0", "cap1"]), min_size=1, unique=True)
-            ),
-            "signers": "all",
-        }
-    )
-    return doc
-
-
-@settings(
-    max_examples=12,
-    deadline=None,
-    # The reader refuses about half the drawn documents (roles nobody holds, impossible quorums).
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.filter_too_much,
-    ],
-)
-@given(doc=effect_constitutions(), data=st.data())
-def test_a_membership_change_is_held_to_what_it_weakens(
-    doc: dict[str, Any], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    try:
-        dep = Deployment(doc)
-    except ConstitutionError:
-        assume(False)
-        raise
-    c = dep.constitution
-    game = game_from_constitution(c)
-    signers = sorted(authority_persons(c, c.amendment.signers))
-    # Enough signers to change roles, too few for the clause; and maybe others.
-    chosen = data.draw(
-        st.lists(
-            st.sampled_from(signers),
-            min_size=c.amendment.threshold,
-            max_size=len(signers) - 1,
-            unique=True,
-        )
-    )
-    others = [p for p in sorted({p.person_id for p in c.principals}) if p not in signers]
-    extra = data.draw(st.lists(st.sampled_from(others), unique=True)) if others else []
-    coalition = sorted({*chosen, *extra})
-    analysis = evaluate(game, game.indices(coalition)).reached
-    clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
-    actual = _what_the_authority_allows(
-        dep, coalition, tmp_path_factory.mktemp("dep"), clock, only_use=True
-    )
-    for cap in c.capabilities:
-        goal = f"use:{cap.id}"
-        assert (goal in analysis) == actual[goal], (goal, coalition, json.dumps(dep.doc))
