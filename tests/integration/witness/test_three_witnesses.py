@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -70,7 +71,7 @@ def append(server: ServerProcess, n: int, tag: str) -> int:
 
 
 def wait_cosigned(
-    server: ServerProcess, size: int, *, cosigners: int = 2, timeout: float = 15.0
+    server: ServerProcess, size: int, *, cosigners: int = 2, timeout: float = 30.0
 ) -> str:
     deadline = time.monotonic() + timeout
     last = None
@@ -89,6 +90,24 @@ def wait_cosigned(
 def status(server: ServerProcess) -> dict[str, dict[str, object]]:
     doc = httpx.get(server.url("/witnesses"), timeout=5).json()
     return {w["name"]: w for w in doc["witnesses"]}
+
+
+def wait_status(
+    server: ServerProcess,
+    done: Callable[[dict[str, dict[str, object]]], bool],
+    what: str,
+    timeout: float = 30.0,
+) -> dict[str, dict[str, object]]:
+    """``GET /witnesses`` once ``done`` holds of it. The publisher asks each witness on its own
+    and stores a failure in a thread, so a status is waited for, never assumed after a sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        peers = status(server)
+        if done(peers):
+            return peers
+        if time.monotonic() > deadline:
+            raise AssertionError(f"GET /witnesses did not show {what} within {timeout} s: {peers}")
+        time.sleep(0.05)
 
 
 def policy_2_of_3(ws: list[WitnessProcess], log_signer: NoteSigner) -> WitnessPolicy:
@@ -187,8 +206,12 @@ def test_one_witness_down_does_not_stop_the_log(
             .cosigned_by([w.verifier for w in witnesses])
         )
         assert witnesses[2].verifier not in names
-        down = status(server)[witnesses[2].name]
-        assert "unreachable" in str(down["last_error"])
+        # The quorum of two can be met before the third witness's failed attempt is stored
+        # (each witness is asked on its own; the error is written in a thread), so the status
+        # is read until it says so, within a generous deadline.
+        name = witnesses[2].name
+        down = wait_status(server, lambda s: bool(s[name]["last_error"]), f"an error of {name}")
+        assert "unreachable" in str(down[name]["last_error"])
         # Back up: it is sent a proof from the size it last cosigned and catches up.
         witnesses[2].start()
         wait_cosigned(server, size, cosigners=3)
@@ -264,10 +287,14 @@ def test_rolled_back_log_is_never_cosigned(
         resume = ["--data-dir", str(data), "log", "unsafe-resume", "--yes"]
         assert main([*resume, "--reason", "test: rewrite the history on purpose"]) == 0
         size = append(server, 7, "rewritten")
-        time.sleep(1.0)  # several publisher rounds
+        # Every witness is offered the rewritten history and refuses it...
+        wait_status(
+            server,
+            lambda s: all("HTTP 422" in str(p["last_error"]) for p in s.values()),
+            "every witness refusing with HTTP 422",
+        )
+        # ...and none moved on from the size it held.
         assert [w.held()[log_signer.name] for w in witnesses] == [erased] * 3
-        peers = status(server)
-        assert all("HTTP 422" in str(p["last_error"]) for p in peers.values()), peers
         best = httpx.get(server.url("/checkpoint/cosigned"), timeout=5).text
         assert int(best.splitlines()[1]) == kept  # nothing past the rollback point is cosigned
         assert size == kept + 7 > erased
@@ -312,9 +339,12 @@ def test_fork_split_view_is_detected_and_no_2_of_3_policy_accepts_both(
         fork = ["--data-dir", str(tmp_path / "fork-b"), "log", "unsafe-resume", "--yes"]
         assert main([*fork, "--reason", "a dishonest operator forks the log"]) == 0
         assert append(fork_b, 3, "shown to the public") == forked
-        time.sleep(1.0)
-        text_b = httpx.get(fork_b.url("/checkpoint/cosigned"), params={"quorum": "any"}).text
-        b_status = status(fork_b)
+        b_status = wait_status(
+            fork_b,
+            lambda s: "split view" in str(s[w2.name]["last_error"]),
+            f"{w2.name} refusing the split view",
+        )
+        text_b = wait_cosigned(fork_b, forked, cosigners=1)
     finally:
         fork_b.stop()
     a = SignedCheckpoint.from_text(text_a, log_signer.verifier)
