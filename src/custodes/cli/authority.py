@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,7 +44,7 @@ __all__ = [
     "request",
     "requests",
     "revoke",
-    "send_signed",
+    "send_statement",
     "server_option",
     "signer_options",
 ]
@@ -138,17 +138,53 @@ def _seconds(text: str, where: str) -> int:
     return int(d.total_seconds())
 
 
-def send_signed(
-    client: AuthorityClient, path: str, req: dict[str, Any], key: SigningKey, **body: Any
+def send_statement(
+    client: AuthorityClient,
+    key: SigningKey,
+    as_: str | None,
+    kind: str,
+    path: str,
+    /,
+    *,
+    body: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> Any:
-    """POST ``req`` with the requester's signature over its digest (and ``body``'s fields) to
-    ``path``, and return the server's answer.
+    """Make a signed statement of ``kind`` as the principal who holds ``key``, POST it to
+    ``path`` and return the server's answer.
+
+    The request names the constitution version in force (a statement made against another
+    version is refused by the server) and is signed here over its digest: only the signature
+    travels, never the key.
+
+    Args:
+        client: the server's client.
+        key: the signer's private key.
+        as_: the principal ``--as`` names, or None for the one principal who holds ``key``.
+        kind: the request's kind (``grant``, ``revocation``, ``amendment``, ...).
+        path: the endpoint that takes this kind.
+        body: fields sent beside the request and its signature (e.g. an amendment's document).
+        **fields: the request's own fields; ``None`` ones are left out.
+
+    Returns:
+        The server's JSON answer.
 
     Raises:
-        Error: the server refused it (the custodes error it raised) or cannot be reached.
+        InputError: no principal has this key, or ``--as`` names another principal.
+        Error: the server refused the statement (the custodes error it raised) or cannot be
+            reached.
     """
+    me, version = identify(client, key, as_)
+    req = new_request(
+        kind,
+        constitution_version=version,
+        requester=me,
+        created=SystemClock().now(),
+        **fields,
+    )
     return client.call(
-        "POST", path, json={**body, "request": req, "signature": sign_request(req, key)}
+        "POST",
+        path,
+        json={**(body or {}), "request": req, "signature": sign_request(req, key)},
     )
 
 
@@ -250,19 +286,18 @@ def request(
     """Request a grant of CAPABILITY, signed with your key."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
-        me, version = identify(client, key, as_)
-        req = new_request(
+        record = send_statement(
+            client,
+            key,
+            as_,
             # A resource makes it an escrow read: a grant for that one finding only.
             "escrow-read" if resource else "grant",
-            constitution_version=version,
-            requester=me,
-            created=SystemClock().now(),
+            "/authority/requests",
             capability=capability,
             purpose=purpose,
             duration_seconds=_seconds(duration, "--duration"),
             resource=resource,
         )
-        record = send_signed(client, "/authority/requests", req, key)
     if as_json:
         click.echo(json.dumps(record))
     else:
@@ -541,17 +576,16 @@ def revoke(
     """Revoke GRANT_ID now (holder, an approver of its rule, or an overseer)."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
-        me, version = identify(client, key, as_)
-        req = new_request(
+        # The revocation is a signed request too: who revoked is proven, not claimed.
+        result = send_statement(
+            client,
+            key,
+            as_,
             "revocation",
-            constitution_version=version,
-            requester=me,
-            created=SystemClock().now(),
-            # The revocation is a signed request too: who revoked is proven, not claimed.
+            "/authority/revocations",
             grant=grant_id,
             reason=reason,
         )
-        result = send_signed(client, "/authority/revocations", req, key)
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -578,16 +612,15 @@ def withdraw(
     no approval counts towards it afterwards."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
-        me, version = identify(client, key, as_)
-        req = new_request(
+        result = send_statement(
+            client,
+            key,
+            as_,
             "withdrawal",
-            constitution_version=version,
-            requester=me,
-            created=SystemClock().now(),
+            "/authority/withdrawals",
             request_id=request_id,
             reason=reason,
         )
-        result = send_signed(client, "/authority/withdrawals", req, key)
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -623,12 +656,12 @@ def break_glass(
     by a quorum follows."""
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
-        me, version = identify(client, key, as_)
-        req = new_request(
+        result = send_statement(
+            client,
+            key,
+            as_,
             "break-glass",
-            constitution_version=version,
-            requester=me,
-            created=SystemClock().now(),
+            "/authority/break-glass",
             capability=capability,
             # The rule named in the signed request: the server refuses it if it covers another
             # capability.
@@ -636,7 +669,6 @@ def break_glass(
             purpose=statement,
             duration_seconds=_seconds(duration, "--duration"),
         )
-        result = send_signed(client, "/authority/break-glass", req, key)
     if as_json:
         click.echo(json.dumps(result))
     else:

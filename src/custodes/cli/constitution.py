@@ -9,18 +9,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from custodes.authority import SigningKey, new_request
+from custodes.authority import SigningKey
 from custodes.cli._main import CliState, pass_state
 from custodes.cli.authority import (
     approve_request,
     client_for,
-    identify,
     print_record,
-    send_signed,
+    send_statement,
     server_option,
     signer_options,
 )
-from custodes.clock import SystemClock
 from custodes.constitution import (
     Quorum,
     compile_policies,
@@ -148,12 +146,13 @@ def propose(
     new = read_constitution(file)
     key = SigningKey.from_file(key_file)
     with client_for(state, server) as client:
-        me, version = identify(client, key, as_)
-        req = new_request(
+        record = send_statement(
+            client,
+            key,
+            as_,
             "amendment",
-            constitution_version=version,
-            requester=me,
-            created=SystemClock().now(),
+            "/constitution/proposals",
+            body={"document": new.text},
             purpose=purpose,
             amendment={
                 "version": new.version,
@@ -164,7 +163,6 @@ def propose(
             },
             acknowledgements=list(acks),
         )
-        record = send_signed(client, "/constitution/proposals", req, key, document=new.text)
         # The threshold in force now, which is what the proposal must gather.
         rule = client.call("GET", "/constitution")["document"]["amendment"]
     if as_json:

@@ -7,11 +7,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from custodes.authority import SigningKey, decode_signature, request_message, verify_signature
 from custodes.cli import main
 from custodes.config import Settings
 from tests.support.server import ServerProcess, running_server
@@ -187,3 +189,69 @@ def test_a_requester_withdraws_their_pending_request(
         server.url("/authority/withdrawals"), json={"request": {"kind": "x"}, "signature": "x"}
     )
     assert again.status_code == 400 and again.json()["error"]["where"] == "request.kind"
+
+
+def test_break_glass_from_the_cli_is_signed_by_the_incident_commander(
+    server: ServerProcess, run: Callable[..., Result]
+) -> None:
+    # alice holds no incident-commander role: the rule does not admit her, nothing is granted.
+    refused = run(
+        "break-glass",
+        "weights-export",
+        "--rule",
+        "lab-incident-weights",
+        "--statement",
+        "serving cluster compromised",
+        "--key",
+        "examples/keys/alice.key",
+        ok=False,
+    )
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "alice@lab may not break glass under lab-incident-weights" in refused.stderr
+    # A duration past the rule's max_duration (2h) is refused too.
+    too_long = run(
+        "break-glass",
+        "weights-export",
+        "--rule",
+        "lab-incident-weights",
+        "--statement",
+        "serving cluster compromised",
+        "--duration",
+        "3h",
+        "--key",
+        "examples/keys/carol.key",
+        ok=False,
+    )
+    assert too_long.returncode != 0 and "Traceback" not in too_long.stderr
+    assert "longer than the break-glass rule allows" in too_long.stderr
+    taken = run(
+        "break-glass",
+        "weights-export",
+        "--rule",
+        "lab-incident-weights",
+        "--statement",
+        "serving cluster compromised",
+        "--duration",
+        "20m",
+        "--key",
+        "examples/keys/carol.key",
+        "--json",
+    )
+    grant = json.loads(taken.stdout)
+    assert grant["principal"] == "carol@lab" and grant["break_glass"] is True
+    assert grant["capability"] == "weights-export" and grant["rule"] == "lab-incident-weights"
+    # The log's entry carries what was typed here, signed by carol over the request's digest.
+    entries = httpx.get(server.url("/log/entries"), params={"start": 0, "end": 1000}).json()
+    [made] = [
+        e["entry"]["body"]
+        for e in entries["entries"]
+        if e["entry"]["type"] == "authority.break_glass/v1"
+        and e["entry"]["body"]["grant_id"] == grant["id"]
+    ]
+    assert made["principal"] == "carol@lab" and made["rule"] == "lab-incident-weights"
+    assert made["statement"] == "serving cluster compromised"
+    lasts = datetime.fromisoformat(made["expires_at"]) - datetime.fromisoformat(made["granted_at"])
+    assert lasts == timedelta(minutes=20)
+    carol = SigningKey.from_file(ROOT / "examples" / "keys" / "carol.key")
+    signature = decode_signature(made["signature"])
+    assert verify_signature(carol.public_bytes, request_message(made["digest"]), signature)
