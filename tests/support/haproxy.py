@@ -10,9 +10,7 @@ HAProxy sees each server. ``-dW`` turns every configuration warning into a failu
 from __future__ import annotations
 
 import csv
-import datetime
 import io
-import ipaddress
 import re
 import shutil
 import signal
@@ -24,10 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.support.tls import self_signed
 
 __all__ = ["HAProxy", "docs_config", "haproxy_missing", "start_haproxy"]
 
@@ -54,31 +49,9 @@ def docs_config(page: Path) -> str:
 
 
 def _certificate(pem: Path) -> Path:
-    """A self-signed P-256 certificate for 127.0.0.1 and its key in ``pem`` (HAProxy's
-    ``crt`` format: certificate, then key); the certificate alone is returned for clients."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    """A self-signed certificate for 127.0.0.1 and its key in ``pem`` (HAProxy's ``crt``
+    format: certificate, then key); the certificate alone is returned for clients."""
+    cert_pem, key_pem = self_signed()
     pem.write_bytes(cert_pem + key_pem)
     ca = pem.with_suffix(".crt")
     ca.write_bytes(cert_pem)
