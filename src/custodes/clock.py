@@ -102,6 +102,22 @@ class StagingClock:
             self._offset += delta
             return self._offset
 
+    def catch_up(self, offset: timedelta) -> timedelta:
+        """Run at least ``offset`` ahead (never back): another process of the deployment (its
+        server, which the operator advances) is that far ahead, as its log records.
+
+        Returns:
+            The offset now.
+
+        Raises:
+            ValueError: ``offset`` is past ``max_offset``.
+        """
+        if offset > self._max:
+            raise ValueError(f"the staging clock may run at most {self._max} ahead, not {offset}")
+        with self._lock:
+            self._offset = max(self._offset, offset)
+            return self._offset
+
 
 def utc(when: datetime) -> datetime:
     """Return ``when`` in UTC; a naive datetime is refused, never guessed.

@@ -242,6 +242,8 @@ PINNED = {
         "Advanced",
         "StagingClockControl",
         "check_staging_allowed",
+        "follow_log",
+        "logged_offset",
         "staging_token",
     },
     "custodes.store": {

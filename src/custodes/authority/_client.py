@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,6 +24,8 @@ from custodes.errors import Denial as _Denial
 from custodes.log import format_time
 
 __all__ = ["AuthorityClient", "new_request", "sign_approval", "sign_renewal", "sign_request"]
+
+_MAX_AHEAD = 400 * 86_400  # a staging clock's limit, in seconds
 
 
 def new_request(
@@ -95,6 +97,37 @@ class AuthorityClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def now(self) -> datetime:
+        """The time to date a signed statement by: this machine's clock, plus the server's
+        staging clock's offset when it runs one (``GET /staging/clock``; a staging deployment
+        whose operator advanced it refuses a statement dated by the real time as stale).
+
+        Raises:
+            Error: the server cannot be reached, or its staging clock answer is malformed.
+        """
+        try:
+            response = self._http.get("/staging/clock")
+        except httpx.HTTPError as exc:
+            raise Error(
+                f"cannot reach the custodes server at {self._http.base_url}: {exc}",
+                hint="is `custodes serve` running? (--server URL)",
+            ) from exc
+        real = datetime.now(UTC)
+        if response.status_code == 404:  # mounted only on a staging deployment
+            return real
+        try:
+            offset = response.json()["offset_seconds"] if response.status_code == 200 else None
+        except (ValueError, KeyError, TypeError):
+            offset = None
+        # The staging clock runs at most 400 days ahead, never behind (custodes.clock).
+        if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= _MAX_AHEAD:
+            raise Error(
+                f"the server's GET /staging/clock answered {response.status_code}: "
+                f"{response.text[:200]}",
+                hint='expected {"offset_seconds": 0 to 34560000}',
+            )
+        return real + timedelta(seconds=offset)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the API and return its JSON answer (None for an empty one).

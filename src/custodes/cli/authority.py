@@ -28,7 +28,6 @@ from custodes.authority import (
     sign_request,
 )
 from custodes.cli._main import CliState, pass_state
-from custodes.clock import SystemClock
 from custodes.constitution import parse_duration
 from custodes.errors import ApprovalError, Error, InputError
 
@@ -153,8 +152,8 @@ def send_statement(
     ``path`` and return the server's answer.
 
     The request names the constitution version in force (a statement made against another
-    version is refused by the server) and is signed here over its digest: only the signature
-    travels, never the key.
+    version is refused by the server), is dated by the server's clock (:meth:`AuthorityClient.now`)
+    and is signed here over its digest: only the signature travels, never the key.
 
     Args:
         client: the server's client.
@@ -178,7 +177,9 @@ def send_statement(
         kind,
         constitution_version=version,
         requester=me,
-        created=SystemClock().now(),
+        # Dated by the server's clock: a staging deployment's may run days ahead, and a
+        # statement more than the request skew off its time is refused as stale.
+        created=client.now(),
         **fields,
     )
     return client.call(

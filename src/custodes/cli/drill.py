@@ -112,6 +112,7 @@ def _operator(state: CliState, issue: bool) -> Iterator[tuple[object, object, Ca
         yield None, None, lambda: None
         return
     from custodes.gateway import KeyStore
+    from custodes.staging import follow_log
     from custodes.wiring import open_core
 
     core = open_core(state.settings)
@@ -120,16 +121,21 @@ def _operator(state: CliState, issue: bool) -> Iterator[tuple[object, object, Ca
 
     # The operator's side of a drill: keys issued for the attacker to hold, a principal's keys
     # revoked as an operator would on noticing a theft, and what was issued revoked at the end.
+    # Each is timed by the deployment's clock as its log has it now (a staging clock the drill
+    # advances runs ahead of the one this process opened with).
     def create(principal: str) -> str:
+        follow_log(core.clock, core.log)
         key = store.create(principal, name="custodes drill")
         issued.append(key.key.key_id)
         return key.secret
 
     def revoke_all(principal: str) -> None:
+        follow_log(core.clock, core.log)
         for k in store.list(principal=principal, include_revoked=False):
             store.revoke(k.key_id, reason="custodes drill: the key was stolen")
 
     def tidy() -> None:
+        follow_log(core.clock, core.log)
         for key_id in issued:
             if not any(k.key_id == key_id and k.revoked_at for k in store.list()):
                 store.revoke(key_id, reason="custodes drill: finished")

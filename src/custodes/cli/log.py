@@ -19,6 +19,7 @@ import click
 import orjson
 
 from custodes.cli._main import CliState, pass_state
+from custodes.clock import StagingClock
 from custodes.config import Settings
 from custodes.errors import ConfigError, Error, InputError, StoreError, VerificationError
 from custodes.log import (
@@ -170,18 +171,24 @@ def _local_log(settings: Settings, *, migrate_db: bool) -> Iterator[Transparency
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from custodes.staging import follow_log
     from custodes.store import create_db_engine, migrate
 
     engine = create_db_engine(settings.resolved_database_url)
     try:
         if migrate_db:
             migrate(engine)
+        # Timed where the deployment's log left off: a staging deployment's clock may run
+        # ahead, and an entry is never dated behind the ones already logged.
+        clock = StagingClock()
         log_ = TransparencyLog(
             engine,
             _signer(settings),
+            clock=clock,
             checkpoint_interval=settings.log_checkpoint_interval_ms / 1000,
         )
         try:
+            follow_log(clock, log_)
             yield log_
         finally:
             log_.close()
@@ -338,15 +345,13 @@ def append(
         all_entry_types()
     except ImportError:
         pass  # unknown types are refused below, which is the safe outcome
+
+    def annotation(note: str, when: datetime) -> list[Entry]:
+        who = principal or getpass.getuser()
+        return [Entry.create(ANNOTATION, time=when, principal=who, body={"text": note})]
+
     if text is not None:
-        entries = [
-            Entry.create(
-                ANNOTATION,
-                time=datetime.now(UTC),
-                principal=principal or getpass.getuser(),
-                body={"text": text},
-            )
-        ]
+        entries = annotation(text, datetime.now(UTC))  # a server stamps its own time
     else:
         entries = _entries_from(_read_input(file), "stdin" if file == "-" else file)
     if server:
@@ -381,6 +386,8 @@ def append(
                 click.echo(json.dumps({"index": a["index"], "leaf_hash": a["leaf_hash"]}))
         return
     with _local_log(state.settings, migrate_db=True) as log_:
+        if text is not None:  # dated by the deployment's clock, not this machine's
+            entries = annotation(text, log_.clock.now())
         for a in log_.append_batch(entries):
             click.echo(json.dumps({"index": a.index, "leaf_hash": _b64(a.leaf_hash)}))
 

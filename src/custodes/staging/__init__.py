@@ -10,5 +10,13 @@ from custodes.staging._control import (
     check_staging_allowed,
     staging_token,
 )
+from custodes.staging._follow import follow_log, logged_offset
 
-__all__ = ["Advanced", "StagingClockControl", "check_staging_allowed", "staging_token"]
+__all__ = [
+    "Advanced",
+    "StagingClockControl",
+    "check_staging_allowed",
+    "follow_log",
+    "logged_offset",
+    "staging_token",
+]

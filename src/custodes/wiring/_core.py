@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from custodes.clock import Clock, StagingClock, SystemClock
+from custodes.clock import Clock, StagingClock
 from custodes.config import Settings
-from custodes.errors import ConfigError, InputError
+from custodes.errors import ConfigError, InputError, LogIntegrityError
 from custodes.log import NoteSigner, TransparencyLog
-from custodes.staging import check_staging_allowed
+from custodes.staging import check_staging_allowed, follow_log
 from custodes.store import create_db_engine, migrate
 
 __all__ = ["Core", "load_or_create_log_key", "open_core", "write_private_file"]
@@ -101,8 +102,13 @@ def open_core(settings: Settings, *, clock: Clock | None = None) -> Core:
             "STAGING CLOCK ON: the operator may advance this deployment's clock; every entry "
             "made while it runs ahead is marked staging_clock in the log. Never in production."
         )
+    own_clock = clock is None
+    if clock is None:
+        # A deployment's time is where its log left it: a log that ran ahead on a staging
+        # clock is never appended to behind its newest entry (by a restarted server, or by a
+        # CLI command writing records itself while the server's clock runs ahead). On a log
+        # that never ran ahead this clock is the real one.
         clock = StagingClock()
-    clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
     if settings.log_replicas and not url.startswith("postgresql"):
@@ -123,5 +129,18 @@ def open_core(settings: Settings, *, clock: Clock | None = None) -> Core:
         replicas=settings.log_replicas,
         leader_poll=settings.log_leader_poll_ms / 1000,
     )
+    if own_clock:
+        try:
+            ahead = follow_log(clock, log)
+        except LogIntegrityError as exc:
+            # The log's own self-check at start judges a damaged log (it halts appends).
+            _log.error("cannot read the staging clock's mark from the log: %s", exc.message)
+            ahead = timedelta(0)
+        if ahead > timedelta(0) and not settings.staging_clock:
+            _log.warning(
+                "this deployment's log ran on a staging clock %s ahead of the real time: its "
+                "clock stays that far ahead (time never runs backwards for the log)",
+                ahead,
+            )
     log.start()
     return Core(settings=settings, engine=engine, log=log, clock=clock)

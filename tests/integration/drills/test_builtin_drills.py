@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from custodes.cli import main
 from custodes.drills import LogEntry, Target, builtin_scenarios
 from tests.support.demo_api import run_cli
 from tests.support.drills import (
+    DEMO_KEYS,
     Demo,
     demo_deployment,
     weakened_constitution,
@@ -303,6 +305,52 @@ def test_drill_5_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
         # Nothing the drills tried changed the constitution in force, but the one setup
         # amendment of the vignette (an AI workload made an approver).
         assert target.constitution()["version"] == 2
+
+
+def test_cli_commands_keep_the_staging_clocks_time(
+    demo_run: tuple[Demo, Path, int, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the drills the demo's staging clock runs days ahead: a request the CLI signs is
+    dated by it (GET /staging/clock), not refused as stale, and the records a CLI command
+    writes on the database itself are timed and marked as the deployment's clock has it."""
+    demo, _, _, _ = demo_run
+    with Target(demo.url) as target:
+        ahead = target.get_json("/staging/clock")["offset_seconds"]
+        assert ahead > 72 * 3600  # far past the 10 min a signed request may be off by
+        start = target.log_size()
+    key = str(DEMO_KEYS / "alice.key")
+    code, out, err = run_cli(
+        ["request", "cyber-frontier", "--key", key, "--purpose", "drill test: clock",
+         "--server", demo.url, "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["status"] == "pending"
+    code, out, err = run_cli(
+        ["withdraw", record["id"], "--key", key, "--reason", "drill test", "--server", demo.url],
+        capsys,
+    )
+    assert code == 0, err
+    data = ["--data-dir", str(demo.data)]
+    code, out, err = run_cli([*data, "log", "append", "--text", "drill test: clock"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli([*data, "keys", "create", "erin@auditor", "--json"], capsys)
+    assert code == 0, err
+    with Target(demo.url) as target:
+        made = {e.type: e for e in target.entries(start)}
+    # The server's entries of the signed request and withdrawal, and the ones CLI processes
+    # wrote on the database themselves: all timed by the one clock, and marked so.
+    for kind in (
+        "authority.request/v1",
+        "authority.withdrawal/v1",
+        "log.annotation/v1",
+        "gateway.key_created/v1",
+    ):
+        entry = json.loads(made[kind].data)
+        assert entry["staging_clock"] == {"offset_seconds": ahead}, kind
+        when = datetime.fromisoformat(entry["time"])
+        assert when - datetime.now(UTC) > timedelta(seconds=ahead - 600), kind
 
 
 @contextmanager

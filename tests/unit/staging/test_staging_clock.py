@@ -13,9 +13,17 @@ import pytest
 from sqlalchemy import Engine
 
 from custodes.clock import FrozenClock, StagingClock
+from custodes.config import Settings
 from custodes.errors import ConfigError, Forbidden, InputError
 from custodes.log import Entry, NoteSigner, TransparencyLog
-from custodes.staging import StagingClockControl, check_staging_allowed, staging_token
+from custodes.staging import (
+    StagingClockControl,
+    check_staging_allowed,
+    follow_log,
+    logged_offset,
+    staging_token,
+)
+from custodes.wiring import open_core
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -130,3 +138,64 @@ def test_an_advance_is_logged_first_and_marks_every_entry_after_it(
     assert marked["time"] == "2026-11-25T13:00:00.000000Z"
     # The mark is in the leaf's own bytes (what receipts and checkpoints cover).
     assert b'"staging_clock":{"offset_seconds":262800}' in log.entry_data(2)
+
+
+def test_catching_up_moves_only_forward_and_not_past_the_limit() -> None:
+    clock = StagingClock(FrozenClock(T0), max_offset=timedelta(days=10))
+    assert clock.catch_up(timedelta(hours=5)) == timedelta(hours=5)
+    assert clock.catch_up(timedelta(hours=1)) == timedelta(hours=5)  # never back
+    assert clock.now() == T0 + timedelta(hours=5)
+    with pytest.raises(ValueError, match="at most 10 days"):
+        clock.catch_up(timedelta(days=11))
+    assert clock.offset == timedelta(hours=5)
+
+
+def test_a_clock_follows_the_offset_its_log_records(
+    staged: tuple[StagingClock, TransparencyLog],
+) -> None:
+    """Another process on the deployment's database (a CLI command, a restarted server) reads
+    how far ahead the deployment's clock runs from the newest entry's mark."""
+    clock, log = staged
+    other = StagingClock(FrozenClock(T0))
+    assert logged_offset(log) == timedelta(0) and follow_log(other, log) == timedelta(0)
+    note = {"text": "before"}
+    log.append(Entry.create("log.annotation/v1", time=clock.now(), principal="a@x", body=note))
+    assert logged_offset(log) == timedelta(0)
+    StagingClockControl(clock, log, "t" * 40).advance(timedelta(hours=73), token="t" * 40)
+    assert logged_offset(log) == timedelta(hours=73)
+    assert follow_log(other, log) == timedelta(hours=73) and other.now() == clock.now()
+    # A real clock cannot follow; it is left as it is.
+    assert follow_log(FrozenClock(T0), log) == timedelta(0)
+
+
+def test_a_deployment_reopened_keeps_its_staging_time(tmp_path: Path) -> None:
+    """Restarted without --staging-clock (or opened by a CLI command, whose settings do not
+    say), a deployment whose log ran ahead keeps its clock there: no entry is dated behind
+    one already logged, and each is marked as the staging clock's."""
+    settings = Settings(data_dir=tmp_path, demo=True, staging_clock=True)
+    core = open_core(settings)
+    try:
+        assert isinstance(core.clock, StagingClock)
+        StagingClockControl(core.clock, core.log, "t" * 40).advance(
+            timedelta(days=3), token="t" * 40
+        )
+    finally:
+        core.close()
+    core = open_core(settings.model_copy(update={"staging_clock": False}))
+    try:
+        assert isinstance(core.clock, StagingClock)
+        assert core.clock.offset == timedelta(days=3)
+        note = {"text": "reopened"}
+        appended = core.log.append(
+            Entry.create("log.annotation/v1", time=core.clock.now(), principal="a@x", body=note)
+        )
+        entry = json.loads(core.log.entry_data(appended.index))
+        assert entry["staging_clock"] == {"offset_seconds": 3 * 86_400}
+    finally:
+        core.close()
+    # A deployment whose log never ran ahead keeps the real time.
+    fresh = open_core(Settings(data_dir=tmp_path / "fresh", demo=True))
+    try:
+        assert fresh.clock.now() - datetime.now(UTC) < timedelta(minutes=1)
+    finally:
+        fresh.close()
