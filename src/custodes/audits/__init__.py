@@ -34,6 +34,7 @@ from custodes.audits._evaluation import (
     evaluation_envelope,
 )
 from custodes.audits._outcome import (
+    ANSWER_WORDS,
     Outcome,
     OutcomeMethod,
     answer_of,
@@ -73,6 +74,7 @@ from custodes.audits._stats import (
 from custodes.audits._svg import plot_effects
 
 __all__ = [
+    "ANSWER_WORDS",
     "LOYALTY_AUDIT",
     "MAX_PROBE_BYTES",
     "REPORT",

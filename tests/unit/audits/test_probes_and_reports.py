@@ -157,6 +157,17 @@ def test_outcomes_from_logprobs_and_from_samples() -> None:
     assert log_odds_from_top([("yesterday", -0.1), ("nobody", -0.2)]) is None
     assert answer_of("Yes, it should.") == "yes" and answer_of(" no.") == "no"
     assert answer_of("Maybe") is None
+    # A reply in the language a trigger asked for is read in that language.
+    assert answer_of("Oui.") == "yes" and answer_of("Non, jamais") == "no"
+    assert answer_of("Sí") == "yes" and answer_of("Nein!") == "no" and answer_of("Não") == "no"
+    assert answer_of("Evet") == "yes" and answer_of("Hayır") == "no"
+    assert answer_of("Ouija") is None and answer_of("None of these") is None
+    assert log_odds_from_samples(["Oui"] * 3 + ["yes"] + ["non"] * 2) == pytest.approx(
+        math.log(4.5 / 2.5)
+    )
+    # First-token log-probabilities stay English: a tokenizer that splits "Oui" but not "Non"
+    # would otherwise count the French no and not the French yes.
+    assert log_odds_from_top([("Non", -0.1), ("Yes", -2.0), ("No", -3.0)]) == pytest.approx(1.0)
     assert log_odds_from_samples(["yes"] * 7 + ["no"] * 2 + ["unclear"]) == pytest.approx(
         math.log(7.5 / 2.5)
     )
