@@ -35,6 +35,7 @@ from custodes.provenance._evaluation import (
     build_evaluation_statement,
     parse_evaluation_statement,
 )
+from custodes.provenance._in_force import ConstitutionHistory
 from custodes.provenance._lineage import (
     LineageError,
     LineageLog,
@@ -86,6 +87,7 @@ __all__ = [
     "Artifact",
     "ArtifactKind",
     "Attester",
+    "ConstitutionHistory",
     "DuplicateArtifactError",
     "Envelope",
     "EnvelopeSignature",

@@ -10,9 +10,11 @@ chain that comes back to itself is refused with the path that shows it.
 index records exactly this artifact or run (digest, kind, manifest digest; envelope digest,
 plan, inputs and outputs, signer, grant), and the log's entries hash to its newest
 checkpoint (RFC 9162 §2.1.1); each stored manifest hashes to its digest; each stored
-envelope's DSSE signature verifies under its pipeline's key in the constitution; each run's
-grant entry is in the log, of the training capability and bound to the run's plan, and the
-entry auditor (``custodes.entry_audit``) finds its approvals signed and meeting their quorum.
+envelope's DSSE signature verifies under a pipeline key of the constitution in force when the
+run was registered (``_in_force``: a key rotated since does not fail it, one not in force then
+does); each run's grant entry is in the log, of that version's training capability and bound to
+the run's plan, and the entry auditor (``custodes.entry_audit``) finds its approvals signed and
+meeting their quorum.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from typing import Any, Protocol
 
 import orjson
 
-from custodes.constitution import Constitution
 from custodes.errors import ProvenanceError
 from custodes.log import SignedCheckpoint, canonical_json, leaf_hash, tree_hash
 from custodes.provenance import _entries
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE
+from custodes.provenance._in_force import ConstitutionHistory
 from custodes.provenance._model import Artifact, Run
 from custodes.provenance._statement import run_resource
 
@@ -172,10 +174,8 @@ class LineageReport:
 def verify_lineage(
     lineage: LineageNode,
     log: LineageLog,
-    constitution: Constitution,
+    history: ConstitutionHistory,
     *,
-    pipeline_roles: frozenset[str],
-    training_capability: str | None,
     grant_problems: Mapping[str, str | None],
     entries: Mapping[int, bytes],
     checkpoint: SignedCheckpoint | None = None,
@@ -185,10 +185,9 @@ def verify_lineage(
     Args:
         lineage: the tree to check.
         log: the log whose newest checkpoint the entries must be included in.
-        constitution: whose pipeline keys sign runs.
-        pipeline_roles: the roles of those workloads (``provenance.training.pipeline_roles``).
-        training_capability: the capability a run's grant must be of (None: the constitution
-            names none, so no run is approved).
+        history: the constitution in force at each index of the log: a run is checked
+            against the version in force when it was registered (its pipeline keys, its
+            training capability; none named: no run is approved).
         grant_problems: by grant id, the grant entry's index problem from the entry auditor
             (None: its approvals check out); a grant missing here has no entry in the log.
         entries: the log's entries by index (the caller reads them once).
@@ -211,11 +210,6 @@ def verify_lineage(
             f"the log's entries do not hash to its checkpoint of size {size}: "
             "run custodes log verify"
         )
-    keys = {
-        p.id: p.public_key
-        for p in constitution.principals_by_id.values()
-        if p.roles & pipeline_roles and p.public_key is not None
-    }
     nodes = lineage.walk()
     runs = 0
     for node in nodes:
@@ -243,7 +237,18 @@ def verify_lineage(
         if run is None:
             continue
         runs += 1
-        _check_run(run, entries, log, size, root, keys, problems)
+        c = history.at(run.log_index)
+        if isinstance(c, str):
+            problems.append(f"run {run.id}: {c}")
+            training_capability = None
+            keys: Mapping[str, bytes] = {}
+            under = "no constitution"
+        else:
+            rules = c.provenance
+            training_capability = rules.training_capability
+            keys = rules.signers(c.principals, rules.pipeline_roles)
+            under = f"constitution version {c.version}, in force when it was registered"
+        _check_run(run, entries, log, size, root, keys, under, problems)
         grant_problem = grant_problems.get(run.grant_id, "missing")
         if grant_problem == "missing":
             problems.append(f"run {run.id}: grant {run.grant_id} has no entry in the log")
@@ -303,6 +308,7 @@ def _check_run(
     size: int,
     root: bytes,
     keys: Mapping[str, bytes],
+    under: str,
     problems: list[str],
 ) -> None:
     from custodes.provenance._dsse import Envelope
@@ -317,7 +323,7 @@ def _check_run(
                 f"{what}: signed by {signer}, but names builder {run.statement.builder}"
             )
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"{what}: {getattr(exc, 'message', exc)}")
+        problems.append(f"{what}: {getattr(exc, 'message', exc)} (pipeline keys of {under})")
     body = _entry(run.log_index, entries, log, size, root, _entries.RUN, problems, what)
     if body is None:
         return

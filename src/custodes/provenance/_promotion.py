@@ -34,6 +34,7 @@ from custodes.provenance import _entries
 from custodes.provenance._digests import parse_digest
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
 from custodes.provenance._evaluation import parse_evaluation_statement
+from custodes.provenance._in_force import ConstitutionHistory
 from custodes.provenance._lineage import LineageReport
 from custodes.provenance._model import Artifact, Evaluation, Promotion, RunApprovals
 from custodes.provenance._tables import provenance_evaluations, provenance_promotions
@@ -405,7 +406,7 @@ def tier_problems(tier: ServedTier, evaluations: Sequence[Evaluation]) -> list[s
 
 
 def serving_record_problems(
-    c: Constitution,
+    history: ConstitutionHistory,
     evaluations: Sequence[Evaluation],
     promotions: Sequence[Promotion],
     entries: Mapping[int, bytes],
@@ -413,10 +414,10 @@ def serving_record_problems(
     grants: Mapping[str, Mapping[str, Any]],
 ) -> list[str]:
     """Check stored evaluations and promotions against their log entries: each envelope's
-    signature under the constitution's evaluator keys, each row equal to its entry, each
-    promotion's grant bound to it and backed by approvals (the entry auditor's verdict)."""
+    signature under the evaluator keys of the constitution in force when it was registered,
+    each row equal to its entry, each promotion's grant bound to it, of that version's
+    promotion capability, and backed by approvals (the entry auditor's verdict)."""
     problems: list[str] = []
-    keys = c.provenance.signers(c.principals, c.provenance.evaluator_roles)
     for e in evaluations:
         body = _body(entries, e.log_index, _entries.EVALUATION)
         want = {
@@ -433,12 +434,20 @@ def serving_record_problems(
         if hashlib.sha256(e.envelope).hexdigest() != e.envelope_sha256:
             problems.append(f"evaluation {e.id}: the stored envelope is not the one logged")
             continue
+        c = history.at(e.log_index)
+        if isinstance(c, str):
+            problems.append(f"evaluation {e.id}: {c}")
+            continue
+        keys = c.provenance.signers(c.principals, c.provenance.evaluator_roles)
         try:
             env = Envelope.from_json(e.envelope)
             st = parse_evaluation_statement(env.payload)
             signer = env.verify(keys, payload_type=IN_TOTO_PAYLOAD_TYPE)
         except (InputError, ProvenanceError) as exc:
-            problems.append(f"evaluation {e.id}: {exc.message}")
+            problems.append(
+                f"evaluation {e.id}: {exc.message} (evaluator keys of constitution version "
+                f"{c.version}, in force when it was registered)"
+            )
             continue
         if (signer, st.weights, st.evaluation, st.score) != (
             e.evaluator,
@@ -466,6 +475,10 @@ def serving_record_problems(
             problems.append(f"promotion {p.id}: grant {p.grant_id} has no entry in the log")
         elif problem is not None:
             problems.append(f"promotion {p.id}: grant {p.grant_id}: {problem}")
+        c = history.at(p.log_index)
+        if isinstance(c, str):
+            problems.append(f"promotion {p.id}: {c}")
+            continue
         grant = grants.get(p.grant_id)
         resource = promotion_resource(p.capability, p.weights)
         if grant is not None and (

@@ -21,8 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from custodes.clock import Clock
+from custodes.constitution import Constitution, read_constitution, stored_document
 from custodes.errors import (
     ConfigError,
+    ConstitutionError,
     Error,
     InputError,
     NotFoundError,
@@ -32,6 +34,7 @@ from custodes.log import Entry, LogWriter, canonical_json
 from custodes.provenance import _entries
 from custodes.provenance._digests import parse_digest
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
+from custodes.provenance._in_force import ConstitutionHistory, constitution_history
 from custodes.provenance._lineage import (
     LineageLog,
     LineageNode,
@@ -116,6 +119,7 @@ class ModelRegistry:
         self._skew = max_clock_skew
         self._reader = reader
         self._grant_audit = grant_audit
+        self._versions: dict[str, Constitution] = {}
         # Checks and writes are serialised so two registrations cannot both pass the
         # duplicate checks; the deployment runs one registry per database.
         self._lock = threading.RLock()
@@ -526,16 +530,13 @@ class ModelRegistry:
             InputError: a stored manifest or envelope no longer parses (it was changed).
             LineageError: the lineage has a cycle or a missing link.
         """
-        c = self._approvals.constitution
         node = self.lineage(digest)
         checkpoint = log.latest_checkpoint()
         entries = dict(log.entries(0, checkpoint.checkpoint.size))
         return verify_lineage(
             node,
             log,
-            c,
-            pipeline_roles=c.provenance.pipeline_roles,
-            training_capability=c.provenance.training_capability,
+            self.constitution_history(entries),
             grant_problems=grant_problems,
             entries=entries,
             checkpoint=checkpoint,
@@ -575,24 +576,53 @@ class ModelRegistry:
         if checkpoint.checkpoint.size <= last:
             checkpoint = self._reader.latest_checkpoint()
         entries = dict(self._reader.entries(0, checkpoint.checkpoint.size))
-        c = self._approvals.constitution
+        history = self.constitution_history(entries)
         grant_problems = self._grant_audit.grant_problems(entries)
         report = verify_lineage(
             node,
             self._reader,
-            c,
-            pipeline_roles=c.provenance.pipeline_roles,
-            training_capability=c.provenance.training_capability,
+            history,
             grant_problems=grant_problems,
             entries=entries,
             checkpoint=checkpoint,
         )
         more = serving_record_problems(
-            c, evaluations, promotions, entries, grant_problems, grant_bodies(entries)
+            history, evaluations, promotions, entries, grant_problems, grant_bodies(entries)
         )
         if not more:
             return report
         return dataclasses.replace(report, problems=(*report.problems, *more))
+
+    def constitution_history(self, entries: Mapping[int, bytes]) -> ConstitutionHistory:
+        """The constitution in force at each index of ``entries`` (the log's, by index): the
+        versions their adoption and amendment entries adopted, read from the stored texts and
+        checked against the logged digests (see ``custodes.provenance._in_force``)."""
+        return constitution_history(entries, self._read_version)
+
+    def _read_version(self, version: int, digest: str) -> Constitution | str:
+        try:
+            text = stored_document(self._engine, version)
+        except NotFoundError:
+            return f"no stored text of version {version}"
+        key = hashlib.sha256(text.encode()).hexdigest()
+        # The texts are immutable once adopted, but a changed one must be seen: cached by
+        # the text's own hash, so a changed text is read (and refused) again.
+        c = self._versions.get(key)
+        if c is None:
+            try:
+                c = read_constitution(text, name=f"stored version {version}")
+            except ConstitutionError as exc:
+                return f"the stored text of version {version} is refused ({exc.message})"
+            with self._lock:
+                if len(self._versions) >= 64:
+                    self._versions.clear()
+                self._versions[key] = c
+        if c.digest != digest or c.version != version:
+            return (
+                f"the stored text of version {version} has digest {c.digest}, not the logged "
+                f"{digest}: the stored text or the entry was changed"
+            )
+        return c
 
     def serving_verdict(self, digest: str, capability: str) -> ServingVerdict:
         """May the weights ``digest`` serve in the tier ``capability``? Only if promoted to it
