@@ -86,6 +86,17 @@ authority_grants = Table(
 # Grants are read by principal (the dashboard, the one-open-break-glass check).
 Index("ix_authority_grants_principal", authority_grants.c.principal)
 Index("ix_authority_grants_generation", authority_grants.c.generation)
+# Active grants soonest to expire first (the dashboard's Now page, its count): a range from
+# now in (break_glass, expires_at, id) order; revoked_at and granted_at make it covering for the
+# count (migration authority_0004).
+Index(
+    "ix_authority_grants_active",
+    authority_grants.c.break_glass,
+    authority_grants.c.expires_at,
+    authority_grants.c.id,
+    authority_grants.c.revoked_at,
+    authority_grants.c.granted_at,
+)
 
 # One row (id 1): how many grant changes were ever committed (see ``generation`` above).
 authority_generation = Table(

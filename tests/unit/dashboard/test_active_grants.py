@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from custodes.authority import Authority, Grant
 from custodes.authority._grants import grant_row as _grant_row
@@ -67,3 +67,38 @@ def test_counted_and_ordered_active_grants_match_active_at(engine: Engine) -> No
                 for g in authority.active_grants(principals=principals, break_glass=flag, limit=5)
             ] == [g.id for g in want[:5]]
     assert 0 < authority.count_active_grants() < len(grants)  # the states are mixed
+
+
+def test_the_now_pages_grant_queries_walk_an_index(sqlite_engine: Engine) -> None:
+    """The Now page's active grants and their count are answered from
+    ix_authority_grants_active (a range from now, in the page's order), not by scanning and
+    sorting every grant ever made: SQLite's own query plan for the statements the authority
+    sends says so."""
+    clock = FrozenClock(_NOW)
+    log = TransparencyLog(sqlite_engine, NoteSigner.generate("test/log"), clock=clock)
+    authority = Authority(sqlite_engine, log, clock=clock)
+    sent: list[tuple[str, tuple[object, ...]]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, params: object, *_: object) -> None:
+        if "authority_grants" in statement and isinstance(params, tuple):
+            sent.append((statement, params))
+
+    event.listen(sqlite_engine, "before_cursor_execute", record)
+    try:
+        authority.active_grants(break_glass=False, limit=100)
+        authority.active_grants(break_glass=True, limit=200)
+        authority.count_active_grants(break_glass=False)
+    finally:
+        event.remove(sqlite_engine, "before_cursor_execute", record)
+    assert len(sent) == 3
+    with sqlite_engine.connect() as conn:
+        for statement, params in sent:
+            plan = [
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            ]
+            assert any("USING" in p and "INDEX ix_authority_grants_active" in p for p in plan), (
+                statement,
+                plan,
+            )
+            assert not any(p.startswith("SCAN") or "TEMP B-TREE" in p for p in plan), plan
