@@ -124,7 +124,9 @@ class LogView:
     cosigners: tuple[str, ...]
     quorum: str | None
     quorum_met: bool
-    witness_keys: tuple[str, ...]  # the constitution's witness vkeys, to compare out of band
+    # The witness policy the log publishes with (C2SP tlog-policy text), to compare with the
+    # one the overseer got out of band; None: it publishes to no witnesses.
+    witness_policy: str | None
     entries: tuple[EntryRow, ...]
     entry_type: str | None
     query: LogQuery
@@ -260,18 +262,15 @@ def log_view(
     publisher = ctx.witness
     cosigned = None
     quorum = None
+    witness_policy = None
     if publisher is not None:
-        quorum = publisher.policy.describe()
+        policy = publisher.policy
+        quorum = policy.describe()
+        witness_policy = policy.to_text()
         try:
             cosigned = publisher.cosigned(require_quorum=False)
         except Error:
             cosigned = None
-    witness_keys: tuple[str, ...] = ()
-    try:
-        constitution = ctx.authority.constitution
-        witness_keys = tuple(w.key for w in constitution.witnesses.witnesses)
-    except Error:
-        pass  # none loaded: no witness keys to show
     return LogView(
         origin=log.origin,
         size=size,
@@ -281,7 +280,7 @@ def log_view(
         cosigners=cosigned.witnesses if cosigned else (),
         quorum=quorum,
         quorum_met=bool(cosigned and cosigned.quorum_met),
-        witness_keys=witness_keys,
+        witness_policy=witness_policy,
         entries=tuple(rows),
         entry_type=entry_type,
         query=query,

@@ -12,6 +12,7 @@ from typing import Any
 
 from custodes.log import (
     Checkpoint,
+    Note,
     NoteSigner,
     consistency_proof,
     encode_entry_bundle,
@@ -286,3 +287,173 @@ def test_verify_js_checks_inclusion_as_the_python_log_proves_it(
     assert out["bundles"][2] == "fail: the entry bundle holds 3 entries, not the 4 asked for"
     assert out["bundles"][3] == "fail: the entry bundle ends inside an entry"
     assert out["bundles"][4] == "fail: the entry bundle ends inside an entry's length"
+
+
+_RUN_POLICY = """
+const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
+import("/dashboard/static/verify.js").then(async (v) => {
+  const out = [];
+  for (const c of cases) {
+    try {
+      const policy = await v.parsePolicy(c.text);
+      const met = c.subsets.map((names) => v.quorumMet(policy, names));
+      let cosigned = null;
+      if (c.note) {
+        try {
+          const note = v.parseNote(c.note);
+          const got = await v.verifyPolicyCosignatures(note, policy);
+          cosigned = { names: got.cosigners.map((x) => x.name).sort(), met: got.met };
+        } catch (e) {
+          cosigned = (e instanceof v.VerifyError) ? "fail: " + e.message : "crash: " + e;
+        }
+      }
+      out.push({ ok: true, describe: v.describeQuorum(policy),
+        witnesses: policy.witnesses.map((w) => [w.name, w.key.name, Array.from(w.key.id)]),
+        logs: policy.logs.map((l) => l.name), met, cosigned });
+    } catch (e) {
+      out.push({ ok: false, error: (e instanceof v.VerifyError) ? e.message : "crash: " + e });
+    }
+  }
+  done(out);
+}, (e) => done([{ error: String(e) }]));
+"""
+
+
+def _policy_cases() -> list[dict[str, Any]]:
+    """Witness policies (C2SP tlog-policy) valid and not, each with every set of its witnesses
+    as cosigners; a few with a note cosigned by some of them."""
+    from itertools import combinations
+
+    from custodes.witness import WitnessPolicy
+
+    keys = [NoteSigner.generate(f"w{i}.example", alg=_ALG_COSIGNATURE_V1) for i in range(4)]
+    vk = [k.verifier.to_key() for k in keys]
+    public = [base64.b64decode(v.split("+", 2)[2])[1:] for v in vk]
+    log = NoteSigner.generate("example.org/log")
+    texts = [
+        f"witness a {vk[0]}\nwitness b {vk[1]}\ngroup g 1 a b\nquorum g\n",
+        f"# overseers\nlog {log.verifier.to_key()} https://log.example\n\n"
+        f"witness a {vk[0]} https://a.example/\n\twitness  b\t{vk[1]}  \n"
+        f"witness c {_ed25519_vkey('w2.example', public[2])}\n"
+        "group g1 any a b\ngroup g2 all g1 c\nquorum g2",
+        f"witness a {vk[0]}\nwitness b {vk[1]}\nwitness c {vk[2]}\nwitness d {vk[3]}\n"
+        "group two 2 a b c\ngroup top 2 two d a\nquorum top\n",
+        f"witness a {vk[0]}\nquorum a\n",
+        f"witness a {vk[0]}\nquorum none\n",
+        "quorum none\n",
+        f"witness\u00a0a\u2003{vk[0]}\nquorum a\n",  # Unicode spaces split words, as str.split()
+        # Refused, each for one reason.
+        f"witness a {vk[0]}\n",
+        f"witness a {vk[0]}\nquorum a\nquorum a\n",
+        f"quorum a\nwitness a {vk[0]}\n",
+        f"witness a {vk[0]}\ngroup g 1 a b\nquorum g\n",
+        f"witness a {vk[0]}\nwitness a {vk[1]}\nquorum a\n",
+        f"witness none {vk[0]}\nquorum none\n",
+        f"witness a {vk[0]}\nwitness b {vk[0]}\nquorum a\n",
+        f"witness a {vk[0]}\nwitness b {vk[1]}\ngroup g 0 a b\nquorum g\n",
+        f"witness a {vk[0]}\nwitness b {vk[1]}\ngroup g 01 a b\nquorum g\n",
+        f"witness a {vk[0]}\nwitness b {vk[1]}\ngroup g 3 a b\nquorum g\n",
+        f"witness a {vk[0]}\nwitness b {vk[1]}\ngroup g most a b\nquorum g\n",
+        f"witness a {vk[0]}\nwitness b {vk[1]}\ngroup g 1 a a\nquorum g\n",
+        f"witness a {vk[0]}\nwitnesses b {vk[1]}\nquorum a\n",
+        "witness a\nquorum a\n",
+        f"witness a {vk[0]} https://a.example extra\nquorum a\n",
+        f"log {vk[0]}\nquorum none\n",
+        f"witness a {vk[0]}\r\nquorum a\n",
+        f"witness a {vk[0][:-3]}AAA\nquorum a\n",
+        f"witness a {log.verifier.to_key()}x\nquorum a\n",
+        "".join(
+            f"witness w{i} {NoteSigner.generate(f'n{i}', alg=4).verifier.to_key()}\n"
+            for i in range(257)
+        )
+        + "quorum none\n",
+    ]
+    leaves = [leaf_hash(b"x")]
+    note = Checkpoint("example.org/log", 1, tree_hash(leaves)).sign(log).note
+    by_two = sign_note(
+        sign_note(note, [keys[0]], timestamp=1_765_000_000), [keys[2]], timestamp=1_765_000_001
+    ).to_text()
+    lines = by_two.split("\n")
+    tampered = "\n".join(
+        x[:-6] + ("A" if x[-6] != "A" else "B") + x[-5:]
+        if x.startswith("\u2014 w2.example ")
+        else x
+        for x in lines
+    )
+    cases = []
+    for text in texts:
+        try:
+            policy = WitnessPolicy.from_text(text)
+        except Exception as exc:  # noqa: BLE001 - recorded: JS must refuse it too
+            cases.append({"text": text, "python": f"refused: {exc}", "subsets": []})
+            continue
+        names = [w.name for w in policy.witnesses]
+        subsets = [list(c) for n in range(len(names) + 1) for c in combinations(names, n)]
+        cases.append(
+            {
+                "text": text,
+                "python": "ok",
+                "describe": policy.describe(),
+                "witnesses": [
+                    [w.name, w.verifier.name, list(w.verifier.key_id)] for w in policy.witnesses
+                ],
+                "logs": [v.name for v, _ in policy.logs],
+                "subsets": subsets,
+                "met": [policy.satisfied_by(s) for s in subsets],
+            }
+        )
+    for case in cases[1:3]:  # the nested policies, over a note two of their witnesses cosigned
+        policy = WitnessPolicy.from_text(case["text"])
+        signed = Note.from_text(by_two)
+        case["note"] = by_two
+        case["cosigned"] = {
+            "names": sorted(policy.cosigners(signed)),
+            "met": policy.satisfied_by(policy.cosigners(signed)),
+        }
+        cases.append({**case, "note": tampered, "cosigned": "fail"})
+    return cases
+
+
+def test_verify_js_reads_witness_policies_as_the_python_witness_package(
+    browser: Any, server: ServerProcess
+) -> None:
+    """The page reads the witness policy an overseer pastes (C2SP tlog-policy) as
+    custodes.witness.WitnessPolicy does: the same policies refused, the same witnesses, keys
+    (0x01 keys converted to cosignature/v1) and quorum description, the same verdict for every
+    set of cosigners, and the same cosigners found on a real cosigned note; a cosignature under
+    a policy witness's key that does not verify is an alarm, not a silent miss."""
+    browser.get(server.url("/dashboard/sign-in"))
+    cases = _policy_cases()
+    browser.set_script_timeout(60)
+    out = browser.execute_async_script(_RUN_POLICY, cases)
+    assert len(out) == len(cases), out[:1]
+    assert not [o for o in out if "crash" in str(o.get("error", ""))], out
+    checked = 0
+    for case, got in zip(cases, out, strict=True):
+        if case["python"] != "ok":
+            assert got["ok"] is False, (case["text"][:200], case["python"], got)
+            assert got["error"].startswith("witness policy line") or "quorum" in got["error"], got
+            continue
+        assert got["ok"] is True, (case["text"][:200], got)
+        assert got["describe"] == case["describe"]
+        assert got["witnesses"] == case["witnesses"]
+        assert got["logs"] == case["logs"]
+        assert got["met"] == case["met"], case["text"]
+        checked += len(case["met"])
+        if case.get("note"):
+            if case["cosigned"] == "fail":
+                assert got["cosigned"] == (
+                    "fail: the cosignature of witness w2.example does not verify"
+                ), got["cosigned"]
+            else:
+                assert got["cosigned"] == case["cosigned"]
+    # 7 policies read (2 of them again over a tampered note), 20 refused, each for its reason.
+    assert sum(c["python"] == "ok" for c in cases) == 9
+    assert sum(c["python"] != "ok" for c in cases) == 20
+    assert checked > 40
+    # Both nested policies are met by the note's two cosigners (a, and c or w2): the vectors
+    # reach the "met" verdict through groups of groups, not only the refusals.
+    assert [c["cosigned"]["met"] for c in cases if isinstance(c.get("cosigned"), dict)] == [
+        True,
+        True,
+    ]

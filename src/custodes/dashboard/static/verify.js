@@ -150,6 +150,111 @@ export async function verifyCosignatures(note, witnessKeys) {
   return valid;
 }
 
+// --- witness policy (C2SP tlog-policy), read as custodes.witness.WitnessPolicy.from_text ------
+// The same file the log server publishes with (witness_policy_file): the overseer pastes it,
+// so the witnesses' keys and the quorum come from the policy, not from this server's page.
+const MAX_POLICY = 64 * 1024;
+const MAX_POLICY_ITEMS = 256; // C2SP tlog-policy asks for at least 32 of each; custodes allows 256
+const NONE = "none"; // tlog-policy's predefined "no cosignatures required"
+// What Python's str.split() splits on, once control characters are refused (below).
+const POLICY_SPACE = /[ \t\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
+
+export async function parsePolicy(text) {
+  if (typeof text !== "string" || text.length > MAX_POLICY) fail("the witness policy is over 64 KiB");
+  const witnesses = [];
+  const groups = [];
+  const logs = [];
+  const defined = new Set();
+  const keys = new Set();
+  let quorum = null;
+  const lines = text.split("\n");
+  for (let n = 0; n < lines.length; n++) {
+    const where = `witness policy line ${n + 1}`;
+    const bad = (message) => fail(`${where}: ${message}`);
+    // tlog-policy: tab is the only control character allowed in a line.
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(lines[n])) bad("control character in policy");
+    const line = lines[n].replace(/^[ \t]+|[ \t]+$/g, "");
+    if (!line || line.startsWith("#")) continue;
+    const [keyword, ...args] = line.split(POLICY_SPACE).filter(Boolean);
+    let key;
+    try {
+      if (keyword === "log" && (args.length === 1 || args.length === 2)) {
+        key = await parseVerifierKey(args[0]);
+        if (key.alg !== ALG_ED25519) bad(`log key ${key.name} is not an Ed25519 (0x01) key`);
+        if (logs.some((l) => equal(l.publicKey, key.publicKey))) bad(`log key ${key.name} is listed twice`);
+        logs.push(key);
+      } else if (keyword === "witness" && (args.length === 2 || args.length === 3)) {
+        const [name] = args;
+        key = await asCosigner(await parseVerifierKey(args[1]));
+        if (defined.has(name) || name === NONE) bad(`witness name ${JSON.stringify(name)} is defined twice or reserved`);
+        if (keys.has(hex(key.publicKey))) bad(`witness ${name} repeats another witness's public key`);
+        defined.add(name);
+        keys.add(hex(key.publicKey));
+        witnesses.push({ name, key, url: args[2] || null });
+      } else if (keyword === "group" && args.length >= 3) {
+        const [name, k, ...members] = args;
+        let threshold = { all: members.length, any: 1 }[k];
+        if (threshold === undefined) {
+          if (!/^[0-9]+$/.test(k) || k.startsWith("0")) bad(`group threshold must be all, any or a number, not ${JSON.stringify(k)}`);
+          threshold = Number(k);
+        }
+        if (defined.has(name) || name === NONE) bad(`group name ${JSON.stringify(name)} is defined twice or reserved`);
+        if (new Set(members).size !== members.length) bad(`group ${name} lists a member twice`);
+        const unknown = members.filter((m) => !defined.has(m));
+        if (unknown.length) bad(`group ${name} names undefined members ${unknown.join(", ")} (define witnesses and groups before using them)`);
+        if (!(threshold >= 1 && threshold <= members.length)) bad(`group ${name} threshold ${threshold} out of range: 1 <= k <= ${members.length}`);
+        defined.add(name);
+        groups.push({ name, threshold, members });
+      } else if (keyword === "quorum" && args.length === 1) {
+        if (quorum !== null) bad("a policy has exactly one quorum line");
+        quorum = args[0];
+      } else {
+        bad(`unknown or malformed ${JSON.stringify(keyword)} line: expected a log, witness, group or quorum line`);
+      }
+    } catch (err) {
+      if (err instanceof VerifyError && !err.message.startsWith(where)) bad(err.message);
+      throw err;
+    }
+    if (witnesses.length + groups.length + logs.length > MAX_POLICY_ITEMS) bad(`policy defines more than ${MAX_POLICY_ITEMS} items`);
+    if (quorum !== null && quorum !== NONE && !defined.has(quorum)) bad(`quorum names undefined witness or group ${JSON.stringify(quorum)}`);
+  }
+  if (quorum === null) fail("the witness policy has no quorum line (quorum <name> or quorum none)");
+  return { quorum, witnesses, groups, logs };
+}
+
+// Whether cosignatures from the witnesses ``names`` meet the policy's quorum.
+export function quorumMet(policy, names) {
+  if (policy.quorum === NONE) return true;
+  const done = new Set([...names].filter((n) => policy.witnesses.some((w) => w.name === n)));
+  for (const g of policy.groups) { // groups name only earlier names: one pass suffices
+    if (g.members.filter((m) => done.has(m)).length >= g.threshold) done.add(g.name);
+  }
+  return done.has(policy.quorum);
+}
+
+// The quorum for a person, as WitnessPolicy.describe says it: none, a name, or "2 of a, b, c".
+export function describeQuorum(policy) {
+  if (policy.quorum === NONE) return "none";
+  const group = policy.groups.find((g) => g.name === policy.quorum);
+  return group ? `${group.threshold} of ${group.members.join(", ")}` : policy.quorum;
+}
+
+// The policy's witnesses that validly cosigned ``note``; any cosignature line under a policy
+// witness's key that does not verify is an alarm (a tampered cosignature), not a silent miss.
+export async function verifyPolicyCosignatures(note, policy) {
+  const valid = [];
+  for (const w of policy.witnesses) {
+    const lines = note.signatures.filter((s) => s.name === w.key.name && equal(s.id, w.key.id));
+    let newest = null;
+    for (const line of lines) {
+      const [c] = await verifyCosignatures({ ...note, signatures: [line] }, [w.key]);
+      if (!newest || c.time > newest) newest = c.time;
+    }
+    if (newest) valid.push({ name: w.name, time: newest });
+  }
+  return { cosigners: valid, met: quorumMet(policy, valid.map((c) => c.name)) };
+}
+
 async function nodeHash(left, right) { return sha256(concat(Uint8Array.of(0x01), left, right)); } // RFC 9162 §2.1.1
 
 // RFC 9162 §2.1.4.2: verify that the tree of size2 (root2) extends the tree of size1 (root1).
@@ -280,8 +385,21 @@ export async function verifyEntry(index, checkpoint, bundles = new Map()) {
 
 // --- the page ---------------------------------------------------------------------------
 
+// What this browser trusts: {log: vkey, policy: tlog-policy text}. A trust saved before the
+// policy field (witness keys and a count) is read as the policy it meant: k of those keys.
 export function loadTrust() {
-  try { return JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { return null; }
+  let trust = null;
+  try { trust = JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { return null; }
+  if (!trust || typeof trust !== "object") return null;
+  if (typeof trust.policy !== "string") {
+    const keys = Array.isArray(trust.witnesses) ? trust.witnesses : [];
+    const k = Number(trust.quorum || 0);
+    trust.policy = keys.length
+      ? keys.map((key, i) => `witness w${i + 1} ${key}`).join("\n") +
+        (k > 0 ? `\ngroup quorum ${Math.min(k, keys.length)} ${keys.map((_, i) => `w${i + 1}`).join(" ")}\nquorum quorum\n` : "\nquorum none\n")
+      : "";
+  }
+  return { log: String(trust.log || ""), policy: trust.policy };
 }
 
 async function fetchText(url) {
@@ -292,8 +410,11 @@ async function fetchText(url) {
 
 export async function verifyLog(trust) {
   const started = performance.now();
+  const policy = trust.policy && trust.policy.trim() ? await parsePolicy(trust.policy) : null;
   const logKey = await parseVerifierKey(trust.log);
-  const witnessKeys = await Promise.all((trust.witnesses || []).map(parseVerifierKey));
+  if (policy && policy.logs.length && !policy.logs.some((l) => l.name === logKey.name && equal(l.id, logKey.id))) {
+    fail(`the witness policy names other logs than the log key you trust (${logKey.name})`);
+  }
   const text = await fetchText("/checkpoint");
   const fetched = performance.now();
   const checkpoint = await verifyCheckpoint(text, logKey);
@@ -314,18 +435,31 @@ export async function verifyLog(trust) {
     proofMs = performance.now() - p0;
     result.consistency = `consistent with the checkpoint of ${last.size} entries seen ${last.seen}`;
   }
-  if (witnessKeys.length) {
-    const r = await fetch("/checkpoint/cosigned?quorum=any", { cache: "no-store" });
+  if (policy) {
+    // The newest checkpoint any witness cosigned: its log signature, every cosignature under
+    // a policy witness's key, and that it is a tree the newest checkpoint extends (or is).
+    result.quorum = describeQuorum(policy);
+    result.quorumMet = quorumMet(policy, []);
+    // The newest checkpoint that met the server's quorum; before there is one, the newest
+    // any witness cosigned. Either way this browser counts under its own policy.
+    let r = await fetch("/checkpoint/cosigned?quorum=met", { cache: "no-store" });
+    if (r.status === 404) r = await fetch("/checkpoint/cosigned?quorum=any", { cache: "no-store" });
     if (r.ok) {
       const cosigned = await verifyCheckpoint(await r.text(), logKey);
-      result.cosigners = await verifyCosignatures(cosigned.note, witnessKeys);
+      const checked = await verifyPolicyCosignatures(cosigned.note, policy);
+      result.cosigners = checked.cosigners;
+      result.quorumMet = checked.met;
       result.cosignedSize = cosigned.size;
       if (cosigned.size > checkpoint.size) fail("the cosigned checkpoint is newer than the newest checkpoint");
       if (cosigned.size === checkpoint.size && !equal(cosigned.root, checkpoint.root)) fail("fork: the witnesses cosigned another tree of this size");
+      if (cosigned.size < checkpoint.size) {
+        const answer = JSON.parse(await fetchText(`/log/proof/consistency?size1=${cosigned.size}&size2=${checkpoint.size}`));
+        if (!Array.isArray(answer.proof)) fail("the consistency proof from the cosigned checkpoint is malformed");
+        await verifyConsistency(cosigned.size, checkpoint.size, cosigned.root, checkpoint.root, answer.proof.map(b64decode));
+      }
+    } else if (r.status !== 404) {
+      fail(`/checkpoint/cosigned answered ${r.status}`);
     }
-    const quorum = Number(trust.quorum || 0);
-    result.quorumMet = result.cosigners.length >= quorum;
-    result.quorum = quorum;
   }
   // Only a checkpoint that verified becomes the one the next visit checks against.
   localStorage.setItem(lastKey, JSON.stringify({ size: String(checkpoint.size), root: result.root, seen: new Date().toISOString() }));
@@ -352,23 +486,22 @@ async function run(panel) {
   panel.querySelector("details").open = !(trust && trust.log);
   if (trust) {
     form.log.value = trust.log;
-    form.witnesses.value = (trust.witnesses || []).join("\n");
-    form.quorum.value = trust.quorum || 0;
+    form.policy.value = trust.policy;
   }
   if (!trust || !trust.log) {
-    show(panel, "unconfigured", "Not verified: enter the log's verifier key you got out of band (and your witnesses' keys) below.");
+    show(panel, "unconfigured", "Not verified: enter the log's verifier key you got out of band (and the witness policy the log publishes with) below.");
     return;
   }
   show(panel, "running", "Verifying…");
   try {
     const r = await verifyLog(trust);
-    const cos = r.quorum === undefined ? "" : `<br>Witnesses: ${r.cosigners.length} valid cosignature(s) of ${r.quorum} required${r.cosigners.length ? " (" + r.cosigners.map((c) => esc(c.name)).join(", ") + ")" : ""}${r.quorumMet ? "" : " — quorum not met"}.`;
+    const cos = r.quorum === undefined ? "" : `<br><span data-witnesses>Witnesses: ${r.cosigners.length ? `valid cosignatures from ${r.cosigners.map((c) => esc(c.name)).join(", ")} on the checkpoint of ${r.cosignedSize} entries` : "no valid cosignature yet"}; quorum (${esc(r.quorum)}) ${r.quorumMet ? "met" : "not met"}.</span>`;
     show(panel, r.quorumMet === false ? "warning" : "ok",
       `Verified in this browser: checkpoint of ${r.size} entries signed by the log key you trust; ${esc(r.consistency)}.${cos}` +
       `<br><span class="muted" data-timing>signature and proof checked in ${r.verifyMs.toFixed(1)} ms (proof ${r.proofMs.toFixed(1)} ms)</span>`);
     await verifyRows(r.checkpoint);
   } catch (err) {
-    show(panel, "failed", `<strong>Alarm: verification failed.</strong> ${esc(err.message)} The last checkpoint this browser verified is kept; tell the other overseers.`);
+    show(panel, "failed", `<strong>Alarm: verification failed.</strong> ${esc(String(err.message).replace(/([^.])$/, "$1."))} The last checkpoint this browser verified is kept; tell the other overseers.`);
     verifyRows(null);
   }
 }
@@ -450,15 +583,18 @@ function setup() {
   const form = panel.querySelector("form[data-trust]");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const witnesses = form.witnesses.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    let log = form.log.value.trim();
+    const policy = form.policy.value;
     try {
-      await parseVerifierKey(form.log.value);
-      for (const w of witnesses) await parseVerifierKey(w);
+      const parsed = policy.trim() ? await parsePolicy(policy) : null;
+      // A policy that names one log may stand for the log key too.
+      if (!log && parsed && parsed.logs.length === 1) log = policy.split("\n").map((l) => l.trim().split(POLICY_SPACE)).find((w) => w[0] === "log")[1];
+      await parseVerifierKey(log);
     } catch (err) {
       show(panel, "failed", `Those keys are malformed: ${esc(err.message)}`);
       return;
     }
-    localStorage.setItem(TRUST, JSON.stringify({ log: form.log.value.trim(), witnesses, quorum: Number(form.quorum.value || 0) }));
+    localStorage.setItem(TRUST, JSON.stringify({ log, policy }));
     await run(panel);
   });
   panel.querySelector("[data-forget]").addEventListener("click", async () => {
