@@ -45,6 +45,7 @@ from custodes.gateway._service import (
     KeyCache,
 )
 from custodes.gateway._serving import WEIGHTS_REFUSED, ServingCheck, ServingGate, WeightsRefused
+from custodes.gateway._serving_states import ServingState, ServingStates
 from custodes.gateway._upstream import HttpUpstream, Upstream, UpstreamReply, UpstreamTimeout
 from custodes.gateway._usage import ON_BEHALF_OF, UsageGate
 from custodes.gateway._wire import (
@@ -99,6 +100,8 @@ __all__ = [
     "AttestedServing",
     "ServingCheck",
     "ServingGate",
+    "ServingState",
+    "ServingStates",
     "TextDetection",
     "TextDetector",
     "Upstream",

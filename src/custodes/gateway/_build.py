@@ -21,6 +21,7 @@ from custodes.gateway._monitors import MonitorRegistry
 from custodes.gateway._scripted import ScriptedUpstream
 from custodes.gateway._service import Gateway
 from custodes.gateway._serving import ServingCheck, ServingGate
+from custodes.gateway._serving_states import ServingStates
 from custodes.gateway._upstream import HttpUpstream, Upstream
 from custodes.gateway._usage import UsageGate
 from custodes.log import TransparencyLog
@@ -234,6 +235,7 @@ def build_gateway(
                 log=log,
                 clock=clock,
                 models=_weights_models(routes),
+                states=ServingStates(engine, clock=clock),
             )
         ),
     )

@@ -13,9 +13,11 @@ one lookup, and the weights may be registered any moment.) A call to a model who
 not approved is refused (403 ``weights_not_approved``) and logged like every refused call, with
 the digest.
 
-When weights a model names stop being approved (or are found not approved at start), the gateway
-writes a ``gateway.weights_refused/v1`` entry: an alarm every overseer reading the log sees,
-once per change of verdict, not once per refused call.
+When weights a model names are refused (found not approved at start, not promoted, or no
+longer approved), the gateway writes a ``gateway.weights_refused/v1`` entry: an alarm every
+overseer reading the log sees, once per change of verdict, not once per refused call. The
+verdict last alarmed on is kept in the store (:class:`ServingStates`), so a restarted gateway,
+or another replica over the same database, does not raise the same alarm again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.clock import Clock
+from custodes.gateway._serving_states import ServingState, ServingStates
 from custodes.gateway._wire import Refused
 from custodes.log import Entry, LogWriter, register_entry_type
 from custodes.provenance import ServingVerdict
@@ -84,6 +87,8 @@ class ServingGate:
             the process's log).
         clock: the time of those entries.
         models: the models that name each (digest, tier) (named in the alarm).
+        states: the verdicts last alarmed on, in the store (none: remembered by this process
+            only, so a restart alarms again).
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class ServingGate:
         log: LogWriter | None = None,
         clock: Clock | None = None,
         models: Mapping[Key, Sequence[str]] | None = None,
+        states: ServingStates | None = None,
     ) -> None:
         self.check = check
         self.interval = interval
@@ -101,6 +107,10 @@ class ServingGate:
         self._clock = clock
         self._models = {d: sorted(m) for d, m in (models or {}).items()}
         self._verdicts: dict[Key, ServingVerdict] = {}
+        self._states = states
+        # The state last alarmed on, as this process knows it (read from ``states`` at the first
+        # verdict on a key): a verdict equal to it needs no write.
+        self._seen: dict[Key, ServingState | None] = {}
         self._pending: dict[Key, asyncio.Future[ServingVerdict]] = {}
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
@@ -180,56 +190,78 @@ class ServingGate:
                 pending.exception()
                 raise
             else:
-                alarm = self._remember(verdict, digest)
-                if alarm is not None:
-                    await self._alarm(alarm)
+                self._remember(verdict, digest)
+                after = ServingState.of(verdict.approved, verdict.reasons)
+                if digest not in self._seen or self._seen[digest] != after:
+                    # A change, or the first verdict since start: the store decides.
+                    try:
+                        await asyncio.to_thread(self._transition, digest, verdict, after)
+                    except Exception:  # the verdict stands; the next check tries again
+                        self._seen.pop(digest, None)
+                        _log.exception("the serving alarm for weights %s failed", digest[0])
                 pending.set_result(verdict)
             finally:
                 del self._pending[digest]
             return verdict
         return await asyncio.shield(pending)
 
-    def _remember(self, verdict: ServingVerdict, digest: Key) -> WeightsRefused | None:
-        """Cache ``verdict``; the alarm to write if it is a new refusal."""
-        if not verdict.lasting:
+    def _remember(self, verdict: ServingVerdict, digest: Key) -> None:
+        """Cache ``verdict`` (unless it will change without anything being wrong)."""
+        if verdict.lasting:
+            self._verdicts[digest] = verdict
+        else:
             self._verdicts.pop(digest, None)
-            return None
-        before = self._verdicts.get(digest)
-        self._verdicts[digest] = verdict
-        if verdict.approved or (before is not None and before.reasons == verdict.reasons):
-            return None
+
+    def _transition(self, digest: Key, verdict: ServingVerdict, after: ServingState) -> None:
+        """Record the verdict's state; raise the alarm if this process changed it to a
+        refusal (in a worker thread: it reads and writes the store and the log)."""
+        if digest in self._seen:
+            before = self._seen[digest]
+        else:
+            before = None if self._states is None else self._states.get(digest)
+        for _ in range(3):
+            if before == after:
+                self._seen[digest] = after
+                return
+            if self._states is None or self._states.change(digest, before=before, after=after):
+                break
+            before = self._states.get(digest)  # another process changed it: start from there
+        else:
+            self._seen[digest] = before  # contended: the next check compares again
+            return
+        self._seen[digest] = after
+        if after.approved:
+            return
+        was_approved = before is not None and before.approved
         alarm = WeightsRefused(
             weights=digest[0],
             capability=digest[1],
             models=self._models.get(digest, []),
             reasons=[r[:1000] for r in verdict.reasons[:20]],
-            was_approved=before is not None and before.approved,
+            was_approved=was_approved,
             checkpoint_size=verdict.checkpoint_size,
         )
-        if before is not None and before.approved:
-            _log.error(
-                "weights %s are no longer approved to serve in %s: %s",
-                *digest,
-                "; ".join(verdict.reasons),
-            )
-        else:
-            _log.warning(
-                "weights %s are not approved to serve in %s: %s",
-                *digest,
-                "; ".join(verdict.reasons),
-            )
-        return alarm
-
-    async def _alarm(self, alarm: WeightsRefused) -> None:
+        (_log.error if was_approved else _log.warning)(
+            "weights %s are %s approved to serve in %s: %s",
+            digest[0],
+            "no longer" if was_approved else "not",
+            digest[1],
+            "; ".join(verdict.reasons),
+        )
         if self._log_writer is None or self._clock is None:
             return
         entry = Entry.from_model(
             WEIGHTS_REFUSED, time=self._clock.now(), principal="custodes", body=alarm
         )
         try:
-            await asyncio.to_thread(self._log_writer.append, entry)
-        except Exception:  # the refusal stands (fail closed); the alarm is in the process log only
+            self._log_writer.append(entry)
+        except Exception:
+            # The refusal stands (fail closed). The alarm is not in the log, so the stored
+            # state must not say it was raised: put it back, and the next check raises it.
             _log.exception("the alarm for weights %s could not be logged", alarm.weights)
+            self._seen.pop(digest, None)
+            if self._states is not None:
+                self._states.undo(digest, before=before, after=after)
 
     async def _watch(self) -> None:
         while True:

@@ -1,10 +1,21 @@
-"""The gateway's tables: API keys (stored only as SHA-256 hashes) and a change counter."""
+"""The gateway's tables: API keys (stored only as SHA-256 hashes), a change counter, and the
+serving check's last verdict per weights and tier (what its alarms were raised for)."""
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from custodes.store import UtcDateTime, metadata
 
-__all__ = ["gateway_keys", "gateway_state"]
+__all__ = ["gateway_keys", "gateway_serving_states", "gateway_state"]
 
 gateway_keys = Table(
     "gateway_keys",
@@ -27,4 +38,18 @@ gateway_state = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", BigInteger, nullable=False),
+)
+
+# The serving check's verdict per (weights, tier) as last alarmed on: refused with these reasons
+# (their SHA-256), or approved. A refusal is alarmed once per change of this row, by whichever
+# gateway process changes it first, and a restarted process does not alarm again.
+gateway_serving_states = Table(
+    "gateway_serving_states",
+    metadata,
+    Column("weights", String(71), nullable=False),
+    Column("capability", String(128), nullable=False),
+    Column("approved", Boolean, nullable=False),
+    Column("reasons_sha256", String(64), nullable=False),  # empty when approved
+    Column("changed_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("weights", "capability"),
 )

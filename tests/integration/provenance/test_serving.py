@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -167,6 +168,11 @@ def _refused(served: Served, model: str) -> openai.PermissionDeniedError:
     return caught.value
 
 
+def _alarms(served: Served, d: str) -> list[dict[str, Any]]:
+    """The bodies of the ``gateway.weights_refused/v1`` alarms for the weights ``d``."""
+    return [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
+
+
 def _wait_for(served: Served, d: str, approved: bool) -> None:
     assert served.ctx.gateway.serving is not None
     deadline = time.monotonic() + 60
@@ -191,6 +197,11 @@ def test_weights_serve_only_once_promoted_and_stop_when_changed_or_crossed(
     assert last["outcome"] == "denied" and last["weights"] == d and last["status"] == 403
     assert served.ctx.gateway.serving is not None
     assert served.ctx.gateway.serving.cached((d, "general")) is None  # not cached
+    # Alarmed once (the refusal of every call is in its own entry), not once per call.
+    _refused(served, "frontier-general")
+    [alarm] = _alarms(served, d)
+    assert alarm["was_approved"] is False and alarm["models"] == ["frontier-general"]
+    assert f"no artifact {d} is registered" in alarm["reasons"][0]
 
     # The whole path: inputs, a two-organisation approval, the pipeline's signed run.
     inputs = p.register_inputs()
@@ -203,8 +214,11 @@ def test_weights_serve_only_once_promoted_and_stop_when_changed_or_crossed(
         grant_id=grant,
         manifests=[served.tuned],
     )
-    # Trained, but not promoted: still refused.
+    # Trained, but not promoted: still refused, and alarmed once for the new reason.
     assert f"{d} is not promoted to 'general'" in _refused(served, "frontier-general").message
+    _refused(served, "frontier-general")
+    alarms = _alarms(served, d)
+    assert len(alarms) == 2 and f"{d} is not promoted to 'general'" in alarms[1]["reasons"][0]
     # The auditor's evaluation, then a promotion under the serving rule (lab + overseer).
     r.register_evaluation("erin@auditor", p.evaluate(d, "cyber-offence", 0.1))
     promotion = p.approve_promotion(d, "general")
@@ -238,11 +252,11 @@ def test_weights_serve_only_once_promoted_and_stop_when_changed_or_crossed(
     assert served.entries()[-1].body["weights"] == d
     # The alarm every overseer sees: once, when the verdict changed (not per refused call).
     _refused(served, "frontier-general")
-    alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
-    assert len(alarms) == 1, alarms
-    assert alarms[0]["was_approved"] is True and alarms[0]["models"] == ["frontier-general"]
-    assert alarms[0]["capability"] == "general"
-    assert any("envelope" in r for r in alarms[0]["reasons"])
+    alarms = _alarms(served, d)
+    assert len(alarms) == 3, alarms
+    assert alarms[2]["was_approved"] is True and alarms[2]["models"] == ["frontier-general"]
+    assert alarms[2]["capability"] == "general"
+    assert any("envelope" in r for r in alarms[2]["reasons"])
 
     # Put back, it serves again; then an overseer's evaluation crosses the tier's threshold.
     with served.ctx.engine.begin() as conn:
@@ -253,9 +267,9 @@ def test_weights_serve_only_once_promoted_and_stop_when_changed_or_crossed(
     _wait_for(served, d, approved=False)
     refused = _refused(served, "frontier-general")
     assert "cyber-offence scored 0.6" in refused.message
-    alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
-    assert len(alarms) == 2 and alarms[1]["was_approved"] is True
-    assert any("at or above the tier's threshold 0.3" in x for x in alarms[1]["reasons"])
+    alarms = _alarms(served, d)
+    assert len(alarms) == 4 and alarms[3]["was_approved"] is True
+    assert any("at or above the tier's threshold 0.3" in x for x in alarms[3]["reasons"])
 
 
 def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
@@ -270,6 +284,8 @@ def test_root_weights_and_unknown_weights_are_refused(served: Served) -> None:
     assert served.entries()[-1].body["weights"] == root.digest
     refused = _refused(served, "unknown-model")
     assert f"no artifact {UNKNOWN} is registered" in refused.message
+    _refused(served, "unknown-model")
+    assert [a["models"] for a in _alarms(served, UNKNOWN)] == [["unknown-model"]]
     # A model that names no weights, in a tier that does not require them, is served as
     # before; its entries say so.
     assert served.chat("plain-model")
@@ -300,6 +316,7 @@ def test_an_attested_model_stops_serving_when_its_server_loads_other_weights(
     refused = _refused(served, "attested-model")
     assert "the model server (modelserver@lab) attests it serves weights sha256:" in refused.message
     assert f"not the declared {d}" in refused.message
-    alarms = [e.body for e in served.entries((WEIGHTS_REFUSED,)) if e.body["weights"] == d]
-    assert len(alarms) == 1 and alarms[0]["was_approved"] is True
-    assert alarms[0]["models"] == ["attested-model"]
+    # The first alarm: nothing was registered under the digest when the gateway started.
+    alarms = _alarms(served, d)
+    assert [a["was_approved"] for a in alarms] == [False, True], alarms
+    assert alarms[1]["models"] == ["attested-model"]

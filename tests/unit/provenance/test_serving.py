@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from custodes.authority import Authority
 from custodes.clock import FrozenClock
-from custodes.errors import StoreError
-from custodes.gateway import Refused, ServingGate
-from custodes.log import SignedCheckpoint, TransparencyLog
+from custodes.errors import LogWriteError, StoreError
+from custodes.gateway import (
+    WEIGHTS_REFUSED,
+    Refused,
+    ServingGate,
+    ServingState,
+    ServingStates,
+)
+from custodes.log import Appended, Entry, SignedCheckpoint, TransparencyLog
 from custodes.provenance import ModelRegistry, ServingVerdict
 from custodes.wiring import GrantAuditor
 from tests.unit.provenance.conftest import Pipeline
@@ -196,3 +203,79 @@ def test_a_log_written_to_while_verifying_still_verifies(
     assert transparency_log.size() == before + 1  # the log did grow meanwhile
     assert verdict.approved, verdict.reasons
     assert verdict.checkpoint_size == before
+
+
+class FailingLog:
+    """A log whose appends fail (the database or the sequencer down): what the gate uses."""
+
+    def append(self, entry: Entry, *, timeout: float | None = 30.0) -> Appended:
+        raise LogWriteError("the log is unavailable")
+
+
+def test_refusals_are_alarmed_once_per_change_across_restarts(
+    pipeline: Pipeline,
+    registry: ModelRegistry,
+    engine: Engine,
+    transparency_log: TransparencyLog,
+    clock: FrozenClock,
+) -> None:
+    tuned, _, _ = _trained(pipeline, promote=False)
+    key = (tuned, "general")
+    states = ServingStates(engine, clock=clock)
+
+    def gate(log: object = transparency_log) -> ServingGate:
+        """A gateway process (a new one: a restart, or another replica on the database)."""
+        return ServingGate(
+            registry, interval=3600, log=log, clock=clock, models={key: ["m"]}, states=states
+        )
+
+    def alarms() -> list[dict]:  # type: ignore[type-arg]
+        return [
+            b
+            for _, d in transparency_log.entries(0, transparency_log.size())
+            if (b := orjson.loads(d))["type"] == WEIGHTS_REFUSED
+        ]
+
+    async def refused(g: ServingGate, digest: str = tuned) -> Refused:
+        with pytest.raises(Refused) as caught:
+            await g.admit("m", digest, "general")
+        return caught.value
+
+    async def scenario() -> None:
+        # Trained but not promoted: refused on every call, alarmed once.
+        first = gate()
+        for _ in range(3):
+            assert (await refused(first)).code == "weights_not_approved"
+        [alarm] = alarms()
+        assert alarm["body"]["weights"] == tuned and alarm["body"]["models"] == ["m"]
+        assert "is not promoted to 'general'" in alarm["body"]["reasons"][0]
+        assert not alarm["body"]["was_approved"]
+        assert states.get(key) == ServingState.of(False, alarm["body"]["reasons"])
+        # Restarted (or a second replica): the same refusal is not alarmed again.
+        await refused(gate())
+        assert len(alarms()) == 1
+        # Promoted: served, and remembered as approved (no alarm).
+        promotion = pipeline.approve_promotion(tuned, "general")
+        assert promotion is not None
+        registry.promote("dave@lab", tuned, capability="general", grant_id=promotion)
+        serving = gate()
+        await serving.admit("m", tuned, "general")
+        assert states.get(key) == ServingState(True) and len(alarms()) == 1
+        # A crossing evaluation turns the verdict: the next process to check alarms, once,
+        # saying the weights served until then.
+        registry.register_evaluation("dana@asi", pipeline.evaluate(tuned, "cyber-offence", 0.9))
+        after = gate()
+        await refused(after)
+        await refused(gate())
+        assert [a["body"]["was_approved"] for a in alarms()] == [False, True]
+        assert "at or above the tier's threshold" in alarms()[-1]["body"]["reasons"][0]
+        # An alarm that cannot be logged is not remembered as raised: the next check raises it.
+        unknown = "sha256:" + "6" * 64
+        await refused(gate(FailingLog()), unknown)
+        assert states.get((unknown, "general")) is None and len(alarms()) == 2
+        await refused(gate(), unknown)
+        assert [a["body"]["weights"] for a in alarms()] == [tuned, tuned, unknown]
+        for g in (first, serving, after):
+            await g.stop()
+
+    asyncio.run(scenario())
