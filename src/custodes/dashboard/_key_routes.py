@@ -1,13 +1,15 @@
 """Sign-in with the principal's own key (see :mod:`custodes.dashboard._key_sign_in`): two JSON
 calls the ``custodes dashboard login`` command makes with the key, and the page where the
 browser redeems the one-time code it printed (a CSRF-protected form, so no link alone signs a
-browser in)."""
+browser in); or, in the page itself, a challenge shown with the command that signs it and a
+form that takes the pasted signature (CSRF-protected too)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import shlex
 from datetime import datetime
 
 from fastapi import Request
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from custodes import __version__
 from custodes.constitution import encode_public_key
-from custodes.dashboard._key_sign_in import origin_of, sign_in_message
+from custodes.dashboard._key_sign_in import Ticket, origin_of, sign_in_message
 from custodes.dashboard._render import render
 from custodes.dashboard._routes import (
     _CSRF_COOKIE,
@@ -30,7 +32,7 @@ from custodes.dashboard._routes import (
     router,
 )
 from custodes.dashboard._sessions import new_token, tokens_match
-from custodes.errors import Forbidden, InputError
+from custodes.errors import Error, Forbidden, InputError
 from custodes.log import format_time
 
 __all__ = ["ChallengeIn", "ChallengeOut", "SignedChallengeIn", "SignInCodeOut"]
@@ -116,20 +118,30 @@ async def key_challenge(request: Request, body: ChallengeIn) -> JSONResponse:
     return JSONResponse(out.model_dump(), status_code=201, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/key-sign-in/answer", status_code=201)
-async def key_answer(request: Request, body: SignedChallengeIn) -> JSONResponse:
-    """Check a signed challenge; a one-time sign-in code for the browser."""
+def _signature(text: str) -> bytes:
+    """A base64 Ed25519 signature.
+
+    Raises:
+        InputError: not base64 of 64 bytes (RFC 8032 §5.1.6: an Ed25519 signature is 64).
+    """
     try:
-        signature = base64.b64decode(body.signature, validate=True)
+        signature = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         signature = b""
-    if len(signature) != 64:  # RFC 8032 §5.1.6: an Ed25519 signature is 64 bytes
+    if len(signature) != 64:
         raise InputError(
             "malformed signature",
             where="signature",
             expected="base64 of a 64-byte Ed25519 signature",
-            actual=body.signature[:100],
+            actual=text[:100],
         )
+    return signature
+
+
+@router.post("/key-sign-in/answer", status_code=201)
+async def key_answer(request: Request, body: SignedChallengeIn) -> JSONResponse:
+    """Check a signed challenge; a one-time sign-in code for the browser."""
+    signature = _signature(body.signature)
     key = _key_of(request, body.principal)
     ticket = await asyncio.to_thread(
         lambda: _key_sign_in(request).answer(
@@ -172,6 +184,12 @@ async def sign_in_code_form(request: Request) -> Response:
             viewer=None,
         )
     )
+    return _with_csrf(request, response, csrf)
+
+
+def _with_csrf(request: Request, response: Response, csrf: str) -> Response:
+    """``response`` with the CSRF cookie its form's token must match (only the sign-in paths
+    receive it; SameSite=Strict, so another site's form never carries it)."""
     response.set_cookie(
         _CSRF_COOKIE,
         csrf,
@@ -184,9 +202,19 @@ async def sign_in_code_form(request: Request) -> Response:
     return response
 
 
-@router.post("/sign-in/code")
-async def sign_in_with_code(request: Request) -> Response:
-    """Take the one-time code (once) and open a session signed in with the principal's key."""
+def _sign_command(message: bytes) -> str:
+    """Shell commands that sign ``message`` with OpenSSL 3 (custodes keys are PKCS#8 PEM) and
+    print the base64 signature: each line written with printf, quoted for the shell."""
+    fields = " ".join(shlex.quote(f) for f in message.decode("ascii").rstrip("\n").split("\n"))
+    return (
+        f"printf '%s\\n' {fields} > challenge.txt\n"
+        "openssl pkeyutl -sign -inkey YOUR.key -rawin -in challenge.txt | openssl base64 -A"
+    )
+
+
+async def _checked_form(request: Request) -> dict[str, str] | Response:
+    """The sign-in form, or the sign-in page saying why not: malformed (400) or without the
+    token of the page that set the CSRF cookie (403)."""
     form = await _form(request)
     if form is None:
         return _sign_in_page(
@@ -198,6 +226,75 @@ async def sign_in_with_code(request: Request) -> Response:
             error="the form had expired or did not come from this page; try again",
             status=403,
         )
+    return form
+
+
+@router.post("/sign-in/key")
+async def sign_in_key_challenge(request: Request) -> Response:
+    """Key sign-in in the page, step 1: a challenge for the principal in the form, shown with
+    the exact bytes to sign and a command that signs them."""
+    form = await _checked_form(request)
+    if isinstance(form, Response):
+        return form
+    principal = form.get("principal", "").strip()
+    try:
+        if not principal:
+            raise InputError("enter the principal you sign in as", where="principal")
+        key = _key_of(request, principal)
+        ticket: Ticket = await asyncio.to_thread(_key_sign_in(request).challenge, principal, key)
+    except Error as exc:
+        return _sign_in_page(request, error=exc.message, status=exc.status)
+    message = sign_in_message(origin=_origin(request), principal=principal, challenge=ticket.token)
+    csrf = new_token()
+    response = _page(
+        render(
+            "sign_in_key.html",
+            csrf=csrf,
+            principal=principal,
+            challenge=ticket.token,
+            message=message.decode("ascii"),
+            command=_sign_command(message),
+            expires_at=ticket.expires_at,
+            version=__version__,
+            viewer=None,
+        )
+    )
+    return _with_csrf(request, response, csrf)
+
+
+@router.post("/sign-in/key/answer")
+async def sign_in_key_answer(request: Request) -> Response:
+    """Key sign-in in the page, step 2: the pasted signature over the challenge; a session in
+    this browser if it is the principal's (the challenge is used up either way)."""
+    form = await _checked_form(request)
+    if isinstance(form, Response):
+        return form
+    principal = form.get("principal", "")
+    try:
+        signature = _signature(form.get("signature", "").strip())
+        key = _key_of(request, principal)
+        ticket = await asyncio.to_thread(
+            lambda: _key_sign_in(request).sign_in_here(
+                principal=principal,
+                challenge=form.get("challenge", ""),
+                signature=signature,
+                origin=_origin(request),
+                public_key=key,
+            )
+        )
+    except Error as exc:
+        return _sign_in_page(request, error=exc.message, status=exc.status)
+    return await _open_session(
+        request, ticket.principal, method="key-signature", credential=ticket.credential
+    )
+
+
+@router.post("/sign-in/code")
+async def sign_in_with_code(request: Request) -> Response:
+    """Take the one-time code (once) and open a session signed in with the principal's key."""
+    form = await _checked_form(request)
+    if isinstance(form, Response):
+        return form
     ticket = await asyncio.to_thread(_key_sign_in(request).redeem, form.get("code", ""))
     if ticket is None:
         return _sign_in_page(

@@ -190,6 +190,39 @@ class KeySignIn:
             )
         return self._issue("code", principal, key)
 
+    def sign_in_here(
+        self,
+        *,
+        principal: str,
+        challenge: str,
+        signature: bytes,
+        origin: str,
+        public_key: bytes,
+    ) -> Ticket:
+        """:meth:`answer` for a signature pasted into the sign-in page itself: the browser that
+        sends it is the one to sign in, so its code is taken at once (a form that carried the
+        page's CSRF token sent it, so no other site did).
+
+        Returns:
+            The taken code: whose session to open, with which key.
+
+        Raises:
+            Unauthenticated: as :meth:`answer`.
+            InputError: a field is malformed.
+            StoreError: the database cannot be read or written.
+        """
+        code = self.answer(
+            principal=principal,
+            challenge=challenge,
+            signature=signature,
+            origin=origin,
+            public_key=public_key,
+        )
+        taken = self.redeem(code.token)
+        if taken is None:  # only if the clock jumped past its two minutes in between
+            raise Unauthenticated("the sign-in code expired before it was used", where="code")
+        return taken
+
     def peek(self, code: str) -> Ticket | None:
         """The live sign-in code ``code`` (not taken), or None: what the confirmation shows.
 

@@ -58,7 +58,7 @@ def signed_in_browser(
     browser.get(server.url("/dashboard/"))
     assert browser.current_url.endswith("/dashboard/sign-in")
     browser.find_element(By.ID, "api_key").send_keys(api_key("dana@asi"))
-    browser.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "#api-key-sign-in button[type=submit]").click()
     _wait(browser, lambda b: b.current_url.endswith("/dashboard/"), "the Now page")
     yield browser
 
@@ -477,6 +477,55 @@ def test_sign_in_with_the_principals_own_key(
         assert "Signed in as erin@auditor" in _text(browser)
         browser.get(made["url"])  # used: the link signs nobody in again
         assert "unknown, used or expired" in _text(browser)
+    finally:
+        browser.delete_all_cookies()
+        browser.get(server.url("/dashboard/sign-in"))
+        if kept is not None:
+            browser.add_cookie(kept)
+
+
+def test_sign_in_by_pasting_a_signature_into_the_page(
+    signed_in_browser: Any, server: ServerProcess, screenshots: Path, tmp_path: Path
+) -> None:
+    """Key sign-in without the CLI: the page gives a challenge and the command that signs it;
+    the command's output (OpenSSL over erin's key file), pasted back, signs the browser in as
+    erin@auditor. It is the signature `custodes dashboard login` makes over the same bytes."""
+    import shutil
+    import subprocess
+
+    from selenium.webdriver.common.by import By
+
+    from custodes.authority import SigningKey
+
+    browser = signed_in_browser
+    root = Path(__file__).resolve().parents[3]
+    kept = browser.get_cookie("custodes_session")  # dana's session, put back after
+    browser.delete_all_cookies()
+    try:
+        browser.get(server.url("/dashboard/sign-in"))
+        browser.find_element(By.ID, "principal").send_keys("erin@auditor")
+        browser.find_element(By.CSS_SELECTOR, "#key-sign-in button[type=submit]").click()
+        message = _wait(
+            browser, lambda b: (_css(b, "#challenge-message") or [None])[0], "the challenge"
+        ).text
+        command = browser.find_element(By.ID, "sign-command").text
+        browser.save_screenshot(str(screenshots / "sign-in-paste-signature.png"))
+        _fits(browser)
+        # The shown message is one line per field; the bytes signed end each with a newline.
+        signed_bytes = (message.strip("\n") + "\n").encode()
+        signature = SigningKey.from_file(root / "examples/keys/erin.key").sign(signed_bytes)
+        if shutil.which("openssl"):  # the page's own instructions, run as a user would
+            script = command.replace("YOUR.key", str(root / "examples/keys/erin.key"))
+            made = subprocess.run(
+                ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30
+            )
+            assert made.returncode == 0, made.stderr
+            assert (tmp_path / "challenge.txt").read_bytes() == signed_bytes
+            assert made.stdout.strip() == signature
+        browser.find_element(By.ID, "signature").send_keys(signature)
+        browser.find_element(By.CSS_SELECTOR, "#key-answer button[type=submit]").click()
+        _wait(browser, lambda b: b.current_url.endswith("/dashboard/"), "the Now page")
+        assert "Signed in as erin@auditor" in _text(browser)
     finally:
         browser.delete_all_cookies()
         browser.get(server.url("/dashboard/sign-in"))

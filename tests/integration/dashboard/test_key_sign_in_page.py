@@ -6,6 +6,7 @@ with a clear answer, never a 500."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from collections.abc import Callable
@@ -135,3 +136,110 @@ def test_forged_replayed_and_malformed_answers_are_refused(server: ServerProcess
             server.url("/dashboard/sign-in/code"), data={"csrf": "x", "code": "y"}, timeout=30
         )
         assert cross_site.status_code == 403
+
+
+_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found[1]
+
+
+def _challenge_page(client: httpx.Client, principal: str) -> tuple[httpx.Response, str, str]:
+    """Ask the sign-in page for a challenge; the page, its exact message and its CSRF token."""
+    form = client.get("/dashboard/sign-in")
+    page = client.post("/dashboard/sign-in/key", data={"csrf": _csrf(form), "principal": principal})
+    assert page.status_code == 200, page.text
+    shown = re.search(r'<pre class="note" id="challenge-message">([^<]*)</pre>', page.text)
+    assert shown is not None, page.text
+    return page, html.unescape(shown[1]), _csrf(page)
+
+
+def _paste(client: httpx.Client, page: httpx.Response, csrf: str, signature: str) -> httpx.Response:
+    fields = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'name="(principal|challenge)" value="([^"]*)"', page.text)
+    }
+    return client.post(
+        "/dashboard/sign-in/key/answer", data={**fields, "csrf": csrf, "signature": signature}
+    )
+
+
+def test_a_signature_pasted_into_the_page_signs_that_browser_in_once(
+    server: ServerProcess,
+) -> None:
+    """The page shows the challenge as the exact message the CLI signs (for this origin); the
+    signature over it, as `custodes dashboard login` makes it, opens a session in that
+    browser; the challenge is then used up, and another principal's key opens nothing."""
+    erin = SigningKey.from_file(_ROOT / "examples/keys/erin.key")
+    bob = SigningKey.from_file(_ROOT / "examples/keys/bob.key")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        page, message, csrf = _challenge_page(client, "erin@auditor")
+        challenge = message.split("\n")[3]
+        assert message.encode() == sign_in_message(
+            origin=server.base_url.rstrip("/"), principal="erin@auditor", challenge=challenge
+        )
+        assert "no-store" in page.headers["cache-control"]
+        signed = _paste(client, page, csrf, erin.sign(message.encode()))
+        assert signed.status_code == 303 and signed.headers["location"] == "/dashboard/", (
+            signed.text
+        )
+        now = client.get("/dashboard/")
+        assert now.status_code == 200 and "Signed in as <strong>erin@auditor</strong>" in now.text
+        # The same signature again, from a fresh form (signing in dropped the form cookie):
+        # the challenge was taken.
+        fresh = _csrf(client.get("/dashboard/sign-in"))
+        again = _paste(client, page, fresh, erin.sign(message.encode()))
+        assert again.status_code == 401 and "unknown, used or expired" in again.text
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        page, message, csrf = _challenge_page(client, "erin@auditor")
+        forged = _paste(client, page, csrf, bob.sign(message.encode()))
+        assert forged.status_code == 401 and "is not erin@auditor's" in html.unescape(forged.text)
+        assert client.get("/dashboard/", follow_redirects=False).status_code == 303
+        # A good signature after a forged one: that challenge is used up too.
+        late = _paste(client, page, _csrf(forged), erin.sign(message.encode()))
+        assert late.status_code == 401 and "unknown, used or expired" in late.text
+
+
+def test_the_in_page_key_sign_in_refuses_bad_forms(server: ServerProcess) -> None:
+    """No CSRF token or another one, a principal without a key, malformed or missing fields,
+    an oversized form: each a clear page (4xx), never a 500, nothing reflected as markup."""
+    erin = SigningKey.from_file(_ROOT / "examples/keys/erin.key")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        token = _csrf(client.get("/dashboard/sign-in"))
+        cases = [  # (form, status); "csrf": True is the live form token
+            ({"principal": "erin@auditor"}, 403),
+            ({"csrf": "x" * 43, "principal": "erin@auditor"}, 403),
+            ({"csrf": True}, 400),
+            ({"csrf": True, "principal": "<b>nobody</b>@x"}, 403),
+            ({"csrf": True, "principal": "a" * 3000}, 403),
+            ({"csrf": True, "principal": "x" * 5000}, 400),
+        ]
+        for data, status in cases:
+            sent = {k: token if v is True else v for k, v in data.items()}
+            answer = client.post("/dashboard/sign-in/key", data=sent)
+            assert answer.status_code == status, (data, answer.text[:300])
+            assert "<b>nobody</b>" not in answer.text
+            token = _csrf(answer)  # each refusal hands out a fresh form token
+        not_a_form = client.post(
+            "/dashboard/sign-in/key", content=b'{"principal": 1}', headers={"content-type": "json"}
+        )
+        assert not_a_form.status_code == 400
+        page, message, csrf = _challenge_page(client, "erin@auditor")
+        good = erin.sign(message.encode())
+        for signature, status, says in (
+            ("", 400, "malformed signature"),
+            ("not base64!", 400, "malformed signature"),
+            (base64.b64encode(b"\0" * 63).decode(), 400, "malformed signature"),
+            ("<script>x</script>", 400, "malformed signature"),
+        ):
+            answer = _paste(client, page, csrf, signature)
+            assert answer.status_code == status and says in answer.text, (signature, answer.text)
+            assert "<script>x" not in answer.text
+            csrf = _csrf(answer)  # each refusal hands out a fresh form token
+        # A malformed signature did not use the challenge up: the good one still signs in.
+        assert _paste(client, page, csrf, good).status_code == 303
+        wrong_csrf = _paste(client, page, "y" * 43, good)
+        assert wrong_csrf.status_code == 403

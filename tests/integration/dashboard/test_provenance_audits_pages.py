@@ -259,7 +259,7 @@ def test_the_pages_in_chromium(
     browser.delete_all_cookies()
     browser.get(server.url("/dashboard/sign-in"))
     browser.find_element(By.ID, "api_key").send_keys(api_key("dana@asi"))
-    browser.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "#api-key-sign-in button[type=submit]").click()
     browser.get(server.url(f"/dashboard/provenance?digest={lineage.weights}&verify=1"))
     graph = browser.find_element(By.ID, "lineage-graph")
     assert graph.size["width"] > 600 and graph.size["height"] > 100, graph.size

@@ -71,7 +71,7 @@ def overseer_browser(browser: Any, deployment: Demo, policy_file: Path) -> Itera
             key = credentials.issue_api_key("dana@asi")
         browser.get(f"{deployment.url}/dashboard/sign-in")
         browser.find_element(By.ID, "api_key").send_keys(key)
-        browser.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+        browser.find_element(By.CSS_SELECTOR, "#api-key-sign-in button[type=submit]").click()
         _wait(browser, lambda b: b.current_url.endswith("/dashboard/"), "the Now page")
         yield browser
     finally:
