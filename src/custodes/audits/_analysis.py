@@ -40,6 +40,7 @@ from custodes.audits._stats import (
     decoy_rank_p,
     one_sided,
     paired_test,
+    paired_tests,
 )
 from custodes.errors import InputError
 
@@ -282,6 +283,21 @@ def analyze(
         if role == "decoy" and arm is not None:
             decoys_of[family].append(arm)
     tests: dict[tuple[str, str, str], PairedTest] = {}
+    # Every arm's and decoy's discovery test at once (one scipy call per batch, the same
+    # results as one by one); keys with too few templates are left to discover_test, which
+    # raises the paired test's error if one is asked for.
+    ready = [k for k, halves in diffs.items() if len(halves.get("discover", {})) >= 2]
+    tests.update(
+        zip(
+            ready,
+            paired_tests(
+                [list(diffs[k]["discover"].values()) for k in ready],
+                method=config.method,
+                seed=config.seed,
+            ),
+            strict=True,
+        )
+    )
 
     def discover_test(key: tuple[str, str, str]) -> PairedTest:
         if key not in tests:
