@@ -212,7 +212,7 @@ def paired_tests(
         if clean:
             batches[d.size].append(i)
         else:
-            out[i] = paired_test(d, method=method, confidence=confidence, seed=seed)
+            out[i] = paired_test(rows[i], method=method, confidence=confidence, seed=seed)
     if not 0 < confidence < 1:
         raise InputError("confidence must be in (0, 1)", where="confidence", actual=str(confidence))
     for n, indices in batches.items():
