@@ -31,6 +31,7 @@ from custodes.constitution import Constitution, ServedTier
 from custodes.errors import Error, InputError, NotFoundError, ProvenanceError
 from custodes.log import Entry, LogWriter
 from custodes.provenance import _entries
+from custodes.provenance._approval import approving_grant
 from custodes.provenance._digests import parse_digest
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
 from custodes.provenance._evaluation import parse_evaluation_statement
@@ -93,6 +94,20 @@ class Promotions:
         self._lock = lock
         self._skew = skew
 
+    def _weights(self, digest: str, *, hint: str | None = None) -> None:
+        """Check that ``digest`` is registered, as weights: only weights are evaluated or
+        promoted.
+
+        Raises:
+            ProvenanceError: nothing is registered under it, or something other than weights.
+        """
+        try:
+            artifact = self._lineage.artifact(digest)
+        except NotFoundError as exc:
+            raise ProvenanceError(f"no weights {digest} are registered", hint=hint) from exc
+        if artifact.kind != "weights":
+            raise ProvenanceError(f"{digest} is registered as {artifact.kind}, not weights")
+
     # -- evaluations ---------------------------------------------------------
 
     def register_evaluation(self, principal: str, envelope: bytes) -> Evaluation:
@@ -136,17 +151,9 @@ class Promotions:
                     )
                 if statement.finished_on > self._clock.now() + self._skew:
                     raise ProvenanceError("the evaluation says it finished in the future")
-                try:
-                    artifact = self._lineage.artifact(statement.weights)
-                except NotFoundError as exc:
-                    raise ProvenanceError(
-                        f"no weights {statement.weights} are registered",
-                        hint="register the weights (or their training run) first",
-                    ) from exc
-                if artifact.kind != "weights":
-                    raise ProvenanceError(
-                        f"{statement.weights} is registered as {artifact.kind}, not weights"
-                    )
+                self._weights(
+                    statement.weights, hint="register the weights (or their training run) first"
+                )
                 with self._engine.connect() as conn:
                     if conn.execute(
                         sa.select(provenance_evaluations.c.id).where(
@@ -304,12 +311,7 @@ class Promotions:
                 hint="the tiers under provenance.tiers: "
                 + (", ".join(t.capability for t in rules.tiers) or "(none)"),
             )
-        try:
-            artifact = self._lineage.artifact(digest)
-        except NotFoundError as exc:
-            raise ProvenanceError(f"no weights {digest} are registered") from exc
-        if artifact.kind != "weights":
-            raise ProvenanceError(f"{digest} is registered as {artifact.kind}, not weights")
+        self._weights(digest)
         with self._engine.connect() as conn:
             spent = conn.execute(
                 sa.select(provenance_promotions.c.id).where(
@@ -327,28 +329,15 @@ class Promotions:
                 f"{digest} may not be promoted to {capability!r}: " + "; ".join(problems),
                 hint="register the evaluations the tier requires (provenance.tiers)",
             )
-        try:
-            grant = self._approvals.grant(grant_id)
-        except NotFoundError as exc:
-            raise ProvenanceError(f"no grant {grant_id!r}: the promotion is not approved") from exc
-        resource = promotion_resource(capability, digest)
-        wrong = []
-        if grant.capability != rules.promotion_capability:
-            wrong.append(f"it is a grant of {grant.capability}, not {rules.promotion_capability}")
-        if grant.resource != resource:
-            wrong.append(f"it approves {grant.resource or 'no particular promotion'}")
-        if grant.break_glass:
-            wrong.append("it is a break-glass grant: a promotion needs approvals beforehand")
-        if grant.revoked_at is not None:
-            wrong.append(f"it was revoked by {grant.revoked_by}")
-        elif not grant.covers(self._clock.now(), grant.resource):
-            wrong.append("it is not in force")
-        if wrong:
-            raise ProvenanceError(
-                f"grant {grant_id} does not approve this promotion: " + "; ".join(wrong),
-                hint=f"request {rules.promotion_capability} with resource {resource} and "
-                "have it approved",
-            )
+        grant = approving_grant(
+            self._approvals,
+            grant_id,
+            what="promotion",
+            capability=rules.promotion_capability,
+            resource=promotion_resource(capability, digest),
+            at=self._clock.now(),
+            bound_to="this promotion",
+        )
         report = self._lineage.verify(digest)
         if not report.ok:
             raise ProvenanceError(

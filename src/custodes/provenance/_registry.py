@@ -32,6 +32,7 @@ from custodes.errors import (
 )
 from custodes.log import Entry, LogWriter, canonical_json
 from custodes.provenance import _entries
+from custodes.provenance._approval import approving_grant
 from custodes.provenance._digests import parse_digest
 from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
 from custodes.provenance._in_force import ConstitutionHistory, constitution_history
@@ -445,30 +446,16 @@ class ModelRegistry:
             raise ProvenanceError(
                 f"grant {grant_id} was spent by run {spent.id}: each run needs its own approval"
             )
-        try:
-            grant = self._approvals.grant(grant_id)
-        except NotFoundError as exc:
-            raise ProvenanceError(f"no grant {grant_id!r}: the run is not approved") from exc
-        resource = run_resource(statement.plan_digest)
-        problems = []
-        if grant.capability != training:
-            problems.append(f"it is a grant of {grant.capability}, not of {training}")
-        if grant.resource != resource:
-            problems.append(
-                f"it approves {grant.resource or 'no particular run'}, not this run's plan "
-                f"({resource})"
-            )
-        if grant.break_glass:
-            problems.append("it is a break-glass grant: a run needs approvals beforehand")
-        if grant.revoked_at is not None:
-            problems.append(f"it was revoked by {grant.revoked_by}")
-        elif not grant.covers(statement.started_on, grant.resource):
-            problems.append("it was not in force when the run started")
-        if problems:
-            raise ProvenanceError(
-                f"grant {grant_id} does not approve this run: " + "; ".join(problems),
-                hint=f"request {training} with resource {resource} and have it approved",
-            )
+        grant = approving_grant(
+            self._approvals,
+            grant_id,
+            what="run",
+            capability=training,
+            resource=run_resource(statement.plan_digest),
+            at=statement.started_on,
+            bound_to="this run's plan",
+            when="when the run started",
+        )
         return grant.principal
 
     def run(self, run_id: str) -> Run:
