@@ -384,7 +384,13 @@ def _split_label(dataset: Path, chosen: list[str]) -> str:
 def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
     """Held-out figures of each tier (rules, learned, combined) with folds by scenario family,
     so no text is scored by a model trained on its family; {} with fewer than 5 families."""
-    from custodes.monitors import Encoder, fit_combination, rules_scores, train_heads
+    from custodes.monitors import (
+        Encoder,
+        LearnedDetector,
+        fit_combination,
+        rules_scores,
+        train_heads,
+    )
 
     labelled = [e for e in examples if e.label is not None]
     if len({e.family or e.group or e.id for e in labelled}) < 5:
@@ -398,6 +404,8 @@ def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
             encoder=encoder,
             progress=lambda n: progress.update(task, completed=n),
             schemes=("family",),
+            # The same search as the packaged heads': with the per-unit term when they have it.
+            with_units=LearnedDetector.load().scores_units,
         )
     rules = rules_scores(labelled, list(result.heads.categories))
     combo = fit_combination(labelled, result, rules)
@@ -585,9 +593,7 @@ def _default_detectors() -> list[str]:
 def train(datasets: tuple[Path, ...], out: Path | None, units: bool) -> None:
     """Train the learned tier's heads and the calibrated combination of tiers on labelled
     DATASETS; report in-sample figures and figures held out by scenario family, by
-    organisation, by tool-call format and by all three (nested CV for hyper-parameters).
-
-    Set OPENBLAS_NUM_THREADS=1 on a shared machine: the fits are small and threads contend."""
+    organisation, by tool-call format and by all three (nested CV for hyper-parameters)."""
     from custodes.monitors import (
         CALIBRATION_FILE,
         WEIGHTS_FILE,

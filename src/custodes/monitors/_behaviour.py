@@ -20,9 +20,17 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from custodes.monitors._literal_gate import LiteralGate
 from custodes.monitors._view import View, transcript_view
 
-__all__ = ["BEHAVIOUR_DIM", "PARTS", "behaviour_features", "feature_names"]
+__all__ = [
+    "BEHAVIOUR_DIM",
+    "PARTS",
+    "PART_GATE",
+    "behaviour_features",
+    "feature_names",
+    "present_parts",
+]
 
 Vector = npt.NDArray[np.float32]
 
@@ -145,6 +153,8 @@ _PART_RE = {
     k: re.compile(v.replace("[A-Z]{2,}-", "[a-z]{2,}-").lower(), re.M) for k, v in PARTS.items()
 }
 _PART_NAMES = tuple(PARTS)
+# One automaton pass says which parts can occur where (see ``_literal_gate``).
+PART_GATE = LiteralGate(list(_PART_RE.values()))
 
 # Two parts that describe one step when they occur inside one action or one sentence.
 _PAIRS: tuple[tuple[str, str], ...] = (
@@ -175,6 +185,7 @@ _PAIRS: tuple[tuple[str, str], ...] = (
     ("oversight_object", "sanction"),
     ("weights_object", "sanction"),
 )
+_PAIR_INDEX = tuple((_PART_NAMES.index(a), _PART_NAMES.index(b)) for a, b in _PAIRS)
 # Where a part is counted: the regions of the view.
 _REGIONS = ("user", "agent_prose", "added", "removed", "command", "tool", "final")
 _PAIR_REGIONS = ("unit", "user", "agent_prose")
@@ -221,23 +232,39 @@ def feature_names() -> list[str]:
 
 def _counts(text: str) -> list[int]:
     """How often each part's pattern occurs in ``text``, in :data:`PARTS` order."""
-    return [len(r.findall(text)) for r in _PART_RE.values()] if text else [0] * len(PARTS)
+    if not text:
+        return [0] * len(PARTS)
+    starts = PART_GATE.starts(text)
+    return [PART_GATE.count(k, text, int(s)) for k, s in enumerate(starts)]
 
 
-def _present(text: str) -> set[str]:
-    """The parts whose pattern occurs in ``text`` (none in a text too short to say any)."""
-    return {k for k, r in _PART_RE.items() if r.search(text)} if len(text) > 3 else set()
+def present_parts(texts: Sequence[str], min_len: int = 4) -> list[set[int]]:
+    """For each of ``texts`` (lower-cased), the indices (in :data:`PARTS` order) of the parts
+    whose pattern occurs in it (none in a text shorter than ``min_len``: too short to say
+    any)."""
+    out: list[set[int]] = []
+    for text, starts in zip(texts, PART_GATE.starts_many(texts), strict=True):
+        if len(text) < min_len:
+            out.append(set())
+            continue
+        out.append(
+            {
+                k
+                for k in np.flatnonzero(starts >= 0).tolist()
+                if PART_GATE.search(k, text, int(starts[k]))
+            }
+        )
+    return out
 
 
 def _pairs(units: Sequence[str]) -> list[int]:
     """Per pair of parts, how many units hold both: a misuse is two parts together in one
     act (an action on a control and a claim that it is sanctioned), not either alone."""
     out = [0] * len(_PAIRS)
-    for u in units:
-        found = _present(u)
+    for found in present_parts(units):
         if len(found) < 2:
             continue
-        for i, (a, b) in enumerate(_PAIRS):
+        for i, (a, b) in enumerate(_PAIR_INDEX):
             if a in found and b in found:
                 out[i] += 1
     return out

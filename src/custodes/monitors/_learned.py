@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy.typing as npt
 from custodes.errors import InputError, MonitorError
 from custodes.monitors._behaviour import BEHAVIOUR_DIM, behaviour_features
 from custodes.monitors._detector import Category, Detection, Span
-from custodes.monitors._normalise import normalise
+from custodes.monitors._normalise import Normalised, normalise
 from custodes.monitors._units import UNIT_DIM, UNITS_ID, Unit, text_unit_features
 from custodes.monitors._view import View, transcript_view
 
@@ -324,6 +325,23 @@ def fit_heads(
     )
 
 
+@dataclass(frozen=True)
+class _Analysis:
+    """What the heads read of one text (see :meth:`LearnedDetector._analyse`)."""
+
+    norm: Normalised
+    vecs: Matrix
+    spans: list[tuple[int, int]]
+    features: Matrix
+    units: list[Unit]
+    unit_features: Matrix
+
+
+_ANALYSES: OrderedDict[tuple[str, bool], _Analysis] = OrderedDict()
+_ANALYSES_LOCK = threading.Lock()
+_ANALYSES_KEPT = 4
+
+
 class LearnedDetector:
     """Scores each 512-token chunk with every category head; reports chunks above 0.5.
 
@@ -358,19 +376,41 @@ class LearnedDetector:
         heads = LinearHeads.from_json(text, where=where)
         return cls(Encoder(), heads)
 
+    @property
+    def scores_units(self) -> bool:
+        """Whether the heads add the per-unit term (each action scored, the maximum taken)."""
+        return self._heads.unit_weights is not None
+
     def score_text(self, text: str) -> dict[str, float]:
         """Document-level score per category (of the normalised text)."""
-        text = normalise(text).text
-        vecs, _ = self._encoder.chunks(text)
-        view = transcript_view(text)
-        _, units = self._units(text, view)
-        return self._document_scores(self._encoder.features(vecs, text, view), units)
+        a = self._analyse(text)
+        return self._document_scores(a.features, a.unit_features)
 
-    def _units(self, text: str, view: View) -> tuple[list[Unit], Matrix]:
-        """The units of ``text`` and their features (none when the heads have no unit term)."""
-        if self._heads.unit_weights is None:
-            return [], np.zeros((0, UNIT_DIM), np.float32)
-        return text_unit_features(text, view)
+    def _analyse(self, text: str) -> _Analysis:
+        """What the heads read of ``text``: its chunks, document features and units. The
+        last few texts' are kept (the combined detector and the learned one read the same
+        text in turn; both are deterministic in the text)."""
+        key = (text, self.scores_units)
+        with _ANALYSES_LOCK:
+            hit = _ANALYSES.get(key)
+        if hit is not None:
+            return hit
+        norm = normalise(text)
+        ntext = norm.text
+        vecs, spans = self._encoder.chunks(ntext)
+        view = transcript_view(ntext)
+        if self.scores_units:
+            units, unit_feats = text_unit_features(ntext, view)
+        else:
+            units, unit_feats = [], np.zeros((0, UNIT_DIM), np.float32)
+        out = _Analysis(
+            norm, vecs, spans, self._encoder.features(vecs, ntext, view), units, unit_feats
+        )
+        with _ANALYSES_LOCK:
+            _ANALYSES[key] = out
+            while len(_ANALYSES) > _ANALYSES_KEPT:
+                _ANALYSES.popitem(last=False)
+        return out
 
     def _document_scores(self, feats: Matrix, units: Matrix) -> dict[str, float]:
         """The score of each category for one document's features and unit features."""
@@ -386,12 +426,15 @@ class LearnedDetector:
     def detect(self, text: str) -> list[Detection]:
         """One detection per category with the document's score, pointing at the chunk that
         scores highest for it."""
-        norm = normalise(text)
-        text = norm.text
-        vecs, spans = self._encoder.chunks(text)
-        view = transcript_view(text)
-        units, unit_feats = self._units(text, view)
-        feats = self._encoder.features(vecs, text, view)
+        a = self._analyse(text)
+        norm, vecs, spans, feats, units, unit_feats = (
+            a.norm,
+            a.vecs,
+            a.spans,
+            a.features,
+            a.units,
+            a.unit_features,
+        )
         scores = self._document_scores(feats, unit_feats)
         unit_logits = self._heads.unit_logits(unit_feats)
         # Which chunk is strongest: each chunk's own pooled vector, the document's actions

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -167,12 +168,25 @@ class _Bags:
 def _bag_max(logits: Matrix, counts: npt.NDArray[np.int64]) -> tuple[Matrix, Matrix]:
     """Per bag (consecutive rows, ``counts`` each) the maximum of each column, and each row's
     share of its bag's gradient (1 / ties on the maximum rows, 0 elsewhere)."""
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    top = np.maximum.reduceat(logits, offsets, axis=0)
-    is_max = (logits >= np.repeat(top, counts, axis=0)).astype(np.float32)
-    ties = np.add.reduceat(is_max, offsets, axis=0)
-    share = is_max / np.repeat(ties, counts, axis=0)
-    return top.astype(np.float32), share.astype(np.float32)
+    return _BagIndex(counts).max(logits)
+
+
+class _BagIndex:
+    """Where each bag's rows sit among consecutive rows (``counts`` per bag), for the
+    per-bag maximum and its gradient."""
+
+    def __init__(self, counts: npt.NDArray[np.int64]) -> None:
+        self.counts = counts
+        self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.bag = np.repeat(np.arange(len(counts)), counts)
+
+    def max(self, logits: Matrix) -> tuple[Matrix, Matrix]:
+        """Each bag's maximum per column, and each row's share of its bag's gradient."""
+        top = np.maximum.reduceat(logits, self.offsets, axis=0)
+        is_max = (logits >= top[self.bag]).astype(np.float32)
+        ties = np.add.reduceat(is_max, self.offsets, axis=0)
+        share = is_max / ties[self.bag]
+        return top.astype(np.float32), share.astype(np.float32)
 
 
 def _fit_mil(
@@ -189,28 +203,38 @@ def _fit_mil(
     (multiple-instance learning: a bag is positive when some unit is; the gradient of the
     unit term flows through the maximal unit, shared among ties, so the first steps see the
     mean of a bag's units and later ones the unit that carries the act). A bag's units are
-    ``table[rows]``, ``counts`` rows per bag."""
+    ``table[rows]``, ``counts`` rows per bag.
+
+    Each step scores only the distinct units these bags use, once, and sums the gradient of
+    a unit over the bag rows that are it with one sparse product."""
+    from scipy import sparse
+
     n, d = z.shape
     pos = np.maximum(1.0, y.sum(axis=0))
     sw = np.where(y == 1, n / (2 * pos), n / (2 * np.maximum(1.0, n - pos))).astype(np.float32)
     k = y.shape[1]
+    used, local = np.unique(rows, return_inverse=True)
+    local = np.asarray(local, np.int64).reshape(-1)
+    units = np.ascontiguousarray(table[used], np.float32)
+    # one[u, r] = 1 when bag row r is distinct unit u: the per-unit sum of a row gradient.
+    one = sparse.csr_matrix(
+        (np.ones(len(local), np.float32), (local, np.arange(len(local)))),
+        shape=(len(used), len(local)),
+    )
+    index = _BagIndex(counts)
     w = np.zeros((k, d), np.float32)
     b = np.zeros(k, np.float32)
     v = np.zeros((k, table.shape[1]), np.float32)
     vw, vb, vv = np.zeros_like(w), np.zeros_like(b), np.zeros_like(v)
     lr, momentum = 0.5, 0.9
     for _ in range(steps):
-        top, share = _bag_max((table @ v.T)[rows], counts)
+        top, share = index.max((units @ v.T)[local])
         p = 0.5 * (1.0 + np.tanh(0.5 * (z @ w.T + b + top)))
         g = sw * (p - y)
-        gu = share * np.repeat(g, counts, axis=0)
-        # Each distinct unit's gradient: the sum over the bag rows that are it.
-        per_row = np.stack(
-            [np.bincount(rows, weights=gu[:, j], minlength=len(table)) for j in range(k)], axis=1
-        ).astype(np.float32)
+        per_unit = np.asarray(one @ (share * g[index.bag]), np.float32)
         vw = momentum * vw - lr * ((g.T @ z) / n + l2 * w / n)
         vb = momentum * vb - lr * g.mean(axis=0)
-        vv = momentum * vv - lr * ((per_row.T @ table) / n + l2 * v / n)
+        vv = momentum * vv - lr * ((per_unit.T @ units) / n + l2 * v / n)
         w += vw
         b += vb
         v += vv
@@ -457,6 +481,31 @@ def train_heads(
     :data:`UNIT_GRID` instead of ``grid``."""
     if with_units:
         grid = UNIT_GRID
+    with _one_blas_thread():
+        return _train_heads(examples, encoder, progress, features, units, schemes, on_step, grid)
+
+
+def _one_blas_thread() -> Any:
+    """BLAS limited to one thread while heads are fitted: the matrices are a few thousand rows
+    by a few hundred columns, where threads gain nothing, and on a shared machine OpenBLAS's
+    spinning threads doubled the CPU time of a fit (and multiplied its wall time by up to
+    eight under load)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _train_heads(
+    examples: Sequence[Example],
+    encoder: Encoder,
+    progress: Callable[[int], None] | None,
+    features: Matrix | None,
+    units: Sequence[Matrix] | None,
+    schemes: Sequence[str],
+    on_step: Callable[[str], None] | None,
+    grid: Sequence[Config],
+) -> TrainingResult:
+    """:func:`train_heads` itself (its caller limits BLAS threads)."""
     x = features if features is not None else encode_examples(examples, encoder, progress)
     if units is not None:
         unit_rows = list(units)
@@ -557,6 +606,17 @@ def fit_combination(
     trained_on: Sequence[str] = (),
 ) -> CombinationResult:
     """Fit the calibrated combination of tiers on family-held-out learned scores."""
+    with _one_blas_thread():
+        return _fit_combination(examples, result, rules, trained_on)
+
+
+def _fit_combination(
+    examples: Sequence[Example],
+    result: TrainingResult,
+    rules: Matrix,
+    trained_on: Sequence[str],
+) -> CombinationResult:
+    """:func:`fit_combination` itself (its caller limits BLAS threads)."""
     cats = list(result.heads.categories)
     p_family = [e.family or e.group or e.id for e in examples]
     fam = np.asarray([_hash_fold(f, FOLDS) for f in p_family])

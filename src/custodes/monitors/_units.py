@@ -44,7 +44,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from custodes.monitors._behaviour import PARTS
+from custodes.monitors._behaviour import PARTS, present_parts
+from custodes.monitors._literal_gate import LiteralGate
 from custodes.monitors._view import View
 
 __all__ = [
@@ -266,8 +267,7 @@ _DEST = re.compile(
     r"@([\w-]+(?:\.[\w-]+)+):|\b(?:arn:[\w:-]*:::|docker\.io/|--channel\s+)([\w./-]+)"
 )
 
-_PART_RE = {k: re.compile(v.lower(), re.M) for k, v in PARTS.items()}
-_PART_NAMES = tuple(PARTS)
+_PART_NAMES = tuple(PARTS)  # their patterns: ``_behaviour.PART_GATE``
 
 _EFFECTS = (
     "control_off",
@@ -352,59 +352,124 @@ def _value_changes(lines: list[str], removed: list[str]) -> tuple[int, int, int]
     return changed, off, lowered
 
 
-def _effects(u: Unit, task: str, task_words: set[str], task_tickets: set[str]) -> list[float]:
-    """The effect cues of one unit, in :data:`_EFFECTS` order (counts; ratios in [0, 1])."""
+# The effect patterns gated together: one automaton pass over a text's units says which
+# can occur in which unit (see ``_literal_gate``); a line of a unit holds only what the
+# unit holds, so a pattern that cannot occur in a unit is not tried on its lines.
+_GATED = (
+    _CONTROL_RE,
+    _OFF,
+    _EARLY_ALLOW,
+    _COMMENT_OUT,
+    _TRAILING_COMMENT,
+    _IDENTITY_KEYED,
+    _QUOTED,
+    _GRANT,
+    _KEYS,
+    _SENSITIVE,
+    _OUTBOUND,
+    _EXTERNAL,
+    _NARROW,
+    _DESTROY,
+    _DEST,
+)
+_GATE = LiteralGate(_GATED)
+(
+    _G_CONTROL,
+    _G_OFF,
+    _G_EARLY,
+    _G_COMMENT_OUT,
+    _G_TRAILING,
+    _G_IDENTITY,
+    _G_QUOTED,
+    _G_GRANT,
+    _G_KEYS,
+    _G_SENSITIVE,
+    _G_OUTBOUND,
+    _G_EXTERNAL,
+    _G_NARROW,
+    _G_DESTROY,
+    _G_DEST,
+) = range(len(_GATED))
+
+
+def _effects(
+    u: Unit,
+    task: str,
+    task_words: set[str],
+    task_tickets: set[str],
+    ws: npt.NDArray[np.int64],
+    rs: npt.NDArray[np.int64],
+) -> list[float]:
+    """The effect cues of one unit, in :data:`_EFFECTS` order (counts; ratios in [0, 1]).
+    ``ws`` and ``rs`` are the gate's start positions of :data:`_GATED` in what the unit
+    writes and in what it removes (-1: the pattern cannot occur there)."""
     written = u.written
     lines = [x for x in written.split("\n") if x.strip()]
     removed = [x for x in u.removed.split("\n") if x.strip()]
     wl = written.lower()
     written_set = set(lines)
-    control_off = sum(1 for x in lines if _CONTROL_RE.search(x) and _OFF.search(x))
-    kept = wl
-    control_removed = 0
-    for line in removed:
-        if line in written_set:
-            continue
-        for m in _CONTROL_RE.finditer(line):
-            if m.group(0).lower() not in kept:
-                control_removed += 1
-                break
-    control_commented = sum(1 for x in lines if _COMMENT_OUT.search(x) and _CONTROL_RE.search(x))
-    changed, off, lowered = _value_changes(lines, removed)
-    head, _, body = written.partition("\n")  # target and command, then the added lines
-    around = u.context + "\n" + u.removed + "\n" + head
-    early = (
-        sum(1 for x in body.split("\n") if _EARLY_ALLOW.search(x))
-        if _CONTROL_RE.search(around)
+    can = ws >= 0
+    control_off = (
+        sum(1 for x in lines if _CONTROL_RE.search(x) and _OFF.search(x))
+        if can[_G_CONTROL] and can[_G_OFF]
         else 0
     )
+    kept = wl
+    control_removed = 0
+    if rs[_G_CONTROL] >= 0:
+        for line in removed:
+            if line in written_set:
+                continue
+            for m in _CONTROL_RE.finditer(line):
+                if m.group(0).lower() not in kept:
+                    control_removed += 1
+                    break
+    control_commented = (
+        sum(1 for x in lines if _COMMENT_OUT.search(x) and _CONTROL_RE.search(x))
+        if can[_G_COMMENT_OUT] and can[_G_CONTROL]
+        else 0
+    )
+    changed, off, lowered = _value_changes(lines, removed)
+    head, _, body = written.partition("\n")  # target and command, then the added lines
+    early = 0
+    if can[_G_EARLY]:
+        around = u.context + "\n" + u.removed + "\n" + head
+        if _CONTROL_RE.search(around):
+            early = sum(1 for x in body.split("\n") if _EARLY_ALLOW.search(x))
     identity = 0
     identity_novel = 0
-    for x in lines:
-        if _IDENTITY_KEYED.search(x):
-            identity += 1
-            for m in _QUOTED.finditer(x):
-                tok = (m.group(1) or m.group(2) or "").lower()
-                if tok and tok not in task:
-                    identity_novel += 1
-                    break
+    if can[_G_IDENTITY]:
+        for x in lines:
+            if _IDENTITY_KEYED.search(x):
+                identity += 1
+                for m in _QUOTED.finditer(x):
+                    tok = (m.group(1) or m.group(2) or "").lower()
+                    if tok and tok not in task:
+                        identity_novel += 1
+                        break
     person = len(_PERSON.findall(written))
-    grant = sum(1 for x in lines if _GRANT.search(x))
-    grant_identity = sum(
-        1 for x in lines if _GRANT.search(x) and (_QUOTED.search(x) or _PERSON.search(x))
+    grant = grant_identity = 0
+    if can[_G_GRANT]:
+        for x in lines:
+            if _GRANT.search(x):
+                grant += 1
+                if (can[_G_QUOTED] and _QUOTED.search(x)) or (person and _PERSON.search(x)):
+                    grant_identity += 1
+    key_change = (
+        sum(1 for x in lines if _KEYS.search(x)) if (changed or removed) and can[_G_KEYS] else 0
     )
-    key_change = sum(1 for x in lines if _KEYS.search(x)) if (changed or removed) else 0
-    sensitive = bool(_SENSITIVE.search(written))
-    outbound = bool(_OUTBOUND.search(written))
-    external = len(_EXTERNAL.findall(written))
+    sensitive = _GATE.search(_G_SENSITIVE, written, int(ws[_G_SENSITIVE]))
+    outbound = _GATE.search(_G_OUTBOUND, written, int(ws[_G_OUTBOUND]))
+    external = _GATE.count(_G_EXTERNAL, written, int(ws[_G_EXTERNAL]))
     novel_dest = 0
-    for m in _DEST.finditer(written):
-        dest = next((g for g in m.groups() if g), "").lower()
-        if dest and dest.split("/", 1)[0] not in task and dest not in task:
-            novel_dest += 1
-    narrowed = len(_NARROW.findall(written))
-    destroyed = len(_DESTROY.findall(written))
-    commented = sum(1 for x in lines if _TRAILING_COMMENT.search(x))
+    if can[_G_DEST]:
+        for m in _DEST.finditer(written, int(ws[_G_DEST])):
+            dest = next((g for g in m.groups() if g), "").lower()
+            if dest and dest.split("/", 1)[0] not in task and dest not in task:
+                novel_dest += 1
+    narrowed = _GATE.count(_G_NARROW, written, int(ws[_G_NARROW]))
+    destroyed = _GATE.count(_G_DESTROY, written, int(ws[_G_DESTROY]))
+    commented = sum(1 for x in lines if _TRAILING_COMMENT.search(x)) if can[_G_TRAILING] else 0
     words = set(_WORD.findall(wl))
     novel = [w for w in words if w not in task_words]
     overlap = (len(words) - len(novel)) / len(words) if words else 1.0
@@ -457,24 +522,29 @@ def unit_features(units: list[Unit], view: View) -> Matrix:
     task_words = set(_WORD.findall(task))
     task_tickets = set(_TICKET.findall(task.upper())) if task else set()
     out = np.zeros((len(units), UNIT_DIM), np.float32)
+    if not units:
+        return out
     n_parts = len(_PART_NAMES)
     n_eff = len(_EFFECTS)
+    lowered = [u.written.lower() for u in units]
+    written_parts = present_parts(lowered, min_len=1)
+    removed_parts = present_parts([u.removed.lower() for u in units], min_len=1)
+    ws_all = _GATE.starts_many([u.written for u in units])
+    rs_all = _GATE.starts_many([u.removed for u in units])
     for i, u in enumerate(units):
         k = _KINDS.index(u.kind)
         row = [0.0] * UNIT_DIM
         row[k] = 1.0
-        wl, rl = u.written.lower(), u.removed.lower()
         base = len(_KINDS)
-        for j, name in enumerate(_PART_NAMES):
-            rx = _PART_RE[name]
-            if rx.search(wl):
-                row[base + j] = 1.0
-            if rl and rx.search(rl):
-                row[base + n_parts + j] = 1.0
+        for j in written_parts[i]:
+            row[base + j] = 1.0
+        for j in removed_parts[i]:
+            row[base + n_parts + j] = 1.0
         # A request is grounded by the rest of the task only (not by itself).
+        wl = lowered[i]
         own_task = task.replace(wl, " ") if u.kind == "request" else task
         own_words = set(_WORD.findall(own_task)) if u.kind == "request" else task_words
-        eff = _effects(u, own_task, own_words, task_tickets)
+        eff = _effects(u, own_task, own_words, task_tickets, ws_all[i], rs_all[i])
         base += 2 * n_parts
         for j, v in enumerate(eff):
             row[base + j] = float(v)
