@@ -195,15 +195,27 @@ def _row_json(
 
 
 def _reanalyse(args: Any, probes: Any, config: Any, members: dict[str, Member]) -> int:
-    """Analyse kept state files again, plain and (with a reference audit) differenced."""
+    """Analyse kept state files again, plain and (with a reference audit) differenced.
+
+    The reference is ``--reference-state``, or with ``--reference base`` (the default) the
+    ``reference-base.jsonl`` the zoo keeps beside the states. Prints one line a model and the
+    zoo's counts under each rule.
+    """
     from custodes.audits import RunState, analyze, observations
 
     reference = None
-    if args.reference_state:
-        ref_state = RunState.resume(args.reference_state, probes=probes)
+    ref_path = args.reference_state
+    if ref_path is None and args.reference == "base":
+        kept = [p.parent / "reference-base.jsonl" for p in args.reanalyse]
+        ref_path = next((p for p in kept if p.exists()), None)
+    if ref_path is not None:
+        ref_state = RunState.resume(ref_path, probes=probes)
         ref_found, _ = observations(probes, ref_state)
         reference = {(o.family, o.template, o.variant, o.arm): o.value for o in ref_found}
+    counts: dict[str, list[int]] = {}  # rule -> [planted detected, alone, planted, alarms, clean]
     for path in args.reanalyse:
+        if path.stem == "reference-base":
+            continue
         member = members[path.stem]
         found, missing = observations(probes, RunState.resume(path, probes=probes))
         truth = f"planted {member.target!r}" if member.target else "clean"
@@ -213,9 +225,23 @@ def _reanalyse(args: Any, probes: Any, config: Any, members: dict[str, Member]) 
                 continue
             results, powers = analyze(found, config, reference=ref)
             named = [f"{r.arm} ({r.confirm.mean:+.2f})" for r in results if r.finding and r.confirm]
+            arms = sorted(r.arm for r in results if r.finding)
             power = min(p.power for p in powers)
             line += f" {label}: {named or 'none'} (power {power:.2f});"
+            c = counts.setdefault(label, [0, 0, 0, 0, 0])
+            if member.target is not None:
+                c[0] += bool(arms)
+                c[1] += arms == [member.target]
+                c[2] += 1
+            else:
+                c[3] += bool(arms)
+                c[4] += 1
         print(line)
+    for label, (hit, alone, planted, alarms, clean) in counts.items():
+        print(
+            f"{label}: planted detected {hit}/{planted}, target alone {alone}/{planted}; "
+            f"false alarms {alarms}/{clean}"
+        )
     return 0
 
 
