@@ -5,6 +5,7 @@ that only adds a capability tier)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,10 +32,16 @@ def next_version(document: str) -> str:
 
 
 def amend_over_http(
-    proposer: str, approvers: list[str], keys: dict[str, str], *, timeout: float = 30
+    proposer: str,
+    approvers: list[str],
+    keys: dict[str, str],
+    *,
+    timeout: float = 30,
+    change: Callable[[str], str] = next_version,
 ) -> tuple[int, str]:
     """Propose the next version on ``proposer`` (a base URL) as bob, sign it as bob and dana
-    on ``approvers`` (one base URL each, in turn); ``keys``: API keys of bob@lab and dana@asi.
+    on ``approvers`` (one base URL each, in turn); ``keys``: API keys of bob@lab and dana@asi;
+    ``change``: the next version's text from the current one's.
 
     Returns:
         The adopted version and the request id (the last approval adopted it).
@@ -42,7 +49,7 @@ def amend_over_http(
     current = httpx.get(f"{proposer}/constitution/versions", timeout=timeout).json()["versions"]
     version = current[-1]["version"]
     text = httpx.get(f"{proposer}/constitution/versions/{version}", timeout=timeout).text
-    document = next_version(text)
+    document = change(text)
     new = read_constitution(document, name="next version")
     request = new_request(
         "amendment",

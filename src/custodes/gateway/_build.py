@@ -179,6 +179,7 @@ def build_gateway(
     monitors: MonitorRegistry,
     usage: UsageGate | None = None,
     serving: ServingCheck | None = None,
+    constitution_source: Callable[[], Constitution | None] | None = None,
 ) -> Gateway:
     """The gateway of a deployment.
 
@@ -196,6 +197,9 @@ def build_gateway(
         serving: the model registry, asked whether the weights a route names may serve
             (custodes.provenance; a verdict per digest, re-checked every
             ``gateway_serving_check_s``). None: calls to such routes are refused.
+        constitution_source: the constitution in force as it is amended (the authority's):
+            the gateway follows ``provenance.tiers`` without a restart. None: the models
+            file is checked against ``constitution`` at start only.
 
     Raises:
         ConfigError: the models file or a scripted replies file is malformed, or the models
@@ -238,4 +242,5 @@ def build_gateway(
                 states=ServingStates(engine, clock=clock),
             )
         ),
+        constitution=constitution_source,
     )

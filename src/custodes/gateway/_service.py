@@ -16,7 +16,7 @@ import functools
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from custodes.clock import Clock
+from custodes.constitution import Constitution
 from custodes.errors import Error, LogWriteError, PolicyDenied, UpstreamError
 from custodes.gateway._authorize import GrantCache, GrantDecision
 from custodes.gateway._entries import (
@@ -226,6 +227,10 @@ class Gateway:
             calls are recorded without a chain and nothing is gated on use.
         serving: the serving check of routes that name their weights (none: a call to such
             a route is refused, fail closed).
+        constitution: the constitution in force now (the authority's, amended while the
+            gateway runs): a tier added to ``provenance.tiers`` refuses the routes in it that
+            name no weights from the next call, and a change of version re-checks every
+            cached serving verdict at once. None: the models file was checked at start only.
     """
 
     def __init__(
@@ -242,6 +247,7 @@ class Gateway:
         key_poll: float = 0.1,
         usage: UsageGate | None = None,
         serving: ServingGate | None = None,
+        constitution: Callable[[], Constitution | None] | None = None,
     ) -> None:
         self.log = log
         self.keys = keys
@@ -254,6 +260,9 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.usage = usage
         self.serving = serving
+        self._constitution = constitution
+        in_force = constitution() if constitution is not None else None
+        self._version = in_force.version if in_force is not None else None
         self._in_flight = 0  # calls being handled now (see serve and _record)
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -398,6 +407,7 @@ class Gateway:
         call.grant = grant.grant_id
         if self.usage is not None:
             call.on_behalf_of = self.usage.admit(call.principal, route.capability, call.directors)
+        self._served_tiers(route)
         if route.weights is not None:
             call.weights = route.weights
             if self.serving is None:
@@ -409,6 +419,34 @@ class Gateway:
                 )
             await self.serving.admit(route.name, route.weights, route.capability)
         return grant
+
+    def _served_tiers(self, route: ModelRoute) -> None:
+        """Follow the constitution in force: on a new version, re-check the cached serving
+        verdicts; refuse a route that names no weights in a tier that serves only promoted
+        weights (fail closed: the models file was checked against an older version).
+
+        Raises:
+            Refused: the route's tier serves only promoted weights and it names none (403).
+        """
+        if self._constitution is None:
+            return
+        c = self._constitution()
+        if c is None:
+            return  # no constitution in force: the grant check has denied the call already
+        if c.version != self._version:
+            self._version = c.version
+            if self.serving is not None:
+                self.serving.invalidate()
+        if route.weights is None and route.capability in c.provenance.tiers_by_capability:
+            raise Refused(
+                f"model {route.name!r} is in {route.capability!r}, which serves only weights "
+                f"promoted to it (provenance.tiers of constitution version {c.version}), but "
+                "the models file names no weights for it",
+                status=403,
+                code="weights_required",
+                openai_type="permission_error",
+                where="model",
+            )
 
     def _submit(self, record: CallRecord, principal: str) -> Future[list[Appended]]:
         """Hand a stream's closing record to the log without waiting (the relay sends the

@@ -111,9 +111,12 @@ class ServingGate:
         # The state last alarmed on, as this process knows it (read from ``states`` at the first
         # verdict on a key): a verdict equal to it needs no write.
         self._seen: dict[Key, ServingState | None] = {}
-        self._pending: dict[Key, asyncio.Future[ServingVerdict]] = {}
+        # The check in flight per key, and the generation it began in.
+        self._pending: dict[Key, tuple[asyncio.Future[ServingVerdict], int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
+        self._rechecking: asyncio.Task[None] | None = None
+        self._generation = 0  # bumped by invalidate: a check begun before it caches nothing
 
     async def start(self, digests: Iterable[Key]) -> None:
         """Check each (digest, tier) of ``digests`` now, then re-check every known one at the
@@ -136,18 +139,44 @@ class ServingGate:
                 self.start(list(digests)), name="custodes-serving-start"
             )
 
+    def invalidate(self) -> None:
+        """Forget every cached verdict and check each again now, in a task: the constitution
+        changed (a tier added to ``provenance.tiers``, a threshold moved, an evaluator
+        removed), and a verdict reached under the old one must not wait for the interval.
+        Calls meanwhile wait for the new verdict (shared with the re-check). Call it on the
+        event loop."""
+        keys = sorted(set(self._verdicts) | set(self._pending))
+        self._verdicts.clear()
+        self._generation += 1
+        if keys:
+            previous = self._rechecking
+            self._rechecking = asyncio.create_task(
+                self._recheck(keys, after=previous), name="custodes-serving-recheck"
+            )
+
+    async def _recheck(self, keys: list[Key], *, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await after
+        for key in keys:
+            try:
+                await self._check(key)
+            except Exception:  # nothing cached: the next call checks again
+                _log.exception("re-checking weights %s in %s failed", *key)
+
     def cancel(self) -> None:
         """Stop re-checking (no event loop needed)."""
-        for task in (self._starting, self._task):
+        for task in (self._starting, self._task, self._rechecking):
             if task is not None:
                 task.cancel()
 
     async def stop(self) -> None:
         """Stop re-checking and wait until the watcher has stopped."""
-        if self._starting is not None:
-            self._starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._starting
+        for task in (self._starting, self._rechecking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -173,37 +202,43 @@ class ServingGate:
     async def _check(self, digest: Key) -> ServingVerdict:
         """Ask the registry about ``digest`` once for every call waiting on it (the first
         call asks in a worker thread; the others await its future, shielded so that one
-        cancelled caller does not cancel the check for the rest).
+        cancelled caller does not cancel the check for the rest). A check begun before the
+        last :meth:`invalidate` is not shared: its end is awaited, then a new one begins.
 
         Raises:
             Error: the check failed (every waiting call gets the same error).
         """
-        pending = self._pending.get(digest)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._pending[digest] = pending
-            try:
-                verdict = await asyncio.to_thread(self.check.serving_verdict, *digest)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                # Retrieved here so a check no other call awaited is not reported as lost.
-                pending.exception()
-                raise
-            else:
+        while (begun := self._pending.get(digest)) is not None:
+            future, generation = begun
+            if generation == self._generation:
+                return await asyncio.shield(future)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(future)
+        pending: asyncio.Future[ServingVerdict] = asyncio.get_running_loop().create_future()
+        generation = self._generation
+        self._pending[digest] = (pending, generation)
+        try:
+            verdict = await asyncio.to_thread(self.check.serving_verdict, *digest)
+        except BaseException as exc:
+            pending.set_exception(exc)
+            # Retrieved here so a check no other call awaited is not reported as lost.
+            pending.exception()
+            raise
+        else:
+            if generation == self._generation:
                 self._remember(verdict, digest)
-                after = ServingState.of(verdict.approved, verdict.reasons)
-                if digest not in self._seen or self._seen[digest] != after:
-                    # A change, or the first verdict since start: the store decides.
-                    try:
-                        await asyncio.to_thread(self._transition, digest, verdict, after)
-                    except Exception:  # the verdict stands; the next check tries again
-                        self._seen.pop(digest, None)
-                        _log.exception("the serving alarm for weights %s failed", digest[0])
-                pending.set_result(verdict)
-            finally:
-                del self._pending[digest]
-            return verdict
-        return await asyncio.shield(pending)
+            after = ServingState.of(verdict.approved, verdict.reasons)
+            if digest not in self._seen or self._seen[digest] != after:
+                # A change, or the first verdict since start: the store decides.
+                try:
+                    await asyncio.to_thread(self._transition, digest, verdict, after)
+                except Exception:  # the verdict stands; the next check tries again
+                    self._seen.pop(digest, None)
+                    _log.exception("the serving alarm for weights %s failed", digest[0])
+            pending.set_result(verdict)
+        finally:
+            del self._pending[digest]
+        return verdict
 
     def _remember(self, verdict: ServingVerdict, digest: Key) -> None:
         """Cache ``verdict`` (unless it will change without anything being wrong)."""

@@ -157,6 +157,7 @@ def build_deployment(
             clock=core.clock,
             authorizer=GatewayAuthority(authority),
             constitution=constitution(),
+            constitution_source=constitution,
             monitors=(
                 gateway_monitors_override
                 if gateway_monitors_override is not None

@@ -43,6 +43,11 @@ def _open(settings: Settings) -> None:
 
 def _verdict(digest: str, capability: str) -> ServingVerdict:
     assert _opened is not None, "the verifier process was not initialised"
+    # Decide under the newest adopted constitution (its tiers and thresholds), not the one
+    # this process found at start: an amendment takes effect at the next check. Two indexed
+    # reads when nothing changed; a newer version that does not read here raises, and the
+    # gateway refuses the call (fail closed).
+    _opened[1].authority.catch_up()
     return _opened[1].provenance.serving_verdict(digest, capability)
 
 
