@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         description="How long a dashboard sign-in lasts before the overseer signs in again "
         "(hours; a revoked API key ends its sessions at once whatever this says).",
     )
+    dashboard_index_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="How often the server brings the dashboard's log search index up to date "
+        "in the background (seconds; 0: never in the background, only as searches need it).",
+    )
     usage_alarm_interval_s: float = Field(
         default=10.0,
         ge=0,

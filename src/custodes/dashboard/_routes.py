@@ -8,12 +8,14 @@ this server's own scripts and styles (nothing from a CDN, no inline script).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from custodes import __version__
@@ -24,6 +26,7 @@ from custodes.dashboard._constitution_view import constitution_view
 from custodes.dashboard._custody_view import custody_view
 from custodes.dashboard._key_sign_in import KeySignIn
 from custodes.dashboard._log_index import LogIndex
+from custodes.dashboard._log_indexer import LogIndexer
 from custodes.dashboard._log_view import LogQuery, log_view, older_href
 from custodes.dashboard._monitors_view import monitors_view
 from custodes.dashboard._now import constitution_of, now_view
@@ -59,7 +62,30 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The dashboard's part of the server's lifespan (FastAPI runs it inside the server's own,
+    which builds the deployment first and closes it last): the log search index's background
+    indexer starts with the server and stops, its step in progress done, before the deployment
+    closes."""
+    deployment: Deployment | None = getattr(app.state, "deployment", None)
+    indexer = None
+    if deployment is not None and deployment.settings.dashboard_index_interval_s > 0:
+        indexer = LogIndexer(
+            _log_index_of(app, deployment),
+            interval=deployment.settings.dashboard_index_interval_s,
+        )
+        indexer.start()
+    app.state.dashboard_log_indexer = indexer
+    try:
+        yield
+    finally:
+        if indexer is not None:
+            await asyncio.to_thread(indexer.close)
+
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, lifespan=_lifespan)
 
 
 def deployment_of(request: Request) -> Deployment:
@@ -95,14 +121,17 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _log_index(request: Request) -> LogIndex:
-    state = request.app.state
-    index: LogIndex | None = getattr(state, "dashboard_log_index", None)
-    if index is None:
-        deployment = deployment_of(request)
+def _log_index_of(app: FastAPI, deployment: Deployment) -> LogIndex:
+    """The server's one index of the deployment's log (searches and the indexer share it)."""
+    index: LogIndex | None = getattr(app.state, "dashboard_log_index", None)
+    if index is None or index.log is not deployment.log:
         index = LogIndex(deployment.engine, deployment.log)
-        state.dashboard_log_index = index
+        app.state.dashboard_log_index = index
     return index
+
+
+def _log_index(request: Request) -> LogIndex:
+    return _log_index_of(request.app, deployment_of(request))
 
 
 def _key_sign_in(request: Request) -> KeySignIn:
