@@ -23,14 +23,18 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from custodes.coalition._errors import CoalitionCheckError
 from custodes.coalition._evaluate import Firing, Outcome, evaluate, fires
 from custodes.coalition._game import COST_SCALE, Game, Rule
+
+if TYPE_CHECKING:
+    # Imported where a model is built or solved: importing CP-SAT costs about 1.8 s of CPU,
+    # which a server or CLI that never solves (or not yet) should not pay at start.
+    from ortools.sat.python import cp_model
 
 __all__ = [
     "Objective",
@@ -483,6 +487,8 @@ def _build(
         by_org[key[0]].append(c)
     orgs = org_names
 
+    from ortools.sat.python import cp_model  # noqa: PLC0415 - lazy: see the module's imports
+
     model = cp_model.CpModel()
     x = [model.new_int_var(0, len(classes[k]), f"x{c}") for c, k in enumerate(keys)]
     size = {o: sum(len(classes[keys[c]]) for c in by_org[o]) for o in orgs}
@@ -703,6 +709,8 @@ def _cheapest(
         )
         build_seconds = time.perf_counter() - build_started
         built.model.minimize(built.cost)
+        from ortools.sat.python import cp_model  # noqa: PLC0415 - lazy
+
         solver = cp_model.CpSolver()
         # (What is left, less a little for the reference evaluator's re-check.)
         remaining = (1 - _RESERVE) * time_limit - (time.perf_counter() - started)
@@ -1039,6 +1047,8 @@ def _solve(
         CoalitionCheckError: the model is infeasible although everyone together reaches the
             goal, or the coalition fails the re-check.
     """
+    from ortools.sat.python import cp_model  # noqa: PLC0415 - lazy: see the module's imports
+
     solver = cp_model.CpSolver()
     # The time limit covers building the model too.
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - started))
