@@ -12,6 +12,7 @@ otherwise it tries every move the authority offers and watches what happens.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -188,7 +189,15 @@ class Driver:
     def take_every_role(self) -> None:
         """Give each identity of the coalition every role the constitution names, and a key if
         it has none, one amendment per identity (what the analysis assumes a coalition that
-        may change those entries does); an amendment the authority refuses is left out."""
+        may change those entries does); an amendment the authority refuses is left out.
+
+        The reader refuses a document in which some rule can no longer be used (a break-glass
+        user or requester left without reviewers or approvers other than themselves), so when
+        the coalition's own change alone is refused, the same change also gives the rules'
+        roles to other persons' entries that already have keys (all of them, else one at a
+        time, for entries some clause entrenches): a change the coalition may make to any entry
+        it may change, which keeps every quorum feasible without a key the coalition holds.
+        """
         for who in self.identities:
             c = self.c
             roles: set[str] = set().union(*(p.roles for p in c.principals))
@@ -196,19 +205,31 @@ class Driver:
                 roles |= r.requester_roles | r.approver_roles
             for bg in c.break_glass:
                 roles |= bg.roles | bg.review.approver_roles
+            mine = {q.id for q in c.principals if q.person_id == c.principals_by_id[who].person_id}
+            others = [q.id for q in c.principals if q.id not in mine and q.public_key is not None]
 
             def every_role(
-                d: dict[str, Any], who: str = who, roles: set[str] = roles
+                d: dict[str, Any],
+                who: str = who,
+                roles: set[str] = roles,
+                also: Iterable[str] = (),
             ) -> dict[str, Any]:
+                also = set(also)
                 for p in d["principals"]:
                     if p["id"] == who:
                         p["roles"] = sorted(set(p.get("roles", [])) | roles)
                         if "key" not in p:
                             self.keys.setdefault(who, SigningKey.generate())
                             p["key"] = encode_public_key(self.keys[who].public_bytes)
+                    elif p["id"] in also:
+                        p["roles"] = sorted(set(p.get("roles", [])) | roles)
                 return d
 
-            self.amend(every_role)
+            for also in [[], others, *([q] for q in others)]:
+                if also is not others and also and len(others) == 1:
+                    break  # the one other entry was tried with all of them
+                if self.amend(functools.partial(every_role, also=also)):
+                    break
 
     def amend(self, change: Any) -> bool:
         """Propose ``change(document) -> document`` (version N+1) and have every signer of

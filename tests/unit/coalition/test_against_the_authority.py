@@ -9,7 +9,9 @@ real authority over a throwaway store, with its own keys (tests/unit/coalition/a
 
 A second test draws what the first rarely does: signers who meet the amendment threshold but
 not a clause entrenching capabilities by effect, who may change roles only by a change that
-does not weaken those capabilities.
+does not weaken those capabilities. There the analysis over-states by design (docs/coalition.md,
+Limits: the conditions it holds such a change to are necessary, not sufficient), so the test
+checks the direction that matters: the analysis never misses what the authority allows.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from custodes.authority import persons as authority_persons
 from custodes.clock import FrozenClock
 from custodes.coalition import evaluate, game_from_constitution
 from custodes.errors import ConstitutionError
@@ -234,24 +237,117 @@ def _what_the_authority_allows(
     return out
 
 
+Case = tuple[dict[str, Any], list[str]]
+
+
+def _cases(docs: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Case]:
+    """A drawn constitution and a coalition of its persons (any of them)."""
+
+    @st.composite
+    def draw_case(draw: st.DrawFn) -> Case:
+        doc = draw(docs)
+        persons = sorted({p.get("person", p["id"]) for p in doc["principals"]})
+        return doc, draw(st.lists(st.sampled_from(persons), min_size=1, unique=True))
+
+    return draw_case()
+
+
+# p0, the sole amendment signer, gives itself ``req`` (the standing rule r0 to cap0); that
+# alone leaves break-glass bg (also ``req``) without a reviewer other than its user, which the
+# reader refuses, but the same change giving p2b (another person, with a key) a reviewer role
+# is adopted. The driver once tried only the first change and so missed this coalition.
+_FEASIBLE_ONLY_WITH_ANOTHER_REVIEWER: dict[str, Any] = {
+    "version": 1,
+    "name": "generated",
+    "organisations": [{"id": "lab", "kind": "developer"}, {"id": "gov", "kind": "overseer"}],
+    "criteria": [
+        {
+            "id": "cleared",
+            "applies_to": "principal",
+            "condition": "principal.attributes has clearance && "
+            "principal.attributes.clearance >= 2",
+        },
+        {
+            "id": "vetted",
+            "applies_to": "organisation",
+            "condition": "principal.attributes has vetted && principal.attributes.vetted",
+        },
+    ],
+    "principals": [
+        {
+            "id": "p0",
+            "organisation": "lab",
+            "roles": ["ops"],
+            "attributes": {"clearance": 0},
+            "key": True,
+        },
+        {"id": "p0b", "organisation": "lab", "person": "p0", "roles": [], "key": False},
+        {
+            "id": "p1",
+            "organisation": "lab",
+            "roles": ["req", "appr"],
+            "attributes": {"clearance": 0},
+            "key": False,
+        },
+        {"id": "p1b", "organisation": "lab", "person": "p1", "roles": [], "key": False},
+        {
+            "id": "p2",
+            "organisation": "lab",
+            "roles": [],
+            "attributes": {"clearance": 0},
+            "key": False,
+        },
+        {"id": "p2b", "organisation": "lab", "person": "p2", "roles": [], "key": True},
+    ],
+    "capabilities": [{"id": "cap0", "models": ["m0"]}, {"id": "cap1", "models": ["m1"]}],
+    "access": [
+        {
+            "id": "r0",
+            "capability": "cap0",
+            "requesters": {"roles": ["req"]},
+            "quorum": {"approvals": 0},
+            "max_duration": "1h",
+            "notify": {},
+        }
+    ],
+    "break_glass": [
+        {
+            "id": "bg",
+            "capability": "cap0",
+            "emergency": "compromise",
+            "roles": ["req"],
+            "max_duration": "2h",
+            "notify": {},
+            "review": {
+                "approvers": {"roles": ["req", "appr", "ops"]},
+                "quorum": {"approvals": 1, "organisations": 1},
+                "deadline": "1h",
+            },
+        }
+    ],
+    "amendment": {"signers": ["p0"], "threshold": 1},
+    "entrenched": [],
+    "coalition": {"protected": ["cap0"], "min_organisations": 2},
+}
+
+
 @settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(doc=constitutions(), data=st.data())
+@given(case=_cases(constitutions()))
+@example(case=(_FEASIBLE_ONLY_WITH_ANOTHER_REVIEWER, ["p0"]))
 def test_the_analysis_reaches_exactly_what_the_authority_allows(
-    doc: dict[str, Any], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+    case: Case, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    doc, coalition = case
     try:
         dep = Deployment(doc)
     except ConstitutionError:
         assume(False)
         raise
     game = game_from_constitution(dep.constitution)
-    persons = sorted({p.person_id for p in dep.constitution.principals})
-    # Any coalition of persons.
-    coalition = data.draw(st.lists(st.sampled_from(persons), min_size=1, unique=True))
     analysis = evaluate(game, game.indices(coalition)).reached
     clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
     actual = _what_the_authority_allows(dep, coalition, tmp_path_factory.mktemp("dep"), clock)
@@ -261,3 +357,83 @@ def test_the_analysis_reaches_exactly_what_the_authority_allows(
         if goal not in game.goal_index:
             # No rule of the game reaches it, so the authority must not have allowed it.
             assert not reached, (goal, coalition, json.dumps(dep.doc))
+
+
+@st.composite
+def effect_constitutions(draw: st.DrawFn) -> dict[str, Any]:
+    """Constitutions where a coalition of signers may change roles but not every change: the
+    amendment threshold below the signers, and a clause entrenching capabilities by effect
+    that needs every signer."""
+    doc = draw(constitutions())
+    person = {p["id"]: p.get("person", p["id"]) for p in doc["principals"]}
+    signers = doc["amendment"]["signers"]
+    # At least two signer persons (so that a threshold can be below them all): another keyed
+    # person's identity joins the signers when they are one person.
+    for p in doc["principals"]:
+        if len({person[s] for s in signers}) >= 2:
+            break
+        if p["key"] and person[p["id"]] not in {person[s] for s in signers}:
+            signers.append(p["id"])
+    signer_persons = sorted({person[s] for s in signers})
+    assume(len(signer_persons) >= 2)
+    doc["amendment"]["threshold"] = draw(st.integers(1, len(signer_persons) - 1))
+    doc["entrenched"] = [e for e in doc["entrenched"] if e["id"] != "by-effect"]
+    doc["entrenched"].append(
+        {
+            "id": "by-effect",
+            "paths": ["/criteria"],
+            "capabilities": draw(
+                st.lists(st.sampled_from(["cap0", "cap1"]), min_size=1, unique=True)
+            ),
+            "signers": "all",
+        }
+    )
+    return doc
+
+
+@settings(
+    # Bounded: each example runs three throwaway authorities (about 3-8 s at CI load).
+    max_examples=5,
+    deadline=None,
+    # The reader refuses about half the drawn documents (roles nobody holds, impossible quorums).
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
+)
+@given(doc=effect_constitutions(), data=st.data())
+def test_a_membership_change_is_held_to_what_it_weakens(
+    doc: dict[str, Any], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    try:
+        dep = Deployment(doc)
+    except ConstitutionError:
+        assume(False)
+        raise
+    c = dep.constitution
+    game = game_from_constitution(c)
+    signers = sorted(authority_persons(c, c.amendment.signers))
+    # Enough signers to change roles, too few for the clause; and maybe others.
+    chosen = data.draw(
+        st.lists(
+            st.sampled_from(signers),
+            min_size=c.amendment.threshold,
+            max_size=len(signers) - 1,
+            unique=True,
+        )
+    )
+    others = [p for p in sorted({p.person_id for p in c.principals}) if p not in signers]
+    extra = data.draw(st.lists(st.sampled_from(others), unique=True)) if others else []
+    coalition = sorted({*chosen, *extra})
+    analysis = evaluate(game, game.indices(coalition)).reached
+    clock = FrozenClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
+    actual = _what_the_authority_allows(
+        dep, coalition, tmp_path_factory.mktemp("dep"), clock, only_use=True
+    )
+    for cap in c.capabilities:
+        goal = f"use:{cap.id}"
+        # Never misses: what the authority allows, the analysis reaches (it may over-state
+        # here, see the module docstring).
+        if actual[goal]:
+            assert goal in analysis, (goal, coalition, json.dumps(dep.doc))
