@@ -425,10 +425,11 @@ class _Builder:
         person_ids: dict[str, str] = {}
         for p in self.c.principals:
             person_ids.setdefault(p.person_id, p.id)
+        leading = {r.id for cap in caps for r in _leading_to(self.rules, f"use:{cap}")}
+        game = Game.build(players, self.goals, [r for r in self.rules if r.id in leading])
         opened: set[str] = set()
         for cap in caps:
-            rules = _leading_to(self.rules, f"use:{cap}")
-            m = measure_goal(Game.build(players, self.goals, rules), f"use:{cap}", [overseers])
+            m = measure_goal(game, f"use:{cap}", [overseers])
             if not m.reachable:
                 # Any change that opens it weakens it: reachable, was unreachable.
                 continue
