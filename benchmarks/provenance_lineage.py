@@ -80,6 +80,11 @@ def main() -> None:
         t, cpu = time.perf_counter(), time.process_time()
         report = registry.verify_lineage(base, log, grant_problems=grants)
         verify, verify_cpu = time.perf_counter() - t, time.process_time() - cpu
+        # Again, as the gateway's serving check re-verifies at every interval: the stored
+        # statements and the constitution texts are parsed once per process.
+        t = time.perf_counter()
+        assert registry.verify_lineage(base, log, grant_problems=grants).ok
+        again = time.perf_counter() - t
         assert report.ok, report.problems[:3]
         print(f"log: {size} entries; lineage: {report.artifacts} artifacts, {report.runs} runs")
         print(f"read the lineage            : {read * 1000:8.0f} ms")
@@ -87,6 +92,7 @@ def main() -> None:
         # CPU time of this process over the same call: the work itself, which a loaded shared
         # machine stretches less than the wall-clock figure above.
         print(f"  of which CPU (this process): {verify_cpu * 1000:7.0f} ms")
+        print(f"verify it again (re-check)  : {again * 1000:8.0f} ms")
         print(f"  of which read + verify    : {(read + verify) * 1000:8.0f} ms")
         print(f"entry audit of the whole log: {audit * 1000:8.0f} ms (the grants' approvals)")
         log.close()
