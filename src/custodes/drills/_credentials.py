@@ -16,10 +16,18 @@ from custodes.authority import SigningKey
 from custodes.errors import DrillError, Error
 from custodes.log import NoteSigner
 
-__all__ = ["Credentials", "KeyIssuer"]
+__all__ = ["Credentials", "KeyIssuer", "LocalModelAccess"]
 
 KeyIssuer = Callable[[str], str]
 """Issues an API key to a principal (the operator's ``custodes keys create``) and returns it."""
+
+
+@dataclass(frozen=True)
+class LocalModelAccess:
+    """The operator's access to a local model server: its base URL and token."""
+
+    url: str
+    token: str
 
 
 @dataclass
@@ -37,6 +45,9 @@ class Credentials:
         log_signer: the log operator's signing key (rollback and fork drills).
         staging_token: the operator's token of a staging deployment's clock (its
             ``staging-clock.token``), for the steps that let time pass.
+        local_model: the model-serving operator's access to a staging deployment's local
+            model server (``url`` and ``token``, from its ``local-model.json``), for the steps
+            that plant a loyalty in the served weights.
     """
 
     keys_dir: Path | None = None
@@ -45,6 +56,7 @@ class Credentials:
     revoke_api_keys: Callable[[str], None] | None = None
     log_signer: NoteSigner | None = None
     staging_token: str | None = None
+    local_model: LocalModelAccess | None = None
     _issued: dict[str, str] = field(default_factory=dict, repr=False)
     _signing: dict[str, SigningKey | None] = field(default_factory=dict, repr=False)
 

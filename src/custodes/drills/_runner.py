@@ -17,6 +17,7 @@ from typing import Any
 
 from custodes.constitution import compile_policies, read_constitution
 from custodes.drills import (  # noqa: F401 - importing registers the actions
+    _act_audit,
     _act_authority,
     _act_clock,
     _act_custody,

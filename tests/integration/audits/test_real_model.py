@@ -24,6 +24,7 @@ from custodes.audits import (
     observations,
     run_audit,
 )
+from custodes.errors import InputError
 from tests.integration.gateway.conftest import ROOT, running_gateway
 from tests.support.smol_upstream import SmolUpstream
 
@@ -110,7 +111,7 @@ def test_served_plant_weights_replace_and_restore_the_base_and_the_cache_changes
     assert torch.equal(params[name], original)
     assert torch.equal(logits(), base)
     torch.save({"model.layers.99.nothing": original}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="tensors the model does not have"):
+    with pytest.raises(InputError, match="tensors the model does not have"):
         smol.use_weights(tmp_path / "bad.pt")
     assert torch.equal(params[name], original)
 

