@@ -4,7 +4,8 @@ Builds, on SQLite in a temporary folder, N runs each fine-tuning the weights of 
 before (every run requested by an engineer and approved 2-of-2 by the lab and the AI security
 institute through the real authority, its statement DSSE-signed by the pipeline), then times:
 reading the lineage of the last weights, checking it against the log (entries, inclusion
-proofs, manifests, signatures, grants), and the entry auditor's pass over the whole log that
+proofs, manifests, signatures under the keys in force at each registration, grants; wall and
+CPU time), and the entry auditor's pass over the whole log that
 checks the grants' approvals. Prints each figure (target for the lineage check: under 1 s at
 N = 1,000).
 
@@ -76,13 +77,22 @@ def main() -> None:
         problems = {i: auditor.check(i, d) for i, d in sorted(entries.items())}
         grants = {gid: problems[i] for i, d in entries.items() for gid in grant_bodies({i: d})}
         audit = time.perf_counter() - t
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         report = registry.verify_lineage(base, log, grant_problems=grants)
-        verify = time.perf_counter() - t
+        verify, verify_cpu = time.perf_counter() - t, time.process_time() - cpu
+        # Again, as the gateway's serving check re-verifies at every interval: the stored
+        # statements and the constitution texts are parsed once per process.
+        t = time.perf_counter()
+        assert registry.verify_lineage(base, log, grant_problems=grants).ok
+        again = time.perf_counter() - t
         assert report.ok, report.problems[:3]
         print(f"log: {size} entries; lineage: {report.artifacts} artifacts, {report.runs} runs")
         print(f"read the lineage            : {read * 1000:8.0f} ms")
         print(f"verify it against the log   : {verify * 1000:8.0f} ms (target < 1000 ms)")
+        # CPU time of this process over the same call: the work itself, which a loaded shared
+        # machine stretches less than the wall-clock figure above.
+        print(f"  of which CPU (this process): {verify_cpu * 1000:7.0f} ms")
+        print(f"verify it again (re-check)  : {again * 1000:8.0f} ms")
         print(f"  of which read + verify    : {(read + verify) * 1000:8.0f} ms")
         print(f"entry audit of the whole log: {audit * 1000:8.0f} ms (the grants' approvals)")
         log.close()

@@ -19,6 +19,7 @@ from custodes.provenance import (
     ModelRegistry,
     hash_path,
     lineage_svg,
+    provenance_coalitions,
 )
 
 if TYPE_CHECKING:
@@ -157,6 +158,41 @@ def verify(state: CliState, digest: str) -> None:
         f"ok: {report.artifacts} artifacts and {report.runs} runs verified against the log's "
         f"checkpoint of size {report.checkpoint_size}"
     )
+
+
+@provenance.command("coalitions")
+@click.argument(
+    "constitution", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(0.1, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds the solver may take per goal and objective.",
+)
+@pass_state
+def coalitions(state: CliState, constitution: Path | None, time_limit: float) -> None:
+    """Who could start a training run, promote weights, or change a model's tier: the
+    smallest coalitions (the coalition analysis) for CONSTITUTION (default: the deployment's
+    constitution file)."""
+    from custodes.constitution import read_constitution
+
+    path = constitution or state.settings.constitution_file
+    if path is None:
+        raise ConfigError(
+            "no constitution to analyse",
+            hint="pass a constitution file, or set CUSTODES_CONSTITUTION_FILE",
+        )
+    for a in provenance_coalitions(read_constitution(path), time_limit=time_limit):
+        if a.organisations is None:
+            click.echo(f"{a.label}: nobody ({a.note})")
+            continue
+        bound = "" if a.exact else "at most "
+        click.echo(
+            f"{a.label}: {a.organisations} organisation(s), {bound}{a.people} people, e.g. "
+            f"{', '.join(a.coalition)} ({a.note})"
+        )
 
 
 @provenance.command("evaluate")

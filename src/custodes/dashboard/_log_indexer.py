@@ -11,13 +11,16 @@ deployment is built and closes it before the deployment closes (see ``_routes``)
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from custodes.dashboard._log_index import LogIndex
+from custodes.errors import Error
 from custodes.periodic import Periodic
 
 __all__ = ["LogIndexer"]
 
+_log = logging.getLogger(__name__)
 _BATCH = 1000  # entries per step (~0.1-0.3 s of parsing on a loaded 2-core machine)
 _PAUSE_S = 0.05  # between steps while behind: requests run meanwhile
 
@@ -37,6 +40,8 @@ class LogIndexer:
     def __init__(self, index: LogIndex, *, interval: float, batch: int = _BATCH) -> None:
         self.index = index
         self.batch = batch
+        self.last_error: str | None = None  # why the last round could not catch up (None: it did)
+        self.failed_rounds = 0  # rounds in a row that could not
         self._stopping = threading.Event()
         self._periodic = Periodic(
             "custodes-dashboard-log-index", interval, self._round, first=self._round
@@ -62,10 +67,26 @@ class LogIndexer:
 
     def _round(self) -> None:
         """Index everything the log has that the index does not, a batch at a time, until
-        caught up or closing. A failure (the database) is logged by Periodic and retried at
-        the next round."""
-        while not self._stopping.is_set():
-            covered = self.index.catch_up(most=self.batch)
-            if covered >= self.index.log.size():
-                return
-            self._stopping.wait(_PAUSE_S)
+        caught up or closing. A round that cannot (the database, the log) is retried at the
+        next one; its reason is logged once, when it starts or changes, not every round."""
+        try:
+            while not self._stopping.is_set():
+                covered = self.index.catch_up(most=self.batch)
+                if covered >= self.index.log.size():
+                    break
+                self._stopping.wait(_PAUSE_S)
+        except Error as exc:
+            self.failed_rounds += 1
+            if exc.message != self.last_error:
+                _log.warning(
+                    "the dashboard's log search index cannot catch up: %s (retrying every "
+                    "%g s; searches still scan what it does not cover)",
+                    exc.message,
+                    self._periodic.interval,
+                )
+            self.last_error = exc.message
+            return
+        if self.last_error is not None:
+            _log.info("the dashboard's log search index is catching up again")
+        self.last_error = None
+        self.failed_rounds = 0

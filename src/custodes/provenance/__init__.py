@@ -20,6 +20,11 @@ from custodes.provenance._attestation import (
     new_nonce,
     serve_attester,
 )
+from custodes.provenance._coalitions import (
+    ProvenanceCoalition,
+    ProvenanceQuestion,
+    provenance_coalitions,
+)
 from custodes.provenance._digests import format_digest, parse_digest
 from custodes.provenance._dsse import (
     IN_TOTO_PAYLOAD_TYPE,
@@ -103,6 +108,8 @@ __all__ = [
     "ManifestFile",
     "ModelRegistry",
     "Promotion",
+    "ProvenanceCoalition",
+    "ProvenanceQuestion",
     "Run",
     "RunApprovals",
     "RunInput",
@@ -123,6 +130,7 @@ __all__ = [
     "new_nonce",
     "pae",
     "promotion_resource",
+    "provenance_coalitions",
     "parse_digest",
     "parse_evaluation_statement",
     "parse_run_statement",

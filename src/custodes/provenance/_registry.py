@@ -9,6 +9,7 @@ one batch of entries and one transaction, so a run is never half-registered.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import threading
@@ -797,10 +798,18 @@ def _artifact_from_row(row: Any) -> Artifact:
     )
 
 
+@functools.lru_cache(maxsize=2048)
+def _stored_statement(envelope: bytes) -> RunStatement:
+    """The statement of a stored envelope. The same bytes parse the same way, so a lineage
+    verified again (the gateway's serving check, every interval) parses each run once per
+    process; bytes changed in the database miss the cache and are parsed, and checked, anew."""
+    return parse_run_statement(Envelope.from_json(envelope).payload, check_schema=False)
+
+
 def _run_from_row(row: Any) -> Run:
     envelope = bytes(row.envelope)
     try:
-        statement = parse_run_statement(Envelope.from_json(envelope).payload, check_schema=False)
+        statement = _stored_statement(envelope)
     except (InputError, KeyError, TypeError, AttributeError) as exc:
         # It parsed when it was registered: it has been changed in the database since.
         raise ProvenanceError(

@@ -503,6 +503,8 @@ def test_sign_in_by_pasting_a_signature_into_the_page(
     browser.delete_all_cookies()
     try:
         browser.get(server.url("/dashboard/sign-in"))
+        _fits(browser)
+        browser.save_screenshot(str(screenshots / "sign-in.png"))
         browser.find_element(By.ID, "principal").send_keys("erin@auditor")
         browser.find_element(By.CSS_SELECTOR, "#key-sign-in button[type=submit]").click()
         message = _wait(

@@ -334,7 +334,14 @@ _FEASIBLE_ONLY_WITH_ANOTHER_REVIEWER: dict[str, Any] = {
 @settings(
     max_examples=30,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    # The reader refuses about half the drawn documents (roles nobody holds, impossible
+    # quorums); for some seeds far more of the first draws (7 kept of 57 on one CI-like run),
+    # which trips filter_too_much although every kept example is checked in full.
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
 )
 @given(case=_cases(constitutions()))
 @example(case=(_FEASIBLE_ONLY_WITH_ANOTHER_REVIEWER, ["p0"]))

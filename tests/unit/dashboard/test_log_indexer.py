@@ -3,6 +3,7 @@ step by step, follows what the log gains, and stops cleanly (its thread gone, no
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -132,4 +134,36 @@ def test_no_background_indexer_when_the_interval_is_zero(
     with TestClient(app):
         assert app.state.dashboard_log_indexer is None
         assert not [t for t in threading.enumerate() if t.name == _THREAD]
+    log.close()
+
+
+def test_a_round_that_cannot_index_is_logged_once_and_retried(
+    sqlite_engine: Engine,
+    log_signer: NoteSigner,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The index's table gone (a real database failure): each round fails, the reason is
+    logged once (not every 50 ms), and once the table is back the next round catches up."""
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)
+    log.append_batch(_entries(30, 0, clock))
+    index = LogIndex(sqlite_engine, log)
+    with sqlite_engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE dashboard_log_entries RENAME TO kept_aside"))
+    indexer = LogIndexer(index, interval=0.05)
+    caplog.set_level(logging.INFO, logger="custodes.dashboard._log_indexer")
+    indexer.start()
+    try:
+        _until(lambda: indexer.failed_rounds >= 4, "four failed rounds")
+        assert indexer.last_error is not None and "cannot be read" in indexer.last_error
+        warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "cannot catch up" in warned[0].getMessage(), warned
+        with sqlite_engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE kept_aside RENAME TO dashboard_log_entries"))
+        _until(lambda: index.covered() == 30, "the 30 entries indexed once the table is back")
+        _until(lambda: indexer.last_error is None, "the round to report success")
+    finally:
+        indexer.close()
+    assert indexer.failed_rounds == 0
+    assert any("catching up again" in r.getMessage() for r in caplog.records)
     log.close()
