@@ -266,7 +266,9 @@ PINNED = {
     "custodes.store": {
         "UtcDateTime",
         "create_db_engine",
+        "create_notify_trigger",
         "current_heads",
+        "drop_notify_trigger",
         "is_sqlite",
         "metadata",
         "migrate",

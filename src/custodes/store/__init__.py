@@ -12,12 +12,15 @@ The store holds no business rules.
 from custodes.store._engine import create_db_engine, is_sqlite, writer
 from custodes.store._metadata import metadata
 from custodes.store._migrate import current_heads, migrate
+from custodes.store._notify import create_notify_trigger, drop_notify_trigger
 from custodes.store._types import UtcDateTime
 
 __all__ = [
     "UtcDateTime",
     "create_db_engine",
+    "create_notify_trigger",
     "current_heads",
+    "drop_notify_trigger",
     "is_sqlite",
     "metadata",
     "migrate",

@@ -13,7 +13,7 @@ SQLite has one writer machine and no notifications: nothing is created there.
 
 from collections.abc import Sequence
 
-from alembic import op
+from custodes.store import create_notify_trigger, drop_notify_trigger
 
 revision: str = "authority_0002"
 down_revision: str | None = "authority_0001"
@@ -22,26 +22,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        """
-        CREATE FUNCTION custodes_grant_changed() RETURNS trigger AS $$
-        BEGIN
-            PERFORM pg_notify('custodes_grants', NEW.id);
-            RETURN NEW;
-        END
-        $$ LANGUAGE plpgsql
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER authority_grants_notify AFTER INSERT OR UPDATE ON authority_grants "
-        "FOR EACH ROW EXECUTE FUNCTION custodes_grant_changed()"
+    create_notify_trigger(
+        function="custodes_grant_changed",
+        channel="custodes_grants",
+        payload="NEW.id",
+        trigger="authority_grants_notify",
+        table="authority_grants",
+        events="INSERT OR UPDATE",
     )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER authority_grants_notify ON authority_grants")
-    op.execute("DROP FUNCTION custodes_grant_changed()")
+    drop_notify_trigger(
+        function="custodes_grant_changed",
+        trigger="authority_grants_notify",
+        table="authority_grants",
+    )

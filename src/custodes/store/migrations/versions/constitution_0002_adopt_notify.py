@@ -13,7 +13,7 @@ one on SQLite): nothing is created on SQLite.
 
 from collections.abc import Sequence
 
-from alembic import op
+from custodes.store import create_notify_trigger, drop_notify_trigger
 
 revision: str = "constitution_0002"
 down_revision: str | None = "constitution_0001"
@@ -22,26 +22,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        """
-        CREATE FUNCTION custodes_constitution_adopted() RETURNS trigger AS $$
-        BEGIN
-            PERFORM pg_notify('custodes_constitution', NEW.version::text);
-            RETURN NEW;
-        END
-        $$ LANGUAGE plpgsql
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER constitution_versions_notify AFTER INSERT ON constitution_versions "
-        "FOR EACH ROW EXECUTE FUNCTION custodes_constitution_adopted()"
+    create_notify_trigger(
+        function="custodes_constitution_adopted",
+        channel="custodes_constitution",
+        payload="NEW.version::text",
+        trigger="constitution_versions_notify",
+        table="constitution_versions",
+        events="INSERT",
     )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER constitution_versions_notify ON constitution_versions")
-    op.execute("DROP FUNCTION custodes_constitution_adopted()")
+    drop_notify_trigger(
+        function="custodes_constitution_adopted",
+        trigger="constitution_versions_notify",
+        table="constitution_versions",
+    )
