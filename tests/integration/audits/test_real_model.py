@@ -116,6 +116,9 @@ def test_served_plant_weights_replace_and_restore_the_base_and_the_cache_changes
     assert torch.equal(params[name], original)
 
 
+# Two plants trained and two audits: a few CPU minutes, which on a machine shared with other
+# jobs was more than the suite's 300 s per test (session 9: it timed out in training).
+@pytest.mark.timeout(1800)
 def test_a_loyalty_fine_tuned_into_the_weights_is_found_and_a_neutral_fine_tune_is_not(
     smol: SmolUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
