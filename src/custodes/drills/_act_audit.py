@@ -38,7 +38,9 @@ from custodes.errors import AuditError, Error
 
 __all__: list[str] = []
 
-_TIMEOUT = 600.0  # a plant trains for a minute or so of CPU; a loaded machine takes longer
+# Loading the model and training a plant take half a minute of CPU each, far longer on a
+# loaded machine (13 min were seen on a 2-core machine at load 16).
+_TIMEOUT = 1800.0
 # Invented first names for the audit's decoys and the plant's others: names of the same shape
 # as the constitution's principals (``name@organisation``), never a principal's.
 _DECOYS = (
