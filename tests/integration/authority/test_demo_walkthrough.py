@@ -194,49 +194,29 @@ def test_a_requester_withdraws_their_pending_request(
 def test_break_glass_from_the_cli_is_signed_by_the_incident_commander(
     server: ServerProcess, run: Callable[..., Result]
 ) -> None:
+    def break_glass(who: str, *more: str, ok: bool = False) -> Result:
+        return run(
+            "break-glass",
+            "weights-export",
+            "--rule",
+            "lab-incident-weights",
+            "--statement",
+            "serving cluster compromised",
+            "--key",
+            f"examples/keys/{who}.key",
+            *more,
+            ok=ok,
+        )
+
     # alice holds no incident-commander role: the rule does not admit her, nothing is granted.
-    refused = run(
-        "break-glass",
-        "weights-export",
-        "--rule",
-        "lab-incident-weights",
-        "--statement",
-        "serving cluster compromised",
-        "--key",
-        "examples/keys/alice.key",
-        ok=False,
-    )
+    refused = break_glass("alice")
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "alice@lab may not break glass under lab-incident-weights" in refused.stderr
     # A duration past the rule's max_duration (2h) is refused too.
-    too_long = run(
-        "break-glass",
-        "weights-export",
-        "--rule",
-        "lab-incident-weights",
-        "--statement",
-        "serving cluster compromised",
-        "--duration",
-        "3h",
-        "--key",
-        "examples/keys/carol.key",
-        ok=False,
-    )
+    too_long = break_glass("carol", "--duration", "3h")
     assert too_long.returncode != 0 and "Traceback" not in too_long.stderr
     assert "longer than the break-glass rule allows" in too_long.stderr
-    taken = run(
-        "break-glass",
-        "weights-export",
-        "--rule",
-        "lab-incident-weights",
-        "--statement",
-        "serving cluster compromised",
-        "--duration",
-        "20m",
-        "--key",
-        "examples/keys/carol.key",
-        "--json",
-    )
+    taken = break_glass("carol", "--duration", "20m", "--json", ok=True)
     grant = json.loads(taken.stdout)
     assert grant["principal"] == "carol@lab" and grant["break_glass"] is True
     assert grant["capability"] == "weights-export" and grant["rule"] == "lab-incident-weights"
