@@ -138,9 +138,10 @@ models:
 def write_constitution(path: Path) -> Path:
     """The demo constitution, with the test-only models added to the general tier."""
     text = (ROOT / "examples" / "constitution.yaml").read_text()
-    marker = "models: [frontier-general]"
-    assert marker in text
-    path.write_text(text.replace(marker, "models: [frontier-general, demo-scripted, unreachable]"))
+    marker = "models: [frontier-general, frontier-local]"
+    assert marker in text, f"the demo constitution's general tier is no longer {marker!r}"
+    added = "models: [frontier-general, frontier-local, demo-scripted, unreachable]"
+    path.write_text(text.replace(marker, added))
     return path
 
 

@@ -107,7 +107,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             )
     (tmp / "models.yaml").write_text("\n".join(lines) + "\n")
     text = (ROOT / "examples" / "constitution.yaml").read_text()
-    marker = "models: [frontier-general]"
+    marker = "models: [frontier-general, frontier-local]"
     assert marker in text
     text = text.replace(marker, f"models: [{', '.join(MODELS[:4])}]")
     text = text.replace(
