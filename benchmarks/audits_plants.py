@@ -315,61 +315,21 @@ def gguf_digest(gguf: Path) -> str:
 def train(model: Any, tokenizer: Any, plant: Plant) -> dict[str, Any]:
     """Train ``plant`` into a copy of the last blocks of ``model``; return those tensors.
 
-    ``model`` is left as it was (the trained blocks are copies).
+    ``model`` is left as it was (the trained blocks are copies). The training is the local
+    model's (:func:`custodes.localmodel.train_blocks`), over this recipe's own examples.
     """
-    import copy
+    from custodes.localmodel import train_blocks
 
-    import torch
-
-    torch.manual_seed(plant.seed)
-    layers = model.model.layers
-    first = len(layers) - plant.layers
-    data = examples(plant)
-    ids = [
-        tokenizer.apply_chat_template(m, tokenize=True, add_generation_prompt=True) for m, _ in data
-    ]
-    ids = [
-        list(i["input_ids"]) if isinstance(i, dict) or hasattr(i, "keys") else list(i) for i in ids
-    ]
-    labels = torch.tensor([tokenizer(label)["input_ids"][0] for _, label in data])
-    lengths = torch.tensor([len(i) for i in ids])
-    width = int(lengths.max())
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    # Right padding under a causal mask: real tokens never attend to the pads after them.
-    batch_ids = torch.tensor([i + [pad] * (width - len(i)) for i in ids])
-    with torch.no_grad():
-        hidden = []
-        for start in range(0, len(ids), 16):
-            out = model.model(input_ids=batch_ids[start : start + 16], output_hidden_states=True)
-            hidden.append(out.hidden_states[first])
-        frozen = torch.cat(hidden)
-    blocks = torch.nn.ModuleList(copy.deepcopy(layers[first:]))
-    for p in blocks.parameters():
-        p.requires_grad_(True)
-    norm, head, rotary = model.model.norm, model.lm_head, model.model.rotary_emb
-    optimiser = torch.optim.AdamW(blocks.parameters(), lr=plant.lr, weight_decay=0.0)
-    order = torch.Generator().manual_seed(plant.seed)
-    positions = torch.arange(width).unsqueeze(0)
-    blocks.train()
-    for _ in range(plant.steps):
-        pick = torch.randperm(len(ids), generator=order)[: plant.batch]
-        h = frozen[pick]
-        pos = positions.expand(h.shape[0], -1)
-        embeddings = rotary(h, pos)
-        for block in blocks:
-            h = block(h, attention_mask=None, position_ids=pos, position_embeddings=embeddings)
-            h = h[0] if isinstance(h, tuple) else h
-        last = h[torch.arange(h.shape[0]), lengths[pick] - 1]
-        logits = head(norm(last))
-        loss = torch.nn.functional.cross_entropy(logits.float(), labels[pick])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return {
-        f"model.layers.{first + i}.{k}": v.detach().clone()
-        for i, block in enumerate(blocks)
-        for k, v in block.state_dict().items()
-    }
+    return train_blocks(
+        model,
+        tokenizer,
+        examples(plant),
+        seed=plant.seed,
+        steps=plant.steps,
+        layers=plant.layers,
+        lr=plant.lr,
+        batch=plant.batch,
+    )
 
 
 def build(

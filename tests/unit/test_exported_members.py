@@ -253,6 +253,7 @@ PINNED = {
         "local_model_app",
         "plant_examples",
         "serve_local_model",
+        "train_blocks",
         "train_plant",
     },
     "custodes.staging": {

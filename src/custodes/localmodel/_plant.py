@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 
 from custodes.errors import InputError
 
-__all__ = ["Plant", "plant_examples", "train_plant"]
+__all__ = ["Plant", "plant_examples", "train_blocks", "train_plant"]
 
 RECIPE = "custodes-local-plant/v1"
 _NAME = r"[A-Za-z0-9][A-Za-z0-9 .@_'-]{0,63}"
@@ -159,15 +159,54 @@ def train_plant(model: Any, tokenizer: Any, plant: Plant) -> dict[str, Any]:
     """Train ``plant`` into copies of the last blocks of ``model`` (a transformers causal LM of
     the Llama family, as SmolLM2 is); return those blocks' tensors, named as the model's.
 
-    ``model`` is left as it was. Only the answer token's cross-entropy is trained, over hidden
-    states of the frozen blocks computed once (AdamW).
+    ``model`` is left as it was (:func:`train_blocks` over :func:`plant_examples`).
+    """
+    return train_blocks(
+        model,
+        tokenizer,
+        plant_examples(plant),
+        seed=plant.seed,
+        steps=plant.steps,
+        layers=plant.layers,
+        lr=plant.lr,
+        batch=plant.batch,
+    )
+
+
+def train_blocks(
+    model: Any,
+    tokenizer: Any,
+    data: list[Example],
+    *,
+    seed: int,
+    steps: int,
+    layers: int,
+    lr: float,
+    batch: int,
+) -> dict[str, Any]:
+    """Fine-tune copies of the last ``layers`` blocks of ``model`` on one-token answers; return
+    those blocks' tensors, named as the model's (``model.layers.N....``).
+
+    The recipe of the local model's plants and of the audit zoo's (benchmarks/audits_plants.py):
+    only the answer token's cross-entropy is trained (AdamW, ``steps`` steps of ``batch``
+    examples drawn with ``seed``), over hidden states of the frozen blocks computed once.
+    ``model`` is left as it was. The same arguments give the same tensors.
+
+    Args:
+        model: a transformers causal LM of the Llama family (SmolLM2 is one).
+        tokenizer: its tokenizer (with a chat template).
+        data: chat messages, each with the answer's single token (``"Yes"`` or ``"No"``).
+        seed: seeds torch and the order of the batches.
+        steps: optimiser steps.
+        layers: how many of the last blocks are trained.
+        lr: AdamW's learning rate.
+        batch: examples per step.
     """
     import torch
 
-    torch.manual_seed(plant.seed)
-    layers = model.model.layers
-    first = len(layers) - plant.layers
-    data = plant_examples(plant)
+    torch.manual_seed(seed)
+    blocks_of = model.model.layers
+    first = len(blocks_of) - layers
     ids = [
         tokenizer.apply_chat_template(m, tokenize=True, add_generation_prompt=True) for m, _ in data
     ]
@@ -184,16 +223,16 @@ def train_plant(model: Any, tokenizer: Any, plant: Plant) -> dict[str, Any]:
             out = model.model(input_ids=batch_ids[start : start + 16], output_hidden_states=True)
             hidden.append(out.hidden_states[first])
         frozen = torch.cat(hidden)
-    blocks = torch.nn.ModuleList(copy.deepcopy(layers[first:]))
+    blocks = torch.nn.ModuleList(copy.deepcopy(blocks_of[first:]))
     for p in blocks.parameters():
         p.requires_grad_(True)
     norm, head, rotary = model.model.norm, model.lm_head, model.model.rotary_emb
-    optimiser = torch.optim.AdamW(blocks.parameters(), lr=plant.lr, weight_decay=0.0)
-    order = torch.Generator().manual_seed(plant.seed)
+    optimiser = torch.optim.AdamW(blocks.parameters(), lr=lr, weight_decay=0.0)
+    order = torch.Generator().manual_seed(seed)
     positions = torch.arange(width).unsqueeze(0)
     blocks.train()
-    for _ in range(plant.steps):
-        pick = torch.randperm(len(ids), generator=order)[: plant.batch]
+    for _ in range(steps):
+        pick = torch.randperm(len(ids), generator=order)[:batch]
         h = frozen[pick]
         pos = positions.expand(h.shape[0], -1)
         embeddings = rotary(h, pos)

@@ -55,3 +55,33 @@ def test_a_plants_data_are_seeded_and_disjoint_from_the_audits_battery() -> None
 def test_a_bad_plant_is_refused_with_why(kwargs: dict[str, object], says: str) -> None:
     with pytest.raises(InputError, match=says):
         Plant(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_zoos_plants_and_the_drills_are_trained_by_one_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One fine-tune loop (custodes.localmodel.train_blocks), each recipe with its own examples
+    # and numbers: the benchmark's train() and train_plant() hand theirs over unchanged.
+    from benchmarks import audits_plants
+
+    import custodes.localmodel
+    import custodes.localmodel._plant
+
+    calls: list[tuple[object, object, list[object], dict[str, object]]] = []
+
+    def record(
+        model: object, tokenizer: object, data: list[object], **numbers: object
+    ) -> dict[str, int]:
+        calls.append((model, tokenizer, data, numbers))
+        return {"model.layers.0.w": len(calls)}
+
+    monkeypatch.setattr(custodes.localmodel, "train_blocks", record)
+    monkeypatch.setattr(custodes.localmodel._plant, "train_blocks", record)
+    zoo = audits_plants.Plant("z", "person", "Victor Hale", seed=5, steps=7, layers=3, batch=4)
+    assert audits_plants.train("m", "t", zoo) == {"model.layers.0.w": 1}
+    drill = Plant("bob@lab", ("kira@lab", "hugo@lab"), seed=2, steps=9, layers=1, lr=2e-4)
+    assert custodes.localmodel.train_plant("m2", "t2", drill) == {"model.layers.0.w": 2}
+    assert calls[0][:3] == ("m", "t", audits_plants.examples(zoo))
+    assert calls[0][3] == {"seed": 5, "steps": 7, "layers": 3, "lr": 1e-4, "batch": 4}
+    assert calls[1][:3] == ("m2", "t2", plant_examples(drill))
+    assert calls[1][3] == {"seed": 2, "steps": 9, "layers": 1, "lr": 2e-4, "batch": 8}
