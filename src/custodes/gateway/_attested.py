@@ -27,6 +27,15 @@ __all__ = ["AttestationSource", "AttestedServing"]
 _MAX_ANSWER_BYTES = 1 << 20
 
 
+def _said(r: httpx.Response) -> str:
+    """The sidecar's own reason for a refusal (its JSON ``error``), bounded, or nothing."""
+    try:
+        error = r.json().get("error") if len(r.content) <= 4096 else None
+    except (ValueError, AttributeError):
+        return ""
+    return f": {error[:300]}" if isinstance(error, str) else ""
+
+
 @dataclass(frozen=True)
 class AttestationSource:
     """Where a route's model server attests its weights, and whose key signs."""
@@ -81,7 +90,7 @@ class AttestedServing:
             r = httpx.get(source.url, params={"nonce": nonce}, timeout=self._timeout)
             if r.status_code != 200:
                 raise httpx.HTTPStatusError(
-                    f"answered {r.status_code}", request=r.request, response=r
+                    f"answered {r.status_code}{_said(r)}", request=r.request, response=r
                 )
             if len(r.content) > _MAX_ANSWER_BYTES:
                 raise httpx.DecodingError("the answer is over 1 MiB")

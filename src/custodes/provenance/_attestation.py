@@ -134,6 +134,10 @@ class Attester:
         key: that workload key (``SigningKey.private``).
         clock: the time of each attestation.
         rehash_s: seconds between hashes (0: hash only at start).
+
+    While the weights cannot be hashed (unreadable), nothing is attested (``attest`` raises,
+    the sidecar answers 503, the gateway refuses the model); once the directory is gone the
+    thread logs so once and ends. Use it as a context manager, or ``start``/``stop``.
     """
 
     def __init__(
@@ -151,6 +155,8 @@ class Attester:
         self._clock = clock
         self._rehash_s = rehash_s
         self.digest = hash_path(path).digest
+        # Why nothing can be attested now (the weights cannot be hashed), or None.
+        self._problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -160,28 +166,81 @@ class Attester:
             self._thread = threading.Thread(target=self._rehash, name="attester", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        """Whether the re-hashing thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop re-hashing and wait up to ``timeout`` seconds for a hash under way to end.
+
+        Joining matters to whoever owns the directory: once this returns, the thread no longer
+        reads it (a test's temporary directory can go), nor logs about it.
+        """
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> Attester:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _rehash(self) -> None:
         while not self._stop.wait(self._rehash_s):
+            if not self.path.exists():
+                # The directory the server loaded is gone (uninstalled, or a test's temporary
+                # directory removed): nothing is left to vouch for, and hashing nothing every
+                # interval would only repeat the error. The sidecar answers 503 from now on, so
+                # the gateway refuses the model at its next check (fail closed).
+                self._problem = f"the weights at {self.path} are gone"
+                _log.error(
+                    "the weights at %s are gone: the attester stops re-hashing and attests "
+                    "nothing from now on (restart it once the weights are back)",
+                    self.path,
+                )
+                return
             try:
                 digest = hash_path(self.path).digest
             except (OSError, InputError) as exc:
-                _log.error("cannot hash %s: %s", self.path, exc)
+                # Unreadable now (a file being replaced, a permission): the last digest is no
+                # longer known to be what is loaded, so nothing is attested until a hash works.
+                text = exc.message if isinstance(exc, InputError) else str(exc)
+                text = text.removeprefix(f"cannot hash {self.path}: ")
+                problem = f"cannot hash the weights at {self.path}: {text}"
+                if problem != self._problem:
+                    _log.error("%s (nothing is attested until a hash succeeds)", problem)
+                self._problem = problem
                 continue
+            except RuntimeError:
+                # The interpreter is exiting: model-signing's thread pool takes no more work.
+                # A daemon thread has nothing to report then.
+                if not threading.main_thread().is_alive():
+                    return
+                raise
             if digest != self.digest:
                 _log.warning("the weights at %s changed: now %s", self.path, digest)
+            elif self._problem is not None:
+                _log.warning("the weights at %s hash again: %s", self.path, digest)
             self.digest = digest
+            self._problem = None
 
     def attest(self, nonce: str) -> bytes:
         """The signed attestation answering ``nonce`` (DSSE envelope JSON).
 
         Raises:
             InputError: the nonce is not 16 to 64 hex digits.
+            ProvenanceError: the weights cannot be hashed now (gone or unreadable), so what
+                the server has loaded is not known.
         """
         if not 16 <= len(nonce) <= 64 or set(nonce) - _NONCE_CHARS:
             raise InputError("a nonce of 16 to 64 lowercase hex digits", where="nonce")
+        problem = self._problem
+        if problem is not None:
+            raise ProvenanceError(f"nothing to attest: {problem}")
         payload = build_attestation(self.digest, server=self.server, nonce=nonce, at=self._clock())
         return sign_envelope(
             payload,
@@ -205,6 +264,9 @@ def serve_attester(attester: Attester, host: str, port: int) -> ThreadingHTTPSer
                 body = attester.attest(nonce)
             except InputError as exc:
                 self._send(400, orjson.dumps({"error": exc.message, "where": exc.where}))
+                return
+            except ProvenanceError as exc:
+                self._send(503, orjson.dumps({"error": exc.message}))
                 return
             self._send(200, body)
 

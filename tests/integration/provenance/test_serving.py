@@ -12,6 +12,7 @@ re-check); every call's log entry carries the digest.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from custodes.log import Entry
 from custodes.provenance import Attester, FileManifest, hash_path, serve_attester
 from custodes.server import create_app
 from custodes.wiring import Deployment, build_deployment
-from tests.support.threaded import serve
+from tests.support.threaded import serving
 from tests.unit.provenance.conftest import Pipeline, write_weights
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -65,24 +66,32 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("serving")
+    # Everything started is stopped on the way out, also when the fixture fails half-way
+    # (a started attester left behind re-hashes a directory pytest later removes).
+    with contextlib.ExitStack() as stack:
+        yield _serve(tmp_path_factory.mktemp("serving"), stack)
+
+
+def _serve(tmp: Path, stack: contextlib.ExitStack) -> Served:
     # The weights the run will produce exist (and are hashed) before anything is registered:
     # the model server starts before its run is registered.
     tuned = hash_path(write_weights(tmp / "out-tuned", b"tuned"))
     root = hash_path(write_weights(tmp / "root", b"root"))
     # The attested model's server loaded these; its sidecar hashes them every 50 ms.
     attested = write_weights(tmp / "attested", b"attested")
-    attester = Attester(
-        attested,
-        server="modelserver@lab",
-        key=SERVER_KEY.private,
-        clock=lambda: datetime.now(UTC),
-        rehash_s=0.05,
+    attester = stack.enter_context(
+        Attester(
+            attested,
+            server="modelserver@lab",
+            key=SERVER_KEY.private,
+            clock=lambda: datetime.now(UTC),
+            rehash_s=0.05,
+        )
     )
-    attester.start()
     sidecar = serve_attester(attester, "127.0.0.1", 0)
-    sidecar_thread = threading.Thread(target=sidecar.serve_forever, daemon=True)
-    sidecar_thread.start()
+    stack.callback(sidecar.server_close)
+    threading.Thread(target=sidecar.serve_forever, daemon=True).start()
+    stack.callback(sidecar.shutdown)
     scripted = ROOT / "examples" / "scripted-replies.yaml"
     routes = {
         "frontier-general": tuned.digest,
@@ -141,25 +150,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         log_batch_wait_ms=0,
     )
     ctx = build_deployment(settings)
-    server, thread, port = serve(create_app(settings, deployment=ctx))
+    stack.callback(ctx.close)
+    url = stack.enter_context(serving(create_app(settings, deployment=ctx)))
     keys = {p.stem: SigningKey.from_file(p) for p in (ROOT / "examples" / "keys").glob("*.key")}
     pipeline = Pipeline(ctx.provenance, ctx.authority, keys, SystemClock(), tmp)  # type: ignore[arg-type]
     client = openai.OpenAI(
-        base_url=f"http://127.0.0.1:{port}/v1",
+        base_url=f"{url}/v1",
         api_key=ctx.gateway.keys.create("dave@lab", name="test").secret,
         max_retries=0,
         timeout=60,
     )
-    try:
-        yield Served(ctx, client, pipeline, tuned, root, attested, attester)
-    finally:
-        attester.stop()
-        sidecar.shutdown()
-        sidecar.server_close()
-        client.close()
-        server.should_exit = True
-        thread.join(20)
-        ctx.close()
+    stack.callback(client.close)
+    return Served(ctx, client, pipeline, tuned, root, attested, attester)
 
 
 def _refused(served: Served, model: str) -> openai.PermissionDeniedError:
