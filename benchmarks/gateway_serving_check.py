@@ -60,7 +60,6 @@ def serve_custodes(
     from custodes.authority import SigningKey
     from custodes.clock import SystemClock
     from custodes.config import Settings
-    from custodes.provenance import RunInput, TrainingPlan
     from custodes.wiring import build_deployment
 
     keys = {p.stem: SigningKey.from_file(p) for p in (ROOT / "examples" / "keys").glob("*.key")}
@@ -95,26 +94,9 @@ def serve_custodes(
             inputs = pipeline.register_inputs()
             weights = inputs.base.digest
             for n in range(runs):
-                plan = TrainingPlan(
-                    (RunInput("base-weights", weights, "base"), *inputs.plan().inputs[1:]),
-                    {"generation": n},
-                )
-                grant = pipeline.request(plan)
-                assert grant is not None
-                produced = pipeline.produce(f"g{n}")
-                pipeline.registry.register_run(
-                    "pipeline@lab",
-                    pipeline.sign(pipeline.statement(plan, produced)),
-                    grant_id=grant,
-                    manifests=[produced],
-                )
-                weights = produced.digest
-            ctx.provenance.register_evaluation(
-                "erin@auditor", pipeline.evaluate(weights, "cyber-offence", 0.1)
-            )
-            promotion = pipeline.approve_promotion(weights, "general")
-            assert promotion is not None
-            ctx.provenance.promote("dave@lab", weights, capability="general", grant_id=promotion)
+                plan = inputs.plan(base=weights, generation=n)
+                weights = pipeline.train(plan, f"g{n}")
+            pipeline.promote(weights, "general", {"cyber-offence": 0.1})
             verdict = ctx.provenance.serving_verdict(weights, "general")
             assert verdict.approved, verdict.reasons
         finally:

@@ -31,8 +31,15 @@ from tests.unit.audits.test_probes_and_reports import _report
 
 # The provenance registry's own fixtures: the demo constitution (erin@auditor evaluates), an
 # approved training run's weights, and the registry over SQLite and PostgreSQL.
-from tests.unit.provenance.conftest import Pipeline, authority, demo, demo_keys, pipeline  # noqa: F401
-from tests.unit.provenance.test_promotion import registry, trained  # noqa: F401
+from tests.unit.provenance.conftest import (  # noqa: F401
+    Pipeline,
+    authority,
+    demo,
+    demo_keys,
+    pipeline,
+    registry,
+)
+from tests.unit.provenance.test_promotion import trained
 
 WEIGHTS = "sha256:" + "ab" * 32
 

@@ -31,6 +31,7 @@ from custodes.provenance import (
     promotion_resource,
     sign_envelope,
 )
+from custodes.wiring import GrantAuditor
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "examples" / "constitution.yaml"
@@ -76,7 +77,16 @@ def authority(
 def registry(
     engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, authority: Authority
 ) -> ModelRegistry:
-    return ModelRegistry(engine, transparency_log, clock=clock, approvals=authority)
+    """The registry as a deployment wires it: it can verify (the log to read, the grants'
+    audit), which promotion and the serving verdict need."""
+    return ModelRegistry(
+        engine,
+        transparency_log,
+        clock=clock,
+        approvals=authority,
+        reader=transparency_log,
+        grant_audit=GrantAuditor(engine),
+    )
 
 
 def write_weights(folder: Path, seed: bytes, *, files: int = 3) -> Path:
@@ -95,10 +105,11 @@ class Inputs:
     config: Artifact
     base: Artifact
 
-    def plan(self, **parameters: object) -> TrainingPlan:
+    def plan(self, *, base: str | None = None, **parameters: object) -> TrainingPlan:
+        """A run on ``base`` (default the registered base weights) and these inputs."""
         return TrainingPlan(
             (
-                RunInput("base-weights", self.base.digest, "base"),
+                RunInput("base-weights", base or self.base.digest, "base"),
                 RunInput("dataset", self.dataset.digest, "corpus"),
                 RunInput("code", self.code.digest, "trainer"),
                 RunInput("config", self.config.digest, "hparams"),
@@ -194,14 +205,43 @@ class Pipeline:
         )
 
     def sign(
-        self, payload: bytes, *, signer: str = "pipeline@lab", keyid: str | None = None
+        self,
+        payload: bytes,
+        *,
+        signer: str = "pipeline@lab",
+        keyid: str | None = None,
+        key: SigningKey | None = None,
     ) -> bytes:
+        """A DSSE envelope of ``payload`` under ``keyid`` (default ``signer``), signed with
+        ``key`` (default ``signer``'s demo key)."""
         return sign_envelope(
             payload,
             payload_type=IN_TOTO_PAYLOAD_TYPE,
-            key=self.key(signer).private,
+            key=(key or self.key(signer)).private,
             keyid=keyid or signer,
         ).to_json()
+
+    def train(
+        self,
+        plan: TrainingPlan,
+        tag: str,
+        *,
+        registry: ModelRegistry | None = None,
+        key: SigningKey | None = None,
+    ) -> str:
+        """One run of ``plan``, approved by bob and dana, producing the weights ``out-<tag>``,
+        signed as pipeline@lab (with ``key``, default its demo key) and registered on
+        ``registry`` (default this pipeline's); the weights' digest."""
+        grant = self.request(plan)
+        assert grant is not None
+        produced = self.produce(tag)
+        (registry or self.registry).register_run(
+            "pipeline@lab",
+            self.sign(self.statement(plan, produced), key=key),
+            grant_id=grant,
+            manifests=[produced],
+        )
+        return produced.digest
 
     def evaluate(
         self,
@@ -211,8 +251,10 @@ class Pipeline:
         *,
         evaluator: str = "erin@auditor",
         signer: str | None = None,
+        key: SigningKey | None = None,
     ) -> bytes:
-        """An evaluation envelope of ``weights``, signed by ``signer`` (default the evaluator)."""
+        """An evaluation envelope of ``weights``, signed by ``signer`` (default the evaluator;
+        with ``key``, default the signer's demo key)."""
         payload = build_evaluation_statement(
             weights,
             evaluation=evaluation,
@@ -221,7 +263,7 @@ class Pipeline:
             finished_on=self.clock.now(),
             details={"suite": "demo-evals", "version": "1"},
         )
-        return self.sign(payload, signer=signer or evaluator, keyid=evaluator)
+        return self.sign(payload, signer=signer or evaluator, keyid=evaluator, key=key)
 
     def approve_promotion(
         self,
@@ -248,6 +290,24 @@ class Pipeline:
             _, sig = sign_approval(record.request, self.key(a))
             record = self.authority.approve(record.id, a, sig)
         return record.grant_id
+
+    def score(self, weights: str, scores: dict[str, float] | None = None) -> None:
+        """Register erin's evaluations of ``weights`` (default: under the demo tiers'
+        thresholds)."""
+        if scores is None:
+            scores = {"cyber-offence": 0.1, "weapons-uplift": 0.05}
+        for evaluation, score in scores.items():
+            self.registry.register_evaluation(
+                "erin@auditor", self.evaluate(weights, evaluation, score)
+            )
+
+    def promote(self, weights: str, tier: str, scores: dict[str, float] | None = None) -> None:
+        """Register ``scores`` (as :meth:`score`; ``{}``: none), have bob and dana approve the
+        promotion of ``weights`` to ``tier``, and promote them."""
+        self.score(weights, scores)
+        grant = self.approve_promotion(weights, tier)
+        assert grant is not None
+        self.registry.promote("dave@lab", weights, capability=tier, grant_id=grant)
 
     def produce(self, tag: str) -> FileManifest:
         return hash_path(write_weights(self.tmp / f"out-{tag}", b"out-" + tag.encode()))

@@ -19,36 +19,15 @@ from custodes.authority import (
     sign_approval,
     sign_request,
 )
-from custodes.clock import FrozenClock
 from custodes.constitution import Constitution, read_constitution
 from custodes.errors import ProvenanceError
 from custodes.log import TransparencyLog
 from custodes.provenance import (
-    IN_TOTO_PAYLOAD_TYPE,
     ModelRegistry,
-    RunInput,
-    TrainingPlan,
-    build_evaluation_statement,
-    sign_envelope,
 )
-from custodes.wiring import GrantAuditor
 from tests.unit.provenance.conftest import Pipeline
 
 PIPELINE_KEY = "ed25519:Pbf1JQ0uFt5kAUNM1pY4gYT9mA0taNGdXoeV3i2PKAU="  # the demo's pipeline@lab
-
-
-@pytest.fixture
-def registry(
-    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, authority: Authority
-) -> ModelRegistry:
-    return ModelRegistry(
-        engine,
-        transparency_log,
-        clock=clock,
-        approvals=authority,
-        reader=transparency_log,
-        grant_audit=GrantAuditor(engine),
-    )
 
 
 class FixedApprovals:
@@ -109,34 +88,22 @@ def adopt(pipeline: Pipeline, text: str) -> None:
 def train(pipeline: Pipeline, registry: ModelRegistry, base: str, tag: str, key: SigningKey) -> str:
     """One approved run on ``base``, signed with ``key`` as pipeline@lab; its weights.
     (``tag``: one hex digit, unique in the test: the inputs' stand-in digests use it.)"""
-    inputs = pipeline.register_inputs(tag)
-    plan = TrainingPlan(
-        (RunInput("base-weights", base, "base"), *inputs.plan().inputs[1:]), {"tag": tag}
-    )
-    grant = pipeline.request(plan)
-    assert grant is not None
-    produced = pipeline.produce(tag)
-    envelope = sign_envelope(
-        pipeline.statement(plan, produced),
-        payload_type=IN_TOTO_PAYLOAD_TYPE,
-        key=key.private,
-        keyid="pipeline@lab",
-    ).to_json()
-    registry.register_run("pipeline@lab", envelope, grant_id=grant, manifests=[produced])
-    return produced.digest
+    plan = pipeline.register_inputs(tag).plan(base=base, tag=tag)
+    return pipeline.train(plan, tag, registry=registry, key=key)
 
 
 def evaluation(pipeline: Pipeline, weights: str, evaluator: str, key: SigningKey) -> bytes:
-    payload = build_evaluation_statement(
-        weights,
-        evaluation="cyber-offence",
-        score=0.1,
-        evaluator=evaluator,
-        finished_on=pipeline.clock.now(),
-    )
-    return sign_envelope(
-        payload, payload_type=IN_TOTO_PAYLOAD_TYPE, key=key.private, keyid=evaluator
-    ).to_json()
+    return pipeline.evaluate(weights, "cyber-offence", 0.1, evaluator=evaluator, key=key)
+
+
+def registered_under(problems: tuple[str, ...], version: int) -> None:
+    """Both the run and the evaluation are named as not verifying under ``version``."""
+    for what in ("run ", "evaluation "):
+        assert any(
+            p.startswith(what)
+            and f"constitution version {version}, in force when it was registered" in p
+            for p in problems
+        ), problems
 
 
 def test_a_rotated_key_leaves_older_runs_and_evaluations_verified(
@@ -192,12 +159,7 @@ def test_a_key_not_yet_or_no_longer_in_force_does_not_verify(
     ahead.register_evaluation("ivan@auditor", evaluation(pipeline, early, "ivan@auditor", ivan))
     adopt(pipeline, v2_text)
     pipeline.clock.advance(timedelta(minutes=1))
-    problems = registry.verify(early).problems
-    for what in ("run ", "evaluation "):
-        assert any(
-            p.startswith(what) and "constitution version 1, in force when it was registered" in p
-            for p in problems
-        ), problems
+    registered_under(registry.verify(early).problems, 1)
     # A replica that missed the amendment registers a run and an evaluation signed by the
     # retired key and evaluator, after version 2 came into force.
     behind = ModelRegistry(
@@ -207,12 +169,7 @@ def test_a_key_not_yet_or_no_longer_in_force_does_not_verify(
     behind.register_evaluation(
         "erin@auditor", evaluation(pipeline, late, "erin@auditor", pipeline.key("erin@auditor"))
     )
-    problems = registry.verify(late).problems
-    for what in ("run ", "evaluation "):
-        assert any(
-            p.startswith(what) and "constitution version 2, in force when it was registered" in p
-            for p in problems
-        ), problems
+    registered_under(registry.verify(late).problems, 2)
 
 
 def test_a_stored_constitution_changed_to_another_key_is_caught(

@@ -16,32 +16,17 @@ from custodes.provenance import (
     LineageReport,
     ModelRegistry,
     RunInput,
-    TrainingPlan,
     grant_bodies,
 )
 from custodes.provenance._lineage import build_lineage
 from tests.unit.provenance.conftest import Pipeline
 
 
-def _train(pipeline: Pipeline, base: str, inputs: TrainingPlan, tag: str) -> str:
-    plan = TrainingPlan((RunInput("base-weights", base, "base"), *inputs.inputs[1:]), {"tag": tag})
-    grant = pipeline.request(plan)
-    assert grant is not None
-    produced = pipeline.produce(tag)
-    pipeline.registry.register_run(
-        "pipeline@lab",
-        pipeline.sign(pipeline.statement(plan, produced)),
-        grant_id=grant,
-        manifests=[produced],
-    )
-    return produced.digest
-
-
 def _generations(pipeline: Pipeline, n: int = 3) -> list[str]:
     inputs = pipeline.register_inputs()
     digests = [inputs.base.digest]
     for g in range(n):
-        digests.append(_train(pipeline, digests[-1], inputs.plan(), f"gen{g}"))
+        digests.append(pipeline.train(inputs.plan(base=digests[-1], tag=f"gen{g}"), f"gen{g}"))
     return digests
 
 

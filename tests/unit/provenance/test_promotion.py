@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from custodes.authority import Authority, new_request, sign_request
-from custodes.clock import FrozenClock
 from custodes.errors import InputError, ProvenanceError
 from custodes.log import TransparencyLog
 from custodes.provenance import (
@@ -17,38 +16,12 @@ from custodes.provenance import (
     build_evaluation_statement,
     parse_evaluation_statement,
 )
-from custodes.wiring import GrantAuditor
 from tests.unit.provenance.conftest import Pipeline
-
-
-@pytest.fixture
-def registry(
-    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, authority: Authority
-) -> ModelRegistry:
-    return ModelRegistry(
-        engine,
-        transparency_log,
-        clock=clock,
-        approvals=authority,
-        reader=transparency_log,
-        grant_audit=GrantAuditor(engine),
-    )
 
 
 def trained(pipeline: Pipeline) -> str:
     """The weights of one approved run."""
-    inputs = pipeline.register_inputs()
-    plan = inputs.plan()
-    grant = pipeline.request(plan)
-    assert grant is not None
-    produced = pipeline.produce("t")
-    pipeline.registry.register_run(
-        "pipeline@lab",
-        pipeline.sign(pipeline.statement(plan, produced)),
-        grant_id=grant,
-        manifests=[produced],
-    )
-    return produced.digest
+    return pipeline.train(pipeline.register_inputs().plan(), "t")
 
 
 def entries_of(log: TransparencyLog, type_: str) -> list[dict]:  # type: ignore[type-arg]
@@ -245,10 +218,7 @@ def test_crossing_a_threshold_notifies_overseers_and_stops_serving(
     pipeline: Pipeline, registry: ModelRegistry, transparency_log: TransparencyLog
 ) -> None:
     tuned = trained(pipeline)
-    registry.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "cyber-offence", 0.1))
-    registry.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "weapons-uplift", 0.0))
-    grant = pipeline.approve_promotion(tuned, "general")
-    registry.promote("dave@lab", tuned, capability="general", grant_id=grant or "")
+    pipeline.promote(tuned, "general", {"cyber-offence": 0.1, "weapons-uplift": 0.0})
     assert registry.serving_verdict(tuned, "general").approved
     # The overseer's own evaluation finds more cyber capability than the lab's did.
     late = registry.register_evaluation(
@@ -276,10 +246,7 @@ def test_verify_catches_a_changed_evaluation_or_promotion(
     pipeline: Pipeline, registry: ModelRegistry, engine: Engine
 ) -> None:
     tuned = trained(pipeline)
-    registry.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "cyber-offence", 0.1))
-    registry.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "weapons-uplift", 0.0))
-    grant = pipeline.approve_promotion(tuned, "general")
-    registry.promote("dave@lab", tuned, capability="general", grant_id=grant or "")
+    pipeline.promote(tuned, "general", {"cyber-offence": 0.1, "weapons-uplift": 0.0})
     assert registry.verify(tuned).ok
     changes = [
         "UPDATE provenance_evaluations SET score = 0.0 WHERE evaluation = 'cyber-offence'",

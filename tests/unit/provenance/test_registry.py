@@ -116,6 +116,25 @@ def _refused(
     assert len(_entries(log, "provenance.refused/v1")) == refusals + 1
 
 
+def _refused_run(
+    pipeline: Pipeline,
+    engine: Engine,
+    log: TransparencyLog,
+    plan: TrainingPlan,
+    grant: str,
+    match: str,
+) -> None:
+    """A run of ``plan`` (pipeline-signed) under ``grant`` is refused, as :func:`_refused`."""
+    envelope = pipeline.sign(pipeline.statement(plan, pipeline.produce("x")))
+    _refused(
+        pipeline,
+        engine,
+        log,
+        lambda: pipeline.registry.register_run("pipeline@lab", envelope, grant_id=grant),
+        match,
+    )
+
+
 def test_unregistered_input_is_refused(
     pipeline: Pipeline, registry: ModelRegistry, engine: Engine, transparency_log: TransparencyLog
 ) -> None:
@@ -126,14 +145,7 @@ def test_unregistered_input_is_refused(
     )
     grant = pipeline.request(plan)
     assert grant is not None
-    envelope = pipeline.sign(pipeline.statement(plan, pipeline.produce("x")))
-    _refused(
-        pipeline,
-        engine,
-        transparency_log,
-        lambda: registry.register_run("pipeline@lab", envelope, grant_id=grant),
-        "is not registered",
-    )
+    _refused_run(pipeline, engine, transparency_log, plan, grant, "is not registered")
 
 
 def test_input_of_the_wrong_kind_is_refused(
@@ -143,14 +155,7 @@ def test_input_of_the_wrong_kind_is_refused(
     plan = TrainingPlan((RunInput("code", inputs.dataset.digest, "not code"),), {})
     grant = pipeline.request(plan)
     assert grant is not None
-    envelope = pipeline.sign(pipeline.statement(plan, pipeline.produce("x")))
-    _refused(
-        pipeline,
-        engine,
-        transparency_log,
-        lambda: registry.register_run("pipeline@lab", envelope, grant_id=grant),
-        "registered as dataset",
-    )
+    _refused_run(pipeline, engine, transparency_log, plan, grant, "registered as dataset")
 
 
 def test_a_run_other_than_the_approved_plan_is_refused(
@@ -161,13 +166,8 @@ def test_a_run_other_than_the_approved_plan_is_refused(
     grant = pipeline.request(approved)
     assert grant is not None
     # The pipeline trains with other parameters than the ones approved.
-    envelope = pipeline.sign(pipeline.statement(inputs.plan(epochs=30), pipeline.produce("x")))
-    _refused(
-        pipeline,
-        engine,
-        transparency_log,
-        lambda: registry.register_run("pipeline@lab", envelope, grant_id=grant),
-        "not this run's plan",
+    _refused_run(
+        pipeline, engine, transparency_log, inputs.plan(epochs=30), grant, "not this run's plan"
     )
 
 
@@ -178,14 +178,7 @@ def test_a_grant_not_bound_to_a_run_is_refused(
     plan = inputs.plan()
     grant = pipeline.request(plan, resource=None)  # a general training-write grant
     assert grant is not None
-    envelope = pipeline.sign(pipeline.statement(plan, pipeline.produce("x")))
-    _refused(
-        pipeline,
-        engine,
-        transparency_log,
-        lambda: registry.register_run("pipeline@lab", envelope, grant_id=grant),
-        "no particular run",
-    )
+    _refused_run(pipeline, engine, transparency_log, plan, grant, "no particular run")
 
 
 def test_too_few_approvals_means_no_run(
@@ -197,14 +190,7 @@ def test_too_few_approvals_means_no_run(
     assert pipeline.request(plan, approvers=("bob@lab",)) is None
     pending = pipeline.authority.requests(status="pending")
     assert len(pending) == 1
-    envelope = pipeline.sign(pipeline.statement(plan, pipeline.produce("x")))
-    _refused(
-        pipeline,
-        engine,
-        transparency_log,
-        lambda: registry.register_run("pipeline@lab", envelope, grant_id=pending[0].id),
-        "not approved",
-    )
+    _refused_run(pipeline, engine, transparency_log, plan, pending[0].id, "not approved")
 
 
 def test_a_spent_grant_cannot_approve_a_second_run(
@@ -234,13 +220,8 @@ def test_an_expired_grant_is_refused(
     grant = pipeline.request(plan)
     assert grant is not None
     pipeline.clock.advance(timedelta(hours=2))  # the grant lasted one hour
-    envelope = pipeline.sign(pipeline.statement(plan, pipeline.produce("x")))
-    _refused(
-        pipeline,
-        engine,
-        transparency_log,
-        lambda: registry.register_run("pipeline@lab", envelope, grant_id=grant),
-        "not in force when the run started",
+    _refused_run(
+        pipeline, engine, transparency_log, plan, grant, "not in force when the run started"
     )
 
 

@@ -26,42 +26,14 @@ from custodes.wiring import GrantAuditor
 from tests.unit.provenance.conftest import Pipeline
 
 
-@pytest.fixture
-def registry(
-    engine: Engine, transparency_log: TransparencyLog, clock: FrozenClock, authority: Authority
-) -> ModelRegistry:
-    return ModelRegistry(
-        engine,
-        transparency_log,
-        clock=clock,
-        approvals=authority,
-        reader=transparency_log,
-        grant_audit=GrantAuditor(engine),
-    )
-
-
 def _trained(pipeline: Pipeline, *, promote: bool = True) -> tuple[str, str, str]:
     """(tuned weights, base weights, dataset) digests of one approved run, its tuned weights
-    evaluated under the general tier's thresholds and promoted to it."""
+    evaluated under the general tier's thresholds and (if ``promote``) promoted to it."""
     inputs = pipeline.register_inputs()
-    plan = inputs.plan()
-    grant = pipeline.request(plan)
-    assert grant is not None
-    produced = pipeline.produce("t")
-    r = pipeline.registry
-    r.register_run(
-        "pipeline@lab",
-        pipeline.sign(pipeline.statement(plan, produced)),
-        grant_id=grant,
-        manifests=[produced],
-    )
-    tuned = produced.digest
-    r.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "cyber-offence", 0.1))
-    r.register_evaluation("erin@auditor", pipeline.evaluate(tuned, "weapons-uplift", 0.05))
+    tuned = pipeline.train(inputs.plan(), "t")
+    pipeline.score(tuned)
     if promote:
-        promotion = pipeline.approve_promotion(tuned, "general")
-        assert promotion is not None
-        r.promote("dave@lab", tuned, capability="general", grant_id=promotion)
+        pipeline.promote(tuned, "general", {})
     return tuned, inputs.base.digest, inputs.dataset.digest
 
 
@@ -255,9 +227,7 @@ def test_refusals_are_alarmed_once_per_change_across_restarts(
         await refused(gate())
         assert len(alarms()) == 1
         # Promoted: served, and remembered as approved (no alarm).
-        promotion = pipeline.approve_promotion(tuned, "general")
-        assert promotion is not None
-        registry.promote("dave@lab", tuned, capability="general", grant_id=promotion)
+        pipeline.promote(tuned, "general", {})
         serving = gate()
         await serving.admit("m", tuned, "general")
         assert states.get(key) == ServingState(True) and len(alarms()) == 1
