@@ -184,6 +184,31 @@ class Settings(BaseSettings):
         "as alarms (0: never in the background).",
     )
 
+    # --- monitors -----------------------------------------------------------
+    monitor_judge_model: str = Field(
+        default="",
+        description=(
+            "The model-based monitor tier's judge: the model's name as the gateway routes it "
+            "(`custodes scan --detector judged`, `custodes monitors eval --judge-model`). "
+            "Empty: no judge; a scan or eval that asks for one is an error."
+        ),
+    )
+    monitor_judge_url: str = Field(
+        default="http://127.0.0.1:8080/v1",
+        description=(
+            "The gateway's OpenAI-compatible base URL the judge calls (its calls are granted "
+            "and logged like any other)."
+        ),
+    )
+    monitor_judge_key_env: str = Field(
+        default="CUSTODES_JUDGE_API_KEY",
+        min_length=1,
+        description=(
+            "The environment variable that holds the monitoring principal's gateway key for "
+            "the judge (the key itself is never a setting)."
+        ),
+    )
+
     # --- witnesses ----------------------------------------------------------
     witness_policy_file: Path | None = Field(
         default=None,

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from custodes.monitors import (
     Example,
     JudgeCalibration,
     JudgedDetector,
-    ModelJudge,
+    JudgeSettings,
     MonitorsService,
     ScanProblem,
     ScanSummary,
@@ -43,7 +43,6 @@ from custodes.monitors import (
     compute_metrics,
     default_registry,
     read_dataset,
-    register_judge,
 )
 
 __all__ = ["monitors", "review", "scan"]
@@ -141,19 +140,93 @@ def _score_examples(
 
 def _judge_endpoint_options(command: Any) -> Any:
     """Add ``--judge-url`` and ``--judge-key-env``: where the judge is reached, the same for
-    every command that calls it."""
+    every command that calls it (defaults: the ``monitor_judge_*`` settings)."""
     command = click.option(
         "--judge-key-env",
-        default="CUSTODES_JUDGE_API_KEY",
-        show_default=True,
-        help="Environment variable holding the monitoring principal's gateway key.",
+        default=None,
+        help="Environment variable holding the monitoring principal's gateway key (default: "
+        "the monitor_judge_key_env setting, CUSTODES_JUDGE_API_KEY).",
     )(command)
     return click.option(
         "--judge-url",
-        default="http://127.0.0.1:8080/v1",
-        show_default=True,
-        help="The gateway's OpenAI-compatible base URL the judge calls.",
+        default=None,
+        help="The gateway's OpenAI-compatible base URL the judge calls (default: the "
+        "monitor_judge_url setting, http://127.0.0.1:8080/v1).",
     )(command)
+
+
+def _judge_options(command: Any) -> Any:
+    """Add the model tier's options (``--judge-model``, its endpoint, band, cap and
+    calibration), the same for ``monitors eval`` and ``scan``."""
+    options: list[Callable[[Any], Any]] = [
+        click.option(
+            "--judge-model",
+            default=None,
+            help="Add the model tier: the judge model's name as the gateway routes it "
+            "(the 'judged' detector, which becomes the default; default model: the "
+            "monitor_judge_model setting).",
+        ),
+        _judge_endpoint_options,
+        click.option(
+            "--judge-band",
+            type=click.FloatRange(0.0, 1.0, min_open=True),
+            default=0.2,
+            show_default=True,
+            help="Judge a category when its combined score passes the threshold at this "
+            "FPR (and not the strict 0.1% one): the budget knob.",
+        ),
+        click.option(
+            "--judge-mb-per-hour",
+            type=click.FloatRange(0.0),
+            default=50.0,
+            show_default=True,
+            help="At most this many MB of text judged per hour (shared equally by a "
+            "scan's workers).",
+        ),
+        click.option(
+            "--judge-calibration",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="A judge calibration fitted for this judge model (default: unfitted).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _judge_settings(
+    state: CliState,
+    model: str | None,
+    url: str | None,
+    key_env: str | None,
+    band: float,
+    mb_per_hour: float,
+    calibration: Path | None,
+) -> JudgeSettings:
+    """The judge's settings: each flag given, else the ``monitor_judge_*`` setting; the key
+    variable is checked here, before anything is read.
+
+    Raises:
+        InputError: no judge model (flag or setting), the key variable unset or empty, or
+            ``calibration`` not a judge calibration file.
+    """
+    settings = state.settings
+    jcal = (
+        JudgeCalibration.from_json(calibration.read_text(encoding="utf-8"), where=str(calibration))
+        if calibration is not None
+        else None
+    )
+    judge = JudgeSettings(
+        model=model if model is not None else settings.monitor_judge_model,
+        url=url or settings.monitor_judge_url,
+        key_env=key_env or settings.monitor_judge_key_env,
+        band_fpr=band,
+        max_mb_per_hour=mb_per_hour,
+        calibration=jcal,
+    )
+    judge.key()
+    return judge
 
 
 @monitors.command("eval")
@@ -186,44 +259,19 @@ def _judge_endpoint_options(command: Any) -> Any:
     help="Also cross-validate the learned tier and the combination on this data set, "
     "holding out whole scenario families (default: on when the learned tier is used).",
 )
-@click.option(
-    "--judge-model",
-    default=None,
-    help="Add the model tier: the judge model's name as the gateway routes it (the "
-    "'judged' detector, which becomes the default).",
-)
-@_judge_endpoint_options
-@click.option(
-    "--judge-band",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.2,
-    show_default=True,
-    help="Judge a category when its combined score passes the threshold at this FPR "
-    "(and not the strict 0.1% one): the budget knob.",
-)
-@click.option(
-    "--judge-mb-per-hour",
-    type=click.FloatRange(0.0),
-    default=50.0,
-    show_default=True,
-    help="At most this many MB of text judged per hour.",
-)
-@click.option(
-    "--judge-calibration",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A judge calibration fitted for this judge model (default: unfitted).",
-)
+@_judge_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@pass_state
 def eval_command(
+    state: CliState,
     dataset: Path,
     names: tuple[str, ...],
     predictions: Path | None,
     budget: float,
     held_out: bool | None,
     judge_model: str | None,
-    judge_url: str,
-    judge_key_env: str,
+    judge_url: str | None,
+    judge_key_env: str | None,
     judge_band: float,
     judge_mb_per_hour: float,
     judge_calibration: Path | None,
@@ -235,13 +283,11 @@ def eval_command(
     The packaged detectors' figures are labelled IN-SAMPLE when the learned tier was
     trained on this file, and the held-out figures (5 folds over scenario families, heads,
     hyper-parameters and combiner refitted per fold) are printed beside them."""
-    examples = list(read_dataset(dataset))
-    if not examples:
-        raise InputError("the data set is empty", where=str(dataset), expected="labelled rows")
     registry = default_registry()
-    if judge_model is not None:
-        _add_judge(
-            registry,
+    judge = None
+    if judge_model is not None or "judged" in names:
+        judge = _judge_settings(
+            state,
             judge_model,
             judge_url,
             judge_key_env,
@@ -249,14 +295,18 @@ def eval_command(
             judge_mb_per_hour,
             judge_calibration,
         )
-    chosen = list(names) or (["judged"] if judge_model else _default_detectors())
+        judge.register(registry)
+    examples = list(read_dataset(dataset))
+    if not examples:
+        raise InputError("the data set is empty", where=str(dataset), expected="labelled rows")
+    chosen = list(names) or (["judged"] if judge is not None else _default_detectors())
     scores = _score_examples(examples, chosen, registry)
     if "judged" in chosen:
         judged = registry.get("judged")
         if isinstance(judged, JudgedDetector):
             st = judged.stats
             _err.print(
-                f"judge {judge_model!r}: {st.judged_texts} of {st.texts} texts judged "
+                f"judge {judged.judge_model!r}: {st.judged_texts} of {st.texts} texts judged "
                 f"({st.judged_bytes / 1e6:.3f} of {st.bytes / 1e6:.3f} MB), {st.calls} calls, "
                 f"{st.prompt_tokens + st.completion_tokens} tokens, {st.judge_seconds:.1f} s; "
                 f"{st.unjudged} left to the combined tier ({st.failures} failed calls)"
@@ -457,7 +507,11 @@ def _metrics_json(m: Any) -> dict[str, Any]:
 
 @monitors.command("judge-calibrate")
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--judge-model", required=True, help="The judge model as the gateway routes it.")
+@click.option(
+    "--judge-model",
+    default=None,
+    help="The judge model as the gateway routes it (default: the monitor_judge_model setting).",
+)
 @_judge_endpoint_options
 @click.option(
     "--judge-band",
@@ -472,17 +526,21 @@ def _metrics_json(m: Any) -> dict[str, Any]:
     required=True,
     help="Where to write the judge calibration (JSON).",
 )
+@pass_state
 def judge_calibrate(
+    state: CliState,
     dataset: Path,
-    judge_model: str,
-    judge_url: str,
-    judge_key_env: str,
+    judge_model: str | None,
+    judge_url: str | None,
+    judge_key_env: str | None,
     judge_band: float,
     out: Path,
 ) -> None:
     """Fit the judge's calibration for this judge model on a labelled DATASET held out from
     the pre-filter's training: every category in the band is judged, and the combination
     of the combined score and the judge's log-odds is fitted per category."""
+    # No budget: a calibration judges every band text (calibrate_judge asks without the cap).
+    judge = _judge_settings(state, judge_model, judge_url, judge_key_env, judge_band, 0.0, None)
     examples = [e for e in read_dataset(dataset) if e.label is not None]
     if not examples:
         raise InputError("no labelled rows", where=str(dataset), expected="labelled rows")
@@ -493,7 +551,7 @@ def judge_calibrate(
             "in-sample, so this calibration will trust the judge too little"
         )
     registry = default_registry()
-    _add_judge(registry, judge_model, judge_url, judge_key_env, judge_band, 0.0, None)
+    judge.register(registry)
     judged = registry.get("judged")
     assert isinstance(judged, JudgedDetector)
     with _counted("judging") as progress:
@@ -507,7 +565,7 @@ def judge_calibrate(
     os.replace(partial, out)
     st = judged.stats
     _console.print(
-        f"wrote {out}: judge {judge_model!r}, {st.calls} calls, "
+        f"wrote {out}: judge {judge.model!r}, {st.calls} calls, "
         f"{st.prompt_tokens + st.completion_tokens} tokens, {st.judge_seconds:.1f} s"
     )
     table = Table("category", "a (combined)", "b (judge)", "c", "negatives", title=str(out))
@@ -515,48 +573,6 @@ def judge_calibrate(
         a, b, k = c.coef
         table.add_row(name, f"{a:.3f}", f"{b:.3f}", f"{k:.3f}", str(len(c.negatives)))
     _console.print(table)
-
-
-def _add_judge(
-    registry: DetectorRegistry,
-    model: str,
-    url: str,
-    key_env: str,
-    band: float,
-    mb_per_hour: float,
-    calibration: Path | None,
-) -> None:
-    """Register the judged detector in ``registry``, asking ``model`` through the gateway at
-    ``url`` with the key in the environment variable ``key_env`` (never a command-line value,
-    which other users of the machine could read).
-
-    Raises:
-        InputError: the key variable is unset or empty, or ``calibration`` is not a judge
-            calibration file.
-    """
-    import openai
-
-    key = os.environ.get(key_env, "")
-    if not key:
-        raise InputError(
-            "the judge needs the monitoring principal's gateway key",
-            where=f"--judge-key-env {key_env}",
-            expected=f"the key in the environment variable {key_env}",
-            actual="unset or empty",
-        )
-    jcal = (
-        JudgeCalibration.from_json(calibration.read_text(encoding="utf-8"), where=str(calibration))
-        if calibration is not None
-        else None
-    )
-    client = openai.OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
-    register_judge(
-        registry,
-        ModelJudge(client, model),
-        judge_calibration=jcal,
-        band_fpr=band,
-        max_mb_per_hour=mb_per_hour,
-    )
 
 
 def _default_detectors() -> list[str]:
@@ -751,7 +767,7 @@ def drift(paths: tuple[Path, ...], as_json: bool) -> None:
     "--detector",
     "names",
     multiple=True,
-    help="Detector(s) to run (default: vuln_rules and coup_rules).",
+    help="Detector(s) to run (default: vuln_rules and coup_rules; judged with --judge-model).",
 )
 @click.option(
     "--min-score",
@@ -783,6 +799,7 @@ def drift(paths: tuple[Path, ...], as_json: bool) -> None:
     show_default=True,
     help="With --dask: the size of the shards large line-oriented files are cut into.",
 )
+@_judge_options
 @pass_state
 def scan(
     state: CliState,
@@ -795,9 +812,19 @@ def scan(
     workers: int | None,
     dask_address: str | None,
     shard_mb: int,
+    judge_model: str | None,
+    judge_url: str | None,
+    judge_key_env: str | None,
+    judge_band: float,
+    judge_mb_per_hour: float,
+    judge_calibration: Path | None,
 ) -> None:
     """Scan transcript files and folders (OpenAI chat JSONL, Claude Code JSONL, Inspect .json /
-    .eval logs, plain text); detections go to the log and the review queue. Resumable."""
+    .eval logs, plain text); detections go to the log and the review queue. Resumable.
+
+    With --detector judged (or --judge-model NAME, which makes it the default), the model
+    tier judges what the rules and learned tiers leave uncertain, through the gateway: each
+    worker process asks with its own client and judges an equal share of the hourly cap."""
     from custodes.monitors import is_url
 
     for p in paths:
@@ -815,11 +842,42 @@ def scan(
             "(use --dask local:N for N local worker processes)",
             param_hint="--workers",
         )
+    chosen = list(
+        names or (("judged",) if judge_model is not None else ("vuln_rules", "coup_rules"))
+    )
+    judge = None
+    if "judged" in chosen:
+        if dask_address is not None:
+            raise click.BadParameter(
+                "a Dask scan does not run the judged detector (its workers rebuild the "
+                "built-in detectors); run the judge with a local scan (--workers N)",
+                param_hint="--detector judged",
+            )
+        # Settings and key checked before the deployment is opened or any file read.
+        judge = _judge_settings(
+            state,
+            judge_model,
+            judge_url,
+            judge_key_env,
+            judge_band,
+            judge_mb_per_hour,
+            judge_calibration,
+        )
     with _service(state) as service:
-        chosen = list(names or ("vuln_rules", "coup_rules"))
-        detectors = [service.registry.get(n) for n in chosen]
+        if judge is not None:
+            judge.register(service.registry)
         if workers is None:
             workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        unknown = [n for n in chosen if n not in service.registry.names()]
+        if unknown:
+            raise click.BadParameter(
+                f"no detector named {unknown[0]!r} (known: {', '.join(service.registry.names())})",
+                param_hint="--detector",
+            )
+        # Worker processes build their own detectors; this process builds them only when it
+        # runs them (one worker), not to leave them unused (the learned tier loads a model).
+        local = workers == 1 and dask_address is None
+        detectors = [service.registry.get(n) for n in chosen] if local else []
         scanner = TranscriptScanner(
             detectors,
             service.queue,
@@ -828,6 +886,7 @@ def scan(
             min_score=min_score,
             workers=1 if dask_address is not None else workers,
             detector_names=chosen,
+            judge=judge,
         )
         if dask_address is not None:
             _dask_scan(scanner, paths, dask_address, shard_mb * 1024 * 1024, restart)
@@ -849,6 +908,31 @@ def scan(
                 restart=restart,
             )
         _scan_report(summary, started)
+        if judge is not None:
+            _judge_report(judge, detectors, scanner.workers)
+
+
+def _judge_report(judge: JudgeSettings, detectors: list[Any], workers: int) -> None:
+    """What the judge cost in this scan: counted here with one worker; with several, each
+    worker counted its own, and the gateway's log holds every call."""
+    if workers == 1:
+        for det in detectors:
+            if isinstance(det, JudgedDetector):
+                st = det.stats
+                _console.print(
+                    f"judge {judge.model!r}: {st.judged_texts} of {st.texts} texts judged "
+                    f"({st.judged_bytes / 1e6:.3f} of {st.bytes / 1e6:.3f} MB), {st.calls} "
+                    f"calls, {st.prompt_tokens + st.completion_tokens} tokens, "
+                    f"{st.judge_seconds:.1f} s; {st.unjudged} left to the combined tier "
+                    f"({st.failures} failed calls)"
+                )
+        return
+    _console.print(
+        f"judge {judge.model!r}: {workers} workers judged, each up to "
+        f"{judge.max_mb_per_hour / workers:g} of the {judge.max_mb_per_hour:g} MB per hour; "
+        "the gateway's log holds every judging call (gateway.call/v1 entries of the "
+        "monitoring principal)"
+    )
 
 
 def _skipped(p: ScanProblem) -> None:

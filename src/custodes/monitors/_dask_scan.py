@@ -309,7 +309,8 @@ class DaskScan:
             memory results take on the workers and here.
 
     Raises:
-        InputError: the scanner has no detector registry names, or ``shard_bytes`` < 1.
+        InputError: the scanner has no detector registry names, runs the judged detector,
+            or ``shard_bytes`` < 1.
     """
 
     def __init__(
@@ -325,6 +326,16 @@ class DaskScan:
                 "a distributed scan needs the detectors' registry names",
                 where="DaskScan",
                 expected="a TranscriptScanner built with detector_names=[...]",
+            )
+        if "judged" in scanner.detector_names:
+            # Its workers rebuild the registry's built-in detectors; the judge needs a gateway
+            # client, a key and a share of the hourly cap in each, which a cluster does not get.
+            raise InputError(
+                "a Dask scan does not run the judged detector",
+                where="DaskScan",
+                expected="the rules, learned or combined detectors (run the judge with a "
+                "local scan: custodes scan --detector judged --workers N)",
+                actual="judged",
             )
         if shard_bytes < 1:
             raise InputError(

@@ -39,10 +39,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,7 @@ __all__ = [
     "RUBRICS",
     "JudgeAnswer",
     "JudgeCalibration",
+    "JudgeSettings",
     "JudgeStats",
     "JudgedDetector",
     "ModelJudge",
@@ -703,3 +705,136 @@ def calibrate_judge(
         if progress is not None:
             progress(i + 1)
     return fit_judge_calibration(detector.judge_model, scores, log_odds, labels)
+
+
+DEFAULT_KEY_ENV = "CUSTODES_JUDGE_API_KEY"
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Everything needed to build the judged detector anywhere, the key excepted: frozen and
+    picklable, so a scan's worker processes each build their own judge (an ``openai`` client
+    holds sockets and locks, which do not cross a process boundary).
+
+    The key is never one of these fields: it is read from the environment variable
+    ``key_env`` names (:meth:`key`), and a process pool receives it once, in its initializer's
+    arguments (never on a command line, which other users of the machine could read).
+
+    Attributes:
+        model: the judge model's name as the gateway routes it.
+        url: the gateway's OpenAI-compatible base URL (``.../v1``).
+        key_env: the environment variable holding the monitoring principal's gateway key.
+        band_fpr: the uncertain band's lower edge (see :class:`JudgedDetector`).
+        max_mb_per_hour: the most text judged per rolling hour (by everything built from
+            these settings together: see :meth:`for_workers`).
+        calibration: fitted for ``model`` (None: unfitted).
+        timeout_s: seconds one judging call may take.
+
+    Raises:
+        InputError: no model named, no key variable named, or the budget out of range.
+    """
+
+    model: str
+    url: str = "http://127.0.0.1:8080/v1"
+    key_env: str = DEFAULT_KEY_ENV
+    band_fpr: float = 0.2
+    max_mb_per_hour: float = 50.0
+    calibration: JudgeCalibration | None = None
+    timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise InputError(
+                "the judged detector needs a judge model",
+                where="monitor_judge_model",
+                expected="the judge model's name as the gateway routes it "
+                "(--judge-model NAME or CUSTODES_MONITOR_JUDGE_MODEL)",
+                actual="empty",
+            )
+        if not self.key_env.strip():
+            raise InputError(
+                "the judge needs the name of the variable holding its gateway key",
+                where="monitor_judge_key_env",
+                expected="an environment variable's name (--judge-key-env)",
+                actual="empty",
+            )
+        if not 0.0 < self.band_fpr <= 1.0 or not self.max_mb_per_hour >= 0:
+            raise InputError(
+                "judge budget out of range",
+                where="judge settings",
+                expected="0 < band_fpr <= 1 and max_mb_per_hour >= 0",
+                actual=f"{self.band_fpr}, {self.max_mb_per_hour}",
+            )
+        if not self.timeout_s > 0:
+            raise InputError(
+                "a judging call needs a positive timeout",
+                where="judge settings",
+                expected="timeout_s > 0",
+                actual=str(self.timeout_s),
+            )
+
+    def key(self) -> str:
+        """The monitoring principal's gateway key, from the variable :attr:`key_env` names.
+
+        Raises:
+            InputError: the variable is unset or empty.
+        """
+        key = os.environ.get(self.key_env, "")
+        if not key:
+            raise InputError(
+                "the judge needs the monitoring principal's gateway key",
+                where=f"--judge-key-env {self.key_env}",
+                expected=f"the key in the environment variable {self.key_env}",
+                actual="unset or empty",
+            )
+        return key
+
+    def for_workers(self, workers: int) -> JudgeSettings:
+        """The settings for one of ``workers`` processes judging side by side: each gets an
+        equal share of the hourly cap, so together they judge at most :attr:`max_mb_per_hour`.
+
+        Raises:
+            InputError: ``workers`` < 1.
+        """
+        if workers < 1:
+            raise InputError(
+                "the judge's cap is shared among at least one worker",
+                where="judge settings",
+                expected="workers >= 1",
+                actual=str(workers),
+            )
+        return replace(self, max_mb_per_hour=self.max_mb_per_hour / workers)
+
+    def client(self, key: str | None = None) -> Any:
+        """An ``openai.OpenAI`` client of the gateway with the monitoring principal's key
+        (``key``, or :meth:`key`'s).
+
+        Raises:
+            InputError: no key given and the variable is unset or empty.
+        """
+        import openai
+
+        return openai.OpenAI(
+            base_url=self.url,
+            api_key=key if key else self.key(),
+            max_retries=2,
+            timeout=self.timeout_s,
+        )
+
+    def register(
+        self, registry: DetectorRegistry, *, key: str | None = None, name: str = "judged"
+    ) -> None:
+        """Register the judged detector of these settings in ``registry`` (over its
+        ``combined`` detector, built on first use) as ``name``.
+
+        Raises:
+            InputError: no key given and the variable is unset or empty; ``name`` taken.
+        """
+        register_judge(
+            registry,
+            ModelJudge(self.client(key), self.model),
+            name=name,
+            judge_calibration=self.calibration,
+            band_fpr=self.band_fpr,
+            max_mb_per_hour=self.max_mb_per_hour,
+        )

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, delete, insert, select, update
 
@@ -20,6 +21,9 @@ from custodes.monitors._review import ReviewQueue, TextDetections
 from custodes.monitors._tables import monitors_detections, monitors_scan_files
 from custodes.monitors._transcripts import Format, Record, detect_format, read_records
 from custodes.store import writer
+
+if TYPE_CHECKING:
+    from custodes.monitors._judge import JudgeSettings
 
 __all__ = ["ScanProblem", "ScanSummary", "TranscriptScanner", "expand_paths"]
 
@@ -36,12 +40,21 @@ _worker_detectors: list[Detector] = []
 _worker_min_score = 0.5
 
 
-def _pool_init(names: Sequence[str], min_score: float) -> None:
-    """Build the detectors once per worker process (from the default registry)."""
+def _pool_init(
+    names: Sequence[str],
+    min_score: float,
+    judge: JudgeSettings | None = None,
+    judge_key: str = "",
+) -> None:
+    """Build the detectors once per worker process (from the default registry, and the
+    judged detector from ``judge`` with its own gateway client: a client's connections do
+    not cross a process boundary). ``judge`` is already this worker's share of the cap."""
     from custodes.monitors._registry import default_registry
 
     global _worker_min_score
     registry = default_registry()
+    if judge is not None:
+        judge.register(registry, key=judge_key)
     _worker_detectors[:] = [registry.get(n) for n in names]
     _worker_min_score = min_score
 
@@ -132,9 +145,15 @@ class TranscriptScanner:
             detectors are rebuilt in each worker from ``detector_names`` (registry names),
             and records are scored in batches while this process reads, hashes and logs.
         detector_names: the registry names of ``detectors`` (needed when ``workers > 1``).
+        judge: with ``workers > 1`` and ``judged`` among ``detector_names``, what each worker
+            builds its judged detector from: its own gateway client, and an equal share of
+            the hourly cap (so the cap holds for the whole scan). The key is read here, once,
+            from the variable the settings name. With one worker the judged detector is
+            among ``detectors`` already.
 
     Raises:
-        InputError: ``workers > 1`` without ``detector_names``.
+        InputError: ``workers > 1`` without ``detector_names``; ``judged`` run by workers
+            without ``judge``; the judge's key variable unset or empty.
     """
 
     def __init__(
@@ -147,6 +166,7 @@ class TranscriptScanner:
         min_score: float = 0.5,
         workers: int = 1,
         detector_names: Sequence[str] | None = None,
+        judge: JudgeSettings | None = None,
     ) -> None:
         if workers > 1 and not detector_names:
             raise InputError(
@@ -157,6 +177,16 @@ class TranscriptScanner:
             )
         self.workers = max(1, workers)
         self.detector_names = list(detector_names or ())
+        if self.workers > 1 and "judged" in self.detector_names and judge is None:
+            raise InputError(
+                "the judged detector's workers need the judge's settings",
+                where="TranscriptScanner",
+                expected="judge=JudgeSettings(...) with 'judged' among detector_names",
+                actual=f"workers={workers}",
+            )
+        self.judge = judge if "judged" in self.detector_names else None
+        # Read now, so a missing key is an error before anything is read (not in a worker).
+        self._judge_key = self.judge.key() if self.judge is not None else ""
         self._pool: ProcessPoolExecutor | None = None
         self.detectors = list(detectors)
         self.queue = queue
@@ -317,7 +347,12 @@ class TranscriptScanner:
                 self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_pool_init,
-                initargs=(self.detector_names, self.min_score),
+                initargs=(
+                    self.detector_names,
+                    self.min_score,
+                    self.judge.for_workers(self.workers) if self.judge is not None else None,
+                    self._judge_key,
+                ),
             )
         try:
             return self._scan(paths, summary, on_bytes, on_problem, restart)

@@ -223,3 +223,65 @@ def test_judge_calibrate_fits_a_judge_that_knows_and_eval_uses_it(
         capsys,
     )  # fmt: skip
     assert code == 0, err
+
+
+def test_scan_with_the_judge_the_settings_name(
+    deployment: tuple[GatewayServer, JudgeUpstream],
+    band_text: tuple[str, str],
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``custodes scan --detector judged``: the judge the settings name, asked through the
+    gateway by each of two worker processes; a missing model or key is an error before any
+    file is read; a Dask scan refuses the judge."""
+    server, upstream = deployment
+    text, category = band_text
+    dev = data_dir / "datasets" / "monitors" / "coup_misuse_dev.jsonl"
+    [row] = [e for e in read_dataset(dev) if e.text == text][:1]
+    raw = {json.loads(line)["id"]: line for line in dev.read_text(encoding="utf-8").splitlines()}
+    transcripts = tmp_path / "transcripts.jsonl"
+    transcripts.write_text(raw[row.id] + "\n", encoding="utf-8")
+    monkeypatch.setenv("CUSTODES_DEMO", "true")
+    monkeypatch.chdir(tmp_path)
+    d = ["--data-dir", str(tmp_path / "scan-data")]
+    scan = [*d, "scan", str(transcripts), "--actor", "alice@lab", "--detector", "judged"]
+    for name in ("MODEL", "URL", "KEY_ENV"):
+        monkeypatch.delenv(f"CUSTODES_MONITOR_JUDGE_{name}", raising=False)
+    code, _, err = run_cli(scan, capsys)
+    assert code != 0 and "CUSTODES_MONITOR_JUDGE_MODEL" in err and "Traceback" not in err
+    monkeypatch.setenv("CUSTODES_MONITOR_JUDGE_MODEL", "frontier-general")
+    monkeypatch.setenv("CUSTODES_MONITOR_JUDGE_URL", f"{server.base_url}/v1")
+    monkeypatch.setenv("CUSTODES_MONITOR_JUDGE_KEY_ENV", "TEST_MONITOR_KEY")
+    monkeypatch.delenv("TEST_MONITOR_KEY", raising=False)
+    code, _, err = run_cli(scan, capsys)
+    assert code != 0 and "TEST_MONITOR_KEY" in err
+    code, _, err = run_cli([*scan, "--dask", "local:1"], capsys)
+    assert code != 0 and "Dask scan does not run the judged" in err
+    assert upstream.bodies == [] and not (tmp_path / "scan-data" / "custodes.db").exists()
+
+    monkeypatch.setenv("TEST_MONITOR_KEY", server.key("alice@lab"))
+    upstream.answer, upstream.p_answer = "yes", 0.999
+    code, out, err = run_cli([*scan, "--workers", "2"], capsys)
+    assert code == 0, err
+    assert "1 record(s)" in out and "2 workers judged" in out
+    # Every judging call went through the gateway, granted and logged for the principal.
+    calls = server.calls()
+    assert len(calls) == len(upstream.bodies) >= 1
+    assert {c.principal for c in calls} == {"alice@lab"}
+    assert all(c.body["outcome"] == "answered" for c in calls)
+    code, out, _ = run_cli([*d, "review", "list", "--json", "--as", "frank@cyberdef"], capsys)
+    assert code == 0
+    assert [(r["detector"], r["category"]) for r in json.loads(out)] == [("judged", category)]
+
+    # One worker (in this process), the model from --judge-model: the scan prints the cost.
+    calls_before = len(upstream.bodies)
+    code, out, err = run_cli(
+        [*d, "scan", str(transcripts), "--actor", "alice@lab", "--restart", "--workers", "1",
+         "--judge-model", "frontier-general"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "judge 'frontier-general': 1 of 1 texts judged" in out
+    assert len(server.calls()) == len(upstream.bodies) > calls_before

@@ -54,6 +54,7 @@ def test_public_api_is_pinned() -> None:
         "Format",
         "JudgeAnswer",
         "JudgeCalibration",
+        "JudgeSettings",
         "JudgeStats",
         "JudgedDetector",
         "LearnedDetector",

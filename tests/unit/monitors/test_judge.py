@@ -4,12 +4,19 @@ log-odds, and the calibration that joins it to the combined score."""
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 
-from custodes.errors import InputError
-from custodes.monitors import JudgeCalibration, fit_judge_calibration, judge_messages
+from custodes.errors import InputError, NotFoundError
+from custodes.monitors import (
+    DetectorRegistry,
+    JudgeCalibration,
+    JudgeSettings,
+    fit_judge_calibration,
+    judge_messages,
+)
 from custodes.monitors._judge import _MAX_VIEW, _log_odds
 
 AGENTIC = (
@@ -99,3 +106,50 @@ def test_a_bad_calibration_file_says_what_was_expected() -> None:
     assert "coef must be 3 finite numbers" in err.value.diagnostics()
     with pytest.raises(InputError, match="differ in length"):
         fit_judge_calibration("m", {"c": [0.5]}, {"c": [1.0, 2.0]}, {"c": [1]})
+
+
+def test_judge_settings_refuse_what_cannot_judge_and_never_hold_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(InputError) as err:
+        JudgeSettings("  ")
+    assert "CUSTODES_MONITOR_JUDGE_MODEL" in err.value.diagnostics()
+    with pytest.raises(InputError, match="variable holding"):
+        JudgeSettings("judge", key_env="")
+    for bad in ({"band_fpr": 0.0}, {"band_fpr": 1.5}, {"max_mb_per_hour": -1.0}):
+        with pytest.raises(InputError, match="budget out of range"):
+            JudgeSettings("judge", **bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="timeout"):
+        JudgeSettings("judge", timeout_s=0)
+    settings = JudgeSettings("judge", key_env="TEST_JUDGE_KEY", max_mb_per_hour=30.0)
+    monkeypatch.delenv("TEST_JUDGE_KEY", raising=False)
+    with pytest.raises(InputError) as err:
+        settings.key()
+    assert "TEST_JUDGE_KEY" in err.value.diagnostics()
+    monkeypatch.setenv("TEST_JUDGE_KEY", "sk-monitor")
+    assert settings.key() == "sk-monitor"
+    # Picklable (a process pool sends them to its workers), and the key is in none of it.
+    again = pickle.loads(pickle.dumps(settings))
+    assert again == settings and b"sk-monitor" not in pickle.dumps(settings)
+    assert "sk-monitor" not in repr(settings)
+
+
+def test_workers_share_the_hourly_cap_equally() -> None:
+    settings = JudgeSettings("judge", max_mb_per_hour=30.0)
+    assert settings.for_workers(1) == settings
+    shares = [settings.for_workers(3).max_mb_per_hour] * 3
+    assert sum(shares) == pytest.approx(30.0) and shares[0] == pytest.approx(10.0)
+    assert settings.for_workers(3).model == "judge"
+    with pytest.raises(InputError, match="at least one worker"):
+        settings.for_workers(0)
+
+
+def test_register_builds_the_judged_detector_over_the_registry_combined() -> None:
+    registry = DetectorRegistry()
+    JudgeSettings("judge", url="http://127.0.0.1:9/v1", max_mb_per_hour=7.0).register(
+        registry, key="sk-monitor"
+    )
+    assert "judged" in registry.names()
+    # Built on first use: without a combined detector beneath it, that is a clear error.
+    with pytest.raises(NotFoundError, match="combined"):
+        registry.get("judged")

@@ -13,7 +13,14 @@ from sqlalchemy import Engine
 from custodes.clock import FrozenClock
 from custodes.errors import InputError
 from custodes.log import TransparencyLog
-from custodes.monitors import ReviewQueue, ScanProblem, StaticDirectory, TranscriptScanner
+from custodes.monitors import (
+    DaskScan,
+    JudgeSettings,
+    ReviewQueue,
+    ScanProblem,
+    StaticDirectory,
+    TranscriptScanner,
+)
 from custodes.monitors._transcripts import detect_format
 from custodes.monitors._vuln import VulnDiscoveryDetector
 from tests.unit.monitors.test_vuln import ASAN, KASAN, PY_TRACEBACK
@@ -201,3 +208,31 @@ def test_a_process_pool_finds_what_one_process_finds(
     )
     with pytest.raises(InputError, match="registry names"):
         TranscriptScanner([VulnDiscoveryDetector()], queue, actor="agent@lab", workers=2)
+
+
+def test_judged_workers_need_the_judge_settings_and_its_key(
+    sqlite_engine: Engine,
+    log_signer: object,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log = TransparencyLog(sqlite_engine, log_signer, clock=clock)  # type: ignore[arg-type]
+    queue = ReviewQueue(sqlite_engine, log, DIRECTORY, clock=clock)
+    kwargs = {"actor": "agent@lab", "workers": 2, "detector_names": ["judged"]}
+    with pytest.raises(InputError, match="judge's settings"):
+        TranscriptScanner([], queue, **kwargs)  # type: ignore[arg-type]
+    judge = JudgeSettings("judge", key_env="TEST_SCAN_JUDGE_KEY", max_mb_per_hour=10.0)
+    monkeypatch.delenv("TEST_SCAN_JUDGE_KEY", raising=False)
+    with pytest.raises(InputError) as err:  # before anything is read, not in a worker
+        TranscriptScanner([], queue, judge=judge, **kwargs)  # type: ignore[arg-type]
+    assert "TEST_SCAN_JUDGE_KEY" in err.value.diagnostics()
+    monkeypatch.setenv("TEST_SCAN_JUDGE_KEY", "sk-monitor")
+    scanner = TranscriptScanner([], queue, judge=judge, **kwargs)  # type: ignore[arg-type]
+    assert scanner.judge == judge
+    # A scan without the judged detector keeps no judge (nothing would use it).
+    plain = TranscriptScanner([VulnDiscoveryDetector()], queue, actor="agent@lab", judge=judge)
+    assert plain.judge is None
+    # A Dask cluster's workers rebuild the built-in detectors only: it refuses the judge
+    # before it touches the cluster.
+    with pytest.raises(InputError, match="Dask scan does not run the judged"):
+        DaskScan(scanner, None)  # type: ignore[arg-type]
