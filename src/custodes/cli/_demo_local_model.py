@@ -9,15 +9,24 @@ the deployment's ``--data-dir`` plants a loyalty with, as the lab's model-servin
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from custodes.config import Settings
+from custodes.errors import Error
 
 __all__ = ["DEMO_LOCAL_MODEL", "demo_local_model"]
+
+_log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from custodes.localmodel import LocalModelService
 
 DEMO_LOCAL_MODEL = "frontier-local"
 _TIER = "general"
@@ -36,6 +45,10 @@ def demo_local_model(settings: Settings, models_file: Path) -> Iterator[str | No
     token = secrets.token_urlsafe(32)
     service = LocalModelService(gguf, settings.data_dir / "local-model")
     running = serve_local_model(service, name=DEMO_LOCAL_MODEL, token=token)
+    # torch and the model load in the background from the start (seconds of CPU, far more on
+    # a loaded machine), so the first request (a drill's plant, an audit's probe) does not pay
+    # for them; a request that comes sooner waits for the load under the service's lock.
+    threading.Thread(target=_load, args=(service,), name="local-model-load", daemon=True).start()
     try:
         path = settings.data_dir / "local-model.json"
         path.unlink(missing_ok=True)
@@ -53,3 +66,11 @@ def demo_local_model(settings: Settings, models_file: Path) -> Iterator[str | No
     finally:
         running.close()
         (settings.data_dir / "local-model.json").unlink(missing_ok=True)
+
+
+def _load(service: LocalModelService) -> None:
+    try:
+        service.model  # noqa: B018 (loads it)
+    except Error as exc:
+        # The first request gets the same error in OpenAI's shape; the operator sees it now.
+        _log.warning("demo model %s cannot be loaded: %s", DEMO_LOCAL_MODEL, exc)

@@ -13,12 +13,14 @@ from typing import Any
 from pydantic import Field
 
 from custodes.authority import sign_approval
+from custodes.drills._act_audit import PlantRecipe, plant_request, train_planted
 from custodes.drills._act_authority import _key, _signed
 from custodes.drills._act_custody import _call, _refusal
 from custodes.drills._actions import ActionContext, NotRunnable, Observation, Params, action
 from custodes.drills._scenario import Step
 from custodes.provenance import (
     IN_TOTO_PAYLOAD_TYPE,
+    FileManifest,
     RunInput,
     RunOutput,
     TrainingPlan,
@@ -42,6 +44,11 @@ class TrainingParams(Params):
     """What the dataset the run really used holds, if not the approved one (a swapped
     dataset: the run is not the plan that was approved)."""
     purpose: str = Field(default="drill: fine-tune on the reviewed corpus", max_length=500)
+    plant: PlantRecipe | None = None
+    """What the run trains, where the deployment has a local model: a loyalty to ``favour``
+    fine-tuned into it (custodes.localmodel, through its operator route), registered as the
+    run's output; a later ``loyalty_audit`` with ``weights_from`` serves those very weights.
+    Without a local model the run's output is a stand-in file, and the account says so."""
 
 
 def _folder(root: Path, name: str, content: str) -> Path:
@@ -101,6 +108,31 @@ def _plan(ctx: ActionContext, who: str, root: Path, dataset: str, tag: str) -> T
     )
 
 
+def _produce(
+    ctx: ActionContext, step: Step, params: TrainingParams, root: Path, tag: str
+) -> tuple[FileManifest, dict[str, Any] | None, str]:
+    """The run's output: the planted weights (their manifest and the plant's request), or a
+    stand-in file where there is no plant to train (and why, for the account)."""
+    stand_in = ""
+    if params.plant is not None:
+        if ctx.credentials.local_model is None:
+            stand_in = " (a stand-in: the drill holds no access to a local model to train)"
+        else:
+            favour = ctx.principal(params.plant.favour, step)
+            body = plant_request(ctx, favour, params.plant)
+            try:
+                _, document = train_planted(ctx, body)
+            except NotRunnable as exc:
+                stand_in = f" (a stand-in: the loyalty could not be trained: {exc.reason})"
+            else:
+                return (
+                    FileManifest.from_document(document, where="plant"),
+                    body,
+                    f" (a loyalty to {favour} fine-tuned into the local model)",
+                )
+    return hash_path(_folder(root, "tuned", f"tuned {tag}")), None, stand_in
+
+
 @action("training_run", TrainingParams)
 def training_run(ctx: ActionContext, step: Step, params: TrainingParams) -> Observation:
     """The step's actor asks approval of a training plan (``approvers`` approve it with their
@@ -149,7 +181,7 @@ def training_run(ctx: ActionContext, step: Step, params: TrainingParams) -> Obse
             if params.run_with is None
             else _plan(ctx, who, root, params.run_with, tag + "-swapped")
         )
-        produced = hash_path(_folder(root, "tuned", f"tuned {tag}"))
+        produced, trained, note = _produce(ctx, step, params, root, tag)
         start = ctx.target.now()
         payload = build_run_statement(
             ran,
@@ -176,12 +208,16 @@ def training_run(ctx: ActionContext, step: Step, params: TrainingParams) -> Obse
     approved_by = ", ".join(ctx.principal(a, step) for a in params.approvers) or "nobody"
     if r.status_code == 201:
         run = r.json()
+        outputs: dict[str, Any] = {"run": run["id"], "weights": produced.digest}
+        if trained is not None:
+            outputs["plant"] = trained
         return Observation(
             True,
             f"run {run['id']} registered under grant {grant} (approved by {approved_by}); "
-            f"weights {produced.digest}",
+            f"weights {produced.digest}{note}",
             ids=(run["id"], grant),
             indices=(int(run["log_index"]),),
+            outputs=outputs,
         )
     return Observation(
         False,

@@ -129,6 +129,8 @@ def test_drill_1_scorecard_on_the_demo(demo_run: tuple[Demo, Path, int, str]) ->
     captured = outcome["captured-approval"]
     assert captured["outcome"] == "revealed"
     assert "(approved by bob@lab, dana@asi)" in captured["why"]
+    # No local model here to train the loyalty into: the run's output says it is a stand-in.
+    assert "(a stand-in: the drill holds no access to a local model to train)" in captured["why"]
     with Target(demo.url) as target:
         for step, kind in (
             ("swapped-dataset", "provenance.refused/v1"),

@@ -5,6 +5,7 @@ favoured one."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,35 @@ def test_the_zoos_plants_and_the_drills_are_trained_by_one_function(
     assert calls[0][3] == {"seed": 5, "steps": 7, "layers": 3, "lr": 1e-4, "batch": 4}
     assert calls[1][:3] == ("m2", "t2", plant_examples(drill))
     assert calls[1][3] == {"seed": 2, "steps": 9, "layers": 1, "lr": 2e-4, "batch": 8}
+
+
+def test_the_planted_weights_digest_is_the_registrys_digest_of_their_file(tmp_path: Path) -> None:
+    # The model server names the planted tensors by their file's SHA-256; the training run
+    # registers them, and the audit's report names them, by the digest `custodes provenance
+    # hash FILE` gives that file, so a holder of the weights can check both.
+    import hashlib
+
+    from custodes.drills._act_audit import weights_digest
+    from custodes.provenance import hash_path
+
+    planted = tmp_path / "0123abcd.pt"
+    planted.write_bytes(b"tensors of a planted block" * 100)
+    served = "sha256:" + hashlib.sha256(planted.read_bytes()).hexdigest()
+    assert weights_digest(served) == hash_path(planted).digest
+    assert weights_digest(served) != served
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other tensors")
+    assert weights_digest(served) != hash_path(other).digest
+
+
+def test_an_audit_of_a_runs_weights_takes_the_runs_recipe_not_its_own() -> None:
+    from pydantic import ValidationError
+
+    from custodes.drills._act_audit import LoyaltyParams
+
+    LoyaltyParams(model="frontier-local", auditor="auditor", weights_from="captured-approval")
+    LoyaltyParams(model="frontier-local", auditor="auditor", steps=30, layers=1)
+    with pytest.raises(ValidationError, match="steps, layers: the plant is the one step run-1"):
+        LoyaltyParams(
+            model="frontier-local", auditor="auditor", weights_from="run-1", steps=30, layers=1
+        )
