@@ -4,14 +4,17 @@ eligible approvers (with keys) can meet, remembering that the requester's person
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from custodes.constitution._cedar import CompiledPolicies
+from custodes.constitution._compile import compile_policies
 from custodes.constitution._model import AccessRule, Constitution, Principal, Quorum
+from custodes.constitution._pass import SemanticPass
 
-# Nothing public: the semantic pass (_check.py) is the only user of these helpers.
-__all__: list[str] = []
+# The semantic pass (_check.py) is the only user; the helpers below serve check_quorums.
+__all__ = ["check_quorums"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +106,86 @@ def _infeasible(c: Constitution, pool: _Pool, quorum: Quorum, *, exclude: str | 
         if len(have) < n:
             return f"needs {n} {kind} organisations but eligible approvers come from {len(have)}"
     return ""
+
+
+def check_quorums(check: SemanticPass, c: Constitution) -> None:
+    """Every rule can be used by someone: an access rule has an eligible requester, and each
+    quorum (access, break-glass review, usage review) can be met by eligible approvers with
+    keys other than the requester's person.
+    """
+    try:
+        compiled = compile_policies(c)
+    except ValueError as exc:
+        check.problem(("criteria",), f"Cedar policies do not compile: {exc}")
+        return
+    keyed = [p for p in c.principals if p.public_key is not None]
+    by_roles: dict[frozenset[str], _Pool] = {}
+    # Role -> positions of the keyed principals holding it: a pool is gathered from its
+    # roles' holders, not from a scan of every principal (hundreds of rules, thousands of
+    # principals).
+    holding: dict[str, list[int]] = {}
+    for n, p in enumerate(keyed):
+        for role in p.roles:
+            holding.setdefault(role, []).append(n)
+
+    def approvers(roles: frozenset[str]) -> _Pool:
+        """The eligible approvers for ``roles`` (keyed principals holding one of them),
+        computed once per role set.
+        """
+        if roles not in by_roles:
+            rows = sorted({n for r in roles for n in holding.get(r, ())})
+            by_roles[roles] = _Pool.of([keyed[n] for n in rows])
+        return by_roles[roles]
+
+    identities = _identities(c)
+    for i, rule in enumerate(c.access_rules):
+        if next(iter(compiled.eligible_requesters(rule)), None) is None:
+            check.problem(
+                ("access", i, "requesters"),
+                f"rule {rule.id!r} references nobody: "
+                "no principal meets its requester roles and criteria",
+                expected="at least one eligible requester",
+            )
+            continue
+        if rule.quorum.approvals == 0:
+            continue
+        missing = _first_infeasible(
+            c,
+            approvers(rule.approver_roles),
+            rule.quorum,
+            functools.partial(_may_request, compiled, rule),
+            identities,
+        )
+        if missing:
+            check.problem(
+                ("access", i, "quorum"),
+                f"impossible quorum{missing}",
+                expected="a quorum the eligible approvers (with keys, never the "
+                "requester) can meet",
+            )
+    for i, bg in enumerate(c.break_glass):
+        missing = _first_infeasible(
+            c,
+            approvers(bg.review.approver_roles),
+            bg.review.quorum,
+            functools.partial(_holds_role, c, bg.roles),
+            identities,
+        )
+        if missing:
+            check.problem(
+                ("break_glass", i, "review", "quorum"),
+                f"impossible review quorum{missing}",
+                expected="a quorum reviewers other than the user can meet",
+            )
+    persons = [p for p in keyed if p.kind != "workload"]
+    for i, r in enumerate((c.document or {}).get("usage", {}).get("reviews", [])):
+        # A review clock nobody can renew would be an alarm forever (custodes.usage).
+        roles = frozenset(r["approvers"]["roles"])
+        pool = _Pool.of([p for p in persons if p.roles & roles])
+        missing = _infeasible(c, pool, Quorum.from_document(r["quorum"]), exclude=None)
+        if missing:
+            check.problem(
+                ("usage", "reviews", i, "quorum"),
+                f"impossible review quorum: {missing}",
+                expected="a quorum the persons (with keys) holding its approver roles can meet",
+            )

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import jsonschema_rs
 
-from custodes.constitution._check import MAX_PROBLEMS, _Checker
+from custodes.constitution._check import MAX_PROBLEMS, check_document
 from custodes.constitution._model import Constitution
 from custodes.constitution._yaml import LocatedDocument, format_path, load_located
 from custodes.errors import ConstitutionError, ConstitutionProblem
@@ -114,8 +114,7 @@ def _read(text: str, label: str) -> Constitution:
         else:
             _check_schema(doc)
     if isinstance(doc.data, dict) and not any(isinstance(p, _SchemaProblem) for p in doc.problems):
-        checker = _Checker(doc)
-        constitution = checker.build(text)
+        constitution = check_document(doc, text)
         if not doc.problems:
             return constitution
     problems = sorted(doc.problems, key=lambda p: (p.line or 0, p.path, p.message))
