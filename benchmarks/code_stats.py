@@ -2,10 +2,13 @@
 
 Prints, for each package tree: module size (median, 90th percentile, largest), import cycles
 (strongly connected components of the module import graph, and of the graph between top-level
-packages), private cross-package imports, and comment and docstring lines per code line.
+packages), private cross-package imports, comment and docstring lines per code line, and the
+public objects that lack a docstring (or, raising, a ``Raises:`` section).
 
     python benchmarks/code_stats.py                 # custodes (src/) beside the installed sigstore
     python benchmarks/code_stats.py --anchor PATH   # beside another package directory
+    python benchmarks/code_stats.py --by-package    # also the density figures per package
+    python benchmarks/code_stats.py --list-undocumented   # name each undocumented public object
 
 Definitions (the same for both trees, so the columns compare):
 
@@ -24,6 +27,15 @@ Definitions (the same for both trees, so the columns compare):
   the rule of import-linter's ``private_modules`` contract, which ``pyproject.toml`` enforces. The
   imports come from grimp, so function-level and ``TYPE_CHECKING`` imports count. Names imported
   with ``from pkg.mod import _name`` from another top-level package count separately (ast).
+- A *public object* is a module-level function or class, or a method of a public class, that a
+  user of the package may call: a module-level name listed in the module's ``__all__`` (custodes'
+  private ``_modules`` list there what their package re-exports), or, in a module without
+  ``__all__``, a name without a leading underscore in a module whose dotted path has no private
+  component; a method is public if its class is and its name has no leading underscore (dunders
+  are not counted, nor ``@overload`` stubs, property setters and deleters, or nested functions).
+- A public function *raises* if its own body (not a nested function or class) holds a ``raise``
+  of an exception other than ``NotImplementedError`` (a bare re-raise does not count); its
+  docstring *names what it raises* if it has a ``Raises:`` section (Google style).
 - A *cycle* is a strongly connected component of more than one module (networkx); the
   package-level row collapses modules to their top-level package (``custodes.gateway``).
 """
@@ -74,6 +86,40 @@ class LineCounts:
 
 
 @dataclass(frozen=True)
+class DocGaps:
+    """The public objects of one module (or tree) and the docstrings they lack."""
+
+    public: int = 0
+    undocumented: int = 0
+    raising: int = 0
+    raising_without_raises: int = 0
+    undocumented_names: tuple[str, ...] = ()
+    without_raises_names: tuple[str, ...] = ()
+
+    def __add__(self, other: DocGaps) -> DocGaps:
+        return DocGaps(
+            public=self.public + other.public,
+            undocumented=self.undocumented + other.undocumented,
+            raising=self.raising + other.raising,
+            raising_without_raises=self.raising_without_raises + other.raising_without_raises,
+            undocumented_names=self.undocumented_names + other.undocumented_names,
+            without_raises_names=self.without_raises_names + other.without_raises_names,
+        )
+
+
+@dataclass(frozen=True)
+class PackageStats:
+    """The density figures of one top-level package of a tree (``custodes.log``)."""
+
+    name: str
+    code: int
+    comment: int
+    docstring: int
+    header: int
+    gaps: DocGaps
+
+
+@dataclass(frozen=True)
 class TreeStats:
     """The figures of one package tree."""
 
@@ -92,6 +138,8 @@ class TreeStats:
     private_imports: int
     private_import_pairs: list[tuple[str, str]]
     private_names: int
+    gaps: DocGaps
+    packages: list[PackageStats]
 
 
 def _is_pragma(comment: str) -> bool:
@@ -145,6 +193,94 @@ def _percentile(values: list[int], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
+def _exported_names(tree: ast.Module) -> set[str] | None:
+    """The names a module's ``__all__`` lists (``None`` if it has no literal ``__all__``)."""
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            if isinstance(value, ast.List | ast.Tuple):
+                return {e.value for e in value.elts if isinstance(e, ast.Constant)}
+    return None
+
+
+def _decorated_away(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """An ``@overload`` stub or a property's setter/deleter: documented on another def."""
+    for d in node.decorator_list:
+        name = ast.unparse(d)
+        if name.endswith(("overload", ".setter", ".deleter")):
+            return True
+    return False
+
+
+def _raises(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether the function's own body raises an exception (see the module docstring)."""
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        child = stack.pop()
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        if isinstance(child, ast.Raise) and child.exc is not None:
+            exc = child.exc.func if isinstance(child.exc, ast.Call) else child.exc
+            if not (isinstance(exc, ast.Name) and exc.id == "NotImplementedError"):
+                return True
+        stack.extend(ast.iter_child_nodes(child))
+    return False
+
+
+def doc_gaps(source: str, module: str) -> DocGaps:
+    """The public objects of one module's source that lack a docstring or a ``Raises:``."""
+    tree = ast.parse(source)
+    exported = _exported_names(tree)
+    public_module = _private_parent(module) is None
+
+    def is_public(name: str) -> bool:
+        if exported is not None:
+            return name in exported
+        return public_module and not name.startswith("_")
+
+    gaps = DocGaps()
+
+    def visit(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, qualname: str) -> None:
+        nonlocal gaps
+        doc = ast.get_docstring(node)
+        raising = not isinstance(node, ast.ClassDef) and _raises(node)
+        without = (
+            raising
+            and doc is not None
+            and not any(line.strip() == "Raises:" for line in doc.splitlines())
+        )
+        gaps += DocGaps(
+            public=1,
+            undocumented=int(doc is None),
+            raising=int(raising and doc is not None),
+            raising_without_raises=int(without),
+            undocumented_names=(qualname,) if doc is None else (),
+            without_raises_names=(qualname,) if without else (),
+        )
+
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        if not is_public(node.name) or (
+            not isinstance(node, ast.ClassDef) and _decorated_away(node)
+        ):
+            continue
+        visit(node, f"{module}.{node.name}")
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if (
+                    isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and not item.name.startswith("_")
+                    and not _decorated_away(item)
+                ):
+                    visit(item, f"{module}.{node.name}.{item.name}")
+    return gaps
+
+
 def _private_parent(module: str) -> str | None:
     """The package a private module belongs to (import-linter's ``private_modules`` rule)."""
     parts = module.split(".")
@@ -187,7 +323,12 @@ def tree_stats(package_dir: Path) -> TreeStats:
     """Measures one package directory (its parent must be importable)."""
     root = package_dir.name
     files = sorted(package_dir.rglob("*.py"))
-    counts = {path: count_lines(path.read_text(encoding="utf-8")) for path in files}
+    sources = {path: path.read_text(encoding="utf-8") for path in files}
+    counts = {path: count_lines(text) for path, text in sources.items()}
+    gaps = {path: doc_gaps(text, _module_name(path, package_dir)) for path, text in sources.items()}
+    by_package: dict[str, list[Path]] = {}
+    for path in files:
+        by_package.setdefault(_top(_module_name(path, package_dir), root), []).append(path)
     sizes = [c.total for c in counts.values()]
     largest = max(counts.items(), key=lambda item: item[1].total)
 
@@ -226,6 +367,18 @@ def tree_stats(package_dir: Path) -> TreeStats:
         private_imports=private_lines,
         private_import_pairs=sorted(private),
         private_names=names,
+        gaps=sum(gaps.values(), DocGaps()),
+        packages=[
+            PackageStats(
+                name=name,
+                code=sum(counts[p].code for p in paths),
+                comment=sum(counts[p].comment for p in paths),
+                docstring=sum(counts[p].docstring for p in paths),
+                header=sum(counts[p].header for p in paths),
+                gaps=sum((gaps[p] for p in paths), DocGaps()),
+            )
+            for name, paths in sorted(by_package.items())
+        ],
     )
 
 
@@ -236,12 +389,54 @@ def _anchor_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "-"
+
+
+def _package_table(s: TreeStats) -> Table:
+    """One row per top-level package, by comment lines missing to reach 0.1 per code line."""
+    table = Table(title=f"{s.name}, by package (largest comment gap first)")
+    for column in (
+        "package",
+        "code lines",
+        "comments / code",
+        "docstrings / code",
+        "public",
+        "no docstring",
+        "raising, no Raises:",
+    ):
+        table.add_column(
+            column, justify="left" if column == "package" else "right", no_wrap=column == "package"
+        )
+    for p in sorted(s.packages, key=lambda p: p.code * 0.1 - (p.comment - p.header), reverse=True):
+        if not p.code:
+            continue
+        table.add_row(
+            p.name.removeprefix(s.name + ".") if p.name != s.name else "(__init__)",
+            str(p.code),
+            f"{(p.comment - p.header) / p.code:.3f}",
+            f"{p.docstring / p.code:.3f}",
+            str(p.gaps.public),
+            str(p.gaps.undocumented),
+            f"{p.gaps.raising_without_raises}/{p.gaps.raising}",
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, default=ROOT / "src" / "custodes")
     parser.add_argument("--anchor", type=Path, default=None, help="default: installed sigstore")
     parser.add_argument(
         "--list-private", action="store_true", help="list each private cross-package import"
+    )
+    parser.add_argument(
+        "--by-package", action="store_true", help="the density figures of each top-level package"
+    )
+    parser.add_argument(
+        "--list-undocumented",
+        action="store_true",
+        help="name each public object without a docstring, or raising without a Raises: section",
     )
     args = parser.parse_args(argv)
     anchor: Path = args.anchor or _anchor_dir()
@@ -273,12 +468,38 @@ def main(argv: list[str] | None = None) -> int:
         ("private cross-package imports", [str(s.private_imports) for s in stats]),
         ("  (importer, module) pairs", [str(len(s.private_import_pairs)) for s in stats]),
         ("private names imported across packages", [str(s.private_names) for s in stats]),
+        ("public objects (functions, classes, methods)", [str(s.gaps.public) for s in stats]),
+        (
+            "  without a docstring (share)",
+            [
+                f"{s.gaps.undocumented} ({_share(s.gaps.undocumented, s.gaps.public)})"
+                for s in stats
+            ],
+        ),
+        ("  raising, with a docstring", [str(s.gaps.raising) for s in stats]),
+        (
+            "    of which without a Raises: section",
+            [
+                f"{s.gaps.raising_without_raises} "
+                f"({_share(s.gaps.raising_without_raises, s.gaps.raising)})"
+                for s in stats
+            ],
+        ),
     ]
     for label, values in rows:
         table.add_row(label, *values)
     # Wide enough for the largest module's path when the output is piped to a file.
     console = Console(width=max(Console().width, 110))
     console.print(table)
+    if args.by_package:
+        for s in stats:
+            console.print(_package_table(s))
+    if args.list_undocumented:
+        for s in stats:
+            for name in s.gaps.undocumented_names:
+                console.print(f"{s.name}: no docstring: {name}", highlight=False)
+            for name in s.gaps.without_raises_names:
+                console.print(f"{s.name}: raises, no Raises: section: {name}", highlight=False)
     if args.list_private:
         for s in stats:
             for importer, imported in s.private_import_pairs:
