@@ -1,6 +1,11 @@
 """The drill runner against a live demo deployment: it judges what each step did, never the
 action; a step that cannot run is "not runnable", never passed; and a control that does not
-hold is MISSED, with why."""
+hold is MISSED, with why.
+
+The demo runs a deliberately weakened constitution (tests.support.drills.weakened_constitution:
+nothing entrenched, no coalition floor), which the judging scenario below does not touch; the
+last test runs a built-in drill against it, which must report MISSED. One demo for both (a demo
+start is seconds of CPU in CI)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import pytest
 from custodes.drills import Credentials, Scorecard, StepResult, Target, read_scenario, run_drill
 from custodes.errors import DrillError
 from custodes.log import NoteSigner
-from tests.support.drills import Demo, demo_deployment
+from tests.support.demo_api import run_cli
+from tests.support.drills import Demo, demo_deployment, weakened_constitution
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +141,8 @@ steps:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    with demo_deployment(tmp_path_factory.mktemp("drills") / "demo") as d:
+    folder = tmp_path_factory.mktemp("drills")
+    with demo_deployment(folder / "demo", constitution=weakened_constitution(folder)) as d:
         yield d
 
 
@@ -268,3 +275,28 @@ def test_an_unreachable_deployment_is_one_clear_error(tmp_path: Path) -> None:
     with Target("http://127.0.0.1:9") as target, pytest.raises(DrillError) as caught:
         run_drill(read_scenario(JUDGING), target, Credentials())
     assert "cannot reach the deployment at http://127.0.0.1:9" in caught.value.diagnostics()
+
+
+def test_against_a_weakened_constitution_the_drill_reports_missed(
+    card: Scorecard, demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Last in this module: the drill amends the demo's constitution for real. ``card`` is
+    # asked for so the judging scenario has run before, on the constitution as it was.
+    data = ["--data-dir", str(demo.data)]
+    code, out, err = run_cli(
+        [*data, "drill", "run", "quiet-amendment-chain", "--server", demo.url, "--issue-keys",
+         "--report", str(tmp_path / "card.md")],
+        capsys,
+    )  # fmt: skip
+    assert code == 1, out + err
+    md = (tmp_path / "card.md").read_text()
+    assert "- **Verdict**: FAILED:" in md
+    rows = {r.split(" | ")[1]: r for r in md.splitlines() if r.startswith("| ") and "(`" in r}
+    missed = [step for step, row in rows.items() if "| **MISSED** |" in row]
+    assert any("`weaker-sibling`" in step for step in missed), md
+    sibling = next(row for step, row in rows.items() if "`weaker-sibling`" in step)
+    assert "it took effect: version " in sibling and " adopted (request " in sibling
+    # The first step, the insider made sole signer, went through too: that is the weakening.
+    sole = next(row for step, row in rows.items() if "`sole-signer`" in step)
+    assert "| **MISSED** |" in sole and "it took effect: version 2 adopted" in sole
+    assert "FAILED" in out
