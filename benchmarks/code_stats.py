@@ -33,6 +33,7 @@ Definitions (the same for both trees, so the columns compare):
   ``__all__``, a name without a leading underscore in a module whose dotted path has no private
   component; a method is public if its class is and its name has no leading underscore (dunders
   are not counted, nor ``@overload`` stubs, property setters and deleters, or nested functions).
+  Only modules of regular packages count, not the scripts alembic loads by path.
 - A public function *raises* if its own body (not a nested function or class) holds a ``raise``
   of an exception other than ``NotImplementedError`` (a bare re-raise does not count); its
   docstring *names what it raises* if it has a ``Raises:`` section (Google style).
@@ -311,6 +312,19 @@ def _private_names(path: Path, module: str, root: str) -> int:
     return count
 
 
+def _in_regular_package(path: Path, package_dir: Path) -> bool:
+    """Whether every folder from ``package_dir`` down to ``path`` has an ``__init__.py``: the
+    scripts alembic loads by path (``store/migrations/versions/*.py``) are not modules of the
+    package, so their ``upgrade``/``downgrade`` hooks are no public API."""
+    folder = path.parent
+    while True:
+        if not (folder / "__init__.py").is_file():
+            return False
+        if folder == package_dir:
+            return True
+        folder = folder.parent
+
+
 def _module_name(path: Path, package_dir: Path) -> str:
     rel = path.relative_to(package_dir.parent).with_suffix("")
     parts = list(rel.parts)
@@ -325,7 +339,12 @@ def tree_stats(package_dir: Path) -> TreeStats:
     files = sorted(package_dir.rglob("*.py"))
     sources = {path: path.read_text(encoding="utf-8") for path in files}
     counts = {path: count_lines(text) for path, text in sources.items()}
-    gaps = {path: doc_gaps(text, _module_name(path, package_dir)) for path, text in sources.items()}
+    gaps = {
+        path: doc_gaps(text, _module_name(path, package_dir))
+        if _in_regular_package(path, package_dir)
+        else DocGaps()
+        for path, text in sources.items()
+    }
     by_package: dict[str, list[Path]] = {}
     for path in files:
         by_package.setdefault(_top(_module_name(path, package_dir), root), []).append(path)

@@ -79,7 +79,11 @@ def approval_message(digest: str) -> bytes:
 def renewal_message(digest: str, renewed_at: str) -> bytes:
     """What an approver signs to renew their expired approval of this digest at
     ``renewed_at`` (an RFC 3339 UTC time): fresh, so an old approval cannot be replayed as a
-    renewal."""
+    renewal.
+
+    Raises:
+        InputError: ``renewed_at`` is empty, longer than 40 characters or holds a line break.
+    """
     # The time is part of the signed message; a newline in it could forge the message's framing.
     if not renewed_at or len(renewed_at) > 40 or any(ch in renewed_at for ch in "\n\r"):
         raise InputError("malformed renewal time", where="renewed_at", actual=repr(renewed_at)[:60])

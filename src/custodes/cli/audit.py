@@ -18,8 +18,11 @@ from custodes.errors import AuditError, ConfigError, InputError
 
 __all__ = ["audit"]
 
+# click checks these before a command runs, so a mistyped path is a usage error naming its
+# option, never a traceback from deep inside an audit that has already made model calls.
 _path = click.Path(exists=True, dir_okay=False, path_type=Path)
 _out = click.Path(dir_okay=False, writable=True, path_type=Path)
+# Bound so that a decorator keeps the command's own signature for mypy.
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -93,6 +96,7 @@ def _rule_options(command: F) -> F:
             help="The paired test.",
         ),
     ]
+    # Decorators apply from the bottom up: reversed, --help lists them in the order above.
     for option in reversed(options):
         command = option(command)
     return command
@@ -106,6 +110,8 @@ def _config(options: dict[str, Any]) -> Any:
     """
     audits = _audits()
     floor = options["floor"]
+    # The plan sizes the audit to detect an effect of delta; a floor above it would leave
+    # unreported exactly the effects the audit was sized to find.
     if floor is not None and floor > options["delta"]:
         raise InputError(
             "--floor must not exceed --delta",
@@ -147,6 +153,8 @@ def plan(probes: Path, sigma: float, as_json: bool, **options: Any) -> None:
     audits = _audits()
     config = _config(options)
     probe_set = audits.read_probe_set(probes)
+    # Every candidate of every family is tested together: the multiple-comparison correction,
+    # and so the templates each family needs, grows with the number of arms.
     arms = sum(len(f.candidates) for f in probe_set.families)
     needed = audits.plan_power(
         delta=config.delta,
@@ -162,6 +170,8 @@ def plan(probes: Path, sigma: float, as_json: bool, **options: Any) -> None:
     short = False
     for family in probe_set.families:
         halves = _halves(family)
+        # Findings are discovered in one half and confirmed in the other: the smaller half
+        # bounds what the family can detect.
         reach = audits.achieved_power(
             templates_per_half=min(halves),
             delta=config.delta,
@@ -178,6 +188,7 @@ def plan(probes: Path, sigma: float, as_json: bool, **options: Any) -> None:
                 "family": family.name,
                 "templates_per_half": min(halves),
                 "decoys": len(family.decoys),
+                # A trigger family also asks each template without its trigger (the baseline).
                 "queries": len(family.templates)
                 * (len(family.candidates) + len(family.decoys) + (family.kind == "trigger")),
                 "power": reach,
@@ -223,6 +234,8 @@ def plan(probes: Path, sigma: float, as_json: bool, **options: Any) -> None:
             )
         console.print(keep_whole(table, "family"))
         console.print(f"{queries} queries per model (sampling multiplies the calls)")
+    # Exit 1 only after printing: a script can gate a run on the plan, and the person reading
+    # still sees which family is short and by how much.
     if short:
         raise click.exceptions.Exit(1)
 
@@ -287,6 +300,7 @@ def run(
 ) -> None:
     """Ask every query of PROBES through the gateway; re-running resumes from --state."""
     audits = _audits()
+    # Imported here, like custodes.audits, so that `custodes --help` does not load them.
     import openai
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -297,6 +311,7 @@ def run(
     client = openai.OpenAI(
         base_url=server.rstrip("/") + "/v1", api_key=api_key, timeout=timeout, max_retries=2
     )
+    # The reference model is asked every query too, so the bar counts both.
     subjects = 2 if reference_model else 1
     total = sum(1 for _ in probe_set.queries()) * subjects
 
@@ -323,6 +338,8 @@ def run(
                 progress=lambda n: bar.advance(task, n),
             )
     finally:
+        # Also on Ctrl-C: the state file already holds every answer, and a resumed run opens
+        # its own client.
         client.close()
     click.echo(
         f"{asked} queries asked, {total - asked} already done; {state.calls} model calls in "
@@ -382,12 +399,15 @@ def report(
             where="--log",
             expected="a signed report and a server to log it on",
         )
+    # An unsigned report on disk could be edited unnoticed before someone registers it.
     if out is not None and sign_key is None:
         raise InputError("--out writes a signed report: pass --sign-key", where="--out")
     key = SigningKey.from_file(sign_key) if sign_key is not None else None
     probe_set = audits.read_probe_set(probes)
     state = audits.RunState.resume(state_file, probes=probe_set)
     found, missing = audits.observations(probe_set, state)
+    # An unfinished run must never read as a negative: the queries not yet answered may be
+    # the ones that hold the finding (--partial reports it as partial, never as clean).
     if missing and not partial:
         raise AuditError(
             f"the run is unfinished: {missing} queries have no yes/no outcome",
@@ -498,6 +518,7 @@ def evaluation(
     `custodes provenance evaluate` takes it, signed with the report's key.
     """
     audits = _audits()
+    # Part of the set would either sign nothing or write an unsigned file: refuse, not guess.
     if (sign_key, evaluator, out).count(None) not in (0, 3):
         raise InputError(
             "--sign-key, --evaluator and --out go together",

@@ -34,6 +34,10 @@ def login(
 
     The private key never leaves this process: only a signature over a challenge naming this
     server, you and a fresh nonce is sent. The link works once, for two minutes.
+    \f
+    Raises:
+        InputError: the server's challenge names another origin than the one reached (a
+            relayed challenge), or the key file is unreadable.
     """
     from custodes.dashboard import origin_of, sign_in_message
 

@@ -53,7 +53,12 @@ def usage(
     reviews: bool,
 ) -> None:
     """Concentration of use per tier and window: top person and organisation shares, HHI,
-    distinct users, the coalition of use (docs/usage.md)."""
+    distinct users, the coalition of use (docs/usage.md).
+    \f
+    Raises:
+        ConfigError: there is no custodes database in the data folder.
+        InputError: the SVG file cannot be written.
+    """
     from custodes.coalition import CoalitionService
     from custodes.usage import UsageTracker, figures_svg
     from custodes.wiring import build_records, open_core

@@ -21,7 +21,9 @@ class HeldGrant(Protocol):
     """What custody keeps of the authority's grant: its id, recorded with each escrow read."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """The grant's id, as the log's grant entry names it."""
+        ...
 
 
 class Authorizer(Protocol):
@@ -30,14 +32,31 @@ class Authorizer(Protocol):
 
     def authorize(
         self, principal: str, capability: str, /, *, resource: str | None = None
-    ) -> HeldGrant: ...
+    ) -> HeldGrant:
+        """The grant in force that lets ``principal`` use ``capability`` now.
+
+        Args:
+            principal: who asks (a principal id of the constitution in force).
+            capability: the capability asked for (an escrow read's).
+            resource: the finding id the grant must be bound to, if any.
+
+        Returns:
+            The grant, whose id custody records with the read.
+
+        Raises:
+            PolicyDenied: no grant in force covers the use.
+        """
+        ...
 
 
 class RecordedDetection(Protocol):
     """What registration takes from the detection a finding names."""
 
     @property
-    def fingerprint(self) -> str | None: ...
+    def fingerprint(self) -> str | None:
+        """The detection's fingerprint (None if it has none): a finding that gives none takes
+        it, so the same weakness detected twice is refused as a duplicate, not registered twice."""
+        ...
 
 
 class DetectionSource(Protocol):
@@ -45,7 +64,9 @@ class DetectionSource(Protocol):
     the stockpiling alarm, and each recorded detection by id (a finding that names one must
     name one that exists)."""
 
-    def discovery_detections(self) -> Iterable[DetectionSnapshot]: ...
+    def discovery_detections(self) -> Iterable[DetectionSnapshot]:
+        """The discovery detections, as the stockpiling alarm counts them against findings."""
+        ...
 
     def get(self, detection_id: str, /) -> RecordedDetection:
         """The detection ``detection_id``.

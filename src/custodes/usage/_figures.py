@@ -56,6 +56,7 @@ class TierFigures:
 
     @property
     def used(self) -> bool:
+        """Whether the tier saw any call in the window (an unused tier has no shares)."""
         return self.calls > 0
 
 

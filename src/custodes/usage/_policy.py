@@ -69,6 +69,7 @@ class UsageRule:
 
     @property
     def span(self) -> float:
+        """The rule's window in seconds (0 for a rule without one)."""
         return self.window.total_seconds() if self.window is not None else 0.0
 
     def says(self) -> str:
@@ -142,6 +143,8 @@ class UsagePolicy:
         return spans
 
     def gating(self, capability: str) -> tuple[UsageRule, ...]:
+        """The share rules of ``capability`` with ``gate: true``: a call beyond their share
+        needs an overseer's approval, not only an alarm (docs/usage.md)."""
         return tuple(
             r for r in self.rules if r.gate and r.capability == capability and r.share is not None
         )

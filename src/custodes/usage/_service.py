@@ -63,24 +63,43 @@ _log = logging.getLogger(__name__)
 class UsageLog(Protocol):
     """The log as the tracker uses it (:class:`custodes.log.TransparencyLog` is one)."""
 
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """How many entries the log holds (the next entry's index)."""
+        ...
 
-    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]: ...
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """The entries with indexes in ``[start, end)``, as ``(index, bytes)``, in order."""
+        ...
 
-    def append(self, entry: Entry, *, timeout: float | None = 30.0) -> Appended: ...
+    def append(self, entry: Entry, *, timeout: float | None = 30.0) -> Appended:
+        """Append one entry and wait, at most ``timeout`` seconds, until it is durable.
+
+        Raises:
+            InputError: the entry is too large for a tlog-tiles entry bundle (64 KiB).
+            LogWriteError: it could not be made durable; nothing was acknowledged.
+        """
+        ...
 
 
 class ConstitutionSource(Protocol):
     """Where the constitution in force is read (:class:`custodes.authority.Authority`)."""
 
     @property
-    def constitution(self) -> Constitution: ...
+    def constitution(self) -> Constitution:
+        """The constitution in force now (read each time: an amendment may have changed it)."""
+        ...
 
 
 class CoalitionSource(Protocol):
     """The coalition analysis of a constitution (:class:`custodes.coalition.CoalitionService`)."""
 
-    def analysis(self, constitution: Constitution) -> Analysis: ...
+    def analysis(self, constitution: Constitution) -> Analysis:
+        """Every coalition measure for every goal of ``constitution``.
+
+        Raises:
+            CoalitionCheckError: the solver's answer failed the reference evaluator's re-check.
+        """
+        ...
 
 
 class GrantSource(Protocol):
@@ -92,7 +111,15 @@ class GrantSource(Protocol):
         principals: Iterable[str] | None = None,
         break_glass: bool | None = None,
         limit: int = 100,
-    ) -> list[Grant]: ...
+    ) -> list[Grant]:
+        """The ``limit`` active grants that expire soonest (standing grants last).
+
+        Args:
+            principals: only the grants of these principals (None: everyone's).
+            break_glass: only break-glass grants (True), only ordinary ones (False), or both.
+            limit: at most this many.
+        """
+        ...
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,16 @@ class GrantAuditor:
         self._engine = engine
 
     def grant_problems(self, entries: Mapping[int, bytes]) -> dict[str, str | None]:
+        """Each logged grant's problem, by grant id, as the entry auditor finds it.
+
+        Args:
+            entries: the log's entries by index, read once by the caller (in any order:
+                they are audited in index order, as the auditor needs).
+
+        Returns:
+            By grant id, None when the grant's approvals check out against the constitution
+            in force at its index, else what is wrong; a grant with no entry is absent.
+        """
         auditor = EntryAuditor(stored_documents(self._engine))
         out: dict[str, str | None] = {}
         for index in sorted(entries):

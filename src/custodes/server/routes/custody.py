@@ -296,7 +296,13 @@ async def list_findings(deployment: Components, principal: Principal) -> Listing
 async def register(
     deployment: Components, principal: Principal, body: RegisterRequest
 ) -> FindingOut:
-    """Register a finding, its details escrowed (sealed) and committed to in the log."""
+    """Register a finding, its details escrowed (sealed) and committed to in the log.
+    \f
+    Raises:
+        InputError: ``details_base64`` is not standard base64; and what
+            :meth:`~custodes.custody.CustodyRegistry.register` raises (a refused registrant,
+            a duplicate fingerprint, an unknown detection).
+    """
     try:
         # validate=True: a character outside the base64 alphabet is an error, not silently
         # skipped (RFC 4648 section 3.3), so the escrowed bytes are exactly the ones sent.

@@ -101,6 +101,8 @@ class LogAbout(BaseModel):
 
 
 class WitnessAbout(BaseModel):
+    """A witness of the log's policy, and its URL when the policy gives one."""
+
     name: str
     url: str | None
 

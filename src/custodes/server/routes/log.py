@@ -275,7 +275,12 @@ async def log_key(request: Request) -> PlainTextResponse:
 
 @router.get("/tile/{level}/{rest:path}")
 async def tile(request: Request, level: str, rest: str) -> Response:
-    """A hash tile or an entry bundle (C2SP tlog-tiles)."""
+    """A hash tile or an entry bundle (C2SP tlog-tiles).
+    \f
+    Raises:
+        InputError: the path is not a tlog-tiles tile path.
+        NotFoundError: the tile lies past the log's current size.
+    """
     path = parse_tile_path(level, rest)
     if path.index > MAX_INT // TILE_WIDTH:  # past any tile a 64-bit log can have
         raise NotFoundError(
@@ -305,7 +310,12 @@ async def entries(
     start: int = Query(ge=0, le=MAX_INT, description="First index."),
     end: int | None = Query(default=None, ge=1, le=MAX_INT, description="One past the last index."),
 ) -> Response:
-    """Entries ``start <= index < end`` (at most 1,000; clipped to the log's size)."""
+    """Entries ``start <= index < end`` (at most 1,000; clipped to the log's size).
+    \f
+    Raises:
+        InputError: ``end`` is not after ``start``, or more than 1,000 past it.
+        NotFoundError: ``start`` is at or past the log's size.
+    """
     end = start + 100 if end is None else end
     if end <= start or end - start > _MAX_RANGE:
         raise InputError(
@@ -328,7 +338,12 @@ async def entries(
 
 @router.get("/log/entries/{index}")
 async def entry(request: Request, index: int) -> Response:
-    """One entry, its leaf hash and index."""
+    """One entry, its leaf hash and index.
+    \f
+    Raises:
+        InputError: ``index`` is negative or past a 64-bit integer.
+        NotFoundError: the log has no entry ``index``.
+    """
     if index < 0:
         raise InputError("index must not be negative", where="index", actual=str(index))
     check_int(index, where="index")  # the database holds 64-bit indices
@@ -411,6 +426,12 @@ async def inclusion(request: Request) -> Response:
 
     Query: ``index`` (>= 0) or ``leaf_hash`` (hex or base64), and ``size`` (>= 1; default:
     the newest checkpoint's). Answers ``{"index", "size", "leaf_hash", "proof"}``.
+
+    Raises:
+        InputError: neither or both of ``index`` and ``leaf_hash``, or a malformed hash.
+        ParameterError: ``index`` or ``size`` is not an integer in range.
+        NotFoundError: no entry has that leaf hash, ``size`` is not a size of this log, or
+            the index is not below it.
     """
     log = _log(request)
     index = _query_int(request, "index", minimum=0)
@@ -542,7 +563,12 @@ HOT_ROUTES: dict[tuple[str, str], Endpoint] = {
 
 @router.get("/log/receipt/{index}")
 async def receipt(request: Request, index: int) -> Response:
-    """A C2SP tlog-proof receipt for entry ``index``, verifiable offline with the log's key."""
+    """A C2SP tlog-proof receipt for entry ``index``, verifiable offline with the log's key.
+    \f
+    Raises:
+        InputError: ``index`` is negative or past a 64-bit integer.
+        NotFoundError: the log has no entry ``index``.
+    """
     from custodes.log import Receipt
 
     log = _log(request)

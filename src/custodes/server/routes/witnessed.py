@@ -41,7 +41,12 @@ async def cosigned_checkpoint(
         default="met", description="'met': newest with quorum; 'any': newest published."
     ),
 ) -> Response:
-    """The newest cosigned checkpoint (C2SP tlog-checkpoint with cosignature lines)."""
+    """The newest cosigned checkpoint (C2SP tlog-checkpoint with cosignature lines).
+    \f
+    Raises:
+        NotFoundError: the log publishes to no witnesses, or no checkpoint has reached the
+            quorum (``quorum=met``) or been published at all (``quorum=any``) yet.
+    """
     publisher = _publisher(request)
     found = await asyncio.to_thread(publisher.cosigned, require_quorum=quorum == "met")
     if found is None:
