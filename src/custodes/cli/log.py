@@ -203,6 +203,7 @@ def _local_log(settings: Settings, *, migrate_db: bool) -> Iterator[Transparency
 
 def _http(server: str) -> Any:
     """An HTTP client for the server at ``server`` (30 s timeout)."""
+    # Imported here: most log commands work on the local database and never need it.
     import httpx
 
     return httpx.Client(base_url=server.rstrip("/"), timeout=30.0)
@@ -263,6 +264,8 @@ def keygen(state: CliState, origin: str | None, out: Path | None) -> None:
 
     settings = state.settings
     path = out or settings.resolved_log_key_file
+    # The key is the log's identity: a new one would orphan every checkpoint signed so far
+    # (witnesses and clients pinned the old verifier key).
     if path.exists():
         raise ConfigError(f"{path} already exists; refusing to overwrite a log key")
     signer = NoteSigner.generate(origin or settings.log_origin)
@@ -365,6 +368,8 @@ def append(
             )
         with _http(server) as client:
             try:
+                # Type and body only (and a principal the server checks against the key's):
+                # the server stamps the time, so a client cannot backdate an entry.
                 sent = [
                     {"type": e.type, "body": e.to_dict()["body"]}
                     | ({"principal": principal} if principal else {})

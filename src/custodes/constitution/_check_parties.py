@@ -37,6 +37,7 @@ def read_criteria(check: SemanticPass, raw: list[dict[str, Any]]) -> dict[str, C
                 f"Cedar condition does not parse: {error}",
                 expected="the body of a Cedar when { ... } clause",
             )
+        # The first of a repeated id stands: the repeat is already a problem (``unique``).
         out.setdefault(
             c["id"],
             Criterion(
@@ -99,9 +100,12 @@ def read_principals(
                     "malformed Ed25519 public key",
                     expected="ed25519: and the base64 of 32 bytes (custodes keygen)",
                 )
+        # A principal that names no person is a person of its own.
         person = p.get("person", p["id"])
         if key is not None:
             other = keys.get(key)
+            # One person may use one key under several identities; two persons sharing a key
+            # would make one signature count as both of their approvals.
             if other is not None and other[1] != person:
                 check.problem(
                     ("principals", i, "key"),

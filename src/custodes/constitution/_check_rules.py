@@ -39,6 +39,18 @@ def read_access_rule(
 ) -> AccessRule:
     """The access rule ``i``: its capability, requesters, approvers and durations checked; a
     rule that needs approvals must name approvers.
+
+    Args:
+        check: the pass the problems are reported to.
+        i: the rule's position in ``access`` (problems are reported at ``access[i]``).
+        r: the rule as the schema shaped it.
+        cap_ids: the capability ids of this constitution.
+        roles: every role some principal holds.
+        org_ids: the organisation ids (for the rule's ``notify``).
+        criteria: the named criteria, by id (for the requesters' criteria).
+
+    Returns:
+        The rule, built even when a part of it is a problem (its parts stand in).
     """
     path: Path = ("access", i)
     check.capability_ref((*path, "capability"), r["capability"], cap_ids)
@@ -85,6 +97,17 @@ def read_break_glass(
 ) -> BreakGlassRule:
     """The break-glass rule ``i``: its review needs an approval, and its deadline must be
     shorter than the longest use.
+
+    Args:
+        check: the pass the problems are reported to.
+        i: the rule's position in ``break_glass``.
+        r: the rule as the schema shaped it.
+        cap_ids: the capability ids of this constitution.
+        roles: every role some principal holds (its users and reviewers must hold one).
+        org_ids: the organisation ids (for the rule's ``notify``).
+
+    Returns:
+        The rule, built even when a part of it is a problem.
     """
     path: Path = ("break_glass", i)
     check.capability_ref((*path, "capability"), r["capability"], cap_ids)
@@ -98,6 +121,8 @@ def read_break_glass(
         )
     max_duration = check.duration((*path, "max_duration"), r["max_duration"])
     deadline = check.duration((*path, "review", "deadline"), review["deadline"])
+    # Compared only when both parse: a malformed one is already a problem, and its placeholder
+    # value would make this comparison report a second, misleading one.
     if parse_duration(r["max_duration"]) and parse_duration(review["deadline"]):
         if deadline >= max_duration:
             # A grant is suspended once its review is overdue; a deadline at or past the

@@ -196,6 +196,7 @@ def read_witnesses(check: SemanticPass, raw: dict[str, Any], org_ids: set[str]) 
                 url=w.get("url", ""),
             )
         )
+    # By default one witness must cosign if any is listed (none listed: nothing to wait for).
     quorum = raw.get("quorum", len(out) and 1)
     if quorum > len(out):
         check.problem(

@@ -203,39 +203,38 @@ class CustodyRegistry(CaseEvents, EscrowReads):
             with self._lock:
                 release_number(self.engine, year, number, spec.fingerprint)
             raise
+        row = {
+            "id": finding_id,
+            "title": spec.title,
+            "description": spec.description,
+            "vendor": spec.vendor,
+            "product": spec.product,
+            "versions": list(spec.versions),
+            "cwe": spec.cwe,
+            "cvss_version": score.version,
+            "cvss_vector": score.vector,
+            "cvss_score": score.base_score,
+            "severity": score.severity,
+            "finder": spec.finder,
+            "model": spec.model,
+            "session": spec.session,
+            "evidence": spec.evidence,
+            "fingerprint": spec.fingerprint,
+            "policy": spec.policy,
+            "detection_id": spec.detection_id,
+            "references": list(spec.references),
+            "purl": spec.purl,
+            "record_commitment": record.hex,
+            "record_salt": record.salt.hex(),
+            "commitment": commitment.hex,
+            "rm_state": "received",
+            "em_state": "none",
+            "registered_at": now,
+            "registered_by": principal,
+            "log_index": appended.index,
+        }
         with writer(self.engine).begin() as conn:
-            conn.execute(
-                insert(custody_findings).values(
-                    id=finding_id,
-                    title=spec.title,
-                    description=spec.description,
-                    vendor=spec.vendor,
-                    product=spec.product,
-                    versions=list(spec.versions),
-                    cwe=spec.cwe,
-                    cvss_version=score.version,
-                    cvss_vector=score.vector,
-                    cvss_score=score.base_score,
-                    severity=score.severity,
-                    finder=spec.finder,
-                    model=spec.model,
-                    session=spec.session,
-                    evidence=spec.evidence,
-                    fingerprint=spec.fingerprint,
-                    policy=spec.policy,
-                    detection_id=spec.detection_id,
-                    references=list(spec.references),
-                    purl=spec.purl,
-                    record_commitment=record.hex,
-                    record_salt=record.salt.hex(),
-                    commitment=commitment.hex,
-                    rm_state="received",
-                    em_state="none",
-                    registered_at=now,
-                    registered_by=principal,
-                    log_index=appended.index,
-                )
-            )
+            conn.execute(insert(custody_findings).values(**row))
             conn.execute(
                 insert(custody_escrow).values(
                     finding_id=finding_id,
@@ -246,40 +245,9 @@ class CustodyRegistry(CaseEvents, EscrowReads):
                     details_bytes=len(details),
                 )
             )
-        # Built from what was just written (no read back): the registration's hot path.
-        return Finding(
-            id=finding_id,
-            title=spec.title,
-            description=spec.description,
-            vendor=spec.vendor,
-            product=spec.product,
-            versions=tuple(spec.versions),
-            cwe=spec.cwe,
-            cvss_version=score.version,
-            cvss_vector=score.vector,
-            cvss_score=score.base_score,
-            severity=score.severity,
-            finder=spec.finder,
-            model=spec.model,
-            session=spec.session,
-            evidence=spec.evidence,
-            fingerprint=spec.fingerprint,
-            policy=spec.policy,
-            detection_id=spec.detection_id,
-            references=tuple(spec.references),
-            commitment=commitment.hex,
-            rm_state="received",
-            em_state="none",
-            flags=(),
-            registered_at=now,
-            registered_by=principal,
-            log_index=appended.index,
-            revealed_at=None,
-            events=(),
-            purl=spec.purl,
-            record_commitment=record.hex,
-            record_salt=record.salt.hex(),
-        )
+        # Built from what was just written (no read back: the registration's hot path), by
+        # the same function that reads a stored row, so the two cannot drift apart.
+        return finding_from_rows({**row, "revealed_at": None}, events=())
 
     def _from_detection(self, spec: FindingInput) -> FindingInput:
         """Check the detection a finding comes from exists; take its fingerprint if none."""

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import RowMapping
 
 from custodes.custody._alarms import Alarm
 from custodes.custody._clock import ClockEvents
@@ -81,7 +80,7 @@ def validate_input(data: Mapping[str, Any]) -> FindingInput:
         ) from exc
 
 
-def finding_from_rows(row: RowMapping, events: Sequence[RowMapping]) -> Finding:
+def finding_from_rows(row: Mapping[Any, Any], events: Sequence[Mapping[Any, Any]]) -> Finding:
     """A finding from its ``custody_findings`` row and its events (in id order). The case
     flags are not stored: they follow from the events, and are listed in the order of
     ``CASE_FLAGS`` whatever order they were recorded in."""

@@ -23,7 +23,7 @@ from custodes.dashboard._render import render
 from custodes.dashboard._routes import (
     _CSRF_COOKIE,
     PREFIX,
-    _form,
+    _checked_form,
     _key_sign_in,
     _open_session,
     _page,
@@ -31,7 +31,7 @@ from custodes.dashboard._routes import (
     _sign_in_page,
     router,
 )
-from custodes.dashboard._sessions import new_token, tokens_match
+from custodes.dashboard._sessions import new_token
 from custodes.errors import Error, Forbidden, InputError
 from custodes.log import format_time
 
@@ -167,12 +167,7 @@ async def sign_in_code_form(request: Request) -> Response:
     code = request.query_params.get("code", "")
     ticket = await asyncio.to_thread(_key_sign_in(request).peek, code)
     if ticket is None:
-        return _sign_in_page(
-            request,
-            error="that sign-in code is unknown, used or expired: run custodes dashboard login "
-            "again",
-            status=401,
-        )
+        return _code_refused(request)
     csrf = new_token()
     response = _page(
         render(
@@ -202,6 +197,16 @@ def _with_csrf(request: Request, response: Response, csrf: str) -> Response:
     return response
 
 
+def _code_refused(request: Request) -> Response:
+    """The sign-in page saying the code will not do (one answer for unknown, used and expired:
+    the page must not tell a guesser which codes were real)."""
+    return _sign_in_page(
+        request,
+        error="that sign-in code is unknown, used or expired: run custodes dashboard login again",
+        status=401,
+    )
+
+
 def _sign_command(message: bytes) -> str:
     """Shell commands that sign ``message`` with OpenSSL 3 (custodes keys are PKCS#8 PEM) and
     print the base64 signature: each line written with printf, quoted for the shell."""
@@ -210,23 +215,6 @@ def _sign_command(message: bytes) -> str:
         f"printf '%s\\n' {fields} > challenge.txt\n"
         "openssl pkeyutl -sign -inkey YOUR.key -rawin -in challenge.txt | openssl base64 -A"
     )
-
-
-async def _checked_form(request: Request) -> dict[str, str] | Response:
-    """The sign-in form, or the sign-in page saying why not: malformed (400) or without the
-    token of the page that set the CSRF cookie (403)."""
-    form = await _form(request)
-    if form is None:
-        return _sign_in_page(
-            request, error="the sign-in form was malformed or over 4 KiB; try again", status=400
-        )
-    if not tokens_match(form.get("csrf"), request.cookies.get(_CSRF_COOKIE)):
-        return _sign_in_page(
-            request,
-            error="the form had expired or did not come from this page; try again",
-            status=403,
-        )
-    return form
 
 
 @router.post("/sign-in/key")
@@ -297,12 +285,7 @@ async def sign_in_with_code(request: Request) -> Response:
         return form
     ticket = await asyncio.to_thread(_key_sign_in(request).redeem, form.get("code", ""))
     if ticket is None:
-        return _sign_in_page(
-            request,
-            error="that sign-in code is unknown, used or expired: run custodes dashboard login "
-            "again",
-            status=401,
-        )
+        return _code_refused(request)
     # The key may have been replaced in the two minutes since: the session must start with
     # the key the constitution gives the principal now, or not at all.
     try:

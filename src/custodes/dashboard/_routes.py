@@ -50,8 +50,13 @@ __all__ = ["PREFIX", "STATIC", "router"]
 PREFIX = "/dashboard"
 _SESSION_COOKIE = "custodes_session"
 _CSRF_COOKIE = "custodes_signin_csrf"
+# A sign-in form is a key and a token: anything larger is not ours, and reading it whole
+# would let an unauthenticated client make the server buffer what it sends.
 _MAX_FORM_BYTES = 4096
 STATIC = Path(__file__).parent / "static"
+# The pages show grants, alarms and findings: never cached (a shared machine's back button),
+# never framed (clickjacking an approval), and no script but ours (an injected one would act
+# with the overseer's session).
 _HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -69,6 +74,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     which builds the deployment first and closes it last): the log search index's background
     indexer starts with the server and stops, its step in progress done, before the deployment
     closes."""
+    # A router mounted without a deployment (a page test) has no log to index.
     deployment: Deployment | None = getattr(app.state, "deployment", None)
     indexer = None
     if deployment is not None and deployment.settings.dashboard_index_interval_s > 0:
@@ -77,6 +83,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             interval=deployment.settings.dashboard_index_interval_s,
         )
         indexer.start()
+    # Kept on the app, so that whoever holds the app (a test) can reach the indexer.
     app.state.dashboard_log_indexer = indexer
     try:
         yield
@@ -124,6 +131,8 @@ def _secure(request: Request) -> bool:
 def _log_index_of(app: FastAPI, deployment: Deployment) -> LogIndex:
     """The server's one index of the deployment's log (searches and the indexer share it)."""
     index: LogIndex | None = getattr(app.state, "dashboard_log_index", None)
+    # An index belongs to one log: if the deployment's log was replaced, searching the old
+    # index would show entries of another log.
     if index is None or index.log is not deployment.log:
         index = LogIndex(deployment.engine, deployment.log)
         app.state.dashboard_log_index = index
@@ -131,10 +140,13 @@ def _log_index_of(app: FastAPI, deployment: Deployment) -> LogIndex:
 
 
 def _log_index(request: Request) -> LogIndex:
+    """The log search index of the request's server."""
     return _log_index_of(request.app, deployment_of(request))
 
 
 def _key_sign_in(request: Request) -> KeySignIn:
+    """The server's one-time key sign-in tickets, made at the first request that needs them
+    (one store per server: a ticket issued by one request is redeemed by another)."""
     state = request.app.state
     tickets: KeySignIn | None = getattr(state, "dashboard_key_sign_in", None)
     if tickets is None:
@@ -147,6 +159,8 @@ def _key_sign_in(request: Request) -> KeySignIn:
 async def _api_key(request: Request, key: str) -> ApiKey | None:
     """The active API key ``key`` (the gateway's key cache, as the API's login check)."""
     gateway = deployment_of(request).gateway
+    # The cache the gateway checks calls against: the dashboard accepts exactly the keys the
+    # gateway would, and a revoked key stops working in both at once.
     await gateway.ensure_started()
     return await gateway.key_cache.lookup(key)
 
@@ -161,6 +175,8 @@ def _public_key(request: Request, principal: str) -> bytes | None:
 async def _still_valid(request: Request, session: Session) -> bool:
     """Whether what the session was opened with still holds: its API key is not revoked, or
     the constitution in force still gives the principal the key they signed in with."""
+    # A signed-in-by-key session lasts only while an amendment has not rotated the key away:
+    # the old key may be the reason it was rotated.
     if session.method == "key-signature":
         key = _public_key(request, session.principal)
         return key is not None and encode_public_key(key) == session.credential
@@ -186,6 +202,7 @@ async def _signed_in(request: Request) -> tuple[Session, Viewer] | None:
     try:
         viewer = viewer_of(constitution_of(deployment_of(request).authority), session.principal)
     except Error:
+        # An amendment removed the principal: the session ends with their standing.
         await asyncio.to_thread(store.end, token)
         return None
     return session, viewer
@@ -214,6 +231,8 @@ def _sign_in_page(request: Request, *, error: str | None = None, status: int = 2
         ),
         status,
     )
+    # Scoped to the sign-in path and strict: no other page (nor another site's request)
+    # carries it, and an hour is long enough to type a key.
     response.set_cookie(
         _CSRF_COOKIE,
         csrf,
@@ -239,6 +258,7 @@ async def _form(request: Request) -> dict[str, str] | None:
     ):
         return None
     body = b""
+    # Read in chunks and stop at the bound: a Content-Length can lie, a stream cannot.
     async for chunk in request.stream():
         body += chunk
         if len(body) > _MAX_FORM_BYTES:
@@ -247,15 +267,15 @@ async def _form(request: Request) -> dict[str, str] | None:
         fields = parse_qs(body.decode("ascii"), strict_parsing=False, max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
         return None
+    # A repeated field is ambiguous (which csrf counts?): refuse rather than pick one.
     if any(len(v) != 1 for v in fields.values()):
         return None
     return {k: v[0] for k, v in fields.items()}
 
 
-@router.post("/sign-in")
-async def sign_in(request: Request) -> Response:
-    """Open a session for the principal of the API key in the form (CSRF: the form's token
-    must equal the cookie set with the form, so another site cannot sign a browser in)."""
+async def _checked_form(request: Request) -> dict[str, str] | Response:
+    """The sign-in form, or the sign-in page saying why not: malformed (400) or without the
+    token of the page that set the CSRF cookie (403)."""
     form = await _form(request)
     if form is None:
         return _sign_in_page(
@@ -267,8 +287,19 @@ async def sign_in(request: Request) -> Response:
             error="the form had expired or did not come from this page; try again",
             status=403,
         )
+    return form
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    """Open a session for the principal of the API key in the form (CSRF: the form's token
+    must equal the cookie set with the form, so another site cannot sign a browser in)."""
+    form = await _checked_form(request)
+    if isinstance(form, Response):
+        return form
     key = form.get("api_key", "").strip()
     found = await _api_key(request, key) if key else None
+    # One answer for unknown and revoked: the form must not tell a guesser which keys existed.
     if found is None:
         return _sign_in_page(request, error="that API key is unknown or revoked", status=401)
     return await _open_session(request, found.principal, method="api-key", credential=found.key_id)
@@ -285,6 +316,7 @@ async def _open_session(
     token, session = await asyncio.to_thread(
         _sessions(request).open, principal, method=method, credential=credential
     )
+    # A fresh token at every sign-in (never one the browser brought): no session fixation.
     response = RedirectResponse(f"{PREFIX}/", status_code=303, headers=_HEADERS)
     response.set_cookie(
         _SESSION_COOKIE,
@@ -295,6 +327,7 @@ async def _open_session(
         samesite="strict",
         secure=_secure(request),
     )
+    # The sign-in token has done its work; a second form submitted with it is refused.
     response.delete_cookie(_CSRF_COOKIE, path=f"{PREFIX}/sign-in")
     return response
 
@@ -307,6 +340,7 @@ async def sign_out(request: Request) -> Response:
     if found is not None and form is not None and tokens_match(form.get("csrf"), found[0].csrf):
         await asyncio.to_thread(_sessions(request).end, request.cookies.get(_SESSION_COOKIE))
     elif found is not None:
+        # Another site could otherwise sign an overseer out in the middle of a review.
         return _page("<p>The sign-out form did not come from this dashboard.</p>", 403)
     response = _to_sign_in(request)
     response.delete_cookie(_SESSION_COOKIE, path=PREFIX)
@@ -328,6 +362,7 @@ async def now_page(request: Request) -> Response:
 async def now_live(request: Request) -> Response:
     """The "Now" page's live part (polled by static/live.js); 401 once the session is gone."""
     found = await _signed_in(request)
+    # Not a redirect: live.js polls this fragment, and sends the browser to sign in on a 401.
     if found is None:
         return _page("<p>Signed out.</p>", 401)
     view = await asyncio.to_thread(now_view, deployment_of(request), found[1])
@@ -431,6 +466,8 @@ def _whole(request: Request, name: str) -> int | None:
     text = request.query_params.get(name)
     if not text:
         return None
+    # isdigit alone accepts other scripts' digits and superscripts, which int() reads or
+    # refuses unevenly; ten digits bound the number before it reaches a query.
     if not (text.isascii() and text.isdigit() and len(text) <= 10):
         raise InputError(
             f"{name} must be a whole number", where=name, expected="digits", actual=text[:40]
@@ -525,6 +562,8 @@ async def custody_export(request: Request, finding_id: str, fmt: str) -> Respons
     if found is None:
         return _to_sign_in(request)
     session, viewer = found
+    # Checked before the registry is asked: a typo is a usage error, not an export attempt
+    # for the registry to decide on and log.
     if fmt not in EXPORT_FORMATS:
         return _error_page(
             session, viewer, "custody", f"unknown export format; one of {', '.join(EXPORT_FORMATS)}"

@@ -176,6 +176,8 @@ def _key_horizon(policy: UsagePolicy) -> float:
 
 
 def _overdue(state: ReviewState) -> Breach:
+    """The breach an overdue review clock amounts to: the days it is late, against its
+    period in days, and what renewing the restriction needs."""
     late = (state.at - state.due).total_seconds() / 86_400
     return Breach(
         state.clock,
@@ -325,8 +327,10 @@ class UsageTracker:
             organisation=None if persons else subject,
             tokens=rule.measure == "tokens",
         )
+        # A product, not a quotient: exact at the limit, and an empty window divides nothing.
         if total <= 0 or mine <= rule.share * total:
             return
+        # Read only once the subject is over the share: the second ledger query is the rare path.
         if (
             rule.min_calls
             and self._ledger.share(
@@ -353,6 +357,8 @@ class UsageTracker:
     def observe(self, index: int, entry: bytes) -> None:
         """Count a gateway entry durable at ``index`` (at most once, whoever reports it)."""
         with self._lock:
+            # The gateway reports its entry once durable, and catch_up reads the same entry
+            # from the log: either may come first, so each checks the other's mark.
             if index < self._position or index in self._ahead:
                 return
             counted = count_entry(index, entry, self._resolve)
@@ -369,6 +375,7 @@ class UsageTracker:
             with self._lock:
                 start = self._position
             if start >= size:
+                # Gates open only now: the figures hold every call the log had at start.
                 self._ready.set()
                 return size
             end = min(size, start + self.page)
@@ -386,10 +393,12 @@ class UsageTracker:
                         self._ledger.add(counted)
                     self._count_key(data)
                 self._position = end
+                # Marks below the position are implied by it: keep the set to the few ahead.
                 self._ahead = {i for i in self._ahead if i >= end}
 
     def _count_key(self, data: bytes) -> None:
         """Count the API key use ``data`` records, while a rule watches keys' rates."""
+        # No key-rate rule, no per-key memory: keys are only tracked while a rule watches them.
         if self._keys.horizon > 0:
             use = key_use(data)
             if use is not None:

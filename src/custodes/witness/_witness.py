@@ -81,6 +81,8 @@ def _conflict(held_size: int, message: str) -> AddCheckpointError:
 
 @dataclass
 class _Pending:
+    """A request that passed the stateless checks, waiting for the committer's decision."""
+
     request: AddCheckpointRequest
     note_text: str
     future: Future[str]
@@ -88,6 +90,8 @@ class _Pending:
 
 @dataclass
 class _Held:
+    """The checkpoint held for one origin, as the batch being decided sees it."""
+
     size: int
     root_hash: bytes
     note: str
@@ -128,6 +132,7 @@ class Witness:
         self.clock = clock or SystemClock()
         self.batch_max = batch_max
         self.logs: dict[str, list[NoteVerifier]] = {}
+        # Several keys per origin: a log rotating its key stays trusted under both meanwhile.
         for key in logs:
             self.logs.setdefault(key.name, []).append(key)
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
@@ -223,6 +228,7 @@ class Witness:
             ).scalar()
         if note is None:
             return None
+        # A log no longer trusted shows nothing, even while its last checkpoint is stored.
         return (
             SignedCheckpoint.from_text(note, self.logs[origin][0], origin=origin)
             if origin in self.logs
@@ -288,6 +294,7 @@ class Witness:
             for p in batch:
                 p.future.set_exception(error)
             return
+        # One time for the batch: one commit made all of its checkpoints durable.
         timestamp = int(self.clock.now().timestamp())
         for p, outcome in zip(batch, outcomes, strict=True):
             if outcome is not None:
@@ -322,6 +329,7 @@ class Witness:
                 held_size, f"old size {req.old_size} is not the size held, {held_size}"
             )
         if cur is not None:
+            # The same checkpoint again (a retry after a lost answer) is cosigned again.
             if new.size == cur.size:
                 if new.root_hash != cur.root_hash:
                     self._keep_evidence(evidence, "same-size", cur, p)
@@ -330,6 +338,7 @@ class Witness:
                         f"checkpoint of size {new.size} has a different "
                         "root than the one cosigned: equivocation",
                     )
+            # A held empty tree is a prefix of every tree: there is nothing to prove.
             elif cur.size > 0 or cur.root_hash != EMPTY_ROOT:
                 try:
                     verify_consistency(cur.size, new.size, req.proof, cur.root_hash, new.root_hash)
@@ -355,6 +364,8 @@ class Witness:
                         f"consistency proof does not verify: {exc.message}", status=422
                     )
         stored = cur.stored if cur is not None else False
+        # The batch's view moves on too: the next request of the same batch is decided against
+        # this checkpoint, exactly as if each had been committed alone.
         held[new.origin] = _Held(new.size, new.root_hash, p.note_text, stored)
         return None
 

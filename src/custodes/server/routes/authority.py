@@ -18,6 +18,8 @@ from custodes.server._deps import Components
 
 __all__ = ["GrantOut", "RequestOut", "router"]
 
+# The handlers are plain functions, not coroutines: FastAPI runs them in its thread pool,
+# because every authority call blocks on the database and waits for the log to be durable.
 router = APIRouter(prefix="/authority", tags=["authority"])
 
 
@@ -26,6 +28,7 @@ class SignedRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     request: dict[str, Any] = Field(description="The request object whose digest was signed.")
+    # An Ed25519 signature is 88 base64 characters: the bound refuses a huge one unread.
     signature: str = Field(max_length=200, description="Base64 Ed25519 signature.")
 
 
@@ -107,6 +110,8 @@ class GrantOut(BaseModel):
             review_deadline=_time(g.review_deadline),
             review_status=g.review_status,
             standing=g.standing,
+            # Sent with every grant: a reader of the API sees why it holds without re-deriving
+            # it from the log's approvals.
             explanation=g.explain(),
         )
 
@@ -171,6 +176,8 @@ class RequestOut(BaseModel):
                 for s in r.rules
             ],
         )
+        # Set only here: with response_model_exclude_unset the other kinds leave the field out
+        # instead of sending a null that reads like an empty amendment.
         if r.kind == "amendment":
             out.document = r.payload
         return out
