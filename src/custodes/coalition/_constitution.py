@@ -33,6 +33,11 @@ Goals:
   is reached that way only at a level that meets the clause's threshold too
   (:func:`~custodes.authority.weakening_need`), or by a coalition a change could leave it
   unweakened for (``unweakened:<capability>``, see ``_Builder.unweakened``).
+- ``amend-access`` (internal): appending a standing access rule, with the signers of the
+  amendment threshold and of the clauses whose paths that touches. Each capability has a way
+  through it (``append:<capability>``): an admitted identity holding some role appends a rule
+  for that role and uses the tier alone; held to a clause entrenching it by effect as the
+  membership variants are (see ``_Builder.appended_rules``).
 - ``unnotified:<capability>``: using a tier so that nobody outside the developer organisations
   is told: a standing rule (which logs no notice), an access rule whose request and grant
   notices stay inside (the request's notice names every rule the request fits, so the
@@ -66,6 +71,7 @@ from custodes.constitution import (
     CompiledPolicies,
     Constitution,
     Quorum,
+    changed_clauses,
     compile_policies,
 )
 
@@ -142,7 +148,12 @@ class _Builder:
     """
 
     def __init__(
-        self, c: Constitution, compiled: CompiledPolicies, *, follow_unweakened: bool = True
+        self,
+        c: Constitution,
+        compiled: CompiledPolicies,
+        *,
+        follow_unweakened: bool = True,
+        follow_appended: bool = True,
     ) -> None:
         self.c = c
         self.compiled = compiled
@@ -162,12 +173,17 @@ class _Builder:
         extras = {n for n in self.effect_need.values() if n is not None}
         levels = entries | {_stronger(level, extra) for level in entries for extra in extras}
         self.levels = sorted(levels, key=lambda n: (n.persons, n.organisations))
-        # Ways after a membership change held back below an entrenched threshold.
-        self.held_back: list[tuple[str, Rule]] = []
+        # Ways after an amendment held back below an entrenched threshold, and whether each
+        # is open only when one person of one organisation already reaches the capability (a
+        # standing rule appended lets its requester in alone).
+        self.held_back: list[tuple[str, Rule, bool]] = []
         self.with_goals: set[str] = set()
         self.dominance: dict[tuple[AmendmentNeed, AmendmentNeed | None], bool] = {}
         self.open_sets: dict[AmendmentNeed, frozenset[str]] = {}
         self.follow_unweakened = follow_unweakened
+        self.follow_appended = follow_appended
+        # The rules of appending a standing access rule: not in what the authority measures.
+        self.appended: set[str] = set()
         self.single_level = len(self.levels) == 1
         self.approver_sets: set[str] = set()
         self.request_role: dict[str, str] = {}
@@ -248,6 +264,8 @@ class _Builder:
             )
         self.amendments()
         self.after_membership()
+        if self.follow_appended:
+            self.appended_rules()
         self.unnotified(requesters)
         if self.follow_unweakened:
             self.unweakened()
@@ -370,7 +388,7 @@ class _Builder:
         if _meets(need, effect):
             self.rules.append(rule)
         else:
-            self.held_back.append((capability, rule))
+            self.held_back.append((capability, rule, False))
 
     def dominated(self, need: AmendmentNeed, effect: AmendmentNeed | None) -> bool:
         """Whether a weaker level opens the same entries with the same standing against
@@ -412,7 +430,7 @@ class _Builder:
         only have changes that let some smaller coalition in. The analysis then says it can,
         which over-states what it may do rather than miss it.
         """
-        caps = sorted({cap for cap, _ in self.held_back})
+        caps = sorted({cap for cap, _, _ in self.held_back})
         if not caps:
             return
         # Measured as the authority measures (everyone corruptible at cost 1), on the rules
@@ -425,15 +443,20 @@ class _Builder:
         person_ids: dict[str, str] = {}
         for p in self.c.principals:
             person_ids.setdefault(p.person_id, p.id)
-        leading = {r.id for cap in caps for r in _leading_to(self.rules, f"use:{cap}")}
-        game = Game.build(players, self.goals, [r for r in self.rules if r.id in leading])
+        measured = [r for r in self.rules if r.id not in self.appended]
+        leading = {r.id for cap in caps for r in _leading_to(measured, f"use:{cap}")}
+        game = Game.build(players, self.goals, [r for r in measured if r.id in leading])
         opened: set[str] = set()
+        alone: set[str] = set()
         for cap in caps:
             m = measure_goal(game, f"use:{cap}", [overseers])
             if not m.reachable:
                 # Any change that opens it weakens it: reachable, was unreachable.
                 continue
             opened.add(cap)
+            # The proven lower bounds: an unproven minimum might be 1 (never miss a way).
+            if m.people[0] <= 1 and m.organisations[0] <= 1:
+                alone.add(cap)
             needs: set[str] = set()
             for v in sorted(m.veto_players):
                 needs.add(self.with_goal(f"with:{v}", f"is:{v}", [person_ids[v]], v))
@@ -463,8 +486,8 @@ class _Builder:
                     f"of {cap}",
                 )
             )
-        for cap, rule in self.held_back:
-            if cap in opened:
+        for cap, rule, single in self.held_back:
+            if cap in opened and (cap in alone or not single):
                 self.rules.append(
                     dataclasses.replace(
                         rule,
@@ -567,6 +590,128 @@ class _Builder:
                     ),
                 )
 
+    def appended_rules(self) -> None:
+        """Each capability through a standing access rule the coalition appends.
+
+        An amendment that appends ``{capability: X, requesters: {roles: [R]}, quorum:
+        {approvals: 0}}`` changes the entrenched clauses whose paths it touches
+        (:func:`~custodes.constitution.changed_clauses` on that very document: a clause on the
+        access list, or on the whole document), so it needs
+        ``amendment_need(c, changed_clauses(c, candidate))`` (goal ``amend-access``); R is a role
+        its requester holds (the reader refuses a role nobody holds), and a standing rule asks
+        for admission but no key (:func:`~custodes.authority.may_request`). Every lesser access
+        amendment (a quorum lowered, a person added, an organisation's kind changed) reaches no
+        capability this does not, and touches a path at least as entrenched.
+
+        The new rule lets its requester reach X alone, so for a capability a clause entrenches
+        by effect it weakens X (people, organisations) unless one person of one organisation
+        already reached X: below X's weakening need it is held back (:meth:`unweakened`) and
+        kept only then. A coalition that may also change membership appends the rule for an
+        identity it has given a role (``membership`` and ``amend-access`` both reached).
+        """
+        c = self.c
+        ids = {r.id for r in c.access_rules}
+        rule_id = "coalition-appended"
+        while rule_id in ids:
+            rule_id += "-"
+        doc = c.document
+        listing = doc.get("access") if isinstance(doc, Mapping) else None
+        candidate_doc = {
+            **doc,
+            "access": [
+                *(listing if isinstance(listing, list) else ()),
+                {
+                    "id": rule_id,
+                    "capability": c.capabilities[0].id if c.capabilities else "",
+                    "requesters": {"roles": sorted(self.holders)[:1]},
+                    "quorum": {"approvals": 0},
+                    "max_duration": "1h",
+                },
+            ],
+        }
+        candidate = dataclasses.replace(c, document=candidate_doc)
+        base = amendment_need(c, changed_clauses(c, candidate))
+        sign = frozenset({_SIGN})
+        self.goals.append(Goal("amend-access", "append a standing access rule", internal=True))
+        levels = {base} | {_stronger(base, e) for e in self.effect_need.values() if e is not None}
+        level_goal: dict[AmendmentNeed, str] = {}
+        for need in sorted(levels, key=lambda n: (n.persons, n.organisations)):
+            goal = "amend-access" if need == base else f"amend-access@{_level_name(need)}"
+            level_goal[need] = goal
+            if goal != "amend-access":
+                self.goals.append(
+                    Goal(
+                        goal,
+                        f"append a standing access rule with {need.persons} signers from "
+                        f"{need.organisations} organisations",
+                        internal=True,
+                    )
+                )
+            self.appended.add(goal)
+            self.rules.append(
+                Rule(
+                    goal,
+                    goal,
+                    requester_roles=sign,
+                    approver_roles=sign,
+                    k=need.persons,
+                    m=need.organisations,
+                    requester_counts=True,
+                    kind="amendment",
+                    label=f"append an access rule ({need.persons} signers, "
+                    f"{need.organisations} organisations)",
+                )
+            )
+        admitted = [
+            p
+            for p in c.principals
+            if self.compiled.principal_admitted.get(p.id)
+            and self.compiled.org_admitted.get(p.organisation)
+        ]
+        self.grant("append-request", (p.id for p in admitted if p.roles))
+        # After a membership change the coalition's own open entries hold a role too.
+        membership: list[tuple[str, str]] = []
+        for need in self.levels:
+            level = _level_name(need)
+            role = f"append@{level}"
+            opened = self.opened(need)
+            self.grant(role, (p.id for p in admitted if p.id in opened))
+            membership.append((role, self.membership_goal(need)))
+        for cap in c.capabilities:
+            effect = self.effect_need[cap.id]
+            ways = [
+                ("append-request", frozenset[str](), ""),
+                *((role, frozenset({goal}), f"@{goal}") for role, goal in membership),
+            ]
+            for role, before, suffix in ways:
+                label = f"a standing rule for {cap.id} appended"
+                if before:
+                    label += ", after a membership change"
+                template = Rule(
+                    f"append:{cap.id}{suffix}",
+                    f"use:{cap.id}",
+                    requester_roles=frozenset({role}),
+                    kind="amendment",
+                    label=label,
+                )
+                if _meets(base, effect):
+                    self.rules.append(self.appended_way(template, before | {level_goal[base]}))
+                    continue
+                assert effect is not None  # _meets is True without a need
+                strong = level_goal[_stronger(base, effect)]
+                self.rules.append(
+                    self.appended_way(template, before | {strong}, suffix="@entrenched")
+                )
+                weak = self.appended_way(template, before | {level_goal[base]})
+                self.held_back.append((cap.id, weak, True))
+
+    def appended_way(self, template: Rule, prerequisites: frozenset[str], suffix: str = "") -> Rule:
+        """``template`` (a way through an appended rule) with ``prerequisites``, remembered as
+        one of the appended ways the authority does not measure."""
+        rule = dataclasses.replace(template, id=template.id + suffix, prerequisites=prerequisites)
+        self.appended.add(rule.id)
+        return rule
+
     def unnotified(self, requesters: Mapping[str, frozenset[str]]) -> None:
         c = self.c
         silent_caps: set[str] = set()
@@ -667,9 +812,25 @@ def game_from_constitution(c: Constitution, compiled: CompiledPolicies | None = 
 
 
 def _game(
-    c: Constitution, compiled: CompiledPolicies | None = None, *, follow_unweakened: bool = True
+    c: Constitution,
+    compiled: CompiledPolicies | None = None,
+    *,
+    follow_unweakened: bool = True,
+    follow_appended: bool = True,
 ) -> Game:
     """:func:`game_from_constitution`; without ``follow_unweakened``, the membership changes
     below an entrenched threshold that weaken nothing are left out (they change no measure:
-    see ``_Builder.unweakened``)."""
-    return _Builder(c, compiled or compile_policies(c), follow_unweakened=follow_unweakened).build()
+    see ``_Builder.unweakened``); without ``follow_appended``, the standing rules a coalition
+    could append (``_Builder.appended_rules``).
+
+    The authority measures amendments on the game without either (``custodes.coalition._effect``,
+    the floor guard): the game of the version in force knows nothing of the thresholds earlier
+    versions demanded, so counting "the signers could append a rule" as a way the old version
+    already offered would hide a weakening the history forbids (no ratchet down in steps).
+    """
+    return _Builder(
+        c,
+        compiled or compile_policies(c),
+        follow_unweakened=follow_unweakened,
+        follow_appended=follow_appended,
+    ).build()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from custodes.coalition._analysis import Analysis, GoalReport
-from custodes.coalition._constitution import game_from_constitution
+from custodes.coalition._constitution import _game
 from custodes.coalition._evaluate import evaluate
 from custodes.coalition._solver import minimum_coalition
 from custodes.constitution import Acknowledgement, Constitution
@@ -192,7 +192,11 @@ class CoalitionFloorGuard:
         """
         floor = old.coalition.min_organisations
         protected = sorted(set(old.coalition.protected) | set(new.coalition.protected))
-        before, after = game_from_constitution(old), game_from_constitution(new)
+        # As the entrenchment measure does (custodes.coalition._effect.normalised_game): without
+        # the standing rules the signers could append, else "the signers could already append
+        # one" would let every drop through.
+        before = _game(old, follow_appended=False)
+        after = _game(new, follow_appended=False)
         everyone_before = evaluate(before, before.corruptible)
         everyone_after = evaluate(after, after.corruptible)
         denials: list[Denial] = []

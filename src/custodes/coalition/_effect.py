@@ -45,9 +45,11 @@ def normalised_game(c: Constitution) -> Game:
 
     Its membership changes that weaken nothing are left out: they are open only to coalitions
     that every measure already counts, so leaving them out changes no measure (and saves
-    measuring each goal twice).
+    measuring each goal twice). So are the standing rules a coalition could append: the old
+    version's game cannot see the thresholds of the versions before it, and counting what its
+    signers could append as already open would hide a weakening those thresholds forbid.
     """
-    return normalised(_game(c, follow_unweakened=False))
+    return normalised(_game(c, follow_unweakened=False, follow_appended=False))
 
 
 def _compare(old: EffectMeasure, new: EffectMeasure, labels: Sequence[str]) -> list[Weakening]:

@@ -231,6 +231,46 @@ class Driver:
                 if self.amend(functools.partial(every_role, also=also)):
                     break
 
+    def append_standing_rule(self, capability: str) -> bool:
+        """Append a standing access rule for ``capability`` and use it; whether it was used.
+
+        For each identity of the coalition and each role it holds, one amendment appends
+        ``{capability, requesters: {roles: [role]}, quorum: {approvals: 0}}``; an identity
+        holding no role is given the role in the same amendment (a membership change too). The
+        authority decides what each needs (entrenched paths, weakenings, the floor).
+        """
+        for who in self.identities:
+            held = sorted(self.c.principals_by_id[who].roles)
+            roles = held or sorted(set().union(*(p.roles for p in self.c.principals)))
+            for role in roles:
+                rule_id = f"appended-{self.c.version}"
+
+                def append(
+                    d: dict[str, Any], who: str = who, role: str = role, rule_id: str = rule_id
+                ) -> dict[str, Any]:
+                    d.setdefault("access", []).append(
+                        {
+                            "id": rule_id,
+                            "capability": capability,
+                            "requesters": {"roles": [role]},
+                            "quorum": {"approvals": 0},
+                            "max_duration": "1h",
+                        }
+                    )
+                    for p in d["principals"]:
+                        if p["id"] == who:
+                            p["roles"] = sorted({*p.get("roles", []), role})
+                    return d
+
+                if not self.amend(append):
+                    continue
+                try:
+                    self.authority.authorize(who, capability)
+                except Error:
+                    continue
+                return True
+        return False
+
     def amend(self, change: Any) -> bool:
         """Propose ``change(document) -> document`` (version N+1) and have every signer of
         the coalition sign it; whether it was adopted."""

@@ -5,7 +5,9 @@ with two identities, criteria, standing and quorum rules, break-glass, notify li
 signers, entrenched clauses on quorums, on principal entries, on the principal list and on the
 amendment rule, each entrenching capabilities by effect or not) and random coalitions: the
 reference evaluator's answer for every goal must be what the coalition achieves by acting on a
-real authority over a throwaway store, with its own keys (tests/unit/coalition/authority_kit.py).
+real authority over a throwaway store, with its own keys (tests/unit/coalition/authority_kit.py):
+requesting, approving, breaking glass, amending (a membership change giving itself every role,
+and appending a standing access rule for a role it holds).
 
 A second test draws what the first rarely does: signers who meet the amendment threshold but
 not a clause entrenching capabilities by effect, who may change roles only by a change that
@@ -212,6 +214,13 @@ def _what_the_authority_allows(
                     return d
 
                 out[f"entrenched:{clause.id}"] = driver.amend(describe)
+    if not all(out[f"use:{cap}"] for cap in caps):
+        # Amendments other than membership changes: a standing rule appended for a role an
+        # identity of the coalition holds (or is given in the same amendment).
+        with running(dep, where / "append", clock) as authority:
+            driver = Driver(authority, dict(dep.keys), who)
+            for cap in caps:
+                out[f"use:{cap}"] = out[f"use:{cap}"] or driver.append_standing_rule(cap)
     with running(dep, where / "membership", clock) as authority:
         driver = Driver(authority, dict(dep.keys), who)
         out["membership"] = False

@@ -1,9 +1,11 @@
 """The seven causes by which the analysis disagreed with the authority, and the ways it did not
-follow entrenchment by effect, as named files (tests/unit/coalition/regressions/cause_*.json,
-effect_*.json): each holds a constitution, coalitions with whether they reach a goal (``use:``
-goals marked ``after_membership`` are tried once the coalition has given itself every role it
-can), and the figures the analysis must give. Each coalition is checked twice: by the reference
-evaluator of the game, and by acting on a real authority."""
+follow entrenchment by effect or amendments other than membership changes, as named files
+(tests/unit/coalition/regressions/cause_*.json, effect_*.json, amend_*.json): each holds a
+constitution, coalitions with whether they reach a goal (``use:`` goals marked
+``after_membership`` are tried once the coalition has given itself every role it can, those
+marked ``appended`` by appending a standing access rule), and the figures the analysis must
+give. Each coalition is checked twice: by the reference evaluator of the game, and by acting on
+a real authority."""
 
 from __future__ import annotations
 
@@ -58,8 +60,11 @@ def test_the_analysis_and_the_authority_agree(path: Path, tmp_path: Path) -> Non
             if goal.startswith(("use:", "unnotified:")):
                 if e.get("after_membership"):
                     driver.take_every_role()
-                used, quiet = driver.use(goal.split(":", 1)[1])
-                got = used if goal.startswith("use:") else quiet
+                if e.get("appended"):
+                    got = driver.append_standing_rule(goal.split(":", 1)[1])
+                else:
+                    used, quiet = driver.use(goal.split(":", 1)[1])
+                    got = used if goal.startswith("use:") else quiet
             elif goal == "amend":
                 got = driver.amend(lambda d: {**d, "name": "renamed"})
             elif goal.startswith("entrenched:"):
