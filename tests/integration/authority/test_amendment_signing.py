@@ -106,9 +106,10 @@ def test_the_signer_sees_the_diff_and_the_coalition_effect_then_signs(
     # The text diff: the version line and the removed break-glass rule.
     assert "-version: 1" in out and "+version: 2" in out
     assert "-  - id: lab-incident-weights" in out
-    # The coalition effect: weights-export no longer falls to the lab's incident commander.
+    # The coalition effect: weights-export no longer falls to the lab's incident commander,
+    # only to two amendment signers of two organisations (who could append a standing rule).
     [line] = [ln for ln in out.splitlines() if "use weights-export" in ln]
-    assert "organisations 1 → 3" in line and "carol@lab" in line
+    assert "organisations 1 → 2" in line and "carol@lab" in line
     assert out.index("+version: 2") < out.index("approval by dana@asi submitted")
     assert _approvals(server, request_id) == ["dana@asi"]
 
