@@ -456,6 +456,8 @@ def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
             schemes=("family",),
             # The same search as the packaged heads': with the per-unit term when they have it.
             with_units=LearnedDetector.load().scores_units,
+            # Held-out figures only: heads fitted on every row would not be used.
+            package=False,
         )
     rules = rules_scores(labelled, list(result.heads.categories))
     combo = fit_combination(labelled, result, rules)
