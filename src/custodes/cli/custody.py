@@ -58,6 +58,7 @@ def _emit(data: Any) -> None:
 
 def _write(out: str | None, data: bytes) -> None:
     """Write ``data`` to the file ``out``, or to stdout for ``-`` or None."""
+    # Bytes, not text: escrowed details are whatever the finder sent, not necessarily UTF-8.
     if out in (None, "-"):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -137,6 +138,7 @@ def register(
             expected="a YAML/JSON object",
             actual=type(spec).__name__,
         )
+    # The option wins over the file: the registry then takes the detection's fingerprint.
     if detection_id:
         spec["detection_id"] = detection_id
     reg = _registry(state)
@@ -291,6 +293,8 @@ def transition(
     reason: str,
 ) -> None:
     """Move a Vultron state (--rm / --em) or record a case event (--event)."""
+    # One change per command: each is its own logged event, and an order among several
+    # would be a guess.
     chosen = [x for x in (rm_state, em_state, event) if x]
     if len(chosen) != 1:
         raise InputError("give exactly one of --rm, --em or --event", where="options")
@@ -313,6 +317,7 @@ def transition(
 def reveal(state: CliState, finding_id: str, principal: str, early: bool, out: str | None) -> None:
     """Open the commitment logged at registration: print the salt, write the details."""
     r = _registry(state).reveal(finding_id, principal=principal, early=early)
+    # Details only to a file asked for: printed, they would land in a terminal's scrollback.
     if out:
         _write(out, r.details)
     _emit(
@@ -351,6 +356,7 @@ def export(state: CliState, finding_id: str, fmt: str, out: str | None, principa
 def alarms(state: CliState, principal: str, as_json: bool) -> None:
     """Raise newly due alarms (recorded in the log) and list those you may see."""
     reg = _registry(state)
+    # The command is also a sweep: a deployment without a server still gets its alarms logged.
     reg.raise_alarms()
     recorded = reg.alarms_for(principal)
     if as_json:
@@ -381,6 +387,7 @@ def alarms(state: CliState, principal: str, as_json: bool) -> None:
 @pass_state
 def clock(state: CliState, finding_id: str | None, principal: str, as_json: bool) -> None:
     """Show the disclosure clock of one finding, or of every finding you may see."""
+    # The API's own serialiser, so `--json` prints exactly what GET /custody/... answers.
     from custodes.server.routes.custody import schedule_json
 
     reg = _registry(state)

@@ -46,7 +46,10 @@ class CaseEvents(CaseRecords):
             TransitionError: a case flag already set or set out of order.
             LogWriteError: not logged, so not recorded.
         """
+        # The action is what a refusal logs: notifying the vendor (day 0 of the disclosure
+        # clock) is told apart from the other events.
         action = "notify" if kind == "vendor-notified" else "event"
+        # Before anything else: an unknown principal is refused (and logged) whatever it asks.
         self._known(action, principal, finding_id)
         if kind not in EVENT_KINDS:
             raise InputError(
@@ -57,8 +60,10 @@ class CaseEvents(CaseRecords):
             )
         now = self.clock.now()
         when = now if at is None else at
+        # A naive time could be anyone's local time: the clock's deadlines would move by hours.
         if when.tzinfo is None:
             raise InputError("event time has no timezone", where="at", expected="UTC")
+        # A future event would let a party start (or stop) a disclosure clock in advance.
         if when > now:
             raise InputError(
                 "event time is in the future",
@@ -66,6 +71,8 @@ class CaseEvents(CaseRecords):
                 expected=f"at or before {format_time(now)}",
                 actual=format_time(when),
             )
+        # Under the lock from reading the case to storing the event: two events recorded at
+        # once must each see the other's flags (a flag is set once, in order).
         with self._lock:
             access, finding = self._case(action, finding_id, principal)
             self._require(
@@ -88,6 +95,8 @@ class CaseEvents(CaseRecords):
                 check_flag(kind, finding.flags)
             elif flag is not None and flag not in finding.flags:
                 check_flag(flag, finding.flags)
+            # "disclosed" may be recorded more than once (the exports date the publication by
+            # the first); every other event happens once.
             elif kind != "disclosed" and any(e.kind == kind for e in finding.events):
                 raise InputError(
                     f"event {kind} was already recorded for {finding_id}", where="event"
@@ -157,6 +166,8 @@ class CaseEvents(CaseRecords):
                 to_state=to_state,
                 reason=reason,
             )
+            # Logged first, stored second (invariant 1): a crash between leaves a logged move
+            # the store lacks, never a stored one the log cannot show.
             appended = self.log.append(
                 Entry.create(E.TRANSITION, time=now, principal=principal, body=body)
             )

@@ -126,6 +126,7 @@ class DelegationOut(BaseModel):
 
 
 def _delegation(d: Delegation) -> DelegationOut:
+    """The delegation ``d`` as JSON (its end in RFC 3339 UTC)."""
     return DelegationOut(
         workload=d.workload, director=d.director, until=format_time(d.until), log_index=d.log_index
     )
@@ -154,9 +155,13 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     capability: str = Field(min_length=1, max_length=128)
     due: str = Field(min_length=1, max_length=40, description="the review due now, RFC 3339 UTC")
+    # The digest is part of what the approvers sign: a renewal approved under another
+    # version of the constitution cannot be replayed under this one.
     constitution: str = Field(min_length=64, max_length=64, description="its digest")
     refused: list[RefusedIn] = Field(default_factory=list, max_length=1000)
     reasons: str = Field(min_length=1, max_length=10_000)
+    # Renewing a restriction is a decision: never without a signature (the quorum is
+    # checked by custodes.usage; this only refuses an empty list before any work).
     approvals: list[ApprovalIn] = Field(min_length=1, max_length=1000)
 
 
@@ -191,6 +196,7 @@ class ReviewClockOut(BaseModel):
 
 
 def _review(r: StoredReview) -> ReviewOut:
+    """The recorded renewal ``r`` as JSON."""
     return ReviewOut(
         capability=r.capability,
         due=format_time(r.due),
@@ -206,6 +212,7 @@ def _review(r: StoredReview) -> ReviewOut:
 
 
 def _clock(s: ReviewState) -> ReviewClockOut:
+    """Where the review clock of ``s`` stands, as JSON (with its last renewal, if any)."""
     return ReviewClockOut(
         capability=s.clock.capability,
         every_s=s.clock.every.total_seconds(),
@@ -220,6 +227,7 @@ def _clock(s: ReviewState) -> ReviewClockOut:
 
 
 def _tier(f: TierFigures) -> TierOut:
+    """One tier's figures in one window as JSON."""
     data: dict[str, Any] = asdict(f)
     for key in ("persons_calls", "persons_tokens", "organisations_calls", "organisations_tokens"):
         data[key] = ConcentrationOut(**{**data[key], "coalition": list(data[key]["coalition"])})
@@ -229,6 +237,7 @@ def _tier(f: TierFigures) -> TierOut:
 
 
 def _alarm(a: StoredAlarm) -> AlarmOut:
+    """The recorded alarm ``a`` as JSON."""
     return AlarmOut(
         **{
             **asdict(a),
@@ -247,6 +256,7 @@ def figures(
     """Every tier's concentration of use in each window (or one tier, one window)."""
     usage = deployment.usage
     tiers = usage.figures(capability=capability, window=window)
+    # Per tier, not per window: who could open a tier does not depend on the window.
     could = {t: None if c is None else list(c) for t, c in usage.could_open().items()}
     return FiguresOut(
         coalition_share=usage.policy.coalition_share,
