@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +34,7 @@ __all__ = [
     "EnvelopeSignature",
     "pae",
     "sign_envelope",
+    "verified_signer",
 ]
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -180,3 +183,35 @@ def sign_envelope(
     return Envelope(
         payload, payload_type, (EnvelopeSignature(keyid, key.sign(pae(payload_type, payload))),)
     )
+
+
+# What stored envelopes verified as: (SHA-256 of the envelope's bytes, payload type, the keys
+# tried) -> the signer. Bounded; cleared when full.
+_VERIFIED: dict[tuple[bytes, str, tuple[tuple[str, bytes], ...]], str] = {}
+_VERIFIED_MAX = 8192
+_verified_lock = threading.Lock()
+
+
+def verified_signer(envelope: bytes, keys: Mapping[str, bytes], *, payload_type: str) -> str:
+    """:meth:`Envelope.verify` of an envelope's JSON bytes, once per process for the same
+    bytes, keys and payload type.
+
+    A stored lineage is verified again at every serving check: the same bytes under the same
+    keys verify the same way, so their Ed25519 signatures are checked once. The cache is keyed
+    by the SHA-256 of the bytes (and the keys), so a byte changed in the database misses it and
+    is parsed and verified anew; a failure is never cached (it is raised each time).
+
+    Raises:
+        InputError: not a DSSE envelope (see :meth:`Envelope.from_json`).
+        ProvenanceError: as :meth:`Envelope.verify`.
+    """
+    key = (hashlib.sha256(envelope).digest(), payload_type, tuple(sorted(keys.items())))
+    signer = _VERIFIED.get(key)
+    if signer is not None:
+        return signer
+    signer = Envelope.from_json(envelope).verify(keys, payload_type=payload_type)
+    with _verified_lock:
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[key] = signer
+    return signer

@@ -29,7 +29,7 @@ import orjson
 from custodes.errors import ProvenanceError
 from custodes.log import SignedCheckpoint, canonical_json, leaf_hash, tree_hash
 from custodes.provenance import _entries
-from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE
+from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, verified_signer
 from custodes.provenance._in_force import ConstitutionHistory
 from custodes.provenance._model import Artifact, Run
 from custodes.provenance._statement import run_resource
@@ -311,13 +311,11 @@ def _check_run(
     under: str,
     problems: list[str],
 ) -> None:
-    from custodes.provenance._dsse import Envelope
-
     what = f"run {run.id}"
     if hashlib.sha256(run.envelope).hexdigest() != run.envelope_sha256:
         problems.append(f"{what}: the stored envelope does not hash to the digest logged")
     try:
-        signer = Envelope.from_json(run.envelope).verify(keys, payload_type=IN_TOTO_PAYLOAD_TYPE)
+        signer = verified_signer(run.envelope, keys, payload_type=IN_TOTO_PAYLOAD_TYPE)
         if signer != run.statement.builder:
             problems.append(
                 f"{what}: signed by {signer}, but names builder {run.statement.builder}"

@@ -11,9 +11,11 @@ that construction cycle explicitly.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -72,6 +74,14 @@ class GatewayAuthority:
 class GrantAuditor:
     """The entry auditor as the model registry's :class:`~custodes.provenance.GrantAudit`.
 
+    Incremental: the serving check asks again at every interval, over the same log with a few
+    entries more. The auditor reads entries in index order and a later entry never changes an
+    earlier one's verdict, so the auditor that read entries ``0..n`` is kept, and a later call
+    feeds it only the entries after ``n`` — when the first ``n`` entries are, byte for byte,
+    the ones it read (their SHA-256 is compared at every call, so an entry changed in the
+    database is audited anew) and the stored constitution texts are the same. Otherwise (or
+    for entries that do not start at 0 or have gaps) it audits from the start.
+
     Args:
         engine: the database whose stored constitution texts the auditor checks against.
     """
@@ -83,6 +93,13 @@ class GrantAuditor:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._lock = threading.Lock()
+        self._documents: dict[int, str] | None = None
+        self._auditor: EntryAuditor | None = None
+        self._read = 0  # entries 0.._read - 1 were read by self._auditor
+        self._read_sha256 = b""  # ... and hash to this (see _update)
+        self._problems: dict[str, str | None] = {}
+        self.audited = 0  # entries fed to an auditor by the last call (for tests)
 
     def grant_problems(self, entries: Mapping[int, bytes]) -> dict[str, str | None]:
         """Each logged grant's problem, by grant id, as the entry auditor finds it.
@@ -95,16 +112,57 @@ class GrantAuditor:
             By grant id, None when the grant's approvals check out against the constitution
             in force at its index, else what is wrong; a grant with no entry is absent.
         """
-        auditor = EntryAuditor(stored_documents(self._engine))
-        out: dict[str, str | None] = {}
-        for index in sorted(entries):
-            data = entries[index]
-            if not any(tag in data for tag in self._FEEDS):
-                continue
-            problem = auditor.check(index, data)
-            if b'"authority.grant/v1"' in data:
-                out.update(dict.fromkeys(grant_bodies({index: data}), problem))
-        return out
+        documents = stored_documents(self._engine)
+        indexes = sorted(entries)
+        contiguous = indexes == list(range(len(indexes)))
+        with self._lock:
+            start = self._read if contiguous and _start_ok(self._read, len(indexes)) else 0
+            # One pass of SHA-256 over the log: up to what was read (to compare), then on.
+            h = hashlib.sha256()
+            for i in range(start):
+                _update(h, entries[i])
+            if not (
+                start
+                and self._auditor is not None
+                and documents == self._documents
+                and h.digest() == self._read_sha256
+            ):
+                self._auditor, self._problems, start = EntryAuditor(documents), {}, 0
+                h = hashlib.sha256()
+            auditor = self._auditor
+            self.audited = 0
+            try:
+                for index in indexes[start:]:
+                    data = entries[index]
+                    if contiguous:
+                        _update(h, data)
+                    if not any(tag in data for tag in self._FEEDS):
+                        continue
+                    self.audited += 1
+                    problem = auditor.check(index, data)
+                    if b'"authority.grant/v1"' in data:
+                        self._problems.update(dict.fromkeys(grant_bodies({index: data}), problem))
+            except BaseException:
+                # Fed part of the way: the next call must not feed those entries twice.
+                self._auditor, self._read = None, 0
+                raise
+            out = dict(self._problems)
+            if contiguous:
+                self._documents, self._read, self._read_sha256 = documents, len(indexes), h.digest()
+            else:
+                self._auditor = None  # not a prefix of the log: nothing to continue from
+            return out
+
+
+def _start_ok(read: int, size: int) -> bool:
+    """Whether a log of ``size`` entries can continue one of ``read`` (it is no shorter)."""
+    return 0 < read <= size
+
+
+def _update(h: Any, data: bytes) -> None:
+    """Add one entry to a running SHA-256, length-prefixed (so no two logs collide)."""
+    h.update(len(data).to_bytes(8, "big"))
+    h.update(data)
 
 
 def constitution_in_force(authority: Authority) -> ConstitutionSource:
