@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["DemoWitness", "DemoWitnesses", "demo_witnesses"]
 
 _log = logging.getLogger(__name__)
+# Only witnesses on this machine are started: a URL elsewhere is someone else's witness.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# A cold interpreter importing custodes on a loaded CI machine takes seconds per witness.
 _START_TIMEOUT_S = 30.0
 
 
@@ -63,6 +65,8 @@ class DemoWitnesses:
 
 @dataclass(frozen=True)
 class _Planned:
+    """A witness to start: its key, where it will listen and the port the constitution names."""
+
     name: str
     key_file: Path
     host: str
@@ -103,6 +107,7 @@ def demo_witnesses(settings: Settings, log_vkey: str) -> Iterator[DemoWitnesses]
             policy_file=policy_file,
         )
     finally:
+        # All signalled first, then waited for: they stop in parallel, not one after another.
         for _, proc in procs:
             proc.terminate()
         for _, proc in procs:
@@ -125,6 +130,7 @@ def _plan(settings: Settings, witnesses: tuple[Witness, ...], path: Path | None)
         if key_file.is_file():
             local.append((witness.name, key_file, url.hostname, url.port))
     ports = settings.demo_witness_ports
+    # A single 0 means "a free port for each", however many witnesses there are.
     if ports == (0,):
         ports = (0,) * len(local)
     if ports and len(ports) != len(local):
@@ -139,23 +145,33 @@ def _plan(settings: Settings, witnesses: tuple[Witness, ...], path: Path | None)
         planned.append(
             _Planned(name, key_file, host, _free_port(host) if wanted == 0 else wanted, port)
         )
+    # Every port checked before any process starts: a half-started demo is harder to read
+    # than a refusal that names the taken port.
     for planned_witness in planned:
         _refuse_if_taken(planned_witness)
     return planned
 
 
 def _free_port(host: str) -> int:
+    """A port the kernel says is free on ``host`` now (the witness binds it moments later)."""
     with socket.socket(_family(host)) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
 def _family(host: str) -> socket.AddressFamily:
+    """The socket family of a literal address (an IPv6 one has a colon)."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _refuse_if_taken(witness: _Planned) -> None:
+    """Bind the witness's port for a moment, to refuse a taken one before starting anything.
+
+    Raises:
+        ConfigError: the port is taken (or cannot be bound).
+    """
     with socket.socket(_family(witness.host)) as s:
+        # As uvicorn binds: a port left in TIME_WAIT by a demo just stopped is not "taken".
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((witness.host, witness.port))
@@ -169,10 +185,12 @@ def _refuse_if_taken(witness: _Planned) -> None:
 
 
 def _url(host: str, port: int) -> str:
+    """The witness's base URL (an IPv6 host in brackets, RFC 3986 §3.2.2)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _start(witness: _Planned, state: Path, log_vkey: str) -> subprocess.Popen[bytes]:
+    """Start one witness process (this interpreter, ``python -m custodes.witness``)."""
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
             sys.executable,
@@ -231,6 +249,7 @@ def _write_policy(settings: Settings, config: WitnessConfig, planned: list[_Plan
     policy = WitnessPolicy.threshold(config.quorum, members)
     path = settings.data_dir / "witnesses" / "policy.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed: a server reading the policy never sees half a file.
     tmp = path.with_suffix(".tmp")
     tmp.write_text(policy.to_text())
     os.replace(tmp, path)

@@ -7,8 +7,6 @@ form that takes the pasted signature (CSRF-protected too)."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import shlex
 from datetime import datetime
 
@@ -17,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from custodes import __version__
+from custodes.authority import decode_signature
 from custodes.constitution import encode_public_key
 from custodes.dashboard._key_sign_in import Ticket, origin_of, sign_in_message
 from custodes.dashboard._render import render
@@ -98,6 +97,7 @@ def _key_of(request: Request, principal: str) -> bytes:
 
 
 def _when(at: datetime) -> str:
+    """``at`` as the JSON answers write times (RFC 3339 UTC)."""
     return format_time(at)
 
 
@@ -118,30 +118,10 @@ async def key_challenge(request: Request, body: ChallengeIn) -> JSONResponse:
     return JSONResponse(out.model_dump(), status_code=201, headers={"Cache-Control": "no-store"})
 
 
-def _signature(text: str) -> bytes:
-    """A base64 Ed25519 signature.
-
-    Raises:
-        InputError: not base64 of 64 bytes (RFC 8032 §5.1.6: an Ed25519 signature is 64).
-    """
-    try:
-        signature = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        signature = b""
-    if len(signature) != 64:
-        raise InputError(
-            "malformed signature",
-            where="signature",
-            expected="base64 of a 64-byte Ed25519 signature",
-            actual=text[:100],
-        )
-    return signature
-
-
 @router.post("/key-sign-in/answer", status_code=201)
 async def key_answer(request: Request, body: SignedChallengeIn) -> JSONResponse:
     """Check a signed challenge; a one-time sign-in code for the browser."""
-    signature = _signature(body.signature)
+    signature = decode_signature(body.signature)
     key = _key_of(request, body.principal)
     ticket = await asyncio.to_thread(
         lambda: _key_sign_in(request).answer(
@@ -158,6 +138,7 @@ async def key_answer(request: Request, body: SignedChallengeIn) -> JSONResponse:
         url=f"{PREFIX}/sign-in/code?code={ticket.token}",
         expires_at=_when(ticket.expires_at),
     )
+    # no-store: the code signs a browser in, so no proxy or cache may keep a copy of it.
     return JSONResponse(out.model_dump(), status_code=201, headers={"Cache-Control": "no-store"})
 
 
@@ -165,6 +146,8 @@ async def key_answer(request: Request, body: SignedChallengeIn) -> JSONResponse:
 async def sign_in_code_form(request: Request) -> Response:
     """Confirm signing in with a one-time code (nothing happens until the form is sent)."""
     code = request.query_params.get("code", "")
+    # Peeked, not taken: a link preview or a prefetch opening the URL must not use the code up
+    # (only the form's POST redeems it).
     ticket = await asyncio.to_thread(_key_sign_in(request).peek, code)
     if ticket is None:
         return _code_refused(request)
@@ -259,7 +242,8 @@ async def sign_in_key_answer(request: Request) -> Response:
         return form
     principal = form.get("principal", "")
     try:
-        signature = _signature(form.get("signature", "").strip())
+        # Decoded before the challenge is taken: a mistyped paste leaves it usable.
+        signature = decode_signature(form.get("signature", "").strip())
         key = _key_of(request, principal)
         ticket = await asyncio.to_thread(
             lambda: _key_sign_in(request).sign_in_here(

@@ -196,6 +196,8 @@ class ReviewBook:
                 is named with why).
             LogWriteError: the renewal could not be logged (nothing is recorded).
         """
+        # Under the lock from reading the clock to storing the renewal: two renewals of one
+        # period sent at once must not both be recorded against the same due time.
         with self._lock:
             states = {s.clock.capability: s for s in self.states(c)}
             state = states.get(capability)
@@ -214,8 +216,12 @@ class ReviewBook:
             request = review_request(c, capability, due=state.due, refused=refused, reasons=reasons)
             digest = digest_of(request)
             counted = self._quorum(c, state.clock, digest, approvals, now)
+            # Logged by name: a review that never looked at an organisation is visible as such,
+            # not mistaken for one that weighed it and said no.
             considered = set(state.members) | {r.organisation for r in refused}
             never = sorted(o.id for o in c.organisations if o.id not in considered)
+            # The next period runs from the decision, not from the due time: a late renewal
+            # buys one full period, no more.
             next_due = now + state.clock.every
             body = E.ReviewBody(
                 request=request,
@@ -225,6 +231,8 @@ class ReviewBook:
                 never_considered=never,
                 next_due=format_time(next_due),
             )
+            # Named after the first approver that counted: a renewal is their decision, not the
+            # server's.
             appended = self.log.append(
                 Entry.create(E.REVIEW, time=now, principal=counted[0][0], body=body)
             )
@@ -287,6 +295,7 @@ class ReviewBook:
         ``usage.review/v1`` entries (clients may not: custodes.entry_types.CLIENT_TYPES), and
         it writes one only after the quorum was met.
         """
+        # A byte search first: project sees every entry of the log, and almost none is a review.
         if _REVIEW_MARK not in data:
             return
         with self.engine.connect() as conn:

@@ -104,6 +104,8 @@ class WatchState:
             raise InputError(f"watch state {path} is unreadable: {exc}") from exc
         if state.origin != origin:
             raise InputError(f"watch state {path} is for log {state.origin!r}, not {origin!r}")
+        # The right edge of a tree of size n has one complete subtree per set bit of n: any
+        # other count means the file was edited or torn, and every later root would be wrong.
         if len(state.edge) != state.size.bit_count():
             raise InputError(f"watch state {path} is corrupt: edge does not match size")
         return state
@@ -213,6 +215,8 @@ class LogWatcher:
         except Error as exc:
             return [Alarm("bad-checkpoint", exc.message)]
         alarms: list[Alarm] = []
+        # A missing quorum is an alarm, not a stop: the entries are still checked, so one
+        # poll reports both a quorum and a fork if both are there.
         if self.policy is not None:
             try:
                 self.policy.check(signed)
@@ -242,6 +246,8 @@ class LogWatcher:
         leaves: list[bytes] = []
         try:
             for index, data in self._entries(state.size, cp.size):
+                # Hashed whatever it holds: a malformed entry is still a leaf of the tree, and
+                # the root must be recomputed over exactly what the log serves.
                 leaves.append(leaf_hash(data))
                 try:
                     entry = Entry.from_json(data, where=f"entry {index}")
@@ -265,6 +271,8 @@ class LogWatcher:
         if size != cp.size or root != cp.root_hash:
             alarms.append(self._mismatch(state, signed, root))
             return alarms
+        # Only a clean poll moves the state on: after an alarm the next poll checks the same
+        # stretch again rather than accept what raised it.
         if not alarms:
             WatchState(
                 origin=state.origin, size=size, root_hash=root, edge=edge, note=signed.to_text()

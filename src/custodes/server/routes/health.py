@@ -70,6 +70,8 @@ def healthz(request: Request) -> HealthOut:
     ctx = deployment_of(request)
     log = ctx.log
     halted = log.halted
+    # A process with no constitution still answers: liveness must not depend on it, and the
+    # absent version tells an operator this process denies everything.
     try:
         version: int | None = ctx.authority.constitution.version
     except NotFoundError:
@@ -124,6 +126,8 @@ class AboutOut(BaseModel):
 def front_page(request: Request) -> Response:
     """Where everything is: HTML for a browser, JSON for a program (``Accept`` decides)."""
     about = _about(request)
+    # Vary: a cache must not answer a browser with the JSON a program got (or the reverse);
+    # no-store: the log's size changes with every entry.
     headers = {"Vary": "Accept", "Cache-Control": "no-store"}
     if _wants_html(request.headers.get("accept", "")):
         return HTMLResponse(_render(about), headers=headers)
@@ -159,12 +163,15 @@ def _wants_html(accept: str) -> bool:
         for param in params:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
+                # A malformed weight ranks the type last rather than failing the request.
                 try:
                     q = float(value)
                 except ValueError:
                     q = 0.0
         quality[media.lower()] = max(q, quality.get(media.lower(), 0.0))
     html_q = quality.get("text/html", 0.0)
+    # */* counts for JSON: curl and most libraries send only */*, and a program should get
+    # what it can parse; a browser names text/html explicitly.
     json_q = max(quality.get("application/json", 0.0), quality.get("*/*", 0.0))
     return html_q > 0 and html_q >= json_q
 
