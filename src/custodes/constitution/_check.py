@@ -34,7 +34,7 @@ from custodes.constitution._check_sections import (
 )
 from custodes.constitution._feasibility import check_quorums
 from custodes.constitution._model import Constitution
-from custodes.constitution._pass import MAX_PROBLEMS, SemanticPass
+from custodes.constitution._pass import MAX_PROBLEMS, Known, SemanticPass
 from custodes.constitution._provenance import read_provenance
 from custodes.constitution._yaml import LocatedDocument
 
@@ -101,13 +101,9 @@ def check_document(doc: LocatedDocument, text: str) -> Constitution:
     capabilities = read_capabilities(check, caps_raw)
     cap_ids = {c.id for c in capabilities}
     roles = {r for p in principals for r in p.roles}
-    access_rules = [
-        read_access_rule(check, i, r, cap_ids, roles, org_ids, criteria)
-        for i, r in enumerate(access_raw)
-    ]
-    break_glass = [
-        read_break_glass(check, i, r, cap_ids, roles, org_ids) for i, r in enumerate(bg_raw)
-    ]
+    known = Known(organisations=org_ids, roles=roles, capabilities=cap_ids, criteria=criteria)
+    access_rules = [read_access_rule(check, i, r, known) for i, r in enumerate(access_raw)]
+    break_glass = [read_break_glass(check, i, r, known) for i, r in enumerate(bg_raw)]
     amendment = read_amendment(check, d["amendment"], principals)
     entrenched = read_entrenched(check, entrenched_raw, amendment, principals)
     witnesses = read_witnesses(check, witnesses_raw, org_ids)

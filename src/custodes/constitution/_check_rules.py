@@ -15,13 +15,12 @@ from custodes.constitution._model import (
     AccessRule,
     AmendmentRule,
     BreakGlassRule,
-    Criterion,
     EntrenchedClause,
     Principal,
     Quorum,
     ReviewRule,
 )
-from custodes.constitution._pass import Path, SemanticPass
+from custodes.constitution._pass import Known, Path, SemanticPass
 from custodes.constitution._paths import MISSING, resolve_path
 from custodes.constitution._values import parse_duration
 
@@ -32,10 +31,7 @@ def read_access_rule(
     check: SemanticPass,
     i: int,
     r: dict[str, Any],
-    cap_ids: set[str],
-    roles: set[str],
-    org_ids: set[str],
-    criteria: Mapping[str, Criterion],
+    known: Known,
 ) -> AccessRule:
     """The access rule ``i``: its capability, requesters, approvers and durations checked; a
     rule that needs approvals must name approvers.
@@ -44,27 +40,29 @@ def read_access_rule(
         check: the pass the problems are reported to.
         i: the rule's position in ``access`` (problems are reported at ``access[i]``).
         r: the rule as the schema shaped it.
-        cap_ids: the capability ids of this constitution.
-        roles: every role some principal holds.
-        org_ids: the organisation ids (for the rule's ``notify``).
-        criteria: the named criteria, by id (for the requesters' criteria).
+        known: the capabilities, roles, organisations (for ``notify``) and criteria (for
+            the requesters') the rule may name.
 
     Returns:
         The rule, built even when a part of it is a problem (its parts stand in).
     """
     path: Path = ("access", i)
-    check.capability_ref((*path, "capability"), r["capability"], cap_ids)
-    requester_roles = check.roles((*path, "requesters", "roles"), r["requesters"]["roles"], roles)
+    check.capability_ref((*path, "capability"), r["capability"], known.capabilities)
+    requester_roles = check.roles(
+        (*path, "requesters", "roles"), r["requesters"]["roles"], known.roles
+    )
     refs = check.criteria_refs(
         (*path, "requesters", "criteria"),
         r["requesters"].get("criteria", []),
-        criteria,
+        known.criteria,
         "principal",
     )
     quorum = Quorum.from_document(r["quorum"])
     approver_roles: frozenset[str] = frozenset()
     if "approvers" in r:
-        approver_roles = check.roles((*path, "approvers", "roles"), r["approvers"]["roles"], roles)
+        approver_roles = check.roles(
+            (*path, "approvers", "roles"), r["approvers"]["roles"], known.roles
+        )
     elif quorum.approvals > 0:
         check.problem(
             path,
@@ -83,7 +81,7 @@ def read_access_rule(
         approval_validity=check.duration(
             (*path, "approval_validity"), r.get("approval_validity"), timedelta(hours=24)
         ),
-        notify=check.notify((*path, "notify"), r.get("notify"), org_ids, roles),
+        notify=check.notify((*path, "notify"), r.get("notify"), known.organisations, known.roles),
     )
 
 
@@ -91,9 +89,7 @@ def read_break_glass(
     check: SemanticPass,
     i: int,
     r: dict[str, Any],
-    cap_ids: set[str],
-    roles: set[str],
-    org_ids: set[str],
+    known: Known,
 ) -> BreakGlassRule:
     """The break-glass rule ``i``: its review needs an approval, and its deadline must be
     shorter than the longest use.
@@ -102,15 +98,14 @@ def read_break_glass(
         check: the pass the problems are reported to.
         i: the rule's position in ``break_glass``.
         r: the rule as the schema shaped it.
-        cap_ids: the capability ids of this constitution.
-        roles: every role some principal holds (its users and reviewers must hold one).
-        org_ids: the organisation ids (for the rule's ``notify``).
+        known: the capabilities, roles (its users and reviewers must hold one) and
+            organisations (for ``notify``) the rule may name.
 
     Returns:
         The rule, built even when a part of it is a problem.
     """
     path: Path = ("break_glass", i)
-    check.capability_ref((*path, "capability"), r["capability"], cap_ids)
+    check.capability_ref((*path, "capability"), r["capability"], known.capabilities)
     review = r["review"]
     quorum = Quorum.from_document(review["quorum"])
     if quorum.approvals < 1:
@@ -137,16 +132,16 @@ def read_break_glass(
         id=r["id"],
         capability=r["capability"],
         emergency=r["emergency"],
-        roles=check.roles((*path, "roles"), r["roles"], roles),
+        roles=check.roles((*path, "roles"), r["roles"], known.roles),
         max_duration=max_duration,
         review=ReviewRule(
             approver_roles=check.roles(
-                (*path, "review", "approvers", "roles"), review["approvers"]["roles"], roles
+                (*path, "review", "approvers", "roles"), review["approvers"]["roles"], known.roles
             ),
             quorum=quorum,
             deadline=deadline,
         ),
-        notify=check.notify((*path, "notify"), r.get("notify"), org_ids, roles),
+        notify=check.notify((*path, "notify"), r.get("notify"), known.organisations, known.roles),
     )
 
 

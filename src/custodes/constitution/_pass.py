@@ -9,6 +9,7 @@ line; the section readers (``_check_parties.py``, ``_check_rules.py``, ``_check_
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,13 +18,30 @@ from custodes.constitution._values import parse_duration
 from custodes.constitution._yaml import LocatedDocument, format_path
 from custodes.errors import ConstitutionProblem
 
-__all__ = ["MAX_PROBLEMS", "Path", "SemanticPass"]
+__all__ = ["MAX_PROBLEMS", "Known", "Path", "SemanticPass"]
 
 MAX_PROBLEMS = 100
 """The most problems one check reports (and looks for, per pass), with a count of the rest."""
 
 Path = tuple[str | int, ...]
 """Where a value is in the document: its keys and list positions from the top."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the parties of a constitution define, for the rules that refer to them.
+
+    Attributes:
+        organisations: the organisation ids.
+        roles: every role some principal holds (a role nobody holds is no role).
+        capabilities: the capability ids.
+        criteria: the named criteria, by id.
+    """
+
+    organisations: set[str]
+    roles: set[str]
+    capabilities: set[str]
+    criteria: Mapping[str, Criterion]
 
 
 class SemanticPass:

@@ -48,6 +48,7 @@ except ImportError:
 MAX_BATCH = 1000
 _MAX_BODY = 1000 * 0x10000  # a full batch of the largest entries a tile bundle can carry
 _MAX_RANGE = 1000
+# Below this a batch is parsed on the event loop: the hop to a thread costs more than parsing.
 _INLINE_BODY = 16 * 1024
 _IMMUTABLE = "public, max-age=31536000, immutable"  # full tiles never change (tlog-tiles)
 
@@ -161,6 +162,7 @@ def _parse_entries(body: bytes, *, principal: str, now: datetime) -> list[Entry]
             expected=f"at most {MAX_BATCH}",
             actual=str(len(items)),
         )
+    # Depth and sizes bounded before any entry is built from it: the body is a stranger's.
     check_json_bounds(decoded, where="body")
     return [
         _client_entry(item, f"{prefix}[{i}]" if prefix else "entry", principal=principal, now=now)
@@ -185,6 +187,8 @@ async def append_entries(request: Request) -> Response:
     log = _log(request)
     body = b""
     try:
+        # The right to append is checked before the body is read: a caller without it cannot
+        # make the server buffer a full batch first.
         require_log_writer(deployment_of(request).authority, principal)
         body = await read_body(request, _MAX_BODY)
         now = deployment_of(request).clock.now()
@@ -201,6 +205,8 @@ async def append_entries(request: Request) -> Response:
         # so the attempt is seen; nothing they sent is written but its digest and types.
         await _log_denial(request, log, principal, exc, body)
         raise
+    # wait=False and awaited: the sequencer thread makes the batch durable while the loop
+    # serves other requests; 201 is sent only once it is.
     appended = await asyncio.wrap_future(log.append_batch(data, wait=False))
     return _json(
         {"entries": [{"index": a.index, "leaf_hash": _b64(a.leaf_hash)} for a in appended]},
