@@ -196,6 +196,8 @@ def _load_events(text: str) -> LocatedDocument:
                 else:
                     value = _scalar_value(loader, resolve, values, event, stack, doc)
             elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                # Bounded here, while reading: the schema and semantic passes recurse over the
+                # data, and a hostile document could otherwise nest past the interpreter's stack.
                 if len(stack) >= MAX_DEPTH:
                     raise _Stop(
                         ConstitutionProblem(
@@ -222,6 +224,8 @@ def _load_events(text: str) -> LocatedDocument:
                         merged_lines[key] = tree[key]
                     value, tree = merged, merged_lines
             elif cls is yaml.AliasEvent:
+                # Aliases are how a few lines of YAML expand into gigabytes ("billion laughs"),
+                # and a constitution has no need of them: refused, never expanded.
                 raise _Stop(
                     ConstitutionProblem(
                         f"YAML refused: alias *{_short(event.anchor)} (aliases are not allowed "
@@ -318,6 +322,7 @@ def _scalar_value(
         )
         # Its text stands in, so the other checks still run and nothing downstream sees it.
         return str(event.value)
+    # Bounded: a document of a million distinct numbers must not grow the cache with it.
     if len(values) < 100_000:
         values[key] = value
     return value
