@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from custodes.authority import (
     AmendmentNeed,
@@ -266,6 +267,7 @@ class _Builder:
         self.after_membership()
         if self.follow_appended:
             self.appended_rules()
+        self.provenance()
         self.unnotified(requesters)
         if self.follow_unweakened:
             self.unweakened()
@@ -711,6 +713,130 @@ class _Builder:
         rule = dataclasses.replace(template, id=template.id + suffix, prerequisites=prerequisites)
         self.appended.add(rule.id)
         return rule
+
+    def provenance(self) -> None:
+        """The provenance goals: ``train`` (start a training run) and ``retier`` (change the
+        tier a model serves in).
+
+        ``train`` needs a grant of ``provenance.training.capability`` (the goal
+        ``use:<capability>``, every way to it) *and* a pipeline key: an identity holding one of
+        ``provenance.training.pipeline_roles`` with a key (who signs run statements:
+        ``ProvenanceRules.signers``), or, after a membership change, any identity whose entry
+        the coalition may change (it gives itself the role and a key). Protected when the
+        training capability is.
+
+        ``retier`` is an amendment of ``/capabilities`` (a model added to a tier's list) or of
+        ``/provenance/tiers`` (a tier added to or dropped from those serving only promoted
+        weights): for each tier, the signers of ``amendment_need(c, changed_clauses(c,
+        candidate))`` on that very candidate, the easiest reaching the goal. Protected when any
+        tier is protected (a model moved into an unprotected tier escapes its rules).
+        """
+        c = self.c
+        rules = c.provenance
+        sign = frozenset({_SIGN})
+        cap = rules.training_capability
+        if cap is not None and cap in c.capabilities_by_id:
+            self.goals.append(Goal("train", "start a training run", cap in self.protected))
+            self.goals.append(Goal("pipeline-key", "hold a pipeline key", internal=True))
+            self.grant("pipeline-key", rules.signers(c.principals, rules.pipeline_roles))
+            self.rules.append(
+                Rule(
+                    "pipeline-key",
+                    "pipeline-key",
+                    requester_roles=frozenset({"pipeline-key"}),
+                    kind="other",
+                    label="a pipeline key (provenance.training.pipeline_roles)",
+                )
+            )
+            for need in self.levels:
+                level = _level_name(need)
+                self.rules.append(
+                    Rule(
+                        f"pipeline-key@{level}",
+                        "pipeline-key",
+                        requester_roles=frozenset({f"open@{level}"}),
+                        prerequisites=frozenset({self.membership_goal(need)}),
+                        kind="membership",
+                        label="a pipeline key given by a membership change",
+                    )
+                )
+            self.rules.append(
+                Rule(
+                    "train",
+                    "train",
+                    prerequisites=frozenset({f"use:{cap}", "pipeline-key"}),
+                    kind="other",
+                    label=f"a grant of {cap} and a pipeline key sign a run",
+                )
+            )
+        needs = self.retier_needs()
+        if not needs:
+            return
+        self.goals.append(
+            Goal(
+                "retier",
+                "change the tier a model serves in (/capabilities, /provenance/tiers)",
+                bool(self.protected),
+            )
+        )
+        for need in sorted(needs, key=lambda n: (n.persons, n.organisations)):
+            self.rules.append(
+                Rule(
+                    f"retier@{_level_name(need)}",
+                    "retier",
+                    requester_roles=sign,
+                    approver_roles=sign,
+                    k=need.persons,
+                    m=need.organisations,
+                    requester_counts=True,
+                    kind="amendment",
+                    label=f"amend a tier's models or the promoted tiers ({need.persons} signers, "
+                    f"{need.organisations} organisations)",
+                )
+            )
+
+    def retier_needs(self) -> set[AmendmentNeed]:
+        """What each way of changing a model's tier needs (see :meth:`provenance`), the needs
+        no other need is below."""
+        c = self.c
+        doc = c.document
+        if not isinstance(doc, Mapping):
+            return set()
+        candidates: list[dict[str, Any]] = []
+        caps = doc.get("capabilities")
+        if isinstance(caps, list):
+            for i, entry in enumerate(caps):
+                if not isinstance(entry, Mapping):
+                    continue
+                models = entry.get("models")
+                changed = {
+                    **entry,
+                    "models": [*(models if isinstance(models, list) else ()), "retier-probe"],
+                }
+                candidates.append({**doc, "capabilities": [*caps[:i], changed, *caps[i + 1 :]]})
+        prov = doc.get("provenance")
+        tiers = prov.get("tiers") if isinstance(prov, Mapping) else None
+        if isinstance(prov, Mapping) and isinstance(tiers, list):
+            # Dropping a tier, and adding one (a tier not yet restricted), where there is one.
+            if tiers:
+                candidates.append({**doc, "provenance": {**prov, "tiers": tiers[:-1]}})
+            listed = {t.get("capability") for t in tiers if isinstance(t, Mapping)}
+            spare = [x.id for x in c.capabilities if x.id not in listed]
+            if spare:
+                added = [*tiers, {"capability": spare[0], "evaluations": []}]
+                candidates.append({**doc, "provenance": {**prov, "tiers": added}})
+        needs = {
+            amendment_need(c, changed_clauses(c, dataclasses.replace(c, document=d)))
+            for d in candidates
+        }
+        return {
+            n
+            for n in needs
+            if not any(
+                o != n and o.persons <= n.persons and o.organisations <= n.organisations
+                for o in needs
+            )
+        }
 
     def unnotified(self, requesters: Mapping[str, frozenset[str]]) -> None:
         c = self.c

@@ -1,23 +1,18 @@
 """Who could train, promote or re-tier a model: the coalition analysis's answers for provenance.
 
-Three questions, each answered from the coalition goals of ``custodes.coalition`` (the
-constitution as a monotone game, solved exactly):
+Three questions, each answered exactly from a goal of the coalition game
+(``custodes.coalition.game_from_constitution``, solved exactly):
 
-- **train**: start a training run. A run needs a grant of ``provenance.training.capability``
-  (the goal ``use:<capability>``) *and* a statement signed by a workload key of
-  ``provenance.training.pipeline_roles``. The coalition must reach the grant and control a
-  pipeline key. The game has no goal for the pair (that would be a goal in
-  ``custodes.coalition``), so the answer is bounded: the fewest organisations that reach the
-  grant are a lower bound, exact when a pipeline key holder's organisation is among them (the
-  organisation that runs the pipeline is then in the coalition already); otherwise one more
-  organisation, the pipeline's, is an upper bound. People are bounded the same way (+1 for
-  the key holder).
+- **train**: start a training run: the goal ``train``, a grant of
+  ``provenance.training.capability`` *and* a key of ``provenance.training.pipeline_roles`` to
+  sign the run statement (held by the coalition, or given to one of its members by a
+  membership change).
 - **promote**: promote weights to serve: the goal ``use:<provenance.promotion.capability>``.
-- **retier**: change the tier a model serves in: amend the model lists (``/capabilities``) or
-  the tiers that serve only promoted weights (``/provenance/tiers``). Whichever of the two an
-  ordinary amendment may change is enough, so the answer is the easier of the two paths: the
-  goal ``amend`` for a path no clause entrenches whole, else the goal of the strongest clause
-  that does (``entrenched:<id>``).
+- **retier**: change the tier a model serves in: the goal ``retier``, an amendment of a tier's
+  model list (``/capabilities``) or of the tiers that serve only promoted weights
+  (``/provenance/tiers``), with the signers the clauses it touches ask for.
+
+Every figure is exact when the solver proves it (``exact``).
 """
 
 from __future__ import annotations
@@ -33,9 +28,6 @@ __all__ = ["ProvenanceCoalition", "ProvenanceQuestion", "provenance_coalitions"]
 
 ProvenanceQuestion = Literal["train", "promote", "retier"]
 
-# The parts of the document that decide which tier a model serves in.
-_TIER_PATHS = ("/capabilities", "/provenance/tiers")
-
 
 @dataclass(frozen=True)
 class ProvenanceCoalition:
@@ -46,9 +38,9 @@ class ProvenanceCoalition:
         label: the question in words.
         goals: the coalition goals the answer is taken from.
         organisations: the fewest distinct organisations (None: no coalition can).
-        people: the fewest persons, if exact; the bound otherwise (None: no coalition can).
+        people: the fewest persons (None: no coalition can).
         coalition: the player ids of the fewest-organisations coalition found.
-        exact: both figures are exact (False: upper bounds, see ``note``).
+        exact: both figures are proven optimal (False: the solver's time ran out; bounds).
         note: what the answer rests on.
     """
 
@@ -77,17 +69,24 @@ def provenance_coalitions(
     game = game_from_constitution(constitution)
     known = {g.id for g in game.goals}
     rules = constitution.provenance
-    train_goal = (
-        f"use:{rules.training_capability}" if rules.training_capability is not None else None
-    )
     promote_goal = (
         f"use:{rules.promotion_capability}" if rules.promotion_capability is not None else None
     )
-    retier = _retier_goals(constitution, known)
-    wanted = sorted({g for g in (train_goal, promote_goal, *retier) if g and g in known})
+    wanted = sorted({g for g in ("train", promote_goal, "retier") if g and g in known})
     analysis = analyze(game, goals=wanted, time_limit=time_limit) if wanted else None
+    no_pipeline = not rules.signers(constitution.principals, rules.pipeline_roles)
     return (
-        _train(constitution, game, analysis, train_goal),
+        _single(
+            "train",
+            "start a training run",
+            game,
+            analysis,
+            "train" if "train" in known else None,
+            missing="the constitution names no training capability: no run can be approved",
+            extra=" (no principal holds a pipeline key yet: a membership change gives one)"
+            if no_pipeline
+            else "",
+        ),
         _single(
             "promote",
             "promote weights to serve in a tier",
@@ -96,23 +95,15 @@ def provenance_coalitions(
             promote_goal,
             missing="the constitution names no promotion capability: nothing can be promoted",
         ),
-        _retier(game, analysis, retier),
+        _single(
+            "retier",
+            "change the tier a model serves in",
+            game,
+            analysis,
+            "retier" if "retier" in known else None,
+            missing="the constitution has no tiers",
+        ),
     )
-
-
-def _retier_goals(c: Constitution, known: set[str]) -> list[str]:
-    """For each tier path, the goal that changes it: ``amend`` unless a clause entrenches it
-    whole (a clause path that is a prefix of it), then every such clause's goal."""
-    out = []
-    for path in _TIER_PATHS:
-        covering = [
-            f"entrenched:{clause.id}"
-            for clause in c.entrenched
-            if any(path == p or path.startswith(p.rstrip("/") + "/") for p in clause.paths)
-        ]
-        covering = [g for g in covering if g in known]
-        out.append(",".join(sorted(covering)) if covering else "amend")
-    return out
 
 
 def _report(analysis: Analysis | None, goal: str | None) -> GoalReport | None:
@@ -136,6 +127,7 @@ def _single(
     goal: str | None,
     *,
     missing: str,
+    extra: str = "",
 ) -> ProvenanceCoalition:
     r = _report(analysis, goal)
     if r is None or not r.reachable:
@@ -151,96 +143,7 @@ def _single(
         r.min_people,
         _players(game, r.fewest_organisations.coalition),
         r.proven,
-        f"the goal {r.goal.id}" + ("" if r.proven else " (the solver's time ran out: bounds)"),
+        f"the goal {r.goal.id}"
+        + extra
+        + ("" if r.proven else " (the solver's time ran out: bounds)"),
     )
-
-
-def _train(
-    c: Constitution, game: Game, analysis: Analysis | None, goal: str | None
-) -> ProvenanceCoalition:
-    label = "start a training run"
-    rules = c.provenance
-    signers = rules.signers(c.principals, rules.pipeline_roles)
-    if goal is None or not signers:
-        return ProvenanceCoalition(
-            "train",
-            label,
-            (goal,) if goal else (),
-            None,
-            None,
-            (),
-            True,
-            "the constitution names no training capability or no pipeline key: no run can "
-            "be approved",
-        )
-    grant = _single("train", label, game, analysis, goal, missing="")
-    if grant.organisations is None or grant.people is None:
-        return grant
-    orgs_of = {p.id: p.organisation for p in game.players}
-    members = {orgs_of[p] for p in grant.coalition}
-    holders = sorted(signers)
-    inside = [s for s in holders if s in grant.coalition]
-    same_org = [s for s in holders if c.principals_by_id[s].organisation in members]
-    if inside:
-        return ProvenanceCoalition(
-            "train",
-            label,
-            grant.goals,
-            grant.organisations,
-            grant.people,
-            grant.coalition,
-            grant.exact,
-            f"the grant ({goal}); the coalition holds the pipeline key of {inside[0]}",
-        )
-    key_holder = (same_org or holders)[0]
-    organisations = grant.organisations + (0 if same_org else 1)
-    return ProvenanceCoalition(
-        "train",
-        label,
-        grant.goals,
-        organisations,
-        grant.people + 1,
-        (*grant.coalition, key_holder),
-        False,  # the people are an upper bound (the key holder added)
-        f"the grant ({goal}) plus the pipeline key of {key_holder}"
-        + (
-            f" ({c.principals_by_id[key_holder].organisation}, already in the coalition: "
-            "the organisations are exact, the people an upper bound)"
-            if same_org
-            else " (an organisation outside the coalition: both figures are upper bounds)"
-        ),
-    )
-
-
-def _retier(game: Game, analysis: Analysis | None, goals: list[str]) -> ProvenanceCoalition:
-    label = "change the tier a model serves in"
-    best: ProvenanceCoalition | None = None
-    for path, spec in zip(_TIER_PATHS, goals, strict=True):
-        reports = [_report(analysis, g) for g in spec.split(",")]
-        if any(r is None or not r.reachable for r in reports):
-            continue
-        # A path several clauses entrench needs each of them: the strongest bounds it below.
-        top = max(
-            (r for r in reports if r is not None),
-            key=lambda r: (r.min_organisations or 0, r.min_people or 0),
-        )
-        candidate = ProvenanceCoalition(
-            "retier",
-            label,
-            tuple(spec.split(",")),
-            top.min_organisations,
-            top.min_people,
-            _players(game, top.fewest_organisations.coalition),
-            top.proven and len(reports) == 1,
-            f"amending {path}: the goal {spec}",
-        )
-        if best is None or (candidate.organisations or 0, candidate.people or 0) < (
-            best.organisations or 0,
-            best.people or 0,
-        ):
-            best = candidate
-    if best is None:
-        return ProvenanceCoalition(
-            "retier", label, tuple(goals), None, None, (), True, "no coalition can amend them"
-        )
-    return best

@@ -137,6 +137,8 @@ def constitutions(draw: st.DrawFn) -> dict[str, Any]:
         [f"/principals/{draw(st.sampled_from(principals))['id']}"],
         ["/principals"],
         ["/amendment"],
+        ["/capabilities/cap0"],
+        ["/capabilities"],
     ]
     for i, paths in enumerate(draw(st.lists(st.sampled_from(choices), max_size=2, unique_by=str))):
         clause: dict[str, Any] = {"id": f"e{i}", "description": f"clause {i}", "paths": paths}
@@ -205,6 +207,19 @@ def _what_the_authority_allows(
         if not only_use:
             out["amend"] = driver.amend(lambda d: {**d, "name": "renamed"})
     if not only_use:
+        with running(dep, where / "retier", clock) as authority:
+            # Changing the tier a model serves in: a model added to one tier's list.
+            driver = Driver(authority, dict(dep.keys), who)
+            out["retier"] = False
+            for n in range(len(c.capabilities)):
+
+                def add_model(d: dict[str, Any], n: int = n) -> dict[str, Any]:
+                    d["capabilities"][n]["models"] = [*d["capabilities"][n]["models"], "moved"]
+                    return d
+
+                if driver.amend(add_model):
+                    out["retier"] = True
+                    break
         with running(dep, where / "entrenched", clock) as authority:
             driver = Driver(authority, dict(dep.keys), who)
             for n, clause in enumerate(c.entrenched):

@@ -32,39 +32,54 @@ def demo() -> Constitution:
     return read_constitution(DEMO)
 
 
-def test_the_demo_answers_match_their_goals(demo: Constitution) -> None:
+def test_the_demo_answers_are_the_goals_own_figures(demo: Constitution) -> None:
     answers = _by_question(demo)
     game = game_from_constitution(demo)
     reports = {
         r.goal.id: r
         for r in analyze(
-            game, goals=["use:training-write", "use:weights-promotion", "amend"], time_limit=20
+            game, goals=["train", "use:weights-promotion", "retier"], time_limit=20
         ).goals
     }
-    train, promote, retier = answers["train"], answers["promote"], answers["retier"]
-    # Training: the grant's coalition and the pipeline's key. The lab runs the pipeline and is
-    # in every coalition that reaches the grant, so the organisations are exact.
-    grant = reports["use:training-write"]
-    assert train.organisations == grant.min_organisations == 2
-    assert train.people == (grant.min_people or 0) + 1 and not train.exact
-    assert "pipeline@lab" in train.coalition and "pipeline key of pipeline@lab" in train.note
-    # Promotion is its own goal.
-    p = reports["use:weights-promotion"]
-    assert (promote.organisations, promote.people) == (p.min_organisations, p.min_people)
-    assert promote.goals == ("use:weights-promotion",) and promote.exact
-    # Nothing entrenches the tier paths in the demo: an ordinary amendment re-tiers a model.
-    a = reports["amend"]
-    assert retier.goals == ("amend",)
-    assert (retier.organisations, retier.people) == (a.min_organisations, a.min_people)
+    for question, goal in (
+        ("train", "train"),
+        ("promote", "use:weights-promotion"),
+        ("retier", "retier"),
+    ):
+        a, r = answers[question], reports[goal]
+        assert a.goals == (goal,) and a.exact and r.proven
+        assert (a.organisations, a.people) == (r.min_organisations, r.min_people)
+    # Nothing entrenches training-write, the principal entries or the tier paths: two amendment
+    # signers of two organisations append a standing rule for the grant, give themselves the
+    # pipeline role and a key, or add a model to a tier.
+    assert (answers["train"].organisations, answers["train"].people) == (2, 2)
+    assert (answers["retier"].organisations, answers["retier"].people) == (2, 2)
+
+
+def test_a_run_needs_a_pipeline_key_as_well_as_the_grant() -> None:
+    # Entrenching every principal entry (every signer, every organisation) leaves the grant to
+    # two signers, but the pipeline key then takes pipeline@lab, or a third signer.
+    text = DEMO.replace(
+        "entrenched:\n",
+        "entrenched:\n  - id: people\n    description: who holds which role\n"
+        "    paths: [/principals]\n    signers: all\n    organisations: all\n",
+        1,
+    )
+    c = read_constitution(text)
+    train = _by_question(c)["train"]
+    grant = analyze(game_from_constitution(c), goals=["use:training-write"], time_limit=20)
+    [g] = grant.goals
+    assert (g.min_people, g.min_organisations) == (2, 2)
+    assert train.exact and train.people == 3 and train.organisations == 2
+    assert "pipeline@lab" in train.coalition or len(train.coalition) == 3
 
 
 def test_entrenching_the_tier_paths_raises_the_retier_coalition(demo: Constitution) -> None:
     plain = _by_question(demo)["retier"]
     entrenched = _by_question(read_constitution(ENTRENCHED))["retier"]
-    assert entrenched.goals == ("entrenched:tiers",)
+    assert entrenched.goals == ("retier",) and entrenched.exact
     assert entrenched.organisations is not None and plain.organisations is not None
     assert entrenched.organisations == 3 > plain.organisations  # every signer: lab, asi, auditor
-    assert "amending /capabilities" in entrenched.note
 
 
 def test_without_a_provenance_section_nothing_can_be_trained_or_promoted(
