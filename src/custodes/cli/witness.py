@@ -387,7 +387,10 @@ def policy_command(
     names = [w.name for w in config.witnesses]
     if quorum is None:
         threshold = str(config.quorum) if config.quorum else "any"
-    elif quorum in ("any", "all") or (quorum.isdigit() and 1 <= int(quorum) <= len(names)):
+    elif quorum in ("any", "all") or (
+        # ASCII digits only: str.isdigit alone passes "²", on which int() raises.
+        quorum.isascii() and quorum.isdigit() and 1 <= int(quorum) <= len(names)
+    ):
         threshold = quorum
     else:
         raise InputError(

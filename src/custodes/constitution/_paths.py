@@ -35,7 +35,9 @@ def resolve_path(document: Any, path: str) -> Any:
             ]
             if match:
                 node = match[0]
-            elif segment.isdigit() and int(segment) < len(node):
+            # ASCII digits only: str.isdigit alone passes "²", on which int() raises, and
+            # other scripts' digits, which int() would read as a position.
+            elif segment.isascii() and segment.isdigit() and int(segment) < len(node):
                 node = node[int(segment)]
             else:
                 return MISSING

@@ -118,6 +118,7 @@ class WitnessPolicy:
                 raise InputError(f"group name {g.name!r} is defined twice or reserved")
             if not g.members:
                 raise InputError(f"group {g.name} has no members")
+            # A member listed twice would count twice towards the group's threshold.
             if len(set(g.members)) != len(g.members):
                 raise InputError(f"group {g.name} lists a member twice")
             unknown = [m for m in g.members if m not in defined]
@@ -161,6 +162,8 @@ class WitnessPolicy:
             w if isinstance(w, PolicyWitness) else PolicyWitness(name=w.name, verifier=w)
             for w in witnesses
         )
+        # "none" is the policy's own word for no requirement (C2SP tlog-policy); a group of
+        # threshold 0 would be out of range.
         if k == 0:
             return cls(quorum=_NONE, witnesses=members, logs=tuple((v, None) for v in logs))
         group = PolicyGroup("quorum", k, tuple(w.name for w in members))
@@ -239,7 +242,11 @@ class WitnessPolicy:
                     members = tuple(args[2:])
                     k = {"all": len(members), "any": 1}.get(args[1])
                     if k is None:
-                        if not args[1].isdigit() or args[1].startswith("0"):
+                        # ASCII decimal digits only, as C2SP tlog-policy and the log's own reader
+                        # (custodes.log) take them: str.isdigit alone passes "²" (which int()
+                        # then fails on) and other scripts' digits (which int() reads).
+                        digits = args[1].isascii() and args[1].isdigit()
+                        if not digits or args[1].startswith("0"):
                             raise InputError(
                                 "group threshold must be all, any or a number", actual=repr(args[1])
                             )

@@ -41,7 +41,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
         _TooLarge: the body is (or declares itself) over ``limit``.
     """
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
+    # ASCII digits only: str.isdigit alone passes "²", which int() would then fail on.
+    if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > limit):
         raise _TooLarge
     chunks: list[bytes] = []
     total = 0

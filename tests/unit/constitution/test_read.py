@@ -309,3 +309,14 @@ def test_the_collector_is_paused_while_reading_and_its_state_restored(
     finally:
         if was:
             gc.enable()
+
+
+@pytest.mark.parametrize("segment", ["\u00b2", "\u0660"])
+def test_an_entrenched_path_with_a_non_ascii_digit_names_nothing(segment: str) -> None:
+    # A superscript two passes str.isdigit but not int(); ARABIC-INDIC DIGIT ZERO passes both.
+    # Neither is a position in the document: a problem, never a traceback or the first
+    # access rule.
+    doc = document(keys("a@lab", "b@asi", "c@aud"))
+    doc["entrenched"][0]["paths"] = [f"/access/{segment}"]
+    found = problems_of(dump(doc))
+    assert [m for _, m in found] == [f"path '/access/{segment}' names nothing in this document"]

@@ -131,6 +131,10 @@ def test_groups_nest_and_names_must_be_defined_first() -> None:
         ("group G 1 A\nquorum G\n", "line 1", "undefined"),
         ("witness A {a}\ngroup G 2 A\nquorum G\n", "line 2", "threshold"),
         ("witness A {a}\ngroup G 01 A\nquorum G\n", "line 2", "threshold"),
+        # Digits that str.isdigit passes but the format does not have: a superscript two
+        # (int() fails on it) and ARABIC-INDIC DIGIT ONE (int() reads it as 1).
+        ("witness A {a}\ngroup G \u00b2 A\nquorum G\n", "line 2", "threshold"),
+        ("witness A {a}\ngroup G \u0661 A\nquorum G\n", "line 2", "threshold"),
         ("witness A {a}\nwitness A {b}\nquorum A\n", "line 2", "twice"),
         ("witness A {a}\nwitness B {a}\nquorum A\n", "line 2", "public key"),
         ("witness A {a}\ngroup G any A A\nquorum G\n", "line 2", "twice"),

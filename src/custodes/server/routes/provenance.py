@@ -57,6 +57,8 @@ class ArtifactIn(BaseModel):
 
 
 class ArtifactOut(BaseModel):
+    """A registered artifact: what it is, who registered it, and its log entry."""
+
     digest: str
     kind: str
     name: str
@@ -74,23 +76,32 @@ class RunIn(BaseModel):
     grant that approved its plan, and the manifests of its outputs (optional)."""
 
     model_config = ConfigDict(extra="forbid")
+    # A string, not a parsed object: the registry keeps the envelope byte for byte, and the
+    # log commits to the SHA-256 of exactly those bytes.
     envelope: str = Field(min_length=2, max_length=MAX_ENVELOPE_BYTES)
     grant_id: str = Field(min_length=1, max_length=128)
     manifests: list[dict[str, Any]] = Field(default_factory=list, max_length=_MAX_MANIFESTS)
 
 
 class RunInputOut(BaseModel):
+    """One input of a run: the role it plays, its digest and name."""
+
     role: str
     digest: str
     name: str
 
 
 class RunOutputOut(BaseModel):
+    """One output of a run, registered as weights under its digest."""
+
     name: str
     digest: str
 
 
 class RunOut(BaseModel):
+    """A registered training run: its signed statement's fields, the grant that approved its
+    plan, and its log entry (times RFC 3339 UTC)."""
+
     id: str
     envelope_sha256: str
     plan_digest: str
@@ -116,12 +127,16 @@ class LineageNodeOut(BaseModel):
 
 
 class LineageOut(BaseModel):
+    """An artifact's lineage back to its roots, as a flat list of nodes."""
+
     digest: str
     roots: list[str]
     nodes: list[LineageNodeOut] = Field(description="every artifact once, the asked one first")
 
 
 class VerifyOut(BaseModel):
+    """A lineage checked against the log: ``ok`` only with no problem, each one named."""
+
     digest: str
     ok: bool
     artifacts: int
@@ -131,6 +146,7 @@ class VerifyOut(BaseModel):
 
 
 def _artifact(a: Artifact) -> ArtifactOut:
+    """The artifact ``a`` as JSON."""
     return ArtifactOut(
         digest=a.digest,
         kind=a.kind,
@@ -146,6 +162,7 @@ def _artifact(a: Artifact) -> ArtifactOut:
 
 
 def _run(r: Run) -> RunOut:
+    """The run ``r`` as JSON, its statement's fields flattened in."""
     s = r.statement
     return RunOut(
         id=r.id,
@@ -279,6 +296,8 @@ class EvaluationIn(BaseModel):
 
 
 class EvaluationOut(BaseModel):
+    """A registered capability evaluation of weights: its score, who signed it, its entry."""
+
     id: str
     weights: str
     evaluation: str
@@ -301,6 +320,8 @@ class PromotionIn(BaseModel):
 
 
 class PromotionOut(BaseModel):
+    """A recorded promotion: the weights, the tier, the grant and the evaluations it rested on."""
+
     id: str
     weights: str
     capability: str
@@ -314,6 +335,8 @@ class PromotionOut(BaseModel):
 
 
 class ServingOut(BaseModel):
+    """Whether the weights may serve in the tier now, and if not, every reason why not."""
+
     weights: str
     capability: str
     approved: bool
@@ -322,6 +345,7 @@ class ServingOut(BaseModel):
 
 
 def _evaluation(e: Evaluation) -> EvaluationOut:
+    """The evaluation ``e`` as JSON."""
     return EvaluationOut(
         id=e.id,
         weights=e.weights,
@@ -336,6 +360,7 @@ def _evaluation(e: Evaluation) -> EvaluationOut:
 
 
 def _promotion(p: Promotion) -> PromotionOut:
+    """The promotion ``p`` as JSON."""
     return PromotionOut(
         id=p.id,
         weights=p.weights,
