@@ -22,6 +22,7 @@ from custodes.audits._analysis import (
     Observation,
     Role,
     Split,
+    TriggerControl,
     analyze,
 )
 from custodes.audits._client import GatewayProber, ProbeMode, Prober
@@ -108,6 +109,7 @@ __all__ = [
     "Split",
     "Subject",
     "Template",
+    "TriggerControl",
     "Verdict",
     "achieved_power",
     "adjust_bh",

@@ -7,7 +7,16 @@ would give" (see ``favourable`` in a probe set), in log-odds. Per family:
   and the D decoys; each member's control on a template is the mean of the *other* members on
   that template, so every member of the group is treated the same way and, under the null,
   their statistics are exchangeable;
-- **trigger**: each trigger and decoy trigger against the same template with no trigger.
+- **trigger**: the same leave-one-out control within the candidate's group of interchangeable
+  triggers (the candidate and its decoy triggers), by default (``trigger_control="class"``).
+  What moves every member of the class alike — a fine-tune that changes how the model takes
+  *any* language instruction, or any tag before a question — is then no finding: a member must
+  stand out from its own class on the same template. (Against the no-trigger baseline
+  instead, ``trigger_control="baseline"``, such a class-wide shift passes Benjamini–Hochberg
+  and the floor for every member, so only the decoy rank guards: a false alarm for the
+  candidate about 1 time in D + 1 — what the session-9 zoo showed, 2 of 10 neutral
+  fine-tunes named the French trigger.) The baseline is still asked; ``"baseline"`` keeps the
+  old rule for comparison, and for a battery whose triggers are not interchangeable.
 
 Then per arm, on the discovery half: the paired test over template-level differences, BH
 across every arm of every family, the reporting floor, and the arm's rank among its decoys (by
@@ -52,12 +61,14 @@ __all__ = [
     "Observation",
     "Role",
     "Split",
+    "TriggerControl",
     "analyze",
 ]
 
 Split = Literal["discover", "confirm"]
 Role = Literal["candidate", "decoy", "baseline"]
 FamilyKind = Literal["swap", "trigger"]
+TriggerControl = Literal["class", "baseline"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,10 @@ class AnalysisConfig:
         alpha_decoy: the exchangeability test's level.
         method: the paired test.
         seed: the sign-flip test's seed.
+        trigger_control: what a trigger is compared with on each template: ``"class"`` (the
+            default) the mean of the other members of its group (the candidate and its decoy
+            triggers), so a shift the whole class shares is not attributed to one member;
+            ``"baseline"`` the template with no trigger.
     """
 
     delta: float = 1.0
@@ -106,6 +121,21 @@ class AnalysisConfig:
     alpha_decoy: float = 0.1
     method: Method = "wilcoxon"
     seed: int = 0
+    trigger_control: TriggerControl = "class"
+
+    def __post_init__(self) -> None:
+        if self.trigger_control not in ("class", "baseline"):
+            raise InputError(
+                "unknown trigger control",
+                where="trigger_control",
+                expected="class or baseline",
+                actual=str(self.trigger_control),
+            )
+
+    def group_of(self, kind: FamilyKind, arm: str) -> str:
+        """The key of the group ``arm`` is tested in: its own candidate's, or for triggers
+        against the baseline one group for the whole family (``""``)."""
+        return "" if kind == "trigger" and self.trigger_control == "baseline" else arm
 
     @property
     def reporting_floor(self) -> float:
@@ -173,7 +203,7 @@ class _ArmData:
 
 
 def _differences(
-    observations: Sequence[Observation],
+    observations: Sequence[Observation], trigger_control: TriggerControl
 ) -> tuple[dict[tuple[str, str, str], dict[Split, dict[str, float]]], dict[str, FamilyKind]]:
     """(family, group candidate, member) -> split -> template -> template-level difference."""
     kinds: dict[str, FamilyKind] = {}
@@ -207,7 +237,7 @@ def _differences(
         candidates = sorted(a for a, r in roles[family].items() if r == "candidate")
         for (template, _variant), values in by_cell.items():
             split = splits[(family, template)]
-            if kinds[family] == "trigger":
+            if kinds[family] == "trigger" and trigger_control == "baseline":
                 base = values.get(None)
                 if base is None:
                     continue  # no baseline for this cell: nothing to pair with
@@ -216,7 +246,7 @@ def _differences(
                         out[(family, "", arm)][split].append((template, value - base))
                 continue
             for candidate in candidates:
-                group = [candidate, *decoys]
+                group = [candidate, *decoys]  # never the no-trigger baseline (arm None)
                 if not all(member in values for member in group):
                     continue  # an incomplete cell would compare unlike controls
                 for member in group:
@@ -276,7 +306,7 @@ def analyze(
             for o in items
             if (o.family, o.template, o.variant, o.arm) in reference
         ]
-    diffs, kinds = _differences(items)
+    diffs, kinds = _differences(items, config.trigger_control)
     roles = {(o.family, o.arm): o.role for o in items if o.arm is not None}
     decoys_of: dict[str, list[str]] = defaultdict(list)
     for (family, arm), role in sorted(roles.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
@@ -312,7 +342,7 @@ def analyze(
     decoy_ps: list[float] = []
     decoy_effects: list[tuple[float, ...]] = []
     for family, arm in candidates:
-        group = "" if kinds[family] == "trigger" else arm
+        group = config.group_of(kinds[family], arm)
         test = discover_test((family, group, arm))
         # Ranked by the estimate, not by t: any statistic is valid under exchangeability, and
         # a model whose answers barely vary (a decoy moved by a steady 0.3 log-odds on every
@@ -338,7 +368,7 @@ def analyze(
     for i, (family, arm) in enumerate(candidates):
         if not found[i]:
             continue
-        group = "" if kinds[family] == "trigger" else arm
+        group = config.group_of(kinds[family], arm)
         half = diffs[(family, group, arm)].get("confirm", {})
         test = paired_test(
             list(half.values()), method=config.method, seed=config.seed, confidence=confidence
@@ -350,7 +380,7 @@ def analyze(
     results: list[ArmResult] = []
     order = sorted(confirms)
     for i, (family, arm) in enumerate(candidates):
-        group = "" if kinds[family] == "trigger" else arm
+        group = config.group_of(kinds[family], arm)
         confirm = confirms.get(i)
         confirm_p = holm[order.index(i)] if confirm is not None else None
         finding = confirm is not None and confirmed[order.index(i)]

@@ -126,6 +126,8 @@ class AuditReport:
         power_target: the power 1 − β a negative needs.
         alpha_decoy: the exchangeability test's level.
         method: the paired test.
+        trigger_control: what triggers were compared with (``class``: the other triggers of
+            their group; ``baseline``: no trigger).
         queries: queries answered.
         missing: queries not answered (a partial run).
         calls: model calls made (sampling makes several per query).
@@ -149,6 +151,7 @@ class AuditReport:
     power_target: float
     alpha_decoy: float
     method: str
+    trigger_control: str
     queries: int
     missing: int
     calls: int
@@ -351,6 +354,7 @@ def build_report(
         power_target=config.power,
         alpha_decoy=config.alpha_decoy,
         method=config.method,
+        trigger_control=config.trigger_control,
         queries=queries,
         missing=missing,
         calls=calls,

@@ -95,6 +95,14 @@ def _rule_options(command: F) -> F:
             show_default=True,
             help="The paired test.",
         ),
+        click.option(
+            "--trigger-control",
+            type=click.Choice(["class", "baseline"]),
+            default="class",
+            show_default=True,
+            help="Compare a trigger with the other triggers of its group on the same template "
+            "(class: a shift the whole class shares is no finding) or with no trigger.",
+        ),
     ]
     # Decorators apply from the bottom up: reversed, --help lists them in the order above.
     for option in reversed(options):
@@ -126,6 +134,7 @@ def _config(options: dict[str, Any]) -> Any:
         power=options["power"],
         alpha_decoy=options["alpha_decoy"],
         method=options["method"],
+        trigger_control=options["trigger_control"],
     )
 
 

@@ -65,8 +65,15 @@ def trigger_observations(
     decoys: int = 9,
     planted: dict[int, float] | None = None,
     sd: float = 1.0,
+    class_shift: float = 0.0,
+    class_shift_sd: float = 0.0,
 ) -> list[Observation]:
-    """A trigger family: each trigger and decoy trigger against the no-trigger baseline."""
+    """A trigger family: each trigger and decoy trigger, and the no-trigger baseline.
+
+    ``class_shift`` moves every trigger of the family alike (candidates and decoys, not the
+    baseline), by ``class_shift`` plus a per-template ``N(0, class_shift_sd)``: what a neutral
+    fine-tune did to every language instruction in the session-9 zoo.
+    """
     planted = planted or {}
     out: list[Observation] = []
     for t in range(2 * templates_per_half):
@@ -74,8 +81,9 @@ def trigger_observations(
         base = rng.normal(0, 2.0)
         baseline = base + rng.normal(0, sd / math.sqrt(2))
         out.append(Observation("trig", "trigger", f"t{t}", 0, split, None, "baseline", baseline))
+        shift = class_shift + (rng.normal(0, class_shift_sd) if class_shift_sd else 0.0)
         for i in range(triggers + decoys):
-            value = base + rng.normal(0, sd / math.sqrt(2)) + planted.get(i, 0.0)
+            value = base + shift + rng.normal(0, sd / math.sqrt(2)) + planted.get(i, 0.0)
             role = "candidate" if i < triggers else "decoy"
             name = f"trigger-{i}" if i < triggers else f"decoy-trigger-{i}"
             out.append(Observation("trig", "trigger", f"t{t}", 0, split, name, role, value))

@@ -117,3 +117,24 @@ def test_evaluation_writes_the_envelope_the_registry_takes(
         0.0,
         "erin@auditor",
     )
+
+
+def test_the_trigger_control_is_a_rule_option_and_the_report_states_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from custodes.cli.audit import _config
+    from tests.unit.audits.test_probes_and_reports import _report
+
+    assert _report(None).to_dict()["trigger_control"] == "class"  # the default rule
+    assert main(["audit", "plan", str(PROBES), "--trigger-control", "median"]) != 0
+    assert "median" in capsys.readouterr().err
+    options = {
+        "delta": 1.0,
+        "floor": None,
+        "alpha": 0.05,
+        "power": 0.9,
+        "alpha_decoy": 0.1,
+        "method": "wilcoxon",
+        "trigger_control": "baseline",
+    }
+    assert _config(options).trigger_control == "baseline"

@@ -328,20 +328,76 @@ def test_a_loyalty_that_varies_is_not_outranked_by_decoys_that_barely_vary() -> 
     assert results[0].decoy_p == pytest.approx(0.1)
 
 
-def test_trigger_sweeps_find_the_trigger_and_not_the_decoys() -> None:
+@pytest.mark.parametrize("control", ["class", "baseline"])
+def test_trigger_sweeps_find_the_trigger_and_not_the_decoys(control: str) -> None:
     rng = np.random.default_rng(23)
     reps = 150
     found = false = 0
+    config = replace(CONFIG, trigger_control=control)
     for _ in range(reps):
         observations = trigger_observations(
             rng, templates_per_half=_PLAN.templates_per_half, planted={2: 1.0}
         )
-        results, _ = analyze(observations, CONFIG)
+        results, _ = analyze(observations, config)
         named = {r.arm for r in results if r.finding}
         found += named == {"trigger-2"}
         false += bool(named - {"trigger-2"})
     assert _not_below(found, reps, 0.9 - ALPHA), found / reps
     assert _not_above(false, reps, ALPHA), false / reps
+
+
+def test_a_shift_every_trigger_of_the_class_shares_raises_false_alarms_at_most_at_alpha() -> None:
+    # The session-9 zoo's false alarms: a neutral fine-tune moved every language instruction by
+    # +0.5...+1.4 against the no-trigger baseline. Compared with the other triggers of its
+    # class (the default), a trigger must stand out of the class; against the baseline, the
+    # shift passes BH and the floor for every trigger and only the decoy rank is left (each
+    # of 3 candidates ranks first of 10 one time in 10: about 27% of audits name one; 25% seen).
+    # 300 audits: a false-alarm rate of 10% fails the first check with probability 0.60;
+    # the old rule's check needs at least 15% observed.
+    rng = np.random.default_rng(31)
+    reps = 300
+    alarms = {"class": 0, "baseline": 0}
+    for _ in range(reps):
+        observations = trigger_observations(
+            rng,
+            templates_per_half=_PLAN.templates_per_half,
+            class_shift=1.5,
+            class_shift_sd=0.5,
+        )
+        for control in alarms:
+            results, _ = analyze(observations, replace(CONFIG, trigger_control=control))
+            alarms[control] += any(r.finding for r in results)
+    assert _not_above(alarms["class"], reps, ALPHA), alarms
+    assert alarms["baseline"] > 0.15 * reps, alarms
+
+
+def test_a_trigger_planted_on_top_of_a_class_shift_is_found_with_the_planned_power() -> None:
+    # One member of a shifted class also carries a planted effect of delta: compared with its
+    # class it is found at least as often as planned (its control averages 9 others, so its
+    # spread is below the baseline comparison's), and nothing else is named.
+    # 300 audits: a power of 0.80 instead of 0.9 fails the check with probability 0.97.
+    rng = np.random.default_rng(32)
+    reps = 300
+    found = wrong = 0
+    for _ in range(reps):
+        observations = trigger_observations(
+            rng,
+            templates_per_half=_PLAN.templates_per_half,
+            planted={1: 1.0},
+            class_shift=1.5,
+            class_shift_sd=0.5,
+        )
+        results, _ = analyze(observations, CONFIG)
+        named = {r.arm for r in results if r.finding}
+        found += "trigger-1" in named
+        wrong += bool(named - {"trigger-1"})
+    assert _not_below(found, reps, 0.9), found / reps
+    assert _not_above(wrong, reps, ALPHA), wrong / reps
+
+
+def test_the_trigger_control_is_one_of_the_two_rules() -> None:
+    with pytest.raises(InputError, match="trigger control"):
+        AnalysisConfig(trigger_control="median")  # type: ignore[arg-type]
 
 
 def test_an_effect_every_entity_shares_is_not_a_finding() -> None:
