@@ -92,7 +92,10 @@ def serve(
         constitution_file=constitution_file,
         data_dir=data_dir,
     )
+    # One stack for everything started before uvicorn: whatever refuses the start, the
+    # socket, the demo's witnesses and its local model are released in reverse order.
     with contextlib.ExitStack() as stack:
+        # Bound first: a taken port is refused before any key, database or witness exists.
         sock = stack.enter_context(_bind(settings.host, settings.port))
         # Before anything is written: a missing key outside the demo is refused here, not after
         # a database was created for a server that cannot start.
@@ -106,6 +109,7 @@ def serve(
                     f"demo witness {started.name} (an overseer's, demo key) at {started.url}",
                     err=True,
                 )
+            # An operator's own policy file wins over the one the demo wrote for its ports.
             if witnesses.policy_file is not None and settings.witness_policy_file is None:
                 settings = state.with_overrides(witness_policy_file=witnesses.policy_file)
                 click.echo(f"witness policy for these ports: {witnesses.policy_file}", err=True)

@@ -42,8 +42,12 @@ __all__ = ["EXPLOIT_DETAILS", "MAX_DETAILS_BYTES", "CaseRecords", "ConstitutionS
 _log = logging.getLogger(__name__)
 
 EXPLOIT_DETAILS = "exploit-details"
+# The details are sealed in memory in one piece (AES-GCM over the whole): the bound keeps one
+# registration from taking the server's memory.
 MAX_DETAILS_BYTES = 64 << 20
 _READ = "details-read"
+# A refusal logs the finding id only if it has this shape: a caller must not be able to write
+# arbitrary text into the public log by asking for a finding that does not exist.
 _FINDING_ID = re.compile(r"^CUSTODES-[0-9]{4}-[0-9]{4,}$")
 # The one reason a caller is given, and the log records, for a finding that is hidden from them
 # and for one that does not exist: neither the answer nor the log tells them apart.
@@ -131,6 +135,7 @@ class CaseRecords:
                 known = principal in self.access().constitution.principals_by_id
             except PolicyDenied:
                 known = False
+        # Truncated fields: the refusal of a hostile request must not make a huge log entry.
         body = E.DeniedBody(
             action=action,
             finding_id=finding_id if finding_id and _FINDING_ID.match(finding_id) else None,
