@@ -19,8 +19,11 @@ meeting their quorum.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +46,9 @@ __all__ = [
     "grant_bodies",
     "verify_lineage",
 ]
+
+# Runs from which a lineage's signatures are verified on several threads.
+_PREFETCH_MIN = 64
 
 
 class LineageError(ProvenanceError):
@@ -211,6 +217,10 @@ def verify_lineage(
             "run custodes log verify"
         )
     nodes = lineage.walk()
+    in_force = {n.run.id: _in_force(n.run, history) for n in nodes if n.run is not None}
+    _prefetch_signatures(
+        [(n.run.envelope, in_force[n.run.id][1]) for n in nodes if n.run is not None]
+    )
     runs = 0
     for node in nodes:
         a = node.artifact
@@ -237,17 +247,9 @@ def verify_lineage(
         if run is None:
             continue
         runs += 1
-        c = history.at(run.log_index)
-        if isinstance(c, str):
-            problems.append(f"run {run.id}: {c}")
-            training_capability = None
-            keys: Mapping[str, bytes] = {}
-            under = "no constitution"
-        else:
-            rules = c.provenance
-            training_capability = rules.training_capability
-            keys = rules.signers(c.principals, rules.pipeline_roles)
-            under = f"constitution version {c.version}, in force when it was registered"
+        training_capability, keys, under, missing = in_force[run.id]
+        if missing is not None:
+            problems.append(f"run {run.id}: {missing}")
         _check_run(run, entries, log, size, root, keys, under, problems)
         grant_problem = grant_problems.get(run.grant_id, "missing")
         if grant_problem == "missing":
@@ -266,6 +268,36 @@ def verify_lineage(
                 f"bound to {resource}"
             )
     return LineageReport(lineage.artifact.digest, len(nodes), runs, size, tuple(problems))
+
+
+def _in_force(
+    run: Run, history: ConstitutionHistory
+) -> tuple[str | None, Mapping[str, bytes], str, str | None]:
+    """Under the version in force when ``run`` was registered: its training capability, its
+    pipeline keys, how to name it, and why there is none (None when there is)."""
+    c = history.at(run.log_index)
+    if isinstance(c, str):
+        return None, {}, "no constitution", c
+    rules = c.provenance
+    under = f"constitution version {c.version}, in force when it was registered"
+    return rules.training_capability, rules.signers(c.principals, rules.pipeline_roles), under, None
+
+
+def _prefetch_signatures(pairs: Sequence[tuple[bytes, Mapping[str, bytes]]]) -> None:
+    """Verify the envelopes' signatures on a few threads ahead of the checks that read them
+    (``verified_signer`` remembers each). Ed25519 verification releases the interpreter, so a
+    long lineage's first verification spreads over the cores; a short one is not worth the
+    threads. Failures are left for the checks to report, in order."""
+    workers = min(4, os.cpu_count() or 1)
+    if workers < 2 or len(pairs) < _PREFETCH_MIN:
+        return
+
+    def one(pair: tuple[bytes, Mapping[str, bytes]]) -> None:
+        with contextlib.suppress(Exception):  # reported by the checks that follow
+            verified_signer(pair[0], pair[1], payload_type=IN_TOTO_PAYLOAD_TYPE)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="verify-signatures") as pool:
+        list(pool.map(one, pairs, chunksize=32))
 
 
 def grant_bodies(entries: Mapping[int, bytes]) -> dict[str, Mapping[str, Any]]:

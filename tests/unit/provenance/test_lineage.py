@@ -16,6 +16,8 @@ from custodes.provenance import (
     LineageReport,
     ModelRegistry,
     RunInput,
+    _dsse,
+    _lineage,
     grant_bodies,
 )
 from custodes.provenance._lineage import build_lineage
@@ -57,9 +59,21 @@ def test_lineage_reaches_the_roots(pipeline: Pipeline, registry: ModelRegistry) 
     assert len(top.walk()) == 4 + 3
 
 
+@pytest.mark.parametrize("threads", [False, True], ids=["in-order", "signatures-on-threads"])
 def test_verify_ok_and_every_flipped_attestation_byte_is_caught(
-    pipeline: Pipeline, registry: ModelRegistry, transparency_log: TransparencyLog, engine: Engine
+    pipeline: Pipeline,
+    registry: ModelRegistry,
+    transparency_log: TransparencyLog,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    threads: bool,
 ) -> None:
+    # Signatures this process verified before are forgotten; with threads, even a short
+    # lineage's are verified ahead on a pool (as a long one's are), remembered, then checked.
+    monkeypatch.setattr(_dsse, "_VERIFIED", {})
+    if threads:
+        monkeypatch.setattr(_lineage, "_PREFETCH_MIN", 1)
+        monkeypatch.setattr(_lineage.os, "cpu_count", lambda: 2)
     digests = _generations(pipeline, 2)
     report = _verify(registry, transparency_log, engine, digests[-1])
     assert report.ok, report.problems
