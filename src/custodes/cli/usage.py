@@ -59,12 +59,15 @@ def usage(
         ConfigError: there is no custodes database in the data folder.
         InputError: the SVG file cannot be written.
     """
+    # Imported when the command runs: `custodes --help` should not load the solver.
     from custodes.coalition import CoalitionService
     from custodes.usage import UsageTracker, figures_svg
     from custodes.wiring import build_records, open_core
 
     settings = state.settings
     database = settings.data_dir / "custodes.db"
+    # Refused rather than opened: opening would create an empty database, and its empty
+    # figures would read as "nobody used anything".
     if not settings.database_url and not database.exists():
         raise ConfigError(
             f"no custodes database at {database}",
@@ -127,6 +130,7 @@ def usage(
     ):
         table.add_column(column)
     for f in figures:
+        # Shares by tokens, counts by calls: a tier's cost is its tokens, its users are callers.
         p, o = f.persons_tokens, f.organisations_tokens
         table.add_row(
             f.capability,
@@ -143,6 +147,7 @@ def usage(
             ", ".join(p.coalition) or "-",
             "-" if (c := could.get(f.capability)) is None else ", ".join(c) or "nobody",
         )
+    # 200 columns when redirected: a table of thirteen columns must not wrap in a log file.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
