@@ -187,9 +187,11 @@ def watch(
             if not alarms:
                 err_console.print(f"ok: {key.name} verified up to size {_size(path, key.name)}")
             if once:
+                # Exit 1 on any alarm, so a cron job or a CI step can page someone.
                 if alarms:
                     raise WitnessError(f"{len(alarms)} alarm(s) raised watching {url}")
                 return
+            # A steady poll, not a wait on an event: the watcher trusts nothing the log pushes.
             time.sleep(interval)
     finally:
         watcher.close()
@@ -230,6 +232,8 @@ def evidence_list(state: CliState, db: str | None) -> None:
 def evidence_export(state: CliState, db: str | None, out_dir: Path) -> None:
     """Write each piece of evidence as a file anyone can check."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Numbered in the witness's own order (oldest first), so a second export names the same
+    # evidence by the same file.
     for number, ev in enumerate(_stored_evidence(state, db), start=1):
         path = out_dir / f"evidence-{number}-{ev.kind}.json"
         path.write_text(ev.to_json())
@@ -308,6 +312,9 @@ def verify(source: str, log_key: str, policy_file: Path, max_age: str) -> None:
             text = Path(source).read_text()
         except OSError as exc:
             raise InputError(f"cannot read {source}: {exc.strerror}") from exc
+    # A receipt, or else a cosigned checkpoint: the receipt's framing is the stricter, so it is
+    # tried first and anything it refuses is read as a checkpoint (whose errors are the ones
+    # shown).
     try:
         receipt = Receipt.from_text(text)
     except InputError:

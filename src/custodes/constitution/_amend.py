@@ -203,6 +203,8 @@ def changed_clauses(old: Constitution, new: Constitution) -> list[EntrenchedClau
     """The old version's entrenched clauses whose paths, or whose own text, the new one changes."""
     out = []
     for clause in old.entrenched:
+        # A clause guards its own text too: otherwise one amendment could first weaken the
+        # clause (signers: 1) and the next change what it protected.
         paths = (*clause.paths, f"/entrenched/{clause.id}")
         if any(resolve_path(old.document, p) != resolve_path(new.document, p) for p in paths):
             out.append(clause)
@@ -210,6 +212,7 @@ def changed_clauses(old: Constitution, new: Constitution) -> list[EntrenchedClau
 
 
 def _clause_threshold(c: Constitution, clause: EntrenchedClause) -> Threshold:
+    """What ``clause`` of version ``c`` requires, remembering where the requirement came from."""
     return Threshold(clause.signers, clause.organisations, ((clause.id, c.version),))
 
 
@@ -249,6 +252,7 @@ def required_threshold(goal: str, versions: Iterable[Constitution]) -> Threshold
 def entrenched_goals(versions: Iterable[Constitution]) -> list[str]:
     """The goals whose weakening ``versions`` (the current one and its history) entrench, plus
     ``amend`` (held to the coalition floor in any case): what the caller must measure."""
+    # "amend" always: the coalition floor applies to amending whether or not a clause does.
     goals = {"amend"}
     for c in versions:
         for clause in c.entrenched:
@@ -362,6 +366,8 @@ def check_amendment(
                 f"(the current is {old.version}); got {new.version}",
             )
         )
+    # Both thresholds, as TUF's root rotation (§5.3.4): the old signers consent to handing
+    # over, and the new signers show they hold the keys the new version names.
     old_signers = set(old.amendment.signers) & set(signed_old)
     new_signers = set(new.amendment.signers) & set(signed_new)
     have_old = len(_persons(old, old_signers))
@@ -401,6 +407,7 @@ def check_amendment(
         return need_keys, need_orgs
 
     def has() -> str:
+        """What this amendment's signers of the old version amount to, for a denial."""
         return f"has {have_keys} from {_count(have_orgs, 'organisation')}"
 
     def needs(short: tuple[int, int]) -> str:
