@@ -449,6 +449,7 @@ def show(
                     }
                     for i, d in rows
                 ]
+                # One entry asked for and absent is an error; an empty range is an answer.
                 if index is not None:
                     if not shown:
                         raise InputError(f"no log entry at index {index}", where="--index")
@@ -529,6 +530,7 @@ def prove(
                 )
                 return
     else:
+        # migrate_db=False: proving reads; it must never upgrade a deployment's schema.
         with _local_log(state.settings, migrate_db=False) as log_:
             if index is not None:
                 signed = log_.latest_checkpoint()
@@ -546,6 +548,7 @@ def prove(
                     return
                 from custodes.log import Receipt
 
+                # A receipt carries a signed checkpoint, and only the newest is at hand signed.
                 if size is not None and size != signed.checkpoint.size:
                     raise click.UsageError("a receipt is always for the newest checkpoint")
                 text = Receipt.build(
@@ -753,6 +756,8 @@ def _verify_pair(
     Raises:
         VerificationError: it does not extend it (truncated, rolled back or forked).
     """
+    # No policy for the old checkpoint: it is the one the user kept, trusted as it is; the
+    # witnesses vouch for the new one, which the log (or the server) hands over now.
     old = _load_checkpoint(_read_input(old_file), verifier, old_file)
     client = _http(server) if server else None
     try:
@@ -781,6 +786,8 @@ def _verify_pair(
                 hashes = [base64.b64decode(h) for h in json.loads(raw)["proof"]]
             except (ValueError, KeyError, TypeError):
                 hashes = [base64.b64decode(line) for line in raw.split() if line]
+        # The server's proof is not trusted: verify_consistency checks it against both signed
+        # roots, so a lying server can only make this fail, never pass.
         elif client is not None and o.size != n.size:
             body = _get(client, "/log/proof/consistency", size1=o.size, size2=n.size).json()
             hashes = [base64.b64decode(h) for h in body["proof"]]
@@ -813,6 +820,7 @@ def _verify_database(
 
     from custodes.log import verify_store
 
+    # Read and checked before the database is opened: a bad --trusted file fails fast.
     trusted = [_load_checkpoint(_read_input(f), verifier, f, policy) for f in trusted_files]
     engine = _read_only_engine(settings)
     checker = _entry_checker(engine) if check_entries else None
@@ -845,6 +853,7 @@ def _verify_database(
             f"size {report.size} root {_b64(report.root)}"
         )
         return
+    # The first 50 and a count: a log broken at its root would otherwise print every entry.
     shown = report.problems[:50]
     lines = [f"  {p.kind}: {p.message}" for p in shown]
     if len(report.problems) > len(shown):
