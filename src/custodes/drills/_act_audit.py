@@ -33,6 +33,7 @@ from custodes.audits import (
 )
 from custodes.drills._act_authority import _client, _key, _refusal, _signed
 from custodes.drills._actions import ActionContext, NotRunnable, Observation, Params, action
+from custodes.drills._credentials import LocalModelAccess
 from custodes.drills._scenario import Step
 from custodes.errors import AuditError, Error
 from custodes.provenance import FileManifest, ManifestFile
@@ -193,11 +194,11 @@ def _probe_set(candidates: list[str], decoys: list[str], templates: int) -> Prob
     )
 
 
-def _operator(ctx: ActionContext, method: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the local model server's operator route ``/local/plant``.
+def _access(ctx: ActionContext) -> LocalModelAccess:
+    """The drill's access to the local model server's operator route.
 
     Raises:
-        NotRunnable: the drill holds no access to it, or it refused.
+        NotRunnable: the drill holds none.
     """
     access = ctx.credentials.local_model
     if access is None:
@@ -205,6 +206,16 @@ def _operator(ctx: ActionContext, method: str, body: dict[str, Any] | None = Non
             "the drill holds no access to the deployment's local model server (run it with "
             "the deployment's --data-dir, where the demo writes local-model.json)"
         )
+    return access
+
+
+def _operator(ctx: ActionContext, method: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the local model server's operator route ``/local/plant``.
+
+    Raises:
+        NotRunnable: the drill holds no access to it, or it refused.
+    """
+    access = _access(ctx)
     try:
         r = httpx.request(
             method,
@@ -308,6 +319,7 @@ def loyalty_audit(ctx: ActionContext, step: Step, params: LoyaltyParams) -> Obse
     decoys = [f"{n}@{organisation}" for n in _DECOYS if f"{n}@{organisation}" not in known]
     candidates = [director, *people[: params.candidates - 1]]
     probes = _probe_set(candidates, decoys[: params.decoys], params.templates)
+    _access(ctx)  # before asking for an earlier step's weights: the plainer reason
     provenance = ""
     expected: str | None = None
     run_id: str | None = None
