@@ -196,6 +196,7 @@ def to_osv(
             },
         },
     }
+    # No "published" while embargoed: the record is a draft, and a date would say otherwise.
     if published is not None:
         record["published"] = format_time(published)
     return record
@@ -300,6 +301,7 @@ def to_csaf(
         vulnerability["cwe"] = {"id": f.cwe, "name": _CWE_NAMES[f.cwe]}
     else:
         vulnerability["notes"].append({"category": "other", "title": "CWE", "text": f.cwe})
+    # CSAF 2.0 has a place for CVSS v3 only; a v4.0 score goes into the 2.1 document instead.
     if f.cvss_version == "3.1":
         vulnerability["scores"] = [
             {"cvss_v3": CVSS3(f.cvss_vector).as_json(minimal=True), "products": product_ids}

@@ -33,6 +33,8 @@ async def authenticated_principal(request: Request) -> str:
             is unknown or revoked.
     """
     values = request.headers.getlist("authorization")
+    # Two headers are refused, not resolved: a proxy and this server could each read a
+    # different one, and act for two different callers.
     if len(values) != 1:
         raise Unauthenticated(
             "a custodes API key is required" if not values else "send exactly one API key",
@@ -42,6 +44,7 @@ async def authenticated_principal(request: Request) -> str:
         )
     scheme, _, key = values[0].partition(" ")
     key = key.strip()
+    # The scheme is case-insensitive (RFC 9110 §11.1); the key itself is compared exactly.
     if scheme.lower() != "bearer" or not key:
         raise Unauthenticated(
             "the Authorization header must carry a bearer API key",
@@ -49,6 +52,7 @@ async def authenticated_principal(request: Request) -> str:
             expected=_EXPECTED,
         )
     found = await principal_of_key(request, key)
+    # One answer for unknown and revoked: a caller must not learn which keys once existed.
     if found is None:
         raise Unauthenticated(
             "the API key is unknown or revoked", where="Authorization", expected=_EXPECTED
