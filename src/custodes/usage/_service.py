@@ -708,6 +708,8 @@ class UsageTracker:
         ends = parse_time(until, where="until")
         now = self.clock.now()
         assert r.window is not None
+        # Bounded by one rule window: an override excuses one window's share; to last longer it
+        # is approved (and logged) again.
         if not now < ends <= now + r.window:
             raise InputError(
                 "until must be after now and at most one rule window ahead",
@@ -719,6 +721,8 @@ class UsageTracker:
         key = c.principals_by_id[approver].public_key
         assert key is not None
         sig = decode_signature(signature)
+        # Over the text of ``until`` as sent, not the parsed time: those characters are what
+        # the approver signed and what the log records.
         if not verify_signature(key, override_message(rule, subject, until, reason), sig):
             raise ApprovalError(
                 f"the signature does not verify under {approver}'s key over the override "
@@ -749,6 +753,7 @@ class UsageTracker:
                     log_index=appended.index,
                 )
             )
+        # The later end wins: a shorter second override must not cut the first one short.
         with self._lock:
             self._overrides[(rule, subject)] = max(ends, self._overrides.get((rule, subject), ends))
         return Override(rule, subject, approver, ends, reason, appended.index)
