@@ -66,6 +66,8 @@ def check_usage(
                 expected="each id once",
             )
         seen.setdefault(r["id"], i)
+        # The schema requires only id and kind: what each kind needs is checked here, with a
+        # message that names the kind and the key.
         needs = _USAGE_RULE_NEEDS[r["kind"]]
         for key in needs:
             if key not in r:
@@ -75,6 +77,8 @@ def check_usage(
                     expected=", ".join(needs) + " (see docs/usage.md)",
                 )
         may = _USAGE_RULE_MAY.get(r["kind"], frozenset())
+        # A key the kind does not read is refused, not ignored: "window" on a rule that has
+        # none would look like a limit that is never enforced.
         for key in _USAGE_RULE_KEYS - set(needs) - may - {"measure", "gate", "min_calls"}:
             if key in r:
                 check.problem(
@@ -101,6 +105,7 @@ def check_usage(
     for j, cap in enumerate(raw.get("restricted", [])):
         if cap not in cap_ids:
             check.problem(("usage", "restricted", j), f"unknown capability {cap!r}")
+    # Without an explicit list, the restricted tiers are those whose access needs approvals.
     restricted = set(raw["restricted"]) if "restricted" in raw else approved_tiers
     reviewed: dict[str, int] = {}
     for i, r in enumerate(raw.get("reviews", [])):
