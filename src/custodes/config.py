@@ -293,7 +293,9 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip().removeprefix("[").removesuffix("]")  # also the JSON list form
             parts = [p.strip() for p in text.split(",")] if text.strip() else []
-            if not all(p.isdigit() for p in parts):
+            # ASCII digits only: str.isdigit alone passes "²" (int() raises) and other
+            # scripts' digits ("١", which int() reads as 1).
+            if not all(p.isascii() and p.isdigit() for p in parts):
                 raise ValueError(f"expected comma-separated port numbers, got {value!r}")
             return tuple(int(p) for p in parts)
         return value

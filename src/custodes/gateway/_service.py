@@ -355,7 +355,8 @@ class Gateway:
         """
         length = request.headers.get("content-length")
         if length is not None:
-            if not length.isdigit():
+            # ASCII digits only: str.isdigit alone passes "²", on which int() raises (a 500).
+            if not (length.isascii() and length.isdigit()):
                 raise Refused("Content-Length is not a number", where="content-length")
             if int(length) > self.max_body_bytes:
                 raise Refused(
