@@ -1,4 +1,4 @@
-"""Settings read from the environment are refused with the value when they are not what is expected."""
+"""Settings read from the environment are refused, with the value, when not what is expected."""
 
 import pytest
 from pydantic import ValidationError
