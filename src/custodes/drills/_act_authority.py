@@ -222,7 +222,8 @@ def _index(node: list[Any], part: str, path: str) -> int:
     for i, item in enumerate(node):
         if isinstance(item, dict) and item.get("id") == part:
             return i
-    if part.isdigit() and int(part) < len(node):
+    # ASCII digits only, as custodes.constitution's resolve_path: "²" passes str.isdigit.
+    if part.isascii() and part.isdigit() and int(part) < len(node):
         return int(part)
     raise NotRunnable(f"the constitution in force has no item {part!r} at {path}")
 

@@ -84,7 +84,8 @@ def gateway_call(ctx: ActionContext, step: Step, params: CallParams) -> Observat
 
 
 def _index(text: str | None) -> tuple[int, ...]:
-    return (int(text),) if text is not None and text.isdigit() else ()
+    # ASCII digits only: str.isdigit alone passes "²", on which int() raises.
+    return (int(text),) if text is not None and text.isascii() and text.isdigit() else ()
 
 
 class RevokeKeysParams(Params):

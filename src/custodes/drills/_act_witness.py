@@ -143,7 +143,8 @@ def _offer(
         r = http.post(url.rstrip("/") + "/add-checkpoint", content=(body + "\n" + note).encode())
         # 409 with a size other than the one read: the log's publisher moved the witness on
         # meanwhile; offer again.
-        if r.status_code == 409 and r.text.strip().isdigit() and int(r.text.strip()) != held:
+        size = r.text.strip()
+        if r.status_code == 409 and size.isascii() and size.isdigit() and int(size) != held:
             continue
         return r.status_code, r.text, note
     if held is None or held < 2:
