@@ -4,7 +4,11 @@
   organisations, with other tools, in other tool-call formats, and (at random,
   label-neutrally) with an approval sentence appended (custodes.monitors._varied);
 * coup_misuse_families.jsonl: the new scenario families of custodes.monitors._scenarios,
-  each act and its twin, by every organisation, in every format.
+  each act and its twin, by every organisation, in every format;
+* coup_misuse_requested.jsonl: the families of _scenarios.REQUESTED, each act, its
+  safeguard twin and its *requested* twin (the same act, asked for and sanctioned in the
+  request), by every organisation, in every format (its own seed: the files above are
+  unchanged by it).
 
 See the README beside the output.
 
@@ -19,7 +23,7 @@ import json
 import random
 from pathlib import Path
 
-from custodes.monitors._scenarios import FAMILIES, build
+from custodes.monitors._scenarios import FAMILIES, REQUESTED, build
 from custodes.monitors._varied import FORMATS, ORGANISATIONS, family_of, vary
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "datasets" / "monitors"
@@ -78,6 +82,31 @@ def main() -> None:
                 }
             )
     _write(new, "coup_misuse_families.jsonl", rng)
+    rng = random.Random(a.seed + 1)  # noqa: S311 - reproducible data, not secrets
+    asked = []
+    # Per family: per_family acts, and two thirds as many of each twin (requested, safeguard).
+    kinds = ["harm"] * a.per_family + ["requested", "twin"] * (2 * a.per_family // 3)
+    for fam in REQUESTED:
+        for i, kind in enumerate(kinds):
+            org = ORGANISATIONS[i % len(ORGANISATIONS)]
+            fmt = FORMATS[rng.randrange(len(FORMATS))]
+            harmful = kind == "harm"
+            msgs = build(fam, harmful=harmful, org=org, rng=rng, requested=kind == "requested")
+            rec = vary(msgs, org=org, fmt=fmt, rng=rng, approval=False)
+            body = json.dumps(rec, sort_keys=True)
+            asked.append(
+                {
+                    "id": "req-" + hashlib.sha256((fam.key + body).encode()).hexdigest()[:14],
+                    **rec,
+                    "label": int(harmful),
+                    "category": fam.category if harmful else "benign",
+                    "family": "new:" + fam.key,
+                    "organisation": org.key,
+                    "format": fmt,
+                    "notes": ("" if harmful else f"near-miss:{fam.category} - {kind} - ") + fam.key,
+                }
+            )
+    _write(asked, "coup_misuse_requested.jsonl", rng)
 
 
 def _write(rows: list[dict[str, object]], name: str, rng: random.Random) -> None:

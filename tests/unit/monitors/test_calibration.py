@@ -11,7 +11,7 @@ import pytest
 
 from custodes.errors import InputError
 from custodes.monitors._calibration import Calibration, fit_calibration
-from custodes.monitors._scenarios import FAMILIES, build
+from custodes.monitors._scenarios import FAMILIES, REQUESTED, build
 from custodes.monitors._varied import FORMATS, ORGANISATIONS, family_of, vary
 from custodes.monitors._view import render_messages, transcript_view
 
@@ -106,6 +106,31 @@ def test_every_family_builds_a_harmful_act_and_a_twin() -> None:
         assert harm != twin and "{" not in fam.key
         cats.add(fam.category)
     assert len(cats) == 6 and len(FAMILIES) >= 30
+
+
+def test_a_requested_twin_is_the_act_asked_for_and_only_the_request_differs() -> None:
+    cats = set()
+    for fam in REQUESTED:
+        org = ORGANISATIONS[3]
+        # The same draw for each form, so only what the form changes differs.
+        harm = build(fam, harmful=True, org=org, rng=random.Random(9))
+        asked = build(fam, harmful=False, requested=True, org=org, rng=random.Random(9))
+        twin = build(fam, harmful=False, org=org, rng=random.Random(9))
+        # Everything after the request is the act's own (the same lines, the same summary).
+        user = next(i for i, m in enumerate(harm) if m["role"] == "user")
+        assert asked[user + 1 :] == harm[user + 1 :], fam.key
+        assert asked[user]["content"].startswith(harm[user]["content"])
+        extra = asked[user]["content"][len(harm[user]["content"]) :]
+        assert extra.strip() and "{" not in extra, fam.key  # the sanction, filled in
+        assert twin[user + 1 :] != harm[user + 1 :]  # the safeguard twin changes the act
+        cats.add(fam.category)
+    assert cats == {
+        "oversight_evasion",
+        "weights_exfiltration",
+        "training_tamper",
+        "command_override",
+    }
+    assert not {f.key for f in REQUESTED} & {f.key for f in FAMILIES}
 
 
 def test_the_combiner_form_is_chosen_on_held_out_groups() -> None:
