@@ -849,6 +849,24 @@ def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[s
             return math.inf, math.inf
         return float(np.sort(chosen)[:n].sum()), float(n)
 
+    # Each corruptible player's organisation, as a small integer (for the spread of a pool).
+    org_codes: dict[str, int] = {}
+    org_of = np.array(
+        [org_codes.setdefault(game.players[i].organisation, len(org_codes)) for i in pool],
+        dtype=np.int64,
+    )
+
+    def spread(mask: Any, n: int) -> float:
+        """The fewest organisations ``n`` distinct players from ``mask`` can come from: the
+        largest organisations first (a person is in one organisation)."""
+        if n <= 0:
+            return 0.0
+        counts = np.sort(np.bincount(org_of[mask], minlength=1))[::-1]
+        reach = np.cumsum(counts)
+        if len(reach) == 0 or reach[-1] < n:
+            return math.inf
+        return float(np.searchsorted(reach, n) + 1)
+
     inf3 = (math.inf, math.inf, math.inf)
     own: dict[str, tuple[float, float, float]] = {}
     for rule in rules:
@@ -862,7 +880,10 @@ def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[s
         alone = cheapest(appr, approvers)
         own[rule.id] = (
             max(both[0], alone[0]),
-            max(1.0, rule.m, sum(rule.kinds.values())),
+            # The approvers alone span at least as many organisations as the fewest that hold
+            # that many distinct players of their roles (amendment signers in as many
+            # organisations as persons, above all).
+            max(1.0, rule.m, sum(rule.kinds.values()), spread(appr, approvers)),
             max(both[1], alone[1]),
         )
     best: dict[str, tuple[float, float, float]] = {}
