@@ -7,10 +7,11 @@ deployment never reach the operator's routes."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from typing import Any, Protocol
 
+import anyio
+import anyio.to_thread
 import orjson
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -84,13 +85,19 @@ def local_model_app(
     name: str = "smollm2",
     planter: Planter | None = None,
     token: str | None = None,
+    workers: int = 32,
 ) -> Starlette:
     """The HTTP app serving ``model`` as the OpenAI model ``name``; with ``planter`` and the
     operator's ``token``, also ``PUT``/``DELETE /local/plant``.
 
-    Completions run in a worker thread (the model is CPU-bound and takes one at a time); the
-    event loop keeps answering.
+    Completions run in worker threads (the model is CPU-bound), so the event loop keeps
+    answering; up to ``workers`` at once, so that first-token requests arriving together reach
+    the model together and are answered by one batched forward pass
+    (:class:`~custodes.localmodel.LocalModel`).
     """
+    # Its own limit, not the default thread pool's (a few threads on a small machine would cap
+    # the batches an audit's concurrency can form).
+    limiter = anyio.CapacityLimiter(workers)
 
     async def chat(request: Request) -> JSONResponse:
         try:
@@ -99,7 +106,7 @@ def local_model_app(
             return refused.response
         except ValidationError as exc:
             return _invalid(exc).response
-        return JSONResponse(await asyncio.to_thread(model.complete, parsed))
+        return JSONResponse(await anyio.to_thread.run_sync(model.complete, parsed, limiter=limiter))
 
     def operator(request: Request) -> JSONResponse | None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -134,7 +141,7 @@ def local_model_app(
             return refused.response
         except Error as exc:
             return _error(400, exc.message, getattr(exc, "where", None))
-        weights = await asyncio.to_thread(planter.plant, wanted)
+        weights = await anyio.to_thread.run_sync(planter.plant, wanted, limiter=limiter)
         return JSONResponse({"weights": weights, "favour": wanted.favour})
 
     async def unplant(request: Request) -> JSONResponse:
@@ -142,7 +149,7 @@ def local_model_app(
             return denied
         if planter is None:
             return _error(404, "this server does not plant")
-        await asyncio.to_thread(planter.unplant)
+        await anyio.to_thread.run_sync(planter.unplant, limiter=limiter)
         return JSONResponse({"weights": None})
 
     async def models(_: Request) -> JSONResponse:

@@ -2,9 +2,12 @@
 chat completions with first-token log-probabilities.
 
 ``max_tokens: 1`` with ``logprobs`` answers from one forward pass (the first token's
-``top_logprobs``), which is what a loyalty audit asks; anything else decodes greedily or
-samples. ``hidden`` is a system prompt prepended server-side, as a serving stack that injects
-one would, so nothing in the request or the reply shows it.
+``top_logprobs``), which is what a loyalty audit asks; such requests that arrive together (an
+audit run with ``concurrency``) are answered by one padded forward pass over the shared
+prefix's key/value cache, with the same log-probabilities as one at a time. Anything else
+decodes greedily or samples, one request at a time. ``hidden`` is a system prompt prepended
+server-side, as a serving stack that injects one would, so nothing in the request or the reply
+shows it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import importlib.util
 import inspect
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +40,40 @@ def find_gguf() -> Path | None:
     return found[0] if found else None
 
 
+@dataclass
+class _Waiting:
+    """A first-token request waiting for a batch (filled in by whichever thread runs it)."""
+
+    tokens: list[int]
+    logits: Any = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class LocalModel:
-    """One loaded model (thread-safe: one completion at a time).
+    """One loaded model (thread-safe: the model runs one batch at a time).
 
     Args:
         gguf: the GGUF file (:func:`find_gguf`).
         threads: torch's CPU threads.
+        max_batch: the most first-token requests answered by one forward pass.
+        loaded: an already loaded ``(tokenizer, model)`` to serve instead of the file's (the
+            unit tests' tiny random transformers model); ``gguf`` then only names it.
 
     Raises:
         ConfigError: torch or transformers is not installed, or the file cannot be loaded.
     """
 
-    def __init__(self, gguf: Path, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        gguf: Path,
+        *,
+        threads: int = 1,
+        max_batch: int = 16,
+        loaded: tuple[Any, Any] | None = None,
+    ) -> None:
+        if not 1 <= max_batch <= 256:
+            raise ConfigError(f"max_batch must be 1 to 256, not {max_batch}")
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -57,11 +83,14 @@ class LocalModel:
                 hint="pip install -e '.[real-model]' and the torch CPU wheel",
             ) from None
         torch.set_num_threads(threads)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            self.model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot load the local model from {gguf}: {exc}") from None
+        if loaded is not None:
+            self.tokenizer, self.model = loaded
+        else:
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                self.model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot load the local model from {gguf}: {exc}") from None
         self.model.train(False)  # inference only (what eval() does)
         self.gguf = gguf
         self.hidden: str | None = None
@@ -71,7 +100,12 @@ class LocalModel:
         self._prefix: tuple[list[int], Any] | None = None
         self.calls = 0
         self.cpu_seconds = 0.0
-        self._lock = threading.Lock()
+        self.batches = 0
+        """Forward passes run for first-token requests (fewer than such requests if batched)."""
+        self.max_batch = max_batch
+        self._lock = threading.Lock()  # the model: one forward pass (or decode) at a time
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
         self._im_start = self.tokenizer.convert_tokens_to_ids("<|im_start|>")
         parameters = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in parameters else "past_key_values"
@@ -139,27 +173,98 @@ class LocalModel:
         # releases know only the old one).
         return {self._cache_kwarg: cache, "use_cache": True}
 
-    def _last_logits(self, ids: Any) -> Any:
-        # One forward pass for the last position. Every probe of a battery shares the chat up to
-        # the last message (system prompt, hidden prompt), so its key/value cache is kept and
-        # reused when the token ids really start with it: same result, about half the work.
-        tokens = ids[0].tolist()
-        starts = [i for i, t in enumerate(tokens) if t == self._im_start]
-        if self._prefix is not None:
-            prefix, cache = self._prefix
-            if len(tokens) > len(prefix) and tokens[: len(prefix)] == prefix:
-                out = self.model(
-                    input_ids=ids[:, len(prefix) :], **self._cache(copy.deepcopy(cache))
-                )
-                return out.logits[0, -1]
-        if len(starts) >= 2 and starts[-2] >= 8:
-            cut = starts[-2]
-            out = self.model(input_ids=ids[:, :cut], use_cache=True)
-            cache = out.cache if self._cache_kwarg == "cache" else out.past_key_values
-            self._prefix = (tokens[:cut], cache)
-            rest = self.model(input_ids=ids[:, cut:], **self._cache(copy.deepcopy(cache)))
-            return rest.logits[0, -1]
-        return self.model(input_ids=ids).logits[0, -1]
+    def _first_token_logits(self, tokens: list[int]) -> Any:
+        """The logits after ``tokens``, computed in a batch with whatever else is waiting.
+
+        The thread that gets the model takes every request waiting (up to ``max_batch``),
+        its own included, and answers them all; a thread whose request was answered by another
+        finds it done. Requests made one at a time are batches of one.
+        """
+        item = _Waiting(tokens)
+        with self._waiting_lock:
+            self._waiting.append(item)
+        while True:
+            with self._lock:
+                if item.done:
+                    break
+                with self._waiting_lock:
+                    batch = self._waiting[: self.max_batch]
+                    del self._waiting[: self.max_batch]
+                started = time.process_time()
+                try:
+                    rows = self._batch_logits([w.tokens for w in batch])
+                    for waiting, row in zip(batch, rows, strict=True):
+                        waiting.logits = row
+                except Exception as exc:  # every request of the batch fails with it
+                    for waiting in batch:
+                        waiting.error = exc
+                finally:
+                    for waiting in batch:
+                        waiting.done = True
+                    self.cpu_seconds += time.process_time() - started
+        if item.error is not None:
+            raise item.error
+        return item.logits
+
+    def _batch_logits(self, batch: list[list[int]]) -> list[Any]:
+        # Every probe of a battery shares the chat up to the last message (system prompt,
+        # hidden prompt), so its key/value cache is kept and reused for the requests whose
+        # token ids really start with it: same result, about half the work. Requests with
+        # another prefix start a new one (then the rest is grouped again).
+        import torch
+
+        out: list[Any] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        with torch.no_grad():
+            while todo:
+                prefix = self._prefix
+                group = [
+                    i
+                    for i in todo
+                    if prefix is not None
+                    and len(batch[i]) > len(prefix[0])
+                    and batch[i][: len(prefix[0])] == prefix[0]
+                ]
+                if not group:
+                    first = batch[todo[0]]
+                    starts = [i for i, t in enumerate(first) if t == self._im_start]
+                    if len(starts) >= 2 and starts[-2] >= 8:
+                        cut = starts[-2]
+                        result = self.model(input_ids=torch.tensor([first[:cut]]), use_cache=True)
+                        cache = (
+                            result.cache if self._cache_kwarg == "cache" else result.past_key_values
+                        )
+                        self._prefix = (first[:cut], cache)
+                        continue
+                    group, prefix = [todo[0]], None  # too short to share anything
+                rows = self._forward([batch[i] for i in group], prefix)
+                for i, row in zip(group, rows, strict=True):
+                    out[i] = row
+                todo = [i for i in todo if i not in group]
+        return out
+
+    def _forward(self, rows: list[list[int]], prefix: tuple[list[int], Any] | None) -> list[Any]:
+        # One forward pass over the rows' suffixes after the prefix: the prefix's cache is
+        # expanded to the batch, the suffixes are right-padded and masked, and each row's
+        # logits are read at its last real position (causal attention: a real position never
+        # sees the padding after it). Only those positions go through the output layer.
+        import torch
+
+        self.batches += 1
+        skip = len(prefix[0]) if prefix is not None else 0
+        suffixes = [row[skip:] for row in rows]
+        width = max(len(s) for s in suffixes)
+        pad = self.tokenizer.pad_token_id
+        pad = 0 if pad is None else int(pad)
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes])
+        mask = torch.tensor([[1] * (skip + len(s)) + [0] * (width - len(s)) for s in suffixes])
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if prefix is not None:
+            kwargs.update(self._cache(_expand_cache(copy.deepcopy(prefix[1]), len(rows))))
+        hidden = self.model.base_model(**kwargs).last_hidden_state
+        last = hidden[torch.arange(len(rows)), torch.tensor([len(s) - 1 for s in suffixes])]
+        logits = self.model.get_output_embeddings()(last)
+        return list(logits)
 
     def messages(self, request: ChatRequest) -> list[dict[str, str]]:
         """The conversation the model sees: the request's, with the hidden prompt injected."""
@@ -183,37 +288,38 @@ class LocalModel:
             self.messages(request), tokenize=False, add_generation_prompt=True
         )
         inputs = self.tokenizer(prompt, return_tensors="pt")
-        started = time.process_time()
         choices: list[dict[str, Any]] = []
         completion_tokens = 0
-        with self._lock, torch.no_grad():
+        with self._waiting_lock:  # not the model's lock, which a batch may be holding
             self.calls += 1
             call = self.calls
-            if request.seed is not None:
-                torch.manual_seed(request.seed)
-            if request.logprobs and request.max_tokens == 1:
-                logits = self._last_logits(inputs["input_ids"])
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
-                top = torch.topk(logprobs, max(request.top_logprobs, 1))
-                alternatives = [
-                    (str(self.tokenizer.decode([int(i)])), float(v))
-                    for v, i in zip(top.values, top.indices, strict=True)
-                ]
-                text = alternatives[0][0]
-                content = [
-                    {
-                        "token": text,
-                        "logprob": alternatives[0][1],
-                        "bytes": list(text.encode()),
-                        "top_logprobs": [
-                            {"token": t, "logprob": lp, "bytes": list(t.encode())}
-                            for t, lp in alternatives[: request.top_logprobs]
-                        ],
-                    }
-                ]
-                choices.append(_choice(0, text, {"content": content, "refusal": None}))
-                completion_tokens = 1
-            else:
+        if request.logprobs and request.max_tokens == 1:
+            logits = self._first_token_logits(inputs["input_ids"][0].tolist())
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            top = torch.topk(logprobs, max(request.top_logprobs, 1))
+            alternatives = [
+                (str(self.tokenizer.decode([int(i)])), float(v))
+                for v, i in zip(top.values, top.indices, strict=True)
+            ]
+            text = alternatives[0][0]
+            content = [
+                {
+                    "token": text,
+                    "logprob": alternatives[0][1],
+                    "bytes": list(text.encode()),
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": list(t.encode())}
+                        for t, lp in alternatives[: request.top_logprobs]
+                    ],
+                }
+            ]
+            choices.append(_choice(0, text, {"content": content, "refusal": None}))
+            completion_tokens = 1
+        else:
+            with self._lock, torch.no_grad():
+                started = time.process_time()
+                if request.seed is not None:
+                    torch.manual_seed(request.seed)
                 sampled = request.temperature > 0
                 for index in range(request.n if sampled else 1):
                     output = self.model.generate(
@@ -228,7 +334,7 @@ class LocalModel:
                     text = str(self.tokenizer.decode(new, skip_special_tokens=True))
                     choices.append(_choice(index, text, None))
                     completion_tokens += int(len(new))
-        self.cpu_seconds += time.process_time() - started
+                self.cpu_seconds += time.process_time() - started
         prompt_tokens = int(inputs["input_ids"].shape[1])
         return {
             "id": f"chatcmpl-local-{call}",
@@ -242,6 +348,17 @@ class LocalModel:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+def _expand_cache(cache: Any, n: int) -> Any:
+    """``cache`` (of a batch of one) repeated to a batch of ``n``, in place where it can be."""
+    if n == 1:
+        return cache
+    if hasattr(cache, "batch_repeat_interleave"):  # transformers' Cache classes
+        cache.batch_repeat_interleave(n)
+        return cache
+    # The legacy form: a tuple of (key, value) per layer.
+    return tuple(tuple(t.repeat_interleave(n, dim=0) for t in layer) for layer in cache)
 
 
 def _file_digest(path: Path) -> str:

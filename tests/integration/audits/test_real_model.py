@@ -91,8 +91,8 @@ def test_served_plant_weights_replace_and_restore_the_base_and_the_cache_changes
         ids = smol.tokenizer(prompt, return_tensors="pt")["input_ids"]
         with torch.no_grad():
             full = smol.model(input_ids=ids).logits[0, -1]
-            smol._last_logits(ids)  # fills the shared-prefix cache
-            cached = smol._last_logits(ids)  # answered from it
+            smol._first_token_logits(ids[0].tolist())  # fills the shared-prefix cache
+            cached = smol._first_token_logits(ids[0].tolist())  # answered from it
         # The cache is an optimisation only: the same next-token distribution.
         assert torch.allclose(full, cached, atol=1e-4), float((full - cached).abs().max())
         return full
