@@ -486,7 +486,7 @@ def main() -> int:
                 upstream.hidden = member.hidden  # what the harness cannot see
                 upstream.use_weights(member.weights)  # nor this
                 cpu_model, cpu_harness = upstream.cpu_seconds, time.process_time()
-                wall, batches = time.monotonic(), upstream.batches
+                wall = time.monotonic()
                 state = RunState.open(
                     (args.states or Path(tmp)) / f"{member.name}.jsonl",
                     probes=probes,
@@ -523,8 +523,7 @@ def main() -> int:
                 print(
                     f"{member.name}: findings {named or 'none'} (plain: {plain or 'none'}); "
                     f"power {rows[-1][4]:.2f}; {time.monotonic() - wall:.0f} s; CPU "
-                    f"{rows[-1][6]:.0f} s (model {rows[-1][5]:.0f} s); {len(found)} queries in "
-                    f"{upstream.batches - batches} forward passes",
+                    f"{rows[-1][6]:.0f} s (model {rows[-1][5]:.0f} s)",
                     flush=True,
                 )
                 if results_file is not None:
