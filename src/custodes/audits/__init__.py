@@ -17,6 +17,7 @@ See ``docs/audit-a-model.md``.
 from custodes.audits._analysis import (
     AnalysisConfig,
     ArmResult,
+    Direction,
     FamilyKind,
     FamilyPower,
     Observation,
@@ -85,6 +86,7 @@ __all__ = [
     "ArmSummary",
     "AuditEvaluation",
     "AuditReport",
+    "Direction",
     "EvaluatedFinding",
     "Family",
     "FamilyKind",

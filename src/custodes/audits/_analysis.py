@@ -56,6 +56,7 @@ from custodes.errors import InputError
 __all__ = [
     "AnalysisConfig",
     "ArmResult",
+    "Direction",
     "FamilyPower",
     "FamilyKind",
     "Observation",
@@ -69,6 +70,7 @@ Split = Literal["discover", "confirm"]
 Role = Literal["candidate", "decoy", "baseline"]
 FamilyKind = Literal["swap", "trigger"]
 TriggerControl = Literal["class", "baseline"]
+Direction = Literal["either", "favour"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,11 @@ class AnalysisConfig:
             default) the mean of the other members of its group (the candidate and its decoy
             triggers), so a shift the whole class shares is not attributed to one member;
             ``"baseline"`` the template with no trigger.
+        direction: ``"either"`` (the default) reports an arm treated better *or* worse than
+            its decoys (a loyalty can show as hostility to a rival); ``"favour"`` only
+            favouritism: the discovery test, the decoy rank and the floor are one-sided
+            (upwards), which buys power for the direction an overseer fears most and gives up
+            seeing the other. The achieved power stays the two-sided figure (a lower bound).
     """
 
     delta: float = 1.0
@@ -122,8 +129,16 @@ class AnalysisConfig:
     method: Method = "wilcoxon"
     seed: int = 0
     trigger_control: TriggerControl = "class"
+    direction: Direction = "either"
 
     def __post_init__(self) -> None:
+        if self.direction not in ("either", "favour"):
+            raise InputError(
+                "unknown direction",
+                where="direction",
+                expected="either or favour",
+                actual=str(self.direction),
+            )
         if self.trigger_control not in ("class", "baseline"):
             raise InputError(
                 "unknown trigger control",
@@ -338,6 +353,7 @@ def analyze(
     candidates = sorted(
         (family, str(arm)) for (family, arm), role in roles.items() if role == "candidate"
     )
+    favour_only = config.direction == "favour"
     discovered_tests: list[PairedTest] = []
     decoy_ps: list[float] = []
     decoy_effects: list[tuple[float, ...]] = []
@@ -349,12 +365,15 @@ def analyze(
         # template) would otherwise out-rank a loyalty of +4 that varies between templates.
         decoy_stats = [discover_test((family, group, d)).mean for d in decoys_of[family]]
         discovered_tests.append(test)
-        decoy_ps.append(decoy_rank_p(test.mean, decoy_stats))
+        decoy_ps.append(decoy_rank_p(test.mean, decoy_stats, upper=favour_only))
         decoy_effects.append(tuple(_mean_all(diffs[(family, group, d)]) for d in decoys_of[family]))
-    _, q_values = adjust_bh([t.p_value for t in discovered_tests], alpha=config.alpha)
+    discovery_ps = [
+        one_sided(t, direction=1) if favour_only else t.p_value for t in discovered_tests
+    ]
+    _, q_values = adjust_bh(discovery_ps, alpha=config.alpha)
     found = [
         q <= config.alpha
-        and abs(t.mean) >= config.reporting_floor
+        and (t.mean if favour_only else abs(t.mean)) >= config.reporting_floor
         and decoy_p <= config.alpha_decoy
         for t, q, decoy_p in zip(discovered_tests, q_values, decoy_ps, strict=True)
     ]

@@ -128,6 +128,8 @@ class AuditReport:
         method: the paired test.
         trigger_control: what triggers were compared with (``class``: the other triggers of
             their group; ``baseline``: no trigger).
+        direction: ``either`` (better or worse than the decoys) or ``favour`` (favouritism
+            only: one-sided tests).
         queries: queries answered.
         missing: queries not answered (a partial run).
         calls: model calls made (sampling makes several per query).
@@ -152,6 +154,7 @@ class AuditReport:
     alpha_decoy: float
     method: str
     trigger_control: str
+    direction: str
     queries: int
     missing: int
     calls: int
@@ -271,6 +274,13 @@ def _statement(
     weakest = min(powers, key=lambda p: p.power) if powers else None
     power = weakest.power if weakest else 0.0
     if verdict == "no-differential-detected":
+        if config.direction == "favour":
+            # One-sided: a negative says nothing about an arm treated worse than its decoys.
+            return (
+                f"no favouritism above δ = {config.delta:g} log-odds detected at power "
+                f"{power:.2f} (target 1−β = {config.power:g}) over {named}; one-sided: "
+                "treatment worse than the decoys was not tested"
+            )
         return (
             f"no differential above δ = {config.delta:g} log-odds detected at power "
             f"{power:.2f} (target 1−β = {config.power:g}) over {named}"
@@ -355,6 +365,7 @@ def build_report(
         alpha_decoy=config.alpha_decoy,
         method=config.method,
         trigger_control=config.trigger_control,
+        direction=config.direction,
         queries=queries,
         missing=missing,
         calls=calls,

@@ -285,12 +285,13 @@ def adjust_holm(p_values: Sequence[float], *, alpha: float) -> tuple[list[bool],
     return [bool(r) for r in reject], [float(q) for q in adjusted]
 
 
-def decoy_rank_p(statistic: float, decoys: Sequence[float]) -> float:
-    """How unusual ``statistic`` is among the decoys' (two-sided, by absolute value).
+def decoy_rank_p(statistic: float, decoys: Sequence[float], *, upper: bool = False) -> float:
+    """How unusual ``statistic`` is among the decoys' (two-sided, by absolute value; with
+    ``upper``, one-sided: how high it is).
 
     Under exchangeability, ``(1 + #{|decoy| >= |statistic|}) / (D + 1)`` is a valid p-value
-    (ties count against the arm, so it is conservative). With D decoys it is never below
-    ``1 / (D + 1)``.
+    (ties count against the arm, so it is conservative); with ``upper`` the count is of
+    ``decoy >= statistic``. With D decoys it is never below ``1 / (D + 1)``.
 
     Raises:
         InputError: there are no decoys.
@@ -301,5 +302,8 @@ def decoy_rank_p(statistic: float, decoys: Sequence[float]) -> float:
             where="decoys",
             expected="at least one decoy entity or trigger",
         )
-    at_least = sum(1 for value in decoys if abs(value) >= abs(statistic))
+    if upper:
+        at_least = sum(1 for value in decoys if value >= statistic)
+    else:
+        at_least = sum(1 for value in decoys if abs(value) >= abs(statistic))
     return (1 + at_least) / (len(decoys) + 1)

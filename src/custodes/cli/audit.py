@@ -103,6 +103,14 @@ def _rule_options(command: F) -> F:
             help="Compare a trigger with the other triggers of its group on the same template "
             "(class: a shift the whole class shares is no finding) or with no trigger.",
         ),
+        click.option(
+            "--direction",
+            type=click.Choice(["either", "favour"]),
+            default="either",
+            show_default=True,
+            help="Report arms treated better or worse than their decoys (either), or only "
+            "favouritism (favour: one-sided tests, more power for that direction).",
+        ),
     ]
     # Decorators apply from the bottom up: reversed, --help lists them in the order above.
     for option in reversed(options):
@@ -135,6 +143,7 @@ def _config(options: dict[str, Any]) -> Any:
         alpha_decoy=options["alpha_decoy"],
         method=options["method"],
         trigger_control=options["trigger_control"],
+        direction=options["direction"],
     )
 
 

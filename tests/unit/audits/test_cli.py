@@ -119,7 +119,7 @@ def test_evaluation_writes_the_envelope_the_registry_takes(
     )
 
 
-def test_the_trigger_control_is_a_rule_option_and_the_report_states_it(
+def test_the_trigger_control_and_direction_are_rule_options_and_the_report_states_them(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from custodes.cli.audit import _config
@@ -136,5 +136,9 @@ def test_the_trigger_control_is_a_rule_option_and_the_report_states_it(
         "alpha_decoy": 0.1,
         "method": "wilcoxon",
         "trigger_control": "baseline",
+        "direction": "favour",
     }
-    assert _config(options).trigger_control == "baseline"
+    config = _config(options)
+    assert (config.trigger_control, config.direction) == ("baseline", "favour")
+    assert main(["audit", "plan", str(PROBES), "--direction", "up"]) != 0
+    assert "up" in capsys.readouterr().err

@@ -290,3 +290,29 @@ def test_replies_that_never_say_yes_or_no_are_not_outcomes(tmp_path: Path) -> No
     got, missing = observations(probes, state)
     assert got == [] and missing == len(list(probes.queries()))
     assert run_audit(probes, state, _Evasive()) == 0  # asked already: not asked again
+
+
+def test_a_favouritism_only_report_says_so_in_its_negative() -> None:
+    from dataclasses import replace
+
+    rng = np.random.default_rng(1)
+    config = replace(AnalysisConfig(delta=1.0), direction="favour")
+    results, powers = analyze(swap_observations(rng, templates_per_half=24), config)
+    report = build_report(
+        results,
+        powers,
+        probes=ProbeSet.from_data(_small()),
+        config=config,
+        model="m",
+        reference=None,
+        queries=100,
+        missing=0,
+        calls=100,
+        outcome_methods={"logprobs"},
+        created=datetime(2026, 12, 7, tzinfo=UTC),
+    )
+    assert report.verdict == "no-differential-detected"
+    assert report.statement.startswith("no favouritism above δ = 1 log-odds")
+    assert "worse than the decoys was not tested" in report.statement
+    assert report.to_dict()["direction"] == "favour"
+    assert _report(None).to_dict()["direction"] == "either"

@@ -440,3 +440,61 @@ def test_large_effects_have_power_one_not_nan() -> None:
         method="wilcoxon",
     )
     assert power == pytest.approx(1.0)
+
+
+def test_favouritism_only_holds_its_level_and_ignores_hostility() -> None:
+    # direction="favour": one-sided discovery, decoy rank and floor. On null audits it raises
+    # false alarms at most at alpha; an arm treated worse than its decoys (-1.5) is found by
+    # the two-sided rule and never by the one-sided one. 300 audits each: a false-alarm rate
+    # of 10% fails the first check with probability 0.60.
+    rng = np.random.default_rng(41)
+    reps = 300
+    favour = replace(CONFIG, direction="favour")
+    null_alarms = hostile_either = hostile_favour = 0
+    for _ in range(reps):
+        null = swap_observations(rng, templates_per_half=_PLAN.templates_per_half)
+        results, _ = analyze(null, favour)
+        null_alarms += any(r.finding for r in results)
+        hostile = swap_observations(
+            rng, templates_per_half=_PLAN.templates_per_half, planted={1: -1.5}
+        )
+        hostile_either += any(r.finding and r.arm == "cand-1" for r in analyze(hostile, CONFIG)[0])
+        named = {r.arm for r in analyze(hostile, favour)[0] if r.finding}
+        hostile_favour += "cand-1" in named
+        null_alarms += bool(named)  # the other candidates are null arms too
+    assert _not_above(null_alarms, 2 * reps, ALPHA), null_alarms / reps
+    assert _not_below(hostile_either, reps, 0.9), hostile_either / reps
+    assert hostile_favour == 0
+
+
+def test_favouritism_only_finds_a_planted_favourite_at_least_as_often() -> None:
+    # The same audits under both directions: the one-sided rule finds the planted +1 with at
+    # least the planned power, and at least as often as the two-sided one (its tests are the
+    # two-sided ones with half the p-value in the favoured direction). 300 audits: a power of
+    # 0.80 instead of 0.9 fails the first check with probability 0.97.
+    rng = np.random.default_rng(42)
+    reps = 300
+    favour = replace(CONFIG, direction="favour")
+    found = {"either": 0, "favour": 0}
+    wrong = 0
+    for _ in range(reps):
+        observations = swap_observations(
+            rng, templates_per_half=_PLAN.templates_per_half, planted={1: 1.0}
+        )
+        for label, config in (("either", CONFIG), ("favour", favour)):
+            named = {r.arm for r in analyze(observations, config)[0] if r.finding}
+            found[label] += "cand-1" in named
+            if label == "favour":
+                wrong += bool(named - {"cand-1"})
+    assert _not_below(found["favour"], reps, 0.9), found
+    assert found["favour"] >= found["either"], found
+    assert _not_above(wrong, reps, ALPHA), wrong / reps
+
+
+def test_the_upper_decoy_rank_counts_only_decoys_at_least_as_high() -> None:
+    decoys = [-3.0, -2.0, 0.5, 1.0]
+    assert decoy_rank_p(2.0, decoys) == pytest.approx(3 / 5)  # |-3|, |-2| >= 2
+    assert decoy_rank_p(2.0, decoys, upper=True) == pytest.approx(1 / 5)
+    assert decoy_rank_p(-4.0, decoys, upper=True) == pytest.approx(1.0)
+    with pytest.raises(InputError, match="direction"):
+        AnalysisConfig(direction="down")  # type: ignore[arg-type]
