@@ -12,13 +12,16 @@ __all__ = ["Clock", "FrozenClock", "StagingClock", "SystemClock", "utc"]
 class Clock(Protocol):
     """Where custodes gets the time. Always timezone-aware UTC."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
 
 
 class SystemClock:
     """The real clock."""
 
     def now(self) -> datetime:
+        """The system's time in UTC (never the local zone: invariant 6)."""
         return datetime.now(UTC)
 
 
@@ -30,15 +33,26 @@ class FrozenClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        """The time it was last set or advanced to."""
         with self._lock:
             return self._now
 
     def advance(self, delta: timedelta) -> datetime:
+        """Move the clock by ``delta`` (unlike :class:`StagingClock`, also backwards).
+
+        Returns:
+            The new time.
+        """
         with self._lock:
             self._now += delta
             return self._now
 
     def set(self, when: datetime) -> None:
+        """Jump to ``when``.
+
+        Raises:
+            ValueError: ``when`` is naive (see :func:`utc`).
+        """
         with self._lock:
             self._now = utc(when)
 
@@ -66,6 +80,9 @@ class StagingClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        """The real time plus the offset the operator has advanced it by."""
+        # The offset is read under the lock, the base clock outside it: a slow base clock
+        # never holds up an operator's advance.
         with self._lock:
             offset = self._offset
         return self._base.now() + offset

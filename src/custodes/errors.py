@@ -98,6 +98,12 @@ class Error(Exception):
 
 
 class ConfigError(Error):
+    """The settings cannot run this deployment: a missing value, a placeholder secret outside
+    the demo, an optional dependency not installed for a feature that was asked for.
+
+    Raised at start-up, before anything is served or logged (a 500 if it ever reaches the API,
+    since no caller's input can cause it)."""
+
     code = "config_error"
 
 
@@ -131,6 +137,7 @@ class InputError(Error):
         }
 
     def diagnostics(self) -> str:
+        """The message prefixed by where, then what was expected and found, then the hint."""
         lines = [f"{self.where}: {self.message}" if self.where else self.message]
         if self.expected is not None:
             lines.append(f"  expected: {self.expected}")
@@ -149,6 +156,11 @@ class ParameterError(InputError):
 
 
 class NotFoundError(InputError):
+    """A thing named by the caller (an entry, a grant, a finding, a digest) does not exist (404).
+
+    A subclass of :class:`InputError` because the name came from the caller: ``where`` says
+    where it was named."""
+
     status = 404
     code = "not_found"
 
@@ -175,11 +187,20 @@ class TooLarge(InputError):
 
 
 class StoreError(Error):
+    """The database cannot be reached, opened or migrated to the code's schema (503: the
+    deployment, not the caller, is at fault, and the same request may succeed later)."""
+
     status = 503
     code = "store_unavailable"
 
 
 class LogError(Error):
+    """The transparency log failed: a write, a proof, or the integrity of what it stores.
+
+    Catch the subclasses: :class:`LogWriteError` (the action did not happen),
+    :class:`LogIntegrityError` (stored data disagrees with itself) and
+    :class:`VerificationError` (something offered to be checked does not verify)."""
+
     code = "log_error"
 
 
@@ -260,11 +281,16 @@ class ConstitutionError(Error):
         return out
 
     def diagnostics(self) -> str:
+        """The message prefixed by the document's source, then one line per problem."""
         head = f"{self.source}: {self.message}" if self.source else self.message
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
 
 
 class AuthorityError(Error):
+    """The authority refused a request, grant, amendment or approval as malformed (400).
+
+    A decision that was made and said no is its subclass :class:`PolicyDenied` (403)."""
+
     code = "authority_error"
     status = 400
 
@@ -295,28 +321,45 @@ class PolicyDenied(AuthorityError):
         return out
 
     def diagnostics(self) -> str:
+        """The message, then one line per denying rule with what it is missing."""
         return "\n".join([self.message, *(f"  {r.rule}: {r.missing}" for r in self.reasons)])
 
 
 class ApprovalError(AuthorityError):
+    """An approval is malformed, signed by a key that is not the approver's, for another
+    request, or replayed (422); also an override or delegation the usage rules refuse."""
+
     code = "invalid_approval"
     status = 422
 
 
 class WitnessError(Error):
+    """The witness protocol (C2SP tlog-witness) failed: a witness refused a checkpoint, sent a
+    cosignature that does not verify, or could not be reached."""
+
     code = "witness_error"
 
 
 class UpstreamError(Error):
+    """A model upstream behind the gateway failed or answered outside OpenAI's wire format
+    (502: the gateway is fine, what it forwards to is not)."""
+
     status = 502
     code = "upstream_error"
 
 
 class MonitorError(Error):
+    """A detector could not score a text (a model tier unreachable, a package missing).
+
+    Monitors that gate something fail closed on it: an unscored text is not cleared."""
+
     code = "monitor_error"
 
 
 class CustodyError(Error):
+    """The custody registry refused an operation on a finding: a state it cannot move from, an
+    escrow or disclosure clock that does not allow it yet, an export that cannot be made."""
+
     code = "custody_error"
     status = 400
 
