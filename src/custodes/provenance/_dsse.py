@@ -33,6 +33,7 @@ __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "pae",
+    "parsed_envelope",
     "sign_envelope",
     "verified_signer",
 ]
@@ -205,13 +206,42 @@ def verified_signer(envelope: bytes, keys: Mapping[str, bytes], *, payload_type:
         InputError: not a DSSE envelope (see :meth:`Envelope.from_json`).
         ProvenanceError: as :meth:`Envelope.verify`.
     """
-    key = (hashlib.sha256(envelope).digest(), payload_type, tuple(sorted(keys.items())))
+    sha256 = hashlib.sha256(envelope).digest()
+    key = (sha256, payload_type, tuple(sorted(keys.items())))
     signer = _VERIFIED.get(key)
     if signer is not None:
         return signer
-    signer = Envelope.from_json(envelope).verify(keys, payload_type=payload_type)
+    signer = _parsed(envelope, sha256).verify(keys, payload_type=payload_type)
     with _verified_lock:
         if len(_VERIFIED) >= _VERIFIED_MAX:
             _VERIFIED.clear()
         _VERIFIED[key] = signer
     return signer
+
+
+# Stored envelopes parsed: SHA-256 of the bytes -> the envelope (frozen). Bounded.
+_PARSED: dict[bytes, Envelope] = {}
+_PARSED_MAX = 4096
+
+
+def parsed_envelope(envelope: bytes) -> Envelope:
+    """:meth:`Envelope.from_json` of a stored envelope's bytes, once per process for the same
+    bytes (the registry reads a run's statement from it, and verification its signatures).
+    Keyed by the bytes' SHA-256, so changed bytes are parsed anew; a failure is not cached.
+
+    Raises:
+        InputError: not a DSSE envelope (see :meth:`Envelope.from_json`).
+    """
+    return _parsed(envelope, hashlib.sha256(envelope).digest())
+
+
+def _parsed(envelope: bytes, sha256: bytes) -> Envelope:
+    found = _PARSED.get(sha256)
+    if found is not None:
+        return found
+    env = Envelope.from_json(envelope)
+    with _verified_lock:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[sha256] = env
+    return env

@@ -33,7 +33,12 @@ from custodes.log import Entry, LogWriter
 from custodes.provenance import _entries
 from custodes.provenance._approval import approving_grant
 from custodes.provenance._digests import parse_digest
-from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, verified_signer
+from custodes.provenance._dsse import (
+    IN_TOTO_PAYLOAD_TYPE,
+    Envelope,
+    parsed_envelope,
+    verified_signer,
+)
 from custodes.provenance._evaluation import parse_evaluation_statement
 from custodes.provenance._in_force import ConstitutionHistory
 from custodes.provenance._lineage import LineageReport
@@ -429,7 +434,7 @@ def serving_record_problems(
             continue
         keys = c.provenance.signers(c.principals, c.provenance.evaluator_roles)
         try:
-            env = Envelope.from_json(e.envelope)
+            env = parsed_envelope(e.envelope)
             st = parse_evaluation_statement(env.payload)
             signer = verified_signer(e.envelope, keys, payload_type=IN_TOTO_PAYLOAD_TYPE)
         except (InputError, ProvenanceError) as exc:

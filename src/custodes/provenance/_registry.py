@@ -35,7 +35,7 @@ from custodes.log import Entry, LogWriter, canonical_json
 from custodes.provenance import _entries
 from custodes.provenance._approval import approving_grant
 from custodes.provenance._digests import parse_digest
-from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
+from custodes.provenance._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, parsed_envelope
 from custodes.provenance._in_force import ConstitutionHistory, constitution_history
 from custodes.provenance._lineage import (
     LineageLog,
@@ -803,7 +803,7 @@ def _stored_statement(envelope: bytes) -> RunStatement:
     """The statement of a stored envelope. The same bytes parse the same way, so a lineage
     verified again (the gateway's serving check, every interval) parses each run once per
     process; bytes changed in the database miss the cache and are parsed, and checked, anew."""
-    return parse_run_statement(Envelope.from_json(envelope).payload, check_schema=False)
+    return parse_run_statement(parsed_envelope(envelope).payload, check_schema=False)
 
 
 def _run_from_row(row: Any) -> Run:
