@@ -138,6 +138,25 @@ def _leading_to(rules: Sequence[Rule], goal: str) -> list[Rule]:
     return [r for r in rules if r.id in keep]
 
 
+def _touched_need(
+    c: Constitution, document: Mapping[str, Any], keys: Sequence[str]
+) -> AmendmentNeed:
+    """``amendment_need(c, changed_clauses(c, candidate))`` for the candidate ``document``,
+    which differs from ``c``'s only under the top-level ``keys``: only the clauses with a path
+    at the document's root or under those keys can have changed, so only they are compared
+    (a clause on one principal's entry, of thousands, is never resolved)."""
+
+    def may_change(path: str) -> bool:
+        parts = path.split("/")
+        return len(parts) < 2 or parts[1] in ("", *keys)
+
+    relevant = tuple(clause for clause in c.entrenched if any(may_change(p) for p in clause.paths))
+    if not relevant:
+        return amendment_need(c)
+    old = dataclasses.replace(c, entrenched=relevant)
+    return amendment_need(c, changed_clauses(old, dataclasses.replace(old, document=document)))
+
+
 def _level_name(need: AmendmentNeed) -> str:
     """A membership level's name: ``persons/organisations`` its change needs."""
     return f"{need.persons}/{need.organisations}"
@@ -631,8 +650,7 @@ class _Builder:
                 },
             ],
         }
-        candidate = dataclasses.replace(c, document=candidate_doc)
-        base = amendment_need(c, changed_clauses(c, candidate))
+        base = _touched_need(c, candidate_doc, ("access",))
         sign = frozenset({_SIGN})
         self.goals.append(Goal("amend-access", "append a standing access rule", internal=True))
         levels = {base} | {_stronger(base, e) for e in self.effect_need.values() if e is not None}
@@ -674,9 +692,18 @@ class _Builder:
         # After a membership change the coalition's own open entries hold a role too.
         membership: list[tuple[str, str]] = []
         for need in self.levels:
+            opened = self.opened(need)
+            if any(
+                other != need
+                and other.persons <= need.persons
+                and other.organisations <= need.organisations
+                and self.opened(other) == opened
+                for other in self.levels
+            ):
+                # A weaker level opens the same entries: its ways do all that these would.
+                continue
             level = _level_name(need)
             role = f"append@{level}"
-            opened = self.opened(need)
             self.grant(role, (p.id for p in admitted if p.id in opened))
             membership.append((role, self.membership_goal(need)))
         for cap in c.capabilities:
@@ -825,10 +852,7 @@ class _Builder:
             if spare:
                 added = [*tiers, {"capability": spare[0], "evaluations": []}]
                 candidates.append({**doc, "provenance": {**prov, "tiers": added}})
-        needs = {
-            amendment_need(c, changed_clauses(c, dataclasses.replace(c, document=d)))
-            for d in candidates
-        }
+        needs = {_touched_need(c, d, ("capabilities", "provenance")) for d in candidates}
         return {
             n
             for n in needs

@@ -345,6 +345,16 @@ class Game:
         return np.array([self.players[i].scaled_cost for i in self.corruptible], dtype=np.int64)
 
     @cached_property
+    def corruptible_organisations(self) -> Any:
+        """Each corruptible player's organisation as a small integer, in their order (a numpy
+        array): what the organisation bounds count."""
+        codes: dict[str, int] = {}
+        return np.array(
+            [codes.setdefault(self.players[i].organisation, len(codes)) for i in self.corruptible],
+            dtype=np.int64,
+        )
+
+    @cached_property
     def _holder_masks(self) -> dict[str, Any]:
         """The cache :meth:`holders_mask` fills, per role."""
         return {}

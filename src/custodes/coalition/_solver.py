@@ -849,12 +849,7 @@ def _lower_bounds(game: Game, rules: Sequence[Rule], goal: str, grantable: set[s
             return math.inf, math.inf
         return float(np.sort(chosen)[:n].sum()), float(n)
 
-    # Each corruptible player's organisation, as a small integer (for the spread of a pool).
-    org_codes: dict[str, int] = {}
-    org_of = np.array(
-        [org_codes.setdefault(game.players[i].organisation, len(org_codes)) for i in pool],
-        dtype=np.int64,
-    )
+    org_of = game.corruptible_organisations
 
     def spread(mask: Any, n: int) -> float:
         """The fewest organisations ``n`` distinct players from ``mask`` can come from: the
