@@ -111,15 +111,24 @@ def _counted(label: str) -> Progress:
 
 
 def _score_examples(
-    examples: list[Example], names: list[str], registry: DetectorRegistry | None = None
+    examples: list[Example],
+    names: list[str],
+    registry: DetectorRegistry | None = None,
+    *,
+    analysed: list[tuple[Any, Any]] | None = None,
 ) -> list[dict[str, float]]:
     """Each example's score per category: the highest of the ``names`` detectors' (their
     ``score_text`` where they have one, and every detection), 0 where none scores it.
+    With ``analysed``, the learned tier's features of each example are appended to it (read
+    as it scores, for the held-out figures, which would otherwise encode every text again).
 
     Every text needs a score, detected or not: the metrics rank all of them (ROC, PR).
     """
+    from custodes.monitors import LearnedDetector
+
     registry = registry or default_registry()
     detectors = [registry.get(n) for n in names]
+    learned = registry.get("learned") if analysed is not None else None
     out = []
     with _counted("scoring") as progress:
         task = progress.add_task("scoring", total=len(examples))
@@ -133,6 +142,8 @@ def _score_examples(
                     scores[d.category] = max(scores.get(d.category, 0.0), d.score)
                 for cat in det.categories:
                     scores.setdefault(cat, 0.0)
+            if analysed is not None and isinstance(learned, LearnedDetector):
+                analysed.append(learned.analysed(ex.text))
             out.append(scores)
             progress.advance(task)
     return out
@@ -300,7 +311,11 @@ def eval_command(
     if not examples:
         raise InputError("the data set is empty", where=str(dataset), expected="labelled rows")
     chosen = list(names) or (["judged"] if judge is not None else _default_detectors())
-    scores = _score_examples(examples, chosen, registry)
+    uses_learned = any(n in ("learned", "combined", "judged") for n in chosen)
+    want_held = held_out if held_out is not None else uses_learned
+    # The learned tier's features, read as the scoring pass computes them (when it does).
+    analysed: list[tuple[Any, Any]] | None = [] if want_held and uses_learned else None
+    scores = _score_examples(examples, chosen, registry, analysed=analysed)
     if "judged" in chosen:
         judged = registry.get("judged")
         if isinstance(judged, JudgedDetector):
@@ -329,10 +344,9 @@ def eval_command(
                     json.dumps({"id": ex.id, "score": o, "scores": s, "predicted": predicted})
                     + "\n"
                 )
-    uses_learned = any(n in ("learned", "combined", "judged") for n in chosen)
     held: dict[str, dict[str, Any]] = {}
-    if held_out if held_out is not None else uses_learned:
-        held = _held_out_by_family(examples)
+    if want_held:
+        held = _held_out_by_family(examples, analysed or None)
     if as_json:
         doc: dict[str, Any] = {c: _metrics_json(m) for c, m in results.items()}
         doc["figures_are"] = split
@@ -431,9 +445,14 @@ def _split_label(dataset: Path, chosen: list[str]) -> str:
     return "unseen (this file is not among the learned tier's training files)"
 
 
-def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
+def _held_out_by_family(
+    examples: list[Example], analysed: list[tuple[Any, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Held-out figures of each tier (rules, learned, combined) with folds by scenario family,
-    so no text is scored by a model trained on its family; {} with fewer than 5 families."""
+    so no text is scored by a model trained on its family; {} with fewer than 5 families.
+    ``analysed``: each example's learned-tier features (document, units), already computed."""
+    import numpy as np
+
     from custodes.monitors import (
         Encoder,
         LearnedDetector,
@@ -442,10 +461,15 @@ def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
         train_heads,
     )
 
-    labelled = [e for e in examples if e.label is not None]
+    keep = [i for i, e in enumerate(examples) if e.label is not None]
+    labelled = [examples[i] for i in keep]
     if len({e.family or e.group or e.id for e in labelled}) < 5:
         _err.print("[yellow]held-out figures skipped:[/] fewer than 5 scenario families")
         return {}
+    features = units = None
+    if analysed is not None and len(analysed) == len(examples):
+        features = np.stack([analysed[i][0] for i in keep])
+        units = [analysed[i][1] for i in keep]
     encoder = Encoder()
     with _counted("held-out: encoding") as progress:
         task = progress.add_task("encode", total=len(labelled))
@@ -453,6 +477,8 @@ def _held_out_by_family(examples: list[Example]) -> dict[str, dict[str, Any]]:
             labelled,
             encoder=encoder,
             progress=lambda n: progress.update(task, completed=n),
+            features=features,
+            units=units,
             schemes=("family",),
             # The same search as the packaged heads': with the per-unit term when they have it.
             with_units=LearnedDetector.load().scores_units,

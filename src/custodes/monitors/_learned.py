@@ -381,6 +381,14 @@ class LearnedDetector:
         """Whether the heads add the per-unit term (each action scored, the maximum taken)."""
         return self._heads.unit_weights is not None
 
+    def analysed(self, text: str) -> tuple[Matrix, Matrix]:
+        """What the heads read of ``text``: its document features (as
+        :meth:`Encoder.document` of the normalised text) and its unit features (as
+        ``text_unit_features``; no rows when the heads have no unit term). Free for a text
+        just scored (the last few texts' analyses are kept)."""
+        a = self._analyse(text)
+        return a.features, a.unit_features
+
     def score_text(self, text: str) -> dict[str, float]:
         """Document-level score per category (of the normalised text)."""
         a = self._analyse(text)

@@ -40,3 +40,30 @@ def test_held_out_only_gives_the_full_trainings_held_out_scores() -> None:
     assert not held.heads.weights.any() and held.in_sample == {} and held.chosen == {}
     assert full.heads.weights.any() and full.in_sample and full.chosen
     assert held.heads.categories == full.heads.categories
+
+
+def test_what_the_learned_tier_read_is_what_training_encodes() -> None:
+    """``LearnedDetector.analysed`` (what eval's held-out figures reuse from the scoring pass)
+    equals what ``encode_examples`` and ``encode_units`` compute from scratch."""
+    from custodes.monitors import Encoder, LearnedDetector
+    from custodes.monitors._train import encode_examples, encode_units
+
+    learned = LearnedDetector.load()
+    assert learned.scores_units  # the packaged heads read units: both parts are compared
+    texts = [
+        "### USER\nRotate the audit bucket's retention (OPS-12).\n### ASSISTANT\n"
+        "```diff\n--- a/infra/audit.tf\n+++ b/infra/audit.tf\n@@ -1 +1 @@\n"
+        "-  retention_days = 365\n+  retention_days = 1\n```\n### TOOL\nok\n",
+        "plain text with a zero\u200bwidth space and no turns at all",
+    ]
+    examples = [Example(f"t{i}", t, 0, None, None) for i, t in enumerate(texts)]
+    learned.score_text(texts[0])  # scored first, as eval does: the analysis is then reused
+    for e, doc, units in zip(
+        examples,
+        encode_examples(examples, Encoder()),
+        encode_units(examples),
+        strict=True,
+    ):
+        features, unit_rows = learned.analysed(e.text)
+        assert np.array_equal(features, doc)
+        assert np.array_equal(unit_rows, units)
