@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
 from gateway_latency import (  # noqa: E402  (benchmarks/ is put on the path just above)
+    BODY,
     Run,
     Target,
     free_port,
@@ -104,6 +105,21 @@ def serve_custodes(
     serve_deployment(settings(weights), port, monitors=rules_monitors())
 
 
+def first_answer(target: Target) -> float:
+    """Seconds until ``target`` answers one call (at most 600)."""
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    if target.key:
+        headers["authorization"] = f"Bearer {target.key}"
+    t = time.perf_counter()
+    r = httpx.post(
+        f"http://127.0.0.1:{target.port}{target.path}", content=BODY, headers=headers, timeout=600
+    )
+    r.raise_for_status()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20)
@@ -170,6 +186,11 @@ def main() -> None:
             ),
         }
         results: dict[str, Run] = {}
+        # Steady state is what is compared: the "on" server's first call waits for its first
+        # serving verdict (the verifier worker spawned, the lineage verified), seconds on a
+        # loaded machine, which a 1 s warm-up does not cover. Said apart.
+        for name in ("check off", "check on"):
+            print(f"first answer of {name}: {first_answer(targets[name][0]):.1f} s", flush=True)
 
         pids = {t.name: p.pid for t, p in targets.values() if p is not None}
 
