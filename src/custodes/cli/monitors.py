@@ -49,6 +49,8 @@ __all__ = ["monitors", "review", "scan"]
 
 # Tables of figures are wide: do not squeeze them to 80 columns when output is redirected.
 _console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+MAX_DASK_WORKERS = 256
+"""The most worker processes ``--dask local:N`` starts on this machine."""
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -999,7 +1001,8 @@ def _dask_client(address: str) -> Iterator[Any]:
     """A ``distributed.Client`` on ``address``, or on a LocalCluster for ``local[:N]``.
 
     Raises:
-        click.BadParameter: ``local:N`` with N not a positive number, or no scheduler answers.
+        click.BadParameter: ``local:N`` with N not in 1..MAX_DASK_WORKERS, or no scheduler
+            answers.
     """
     import logging
 
@@ -1010,9 +1013,14 @@ def _dask_client(address: str) -> Iterator[Any]:
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if address == "local" or address.startswith("local:"):
         count = address.partition(":")[2]
-        if count and (not count.isdigit() or int(count) < 1):
+        # ASCII digits only (str.isdigit passes "²", on which int() raises), and a bound: each
+        # worker is a process holding the detectors.
+        if count and (
+            not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= MAX_DASK_WORKERS
+        ):
             raise click.BadParameter(
-                f"expected local or local:N with N >= 1, got {address!r}", param_hint="--dask"
+                f"expected local or local:N with 1 <= N <= {MAX_DASK_WORKERS}, got {address!r}",
+                param_hint="--dask",
             )
         n = (
             int(count)

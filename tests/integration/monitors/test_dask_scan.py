@@ -250,5 +250,6 @@ def test_cli_scan_on_a_scheduler_with_a_file_url(
     assert code == 2 and "nowhere/ does not exist" in err
     code, _, err = run_cli([*args, "--workers", "2"], capsys)
     assert code == 2 and "--dask local:N" in err
-    code, _, err = run_cli([*d, "scan", url, "--actor", "a@lab", "--dask", "local:0"], capsys)
-    assert code == 2 and "local:N with N >= 1" in err
+    for bad in ("local:0", "local:²", "local:١", "local:257"):
+        code, _, err = run_cli([*d, "scan", url, "--actor", "a@lab", "--dask", bad], capsys)
+        assert code == 2 and "local:N with 1 <= N <= 256" in err, (bad, err)
