@@ -65,7 +65,7 @@ from custodes.authority import (
     tells_outsiders,
     weakening_need,
 )
-from custodes.coalition._game import Game, Goal, Player, Rule
+from custodes.coalition._game import Game, Goal, Player, Rule, RuleKind
 from custodes.coalition._measure import measure_goal
 from custodes.constitution import (
     AccessRule,
@@ -155,6 +155,25 @@ def _touched_need(
         return amendment_need(c)
     old = dataclasses.replace(c, entrenched=relevant)
     return amendment_need(c, changed_clauses(old, dataclasses.replace(old, document=document)))
+
+
+def _signed_rule(
+    rule_id: str, goal: str, need: AmendmentNeed, *, label: str, kind: RuleKind = "amendment"
+) -> Rule:
+    """A rule met as an amendment is: ``need``'s persons and organisations among the
+    amendment signers, the requester counted among them."""
+    sign = frozenset({_SIGN})
+    return Rule(
+        rule_id,
+        goal,
+        requester_roles=sign,
+        approver_roles=sign,
+        k=need.persons,
+        m=need.organisations,
+        requester_counts=True,
+        kind=kind,
+        label=label,
+    )
 
 
 def _level_name(need: AmendmentNeed) -> str:
@@ -320,19 +339,13 @@ class _Builder:
     def amendments(self) -> None:
         c = self.c
         self.grant(_SIGN, (s for s in c.amendment.signers if may_sign_amendment(c, s)))
-        sign = frozenset({_SIGN})
         base = amendment_need(c)
         self.goals.append(Goal("amend", "amend the constitution"))
         self.rules.append(
-            Rule(
+            _signed_rule(
                 "amendment",
                 "amend",
-                requester_roles=sign,
-                approver_roles=sign,
-                k=base.persons,
-                m=base.organisations,
-                requester_counts=True,
-                kind="amendment",
+                base,
                 label="amendment rule",
             )
         )
@@ -345,15 +358,10 @@ class _Builder:
                 Goal(goal, f"change entrenched clause: {clause.description or clause.id}")
             )
             self.rules.append(
-                Rule(
+                _signed_rule(
                     goal,
                     goal,
-                    requester_roles=sign,
-                    approver_roles=sign,
-                    k=need.persons,
-                    m=need.organisations,
-                    requester_counts=True,
-                    kind="amendment",
+                    need,
                     label=f"entrenched clause {clause.id} (the strongest clause's threshold)",
                 )
             )
@@ -379,16 +387,12 @@ class _Builder:
                     )
                 )
             self.rules.append(
-                Rule(
+                _signed_rule(
                     f"membership-amendment-{_level_name(need)}"
                     if not self.single_level
                     else "membership-amendment",
                     goal,
-                    requester_roles=sign,
-                    approver_roles=sign,
-                    k=need.persons,
-                    m=need.organisations,
-                    requester_counts=True,
+                    need,
                     kind="membership",
                     label=f"amend role membership ({need.persons} signers, "
                     f"{need.organisations} organisations)",
@@ -651,7 +655,6 @@ class _Builder:
             ],
         }
         base = _touched_need(c, candidate_doc, ("access",))
-        sign = frozenset({_SIGN})
         self.goals.append(Goal("amend-access", "append a standing access rule", internal=True))
         levels = {base} | {_stronger(base, e) for e in self.effect_need.values() if e is not None}
         level_goal: dict[AmendmentNeed, str] = {}
@@ -669,15 +672,10 @@ class _Builder:
                 )
             self.appended.add(goal)
             self.rules.append(
-                Rule(
+                _signed_rule(
                     goal,
                     goal,
-                    requester_roles=sign,
-                    approver_roles=sign,
-                    k=need.persons,
-                    m=need.organisations,
-                    requester_counts=True,
-                    kind="amendment",
+                    need,
                     label=f"append an access rule ({need.persons} signers, "
                     f"{need.organisations} organisations)",
                 )
@@ -760,7 +758,6 @@ class _Builder:
         """
         c = self.c
         rules = c.provenance
-        sign = frozenset({_SIGN})
         cap = rules.training_capability
         if cap is not None and cap in c.capabilities_by_id:
             self.goals.append(Goal("train", "start a training run", cap in self.protected))
@@ -808,15 +805,10 @@ class _Builder:
         )
         for need in sorted(needs, key=lambda n: (n.persons, n.organisations)):
             self.rules.append(
-                Rule(
+                _signed_rule(
                     f"retier@{_level_name(need)}",
                     "retier",
-                    requester_roles=sign,
-                    approver_roles=sign,
-                    k=need.persons,
-                    m=need.organisations,
-                    requester_counts=True,
-                    kind="amendment",
+                    need,
                     label=f"amend a tier's models or the promoted tiers ({need.persons} signers, "
                     f"{need.organisations} organisations)",
                 )
