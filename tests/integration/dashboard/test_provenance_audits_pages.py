@@ -255,11 +255,17 @@ def test_the_pages_in_chromium(
     """The lineage graph and the reports at 1366×768: drawn, linked, nothing wider than the
     screen (screenshots kept)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.delete_all_cookies()
     browser.get(server.url("/dashboard/sign-in"))
     browser.find_element(By.ID, "api_key").send_keys(api_key("dana@asi"))
     browser.find_element(By.CSS_SELECTOR, "#api-key-sign-in button[type=submit]").click()
+    # click() returns before the sign-in's redirect lands (and its cookie is set): going on at
+    # once raced it and sometimes reached the provenance page signed out (the sign-in page).
+    WebDriverWait(browser, 30, poll_frequency=0.2).until(
+        lambda b: b.current_url.endswith("/dashboard/")
+    )
     browser.get(server.url(f"/dashboard/provenance?digest={lineage.weights}&verify=1"))
     graph = browser.find_element(By.ID, "lineage-graph")
     assert graph.size["width"] > 600 and graph.size["height"] > 100, graph.size
